@@ -1,0 +1,81 @@
+/* config.h - gatewayd configuration, read from an INI file with libinih.
+ *
+ *   [gateway]  region, listen (HOST:PORT), catalog_dir, trust_domain, log_level,
+ *              workers (server threads, each with its own store connection)
+ *   [tls]      cert, key, ca (PEM files), crl_dir (hashed CRL files, `openssl rehash`)
+ *   [store]    host, port, user, password_file, connect_timeout_ms, command_timeout_ms
+ *   [peers]    REGION = HOST:PORT, one line per other region
+ *   [limits]   max_message_bytes, batch_legs_max, batch_window_ms, leg_expiry_ms,
+ *              peer_timeout_ms, recovery_interval_ms
+ *
+ * Relative paths are taken relative to the configuration file's folder. */
+#ifndef GATEWAY_CONFIG_H
+#define GATEWAY_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CONFIG_REGION_MAX 16          /* bytes including NUL: "CN-TJ" */
+#define CONFIG_PATH_MAX 512
+#define CONFIG_ADDRESS_MAX 128
+#define CONFIG_PEERS_MAX 16
+#define CONFIG_WORKERS_MAX 64
+#define CONFIG_MESSAGE_BYTES_MAX (64u << 20)
+#define CONFIG_BATCH_LEGS_MAX 1024
+
+typedef struct {
+    char region[CONFIG_REGION_MAX];
+    char address[CONFIG_ADDRESS_MAX];
+} config_peer_t;
+
+typedef struct {
+    /* [gateway] */
+    char region[CONFIG_REGION_MAX];
+    char listen[CONFIG_ADDRESS_MAX];
+    char catalog_dir[CONFIG_PATH_MAX];
+    char trust_domain[64];
+    char log_level[16];
+    int workers;
+    /* [tls] */
+    char cert_path[CONFIG_PATH_MAX];
+    char key_path[CONFIG_PATH_MAX];
+    char ca_path[CONFIG_PATH_MAX];
+    char crl_dir[CONFIG_PATH_MAX];
+    /* [store] */
+    char store_host[64];
+    int store_port;
+    char store_user[64];
+    char store_password_file[CONFIG_PATH_MAX];
+    int store_connect_timeout_ms;
+    int store_command_timeout_ms;
+    /* [peers] */
+    config_peer_t peers[CONFIG_PEERS_MAX];
+    size_t peers_n;
+    /* [limits] */
+    uint32_t max_message_bytes;
+    uint32_t batch_legs_max;
+    uint32_t batch_window_ms;
+    uint32_t leg_expiry_ms;
+    uint32_t peer_timeout_ms;
+    uint32_t recovery_interval_ms;
+    /* [metrics] */
+    char metrics_listen[CONFIG_ADDRESS_MAX]; /* empty: no metrics endpoint */
+} gateway_config_t;
+
+/* Fills defaults (everything optional gets a value; required fields empty). */
+void config_defaults(gateway_config_t *cfg);
+
+/* Loads path into cfg (after config_defaults). Returns 0, or -1 with a
+ * one-line message "PATH:LINE: reason" (or "PATH: reason") in err. Checks
+ * required keys, ranges, region codes, that peers do not name our region,
+ * and that the certificate, key, CA files and CRL folder are readable. */
+int config_load(const char *path, gateway_config_t *cfg, char *err, size_t errlen);
+
+/* Returns the peer's address for a region, or NULL if it is not a peer. */
+const char *config_peer_address(const gateway_config_t *cfg, const char *region);
+
+/* True if s is a region code: "CN-" followed by two upper-case letters, or
+ * more generally 2 letters, '-', 1..3 alphanumerics (ISO 3166-2). */
+int config_region_valid(const char *s);
+
+#endif

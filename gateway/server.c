@@ -1,0 +1,440 @@
+/* server.c - completion-queue gRPC server with a method table (server.h). */
+#include "gateway/server.h"
+
+#include "gateway/log.h"
+
+#include <assert.h>
+#include <grpc/byte_buffer_reader.h>
+#include <grpc/grpc_security.h>
+#include <grpc/support/time.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+typedef struct {
+    char path[128];
+    identity_service_t service;
+    const ProtobufCMessageDescriptor *request_desc;
+    server_handler_fn handler;
+} server_method_t;
+
+typedef struct server_worker server_worker_t;
+
+typedef enum { TAG_NEW_CALL, TAG_RECV, TAG_DONE } server_tag_kind_t;
+
+typedef struct {
+    server_tag_kind_t kind;
+    server_call_t *call;
+} server_tag_t;
+
+struct server_call {
+    server_t *server;
+    server_worker_t *worker;
+    grpc_call *call;
+    grpc_call_details details;
+    grpc_metadata_array request_md;
+    grpc_byte_buffer *request_bb;
+    int cancelled;
+    server_tag_t tag_new, tag_recv, tag_done;
+    const server_method_t *method;
+    identity_t caller;
+    int caller_known;
+    ProtobufCMessage *request;
+    atomic_int replied;
+    char path[128];
+    /* Kept alive until TAG_DONE: gRPC reads them during the batch. */
+    grpc_metadata trailing;
+    grpc_slice reason_key, reason_value, details_slice;
+    grpc_byte_buffer *response_bb;
+};
+
+struct server_worker {
+    server_t *server;
+    int index;
+    grpc_completion_queue *cq;
+    pthread_t thread;
+    void *ctx;
+};
+
+struct server {
+    server_options_t opts;
+    grpc_server *grpc;
+    int port;
+    server_method_t methods[SERVER_METHODS_MAX];
+    size_t methods_n;
+    server_worker_t *workers;
+    int started;
+    atomic_uint_fast64_t calls_total;
+    atomic_uint_fast64_t calls_failed;
+};
+
+/* ---- method table ---------------------------------------------------------*/
+
+static int server_method_cmp(const void *a, const void *b) {
+    return strcmp(((const server_method_t *)a)->path, ((const server_method_t *)b)->path);
+}
+
+static const server_method_t *server_find_method(const server_t *s, const char *path) {
+    server_method_t key;
+    snprintf(key.path, sizeof key.path, "%s", path);
+    return bsearch(&key, s->methods, s->methods_n, sizeof key, server_method_cmp);
+}
+
+int server_handle(server_t *s, const char *path, server_handler_fn handler) {
+    assert(!s->started);
+    server_method_t *m = (server_method_t *)server_find_method(s, path);
+    if (m == NULL) return -1;
+    m->handler = handler;
+    return 0;
+}
+
+/* ---- replies ----------------------------------------------------------- */
+
+static void server_send_final(server_call_t *c, grpc_status_code code, const char *reason,
+                              const char *details, const ProtobufCMessage *msg) {
+    int expected = 0;
+    if (!atomic_compare_exchange_strong(&c->replied, &expected, 1)) {
+        assert(!"a call was answered twice");
+        return;
+    }
+    grpc_op ops[4];
+    memset(ops, 0, sizeof ops);
+    size_t n = 0;
+    ops[n].op = GRPC_OP_SEND_INITIAL_METADATA;
+    n++;
+    if (code == GRPC_STATUS_OK && msg != NULL) {
+        size_t len = protobuf_c_message_get_packed_size(msg);
+        grpc_slice slice = grpc_slice_malloc(len);
+        protobuf_c_message_pack(msg, GRPC_SLICE_START_PTR(slice));
+        c->response_bb = grpc_raw_byte_buffer_create(&slice, 1);
+        grpc_slice_unref(slice);
+        ops[n].op = GRPC_OP_SEND_MESSAGE;
+        ops[n].data.send_message.send_message = c->response_bb;
+        n++;
+    }
+    ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
+    ops[n].data.send_status_from_server.status = code;
+    if (code != GRPC_STATUS_OK) {
+        c->details_slice = grpc_slice_from_copied_string(details);
+        ops[n].data.send_status_from_server.status_details = &c->details_slice;
+        if (reason != NULL) {
+            c->reason_key = grpc_slice_from_static_string("carbon-reason");
+            c->reason_value = grpc_slice_from_copied_string(reason);
+            c->trailing.key = c->reason_key;
+            c->trailing.value = c->reason_value;
+            ops[n].data.send_status_from_server.trailing_metadata_count = 1;
+            ops[n].data.send_status_from_server.trailing_metadata = &c->trailing;
+        }
+    }
+    n++;
+    ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+    ops[n].data.recv_close_on_server.cancelled = &c->cancelled;
+    n++;
+    if (code != GRPC_STATUS_OK) atomic_fetch_add(&c->server->calls_failed, 1);
+    grpc_call_error e = grpc_call_start_batch(c->call, ops, n, &c->tag_done, NULL);
+    if (e != GRPC_CALL_OK) {
+        log_error("reply_failed", "{s:s, s:i}", "method", c->path, "grpc_call_error", (int)e);
+        /* The tag will never come back: nothing else can free the call. */
+        abort();
+    }
+}
+
+void server_reply_ok(server_call_t *call, const ProtobufCMessage *msg) {
+    assert(call != NULL && msg != NULL);
+    server_send_final(call, GRPC_STATUS_OK, NULL, NULL, msg);
+}
+
+void server_reply_error(server_call_t *call, grpc_status_code code, const char *reason,
+                        const char *fmt, ...) {
+    assert(call != NULL && code != GRPC_STATUS_OK && reason != NULL);
+    char sentence[SERVER_DETAILS_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(sentence, sizeof sentence, fmt, ap);
+    va_end(ap);
+    char details[SERVER_DETAILS_MAX + SERVER_REASON_MAX + 2];
+    snprintf(details, sizeof details, "%s: %s", reason, sentence);
+    log_info("call_refused", "{s:s, s:s, s:i, s:s, s:s}", "method", call->path, "reason", reason,
+             "code", (int)code, "caller", call->caller_known ? call->caller.spiffe_id : "",
+             "details", sentence);
+    server_send_final(call, code, reason, details, NULL);
+}
+
+const identity_t *server_call_caller(const server_call_t *call) {
+    return call->caller_known ? &call->caller : NULL;
+}
+void *server_call_app(const server_call_t *call) { return call->server->opts.app; }
+void *server_call_worker(const server_call_t *call) { return call->worker->ctx; }
+const char *server_call_path(const server_call_t *call) { return call->path; }
+
+int64_t server_call_deadline_left_ms(const server_call_t *call) {
+    gpr_timespec deadline = gpr_convert_clock_type(call->details.deadline, GPR_CLOCK_MONOTONIC);
+    if (gpr_time_cmp(deadline, gpr_inf_future(GPR_CLOCK_MONOTONIC)) == 0) return INT64_MAX;
+    gpr_timespec now = gpr_now(GPR_CLOCK_MONOTONIC);
+    gpr_timespec left = gpr_time_sub(deadline, now);
+    return (int64_t)left.tv_sec * 1000 + left.tv_nsec / 1000000;
+}
+
+/* ---- the call's life ------------------------------------------------------ */
+
+static void server_arm(server_worker_t *w) {
+    server_call_t *c = calloc(1, sizeof *c);
+    if (c == NULL) abort();
+    c->server = w->server;
+    c->worker = w;
+    c->tag_new = (server_tag_t){TAG_NEW_CALL, c};
+    c->tag_recv = (server_tag_t){TAG_RECV, c};
+    c->tag_done = (server_tag_t){TAG_DONE, c};
+    grpc_call_details_init(&c->details);
+    grpc_metadata_array_init(&c->request_md);
+    grpc_call_error e = grpc_server_request_call(w->server->grpc, &c->call, &c->details,
+                                                 &c->request_md, w->cq, w->cq, &c->tag_new);
+    if (e != GRPC_CALL_OK) {
+        grpc_call_details_destroy(&c->details);
+        grpc_metadata_array_destroy(&c->request_md);
+        free(c);
+    }
+}
+
+static void server_call_free(server_call_t *c) {
+    if (c->request != NULL) protobuf_c_message_free_unpacked(c->request, NULL);
+    if (c->request_bb != NULL) grpc_byte_buffer_destroy(c->request_bb);
+    if (c->response_bb != NULL) grpc_byte_buffer_destroy(c->response_bb);
+    if (atomic_load(&c->replied)) {
+        grpc_slice_unref(c->details_slice);
+        grpc_slice_unref(c->reason_value);
+    }
+    if (c->call != NULL) grpc_call_unref(c->call);
+    grpc_call_details_destroy(&c->details);
+    grpc_metadata_array_destroy(&c->request_md);
+    free(c);
+}
+
+/* Reads the caller's SPIFFE ID from the auth context. */
+static void server_read_caller(server_call_t *c) {
+    grpc_auth_context *auth = grpc_call_auth_context(c->call);
+    if (auth == NULL) return;
+    grpc_auth_property_iterator it =
+        grpc_auth_context_find_properties_by_name(auth, "peer_spiffe_id");
+    const grpc_auth_property *prop = grpc_auth_property_iterator_next(&it);
+    if (prop != NULL && prop->value_length < IDENTITY_SPIFFE_MAX) {
+        char spiffe[IDENTITY_SPIFFE_MAX];
+        memcpy(spiffe, prop->value, prop->value_length);
+        spiffe[prop->value_length] = '\0';
+        char err[256];
+        if (identity_parse(spiffe, c->server->opts.trust_domain, &c->caller, err, sizeof err) == 0)
+            c->caller_known = 1;
+        else
+            log_info("identity_rejected", "{s:s}", "reason", err);
+    }
+    grpc_auth_context_release(auth);
+}
+
+static void server_dispatch(server_call_t *c) {
+    server_t *s = c->server;
+    atomic_fetch_add(&s->calls_total, 1);
+    size_t plen = GRPC_SLICE_LENGTH(c->details.method);
+    if (plen >= sizeof c->path) plen = sizeof c->path - 1;
+    memcpy(c->path, GRPC_SLICE_START_PTR(c->details.method), plen);
+    c->path[plen] = '\0';
+
+    c->method = server_find_method(s, c->path);
+    server_read_caller(c);
+    if (c->method == NULL) {
+        server_reply_error(c, GRPC_STATUS_UNIMPLEMENTED, "UNKNOWN_METHOD", "no method %s", c->path);
+        return;
+    }
+    char why[256];
+    if (!identity_authorize(server_call_caller(c), c->method->service, s->opts.region,
+                            s->opts.peer_regions, s->opts.peers_n, why, sizeof why)) {
+        server_reply_error(c, GRPC_STATUS_PERMISSION_DENIED, "NOT_AUTHORIZED", "%s", why);
+        return;
+    }
+    if (c->method->handler == NULL) {
+        server_reply_error(c, GRPC_STATUS_UNIMPLEMENTED, "NOT_IMPLEMENTED",
+                           "%s is not implemented in this version", c->path);
+        return;
+    }
+    if (server_call_deadline_left_ms(c) <= 0) {
+        server_reply_error(c, GRPC_STATUS_DEADLINE_EXCEEDED, "DEADLINE_EXCEEDED",
+                           "the deadline passed before the call was served");
+        return;
+    }
+    if (c->request_bb == NULL) {
+        server_reply_error(c, GRPC_STATUS_INVALID_ARGUMENT, "NO_MESSAGE",
+                           "the call carried no request message");
+        return;
+    }
+    grpc_byte_buffer_reader reader;
+    if (!grpc_byte_buffer_reader_init(&reader, c->request_bb)) {
+        server_reply_error(c, GRPC_STATUS_INVALID_ARGUMENT, "MALFORMED",
+                           "the request could not be decompressed");
+        return;
+    }
+    grpc_slice all = grpc_byte_buffer_reader_readall(&reader);
+    grpc_byte_buffer_reader_destroy(&reader);
+    /* gRPC has enforced max_message_bytes already; this is the unpack bound. */
+    assert(GRPC_SLICE_LENGTH(all) <= s->opts.max_message_bytes);
+    c->request = protobuf_c_message_unpack(c->method->request_desc, NULL, GRPC_SLICE_LENGTH(all),
+                                           GRPC_SLICE_START_PTR(all));
+    grpc_slice_unref(all);
+    if (c->request == NULL) {
+        server_reply_error(c, GRPC_STATUS_INVALID_ARGUMENT, "MALFORMED",
+                           "the request is not a valid %s", c->method->request_desc->name);
+        return;
+    }
+    c->method->handler(c, c->request);
+}
+
+static void server_on_new_call(server_call_t *c) {
+    grpc_op op;
+    memset(&op, 0, sizeof op);
+    op.op = GRPC_OP_RECV_MESSAGE;
+    op.data.recv_message.recv_message = &c->request_bb;
+    grpc_call_error e = grpc_call_start_batch(c->call, &op, 1, &c->tag_recv, NULL);
+    if (e != GRPC_CALL_OK) {
+        log_error("recv_failed", "{s:i}", "grpc_call_error", (int)e);
+        abort();
+    }
+}
+
+static void *server_worker_main(void *arg) {
+    server_worker_t *w = arg;
+    server_t *s = w->server;
+    if (s->opts.worker_init != NULL) w->ctx = s->opts.worker_init(s->opts.app, w->index);
+    for (int i = 0; i < SERVER_CALLS_ARMED_PER_WORKER; i++) server_arm(w);
+    for (;;) {
+        grpc_event ev = grpc_completion_queue_next(w->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+        if (ev.type == GRPC_QUEUE_SHUTDOWN) break;
+        if (ev.type != GRPC_OP_COMPLETE) continue;
+        server_tag_t *tag = ev.tag;
+        server_call_t *c = tag->call;
+        switch (tag->kind) {
+        case TAG_NEW_CALL:
+            if (!ev.success) { /* server shutting down: never armed again */
+                grpc_call_details_destroy(&c->details);
+                grpc_metadata_array_destroy(&c->request_md);
+                if (c->call != NULL) grpc_call_unref(c->call);
+                free(c);
+                break;
+            }
+            server_arm(w);
+            server_on_new_call(c);
+            break;
+        case TAG_RECV:
+            server_dispatch(c);
+            break;
+        case TAG_DONE:
+            server_call_free(c);
+            break;
+        }
+    }
+    if (s->opts.worker_fini != NULL) s->opts.worker_fini(s->opts.app, w->ctx);
+    return NULL;
+}
+
+/* ---- lifecycle ---------------------------------------------------------- */
+
+server_t *server_create(const server_options_t *opts,
+                        const ProtobufCServiceDescriptor *const *services,
+                        const identity_service_t *service_kinds, size_t services_n, char *err,
+                        size_t errlen) {
+    assert(opts != NULL && opts->creds != NULL && opts->workers > 0);
+    server_t *s = calloc(1, sizeof *s);
+    if (s == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    s->opts = *opts;
+    for (size_t i = 0; i < services_n; i++) {
+        const ProtobufCServiceDescriptor *sd = services[i];
+        for (unsigned m = 0; m < sd->n_methods; m++) {
+            assert(s->methods_n < SERVER_METHODS_MAX);
+            server_method_t *mt = &s->methods[s->methods_n++];
+            snprintf(mt->path, sizeof mt->path, "/%s/%s", sd->name, sd->methods[m].name);
+            mt->service = service_kinds[i];
+            mt->request_desc = sd->methods[m].input;
+        }
+    }
+    qsort(s->methods, s->methods_n, sizeof s->methods[0], server_method_cmp);
+
+    grpc_arg args[2];
+    args[0].type = GRPC_ARG_INTEGER;
+    args[0].key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
+    args[0].value.integer = (int)opts->max_message_bytes;
+    args[1].type = GRPC_ARG_INTEGER;
+    args[1].key = GRPC_ARG_MAX_SEND_MESSAGE_LENGTH;
+    args[1].value.integer = (int)opts->max_message_bytes;
+    grpc_channel_args cargs = {2, args};
+    s->grpc = grpc_server_create(&cargs, NULL);
+    s->port = grpc_server_add_http2_port(s->grpc, opts->listen, opts->creds);
+    if (s->port == 0) {
+        snprintf(err, errlen, "cannot listen on %s (address in use or invalid)", opts->listen);
+        grpc_server_destroy(s->grpc);
+        free(s);
+        return NULL;
+    }
+    s->workers = calloc((size_t)opts->workers, sizeof *s->workers);
+    if (s->workers == NULL) abort();
+    for (int i = 0; i < opts->workers; i++) {
+        s->workers[i].server = s;
+        s->workers[i].index = i;
+        s->workers[i].cq = grpc_completion_queue_create_for_next(NULL);
+        grpc_server_register_completion_queue(s->grpc, s->workers[i].cq, NULL);
+    }
+    return s;
+}
+
+int server_port(const server_t *s) { return s->port; }
+
+int server_start(server_t *s, char *err, size_t errlen) {
+    grpc_server_start(s->grpc);
+    s->started = 1;
+    for (int i = 0; i < s->opts.workers; i++) {
+        if (pthread_create(&s->workers[i].thread, NULL, server_worker_main, &s->workers[i]) != 0) {
+            snprintf(err, errlen, "cannot start worker thread %d", i);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+void server_stop_and_destroy(server_t *s, int grace_ms) {
+    grpc_completion_queue *shutdown_cq = grpc_completion_queue_create_for_pluck(NULL);
+    int shutdown_tag;
+    grpc_server_shutdown_and_notify(s->grpc, shutdown_cq, &shutdown_tag);
+    gpr_timespec deadline = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+                                         gpr_time_from_millis(grace_ms, GPR_TIMESPAN));
+    grpc_event ev = grpc_completion_queue_pluck(shutdown_cq, &shutdown_tag, deadline, NULL);
+    if (ev.type == GRPC_QUEUE_TIMEOUT) {
+        log_warn("shutdown_grace_expired", "{s:i}", "grace_ms", grace_ms);
+        grpc_server_cancel_all_calls(s->grpc);
+        grpc_completion_queue_pluck(shutdown_cq, &shutdown_tag,
+                                    gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+    }
+    for (int i = 0; i < s->opts.workers; i++) grpc_completion_queue_shutdown(s->workers[i].cq);
+    for (int i = 0; i < s->opts.workers; i++) {
+        if (s->started) {
+            pthread_join(s->workers[i].thread, NULL);
+        } else { /* never served: drain the queue ourselves */
+            while (grpc_completion_queue_next(s->workers[i].cq, gpr_inf_future(GPR_CLOCK_REALTIME),
+                                              NULL).type != GRPC_QUEUE_SHUTDOWN) {
+            }
+        }
+    }
+    grpc_server_destroy(s->grpc);
+    for (int i = 0; i < s->opts.workers; i++) grpc_completion_queue_destroy(s->workers[i].cq);
+    grpc_completion_queue_shutdown(shutdown_cq);
+    grpc_completion_queue_destroy(shutdown_cq);
+    free(s->workers);
+    free(s);
+}
+
+void server_get_stats(const server_t *s, server_stats_t *out) {
+    out->calls_total = atomic_load(&s->calls_total);
+    out->calls_failed = atomic_load(&s->calls_failed);
+}

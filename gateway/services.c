@@ -1,0 +1,15 @@
+/* services.c - the table of served services (services.h). */
+#include "gateway/services.h"
+
+#include "carbon/v1/carbon.pb-c.h"
+#include "grpc/health/v1/health.pb-c.h"
+
+const ProtobufCServiceDescriptor *const services_descriptors[SERVICES_N] = {
+    &grpc__health__v1__health__descriptor,   &carbon__v1__registry__descriptor,
+    &carbon__v1__federation__descriptor,     &carbon__v1__operations__descriptor,
+    &carbon__v1__audit__descriptor,
+};
+
+const identity_service_t services_kinds[SERVICES_N] = {
+    SERVICE_HEALTH, SERVICE_REGISTRY, SERVICE_FEDERATION, SERVICE_OPERATIONS, SERVICE_AUDIT,
+};

@@ -1,0 +1,17 @@
+/* services.h - the services gatewayd serves and who may call them. */
+#ifndef GATEWAY_SERVICES_H
+#define GATEWAY_SERVICES_H
+
+#include "gateway/identity.h"
+
+#include <protobuf-c/protobuf-c.h>
+#include <stddef.h>
+
+#define SERVICES_N 5
+
+/* The service descriptors (carbon.v1 and grpc.health.v1) and, at the same
+ * index, the authorization class of each. Static data. */
+extern const ProtobufCServiceDescriptor *const services_descriptors[SERVICES_N];
+extern const identity_service_t services_kinds[SERVICES_N];
+
+#endif
