@@ -1,0 +1,733 @@
+/* store.c - the connection to the region's store; see store.h. */
+#include "settlement/store.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/evp.h>
+
+#include "settlement/script_sources.h"
+
+#define STORE_RAW_COMMAND INT_MIN  /* store_call_t.script_index: not EVALSHA */
+#define STORE_EVALSHA_PREFIX_ARGS 3 /* EVALSHA sha nkeys */
+#define STORE_NKEYS_TEXT_MAX 16
+#define STORE_WHY_MAX 256          /* local error text */
+
+struct store {
+    store_config_t cfg;
+    redisContext *ctx; /* NULL while disconnected */
+    size_t scripts_n;
+    char (*sha)[STORE_SHA1_HEX_LEN + 1]; /* [scripts_n], computed locally */
+    /* scratch, allocated once by store_open */
+    const char **argv;      /* [STORE_EVALSHA_PREFIX_ARGS + STORE_ARGS_MAX] */
+    size_t *argvlen;        /* [STORE_EVALSHA_PREFIX_ARGS + STORE_ARGS_MAX] */
+    size_t *pending;        /* [STORE_PIPELINE_MAX] call indices to send */
+    size_t *retry;          /* [STORE_PIPELINE_MAX] call indices to resend */
+    redisReply **got;       /* [STORE_PIPELINE_MAX] replies of one exchange */
+    uint64_t calls;
+    uint64_t errors;
+    uint64_t reconnects;
+};
+
+/* ---- small helpers -------------------------------------------------------- */
+
+__attribute__((format(printf, 3, 4)))
+static void store_errf(char *err, size_t errlen, const char *fmt, ...) {
+    if (err == NULL || errlen == 0) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+static struct timeval store_tv_from_ms(int ms) {
+    assert(ms >= 0 && ms <= STORE_TIMEOUT_MS_MAX);
+    struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
+    return tv;
+}
+
+static void store_sleep_ms(int ms) {
+    assert(ms >= 0 && ms <= STORE_TIMEOUT_MS_MAX);
+    struct timespec left = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
+    /* bounded: each EINTR leaves less time */
+    while (nanosleep(&left, &left) != 0 && errno == EINTR) {
+    }
+}
+
+/* A reply length as a printf precision (error messages are short). */
+static int store_len_int(size_t len) {
+    return len > INT_MAX ? INT_MAX : (int)len;
+}
+
+static bool store_str_ok(const char *s, size_t cap) {
+    return memchr(s, '\0', cap) != NULL;
+}
+
+static bool store_prefix(const redisReply *r, const char *prefix) {
+    size_t n = strlen(prefix);
+    return r->str != NULL && (size_t)r->len >= n && memcmp(r->str, prefix, n) == 0;
+}
+
+static int store_sha1_hex(const char *src, size_t len, char out[STORE_SHA1_HEX_LEN + 1]) {
+    static const char hex[] = "0123456789abcdef";
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int md_len = 0;
+    if (EVP_Digest(src, len, md, &md_len, EVP_sha1(), NULL) != 1 || md_len != 20) return -1;
+    for (unsigned int i = 0; i < md_len; i++) {
+        out[2 * i] = hex[md[i] >> 4];
+        out[2 * i + 1] = hex[md[i] & 0xf];
+    }
+    out[STORE_SHA1_HEX_LEN] = '\0';
+    return 0;
+}
+
+const char *store_rc_name(int rc) {
+    switch (rc) {
+    case STORE_OK: return "STORE_OK";
+    case STORE_EUNAVAILABLE: return "STORE_EUNAVAILABLE";
+    case STORE_ESCRIPT: return "STORE_ESCRIPT";
+    case STORE_EPROTO: return "STORE_EPROTO";
+    case STORE_EINVAL: return "STORE_EINVAL";
+    default: return "STORE_(unknown)";
+    }
+}
+
+/* ---- configuration -------------------------------------------------------- */
+
+void store_config_defaults(store_config_t *cfg) {
+    assert(cfg != NULL);
+    memset(cfg, 0, sizeof *cfg);
+    snprintf(cfg->host, sizeof cfg->host, "%s", "127.0.0.1");
+    cfg->port = 6379;
+    cfg->connect_timeout_ms = 1000;
+    cfg->command_timeout_ms = 5000;
+    cfg->reconnect_attempts_max = 5;
+    cfg->reconnect_backoff_ms_initial = 50;
+    cfg->reconnect_backoff_ms_max = 1000;
+}
+
+static bool store_config_check(const store_config_t *cfg, char *err, size_t errlen) {
+    if (!store_str_ok(cfg->host, sizeof cfg->host) || cfg->host[0] == '\0') {
+        store_errf(err, errlen, "store config: host empty or longer than %d bytes", STORE_HOST_MAX - 1);
+        return false;
+    }
+    if (!store_str_ok(cfg->user, sizeof cfg->user) ||
+        !store_str_ok(cfg->password, sizeof cfg->password)) {
+        store_errf(err, errlen, "store config: user or password not NUL-terminated");
+        return false;
+    }
+    if (cfg->user[0] != '\0' && cfg->password[0] == '\0') {
+        store_errf(err, errlen, "store config: user \"%s\" set without a password", cfg->user);
+        return false;
+    }
+    if (cfg->port < 1 || cfg->port > 65535) {
+        store_errf(err, errlen, "store config: port %d out of 1..65535", cfg->port);
+        return false;
+    }
+    if (cfg->connect_timeout_ms < 1 || cfg->connect_timeout_ms > STORE_TIMEOUT_MS_MAX ||
+        cfg->command_timeout_ms < 1 || cfg->command_timeout_ms > STORE_TIMEOUT_MS_MAX) {
+        store_errf(err, errlen, "store config: connect_timeout_ms %d / command_timeout_ms %d out of 1..%d",
+                   cfg->connect_timeout_ms, cfg->command_timeout_ms, STORE_TIMEOUT_MS_MAX);
+        return false;
+    }
+    if (cfg->reconnect_attempts_max < 1 || cfg->reconnect_attempts_max > STORE_RECONNECT_ATTEMPTS_LIMIT) {
+        store_errf(err, errlen, "store config: reconnect_attempts_max %d out of 1..%d",
+                   cfg->reconnect_attempts_max, STORE_RECONNECT_ATTEMPTS_LIMIT);
+        return false;
+    }
+    if (cfg->reconnect_backoff_ms_max < 0 || cfg->reconnect_backoff_ms_max > STORE_TIMEOUT_MS_MAX ||
+        cfg->reconnect_backoff_ms_initial < 0 ||
+        cfg->reconnect_backoff_ms_initial > cfg->reconnect_backoff_ms_max) {
+        store_errf(err, errlen, "store config: need 0 <= reconnect_backoff_ms_initial (%d) <= "
+                   "reconnect_backoff_ms_max (%d) <= %d", cfg->reconnect_backoff_ms_initial,
+                   cfg->reconnect_backoff_ms_max, STORE_TIMEOUT_MS_MAX);
+        return false;
+    }
+    return true;
+}
+
+/* ---- scripts -------------------------------------------------------------- */
+
+int store_script_index(const char *name) {
+    assert(name != NULL);
+    assert(script_sources_n <= STORE_SCRIPTS_MAX);
+    for (size_t i = 0; i < script_sources_n; i++) {
+        if (strcmp(script_sources[i].name, name) == 0) return (int)i;
+    }
+    return -1;
+}
+
+const char *store_script_sha(const store_t *s, int script_index) {
+    assert(s != NULL);
+    if (script_index < 0 || (size_t)script_index >= s->scripts_n) return NULL;
+    return s->sha[script_index];
+}
+
+/* ---- connection ----------------------------------------------------------- */
+
+static void store_disconnect(store_t *s) {
+    if (s->ctx != NULL) {
+        redisFree(s->ctx);
+        s->ctx = NULL;
+    }
+}
+
+/* True if the idle connection is readable or broken. With no command in
+ * flight Redis sends nothing, so readable means EOF (server closed it, e.g.
+ * restart or timeout) or a reset: sending on it would be wasted. */
+static bool store_conn_stale(const store_t *s) {
+    assert(s->ctx != NULL);
+    if (s->ctx->err != 0 || s->ctx->fd < 0) return true;
+    struct pollfd p = {.fd = s->ctx->fd, .events = POLLIN | POLLRDHUP, .revents = 0};
+    int r;
+    int tries = 0;
+    do {
+        r = poll(&p, 1, 0);
+    } while (r < 0 && errno == EINTR && ++tries < 100);
+    return r != 0;
+}
+
+/* Writes the context's whole output buffer. *sent_any tells whether at least
+ * one byte left (if not, Redis cannot have run any of it). SIGPIPE is blocked
+ * in this thread during the write and a SIGPIPE it raised is consumed. */
+static int store_flush(store_t *s, bool *sent_any) {
+    redisContext *c = s->ctx;
+    size_t len0 = sdslen(c->obuf);
+    sigset_t pipe_set, old_set, pending_set;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_set, &old_set);
+    bool was_pending = sigpending(&pending_set) == 0 && sigismember(&pending_set, SIGPIPE) == 1;
+
+    int done = 0;
+    int rc = REDIS_OK;
+    /* bounded: each successful write shrinks the buffer, a failure ends it */
+    while (rc == REDIS_OK && !done) rc = redisBufferWrite(c, &done);
+    int saved_errno = errno;
+
+    if (!was_pending) {
+        struct timespec zero = {0, 0};
+        while (sigtimedwait(&pipe_set, NULL, &zero) == SIGPIPE) {
+        }
+    }
+    pthread_sigmask(SIG_SETMASK, &old_set, NULL);
+    *sent_any = (rc == REDIS_OK) ? len0 > 0 : sdslen(c->obuf) != len0;
+    errno = saved_errno;
+    return rc;
+}
+
+/* Describes the context's error after a failed write or read. */
+static int store_io_error(store_t *s, bool after_send, int saved_errno, char *err, size_t errlen) {
+    redisContext *c = s->ctx;
+    int rc = STORE_EUNAVAILABLE;
+    const char *maybe = after_send ? "; the command may have run" : "; nothing was sent";
+    bool timed_out = saved_errno == EAGAIN || saved_errno == EWOULDBLOCK ||
+                     strstr(c->errstr, "temporarily unavailable") != NULL;
+    if (c->err == REDIS_ERR_IO && timed_out) {
+        store_errf(err, errlen, "redis %s:%d: no answer within command_timeout_ms %d%s",
+                   s->cfg.host, s->cfg.port, s->cfg.command_timeout_ms, maybe);
+    } else if (c->err == REDIS_ERR_IO || c->err == REDIS_ERR_EOF) {
+        store_errf(err, errlen, "redis %s:%d: connection lost (%s)%s",
+                   s->cfg.host, s->cfg.port, c->errstr, maybe);
+    } else {
+        rc = STORE_EPROTO;
+        store_errf(err, errlen, "redis %s:%d: %s (hiredis error %d)",
+                   s->cfg.host, s->cfg.port, c->errstr, c->err);
+    }
+    store_disconnect(s);
+    return rc;
+}
+
+/* Sends what was appended to the context and reads n replies into got[0..n).
+ * On failure frees what was read, sets got[] to NULL, drops the connection
+ * and says in *sent_any whether anything may have reached Redis. */
+static int store_exchange(store_t *s, size_t n, redisReply **got, bool *sent_any,
+                          char *err, size_t errlen) {
+    assert(s->ctx != NULL);
+    assert(n >= 1 && n <= STORE_PIPELINE_MAX + STORE_SCRIPTS_MAX);
+    for (size_t i = 0; i < n; i++) got[i] = NULL;
+    if (store_flush(s, sent_any) != REDIS_OK) {
+        return store_io_error(s, *sent_any, errno, err, errlen);
+    }
+    for (size_t i = 0; i < n; i++) {
+        void *r = NULL;
+        errno = 0;
+        if (redisGetReply(s->ctx, &r) != REDIS_OK || r == NULL) {
+            int saved_errno = errno;
+            for (size_t j = 0; j < i; j++) {
+                freeReplyObject(got[j]);
+                got[j] = NULL;
+            }
+            if (r != NULL) freeReplyObject(r);
+            if (s->ctx->err == 0) {
+                store_errf(err, errlen, "redis %s:%d: no reply", s->cfg.host, s->cfg.port);
+                store_disconnect(s);
+                return STORE_EPROTO;
+            }
+            return store_io_error(s, true, saved_errno, err, errlen);
+        }
+        got[i] = r;
+    }
+    return STORE_OK;
+}
+
+/* SCRIPT LOADs every embedded script in one pipeline and checks each SHA1.
+ * *retryable is false when trying again cannot help (auth, mismatch). */
+static int store_load_scripts(store_t *s, bool *retryable, char *err, size_t errlen) {
+    assert(s->ctx != NULL);
+    assert(s->scripts_n <= STORE_SCRIPTS_MAX);
+    *retryable = true;
+    if (s->scripts_n == 0) return STORE_OK;
+    for (size_t i = 0; i < s->scripts_n; i++) {
+        const char *argv[3] = {"SCRIPT", "LOAD", script_sources[i].source};
+        size_t argvlen[3] = {6, 4, strlen(script_sources[i].source)};
+        if (redisAppendCommandArgv(s->ctx, 3, argv, argvlen) != REDIS_OK) {
+            store_errf(err, errlen, "SCRIPT LOAD: out of memory");
+            store_disconnect(s);
+            return STORE_EPROTO;
+        }
+    }
+    redisReply *got[STORE_SCRIPTS_MAX];
+    bool sent_any = false;
+    int rc = store_exchange(s, s->scripts_n, got, &sent_any, err, errlen);
+    if (rc != STORE_OK) return rc;
+    for (size_t i = 0; i < s->scripts_n && rc == STORE_OK; i++) {
+        const redisReply *r = got[i];
+        if (r->type == REDIS_REPLY_ERROR) {
+            bool transient = store_prefix(r, "LOADING") || store_prefix(r, "BUSY ") ||
+                             store_prefix(r, "MASTERDOWN");
+            *retryable = transient; /* NOAUTH, NOPERM...: trying again cannot help */
+            rc = STORE_EUNAVAILABLE;
+            store_errf(err, errlen, "redis %s:%d: SCRIPT LOAD %s: %.*s", s->cfg.host, s->cfg.port,
+                       script_sources[i].name, store_len_int(r->len), r->str);
+        } else if (r->type != REDIS_REPLY_STRING || r->len != STORE_SHA1_HEX_LEN ||
+                   memcmp(r->str, s->sha[i], STORE_SHA1_HEX_LEN) != 0) {
+            *retryable = false;
+            rc = STORE_EPROTO;
+            store_errf(err, errlen, "redis %s:%d: SCRIPT LOAD %s: SHA1 mismatch (local %s)",
+                       s->cfg.host, s->cfg.port, script_sources[i].name, s->sha[i]);
+        }
+    }
+    for (size_t i = 0; i < s->scripts_n; i++) freeReplyObject(got[i]);
+    if (rc != STORE_OK) store_disconnect(s);
+    return rc;
+}
+
+/* One connection attempt: connect, timeouts, keepalive, AUTH, scripts. */
+static int store_connect_once(store_t *s, bool *retryable, char *err, size_t errlen) {
+    store_disconnect(s);
+    *retryable = true;
+    const store_config_t *cfg = &s->cfg;
+    redisContext *c = redisConnectWithTimeout(cfg->host, cfg->port,
+                                              store_tv_from_ms(cfg->connect_timeout_ms));
+    if (c == NULL) {
+        store_errf(err, errlen, "connect %s:%d: out of memory", cfg->host, cfg->port);
+        return STORE_EUNAVAILABLE;
+    }
+    if (c->err != 0) {
+        store_errf(err, errlen, "connect %s:%d: %s", cfg->host, cfg->port, c->errstr);
+        redisFree(c);
+        return STORE_EUNAVAILABLE;
+    }
+    s->ctx = c;
+    if (redisSetTimeout(c, store_tv_from_ms(cfg->command_timeout_ms)) != REDIS_OK ||
+        redisEnableKeepAlive(c) != REDIS_OK) {
+        store_errf(err, errlen, "connect %s:%d: socket options: %s", cfg->host, cfg->port, c->errstr);
+        store_disconnect(s);
+        return STORE_EUNAVAILABLE;
+    }
+    if (cfg->password[0] != '\0') {
+        const char *argv[3] = {"AUTH", cfg->user, cfg->password};
+        size_t argvlen[3] = {4, strlen(cfg->user), strlen(cfg->password)};
+        int argc = 3;
+        if (cfg->user[0] == '\0') {
+            argv[1] = cfg->password;
+            argvlen[1] = argvlen[2];
+            argc = 2;
+        }
+        if (redisAppendCommandArgv(c, argc, argv, argvlen) != REDIS_OK) {
+            store_errf(err, errlen, "AUTH: out of memory");
+            store_disconnect(s);
+            return STORE_EPROTO;
+        }
+        redisReply *r = NULL;
+        bool sent_any = false;
+        int rc = store_exchange(s, 1, &r, &sent_any, err, errlen);
+        if (rc != STORE_OK) return rc;
+        if (r->type == REDIS_REPLY_ERROR) {
+            /* the password itself is never echoed */
+            store_errf(err, errlen, "redis %s:%d: AUTH%s%s rejected: %.*s", cfg->host, cfg->port,
+                       cfg->user[0] ? " as " : "", cfg->user, store_len_int(r->len), r->str);
+            *retryable = false;
+            freeReplyObject(r);
+            store_disconnect(s);
+            return STORE_EUNAVAILABLE;
+        }
+        freeReplyObject(r);
+    }
+    return store_load_scripts(s, retryable, err, errlen);
+}
+
+/* Makes sure there is a live connection, reconnecting with backoff. Each
+ * connect attempt spends one unit of *budget; the sleep between attempts
+ * starts at *backoff_ms and doubles up to the configured maximum. */
+static int store_ensure_connected(store_t *s, int *budget, int *backoff_ms,
+                                  char *err, size_t errlen) {
+    if (s->ctx != NULL) {
+        if (!store_conn_stale(s)) return STORE_OK;
+        store_disconnect(s);
+    }
+    char why[STORE_WHY_MAX] = "no attempt left";
+    int rc = STORE_EUNAVAILABLE;
+    int attempts = 0;
+    while (*budget > 0) {
+        assert(attempts <= STORE_RECONNECT_ATTEMPTS_LIMIT);
+        if (attempts > 0) {
+            store_sleep_ms(*backoff_ms);
+            int next = *backoff_ms * 2;
+            *backoff_ms = next > s->cfg.reconnect_backoff_ms_max ? s->cfg.reconnect_backoff_ms_max : next;
+        }
+        (*budget)--;
+        attempts++;
+        bool retryable = true;
+        rc = store_connect_once(s, &retryable, why, sizeof why);
+        if (rc == STORE_OK) {
+            s->reconnects++;
+            return STORE_OK;
+        }
+        if (!retryable) break;
+    }
+    store_errf(err, errlen, "store unavailable after %d reconnect attempt%s: %s",
+               attempts, attempts == 1 ? "" : "s", why);
+    return rc == STORE_OK ? STORE_EUNAVAILABLE : rc;
+}
+
+/* ---- open / close --------------------------------------------------------- */
+
+store_t *store_open(const store_config_t *cfg, char *err, size_t errlen) {
+    assert(cfg != NULL);
+    if (err != NULL && errlen > 0) err[0] = '\0';
+    if (!store_config_check(cfg, err, errlen)) return NULL;
+    if (script_sources_n > STORE_SCRIPTS_MAX) {
+        store_errf(err, errlen, "%zu embedded scripts, limit %d", script_sources_n, STORE_SCRIPTS_MAX);
+        return NULL;
+    }
+    store_t *s = calloc(1, sizeof *s);
+    if (s == NULL) {
+        store_errf(err, errlen, "store_open: out of memory");
+        return NULL;
+    }
+    s->cfg = *cfg;
+    s->scripts_n = script_sources_n;
+    size_t argv_cap = STORE_EVALSHA_PREFIX_ARGS + STORE_ARGS_MAX;
+    s->sha = calloc(s->scripts_n > 0 ? s->scripts_n : 1, sizeof *s->sha);
+    s->argv = calloc(argv_cap, sizeof *s->argv);
+    s->argvlen = calloc(argv_cap, sizeof *s->argvlen);
+    s->pending = calloc(STORE_PIPELINE_MAX, sizeof *s->pending);
+    s->retry = calloc(STORE_PIPELINE_MAX, sizeof *s->retry);
+    s->got = calloc(STORE_PIPELINE_MAX, sizeof *s->got);
+    if (s->sha == NULL || s->argv == NULL || s->argvlen == NULL || s->pending == NULL ||
+        s->retry == NULL || s->got == NULL) {
+        store_errf(err, errlen, "store_open: out of memory");
+        store_close(s);
+        return NULL;
+    }
+    for (size_t i = 0; i < s->scripts_n; i++) {
+        const char *src = script_sources[i].source;
+        if (store_sha1_hex(src, strlen(src), s->sha[i]) != 0) {
+            store_errf(err, errlen, "store_open: SHA1 of script %s failed", script_sources[i].name);
+            store_close(s);
+            return NULL;
+        }
+    }
+    bool retryable = true;
+    if (store_connect_once(s, &retryable, err, errlen) != STORE_OK) {
+        store_close(s);
+        return NULL;
+    }
+    return s;
+}
+
+void store_close(store_t *s) {
+    if (s == NULL) return;
+    store_disconnect(s);
+    free(s->sha);
+    free(s->argv);
+    free(s->argvlen);
+    free(s->pending);
+    free(s->retry);
+    free(s->got);
+    free(s);
+}
+
+uint64_t store_calls(const store_t *s) { assert(s != NULL); return s->calls; }
+uint64_t store_errors(const store_t *s) { assert(s != NULL); return s->errors; }
+uint64_t store_reconnects(const store_t *s) { assert(s != NULL); return s->reconnects; }
+
+/* ---- calls ---------------------------------------------------------------- */
+
+static int store_check_call(const store_t *s, size_t i, const store_call_t *call,
+                            size_t *batch_bytes, char *err, size_t errlen) {
+    bool raw = call->script_index == STORE_RAW_COMMAND;
+    if (!raw && (call->script_index < 0 || (size_t)call->script_index >= s->scripts_n)) {
+        store_errf(err, errlen, "call %zu: script index %d out of 0..%zu", i,
+                   call->script_index, s->scripts_n);
+        return STORE_EINVAL;
+    }
+    if (call->argc < (raw ? 1 : 0) || call->argc > STORE_ARGS_MAX ||
+        (call->argc > 0 && call->argv == NULL)) {
+        store_errf(err, errlen, "call %zu: argc %d out of %d..%d", i, call->argc, raw ? 1 : 0,
+                   STORE_ARGS_MAX);
+        return STORE_EINVAL;
+    }
+    if (!raw && (call->nkeys < 0 || call->nkeys > call->argc)) {
+        store_errf(err, errlen, "call %zu: nkeys %d out of 0..argc (%d)", i, call->nkeys, call->argc);
+        return STORE_EINVAL;
+    }
+    size_t call_bytes = 0;
+    for (int a = 0; a < call->argc; a++) {
+        if (call->argv[a] == NULL) {
+            store_errf(err, errlen, "call %zu: argv[%d] is NULL", i, a);
+            return STORE_EINVAL;
+        }
+        size_t len = call->argvlen != NULL ? call->argvlen[a] : strlen(call->argv[a]);
+        if (len > STORE_ARG_BYTES_MAX || call_bytes + len > STORE_CALL_BYTES_MAX) {
+            store_errf(err, errlen, "call %zu: argument %d makes the call longer than its limit "
+                       "(%u per argument, %u per call)", i, a, STORE_ARG_BYTES_MAX, STORE_CALL_BYTES_MAX);
+            return STORE_EINVAL;
+        }
+        call_bytes += len;
+    }
+    if (*batch_bytes + call_bytes > STORE_PIPELINE_BYTES_MAX) {
+        store_errf(err, errlen, "call %zu: batch longer than %u bytes", i, STORE_PIPELINE_BYTES_MAX);
+        return STORE_EINVAL;
+    }
+    *batch_bytes += call_bytes;
+    return STORE_OK;
+}
+
+static int store_append_call(store_t *s, const store_call_t *call) {
+    if (call->script_index == STORE_RAW_COMMAND) {
+        return redisAppendCommandArgv(s->ctx, call->argc, call->argv, call->argvlen);
+    }
+    assert(call->argc <= STORE_ARGS_MAX);
+    char nkeys_text[STORE_NKEYS_TEXT_MAX];
+    int nkeys_len = snprintf(nkeys_text, sizeof nkeys_text, "%d", call->nkeys);
+    assert(nkeys_len > 0 && (size_t)nkeys_len < sizeof nkeys_text);
+    s->argv[0] = "EVALSHA";
+    s->argvlen[0] = 7;
+    s->argv[1] = s->sha[call->script_index];
+    s->argvlen[1] = STORE_SHA1_HEX_LEN;
+    s->argv[2] = nkeys_text;
+    s->argvlen[2] = (size_t)nkeys_len;
+    for (int a = 0; a < call->argc; a++) {
+        s->argv[STORE_EVALSHA_PREFIX_ARGS + a] = call->argv[a];
+        s->argvlen[STORE_EVALSHA_PREFIX_ARGS + a] =
+            call->argvlen != NULL ? call->argvlen[a] : strlen(call->argv[a]);
+    }
+    /* hiredis copies the arguments into its output buffer */
+    return redisAppendCommandArgv(s->ctx, STORE_EVALSHA_PREFIX_ARGS + call->argc, s->argv, s->argvlen);
+}
+
+typedef enum {
+    STORE_REPLY_FINAL,     /* an answer, error or not: hand it over */
+    STORE_REPLY_NOSCRIPT,  /* script cache empty: reload, resend */
+    STORE_REPLY_TRANSIENT, /* not run (loading, busy): back off, resend */
+    STORE_REPLY_READONLY,  /* not run, reached a replica: reconnect, resend */
+} store_reply_kind_t;
+
+static store_reply_kind_t store_reply_kind(const redisReply *r) {
+    if (r->type != REDIS_REPLY_ERROR) return STORE_REPLY_FINAL;
+    if (store_prefix(r, "NOSCRIPT")) return STORE_REPLY_NOSCRIPT;
+    if (store_prefix(r, "LOADING") || store_prefix(r, "BUSY ") || store_prefix(r, "MASTERDOWN"))
+        return STORE_REPLY_TRANSIENT;
+    if (store_prefix(r, "READONLY")) return STORE_REPLY_READONLY;
+    return STORE_REPLY_FINAL;
+}
+
+/* Runs n calls (EVALSHA or raw) with the retry rule of store.h. On STORE_OK
+ * or STORE_ESCRIPT, replies[0..n) are all set (caller owns them); otherwise
+ * all are NULL. On STORE_ESCRIPT err holds the first error reply's message,
+ * prefixed with its index when index_in_err. */
+static int store_run(store_t *s, size_t n, const store_call_t *calls, redisReply **replies,
+                     bool index_in_err, char *err, size_t errlen) {
+    assert(s != NULL && calls != NULL && replies != NULL);
+    assert(n >= 1 && n <= STORE_PIPELINE_MAX);
+    if (err != NULL && errlen > 0) err[0] = '\0';
+    for (size_t i = 0; i < n; i++) replies[i] = NULL;
+    s->calls += n;
+
+    size_t batch_bytes = 0;
+    for (size_t i = 0; i < n; i++) {
+        int rc = store_check_call(s, i, &calls[i], &batch_bytes, err, errlen);
+        if (rc != STORE_OK) {
+            s->errors += n;
+            return rc;
+        }
+    }
+
+    size_t npending = n;
+    for (size_t i = 0; i < n; i++) s->pending[i] = i;
+    int budget = s->cfg.reconnect_attempts_max;
+    int backoff_ms = s->cfg.reconnect_backoff_ms_initial;
+    bool reloaded = false;
+    int rc = STORE_OK;
+    char why[STORE_WHY_MAX] = "";
+    /* every round spends budget, or the single reload, or ends the loop */
+    const int rounds_max = STORE_RECONNECT_ATTEMPTS_LIMIT * 2 + 4;
+    for (int round = 0;; round++) {
+        assert(round < rounds_max);
+        (void)rounds_max;
+        rc = store_ensure_connected(s, &budget, &backoff_ms, err, errlen);
+        if (rc != STORE_OK) goto fail;
+        for (size_t k = 0; k < npending; k++) {
+            if (store_append_call(s, &calls[s->pending[k]]) != REDIS_OK) {
+                store_errf(err, errlen, "redis: out of memory appending a command");
+                store_disconnect(s);
+                rc = STORE_EPROTO;
+                goto fail;
+            }
+        }
+        bool sent_any = false;
+        rc = store_exchange(s, npending, s->got, &sent_any, err, errlen);
+        if (rc != STORE_OK) {
+            if (rc == STORE_EUNAVAILABLE && !sent_any && budget > 0) continue; /* not run */
+            goto fail;
+        }
+        size_t nretry = 0;
+        bool need_reload = false, need_backoff = false, need_reconnect = false;
+        const redisReply *transient = NULL;
+        for (size_t k = 0; k < npending; k++) {
+            size_t idx = s->pending[k];
+            redisReply *r = s->got[k];
+            s->got[k] = NULL;
+            store_reply_kind_t kind = store_reply_kind(r);
+            if (kind == STORE_REPLY_NOSCRIPT && (reloaded || calls[idx].script_index == STORE_RAW_COMMAND))
+                kind = STORE_REPLY_FINAL;
+            replies[idx] = r;
+            if (kind == STORE_REPLY_FINAL) continue;
+            s->retry[nretry++] = idx;
+            need_reload |= kind == STORE_REPLY_NOSCRIPT;
+            need_backoff |= kind == STORE_REPLY_TRANSIENT;
+            need_reconnect |= kind == STORE_REPLY_READONLY;
+            if (kind != STORE_REPLY_NOSCRIPT && transient == NULL) transient = r;
+        }
+        if (nretry == 0) break;
+        if (transient != NULL) {
+            snprintf(why, sizeof why, "%.*s", store_len_int(transient->len), transient->str);
+        }
+        for (size_t k = 0; k < nretry; k++) {
+            freeReplyObject(replies[s->retry[k]]);
+            replies[s->retry[k]] = NULL;
+        }
+        if ((need_backoff || need_reconnect) && budget <= 0) {
+            store_errf(err, errlen, "redis %s:%d: still refusing after %d attempts: %s",
+                       s->cfg.host, s->cfg.port, s->cfg.reconnect_attempts_max, why);
+            rc = STORE_EUNAVAILABLE;
+            goto fail;
+        }
+        if (need_reconnect) {
+            store_disconnect(s); /* the next connection loads every script */
+        } else if (need_reload) {
+            bool retryable = true;
+            rc = store_load_scripts(s, &retryable, err, errlen);
+            if (rc != STORE_OK) goto fail;
+        }
+        reloaded |= need_reload; /* a second NOSCRIPT is final */
+        if (need_backoff) {
+            store_sleep_ms(backoff_ms);
+            int next = backoff_ms * 2;
+            backoff_ms = next > s->cfg.reconnect_backoff_ms_max ? s->cfg.reconnect_backoff_ms_max : next;
+            budget--;
+        }
+        memcpy(s->pending, s->retry, nretry * sizeof *s->pending);
+        npending = nretry;
+    }
+
+    rc = STORE_OK;
+    for (size_t i = 0; i < n; i++) {
+        assert(replies[i] != NULL);
+        if (replies[i]->type != REDIS_REPLY_ERROR) continue;
+        s->errors++;
+        if (rc == STORE_OK) {
+            rc = STORE_ESCRIPT;
+            if (index_in_err)
+                store_errf(err, errlen, "call %zu: %.*s", i, store_len_int(replies[i]->len), replies[i]->str);
+            else
+                store_errf(err, errlen, "%.*s", store_len_int(replies[i]->len), replies[i]->str);
+        }
+    }
+    return rc;
+
+fail:
+    assert(rc != STORE_OK);
+    for (size_t i = 0; i < n; i++) {
+        if (replies[i] != NULL) freeReplyObject(replies[i]);
+        replies[i] = NULL;
+    }
+    s->errors += n;
+    return rc;
+}
+
+/* Turns store_run's single reply into store_eval's contract. */
+static int store_run_one(store_t *s, const store_call_t *call, redisReply **reply_out,
+                         char *err, size_t errlen) {
+    redisReply *r = NULL;
+    int rc = store_run(s, 1, call, &r, false, err, errlen);
+    if (rc == STORE_ESCRIPT) {
+        freeReplyObject(r); /* message already in err */
+        r = NULL;
+    }
+    *reply_out = r;
+    return rc;
+}
+
+int store_eval(store_t *s, int script_index, int nkeys, int argc,
+               const char **argv, const size_t *argvlen,
+               redisReply **reply_out, char *err, size_t errlen) {
+    assert(s != NULL && reply_out != NULL);
+    *reply_out = NULL;
+    if (script_index == STORE_RAW_COMMAND) script_index = -1; /* never a raw command */
+    store_call_t call = {script_index, nkeys, argc, argv, argvlen};
+    return store_run_one(s, &call, reply_out, err, errlen);
+}
+
+int store_command(store_t *s, int argc, const char **argv, const size_t *argvlen,
+                  redisReply **reply_out, char *err, size_t errlen) {
+    assert(s != NULL && reply_out != NULL);
+    *reply_out = NULL;
+    store_call_t call = {STORE_RAW_COMMAND, 0, argc, argv, argvlen};
+    return store_run_one(s, &call, reply_out, err, errlen);
+}
+
+int store_pipeline_eval(store_t *s, size_t n, const store_call_t *calls,
+                        redisReply **replies_out, char *err, size_t errlen) {
+    assert(s != NULL && replies_out != NULL);
+    if (n < 1 || n > STORE_PIPELINE_MAX || calls == NULL) {
+        for (size_t i = 0; i < n && i < STORE_PIPELINE_MAX; i++) replies_out[i] = NULL;
+        store_errf(err, errlen, "store_pipeline_eval: %zu calls, need 1..%d", n, STORE_PIPELINE_MAX);
+        s->calls += n;
+        s->errors += n;
+        return STORE_EINVAL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (calls[i].script_index == STORE_RAW_COMMAND) {
+            for (size_t j = 0; j < n; j++) replies_out[j] = NULL;
+            store_errf(err, errlen, "call %zu: script index %d out of range", i, calls[i].script_index);
+            s->calls += n;
+            s->errors += n;
+            return STORE_EINVAL;
+        }
+    }
+    return store_run(s, n, calls, replies_out, true, err, errlen);
+}

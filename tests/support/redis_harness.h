@@ -1,0 +1,81 @@
+/* redis_harness.h - a real redis-server for one test.
+ *
+ * redis_start() runs `redis-server` (or $REDIS_SERVER) in the foreground on
+ * 127.0.0.1 and a free port, with durability as shipped (AOF on, appendfsync
+ * always, no RDB snapshots), protected mode on, its log in <dir>/redis.log,
+ * and waits until it answers PING. The child gets PR_SET_PDEATHSIG (see
+ * proc.h): if the test dies, its Redis dies too. Call redis_stop() in the
+ * test's .fini or at its end.
+ *
+ * Errors: functions return NULL or -1, and redis_last_error() says why (with
+ * the tail of the Redis log when Redis itself failed). Not thread-safe; use
+ * a harness from the thread that started it (PDEATHSIG follows that thread).
+ */
+#ifndef TESTS_SUPPORT_REDIS_HARNESS_H
+#define TESTS_SUPPORT_REDIS_HARNESS_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include <hiredis/hiredis.h>
+
+#define REDIS_EXTRA_ARGS_MAX 32
+#define REDIS_START_TIMEOUT_MS 15000 /* until PING answers */
+#define REDIS_STOP_TIMEOUT_MS 10000  /* SIGTERM before SIGKILL */
+#define REDIS_PORT_TRIES_MAX 5       /* fresh ports tried when one is taken */
+#define REDIS_PASSWORD_MAX 128
+
+typedef struct {
+    const char *dir;                /* data dir; NULL: a fresh temp dir,
+                                       removed by redis_stop */
+    const char *password;           /* --requirepass; NULL or "": none */
+    const char *const *extra_args;  /* NULL-terminated extra redis-server
+                                       arguments, e.g. {"--user", "...", NULL};
+                                       NULL: none */
+} redis_options_t;
+
+typedef struct {
+    char host[64];                  /* "127.0.0.1" */
+    int port;
+    char dir[PATH_MAX];
+    char log_path[PATH_MAX];
+    char password[REDIS_PASSWORD_MAX];
+    pid_t pid;                      /* 0 while not running */
+    bool own_dir;
+    int extra_n;
+    char *extra[REDIS_EXTRA_ARGS_MAX];
+} redis_harness_t;
+
+/* Starts Redis with defaults (no password) in dir_or_NULL (NULL: temp dir).
+ * Returns a harness owned by the caller (redis_stop), or NULL. */
+redis_harness_t *redis_start(const char *dir_or_NULL);
+
+/* Same with options (opts may be NULL). */
+redis_harness_t *redis_start_opts(const redis_options_t *opts);
+
+/* Stops Redis if it runs (SIGTERM: a clean shutdown, then SIGKILL after
+ * REDIS_STOP_TIMEOUT_MS) and starts it again on the same port, dir and
+ * arguments; data comes back from the AOF. Also restarts after redis_kill9.
+ * Returns 0, or -1. */
+int redis_restart(redis_harness_t *h);
+
+/* SIGKILL, as a crash: no shutdown, only what the AOF fsynced survives.
+ * Returns 0, or -1. */
+int redis_kill9(redis_harness_t *h);
+
+/* Stops Redis, removes the dir if the harness made it, frees h. NULL is a
+ * no-op. Returns 0, or -1 if Redis did not stop cleanly (h is freed anyway). */
+int redis_stop(redis_harness_t *h);
+
+/* FLUSHALL. Returns 0, or -1. */
+int redis_flushall(redis_harness_t *h);
+
+/* A new hiredis connection to h (authenticated if h has a password), for
+ * checks from the test; the caller frees it (redisFree). NULL on error. */
+redisContext *redis_connect(const redis_harness_t *h);
+
+/* Why the last harness call failed ("" if none did). */
+const char *redis_last_error(void);
+
+#endif
