@@ -1,0 +1,36 @@
+/* app.h - the state a gateway's handlers share (gateway.c builds it). */
+#ifndef GATEWAY_APP_H
+#define GATEWAY_APP_H
+
+#include "adapters/catalog_set.h"
+#include "gateway/config.h"
+#include "gateway/server.h"
+#include "settlement/engine.h"
+#include "settlement/store.h"
+
+#include <grpc/grpc.h>
+
+typedef struct peers peers_t;
+
+struct gateway {
+    gateway_config_t cfg;
+    const char *peer_regions[CONFIG_PEERS_MAX];
+    grpc_server_credentials *creds;
+    server_t *server;
+    catalog_set_t *catalogs;
+    store_config_t store_cfg;
+    peers_t *peers;
+    engine_t *engine;
+    int started;
+};
+
+/* Per server thread: its own store connection (hiredis is not thread-safe). */
+typedef struct {
+    store_t *store; /* NULL while the store is unreachable; reopened on demand */
+    int index;
+} gateway_worker_t;
+
+/* The worker's store, (re)opened if needed; NULL if unreachable. */
+store_t *gateway_worker_store(struct gateway *gw, gateway_worker_t *w);
+
+#endif

@@ -1,0 +1,256 @@
+/* federation.c - the carbon.v1.Federation service: what peer gateways call
+ * (DESIGN §6). The region a message names must be the caller's certificate
+ * region; every handler is idempotent. */
+#include "gateway/federation.h"
+
+#include "gateway/app.h"
+#include "gateway/arena.h"
+#include "gateway/log.h"
+#include "gateway/pbconv.h"
+#include "gateway/validate.h"
+#include "settlement/quote.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FEDERATION_PROTOCOL_VERSION 1
+
+/* Checks that the region named in the message is the caller's. */
+static int federation_region_ok(server_call_t *call, const char *region) {
+    const identity_t *caller = server_call_caller(call);
+    if (caller != NULL && strcmp(caller->region, region) == 0) return 1;
+    server_reply_error(call, GRPC_STATUS_PERMISSION_DENIED, "REGION_MISMATCH",
+                       "the message names region '%.16s' but the caller is %s", region,
+                       caller != NULL ? caller->region : "unknown");
+    return 0;
+}
+
+static store_t *federation_store(server_call_t *call) {
+    struct gateway *gw = server_call_app(call);
+    store_t *st = gateway_worker_store(gw, server_call_worker(call));
+    if (st == NULL)
+        server_reply_error(call, GRPC_STATUS_UNAVAILABLE, "STORE_UNAVAILABLE",
+                           "the region's store cannot be reached; retry");
+    return st;
+}
+
+static int federation_batch_size_ok(server_call_t *call, size_t n) {
+    struct gateway *gw = server_call_app(call);
+    if (n >= 1 && n <= gw->cfg.batch_legs_max) return 1;
+    server_reply_error(call, n == 0 ? GRPC_STATUS_INVALID_ARGUMENT : GRPC_STATUS_RESOURCE_EXHAUSTED,
+                       "BAD_BATCH_SIZE", "a batch holds 1..%u legs, not %zu",
+                       gw->cfg.batch_legs_max, n);
+    return 0;
+}
+
+void federation_hello(server_call_t *call, const ProtobufCMessage *request) {
+    const Carbon__V1__HelloRequest *req = (const Carbon__V1__HelloRequest *)request;
+    struct gateway *gw = server_call_app(call);
+    if (!federation_region_ok(call, req->region)) return;
+    if (req->protocol_version != FEDERATION_PROTOCOL_VERSION) {
+        server_reply_error(call, GRPC_STATUS_FAILED_PRECONDITION, "PROTOCOL_VERSION",
+                           "this gateway speaks protocol %d, not %u", FEDERATION_PROTOCOL_VERSION,
+                           req->protocol_version);
+        return;
+    }
+    const catalog_t *current[CATALOG_SET_REGIONS_MAX];
+    size_t n = catalog_set_snapshot(gw->catalogs, current, CATALOG_SET_REGIONS_MAX);
+    if (n > CATALOG_SET_REGIONS_MAX) n = CATALOG_SET_REGIONS_MAX;
+    arena_t a = {0};
+    Carbon__V1__HelloResponse resp = CARBON__V1__HELLO_RESPONSE__INIT;
+    resp.protocol_version = FEDERATION_PROTOCOL_VERSION;
+    resp.region = gw->cfg.region;
+    resp.catalog_digests = arena_alloc(&a, n * sizeof *resp.catalog_digests);
+    for (size_t i = 0; i < n; i++)
+        resp.catalog_digests[resp.n_catalog_digests++] = arena_strdup(&a, current[i]->digest_hex);
+    server_reply_ok(call, &resp.base);
+    arena_free(&a);
+}
+
+void federation_prepare(server_call_t *call, const ProtobufCMessage *request) {
+    const Carbon__V1__PrepareRequest *req = (const Carbon__V1__PrepareRequest *)request;
+    struct gateway *gw = server_call_app(call);
+    if (!federation_region_ok(call, req->source_region)) return;
+    if (!federation_batch_size_ok(call, req->n_legs)) return;
+    size_t n = req->n_legs;
+    ledger_leg_t *legs = calloc(n, sizeof *legs);
+    ledger_prepare_t *p = calloc(n, sizeof *p);
+    if (legs == NULL || p == NULL) abort();
+    char err[256] = "";
+    size_t parsed = 0;
+    for (; parsed < n; parsed++) {
+        if (pbconv_leg_in(req->legs[parsed], gw->cfg.region, &legs[parsed], err, sizeof err) != 0)
+            break;
+        if (strcmp(legs[parsed].peer, req->source_region) != 0) {
+            snprintf(err, sizeof err, "leg %s comes from %s, not from %s", legs[parsed].tid,
+                     legs[parsed].peer, req->source_region);
+            ledger_leg_free(&legs[parsed]);
+            break;
+        }
+        for (size_t j = 0; j < parsed; j++)
+            if (strcmp(legs[j].tid, legs[parsed].tid) == 0) {
+                snprintf(err, sizeof err, "transfer %s appears twice in the batch", legs[j].tid);
+                ledger_leg_free(&legs[parsed]);
+                goto stop;
+            }
+        p[parsed].leg = &legs[parsed];
+        const char *why = quote_check_leg(gw->catalogs, gw->cfg.region, req->source_region,
+                                          legs[parsed].meth, legs[parsed].dest_meth,
+                                          legs[parsed].credited_g, legs[parsed].debited_g,
+                                          legs[parsed].src_digest, legs[parsed].dst_digest);
+        p[parsed].precheck = why != NULL ? why : "";
+    }
+stop:
+    if (parsed < n) {
+        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "MALFORMED_LEG", "%s", err);
+        goto out;
+    }
+    store_t *st = federation_store(call);
+    if (st == NULL) goto out;
+    if (ledger_dest_prepare(st, req->source_region, req->batch_seq, p, n, ledger_now_ms(), err,
+                            sizeof err) != LEDGER_OK) {
+        log_warn("store_error", "{s:s, s:s}", "method", "Prepare", "error", err);
+        server_reply_error(call, GRPC_STATUS_UNAVAILABLE, "STORE_UNAVAILABLE",
+                           "the store did not answer; send the batch again");
+        goto out;
+    }
+    {
+        arena_t a = {0};
+        Carbon__V1__PrepareResponse resp = CARBON__V1__PREPARE_RESPONSE__INIT;
+        resp.votes = arena_alloc(&a, n * sizeof *resp.votes);
+        for (size_t i = 0; i < n; i++) {
+            Carbon__V1__LegVote *v = arena_alloc(&a, sizeof *v);
+            carbon__v1__leg_vote__init(v);
+            v->transfer_id = arena_strdup(&a, legs[i].tid);
+            v->vote = p[i].vote_yes ? CARBON__V1__VOTE__VOTE_YES : CARBON__V1__VOTE__VOTE_NO;
+            v->reason = arena_strdup(&a, p[i].reason);
+            resp.votes[resp.n_votes++] = v;
+        }
+        server_reply_ok(call, &resp.base);
+        arena_free(&a);
+    }
+out:
+    for (size_t i = 0; i < parsed && i < n; i++) ledger_leg_free(&legs[i]);
+    free(legs);
+    free(p);
+}
+
+void federation_decide(server_call_t *call, const ProtobufCMessage *request) {
+    const Carbon__V1__DecideRequest *req = (const Carbon__V1__DecideRequest *)request;
+    if (!federation_region_ok(call, req->source_region)) return;
+    if (!federation_batch_size_ok(call, req->n_decisions)) return;
+    size_t n = req->n_decisions;
+    ledger_dest_decision_t *d = calloc(n, sizeof *d);
+    if (d == NULL) abort();
+    for (size_t i = 0; i < n; i++) {
+        const Carbon__V1__LegDecision *ld = req->decisions[i];
+        if (!validate_request_id(ld->transfer_id) ||
+            (ld->decision != CARBON__V1__DECISION__DECISION_COMMIT &&
+             ld->decision != CARBON__V1__DECISION__DECISION_ABORT)) {
+            free(d);
+            server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "MALFORMED_DECISION",
+                               "decision %zu needs a 32-hex transfer_id and COMMIT or ABORT", i);
+            return;
+        }
+        d[i].tid = ld->transfer_id;
+        d[i].decision = ld->decision == CARBON__V1__DECISION__DECISION_COMMIT ? 'C' : 'A';
+        d[i].resolved_by = "";
+    }
+    store_t *st = federation_store(call);
+    if (st == NULL) {
+        free(d);
+        return;
+    }
+    char err[256] = "";
+    if (ledger_dest_decide(st, req->source_region, d, n, ledger_now_ms(), err, sizeof err) !=
+        LEDGER_OK) {
+        free(d);
+        log_warn("store_error", "{s:s, s:s}", "method", "Decide", "error", err);
+        server_reply_error(call, GRPC_STATUS_UNAVAILABLE, "STORE_UNAVAILABLE",
+                           "the store did not answer; send the decisions again");
+        return;
+    }
+    arena_t a = {0};
+    Carbon__V1__DecideResponse resp = CARBON__V1__DECIDE_RESPONSE__INIT;
+    resp.acks = arena_alloc(&a, n * sizeof *resp.acks);
+    for (size_t i = 0; i < n; i++) {
+        Carbon__V1__LegAck *ack = arena_alloc(&a, sizeof *ack);
+        carbon__v1__leg_ack__init(ack);
+        ack->transfer_id = arena_strdup(&a, d[i].tid);
+        ack->applied = d[i].applied == 'C'   ? CARBON__V1__DECISION__DECISION_COMMIT
+                       : d[i].applied == 'A' ? CARBON__V1__DECISION__DECISION_ABORT
+                                             : CARBON__V1__DECISION__DECISION_UNKNOWN;
+        resp.acks[resp.n_acks++] = ack;
+    }
+    server_reply_ok(call, &resp.base);
+    arena_free(&a);
+    free(d);
+}
+
+void federation_query_decision(server_call_t *call, const ProtobufCMessage *request) {
+    const Carbon__V1__QueryDecisionRequest *req = (const Carbon__V1__QueryDecisionRequest *)request;
+    if (!federation_region_ok(call, req->region)) return;
+    if (!federation_batch_size_ok(call, req->n_transfer_ids)) return;
+    size_t n = req->n_transfer_ids;
+    for (size_t i = 0; i < n; i++)
+        if (!validate_request_id(req->transfer_ids[i])) {
+            server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "BAD_ID",
+                               "transfer id %zu is not 32 lowercase hex digits", i);
+            return;
+        }
+    store_t *st = federation_store(call);
+    if (st == NULL) return;
+    /* Only legs this region coordinates towards the caller are answered; a
+     * HELD one has no decision yet and is aborted first (presumed abort). */
+    char *answer = calloc(n, 1);
+    ledger_source_decision_t *d = calloc(n, sizeof *d);
+    size_t *index = calloc(n, sizeof *index);
+    if (answer == NULL || d == NULL || index == NULL) abort();
+    size_t nd = 0;
+    char err[256] = "";
+    int failed = 0;
+    for (size_t i = 0; i < n && !failed; i++) {
+        ledger_leg_t leg;
+        int rc = ledger_leg_get(st, req->transfer_ids[i], &leg, err, sizeof err);
+        answer[i] = 'U';
+        if (rc == LEDGER_ESTORE) failed = 1;
+        if (rc != LEDGER_OK) continue;
+        if (strcmp(leg.role, "source") == 0 && strcmp(leg.peer, req->region) == 0) {
+            d[nd].tid = req->transfer_ids[i];
+            d[nd].decision = 'A';
+            d[nd].reason = "PRESUMED_ABORT";
+            d[nd].only_if_expired = 0;
+            index[nd++] = i;
+        }
+        ledger_leg_free(&leg);
+    }
+    if (!failed && nd > 0 && ledger_source_decide(st, d, nd, ledger_now_ms(), err, sizeof err) != LEDGER_OK)
+        failed = 1;
+    if (failed) {
+        server_reply_error(call, GRPC_STATUS_UNAVAILABLE, "STORE_UNAVAILABLE",
+                           "the store did not answer; ask again");
+    } else {
+        for (size_t k = 0; k < nd; k++)
+            answer[index[k]] = !strcmp(d[k].state, "COMMITTED") ? 'C'
+                               : !strcmp(d[k].state, "ABORTED") ? 'A'
+                                                                : 'U';
+        arena_t a = {0};
+        Carbon__V1__QueryDecisionResponse resp = CARBON__V1__QUERY_DECISION_RESPONSE__INIT;
+        resp.decisions = arena_alloc(&a, n * sizeof *resp.decisions);
+        for (size_t i = 0; i < n; i++) {
+            Carbon__V1__LegDecision *ld = arena_alloc(&a, sizeof *ld);
+            carbon__v1__leg_decision__init(ld);
+            ld->transfer_id = arena_strdup(&a, req->transfer_ids[i]);
+            ld->decision = answer[i] == 'C'   ? CARBON__V1__DECISION__DECISION_COMMIT
+                           : answer[i] == 'A' ? CARBON__V1__DECISION__DECISION_ABORT
+                                              : CARBON__V1__DECISION__DECISION_UNKNOWN;
+            resp.decisions[resp.n_decisions++] = ld;
+        }
+        server_reply_ok(call, &resp.base);
+        arena_free(&a);
+    }
+    free(answer);
+    free(d);
+    free(index);
+}

@@ -1,0 +1,12 @@
+/* federation.h - handlers of carbon.v1.Federation (see federation.c). */
+#ifndef GATEWAY_FEDERATION_H
+#define GATEWAY_FEDERATION_H
+
+#include "gateway/server.h"
+
+void federation_hello(server_call_t *call, const ProtobufCMessage *request);
+void federation_prepare(server_call_t *call, const ProtobufCMessage *request);
+void federation_decide(server_call_t *call, const ProtobufCMessage *request);
+void federation_query_decision(server_call_t *call, const ProtobufCMessage *request);
+
+#endif

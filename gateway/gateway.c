@@ -1,0 +1,210 @@
+/* gateway.c - wiring of one region's gateway (gateway.h): configuration,
+ * catalogs, the store, the settlement engine, peer channels and the server. */
+#include "gateway/gateway.h"
+
+#include "gateway/app.h"
+#include "gateway/federation.h"
+#include "gateway/health.h"
+#include "gateway/log.h"
+#include "gateway/peers.h"
+#include "gateway/registry.h"
+#include "gateway/server.h"
+#include "gateway/services.h"
+#include "gateway/tls.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define GATEWAY_STOP_GRACE_MS 10000
+#define GATEWAY_ENGINE_QUEUE_LEGS 8192
+
+store_t *gateway_worker_store(struct gateway *gw, gateway_worker_t *w) {
+    if (w->store == NULL) {
+        char err[256];
+        w->store = store_open(&gw->store_cfg, err, sizeof err);
+        if (w->store == NULL)
+            log_warn("store_unreachable", "{s:i, s:s}", "worker", w->index, "reason", err);
+    }
+    return w->store;
+}
+
+static void *gateway_worker_init(void *app, int index) {
+    gateway_worker_t *w = calloc(1, sizeof *w);
+    if (w == NULL) abort();
+    w->index = index;
+    gateway_worker_store(app, w);
+    return w;
+}
+
+static void gateway_worker_fini(void *app, void *worker) {
+    (void)app;
+    gateway_worker_t *w = worker;
+    store_close(w->store);
+    free(w);
+}
+
+/* Health: SERVING while this worker can reach the store. */
+static void gateway_health(server_call_t *call, const ProtobufCMessage *request) {
+    struct gateway *gw = server_call_app(call);
+    int store_ok = gateway_worker_store(gw, server_call_worker(call)) != NULL;
+    health_check(call, request, store_ok);
+}
+
+static int gateway_store_config(struct gateway *gw, char *err, size_t errlen) {
+    const gateway_config_t *cfg = &gw->cfg;
+    store_config_defaults(&gw->store_cfg);
+    snprintf(gw->store_cfg.host, sizeof gw->store_cfg.host, "%s", cfg->store_host);
+    gw->store_cfg.port = cfg->store_port;
+    snprintf(gw->store_cfg.user, sizeof gw->store_cfg.user, "%s", cfg->store_user);
+    gw->store_cfg.connect_timeout_ms = cfg->store_connect_timeout_ms;
+    gw->store_cfg.command_timeout_ms = cfg->store_command_timeout_ms;
+    if (cfg->store_password_file[0] != '\0') {
+        char *pw = tls_read_file(cfg->store_password_file, err, errlen);
+        if (pw == NULL) return -1;
+        pw[strcspn(pw, "\r\n")] = '\0';
+        if (strlen(pw) >= sizeof gw->store_cfg.password) {
+            snprintf(err, errlen, "%s: password longer than %zu bytes", cfg->store_password_file,
+                     sizeof gw->store_cfg.password - 1);
+            free(pw);
+            return -1;
+        }
+        snprintf(gw->store_cfg.password, sizeof gw->store_cfg.password, "%s", pw);
+        free(pw);
+    }
+    return 0;
+}
+
+static const struct {
+    const char *path;
+    server_handler_fn fn;
+} gateway_handlers[] = {
+    {"/grpc.health.v1.Health/Check", gateway_health},
+    {"/carbon.v1.Registry/OpenAccount", registry_open_account},
+    {"/carbon.v1.Registry/Issue", registry_issue},
+    {"/carbon.v1.Registry/Quote", registry_quote_handler},
+    {"/carbon.v1.Registry/Transfer", registry_transfer},
+    {"/carbon.v1.Registry/GetTransfer", registry_get_transfer},
+    {"/carbon.v1.Registry/ListTransfers", registry_list_transfers},
+    {"/carbon.v1.Registry/GetAccount", registry_get_account},
+    {"/carbon.v1.Registry/Retire", registry_retire},
+    {"/carbon.v1.Federation/Hello", federation_hello},
+    {"/carbon.v1.Federation/Prepare", federation_prepare},
+    {"/carbon.v1.Federation/Decide", federation_decide},
+    {"/carbon.v1.Federation/QueryDecision", federation_query_decision},
+};
+
+gateway_t *gateway_create(const gateway_config_t *cfg, char *err, size_t errlen) {
+    gateway_t *gw = calloc(1, sizeof *gw);
+    if (gw == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    gw->cfg = *cfg;
+    for (size_t i = 0; i < gw->cfg.peers_n; i++) gw->peer_regions[i] = gw->cfg.peers[i].region;
+    err[0] = '\0';
+
+    gw->catalogs = catalog_set_new();
+    if (catalog_set_load_dir(gw->catalogs, cfg->catalog_dir, err, errlen) < 0) goto fail;
+    if (catalog_set_current(gw->catalogs, cfg->region) == NULL) {
+        snprintf(err, errlen, "%s: no catalog for this gateway's region %s", cfg->catalog_dir,
+                 cfg->region);
+        goto fail;
+    }
+    for (size_t i = 0; i < cfg->peers_n; i++)
+        if (catalog_set_current(gw->catalogs, cfg->peers[i].region) == NULL) {
+            snprintf(err, errlen, "%s: no catalog for peer region %s", cfg->catalog_dir,
+                     cfg->peers[i].region);
+            goto fail;
+        }
+    if (gateway_store_config(gw, err, errlen) != 0) goto fail;
+
+    gw->creds = tls_server_credentials(cfg->cert_path, cfg->key_path, cfg->ca_path, cfg->crl_dir,
+                                       err, errlen);
+    if (gw->creds == NULL) goto fail;
+    gw->peers = peers_create(cfg, err, errlen);
+    if (gw->peers == NULL) goto fail;
+
+    engine_config_t ecfg = {0};
+    snprintf(ecfg.region, sizeof ecfg.region, "%s", cfg->region);
+    for (size_t i = 0; i < cfg->peers_n; i++)
+        snprintf(ecfg.peers[i], sizeof ecfg.peers[i], "%s", cfg->peers[i].region);
+    ecfg.peers_n = cfg->peers_n;
+    ecfg.store = gw->store_cfg;
+    ecfg.batch_legs_max = cfg->batch_legs_max;
+    ecfg.batch_window_ms = cfg->batch_window_ms;
+    ecfg.peer_timeout_ms = cfg->peer_timeout_ms;
+    ecfg.recovery_interval_ms = cfg->recovery_interval_ms;
+    ecfg.queue_legs_max = GATEWAY_ENGINE_QUEUE_LEGS;
+    engine_transport_t transport = peers_transport(gw->peers);
+    gw->engine = engine_create(&ecfg, &transport, err, errlen);
+    if (gw->engine == NULL) goto fail;
+
+    server_options_t opts = {
+        .region = gw->cfg.region,
+        .trust_domain = gw->cfg.trust_domain,
+        .peer_regions = gw->peer_regions,
+        .peers_n = gw->cfg.peers_n,
+        .listen = gw->cfg.listen,
+        .creds = gw->creds,
+        .max_message_bytes = gw->cfg.max_message_bytes,
+        .workers = gw->cfg.workers,
+        .app = gw,
+        .worker_init = gateway_worker_init,
+        .worker_fini = gateway_worker_fini,
+    };
+    gw->server = server_create(&opts, services_descriptors, services_kinds, SERVICES_N, err, errlen);
+    if (gw->server == NULL) goto fail;
+    for (size_t i = 0; i < sizeof gateway_handlers / sizeof gateway_handlers[0]; i++) {
+        int rc = server_handle(gw->server, gateway_handlers[i].path, gateway_handlers[i].fn);
+        assert(rc == 0);
+        (void)rc;
+    }
+    return gw;
+fail:
+    gateway_destroy(gw);
+    return NULL;
+}
+
+int gateway_start(gateway_t *gw, char *err, size_t errlen) {
+    if (engine_start(gw->engine, err, errlen) != 0) return -1;
+    if (server_start(gw->server, err, errlen) != 0) return -1;
+    gw->started = 1;
+    const catalog_t *cat = catalog_set_current(gw->catalogs, gw->cfg.region);
+    log_info("listening", "{s:s, s:s, s:i, s:i, s:s, s:s}", "region", gw->cfg.region, "listen",
+             gw->cfg.listen, "port", server_port(gw->server), "workers", gw->cfg.workers,
+             "catalog_version", cat->version, "catalog_digest", cat->digest_hex);
+    return 0;
+}
+
+void gateway_reload(gateway_t *gw) {
+    char err[512];
+    int changed = catalog_set_reload(gw->catalogs, err, sizeof err);
+    if (changed < 0)
+        log_error("catalog_reload_failed", "{s:s}", "reason", err);
+    else
+        log_info("catalogs_reloaded", "{s:i}", "regions_changed", changed);
+}
+
+void gateway_stop(gateway_t *gw) {
+    /* Calls in flight (transfers waiting for their decision) finish first,
+     * while the engine still runs; then the engine settles what it holds. */
+    if (gw->server != NULL) {
+        server_stop_and_destroy(gw->server, GATEWAY_STOP_GRACE_MS);
+        gw->server = NULL;
+    }
+    if (gw->engine != NULL) engine_stop(gw->engine);
+}
+
+void gateway_destroy(gateway_t *gw) {
+    if (gw == NULL) return;
+    gateway_stop(gw);
+    engine_destroy(gw->engine);
+    peers_destroy(gw->peers);
+    if (gw->creds != NULL) grpc_server_credentials_release(gw->creds);
+    if (gw->catalogs != NULL) catalog_set_free(gw->catalogs);
+    free(gw);
+}
+
+int gateway_port(const gateway_t *gw) { return server_port(gw->server); }

@@ -1,0 +1,32 @@
+/* gateway.h - one region's gateway: configuration, catalogs, the gRPC server
+ * and (from the settlement issue on) the settlement engine, wired together. */
+#ifndef GATEWAY_GATEWAY_H
+#define GATEWAY_GATEWAY_H
+
+#include "gateway/config.h"
+
+#include <stddef.h>
+
+typedef struct gateway gateway_t;
+
+/* Builds everything that can fail on bad input (credentials, catalogs,
+ * listening socket) without serving yet. NULL with a one-line reason naming
+ * the file or address at fault. cfg is copied. Needs grpc_init(). */
+gateway_t *gateway_create(const gateway_config_t *cfg, char *err, size_t errlen);
+
+/* Starts serving. 0, or -1 with the reason. */
+int gateway_start(gateway_t *gw, char *err, size_t errlen);
+
+/* Reloads the catalogs (SIGHUP); a bad catalog is logged and the old one kept. */
+void gateway_reload(gateway_t *gw);
+
+/* Stops accepting calls and finishes the calls in flight. */
+void gateway_stop(gateway_t *gw);
+
+/* Frees everything (after gateway_stop, or instead of start). */
+void gateway_destroy(gateway_t *gw);
+
+/* The bound port (tests use listen = 127.0.0.1:0). */
+int gateway_port(const gateway_t *gw);
+
+#endif

@@ -1,0 +1,184 @@
+/* peers.c - channels to the peer gateways and the engine's transport over
+ * them (peers.h). gRPC channels reconnect by themselves with backoff; each
+ * call carries a deadline. */
+#include "gateway/peers.h"
+
+#include "carbon/v1/carbon.pb-c.h"
+#include "gateway/arena.h"
+#include "gateway/client.h"
+#include "gateway/log.h"
+#include "gateway/pbconv.h"
+#include "gateway/tls.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct peers {
+    char region[16];
+    size_t n;
+    char names[CONFIG_PEERS_MAX][16];
+    grpc_channel *channels[CONFIG_PEERS_MAX];
+    grpc_channel_credentials *creds;
+};
+
+peers_t *peers_create(const gateway_config_t *cfg, char *err, size_t errlen) {
+    peers_t *p = calloc(1, sizeof *p);
+    if (p == NULL) abort();
+    snprintf(p->region, sizeof p->region, "%s", cfg->region);
+    p->creds = tls_channel_credentials(cfg->cert_path, cfg->key_path, cfg->ca_path, err, errlen);
+    if (p->creds == NULL) {
+        free(p);
+        return NULL;
+    }
+    for (size_t i = 0; i < cfg->peers_n; i++) {
+        snprintf(p->names[i], sizeof p->names[i], "%s", cfg->peers[i].region);
+        p->channels[i] = client_channel(cfg->peers[i].address, p->creds, cfg->max_message_bytes);
+    }
+    p->n = cfg->peers_n;
+    return p;
+}
+
+void peers_destroy(peers_t *p) {
+    if (p == NULL) return;
+    for (size_t i = 0; i < p->n; i++) grpc_channel_destroy(p->channels[i]);
+    grpc_channel_credentials_release(p->creds);
+    free(p);
+}
+
+static grpc_channel *peers_channel(peers_t *p, const char *region) {
+    for (size_t i = 0; i < p->n; i++)
+        if (strcmp(p->names[i], region) == 0) return p->channels[i];
+    return NULL;
+}
+
+grpc_channel *peers_channel_of(peers_t *p, const char *region) { return peers_channel(p, region); }
+
+/* Makes one call; 0 if OK, else -1 with the reason in err. */
+static int peers_call(peers_t *p, const char *peer, const char *path, const ProtobufCMessage *req,
+                      const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp,
+                      int64_t timeout_ms, char *err, size_t errlen) {
+    grpc_channel *ch = peers_channel(p, peer);
+    if (ch == NULL) {
+        snprintf(err, errlen, "%s is not a peer", peer);
+        return -1;
+    }
+    client_status_t st;
+    if (client_call(ch, path, req, resp_desc, resp, timeout_ms, &st) != GRPC_STATUS_OK) {
+        snprintf(err, errlen, "%s %s: %s: %s", peer, path, client_status_name(st.code), st.details);
+        log_warn("peer_call_failed", "{s:s, s:s, s:s, s:s}", "peer", peer, "method", path,
+                 "status", client_status_name(st.code), "details", st.details);
+        return -1;
+    }
+    return 0;
+}
+
+static int peers_prepare(void *ctx, const char *peer, uint64_t batch_seq,
+                         const ledger_leg_t *const *legs, size_t n, int64_t timeout_ms,
+                         engine_vote_t *votes, char *err, size_t errlen) {
+    peers_t *p = ctx;
+    arena_t a = {0};
+    Carbon__V1__PrepareRequest req = CARBON__V1__PREPARE_REQUEST__INIT;
+    req.source_region = p->region;
+    req.batch_seq = batch_seq;
+    req.legs = arena_alloc(&a, n * sizeof *req.legs);
+    for (size_t i = 0; i < n; i++) req.legs[req.n_legs++] = pbconv_leg(&a, legs[i], p->region);
+    ProtobufCMessage *resp = NULL;
+    int rc = peers_call(p, peer, "/carbon.v1.Federation/Prepare", &req.base,
+                        &carbon__v1__prepare_response__descriptor, &resp, timeout_ms, err, errlen);
+    arena_free(&a);
+    if (rc != 0) return -1;
+    const Carbon__V1__PrepareResponse *r = (const Carbon__V1__PrepareResponse *)resp;
+    if (r->n_votes != n) {
+        snprintf(err, errlen, "%s answered %zu votes for %zu legs", peer, r->n_votes, n);
+        rc = -1;
+    }
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        if (strcmp(r->votes[i]->transfer_id, legs[i]->tid) != 0) {
+            snprintf(err, errlen, "%s answered votes out of order", peer);
+            rc = -1;
+            break;
+        }
+        votes[i].yes = r->votes[i]->vote == CARBON__V1__VOTE__VOTE_YES;
+        snprintf(votes[i].reason, sizeof votes[i].reason, "%s",
+                 votes[i].yes ? "" : (r->votes[i]->reason[0] ? r->votes[i]->reason : "REFUSED"));
+    }
+    protobuf_c_message_free_unpacked(resp, NULL);
+    return rc;
+}
+
+static Carbon__V1__Decision peers_decision(char d) {
+    return d == 'C' ? CARBON__V1__DECISION__DECISION_COMMIT : CARBON__V1__DECISION__DECISION_ABORT;
+}
+
+static char peers_decision_char(Carbon__V1__Decision d) {
+    return d == CARBON__V1__DECISION__DECISION_COMMIT  ? 'C'
+           : d == CARBON__V1__DECISION__DECISION_ABORT ? 'A'
+                                                       : 'U';
+}
+
+static int peers_decide(void *ctx, const char *peer, uint64_t batch_seq, const char *const *tids,
+                        const char *decisions, size_t n, int64_t timeout_ms, char *applied,
+                        char *err, size_t errlen) {
+    peers_t *p = ctx;
+    arena_t a = {0};
+    Carbon__V1__DecideRequest req = CARBON__V1__DECIDE_REQUEST__INIT;
+    req.source_region = p->region;
+    req.batch_seq = batch_seq;
+    req.decisions = arena_alloc(&a, n * sizeof *req.decisions);
+    for (size_t i = 0; i < n; i++) {
+        Carbon__V1__LegDecision *d = arena_alloc(&a, sizeof *d);
+        carbon__v1__leg_decision__init(d);
+        d->transfer_id = (char *)tids[i];
+        d->decision = peers_decision(decisions[i]);
+        req.decisions[req.n_decisions++] = d;
+    }
+    ProtobufCMessage *resp = NULL;
+    int rc = peers_call(p, peer, "/carbon.v1.Federation/Decide", &req.base,
+                        &carbon__v1__decide_response__descriptor, &resp, timeout_ms, err, errlen);
+    arena_free(&a);
+    if (rc != 0) return -1;
+    const Carbon__V1__DecideResponse *r = (const Carbon__V1__DecideResponse *)resp;
+    if (r->n_acks != n) {
+        snprintf(err, errlen, "%s answered %zu acks for %zu decisions", peer, r->n_acks, n);
+        rc = -1;
+    }
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        applied[i] = strcmp(r->acks[i]->transfer_id, tids[i]) == 0
+                         ? peers_decision_char(r->acks[i]->applied)
+                         : 'U';
+    protobuf_c_message_free_unpacked(resp, NULL);
+    return rc;
+}
+
+static int peers_query(void *ctx, const char *peer, const char *const *tids, size_t n,
+                       int64_t timeout_ms, char *decisions, char *err, size_t errlen) {
+    peers_t *p = ctx;
+    Carbon__V1__QueryDecisionRequest req = CARBON__V1__QUERY_DECISION_REQUEST__INIT;
+    req.region = p->region;
+    req.n_transfer_ids = n;
+    req.transfer_ids = (char **)tids;
+    ProtobufCMessage *resp = NULL;
+    if (peers_call(p, peer, "/carbon.v1.Federation/QueryDecision", &req.base,
+                   &carbon__v1__query_decision_response__descriptor, &resp, timeout_ms, err,
+                   errlen) != 0)
+        return -1;
+    const Carbon__V1__QueryDecisionResponse *r = (const Carbon__V1__QueryDecisionResponse *)resp;
+    int rc = 0;
+    if (r->n_decisions != n) {
+        snprintf(err, errlen, "%s answered %zu decisions for %zu ids", peer, r->n_decisions, n);
+        rc = -1;
+    }
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        decisions[i] = strcmp(r->decisions[i]->transfer_id, tids[i]) == 0
+                           ? peers_decision_char(r->decisions[i]->decision)
+                           : 'U';
+    protobuf_c_message_free_unpacked(resp, NULL);
+    return rc;
+}
+
+engine_transport_t peers_transport(peers_t *p) {
+    engine_transport_t t = {
+        .ctx = p, .prepare = peers_prepare, .decide = peers_decide, .query = peers_query};
+    return t;
+}

@@ -1,0 +1,20 @@
+/* peers.h - mutual-TLS channels to the peer gateways, presenting this
+ * gateway's own certificate, and the settlement engine's transport on them. */
+#ifndef GATEWAY_PEERS_H
+#define GATEWAY_PEERS_H
+
+#include "gateway/app.h"
+#include "gateway/config.h"
+#include "settlement/engine.h"
+
+/* One channel per configured peer. NULL with "PATH: reason" in err. */
+peers_t *peers_create(const gateway_config_t *cfg, char *err, size_t errlen);
+void peers_destroy(peers_t *p);
+
+/* The channel to region, or NULL if it is not a peer. Borrowed. */
+grpc_channel *peers_channel_of(peers_t *p, const char *region);
+
+/* Prepare, Decide and QueryDecision over the channels (engine.h contract). */
+engine_transport_t peers_transport(peers_t *p);
+
+#endif

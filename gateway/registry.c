@@ -1,0 +1,672 @@
+/* registry.c - the carbon.v1.Registry service: what a region's registry
+ * calls (DESIGN §4). Amounts are in the region's display unit; each handler
+ * validates its request fully before anything is stored, so a refused
+ * request changes nothing. */
+#include "gateway/registry.h"
+
+#include "adapters/convert.h"
+#include "gateway/app.h"
+#include "gateway/arena.h"
+#include "gateway/log.h"
+#include "gateway/pbconv.h"
+#include "gateway/validate.h"
+#include "settlement/quote.h"
+
+#include <assert.h>
+#include <inttypes.h>
+#include <openssl/sha.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define REGISTRY_LIST_LIMIT_DEFAULT 100
+#define REGISTRY_LIST_LIMIT_MAX 1000
+#define REGISTRY_BLOCKS_LIMIT_DEFAULT 1000
+#define REGISTRY_WAIT_MARGIN_MS 50
+
+/* Hex SHA-256 of a printf-formatted canonical request, the idempotency
+ * fingerprint: the same id with another fingerprint is ALREADY_EXISTS. */
+static void registry_request_fp(char out[LEDGER_DIGEST_HEX + 1], const char *fmt, ...) {
+    char text[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    assert(n > 0 && (size_t)n < sizeof text);
+    unsigned char md[SHA256_DIGEST_LENGTH];
+    SHA256((const unsigned char *)text, (size_t)n, md);
+    for (int i = 0; i < SHA256_DIGEST_LENGTH; i++) sprintf(out + 2 * i, "%02x", md[i]);
+}
+
+/* The caller's store, or an UNAVAILABLE answer (then NULL). */
+static store_t *registry_store(server_call_t *call) {
+    struct gateway *gw = server_call_app(call);
+    store_t *st = gateway_worker_store(gw, server_call_worker(call));
+    if (st == NULL)
+        server_reply_error(call, GRPC_STATUS_UNAVAILABLE, "STORE_UNAVAILABLE",
+                           "the region's store cannot be reached; retry");
+    return st;
+}
+
+/* Answers a ledger refusal with the matching status. */
+static void registry_reply_ledger(server_call_t *call, int rc, const char *err) {
+    switch (rc) {
+    case LEDGER_CONFLICT:
+        server_reply_error(call, GRPC_STATUS_ALREADY_EXISTS, "ID_REUSED",
+                           "the id was used before with other content");
+        return;
+    case LEDGER_NO_ACCOUNT:
+    case LEDGER_NOT_FOUND:
+        server_reply_error(call, GRPC_STATUS_NOT_FOUND, "UNKNOWN_ACCOUNT", "%s",
+                           err[0] ? err : "no such account");
+        return;
+    case LEDGER_EXISTS:
+        server_reply_error(call, GRPC_STATUS_ALREADY_EXISTS, "ACCOUNT_EXISTS", "%s", err);
+        return;
+    case LEDGER_SERIALS_EXHAUSTED:
+        server_reply_error(call, GRPC_STATUS_RESOURCE_EXHAUSTED, "SERIALS_EXHAUSTED",
+                           "the region's serial space (2^50) is used up");
+        return;
+    case LEDGER_EINVAL:
+        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "OUT_OF_RANGE", "%s", err);
+        return;
+    default:
+        log_warn("store_error", "{s:s, s:s}", "method", server_call_path(call), "error", err);
+        server_reply_error(call, GRPC_STATUS_UNAVAILABLE, "STORE_UNAVAILABLE",
+                           "the store did not answer; retry with the same id");
+        return;
+    }
+}
+
+/* ---- OpenAccount ------------------------------------------------------------- */
+
+void registry_open_account(server_call_t *call, const ProtobufCMessage *request) {
+    const Carbon__V1__OpenAccountRequest *req = (const Carbon__V1__OpenAccountRequest *)request;
+    struct gateway *gw = server_call_app(call);
+    if (!validate_account_id(req->account_id)) {
+        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "BAD_ACCOUNT_ID",
+                           "account_id must be 1..64 of [A-Za-z0-9._-]");
+        return;
+    }
+    if (!validate_holder_kind(req->holder_kind)) {
+        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "BAD_HOLDER_KIND",
+                           "holder_kind must be personal, household, firm or public");
+        return;
+    }
+    store_t *st = registry_store(call);
+    if (st == NULL) return;
+    int created = 0;
+    char err[256] = "";
+    int rc = ledger_open_account(st, req->account_id, req->holder_kind, ledger_now_ms(), &created,
+                                 err, sizeof err);
+    if (rc != LEDGER_OK && rc != LEDGER_REPLAY) {
+        registry_reply_ledger(call, rc, err);
+        return;
+    }
+    arena_t a = {0};
+    Carbon__V1__OpenAccountResponse resp = CARBON__V1__OPEN_ACCOUNT_RESPONSE__INIT;
+    resp.account = arena_printf(&a, "%s/%s", gw->cfg.region, req->account_id);
+    resp.created = created;
+    server_reply_ok(call, &resp.base);
+    arena_free(&a);
+}
+
+/* ---- Issue ---------------------------------------------------------------------- */
+
+void registry_issue(server_call_t *call, const ProtobufCMessage *request) {
+    const Carbon__V1__IssueRequest *req = (const Carbon__V1__IssueRequest *)request;
+    struct gateway *gw = server_call_app(call);
+    if (!validate_request_id(req->issuance_id)) {
+        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "BAD_ID",
+                           "issuance_id must be 32 lowercase hex digits");
+        return;
+    }
+    if (!validate_account_id(req->account_id)) {
+        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "BAD_ACCOUNT_ID",
+                           "account_id must be 1..64 of [A-Za-z0-9._-]");
+        return;
+    }
+    if (!validate_vintage(req->vintage_year, 0)) {
+        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "BAD_VINTAGE",
+                           "vintage_year must be %d..%d", VALIDATE_VINTAGE_MIN,
+                           VALIDATE_VINTAGE_MAX);
+        return;
+    }
+    if (!validate_text(req->activity_fingerprint)) {
+        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "BAD_FINGERPRINT",
+                           "activity_fingerprint must be 1..128 printable bytes without '|' or ','");
+        return;
+    }
+    const catalog_t *cat = catalog_set_current(gw->catalogs, gw->cfg.region);
+    const catalog_methodology_t *m = cat ? catalog_find_methodology(cat, req->methodology_id) : NULL;
+    if (m == NULL) {
+        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "UNKNOWN_METHODOLOGY",
+                           "%s's catalog has no methodology '%.40s'", gw->cfg.region,
+                           req->methodology_id);
+        return;
+    }
+    if (req->catalog_digest[0] != '\0' && strcmp(req->catalog_digest, cat->digest_hex) != 0) {
+        server_reply_error(call, GRPC_STATUS_FAILED_PRECONDITION, "CATALOG_CHANGED",
+                           "the catalog is now %s", cat->digest_hex);
+        return;
+    }
+    uint64_t amount_g = 0;
+    int crc = req->quantity_milli == 0
+                  ? CONV_EINVAL
+                  : conv_issue_g(req->quantity_milli, m->g_per_unit.num, m->g_per_unit.den,
+                                 &amount_g);
+    if (crc != CONV_OK || amount_g == 0 || amount_g >= LEDGER_AMOUNT_G_MAX) {
+        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "BAD_QUANTITY",
+                           "%" PRIu64 " thousandths of %s yield %s", req->quantity_milli,
+                           m->native_unit,
+                           crc != CONV_OK ? conv_strerror(crc)
+                           : amount_g == 0 ? "less than one gram"
+                                           : "more than 2^50 grams");
+        return;
+    }
+    ledger_issue_t in = {0};
+    snprintf(in.issuance_id, sizeof in.issuance_id, "%s", req->issuance_id);
+    snprintf(in.account, sizeof in.account, "%s", req->account_id);
+    snprintf(in.meth, sizeof in.meth, "%s", m->id);
+    snprintf(in.fingerprint, sizeof in.fingerprint, "%s", req->activity_fingerprint);
+    snprintf(in.origin, sizeof in.origin, "%s", gw->cfg.region);
+    in.vintage = req->vintage_year;
+    in.amount_g = amount_g;
+    registry_request_fp(in.request_fp, "issue|%s|%s|%u|%" PRIu64 "|%s", req->account_id, m->id,
+                        req->vintage_year, req->quantity_milli, req->activity_fingerprint);
+    store_t *st = registry_store(call);
+    if (st == NULL) return;
+    ledger_block_t block;
+    char other[LEDGER_TID_LEN + 1] = "";
+    char err[256] = "";
+    int rc = ledger_issue(st, &in, ledger_now_ms(), &block, other, err, sizeof err);
+    if (rc == LEDGER_DOUBLE_ISSUANCE) {
+        server_reply_error(call, GRPC_STATUS_ALREADY_EXISTS, "DOUBLE_ISSUANCE",
+                           "activity '%.64s' was issued already by issuance %s",
+                           req->activity_fingerprint, other);
+        return;
+    }
+    if (rc != LEDGER_OK && rc != LEDGER_REPLAY) {
+        registry_reply_ledger(call, rc, err);
+        return;
+    }
+    arena_t a = {0};
+    Carbon__V1__IssueResponse resp = CARBON__V1__ISSUE_RESPONSE__INIT;
+    resp.block = pbconv_block(&a, &block);
+    resp.amount = pbconv_amount(&a, block.last - block.first + 1, cat);
+    resp.catalog_digest = arena_strdup(&a, cat->digest_hex);
+    server_reply_ok(call, &resp.base);
+    arena_free(&a);
+}
+
+/* ---- Quote and Transfer ----------------------------------------------------------- */
+
+/* Computes the quote or answers the refusal (then returns -1). */
+static int registry_quote(server_call_t *call, const char *to_region, const char *meth,
+                          uint64_t amount_units, quote_t *q) {
+    struct gateway *gw = server_call_app(call);
+    if (strcmp(to_region, gw->cfg.region) == 0 ||
+        config_peer_address(&gw->cfg, to_region) == NULL) {
+        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "UNKNOWN_REGION",
+                           "'%.16s' is not another region of the federation", to_region);
+        return -1;
+    }
+    if (amount_units == 0) {
+        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "BAD_AMOUNT",
+                           "amount_units must be at least 1");
+        return -1;
+    }
+    char err[256];
+    int rc = quote_compute(gw->catalogs, gw->cfg.region, to_region, meth, amount_units, q, err,
+                           sizeof err);
+    if (rc == QUOTE_OK && q->q.debited_g >= LEDGER_AMOUNT_G_MAX) {
+        rc = QUOTE_OVERFLOW;
+        snprintf(err, sizeof err, "more than 2^50 grams in one transfer");
+    }
+    if (rc != QUOTE_OK) {
+        grpc_status_code code = rc == QUOTE_UNRECOGNIZED || rc == QUOTE_NO_CATALOG
+                                    ? GRPC_STATUS_FAILED_PRECONDITION
+                                    : GRPC_STATUS_INVALID_ARGUMENT;
+        server_reply_error(call, code, quote_rc_name(rc), "%s", err);
+        return -1;
+    }
+    return 0;
+}
+
+static Carbon__V1__TransferQuote *registry_pb_quote(arena_t *a, const ledger_leg_t *leg,
+                                                    const catalog_t *src, const catalog_t *dst) {
+    Carbon__V1__TransferQuote *m = arena_alloc(a, sizeof *m);
+    carbon__v1__transfer_quote__init(m);
+    m->requested_g = leg->requested_g;
+    m->credited_g = leg->credited_g;
+    m->debited_g = leg->debited_g;
+    m->discount_g = leg->discount_g;
+    m->remainder_g = leg->remainder_g;
+    m->ratio_num = leg->ratio_num;
+    m->ratio_den = leg->ratio_den;
+    m->destination_methodology_id = arena_strdup(a, leg->dest_meth);
+    m->credited = pbconv_amount(a, leg->credited_g, dst);
+    m->debited = pbconv_amount(a, leg->debited_g, src);
+    m->source_catalog_digest = arena_strdup(a, leg->src_digest);
+    m->destination_catalog_digest = arena_strdup(a, leg->dst_digest);
+    return m;
+}
+
+static Carbon__V1__TransferOutcome registry_outcome(const char *state) {
+    if (strcmp(state, "COMMITTED") == 0) return CARBON__V1__TRANSFER_OUTCOME__TRANSFER_OUTCOME_COMMITTED;
+    if (strcmp(state, "ABORTED") == 0 || strcmp(state, "REFUSED") == 0)
+        return CARBON__V1__TRANSFER_OUTCOME__TRANSFER_OUTCOME_ABORTED;
+    return CARBON__V1__TRANSFER_OUTCOME__TRANSFER_OUTCOME_PENDING;
+}
+
+/* A TransferRecord from either side's leg. */
+static Carbon__V1__TransferRecord *registry_pb_record(arena_t *a, struct gateway *gw,
+                                                      const ledger_leg_t *leg) {
+    Carbon__V1__TransferRecord *m = arena_alloc(a, sizeof *m);
+    carbon__v1__transfer_record__init(m);
+    int arrival = strcmp(leg->role, "destination") == 0;
+    const char *src_region = arrival ? leg->peer : gw->cfg.region;
+    const char *dst_region = arrival ? gw->cfg.region : leg->peer;
+    const catalog_t *src = catalog_set_by_digest(gw->catalogs, leg->src_digest);
+    const catalog_t *dst = catalog_set_by_digest(gw->catalogs, leg->dst_digest);
+    if (src == NULL) src = catalog_set_current(gw->catalogs, src_region);
+    if (dst == NULL) dst = catalog_set_current(gw->catalogs, dst_region);
+    m->transfer_id = arena_strdup(a, leg->tid);
+    m->from_account = arrival ? arena_strdup(a, leg->from)
+                              : arena_printf(a, "%s/%s", gw->cfg.region, leg->from);
+    m->to_account = arrival ? arena_printf(a, "%s/%s", gw->cfg.region, leg->to)
+                            : arena_strdup(a, leg->to);
+    m->outcome = registry_outcome(leg->state);
+    m->reason = arena_strdup(a, leg->reason);
+    m->quote = registry_pb_quote(a, leg, src, dst);
+    m->n_blocks = leg->blocks_n;
+    m->blocks = arena_alloc(a, leg->blocks_n * sizeof *m->blocks);
+    for (size_t i = 0; i < leg->blocks_n; i++) m->blocks[i] = pbconv_block(a, &leg->blocks[i]);
+    m->created_unix_ms = leg->created_ms;
+    m->decided_unix_ms = leg->decided_ms;
+    m->arrival = arrival;
+    m->cursor = leg->cursor;
+    return m;
+}
+
+void registry_quote_handler(server_call_t *call, const ProtobufCMessage *request) {
+    const Carbon__V1__QuoteRequest *req = (const Carbon__V1__QuoteRequest *)request;
+    struct gateway *gw = server_call_app(call);
+    if (!validate_account_id(req->from_account_id)) {
+        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "BAD_ACCOUNT_ID",
+                           "from_account_id must be 1..64 of [A-Za-z0-9._-]");
+        return;
+    }
+    quote_t q;
+    if (registry_quote(call, req->to_region, req->methodology_id, req->amount_units, &q) != 0)
+        return;
+    ledger_leg_t leg = {0};
+    leg.requested_g = q.q.requested_g;
+    leg.credited_g = q.q.credited_g;
+    leg.debited_g = q.q.debited_g;
+    leg.discount_g = q.q.discount_g;
+    leg.remainder_g = q.q.remainder_g;
+    leg.ratio_num = q.ratio_num;
+    leg.ratio_den = q.ratio_den;
+    snprintf(leg.dest_meth, sizeof leg.dest_meth, "%s", q.dest_meth);
+    snprintf(leg.src_digest, sizeof leg.src_digest, "%s", q.src->digest_hex);
+    snprintf(leg.dst_digest, sizeof leg.dst_digest, "%s", q.dst->digest_hex);
+    arena_t a = {0};
+    Carbon__V1__QuoteResponse resp = CARBON__V1__QUOTE_RESPONSE__INIT;
+    resp.quote = registry_pb_quote(&a, &leg, q.src, q.dst);
+    (void)gw;
+    server_reply_ok(call, &resp.base);
+    arena_free(&a);
+}
+
+/* Answers a Transfer (or a replay of one) from the leg's state. */
+static void registry_transfer_reply(server_call_t *call, const ledger_leg_t *leg) {
+    struct gateway *gw = server_call_app(call);
+    if (leg->state[0] == '\0') {
+        server_reply_error(call, GRPC_STATUS_UNAVAILABLE, "STORE_UNAVAILABLE",
+                           "the decision could not be recorded yet; ask GetTransfer or retry "
+                           "with the same transfer_id");
+        return;
+    }
+    arena_t a = {0};
+    Carbon__V1__TransferResponse resp = CARBON__V1__TRANSFER_RESPONSE__INIT;
+    resp.transfer = registry_pb_record(&a, gw, leg);
+    server_reply_ok(call, &resp.base);
+    arena_free(&a);
+}
+
+static void registry_transfer_done(void *arg, const ledger_leg_t *leg) {
+    registry_transfer_reply(arg, leg);
+}
+
+void registry_transfer(server_call_t *call, const ProtobufCMessage *request) {
+    const Carbon__V1__TransferRequest *req = (const Carbon__V1__TransferRequest *)request;
+    struct gateway *gw = server_call_app(call);
+    if (!validate_request_id(req->transfer_id)) {
+        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "BAD_ID",
+                           "transfer_id must be 32 lowercase hex digits");
+        return;
+    }
+    if (!validate_account_id(req->from_account_id) || !validate_account_id(req->to_account_id)) {
+        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "BAD_ACCOUNT_ID",
+                           "account ids must be 1..64 of [A-Za-z0-9._-]");
+        return;
+    }
+    if (!validate_vintage(req->vintage_year, 1)) {
+        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "BAD_VINTAGE",
+                           "vintage_year must be 0 (any) or %d..%d", VALIDATE_VINTAGE_MIN,
+                           VALIDATE_VINTAGE_MAX);
+        return;
+    }
+    quote_t q;
+    if (registry_quote(call, req->to_region, req->methodology_id, req->amount_units, &q) != 0)
+        return;
+    if (req->expected_credited_g != 0 && req->expected_credited_g != q.q.credited_g) {
+        server_reply_error(call, GRPC_STATUS_FAILED_PRECONDITION, "QUOTE_CHANGED",
+                           "the quote now credits %" PRIu64 " g, not %" PRIu64 " g (catalog %s)",
+                           q.q.credited_g, req->expected_credited_g, q.dst->digest_hex);
+        return;
+    }
+    if (engine_reserve(gw->engine, req->to_region) != 0) {
+        server_reply_error(call, GRPC_STATUS_RESOURCE_EXHAUSTED, "QUEUE_FULL",
+                           "too many transfers to %s in flight; retry", req->to_region);
+        return;
+    }
+    store_t *st = gateway_worker_store(gw, server_call_worker(call));
+    if (st == NULL) {
+        engine_unreserve(gw->engine, req->to_region);
+        server_reply_error(call, GRPC_STATUS_UNAVAILABLE, "STORE_UNAVAILABLE",
+                           "the region's store cannot be reached; retry");
+        return;
+    }
+    ledger_leg_t leg = {0};
+    snprintf(leg.tid, sizeof leg.tid, "%s", req->transfer_id);
+    snprintf(leg.role, sizeof leg.role, "source");
+    snprintf(leg.from, sizeof leg.from, "%s", req->from_account_id);
+    snprintf(leg.to, sizeof leg.to, "%s/%s", req->to_region, req->to_account_id);
+    snprintf(leg.peer, sizeof leg.peer, "%s", req->to_region);
+    snprintf(leg.meth, sizeof leg.meth, "%s", req->methodology_id);
+    leg.vintage = req->vintage_year;
+    snprintf(leg.dest_meth, sizeof leg.dest_meth, "%s", q.dest_meth);
+    leg.requested_g = q.q.requested_g;
+    leg.credited_g = q.q.credited_g;
+    leg.debited_g = q.q.debited_g;
+    leg.discount_g = q.q.discount_g;
+    leg.remainder_g = q.q.remainder_g;
+    leg.ratio_num = q.ratio_num;
+    leg.ratio_den = q.ratio_den;
+    snprintf(leg.src_digest, sizeof leg.src_digest, "%s", q.src->digest_hex);
+    snprintf(leg.dst_digest, sizeof leg.dst_digest, "%s", q.dst->digest_hex);
+    uint64_t now = ledger_now_ms();
+    leg.expiry_ms = now + gw->cfg.leg_expiry_ms;
+    char fp[LEDGER_DIGEST_HEX + 1];
+    registry_request_fp(fp, "transfer|%s|%s|%s|%s|%u|%" PRIu64 "|%" PRIu64, req->from_account_id,
+                        req->to_region, req->to_account_id, req->methodology_id,
+                        req->vintage_year, req->amount_units, req->expected_credited_g);
+    uint64_t have_g = 0;
+    char err[256] = "";
+    int rc = ledger_hold(st, &leg, fp, now, &have_g, err, sizeof err);
+    if (rc == LEDGER_OK) {
+        engine_submit(gw->engine, &leg, registry_transfer_done, call);
+        return;
+    }
+    engine_unreserve(gw->engine, req->to_region);
+    if (rc == LEDGER_INSUFFICIENT) {
+        const catalog_t *src = q.src;
+        server_reply_error(call, GRPC_STATUS_FAILED_PRECONDITION, "INSUFFICIENT_BALANCE",
+                           "account %s/%s holds %" PRIu64 " g of %s%s, the transfer needs %" PRIu64
+                           " g (%" PRIu64 " %s)",
+                           gw->cfg.region, req->from_account_id, have_g, req->methodology_id,
+                           req->vintage_year ? " of that vintage" : "", q.q.debited_g,
+                           req->amount_units, src->display_unit);
+    } else if (rc == LEDGER_REPLAY) {
+        /* Same transfer again: answer its recorded outcome, waiting if it is in flight. */
+        ledger_leg_t rec;
+        if (ledger_leg_get(st, req->transfer_id, &rec, err, sizeof err) != LEDGER_OK) {
+            registry_reply_ledger(call, LEDGER_ESTORE, err);
+        } else if (strcmp(rec.state, "HELD") == 0) {
+            int64_t left = server_call_deadline_left_ms(call);
+            uint64_t wait_ms = left == INT64_MAX || left > (int64_t)(gw->cfg.leg_expiry_ms * 2)
+                                   ? gw->cfg.leg_expiry_ms * 2
+                                   : (uint64_t)(left > REGISTRY_WAIT_MARGIN_MS
+                                                    ? left - REGISTRY_WAIT_MARGIN_MS
+                                                    : 0);
+            if (engine_wait(gw->engine, req->transfer_id, ledger_now_ms() + wait_ms,
+                            registry_transfer_done, call) != 0)
+                server_reply_error(call, GRPC_STATUS_RESOURCE_EXHAUSTED, "TOO_MANY_WAITERS",
+                                   "too many callers wait on transfers; ask GetTransfer later");
+        } else {
+            registry_transfer_reply(call, &rec);
+        }
+        ledger_leg_free(&rec);
+    } else {
+        registry_reply_ledger(call, rc, err);
+    }
+    ledger_leg_free(&leg);
+}
+
+/* ---- GetTransfer, ListTransfers ------------------------------------------------------ */
+
+void registry_get_transfer(server_call_t *call, const ProtobufCMessage *request) {
+    const Carbon__V1__GetTransferRequest *req = (const Carbon__V1__GetTransferRequest *)request;
+    struct gateway *gw = server_call_app(call);
+    if (!validate_request_id(req->transfer_id)) {
+        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "BAD_ID",
+                           "transfer_id must be 32 lowercase hex digits");
+        return;
+    }
+    store_t *st = registry_store(call);
+    if (st == NULL) return;
+    ledger_leg_t leg;
+    char err[256] = "";
+    int rc = ledger_leg_get(st, req->transfer_id, &leg, err, sizeof err);
+    if (rc == LEDGER_NOT_FOUND || (rc == LEDGER_OK && leg.from[0] == '\0')) {
+        if (rc == LEDGER_OK) ledger_leg_free(&leg);
+        server_reply_error(call, GRPC_STATUS_NOT_FOUND, "UNKNOWN_TRANSFER",
+                           "no transfer %s in %s", req->transfer_id, gw->cfg.region);
+        return;
+    }
+    if (rc != LEDGER_OK) {
+        registry_reply_ledger(call, rc, err);
+        return;
+    }
+    arena_t a = {0};
+    Carbon__V1__GetTransferResponse resp = CARBON__V1__GET_TRANSFER_RESPONSE__INIT;
+    resp.transfer = registry_pb_record(&a, gw, &leg);
+    server_reply_ok(call, &resp.base);
+    arena_free(&a);
+    ledger_leg_free(&leg);
+}
+
+void registry_list_transfers(server_call_t *call, const ProtobufCMessage *request) {
+    const Carbon__V1__ListTransfersRequest *req = (const Carbon__V1__ListTransfersRequest *)request;
+    struct gateway *gw = server_call_app(call);
+    if (req->limit > REGISTRY_LIST_LIMIT_MAX || (req->arrivals_only && req->departures_only)) {
+        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "BAD_LIMIT",
+                           "limit must be 0..%d and at most one of arrivals_only, departures_only",
+                           REGISTRY_LIST_LIMIT_MAX);
+        return;
+    }
+    size_t limit = req->limit ? req->limit : REGISTRY_LIST_LIMIT_DEFAULT;
+    store_t *st = registry_store(call);
+    if (st == NULL) return;
+    ledger_feed_entry_t *entries = calloc(limit, sizeof *entries);
+    if (entries == NULL) abort();
+    size_t n = 0;
+    char err[256] = "";
+    char kind = req->arrivals_only ? 'A' : req->departures_only ? 'D' : 0;
+    int rc = ledger_feed_list(st, req->after_cursor, limit, kind, entries, &n, err, sizeof err);
+    if (rc != LEDGER_OK) {
+        free(entries);
+        registry_reply_ledger(call, rc, err);
+        return;
+    }
+    arena_t a = {0};
+    Carbon__V1__ListTransfersResponse resp = CARBON__V1__LIST_TRANSFERS_RESPONSE__INIT;
+    resp.transfers = arena_alloc(&a, n * sizeof *resp.transfers);
+    resp.next_cursor = req->after_cursor;
+    for (size_t i = 0; i < n; i++) {
+        ledger_leg_t leg;
+        if (ledger_leg_get(st, entries[i].tid, &leg, err, sizeof err) != LEDGER_OK) {
+            free(entries);
+            arena_free(&a);
+            registry_reply_ledger(call, LEDGER_ESTORE, err);
+            return;
+        }
+        Carbon__V1__TransferRecord *r = registry_pb_record(&a, gw, &leg);
+        r->cursor = entries[i].cursor; /* position of this entry in the feed */
+        resp.transfers[resp.n_transfers++] = r;
+        resp.next_cursor = entries[i].cursor;
+        ledger_leg_free(&leg);
+    }
+    server_reply_ok(call, &resp.base);
+    arena_free(&a);
+    free(entries);
+}
+
+/* ---- GetAccount ----------------------------------------------------------------- */
+
+void registry_get_account(server_call_t *call, const ProtobufCMessage *request) {
+    const Carbon__V1__GetAccountRequest *req = (const Carbon__V1__GetAccountRequest *)request;
+    struct gateway *gw = server_call_app(call);
+    if (!validate_account_id(req->account_id)) {
+        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "BAD_ACCOUNT_ID",
+                           "account_id must be 1..64 of [A-Za-z0-9._-]");
+        return;
+    }
+    if (req->blocks_limit > LEDGER_ACCOUNT_BLOCKS_MAX) {
+        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "BAD_LIMIT",
+                           "blocks_limit must be 0..%d", LEDGER_ACCOUNT_BLOCKS_MAX);
+        return;
+    }
+    store_t *st = registry_store(call);
+    if (st == NULL) return;
+    size_t limit = req->blocks_limit ? req->blocks_limit : REGISTRY_BLOCKS_LIMIT_DEFAULT;
+    ledger_account_t acct;
+    char err[256] = "";
+    int rc = ledger_account_get(st, req->account_id, limit, &acct, err, sizeof err);
+    if (rc != LEDGER_OK) {
+        if (rc == LEDGER_NOT_FOUND)
+            snprintf(err, sizeof err, "no account %s/%s", gw->cfg.region, req->account_id);
+        registry_reply_ledger(call, rc == LEDGER_NOT_FOUND ? LEDGER_NO_ACCOUNT : rc, err);
+        return;
+    }
+    const catalog_t *cat = catalog_set_current(gw->catalogs, gw->cfg.region);
+    arena_t a = {0};
+    Carbon__V1__GetAccountResponse resp = CARBON__V1__GET_ACCOUNT_RESPONSE__INIT;
+    resp.account = arena_printf(&a, "%s/%s", gw->cfg.region, req->account_id);
+    resp.holder_kind = arena_strdup(&a, acct.kind);
+    uint64_t total = 0;
+    resp.balances = arena_alloc(&a, acct.balances_n * sizeof *resp.balances);
+    for (size_t i = 0; i < acct.balances_n; i++) {
+        const ledger_balance_t *b = &acct.balances[i];
+        Carbon__V1__Balance *bal = arena_alloc(&a, sizeof *bal);
+        carbon__v1__balance__init(bal);
+        bal->origin_region = arena_strdup(&a, b->origin);
+        bal->methodology_id = arena_strdup(&a, b->meth);
+        bal->vintage_year = b->vintage;
+        bal->amount = pbconv_amount(&a, b->grams, cat);
+        resp.balances[resp.n_balances++] = bal;
+        total += b->grams;
+    }
+    resp.total = pbconv_amount(&a, total, cat);
+    resp.held = pbconv_amount(&a, acct.held_g, cat);
+    resp.pending = pbconv_amount(&a, acct.pending_g, cat);
+    resp.blocks = arena_alloc(&a, acct.blocks_n * sizeof *resp.blocks);
+    for (size_t i = 0; i < acct.blocks_n; i++)
+        resp.blocks[resp.n_blocks++] = pbconv_block(&a, &acct.blocks[i]);
+    resp.blocks_truncated = acct.blocks_total > acct.blocks_n;
+    server_reply_ok(call, &resp.base);
+    arena_free(&a);
+    ledger_account_free(&acct);
+}
+
+/* ---- Retire --------------------------------------------------------------------- */
+
+void registry_retire(server_call_t *call, const ProtobufCMessage *request) {
+    const Carbon__V1__RetireRequest *req = (const Carbon__V1__RetireRequest *)request;
+    struct gateway *gw = server_call_app(call);
+    static const char *const purposes[] = {NULL, "compliance_offset", "rights_redemption",
+                                           "voluntary_neutrality"};
+    if (!validate_request_id(req->retirement_id)) {
+        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "BAD_ID",
+                           "retirement_id must be 32 lowercase hex digits");
+        return;
+    }
+    if (!validate_account_id(req->account_id)) {
+        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "BAD_ACCOUNT_ID",
+                           "account_id must be 1..64 of [A-Za-z0-9._-]");
+        return;
+    }
+    if ((int)req->purpose < 1 || (int)req->purpose > 3) {
+        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "BAD_PURPOSE",
+                           "purpose must be compliance offset, rights redemption or voluntary "
+                           "neutrality");
+        return;
+    }
+    if (!validate_text(req->beneficiary)) {
+        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "BAD_BENEFICIARY",
+                           "beneficiary must be 1..128 printable bytes without '|' or ','");
+        return;
+    }
+    if (!validate_vintage(req->vintage_year, 1) || strlen(req->methodology_id) > LEDGER_METH_MAX) {
+        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "BAD_SELECTION",
+                           "vintage_year must be 0 or %d..%d, methodology_id at most %d bytes",
+                           VALIDATE_VINTAGE_MIN, VALIDATE_VINTAGE_MAX, LEDGER_METH_MAX);
+        return;
+    }
+    char origin[CATALOG_REGION_MAX + 1];
+    if (req->methodology_id[0] != '\0' && quote_origin_of(gw->catalogs, req->methodology_id, origin) != 0) {
+        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "UNKNOWN_METHODOLOGY",
+                           "no catalog defines methodology '%.40s'", req->methodology_id);
+        return;
+    }
+    const catalog_t *cat = catalog_set_current(gw->catalogs, gw->cfg.region);
+    uint64_t amount_g = 0;
+    if (req->amount_units == 0 ||
+        conv_units_to_g(req->amount_units, cat->display_unit_g, &amount_g) != CONV_OK ||
+        amount_g >= LEDGER_AMOUNT_G_MAX) {
+        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "BAD_AMOUNT",
+                           "amount_units must be 1 or more %s and under 2^50 g", cat->display_unit);
+        return;
+    }
+    ledger_retire_t in = {0};
+    snprintf(in.retirement_id, sizeof in.retirement_id, "%s", req->retirement_id);
+    snprintf(in.account, sizeof in.account, "%s", req->account_id);
+    snprintf(in.meth, sizeof in.meth, "%s", req->methodology_id);
+    in.vintage = req->vintage_year;
+    in.amount_g = amount_g;
+    snprintf(in.purpose, sizeof in.purpose, "%s", purposes[req->purpose]);
+    snprintf(in.beneficiary, sizeof in.beneficiary, "%s", req->beneficiary);
+    registry_request_fp(in.request_fp, "retire|%s|%s|%u|%" PRIu64 "|%s|%s", req->account_id,
+                        req->methodology_id, req->vintage_year, req->amount_units, in.purpose,
+                        req->beneficiary);
+    store_t *st = registry_store(call);
+    if (st == NULL) return;
+    ledger_block_t *blocks = NULL;
+    size_t blocks_n = 0;
+    uint64_t have_g = 0;
+    char err[256] = "";
+    int rc = ledger_retire(st, &in, ledger_now_ms(), &blocks, &blocks_n, &have_g, err, sizeof err);
+    if (rc == LEDGER_INSUFFICIENT) {
+        server_reply_error(call, GRPC_STATUS_FAILED_PRECONDITION, "INSUFFICIENT_BALANCE",
+                           "account %s/%s holds %" PRIu64 " g of the selection, %" PRIu64
+                           " g asked",
+                           gw->cfg.region, req->account_id, have_g, amount_g);
+        return;
+    }
+    if (rc != LEDGER_OK && rc != LEDGER_REPLAY) {
+        registry_reply_ledger(call, rc, err);
+        return;
+    }
+    arena_t a = {0};
+    Carbon__V1__RetireResponse resp = CARBON__V1__RETIRE_RESPONSE__INIT;
+    resp.retirement_id = arena_strdup(&a, req->retirement_id);
+    resp.blocks = arena_alloc(&a, blocks_n * sizeof *resp.blocks);
+    for (size_t i = 0; i < blocks_n; i++) resp.blocks[resp.n_blocks++] = pbconv_block(&a, &blocks[i]);
+    resp.amount = pbconv_amount(&a, ledger_blocks_grams(blocks, blocks_n), cat);
+    server_reply_ok(call, &resp.base);
+    arena_free(&a);
+    free(blocks);
+}

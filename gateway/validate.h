@@ -1,0 +1,28 @@
+/* validate.h - checks of request fields at the edge, before anything is
+ * converted or stored. Pure functions. Each returns 1 if valid. */
+#ifndef GATEWAY_VALIDATE_H
+#define GATEWAY_VALIDATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define VALIDATE_ID_HEX_LEN 32     /* request ids: 128 bits in lowercase hex */
+#define VALIDATE_ACCOUNT_MAX 64
+#define VALIDATE_TEXT_MAX 128      /* fingerprints, beneficiaries */
+#define VALIDATE_VINTAGE_MIN 2000
+#define VALIDATE_VINTAGE_MAX 2100
+
+/* Exactly 32 lowercase hex digits. */
+int validate_request_id(const char *s);
+/* 1..64 of [A-Za-z0-9._-]. */
+int validate_account_id(const char *s);
+/* "REGION/ACCOUNT-ID"; on success copies the parts (region 16 bytes, id 65). */
+int validate_account_name(const char *s, char *region, char *id);
+/* 1..128 bytes, no control characters, no '|' or ',' (the audit encoding's separators). */
+int validate_text(const char *s);
+/* personal, household, firm, public */
+int validate_holder_kind(const char *s);
+/* VALIDATE_VINTAGE_MIN..MAX, or 0 when any_allowed. */
+int validate_vintage(uint32_t v, int any_allowed);
+
+#endif

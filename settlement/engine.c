@@ -1,0 +1,673 @@
+/* engine.c - group commit and recovery (engine.h). */
+#include "settlement/engine.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <hiredis/hiredis.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define ENGINE_BACKOFF_MS_INITIAL 50
+#define ENGINE_BACKOFF_MS_MAX 2000
+#define ENGINE_WAITER_TICK_MS 50
+
+typedef struct engine_item {
+    ledger_leg_t leg;
+    engine_done_fn done;
+    void *arg;
+    struct engine_item *next;
+} engine_item_t;
+
+typedef struct engine_waiter {
+    char tid[LEDGER_TID_LEN + 1];
+    uint64_t deadline_ms;
+    engine_done_fn done;
+    void *arg;
+    struct engine_waiter *next;
+} engine_waiter_t;
+
+typedef struct {
+    engine_t *engine;
+    char region[16];
+    pthread_t thread;
+    int started;
+    /* queue, under engine->lock */
+    engine_item_t *head, *tail;
+    size_t queued;
+    size_t reserved;
+    uint64_t first_enqueued_ms;
+    pthread_cond_t wake;
+} engine_peer_t;
+
+struct engine {
+    engine_config_t cfg;
+    engine_transport_t transport;
+    engine_peer_t peers[ENGINE_PEERS_MAX];
+    pthread_mutex_t lock;
+    int stopping;
+    pthread_t recovery_thread;
+    int recovery_started;
+    pthread_cond_t recovery_wake;
+    engine_waiter_t *waiters;
+    size_t waiters_n;
+    char lease_owner[48];
+    _Atomic uint64_t batches, committed, aborted, prepare_failures, decide_failures, recovered;
+};
+
+static uint64_t engine_mono_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void engine_sleep_ms(uint64_t ms) {
+    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+/* Absolute CLOCK_REALTIME timespec ms from now, for pthread_cond_timedwait. */
+static struct timespec engine_abstime(uint64_t ms) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += (time_t)(ms / 1000);
+    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    return ts;
+}
+
+static engine_peer_t *engine_peer(engine_t *e, const char *region) {
+    for (size_t i = 0; i < e->cfg.peers_n; i++)
+        if (strcmp(e->peers[i].region, region) == 0) return &e->peers[i];
+    return NULL;
+}
+
+/* ---- waiters ------------------------------------------------------------------- */
+
+/* Calls and removes the waiters of leg->tid. */
+static void engine_notify(engine_t *e, const ledger_leg_t *leg) {
+    engine_waiter_t *hit = NULL;
+    pthread_mutex_lock(&e->lock);
+    engine_waiter_t **pp = &e->waiters;
+    while (*pp != NULL) {
+        engine_waiter_t *w = *pp;
+        if (strcmp(w->tid, leg->tid) == 0) {
+            *pp = w->next;
+            w->next = hit;
+            hit = w;
+            e->waiters_n--;
+        } else {
+            pp = &w->next;
+        }
+    }
+    pthread_mutex_unlock(&e->lock);
+    while (hit != NULL) {
+        engine_waiter_t *next = hit->next;
+        hit->done(hit->arg, leg);
+        free(hit);
+        hit = next;
+    }
+}
+
+int engine_wait(engine_t *e, const char *tid, uint64_t deadline_ms, engine_done_fn done,
+                void *arg) {
+    engine_waiter_t *w = calloc(1, sizeof *w);
+    if (w == NULL) return -1;
+    snprintf(w->tid, sizeof w->tid, "%s", tid);
+    w->deadline_ms = deadline_ms;
+    w->done = done;
+    w->arg = arg;
+    pthread_mutex_lock(&e->lock);
+    if (e->waiters_n >= ENGINE_WAITERS_MAX) {
+        pthread_mutex_unlock(&e->lock);
+        free(w);
+        return -1;
+    }
+    w->next = e->waiters;
+    e->waiters = w;
+    e->waiters_n++;
+    pthread_cond_signal(&e->recovery_wake);
+    pthread_mutex_unlock(&e->lock);
+    return 0;
+}
+
+/* Answers waiters whose leg is decided in the store or whose time is up. */
+static void engine_poll_waiters(engine_t *e, store_t *st, int all) {
+    pthread_mutex_lock(&e->lock);
+    size_t n = e->waiters_n;
+    char (*tids)[LEDGER_TID_LEN + 1] = n > 0 ? calloc(n, sizeof *tids) : NULL;
+    size_t k = 0;
+    for (engine_waiter_t *w = e->waiters; w != NULL && k < n; w = w->next)
+        memcpy(tids[k++], w->tid, sizeof tids[0]);
+    pthread_mutex_unlock(&e->lock);
+    uint64_t now = ledger_now_ms();
+    for (size_t i = 0; i < k; i++) {
+        ledger_leg_t leg;
+        char err[256];
+        int rc = ledger_leg_get(st, tids[i], &leg, err, sizeof err);
+        if (rc == LEDGER_OK && (strcmp(leg.state, "COMMITTED") == 0 ||
+                                strcmp(leg.state, "ABORTED") == 0)) {
+            engine_notify(e, &leg);
+        } else {
+            /* Time up (or stopping): answer with what is known. */
+            engine_waiter_t *late = NULL;
+            pthread_mutex_lock(&e->lock);
+            engine_waiter_t **pp = &e->waiters;
+            while (*pp != NULL) {
+                engine_waiter_t *w = *pp;
+                if (strcmp(w->tid, tids[i]) == 0 && (all || w->deadline_ms <= now)) {
+                    *pp = w->next;
+                    w->next = late;
+                    late = w;
+                    e->waiters_n--;
+                } else {
+                    pp = &w->next;
+                }
+            }
+            pthread_mutex_unlock(&e->lock);
+            if (rc != LEDGER_OK) {
+                memset(&leg, 0, sizeof leg);
+                snprintf(leg.tid, sizeof leg.tid, "%s", tids[i]);
+                snprintf(leg.reason, sizeof leg.reason, "STORE_UNAVAILABLE");
+            }
+            while (late != NULL) {
+                engine_waiter_t *next = late->next;
+                late->done(late->arg, &leg);
+                free(late);
+                late = next;
+            }
+        }
+        ledger_leg_free(&leg);
+    }
+    free(tids);
+}
+
+/* ---- batches ----------------------------------------------------------------- */
+
+static uint64_t engine_next_batch_seq(store_t *st, const char *peer) {
+    char key[64];
+    snprintf(key, sizeof key, "cj:batch:out:%s:seq", peer);
+    const char *argv[2] = {"INCR", key};
+    size_t argvlen[2] = {4, strlen(key)};
+    redisReply *r = NULL;
+    char err[128];
+    uint64_t seq = 0;
+    if (store_command(st, 2, argv, argvlen, &r, err, sizeof err) == STORE_OK) {
+        if (r->type == REDIS_REPLY_INTEGER && r->integer > 0) seq = (uint64_t)r->integer;
+        freeReplyObject(r);
+    }
+    return seq; /* 0: unnumbered (store unreachable); the peer still votes */
+}
+
+/* Sends decisions for decided legs to peer and marks the acknowledged ones.
+ * tids/decisions are parallel arrays of n. Returns 0 if the peer answered. */
+static int engine_send_decisions(engine_t *e, store_t *st, const char *peer, uint64_t batch_seq,
+                                 const char *const *tids, const char *decisions, size_t n) {
+    char *applied = calloc(n, 1);
+    const char **acked = calloc(n, sizeof *acked);
+    if (applied == NULL || acked == NULL) abort();
+    char err[256];
+    int rc = e->transport.decide(e->transport.ctx, peer, batch_seq, tids, decisions, n,
+                                 e->cfg.peer_timeout_ms, applied, err, sizeof err);
+    if (rc != 0) {
+        atomic_fetch_add(&e->decide_failures, 1);
+    } else {
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++)
+            if (applied[i] == decisions[i]) acked[k++] = tids[i];
+        if (k > 0) ledger_source_ack(st, acked, k, ledger_now_ms(), err, sizeof err);
+    }
+    free(applied);
+    free(acked);
+    return rc;
+}
+
+static void engine_run_batch(engine_t *e, engine_peer_t *p, store_t *st, engine_item_t **items,
+                             size_t n) {
+    assert(n >= 1 && n <= LEDGER_BATCH_LEGS_MAX);
+    atomic_fetch_add(&e->batches, 1);
+    uint64_t batch_seq = engine_next_batch_seq(st, p->region);
+    const ledger_leg_t **legs = calloc(n, sizeof *legs);
+    engine_vote_t *votes = calloc(n, sizeof *votes);
+    ledger_source_decision_t *d = calloc(n, sizeof *d);
+    if (legs == NULL || votes == NULL || d == NULL) abort();
+    uint64_t min_expiry = UINT64_MAX;
+    for (size_t i = 0; i < n; i++) {
+        legs[i] = &items[i]->leg;
+        if (items[i]->leg.expiry_ms < min_expiry) min_expiry = items[i]->leg.expiry_ms;
+    }
+
+    /* Phase one: ask the peer, until it answers or the earliest leg expires. */
+    int answered = 0;
+    uint64_t backoff_ms = ENGINE_BACKOFF_MS_INITIAL;
+    char err[256] = "";
+    for (;;) {
+        uint64_t now = ledger_now_ms();
+        if (now >= min_expiry) break;
+        int64_t timeout_ms = (int64_t)(min_expiry - now);
+        if (timeout_ms > (int64_t)e->cfg.peer_timeout_ms) timeout_ms = e->cfg.peer_timeout_ms;
+        if (e->transport.prepare(e->transport.ctx, p->region, batch_seq, legs, n, timeout_ms,
+                                 votes, err, sizeof err) == 0) {
+            answered = 1;
+            break;
+        }
+        atomic_fetch_add(&e->prepare_failures, 1);
+        now = ledger_now_ms();
+        if (now + backoff_ms >= min_expiry) {
+            if (now < min_expiry) engine_sleep_ms(min_expiry - now);
+            break;
+        }
+        engine_sleep_ms(backoff_ms);
+        backoff_ms = backoff_ms * 2 > ENGINE_BACKOFF_MS_MAX ? ENGINE_BACKOFF_MS_MAX : backoff_ms * 2;
+    }
+    for (size_t i = 0; i < n; i++) {
+        d[i].tid = items[i]->leg.tid;
+        if (answered && votes[i].yes) {
+            d[i].decision = 'C';
+            d[i].reason = "";
+        } else {
+            d[i].decision = 'A';
+            d[i].reason = answered ? votes[i].reason : "PEER_UNREACHABLE";
+        }
+        d[i].only_if_expired = 0;
+    }
+
+    /* The commit point: one script for the whole batch. */
+    int rc = LEDGER_ESTORE;
+    backoff_ms = ENGINE_BACKOFF_MS_INITIAL;
+    for (int attempt = 0; attempt < ENGINE_STORE_RETRIES_MAX; attempt++) {
+        rc = ledger_source_decide(st, d, n, ledger_now_ms(), err, sizeof err);
+        if (rc == LEDGER_OK) break;
+        engine_sleep_ms(backoff_ms);
+        backoff_ms *= 2;
+    }
+    const char **tids = calloc(n, sizeof *tids);
+    char *decisions = calloc(n, 1);
+    if (tids == NULL || decisions == NULL) abort();
+    size_t decided = 0;
+    for (size_t i = 0; i < n; i++) {
+        ledger_leg_t *leg = &items[i]->leg;
+        if (rc != LEDGER_OK) {
+            leg->state[0] = '\0';
+            snprintf(leg->reason, sizeof leg->reason, "STORE_UNAVAILABLE");
+        } else {
+            snprintf(leg->state, sizeof leg->state, "%s", d[i].state);
+            snprintf(leg->reason, sizeof leg->reason, "%s", d[i].final_reason);
+            if (strcmp(d[i].state, "COMMITTED") == 0 || strcmp(d[i].state, "ABORTED") == 0) {
+                tids[decided] = leg->tid;
+                decisions[decided] = d[i].state[0] == 'C' ? 'C' : 'A';
+                decided++;
+                atomic_fetch_add(d[i].state[0] == 'C' ? &e->committed : &e->aborted, 1);
+            }
+        }
+        items[i]->done(items[i]->arg, leg);
+        engine_notify(e, leg);
+    }
+
+    /* Phase two: tell the peer; what it does not acknowledge, recovery re-sends. */
+    if (decided > 0) engine_send_decisions(e, st, p->region, batch_seq, tids, decisions, decided);
+
+    for (size_t i = 0; i < n; i++) {
+        ledger_leg_free(&items[i]->leg);
+        free(items[i]);
+    }
+    free(tids);
+    free(decisions);
+    free(legs);
+    free(votes);
+    free(d);
+}
+
+static void *engine_batcher_main(void *arg) {
+    engine_peer_t *p = arg;
+    engine_t *e = p->engine;
+    char err[256];
+    store_t *st = NULL;
+    while (st == NULL) {
+        st = store_open(&e->cfg.store, err, sizeof err);
+        if (st != NULL) break;
+        pthread_mutex_lock(&e->lock);
+        int stop = e->stopping && p->queued == 0;
+        pthread_mutex_unlock(&e->lock);
+        if (stop) return NULL;
+        engine_sleep_ms(ENGINE_BACKOFF_MS_MAX / 4);
+    }
+    size_t max = e->cfg.batch_legs_max;
+    engine_item_t **items = calloc(max, sizeof *items);
+    if (items == NULL) abort();
+    for (;;) {
+        pthread_mutex_lock(&e->lock);
+        while (p->queued == 0 && !e->stopping) pthread_cond_wait(&p->wake, &e->lock);
+        if (p->queued == 0 && e->stopping) {
+            pthread_mutex_unlock(&e->lock);
+            break;
+        }
+        /* Group commit: wait for more legs, at most batch_window_ms after the first. */
+        while (p->queued < max && !e->stopping) {
+            uint64_t now = engine_mono_ms();
+            uint64_t until = p->first_enqueued_ms + e->cfg.batch_window_ms;
+            if (now >= until) break;
+            struct timespec ts = engine_abstime(until - now);
+            pthread_cond_timedwait(&p->wake, &e->lock, &ts);
+        }
+        size_t n = 0;
+        while (n < max && p->head != NULL) {
+            engine_item_t *it = p->head;
+            p->head = it->next;
+            if (p->head == NULL) p->tail = NULL;
+            items[n++] = it;
+        }
+        p->queued -= n;
+        p->reserved -= n;
+        p->first_enqueued_ms = engine_mono_ms();
+        pthread_mutex_unlock(&e->lock);
+        engine_run_batch(e, p, st, items, n);
+    }
+    free(items);
+    store_close(st);
+    return NULL;
+}
+
+int engine_reserve(engine_t *e, const char *peer) {
+    engine_peer_t *p = engine_peer(e, peer);
+    if (p == NULL) return -1;
+    pthread_mutex_lock(&e->lock);
+    int rc = 0;
+    if (e->stopping || p->reserved >= e->cfg.queue_legs_max)
+        rc = -2;
+    else
+        p->reserved++;
+    pthread_mutex_unlock(&e->lock);
+    return rc;
+}
+
+void engine_unreserve(engine_t *e, const char *peer) {
+    engine_peer_t *p = engine_peer(e, peer);
+    assert(p != NULL);
+    pthread_mutex_lock(&e->lock);
+    assert(p->reserved > p->queued);
+    p->reserved--;
+    pthread_mutex_unlock(&e->lock);
+}
+
+void engine_submit(engine_t *e, ledger_leg_t *leg, engine_done_fn done, void *arg) {
+    engine_peer_t *p = engine_peer(e, leg->peer);
+    assert(p != NULL);
+    engine_item_t *it = calloc(1, sizeof *it);
+    if (it == NULL) abort();
+    it->leg = *leg;
+    memset(leg, 0, sizeof *leg); /* blocks moved */
+    it->done = done;
+    it->arg = arg;
+    pthread_mutex_lock(&e->lock);
+    assert(p->reserved > p->queued);
+    if (p->queued == 0) p->first_enqueued_ms = engine_mono_ms();
+    if (p->tail != NULL)
+        p->tail->next = it;
+    else
+        p->head = it;
+    p->tail = it;
+    p->queued++;
+    if (p->queued == 1 || p->queued >= e->cfg.batch_legs_max) pthread_cond_signal(&p->wake);
+    pthread_mutex_unlock(&e->lock);
+}
+
+/* ---- recovery ---------------------------------------------------------------- */
+
+/* Takes or renews the recovery lease; 1 if this engine holds it. */
+static int engine_lease(engine_t *e, store_t *st) {
+    char ttl[24];
+    snprintf(ttl, sizeof ttl, "%" PRIu32, e->cfg.recovery_interval_ms * 3);
+    const char *set[6] = {"SET", "cj:lease:recovery", e->lease_owner, "NX", "PX", ttl};
+    size_t setlen[6] = {3, 17, strlen(e->lease_owner), 2, 2, strlen(ttl)};
+    redisReply *r = NULL;
+    char err[128];
+    if (store_command(st, 6, set, setlen, &r, err, sizeof err) != STORE_OK) return 0;
+    int held = r->type == REDIS_REPLY_STATUS;
+    freeReplyObject(r);
+    if (held) return 1;
+    const char *get[2] = {"GET", "cj:lease:recovery"};
+    size_t getlen[2] = {3, 17};
+    if (store_command(st, 2, get, getlen, &r, err, sizeof err) != STORE_OK) return 0;
+    held = r->type == REDIS_REPLY_STRING && strcmp(r->str, e->lease_owner) == 0;
+    freeReplyObject(r);
+    if (held) {
+        const char *ext[3] = {"PEXPIRE", "cj:lease:recovery", ttl};
+        size_t extlen[3] = {7, 17, strlen(ttl)};
+        if (store_command(st, 3, ext, extlen, &r, err, sizeof err) == STORE_OK) freeReplyObject(r);
+    }
+    return held;
+}
+
+int engine_recover_once(engine_t *e, store_t *st) {
+    size_t max = ENGINE_RECOVERY_SCAN_MAX;
+    ledger_pending_leg_t *src = calloc(max, sizeof *src), *dst = calloc(max, sizeof *dst);
+    if (src == NULL || dst == NULL) abort();
+    size_t src_n = 0, dst_n = 0;
+    char err[256];
+    int settled = 0;
+    uint64_t now = ledger_now_ms();
+    if (ledger_recovery_scan(st, now, max, src, &src_n, dst, &dst_n, err, sizeof err) != LEDGER_OK)
+        goto out;
+
+    /* Source: presumed abort of expired holds. */
+    ledger_source_decision_t *d = calloc(src_n > 0 ? src_n : 1, sizeof *d);
+    if (d == NULL) abort();
+    size_t nd = 0;
+    for (size_t i = 0; i < src_n; i++) {
+        if (strcmp(src[i].state, "HELD") != 0) continue;
+        d[nd].tid = src[i].tid;
+        d[nd].decision = 'A';
+        d[nd].reason = "EXPIRED";
+        d[nd].only_if_expired = 1;
+        nd++;
+    }
+    for (size_t off = 0; off < nd; off += LEDGER_BATCH_LEGS_MAX) {
+        size_t k = nd - off < LEDGER_BATCH_LEGS_MAX ? nd - off : LEDGER_BATCH_LEGS_MAX;
+        if (ledger_source_decide(st, d + off, k, now, err, sizeof err) != LEDGER_OK) break;
+        for (size_t i = 0; i < k; i++) {
+            for (size_t j = 0; j < src_n; j++)
+                if (strcmp(src[j].tid, d[off + i].tid) == 0)
+                    snprintf(src[j].state, sizeof src[j].state, "%s", d[off + i].state);
+            ledger_leg_t leg;
+            if (ledger_leg_get(st, d[off + i].tid, &leg, err, sizeof err) == LEDGER_OK) {
+                engine_notify(e, &leg);
+                ledger_leg_free(&leg);
+            }
+            settled++;
+        }
+    }
+    free(d);
+
+    /* Source: re-send decisions not yet acknowledged, per peer. */
+    const char **tids = calloc(src_n > 0 ? src_n : 1, sizeof *tids);
+    char *decisions = calloc(src_n > 0 ? src_n : 1, 1);
+    if (tids == NULL || decisions == NULL) abort();
+    for (size_t pi = 0; pi < e->cfg.peers_n; pi++) {
+        size_t k = 0;
+        for (size_t i = 0; i < src_n; i++) {
+            if (strcmp(src[i].peer, e->peers[pi].region) != 0) continue;
+            if (strcmp(src[i].state, "COMMITTED") != 0 && strcmp(src[i].state, "ABORTED") != 0)
+                continue;
+            tids[k] = src[i].tid;
+            decisions[k] = src[i].state[0] == 'C' ? 'C' : 'A';
+            k++;
+        }
+        for (size_t off = 0; off < k; off += LEDGER_BATCH_LEGS_MAX) {
+            size_t m = k - off < LEDGER_BATCH_LEGS_MAX ? k - off : LEDGER_BATCH_LEGS_MAX;
+            if (engine_send_decisions(e, st, e->peers[pi].region, 0, tids + off, decisions + off,
+                                      m) == 0)
+                settled += (int)m;
+        }
+    }
+
+    /* Destination: ask the coordinator about expired prepared legs. */
+    for (size_t pi = 0; pi < e->cfg.peers_n; pi++) {
+        size_t k = 0;
+        for (size_t i = 0; i < dst_n; i++)
+            if (strcmp(dst[i].peer, e->peers[pi].region) == 0) tids[k++] = dst[i].tid;
+        for (size_t off = 0; off < k; off += LEDGER_BATCH_LEGS_MAX) {
+            size_t m = k - off < LEDGER_BATCH_LEGS_MAX ? k - off : LEDGER_BATCH_LEGS_MAX;
+            char *answers = calloc(m, 1);
+            ledger_dest_decision_t *dd = calloc(m, sizeof *dd);
+            if (answers == NULL || dd == NULL) abort();
+            if (e->transport.query(e->transport.ctx, e->peers[pi].region, tids + off, m,
+                                   e->cfg.peer_timeout_ms, answers, err, sizeof err) == 0) {
+                size_t nd2 = 0;
+                for (size_t i = 0; i < m; i++) {
+                    if (answers[i] != 'C' && answers[i] != 'A') continue; /* stays in doubt */
+                    dd[nd2].tid = tids[off + i];
+                    dd[nd2].decision = answers[i];
+                    dd[nd2].resolved_by = "";
+                    nd2++;
+                }
+                if (nd2 > 0 &&
+                    ledger_dest_decide(st, e->peers[pi].region, dd, nd2, ledger_now_ms(), err,
+                                       sizeof err) == LEDGER_OK)
+                    settled += (int)nd2;
+            }
+            free(answers);
+            free(dd);
+        }
+    }
+    free(tids);
+    free(decisions);
+out:
+    free(src);
+    free(dst);
+    if (settled > 0) atomic_fetch_add(&e->recovered, (uint64_t)settled);
+    return settled;
+}
+
+static void *engine_recovery_main(void *arg) {
+    engine_t *e = arg;
+    char err[256];
+    store_t *st = NULL;
+    uint64_t next_pass_ms = 0; /* at start: at once */
+    for (;;) {
+        pthread_mutex_lock(&e->lock);
+        if (e->stopping) {
+            pthread_mutex_unlock(&e->lock);
+            break;
+        }
+        uint64_t wait_ms = e->waiters_n > 0 ? ENGINE_WAITER_TICK_MS : e->cfg.recovery_interval_ms;
+        uint64_t now = engine_mono_ms();
+        if (next_pass_ms > now && next_pass_ms - now < wait_ms) wait_ms = next_pass_ms - now;
+        if (next_pass_ms > now) {
+            struct timespec ts = engine_abstime(wait_ms);
+            pthread_cond_timedwait(&e->recovery_wake, &e->lock, &ts);
+        }
+        int stop = e->stopping;
+        pthread_mutex_unlock(&e->lock);
+        if (stop) break;
+        if (st == NULL) st = store_open(&e->cfg.store, err, sizeof err);
+        if (st == NULL) continue;
+        engine_poll_waiters(e, st, 0);
+        now = engine_mono_ms();
+        if (now >= next_pass_ms) {
+            next_pass_ms = now + e->cfg.recovery_interval_ms;
+            if (engine_lease(e, st)) engine_recover_once(e, st);
+        }
+    }
+    if (st != NULL) {
+        engine_poll_waiters(e, st, 1);
+        store_close(st);
+    }
+    return NULL;
+}
+
+/* ---- lifecycle -------------------------------------------------------------------- */
+
+engine_t *engine_create(const engine_config_t *cfg, const engine_transport_t *transport,
+                        char *err, size_t errlen) {
+    if (cfg->batch_legs_max < 1 || cfg->batch_legs_max > LEDGER_BATCH_LEGS_MAX ||
+        cfg->queue_legs_max < 1 || cfg->queue_legs_max > ENGINE_QUEUE_LEGS_MAX ||
+        cfg->peers_n > ENGINE_PEERS_MAX || cfg->recovery_interval_ms < 1) {
+        snprintf(err, errlen, "engine: setting out of range");
+        return NULL;
+    }
+    engine_t *e = calloc(1, sizeof *e);
+    if (e == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    e->cfg = *cfg;
+    e->transport = *transport;
+    pthread_mutex_init(&e->lock, NULL);
+    pthread_cond_init(&e->recovery_wake, NULL);
+    for (size_t i = 0; i < cfg->peers_n; i++) {
+        e->peers[i].engine = e;
+        snprintf(e->peers[i].region, sizeof e->peers[i].region, "%s", cfg->peers[i]);
+        pthread_cond_init(&e->peers[i].wake, NULL);
+    }
+    char host[64] = "";
+    gethostname(host, sizeof host - 1);
+    snprintf(e->lease_owner, sizeof e->lease_owner, "%.24s:%d:%" PRIu64, host, (int)getpid(),
+             ledger_now_ms() % 1000000u);
+    return e;
+}
+
+int engine_start(engine_t *e, char *err, size_t errlen) {
+    for (size_t i = 0; i < e->cfg.peers_n; i++) {
+        if (pthread_create(&e->peers[i].thread, NULL, engine_batcher_main, &e->peers[i]) != 0) {
+            snprintf(err, errlen, "cannot start the batcher of %s", e->peers[i].region);
+            return -1;
+        }
+        e->peers[i].started = 1;
+    }
+    if (pthread_create(&e->recovery_thread, NULL, engine_recovery_main, e) != 0) {
+        snprintf(err, errlen, "cannot start the recovery thread");
+        return -1;
+    }
+    e->recovery_started = 1;
+    return 0;
+}
+
+void engine_stop(engine_t *e) {
+    pthread_mutex_lock(&e->lock);
+    e->stopping = 1;
+    for (size_t i = 0; i < e->cfg.peers_n; i++) pthread_cond_broadcast(&e->peers[i].wake);
+    pthread_cond_broadcast(&e->recovery_wake);
+    pthread_mutex_unlock(&e->lock);
+    for (size_t i = 0; i < e->cfg.peers_n; i++)
+        if (e->peers[i].started) {
+            pthread_join(e->peers[i].thread, NULL);
+            e->peers[i].started = 0;
+        }
+    if (e->recovery_started) {
+        pthread_join(e->recovery_thread, NULL);
+        e->recovery_started = 0;
+    }
+}
+
+void engine_destroy(engine_t *e) {
+    if (e == NULL) return;
+    engine_stop(e);
+    while (e->waiters != NULL) {
+        engine_waiter_t *w = e->waiters;
+        e->waiters = w->next;
+        free(w);
+    }
+    for (size_t i = 0; i < e->cfg.peers_n; i++) pthread_cond_destroy(&e->peers[i].wake);
+    pthread_cond_destroy(&e->recovery_wake);
+    pthread_mutex_destroy(&e->lock);
+    free(e);
+}
+
+void engine_get_stats(engine_t *e, engine_stats_t *out) {
+    out->batches = atomic_load(&e->batches);
+    out->legs_committed = atomic_load(&e->committed);
+    out->legs_aborted = atomic_load(&e->aborted);
+    out->prepare_failures = atomic_load(&e->prepare_failures);
+    out->decide_failures = atomic_load(&e->decide_failures);
+    out->recovered = atomic_load(&e->recovered);
+}

@@ -1,0 +1,113 @@
+/* engine.h - the settlement engine: group commit of held legs per peer
+ * (two-phase commit, coordinator side) and recovery (DESIGN.md §6).
+ *
+ * Per peer region one batcher thread gathers held legs (up to
+ * batch_legs_max, or batch_window_ms after the first, whichever first) and
+ * runs the batch: one Prepare to the peer, one store script recording every
+ * decision (the commit point), the callers' completions, one Decide to the
+ * peer, one store script marking the acknowledged legs done.
+ *
+ * The engine knows nothing of gRPC: it reaches peers through an
+ * engine_transport_t that the gateway implements. */
+#ifndef SETTLEMENT_ENGINE_H
+#define SETTLEMENT_ENGINE_H
+
+#include "settlement/ledger.h"
+#include "settlement/store.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define ENGINE_PEERS_MAX 16
+#define ENGINE_QUEUE_LEGS_MAX 65536     /* held legs waiting per peer, upper bound of the setting */
+#define ENGINE_WAITERS_MAX 4096         /* callers waiting on a replayed transfer */
+#define ENGINE_RECOVERY_SCAN_MAX 1000   /* legs looked at per recovery pass */
+#define ENGINE_STORE_RETRIES_MAX 5      /* attempts of a batch script before giving up */
+
+typedef struct {
+    char region[16];
+    char peers[ENGINE_PEERS_MAX][16];
+    size_t peers_n;
+    store_config_t store;
+    uint32_t batch_legs_max;     /* 1..LEDGER_BATCH_LEGS_MAX */
+    uint32_t batch_window_ms;
+    uint32_t peer_timeout_ms;
+    uint32_t recovery_interval_ms;
+    uint32_t queue_legs_max;     /* per peer, 1..ENGINE_QUEUE_LEGS_MAX */
+} engine_config_t;
+
+typedef struct {
+    int yes;
+    char reason[LEDGER_REASON_MAX + 1];
+} engine_vote_t;
+
+/* How the engine reaches peers. Each function returns 0 when the peer
+ * answered (results filled, one per leg, in order), or -1 with the reason in
+ * err when nothing is known (unreachable, timeout, error status). They are
+ * called from engine threads, concurrently for different peers. */
+typedef struct {
+    void *ctx;
+    int (*prepare)(void *ctx, const char *peer, uint64_t batch_seq,
+                   const ledger_leg_t *const *legs, size_t n, int64_t timeout_ms,
+                   engine_vote_t *votes, char *err, size_t errlen);
+    /* decisions[i] is 'C' or 'A'; applied[i] gets 'C', 'A' or 'U'. */
+    int (*decide)(void *ctx, const char *peer, uint64_t batch_seq, const char *const *tids,
+                  const char *decisions, size_t n, int64_t timeout_ms, char *applied, char *err,
+                  size_t errlen);
+    /* decisions[i] gets 'C', 'A' or 'U' (the peer has no record). */
+    int (*query)(void *ctx, const char *peer, const char *const *tids, size_t n,
+                 int64_t timeout_ms, char *decisions, char *err, size_t errlen);
+} engine_transport_t;
+
+/* Called once per submitted or awaited leg, from an engine thread, with the
+ * leg's state: COMMITTED or ABORTED (with reason) when decided; HELD when a
+ * wait ran out of time; "" with reason STORE_UNAVAILABLE when the decision
+ * could not be recorded (recovery will settle it). leg is borrowed. */
+typedef void (*engine_done_fn)(void *arg, const ledger_leg_t *leg);
+
+typedef struct engine engine_t;
+
+/* Creates the engine (no threads yet). NULL with the reason in err. cfg and
+ * transport are copied. */
+engine_t *engine_create(const engine_config_t *cfg, const engine_transport_t *transport,
+                        char *err, size_t errlen);
+
+/* Starts the batcher and recovery threads (they open their own store
+ * connections). 0, or -1 with the reason. */
+int engine_start(engine_t *e, char *err, size_t errlen);
+
+/* Reserves room for one leg to peer before holding it, so that a full queue
+ * refuses the transfer before any state changes. 0, -1 unknown peer, -2 full. */
+int engine_reserve(engine_t *e, const char *peer);
+/* Gives a reservation back (the hold was refused). */
+void engine_unreserve(engine_t *e, const char *peer);
+
+/* Hands a freshly HELD leg (moved in: the engine frees its blocks) to its
+ * peer's batcher, using a reservation. done is called exactly once. */
+void engine_submit(engine_t *e, ledger_leg_t *leg, engine_done_fn done, void *arg);
+
+/* Calls done when leg tid is decided (by this engine, another process or
+ * recovery) or when deadline_ms (wall clock) passes. Returns -1 if too many
+ * callers wait already (done is not called then). */
+int engine_wait(engine_t *e, const char *tid, uint64_t deadline_ms, engine_done_fn done,
+                void *arg);
+
+/* Runs one recovery pass now, in the caller's thread, with the given store
+ * connection. Returns the number of legs it settled or re-sent. */
+int engine_recover_once(engine_t *e, store_t *st);
+
+/* Stops taking legs, settles every queued one, stops the threads. */
+void engine_stop(engine_t *e);
+void engine_destroy(engine_t *e);
+
+typedef struct {
+    uint64_t batches;
+    uint64_t legs_committed;
+    uint64_t legs_aborted;
+    uint64_t prepare_failures;
+    uint64_t decide_failures;
+    uint64_t recovered;
+} engine_stats_t;
+void engine_get_stats(engine_t *e, engine_stats_t *out);
+
+#endif

@@ -1,0 +1,708 @@
+/* ledger.c - typed calls of the ledger's Lua scripts (ledger.h). */
+#include "settlement/ledger.h"
+
+#include <assert.h>
+#include <hiredis/hiredis.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+uint64_t ledger_now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+const char *ledger_rc_name(int rc) {
+    switch (rc) {
+    case LEDGER_OK: return "OK";
+    case LEDGER_REPLAY: return "REPLAY";
+    case LEDGER_CONFLICT: return "CONFLICT";
+    case LEDGER_NO_ACCOUNT: return "NO_ACCOUNT";
+    case LEDGER_INSUFFICIENT: return "INSUFFICIENT_BALANCE";
+    case LEDGER_DOUBLE_ISSUANCE: return "DOUBLE_ISSUANCE";
+    case LEDGER_EXISTS: return "EXISTS";
+    case LEDGER_SERIALS_EXHAUSTED: return "SERIALS_EXHAUSTED";
+    case LEDGER_NOT_FOUND: return "NOT_FOUND";
+    case LEDGER_ESTORE: return "STORE_UNAVAILABLE";
+    case LEDGER_EINVAL: return "INVALID";
+    default: return "?";
+    }
+}
+
+/* ---- blocks --------------------------------------------------------------- */
+
+static int ledger_parse_u64(const char *s, size_t len, uint64_t *out) {
+    if (len == 0 || len > 20) return -1;
+    uint64_t v = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9') return -1;
+        uint64_t d = (uint64_t)(s[i] - '0');
+        if (v > (UINT64_MAX - d) / 10) return -1;
+        v = v * 10 + d;
+    }
+    *out = v;
+    return 0;
+}
+
+int ledger_block_parse(const char *text, size_t len, ledger_block_t *out) {
+    const char *part[5];
+    size_t part_len[5];
+    size_t k = 0;
+    const char *start = text;
+    for (size_t i = 0; i <= len; i++) {
+        if (i == len || text[i] == '|') {
+            if (k == 5) return -1;
+            part[k] = start;
+            part_len[k] = (size_t)(text + i - start);
+            k++;
+            start = text + i + 1;
+        }
+    }
+    if (k != 5) return -1;
+    if (part_len[0] == 0 || part_len[0] > LEDGER_REGION_MAX) return -1;
+    if (part_len[1] == 0 || part_len[1] > LEDGER_METH_MAX) return -1;
+    uint64_t vintage;
+    memset(out, 0, sizeof *out);
+    memcpy(out->origin, part[0], part_len[0]);
+    memcpy(out->meth, part[1], part_len[1]);
+    if (ledger_parse_u64(part[2], part_len[2], &vintage) != 0 || vintage > 9999) return -1;
+    out->vintage = (uint32_t)vintage;
+    if (ledger_parse_u64(part[3], part_len[3], &out->first) != 0) return -1;
+    if (ledger_parse_u64(part[4], part_len[4], &out->last) != 0) return -1;
+    if (out->first == 0 || out->last < out->first || out->last > LEDGER_SERIAL_MAX) return -1;
+    return 0;
+}
+
+int ledger_block_format(const ledger_block_t *b, char *buf, size_t buflen) {
+    int n = snprintf(buf, buflen, "%s|%s|%" PRIu32 "|%" PRIu64 "|%" PRIu64, b->origin, b->meth,
+                     b->vintage, b->first, b->last);
+    if (n < 0 || (size_t)n >= buflen) return -1;
+    return n;
+}
+
+int ledger_blocks_parse(const char *text, size_t max, ledger_block_t **out, size_t *n) {
+    *out = NULL;
+    *n = 0;
+    size_t len = strlen(text);
+    if (len == 0) return 0;
+    size_t count = 1;
+    for (size_t i = 0; i < len; i++)
+        if (text[i] == ',') count++;
+    if (count > max) return -1;
+    ledger_block_t *blocks = calloc(count, sizeof *blocks);
+    if (blocks == NULL) return -1;
+    const char *start = text;
+    size_t k = 0;
+    for (size_t i = 0; i <= len; i++) {
+        if (i == len || text[i] == ',') {
+            if (ledger_block_parse(start, (size_t)(text + i - start), &blocks[k]) != 0) {
+                free(blocks);
+                return -1;
+            }
+            k++;
+            start = text + i + 1;
+        }
+    }
+    assert(k == count);
+    *out = blocks;
+    *n = count;
+    return 0;
+}
+
+uint64_t ledger_blocks_grams(const ledger_block_t *blocks, size_t n) {
+    uint64_t g = 0;
+    for (size_t i = 0; i < n; i++) g += blocks[i].last - blocks[i].first + 1;
+    return g;
+}
+
+/* Formats blocks as the comma-separated text; malloc'd, caller frees. */
+static char *ledger_blocks_text(const ledger_block_t *blocks, size_t n) {
+    size_t cap = n * 96 + 1, used = 0;
+    char *buf = malloc(cap);
+    if (buf == NULL) abort();
+    buf[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        int w = ledger_block_format(&blocks[i], buf + used + (i > 0), cap - used - (i > 0));
+        assert(w > 0);
+        if (i > 0) buf[used] = ',';
+        used += (size_t)w + (i > 0);
+    }
+    return buf;
+}
+
+void ledger_leg_free(ledger_leg_t *leg) {
+    if (leg == NULL) return;
+    free(leg->blocks);
+    leg->blocks = NULL;
+    leg->blocks_n = 0;
+}
+
+void ledger_account_free(ledger_account_t *a) {
+    if (a == NULL) return;
+    free(a->balances);
+    a->balances = NULL;
+    a->balances_n = 0;
+    free(a->blocks);
+    a->blocks = NULL;
+    a->blocks_n = 0;
+}
+
+/* ---- script arguments ---------------------------------------------------- */
+
+typedef struct {
+    size_t n, cap;
+    char **v;
+    size_t *len;
+} ledger_args_t;
+
+static void ledger_args_add(ledger_args_t *a, const char *s, size_t len) {
+    if (a->n == a->cap) {
+        a->cap = a->cap ? a->cap * 2 : 32;
+        a->v = realloc(a->v, a->cap * sizeof *a->v);
+        a->len = realloc(a->len, a->cap * sizeof *a->len);
+        if (a->v == NULL || a->len == NULL) abort();
+    }
+    char *copy = malloc(len + 1);
+    if (copy == NULL) abort();
+    memcpy(copy, s, len);
+    copy[len] = '\0';
+    a->v[a->n] = copy;
+    a->len[a->n] = len;
+    a->n++;
+}
+
+static void ledger_args_str(ledger_args_t *a, const char *s) { ledger_args_add(a, s, strlen(s)); }
+
+static void ledger_args_u64(ledger_args_t *a, uint64_t v) {
+    char buf[24];
+    int n = snprintf(buf, sizeof buf, "%" PRIu64, v);
+    ledger_args_add(a, buf, (size_t)n);
+}
+
+static void ledger_args_free(ledger_args_t *a) {
+    for (size_t i = 0; i < a->n; i++) free(a->v[i]);
+    free(a->v);
+    free(a->len);
+}
+
+/* Runs script name with the arguments; *reply must be an array. */
+static int ledger_run(store_t *st, const char *name, ledger_args_t *a, redisReply **reply,
+                      char *err, size_t errlen) {
+    int idx = store_script_index(name);
+    assert(idx >= 0);
+    int rc = store_eval(st, idx, 0, (int)a->n, (const char **)a->v, a->len, reply, err, errlen);
+    ledger_args_free(a);
+    if (rc != STORE_OK) {
+        *reply = NULL;
+        return LEDGER_ESTORE;
+    }
+    if ((*reply)->type != REDIS_REPLY_ARRAY) {
+        snprintf(err, errlen, "%s: unexpected reply type %d", name, (*reply)->type);
+        freeReplyObject(*reply);
+        *reply = NULL;
+        return LEDGER_ESTORE;
+    }
+    return LEDGER_OK;
+}
+
+/* The i-th element of an array reply as a string ("" if absent or nil). */
+static const char *ledger_str(const redisReply *r, size_t i) {
+    if (i >= r->elements) return "";
+    const redisReply *e = r->element[i];
+    if (e->type == REDIS_REPLY_STRING || e->type == REDIS_REPLY_STATUS) return e->str;
+    return "";
+}
+
+static uint64_t ledger_u64(const redisReply *r, size_t i) {
+    if (i >= r->elements) return 0;
+    const redisReply *e = r->element[i];
+    if (e->type == REDIS_REPLY_INTEGER) return e->integer < 0 ? 0 : (uint64_t)e->integer;
+    uint64_t v = 0;
+    if (e->type == REDIS_REPLY_STRING) ledger_parse_u64(e->str, e->len, &v);
+    return v;
+}
+
+static void ledger_copy(char *dst, size_t dstlen, const char *src) {
+    snprintf(dst, dstlen, "%s", src);
+}
+
+/* ---- accounts and issuance --------------------------------------------- */
+
+int ledger_open_account(store_t *st, const char *id, const char *kind, uint64_t now_ms,
+                        int *created, char *err, size_t errlen) {
+    ledger_args_t a = {0};
+    ledger_args_str(&a, id);
+    ledger_args_str(&a, kind);
+    ledger_args_u64(&a, now_ms);
+    redisReply *r;
+    int rc = ledger_run(st, "account_open", &a, &r, err, errlen);
+    if (rc != LEDGER_OK) return rc;
+    const char *status = ledger_str(r, 0);
+    *created = strcmp(status, "OK") == 0;
+    if (!*created) {
+        if (strcmp(status, "EXISTS") == 0 && strcmp(ledger_str(r, 1), kind) == 0)
+            rc = LEDGER_REPLAY;
+        else {
+            snprintf(err, errlen, "account %s exists as %s", id, ledger_str(r, 1));
+            rc = LEDGER_EXISTS;
+        }
+    }
+    freeReplyObject(r);
+    return rc;
+}
+
+int ledger_issue(store_t *st, const ledger_issue_t *in, uint64_t now_ms, ledger_block_t *block,
+                 char *other_id, char *err, size_t errlen) {
+    if (in->amount_g == 0 || in->amount_g >= LEDGER_AMOUNT_G_MAX) {
+        snprintf(err, errlen, "amount %" PRIu64 " g is outside 1..2^50", in->amount_g);
+        return LEDGER_EINVAL;
+    }
+    ledger_args_t a = {0};
+    ledger_args_str(&a, in->issuance_id);
+    ledger_args_str(&a, in->request_fp);
+    ledger_args_str(&a, in->account);
+    ledger_args_str(&a, in->meth);
+    ledger_args_u64(&a, in->vintage);
+    ledger_args_u64(&a, in->amount_g);
+    ledger_args_str(&a, in->fingerprint);
+    ledger_args_str(&a, in->origin);
+    ledger_args_u64(&a, now_ms);
+    ledger_args_u64(&a, LEDGER_SERIAL_MAX);
+    redisReply *r;
+    int rc = ledger_run(st, "issue", &a, &r, err, errlen);
+    if (rc != LEDGER_OK) return rc;
+    const char *status = ledger_str(r, 0);
+    if (strcmp(status, "OK") == 0 || strcmp(status, "DUP") == 0) {
+        const char *text = ledger_str(r, 1);
+        if (ledger_block_parse(text, strlen(text), block) != 0) {
+            snprintf(err, errlen, "issue: malformed block '%s' in the store", text);
+            rc = LEDGER_ESTORE;
+        } else {
+            rc = status[0] == 'O' ? LEDGER_OK : LEDGER_REPLAY;
+        }
+    } else if (strcmp(status, "CONFLICT") == 0) {
+        rc = LEDGER_CONFLICT;
+    } else if (strcmp(status, "NO_ACCOUNT") == 0) {
+        rc = LEDGER_NO_ACCOUNT;
+    } else if (strcmp(status, "DOUBLE_ISSUANCE") == 0) {
+        if (other_id != NULL) ledger_copy(other_id, LEDGER_TID_LEN + 1, ledger_str(r, 1));
+        rc = LEDGER_DOUBLE_ISSUANCE;
+    } else if (strcmp(status, "SERIALS_EXHAUSTED") == 0) {
+        rc = LEDGER_SERIALS_EXHAUSTED;
+    } else {
+        snprintf(err, errlen, "issue: unexpected status '%s'", status);
+        rc = LEDGER_ESTORE;
+    }
+    freeReplyObject(r);
+    return rc;
+}
+
+/* ---- transfers: source ------------------------------------------------------ */
+
+int ledger_hold(store_t *st, ledger_leg_t *leg, const char *request_fp, uint64_t now_ms,
+                uint64_t *have_g, char *err, size_t errlen) {
+    if (leg->debited_g == 0 || leg->debited_g >= LEDGER_AMOUNT_G_MAX ||
+        leg->requested_g >= LEDGER_AMOUNT_G_MAX) {
+        snprintf(err, errlen, "amount outside 1..2^50 g");
+        return LEDGER_EINVAL;
+    }
+    ledger_args_t a = {0};
+    ledger_args_str(&a, leg->tid);
+    ledger_args_str(&a, request_fp);
+    ledger_args_str(&a, leg->from);
+    ledger_args_str(&a, leg->to);
+    ledger_args_str(&a, leg->peer);
+    ledger_args_str(&a, leg->meth);
+    ledger_args_u64(&a, leg->vintage);
+    ledger_args_u64(&a, leg->requested_g);
+    ledger_args_u64(&a, leg->credited_g);
+    ledger_args_u64(&a, leg->debited_g);
+    ledger_args_u64(&a, leg->discount_g);
+    ledger_args_u64(&a, leg->remainder_g);
+    ledger_args_u64(&a, leg->ratio_num);
+    ledger_args_u64(&a, leg->ratio_den);
+    ledger_args_str(&a, leg->dest_meth);
+    ledger_args_str(&a, leg->src_digest);
+    ledger_args_str(&a, leg->dst_digest);
+    ledger_args_u64(&a, now_ms);
+    ledger_args_u64(&a, leg->expiry_ms);
+    redisReply *r;
+    int rc = ledger_run(st, "transfer_hold", &a, &r, err, errlen);
+    if (rc != LEDGER_OK) return rc;
+    const char *status = ledger_str(r, 0);
+    if (strcmp(status, "OK") == 0 || strcmp(status, "DUP") == 0) {
+        ledger_copy(leg->state, sizeof leg->state, ledger_str(r, 1));
+        ledger_copy(leg->reason, sizeof leg->reason, ledger_str(r, 2));
+        free(leg->blocks);
+        if (ledger_blocks_parse(ledger_str(r, 3), LEDGER_LEG_BLOCKS_MAX, &leg->blocks,
+                                &leg->blocks_n) != 0) {
+            snprintf(err, errlen, "hold: malformed blocks in the store");
+            rc = LEDGER_ESTORE;
+        } else {
+            rc = status[0] == 'O' ? LEDGER_OK : LEDGER_REPLAY;
+            leg->created_ms = now_ms;
+        }
+    } else if (strcmp(status, "CONFLICT") == 0) {
+        rc = LEDGER_CONFLICT;
+    } else if (strcmp(status, "NO_ACCOUNT") == 0) {
+        rc = LEDGER_NO_ACCOUNT;
+    } else if (strcmp(status, "INSUFFICIENT_BALANCE") == 0) {
+        if (have_g != NULL) *have_g = ledger_u64(r, 1);
+        rc = LEDGER_INSUFFICIENT;
+    } else {
+        snprintf(err, errlen, "hold: unexpected status '%s'", status);
+        rc = LEDGER_ESTORE;
+    }
+    freeReplyObject(r);
+    return rc;
+}
+
+int ledger_source_decide(store_t *st, ledger_source_decision_t *d, size_t n, uint64_t now_ms,
+                         char *err, size_t errlen) {
+    assert(n >= 1 && n <= LEDGER_BATCH_LEGS_MAX);
+    ledger_args_t a = {0};
+    ledger_args_u64(&a, now_ms);
+    ledger_args_u64(&a, n);
+    for (size_t i = 0; i < n; i++) {
+        assert(d[i].decision == 'C' || d[i].decision == 'A');
+        ledger_args_str(&a, d[i].tid);
+        ledger_args_add(&a, &d[i].decision, 1);
+        ledger_args_str(&a, d[i].reason != NULL ? d[i].reason : "");
+        ledger_args_str(&a, d[i].only_if_expired ? "1" : "0");
+    }
+    redisReply *r;
+    int rc = ledger_run(st, "source_decide", &a, &r, err, errlen);
+    if (rc != LEDGER_OK) return rc;
+    if (r->elements != 2 * n) {
+        snprintf(err, errlen, "source_decide: %zu results for %zu legs", r->elements, n);
+        freeReplyObject(r);
+        return LEDGER_ESTORE;
+    }
+    for (size_t i = 0; i < n; i++) {
+        ledger_copy(d[i].state, sizeof d[i].state, ledger_str(r, 2 * i));
+        ledger_copy(d[i].final_reason, sizeof d[i].final_reason, ledger_str(r, 2 * i + 1));
+    }
+    freeReplyObject(r);
+    return LEDGER_OK;
+}
+
+int ledger_source_ack(store_t *st, const char *const *tids, size_t n, uint64_t now_ms,
+                      char *err, size_t errlen) {
+    assert(n >= 1 && n <= LEDGER_BATCH_LEGS_MAX);
+    ledger_args_t a = {0};
+    ledger_args_u64(&a, now_ms);
+    ledger_args_u64(&a, n);
+    for (size_t i = 0; i < n; i++) ledger_args_str(&a, tids[i]);
+    int idx = store_script_index("source_ack");
+    assert(idx >= 0);
+    redisReply *r;
+    int rc = store_eval(st, idx, 0, (int)a.n, (const char **)a.v, a.len, &r, err, errlen);
+    ledger_args_free(&a);
+    if (rc != STORE_OK) return LEDGER_ESTORE;
+    freeReplyObject(r);
+    return LEDGER_OK;
+}
+
+/* ---- transfers: destination --------------------------------------------------- */
+
+int ledger_dest_prepare(store_t *st, const char *source_region, uint64_t batch_seq,
+                        ledger_prepare_t *p, size_t n, uint64_t now_ms, char *err, size_t errlen) {
+    assert(n >= 1 && n <= LEDGER_BATCH_LEGS_MAX);
+    ledger_args_t a = {0};
+    ledger_args_u64(&a, now_ms);
+    ledger_args_str(&a, source_region);
+    ledger_args_u64(&a, batch_seq);
+    ledger_args_u64(&a, n);
+    for (size_t i = 0; i < n; i++) {
+        const ledger_leg_t *leg = p[i].leg;
+        ledger_args_str(&a, leg->tid);
+        ledger_args_str(&a, leg->from);
+        ledger_args_str(&a, leg->to);
+        char *text = ledger_blocks_text(leg->blocks, leg->blocks_n);
+        ledger_args_str(&a, text);
+        free(text);
+        ledger_args_u64(&a, leg->debited_g);
+        ledger_args_u64(&a, leg->credited_g);
+        ledger_args_u64(&a, leg->discount_g);
+        ledger_args_str(&a, leg->dest_meth);
+        char digests[2 * LEDGER_DIGEST_HEX + 2];
+        snprintf(digests, sizeof digests, "%s|%s", leg->src_digest, leg->dst_digest);
+        ledger_args_str(&a, digests);
+        ledger_args_u64(&a, leg->expiry_ms);
+        ledger_args_str(&a, p[i].precheck != NULL ? p[i].precheck : "");
+    }
+    redisReply *r;
+    int rc = ledger_run(st, "dest_prepare", &a, &r, err, errlen);
+    if (rc != LEDGER_OK) return rc;
+    if (r->elements != 2 * n) {
+        snprintf(err, errlen, "dest_prepare: %zu results for %zu legs", r->elements, n);
+        freeReplyObject(r);
+        return LEDGER_ESTORE;
+    }
+    for (size_t i = 0; i < n; i++) {
+        p[i].vote_yes = strcmp(ledger_str(r, 2 * i), "Y") == 0;
+        ledger_copy(p[i].reason, sizeof p[i].reason, ledger_str(r, 2 * i + 1));
+    }
+    freeReplyObject(r);
+    return LEDGER_OK;
+}
+
+int ledger_dest_decide(store_t *st, const char *source_region, ledger_dest_decision_t *d,
+                       size_t n, uint64_t now_ms, char *err, size_t errlen) {
+    assert(n >= 1 && n <= LEDGER_BATCH_LEGS_MAX);
+    ledger_args_t a = {0};
+    ledger_args_u64(&a, now_ms);
+    ledger_args_str(&a, source_region);
+    ledger_args_u64(&a, n);
+    for (size_t i = 0; i < n; i++) {
+        assert(d[i].decision == 'C' || d[i].decision == 'A');
+        ledger_args_str(&a, d[i].tid);
+        ledger_args_add(&a, &d[i].decision, 1);
+        ledger_args_str(&a, d[i].resolved_by != NULL ? d[i].resolved_by : "");
+    }
+    redisReply *r;
+    int rc = ledger_run(st, "dest_decide", &a, &r, err, errlen);
+    if (rc != LEDGER_OK) return rc;
+    if (r->elements != n) {
+        snprintf(err, errlen, "dest_decide: %zu results for %zu legs", r->elements, n);
+        freeReplyObject(r);
+        return LEDGER_ESTORE;
+    }
+    for (size_t i = 0; i < n; i++) d[i].applied = ledger_str(r, i)[0];
+    freeReplyObject(r);
+    return LEDGER_OK;
+}
+
+/* ---- retirement, reads ------------------------------------------------------ */
+
+int ledger_retire(store_t *st, const ledger_retire_t *in, uint64_t now_ms,
+                  ledger_block_t **blocks, size_t *blocks_n, uint64_t *have_g, char *err,
+                  size_t errlen) {
+    *blocks = NULL;
+    *blocks_n = 0;
+    if (in->amount_g == 0 || in->amount_g >= LEDGER_AMOUNT_G_MAX) {
+        snprintf(err, errlen, "amount outside 1..2^50 g");
+        return LEDGER_EINVAL;
+    }
+    ledger_args_t a = {0};
+    ledger_args_str(&a, in->retirement_id);
+    ledger_args_str(&a, in->request_fp);
+    ledger_args_str(&a, in->account);
+    ledger_args_str(&a, in->meth);
+    ledger_args_u64(&a, in->vintage);
+    ledger_args_u64(&a, in->amount_g);
+    ledger_args_str(&a, in->purpose);
+    ledger_args_str(&a, in->beneficiary);
+    ledger_args_u64(&a, now_ms);
+    redisReply *r;
+    int rc = ledger_run(st, "retire", &a, &r, err, errlen);
+    if (rc != LEDGER_OK) return rc;
+    const char *status = ledger_str(r, 0);
+    if (strcmp(status, "OK") == 0 || strcmp(status, "DUP") == 0) {
+        if (ledger_blocks_parse(ledger_str(r, 1), LEDGER_LEG_BLOCKS_MAX * 16, blocks, blocks_n) !=
+            0) {
+            snprintf(err, errlen, "retire: malformed blocks in the store");
+            rc = LEDGER_ESTORE;
+        } else {
+            rc = status[0] == 'O' ? LEDGER_OK : LEDGER_REPLAY;
+        }
+    } else if (strcmp(status, "CONFLICT") == 0) {
+        rc = LEDGER_CONFLICT;
+    } else if (strcmp(status, "NO_ACCOUNT") == 0) {
+        rc = LEDGER_NO_ACCOUNT;
+    } else if (strcmp(status, "INSUFFICIENT_BALANCE") == 0) {
+        if (have_g != NULL) *have_g = ledger_u64(r, 1);
+        rc = LEDGER_INSUFFICIENT;
+    } else {
+        snprintf(err, errlen, "retire: unexpected status '%s'", status);
+        rc = LEDGER_ESTORE;
+    }
+    freeReplyObject(r);
+    return rc;
+}
+
+int ledger_account_get(store_t *st, const char *id, size_t blocks_limit, ledger_account_t *out,
+                       char *err, size_t errlen) {
+    memset(out, 0, sizeof *out);
+    if (blocks_limit > LEDGER_ACCOUNT_BLOCKS_MAX) blocks_limit = LEDGER_ACCOUNT_BLOCKS_MAX;
+    ledger_args_t a = {0};
+    ledger_args_str(&a, id);
+    ledger_args_u64(&a, blocks_limit);
+    redisReply *r;
+    int rc = ledger_run(st, "account_get", &a, &r, err, errlen);
+    if (rc != LEDGER_OK) return rc;
+    if (strcmp(ledger_str(r, 0), "OK") != 0) {
+        freeReplyObject(r);
+        return LEDGER_NOT_FOUND;
+    }
+    ledger_copy(out->kind, sizeof out->kind, ledger_str(r, 1));
+    out->held_g = ledger_u64(r, 2);
+    out->pending_g = ledger_u64(r, 3);
+    out->blocks_total = (size_t)ledger_u64(r, 4);
+    size_t nb = (size_t)ledger_u64(r, 5);
+    if (6 + nb > r->elements) {
+        snprintf(err, errlen, "account %s: short reply", id);
+        freeReplyObject(r);
+        return LEDGER_ESTORE;
+    }
+    out->balances = calloc(nb > 0 ? nb : 1, sizeof *out->balances);
+    if (out->balances == NULL) abort();
+    for (size_t i = 0; i < nb; i++) {
+        /* "origin|meth|vintage|grams" */
+        const char *text = ledger_str(r, 6 + i);
+        ledger_balance_t *bal = &out->balances[i];
+        size_t len = strlen(text);
+        const char *bar = strrchr(text, '|');
+        const char *p1 = strchr(text, '|');
+        const char *p2 = p1 ? strchr(p1 + 1, '|') : NULL;
+        uint64_t vintage = 0;
+        if (p1 == NULL || p2 == NULL || bar == NULL || bar <= p2 ||
+            (size_t)(p1 - text) > LEDGER_REGION_MAX || (size_t)(p2 - p1 - 1) > LEDGER_METH_MAX ||
+            ledger_parse_u64(p2 + 1, (size_t)(bar - p2 - 1), &vintage) != 0 ||
+            ledger_parse_u64(bar + 1, len - (size_t)(bar + 1 - text), &bal->grams) != 0) {
+            snprintf(err, errlen, "account %s: malformed balance '%s'", id, text);
+            freeReplyObject(r);
+            ledger_account_free(out);
+            return LEDGER_ESTORE;
+        }
+        memcpy(bal->origin, text, (size_t)(p1 - text));
+        memcpy(bal->meth, p1 + 1, (size_t)(p2 - p1 - 1));
+        bal->vintage = (uint32_t)vintage;
+    }
+    out->balances_n = nb;
+    size_t n = r->elements - 6 - nb;
+    out->blocks = calloc(n > 0 ? n : 1, sizeof *out->blocks);
+    if (out->blocks == NULL) abort();
+    for (size_t i = 0; i < n; i++) {
+        const char *text = ledger_str(r, 6 + nb + i);
+        if (ledger_block_parse(text, strlen(text), &out->blocks[i]) != 0) {
+            snprintf(err, errlen, "account %s: malformed block '%s' in the store", id, text);
+            freeReplyObject(r);
+            ledger_account_free(out);
+            return LEDGER_ESTORE;
+        }
+    }
+    out->blocks_n = n;
+    freeReplyObject(r);
+    return LEDGER_OK;
+}
+
+int ledger_leg_get(store_t *st, const char *tid, ledger_leg_t *out, char *err, size_t errlen) {
+    memset(out, 0, sizeof *out);
+    char key[LEDGER_TID_LEN + 16];
+    snprintf(key, sizeof key, "cj:{t:%s}", tid);
+    const char *argv[2] = {"HGETALL", key};
+    size_t argvlen[2] = {7, strlen(key)};
+    redisReply *r;
+    if (store_command(st, 2, argv, argvlen, &r, err, errlen) != STORE_OK) return LEDGER_ESTORE;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements == 0) {
+        freeReplyObject(r);
+        return LEDGER_NOT_FOUND;
+    }
+    ledger_copy(out->tid, sizeof out->tid, tid);
+    int rc = LEDGER_OK;
+    for (size_t i = 0; i + 1 < r->elements; i += 2) {
+        const char *f = ledger_str(r, i), *v = ledger_str(r, i + 1);
+        uint64_t u = 0;
+        ledger_parse_u64(v, strlen(v), &u);
+        if (!strcmp(f, "role")) ledger_copy(out->role, sizeof out->role, v);
+        else if (!strcmp(f, "state")) ledger_copy(out->state, sizeof out->state, v);
+        else if (!strcmp(f, "reason")) ledger_copy(out->reason, sizeof out->reason, v);
+        else if (!strcmp(f, "from")) ledger_copy(out->from, sizeof out->from, v);
+        else if (!strcmp(f, "to")) ledger_copy(out->to, sizeof out->to, v);
+        else if (!strcmp(f, "peer")) ledger_copy(out->peer, sizeof out->peer, v);
+        else if (!strcmp(f, "meth")) ledger_copy(out->meth, sizeof out->meth, v);
+        else if (!strcmp(f, "dest_meth")) ledger_copy(out->dest_meth, sizeof out->dest_meth, v);
+        else if (!strcmp(f, "src_digest")) ledger_copy(out->src_digest, sizeof out->src_digest, v);
+        else if (!strcmp(f, "dst_digest")) ledger_copy(out->dst_digest, sizeof out->dst_digest, v);
+        else if (!strcmp(f, "digests")) {
+            const char *bar = strchr(v, '|');
+            if (bar != NULL) {
+                snprintf(out->src_digest, sizeof out->src_digest, "%.*s", (int)(bar - v), v);
+                ledger_copy(out->dst_digest, sizeof out->dst_digest, bar + 1);
+            }
+        }
+        else if (!strcmp(f, "vintage")) out->vintage = (uint32_t)u;
+        else if (!strcmp(f, "requested_g")) out->requested_g = u;
+        else if (!strcmp(f, "credited_g")) out->credited_g = u;
+        else if (!strcmp(f, "debited_g")) out->debited_g = u;
+        else if (!strcmp(f, "discount_g")) out->discount_g = u;
+        else if (!strcmp(f, "remainder_g")) out->remainder_g = u;
+        else if (!strcmp(f, "ratio_num")) out->ratio_num = u;
+        else if (!strcmp(f, "ratio_den")) out->ratio_den = u;
+        else if (!strcmp(f, "created_ms")) out->created_ms = u;
+        else if (!strcmp(f, "expiry_ms")) out->expiry_ms = u;
+        else if (!strcmp(f, "decided_ms")) out->decided_ms = u;
+        else if (!strcmp(f, "cursor")) out->cursor = u;
+        else if (!strcmp(f, "acked")) out->acked = u == 1;
+        else if (!strcmp(f, "blocks")) {
+            if (ledger_blocks_parse(v, LEDGER_LEG_BLOCKS_MAX, &out->blocks, &out->blocks_n) != 0) {
+                snprintf(err, errlen, "leg %s: malformed blocks in the store", tid);
+                rc = LEDGER_ESTORE;
+            }
+        }
+    }
+    freeReplyObject(r);
+    if (rc != LEDGER_OK) ledger_leg_free(out);
+    return rc;
+}
+
+int ledger_feed_list(store_t *st, uint64_t after, size_t limit, char kind,
+                     ledger_feed_entry_t *out, size_t *n, char *err, size_t errlen) {
+    *n = 0;
+    ledger_args_t a = {0};
+    ledger_args_u64(&a, after);
+    ledger_args_u64(&a, limit);
+    ledger_args_add(&a, &kind, kind != 0 ? 1 : 0);
+    redisReply *r;
+    int rc = ledger_run(st, "feed_list", &a, &r, err, errlen);
+    if (rc != LEDGER_OK) return rc;
+    for (size_t i = 0; i + 2 < r->elements && *n < limit; i += 3) {
+        ledger_feed_entry_t *e = &out[(*n)++];
+        const char *cursor = ledger_str(r, i);
+        e->cursor = 0;
+        ledger_parse_u64(cursor, strlen(cursor), &e->cursor);
+        ledger_copy(e->tid, sizeof e->tid, ledger_str(r, i + 1));
+        e->kind = ledger_str(r, i + 2)[0];
+    }
+    freeReplyObject(r);
+    return LEDGER_OK;
+}
+
+int ledger_recovery_scan(store_t *st, uint64_t now_ms, size_t limit, ledger_pending_leg_t *src,
+                         size_t *src_n, ledger_pending_leg_t *dst, size_t *dst_n, char *err,
+                         size_t errlen) {
+    *src_n = *dst_n = 0;
+    ledger_args_t a = {0};
+    ledger_args_u64(&a, now_ms);
+    ledger_args_u64(&a, limit);
+    redisReply *r;
+    int rc = ledger_run(st, "recovery_scan", &a, &r, err, errlen);
+    if (rc != LEDGER_OK) return rc;
+    if (r->elements != 2 || r->element[0]->type != REDIS_REPLY_ARRAY ||
+        r->element[1]->type != REDIS_REPLY_ARRAY) {
+        freeReplyObject(r);
+        snprintf(err, errlen, "recovery_scan: unexpected reply");
+        return LEDGER_ESTORE;
+    }
+    const redisReply *s = r->element[0], *d = r->element[1];
+    for (size_t i = 0; i + 3 < s->elements && *src_n < limit; i += 4) {
+        ledger_pending_leg_t *p = &src[(*src_n)++];
+        ledger_copy(p->tid, sizeof p->tid, ledger_str(s, i));
+        ledger_copy(p->state, sizeof p->state, ledger_str(s, i + 1));
+        ledger_copy(p->peer, sizeof p->peer, ledger_str(s, i + 2));
+        p->expiry_ms = ledger_u64(s, i + 3);
+    }
+    for (size_t i = 0; i + 2 < d->elements && *dst_n < limit; i += 3) {
+        ledger_pending_leg_t *p = &dst[(*dst_n)++];
+        ledger_copy(p->tid, sizeof p->tid, ledger_str(d, i));
+        ledger_copy(p->state, sizeof p->state, "PREPARED");
+        ledger_copy(p->peer, sizeof p->peer, ledger_str(d, i + 1));
+        p->expiry_ms = ledger_u64(d, i + 2);
+    }
+    freeReplyObject(r);
+    return LEDGER_OK;
+}

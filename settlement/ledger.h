@@ -1,0 +1,234 @@
+/* ledger.h - the region's ledger on the store: accounts, blocks, issuance,
+ * holds, both legs of the two-phase commit, retirement, the transfer feed.
+ *
+ * Each function is one Lua script (settlement/scripts/NAME.lua) run
+ * atomically by Redis, so each is one state transition with its audit entry.
+ * Every function is safe to replay: a repeated call with the same arguments
+ * returns the recorded result and changes nothing.
+ *
+ * Errors: functions return a ledger_rc_t. LEDGER_OK and LEDGER_REPLAY are
+ * successes; the others are refusals that changed nothing
+ * (LEDGER_NO_ACCOUNT, ...), or LEDGER_ESTORE when the store could not be
+ * reached or answered oddly: then the outcome is unknown and the caller
+ * retries the same call (it is idempotent). Details go to err. */
+#ifndef SETTLEMENT_LEDGER_H
+#define SETTLEMENT_LEDGER_H
+
+#include "settlement/store.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Amounts and serials stay below 2^50 grams (about 1.1 million tonnes) so
+ * that the store's Lua arithmetic (doubles) is exact. */
+#define LEDGER_AMOUNT_G_MAX ((uint64_t)1 << 50)
+#define LEDGER_SERIAL_MAX (((uint64_t)1 << 50) - 1)
+#define LEDGER_LEG_BLOCKS_MAX 1024      /* blocks one transfer or retirement may take */
+#define LEDGER_ACCOUNT_BLOCKS_MAX 10000 /* blocks returned by ledger_account_get */
+#define LEDGER_BATCH_LEGS_MAX 1024      /* legs in one batch script call */
+#define LEDGER_ID_MAX 64                /* account id characters */
+#define LEDGER_TID_LEN 32               /* hex characters of a request id */
+#define LEDGER_REGION_MAX 15
+#define LEDGER_METH_MAX 31
+#define LEDGER_REASON_MAX 63
+#define LEDGER_DIGEST_HEX 64
+#define LEDGER_TEXT_MAX 128             /* beneficiary, fingerprint */
+
+typedef enum {
+    LEDGER_OK = 0,
+    LEDGER_REPLAY = 1,               /* same id, same content: recorded result returned */
+    LEDGER_CONFLICT = -1,            /* same id, other content */
+    LEDGER_NO_ACCOUNT = -2,
+    LEDGER_INSUFFICIENT = -3,        /* balance too low */
+    LEDGER_DOUBLE_ISSUANCE = -4,     /* activity fingerprint already issued */
+    LEDGER_EXISTS = -5,              /* account exists with another holder kind */
+    LEDGER_SERIALS_EXHAUSTED = -6,
+    LEDGER_NOT_FOUND = -7,
+    LEDGER_ESTORE = -8,              /* store unreachable or odd reply: retry */
+    LEDGER_EINVAL = -9,              /* argument out of range: nothing sent */
+} ledger_rc_t;
+
+const char *ledger_rc_name(int rc);
+
+typedef struct {
+    char origin[LEDGER_REGION_MAX + 1];
+    char meth[LEDGER_METH_MAX + 1];
+    uint32_t vintage;
+    uint64_t first; /* serials, inclusive */
+    uint64_t last;
+} ledger_block_t;
+
+/* Parses "origin|meth|vintage|first|last". 0, or -1 if malformed. */
+int ledger_block_parse(const char *text, size_t len, ledger_block_t *out);
+/* Formats b into buf; returns the length, or -1 if it does not fit. */
+int ledger_block_format(const ledger_block_t *b, char *buf, size_t buflen);
+/* Parses a comma-separated list into a malloc'd array (*out, caller frees).
+ * 0, or -1 if malformed or more than max blocks. An empty text gives 0 blocks. */
+int ledger_blocks_parse(const char *text, size_t max, ledger_block_t **out, size_t *n);
+/* Sum of grams of blocks. */
+uint64_t ledger_blocks_grams(const ledger_block_t *blocks, size_t n);
+
+/* One leg of a transfer, as recorded at either side. */
+typedef struct {
+    char tid[LEDGER_TID_LEN + 1];
+    char role[12];   /* "source" or "destination" */
+    char state[12];  /* HELD, COMMITTED, ABORTED (source); PREPARED, COMMITTED, ABORTED, REFUSED (destination) */
+    char reason[LEDGER_REASON_MAX + 1];
+    char from[LEDGER_REGION_MAX + LEDGER_ID_MAX + 2]; /* source: account id; destination: "REGION/ID" */
+    char to[LEDGER_REGION_MAX + LEDGER_ID_MAX + 2];   /* source: "REGION/ID"; destination: account id */
+    char peer[LEDGER_REGION_MAX + 1];                 /* the other region */
+    char meth[LEDGER_METH_MAX + 1];
+    uint32_t vintage;
+    char dest_meth[LEDGER_METH_MAX + 1];
+    uint64_t requested_g, credited_g, debited_g, discount_g, remainder_g;
+    uint64_t ratio_num, ratio_den;
+    char src_digest[LEDGER_DIGEST_HEX + 1];
+    char dst_digest[LEDGER_DIGEST_HEX + 1];
+    uint64_t created_ms, expiry_ms, decided_ms, cursor;
+    int acked;
+    size_t blocks_n;
+    ledger_block_t *blocks; /* malloc'd; ledger_leg_free */
+} ledger_leg_t;
+
+void ledger_leg_free(ledger_leg_t *leg);
+
+/* Opens account id with holder kind. *created is 1 if new. LEDGER_EXISTS if
+ * it exists with another kind. */
+int ledger_open_account(store_t *st, const char *id, const char *kind, uint64_t now_ms,
+                        int *created, char *err, size_t errlen);
+
+typedef struct {
+    char issuance_id[LEDGER_TID_LEN + 1];
+    char request_fp[LEDGER_DIGEST_HEX + 1]; /* hash of the request's content */
+    char account[LEDGER_ID_MAX + 1];
+    char meth[LEDGER_METH_MAX + 1];
+    uint32_t vintage;
+    uint64_t amount_g;                      /* 1..LEDGER_AMOUNT_G_MAX */
+    char fingerprint[LEDGER_TEXT_MAX + 1];
+    char origin[LEDGER_REGION_MAX + 1];
+} ledger_issue_t;
+
+/* Issues fresh serials. On OK/REPLAY *block is the issued block. On
+ * DOUBLE_ISSUANCE other_id (33 bytes) names the earlier issuance. */
+int ledger_issue(store_t *st, const ledger_issue_t *in, uint64_t now_ms, ledger_block_t *block,
+                 char *other_id, char *err, size_t errlen);
+
+/* Holds leg->debited_g of the account leg->from (source leg, step 1). leg
+ * carries everything of the transfer except state/blocks, which are set on
+ * OK/REPLAY (state HELD for a new hold; a replay returns the recorded state
+ * and reason). On INSUFFICIENT *have_g is what the account holds. */
+int ledger_hold(store_t *st, ledger_leg_t *leg, const char *request_fp, uint64_t now_ms,
+                uint64_t *have_g, char *err, size_t errlen);
+
+/* Decision for one source leg: 'C' commit or 'A' abort. */
+typedef struct {
+    const char *tid;
+    char decision;
+    const char *reason;  /* for aborts */
+    int only_if_expired; /* leave a HELD leg alone unless its expiry passed */
+    /* out */
+    char state[12];      /* COMMITTED, ABORTED, HELD or UNKNOWN */
+    char final_reason[LEDGER_REASON_MAX + 1];
+} ledger_source_decision_t;
+
+/* The commit point for a batch (one script). n <= LEDGER_BATCH_LEGS_MAX. */
+int ledger_source_decide(store_t *st, ledger_source_decision_t *d, size_t n, uint64_t now_ms,
+                         char *err, size_t errlen);
+
+/* Marks decided source legs acknowledged by the destination. */
+int ledger_source_ack(store_t *st, const char *const *tids, size_t n, uint64_t now_ms,
+                      char *err, size_t errlen);
+
+/* A leg arriving at the destination, with the C side's verdict. */
+typedef struct {
+    const ledger_leg_t *leg; /* from = "REGION/ID" at the source, to = account id here */
+    const char *precheck;    /* "" or the reason to refuse (recognition, digest, ...) */
+    /* out */
+    int vote_yes;
+    char reason[LEDGER_REASON_MAX + 1];
+} ledger_prepare_t;
+
+/* Phase one at the destination for a batch (one script). */
+int ledger_dest_prepare(store_t *st, const char *source_region, uint64_t batch_seq,
+                        ledger_prepare_t *p, size_t n, uint64_t now_ms, char *err, size_t errlen);
+
+typedef struct {
+    const char *tid;
+    char decision;           /* 'C' or 'A' */
+    const char *resolved_by; /* "" or an operator's reason */
+    /* out */
+    char applied;            /* 'C', 'A' or 'U' (unknown leg) */
+} ledger_dest_decision_t;
+
+/* Phase two at the destination for a batch (one script). */
+int ledger_dest_decide(store_t *st, const char *source_region, ledger_dest_decision_t *d,
+                       size_t n, uint64_t now_ms, char *err, size_t errlen);
+
+typedef struct {
+    char retirement_id[LEDGER_TID_LEN + 1];
+    char request_fp[LEDGER_DIGEST_HEX + 1];
+    char account[LEDGER_ID_MAX + 1];
+    char meth[LEDGER_METH_MAX + 1]; /* "" any */
+    uint32_t vintage;               /* 0 any */
+    uint64_t amount_g;
+    char purpose[32];
+    char beneficiary[LEDGER_TEXT_MAX + 1];
+} ledger_retire_t;
+
+/* Retires amount_g; *blocks (malloc'd, caller frees) are the retired blocks. */
+int ledger_retire(store_t *st, const ledger_retire_t *in, uint64_t now_ms,
+                  ledger_block_t **blocks, size_t *blocks_n, uint64_t *have_g, char *err,
+                  size_t errlen);
+
+typedef struct {
+    char origin[LEDGER_REGION_MAX + 1];
+    char meth[LEDGER_METH_MAX + 1];
+    uint32_t vintage;
+    uint64_t grams;
+} ledger_balance_t;
+
+typedef struct {
+    char kind[16];
+    uint64_t held_g, pending_g;
+    size_t balances_n;
+    ledger_balance_t *balances; /* malloc'd: by origin, methodology and vintage, over all blocks */
+    size_t blocks_total; /* all blocks, even beyond the limit */
+    size_t blocks_n;
+    ledger_block_t *blocks; /* malloc'd, oldest first */
+} ledger_account_t;
+
+/* Reads an account; LEDGER_NOT_FOUND if there is none. */
+int ledger_account_get(store_t *st, const char *id, size_t blocks_limit, ledger_account_t *out,
+                       char *err, size_t errlen);
+void ledger_account_free(ledger_account_t *a);
+
+/* Reads a leg by transfer id; LEDGER_NOT_FOUND if there is none. */
+int ledger_leg_get(store_t *st, const char *tid, ledger_leg_t *out, char *err, size_t errlen);
+
+typedef struct {
+    uint64_t cursor;
+    char tid[LEDGER_TID_LEN + 1];
+    char kind; /* 'A' arrival, 'D' departure */
+} ledger_feed_entry_t;
+
+/* Lists feed entries after a cursor; kind 0 both, 'A' or 'D'. out has room for limit. */
+int ledger_feed_list(store_t *st, uint64_t after, size_t limit, char kind,
+                     ledger_feed_entry_t *out, size_t *n, char *err, size_t errlen);
+
+typedef struct {
+    char tid[LEDGER_TID_LEN + 1];
+    char state[12];
+    char peer[LEDGER_REGION_MAX + 1];
+    uint64_t expiry_ms;
+} ledger_pending_leg_t;
+
+/* What recovery must look at: unacknowledged source legs that are decided or
+ * expired, and expired PREPARED destination legs. Arrays hold up to limit. */
+int ledger_recovery_scan(store_t *st, uint64_t now_ms, size_t limit, ledger_pending_leg_t *src,
+                         size_t *src_n, ledger_pending_leg_t *dst, size_t *dst_n, char *err,
+                         size_t errlen);
+
+/* Wall-clock milliseconds since the epoch. */
+uint64_t ledger_now_ms(void);
+
+#endif

@@ -1,0 +1,62 @@
+-- dest_decide: phase two at the destination (DESIGN §6 step 5), one call per
+-- batch. COMMIT: the first credited_g grams of the pending blocks go to the
+-- account, the rest (recognition discount) is cancelled. ABORT: the pending
+-- credit is dropped. An ABORT for a leg never seen is recorded, so that a late
+-- Prepare of it is refused. Replays change nothing.
+-- ARGV: now_ms, source_region, n, then n times: tid, decision ("C"/"A"), resolved_by
+--   (empty, or the operator's reason when forced by ResolveInDoubt)
+-- Returns per leg what the destination now holds: "C", "A" or "U" (unknown).
+local now_ms, source, n = num(ARGV[1]), ARGV[2], num(ARGV[3])
+local out = {}
+local applied_ids, applied_blocks, cancelled_blocks, dropped_ids = {}, {}, {}, {}
+for i = 0, n - 1 do
+  local tid, decision, resolved = ARGV[4 + i * 3], ARGV[5 + i * 3], ARGV[6 + i * 3]
+  local key = leg_key(tid)
+  local leg = redis.call('HMGET', key, 'role', 'state', 'to', 'blocks', 'credited_g', 'peer')
+  if leg[1] == nil then
+    if decision == 'A' then
+      redis.call('HSET', key, 'role', 'destination', 'state', 'ABORTED', 'peer', source,
+                 'reason', 'ABORTED_BEFORE_PREPARE', 'created_ms', fmt_int(now_ms),
+                 'decided_ms', fmt_int(now_ms))
+      dropped_ids[#dropped_ids + 1] = tid
+      out[#out + 1] = 'A'
+    else
+      out[#out + 1] = 'U'
+    end
+  elseif leg[1] ~= 'destination' or leg[6] ~= source then
+    out[#out + 1] = 'U'
+  elseif leg[2] == 'PREPARED' then
+    local credited_g = num(leg[5])
+    hincr(acct_info_key(leg[3]), 'pending_g', -credited_g)
+    redis.call('ZREM', 'cj:legs:prepared', tid)
+    if decision == 'C' then
+      local head, tail = blocks_split(blocks_parse(leg[4]), credited_g)
+      for _, b in ipairs(head) do
+        account_add_block(leg[3], b)
+        applied_blocks[#applied_blocks + 1] = b
+      end
+      for _, b in ipairs(tail) do
+        redis.call('RPUSH', 'cj:cancelled', tid .. '|' .. block_text(b))
+        cancelled_blocks[#cancelled_blocks + 1] = b
+      end
+      local cursor = feed_add('A', tid)
+      redis.call('HSET', key, 'state', 'COMMITTED', 'decided_ms', fmt_int(now_ms),
+                 'cursor', fmt_int(cursor), 'resolved_by', resolved)
+      applied_ids[#applied_ids + 1] = tid
+      out[#out + 1] = 'C'
+    else
+      redis.call('HSET', key, 'state', 'ABORTED', 'reason', 'ABORTED_BY_SOURCE',
+                 'decided_ms', fmt_int(now_ms), 'resolved_by', resolved)
+      dropped_ids[#dropped_ids + 1] = tid
+      out[#out + 1] = 'A'
+    end
+  elseif leg[2] == 'COMMITTED' then
+    out[#out + 1] = 'C'
+  else
+    out[#out + 1] = 'A'
+  end
+end
+if #applied_ids > 0 then audit(now_ms, 'apply', applied_ids, applied_blocks, source) end
+if #cancelled_blocks > 0 then audit(now_ms, 'cancel', applied_ids, cancelled_blocks, source) end
+if #dropped_ids > 0 then audit(now_ms, 'drop', dropped_ids, {}, source) end
+return out

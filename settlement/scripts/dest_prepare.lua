@@ -1,0 +1,61 @@
+-- dest_prepare: phase one at the destination (DESIGN §6 step 3), one call
+-- per batch. Each new leg is recorded PREPARED as a pending credit that cannot
+-- be spent (vote yes) or REFUSED with its reason (vote no). A leg seen before
+-- gets the same vote again: duplicates and reordering change nothing.
+-- ARGV: now_ms, source_region, batch_seq, n, then n times (11 fields):
+--   tid, from_account, to_id, blocks, debited_g, credited_g, discount_g,
+--   dest_meth, src_digest|dst_digest, expiry_ms, precheck (empty, or the
+--   reason the C side already refuses it for)
+-- Returns per leg: "Y" or "N", then the reason ("" for yes).
+local now_ms, source, batch_seq, n = num(ARGV[1]), ARGV[2], ARGV[3], num(ARGV[4])
+local out = {}
+local yes_ids, yes_blocks, no_ids = {}, {}, {}
+for i = 0, n - 1 do
+  local base = 5 + i * 11
+  local tid, from, to_id, btext = ARGV[base], ARGV[base + 1], ARGV[base + 2], ARGV[base + 3]
+  local debited_g, credited_g, discount_g = ARGV[base + 4], ARGV[base + 5], ARGV[base + 6]
+  local dest_meth, digests, expiry_ms, precheck = ARGV[base + 7], ARGV[base + 8],
+                                                  num(ARGV[base + 9]), ARGV[base + 10]
+  local key = leg_key(tid)
+  local leg = redis.call('HMGET', key, 'role', 'state', 'reason')
+  if leg[1] == 'source' then
+    out[#out + 1] = 'N'
+    out[#out + 1] = 'TRANSFER_ID_IN_USE'
+  elseif leg[1] == 'destination' then
+    if leg[2] == 'PREPARED' or leg[2] == 'COMMITTED' then
+      out[#out + 1] = 'Y'
+      out[#out + 1] = ''
+    else
+      out[#out + 1] = 'N'
+      out[#out + 1] = leg[3] or 'ABORTED'
+    end
+  else
+    local reason = precheck
+    if reason == '' and redis.call('EXISTS', acct_info_key(to_id)) == 0 then
+      reason = 'UNKNOWN_ACCOUNT'
+    end
+    if reason == '' and expiry_ms <= now_ms then reason = 'EXPIRED' end
+    local state = 'PREPARED'
+    if reason ~= '' then state = 'REFUSED' end
+    redis.call('HSET', key, 'role', 'destination', 'state', state, 'reason', reason,
+               'from', from, 'to', to_id, 'peer', source, 'blocks', btext,
+               'debited_g', debited_g, 'credited_g', credited_g, 'discount_g', discount_g,
+               'dest_meth', dest_meth, 'digests', digests, 'expiry_ms', fmt_int(expiry_ms),
+               'created_ms', fmt_int(now_ms), 'decided_ms', '0', 'batch_seq', batch_seq)
+    if reason == '' then
+      hincr(acct_info_key(to_id), 'pending_g', num(credited_g))
+      redis.call('ZADD', 'cj:legs:prepared', expiry_ms, tid)
+      yes_ids[#yes_ids + 1] = tid
+      for _, b in ipairs(blocks_parse(btext)) do yes_blocks[#yes_blocks + 1] = b end
+      out[#out + 1] = 'Y'
+      out[#out + 1] = ''
+    else
+      no_ids[#no_ids + 1] = tid .. ':' .. reason
+      out[#out + 1] = 'N'
+      out[#out + 1] = reason
+    end
+  end
+end
+if #yes_ids > 0 then audit(now_ms, 'prepare', yes_ids, yes_blocks, source .. '#' .. batch_seq) end
+if #no_ids > 0 then audit(now_ms, 'refuse', no_ids, {}, source .. '#' .. batch_seq) end
+return out

@@ -1,0 +1,30 @@
+-- issue: registers newly issued credits as a block of fresh serials.
+-- ARGV: issuance_id, request_fp, account_id, methodology_id, vintage, amount_g,
+--       activity_fingerprint, origin_region, now_ms, serial_max
+-- Returns {"OK", block} | {"DUP", block} (same id, same content: recorded result)
+--       | {"CONFLICT"} (same id, other content) | {"NO_ACCOUNT"}
+--       | {"DOUBLE_ISSUANCE", other_issuance_id} | {"SERIALS_EXHAUSTED"}
+local iid, fp, acct, meth = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local vintage, amount_g = num(ARGV[5]), num(ARGV[6])
+local activity, origin, now_ms, serial_max = ARGV[7], ARGV[8], num(ARGV[9]), num(ARGV[10])
+local key = 'cj:{i:' .. iid .. '}'
+local rec = redis.call('HMGET', key, 'request_fp', 'block')
+if rec[1] then
+  if rec[1] == fp then return { 'DUP', rec[2] } end
+  return { 'CONFLICT' }
+end
+if redis.call('EXISTS', acct_info_key(acct)) == 0 then return { 'NO_ACCOUNT' } end
+local other = redis.call('HGET', 'cj:fingerprints', activity)
+if other then return { 'DOUBLE_ISSUANCE', other } end
+local last_before = num(redis.call('GET', 'cj:serial:last'))
+if last_before + amount_g > serial_max then return { 'SERIALS_EXHAUSTED' } end
+local b = { origin = origin, meth = meth, vintage = vintage, first = last_before + 1,
+            last = last_before + amount_g }
+redis.call('SET', 'cj:serial:last', fmt_int(b.last))
+account_add_block(acct, b)
+local text = block_text(b)
+redis.call('HSET', key, 'request_fp', fp, 'block', text, 'account', acct, 'activity', activity,
+           'created_ms', fmt_int(now_ms))
+redis.call('HSET', 'cj:fingerprints', activity, iid)
+audit(now_ms, 'issue', { iid, acct }, { b }, activity)
+return { 'OK', text }

@@ -1,0 +1,23 @@
+-- retire: takes amount_g grams of an account's blocks out of circulation for
+-- a purpose and a beneficiary. Idempotent on the retirement id.
+-- ARGV: rid, request_fp, account_id, meth ('' any), vintage (0 any), amount_g,
+--       purpose, beneficiary, now_ms
+-- Returns {"OK", blocks} | {"DUP", blocks} | {"CONFLICT"} | {"NO_ACCOUNT"}
+--       | {"INSUFFICIENT_BALANCE", have_g}
+local rid, fp, acct = ARGV[1], ARGV[2], ARGV[3]
+local key = 'cj:{r:' .. rid .. '}'
+local rec = redis.call('HMGET', key, 'request_fp', 'blocks')
+if rec[1] then
+  if rec[1] == fp then return { 'DUP', rec[2] } end
+  return { 'CONFLICT' }
+end
+if redis.call('EXISTS', acct_info_key(acct)) == 0 then return { 'NO_ACCOUNT' } end
+local taken, have = account_take(acct, ARGV[4], num(ARGV[5]), num(ARGV[6]))
+if taken == nil then return { 'INSUFFICIENT_BALANCE', fmt_int(have) } end
+local now_ms = num(ARGV[9])
+local text = blocks_text(taken)
+redis.call('HSET', key, 'request_fp', fp, 'account', acct, 'blocks', text, 'purpose', ARGV[7],
+           'beneficiary', ARGV[8], 'created_ms', fmt_int(now_ms))
+for _, b in ipairs(taken) do redis.call('RPUSH', 'cj:retired', rid .. '|' .. block_text(b)) end
+audit(now_ms, 'retire', { rid, acct }, taken, ARGV[7] .. ':' .. ARGV[8])
+return { 'OK', text }

@@ -1,0 +1,48 @@
+-- source_decide: the commit point (DESIGN §6 step 4), for a whole batch.
+-- Each HELD leg becomes COMMITTED (its blocks stay as the exported tombstone)
+-- or ABORTED (its blocks return to the account). A leg already decided keeps
+-- its decision: replays change nothing.
+-- ARGV: now_ms, n, then n times: tid, decision ("C" or "A"), reason, only_if_expired ("1"/"0")
+-- Returns, per leg in order: "COMMITTED", "ABORTED", "HELD" (not expired, left
+-- alone) or "UNKNOWN" (no such leg), followed by the recorded reason.
+local now_ms, n = num(ARGV[1]), num(ARGV[2])
+local out = {}
+local committed_ids, committed_blocks, aborted_ids, aborted_blocks = {}, {}, {}, {}
+for i = 0, n - 1 do
+  local tid, decision, reason, only_expired = ARGV[3 + i * 4], ARGV[4 + i * 4], ARGV[5 + i * 4],
+                                               ARGV[6 + i * 4]
+  local key = leg_key(tid)
+  local leg = redis.call('HMGET', key, 'role', 'state', 'reason', 'expiry_ms', 'from', 'blocks',
+                         'debited_g')
+  local state = leg[2]
+  if leg[1] ~= 'source' then
+    out[#out + 1] = 'UNKNOWN'
+    out[#out + 1] = ''
+  elseif state ~= 'HELD' then
+    out[#out + 1] = state
+    out[#out + 1] = leg[3] or ''
+  elseif only_expired == '1' and num(leg[4]) > now_ms then
+    out[#out + 1] = 'HELD'
+    out[#out + 1] = ''
+  else
+    local blocks = blocks_parse(leg[6])
+    hincr(acct_info_key(leg[5]), 'held_g', -num(leg[7]))
+    if decision == 'C' then
+      redis.call('HSET', key, 'state', 'COMMITTED', 'decided_ms', fmt_int(now_ms))
+      committed_ids[#committed_ids + 1] = tid
+      for _, b in ipairs(blocks) do committed_blocks[#committed_blocks + 1] = b end
+      out[#out + 1] = 'COMMITTED'
+      out[#out + 1] = ''
+    else
+      for _, b in ipairs(blocks) do account_add_block(leg[5], b) end
+      redis.call('HSET', key, 'state', 'ABORTED', 'reason', reason, 'decided_ms', fmt_int(now_ms))
+      aborted_ids[#aborted_ids + 1] = tid
+      for _, b in ipairs(blocks) do aborted_blocks[#aborted_blocks + 1] = b end
+      out[#out + 1] = 'ABORTED'
+      out[#out + 1] = reason
+    end
+  end
+end
+if #committed_ids > 0 then audit(now_ms, 'commit', committed_ids, committed_blocks, '') end
+if #aborted_ids > 0 then audit(now_ms, 'abort', aborted_ids, aborted_blocks, '') end
+return out
