@@ -1,28 +1,132 @@
-/* gwctl_commands.c - gwctl's command table and shared connection code. */
+/* gwctl_commands.c - gwctl's command table and what commands share. */
 #include "gateway/gwctl.h"
 
+#include "gateway/pbjson.h"
 #include "gateway/tls.h"
-#include "grpc/health/v1/health.pb-c.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <grpc/grpc.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define GWCTL_MESSAGE_BYTES_MAX (16u << 20)
+#define GWCTL_TIMEOUT_MS_DEFAULT 10000
+
+const gwctl_command_t gwctl_commands[] = {
+    {"health", "ask a gateway whether it is serving", gwctl_health},
+    {"catalog", "show a region's methodology catalog and its digest (local files)", gwctl_catalog},
+    {"open-account", "registry: open an account in the gateway's region", gwctl_open_account},
+    {"issue", "registry: issue credits from a measured activity", gwctl_issue},
+    {"quote", "registry: what a transfer to another region would credit", gwctl_quote},
+    {"transfer", "registry: move credits to an account in another region", gwctl_transfer},
+    {"get-transfer", "registry: one transfer and its outcome", gwctl_get_transfer},
+    {"transfers", "registry: departures and arrivals after a cursor", gwctl_transfers},
+    {"account", "registry: balances and blocks of an account", gwctl_account},
+    {"retire", "registry: retire credits for a purpose and a beneficiary", gwctl_retire},
+};
+const size_t gwctl_commands_n = sizeof gwctl_commands / sizeof gwctl_commands[0];
+
+int gwctl_parse(int argc, char **argv, const gwctl_opt_t *opts, gwctl_conn_t *conn,
+                const char *usage) {
+    struct option lopts[GWCTL_OPTS_MAX + 8];
+    size_t n = 0;
+    for (; opts != NULL && opts[n].name != NULL; n++) {
+        if (n >= GWCTL_OPTS_MAX) abort();
+        lopts[n] = (struct option){opts[n].name, opts[n].has_arg ? required_argument : no_argument,
+                                   NULL, (int)(1000 + n)};
+    }
+    size_t k = n;
+    static const char *const conn_names[] = {"target", "cert", "key", "ca", "timeout-ms", "json"};
+    if (conn != NULL) {
+        for (int i = 0; i < 6; i++)
+            lopts[k++] = (struct option){conn_names[i], i == 5 ? no_argument : required_argument,
+                                         NULL, 2000 + i};
+        conn->target = getenv("GWCTL_TARGET");
+        conn->cert = getenv("GWCTL_CERT");
+        conn->key = getenv("GWCTL_KEY");
+        conn->ca = getenv("GWCTL_CA");
+        conn->timeout_ms = GWCTL_TIMEOUT_MS_DEFAULT;
+        conn->json = 0;
+    }
+    lopts[k++] = (struct option){"help", no_argument, NULL, 'h'};
+    lopts[k] = (struct option){NULL, 0, NULL, 0};
+    optind = 1;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, "+h", lopts, NULL)) != -1) {
+        if (c == 'h') {
+            fputs(usage, stdout);
+            return 1;
+        }
+        if (c >= 1000 && c < 1000 + (int)n) {
+            const gwctl_opt_t *o = &opts[c - 1000];
+            if (o->has_arg)
+                *o->value = optarg;
+            else
+                *o->flag = 1;
+        } else if (c >= 2000 && c < 2006 && conn != NULL) {
+            switch (c - 2000) {
+            case 0: conn->target = optarg; break;
+            case 1: conn->cert = optarg; break;
+            case 2: conn->key = optarg; break;
+            case 3: conn->ca = optarg; break;
+            case 4: {
+                char *end;
+                errno = 0;
+                conn->timeout_ms = strtol(optarg, &end, 10);
+                if (*end != '\0' || errno || conn->timeout_ms < 1 || conn->timeout_ms > 3600000) {
+                    fprintf(stderr, "gwctl %s: --timeout-ms must be 1..3600000\n", argv[0]);
+                    return -1;
+                }
+                break;
+            }
+            case 5: conn->json = 1; break;
+            }
+        } else {
+            fprintf(stderr, "gwctl %s: unknown or incomplete option '%s'\n\n", argv[0],
+                    argv[optind - 1]);
+            fputs(usage, stderr);
+            return -1;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "gwctl %s: unexpected argument '%s'\n\n", argv[0], argv[optind]);
+        fputs(usage, stderr);
+        return -1;
+    }
+    if (conn != NULL &&
+        (conn->target == NULL || conn->cert == NULL || conn->key == NULL || conn->ca == NULL)) {
+        fprintf(stderr, "gwctl %s: --target, --cert, --key and --ca are required (or GWCTL_TARGET, "
+                        "GWCTL_CERT, GWCTL_KEY, GWCTL_CA)\n\n", argv[0]);
+        fputs(usage, stderr);
+        return -1;
+    }
+    return 0;
+}
 
 grpc_channel *gwctl_connect(const gwctl_conn_t *conn) {
+    grpc_init();
     char err[512] = "";
     grpc_channel_credentials *creds =
         tls_channel_credentials(conn->cert, conn->key, conn->ca, err, sizeof err);
     if (creds == NULL) {
         fprintf(stderr, "gwctl: %s\n", err);
+        grpc_shutdown();
         return NULL;
     }
     grpc_channel *ch = client_channel(conn->target, creds, GWCTL_MESSAGE_BYTES_MAX);
     grpc_channel_credentials_release(creds);
     return ch;
+}
+
+void gwctl_disconnect(grpc_channel *ch) {
+    if (ch != NULL) grpc_channel_destroy(ch);
+    grpc_shutdown();
 }
 
 int gwctl_report_failure(const char *what, const client_status_t *st) {
@@ -32,113 +136,68 @@ int gwctl_report_failure(const char *what, const client_status_t *st) {
     return GWCTL_EXIT_FAILED;
 }
 
-/* ---- health ------------------------------------------------------------- */
-
-static void gwctl_health_usage(FILE *out) {
-    fprintf(out,
-            "usage: gwctl health --target HOST:PORT --cert FILE --key FILE --ca FILE\n"
-            "                    [--service NAME] [--timeout-ms N] [--json]\n"
-            "\n"
-            "Asks a gateway's grpc.health.v1.Health/Check and prints its serving status\n"
-            "(SERVING, NOT_SERVING, ...). Any certificate the gateway trusts may ask.\n"
-            "\n"
-            "  --target HOST:PORT  the gateway\n"
-            "  --cert, --key FILE  client certificate and key (PEM)\n"
-            "  --ca FILE           CA certificate that signed the gateway's certificate\n"
-            "  --service NAME      a service name, e.g. carbon.v1.Registry (default: the server)\n"
-            "  --timeout-ms N      give up after N ms (default 5000)\n"
-            "  --json              print {\"target\":..., \"status\":...}\n"
-            "\n"
-            "Exit codes: 0 SERVING, 1 other status or error answer, 2 bad usage,\n"
-            "3 unreachable (also when the TLS handshake is refused).\n");
-}
-
-/* Parses the shared connection options; returns -1 on bad usage, 1 on --help. */
-static int gwctl_parse_conn(int argc, char **argv, gwctl_conn_t *conn, const char **service,
-                            void (*usage)(FILE *)) {
-    static const struct option opts[] = {
-        {"target", required_argument, NULL, 't'}, {"cert", required_argument, NULL, 'c'},
-        {"key", required_argument, NULL, 'k'},    {"ca", required_argument, NULL, 'a'},
-        {"timeout-ms", required_argument, NULL, 'T'}, {"service", required_argument, NULL, 's'},
-        {"json", no_argument, NULL, 'j'},         {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
-    conn->timeout_ms = 5000;
-    optind = 1;
-    int c;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (c) {
-        case 't': conn->target = optarg; break;
-        case 'c': conn->cert = optarg; break;
-        case 'k': conn->key = optarg; break;
-        case 'a': conn->ca = optarg; break;
-        case 's': *service = optarg; break;
-        case 'j': conn->json = 1; break;
-        case 'T': {
-            char *end;
-            conn->timeout_ms = strtol(optarg, &end, 10);
-            if (*end != '\0' || conn->timeout_ms < 1 || conn->timeout_ms > 3600000) {
-                fprintf(stderr, "gwctl: --timeout-ms must be 1..3600000\n");
-                return -1;
-            }
-            break;
-        }
-        case 'h': usage(stdout); return 1;
-        default: usage(stderr); return -1;
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "gwctl: unexpected argument '%s'\n", argv[optind]);
-        return -1;
-    }
-    if (conn->target == NULL || conn->cert == NULL || conn->key == NULL || conn->ca == NULL) {
-        fprintf(stderr, "gwctl: --target, --cert, --key and --ca are required\n");
-        usage(stderr);
-        return -1;
-    }
+int gwctl_call(grpc_channel *ch, const gwctl_conn_t *conn, const char *path,
+               const ProtobufCMessage *req, const ProtobufCMessageDescriptor *resp_desc,
+               ProtobufCMessage **resp) {
+    client_status_t st;
+    if (client_call(ch, path, req, resp_desc, resp, conn->timeout_ms, &st) != GRPC_STATUS_OK)
+        return gwctl_report_failure(conn->target, &st);
     return 0;
 }
 
-static int gwctl_health(int argc, char **argv) {
-    gwctl_conn_t conn = {0};
-    const char *service = "";
-    int rc = gwctl_parse_conn(argc, argv, &conn, &service, gwctl_health_usage);
-    if (rc != 0) return rc > 0 ? GWCTL_EXIT_OK : GWCTL_EXIT_USAGE;
-    grpc_init();
-    grpc_channel *ch = gwctl_connect(&conn);
-    if (ch == NULL) {
-        grpc_shutdown();
-        return GWCTL_EXIT_USAGE;
-    }
-    Grpc__Health__V1__HealthCheckRequest req = GRPC__HEALTH__V1__HEALTH_CHECK_REQUEST__INIT;
-    req.service = (char *)service;
-    ProtobufCMessage *resp = NULL;
-    client_status_t st;
-    int exit_code;
-    if (client_call(ch, "/grpc.health.v1.Health/Check", &req.base,
-                    &grpc__health__v1__health_check_response__descriptor, &resp, conn.timeout_ms,
-                    &st) != GRPC_STATUS_OK) {
-        exit_code = gwctl_report_failure(conn.target, &st);
-    } else {
-        const Grpc__Health__V1__HealthCheckResponse *r =
-            (const Grpc__Health__V1__HealthCheckResponse *)resp;
-        const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(
-            &grpc__health__v1__health_check_response__serving_status__descriptor, (int)r->status);
-        const char *name = v != NULL ? v->name : "UNKNOWN";
-        if (conn.json)
-            printf("{\"target\":\"%s\",\"status\":\"%s\"}\n", conn.target, name);
-        else
-            printf("%s %s\n", conn.target, name);
-        exit_code = r->status == GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING
-                        ? GWCTL_EXIT_OK
-                        : GWCTL_EXIT_FAILED;
-        protobuf_c_message_free_unpacked(resp, NULL);
-    }
-    grpc_channel_destroy(ch);
-    grpc_shutdown();
-    return exit_code;
+void gwctl_print_json(const ProtobufCMessage *msg) {
+    json_t *j = pbjson_message(msg);
+    char *text = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    if (text != NULL) printf("%s\n", text);
+    free(text);
+    json_decref(j);
 }
 
-const gwctl_command_t gwctl_commands[] = {
-    {"health", "ask a gateway whether it is serving", gwctl_health},
-};
-const size_t gwctl_commands_n = sizeof gwctl_commands / sizeof gwctl_commands[0];
+void gwctl_random_id(char out[33]) {
+    unsigned char raw[16] = {0};
+    int fd = open("/dev/urandom", O_RDONLY);
+    if (fd < 0 || read(fd, raw, sizeof raw) != (ssize_t)sizeof raw) {
+        fprintf(stderr, "gwctl: cannot read /dev/urandom\n");
+        exit(GWCTL_EXIT_FAILED);
+    }
+    close(fd);
+    for (int i = 0; i < 16; i++) sprintf(out + 2 * i, "%02x", raw[i]);
+}
+
+int gwctl_parse_u64(const char *s, uint64_t *out) {
+    if (s == NULL || *s == '\0') return -1;
+    uint64_t v = 0;
+    for (const char *p = s; *p; p++) {
+        if (*p < '0' || *p > '9') return -1;
+        uint64_t d = (uint64_t)(*p - '0');
+        if (v > (UINT64_MAX - d) / 10) return -1;
+        v = v * 10 + d;
+    }
+    *out = v;
+    return 0;
+}
+
+int gwctl_parse_milli(const char *s, uint64_t *out) {
+    if (s == NULL || *s == '\0' || *s == '.') return -1;
+    const char *dot = strchr(s, '.');
+    char whole[24];
+    size_t wl = dot ? (size_t)(dot - s) : strlen(s);
+    if (wl == 0 || wl >= sizeof whole) return -1;
+    memcpy(whole, s, wl);
+    whole[wl] = '\0';
+    uint64_t w;
+    if (gwctl_parse_u64(whole, &w) != 0 || w > UINT64_MAX / 1000) return -1;
+    uint64_t frac = 0;
+    if (dot != NULL) {
+        size_t fl = strlen(dot + 1);
+        if (fl == 0 || fl > 3) return -1;
+        for (size_t i = 0; i < 3; i++) {
+            char c = i < fl ? dot[1 + i] : '0';
+            if (c < '0' || c > '9') return -1;
+            frac = frac * 10 + (uint64_t)(c - '0');
+        }
+    }
+    if (w * 1000 > UINT64_MAX - frac) return -1;
+    *out = w * 1000 + frac;
+    return 0;
+}

@@ -1,0 +1,507 @@
+/* gwctl_registry.c - gwctl commands of a region's registry (carbon.v1.Registry):
+ * open-account, issue, quote, transfer, get-transfer, transfers, account, retire. */
+#include "gateway/gwctl.h"
+
+#include "carbon/v1/carbon.pb-c.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#define GWCTL_REGISTRY_CERT_NOTE \
+    "The certificate must be the registry certificate of the gateway's region.\n"
+
+/* "12 kg 345 g (12345 g)" */
+static void gwctl_amount(char *buf, size_t len, const Carbon__V1__Amount *a) {
+    if (a == NULL) {
+        snprintf(buf, len, "-");
+        return;
+    }
+    if (a->unit_g <= 1)
+        snprintf(buf, len, "%" PRIu64 " g", a->grams);
+    else if (a->remainder_g == 0)
+        snprintf(buf, len, "%" PRIu64 " %s (%" PRIu64 " g)", a->units, a->unit, a->grams);
+    else
+        snprintf(buf, len, "%" PRIu64 " %s + %" PRIu64 " g (%" PRIu64 " g)", a->units, a->unit,
+                 a->remainder_g, a->grams);
+}
+
+static void gwctl_block_text(char *buf, size_t len, const Carbon__V1__CreditBlock *b) {
+    snprintf(buf, len, "%s:%s:%u:%" PRIu64 "-%" PRIu64, b->origin_region, b->methodology_id,
+             b->vintage_year, b->serial_start, b->serial_end);
+}
+
+/* Runs one Registry call with the parsed connection; prints JSON or calls
+ * print(resp). Returns the exit code. */
+static int gwctl_registry_call(const gwctl_conn_t *conn, const char *method,
+                               const ProtobufCMessage *req,
+                               const ProtobufCMessageDescriptor *resp_desc,
+                               int (*print)(const ProtobufCMessage *resp)) {
+    grpc_channel *ch = gwctl_connect(conn);
+    if (ch == NULL) return GWCTL_EXIT_USAGE;
+    char path[96];
+    snprintf(path, sizeof path, "/carbon.v1.Registry/%s", method);
+    ProtobufCMessage *resp = NULL;
+    int exit_code = gwctl_call(ch, conn, path, req, resp_desc, &resp);
+    if (exit_code == 0) {
+        if (conn->json)
+            gwctl_print_json(resp);
+        else
+            exit_code = print(resp);
+        protobuf_c_message_free_unpacked(resp, NULL);
+    }
+    gwctl_disconnect(ch);
+    return exit_code;
+}
+
+static int gwctl_usage_error(const char *cmd, const char *what, const char *usage) {
+    fprintf(stderr, "gwctl %s: %s\n\n", cmd, what);
+    fputs(usage, stderr);
+    return GWCTL_EXIT_USAGE;
+}
+
+/* ---- open-account --------------------------------------------------------------- */
+
+static const char open_usage[] =
+    "usage: gwctl open-account --id ACCOUNT-ID [--kind personal|household|firm|public]\n"
+    "                          [connection options]\n"
+    "\n"
+    "Opens an account in the gateway's region (idempotent: opening an open account\n"
+    "with the same kind succeeds). Accounts must be open before credits are issued\n"
+    "to them or arrive from another region.\n"
+    "\n"
+    "  --id ACCOUNT-ID     1..64 of [A-Za-z0-9._-]\n"
+    "  --kind KIND         holder kind (default personal)\n" GWCTL_CONN_HELP
+    GWCTL_REGISTRY_CERT_NOTE;
+
+static int print_open(const ProtobufCMessage *m) {
+    const Carbon__V1__OpenAccountResponse *r = (const Carbon__V1__OpenAccountResponse *)m;
+    printf("%s %s\n", r->account, r->created ? "opened" : "was already open");
+    return GWCTL_EXIT_OK;
+}
+
+int gwctl_open_account(int argc, char **argv) {
+    const char *id = NULL, *kind = "personal";
+    gwctl_conn_t conn;
+    const gwctl_opt_t opts[] = {{"id", 1, &id, NULL}, {"kind", 1, &kind, NULL}, {0}};
+    int rc = gwctl_parse(argc, argv, opts, &conn, open_usage);
+    if (rc != 0) return rc > 0 ? GWCTL_EXIT_OK : GWCTL_EXIT_USAGE;
+    if (id == NULL) return gwctl_usage_error(argv[0], "--id is required", open_usage);
+    Carbon__V1__OpenAccountRequest req = CARBON__V1__OPEN_ACCOUNT_REQUEST__INIT;
+    req.account_id = (char *)id;
+    req.holder_kind = (char *)kind;
+    return gwctl_registry_call(&conn, "OpenAccount", &req.base,
+                               &carbon__v1__open_account_response__descriptor, print_open);
+}
+
+/* ---- issue ------------------------------------------------------------------------ */
+
+static const char issue_usage[] =
+    "usage: gwctl issue --account ID --methodology METH --vintage YEAR --quantity Q\n"
+    "                   --fingerprint TEXT [--id HEX32] [--catalog-digest HEX]\n"
+    "                   [connection options]\n"
+    "\n"
+    "Issues credits for a measured activity: Q native units of the methodology\n"
+    "(e.g. 12.5 km, up to 3 decimals) become floor(Q x grams-per-unit) grams of\n"
+    "fresh serials in the account. The fingerprint names the activity; the same\n"
+    "fingerprint is never issued twice in a region (double issuance). The id makes\n"
+    "the call idempotent; a random one is chosen and printed if not given.\n"
+    "\n"
+    "  --account ID        account in the gateway's region\n"
+    "  --methodology METH  a methodology of the region's catalog (gwctl catalog show)\n"
+    "  --vintage YEAR      2000..2100\n"
+    "  --quantity Q        native quantity, decimal with at most 3 fraction digits\n"
+    "  --fingerprint TEXT  the registry's unique id of the activity\n"
+    "  --id HEX32          issuance id (32 lowercase hex digits)\n"
+    "  --catalog-digest H  refuse if the catalog is no longer H\n" GWCTL_CONN_HELP
+    GWCTL_REGISTRY_CERT_NOTE;
+
+static int print_issue(const ProtobufCMessage *m) {
+    const Carbon__V1__IssueResponse *r = (const Carbon__V1__IssueResponse *)m;
+    char amount[96], block[160];
+    gwctl_amount(amount, sizeof amount, r->amount);
+    gwctl_block_text(block, sizeof block, r->block);
+    printf("issued %s as block %s\n", amount, block);
+    return GWCTL_EXIT_OK;
+}
+
+int gwctl_issue(int argc, char **argv) {
+    const char *account = NULL, *meth = NULL, *vintage = NULL, *quantity = NULL, *fp = NULL,
+               *id = NULL, *digest = "";
+    gwctl_conn_t conn;
+    const gwctl_opt_t opts[] = {{"account", 1, &account, NULL},   {"methodology", 1, &meth, NULL},
+                                {"vintage", 1, &vintage, NULL},   {"quantity", 1, &quantity, NULL},
+                                {"fingerprint", 1, &fp, NULL},    {"id", 1, &id, NULL},
+                                {"catalog-digest", 1, &digest, NULL}, {0}};
+    int rc = gwctl_parse(argc, argv, opts, &conn, issue_usage);
+    if (rc != 0) return rc > 0 ? GWCTL_EXIT_OK : GWCTL_EXIT_USAGE;
+    if (!account || !meth || !vintage || !quantity || !fp)
+        return gwctl_usage_error(argv[0],
+                                 "--account, --methodology, --vintage, --quantity and "
+                                 "--fingerprint are required",
+                                 issue_usage);
+    uint64_t v, q;
+    if (gwctl_parse_u64(vintage, &v) != 0 || v > 9999)
+        return gwctl_usage_error(argv[0], "--vintage must be a year", issue_usage);
+    if (gwctl_parse_milli(quantity, &q) != 0)
+        return gwctl_usage_error(argv[0], "--quantity must be a decimal like 12.5", issue_usage);
+    char rid[33];
+    if (id == NULL) {
+        gwctl_random_id(rid);
+        id = rid;
+        if (!conn.json) printf("issuance id %s\n", id);
+        fflush(stdout);
+    }
+    Carbon__V1__IssueRequest req = CARBON__V1__ISSUE_REQUEST__INIT;
+    req.issuance_id = (char *)id;
+    req.account_id = (char *)account;
+    req.methodology_id = (char *)meth;
+    req.vintage_year = (uint32_t)v;
+    req.quantity_milli = q;
+    req.activity_fingerprint = (char *)fp;
+    req.catalog_digest = (char *)digest;
+    return gwctl_registry_call(&conn, "Issue", &req.base, &carbon__v1__issue_response__descriptor,
+                               print_issue);
+}
+
+/* ---- quote, transfer, get-transfer, transfers ------------------------------------------ */
+
+static void print_quote_lines(const Carbon__V1__TransferQuote *q) {
+    char credited[96], debited[96];
+    gwctl_amount(credited, sizeof credited, q->credited);
+    gwctl_amount(debited, sizeof debited, q->debited);
+    printf("  requested  %" PRIu64 " g\n", q->requested_g);
+    printf("  debited    %s at the source\n", debited);
+    printf("  credited   %s at the destination, as %s\n", credited,
+           q->destination_methodology_id);
+    printf("  discount   %" PRIu64 " g cancelled (recognition ratio %" PRIu64 "/%" PRIu64 ")\n",
+           q->discount_g, q->ratio_num, q->ratio_den);
+    printf("  remainder  %" PRIu64 " g stays in the account\n", q->remainder_g);
+}
+
+static const char quote_usage[] =
+    "usage: gwctl quote --from ID --to-region REGION --methodology METH --amount N\n"
+    "                   [connection options]\n"
+    "\n"
+    "Shows what moving N display units of credits of a methodology to another\n"
+    "region would do: grams debited here, whole units credited there under its\n"
+    "recognition rule, the discount cancelled, what stays. Changes nothing.\n"
+    "\n"
+    "  --from ID             account in the gateway's region\n"
+    "  --to-region REGION    destination region, e.g. CN-BJ\n"
+    "  --methodology METH    origin methodology of the credits, e.g. TJ-GT-01\n"
+    "  --amount N            whole display units of this region (e.g. kg)\n" GWCTL_CONN_HELP
+    GWCTL_REGISTRY_CERT_NOTE;
+
+static int print_quote(const ProtobufCMessage *m) {
+    const Carbon__V1__QuoteResponse *r = (const Carbon__V1__QuoteResponse *)m;
+    printf("quote\n");
+    print_quote_lines(r->quote);
+    return GWCTL_EXIT_OK;
+}
+
+int gwctl_quote(int argc, char **argv) {
+    const char *from = NULL, *to_region = NULL, *meth = NULL, *amount = NULL;
+    gwctl_conn_t conn;
+    const gwctl_opt_t opts[] = {{"from", 1, &from, NULL},        {"to-region", 1, &to_region, NULL},
+                                {"methodology", 1, &meth, NULL}, {"amount", 1, &amount, NULL},
+                                {0}};
+    int rc = gwctl_parse(argc, argv, opts, &conn, quote_usage);
+    if (rc != 0) return rc > 0 ? GWCTL_EXIT_OK : GWCTL_EXIT_USAGE;
+    uint64_t n;
+    if (!from || !to_region || !meth || !amount || gwctl_parse_u64(amount, &n) != 0)
+        return gwctl_usage_error(argv[0], "--from, --to-region, --methodology and a whole --amount are required", quote_usage);
+    Carbon__V1__QuoteRequest req = CARBON__V1__QUOTE_REQUEST__INIT;
+    req.from_account_id = (char *)from;
+    req.to_region = (char *)to_region;
+    req.methodology_id = (char *)meth;
+    req.amount_units = n;
+    return gwctl_registry_call(&conn, "Quote", &req.base, &carbon__v1__quote_response__descriptor,
+                               print_quote);
+}
+
+static const char *outcome_name(Carbon__V1__TransferOutcome o) {
+    switch (o) {
+    case CARBON__V1__TRANSFER_OUTCOME__TRANSFER_OUTCOME_COMMITTED: return "COMMITTED";
+    case CARBON__V1__TRANSFER_OUTCOME__TRANSFER_OUTCOME_ABORTED: return "ABORTED";
+    case CARBON__V1__TRANSFER_OUTCOME__TRANSFER_OUTCOME_PENDING: return "PENDING";
+    default: return "UNSPECIFIED";
+    }
+}
+
+static void print_record(const Carbon__V1__TransferRecord *t) {
+    printf("transfer %s %s%s%s\n", t->transfer_id, outcome_name(t->outcome),
+           t->reason[0] ? " reason " : "", t->reason);
+    printf("  from %s to %s%s\n", t->from_account, t->to_account, t->arrival ? " (arrival)" : "");
+    if (t->quote != NULL) print_quote_lines(t->quote);
+    for (size_t i = 0; i < t->n_blocks; i++) {
+        char block[160];
+        gwctl_block_text(block, sizeof block, t->blocks[i]);
+        printf("  block %s\n", block);
+    }
+}
+
+static int print_transfer(const ProtobufCMessage *m) {
+    const Carbon__V1__TransferResponse *r = (const Carbon__V1__TransferResponse *)m;
+    print_record(r->transfer);
+    return r->transfer->outcome == CARBON__V1__TRANSFER_OUTCOME__TRANSFER_OUTCOME_COMMITTED
+               ? GWCTL_EXIT_OK
+               : GWCTL_EXIT_FAILED;
+}
+
+static const char transfer_usage[] =
+    "usage: gwctl transfer --from ID --to-region REGION --to ID --methodology METH\n"
+    "                      --amount N [--vintage YEAR] [--id HEX32]\n"
+    "                      [--expect-credited-g G] [connection options]\n"
+    "\n"
+    "Moves credits to an account in another region by two-phase commit and prints\n"
+    "the outcome once it is durable: COMMITTED (the credits are at the destination)\n"
+    "or ABORTED with the reason (the hold went back to the account). The id is the\n"
+    "idempotency key: repeat the same command with the same --id to learn the\n"
+    "outcome after a lost answer; a random id is chosen and printed if not given.\n"
+    "\n"
+    "  --from ID               account in the gateway's region\n"
+    "  --to-region REGION      destination region\n"
+    "  --to ID                 account in the destination region (must be open)\n"
+    "  --methodology METH      origin methodology of the credits to move\n"
+    "  --amount N              whole display units of this region\n"
+    "  --vintage YEAR          only credits of this vintage (default: any, oldest first)\n"
+    "  --id HEX32              transfer id (32 lowercase hex digits)\n"
+    "  --expect-credited-g G   refuse if the quote no longer credits G grams\n" GWCTL_CONN_HELP
+    GWCTL_REGISTRY_CERT_NOTE
+    "Exit codes: 0 COMMITTED, 1 ABORTED or refused, 2 bad usage, 3 unreachable.\n";
+
+int gwctl_transfer(int argc, char **argv) {
+    const char *from = NULL, *to_region = NULL, *to = NULL, *meth = NULL, *amount = NULL,
+               *vintage = "0", *id = NULL, *expect = "0";
+    gwctl_conn_t conn;
+    const gwctl_opt_t opts[] = {{"from", 1, &from, NULL},      {"to-region", 1, &to_region, NULL},
+                                {"to", 1, &to, NULL},          {"methodology", 1, &meth, NULL},
+                                {"amount", 1, &amount, NULL},  {"vintage", 1, &vintage, NULL},
+                                {"id", 1, &id, NULL},          {"expect-credited-g", 1, &expect, NULL},
+                                {0}};
+    int rc = gwctl_parse(argc, argv, opts, &conn, transfer_usage);
+    if (rc != 0) return rc > 0 ? GWCTL_EXIT_OK : GWCTL_EXIT_USAGE;
+    uint64_t n, v, e;
+    if (!from || !to_region || !to || !meth || !amount || gwctl_parse_u64(amount, &n) != 0 ||
+        gwctl_parse_u64(vintage, &v) != 0 || v > 9999 || gwctl_parse_u64(expect, &e) != 0)
+        return gwctl_usage_error(argv[0], "--from, --to-region, --to, --methodology and a whole --amount are required", transfer_usage);
+    char rid[33];
+    if (id == NULL) {
+        gwctl_random_id(rid);
+        id = rid;
+        if (!conn.json) printf("transfer id %s\n", id);
+        fflush(stdout);
+    }
+    Carbon__V1__TransferRequest req = CARBON__V1__TRANSFER_REQUEST__INIT;
+    req.transfer_id = (char *)id;
+    req.from_account_id = (char *)from;
+    req.to_region = (char *)to_region;
+    req.to_account_id = (char *)to;
+    req.methodology_id = (char *)meth;
+    req.vintage_year = (uint32_t)v;
+    req.amount_units = n;
+    req.expected_credited_g = e;
+    return gwctl_registry_call(&conn, "Transfer", &req.base,
+                               &carbon__v1__transfer_response__descriptor, print_transfer);
+}
+
+static const char get_transfer_usage[] =
+    "usage: gwctl get-transfer --id HEX32 [connection options]\n"
+    "\n"
+    "Prints one transfer as this region records it (as source or destination),\n"
+    "with its outcome, quote and blocks.\n"
+    "\n" GWCTL_CONN_HELP GWCTL_REGISTRY_CERT_NOTE;
+
+static int print_get_transfer(const ProtobufCMessage *m) {
+    print_record(((const Carbon__V1__GetTransferResponse *)m)->transfer);
+    return GWCTL_EXIT_OK;
+}
+
+int gwctl_get_transfer(int argc, char **argv) {
+    const char *id = NULL;
+    gwctl_conn_t conn;
+    const gwctl_opt_t opts[] = {{"id", 1, &id, NULL}, {0}};
+    int rc = gwctl_parse(argc, argv, opts, &conn, get_transfer_usage);
+    if (rc != 0) return rc > 0 ? GWCTL_EXIT_OK : GWCTL_EXIT_USAGE;
+    if (id == NULL) return gwctl_usage_error(argv[0], "--id is required", get_transfer_usage);
+    Carbon__V1__GetTransferRequest req = CARBON__V1__GET_TRANSFER_REQUEST__INIT;
+    req.transfer_id = (char *)id;
+    return gwctl_registry_call(&conn, "GetTransfer", &req.base,
+                               &carbon__v1__get_transfer_response__descriptor, print_get_transfer);
+}
+
+static const char transfers_usage[] =
+    "usage: gwctl transfers [--after CURSOR] [--limit N] [--arrivals|--departures]\n"
+    "                       [connection options]\n"
+    "\n"
+    "Lists the region's transfer feed after a cursor: departures (recorded when\n"
+    "held) and arrivals (recorded when committed here). Pass the printed next\n"
+    "cursor as --after to poll for what arrived since.\n"
+    "\n"
+    "  --after CURSOR      start after this cursor (default 0)\n"
+    "  --limit N           at most N entries, 1..1000 (default 100)\n"
+    "  --arrivals          only arrivals\n"
+    "  --departures        only departures\n" GWCTL_CONN_HELP GWCTL_REGISTRY_CERT_NOTE;
+
+static int print_transfers(const ProtobufCMessage *m) {
+    const Carbon__V1__ListTransfersResponse *r = (const Carbon__V1__ListTransfersResponse *)m;
+    printf("%-7s %-9s %-32s %-10s %-26s %-26s %s\n", "CURSOR", "KIND", "TRANSFER", "OUTCOME",
+           "FROM", "TO", "CREDITED");
+    for (size_t i = 0; i < r->n_transfers; i++) {
+        const Carbon__V1__TransferRecord *t = r->transfers[i];
+        char credited[96] = "-";
+        if (t->quote != NULL) gwctl_amount(credited, sizeof credited, t->quote->credited);
+        printf("%-7" PRIu64 " %-9s %-32s %-10s %-26s %-26s %s\n", t->cursor,
+               t->arrival ? "arrival" : "departure", t->transfer_id, outcome_name(t->outcome),
+               t->from_account, t->to_account, credited);
+    }
+    printf("next cursor %" PRIu64 "\n", r->next_cursor);
+    return GWCTL_EXIT_OK;
+}
+
+int gwctl_transfers(int argc, char **argv) {
+    const char *after = "0", *limit = "0";
+    int arrivals = 0, departures = 0;
+    gwctl_conn_t conn;
+    const gwctl_opt_t opts[] = {{"after", 1, &after, NULL}, {"limit", 1, &limit, NULL},
+                                {"arrivals", 0, NULL, &arrivals},
+                                {"departures", 0, NULL, &departures}, {0}};
+    int rc = gwctl_parse(argc, argv, opts, &conn, transfers_usage);
+    if (rc != 0) return rc > 0 ? GWCTL_EXIT_OK : GWCTL_EXIT_USAGE;
+    uint64_t a, l;
+    if (gwctl_parse_u64(after, &a) != 0 || gwctl_parse_u64(limit, &l) != 0 || l > 1000)
+        return gwctl_usage_error(argv[0], "--after and --limit take whole numbers (limit <= 1000)", transfers_usage);
+    Carbon__V1__ListTransfersRequest req = CARBON__V1__LIST_TRANSFERS_REQUEST__INIT;
+    req.after_cursor = a;
+    req.limit = (uint32_t)l;
+    req.arrivals_only = arrivals;
+    req.departures_only = departures;
+    return gwctl_registry_call(&conn, "ListTransfers", &req.base,
+                               &carbon__v1__list_transfers_response__descriptor, print_transfers);
+}
+
+/* ---- account --------------------------------------------------------------------- */
+
+static const char account_usage[] =
+    "usage: gwctl account --id ID [--blocks N] [connection options]\n"
+    "\n"
+    "Prints an account: total, held (outgoing in flight) and pending (incoming,\n"
+    "not yet decided) in the region's display unit and grams, the balance by\n"
+    "origin methodology and vintage, and up to N blocks of serials (default 20).\n"
+    "\n" GWCTL_CONN_HELP GWCTL_REGISTRY_CERT_NOTE;
+
+static unsigned gwctl_blocks_shown = 20;
+
+static int print_account(const ProtobufCMessage *m) {
+    const Carbon__V1__GetAccountResponse *r = (const Carbon__V1__GetAccountResponse *)m;
+    char total[96], held[96], pending[96];
+    gwctl_amount(total, sizeof total, r->total);
+    gwctl_amount(held, sizeof held, r->held);
+    gwctl_amount(pending, sizeof pending, r->pending);
+    printf("account %s (%s)\n  total    %s\n  held     %s\n  pending  %s\n", r->account,
+           r->holder_kind, total, held, pending);
+    if (r->n_balances > 0)
+        printf("  %-8s %-10s %-7s %s\n", "ORIGIN", "METHOD", "VINTAGE", "BALANCE");
+    for (size_t i = 0; i < r->n_balances; i++) {
+        char amount[96];
+        gwctl_amount(amount, sizeof amount, r->balances[i]->amount);
+        printf("  %-8s %-10s %-7u %s\n", r->balances[i]->origin_region,
+               r->balances[i]->methodology_id, r->balances[i]->vintage_year, amount);
+    }
+    for (size_t i = 0; i < r->n_blocks && i < gwctl_blocks_shown; i++) {
+        char block[160];
+        gwctl_block_text(block, sizeof block, r->blocks[i]);
+        printf("  block %s\n", block);
+    }
+    if (r->n_blocks > gwctl_blocks_shown || r->blocks_truncated)
+        printf("  (more blocks not shown)\n");
+    return GWCTL_EXIT_OK;
+}
+
+int gwctl_account(int argc, char **argv) {
+    const char *id = NULL, *blocks = "20";
+    gwctl_conn_t conn;
+    const gwctl_opt_t opts[] = {{"id", 1, &id, NULL}, {"blocks", 1, &blocks, NULL}, {0}};
+    int rc = gwctl_parse(argc, argv, opts, &conn, account_usage);
+    if (rc != 0) return rc > 0 ? GWCTL_EXIT_OK : GWCTL_EXIT_USAGE;
+    uint64_t nb;
+    if (id == NULL || gwctl_parse_u64(blocks, &nb) != 0 || nb > 10000)
+        return gwctl_usage_error(argv[0], "--id is required; --blocks is 0..10000", account_usage);
+    gwctl_blocks_shown = (unsigned)nb;
+    Carbon__V1__GetAccountRequest req = CARBON__V1__GET_ACCOUNT_REQUEST__INIT;
+    req.account_id = (char *)id;
+    req.blocks_limit = nb > 0 ? (uint32_t)nb : 1;
+    return gwctl_registry_call(&conn, "GetAccount", &req.base,
+                               &carbon__v1__get_account_response__descriptor, print_account);
+}
+
+/* ---- retire ---------------------------------------------------------------------- */
+
+static const char retire_usage[] =
+    "usage: gwctl retire --account ID --amount N --purpose PURPOSE --beneficiary TEXT\n"
+    "                    [--methodology METH] [--vintage YEAR] [--id HEX32]\n"
+    "                    [connection options]\n"
+    "\n"
+    "Retires N display units of an account's credits (oldest vintage first) for a\n"
+    "purpose, on behalf of a beneficiary. Retired serials never move again.\n"
+    "\n"
+    "  --purpose PURPOSE   compliance_offset, rights_redemption or voluntary_neutrality\n"
+    "  --beneficiary TEXT  on whose behalf (1..128 bytes)\n"
+    "  --methodology METH  only credits of this origin methodology (default any)\n"
+    "  --vintage YEAR      only this vintage (default any)\n"
+    "  --id HEX32          retirement id; a random one is printed if not given\n" GWCTL_CONN_HELP
+    GWCTL_REGISTRY_CERT_NOTE;
+
+static int print_retire(const ProtobufCMessage *m) {
+    const Carbon__V1__RetireResponse *r = (const Carbon__V1__RetireResponse *)m;
+    char amount[96];
+    gwctl_amount(amount, sizeof amount, r->amount);
+    printf("retired %s (retirement %s)\n", amount, r->retirement_id);
+    for (size_t i = 0; i < r->n_blocks; i++) {
+        char block[160];
+        gwctl_block_text(block, sizeof block, r->blocks[i]);
+        printf("  block %s\n", block);
+    }
+    return GWCTL_EXIT_OK;
+}
+
+int gwctl_retire(int argc, char **argv) {
+    const char *account = NULL, *amount = NULL, *purpose = NULL, *beneficiary = NULL,
+               *meth = "", *vintage = "0", *id = NULL;
+    gwctl_conn_t conn;
+    const gwctl_opt_t opts[] = {{"account", 1, &account, NULL},     {"amount", 1, &amount, NULL},
+                                {"purpose", 1, &purpose, NULL},     {"beneficiary", 1, &beneficiary, NULL},
+                                {"methodology", 1, &meth, NULL},    {"vintage", 1, &vintage, NULL},
+                                {"id", 1, &id, NULL},               {0}};
+    int rc = gwctl_parse(argc, argv, opts, &conn, retire_usage);
+    if (rc != 0) return rc > 0 ? GWCTL_EXIT_OK : GWCTL_EXIT_USAGE;
+    uint64_t n, v;
+    if (!account || !amount || !purpose || !beneficiary || gwctl_parse_u64(amount, &n) != 0 ||
+        gwctl_parse_u64(vintage, &v) != 0 || v > 9999)
+        return gwctl_usage_error(argv[0], "--account, a whole --amount, --purpose and --beneficiary are required", retire_usage);
+    Carbon__V1__RetirementPurpose p;
+    if (!strcmp(purpose, "compliance_offset"))
+        p = CARBON__V1__RETIREMENT_PURPOSE__RETIREMENT_PURPOSE_COMPLIANCE_OFFSET;
+    else if (!strcmp(purpose, "rights_redemption"))
+        p = CARBON__V1__RETIREMENT_PURPOSE__RETIREMENT_PURPOSE_RIGHTS_REDEMPTION;
+    else if (!strcmp(purpose, "voluntary_neutrality"))
+        p = CARBON__V1__RETIREMENT_PURPOSE__RETIREMENT_PURPOSE_VOLUNTARY_NEUTRALITY;
+    else
+        return gwctl_usage_error(argv[0], "unknown --purpose", retire_usage);
+    char rid[33];
+    if (id == NULL) {
+        gwctl_random_id(rid);
+        id = rid;
+    }
+    Carbon__V1__RetireRequest req = CARBON__V1__RETIRE_REQUEST__INIT;
+    req.retirement_id = (char *)id;
+    req.account_id = (char *)account;
+    req.methodology_id = (char *)meth;
+    req.vintage_year = (uint32_t)v;
+    req.amount_units = n;
+    req.purpose = p;
+    req.beneficiary = (char *)beneficiary;
+    return gwctl_registry_call(&conn, "Retire", &req.base, &carbon__v1__retire_response__descriptor,
+                               print_retire);
+}
