@@ -3,7 +3,15 @@
 
 # Debian packages the build and the run need.
 JJJ_PACKAGES_BUILD="build-essential cmake pkg-config libgrpc-dev protobuf-c-compiler libprotobuf-c-dev libssl-dev libhiredis-dev libinih-dev libjansson-dev libmicrohttpd-dev openssl redis-server"
-JJJ_PACKAGES_TEST="libcriterion-dev nodejs npm graphviz"
+JJJ_PACKAGES_TEST="libcriterion-dev graphviz"
+
+# Node.js and npm for the interop test: Debian's packages unless a node and
+# an npm are already on the PATH (e.g. from NodeSource, whose nodejs package
+# conflicts with Debian's npm).
+jjj_install_node() {
+    command -v node >/dev/null && command -v npm >/dev/null && return 0
+    jjj_install nodejs npm
+}
 
 jjj_log() { printf '%s\n' "$*" >&2; }
 
