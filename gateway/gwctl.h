@@ -92,5 +92,6 @@ int gwctl_get_transfer(int argc, char **argv);
 int gwctl_transfers(int argc, char **argv);
 int gwctl_account(int argc, char **argv);
 int gwctl_retire(int argc, char **argv);
+int gwctl_check(int argc, char **argv);
 
 #endif

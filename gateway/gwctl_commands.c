@@ -28,6 +28,7 @@ const gwctl_command_t gwctl_commands[] = {
     {"transfers", "registry: departures and arrivals after a cursor", gwctl_transfers},
     {"account", "registry: balances and blocks of an account", gwctl_account},
     {"retire", "registry: retire credits for a purpose and a beneficiary", gwctl_retire},
+    {"check", "auditor: verify conservation and atomicity over the regions' stores", gwctl_check},
 };
 const size_t gwctl_commands_n = sizeof gwctl_commands / sizeof gwctl_commands[0];
 

@@ -1,0 +1,505 @@
+/* checker.c - invariants over every region's store (checker.h). */
+#include "settlement/checker.h"
+
+#include "settlement/ledger.h"
+
+#include <assert.h>
+#include <hiredis/hiredis.h>
+#include <inttypes.h>
+#include <openssl/evp.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CHECKER_SCAN_COUNT "1000"
+
+typedef struct {
+    char origin[16];
+    uint64_t first, last;
+    char place[96];
+} checker_span_t;
+
+typedef struct {
+    checker_span_t *v;
+    size_t n, cap;
+} checker_spans_t;
+
+typedef struct {
+    char region[16];
+    ledger_leg_t *legs;
+    size_t legs_n, legs_cap;
+    uint64_t serial_last;
+} checker_store_t;
+
+static void checker_violation(checker_report_t *r, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void checker_violation(checker_report_t *r, const char *fmt, ...) {
+    if (r->violations_n < CHECKER_VIOLATIONS_MAX) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(r->violations[r->violations_n], CHECKER_TEXT_MAX, fmt, ap);
+        va_end(ap);
+    }
+    r->violations_n++;
+}
+
+static void checker_add_span(checker_spans_t *s, const ledger_block_t *b, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void checker_add_span(checker_spans_t *s, const ledger_block_t *b, const char *fmt, ...) {
+    if (s->n == s->cap) {
+        s->cap = s->cap ? s->cap * 2 : 1024;
+        s->v = realloc(s->v, s->cap * sizeof *s->v);
+        if (s->v == NULL) abort();
+    }
+    checker_span_t *sp = &s->v[s->n++];
+    snprintf(sp->origin, sizeof sp->origin, "%s", b->origin);
+    sp->first = b->first;
+    sp->last = b->last;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(sp->place, sizeof sp->place, fmt, ap);
+    va_end(ap);
+}
+
+static int checker_span_cmp(const void *a, const void *b) {
+    const checker_span_t *x = a, *y = b;
+    int c = strcmp(x->origin, y->origin);
+    if (c != 0) return c;
+    return x->first < y->first ? -1 : x->first > y->first;
+}
+
+/* Runs a command given as a NULL-terminated list of strings. */
+static redisReply *checker_cmd(store_t *st, char *err, size_t errlen, ...) {
+    const char *argv[8];
+    size_t argvlen[8];
+    int argc = 0;
+    va_list ap;
+    va_start(ap, errlen);
+    const char *a;
+    while ((a = va_arg(ap, const char *)) != NULL && argc < 8) {
+        argv[argc] = a;
+        argvlen[argc] = strlen(a);
+        argc++;
+    }
+    va_end(ap);
+    redisReply *r = NULL;
+    if (store_command(st, argc, argv, argvlen, &r, err, errlen) != STORE_OK) return NULL;
+    return r;
+}
+
+/* Calls fn(key) for every key matching pattern. Returns 0 or -1. */
+static int checker_scan(store_t *st, const char *pattern,
+                        int (*fn)(void *ctx, store_t *st, const char *key), void *ctx, char *err,
+                        size_t errlen) {
+    char cursor[32] = "0";
+    do {
+        redisReply *r = checker_cmd(st, err, errlen, "SCAN", cursor, "MATCH", pattern, "COUNT",
+                                    CHECKER_SCAN_COUNT, (const char *)NULL);
+        if (r == NULL) return -1;
+        if (r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+            freeReplyObject(r);
+            snprintf(err, errlen, "SCAN: unexpected reply");
+            return -1;
+        }
+        snprintf(cursor, sizeof cursor, "%s", r->element[0]->str);
+        const redisReply *keys = r->element[1];
+        for (size_t i = 0; i < keys->elements; i++) {
+            if (fn(ctx, st, keys->element[i]->str) != 0) {
+                freeReplyObject(r);
+                return -1;
+            }
+        }
+        freeReplyObject(r);
+    } while (strcmp(cursor, "0") != 0);
+    return 0;
+}
+
+typedef struct {
+    checker_spans_t *spans;
+    checker_report_t *report;
+    checker_store_t *store;
+    char *err;
+    size_t errlen;
+} checker_ctx_t;
+
+static int checker_on_account(void *vctx, store_t *st, const char *key) {
+    checker_ctx_t *c = vctx;
+    /* key: cj:{a:ID}:blocks */
+    const char *id = key + strlen("cj:{a:");
+    size_t id_len = strlen(id) - strlen("}:blocks");
+    redisReply *r = checker_cmd(st, c->err, c->errlen, "HGETALL", key, (const char *)NULL);
+    if (r == NULL) return -1;
+    c->report->accounts++;
+    for (size_t i = 0; i + 1 < r->elements; i += 2) {
+        char text[160];
+        snprintf(text, sizeof text, "%s|%s", r->element[i]->str, r->element[i + 1]->str);
+        ledger_block_t b;
+        if (ledger_block_parse(text, strlen(text), &b) != 0) {
+            checker_violation(c->report, "%s: account %.*s has a malformed block '%s'",
+                              c->store->region, (int)id_len, id, text);
+            continue;
+        }
+        c->report->grams_in_accounts += b.last - b.first + 1;
+        checker_add_span(c->spans, &b, "%s account %.*s", c->store->region, (int)id_len, id);
+    }
+    freeReplyObject(r);
+    return 0;
+}
+
+static int checker_on_leg(void *vctx, store_t *st, const char *key) {
+    checker_ctx_t *c = vctx;
+    /* key: cj:{t:TID} */
+    char tid[LEDGER_TID_LEN + 1];
+    size_t len = strlen(key);
+    if (len != 6 + LEDGER_TID_LEN + 1) return 0; /* not a leg key */
+    memcpy(tid, key + 6, LEDGER_TID_LEN);
+    tid[LEDGER_TID_LEN] = '\0';
+    checker_store_t *s = c->store;
+    if (s->legs_n == s->legs_cap) {
+        s->legs_cap = s->legs_cap ? s->legs_cap * 2 : 256;
+        s->legs = realloc(s->legs, s->legs_cap * sizeof *s->legs);
+        if (s->legs == NULL) abort();
+    }
+    int rc = ledger_leg_get(st, tid, &s->legs[s->legs_n], c->err, c->errlen);
+    if (rc == LEDGER_NOT_FOUND) return 0;
+    if (rc != LEDGER_OK) {
+        checker_violation(c->report, "%s: leg %s cannot be read: %s", s->region, tid, c->err);
+        return 0;
+    }
+    s->legs_n++;
+    return 0;
+}
+
+/* Reads a list of "ID|block" entries into spans with place label. */
+static int checker_list(store_t *st, checker_ctx_t *c, const char *list, const char *what,
+                        uint64_t *grams) {
+    redisReply *r = checker_cmd(st, c->err, c->errlen, "LRANGE", list, "0", "-1", (const char *)NULL);
+    if (r == NULL) return -1;
+    for (size_t i = 0; i < r->elements; i++) {
+        const char *e = r->element[i]->str;
+        const char *bar = strchr(e, '|');
+        ledger_block_t b;
+        if (bar == NULL || ledger_block_parse(bar + 1, strlen(bar + 1), &b) != 0) {
+            checker_violation(c->report, "%s: malformed %s entry '%s'", c->store->region, what, e);
+            continue;
+        }
+        *grams += b.last - b.first + 1;
+        checker_add_span(c->spans, &b, "%s %s by %.*s", c->store->region, what, (int)(bar - e), e);
+    }
+    freeReplyObject(r);
+    return 0;
+}
+
+static void checker_sha256_hex(const char *a, size_t alen, const char *b, size_t blen,
+                               char out[65]) {
+    unsigned char md[32];
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    if (ctx == NULL || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1 ||
+        EVP_DigestUpdate(ctx, a, alen) != 1 || EVP_DigestUpdate(ctx, b, blen) != 1 ||
+        EVP_DigestFinal_ex(ctx, md, NULL) != 1)
+        abort();
+    EVP_MD_CTX_free(ctx);
+    for (int i = 0; i < 32; i++) sprintf(out + 2 * i, "%02x", md[i]);
+}
+
+typedef struct {
+    char tid[LEDGER_TID_LEN + 1];
+    unsigned holds, decisions, prepares, finals, acks;
+} checker_events_t;
+
+static checker_events_t *checker_events_of(checker_events_t **ev, size_t *n, size_t *cap,
+                                           const char *tid) {
+    for (size_t i = 0; i < *n; i++)
+        if (strcmp((*ev)[i].tid, tid) == 0) return &(*ev)[i];
+    if (*n == *cap) {
+        *cap = *cap ? *cap * 2 : 256;
+        *ev = realloc(*ev, *cap * sizeof **ev);
+        if (*ev == NULL) abort();
+    }
+    checker_events_t *e = &(*ev)[(*n)++];
+    memset(e, 0, sizeof *e);
+    snprintf(e->tid, sizeof e->tid, "%.32s", tid);
+    return e;
+}
+
+/* Verifies the audit chain and counts events per transfer (idempotency). */
+static int checker_audit(store_t *st, checker_ctx_t *c) {
+    checker_report_t *rep = c->report;
+    const char *region = c->store->region;
+    redisReply *head = checker_cmd(st, c->err, c->errlen, "HMGET", "cj:audit:head", "seq", "hash",
+                                   (const char *)NULL);
+    if (head == NULL) return -1;
+    uint64_t head_seq = 0;
+    char head_hash[65] = "";
+    if (head->elements == 2 && head->element[0]->type == REDIS_REPLY_STRING) {
+        head_seq = strtoull(head->element[0]->str, NULL, 10);
+        snprintf(head_hash, sizeof head_hash, "%s",
+                 head->element[1]->type == REDIS_REPLY_STRING ? head->element[1]->str : "");
+    }
+    freeReplyObject(head);
+    char prev[65];
+    memset(prev, '0', 64);
+    prev[64] = '\0';
+    checker_events_t *ev = NULL;
+    size_t ev_n = 0, ev_cap = 0;
+    for (uint64_t seq = 1; seq <= head_seq; seq++) {
+        char seqtext[24];
+        snprintf(seqtext, sizeof seqtext, "%" PRIu64, seq);
+        redisReply *r = checker_cmd(st, c->err, c->errlen, "HGET", "cj:audit", seqtext,
+                                    (const char *)NULL);
+        if (r == NULL) {
+            free(ev);
+            return -1;
+        }
+        rep->audit_entries++;
+        if (r->type != REDIS_REPLY_STRING || r->len < 130 || r->str[64] != ' ' ||
+            r->str[129] != ' ') {
+            checker_violation(rep, "%s: audit entry %" PRIu64 " is missing or malformed", region, seq);
+            freeReplyObject(r);
+            break;
+        }
+        const char *canonical = r->str + 130;
+        size_t clen = r->len - 130;
+        char hash[65];
+        checker_sha256_hex(prev, 64, canonical, clen, hash);
+        if (memcmp(r->str, prev, 64) != 0 || memcmp(r->str + 65, hash, 64) != 0 ||
+            strncmp(canonical, seqtext, strlen(seqtext)) != 0 || canonical[strlen(seqtext)] != '|') {
+            checker_violation(rep, "%s: audit entry %" PRIu64 " does not verify (hash chain broken)",
+                              region, seq);
+            freeReplyObject(r);
+            break;
+        }
+        memcpy(prev, hash, 65);
+        /* canonical = seq|time|event|ids|blocks|detail */
+        const char *p = strchr(canonical, '|');
+        p = p ? strchr(p + 1, '|') : NULL;
+        const char *event = p ? p + 1 : "";
+        const char *ev_end = strchr(event, '|');
+        const char *ids = ev_end ? ev_end + 1 : "";
+        const char *ids_end = strchr(ids, '|');
+        size_t elen = ev_end ? (size_t)(ev_end - event) : 0;
+        char evname[16];
+        snprintf(evname, sizeof evname, "%.*s", (int)(elen < 15 ? elen : 15), event);
+        int counts = !strcmp(evname, "hold") || !strcmp(evname, "commit") ||
+                     !strcmp(evname, "abort") || !strcmp(evname, "prepare") ||
+                     !strcmp(evname, "refuse") || !strcmp(evname, "apply") ||
+                     !strcmp(evname, "drop") || !strcmp(evname, "acked");
+        if (counts && ids_end != NULL) {
+            const char *q = ids;
+            while (q < ids_end) {
+                const char *comma = memchr(q, ',', (size_t)(ids_end - q));
+                const char *end = comma ? comma : ids_end;
+                if (end - q >= LEDGER_TID_LEN) {
+                    char tid[LEDGER_TID_LEN + 1];
+                    memcpy(tid, q, LEDGER_TID_LEN);
+                    tid[LEDGER_TID_LEN] = '\0';
+                    checker_events_t *e = checker_events_of(&ev, &ev_n, &ev_cap, tid);
+                    if (!strcmp(evname, "hold")) e->holds++;
+                    else if (!strcmp(evname, "commit") || !strcmp(evname, "abort")) e->decisions++;
+                    else if (!strcmp(evname, "prepare") || !strcmp(evname, "refuse")) e->prepares++;
+                    else if (!strcmp(evname, "apply") || !strcmp(evname, "drop")) e->finals++;
+                    else if (!strcmp(evname, "acked")) e->acks++;
+                }
+                if (!strcmp(evname, "hold")) break; /* hold lists tid, then accounts */
+                q = end + 1;
+            }
+        }
+        freeReplyObject(r);
+    }
+    if (head_seq > 0 && strcmp(prev, head_hash) != 0 && rep->violations_n == 0)
+        checker_violation(rep, "%s: audit head does not match the last entry", region);
+    for (size_t i = 0; i < ev_n; i++) {
+        const checker_events_t *e = &ev[i];
+        if (e->holds > 1 || e->decisions > 1 || e->prepares > 1 || e->finals > 1 || e->acks > 1)
+            checker_violation(rep,
+                              "%s: transfer %s applied more than once (hold %u, decide %u, "
+                              "prepare %u, apply/drop %u, ack %u)",
+                              region, e->tid, e->holds, e->decisions, e->prepares, e->finals,
+                              e->acks);
+    }
+    free(ev);
+    return 0;
+}
+
+static const ledger_leg_t *checker_find_leg(const checker_store_t *stores, size_t n,
+                                            const char *region, const char *tid) {
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(stores[i].region, region) != 0) continue;
+        for (size_t k = 0; k < stores[i].legs_n; k++)
+            if (strcmp(stores[i].legs[k].tid, tid) == 0) return &stores[i].legs[k];
+    }
+    return NULL;
+}
+
+static int checker_has_region(const checker_store_t *stores, size_t n, const char *region) {
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(stores[i].region, region) == 0) return 1;
+    return 0;
+}
+
+static int checker_same_blocks(const ledger_leg_t *a, const ledger_leg_t *b) {
+    if (a->blocks_n != b->blocks_n) return 0;
+    for (size_t i = 0; i < a->blocks_n; i++)
+        if (strcmp(a->blocks[i].origin, b->blocks[i].origin) || a->blocks[i].first != b->blocks[i].first ||
+            a->blocks[i].last != b->blocks[i].last || strcmp(a->blocks[i].meth, b->blocks[i].meth))
+            return 0;
+    return 1;
+}
+
+int checker_run(const checker_region_t *regions, size_t n, int settled_required,
+                checker_report_t *rep, char *err, size_t errlen) {
+    assert(n <= CHECKER_REGIONS_MAX);
+    memset(rep, 0, sizeof *rep);
+    rep->regions = n;
+    checker_store_t stores[CHECKER_REGIONS_MAX];
+    memset(stores, 0, sizeof stores);
+    checker_spans_t spans = {0};
+    int rc = -1;
+    for (size_t i = 0; i < n; i++) {
+        checker_store_t *s = &stores[i];
+        snprintf(s->region, sizeof s->region, "%s", regions[i].region);
+        store_t *st = regions[i].store;
+        checker_ctx_t c = {&spans, rep, s, err, errlen};
+        redisReply *r = checker_cmd(st, err, errlen, "GET", "cj:serial:last", (const char *)NULL);
+        if (r == NULL) goto out;
+        s->serial_last = r->type == REDIS_REPLY_STRING ? strtoull(r->str, NULL, 10) : 0;
+        freeReplyObject(r);
+        rep->serials_issued += s->serial_last;
+        if (checker_scan(st, "cj:{a:*}:blocks", checker_on_account, &c, err, errlen) != 0) goto out;
+        if (checker_scan(st, "cj:{t:*}", checker_on_leg, &c, err, errlen) != 0) goto out;
+        if (checker_list(st, &c, "cj:retired", "retired", &rep->grams_retired) != 0) goto out;
+        if (checker_list(st, &c, "cj:cancelled", "cancelled", &rep->grams_cancelled) != 0) goto out;
+        if (checker_audit(st, &c) != 0) goto out;
+    }
+
+    /* Legs: holds, pending credits, exported tombstones; both legs agree. */
+    for (size_t i = 0; i < n; i++) {
+        for (size_t k = 0; k < stores[i].legs_n; k++) {
+            const ledger_leg_t *leg = &stores[i].legs[k];
+            const char *region = stores[i].region;
+            if (strcmp(leg->role, "source") == 0) {
+                rep->transfers++;
+                const ledger_leg_t *d = checker_find_leg(stores, n, leg->peer, leg->tid);
+                int peer_known = checker_has_region(stores, n, leg->peer);
+                const char *ds = d != NULL ? d->state : "absent";
+                if (strcmp(leg->state, "HELD") == 0) {
+                    rep->transfers_in_flight++;
+                    rep->grams_held += ledger_blocks_grams(leg->blocks, leg->blocks_n);
+                    for (size_t b = 0; b < leg->blocks_n; b++)
+                        checker_add_span(&spans, &leg->blocks[b], "%s hold of %s", region, leg->tid);
+                    if (d != NULL && strcmp(ds, "COMMITTED") == 0)
+                        checker_violation(rep, "transfer %s: HELD at %s but COMMITTED at %s",
+                                          leg->tid, region, leg->peer);
+                    if (settled_required)
+                        checker_violation(rep, "transfer %s: still HELD at %s", leg->tid, region);
+                } else if (strcmp(leg->state, "COMMITTED") == 0) {
+                    rep->transfers_committed++;
+                    rep->grams_exported += ledger_blocks_grams(leg->blocks, leg->blocks_n);
+                    if (!peer_known) continue;
+                    if (d == NULL || (strcmp(ds, "COMMITTED") && strcmp(ds, "PREPARED"))) {
+                        checker_violation(rep, "transfer %s: COMMITTED at %s but %s at %s",
+                                          leg->tid, region, ds, leg->peer);
+                        continue;
+                    }
+                    if (!checker_same_blocks(leg, d) || leg->credited_g != d->credited_g)
+                        checker_violation(rep,
+                                          "transfer %s: the tombstone at %s does not match the "
+                                          "blocks or credit at %s",
+                                          leg->tid, region, leg->peer);
+                    if (strcmp(ds, "PREPARED") == 0) {
+                        rep->grams_pending += ledger_blocks_grams(d->blocks, d->blocks_n);
+                        for (size_t b = 0; b < d->blocks_n; b++)
+                            checker_add_span(&spans, &d->blocks[b], "%s pending of %s", leg->peer,
+                                             leg->tid);
+                        if (settled_required)
+                            checker_violation(rep, "transfer %s: committed but not yet applied at %s",
+                                              leg->tid, leg->peer);
+                    } else if (settled_required && !leg->acked) {
+                        checker_violation(rep, "transfer %s: applied at %s but not acknowledged at %s",
+                                          leg->tid, leg->peer, region);
+                    }
+                } else if (strcmp(leg->state, "ABORTED") == 0) {
+                    rep->transfers_aborted++;
+                    if (!peer_known) continue;
+                    if (d != NULL && strcmp(ds, "COMMITTED") == 0)
+                        checker_violation(rep, "transfer %s: ABORTED at %s but COMMITTED at %s",
+                                          leg->tid, region, leg->peer);
+                    if (settled_required && d != NULL && strcmp(ds, "PREPARED") == 0)
+                        checker_violation(rep, "transfer %s: aborted but still PREPARED at %s",
+                                          leg->tid, leg->peer);
+                    if (settled_required && !leg->acked && d != NULL)
+                        checker_violation(rep, "transfer %s: abort not acknowledged at %s",
+                                          leg->tid, region);
+                } else {
+                    checker_violation(rep, "transfer %s: unknown state '%s' at %s", leg->tid,
+                                      leg->state, region);
+                }
+            } else if (strcmp(leg->role, "destination") == 0) {
+                if (!checker_has_region(stores, n, leg->peer)) continue;
+                const ledger_leg_t *s = checker_find_leg(stores, n, leg->peer, leg->tid);
+                if (s == NULL && (strcmp(leg->state, "PREPARED") == 0 ||
+                                  strcmp(leg->state, "COMMITTED") == 0))
+                    checker_violation(rep, "transfer %s: %s at %s but unknown at its source %s",
+                                      leg->tid, leg->state, region, leg->peer);
+            }
+        }
+    }
+
+    /* Conservation: sorted spans per origin neither overlap nor leave gaps. */
+    qsort(spans.v, spans.n, sizeof *spans.v, checker_span_cmp);
+    for (size_t i = 0; i < n; i++) {
+        const char *origin = stores[i].region;
+        uint64_t next = 1;
+        const checker_span_t *prev = NULL;
+        for (size_t k = 0; k < spans.n; k++) {
+            const checker_span_t *sp = &spans.v[k];
+            if (strcmp(sp->origin, origin) != 0) continue;
+            if (sp->first < next && prev != NULL)
+                checker_violation(rep, "%s serials %" PRIu64 "-%" PRIu64 " are in two places: %s and %s",
+                                  origin, sp->first, prev->last < sp->last ? prev->last : sp->last,
+                                  prev->place, sp->place);
+            else if (sp->first > next)
+                checker_violation(rep, "%s serials %" PRIu64 "-%" PRIu64 " are nowhere", origin,
+                                  next, sp->first - 1);
+            if (sp->last + 1 > next) next = sp->last + 1;
+            prev = sp;
+        }
+        if (next <= stores[i].serial_last)
+            checker_violation(rep, "%s serials %" PRIu64 "-%" PRIu64 " are nowhere", origin, next,
+                              stores[i].serial_last);
+        if (next > stores[i].serial_last + 1)
+            checker_violation(rep, "%s serials above the last issued (%" PRIu64 ") exist", origin,
+                              stores[i].serial_last);
+    }
+    rc = 0;
+out:
+    for (size_t i = 0; i < n; i++) {
+        for (size_t k = 0; k < stores[i].legs_n; k++) ledger_leg_free(&stores[i].legs[k]);
+        free(stores[i].legs);
+    }
+    free(spans.v);
+    return rc;
+}
+
+void checker_print(const checker_report_t *r, FILE *out) {
+    fprintf(out, "regions                 %" PRIu64 "\n", r->regions);
+    fprintf(out, "serials issued          %" PRIu64 " g\n", r->serials_issued);
+    fprintf(out, "  in accounts           %" PRIu64 " g\n", r->grams_in_accounts);
+    fprintf(out, "  held (in flight)      %" PRIu64 " g\n", r->grams_held);
+    fprintf(out, "  pending (committed)   %" PRIu64 " g\n", r->grams_pending);
+    fprintf(out, "  retired               %" PRIu64 " g\n", r->grams_retired);
+    fprintf(out, "  cancelled (discount)  %" PRIu64 " g\n", r->grams_cancelled);
+    fprintf(out, "exported tombstones     %" PRIu64 " g\n", r->grams_exported);
+    fprintf(out, "accounts                %" PRIu64 "\n", r->accounts);
+    fprintf(out, "transfers               %" PRIu64 " (committed %" PRIu64 ", aborted %" PRIu64
+                 ", in flight %" PRIu64 ")\n",
+            r->transfers, r->transfers_committed, r->transfers_aborted, r->transfers_in_flight);
+    fprintf(out, "audit entries verified  %" PRIu64 "\n", r->audit_entries);
+    fprintf(out, "violations              %" PRIu64 "\n", r->violations_n);
+    for (uint64_t i = 0; i < r->violations_n && i < CHECKER_VIOLATIONS_MAX; i++)
+        fprintf(out, "  VIOLATION %s\n", r->violations[i]);
+    if (r->violations_n > CHECKER_VIOLATIONS_MAX)
+        fprintf(out, "  ... and %" PRIu64 " more\n", r->violations_n - CHECKER_VIOLATIONS_MAX);
+}
