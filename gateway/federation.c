@@ -8,6 +8,7 @@
 #include "gateway/log.h"
 #include "gateway/pbconv.h"
 #include "gateway/validate.h"
+#include "settlement/failpoint.h"
 #include "settlement/quote.h"
 
 #include <stdio.h>
@@ -115,6 +116,7 @@ stop:
                            "the store did not answer; send the batch again");
         goto out;
     }
+    failpoint_hit("dest.after_prepare");
     {
         arena_t a = {0};
         Carbon__V1__PrepareResponse resp = CARBON__V1__PREPARE_RESPONSE__INIT;
@@ -174,6 +176,7 @@ void federation_decide(server_call_t *call, const ProtobufCMessage *request) {
     arena_t a = {0};
     Carbon__V1__DecideResponse resp = CARBON__V1__DECIDE_RESPONSE__INIT;
     resp.acks = arena_alloc(&a, n * sizeof *resp.acks);
+    failpoint_hit("dest.after_decide");
     for (size_t i = 0; i < n; i++) {
         Carbon__V1__LegAck *ack = arena_alloc(&a, sizeof *ack);
         carbon__v1__leg_ack__init(ack);

@@ -11,6 +11,7 @@
 #include "gateway/server.h"
 #include "gateway/services.h"
 #include "gateway/tls.h"
+#include "settlement/failpoint.h"
 
 #include <assert.h>
 #include <stdio.h>
@@ -104,6 +105,7 @@ gateway_t *gateway_create(const gateway_config_t *cfg, char *err, size_t errlen)
     gw->cfg = *cfg;
     for (size_t i = 0; i < gw->cfg.peers_n; i++) gw->peer_regions[i] = gw->cfg.peers[i].region;
     err[0] = '\0';
+    failpoint_init(cfg->region);
 
     gw->catalogs = catalog_set_new();
     if (catalog_set_load_dir(gw->catalogs, cfg->catalog_dir, err, errlen) < 0) goto fail;

@@ -71,6 +71,9 @@ static void registry_reply_ledger(server_call_t *call, int rc, const char *err) 
     case LEDGER_EINVAL:
         server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "OUT_OF_RANGE", "%s", err);
         return;
+    case LEDGER_TOO_FRAGMENTED:
+        server_reply_error(call, GRPC_STATUS_RESOURCE_EXHAUSTED, "TOO_FRAGMENTED", "%s", err);
+        return;
     default:
         log_warn("store_error", "{s:s, s:s}", "method", server_call_path(call), "error", err);
         server_reply_error(call, GRPC_STATUS_UNAVAILABLE, "STORE_UNAVAILABLE",

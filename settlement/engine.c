@@ -1,6 +1,8 @@
 /* engine.c - group commit and recovery (engine.h). */
 #include "settlement/engine.h"
 
+#include "settlement/failpoint.h"
+
 #include <assert.h>
 #include <errno.h>
 #include <hiredis/hiredis.h>
@@ -235,6 +237,7 @@ static void engine_run_batch(engine_t *e, engine_peer_t *p, store_t *st, engine_
                              size_t n) {
     assert(n >= 1 && n <= LEDGER_BATCH_LEGS_MAX);
     atomic_fetch_add(&e->batches, 1);
+    failpoint_hit("source.before_prepare");
     uint64_t batch_seq = engine_next_batch_seq(st, p->region);
     const ledger_leg_t **legs = calloc(n, sizeof *legs);
     engine_vote_t *votes = calloc(n, sizeof *votes);
@@ -269,6 +272,7 @@ static void engine_run_batch(engine_t *e, engine_peer_t *p, store_t *st, engine_
         engine_sleep_ms(backoff_ms);
         backoff_ms = backoff_ms * 2 > ENGINE_BACKOFF_MS_MAX ? ENGINE_BACKOFF_MS_MAX : backoff_ms * 2;
     }
+    if (answered) failpoint_hit("source.after_prepare");
     for (size_t i = 0; i < n; i++) {
         d[i].tid = items[i]->leg.tid;
         if (answered && votes[i].yes) {
@@ -313,6 +317,7 @@ static void engine_run_batch(engine_t *e, engine_peer_t *p, store_t *st, engine_
         engine_notify(e, leg);
     }
 
+    if (rc == LEDGER_OK) failpoint_hit("source.after_decide");
     /* Phase two: tell the peer; what it does not acknowledge, recovery re-sends. */
     if (decided > 0) engine_send_decisions(e, st, p->region, batch_seq, tids, decisions, decided);
 

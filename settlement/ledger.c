@@ -28,6 +28,7 @@ const char *ledger_rc_name(int rc) {
     case LEDGER_NOT_FOUND: return "NOT_FOUND";
     case LEDGER_ESTORE: return "STORE_UNAVAILABLE";
     case LEDGER_EINVAL: return "INVALID";
+    case LEDGER_TOO_FRAGMENTED: return "TOO_FRAGMENTED";
     default: return "?";
     }
 }
@@ -329,6 +330,7 @@ int ledger_hold(store_t *st, ledger_leg_t *leg, const char *request_fp, uint64_t
     ledger_args_str(&a, leg->dst_digest);
     ledger_args_u64(&a, now_ms);
     ledger_args_u64(&a, leg->expiry_ms);
+    ledger_args_u64(&a, LEDGER_LEG_BLOCKS_MAX);
     redisReply *r;
     int rc = ledger_run(st, "transfer_hold", &a, &r, err, errlen);
     if (rc != LEDGER_OK) return rc;
@@ -352,6 +354,10 @@ int ledger_hold(store_t *st, ledger_leg_t *leg, const char *request_fp, uint64_t
     } else if (strcmp(status, "INSUFFICIENT_BALANCE") == 0) {
         if (have_g != NULL) *have_g = ledger_u64(r, 1);
         rc = LEDGER_INSUFFICIENT;
+    } else if (strcmp(status, "TOO_FRAGMENTED") == 0) {
+        snprintf(err, errlen, "the amount spans more than %d blocks; move it in smaller parts",
+                 LEDGER_LEG_BLOCKS_MAX);
+        rc = LEDGER_TOO_FRAGMENTED;
     } else {
         snprintf(err, errlen, "hold: unexpected status '%s'", status);
         rc = LEDGER_ESTORE;
@@ -497,13 +503,13 @@ int ledger_retire(store_t *st, const ledger_retire_t *in, uint64_t now_ms,
     ledger_args_str(&a, in->purpose);
     ledger_args_str(&a, in->beneficiary);
     ledger_args_u64(&a, now_ms);
+    ledger_args_u64(&a, LEDGER_LEG_BLOCKS_MAX);
     redisReply *r;
     int rc = ledger_run(st, "retire", &a, &r, err, errlen);
     if (rc != LEDGER_OK) return rc;
     const char *status = ledger_str(r, 0);
     if (strcmp(status, "OK") == 0 || strcmp(status, "DUP") == 0) {
-        if (ledger_blocks_parse(ledger_str(r, 1), LEDGER_LEG_BLOCKS_MAX * 16, blocks, blocks_n) !=
-            0) {
+        if (ledger_blocks_parse(ledger_str(r, 1), LEDGER_LEG_BLOCKS_MAX, blocks, blocks_n) != 0) {
             snprintf(err, errlen, "retire: malformed blocks in the store");
             rc = LEDGER_ESTORE;
         } else {
@@ -516,6 +522,10 @@ int ledger_retire(store_t *st, const ledger_retire_t *in, uint64_t now_ms,
     } else if (strcmp(status, "INSUFFICIENT_BALANCE") == 0) {
         if (have_g != NULL) *have_g = ledger_u64(r, 1);
         rc = LEDGER_INSUFFICIENT;
+    } else if (strcmp(status, "TOO_FRAGMENTED") == 0) {
+        snprintf(err, errlen, "the amount spans more than %d blocks; retire it in smaller parts",
+                 LEDGER_LEG_BLOCKS_MAX);
+        rc = LEDGER_TOO_FRAGMENTED;
     } else {
         snprintf(err, errlen, "retire: unexpected status '%s'", status);
         rc = LEDGER_ESTORE;

@@ -46,6 +46,7 @@ typedef enum {
     LEDGER_NOT_FOUND = -7,
     LEDGER_ESTORE = -8,              /* store unreachable or odd reply: retry */
     LEDGER_EINVAL = -9,              /* argument out of range: nothing sent */
+    LEDGER_TOO_FRAGMENTED = -10,     /* would take more than LEDGER_LEG_BLOCKS_MAX blocks */
 } ledger_rc_t;
 
 const char *ledger_rc_name(int rc);

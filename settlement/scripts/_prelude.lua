@@ -97,16 +97,19 @@ local function account_blocks(id, meth, vintage)
 end
 
 -- Takes want_g grams out of an account (blocks matching meth/vintage, oldest
--- first), splitting the last block. Returns the list of taken blocks, or nil
--- and the grams available if the account holds less than want_g.
-local function account_take(id, meth, vintage, want_g)
+-- first), splitting the last block. Returns the list of taken blocks; or nil
+-- and the grams available if the account holds less than want_g; or nil, -1
+-- if it would take more than max_blocks blocks (a limit on message size).
+local function account_take(id, meth, vintage, want_g, max_blocks)
   local blocks = account_blocks(id, meth, vintage)
-  local have = 0
+  local have, count = 0, 0
   for _, b in ipairs(blocks) do
     have = have + block_grams(b)
+    count = count + 1
     if have >= want_g then break end
   end
   if have < want_g then return nil, have end
+  if count > max_blocks then return nil, -1 end
   local taken = {}
   local need = want_g
   local key = acct_blocks_key(id)

@@ -1,9 +1,9 @@
 -- retire: takes amount_g grams of an account's blocks out of circulation for
 -- a purpose and a beneficiary. Idempotent on the retirement id.
 -- ARGV: rid, request_fp, account_id, meth ('' any), vintage (0 any), amount_g,
---       purpose, beneficiary, now_ms
+--       purpose, beneficiary, now_ms, max_blocks
 -- Returns {"OK", blocks} | {"DUP", blocks} | {"CONFLICT"} | {"NO_ACCOUNT"}
---       | {"INSUFFICIENT_BALANCE", have_g}
+--       | {"INSUFFICIENT_BALANCE", have_g} | {"TOO_FRAGMENTED"}
 local rid, fp, acct = ARGV[1], ARGV[2], ARGV[3]
 local key = 'cj:{r:' .. rid .. '}'
 local rec = redis.call('HMGET', key, 'request_fp', 'blocks')
@@ -12,7 +12,8 @@ if rec[1] then
   return { 'CONFLICT' }
 end
 if redis.call('EXISTS', acct_info_key(acct)) == 0 then return { 'NO_ACCOUNT' } end
-local taken, have = account_take(acct, ARGV[4], num(ARGV[5]), num(ARGV[6]))
+local taken, have = account_take(acct, ARGV[4], num(ARGV[5]), num(ARGV[6]), num(ARGV[10]))
+if taken == nil and have == -1 then return { 'TOO_FRAGMENTED' } end
 if taken == nil then return { 'INSUFFICIENT_BALANCE', fmt_int(have) } end
 local now_ms = num(ARGV[9])
 local text = blocks_text(taken)

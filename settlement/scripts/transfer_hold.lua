@@ -3,10 +3,11 @@
 -- hold under the transfer id and records the leg HELD with its expiry.
 -- ARGV: tid, request_fp, from_id, to_account, peer_region, meth, vintage,
 --       requested_g, credited_g, debited_g, discount_g, remainder_g,
---       ratio_num, ratio_den, dest_meth, src_digest, dst_digest, now_ms, expiry_ms
+--       ratio_num, ratio_den, dest_meth, src_digest, dst_digest, now_ms, expiry_ms,
+--       max_blocks
 -- Returns {"OK", state, reason, blocks} for a new hold or {"DUP", state, reason, blocks}
 --       for a replay with the same content | {"CONFLICT"} | {"NO_ACCOUNT"}
---       | {"INSUFFICIENT_BALANCE", have_g}
+--       | {"INSUFFICIENT_BALANCE", have_g} | {"TOO_FRAGMENTED"}
 local tid, fp, from_id = ARGV[1], ARGV[2], ARGV[3]
 local key = leg_key(tid)
 local rec = redis.call('HMGET', key, 'request_fp', 'state', 'reason', 'blocks', 'role')
@@ -16,7 +17,8 @@ if rec[1] or rec[5] then
 end
 if redis.call('EXISTS', acct_info_key(from_id)) == 0 then return { 'NO_ACCOUNT' } end
 local debited_g = num(ARGV[10])
-local taken, have = account_take(from_id, ARGV[6], num(ARGV[7]), debited_g)
+local taken, have = account_take(from_id, ARGV[6], num(ARGV[7]), debited_g, num(ARGV[20]))
+if taken == nil and have == -1 then return { 'TOO_FRAGMENTED' } end
 if taken == nil then return { 'INSUFFICIENT_BALANCE', fmt_int(have) } end
 local now_ms, expiry_ms = num(ARGV[18]), num(ARGV[19])
 local text = blocks_text(taken)
