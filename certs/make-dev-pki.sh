@@ -373,6 +373,17 @@ else
     bad "CN-TJ-registry.crt not accepted through crl/ lookup"
 fi
 
+# --- audit signing keys: Ed25519, separate from every TLS key (DESIGN §8) ---------
+for r in "${regions[@]}"; do
+    (umask 077 && openssl genpkey -algorithm ed25519 -out "$out/$r-audit-signing.key" 2>/dev/null)
+    openssl pkey -in "$out/$r-audit-signing.key" -pubout -out "$out/$r-audit-signing.pub" 2>/dev/null
+    if openssl pkey -pubin -in "$out/$r-audit-signing.pub" -noout -text 2>/dev/null | grep -q ED25519; then
+        ok "$r-audit-signing.key/.pub: Ed25519 checkpoint signing key"
+    else
+        bad "$r-audit-signing.pub is not an Ed25519 public key"
+    fi
+done
+
 if [ "$fails" -ne 0 ]; then
     echo "make-dev-pki.sh: $fails check(s) failed" >&2
     exit 1

@@ -9,6 +9,9 @@
 #include "settlement/store.h"
 
 #include <grpc/grpc.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <stdint.h>
 
 typedef struct peers peers_t;
 
@@ -21,7 +24,17 @@ struct gateway {
     store_config_t store_cfg;
     peers_t *peers;
     engine_t *engine;
+    struct metrics *metrics; /* gateway/metrics.h */
     int started;
+    /* audit checkpoints */
+    EVP_PKEY *audit_key;                       /* NULL: this gateway signs no checkpoints */
+    uint8_t peer_audit_keys[CONFIG_PEERS_MAX][32];
+    int peer_audit_key_set[CONFIG_PEERS_MAX];
+    pthread_t checkpointer;
+    int checkpointer_started;
+    pthread_mutex_t checkpointer_lock;
+    pthread_cond_t checkpointer_wake;
+    int checkpointer_stop;
 };
 
 /* Per server thread: its own store connection (hiredis is not thread-safe). */

@@ -10,7 +10,7 @@
 
 grpc_channel *client_channel(const char *target, grpc_channel_credentials *creds,
                              uint32_t max_message_bytes) {
-    grpc_arg args[2];
+    grpc_arg args[4];
     args[0].type = GRPC_ARG_INTEGER;
     args[0].key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
     args[0].value.integer = (int)max_message_bytes;
@@ -18,7 +18,14 @@ grpc_channel *client_channel(const char *target, grpc_channel_credentials *creds
     args[1].type = GRPC_ARG_INTEGER;
     args[1].key = GRPC_ARG_MAX_SEND_MESSAGE_LENGTH;
     args[1].value.integer = -1;
-    grpc_channel_args cargs = {2, args};
+    /* A peer that comes back is reached within seconds, not gRPC's default 120 s. */
+    args[2].type = GRPC_ARG_INTEGER;
+    args[2].key = GRPC_ARG_MAX_RECONNECT_BACKOFF_MS;
+    args[2].value.integer = CLIENT_RECONNECT_BACKOFF_MS_MAX;
+    args[3].type = GRPC_ARG_INTEGER;
+    args[3].key = GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS;
+    args[3].value.integer = CLIENT_RECONNECT_BACKOFF_MS_INITIAL;
+    grpc_channel_args cargs = {4, args};
     return grpc_channel_create(target, creds, &cargs);
 }
 

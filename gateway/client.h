@@ -10,6 +10,8 @@
 #include <stdint.h>
 
 #define CLIENT_DETAILS_MAX 512
+#define CLIENT_RECONNECT_BACKOFF_MS_INITIAL 100
+#define CLIENT_RECONNECT_BACKOFF_MS_MAX 2000
 
 typedef struct {
     grpc_status_code code;

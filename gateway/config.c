@@ -1,6 +1,8 @@
 /* config.c - INI configuration for gatewayd (see config.h). */
 #include "gateway/config.h"
 
+#include "gateway/metrics.h"
+
 #include <assert.h>
 #include <ctype.h>
 #include <errno.h>
@@ -27,6 +29,7 @@ void config_defaults(gateway_config_t *cfg) {
     cfg->leg_expiry_ms = 30000;
     cfg->peer_timeout_ms = 5000;
     cfg->recovery_interval_ms = 2000;
+    cfg->checkpoint_interval_ms = 10000;
 }
 
 int config_region_valid(const char *s) {
@@ -176,9 +179,27 @@ static int config_on_key(config_parse_t *p, const char *section, const char *nam
         if (strcmp(name, "leg_expiry_ms") == 0) U32(leg_expiry_ms, 100, 86400000);
         if (strcmp(name, "peer_timeout_ms") == 0) U32(peer_timeout_ms, 10, 600000);
         if (strcmp(name, "recovery_interval_ms") == 0) U32(recovery_interval_ms, 10, 3600000);
+    } else if (strcmp(section, "audit") == 0) {
+        if (strcmp(name, "signing_key") == 0)
+            return config_copy_path(p, cfg->audit_signing_key, name, value);
+        if (strcmp(name, "checkpoint_interval_ms") == 0) U32(checkpoint_interval_ms, 10, 86400000);
+    } else if (strcmp(section, "audit_keys") == 0) {
+        for (size_t i = 0; i < cfg->peers_n; i++)
+            if (strcmp(cfg->peers[i].region, name) == 0)
+                return config_copy_path(p, cfg->audit_keys[i], name, value);
+        snprintf(p->err, p->errlen, "[audit_keys] names %s, which is not a peer listed above",
+                 name);
+        return 0;
     } else if (strcmp(section, "metrics") == 0) {
-        if (strcmp(name, "listen") == 0)
+        if (strcmp(name, "listen") == 0) {
+            if (value[0] != '\0' && !metrics_listen_valid(value)) {
+                snprintf(p->err, p->errlen,
+                         "metrics listen '%.64s' is not a loopback HOST:PORT like 127.0.0.1:9101",
+                         value);
+                return 0;
+            }
             return config_copy(p, cfg->metrics_listen, sizeof cfg->metrics_listen, name, value);
+        }
     } else {
         snprintf(p->err, p->errlen, "unknown section [%s]", section);
         return 0;
@@ -236,6 +257,20 @@ int config_load(const char *path, gateway_config_t *cfg, char *err, size_t errle
         snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
         return -1;
     }
+    /* inih (Debian's build) reads at most CONFIG_LINE_MAX bytes a line and
+     * would misreport a longer one: refuse it first, naming its line. */
+    char line[CONFIG_LINE_MAX + 2];
+    int lineno = 0;
+    while (fgets(line, sizeof line, f) != NULL) {
+        lineno++;
+        if (strcspn(line, "\r\n") >= CONFIG_LINE_MAX - 1) {
+            fclose(f);
+            snprintf(err, errlen, "%s:%d: line longer than %d bytes", path, lineno,
+                     CONFIG_LINE_MAX - 2);
+            return -1;
+        }
+    }
+    rewind(f);
     err[0] = '\0';
     int rc = ini_parse_file(f, config_ini_handler, &p);
     fclose(f);
@@ -266,6 +301,13 @@ int config_load(const char *path, gateway_config_t *cfg, char *err, size_t errle
         !config_check_readable(path, "tls.crl_dir", cfg->crl_dir, 1, err, errlen) ||
         !config_check_readable(path, "gateway.catalog_dir", cfg->catalog_dir, 1, err, errlen))
         return -1;
+    if (cfg->audit_signing_key[0] != '\0' &&
+        !config_check_readable(path, "audit.signing_key", cfg->audit_signing_key, 0, err, errlen))
+        return -1;
+    for (size_t i = 0; i < cfg->peers_n; i++)
+        if (cfg->audit_keys[i][0] != '\0' &&
+            !config_check_readable(path, "audit_keys", cfg->audit_keys[i], 0, err, errlen))
+            return -1;
     if (cfg->store_password_file[0] != '\0' &&
         !config_check_readable(path, "store.password_file", cfg->store_password_file, 0, err, errlen))
         return -1;

@@ -7,6 +7,10 @@
  *   [peers]    REGION = HOST:PORT, one line per other region
  *   [limits]   max_message_bytes, batch_legs_max, batch_window_ms, leg_expiry_ms,
  *              peer_timeout_ms, recovery_interval_ms
+ *   [audit]    signing_key (Ed25519 PEM, separate from the TLS key; empty: no
+ *              checkpoints), checkpoint_interval_ms
+ *   [audit_keys] REGION = PATH of a peer's Ed25519 public key (PEM): checkpoints
+ *              received from that peer must verify with it
  *
  * Relative paths are taken relative to the configuration file's folder. */
 #ifndef GATEWAY_CONFIG_H
@@ -17,6 +21,7 @@
 
 #define CONFIG_REGION_MAX 16          /* bytes including NUL: "CN-TJ" */
 #define CONFIG_PATH_MAX 512
+#define CONFIG_LINE_MAX 200           /* inih's line buffer (Debian build), newline included */
 #define CONFIG_ADDRESS_MAX 128
 #define CONFIG_PEERS_MAX 16
 #define CONFIG_WORKERS_MAX 64
@@ -58,6 +63,10 @@ typedef struct {
     uint32_t leg_expiry_ms;
     uint32_t peer_timeout_ms;
     uint32_t recovery_interval_ms;
+    /* [audit] */
+    char audit_signing_key[CONFIG_PATH_MAX];
+    uint32_t checkpoint_interval_ms;
+    char audit_keys[CONFIG_PEERS_MAX][CONFIG_PATH_MAX]; /* by index of peers[] */
     /* [metrics] */
     char metrics_listen[CONFIG_ADDRESS_MAX]; /* empty: no metrics endpoint */
 } gateway_config_t;

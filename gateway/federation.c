@@ -8,9 +8,11 @@
 #include "gateway/log.h"
 #include "gateway/pbconv.h"
 #include "gateway/validate.h"
+#include "settlement/batch.h"
 #include "settlement/failpoint.h"
 #include "settlement/quote.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,6 +81,7 @@ void federation_prepare(server_call_t *call, const ProtobufCMessage *request) {
     ledger_prepare_t *p = calloc(n, sizeof *p);
     if (legs == NULL || p == NULL) abort();
     char err[256] = "";
+    char batch_text[128];
     size_t parsed = 0;
     for (; parsed < n; parsed++) {
         if (pbconv_leg_in(req->legs[parsed], gw->cfg.region, &legs[parsed], err, sizeof err) != 0)
@@ -109,8 +112,18 @@ stop:
     }
     store_t *st = federation_store(call);
     if (st == NULL) goto out;
-    if (ledger_dest_prepare(st, req->source_region, req->batch_seq, p, n, ledger_now_ms(), err,
-                            sizeof err) != LEDGER_OK) {
+    {
+        const ledger_leg_t **view = calloc(n, sizeof *view);
+        if (view == NULL) abort();
+        for (size_t i = 0; i < n; i++) view[i] = &legs[i];
+        batch_totals_t totals;
+        batch_totals_destination(gw->cfg.region, view, n, &totals);
+        free(view);
+        snprintf(batch_text, sizeof batch_text, "%" PRIu32 "|%" PRIu64 "|%s", totals.count,
+                 totals.sum_g, totals.digest);
+    }
+    if (ledger_dest_prepare(st, req->source_region, req->batch_seq, batch_text, p, n,
+                            ledger_now_ms(), err, sizeof err) != LEDGER_OK) {
         log_warn("store_error", "{s:s, s:s}", "method", "Prepare", "error", err);
         server_reply_error(call, GRPC_STATUS_UNAVAILABLE, "STORE_UNAVAILABLE",
                            "the store did not answer; send the batch again");

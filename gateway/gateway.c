@@ -3,9 +3,12 @@
 #include "gateway/gateway.h"
 
 #include "gateway/app.h"
+#include "gateway/audit_service.h"
 #include "gateway/federation.h"
 #include "gateway/health.h"
 #include "gateway/log.h"
+#include "gateway/metrics.h"
+#include "gateway/operations.h"
 #include "gateway/peers.h"
 #include "gateway/registry.h"
 #include "gateway/server.h"
@@ -94,6 +97,15 @@ static const struct {
     {"/carbon.v1.Federation/Prepare", federation_prepare},
     {"/carbon.v1.Federation/Decide", federation_decide},
     {"/carbon.v1.Federation/QueryDecision", federation_query_decision},
+    {"/carbon.v1.Federation/ShareCheckpoint", audit_share_checkpoint},
+    {"/carbon.v1.Federation/FetchBatches", ops_fetch_batches},
+    {"/carbon.v1.Operations/ListBatches", ops_list_batches},
+    {"/carbon.v1.Operations/Reconcile", ops_reconcile},
+    {"/carbon.v1.Operations/ListInDoubt", ops_list_in_doubt},
+    {"/carbon.v1.Operations/ResolveInDoubt", ops_resolve_in_doubt},
+    {"/carbon.v1.Audit/Trace", audit_trace},
+    {"/carbon.v1.Audit/ReadLog", audit_read_log},
+    {"/carbon.v1.Audit/GetCheckpoint", audit_get_checkpoint},
 };
 
 gateway_t *gateway_create(const gateway_config_t *cfg, char *err, size_t errlen) {
@@ -121,6 +133,7 @@ gateway_t *gateway_create(const gateway_config_t *cfg, char *err, size_t errlen)
             goto fail;
         }
     if (gateway_store_config(gw, err, errlen) != 0) goto fail;
+    if (audit_service_init(gw, err, errlen) != 0) goto fail;
 
     gw->creds = tls_server_credentials(cfg->cert_path, cfg->key_path, cfg->ca_path, cfg->crl_dir,
                                        err, errlen);
@@ -139,7 +152,10 @@ gateway_t *gateway_create(const gateway_config_t *cfg, char *err, size_t errlen)
     ecfg.peer_timeout_ms = cfg->peer_timeout_ms;
     ecfg.recovery_interval_ms = cfg->recovery_interval_ms;
     ecfg.queue_legs_max = GATEWAY_ENGINE_QUEUE_LEGS;
-    engine_transport_t transport = peers_transport(gw->peers);
+    gw->metrics = metrics_create(cfg, err, errlen);
+    if (gw->metrics == NULL) goto fail;
+    engine_transport_t peer_transport = peers_transport(gw->peers);
+    engine_transport_t transport = metrics_transport(gw->metrics, &peer_transport);
     gw->engine = engine_create(&ecfg, &transport, err, errlen);
     if (gw->engine == NULL) goto fail;
 
@@ -158,6 +174,7 @@ gateway_t *gateway_create(const gateway_config_t *cfg, char *err, size_t errlen)
     };
     gw->server = server_create(&opts, services_descriptors, services_kinds, SERVICES_N, err, errlen);
     if (gw->server == NULL) goto fail;
+    metrics_attach(gw->metrics, gw->engine, gw->server);
     for (size_t i = 0; i < sizeof gateway_handlers / sizeof gateway_handlers[0]; i++) {
         int rc = server_handle(gw->server, gateway_handlers[i].path, gateway_handlers[i].fn);
         assert(rc == 0);
@@ -172,6 +189,8 @@ fail:
 int gateway_start(gateway_t *gw, char *err, size_t errlen) {
     if (engine_start(gw->engine, err, errlen) != 0) return -1;
     if (server_start(gw->server, err, errlen) != 0) return -1;
+    if (metrics_start(gw->metrics, err, errlen) != 0) return -1;
+    if (audit_checkpointer_start(gw, err, errlen) != 0) return -1;
     gw->started = 1;
     const catalog_t *cat = catalog_set_current(gw->catalogs, gw->cfg.region);
     log_info("listening", "{s:s, s:s, s:i, s:i, s:s, s:s}", "region", gw->cfg.region, "listen",
@@ -192,17 +211,21 @@ void gateway_reload(gateway_t *gw) {
 void gateway_stop(gateway_t *gw) {
     /* Calls in flight (transfers waiting for their decision) finish first,
      * while the engine still runs; then the engine settles what it holds. */
+    metrics_stop(gw->metrics); /* it reads the server and the engine */
     if (gw->server != NULL) {
         server_stop_and_destroy(gw->server, GATEWAY_STOP_GRACE_MS);
         gw->server = NULL;
     }
     if (gw->engine != NULL) engine_stop(gw->engine);
+    audit_checkpointer_stop(gw);
 }
 
 void gateway_destroy(gateway_t *gw) {
     if (gw == NULL) return;
     gateway_stop(gw);
     engine_destroy(gw->engine);
+    metrics_destroy(gw->metrics); /* after the engine: it wraps its transport */
+    audit_service_fini(gw);
     peers_destroy(gw->peers);
     if (gw->creds != NULL) grpc_server_credentials_release(gw->creds);
     if (gw->catalogs != NULL) catalog_set_free(gw->catalogs);

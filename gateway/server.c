@@ -362,14 +362,19 @@ server_t *server_create(const server_options_t *opts,
     }
     qsort(s->methods, s->methods_n, sizeof s->methods[0], server_method_cmp);
 
-    grpc_arg args[2];
+    grpc_arg args[3];
     args[0].type = GRPC_ARG_INTEGER;
     args[0].key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
     args[0].value.integer = (int)opts->max_message_bytes;
     args[1].type = GRPC_ARG_INTEGER;
     args[1].key = GRPC_ARG_MAX_SEND_MESSAGE_LENGTH;
     args[1].value.integer = (int)opts->max_message_bytes;
-    grpc_channel_args cargs = {2, args};
+    /* gRPC sets SO_REUSEPORT by default: two gateways would then share a port
+     * silently. A port in use must be an error. */
+    args[2].type = GRPC_ARG_INTEGER;
+    args[2].key = GRPC_ARG_ALLOW_REUSEPORT;
+    args[2].value.integer = 0;
+    grpc_channel_args cargs = {3, args};
     s->grpc = grpc_server_create(&cargs, NULL);
     s->port = grpc_server_add_http2_port(s->grpc, opts->listen, opts->creds);
     if (s->port == 0) {

@@ -1,12 +1,12 @@
 /* checker.c - invariants over every region's store (checker.h). */
 #include "settlement/checker.h"
 
+#include "settlement/audit.h"
 #include "settlement/ledger.h"
 
 #include <assert.h>
 #include <hiredis/hiredis.h>
 #include <inttypes.h>
-#include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -192,18 +192,6 @@ static int checker_list(store_t *st, checker_ctx_t *c, const char *list, const c
     return 0;
 }
 
-static void checker_sha256_hex(const char *a, size_t alen, const char *b, size_t blen,
-                               char out[65]) {
-    unsigned char md[32];
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    if (ctx == NULL || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1 ||
-        EVP_DigestUpdate(ctx, a, alen) != 1 || EVP_DigestUpdate(ctx, b, blen) != 1 ||
-        EVP_DigestFinal_ex(ctx, md, NULL) != 1)
-        abort();
-    EVP_MD_CTX_free(ctx);
-    for (int i = 0; i < 32; i++) sprintf(out + 2 * i, "%02x", md[i]);
-}
-
 typedef struct {
     char tid[LEDGER_TID_LEN + 1];
     unsigned holds, decisions, prepares, finals, acks;
@@ -224,91 +212,79 @@ static checker_events_t *checker_events_of(checker_events_t **ev, size_t *n, siz
     return e;
 }
 
+/* Counts an entry's events per transfer id (hold, decide, prepare, apply/drop, ack). */
+static void checker_count_events(const audit_entry_t *e, checker_events_t **ev, size_t *ev_n,
+                                 size_t *ev_cap) {
+    static const char *const counted[] = {"hold",    "commit", "abort", "prepare",
+                                          "refuse",  "apply",  "drop",  "acked"};
+    int kind = -1;
+    for (int k = 0; k < 8; k++)
+        if (strcmp(e->event, counted[k]) == 0) kind = k;
+    if (kind < 0) return;
+    const char *p = e->ids, *end = e->ids + e->ids_len;
+    while (p < end) {
+        const char *comma = memchr(p, ',', (size_t)(end - p));
+        const char *stop = comma ? comma : end;
+        if (stop - p >= LEDGER_TID_LEN) {
+            char tid[LEDGER_TID_LEN + 1];
+            memcpy(tid, p, LEDGER_TID_LEN);
+            tid[LEDGER_TID_LEN] = '\0';
+            checker_events_t *c = checker_events_of(ev, ev_n, ev_cap, tid);
+            switch (kind) {
+            case 0: c->holds++; break;
+            case 1: case 2: c->decisions++; break;
+            case 3: case 4: c->prepares++; break;
+            case 5: case 6: c->finals++; break;
+            default: c->acks++; break;
+            }
+        }
+        if (kind == 0) break; /* a hold lists the transfer, then its accounts */
+        p = stop + 1;
+    }
+}
+
 /* Verifies the audit chain and counts events per transfer (idempotency). */
 static int checker_audit(store_t *st, checker_ctx_t *c) {
     checker_report_t *rep = c->report;
     const char *region = c->store->region;
-    redisReply *head = checker_cmd(st, c->err, c->errlen, "HMGET", "cj:audit:head", "seq", "hash",
-                                   (const char *)NULL);
-    if (head == NULL) return -1;
     uint64_t head_seq = 0;
-    char head_hash[65] = "";
-    if (head->elements == 2 && head->element[0]->type == REDIS_REPLY_STRING) {
-        head_seq = strtoull(head->element[0]->str, NULL, 10);
-        snprintf(head_hash, sizeof head_hash, "%s",
-                 head->element[1]->type == REDIS_REPLY_STRING ? head->element[1]->str : "");
-    }
-    freeReplyObject(head);
-    char prev[65];
-    memset(prev, '0', 64);
-    prev[64] = '\0';
+    char head_hash[AUDIT_HASH_HEX + 1];
+    if (audit_head(st, &head_seq, head_hash, c->err, c->errlen) != LEDGER_OK) return -1;
+    char prev[AUDIT_HASH_HEX + 1];
+    memcpy(prev, audit_genesis, sizeof prev);
     checker_events_t *ev = NULL;
     size_t ev_n = 0, ev_cap = 0;
-    for (uint64_t seq = 1; seq <= head_seq; seq++) {
-        char seqtext[24];
-        snprintf(seqtext, sizeof seqtext, "%" PRIu64, seq);
-        redisReply *r = checker_cmd(st, c->err, c->errlen, "HGET", "cj:audit", seqtext,
-                                    (const char *)NULL);
-        if (r == NULL) {
+    int broken = 0;
+    for (uint64_t from = 1; from <= head_seq && !broken; from += AUDIT_READ_MAX) {
+        size_t want = head_seq - from + 1 < AUDIT_READ_MAX ? (size_t)(head_seq - from + 1) : AUDIT_READ_MAX;
+        audit_entry_t *entries = NULL;
+        size_t n = 0;
+        if (audit_read(st, from, want, &entries, &n, c->err, c->errlen) != LEDGER_OK) {
             free(ev);
             return -1;
         }
-        rep->audit_entries++;
-        if (r->type != REDIS_REPLY_STRING || r->len < 130 || r->str[64] != ' ' ||
-            r->str[129] != ' ') {
-            checker_violation(rep, "%s: audit entry %" PRIu64 " is missing or malformed", region, seq);
-            freeReplyObject(r);
-            break;
-        }
-        const char *canonical = r->str + 130;
-        size_t clen = r->len - 130;
-        char hash[65];
-        checker_sha256_hex(prev, 64, canonical, clen, hash);
-        if (memcmp(r->str, prev, 64) != 0 || memcmp(r->str + 65, hash, 64) != 0 ||
-            strncmp(canonical, seqtext, strlen(seqtext)) != 0 || canonical[strlen(seqtext)] != '|') {
-            checker_violation(rep, "%s: audit entry %" PRIu64 " does not verify (hash chain broken)",
-                              region, seq);
-            freeReplyObject(r);
-            break;
-        }
-        memcpy(prev, hash, 65);
-        /* canonical = seq|time|event|ids|blocks|detail */
-        const char *p = strchr(canonical, '|');
-        p = p ? strchr(p + 1, '|') : NULL;
-        const char *event = p ? p + 1 : "";
-        const char *ev_end = strchr(event, '|');
-        const char *ids = ev_end ? ev_end + 1 : "";
-        const char *ids_end = strchr(ids, '|');
-        size_t elen = ev_end ? (size_t)(ev_end - event) : 0;
-        char evname[16];
-        snprintf(evname, sizeof evname, "%.*s", (int)(elen < 15 ? elen : 15), event);
-        int counts = !strcmp(evname, "hold") || !strcmp(evname, "commit") ||
-                     !strcmp(evname, "abort") || !strcmp(evname, "prepare") ||
-                     !strcmp(evname, "refuse") || !strcmp(evname, "apply") ||
-                     !strcmp(evname, "drop") || !strcmp(evname, "acked");
-        if (counts && ids_end != NULL) {
-            const char *q = ids;
-            while (q < ids_end) {
-                const char *comma = memchr(q, ',', (size_t)(ids_end - q));
-                const char *end = comma ? comma : ids_end;
-                if (end - q >= LEDGER_TID_LEN) {
-                    char tid[LEDGER_TID_LEN + 1];
-                    memcpy(tid, q, LEDGER_TID_LEN);
-                    tid[LEDGER_TID_LEN] = '\0';
-                    checker_events_t *e = checker_events_of(&ev, &ev_n, &ev_cap, tid);
-                    if (!strcmp(evname, "hold")) e->holds++;
-                    else if (!strcmp(evname, "commit") || !strcmp(evname, "abort")) e->decisions++;
-                    else if (!strcmp(evname, "prepare") || !strcmp(evname, "refuse")) e->prepares++;
-                    else if (!strcmp(evname, "apply") || !strcmp(evname, "drop")) e->finals++;
-                    else if (!strcmp(evname, "acked")) e->acks++;
-                }
-                if (!strcmp(evname, "hold")) break; /* hold lists tid, then accounts */
-                q = end + 1;
+        for (size_t i = 0; i < n && !broken; i++) {
+            rep->audit_entries++;
+            if (entries[i].seq != from + i) {
+                checker_violation(rep, "%s: audit entry %" PRIu64 " is missing", region, from + i);
+                broken = 1;
+            } else if (!audit_entry_verify(&entries[i], prev)) {
+                checker_violation(rep, "%s: audit entry %" PRIu64 " does not verify (hash chain broken)",
+                                  region, entries[i].seq);
+                broken = 1;
+            } else {
+                memcpy(prev, entries[i].hash, sizeof prev);
+                checker_count_events(&entries[i], &ev, &ev_n, &ev_cap);
             }
         }
-        freeReplyObject(r);
+        if (!broken && n < want) {
+            checker_violation(rep, "%s: audit entry %" PRIu64 " is missing", region, from + n);
+            broken = 1;
+        }
+        for (size_t i = 0; i < n; i++) audit_entry_free(&entries[i]);
+        free(entries);
     }
-    if (head_seq > 0 && strcmp(prev, head_hash) != 0 && rep->violations_n == 0)
+    if (!broken && head_seq > 0 && strcmp(prev, head_hash) != 0)
         checker_violation(rep, "%s: audit head does not match the last entry", region);
     for (size_t i = 0; i < ev_n; i++) {
         const checker_events_t *e = &ev[i];

@@ -1,6 +1,7 @@
 /* engine.c - group commit and recovery (engine.h). */
 #include "settlement/engine.h"
 
+#include "settlement/batch.h"
 #include "settlement/failpoint.h"
 
 #include <assert.h>
@@ -21,6 +22,7 @@
 
 typedef struct engine_item {
     ledger_leg_t leg;
+    uint64_t held_us; /* monotonic, at engine_submit (the hold just ended): metrics */
     engine_done_fn done;
     void *arg;
     struct engine_item *next;
@@ -60,12 +62,38 @@ struct engine {
     size_t waiters_n;
     char lease_owner[48];
     _Atomic uint64_t batches, committed, aborted, prepare_failures, decide_failures, recovered;
+    /* metrics (engine_stats_t) */
+    _Atomic uint64_t latency_us_n[ENGINE_LATENCY_BUCKETS + 1], latency_us_sum;
+    _Atomic uint64_t batch_legs_n[ENGINE_BATCH_BUCKETS + 1], batch_legs_sum, legs_in_doubt;
 };
 
 static uint64_t engine_mono_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static uint64_t engine_mono_us(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* ---- metrics: fixed-bucket histograms (engine.h) ------------------------------- */
+
+const uint64_t engine_latency_bounds_us[ENGINE_LATENCY_BUCKETS] = {
+    250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000,
+    1000000, 2500000, 5000000, 10000000, 30000000};
+const uint64_t engine_batch_bounds_legs[ENGINE_BATCH_BUCKETS] = {1,  2,   4,   8,   16,  32,
+                                                                  64, 128, 256, 512, 1024};
+
+/* Counts v in the bucket of the first bound >= v (or +Inf), and in the sum. */
+static void engine_observe(_Atomic uint64_t *buckets, _Atomic uint64_t *sum,
+                           const uint64_t *bounds, size_t n, uint64_t v) {
+    size_t i = 0;
+    while (i < n && v > bounds[i]) i++;
+    atomic_fetch_add(&buckets[i], 1);
+    atomic_fetch_add(sum, v);
 }
 
 static void engine_sleep_ms(uint64_t ms) {
@@ -195,21 +223,6 @@ static void engine_poll_waiters(engine_t *e, store_t *st, int all) {
 
 /* ---- batches ----------------------------------------------------------------- */
 
-static uint64_t engine_next_batch_seq(store_t *st, const char *peer) {
-    char key[64];
-    snprintf(key, sizeof key, "cj:batch:out:%s:seq", peer);
-    const char *argv[2] = {"INCR", key};
-    size_t argvlen[2] = {4, strlen(key)};
-    redisReply *r = NULL;
-    char err[128];
-    uint64_t seq = 0;
-    if (store_command(st, 2, argv, argvlen, &r, err, sizeof err) == STORE_OK) {
-        if (r->type == REDIS_REPLY_INTEGER && r->integer > 0) seq = (uint64_t)r->integer;
-        freeReplyObject(r);
-    }
-    return seq; /* 0: unnumbered (store unreachable); the peer still votes */
-}
-
 /* Sends decisions for decided legs to peer and marks the acknowledged ones.
  * tids/decisions are parallel arrays of n. Returns 0 if the peer answered. */
 static int engine_send_decisions(engine_t *e, store_t *st, const char *peer, uint64_t batch_seq,
@@ -237,17 +250,30 @@ static void engine_run_batch(engine_t *e, engine_peer_t *p, store_t *st, engine_
                              size_t n) {
     assert(n >= 1 && n <= LEDGER_BATCH_LEGS_MAX);
     atomic_fetch_add(&e->batches, 1);
+    engine_observe(e->batch_legs_n, &e->batch_legs_sum, engine_batch_bounds_legs,
+                   ENGINE_BATCH_BUCKETS, n);
     failpoint_hit("source.before_prepare");
-    uint64_t batch_seq = engine_next_batch_seq(st, p->region);
     const ledger_leg_t **legs = calloc(n, sizeof *legs);
+    const char **batch_tids = calloc(n, sizeof *batch_tids);
     engine_vote_t *votes = calloc(n, sizeof *votes);
     ledger_source_decision_t *d = calloc(n, sizeof *d);
-    if (legs == NULL || votes == NULL || d == NULL) abort();
+    if (legs == NULL || batch_tids == NULL || votes == NULL || d == NULL) abort();
     uint64_t min_expiry = UINT64_MAX;
     for (size_t i = 0; i < n; i++) {
         legs[i] = &items[i]->leg;
+        batch_tids[i] = items[i]->leg.tid;
         if (items[i]->leg.expiry_ms < min_expiry) min_expiry = items[i]->leg.expiry_ms;
     }
+    /* Number and record the batch before it leaves (0: store unreachable; the
+     * peer still votes, the legs settle, the batch is not numbered). */
+    batch_totals_t totals;
+    batch_totals_source(e->cfg.region, legs, n, &totals);
+    uint64_t batch_seq = 0;
+    char err0[256];
+    if (batch_open(st, p->region, &totals, batch_tids, n, ledger_now_ms(), &batch_seq, err0,
+                   sizeof err0) != LEDGER_OK)
+        batch_seq = 0;
+    free(batch_tids);
 
     /* Phase one: ask the peer, until it answers or the earliest leg expires. */
     int answered = 0;
@@ -298,6 +324,7 @@ static void engine_run_batch(engine_t *e, engine_peer_t *p, store_t *st, engine_
     char *decisions = calloc(n, 1);
     if (tids == NULL || decisions == NULL) abort();
     size_t decided = 0;
+    uint64_t decided_us = engine_mono_us(); /* the decisions are durable now */
     for (size_t i = 0; i < n; i++) {
         ledger_leg_t *leg = &items[i]->leg;
         if (rc != LEDGER_OK) {
@@ -306,11 +333,16 @@ static void engine_run_batch(engine_t *e, engine_peer_t *p, store_t *st, engine_
         } else {
             snprintf(leg->state, sizeof leg->state, "%s", d[i].state);
             snprintf(leg->reason, sizeof leg->reason, "%s", d[i].final_reason);
+            leg->decided_ms = d[i].decided_ms;
             if (strcmp(d[i].state, "COMMITTED") == 0 || strcmp(d[i].state, "ABORTED") == 0) {
                 tids[decided] = leg->tid;
                 decisions[decided] = d[i].state[0] == 'C' ? 'C' : 'A';
                 decided++;
                 atomic_fetch_add(d[i].state[0] == 'C' ? &e->committed : &e->aborted, 1);
+                uint64_t held_us = items[i]->held_us;
+                engine_observe(e->latency_us_n, &e->latency_us_sum, engine_latency_bounds_us,
+                               ENGINE_LATENCY_BUCKETS,
+                               decided_us > held_us ? decided_us - held_us : 0);
             }
         }
         items[i]->done(items[i]->arg, leg);
@@ -413,6 +445,7 @@ void engine_submit(engine_t *e, ledger_leg_t *leg, engine_done_fn done, void *ar
     memset(leg, 0, sizeof *leg); /* blocks moved */
     it->done = done;
     it->arg = arg;
+    it->held_us = engine_mono_us();
     pthread_mutex_lock(&e->lock);
     assert(p->reserved > p->queued);
     if (p->queued == 0) p->first_enqueued_ms = engine_mono_ms();
@@ -463,6 +496,11 @@ int engine_recover_once(engine_t *e, store_t *st) {
     uint64_t now = ledger_now_ms();
     if (ledger_recovery_scan(st, now, max, src, &src_n, dst, &dst_n, err, sizeof err) != LEDGER_OK)
         goto out;
+    size_t in_doubt = dst_n; /* metrics: what this scan found unresolved */
+    for (size_t i = 0; i < src_n; i++)
+        if (strcmp(src[i].state, "COMMITTED") == 0 || strcmp(src[i].state, "ABORTED") == 0)
+            in_doubt++;
+    atomic_store(&e->legs_in_doubt, (uint64_t)in_doubt);
 
     /* Source: presumed abort of expired holds. */
     ledger_source_decision_t *d = calloc(src_n > 0 ? src_n : 1, sizeof *d);
@@ -675,4 +713,11 @@ void engine_get_stats(engine_t *e, engine_stats_t *out) {
     out->prepare_failures = atomic_load(&e->prepare_failures);
     out->decide_failures = atomic_load(&e->decide_failures);
     out->recovered = atomic_load(&e->recovered);
+    for (size_t i = 0; i <= ENGINE_LATENCY_BUCKETS; i++)
+        out->latency_us_buckets[i] = atomic_load(&e->latency_us_n[i]);
+    out->latency_us_sum = atomic_load(&e->latency_us_sum);
+    for (size_t i = 0; i <= ENGINE_BATCH_BUCKETS; i++)
+        out->batch_legs_buckets[i] = atomic_load(&e->batch_legs_n[i]);
+    out->batch_legs_sum = atomic_load(&e->batch_legs_sum);
+    out->legs_in_doubt = atomic_load(&e->legs_in_doubt);
 }

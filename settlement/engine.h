@@ -24,6 +24,16 @@
 #define ENGINE_RECOVERY_SCAN_MAX 1000   /* legs looked at per recovery pass */
 #define ENGINE_STORE_RETRIES_MAX 5      /* attempts of a batch script before giving up */
 
+/* Histograms for metrics (fixed buckets, atomic counters, integers only).
+ * Bucket i counts values <= bounds[i] (and > bounds[i-1]); bucket N counts
+ * the rest (+Inf). Settlement latency runs from the hold (engine_submit) to
+ * the durable decision (the commit-point script answered), in microseconds;
+ * batch size is the legs of one Prepare sent by a batcher. */
+#define ENGINE_LATENCY_BUCKETS 16
+#define ENGINE_BATCH_BUCKETS 11
+extern const uint64_t engine_latency_bounds_us[ENGINE_LATENCY_BUCKETS];
+extern const uint64_t engine_batch_bounds_legs[ENGINE_BATCH_BUCKETS];
+
 typedef struct {
     char region[16];
     char peers[ENGINE_PEERS_MAX][16];
@@ -107,6 +117,16 @@ typedef struct {
     uint64_t prepare_failures;
     uint64_t decide_failures;
     uint64_t recovered;
+    /* histograms: per-bucket counts (not cumulative), [N] is +Inf */
+    uint64_t latency_us_buckets[ENGINE_LATENCY_BUCKETS + 1];
+    uint64_t latency_us_sum;
+    uint64_t batch_legs_buckets[ENGINE_BATCH_BUCKETS + 1];
+    uint64_t batch_legs_sum;
+    /* legs in doubt found by this engine's last recovery scan: PREPARED
+     * destination legs past their expiry plus decided source legs not yet
+     * acknowledged (0 before the first scan; only the lease holder scans;
+     * at most 2 * ENGINE_RECOVERY_SCAN_MAX) */
+    uint64_t legs_in_doubt;
 } engine_stats_t;
 void engine_get_stats(engine_t *e, engine_stats_t *out);
 

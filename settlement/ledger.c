@@ -382,14 +382,17 @@ int ledger_source_decide(store_t *st, ledger_source_decision_t *d, size_t n, uin
     redisReply *r;
     int rc = ledger_run(st, "source_decide", &a, &r, err, errlen);
     if (rc != LEDGER_OK) return rc;
-    if (r->elements != 2 * n) {
+    if (r->elements != 3 * n) {
         snprintf(err, errlen, "source_decide: %zu results for %zu legs", r->elements, n);
         freeReplyObject(r);
         return LEDGER_ESTORE;
     }
     for (size_t i = 0; i < n; i++) {
-        ledger_copy(d[i].state, sizeof d[i].state, ledger_str(r, 2 * i));
-        ledger_copy(d[i].final_reason, sizeof d[i].final_reason, ledger_str(r, 2 * i + 1));
+        ledger_copy(d[i].state, sizeof d[i].state, ledger_str(r, 3 * i));
+        ledger_copy(d[i].final_reason, sizeof d[i].final_reason, ledger_str(r, 3 * i + 1));
+        const char *ms = ledger_str(r, 3 * i + 2);
+        d[i].decided_ms = 0;
+        ledger_parse_u64(ms, strlen(ms), &d[i].decided_ms);
     }
     freeReplyObject(r);
     return LEDGER_OK;
@@ -415,7 +418,8 @@ int ledger_source_ack(store_t *st, const char *const *tids, size_t n, uint64_t n
 /* ---- transfers: destination --------------------------------------------------- */
 
 int ledger_dest_prepare(store_t *st, const char *source_region, uint64_t batch_seq,
-                        ledger_prepare_t *p, size_t n, uint64_t now_ms, char *err, size_t errlen) {
+                        const char *batch_totals, ledger_prepare_t *p, size_t n, uint64_t now_ms,
+                        char *err, size_t errlen) {
     assert(n >= 1 && n <= LEDGER_BATCH_LEGS_MAX);
     ledger_args_t a = {0};
     ledger_args_u64(&a, now_ms);
@@ -440,6 +444,7 @@ int ledger_dest_prepare(store_t *st, const char *source_region, uint64_t batch_s
         ledger_args_u64(&a, leg->expiry_ms);
         ledger_args_str(&a, p[i].precheck != NULL ? p[i].precheck : "");
     }
+    ledger_args_str(&a, batch_totals);
     redisReply *r;
     int rc = ledger_run(st, "dest_prepare", &a, &r, err, errlen);
     if (rc != LEDGER_OK) return rc;

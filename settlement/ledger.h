@@ -130,6 +130,7 @@ typedef struct {
     /* out */
     char state[12];      /* COMMITTED, ABORTED, HELD or UNKNOWN */
     char final_reason[LEDGER_REASON_MAX + 1];
+    uint64_t decided_ms; /* when the recorded decision was made; 0 while undecided */
 } ledger_source_decision_t;
 
 /* The commit point for a batch (one script). n <= LEDGER_BATCH_LEGS_MAX. */
@@ -149,9 +150,12 @@ typedef struct {
     char reason[LEDGER_REASON_MAX + 1];
 } ledger_prepare_t;
 
-/* Phase one at the destination for a batch (one script). */
+/* Phase one at the destination for a batch (one script). batch_totals is
+ * this side's "count|sum_g|digest" of the batch, recorded once per batch_seq
+ * (0: not a numbered batch). */
 int ledger_dest_prepare(store_t *st, const char *source_region, uint64_t batch_seq,
-                        ledger_prepare_t *p, size_t n, uint64_t now_ms, char *err, size_t errlen);
+                        const char *batch_totals, ledger_prepare_t *p, size_t n, uint64_t now_ms,
+                        char *err, size_t errlen);
 
 typedef struct {
     const char *tid;

@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +39,9 @@ struct store {
     uint64_t errors;
     uint64_t reconnects;
 };
+
+/* The same counts over every store of the process (store_process_calls). */
+static _Atomic uint64_t store_process_calls_n, store_process_errors_n;
 
 /* ---- small helpers -------------------------------------------------------- */
 
@@ -473,6 +477,8 @@ void store_close(store_t *s) {
 uint64_t store_calls(const store_t *s) { assert(s != NULL); return s->calls; }
 uint64_t store_errors(const store_t *s) { assert(s != NULL); return s->errors; }
 uint64_t store_reconnects(const store_t *s) { assert(s != NULL); return s->reconnects; }
+uint64_t store_process_calls(void) { return atomic_load(&store_process_calls_n); }
+uint64_t store_process_errors(void) { return atomic_load(&store_process_errors_n); }
 
 /* ---- calls ---------------------------------------------------------------- */
 
@@ -566,12 +572,14 @@ static int store_run(store_t *s, size_t n, const store_call_t *calls, redisReply
     if (err != NULL && errlen > 0) err[0] = '\0';
     for (size_t i = 0; i < n; i++) replies[i] = NULL;
     s->calls += n;
+    atomic_fetch_add(&store_process_calls_n, n);
 
     size_t batch_bytes = 0;
     for (size_t i = 0; i < n; i++) {
         int rc = store_check_call(s, i, &calls[i], &batch_bytes, err, errlen);
         if (rc != STORE_OK) {
             s->errors += n;
+            atomic_fetch_add(&store_process_errors_n, n);
             return rc;
         }
     }
@@ -659,6 +667,7 @@ static int store_run(store_t *s, size_t n, const store_call_t *calls, redisReply
         assert(replies[i] != NULL);
         if (replies[i]->type != REDIS_REPLY_ERROR) continue;
         s->errors++;
+        atomic_fetch_add(&store_process_errors_n, 1);
         if (rc == STORE_OK) {
             rc = STORE_ESCRIPT;
             if (index_in_err)
@@ -676,6 +685,7 @@ fail:
         replies[i] = NULL;
     }
     s->errors += n;
+    atomic_fetch_add(&store_process_errors_n, n);
     return rc;
 }
 
@@ -718,6 +728,8 @@ int store_pipeline_eval(store_t *s, size_t n, const store_call_t *calls,
         store_errf(err, errlen, "store_pipeline_eval: %zu calls, need 1..%d", n, STORE_PIPELINE_MAX);
         s->calls += n;
         s->errors += n;
+        atomic_fetch_add(&store_process_calls_n, n);
+        atomic_fetch_add(&store_process_errors_n, n);
         return STORE_EINVAL;
     }
     for (size_t i = 0; i < n; i++) {
@@ -726,6 +738,8 @@ int store_pipeline_eval(store_t *s, size_t n, const store_call_t *calls,
             store_errf(err, errlen, "call %zu: script index %d out of range", i, calls[i].script_index);
             s->calls += n;
             s->errors += n;
+            atomic_fetch_add(&store_process_calls_n, n);
+            atomic_fetch_add(&store_process_errors_n, n);
             return STORE_EINVAL;
         }
     }

@@ -159,6 +159,11 @@ const char *store_script_sha(const store_t *s, int script_index);
 uint64_t store_calls(const store_t *s);
 uint64_t store_errors(const store_t *s);
 uint64_t store_reconnects(const store_t *s);
+/* The same calls and errors summed over every store_t of the process, open
+ * or closed (one atomic counter each, updated next to the per-store ones).
+ * Thread-safe. */
+uint64_t store_process_calls(void);
+uint64_t store_process_errors(void);
 
 /* A static English name for a store_rc_t value ("STORE_ESCRIPT"...). */
 const char *store_rc_name(int rc);

@@ -9,11 +9,12 @@
 local now_ms, source, n = num(ARGV[1]), ARGV[2], num(ARGV[3])
 local out = {}
 local applied_ids, applied_blocks, cancelled_blocks, dropped_ids = {}, {}, {}, {}
+local resolutions = {}
 for i = 0, n - 1 do
   local tid, decision, resolved = ARGV[4 + i * 3], ARGV[5 + i * 3], ARGV[6 + i * 3]
   local key = leg_key(tid)
   local leg = redis.call('HMGET', key, 'role', 'state', 'to', 'blocks', 'credited_g', 'peer')
-  if leg[1] == nil then
+  if not leg[1] then
     if decision == 'A' then
       redis.call('HSET', key, 'role', 'destination', 'state', 'ABORTED', 'peer', source,
                  'reason', 'ABORTED_BEFORE_PREPARE', 'created_ms', fmt_int(now_ms),
@@ -26,6 +27,9 @@ for i = 0, n - 1 do
   elseif leg[1] ~= 'destination' or leg[6] ~= source then
     out[#out + 1] = 'U'
   elseif leg[2] == 'PREPARED' then
+    if resolved ~= '' then
+      resolutions[#resolutions + 1] = { tid = tid, text = decision .. ';' .. resolved }
+    end
     local credited_g = num(leg[5])
     hincr(acct_info_key(leg[3]), 'pending_g', -credited_g)
     redis.call('ZREM', 'cj:legs:prepared', tid)
@@ -59,4 +63,5 @@ end
 if #applied_ids > 0 then audit(now_ms, 'apply', applied_ids, applied_blocks, source) end
 if #cancelled_blocks > 0 then audit(now_ms, 'cancel', applied_ids, cancelled_blocks, source) end
 if #dropped_ids > 0 then audit(now_ms, 'drop', dropped_ids, {}, source) end
+for _, r in ipairs(resolutions) do audit(now_ms, 'resolve', { r.tid }, {}, r.text) end
 return out

@@ -5,7 +5,8 @@
 -- ARGV: now_ms, source_region, batch_seq, n, then n times (11 fields):
 --   tid, from_account, to_id, blocks, debited_g, credited_g, discount_g,
 --   dest_meth, src_digest|dst_digest, expiry_ms, precheck (empty, or the
---   reason the C side already refuses it for)
+--   reason the C side already refuses it for); then the batch's
+--   "count|sum_g|digest" as this side computed it (recorded once per batch_seq)
 -- Returns per leg: "Y" or "N", then the reason ("" for yes).
 local now_ms, source, batch_seq, n = num(ARGV[1]), ARGV[2], ARGV[3], num(ARGV[4])
 local out = {}
@@ -54,6 +55,16 @@ for i = 0, n - 1 do
       out[#out + 1] = 'N'
       out[#out + 1] = reason
     end
+  end
+end
+local seq = num(batch_seq)
+if seq > 0 then
+  local all = {}
+  for i = 0, n - 1 do all[#all + 1] = ARGV[5 + i * 11] end
+  local key = 'cj:batch:in:' .. source
+  if redis.call('HSETNX', key, batch_seq, ARGV[5 + n * 11] .. '|' .. fmt_int(now_ms) .. '|' ..
+                table.concat(all, ',')) == 1 then
+    if num(redis.call('GET', key .. ':seq')) < seq then redis.call('SET', key .. ':seq', batch_seq) end
   end
 end
 if #yes_ids > 0 then audit(now_ms, 'prepare', yes_ids, yes_blocks, source .. '#' .. batch_seq) end

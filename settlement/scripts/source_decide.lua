@@ -4,7 +4,8 @@
 -- its decision: replays change nothing.
 -- ARGV: now_ms, n, then n times: tid, decision ("C" or "A"), reason, only_if_expired ("1"/"0")
 -- Returns, per leg in order: "COMMITTED", "ABORTED", "HELD" (not expired, left
--- alone) or "UNKNOWN" (no such leg), followed by the recorded reason.
+-- alone) or "UNKNOWN" (no such leg), followed by the recorded reason and the
+-- recorded decided_ms ("0" while undecided).
 local now_ms, n = num(ARGV[1]), num(ARGV[2])
 local out = {}
 local committed_ids, committed_blocks, aborted_ids, aborted_blocks = {}, {}, {}, {}
@@ -13,17 +14,20 @@ for i = 0, n - 1 do
                                                ARGV[6 + i * 4]
   local key = leg_key(tid)
   local leg = redis.call('HMGET', key, 'role', 'state', 'reason', 'expiry_ms', 'from', 'blocks',
-                         'debited_g')
+                         'debited_g', 'decided_ms')
   local state = leg[2]
   if leg[1] ~= 'source' then
     out[#out + 1] = 'UNKNOWN'
     out[#out + 1] = ''
+    out[#out + 1] = '0'
   elseif state ~= 'HELD' then
     out[#out + 1] = state
     out[#out + 1] = leg[3] or ''
+    out[#out + 1] = leg[8] or '0'
   elseif only_expired == '1' and num(leg[4]) > now_ms then
     out[#out + 1] = 'HELD'
     out[#out + 1] = ''
+    out[#out + 1] = '0'
   else
     local blocks = blocks_parse(leg[6])
     hincr(acct_info_key(leg[5]), 'held_g', -num(leg[7]))
@@ -33,6 +37,7 @@ for i = 0, n - 1 do
       for _, b in ipairs(blocks) do committed_blocks[#committed_blocks + 1] = b end
       out[#out + 1] = 'COMMITTED'
       out[#out + 1] = ''
+      out[#out + 1] = fmt_int(now_ms)
     else
       for _, b in ipairs(blocks) do account_add_block(leg[5], b) end
       redis.call('HSET', key, 'state', 'ABORTED', 'reason', reason, 'decided_ms', fmt_int(now_ms))
@@ -40,6 +45,7 @@ for i = 0, n - 1 do
       for _, b in ipairs(blocks) do aborted_blocks[#aborted_blocks + 1] = b end
       out[#out + 1] = 'ABORTED'
       out[#out + 1] = reason
+      out[#out + 1] = fmt_int(now_ms)
     end
   end
 end

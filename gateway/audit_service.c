@@ -1,0 +1,373 @@
+/* audit_service.c - the Audit service, checkpoints (audit_service.h). */
+#include "gateway/audit_service.h"
+
+#include "carbon/v1/carbon.pb-c.h"
+#include "gateway/arena.h"
+#include "gateway/client.h"
+#include "gateway/log.h"
+#include "gateway/pbconv.h"
+#include "gateway/peers.h"
+#include "gateway/validate.h"
+#include "settlement/audit.h"
+
+#include <jansson.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define AUDIT_TRACE_LIMIT_DEFAULT 1000
+#define AUDIT_TRACE_SCAN_CHUNK 1000
+#define AUDIT_READ_LIMIT_DEFAULT 1000
+
+static store_t *audit_store(server_call_t *call) {
+    struct gateway *gw = server_call_app(call);
+    store_t *st = gateway_worker_store(gw, server_call_worker(call));
+    if (st == NULL)
+        server_reply_error(call, GRPC_STATUS_UNAVAILABLE, "STORE_UNAVAILABLE",
+                           "the region's store cannot be reached; retry");
+    return st;
+}
+
+static Carbon__V1__AuditEntry *audit_pb_entry(arena_t *a, const audit_entry_t *e) {
+    Carbon__V1__AuditEntry *m = arena_alloc(a, sizeof *m);
+    carbon__v1__audit_entry__init(m);
+    m->seq = e->seq;
+    m->time_unix_ms = e->time_ms;
+    m->event = arena_strdup(a, e->event);
+    size_t n_ids = e->ids_len > 0 ? 1 : 0;
+    for (size_t i = 0; i < e->ids_len; i++)
+        if (e->ids[i] == ',') n_ids++;
+    m->ids = arena_alloc(a, n_ids * sizeof *m->ids);
+    const char *p = e->ids, *end = e->ids + e->ids_len;
+    while (m->n_ids < n_ids && p <= end) {
+        const char *comma = memchr(p, ',', (size_t)(end - p));
+        const char *stop = comma ? comma : end;
+        m->ids[m->n_ids++] = arena_printf(a, "%.*s", (int)(stop - p), p);
+        p = stop + 1;
+    }
+    m->blocks = arena_alloc(a, e->blocks_n * sizeof *m->blocks);
+    for (size_t i = 0; i < e->blocks_n; i++) m->blocks[m->n_blocks++] = pbconv_block(a, &e->blocks[i]);
+    m->prev_hash = arena_strdup(a, e->prev_hash);
+    m->hash = arena_strdup(a, e->hash);
+    m->canonical = arena_strdup(a, e->canonical);
+    return m;
+}
+
+static void audit_free_entries(audit_entry_t *entries, size_t n) {
+    for (size_t i = 0; i < n; i++) audit_entry_free(&entries[i]);
+    free(entries);
+}
+
+void audit_read_log(server_call_t *call, const ProtobufCMessage *request) {
+    const Carbon__V1__ReadLogRequest *req = (const Carbon__V1__ReadLogRequest *)request;
+    struct gateway *gw = server_call_app(call);
+    if (req->limit > AUDIT_READ_MAX) {
+        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "BAD_LIMIT",
+                           "limit must be 0..%d", AUDIT_READ_MAX);
+        return;
+    }
+    store_t *st = audit_store(call);
+    if (st == NULL) return;
+    uint64_t head = 0;
+    char head_hash[AUDIT_HASH_HEX + 1], err[256] = "";
+    audit_entry_t *entries = NULL;
+    size_t n = 0;
+    uint64_t from = req->from_seq ? req->from_seq : 1;
+    size_t limit = req->limit ? req->limit : AUDIT_READ_LIMIT_DEFAULT;
+    if (audit_head(st, &head, head_hash, err, sizeof err) != LEDGER_OK) {
+        server_reply_error(call, GRPC_STATUS_UNAVAILABLE, "STORE_UNAVAILABLE", "%s", err);
+        return;
+    }
+    if (from <= head) {
+        if (head - from + 1 < limit) limit = (size_t)(head - from + 1);
+        if (audit_read(st, from, limit, &entries, &n, err, sizeof err) != LEDGER_OK) {
+            server_reply_error(call, GRPC_STATUS_UNAVAILABLE, "STORE_UNAVAILABLE", "%s", err);
+            return;
+        }
+    }
+    arena_t a = {0};
+    Carbon__V1__ReadLogResponse resp = CARBON__V1__READ_LOG_RESPONSE__INIT;
+    resp.region = gw->cfg.region;
+    resp.head_seq = head;
+    resp.entries = arena_alloc(&a, n * sizeof *resp.entries);
+    for (size_t i = 0; i < n; i++) resp.entries[resp.n_entries++] = audit_pb_entry(&a, &entries[i]);
+    server_reply_ok(call, &resp.base);
+    arena_free(&a);
+    audit_free_entries(entries, n);
+}
+
+void audit_trace(server_call_t *call, const ProtobufCMessage *request) {
+    const Carbon__V1__TraceRequest *req = (const Carbon__V1__TraceRequest *)request;
+    struct gateway *gw = server_call_app(call);
+    char origin[16] = "";
+    uint64_t serial = 0;
+    const char *tid = NULL;
+    if (req->subject_case == CARBON__V1__TRACE_REQUEST__SUBJECT_TRANSFER_ID) {
+        if (!validate_request_id(req->transfer_id)) {
+            server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "BAD_ID",
+                               "transfer_id must be 32 lowercase hex digits");
+            return;
+        }
+        tid = req->transfer_id;
+    } else if (req->subject_case == CARBON__V1__TRACE_REQUEST__SUBJECT_SERIAL) {
+        const char *colon = strchr(req->serial, ':');
+        char *end = NULL;
+        if (colon == NULL || colon - req->serial >= (long)sizeof origin) goto bad_serial;
+        memcpy(origin, req->serial, (size_t)(colon - req->serial));
+        origin[colon - req->serial] = '\0';
+        errno = 0;
+        serial = strtoull(colon + 1, &end, 10);
+        if (!config_region_valid(origin) || *end != '\0' || errno || serial == 0 ||
+            serial > LEDGER_SERIAL_MAX)
+            goto bad_serial;
+    } else {
+        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "NO_SUBJECT",
+                           "give a transfer_id or a serial");
+        return;
+    }
+    if (req->limit > AUDIT_READ_MAX) {
+        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "BAD_LIMIT", "limit must be 0..%d",
+                           AUDIT_READ_MAX);
+        return;
+    }
+    store_t *st = audit_store(call);
+    if (st == NULL) return;
+    size_t limit = req->limit ? req->limit : AUDIT_TRACE_LIMIT_DEFAULT;
+    uint64_t head = 0;
+    char head_hash[AUDIT_HASH_HEX + 1], err[256] = "";
+    if (audit_head(st, &head, head_hash, err, sizeof err) != LEDGER_OK) {
+        server_reply_error(call, GRPC_STATUS_UNAVAILABLE, "STORE_UNAVAILABLE", "%s", err);
+        return;
+    }
+    arena_t a = {0};
+    Carbon__V1__TraceResponse resp = CARBON__V1__TRACE_RESPONSE__INIT;
+    resp.region = gw->cfg.region;
+    resp.entries = arena_alloc(&a, limit * sizeof *resp.entries);
+    for (uint64_t from = 1; from <= head && resp.n_entries < limit; from += AUDIT_TRACE_SCAN_CHUNK) {
+        audit_entry_t *entries = NULL;
+        size_t n = 0;
+        size_t chunk = head - from + 1 < AUDIT_TRACE_SCAN_CHUNK ? (size_t)(head - from + 1)
+                                                                : AUDIT_TRACE_SCAN_CHUNK;
+        if (audit_read(st, from, chunk, &entries, &n, err, sizeof err) != LEDGER_OK) {
+            arena_free(&a);
+            server_reply_error(call, GRPC_STATUS_UNAVAILABLE, "STORE_UNAVAILABLE", "%s", err);
+            return;
+        }
+        for (size_t i = 0; i < n && resp.n_entries < limit; i++) {
+            int hit = tid != NULL ? audit_entry_has_id(&entries[i], tid)
+                                  : audit_entry_has_serial(&entries[i], origin, serial);
+            if (hit) resp.entries[resp.n_entries++] = audit_pb_entry(&a, &entries[i]);
+        }
+        audit_free_entries(entries, n);
+    }
+    server_reply_ok(call, &resp.base);
+    arena_free(&a);
+    return;
+bad_serial:
+    server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "BAD_SERIAL",
+                       "serial must be REGION:NUMBER, e.g. CN-TJ:1042");
+}
+
+static Carbon__V1__Checkpoint *audit_pb_checkpoint(arena_t *a, const audit_checkpoint_t *cp) {
+    Carbon__V1__Checkpoint *m = arena_alloc(a, sizeof *m);
+    carbon__v1__checkpoint__init(m);
+    m->region = arena_strdup(a, cp->region);
+    m->seq = cp->seq;
+    m->head_hash = arena_strdup(a, cp->head_hash);
+    m->time_unix_ms = cp->time_ms;
+    uint8_t *pub = arena_alloc(a, 32), *sig = arena_alloc(a, 64);
+    memcpy(pub, cp->public_key, 32);
+    memcpy(sig, cp->signature, 64);
+    m->public_key = (ProtobufCBinaryData){32, pub};
+    m->signature = (ProtobufCBinaryData){64, sig};
+    return m;
+}
+
+void audit_get_checkpoint(server_call_t *call, const ProtobufCMessage *request) {
+    (void)request;
+    struct gateway *gw = server_call_app(call);
+    store_t *st = audit_store(call);
+    if (st == NULL) return;
+    arena_t a = {0};
+    Carbon__V1__GetCheckpointResponse resp = CARBON__V1__GET_CHECKPOINT_RESPONSE__INIT;
+    audit_checkpoint_t cp;
+    char err[256] = "";
+    int rc = audit_checkpoint_load(st, "own", &cp, err, sizeof err);
+    if (rc == LEDGER_ESTORE) goto unavailable;
+    if (rc == LEDGER_OK) resp.own = audit_pb_checkpoint(&a, &cp);
+    resp.peers = arena_alloc(&a, gw->cfg.peers_n * sizeof *resp.peers);
+    for (size_t i = 0; i < gw->cfg.peers_n; i++) {
+        char owner[32];
+        snprintf(owner, sizeof owner, "peer:%s", gw->cfg.peers[i].region);
+        rc = audit_checkpoint_load(st, owner, &cp, err, sizeof err);
+        if (rc == LEDGER_ESTORE) goto unavailable;
+        if (rc == LEDGER_OK) resp.peers[resp.n_peers++] = audit_pb_checkpoint(&a, &cp);
+    }
+    server_reply_ok(call, &resp.base);
+    arena_free(&a);
+    return;
+unavailable:
+    arena_free(&a);
+    server_reply_error(call, GRPC_STATUS_UNAVAILABLE, "STORE_UNAVAILABLE", "%s", err);
+}
+
+void audit_share_checkpoint(server_call_t *call, const ProtobufCMessage *request) {
+    const Carbon__V1__ShareCheckpointRequest *req = (const Carbon__V1__ShareCheckpointRequest *)request;
+    struct gateway *gw = server_call_app(call);
+    const identity_t *caller = server_call_caller(call);
+    const Carbon__V1__Checkpoint *m = req->checkpoint;
+    if (m == NULL || caller == NULL || strcmp(m->region, caller->region) != 0) {
+        server_reply_error(call, GRPC_STATUS_PERMISSION_DENIED, "REGION_MISMATCH",
+                           "a gateway may share only its own region's checkpoint");
+        return;
+    }
+    if (m->public_key.len != 32 || m->signature.len != 64 || strlen(m->head_hash) != AUDIT_HASH_HEX) {
+        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "MALFORMED_CHECKPOINT",
+                           "a checkpoint carries a 32-byte key, a 64-byte signature and a hex hash");
+        return;
+    }
+    audit_checkpoint_t cp = {0};
+    snprintf(cp.region, sizeof cp.region, "%s", m->region);
+    cp.seq = m->seq;
+    snprintf(cp.head_hash, sizeof cp.head_hash, "%s", m->head_hash);
+    cp.time_ms = m->time_unix_ms;
+    memcpy(cp.public_key, m->public_key.data, 32);
+    memcpy(cp.signature, m->signature.data, 64);
+    const uint8_t *pinned = NULL;
+    for (size_t i = 0; i < gw->cfg.peers_n; i++)
+        if (strcmp(gw->cfg.peers[i].region, m->region) == 0 && gw->peer_audit_key_set[i])
+            pinned = gw->peer_audit_keys[i];
+    if (!audit_checkpoint_verify(&cp, pinned)) {
+        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "BAD_SIGNATURE",
+                           "the checkpoint's signature does not verify%s",
+                           pinned ? " with the configured key of that region" : "");
+        return;
+    }
+    store_t *st = audit_store(call);
+    if (st == NULL) return;
+    /* Keep the newest: an older or equal sequence number is acknowledged, not stored. */
+    char owner[32], err[256] = "";
+    snprintf(owner, sizeof owner, "peer:%s", m->region);
+    audit_checkpoint_t held;
+    int rc = audit_checkpoint_load(st, owner, &held, err, sizeof err);
+    int stored = 0;
+    if (rc == LEDGER_NOT_FOUND || (rc == LEDGER_OK && held.seq < cp.seq)) {
+        if (audit_checkpoint_store(st, owner, &cp, err, sizeof err) != LEDGER_OK) rc = LEDGER_ESTORE;
+        else stored = 1;
+    } else if (rc == LEDGER_OK && held.seq == cp.seq && strcmp(held.head_hash, cp.head_hash) != 0) {
+        log_error("checkpoint_conflict", "{s:s, s:I, s:s, s:s}", "region", m->region, "seq",
+                  (json_int_t)cp.seq, "held", held.head_hash, "offered", cp.head_hash);
+    }
+    if (rc == LEDGER_ESTORE) {
+        server_reply_error(call, GRPC_STATUS_UNAVAILABLE, "STORE_UNAVAILABLE", "%s", err);
+        return;
+    }
+    Carbon__V1__ShareCheckpointResponse resp = CARBON__V1__SHARE_CHECKPOINT_RESPONSE__INIT;
+    resp.stored = stored;
+    server_reply_ok(call, &resp.base);
+}
+
+/* ---- the checkpointer -------------------------------------------------------------- */
+
+int audit_service_init(struct gateway *gw, char *err, size_t errlen) {
+    pthread_mutex_init(&gw->checkpointer_lock, NULL);
+    pthread_cond_init(&gw->checkpointer_wake, NULL);
+    if (gw->cfg.audit_signing_key[0] != '\0') {
+        gw->audit_key = audit_load_signing_key(gw->cfg.audit_signing_key, err, errlen);
+        if (gw->audit_key == NULL) return -1;
+    }
+    for (size_t i = 0; i < gw->cfg.peers_n; i++) {
+        if (gw->cfg.audit_keys[i][0] == '\0') continue;
+        if (audit_load_public_key(gw->cfg.audit_keys[i], gw->peer_audit_keys[i], err, errlen) != 0)
+            return -1;
+        gw->peer_audit_key_set[i] = 1;
+    }
+    return 0;
+}
+
+/* Signs the head if it moved, stores it, gives it to every peer. */
+static void audit_checkpoint_once(struct gateway *gw, store_t *st, uint64_t *last_seq) {
+    audit_checkpoint_t cp = {0};
+    char err[256];
+    if (audit_head(st, &cp.seq, cp.head_hash, err, sizeof err) != LEDGER_OK) return;
+    if (cp.seq == 0 || cp.seq == *last_seq) return;
+    snprintf(cp.region, sizeof cp.region, "%s", gw->cfg.region);
+    cp.time_ms = ledger_now_ms();
+    if (audit_checkpoint_sign(&cp, gw->audit_key) != 0) {
+        log_error("checkpoint_sign_failed", NULL);
+        return;
+    }
+    if (audit_checkpoint_store(st, "own", &cp, err, sizeof err) != LEDGER_OK) return;
+    *last_seq = cp.seq;
+    arena_t a = {0};
+    Carbon__V1__ShareCheckpointRequest req = CARBON__V1__SHARE_CHECKPOINT_REQUEST__INIT;
+    req.checkpoint = audit_pb_checkpoint(&a, &cp);
+    for (size_t i = 0; i < gw->cfg.peers_n; i++) {
+        grpc_channel *ch = peers_channel_of(gw->peers, gw->cfg.peers[i].region);
+        ProtobufCMessage *resp = NULL;
+        client_status_t status;
+        if (client_call(ch, "/carbon.v1.Federation/ShareCheckpoint", &req.base,
+                        &carbon__v1__share_checkpoint_response__descriptor, &resp,
+                        gw->cfg.peer_timeout_ms, &status) != GRPC_STATUS_OK)
+            log_warn("checkpoint_not_shared", "{s:s, s:s}", "peer", gw->cfg.peers[i].region,
+                     "details", status.details);
+        if (resp != NULL) protobuf_c_message_free_unpacked(resp, NULL);
+    }
+    arena_free(&a);
+    log_debug("checkpoint", "{s:I, s:s}", "seq", (json_int_t)cp.seq, "head", cp.head_hash);
+}
+
+static void *audit_checkpointer_main(void *arg) {
+    struct gateway *gw = arg;
+    store_t *st = NULL;
+    uint64_t last_seq = 0;
+    for (;;) {
+        pthread_mutex_lock(&gw->checkpointer_lock);
+        if (!gw->checkpointer_stop) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            uint64_t ns = (uint64_t)ts.tv_nsec + (uint64_t)gw->cfg.checkpoint_interval_ms * 1000000u;
+            ts.tv_sec += (time_t)(ns / 1000000000u);
+            ts.tv_nsec = (long)(ns % 1000000000u);
+            pthread_cond_timedwait(&gw->checkpointer_wake, &gw->checkpointer_lock, &ts);
+        }
+        int stop = gw->checkpointer_stop;
+        pthread_mutex_unlock(&gw->checkpointer_lock);
+        if (stop) break;
+        char err[256];
+        if (st == NULL) st = store_open(&gw->store_cfg, err, sizeof err);
+        if (st != NULL) audit_checkpoint_once(gw, st, &last_seq);
+    }
+    store_close(st);
+    return NULL;
+}
+
+int audit_checkpointer_start(struct gateway *gw, char *err, size_t errlen) {
+    if (gw->audit_key == NULL) return 0;
+    if (pthread_create(&gw->checkpointer, NULL, audit_checkpointer_main, gw) != 0) {
+        snprintf(err, errlen, "cannot start the checkpointer");
+        return -1;
+    }
+    gw->checkpointer_started = 1;
+    return 0;
+}
+
+void audit_checkpointer_stop(struct gateway *gw) {
+    if (!gw->checkpointer_started) return;
+    pthread_mutex_lock(&gw->checkpointer_lock);
+    gw->checkpointer_stop = 1;
+    pthread_cond_broadcast(&gw->checkpointer_wake);
+    pthread_mutex_unlock(&gw->checkpointer_lock);
+    pthread_join(gw->checkpointer, NULL);
+    gw->checkpointer_started = 0;
+}
+
+void audit_service_fini(struct gateway *gw) {
+    audit_checkpointer_stop(gw);
+    EVP_PKEY_free(gw->audit_key);
+    gw->audit_key = NULL;
+}

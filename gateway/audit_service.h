@@ -1,0 +1,24 @@
+/* audit_service.h - carbon.v1.Audit (Trace, ReadLog, GetCheckpoint), the
+ * checkpointer that signs the chain head and gives it to the peers, and the
+ * Federation.ShareCheckpoint handler that keeps the peers' checkpoints. */
+#ifndef GATEWAY_AUDIT_SERVICE_H
+#define GATEWAY_AUDIT_SERVICE_H
+
+#include "gateway/app.h"
+#include "gateway/server.h"
+
+void audit_trace(server_call_t *call, const ProtobufCMessage *request);
+void audit_read_log(server_call_t *call, const ProtobufCMessage *request);
+void audit_get_checkpoint(server_call_t *call, const ProtobufCMessage *request);
+void audit_share_checkpoint(server_call_t *call, const ProtobufCMessage *request);
+
+/* Loads the signing key and the peers' public keys from the configuration.
+ * 0, or -1 with "PATH: reason" in err. */
+int audit_service_init(struct gateway *gw, char *err, size_t errlen);
+
+/* Starts / stops the checkpointer thread (no-op without a signing key). */
+int audit_checkpointer_start(struct gateway *gw, char *err, size_t errlen);
+void audit_checkpointer_stop(struct gateway *gw);
+void audit_service_fini(struct gateway *gw);
+
+#endif

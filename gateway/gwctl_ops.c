@@ -1,0 +1,215 @@
+/* gwctl_ops.c - gwctl commands for operators (batches, reconcile, indoubt,
+ * resolve) over carbon.v1.Operations. */
+#include "gateway/gwctl.h"
+
+#include "carbon/v1/carbon.pb-c.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#define GWCTL_OPERATOR_NOTE "The certificate must be an operator certificate of the gateway's region.\n"
+
+static int gwctl_ops_call(const gwctl_conn_t *conn, const char *method, const ProtobufCMessage *req,
+                          const ProtobufCMessageDescriptor *desc, int (*print)(const ProtobufCMessage *)) {
+    grpc_channel *ch = gwctl_connect(conn);
+    if (ch == NULL) return GWCTL_EXIT_USAGE;
+    char path[96];
+    snprintf(path, sizeof path, "/carbon.v1.Operations/%s", method);
+    ProtobufCMessage *resp = NULL;
+    int exit_code = gwctl_call(ch, conn, path, req, desc, &resp);
+    if (exit_code == 0) {
+        if (conn->json) gwctl_print_json(resp);
+        exit_code = print(resp); /* prints only without --json; its exit code counts either way */
+        protobuf_c_message_free_unpacked(resp, NULL);
+    }
+    gwctl_disconnect(ch);
+    return exit_code;
+}
+
+static int gwctl_json_mode;
+
+/* ---- batches ----------------------------------------------------------------------- */
+
+static const char batches_usage[] =
+    "usage: gwctl batches --peer REGION [--incoming] [--from SEQ] [--to SEQ]\n"
+    "                     [connection options]\n"
+    "\n"
+    "Lists the settlement batches exchanged with a peer: outgoing (this region\n"
+    "coordinated; the default) or incoming, with their per-pair sequence number,\n"
+    "leg count, sum of grams and digest (SHA-256 over the legs in order, as the\n"
+    "legs are recorded now).\n"
+    "\n" GWCTL_CONN_HELP GWCTL_OPERATOR_NOTE;
+
+static int print_batches(const ProtobufCMessage *m) {
+    const Carbon__V1__ListBatchesResponse *r = (const Carbon__V1__ListBatchesResponse *)m;
+    if (gwctl_json_mode) return GWCTL_EXIT_OK;
+    printf("%-6s %-6s %-6s %5s %12s  %s\n", "SEQ", "FROM", "TO", "LEGS", "SUM_G", "DIGEST");
+    for (size_t i = 0; i < r->n_batches; i++) {
+        const Carbon__V1__BatchRecord *b = r->batches[i];
+        printf("%-6" PRIu64 " %-6s %-6s %5u %12" PRIu64 "  %.16s...\n", b->batch_seq, b->source_region,
+               b->destination_region, b->leg_count, b->sum_g, b->digest);
+    }
+    printf("%zu batches\n", r->n_batches);
+    return GWCTL_EXIT_OK;
+}
+
+int gwctl_batches(int argc, char **argv) {
+    const char *peer = NULL, *from = "0", *to = "0";
+    int incoming = 0;
+    gwctl_conn_t conn;
+    const gwctl_opt_t opts[] = {{"peer", 1, &peer, NULL}, {"from", 1, &from, NULL},
+                                {"to", 1, &to, NULL},     {"incoming", 0, NULL, &incoming}, {0}};
+    int rc = gwctl_parse(argc, argv, opts, &conn, batches_usage);
+    if (rc != 0) return rc > 0 ? GWCTL_EXIT_OK : GWCTL_EXIT_USAGE;
+    uint64_t f, t;
+    if (peer == NULL || gwctl_parse_u64(from, &f) != 0 || gwctl_parse_u64(to, &t) != 0) {
+        fprintf(stderr, "gwctl batches: --peer is required; --from and --to are numbers\n");
+        return GWCTL_EXIT_USAGE;
+    }
+    gwctl_json_mode = conn.json;
+    Carbon__V1__ListBatchesRequest req = CARBON__V1__LIST_BATCHES_REQUEST__INIT;
+    req.peer_region = (char *)peer;
+    req.outgoing = !incoming;
+    req.from_seq = f;
+    req.to_seq = t;
+    return gwctl_ops_call(&conn, "ListBatches", &req.base, &carbon__v1__list_batches_response__descriptor,
+                          print_batches);
+}
+
+/* ---- reconcile ---------------------------------------------------------------------- */
+
+static const char reconcile_usage[] =
+    "usage: gwctl reconcile --peer REGION [--from SEQ] [--to SEQ] [connection options]\n"
+    "\n"
+    "Reconciles the batches this region sent to a peer with the peer's records of\n"
+    "them, in the stages of the ITL: totals (count, sum of grams, digest; a batch\n"
+    "missing on either side; a local record that no longer matches its legs),\n"
+    "then legs (amounts, blocks, accounts) and the trail (each leg's outcome on\n"
+    "both sides). Every discrepancy is printed with both sides' values. Run it on\n"
+    "each gateway to cover both directions of a pair.\n"
+    "\n" GWCTL_CONN_HELP GWCTL_OPERATOR_NOTE
+    "Exit codes: 0 no discrepancy, 1 discrepancies, 2 bad usage, 3 unreachable.\n";
+
+static int print_reconcile(const ProtobufCMessage *m) {
+    const Carbon__V1__ReconcileResponse *r = (const Carbon__V1__ReconcileResponse *)m;
+    if (!gwctl_json_mode) {
+        printf("batches compared %" PRIu64 ", legs compared %" PRIu64 ", discrepancies %zu\n",
+               r->batches_compared, r->legs_compared, r->n_discrepancies);
+        if (r->n_discrepancies > 0)
+            printf("%-7s %-6s %-32s %-13s %-24s %s\n", "STAGE", "BATCH", "TRANSFER", "FIELD", "HERE",
+                   "PEER");
+        for (size_t i = 0; i < r->n_discrepancies; i++) {
+            const Carbon__V1__Discrepancy *d = r->discrepancies[i];
+            printf("%-7s %-6" PRIu64 " %-32s %-13s %-24.64s %.64s\n", d->stage, d->batch_seq,
+                   d->transfer_id[0] ? d->transfer_id : "-", d->field, d->local_value, d->peer_value);
+        }
+    }
+    return r->n_discrepancies == 0 ? GWCTL_EXIT_OK : GWCTL_EXIT_FAILED;
+}
+
+int gwctl_reconcile(int argc, char **argv) {
+    const char *peer = NULL, *from = "0", *to = "0";
+    gwctl_conn_t conn;
+    const gwctl_opt_t opts[] = {{"peer", 1, &peer, NULL}, {"from", 1, &from, NULL}, {"to", 1, &to, NULL}, {0}};
+    int rc = gwctl_parse(argc, argv, opts, &conn, reconcile_usage);
+    if (rc != 0) return rc > 0 ? GWCTL_EXIT_OK : GWCTL_EXIT_USAGE;
+    uint64_t f, t;
+    if (peer == NULL || gwctl_parse_u64(from, &f) != 0 || gwctl_parse_u64(to, &t) != 0) {
+        fprintf(stderr, "gwctl reconcile: --peer is required; --from and --to are numbers\n");
+        return GWCTL_EXIT_USAGE;
+    }
+    gwctl_json_mode = conn.json;
+    Carbon__V1__ReconcileRequest req = CARBON__V1__RECONCILE_REQUEST__INIT;
+    req.peer_region = (char *)peer;
+    req.from_seq = f;
+    req.to_seq = t;
+    return gwctl_ops_call(&conn, "Reconcile", &req.base, &carbon__v1__reconcile_response__descriptor,
+                          print_reconcile);
+}
+
+/* ---- indoubt, resolve ----------------------------------------------------------------- */
+
+static const char indoubt_usage[] =
+    "usage: gwctl indoubt [--limit N] [connection options]\n"
+    "\n"
+    "Lists legs waiting for a decision: prepared legs here past their expiry whose\n"
+    "coordinator has not answered, held legs past expiry, and decisions a peer has\n"
+    "not acknowledged yet; with their age and what is known.\n"
+    "\n" GWCTL_CONN_HELP GWCTL_OPERATOR_NOTE
+    "Exit codes: 0 nothing in doubt, 1 legs in doubt, 2 bad usage, 3 unreachable.\n";
+
+static int print_indoubt(const ProtobufCMessage *m) {
+    const Carbon__V1__ListInDoubtResponse *r = (const Carbon__V1__ListInDoubtResponse *)m;
+    if (!gwctl_json_mode) {
+        printf("%-32s %-11s %-10s %9s  %s\n", "TRANSFER", "ROLE", "STATE", "AGE_S", "KNOWN");
+        for (size_t i = 0; i < r->n_legs; i++) {
+            const Carbon__V1__InDoubtLeg *l = r->legs[i];
+            printf("%-32s %-11s %-10s %9" PRIu64 "  %s\n", l->leg->transfer_id, l->role, l->state,
+                   l->age_ms / 1000, l->known);
+        }
+        printf("%zu legs in doubt\n", r->n_legs);
+    }
+    return r->n_legs == 0 ? GWCTL_EXIT_OK : GWCTL_EXIT_FAILED;
+}
+
+int gwctl_indoubt(int argc, char **argv) {
+    const char *limit = "0";
+    gwctl_conn_t conn;
+    const gwctl_opt_t opts[] = {{"limit", 1, &limit, NULL}, {0}};
+    int rc = gwctl_parse(argc, argv, opts, &conn, indoubt_usage);
+    if (rc != 0) return rc > 0 ? GWCTL_EXIT_OK : GWCTL_EXIT_USAGE;
+    uint64_t l;
+    if (gwctl_parse_u64(limit, &l) != 0 || l > 1000) {
+        fprintf(stderr, "gwctl indoubt: --limit is 0..1000\n");
+        return GWCTL_EXIT_USAGE;
+    }
+    gwctl_json_mode = conn.json;
+    Carbon__V1__ListInDoubtRequest req = CARBON__V1__LIST_IN_DOUBT_REQUEST__INIT;
+    req.limit = (uint32_t)l;
+    return gwctl_ops_call(&conn, "ListInDoubt", &req.base, &carbon__v1__list_in_doubt_response__descriptor,
+                          print_indoubt);
+}
+
+static const char resolve_usage[] =
+    "usage: gwctl resolve --transfer HEX32 --commit|--abort --reason TEXT\n"
+    "                     [connection options]\n"
+    "\n"
+    "Forces the decision of a prepared leg at this (destination) gateway when its\n"
+    "coordinator can no longer answer for it (its store was lost, or it is gone).\n"
+    "Refused while the coordinator answers, or before the leg expires. The\n"
+    "operator's identity and reason go into the audit trail.\n"
+    "\n"
+    "  --transfer HEX32  the transfer id\n"
+    "  --commit|--abort  the decision to apply\n"
+    "  --reason TEXT     why (10..512 bytes), e.g. an incident number\n" GWCTL_CONN_HELP
+    GWCTL_OPERATOR_NOTE;
+
+static int print_resolve(const ProtobufCMessage *m) {
+    const Carbon__V1__ResolveInDoubtResponse *r = (const Carbon__V1__ResolveInDoubtResponse *)m;
+    if (!gwctl_json_mode)
+        printf("transfer %s: %s applied\n", r->applied->transfer_id,
+               r->applied->applied == CARBON__V1__DECISION__DECISION_COMMIT ? "COMMIT" : "ABORT");
+    return GWCTL_EXIT_OK;
+}
+
+int gwctl_resolve(int argc, char **argv) {
+    const char *tid = NULL, *reason = NULL;
+    int commit = 0, abort_ = 0;
+    gwctl_conn_t conn;
+    const gwctl_opt_t opts[] = {{"transfer", 1, &tid, NULL}, {"reason", 1, &reason, NULL},
+                                {"commit", 0, NULL, &commit}, {"abort", 0, NULL, &abort_}, {0}};
+    int rc = gwctl_parse(argc, argv, opts, &conn, resolve_usage);
+    if (rc != 0) return rc > 0 ? GWCTL_EXIT_OK : GWCTL_EXIT_USAGE;
+    if (tid == NULL || reason == NULL || commit == abort_) {
+        fprintf(stderr, "gwctl resolve: --transfer, --reason and one of --commit, --abort are required\n");
+        return GWCTL_EXIT_USAGE;
+    }
+    gwctl_json_mode = conn.json;
+    Carbon__V1__ResolveInDoubtRequest req = CARBON__V1__RESOLVE_IN_DOUBT_REQUEST__INIT;
+    req.transfer_id = (char *)tid;
+    req.decision = commit ? CARBON__V1__DECISION__DECISION_COMMIT : CARBON__V1__DECISION__DECISION_ABORT;
+    req.reason = (char *)reason;
+    return gwctl_ops_call(&conn, "ResolveInDoubt", &req.base,
+                          &carbon__v1__resolve_in_doubt_response__descriptor, print_resolve);
+}

@@ -1,0 +1,522 @@
+/* operations.c - carbon.v1.Operations (ListBatches, Reconcile, ListInDoubt,
+ * ResolveInDoubt) and Federation.FetchBatches, the peer side of a
+ * reconciliation (DESIGN §8). */
+#include "gateway/operations.h"
+
+#include "carbon/v1/carbon.pb-c.h"
+#include "gateway/arena.h"
+#include "gateway/client.h"
+#include "gateway/log.h"
+#include "gateway/pbconv.h"
+#include "gateway/peers.h"
+#include "gateway/validate.h"
+#include "settlement/batch.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define OPS_INDOUBT_LIMIT_DEFAULT 100
+#define OPS_INDOUBT_LIMIT_MAX 1000
+#define OPS_REASON_MIN 10
+#define OPS_REASON_MAX 512
+#define OPS_DISCREPANCIES_MAX 10000
+
+static store_t *ops_store(server_call_t *call) {
+    struct gateway *gw = server_call_app(call);
+    store_t *st = gateway_worker_store(gw, server_call_worker(call));
+    if (st == NULL)
+        server_reply_error(call, GRPC_STATUS_UNAVAILABLE, "STORE_UNAVAILABLE",
+                           "the region's store cannot be reached; retry");
+    return st;
+}
+
+static int ops_peer_ok(server_call_t *call, const char *peer) {
+    struct gateway *gw = server_call_app(call);
+    if (config_peer_address(&gw->cfg, peer) != NULL) return 1;
+    server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "UNKNOWN_REGION",
+                       "'%.16s' is not a peer of %s", peer, gw->cfg.region);
+    return 0;
+}
+
+static Carbon__V1__Decision ops_decision_of(const char *state) {
+    if (!strcmp(state, "COMMITTED")) return CARBON__V1__DECISION__DECISION_COMMIT;
+    if (!strcmp(state, "ABORTED") || !strcmp(state, "REFUSED")) return CARBON__V1__DECISION__DECISION_ABORT;
+    return CARBON__V1__DECISION__DECISION_UNKNOWN;
+}
+
+/* The legs of a stored batch as this side records them now (missing legs
+ * are left zeroed with tid set). legs[] malloc'd; ledger_leg_free each. */
+static int ops_batch_legs(store_t *st, const batch_record_t *b, ledger_leg_t **legs, char *err,
+                          size_t errlen) {
+    *legs = calloc(b->tids_n > 0 ? b->tids_n : 1, sizeof **legs);
+    if (*legs == NULL) abort();
+    for (size_t i = 0; i < b->tids_n; i++) {
+        int rc = ledger_leg_get(st, b->tids[i], &(*legs)[i], err, errlen);
+        if (rc == LEDGER_ESTORE) {
+            for (size_t k = 0; k < i; k++) ledger_leg_free(&(*legs)[k]);
+            free(*legs);
+            *legs = NULL;
+            return -1;
+        }
+        if (rc == LEDGER_NOT_FOUND) snprintf((*legs)[i].tid, sizeof (*legs)[i].tid, "%s", b->tids[i]);
+    }
+    return 0;
+}
+
+/* A BatchRecord: totals recomputed from the legs as recorded now. */
+static Carbon__V1__BatchRecord *ops_pb_batch(arena_t *a, struct gateway *gw, const char *peer,
+                                             int outgoing, const batch_record_t *b,
+                                             const ledger_leg_t *legs, int with_legs) {
+    Carbon__V1__BatchRecord *m = arena_alloc(a, sizeof *m);
+    carbon__v1__batch_record__init(m);
+    m->source_region = arena_strdup(a, outgoing ? gw->cfg.region : peer);
+    m->destination_region = arena_strdup(a, outgoing ? peer : gw->cfg.region);
+    m->batch_seq = b->seq;
+    m->time_unix_ms = b->time_ms;
+    const ledger_leg_t **view = arena_alloc(a, (b->tids_n ? b->tids_n : 1) * sizeof *view);
+    for (size_t i = 0; i < b->tids_n; i++) view[i] = &legs[i];
+    batch_totals_t t;
+    if (outgoing)
+        batch_totals_source(gw->cfg.region, view, b->tids_n, &t);
+    else
+        batch_totals_destination(gw->cfg.region, view, b->tids_n, &t);
+    m->leg_count = t.count;
+    m->sum_g = t.sum_g;
+    m->digest = arena_strdup(a, t.digest);
+    if (with_legs) {
+        m->legs = arena_alloc(a, b->tids_n * sizeof *m->legs);
+        m->decisions = arena_alloc(a, b->tids_n * sizeof *m->decisions);
+        for (size_t i = 0; i < b->tids_n; i++) {
+            const ledger_leg_t *l = &legs[i];
+            Carbon__V1__Leg *pl;
+            if (outgoing) {
+                pl = pbconv_leg(a, l, gw->cfg.region);
+            } else {
+                pl = pbconv_leg(a, l, gw->cfg.region);
+                pl->from_account = arena_strdup(a, l->from);
+                pl->to_account = arena_printf(a, "%s/%s", gw->cfg.region, l->to);
+            }
+            m->legs[m->n_legs++] = pl;
+            Carbon__V1__LegDecision *d = arena_alloc(a, sizeof *d);
+            carbon__v1__leg_decision__init(d);
+            d->transfer_id = arena_strdup(a, b->tids[i]);
+            d->decision = ops_decision_of(l->state);
+            m->decisions[m->n_decisions++] = d;
+        }
+    }
+    return m;
+}
+
+/* Reads batches and answers them (ListBatches and FetchBatches). */
+static void ops_answer_batches(server_call_t *call, const char *peer, int outgoing,
+                               uint64_t from, uint64_t to, int with_legs, int fetch) {
+    struct gateway *gw = server_call_app(call);
+    store_t *st = ops_store(call);
+    if (st == NULL) return;
+    batch_record_t *recs = NULL;
+    size_t n = 0;
+    char err[256] = "";
+    if (batch_list(st, peer, outgoing, from, to, &recs, &n, err, sizeof err) != LEDGER_OK) {
+        server_reply_error(call, GRPC_STATUS_UNAVAILABLE, "STORE_UNAVAILABLE", "%s", err);
+        return;
+    }
+    arena_t a = {0};
+    Carbon__V1__BatchRecord **out = arena_alloc(&a, n * sizeof *out);
+    size_t k = 0;
+    int failed = 0;
+    for (size_t i = 0; i < n && !failed; i++) {
+        ledger_leg_t *legs = NULL;
+        if (ops_batch_legs(st, &recs[i], &legs, err, sizeof err) != 0) {
+            failed = 1;
+            break;
+        }
+        out[k++] = ops_pb_batch(&a, gw, peer, outgoing, &recs[i], legs, with_legs);
+        for (size_t j = 0; j < recs[i].tids_n; j++) ledger_leg_free(&legs[j]);
+        free(legs);
+    }
+    for (size_t i = 0; i < n; i++) batch_record_free(&recs[i]);
+    free(recs);
+    if (failed) {
+        arena_free(&a);
+        server_reply_error(call, GRPC_STATUS_UNAVAILABLE, "STORE_UNAVAILABLE", "%s", err);
+        return;
+    }
+    if (fetch) {
+        Carbon__V1__FetchBatchesResponse resp = CARBON__V1__FETCH_BATCHES_RESPONSE__INIT;
+        resp.n_batches = k;
+        resp.batches = out;
+        server_reply_ok(call, &resp.base);
+    } else {
+        Carbon__V1__ListBatchesResponse resp = CARBON__V1__LIST_BATCHES_RESPONSE__INIT;
+        resp.n_batches = k;
+        resp.batches = out;
+        server_reply_ok(call, &resp.base);
+    }
+    arena_free(&a);
+}
+
+void ops_list_batches(server_call_t *call, const ProtobufCMessage *request) {
+    const Carbon__V1__ListBatchesRequest *req = (const Carbon__V1__ListBatchesRequest *)request;
+    if (!ops_peer_ok(call, req->peer_region)) return;
+    if (req->to_seq != 0 && (req->to_seq < req->from_seq || req->to_seq - req->from_seq >= BATCH_LIST_MAX)) {
+        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "BAD_RANGE",
+                           "from_seq..to_seq spans at most %d batches", BATCH_LIST_MAX);
+        return;
+    }
+    ops_answer_batches(call, req->peer_region, req->outgoing, req->from_seq, req->to_seq, 1, 0);
+}
+
+void ops_fetch_batches(server_call_t *call, const ProtobufCMessage *request) {
+    const Carbon__V1__FetchBatchesRequest *req = (const Carbon__V1__FetchBatchesRequest *)request;
+    const identity_t *caller = server_call_caller(call);
+    if (caller == NULL || strcmp(caller->region, req->region) != 0) {
+        server_reply_error(call, GRPC_STATUS_PERMISSION_DENIED, "REGION_MISMATCH",
+                           "a gateway may fetch only the batches it sent");
+        return;
+    }
+    if (req->to_seq != 0 && (req->to_seq < req->from_seq || req->to_seq - req->from_seq >= BATCH_LIST_MAX)) {
+        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "BAD_RANGE",
+                           "from_seq..to_seq spans at most %d batches", BATCH_LIST_MAX);
+        return;
+    }
+    /* The caller sent these batches: here they are incoming. */
+    ops_answer_batches(call, req->region, 0, req->from_seq, req->to_seq, req->with_legs, 1);
+}
+
+/* ---- Reconcile ------------------------------------------------------------------ */
+
+typedef struct {
+    arena_t *a;
+    Carbon__V1__Discrepancy **v;
+    size_t n;
+} ops_found_t;
+
+static void ops_discrepancy(ops_found_t *f, const char *stage, uint64_t seq, const char *tid,
+                            const char *field, const char *local, const char *peer) {
+    if (f->n >= OPS_DISCREPANCIES_MAX) return;
+    Carbon__V1__Discrepancy *d = arena_alloc(f->a, sizeof *d);
+    carbon__v1__discrepancy__init(d);
+    d->stage = arena_strdup(f->a, stage);
+    d->batch_seq = seq;
+    d->transfer_id = arena_strdup(f->a, tid);
+    d->field = arena_strdup(f->a, field);
+    d->local_value = arena_strdup(f->a, local);
+    d->peer_value = arena_strdup(f->a, peer);
+    f->v[f->n++] = d;
+}
+
+static void ops_u64_discrepancy(ops_found_t *f, const char *stage, uint64_t seq, const char *tid,
+                                const char *field, uint64_t local, uint64_t peer) {
+    if (local == peer) return;
+    char l[24], p[24];
+    snprintf(l, sizeof l, "%" PRIu64, local);
+    snprintf(p, sizeof p, "%" PRIu64, peer);
+    ops_discrepancy(f, stage, seq, tid, field, l, p);
+}
+
+static const Carbon__V1__BatchRecord *ops_find_batch(const Carbon__V1__FetchBatchesResponse *r,
+                                                     uint64_t seq) {
+    for (size_t i = 0; r != NULL && i < r->n_batches; i++)
+        if (r->batches[i]->batch_seq == seq) return r->batches[i];
+    return NULL;
+}
+
+static uint64_t ops_blocks_grams(Carbon__V1__CreditBlock *const *b, size_t n) {
+    uint64_t g = 0;
+    for (size_t i = 0; i < n; i++)
+        if (b[i]->serial_end >= b[i]->serial_start) g += b[i]->serial_end - b[i]->serial_start + 1;
+    return g;
+}
+
+/* Compares one batch leg by leg (stage "legs") and by outcome (stage "trail"). */
+static void ops_compare_legs(ops_found_t *f, struct gateway *gw, uint64_t seq,
+                             const ledger_leg_t *legs, size_t n,
+                             const Carbon__V1__BatchRecord *peer) {
+    for (size_t i = 0; i < n; i++) {
+        const ledger_leg_t *l = &legs[i];
+        const Carbon__V1__Leg *pl = NULL;
+        const Carbon__V1__LegDecision *pd = NULL;
+        for (size_t k = 0; k < peer->n_legs; k++)
+            if (strcmp(peer->legs[k]->transfer_id, l->tid) == 0) {
+                pl = peer->legs[k];
+                if (k < peer->n_decisions) pd = peer->decisions[k];
+            }
+        if (pl == NULL) {
+            ops_discrepancy(f, "legs", seq, l->tid, "missing", "present", "absent");
+            continue;
+        }
+        ops_u64_discrepancy(f, "legs", seq, l->tid, "debited_g", l->debited_g,
+                            ops_blocks_grams(pl->blocks, pl->n_blocks));
+        ops_u64_discrepancy(f, "legs", seq, l->tid, "credited_g", l->credited_g, pl->credited_g);
+        ops_u64_discrepancy(f, "legs", seq, l->tid, "discount_g", l->discount_g, pl->discount_g);
+        char to[96];
+        snprintf(to, sizeof to, "%s", l->to);
+        if (strcmp(to, pl->to_account) != 0) ops_discrepancy(f, "legs", seq, l->tid, "to_account", to, pl->to_account);
+        int blocks_differ = pl->n_blocks != l->blocks_n;
+        for (size_t k = 0; !blocks_differ && k < l->blocks_n; k++)
+            blocks_differ = pl->blocks[k]->serial_start != l->blocks[k].first ||
+                            pl->blocks[k]->serial_end != l->blocks[k].last ||
+                            strcmp(pl->blocks[k]->origin_region, l->blocks[k].origin) != 0;
+        if (blocks_differ) ops_discrepancy(f, "legs", seq, l->tid, "blocks", "differ", "differ");
+        Carbon__V1__Decision mine = ops_decision_of(l->state);
+        Carbon__V1__Decision theirs = pd != NULL ? pd->decision : CARBON__V1__DECISION__DECISION_UNKNOWN;
+        if (mine != theirs) {
+            const ProtobufCEnumValue *pv =
+                protobuf_c_enum_descriptor_get_value(&carbon__v1__decision__descriptor, (int)theirs);
+            ops_discrepancy(f, "trail", seq, l->tid, "outcome", l->state[0] ? l->state : "absent",
+                            pv != NULL ? pv->name : "?");
+        }
+    }
+    for (size_t k = 0; k < peer->n_legs; k++) {
+        int known = 0;
+        for (size_t i = 0; i < n && !known; i++) known = strcmp(legs[i].tid, peer->legs[k]->transfer_id) == 0;
+        if (!known) ops_discrepancy(f, "legs", seq, peer->legs[k]->transfer_id, "missing", "absent", "present");
+    }
+    (void)gw;
+}
+
+void ops_reconcile(server_call_t *call, const ProtobufCMessage *request) {
+    const Carbon__V1__ReconcileRequest *req = (const Carbon__V1__ReconcileRequest *)request;
+    struct gateway *gw = server_call_app(call);
+    if (!ops_peer_ok(call, req->peer_region)) return;
+    if (req->to_seq != 0 && (req->to_seq < req->from_seq || req->to_seq - req->from_seq >= BATCH_LIST_MAX)) {
+        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "BAD_RANGE",
+                           "from_seq..to_seq spans at most %d batches", BATCH_LIST_MAX);
+        return;
+    }
+    store_t *st = ops_store(call);
+    if (st == NULL) return;
+    char err[256] = "";
+    batch_record_t *recs = NULL;
+    size_t n = 0;
+    if (batch_list(st, req->peer_region, 1, req->from_seq, req->to_seq, &recs, &n, err, sizeof err) !=
+        LEDGER_OK) {
+        server_reply_error(call, GRPC_STATUS_UNAVAILABLE, "STORE_UNAVAILABLE", "%s", err);
+        return;
+    }
+    uint64_t to = req->to_seq;
+    for (size_t i = 0; i < n; i++)
+        if (recs[i].seq > to) to = recs[i].seq;
+    /* The peer's records of the batches this region sent it. */
+    Carbon__V1__FetchBatchesRequest freq = CARBON__V1__FETCH_BATCHES_REQUEST__INIT;
+    freq.region = gw->cfg.region;
+    freq.from_seq = req->from_seq;
+    freq.to_seq = to;
+    freq.with_legs = 1;
+    ProtobufCMessage *presp = NULL;
+    client_status_t status;
+    if (client_call(peers_channel_of(gw->peers, req->peer_region), "/carbon.v1.Federation/FetchBatches",
+                    &freq.base, &carbon__v1__fetch_batches_response__descriptor, &presp,
+                    gw->cfg.peer_timeout_ms, &status) != GRPC_STATUS_OK) {
+        for (size_t i = 0; i < n; i++) batch_record_free(&recs[i]);
+        free(recs);
+        server_reply_error(call, GRPC_STATUS_UNAVAILABLE, "PEER_UNAVAILABLE",
+                           "%s did not answer FetchBatches: %s", req->peer_region, status.details);
+        return;
+    }
+    const Carbon__V1__FetchBatchesResponse *peer = (const Carbon__V1__FetchBatchesResponse *)presp;
+    arena_t a = {0};
+    ops_found_t found = {&a, arena_alloc(&a, OPS_DISCREPANCIES_MAX * sizeof *found.v), 0};
+    Carbon__V1__ReconcileResponse resp = CARBON__V1__RECONCILE_RESPONSE__INIT;
+    int failed = 0;
+    for (size_t i = 0; i < n && !failed; i++) {
+        const batch_record_t *b = &recs[i];
+        ledger_leg_t *legs = NULL;
+        if (ops_batch_legs(st, b, &legs, err, sizeof err) != 0) {
+            failed = 1;
+            break;
+        }
+        resp.batches_compared++;
+        resp.legs_compared += b->tids_n;
+        const ledger_leg_t **view = calloc(b->tids_n ? b->tids_n : 1, sizeof *view);
+        if (view == NULL) abort();
+        for (size_t k = 0; k < b->tids_n; k++) view[k] = &legs[k];
+        batch_totals_t now;
+        batch_totals_source(gw->cfg.region, view, b->tids_n, &now);
+        free(view);
+        /* Stage one, totals: our record against our legs, then against the peer. */
+        if (strcmp(now.digest, b->totals.digest) != 0)
+            ops_discrepancy(&found, "totals", b->seq, "", "local_record", b->totals.digest, now.digest);
+        const Carbon__V1__BatchRecord *pb = ops_find_batch(peer, b->seq);
+        if (pb == NULL) {
+            ops_discrepancy(&found, "totals", b->seq, "", "missing", "present", "absent");
+        } else {
+            ops_u64_discrepancy(&found, "totals", b->seq, "", "leg_count", now.count, pb->leg_count);
+            ops_u64_discrepancy(&found, "totals", b->seq, "", "sum_g", now.sum_g, pb->sum_g);
+            if (strcmp(now.digest, pb->digest) != 0)
+                ops_discrepancy(&found, "totals", b->seq, "", "digest", now.digest, pb->digest);
+            /* Stages two and three, legs and trail: always, so outcomes are compared too. */
+            ops_compare_legs(&found, gw, b->seq, legs, b->tids_n, pb);
+        }
+        for (size_t k = 0; k < b->tids_n; k++) ledger_leg_free(&legs[k]);
+        free(legs);
+    }
+    for (size_t i = 0; peer != NULL && i < peer->n_batches; i++) {
+        int known = 0;
+        for (size_t k = 0; k < n && !known; k++) known = recs[k].seq == peer->batches[i]->batch_seq;
+        if (!known)
+            ops_discrepancy(&found, "totals", peer->batches[i]->batch_seq, "", "missing", "absent", "present");
+    }
+    for (size_t i = 0; i < n; i++) batch_record_free(&recs[i]);
+    free(recs);
+    protobuf_c_message_free_unpacked(presp, NULL);
+    if (failed) {
+        arena_free(&a);
+        server_reply_error(call, GRPC_STATUS_UNAVAILABLE, "STORE_UNAVAILABLE", "%s", err);
+        return;
+    }
+    resp.n_discrepancies = found.n;
+    resp.discrepancies = found.v;
+    server_reply_ok(call, &resp.base);
+    arena_free(&a);
+}
+
+/* ---- in doubt ------------------------------------------------------------------- */
+
+void ops_list_in_doubt(server_call_t *call, const ProtobufCMessage *request) {
+    const Carbon__V1__ListInDoubtRequest *req = (const Carbon__V1__ListInDoubtRequest *)request;
+    struct gateway *gw = server_call_app(call);
+    if (req->limit > OPS_INDOUBT_LIMIT_MAX) {
+        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "BAD_LIMIT", "limit must be 0..%d",
+                           OPS_INDOUBT_LIMIT_MAX);
+        return;
+    }
+    size_t limit = req->limit ? req->limit : OPS_INDOUBT_LIMIT_DEFAULT;
+    store_t *st = ops_store(call);
+    if (st == NULL) return;
+    ledger_pending_leg_t *src = calloc(limit, sizeof *src), *dst = calloc(limit, sizeof *dst);
+    if (src == NULL || dst == NULL) abort();
+    size_t src_n = 0, dst_n = 0;
+    char err[256] = "";
+    uint64_t now = ledger_now_ms();
+    if (ledger_recovery_scan(st, now, limit, src, &src_n, dst, &dst_n, err, sizeof err) != LEDGER_OK) {
+        free(src);
+        free(dst);
+        server_reply_error(call, GRPC_STATUS_UNAVAILABLE, "STORE_UNAVAILABLE", "%s", err);
+        return;
+    }
+    arena_t a = {0};
+    Carbon__V1__ListInDoubtResponse resp = CARBON__V1__LIST_IN_DOUBT_RESPONSE__INIT;
+    resp.legs = arena_alloc(&a, (src_n + dst_n) * sizeof *resp.legs);
+    for (size_t pass = 0; pass < 2; pass++) {
+        ledger_pending_leg_t *list = pass == 0 ? src : dst;
+        size_t count = pass == 0 ? src_n : dst_n;
+        for (size_t i = 0; i < count && resp.n_legs < limit; i++) {
+            ledger_leg_t leg;
+            if (ledger_leg_get(st, list[i].tid, &leg, err, sizeof err) != LEDGER_OK) continue;
+            Carbon__V1__InDoubtLeg *d = arena_alloc(&a, sizeof *d);
+            carbon__v1__in_doubt_leg__init(d);
+            d->leg = pbconv_leg(&a, &leg, gw->cfg.region);
+            if (pass == 1) {
+                d->leg->from_account = arena_strdup(&a, leg.from);
+                d->leg->to_account = arena_printf(&a, "%s/%s", gw->cfg.region, leg.to);
+            }
+            d->role = arena_strdup(&a, pass == 0 ? "source" : "destination");
+            d->state = arena_strdup(&a, leg.state);
+            d->age_ms = now > leg.created_ms ? now - leg.created_ms : 0;
+            d->known = pass == 0
+                ? (strcmp(leg.state, "HELD") == 0
+                       ? arena_printf(&a, "held past its expiry; recovery aborts it (presumed abort)")
+                       : arena_printf(&a, "decided %s; %s has not acknowledged it yet", leg.state, leg.peer))
+                : arena_printf(&a, "prepared; waiting for the decision of %s (asked by recovery)", leg.peer);
+            resp.legs[resp.n_legs++] = d;
+            ledger_leg_free(&leg);
+        }
+    }
+    server_reply_ok(call, &resp.base);
+    arena_free(&a);
+    free(src);
+    free(dst);
+}
+
+static int ops_reason_ok(const char *s) {
+    size_t n = strlen(s);
+    if (n < OPS_REASON_MIN || n > OPS_REASON_MAX) return 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c == 0x7f || c == '|' || c == ',') return 0;
+    }
+    return 1;
+}
+
+void ops_resolve_in_doubt(server_call_t *call, const ProtobufCMessage *request) {
+    const Carbon__V1__ResolveInDoubtRequest *req = (const Carbon__V1__ResolveInDoubtRequest *)request;
+    struct gateway *gw = server_call_app(call);
+    if (!validate_request_id(req->transfer_id)) {
+        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "BAD_ID",
+                           "transfer_id must be 32 lowercase hex digits");
+        return;
+    }
+    if (req->decision != CARBON__V1__DECISION__DECISION_COMMIT &&
+        req->decision != CARBON__V1__DECISION__DECISION_ABORT) {
+        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "BAD_DECISION", "decision must be COMMIT or ABORT");
+        return;
+    }
+    if (!ops_reason_ok(req->reason)) {
+        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "BAD_REASON",
+                           "reason must be %d..%d printable bytes without '|' or ','",
+                           OPS_REASON_MIN, OPS_REASON_MAX);
+        return;
+    }
+    store_t *st = ops_store(call);
+    if (st == NULL) return;
+    ledger_leg_t leg;
+    char err[256] = "";
+    int rc = ledger_leg_get(st, req->transfer_id, &leg, err, sizeof err);
+    if (rc == LEDGER_ESTORE) {
+        server_reply_error(call, GRPC_STATUS_UNAVAILABLE, "STORE_UNAVAILABLE", "%s", err);
+        return;
+    }
+    if (rc == LEDGER_NOT_FOUND || strcmp(leg.role, "destination") != 0 ||
+        strcmp(leg.state, "PREPARED") != 0) {
+        if (rc == LEDGER_OK) ledger_leg_free(&leg);
+        server_reply_error(call, GRPC_STATUS_FAILED_PRECONDITION, "NOT_IN_DOUBT",
+                           "transfer %s is not a prepared leg waiting here for a decision",
+                           req->transfer_id);
+        return;
+    }
+    char coordinator[16];
+    snprintf(coordinator, sizeof coordinator, "%s", leg.peer);
+    uint64_t expiry = leg.expiry_ms;
+    ledger_leg_free(&leg);
+    if (ledger_now_ms() < expiry) {
+        server_reply_error(call, GRPC_STATUS_FAILED_PRECONDITION, "NOT_EXPIRED",
+                           "the leg expires in %" PRIu64 " ms; its coordinator still decides",
+                           expiry - ledger_now_ms());
+        return;
+    }
+    /* Refused while the coordinator can answer for the leg. */
+    engine_transport_t t = peers_transport(gw->peers);
+    const char *ids[1] = {req->transfer_id};
+    char answer = 'U';
+    if (t.query(t.ctx, coordinator, ids, 1, gw->cfg.peer_timeout_ms, &answer, err, sizeof err) == 0 &&
+        answer != 'U') {
+        server_reply_error(call, GRPC_STATUS_FAILED_PRECONDITION, "COORDINATOR_ANSWERS",
+                           "%s answers %s for this transfer; recovery applies it", coordinator,
+                           answer == 'C' ? "COMMIT" : "ABORT");
+        return;
+    }
+    const identity_t *op = server_call_caller(call);
+    char resolved[OPS_REASON_MAX + 128];
+    snprintf(resolved, sizeof resolved, "%s: %s", op != NULL ? op->spiffe_id : "operator", req->reason);
+    ledger_dest_decision_t d = {.tid = req->transfer_id,
+                                .decision = req->decision == CARBON__V1__DECISION__DECISION_COMMIT ? 'C' : 'A',
+                                .resolved_by = resolved};
+    if (ledger_dest_decide(st, coordinator, &d, 1, ledger_now_ms(), err, sizeof err) != LEDGER_OK) {
+        server_reply_error(call, GRPC_STATUS_UNAVAILABLE, "STORE_UNAVAILABLE", "%s", err);
+        return;
+    }
+    log_warn("in_doubt_resolved", "{s:s, s:s, s:s, s:s}", "transfer", req->transfer_id, "decision",
+             d.decision == 'C' ? "COMMIT" : "ABORT", "operator", op != NULL ? op->spiffe_id : "",
+             "reason", req->reason);
+    Carbon__V1__LegAck ack = CARBON__V1__LEG_ACK__INIT;
+    ack.transfer_id = (char *)req->transfer_id;
+    ack.applied = d.applied == 'C'   ? CARBON__V1__DECISION__DECISION_COMMIT
+                  : d.applied == 'A' ? CARBON__V1__DECISION__DECISION_ABORT
+                                     : CARBON__V1__DECISION__DECISION_UNKNOWN;
+    Carbon__V1__ResolveInDoubtResponse resp = CARBON__V1__RESOLVE_IN_DOUBT_RESPONSE__INIT;
+    resp.applied = &ack;
+    server_reply_ok(call, &resp.base);
+}

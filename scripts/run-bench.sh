@@ -1,0 +1,244 @@
+#!/usr/bin/env bash
+# run-bench.sh - the settlement benchmark (issue 7); not part of the test suite.
+#
+#   scripts/run-bench.sh
+#
+# Installs what is missing, builds a Release tree (-O2, no sanitizers) into
+# build-bench/, starts a fresh federation of its own (3 redis-server, 3 gatewayd
+# with their metrics endpoints) in run/bench/ on its own ports, opens
+# BENCH_ACCOUNTS accounts per region with credits, and then measures on the same
+# gateways, first with appendfsync always (the shipped default) and again with
+# everysec (CONFIG SET on the three Redis):
+#   - the transport limit: grpc.health.v1.Health/Check at 64 in flight on CN-TJ;
+#   - Registry.Transfer CN-TJ -> CN-BJ, settled, at 1, 16, 64 and 256 in flight;
+#   - the triangle TJ -> BJ -> HE -> TJ at 64 in flight.
+# For each: settled transfers (or calls) per second, p50/p99/p99.9 latency,
+# store calls per settled transfer (from the metrics endpoints of the regions
+# involved) and the ratio to the transport limit. Prints a table and writes
+# run/bench/results.json and run/bench/throughput-latency.png. Everything it
+# started is stopped on exit, also on failure or Ctrl-C.
+#
+# Environment: BENCH_SECONDS (10) per point, BENCH_ACCOUNTS (10000) per region,
+# BENCH_WARMUP_MS (1000) per point, BENCH_CHANNELS (1) connections per gateway,
+# BENCH_RUN_DIR (run/bench), BENCH_FSYNC ("always everysec"); to experiment,
+# BENCH_WORKERS and BENCH_BATCH_WINDOW_MS override the gateways' workers and
+# batch_window_ms (deploy/local/gateway.ini.in).
+set -euo pipefail
+
+JJJ_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=scripts/lib.sh
+. "$JJJ_ROOT/scripts/lib.sh"
+
+BENCH_SECONDS="${BENCH_SECONDS:-10}"
+BENCH_ACCOUNTS="${BENCH_ACCOUNTS:-10000}"
+BENCH_WARMUP_MS="${BENCH_WARMUP_MS:-1000}"
+BENCH_CHANNELS="${BENCH_CHANNELS:-1}"
+BENCH_FSYNC="${BENCH_FSYNC:-always everysec}"
+RUN_DIR="${BENCH_RUN_DIR:-$JJJ_ROOT/run/bench}"
+BUILD_DIR="build-bench"
+BIN="$JJJ_ROOT/$BUILD_DIR"
+REGIONS=(CN-TJ CN-BJ CN-HE)
+TRANSFER_LEVELS=(1 16 64 256)
+
+declare -A GW_PORT REDIS_PORT METRICS_PORT GW_PID REDIS_PID
+
+stop_all() {
+    local r pid
+    for r in "${REGIONS[@]}"; do
+        pid="${GW_PID[$r]:-}"
+        [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null || true
+    done
+    for r in "${REGIONS[@]}"; do
+        pid="${GW_PID[$r]:-}"
+        [ -n "$pid" ] || continue
+        for _ in $(seq 1 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+        GW_PID[$r]=""
+    done
+    for r in "${REGIONS[@]}"; do
+        pid="${REDIS_PID[$r]:-}"
+        [ -n "$pid" ] || continue
+        kill -TERM "$pid" 2>/dev/null || true
+        for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$pid" 2>/dev/null || true
+        REDIS_PID[$r]=""
+    done
+}
+trap 'stop_all' EXIT
+trap 'exit 130' INT TERM
+
+gw_health() { # region: Health/Check SERVING over mutual TLS as the region's operator
+    GWCTL_TARGET="127.0.0.1:${GW_PORT[$1]}" GWCTL_CA="$RUN_DIR/pki/ca.crt" \
+        GWCTL_CERT="$RUN_DIR/pki/$1-operator.crt" GWCTL_KEY="$RUN_DIR/pki/$1-operator.key" \
+        "$BIN/gwctl" health --timeout-ms 500 >/dev/null 2>&1
+}
+
+start_federation() {
+    rm -rf "$RUN_DIR"
+    mkdir -p "$RUN_DIR"
+    bash "$JJJ_ROOT/certs/make-dev-pki.sh" "$RUN_DIR/pki" >"$RUN_DIR/pki.log"
+    local next=7301 r o
+    for r in "${REGIONS[@]}"; do
+        GW_PORT[$r]="$(jjj_free_port "$next")"; next=$((GW_PORT[$r] + 1))
+    done
+    for r in "${REGIONS[@]}"; do
+        REDIS_PORT[$r]="$(jjj_free_port "$next")"; next=$((REDIS_PORT[$r] + 1))
+    done
+    for r in "${REGIONS[@]}"; do
+        METRICS_PORT[$r]="$(jjj_free_port "$next")"; next=$((METRICS_PORT[$r] + 1))
+    done
+    for r in "${REGIONS[@]}"; do
+        local dir="$RUN_DIR/$r"
+        mkdir -p "$dir/redis"
+        redis-server "$JJJ_ROOT/deploy/local/redis.conf" --port "${REDIS_PORT[$r]}" \
+            --dir "$dir/redis" --pidfile "$dir/redis.pid" --logfile "$dir/redis.log"
+        for _ in $(seq 1 50); do [ -s "$dir/redis.pid" ] && break; sleep 0.1; done
+        REDIS_PID[$r]="$(cat "$dir/redis.pid")"
+        local peers=""
+        for o in "${REGIONS[@]}"; do
+            [ "$o" = "$r" ] || peers="$peers$o = 127.0.0.1:${GW_PORT[$o]}\n"
+        done
+        sed -e "s#@REGION@#$r#g" -e "s#@PORT@#${GW_PORT[$r]}#g" -e "s#@ROOT@#$JJJ_ROOT#g" \
+            -e "s#@PKI@#$RUN_DIR/pki#g" -e "s#@REDIS_PORT@#${REDIS_PORT[$r]}#g" -e "s#@PEERS@#$peers#" \
+            "$JJJ_ROOT/deploy/local/gateway.ini.in" >"$dir/gateway.ini"
+        printf '\n[metrics]\nlisten = 127.0.0.1:%s\n' "${METRICS_PORT[$r]}" >>"$dir/gateway.ini"
+        [ -z "${BENCH_WORKERS:-}" ] || sed -i "s/^workers = .*/workers = $BENCH_WORKERS/" "$dir/gateway.ini"
+        [ -z "${BENCH_BATCH_WINDOW_MS:-}" ] \
+            || sed -i "s/^batch_window_ms = .*/batch_window_ms = $BENCH_BATCH_WINDOW_MS/" "$dir/gateway.ini"
+    done
+    for r in "${REGIONS[@]}"; do
+        "$BIN/gatewayd" --config "$RUN_DIR/$r/gateway.ini" >>"$RUN_DIR/$r/gatewayd.log" 2>&1 </dev/null &
+        GW_PID[$r]=$!
+    done
+    for r in "${REGIONS[@]}"; do
+        local ok=0
+        for _ in $(seq 1 150); do
+            if gw_health "$r"; then ok=1; break; fi
+            kill -0 "${GW_PID[$r]}" 2>/dev/null || break
+            sleep 0.1
+        done
+        if [ $ok -ne 1 ]; then
+            jjj_log "gateway $r did not become healthy; its log:"
+            tail -n 20 "$RUN_DIR/$r/gatewayd.log" >&2
+            exit 1
+        fi
+        curl -fsS "http://127.0.0.1:${METRICS_PORT[$r]}/metrics" >/dev/null \
+            || { jjj_log "no metrics endpoint for $r"; exit 1; }
+    done
+    jjj_log "federation up in $RUN_DIR: gateways ${GW_PORT[*]}, redis ${REDIS_PORT[*]}, metrics ${METRICS_PORT[*]}"
+}
+
+target() { printf -- '--target %s=127.0.0.1:%s' "$1" "${GW_PORT[$1]}"; }
+metrics() { printf -- '--metrics 127.0.0.1:%s' "${METRICS_PORT[$1]}"; }
+
+# loadgen MODE ARGS...: one measured point; its JSON line goes to results.jsonl.
+point() {
+    local line
+    # shellcheck disable=SC2068
+    line="$("$BIN/loadgen" "$@" --pki "$RUN_DIR/pki" --seconds "$BENCH_SECONDS" \
+        --warmup-ms "$BENCH_WARMUP_MS" --channels "$BENCH_CHANNELS" --accounts "$BENCH_ACCOUNTS" \
+        2>>"$RUN_DIR/loadgen.log")" || { jjj_log "loadgen $* failed (see $RUN_DIR/loadgen.log)"; exit 1; }
+    printf '%s\n' "$line" >>"$RUN_DIR/results.jsonl"
+    printf '%s\n' "$line"
+}
+
+main() {
+    jjj_install $JJJ_PACKAGES_BUILD curl jq gnuplot-nox
+    jjj_log "building a Release tree into $BUILD_DIR/ ..."
+    jjj_build "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DSANITIZE=OFF \
+        "-DCMAKE_C_FLAGS_RELEASE=-O2 -g -DNDEBUG"
+    start_federation
+    : >"$RUN_DIR/results.jsonl"
+
+    jjj_log "opening $BENCH_ACCOUNTS accounts per region, with credits ..."
+    # shellcheck disable=SC2046
+    "$BIN/loadgen" setup $(target CN-TJ) $(target CN-BJ) $(target CN-HE) --pki "$RUN_DIR/pki" \
+        --accounts "$BENCH_ACCOUNTS" --in-flight 64 --channels "$BENCH_CHANNELS" \
+        >"$RUN_DIR/setup.json" 2>>"$RUN_DIR/loadgen.log" \
+        || { jjj_log "setup failed: $(cat "$RUN_DIR/setup.json") (see $RUN_DIR/loadgen.log)"; exit 1; }
+    jjj_log "setup: $(jq -c '{accounts, ok, errors, seconds, rate}' "$RUN_DIR/setup.json")"
+
+    local fsync health n
+    for fsync in $BENCH_FSYNC; do
+        for r in "${REGIONS[@]}"; do
+            redis-cli -p "${REDIS_PORT[$r]}" CONFIG SET appendfsync "$fsync" >/dev/null
+        done
+        jjj_log "appendfsync $fsync: transport limit (Health/Check, 64 in flight) ..."
+        # shellcheck disable=SC2046
+        health="$(point health $(target CN-TJ) --in-flight 64 --tag fsync="$fsync" --tag point=health-64 \
+            | jq -r .rate)"
+        for n in "${TRANSFER_LEVELS[@]}"; do
+            jjj_log "appendfsync $fsync: Transfer CN-TJ -> CN-BJ, $n in flight ..."
+            sleep 1
+            # shellcheck disable=SC2046
+            point transfer $(target CN-TJ) --to-region CN-BJ --in-flight "$n" \
+                $(metrics CN-TJ) $(metrics CN-BJ) --baseline "$health" \
+                --tag fsync="$fsync" --tag point="transfer-$n" >/dev/null
+        done
+        jjj_log "appendfsync $fsync: triangle, 64 in flight ..."
+        sleep 1
+        # shellcheck disable=SC2046
+        point triangle $(target CN-TJ) $(target CN-BJ) $(target CN-HE) --in-flight 64 \
+            $(metrics CN-TJ) $(metrics CN-BJ) $(metrics CN-HE) --baseline "$health" \
+            --tag fsync="$fsync" --tag point=triangle-64 >/dev/null
+    done
+
+    local cpu
+    cpu="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
+    jq -s --arg date "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --arg host "$(hostname)" \
+        --arg cpu "$cpu" --argjson cpus "$(nproc)" --arg kernel "$(uname -r)" \
+        --arg commit "$(git -C "$JJJ_ROOT" describe --always --dirty 2>/dev/null || echo unknown)" \
+        --argjson seconds "$BENCH_SECONDS" --argjson accounts "$BENCH_ACCOUNTS" \
+        --argjson setup "$(cat "$RUN_DIR/setup.json")" \
+        '{date: $date, machine: {host: $host, cpu: $cpu, cpus: $cpus, kernel: $kernel},
+          commit: $commit, seconds_per_point: $seconds, accounts_per_region: $accounts,
+          setup: $setup, points: .}' "$RUN_DIR/results.jsonl" >"$RUN_DIR/results.json"
+
+    printf '\n%s, %s (%s cpus), %s s per point, %s accounts per region\n' \
+        "$(jq -r .date "$RUN_DIR/results.json")" "$cpu" "$(nproc)" "$BENCH_SECONDS" "$BENCH_ACCOUNTS"
+    {
+        printf 'fsync\tpoint\tin_flight\trate/s\tp50_ms\tp99_ms\tp99.9_ms\tstore_calls/transfer\tlegs/batch\tratio\terrors\n'
+        jq -r '.points[] | [.fsync, .point, .in_flight, (.rate | floor),
+                (.p50_ms * 100 | round / 100), (.p99_ms * 100 | round / 100),
+                (.p999_ms * 100 | round / 100),
+                (if .store_calls_per_transfer then (.store_calls_per_transfer * 100 | round / 100) else "-" end),
+                (if .legs_per_batch then (.legs_per_batch * 10 | round / 10) else "-" end),
+                (if .ratio then (.ratio * 1000 | round / 1000) else "-" end),
+                (.errors + .aborted)] | @tsv' "$RUN_DIR/results.json"
+    } | column -t -s $'\t'
+
+    # Throughput vs p99 latency over the in-flight levels, one line per fsync mode.
+    local plot="$RUN_DIR/throughput-latency.gp" data
+    {
+        echo "set terminal pngcairo size 900,600 noenhanced"
+        echo "set output '$RUN_DIR/throughput-latency.png'"
+        echo "set title 'Registry.Transfer CN-TJ -> CN-BJ, settled (labels: calls in flight)'"
+        echo "set xlabel 'settled transfers per second'"
+        echo "set ylabel 'p99 latency (ms)'"
+        echo "set logscale y"
+        echo "set grid"
+        echo "set key top left"
+        printf 'plot '
+        local first=1
+        for fsync in $BENCH_FSYNC; do
+            data="$RUN_DIR/transfer-$fsync.dat"
+            jq -r --arg f "$fsync" '.points[] | select(.mode == "transfer" and .fsync == $f)
+                | "\(.rate) \(.p99_ms) \(.in_flight)"' "$RUN_DIR/results.json" >"$data"
+            [ $first -eq 1 ] || printf ', '
+            printf "'%s' using 1:2 with linespoints title 'appendfsync %s', '' using 1:2:3 with labels offset 1,1 notitle" \
+                "$data" "$fsync"
+            first=0
+        done
+        echo
+    } >"$plot"
+    if gnuplot "$plot" 2>"$RUN_DIR/gnuplot.log"; then
+        echo "plot: $RUN_DIR/throughput-latency.png"
+    else
+        jjj_log "gnuplot failed (see $RUN_DIR/gnuplot.log)"
+    fi
+    echo "results: $RUN_DIR/results.json (one object per point in .points)"
+}
+
+# Sourced (e.g. to profile by hand: start_federation, then loadgen), it only defines.
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then main "$@"; fi

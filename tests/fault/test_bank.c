@@ -1,0 +1,989 @@
+/* test_bank.c - a bank-style nemesis test (issue 8, item 1).
+ *
+ * A real three-region federation (redis-server + gatewayd per region, mutual
+ * TLS on loopback). Every region opens FAULT_ACCOUNTS accounts and issues
+ * household-electricity credits into each (TJ-EL-01, BJ-EL-01, HE-EL-01: every
+ * region recognizes the other two, so credits can go around the triangle and
+ * back). FAULT_CLIENTS worker threads make random transfers between accounts
+ * of all three regions: random amounts (also more than the balance), random
+ * origin methodology, now and then an unknown destination account, replays of
+ * earlier transfer ids with the same content (must answer the recorded
+ * outcome) and with other content (must answer ALREADY_EXISTS). Every answer
+ * is recorded per transfer id.
+ *
+ * Meanwhile the test's main thread (the harness wants processes started and
+ * stopped from the thread that spawned them) is the nemesis, driven by a
+ * printed seed: kill -9 a gateway and restart it (at once or after a random
+ * downtime), SIGSTOP a gateway past the leg expiry then SIGCONT it, restart a
+ * region's Redis (graceful; AOF with appendfsync always), and with
+ * FAULT_REDIS_KILL9=1 also kill -9 a Redis and start it again. Faults overlap.
+ *
+ * At the end: clients stop, every gateway runs again, recovery settles
+ * everything, and every invariant of DESIGN §9 is checked:
+ *   - the conservation checker (settled mode) finds no violation: every serial
+ *     in exactly one place, both legs agree, nothing in doubt, nothing applied
+ *     twice, every audit chain verifies;
+ *   - every COMMITTED answer is COMMITTED at the source and arrived COMMITTED
+ *     at the destination with the same credited grams; every ABORTED answer is
+ *     ABORTED at the source and ABORTED (or never known) at the destination;
+ *   - a transfer that was only ever refused left no record (a rejected request
+ *     changes nothing); every replay answered the recorded outcome; a replay
+ *     with other content got ALREADY_EXISTS;
+ *   - bank total: grams issued == grams in all accounts + recognition
+ *     discounts of the committed transfers (and nothing held or pending);
+ *   - liveness: after the faults every region can issue and transfer to every
+ *     other region; every gateway exits 0 on SIGTERM (no sanitizer report).
+ *
+ * Environment (all optional):
+ *   FAULT_SECONDS      duration of the fault phase (60)
+ *   FAULT_SEED         the seed (default: time and pid; always printed)
+ *   FAULT_MIN_FAULTS   fail if fewer faults were injected (5)
+ *   FAULT_MAX_FAULTS   stop injecting after this many (100000)
+ *   FAULT_CLIENTS      client threads (4)
+ *   FAULT_ACCOUNTS     accounts per region (4)
+ *   FAULT_CALL_MS      deadline of a client call (4000)
+ *   FAULT_LEG_EXPIRY_MS  the gateways' leg_expiry_ms (2500)
+ *   FAULT_REDIS_KILL9  1: also kill -9 Redis servers (0)
+ *
+ * Short run: ctest -R fault_bank_short. Long run (not in the default suite):
+ *   FAULT_SECONDS=1800 FAULT_MIN_FAULTS=200 ./build-asan/test_bank
+ */
+#include "tests/support/gateway_harness.h"
+#include "tests/support/proc.h"
+#include "tests/support/registry_client.h"
+
+#include <criterion/criterion.h>
+#include <criterion/logging.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define NREG 3
+#define ACCOUNTS_MAX 16
+#define CLIENTS_MAX 16
+#define NOBODY 255                  /* dst_acct of a transfer to an unknown account */
+#define SETTLE_TIMEOUT_MS 180000
+#define VERIFY_CALL_MS 10000
+#define PROBLEMS_KEPT 40
+
+static const char *const REGION[NREG] = {"CN-TJ", "CN-BJ", "CN-HE"};
+static const char *const REG_CERT[NREG] = {"CN-TJ-registry", "CN-BJ-registry", "CN-HE-registry"};
+static const char *const PREFIX[NREG] = {"tj", "bj", "he"};
+/* Household electricity saving: each region recognizes the other two's. */
+static const char *const METH[NREG] = {"TJ-EL-01", "BJ-EL-01", "HE-EL-01"};
+/* Display units: kg, point, credit. */
+static const uint64_t UNIT_G[NREG] = {1000, 10, 100};
+#define ISSUE_MILLI_KWH 100000      /* 100 kWh: 57030 g, 58100 g, 59420 g */
+#define MAX_TRANSFER_G 40000        /* random amounts: 1 unit .. this many grams */
+
+/* ---- configuration ------------------------------------------------------------- */
+
+typedef struct {
+    long seconds, min_faults, max_faults, clients, accounts, call_ms, leg_expiry_ms, redis_kill9;
+    uint64_t seed;
+} cfg_t;
+
+static cfg_t cfg;
+
+static long env_long(const char *name, long def, long min, long max) {
+    const char *v = getenv(name);
+    if (v == NULL || *v == '\0') return def;
+    char *end = NULL;
+    long x = strtol(v, &end, 10);
+    if (end == v || *end != '\0' || x < min || x > max) {
+        fprintf(stderr, "test_bank: %s=%s is not in %ld..%ld, using %ld\n", name, v, min, max, def);
+        return def;
+    }
+    return x;
+}
+
+static void cfg_load(void) {
+    cfg.seconds = env_long("FAULT_SECONDS", 60, 1, 7 * 24 * 3600);
+    cfg.min_faults = env_long("FAULT_MIN_FAULTS", 5, 0, 100000000);
+    cfg.max_faults = env_long("FAULT_MAX_FAULTS", 100000, 0, 100000000);
+    cfg.clients = env_long("FAULT_CLIENTS", 4, 1, CLIENTS_MAX);
+    cfg.accounts = env_long("FAULT_ACCOUNTS", 4, 2, ACCOUNTS_MAX);
+    cfg.call_ms = env_long("FAULT_CALL_MS", 4000, 500, 600000);
+    cfg.leg_expiry_ms = env_long("FAULT_LEG_EXPIRY_MS", 2500, 500, 600000);
+    cfg.redis_kill9 = env_long("FAULT_REDIS_KILL9", 0, 0, 1);
+    const char *s = getenv("FAULT_SEED");
+    if (s != NULL && *s != '\0')
+        cfg.seed = strtoull(s, NULL, 0);
+    else
+        cfg.seed = ((uint64_t)time(NULL) << 20) ^ (uint64_t)getpid() ^ (uint64_t)proc_now_ms();
+}
+
+/* ---- random numbers (splitmix64) -------------------------------------------------- */
+
+static uint64_t rng_next(uint64_t *s) {
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static uint64_t rng_below(uint64_t *s, uint64_t n) { return n == 0 ? 0 : rng_next(s) % n; }
+
+/* ---- problems: anything that breaks an invariant or the protocol --------------------- */
+
+static pthread_mutex_t problems_lock = PTHREAD_MUTEX_INITIALIZER;
+static char problems[PROBLEMS_KEPT][384];
+static atomic_int problems_n;
+
+__attribute__((format(printf, 1, 2))) static void problem(const char *fmt, ...) {
+    char text[384];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "test_bank: PROBLEM: %s\n", text);
+    pthread_mutex_lock(&problems_lock);
+    int n = atomic_fetch_add(&problems_n, 1);
+    if (n < PROBLEMS_KEPT) snprintf(problems[n], sizeof problems[n], "%s", text);
+    pthread_mutex_unlock(&problems_lock);
+}
+
+/* ---- counters ------------------------------------------------------------------------- */
+
+static atomic_ullong n_attempts;       /* fresh transfers sent */
+static atomic_ullong n_committed;      /* COMMITTED answers (fresh and replays) */
+static atomic_ullong n_aborted;        /* ABORTED answers */
+static atomic_ullong n_refused;        /* FAILED_PRECONDITION / INVALID_ARGUMENT */
+static atomic_ullong n_busy;           /* RESOURCE_EXHAUSTED (queue full, too fragmented, ...) */
+static atomic_ullong n_unknown;        /* UNAVAILABLE / DEADLINE_EXCEEDED */
+static atomic_ullong n_pending;        /* OK with outcome PENDING (a replay's wait ran out) */
+static atomic_ullong n_replays_same;   /* replays with the same content */
+static atomic_ullong n_replays_checked;/* ... of a known outcome that answered an outcome */
+static atomic_ullong n_replays_diff;   /* replays with other content */
+static atomic_ullong n_replays_diff_ok;/* ... answered ALREADY_EXISTS */
+static atomic_ullong n_nobody;         /* transfers to an unknown destination account */
+static atomic_ullong n_issues;         /* issuances sent by clients (with retries) */
+static atomic_ullong n_issues_unknown; /* ... whose answer left the outcome unknown */
+
+/* Reasons of ABORTED answers. */
+#define REASONS_MAX 16
+static pthread_mutex_t reasons_lock = PTHREAD_MUTEX_INITIALIZER;
+static char reason_name[REASONS_MAX][40];
+static unsigned long reason_count[REASONS_MAX];
+
+static void count_reason(const char *reason) {
+    pthread_mutex_lock(&reasons_lock);
+    for (int i = 0; i < REASONS_MAX; i++) {
+        if (reason_name[i][0] == '\0') snprintf(reason_name[i], sizeof reason_name[i], "%s", reason[0] ? reason : "(none)");
+        if (strcmp(reason_name[i], reason[0] ? reason : "(none)") == 0) {
+            reason_count[i]++;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&reasons_lock);
+}
+
+enum { F_KILL9, F_PAUSE, F_REDIS_RESTART, F_REDIS_KILL9, F_KINDS };
+static const char *const FAULT_NAME[F_KINDS] = {"gateway kill -9", "gateway SIGSTOP",
+                                                "redis restart", "redis kill -9"};
+static unsigned long faults[F_KINDS];
+static unsigned long unexpected_deaths;
+
+/* ---- the federation and its accounts --------------------------------------------------- */
+
+static federation_t *fed;
+static char acct_name[NREG][ACCOUNTS_MAX][24];
+static char probe_name[NREG][24];
+static uint64_t issued_g; /* every gram issued, from the Issue answers */
+
+/* ---- clients ------------------------------------------------------------------------- */
+
+typedef enum { OUT_NONE = 0, OUT_COMMITTED, OUT_ABORTED } out_t;
+
+typedef struct {
+    char tid[33];
+    uint8_t src, dst, src_acct, dst_acct, meth;
+    uint64_t amount;         /* in the source's display unit */
+    out_t outcome;           /* first definitive answer */
+    uint64_t credited_g;     /* of that answer */
+    uint32_t answers, refused, unknown, pending, busy;
+} rec_t;
+
+/* An issuance by a client (the accounts would drain through the recognition
+ * discounts otherwise). */
+typedef struct {
+    char iid[33];
+    char fp[48];
+    uint8_t region, acct;
+    uint64_t grams;          /* from the first OK answer; 0 while unknown */
+    uint64_t serial_start;
+    uint32_t unknown;
+} iss_t;
+
+typedef struct {
+    int index;
+    uint64_t rng;
+    pthread_t thread;
+    int started;
+    grpc_channel *ch[NREG];
+    rec_t *recs;
+    size_t n, cap;
+    long last_unknown;       /* record whose last answer left the outcome unknown, or -1 */
+    iss_t *iss;
+    size_t iss_n, iss_cap;
+    long last_unknown_iss;   /* issuance whose last answer was unknown, or -1 */
+    /* verification */
+    uint64_t v_committed, v_aborted, v_absent, v_discount_g, v_resolved, v_issued_g;
+} client_t;
+
+static client_t clients[CLIENTS_MAX];
+static atomic_int stop_clients;
+
+static const char *out_name(out_t o) {
+    return o == OUT_COMMITTED ? "COMMITTED" : o == OUT_ABORTED ? "ABORTED" : "none";
+}
+
+static out_t out_of(Carbon__V1__TransferOutcome o) {
+    if (o == CARBON__V1__TRANSFER_OUTCOME__TRANSFER_OUTCOME_COMMITTED) return OUT_COMMITTED;
+    if (o == CARBON__V1__TRANSFER_OUTCOME__TRANSFER_OUTCOME_ABORTED) return OUT_ABORTED;
+    return OUT_NONE;
+}
+
+static const char *dst_name(const rec_t *r) {
+    return r->dst_acct == NOBODY ? "nobody-here" : acct_name[r->dst][r->dst_acct];
+}
+
+typedef enum { K_SAME, K_DIFF } replay_kind_t;
+
+/* Sends one Transfer for r (with `amount`; other than r->amount for a
+ * replay with other content) and records the answer. */
+static void client_send(client_t *c, rec_t *r, uint64_t amount, int replay, replay_kind_t kind) {
+    Carbon__V1__TransferRequest req = CARBON__V1__TRANSFER_REQUEST__INIT;
+    req.transfer_id = r->tid;
+    req.from_account_id = acct_name[r->src][r->src_acct];
+    req.to_region = (char *)REGION[r->dst];
+    req.to_account_id = (char *)dst_name(r);
+    req.methodology_id = (char *)METH[r->meth];
+    req.amount_units = amount;
+    ProtobufCMessage *resp = NULL;
+    client_status_t st;
+    memset(&st, 0, sizeof st);
+    grpc_status_code code =
+        client_call(c->ch[r->src], "/carbon.v1.Registry/Transfer", &req.base,
+                    &carbon__v1__transfer_response__descriptor, &resp, cfg.call_ms, &st);
+    long idx = (long)(r - c->recs);
+    c->last_unknown = -1;
+    r->answers++;
+    if (code == GRPC_STATUS_OK) {
+        Carbon__V1__TransferResponse *tr = (Carbon__V1__TransferResponse *)resp;
+        Carbon__V1__TransferRecord *t = tr->transfer;
+        out_t o = t != NULL ? out_of(t->outcome) : OUT_NONE;
+        if (t == NULL || strcmp(t->transfer_id, r->tid) != 0) {
+            problem("transfer %s: OK answer without the transfer's record", r->tid);
+        } else if (replay && kind == K_DIFF) {
+            problem("transfer %s: a replay with other content (%" PRIu64 " instead of %" PRIu64
+                    " units) answered OK %s instead of ALREADY_EXISTS",
+                    r->tid, amount, r->amount, out_name(o));
+        } else if (o == OUT_NONE) {
+            /* A replay that waited on a leg still held answers what is known. */
+            atomic_fetch_add(&n_pending, 1);
+            r->pending++;
+            c->last_unknown = idx;
+            if (!replay) problem("transfer %s: a fresh Transfer answered outcome %d", r->tid, t->outcome);
+        } else {
+            uint64_t credited = t->quote != NULL ? t->quote->credited_g : 0;
+            atomic_fetch_add(o == OUT_COMMITTED ? &n_committed : &n_aborted, 1);
+            if (o == OUT_ABORTED && r->outcome == OUT_NONE) count_reason(t->reason ? t->reason : "");
+            if (r->dst_acct == NOBODY && o == OUT_COMMITTED)
+                problem("transfer %s to an unknown account %s/%s COMMITTED", r->tid,
+                        REGION[r->dst], dst_name(r));
+            if (r->outcome == OUT_NONE) {
+                r->outcome = o;
+                r->credited_g = credited;
+            } else {
+                if (replay) atomic_fetch_add(&n_replays_checked, 1);
+                if (r->outcome != o || (o == OUT_COMMITTED && r->credited_g != credited))
+                    problem("transfer %s: answered %s (%" PRIu64 " g), earlier %s (%" PRIu64
+                            " g): a replay changed the outcome",
+                            r->tid, out_name(o), credited, out_name(r->outcome), r->credited_g);
+            }
+        }
+    } else if (code == GRPC_STATUS_UNAVAILABLE || code == GRPC_STATUS_DEADLINE_EXCEEDED) {
+        atomic_fetch_add(&n_unknown, 1);
+        r->unknown++;
+        c->last_unknown = idx;
+        /* Drive the channel's reconnection (calls are not wait-for-ready). */
+        if (code == GRPC_STATUS_UNAVAILABLE) harness_channel_wait_ready(c->ch[r->src], 300);
+    } else if (code == GRPC_STATUS_ALREADY_EXISTS) {
+        if (replay && kind == K_DIFF && strcmp(st.reason, "ID_REUSED") == 0)
+            atomic_fetch_add(&n_replays_diff_ok, 1);
+        else
+            problem("transfer %s: ALREADY_EXISTS (%s) for %s", r->tid, st.details,
+                    replay ? "a replay with the same content" : "a fresh id");
+    } else if (code == GRPC_STATUS_RESOURCE_EXHAUSTED) {
+        atomic_fetch_add(&n_busy, 1);
+        r->busy++;
+    } else if (code == GRPC_STATUS_FAILED_PRECONDITION || code == GRPC_STATUS_INVALID_ARGUMENT) {
+        atomic_fetch_add(&n_refused, 1);
+        r->refused++;
+        if (replay && kind == K_DIFF)
+            problem("transfer %s: a replay with other content was refused %s (%s), not "
+                    "ALREADY_EXISTS", r->tid, client_status_name(code), st.details);
+        else if (r->outcome != OUT_NONE || r->pending > 0)
+            problem("transfer %s: known as %s, a replay was refused %s (%s)", r->tid,
+                    r->outcome != OUT_NONE ? out_name(r->outcome) : "held", client_status_name(code),
+                    st.details);
+    } else {
+        problem("transfer %s: unexpected %s (%s)", r->tid, client_status_name(code), st.details);
+    }
+    if (resp != NULL) protobuf_c_message_free_unpacked(resp, NULL);
+}
+
+static rec_t *client_new_rec(client_t *c) {
+    if (c->n == c->cap) {
+        c->cap = c->cap ? c->cap * 2 : 1024;
+        c->recs = realloc(c->recs, c->cap * sizeof *c->recs);
+        if (c->recs == NULL) abort();
+    }
+    rec_t *r = &c->recs[c->n++];
+    memset(r, 0, sizeof *r);
+    rc_new_id(r->tid);
+    return r;
+}
+
+static void client_fresh(client_t *c) {
+    /* Pick everything before growing recs (the array may move). */
+    uint8_t src = (uint8_t)rng_below(&c->rng, NREG);
+    uint8_t dst = (uint8_t)((src + 1 + rng_below(&c->rng, NREG - 1)) % NREG);
+    uint8_t src_acct = (uint8_t)rng_below(&c->rng, (uint64_t)cfg.accounts);
+    uint8_t dst_acct = rng_below(&c->rng, 100) < 2 ? NOBODY
+                                                   : (uint8_t)rng_below(&c->rng, (uint64_t)cfg.accounts);
+    uint8_t meth = (uint8_t)rng_below(&c->rng, NREG);
+    uint64_t amount = 1 + rng_below(&c->rng, MAX_TRANSFER_G / UNIT_G[src]);
+    rec_t *r = client_new_rec(c);
+    r->src = src, r->dst = dst, r->src_acct = src_acct, r->dst_acct = dst_acct, r->meth = meth;
+    r->amount = amount;
+    if (dst_acct == NOBODY) atomic_fetch_add(&n_nobody, 1);
+    atomic_fetch_add(&n_attempts, 1);
+    client_send(c, r, amount, 0, K_SAME);
+}
+
+/* The grams 100 kWh of electricity saving yield in each region. */
+static const uint64_t ISSUE_G[NREG] = {57030, 58100, 59420};
+
+/* Sends one Issue for is (fresh or again). Returns the status code; during
+ * verification (verifying set) transient errors are retried. */
+static grpc_status_code client_issue(client_t *c, iss_t *is, int verifying) {
+    Carbon__V1__IssueRequest req = CARBON__V1__ISSUE_REQUEST__INIT;
+    req.issuance_id = is->iid;
+    req.account_id = acct_name[is->region][is->acct];
+    req.methodology_id = (char *)METH[is->region];
+    req.vintage_year = 2026;
+    req.quantity_milli = ISSUE_MILLI_KWH;
+    req.activity_fingerprint = is->fp;
+    grpc_status_code code = GRPC_STATUS_UNKNOWN;
+    client_status_t st;
+    for (int attempt = 0; attempt < (verifying ? 6 : 1); attempt++) {
+        ProtobufCMessage *resp = NULL;
+        memset(&st, 0, sizeof st);
+        code = client_call(c->ch[is->region], "/carbon.v1.Registry/Issue", &req.base,
+                           &carbon__v1__issue_response__descriptor, &resp,
+                           verifying ? VERIFY_CALL_MS : cfg.call_ms, &st);
+        if (!verifying) atomic_fetch_add(&n_issues, 1);
+        if (code == GRPC_STATUS_OK) {
+            Carbon__V1__IssueResponse *ir = (Carbon__V1__IssueResponse *)resp;
+            uint64_t g = ir->amount ? ir->amount->grams : 0;
+            uint64_t s0 = ir->block ? ir->block->serial_start : 0;
+            if (g != ISSUE_G[is->region])
+                problem("issuance %s: %" PRIu64 " g issued, expected %" PRIu64, is->iid, g,
+                        ISSUE_G[is->region]);
+            if (is->grams != 0 && (is->grams != g || is->serial_start != s0))
+                problem("issuance %s: a replay answered %" PRIu64 " g from serial %" PRIu64
+                        ", earlier %" PRIu64 " g from %" PRIu64, is->iid, g, s0, is->grams,
+                        is->serial_start);
+            is->grams = g;
+            is->serial_start = s0;
+        }
+        if (resp != NULL) protobuf_c_message_free_unpacked(resp, NULL);
+        if (code != GRPC_STATUS_UNAVAILABLE && code != GRPC_STATUS_DEADLINE_EXCEEDED) break;
+        if (!verifying) {
+            is->unknown++;
+            atomic_fetch_add(&n_issues_unknown, 1);
+        }
+        harness_channel_wait_ready(c->ch[is->region], verifying ? 2000 : 300);
+    }
+    c->last_unknown_iss = -1;
+    if (code == GRPC_STATUS_UNAVAILABLE || code == GRPC_STATUS_DEADLINE_EXCEEDED) {
+        if (!verifying) c->last_unknown_iss = (long)(is - c->iss);
+    } else if (code != GRPC_STATUS_OK) {
+        problem("issuance %s to %s/%s: %s (%s)", is->iid, REGION[is->region],
+                acct_name[is->region][is->acct], client_status_name(code), st.details);
+    }
+    return code;
+}
+
+static void client_issue_fresh(client_t *c) {
+    uint8_t region = (uint8_t)rng_below(&c->rng, NREG);
+    uint8_t acct = (uint8_t)rng_below(&c->rng, (uint64_t)cfg.accounts);
+    if (c->iss_n == c->iss_cap) {
+        c->iss_cap = c->iss_cap ? c->iss_cap * 2 : 64;
+        c->iss = realloc(c->iss, c->iss_cap * sizeof *c->iss);
+        if (c->iss == NULL) abort();
+    }
+    iss_t *is = &c->iss[c->iss_n++];
+    memset(is, 0, sizeof *is);
+    rc_new_id(is->iid);
+    snprintf(is->fp, sizeof is->fp, "meter-%s", is->iid);
+    is->region = region;
+    is->acct = acct;
+    client_issue(c, is, 0);
+}
+
+static void *client_main(void *arg) {
+    client_t *c = arg;
+    c->last_unknown = -1;
+    c->last_unknown_iss = -1;
+    while (!atomic_load(&stop_clients)) {
+        uint64_t dice = rng_below(&c->rng, 100);
+        if (c->last_unknown_iss >= 0 && dice < 50) {
+            client_issue(c, &c->iss[c->last_unknown_iss], 0); /* retry, same id and activity */
+        } else if (rng_below(&c->rng, 1000) < 8) {
+            client_issue_fresh(c);
+        } else if (c->last_unknown >= 0 && dice < 50) {
+            /* The usual retry after an unknown outcome: the same request again. */
+            atomic_fetch_add(&n_replays_same, 1);
+            rec_t *r = &c->recs[c->last_unknown];
+            client_send(c, r, r->amount, 1, K_SAME);
+        } else if (c->n > 0 && dice < 58) {
+            atomic_fetch_add(&n_replays_same, 1);
+            rec_t *r = &c->recs[rng_below(&c->rng, c->n)];
+            client_send(c, r, r->amount, 1, K_SAME);
+        } else if (c->n > 0 && dice < 61) {
+            /* Other content under an id the gateway knows: some earlier decided one. */
+            rec_t *r = NULL;
+            for (int tries = 0; tries < 8 && r == NULL; tries++) {
+                rec_t *x = &c->recs[rng_below(&c->rng, c->n)];
+                if (x->outcome != OUT_NONE) r = x;
+            }
+            if (r != NULL) {
+                atomic_fetch_add(&n_replays_diff, 1);
+                client_send(c, r, r->amount + 1, 1, K_DIFF);
+            }
+        } else {
+            client_fresh(c);
+        }
+        proc_sleep_ms((int)rng_below(&c->rng, 6));
+    }
+    return NULL;
+}
+
+/* ---- verification after recovery --------------------------------------------------------- */
+
+/* GetTransfer with retries over transient errors. */
+static grpc_status_code get_transfer(grpc_channel *ch, const char *tid,
+                                     Carbon__V1__GetTransferResponse **out, client_status_t *st) {
+    grpc_status_code code = GRPC_STATUS_UNKNOWN;
+    for (int attempt = 0; attempt < 6; attempt++) {
+        Carbon__V1__GetTransferRequest req = CARBON__V1__GET_TRANSFER_REQUEST__INIT;
+        req.transfer_id = (char *)tid;
+        *out = NULL;
+        code = client_call(ch, "/carbon.v1.Registry/GetTransfer", &req.base,
+                           &carbon__v1__get_transfer_response__descriptor,
+                           (ProtobufCMessage **)out, VERIFY_CALL_MS, st);
+        if (code != GRPC_STATUS_UNAVAILABLE && code != GRPC_STATUS_DEADLINE_EXCEEDED) break;
+        harness_channel_wait_ready(ch, 2000);
+    }
+    return code;
+}
+
+static void verify_rec(client_t *c, const rec_t *r) {
+    Carbon__V1__GetTransferResponse *s = NULL, *d = NULL;
+    client_status_t st;
+    grpc_status_code code = get_transfer(c->ch[r->src], r->tid, &s, &st);
+    int only_refused = r->outcome == OUT_NONE && r->unknown == 0 && r->pending == 0 &&
+                       r->busy == 0 && r->refused > 0;
+    if (code == GRPC_STATUS_NOT_FOUND) {
+        c->v_absent++;
+        if (r->outcome != OUT_NONE)
+            problem("transfer %s was answered %s, but its source %s has no record of it", r->tid,
+                    out_name(r->outcome), REGION[r->src]);
+        goto out;
+    }
+    if (code != GRPC_STATUS_OK) {
+        problem("GetTransfer %s at %s: %s (%s)", r->tid, REGION[r->src], client_status_name(code),
+                st.details);
+        goto out;
+    }
+    const Carbon__V1__TransferRecord *t = s->transfer;
+    out_t fin = out_of(t->outcome);
+    if (only_refused)
+        problem("transfer %s was only ever refused, yet %s recorded it (%s): a refusal changed "
+                "state", r->tid, REGION[r->src], out_name(fin));
+    if (t->arrival) problem("transfer %s: its source %s lists it as an arrival", r->tid, REGION[r->src]);
+    if (fin == OUT_NONE) {
+        problem("transfer %s still in flight at its source %s after recovery (outcome %d)", r->tid,
+                REGION[r->src], t->outcome);
+        goto out;
+    }
+    if (r->outcome != OUT_NONE && r->outcome != fin)
+        problem("transfer %s was answered %s but is %s at its source %s", r->tid,
+                out_name(r->outcome), out_name(fin), REGION[r->src]);
+    if (r->outcome == OUT_NONE) c->v_resolved++;
+    uint64_t credited = t->quote != NULL ? t->quote->credited_g : 0;
+    if (r->outcome == OUT_COMMITTED && credited != r->credited_g)
+        problem("transfer %s: answered %" PRIu64 " g credited, the source records %" PRIu64 " g",
+                r->tid, r->credited_g, credited);
+    code = get_transfer(c->ch[r->dst], r->tid, &d, &st);
+    if (fin == OUT_COMMITTED) {
+        c->v_committed++;
+        c->v_discount_g += t->quote != NULL ? t->quote->discount_g : 0;
+        if (code != GRPC_STATUS_OK)
+            problem("transfer %s COMMITTED at %s, but its destination %s answers %s (%s)", r->tid,
+                    REGION[r->src], REGION[r->dst], client_status_name(code), st.details);
+        else if (!d->transfer->arrival || out_of(d->transfer->outcome) != OUT_COMMITTED)
+            problem("transfer %s COMMITTED at %s, at %s: arrival %d outcome %d", r->tid,
+                    REGION[r->src], REGION[r->dst], d->transfer->arrival, d->transfer->outcome);
+        else if (d->transfer->quote == NULL || d->transfer->quote->credited_g != credited)
+            problem("transfer %s: %" PRIu64 " g credited at the source, %" PRIu64
+                    " g at the destination", r->tid, credited,
+                    d->transfer->quote ? d->transfer->quote->credited_g : 0);
+    } else {
+        c->v_aborted++;
+        if (code == GRPC_STATUS_OK &&
+            (!d->transfer->arrival || out_of(d->transfer->outcome) != OUT_ABORTED))
+            problem("transfer %s ABORTED at %s, at %s: arrival %d outcome %d", r->tid,
+                    REGION[r->src], REGION[r->dst], d->transfer->arrival, d->transfer->outcome);
+        else if (code != GRPC_STATUS_OK && code != GRPC_STATUS_NOT_FOUND)
+            problem("transfer %s ABORTED at %s, its destination %s answers %s (%s)", r->tid,
+                    REGION[r->src], REGION[r->dst], client_status_name(code), st.details);
+    }
+out:
+    if (s != NULL) protobuf_c_message_free_unpacked(&s->base, NULL);
+    if (d != NULL) protobuf_c_message_free_unpacked(&d->base, NULL);
+}
+
+static void *verify_main(void *arg) {
+    client_t *c = arg;
+    for (size_t i = 0; i < c->n; i++) verify_rec(c, &c->recs[i]);
+    /* Every issuance once more, same id and activity: it answers what was issued
+     * (or issues it now, if no earlier attempt reached the store). */
+    for (size_t i = 0; i < c->iss_n; i++)
+        if (client_issue(c, &c->iss[i], 1) == GRPC_STATUS_OK) c->v_issued_g += c->iss[i].grams;
+    return NULL;
+}
+
+/* ---- setup helpers (main thread) ------------------------------------------------------------ */
+
+static grpc_channel *reg(int i) {
+    grpc_channel *ch = federation_channel(fed, i, REG_CERT[i]);
+    cr_assert_not_null(ch, "%s", federation_last_error());
+    return ch;
+}
+
+static void open_ok(int region, const char *id) {
+    client_status_t st;
+    cr_assert_eq(rc_open(reg(region), id, &st), GRPC_STATUS_OK, "open %s/%s: %s", REGION[region],
+                 id, st.details);
+}
+
+static uint64_t issue_ok(int region, const char *acct, uint64_t milli) {
+    char iid[33], fp[64];
+    rc_new_id(iid);
+    snprintf(fp, sizeof fp, "bank-%s", iid);
+    Carbon__V1__IssueResponse *r = NULL;
+    client_status_t st;
+    cr_assert_eq(rc_issue(reg(region), iid, acct, METH[region], milli, fp, &r, &st), GRPC_STATUS_OK,
+                 "issue %s/%s: %s", REGION[region], acct, st.details);
+    uint64_t g = r->amount->grams;
+    protobuf_c_message_free_unpacked(&r->base, NULL);
+    issued_g += g;
+    return g;
+}
+
+/* Sum of every account's total; checks that nothing is held or pending. */
+static uint64_t bank_total_g(void) {
+    uint64_t sum = 0;
+    for (int r = 0; r < NREG; r++)
+        for (int k = 0; k <= cfg.accounts; k++) {
+            const char *id = k < cfg.accounts ? acct_name[r][k] : probe_name[r];
+            Carbon__V1__GetAccountResponse *a = NULL;
+            client_status_t st;
+            cr_assert_eq(rc_account(reg(r), id, &a, &st), GRPC_STATUS_OK, "GetAccount %s/%s: %s",
+                         REGION[r], id, st.details);
+            if (a->held != NULL && a->held->grams != 0)
+                problem("account %s/%s still holds %" PRIu64 " g after recovery", REGION[r], id,
+                        a->held->grams);
+            if (a->pending != NULL && a->pending->grams != 0)
+                problem("account %s/%s has %" PRIu64 " g pending after recovery", REGION[r], id,
+                        a->pending->grams);
+            sum += a->total->grams;
+            protobuf_c_message_free_unpacked(&a->base, NULL);
+        }
+    return sum;
+}
+
+/* ---- the nemesis (main thread) ------------------------------------------------------------- */
+
+typedef struct {
+    int paused;
+    long long resume_at;
+    int down;
+    long long restart_at;
+} gw_state_t;
+
+static gw_state_t gw[NREG];
+
+static int nemesis_restart(int i) {
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (federation_restart(fed, i) == 0) {
+            gw[i].down = 0;
+            gw[i].paused = 0;
+            return 0;
+        }
+        fprintf(stderr, "test_bank: restart of %s failed: %s\n", REGION[i], federation_last_error());
+    }
+    problem("gateway %s could not be restarted: %.200s", REGION[i], federation_last_error());
+    gw[i].restart_at = proc_now_ms() + 5000;
+    return -1;
+}
+
+static void nemesis_print_progress(long long t0) {
+    fprintf(stderr,
+            "test_bank: t=%llds transfers %llu (committed %llu, aborted %llu, refused %llu, "
+            "unknown %llu), replays %llu+%llu, faults %lu/%lu/%lu/%lu, problems %d\n",
+            (proc_now_ms() - t0) / 1000, (unsigned long long)n_attempts,
+            (unsigned long long)n_committed, (unsigned long long)n_aborted,
+            (unsigned long long)n_refused, (unsigned long long)n_unknown,
+            (unsigned long long)n_replays_same, (unsigned long long)n_replays_diff,
+            faults[F_KILL9], faults[F_PAUSE], faults[F_REDIS_RESTART], faults[F_REDIS_KILL9],
+            atomic_load(&problems_n));
+}
+
+static void nemesis(uint64_t *rng) {
+    long long t0 = proc_now_ms(), end = t0 + cfg.seconds * 1000LL;
+    long long next_fault = t0 + 500 + (long long)rng_below(rng, 1500);
+    long long next_progress = t0 + 10000;
+    unsigned long total = 0;
+    while (proc_now_ms() < end) {
+        long long now = proc_now_ms();
+        for (int i = 0; i < NREG; i++) {
+            if (gw[i].paused && now >= gw[i].resume_at) {
+                if (federation_sigcont(fed, i) != 0) problem("SIGCONT %s: %s", REGION[i], federation_last_error());
+                gw[i].paused = 0;
+                fprintf(stderr, "test_bank: nemesis: SIGCONT %s\n", REGION[i]);
+            }
+            if (gw[i].down && now >= gw[i].restart_at) {
+                fprintf(stderr, "test_bank: nemesis: restart %s\n", REGION[i]);
+                nemesis_restart(i);
+            }
+            /* A gateway that died by itself is a finding. */
+            if (!gw[i].down && !gw[i].paused &&
+                (federation_pid(fed, i) == 0 || !proc_alive(federation_pid(fed, i)))) {
+                char *tail = harness_file_tail(federation_log_path(fed, i), 1500);
+                problem("gateway %s died on its own; log tail: %s", REGION[i], tail);
+                free(tail);
+                unexpected_deaths++;
+                nemesis_restart(i);
+            }
+        }
+        now = proc_now_ms();
+        if (now >= next_fault && total < (unsigned long)cfg.max_faults) {
+            uint64_t dice = rng_below(rng, 100);
+            int kind = dice < 35   ? F_KILL9
+                       : dice < 70 ? F_PAUSE
+                       : cfg.redis_kill9 && dice < 85 ? F_REDIS_KILL9
+                                                      : F_REDIS_RESTART;
+            int i = (int)rng_below(rng, NREG);
+            if ((kind == F_KILL9 || kind == F_PAUSE) && (gw[i].down || gw[i].paused))
+                kind = F_REDIS_RESTART; /* that gateway is already disturbed */
+            switch (kind) {
+            case F_KILL9: {
+                long long downtime = rng_below(rng, 100) < 35
+                                         ? 0
+                                         : (long long)rng_below(rng, (uint64_t)cfg.leg_expiry_ms * 3 / 2);
+                fprintf(stderr, "test_bank: nemesis: kill -9 %s (down %lld ms)\n", REGION[i], downtime);
+                if (federation_kill9(fed, i) != 0) {
+                    problem("kill -9 %s: %s", REGION[i], federation_last_error());
+                    break;
+                }
+                gw[i].down = 1;
+                gw[i].restart_at = proc_now_ms() + downtime;
+                if (downtime == 0) nemesis_restart(i);
+                break;
+            }
+            case F_PAUSE: {
+                long long pause = cfg.leg_expiry_ms + 100 + (long long)rng_below(rng, 1500);
+                fprintf(stderr, "test_bank: nemesis: SIGSTOP %s (%lld ms)\n", REGION[i], pause);
+                if (federation_sigstop(fed, i) != 0) {
+                    problem("SIGSTOP %s: %s", REGION[i], federation_last_error());
+                    break;
+                }
+                gw[i].paused = 1;
+                gw[i].resume_at = proc_now_ms() + pause;
+                break;
+            }
+            case F_REDIS_RESTART:
+                fprintf(stderr, "test_bank: nemesis: restart redis of %s\n", REGION[i]);
+                if (redis_restart(federation_redis(fed, i)) != 0)
+                    problem("redis restart %s: %s", REGION[i], redis_last_error());
+                break;
+            case F_REDIS_KILL9:
+                fprintf(stderr, "test_bank: nemesis: kill -9 redis of %s\n", REGION[i]);
+                if (redis_kill9(federation_redis(fed, i)) != 0 ||
+                    redis_restart(federation_redis(fed, i)) != 0)
+                    problem("redis kill -9 %s: %s", REGION[i], redis_last_error());
+                break;
+            }
+            faults[kind]++;
+            total++;
+            next_fault = proc_now_ms() + 200 + (long long)rng_below(rng, 2300);
+        }
+        if (proc_now_ms() >= next_progress) {
+            nemesis_print_progress(t0);
+            next_progress += 10000;
+        }
+        proc_sleep_ms(20);
+    }
+    /* Heal: every gateway runs again. */
+    for (int i = 0; i < NREG; i++) {
+        if (gw[i].paused) {
+            if (federation_sigcont(fed, i) != 0) problem("SIGCONT %s: %s", REGION[i], federation_last_error());
+            gw[i].paused = 0;
+        }
+        if (gw[i].down) nemesis_restart(i);
+    }
+    nemesis_print_progress(t0);
+}
+
+/* ---- lifecycle ------------------------------------------------------------------------------ */
+
+static void stop_and_join_clients(void) {
+    atomic_store(&stop_clients, 1);
+    for (int k = 0; k < CLIENTS_MAX; k++)
+        if (clients[k].started) {
+            pthread_join(clients[k].thread, NULL);
+            clients[k].started = 0;
+        }
+}
+
+static void fini(void) {
+    alarm(0);
+    stop_and_join_clients();
+    for (int k = 0; k < CLIENTS_MAX; k++) {
+        for (int r = 0; r < NREG; r++)
+            if (clients[k].ch[r] != NULL) {
+                grpc_channel_destroy(clients[k].ch[r]);
+                clients[k].ch[r] = NULL;
+            }
+        free(clients[k].recs);
+        clients[k].recs = NULL;
+        free(clients[k].iss);
+        clients[k].iss = NULL;
+    }
+    federation_free(fed);
+    fed = NULL;
+    grpc_shutdown();
+}
+
+static void print_problems(void) {
+    int n = atomic_load(&problems_n);
+    for (int i = 0; i < n && i < PROBLEMS_KEPT; i++) fprintf(stderr, "  problem %d: %s\n", i + 1, problems[i]);
+    if (n > PROBLEMS_KEPT) fprintf(stderr, "  ... and %d more\n", n - PROBLEMS_KEPT);
+}
+
+Test(fault, bank, .fini = fini) {
+    cfg_load();
+    long long t_start = proc_now_ms();
+    fprintf(stderr,
+            "test_bank: FAULT_SEED=%" PRIu64 " FAULT_SECONDS=%ld clients %ld, accounts %ld per "
+            "region, call deadline %ld ms, leg expiry %ld ms%s\n",
+            cfg.seed, cfg.seconds, cfg.clients, cfg.accounts, cfg.call_ms, cfg.leg_expiry_ms,
+            cfg.redis_kill9 ? ", redis kill -9 on" : "");
+    /* A watchdog: everything below is bounded; a hang still ends the test (and
+     * PR_SET_PDEATHSIG takes the children with it). */
+    alarm((unsigned)(cfg.seconds + SETTLE_TIMEOUT_MS / 1000 * 2 + 600));
+    grpc_init();
+    char warm[33];
+    rc_new_id(warm); /* rc_new_id's salt is set here, before any thread */
+
+    federation_options_t o = {.regions_n = NREG, .leg_expiry_ms = (int)cfg.leg_expiry_ms,
+                              .recovery_interval_ms = 300};
+    fed = federation_start(&o);
+    cr_assert_not_null(fed, "federation: %s", federation_last_error());
+
+    for (int r = 0; r < NREG; r++) {
+        for (int k = 0; k < cfg.accounts; k++) {
+            snprintf(acct_name[r][k], sizeof acct_name[r][k], "%s-%d", PREFIX[r], k);
+            open_ok(r, acct_name[r][k]);
+            issue_ok(r, acct_name[r][k], ISSUE_MILLI_KWH);
+        }
+        snprintf(probe_name[r], sizeof probe_name[r], "%s-probe", PREFIX[r]);
+        open_ok(r, probe_name[r]);
+    }
+    checker_report_t *rep = rc_check(fed, 1);
+    cr_assert_not_null(rep);
+    cr_assert_eq(rep->violations_n, 0);
+    free(rep);
+
+    uint64_t rng = cfg.seed;
+    for (int k = 0; k < cfg.clients; k++) {
+        client_t *c = &clients[k];
+        c->index = k;
+        c->rng = cfg.seed ^ (0x51ed270b27a1f3c5ull * (uint64_t)(k + 1));
+        for (int r = 0; r < NREG; r++) {
+            c->ch[r] = harness_channel_to(federation_port(fed, r), REG_CERT[r]);
+            cr_assert_not_null(c->ch[r], "%s", federation_last_error());
+            harness_channel_wait_ready(c->ch[r], 5000);
+        }
+    }
+    for (int k = 0; k < cfg.clients; k++) {
+        cr_assert_eq(pthread_create(&clients[k].thread, NULL, client_main, &clients[k]), 0);
+        clients[k].started = 1;
+    }
+
+    long long t_faults = proc_now_ms();
+    nemesis(&rng);
+    stop_and_join_clients();
+    long long t_settle = proc_now_ms();
+    fprintf(stderr, "test_bank: clients stopped after %.1f s; waiting for recovery\n",
+            (t_settle - t_faults) / 1000.0);
+
+    /* Recovery settles everything: no leg in flight or in doubt, no violation. */
+    rep = rc_wait_settled(fed, SETTLE_TIMEOUT_MS);
+    cr_assert_not_null(rep);
+    long long t_settled = proc_now_ms();
+    fprintf(stderr, "test_bank: settled in %.1f s\n", (t_settled - t_settle) / 1000.0);
+    checker_print(rep, stderr);
+    uint64_t violations = rep->violations_n;
+    uint64_t cancelled_g = rep->grams_cancelled;
+    if (violations > 0)
+        problem("checker: %" PRIu64 " violations after recovery, first: %s", violations,
+                rep->violations[0]);
+    free(rep);
+
+    /* Every answer against both stores, by the clients' own channels, in parallel. */
+    for (int k = 0; k < cfg.clients; k++) {
+        for (int r = 0; r < NREG; r++) harness_channel_wait_ready(clients[k].ch[r], 5000);
+        cr_assert_eq(pthread_create(&clients[k].thread, NULL, verify_main, &clients[k]), 0);
+        clients[k].started = 1;
+    }
+    stop_and_join_clients();
+    uint64_t v_committed = 0, v_aborted = 0, v_absent = 0, v_discount = 0, v_resolved = 0;
+    uint64_t client_issuances = 0;
+    for (int k = 0; k < cfg.clients; k++) {
+        issued_g += clients[k].v_issued_g;
+        client_issuances += clients[k].iss_n;
+        v_committed += clients[k].v_committed;
+        v_aborted += clients[k].v_aborted;
+        v_absent += clients[k].v_absent;
+        v_discount += clients[k].v_discount_g;
+        v_resolved += clients[k].v_resolved;
+    }
+    long long t_verified = proc_now_ms();
+
+    /* Bank total before the probes: issued == in accounts + discounts cancelled. */
+    uint64_t total_g = bank_total_g();
+    if (total_g + v_discount != issued_g)
+        problem("bank: issued %" PRIu64 " g, accounts hold %" PRIu64 " g, committed transfers "
+                "cancelled %" PRIu64 " g: %" PRId64 " g unaccounted",
+                issued_g, total_g, v_discount, (int64_t)(issued_g - total_g - v_discount));
+    if (cancelled_g != v_discount)
+        problem("bank: the checker counts %" PRIu64 " g cancelled, the committed transfers' "
+                "discounts are %" PRIu64 " g", cancelled_g, v_discount);
+
+    /* Liveness: every region issues and transfers to every other region. */
+    for (int s = 0; s < NREG; s++) issue_ok(s, probe_name[s], 10000);
+    for (int s = 0; s < NREG; s++)
+        for (int d = 0; d < NREG; d++) {
+            if (s == d) continue;
+            char tid[33];
+            rc_new_id(tid);
+            Carbon__V1__TransferResponse *tr = NULL;
+            client_status_t st;
+            grpc_status_code code = rc_transfer(reg(s), tid, probe_name[s], REGION[d], probe_name[d],
+                                                METH[s], 2000 / UNIT_G[s], &tr, &st);
+            if (code != GRPC_STATUS_OK ||
+                out_of(tr->transfer->outcome) != OUT_COMMITTED)
+                problem("probe transfer %s -> %s after the faults: %s %s (%s)", REGION[s],
+                        REGION[d], client_status_name(code),
+                        code == GRPC_STATUS_OK ? out_name(out_of(tr->transfer->outcome)) : "",
+                        code == GRPC_STATUS_OK ? tr->transfer->reason : st.details);
+            else
+                v_discount += tr->transfer->quote->discount_g;
+            if (tr != NULL) protobuf_c_message_free_unpacked(&tr->base, NULL);
+        }
+    rep = rc_wait_settled(fed, SETTLE_TIMEOUT_MS);
+    cr_assert_not_null(rep);
+    if (rep->violations_n > 0)
+        problem("checker after the probes: %" PRIu64 " violations, first: %s", rep->violations_n,
+                rep->violations[0]);
+    violations += rep->violations_n;
+    free(rep);
+    total_g = bank_total_g();
+    if (total_g + v_discount != issued_g)
+        problem("bank after the probes: issued %" PRIu64 " g, accounts hold %" PRIu64
+                " g, discounts %" PRIu64 " g", issued_g, total_g, v_discount);
+
+    /* Every gateway stops cleanly: exit 0, no sanitizer report. */
+    int errors_logged[NREG];
+    for (int i = 0; i < NREG; i++)
+        errors_logged[i] = federation_log_count(fed, i, "\"level\":\"error\"");
+    if (atomic_load(&problems_n) > 0) setenv("KEEP_TEST_DIRS", "1", 1);
+    federation_stop(fed);
+    for (int i = 0; i < NREG; i++)
+        if (federation_exit_status(fed, i) != 0)
+            problem("gateway %s exited with status %d on SIGTERM", REGION[i],
+                    federation_exit_status(fed, i));
+
+    unsigned long faults_total = 0;
+    for (int k = 0; k < F_KINDS; k++) faults_total += faults[k];
+    fprintf(stderr,
+            "test_bank: ==== summary (FAULT_SEED=%" PRIu64 ") ====\n"
+            "  run time                  %.1f s (faults %.1f s, settle %.1f s, verify %.1f s)\n"
+            "  transfers attempted       %llu (to unknown accounts %llu)\n"
+            "  answers COMMITTED         %llu\n"
+            "  answers ABORTED           %llu\n"
+            "  answers refused           %llu (resource exhausted %llu)\n"
+            "  answers unknown outcome   %llu (pending %llu)\n"
+            "  replays, same content     %llu (%llu compared with a known outcome)\n"
+            "  replays, other content    %llu (%llu ALREADY_EXISTS)\n"
+            "  issuances by clients      %llu (calls %llu, unknown outcome %llu)\n"
+            "  final at the sources      committed %" PRIu64 ", aborted %" PRIu64
+            ", no record %" PRIu64 " (unknown answers resolved: %" PRIu64 ")\n"
+            "  bank                      issued %" PRIu64 " g, in accounts %" PRIu64
+            " g, cancelled %" PRIu64 " g\n"
+            "  faults                    %lu: %s %lu, %s %lu, %s %lu, %s %lu; "
+            "unexpected gateway deaths %lu\n"
+            "  error lines in logs       TJ %d, BJ %d, HE %d\n"
+            "  checker violations        %" PRIu64 "\n"
+            "  problems                  %d\n",
+            cfg.seed, (proc_now_ms() - t_start) / 1000.0, (t_settle - t_faults) / 1000.0,
+            (t_settled - t_settle) / 1000.0, (t_verified - t_settled) / 1000.0,
+            (unsigned long long)n_attempts, (unsigned long long)n_nobody,
+            (unsigned long long)n_committed, (unsigned long long)n_aborted,
+            (unsigned long long)n_refused, (unsigned long long)n_busy,
+            (unsigned long long)n_unknown, (unsigned long long)n_pending,
+            (unsigned long long)n_replays_same, (unsigned long long)n_replays_checked,
+            (unsigned long long)n_replays_diff, (unsigned long long)n_replays_diff_ok,
+            (unsigned long long)client_issuances, (unsigned long long)n_issues,
+            (unsigned long long)n_issues_unknown, v_committed,
+            v_aborted, v_absent, v_resolved, issued_g, total_g, v_discount, faults_total,
+            FAULT_NAME[F_KILL9], faults[F_KILL9], FAULT_NAME[F_PAUSE], faults[F_PAUSE],
+            FAULT_NAME[F_REDIS_RESTART], faults[F_REDIS_RESTART], FAULT_NAME[F_REDIS_KILL9],
+            faults[F_REDIS_KILL9], unexpected_deaths, errors_logged[0], errors_logged[1],
+            errors_logged[2], violations, atomic_load(&problems_n));
+    fprintf(stderr, "  reasons of ABORTED        ");
+    for (int i = 0; i < REASONS_MAX && reason_name[i][0]; i++)
+        fprintf(stderr, "%s%s %lu", i ? ", " : "", reason_name[i], reason_count[i]);
+    fprintf(stderr, "\n");
+    print_problems();
+
+    cr_assert_eq(atomic_load(&problems_n), 0, "%d problems (seed %" PRIu64 "), first: %s",
+                 atomic_load(&problems_n), cfg.seed, problems[0]);
+    cr_assert_eq(violations, 0);
+    cr_assert_geq(faults_total, (unsigned long)cfg.min_faults,
+                  "only %lu faults injected, FAULT_MIN_FAULTS=%ld", faults_total, cfg.min_faults);
+    cr_assert_gt(v_committed, 0, "no transfer committed");
+}

@@ -1,0 +1,560 @@
+/* test_settlement.c - cross-region settlement against a real federation:
+ * three redis-server and three gatewayd over mutual TLS on loopback
+ * (issue 4). Every test ends with the conservation checker: no violation. */
+#include "tests/support/gateway_harness.h"
+#include "tests/support/proc.h"
+#include "tests/support/registry_client.h"
+
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TJ 0
+#define BJ 1
+#define HE 2
+#define SETTLE_TIMEOUT_MS 30000
+
+static federation_t *fed;
+
+static void start3(int leg_expiry_ms) {
+    grpc_init();
+    federation_options_t o = {.regions_n = 3, .leg_expiry_ms = leg_expiry_ms,
+                              .recovery_interval_ms = 300};
+    fed = federation_start(&o);
+    cr_assert_not_null(fed, "federation: %s", federation_last_error());
+}
+
+static void stop_all(void) {
+    federation_free(fed);
+    fed = NULL;
+    unsetenv("CARBON_FAILPOINT");
+    grpc_shutdown();
+}
+
+static grpc_channel *reg(int i) {
+    static const char *const certs[] = {"CN-TJ-registry", "CN-BJ-registry", "CN-HE-registry"};
+    grpc_channel *ch = federation_channel(fed, i, certs[i]);
+    cr_assert_not_null(ch);
+    return ch;
+}
+
+static void open_ok(int region, const char *id) {
+    client_status_t st;
+    cr_assert_eq(rc_open(reg(region), id, &st), GRPC_STATUS_OK, "open %s: %s", id, st.details);
+}
+
+/* Issues and returns the grams issued. */
+static uint64_t issue_ok(int region, const char *acct, const char *meth, uint64_t milli) {
+    char iid[33], fp[64];
+    rc_new_id(iid);
+    snprintf(fp, sizeof fp, "activity-%s", iid);
+    Carbon__V1__IssueResponse *r = NULL;
+    client_status_t st;
+    cr_assert_eq(rc_issue(reg(region), iid, acct, meth, milli, fp, &r, &st), GRPC_STATUS_OK,
+                 "issue: %s", st.details);
+    uint64_t g = r->amount->grams;
+    protobuf_c_message_free_unpacked(&r->base, NULL);
+    return g;
+}
+
+/* Transfers and returns the response (caller frees); asserts the call is OK. */
+static Carbon__V1__TransferResponse *transfer_ok(int from_region, const char *tid, const char *from,
+                                                 const char *to_region, const char *to,
+                                                 const char *meth, uint64_t units) {
+    Carbon__V1__TransferResponse *r = NULL;
+    client_status_t st;
+    cr_assert_eq(rc_transfer(reg(from_region), tid, from, to_region, to, meth, units, &r, &st),
+                 GRPC_STATUS_OK, "transfer: %s", st.details);
+    return r;
+}
+
+static void expect_settled_clean(void) {
+    checker_report_t *rep = rc_wait_settled(fed, SETTLE_TIMEOUT_MS);
+    cr_assert_not_null(rep);
+    cr_assert_eq(rep->violations_n, 0, "checker: %llu violations, first: %s",
+                 (unsigned long long)rep->violations_n, rep->violations[0]);
+    cr_assert_gt(rep->audit_entries, 0);
+    free(rep);
+}
+
+/* ---- transfers around the triangle --------------------------------------------- */
+
+Test(settlement, triangle_and_chain_of_the_same_serials, .init = NULL, .timeout = 120) {
+    start3(10000);
+    open_ok(TJ, "tj-a");
+    open_ok(BJ, "bj-b");
+    open_ok(HE, "he-c");
+    /* 420 km by metro at 95/2 g/km; 35.5 kWh at 581 g; 12 kg at 1100 g. */
+    cr_assert_eq(issue_ok(TJ, "tj-a", "TJ-GT-01", 420000), 19950);
+    cr_assert_eq(issue_ok(BJ, "bj-b", "BJ-EL-01", 35500), 20625);
+    cr_assert_eq(issue_ok(HE, "he-c", "HE-RC-01", 12000), 13200);
+
+    /* TJ -> BJ: 15 kg, recognized as BJ-GT-02 at 9/10, in 10 g points. */
+    char t1[33];
+    rc_new_id(t1);
+    Carbon__V1__TransferResponse *r = transfer_ok(TJ, t1, "tj-a", "CN-BJ", "bj-b", "TJ-GT-01", 15);
+    cr_assert_eq(r->transfer->outcome, CARBON__V1__TRANSFER_OUTCOME__TRANSFER_OUTCOME_COMMITTED,
+                 "reason %s", r->transfer->reason);
+    Carbon__V1__TransferQuote *q = r->transfer->quote;
+    cr_assert_eq(q->requested_g, 15000);
+    cr_assert_eq(q->credited_g, 13500);
+    cr_assert_eq(q->debited_g, 15000);
+    cr_assert_eq(q->discount_g, 1500);
+    cr_assert_eq(q->remainder_g, 0);
+    cr_assert_eq(q->credited->units, 1350);
+    cr_assert_str_eq(q->credited->unit, "point");
+    cr_assert_str_eq(q->destination_methodology_id, "BJ-GT-02");
+    protobuf_c_message_free_unpacked(&r->base, NULL);
+    cr_assert_eq(rc_balance_g(reg(TJ), "tj-a", "TJ-GT-01"), 4950);
+    cr_assert_eq(rc_balance_g(reg(BJ), "bj-b", "TJ-GT-01"), 13500);
+
+    /* BJ -> HE: 1000 points of the same Tianjin serials (HE recognizes TJ-GT-01 at 1/1). */
+    char t2[33];
+    rc_new_id(t2);
+    r = transfer_ok(BJ, t2, "bj-b", "CN-HE", "he-c", "TJ-GT-01", 1000);
+    cr_assert_eq(r->transfer->outcome, CARBON__V1__TRANSFER_OUTCOME__TRANSFER_OUTCOME_COMMITTED);
+    cr_assert_eq(r->transfer->quote->credited_g, 10000);
+    cr_assert_eq(r->transfer->quote->credited->units, 100);
+    cr_assert_str_eq(r->transfer->quote->credited->unit, "credit");
+    cr_assert_eq(r->transfer->n_blocks, 1);
+    cr_assert_str_eq(r->transfer->blocks[0]->origin_region, "CN-TJ");
+    cr_assert_eq(r->transfer->blocks[0]->serial_start, 1);
+    cr_assert_eq(r->transfer->blocks[0]->serial_end, 10000);
+    protobuf_c_message_free_unpacked(&r->base, NULL);
+
+    /* HE -> TJ: 50 credits of HE-RC-01, recognized in Tianjin at 2/3, whole kg. */
+    char t3[33];
+    rc_new_id(t3);
+    r = transfer_ok(HE, t3, "he-c", "CN-TJ", "tj-a", "HE-RC-01", 50);
+    cr_assert_eq(r->transfer->outcome, CARBON__V1__TRANSFER_OUTCOME__TRANSFER_OUTCOME_COMMITTED);
+    q = r->transfer->quote;
+    cr_assert_eq(q->requested_g, 5000);
+    cr_assert_eq(q->credited_g, 3000);
+    cr_assert_eq(q->debited_g, 4500);
+    cr_assert_eq(q->discount_g, 1500);
+    cr_assert_eq(q->remainder_g, 500);
+    protobuf_c_message_free_unpacked(&r->base, NULL);
+
+    /* Balances on every side, in grams and display units. */
+    cr_assert_eq(rc_balance_g(reg(HE), "he-c", "TJ-GT-01"), 10000);
+    cr_assert_eq(rc_balance_g(reg(HE), "he-c", "HE-RC-01"), 8700);
+    cr_assert_eq(rc_balance_g(reg(BJ), "bj-b", "TJ-GT-01"), 3500);
+    cr_assert_eq(rc_balance_g(reg(TJ), "tj-a", "HE-RC-01"), 3000);
+    Carbon__V1__GetAccountResponse *acct = NULL;
+    client_status_t st;
+    cr_assert_eq(rc_account(reg(TJ), "tj-a", &acct, &st), GRPC_STATUS_OK);
+    cr_assert_eq(acct->total->grams, 4950 + 3000);
+    cr_assert_eq(acct->total->units, 7);
+    cr_assert_eq(acct->total->remainder_g, 950);
+    cr_assert_str_eq(acct->total->unit, "kg");
+    protobuf_c_message_free_unpacked(&acct->base, NULL);
+
+    /* The destination sees the arrival in its feed and by id. */
+    Carbon__V1__GetTransferResponse *g = NULL;
+    cr_assert_eq(rc_get_transfer(reg(HE), t2, &g, &st), GRPC_STATUS_OK, "%s", st.details);
+    cr_assert(g->transfer->arrival);
+    cr_assert_eq(g->transfer->outcome, CARBON__V1__TRANSFER_OUTCOME__TRANSFER_OUTCOME_COMMITTED);
+    cr_assert_str_eq(g->transfer->from_account, "CN-BJ/bj-b");
+    protobuf_c_message_free_unpacked(&g->base, NULL);
+
+    checker_report_t *rep = rc_wait_settled(fed, SETTLE_TIMEOUT_MS);
+    cr_assert_eq(rep->violations_n, 0, "%s", rep->violations[0]);
+    cr_assert_eq(rep->transfers_committed, 3);
+    cr_assert_eq(rep->grams_cancelled, 3000);
+    cr_assert_eq(rep->serials_issued, 19950 + 20625 + 13200);
+    free(rep);
+    stop_all();
+}
+
+/* ---- refusals change nothing ---------------------------------------------------- */
+
+Test(settlement, refused_requests_change_nothing, .timeout = 120) {
+    start3(10000);
+    open_ok(TJ, "tj-a");
+    open_ok(BJ, "bj-b");
+    open_ok(HE, "he-c");
+    issue_ok(TJ, "tj-a", "TJ-GT-01", 100000); /* 4750 g */
+    issue_ok(HE, "he-c", "HE-WA-01", 100000); /* 100 t of water: 15000 g */
+    char *before_tj = federation_store_snapshot(fed, TJ);
+    char *before_he = federation_store_snapshot(fed, HE);
+    char *before_bj = federation_store_snapshot(fed, BJ);
+    cr_assert_not_null(before_tj);
+    char tid[33];
+    client_status_t st;
+
+    rc_new_id(tid); /* more than the account holds */
+    cr_assert_eq(rc_transfer(reg(TJ), tid, "tj-a", "CN-BJ", "bj-b", "TJ-GT-01", 5, NULL, &st),
+                 GRPC_STATUS_FAILED_PRECONDITION);
+    cr_assert_str_eq(st.reason, "INSUFFICIENT_BALANCE");
+    rc_new_id(tid); /* Beijing does not recognize Hebei's water saving */
+    cr_assert_eq(rc_transfer(reg(HE), tid, "he-c", "CN-BJ", "bj-b", "HE-WA-01", 10, NULL, &st),
+                 GRPC_STATUS_FAILED_PRECONDITION);
+    cr_assert_str_eq(st.reason, "UNRECOGNIZED_METHODOLOGY");
+    rc_new_id(tid); /* not a region of the federation */
+    cr_assert_eq(rc_transfer(reg(TJ), tid, "tj-a", "CN-SH", "x", "TJ-GT-01", 1, NULL, &st),
+                 GRPC_STATUS_INVALID_ARGUMENT);
+    cr_assert_str_eq(st.reason, "UNKNOWN_REGION");
+    cr_assert_eq(rc_transfer(reg(TJ), "not-hex", "tj-a", "CN-BJ", "bj-b", "TJ-GT-01", 1, NULL, &st),
+                 GRPC_STATUS_INVALID_ARGUMENT);
+    rc_new_id(tid); /* an amount that yields less than one destination unit */
+    cr_assert_eq(rc_transfer(reg(TJ), tid, "tj-a", "CN-BJ", "bj-b", "TJ-GT-01", 0, NULL, &st),
+                 GRPC_STATUS_INVALID_ARGUMENT);
+    rc_new_id(tid); /* unknown source account */
+    cr_assert_eq(rc_transfer(reg(TJ), tid, "nobody", "CN-BJ", "bj-b", "TJ-GT-01", 1, NULL, &st),
+                 GRPC_STATUS_NOT_FOUND);
+    char iid[33];
+    rc_new_id(iid); /* issuance to an unknown methodology, to an unknown account */
+    cr_assert_eq(rc_issue(reg(TJ), iid, "tj-a", "BJ-GT-01", 1000, "fp-x", NULL, &st),
+                 GRPC_STATUS_INVALID_ARGUMENT);
+    cr_assert_eq(rc_issue(reg(TJ), iid, "nobody", "TJ-GT-01", 1000, "fp-y", NULL, &st),
+                 GRPC_STATUS_NOT_FOUND);
+
+    char *after_tj = federation_store_snapshot(fed, TJ);
+    char *after_he = federation_store_snapshot(fed, HE);
+    char *after_bj = federation_store_snapshot(fed, BJ);
+    cr_assert_str_eq(before_tj, after_tj, "CN-TJ's store changed");
+    cr_assert_str_eq(before_he, after_he, "CN-HE's store changed");
+    cr_assert_str_eq(before_bj, after_bj, "CN-BJ's store changed");
+    free(before_tj), free(after_tj), free(before_he), free(after_he), free(before_bj), free(after_bj);
+
+    /* An unknown destination account: the destination votes no, the transfer
+     * is ABORTED with the reason and the hold returns to the account. */
+    rc_new_id(tid);
+    Carbon__V1__TransferResponse *r =
+        transfer_ok(TJ, tid, "tj-a", "CN-BJ", "nobody-here", "TJ-GT-01", 2);
+    cr_assert_eq(r->transfer->outcome, CARBON__V1__TRANSFER_OUTCOME__TRANSFER_OUTCOME_ABORTED);
+    cr_assert_str_eq(r->transfer->reason, "UNKNOWN_ACCOUNT");
+    protobuf_c_message_free_unpacked(&r->base, NULL);
+    cr_assert_eq(rc_total_g(reg(TJ), "tj-a"), 4750);
+    Carbon__V1__GetAccountResponse *a = NULL;
+    cr_assert_eq(rc_account(reg(TJ), "tj-a", &a, &st), GRPC_STATUS_OK);
+    cr_assert_eq(a->held->grams, 0);
+    protobuf_c_message_free_unpacked(&a->base, NULL);
+    expect_settled_clean();
+    stop_all();
+}
+
+Test(settlement, destination_down_past_expiry_aborts_and_releases_the_hold, .timeout = 120) {
+    start3(1500);
+    open_ok(TJ, "tj-a");
+    open_ok(BJ, "bj-b");
+    issue_ok(TJ, "tj-a", "TJ-GT-01", 100000);
+    cr_assert_eq(federation_sigstop(fed, BJ), 0);
+    char tid[33];
+    rc_new_id(tid);
+    long long t0 = proc_now_ms();
+    Carbon__V1__TransferResponse *r = transfer_ok(TJ, tid, "tj-a", "CN-BJ", "bj-b", "TJ-GT-01", 2);
+    cr_assert_eq(r->transfer->outcome, CARBON__V1__TRANSFER_OUTCOME__TRANSFER_OUTCOME_ABORTED);
+    cr_assert_str_eq(r->transfer->reason, "PEER_UNREACHABLE");
+    cr_assert_geq(proc_now_ms() - t0, 1000, "aborted before the leg expired");
+    protobuf_c_message_free_unpacked(&r->base, NULL);
+    cr_assert_eq(rc_total_g(reg(TJ), "tj-a"), 4750);
+    cr_assert_eq(federation_sigcont(fed, BJ), 0);
+    expect_settled_clean();
+    cr_assert_eq(rc_total_g(reg(BJ), "bj-b"), 0);
+    stop_all();
+}
+
+/* ---- replays -------------------------------------------------------------------- */
+
+Test(settlement, replayed_transfer_applies_once, .timeout = 120) {
+    start3(10000);
+    open_ok(TJ, "tj-a");
+    open_ok(BJ, "bj-b");
+    issue_ok(TJ, "tj-a", "TJ-GT-01", 100000); /* 4750 g */
+    char tid[33];
+    rc_new_id(tid);
+    Carbon__V1__TransferResponse *r1 = transfer_ok(TJ, tid, "tj-a", "CN-BJ", "bj-b", "TJ-GT-01", 2);
+    Carbon__V1__TransferResponse *r2 = transfer_ok(TJ, tid, "tj-a", "CN-BJ", "bj-b", "TJ-GT-01", 2);
+    cr_assert_eq(r1->transfer->outcome, CARBON__V1__TRANSFER_OUTCOME__TRANSFER_OUTCOME_COMMITTED);
+    cr_assert_eq(r2->transfer->outcome, r1->transfer->outcome);
+    cr_assert_eq(r2->transfer->quote->credited_g, r1->transfer->quote->credited_g);
+    cr_assert_eq(r2->transfer->blocks[0]->serial_start, r1->transfer->blocks[0]->serial_start);
+    uint64_t credited = r1->transfer->quote->credited_g;
+    protobuf_c_message_free_unpacked(&r1->base, NULL);
+    protobuf_c_message_free_unpacked(&r2->base, NULL);
+    cr_assert_eq(rc_total_g(reg(TJ), "tj-a"), 2750);
+    cr_assert_eq(rc_total_g(reg(BJ), "bj-b"), credited);
+    client_status_t st;
+    cr_assert_eq(rc_transfer(reg(TJ), tid, "tj-a", "CN-BJ", "bj-b", "TJ-GT-01", 1, NULL, &st),
+                 GRPC_STATUS_ALREADY_EXISTS);
+    cr_assert_str_eq(st.reason, "ID_REUSED");
+    char iid[33];
+    rc_new_id(iid);
+    cr_assert_eq(rc_issue(reg(TJ), iid, "tj-a", "TJ-GT-01", 1000, "fp-same", NULL, &st), GRPC_STATUS_OK);
+    cr_assert_eq(rc_issue(reg(TJ), iid, "tj-a", "TJ-GT-01", 1000, "fp-same", NULL, &st), GRPC_STATUS_OK);
+    char iid2[33];
+    rc_new_id(iid2);
+    cr_assert_eq(rc_issue(reg(TJ), iid2, "tj-a", "TJ-GT-01", 1000, "fp-same", NULL, &st),
+                 GRPC_STATUS_ALREADY_EXISTS);
+    cr_assert_str_eq(st.reason, "DOUBLE_ISSUANCE");
+    cr_assert_eq(rc_total_g(reg(TJ), "tj-a"), 2750 + 47);
+    expect_settled_clean();
+    stop_all();
+}
+
+/* Calls a Federation method on BJ as the CN-TJ gateway. */
+static grpc_status_code fed_call(const char *method, const ProtobufCMessage *req,
+                                 const ProtobufCMessageDescriptor *desc, ProtobufCMessage **resp) {
+    grpc_channel *ch = federation_channel(fed, BJ, "CN-TJ-gateway");
+    char path[96];
+    snprintf(path, sizeof path, "/carbon.v1.Federation/%s", method);
+    client_status_t st;
+    return client_call(ch, path, req, desc, resp, RC_TIMEOUT_MS, &st);
+}
+
+Test(settlement, duplicated_and_reordered_federation_messages_change_nothing, .timeout = 120) {
+    start3(10000);
+    open_ok(TJ, "tj-a");
+    open_ok(BJ, "bj-b");
+    issue_ok(TJ, "tj-a", "TJ-GT-01", 100000);
+    char tid[33];
+    rc_new_id(tid);
+    Carbon__V1__TransferResponse *r = transfer_ok(TJ, tid, "tj-a", "CN-BJ", "bj-b", "TJ-GT-01", 2);
+    cr_assert_eq(r->transfer->outcome, CARBON__V1__TRANSFER_OUTCOME__TRANSFER_OUTCOME_COMMITTED);
+    checker_report_t *rep = rc_wait_settled(fed, SETTLE_TIMEOUT_MS);
+    cr_assert_eq(rep->violations_n, 0);
+    free(rep);
+    char *before = federation_store_snapshot(fed, BJ);
+
+    /* The same Prepare again, as the source would re-send it. */
+    Carbon__V1__Leg leg = CARBON__V1__LEG__INIT;
+    leg.transfer_id = tid;
+    leg.from_account = "CN-TJ/tj-a";
+    leg.to_account = "CN-BJ/bj-b";
+    leg.n_blocks = r->transfer->n_blocks;
+    leg.blocks = r->transfer->blocks;
+    leg.credited_g = r->transfer->quote->credited_g;
+    leg.discount_g = r->transfer->quote->discount_g;
+    leg.destination_methodology_id = r->transfer->quote->destination_methodology_id;
+    leg.source_catalog_digest = r->transfer->quote->source_catalog_digest;
+    leg.destination_catalog_digest = r->transfer->quote->destination_catalog_digest;
+    leg.expiry_unix_ms = (uint64_t)proc_now_ms() + 10000;
+    Carbon__V1__Leg *legs[1] = {&leg};
+    Carbon__V1__PrepareRequest prep = CARBON__V1__PREPARE_REQUEST__INIT;
+    prep.source_region = "CN-TJ";
+    prep.batch_seq = 1;
+    prep.n_legs = 1;
+    prep.legs = legs;
+    ProtobufCMessage *resp = NULL;
+    cr_assert_eq(fed_call("Prepare", &prep.base, &carbon__v1__prepare_response__descriptor, &resp),
+                 GRPC_STATUS_OK);
+    cr_assert_eq(((Carbon__V1__PrepareResponse *)resp)->votes[0]->vote, CARBON__V1__VOTE__VOTE_YES);
+    protobuf_c_message_free_unpacked(resp, NULL);
+
+    /* The same Decide again. */
+    Carbon__V1__LegDecision dec = CARBON__V1__LEG_DECISION__INIT;
+    dec.transfer_id = tid;
+    dec.decision = CARBON__V1__DECISION__DECISION_COMMIT;
+    Carbon__V1__LegDecision *decs[1] = {&dec};
+    Carbon__V1__DecideRequest decide = CARBON__V1__DECIDE_REQUEST__INIT;
+    decide.source_region = "CN-TJ";
+    decide.n_decisions = 1;
+    decide.decisions = decs;
+    cr_assert_eq(fed_call("Decide", &decide.base, &carbon__v1__decide_response__descriptor, &resp),
+                 GRPC_STATUS_OK);
+    cr_assert_eq(((Carbon__V1__DecideResponse *)resp)->acks[0]->applied,
+                 CARBON__V1__DECISION__DECISION_COMMIT);
+    protobuf_c_message_free_unpacked(resp, NULL);
+    char *after = federation_store_snapshot(fed, BJ);
+    cr_assert_str_eq(before, after, "a replayed Prepare or Decide changed the store");
+    free(before);
+    free(after);
+
+    /* Reordered: an ABORT arrives before its Prepare; the late Prepare is refused. */
+    char other[33];
+    rc_new_id(other);
+    dec.transfer_id = other;
+    dec.decision = CARBON__V1__DECISION__DECISION_ABORT;
+    cr_assert_eq(fed_call("Decide", &decide.base, &carbon__v1__decide_response__descriptor, &resp),
+                 GRPC_STATUS_OK);
+    cr_assert_eq(((Carbon__V1__DecideResponse *)resp)->acks[0]->applied,
+                 CARBON__V1__DECISION__DECISION_ABORT);
+    protobuf_c_message_free_unpacked(resp, NULL);
+    leg.transfer_id = other;
+    cr_assert_eq(fed_call("Prepare", &prep.base, &carbon__v1__prepare_response__descriptor, &resp),
+                 GRPC_STATUS_OK);
+    cr_assert_eq(((Carbon__V1__PrepareResponse *)resp)->votes[0]->vote, CARBON__V1__VOTE__VOTE_NO);
+    protobuf_c_message_free_unpacked(resp, NULL);
+    cr_assert_eq(rc_total_g(reg(BJ), "bj-b"), r->transfer->quote->credited_g);
+
+    /* A gateway may not speak for another region. */
+    prep.source_region = "CN-HE";
+    cr_assert_eq(fed_call("Prepare", &prep.base, &carbon__v1__prepare_response__descriptor, &resp),
+                 GRPC_STATUS_PERMISSION_DENIED);
+    protobuf_c_message_free_unpacked(&r->base, NULL);
+    expect_settled_clean();
+    stop_all();
+}
+
+/* ---- double use: racing transfers from two gateways of one region ---------------- */
+
+typedef struct {
+    grpc_channel *ch;
+    int committed;
+    int refused;
+    int other;
+} racer_t;
+
+static void *racer_main(void *arg) {
+    racer_t *r = arg;
+    for (int i = 0; i < 6; i++) {
+        char tid[33];
+        rc_new_id(tid);
+        Carbon__V1__TransferResponse *resp = NULL;
+        client_status_t st;
+        grpc_status_code c =
+            rc_transfer(r->ch, tid, "tj-rich", "CN-BJ", "bj-b", "TJ-EL-01", 1, &resp, &st);
+        if (c == GRPC_STATUS_OK &&
+            resp->transfer->outcome == CARBON__V1__TRANSFER_OUTCOME__TRANSFER_OUTCOME_COMMITTED)
+            r->committed++;
+        else if (c == GRPC_STATUS_FAILED_PRECONDITION && !strcmp(st.reason, "INSUFFICIENT_BALANCE"))
+            r->refused++;
+        else
+            r->other++;
+        if (resp) protobuf_c_message_free_unpacked(&resp->base, NULL);
+    }
+    return NULL;
+}
+
+Test(settlement, racing_transfers_never_move_more_than_there_is, .timeout = 180) {
+    start3(10000);
+    int second = federation_start_second(fed, TJ);
+    cr_assert_geq(second, 3, "%s", federation_last_error());
+    open_ok(TJ, "tj-rich");
+    open_ok(BJ, "bj-b");
+    /* 35.07 kWh at 570.3 g/kWh = 20000 g: room for exactly 20 transfers of 1 kg. */
+    cr_assert_eq(issue_ok(TJ, "tj-rich", "TJ-EL-01", 35070), 20000);
+    enum { RACERS = 8 };
+    racer_t racers[RACERS];
+    pthread_t threads[RACERS];
+    for (int i = 0; i < RACERS; i++) {
+        racers[i] = (racer_t){0};
+        racers[i].ch = federation_channel(fed, i % 2 ? second : TJ, "CN-TJ-registry");
+        pthread_create(&threads[i], NULL, racer_main, &racers[i]);
+    }
+    int committed = 0, refused = 0, other = 0;
+    for (int i = 0; i < RACERS; i++) {
+        pthread_join(threads[i], NULL);
+        committed += racers[i].committed;
+        refused += racers[i].refused;
+        other += racers[i].other;
+    }
+    cr_assert_eq(other, 0, "unexpected answers: %d", other);
+    cr_assert_eq(committed, 20, "committed %d of 48 racing transfers over 20 kg", committed);
+    cr_assert_eq(refused, 48 - 20);
+    cr_assert_eq(rc_total_g(reg(TJ), "tj-rich"), 0);
+    cr_assert_eq(rc_total_g(reg(BJ), "bj-b"), 20000); /* TJ-EL-01 is recognized at 1/1 */
+    expect_settled_clean();
+    stop_all();
+}
+
+/* ---- crashes: kill -9 at each step, restart, recover ------------------------------ */
+
+/* Runs one transfer TJ -> BJ with a failpoint armed in `region`; the process
+ * dies there. Restarts it and waits until everything is settled. Returns the
+ * final outcome at the source. */
+static Carbon__V1__TransferOutcome crash_at(const char *failpoint, int crash_index) {
+    setenv("CARBON_FAILPOINT", failpoint, 1);
+    start3(3000);
+    open_ok(TJ, "tj-a");
+    open_ok(BJ, "bj-b");
+    issue_ok(TJ, "tj-a", "TJ-GT-01", 100000); /* 4750 g */
+    char tid[33];
+    rc_new_id(tid);
+    Carbon__V1__TransferResponse *r = NULL;
+    client_status_t st;
+    grpc_status_code c = rc_transfer(reg(TJ), tid, "tj-a", "CN-BJ", "bj-b", "TJ-GT-01", 2, &r, &st);
+    int answered_committed =
+        c == GRPC_STATUS_OK &&
+        r->transfer->outcome == CARBON__V1__TRANSFER_OUTCOME__TRANSFER_OUTCOME_COMMITTED;
+    if (r) protobuf_c_message_free_unpacked(&r->base, NULL);
+    /* The armed process died: wait for it, restart it without the failpoint. */
+    for (int i = 0; i < 100 && federation_pid(fed, crash_index) != 0 &&
+                    proc_alive(federation_pid(fed, crash_index));
+         i++)
+        proc_sleep_ms(50);
+    unsetenv("CARBON_FAILPOINT");
+    cr_assert_eq(federation_restart(fed, crash_index), 0, "restart: %s", federation_last_error());
+    expect_settled_clean();
+    Carbon__V1__GetTransferResponse *g = NULL;
+    cr_assert_eq(rc_get_transfer(reg(TJ), tid, &g, &st), GRPC_STATUS_OK, "%s", st.details);
+    Carbon__V1__TransferOutcome out = g->transfer->outcome;
+    uint64_t credited = g->transfer->quote->credited_g;
+    protobuf_c_message_free_unpacked(&g->base, NULL);
+    if (answered_committed)
+        cr_assert_eq(out, CARBON__V1__TRANSFER_OUTCOME__TRANSFER_OUTCOME_COMMITTED,
+                     "a COMMITTED answer was not kept");
+    if (out == CARBON__V1__TRANSFER_OUTCOME__TRANSFER_OUTCOME_COMMITTED) {
+        cr_assert_eq(rc_total_g(reg(TJ), "tj-a"), 2750);
+        cr_assert_eq(rc_total_g(reg(BJ), "bj-b"), credited);
+    } else {
+        cr_assert_eq(out, CARBON__V1__TRANSFER_OUTCOME__TRANSFER_OUTCOME_ABORTED);
+        cr_assert_eq(rc_total_g(reg(TJ), "tj-a"), 4750);
+        cr_assert_eq(rc_total_g(reg(BJ), "bj-b"), 0);
+    }
+    cr_assert_eq(federation_log_count(fed, crash_index, "\"failpoint\""), 1,
+                 "the failpoint did not fire exactly once");
+    return out;
+}
+
+Test(crash, source_after_hold_before_prepare, .timeout = 180) {
+    cr_assert_eq(crash_at("CN-TJ:source.before_prepare", TJ),
+                 CARBON__V1__TRANSFER_OUTCOME__TRANSFER_OUTCOME_ABORTED);
+    stop_all();
+}
+
+Test(crash, source_after_prepare_before_deciding, .timeout = 180) {
+    cr_assert_eq(crash_at("CN-TJ:source.after_prepare", TJ),
+                 CARBON__V1__TRANSFER_OUTCOME__TRANSFER_OUTCOME_ABORTED);
+    stop_all();
+}
+
+Test(crash, source_after_deciding_before_decide, .timeout = 180) {
+    cr_assert_eq(crash_at("CN-TJ:source.after_decide", TJ),
+                 CARBON__V1__TRANSFER_OUTCOME__TRANSFER_OUTCOME_COMMITTED);
+    stop_all();
+}
+
+Test(crash, destination_after_voting, .timeout = 180) {
+    crash_at("CN-BJ:dest.after_prepare", BJ); /* either outcome, agreed on both sides */
+    stop_all();
+}
+
+Test(crash, destination_after_applying_before_ack, .timeout = 180) {
+    cr_assert_eq(crash_at("CN-BJ:dest.after_decide", BJ),
+                 CARBON__V1__TRANSFER_OUTCOME__TRANSFER_OUTCOME_COMMITTED);
+    stop_all();
+}
+
+Test(crash, redis_restart_keeps_every_acknowledged_outcome, .timeout = 180) {
+    start3(5000);
+    open_ok(TJ, "tj-a");
+    open_ok(BJ, "bj-b");
+    issue_ok(TJ, "tj-a", "TJ-GT-01", 1000000); /* 47500 g */
+    int committed = 0;
+    for (int i = 0; i < 10; i++) {
+        if (i == 3) cr_assert_eq(redis_restart(federation_redis(fed, BJ)), 0);
+        if (i == 6) cr_assert_eq(redis_restart(federation_redis(fed, TJ)), 0);
+        char tid[33];
+        rc_new_id(tid);
+        Carbon__V1__TransferResponse *r = NULL;
+        client_status_t st;
+        if (rc_transfer(reg(TJ), tid, "tj-a", "CN-BJ", "bj-b", "TJ-GT-01", 1, &r, &st) ==
+                GRPC_STATUS_OK &&
+            r->transfer->outcome == CARBON__V1__TRANSFER_OUTCOME__TRANSFER_OUTCOME_COMMITTED)
+            committed++;
+        if (r) protobuf_c_message_free_unpacked(&r->base, NULL);
+    }
+    cr_assert_geq(committed, 5, "only %d of 10 transfers committed around Redis restarts", committed);
+    checker_report_t *rep = rc_wait_settled(fed, SETTLE_TIMEOUT_MS);
+    cr_assert_eq(rep->violations_n, 0, "%s", rep->violations[0]);
+    cr_assert_geq(rep->transfers_committed, (uint64_t)committed);
+    free(rep);
+    /* 1 kg at 9/10 in 10 g points: 900 g credited per committed transfer. */
+    cr_assert_eq(rc_total_g(reg(BJ), "bj-b") % 900, 0);
+    cr_assert_geq(rc_total_g(reg(BJ), "bj-b"), (uint64_t)committed * 900);
+    stop_all();
+}
