@@ -28,6 +28,12 @@ const gwctl_command_t gwctl_commands[] = {
     {"transfers", "registry: departures and arrivals after a cursor", gwctl_transfers},
     {"account", "registry: balances and blocks of an account", gwctl_account},
     {"retire", "registry: retire credits for a purpose and a beneficiary", gwctl_retire},
+    {"batches", "operator: settlement batches exchanged with a peer", gwctl_batches},
+    {"reconcile", "operator: reconcile the batches sent to a peer with its records", gwctl_reconcile},
+    {"indoubt", "operator: legs waiting for a decision", gwctl_indoubt},
+    {"resolve", "operator: force the decision of a leg its coordinator cannot answer for", gwctl_resolve},
+    {"trace", "auditor: follow a serial or a transfer across every region, verified", gwctl_trace},
+    {"audit", "auditor: verify a region's whole audit chain and its checkpoints", gwctl_audit},
     {"check", "auditor: verify conservation and atomicity over the regions' stores", gwctl_check},
 };
 const size_t gwctl_commands_n = sizeof gwctl_commands / sizeof gwctl_commands[0];

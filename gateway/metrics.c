@@ -364,7 +364,7 @@ int metrics_render(metrics_t *m, char *buf, size_t buflen) {
                  es.batch_legs_sum, 0);
     mo_header(&o, "carbon_legs_in_doubt", "gauge",
               "Legs the last recovery scan found unresolved: destination legs prepared past "
-              "their expiry plus source legs decided but not acknowledged.");
+              "their expiry plus source legs decided but not acknowledged by then.");
     mo_printf(&o, "carbon_legs_in_doubt %" PRIu64 "\n", es.legs_in_doubt);
     mo_header(&o, "carbon_recovery_settled_total", "counter",
               "Legs the recovery passes settled or re-sent.");

@@ -77,7 +77,7 @@ gw_health() { # region: Health/Check SERVING over mutual TLS as the region's ope
 start_federation() {
     rm -rf "$RUN_DIR"
     mkdir -p "$RUN_DIR"
-    bash "$JJJ_ROOT/certs/make-dev-pki.sh" "$RUN_DIR/pki" >"$RUN_DIR/pki.log"
+    bash "$JJJ_ROOT/certs/make-dev-pki.sh" --force "$RUN_DIR/pki" >"$RUN_DIR/pki.log"
     local next=7301 r o
     for r in "${REGIONS[@]}"; do
         GW_PORT[$r]="$(jjj_free_port "$next")"; next=$((GW_PORT[$r] + 1))
@@ -95,12 +95,15 @@ start_federation() {
             --dir "$dir/redis" --pidfile "$dir/redis.pid" --logfile "$dir/redis.log"
         for _ in $(seq 1 50); do [ -s "$dir/redis.pid" ] && break; sleep 0.1; done
         REDIS_PID[$r]="$(cat "$dir/redis.pid")"
-        local peers=""
+        local peers="" audit_keys=""
         for o in "${REGIONS[@]}"; do
-            [ "$o" = "$r" ] || peers="$peers$o = 127.0.0.1:${GW_PORT[$o]}\n"
+            [ "$o" = "$r" ] && continue
+            peers="$peers$o = 127.0.0.1:${GW_PORT[$o]}\n"
+            audit_keys="$audit_keys$o = $RUN_DIR/pki/$o-audit-signing.pub\n"
         done
         sed -e "s#@REGION@#$r#g" -e "s#@PORT@#${GW_PORT[$r]}#g" -e "s#@ROOT@#$JJJ_ROOT#g" \
             -e "s#@PKI@#$RUN_DIR/pki#g" -e "s#@REDIS_PORT@#${REDIS_PORT[$r]}#g" -e "s#@PEERS@#$peers#" \
+            -e "s#@AUDIT_KEYS@#$audit_keys#" \
             "$JJJ_ROOT/deploy/local/gateway.ini.in" >"$dir/gateway.ini"
         printf '\n[metrics]\nlisten = 127.0.0.1:%s\n' "${METRICS_PORT[$r]}" >>"$dir/gateway.ini"
         [ -z "${BENCH_WORKERS:-}" ] || sed -i "s/^workers = .*/workers = $BENCH_WORKERS/" "$dir/gateway.ini"

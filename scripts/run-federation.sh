@@ -97,8 +97,8 @@ start_all() {
         done
     fi
     mkdir -p "$RUN_DIR"
-    if [ ! -f "$RUN_DIR/pki/ca.crt" ]; then
-        bash "$JJJ_ROOT/certs/make-dev-pki.sh" "$RUN_DIR/pki" >"$RUN_DIR/pki.log"
+    if [ ! -f "$RUN_DIR/pki/CN-TJ-audit-signing.key" ]; then
+        bash "$JJJ_ROOT/certs/make-dev-pki.sh" --force "$RUN_DIR/pki" >"$RUN_DIR/pki.log"
     fi
     local next=7101
     : >"$RUN_DIR/ports.env"
@@ -115,12 +115,15 @@ start_all() {
         local rp; eval "rp=\$REDIS_${r//-/_}"
         redis-server "$JJJ_ROOT/deploy/local/redis.conf" --port "$rp" --dir "$dir/redis" \
             --pidfile "$dir/redis.pid" --logfile "$dir/redis.log"
-        local peers=""
+        local peers="" audit_keys=""
         for o in "${REGIONS[@]}"; do
-            [ "$o" = "$r" ] || peers="$peers$o = 127.0.0.1:$(gw_port "$o")\n"
+            [ "$o" = "$r" ] && continue
+            peers="$peers$o = 127.0.0.1:$(gw_port "$o")\n"
+            audit_keys="$audit_keys$o = $RUN_DIR/pki/$o-audit-signing.pub\n"
         done
         sed -e "s#@REGION@#$r#g" -e "s#@PORT@#$(gw_port "$r")#g" -e "s#@ROOT@#$JJJ_ROOT#g" \
             -e "s#@PKI@#$RUN_DIR/pki#g" -e "s#@REDIS_PORT@#$rp#g" -e "s#@PEERS@#$peers#" \
+            -e "s#@AUDIT_KEYS@#$audit_keys#" \
             "$JJJ_ROOT/deploy/local/gateway.ini.in" >"$dir/gateway.ini"
     done
     for r in "${REGIONS[@]}"; do
@@ -164,8 +167,11 @@ demo() {
     gw CN-HE registry open-account --id "he-zhao-$tag"
     step "Issuance from measured activity (native units become grams, then each region's unit)"
     echo "Tianjin: 420 km by metro (TJ-GT-01, 47.5 g/km)"
-    gw CN-TJ registry issue --account "tj-li-$tag" --methodology TJ-GT-01 --vintage 2026 \
-        --quantity 420 --fingerprint "tj-metro-card-8812-2026-11-$tag"
+    local issued first_serial
+    issued="$(gw CN-TJ registry issue --account "tj-li-$tag" --methodology TJ-GT-01 --vintage 2026 \
+        --quantity 420 --fingerprint "tj-metro-card-8812-2026-11-$tag")"
+    echo "$issued"
+    first_serial="$(printf '%s\n' "$issued" | sed -n 's/.*:2026:\([0-9]*\)-.*/\1/p')"
     echo "Beijing: 35.5 kWh of household electricity saved (BJ-EL-01, 581 g/kWh)"
     gw CN-BJ registry issue --account "bj-wang-$tag" --methodology BJ-EL-01 --vintage 2026 \
         --quantity 35.5 --fingerprint "bj-meter-0042-2026-10-$tag"
@@ -200,6 +206,24 @@ demo() {
     gw CN-HE registry account --id "he-zhao-$tag" --blocks 5
     step "What arrived in Hebei (the registry's feed)"
     gw CN-HE registry transfers --arrivals
+    step "Operators: settlement batches and their reconciliation with each peer"
+    gw CN-TJ operator batches --peer CN-BJ
+    for r in "${REGIONS[@]}"; do
+        for o in "${REGIONS[@]}"; do
+            [ "$o" = "$r" ] && continue
+            printf '%s with %s: ' "$r" "$o"
+            gw "$r" operator reconcile --peer "$o" | head -n 1
+        done
+    done
+    gw CN-BJ operator indoubt | tail -n 1
+    local targets="CN-TJ=127.0.0.1:$(gw_port CN-TJ),CN-BJ=127.0.0.1:$(gw_port CN-BJ),CN-HE=127.0.0.1:$(gw_port CN-HE)"
+    sleep 2.5 # let each gateway sign a checkpoint covering the demonstration
+    step "Auditor: the trace of serial CN-TJ:$first_serial across the borders, verified against signed checkpoints"
+    GWCTL_TARGETS="$targets" gw CN-BJ auditor trace "CN-TJ:$first_serial" --catalog-dir "$JJJ_ROOT/adapters/catalogs"
+    step "Auditor: every region's whole audit chain and the checkpoints its peers hold"
+    for r in "${REGIONS[@]}"; do
+        GWCTL_TARGETS="$targets" gw CN-HE auditor audit verify --region "$r"
+    done
     echo
     echo "The federation keeps running. Stop it with: $0 stop"
 }

@@ -496,9 +496,12 @@ int engine_recover_once(engine_t *e, store_t *st) {
     uint64_t now = ledger_now_ms();
     if (ledger_recovery_scan(st, now, max, src, &src_n, dst, &dst_n, err, sizeof err) != LEDGER_OK)
         goto out;
-    size_t in_doubt = dst_n; /* metrics: what this scan found unresolved */
+    /* metrics: what this scan found unresolved past the legs' expiry (a source
+     * leg decided a moment ago is normally being acknowledged right now) */
+    size_t in_doubt = dst_n;
     for (size_t i = 0; i < src_n; i++)
-        if (strcmp(src[i].state, "COMMITTED") == 0 || strcmp(src[i].state, "ABORTED") == 0)
+        if ((strcmp(src[i].state, "COMMITTED") == 0 || strcmp(src[i].state, "ABORTED") == 0) &&
+            src[i].expiry_ms <= now)
             in_doubt++;
     atomic_store(&e->legs_in_doubt, (uint64_t)in_doubt);
 

@@ -123,9 +123,9 @@ typedef struct {
     uint64_t batch_legs_buckets[ENGINE_BATCH_BUCKETS + 1];
     uint64_t batch_legs_sum;
     /* legs in doubt found by this engine's last recovery scan: PREPARED
-     * destination legs past their expiry plus decided source legs not yet
-     * acknowledged (0 before the first scan; only the lease holder scans;
-     * at most 2 * ENGINE_RECOVERY_SCAN_MAX) */
+     * destination legs past their expiry plus decided source legs past their
+     * expiry and not yet acknowledged (0 before the first scan; only the
+     * lease holder scans; at most 2 * ENGINE_RECOVERY_SCAN_MAX) */
     uint64_t legs_in_doubt;
 } engine_stats_t;
 void engine_get_stats(engine_t *e, engine_stats_t *out);

@@ -5,6 +5,8 @@
 #include "tests/support/proc.h"
 #include "tests/support/registry_client.h"
 
+#include "settlement/ledger.h"
+
 #include <criterion/criterion.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -107,6 +109,7 @@ Test(settlement, triangle_and_chain_of_the_same_serials, .init = NULL, .timeout 
     cr_assert_str_eq(q->credited->unit, "point");
     cr_assert_str_eq(q->destination_methodology_id, "BJ-GT-02");
     protobuf_c_message_free_unpacked(&r->base, NULL);
+    cr_assert_eq(rc_wait_arrival(reg(BJ), t1, 10000), 0);
     cr_assert_eq(rc_balance_g(reg(TJ), "tj-a", "TJ-GT-01"), 4950);
     cr_assert_eq(rc_balance_g(reg(BJ), "bj-b", "TJ-GT-01"), 13500);
 
@@ -123,6 +126,7 @@ Test(settlement, triangle_and_chain_of_the_same_serials, .init = NULL, .timeout 
     cr_assert_eq(r->transfer->blocks[0]->serial_start, 1);
     cr_assert_eq(r->transfer->blocks[0]->serial_end, 10000);
     protobuf_c_message_free_unpacked(&r->base, NULL);
+    cr_assert_eq(rc_wait_arrival(reg(HE), t2, 10000), 0);
 
     /* HE -> TJ: 50 credits of HE-RC-01, recognized in Tianjin at 2/3, whole kg. */
     char t3[33];
@@ -136,6 +140,7 @@ Test(settlement, triangle_and_chain_of_the_same_serials, .init = NULL, .timeout 
     cr_assert_eq(q->discount_g, 1500);
     cr_assert_eq(q->remainder_g, 500);
     protobuf_c_message_free_unpacked(&r->base, NULL);
+    cr_assert_eq(rc_wait_arrival(reg(TJ), t3, 10000), 0);
 
     /* Balances on every side, in grams and display units. */
     cr_assert_eq(rc_balance_g(reg(HE), "he-c", "TJ-GT-01"), 10000);
@@ -276,6 +281,7 @@ Test(settlement, replayed_transfer_applies_once, .timeout = 120) {
     protobuf_c_message_free_unpacked(&r1->base, NULL);
     protobuf_c_message_free_unpacked(&r2->base, NULL);
     cr_assert_eq(rc_total_g(reg(TJ), "tj-a"), 2750);
+    cr_assert_eq(rc_wait_arrival(reg(BJ), tid, 10000), 0);
     cr_assert_eq(rc_total_g(reg(BJ), "bj-b"), credited);
     client_status_t st;
     cr_assert_eq(rc_transfer(reg(TJ), tid, "tj-a", "CN-BJ", "bj-b", "TJ-GT-01", 1, NULL, &st),
@@ -331,7 +337,7 @@ Test(settlement, duplicated_and_reordered_federation_messages_change_nothing, .t
     leg.destination_methodology_id = r->transfer->quote->destination_methodology_id;
     leg.source_catalog_digest = r->transfer->quote->source_catalog_digest;
     leg.destination_catalog_digest = r->transfer->quote->destination_catalog_digest;
-    leg.expiry_unix_ms = (uint64_t)proc_now_ms() + 10000;
+    leg.expiry_unix_ms = ledger_now_ms() + 10000;
     Carbon__V1__Leg *legs[1] = {&leg};
     Carbon__V1__PrepareRequest prep = CARBON__V1__PREPARE_REQUEST__INIT;
     prep.source_region = "CN-TJ";
@@ -445,9 +451,9 @@ Test(settlement, racing_transfers_never_move_more_than_there_is, .timeout = 180)
     cr_assert_eq(other, 0, "unexpected answers: %d", other);
     cr_assert_eq(committed, 20, "committed %d of 48 racing transfers over 20 kg", committed);
     cr_assert_eq(refused, 48 - 20);
+    expect_settled_clean();
     cr_assert_eq(rc_total_g(reg(TJ), "tj-rich"), 0);
     cr_assert_eq(rc_total_g(reg(BJ), "bj-b"), 20000); /* TJ-EL-01 is recognized at 1/1 */
-    expect_settled_clean();
     stop_all();
 }
 

@@ -40,6 +40,7 @@
 #define H_PROBE_TIMEOUT_MS 500    /* one Health/Check while waiting */
 #define H_PROBE_PAUSE_MS 30
 #define H_RECV_MAX (64 << 20)
+#define H_CHECKPOINT_INTERVAL_MS 300 /* audit checkpoints signed and shared */
 
 static const char *const h_regions[FEDERATION_REGIONS_MAX] = {"CN-TJ", "CN-BJ", "CN-HE"};
 
@@ -288,6 +289,12 @@ static int h_write_config(const federation_t *f, const h_instance_t *in) {
             "recovery_interval_ms = %d\n",
             f->opts.max_message_bytes, f->opts.batch_window_ms, f->opts.leg_expiry_ms,
             f->opts.peer_timeout_ms, f->opts.recovery_interval_ms);
+    /* Audit checkpoints: each region signs with its own key; peers' keys pinned. */
+    fprintf(c, "\n[audit]\nsigning_key = %s/%s-audit-signing.key\ncheckpoint_interval_ms = %d\n",
+            pki, region, H_CHECKPOINT_INTERVAL_MS);
+    fprintf(c, "\n[audit_keys]\n");
+    for (int r = 0; r < f->opts.regions_n; r++)
+        if (r != in->region) fprintf(c, "%s = %s/%s-audit-signing.pub\n", h_regions[r], pki, h_regions[r]);
     if (f->extra_ini != NULL) fprintf(c, "\n%s\n", f->extra_ini);
     if (fclose(c) != 0) {
         h_errf("cannot write %s: %s", in->config_path, strerror(errno));
@@ -802,7 +809,8 @@ char *federation_store_snapshot(const federation_t *f, int i) {
         if (names == NULL) abort();
         size_t kept = 0;
         for (size_t k = 0; k < n; k++)
-            if (strncmp(keys->element[k]->str, "cj:lease:", 9) != 0)
+            if (strncmp(keys->element[k]->str, "cj:lease:", 9) != 0 &&
+                strncmp(keys->element[k]->str, "cj:checkpoint", 13) != 0)
                 names[kept++] = keys->element[k]->str;
         qsort(names, kept, sizeof *names, h_str_cmp);
         fprintf(m, "DBSIZE %lld (without leases %zu)\n",

@@ -141,10 +141,12 @@ int harness_channel_wait_ready(grpc_channel *ch, int timeout_ms);
  * (may be NULL) is the ServingStatus enum value (1 SERVING). */
 grpc_status_code harness_health(grpc_channel *ch, int64_t timeout_ms, int *serving);
 
-/* A description of the region's store state that changes when any key
- * (except the coordination lease keys "cj:lease:*") is added, removed or
- * changed: "DBSIZE n\n" then one line per key, sorted, "key type len fnv64"
- * of its DUMP. malloc'd (caller frees), or NULL with the error. */
+/* A description of the region's store state that changes when any key is
+ * added, removed or changed, except the coordination lease keys "cj:lease:*"
+ * and the audit checkpoints "cj:checkpoint*", which gateways write on their
+ * own timers: "DBSIZE n\n" then one line per key, sorted, "key type size
+ * fnv64" of its content read in a canonical order. malloc'd (caller frees),
+ * or NULL with the error. */
 char *federation_store_snapshot(const federation_t *f, int i);
 
 /* Number of lines of instance i's log holding needle (-1 if unreadable). */

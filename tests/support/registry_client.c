@@ -121,6 +121,20 @@ grpc_status_code rc_retire(grpc_channel *ch, const char *rid, const char *acct, 
     return c;
 }
 
+int rc_wait_arrival(grpc_channel *ch, const char *tid, int timeout_ms) {
+    long long until = proc_now_ms() + timeout_ms;
+    for (;;) {
+        Carbon__V1__GetTransferResponse *g = NULL;
+        client_status_t st;
+        int done = rc_get_transfer(ch, tid, &g, &st) == GRPC_STATUS_OK && g->transfer->arrival &&
+                   g->transfer->outcome == CARBON__V1__TRANSFER_OUTCOME__TRANSFER_OUTCOME_COMMITTED;
+        if (g != NULL) protobuf_c_message_free_unpacked(&g->base, NULL);
+        if (done) return 0;
+        if (proc_now_ms() >= until) return -1;
+        proc_sleep_ms(20);
+    }
+}
+
 uint64_t rc_total_g(grpc_channel *ch, const char *id) {
     Carbon__V1__GetAccountResponse *a = NULL;
     client_status_t st;

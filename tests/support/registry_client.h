@@ -36,6 +36,11 @@ grpc_status_code rc_retire(grpc_channel *ch, const char *rid, const char *acct, 
                            uint64_t amount_units, Carbon__V1__RetireResponse **out,
                            client_status_t *st);
 
+/* Waits until the destination (channel ch) shows transfer tid as an arrival
+ * that is COMMITTED: a Transfer answers once the decision is durable at the
+ * source, and the destination applies it a moment later. 0, or -1 on timeout. */
+int rc_wait_arrival(grpc_channel *ch, const char *tid, int timeout_ms);
+
 /* Total grams of an account, or UINT64_MAX if it cannot be read. */
 uint64_t rc_total_g(grpc_channel *ch, const char *id);
 /* Grams of an account's balance of one origin methodology (all vintages). */

@@ -1,0 +1,368 @@
+/* test_audit_ops.c - batches, reconciliation, the audit chain and its
+ * checkpoints, trace, and in-doubt resolution, against a real federation,
+ * driven through gwctl as operators and auditors use it (issue 5). */
+#include "tests/support/gateway_harness.h"
+#include "tests/support/proc.h"
+#include "tests/support/registry_client.h"
+
+#include "settlement/audit.h"
+
+#include <criterion/criterion.h>
+#include <hiredis/hiredis.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TJ 0
+#define BJ 1
+#define HE 2
+
+static federation_t *fed;
+
+static void start3(int leg_expiry_ms, int recovery_interval_ms) {
+    grpc_init();
+    federation_options_t o = {.regions_n = 3, .leg_expiry_ms = leg_expiry_ms,
+                              .recovery_interval_ms = recovery_interval_ms};
+    fed = federation_start(&o);
+    cr_assert_not_null(fed, "federation: %s", federation_last_error());
+}
+
+static void stop_all(void) {
+    federation_free(fed);
+    fed = NULL;
+    grpc_shutdown();
+}
+
+static grpc_channel *reg(int i) {
+    static const char *const certs[] = {"CN-TJ-registry", "CN-BJ-registry", "CN-HE-registry"};
+    return federation_channel(fed, i, certs[i]);
+}
+
+/* Runs gwctl with the given arguments as role of region i (targets all
+ * regions for trace/audit). Returns the exit status; *out (malloc'd) is its
+ * stdout. */
+static int gwctl(int i, const char *role, char **out, const char *a0, const char *a1, const char *a2,
+                 const char *a3, const char *a4, const char *a5) {
+    char target[64], cert[512], key[512], ca[512], targets[256];
+    snprintf(target, sizeof target, "127.0.0.1:%d", federation_port(fed, i));
+    snprintf(cert, sizeof cert, "%s/%s-%s.crt", harness_pki_dir(), federation_region(fed, i), role);
+    snprintf(key, sizeof key, "%s/%s-%s.key", harness_pki_dir(), federation_region(fed, i), role);
+    snprintf(ca, sizeof ca, "%s/ca.crt", harness_pki_dir());
+    snprintf(targets, sizeof targets, "CN-TJ=127.0.0.1:%d,CN-BJ=127.0.0.1:%d,CN-HE=127.0.0.1:%d",
+             federation_port(fed, TJ), federation_port(fed, BJ), federation_port(fed, HE));
+    int multi = a0 != NULL && (!strcmp(a0, "trace") || !strcmp(a0, "audit"));
+    const char *argv[24];
+    int n = 0;
+    argv[n++] = BINARY_DIR "/gwctl";
+    const char *args[6] = {a0, a1, a2, a3, a4, a5};
+    for (int k = 0; k < 6 && args[k] != NULL; k++) argv[n++] = args[k];
+    if (multi) {
+        argv[n++] = "--targets";
+        argv[n++] = targets;
+        if (!strcmp(a0, "trace")) {
+            argv[n++] = "--catalog-dir";
+            argv[n++] = SOURCE_DIR "/adapters/catalogs";
+        }
+    } else {
+        argv[n++] = "--target";
+        argv[n++] = target;
+    }
+    argv[n++] = "--cert";
+    argv[n++] = cert;
+    argv[n++] = "--key";
+    argv[n++] = key;
+    argv[n++] = "--ca";
+    argv[n++] = ca;
+    argv[n] = NULL;
+    int status = -1;
+    char *err = NULL;
+    cr_assert_eq(harness_run(argv, 60000, &status, out, &err), 0, "gwctl did not run");
+    if (status != 0) fprintf(stderr, "gwctl %s exited %d: %s\n", a0, status, err ? err : "");
+    free(err);
+    return status;
+}
+
+static void open_issue(int region, const char *acct, const char *meth, uint64_t milli) {
+    client_status_t st;
+    cr_assert_eq(rc_open(reg(region), acct, &st), GRPC_STATUS_OK, "%s", st.details);
+    char iid[33], fp[64];
+    rc_new_id(iid);
+    snprintf(fp, sizeof fp, "fp-%s", iid);
+    cr_assert_eq(rc_issue(reg(region), iid, acct, meth, milli, fp, NULL, &st), GRPC_STATUS_OK, "%s", st.details);
+}
+
+static int region_index(const char *region) {
+    return !strcmp(region, "CN-TJ") ? TJ : !strcmp(region, "CN-BJ") ? BJ : HE;
+}
+
+/* Transfers and waits until the destination has applied it. */
+static void transfer_committed(int region, const char *from, const char *to_region, const char *to,
+                               const char *meth, uint64_t units, char tid[33]) {
+    rc_new_id(tid);
+    Carbon__V1__TransferResponse *r = NULL;
+    client_status_t st;
+    cr_assert_eq(rc_transfer(reg(region), tid, from, to_region, to, meth, units, &r, &st), GRPC_STATUS_OK,
+                 "%s", st.details);
+    cr_assert_eq(r->transfer->outcome, CARBON__V1__TRANSFER_OUTCOME__TRANSFER_OUTCOME_COMMITTED, "%s",
+                 r->transfer->reason);
+    protobuf_c_message_free_unpacked(&r->base, NULL);
+    cr_assert_eq(rc_wait_arrival(reg(region_index(to_region)), tid, 10000), 0, "never arrived");
+}
+
+/* A workload: TJ -> BJ -> HE of the same serials, HE -> TJ, a refusal, a retirement. */
+static void mixed_workload(char t1[33], char t2[33]) {
+    open_issue(TJ, "tj-a", "TJ-GT-01", 420000); /* 19950 g, serials 1..19950 */
+    open_issue(BJ, "bj-b", "BJ-EL-01", 35500);
+    open_issue(HE, "he-c", "HE-RC-01", 12000);
+    transfer_committed(TJ, "tj-a", "CN-BJ", "bj-b", "TJ-GT-01", 15, t1);
+    transfer_committed(BJ, "bj-b", "CN-HE", "he-c", "TJ-GT-01", 1000, t2);
+    char t3[33];
+    transfer_committed(HE, "he-c", "CN-TJ", "tj-a", "HE-RC-01", 50, t3);
+    char t4[33];
+    transfer_committed(TJ, "tj-a", "CN-HE", "he-c", "TJ-GT-01", 1, t4);
+    char rid[33];
+    rc_new_id(rid);
+    client_status_t st;
+    cr_assert_eq(rc_retire(reg(HE), rid, "he-c", "TJ-GT-01", 20, NULL, &st), GRPC_STATUS_OK, "%s", st.details);
+    checker_report_t *rep = rc_wait_settled(fed, 30000);
+    cr_assert_eq(rep->violations_n, 0, "%s", rep->violations[0]);
+    free(rep);
+    proc_sleep_ms(800); /* checkpoints (every 300 ms) cover the workload */
+}
+
+Test(audit_ops, reconcile_and_audit_verify_pass_after_a_mixed_workload, .timeout = 180) {
+    start3(10000, 300);
+    char t1[33], t2[33];
+    mixed_workload(t1, t2);
+    const char *regions[] = {"CN-TJ", "CN-BJ", "CN-HE"};
+    for (int i = 0; i < 3; i++) {
+        for (int p = 0; p < 3; p++) {
+            if (p == i) continue;
+            char *out = NULL;
+            cr_assert_eq(gwctl(i, "operator", &out, "reconcile", "--peer", regions[p], NULL, NULL, NULL), 0,
+                         "%s", out);
+            cr_assert(strstr(out, "discrepancies 0") != NULL, "%s", out);
+            free(out);
+        }
+        char *out = NULL;
+        cr_assert_eq(gwctl(HE, "auditor", &out, "audit", "verify", "--region", regions[i], NULL, NULL), 0,
+                     "%s", out);
+        cr_assert(strstr(out, "checkpoints verified") != NULL, "%s", out);
+        cr_assert(strstr(out, " 0 checkpoints") == NULL, "no checkpoint held: %s", out);
+        free(out);
+    }
+    char *out = NULL;
+    cr_assert_eq(gwctl(TJ, "operator", &out, "batches", "--peer", "CN-BJ", NULL, NULL, NULL), 0);
+    cr_assert(strstr(out, "1 batches") != NULL, "%s", out);
+    free(out);
+    stop_all();
+}
+
+static redisContext *redis_of(int i) {
+    redisContext *c = redis_connect(federation_redis(fed, i));
+    cr_assert_not_null(c);
+    return c;
+}
+
+Test(audit_ops, tampering_is_reported, .timeout = 180) {
+    start3(10000, 300);
+    char t1[33], t2[33];
+    mixed_workload(t1, t2);
+
+    /* A leg's amount changed on one side: reconcile names the leg with both values. */
+    redisContext *bj = redis_of(BJ);
+    freeReplyObject(redisCommand(bj, "HSET cj:{t:%s} credited_g 13510", t1));
+    char *out = NULL;
+    cr_assert_eq(gwctl(TJ, "operator", &out, "reconcile", "--peer", "CN-BJ", NULL, NULL, NULL), 1, "%s", out);
+    cr_assert(strstr(out, t1) != NULL && strstr(out, "credited_g") != NULL && strstr(out, "13500") != NULL &&
+                  strstr(out, "13510") != NULL,
+              "%s", out);
+    free(out);
+    freeReplyObject(redisCommand(bj, "HSET cj:{t:%s} credited_g 13500", t1));
+
+    /* A batch deleted on one side. */
+    freeReplyObject(redisCommand(bj, "HDEL cj:batch:in:CN-TJ 1"));
+    cr_assert_eq(gwctl(TJ, "operator", &out, "reconcile", "--peer", "CN-BJ", NULL, NULL, NULL), 1, "%s", out);
+    cr_assert(strstr(out, "missing") != NULL && strstr(out, "absent") != NULL, "%s", out);
+    free(out);
+
+    /* An audit entry changed: audit verify names it. */
+    redisContext *he = redis_of(HE);
+    redisReply *e = redisCommand(he, "HGET cj:audit 2");
+    cr_assert_eq(e->type, REDIS_REPLY_STRING);
+    char *changed = strdup(e->str);
+    freeReplyObject(e);
+    char *issue = strstr(changed, "|issue|");
+    cr_assert_not_null(issue);
+    issue[1] = 'I'; /* "Issue" */
+    freeReplyObject(redisCommand(he, "HSET cj:audit 2 %s", changed));
+    free(changed);
+    cr_assert_eq(gwctl(TJ, "auditor", &out, "audit", "verify", "--region", "CN-HE", NULL, NULL), 1, "%s", out);
+    cr_assert(strstr(out, "entry 2 does not verify") != NULL, "%s", out);
+    free(out);
+
+    /* The tail of CN-TJ's chain rewritten and re-hashed: only the checkpoints
+     * its peers hold can expose it. */
+    redisContext *tj = redis_of(TJ);
+    redisReply *head = redisCommand(tj, "HGET cj:audit:head seq");
+    uint64_t last = strtoull(head->str, NULL, 10);
+    freeReplyObject(head);
+    cr_assert_geq(last, 4);
+    char prev[AUDIT_HASH_HEX + 1] = "";
+    for (uint64_t seq = 3; seq <= last; seq++) {
+        redisReply *r = redisCommand(tj, "HGET cj:audit %llu", (unsigned long long)seq);
+        cr_assert_eq(r->type, REDIS_REPLY_STRING);
+        if (seq == 3) memcpy(prev, r->str, AUDIT_HASH_HEX); /* entry 2's hash stays */
+        prev[AUDIT_HASH_HEX] = '\0';
+        char *canonical = strdup(r->str + 2 * AUDIT_HASH_HEX + 2);
+        freeReplyObject(r);
+        char *hold = strstr(canonical, "|hold|");
+        if (hold != NULL) hold[1] = 'H'; /* rewritten history */
+        char hash[AUDIT_HASH_HEX + 1];
+        audit_hash(prev, canonical, strlen(canonical), hash);
+        size_t vlen = strlen(canonical) + 2 * AUDIT_HASH_HEX + 3;
+        char *value = malloc(vlen);
+        cr_assert_not_null(value);
+        snprintf(value, vlen, "%s %s %s", prev, hash, canonical);
+        freeReplyObject(redisCommand(tj, "HSET cj:audit %llu %s", (unsigned long long)seq, value));
+        free(value);
+        memcpy(prev, hash, sizeof prev);
+        free(canonical);
+    }
+    freeReplyObject(redisCommand(tj, "HSET cj:audit:head hash %s", prev));
+    cr_assert_eq(gwctl(HE, "auditor", &out, "audit", "verify", "--region", "CN-TJ", NULL, NULL), 1, "%s", out);
+    cr_assert(strstr(out, "history was rewritten") != NULL, "%s", out);
+    free(out);
+    redisFree(bj);
+    redisFree(he);
+    redisFree(tj);
+    stop_all();
+}
+
+Test(audit_ops, trace_of_a_serial_across_the_borders_and_its_graph, .timeout = 180) {
+    start3(10000, 300);
+    char t1[33], t2[33];
+    mixed_workload(t1, t2);
+    char *out = NULL;
+    cr_assert_eq(gwctl(BJ, "auditor", &out, "trace", "CN-TJ:1", NULL, NULL, NULL, NULL), 0, "%s", out);
+    /* In time order: issued in CN-TJ, held there, prepared and applied in
+     * CN-BJ (1350 points), held there, applied in CN-HE (100 credits), retired. */
+    const char *order[] = {"CN-TJ       2 issue", "hold     15 kg", "CN-BJ", "apply    1350 point",
+                           "hold     1000 point", "apply    100 credit", "retire   20 credit"};
+    const char *at = out;
+    for (size_t k = 0; k < sizeof order / sizeof order[0]; k++) {
+        const char *hit = strstr(at, order[k]);
+        cr_assert_not_null(hit, "'%s' missing or out of order in:\n%s", order[k], out);
+        at = hit;
+    }
+    cr_assert(strstr(out, "0 verification failures") != NULL, "%s", out);
+    cr_assert(strstr(out, "checkpoint (pinned key)") != NULL, "%s", out);
+    free(out);
+    cr_assert_eq(gwctl(BJ, "auditor", &out, "trace", t2, "--dot", NULL, NULL, NULL), 0);
+    char dotfile[512];
+    snprintf(dotfile, sizeof dotfile, "%s/trace.dot", federation_dir(fed));
+    FILE *f = fopen(dotfile, "w");
+    cr_assert_not_null(f);
+    fputs(out, f);
+    fclose(f);
+    free(out);
+    const char *dot[] = {"/usr/bin/dot", "-Tsvg", dotfile, NULL};
+    int status = -1;
+    char *svg = NULL;
+    cr_assert_eq(harness_run(dot, 30000, &status, &svg, NULL), 0);
+    cr_assert_eq(status, 0, "dot failed");
+    cr_assert(strstr(svg, "<svg") != NULL && strstr(svg, "apply") != NULL, "%s", svg);
+    free(svg);
+    stop_all();
+}
+
+Test(audit_ops, resolve_in_doubt_only_when_the_coordinator_cannot_answer, .timeout = 180) {
+    /* Long legs and slow recovery: nothing settles the leg below but the
+     * operator. The coordinator dies after holding, before its Prepare. */
+    setenv("CARBON_FAILPOINT", "CN-TJ:source.before_prepare", 1);
+    start3(60000, 60000);
+    open_issue(TJ, "tj-a", "TJ-GT-01", 100000); /* 4750 g */
+    client_status_t st;
+    cr_assert_eq(rc_open(reg(BJ), "bj-b", &st), GRPC_STATUS_OK);
+    char tid[33];
+    rc_new_id(tid);
+    cr_assert_neq(rc_transfer(reg(TJ), tid, "tj-a", "CN-BJ", "bj-b", "TJ-GT-01", 2, NULL, &st), GRPC_STATUS_OK);
+    for (int i = 0; i < 100 && proc_alive(federation_pid(fed, TJ)); i++) proc_sleep_ms(50);
+    unsetenv("CARBON_FAILPOINT");
+    cr_assert_eq(federation_restart(fed, TJ), 0, "%s", federation_last_error());
+    Carbon__V1__GetTransferResponse *g = NULL;
+    cr_assert_eq(rc_get_transfer(reg(TJ), tid, &g, &st), GRPC_STATUS_OK, "%s", st.details);
+    cr_assert_eq(g->transfer->outcome, CARBON__V1__TRANSFER_OUTCOME__TRANSFER_OUTCOME_PENDING);
+    Carbon__V1__TransferRecord *rec = g->transfer;
+    /* Its Prepare reaches BJ (sent here in its name): prepared, expiring at once. */
+    Carbon__V1__Leg leg = CARBON__V1__LEG__INIT;
+    leg.transfer_id = tid;
+    leg.from_account = "CN-TJ/tj-a";
+    leg.to_account = "CN-BJ/bj-b";
+    leg.n_blocks = rec->n_blocks;
+    leg.blocks = rec->blocks;
+    leg.credited_g = rec->quote->credited_g;
+    leg.discount_g = rec->quote->discount_g;
+    leg.destination_methodology_id = rec->quote->destination_methodology_id;
+    leg.source_catalog_digest = rec->quote->source_catalog_digest;
+    leg.destination_catalog_digest = rec->quote->destination_catalog_digest;
+    leg.expiry_unix_ms = ledger_now_ms() + 1000;
+    Carbon__V1__Leg *legs[1] = {&leg};
+    Carbon__V1__PrepareRequest prep = CARBON__V1__PREPARE_REQUEST__INIT;
+    prep.source_region = "CN-TJ";
+    prep.n_legs = 1;
+    prep.legs = legs;
+    ProtobufCMessage *resp = NULL;
+    cr_assert_eq(client_call(federation_channel(fed, BJ, "CN-TJ-gateway"), "/carbon.v1.Federation/Prepare",
+                             &prep.base, &carbon__v1__prepare_response__descriptor, &resp, 10000, &st),
+                 GRPC_STATUS_OK, "%s", st.details);
+    cr_assert_eq(((Carbon__V1__PrepareResponse *)resp)->votes[0]->vote, CARBON__V1__VOTE__VOTE_YES,
+                 "voted no: %s", ((Carbon__V1__PrepareResponse *)resp)->votes[0]->reason);
+    protobuf_c_message_free_unpacked(resp, NULL);
+    protobuf_c_message_free_unpacked(&g->base, NULL);
+    proc_sleep_ms(1200);
+    Carbon__V1__GetAccountResponse *a = NULL;
+    cr_assert_eq(rc_account(reg(BJ), "bj-b", &a, &st), GRPC_STATUS_OK);
+    cr_assert_gt(a->pending->grams, 0);
+    protobuf_c_message_free_unpacked(&a->base, NULL);
+    char *out = NULL;
+    cr_assert_eq(gwctl(BJ, "operator", &out, "indoubt", NULL, NULL, NULL, NULL, NULL), 1);
+    cr_assert(strstr(out, tid) != NULL, "%s", out);
+    free(out);
+
+    /* Refused while the coordinator answers (it still holds the leg: it aborts
+     * it now, presumed abort, and answers ABORT). */
+    cr_assert_eq(gwctl(BJ, "operator", &out, "resolve", "--transfer", tid, "--abort", "--reason",
+                       "incident 42: coordinator lost its store"), 1);
+    free(out);
+    cr_assert_eq(rc_total_g(reg(BJ), "bj-b"), 0);
+
+    /* The coordinator's store destroyed: now the operator may decide. */
+    redisContext *tj = redis_of(TJ);
+    freeReplyObject(redisCommand(tj, "FLUSHALL"));
+    redisFree(tj);
+    cr_assert_eq(gwctl(BJ, "operator", &out, "resolve", "--transfer", tid, "--abort", "--reason",
+                       "incident 42: coordinator lost its store"), 0);
+    cr_assert(strstr(out, "ABORT applied") != NULL, "%s", out);
+    free(out);
+    cr_assert_eq(rc_account(reg(BJ), "bj-b", &a, &st), GRPC_STATUS_OK);
+    cr_assert_eq(a->pending->grams, 0, "the pending credit was not released");
+    cr_assert_eq(a->total->grams, 0);
+    protobuf_c_message_free_unpacked(&a->base, NULL);
+    /* In the audit trail, with the operator and the reason. */
+    Carbon__V1__TraceRequest treq = CARBON__V1__TRACE_REQUEST__INIT;
+    treq.subject_case = CARBON__V1__TRACE_REQUEST__SUBJECT_TRANSFER_ID;
+    treq.transfer_id = tid;
+    cr_assert_eq(client_call(federation_channel(fed, BJ, "CN-BJ-auditor"), "/carbon.v1.Audit/Trace", &treq.base,
+                             &carbon__v1__trace_response__descriptor, &resp, 10000, &st),
+                 GRPC_STATUS_OK, "%s", st.details);
+    const Carbon__V1__TraceResponse *tr = (const Carbon__V1__TraceResponse *)resp;
+    int found = 0;
+    for (size_t i = 0; i < tr->n_entries; i++)
+        if (!strcmp(tr->entries[i]->event, "resolve") && strstr(tr->entries[i]->canonical, "incident 42") &&
+            strstr(tr->entries[i]->canonical, "spiffe://jjj.carbon/CN-BJ/operator/op1"))
+            found = 1;
+    cr_assert(found, "no resolve entry with the operator and reason");
+    protobuf_c_message_free_unpacked(resp, NULL);
+    stop_all();
+}
