@@ -209,14 +209,15 @@ void gateway_reload(gateway_t *gw) {
 }
 
 void gateway_stop(gateway_t *gw) {
-    /* Calls in flight (transfers waiting for their decision) finish first,
-     * while the engine still runs; then the engine settles what it holds. */
+    /* No new calls; the engine settles every leg it holds, answering the
+     * Transfer calls waiting on them; then the server finishes and goes. */
     metrics_stop(gw->metrics); /* it reads the server and the engine */
+    if (gw->server != NULL) server_shutdown_begin(gw->server);
+    if (gw->engine != NULL) engine_stop(gw->engine);
     if (gw->server != NULL) {
         server_stop_and_destroy(gw->server, GATEWAY_STOP_GRACE_MS);
         gw->server = NULL;
     }
-    if (gw->engine != NULL) engine_stop(gw->engine);
     audit_checkpointer_stop(gw);
 }
 

@@ -68,6 +68,8 @@ struct server {
     size_t methods_n;
     server_worker_t *workers;
     int started;
+    grpc_completion_queue *shutdown_cq; /* set by server_shutdown_begin */
+    int shutdown_tag;
     atomic_uint_fast64_t calls_total;
     atomic_uint_fast64_t calls_failed;
 };
@@ -408,17 +410,21 @@ int server_start(server_t *s, char *err, size_t errlen) {
     return 0;
 }
 
+void server_shutdown_begin(server_t *s) {
+    if (s->shutdown_cq != NULL) return;
+    s->shutdown_cq = grpc_completion_queue_create_for_pluck(NULL);
+    grpc_server_shutdown_and_notify(s->grpc, s->shutdown_cq, &s->shutdown_tag);
+}
+
 void server_stop_and_destroy(server_t *s, int grace_ms) {
-    grpc_completion_queue *shutdown_cq = grpc_completion_queue_create_for_pluck(NULL);
-    int shutdown_tag;
-    grpc_server_shutdown_and_notify(s->grpc, shutdown_cq, &shutdown_tag);
+    server_shutdown_begin(s);
     gpr_timespec deadline = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
                                          gpr_time_from_millis(grace_ms, GPR_TIMESPAN));
-    grpc_event ev = grpc_completion_queue_pluck(shutdown_cq, &shutdown_tag, deadline, NULL);
+    grpc_event ev = grpc_completion_queue_pluck(s->shutdown_cq, &s->shutdown_tag, deadline, NULL);
     if (ev.type == GRPC_QUEUE_TIMEOUT) {
         log_warn("shutdown_grace_expired", "{s:i}", "grace_ms", grace_ms);
         grpc_server_cancel_all_calls(s->grpc);
-        grpc_completion_queue_pluck(shutdown_cq, &shutdown_tag,
+        grpc_completion_queue_pluck(s->shutdown_cq, &s->shutdown_tag,
                                     gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
     }
     for (int i = 0; i < s->opts.workers; i++) grpc_completion_queue_shutdown(s->workers[i].cq);
@@ -433,8 +439,8 @@ void server_stop_and_destroy(server_t *s, int grace_ms) {
     }
     grpc_server_destroy(s->grpc);
     for (int i = 0; i < s->opts.workers; i++) grpc_completion_queue_destroy(s->workers[i].cq);
-    grpc_completion_queue_shutdown(shutdown_cq);
-    grpc_completion_queue_destroy(shutdown_cq);
+    grpc_completion_queue_shutdown(s->shutdown_cq);
+    grpc_completion_queue_destroy(s->shutdown_cq);
     free(s->workers);
     free(s);
 }

@@ -68,8 +68,14 @@ int server_port(const server_t *s);
 /* Starts the worker threads. Returns 0 or -1 with the reason in err. */
 int server_start(server_t *s, char *err, size_t errlen);
 
-/* Stops accepting calls, lets in-flight calls finish (at most grace_ms, then
- * cancels them), joins the workers and frees everything. */
+/* Stops accepting calls; calls in flight go on (their handlers may still
+ * answer from other threads). Idempotent. */
+void server_shutdown_begin(server_t *s);
+
+/* Stops accepting calls (if not yet), lets in-flight calls finish (at most
+ * grace_ms, then cancels them), joins the workers and frees everything. A
+ * handler that answers later than that would touch freed memory: finish
+ * whatever answers deferred calls (the settlement engine) before this. */
 void server_stop_and_destroy(server_t *s, int grace_ms);
 
 /* Answers the call with OK and msg (borrowed; packed before return). */

@@ -46,6 +46,7 @@ typedef struct {
     size_t queued;
     size_t reserved;
     uint64_t first_enqueued_ms;
+    int exited; /* the batcher has stopped */
     pthread_cond_t wake;
 } engine_peer_t;
 
@@ -385,6 +386,7 @@ static void *engine_batcher_main(void *arg) {
         pthread_mutex_lock(&e->lock);
         while (p->queued == 0 && !e->stopping) pthread_cond_wait(&p->wake, &e->lock);
         if (p->queued == 0 && e->stopping) {
+            p->exited = 1; /* later submissions are answered by engine_submit itself */
             pthread_mutex_unlock(&e->lock);
             break;
         }
@@ -448,6 +450,15 @@ void engine_submit(engine_t *e, ledger_leg_t *leg, engine_done_fn done, void *ar
     it->held_us = engine_mono_us();
     pthread_mutex_lock(&e->lock);
     assert(p->reserved > p->queued);
+    if (p->exited) {
+        /* Stopping: the leg stays HELD; recovery settles it after restart. */
+        p->reserved--;
+        pthread_mutex_unlock(&e->lock);
+        done(arg, &it->leg);
+        ledger_leg_free(&it->leg);
+        free(it);
+        return;
+    }
     if (p->queued == 0) p->first_enqueued_ms = engine_mono_ms();
     if (p->tail != NULL)
         p->tail->next = it;

@@ -153,12 +153,15 @@ done
 
 # ---- gateways ------------------------------------------------------------------
 for r in "${REGIONS[@]}"; do
-    peers=""
+    peers="" audit_keys=""
     for o in "${REGIONS[@]}"; do
-        [ "$o" = "$r" ] || peers="$peers$o = 127.0.0.1:${GW_PORT[$o]}\n"
+        [ "$o" = "$r" ] && continue
+        peers="$peers$o = 127.0.0.1:${GW_PORT[$o]}\n"
+        audit_keys="$audit_keys$o = $PKI/$o-audit-signing.pub\n"
     done
     sed -e "s#@REGION@#$r#g" -e "s#@PORT@#${GW_PORT[$r]}#g" -e "s#@ROOT@#$ROOT#g" \
         -e "s#@PKI@#$PKI#g" -e "s#@REDIS_PORT@#${REDIS_PORT[$r]}#g" -e "s#@PEERS@#$peers#" \
+        -e "s#@AUDIT_KEYS@#$audit_keys#" \
         "$ROOT/deploy/local/gateway.ini.in" >"$WORK/$r/gateway.ini"
     if [ -f "$WORK/redis.password" ]; then
         sed -i -e "/^\[store\]\$/a password_file = $WORK/redis.password" \
