@@ -46,4 +46,8 @@ typedef struct {
 /* The worker's store, (re)opened if needed; NULL if unreachable. */
 store_t *gateway_worker_store(struct gateway *gw, gateway_worker_t *w);
 
+/* The store of the thread serving call; when it is unreachable, answers the
+ * call UNAVAILABLE (STORE_UNAVAILABLE) and returns NULL. */
+store_t *gateway_call_store(server_call_t *call);
+
 #endif

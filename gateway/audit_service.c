@@ -23,15 +23,6 @@
 #define AUDIT_TRACE_SCAN_CHUNK 1000
 #define AUDIT_READ_LIMIT_DEFAULT 1000
 
-static store_t *audit_store(server_call_t *call) {
-    struct gateway *gw = server_call_app(call);
-    store_t *st = gateway_worker_store(gw, server_call_worker(call));
-    if (st == NULL)
-        server_reply_error(call, GRPC_STATUS_UNAVAILABLE, "STORE_UNAVAILABLE",
-                           "the region's store cannot be reached; retry");
-    return st;
-}
-
 static Carbon__V1__AuditEntry *audit_pb_entry(arena_t *a, const audit_entry_t *e) {
     Carbon__V1__AuditEntry *m = arena_alloc(a, sizeof *m);
     carbon__v1__audit_entry__init(m);
@@ -70,7 +61,7 @@ void audit_read_log(server_call_t *call, const ProtobufCMessage *request) {
                            "limit must be 0..%d", AUDIT_READ_MAX);
         return;
     }
-    store_t *st = audit_store(call);
+    store_t *st = gateway_call_store(call);
     if (st == NULL) return;
     uint64_t head = 0;
     char head_hash[AUDIT_HASH_HEX + 1], err[256] = "";
@@ -134,7 +125,7 @@ void audit_trace(server_call_t *call, const ProtobufCMessage *request) {
                            AUDIT_READ_MAX);
         return;
     }
-    store_t *st = audit_store(call);
+    store_t *st = gateway_call_store(call);
     if (st == NULL) return;
     size_t limit = req->limit ? req->limit : AUDIT_TRACE_LIMIT_DEFAULT;
     uint64_t head = 0;
@@ -190,7 +181,7 @@ static Carbon__V1__Checkpoint *audit_pb_checkpoint(arena_t *a, const audit_check
 void audit_get_checkpoint(server_call_t *call, const ProtobufCMessage *request) {
     (void)request;
     struct gateway *gw = server_call_app(call);
-    store_t *st = audit_store(call);
+    store_t *st = gateway_call_store(call);
     if (st == NULL) return;
     arena_t a = {0};
     Carbon__V1__GetCheckpointResponse resp = CARBON__V1__GET_CHECKPOINT_RESPONSE__INIT;
@@ -247,7 +238,7 @@ void audit_share_checkpoint(server_call_t *call, const ProtobufCMessage *request
                            pinned ? " with the configured key of that region" : "");
         return;
     }
-    store_t *st = audit_store(call);
+    store_t *st = gateway_call_store(call);
     if (st == NULL) return;
     /* Keep the newest: an older or equal sequence number is acknowledged, not stored. */
     char owner[32], err[256] = "";

@@ -29,15 +29,6 @@ static int federation_region_ok(server_call_t *call, const char *region) {
     return 0;
 }
 
-static store_t *federation_store(server_call_t *call) {
-    struct gateway *gw = server_call_app(call);
-    store_t *st = gateway_worker_store(gw, server_call_worker(call));
-    if (st == NULL)
-        server_reply_error(call, GRPC_STATUS_UNAVAILABLE, "STORE_UNAVAILABLE",
-                           "the region's store cannot be reached; retry");
-    return st;
-}
-
 static int federation_batch_size_ok(server_call_t *call, size_t n) {
     struct gateway *gw = server_call_app(call);
     if (n >= 1 && n <= gw->cfg.batch_legs_max) return 1;
@@ -110,7 +101,7 @@ stop:
         server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "MALFORMED_LEG", "%s", err);
         goto out;
     }
-    store_t *st = federation_store(call);
+    store_t *st = gateway_call_store(call);
     if (st == NULL) goto out;
     {
         const ledger_leg_t **view = calloc(n, sizeof *view);
@@ -172,7 +163,7 @@ void federation_decide(server_call_t *call, const ProtobufCMessage *request) {
         d[i].decision = ld->decision == CARBON__V1__DECISION__DECISION_COMMIT ? 'C' : 'A';
         d[i].resolved_by = "";
     }
-    store_t *st = federation_store(call);
+    store_t *st = gateway_call_store(call);
     if (st == NULL) {
         free(d);
         return;
@@ -215,7 +206,7 @@ void federation_query_decision(server_call_t *call, const ProtobufCMessage *requ
                                "transfer id %zu is not 32 lowercase hex digits", i);
             return;
         }
-    store_t *st = federation_store(call);
+    store_t *st = gateway_call_store(call);
     if (st == NULL) return;
     /* Only legs this region coordinates towards the caller are answered; a
      * HELD one has no decision yet and is aborted first (presumed abort). */

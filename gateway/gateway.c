@@ -34,6 +34,14 @@ store_t *gateway_worker_store(struct gateway *gw, gateway_worker_t *w) {
     return w->store;
 }
 
+store_t *gateway_call_store(server_call_t *call) {
+    store_t *st = gateway_worker_store(server_call_app(call), server_call_worker(call));
+    if (st == NULL)
+        server_reply_error(call, GRPC_STATUS_UNAVAILABLE, "STORE_UNAVAILABLE",
+                           "the region's store cannot be reached; retry");
+    return st;
+}
+
 static void *gateway_worker_init(void *app, int index) {
     gateway_worker_t *w = calloc(1, sizeof *w);
     if (w == NULL) abort();

@@ -23,15 +23,6 @@
 #define OPS_REASON_MAX 512
 #define OPS_DISCREPANCIES_MAX 10000
 
-static store_t *ops_store(server_call_t *call) {
-    struct gateway *gw = server_call_app(call);
-    store_t *st = gateway_worker_store(gw, server_call_worker(call));
-    if (st == NULL)
-        server_reply_error(call, GRPC_STATUS_UNAVAILABLE, "STORE_UNAVAILABLE",
-                           "the region's store cannot be reached; retry");
-    return st;
-}
-
 static int ops_peer_ok(server_call_t *call, const char *peer) {
     struct gateway *gw = server_call_app(call);
     if (config_peer_address(&gw->cfg, peer) != NULL) return 1;
@@ -113,7 +104,7 @@ static Carbon__V1__BatchRecord *ops_pb_batch(arena_t *a, struct gateway *gw, con
 static void ops_answer_batches(server_call_t *call, const char *peer, int outgoing,
                                uint64_t from, uint64_t to, int with_legs, int fetch) {
     struct gateway *gw = server_call_app(call);
-    store_t *st = ops_store(call);
+    store_t *st = gateway_call_store(call);
     if (st == NULL) return;
     batch_record_t *recs = NULL;
     size_t n = 0;
@@ -286,7 +277,7 @@ void ops_reconcile(server_call_t *call, const ProtobufCMessage *request) {
                            "from_seq..to_seq spans at most %d batches", BATCH_LIST_MAX);
         return;
     }
-    store_t *st = ops_store(call);
+    store_t *st = gateway_call_store(call);
     if (st == NULL) return;
     char err[256] = "";
     batch_record_t *recs = NULL;
@@ -384,7 +375,7 @@ void ops_list_in_doubt(server_call_t *call, const ProtobufCMessage *request) {
         return;
     }
     size_t limit = req->limit ? req->limit : OPS_INDOUBT_LIMIT_DEFAULT;
-    store_t *st = ops_store(call);
+    store_t *st = gateway_call_store(call);
     if (st == NULL) return;
     ledger_pending_leg_t *src = calloc(limit, sizeof *src), *dst = calloc(limit, sizeof *dst);
     if (src == NULL || dst == NULL) abort();
@@ -460,7 +451,7 @@ void ops_resolve_in_doubt(server_call_t *call, const ProtobufCMessage *request) 
                            OPS_REASON_MIN, OPS_REASON_MAX);
         return;
     }
-    store_t *st = ops_store(call);
+    store_t *st = gateway_call_store(call);
     if (st == NULL) return;
     ledger_leg_t leg;
     char err[256] = "";

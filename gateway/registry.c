@@ -39,16 +39,6 @@ static void registry_request_fp(char out[LEDGER_DIGEST_HEX + 1], const char *fmt
     for (int i = 0; i < SHA256_DIGEST_LENGTH; i++) sprintf(out + 2 * i, "%02x", md[i]);
 }
 
-/* The caller's store, or an UNAVAILABLE answer (then NULL). */
-static store_t *registry_store(server_call_t *call) {
-    struct gateway *gw = server_call_app(call);
-    store_t *st = gateway_worker_store(gw, server_call_worker(call));
-    if (st == NULL)
-        server_reply_error(call, GRPC_STATUS_UNAVAILABLE, "STORE_UNAVAILABLE",
-                           "the region's store cannot be reached; retry");
-    return st;
-}
-
 /* Answers a ledger refusal with the matching status. */
 static void registry_reply_ledger(server_call_t *call, int rc, const char *err) {
     switch (rc) {
@@ -97,7 +87,7 @@ void registry_open_account(server_call_t *call, const ProtobufCMessage *request)
                            "holder_kind must be personal, household, firm or public");
         return;
     }
-    store_t *st = registry_store(call);
+    store_t *st = gateway_call_store(call);
     if (st == NULL) return;
     int created = 0;
     char err[256] = "";
@@ -178,7 +168,7 @@ void registry_issue(server_call_t *call, const ProtobufCMessage *request) {
     in.amount_g = amount_g;
     registry_request_fp(in.request_fp, "issue|%s|%s|%u|%" PRIu64 "|%s", req->account_id, m->id,
                         req->vintage_year, req->quantity_milli, req->activity_fingerprint);
-    store_t *st = registry_store(call);
+    store_t *st = gateway_call_store(call);
     if (st == NULL) return;
     ledger_block_t block;
     char other[LEDGER_TID_LEN + 1] = "";
@@ -459,7 +449,7 @@ void registry_get_transfer(server_call_t *call, const ProtobufCMessage *request)
                            "transfer_id must be 32 lowercase hex digits");
         return;
     }
-    store_t *st = registry_store(call);
+    store_t *st = gateway_call_store(call);
     if (st == NULL) return;
     ledger_leg_t leg;
     char err[256] = "";
@@ -492,7 +482,7 @@ void registry_list_transfers(server_call_t *call, const ProtobufCMessage *reques
         return;
     }
     size_t limit = req->limit ? req->limit : REGISTRY_LIST_LIMIT_DEFAULT;
-    store_t *st = registry_store(call);
+    store_t *st = gateway_call_store(call);
     if (st == NULL) return;
     ledger_feed_entry_t *entries = calloc(limit, sizeof *entries);
     if (entries == NULL) abort();
@@ -543,7 +533,7 @@ void registry_get_account(server_call_t *call, const ProtobufCMessage *request) 
                            "blocks_limit must be 0..%d", LEDGER_ACCOUNT_BLOCKS_MAX);
         return;
     }
-    store_t *st = registry_store(call);
+    store_t *st = gateway_call_store(call);
     if (st == NULL) return;
     size_t limit = req->blocks_limit ? req->blocks_limit : REGISTRY_BLOCKS_LIMIT_DEFAULT;
     ledger_account_t acct;
@@ -645,7 +635,7 @@ void registry_retire(server_call_t *call, const ProtobufCMessage *request) {
     registry_request_fp(in.request_fp, "retire|%s|%s|%u|%" PRIu64 "|%s|%s", req->account_id,
                         req->methodology_id, req->vintage_year, req->amount_units, in.purpose,
                         req->beneficiary);
-    store_t *st = registry_store(call);
+    store_t *st = gateway_call_store(call);
     if (st == NULL) return;
     ledger_block_t *blocks = NULL;
     size_t blocks_n = 0;

@@ -230,6 +230,33 @@ static void ledger_copy(char *dst, size_t dstlen, const char *src) {
     snprintf(dst, dstlen, "%s", src);
 }
 
+/* Maps a script's refusal status (element 0 of r) to its ledger_rc_t; the
+ * second element is the grams held (INSUFFICIENT_BALANCE) or the earlier id
+ * (DOUBLE_ISSUANCE, into other_id when not NULL). An unknown status is
+ * LEDGER_ESTORE with the script's name in err. */
+static int ledger_refusal(const redisReply *r, const char *script, uint64_t *have_g,
+                          char *other_id, char *err, size_t errlen) {
+    const char *status = ledger_str(r, 0);
+    if (strcmp(status, "CONFLICT") == 0) return LEDGER_CONFLICT;
+    if (strcmp(status, "NO_ACCOUNT") == 0) return LEDGER_NO_ACCOUNT;
+    if (strcmp(status, "SERIALS_EXHAUSTED") == 0) return LEDGER_SERIALS_EXHAUSTED;
+    if (strcmp(status, "INSUFFICIENT_BALANCE") == 0) {
+        if (have_g != NULL) *have_g = ledger_u64(r, 1);
+        return LEDGER_INSUFFICIENT;
+    }
+    if (strcmp(status, "DOUBLE_ISSUANCE") == 0) {
+        if (other_id != NULL) ledger_copy(other_id, LEDGER_TID_LEN + 1, ledger_str(r, 1));
+        return LEDGER_DOUBLE_ISSUANCE;
+    }
+    if (strcmp(status, "TOO_FRAGMENTED") == 0) {
+        snprintf(err, errlen, "the amount spans more than %d blocks; move it in smaller parts",
+                 LEDGER_LEG_BLOCKS_MAX);
+        return LEDGER_TOO_FRAGMENTED;
+    }
+    snprintf(err, errlen, "%s: unexpected status '%s'", script, status);
+    return LEDGER_ESTORE;
+}
+
 /* ---- accounts and issuance --------------------------------------------- */
 
 int ledger_open_account(store_t *st, const char *id, const char *kind, uint64_t now_ms,
@@ -284,18 +311,8 @@ int ledger_issue(store_t *st, const ledger_issue_t *in, uint64_t now_ms, ledger_
         } else {
             rc = status[0] == 'O' ? LEDGER_OK : LEDGER_REPLAY;
         }
-    } else if (strcmp(status, "CONFLICT") == 0) {
-        rc = LEDGER_CONFLICT;
-    } else if (strcmp(status, "NO_ACCOUNT") == 0) {
-        rc = LEDGER_NO_ACCOUNT;
-    } else if (strcmp(status, "DOUBLE_ISSUANCE") == 0) {
-        if (other_id != NULL) ledger_copy(other_id, LEDGER_TID_LEN + 1, ledger_str(r, 1));
-        rc = LEDGER_DOUBLE_ISSUANCE;
-    } else if (strcmp(status, "SERIALS_EXHAUSTED") == 0) {
-        rc = LEDGER_SERIALS_EXHAUSTED;
     } else {
-        snprintf(err, errlen, "issue: unexpected status '%s'", status);
-        rc = LEDGER_ESTORE;
+        rc = ledger_refusal(r, "issue", NULL, other_id, err, errlen);
     }
     freeReplyObject(r);
     return rc;
@@ -347,20 +364,8 @@ int ledger_hold(store_t *st, ledger_leg_t *leg, const char *request_fp, uint64_t
             rc = status[0] == 'O' ? LEDGER_OK : LEDGER_REPLAY;
             leg->created_ms = now_ms;
         }
-    } else if (strcmp(status, "CONFLICT") == 0) {
-        rc = LEDGER_CONFLICT;
-    } else if (strcmp(status, "NO_ACCOUNT") == 0) {
-        rc = LEDGER_NO_ACCOUNT;
-    } else if (strcmp(status, "INSUFFICIENT_BALANCE") == 0) {
-        if (have_g != NULL) *have_g = ledger_u64(r, 1);
-        rc = LEDGER_INSUFFICIENT;
-    } else if (strcmp(status, "TOO_FRAGMENTED") == 0) {
-        snprintf(err, errlen, "the amount spans more than %d blocks; move it in smaller parts",
-                 LEDGER_LEG_BLOCKS_MAX);
-        rc = LEDGER_TOO_FRAGMENTED;
     } else {
-        snprintf(err, errlen, "hold: unexpected status '%s'", status);
-        rc = LEDGER_ESTORE;
+        rc = ledger_refusal(r, "hold", have_g, NULL, err, errlen);
     }
     freeReplyObject(r);
     return rc;
@@ -520,20 +525,8 @@ int ledger_retire(store_t *st, const ledger_retire_t *in, uint64_t now_ms,
         } else {
             rc = status[0] == 'O' ? LEDGER_OK : LEDGER_REPLAY;
         }
-    } else if (strcmp(status, "CONFLICT") == 0) {
-        rc = LEDGER_CONFLICT;
-    } else if (strcmp(status, "NO_ACCOUNT") == 0) {
-        rc = LEDGER_NO_ACCOUNT;
-    } else if (strcmp(status, "INSUFFICIENT_BALANCE") == 0) {
-        if (have_g != NULL) *have_g = ledger_u64(r, 1);
-        rc = LEDGER_INSUFFICIENT;
-    } else if (strcmp(status, "TOO_FRAGMENTED") == 0) {
-        snprintf(err, errlen, "the amount spans more than %d blocks; retire it in smaller parts",
-                 LEDGER_LEG_BLOCKS_MAX);
-        rc = LEDGER_TOO_FRAGMENTED;
     } else {
-        snprintf(err, errlen, "retire: unexpected status '%s'", status);
-        rc = LEDGER_ESTORE;
+        rc = ledger_refusal(r, "retire", have_g, NULL, err, errlen);
     }
     freeReplyObject(r);
     return rc;
