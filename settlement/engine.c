@@ -546,8 +546,11 @@ int engine_recover_once(engine_t *e, store_t *st) {
     free(d);
 
     /* Source: re-send decisions not yet acknowledged, per peer. */
-    const char **tids = calloc(src_n > 0 ? src_n : 1, sizeof *tids);
-    char *decisions = calloc(src_n > 0 ? src_n : 1, 1);
+    /* Room for either list: the source legs re-sent, then the destination legs asked about. */
+    size_t room = src_n > dst_n ? src_n : dst_n;
+    if (room == 0) room = 1;
+    const char **tids = calloc(room, sizeof *tids);
+    char *decisions = calloc(room, 1);
     if (tids == NULL || decisions == NULL) abort();
     for (size_t pi = 0; pi < e->cfg.peers_n; pi++) {
         size_t k = 0;

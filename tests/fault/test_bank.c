@@ -635,6 +635,28 @@ typedef struct {
 
 static gw_state_t gw[NREG];
 
+static const char *const SANITIZER_NEEDLES[] = {"ERROR: AddressSanitizer", "runtime error:",
+                                                "ERROR: LeakSanitizer"};
+
+/* The last sanitizer report in a gateway's log (its first lines, on one line),
+ * else the log's tail. malloc'd. */
+static char *log_excerpt(int i) {
+    char *tail = harness_file_tail(federation_log_path(fed, i), 256 * 1024);
+    const char *from = NULL;
+    for (size_t k = 0; k < sizeof SANITIZER_NEEDLES / sizeof *SANITIZER_NEEDLES; k++)
+        for (const char *p = strstr(tail, SANITIZER_NEEDLES[k]); p != NULL;
+             p = strstr(p + 1, SANITIZER_NEEDLES[k]))
+            if (from == NULL || p > from) from = p;
+    size_t len = strlen(tail);
+    if (from == NULL) from = len > 600 ? tail + len - 600 : tail;
+    char *out = strndup(from, 600);
+    if (out == NULL) abort();
+    for (char *p = out; *p; p++)
+        if (*p == '\n') *p = '|';
+    free(tail);
+    return out;
+}
+
 static int nemesis_restart(int i) {
     for (int attempt = 0; attempt < 2; attempt++) {
         if (federation_restart(fed, i) == 0) {
@@ -681,8 +703,9 @@ static void nemesis(uint64_t *rng) {
             /* A gateway that died by itself is a finding. */
             if (!gw[i].down && !gw[i].paused &&
                 (federation_pid(fed, i) == 0 || !proc_alive(federation_pid(fed, i)))) {
-                char *tail = harness_file_tail(federation_log_path(fed, i), 1500);
-                problem("gateway %s died on its own; log tail: %s", REGION[i], tail);
+                char *tail = log_excerpt(i);
+                problem("gateway %s (pid %d) died on its own: %s", REGION[i],
+                        (int)federation_pid(fed, i), tail);
                 free(tail);
                 unexpected_deaths++;
                 nemesis_restart(i);
@@ -928,8 +951,18 @@ Test(fault, bank, .fini = fini) {
 
     /* Every gateway stops cleanly: exit 0, no sanitizer report. */
     int errors_logged[NREG];
-    for (int i = 0; i < NREG; i++)
+    for (int i = 0; i < NREG; i++) {
         errors_logged[i] = federation_log_count(fed, i, "\"level\":\"error\"");
+        /* Also a gateway that crashed while the harness (re)started it. */
+        int reports = 0;
+        for (size_t k = 0; k < sizeof SANITIZER_NEEDLES / sizeof *SANITIZER_NEEDLES; k++)
+            reports += federation_log_count(fed, i, SANITIZER_NEEDLES[k]);
+        if (reports > 0) {
+            char *excerpt = log_excerpt(i);
+            problem("%d sanitizer reports in %s's log, the last: %s", reports, REGION[i], excerpt);
+            free(excerpt);
+        }
+    }
     if (atomic_load(&problems_n) > 0) setenv("KEEP_TEST_DIRS", "1", 1);
     federation_stop(fed);
     for (int i = 0; i < NREG; i++)

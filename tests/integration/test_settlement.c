@@ -564,3 +564,48 @@ Test(crash, redis_restart_keeps_every_acknowledged_outcome, .timeout = 180) {
     cr_assert_geq(rc_total_g(reg(BJ), "bj-b"), (uint64_t)committed * 900);
     stop_all();
 }
+
+/* Regression (found by the bank test): a destination holding more expired
+ * prepared legs than source legs must recover them without overrunning its
+ * buffers. Two legs travel in one batch; the coordinator dies after both are
+ * prepared; the destination's recovery asks about both while it has no
+ * source leg of its own. */
+typedef struct {
+    char tid[33];
+    grpc_status_code code;
+} pair_transfer_t;
+
+static void *pair_transfer_main(void *arg) {
+    pair_transfer_t *t = arg;
+    client_status_t st;
+    t->code = rc_transfer(reg(TJ), t->tid, "tj-a", "CN-BJ", "bj-b", "TJ-GT-01", 1, NULL, &st);
+    return NULL;
+}
+
+Test(crash, destination_recovers_more_prepared_legs_than_it_has_source_legs, .timeout = 180) {
+    setenv("CARBON_FAILPOINT", "CN-TJ:source.after_prepare", 1);
+    grpc_init();
+    federation_options_t o = {.regions_n = 2, .leg_expiry_ms = 1500, .recovery_interval_ms = 300,
+                              .batch_window_ms = 300};
+    fed = federation_start(&o);
+    cr_assert_not_null(fed, "federation: %s", federation_last_error());
+    open_ok(TJ, "tj-a");
+    open_ok(BJ, "bj-b");
+    issue_ok(TJ, "tj-a", "TJ-GT-01", 100000);
+    pair_transfer_t t[2];
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++) {
+        rc_new_id(t[i].tid);
+        pthread_create(&th[i], NULL, pair_transfer_main, &t[i]);
+    }
+    for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
+    for (int i = 0; i < 100 && proc_alive(federation_pid(fed, TJ)); i++) proc_sleep_ms(50);
+    unsetenv("CARBON_FAILPOINT");
+    proc_sleep_ms(3000); /* past the expiry: BJ's recovery asks the dead coordinator, twice over */
+    cr_assert(proc_alive(federation_pid(fed, BJ)), "the destination died in recovery");
+    cr_assert_eq(federation_log_count(fed, BJ, "AddressSanitizer"), 0);
+    cr_assert_eq(federation_restart(fed, TJ), 0, "%s", federation_last_error());
+    expect_settled_clean();
+    cr_assert_eq(rc_total_g(reg(TJ), "tj-a"), 4750, "both transfers were presumed aborted");
+    stop_all();
+}
