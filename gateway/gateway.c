@@ -2,7 +2,9 @@
  * catalogs, the store, the settlement engine, peer channels and the server. */
 #include "gateway/gateway.h"
 
+#include "carbon/v1/carbon.pb-c.h"
 #include "gateway/app.h"
+#include "gateway/client.h"
 #include "gateway/audit_service.h"
 #include "gateway/federation.h"
 #include "gateway/health.h"
@@ -22,6 +24,7 @@
 #include <string.h>
 
 #define GATEWAY_STOP_GRACE_MS 10000
+#define GATEWAY_HELLO_TIMEOUT_MS 500
 #define GATEWAY_ENGINE_QUEUE_LEGS 8192
 
 store_t *gateway_worker_store(struct gateway *gw, gateway_worker_t *w) {
@@ -194,6 +197,45 @@ fail:
     return NULL;
 }
 
+/* Hello to every peer: protocol version and catalog digests. A peer that
+ * lacks this region's current catalog would vote no on every leg quoted with
+ * it, so that is logged as an error; a peer not up yet only as a warning. */
+static void gateway_hello_peers(gateway_t *gw) {
+    const catalog_t *current[CATALOG_SET_REGIONS_MAX];
+    size_t n = catalog_set_snapshot(gw->catalogs, current, CATALOG_SET_REGIONS_MAX);
+    if (n > CATALOG_SET_REGIONS_MAX) n = CATALOG_SET_REGIONS_MAX;
+    char *digests[CATALOG_SET_REGIONS_MAX];
+    for (size_t i = 0; i < n; i++) digests[i] = (char *)current[i]->digest_hex;
+    Carbon__V1__HelloRequest req = CARBON__V1__HELLO_REQUEST__INIT;
+    req.protocol_version = 1;
+    req.region = gw->cfg.region;
+    req.n_catalog_digests = n;
+    req.catalog_digests = digests;
+    const catalog_t *own = catalog_set_current(gw->catalogs, gw->cfg.region);
+    for (size_t p = 0; p < gw->cfg.peers_n; p++) {
+        ProtobufCMessage *resp = NULL;
+        client_status_t st;
+        if (client_call(peers_channel_of(gw->peers, gw->cfg.peers[p].region),
+                        "/carbon.v1.Federation/Hello", &req.base,
+                        &carbon__v1__hello_response__descriptor, &resp, GATEWAY_HELLO_TIMEOUT_MS,
+                        &st) != GRPC_STATUS_OK) {
+            log_warn("peer_hello_failed", "{s:s, s:s}", "peer", gw->cfg.peers[p].region, "details",
+                     st.details);
+            continue;
+        }
+        const Carbon__V1__HelloResponse *r = (const Carbon__V1__HelloResponse *)resp;
+        int has_own = 0;
+        for (size_t k = 0; k < r->n_catalog_digests; k++)
+            if (strcmp(r->catalog_digests[k], own->digest_hex) == 0) has_own = 1;
+        if (has_own)
+            log_info("peer_hello", "{s:s, s:i}", "peer", r->region, "catalogs", (int)r->n_catalog_digests);
+        else
+            log_error("peer_lacks_catalog", "{s:s, s:s}", "peer", r->region, "catalog_digest",
+                      own->digest_hex);
+        protobuf_c_message_free_unpacked(resp, NULL);
+    }
+}
+
 int gateway_start(gateway_t *gw, char *err, size_t errlen) {
     if (engine_start(gw->engine, err, errlen) != 0) return -1;
     if (server_start(gw->server, err, errlen) != 0) return -1;
@@ -204,6 +246,7 @@ int gateway_start(gateway_t *gw, char *err, size_t errlen) {
     log_info("listening", "{s:s, s:s, s:i, s:i, s:s, s:s}", "region", gw->cfg.region, "listen",
              gw->cfg.listen, "port", server_port(gw->server), "workers", gw->cfg.workers,
              "catalog_version", cat->version, "catalog_digest", cat->digest_hex);
+    gateway_hello_peers(gw);
     return 0;
 }
 
