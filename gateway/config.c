@@ -25,7 +25,7 @@ void config_defaults(gateway_config_t *cfg) {
     cfg->store_command_timeout_ms = 5000;
     cfg->max_message_bytes = 4u << 20;
     cfg->batch_legs_max = 256;
-    cfg->batch_window_ms = 2;
+    cfg->batch_window_ms = 0;
     cfg->leg_expiry_ms = 30000;
     cfg->peer_timeout_ms = 5000;
     cfg->recovery_interval_ms = 2000;

@@ -11,6 +11,8 @@
  *              checkpoints), checkpoint_interval_ms
  *   [audit_keys] REGION = PATH of a peer's Ed25519 public key (PEM): checkpoints
  *              received from that peer must verify with it
+ *   [metrics]  listen: loopback HOST:PORT (127.0.0.0/8 or [::1]) of the Prometheus
+ *              endpoint (gateway/metrics.h); port 0 picks one; empty: no endpoint
  *
  * Relative paths are taken relative to the configuration file's folder. */
 #ifndef GATEWAY_CONFIG_H

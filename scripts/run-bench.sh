@@ -14,7 +14,9 @@
 #   - the triangle TJ -> BJ -> HE -> TJ at 64 in flight.
 # For each: settled transfers (or calls) per second, p50/p99/p99.9 latency,
 # store calls per settled transfer (from the metrics endpoints of the regions
-# involved) and the ratio to the transport limit. Prints a table and writes
+# involved), the ratio to the transport limit, and where the time went: CPU
+# of the Redis servers and gateways (cores), Redis CPU and script time per
+# settled transfer, legs per batch. Prints a table and writes
 # run/bench/results.json and run/bench/throughput-latency.png. Everything it
 # started is stopped on exit, also on failure or Ctrl-C.
 #
@@ -135,13 +137,51 @@ start_federation() {
 target() { printf -- '--target %s=127.0.0.1:%s' "$1" "${GW_PORT[$1]}"; }
 metrics() { printf -- '--metrics 127.0.0.1:%s' "${METRICS_PORT[$1]}"; }
 
-# loadgen MODE ARGS...: one measured point; its JSON line goes to results.jsonl.
+# CPU seconds (user + system) used so far by the given processes.
+cpu_s() {
+    local p ticks=0 hz
+    hz="$(getconf CLK_TCK)"
+    for p in "$@"; do
+        [ -r "/proc/$p/stat" ] && ticks=$((ticks + $(awk '{print $14 + $15}' "/proc/$p/stat")))
+    done
+    awk -v t="$ticks" -v hz="$hz" 'BEGIN { printf "%.3f", t / hz }'
+}
+
+# Microseconds the three Redis spent running scripts (EVALSHA, which includes
+# the commands they call) since their last CONFIG RESETSTAT.
+redis_script_us() {
+    local r sum=0 us
+    for r in "${REGIONS[@]}"; do
+        us="$(redis-cli -p "${REDIS_PORT[$r]}" INFO commandstats \
+            | sed -n 's/^cmdstat_evalsha:.*,usec=\([0-9]*\),.*/\1/p' | awk '{s += $1} END {print s + 0}')"
+        sum=$((sum + us))
+    done
+    printf '%s' "$sum"
+}
+
+# loadgen MODE ARGS...: one measured point; its JSON line, with the CPU the
+# Redis servers and gateways used (in cores, over the point's wall time) and
+# Redis CPU and script time per settled transfer, goes to results.jsonl.
 point() {
-    local line
-    # shellcheck disable=SC2068
+    local line r t0 t1 redis0 redis1 gw0 gw1 busy
+    for r in "${REGIONS[@]}"; do redis-cli -p "${REDIS_PORT[$r]}" CONFIG RESETSTAT >/dev/null; done
+    t0="$(date +%s.%N)"
+    redis0="$(cpu_s "${REDIS_PID[@]}")"
+    gw0="$(cpu_s "${GW_PID[@]}")"
     line="$("$BIN/loadgen" "$@" --pki "$RUN_DIR/pki" --seconds "$BENCH_SECONDS" \
         --warmup-ms "$BENCH_WARMUP_MS" --channels "$BENCH_CHANNELS" --accounts "$BENCH_ACCOUNTS" \
         2>>"$RUN_DIR/loadgen.log")" || { jjj_log "loadgen $* failed (see $RUN_DIR/loadgen.log)"; exit 1; }
+    t1="$(date +%s.%N)"
+    redis1="$(cpu_s "${REDIS_PID[@]}")"
+    gw1="$(cpu_s "${GW_PID[@]}")"
+    busy="$(redis_script_us)"
+    line="$(printf '%s\n' "$line" | jq -c --argjson wall "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')" \
+        --argjson redis "$(awk -v a="$redis0" -v b="$redis1" 'BEGIN { print b - a }')" \
+        --argjson gw "$(awk -v a="$gw0" -v b="$gw1" 'BEGIN { print b - a }')" --argjson busy "$busy" \
+        '. + {cpu_redis_cores: ($redis / $wall * 100 | round / 100),
+              cpu_gatewayd_cores: ($gw / $wall * 100 | round / 100),
+              redis_cpu_us_per_transfer: (if (.settled // 0) > 0 then ($redis * 1e6 / .settled | round) else null end),
+              script_us_per_transfer: (if (.settled // 0) > 0 then ($busy / .settled | round) else null end)}')"
     printf '%s\n' "$line" >>"$RUN_DIR/results.jsonl"
     printf '%s\n' "$line"
 }
@@ -201,13 +241,15 @@ main() {
     printf '\n%s, %s (%s cpus), %s s per point, %s accounts per region\n' \
         "$(jq -r .date "$RUN_DIR/results.json")" "$cpu" "$(nproc)" "$BENCH_SECONDS" "$BENCH_ACCOUNTS"
     {
-        printf 'fsync\tpoint\tin_flight\trate/s\tp50_ms\tp99_ms\tp99.9_ms\tstore_calls/transfer\tlegs/batch\tratio\terrors\n'
+        printf 'fsync\tpoint\tin_flight\trate/s\tp50_ms\tp99_ms\tp99.9_ms\tstore_calls/transfer\tlegs/batch\tratio\tredis_cpu_us/tr\tscript_us/tr\tcpu_redis\tcpu_gw\terrors\n'
         jq -r '.points[] | [.fsync, .point, .in_flight, (.rate | floor),
                 (.p50_ms * 100 | round / 100), (.p99_ms * 100 | round / 100),
                 (.p999_ms * 100 | round / 100),
                 (if .store_calls_per_transfer then (.store_calls_per_transfer * 100 | round / 100) else "-" end),
                 (if .legs_per_batch then (.legs_per_batch * 10 | round / 10) else "-" end),
                 (if .ratio then (.ratio * 1000 | round / 1000) else "-" end),
+                (.redis_cpu_us_per_transfer // "-"), (.script_us_per_transfer // "-"),
+                .cpu_redis_cores, .cpu_gatewayd_cores,
                 (.errors + .aborted)] | @tsv' "$RUN_DIR/results.json"
     } | column -t -s $'\t'
 

@@ -278,6 +278,8 @@ Test(metrics, transfers_move_the_settlement_counters, .timeout = 120) {
     char *b0 = scrape(tj);
     unsigned long long tj_store0 = value(b0, "carbon_store_calls_total");
     unsigned long long prepare0 = value(b0, "carbon_peer_rpcs_total{peer=\"CN-BJ\",method=\"Prepare\"}");
+    unsigned long long prepare_failed0 =
+        value(b0, "carbon_peer_rpc_failures_total{peer=\"CN-BJ\",method=\"Prepare\"}");
     unsigned long long decide0 = value(b0, "carbon_peer_rpcs_total{peer=\"CN-BJ\",method=\"Decide\"}");
     free(b0);
     unsigned long long bj_store0 = scrape_value(bj, "carbon_store_calls_total");
@@ -304,9 +306,15 @@ Test(metrics, transfers_move_the_settlement_counters, .timeout = 120) {
     unsigned long long batches = value(b, "carbon_batch_legs_count");
     cr_assert(batches == 1 || batches == 2, "%llu batches", batches);
     cr_assert_eq(value(b, "carbon_batch_legs_bucket{le=\"2\"}"), batches);
-    cr_assert_eq(value(b, "carbon_peer_rpcs_total{peer=\"CN-BJ\",method=\"Prepare\"}"),
-                 prepare0 + batches);
-    cr_assert_eq(value(b, "carbon_peer_rpc_failures_total{peer=\"CN-BJ\",method=\"Prepare\"}"), 0);
+    /* one answered Prepare per batch (a channel still in reconnect backoff
+     * from the Hello at start may fail one first: it is counted as failed) */
+    unsigned long long prepared =
+        value(b, "carbon_peer_rpcs_total{peer=\"CN-BJ\",method=\"Prepare\"}") - prepare0;
+    unsigned long long prepare_failed =
+        value(b, "carbon_peer_rpc_failures_total{peer=\"CN-BJ\",method=\"Prepare\"}") -
+        prepare_failed0;
+    cr_assert_eq(prepared - prepare_failed, batches, "%llu Prepare, %llu failed, %llu batches",
+                 prepared, prepare_failed, batches);
     /* at least a hold per transfer, a decision and an ack */
     cr_assert_geq(value(b, "carbon_store_calls_total"), tj_store0 + 4);
     cr_assert_eq(value(b, "carbon_store_errors_total"), 0);
