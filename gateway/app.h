@@ -18,7 +18,8 @@ typedef struct peers peers_t;
 struct gateway {
     gateway_config_t cfg;
     const char *peer_regions[CONFIG_PEERS_MAX];
-    grpc_server_credentials *creds;
+    grpc_server_credentials *creds; /* owned by tls */
+    struct tls_server *tls;         /* gateway/tls.h: reloaded on SIGHUP */
     server_t *server;
     catalog_set_t *catalogs;
     store_config_t store_cfg;

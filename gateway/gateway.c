@@ -146,9 +146,10 @@ gateway_t *gateway_create(const gateway_config_t *cfg, char *err, size_t errlen)
     if (gateway_store_config(gw, err, errlen) != 0) goto fail;
     if (audit_service_init(gw, err, errlen) != 0) goto fail;
 
-    gw->creds = tls_server_credentials(cfg->cert_path, cfg->key_path, cfg->ca_path, cfg->crl_dir,
-                                       err, errlen);
-    if (gw->creds == NULL) goto fail;
+    gw->tls = tls_server_create(cfg->cert_path, cfg->key_path, cfg->ca_path, cfg->crl_dir, err,
+                                errlen);
+    if (gw->tls == NULL) goto fail;
+    gw->creds = tls_server_creds(gw->tls); /* owned by gw->tls */
     gw->peers = peers_create(cfg, err, errlen);
     if (gw->peers == NULL) goto fail;
 
@@ -252,6 +253,10 @@ int gateway_start(gateway_t *gw, char *err, size_t errlen) {
 
 void gateway_reload(gateway_t *gw) {
     char err[512];
+    /* Certificate, key, CA and CRLs (tls.h); it logs the outcome itself. A
+     * part that fails keeps its previous state; nothing established is cut. */
+    char tls_err[2048];
+    (void)tls_server_reload(gw->tls, tls_err, sizeof tls_err);
     int changed = catalog_set_reload(gw->catalogs, err, sizeof err);
     if (changed < 0)
         log_error("catalog_reload_failed", "{s:s}", "reason", err);
@@ -279,7 +284,7 @@ void gateway_destroy(gateway_t *gw) {
     metrics_destroy(gw->metrics); /* after the engine: it wraps its transport */
     audit_service_fini(gw);
     peers_destroy(gw->peers);
-    if (gw->creds != NULL) grpc_server_credentials_release(gw->creds);
+    tls_server_destroy(gw->tls); /* and the credentials gw->creds */
     if (gw->catalogs != NULL) catalog_set_free(gw->catalogs);
     free(gw);
 }

@@ -17,7 +17,8 @@ gateway_t *gateway_create(const gateway_config_t *cfg, char *err, size_t errlen)
 /* Starts serving. 0, or -1 with the reason. */
 int gateway_start(gateway_t *gw, char *err, size_t errlen);
 
-/* Reloads the catalogs (SIGHUP); a bad catalog is logged and the old one kept. */
+/* SIGHUP: reloads the TLS certificate, key, CA and CRLs, then the catalogs.
+ * Whatever does not load is logged and the previous version kept. */
 void gateway_reload(gateway_t *gw);
 
 /* Stops accepting calls and finishes the calls in flight. */

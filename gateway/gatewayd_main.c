@@ -25,7 +25,8 @@ static void gatewayd_usage(FILE *out) {
             "  --help           this text\n"
             "\n"
             "Signals: SIGTERM or SIGINT stop accepting calls, finish the calls in\n"
-            "flight and exit 0; SIGHUP reloads the methodology catalogs.\n"
+            "flight and exit 0; SIGHUP reloads the TLS certificate, key, CA and\n"
+            "CRLs (a bad set is refused, the old one kept) and the catalogs.\n"
             "Logs: JSON lines on stderr.\n"
             "Exit codes: 0 clean stop, 1 runtime failure, 2 bad usage or configuration.\n");
 }

@@ -364,7 +364,7 @@ server_t *server_create(const server_options_t *opts,
     }
     qsort(s->methods, s->methods_n, sizeof s->methods[0], server_method_cmp);
 
-    grpc_arg args[3];
+    grpc_arg args[5];
     args[0].type = GRPC_ARG_INTEGER;
     args[0].key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
     args[0].value.integer = (int)opts->max_message_bytes;
@@ -376,7 +376,15 @@ server_t *server_create(const server_options_t *opts,
     args[2].type = GRPC_ARG_INTEGER;
     args[2].key = GRPC_ARG_ALLOW_REUSEPORT;
     args[2].value.integer = 0;
-    grpc_channel_args cargs = {3, args};
+    /* Revocation is checked at the handshake: a connection lives at most this
+     * long, so a client revoked since is cut off and must handshake again. */
+    args[3].type = GRPC_ARG_INTEGER;
+    args[3].key = GRPC_ARG_MAX_CONNECTION_AGE_MS;
+    args[3].value.integer = SERVER_CONNECTION_AGE_MS_MAX;
+    args[4].type = GRPC_ARG_INTEGER;
+    args[4].key = GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS;
+    args[4].value.integer = SERVER_CONNECTION_AGE_GRACE_MS;
+    grpc_channel_args cargs = {5, args};
     s->grpc = grpc_server_create(&cargs, NULL);
     s->port = grpc_server_add_http2_port(s->grpc, opts->listen, opts->creds);
     if (s->port == 0) {

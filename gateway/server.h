@@ -27,6 +27,8 @@
 #define SERVER_CALLS_ARMED_PER_WORKER 32 /* outstanding request_call per queue */
 #define SERVER_REASON_MAX 64
 #define SERVER_DETAILS_MAX 512
+#define SERVER_CONNECTION_AGE_MS_MAX (10 * 60 * 1000) /* then the client reconnects */
+#define SERVER_CONNECTION_AGE_GRACE_MS (60 * 1000)  /* for calls in flight */
 
 typedef struct server server_t;
 typedef struct server_call server_call_t;

@@ -91,6 +91,24 @@ static void h_err_append(const char *text) {
 
 const char *harness_pki_dir(void) { return BINARY_DIR "/pki"; }
 
+/* GATEWAY_WRAPPER (environment): words put before the gatewayd command, split
+ * at blanks (no quoting), e.g. "valgrind --leak-check=full --error-exitcode=99"
+ * (scripts/run-valgrind.sh). With a wrapper, the start, probe and stop
+ * timeouts are multiplied by GATEWAY_TIMEOUT_SCALE (default 10). */
+#define H_WRAPPER_WORDS_MAX 32
+#define H_WRAPPER_SCALE_DEFAULT 10
+
+static int h_timeout_scale(void) {
+    const char *w = getenv("GATEWAY_WRAPPER");
+    if (w == NULL || w[strspn(w, " \t")] == '\0') return 1;
+    const char *s = getenv("GATEWAY_TIMEOUT_SCALE");
+    int scale = s != NULL ? atoi(s) : H_WRAPPER_SCALE_DEFAULT;
+    return scale >= 1 && scale <= 100 ? scale : H_WRAPPER_SCALE_DEFAULT;
+}
+
+static int h_health_timeout_ms(void) { return FEDERATION_HEALTH_TIMEOUT_MS * h_timeout_scale(); }
+static int h_stop_timeout_ms(void) { return FEDERATION_STOP_TIMEOUT_MS * h_timeout_scale(); }
+
 char *harness_file_tail(const char *path, size_t bytes) {
     char *out = calloc(1, bytes + 1);
     if (out == NULL) abort();
@@ -305,7 +323,24 @@ static int h_write_config(const federation_t *f, const h_instance_t *in) {
 
 static int h_spawn(h_instance_t *in) {
     assert(in->pid == 0);
-    const char *argv[] = {BINARY_DIR "/gatewayd", "--config", in->config_path, NULL};
+    const char *argv[H_WRAPPER_WORDS_MAX + 4];
+    size_t argc = 0;
+    char wrapper[1024] = "";
+    const char *w = getenv("GATEWAY_WRAPPER");
+    if (w != NULL) snprintf(wrapper, sizeof wrapper, "%s", w);
+    char *save = NULL;
+    for (char *word = strtok_r(wrapper, " \t", &save); word != NULL;
+         word = strtok_r(NULL, " \t", &save)) {
+        if (argc == H_WRAPPER_WORDS_MAX) {
+            h_errf("GATEWAY_WRAPPER has more than %d words", H_WRAPPER_WORDS_MAX);
+            return -1;
+        }
+        argv[argc++] = word;
+    }
+    argv[argc++] = BINARY_DIR "/gatewayd";
+    argv[argc++] = "--config";
+    argv[argc++] = in->config_path;
+    argv[argc] = NULL;
     char err[1024] = "";
     FILE *log = fopen(in->log_path, "a");
     if (log != NULL) {
@@ -365,7 +400,8 @@ static int h_wait_serving(h_instance_t *in, int timeout_ms) {
             h_err_add_log(in);
             break;
         }
-        int probe_ms = left < H_PROBE_TIMEOUT_MS ? (int)left : H_PROBE_TIMEOUT_MS;
+        int probe_max_ms = H_PROBE_TIMEOUT_MS * h_timeout_scale();
+        int probe_ms = left < probe_max_ms ? (int)left : probe_max_ms;
         if (harness_channel_wait_ready(ch, probe_ms) != 0) {
             last = GRPC_STATUS_UNAVAILABLE;
             continue;
@@ -390,7 +426,7 @@ static int h_stop_instance(h_instance_t *in) {
         in->frozen = false;
     }
     int status = 0;
-    if (proc_stop(in->pid, FEDERATION_STOP_TIMEOUT_MS, &status) != 0) {
+    if (proc_stop(in->pid, h_stop_timeout_ms(), &status) != 0) {
         h_errf("could not stop gatewayd pid %d", (int)in->pid);
         return -1;
     }
@@ -461,7 +497,7 @@ static int h_start_gateways(federation_t *f) {
         if (h_write_config(f, &f->inst[r]) != 0) return -1;
     for (int r = 0; r < f->opts.regions_n; r++)
         if (h_spawn(&f->inst[r]) != 0) return -1;
-    long long deadline = proc_now_ms() + FEDERATION_HEALTH_TIMEOUT_MS;
+    long long deadline = proc_now_ms() + h_health_timeout_ms();
     for (int r = 0; r < f->opts.regions_n; r++) {
         long long left = deadline - proc_now_ms();
         int rc = h_wait_serving(&f->inst[r], left > 0 ? (int)left : 1);
@@ -547,7 +583,7 @@ int federation_stop(federation_t *f) {
         }
         proc_signal(in->pid, SIGTERM);
     }
-    long long deadline = proc_now_ms() + FEDERATION_STOP_TIMEOUT_MS;
+    long long deadline = proc_now_ms() + h_stop_timeout_ms();
     for (int i = 0; i < f->inst_n; i++) {
         h_instance_t *in = &f->inst[i];
         if (in->pid == 0) continue;
@@ -556,7 +592,7 @@ int federation_stop(federation_t *f) {
         int w = proc_wait(in->pid, left > 0 ? (int)left : 0, &status);
         if (w == 1) {
             fprintf(stderr, "gateway_harness: %s pid %d ignored SIGTERM for %d ms: SIGKILL\n",
-                    h_regions[in->region], (int)in->pid, FEDERATION_STOP_TIMEOUT_MS);
+                    h_regions[in->region], (int)in->pid, h_stop_timeout_ms());
             proc_signal(in->pid, SIGKILL);
             w = proc_wait(in->pid, 5000, &status);
         }
@@ -635,7 +671,7 @@ int federation_restart(federation_t *f, int i) {
     if (in == NULL) return -1;
     if (h_stop_instance(in) != 0) return -1;
     if (h_spawn(in) != 0) return -1;
-    if (h_wait_serving(in, FEDERATION_HEALTH_TIMEOUT_MS) != 0) return -1;
+    if (h_wait_serving(in, h_health_timeout_ms()) != 0) return -1;
     /* Cached channels saw the old process die: reconnect them now, so that
      * the test's next call does not fail fast on a channel in backoff. */
     for (int c = 0; c < f->channels_n; c++)
@@ -704,7 +740,7 @@ int federation_start_second(federation_t *f, int region) {
         h_instance_t *in = &f->inst[index];
         if (h_write_config(f, in) != 0 || h_spawn(in) != 0) return -1;
         f->inst_n++;
-        int rc = h_wait_serving(in, FEDERATION_HEALTH_TIMEOUT_MS);
+        int rc = h_wait_serving(in, h_health_timeout_ms());
         if (rc == 0) return index;
         if (in->pid != 0) proc_kill9(in->pid);
         in->pid = 0;
