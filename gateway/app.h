@@ -51,4 +51,9 @@ store_t *gateway_worker_store(struct gateway *gw, gateway_worker_t *w);
  * call UNAVAILABLE (STORE_UNAVAILABLE) and returns NULL. */
 store_t *gateway_call_store(server_call_t *call);
 
+/* Request-field checks shared by the handlers: 1 if valid; else the call is
+ * answered INVALID_ARGUMENT (BAD_ID / BAD_ACCOUNT_ID, naming field) and 0. */
+int gateway_require_request_id(server_call_t *call, const char *id, const char *field);
+int gateway_require_account_id(server_call_t *call, const char *id, const char *field);
+
 #endif

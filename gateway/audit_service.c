@@ -98,11 +98,7 @@ void audit_trace(server_call_t *call, const ProtobufCMessage *request) {
     uint64_t serial = 0;
     const char *tid = NULL;
     if (req->subject_case == CARBON__V1__TRACE_REQUEST__SUBJECT_TRANSFER_ID) {
-        if (!validate_request_id(req->transfer_id)) {
-            server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "BAD_ID",
-                               "transfer_id must be 32 lowercase hex digits");
-            return;
-        }
+        if (!gateway_require_request_id(call, req->transfer_id, "transfer_id")) return;
         tid = req->transfer_id;
     } else if (req->subject_case == CARBON__V1__TRACE_REQUEST__SUBJECT_SERIAL) {
         const char *colon = strchr(req->serial, ':');

@@ -91,7 +91,7 @@ void federation_prepare(server_call_t *call, const ProtobufCMessage *request) {
             }
         p[parsed].leg = &legs[parsed];
         const char *why = quote_check_leg(gw->catalogs, gw->cfg.region, req->source_region,
-                                          legs[parsed].meth, legs[parsed].dest_meth,
+                                          legs[parsed].blocks[0].origin, legs[parsed].meth, legs[parsed].dest_meth,
                                           legs[parsed].credited_g, legs[parsed].debited_g,
                                           legs[parsed].src_digest, legs[parsed].dst_digest);
         p[parsed].precheck = why != NULL ? why : "";

@@ -16,6 +16,7 @@
 #include "gateway/server.h"
 #include "gateway/services.h"
 #include "gateway/tls.h"
+#include "gateway/validate.h"
 #include "settlement/failpoint.h"
 
 #include <assert.h>
@@ -43,6 +44,20 @@ store_t *gateway_call_store(server_call_t *call) {
         server_reply_error(call, GRPC_STATUS_UNAVAILABLE, "STORE_UNAVAILABLE",
                            "the region's store cannot be reached; retry");
     return st;
+}
+
+int gateway_require_request_id(server_call_t *call, const char *id, const char *field) {
+    if (validate_request_id(id)) return 1;
+    server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "BAD_ID",
+                       "%s must be 32 lowercase hex digits", field);
+    return 0;
+}
+
+int gateway_require_account_id(server_call_t *call, const char *id, const char *field) {
+    if (validate_account_id(id)) return 1;
+    server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "BAD_ACCOUNT_ID",
+                       "%s must be 1..64 of [A-Za-z0-9._-]", field);
+    return 0;
 }
 
 static void *gateway_worker_init(void *app, int index) {

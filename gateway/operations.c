@@ -435,11 +435,7 @@ static int ops_reason_ok(const char *s) {
 void ops_resolve_in_doubt(server_call_t *call, const ProtobufCMessage *request) {
     const Carbon__V1__ResolveInDoubtRequest *req = (const Carbon__V1__ResolveInDoubtRequest *)request;
     struct gateway *gw = server_call_app(call);
-    if (!validate_request_id(req->transfer_id)) {
-        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "BAD_ID",
-                           "transfer_id must be 32 lowercase hex digits");
-        return;
-    }
+    if (!gateway_require_request_id(call, req->transfer_id, "transfer_id")) return;
     if (req->decision != CARBON__V1__DECISION__DECISION_COMMIT &&
         req->decision != CARBON__V1__DECISION__DECISION_ABORT) {
         server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "BAD_DECISION", "decision must be COMMIT or ABORT");

@@ -77,11 +77,7 @@ static void registry_reply_ledger(server_call_t *call, int rc, const char *err) 
 void registry_open_account(server_call_t *call, const ProtobufCMessage *request) {
     const Carbon__V1__OpenAccountRequest *req = (const Carbon__V1__OpenAccountRequest *)request;
     struct gateway *gw = server_call_app(call);
-    if (!validate_account_id(req->account_id)) {
-        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "BAD_ACCOUNT_ID",
-                           "account_id must be 1..64 of [A-Za-z0-9._-]");
-        return;
-    }
+    if (!gateway_require_account_id(call, req->account_id, "account_id")) return;
     if (!validate_holder_kind(req->holder_kind)) {
         server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "BAD_HOLDER_KIND",
                            "holder_kind must be personal, household, firm or public");
@@ -110,16 +106,8 @@ void registry_open_account(server_call_t *call, const ProtobufCMessage *request)
 void registry_issue(server_call_t *call, const ProtobufCMessage *request) {
     const Carbon__V1__IssueRequest *req = (const Carbon__V1__IssueRequest *)request;
     struct gateway *gw = server_call_app(call);
-    if (!validate_request_id(req->issuance_id)) {
-        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "BAD_ID",
-                           "issuance_id must be 32 lowercase hex digits");
-        return;
-    }
-    if (!validate_account_id(req->account_id)) {
-        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "BAD_ACCOUNT_ID",
-                           "account_id must be 1..64 of [A-Za-z0-9._-]");
-        return;
-    }
+    if (!gateway_require_request_id(call, req->issuance_id, "issuance_id")) return;
+    if (!gateway_require_account_id(call, req->account_id, "account_id")) return;
     if (!validate_vintage(req->vintage_year, 0)) {
         server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "BAD_VINTAGE",
                            "vintage_year must be %d..%d", VALIDATE_VINTAGE_MIN,
@@ -286,11 +274,7 @@ static Carbon__V1__TransferRecord *registry_pb_record(arena_t *a, struct gateway
 void registry_quote_handler(server_call_t *call, const ProtobufCMessage *request) {
     const Carbon__V1__QuoteRequest *req = (const Carbon__V1__QuoteRequest *)request;
     struct gateway *gw = server_call_app(call);
-    if (!validate_account_id(req->from_account_id)) {
-        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "BAD_ACCOUNT_ID",
-                           "from_account_id must be 1..64 of [A-Za-z0-9._-]");
-        return;
-    }
+    if (!gateway_require_account_id(call, req->from_account_id, "from_account_id")) return;
     quote_t q;
     if (registry_quote(call, req->to_region, req->methodology_id, req->amount_units, &q) != 0)
         return;
@@ -336,11 +320,7 @@ static void registry_transfer_done(void *arg, const ledger_leg_t *leg) {
 void registry_transfer(server_call_t *call, const ProtobufCMessage *request) {
     const Carbon__V1__TransferRequest *req = (const Carbon__V1__TransferRequest *)request;
     struct gateway *gw = server_call_app(call);
-    if (!validate_request_id(req->transfer_id)) {
-        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "BAD_ID",
-                           "transfer_id must be 32 lowercase hex digits");
-        return;
-    }
+    if (!gateway_require_request_id(call, req->transfer_id, "transfer_id")) return;
     if (!validate_account_id(req->from_account_id) || !validate_account_id(req->to_account_id)) {
         server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "BAD_ACCOUNT_ID",
                            "account ids must be 1..64 of [A-Za-z0-9._-]");
@@ -444,11 +424,7 @@ void registry_transfer(server_call_t *call, const ProtobufCMessage *request) {
 void registry_get_transfer(server_call_t *call, const ProtobufCMessage *request) {
     const Carbon__V1__GetTransferRequest *req = (const Carbon__V1__GetTransferRequest *)request;
     struct gateway *gw = server_call_app(call);
-    if (!validate_request_id(req->transfer_id)) {
-        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "BAD_ID",
-                           "transfer_id must be 32 lowercase hex digits");
-        return;
-    }
+    if (!gateway_require_request_id(call, req->transfer_id, "transfer_id")) return;
     store_t *st = gateway_call_store(call);
     if (st == NULL) return;
     ledger_leg_t leg;
@@ -523,11 +499,7 @@ void registry_list_transfers(server_call_t *call, const ProtobufCMessage *reques
 void registry_get_account(server_call_t *call, const ProtobufCMessage *request) {
     const Carbon__V1__GetAccountRequest *req = (const Carbon__V1__GetAccountRequest *)request;
     struct gateway *gw = server_call_app(call);
-    if (!validate_account_id(req->account_id)) {
-        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "BAD_ACCOUNT_ID",
-                           "account_id must be 1..64 of [A-Za-z0-9._-]");
-        return;
-    }
+    if (!gateway_require_account_id(call, req->account_id, "account_id")) return;
     if (req->blocks_limit > LEDGER_ACCOUNT_BLOCKS_MAX) {
         server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "BAD_LIMIT",
                            "blocks_limit must be 0..%d", LEDGER_ACCOUNT_BLOCKS_MAX);
@@ -582,16 +554,8 @@ void registry_retire(server_call_t *call, const ProtobufCMessage *request) {
     struct gateway *gw = server_call_app(call);
     static const char *const purposes[] = {NULL, "compliance_offset", "rights_redemption",
                                            "voluntary_neutrality"};
-    if (!validate_request_id(req->retirement_id)) {
-        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "BAD_ID",
-                           "retirement_id must be 32 lowercase hex digits");
-        return;
-    }
-    if (!validate_account_id(req->account_id)) {
-        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "BAD_ACCOUNT_ID",
-                           "account_id must be 1..64 of [A-Za-z0-9._-]");
-        return;
-    }
+    if (!gateway_require_request_id(call, req->retirement_id, "retirement_id")) return;
+    if (!gateway_require_account_id(call, req->account_id, "account_id")) return;
     if ((int)req->purpose < 1 || (int)req->purpose > 3) {
         server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "BAD_PURPOSE",
                            "purpose must be compliance offset, rights redemption or voluntary "

@@ -82,15 +82,18 @@ int quote_compute(catalog_set_t *set, const char *src_region, const char *dst_re
 }
 
 const char *quote_check_leg(catalog_set_t *set, const char *own_region,
-                            const char *source_region, const char *meth, const char *dest_meth,
-                            uint64_t credited_g, uint64_t debited_g, const char *src_digest,
-                            const char *dst_digest) {
+                            const char *source_region, const char *block_origin, const char *meth,
+                            const char *dest_meth, uint64_t credited_g, uint64_t debited_g,
+                            const char *src_digest, const char *dst_digest) {
     const catalog_t *dst = catalog_set_by_digest(set, dst_digest);
     const catalog_t *src = catalog_set_by_digest(set, src_digest);
     if (dst == NULL || strcmp(dst->region, own_region) != 0) return "CATALOG_UNKNOWN";
     if (src == NULL || strcmp(src->region, source_region) != 0) return "CATALOG_UNKNOWN";
     char origin[CATALOG_REGION_MAX + 1];
     if (quote_origin_of(set, meth, origin) != 0) return "UNKNOWN_METHODOLOGY";
+    /* Serials are numbered by the region whose catalog defines their
+     * methodology: blocks claiming another origin are not what they say. */
+    if (strcmp(block_origin, origin) != 0) return "ORIGIN_MISMATCH";
     uint64_t num = 1, den = 1;
     if (strcmp(origin, own_region) == 0) {
         if (strcmp(dest_meth, meth) != 0) return "RECOGNITION_MISMATCH";

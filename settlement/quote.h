@@ -46,11 +46,12 @@ const char *quote_rc_name(int rc);
  * (catalog versions by digest, so a leg quoted under an older catalog is
  * judged by it): the destination catalog must be a version of own_region's,
  * the source catalog a version of source_region's; meth must be recognized
- * as dest_meth; credited/debited must be exactly what the rule yields.
+ * as dest_meth; the blocks' origin (block_origin) must be the region whose
+ * catalog defines meth; credited/debited must be exactly what the rule yields.
  * Returns NULL if the leg is acceptable, else the reason to vote no. */
 const char *quote_check_leg(catalog_set_t *set, const char *own_region,
-                            const char *source_region, const char *meth, const char *dest_meth,
-                            uint64_t credited_g, uint64_t debited_g, const char *src_digest,
-                            const char *dst_digest);
+                            const char *source_region, const char *block_origin, const char *meth,
+                            const char *dest_meth, uint64_t credited_g, uint64_t debited_g,
+                            const char *src_digest, const char *dst_digest);
 
 #endif

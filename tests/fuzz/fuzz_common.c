@@ -77,7 +77,7 @@ void fuzz_check_request_fp(const char *fmt, ...) {
 typedef unsigned __int128 u128;
 
 #ifndef FUZZ_CHECK_BLOCK_ORIGIN
-#define FUZZ_CHECK_BLOCK_ORIGIN 0 /* 1 once Prepare checks the blocks' origin */
+#define FUZZ_CHECK_BLOCK_ORIGIN 1 /* Prepare votes no to blocks of another origin */
 #endif
 
 int fuzz_registry_quote(const char *own, const char *to_region, const char *meth,
@@ -117,8 +117,9 @@ int fuzz_registry_quote(const char *own, const char *to_region, const char *meth
                "destination methodology '%s' is not in %s's catalog", q->dest_meth, to_region);
     FUZZ_CHECK(fuzz_terminated(q->origin, sizeof q->origin), "origin not terminated");
     /* What the source quotes, the destination accepts. */
-    const char *why = quote_check_leg(set, to_region, own, meth, q->dest_meth, q->q.credited_g,
-                                      q->q.debited_g, q->src->digest_hex, q->dst->digest_hex);
+    const char *why = quote_check_leg(set, to_region, own, q->origin, meth, q->dest_meth,
+                                      q->q.credited_g, q->q.debited_g, q->src->digest_hex,
+                                      q->dst->digest_hex);
     FUZZ_CHECK(why == NULL, "%s quotes %s -> %s but %s would vote no: %s", own, meth,
                q->dest_meth, to_region, why);
     return 0;
@@ -126,8 +127,9 @@ int fuzz_registry_quote(const char *own, const char *to_region, const char *meth
 
 const char *fuzz_dest_verdict(const char *own, const char *source, const ledger_leg_t *leg) {
     catalog_set_t *set = fuzz_catalogs();
-    const char *why = quote_check_leg(set, own, source, leg->meth, leg->dest_meth, leg->credited_g,
-                                      leg->debited_g, leg->src_digest, leg->dst_digest);
+    const char *why = quote_check_leg(set, own, source, leg->blocks_n > 0 ? leg->blocks[0].origin : "",
+                                      leg->meth, leg->dest_meth, leg->credited_g, leg->debited_g,
+                                      leg->src_digest, leg->dst_digest);
     if (why != NULL) {
         FUZZ_CHECK(why[0] != '\0' && strlen(why) <= LEDGER_REASON_MAX,
                    "a no vote's reason '%s' does not fit the ledger", why);

@@ -45,7 +45,7 @@
 #define BAD_INPUT_CHECK_EMBEDDED_NUL 0 /* 1 once the server refuses NUL inside strings */
 #endif
 #ifndef BAD_INPUT_CHECK_BLOCK_ORIGIN
-#define BAD_INPUT_CHECK_BLOCK_ORIGIN 0 /* 1 once Prepare checks the blocks' origin */
+#define BAD_INPUT_CHECK_BLOCK_ORIGIN 1 /* Prepare votes no to blocks of another origin */
 #endif
 
 static federation_t *fed;
@@ -833,7 +833,9 @@ static const row_t vote_no_rows[] = {
     {"Prepare", "legs.0.blocks.0.methodology_id", "BJ-ZZ-99", GRPC_STATUS_OK,
      "UNKNOWN_METHODOLOGY", TJ},
     {"Prepare", "legs.0.blocks.0.methodology_id", "HE-WA-01", GRPC_STATUS_OK,
-     "RECOGNITION_MISMATCH", TJ}, /* Tianjin takes it as TJ-WA-01, not TJ-RC-01 */
+     "ORIGIN_MISMATCH", TJ}, /* Hebei's methodology on Beijing's serials */
+    {"Prepare", "legs.0.blocks.0.origin_region;legs.0.blocks.0.methodology_id", "CN-HE;HE-WA-01",
+     GRPC_STATUS_OK, "RECOGNITION_MISMATCH", TJ}, /* Tianjin takes it as TJ-WA-01, not TJ-RC-01 */
     {"Prepare", "legs.0.credited_g;legs.0.discount_g", "0;1250", GRPC_STATUS_OK, "QUOTE_MISMATCH",
      TJ},
     {"Prepare", "legs.0.credited_g;legs.0.discount_g", "250;1000", GRPC_STATUS_OK,
@@ -845,10 +847,9 @@ static const row_t vote_no_rows[] = {
     {"Prepare", "legs.0.to_account", "CN-TJ/nobody", GRPC_STATUS_OK, "UNKNOWN_ACCOUNT", TJ},
     {"Prepare", "legs.0.expiry_unix_ms", "0", GRPC_STATUS_OK, "EXPIRED", TJ},
 #if BAD_INPUT_CHECK_BLOCK_ORIGIN
-    /* Reported, not fixed yet: Tianjin votes yes to blocks whose origin is not
-     * the region whose catalog defines their methodology (BJ-RC-01 is
-     * Beijing's): serials of a region outside the federation, of Tianjin's own
-     * serial space, of Hebei's. Any no vote will do (reason NULL). */
+    /* Blocks whose origin is not the region whose catalog defines their
+     * methodology (BJ-RC-01 is Beijing's): serials of a region outside the
+     * federation, of Tianjin's own serial space, of Hebei's: voted no. */
     {"Prepare", "legs.0.blocks.0.origin_region", "CN-XX", GRPC_STATUS_OK, NULL, TJ},
     {"Prepare", "legs.0.blocks.0.origin_region", "CN-TJ", GRPC_STATUS_OK, NULL, TJ},
     {"Prepare", "legs.0.blocks.0.origin_region", "CN-HE", GRPC_STATUS_OK, NULL, TJ},
