@@ -849,8 +849,9 @@ char *federation_store_snapshot(const federation_t *f, int i) {
                 strncmp(keys->element[k]->str, "cj:checkpoint", 13) != 0)
                 names[kept++] = keys->element[k]->str;
         qsort(names, kept, sizeof *names, h_str_cmp);
-        fprintf(m, "DBSIZE %lld (without leases %zu)\n",
-                size->integer - (long long)(n - kept), kept);
+        /* Counted from the one KEYS reply: a lease key may come or go between
+         * DBSIZE and KEYS, so DBSIZE itself is not part of the description. */
+        fprintf(m, "KEYS %zu (without leases and checkpoints)\n", kept);
         for (size_t k = 0; k < kept; k++) {
             /* The content, read in a canonical order: DUMP is not canonical
              * (a hash table's order changes with incremental rehashing). */

@@ -144,7 +144,7 @@ grpc_status_code harness_health(grpc_channel *ch, int64_t timeout_ms, int *servi
 /* A description of the region's store state that changes when any key is
  * added, removed or changed, except the coordination lease keys "cj:lease:*"
  * and the audit checkpoints "cj:checkpoint*", which gateways write on their
- * own timers: "DBSIZE n\n" then one line per key, sorted, "key type size
+ * own timers: "KEYS n\n" then one line per key, sorted, "key type size
  * fnv64" of its content read in a canonical order. malloc'd (caller frees),
  * or NULL with the error. */
 char *federation_store_snapshot(const federation_t *f, int i);
