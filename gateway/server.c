@@ -181,6 +181,77 @@ int64_t server_call_deadline_left_ms(const server_call_t *call) {
     return (int64_t)left.tv_sec * 1000 + left.tv_nsec / 1000000;
 }
 
+/* ---- strings on the wire ------------------------------------------------------ */
+
+#define SERVER_WIRE_DEPTH_MAX 8 /* nesting of the carbon.v1 messages is at most 4 */
+
+/* Reads a varint at *p (bounded by end); 0 on success. */
+static int server_varint(const uint8_t **p, const uint8_t *end, uint64_t *out) {
+    uint64_t v = 0;
+    for (int shift = 0; shift < 64 && *p < end; shift += 7) {
+        uint8_t b = *(*p)++;
+        v |= (uint64_t)(b & 0x7f) << shift;
+        if ((b & 0x80) == 0) {
+            *out = v;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* 1 if every string field of the message in [data, data+len) (and of the
+ * messages nested in it) is free of NUL bytes. protobuf-c accepts a NUL inside
+ * a string and the handlers would read the string cut there ("tj-a\0x" as
+ * "tj-a"), so such a request is refused as malformed. The bytes have already
+ * been unpacked by protobuf-c, so their framing is sound; anything odd here
+ * is treated as acceptable. Walks with an explicit stack, no recursion. */
+static int server_strings_clean(const ProtobufCMessageDescriptor *desc, const uint8_t *data,
+                                size_t len) {
+    struct {
+        const ProtobufCMessageDescriptor *desc;
+        const uint8_t *p, *end;
+    } stack[SERVER_WIRE_DEPTH_MAX];
+    int depth = 0;
+    stack[0].desc = desc;
+    stack[0].p = data;
+    stack[0].end = data + len;
+    while (depth >= 0) {
+        if (stack[depth].p >= stack[depth].end) {
+            depth--;
+            continue;
+        }
+        uint64_t key, n;
+        if (server_varint(&stack[depth].p, stack[depth].end, &key) != 0) return 1;
+        unsigned wire = (unsigned)(key & 7);
+        if (wire == 0) {
+            if (server_varint(&stack[depth].p, stack[depth].end, &n) != 0) return 1;
+        } else if (wire == 1 || wire == 5) {
+            size_t skip = wire == 1 ? 8 : 4;
+            if ((size_t)(stack[depth].end - stack[depth].p) < skip) return 1;
+            stack[depth].p += skip;
+        } else if (wire == 2) {
+            if (server_varint(&stack[depth].p, stack[depth].end, &n) != 0 ||
+                n > (uint64_t)(stack[depth].end - stack[depth].p))
+                return 1;
+            const uint8_t *field = stack[depth].p;
+            stack[depth].p += n;
+            const ProtobufCFieldDescriptor *f =
+                protobuf_c_message_descriptor_get_field(stack[depth].desc, (unsigned)(key >> 3));
+            if (f == NULL) continue; /* unknown field: kept by protobuf-c, read by nobody */
+            if (f->type == PROTOBUF_C_TYPE_STRING && memchr(field, 0, (size_t)n) != NULL) return 0;
+            if (f->type == PROTOBUF_C_TYPE_MESSAGE && depth + 1 < SERVER_WIRE_DEPTH_MAX) {
+                depth++;
+                stack[depth].desc = f->descriptor;
+                stack[depth].p = field;
+                stack[depth].end = field + n;
+            }
+        } else {
+            return 1;
+        }
+    }
+    return 1;
+}
+
 /* ---- the call's life ------------------------------------------------------ */
 
 static void server_arm(server_worker_t *w) {
@@ -283,7 +354,16 @@ static void server_dispatch(server_call_t *c) {
     assert(GRPC_SLICE_LENGTH(all) <= s->opts.max_message_bytes);
     c->request = protobuf_c_message_unpack(c->method->request_desc, NULL, GRPC_SLICE_LENGTH(all),
                                            GRPC_SLICE_START_PTR(all));
+    int strings_clean = c->request == NULL ||
+                        server_strings_clean(c->method->request_desc, GRPC_SLICE_START_PTR(all),
+                                             GRPC_SLICE_LENGTH(all));
     grpc_slice_unref(all);
+    if (!strings_clean) {
+        server_reply_error(c, GRPC_STATUS_INVALID_ARGUMENT, "MALFORMED",
+                           "a string field of the %s holds a NUL byte",
+                           c->method->request_desc->name);
+        return;
+    }
     if (c->request == NULL) {
         server_reply_error(c, GRPC_STATUS_INVALID_ARGUMENT, "MALFORMED",
                            "the request is not a valid %s", c->method->request_desc->name);
