@@ -67,6 +67,15 @@ int gwctl_call(grpc_channel *ch, const gwctl_conn_t *conn, const char *path,
                const ProtobufCMessage *req, const ProtobufCMessageDescriptor *resp_desc,
                ProtobufCMessage **resp);
 
+/* Connects, calls /carbon.v1.SERVICE/METHOD and answers for the command:
+ * without --json print(resp) prints the answer for people and returns the
+ * exit code; with --json the answer is printed as JSON and the exit code is
+ * verdict(resp), or 0 when verdict is NULL. Failures as gwctl_call. */
+int gwctl_service_call(const gwctl_conn_t *conn, const char *service, const char *method,
+                       const ProtobufCMessage *req, const ProtobufCMessageDescriptor *resp_desc,
+                       int (*print)(const ProtobufCMessage *resp),
+                       int (*verdict)(const ProtobufCMessage *resp));
+
 /* Prints msg as indented JSON on stdout. */
 void gwctl_print_json(const ProtobufCMessage *msg);
 

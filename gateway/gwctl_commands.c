@@ -152,6 +152,29 @@ int gwctl_call(grpc_channel *ch, const gwctl_conn_t *conn, const char *path,
     return 0;
 }
 
+int gwctl_service_call(const gwctl_conn_t *conn, const char *service, const char *method,
+                       const ProtobufCMessage *req, const ProtobufCMessageDescriptor *resp_desc,
+                       int (*print)(const ProtobufCMessage *resp),
+                       int (*verdict)(const ProtobufCMessage *resp)) {
+    grpc_channel *ch = gwctl_connect(conn);
+    if (ch == NULL) return GWCTL_EXIT_USAGE;
+    char path[96];
+    snprintf(path, sizeof path, "/carbon.v1.%s/%s", service, method);
+    ProtobufCMessage *resp = NULL;
+    int exit_code = gwctl_call(ch, conn, path, req, resp_desc, &resp);
+    if (exit_code == 0) {
+        if (conn->json) {
+            gwctl_print_json(resp);
+            exit_code = verdict != NULL ? verdict(resp) : GWCTL_EXIT_OK;
+        } else {
+            exit_code = print(resp);
+        }
+        protobuf_c_message_free_unpacked(resp, NULL);
+    }
+    gwctl_disconnect(ch);
+    return exit_code;
+}
+
 void gwctl_print_json(const ProtobufCMessage *msg) {
     json_t *j = pbjson_message(msg);
     char *text = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);

@@ -10,24 +10,6 @@
 
 #define GWCTL_OPERATOR_NOTE "The certificate must be an operator certificate of the gateway's region.\n"
 
-static int gwctl_ops_call(const gwctl_conn_t *conn, const char *method, const ProtobufCMessage *req,
-                          const ProtobufCMessageDescriptor *desc, int (*print)(const ProtobufCMessage *)) {
-    grpc_channel *ch = gwctl_connect(conn);
-    if (ch == NULL) return GWCTL_EXIT_USAGE;
-    char path[96];
-    snprintf(path, sizeof path, "/carbon.v1.Operations/%s", method);
-    ProtobufCMessage *resp = NULL;
-    int exit_code = gwctl_call(ch, conn, path, req, desc, &resp);
-    if (exit_code == 0) {
-        if (conn->json) gwctl_print_json(resp);
-        exit_code = print(resp); /* prints only without --json; its exit code counts either way */
-        protobuf_c_message_free_unpacked(resp, NULL);
-    }
-    gwctl_disconnect(ch);
-    return exit_code;
-}
-
-static int gwctl_json_mode;
 
 /* ---- batches ----------------------------------------------------------------------- */
 
@@ -43,7 +25,6 @@ static const char batches_usage[] =
 
 static int print_batches(const ProtobufCMessage *m) {
     const Carbon__V1__ListBatchesResponse *r = (const Carbon__V1__ListBatchesResponse *)m;
-    if (gwctl_json_mode) return GWCTL_EXIT_OK;
     printf("%-6s %-6s %-6s %5s %12s  %s\n", "SEQ", "FROM", "TO", "LEGS", "SUM_G", "DIGEST");
     for (size_t i = 0; i < r->n_batches; i++) {
         const Carbon__V1__BatchRecord *b = r->batches[i];
@@ -67,14 +48,13 @@ int gwctl_batches(int argc, char **argv) {
         fprintf(stderr, "gwctl batches: --peer is required; --from and --to are numbers\n");
         return GWCTL_EXIT_USAGE;
     }
-    gwctl_json_mode = conn.json;
     Carbon__V1__ListBatchesRequest req = CARBON__V1__LIST_BATCHES_REQUEST__INIT;
     req.peer_region = (char *)peer;
     req.outgoing = !incoming;
     req.from_seq = f;
     req.to_seq = t;
-    return gwctl_ops_call(&conn, "ListBatches", &req.base, &carbon__v1__list_batches_response__descriptor,
-                          print_batches);
+    return gwctl_service_call(&conn, "Operations", "ListBatches", &req.base, &carbon__v1__list_batches_response__descriptor,
+                          print_batches, NULL);
 }
 
 /* ---- reconcile ---------------------------------------------------------------------- */
@@ -91,21 +71,25 @@ static const char reconcile_usage[] =
     "\n" GWCTL_CONN_HELP GWCTL_OPERATOR_NOTE
     "Exit codes: 0 no discrepancy, 1 discrepancies, 2 bad usage, 3 unreachable.\n";
 
+/* Any discrepancy fails the command, with or without --json. */
+static int verdict_reconcile(const ProtobufCMessage *m) {
+    return ((const Carbon__V1__ReconcileResponse *)m)->n_discrepancies == 0 ? GWCTL_EXIT_OK
+                                                                             : GWCTL_EXIT_FAILED;
+}
+
 static int print_reconcile(const ProtobufCMessage *m) {
     const Carbon__V1__ReconcileResponse *r = (const Carbon__V1__ReconcileResponse *)m;
-    if (!gwctl_json_mode) {
-        printf("batches compared %" PRIu64 ", legs compared %" PRIu64 ", discrepancies %zu\n",
-               r->batches_compared, r->legs_compared, r->n_discrepancies);
-        if (r->n_discrepancies > 0)
-            printf("%-7s %-6s %-32s %-13s %-24s %s\n", "STAGE", "BATCH", "TRANSFER", "FIELD", "HERE",
-                   "PEER");
-        for (size_t i = 0; i < r->n_discrepancies; i++) {
-            const Carbon__V1__Discrepancy *d = r->discrepancies[i];
-            printf("%-7s %-6" PRIu64 " %-32s %-13s %-24.64s %.64s\n", d->stage, d->batch_seq,
-                   d->transfer_id[0] ? d->transfer_id : "-", d->field, d->local_value, d->peer_value);
-        }
+    printf("batches compared %" PRIu64 ", legs compared %" PRIu64 ", discrepancies %zu\n",
+           r->batches_compared, r->legs_compared, r->n_discrepancies);
+    if (r->n_discrepancies > 0)
+        printf("%-7s %-6s %-32s %-13s %-24s %s\n", "STAGE", "BATCH", "TRANSFER", "FIELD", "HERE",
+               "PEER");
+    for (size_t i = 0; i < r->n_discrepancies; i++) {
+        const Carbon__V1__Discrepancy *d = r->discrepancies[i];
+        printf("%-7s %-6" PRIu64 " %-32s %-13s %-24.64s %.64s\n", d->stage, d->batch_seq,
+               d->transfer_id[0] ? d->transfer_id : "-", d->field, d->local_value, d->peer_value);
     }
-    return r->n_discrepancies == 0 ? GWCTL_EXIT_OK : GWCTL_EXIT_FAILED;
+    return verdict_reconcile(m);
 }
 
 int gwctl_reconcile(int argc, char **argv) {
@@ -119,13 +103,12 @@ int gwctl_reconcile(int argc, char **argv) {
         fprintf(stderr, "gwctl reconcile: --peer is required; --from and --to are numbers\n");
         return GWCTL_EXIT_USAGE;
     }
-    gwctl_json_mode = conn.json;
     Carbon__V1__ReconcileRequest req = CARBON__V1__RECONCILE_REQUEST__INIT;
     req.peer_region = (char *)peer;
     req.from_seq = f;
     req.to_seq = t;
-    return gwctl_ops_call(&conn, "Reconcile", &req.base, &carbon__v1__reconcile_response__descriptor,
-                          print_reconcile);
+    return gwctl_service_call(&conn, "Operations", "Reconcile", &req.base, &carbon__v1__reconcile_response__descriptor,
+                          print_reconcile, verdict_reconcile);
 }
 
 /* ---- indoubt, resolve ----------------------------------------------------------------- */
@@ -139,18 +122,22 @@ static const char indoubt_usage[] =
     "\n" GWCTL_CONN_HELP GWCTL_OPERATOR_NOTE
     "Exit codes: 0 nothing in doubt, 1 legs in doubt, 2 bad usage, 3 unreachable.\n";
 
+/* A leg in doubt fails the command, with or without --json. */
+static int verdict_indoubt(const ProtobufCMessage *m) {
+    return ((const Carbon__V1__ListInDoubtResponse *)m)->n_legs == 0 ? GWCTL_EXIT_OK
+                                                                      : GWCTL_EXIT_FAILED;
+}
+
 static int print_indoubt(const ProtobufCMessage *m) {
     const Carbon__V1__ListInDoubtResponse *r = (const Carbon__V1__ListInDoubtResponse *)m;
-    if (!gwctl_json_mode) {
-        printf("%-32s %-11s %-10s %9s  %s\n", "TRANSFER", "ROLE", "STATE", "AGE_S", "KNOWN");
-        for (size_t i = 0; i < r->n_legs; i++) {
-            const Carbon__V1__InDoubtLeg *l = r->legs[i];
-            printf("%-32s %-11s %-10s %9" PRIu64 "  %s\n", l->leg->transfer_id, l->role, l->state,
-                   l->age_ms / 1000, l->known);
-        }
-        printf("%zu legs in doubt\n", r->n_legs);
+    printf("%-32s %-11s %-10s %9s  %s\n", "TRANSFER", "ROLE", "STATE", "AGE_S", "KNOWN");
+    for (size_t i = 0; i < r->n_legs; i++) {
+        const Carbon__V1__InDoubtLeg *l = r->legs[i];
+        printf("%-32s %-11s %-10s %9" PRIu64 "  %s\n", l->leg->transfer_id, l->role, l->state,
+               l->age_ms / 1000, l->known);
     }
-    return r->n_legs == 0 ? GWCTL_EXIT_OK : GWCTL_EXIT_FAILED;
+    printf("%zu legs in doubt\n", r->n_legs);
+    return verdict_indoubt(m);
 }
 
 int gwctl_indoubt(int argc, char **argv) {
@@ -164,11 +151,10 @@ int gwctl_indoubt(int argc, char **argv) {
         fprintf(stderr, "gwctl indoubt: --limit is 0..1000\n");
         return GWCTL_EXIT_USAGE;
     }
-    gwctl_json_mode = conn.json;
     Carbon__V1__ListInDoubtRequest req = CARBON__V1__LIST_IN_DOUBT_REQUEST__INIT;
     req.limit = (uint32_t)l;
-    return gwctl_ops_call(&conn, "ListInDoubt", &req.base, &carbon__v1__list_in_doubt_response__descriptor,
-                          print_indoubt);
+    return gwctl_service_call(&conn, "Operations", "ListInDoubt", &req.base, &carbon__v1__list_in_doubt_response__descriptor,
+                          print_indoubt, verdict_indoubt);
 }
 
 static const char resolve_usage[] =
@@ -187,8 +173,7 @@ static const char resolve_usage[] =
 
 static int print_resolve(const ProtobufCMessage *m) {
     const Carbon__V1__ResolveInDoubtResponse *r = (const Carbon__V1__ResolveInDoubtResponse *)m;
-    if (!gwctl_json_mode)
-        printf("transfer %s: %s applied\n", r->applied->transfer_id,
+    printf("transfer %s: %s applied\n", r->applied->transfer_id,
                r->applied->applied == CARBON__V1__DECISION__DECISION_COMMIT ? "COMMIT" : "ABORT");
     return GWCTL_EXIT_OK;
 }
@@ -205,11 +190,10 @@ int gwctl_resolve(int argc, char **argv) {
         fprintf(stderr, "gwctl resolve: --transfer, --reason and one of --commit, --abort are required\n");
         return GWCTL_EXIT_USAGE;
     }
-    gwctl_json_mode = conn.json;
     Carbon__V1__ResolveInDoubtRequest req = CARBON__V1__RESOLVE_IN_DOUBT_REQUEST__INIT;
     req.transfer_id = (char *)tid;
     req.decision = commit ? CARBON__V1__DECISION__DECISION_COMMIT : CARBON__V1__DECISION__DECISION_ABORT;
     req.reason = (char *)reason;
-    return gwctl_ops_call(&conn, "ResolveInDoubt", &req.base,
-                          &carbon__v1__resolve_in_doubt_response__descriptor, print_resolve);
+    return gwctl_service_call(&conn, "Operations", "ResolveInDoubt", &req.base,
+                          &carbon__v1__resolve_in_doubt_response__descriptor, print_resolve, NULL);
 }

@@ -31,29 +31,6 @@ static void gwctl_block_text(char *buf, size_t len, const Carbon__V1__CreditBloc
              b->vintage_year, b->serial_start, b->serial_end);
 }
 
-/* Runs one Registry call with the parsed connection; prints JSON or calls
- * print(resp). Returns the exit code. */
-static int gwctl_registry_call(const gwctl_conn_t *conn, const char *method,
-                               const ProtobufCMessage *req,
-                               const ProtobufCMessageDescriptor *resp_desc,
-                               int (*print)(const ProtobufCMessage *resp)) {
-    grpc_channel *ch = gwctl_connect(conn);
-    if (ch == NULL) return GWCTL_EXIT_USAGE;
-    char path[96];
-    snprintf(path, sizeof path, "/carbon.v1.Registry/%s", method);
-    ProtobufCMessage *resp = NULL;
-    int exit_code = gwctl_call(ch, conn, path, req, resp_desc, &resp);
-    if (exit_code == 0) {
-        if (conn->json)
-            gwctl_print_json(resp);
-        else
-            exit_code = print(resp);
-        protobuf_c_message_free_unpacked(resp, NULL);
-    }
-    gwctl_disconnect(ch);
-    return exit_code;
-}
-
 static int gwctl_usage_error(const char *cmd, const char *what, const char *usage) {
     fprintf(stderr, "gwctl %s: %s\n\n", cmd, what);
     fputs(usage, stderr);
@@ -90,8 +67,8 @@ int gwctl_open_account(int argc, char **argv) {
     Carbon__V1__OpenAccountRequest req = CARBON__V1__OPEN_ACCOUNT_REQUEST__INIT;
     req.account_id = (char *)id;
     req.holder_kind = (char *)kind;
-    return gwctl_registry_call(&conn, "OpenAccount", &req.base,
-                               &carbon__v1__open_account_response__descriptor, print_open);
+    return gwctl_service_call(&conn, "Registry", "OpenAccount", &req.base,
+                               &carbon__v1__open_account_response__descriptor, print_open, NULL);
 }
 
 /* ---- issue ------------------------------------------------------------------------ */
@@ -160,8 +137,8 @@ int gwctl_issue(int argc, char **argv) {
     req.quantity_milli = q;
     req.activity_fingerprint = (char *)fp;
     req.catalog_digest = (char *)digest;
-    return gwctl_registry_call(&conn, "Issue", &req.base, &carbon__v1__issue_response__descriptor,
-                               print_issue);
+    return gwctl_service_call(&conn, "Registry", "Issue", &req.base, &carbon__v1__issue_response__descriptor,
+                               print_issue, NULL);
 }
 
 /* ---- quote, transfer, get-transfer, transfers ------------------------------------------ */
@@ -216,8 +193,8 @@ int gwctl_quote(int argc, char **argv) {
     req.to_region = (char *)to_region;
     req.methodology_id = (char *)meth;
     req.amount_units = n;
-    return gwctl_registry_call(&conn, "Quote", &req.base, &carbon__v1__quote_response__descriptor,
-                               print_quote);
+    return gwctl_service_call(&conn, "Registry", "Quote", &req.base, &carbon__v1__quote_response__descriptor,
+                               print_quote, NULL);
 }
 
 static const char *outcome_name(Carbon__V1__TransferOutcome o) {
@@ -302,8 +279,8 @@ int gwctl_transfer(int argc, char **argv) {
     req.vintage_year = (uint32_t)v;
     req.amount_units = n;
     req.expected_credited_g = e;
-    return gwctl_registry_call(&conn, "Transfer", &req.base,
-                               &carbon__v1__transfer_response__descriptor, print_transfer);
+    return gwctl_service_call(&conn, "Registry", "Transfer", &req.base,
+                               &carbon__v1__transfer_response__descriptor, print_transfer, NULL);
 }
 
 static const char get_transfer_usage[] =
@@ -327,8 +304,8 @@ int gwctl_get_transfer(int argc, char **argv) {
     if (id == NULL) return gwctl_usage_error(argv[0], "--id is required", get_transfer_usage);
     Carbon__V1__GetTransferRequest req = CARBON__V1__GET_TRANSFER_REQUEST__INIT;
     req.transfer_id = (char *)id;
-    return gwctl_registry_call(&conn, "GetTransfer", &req.base,
-                               &carbon__v1__get_transfer_response__descriptor, print_get_transfer);
+    return gwctl_service_call(&conn, "Registry", "GetTransfer", &req.base,
+                               &carbon__v1__get_transfer_response__descriptor, print_get_transfer, NULL);
 }
 
 static const char transfers_usage[] =
@@ -377,8 +354,8 @@ int gwctl_transfers(int argc, char **argv) {
     req.limit = (uint32_t)l;
     req.arrivals_only = arrivals;
     req.departures_only = departures;
-    return gwctl_registry_call(&conn, "ListTransfers", &req.base,
-                               &carbon__v1__list_transfers_response__descriptor, print_transfers);
+    return gwctl_service_call(&conn, "Registry", "ListTransfers", &req.base,
+                               &carbon__v1__list_transfers_response__descriptor, print_transfers, NULL);
 }
 
 /* ---- account --------------------------------------------------------------------- */
@@ -432,8 +409,8 @@ int gwctl_account(int argc, char **argv) {
     Carbon__V1__GetAccountRequest req = CARBON__V1__GET_ACCOUNT_REQUEST__INIT;
     req.account_id = (char *)id;
     req.blocks_limit = nb > 0 ? (uint32_t)nb : 1;
-    return gwctl_registry_call(&conn, "GetAccount", &req.base,
-                               &carbon__v1__get_account_response__descriptor, print_account);
+    return gwctl_service_call(&conn, "Registry", "GetAccount", &req.base,
+                               &carbon__v1__get_account_response__descriptor, print_account, NULL);
 }
 
 /* ---- retire ---------------------------------------------------------------------- */
@@ -502,6 +479,6 @@ int gwctl_retire(int argc, char **argv) {
     req.amount_units = n;
     req.purpose = p;
     req.beneficiary = (char *)beneficiary;
-    return gwctl_registry_call(&conn, "Retire", &req.base, &carbon__v1__retire_response__descriptor,
-                               print_retire);
+    return gwctl_service_call(&conn, "Registry", "Retire", &req.base, &carbon__v1__retire_response__descriptor,
+                               print_retire, NULL);
 }
