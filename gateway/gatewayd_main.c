@@ -4,6 +4,7 @@
  * 2 on a bad command line, configuration, certificate or catalog. */
 #include "gateway/config.h"
 #include "gateway/gateway.h"
+#include "gateway/grpc_lifetime.h"
 #include "gateway/log.h"
 
 #include <grpc/grpc.h>
@@ -73,19 +74,19 @@ int main(int argc, char **argv) {
     gateway_t *gw = gateway_create(&cfg, err, sizeof err);
     if (gw == NULL) {
         fprintf(stderr, "gatewayd: %s\n", err);
-        grpc_shutdown();
+        grpc_lifetime_end(GRPC_LIFETIME_END_WAIT_MS);
         return 2;
     }
     if (check_only) {
         printf("ok\n");
         gateway_destroy(gw);
-        grpc_shutdown();
+        grpc_lifetime_end(GRPC_LIFETIME_END_WAIT_MS);
         return 0;
     }
     if (gateway_start(gw, err, sizeof err) != 0) {
         log_error("start_failed", "{s:s}", "reason", err);
         gateway_destroy(gw);
-        grpc_shutdown();
+        grpc_lifetime_end(GRPC_LIFETIME_END_WAIT_MS);
         return 1;
     }
     for (;;) {
@@ -100,7 +101,8 @@ int main(int argc, char **argv) {
     }
     gateway_stop(gw);
     gateway_destroy(gw);
-    grpc_shutdown();
+    if (grpc_lifetime_end(GRPC_LIFETIME_END_WAIT_MS) != 0)
+        log_warn("grpc_cleanup_unfinished", "{s:i}", "waited_ms", GRPC_LIFETIME_END_WAIT_MS);
     log_info("stopped", NULL);
     return 0;
 }

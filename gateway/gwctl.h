@@ -56,9 +56,10 @@ typedef struct {
 int gwctl_parse(int argc, char **argv, const gwctl_opt_t *opts, gwctl_conn_t *conn,
                 const char *usage);
 
-/* Opens a channel from conn; NULL with a message on stderr. Calls grpc_init. */
+/* Opens a channel from conn; NULL with a message on stderr. gRPC is
+ * initialized by main for the whole run. */
 grpc_channel *gwctl_connect(const gwctl_conn_t *conn);
-/* Destroys the channel and calls grpc_shutdown. */
+/* Destroys the channel (NULL is ignored). */
 void gwctl_disconnect(grpc_channel *ch);
 
 /* One call; on failure prints it and returns the exit code, else 0 with

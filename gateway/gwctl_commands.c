@@ -117,13 +117,11 @@ int gwctl_parse(int argc, char **argv, const gwctl_opt_t *opts, gwctl_conn_t *co
 }
 
 grpc_channel *gwctl_connect(const gwctl_conn_t *conn) {
-    grpc_init();
     char err[512] = "";
     grpc_channel_credentials *creds =
         tls_channel_credentials(conn->cert, conn->key, conn->ca, err, sizeof err);
     if (creds == NULL) {
         fprintf(stderr, "gwctl: %s\n", err);
-        grpc_shutdown();
         return NULL;
     }
     grpc_channel *ch = client_channel(conn->target, creds, GWCTL_MESSAGE_BYTES_MAX);
@@ -133,7 +131,6 @@ grpc_channel *gwctl_connect(const gwctl_conn_t *conn) {
 
 void gwctl_disconnect(grpc_channel *ch) {
     if (ch != NULL) grpc_channel_destroy(ch);
-    grpc_shutdown();
 }
 
 int gwctl_report_failure(const char *what, const client_status_t *st) {

@@ -2,8 +2,10 @@
  *
  * Exit codes: 0 success, 1 the gateway answered with an error or a check
  * found a problem, 2 bad usage or unreadable files, 3 gateway unreachable. */
+#include "gateway/grpc_lifetime.h"
 #include "gateway/gwctl.h"
 
+#include <grpc/grpc.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -29,9 +31,13 @@ int main(int argc, char **argv) {
         gwctl_usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
-    for (size_t i = 0; i < gwctl_commands_n; i++)
-        if (strcmp(argv[1], gwctl_commands[i].name) == 0)
-            return gwctl_commands[i].run(argc - 1, argv + 1);
+    for (size_t i = 0; i < gwctl_commands_n; i++) {
+        if (strcmp(argv[1], gwctl_commands[i].name) != 0) continue;
+        grpc_init();
+        int rc = gwctl_commands[i].run(argc - 1, argv + 1);
+        grpc_lifetime_end(GRPC_LIFETIME_END_WAIT_MS);
+        return rc;
+    }
     fprintf(stderr, "gwctl: unknown command '%s' (try gwctl --help)\n", argv[1]);
     return 2;
 }

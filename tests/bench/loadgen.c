@@ -20,6 +20,7 @@
 #include "carbon/v1/carbon.pb-c.h"
 #include "gateway/client.h"
 #include "gateway/tls.h"
+#include "gateway/grpc_lifetime.h"
 #include "grpc/health/v1/health.pb-c.h"
 
 #include <arpa/inet.h>
@@ -847,6 +848,6 @@ int main(int argc, char **argv) {
         for (int c = 0; c < o.channels; c++) grpc_channel_destroy(o.targets[i].ch[c]);
     free(g.slots);
     free(g.st.lat_us);
-    grpc_shutdown();
+    grpc_lifetime_end(GRPC_LIFETIME_END_WAIT_MS);
     return o.mode == MODE_SETUP && g.st.errors > 0 ? 1 : 0;
 }

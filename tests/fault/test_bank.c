@@ -48,6 +48,7 @@
  * Short run: ctest -R fault_bank_short. Long run (not in the default suite):
  *   FAULT_SECONDS=1800 FAULT_MIN_FAULTS=200 ./build-asan/test_bank
  */
+#include "gateway/grpc_lifetime.h"
 #include "tests/support/gateway_harness.h"
 #include "tests/support/proc.h"
 #include "tests/support/registry_client.h"
@@ -807,7 +808,7 @@ static void fini(void) {
     }
     federation_free(fed);
     fed = NULL;
-    grpc_shutdown();
+    grpc_lifetime_end(GRPC_LIFETIME_END_WAIT_MS);
 }
 
 static void print_problems(void) {

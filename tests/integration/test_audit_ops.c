@@ -1,6 +1,7 @@
 /* test_audit_ops.c - batches, reconciliation, the audit chain and its
  * checkpoints, trace, and in-doubt resolution, against a real federation,
  * driven through gwctl as operators and auditors use it (issue 5). */
+#include "gateway/grpc_lifetime.h"
 #include "tests/support/gateway_harness.h"
 #include "tests/support/proc.h"
 #include "tests/support/registry_client.h"
@@ -30,7 +31,7 @@ static void start3(int leg_expiry_ms, int recovery_interval_ms) {
 static void stop_all(void) {
     federation_free(fed);
     fed = NULL;
-    grpc_shutdown();
+    grpc_lifetime_end(GRPC_LIFETIME_END_WAIT_MS);
 }
 
 static grpc_channel *reg(int i) {

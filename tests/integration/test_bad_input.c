@@ -26,6 +26,7 @@
 #include "tests/support/registry_client.h"
 
 #include "gateway/arena.h"
+#include "gateway/grpc_lifetime.h"
 
 #include <criterion/criterion.h>
 #include <inttypes.h>
@@ -53,7 +54,7 @@ static federation_t *fed;
 static void suite_fini(void) {
     federation_free(fed);
     fed = NULL;
-    grpc_shutdown();
+    grpc_lifetime_end(GRPC_LIFETIME_END_WAIT_MS);
 }
 
 TestSuite(bad_input, .init = grpc_init, .fini = suite_fini, .timeout = TEST_TIMEOUT_S);

@@ -25,6 +25,7 @@
 #include "carbon/v1/carbon.pb-c.h"
 #include "gateway/client.h"
 #include "gateway/tls.h"
+#include "gateway/grpc_lifetime.h"
 #include "grpc/health/v1/health.pb-c.h"
 #include "tests/support/gateway_harness.h"
 #include "tests/support/proc.h"
@@ -44,7 +45,7 @@ static void suite_init(void) { grpc_init(); }
 static void suite_fini(void) {
     federation_free(g_fed); /* before grpc_shutdown: it destroys channels */
     g_fed = NULL;
-    grpc_shutdown();
+    grpc_lifetime_end(GRPC_LIFETIME_END_WAIT_MS);
 }
 
 TestSuite(gateway_tls, .init = suite_init, .fini = suite_fini, .timeout = TEST_TIMEOUT_S);

@@ -1,6 +1,7 @@
 /* test_metrics.c - the Prometheus endpoint of gatewayd (issue 7), scraped
  * over plain HTTP from real gateways: the exposition format, that counters
  * move after calls, transfers, and the legs-in-doubt gauge. */
+#include "gateway/grpc_lifetime.h"
 #include "tests/support/gateway_harness.h"
 #include "tests/support/proc.h"
 #include "tests/support/registry_client.h"
@@ -33,7 +34,7 @@ static void stop_all(void) {
     federation_free(fed);
     fed = NULL;
     unsetenv("CARBON_FAILPOINT");
-    grpc_shutdown();
+    grpc_lifetime_end(GRPC_LIFETIME_END_WAIT_MS);
 }
 
 static grpc_channel *reg(int i) {

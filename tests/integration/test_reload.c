@@ -21,6 +21,7 @@
 
 #include "carbon/v1/carbon.pb-c.h"
 #include "gateway/client.h"
+#include "gateway/grpc_lifetime.h"
 #include "tests/support/gateway_harness.h"
 #include "tests/support/proc.h"
 
@@ -43,7 +44,7 @@ static void suite_init(void) { grpc_init(); }
 static void suite_fini(void) {
     federation_free(g_fed);
     g_fed = NULL;
-    grpc_shutdown();
+    grpc_lifetime_end(GRPC_LIFETIME_END_WAIT_MS);
 }
 
 TestSuite(reload, .init = suite_init, .fini = suite_fini, .timeout = TEST_TIMEOUT_S);

@@ -1,6 +1,7 @@
 /* test_settlement.c - cross-region settlement against a real federation:
  * three redis-server and three gatewayd over mutual TLS on loopback
  * (issue 4). Every test ends with the conservation checker: no violation. */
+#include "gateway/grpc_lifetime.h"
 #include "tests/support/gateway_harness.h"
 #include "tests/support/proc.h"
 #include "tests/support/registry_client.h"
@@ -32,7 +33,7 @@ static void stop_all(void) {
     federation_free(fed);
     fed = NULL;
     unsetenv("CARBON_FAILPOINT");
-    grpc_shutdown();
+    grpc_lifetime_end(GRPC_LIFETIME_END_WAIT_MS);
 }
 
 static grpc_channel *reg(int i) {

@@ -34,6 +34,7 @@
 
 #define H_ERR_MAX 8192
 #define H_LOG_TAIL_BYTES 2000
+#define H_STOP_LOG_TAIL_BYTES 12000 /* a sanitizer report with its stacks */
 #define H_CHANNELS_MAX 64
 #define H_CERT_BASE_MAX 64
 #define H_START_ATTEMPTS 3        /* a port taken between choice and bind: start again */
@@ -127,6 +128,16 @@ static char *h_read_all(const char *path) {
     struct stat st;
     size_t size = stat(path, &st) == 0 && st.st_size > 0 ? (size_t)st.st_size : 0;
     return harness_file_tail(path, size);
+}
+
+/* A gateway that did not stop cleanly: its log's end goes to stderr now,
+ * before the test directory is removed, so the cause (a sanitizer report, an
+ * assertion) is in the test's output. */
+static void h_print_stop_log(const h_instance_t *in) {
+    char *tail = harness_file_tail(in->log_path, H_STOP_LOG_TAIL_BYTES);
+    fprintf(stderr, "gateway_harness: %s exited with status %d at stop; tail of %s:\n%s\n",
+            h_regions[in->region], in->exit_status, in->log_path, tail);
+    free(tail);
 }
 
 static void h_err_add_log(const h_instance_t *in) {
@@ -598,6 +609,7 @@ int federation_stop(federation_t *f) {
         }
         if (w == 0) {
             in->exit_status = h_status_code(status);
+            if (in->exit_status != 0) h_print_stop_log(in);
         } else {
             h_errf("federation_stop: could not reap gatewayd pid %d", (int)in->pid);
             rc = -1;

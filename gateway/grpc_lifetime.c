@@ -1,0 +1,21 @@
+/* grpc_lifetime.c - see grpc_lifetime.h. */
+#include "gateway/grpc_lifetime.h"
+
+#include <assert.h>
+#include <grpc/grpc.h>
+#include <time.h>
+
+#define GRPC_LIFETIME_POLL_MS 2
+
+int grpc_lifetime_end(int wait_ms) {
+    assert(wait_ms >= 0);
+    grpc_shutdown();
+    /* grpc_is_initialized() takes the lock gRPC's clean-up holds while it
+     * runs, so 0 here means the clean-up has finished, not merely begun. */
+    const struct timespec poll = {0, GRPC_LIFETIME_POLL_MS * 1000000L};
+    for (int waited_ms = 0; grpc_is_initialized(); waited_ms += GRPC_LIFETIME_POLL_MS) {
+        if (waited_ms >= wait_ms) return -1;
+        nanosleep(&poll, NULL);
+    }
+    return 0;
+}
