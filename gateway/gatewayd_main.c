@@ -52,16 +52,8 @@ int main(int argc, char **argv) {
         fprintf(stderr, "gatewayd: --config FILE is required (try --help)\n");
         return 2;
     }
-    gateway_config_t cfg;
-    config_defaults(&cfg);
-    char err[1024];
-    if (config_load(config_path, &cfg, err, sizeof err) != 0) {
-        fprintf(stderr, "gatewayd: %s\n", err);
-        return 2;
-    }
-    log_set_level((log_level_t)log_level_parse(cfg.log_level));
-
-    /* Signals are taken by sigwait in this thread only. */
+    /* Signals are taken by sigwait in this thread only: blocked before
+     * any thread is started, so every thread inherits the mask. */
     sigset_t signals;
     sigemptyset(&signals);
     sigaddset(&signals, SIGTERM);
@@ -70,7 +62,17 @@ int main(int argc, char **argv) {
     pthread_sigmask(SIG_BLOCK, &signals, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    grpc_init();
+    grpc_lifetime_begin(); /* before anything touches OpenSSL */
+    gateway_config_t cfg;
+    config_defaults(&cfg);
+    char err[1024];
+    if (config_load(config_path, &cfg, err, sizeof err) != 0) {
+        fprintf(stderr, "gatewayd: %s\n", err);
+        grpc_lifetime_end(GRPC_LIFETIME_END_WAIT_MS);
+        return 2;
+    }
+    log_set_level((log_level_t)log_level_parse(cfg.log_level));
+
     gateway_t *gw = gateway_create(&cfg, err, sizeof err);
     if (gw == NULL) {
         fprintf(stderr, "gatewayd: %s\n", err);

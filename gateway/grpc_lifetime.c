@@ -3,9 +3,22 @@
 
 #include <assert.h>
 #include <grpc/grpc.h>
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <time.h>
 
 #define GRPC_LIFETIME_POLL_MS 2
+
+void grpc_lifetime_begin(void) {
+    /* The first initialization decides whether OpenSSL registers its exit
+     * handler; gRPC's own initialization comes after this one. */
+    if (OPENSSL_init_crypto(OPENSSL_INIT_NO_ATEXIT, NULL) != 1) {
+        fprintf(stderr, "OpenSSL could not be initialized\n");
+        abort();
+    }
+    grpc_init();
+}
 
 int grpc_lifetime_end(int wait_ms) {
     assert(wait_ms >= 0);

@@ -33,7 +33,7 @@ int main(int argc, char **argv) {
     }
     for (size_t i = 0; i < gwctl_commands_n; i++) {
         if (strcmp(argv[1], gwctl_commands[i].name) != 0) continue;
-        grpc_init();
+        grpc_lifetime_begin();
         int rc = gwctl_commands[i].run(argc - 1, argv + 1);
         grpc_lifetime_end(GRPC_LIFETIME_END_WAIT_MS);
         return rc;

@@ -815,7 +815,7 @@ static void lg_connect(lg_opts_t *o) {
 int main(int argc, char **argv) {
     lg_opts_t o;
     lg_parse(argc, argv, &o);
-    grpc_init();
+    grpc_lifetime_begin();
     lg_connect(&o);
 
     lg_t g;

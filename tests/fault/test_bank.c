@@ -828,7 +828,7 @@ Test(fault, bank, .fini = fini) {
     /* A watchdog: everything below is bounded; a hang still ends the test (and
      * PR_SET_PDEATHSIG takes the children with it). */
     alarm((unsigned)(cfg.seconds + SETTLE_TIMEOUT_MS / 1000 * 2 + 600));
-    grpc_init();
+    grpc_lifetime_begin();
     char warm[33];
     rc_new_id(warm); /* rc_new_id's salt is set here, before any thread */
 

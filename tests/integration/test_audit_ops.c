@@ -21,7 +21,7 @@
 static federation_t *fed;
 
 static void start3(int leg_expiry_ms, int recovery_interval_ms) {
-    grpc_init();
+    grpc_lifetime_begin();
     federation_options_t o = {.regions_n = 3, .leg_expiry_ms = leg_expiry_ms,
                               .recovery_interval_ms = recovery_interval_ms};
     fed = federation_start(&o);

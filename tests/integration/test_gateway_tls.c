@@ -40,7 +40,7 @@
 
 static federation_t *g_fed;
 
-static void suite_init(void) { grpc_init(); }
+static void suite_init(void) { grpc_lifetime_begin(); }
 
 static void suite_fini(void) {
     federation_free(g_fed); /* before grpc_shutdown: it destroys channels */

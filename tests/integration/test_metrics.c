@@ -23,7 +23,7 @@
 static federation_t *fed;
 
 static void start(int regions_n, const char *extra_ini, int leg_expiry_ms) {
-    grpc_init();
+    grpc_lifetime_begin();
     federation_options_t o = {.regions_n = regions_n, .extra_ini = extra_ini,
                               .leg_expiry_ms = leg_expiry_ms, .recovery_interval_ms = 300};
     fed = federation_start(&o);

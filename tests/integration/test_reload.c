@@ -39,7 +39,7 @@
 static federation_t *g_fed;
 static char g_pki[4096]; /* the CN-TJ gateway's private PKI copy */
 
-static void suite_init(void) { grpc_init(); }
+static void suite_init(void) { grpc_lifetime_begin(); }
 
 static void suite_fini(void) {
     federation_free(g_fed);

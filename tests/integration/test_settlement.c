@@ -22,7 +22,7 @@
 static federation_t *fed;
 
 static void start3(int leg_expiry_ms) {
-    grpc_init();
+    grpc_lifetime_begin();
     federation_options_t o = {.regions_n = 3, .leg_expiry_ms = leg_expiry_ms,
                               .recovery_interval_ms = 300};
     fed = federation_start(&o);
@@ -585,7 +585,7 @@ static void *pair_transfer_main(void *arg) {
 
 Test(crash, destination_recovers_more_prepared_legs_than_it_has_source_legs, .timeout = 180) {
     setenv("CARBON_FAILPOINT", "CN-TJ:source.after_prepare", 1);
-    grpc_init();
+    grpc_lifetime_begin();
     federation_options_t o = {.regions_n = 2, .leg_expiry_ms = 1500, .recovery_interval_ms = 300,
                               .batch_window_ms = 300};
     fed = federation_start(&o);
