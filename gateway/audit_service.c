@@ -212,9 +212,11 @@ void audit_share_checkpoint(server_call_t *call, const ProtobufCMessage *request
                            "a gateway may share only its own region's checkpoint");
         return;
     }
-    if (m->public_key.len != 32 || m->signature.len != 64 || strlen(m->head_hash) != AUDIT_HASH_HEX) {
+    if (m->public_key.len != 32 || m->signature.len != 64 ||
+        !validate_hex(m->head_hash, AUDIT_HASH_HEX)) {
         server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "MALFORMED_CHECKPOINT",
-                           "a checkpoint carries a 32-byte key, a 64-byte signature and a hex hash");
+                           "a checkpoint carries a 32-byte key, a 64-byte signature and a hash of "
+                           "%d lowercase hex digits", AUDIT_HASH_HEX);
         return;
     }
     audit_checkpoint_t cp = {0};

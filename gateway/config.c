@@ -176,7 +176,7 @@ static int config_on_key(config_parse_t *p, const char *section, const char *nam
         if (strcmp(name, "max_message_bytes") == 0) U32(max_message_bytes, 1024, CONFIG_MESSAGE_BYTES_MAX);
         if (strcmp(name, "batch_legs_max") == 0) U32(batch_legs_max, 1, CONFIG_BATCH_LEGS_MAX);
         if (strcmp(name, "batch_window_ms") == 0) U32(batch_window_ms, 0, 1000);
-        if (strcmp(name, "leg_expiry_ms") == 0) U32(leg_expiry_ms, 100, 86400000);
+        if (strcmp(name, "leg_expiry_ms") == 0) U32(leg_expiry_ms, 100, CONFIG_LEG_EXPIRY_MS_MAX);
         if (strcmp(name, "peer_timeout_ms") == 0) U32(peer_timeout_ms, 10, 600000);
         if (strcmp(name, "recovery_interval_ms") == 0) U32(recovery_interval_ms, 10, 3600000);
     } else if (strcmp(section, "audit") == 0) {

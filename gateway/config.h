@@ -29,6 +29,7 @@
 #define CONFIG_WORKERS_MAX 64
 #define CONFIG_MESSAGE_BYTES_MAX (64u << 20)
 #define CONFIG_BATCH_LEGS_MAX 1024
+#define CONFIG_LEG_EXPIRY_MS_MAX 86400000u /* a day: the longest a leg may wait for its decision */
 
 typedef struct {
     char region[CONFIG_REGION_MAX];

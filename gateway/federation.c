@@ -5,6 +5,7 @@
 
 #include "gateway/app.h"
 #include "gateway/arena.h"
+#include "gateway/config.h"
 #include "gateway/log.h"
 #include "gateway/pbconv.h"
 #include "gateway/validate.h"
@@ -18,6 +19,12 @@
 #include <string.h>
 
 #define FEDERATION_PROTOCOL_VERSION 1
+/* A leg whose expiry lies further ahead than the longest leg_expiry_ms any
+ * gateway may be configured with (plus a minute for the clocks' difference)
+ * is voted no: prepared, it would wait that long for its decision before
+ * recovery asks the source, and its expiry would not survive the store's
+ * numbers (doubles, exact to 2^53). */
+#define FEDERATION_EXPIRY_HORIZON_MS ((uint64_t)CONFIG_LEG_EXPIRY_MS_MAX + 60000u)
 
 /* Checks that the region named in the message is the caller's. */
 static int federation_region_ok(server_call_t *call, const char *region) {
@@ -73,6 +80,7 @@ void federation_prepare(server_call_t *call, const ProtobufCMessage *request) {
     if (legs == NULL || p == NULL) abort();
     char err[256] = "";
     char batch_text[128];
+    uint64_t now_ms = ledger_now_ms();
     size_t parsed = 0;
     for (; parsed < n; parsed++) {
         if (pbconv_leg_in(req->legs[parsed], gw->cfg.region, &legs[parsed], err, sizeof err) != 0)
@@ -94,6 +102,8 @@ void federation_prepare(server_call_t *call, const ProtobufCMessage *request) {
                                           legs[parsed].blocks[0].origin, legs[parsed].meth, legs[parsed].dest_meth,
                                           legs[parsed].credited_g, legs[parsed].debited_g,
                                           legs[parsed].src_digest, legs[parsed].dst_digest);
+        if (why == NULL && legs[parsed].expiry_ms > now_ms + FEDERATION_EXPIRY_HORIZON_MS)
+            why = "EXPIRY_TOO_FAR";
         p[parsed].precheck = why != NULL ? why : "";
     }
 stop:
@@ -113,8 +123,8 @@ stop:
         snprintf(batch_text, sizeof batch_text, "%" PRIu32 "|%" PRIu64 "|%s", totals.count,
                  totals.sum_g, totals.digest);
     }
-    if (ledger_dest_prepare(st, req->source_region, req->batch_seq, batch_text, p, n,
-                            ledger_now_ms(), err, sizeof err) != LEDGER_OK) {
+    if (ledger_dest_prepare(st, req->source_region, req->batch_seq, batch_text, p, n, now_ms, err,
+                            sizeof err) != LEDGER_OK) {
         log_warn("store_error", "{s:s, s:s}", "method", "Prepare", "error", err);
         server_reply_error(call, GRPC_STATUS_UNAVAILABLE, "STORE_UNAVAILABLE",
                            "the store did not answer; send the batch again");

@@ -63,7 +63,8 @@ int pbconv_blocks_in(Carbon__V1__CreditBlock *const *in, size_t n, ledger_block_
         const Carbon__V1__CreditBlock *b = in[i];
         if (!config_region_valid(b->origin_region) || strlen(b->methodology_id) == 0 ||
             strlen(b->methodology_id) > LEDGER_METH_MAX || strchr(b->methodology_id, '|') ||
-            strchr(b->methodology_id, ',') || b->vintage_year > 9999 || b->serial_start == 0 ||
+            strchr(b->methodology_id, ',') || !validate_vintage(b->vintage_year, 0) ||
+            b->serial_start == 0 ||
             b->serial_end < b->serial_start || b->serial_end > LEDGER_SERIAL_MAX) {
             snprintf(err, errlen, "block %zu is malformed", i);
             free(blocks);
@@ -98,8 +99,8 @@ int pbconv_leg_in(const Carbon__V1__Leg *in, const char *own_region, ledger_leg_
         return -1;
     }
     if (strlen(in->destination_methodology_id) > LEDGER_METH_MAX ||
-        strlen(in->source_catalog_digest) != LEDGER_DIGEST_HEX ||
-        strlen(in->destination_catalog_digest) != LEDGER_DIGEST_HEX) {
+        !validate_hex(in->source_catalog_digest, LEDGER_DIGEST_HEX) ||
+        !validate_hex(in->destination_catalog_digest, LEDGER_DIGEST_HEX)) {
         snprintf(err, errlen, "leg %s: methodology or catalog digest malformed", in->transfer_id);
         return -1;
     }

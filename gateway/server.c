@@ -2,6 +2,7 @@
 #include "gateway/server.h"
 
 #include "gateway/log.h"
+#include "gateway/validate.h"
 
 #include <assert.h>
 #include <grpc/byte_buffer_reader.h>
@@ -199,14 +200,18 @@ static int server_varint(const uint8_t **p, const uint8_t *end, uint64_t *out) {
     return -1;
 }
 
-/* 1 if every string field of the message in [data, data+len) (and of the
- * messages nested in it) is free of NUL bytes. protobuf-c accepts a NUL inside
- * a string and the handlers would read the string cut there ("tj-a\0x" as
- * "tj-a"), so such a request is refused as malformed. The bytes have already
- * been unpacked by protobuf-c, so their framing is sound; anything odd here
- * is treated as acceptable. Walks with an explicit stack, no recursion. */
-static int server_strings_clean(const ProtobufCMessageDescriptor *desc, const uint8_t *data,
-                                size_t len) {
+typedef enum { STRINGS_CLEAN, STRINGS_NUL, STRINGS_NOT_UTF8 } server_strings_t;
+
+/* Checks every string field of the message in [data, data+len) and of the
+ * messages nested in it. protobuf-c checks neither thing protobuf asks of a
+ * string: a NUL inside one would make the handlers read it cut there
+ * ("tj-a\0x" as "tj-a"), and bytes that are not UTF-8 would be stored and
+ * handed on to peers and auditors whose decoders refuse them; either way the
+ * request is refused as malformed. The bytes have already been unpacked by
+ * protobuf-c, so their framing is sound; anything odd in it here is treated
+ * as clean. Walks with an explicit stack, no recursion. */
+static server_strings_t server_strings_check(const ProtobufCMessageDescriptor *desc,
+                                             const uint8_t *data, size_t len) {
     struct {
         const ProtobufCMessageDescriptor *desc;
         const uint8_t *p, *end;
@@ -221,24 +226,27 @@ static int server_strings_clean(const ProtobufCMessageDescriptor *desc, const ui
             continue;
         }
         uint64_t key, n;
-        if (server_varint(&stack[depth].p, stack[depth].end, &key) != 0) return 1;
+        if (server_varint(&stack[depth].p, stack[depth].end, &key) != 0) return STRINGS_CLEAN;
         unsigned wire = (unsigned)(key & 7);
         if (wire == 0) {
-            if (server_varint(&stack[depth].p, stack[depth].end, &n) != 0) return 1;
+            if (server_varint(&stack[depth].p, stack[depth].end, &n) != 0) return STRINGS_CLEAN;
         } else if (wire == 1 || wire == 5) {
             size_t skip = wire == 1 ? 8 : 4;
-            if ((size_t)(stack[depth].end - stack[depth].p) < skip) return 1;
+            if ((size_t)(stack[depth].end - stack[depth].p) < skip) return STRINGS_CLEAN;
             stack[depth].p += skip;
         } else if (wire == 2) {
             if (server_varint(&stack[depth].p, stack[depth].end, &n) != 0 ||
                 n > (uint64_t)(stack[depth].end - stack[depth].p))
-                return 1;
+                return STRINGS_CLEAN;
             const uint8_t *field = stack[depth].p;
             stack[depth].p += n;
             const ProtobufCFieldDescriptor *f =
                 protobuf_c_message_descriptor_get_field(stack[depth].desc, (unsigned)(key >> 3));
             if (f == NULL) continue; /* unknown field: kept by protobuf-c, read by nobody */
-            if (f->type == PROTOBUF_C_TYPE_STRING && memchr(field, 0, (size_t)n) != NULL) return 0;
+            if (f->type == PROTOBUF_C_TYPE_STRING && memchr(field, 0, (size_t)n) != NULL)
+                return STRINGS_NUL;
+            if (f->type == PROTOBUF_C_TYPE_STRING && !validate_utf8(field, (size_t)n))
+                return STRINGS_NOT_UTF8;
             if (f->type == PROTOBUF_C_TYPE_MESSAGE && depth + 1 < SERVER_WIRE_DEPTH_MAX) {
                 depth++;
                 stack[depth].desc = f->descriptor;
@@ -246,10 +254,10 @@ static int server_strings_clean(const ProtobufCMessageDescriptor *desc, const ui
                 stack[depth].end = field + n;
             }
         } else {
-            return 1;
+            return STRINGS_CLEAN;
         }
     }
-    return 1;
+    return STRINGS_CLEAN;
 }
 
 /* ---- the call's life ------------------------------------------------------ */
@@ -354,14 +362,16 @@ static void server_dispatch(server_call_t *c) {
     assert(GRPC_SLICE_LENGTH(all) <= s->opts.max_message_bytes);
     c->request = protobuf_c_message_unpack(c->method->request_desc, NULL, GRPC_SLICE_LENGTH(all),
                                            GRPC_SLICE_START_PTR(all));
-    int strings_clean = c->request == NULL ||
-                        server_strings_clean(c->method->request_desc, GRPC_SLICE_START_PTR(all),
-                                             GRPC_SLICE_LENGTH(all));
+    server_strings_t strings = c->request == NULL
+                                   ? STRINGS_CLEAN
+                                   : server_strings_check(c->method->request_desc,
+                                                          GRPC_SLICE_START_PTR(all),
+                                                          GRPC_SLICE_LENGTH(all));
     grpc_slice_unref(all);
-    if (!strings_clean) {
+    if (strings != STRINGS_CLEAN) {
         server_reply_error(c, GRPC_STATUS_INVALID_ARGUMENT, "MALFORMED",
-                           "a string field of the %s holds a NUL byte",
-                           c->method->request_desc->name);
+                           "a string field of the %s %s", c->method->request_desc->name,
+                           strings == STRINGS_NUL ? "holds a NUL byte" : "is not UTF-8");
         return;
     }
     if (c->request == NULL) {

@@ -6,12 +6,14 @@
 #include <ctype.h>
 #include <string.h>
 
-int validate_request_id(const char *s) {
-    if (strlen(s) != VALIDATE_ID_HEX_LEN) return 0;
-    for (size_t i = 0; i < VALIDATE_ID_HEX_LEN; i++)
+int validate_hex(const char *s, size_t len) {
+    if (strlen(s) != len) return 0;
+    for (size_t i = 0; i < len; i++)
         if (!isdigit((unsigned char)s[i]) && !(s[i] >= 'a' && s[i] <= 'f')) return 0;
     return 1;
 }
+
+int validate_request_id(const char *s) { return validate_hex(s, VALIDATE_ID_HEX_LEN); }
 
 int validate_account_id(const char *s) {
     size_t n = strlen(s);
@@ -53,4 +55,36 @@ int validate_holder_kind(const char *s) {
 int validate_vintage(uint32_t v, int any_allowed) {
     if (v == 0) return any_allowed;
     return v >= VALIDATE_VINTAGE_MIN && v <= VALIDATE_VINTAGE_MAX;
+}
+
+int validate_utf8(const uint8_t *p, size_t n) {
+    size_t i = 0;
+    while (i < n) {
+        uint8_t c = p[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        size_t more;
+        uint8_t lo = 0x80, hi = 0xbf; /* the range of the byte after the lead */
+        if (c >= 0xc2 && c <= 0xdf) {
+            more = 1;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            more = 2;
+            if (c == 0xe0) lo = 0xa0; /* overlong */
+            if (c == 0xed) hi = 0x9f; /* surrogates U+D800..U+DFFF */
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            more = 3;
+            if (c == 0xf0) lo = 0x90; /* overlong */
+            if (c == 0xf4) hi = 0x8f; /* above U+10FFFF */
+        } else {
+            return 0; /* a continuation byte, 0xc0/0xc1 or 0xf5.. */
+        }
+        if (n - i - 1 < more) return 0;
+        if (p[i + 1] < lo || p[i + 1] > hi) return 0;
+        for (size_t k = 2; k <= more; k++)
+            if (p[i + k] < 0x80 || p[i + k] > 0xbf) return 0;
+        i += more + 1;
+    }
+    return 1;
 }

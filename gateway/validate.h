@@ -12,6 +12,8 @@
 #define VALIDATE_VINTAGE_MIN 2000
 #define VALIDATE_VINTAGE_MAX 2100
 
+/* Exactly len lowercase hex digits (ids, hashes, digests). */
+int validate_hex(const char *s, size_t len);
 /* Exactly 32 lowercase hex digits. */
 int validate_request_id(const char *s);
 /* 1..64 of [A-Za-z0-9._-]. */
@@ -24,5 +26,8 @@ int validate_text(const char *s);
 int validate_holder_kind(const char *s);
 /* VALIDATE_VINTAGE_MIN..MAX, or 0 when any_allowed. */
 int validate_vintage(uint32_t v, int any_allowed);
+/* The n bytes at p are well-formed UTF-8 (RFC 3629: no overlong forms, no
+ * surrogates, nothing above U+10FFFF), as protobuf requires of a string. */
+int validate_utf8(const uint8_t *p, size_t n);
 
 #endif

@@ -141,9 +141,8 @@ const char *fuzz_dest_verdict(const char *own, const char *source, const ledger_
     char origin[CATALOG_REGION_MAX + 1];
     FUZZ_CHECK(quote_origin_of(set, leg->meth, origin) == 0, "accepted an unknown methodology");
 #if FUZZ_CHECK_BLOCK_ORIGIN
-    /* Reported, not fixed yet (federation_prepare/quote_check_leg do not
-     * check it): the serials must be of the region whose catalog defines
-     * their methodology. */
+    /* Found by this target and closed in quote_check_leg: the serials must
+     * be of the region whose catalog defines their methodology. */
     FUZZ_CHECK(strcmp(leg->blocks[0].origin, origin) == 0,
                "accepted blocks of origin %s for %s, a methodology of %s", leg->blocks[0].origin,
                leg->meth, origin);
@@ -185,9 +184,9 @@ void fuzz_check_leg_in(const ledger_leg_t *leg, const char *own) {
     (void)own; /* the to account's region was checked against own by pbconv_leg_in */
     FUZZ_CHECK(fuzz_terminated(leg->meth, sizeof leg->meth) && leg->meth[0] != '\0', "meth");
     FUZZ_CHECK(fuzz_terminated(leg->dest_meth, sizeof leg->dest_meth), "dest_meth");
-    FUZZ_CHECK(strlen(leg->src_digest) == LEDGER_DIGEST_HEX &&
-                   strlen(leg->dst_digest) == LEDGER_DIGEST_HEX,
-               "digests");
+    FUZZ_CHECK(validate_hex(leg->src_digest, LEDGER_DIGEST_HEX) &&
+                   validate_hex(leg->dst_digest, LEDGER_DIGEST_HEX),
+               "digests '%s' '%s'", leg->src_digest, leg->dst_digest);
     FUZZ_CHECK(leg->blocks_n >= 1 && leg->blocks_n <= LEDGER_LEG_BLOCKS_MAX && leg->blocks != NULL,
                "%zu blocks", leg->blocks_n);
     u128 sum = 0;
@@ -198,6 +197,8 @@ void fuzz_check_leg_in(const ledger_leg_t *leg, const char *own) {
                    (unsigned long long)b->last);
         FUZZ_CHECK(strcmp(b->meth, leg->meth) == 0 && strcmp(b->origin, leg->blocks[0].origin) == 0,
                    "block %zu of another methodology", i);
+        FUZZ_CHECK(validate_vintage(b->vintage, 0), "block %zu of vintage %u", i,
+                   (unsigned)b->vintage);
         char text[128];
         FUZZ_CHECK(ledger_block_format(b, text, sizeof text) > 0, "block %zu does not format", i);
         sum += b->last - b->first + 1;

@@ -45,6 +45,9 @@
 #ifndef BAD_INPUT_CHECK_EMBEDDED_NUL
 #define BAD_INPUT_CHECK_EMBEDDED_NUL 1 /* the server refuses NUL inside strings */
 #endif
+#ifndef BAD_INPUT_CHECK_UTF8
+#define BAD_INPUT_CHECK_UTF8 1 /* the server refuses strings that are not UTF-8 */
+#endif
 #ifndef BAD_INPUT_CHECK_BLOCK_ORIGIN
 #define BAD_INPUT_CHECK_BLOCK_ORIGIN 1 /* Prepare votes no to blocks of another origin */
 #endif
@@ -57,7 +60,7 @@ static void suite_fini(void) {
     grpc_lifetime_end(GRPC_LIFETIME_END_WAIT_MS);
 }
 
-TestSuite(bad_input, .init = grpc_init, .fini = suite_fini, .timeout = TEST_TIMEOUT_S);
+TestSuite(bad_input, .init = grpc_lifetime_begin, .fini = suite_fini, .timeout = TEST_TIMEOUT_S);
 
 /* ---- the federation and its accounts ------------------------------------------ */
 
@@ -555,7 +558,8 @@ typedef struct {
     {meth, field, "0123456789ABCDEF0123456789abcdef", INVALID, reason, TJ},              \
     {meth, field, "0123456789abcdeg0123456789abcdef", INVALID, reason, TJ},              \
     {meth, field, "0123456789abcdef-123456789abcdef", INVALID, reason, TJ},              \
-    {meth, field, "\xff\xfe" "23456789abcdef0123456789abcdef", INVALID, reason, TJ}
+    {meth, field, "\xe7\xa2\xb3" "3456789abcdef0123456789abcdef", INVALID, reason, TJ},    \
+    {meth, field, "\xff\xfe" "23456789abcdef0123456789abcdef", INVALID, "MALFORMED", TJ}
 
 /* Bad account ids (without region). */
 #define BAD_ACCOUNTS(meth, field, reason)                                                \
@@ -710,6 +714,9 @@ static const row_t federation_rows[] = {
     {"Prepare", "legs.0.blocks.0.serial_end", U64_MAX, INVALID, "MALFORMED_LEG", TJ},
     {"Prepare", "legs.0.blocks.0.vintage_year", "10000", INVALID, "MALFORMED_LEG", TJ},
     {"Prepare", "legs.0.blocks.0.vintage_year", U32_MAX, INVALID, "MALFORMED_LEG", TJ},
+    {"Prepare", "legs.0.blocks.0.vintage_year", "0", INVALID, "MALFORMED_LEG", TJ},
+    {"Prepare", "legs.0.blocks.0.vintage_year", "1999", INVALID, "MALFORMED_LEG", TJ},
+    {"Prepare", "legs.0.blocks.0.vintage_year", "2101", INVALID, "MALFORMED_LEG", TJ},
     {"Prepare", "legs.0.blocks.0.origin_region", "", INVALID, "MALFORMED_LEG", TJ},
     {"Prepare", "legs.0.blocks.0.origin_region", "bj", INVALID, "MALFORMED_LEG", TJ},
     {"Prepare", "legs.0.blocks.0.methodology_id", "", INVALID, "MALFORMED_LEG", TJ},
@@ -724,6 +731,8 @@ static const row_t federation_rows[] = {
     {"Prepare", "legs.0.source_catalog_digest", "", INVALID, "MALFORMED_LEG", TJ},
     {"Prepare", "legs.0.source_catalog_digest", "*63*a", INVALID, "MALFORMED_LEG", TJ},
     {"Prepare", "legs.0.destination_catalog_digest", "*65*a", INVALID, "MALFORMED_LEG", TJ},
+    {"Prepare", "legs.0.source_catalog_digest", "*64*g", INVALID, "MALFORMED_LEG", TJ},
+    {"Prepare", "legs.0.destination_catalog_digest", "*64*A", INVALID, "MALFORMED_LEG", TJ},
     /* Decide */
     {"Decide", "source_region", "CN-HE", DENIED, "REGION_MISMATCH", TJ},
     {"Decide", "source_region", "", DENIED, "REGION_MISMATCH", TJ},
@@ -748,6 +757,8 @@ static const row_t federation_rows[] = {
     {"ShareCheckpoint", "checkpoint.public_key", "len:33", INVALID, "MALFORMED_CHECKPOINT", TJ},
     {"ShareCheckpoint", "checkpoint.signature", "len:63", INVALID, "MALFORMED_CHECKPOINT", TJ},
     {"ShareCheckpoint", "checkpoint.head_hash", "*63*a", INVALID, "MALFORMED_CHECKPOINT", TJ},
+    {"ShareCheckpoint", "checkpoint.head_hash", "*64*g", INVALID, "MALFORMED_CHECKPOINT", TJ},
+    {"ShareCheckpoint", "checkpoint.head_hash", "*64*A", INVALID, "MALFORMED_CHECKPOINT", TJ},
     {"ShareCheckpoint", "checkpoint.seq", U64_MAX, INVALID, "BAD_SIGNATURE", TJ},
     /* FetchBatches */
     {"FetchBatches", "region", "CN-HE", DENIED, "REGION_MISMATCH", TJ},
@@ -847,6 +858,9 @@ static const row_t vote_no_rows[] = {
      GRPC_STATUS_OK, "QUOTE_MISMATCH", TJ}, /* 2500 g at 4/5 would buy 2 kg */
     {"Prepare", "legs.0.to_account", "CN-TJ/nobody", GRPC_STATUS_OK, "UNKNOWN_ACCOUNT", TJ},
     {"Prepare", "legs.0.expiry_unix_ms", "0", GRPC_STATUS_OK, "EXPIRED", TJ},
+    /* an expiry beyond a day (the longest leg_expiry_ms) and a minute ahead */
+    {"Prepare", "legs.0.expiry_unix_ms", U64_MAX, GRPC_STATUS_OK, "EXPIRY_TOO_FAR", TJ},
+    {"Prepare", "legs.0.expiry_unix_ms", "9007199254740993", GRPC_STATUS_OK, "EXPIRY_TOO_FAR", TJ},
 #if BAD_INPUT_CHECK_BLOCK_ORIGIN
     /* Blocks whose origin is not the region whose catalog defines their
      * methodology (BJ-RC-01 is Beijing's): serials of a region outside the
@@ -901,6 +915,54 @@ static void run_vote_no_rows(void) {
 }
 
 /* ---- wire-level rows ------------------------------------------------------------------- */
+
+#if BAD_INPUT_CHECK_UTF8
+/* Every string field at the top of each method's valid base, one at a time,
+ * set to bytes that are not UTF-8 (an overlong NUL, a surrogate, a cut
+ * sequence, a lone 0xff), and a string nested in a Prepare's leg: protobuf
+ * requires strings to be UTF-8, protobuf-c does not check, so the server
+ * refuses them as MALFORMED before any handler runs. */
+static void run_not_utf8_rows(const char *service) {
+    static const char *const not_utf8[] = {"tj-\xc0\x80", "\xed\xa0\x80", "CN-TJ\xe7\xa2",
+                                           "\xff"};
+    char what[256];
+    for (size_t i = 0; i < METHODS_N; i++) {
+        const method_t *m = &methods[i];
+        if (strcmp(m->service, service) != 0) continue;
+        const ProtobufCMessageDescriptor *d = request_desc(m);
+        snaps_t before = snap_all();
+        for (unsigned f = 0; f < d->n_fields; f++) {
+            const ProtobufCFieldDescriptor *fd = &d->fields[f];
+            if (fd->type != PROTOBUF_C_TYPE_STRING || fd->label == PROTOBUF_C_LABEL_REPEATED)
+                continue;
+            for (size_t k = 0; k < sizeof not_utf8 / sizeof not_utf8[0]; k++) {
+                arena_t a = {0};
+                ProtobufCMessage *msg = m->base(&a);
+                set_path(&a, msg, fd->name, not_utf8[k]);
+                snprintf(what, sizeof what, "%s/%s with %s not UTF-8 (form %zu)", m->service,
+                         m->name, fd->name, k);
+                client_status_t st;
+                call(m, TJ, good_cert(m, TJ), msg, NULL, 0, NULL, &st);
+                expect_status(&st, GRPC_STATUS_INVALID_ARGUMENT, "MALFORMED", what);
+                cr_expect(strstr(st.details, "UTF-8") != NULL, "%s: %s", what, st.details);
+                arena_free(&a);
+            }
+        }
+        if (strcmp(m->name, "Prepare") == 0) {
+            arena_t a = {0};
+            ProtobufCMessage *msg = m->base(&a);
+            set_path(&a, msg, "legs.0.blocks.0.methodology_id", "BJ-RC-\xf4\x90\x80\x80");
+            client_status_t st;
+            call(m, TJ, good_cert(m, TJ), msg, NULL, 0, NULL, &st);
+            expect_status(&st, GRPC_STATUS_INVALID_ARGUMENT, "MALFORMED",
+                          "Prepare with a block's methodology above U+10FFFF");
+            arena_free(&a);
+        }
+        snprintf(what, sizeof what, "%s/%s strings that are not UTF-8", m->service, m->name);
+        expect_unchanged(&before, -1, what);
+    }
+}
+#endif
 
 /* Junk, every proper prefix of the valid base (a message cut short), an empty
  * message and one over max_message_bytes, for each method of service. */
@@ -977,6 +1039,9 @@ static void run_wire_rows(const char *service) {
         expect_status(&st, GRPC_STATUS_INVALID_ARGUMENT, NULL, "GetAccount of 'tj-a\\0x'");
         expect_unchanged(&before, -1, "strings with a NUL inside");
     }
+#endif
+#if BAD_INPUT_CHECK_UTF8
+    run_not_utf8_rows(service);
 #endif
 }
 

@@ -174,3 +174,71 @@ Test(validate, vintage) {
     cr_expect_eq(validate_vintage(0, 1), 1, "0 means any vintage where allowed");
     cr_expect_eq(validate_vintage(0, 0), 0, "0 refused where a vintage is required");
 }
+
+/* ---- hex ------------------------------------------------------------------------ */
+
+Test(validate, hex) {
+    cr_expect(validate_hex("0123456789abcdef", 16));
+    cr_expect(validate_hex("", 0));
+    cr_expect_not(validate_hex("0123456789ABCDEF", 16), "uppercase is another spelling");
+    cr_expect_not(validate_hex("0123456789abcdeg", 16));
+    cr_expect_not(validate_hex("0123456789abcde", 16), "one digit short");
+    cr_expect_not(validate_hex("0123456789abcdef0", 16), "one digit over");
+    cr_expect_not(validate_hex("01234567 9abcdef", 16));
+    char *h = repeat('f', 64);
+    cr_expect(validate_hex(h, 64), "a SHA-256 in hex");
+    h[63] = 'x';
+    cr_expect_not(validate_hex(h, 64));
+    free(h);
+}
+
+/* ---- UTF-8 ---------------------------------------------------------------------- */
+
+/* 1 if the bytes of the string literal (without its NUL) are valid UTF-8. The
+ * bytes are copied to a heap block of exactly that size, so a read past the
+ * end is an ASan report. */
+static int utf8_ok(const char *lit, size_t n) {
+    uint8_t *b = malloc(n ? n : 1);
+    cr_assert_not_null(b);
+    memcpy(b, lit, n);
+    int ok = validate_utf8(b, n);
+    free(b);
+    return ok;
+}
+#define UTF8_OK(lit) utf8_ok(lit, sizeof lit - 1)
+
+Test(validate, utf8_accepts_well_formed) {
+    cr_expect(UTF8_OK(""));
+    cr_expect(UTF8_OK("tj-a CN-TJ/x"));
+    cr_expect(UTF8_OK("\x7f"), "U+007F, the last one-byte code point");
+    cr_expect(UTF8_OK("\xc2\x80"), "U+0080, the first two-byte code point");
+    cr_expect(UTF8_OK("\xdf\xbf"), "U+07FF");
+    cr_expect(UTF8_OK("\xe0\xa0\x80"), "U+0800, the first three-byte code point");
+    cr_expect(UTF8_OK("\xed\x9f\xbf"), "U+D7FF, just below the surrogates");
+    cr_expect(UTF8_OK("\xee\x80\x80"), "U+E000, just above the surrogates");
+    cr_expect(UTF8_OK("\xef\xbf\xbf"), "U+FFFF");
+    cr_expect(UTF8_OK("\xf0\x90\x80\x80"), "U+10000, the first four-byte code point");
+    cr_expect(UTF8_OK("\xf4\x8f\xbf\xbf"), "U+10FFFF, the last code point");
+    cr_expect(UTF8_OK("\xe7\xa2\xb3\xe6\x99\xae\xe6\x83\xa0"), "碳普惠");
+    cr_expect(UTF8_OK("\xe5\xa4\xa9\xe6\xb4\xa5 tianjin"), "天津 and ASCII mixed");
+}
+
+Test(validate, utf8_refuses_malformed) {
+    cr_expect_not(UTF8_OK("\x80"), "a lone continuation byte");
+    cr_expect_not(UTF8_OK("a\xbf"), "a continuation byte after ASCII");
+    cr_expect_not(UTF8_OK("\xc0\x80"), "overlong NUL");
+    cr_expect_not(UTF8_OK("\xc1\xbf"), "overlong U+007F");
+    cr_expect_not(UTF8_OK("\xe0\x9f\xbf"), "overlong U+07FF in three bytes");
+    cr_expect_not(UTF8_OK("\xf0\x8f\xbf\xbf"), "overlong U+FFFF in four bytes");
+    cr_expect_not(UTF8_OK("\xed\xa0\x80"), "U+D800, a surrogate");
+    cr_expect_not(UTF8_OK("\xed\xbf\xbf"), "U+DFFF, a surrogate");
+    cr_expect_not(UTF8_OK("\xf4\x90\x80\x80"), "U+110000, above the last code point");
+    cr_expect_not(UTF8_OK("\xf5\x80\x80\x80"), "lead byte 0xf5");
+    cr_expect_not(UTF8_OK("\xff"), "0xff never appears");
+    cr_expect_not(UTF8_OK("\xc2"), "cut after the lead byte");
+    cr_expect_not(UTF8_OK("\xe7\xa2"), "cut inside a three-byte sequence");
+    cr_expect_not(UTF8_OK("\xf0\x90\x80"), "cut inside a four-byte sequence");
+    cr_expect_not(UTF8_OK("\xe7\x41\xb3"), "ASCII where a continuation belongs");
+    cr_expect_not(UTF8_OK("\xc2\xc2\x80"), "a lead byte where a continuation belongs");
+    cr_expect_not(UTF8_OK("ok\xe7\xa2\xb3\xe6\x99"), "valid text then a cut sequence");
+}
