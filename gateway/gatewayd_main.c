@@ -27,7 +27,8 @@ static void gatewayd_usage(FILE *out) {
             "\n"
             "Signals: SIGTERM or SIGINT stop accepting calls, finish the calls in\n"
             "flight and exit 0; SIGHUP reloads the TLS certificate, key, CA and\n"
-            "CRLs (a bad set is refused, the old one kept) and the catalogs.\n"
+            "CRLs (a bad set is refused, the old one kept), for the server and the\n"
+            "connections to peers alike, and the catalogs.\n"
             "Logs: JSON lines on stderr.\n"
             "Exit codes: 0 clean stop, 1 runtime failure, 2 bad usage or configuration.\n");
 }

@@ -8,8 +8,8 @@
 #include "gateway/client.h"
 #include "gateway/log.h"
 #include "gateway/pbconv.h"
-#include "gateway/tls.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,21 +19,16 @@ struct peers {
     size_t n;
     char names[CONFIG_PEERS_MAX][16];
     grpc_channel *channels[CONFIG_PEERS_MAX];
-    grpc_channel_credentials *creds;
 };
 
-peers_t *peers_create(const gateway_config_t *cfg, char *err, size_t errlen) {
+peers_t *peers_create(const gateway_config_t *cfg, grpc_channel_credentials *creds) {
+    assert(cfg != NULL && creds != NULL);
     peers_t *p = calloc(1, sizeof *p);
     if (p == NULL) abort();
     snprintf(p->region, sizeof p->region, "%s", cfg->region);
-    p->creds = tls_channel_credentials(cfg->cert_path, cfg->key_path, cfg->ca_path, err, errlen);
-    if (p->creds == NULL) {
-        free(p);
-        return NULL;
-    }
     for (size_t i = 0; i < cfg->peers_n; i++) {
         snprintf(p->names[i], sizeof p->names[i], "%s", cfg->peers[i].region);
-        p->channels[i] = client_channel(cfg->peers[i].address, p->creds, cfg->max_message_bytes);
+        p->channels[i] = client_channel(cfg->peers[i].address, creds, cfg->max_message_bytes);
     }
     p->n = cfg->peers_n;
     return p;
@@ -42,7 +37,6 @@ peers_t *peers_create(const gateway_config_t *cfg, char *err, size_t errlen) {
 void peers_destroy(peers_t *p) {
     if (p == NULL) return;
     for (size_t i = 0; i < p->n; i++) grpc_channel_destroy(p->channels[i]);
-    grpc_channel_credentials_release(p->creds);
     free(p);
 }
 

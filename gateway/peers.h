@@ -7,8 +7,9 @@
 #include "gateway/config.h"
 #include "settlement/engine.h"
 
-/* One channel per configured peer. NULL with "PATH: reason" in err. */
-peers_t *peers_create(const gateway_config_t *cfg, char *err, size_t errlen);
+/* One channel per configured peer, made with creds (borrowed: each channel
+ * keeps its own reference). Never NULL. */
+peers_t *peers_create(const gateway_config_t *cfg, grpc_channel_credentials *creds);
 void peers_destroy(peers_t *p);
 
 /* The channel to region, or NULL if it is not a peer. Borrowed. */

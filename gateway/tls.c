@@ -586,6 +586,13 @@ void tls_server_destroy(tls_server_t *t) {
     free(t);
 }
 
+/* The paths under which gRPC's file watchers read what t publishes: key and
+ * certificate chain in one file, the CA bundle in the other (64 bytes each). */
+static void tls_published_paths(const tls_server_t *t, char *id_path, char *ca_path) {
+    snprintf(id_path, 64, "/proc/self/fd/%d", t->id_fd);
+    snprintf(ca_path, 64, "/proc/self/fd/%d", t->ca_fd);
+}
+
 tls_server_t *tls_server_create(const char *cert_path, const char *key_path, const char *ca_path,
                                 const char *crl_dir, char *err, size_t errlen) {
     assert(cert_path && key_path && ca_path && crl_dir);
@@ -614,8 +621,7 @@ tls_server_t *tls_server_create(const char *cert_path, const char *key_path, con
         return NULL;
     }
     char id_path[64], ca_file[64];
-    snprintf(id_path, sizeof id_path, "/proc/self/fd/%d", t->id_fd);
-    snprintf(ca_file, sizeof ca_file, "/proc/self/fd/%d", t->ca_fd);
+    tls_published_paths(t, id_path, ca_file);
     if (access(id_path, R_OK) != 0 || access(ca_file, R_OK) != 0) {
         snprintf(err, errlen, "%s: %s (gatewayd needs /proc to publish its certificates to gRPC)",
                  id_path, strerror(errno));
@@ -724,4 +730,25 @@ int tls_server_reload(tls_server_t *t, char *err, size_t errlen) {
                  "ca", ca_state, "crl", crl_state, "crl_files", files, "crls", crls,
                  "revoked_serials", revoked, "effective_within_s", (int)TLS_REFRESH_INTERVAL_S);
     return failed ? -1 : 0;
+}
+
+grpc_channel_credentials *tls_server_peer_credentials(const tls_server_t *t, char *err,
+                                                      size_t errlen) {
+    assert(t != NULL && t->id_fd >= 0 && t->ca_fd >= 0);
+    char id_path[64], ca_file[64];
+    tls_published_paths(t, id_path, ca_file);
+    grpc_tls_certificate_provider *provider = grpc_tls_certificate_provider_file_watcher_create(
+        id_path, id_path, ca_file, TLS_REFRESH_INTERVAL_S);
+    grpc_tls_credentials_options *opts = grpc_tls_credentials_options_create();
+    grpc_tls_credentials_options_set_certificate_provider(opts, provider);
+    grpc_tls_credentials_options_watch_root_certs(opts);
+    grpc_tls_credentials_options_watch_identity_key_cert_pairs(opts);
+    /* The peer's chain against the CA, and its name against the address it
+     * is reached at (gRPC's host-name verifier: no custom verifier is set). */
+    grpc_tls_credentials_options_set_verify_server_cert(opts, 1);
+    grpc_tls_credentials_options_set_crl_directory(opts, t->crl_dir);
+    grpc_channel_credentials *creds = grpc_tls_credentials_create(opts);
+    grpc_tls_certificate_provider_release(provider);
+    if (creds == NULL) snprintf(err, errlen, "%s: gRPC refused the peer TLS options", t->cert_path);
+    return creds;
 }

@@ -62,6 +62,18 @@ grpc_server_credentials *tls_server_creds(const tls_server_t *t);
  * from one thread at a time; handshakes may run meanwhile. */
 int tls_server_reload(tls_server_t *t, char *err, size_t errlen);
 
+/* Client credentials for the channels to the peer gateways. They present
+ * the certificate and key t publishes and trust its CA, read by gRPC's file
+ * watcher like the server's: a reload (tls_server_reload) reaches new
+ * connections to peers within TLS_REFRESH_INTERVAL_S, as it reaches the
+ * server's new handshakes; established connections are kept. A peer's
+ * certificate is verified against the CA, against the address it is reached
+ * at (its subjectAltName), and by gRPC against crl_dir. NULL with a reason
+ * in err. Caller releases them (grpc_channel_credentials_release) before
+ * destroying t; channels made with them hold their own reference. */
+grpc_channel_credentials *tls_server_peer_credentials(const tls_server_t *t, char *err,
+                                                      size_t errlen);
+
 /* Releases the credentials (after the server using them is destroyed). */
 void tls_server_destroy(tls_server_t *t);
 

@@ -4,8 +4,9 @@
  * Each test starts a federation (tests/support/gateway_harness.h), gives the
  * CN-TJ gateway a private copy of the development PKI (so that revoking in it
  * touches no other test), points its [tls] settings at the copy and restarts
- * it. Revocations use certs/revoke.sh, as an operator would. Clients still
- * present the files of BINARY_DIR/pki: the same certificates as in the copy. */
+ * it (the test of peer connections gives CN-BJ the same copy). Revocations
+ * use certs/revoke.sh, as an operator would. Clients still present the files
+ * of BINARY_DIR/pki: the same certificates as in the copy. */
 #include <criterion/criterion.h>
 
 #include <grpc/grpc_security.h>
@@ -22,6 +23,7 @@
 #include "carbon/v1/carbon.pb-c.h"
 #include "gateway/client.h"
 #include "gateway/grpc_lifetime.h"
+#include "tests/support/registry_client.h"
 #include "tests/support/gateway_harness.h"
 #include "tests/support/proc.h"
 
@@ -81,11 +83,12 @@ static int log_count(int i, const char *needle) {
     return n;
 }
 
-/* Copies BINARY_DIR/pki into the federation dir, points instance i's [tls]
- * cert, key, ca and crl_dir at the copy and restarts it. */
+/* Copies BINARY_DIR/pki into the federation dir (once per federation),
+ * points instance i's [tls] cert, key, ca and crl_dir at the copy and
+ * restarts it. */
 static void use_private_pki(int i) {
     snprintf(g_pki, sizeof g_pki, "%s/pki-copy", federation_dir(g_fed));
-    shf("cp -a '%s' '%s'", harness_pki_dir(), g_pki);
+    if (access(g_pki, F_OK) != 0) shf("cp -a '%s' '%s'", harness_pki_dir(), g_pki);
     const char *path = federation_config_path(g_fed, i);
     FILE *f = fopen(path, "r");
     cr_assert_not_null(f, "%s", path);
@@ -127,6 +130,23 @@ static federation_t *start(int regions_n) {
     cr_assert_not_null(g_fed, "federation_start: %s", federation_last_error());
     use_private_pki(TJ);
     return g_fed;
+}
+
+/* Writes a new key and certificate for the CN-TJ gateway into the copy under
+ * the same names (same identity, a new serial), keeping the previous
+ * certificate as pki-copy/old.crt; gatewayd is not told. */
+static void rotate_tj_gateway_certificate(void) {
+    shf("set -e; cd '%s'\n"
+        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes"
+        " -keyout new.key -out new.crt -CA ca.crt -CAkey ca.key -days 30"
+        " -subj '/O=JJJ Carbon/OU=CN-TJ/CN=CN-TJ gateway (rotated)'"
+        " -addext 'basicConstraints=critical,CA:false'"
+        " -addext 'keyUsage=critical,digitalSignature'"
+        " -addext 'extendedKeyUsage=serverAuth,clientAuth'"
+        " -addext 'subjectAltName=URI:spiffe://jjj.carbon/CN-TJ/gateway/gw1,DNS:localhost,IP:127.0.0.1'"
+        " 2>/dev/null\n"
+        "cp CN-TJ-gateway.crt old.crt; cp new.key CN-TJ-gateway.key; cp new.crt CN-TJ-gateway.crt",
+        g_pki);
 }
 
 /* Revokes pki-copy/<base>.crt with certs/revoke.sh. */
@@ -408,18 +428,8 @@ Test(reload, certificate_key_and_ca_reload_on_sighup_only) {
 
     /* A new key and certificate for the gateway (same names), and a CA bundle
      * that also trusts the "untrusted" CA, written without telling gatewayd. */
-    shf("set -e; p='%s'; cd \"$p\"\n"
-        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes"
-        " -keyout new.key -out new.crt -CA ca.crt -CAkey ca.key -days 30"
-        " -subj '/O=JJJ Carbon/OU=CN-TJ/CN=CN-TJ gateway (rotated)'"
-        " -addext 'basicConstraints=critical,CA:false'"
-        " -addext 'keyUsage=critical,digitalSignature'"
-        " -addext 'extendedKeyUsage=serverAuth,clientAuth'"
-        " -addext 'subjectAltName=URI:spiffe://jjj.carbon/CN-TJ/gateway/gw1,DNS:localhost,IP:127.0.0.1'"
-        " 2>/dev/null\n"
-        "cp CN-TJ-gateway.crt old.crt; cp new.key CN-TJ-gateway.key; cp new.crt CN-TJ-gateway.crt\n"
-        "cat untrusted-ca.crt >> ca.crt",
-        g_pki);
+    rotate_tj_gateway_certificate();
+    shf("cat '%s/untrusted-ca.crt' >> '%s/ca.crt'", g_pki, g_pki);
     sleep(2); /* > TLS_REFRESH_INTERVAL_S: gRPC would have seen files it watched */
     char old[4200];
     snprintf(old, sizeof old, "%s/old.crt", g_pki);
@@ -450,3 +460,77 @@ Test(reload, certificate_key_and_ca_reload_on_sighup_only) {
     expect_still_established(&op, "CN-TJ-operator across the reloads");
     stop_expecting_clean_exits();
 }
+
+/* ---- the gateway's own certificate towards its peers ------------------------------------ */
+
+/* Transfers 1 kg from CN-TJ/tj-a to CN-BJ/bj-b and returns the outcome. */
+static int transfer_tj_to_bj(grpc_channel *reg_tj) {
+    char tid[33];
+    rc_new_id(tid);
+    Carbon__V1__TransferResponse *r = NULL;
+    client_status_t st;
+    cr_assert_eq(rc_transfer(reg_tj, tid, "tj-a", "CN-BJ", "bj-b", "TJ-GT-01", 1, &r, &st),
+                 GRPC_STATUS_OK, "transfer: %s", st.details);
+    int outcome = r->transfer->outcome;
+    protobuf_c_message_free_unpacked(&r->base, NULL);
+    return outcome;
+}
+
+/* After a rotation and SIGHUP, the gateway presents its new certificate on
+ * its new connections to peers too, not only as a server: with the old one
+ * revoked at the peer, transfers to that peer still settle. */
+Test(reload, peer_connections_present_the_reloaded_certificate) {
+    federation_options_t o = {.regions_n = 2, .leg_expiry_ms = 10000};
+    g_fed = federation_start(&o);
+    cr_assert_not_null(g_fed, "federation_start: %s", federation_last_error());
+    use_private_pki(TJ);
+    use_private_pki(BJ); /* the same copy: BJ's CRLs are where the revocation goes */
+    grpc_channel *reg_tj = federation_channel(g_fed, TJ, "CN-TJ-registry");
+    grpc_channel *reg_bj = federation_channel(g_fed, BJ, "CN-BJ-registry");
+    cr_assert(reg_tj != NULL && reg_bj != NULL, "%s", federation_last_error());
+    client_status_t st;
+    cr_assert_eq(rc_open(reg_tj, "tj-a", &st), GRPC_STATUS_OK, "%s", st.details);
+    cr_assert_eq(rc_open(reg_bj, "bj-b", &st), GRPC_STATUS_OK, "%s", st.details);
+    char iid[33];
+    rc_new_id(iid);
+    cr_assert_eq(rc_issue(reg_tj, iid, "tj-a", "TJ-GT-01", 1000000, "reload-peer-fp", NULL, &st),
+                 GRPC_STATUS_OK, "issue: %s", st.details);
+    cr_assert_eq(transfer_tj_to_bj(reg_tj), CARBON__V1__TRANSFER_OUTCOME__TRANSFER_OUTCOME_COMMITTED,
+                 "a transfer before the rotation did not commit");
+
+    /* Rotate Tianjin's certificate, revoke the old one, reload both. */
+    rotate_tj_gateway_certificate();
+    char old[4200];
+    snprintf(old, sizeof old, "%s/old.crt", g_pki);
+    shf("'%s/certs/revoke.sh' '%s' '%s' >/dev/null", SOURCE_DIR, g_pki, old);
+    cr_assert(sighup(TJ), "CN-TJ's reload failed");
+    cr_assert(sighup(BJ), "CN-BJ's reload failed");
+    char crt[4200];
+    snprintf(crt, sizeof crt, "%s/CN-TJ-gateway.crt", g_pki);
+    long long deadline = proc_now_ms() + IDENTITY_TIMEOUT_MS;
+    while (!serves_certificate(TJ, crt)) {
+        cr_assert_lt(proc_now_ms(), deadline, "the new certificate is not in use after SIGHUP");
+        usleep(200 * 1000);
+    }
+    sleep(2); /* > TLS_REFRESH_INTERVAL_S for the peer channels' file watcher too */
+    /* The old certificate is refused at Beijing on a new connection... */
+    grpc_channel *ch = harness_channel_to(federation_port(g_fed, BJ), "CN-TJ-gateway");
+    cr_assert_not_null(ch, "%s", federation_last_error());
+    Carbon__V1__HelloRequest hello = CARBON__V1__HELLO_REQUEST__INIT;
+    hello.protocol_version = 1;
+    hello.region = "CN-TJ";
+    client_call(ch, "/carbon.v1.Federation/Hello", &hello.base,
+                &carbon__v1__hello_response__descriptor, NULL, CALL_TIMEOUT_MS, &st);
+    cr_expect_eq(st.code, GRPC_STATUS_UNAVAILABLE, "Hello with the revoked certificate: %s (%s)",
+                 client_status_name(st.code), st.details);
+    grpc_channel_destroy(ch);
+
+    /* ...so after Beijing restarts (Tianjin's connection to it is new), a
+     * transfer settles only if Tianjin presents the rotated certificate. */
+    cr_assert_eq(federation_restart(g_fed, BJ), 0, "restart: %s", federation_last_error());
+    cr_expect_eq(transfer_tj_to_bj(reg_tj), CARBON__V1__TRANSFER_OUTCOME__TRANSFER_OUTCOME_COMMITTED,
+                 "a transfer after the rotation did not commit: Tianjin presented its old "
+                 "certificate to Beijing");
+    stop_expecting_clean_exits();
+}
+
