@@ -593,6 +593,24 @@ static void tls_published_paths(const tls_server_t *t, char *id_path, char *ca_p
     snprintf(ca_path, 64, "/proc/self/fd/%d", t->ca_fd);
 }
 
+/* New TLS options whose identity (key and certificate chain, read from the
+ * same file) and trust bundle come from what t publishes, re-read by gRPC's
+ * file watcher every TLS_REFRESH_INTERVAL_S. The options own the provider;
+ * the caller passes them to a grpc_tls_*_credentials_create, which takes
+ * them. */
+static grpc_tls_credentials_options *tls_watching_options(const tls_server_t *t) {
+    char id_path[64], ca_file[64];
+    tls_published_paths(t, id_path, ca_file);
+    grpc_tls_certificate_provider *provider = grpc_tls_certificate_provider_file_watcher_create(
+        id_path, id_path, ca_file, TLS_REFRESH_INTERVAL_S);
+    grpc_tls_credentials_options *opts = grpc_tls_credentials_options_create();
+    grpc_tls_credentials_options_set_certificate_provider(opts, provider);
+    grpc_tls_certificate_provider_release(provider); /* the options hold it */
+    grpc_tls_credentials_options_watch_root_certs(opts);
+    grpc_tls_credentials_options_watch_identity_key_cert_pairs(opts);
+    return opts;
+}
+
 tls_server_t *tls_server_create(const char *cert_path, const char *key_path, const char *ca_path,
                                 const char *crl_dir, char *err, size_t errlen) {
     assert(cert_path && key_path && ca_path && crl_dir);
@@ -639,20 +657,13 @@ tls_server_t *tls_server_create(const char *cert_path, const char *key_path, con
     atomic_fetch_add(&t->rev->refs, 1);
     grpc_tls_certificate_verifier *verifier = grpc_tls_certificate_verifier_external_create(&v->ext);
 
-    /* Reads the key and the certificate chain from the same file. */
-    grpc_tls_certificate_provider *provider = grpc_tls_certificate_provider_file_watcher_create(
-        id_path, id_path, ca_file, TLS_REFRESH_INTERVAL_S);
-    grpc_tls_credentials_options *opts = grpc_tls_credentials_options_create();
-    grpc_tls_credentials_options_set_certificate_provider(opts, provider);
-    grpc_tls_credentials_options_watch_root_certs(opts);
-    grpc_tls_credentials_options_watch_identity_key_cert_pairs(opts);
+    grpc_tls_credentials_options *opts = tls_watching_options(t);
     grpc_tls_credentials_options_set_cert_request_type(
         opts, GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
     grpc_tls_credentials_options_set_crl_directory(opts, crl_dir);
     grpc_tls_credentials_options_set_certificate_verifier(opts, verifier);
     t->creds = grpc_tls_server_credentials_create(opts);
     grpc_tls_certificate_verifier_release(verifier);
-    grpc_tls_certificate_provider_release(provider);
     if (t->creds == NULL) {
         snprintf(err, errlen, "%s: gRPC refused the TLS options", cert_path);
         tls_server_destroy(t);
@@ -735,20 +746,12 @@ int tls_server_reload(tls_server_t *t, char *err, size_t errlen) {
 grpc_channel_credentials *tls_server_peer_credentials(const tls_server_t *t, char *err,
                                                       size_t errlen) {
     assert(t != NULL && t->id_fd >= 0 && t->ca_fd >= 0);
-    char id_path[64], ca_file[64];
-    tls_published_paths(t, id_path, ca_file);
-    grpc_tls_certificate_provider *provider = grpc_tls_certificate_provider_file_watcher_create(
-        id_path, id_path, ca_file, TLS_REFRESH_INTERVAL_S);
-    grpc_tls_credentials_options *opts = grpc_tls_credentials_options_create();
-    grpc_tls_credentials_options_set_certificate_provider(opts, provider);
-    grpc_tls_credentials_options_watch_root_certs(opts);
-    grpc_tls_credentials_options_watch_identity_key_cert_pairs(opts);
+    grpc_tls_credentials_options *opts = tls_watching_options(t);
     /* The peer's chain against the CA, and its name against the address it
      * is reached at (gRPC's host-name verifier: no custom verifier is set). */
     grpc_tls_credentials_options_set_verify_server_cert(opts, 1);
     grpc_tls_credentials_options_set_crl_directory(opts, t->crl_dir);
     grpc_channel_credentials *creds = grpc_tls_credentials_create(opts);
-    grpc_tls_certificate_provider_release(provider);
     if (creds == NULL) snprintf(err, errlen, "%s: gRPC refused the peer TLS options", t->cert_path);
     return creds;
 }
