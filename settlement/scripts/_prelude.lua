@@ -188,9 +188,14 @@ local SHA256_K = {
   0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
 }
 
+-- SHA-256 of msg in lowercase hex, on the bit library (32-bit operations on
+-- doubles). Every call of a C function costs, so the rounds use the cheapest
+-- forms: Ch(e,f,g) = g ^ (e & (f ^ g)) and Maj(a,b,c) = b ^ ((a ^ b) & (b ^ c)),
+-- where b ^ c is the previous round's a ^ b. Sums of up to five 32-bit
+-- words stay exact in a double; tobit brings a and e back to 32 bits.
 local function sha256_hex(msg)
-  local band, bxor, bnot, ror, rshift, tobit = bit.band, bit.bxor, bit.bnot, bit.ror, bit.rshift,
-                                               bit.tobit
+  local band, bxor, ror, rshift, tobit = bit.band, bit.bxor, bit.ror, bit.rshift, bit.tobit
+  local K, byte = SHA256_K, string.byte
   local len = #msg
   local bits = len * 8
   local hi = math.floor(bits / 4294967296)
@@ -200,37 +205,36 @@ local function sha256_hex(msg)
                     math.floor(hi / 256) % 256, hi % 256,
                     math.floor(lo / 16777216) % 256, math.floor(lo / 65536) % 256,
                     math.floor(lo / 256) % 256, lo % 256)
-  local h = { 0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab,
-              0x5be0cd19 }
-  for k = 1, 8 do h[k] = tobit(h[k]) end
+  local h1, h2, h3, h4 = tobit(0x6a09e667), tobit(0xbb67ae85), tobit(0x3c6ef372), tobit(0xa54ff53a)
+  local h5, h6, h7, h8 = tobit(0x510e527f), tobit(0x9b05688c), tobit(0x1f83d9ab), tobit(0x5be0cd19)
   local w = {}
   for chunk = 1, #msg, 64 do
     for i = 0, 15 do
-      local a, b, c, d = string.byte(msg, chunk + i * 4, chunk + i * 4 + 3)
-      w[i] = tobit(a * 16777216 + b * 65536 + c * 256 + d)
+      local p = chunk + i * 4
+      local b1, b2, b3, b4 = byte(msg, p, p + 3)
+      w[i] = tobit(b1 * 16777216 + b2 * 65536 + b3 * 256 + b4)
     end
     for i = 16, 63 do
       local x, y = w[i - 15], w[i - 2]
-      local s0 = bxor(ror(x, 7), ror(x, 18), rshift(x, 3))
-      local s1 = bxor(ror(y, 17), ror(y, 19), rshift(y, 10))
-      w[i] = tobit(w[i - 16] + s0 + w[i - 7] + s1)
+      w[i] = tobit(w[i - 16] + bxor(ror(x, 7), ror(x, 18), rshift(x, 3)) + w[i - 7] +
+                   bxor(ror(y, 17), ror(y, 19), rshift(y, 10)))
     end
-    local a, b, c, d, e, f, g, hh = h[1], h[2], h[3], h[4], h[5], h[6], h[7], h[8]
+    local a, b, c, d, e, f, g, hh = h1, h2, h3, h4, h5, h6, h7, h8
+    local bc = bxor(b, c)
     for i = 0, 63 do
-      local S1 = bxor(ror(e, 6), ror(e, 11), ror(e, 25))
-      local ch = bxor(band(e, f), band(bnot(e), g))
-      local t1 = tobit(hh + S1 + ch + SHA256_K[i + 1] + w[i])
-      local S0 = bxor(ror(a, 2), ror(a, 13), ror(a, 22))
-      local maj = bxor(band(a, b), band(a, c), band(b, c))
-      local t2 = tobit(S0 + maj)
+      local t1 = hh + bxor(ror(e, 6), ror(e, 11), ror(e, 25)) + bxor(g, band(e, bxor(f, g))) +
+                 K[i + 1] + w[i]
+      local ab = bxor(a, b)
+      local t2 = bxor(ror(a, 2), ror(a, 13), ror(a, 22)) + bxor(b, band(ab, bc))
+      bc = ab
       hh = g; g = f; f = e; e = tobit(d + t1); d = c; c = b; b = a; a = tobit(t1 + t2)
     end
-    h[1] = tobit(h[1] + a); h[2] = tobit(h[2] + b); h[3] = tobit(h[3] + c); h[4] = tobit(h[4] + d)
-    h[5] = tobit(h[5] + e); h[6] = tobit(h[6] + f); h[7] = tobit(h[7] + g); h[8] = tobit(h[8] + hh)
+    h1, h2, h3, h4 = tobit(h1 + a), tobit(h2 + b), tobit(h3 + c), tobit(h4 + d)
+    h5, h6, h7, h8 = tobit(h5 + e), tobit(h6 + f), tobit(h7 + g), tobit(h8 + hh)
   end
-  local out = {}
-  for k = 1, 8 do out[k] = bit.tohex(h[k], 8) end
-  return table.concat(out)
+  local tohex = bit.tohex
+  return tohex(h1, 8) .. tohex(h2, 8) .. tohex(h3, 8) .. tohex(h4, 8) .. tohex(h5, 8) ..
+         tohex(h6, 8) .. tohex(h7, 8) .. tohex(h8, 8)
 end
 
 -- Appends one entry to the region's audit hash chain, in the same script as
