@@ -25,6 +25,7 @@
 #define CONFIG_PATH_MAX 512
 #define CONFIG_LINE_MAX 200           /* inih's line buffer (Debian build), newline included */
 #define CONFIG_ADDRESS_MAX 128
+#define CONFIG_TRUST_DOMAIN_MAX 64    /* bytes including NUL: "jjj.carbon" */
 #define CONFIG_PEERS_MAX 16
 #define CONFIG_WORKERS_MAX 64
 #define CONFIG_MESSAGE_BYTES_MAX (64u << 20)
@@ -41,7 +42,7 @@ typedef struct {
     char region[CONFIG_REGION_MAX];
     char listen[CONFIG_ADDRESS_MAX];
     char catalog_dir[CONFIG_PATH_MAX];
-    char trust_domain[64];
+    char trust_domain[CONFIG_TRUST_DOMAIN_MAX];
     char log_level[16];
     int workers;
     /* [tls] */

@@ -165,13 +165,9 @@ gateway_t *gateway_create(const gateway_config_t *cfg, char *err, size_t errlen)
                                 errlen);
     if (gw->tls == NULL) goto fail;
     gw->creds = tls_server_creds(gw->tls); /* owned by gw->tls */
-    {
-        /* the same identity, CA and CRLs towards the peers, reloaded with them */
-        grpc_channel_credentials *peer_creds = tls_server_peer_credentials(gw->tls, err, errlen);
-        if (peer_creds == NULL) goto fail;
-        gw->peers = peers_create(cfg, peer_creds);
-        grpc_channel_credentials_release(peer_creds);
-    }
+    /* the same identity, CA and CRLs towards the peers, reloaded with them */
+    gw->peers = peers_create(cfg, gw->tls, err, errlen);
+    if (gw->peers == NULL) goto fail;
 
     engine_config_t ecfg = {0};
     snprintf(ecfg.region, sizeof ecfg.region, "%s", cfg->region);

@@ -21,16 +21,25 @@ struct peers {
     grpc_channel *channels[CONFIG_PEERS_MAX];
 };
 
-peers_t *peers_create(const gateway_config_t *cfg, grpc_channel_credentials *creds) {
-    assert(cfg != NULL && creds != NULL);
+peers_t *peers_create(const gateway_config_t *cfg, const tls_server_t *tls, char *err,
+                      size_t errlen) {
+    assert(cfg != NULL && tls != NULL);
     peers_t *p = calloc(1, sizeof *p);
     if (p == NULL) abort();
     snprintf(p->region, sizeof p->region, "%s", cfg->region);
     for (size_t i = 0; i < cfg->peers_n; i++) {
+        /* credentials of its own per peer: each expects that region's gateway */
+        grpc_channel_credentials *creds = tls_server_peer_credentials(
+            tls, cfg->trust_domain, cfg->peers[i].region, err, errlen);
+        if (creds == NULL) {
+            peers_destroy(p);
+            return NULL;
+        }
         snprintf(p->names[i], sizeof p->names[i], "%s", cfg->peers[i].region);
         p->channels[i] = client_channel(cfg->peers[i].address, creds, cfg->max_message_bytes);
+        grpc_channel_credentials_release(creds); /* the channel holds its own reference */
+        p->n = i + 1;
     }
-    p->n = cfg->peers_n;
     return p;
 }
 

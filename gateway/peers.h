@@ -5,11 +5,15 @@
 
 #include "gateway/app.h"
 #include "gateway/config.h"
+#include "gateway/tls.h"
 #include "settlement/engine.h"
 
-/* One channel per configured peer, made with creds (borrowed: each channel
- * keeps its own reference). Never NULL. */
-peers_t *peers_create(const gateway_config_t *cfg, grpc_channel_credentials *creds);
+/* One channel per configured peer, with credentials that present tls's
+ * identity and accept only that peer region's gateway
+ * (tls_server_peer_credentials). tls must outlive the result. NULL with the
+ * reason in err. */
+peers_t *peers_create(const gateway_config_t *cfg, const tls_server_t *tls, char *err,
+                      size_t errlen);
 void peers_destroy(peers_t *p);
 
 /* The channel to region, or NULL if it is not a peer. Borrowed. */

@@ -1,6 +1,8 @@
 /* tls.c - mutual-TLS credentials (see tls.h). */
 #include "gateway/tls.h"
 
+#include "gateway/config.h"
+#include "gateway/identity.h"
 #include "gateway/log.h"
 
 #include <assert.h>
@@ -157,10 +159,15 @@ typedef struct {
     atomic_int refs;
 } tls_revocation_t;
 
-/* What grpc_tls_certificate_verifier_external_create points at. */
+/* What grpc_tls_certificate_verifier_external_create points at. On the
+ * server it checks revocation; towards a peer (peer_region set) also the host
+ * name, with gRPC's own verifier, and that the peer is that region's gateway. */
 typedef struct {
     grpc_tls_certificate_verifier_external ext; /* user_data = this struct */
     tls_revocation_t *rev;
+    grpc_tls_certificate_verifier *host_name; /* NULL on the server side */
+    char peer_region[CONFIG_REGION_MAX];
+    char trust_domain[CONFIG_TRUST_DOMAIN_MAX];
 } tls_verifier_t;
 
 struct tls_server {
@@ -396,6 +403,38 @@ static void tls_log_refusal(const grpc_tls_custom_verification_check_request *re
              serial, "issuer", tls_name(X509_get_issuer_name(cert), issuer, sizeof issuer));
 }
 
+/* Towards a peer: the certificate names the address it was reached at (gRPC's
+ * host-name verifier, which a custom verifier replaces unless it calls it)
+ * and carries exactly one SPIFFE ID, that of the gateway of the region the
+ * channel is for. Sets *status and *details on refusal. */
+static void tls_verify_peer(const tls_verifier_t *v,
+                            grpc_tls_custom_verification_check_request *req,
+                            grpc_status_code *status, char **details) {
+    if (!grpc_tls_certificate_verifier_verify(v->host_name, req, NULL, NULL, status, details)) {
+        /* gRPC's host-name verifier is synchronous; anything else is refused */
+        *status = GRPC_STATUS_UNAUTHENTICATED;
+        *details = gpr_strdup("the host-name check did not complete");
+    }
+    if (*status != GRPC_STATUS_OK) return;
+    char why[256] = "";
+    identity_t id;
+    if (req->peer_info.san_names.uri_names_size != 1) {
+        snprintf(why, sizeof why, "%zu URI names, not one SPIFFE ID",
+                 req->peer_info.san_names.uri_names_size);
+    } else if (identity_parse(req->peer_info.san_names.uri_names[0], v->trust_domain, &id, why,
+                              sizeof why) == 0 &&
+               (id.role != ROLE_GATEWAY || strcmp(id.region, v->peer_region) != 0)) {
+        snprintf(why, sizeof why, "%.200s is not the gateway of %s", id.spiffe_id, v->peer_region);
+    }
+    if (why[0] == '\0') return;
+    log_warn("peer_identity_refused", "{s:s, s:s, s:s}", "expected", v->peer_region, "peer",
+             req->peer_info.san_names.uri_names_size > 0 ? req->peer_info.san_names.uri_names[0]
+                                                          : "",
+             "reason", why);
+    *status = GRPC_STATUS_UNAUTHENTICATED;
+    *details = gpr_strdup(why);
+}
+
 /* gRPC's external verifier: runs on gRPC's threads after gRPC verified the
  * chain. Synchronous. */
 static int tls_verify(void *user_data, grpc_tls_custom_verification_check_request *req,
@@ -438,6 +477,7 @@ static int tls_verify(void *user_data, grpc_tls_custom_verification_check_reques
     }
     pthread_rwlock_unlock(&v->rev->lock);
     ERR_clear_error();
+    if (*status == GRPC_STATUS_OK && v->host_name != NULL) tls_verify_peer(v, req, status, details);
     return 1;
 }
 
@@ -449,6 +489,7 @@ static void tls_verify_cancel(void *user_data, grpc_tls_custom_verification_chec
 static void tls_verify_destruct(void *user_data) {
     tls_verifier_t *v = user_data;
     tls_revocation_unref(v->rev);
+    if (v->host_name != NULL) grpc_tls_certificate_verifier_release(v->host_name);
     free(v);
 }
 
@@ -593,6 +634,28 @@ static void tls_published_paths(const tls_server_t *t, char *id_path, char *ca_p
     snprintf(ca_path, 64, "/proc/self/fd/%d", t->ca_fd);
 }
 
+/* gRPC's verifier over t's revocation set; towards a peer (peer_region not
+ * NULL) also checking host name and identity (tls_verify_peer). */
+static grpc_tls_certificate_verifier *tls_verifier_create(const tls_server_t *t,
+                                                          const char *trust_domain,
+                                                          const char *peer_region) {
+    tls_verifier_t *v = calloc(1, sizeof *v);
+    if (v == NULL) abort();
+    v->ext.user_data = v;
+    v->ext.verify = tls_verify;
+    v->ext.cancel = tls_verify_cancel;
+    v->ext.destruct = tls_verify_destruct;
+    v->rev = t->rev;
+    atomic_fetch_add(&t->rev->refs, 1);
+    if (peer_region != NULL) {
+        assert(trust_domain != NULL);
+        v->host_name = grpc_tls_certificate_verifier_host_name_create();
+        snprintf(v->peer_region, sizeof v->peer_region, "%s", peer_region);
+        snprintf(v->trust_domain, sizeof v->trust_domain, "%s", trust_domain);
+    }
+    return grpc_tls_certificate_verifier_external_create(&v->ext);
+}
+
 /* New TLS options whose identity (key and certificate chain, read from the
  * same file) and trust bundle come from what t publishes, re-read by gRPC's
  * file watcher every TLS_REFRESH_INTERVAL_S. The options own the provider;
@@ -647,15 +710,7 @@ tls_server_t *tls_server_create(const char *cert_path, const char *key_path, con
         return NULL;
     }
 
-    tls_verifier_t *v = calloc(1, sizeof *v);
-    if (v == NULL) abort();
-    v->ext.user_data = v;
-    v->ext.verify = tls_verify;
-    v->ext.cancel = tls_verify_cancel;
-    v->ext.destruct = tls_verify_destruct;
-    v->rev = t->rev;
-    atomic_fetch_add(&t->rev->refs, 1);
-    grpc_tls_certificate_verifier *verifier = grpc_tls_certificate_verifier_external_create(&v->ext);
+    grpc_tls_certificate_verifier *verifier = tls_verifier_create(t, NULL, NULL);
 
     grpc_tls_credentials_options *opts = tls_watching_options(t);
     grpc_tls_credentials_options_set_cert_request_type(
@@ -743,15 +798,20 @@ int tls_server_reload(tls_server_t *t, char *err, size_t errlen) {
     return failed ? -1 : 0;
 }
 
-grpc_channel_credentials *tls_server_peer_credentials(const tls_server_t *t, char *err,
+grpc_channel_credentials *tls_server_peer_credentials(const tls_server_t *t,
+                                                      const char *trust_domain,
+                                                      const char *peer_region, char *err,
                                                       size_t errlen) {
-    assert(t != NULL && t->id_fd >= 0 && t->ca_fd >= 0);
+    assert(t != NULL && t->id_fd >= 0 && t->ca_fd >= 0 && trust_domain && peer_region);
     grpc_tls_credentials_options *opts = tls_watching_options(t);
-    /* The peer's chain against the CA, and its name against the address it
-     * is reached at (gRPC's host-name verifier: no custom verifier is set). */
+    /* The peer's chain against the CA (gRPC), then tls_verify: revocation,
+     * host name, and that it is the gateway of peer_region. */
     grpc_tls_credentials_options_set_verify_server_cert(opts, 1);
     grpc_tls_credentials_options_set_crl_directory(opts, t->crl_dir);
+    grpc_tls_certificate_verifier *verifier = tls_verifier_create(t, trust_domain, peer_region);
+    grpc_tls_credentials_options_set_certificate_verifier(opts, verifier);
     grpc_channel_credentials *creds = grpc_tls_credentials_create(opts);
+    grpc_tls_certificate_verifier_release(verifier);
     if (creds == NULL) snprintf(err, errlen, "%s: gRPC refused the peer TLS options", t->cert_path);
     return creds;
 }

@@ -62,16 +62,21 @@ grpc_server_credentials *tls_server_creds(const tls_server_t *t);
  * from one thread at a time; handshakes may run meanwhile. */
 int tls_server_reload(tls_server_t *t, char *err, size_t errlen);
 
-/* Client credentials for the channels to the peer gateways. They present
- * the certificate and key t publishes and trust its CA, read by gRPC's file
- * watcher like the server's: a reload (tls_server_reload) reaches new
- * connections to peers within TLS_REFRESH_INTERVAL_S, as it reaches the
- * server's new handshakes; established connections are kept. A peer's
- * certificate is verified against the CA, against the address it is reached
- * at (its subjectAltName), and by gRPC against crl_dir. NULL with a reason
- * in err. Caller releases them (grpc_channel_credentials_release) before
- * destroying t; channels made with them hold their own reference. */
-grpc_channel_credentials *tls_server_peer_credentials(const tls_server_t *t, char *err,
+/* Client credentials for the channel to the peer gateway of peer_region.
+ * They present the certificate and key t publishes and trust its CA, read by
+ * gRPC's file watcher like the server's: a reload (tls_server_reload) reaches
+ * new connections to peers within TLS_REFRESH_INTERVAL_S, as it reaches the
+ * server's new handshakes; established connections are kept. The peer's
+ * certificate must chain to the CA, not be revoked (t's CRL set, reloaded
+ * with it), name the address it is reached at (gRPC's host-name check), and
+ * carry exactly one SPIFFE ID, of role gateway and region peer_region in
+ * trust_domain; a refusal is logged as "peer_identity_refused" or
+ * "peer_revoked". NULL with a reason in err. Caller releases them
+ * (grpc_channel_credentials_release) before destroying t; channels made with
+ * them hold their own reference. */
+grpc_channel_credentials *tls_server_peer_credentials(const tls_server_t *t,
+                                                      const char *trust_domain,
+                                                      const char *peer_region, char *err,
                                                       size_t errlen);
 
 /* Releases the credentials (after the server using them is destroyed). */

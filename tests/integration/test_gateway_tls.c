@@ -37,6 +37,7 @@
 
 #define TJ 0 /* instance (and region) indexes: CN-TJ, CN-BJ, CN-HE */
 #define BJ 1
+#define HE 2
 
 static federation_t *g_fed;
 
@@ -241,6 +242,43 @@ Test(gateway_tls, peer_gateway_certificate_reaches_federation) {
     hello(channel(TJ, "CN-TJ-gateway"), "CN-TJ", &st, NULL);
     expect_status(&st, GRPC_STATUS_PERMISSION_DENIED, "NOT_AUTHORIZED",
                   "Hello from CN-TJ-gateway to its own region");
+    stop_expecting_clean_exits();
+}
+
+/* Waits (at most 10 s) until instance i's log holds needle at least n times. */
+static int log_wait(int i, const char *needle, int n) {
+    long long deadline = proc_now_ms() + 10000;
+    while (log_count(i, needle) < n && proc_now_ms() < deadline) usleep(50 * 1000);
+    return log_count(i, needle) >= n;
+}
+
+/* A gateway accepts only the gateway of the region it expects at a peer's
+ * address: CN-TJ's [peers] entry for CN-BJ is pointed at CN-HE's gateway (a
+ * valid certificate of the same CA, naming the same address), and CN-TJ
+ * refuses it at the handshake, while its entry for CN-HE still works. */
+Test(gateway_tls, peer_address_serving_another_region_is_refused) {
+    start_federation(3, 0);
+    char bj_address[32], he_address[32];
+    snprintf(bj_address, sizeof bj_address, "127.0.0.1:%d", federation_port(g_fed, BJ));
+    snprintf(he_address, sizeof he_address, "127.0.0.1:%d", federation_port(g_fed, HE));
+    cr_assert_eq(federation_config_edit(g_fed, TJ, "CN-BJ = ", bj_address, he_address), 1,
+                 "CN-TJ's [peers] entry for CN-BJ: %s", federation_last_error());
+    int hello_he = log_count(TJ, "\"event\":\"peer_hello\",\"peer\":\"CN-HE\"");
+    int failed_bj = log_count(TJ, "\"event\":\"peer_hello_failed\",\"peer\":\"CN-BJ\"");
+    cr_assert_eq(federation_restart(g_fed, TJ), 0, "restart: %s", federation_last_error());
+
+    cr_expect(log_wait(TJ, "\"event\":\"peer_identity_refused\"", 1),
+              "CN-TJ did not refuse CN-HE's gateway at CN-BJ's address");
+    cr_expect_geq(log_count(TJ, "spiffe://jjj.carbon/CN-HE/gateway/gw1 is not the gateway of CN-BJ"),
+                  1, "the refusal does not say who and why");
+    cr_expect(
+        log_wait(TJ, "\"event\":\"peer_hello_failed\",\"peer\":\"CN-BJ\"", failed_bj + 1),
+        "the Hello to CN-BJ's entry did not fail");
+    /* the entry for CN-HE reaches CN-HE's gateway, once: not twice */
+    cr_expect(log_wait(TJ, "\"event\":\"peer_hello\",\"peer\":\"CN-HE\"", hello_he + 1),
+              "the Hello to CN-HE failed");
+    cr_expect_eq(log_count(TJ, "\"event\":\"peer_hello\",\"peer\":\"CN-HE\""), hello_he + 1,
+                 "CN-TJ said hello to CN-HE's gateway through CN-BJ's entry");
     stop_expecting_clean_exits();
 }
 

@@ -89,37 +89,15 @@ static int log_count(int i, const char *needle) {
 static void use_private_pki(int i) {
     snprintf(g_pki, sizeof g_pki, "%s/pki-copy", federation_dir(g_fed));
     if (access(g_pki, F_OK) != 0) shf("cp -a '%s' '%s'", harness_pki_dir(), g_pki);
-    const char *path = federation_config_path(g_fed, i);
-    FILE *f = fopen(path, "r");
-    cr_assert_not_null(f, "%s", path);
-    char *text = calloc(1, 1 << 16), line[4096];
-    cr_assert_not_null(text);
-    size_t used = 0, pki_len = strlen(harness_pki_dir());
+    static const char *const keys[] = {"cert = ", "key = ", "ca = ", "crl_dir = "};
     int rewritten = 0;
-    while (fgets(line, sizeof line, f) != NULL) {
-        static const char *const keys[] = {"cert = ", "key = ", "ca = ", "crl_dir = "};
-        char out[8192];
-        snprintf(out, sizeof out, "%s", line);
-        for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
-            size_t kl = strlen(keys[k]);
-            if (strncmp(line, keys[k], kl) == 0 &&
-                strncmp(line + kl, harness_pki_dir(), pki_len) == 0) {
-                snprintf(out, sizeof out, "%s%s%s", keys[k], g_pki, line + kl + pki_len);
-                rewritten++;
-            }
-        }
-        size_t ol = strlen(out);
-        cr_assert_lt(used + ol, (size_t)(1 << 16));
-        memcpy(text + used, out, ol);
-        used += ol;
+    for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
+        int n = federation_config_edit(g_fed, i, keys[k], harness_pki_dir(), g_pki);
+        cr_assert_geq(n, 0, "%s", federation_last_error());
+        rewritten += n;
     }
-    fclose(f);
-    cr_assert_eq(rewritten, 4, "%s: rewrote %d of the 4 [tls] paths", path, rewritten);
-    f = fopen(path, "w");
-    cr_assert_not_null(f, "%s", path);
-    fwrite(text, 1, used, f);
-    fclose(f);
-    free(text);
+    cr_assert_eq(rewritten, 4, "%s: rewrote %d of the 4 [tls] paths",
+                 federation_config_path(g_fed, i), rewritten);
     cr_assert_eq(federation_restart(g_fed, i), 0, "restart: %s", federation_last_error());
     cr_assert_eq(log_count(i, "\"event\":\"tls_loaded\""), 2, "no tls_loaded line after restart");
 }

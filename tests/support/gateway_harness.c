@@ -790,6 +790,58 @@ const char *federation_config_path(const federation_t *f, int i) {
 }
 const char *federation_dir(const federation_t *f) { return f->dir; }
 
+#define H_CONFIG_BYTES_MAX (64 * 1024)
+
+int federation_config_edit(const federation_t *f, int i, const char *line_prefix, const char *from,
+                           const char *to) {
+    const h_instance_t *in = h_instance(f, i, "federation_config_edit");
+    if (in == NULL) return -1;
+    FILE *file = fopen(in->config_path, "r");
+    if (file == NULL) {
+        h_errf("%s: %s", in->config_path, strerror(errno));
+        return -1;
+    }
+    char *text = calloc(1, H_CONFIG_BYTES_MAX), line[4096];
+    if (text == NULL) abort();
+    size_t used = 0, pl = strlen(line_prefix), fl = strlen(from), tl = strlen(to);
+    int changed = 0;
+    while (fgets(line, sizeof line, file) != NULL) {
+        size_t ll = strlen(line);
+        char *at = strncmp(line, line_prefix, pl) == 0 ? strstr(line + pl, from) : NULL;
+        size_t need = at != NULL ? ll - fl + tl : ll;
+        if (used + need >= H_CONFIG_BYTES_MAX) {
+            h_errf("%s: over %d bytes", in->config_path, H_CONFIG_BYTES_MAX);
+            fclose(file);
+            free(text);
+            return -1;
+        }
+        if (at == NULL) {
+            memcpy(text + used, line, ll);
+        } else {
+            size_t head = (size_t)(at - line);
+            memcpy(text + used, line, head);
+            memcpy(text + used + head, to, tl);
+            memcpy(text + used + head + tl, at + fl, ll - head - fl);
+            changed++;
+        }
+        used += need;
+    }
+    fclose(file);
+    file = fopen(in->config_path, "w");
+    if (file == NULL || fwrite(text, 1, used, file) != used) {
+        h_errf("%s: %s", in->config_path, strerror(errno));
+        if (file != NULL) fclose(file);
+        free(text);
+        return -1;
+    }
+    free(text);
+    if (fclose(file) != 0) {
+        h_errf("%s: %s", in->config_path, strerror(errno));
+        return -1;
+    }
+    return changed;
+}
+
 /* ---- observations ----------------------------------------------------------------- */
 
 static int h_str_cmp(const void *a, const void *b) {

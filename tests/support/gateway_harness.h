@@ -109,6 +109,13 @@ const char *federation_log_path(const federation_t *f, int i);    /* gatewayd st
 const char *federation_config_path(const federation_t *f, int i);
 const char *federation_dir(const federation_t *f);                /* the temp dir */
 
+/* Edits instance i's configuration file in place (the instance reads it at
+ * its next restart): in every line that starts with line_prefix, the first
+ * `from` becomes `to`. Returns the number of lines changed, -1 on an I/O
+ * error or a file over 64 KiB (federation_last_error says which). */
+int federation_config_edit(const federation_t *f, int i, const char *line_prefix, const char *from,
+                           const char *to);
+
 /* A mutual-TLS channel to instance i presenting BINARY_DIR/pki/<cert_base>.crt
  * and .key (e.g. "CN-TJ-registry"), trusting pki/ca.crt. Cached per (i,
  * cert_base) and destroyed by federation_stop(); never destroy it yourself.
