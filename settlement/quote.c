@@ -112,3 +112,22 @@ const char *quote_check_leg(catalog_set_t *set, const char *own_region,
     if (d == 0 || (d - 1) * num >= c * den) return "QUOTE_MISMATCH";
     return NULL;
 }
+
+int quote_fill_leg(const quote_t *q, ledger_leg_t *leg) {
+    assert(q != NULL && leg != NULL && q->src != NULL && q->dst != NULL);
+    leg->requested_g = q->q.requested_g;
+    leg->credited_g = q->q.credited_g;
+    leg->debited_g = q->q.debited_g;
+    leg->discount_g = q->q.discount_g;
+    leg->remainder_g = q->q.remainder_g;
+    leg->ratio_num = q->ratio_num;
+    leg->ratio_den = q->ratio_den;
+    int a = snprintf(leg->dest_meth, sizeof leg->dest_meth, "%s", q->dest_meth);
+    int b = snprintf(leg->src_digest, sizeof leg->src_digest, "%s", q->src->digest_hex);
+    int c = snprintf(leg->dst_digest, sizeof leg->dst_digest, "%s", q->dst->digest_hex);
+    return a >= 0 && (size_t)a < sizeof leg->dest_meth && b >= 0 &&
+                   (size_t)b < sizeof leg->src_digest && c >= 0 &&
+                   (size_t)c < sizeof leg->dst_digest
+               ? 0
+               : -1;
+}

@@ -7,6 +7,7 @@
 #include "adapters/catalog.h"
 #include "adapters/catalog_set.h"
 #include "adapters/convert.h"
+#include "settlement/ledger.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -38,6 +39,13 @@ int quote_origin_of(catalog_set_t *set, const char *meth, char origin[CATALOG_RE
 int quote_compute(catalog_set_t *set, const char *src_region, const char *dst_region,
                   const char *meth, uint64_t amount_units, quote_t *out, char *err,
                   size_t errlen);
+
+/* Copies what a quote fixes for a source leg into leg: the grams (requested,
+ * credited, debited, discount, remainder), the recognition ratio, the
+ * destination methodology and both catalog digests. The other fields are
+ * left as they are. Returns 0, or -1 if a string does not fit its field
+ * (never for a quote from quote_compute). */
+int quote_fill_leg(const quote_t *q, ledger_leg_t *leg);
 
 /* A short machine-readable name of a quote_rc_t ("UNRECOGNIZED_METHODOLOGY"...). */
 const char *quote_rc_name(int rc);

@@ -62,16 +62,8 @@ static void transfer_as(const Carbon__V1__TransferRequest *req, const char *own)
     FUZZ_COPY(leg.peer, "%s", req->to_region);
     FUZZ_COPY(leg.meth, "%s", req->methodology_id);
     leg.vintage = req->vintage_year;
-    FUZZ_COPY(leg.dest_meth, "%s", q.dest_meth);
-    leg.requested_g = q.q.requested_g;
-    leg.credited_g = q.q.credited_g;
-    leg.debited_g = q.q.debited_g;
-    leg.discount_g = q.q.discount_g;
-    leg.remainder_g = q.q.remainder_g;
-    leg.ratio_num = q.ratio_num;
-    leg.ratio_den = q.ratio_den;
-    FUZZ_COPY(leg.src_digest, "%s", q.src->digest_hex);
-    FUZZ_COPY(leg.dst_digest, "%s", q.dst->digest_hex);
+    FUZZ_CHECK(quote_fill_leg(&q, &leg) == 0,
+               "the quote's methodology or digests do not fit the leg");
     leg.expiry_ms = FUZZ_NOW_MS + FUZZ_LEG_EXPIRY_MS;
     fuzz_check_request_fp("transfer|%s|%s|%s|%s|%u|%" PRIu64 "|%" PRIu64, req->from_account_id,
                           req->to_region, req->to_account_id, req->methodology_id,
