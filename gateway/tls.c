@@ -176,6 +176,10 @@ struct tls_server {
     unsigned char id_digest[SHA256_DIGEST_LENGTH], ca_digest[SHA256_DIGEST_LENGTH];
     tls_revocation_t *rev;
     grpc_server_credentials *creds;
+    /* gRPC's file watcher over the two published files (one thread re-reading
+     * them every TLS_REFRESH_INTERVAL_S), shared by the server's credentials
+     * and every peer channel's */
+    grpc_tls_certificate_provider *provider;
 };
 
 static void tls_crl_set_free(tls_crl_set_t *s) {
@@ -613,10 +617,11 @@ static char *tls_strdup(const char *s) {
 
 void tls_server_destroy(tls_server_t *t) {
     if (t == NULL) return;
-    /* The credentials own the file watcher; gRPC joins its thread when the
-     * last reference goes, which is before the files are closed here unless a
-     * gRPC object still holds them. */
+    /* t and every credential made from it hold the file watcher; gRPC joins
+     * its thread when the last reference goes, which is before the files are
+     * closed here unless a gRPC object still holds them. */
     if (t->creds != NULL) grpc_server_credentials_release(t->creds);
+    if (t->provider != NULL) grpc_tls_certificate_provider_release(t->provider);
     tls_revocation_unref(t->rev);
     if (t->id_fd >= 0) close(t->id_fd);
     if (t->ca_fd >= 0) close(t->ca_fd);
@@ -657,18 +662,13 @@ static grpc_tls_certificate_verifier *tls_verifier_create(const tls_server_t *t,
 }
 
 /* New TLS options whose identity (key and certificate chain, read from the
- * same file) and trust bundle come from what t publishes, re-read by gRPC's
- * file watcher every TLS_REFRESH_INTERVAL_S. The options own the provider;
- * the caller passes them to a grpc_tls_*_credentials_create, which takes
- * them. */
+ * same file) and trust bundle come from what t publishes, through t's file
+ * watcher. The options hold their own reference to it; the caller passes
+ * them to a grpc_tls_*_credentials_create, which takes them. */
 static grpc_tls_credentials_options *tls_watching_options(const tls_server_t *t) {
-    char id_path[64], ca_file[64];
-    tls_published_paths(t, id_path, ca_file);
-    grpc_tls_certificate_provider *provider = grpc_tls_certificate_provider_file_watcher_create(
-        id_path, id_path, ca_file, TLS_REFRESH_INTERVAL_S);
+    assert(t->provider != NULL);
     grpc_tls_credentials_options *opts = grpc_tls_credentials_options_create();
-    grpc_tls_credentials_options_set_certificate_provider(opts, provider);
-    grpc_tls_certificate_provider_release(provider); /* the options hold it */
+    grpc_tls_credentials_options_set_certificate_provider(opts, t->provider);
     grpc_tls_credentials_options_watch_root_certs(opts);
     grpc_tls_credentials_options_watch_identity_key_cert_pairs(opts);
     return opts;
@@ -709,6 +709,8 @@ tls_server_t *tls_server_create(const char *cert_path, const char *key_path, con
         tls_server_destroy(t);
         return NULL;
     }
+    t->provider = grpc_tls_certificate_provider_file_watcher_create(id_path, id_path, ca_file,
+                                                                    TLS_REFRESH_INTERVAL_S);
 
     grpc_tls_certificate_verifier *verifier = tls_verifier_create(t, NULL, NULL);
 

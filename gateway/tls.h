@@ -64,7 +64,7 @@ int tls_server_reload(tls_server_t *t, char *err, size_t errlen);
 
 /* Client credentials for the channel to the peer gateway of peer_region.
  * They present the certificate and key t publishes and trust its CA, read by
- * gRPC's file watcher like the server's: a reload (tls_server_reload) reaches
+ * the same gRPC file watcher as the server's: a reload (tls_server_reload) reaches
  * new connections to peers within TLS_REFRESH_INTERVAL_S, as it reaches the
  * server's new handshakes; established connections are kept. The peer's
  * certificate must chain to the CA, not be revoked (t's CRL set, reloaded
