@@ -1,8 +1,15 @@
 # scripts/lib.sh - shared by run-federation.sh and run-tests.sh: installing
 # what is missing on Debian 12, building, and small helpers. Sourced, not run.
 
-# Debian packages the build and the run need.
-JJJ_PACKAGES_BUILD="build-essential cmake pkg-config libgrpc-dev protobuf-c-compiler libprotobuf-c-dev libssl-dev libhiredis-dev libinih-dev libjansson-dev libmicrohttpd-dev openssl redis-server"
+# Debian packages the run command needs: to build gatewayd and gwctl, and to
+# run a federation (redis-server, openssl for the development PKI). The test
+# "run_build_deps" proves that the run build asks pkg-config for nothing else.
+JJJ_PACKAGES_RUN="build-essential cmake pkg-config libgrpc-dev protobuf-c-compiler libprotobuf-c-dev libssl-dev libhiredis-dev libinih-dev libjansson-dev libmicrohttpd-dev openssl redis-server"
+# The run build's cmake arguments: gatewayd and gwctl only, optimized, with
+# assertions on (CMakeLists.txt keeps NDEBUG out of every build type).
+JJJ_RUN_BUILD_ARGS="-DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF"
+JJJ_RUN_BUILD_TARGETS="gatewayd gwctl"
+# What the test suite needs on top (Node.js and npm come from jjj_install_node).
 JJJ_PACKAGES_TEST="libcriterion-dev graphviz clang libclang-rt-14-dev"
 
 # Node.js and npm for the interop test: Debian's packages unless a node and
@@ -39,13 +46,48 @@ jjj_install() {
     $sudo apt-get install -y -qq "${missing[@]}" >/dev/null || return 1
 }
 
-# Builds into build dir $1 with extra cmake arguments; prints only errors.
+# Prints cmake --build's percentage from stdin as one progress line on stderr:
+# rewritten in place on a terminal, one line per 10% step otherwise (CI logs).
+jjj_progress() {
+    local label="$1" line pct last=-1
+    while IFS= read -r line; do
+        printf '%s\n' "$line" >>"$JJJ_PROGRESS_LOG"
+        [[ "$line" =~ ^\[\ *([0-9]+)%\] ]] || continue
+        pct="${BASH_REMATCH[1]}"
+        if [ -t 2 ]; then
+            printf '\r%s: %3d%%' "$label" "$pct" >&2
+        elif [ $((pct / 10)) -gt "$last" ]; then
+            printf '%s: %d%%\n' "$label" "$pct" >&2
+        fi
+        [ $((pct / 10)) -gt "$last" ] && last=$((pct / 10))
+    done
+    [ -t 2 ] && [ "$last" -ge 0 ] && printf '\n' >&2
+    return 0
+}
+
+# Builds into build dir $1 with extra cmake arguments, with a progress line;
+# on failure prints the compiler's errors. JJJ_BUILD_TARGETS (optional) limits
+# what is built, e.g. "gatewayd gwctl".
 jjj_build() {
     local dir="$1"; shift
     cmake -S "$JJJ_ROOT" -B "$JJJ_ROOT/$dir" "$@" >"$JJJ_ROOT/$dir.configure.log" 2>&1 \
         || { cat "$JJJ_ROOT/$dir.configure.log" >&2; return 1; }
-    cmake --build "$JJJ_ROOT/$dir" -j"$(nproc)" >"$JJJ_ROOT/$dir.build.log" 2>&1 \
-        || { grep -E "error|Error" "$JJJ_ROOT/$dir.build.log" | head -40 >&2; return 1; }
+    local targets=() t
+    for t in ${JJJ_BUILD_TARGETS:-}; do targets+=(--target "$t"); done
+    local started_s; started_s=$(date +%s)
+    JJJ_PROGRESS_LOG="$JJJ_ROOT/$dir.build.log"
+    : >"$JJJ_PROGRESS_LOG"
+    local rc=0
+    { cmake --build "$JJJ_ROOT/$dir" -j"$(nproc)" "${targets[@]}" 2>&1; echo "exit $?" >"$JJJ_ROOT/$dir.build.rc"; } \
+        | jjj_progress "building $dir/"
+    rc="$(sed -n 's/^exit //p' "$JJJ_ROOT/$dir.build.rc")"
+    rm -f "$JJJ_ROOT/$dir.build.rc"
+    if [ "$rc" != 0 ]; then
+        grep -E "error|Error" "$JJJ_ROOT/$dir.build.log" | head -40 >&2
+        jjj_log "build failed; the whole log is $dir.build.log"
+        return 1
+    fi
+    jjj_log "built $dir/ in $(( $(date +%s) - started_s )) s"
 }
 
 # True if something listens on 127.0.0.1:$1.
@@ -56,4 +98,30 @@ jjj_free_port() {
     local p="$1"
     while jjj_port_busy "$p"; do p=$((p + 1)); done
     printf '%s\n' "$p"
+}
+
+# True if the TCP socket listening on port $1 (any local address) is one of
+# process $2's open files: the server we started listens, not a stranger.
+jjj_port_owned_by() {
+    local port_hex inode
+    port_hex="$(printf '%04X' "$1")"
+    # /proc/net/tcp: local_address is ADDR:PORT in hex, st 0A is LISTEN, field 10 the inode.
+    for inode in $(awk -v p=":$port_hex" '$2 ~ p"$" && $4 == "0A" { print $10 }' \
+            /proc/net/tcp /proc/net/tcp6 2>/dev/null); do
+        ls -l "/proc/$2/fd" 2>/dev/null | grep -q "socket:\[$inode\]" && return 0
+    done
+    return 1
+}
+
+# Waits up to $3 tenths of a second until process $2 listens on port $1.
+# Returns 0, 1 if the process ended, 2 if the port is someone else's or
+# nobody's when time is up.
+jjj_wait_listening() {
+    local port="$1" pid="$2" tenths="$3" i
+    for ((i = 0; i < tenths; i++)); do
+        jjj_port_owned_by "$port" "$pid" && return 0
+        kill -0 "$pid" 2>/dev/null || return 1
+        sleep 0.1
+    done
+    return 2
 }

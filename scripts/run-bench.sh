@@ -3,7 +3,8 @@
 #
 #   scripts/run-bench.sh
 #
-# Installs what is missing, builds a Release tree (-O2, no sanitizers) into
+# Installs what is missing, builds a Release tree (-O2, assertions on as in every
+# build people run, no sanitizers) into
 # build-bench/, starts a fresh federation of its own (3 redis-server, 3 gatewayd
 # with their metrics endpoints) in run/bench/ on its own ports, opens
 # BENCH_ACCOUNTS accounts per region with credits, and then measures on the same
@@ -187,10 +188,10 @@ point() {
 }
 
 main() {
-    jjj_install $JJJ_PACKAGES_BUILD curl jq gnuplot-nox
+    jjj_install $JJJ_PACKAGES_RUN curl jq gnuplot-nox
     jjj_log "building a Release tree into $BUILD_DIR/ ..."
-    jjj_build "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DSANITIZE=OFF \
-        "-DCMAKE_C_FLAGS_RELEASE=-O2 -g -DNDEBUG"
+    JJJ_BUILD_TARGETS="gatewayd gwctl loadgen" jjj_build "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release \
+        -DSANITIZE=OFF -DBUILD_TESTING=OFF -DBUILD_BENCH=ON "-DCMAKE_C_FLAGS_RELEASE=-O2 -g"
     start_federation
     : >"$RUN_DIR/results.jsonl"
 

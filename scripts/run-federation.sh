@@ -8,6 +8,9 @@
 #   scripts/run-federation.sh demo     run the demonstration again on the running federation
 #   scripts/run-federation.sh status   health of the three gateways
 #   scripts/run-federation.sh stop     stop everything it started
+#   scripts/run-federation.sh restart REGION
+#                                      stop one region's gateway and Redis, start them
+#                                      again on the same ports with the same state
 #
 # Everything lives in one run folder: $RUN_DIR (default run/federation in the
 # repository): the development PKI, each region's Redis data and gateway
@@ -20,41 +23,41 @@ JJJ_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 RUN_DIR="${RUN_DIR:-$JJJ_ROOT/run/federation}"
 BUILD_DIR="build"
+# JJJ_BIN_DIR (for tests): take gatewayd and gwctl from that folder, build nothing.
+BIN_DIR="${JJJ_BIN_DIR:-$JJJ_ROOT/$BUILD_DIR}"
 REGIONS=(CN-TJ CN-BJ CN-HE)
-GWCTL="$JJJ_ROOT/$BUILD_DIR/gwctl"
+GWCTL="$BIN_DIR/gwctl"
 
 usage() {
-    sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+}
+
+# Sends TERM to the process in pid file $1, waits up to 10 s, then KILL.
+# Prints 1 if it was running, else 0.
+stop_pidfile() {
+    local pidf="$1" pid
+    [ -f "$pidf" ] || { echo 0; return 0; }
+    pid="$(cat "$pidf")"
+    rm -f "$pidf"
+    kill -0 "$pid" 2>/dev/null || { echo 0; return 0; }
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+    echo 1
+}
+
+# Stops region $1's gateway, then its Redis; prints how many were running.
+stop_region() {
+    local n
+    n=$(stop_pidfile "$RUN_DIR/$1/gatewayd.pid")
+    n=$((n + $(stop_pidfile "$RUN_DIR/$1/redis.pid")))
+    echo "$n"
 }
 
 stop_all() {
     [ -d "$RUN_DIR" ] || { echo "nothing to stop: no $RUN_DIR"; return 0; }
-    local stopped=0
-    for r in "${REGIONS[@]}"; do
-        local pidf="$RUN_DIR/$r/gatewayd.pid"
-        if [ -f "$pidf" ] && kill -0 "$(cat "$pidf")" 2>/dev/null; then
-            kill -TERM "$(cat "$pidf")" 2>/dev/null || true
-            stopped=$((stopped + 1))
-        fi
-    done
-    for r in "${REGIONS[@]}"; do
-        local pidf="$RUN_DIR/$r/gatewayd.pid"
-        if [ -f "$pidf" ]; then
-            local pid; pid="$(cat "$pidf")"
-            for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-            kill -KILL "$pid" 2>/dev/null || true
-            rm -f "$pidf"
-        fi
-        local rpid="$RUN_DIR/$r/redis.pid"
-        if [ -f "$rpid" ] && kill -0 "$(cat "$rpid")" 2>/dev/null; then
-            local pid; pid="$(cat "$rpid")"
-            kill -TERM "$pid" 2>/dev/null || true
-            for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-            kill -KILL "$pid" 2>/dev/null || true
-            stopped=$((stopped + 1))
-        fi
-        rm -f "$rpid"
-    done
+    local stopped=0 r
+    for r in "${REGIONS[@]}"; do stopped=$((stopped + $(stop_region "$r"))); done
     echo "stopped $stopped processes; state and logs stay in $RUN_DIR"
 }
 
@@ -65,7 +68,7 @@ load_env() {
     . "$RUN_DIR/ports.env"
 }
 
-gw_port() { eval "printf '%s' \"\$PORT_${1//-/_}\""; }
+gw_port() { port_of PORT "$1"; }
 
 # gwctl as region $1's registry (or role $2).
 gw() {
@@ -76,21 +79,131 @@ gw() {
 
 status() {
     load_env
-    local bad=0
+    local bad=0 r
     for r in "${REGIONS[@]}"; do
-        gw "$r" operator health || bad=1
+        gw "$r" operator health >/dev/null 2>&1 || bad=1
     done
+    print_regions
     return $bad
 }
 
+# The region's value of a ports.env variable: port_of REDIS CN-TJ.
+port_of() { eval "printf '%s' \"\${${1}_${2//-/_}:-}\""; }
+
+# Starts region $1's Redis on port $2 with its data, then checks that the
+# process it started is the one listening there. 0, or 1 with the reason.
+start_redis() {
+    local r="$1" port="$2" dir="$RUN_DIR/$1"
+    mkdir -p "$dir/redis"
+    rm -f "$dir/redis.pid"
+    redis-server "$JJJ_ROOT/deploy/local/redis.conf" --port "$port" --dir "$dir/redis" \
+        --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" || true
+    local pid=""
+    for _ in $(seq 1 50); do
+        [ -s "$dir/redis.pid" ] && { pid="$(cat "$dir/redis.pid")"; break; }
+        sleep 0.1
+    done
+    if [ -z "$pid" ]; then
+        echo "$r: redis-server did not start on port $port; its log:" >&2
+        tail -n 5 "$dir/redis.log" >&2 2>/dev/null || true
+        return 1
+    fi
+    if ! jjj_wait_listening "$port" "$pid" 100; then
+        echo "$r: the redis-server started as pid $pid is not listening on 127.0.0.1:$port" \
+             "(port taken by another process?); its log:" >&2
+        tail -n 5 "$dir/redis.log" >&2 2>/dev/null || true
+        kill -TERM "$pid" 2>/dev/null || true
+        rm -f "$dir/redis.pid"
+        return 1
+    fi
+}
+
+# Starts region $1's gateway from its configuration and waits until the
+# process it started listens on its port and answers health. 0, or 1 with
+# the reason (the end of its log).
+start_gateway() {
+    local r="$1" dir="$RUN_DIR/$1" port; port="$(port_of PORT "$1")"
+    nohup "$BIN_DIR/gatewayd" --config "$dir/gateway.ini" \
+        >>"$dir/gatewayd.log" 2>&1 </dev/null &
+    local pid=$!
+    echo "$pid" >"$dir/gatewayd.pid"
+    local rc=0
+    jjj_wait_listening "$port" "$pid" 150 || rc=$?
+    if [ "$rc" -eq 0 ]; then
+        for _ in $(seq 1 100); do
+            gw "$r" operator health --timeout-ms 500 >/dev/null 2>&1 && return 0
+            kill -0 "$pid" 2>/dev/null || { rc=1; break; }
+            sleep 0.1
+        done
+        [ "$rc" -eq 0 ] && rc=3
+    fi
+    case "$rc" in
+        1) echo "$r: gatewayd (pid $pid) ended while starting; its log:" >&2 ;;
+        2) echo "$r: gatewayd (pid $pid) is not listening on 127.0.0.1:$port" \
+                "(port taken by another process?); its log:" >&2 ;;
+        *) echo "$r: gatewayd (pid $pid) listens on $port but is not healthy; its log:" >&2 ;;
+    esac
+    tail -n 20 "$dir/gatewayd.log" >&2
+    return 1
+}
+
+# Writes region $1's gateway configuration from the template and ports.env.
+write_gateway_config() {
+    local r="$1" dir="$RUN_DIR/$1" peers="" audit_keys="" o
+    for o in "${REGIONS[@]}"; do
+        [ "$o" = "$r" ] && continue
+        peers="$peers$o = 127.0.0.1:$(port_of PORT "$o")\n"
+        audit_keys="$audit_keys$o = $RUN_DIR/pki/$o-audit-signing.pub\n"
+    done
+    sed -e "s#@REGION@#$r#g" -e "s#@PORT@#$(port_of PORT "$r")#g" -e "s#@ROOT@#$JJJ_ROOT#g" \
+        -e "s#@PKI@#$RUN_DIR/pki#g" -e "s#@REDIS_PORT@#$(port_of REDIS "$r")#g" \
+        -e "s#@METRICS_PORT@#$(port_of METRICS "$r")#g" -e "s#@PEERS@#$peers#" \
+        -e "s#@AUDIT_KEYS@#$audit_keys#" \
+        "$JJJ_ROOT/deploy/local/gateway.ini.in" >"$dir/gateway.ini"
+}
+
+# Picks a free port at or above $1 that this run has not handed out yet.
+next_port() {
+    local p="$1"
+    while :; do
+        p="$(jjj_free_port "$p")"
+        grep -q "=$p\$" "$RUN_DIR/ports.env" 2>/dev/null || break
+        p=$((p + 1))
+    done
+    printf '%s\n' "$p"
+}
+
+# Starts each region's Redis in turn, each on a port picked only after the
+# previous one listens, so that two regions can never share a store.
+start_stores() {
+    local r p attempt
+    for r in "${REGIONS[@]}"; do
+        p=7201
+        for attempt in 1 2 3 4 5; do
+            p="$(next_port "$p")"
+            if start_redis "$r" "$p"; then
+                echo "REDIS_${r//-/_}=$p" >>"$RUN_DIR/ports.env"
+                break
+            fi
+            [ "$attempt" -eq 5 ] && { echo "$r: no Redis after 5 ports; giving up" >&2; return 1; }
+            echo "$r: trying another port" >&2
+            p=$((p + 1))
+        done
+    done
+}
+
 start_all() {
-    jjj_install $JJJ_PACKAGES_BUILD
-    jjj_log "building into $BUILD_DIR/ ..."
-    jjj_build "$BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo
+    if [ -z "${JJJ_BIN_DIR:-}" ]; then
+        jjj_install $JJJ_PACKAGES_RUN
+        jjj_log "building gatewayd and gwctl (Release, assertions on) into $BUILD_DIR/ ..."
+        # shellcheck disable=SC2086
+        JJJ_BUILD_TARGETS="$JJJ_RUN_BUILD_TARGETS" jjj_build "$BUILD_DIR" $JJJ_RUN_BUILD_ARGS
+    fi
     if [ -f "$RUN_DIR/ports.env" ]; then
         . "$RUN_DIR/ports.env"
         for r in "${REGIONS[@]}"; do
-            if jjj_port_busy "$(gw_port "$r")"; then
+            local pidf="$RUN_DIR/$r/gatewayd.pid"
+            if [ -f "$pidf" ] && kill -0 "$(cat "$pidf")" 2>/dev/null; then
                 echo "a federation already runs from $RUN_DIR: '$0 stop' first" >&2
                 exit 1
             fi
@@ -100,56 +213,45 @@ start_all() {
     if [ ! -f "$RUN_DIR/pki/CN-TJ-audit-signing.key" ]; then
         bash "$JJJ_ROOT/certs/make-dev-pki.sh" --force "$RUN_DIR/pki" >"$RUN_DIR/pki.log"
     fi
-    local next=7101
     : >"$RUN_DIR/ports.env"
+    start_stores || { stop_all >/dev/null; exit 1; }
+    local next=7101 r
     for r in "${REGIONS[@]}"; do
-        local p; p="$(jjj_free_port "$next")"; next=$((p + 1))
-        local rp; rp="$(jjj_free_port $((p + 100)))"
+        local p; p="$(next_port "$next")"; next=$((p + 1))
         echo "PORT_${r//-/_}=$p" >>"$RUN_DIR/ports.env"
-        echo "REDIS_${r//-/_}=$rp" >>"$RUN_DIR/ports.env"
+        local m; m="$(next_port 9101)"
+        echo "METRICS_${r//-/_}=$m" >>"$RUN_DIR/ports.env"
     done
     . "$RUN_DIR/ports.env"
+    for r in "${REGIONS[@]}"; do write_gateway_config "$r"; done
     for r in "${REGIONS[@]}"; do
-        local dir="$RUN_DIR/$r"
-        mkdir -p "$dir/redis"
-        local rp; eval "rp=\$REDIS_${r//-/_}"
-        redis-server "$JJJ_ROOT/deploy/local/redis.conf" --port "$rp" --dir "$dir/redis" \
-            --pidfile "$dir/redis.pid" --logfile "$dir/redis.log"
-        local peers="" audit_keys=""
-        for o in "${REGIONS[@]}"; do
-            [ "$o" = "$r" ] && continue
-            peers="$peers$o = 127.0.0.1:$(gw_port "$o")\n"
-            audit_keys="$audit_keys$o = $RUN_DIR/pki/$o-audit-signing.pub\n"
-        done
-        sed -e "s#@REGION@#$r#g" -e "s#@PORT@#$(gw_port "$r")#g" -e "s#@ROOT@#$JJJ_ROOT#g" \
-            -e "s#@PKI@#$RUN_DIR/pki#g" -e "s#@REDIS_PORT@#$rp#g" -e "s#@PEERS@#$peers#" \
-            -e "s#@AUDIT_KEYS@#$audit_keys#" \
-            "$JJJ_ROOT/deploy/local/gateway.ini.in" >"$dir/gateway.ini"
-    done
-    for r in "${REGIONS[@]}"; do
-        local dir="$RUN_DIR/$r"
-        nohup "$JJJ_ROOT/$BUILD_DIR/gatewayd" --config "$dir/gateway.ini" \
-            >>"$dir/gatewayd.log" 2>&1 </dev/null &
-        echo $! >"$dir/gatewayd.pid"
-    done
-    for r in "${REGIONS[@]}"; do
-        local ok=0
-        for _ in $(seq 1 100); do
-            if gw "$r" operator health --timeout-ms 500 >/dev/null 2>&1; then ok=1; break; fi
-            if ! kill -0 "$(cat "$RUN_DIR/$r/gatewayd.pid")" 2>/dev/null; then break; fi
-            sleep 0.1
-        done
-        if [ $ok -ne 1 ]; then
-            echo "gateway $r did not become healthy; its log:" >&2
-            tail -n 20 "$RUN_DIR/$r/gatewayd.log" >&2
-            stop_all
-            exit 1
-        fi
+        start_gateway "$r" || { stop_all >/dev/null; exit 1; }
     done
     echo "federation up, state and logs in $RUN_DIR"
+    print_regions
+}
+
+print_regions() {
+    local r
     for r in "${REGIONS[@]}"; do
-        printf '  %s  gateway 127.0.0.1:%s  %s\n' "$r" "$(gw_port "$r")" "$(gw "$r" operator health)"
+        printf '  %s  gateway 127.0.0.1:%s  metrics http://127.0.0.1:%s/metrics  redis 127.0.0.1:%s  %s\n' \
+            "$r" "$(port_of PORT "$r")" "$(port_of METRICS "$r")" "$(port_of REDIS "$r")" \
+            "$(gw "$r" operator health 2>&1 || true)"
     done
+}
+
+# Stops region $1's gateway and Redis and starts them again on the same
+# ports with the same state, as after a machine restart.
+restart_region() {
+    local r="$1" found=0 o
+    for o in "${REGIONS[@]}"; do [ "$o" = "$r" ] && found=1; done
+    [ "$found" -eq 1 ] || { echo "unknown region '$r'; one of: ${REGIONS[*]}" >&2; exit 2; }
+    load_env
+    stop_region "$r" >/dev/null
+    start_redis "$r" "$(port_of REDIS "$r")" || exit 1
+    start_gateway "$r" || exit 1
+    echo "$r restarted"
+    print_regions
 }
 
 step() { printf '\n== %s\n' "$*"; }
@@ -231,6 +333,7 @@ demo() {
 case "${1:-all}" in
     all) start_all; demo ;;
     start) start_all; echo "Stop it with: $0 stop" ;;
+    restart) [ $# -eq 2 ] || { usage >&2; exit 2; }; restart_region "$2" ;;
     demo) demo ;;
     status) status ;;
     stop) stop_all ;;

@@ -25,7 +25,7 @@ only="${2:-.}"
 parallel="${FUZZ_PARALLEL:-$(nproc)}"
 case "$secs" in (*[!0-9]*|'') jjj_log "usage: run-fuzz.sh [SECONDS_PER_TARGET] [TARGET_REGEX]"; exit 2;; esac
 
-jjj_install $JJJ_PACKAGES_BUILD clang libclang-rt-14-dev
+jjj_install $JJJ_PACKAGES_RUN clang libclang-rt-14-dev
 build="$JJJ_ROOT/build-fuzz"
 jjj_log "building the fuzz targets with clang into build-fuzz/ ..."
 CC="${FUZZ_CC:-clang}" cmake -S "$JJJ_ROOT/tests/fuzz" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \

@@ -12,7 +12,7 @@ JJJ_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # shellcheck source=scripts/lib.sh
 . "$JJJ_ROOT/scripts/lib.sh"
 
-jjj_install $JJJ_PACKAGES_BUILD $JJJ_PACKAGES_TEST
+jjj_install $JJJ_PACKAGES_RUN $JJJ_PACKAGES_TEST
 jjj_install_node
 jjj_log "building with sanitizers into build-asan/ ..."
 jjj_build build-asan -DSANITIZE=ON -DCMAKE_BUILD_TYPE=Debug

@@ -25,7 +25,7 @@ JJJ_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # shellcheck source=scripts/lib.sh
 . "$JJJ_ROOT/scripts/lib.sh"
 
-jjj_install $JJJ_PACKAGES_BUILD $JJJ_PACKAGES_TEST valgrind
+jjj_install $JJJ_PACKAGES_RUN $JJJ_PACKAGES_TEST valgrind
 jjj_log "building without sanitizers (-O1 -g) into build-valgrind/ ..."
 jjj_build build-valgrind -DSANITIZE=OFF -DFUZZ=OFF -DCMAKE_BUILD_TYPE= -DCMAKE_C_FLAGS="-O1 -g"
 

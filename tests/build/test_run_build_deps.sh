@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# test_run_build_deps.sh - proves that the README's run command builds with
+# only the Debian packages it installs (JJJ_PACKAGES_RUN in scripts/lib.sh).
+#
+# It configures the run build (JJJ_RUN_BUILD_ARGS, exactly what
+# run-federation.sh passes) with pkg-config seeing only the .pc files of the
+# run packages and of the installed packages they depend on, and fails if the
+# configuration asks for anything else. It also checks that the restriction
+# bites (the test build, which needs Criterion, must fail under it), that the
+# run build compiles no test and keeps assertions on (no -DNDEBUG).
+#
+#   tests/build/test_run_build_deps.sh [SOURCE_DIR]
+set -euo pipefail
+
+SRC="$(cd "${1:-$(dirname "${BASH_SOURCE[0]}")/../..}" && pwd)"
+# shellcheck source=scripts/lib.sh
+. "$SRC/scripts/lib.sh"
+
+work="$(mktemp -d /tmp/run-build-deps.XXXXXX)"
+trap 'rm -rf "$work"' EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+# Every installed package with its Depends and Pre-Depends, one query.
+declare -A deps_of=()
+while IFS=$'\t' read -r pkg status deps; do
+    [ "$status" = "install ok installed" ] || continue
+    deps_of[$pkg]="$(printf '%s' "$deps" | tr ',|' '\n\n' \
+        | sed -e 's/([^)]*)//g' -e 's/:any//g' -e 's/^ *//' -e 's/ *$//' | grep -v '^$' | tr '\n' ' ' || true)"
+done < <(dpkg-query -W -f='${Package}\t${Status}\t${Depends},${Pre-Depends}\n')
+installed() { [ -n "${deps_of[$1]+x}" ]; }
+
+# Breadth-first closure of the run packages over installed dependencies.
+declare -A seen=()
+queue=()
+for p in $JJJ_PACKAGES_RUN; do
+    installed "$p" || fail "run package $p is not installed; run scripts/run-federation.sh first"
+    queue+=("$p")
+done
+while [ ${#queue[@]} -gt 0 ]; do
+    p="${queue[0]}"; queue=("${queue[@]:1}")
+    [ -n "${seen[$p]:-}" ] && continue
+    seen[$p]=1
+    [ ${#seen[@]} -le 5000 ] || fail "dependency closure over 5000 packages"
+    for d in ${deps_of[$p]}; do
+        [ -z "${seen[$d]:-}" ] && installed "$d" && queue+=("$d")
+    done
+done
+echo "run packages and their installed dependencies: ${#seen[@]} packages"
+
+mkdir -p "$work/pc"
+for p in "${!seen[@]}"; do
+    { cat /var/lib/dpkg/info/"$p".list /var/lib/dpkg/info/"$p":*.list 2>/dev/null || true; } \
+        | { grep '\.pc$' || true; } | while read -r f; do
+        if [ -f "$f" ]; then ln -sf "$f" "$work/pc/"; fi
+    done
+done
+echo "pkg-config sees $(ls "$work/pc" | wc -l) modules"
+[ ! -e "$work/pc/criterion.pc" ] || fail "criterion is reachable from the run packages; the proof would be void"
+
+configure() { # build-dir, extra cmake args...
+    local dir="$1"; shift
+    env -u PKG_CONFIG_PATH PKG_CONFIG_LIBDIR="$work/pc" \
+        cmake -S "$SRC" -B "$dir" -DCMAKE_EXPORT_COMPILE_COMMANDS=ON "$@" >"$dir.log" 2>&1
+}
+
+# 1. The restriction bites: the test build needs Criterion and must fail.
+if configure "$work/test-build" -DBUILD_TESTING=ON -DFUZZ=OFF; then
+    fail "the test build configured with only the run packages; the restriction does not bite"
+fi
+grep -q criterion "$work/test-build.log" || fail "the test build failed, but not for Criterion: $(tail -5 "$work/test-build.log")"
+
+# 2. The run build configures with only the run packages.
+# shellcheck disable=SC2086
+configure "$work/run-build" $JJJ_RUN_BUILD_ARGS \
+    || { cat "$work/run-build.log" >&2; fail "the run build asks for more than the run packages"; }
+
+cc="$work/run-build/compile_commands.json"
+grep -q 'gateway/gatewayd_main.c' "$cc" || fail "the run build does not compile gatewayd"
+grep -q 'gateway/gwctl_main.c' "$cc" || fail "the run build does not compile gwctl"
+! grep -q '"file": *"[^"]*/tests/' "$cc" || fail "the run build compiles tests: $(grep -o '"file": *"[^"]*/tests/[^"]*"' "$cc" | head -3)"
+! grep -q -- '-DNDEBUG' "$cc" || fail "the run build compiles with -DNDEBUG: assertions would be off"
+grep -q -- '-O3\|-O2' "$cc" || fail "the run build is not optimized"
+echo "PASS: the run build needs only: $JJJ_PACKAGES_RUN"
