@@ -116,7 +116,9 @@ void registry_issue(server_call_t *call, const ProtobufCMessage *request) {
     }
     if (!validate_text(req->activity_fingerprint)) {
         server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "BAD_FINGERPRINT",
-                           "activity_fingerprint must be 1..128 printable bytes without '|' or ','");
+                           "activity_fingerprint must be 1..%d bytes of UTF-8 text without "
+                           "control characters (it has %zu bytes)",
+                           VALIDATE_TEXT_MAX, strlen(req->activity_fingerprint));
         return;
     }
     const catalog_t *cat = catalog_set_current(gw->catalogs, gw->cfg.region);
@@ -550,7 +552,9 @@ void registry_retire(server_call_t *call, const ProtobufCMessage *request) {
     }
     if (!validate_text(req->beneficiary)) {
         server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "BAD_BENEFICIARY",
-                           "beneficiary must be 1..128 printable bytes without '|' or ','");
+                           "beneficiary must be 1..%d bytes of UTF-8 text without control "
+                           "characters (it has %zu bytes)",
+                           VALIDATE_TEXT_MAX, strlen(req->beneficiary));
         return;
     }
     if (!validate_vintage(req->vintage_year, 1) || strlen(req->methodology_id) > LEDGER_METH_MAX) {
