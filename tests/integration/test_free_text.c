@@ -472,15 +472,16 @@ Test(free_text, lua_and_c_encode_and_decode_text_fields_alike, .timeout = 60) {
     size_t used = 0;
     for (size_t k = 0; k < ORDINARY_N; k++) {
         argv[k + 1] = ordinary[k];
-        int w = textfield_encode(ordinary[k], strlen(ordinary[k]), c_fields + used, sizeof c_fields - used);
+        int w = textfield_encode(ordinary[k], strlen(ordinary[k]), c_fields + used,
+                                 sizeof c_fields - used);
         cr_assert_gt(w, 0);
         used += (size_t)w;
     }
     redisReply *r = textfield_script(s, (int)ORDINARY_N + 1, argv);
     cr_assert_eq(r->elements, 1);
     cr_assert_eq(r->element[0]->len, used);
-    cr_assert(memcmp(r->element[0]->str, c_fields, used) == 0, "Lua '%s' != C '%s'", r->element[0]->str,
-              c_fields);
+    cr_assert(memcmp(r->element[0]->str, c_fields, used) == 0, "Lua '%s' != C '%s'",
+              r->element[0]->str, c_fields);
     freeReplyObject(r);
     /* Lua decodes what C encoded, and C decodes it too. */
     const char *dec[2] = {"decode", c_fields};
@@ -502,7 +503,8 @@ Test(free_text, lua_and_c_encode_and_decode_text_fields_alike, .timeout = 60) {
     for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
         const char *d[2] = {"decode", bad[k]};
         r = textfield_script(s, 2, d);
-        cr_expect(r->elements == 1 && !strcmp(r->element[0]->str, "MALFORMED"), "Lua took '%s'", bad[k]);
+        cr_expect(r->elements == 1 && !strcmp(r->element[0]->str, "MALFORMED"), "Lua took '%s'",
+                  bad[k]);
         freeReplyObject(r);
         size_t p = 0, len = strlen(bad[k]);
         const char *t = NULL;
