@@ -166,7 +166,7 @@ void registry_issue(server_call_t *call, const ProtobufCMessage *request) {
     int rc = ledger_issue(st, &in, ledger_now_ms(), &block, other, err, sizeof err);
     if (rc == LEDGER_DOUBLE_ISSUANCE) {
         server_reply_error(call, GRPC_STATUS_ALREADY_EXISTS, "DOUBLE_ISSUANCE",
-                           "activity '%.64s' was issued already by issuance %s",
+                           "activity '%s' was issued already by issuance %s",
                            req->activity_fingerprint, other);
         return;
     }

@@ -252,6 +252,7 @@ Test(free_text, fingerprints_with_separators_are_distinct_and_issued_once, .time
                      st.details);
         cr_assert_str_eq(st.reason, "DOUBLE_ISSUANCE", "%s", st.details);
         cr_assert(strstr(st.details, iids[k]) != NULL, "names the earlier issuance: %s", st.details);
+        cr_assert(strstr(st.details, fps[k]) != NULL, "names the activity whole: %s", st.details);
     }
     char *after = federation_store_snapshot(fed, TJ);
     cr_assert_str_eq(before, after, "a refused issuance changed the store");
@@ -433,6 +434,10 @@ Test(free_text, bad_text_is_refused_with_a_reason_and_changes_nothing, .timeout 
     char iid[33];
     rc_new_id(iid);
     cr_assert_eq(issue(iid, longest, &st), GRPC_STATUS_OK, "256 bytes refused: %s", st.details);
+    char again[33];
+    rc_new_id(again);
+    cr_assert_eq(issue(again, longest, &st), GRPC_STATUS_ALREADY_EXISTS, "%s", st.details);
+    cr_assert(strstr(st.details, longest) != NULL, "the activity is named whole: %s", st.details);
     Carbon__V1__ReadLogResponse *log = read_log(TJ);
     const Carbon__V1__AuditEntry *e = find_entry(log->entries, log->n_entries, "retire", id);
     cr_assert(e != NULL && e->n_detail == 2 && !strcmp(e->detail[1], longest));
