@@ -26,7 +26,10 @@
 #define REGISTRY_WAIT_MARGIN_MS 50
 
 /* Hex SHA-256 of a printf-formatted canonical request, the idempotency
- * fingerprint: the same id with another fingerprint is ALREADY_EXISTS. */
+ * fingerprint: the same id with another fingerprint is ALREADY_EXISTS. The
+ * fields before the last are structured (no '|' inside); a request's one
+ * free text (fingerprint, beneficiary) goes last, so a '|' in it cannot make
+ * two different requests give the same text. */
 static void registry_request_fp(char out[LEDGER_DIGEST_HEX + 1], const char *fmt, ...) {
     char text[1024];
     va_list ap;
