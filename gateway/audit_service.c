@@ -45,6 +45,9 @@ static Carbon__V1__AuditEntry *audit_pb_entry(arena_t *a, const audit_entry_t *e
     m->prev_hash = arena_strdup(a, e->prev_hash);
     m->hash = arena_strdup(a, e->hash);
     m->canonical = arena_strdup(a, e->canonical);
+    m->detail = arena_alloc(a, e->detail_n * sizeof *m->detail);
+    for (size_t i = 0; i < e->detail_n; i++)
+        m->detail[m->n_detail++] = arena_printf(a, "%.*s", (int)e->detail_len[i], e->detail_text[i]);
     return m;
 }
 

@@ -424,7 +424,7 @@ static const char retire_usage[] =
     "purpose, on behalf of a beneficiary. Retired serials never move again.\n"
     "\n"
     "  --purpose PURPOSE   compliance_offset, rights_redemption or voluntary_neutrality\n"
-    "  --beneficiary TEXT  on whose behalf (1..128 bytes)\n"
+    "  --beneficiary TEXT  on whose behalf (1..256 bytes of UTF-8, any text)\n"
     "  --methodology METH  only credits of this origin methodology (default any)\n"
     "  --vintage YEAR      only this vintage (default any)\n"
     "  --id HEX32          retirement id; a random one is printed if not given\n" GWCTL_CONN_HELP

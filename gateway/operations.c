@@ -422,16 +422,6 @@ void ops_list_in_doubt(server_call_t *call, const ProtobufCMessage *request) {
     free(dst);
 }
 
-static int ops_reason_ok(const char *s) {
-    size_t n = strlen(s);
-    if (n < OPS_REASON_MIN || n > OPS_REASON_MAX) return 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c < 0x20 || c == 0x7f || c == '|' || c == ',') return 0;
-    }
-    return 1;
-}
-
 void ops_resolve_in_doubt(server_call_t *call, const ProtobufCMessage *request) {
     const Carbon__V1__ResolveInDoubtRequest *req = (const Carbon__V1__ResolveInDoubtRequest *)request;
     struct gateway *gw = server_call_app(call);
@@ -441,10 +431,11 @@ void ops_resolve_in_doubt(server_call_t *call, const ProtobufCMessage *request) 
         server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "BAD_DECISION", "decision must be COMMIT or ABORT");
         return;
     }
-    if (!ops_reason_ok(req->reason)) {
+    if (!validate_free_text(req->reason, OPS_REASON_MIN, OPS_REASON_MAX)) {
         server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "BAD_REASON",
-                           "reason must be %d..%d printable bytes without '|' or ','",
-                           OPS_REASON_MIN, OPS_REASON_MAX);
+                           "reason must be %d..%d bytes of UTF-8 text without control "
+                           "characters (it has %zu bytes)",
+                           OPS_REASON_MIN, OPS_REASON_MAX, strlen(req->reason));
         return;
     }
     store_t *st = gateway_call_store(call);
@@ -486,11 +477,10 @@ void ops_resolve_in_doubt(server_call_t *call, const ProtobufCMessage *request) 
         return;
     }
     const identity_t *op = server_call_caller(call);
-    char resolved[OPS_REASON_MAX + 128];
-    snprintf(resolved, sizeof resolved, "%s: %s", op != NULL ? op->spiffe_id : "operator", req->reason);
     ledger_dest_decision_t d = {.tid = req->transfer_id,
                                 .decision = req->decision == CARBON__V1__DECISION__DECISION_COMMIT ? 'C' : 'A',
-                                .resolved_by = resolved};
+                                .resolved_by = op != NULL ? op->spiffe_id : "operator",
+                                .resolve_reason = req->reason};
     if (ledger_dest_decide(st, coordinator, &d, 1, ledger_now_ms(), err, sizeof err) != LEDGER_OK) {
         server_reply_error(call, GRPC_STATUS_UNAVAILABLE, "STORE_UNAVAILABLE", "%s", err);
         return;

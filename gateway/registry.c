@@ -26,7 +26,10 @@
 #define REGISTRY_WAIT_MARGIN_MS 50
 
 /* Hex SHA-256 of a printf-formatted canonical request, the idempotency
- * fingerprint: the same id with another fingerprint is ALREADY_EXISTS. */
+ * fingerprint: the same id with another fingerprint is ALREADY_EXISTS. The
+ * fields before the last are structured (no '|' inside); a request's one
+ * free text (fingerprint, beneficiary) goes last, so a '|' in it cannot make
+ * two different requests give the same text. */
 static void registry_request_fp(char out[LEDGER_DIGEST_HEX + 1], const char *fmt, ...) {
     char text[1024];
     va_list ap;
@@ -116,7 +119,9 @@ void registry_issue(server_call_t *call, const ProtobufCMessage *request) {
     }
     if (!validate_text(req->activity_fingerprint)) {
         server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "BAD_FINGERPRINT",
-                           "activity_fingerprint must be 1..128 printable bytes without '|' or ','");
+                           "activity_fingerprint must be 1..%d bytes of UTF-8 text without "
+                           "control characters (it has %zu bytes)",
+                           VALIDATE_TEXT_MAX, strlen(req->activity_fingerprint));
         return;
     }
     const catalog_t *cat = catalog_set_current(gw->catalogs, gw->cfg.region);
@@ -164,7 +169,7 @@ void registry_issue(server_call_t *call, const ProtobufCMessage *request) {
     int rc = ledger_issue(st, &in, ledger_now_ms(), &block, other, err, sizeof err);
     if (rc == LEDGER_DOUBLE_ISSUANCE) {
         server_reply_error(call, GRPC_STATUS_ALREADY_EXISTS, "DOUBLE_ISSUANCE",
-                           "activity '%.64s' was issued already by issuance %s",
+                           "activity '%s' was issued already by issuance %s",
                            req->activity_fingerprint, other);
         return;
     }
@@ -550,7 +555,9 @@ void registry_retire(server_call_t *call, const ProtobufCMessage *request) {
     }
     if (!validate_text(req->beneficiary)) {
         server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "BAD_BENEFICIARY",
-                           "beneficiary must be 1..128 printable bytes without '|' or ','");
+                           "beneficiary must be 1..%d bytes of UTF-8 text without control "
+                           "characters (it has %zu bytes)",
+                           VALIDATE_TEXT_MAX, strlen(req->beneficiary));
         return;
     }
     if (!validate_vintage(req->vintage_year, 1) || strlen(req->methodology_id) > LEDGER_METH_MAX) {

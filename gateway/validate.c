@@ -3,6 +3,7 @@
 
 #include "gateway/config.h"
 
+#include <assert.h>
 #include <ctype.h>
 #include <string.h>
 
@@ -37,15 +38,21 @@ int validate_account_name(const char *s, char *region, char *id) {
     return 1;
 }
 
-int validate_text(const char *s) {
+int validate_free_text(const char *s, size_t min_bytes, size_t max_bytes) {
+    assert(s != NULL && min_bytes <= max_bytes);
     size_t n = strlen(s);
-    if (n == 0 || n > VALIDATE_TEXT_MAX) return 0;
+    if (n < min_bytes || n > max_bytes) return 0;
+    if (!validate_utf8((const uint8_t *)s, n)) return 0;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (c < 0x20 || c == 0x7f || c == '|' || c == ',') return 0;
+        if (c < 0x20 || c == 0x7f) return 0;
+        /* C1 controls U+0080..U+009F are encoded 0xc2 0x80..0x9f */
+        if (c == 0xc2 && (unsigned char)s[i + 1] <= 0x9f) return 0;
     }
     return 1;
 }
+
+int validate_text(const char *s) { return validate_free_text(s, 1, VALIDATE_TEXT_MAX); }
 
 int validate_holder_kind(const char *s) {
     return !strcmp(s, "personal") || !strcmp(s, "household") || !strcmp(s, "firm") ||

@@ -8,7 +8,7 @@
 
 #define VALIDATE_ID_HEX_LEN 32     /* request ids: 128 bits in lowercase hex */
 #define VALIDATE_ACCOUNT_MAX 64
-#define VALIDATE_TEXT_MAX 128      /* fingerprints, beneficiaries */
+#define VALIDATE_TEXT_MAX 256      /* bytes of a fingerprint or beneficiary (UTF-8) */
 #define VALIDATE_VINTAGE_MIN 2000
 #define VALIDATE_VINTAGE_MAX 2100
 
@@ -20,7 +20,12 @@ int validate_request_id(const char *s);
 int validate_account_id(const char *s);
 /* "REGION/ACCOUNT-ID"; on success copies the parts (region 16 bytes, id 65). */
 int validate_account_name(const char *s, char *region, char *id);
-/* 1..128 bytes, no control characters, no '|' or ',' (the audit encoding's separators). */
+/* Free text: min_bytes..max_bytes bytes of well-formed UTF-8 with no
+ * control character (C0 U+0000..U+001F, DEL U+007F, C1 U+0080..U+009F);
+ * anything else, ',', '|', ':' and quotes included, is allowed: it is stored
+ * length-prefixed (settlement/textfield.h). Lengths count bytes. */
+int validate_free_text(const char *s, size_t min_bytes, size_t max_bytes);
+/* A fingerprint or beneficiary: free text of 1..VALIDATE_TEXT_MAX bytes. */
 int validate_text(const char *s);
 /* personal, household, firm, public */
 int validate_holder_kind(const char *s);

@@ -1,6 +1,8 @@
 /* audit.c - audit chain entries and signed checkpoints (audit.h). */
 #include "settlement/audit.h"
 
+#include "settlement/textfield.h"
+
 #include <assert.h>
 #include <errno.h>
 #include <hiredis/hiredis.h>
@@ -38,6 +40,49 @@ static int audit_is_hex(const char *s, size_t n) {
     return 1;
 }
 
+/* The end of the blocks field that starts at p: the '|' after the last
+ * block's fifth field (each block is origin|meth|vintage|first|last, blocks
+ * are separated by ','). NULL if malformed. */
+static const char *audit_blocks_end(const char *p) {
+    if (*p == '|') return p; /* no blocks */
+    for (;;) {
+        for (int bars = 0; bars < 4; bars++) {
+            p = strchr(p, '|');
+            if (p == NULL) return NULL;
+            p++;
+        }
+        p += strcspn(p, ",|");
+        if (*p == ',') {
+            p++;
+            continue;
+        }
+        return *p == '|' ? p : NULL;
+    }
+}
+
+/* Decodes e->detail (up to the end of canonical) into e's detail fields. */
+static int audit_detail_decode(audit_entry_t *e, size_t canonical_len) {
+    size_t len = canonical_len - (size_t)(e->detail - e->canonical);
+    e->detail_n = 0;
+    if (e->version == 1) { /* raw text: one field */
+        if (len > 0) {
+            e->detail_text[0] = e->detail;
+            e->detail_len[0] = len;
+            e->detail_n = 1;
+        }
+        return 0;
+    }
+    size_t pos = 0;
+    while (pos < len) {
+        if (e->detail_n == AUDIT_DETAIL_FIELDS_MAX) return -1;
+        if (textfield_next(e->detail, len, &pos, &e->detail_text[e->detail_n],
+                           &e->detail_len[e->detail_n]) != 0)
+            return -1;
+        e->detail_n++;
+    }
+    return 0;
+}
+
 int audit_entry_parse(uint64_t seq, const char *text, size_t len, audit_entry_t *out) {
     memset(out, 0, sizeof *out);
     out->seq = seq;
@@ -52,10 +97,11 @@ int audit_entry_parse(uint64_t seq, const char *text, size_t len, audit_entry_t 
     if (out->canonical == NULL) abort();
     memcpy(out->canonical, text + 2 * AUDIT_HASH_HEX + 2, clen);
     out->canonical[clen] = '\0';
-    /* seq|time|event|ids|blocks|detail, where each block is itself
-     * origin|meth|vintage|first|last and blocks are separated by ','. */
+    if (strlen(out->canonical) != clen) return -1; /* a NUL inside */
+    /* [v2|]seq|time|event|ids|blocks|detail */
+    out->version = strncmp(out->canonical, "v2|", 3) == 0 ? 2 : 1;
     char *f[5];
-    f[0] = out->canonical;
+    f[0] = out->canonical + (out->version == 2 ? 3 : 0);
     for (int i = 1; i < 5; i++) {
         char *bar = strchr(f[i - 1], '|');
         if (bar == NULL) return -1;
@@ -70,25 +116,10 @@ int audit_entry_parse(uint64_t seq, const char *text, size_t len, audit_entry_t 
     memcpy(out->event, f[2], elen);
     out->ids = f[3];
     out->ids_len = (size_t)(f[4] - f[3] - 1);
-    /* The blocks end at the first '|' after a block's fifth field. */
-    const char *p = f[4];
-    if (*p != '|') {
-        for (;;) {
-            for (int bars = 0; bars < 4; bars++) {
-                p = strchr(p, '|');
-                if (p == NULL) return -1;
-                p++;
-            }
-            p += strcspn(p, ",|");
-            if (*p == ',') {
-                p++;
-                continue;
-            }
-            if (*p != '|') return -1;
-            break;
-        }
-    }
+    const char *p = audit_blocks_end(f[4]);
+    if (p == NULL) return -1;
     out->detail = p + 1;
+    if (audit_detail_decode(out, clen) != 0) return -1;
     size_t blen = (size_t)(p - f[4]);
     char *blocks = malloc(blen + 1);
     if (blocks == NULL) abort();

@@ -2,10 +2,22 @@
  * verifying them, and signed checkpoints of the chain head.
  *
  * Every state-changing script appends an entry in the same script
- * (settlement/scripts/_prelude.lua, function audit):
- *   canonical = seq|time_ms|event|id,id,...|block,block,...|detail
+ * (settlement/scripts/_prelude.lua, function audit). Format version 2:
+ *   canonical = v2|seq|time_ms|event|id,id,...|block,block,...|detail
+ *   detail    = zero or more text fields (settlement/textfield.h), each
+ *               "LEN:BYTES,", so a detail may hold any text, '|' and ','
+ *               included; what they are depends on the event:
+ *                 open: holder kind; issue: activity fingerprint;
+ *                 retire: purpose, beneficiary; resolve: decision (C/A),
+ *                 operator SPIFFE ID, reason; apply, cancel, drop: source
+ *                 region; prepare, refuse: source region, batch seq;
+ *                 batch: peer, seq, digest; hold, commit, abort, acked: none
  *   hash      = SHA-256(prev_hash || canonical), hex
- * stored as "prev_hash hash canonical" under cj:audit[seq], head in
+ * Ids (request ids, account ids, "tid:REASON") and blocks are structured and
+ * validated, never free text, so ',' and '|' separate them unambiguously.
+ * Version 1 (entries written before version 2; no "v2|" prefix, canonical
+ * starts with seq) had the detail as raw text; it is read as one field.
+ * Stored as "prev_hash hash canonical" under cj:audit[seq], head in
  * cj:audit:head. A checkpoint is the head (seq, hash) signed with the
  * region's Ed25519 audit key (separate from its TLS key); peers keep the
  * checkpoints they receive, so rewriting history contradicts them. */
@@ -22,6 +34,7 @@
 #define AUDIT_READ_MAX 10000        /* entries per read */
 #define AUDIT_HASH_HEX 64
 #define AUDIT_CHECKPOINTS_KEPT 1000 /* history kept per region */
+#define AUDIT_DETAIL_FIELDS_MAX 8   /* text fields of one entry's detail */
 
 typedef struct {
     uint64_t seq;
@@ -32,14 +45,20 @@ typedef struct {
     char *canonical;       /* malloc'd: exactly the bytes hashed after prev_hash */
     const char *ids;       /* into canonical: "id,id,..." up to the next '|' */
     size_t ids_len;
-    const char *detail;    /* into canonical: the rest after the blocks */
+    const char *detail;    /* into canonical: the rest after the blocks (encoded) */
+    int version;           /* 1 or 2: the format the entry was written in */
+    size_t detail_n;       /* the detail's texts, decoded: */
+    const char *detail_text[AUDIT_DETAIL_FIELDS_MAX]; /* into canonical, not NUL-terminated */
+    size_t detail_len[AUDIT_DETAIL_FIELDS_MAX];
     size_t blocks_n;
     ledger_block_t *blocks; /* malloc'd */
 } audit_entry_t;
 
 void audit_entry_free(audit_entry_t *e);
 
-/* Parses a stored entry text for seq. 0, or -1 if malformed. */
+/* Parses a stored entry text for seq (either format version) and decodes
+ * its detail. 0, or -1 if malformed (a detail that is not a list of at most
+ * AUDIT_DETAIL_FIELDS_MAX text fields included). */
 int audit_entry_parse(uint64_t seq, const char *text, size_t len, audit_entry_t *out);
 
 /* 1 if e->hash == SHA-256(prev || e->canonical) and e->prev_hash == prev. */

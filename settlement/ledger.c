@@ -478,6 +478,7 @@ int ledger_dest_decide(store_t *st, const char *source_region, ledger_dest_decis
         ledger_args_str(&a, d[i].tid);
         ledger_args_add(&a, &d[i].decision, 1);
         ledger_args_str(&a, d[i].resolved_by != NULL ? d[i].resolved_by : "");
+        ledger_args_str(&a, d[i].resolve_reason != NULL ? d[i].resolve_reason : "");
     }
     redisReply *r;
     int rc = ledger_run(st, "dest_decide", &a, &r, err, errlen);

@@ -32,7 +32,7 @@
 #define LEDGER_METH_MAX 31
 #define LEDGER_REASON_MAX 63
 #define LEDGER_DIGEST_HEX 64
-#define LEDGER_TEXT_MAX 128             /* beneficiary, fingerprint */
+#define LEDGER_TEXT_MAX 256             /* bytes of a beneficiary or fingerprint (UTF-8) */
 
 typedef enum {
     LEDGER_OK = 0,
@@ -160,7 +160,8 @@ int ledger_dest_prepare(store_t *st, const char *source_region, uint64_t batch_s
 typedef struct {
     const char *tid;
     char decision;           /* 'C' or 'A' */
-    const char *resolved_by; /* "" or an operator's reason */
+    const char *resolved_by;    /* "", or the operator's SPIFFE ID when forced (ResolveInDoubt) */
+    const char *resolve_reason; /* with resolved_by: the operator's reason (free text); NULL = "" */
     /* out */
     char applied;            /* 'C', 'A' or 'U' (unknown leg) */
 } ledger_dest_decision_t;

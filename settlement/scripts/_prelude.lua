@@ -21,7 +21,7 @@
 --   cj:legs:prepared   zset   destination legs PREPARED, by expiry_ms
 --   cj:retired         list   "RID|block" per retired block
 --   cj:cancelled       list   "TID|block" per cancelled (discount) block
---   cj:audit           hash   seq -> "prev_hash hash canonical"
+--   cj:audit           hash   seq -> "prev_hash hash canonical" (settlement/audit.h)
 --   cj:audit:head      hash   seq, hash
 
 local function fmt_int(n)
@@ -171,6 +171,38 @@ local function blocks_grams(blocks)
   return g
 end
 
+-- Free text (beneficiaries, activity fingerprints, operators' reasons) in a
+-- record: one netstring per text, "LEN:BYTES," with LEN its length in bytes
+-- in decimal, no leading zeros. The bytes are taken as they are, never
+-- searched for a separator. The same encoding as settlement/textfield.c.
+local function text_field(s)
+  return fmt_int(#s) .. ':' .. s .. ','
+end
+
+local function text_fields(list)
+  local t = {}
+  for i, s in ipairs(list) do t[i] = text_field(s) end
+  return table.concat(t)
+end
+
+-- The list of texts in s (a concatenation of fields), or nil if s is not one.
+local function text_fields_decode(s)
+  local out, pos = {}, 1
+  while pos <= #s do
+    local colon = string.find(s, ':', pos, true)
+    if colon == nil or colon == pos or colon - pos > 4 then return nil end
+    local digits = string.sub(s, pos, colon - 1)
+    if string.find(digits, '^[0-9]+$') == nil or (#digits > 1 and string.sub(digits, 1, 1) == '0') then
+      return nil
+    end
+    local n = tonumber(digits)
+    if n > 4096 or string.sub(s, colon + n + 1, colon + n + 1) ~= ',' then return nil end
+    out[#out + 1] = string.sub(s, colon + 1, colon + n)
+    pos = colon + n + 2
+  end
+  return out
+end
+
 local function hincr(key, field, delta)
   redis.call('HINCRBY', key, field, fmt_int(delta))
 end
@@ -238,17 +270,22 @@ local function sha256_hex(msg)
 end
 
 -- Appends one entry to the region's audit hash chain, in the same script as
--- the change it records:
---   canonical = seq|time_ms|event|id,id,...|block,block,...|detail
+-- the change it records (format version 2, settlement/audit.h):
+--   canonical = v2|seq|time_ms|event|id,id,...|block,block,...|detail
+--   detail    = the texts of the list `details`, each a text_field
 --   hash      = SHA-256(prev_hash .. canonical)
+-- Ids and blocks are structured (validated, no separators inside); all free
+-- text goes into details.
 local AUDIT_GENESIS = string.rep('0', 64)
 
-local function audit(now_ms, event, ids, blocks, detail)
+local function audit(now_ms, event, ids, blocks, details)
+  assert(type(details) == 'table', 'audit details must be a list of texts')
   local head = redis.call('HMGET', 'cj:audit:head', 'seq', 'hash')
   local seq = num(head[1]) + 1
   local prev = head[2] or AUDIT_GENESIS
-  local canonical = fmt_int(seq) .. '|' .. fmt_int(now_ms) .. '|' .. event .. '|' ..
-                    table.concat(ids, ',') .. '|' .. blocks_text(blocks) .. '|' .. (detail or '')
+  local canonical = 'v2|' .. fmt_int(seq) .. '|' .. fmt_int(now_ms) .. '|' .. event .. '|' ..
+                    table.concat(ids, ',') .. '|' .. blocks_text(blocks) .. '|' ..
+                    text_fields(details)
   local hash = sha256_hex(prev .. canonical)
   redis.call('HSET', 'cj:audit', fmt_int(seq), prev .. ' ' .. hash .. ' ' .. canonical)
   redis.call('HSET', 'cj:audit:head', 'seq', fmt_int(seq), 'hash', hash)

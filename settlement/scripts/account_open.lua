@@ -7,5 +7,5 @@ local existing = redis.call('HGET', info, 'kind')
 if existing then return { 'EXISTS', existing } end
 redis.call('HSET', info, 'kind', kind, 'created_ms', fmt_int(now_ms), 'held_g', '0',
            'pending_g', '0')
-audit(now_ms, 'open', { id }, {}, kind)
+audit(now_ms, 'open', { id }, {}, { kind })
 return { 'OK' }

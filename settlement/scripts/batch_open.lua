@@ -9,5 +9,5 @@ for i = 7, #ARGV do tids[#tids + 1] = ARGV[i] end
 redis.call('HSET', 'cj:batch:out:' .. peer, fmt_int(seq),
            ARGV[3] .. '|' .. ARGV[4] .. '|' .. ARGV[5] .. '|' .. fmt_int(now_ms) .. '|' ..
            table.concat(tids, ','))
-audit(now_ms, 'batch', tids, {}, 'out:' .. peer .. '#' .. fmt_int(seq) .. ':' .. ARGV[5])
+audit(now_ms, 'batch', tids, {}, { peer, fmt_int(seq), ARGV[5] })
 return seq

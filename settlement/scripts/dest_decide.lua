@@ -3,15 +3,17 @@
 -- account, the rest (recognition discount) is cancelled. ABORT: the pending
 -- credit is dropped. An ABORT for a leg never seen is recorded, so that a late
 -- Prepare of it is refused. Replays change nothing.
--- ARGV: now_ms, source_region, n, then n times: tid, decision ("C"/"A"), resolved_by
---   (empty, or the operator's reason when forced by ResolveInDoubt)
+-- ARGV: now_ms, source_region, n, then n times: tid, decision ("C"/"A"), resolved_by,
+--   resolve_reason (both empty, or, when forced by ResolveInDoubt, the
+--   operator's SPIFFE ID and reason: free text, kept byte for byte)
 -- Returns per leg what the destination now holds: "C", "A" or "U" (unknown).
 local now_ms, source, n = num(ARGV[1]), ARGV[2], num(ARGV[3])
 local out = {}
 local applied_ids, applied_blocks, cancelled_blocks, dropped_ids = {}, {}, {}, {}
 local resolutions = {}
 for i = 0, n - 1 do
-  local tid, decision, resolved = ARGV[4 + i * 3], ARGV[5 + i * 3], ARGV[6 + i * 3]
+  local tid, decision = ARGV[4 + i * 4], ARGV[5 + i * 4]
+  local resolved, why = ARGV[6 + i * 4], ARGV[7 + i * 4]
   local key = leg_key(tid)
   local leg = redis.call('HMGET', key, 'role', 'state', 'to', 'blocks', 'credited_g', 'peer')
   if not leg[1] then
@@ -28,7 +30,7 @@ for i = 0, n - 1 do
     out[#out + 1] = 'U'
   elseif leg[2] == 'PREPARED' then
     if resolved ~= '' then
-      resolutions[#resolutions + 1] = { tid = tid, text = decision .. ';' .. resolved }
+      resolutions[#resolutions + 1] = { tid = tid, details = { decision, resolved, why } }
     end
     local credited_g = num(leg[5])
     hincr(acct_info_key(leg[3]), 'pending_g', -credited_g)
@@ -45,12 +47,12 @@ for i = 0, n - 1 do
       end
       local cursor = feed_add('A', tid)
       redis.call('HSET', key, 'state', 'COMMITTED', 'decided_ms', fmt_int(now_ms),
-                 'cursor', fmt_int(cursor), 'resolved_by', resolved)
+                 'cursor', fmt_int(cursor), 'resolved_by', resolved, 'resolve_reason', why)
       applied_ids[#applied_ids + 1] = tid
       out[#out + 1] = 'C'
     else
       redis.call('HSET', key, 'state', 'ABORTED', 'reason', 'ABORTED_BY_SOURCE',
-                 'decided_ms', fmt_int(now_ms), 'resolved_by', resolved)
+                 'decided_ms', fmt_int(now_ms), 'resolved_by', resolved, 'resolve_reason', why)
       dropped_ids[#dropped_ids + 1] = tid
       out[#out + 1] = 'A'
     end
@@ -60,8 +62,8 @@ for i = 0, n - 1 do
     out[#out + 1] = 'A'
   end
 end
-if #applied_ids > 0 then audit(now_ms, 'apply', applied_ids, applied_blocks, source) end
-if #cancelled_blocks > 0 then audit(now_ms, 'cancel', applied_ids, cancelled_blocks, source) end
-if #dropped_ids > 0 then audit(now_ms, 'drop', dropped_ids, {}, source) end
-for _, r in ipairs(resolutions) do audit(now_ms, 'resolve', { r.tid }, {}, r.text) end
+if #applied_ids > 0 then audit(now_ms, 'apply', applied_ids, applied_blocks, { source }) end
+if #cancelled_blocks > 0 then audit(now_ms, 'cancel', applied_ids, cancelled_blocks, { source }) end
+if #dropped_ids > 0 then audit(now_ms, 'drop', dropped_ids, {}, { source }) end
+for _, r in ipairs(resolutions) do audit(now_ms, 'resolve', { r.tid }, {}, r.details) end
 return out

@@ -67,6 +67,6 @@ if seq > 0 then
     if num(redis.call('GET', key .. ':seq')) < seq then redis.call('SET', key .. ':seq', batch_seq) end
   end
 end
-if #yes_ids > 0 then audit(now_ms, 'prepare', yes_ids, yes_blocks, source .. '#' .. batch_seq) end
-if #no_ids > 0 then audit(now_ms, 'refuse', no_ids, {}, source .. '#' .. batch_seq) end
+if #yes_ids > 0 then audit(now_ms, 'prepare', yes_ids, yes_blocks, { source, batch_seq }) end
+if #no_ids > 0 then audit(now_ms, 'refuse', no_ids, {}, { source, batch_seq }) end
 return out

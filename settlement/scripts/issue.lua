@@ -26,5 +26,5 @@ local text = block_text(b)
 redis.call('HSET', key, 'request_fp', fp, 'block', text, 'account', acct, 'activity', activity,
            'created_ms', fmt_int(now_ms))
 redis.call('HSET', 'cj:fingerprints', activity, iid)
-audit(now_ms, 'issue', { iid, acct }, { b }, activity)
+audit(now_ms, 'issue', { iid, acct }, { b }, { activity })
 return { 'OK', text }

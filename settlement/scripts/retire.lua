@@ -20,5 +20,5 @@ local text = blocks_text(taken)
 redis.call('HSET', key, 'request_fp', fp, 'account', acct, 'blocks', text, 'purpose', ARGV[7],
            'beneficiary', ARGV[8], 'created_ms', fmt_int(now_ms))
 for _, b in ipairs(taken) do redis.call('RPUSH', 'cj:retired', rid .. '|' .. block_text(b)) end
-audit(now_ms, 'retire', { rid, acct }, taken, ARGV[7] .. ':' .. ARGV[8])
+audit(now_ms, 'retire', { rid, acct }, taken, { ARGV[7], ARGV[8] })
 return { 'OK', text }

@@ -14,5 +14,5 @@ for i = 1, n do
     ids[#ids + 1] = tid
   end
 end
-if #ids > 0 then audit(now_ms, 'acked', ids, {}, '') end
+if #ids > 0 then audit(now_ms, 'acked', ids, {}, {}) end
 return #ids

@@ -49,6 +49,6 @@ for i = 0, n - 1 do
     end
   end
 end
-if #committed_ids > 0 then audit(now_ms, 'commit', committed_ids, committed_blocks, '') end
-if #aborted_ids > 0 then audit(now_ms, 'abort', aborted_ids, aborted_blocks, '') end
+if #committed_ids > 0 then audit(now_ms, 'commit', committed_ids, committed_blocks, {}) end
+if #aborted_ids > 0 then audit(now_ms, 'abort', aborted_ids, aborted_blocks, {}) end
 return out

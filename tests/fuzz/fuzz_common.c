@@ -69,6 +69,18 @@ void fuzz_check_request_fp(const char *fmt, ...) {
                "registry_request_fp would assert: canonical request of %d bytes", n);
 }
 
+#include "settlement/textfield.h"
+
+void fuzz_check_text_field(const char *text) {
+    char field[TEXTFIELD_ENCODED_MAX(LEDGER_TEXT_MAX) + 1];
+    size_t n = strlen(text), pos = 0, got_len = 0;
+    const char *got = NULL;
+    int w = textfield_encode(text, n, field, sizeof field);
+    FUZZ_CHECK(w > 0 && textfield_next(field, (size_t)w, &pos, &got, &got_len) == 0 &&
+                   pos == (size_t)w && got_len == n && memcmp(got, text, n) == 0,
+               "a text of %zu bytes does not survive its field encoding", n);
+}
+
 /* ---- shared validation paths --------------------------------------------------- */
 
 #include "adapters/convert.h"

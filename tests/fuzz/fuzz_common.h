@@ -78,6 +78,10 @@ ProtobufCMessage *fuzz_roundtrip(const ProtobufCMessage *m);
  * it asserts the text fits 1024 bytes. Checks it here. */
 void fuzz_check_request_fp(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* A validated free text (settlement/textfield.h) encodes into one field that
+ * decodes to the same bytes. */
+void fuzz_check_text_field(const char *text);
+
 #endif
 
 /* ---- shared validation paths --------------------------------------------------- */

@@ -42,6 +42,7 @@ static void retire_as(const Carbon__V1__RetireRequest *req, const char *own) {
     FUZZ_COPY(in.beneficiary, "%s", req->beneficiary);
     FUZZ_CHECK(strchr(in.meth, '|') == NULL && strchr(in.meth, ',') == NULL,
                "methodology selection with an audit separator");
+    fuzz_check_text_field(in.beneficiary);
     fuzz_check_request_fp("retire|%s|%s|%u|%" PRIu64 "|%s|%s", req->account_id,
                           req->methodology_id, req->vintage_year, req->amount_units, in.purpose,
                           req->beneficiary);

@@ -586,10 +586,9 @@ static const row_t registry_rows[] = {
     {"Issue", "vintage_year", "2101", INVALID, "BAD_VINTAGE", TJ},
     {"Issue", "vintage_year", U32_MAX, INVALID, "BAD_VINTAGE", TJ},
     {"Issue", "activity_fingerprint", "", INVALID, "BAD_FINGERPRINT", TJ},
-    {"Issue", "activity_fingerprint", "*129*f", INVALID, "BAD_FINGERPRINT", TJ},
-    {"Issue", "activity_fingerprint", "card|7", INVALID, "BAD_FINGERPRINT", TJ},
-    {"Issue", "activity_fingerprint", "card,7", INVALID, "BAD_FINGERPRINT", TJ},
+    {"Issue", "activity_fingerprint", "*257*f", INVALID, "BAD_FINGERPRINT", TJ},
     {"Issue", "activity_fingerprint", "card\x01", INVALID, "BAD_FINGERPRINT", TJ},
+    {"Issue", "activity_fingerprint", "card\xc2\x85", INVALID, "BAD_FINGERPRINT", TJ}, /* C1 */
     {"Issue", "methodology_id", "", INVALID, "UNKNOWN_METHODOLOGY", TJ},
     {"Issue", "methodology_id", "TJ-NOPE-99", INVALID, "UNKNOWN_METHODOLOGY", TJ},
     {"Issue", "methodology_id", "BJ-EL-01", INVALID, "UNKNOWN_METHODOLOGY", TJ}, /* another region's */
@@ -660,8 +659,8 @@ static const row_t registry_rows[] = {
     {"Retire", "purpose", "-1", INVALID, "BAD_PURPOSE", TJ},
     {"Retire", "purpose", "2147483647", INVALID, "BAD_PURPOSE", TJ},
     {"Retire", "beneficiary", "", INVALID, "BAD_BENEFICIARY", TJ},
-    {"Retire", "beneficiary", "*129*b", INVALID, "BAD_BENEFICIARY", TJ},
-    {"Retire", "beneficiary", "a|b", INVALID, "BAD_BENEFICIARY", TJ},
+    {"Retire", "beneficiary", "*257*b", INVALID, "BAD_BENEFICIARY", TJ},
+    {"Retire", "beneficiary", "a\xc2\x9f", INVALID, "BAD_BENEFICIARY", TJ}, /* C1 */
     {"Retire", "beneficiary", "a\x7f", INVALID, "BAD_BENEFICIARY", TJ},
     {"Retire", "vintage_year", "1999", INVALID, "BAD_SELECTION", TJ},
     {"Retire", "vintage_year", "2101", INVALID, "BAD_SELECTION", TJ},

@@ -127,24 +127,55 @@ Test(validate, text) {
     cr_expect_not(validate_text(""));
 }
 
-/* '|' and ',' are the audit encoding's separators; control bytes never
- * belong in a name. */
-Test(validate, text_separators_and_controls) {
+/* Ordinary text: separators of any kind, quotes, Chinese. Free text is stored
+ * length-prefixed, so nothing in it needs to be refused (issue 11 item 3). */
+Test(validate, text_accepts_ordinary_text) {
+    static const char *const good[] = {
+        "Acme Co., Ltd.",
+        "\xe5\xa4\xa9\xe6\xb4\xa5\xe5\xb8\x82\xe6\x9f\x90\xe6\x9f\x90\xe6\x9c\x89\xe9\x99\x90"
+        "\xe5\x85\xac\xe5\x8f\xb8, \xe7\xac\xac" "1|2\xe9\x83\xa8", /* 天津市某某有限公司, 第1|2部 */
+        "a,b", "a|b", ",", "|", ":", "12:x,", "\"quoted\"", "'single'", "back\\slash",
+        "\xc2\xa0no-break space", "\xe2\x80\xa8", /* U+00A0, U+2028: not control characters */
+        "\xf0\x9f\x8c\xb3 tree",                  /* 4-byte UTF-8 */
+    };
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+        cr_expect(validate_text(good[i]), "text #%zu '%s' refused", i, good[i]);
+}
+
+/* Control characters never belong in a name or a reason: C0 (NUL cannot
+ * even be sent), DEL, and C1 U+0080..U+009F. Bytes that are not UTF-8 are
+ * refused too. */
+Test(validate, text_refuses_controls_and_bytes_that_are_not_utf8) {
     static const char *const bad[] = {
-        "a,b", "a|b", ",", "|", "a\tb", "a\nb", "a\rb", "\x01", "a\x1f", "a\x7f", "\x1b[31m",
+        "a\tb", "a\nb", "a\rb", "\x01", "a\x1f", "a\x7f", "\x1b[31m",
+        "a\xc2\x80", "a\xc2\x85" "b", "\xc2\x9f", /* C1 controls */
+        "a\xff", "\xe5\xa4", "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\x80",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         cr_expect_not(validate_text(bad[i]), "text #%zu accepted", i);
 }
 
 Test(validate, text_length_counts_bytes) {
-    /* 42 three-byte characters = 126 bytes: fits; 43 = 129 bytes: too long */
-    char buf[3 * 43 + 1];
-    for (int n = 42; n <= 43; n++) {
+    /* 85 three-byte characters = 255 bytes: fits; 86 = 258 bytes: too long */
+    char buf[3 * 86 + 1];
+    for (int n = 85; n <= 86; n++) {
         buf[0] = '\0';
         for (int i = 0; i < n; i++) strcat(buf, "\xe7\xa2\xb3");
         cr_expect_eq(validate_text(buf), 3 * n <= VALIDATE_TEXT_MAX, "%d bytes of UTF-8", 3 * n);
     }
+}
+
+Test(validate, free_text_bounds) {
+    cr_expect_not(validate_free_text("123456789", 10, 512), "9 bytes, 10 wanted");
+    cr_expect(validate_free_text("incident 7", 10, 512));
+    char *max = repeat('r', 512);
+    cr_expect(validate_free_text(max, 10, 512));
+    free(max);
+    char *over = repeat('r', 513);
+    cr_expect_not(validate_free_text(over, 10, 512));
+    free(over);
+    cr_expect(validate_free_text("", 0, 0), "empty allowed when min is 0");
+    cr_expect_not(validate_free_text("x", 0, 0));
 }
 
 /* ---- enumerations and ranges ----------------------------------------------------------- */

@@ -1,0 +1,42 @@
+/* textfield.c - netstring fields for free text (textfield.h). */
+#include "settlement/textfield.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <string.h>
+
+int textfield_encode(const char *text, size_t n, char *buf, size_t cap) {
+    assert(text != NULL || n == 0);
+    assert(buf != NULL);
+    if (n > TEXTFIELD_BYTES_MAX) return -1;
+    char len[TEXTFIELD_LEN_DIGITS_MAX + 2];
+    int digits = snprintf(len, sizeof len, "%zu:", n);
+    assert(digits > 1 && (size_t)digits < sizeof len);
+    size_t total = (size_t)digits + n + 1;
+    if (total + 1 > cap) return -1;
+    memcpy(buf, len, (size_t)digits);
+    if (n > 0) memcpy(buf + digits, text, n);
+    buf[total - 1] = ',';
+    buf[total] = '\0';
+    return (int)total;
+}
+
+int textfield_next(const char *s, size_t len, size_t *pos, const char **field, size_t *field_len) {
+    assert(s != NULL && pos != NULL && field != NULL && field_len != NULL);
+    size_t i = *pos, n = 0, digits = 0;
+    if (i >= len) return -1;
+    while (i < len && s[i] >= '0' && s[i] <= '9') {
+        if (digits == TEXTFIELD_LEN_DIGITS_MAX) return -1;
+        if (digits == 1 && n == 0) return -1; /* a leading zero */
+        n = n * 10 + (size_t)(s[i] - '0');
+        digits++;
+        i++;
+    }
+    if (digits == 0 || n > TEXTFIELD_BYTES_MAX || i >= len || s[i] != ':') return -1;
+    i++;
+    if (len - i < n + 1 || s[i + n] != ',') return -1;
+    *field = s + i;
+    *field_len = n;
+    *pos = i + n + 1;
+    return 0;
+}
