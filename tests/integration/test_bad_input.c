@@ -577,6 +577,8 @@ static const row_t registry_rows[] = {
     {"OpenAccount", "holder_kind", "robot", INVALID, "BAD_HOLDER_KIND", TJ},
     {"OpenAccount", "holder_kind", "Personal", INVALID, "BAD_HOLDER_KIND", TJ},
     {"OpenAccount", "holder_kind", "*100000*p", INVALID, "BAD_HOLDER_KIND", TJ},
+    /* tj-a is open as personal: the base request asks for household */
+    {"OpenAccount", "account_id", "tj-a", GRPC_STATUS_ALREADY_EXISTS, "ACCOUNT_EXISTS", TJ},
     /* Issue */
     BAD_IDS("Issue", "issuance_id", "BAD_ID"),
     BAD_ACCOUNTS("Issue", "account_id", "BAD_ACCOUNT_ID"),
