@@ -60,7 +60,7 @@ void audit_read_log(server_call_t *call, const ProtobufCMessage *request) {
     const Carbon__V1__ReadLogRequest *req = (const Carbon__V1__ReadLogRequest *)request;
     struct gateway *gw = server_call_app(call);
     if (req->limit > AUDIT_READ_MAX) {
-        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "BAD_LIMIT",
+        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, REASON(BAD_LIMIT),
                            "limit must be 0..%d", AUDIT_READ_MAX);
         return;
     }
@@ -73,13 +73,13 @@ void audit_read_log(server_call_t *call, const ProtobufCMessage *request) {
     uint64_t from = req->from_seq ? req->from_seq : 1;
     size_t limit = req->limit ? req->limit : AUDIT_READ_LIMIT_DEFAULT;
     if (audit_head(st, &head, head_hash, err, sizeof err) != LEDGER_OK) {
-        server_reply_error(call, GRPC_STATUS_UNAVAILABLE, "STORE_UNAVAILABLE", "%s", err);
+        server_reply_error(call, GRPC_STATUS_UNAVAILABLE, REASON(STORE_UNAVAILABLE), "%s", err);
         return;
     }
     if (from <= head) {
         if (head - from + 1 < limit) limit = (size_t)(head - from + 1);
         if (audit_read(st, from, limit, &entries, &n, err, sizeof err) != LEDGER_OK) {
-            server_reply_error(call, GRPC_STATUS_UNAVAILABLE, "STORE_UNAVAILABLE", "%s", err);
+            server_reply_error(call, GRPC_STATUS_UNAVAILABLE, REASON(STORE_UNAVAILABLE), "%s", err);
             return;
         }
     }
@@ -115,12 +115,12 @@ void audit_trace(server_call_t *call, const ProtobufCMessage *request) {
             serial > LEDGER_SERIAL_MAX)
             goto bad_serial;
     } else {
-        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "NO_SUBJECT",
+        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, REASON(NO_SUBJECT),
                            "give a transfer_id or a serial");
         return;
     }
     if (req->limit > AUDIT_READ_MAX) {
-        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "BAD_LIMIT", "limit must be 0..%d",
+        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, REASON(BAD_LIMIT), "limit must be 0..%d",
                            AUDIT_READ_MAX);
         return;
     }
@@ -130,7 +130,7 @@ void audit_trace(server_call_t *call, const ProtobufCMessage *request) {
     uint64_t head = 0;
     char head_hash[AUDIT_HASH_HEX + 1], err[256] = "";
     if (audit_head(st, &head, head_hash, err, sizeof err) != LEDGER_OK) {
-        server_reply_error(call, GRPC_STATUS_UNAVAILABLE, "STORE_UNAVAILABLE", "%s", err);
+        server_reply_error(call, GRPC_STATUS_UNAVAILABLE, REASON(STORE_UNAVAILABLE), "%s", err);
         return;
     }
     arena_t a = {0};
@@ -144,7 +144,7 @@ void audit_trace(server_call_t *call, const ProtobufCMessage *request) {
                                                                 : AUDIT_TRACE_SCAN_CHUNK;
         if (audit_read(st, from, chunk, &entries, &n, err, sizeof err) != LEDGER_OK) {
             arena_free(&a);
-            server_reply_error(call, GRPC_STATUS_UNAVAILABLE, "STORE_UNAVAILABLE", "%s", err);
+            server_reply_error(call, GRPC_STATUS_UNAVAILABLE, REASON(STORE_UNAVAILABLE), "%s", err);
             return;
         }
         for (size_t i = 0; i < n && resp.n_entries < limit; i++) {
@@ -158,7 +158,7 @@ void audit_trace(server_call_t *call, const ProtobufCMessage *request) {
     arena_free(&a);
     return;
 bad_serial:
-    server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "BAD_SERIAL",
+    server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, REASON(BAD_SERIAL),
                        "serial must be REGION:NUMBER, e.g. CN-TJ:1042");
 }
 
@@ -202,7 +202,7 @@ void audit_get_checkpoint(server_call_t *call, const ProtobufCMessage *request) 
     return;
 unavailable:
     arena_free(&a);
-    server_reply_error(call, GRPC_STATUS_UNAVAILABLE, "STORE_UNAVAILABLE", "%s", err);
+    server_reply_error(call, GRPC_STATUS_UNAVAILABLE, REASON(STORE_UNAVAILABLE), "%s", err);
 }
 
 void audit_share_checkpoint(server_call_t *call, const ProtobufCMessage *request) {
@@ -211,13 +211,13 @@ void audit_share_checkpoint(server_call_t *call, const ProtobufCMessage *request
     const identity_t *caller = server_call_caller(call);
     const Carbon__V1__Checkpoint *m = req->checkpoint;
     if (m == NULL || caller == NULL || strcmp(m->region, caller->region) != 0) {
-        server_reply_error(call, GRPC_STATUS_PERMISSION_DENIED, "REGION_MISMATCH",
+        server_reply_error(call, GRPC_STATUS_PERMISSION_DENIED, REASON(REGION_MISMATCH),
                            "a gateway may share only its own region's checkpoint");
         return;
     }
     if (m->public_key.len != 32 || m->signature.len != 64 ||
         !validate_hex(m->head_hash, AUDIT_HASH_HEX)) {
-        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "MALFORMED_CHECKPOINT",
+        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, REASON(MALFORMED_CHECKPOINT),
                            "a checkpoint carries a 32-byte key, a 64-byte signature and a hash of "
                            "%d lowercase hex digits", AUDIT_HASH_HEX);
         return;
@@ -234,7 +234,7 @@ void audit_share_checkpoint(server_call_t *call, const ProtobufCMessage *request
         if (strcmp(gw->cfg.peers[i].region, m->region) == 0 && gw->peer_audit_key_set[i])
             pinned = gw->peer_audit_keys[i];
     if (!audit_checkpoint_verify(&cp, pinned)) {
-        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "BAD_SIGNATURE",
+        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, REASON(BAD_SIGNATURE),
                            "the checkpoint's signature does not verify%s",
                            pinned ? " with the configured key of that region" : "");
         return;
@@ -255,7 +255,7 @@ void audit_share_checkpoint(server_call_t *call, const ProtobufCMessage *request
                   (json_int_t)cp.seq, "held", held.head_hash, "offered", cp.head_hash);
     }
     if (rc == LEDGER_ESTORE) {
-        server_reply_error(call, GRPC_STATUS_UNAVAILABLE, "STORE_UNAVAILABLE", "%s", err);
+        server_reply_error(call, GRPC_STATUS_UNAVAILABLE, REASON(STORE_UNAVAILABLE), "%s", err);
         return;
     }
     Carbon__V1__ShareCheckpointResponse resp = CARBON__V1__SHARE_CHECKPOINT_RESPONSE__INIT;

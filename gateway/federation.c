@@ -30,7 +30,7 @@
 static int federation_region_ok(server_call_t *call, const char *region) {
     const identity_t *caller = server_call_caller(call);
     if (caller != NULL && strcmp(caller->region, region) == 0) return 1;
-    server_reply_error(call, GRPC_STATUS_PERMISSION_DENIED, "REGION_MISMATCH",
+    server_reply_error(call, GRPC_STATUS_PERMISSION_DENIED, REASON(REGION_MISMATCH),
                        "the message names region '%.16s' but the caller is %s", region,
                        caller != NULL ? caller->region : "unknown");
     return 0;
@@ -39,9 +39,8 @@ static int federation_region_ok(server_call_t *call, const char *region) {
 static int federation_batch_size_ok(server_call_t *call, size_t n) {
     struct gateway *gw = server_call_app(call);
     if (n >= 1 && n <= gw->cfg.batch_legs_max) return 1;
-    server_reply_error(call, n == 0 ? GRPC_STATUS_INVALID_ARGUMENT : GRPC_STATUS_RESOURCE_EXHAUSTED,
-                       "BAD_BATCH_SIZE", "a batch holds 1..%u legs, not %zu",
-                       gw->cfg.batch_legs_max, n);
+    server_refuse(call, n == 0 ? REASON_BAD_BATCH_SIZE : REASON_BATCH_TOO_LARGE,
+                  "a batch holds 1..%u legs, not %zu", gw->cfg.batch_legs_max, n);
     return 0;
 }
 
@@ -50,7 +49,7 @@ void federation_hello(server_call_t *call, const ProtobufCMessage *request) {
     struct gateway *gw = server_call_app(call);
     if (!federation_region_ok(call, req->region)) return;
     if (req->protocol_version != FEDERATION_PROTOCOL_VERSION) {
-        server_reply_error(call, GRPC_STATUS_FAILED_PRECONDITION, "PROTOCOL_VERSION",
+        server_reply_error(call, GRPC_STATUS_FAILED_PRECONDITION, REASON(PROTOCOL_VERSION),
                            "this gateway speaks protocol %d, not %u", FEDERATION_PROTOCOL_VERSION,
                            req->protocol_version);
         return;
@@ -103,12 +102,12 @@ void federation_prepare(server_call_t *call, const ProtobufCMessage *request) {
                                           legs[parsed].credited_g, legs[parsed].debited_g,
                                           legs[parsed].src_digest, legs[parsed].dst_digest);
         if (why == NULL && legs[parsed].expiry_ms > now_ms + FEDERATION_EXPIRY_HORIZON_MS)
-            why = "EXPIRY_TOO_FAR";
+            why = REASON(EXPIRY_TOO_FAR);
         p[parsed].precheck = why != NULL ? why : "";
     }
 stop:
     if (parsed < n) {
-        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "MALFORMED_LEG", "%s", err);
+        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, REASON(MALFORMED_LEG), "%s", err);
         goto out;
     }
     store_t *st = gateway_call_store(call);
@@ -126,7 +125,7 @@ stop:
     if (ledger_dest_prepare(st, req->source_region, req->batch_seq, batch_text, p, n, now_ms, err,
                             sizeof err) != LEDGER_OK) {
         log_warn("store_error", "{s:s, s:s}", "method", "Prepare", "error", err);
-        server_reply_error(call, GRPC_STATUS_UNAVAILABLE, "STORE_UNAVAILABLE",
+        server_reply_error(call, GRPC_STATUS_UNAVAILABLE, REASON(STORE_UNAVAILABLE),
                            "the store did not answer; send the batch again");
         goto out;
     }
@@ -165,7 +164,7 @@ void federation_decide(server_call_t *call, const ProtobufCMessage *request) {
             (ld->decision != CARBON__V1__DECISION__DECISION_COMMIT &&
              ld->decision != CARBON__V1__DECISION__DECISION_ABORT)) {
             free(d);
-            server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "MALFORMED_DECISION",
+            server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, REASON(MALFORMED_DECISION),
                                "decision %zu needs a 32-hex transfer_id and COMMIT or ABORT", i);
             return;
         }
@@ -183,7 +182,7 @@ void federation_decide(server_call_t *call, const ProtobufCMessage *request) {
         LEDGER_OK) {
         free(d);
         log_warn("store_error", "{s:s, s:s}", "method", "Decide", "error", err);
-        server_reply_error(call, GRPC_STATUS_UNAVAILABLE, "STORE_UNAVAILABLE",
+        server_reply_error(call, GRPC_STATUS_UNAVAILABLE, REASON(STORE_UNAVAILABLE),
                            "the store did not answer; send the decisions again");
         return;
     }
@@ -212,7 +211,7 @@ void federation_query_decision(server_call_t *call, const ProtobufCMessage *requ
     size_t n = req->n_transfer_ids;
     for (size_t i = 0; i < n; i++)
         if (!validate_request_id(req->transfer_ids[i])) {
-            server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "BAD_ID",
+            server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, REASON(BAD_ID),
                                "transfer id %zu is not 32 lowercase hex digits", i);
             return;
         }
@@ -236,7 +235,7 @@ void federation_query_decision(server_call_t *call, const ProtobufCMessage *requ
         if (strcmp(leg.role, "source") == 0 && strcmp(leg.peer, req->region) == 0) {
             d[nd].tid = req->transfer_ids[i];
             d[nd].decision = 'A';
-            d[nd].reason = "PRESUMED_ABORT";
+            d[nd].reason = REASON(PRESUMED_ABORT);
             d[nd].only_if_expired = 0;
             index[nd++] = i;
         }
@@ -245,7 +244,7 @@ void federation_query_decision(server_call_t *call, const ProtobufCMessage *requ
     if (!failed && nd > 0 && ledger_source_decide(st, d, nd, ledger_now_ms(), err, sizeof err) != LEDGER_OK)
         failed = 1;
     if (failed) {
-        server_reply_error(call, GRPC_STATUS_UNAVAILABLE, "STORE_UNAVAILABLE",
+        server_reply_error(call, GRPC_STATUS_UNAVAILABLE, REASON(STORE_UNAVAILABLE),
                            "the store did not answer; ask again");
     } else {
         for (size_t k = 0; k < nd; k++)

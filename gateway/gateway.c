@@ -41,21 +41,21 @@ store_t *gateway_worker_store(struct gateway *gw, gateway_worker_t *w) {
 store_t *gateway_call_store(server_call_t *call) {
     store_t *st = gateway_worker_store(server_call_app(call), server_call_worker(call));
     if (st == NULL)
-        server_reply_error(call, GRPC_STATUS_UNAVAILABLE, "STORE_UNAVAILABLE",
+        server_reply_error(call, GRPC_STATUS_UNAVAILABLE, REASON(STORE_UNAVAILABLE),
                            "the region's store cannot be reached; retry");
     return st;
 }
 
 int gateway_require_request_id(server_call_t *call, const char *id, const char *field) {
     if (validate_request_id(id)) return 1;
-    server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "BAD_ID",
+    server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, REASON(BAD_ID),
                        "%s must be 32 lowercase hex digits", field);
     return 0;
 }
 
 int gateway_require_account_id(server_call_t *call, const char *id, const char *field) {
     if (validate_account_id(id)) return 1;
-    server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "BAD_ACCOUNT_ID",
+    server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, REASON(BAD_ACCOUNT_ID),
                        "%s must be 1..64 of [A-Za-z0-9._-]", field);
     return 0;
 }

@@ -22,6 +22,6 @@ void health_check(server_call_t *call, const ProtobufCMessage *request, int serv
             return;
         }
     }
-    server_reply_error(call, GRPC_STATUS_NOT_FOUND, "UNKNOWN_SERVICE", "no service '%.64s'",
+    server_reply_error(call, GRPC_STATUS_NOT_FOUND, REASON(UNKNOWN_SERVICE), "no service '%.64s'",
                        req->service);
 }

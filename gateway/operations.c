@@ -26,7 +26,7 @@
 static int ops_peer_ok(server_call_t *call, const char *peer) {
     struct gateway *gw = server_call_app(call);
     if (config_peer_address(&gw->cfg, peer) != NULL) return 1;
-    server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "UNKNOWN_REGION",
+    server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, REASON(UNKNOWN_REGION),
                        "'%.16s' is not a peer of %s", peer, gw->cfg.region);
     return 0;
 }
@@ -110,7 +110,7 @@ static void ops_answer_batches(server_call_t *call, const char *peer, int outgoi
     size_t n = 0;
     char err[256] = "";
     if (batch_list(st, peer, outgoing, from, to, &recs, &n, err, sizeof err) != LEDGER_OK) {
-        server_reply_error(call, GRPC_STATUS_UNAVAILABLE, "STORE_UNAVAILABLE", "%s", err);
+        server_reply_error(call, GRPC_STATUS_UNAVAILABLE, REASON(STORE_UNAVAILABLE), "%s", err);
         return;
     }
     arena_t a = {0};
@@ -131,7 +131,7 @@ static void ops_answer_batches(server_call_t *call, const char *peer, int outgoi
     free(recs);
     if (failed) {
         arena_free(&a);
-        server_reply_error(call, GRPC_STATUS_UNAVAILABLE, "STORE_UNAVAILABLE", "%s", err);
+        server_reply_error(call, GRPC_STATUS_UNAVAILABLE, REASON(STORE_UNAVAILABLE), "%s", err);
         return;
     }
     if (fetch) {
@@ -152,7 +152,7 @@ void ops_list_batches(server_call_t *call, const ProtobufCMessage *request) {
     const Carbon__V1__ListBatchesRequest *req = (const Carbon__V1__ListBatchesRequest *)request;
     if (!ops_peer_ok(call, req->peer_region)) return;
     if (req->to_seq != 0 && (req->to_seq < req->from_seq || req->to_seq - req->from_seq >= BATCH_LIST_MAX)) {
-        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "BAD_RANGE",
+        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, REASON(BAD_RANGE),
                            "from_seq..to_seq spans at most %d batches", BATCH_LIST_MAX);
         return;
     }
@@ -163,12 +163,12 @@ void ops_fetch_batches(server_call_t *call, const ProtobufCMessage *request) {
     const Carbon__V1__FetchBatchesRequest *req = (const Carbon__V1__FetchBatchesRequest *)request;
     const identity_t *caller = server_call_caller(call);
     if (caller == NULL || strcmp(caller->region, req->region) != 0) {
-        server_reply_error(call, GRPC_STATUS_PERMISSION_DENIED, "REGION_MISMATCH",
+        server_reply_error(call, GRPC_STATUS_PERMISSION_DENIED, REASON(REGION_MISMATCH),
                            "a gateway may fetch only the batches it sent");
         return;
     }
     if (req->to_seq != 0 && (req->to_seq < req->from_seq || req->to_seq - req->from_seq >= BATCH_LIST_MAX)) {
-        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "BAD_RANGE",
+        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, REASON(BAD_RANGE),
                            "from_seq..to_seq spans at most %d batches", BATCH_LIST_MAX);
         return;
     }
@@ -273,7 +273,7 @@ void ops_reconcile(server_call_t *call, const ProtobufCMessage *request) {
     struct gateway *gw = server_call_app(call);
     if (!ops_peer_ok(call, req->peer_region)) return;
     if (req->to_seq != 0 && (req->to_seq < req->from_seq || req->to_seq - req->from_seq >= BATCH_LIST_MAX)) {
-        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "BAD_RANGE",
+        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, REASON(BAD_RANGE),
                            "from_seq..to_seq spans at most %d batches", BATCH_LIST_MAX);
         return;
     }
@@ -284,7 +284,7 @@ void ops_reconcile(server_call_t *call, const ProtobufCMessage *request) {
     size_t n = 0;
     if (batch_list(st, req->peer_region, 1, req->from_seq, req->to_seq, &recs, &n, err, sizeof err) !=
         LEDGER_OK) {
-        server_reply_error(call, GRPC_STATUS_UNAVAILABLE, "STORE_UNAVAILABLE", "%s", err);
+        server_reply_error(call, GRPC_STATUS_UNAVAILABLE, REASON(STORE_UNAVAILABLE), "%s", err);
         return;
     }
     uint64_t to = req->to_seq;
@@ -303,7 +303,7 @@ void ops_reconcile(server_call_t *call, const ProtobufCMessage *request) {
                     gw->cfg.peer_timeout_ms, &status) != GRPC_STATUS_OK) {
         for (size_t i = 0; i < n; i++) batch_record_free(&recs[i]);
         free(recs);
-        server_reply_error(call, GRPC_STATUS_UNAVAILABLE, "PEER_UNAVAILABLE",
+        server_reply_error(call, GRPC_STATUS_UNAVAILABLE, REASON(PEER_UNAVAILABLE),
                            "%s did not answer FetchBatches: %s", req->peer_region, status.details);
         return;
     }
@@ -355,7 +355,7 @@ void ops_reconcile(server_call_t *call, const ProtobufCMessage *request) {
     protobuf_c_message_free_unpacked(presp, NULL);
     if (failed) {
         arena_free(&a);
-        server_reply_error(call, GRPC_STATUS_UNAVAILABLE, "STORE_UNAVAILABLE", "%s", err);
+        server_reply_error(call, GRPC_STATUS_UNAVAILABLE, REASON(STORE_UNAVAILABLE), "%s", err);
         return;
     }
     resp.n_discrepancies = found.n;
@@ -370,7 +370,7 @@ void ops_list_in_doubt(server_call_t *call, const ProtobufCMessage *request) {
     const Carbon__V1__ListInDoubtRequest *req = (const Carbon__V1__ListInDoubtRequest *)request;
     struct gateway *gw = server_call_app(call);
     if (req->limit > OPS_INDOUBT_LIMIT_MAX) {
-        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "BAD_LIMIT", "limit must be 0..%d",
+        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, REASON(BAD_LIMIT), "limit must be 0..%d",
                            OPS_INDOUBT_LIMIT_MAX);
         return;
     }
@@ -385,7 +385,7 @@ void ops_list_in_doubt(server_call_t *call, const ProtobufCMessage *request) {
     if (ledger_recovery_scan(st, now, limit, src, &src_n, dst, &dst_n, err, sizeof err) != LEDGER_OK) {
         free(src);
         free(dst);
-        server_reply_error(call, GRPC_STATUS_UNAVAILABLE, "STORE_UNAVAILABLE", "%s", err);
+        server_reply_error(call, GRPC_STATUS_UNAVAILABLE, REASON(STORE_UNAVAILABLE), "%s", err);
         return;
     }
     arena_t a = {0};
@@ -428,11 +428,11 @@ void ops_resolve_in_doubt(server_call_t *call, const ProtobufCMessage *request) 
     if (!gateway_require_request_id(call, req->transfer_id, "transfer_id")) return;
     if (req->decision != CARBON__V1__DECISION__DECISION_COMMIT &&
         req->decision != CARBON__V1__DECISION__DECISION_ABORT) {
-        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "BAD_DECISION", "decision must be COMMIT or ABORT");
+        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, REASON(BAD_DECISION), "decision must be COMMIT or ABORT");
         return;
     }
     if (!validate_free_text(req->reason, OPS_REASON_MIN, OPS_REASON_MAX)) {
-        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "BAD_REASON",
+        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, REASON(BAD_REASON),
                            "reason must be %d..%d bytes of UTF-8 text without control "
                            "characters (it has %zu bytes)",
                            OPS_REASON_MIN, OPS_REASON_MAX, strlen(req->reason));
@@ -444,13 +444,13 @@ void ops_resolve_in_doubt(server_call_t *call, const ProtobufCMessage *request) 
     char err[256] = "";
     int rc = ledger_leg_get(st, req->transfer_id, &leg, err, sizeof err);
     if (rc == LEDGER_ESTORE) {
-        server_reply_error(call, GRPC_STATUS_UNAVAILABLE, "STORE_UNAVAILABLE", "%s", err);
+        server_reply_error(call, GRPC_STATUS_UNAVAILABLE, REASON(STORE_UNAVAILABLE), "%s", err);
         return;
     }
     if (rc == LEDGER_NOT_FOUND || strcmp(leg.role, "destination") != 0 ||
         strcmp(leg.state, "PREPARED") != 0) {
         if (rc == LEDGER_OK) ledger_leg_free(&leg);
-        server_reply_error(call, GRPC_STATUS_FAILED_PRECONDITION, "NOT_IN_DOUBT",
+        server_reply_error(call, GRPC_STATUS_FAILED_PRECONDITION, REASON(NOT_IN_DOUBT),
                            "transfer %s is not a prepared leg waiting here for a decision",
                            req->transfer_id);
         return;
@@ -460,7 +460,7 @@ void ops_resolve_in_doubt(server_call_t *call, const ProtobufCMessage *request) 
     uint64_t expiry = leg.expiry_ms;
     ledger_leg_free(&leg);
     if (ledger_now_ms() < expiry) {
-        server_reply_error(call, GRPC_STATUS_FAILED_PRECONDITION, "NOT_EXPIRED",
+        server_reply_error(call, GRPC_STATUS_FAILED_PRECONDITION, REASON(NOT_EXPIRED),
                            "the leg expires in %" PRIu64 " ms; its coordinator still decides",
                            expiry - ledger_now_ms());
         return;
@@ -471,7 +471,7 @@ void ops_resolve_in_doubt(server_call_t *call, const ProtobufCMessage *request) 
     char answer = 'U';
     if (t.query(t.ctx, coordinator, ids, 1, gw->cfg.peer_timeout_ms, &answer, err, sizeof err) == 0 &&
         answer != 'U') {
-        server_reply_error(call, GRPC_STATUS_FAILED_PRECONDITION, "COORDINATOR_ANSWERS",
+        server_reply_error(call, GRPC_STATUS_FAILED_PRECONDITION, REASON(COORDINATOR_ANSWERS),
                            "%s answers %s for this transfer; recovery applies it", coordinator,
                            answer == 'C' ? "COMMIT" : "ABORT");
         return;
@@ -482,7 +482,7 @@ void ops_resolve_in_doubt(server_call_t *call, const ProtobufCMessage *request) 
                                 .resolved_by = op != NULL ? op->spiffe_id : "operator",
                                 .resolve_reason = req->reason};
     if (ledger_dest_decide(st, coordinator, &d, 1, ledger_now_ms(), err, sizeof err) != LEDGER_OK) {
-        server_reply_error(call, GRPC_STATUS_UNAVAILABLE, "STORE_UNAVAILABLE", "%s", err);
+        server_reply_error(call, GRPC_STATUS_UNAVAILABLE, REASON(STORE_UNAVAILABLE), "%s", err);
         return;
     }
     log_warn("in_doubt_resolved", "{s:s, s:s, s:s, s:s}", "transfer", req->transfer_id, "decision",

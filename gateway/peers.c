@@ -104,7 +104,7 @@ static int peers_prepare(void *ctx, const char *peer, uint64_t batch_seq,
         }
         votes[i].yes = r->votes[i]->vote == CARBON__V1__VOTE__VOTE_YES;
         snprintf(votes[i].reason, sizeof votes[i].reason, "%s",
-                 votes[i].yes ? "" : (r->votes[i]->reason[0] ? r->votes[i]->reason : "REFUSED"));
+                 votes[i].yes ? "" : (r->votes[i]->reason[0] ? r->votes[i]->reason : REASON(REFUSED)));
     }
     protobuf_c_message_free_unpacked(resp, NULL);
     return rc;

@@ -46,30 +46,30 @@ static void registry_request_fp(char out[LEDGER_DIGEST_HEX + 1], const char *fmt
 static void registry_reply_ledger(server_call_t *call, int rc, const char *err) {
     switch (rc) {
     case LEDGER_CONFLICT:
-        server_reply_error(call, GRPC_STATUS_ALREADY_EXISTS, "ID_REUSED",
+        server_reply_error(call, GRPC_STATUS_ALREADY_EXISTS, REASON(ID_REUSED),
                            "the id was used before with other content");
         return;
     case LEDGER_NO_ACCOUNT:
     case LEDGER_NOT_FOUND:
-        server_reply_error(call, GRPC_STATUS_NOT_FOUND, "UNKNOWN_ACCOUNT", "%s",
+        server_reply_error(call, GRPC_STATUS_NOT_FOUND, REASON(UNKNOWN_ACCOUNT), "%s",
                            err[0] ? err : "no such account");
         return;
     case LEDGER_EXISTS:
-        server_reply_error(call, GRPC_STATUS_ALREADY_EXISTS, "ACCOUNT_EXISTS", "%s", err);
+        server_reply_error(call, GRPC_STATUS_ALREADY_EXISTS, REASON(ACCOUNT_EXISTS), "%s", err);
         return;
     case LEDGER_SERIALS_EXHAUSTED:
-        server_reply_error(call, GRPC_STATUS_RESOURCE_EXHAUSTED, "SERIALS_EXHAUSTED",
+        server_reply_error(call, GRPC_STATUS_RESOURCE_EXHAUSTED, REASON(SERIALS_EXHAUSTED),
                            "the region's serial space (2^50) is used up");
         return;
     case LEDGER_EINVAL:
-        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "OUT_OF_RANGE", "%s", err);
+        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, REASON(OUT_OF_RANGE), "%s", err);
         return;
     case LEDGER_TOO_FRAGMENTED:
-        server_reply_error(call, GRPC_STATUS_RESOURCE_EXHAUSTED, "TOO_FRAGMENTED", "%s", err);
+        server_reply_error(call, GRPC_STATUS_RESOURCE_EXHAUSTED, REASON(TOO_FRAGMENTED), "%s", err);
         return;
     default:
         log_warn("store_error", "{s:s, s:s}", "method", server_call_path(call), "error", err);
-        server_reply_error(call, GRPC_STATUS_UNAVAILABLE, "STORE_UNAVAILABLE",
+        server_reply_error(call, GRPC_STATUS_UNAVAILABLE, REASON(STORE_UNAVAILABLE),
                            "the store did not answer; retry with the same id");
         return;
     }
@@ -82,7 +82,7 @@ void registry_open_account(server_call_t *call, const ProtobufCMessage *request)
     struct gateway *gw = server_call_app(call);
     if (!gateway_require_account_id(call, req->account_id, "account_id")) return;
     if (!validate_holder_kind(req->holder_kind)) {
-        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "BAD_HOLDER_KIND",
+        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, REASON(BAD_HOLDER_KIND),
                            "holder_kind must be personal, household, firm or public");
         return;
     }
@@ -112,13 +112,13 @@ void registry_issue(server_call_t *call, const ProtobufCMessage *request) {
     if (!gateway_require_request_id(call, req->issuance_id, "issuance_id")) return;
     if (!gateway_require_account_id(call, req->account_id, "account_id")) return;
     if (!validate_vintage(req->vintage_year, 0)) {
-        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "BAD_VINTAGE",
+        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, REASON(BAD_VINTAGE),
                            "vintage_year must be %d..%d", VALIDATE_VINTAGE_MIN,
                            VALIDATE_VINTAGE_MAX);
         return;
     }
     if (!validate_text(req->activity_fingerprint)) {
-        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "BAD_FINGERPRINT",
+        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, REASON(BAD_FINGERPRINT),
                            "activity_fingerprint must be 1..%d bytes of UTF-8 text without "
                            "control characters (it has %zu bytes)",
                            VALIDATE_TEXT_MAX, strlen(req->activity_fingerprint));
@@ -127,13 +127,13 @@ void registry_issue(server_call_t *call, const ProtobufCMessage *request) {
     const catalog_t *cat = catalog_set_current(gw->catalogs, gw->cfg.region);
     const catalog_methodology_t *m = cat ? catalog_find_methodology(cat, req->methodology_id) : NULL;
     if (m == NULL) {
-        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "UNKNOWN_METHODOLOGY",
+        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, REASON(UNKNOWN_METHODOLOGY),
                            "%s's catalog has no methodology '%.40s'", gw->cfg.region,
                            req->methodology_id);
         return;
     }
     if (req->catalog_digest[0] != '\0' && strcmp(req->catalog_digest, cat->digest_hex) != 0) {
-        server_reply_error(call, GRPC_STATUS_FAILED_PRECONDITION, "CATALOG_CHANGED",
+        server_reply_error(call, GRPC_STATUS_FAILED_PRECONDITION, REASON(CATALOG_CHANGED),
                            "the catalog is now %s", cat->digest_hex);
         return;
     }
@@ -143,7 +143,7 @@ void registry_issue(server_call_t *call, const ProtobufCMessage *request) {
                   : conv_issue_g(req->quantity_milli, m->g_per_unit.num, m->g_per_unit.den,
                                  &amount_g);
     if (crc != CONV_OK || amount_g == 0 || amount_g >= LEDGER_AMOUNT_G_MAX) {
-        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "BAD_QUANTITY",
+        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, REASON(BAD_QUANTITY),
                            "%" PRIu64 " thousandths of %s yield %s", req->quantity_milli,
                            m->native_unit,
                            crc != CONV_OK ? conv_strerror(crc)
@@ -168,7 +168,7 @@ void registry_issue(server_call_t *call, const ProtobufCMessage *request) {
     char err[256] = "";
     int rc = ledger_issue(st, &in, ledger_now_ms(), &block, other, err, sizeof err);
     if (rc == LEDGER_DOUBLE_ISSUANCE) {
-        server_reply_error(call, GRPC_STATUS_ALREADY_EXISTS, "DOUBLE_ISSUANCE",
+        server_reply_error(call, GRPC_STATUS_ALREADY_EXISTS, REASON(DOUBLE_ISSUANCE),
                            "activity '%s' was issued already by issuance %s",
                            req->activity_fingerprint, other);
         return;
@@ -194,12 +194,12 @@ static int registry_quote(server_call_t *call, const char *to_region, const char
     struct gateway *gw = server_call_app(call);
     if (strcmp(to_region, gw->cfg.region) == 0 ||
         config_peer_address(&gw->cfg, to_region) == NULL) {
-        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "UNKNOWN_REGION",
+        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, REASON(UNKNOWN_REGION),
                            "'%.16s' is not another region of the federation", to_region);
         return -1;
     }
     if (amount_units == 0) {
-        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "BAD_AMOUNT",
+        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, REASON(BAD_AMOUNT),
                            "amount_units must be at least 1");
         return -1;
     }
@@ -211,10 +211,7 @@ static int registry_quote(server_call_t *call, const char *to_region, const char
         snprintf(err, sizeof err, "more than 2^50 grams in one transfer");
     }
     if (rc != QUOTE_OK) {
-        grpc_status_code code = rc == QUOTE_UNRECOGNIZED || rc == QUOTE_NO_CATALOG
-                                    ? GRPC_STATUS_FAILED_PRECONDITION
-                                    : GRPC_STATUS_INVALID_ARGUMENT;
-        server_reply_error(call, code, quote_rc_name(rc), "%s", err);
+        server_refuse(call, quote_rc_reason(rc), "%s", err);
         return -1;
     }
     return 0;
@@ -299,7 +296,7 @@ void registry_quote_handler(server_call_t *call, const ProtobufCMessage *request
 static void registry_transfer_reply(server_call_t *call, const ledger_leg_t *leg) {
     struct gateway *gw = server_call_app(call);
     if (leg->state[0] == '\0') {
-        server_reply_error(call, GRPC_STATUS_UNAVAILABLE, "STORE_UNAVAILABLE",
+        server_reply_error(call, GRPC_STATUS_UNAVAILABLE, REASON(STORE_UNAVAILABLE),
                            "the decision could not be recorded yet; ask GetTransfer or retry "
                            "with the same transfer_id");
         return;
@@ -320,12 +317,12 @@ void registry_transfer(server_call_t *call, const ProtobufCMessage *request) {
     struct gateway *gw = server_call_app(call);
     if (!gateway_require_request_id(call, req->transfer_id, "transfer_id")) return;
     if (!validate_account_id(req->from_account_id) || !validate_account_id(req->to_account_id)) {
-        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "BAD_ACCOUNT_ID",
+        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, REASON(BAD_ACCOUNT_ID),
                            "account ids must be 1..64 of [A-Za-z0-9._-]");
         return;
     }
     if (!validate_vintage(req->vintage_year, 1)) {
-        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "BAD_VINTAGE",
+        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, REASON(BAD_VINTAGE),
                            "vintage_year must be 0 (any) or %d..%d", VALIDATE_VINTAGE_MIN,
                            VALIDATE_VINTAGE_MAX);
         return;
@@ -334,20 +331,20 @@ void registry_transfer(server_call_t *call, const ProtobufCMessage *request) {
     if (registry_quote(call, req->to_region, req->methodology_id, req->amount_units, &q) != 0)
         return;
     if (req->expected_credited_g != 0 && req->expected_credited_g != q.q.credited_g) {
-        server_reply_error(call, GRPC_STATUS_FAILED_PRECONDITION, "QUOTE_CHANGED",
+        server_reply_error(call, GRPC_STATUS_FAILED_PRECONDITION, REASON(QUOTE_CHANGED),
                            "the quote now credits %" PRIu64 " g, not %" PRIu64 " g (catalog %s)",
                            q.q.credited_g, req->expected_credited_g, q.dst->digest_hex);
         return;
     }
     if (engine_reserve(gw->engine, req->to_region) != 0) {
-        server_reply_error(call, GRPC_STATUS_RESOURCE_EXHAUSTED, "QUEUE_FULL",
+        server_reply_error(call, GRPC_STATUS_RESOURCE_EXHAUSTED, REASON(QUEUE_FULL),
                            "too many transfers to %s in flight; retry", req->to_region);
         return;
     }
     store_t *st = gateway_worker_store(gw, server_call_worker(call));
     if (st == NULL) {
         engine_unreserve(gw->engine, req->to_region);
-        server_reply_error(call, GRPC_STATUS_UNAVAILABLE, "STORE_UNAVAILABLE",
+        server_reply_error(call, GRPC_STATUS_UNAVAILABLE, REASON(STORE_UNAVAILABLE),
                            "the region's store cannot be reached; retry");
         return;
     }
@@ -378,7 +375,7 @@ void registry_transfer(server_call_t *call, const ProtobufCMessage *request) {
     engine_unreserve(gw->engine, req->to_region);
     if (rc == LEDGER_INSUFFICIENT) {
         const catalog_t *src = q.src;
-        server_reply_error(call, GRPC_STATUS_FAILED_PRECONDITION, "INSUFFICIENT_BALANCE",
+        server_reply_error(call, GRPC_STATUS_FAILED_PRECONDITION, REASON(INSUFFICIENT_BALANCE),
                            "account %s/%s holds %" PRIu64 " g of %s%s, the transfer needs %" PRIu64
                            " g (%" PRIu64 " %s)",
                            gw->cfg.region, req->from_account_id, have_g, req->methodology_id,
@@ -398,7 +395,7 @@ void registry_transfer(server_call_t *call, const ProtobufCMessage *request) {
                                                     : 0);
             if (engine_wait(gw->engine, req->transfer_id, ledger_now_ms() + wait_ms,
                             registry_transfer_done, call) != 0)
-                server_reply_error(call, GRPC_STATUS_RESOURCE_EXHAUSTED, "TOO_MANY_WAITERS",
+                server_reply_error(call, GRPC_STATUS_RESOURCE_EXHAUSTED, REASON(TOO_MANY_WAITERS),
                                    "too many callers wait on transfers; ask GetTransfer later");
         } else {
             registry_transfer_reply(call, &rec);
@@ -423,7 +420,7 @@ void registry_get_transfer(server_call_t *call, const ProtobufCMessage *request)
     int rc = ledger_leg_get(st, req->transfer_id, &leg, err, sizeof err);
     if (rc == LEDGER_NOT_FOUND || (rc == LEDGER_OK && leg.from[0] == '\0')) {
         if (rc == LEDGER_OK) ledger_leg_free(&leg);
-        server_reply_error(call, GRPC_STATUS_NOT_FOUND, "UNKNOWN_TRANSFER",
+        server_reply_error(call, GRPC_STATUS_NOT_FOUND, REASON(UNKNOWN_TRANSFER),
                            "no transfer %s in %s", req->transfer_id, gw->cfg.region);
         return;
     }
@@ -443,7 +440,7 @@ void registry_list_transfers(server_call_t *call, const ProtobufCMessage *reques
     const Carbon__V1__ListTransfersRequest *req = (const Carbon__V1__ListTransfersRequest *)request;
     struct gateway *gw = server_call_app(call);
     if (req->limit > REGISTRY_LIST_LIMIT_MAX || (req->arrivals_only && req->departures_only)) {
-        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "BAD_LIMIT",
+        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, REASON(BAD_LIMIT),
                            "limit must be 0..%d and at most one of arrivals_only, departures_only",
                            REGISTRY_LIST_LIMIT_MAX);
         return;
@@ -492,7 +489,7 @@ void registry_get_account(server_call_t *call, const ProtobufCMessage *request) 
     struct gateway *gw = server_call_app(call);
     if (!gateway_require_account_id(call, req->account_id, "account_id")) return;
     if (req->blocks_limit > LEDGER_ACCOUNT_BLOCKS_MAX) {
-        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "BAD_LIMIT",
+        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, REASON(BAD_LIMIT),
                            "blocks_limit must be 0..%d", LEDGER_ACCOUNT_BLOCKS_MAX);
         return;
     }
@@ -548,27 +545,27 @@ void registry_retire(server_call_t *call, const ProtobufCMessage *request) {
     if (!gateway_require_request_id(call, req->retirement_id, "retirement_id")) return;
     if (!gateway_require_account_id(call, req->account_id, "account_id")) return;
     if ((int)req->purpose < 1 || (int)req->purpose > 3) {
-        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "BAD_PURPOSE",
+        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, REASON(BAD_PURPOSE),
                            "purpose must be compliance offset, rights redemption or voluntary "
                            "neutrality");
         return;
     }
     if (!validate_text(req->beneficiary)) {
-        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "BAD_BENEFICIARY",
+        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, REASON(BAD_BENEFICIARY),
                            "beneficiary must be 1..%d bytes of UTF-8 text without control "
                            "characters (it has %zu bytes)",
                            VALIDATE_TEXT_MAX, strlen(req->beneficiary));
         return;
     }
     if (!validate_vintage(req->vintage_year, 1) || strlen(req->methodology_id) > LEDGER_METH_MAX) {
-        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "BAD_SELECTION",
+        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, REASON(BAD_SELECTION),
                            "vintage_year must be 0 or %d..%d, methodology_id at most %d bytes",
                            VALIDATE_VINTAGE_MIN, VALIDATE_VINTAGE_MAX, LEDGER_METH_MAX);
         return;
     }
     char origin[CATALOG_REGION_MAX + 1];
     if (req->methodology_id[0] != '\0' && quote_origin_of(gw->catalogs, req->methodology_id, origin) != 0) {
-        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "UNKNOWN_METHODOLOGY",
+        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, REASON(UNKNOWN_METHODOLOGY),
                            "no catalog defines methodology '%.40s'", req->methodology_id);
         return;
     }
@@ -577,7 +574,7 @@ void registry_retire(server_call_t *call, const ProtobufCMessage *request) {
     if (req->amount_units == 0 ||
         conv_units_to_g(req->amount_units, cat->display_unit_g, &amount_g) != CONV_OK ||
         amount_g >= LEDGER_AMOUNT_G_MAX) {
-        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, "BAD_AMOUNT",
+        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, REASON(BAD_AMOUNT),
                            "amount_units must be 1 or more %s and under 2^50 g", cat->display_unit);
         return;
     }
@@ -600,7 +597,7 @@ void registry_retire(server_call_t *call, const ProtobufCMessage *request) {
     char err[256] = "";
     int rc = ledger_retire(st, &in, ledger_now_ms(), &blocks, &blocks_n, &have_g, err, sizeof err);
     if (rc == LEDGER_INSUFFICIENT) {
-        server_reply_error(call, GRPC_STATUS_FAILED_PRECONDITION, "INSUFFICIENT_BALANCE",
+        server_reply_error(call, GRPC_STATUS_FAILED_PRECONDITION, REASON(INSUFFICIENT_BALANCE),
                            "account %s/%s holds %" PRIu64 " g of the selection, %" PRIu64
                            " g asked",
                            gw->cfg.region, req->account_id, have_g, amount_g);

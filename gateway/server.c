@@ -151,20 +151,46 @@ void server_reply_ok(server_call_t *call, const ProtobufCMessage *msg) {
     server_send_final(call, GRPC_STATUS_OK, NULL, NULL, msg);
 }
 
-void server_reply_error(server_call_t *call, grpc_status_code code, const char *reason,
-                        const char *fmt, ...) {
+/* The table's statuses (settlement/reasons.h, no gRPC there) are gRPC's. */
+_Static_assert((int)GRPC_STATUS_OK == REASON_STATUS_OK, "grpc status");
+_Static_assert((int)GRPC_STATUS_INVALID_ARGUMENT == REASON_STATUS_INVALID_ARGUMENT, "grpc status");
+_Static_assert((int)GRPC_STATUS_DEADLINE_EXCEEDED == REASON_STATUS_DEADLINE_EXCEEDED, "grpc status");
+_Static_assert((int)GRPC_STATUS_NOT_FOUND == REASON_STATUS_NOT_FOUND, "grpc status");
+_Static_assert((int)GRPC_STATUS_ALREADY_EXISTS == REASON_STATUS_ALREADY_EXISTS, "grpc status");
+_Static_assert((int)GRPC_STATUS_PERMISSION_DENIED == REASON_STATUS_PERMISSION_DENIED, "grpc status");
+_Static_assert((int)GRPC_STATUS_RESOURCE_EXHAUSTED == REASON_STATUS_RESOURCE_EXHAUSTED, "grpc status");
+_Static_assert((int)GRPC_STATUS_FAILED_PRECONDITION == REASON_STATUS_FAILED_PRECONDITION, "grpc status");
+_Static_assert((int)GRPC_STATUS_UNIMPLEMENTED == REASON_STATUS_UNIMPLEMENTED, "grpc status");
+_Static_assert((int)GRPC_STATUS_UNAVAILABLE == REASON_STATUS_UNAVAILABLE, "grpc status");
+
+static void server_reply_errorv(server_call_t *call, grpc_status_code code, const char *reason,
+                                const char *fmt, va_list ap) {
     assert(call != NULL && code != GRPC_STATUS_OK && reason != NULL);
     char sentence[SERVER_DETAILS_MAX];
-    va_list ap;
-    va_start(ap, fmt);
     vsnprintf(sentence, sizeof sentence, fmt, ap);
-    va_end(ap);
     char details[SERVER_DETAILS_MAX + SERVER_REASON_MAX + 2];
     snprintf(details, sizeof details, "%s: %s", reason, sentence);
     log_info("call_refused", "{s:s, s:s, s:i, s:s, s:s}", "method", call->path, "reason", reason,
              "code", (int)code, "caller", call->caller_known ? call->caller.spiffe_id : "",
              "details", sentence);
     server_send_final(call, code, reason, details, NULL);
+}
+
+void server_reply_error(server_call_t *call, grpc_status_code code, const char *reason,
+                        const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    server_reply_errorv(call, code, reason, fmt, ap);
+    va_end(ap);
+}
+
+void server_refuse(server_call_t *call, reason_t reason, const char *fmt, ...) {
+    const reason_info_t *r = reason_info(reason);
+    assert(r->where != REASON_WHERE_LEG); /* leg-only reasons never refuse a call */
+    va_list ap;
+    va_start(ap, fmt);
+    server_reply_errorv(call, (grpc_status_code)r->status, r->name, fmt, ap);
+    va_end(ap);
 }
 
 const identity_t *server_call_caller(const server_call_t *call) {
@@ -326,33 +352,33 @@ static void server_dispatch(server_call_t *c) {
     c->method = server_find_method(s, c->path);
     server_read_caller(c);
     if (c->method == NULL) {
-        server_reply_error(c, GRPC_STATUS_UNIMPLEMENTED, "UNKNOWN_METHOD", "no method %s", c->path);
+        server_reply_error(c, GRPC_STATUS_UNIMPLEMENTED, REASON(UNKNOWN_METHOD), "no method %s", c->path);
         return;
     }
     char why[256];
     if (!identity_authorize(server_call_caller(c), c->method->service, s->opts.region,
                             s->opts.peer_regions, s->opts.peers_n, why, sizeof why)) {
-        server_reply_error(c, GRPC_STATUS_PERMISSION_DENIED, "NOT_AUTHORIZED", "%s", why);
+        server_reply_error(c, GRPC_STATUS_PERMISSION_DENIED, REASON(NOT_AUTHORIZED), "%s", why);
         return;
     }
     if (c->method->handler == NULL) {
-        server_reply_error(c, GRPC_STATUS_UNIMPLEMENTED, "NOT_IMPLEMENTED",
+        server_reply_error(c, GRPC_STATUS_UNIMPLEMENTED, REASON(NOT_IMPLEMENTED),
                            "%s is not implemented in this version", c->path);
         return;
     }
     if (server_call_deadline_left_ms(c) <= 0) {
-        server_reply_error(c, GRPC_STATUS_DEADLINE_EXCEEDED, "DEADLINE_EXCEEDED",
+        server_reply_error(c, GRPC_STATUS_DEADLINE_EXCEEDED, REASON(DEADLINE_EXCEEDED),
                            "the deadline passed before the call was served");
         return;
     }
     if (c->request_bb == NULL) {
-        server_reply_error(c, GRPC_STATUS_INVALID_ARGUMENT, "NO_MESSAGE",
+        server_reply_error(c, GRPC_STATUS_INVALID_ARGUMENT, REASON(NO_MESSAGE),
                            "the call carried no request message");
         return;
     }
     grpc_byte_buffer_reader reader;
     if (!grpc_byte_buffer_reader_init(&reader, c->request_bb)) {
-        server_reply_error(c, GRPC_STATUS_INVALID_ARGUMENT, "MALFORMED",
+        server_reply_error(c, GRPC_STATUS_INVALID_ARGUMENT, REASON(MALFORMED),
                            "the request could not be decompressed");
         return;
     }
@@ -369,13 +395,13 @@ static void server_dispatch(server_call_t *c) {
                                                           GRPC_SLICE_LENGTH(all));
     grpc_slice_unref(all);
     if (strings != STRINGS_CLEAN) {
-        server_reply_error(c, GRPC_STATUS_INVALID_ARGUMENT, "MALFORMED",
+        server_reply_error(c, GRPC_STATUS_INVALID_ARGUMENT, REASON(MALFORMED),
                            "a string field of the %s %s", c->method->request_desc->name,
                            strings == STRINGS_NUL ? "holds a NUL byte" : "is not UTF-8");
         return;
     }
     if (c->request == NULL) {
-        server_reply_error(c, GRPC_STATUS_INVALID_ARGUMENT, "MALFORMED",
+        server_reply_error(c, GRPC_STATUS_INVALID_ARGUMENT, REASON(MALFORMED),
                            "the request is not a valid %s", c->method->request_desc->name);
         return;
     }

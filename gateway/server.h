@@ -18,6 +18,7 @@
 #define GATEWAY_SERVER_H
 
 #include "gateway/identity.h"
+#include "settlement/reasons.h"
 
 #include <grpc/grpc.h>
 #include <protobuf-c/protobuf-c.h>
@@ -88,6 +89,12 @@ void server_reply_ok(server_call_t *call, const ProtobufCMessage *msg);
  * "REASON: sentence"; the reason also goes in trailing metadata "carbon-reason". */
 void server_reply_error(server_call_t *call, grpc_status_code code, const char *reason,
                         const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* Answers with the reason's status from the table (settlement/reasons.h) and
+ * a printf-style sentence, as server_reply_error. reason refuses calls (its
+ * where is CALL or BOTH). */
+void server_refuse(server_call_t *call, reason_t reason, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* Accessors for handlers. */
 const identity_t *server_call_caller(const server_call_t *call);

@@ -3,6 +3,7 @@
 
 #include "settlement/batch.h"
 #include "settlement/failpoint.h"
+#include "settlement/reasons.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -208,7 +209,7 @@ static void engine_poll_waiters(engine_t *e, store_t *st, int all) {
             if (rc != LEDGER_OK) {
                 memset(&leg, 0, sizeof leg);
                 snprintf(leg.tid, sizeof leg.tid, "%s", tids[i]);
-                snprintf(leg.reason, sizeof leg.reason, "STORE_UNAVAILABLE");
+                snprintf(leg.reason, sizeof leg.reason, "%s", REASON(STORE_UNAVAILABLE));
             }
             while (late != NULL) {
                 engine_waiter_t *next = late->next;
@@ -307,7 +308,7 @@ static void engine_run_batch(engine_t *e, engine_peer_t *p, store_t *st, engine_
             d[i].reason = "";
         } else {
             d[i].decision = 'A';
-            d[i].reason = answered ? votes[i].reason : "PEER_UNREACHABLE";
+            d[i].reason = answered ? votes[i].reason : REASON(PEER_UNAVAILABLE);
         }
         d[i].only_if_expired = 0;
     }
@@ -330,7 +331,7 @@ static void engine_run_batch(engine_t *e, engine_peer_t *p, store_t *st, engine_
         ledger_leg_t *leg = &items[i]->leg;
         if (rc != LEDGER_OK) {
             leg->state[0] = '\0';
-            snprintf(leg->reason, sizeof leg->reason, "STORE_UNAVAILABLE");
+            snprintf(leg->reason, sizeof leg->reason, "%s", REASON(STORE_UNAVAILABLE));
         } else {
             snprintf(leg->state, sizeof leg->state, "%s", d[i].state);
             snprintf(leg->reason, sizeof leg->reason, "%s", d[i].final_reason);
@@ -524,7 +525,7 @@ int engine_recover_once(engine_t *e, store_t *st) {
         if (strcmp(src[i].state, "HELD") != 0) continue;
         d[nd].tid = src[i].tid;
         d[nd].decision = 'A';
-        d[nd].reason = "EXPIRED";
+        d[nd].reason = REASON(EXPIRED);
         d[nd].only_if_expired = 1;
         nd++;
     }

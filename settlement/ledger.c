@@ -1,5 +1,6 @@
 /* ledger.c - typed calls of the ledger's Lua scripts (ledger.h). */
 #include "settlement/ledger.h"
+#include "settlement/reasons.h"
 
 #include <assert.h>
 #include <hiredis/hiredis.h>
@@ -19,16 +20,16 @@ const char *ledger_rc_name(int rc) {
     switch (rc) {
     case LEDGER_OK: return "OK";
     case LEDGER_REPLAY: return "REPLAY";
-    case LEDGER_CONFLICT: return "CONFLICT";
-    case LEDGER_NO_ACCOUNT: return "NO_ACCOUNT";
-    case LEDGER_INSUFFICIENT: return "INSUFFICIENT_BALANCE";
-    case LEDGER_DOUBLE_ISSUANCE: return "DOUBLE_ISSUANCE";
-    case LEDGER_EXISTS: return "EXISTS";
-    case LEDGER_SERIALS_EXHAUSTED: return "SERIALS_EXHAUSTED";
+    case LEDGER_CONFLICT: return REASON(ID_REUSED);
+    case LEDGER_NO_ACCOUNT: return REASON(UNKNOWN_ACCOUNT);
+    case LEDGER_INSUFFICIENT: return REASON(INSUFFICIENT_BALANCE);
+    case LEDGER_DOUBLE_ISSUANCE: return REASON(DOUBLE_ISSUANCE);
+    case LEDGER_EXISTS: return REASON(ACCOUNT_EXISTS);
+    case LEDGER_SERIALS_EXHAUSTED: return REASON(SERIALS_EXHAUSTED);
     case LEDGER_NOT_FOUND: return "NOT_FOUND";
-    case LEDGER_ESTORE: return "STORE_UNAVAILABLE";
+    case LEDGER_ESTORE: return REASON(STORE_UNAVAILABLE);
     case LEDGER_EINVAL: return "INVALID";
-    case LEDGER_TOO_FRAGMENTED: return "TOO_FRAGMENTED";
+    case LEDGER_TOO_FRAGMENTED: return REASON(TOO_FRAGMENTED);
     default: return "?";
     }
 }
@@ -237,18 +238,18 @@ static void ledger_copy(char *dst, size_t dstlen, const char *src) {
 static int ledger_refusal(const redisReply *r, const char *script, uint64_t *have_g,
                           char *other_id, char *err, size_t errlen) {
     const char *status = ledger_str(r, 0);
-    if (strcmp(status, "CONFLICT") == 0) return LEDGER_CONFLICT;
-    if (strcmp(status, "NO_ACCOUNT") == 0) return LEDGER_NO_ACCOUNT;
-    if (strcmp(status, "SERIALS_EXHAUSTED") == 0) return LEDGER_SERIALS_EXHAUSTED;
-    if (strcmp(status, "INSUFFICIENT_BALANCE") == 0) {
+    if (strcmp(status, REASON(ID_REUSED)) == 0) return LEDGER_CONFLICT;
+    if (strcmp(status, REASON(UNKNOWN_ACCOUNT)) == 0) return LEDGER_NO_ACCOUNT;
+    if (strcmp(status, REASON(SERIALS_EXHAUSTED)) == 0) return LEDGER_SERIALS_EXHAUSTED;
+    if (strcmp(status, REASON(INSUFFICIENT_BALANCE)) == 0) {
         if (have_g != NULL) *have_g = ledger_u64(r, 1);
         return LEDGER_INSUFFICIENT;
     }
-    if (strcmp(status, "DOUBLE_ISSUANCE") == 0) {
+    if (strcmp(status, REASON(DOUBLE_ISSUANCE)) == 0) {
         if (other_id != NULL) ledger_copy(other_id, LEDGER_TID_LEN + 1, ledger_str(r, 1));
         return LEDGER_DOUBLE_ISSUANCE;
     }
-    if (strcmp(status, "TOO_FRAGMENTED") == 0) {
+    if (strcmp(status, REASON(TOO_FRAGMENTED)) == 0) {
         snprintf(err, errlen, "the amount spans more than %d blocks; move it in smaller parts",
                  LEDGER_LEG_BLOCKS_MAX);
         return LEDGER_TOO_FRAGMENTED;
@@ -271,7 +272,7 @@ int ledger_open_account(store_t *st, const char *id, const char *kind, uint64_t 
     const char *status = ledger_str(r, 0);
     *created = strcmp(status, "OK") == 0;
     if (!*created) {
-        if (strcmp(status, "EXISTS") == 0 && strcmp(ledger_str(r, 1), kind) == 0)
+        if (strcmp(status, REASON(ACCOUNT_EXISTS)) == 0 && strcmp(ledger_str(r, 1), kind) == 0)
             rc = LEDGER_REPLAY;
         else {
             snprintf(err, errlen, "account %s exists as %s", id, ledger_str(r, 1));

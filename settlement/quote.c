@@ -5,16 +5,21 @@
 #include <stdio.h>
 #include <string.h>
 
-const char *quote_rc_name(int rc) {
+reason_t quote_rc_reason(int rc) {
     switch (rc) {
-    case QUOTE_OK: return "OK";
-    case QUOTE_UNKNOWN_METHODOLOGY: return "UNKNOWN_METHODOLOGY";
-    case QUOTE_UNRECOGNIZED: return "UNRECOGNIZED_METHODOLOGY";
-    case QUOTE_NO_CATALOG: return "NO_CATALOG";
-    case QUOTE_TOO_SMALL: return "AMOUNT_TOO_SMALL";
-    case QUOTE_OVERFLOW: return "AMOUNT_TOO_LARGE";
-    default: return "?";
+    case QUOTE_UNKNOWN_METHODOLOGY: return REASON_UNKNOWN_METHODOLOGY;
+    case QUOTE_UNRECOGNIZED: return REASON_UNRECOGNIZED_METHODOLOGY;
+    case QUOTE_NO_CATALOG: return REASON_CATALOG_UNKNOWN;
+    case QUOTE_TOO_SMALL: return REASON_AMOUNT_TOO_SMALL;
+    case QUOTE_OVERFLOW: return REASON_BAD_AMOUNT;
+    default: return REASON_COUNT;
     }
+}
+
+const char *quote_rc_name(int rc) {
+    if (rc == QUOTE_OK) return "OK";
+    reason_t r = quote_rc_reason(rc);
+    return r < REASON_COUNT ? reason_name(r) : "?";
 }
 
 int quote_origin_of(catalog_set_t *set, const char *meth, char origin[CATALOG_REGION_MAX + 1]) {
@@ -87,29 +92,29 @@ const char *quote_check_leg(catalog_set_t *set, const char *own_region,
                             const char *src_digest, const char *dst_digest) {
     const catalog_t *dst = catalog_set_by_digest(set, dst_digest);
     const catalog_t *src = catalog_set_by_digest(set, src_digest);
-    if (dst == NULL || strcmp(dst->region, own_region) != 0) return "CATALOG_UNKNOWN";
-    if (src == NULL || strcmp(src->region, source_region) != 0) return "CATALOG_UNKNOWN";
+    if (dst == NULL || strcmp(dst->region, own_region) != 0) return REASON(CATALOG_UNKNOWN);
+    if (src == NULL || strcmp(src->region, source_region) != 0) return REASON(CATALOG_UNKNOWN);
     char origin[CATALOG_REGION_MAX + 1];
-    if (quote_origin_of(set, meth, origin) != 0) return "UNKNOWN_METHODOLOGY";
+    if (quote_origin_of(set, meth, origin) != 0) return REASON(UNKNOWN_METHODOLOGY);
     /* Serials are numbered by the region whose catalog defines their
      * methodology: blocks claiming another origin are not what they say. */
-    if (strcmp(block_origin, origin) != 0) return "ORIGIN_MISMATCH";
+    if (strcmp(block_origin, origin) != 0) return REASON(ORIGIN_MISMATCH);
     uint64_t num = 1, den = 1;
     if (strcmp(origin, own_region) == 0) {
-        if (strcmp(dest_meth, meth) != 0) return "RECOGNITION_MISMATCH";
+        if (strcmp(dest_meth, meth) != 0) return REASON(RECOGNITION_MISMATCH);
     } else {
         const catalog_recognition_t *rule = catalog_find_recognition(dst, origin, meth);
-        if (rule == NULL) return "UNRECOGNIZED_METHODOLOGY";
-        if (strcmp(rule->local_id, dest_meth) != 0) return "RECOGNITION_MISMATCH";
+        if (rule == NULL) return REASON(UNRECOGNIZED_METHODOLOGY);
+        if (strcmp(rule->local_id, dest_meth) != 0) return REASON(RECOGNITION_MISMATCH);
         num = rule->ratio.num;
         den = rule->ratio.den;
     }
     /* credited must be whole destination units, at most debited * r, and
      * debited the least that yields it (the quote identities of DESIGN §7). */
     unsigned __int128 c = credited_g, d = debited_g;
-    if (credited_g == 0 || credited_g % dst->display_unit_g != 0) return "QUOTE_MISMATCH";
-    if (c * den > d * num) return "QUOTE_MISMATCH";
-    if (d == 0 || (d - 1) * num >= c * den) return "QUOTE_MISMATCH";
+    if (credited_g == 0 || credited_g % dst->display_unit_g != 0) return REASON(QUOTE_MISMATCH);
+    if (c * den > d * num) return REASON(QUOTE_MISMATCH);
+    if (d == 0 || (d - 1) * num >= c * den) return REASON(QUOTE_MISMATCH);
     return NULL;
 }
 

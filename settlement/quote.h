@@ -8,6 +8,7 @@
 #include "adapters/catalog_set.h"
 #include "adapters/convert.h"
 #include "settlement/ledger.h"
+#include "settlement/reasons.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -47,7 +48,12 @@ int quote_compute(catalog_set_t *set, const char *src_region, const char *dst_re
  * (never for a quote from quote_compute). */
 int quote_fill_leg(const quote_t *q, ledger_leg_t *leg);
 
-/* A short machine-readable name of a quote_rc_t ("UNRECOGNIZED_METHODOLOGY"...). */
+/* The reason (settlement/reasons.h) of a refusing quote_rc_t, or
+ * REASON_COUNT for QUOTE_OK or an unknown rc. */
+reason_t quote_rc_reason(int rc);
+
+/* A short machine-readable name of a quote_rc_t: "OK", its reason's name
+ * ("UNRECOGNIZED_METHODOLOGY"...), or "?". */
 const char *quote_rc_name(int rc);
 
 /* The destination's check of a prepared leg against its own catalogs

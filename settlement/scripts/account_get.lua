@@ -2,10 +2,10 @@
 -- ARGV: account_id, blocks_limit
 -- Returns {"OK", kind, held_g, pending_g, blocks_total, balances_n,
 --          "origin|meth|vintage|grams" x balances_n, block x min(limit, total)}
---       (blocks oldest first) | {"NO_ACCOUNT"}
+--       (blocks oldest first) | {"UNKNOWN_ACCOUNT"}
 local id, limit = ARGV[1], num(ARGV[2])
 local info = redis.call('HMGET', acct_info_key(id), 'kind', 'held_g', 'pending_g')
-if not info[1] then return { 'NO_ACCOUNT' } end
+if not info[1] then return { 'UNKNOWN_ACCOUNT' } end
 local blocks = account_blocks(id, '', 0)
 local sums, order = {}, {}
 for _, b in ipairs(blocks) do

@@ -21,14 +21,14 @@ for i = 0, n - 1 do
   local leg = redis.call('HMGET', key, 'role', 'state', 'reason')
   if leg[1] == 'source' then
     out[#out + 1] = 'N'
-    out[#out + 1] = 'TRANSFER_ID_IN_USE'
+    out[#out + 1] = 'ID_REUSED'
   elseif leg[1] == 'destination' then
     if leg[2] == 'PREPARED' or leg[2] == 'COMMITTED' then
       out[#out + 1] = 'Y'
       out[#out + 1] = ''
     else
       out[#out + 1] = 'N'
-      out[#out + 1] = leg[3] or 'ABORTED'
+      out[#out + 1] = leg[3] or 'REFUSED'
     end
   else
     local reason = precheck

@@ -2,7 +2,7 @@
 -- ARGV: issuance_id, request_fp, account_id, methodology_id, vintage, amount_g,
 --       activity_fingerprint, origin_region, now_ms, serial_max
 -- Returns {"OK", block} | {"DUP", block} (same id, same content: recorded result)
---       | {"CONFLICT"} (same id, other content) | {"NO_ACCOUNT"}
+--       | {"ID_REUSED"} (same id, other content) | {"UNKNOWN_ACCOUNT"}
 --       | {"DOUBLE_ISSUANCE", other_issuance_id} | {"SERIALS_EXHAUSTED"}
 local iid, fp, acct, meth = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local vintage, amount_g = num(ARGV[5]), num(ARGV[6])
@@ -11,9 +11,9 @@ local key = 'cj:{i:' .. iid .. '}'
 local rec = redis.call('HMGET', key, 'request_fp', 'block')
 if rec[1] then
   if rec[1] == fp then return { 'DUP', rec[2] } end
-  return { 'CONFLICT' }
+  return { 'ID_REUSED' }
 end
-if redis.call('EXISTS', acct_info_key(acct)) == 0 then return { 'NO_ACCOUNT' } end
+if redis.call('EXISTS', acct_info_key(acct)) == 0 then return { 'UNKNOWN_ACCOUNT' } end
 local other = redis.call('HGET', 'cj:fingerprints', activity)
 if other then return { 'DOUBLE_ISSUANCE', other } end
 local last_before = num(redis.call('GET', 'cj:serial:last'))

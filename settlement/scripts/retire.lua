@@ -2,16 +2,16 @@
 -- a purpose and a beneficiary. Idempotent on the retirement id.
 -- ARGV: rid, request_fp, account_id, meth ('' any), vintage (0 any), amount_g,
 --       purpose, beneficiary, now_ms, max_blocks
--- Returns {"OK", blocks} | {"DUP", blocks} | {"CONFLICT"} | {"NO_ACCOUNT"}
+-- Returns {"OK", blocks} | {"DUP", blocks} | {"ID_REUSED"} | {"UNKNOWN_ACCOUNT"}
 --       | {"INSUFFICIENT_BALANCE", have_g} | {"TOO_FRAGMENTED"}
 local rid, fp, acct = ARGV[1], ARGV[2], ARGV[3]
 local key = 'cj:{r:' .. rid .. '}'
 local rec = redis.call('HMGET', key, 'request_fp', 'blocks')
 if rec[1] then
   if rec[1] == fp then return { 'DUP', rec[2] } end
-  return { 'CONFLICT' }
+  return { 'ID_REUSED' }
 end
-if redis.call('EXISTS', acct_info_key(acct)) == 0 then return { 'NO_ACCOUNT' } end
+if redis.call('EXISTS', acct_info_key(acct)) == 0 then return { 'UNKNOWN_ACCOUNT' } end
 local taken, have = account_take(acct, ARGV[4], num(ARGV[5]), num(ARGV[6]), num(ARGV[10]))
 if taken == nil and have == -1 then return { 'TOO_FRAGMENTED' } end
 if taken == nil then return { 'INSUFFICIENT_BALANCE', fmt_int(have) } end

@@ -6,16 +6,16 @@
 --       ratio_num, ratio_den, dest_meth, src_digest, dst_digest, now_ms, expiry_ms,
 --       max_blocks
 -- Returns {"OK", state, reason, blocks} for a new hold or {"DUP", state, reason, blocks}
---       for a replay with the same content | {"CONFLICT"} | {"NO_ACCOUNT"}
+--       for a replay with the same content | {"ID_REUSED"} | {"UNKNOWN_ACCOUNT"}
 --       | {"INSUFFICIENT_BALANCE", have_g} | {"TOO_FRAGMENTED"}
 local tid, fp, from_id = ARGV[1], ARGV[2], ARGV[3]
 local key = leg_key(tid)
 local rec = redis.call('HMGET', key, 'request_fp', 'state', 'reason', 'blocks', 'role')
 if rec[1] or rec[5] then
   if rec[1] == fp then return { 'DUP', rec[2], rec[3] or '', rec[4] or '' } end
-  return { 'CONFLICT' }
+  return { 'ID_REUSED' }
 end
-if redis.call('EXISTS', acct_info_key(from_id)) == 0 then return { 'NO_ACCOUNT' } end
+if redis.call('EXISTS', acct_info_key(from_id)) == 0 then return { 'UNKNOWN_ACCOUNT' } end
 local debited_g = num(ARGV[10])
 local taken, have = account_take(from_id, ARGV[6], num(ARGV[7]), debited_g, num(ARGV[20]))
 if taken == nil and have == -1 then return { 'TOO_FRAGMENTED' } end

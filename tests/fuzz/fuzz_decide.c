@@ -9,7 +9,7 @@
 
 static void decide_at(const Carbon__V1__DecideRequest *req, const char *caller) {
     if (strcmp(caller, req->source_region) != 0) return;                       /* REGION_MISMATCH */
-    if (req->n_decisions < 1 || req->n_decisions > FUZZ_BATCH_LEGS_MAX) return; /* BAD_BATCH_SIZE */
+    if (req->n_decisions < 1 || req->n_decisions > FUZZ_BATCH_LEGS_MAX) return; /* BAD_BATCH_SIZE, BATCH_TOO_LARGE */
     size_t n = req->n_decisions;
     ledger_dest_decision_t *d = calloc(n, sizeof *d);
     FUZZ_CHECK(d != NULL, "calloc");

@@ -13,7 +13,7 @@
 
 static void prepare_at(const Carbon__V1__PrepareRequest *req, const char *own, const char *caller) {
     if (strcmp(caller, req->source_region) != 0) return;                   /* REGION_MISMATCH */
-    if (req->n_legs < 1 || req->n_legs > FUZZ_BATCH_LEGS_MAX) return;     /* BAD_BATCH_SIZE */
+    if (req->n_legs < 1 || req->n_legs > FUZZ_BATCH_LEGS_MAX) return;     /* BAD_BATCH_SIZE, BATCH_TOO_LARGE */
     size_t n = req->n_legs;
     ledger_leg_t *legs = calloc(n, sizeof *legs);
     ledger_prepare_t *p = calloc(n, sizeof *p);

@@ -577,6 +577,8 @@ static const row_t registry_rows[] = {
     {"OpenAccount", "holder_kind", "robot", INVALID, "BAD_HOLDER_KIND", TJ},
     {"OpenAccount", "holder_kind", "Personal", INVALID, "BAD_HOLDER_KIND", TJ},
     {"OpenAccount", "holder_kind", "*100000*p", INVALID, "BAD_HOLDER_KIND", TJ},
+    /* tj-a is open as personal: the base request asks for household */
+    {"OpenAccount", "account_id", "tj-a", GRPC_STATUS_ALREADY_EXISTS, "ACCOUNT_EXISTS", TJ},
     /* Issue */
     BAD_IDS("Issue", "issuance_id", "BAD_ID"),
     BAD_ACCOUNTS("Issue", "account_id", "BAD_ACCOUNT_ID"),
@@ -606,8 +608,8 @@ static const row_t registry_rows[] = {
     {"Quote", "to_region", "CN-XX", INVALID, "UNKNOWN_REGION", TJ},
     {"Quote", "to_region", "cn-bj", INVALID, "UNKNOWN_REGION", TJ},
     {"Quote", "amount_units", "0", INVALID, "BAD_AMOUNT", TJ},
-    {"Quote", "amount_units", U64_MAX, INVALID, "AMOUNT_TOO_LARGE", TJ},
-    {"Quote", "amount_units", "1125899906843", INVALID, "AMOUNT_TOO_LARGE", TJ}, /* > 2^50 g */
+    {"Quote", "amount_units", U64_MAX, INVALID, "BAD_AMOUNT", TJ},
+    {"Quote", "amount_units", "1125899906843", INVALID, "BAD_AMOUNT", TJ}, /* > 2^50 g */
     {"Quote", "methodology_id", "", INVALID, "UNKNOWN_METHODOLOGY", TJ},
     {"Quote", "methodology_id", "XX-NOPE-01", INVALID, "UNKNOWN_METHODOLOGY", TJ},
     {"Quote", "methodology_id", "HE-WA-01", PRECOND, "UNRECOGNIZED_METHODOLOGY", TJ},
@@ -626,8 +628,8 @@ static const row_t registry_rows[] = {
     {"Transfer", "to_region", "CN-TJ", INVALID, "UNKNOWN_REGION", TJ},
     {"Transfer", "to_region", "CN-XX", INVALID, "UNKNOWN_REGION", TJ},
     {"Transfer", "amount_units", "0", INVALID, "BAD_AMOUNT", TJ},
-    {"Transfer", "amount_units", U64_MAX, INVALID, "AMOUNT_TOO_LARGE", TJ},
-    {"Transfer", "amount_units", "1125899906843", INVALID, "AMOUNT_TOO_LARGE", TJ},
+    {"Transfer", "amount_units", U64_MAX, INVALID, "BAD_AMOUNT", TJ},
+    {"Transfer", "amount_units", "1125899906843", INVALID, "BAD_AMOUNT", TJ},
     {"Transfer", "amount_units", "5", PRECOND, "INSUFFICIENT_BALANCE", TJ}, /* holds 4.75 kg */
     {"Transfer", "methodology_id", "XX-NOPE-01", INVALID, "UNKNOWN_METHODOLOGY", TJ},
     {"Transfer", "methodology_id", "HE-WA-01", PRECOND, "UNRECOGNIZED_METHODOLOGY", TJ},
@@ -689,7 +691,7 @@ static const row_t federation_rows[] = {
     {"Prepare", "source_region", "", DENIED, "REGION_MISMATCH", TJ},
     {"Prepare", "source_region", "CN-XX", DENIED, "REGION_MISMATCH", TJ},
     {"Prepare", "legs", "#0", INVALID, "BAD_BATCH_SIZE", TJ},
-    {"Prepare", "legs", "#257", EXHAUSTED, "BAD_BATCH_SIZE", TJ},
+    {"Prepare", "legs", "#257", EXHAUSTED, "BATCH_TOO_LARGE", TJ},
     {"Prepare", "legs", "#2", INVALID, "MALFORMED_LEG", TJ}, /* one transfer twice */
     /* Prepare: a leg */
     BAD_IDS("Prepare", "legs.0.transfer_id", "MALFORMED_LEG"),
@@ -736,7 +738,7 @@ static const row_t federation_rows[] = {
     {"Decide", "source_region", "CN-HE", DENIED, "REGION_MISMATCH", TJ},
     {"Decide", "source_region", "", DENIED, "REGION_MISMATCH", TJ},
     {"Decide", "decisions", "#0", INVALID, "BAD_BATCH_SIZE", TJ},
-    {"Decide", "decisions", "#257", EXHAUSTED, "BAD_BATCH_SIZE", TJ},
+    {"Decide", "decisions", "#257", EXHAUSTED, "BATCH_TOO_LARGE", TJ},
     BAD_IDS("Decide", "decisions.0.transfer_id", "MALFORMED_DECISION"),
     {"Decide", "decisions.0.decision", "0", INVALID, "MALFORMED_DECISION", TJ},
     {"Decide", "decisions.0.decision", "3", INVALID, "MALFORMED_DECISION", TJ},
@@ -746,7 +748,7 @@ static const row_t federation_rows[] = {
     {"QueryDecision", "region", "CN-HE", DENIED, "REGION_MISMATCH", TJ},
     {"QueryDecision", "region", "CN-TJ", DENIED, "REGION_MISMATCH", TJ},
     {"QueryDecision", "transfer_ids", "#0", INVALID, "BAD_BATCH_SIZE", TJ},
-    {"QueryDecision", "transfer_ids", "#257", EXHAUSTED, "BAD_BATCH_SIZE", TJ},
+    {"QueryDecision", "transfer_ids", "#257", EXHAUSTED, "BATCH_TOO_LARGE", TJ},
     BAD_IDS("QueryDecision", "transfer_ids.0", "BAD_ID"),
     /* ShareCheckpoint */
     {"ShareCheckpoint", "checkpoint", "null", DENIED, "REGION_MISMATCH", TJ},

@@ -253,7 +253,7 @@ Test(settlement, destination_down_past_expiry_aborts_and_releases_the_hold, .tim
     long long t0 = proc_now_ms();
     Carbon__V1__TransferResponse *r = transfer_ok(TJ, tid, "tj-a", "CN-BJ", "bj-b", "TJ-GT-01", 2);
     cr_assert_eq(r->transfer->outcome, CARBON__V1__TRANSFER_OUTCOME__TRANSFER_OUTCOME_ABORTED);
-    cr_assert_str_eq(r->transfer->reason, "PEER_UNREACHABLE");
+    cr_assert_str_eq(r->transfer->reason, "PEER_UNAVAILABLE");
     cr_assert_geq(proc_now_ms() - t0, 1000, "aborted before the leg expired");
     protobuf_c_message_free_unpacked(&r->base, NULL);
     cr_assert_eq(rc_total_g(reg(TJ), "tj-a"), 4750);

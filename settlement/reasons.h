@@ -1,0 +1,141 @@
+/* reasons.h - every machine-readable reason the gateway sends: the contract.
+ *
+ * A refused call carries its reason as the start of the status message
+ * ("REASON: sentence") and in the trailing metadata "carbon-reason"; an
+ * ABORTED transfer (TransferRecord.reason) and a peer's NO vote
+ * (LegVote.reason) carry one too. REASONS_TABLE below is the only list of
+ * them: docs/reasons.md is generated from it (reasons_doc, tests/tools) and
+ * the test test_reasons fails when code and table differ.
+ *
+ * Adding a reason is one line in REASONS_TABLE, then REASON(NAME) at the
+ * refusal site and `reasons_doc docs/reasons.md` (see docs/reasons.md).
+ * No gRPC here: statuses are gRPC's numeric codes (tied to grpc's enum by
+ * _Static_assert in gateway/server.c). */
+#ifndef SETTLEMENT_REASONS_H
+#define SETTLEMENT_REASONS_H
+
+#include <stddef.h>
+
+/* gRPC status codes (numbers of grpc_status_code, checked at the gateway). */
+typedef enum {
+    REASON_STATUS_OK = 0,
+    REASON_STATUS_INVALID_ARGUMENT = 3,
+    REASON_STATUS_DEADLINE_EXCEEDED = 4,
+    REASON_STATUS_NOT_FOUND = 5,
+    REASON_STATUS_ALREADY_EXISTS = 6,
+    REASON_STATUS_PERMISSION_DENIED = 7,
+    REASON_STATUS_RESOURCE_EXHAUSTED = 8,
+    REASON_STATUS_FAILED_PRECONDITION = 9,
+    REASON_STATUS_UNIMPLEMENTED = 12,
+    REASON_STATUS_UNAVAILABLE = 14,
+} reason_status_t;
+
+/* Where a reason appears: refusing a call (with its status), as the reason of
+ * an ABORTED transfer or NO vote (the call itself is OK), or both. */
+typedef enum { REASON_WHERE_CALL = 1, REASON_WHERE_LEG = 2, REASON_WHERE_BOTH = 3 } reason_where_t;
+
+/* Whether sending the same request again can succeed: NO (change the
+ * request), YES (as it is, same id), LATER (once something else changed:
+ * a balance, a catalog, an expiry). */
+typedef enum { REASON_RETRY_NO, REASON_RETRY_YES, REASON_RETRY_LATER } reason_retry_t;
+
+/* X(NAME, STATUS, WHERE, RETRY, meaning, what the caller should do).
+ * STATUS is the gRPC status of a refused call (OK for reasons that only ever
+ * explain an ABORTED transfer or a NO vote). One line per entry, so that
+ * reasons added in parallel merge as separate lines. */
+#define REASONS_TABLE(X) \
+    X(MALFORMED, INVALID_ARGUMENT, CALL, NO, "The request message could not be decoded, or a string field holds a NUL byte or is not UTF-8.", "Fix the client: send a valid protobuf message of the method's request type.") \
+    X(NO_MESSAGE, INVALID_ARGUMENT, CALL, NO, "The call carried no request message.", "Send exactly one request message.") \
+    X(UNKNOWN_METHOD, UNIMPLEMENTED, CALL, NO, "No such method on this gateway.", "Check the method path against proto/carbon/v1/carbon.proto.") \
+    X(NOT_IMPLEMENTED, UNIMPLEMENTED, CALL, NO, "The method is declared but this version does not serve it (e.g. Health/Watch).", "Use another method (e.g. Health/Check).") \
+    X(NOT_AUTHORIZED, PERMISSION_DENIED, CALL, NO, "The caller's certificate (SPIFFE role or region) may not call this service.", "Call with a certificate of a role allowed for the service (DESIGN.md section 5).") \
+    X(DEADLINE_EXCEEDED, DEADLINE_EXCEEDED, CALL, YES, "The call's deadline had passed before the gateway served it.", "Retry with a longer deadline; requests with an id are idempotent.") \
+    X(UNKNOWN_SERVICE, NOT_FOUND, CALL, NO, "Health/Check named a service this gateway does not serve.", "Ask for \"\" or a carbon.v1 service name.") \
+    X(STORE_UNAVAILABLE, UNAVAILABLE, CALL, YES, "The region's Redis store did not answer: nothing was changed, or (Transfer) the outcome is not recorded yet.", "Retry with the same id (idempotent), or read the result (GetTransfer) later.") \
+    X(PEER_UNAVAILABLE, UNAVAILABLE, BOTH, YES, "A peer gateway did not answer (Reconcile), or did not answer before the leg expired (the transfer ABORTED, nothing moved).", "Retry later; for an ABORTED transfer send a new transfer (new id) once the peer is back.") \
+    X(BAD_ID, INVALID_ARGUMENT, CALL, NO, "A request or transfer id is not 32 lowercase hex digits.", "Send 32 lowercase hex characters (128 random bits).") \
+    X(BAD_ACCOUNT_ID, INVALID_ARGUMENT, CALL, NO, "An account id is not 1..64 characters of [A-Za-z0-9._-].", "Fix the account id.") \
+    X(ID_REUSED, ALREADY_EXISTS, BOTH, NO, "The id was used before with other content (or, on a transfer, the destination already holds a leg of that id).", "Use a new id; resend an id only with exactly the same content.") \
+    X(UNKNOWN_ACCOUNT, NOT_FOUND, BOTH, LATER, "No such account in the region (for a transfer: the destination account does not exist; the transfer ABORTED).", "Open the account (OpenAccount) or fix the account name, then send again.") \
+    X(ACCOUNT_EXISTS, ALREADY_EXISTS, CALL, NO, "An account of that id exists already with another holder kind.", "Pick another account id, or use the existing account.") \
+    X(SERIALS_EXHAUSTED, RESOURCE_EXHAUSTED, CALL, NO, "The region's serial space (2^50 grams) is used up.", "Contact the operators; nothing more can be issued.") \
+    X(OUT_OF_RANGE, INVALID_ARGUMENT, CALL, NO, "A value is outside the range the store accepts.", "Send values within the documented limits.") \
+    X(TOO_FRAGMENTED, RESOURCE_EXHAUSTED, CALL, NO, "The amount spans more blocks of serials than one leg may carry.", "Move or retire the amount in smaller parts.") \
+    X(BAD_HOLDER_KIND, INVALID_ARGUMENT, CALL, NO, "holder_kind is not personal, household, firm or public.", "Send one of the holder kinds.") \
+    X(BAD_VINTAGE, INVALID_ARGUMENT, CALL, NO, "vintage_year is outside the accepted years (0 means any where allowed).", "Send a vintage in the documented range.") \
+    X(BAD_FINGERPRINT, INVALID_ARGUMENT, CALL, NO, "activity_fingerprint is empty, too long or holds characters not allowed.", "Send a fingerprint within the documented length and characters.") \
+    X(UNKNOWN_METHODOLOGY, INVALID_ARGUMENT, BOTH, NO, "No loaded catalog defines the methodology (on a leg: the destination knows no catalog defining it).", "Fix the methodology id; list them in the catalogs (catalog/).") \
+    X(UNRECOGNIZED_METHODOLOGY, FAILED_PRECONDITION, BOTH, LATER, "The destination region's catalog does not recognize the methodology.", "Transfer credits of a recognized methodology, or wait for a catalog that recognizes it.") \
+    X(CATALOG_UNKNOWN, FAILED_PRECONDITION, BOTH, LATER, "A region's catalog (or the catalog version a leg was quoted under) is not loaded here.", "Deploy the same catalogs on every gateway, then send again.") \
+    X(CATALOG_CHANGED, FAILED_PRECONDITION, CALL, NO, "The catalog version given with the request is no longer the current one.", "Read the current catalog, check the request against it, and send it with that version.") \
+    X(BAD_QUANTITY, INVALID_ARGUMENT, CALL, NO, "The quantity yields no whole gram, or more than the limit, in the methodology's unit.", "Send a quantity within the limits.") \
+    X(DOUBLE_ISSUANCE, ALREADY_EXISTS, CALL, NO, "The activity fingerprint was issued already by another issuance (the message names it).", "Do not issue twice; look up the earlier issuance.") \
+    X(UNKNOWN_REGION, INVALID_ARGUMENT, CALL, NO, "The region is not another region of the federation (or not a peer of this gateway).", "Use a region code of the federation: CN-TJ, CN-BJ or CN-HE.") \
+    X(BAD_AMOUNT, INVALID_ARGUMENT, CALL, NO, "The amount is 0, or 2^50 grams or more.", "Send an amount of at least one unit and under 2^50 grams.") \
+    X(AMOUNT_TOO_SMALL, INVALID_ARGUMENT, CALL, NO, "The amount yields less than one display unit in the destination region.", "Send a larger amount (Quote shows what it yields).") \
+    X(QUOTE_CHANGED, FAILED_PRECONDITION, CALL, NO, "expected_credited_g differs from what the transfer would credit now (a catalog changed).", "Ask Quote again and confirm the new amount.") \
+    X(QUEUE_FULL, RESOURCE_EXHAUSTED, CALL, YES, "Too many transfers to that region are in flight.", "Retry later with the same transfer_id.") \
+    X(INSUFFICIENT_BALANCE, FAILED_PRECONDITION, CALL, LATER, "The account holds less than asked of the selection (the message says how much).", "Send a smaller amount, or wait for credits to arrive.") \
+    X(TOO_MANY_WAITERS, RESOURCE_EXHAUSTED, CALL, YES, "The transfer was accepted but too many callers are waiting for outcomes.", "Read the outcome with GetTransfer later (same transfer_id).") \
+    X(UNKNOWN_TRANSFER, NOT_FOUND, CALL, NO, "No transfer of that id in this region.", "Check the id and the region asked.") \
+    X(BAD_LIMIT, INVALID_ARGUMENT, CALL, NO, "A limit (or a combination of list filters) is outside what the method accepts.", "Send a limit within the documented range.") \
+    X(BAD_PURPOSE, INVALID_ARGUMENT, CALL, NO, "The retirement purpose is not one of the defined purposes.", "Send compliance offset, rights redemption or voluntary neutrality.") \
+    X(BAD_BENEFICIARY, INVALID_ARGUMENT, CALL, NO, "The beneficiary text is empty, too long or not allowed.", "Send a beneficiary within the documented length.") \
+    X(BAD_SELECTION, INVALID_ARGUMENT, CALL, NO, "The retirement's selection (vintage, methodology id) is not valid.", "Fix the vintage (0 or a year) or the methodology id.") \
+    X(BAD_RANGE, INVALID_ARGUMENT, CALL, NO, "from_seq..to_seq is empty or spans too many batches.", "Ask for a smaller range of batches.") \
+    X(REGION_MISMATCH, PERMISSION_DENIED, CALL, NO, "The message names a region other than the caller's certificate region.", "A gateway may speak only for its own region; fix the peer's configuration.") \
+    X(BAD_DECISION, INVALID_ARGUMENT, CALL, NO, "The decision is neither COMMIT nor ABORT.", "Send COMMIT or ABORT.") \
+    X(BAD_REASON, INVALID_ARGUMENT, CALL, NO, "The operator's reason text is too short, too long or not allowed.", "Give a reason within the documented length (e.g. an incident number).") \
+    X(NOT_IN_DOUBT, FAILED_PRECONDITION, CALL, NO, "The transfer is not a prepared leg waiting here for a decision.", "Nothing to resolve; check ListInDoubt.") \
+    X(NOT_EXPIRED, FAILED_PRECONDITION, CALL, LATER, "The leg has not expired yet: its coordinator still decides.", "Wait until the leg expires (the message says when) and resolve only if still in doubt.") \
+    X(COORDINATOR_ANSWERS, FAILED_PRECONDITION, CALL, NO, "The coordinator answers with its decision for this transfer; recovery applies it.", "Do not force it; recovery settles the leg.") \
+    X(NO_SUBJECT, INVALID_ARGUMENT, CALL, NO, "The audit query names neither a transfer_id nor a serial.", "Give a transfer_id or a serial.") \
+    X(BAD_SERIAL, INVALID_ARGUMENT, CALL, NO, "The serial is not REGION:NUMBER.", "Send a serial like CN-TJ:1042.") \
+    X(MALFORMED_CHECKPOINT, INVALID_ARGUMENT, CALL, NO, "A checkpoint lacks its 32-byte key, 64-byte signature or hex hash.", "Fix the peer: send a complete checkpoint.") \
+    X(BAD_SIGNATURE, INVALID_ARGUMENT, CALL, NO, "The checkpoint's signature does not verify (with the configured key of that region).", "Check the region's audit key; this may be an attack.") \
+    X(BAD_BATCH_SIZE, INVALID_ARGUMENT, CALL, NO, "A federation batch holds no legs, decisions or ids.", "Send 1..batch_legs_max items.") \
+    X(BATCH_TOO_LARGE, RESOURCE_EXHAUSTED, CALL, NO, "A federation batch holds more than batch_legs_max items.", "Split the batch; make batch_legs_max equal on all gateways.") \
+    X(PROTOCOL_VERSION, FAILED_PRECONDITION, CALL, NO, "The peer speaks another federation protocol version.", "Run the same gateway version in every region.") \
+    X(MALFORMED_LEG, INVALID_ARGUMENT, CALL, NO, "A prepared leg is not well formed (the message says which field).", "Fix the peer; the batch is refused whole.") \
+    X(MALFORMED_DECISION, INVALID_ARGUMENT, CALL, NO, "A decision lacks a valid transfer_id or COMMIT/ABORT.", "Fix the peer; the batch is refused whole.") \
+    X(EXPIRED, OK, LEG, NO, "The leg expired before it could be settled: the transfer ABORTED, nothing moved.", "Send a new transfer (new id) if still wanted.") \
+    X(EXPIRY_TOO_FAR, OK, LEG, NO, "The destination refused a leg whose expiry is further away than it allows.", "Make leg_expiry_ms equal across gateways; send a new transfer.") \
+    X(ORIGIN_MISMATCH, OK, LEG, NO, "The leg's serials claim an origin other than the region whose catalog defines the methodology.", "Investigate the source gateway; the transfer ABORTED.") \
+    X(RECOGNITION_MISMATCH, OK, LEG, LATER, "The leg's destination methodology is not what the destination's catalog recognizes.", "Deploy the same catalogs everywhere, then send a new transfer.") \
+    X(QUOTE_MISMATCH, OK, LEG, LATER, "The leg's credited or debited grams are not what the destination's catalog rule yields.", "Deploy the same catalogs everywhere, then send a new transfer.") \
+    X(ABORTED_BEFORE_PREPARE, OK, LEG, NO, "The source decided ABORT before the destination had seen the leg.", "Read the source's transfer for its reason; send a new transfer if still wanted.") \
+    X(ABORTED_BY_SOURCE, OK, LEG, NO, "The destination's prepared leg was aborted by the source's decision.", "Read the source's transfer for its reason; send a new transfer if still wanted.") \
+    X(PRESUMED_ABORT, OK, LEG, NO, "The destination asked the source about a leg the source had not decided yet: the source aborted it (presumed abort).", "Send a new transfer (new id) if still wanted.") \
+    X(REFUSED, OK, LEG, NO, "The destination voted NO without giving a reason.", "Ask the destination's operators; send a new transfer if still wanted.")
+
+typedef enum {
+#define REASON_ENUM_(name, status, where, retry, meaning, todo) REASON_##name,
+    REASONS_TABLE(REASON_ENUM_)
+#undef REASON_ENUM_
+    REASON_COUNT
+} reason_t;
+
+typedef struct {
+    const char *name;          /* "INSUFFICIENT_BALANCE" */
+    reason_status_t status;    /* gRPC status of a refused call */
+    const char *status_name;   /* "FAILED_PRECONDITION" */
+    reason_where_t where;
+    reason_retry_t retry;
+    const char *meaning;       /* one sentence */
+    const char *todo;          /* what the caller should do */
+} reason_info_t;
+
+/* The table's entry of r (r < REASON_COUNT). */
+const reason_info_t *reason_info(reason_t r);
+
+/* The wire name of r, e.g. "INSUFFICIENT_BALANCE" (r < REASON_COUNT). */
+const char *reason_name(reason_t r);
+
+/* The entry named name, or NULL if the table has no such reason. */
+const reason_info_t *reason_find(const char *name);
+
+/* A reason as it is spelled at a refusal site: REASON(INSUFFICIENT_BALANCE)
+ * is its wire name, and a misspelt name does not compile. */
+#define REASON(name) reason_name(REASON_##name)
+
+#endif
