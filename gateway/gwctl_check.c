@@ -5,9 +5,15 @@
 #include "settlement/checker.h"
 #include "settlement/store.h"
 
+#include <inttypes.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#ifndef GWCTL_EXIT_FINDING
+#define GWCTL_EXIT_FINDING 1
+#endif
 
 static const char check_usage[] =
     "usage: gwctl check --stores REGION=HOST:PORT[,REGION=HOST:PORT...] [--settled]\n"
@@ -19,14 +25,50 @@ static const char check_usage[] =
     "stores and each exported tombstone matches the destination; both legs of\n"
     "every transfer agree; no transfer was applied twice (from the audit logs);\n"
     "every audit hash chain verifies. Prints what it counted and every violation.\n"
+    "Given only some regions' stores, it reports only what they prove: serials\n"
+    "exported to a region whose store is not listed are \"abroad, not checked\",\n"
+    "and the regions named by transfers but not listed are printed as not checked.\n"
     "\n"
     "  --stores LIST         the regions' stores, e.g. CN-TJ=127.0.0.1:6379,...\n"
     "  --settled             also report legs still in flight or unacknowledged\n"
     "                        (use after recovery has run)\n"
     "  --password-file FILE  Redis password, if the stores require AUTH\n"
-    "  --json                print the counts and violations as JSON\n"
+    "  --json                one JSON document on stdout: counts and grams as strings,\n"
+    "                        \"violations\" and \"unchecked_regions\" as arrays\n"
     "\n"
     "Exit codes: 0 no violation, 1 violations, 2 bad usage, 3 a store unreachable.\n";
+
+static json_t *check_u64(uint64_t v) {
+    char buf[24];
+    snprintf(buf, sizeof buf, "%" PRIu64, v);
+    return json_string(buf);
+}
+
+/* The report as one JSON document on stdout: counts and grams as strings,
+ * the violations and the regions not checked inside it. */
+static void check_print_json(const checker_report_t *rep) {
+    json_t *doc = json_object();
+    static const char *const names[] = {"regions", "serials_issued_g", "in_accounts_g", "held_g",
+                                        "pending_g", "retired_g", "cancelled_g", "exported_g",
+                                        "abroad_g", "accounts", "transfers", "committed",
+                                        "aborted", "in_flight", "audit_entries", "violations_n"};
+    const uint64_t values[] = {rep->regions, rep->serials_issued, rep->grams_in_accounts, rep->grams_held,
+                               rep->grams_pending, rep->grams_retired, rep->grams_cancelled,
+                               rep->grams_exported, rep->grams_abroad, rep->accounts, rep->transfers,
+                               rep->transfers_committed, rep->transfers_aborted,
+                               rep->transfers_in_flight, rep->audit_entries, rep->violations_n};
+    for (size_t i = 0; i < sizeof values / sizeof values[0]; i++)
+        json_object_set_new(doc, names[i], check_u64(values[i]));
+    json_t *unchecked = json_array(), *violations = json_array();
+    for (size_t i = 0; i < rep->unchecked_n; i++) json_array_append_new(unchecked, json_string(rep->unchecked[i]));
+    for (uint64_t i = 0; i < rep->violations_n && i < CHECKER_VIOLATIONS_MAX; i++)
+        json_array_append_new(violations, json_string(rep->violations[i]));
+    json_object_set_new(doc, "unchecked_regions", unchecked);
+    json_object_set_new(doc, "violations", violations);
+    json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    fputc('\n', stdout);
+    json_decref(doc);
+}
 
 int gwctl_check(int argc, char **argv) {
     const char *stores = NULL, *password_file = NULL;
@@ -89,27 +131,16 @@ int gwctl_check(int argc, char **argv) {
             exit_code = GWCTL_EXIT_UNREACHABLE;
         } else {
             if (json) {
-                printf("{\"serials_issued_g\": %llu, \"in_accounts_g\": %llu, \"held_g\": %llu, "
-                       "\"pending_g\": %llu, \"retired_g\": %llu, \"cancelled_g\": %llu, "
-                       "\"exported_g\": %llu, \"transfers\": %llu, \"committed\": %llu, "
-                       "\"aborted\": %llu, \"in_flight\": %llu, \"audit_entries\": %llu, "
-                       "\"violations\": %llu}\n",
-                       (unsigned long long)rep->serials_issued,
-                       (unsigned long long)rep->grams_in_accounts,
-                       (unsigned long long)rep->grams_held, (unsigned long long)rep->grams_pending,
-                       (unsigned long long)rep->grams_retired,
-                       (unsigned long long)rep->grams_cancelled,
-                       (unsigned long long)rep->grams_exported, (unsigned long long)rep->transfers,
-                       (unsigned long long)rep->transfers_committed,
-                       (unsigned long long)rep->transfers_aborted,
-                       (unsigned long long)rep->transfers_in_flight,
-                       (unsigned long long)rep->audit_entries, (unsigned long long)rep->violations_n);
-                for (uint64_t i = 0; i < rep->violations_n && i < CHECKER_VIOLATIONS_MAX; i++)
-                    fprintf(stderr, "VIOLATION %s\n", rep->violations[i]);
+                check_print_json(rep);
             } else {
                 checker_print(rep, stdout);
             }
-            if (rep->violations_n > 0) exit_code = GWCTL_EXIT_FAILED;
+            if (!json && rep->unchecked_n > 0) {
+                fprintf(stderr, "gwctl check: not checked (no store given):");
+                for (size_t i = 0; i < rep->unchecked_n; i++) fprintf(stderr, " %s", rep->unchecked[i]);
+                fprintf(stderr, "\n");
+            }
+            if (rep->violations_n > 0) exit_code = GWCTL_EXIT_FINDING;
         }
         free(rep);
     }

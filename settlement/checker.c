@@ -63,6 +63,39 @@ static void checker_add_span(checker_spans_t *s, const ledger_block_t *b, const 
     va_end(ap);
 }
 
+/* Notes a region named by a leg whose store was not given (once, sorted). */
+static void checker_note_unchecked(checker_report_t *r, const char *region) {
+    for (size_t i = 0; i < r->unchecked_n; i++)
+        if (strcmp(r->unchecked[i], region) == 0) return;
+    if (r->unchecked_n == CHECKER_REGIONS_MAX) return;
+    size_t at = r->unchecked_n; /* kept sorted */
+    while (at > 0 && strcmp(r->unchecked[at - 1], region) > 0) {
+        memcpy(r->unchecked[at], r->unchecked[at - 1], sizeof r->unchecked[0]);
+        at--;
+    }
+    snprintf(r->unchecked[at], sizeof r->unchecked[0], "%s", region);
+    r->unchecked_n++;
+}
+
+/* Reports origin's serials first..last as nowhere, except those covered by
+ * abroad (sorted): exported to a region whose store was not given. */
+static void checker_gap(checker_report_t *r, const checker_spans_t *abroad, const char *origin,
+                        uint64_t first, uint64_t last) {
+    uint64_t cur = first;
+    for (size_t k = 0; k < abroad->n && cur <= last; k++) {
+        const checker_span_t *sp = &abroad->v[k];
+        if (strcmp(sp->origin, origin) != 0 || sp->last < cur) continue;
+        if (sp->first > last) break;
+        if (sp->first > cur)
+            checker_violation(r, "%s serials %" PRIu64 "-%" PRIu64 " are nowhere", origin, cur,
+                              sp->first - 1);
+        if (sp->last == UINT64_MAX) return;
+        cur = sp->last + 1;
+    }
+    if (cur <= last)
+        checker_violation(r, "%s serials %" PRIu64 "-%" PRIu64 " are nowhere", origin, cur, last);
+}
+
 static int checker_span_cmp(const void *a, const void *b) {
     const checker_span_t *x = a, *y = b;
     int c = strcmp(x->origin, y->origin);
@@ -331,7 +364,7 @@ int checker_run(const checker_region_t *regions, size_t n, int settled_required,
     rep->regions = n;
     checker_store_t stores[CHECKER_REGIONS_MAX];
     memset(stores, 0, sizeof stores);
-    checker_spans_t spans = {0};
+    checker_spans_t spans = {0}, abroad = {0};
     int rc = -1;
     for (size_t i = 0; i < n; i++) {
         checker_store_t *s = &stores[i];
@@ -373,7 +406,13 @@ int checker_run(const checker_region_t *regions, size_t n, int settled_required,
                 } else if (strcmp(leg->state, "COMMITTED") == 0) {
                     rep->transfers_committed++;
                     rep->grams_exported += ledger_blocks_grams(leg->blocks, leg->blocks_n);
-                    if (!peer_known) continue;
+                    if (!peer_known) {
+                        checker_note_unchecked(rep, leg->peer);
+                        rep->grams_abroad += ledger_blocks_grams(leg->blocks, leg->blocks_n);
+                        for (size_t b = 0; b < leg->blocks_n; b++)
+                            checker_add_span(&abroad, &leg->blocks[b], "abroad at %s", leg->peer);
+                        continue;
+                    }
                     if (d == NULL || (strcmp(ds, "COMMITTED") && strcmp(ds, "PREPARED"))) {
                         checker_violation(rep, "transfer %s: COMMITTED at %s but %s at %s",
                                           leg->tid, region, ds, leg->peer);
@@ -398,7 +437,10 @@ int checker_run(const checker_region_t *regions, size_t n, int settled_required,
                     }
                 } else if (strcmp(leg->state, "ABORTED") == 0) {
                     rep->transfers_aborted++;
-                    if (!peer_known) continue;
+                    if (!peer_known) {
+                        checker_note_unchecked(rep, leg->peer);
+                        continue;
+                    }
                     if (d != NULL && strcmp(ds, "COMMITTED") == 0)
                         checker_violation(rep, "transfer %s: ABORTED at %s but COMMITTED at %s",
                                           leg->tid, region, leg->peer);
@@ -413,7 +455,10 @@ int checker_run(const checker_region_t *regions, size_t n, int settled_required,
                                       leg->state, region);
                 }
             } else if (strcmp(leg->role, "destination") == 0) {
-                if (!checker_has_region(stores, n, leg->peer)) continue;
+                if (!checker_has_region(stores, n, leg->peer)) {
+                    checker_note_unchecked(rep, leg->peer);
+                    continue;
+                }
                 const ledger_leg_t *s = checker_find_leg(stores, n, leg->peer, leg->tid);
                 if (s == NULL && (strcmp(leg->state, "PREPARED") == 0 ||
                                   strcmp(leg->state, "COMMITTED") == 0))
@@ -424,7 +469,8 @@ int checker_run(const checker_region_t *regions, size_t n, int settled_required,
     }
 
     /* Conservation: sorted spans per origin neither overlap nor leave gaps. */
-    qsort(spans.v, spans.n, sizeof *spans.v, checker_span_cmp);
+    if (spans.n > 0) qsort(spans.v, spans.n, sizeof *spans.v, checker_span_cmp);
+    if (abroad.n > 0) qsort(abroad.v, abroad.n, sizeof *abroad.v, checker_span_cmp);
     for (size_t i = 0; i < n; i++) {
         const char *origin = stores[i].region;
         uint64_t next = 1;
@@ -437,14 +483,11 @@ int checker_run(const checker_region_t *regions, size_t n, int settled_required,
                                   origin, sp->first, prev->last < sp->last ? prev->last : sp->last,
                                   prev->place, sp->place);
             else if (sp->first > next)
-                checker_violation(rep, "%s serials %" PRIu64 "-%" PRIu64 " are nowhere", origin,
-                                  next, sp->first - 1);
+                checker_gap(rep, &abroad, origin, next, sp->first - 1);
             if (sp->last + 1 > next) next = sp->last + 1;
             prev = sp;
         }
-        if (next <= stores[i].serial_last)
-            checker_violation(rep, "%s serials %" PRIu64 "-%" PRIu64 " are nowhere", origin, next,
-                              stores[i].serial_last);
+        if (next <= stores[i].serial_last) checker_gap(rep, &abroad, origin, next, stores[i].serial_last);
         if (next > stores[i].serial_last + 1)
             checker_violation(rep, "%s serials above the last issued (%" PRIu64 ") exist", origin,
                               stores[i].serial_last);
@@ -456,6 +499,7 @@ out:
         free(stores[i].legs);
     }
     free(spans.v);
+    free(abroad.v);
     return rc;
 }
 
@@ -473,6 +517,11 @@ void checker_print(const checker_report_t *r, FILE *out) {
                  ", in flight %" PRIu64 ")\n",
             r->transfers, r->transfers_committed, r->transfers_aborted, r->transfers_in_flight);
     fprintf(out, "audit entries verified  %" PRIu64 "\n", r->audit_entries);
+    if (r->unchecked_n > 0) {
+        fprintf(out, "not checked (no store)  ");
+        for (size_t i = 0; i < r->unchecked_n; i++) fprintf(out, "%s%s", i ? ", " : "", r->unchecked[i]);
+        fprintf(out, "\n  abroad, not checked   %" PRIu64 " g\n", r->grams_abroad);
+    }
     fprintf(out, "violations              %" PRIu64 "\n", r->violations_n);
     for (uint64_t i = 0; i < r->violations_n && i < CHECKER_VIOLATIONS_MAX; i++)
         fprintf(out, "  VIOLATION %s\n", r->violations[i]);
