@@ -227,3 +227,61 @@ Test(gwctl_audit, check_with_a_subset_of_the_stores_reports_only_what_it_can_pro
     free(err);
     stop_all();
 }
+
+Test(gwctl_audit, trace_anywhere_in_any_order_and_with_a_region_down_shows_the_rest, .timeout = 240) {
+    start3(10000, 300);
+    open_issue(TJ, "tj-a", "TJ-GT-01", 420000);
+    client_status_t st;
+    cr_assert_eq(rc_open(reg(BJ), "bj-b", &st), GRPC_STATUS_OK, "%s", st.details);
+    cr_assert_eq(rc_open(reg(HE), "he-c", &st), GRPC_STATUS_OK, "%s", st.details);
+    char t1[33], t2[33];
+    transfer_committed(TJ, "tj-a", "CN-BJ", BJ, "bj-b", "TJ-GT-01", 15, t1);
+    transfer_committed(BJ, "bj-b", "CN-HE", HE, "he-c", "TJ-GT-01", 1000, t2);
+    checker_report_t *rep = rc_wait_settled(fed, 30000);
+    cr_assert_eq(rep->violations_n, 0, "%s", rep->violations[0]);
+    free(rep);
+    proc_sleep_ms(800); /* checkpoints (every 300 ms) cover the workload */
+
+    /* From /tmp, no --catalog-dir: the catalogs are found from the binary;
+     * the subject after an option, or before it. */
+    run_t aud = {.in_tmp = 1, .region = BJ, .role = "auditor", .targets = 1};
+    char *out = NULL, *err = NULL;
+    cr_assert_eq(gwctl(&aud, &out, NULL, "trace", "--json", "CN-TJ:1", NULL), 0, "%s", out);
+    cr_assert(strstr(out, "\"unit\": \"kg\"") != NULL && strstr(out, "\"grams\": \"15000\"") != NULL, "%s", out);
+    cr_assert(strstr(out, "\"unreachable_regions\": []") != NULL, "%s", out);
+    free(out);
+    cr_assert_eq(gwctl(&aud, &out, NULL, "trace", "CN-TJ:1", "--json", NULL), 0, "%s", out);
+    cr_assert(strstr(out, "\"unit\": \"kg\"") != NULL, "%s", out);
+    free(out);
+    cr_assert_eq(gwctl(&aud, &out, NULL, "trace", "--timeout-ms", "5000", "CN-TJ:1", NULL), 0, "%s", out);
+    cr_assert(strstr(out, "hold     15 kg") != NULL, "%s", out);
+    free(out);
+
+    /* One region down: the others' hops are printed, the missing one named. */
+    cr_assert_eq(federation_kill9(fed, HE), 0);
+    cr_assert_eq(gwctl(&aud, &out, &err, "trace", "CN-TJ:1", NULL), 3, "%s", out);
+    cr_assert(strstr(out, "hold     15 kg") != NULL && strstr(out, "CN-BJ") != NULL, "%s", out);
+    cr_assert(strstr(out, "in 2 regions") != NULL, "%s", out);
+    cr_assert(strstr(err, "not read: CN-HE") != NULL, "%s", err);
+    free(out);
+    free(err);
+    cr_assert_eq(gwctl(&aud, &out, NULL, "trace", "CN-TJ:1", "--json", NULL), 3, "%s", out);
+    cr_assert(strstr(out, "\"unreachable_regions\": [\n    \"CN-HE\"\n  ]") != NULL, "%s", out);
+    cr_assert(strstr(out, "\"region\": \"CN-BJ\"") != NULL, "%s", out);
+    free(out);
+    cr_assert_eq(gwctl(&aud, &out, &err, "audit", "verify", "--region", "CN-TJ", NULL), 3, "%s", out);
+    cr_assert(strstr(out, "CN-TJ: ") != NULL && strstr(out, "entries verified") != NULL, "%s", out);
+    cr_assert(strstr(err, "not read: CN-HE") != NULL, "%s", err);
+    free(out);
+    free(err);
+    cr_assert_eq(gwctl(&aud, &out, NULL, "audit", "verify", "--region", "CN-TJ", "--json", NULL), 3, "%s", out);
+    cr_assert(strstr(out, "\"unreachable_regions\": [\n    \"CN-HE\"\n  ]") != NULL, "%s", out);
+    cr_assert(strstr(out, "\"chain_read\": true") != NULL, "%s", out);
+    free(out);
+    cr_assert_eq(gwctl(&aud, &out, &err, "audit", "verify", "--region", "CN-HE", NULL), 3, "%s", out);
+    cr_assert(strstr(out, "CN-HE: NOT VERIFIED") != NULL, "%s", out);
+    cr_assert(strstr(err, "not read: CN-HE") != NULL, "%s", err);
+    free(out);
+    free(err);
+    stop_all();
+}
