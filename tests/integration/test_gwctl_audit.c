@@ -215,6 +215,17 @@ Test(gwctl_audit, check_with_a_subset_of_the_stores_reports_only_what_it_can_pro
     cr_assert(strstr(out, "\"violations\": []") != NULL, "%s", out);
     free(out);
     free(err);
+    /* A listed store down: the others are checked, the missing one named, exit 3. */
+    char tj_down[128];
+    snprintf(tj_down, sizeof tj_down, "%s,CN-BJ=127.0.0.1:%d", tj, proc_free_tcp_port());
+    const char *dargv[] = {BINARY_DIR "/gwctl", "check", "--stores", tj_down, "--json", NULL};
+    cr_assert_eq(harness_run(dargv, 60000, &status, &out, &err), 0);
+    cr_assert_eq(status, 3, "%s\n%s", out, err);
+    cr_assert(strstr(out, "\"unreachable_regions\": [\n    \"CN-BJ\"\n  ]") != NULL, "%s", out);
+    cr_assert(strstr(out, "\"violations\": []") != NULL, "%s", out);
+    cr_assert(strstr(err, "CN-BJ (unreachable)") != NULL, "%s", err);
+    free(out);
+    free(err);
     /* A real loss in a listed store is still found, and in the JSON document. */
     redisContext *c = redis_of(TJ);
     freeReplyObject(redisCommand(c, "DEL cj:{a:tj-a}:blocks"));
