@@ -150,13 +150,20 @@ static uint64_t gwctl_walk(gwctl_fed_t *f, size_t i, uint64_t from, uint64_t to,
 
 /* ---- trace -------------------------------------------------------------------------- */
 
+/* A forced decision (gwctl resolve) as the audit entry records it. */
+typedef struct {
+    const char *decision; /* "COMMIT" or "ABORT" */
+    char *by;             /* the operator's SPIFFE ID (malloc'd, may be "") */
+    char *why;            /* the operator's reason (malloc'd) */
+} gwctl_resolution_t;
+
 typedef struct {
     char region[16];
     uint64_t seq, time_ms, grams;
     char event[16];
     char ids[160];
     char verified[48];
-    char *resolution; /* malloc'd, a forced resolve's detail: "DECISION\tWHO\tWHY"; else NULL */
+    gwctl_resolution_t *resolution; /* malloc'd for a forced resolve, else NULL */
 } gwctl_hop_t;
 
 static int gwctl_hop_cmp(const void *a, const void *b) {
@@ -207,10 +214,18 @@ typedef struct {
     int catalog_explicit;                   /* the folder was asked for: it must load */
 } gwctl_trace_t;
 
-/* Splits a forced resolve's audit detail "D;WHO: WHY" (D: C or A; an
- * optional "LEN:" length prefix before WHO is tolerated) into
- * "COMMIT|ABORT\tWHO\tWHY", malloc'd; NULL if it is not one. */
-static char *gwctl_resolution(const char *canonical) {
+static char *gwctl_strndup(const char *p, size_t n) {
+    char *out = malloc(n + 1);
+    if (out == NULL) abort();
+    memcpy(out, p, n);
+    out[n] = '\0';
+    return out;
+}
+
+/* Reads a forced resolve's audit detail "D;WHO: WHY" (D: C or A; an
+ * optional "LEN:" length prefix before WHO is tolerated) from the entry's
+ * canonical text. NULL if it is not one; else free with gwctl_resolution_free. */
+static gwctl_resolution_t *gwctl_resolution(const char *canonical) {
     const char *d = canonical;
     for (int bars = 0; bars < 5; bars++) {
         d = strchr(d, '|');
@@ -218,18 +233,48 @@ static char *gwctl_resolution(const char *canonical) {
         d++;
     }
     if ((d[0] != 'C' && d[0] != 'A') || d[1] != ';') return NULL;
-    const char *decision = d[0] == 'C' ? "COMMIT" : "ABORT", *text = d + 2;
+    const char *text = d + 2;
     char *end = NULL;
     unsigned long len = strtoul(text, &end, 10);
     if (end != text && *end == ':' && len == strlen(end + 1)) text = end + 1;
     const char *sep = strstr(text, ": ");
-    int who_len = sep != NULL ? (int)(sep - text) : 0;
-    const char *why = sep != NULL ? sep + 2 : text;
-    size_t n = strlen(decision) + (size_t)who_len + strlen(why) + 3;
-    char *out = malloc(n);
-    if (out == NULL) abort();
-    snprintf(out, n, "%s\t%.*s\t%s", decision, who_len, text, why);
-    return out;
+    gwctl_resolution_t *r = malloc(sizeof *r);
+    if (r == NULL) abort();
+    r->decision = d[0] == 'C' ? "COMMIT" : "ABORT";
+    r->by = gwctl_strndup(text, sep != NULL ? (size_t)(sep - text) : 0);
+    r->why = gwctl_strndup(sep != NULL ? sep + 2 : text, strlen(sep != NULL ? sep + 2 : text));
+    return r;
+}
+
+static void gwctl_resolution_free(gwctl_resolution_t *r) {
+    if (r == NULL) return;
+    free(r->by);
+    free(r->why);
+    free(r);
+}
+
+/* Text from a gateway, in place: control bytes become '?'. */
+static void gwctl_clean(char *s) {
+    for (; *s != '\0'; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f) *s = '?';
+}
+
+/* Text from a gateway for a terminal: control bytes become '?'. */
+static void gwctl_print_clean(const char *s) {
+    for (; *s != '\0'; s++) putchar((unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s);
+}
+
+/* A JSON string of text from a gateway; bytes that are not valid UTF-8
+ * become '?' rather than losing the value. */
+static json_t *gwctl_json_text(const char *s) {
+    json_t *j = json_string(s);
+    if (j != NULL) return j;
+    char *copy = gwctl_strndup(s, strlen(s));
+    for (char *p = copy; *p != '\0'; p++)
+        if ((unsigned char)*p >= 0x80) *p = '?';
+    j = json_string(copy);
+    free(copy);
+    return j;
 }
 
 /* Grams of entry e that concern the subject (every block for a transfer). */
@@ -267,6 +312,9 @@ static void gwctl_add_hops(gwctl_trace_t *t, const Carbon__V1__TraceResponse *tr
         size_t used = 0;
         for (size_t j = 0; j < e->n_ids && used + 2 < sizeof h->ids; j++)
             used += (size_t)snprintf(h->ids + used, sizeof h->ids - used, "%s%.32s", j ? "," : "", e->ids[j]);
+        gwctl_clean(h->region);
+        gwctl_clean(h->event);
+        gwctl_clean(h->ids);
         h->grams = gwctl_hop_grams(t, e);
         if (strcmp(e->event, "resolve") == 0) h->resolution = gwctl_resolution(e->canonical);
         char h2[AUDIT_HASH_HEX + 1];
@@ -344,16 +392,17 @@ static json_t *gwctl_json_u64(uint64_t v) {
 }
 
 /* A hop's resolution as a JSON object {decision, by, reason}. */
-static json_t *gwctl_json_resolution(const char *r) {
-    const char *tab1 = strchr(r, '\t'), *tab2 = tab1 ? strchr(tab1 + 1, '\t') : NULL;
-    if (tab2 == NULL) return json_string(r);
-    return json_pack("{s:s%, s:s%, s:s}", "decision", r, (size_t)(tab1 - r), "by", tab1 + 1,
-                     (size_t)(tab2 - tab1 - 1), "reason", tab2 + 1);
+static json_t *gwctl_json_resolution(const gwctl_resolution_t *r) {
+    json_t *o = json_object();
+    json_object_set_new(o, "decision", json_string(r->decision));
+    json_object_set_new(o, "by", gwctl_json_text(r->by));
+    json_object_set_new(o, "reason", gwctl_json_text(r->why));
+    return o;
 }
 
 static void gwctl_trace_json(gwctl_trace_t *t) {
     json_t *doc = json_object(), *hops = json_array(), *unread = json_array();
-    json_object_set_new(doc, "subject", json_string(t->subject));
+    json_object_set_new(doc, "subject", gwctl_json_text(t->subject));
     for (size_t k = 0; k < t->hops_n; k++) {
         const gwctl_hop_t *h = &t->hops[k];
         const catalog_t *cat = catalog_set_current(t->cats, h->region);
@@ -361,10 +410,10 @@ static void gwctl_trace_json(gwctl_trace_t *t) {
         char buf[sizeof h->ids];
         snprintf(buf, sizeof buf, "%s", h->ids);
         for (char *save = NULL, *id = strtok_r(buf, ",", &save); id != NULL; id = strtok_r(NULL, ",", &save))
-            json_array_append_new(ids, json_string(id));
-        json_t *o = json_pack("{s:s, s:o, s:o, s:s, s:o, s:o, s:s, s:o, s:s}", "region", h->region,
+            json_array_append_new(ids, gwctl_json_text(id));
+        json_t *o = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:s, s:o, s:s}", "region", gwctl_json_text(h->region),
                               "seq", gwctl_json_u64(h->seq), "time_ms", gwctl_json_u64(h->time_ms),
-                              "event", h->event, "grams", gwctl_json_u64(h->grams), "units",
+                              "event", gwctl_json_text(h->event), "grams", gwctl_json_u64(h->grams), "units",
                               gwctl_json_u64(cat ? h->grams / cat->display_unit_g : h->grams), "unit",
                               cat ? cat->display_unit : "g", "ids", ids, "verified", h->verified);
         if (h->resolution != NULL) json_object_set_new(o, "resolution", gwctl_json_resolution(h->resolution));
@@ -395,10 +444,13 @@ static void gwctl_trace_table(gwctl_trace_t *t, size_t regions_read) {
             snprintf(amount, sizeof amount, "-");
         printf("%-14" PRIu64 " %-6s %6" PRIu64 " %-8s %-22s %-25s %.80s\n", h->time_ms, h->region, h->seq,
                h->event, amount, h->verified, h->ids);
-        const char *r = h->resolution, *tab1 = r ? strchr(r, '\t') : NULL, *tab2 = tab1 ? strchr(tab1 + 1, '\t') : NULL;
-        if (tab2 != NULL)
-            printf("%-14s forced %.*s by %.*s, reason: %s\n", "", (int)(tab1 - r), r, (int)(tab2 - tab1 - 1),
-                   tab1 + 1, tab2 + 1);
+        if (h->resolution != NULL) {
+            printf("%-14s forced %s by ", "", h->resolution->decision);
+            gwctl_print_clean(h->resolution->by[0] ? h->resolution->by : "(not recorded)");
+            printf(", reason: ");
+            gwctl_print_clean(h->resolution->why);
+            putchar('\n');
+        }
     }
     printf("%zu hops in %zu regions, %d verification failures\n", t->hops_n, regions_read, t->failures);
 }
@@ -565,7 +617,7 @@ int gwctl_trace(int argc, char **argv) {
     int exit_code = t.failures > 0 ? GWCTL_EXIT_FINDING
                   : t.read_exit != 0 ? t.read_exit
                   : t.hops_n == 0 ? GWCTL_EXIT_FINDING : GWCTL_EXIT_OK;
-    for (size_t k = 0; k < t.hops_n; k++) free(t.hops[k].resolution);
+    for (size_t k = 0; k < t.hops_n; k++) gwctl_resolution_free(t.hops[k].resolution);
     free(t.hops);
     gwctl_fed_close(&t.f);
     catalog_set_free(t.cats);
