@@ -5,9 +5,25 @@
 #include "settlement/checker.h"
 #include "settlement/store.h"
 
+#include <inttypes.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#ifndef GWCTL_EXIT_FINDING
+#define GWCTL_EXIT_FINDING 1
+#endif
+#ifndef GWCTL_EXIT_CREDENTIALS
+#define GWCTL_EXIT_CREDENTIALS 5
+#endif
+
+typedef struct check_stores {
+    checker_region_t regions[CHECKER_REGIONS_MAX];
+    size_t n;
+    char unreachable[CHECKER_REGIONS_MAX][16]; /* listed stores that could not be opened */
+    size_t unreachable_n;
+} check_stores_t;
 
 static const char check_usage[] =
     "usage: gwctl check --stores REGION=HOST:PORT[,REGION=HOST:PORT...] [--settled]\n"
@@ -19,14 +35,125 @@ static const char check_usage[] =
     "stores and each exported tombstone matches the destination; both legs of\n"
     "every transfer agree; no transfer was applied twice (from the audit logs);\n"
     "every audit hash chain verifies. Prints what it counted and every violation.\n"
+    "Given only some regions' stores, it reports only what they prove: serials\n"
+    "exported to a region whose store is not listed are \"abroad, not checked\",\n"
+    "and the regions named by transfers but not listed are printed as not checked.\n"
     "\n"
     "  --stores LIST         the regions' stores, e.g. CN-TJ=127.0.0.1:6379,...\n"
     "  --settled             also report legs still in flight or unacknowledged\n"
     "                        (use after recovery has run)\n"
     "  --password-file FILE  Redis password, if the stores require AUTH\n"
-    "  --json                print the counts and violations as JSON\n"
+    "  --json                one JSON document on stdout: counts and grams as strings,\n"
+    "                        \"violations\" and \"unchecked_regions\" as arrays\n"
     "\n"
-    "Exit codes: 0 no violation, 1 violations, 2 bad usage, 3 a store unreachable.\n";
+    "A listed store that cannot be reached is named on stderr (and in --json as\n"
+    "\"unreachable_regions\"), and the others are still checked.\n"
+    "\n"
+    "Exit codes: 0 no violation, 1 violations, 2 bad usage, 3 a store unreachable\n"
+    "(after checking the others), 5 the password file cannot be read.\n";
+
+static json_t *check_u64(uint64_t v) {
+    char buf[24];
+    snprintf(buf, sizeof buf, "%" PRIu64, v);
+    return json_string(buf);
+}
+
+/* The report as one JSON document on stdout: counts and grams as strings,
+ * the violations and the regions not checked inside it. */
+static void check_print_json(const checker_report_t *rep, const check_stores_t *s) {
+    json_t *doc = json_object();
+    static const char *const names[] = {"regions", "serials_issued_g", "in_accounts_g", "held_g",
+                                        "pending_g", "retired_g", "cancelled_g", "exported_g",
+                                        "abroad_g", "accounts", "transfers", "committed",
+                                        "aborted", "in_flight", "audit_entries", "violations_n"};
+    const uint64_t values[] = {rep->regions, rep->serials_issued, rep->grams_in_accounts, rep->grams_held,
+                               rep->grams_pending, rep->grams_retired, rep->grams_cancelled,
+                               rep->grams_exported, rep->grams_abroad, rep->accounts, rep->transfers,
+                               rep->transfers_committed, rep->transfers_aborted,
+                               rep->transfers_in_flight, rep->audit_entries, rep->violations_n};
+    for (size_t i = 0; i < sizeof values / sizeof values[0]; i++)
+        json_object_set_new(doc, names[i], check_u64(values[i]));
+    json_t *unchecked = json_array(), *violations = json_array();
+    for (size_t i = 0; i < rep->unchecked_n; i++) json_array_append_new(unchecked, json_string(rep->unchecked[i]));
+    for (uint64_t i = 0; i < rep->violations_n && i < CHECKER_VIOLATIONS_MAX; i++)
+        json_array_append_new(violations, json_string(rep->violations[i]));
+    json_t *unreachable = json_array();
+    for (size_t i = 0; i < s->unreachable_n; i++) json_array_append_new(unreachable, json_string(s->unreachable[i]));
+    json_object_set_new(doc, "unchecked_regions", unchecked);
+    json_object_set_new(doc, "unreachable_regions", unreachable);
+    json_object_set_new(doc, "violations", violations);
+    json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    fputc('\n', stdout);
+    json_decref(doc);
+}
+
+/* Opens every store of "REGION=HOST:PORT,..."; one that cannot be opened is
+ * named on stderr and left out (checked as if not listed). 0, or
+ * GWCTL_EXIT_USAGE for a malformed list. */
+static int check_open_stores(const char *stores, const store_config_t *base, check_stores_t *s) {
+    char list[1024];
+    snprintf(list, sizeof list, "%s", stores);
+    for (char *save = NULL, *item = strtok_r(list, ",", &save); item != NULL;
+         item = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(item, '='), *colon = eq ? strrchr(eq, ':') : NULL;
+        if (eq == NULL || colon == NULL || s->n + s->unreachable_n == CHECKER_REGIONS_MAX || eq - item >= 16) {
+            fprintf(stderr, "gwctl check: '%s' is not REGION=HOST:PORT\n", item);
+            return GWCTL_EXIT_USAGE;
+        }
+        store_config_t cfg = *base;
+        checker_region_t *r = &s->regions[s->n];
+        snprintf(r->region, sizeof r->region, "%.*s", (int)(eq - item), item);
+        snprintf(cfg.host, sizeof cfg.host, "%.*s", (int)(colon - eq - 1), eq + 1);
+        cfg.port = atoi(colon + 1);
+        char err[256];
+        r->store = store_open(&cfg, err, sizeof err);
+        if (r->store == NULL) {
+            fprintf(stderr, "gwctl check: %s: %s\n", r->region, err);
+            snprintf(s->unreachable[s->unreachable_n++], sizeof s->unreachable[0], "%s", r->region);
+            continue;
+        }
+        s->n++;
+    }
+    return 0;
+}
+
+/* Reads the password file into base. 0, or -1 after saying why. */
+static int check_password(const char *path, store_config_t *base) {
+    FILE *f = fopen(path, "r");
+    if (f == NULL || fgets(base->password, sizeof base->password, f) == NULL) {
+        fprintf(stderr, "gwctl check: %s: cannot read the password\n", path);
+        if (f) fclose(f);
+        return -1;
+    }
+    fclose(f);
+    base->password[strcspn(base->password, "\r\n")] = '\0';
+    return 0;
+}
+
+/* Runs the checker over the open stores and prints the report. Exit code. */
+static int check_report(const check_stores_t *s, int settled, int json) {
+    checker_report_t *rep = malloc(sizeof *rep);
+    if (rep == NULL) abort();
+    char err[256];
+    int exit_code = GWCTL_EXIT_OK;
+    if (checker_run(s->regions, s->n, settled, rep, err, sizeof err) != 0) {
+        fprintf(stderr, "gwctl check: %s\n", err);
+        free(rep);
+        return GWCTL_EXIT_UNREACHABLE;
+    }
+    if (json) check_print_json(rep, s);
+    else checker_print(rep, stdout);
+    if (rep->unchecked_n > 0 || s->unreachable_n > 0) {
+        fprintf(stderr, "gwctl check: not checked (no store given):");
+        for (size_t i = 0; i < rep->unchecked_n; i++) fprintf(stderr, " %s", rep->unchecked[i]);
+        for (size_t i = 0; i < s->unreachable_n; i++) fprintf(stderr, " %s (unreachable)", s->unreachable[i]);
+        fprintf(stderr, "\n");
+    }
+    if (rep->violations_n > 0) exit_code = GWCTL_EXIT_FINDING;
+    else if (s->unreachable_n > 0) exit_code = GWCTL_EXIT_UNREACHABLE;
+    free(rep);
+    return exit_code;
+}
 
 int gwctl_check(int argc, char **argv) {
     const char *stores = NULL, *password_file = NULL;
@@ -44,75 +171,13 @@ int gwctl_check(int argc, char **argv) {
     }
     store_config_t base;
     store_config_defaults(&base);
-    if (password_file != NULL) {
-        FILE *f = fopen(password_file, "r");
-        if (f == NULL || fgets(base.password, sizeof base.password, f) == NULL) {
-            fprintf(stderr, "gwctl check: %s: cannot read the password\n", password_file);
-            if (f) fclose(f);
-            return GWCTL_EXIT_USAGE;
-        }
-        fclose(f);
-        base.password[strcspn(base.password, "\r\n")] = '\0';
-    }
-    checker_region_t regions[CHECKER_REGIONS_MAX];
-    size_t n = 0;
-    char list[1024];
-    snprintf(list, sizeof list, "%s", stores);
-    int exit_code = GWCTL_EXIT_OK;
-    for (char *save = NULL, *item = strtok_r(list, ",", &save); item != NULL;
-         item = strtok_r(NULL, ",", &save)) {
-        char *eq = strchr(item, '='), *colon = eq ? strrchr(eq, ':') : NULL;
-        if (eq == NULL || colon == NULL || n == CHECKER_REGIONS_MAX || eq - item >= 16) {
-            fprintf(stderr, "gwctl check: '%s' is not REGION=HOST:PORT\n", item);
-            exit_code = GWCTL_EXIT_USAGE;
-            break;
-        }
-        store_config_t cfg = base;
-        snprintf(regions[n].region, sizeof regions[n].region, "%.*s", (int)(eq - item), item);
-        snprintf(cfg.host, sizeof cfg.host, "%.*s", (int)(colon - eq - 1), eq + 1);
-        cfg.port = atoi(colon + 1);
-        char err[256];
-        regions[n].store = store_open(&cfg, err, sizeof err);
-        if (regions[n].store == NULL) {
-            fprintf(stderr, "gwctl check: %s: %s\n", regions[n].region, err);
-            exit_code = GWCTL_EXIT_UNREACHABLE;
-            break;
-        }
-        n++;
-    }
-    if (exit_code == GWCTL_EXIT_OK) {
-        checker_report_t *rep = malloc(sizeof *rep);
-        if (rep == NULL) abort();
-        char err[256];
-        if (checker_run(regions, n, settled, rep, err, sizeof err) != 0) {
-            fprintf(stderr, "gwctl check: %s\n", err);
-            exit_code = GWCTL_EXIT_UNREACHABLE;
-        } else {
-            if (json) {
-                printf("{\"serials_issued_g\": %llu, \"in_accounts_g\": %llu, \"held_g\": %llu, "
-                       "\"pending_g\": %llu, \"retired_g\": %llu, \"cancelled_g\": %llu, "
-                       "\"exported_g\": %llu, \"transfers\": %llu, \"committed\": %llu, "
-                       "\"aborted\": %llu, \"in_flight\": %llu, \"audit_entries\": %llu, "
-                       "\"violations\": %llu}\n",
-                       (unsigned long long)rep->serials_issued,
-                       (unsigned long long)rep->grams_in_accounts,
-                       (unsigned long long)rep->grams_held, (unsigned long long)rep->grams_pending,
-                       (unsigned long long)rep->grams_retired,
-                       (unsigned long long)rep->grams_cancelled,
-                       (unsigned long long)rep->grams_exported, (unsigned long long)rep->transfers,
-                       (unsigned long long)rep->transfers_committed,
-                       (unsigned long long)rep->transfers_aborted,
-                       (unsigned long long)rep->transfers_in_flight,
-                       (unsigned long long)rep->audit_entries, (unsigned long long)rep->violations_n);
-                for (uint64_t i = 0; i < rep->violations_n && i < CHECKER_VIOLATIONS_MAX; i++)
-                    fprintf(stderr, "VIOLATION %s\n", rep->violations[i]);
-            } else {
-                checker_print(rep, stdout);
-            }
-            if (rep->violations_n > 0) exit_code = GWCTL_EXIT_FAILED;
-        }
-        free(rep);
-    }
-    for (size_t i = 0; i < n; i++) store_close(regions[i].store);
+    if (password_file != NULL && check_password(password_file, &base) != 0) return GWCTL_EXIT_CREDENTIALS;
+    check_stores_t *s = calloc(1, sizeof *s);
+    if (s == NULL) abort();
+    int exit_code = check_open_stores(stores, &base, s);
+    if (exit_code == 0 && s->n == 0) exit_code = GWCTL_EXIT_UNREACHABLE;
+    if (exit_code == 0) exit_code = check_report(s, settled, json);
+    for (size_t i = 0; i < s->n; i++) store_close(s->regions[i].store);
+    free(s);
     return exit_code;
 }

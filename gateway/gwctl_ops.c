@@ -67,7 +67,11 @@ static const char reconcile_usage[] =
     "missing on either side; a local record that no longer matches its legs),\n"
     "then legs (amounts, blocks, accounts) and the trail (each leg's outcome on\n"
     "both sides). Every discrepancy is printed with both sides' values. Run it on\n"
-    "each gateway to cover both directions of a pair.\n"
+    "each gateway to cover both directions of a pair. A batch the peer has no\n"
+    "record of whose legs were all aborted here (its Prepare was lost in a peer\n"
+    "outage) moved nothing: it is counted as never delivered, not a discrepancy,\n"
+    "so after recovery settles a reconcile ends with 0 discrepancies (exit 0).\n"
+    "--json: the ReconcileResponse, 64-bit counters as strings.\n"
     "\n" GWCTL_CONN_HELP GWCTL_OPERATOR_NOTE
     "Exit codes: 0 no discrepancy, 1 discrepancies, 2 bad usage, 3 unreachable.\n";
 
@@ -81,6 +85,9 @@ static int print_reconcile(const ProtobufCMessage *m) {
     const Carbon__V1__ReconcileResponse *r = (const Carbon__V1__ReconcileResponse *)m;
     printf("batches compared %" PRIu64 ", legs compared %" PRIu64 ", discrepancies %zu\n",
            r->batches_compared, r->legs_compared, r->n_discrepancies);
+    if (r->batches_undelivered > 0)
+        printf("%" PRIu64 " of the batches never reached the peer and all their legs were aborted "
+               "here (nothing moved; not a discrepancy)\n", r->batches_undelivered);
     if (r->n_discrepancies > 0)
         printf("%-7s %-6s %-32s %-13s %-24s %s\n", "STAGE", "BATCH", "TRANSFER", "FIELD", "HERE",
                "PEER");

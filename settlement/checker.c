@@ -63,6 +63,39 @@ static void checker_add_span(checker_spans_t *s, const ledger_block_t *b, const 
     va_end(ap);
 }
 
+/* Notes a region named by a leg whose store was not given (once, sorted). */
+static void checker_note_unchecked(checker_report_t *r, const char *region) {
+    for (size_t i = 0; i < r->unchecked_n; i++)
+        if (strcmp(r->unchecked[i], region) == 0) return;
+    if (r->unchecked_n == CHECKER_REGIONS_MAX) return;
+    size_t at = r->unchecked_n; /* kept sorted */
+    while (at > 0 && strcmp(r->unchecked[at - 1], region) > 0) {
+        memcpy(r->unchecked[at], r->unchecked[at - 1], sizeof r->unchecked[0]);
+        at--;
+    }
+    snprintf(r->unchecked[at], sizeof r->unchecked[0], "%s", region);
+    r->unchecked_n++;
+}
+
+/* Reports origin's serials first..last as nowhere, except those covered by
+ * abroad (sorted): exported to a region whose store was not given. */
+static void checker_gap(checker_report_t *r, const checker_spans_t *abroad, const char *origin,
+                        uint64_t first, uint64_t last) {
+    uint64_t cur = first;
+    for (size_t k = 0; k < abroad->n && cur <= last; k++) {
+        const checker_span_t *sp = &abroad->v[k];
+        if (strcmp(sp->origin, origin) != 0 || sp->last < cur) continue;
+        if (sp->first > last) break;
+        if (sp->first > cur)
+            checker_violation(r, "%s serials %" PRIu64 "-%" PRIu64 " are nowhere", origin, cur,
+                              sp->first - 1);
+        if (sp->last == UINT64_MAX) return;
+        cur = sp->last + 1;
+    }
+    if (cur <= last)
+        checker_violation(r, "%s serials %" PRIu64 "-%" PRIu64 " are nowhere", origin, cur, last);
+}
+
 static int checker_span_cmp(const void *a, const void *b) {
     const checker_span_t *x = a, *y = b;
     int c = strcmp(x->origin, y->origin);
@@ -324,6 +357,151 @@ static int checker_same_blocks(const ledger_leg_t *a, const ledger_leg_t *b) {
     return 1;
 }
 
+typedef struct {
+    const checker_store_t *stores;
+    size_t n;
+    int settled_required;
+    checker_report_t *rep;
+    checker_spans_t *spans, *abroad; /* abroad: exported to a region not given */
+} checker_pass_t;
+
+/* A source leg HELD at region: its blocks are held there. */
+static void checker_held(checker_pass_t *p, const char *region, const ledger_leg_t *leg,
+                         const ledger_leg_t *d) {
+    checker_report_t *rep = p->rep;
+    int settled_required = p->settled_required;
+    const char *ds = d != NULL ? d->state : "absent";
+    rep->transfers_in_flight++;
+    rep->grams_held += ledger_blocks_grams(leg->blocks, leg->blocks_n);
+    for (size_t b = 0; b < leg->blocks_n; b++)
+        checker_add_span(p->spans, &leg->blocks[b], "%s hold of %s", region, leg->tid);
+    if (d != NULL && strcmp(ds, "COMMITTED") == 0)
+        checker_violation(rep, "transfer %s: HELD at %s but COMMITTED at %s",
+                          leg->tid, region, leg->peer);
+    if (settled_required)
+        checker_violation(rep, "transfer %s: still HELD at %s", leg->tid, region);
+}
+
+/* A source leg COMMITTED at region: its tombstone matches the destination's
+ * leg d, or (region not given) its blocks are abroad. */
+static void checker_committed(checker_pass_t *p, const char *region, const ledger_leg_t *leg,
+                              const ledger_leg_t *d, int peer_known) {
+    checker_report_t *rep = p->rep;
+    int settled_required = p->settled_required;
+    const char *ds = d != NULL ? d->state : "absent";
+    rep->transfers_committed++;
+    rep->grams_exported += ledger_blocks_grams(leg->blocks, leg->blocks_n);
+    if (!peer_known) {
+        checker_note_unchecked(rep, leg->peer);
+        rep->grams_abroad += ledger_blocks_grams(leg->blocks, leg->blocks_n);
+        for (size_t b = 0; b < leg->blocks_n; b++)
+            checker_add_span(p->abroad, &leg->blocks[b], "abroad at %s", leg->peer);
+        return;
+    }
+    if (d == NULL || (strcmp(ds, "COMMITTED") && strcmp(ds, "PREPARED"))) {
+        checker_violation(rep, "transfer %s: COMMITTED at %s but %s at %s",
+                          leg->tid, region, ds, leg->peer);
+        return;
+    }
+    if (!checker_same_blocks(leg, d) || leg->credited_g != d->credited_g)
+        checker_violation(rep,
+                          "transfer %s: the tombstone at %s does not match the "
+                          "blocks or credit at %s",
+                          leg->tid, region, leg->peer);
+    if (strcmp(ds, "PREPARED") == 0) {
+        rep->grams_pending += ledger_blocks_grams(d->blocks, d->blocks_n);
+        for (size_t b = 0; b < d->blocks_n; b++)
+            checker_add_span(p->spans, &d->blocks[b], "%s pending of %s", leg->peer,
+                             leg->tid);
+        if (settled_required)
+            checker_violation(rep, "transfer %s: committed but not yet applied at %s",
+                              leg->tid, leg->peer);
+    } else if (settled_required && !leg->acked) {
+        checker_violation(rep, "transfer %s: applied at %s but not acknowledged at %s",
+                          leg->tid, leg->peer, region);
+    }
+}
+
+/* A source leg ABORTED at region: the destination did not commit it. */
+static void checker_aborted(checker_pass_t *p, const char *region, const ledger_leg_t *leg,
+                            const ledger_leg_t *d, int peer_known) {
+    checker_report_t *rep = p->rep;
+    int settled_required = p->settled_required;
+    const char *ds = d != NULL ? d->state : "absent";
+    rep->transfers_aborted++;
+    if (!peer_known) {
+        checker_note_unchecked(rep, leg->peer);
+        return;
+    }
+    if (d != NULL && strcmp(ds, "COMMITTED") == 0)
+        checker_violation(rep, "transfer %s: ABORTED at %s but COMMITTED at %s",
+                          leg->tid, region, leg->peer);
+    if (settled_required && d != NULL && strcmp(ds, "PREPARED") == 0)
+        checker_violation(rep, "transfer %s: aborted but still PREPARED at %s",
+                          leg->tid, leg->peer);
+    if (settled_required && !leg->acked && d != NULL)
+        checker_violation(rep, "transfer %s: abort not acknowledged at %s",
+                          leg->tid, region);
+}
+
+/* One leg stored at region: both legs of its transfer agree. */
+static void checker_leg(checker_pass_t *p, const char *region, const ledger_leg_t *leg) {
+    checker_report_t *rep = p->rep;
+    const checker_store_t *stores = p->stores;
+    size_t n = p->n;
+    if (strcmp(leg->role, "source") == 0) {
+        rep->transfers++;
+        const ledger_leg_t *d = checker_find_leg(stores, n, leg->peer, leg->tid);
+        int peer_known = checker_has_region(stores, n, leg->peer);
+        if (strcmp(leg->state, "HELD") == 0)
+            checker_held(p, region, leg, d);
+        else if (strcmp(leg->state, "COMMITTED") == 0)
+            checker_committed(p, region, leg, d, peer_known);
+        else if (strcmp(leg->state, "ABORTED") == 0)
+            checker_aborted(p, region, leg, d, peer_known);
+        else
+            checker_violation(rep, "transfer %s: unknown state '%s' at %s", leg->tid, leg->state, region);
+    } else if (strcmp(leg->role, "destination") == 0) {
+        if (!checker_has_region(stores, n, leg->peer)) {
+            checker_note_unchecked(rep, leg->peer);
+            return;
+        }
+        const ledger_leg_t *s = checker_find_leg(stores, n, leg->peer, leg->tid);
+        if (s == NULL && (strcmp(leg->state, "PREPARED") == 0 || strcmp(leg->state, "COMMITTED") == 0))
+            checker_violation(rep, "transfer %s: %s at %s but unknown at its source %s", leg->tid,
+                              leg->state, region, leg->peer);
+    }
+}
+
+/* Conservation: sorted spans per origin neither overlap nor leave gaps
+ * (except gaps covered by serials abroad). */
+static void checker_conservation(checker_pass_t *p) {
+    if (p->spans->n > 0) qsort(p->spans->v, p->spans->n, sizeof *p->spans->v, checker_span_cmp);
+    if (p->abroad->n > 0) qsort(p->abroad->v, p->abroad->n, sizeof *p->abroad->v, checker_span_cmp);
+    for (size_t i = 0; i < p->n; i++) {
+        const char *origin = p->stores[i].region;
+        uint64_t next = 1;
+        const checker_span_t *prev = NULL;
+        for (size_t k = 0; k < p->spans->n; k++) {
+            const checker_span_t *sp = &p->spans->v[k];
+            if (strcmp(sp->origin, origin) != 0) continue;
+            if (sp->first < next && prev != NULL)
+                checker_violation(p->rep, "%s serials %" PRIu64 "-%" PRIu64 " are in two places: %s and %s",
+                                  origin, sp->first, prev->last < sp->last ? prev->last : sp->last,
+                                  prev->place, sp->place);
+            else if (sp->first > next)
+                checker_gap(p->rep, p->abroad, origin, next, sp->first - 1);
+            if (sp->last + 1 > next) next = sp->last + 1;
+            prev = sp;
+        }
+        if (next <= p->stores[i].serial_last)
+            checker_gap(p->rep, p->abroad, origin, next, p->stores[i].serial_last);
+        if (next > p->stores[i].serial_last + 1)
+            checker_violation(p->rep, "%s serials above the last issued (%" PRIu64 ") exist", origin,
+                              p->stores[i].serial_last);
+    }
+}
+
 int checker_run(const checker_region_t *regions, size_t n, int settled_required,
                 checker_report_t *rep, char *err, size_t errlen) {
     assert(n <= CHECKER_REGIONS_MAX);
@@ -331,7 +509,7 @@ int checker_run(const checker_region_t *regions, size_t n, int settled_required,
     rep->regions = n;
     checker_store_t stores[CHECKER_REGIONS_MAX];
     memset(stores, 0, sizeof stores);
-    checker_spans_t spans = {0};
+    checker_spans_t spans = {0}, abroad = {0};
     int rc = -1;
     for (size_t i = 0; i < n; i++) {
         checker_store_t *s = &stores[i];
@@ -351,104 +529,10 @@ int checker_run(const checker_region_t *regions, size_t n, int settled_required,
     }
 
     /* Legs: holds, pending credits, exported tombstones; both legs agree. */
-    for (size_t i = 0; i < n; i++) {
-        for (size_t k = 0; k < stores[i].legs_n; k++) {
-            const ledger_leg_t *leg = &stores[i].legs[k];
-            const char *region = stores[i].region;
-            if (strcmp(leg->role, "source") == 0) {
-                rep->transfers++;
-                const ledger_leg_t *d = checker_find_leg(stores, n, leg->peer, leg->tid);
-                int peer_known = checker_has_region(stores, n, leg->peer);
-                const char *ds = d != NULL ? d->state : "absent";
-                if (strcmp(leg->state, "HELD") == 0) {
-                    rep->transfers_in_flight++;
-                    rep->grams_held += ledger_blocks_grams(leg->blocks, leg->blocks_n);
-                    for (size_t b = 0; b < leg->blocks_n; b++)
-                        checker_add_span(&spans, &leg->blocks[b], "%s hold of %s", region, leg->tid);
-                    if (d != NULL && strcmp(ds, "COMMITTED") == 0)
-                        checker_violation(rep, "transfer %s: HELD at %s but COMMITTED at %s",
-                                          leg->tid, region, leg->peer);
-                    if (settled_required)
-                        checker_violation(rep, "transfer %s: still HELD at %s", leg->tid, region);
-                } else if (strcmp(leg->state, "COMMITTED") == 0) {
-                    rep->transfers_committed++;
-                    rep->grams_exported += ledger_blocks_grams(leg->blocks, leg->blocks_n);
-                    if (!peer_known) continue;
-                    if (d == NULL || (strcmp(ds, "COMMITTED") && strcmp(ds, "PREPARED"))) {
-                        checker_violation(rep, "transfer %s: COMMITTED at %s but %s at %s",
-                                          leg->tid, region, ds, leg->peer);
-                        continue;
-                    }
-                    if (!checker_same_blocks(leg, d) || leg->credited_g != d->credited_g)
-                        checker_violation(rep,
-                                          "transfer %s: the tombstone at %s does not match the "
-                                          "blocks or credit at %s",
-                                          leg->tid, region, leg->peer);
-                    if (strcmp(ds, "PREPARED") == 0) {
-                        rep->grams_pending += ledger_blocks_grams(d->blocks, d->blocks_n);
-                        for (size_t b = 0; b < d->blocks_n; b++)
-                            checker_add_span(&spans, &d->blocks[b], "%s pending of %s", leg->peer,
-                                             leg->tid);
-                        if (settled_required)
-                            checker_violation(rep, "transfer %s: committed but not yet applied at %s",
-                                              leg->tid, leg->peer);
-                    } else if (settled_required && !leg->acked) {
-                        checker_violation(rep, "transfer %s: applied at %s but not acknowledged at %s",
-                                          leg->tid, leg->peer, region);
-                    }
-                } else if (strcmp(leg->state, "ABORTED") == 0) {
-                    rep->transfers_aborted++;
-                    if (!peer_known) continue;
-                    if (d != NULL && strcmp(ds, "COMMITTED") == 0)
-                        checker_violation(rep, "transfer %s: ABORTED at %s but COMMITTED at %s",
-                                          leg->tid, region, leg->peer);
-                    if (settled_required && d != NULL && strcmp(ds, "PREPARED") == 0)
-                        checker_violation(rep, "transfer %s: aborted but still PREPARED at %s",
-                                          leg->tid, leg->peer);
-                    if (settled_required && !leg->acked && d != NULL)
-                        checker_violation(rep, "transfer %s: abort not acknowledged at %s",
-                                          leg->tid, region);
-                } else {
-                    checker_violation(rep, "transfer %s: unknown state '%s' at %s", leg->tid,
-                                      leg->state, region);
-                }
-            } else if (strcmp(leg->role, "destination") == 0) {
-                if (!checker_has_region(stores, n, leg->peer)) continue;
-                const ledger_leg_t *s = checker_find_leg(stores, n, leg->peer, leg->tid);
-                if (s == NULL && (strcmp(leg->state, "PREPARED") == 0 ||
-                                  strcmp(leg->state, "COMMITTED") == 0))
-                    checker_violation(rep, "transfer %s: %s at %s but unknown at its source %s",
-                                      leg->tid, leg->state, region, leg->peer);
-            }
-        }
-    }
-
-    /* Conservation: sorted spans per origin neither overlap nor leave gaps. */
-    qsort(spans.v, spans.n, sizeof *spans.v, checker_span_cmp);
-    for (size_t i = 0; i < n; i++) {
-        const char *origin = stores[i].region;
-        uint64_t next = 1;
-        const checker_span_t *prev = NULL;
-        for (size_t k = 0; k < spans.n; k++) {
-            const checker_span_t *sp = &spans.v[k];
-            if (strcmp(sp->origin, origin) != 0) continue;
-            if (sp->first < next && prev != NULL)
-                checker_violation(rep, "%s serials %" PRIu64 "-%" PRIu64 " are in two places: %s and %s",
-                                  origin, sp->first, prev->last < sp->last ? prev->last : sp->last,
-                                  prev->place, sp->place);
-            else if (sp->first > next)
-                checker_violation(rep, "%s serials %" PRIu64 "-%" PRIu64 " are nowhere", origin,
-                                  next, sp->first - 1);
-            if (sp->last + 1 > next) next = sp->last + 1;
-            prev = sp;
-        }
-        if (next <= stores[i].serial_last)
-            checker_violation(rep, "%s serials %" PRIu64 "-%" PRIu64 " are nowhere", origin, next,
-                              stores[i].serial_last);
-        if (next > stores[i].serial_last + 1)
-            checker_violation(rep, "%s serials above the last issued (%" PRIu64 ") exist", origin,
-                              stores[i].serial_last);
-    }
+    checker_pass_t pass = {stores, n, settled_required, rep, &spans, &abroad};
+    for (size_t i = 0; i < n; i++)
+        for (size_t k = 0; k < stores[i].legs_n; k++) checker_leg(&pass, stores[i].region, &stores[i].legs[k]);
+    checker_conservation(&pass);
     rc = 0;
 out:
     for (size_t i = 0; i < n; i++) {
@@ -456,6 +540,7 @@ out:
         free(stores[i].legs);
     }
     free(spans.v);
+    free(abroad.v);
     return rc;
 }
 
@@ -473,6 +558,11 @@ void checker_print(const checker_report_t *r, FILE *out) {
                  ", in flight %" PRIu64 ")\n",
             r->transfers, r->transfers_committed, r->transfers_aborted, r->transfers_in_flight);
     fprintf(out, "audit entries verified  %" PRIu64 "\n", r->audit_entries);
+    if (r->unchecked_n > 0) {
+        fprintf(out, "not checked (no store)  ");
+        for (size_t i = 0; i < r->unchecked_n; i++) fprintf(out, "%s%s", i ? ", " : "", r->unchecked[i]);
+        fprintf(out, "\n  abroad, not checked   %" PRIu64 " g\n", r->grams_abroad);
+    }
     fprintf(out, "violations              %" PRIu64 "\n", r->violations_n);
     for (uint64_t i = 0; i < r->violations_n && i < CHECKER_VIOLATIONS_MAX; i++)
         fprintf(out, "  VIOLATION %s\n", r->violations[i]);

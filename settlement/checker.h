@@ -14,7 +14,13 @@
  *      its canonical text, and the chain head).
  *
  * It reads with plain commands (SCAN, HGETALL, LRANGE): run it on a quiet
- * federation, or expect in-flight legs. */
+ * federation, or expect in-flight legs.
+ *
+ * Given only some regions' stores, it reports only what those stores prove:
+ * serials that a committed transfer exported to a region whose store was not
+ * given are "abroad, not checked" (counted in grams_abroad, never "nowhere"),
+ * legs of such a region are not compared, and the regions named by legs but
+ * not given are listed in unchecked[]. */
 #ifndef SETTLEMENT_CHECKER_H
 #define SETTLEMENT_CHECKER_H
 
@@ -49,6 +55,9 @@ typedef struct {
     uint64_t transfers_aborted;
     uint64_t transfers_in_flight;
     uint64_t audit_entries;
+    uint64_t grams_abroad;         /* exported to regions whose store was not given */
+    size_t unchecked_n;            /* regions named by legs whose store was not given */
+    char unchecked[CHECKER_REGIONS_MAX][16];
     /* what is wrong */
     uint64_t violations_n;
     char violations[CHECKER_VIOLATIONS_MAX][CHECKER_TEXT_MAX];

@@ -365,5 +365,15 @@ Test(audit_ops, resolve_in_doubt_only_when_the_coordinator_cannot_answer, .timeo
             found = 1;
     cr_assert(found, "no resolve entry with the operator and reason");
     protobuf_c_message_free_unpacked(resp, NULL);
+    /* ... and shown by trace under the hop, with who and why (issue 11). */
+    cr_assert_neq(gwctl(BJ, "auditor", &out, "trace", tid, NULL, NULL, NULL, NULL), 2);
+    cr_assert(strstr(out, "forced ABORT by spiffe://jjj.carbon/CN-BJ/operator/op1, reason: incident 42: "
+                          "coordinator lost its store") != NULL, "%s", out);
+    free(out);
+    cr_assert_neq(gwctl(BJ, "auditor", &out, "trace", tid, "--json", NULL, NULL, NULL), 2);
+    cr_assert(strstr(out, "\"resolution\": {\n        \"decision\": \"ABORT\",\n        \"by\": "
+                          "\"spiffe://jjj.carbon/CN-BJ/operator/op1\",\n        \"reason\": \"incident 42: "
+                          "coordinator lost its store\"") != NULL, "%s", out);
+    free(out);
     stop_all();
 }
