@@ -222,27 +222,31 @@ static char *gwctl_strndup(const char *p, size_t n) {
     return out;
 }
 
-/* Reads a forced resolve's audit detail "D;WHO: WHY" (D: C or A; an
- * optional "LEN:" length prefix before WHO is tolerated) from the entry's
- * canonical text. NULL if it is not one; else free with gwctl_resolution_free. */
-static gwctl_resolution_t *gwctl_resolution(const char *canonical) {
-    const char *d = canonical;
-    for (int bars = 0; bars < 5; bars++) {
-        d = strchr(d, '|');
-        if (d == NULL) return NULL;
-        d++;
+/* Reads a forced resolve from its audit entry: the detail texts decision
+ * ("C"/"A"), operator, reason (format v2), or, in entries written before v2,
+ * one text "D;WHO: WHY". NULL if it is neither; else free with
+ * gwctl_resolution_free. */
+static gwctl_resolution_t *gwctl_resolution(const Carbon__V1__AuditEntry *e) {
+    const char *d = NULL, *by = "", *why = "";
+    size_t by_n = 0;
+    if (e->n_detail == 3) {
+        d = e->detail[0];
+        by = e->detail[1];
+        by_n = strlen(by);
+        why = e->detail[2];
+    } else if (e->n_detail == 1 && e->detail[0][0] != '\0' && e->detail[0][1] == ';') {
+        d = e->detail[0];
+        const char *text = d + 2, *sep = strstr(text, ": ");
+        by = text;
+        by_n = sep != NULL ? (size_t)(sep - text) : 0;
+        why = sep != NULL ? sep + 2 : text;
     }
-    if ((d[0] != 'C' && d[0] != 'A') || d[1] != ';') return NULL;
-    const char *text = d + 2;
-    char *end = NULL;
-    unsigned long len = strtoul(text, &end, 10);
-    if (end != text && *end == ':' && len == strlen(end + 1)) text = end + 1;
-    const char *sep = strstr(text, ": ");
+    if (d == NULL || (d[0] != 'C' && d[0] != 'A')) return NULL;
     gwctl_resolution_t *r = malloc(sizeof *r);
     if (r == NULL) abort();
     r->decision = d[0] == 'C' ? "COMMIT" : "ABORT";
-    r->by = gwctl_strndup(text, sep != NULL ? (size_t)(sep - text) : 0);
-    r->why = gwctl_strndup(sep != NULL ? sep + 2 : text, strlen(sep != NULL ? sep + 2 : text));
+    r->by = gwctl_strndup(by, by_n);
+    r->why = gwctl_strndup(why, strlen(why));
     return r;
 }
 
@@ -316,7 +320,7 @@ static void gwctl_add_hops(gwctl_trace_t *t, const Carbon__V1__TraceResponse *tr
         gwctl_clean(h->event);
         gwctl_clean(h->ids);
         h->grams = gwctl_hop_grams(t, e);
-        if (strcmp(e->event, "resolve") == 0) h->resolution = gwctl_resolution(e->canonical);
+        if (strcmp(e->event, "resolve") == 0) h->resolution = gwctl_resolution(e);
         char h2[AUDIT_HASH_HEX + 1];
         audit_hash(e->prev_hash, e->canonical, strlen(e->canonical), h2);
         int self_ok = strcmp(h2, e->hash) == 0;
