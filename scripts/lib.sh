@@ -2,7 +2,7 @@
 # what is missing on Debian 12, building, and small helpers. Sourced, not run.
 
 # Debian packages the build and the run need.
-JJJ_PACKAGES_BUILD="build-essential cmake pkg-config libgrpc-dev protobuf-c-compiler libprotobuf-c-dev libssl-dev libhiredis-dev libinih-dev libjansson-dev libmicrohttpd-dev openssl redis-server"
+JJJ_PACKAGES_BUILD="build-essential cmake pkg-config libgrpc-dev protobuf-c-compiler libprotobuf-c-dev libssl-dev libhiredis-dev libinih-dev libjansson-dev libmicrohttpd-dev openssl redis-server grpc-proto"
 JJJ_PACKAGES_TEST="libcriterion-dev graphviz clang libclang-rt-14-dev"
 
 # Node.js and npm for the interop test: Debian's packages unless a node and
