@@ -80,6 +80,8 @@ struct server {
     int started;
     grpc_completion_queue *shutdown_cq; /* set by server_shutdown_begin */
     int shutdown_tag;
+    atomic_int stopping; /* set by server_shutdown_begin: the sweep ends open streams */
+    atomic_int streams_open; /* begun and not yet freed */
     atomic_uint_fast64_t calls_total;
     atomic_uint_fast64_t calls_failed;
 };
@@ -285,6 +287,8 @@ static server_strings_t server_strings_check(const ProtobufCMessageDescriptor *d
  * so the worker never waits; a stream open longer than SERVER_STREAM_MS_MAX
  * is cancelled by the worker's sweep (server_stream_sweep). */
 
+static void server_call_free(server_call_t *c);
+
 static int64_t server_now_ms(void) {
     gpr_timespec t = gpr_now(GPR_CLOCK_MONOTONIC);
     return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
@@ -337,6 +341,7 @@ static void server_stream_deliver(server_call_t *c, grpc_byte_buffer *bb) {
 /* The first message has arrived and the caller passed every check. */
 static void server_stream_begin(server_call_t *c) {
     server_worker_t *w = c->worker;
+    atomic_fetch_add(&c->server->streams_open, 1);
     c->stream_expiry_ms = server_now_ms() + SERVER_STREAM_MS_MAX;
     c->stream_next = w->streams;
     if (w->streams != NULL) w->streams->stream_prev = c;
@@ -347,7 +352,9 @@ static void server_stream_begin(server_call_t *c) {
 }
 
 static void server_stream_unlink(server_call_t *c) {
-    if (c->stream_expiry_ms == 0) return; /* never began */
+    if (c->stream_expiry_ms == 0) return; /* never began, or unlinked */
+    c->stream_expiry_ms = 0;
+    atomic_fetch_sub(&c->server->streams_open, 1);
     if (c->stream_prev != NULL)
         c->stream_prev->stream_next = c->stream_next;
     else
@@ -356,19 +363,33 @@ static void server_stream_unlink(server_call_t *c) {
     c->stream_prev = c->stream_next = NULL;
 }
 
-/* A read or write failed: the client went away, cancelled, or its deadline
- * or ours passed. Nothing is pending any more; the call ends. */
+/* A read or write failed: the client went away or cancelled, its deadline
+ * or ours passed, or the server is stopping. The call is over on the wire
+ * and nothing is pending on it, so it is freed without another batch (one
+ * could find the worker's queue already shut down). */
 static void server_stream_failed(server_call_t *c) {
-    server_send_final(c, GRPC_STATUS_CANCELLED, "STREAM_ENDED", "STREAM_ENDED: the stream ended early",
-                      NULL);
+    atomic_fetch_add(&c->server->calls_failed, 1);
+    server_stream_unlink(c);
+    server_call_free(c);
 }
 
-/* Cancels this worker's streams open longer than SERVER_STREAM_MS_MAX; their
- * pending operation then fails and ends the call (server_stream_failed). */
+/* Cancels this worker's streams open longer than SERVER_STREAM_MS_MAX, and
+ * all of them once the server is stopping (an idle client would otherwise
+ * hold the shutdown for its whole grace); their pending operation then
+ * fails and ends the call (server_stream_failed). */
 static void server_stream_sweep(server_worker_t *w) {
     int64_t now_ms = server_now_ms();
+    int stopping = atomic_load(&w->server->stopping);
     for (server_call_t *c = w->streams; c != NULL; c = c->stream_next) {
-        if (c->stream_cancelled || now_ms < c->stream_expiry_ms) continue;
+        if (c->stream_cancelled) continue;
+        if (stopping) {
+            c->stream_cancelled = 1;
+            grpc_call_cancel_with_status(c->call, GRPC_STATUS_UNAVAILABLE,
+                                         "STOPPING: the gateway is stopping; call again later",
+                                         NULL);
+            continue;
+        }
+        if (now_ms < c->stream_expiry_ms) continue;
         c->stream_cancelled = 1;
         log_info("stream_expired", "{s:s, s:s, s:i}", "method", c->path, "caller",
                  c->caller_known ? c->caller.spiffe_id : "", "limit_ms", SERVER_STREAM_MS_MAX);
@@ -707,6 +728,7 @@ int server_start(server_t *s, char *err, size_t errlen) {
 
 void server_shutdown_begin(server_t *s) {
     if (s->shutdown_cq != NULL) return;
+    atomic_store(&s->stopping, 1);
     s->shutdown_cq = grpc_completion_queue_create_for_pluck(NULL);
     grpc_server_shutdown_and_notify(s->grpc, s->shutdown_cq, &s->shutdown_tag);
 }
@@ -722,6 +744,11 @@ void server_stop_and_destroy(server_t *s, int grace_ms) {
         grpc_completion_queue_pluck(s->shutdown_cq, &s->shutdown_tag,
                                     gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
     }
+    /* The sweep has cancelled the open streams; each is freed when its
+     * pending operation fails, which must come before the queues close. */
+    for (int waited_ms = 0; atomic_load(&s->streams_open) > 0 && waited_ms < grace_ms;
+         waited_ms += 10)
+        nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
     for (int i = 0; i < s->opts.workers; i++) grpc_completion_queue_shutdown(s->workers[i].cq);
     for (int i = 0; i < s->opts.workers; i++) {
         if (s->started) {

@@ -47,7 +47,8 @@ typedef void (*server_handler_fn)(server_call_t *call, const ProtobufCMessage *r
  *                          server_stream_finish() or server_reply_error().
  * A failed read or send (client gone, cancelled, deadline) ends the call
  * without the handler. A stream open longer than SERVER_STREAM_MS_MAX is
- * cancelled with DEADLINE_EXCEEDED. Messages are checked as for unary calls
+ * cancelled with DEADLINE_EXCEEDED, and every open stream with UNAVAILABLE
+ * once server_shutdown_begin() was called (within SERVER_STREAM_SWEEP_MS). Messages are checked as for unary calls
  * (size, UTF-8) before the handler sees them. */
 typedef enum { SERVER_STREAM_MESSAGE, SERVER_STREAM_SENT, SERVER_STREAM_END } server_stream_event_t;
 typedef void (*server_stream_fn)(server_call_t *call, server_stream_event_t event,

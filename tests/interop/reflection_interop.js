@@ -11,6 +11,10 @@
 // Environment (set by run-interop.sh):
 //   INTEROP_PKI_DIR   folder made by certs/make-dev-pki.sh (ca.crt, REGION-ROLE.crt/.key)
 //   INTEROP_CN_TJ     HOST:PORT of the CN-TJ gateway
+//   INTEROP_CN_HE     HOST:PORT of the CN-HE gateway, and INTEROP_CN_HE_PID its
+//                     process id: the last step stops it (SIGTERM) with a
+//                     reflection stream open; run-interop.sh then checks
+//                     that it exited with status 0
 //
 // Prints one line per step; exits 0 when every step passed, 1 otherwise.
 'use strict';
@@ -35,6 +39,8 @@ function env(name) {
 
 const PKI = env('INTEROP_PKI_DIR');
 const TARGET = env('INTEROP_CN_TJ');
+const TARGET_HE = env('INTEROP_CN_HE');
+const PID_HE = Number(env('INTEROP_CN_HE_PID'));
 const ca = fs.readFileSync(path.join(PKI, 'ca.crt'));
 
 // Client credentials with PKI file NAME.crt/.key ("CN-TJ-registry"), or none.
@@ -63,11 +69,11 @@ const deadline = () => ({ deadline: Date.now() + CALL_TIMEOUT_MS });
 // The reflection protocol by hand: the reflection .proto that the npm client
 // ships (grpc.reflection.v1 and v1alpha, the same messages).
 const REFLECTION_PROTO_DIR = path.join(path.dirname(require.resolve('grpc-js-reflection-client/package.json')), 'proto');
-function rawReflectionClient(version, certName) {
+function rawReflectionClient(version, certName, target = TARGET) {
   const def = protoLoader.loadSync(path.join(REFLECTION_PROTO_DIR, `${version}.proto`),
     { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true });
   const Service = grpc.loadPackageDefinition(def).grpc.reflection[version].ServerReflection;
-  const c = new Service(TARGET, credentialsFile(certName), channelOptions);
+  const c = new Service(target, credentialsFile(certName), channelOptions);
   closers.push(() => c.close());
   return c;
 }
@@ -287,13 +293,36 @@ async function main() {
     for (const name of [null, 'untrusted-registry', 'expired-registry']) {
       const c = rawReflectionClient('v1', name);
       const { responses, status } = await converse(c, [{ list_services: '' }]);
+      c.close(); // or grpc-js keeps reconnecting with it
       assert.equal(responses.length, 0, `${name}: no answer`);
       assert.equal(status.code, grpc.status.UNAVAILABLE, `${name}: ${status.details}`);
       last = status.details;
     }
-    const e = await rejects(reflector(null, 'v1').listServices('*', deadline()));
+    const anon = reflector(null, 'v1');
+    const e = await rejects(anon.listServices('*', deadline()));
+    anon.client.close();
     assert.match(String(e.message), /UNAVAILABLE|14/);
     return last;
+  });
+
+  await step('SIGTERM with a reflection stream open: CN-HE stops at once (its exit status: run-interop.sh)', async () => {
+    const c = rawReflectionClient('v1', 'CN-TJ-registry', TARGET_HE);
+    const call = c.ServerReflectionInfo(); // no deadline: only the gateway can end it
+    const ended = new Promise((resolve) => call.on('error', resolve));
+    await new Promise((resolve) => {
+      call.on('data', resolve);
+      call.write({ list_services: '' });
+    });
+    const t0 = Date.now();
+    process.kill(PID_HE, 'SIGTERM');
+    const err = await ended;
+    assert.equal(err.code, grpc.status.UNAVAILABLE, err.details);
+    const alive = () => { try { process.kill(PID_HE, 0); return true; } catch { return false; } };
+    while (alive() && Date.now() - t0 < 8000) await new Promise((r) => setTimeout(r, 50));
+    const ms = Date.now() - t0;
+    assert.ok(!alive(), 'CN-HE still runs 8 s after SIGTERM (its stop grace is 10 s)');
+    assert.ok(ms < 5000, `CN-HE took ${ms} ms to stop`);
+    return `stopped in ${ms} ms`;
   });
 }
 

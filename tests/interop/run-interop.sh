@@ -220,7 +220,7 @@ fi
 rc=0
 INTEROP_PKI_DIR="$PKI" INTEROP_PROTO_DIR="$ROOT/proto" \
 INTEROP_CN_TJ="127.0.0.1:${GW_PORT[CN-TJ]}" INTEROP_CN_BJ="127.0.0.1:${GW_PORT[CN-BJ]}" \
-INTEROP_CN_HE="127.0.0.1:${GW_PORT[CN-HE]}" \
+INTEROP_CN_HE="127.0.0.1:${GW_PORT[CN-HE]}" INTEROP_CN_HE_PID="${GW_PID[CN-HE]}" \
     node "$HERE/$SCRIPT" </dev/null || rc=$?
 if [ $rc -ne 0 ]; then
     show_logs
