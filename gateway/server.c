@@ -341,7 +341,12 @@ static void server_stream_deliver(server_call_t *c, grpc_byte_buffer *bb) {
 /* The first message has arrived and the caller passed every check. */
 static void server_stream_begin(server_call_t *c) {
     server_worker_t *w = c->worker;
-    atomic_fetch_add(&c->server->streams_open, 1);
+    if (atomic_fetch_add(&c->server->streams_open, 1) >= SERVER_STREAMS_MAX) {
+        atomic_fetch_sub(&c->server->streams_open, 1);
+        server_reply_error(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "TOO_MANY_STREAMS",
+                           "%d streams are open on this gateway; retry later", SERVER_STREAMS_MAX);
+        return;
+    }
     c->stream_expiry_ms = server_now_ms() + SERVER_STREAM_MS_MAX;
     c->stream_next = w->streams;
     if (w->streams != NULL) w->streams->stream_prev = c;

@@ -48,12 +48,15 @@ typedef void (*server_handler_fn)(server_call_t *call, const ProtobufCMessage *r
  * A failed read or send (client gone, cancelled, deadline) ends the call
  * without the handler. A stream open longer than SERVER_STREAM_MS_MAX is
  * cancelled with DEADLINE_EXCEEDED, and every open stream with UNAVAILABLE
- * once server_shutdown_begin() was called (within SERVER_STREAM_SWEEP_MS). Messages are checked as for unary calls
+ * once server_shutdown_begin() was called (within SERVER_STREAM_SWEEP_MS).
+ * Beyond SERVER_STREAMS_MAX open at once, a new stream is refused with
+ * RESOURCE_EXHAUSTED (reason TOO_MANY_STREAMS). Messages are checked as for unary calls
  * (size, UTF-8) before the handler sees them. */
 typedef enum { SERVER_STREAM_MESSAGE, SERVER_STREAM_SENT, SERVER_STREAM_END } server_stream_event_t;
 typedef void (*server_stream_fn)(server_call_t *call, server_stream_event_t event,
                                  const ProtobufCMessage *request);
 #define SERVER_STREAM_MS_MAX 60000  /* longest life of a stream */
+#define SERVER_STREAMS_MAX 256      /* open at once on a server; then RESOURCE_EXHAUSTED */
 #define SERVER_STREAM_SWEEP_MS 1000 /* how often a worker looks for expired ones */
 
 typedef struct {

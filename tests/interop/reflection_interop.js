@@ -30,6 +30,7 @@ const { GrpcReflection } = require('grpc-js-reflection-client');
 const CALL_TIMEOUT_MS = 10000;
 const REQUESTS_MAX = 256; // gateway/reflection.h REFLECTION_REQUESTS_MAX
 const NAME_MAX = 256;     // gateway/reflection.h REFLECTION_NAME_MAX
+const STREAMS_MAX = 256;  // gateway/server.h SERVER_STREAMS_MAX
 
 function env(name) {
   const v = process.env[name];
@@ -252,10 +253,10 @@ async function main() {
     assert.deepEqual(status.metadata.get('carbon-reason').map(String), ['MALFORMED']);
   });
 
-  await step('idle streams hold no worker: 12 open streams (3 per worker), reflection still answers', async () => {
+  await step(`idle streams hold no worker; at most ${STREAMS_MAX} open (RESOURCE_EXHAUSTED)`, async () => {
     const c = rawReflectionClient('v1', 'CN-TJ-operator');
     const idle = [];
-    for (let i = 0; i < 12; i++) {
+    for (let i = 0; i < STREAMS_MAX; i++) {
       // one question answered, then neither another nor the half-close
       const answered = new Promise((resolve) => {
         const call = c.ServerReflectionInfo({ deadline: Date.now() + 60000 });
@@ -266,11 +267,26 @@ async function main() {
       idle.push(await answered);
     }
     const t0 = Date.now();
-    const { responses, status } = await converse(c, [{ list_services: '' }]);
+    const over = await converse(c, [{ list_services: '' }]);
     const ms = Date.now() - t0;
-    assert.equal(status.code, grpc.status.OK);
-    assert.equal(responses.length, 1);
+    assert.equal(over.status.code, grpc.status.RESOURCE_EXHAUSTED, over.status.details);
+    assert.deepEqual(over.status.metadata.get('carbon-reason').map(String), ['TOO_MANY_STREAMS']);
+    // unary calls go on meanwhile: the workers are free
+    const registry = registryDescriptor.getPackageObject({ keepCase: true }).carbon.v1.Registry;
+    const r = new registry(TARGET, credentialsFile('CN-TJ-registry'), channelOptions);
+    closers.push(() => r.close());
+    await new Promise((resolve, reject) => r.GetAccount({ account_id: 'no-such-account' }, deadline(),
+      (err) => (err && err.code === grpc.status.NOT_FOUND ? resolve() : reject(err || new Error('found')))));
     for (const call of idle) call.cancel();
+    // once the cancels have reached the server, streams are welcome again
+    let again;
+    for (const t1 = Date.now(); Date.now() - t1 < 5000;) {
+      again = await converse(c, [{ list_services: '' }]);
+      if (again.status.code !== grpc.status.RESOURCE_EXHAUSTED) break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    assert.equal(again.status.code, grpc.status.OK, again.status.details);
+    assert.equal(again.responses.length, 1);
     // A client deadline ends an idle stream: DEADLINE_EXCEEDED.
     const late = await new Promise((resolve) => {
       const call = c.ServerReflectionInfo({ deadline: Date.now() + 300 });
@@ -278,7 +294,7 @@ async function main() {
       call.on('error', resolve);
     });
     assert.equal(late.code, grpc.status.DEADLINE_EXCEEDED);
-    return `answered in ${ms} ms`;
+    return `refused in ${ms} ms`;
   });
 
   await step('any role with a certificate of the CA may reflect', async () => {
