@@ -12,6 +12,7 @@
 #include "gateway/metrics.h"
 #include "gateway/operations.h"
 #include "gateway/peers.h"
+#include "gateway/reflection.h"
 #include "gateway/registry.h"
 #include "gateway/server.h"
 #include "gateway/services.h"
@@ -134,6 +135,12 @@ static const struct {
     {"/carbon.v1.Audit/GetCheckpoint", audit_get_checkpoint},
 };
 
+/* Bidirectional streams: server reflection (reflection.h). */
+static const char *const gateway_streams[] = {
+    "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+    "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+};
+
 gateway_t *gateway_create(const gateway_config_t *cfg, char *err, size_t errlen) {
     gateway_t *gw = calloc(1, sizeof *gw);
     if (gw == NULL) {
@@ -159,6 +166,7 @@ gateway_t *gateway_create(const gateway_config_t *cfg, char *err, size_t errlen)
             goto fail;
         }
     if (gateway_store_config(gw, err, errlen) != 0) goto fail;
+    if (reflection_init(err, errlen) != 0) goto fail;
     if (audit_service_init(gw, err, errlen) != 0) goto fail;
 
     gw->tls = tls_server_create(cfg->cert_path, cfg->key_path, cfg->ca_path, cfg->crl_dir, err,
@@ -205,6 +213,11 @@ gateway_t *gateway_create(const gateway_config_t *cfg, char *err, size_t errlen)
     metrics_attach(gw->metrics, gw->engine, gw->server);
     for (size_t i = 0; i < sizeof gateway_handlers / sizeof gateway_handlers[0]; i++) {
         int rc = server_handle(gw->server, gateway_handlers[i].path, gateway_handlers[i].fn);
+        assert(rc == 0);
+        (void)rc;
+    }
+    for (size_t i = 0; i < sizeof gateway_streams / sizeof gateway_streams[0]; i++) {
+        int rc = server_handle_stream(gw->server, gateway_streams[i], reflection_stream);
         assert(rc == 0);
         (void)rc;
     }

@@ -21,11 +21,12 @@ typedef struct {
     identity_service_t service;
     const ProtobufCMessageDescriptor *request_desc;
     server_handler_fn handler;
+    server_stream_fn stream; /* a bidirectional stream instead of handler */
 } server_method_t;
 
 typedef struct server_worker server_worker_t;
 
-typedef enum { TAG_NEW_CALL, TAG_RECV, TAG_DONE } server_tag_kind_t;
+typedef enum { TAG_NEW_CALL, TAG_RECV, TAG_DONE, TAG_STREAM_RECV, TAG_STREAM_SENT } server_tag_kind_t;
 
 typedef struct {
     server_tag_kind_t kind;
@@ -51,6 +52,13 @@ struct server_call {
     grpc_metadata trailing;
     grpc_slice reason_key, reason_value, details_slice;
     grpc_byte_buffer *response_bb;
+    /* bidirectional streams only (server_handle_stream) */
+    server_tag_t tag_stream_recv, tag_stream_sent;
+    int initial_md_sent;
+    uint32_t stream_received;
+    int64_t stream_expiry_ms;           /* monotonic; cancelled past it */
+    int stream_cancelled;
+    server_call_t *stream_prev, *stream_next; /* the worker's open streams */
 };
 
 struct server_worker {
@@ -59,6 +67,7 @@ struct server_worker {
     grpc_completion_queue *cq;
     pthread_t thread;
     void *ctx;
+    server_call_t *streams; /* open streams, touched by this thread only */
 };
 
 struct server {
@@ -71,6 +80,8 @@ struct server {
     int started;
     grpc_completion_queue *shutdown_cq; /* set by server_shutdown_begin */
     int shutdown_tag;
+    atomic_int stopping; /* set by server_shutdown_begin: the sweep ends open streams */
+    atomic_int streams_open; /* begun and not yet freed */
     atomic_uint_fast64_t calls_total;
     atomic_uint_fast64_t calls_failed;
 };
@@ -95,6 +106,14 @@ int server_handle(server_t *s, const char *path, server_handler_fn handler) {
     return 0;
 }
 
+int server_handle_stream(server_t *s, const char *path, server_stream_fn fn) {
+    assert(!s->started && fn != NULL);
+    server_method_t *m = (server_method_t *)server_find_method(s, path);
+    if (m == NULL) return -1;
+    m->stream = fn;
+    return 0;
+}
+
 /* ---- replies ----------------------------------------------------------- */
 
 static void server_send_final(server_call_t *c, grpc_status_code code, const char *reason,
@@ -107,8 +126,10 @@ static void server_send_final(server_call_t *c, grpc_status_code code, const cha
     grpc_op ops[4];
     memset(ops, 0, sizeof ops);
     size_t n = 0;
-    ops[n].op = GRPC_OP_SEND_INITIAL_METADATA;
-    n++;
+    if (!c->initial_md_sent) { /* a stream may have sent it with its first message */
+        ops[n].op = GRPC_OP_SEND_INITIAL_METADATA;
+        n++;
+    }
     if (code == GRPC_STATUS_OK && msg != NULL) {
         size_t len = protobuf_c_message_get_packed_size(msg);
         grpc_slice slice = grpc_slice_malloc(len);
@@ -286,6 +307,173 @@ static server_strings_t server_strings_check(const ProtobufCMessageDescriptor *d
     return STRINGS_CLEAN;
 }
 
+/* ---- bidirectional streams (server_handle_stream) ------------------------ */
+/* One operation at a time is pending on a stream: a read, a write or the
+ * final status. The handler answers each event with exactly one next step,
+ * so the worker never waits; a stream open longer than SERVER_STREAM_MS_MAX
+ * is cancelled by the worker's sweep (server_stream_sweep). */
+
+static void server_call_free(server_call_t *c);
+
+static int64_t server_now_ms(void) {
+    gpr_timespec t = gpr_now(GPR_CLOCK_MONOTONIC);
+    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+static void server_start_batch(server_call_t *c, grpc_op *ops, size_t n, server_tag_t *tag) {
+    grpc_call_error e = grpc_call_start_batch(c->call, ops, n, tag, NULL);
+    if (e != GRPC_CALL_OK) {
+        log_error("stream_batch_failed", "{s:s, s:i}", "method", c->path, "grpc_call_error", (int)e);
+        abort(); /* the tag would never come back: nothing else could free the call */
+    }
+}
+
+/* Hands one received message (bb, consumed; NULL: the client half-closed)
+ * to the stream's handler, unpacked and checked like a unary request. */
+static void server_stream_deliver(server_call_t *c, grpc_byte_buffer *bb) {
+    if (bb == NULL) {
+        c->method->stream(c, SERVER_STREAM_END, NULL);
+        return;
+    }
+    c->stream_received++;
+    grpc_byte_buffer_reader reader;
+    if (!grpc_byte_buffer_reader_init(&reader, bb)) {
+        grpc_byte_buffer_destroy(bb);
+        server_reply_error(c, GRPC_STATUS_INVALID_ARGUMENT, REASON(MALFORMED),
+                           "a stream message could not be decompressed");
+        return;
+    }
+    grpc_slice all = grpc_byte_buffer_reader_readall(&reader);
+    grpc_byte_buffer_reader_destroy(&reader);
+    grpc_byte_buffer_destroy(bb);
+    const ProtobufCMessageDescriptor *desc = c->method->request_desc;
+    ProtobufCMessage *req = protobuf_c_message_unpack(desc, NULL, GRPC_SLICE_LENGTH(all),
+                                                      GRPC_SLICE_START_PTR(all));
+    server_strings_t strings = req == NULL ? STRINGS_CLEAN
+                                           : server_strings_check(desc, GRPC_SLICE_START_PTR(all),
+                                                                  GRPC_SLICE_LENGTH(all));
+    grpc_slice_unref(all);
+    if (req == NULL || strings != STRINGS_CLEAN) {
+        if (req != NULL) protobuf_c_message_free_unpacked(req, NULL);
+        server_reply_error(c, GRPC_STATUS_INVALID_ARGUMENT, REASON(MALFORMED),
+                           "stream message %u is not a valid %s", (unsigned)c->stream_received,
+                           desc->name);
+        return;
+    }
+    c->method->stream(c, SERVER_STREAM_MESSAGE, req);
+    protobuf_c_message_free_unpacked(req, NULL);
+}
+
+/* The first message has arrived and the caller passed every check. */
+static void server_stream_begin(server_call_t *c) {
+    server_worker_t *w = c->worker;
+    if (atomic_fetch_add(&c->server->streams_open, 1) >= SERVER_STREAMS_MAX) {
+        atomic_fetch_sub(&c->server->streams_open, 1);
+        server_reply_error(c, GRPC_STATUS_RESOURCE_EXHAUSTED, REASON(TOO_MANY_STREAMS),
+                           "%d streams are open on this gateway; retry later", SERVER_STREAMS_MAX);
+        return;
+    }
+    c->stream_expiry_ms = server_now_ms() + SERVER_STREAM_MS_MAX;
+    c->stream_next = w->streams;
+    if (w->streams != NULL) w->streams->stream_prev = c;
+    w->streams = c;
+    grpc_byte_buffer *bb = c->request_bb;
+    c->request_bb = NULL;
+    server_stream_deliver(c, bb);
+}
+
+static void server_stream_unlink(server_call_t *c) {
+    if (c->stream_expiry_ms == 0) return; /* never began, or unlinked */
+    c->stream_expiry_ms = 0;
+    atomic_fetch_sub(&c->server->streams_open, 1);
+    if (c->stream_prev != NULL)
+        c->stream_prev->stream_next = c->stream_next;
+    else
+        c->worker->streams = c->stream_next;
+    if (c->stream_next != NULL) c->stream_next->stream_prev = c->stream_prev;
+    c->stream_prev = c->stream_next = NULL;
+}
+
+/* A read or write failed: the client went away or cancelled, its deadline
+ * or ours passed, or the server is stopping. The call is over on the wire
+ * and nothing is pending on it, so it is freed without another batch (one
+ * could find the worker's queue already shut down). */
+static void server_stream_failed(server_call_t *c) {
+    atomic_fetch_add(&c->server->calls_failed, 1);
+    server_stream_unlink(c);
+    server_call_free(c);
+}
+
+/* Cancels this worker's streams open longer than SERVER_STREAM_MS_MAX, and
+ * all of them once the server is stopping (an idle client would otherwise
+ * hold the shutdown for its whole grace); their pending operation then
+ * fails and ends the call (server_stream_failed). */
+static void server_stream_sweep(server_worker_t *w) {
+    int64_t now_ms = server_now_ms();
+    int stopping = atomic_load(&w->server->stopping);
+    for (server_call_t *c = w->streams; c != NULL; c = c->stream_next) {
+        if (c->stream_cancelled) continue;
+        if (stopping) {
+            c->stream_cancelled = 1;
+            grpc_call_cancel_with_status(c->call, GRPC_STATUS_UNAVAILABLE,
+                                         "STOPPING: the gateway is stopping; call again later",
+                                         NULL);
+            continue;
+        }
+        if (now_ms < c->stream_expiry_ms) continue;
+        c->stream_cancelled = 1;
+        log_info("stream_expired", "{s:s, s:s, s:i}", "method", c->path, "caller",
+                 c->caller_known ? c->caller.spiffe_id : "", "limit_ms", SERVER_STREAM_MS_MAX);
+        char why[128];
+        snprintf(why, sizeof why, "%s: a stream may stay open at most %d ms",
+                 REASON(STREAM_TOO_LONG), SERVER_STREAM_MS_MAX);
+        grpc_call_cancel_with_status(c->call, GRPC_STATUS_DEADLINE_EXCEEDED, why, NULL);
+    }
+}
+
+void server_stream_read(server_call_t *call) {
+    assert(call != NULL && call->method->stream != NULL && !atomic_load(&call->replied));
+    grpc_op op;
+    memset(&op, 0, sizeof op);
+    op.op = GRPC_OP_RECV_MESSAGE;
+    op.data.recv_message.recv_message = &call->request_bb;
+    server_start_batch(call, &op, 1, &call->tag_stream_recv);
+}
+
+void server_stream_send(server_call_t *call, const ProtobufCMessage *msg) {
+    assert(call != NULL && msg != NULL && call->method->stream != NULL);
+    assert(!atomic_load(&call->replied));
+    size_t len = protobuf_c_message_get_packed_size(msg);
+    if (len > call->server->opts.max_message_bytes) {
+        server_reply_error(call, GRPC_STATUS_RESOURCE_EXHAUSTED, REASON(RESPONSE_TOO_LARGE),
+                           "the answer would be %zu bytes, over the limit of %u", len,
+                           (unsigned)call->server->opts.max_message_bytes);
+        return;
+    }
+    if (call->response_bb != NULL) grpc_byte_buffer_destroy(call->response_bb); /* sent */
+    grpc_slice slice = grpc_slice_malloc(len);
+    protobuf_c_message_pack(msg, GRPC_SLICE_START_PTR(slice));
+    call->response_bb = grpc_raw_byte_buffer_create(&slice, 1);
+    grpc_slice_unref(slice);
+    grpc_op ops[2];
+    memset(ops, 0, sizeof ops);
+    size_t n = 0;
+    if (!call->initial_md_sent) {
+        ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
+        call->initial_md_sent = 1;
+    }
+    ops[n].op = GRPC_OP_SEND_MESSAGE;
+    ops[n++].data.send_message.send_message = call->response_bb;
+    server_start_batch(call, ops, n, &call->tag_stream_sent);
+}
+
+void server_stream_finish(server_call_t *call) {
+    assert(call != NULL && call->method->stream != NULL);
+    server_send_final(call, GRPC_STATUS_OK, NULL, NULL, NULL);
+}
+
+uint32_t server_stream_received(const server_call_t *call) { return call->stream_received; }
+
 /* ---- the call's life ------------------------------------------------------ */
 
 static void server_arm(server_worker_t *w) {
@@ -296,6 +484,8 @@ static void server_arm(server_worker_t *w) {
     c->tag_new = (server_tag_t){TAG_NEW_CALL, c};
     c->tag_recv = (server_tag_t){TAG_RECV, c};
     c->tag_done = (server_tag_t){TAG_DONE, c};
+    c->tag_stream_recv = (server_tag_t){TAG_STREAM_RECV, c};
+    c->tag_stream_sent = (server_tag_t){TAG_STREAM_SENT, c};
     grpc_call_details_init(&c->details);
     grpc_metadata_array_init(&c->request_md);
     grpc_call_error e = grpc_server_request_call(w->server->grpc, &c->call, &c->details,
@@ -361,7 +551,7 @@ static void server_dispatch(server_call_t *c) {
         server_reply_error(c, GRPC_STATUS_PERMISSION_DENIED, REASON(NOT_AUTHORIZED), "%s", why);
         return;
     }
-    if (c->method->handler == NULL) {
+    if (c->method->handler == NULL && c->method->stream == NULL) {
         server_reply_error(c, GRPC_STATUS_UNIMPLEMENTED, REASON(NOT_IMPLEMENTED),
                            "%s is not implemented in this version", c->path);
         return;
@@ -369,6 +559,10 @@ static void server_dispatch(server_call_t *c) {
     if (server_call_deadline_left_ms(c) <= 0) {
         server_reply_error(c, GRPC_STATUS_DEADLINE_EXCEEDED, REASON(DEADLINE_EXCEEDED),
                            "the deadline passed before the call was served");
+        return;
+    }
+    if (c->method->stream != NULL) {
+        server_stream_begin(c);
         return;
     }
     if (c->request_bb == NULL) {
@@ -425,9 +619,20 @@ static void *server_worker_main(void *arg) {
     server_t *s = w->server;
     if (s->opts.worker_init != NULL) w->ctx = s->opts.worker_init(s->opts.app, w->index);
     for (int i = 0; i < SERVER_CALLS_ARMED_PER_WORKER; i++) server_arm(w);
+    int64_t sweep_ms = 0;
     for (;;) {
-        grpc_event ev = grpc_completion_queue_next(w->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+        /* with streams open, wake at least every SERVER_STREAM_SWEEP_MS */
+        gpr_timespec wait = w->streams == NULL
+                                ? gpr_inf_future(GPR_CLOCK_REALTIME)
+                                : gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+                                               gpr_time_from_millis(SERVER_STREAM_SWEEP_MS,
+                                                                    GPR_TIMESPAN));
+        grpc_event ev = grpc_completion_queue_next(w->cq, wait, NULL);
         if (ev.type == GRPC_QUEUE_SHUTDOWN) break;
+        if (w->streams != NULL && server_now_ms() >= sweep_ms) {
+            server_stream_sweep(w);
+            sweep_ms = server_now_ms() + SERVER_STREAM_SWEEP_MS;
+        }
         if (ev.type != GRPC_OP_COMPLETE) continue;
         server_tag_t *tag = ev.tag;
         server_call_t *c = tag->call;
@@ -446,7 +651,25 @@ static void *server_worker_main(void *arg) {
         case TAG_RECV:
             server_dispatch(c);
             break;
+        case TAG_STREAM_RECV: {
+            grpc_byte_buffer *bb = c->request_bb;
+            c->request_bb = NULL;
+            if (!ev.success) {
+                if (bb != NULL) grpc_byte_buffer_destroy(bb);
+                server_stream_failed(c);
+            } else {
+                server_stream_deliver(c, bb);
+            }
+            break;
+        }
+        case TAG_STREAM_SENT:
+            if (!ev.success)
+                server_stream_failed(c);
+            else
+                c->method->stream(c, SERVER_STREAM_SENT, NULL);
+            break;
         case TAG_DONE:
+            server_stream_unlink(c);
             server_call_free(c);
             break;
         }
@@ -536,6 +759,7 @@ int server_start(server_t *s, char *err, size_t errlen) {
 
 void server_shutdown_begin(server_t *s) {
     if (s->shutdown_cq != NULL) return;
+    atomic_store(&s->stopping, 1);
     s->shutdown_cq = grpc_completion_queue_create_for_pluck(NULL);
     grpc_server_shutdown_and_notify(s->grpc, s->shutdown_cq, &s->shutdown_tag);
 }
@@ -551,6 +775,11 @@ void server_stop_and_destroy(server_t *s, int grace_ms) {
         grpc_completion_queue_pluck(s->shutdown_cq, &s->shutdown_tag,
                                     gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
     }
+    /* The sweep has cancelled the open streams; each is freed when its
+     * pending operation fails, which must come before the queues close. */
+    for (int waited_ms = 0; atomic_load(&s->streams_open) > 0 && waited_ms < grace_ms;
+         waited_ms += 10)
+        nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
     for (int i = 0; i < s->opts.workers; i++) grpc_completion_queue_shutdown(s->workers[i].cq);
     for (int i = 0; i < s->opts.workers; i++) {
         if (s->started) {

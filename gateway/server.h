@@ -36,6 +36,30 @@ typedef struct server_call server_call_t;
 
 typedef void (*server_handler_fn)(server_call_t *call, const ProtobufCMessage *request);
 
+/* Bidirectional streams (issue 11, server reflection). The handler is called
+ * in the worker thread for each event and answers it at once with exactly
+ * one next step, so at most one operation is pending on the stream:
+ *   SERVER_STREAM_MESSAGE  a request arrived (request: borrowed for the
+ *                          call): server_stream_send(), server_stream_finish()
+ *                          or server_reply_error();
+ *   SERVER_STREAM_SENT     the last send went out (request NULL):
+ *                          server_stream_read(), _finish() or _reply_error();
+ *   SERVER_STREAM_END      the client half-closed (request NULL):
+ *                          server_stream_finish() or server_reply_error().
+ * A failed read or send (client gone, cancelled, deadline) ends the call
+ * without the handler. A stream open longer than SERVER_STREAM_MS_MAX is
+ * cancelled with DEADLINE_EXCEEDED, and every open stream with UNAVAILABLE
+ * once server_shutdown_begin() was called (within SERVER_STREAM_SWEEP_MS).
+ * Beyond SERVER_STREAMS_MAX open at once, a new stream is refused with
+ * RESOURCE_EXHAUSTED (reason TOO_MANY_STREAMS). Messages are checked as for unary calls
+ * (size, UTF-8) before the handler sees them. */
+typedef enum { SERVER_STREAM_MESSAGE, SERVER_STREAM_SENT, SERVER_STREAM_END } server_stream_event_t;
+typedef void (*server_stream_fn)(server_call_t *call, server_stream_event_t event,
+                                 const ProtobufCMessage *request);
+#define SERVER_STREAM_MS_MAX 60000  /* longest life of a stream */
+#define SERVER_STREAMS_MAX 256      /* open at once on a server; then RESOURCE_EXHAUSTED */
+#define SERVER_STREAM_SWEEP_MS 1000 /* how often a worker looks for expired ones */
+
 typedef struct {
     const char *region;               /* this gateway's region */
     const char *trust_domain;         /* e.g. "jjj.carbon" */
@@ -64,6 +88,21 @@ server_t *server_create(const server_options_t *opts,
 /* Registers a handler for a method path like "/carbon.v1.Registry/Issue".
  * Returns 0, or -1 if the path is not in the table. Before server_start(). */
 int server_handle(server_t *s, const char *path, server_handler_fn handler);
+
+/* Registers a bidirectional stream handler for a method path (see
+ * server_stream_fn). Returns 0, or -1 if the path is not in the table.
+ * Before server_start(). */
+int server_handle_stream(server_t *s, const char *path, server_stream_fn fn);
+
+/* Stream steps, for a stream handler answering an event (server_stream_fn).
+ * _send packs msg (borrowed) and sends it, or, if it is over
+ * max_message_bytes, ends the call with RESOURCE_EXHAUSTED; _read asks for
+ * the next message; _finish ends the call with OK. */
+void server_stream_send(server_call_t *call, const ProtobufCMessage *msg);
+void server_stream_read(server_call_t *call);
+void server_stream_finish(server_call_t *call);
+/* Messages received on this stream so far, the current one included. */
+uint32_t server_stream_received(const server_call_t *call);
 
 /* The bound port (useful when listen asked for port 0). */
 int server_port(const server_t *s);

@@ -105,10 +105,9 @@ start_federation() {
             audit_keys="$audit_keys$o = $RUN_DIR/pki/$o-audit-signing.pub\n"
         done
         sed -e "s#@REGION@#$r#g" -e "s#@PORT@#${GW_PORT[$r]}#g" -e "s#@ROOT@#$JJJ_ROOT#g" \
-            -e "s#@PKI@#$RUN_DIR/pki#g" -e "s#@REDIS_PORT@#${REDIS_PORT[$r]}#g" -e "s#@PEERS@#$peers#" \
+            -e "s#@PKI@#$RUN_DIR/pki#g" -e "s#@REDIS_PORT@#${REDIS_PORT[$r]}#g" -e "s#@METRICS_PORT@#${METRICS_PORT[$r]}#g" -e "s#@PEERS@#$peers#" \
             -e "s#@AUDIT_KEYS@#$audit_keys#" \
             "$JJJ_ROOT/deploy/local/gateway.ini.in" >"$dir/gateway.ini"
-        printf '\n[metrics]\nlisten = 127.0.0.1:%s\n' "${METRICS_PORT[$r]}" >>"$dir/gateway.ini"
         [ -z "${BENCH_WORKERS:-}" ] || sed -i "s/^workers = .*/workers = $BENCH_WORKERS/" "$dir/gateway.ini"
         [ -z "${BENCH_BATCH_WINDOW_MS:-}" ] \
             || sed -i "s/^batch_window_ms = .*/batch_window_ms = $BENCH_BATCH_WINDOW_MS/" "$dir/gateway.ini"

@@ -45,6 +45,10 @@ typedef enum { REASON_RETRY_NO, REASON_RETRY_YES, REASON_RETRY_LATER } reason_re
  * reasons added in parallel merge as separate lines. */
 #define REASONS_TABLE(X) \
     X(MALFORMED, INVALID_ARGUMENT, CALL, NO, "The request message could not be decoded, or a string field holds a NUL byte or is not UTF-8.", "Fix the client: send a valid protobuf message of the method's request type.") \
+    X(TOO_MANY_STREAMS, RESOURCE_EXHAUSTED, CALL, LATER, "The gateway has its maximum of open streams (server reflection).", "Close idle reflection streams, retry later.") \
+    X(STREAM_TOO_LONG, DEADLINE_EXCEEDED, CALL, YES, "A stream (server reflection) stayed open longer than the gateway allows, and was cancelled.", "Open a new stream for further questions.") \
+    X(TOO_MANY_REQUESTS, RESOURCE_EXHAUSTED, CALL, YES, "A stream (server reflection) carried more requests than the gateway allows on one stream.", "Open a new stream for further questions.") \
+    X(RESPONSE_TOO_LARGE, RESOURCE_EXHAUSTED, CALL, NO, "The answer would exceed the gateway's max_message_bytes.", "Ask for less (e.g. one file rather than a symbol with many dependencies).") \
     X(NO_MESSAGE, INVALID_ARGUMENT, CALL, NO, "The call carried no request message.", "Send exactly one request message.") \
     X(UNKNOWN_METHOD, UNIMPLEMENTED, CALL, NO, "No such method on this gateway.", "Check the method path against proto/carbon/v1/carbon.proto.") \
     X(NOT_IMPLEMENTED, UNIMPLEMENTED, CALL, NO, "The method is declared but this version does not serve it (e.g. Health/Watch).", "Use another method (e.g. Health/Check).") \

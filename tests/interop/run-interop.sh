@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# run-interop.sh BUILD_DIR - the interop test: a three-region federation on
-# loopback, driven by an independent gRPC implementation (grpc-js).
+# run-interop.sh BUILD_DIR [SCRIPT] - the interop test: a three-region
+# federation on loopback, driven by an independent gRPC implementation
+# (grpc-js). SCRIPT is the node test in tests/interop to run (default
+# registry_interop.js; reflection_interop.js is the server reflection test).
 #
 # Starts three redis-server (free loopback ports, AOF with fsync on every
 # write, temporary folders) and three gatewayd from BUILD_DIR/gatewayd
 # (CN-TJ, CN-BJ, CN-HE; configuration from deploy/local/gateway.ini.in, TLS
 # files from BUILD_DIR/pki), waits until each answers its health check, runs
 # `npm ci` in tests/interop if node_modules is missing, then runs
-# registry_interop.js against CN-TJ and CN-BJ. Everything it started is
+# SCRIPT against CN-TJ and CN-BJ. Everything it started is
 # stopped and its temporary folder removed on exit, also on failure or
 # interruption.
 #
@@ -22,12 +24,17 @@
 # Needs: bash, redis-server, node and npm on the PATH. No stdin is read.
 set -euo pipefail
 
-if [ $# -ne 1 ] || [ ! -x "$1/gatewayd" ] || [ ! -x "$1/gwctl" ]; then
-    echo "usage: $0 BUILD_DIR   (with BUILD_DIR/gatewayd, BUILD_DIR/gwctl and BUILD_DIR/pki)" >&2
+if [ $# -lt 1 ] || [ $# -gt 2 ] || [ ! -x "$1/gatewayd" ] || [ ! -x "$1/gwctl" ]; then
+    echo "usage: $0 BUILD_DIR [SCRIPT]   (with BUILD_DIR/gatewayd, BUILD_DIR/gwctl and BUILD_DIR/pki)" >&2
     exit 2
 fi
+SCRIPT="${2:-registry_interop.js}"
 BUILD_DIR="$(cd "$1" && pwd)"
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+case "$SCRIPT" in
+    */* | "" | .*) echo "interop: SCRIPT is a file name in tests/interop, got $SCRIPT" >&2; exit 2 ;;
+esac
+[ -f "$HERE/$SCRIPT" ] || { echo "interop: no tests/interop/$SCRIPT" >&2; exit 2; }
 ROOT="$(cd "$HERE/../.." && pwd)"
 PKI="$BUILD_DIR/pki"
 REGIONS=(CN-TJ CN-BJ CN-HE)
@@ -163,7 +170,7 @@ for r in "${REGIONS[@]}"; do
         audit_keys="$audit_keys$o = $PKI/$o-audit-signing.pub\n"
     done
     sed -e "s#@REGION@#$r#g" -e "s#@PORT@#${GW_PORT[$r]}#g" -e "s#@ROOT@#$ROOT#g" \
-        -e "s#@PKI@#$PKI#g" -e "s#@REDIS_PORT@#${REDIS_PORT[$r]}#g" -e "s#@PEERS@#$peers#" \
+        -e "s#@PKI@#$PKI#g" -e "s#@REDIS_PORT@#${REDIS_PORT[$r]}#g" -e "s#@METRICS_PORT@#0#g" -e "s#@PEERS@#$peers#" \
         -e "s#@AUDIT_KEYS@#$audit_keys#" \
         "$ROOT/deploy/local/gateway.ini.in" >"$WORK/$r/gateway.ini"
     if [ -f "$WORK/redis.password" ]; then
@@ -198,7 +205,8 @@ done
 echo "interop: federation up: CN-TJ :${GW_PORT[CN-TJ]}  CN-BJ :${GW_PORT[CN-BJ]}  CN-HE :${GW_PORT[CN-HE]}"
 
 # ---- the independent client ----------------------------------------------------------
-if [ ! -d "$HERE/node_modules/@grpc/grpc-js" ] || [ ! -d "$HERE/node_modules/@grpc/proto-loader" ]; then
+if [ ! -d "$HERE/node_modules/@grpc/grpc-js" ] || [ ! -d "$HERE/node_modules/@grpc/proto-loader" ] ||
+   [ ! -d "$HERE/node_modules/grpc-js-reflection-client" ]; then
     echo "interop: npm ci (tests/interop/node_modules)"
     # --ignore-scripts: the test needs no install scripts (protobufjs's
     # postinstall only checks versions), and none from the registry are run.
@@ -212,8 +220,8 @@ fi
 rc=0
 INTEROP_PKI_DIR="$PKI" INTEROP_PROTO_DIR="$ROOT/proto" \
 INTEROP_CN_TJ="127.0.0.1:${GW_PORT[CN-TJ]}" INTEROP_CN_BJ="127.0.0.1:${GW_PORT[CN-BJ]}" \
-INTEROP_CN_HE="127.0.0.1:${GW_PORT[CN-HE]}" \
-    node "$HERE/registry_interop.js" </dev/null || rc=$?
+INTEROP_CN_HE="127.0.0.1:${GW_PORT[CN-HE]}" INTEROP_CN_HE_PID="${GW_PID[CN-HE]}" \
+    node "$HERE/$SCRIPT" </dev/null || rc=$?
 if [ $rc -ne 0 ]; then
     show_logs
     exit "$rc"
