@@ -16,15 +16,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#ifndef GWCTL_EXIT_FINDING
-#define GWCTL_EXIT_FINDING 1
-#endif
-#ifndef GWCTL_EXIT_REFUSED
-#define GWCTL_EXIT_REFUSED 4
-#endif
-#ifndef GWCTL_EXIT_CREDENTIALS
-#define GWCTL_EXIT_CREDENTIALS 5
-#endif
 
 #define GWCTL_TARGETS_MAX 16
 #define GWCTL_PROGRESS_EVERY 5000

@@ -47,7 +47,7 @@ int gwctl_catalog(int argc, char **argv) {
     if (catalog_set_load_dir(set, dir, err, sizeof err) < 0) {
         fprintf(stderr, "gwctl catalog show: %s\n", err);
         catalog_set_free(set);
-        return GWCTL_EXIT_FAILED;
+        return GWCTL_EXIT_FINDING;
     }
     const catalog_t *list[CATALOG_SET_REGIONS_MAX];
     size_t n = 0;
@@ -59,7 +59,7 @@ int gwctl_catalog(int argc, char **argv) {
         if (list[0] == NULL) {
             fprintf(stderr, "gwctl catalog show: %s has no catalog for %s\n", dir, region);
             catalog_set_free(set);
-            return GWCTL_EXIT_FAILED;
+            return GWCTL_EXIT_FINDING;
         }
         n = 1;
     }
@@ -67,7 +67,7 @@ int gwctl_catalog(int argc, char **argv) {
     if (json && all) printf("[\n");
     for (size_t i = 0; i < n; i++) {
         int w = json ? catalog_print_json(list[i], stdout) : catalog_print_table(list[i], stdout);
-        if (w != 0) exit_code = GWCTL_EXIT_FAILED;
+        if (w != 0) exit_code = GWCTL_EXIT_FINDING;
         if (json && all && i + 1 < n) printf(",\n");
         if (!json && i + 1 < n) printf("\n");
     }

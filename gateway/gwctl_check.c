@@ -11,12 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifndef GWCTL_EXIT_FINDING
-#define GWCTL_EXIT_FINDING 1
-#endif
-#ifndef GWCTL_EXIT_CREDENTIALS
-#define GWCTL_EXIT_CREDENTIALS 5
-#endif
 
 typedef struct check_stores {
     checker_region_t regions[CHECKER_REGIONS_MAX];

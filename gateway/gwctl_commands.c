@@ -4,6 +4,7 @@
 #include "gateway/pbjson.h"
 #include "gateway/tls.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -15,7 +16,7 @@
 #include <unistd.h>
 
 #define GWCTL_MESSAGE_BYTES_MAX (16u << 20)
-#define GWCTL_TIMEOUT_MS_DEFAULT 10000
+#define GWCTL_PROBE_TIMEOUT_MS 2000 /* TCP connect after a failed handshake */
 
 const gwctl_command_t gwctl_commands[] = {
     {"health", "ask a gateway whether it is serving", gwctl_health},
@@ -38,6 +39,20 @@ const gwctl_command_t gwctl_commands[] = {
 };
 const size_t gwctl_commands_n = sizeof gwctl_commands / sizeof gwctl_commands[0];
 
+/* --timeout-ms ARG into conn. 0, or -1 after saying what is wrong. */
+static int gwctl_parse_timeout(const char *cmd, const char *arg, gwctl_conn_t *conn) {
+    char *end;
+    errno = 0;
+    long ms = strtol(arg, &end, 10);
+    if (*end != '\0' || errno || ms < 1 || ms > GWCTL_TIMEOUT_MS_MAX) {
+        fprintf(stderr, "gwctl %s: --timeout-ms must be 1..%ld\n", cmd, GWCTL_TIMEOUT_MS_MAX);
+        return -1;
+    }
+    conn->timeout_ms = ms;
+    conn->timeout_given = 1;
+    return 0;
+}
+
 int gwctl_parse(int argc, char **argv, const gwctl_opt_t *opts, gwctl_conn_t *conn,
                 const char *usage) {
     struct option lopts[GWCTL_OPTS_MAX + 8];
@@ -53,12 +68,9 @@ int gwctl_parse(int argc, char **argv, const gwctl_opt_t *opts, gwctl_conn_t *co
         for (int i = 0; i < 6; i++)
             lopts[k++] = (struct option){conn_names[i], i == 5 ? no_argument : required_argument,
                                          NULL, 2000 + i};
-        conn->target = getenv("GWCTL_TARGET");
-        conn->cert = getenv("GWCTL_CERT");
-        conn->key = getenv("GWCTL_KEY");
-        conn->ca = getenv("GWCTL_CA");
-        conn->timeout_ms = GWCTL_TIMEOUT_MS_DEFAULT;
-        conn->json = 0;
+        *conn = (gwctl_conn_t){.target = getenv("GWCTL_TARGET"), .cert = getenv("GWCTL_CERT"),
+                               .key = getenv("GWCTL_KEY"), .ca = getenv("GWCTL_CA"),
+                               .timeout_ms = GWCTL_TIMEOUT_MS_DEFAULT};
     }
     lopts[k++] = (struct option){"help", no_argument, NULL, 'h'};
     lopts[k] = (struct option){NULL, 0, NULL, 0};
@@ -82,16 +94,9 @@ int gwctl_parse(int argc, char **argv, const gwctl_opt_t *opts, gwctl_conn_t *co
             case 1: conn->cert = optarg; break;
             case 2: conn->key = optarg; break;
             case 3: conn->ca = optarg; break;
-            case 4: {
-                char *end;
-                errno = 0;
-                conn->timeout_ms = strtol(optarg, &end, 10);
-                if (*end != '\0' || errno || conn->timeout_ms < 1 || conn->timeout_ms > 3600000) {
-                    fprintf(stderr, "gwctl %s: --timeout-ms must be 1..3600000\n", argv[0]);
-                    return -1;
-                }
+            case 4:
+                if (gwctl_parse_timeout(argv[0], optarg, conn) != 0) return -1;
                 break;
-            }
             case 5: conn->json = 1; break;
             }
         } else {
@@ -116,16 +121,22 @@ int gwctl_parse(int argc, char **argv, const gwctl_opt_t *opts, gwctl_conn_t *co
     return 0;
 }
 
-grpc_channel *gwctl_connect(const gwctl_conn_t *conn) {
-    char err[512] = "";
+grpc_channel *gwctl_connect_err(const gwctl_conn_t *conn, char *err, size_t errlen) {
+    assert(conn != NULL && err != NULL && errlen > 0);
+    err[0] = '\0';
+    if (gwctl_check_credentials(conn->cert, conn->key, conn->ca, err, errlen) != 0) return NULL;
     grpc_channel_credentials *creds =
-        tls_channel_credentials(conn->cert, conn->key, conn->ca, err, sizeof err);
-    if (creds == NULL) {
-        fprintf(stderr, "gwctl: %s\n", err);
-        return NULL;
-    }
+        tls_channel_credentials(conn->cert, conn->key, conn->ca, err, errlen);
+    if (creds == NULL) return NULL;
     grpc_channel *ch = client_channel(conn->target, creds, GWCTL_MESSAGE_BYTES_MAX);
     grpc_channel_credentials_release(creds);
+    return ch;
+}
+
+grpc_channel *gwctl_connect(const gwctl_conn_t *conn) {
+    char err[768];
+    grpc_channel *ch = gwctl_connect_err(conn, err, sizeof err);
+    if (ch == NULL) fprintf(stderr, "gwctl: bad local credentials: %s\n", err);
     return ch;
 }
 
@@ -133,11 +144,28 @@ void gwctl_disconnect(grpc_channel *ch) {
     if (ch != NULL) grpc_channel_destroy(ch);
 }
 
-int gwctl_report_failure(const char *what, const client_status_t *st) {
-    fprintf(stderr, "gwctl: %s: %s: %s\n", what, client_status_name(st->code), st->details);
-    if (st->code == GRPC_STATUS_UNAVAILABLE || st->code == GRPC_STATUS_DEADLINE_EXCEEDED)
-        return GWCTL_EXIT_UNREACHABLE;
-    return GWCTL_EXIT_FAILED;
+int gwctl_report_failure(const char *target, const client_status_t *st) {
+    fprintf(stderr, "gwctl: %s: %s: %s\n", target, client_status_name(st->code), st->details);
+    if (st->code == GRPC_STATUS_DEADLINE_EXCEEDED) return GWCTL_EXIT_UNREACHABLE;
+    if (st->code != GRPC_STATUS_UNAVAILABLE) return GWCTL_EXIT_REFUSED;
+    if (st->reason[0] != '\0') return GWCTL_EXIT_UNREACHABLE; /* the gateway answered it */
+    int listens = gwctl_target_listens(target, GWCTL_PROBE_TIMEOUT_MS);
+    if (listens == 1) {
+        fprintf(stderr,
+                "gwctl: %s accepts TCP connections but the TLS handshake failed: the gateway\n"
+                "  refused our certificate, or we refused its. Likely causes: our certificate\n"
+                "  is revoked, or from a CA the gateway does not trust; the gateway's\n"
+                "  certificate is not from --ca or does not name this address; or this is not\n"
+                "  a gateway. (A certificate of the wrong role or region is refused with\n"
+                "  PERMISSION_DENIED instead.)\n",
+                target);
+        return GWCTL_EXIT_REFUSED;
+    }
+    fprintf(stderr, "gwctl: %s: %s\n", target,
+            listens == 0 ? "nothing accepts connections there: is the gateway running, and is "
+                           "this its address?"
+                         : "this address cannot be resolved");
+    return GWCTL_EXIT_UNREACHABLE;
 }
 
 int gwctl_call(grpc_channel *ch, const gwctl_conn_t *conn, const char *path,
@@ -149,35 +177,90 @@ int gwctl_call(grpc_channel *ch, const gwctl_conn_t *conn, const char *path,
     return 0;
 }
 
+/* {"ID_KEY": id} or NULL. */
+static json_t *gwctl_reply_extra(const gwctl_reply_t *reply) {
+    if (reply->id_key == NULL || reply->id == NULL) return NULL;
+    json_t *extra = json_object();
+    json_object_set_new(extra, reply->id_key, json_string(reply->id));
+    return extra;
+}
+
+/* After a call that got no answer: the same id is safe to send again. */
+static void gwctl_retry_hint(const gwctl_reply_t *reply, grpc_status_code code) {
+    if (reply->id == NULL) return;
+    if (code != GRPC_STATUS_UNAVAILABLE && code != GRPC_STATUS_DEADLINE_EXCEEDED) return;
+    fprintf(stderr, "gwctl: repeating the same command with --id %s is safe: the gateway "
+                    "applies one id at most once\n", reply->id);
+}
+
 int gwctl_service_call(const gwctl_conn_t *conn, const char *service, const char *method,
                        const ProtobufCMessage *req, const ProtobufCMessageDescriptor *resp_desc,
-                       int (*print)(const ProtobufCMessage *resp),
-                       int (*verdict)(const ProtobufCMessage *resp)) {
-    grpc_channel *ch = gwctl_connect(conn);
-    if (ch == NULL) return GWCTL_EXIT_USAGE;
+                       const gwctl_reply_t *reply, grpc_status_code *code_out) {
+    assert(conn != NULL && reply != NULL && reply->print != NULL);
+    if (code_out != NULL) *code_out = GRPC_STATUS_UNKNOWN;
+    char err[768];
+    grpc_channel *ch = gwctl_connect_err(conn, err, sizeof err);
+    if (ch == NULL) {
+        fprintf(stderr, "gwctl: bad local credentials: %s\n", err);
+        if (conn->json)
+            gwctl_print_json_error("BAD_LOCAL_CREDENTIALS", "", err, GWCTL_EXIT_CREDENTIALS,
+                                   gwctl_reply_extra(reply));
+        return GWCTL_EXIT_CREDENTIALS;
+    }
     char path[96];
     snprintf(path, sizeof path, "/carbon.v1.%s/%s", service, method);
     ProtobufCMessage *resp = NULL;
-    int exit_code = gwctl_call(ch, conn, path, req, resp_desc, &resp);
-    if (exit_code == 0) {
-        if (conn->json) {
-            gwctl_print_json(resp);
-            exit_code = verdict != NULL ? verdict(resp) : GWCTL_EXIT_OK;
-        } else {
-            exit_code = print(resp);
-        }
-        protobuf_c_message_free_unpacked(resp, NULL);
+    client_status_t st;
+    int exit_code = GWCTL_EXIT_OK;
+    if (client_call(ch, path, req, resp_desc, &resp, conn->timeout_ms, &st) != GRPC_STATUS_OK) {
+        exit_code = gwctl_report_failure(conn->target, &st);
+        gwctl_retry_hint(reply, st.code);
+        if (conn->json)
+            gwctl_print_json_error(client_status_name(st.code), st.reason, st.details, exit_code,
+                                   gwctl_reply_extra(reply));
+    } else if (conn->json) {
+        gwctl_print_json(resp, gwctl_reply_extra(reply));
+        exit_code = reply->verdict != NULL ? reply->verdict(resp) : GWCTL_EXIT_OK;
+    } else {
+        exit_code = reply->print(resp);
     }
+    if (code_out != NULL) *code_out = st.code;
+    if (resp != NULL) protobuf_c_message_free_unpacked(resp, NULL);
     gwctl_disconnect(ch);
     return exit_code;
 }
 
-void gwctl_print_json(const ProtobufCMessage *msg) {
-    json_t *j = pbjson_message(msg);
+/* Prints j (consumed) as one indented JSON document on stdout. */
+static void gwctl_dump(json_t *j) {
     char *text = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     if (text != NULL) printf("%s\n", text);
+    fflush(stdout);
     free(text);
     json_decref(j);
+}
+
+void gwctl_print_json(const ProtobufCMessage *msg, json_t *extra) {
+    json_t *body = pbjson_message(msg);
+    if (extra == NULL) {
+        gwctl_dump(body);
+        return;
+    }
+    json_object_update(extra, body); /* extra's keys first */
+    json_decref(body);
+    gwctl_dump(extra);
+}
+
+void gwctl_print_json_error(const char *status, const char *reason, const char *message,
+                            int exit_code, json_t *extra) {
+    json_t *doc = extra != NULL ? extra : json_object();
+    json_t *e = json_object();
+    json_object_set_new(e, "status", json_string(status));
+    json_object_set_new(e, "reason", json_string(reason != NULL ? reason : ""));
+    json_t *m = json_string(message != NULL ? message : "");
+    json_object_set_new(e, "message", m != NULL ? m : json_string("(invalid UTF-8)"));
+    json_object_set_new(e, "exit_code", json_integer(exit_code));
+    json_object_set_new(doc, "error", e);
+    gwctl_dump(doc);
 }
 
 void gwctl_random_id(char out[33]) {
@@ -185,7 +268,7 @@ void gwctl_random_id(char out[33]) {
     int fd = open("/dev/urandom", O_RDONLY);
     if (fd < 0 || read(fd, raw, sizeof raw) != (ssize_t)sizeof raw) {
         fprintf(stderr, "gwctl: cannot read /dev/urandom\n");
-        exit(GWCTL_EXIT_FAILED);
+        exit(GWCTL_EXIT_USAGE);
     }
     close(fd);
     for (int i = 0; i < 16; i++) sprintf(out + 2 * i, "%02x", raw[i]);

@@ -3,7 +3,9 @@
 
 #include "grpc/health/v1/health.pb-c.h"
 
+#include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 static const char gwctl_health_usage[] =
     "usage: gwctl health [--service NAME] [connection options]\n"
@@ -13,9 +15,8 @@ static const char gwctl_health_usage[] =
     "certificate the gateway trusts may ask.\n"
     "\n"
     "  --service NAME      a service, e.g. carbon.v1.Registry (default: the server)\n" GWCTL_CONN_HELP
-    "\n"
-    "Exit codes: 0 SERVING, 1 another status or an error answer, 2 bad usage,\n"
-    "3 unreachable (also when the TLS handshake is refused).\n";
+    "\n" GWCTL_EXIT_HELP
+    "health: 0 SERVING, 1 another serving status.\n";
 
 int gwctl_health(int argc, char **argv) {
     const char *service = "";
@@ -24,25 +25,40 @@ int gwctl_health(int argc, char **argv) {
     int rc = gwctl_parse(argc, argv, opts, &conn, gwctl_health_usage);
     if (rc != 0) return rc > 0 ? GWCTL_EXIT_OK : GWCTL_EXIT_USAGE;
     grpc_channel *ch = gwctl_connect(&conn);
-    if (ch == NULL) return GWCTL_EXIT_USAGE;
+    if (ch == NULL) return GWCTL_EXIT_CREDENTIALS;
     Grpc__Health__V1__HealthCheckRequest req = GRPC__HEALTH__V1__HEALTH_CHECK_REQUEST__INIT;
     req.service = (char *)service;
     ProtobufCMessage *resp = NULL;
-    int exit_code = gwctl_call(ch, &conn, "/grpc.health.v1.Health/Check", &req.base,
-                               &grpc__health__v1__health_check_response__descriptor, &resp);
-    if (exit_code == 0) {
+    client_status_t st;
+    int exit_code = GWCTL_EXIT_OK;
+    if (client_call(ch, "/grpc.health.v1.Health/Check", &req.base,
+                    &grpc__health__v1__health_check_response__descriptor, &resp, conn.timeout_ms,
+                    &st) != GRPC_STATUS_OK) {
+        exit_code = gwctl_report_failure(conn.target, &st);
+        if (conn.json)
+            gwctl_print_json_error(client_status_name(st.code), st.reason, st.details, exit_code,
+                                   NULL);
+    } else {
         const Grpc__Health__V1__HealthCheckResponse *r =
             (const Grpc__Health__V1__HealthCheckResponse *)resp;
         const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(
             &grpc__health__v1__health_check_response__serving_status__descriptor, (int)r->status);
         const char *name = v != NULL ? v->name : "UNKNOWN";
-        if (conn.json)
-            printf("{\"target\": \"%s\", \"status\": \"%s\"}\n", conn.target, name);
-        else
+        if (conn.json) {
+            json_t *doc = json_object();
+            json_t *t = json_string(conn.target);
+            json_object_set_new(doc, "target", t != NULL ? t : json_string("(invalid UTF-8)"));
+            json_object_set_new(doc, "service", json_string(service));
+            json_object_set_new(doc, "status", json_string(name));
+            char *text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+            if (text != NULL) printf("%s\n", text);
+            free(text);
+            json_decref(doc);
+        } else
             printf("%s %s\n", conn.target, name);
         exit_code = r->status == GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING
                         ? GWCTL_EXIT_OK
-                        : GWCTL_EXIT_FAILED;
+                        : GWCTL_EXIT_FINDING;
         protobuf_c_message_free_unpacked(resp, NULL);
     }
     gwctl_disconnect(ch);

@@ -1,9 +1,11 @@
 /* gwctl - command-line tool for registries, operators and auditors.
  *
- * Exit codes: 0 success, 1 the gateway answered with an error or a check
- * found a problem, 2 bad usage or unreadable files, 3 gateway unreachable. */
+ * Exit codes (gwctl.h, the same for every command): 0 done, 1 a finding,
+ * 2 bad usage, 3 unreachable, 4 refused by the gateway, 5 bad local
+ * credentials. */
 #include "gateway/grpc_lifetime.h"
 #include "gateway/gwctl.h"
+#include "gateway/version.h"
 
 #include <grpc/grpc.h>
 #include <stdio.h>
@@ -20,17 +22,29 @@ static void gwctl_usage(FILE *out) {
         fprintf(out, "  %-16s %s\n", gwctl_commands[i].name, gwctl_commands[i].summary);
     fprintf(out,
             "\n"
-            "'gwctl COMMAND --help' describes a command and its options.\n"
-            "Exit codes: 0 success, 1 error answer or failed check, 2 bad usage,\n"
-            "3 gateway unreachable.\n");
+            "'gwctl COMMAND --help' describes a command and its options;\n"
+            "'gwctl --version' prints the version gwctl was built from.\n"
+            "\n" GWCTL_EXIT_HELP);
+}
+
+int gwctl_version(int argc, char **argv) {
+    (void)argv;
+    if (argc > 1) {
+        fprintf(stderr, "usage: gwctl version   (or gwctl --version)\n");
+        return GWCTL_EXIT_USAGE;
+    }
+    printf("gwctl %s\n", carbon_build_version());
+    return GWCTL_EXIT_OK;
 }
 
 int main(int argc, char **argv) {
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
         strcmp(argv[1], "help") == 0) {
         gwctl_usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? 2 : 0;
+        return argc < 2 ? GWCTL_EXIT_USAGE : GWCTL_EXIT_OK;
     }
+    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0)
+        return gwctl_version(argc - 1, argv + 1);
     for (size_t i = 0; i < gwctl_commands_n; i++) {
         if (strcmp(argv[1], gwctl_commands[i].name) != 0) continue;
         grpc_lifetime_begin();
@@ -39,5 +53,5 @@ int main(int argc, char **argv) {
         return rc;
     }
     fprintf(stderr, "gwctl: unknown command '%s' (try gwctl --help)\n", argv[1]);
-    return 2;
+    return GWCTL_EXIT_USAGE;
 }

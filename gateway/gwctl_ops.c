@@ -8,7 +8,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#define GWCTL_OPERATOR_NOTE "The certificate must be an operator certificate of the gateway's region.\n"
+#define GWCTL_OPERATOR_NOTE \
+    "The certificate must be an operator certificate of the gateway's region.\n" GWCTL_EXIT_HELP
 
 
 /* ---- batches ----------------------------------------------------------------------- */
@@ -53,8 +54,9 @@ int gwctl_batches(int argc, char **argv) {
     req.outgoing = !incoming;
     req.from_seq = f;
     req.to_seq = t;
-    return gwctl_service_call(&conn, "Operations", "ListBatches", &req.base, &carbon__v1__list_batches_response__descriptor,
-                          print_batches, NULL);
+    const gwctl_reply_t reply = {.print = print_batches};
+    return gwctl_service_call(&conn, "Operations", "ListBatches", &req.base,
+                              &carbon__v1__list_batches_response__descriptor, &reply, NULL);
 }
 
 /* ---- reconcile ---------------------------------------------------------------------- */
@@ -73,12 +75,12 @@ static const char reconcile_usage[] =
     "so after recovery settles a reconcile ends with 0 discrepancies (exit 0).\n"
     "--json: the ReconcileResponse, 64-bit counters as strings.\n"
     "\n" GWCTL_CONN_HELP GWCTL_OPERATOR_NOTE
-    "Exit codes: 0 no discrepancy, 1 discrepancies, 2 bad usage, 3 unreachable.\n";
+    "reconcile: 0 no discrepancy, 1 discrepancies.\n";
 
 /* Any discrepancy fails the command, with or without --json. */
 static int verdict_reconcile(const ProtobufCMessage *m) {
     return ((const Carbon__V1__ReconcileResponse *)m)->n_discrepancies == 0 ? GWCTL_EXIT_OK
-                                                                             : GWCTL_EXIT_FAILED;
+                                                                             : GWCTL_EXIT_FINDING;
 }
 
 static int print_reconcile(const ProtobufCMessage *m) {
@@ -114,8 +116,9 @@ int gwctl_reconcile(int argc, char **argv) {
     req.peer_region = (char *)peer;
     req.from_seq = f;
     req.to_seq = t;
-    return gwctl_service_call(&conn, "Operations", "Reconcile", &req.base, &carbon__v1__reconcile_response__descriptor,
-                          print_reconcile, verdict_reconcile);
+    const gwctl_reply_t reply = {.print = print_reconcile, .verdict = verdict_reconcile};
+    return gwctl_service_call(&conn, "Operations", "Reconcile", &req.base,
+                              &carbon__v1__reconcile_response__descriptor, &reply, NULL);
 }
 
 /* ---- indoubt, resolve ----------------------------------------------------------------- */
@@ -127,12 +130,12 @@ static const char indoubt_usage[] =
     "coordinator has not answered, held legs past expiry, and decisions a peer has\n"
     "not acknowledged yet; with their age and what is known.\n"
     "\n" GWCTL_CONN_HELP GWCTL_OPERATOR_NOTE
-    "Exit codes: 0 nothing in doubt, 1 legs in doubt, 2 bad usage, 3 unreachable.\n";
+    "indoubt: 0 nothing in doubt, 1 legs in doubt.\n";
 
 /* A leg in doubt fails the command, with or without --json. */
 static int verdict_indoubt(const ProtobufCMessage *m) {
     return ((const Carbon__V1__ListInDoubtResponse *)m)->n_legs == 0 ? GWCTL_EXIT_OK
-                                                                      : GWCTL_EXIT_FAILED;
+                                                                      : GWCTL_EXIT_FINDING;
 }
 
 static int print_indoubt(const ProtobufCMessage *m) {
@@ -160,8 +163,9 @@ int gwctl_indoubt(int argc, char **argv) {
     }
     Carbon__V1__ListInDoubtRequest req = CARBON__V1__LIST_IN_DOUBT_REQUEST__INIT;
     req.limit = (uint32_t)l;
-    return gwctl_service_call(&conn, "Operations", "ListInDoubt", &req.base, &carbon__v1__list_in_doubt_response__descriptor,
-                          print_indoubt, verdict_indoubt);
+    const gwctl_reply_t reply = {.print = print_indoubt, .verdict = verdict_indoubt};
+    return gwctl_service_call(&conn, "Operations", "ListInDoubt", &req.base,
+                              &carbon__v1__list_in_doubt_response__descriptor, &reply, NULL);
 }
 
 static const char resolve_usage[] =
@@ -201,6 +205,7 @@ int gwctl_resolve(int argc, char **argv) {
     req.transfer_id = (char *)tid;
     req.decision = commit ? CARBON__V1__DECISION__DECISION_COMMIT : CARBON__V1__DECISION__DECISION_ABORT;
     req.reason = (char *)reason;
+    const gwctl_reply_t reply = {.print = print_resolve};
     return gwctl_service_call(&conn, "Operations", "ResolveInDoubt", &req.base,
-                          &carbon__v1__resolve_in_doubt_response__descriptor, print_resolve, NULL);
+                              &carbon__v1__resolve_in_doubt_response__descriptor, &reply, NULL);
 }

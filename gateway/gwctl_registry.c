@@ -9,7 +9,7 @@
 #include <string.h>
 
 #define GWCTL_REGISTRY_CERT_NOTE \
-    "The certificate must be the registry certificate of the gateway's region.\n"
+    "The certificate must be the registry certificate of the gateway's region.\n" GWCTL_EXIT_HELP
 
 /* "12 kg 345 g (12345 g)" */
 static void gwctl_amount(char *buf, size_t len, const Carbon__V1__Amount *a) {
@@ -29,6 +29,17 @@ static void gwctl_amount(char *buf, size_t len, const Carbon__V1__Amount *a) {
 static void gwctl_block_text(char *buf, size_t len, const Carbon__V1__CreditBlock *b) {
     snprintf(buf, len, "%s:%s:%u:%" PRIu64 "-%" PRIu64, b->origin_region, b->methodology_id,
              b->vintage_year, b->serial_start, b->serial_end);
+}
+
+/* Chooses a request id when the command line gave none and prints it on
+ * stderr before any call, so that a lost answer can be asked for again. */
+static const char *gwctl_request_id(const char *given, const char *what, char rid[33]) {
+    if (given != NULL) return given;
+    gwctl_random_id(rid);
+    fprintf(stderr, "gwctl: %s id %s (if the answer is lost, repeat the command with --id %s)\n",
+            what, rid, rid);
+    fflush(stderr);
+    return rid;
 }
 
 static int gwctl_usage_error(const char *cmd, const char *what, const char *usage) {
@@ -67,8 +78,9 @@ int gwctl_open_account(int argc, char **argv) {
     Carbon__V1__OpenAccountRequest req = CARBON__V1__OPEN_ACCOUNT_REQUEST__INIT;
     req.account_id = (char *)id;
     req.holder_kind = (char *)kind;
+    const gwctl_reply_t reply = {.print = print_open};
     return gwctl_service_call(&conn, "Registry", "OpenAccount", &req.base,
-                               &carbon__v1__open_account_response__descriptor, print_open, NULL);
+                              &carbon__v1__open_account_response__descriptor, &reply, NULL);
 }
 
 /* ---- issue ------------------------------------------------------------------------ */
@@ -82,7 +94,9 @@ static const char issue_usage[] =
     "(e.g. 12.5 km, up to 3 decimals) become floor(Q x grams-per-unit) grams of\n"
     "fresh serials in the account. The fingerprint names the activity; the same\n"
     "fingerprint is never issued twice in a region (double issuance). The id makes\n"
-    "the call idempotent; a random one is chosen and printed if not given.\n"
+    "the call idempotent: a random one is chosen if not given and printed on\n"
+    "stderr before the call, so that a lost answer can be asked for again with\n"
+    "--id; the answer shows it too (\"issuance_id\" with --json).\n"
     "\n"
     "  --account ID        account in the gateway's region\n"
     "  --methodology METH  a methodology of the region's catalog (gwctl catalog show)\n"
@@ -93,12 +107,14 @@ static const char issue_usage[] =
     "  --catalog-digest H  refuse if the catalog is no longer H\n" GWCTL_CONN_HELP
     GWCTL_REGISTRY_CERT_NOTE;
 
+static const char *gwctl_issue_id = ""; /* the request's, for print_issue */
+
 static int print_issue(const ProtobufCMessage *m) {
     const Carbon__V1__IssueResponse *r = (const Carbon__V1__IssueResponse *)m;
     char amount[96], block[160];
     gwctl_amount(amount, sizeof amount, r->amount);
     gwctl_block_text(block, sizeof block, r->block);
-    printf("issued %s as block %s\n", amount, block);
+    printf("issued %s as block %s (issuance %s)\n", amount, block, gwctl_issue_id);
     return GWCTL_EXIT_OK;
 }
 
@@ -123,12 +139,8 @@ int gwctl_issue(int argc, char **argv) {
     if (gwctl_parse_milli(quantity, &q) != 0)
         return gwctl_usage_error(argv[0], "--quantity must be a decimal like 12.5", issue_usage);
     char rid[33];
-    if (id == NULL) {
-        gwctl_random_id(rid);
-        id = rid;
-        if (!conn.json) printf("issuance id %s\n", id);
-        fflush(stdout);
-    }
+    id = gwctl_request_id(id, "issuance", rid);
+    gwctl_issue_id = id;
     Carbon__V1__IssueRequest req = CARBON__V1__ISSUE_REQUEST__INIT;
     req.issuance_id = (char *)id;
     req.account_id = (char *)account;
@@ -137,8 +149,9 @@ int gwctl_issue(int argc, char **argv) {
     req.quantity_milli = q;
     req.activity_fingerprint = (char *)fp;
     req.catalog_digest = (char *)digest;
-    return gwctl_service_call(&conn, "Registry", "Issue", &req.base, &carbon__v1__issue_response__descriptor,
-                               print_issue, NULL);
+    const gwctl_reply_t reply = {.print = print_issue, .id_key = "issuance_id", .id = id};
+    return gwctl_service_call(&conn, "Registry", "Issue", &req.base,
+                              &carbon__v1__issue_response__descriptor, &reply, NULL);
 }
 
 /* ---- quote, transfer, get-transfer, transfers ------------------------------------------ */
@@ -193,8 +206,9 @@ int gwctl_quote(int argc, char **argv) {
     req.to_region = (char *)to_region;
     req.methodology_id = (char *)meth;
     req.amount_units = n;
-    return gwctl_service_call(&conn, "Registry", "Quote", &req.base, &carbon__v1__quote_response__descriptor,
-                               print_quote, NULL);
+    const gwctl_reply_t reply = {.print = print_quote};
+    return gwctl_service_call(&conn, "Registry", "Quote", &req.base,
+                              &carbon__v1__quote_response__descriptor, &reply, NULL);
 }
 
 static const char *outcome_name(Carbon__V1__TransferOutcome o) {
@@ -218,12 +232,52 @@ static void print_record(const Carbon__V1__TransferRecord *t) {
     }
 }
 
+/* 0 COMMITTED, 1 ABORTED, 3 no outcome yet (PENDING), with or without --json. */
+static int verdict_transfer(const ProtobufCMessage *m) {
+    const Carbon__V1__TransferResponse *r = (const Carbon__V1__TransferResponse *)m;
+    if (r->transfer == NULL) return GWCTL_EXIT_REFUSED;
+    switch (r->transfer->outcome) {
+    case CARBON__V1__TRANSFER_OUTCOME__TRANSFER_OUTCOME_COMMITTED: return GWCTL_EXIT_OK;
+    case CARBON__V1__TRANSFER_OUTCOME__TRANSFER_OUTCOME_ABORTED: return GWCTL_EXIT_FINDING;
+    default: return GWCTL_EXIT_UNREACHABLE;
+    }
+}
+
 static int print_transfer(const ProtobufCMessage *m) {
     const Carbon__V1__TransferResponse *r = (const Carbon__V1__TransferResponse *)m;
-    print_record(r->transfer);
-    return r->transfer->outcome == CARBON__V1__TRANSFER_OUTCOME__TRANSFER_OUTCOME_COMMITTED
-               ? GWCTL_EXIT_OK
-               : GWCTL_EXIT_FAILED;
+    if (r->transfer != NULL) print_record(r->transfer);
+    return verdict_transfer(m);
+}
+
+/* Writes s to f, in single quotes when the shell would split or expand it. */
+static void gwctl_shell_word(FILE *f, const char *s) {
+    if (s[0] != '\0' && strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                  "0123456789-_./:=@,+%") == strlen(s)) {
+        fputs(s, f);
+        return;
+    }
+    fputc('\'', f);
+    for (const char *p = s; *p; p++) {
+        if (*p == '\'')
+            fputs("'\\''", f);
+        else
+            fputc(*p, f);
+    }
+    fputc('\'', f);
+}
+
+/* After a transfer with no outcome: it may still settle; how to ask later. */
+static void gwctl_transfer_pending_hint(const gwctl_conn_t *conn, const char *id) {
+    fprintf(stderr, "gwctl: transfer %s has no outcome yet: it may still be pending and settle\n"
+                    "  (COMMITTED or ABORTED) on its own. Ask for its outcome later with:\n    ",
+            id);
+    const char *words[] = {"gwctl", "get-transfer", "--id",   id,        "--target", conn->target,
+                           "--cert", conn->cert,     "--key", conn->key, "--ca",     conn->ca};
+    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++) {
+        if (i > 0) fputc(' ', stderr);
+        gwctl_shell_word(stderr, words[i]);
+    }
+    fputs("\n", stderr);
 }
 
 static const char transfer_usage[] =
@@ -235,7 +289,8 @@ static const char transfer_usage[] =
     "the outcome once it is durable: COMMITTED (the credits are at the destination)\n"
     "or ABORTED with the reason (the hold went back to the account). The id is the\n"
     "idempotency key: repeat the same command with the same --id to learn the\n"
-    "outcome after a lost answer; a random id is chosen and printed if not given.\n"
+    "outcome after a lost answer; a random id is chosen if not given and printed\n"
+    "on stderr before the call (\"transfer_id\" with --json).\n"
     "\n"
     "  --from ID               account in the gateway's region\n"
     "  --to-region REGION      destination region\n"
@@ -244,9 +299,16 @@ static const char transfer_usage[] =
     "  --amount N              whole display units of this region\n"
     "  --vintage YEAR          only credits of this vintage (default: any, oldest first)\n"
     "  --id HEX32              transfer id (32 lowercase hex digits)\n"
-    "  --expect-credited-g G   refuse if the quote no longer credits G grams\n" GWCTL_CONN_HELP
+    "  --expect-credited-g G   refuse if the quote no longer credits G grams\n" GWCTL_CONN_HELP_TLS
+    "  --timeout-ms N      give up after N ms (default 86460000 ms: the longest\n"
+    "                      leg_expiry_ms a gateway accepts, a day, + 60 s; the gateway\n"
+    "                      answers once the leg is decided, at the latest when it\n"
+    "                      expires: 30 s after the hold with the default configuration)\n"
+    GWCTL_JSON_HELP
     GWCTL_REGISTRY_CERT_NOTE
-    "Exit codes: 0 COMMITTED, 1 ABORTED or refused, 2 bad usage, 3 unreachable.\n";
+    "transfer: 0 COMMITTED, 1 ABORTED (also with --json), 3 no outcome yet (deadline\n"
+    "exceeded, or still PENDING): the transfer may still settle; gwctl prints the\n"
+    "get-transfer command that asks for it later.\n";
 
 int gwctl_transfer(int argc, char **argv) {
     const char *from = NULL, *to_region = NULL, *to = NULL, *meth = NULL, *amount = NULL,
@@ -263,13 +325,9 @@ int gwctl_transfer(int argc, char **argv) {
     if (!from || !to_region || !to || !meth || !amount || gwctl_parse_u64(amount, &n) != 0 ||
         gwctl_parse_u64(vintage, &v) != 0 || v > 9999 || gwctl_parse_u64(expect, &e) != 0)
         return gwctl_usage_error(argv[0], "--from, --to-region, --to, --methodology and a whole --amount are required", transfer_usage);
+    if (!conn.timeout_given) conn.timeout_ms = GWCTL_TRANSFER_TIMEOUT_MS_DEFAULT;
     char rid[33];
-    if (id == NULL) {
-        gwctl_random_id(rid);
-        id = rid;
-        if (!conn.json) printf("transfer id %s\n", id);
-        fflush(stdout);
-    }
+    id = gwctl_request_id(id, "transfer", rid);
     Carbon__V1__TransferRequest req = CARBON__V1__TRANSFER_REQUEST__INIT;
     req.transfer_id = (char *)id;
     req.from_account_id = (char *)from;
@@ -279,8 +337,14 @@ int gwctl_transfer(int argc, char **argv) {
     req.vintage_year = (uint32_t)v;
     req.amount_units = n;
     req.expected_credited_g = e;
-    return gwctl_service_call(&conn, "Registry", "Transfer", &req.base,
-                               &carbon__v1__transfer_response__descriptor, print_transfer, NULL);
+    const gwctl_reply_t reply = {.print = print_transfer, .verdict = verdict_transfer,
+                                 .id_key = "transfer_id", .id = id};
+    grpc_status_code code;
+    int exit_code = gwctl_service_call(&conn, "Registry", "Transfer", &req.base,
+                                       &carbon__v1__transfer_response__descriptor, &reply, &code);
+    if (code == GRPC_STATUS_DEADLINE_EXCEEDED || (code == GRPC_STATUS_OK && exit_code == GWCTL_EXIT_UNREACHABLE))
+        gwctl_transfer_pending_hint(&conn, id);
+    return exit_code;
 }
 
 static const char get_transfer_usage[] =
@@ -304,8 +368,9 @@ int gwctl_get_transfer(int argc, char **argv) {
     if (id == NULL) return gwctl_usage_error(argv[0], "--id is required", get_transfer_usage);
     Carbon__V1__GetTransferRequest req = CARBON__V1__GET_TRANSFER_REQUEST__INIT;
     req.transfer_id = (char *)id;
+    const gwctl_reply_t reply = {.print = print_get_transfer};
     return gwctl_service_call(&conn, "Registry", "GetTransfer", &req.base,
-                               &carbon__v1__get_transfer_response__descriptor, print_get_transfer, NULL);
+                              &carbon__v1__get_transfer_response__descriptor, &reply, NULL);
 }
 
 static const char transfers_usage[] =
@@ -354,8 +419,9 @@ int gwctl_transfers(int argc, char **argv) {
     req.limit = (uint32_t)l;
     req.arrivals_only = arrivals;
     req.departures_only = departures;
+    const gwctl_reply_t reply = {.print = print_transfers};
     return gwctl_service_call(&conn, "Registry", "ListTransfers", &req.base,
-                               &carbon__v1__list_transfers_response__descriptor, print_transfers, NULL);
+                              &carbon__v1__list_transfers_response__descriptor, &reply, NULL);
 }
 
 /* ---- account --------------------------------------------------------------------- */
@@ -409,8 +475,9 @@ int gwctl_account(int argc, char **argv) {
     Carbon__V1__GetAccountRequest req = CARBON__V1__GET_ACCOUNT_REQUEST__INIT;
     req.account_id = (char *)id;
     req.blocks_limit = nb > 0 ? (uint32_t)nb : 1;
+    const gwctl_reply_t reply = {.print = print_account};
     return gwctl_service_call(&conn, "Registry", "GetAccount", &req.base,
-                               &carbon__v1__get_account_response__descriptor, print_account, NULL);
+                              &carbon__v1__get_account_response__descriptor, &reply, NULL);
 }
 
 /* ---- retire ---------------------------------------------------------------------- */
@@ -427,7 +494,8 @@ static const char retire_usage[] =
     "  --beneficiary TEXT  on whose behalf (1..256 bytes of UTF-8, any text)\n"
     "  --methodology METH  only credits of this origin methodology (default any)\n"
     "  --vintage YEAR      only this vintage (default any)\n"
-    "  --id HEX32          retirement id; a random one is printed if not given\n" GWCTL_CONN_HELP
+    "  --id HEX32          retirement id (idempotency key); a random one is chosen if\n"
+    "                      not given and printed on stderr before the call\n" GWCTL_CONN_HELP
     GWCTL_REGISTRY_CERT_NOTE;
 
 static int print_retire(const ProtobufCMessage *m) {
@@ -467,10 +535,7 @@ int gwctl_retire(int argc, char **argv) {
     else
         return gwctl_usage_error(argv[0], "unknown --purpose", retire_usage);
     char rid[33];
-    if (id == NULL) {
-        gwctl_random_id(rid);
-        id = rid;
-    }
+    id = gwctl_request_id(id, "retirement", rid);
     Carbon__V1__RetireRequest req = CARBON__V1__RETIRE_REQUEST__INIT;
     req.retirement_id = (char *)id;
     req.account_id = (char *)account;
@@ -479,6 +544,7 @@ int gwctl_retire(int argc, char **argv) {
     req.amount_units = n;
     req.purpose = p;
     req.beneficiary = (char *)beneficiary;
-    return gwctl_service_call(&conn, "Registry", "Retire", &req.base, &carbon__v1__retire_response__descriptor,
-                               print_retire, NULL);
+    const gwctl_reply_t reply = {.print = print_retire, .id_key = "retirement_id", .id = id};
+    return gwctl_service_call(&conn, "Registry", "Retire", &req.base,
+                              &carbon__v1__retire_response__descriptor, &reply, NULL);
 }

@@ -1,6 +1,7 @@
 /* pbjson.c - protobuf-c messages as JSON (pbjson.h). */
 #include "gateway/pbjson.h"
 
+#include <assert.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -48,11 +49,7 @@ static json_t *pbjson_value(const ProtobufCFieldDescriptor *f, const void *p) {
         free(hex);
         return j;
     }
-    case PROTOBUF_C_TYPE_MESSAGE: {
-        const ProtobufCMessage *m = *(ProtobufCMessage *const *)p;
-        return m != NULL ? pbjson_message(m) : json_null();
-    }
-    default: return json_null();
+    default: return json_null(); /* messages: pbjson_message's stack */
     }
 }
 
@@ -71,25 +68,70 @@ static size_t pbjson_size(const ProtobufCFieldDescriptor *f) {
     return 0;
 }
 
-json_t *pbjson_message(const ProtobufCMessage *msg) {
-    const ProtobufCMessageDescriptor *d = msg->descriptor;
-    json_t *obj = json_object();
-    for (unsigned i = 0; i < d->n_fields; i++) {
-        const ProtobufCFieldDescriptor *f = &d->fields[i];
-        const char *base = (const char *)msg;
-        if (f->label == PROTOBUF_C_LABEL_REPEATED) {
-            size_t n = *(const size_t *)(base + f->quantifier_offset);
-            const char *arr = *(char *const *)(base + f->offset);
-            json_t *ja = json_array();
-            for (size_t k = 0; k < n; k++) json_array_append_new(ja, pbjson_value(f, arr + k * pbjson_size(f)));
-            json_object_set_new(obj, f->name, ja);
+/* One message being printed: the next field (and element) to print. */
+typedef struct {
+    const ProtobufCMessage *msg;
+    json_t *obj;
+    unsigned field;
+    size_t elem;
+} pbjson_frame_t;
+
+/* The next value of frame f, advancing it: *value is set for a scalar, *sub
+ * for a message to descend into (its JSON object already placed). Returns 0
+ * when f has no fields left. */
+static int pbjson_next(pbjson_frame_t *f, const ProtobufCMessage **sub, json_t **sub_obj) {
+    const ProtobufCMessageDescriptor *d = f->msg->descriptor;
+    const char *base = (const char *)f->msg;
+    *sub = NULL;
+    for (; f->field < d->n_fields; f->field++, f->elem = 0) {
+        const ProtobufCFieldDescriptor *fd = &d->fields[f->field];
+        const void *p = base + fd->offset;
+        json_t *container = f->obj;
+        if (fd->label == PROTOBUF_C_LABEL_REPEATED) {
+            size_t n = *(const size_t *)(base + fd->quantifier_offset);
+            if (f->elem == 0) json_object_set_new(f->obj, fd->name, json_array());
+            if (f->elem >= n) continue;
+            container = json_object_get(f->obj, fd->name);
+            p = *(char *const *)p + f->elem * pbjson_size(fd);
+            f->elem++;
         } else {
-            if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
-                uint32_t which = *(const uint32_t *)(base + f->quantifier_offset);
-                if (which != f->id) continue;
-            }
-            json_object_set_new(obj, f->name, pbjson_value(f, base + f->offset));
+            if ((fd->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
+                *(const uint32_t *)(base + fd->quantifier_offset) != fd->id)
+                continue;
+            f->field++;
+        }
+        json_t *v;
+        if (fd->type == PROTOBUF_C_TYPE_MESSAGE && *(ProtobufCMessage *const *)p != NULL) {
+            *sub = *(ProtobufCMessage *const *)p;
+            v = *sub_obj = json_object();
+        } else {
+            v = pbjson_value(fd, p);
+        }
+        if (json_is_array(container))
+            json_array_append_new(container, v);
+        else
+            json_object_set_new(container, fd->name, v);
+        return 1;
+    }
+    return 0;
+}
+
+json_t *pbjson_message(const ProtobufCMessage *msg) {
+    assert(msg != NULL);
+    pbjson_frame_t stack[PBJSON_DEPTH_MAX];
+    size_t depth = 1;
+    json_t *root = json_object();
+    stack[0] = (pbjson_frame_t){msg, root, 0, 0};
+    while (depth > 0) {
+        const ProtobufCMessage *sub;
+        json_t *sub_obj = NULL;
+        if (!pbjson_next(&stack[depth - 1], &sub, &sub_obj)) {
+            depth--;
+        } else if (sub != NULL && depth < PBJSON_DEPTH_MAX) {
+            stack[depth++] = (pbjson_frame_t){sub, sub_obj, 0, 0};
+        } else if (sub != NULL) {
+            json_object_set_new(sub_obj, "truncated", json_true()); /* deeper than any type */
         }
     }
-    return obj;
+    return root;
 }

@@ -7,8 +7,13 @@
 #include <jansson.h>
 #include <protobuf-c/protobuf-c.h>
 
-/* A new JSON object (caller owns: json_decref). Never NULL. Nesting is
- * bounded by the message types, which are not recursive. */
+#define PBJSON_DEPTH_MAX 16 /* nested messages printed; deeper ones: {"truncated": true} */
+
+/* A new JSON object (caller owns: json_decref). Never NULL. Iterative (an
+ * explicit stack of PBJSON_DEPTH_MAX frames), so no message nests it deeper.
+ * 64-bit integers (int64, uint64, sint64, fixed64, sfixed64) are always
+ * strings of decimal digits, as in the proto3 JSON mapping; 32-bit ones
+ * are numbers. */
 json_t *pbjson_message(const ProtobufCMessage *msg);
 
 #endif

@@ -334,7 +334,7 @@ Test(audit_ops, resolve_in_doubt_only_when_the_coordinator_cannot_answer, .timeo
     /* Refused while the coordinator answers (it still holds the leg: it aborts
      * it now, presumed abort, and answers ABORT). */
     cr_assert_eq(gwctl(BJ, "operator", &out, "resolve", "--transfer", tid, "--abort", "--reason",
-                       "incident 42: coordinator lost its store"), 1);
+                       "incident 42: coordinator lost its store"), 4); /* refused by the gateway */
     free(out);
     cr_assert_eq(rc_total_g(reg(BJ), "bj-b"), 0);
 
