@@ -72,23 +72,35 @@ static int64_t peers_now_ms(void) {
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Logs a peer's state when it changes: "peer_down" at the first failed call
- * (warn, with that call's status), "peer_up" at the next call that succeeds
- * (info, with how long it was down). Every failed call is a debug line. */
+/* Logs a peer's state when it changes: "peer_down" (warn, with the call's
+ * status) at the first call that finds it unreachable (UNAVAILABLE,
+ * DEADLINE_EXCEEDED), "peer_up" (info, with how long it was down) at the
+ * next call it answers, whatever the answer. Each unreachable call is a debug
+ * line; a call the peer answered with an error is a warn line each time. */
 static void peers_note(peers_t *p, int i, const char *path, const client_status_t *st) {
-    if (st == NULL) {
+    int unreachable = st != NULL && (st->code == GRPC_STATUS_UNAVAILABLE ||
+                                     st->code == GRPC_STATUS_DEADLINE_EXCEEDED);
+    if (st != NULL)
+        log_event(unreachable ? LOG_LEVEL_DEBUG : LOG_LEVEL_WARN, "peer_call_failed",
+                  "{s:s, s:s, s:s, s:s}", "peer", p->names[i], "method", path, "status",
+                  client_status_name(st->code), "details", st->details);
+    if (!unreachable) {
         if (atomic_exchange(&p->down[i], 0) == 1)
             log_info("peer_up", "{s:s, s:I}", "peer", p->names[i], "down_ms",
                      (json_int_t)(peers_now_ms() - atomic_load(&p->down_since_ms[i])));
         return;
     }
-    log_debug("peer_call_failed", "{s:s, s:s, s:s, s:s}", "peer", p->names[i], "method", path,
-              "status", client_status_name(st->code), "details", st->details);
     if (atomic_exchange(&p->down[i], 1) == 0) {
         atomic_store(&p->down_since_ms[i], peers_now_ms());
         log_warn("peer_down", "{s:s, s:s, s:s, s:s}", "peer", p->names[i], "method", path,
                  "status", client_status_name(st->code), "details", st->details);
     }
+}
+
+void peers_observe(peers_t *p, const char *region, const char *path, const client_status_t *st) {
+    assert(p != NULL && region != NULL && path != NULL);
+    int i = peers_index(p, region);
+    if (i >= 0) peers_note(p, i, path, st);
 }
 
 /* Makes one call; 0 if OK, else -1 with the reason in err. */
