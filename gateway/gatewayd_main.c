@@ -42,7 +42,8 @@ static void gatewayd_usage(FILE *out) {
             "CRLs (a bad set is refused, the old one kept), for the server and the\n"
             "connections to peers alike, and the catalogs. Other settings are read\n"
             "only at start.\n"
-            "Logs: JSON lines on stderr, gRPC's own messages included.\n"
+            "Logs: JSON lines on stderr, gRPC's own messages included (a bad command\n"
+            "line or configuration is one plain \"gatewayd: ...\" line instead).\n"
             "Exit codes: 0 clean stop (or a valid --check-config), 1 runtime failure\n"
             "(a store of another region included), 2 bad usage or configuration.\n");
 }
