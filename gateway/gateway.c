@@ -328,8 +328,7 @@ static int gateway_claim_store(gateway_t *gw, char *err, size_t errlen) {
     char why[512];
     store_t *st = store_open(&scfg, why, sizeof why);
     if (st == NULL) {
-        log_warn("store_unreachable", "{s:s, s:s}", "when", "start",
-                 "reason", why);
+        log_warn("store_unreachable", "{s:s, s:s}", "when", "start", "reason", why);
         return 0;
     }
     char owner[STORE_REGION_MAX + 32];
@@ -347,8 +346,7 @@ static int gateway_claim_store(gateway_t *gw, char *err, size_t errlen) {
         return -1;
     }
     if (rc < 0)
-        log_warn("store_unreachable", "{s:s, s:s}", "when", "start",
-                 "reason", why);
+        log_warn("store_unreachable", "{s:s, s:s}", "when", "start", "reason", why);
     else
         log_info("store_region", "{s:s, s:s}", "store", store_addr, "region", gw->cfg.region);
     return 0;
