@@ -302,11 +302,12 @@ static void audit_checkpoint_once(struct gateway *gw, store_t *st, uint64_t *las
         grpc_channel *ch = peers_channel_of(gw->peers, gw->cfg.peers[i].region);
         ProtobufCMessage *resp = NULL;
         client_status_t status;
-        if (client_call(ch, "/carbon.v1.Federation/ShareCheckpoint", &req.base,
-                        &carbon__v1__share_checkpoint_response__descriptor, &resp,
-                        gw->cfg.peer_timeout_ms, &status) != GRPC_STATUS_OK)
-            log_warn("checkpoint_not_shared", "{s:s, s:s}", "peer", gw->cfg.peers[i].region,
-                     "details", status.details);
+        int ok = client_call(ch, "/carbon.v1.Federation/ShareCheckpoint", &req.base,
+                             &carbon__v1__share_checkpoint_response__descriptor, &resp,
+                             gw->cfg.peer_timeout_ms, &status) == GRPC_STATUS_OK;
+        /* a peer down is logged once (peer_down), not at every checkpoint */
+        peers_observe(gw->peers, gw->cfg.peers[i].region, "/carbon.v1.Federation/ShareCheckpoint",
+                      ok ? NULL : &status);
         if (resp != NULL) protobuf_c_message_free_unpacked(resp, NULL);
     }
     arena_free(&a);

@@ -191,6 +191,10 @@ void federation_decide(server_call_t *call, const ProtobufCMessage *request) {
     resp.acks = arena_alloc(&a, n * sizeof *resp.acks);
     failpoint_hit("dest.after_decide");
     for (size_t i = 0; i < n; i++) {
+        if (d[i].applied == 'C' || d[i].applied == 'A')
+            log_info("transfer_decision_applied", "{s:s, s:s, s:s}", "transfer_id", d[i].tid,
+                     "source", req->source_region, "state",
+                     d[i].applied == 'C' ? "COMMITTED" : "ABORTED");
         Carbon__V1__LegAck *ack = arena_alloc(&a, sizeof *ack);
         carbon__v1__leg_ack__init(ack);
         ack->transfer_id = arena_strdup(&a, d[i].tid);

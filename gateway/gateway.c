@@ -91,6 +91,8 @@ static int gateway_store_config(struct gateway *gw, char *err, size_t errlen) {
     snprintf(gw->store_cfg.user, sizeof gw->store_cfg.user, "%s", cfg->store_user);
     gw->store_cfg.connect_timeout_ms = cfg->store_connect_timeout_ms;
     gw->store_cfg.command_timeout_ms = cfg->store_command_timeout_ms;
+    /* every connection checks that the store is this region's (store.h) */
+    snprintf(gw->store_cfg.region, sizeof gw->store_cfg.region, "%s", cfg->region);
     if (cfg->store_password_file[0] != '\0') {
         char *pw = tls_read_file(cfg->store_password_file, err, errlen);
         if (pw == NULL) return -1;
@@ -105,6 +107,30 @@ static int gateway_store_config(struct gateway *gw, char *err, size_t errlen) {
         free(pw);
     }
     return 0;
+}
+
+/* The engine's decisions and recovery actions, one info line per leg:
+ * transfer_committed / transfer_aborted (the commit point), and
+ * recovery_presumed_abort, recovery_decision_resent,
+ * recovery_decision_learned (engine.h). */
+static void gateway_engine_event(void *ctx, const engine_event_t *ev) {
+    (void)ctx;
+    static const char *const names[] = {
+        [ENGINE_EVENT_DECIDED] = "transfer_decided",
+        [ENGINE_EVENT_PRESUMED_ABORT] = "recovery_presumed_abort",
+        [ENGINE_EVENT_DECISION_RESENT] = "recovery_decision_resent",
+        [ENGINE_EVENT_DECISION_LEARNED] = "recovery_decision_learned",
+    };
+    assert((size_t)ev->kind < sizeof names / sizeof names[0]);
+    const char *event = names[ev->kind];
+    if (ev->kind == ENGINE_EVENT_DECIDED)
+        event = strcmp(ev->state, "COMMITTED") == 0 ? "transfer_committed" : "transfer_aborted";
+    if (ev->reason[0] != '\0')
+        log_info(event, "{s:s, s:s, s:s, s:s}", "transfer_id", ev->tid, "peer", ev->peer, "state",
+                 ev->state, "reason", ev->reason);
+    else
+        log_info(event, "{s:s, s:s, s:s}", "transfer_id", ev->tid, "peer", ev->peer, "state",
+                 ev->state);
 }
 
 static const struct {
@@ -141,7 +167,11 @@ static const char *const gateway_streams[] = {
     "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
 };
 
-gateway_t *gateway_create(const gateway_config_t *cfg, char *err, size_t errlen) {
+/* A gateway with what the configuration names loaded and checked, without
+ * opening a socket or connecting anywhere: catalogs, the store password, the
+ * audit keys, the TLS certificate, key, CA and CRLs, the peers' credentials
+ * (their channels connect at the first call). NULL with the reason. */
+static gateway_t *gateway_load(const gateway_config_t *cfg, char *err, size_t errlen) {
     gateway_t *gw = calloc(1, sizeof *gw);
     if (gw == NULL) {
         snprintf(err, errlen, "out of memory");
@@ -150,8 +180,6 @@ gateway_t *gateway_create(const gateway_config_t *cfg, char *err, size_t errlen)
     gw->cfg = *cfg;
     for (size_t i = 0; i < gw->cfg.peers_n; i++) gw->peer_regions[i] = gw->cfg.peers[i].region;
     err[0] = '\0';
-    failpoint_init(cfg->region);
-
     gw->catalogs = catalog_set_new();
     if (catalog_set_load_dir(gw->catalogs, cfg->catalog_dir, err, errlen) < 0) goto fail;
     if (catalog_set_current(gw->catalogs, cfg->region) == NULL) {
@@ -176,6 +204,43 @@ gateway_t *gateway_create(const gateway_config_t *cfg, char *err, size_t errlen)
     /* the same identity, CA and CRLs towards the peers, reloaded with them */
     gw->peers = peers_create(cfg, gw->tls, err, errlen);
     if (gw->peers == NULL) goto fail;
+    return gw;
+fail:
+    gateway_destroy(gw);
+    return NULL;
+}
+
+/* True if listen is an address gRPC can be asked to bind: "unix:PATH", or
+ * HOST:PORT with a non-empty host and a port 0..65535. */
+static int gateway_listen_valid(const char *listen) {
+    if (strncmp(listen, "unix:", 5) == 0) return listen[5] != '\0';
+    const char *colon = strrchr(listen, ':');
+    if (colon == NULL || colon == listen || colon[1] == '\0' || strlen(colon + 1) > 5) return 0;
+    long port = 0;
+    for (const char *c = colon + 1; *c != '\0'; c++) {
+        if (*c < '0' || *c > '9') return 0;
+        port = port * 10 + (*c - '0');
+    }
+    return port <= 65535;
+}
+
+int gateway_check_config(const gateway_config_t *cfg, char *err, size_t errlen) {
+    assert(cfg != NULL && err != NULL && errlen > 0);
+    if (!gateway_listen_valid(cfg->listen)) {
+        snprintf(err, errlen, "listen '%s' is not HOST:PORT (port 0..65535) or unix:PATH",
+                 cfg->listen);
+        return -1;
+    }
+    gateway_t *gw = gateway_load(cfg, err, errlen);
+    if (gw == NULL) return -1;
+    gateway_destroy(gw);
+    return 0;
+}
+
+gateway_t *gateway_create(const gateway_config_t *cfg, char *err, size_t errlen) {
+    failpoint_init(cfg->region);
+    gateway_t *gw = gateway_load(cfg, err, errlen);
+    if (gw == NULL) return NULL;
 
     engine_config_t ecfg = {0};
     snprintf(ecfg.region, sizeof ecfg.region, "%s", cfg->region);
@@ -188,6 +253,7 @@ gateway_t *gateway_create(const gateway_config_t *cfg, char *err, size_t errlen)
     ecfg.peer_timeout_ms = cfg->peer_timeout_ms;
     ecfg.recovery_interval_ms = cfg->recovery_interval_ms;
     ecfg.queue_legs_max = GATEWAY_ENGINE_QUEUE_LEGS;
+    ecfg.on_event = gateway_engine_event;
     gw->metrics = metrics_create(cfg, err, errlen);
     if (gw->metrics == NULL) goto fail;
     engine_transport_t peer_transport = peers_transport(gw->peers);
@@ -266,7 +332,41 @@ static void gateway_hello_peers(gateway_t *gw) {
     }
 }
 
+/* Claims the store for this region, or refuses to go on with a store that
+ * names another region (store_region_claim). A store that cannot be reached
+ * now is left to the connections' own check (store_config_t.region). */
+static int gateway_claim_store(gateway_t *gw, char *err, size_t errlen) {
+    store_config_t scfg = gw->store_cfg;
+    scfg.region[0] = '\0'; /* claimed below, where a refusal can be told apart */
+    char why[512];
+    store_t *st = store_open(&scfg, why, sizeof why);
+    if (st == NULL) {
+        log_warn("store_unreachable", "{s:s, s:s}", "when", "start", "reason", why);
+        return 0;
+    }
+    char owner[STORE_REGION_MAX + 32];
+    int rc = store_region_claim(st, gw->cfg.region, owner, sizeof owner, why, sizeof why);
+    store_close(st);
+    char store_addr[sizeof scfg.host + 8];
+    snprintf(store_addr, sizeof store_addr, "%s:%d", scfg.host, scfg.port);
+    if (rc == 1) {
+        log_error("store_of_another_region", "{s:s, s:s, s:s, s:s}", "store", store_addr,
+                  "store_region", owner, "region", gw->cfg.region, "key", STORE_REGION_KEY);
+        snprintf(err, errlen,
+                 "the store %s belongs to region %s (key %s), not to this gateway's region %s: "
+                 "point [store] at %s's own store",
+                 store_addr, owner, STORE_REGION_KEY, gw->cfg.region, gw->cfg.region);
+        return -1;
+    }
+    if (rc < 0)
+        log_warn("store_unreachable", "{s:s, s:s}", "when", "start", "reason", why);
+    else
+        log_info("store_region", "{s:s, s:s}", "store", store_addr, "region", gw->cfg.region);
+    return 0;
+}
+
 int gateway_start(gateway_t *gw, char *err, size_t errlen) {
+    if (gateway_claim_store(gw, err, errlen) != 0) return -1;
     if (engine_start(gw->engine, err, errlen) != 0) return -1;
     if (server_start(gw->server, err, errlen) != 0) return -1;
     if (metrics_start(gw->metrics, err, errlen) != 0) return -1;

@@ -14,7 +14,17 @@ typedef struct gateway gateway_t;
  * the file or address at fault. cfg is copied. Needs grpc_init(). */
 gateway_t *gateway_create(const gateway_config_t *cfg, char *err, size_t errlen);
 
-/* Starts serving. 0, or -1 with the reason. */
+/* gatewayd --check-config: loads and checks what cfg names (the listen
+ * address's form, catalogs, store password file, audit keys, TLS
+ * certificate, key, CA and CRLs, peers' credentials) as gateway_create does,
+ * but binds no port and connects nowhere, so it works on the configuration
+ * of a running gateway. 0, or -1 with a one-line reason. Needs grpc_init(). */
+int gateway_check_config(const gateway_config_t *cfg, char *err, size_t errlen);
+
+/* Starts serving. First claims the store for this region (store.h,
+ * STORE_REGION_KEY): a store that names another region fails the start,
+ * logged as "store_of_another_region" naming the store and both regions.
+ * 0, or -1 with the reason. */
 int gateway_start(gateway_t *gw, char *err, size_t errlen);
 
 /* SIGHUP: reloads the TLS certificate, key, CA and CRLs, then the catalogs.

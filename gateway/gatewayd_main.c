@@ -1,11 +1,15 @@
 /* gatewayd - the settlement gateway of one region.
  *
- * Exit codes: 0 after a clean stop (SIGTERM/SIGINT), 1 on a runtime failure,
- * 2 on a bad command line, configuration, certificate or catalog. */
+ * Exit codes: 0 after a clean stop (SIGTERM/SIGINT), 1 on a runtime failure
+ * (including a store that belongs to another region), 2 on a bad command
+ * line, configuration, certificate or catalog (--check-config too: 0 valid,
+ * 2 not valid). */
 #include "gateway/config.h"
 #include "gateway/gateway.h"
 #include "gateway/grpc_lifetime.h"
+#include "gateway/grpc_log.h"
 #include "gateway/log.h"
+#include "gateway/version.h"
 
 #include <grpc/grpc.h>
 #include <signal.h>
@@ -15,22 +19,51 @@
 static void gatewayd_usage(FILE *out) {
     fprintf(out,
             "usage: gatewayd --config FILE [--check-config]\n"
+            "       gatewayd --version | --help\n"
             "\n"
             "Runs the carbon-inclusion settlement gateway of one region: serves the\n"
             "carbon.v1 Registry, Federation, Operations and Audit services and the\n"
             "gRPC health check over mutual TLS only, on the address in the configuration.\n"
+            "At start it claims its store for its region (key cj:meta:region) and\n"
+            "refuses to start (exit 1) on a store that names another region.\n"
             "\n"
             "  --config FILE    INI configuration (see deploy/ and the README)\n"
-            "  --check-config   load and check the configuration, certificates and\n"
-            "                   catalogs, print \"ok\" and exit\n"
+            "  --check-config   check the configuration, the certificate, key, CA and\n"
+            "                   CRL files and the catalogs without binding the port or\n"
+            "                   connecting anywhere (safe next to the running gateway,\n"
+            "                   before a SIGHUP); print \"ok\" and exit 0, or the\n"
+            "                   reason on stderr and exit 2 (a busy port is found\n"
+            "                   only at start)\n"
+            "  --version        print the build version and exit\n"
             "  --help           this text\n"
             "\n"
             "Signals: SIGTERM or SIGINT stop accepting calls, finish the calls in\n"
             "flight and exit 0; SIGHUP reloads the TLS certificate, key, CA and\n"
             "CRLs (a bad set is refused, the old one kept), for the server and the\n"
-            "connections to peers alike, and the catalogs.\n"
-            "Logs: JSON lines on stderr.\n"
-            "Exit codes: 0 clean stop, 1 runtime failure, 2 bad usage or configuration.\n");
+            "connections to peers alike, and the catalogs. Other settings are read\n"
+            "only at start.\n"
+            "Logs: JSON lines on stderr, gRPC's own messages included (a bad command\n"
+            "line or configuration is one plain \"gatewayd: ...\" line instead).\n"
+            "Exit codes: 0 clean stop (or a valid --check-config), 1 runtime failure\n"
+            "(a store of another region included), 2 bad usage or configuration.\n");
+}
+
+/* --check-config: 0 valid ("ok" on stdout), 2 not (the reason on stderr). */
+static int gatewayd_check_config(const char *config_path) {
+    grpc_lifetime_begin();
+    log_set_level(LOG_LEVEL_WARN); /* only what is wrong, not "tls_loaded" */
+    gateway_config_t cfg;
+    config_defaults(&cfg);
+    char err[1024];
+    int rc = config_load(config_path, &cfg, err, sizeof err);
+    if (rc == 0) rc = gateway_check_config(&cfg, err, sizeof err);
+    grpc_lifetime_end(GRPC_LIFETIME_END_WAIT_MS);
+    if (rc != 0) {
+        fprintf(stderr, "gatewayd: %s\n", err);
+        return 2;
+    }
+    printf("ok\n");
+    return 0;
 }
 
 int main(int argc, char **argv) {
@@ -39,6 +72,9 @@ int main(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             gatewayd_usage(stdout);
+            return 0;
+        } else if (strcmp(argv[i], "--version") == 0) {
+            printf("gatewayd %s\n", carbon_build_version());
             return 0;
         } else if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
             config_path = argv[++i];
@@ -53,6 +89,8 @@ int main(int argc, char **argv) {
         fprintf(stderr, "gatewayd: --config FILE is required (try --help)\n");
         return 2;
     }
+    grpc_log_route(); /* gRPC's messages as JSON lines, from the first one */
+    if (check_only) return gatewayd_check_config(config_path);
     /* Signals are taken by sigwait in this thread only: blocked before
      * any thread is started, so every thread inherits the mask. */
     sigset_t signals;
@@ -79,12 +117,6 @@ int main(int argc, char **argv) {
         fprintf(stderr, "gatewayd: %s\n", err);
         grpc_lifetime_end(GRPC_LIFETIME_END_WAIT_MS);
         return 2;
-    }
-    if (check_only) {
-        printf("ok\n");
-        gateway_destroy(gw);
-        grpc_lifetime_end(GRPC_LIFETIME_END_WAIT_MS);
-        return 0;
     }
     if (gateway_start(gw, err, sizeof err) != 0) {
         log_error("start_failed", "{s:s}", "reason", err);

@@ -10,15 +10,21 @@
 #include "gateway/pbconv.h"
 
 #include <assert.h>
+#include <jansson.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 struct peers {
     char region[16];
     size_t n;
     char names[CONFIG_PEERS_MAX][16];
     grpc_channel *channels[CONFIG_PEERS_MAX];
+    /* 1 from a failed call to the next call that succeeds (peer_down/peer_up) */
+    atomic_int down[CONFIG_PEERS_MAX];
+    _Atomic int64_t down_since_ms[CONFIG_PEERS_MAX];
 };
 
 peers_t *peers_create(const gateway_config_t *cfg, const tls_server_t *tls, char *err,
@@ -49,30 +55,71 @@ void peers_destroy(peers_t *p) {
     free(p);
 }
 
-static grpc_channel *peers_channel(peers_t *p, const char *region) {
+static int peers_index(const peers_t *p, const char *region) {
     for (size_t i = 0; i < p->n; i++)
-        if (strcmp(p->names[i], region) == 0) return p->channels[i];
-    return NULL;
+        if (strcmp(p->names[i], region) == 0) return (int)i;
+    return -1;
 }
 
-grpc_channel *peers_channel_of(peers_t *p, const char *region) { return peers_channel(p, region); }
+grpc_channel *peers_channel_of(peers_t *p, const char *region) {
+    int i = peers_index(p, region);
+    return i < 0 ? NULL : p->channels[i];
+}
+
+static int64_t peers_now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Logs a peer's state when it changes: "peer_down" (warn, with the call's
+ * status) at the first call that finds it unreachable (UNAVAILABLE,
+ * DEADLINE_EXCEEDED), "peer_up" (info, with how long it was down) at the
+ * next call it answers, whatever the answer. Each unreachable call is a debug
+ * line; a call the peer answered with an error is a warn line each time. */
+static void peers_note(peers_t *p, int i, const char *path, const client_status_t *st) {
+    int unreachable = st != NULL && (st->code == GRPC_STATUS_UNAVAILABLE ||
+                                     st->code == GRPC_STATUS_DEADLINE_EXCEEDED);
+    if (st != NULL)
+        log_event(unreachable ? LOG_LEVEL_DEBUG : LOG_LEVEL_WARN, "peer_call_failed",
+                  "{s:s, s:s, s:s, s:s}", "peer", p->names[i], "method", path, "status",
+                  client_status_name(st->code), "details", st->details);
+    if (!unreachable) {
+        if (atomic_exchange(&p->down[i], 0) == 1)
+            log_info("peer_up", "{s:s, s:I}", "peer", p->names[i], "down_ms",
+                     (json_int_t)(peers_now_ms() - atomic_load(&p->down_since_ms[i])));
+        return;
+    }
+    if (atomic_exchange(&p->down[i], 1) == 0) {
+        atomic_store(&p->down_since_ms[i], peers_now_ms());
+        log_warn("peer_down", "{s:s, s:s, s:s, s:s}", "peer", p->names[i], "method", path,
+                 "status", client_status_name(st->code), "details", st->details);
+    }
+}
+
+void peers_observe(peers_t *p, const char *region, const char *path, const client_status_t *st) {
+    assert(p != NULL && region != NULL && path != NULL);
+    int i = peers_index(p, region);
+    if (i >= 0) peers_note(p, i, path, st);
+}
 
 /* Makes one call; 0 if OK, else -1 with the reason in err. */
 static int peers_call(peers_t *p, const char *peer, const char *path, const ProtobufCMessage *req,
                       const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp,
                       int64_t timeout_ms, char *err, size_t errlen) {
-    grpc_channel *ch = peers_channel(p, peer);
-    if (ch == NULL) {
+    int i = peers_index(p, peer);
+    if (i < 0) {
         snprintf(err, errlen, "%s is not a peer", peer);
         return -1;
     }
     client_status_t st;
-    if (client_call(ch, path, req, resp_desc, resp, timeout_ms, &st) != GRPC_STATUS_OK) {
+    if (client_call(p->channels[i], path, req, resp_desc, resp, timeout_ms, &st) !=
+        GRPC_STATUS_OK) {
         snprintf(err, errlen, "%s %s: %s: %s", peer, path, client_status_name(st.code), st.details);
-        log_warn("peer_call_failed", "{s:s, s:s, s:s, s:s}", "peer", peer, "method", path,
-                 "status", client_status_name(st.code), "details", st.details);
+        peers_note(p, i, path, &st);
         return -1;
     }
+    peers_note(p, i, path, NULL);
     return 0;
 }
 

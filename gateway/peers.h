@@ -4,6 +4,7 @@
 #define GATEWAY_PEERS_H
 
 #include "gateway/app.h"
+#include "gateway/client.h"
 #include "gateway/config.h"
 #include "gateway/tls.h"
 #include "settlement/engine.h"
@@ -19,7 +20,16 @@ void peers_destroy(peers_t *p);
 /* The channel to region, or NULL if it is not a peer. Borrowed. */
 grpc_channel *peers_channel_of(peers_t *p, const char *region);
 
-/* Prepare, Decide and QueryDecision over the channels (engine.h contract). */
+/* Records the outcome of a call made to region on its channel outside the
+ * transport (st NULL: it succeeded). The transport's calls and these keep one
+ * state per peer, logged only when it changes: "peer_down" at the first call
+ * that finds the peer unreachable (UNAVAILABLE, DEADLINE_EXCEEDED), "peer_up"
+ * at the next call it answers; a call answered with another error is logged
+ * "peer_call_failed" (warn). Thread-safe. */
+void peers_observe(peers_t *p, const char *region, const char *path, const client_status_t *st);
+
+/* Prepare, Decide and QueryDecision over the channels (engine.h contract),
+ * their outcomes recorded as by peers_observe. */
 engine_transport_t peers_transport(peers_t *p);
 
 #endif

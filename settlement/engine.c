@@ -225,10 +225,20 @@ static void engine_poll_waiters(engine_t *e, store_t *st, int all) {
 
 /* ---- batches ----------------------------------------------------------------- */
 
-/* Sends decisions for decided legs to peer and marks the acknowledged ones.
+/* Reports one leg to cfg.on_event, if set. */
+static void engine_event(const engine_t *e, engine_event_kind_t kind, const char *tid,
+                         const char *peer, const char *state, const char *reason) {
+    if (e->cfg.on_event == NULL) return;
+    engine_event_t ev = {kind, tid, peer, state, reason != NULL ? reason : ""};
+    e->cfg.on_event(e->cfg.event_ctx, &ev);
+}
+
+/* Sends decisions for decided legs to peer and marks the acknowledged ones
+ * (reported as ENGINE_EVENT_DECISION_RESENT when recovery sends them).
  * tids/decisions are parallel arrays of n. Returns 0 if the peer answered. */
 static int engine_send_decisions(engine_t *e, store_t *st, const char *peer, uint64_t batch_seq,
-                                 const char *const *tids, const char *decisions, size_t n) {
+                                 const char *const *tids, const char *decisions, size_t n,
+                                 int recovery) {
     char *applied = calloc(n, 1);
     const char **acked = calloc(n, sizeof *acked);
     if (applied == NULL || acked == NULL) abort();
@@ -242,6 +252,10 @@ static int engine_send_decisions(engine_t *e, store_t *st, const char *peer, uin
         for (size_t i = 0; i < n; i++)
             if (applied[i] == decisions[i]) acked[k++] = tids[i];
         if (k > 0) ledger_source_ack(st, acked, k, ledger_now_ms(), err, sizeof err);
+        for (size_t i = 0; recovery && i < n; i++)
+            if (applied[i] == decisions[i])
+                engine_event(e, ENGINE_EVENT_DECISION_RESENT, tids[i], peer,
+                             decisions[i] == 'C' ? "COMMITTED" : "ABORTED", "");
     }
     free(applied);
     free(acked);
@@ -341,6 +355,8 @@ static void engine_run_batch(engine_t *e, engine_peer_t *p, store_t *st, engine_
                 decisions[decided] = d[i].state[0] == 'C' ? 'C' : 'A';
                 decided++;
                 atomic_fetch_add(d[i].state[0] == 'C' ? &e->committed : &e->aborted, 1);
+                engine_event(e, ENGINE_EVENT_DECIDED, leg->tid, p->region, d[i].state,
+                             d[i].final_reason);
                 uint64_t held_us = items[i]->held_us;
                 engine_observe(e->latency_us_n, &e->latency_us_sum, engine_latency_bounds_us,
                                ENGINE_LATENCY_BUCKETS,
@@ -353,7 +369,8 @@ static void engine_run_batch(engine_t *e, engine_peer_t *p, store_t *st, engine_
 
     if (rc == LEDGER_OK) failpoint_hit("source.after_decide");
     /* Phase two: tell the peer; what it does not acknowledge, recovery re-sends. */
-    if (decided > 0) engine_send_decisions(e, st, p->region, batch_seq, tids, decisions, decided);
+    if (decided > 0)
+        engine_send_decisions(e, st, p->region, batch_seq, tids, decisions, decided, 0);
 
     for (size_t i = 0; i < n; i++) {
         ledger_leg_free(&items[i]->leg);
@@ -534,8 +551,11 @@ int engine_recover_once(engine_t *e, store_t *st) {
         if (ledger_source_decide(st, d + off, k, now, err, sizeof err) != LEDGER_OK) break;
         for (size_t i = 0; i < k; i++) {
             for (size_t j = 0; j < src_n; j++)
-                if (strcmp(src[j].tid, d[off + i].tid) == 0)
+                if (strcmp(src[j].tid, d[off + i].tid) == 0) {
                     snprintf(src[j].state, sizeof src[j].state, "%s", d[off + i].state);
+                    engine_event(e, ENGINE_EVENT_PRESUMED_ABORT, src[j].tid, src[j].peer,
+                                 d[off + i].state, d[off + i].final_reason);
+                }
             ledger_leg_t leg;
             if (ledger_leg_get(st, d[off + i].tid, &leg, err, sizeof err) == LEDGER_OK) {
                 engine_notify(e, &leg);
@@ -566,7 +586,7 @@ int engine_recover_once(engine_t *e, store_t *st) {
         for (size_t off = 0; off < k; off += LEDGER_BATCH_LEGS_MAX) {
             size_t m = k - off < LEDGER_BATCH_LEGS_MAX ? k - off : LEDGER_BATCH_LEGS_MAX;
             if (engine_send_decisions(e, st, e->peers[pi].region, 0, tids + off, decisions + off,
-                                      m) == 0)
+                                      m, 1) == 0)
                 settled += (int)m;
         }
     }
@@ -593,8 +613,14 @@ int engine_recover_once(engine_t *e, store_t *st) {
                 }
                 if (nd2 > 0 &&
                     ledger_dest_decide(st, e->peers[pi].region, dd, nd2, ledger_now_ms(), err,
-                                       sizeof err) == LEDGER_OK)
+                                       sizeof err) == LEDGER_OK) {
                     settled += (int)nd2;
+                    for (size_t i = 0; i < nd2; i++)
+                        if (dd[i].applied == 'C' || dd[i].applied == 'A')
+                            engine_event(e, ENGINE_EVENT_DECISION_LEARNED, dd[i].tid,
+                                         e->peers[pi].region,
+                                         dd[i].applied == 'C' ? "COMMITTED" : "ABORTED", "");
+                }
             }
             free(answers);
             free(dd);

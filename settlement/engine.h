@@ -34,6 +34,29 @@
 extern const uint64_t engine_latency_bounds_us[ENGINE_LATENCY_BUCKETS];
 extern const uint64_t engine_batch_bounds_legs[ENGINE_BATCH_BUCKETS];
 
+/* What the engine reports for the gateway's log (engine_config_t.on_event),
+ * one call per leg, after the store recorded it. */
+typedef enum {
+    ENGINE_EVENT_DECIDED,          /* a batch's commit point: state COMMITTED or ABORTED */
+    ENGINE_EVENT_PRESUMED_ABORT,   /* recovery aborted an expired hold (state as recorded) */
+    ENGINE_EVENT_DECISION_RESENT,  /* recovery re-sent a decision; the peer applied it */
+    ENGINE_EVENT_DECISION_LEARNED, /* recovery decided a prepared destination leg
+                                      from its coordinator's answer */
+} engine_event_kind_t;
+
+typedef struct {
+    engine_event_kind_t kind;
+    const char *tid;
+    const char *peer;   /* the other region of the leg */
+    const char *state;  /* "COMMITTED", "ABORTED" (or, for a presumed abort that
+                           found the leg decided already, what it found) */
+    const char *reason; /* "" or the abort reason */
+} engine_event_t;
+
+/* Called from engine threads, concurrently: must be thread-safe and must not
+ * call back into the engine. ev and its strings are borrowed for the call. */
+typedef void (*engine_event_fn)(void *ctx, const engine_event_t *ev);
+
 typedef struct {
     char region[16];
     char peers[ENGINE_PEERS_MAX][16];
@@ -44,6 +67,8 @@ typedef struct {
     uint32_t peer_timeout_ms;
     uint32_t recovery_interval_ms;
     uint32_t queue_legs_max;     /* per peer, 1..ENGINE_QUEUE_LEGS_MAX */
+    engine_event_fn on_event;    /* NULL: nothing reported */
+    void *event_ctx;
 } engine_config_t;
 
 typedef struct {

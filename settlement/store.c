@@ -130,6 +130,10 @@ static bool store_config_check(const store_config_t *cfg, char *err, size_t errl
         store_errf(err, errlen, "store config: user or password not NUL-terminated");
         return false;
     }
+    if (!store_str_ok(cfg->region, sizeof cfg->region)) {
+        store_errf(err, errlen, "store config: region longer than %d bytes", STORE_REGION_MAX - 1);
+        return false;
+    }
     if (cfg->user[0] != '\0' && cfg->password[0] == '\0') {
         store_errf(err, errlen, "store config: user \"%s\" set without a password", cfg->user);
         return false;
@@ -327,6 +331,58 @@ static int store_load_scripts(store_t *s, bool *retryable, char *err, size_t err
     return rc;
 }
 
+/* Reads the answer to SET STORE_REGION_KEY region NX GET: 0 ours (nil: set
+ * now, or the same name), 1 another region's (copied into owner), -1 not an
+ * answer to that command (message in err). */
+static int store_region_reply(const store_t *s, const redisReply *r, const char *region,
+                              char *owner, size_t ownerlen, char *err, size_t errlen) {
+    assert(ownerlen > 0);
+    owner[0] = '\0';
+    if (r->type == REDIS_REPLY_NIL) return 0;
+    if (r->type != REDIS_REPLY_STRING) {
+        store_errf(err, errlen, "redis %s:%d: SET %s NX GET: %.*s", s->cfg.host, s->cfg.port,
+                   STORE_REGION_KEY, r->type == REDIS_REPLY_ERROR ? store_len_int(r->len) : 18,
+                   r->type == REDIS_REPLY_ERROR ? r->str : "unexpected answer");
+        return -1;
+    }
+    if ((size_t)r->len == strlen(region) && memcmp(r->str, region, r->len) == 0) return 0;
+    bool printable = r->len > 0 && (size_t)r->len < STORE_REGION_MAX;
+    for (size_t i = 0; printable && i < (size_t)r->len; i++)
+        printable = (r->str[i] >= 'A' && r->str[i] <= 'Z') || (r->str[i] >= '0' && r->str[i] <= '9') ||
+                    r->str[i] == '-';
+    if (printable)
+        snprintf(owner, ownerlen, "%.*s", store_len_int(r->len), r->str);
+    else
+        snprintf(owner, ownerlen, "%s", "(not a region code)");
+    return 1;
+}
+
+/* On a fresh connection: claims the store for cfg.region (store_region_claim)
+ * and refuses, not retryable, a store that names another region. */
+static int store_connect_claim(store_t *s, bool *retryable, char *err, size_t errlen) {
+    const char *argv[5] = {"SET", STORE_REGION_KEY, s->cfg.region, "NX", "GET"};
+    size_t argvlen[5] = {3, strlen(STORE_REGION_KEY), strlen(s->cfg.region), 2, 3};
+    if (redisAppendCommandArgv(s->ctx, 5, argv, argvlen) != REDIS_OK) {
+        store_errf(err, errlen, "SET %s: out of memory", STORE_REGION_KEY);
+        store_disconnect(s);
+        return STORE_EPROTO;
+    }
+    redisReply *r = NULL;
+    bool sent_any = false;
+    int rc = store_exchange(s, 1, &r, &sent_any, err, errlen);
+    if (rc != STORE_OK) return rc;
+    char owner[STORE_REGION_MAX + 32];
+    int got = store_region_reply(s, r, s->cfg.region, owner, sizeof owner, err, errlen);
+    freeReplyObject(r);
+    if (got == 0) return STORE_OK;
+    if (got == 1)
+        store_errf(err, errlen, "redis %s:%d belongs to region %s (%s), not to this gateway's "
+                   "region %s", s->cfg.host, s->cfg.port, owner, STORE_REGION_KEY, s->cfg.region);
+    *retryable = false;
+    store_disconnect(s);
+    return got == 1 ? STORE_EUNAVAILABLE : STORE_EPROTO;
+}
+
 /* One connection attempt: connect, timeouts, keepalive, AUTH, scripts. */
 static int store_connect_once(store_t *s, bool *retryable, char *err, size_t errlen) {
     store_disconnect(s);
@@ -379,7 +435,9 @@ static int store_connect_once(store_t *s, bool *retryable, char *err, size_t err
         }
         freeReplyObject(r);
     }
-    return store_load_scripts(s, retryable, err, errlen);
+    int rc = store_load_scripts(s, retryable, err, errlen);
+    if (rc != STORE_OK || s->cfg.region[0] == '\0') return rc;
+    return store_connect_claim(s, retryable, err, errlen);
 }
 
 /* Makes sure there is a live connection, reconnecting with backoff. Each
@@ -718,6 +776,19 @@ int store_command(store_t *s, int argc, const char **argv, const size_t *argvlen
     *reply_out = NULL;
     store_call_t call = {STORE_RAW_COMMAND, 0, argc, argv, argvlen};
     return store_run_one(s, &call, reply_out, err, errlen);
+}
+
+int store_region_claim(store_t *s, const char *region, char *owner, size_t ownerlen, char *err,
+                       size_t errlen) {
+    assert(s != NULL && region != NULL && owner != NULL && ownerlen > 0);
+    assert(region[0] != '\0' && strlen(region) < STORE_REGION_MAX);
+    const char *argv[5] = {"SET", STORE_REGION_KEY, region, "NX", "GET"};
+    redisReply *r = NULL;
+    int rc = store_command(s, 5, argv, NULL, &r, err, errlen);
+    if (rc != STORE_OK) return rc;
+    int got = store_region_reply(s, r, region, owner, ownerlen, err, errlen);
+    freeReplyObject(r);
+    return got < 0 ? STORE_EPROTO : got;
 }
 
 int store_pipeline_eval(store_t *s, size_t n, const store_call_t *calls,

@@ -54,6 +54,12 @@
 #define STORE_TIMEOUT_MS_MAX 600000        /* any configured timeout */
 #define STORE_RECONNECT_ATTEMPTS_LIMIT 100 /* config.reconnect_attempts_max */
 #define STORE_SHA1_HEX_LEN 40
+#define STORE_REGION_MAX 16                /* bytes incl. NUL (config.region) */
+
+/* The key that names the region a store belongs to, set at the store's first
+ * use by a gateway (store_config_t.region, store_region_claim). Listed with
+ * the other key names in settlement/scripts/_prelude.lua. */
+#define STORE_REGION_KEY "cj:meta:region"
 
 /* ---- result codes --------------------------------------------------------- */
 typedef enum {
@@ -81,6 +87,13 @@ typedef struct {
     int reconnect_attempts_max;        /* per call, 1..RECONNECT_ATTEMPTS_LIMIT */
     int reconnect_backoff_ms_initial;  /* sleep before the 2nd attempt, 0..max */
     int reconnect_backoff_ms_max;      /* doubling is capped here, ..TIMEOUT_MS_MAX */
+    char region[STORE_REGION_MAX];     /* "" = no check (tools). Else every
+                                          connection, first and reconnections,
+                                          claims the store for this region
+                                          (store_region_claim) and a store that
+                                          names another region is refused like
+                                          a failed AUTH: not retried,
+                                          STORE_EUNAVAILABLE, both regions in err */
 } store_config_t;
 
 /* One call of a pipelined batch: EVALSHA <sha of script_index> nkeys argv...
@@ -164,6 +177,15 @@ uint64_t store_reconnects(const store_t *s);
  * Thread-safe. */
 uint64_t store_process_calls(void);
 uint64_t store_process_errors(void);
+
+/* Claims the store for region at its first use: SET STORE_REGION_KEY region
+ * NX GET, one atomic command (Redis >= 7.0). Returns 0 if the store now names
+ * region (set just now or already), 1 if it names another region, copied into
+ * owner (ownerlen bytes, NUL-terminated; a value that is not a region code is
+ * shown as "(not a region code)"), or a negative store_rc_t with err. region
+ * must be 1..STORE_REGION_MAX-1 bytes. */
+int store_region_claim(store_t *s, const char *region, char *owner, size_t ownerlen, char *err,
+                       size_t errlen);
 
 /* A static English name for a store_rc_t value ("STORE_ESCRIPT"...). */
 const char *store_rc_name(int rc);

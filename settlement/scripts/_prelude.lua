@@ -12,9 +12,10 @@
 --   cj:{a:ID}:info     hash   account: kind, created_ms, held_g, pending_g
 --   cj:{a:ID}:blocks   hash   "origin|meth|vintage|start" -> end (inclusive)
 --   cj:{t:TID}         hash   a transfer leg (role source or destination)
---   cj:{i:IID}         hash   an issuance;  cj:fingerprints hash fp -> IID
+--   cj:{i:IID}         hash   an issuance
+--   cj:fingerprints    hash   activity fingerprint -> IID (double issuance)
 --   cj:{r:RID}         hash   a retirement
---   cj:serial:next     string next serial to issue in this region
+--   cj:serial:last     string last serial issued in this region (absent: none yet)
 --   cj:feed            zset   cursor -> "D:TID" (departure) / "A:TID" (arrival)
 --   cj:feed:seq        string last cursor
 --   cj:legs:open       zset   source legs not yet acknowledged, by expiry_ms
@@ -23,6 +24,16 @@
 --   cj:cancelled       list   "TID|block" per cancelled (discount) block
 --   cj:audit           hash   seq -> "prev_hash hash canonical" (settlement/audit.h)
 --   cj:audit:head      hash   seq, hash
+--   cj:batch:out:PEER  hash   seq -> "count|sum_g|digest|time_ms|TID,TID,..." (batch_open)
+--   cj:batch:out:PEER:seq  string  last batch seq sent to PEER
+--   cj:batch:in:SRC    hash   seq -> "count|sum_g|digest|time_ms|TID,..." (dest_prepare)
+--   cj:batch:in:SRC:seq    string  highest batch seq received from SRC
+-- and, written by the C side only (no script):
+--   cj:meta:region     string the region this store belongs to, set at its first
+--                             use by a gateway (settlement/store.h STORE_REGION_KEY)
+--   cj:lease:recovery  string the engine holding the recovery lease (PX expiry)
+--   cj:checkpoint:OWNER    string  latest signed audit checkpoint ("own" or a peer region)
+--   cj:checkpoints:OWNER   list    the last checkpoints of OWNER (settlement/audit.c)
 
 local function fmt_int(n)
   return string.format('%d', n)

@@ -233,13 +233,12 @@ Test(metrics, endpoint_serves_the_exposition_and_counts_calls, .timeout = 120) {
     cr_assert(strncmp(r + 8, " 405", 4) == 0, "%.40s", r);
     free(r);
 
-    /* --check-config refuses a non-loopback address, and a busy one. */
+    /* --check-config refuses a non-loopback address (it binds nothing, so a
+     * busy port is found only when the gateway starts). */
     char path[1024], cmd_out[64];
     snprintf(path, sizeof path, "%s/metrics-check.ini", federation_dir(fed));
-    char busy[64];
-    snprintf(busy, sizeof busy, "127.0.0.1:%d", port);
-    const char *cases[] = {"0.0.0.0:9", "10.1.2.3:9100", "127.0.0.1:http", busy};
-    for (size_t i = 0; i < 4; i++) {
+    const char *cases[] = {"0.0.0.0:9", "10.1.2.3:9100", "127.0.0.1:http"};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char *conf = harness_file_tail(federation_config_path(fed, TJ), 1 << 16);
         FILE *f = fopen(path, "w");
         cr_assert_not_null(f);
