@@ -4,18 +4,19 @@
 
 #include "carbon/v1/carbon.pb-c.h"
 #include "gateway/app.h"
-#include "gateway/client.h"
-#include "gateway/audit_service.h"
-#include "gateway/federation.h"
-#include "gateway/health.h"
+#include "gateway/rpc/client.h"
+#include "gateway/services/audit.h"
+#include "gateway/services/federation.h"
+#include "gateway/services/health.h"
 #include "gateway/log.h"
 #include "gateway/metrics.h"
-#include "gateway/operations.h"
+#include "gateway/services/operations.h"
 #include "gateway/peers.h"
-#include "gateway/reflection.h"
-#include "gateway/registry.h"
+#include "gateway/services/reflection.h"
+#include "gateway/services/registry.h"
 #include "gateway/server.h"
-#include "gateway/services.h"
+#include "gateway/service_table.h"
+#include "gateway/rpc/tls_client.h"
 #include "gateway/tls.h"
 #include "gateway/validate.h"
 #include "settlement/failpoint.h"
@@ -28,38 +29,6 @@
 #define GATEWAY_STOP_GRACE_MS 10000
 #define GATEWAY_HELLO_TIMEOUT_MS 500
 #define GATEWAY_ENGINE_QUEUE_LEGS 8192
-
-store_t *gateway_worker_store(struct gateway *gw, gateway_worker_t *w) {
-    if (w->store == NULL) {
-        char err[256];
-        w->store = store_open(&gw->store_cfg, err, sizeof err);
-        if (w->store == NULL)
-            log_warn("store_unreachable", "{s:i, s:s}", "worker", w->index, "reason", err);
-    }
-    return w->store;
-}
-
-store_t *gateway_call_store(server_call_t *call) {
-    store_t *st = gateway_worker_store(server_call_app(call), server_call_worker(call));
-    if (st == NULL)
-        server_reply_error(call, GRPC_STATUS_UNAVAILABLE, REASON(STORE_UNAVAILABLE),
-                           "the region's store cannot be reached; retry");
-    return st;
-}
-
-int gateway_require_request_id(server_call_t *call, const char *id, const char *field) {
-    if (validate_request_id(id)) return 1;
-    server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, REASON(BAD_ID),
-                       "%s must be 32 lowercase hex digits", field);
-    return 0;
-}
-
-int gateway_require_account_id(server_call_t *call, const char *id, const char *field) {
-    if (validate_account_id(id)) return 1;
-    server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, REASON(BAD_ACCOUNT_ID),
-                       "%s must be 1..64 of [A-Za-z0-9._-]", field);
-    return 0;
-}
 
 static void *gateway_worker_init(void *app, int index) {
     gateway_worker_t *w = calloc(1, sizeof *w);

@@ -6,10 +6,10 @@
  * 2 not valid). */
 #include "gateway/config.h"
 #include "gateway/gateway.h"
-#include "gateway/grpc_lifetime.h"
+#include "gateway/rpc/grpc_lifetime.h"
 #include "gateway/grpc_log.h"
 #include "gateway/log.h"
-#include "gateway/version.h"
+#include "common/version.h"
 
 #include <grpc/grpc.h>
 #include <signal.h>

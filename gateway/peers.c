@@ -5,7 +5,7 @@
 
 #include "carbon/v1/carbon.pb-c.h"
 #include "gateway/arena.h"
-#include "gateway/client.h"
+#include "gateway/rpc/client.h"
 #include "gateway/log.h"
 #include "gateway/pbconv.h"
 

@@ -4,7 +4,7 @@
 #define GATEWAY_PEERS_H
 
 #include "gateway/app.h"
-#include "gateway/client.h"
+#include "gateway/rpc/client.h"
 #include "gateway/config.h"
 #include "gateway/tls.h"
 #include "settlement/engine.h"

@@ -10,7 +10,6 @@
 #include <grpc/grpc_security.h>
 #include <stddef.h>
 
-#define TLS_PEM_BYTES_MAX (256u * 1024u) /* largest certificate/key file read */
 
 /* ---- reloadable server credentials (SIGHUP) ----------------------------------
  *
@@ -81,15 +80,5 @@ grpc_channel_credentials *tls_server_peer_credentials(const tls_server_t *t,
 
 /* Releases the credentials (after the server using them is destroyed). */
 void tls_server_destroy(tls_server_t *t);
-
-/* Client credentials presenting cert/key and trusting ca. cert_path and
- * key_path may both be NULL (no client certificate: used by tests to show
- * that the server refuses). NULL with "PATH: reason" in err. Caller owns it. */
-grpc_channel_credentials *tls_channel_credentials(const char *cert_path, const char *key_path,
-                                                  const char *ca_path, char *err, size_t errlen);
-
-/* Reads a whole text file (at most TLS_PEM_BYTES_MAX) into a malloc'd,
- * NUL-terminated buffer the caller frees. NULL with "PATH: reason" in err. */
-char *tls_read_file(const char *path, char *err, size_t errlen);
 
 #endif

@@ -18,9 +18,9 @@
  * endpoints before and after and reports store calls per settled transfer.
  * See scripts/run-bench.sh. */
 #include "carbon/v1/carbon.pb-c.h"
-#include "gateway/client.h"
-#include "gateway/tls.h"
-#include "gateway/grpc_lifetime.h"
+#include "gateway/rpc/client.h"
+#include "gateway/rpc/tls_client.h"
+#include "gateway/rpc/grpc_lifetime.h"
 #include "grpc/health/v1/health.pb-c.h"
 
 #include <arpa/inet.h>

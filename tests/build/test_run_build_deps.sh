@@ -76,7 +76,7 @@ configure "$work/run-build" $JJJ_RUN_BUILD_ARGS \
 
 cc="$work/run-build/compile_commands.json"
 grep -q 'gateway/gatewayd_main.c' "$cc" || fail "the run build does not compile gatewayd"
-grep -q 'gateway/gwctl_main.c' "$cc" || fail "the run build does not compile gwctl"
+grep -q 'gateway/gwctl/main.c' "$cc" || fail "the run build does not compile gwctl"
 ! grep -q '"file": *"[^"]*/tests/' "$cc" || fail "the run build compiles tests: $(grep -o '"file": *"[^"]*/tests/[^"]*"' "$cc" | head -3)"
 ! grep -q -- '-DNDEBUG' "$cc" || fail "the run build compiles with -DNDEBUG: assertions would be off"
 grep -q -- '-O3\|-O2' "$cc" || fail "the run build is not optimized"

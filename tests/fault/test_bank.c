@@ -48,7 +48,7 @@
  * Short run: ctest -R fault_bank_short. Long run (not in the default suite):
  *   FAULT_SECONDS=1800 FAULT_MIN_FAULTS=200 ./build-asan/test_bank
  */
-#include "gateway/grpc_lifetime.h"
+#include "gateway/rpc/grpc_lifetime.h"
 #include "tests/support/gateway_harness.h"
 #include "tests/support/proc.h"
 #include "tests/support/registry_client.h"

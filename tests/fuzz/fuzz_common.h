@@ -2,8 +2,8 @@
  *
  * Each request target unpacks its input with protobuf-c exactly as
  * gateway/server.c does, then runs the request through the same validation
- * path as its handler in gateway/registry.c, gateway/federation.c,
- * gateway/audit_service.c or gateway/operations.c, up to the point where the
+ * path as its handler in gateway/services/registry.c, gateway/services/federation.c,
+ * gateway/services/audit.c or gateway/services/operations.c, up to the point where the
  * handler would call the store: the gateway/validate.h checks, pbconv_leg_in,
  * quote_compute / quote_check_leg over the shipped catalogs, adapters/convert.h.
  * What the handler would hand to settlement/ (ledger_issue_t, ledger_leg_t,
@@ -89,7 +89,7 @@ void fuzz_check_text_field(const char *text);
 #include "settlement/ledger.h"
 #include "settlement/quote.h"
 
-/* gateway/registry.c registry_quote() for a registry of region own: 0 with
+/* gateway/services/registry.c registry_quote() for a registry of region own: 0 with
  * *q when the handler would go on (after checking the quote's contract:
  * DESIGN §7 identities, under 2^50 g, and that the destination's
  * quote_check_leg accepts exactly these numbers), -1 when it refuses. */
@@ -97,7 +97,7 @@ int fuzz_registry_quote(const char *own, const char *to_region, const char *meth
                         uint64_t amount_units, quote_t *q);
 
 /* The destination's verdict on a leg that pbconv_leg_in accepted at own from
- * source (gateway/federation.c federation_prepare): quote_check_leg's reason
+ * source (gateway/services/federation.c federation_prepare): quote_check_leg's reason
  * or NULL. When it is NULL, checks what acceptance implies: the numbers are
  * exactly conv_quote(debited_g) under the rule the digests name. */
 const char *fuzz_dest_verdict(const char *own, const char *source, const ledger_leg_t *leg);

@@ -1,5 +1,5 @@
 /* fuzz_decide.c - Federation.Decide: unpack, then federation_decide
- * (gateway/federation.c) at each region, called by each of its peers, up to
+ * (gateway/services/federation.c) at each region, called by each of its peers, up to
  * the ledger_dest_decision_t array it would hand to ledger_dest_decide. */
 #include "tests/fuzz/fuzz_common.h"
 

@@ -1,5 +1,5 @@
 /* fuzz_fetch_batches.c - Federation.FetchBatches: unpack, then the checks
- * of ops_fetch_batches (gateway/operations.c) before batch_list. */
+ * of ops_fetch_batches (gateway/services/operations.c) before batch_list. */
 #include "tests/fuzz/fuzz_common.h"
 
 #include "settlement/batch.h"

@@ -1,12 +1,12 @@
 /* fuzz_get_account.c - Registry.GetAccount: unpack, then the checks of
- * registry_get_account (gateway/registry.c) before ledger_account_get. */
+ * registry_get_account (gateway/services/registry.c) before ledger_account_get. */
 #include "tests/fuzz/fuzz_common.h"
 
 #include "gateway/validate.h"
 
 #include <string.h>
 
-#define REGISTRY_BLOCKS_LIMIT_DEFAULT 1000 /* gateway/registry.c */
+#define REGISTRY_BLOCKS_LIMIT_DEFAULT 1000 /* gateway/services/registry.c */
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     Carbon__V1__GetAccountRequest *req = (Carbon__V1__GetAccountRequest *)fuzz_unpack(

@@ -1,5 +1,5 @@
 /* fuzz_get_transfer.c - Registry.GetTransfer: unpack, then the checks of
- * registry_get_transfer (gateway/registry.c) before ledger_leg_get. */
+ * registry_get_transfer (gateway/services/registry.c) before ledger_leg_get. */
 #include "tests/fuzz/fuzz_common.h"
 
 #include "gateway/validate.h"

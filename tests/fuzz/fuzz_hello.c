@@ -1,5 +1,5 @@
 /* fuzz_hello.c - Federation.Hello: unpack, then federation_hello
- * (gateway/federation.c) at each region, called by each of its peers, and
+ * (gateway/services/federation.c) at each region, called by each of its peers, and
  * the answer it builds. */
 #include "tests/fuzz/fuzz_common.h"
 
@@ -7,7 +7,7 @@
 
 #include <string.h>
 
-#define FEDERATION_PROTOCOL_VERSION 1 /* gateway/federation.c */
+#define FEDERATION_PROTOCOL_VERSION 1 /* gateway/services/federation.c */
 
 static void hello_at(const Carbon__V1__HelloRequest *req, const char *own, const char *caller) {
     if (strcmp(caller, req->region) != 0) return;                           /* REGION_MISMATCH */

@@ -1,5 +1,5 @@
 /* fuzz_issue.c - Registry.Issue: unpack, then the checks of registry_issue
- * (gateway/registry.c) for a registry of each region, up to the
+ * (gateway/services/registry.c) for a registry of each region, up to the
  * ledger_issue_t it would store, and its answer. */
 #include "tests/fuzz/fuzz_common.h"
 

@@ -1,8 +1,8 @@
 /* fuzz_list_transfers.c - Registry.ListTransfers: unpack, then the checks of
- * registry_list_transfers (gateway/registry.c) before ledger_feed_list. */
+ * registry_list_transfers (gateway/services/registry.c) before ledger_feed_list. */
 #include "tests/fuzz/fuzz_common.h"
 
-#define REGISTRY_LIST_LIMIT_DEFAULT 100 /* gateway/registry.c */
+#define REGISTRY_LIST_LIMIT_DEFAULT 100 /* gateway/services/registry.c */
 #define REGISTRY_LIST_LIMIT_MAX 1000
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {

@@ -1,5 +1,5 @@
 /* fuzz_open_account.c - Registry.OpenAccount: unpack, then the checks of
- * registry_open_account (gateway/registry.c) and its answer. */
+ * registry_open_account (gateway/services/registry.c) and its answer. */
 #include "tests/fuzz/fuzz_common.h"
 
 #include "gateway/arena.h"

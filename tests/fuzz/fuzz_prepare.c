@@ -1,5 +1,5 @@
 /* fuzz_prepare.c - Federation.Prepare: unpack, then federation_prepare
- * (gateway/federation.c) at each region, called by each of its peers:
+ * (gateway/services/federation.c) at each region, called by each of its peers:
  * pbconv_leg_in for every leg, the batch checks, quote_check_leg over the
  * shipped catalogs, and the batch totals, up to the ledger_prepare_t array it
  * would hand to ledger_dest_prepare. */

@@ -1,5 +1,5 @@
 /* fuzz_query_decision.c - Federation.QueryDecision: unpack, then the checks
- * of federation_query_decision (gateway/federation.c) before the store. */
+ * of federation_query_decision (gateway/services/federation.c) before the store. */
 #include "tests/fuzz/fuzz_common.h"
 
 #include "gateway/validate.h"

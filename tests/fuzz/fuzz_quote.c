@@ -1,5 +1,5 @@
 /* fuzz_quote.c - Registry.Quote: unpack, then registry_quote_handler
- * (gateway/registry.c) for a registry of each region: quote_compute over the
+ * (gateway/services/registry.c) for a registry of each region: quote_compute over the
  * shipped catalogs, the quote's contract (fuzz_registry_quote) and the
  * answer it builds. */
 #include "tests/fuzz/fuzz_common.h"

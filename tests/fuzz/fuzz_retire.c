@@ -1,5 +1,5 @@
 /* fuzz_retire.c - Registry.Retire: unpack, then registry_retire
- * (gateway/registry.c) for a registry of each region, up to the
+ * (gateway/services/registry.c) for a registry of each region, up to the
  * ledger_retire_t it would store. */
 #include "tests/fuzz/fuzz_common.h"
 

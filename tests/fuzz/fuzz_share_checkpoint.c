@@ -1,5 +1,5 @@
 /* fuzz_share_checkpoint.c - Federation.ShareCheckpoint: unpack, then the
- * checks of audit_share_checkpoint (gateway/audit_service.c) up to the
+ * checks of audit_share_checkpoint (gateway/services/audit.c) up to the
  * signature check, with and without a pinned key. */
 #include "tests/fuzz/fuzz_common.h"
 

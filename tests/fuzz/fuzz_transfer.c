@@ -1,5 +1,5 @@
 /* fuzz_transfer.c - Registry.Transfer: unpack, then registry_transfer
- * (gateway/registry.c) for a registry of each region, up to the
+ * (gateway/services/registry.c) for a registry of each region, up to the
  * ledger_leg_t it would hold; then that leg as the destination would receive
  * it (pbconv_leg in a PrepareRequest, packed, unpacked, pbconv_leg_in,
  * quote_check_leg), which must accept it exactly. */

@@ -1,7 +1,7 @@
 /* test_audit_ops.c - batches, reconciliation, the audit chain and its
  * checkpoints, trace, and in-doubt resolution, against a real federation,
  * driven through gwctl as operators and auditors use it (issue 5). */
-#include "gateway/grpc_lifetime.h"
+#include "gateway/rpc/grpc_lifetime.h"
 #include "tests/support/gateway_harness.h"
 #include "tests/support/proc.h"
 #include "tests/support/registry_client.h"

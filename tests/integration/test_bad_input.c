@@ -26,7 +26,7 @@
 #include "tests/support/registry_client.h"
 
 #include "gateway/arena.h"
-#include "gateway/grpc_lifetime.h"
+#include "gateway/rpc/grpc_lifetime.h"
 
 #include <criterion/criterion.h>
 #include <inttypes.h>

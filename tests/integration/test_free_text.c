@@ -8,7 +8,7 @@
  * different activities. Text over a limit, with a control character or not
  * UTF-8 is refused with a reason and changes nothing. Real Redis, real
  * gateways over mutual TLS (tests/support). */
-#include "gateway/grpc_lifetime.h"
+#include "gateway/rpc/grpc_lifetime.h"
 #include "settlement/audit.h"
 #include "settlement/ledger.h"
 #include "settlement/store.h"

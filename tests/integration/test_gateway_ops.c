@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gateway/grpc_lifetime.h"
+#include "gateway/rpc/grpc_lifetime.h"
 #include "settlement/store.h"
 #include "tests/support/gateway_harness.h"
 #include "tests/support/proc.h"

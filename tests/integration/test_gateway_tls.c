@@ -23,9 +23,10 @@
 #include <grpc/compression.h>
 
 #include "carbon/v1/carbon.pb-c.h"
-#include "gateway/client.h"
+#include "gateway/rpc/client.h"
+#include "gateway/rpc/tls_client.h"
 #include "gateway/tls.h"
-#include "gateway/grpc_lifetime.h"
+#include "gateway/rpc/grpc_lifetime.h"
 #include "grpc/health/v1/health.pb-c.h"
 #include "tests/support/gateway_harness.h"
 #include "tests/support/proc.h"

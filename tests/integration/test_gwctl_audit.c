@@ -3,7 +3,7 @@
  * check over a subset of the stores, trace and audit verify with a region
  * down, trace from another folder and with options in any order. Real
  * federation, real gwctl processes. */
-#include "gateway/grpc_lifetime.h"
+#include "gateway/rpc/grpc_lifetime.h"
 #include "tests/support/gateway_harness.h"
 #include "tests/support/proc.h"
 #include "tests/support/registry_client.h"

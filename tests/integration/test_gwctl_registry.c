@@ -4,9 +4,9 @@
  * codes (1 finding, 3 unreachable, 4 refused, 5 bad local credentials),
  * --json with amounts as strings, and --version. */
 #include "gateway/config.h"
-#include "gateway/grpc_lifetime.h"
-#include "gateway/gwctl.h"
-#include "gateway/pbjson.h"
+#include "gateway/rpc/grpc_lifetime.h"
+#include "gateway/gwctl/gwctl.h"
+#include "gateway/rpc/pbjson.h"
 #include "tests/support/gateway_harness.h"
 #include "tests/support/proc.h"
 #include "tests/support/registry_client.h"

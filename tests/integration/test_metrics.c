@@ -1,7 +1,7 @@
 /* test_metrics.c - the Prometheus endpoint of gatewayd (issue 7), scraped
  * over plain HTTP from real gateways: the exposition format, that counters
  * move after calls, transfers, and the legs-in-doubt gauge. */
-#include "gateway/grpc_lifetime.h"
+#include "gateway/rpc/grpc_lifetime.h"
 #include "tests/support/gateway_harness.h"
 #include "tests/support/proc.h"
 #include "tests/support/registry_client.h"

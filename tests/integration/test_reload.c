@@ -21,8 +21,8 @@
 #include <unistd.h>
 
 #include "carbon/v1/carbon.pb-c.h"
-#include "gateway/client.h"
-#include "gateway/grpc_lifetime.h"
+#include "gateway/rpc/client.h"
+#include "gateway/rpc/grpc_lifetime.h"
 #include "tests/support/registry_client.h"
 #include "tests/support/gateway_harness.h"
 #include "tests/support/proc.h"

@@ -1,7 +1,7 @@
 /* test_settlement.c - cross-region settlement against a real federation:
  * three redis-server and three gatewayd over mutual TLS on loopback
  * (issue 4). Every test ends with the conservation checker: no violation. */
-#include "gateway/grpc_lifetime.h"
+#include "gateway/rpc/grpc_lifetime.h"
 #include "tests/support/gateway_harness.h"
 #include "tests/support/proc.h"
 #include "tests/support/registry_client.h"

@@ -20,7 +20,8 @@
 #include <grpc/grpc_security.h>
 #include <grpc/support/time.h>
 
-#include "gateway/client.h"
+#include "gateway/rpc/client.h"
+#include "gateway/rpc/tls_client.h"
 #include "gateway/tls.h"
 #include "grpc/health/v1/health.pb-c.h"
 #include "tests/support/proc.h"

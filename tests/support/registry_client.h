@@ -6,7 +6,7 @@
 #define TESTS_SUPPORT_REGISTRY_CLIENT_H
 
 #include "carbon/v1/carbon.pb-c.h"
-#include "gateway/client.h"
+#include "gateway/rpc/client.h"
 #include "settlement/checker.h"
 #include "tests/support/gateway_harness.h"
 

@@ -1,9 +1,9 @@
 /* test_reflection.c - the embedded descriptor set agrees with the served
- * services (gateway/reflection.h): every service, method and message type
+ * services (gateway/services/reflection.h): every service, method and message type
  * that the gateway serves can be found by reflection, so the descriptor set
  * and the protobuf-c code cannot drift apart. */
-#include "gateway/reflection.h"
-#include "gateway/services.h"
+#include "gateway/services/reflection.h"
+#include "gateway/service_table.h"
 
 #include <criterion/criterion.h>
 #include <stdio.h>

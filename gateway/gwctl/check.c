@@ -1,6 +1,6 @@
-/* gwctl_check.c - gwctl check: the conservation checker over the regions'
+/* check.c - gwctl check: the conservation checker over the regions'
  * stores (settlement/checker.h). */
-#include "gateway/gwctl.h"
+#include "gateway/gwctl/gwctl.h"
 
 #include "settlement/checker.h"
 #include "settlement/store.h"

@@ -1,5 +1,5 @@
 /* pbjson.c - protobuf-c messages as JSON (pbjson.h). */
-#include "gateway/pbjson.h"
+#include "gateway/rpc/pbjson.h"
 
 #include <assert.h>
 #include <inttypes.h>

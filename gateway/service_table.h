@@ -1,6 +1,6 @@
-/* services.h - the services gatewayd serves and who may call them. */
-#ifndef GATEWAY_SERVICES_H
-#define GATEWAY_SERVICES_H
+/* service_table.h - the services gatewayd serves and who may call them. */
+#ifndef GATEWAY_SERVICE_TABLE_H
+#define GATEWAY_SERVICE_TABLE_H
 
 #include "gateway/identity.h"
 

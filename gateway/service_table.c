@@ -1,8 +1,9 @@
-/* services.c - the table of served services (services.h). */
-#include "gateway/services.h"
+/* service_table.c - the table of served services (service_table.h): the one
+ * place that names every service the daemon wires in. */
+#include "gateway/service_table.h"
 
 #include "carbon/v1/carbon.pb-c.h"
-#include "gateway/reflection.h"
+#include "gateway/services/reflection.h"
 #include "grpc/health/v1/health.pb-c.h"
 #include "grpc/reflection/v1/reflection.pb-c.h"
 

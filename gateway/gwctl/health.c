@@ -1,5 +1,5 @@
-/* gwctl_health.c - gwctl health: the gRPC health check of a gateway. */
-#include "gateway/gwctl.h"
+/* health.c - gwctl health: the gRPC health check of a gateway. */
+#include "gateway/gwctl/gwctl.h"
 
 #include "grpc/health/v1/health.pb-c.h"
 

@@ -1,5 +1,5 @@
 /* client.c - blocking unary calls (client.h). */
-#include "gateway/client.h"
+#include "gateway/rpc/client.h"
 
 #include <assert.h>
 #include <grpc/byte_buffer_reader.h>

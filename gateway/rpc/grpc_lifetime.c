@@ -1,5 +1,5 @@
 /* grpc_lifetime.c - see grpc_lifetime.h. */
-#include "gateway/grpc_lifetime.h"
+#include "gateway/rpc/grpc_lifetime.h"
 
 #include <assert.h>
 #include <grpc/grpc.h>

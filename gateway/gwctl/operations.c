@@ -1,6 +1,6 @@
-/* gwctl_ops.c - gwctl commands for operators (batches, reconcile, indoubt,
+/* operations.c - gwctl commands for operators (batches, reconcile, indoubt,
  * resolve) over carbon.v1.Operations. */
-#include "gateway/gwctl.h"
+#include "gateway/gwctl/gwctl.h"
 
 #include "carbon/v1/carbon.pb-c.h"
 

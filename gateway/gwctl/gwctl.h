@@ -1,8 +1,8 @@
-/* gwctl.h - the commands of gwctl and what they share (gwctl_*.c). */
+/* gwctl.h - the commands of gwctl and what they share (the files of gateway/gwctl/). */
 #ifndef GATEWAY_GWCTL_H
 #define GATEWAY_GWCTL_H
 
-#include "gateway/client.h"
+#include "gateway/rpc/client.h"
 
 #include <jansson.h>
 #include <protobuf-c/protobuf-c.h>

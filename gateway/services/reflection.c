@@ -1,9 +1,9 @@
 /* reflection.c - gRPC server reflection from the embedded descriptor set
  * (reflection.h). */
-#include "gateway/reflection.h"
+#include "gateway/services/reflection.h"
 
 #include "gateway/log.h"
-#include "gateway/services.h"
+#include "gateway/service_table.h"
 #include "grpc/reflection/v1/reflection.pb-c.h"
 
 #include <assert.h>

@@ -1,6 +1,6 @@
-/* gwctl_registry.c - gwctl commands of a region's registry (carbon.v1.Registry):
+/* registry.c - gwctl commands of a region's registry (carbon.v1.Registry):
  * open-account, issue, quote, transfer, get-transfer, transfers, account, retire. */
-#include "gateway/gwctl.h"
+#include "gateway/gwctl/gwctl.h"
 
 #include "carbon/v1/carbon.pb-c.h"
 

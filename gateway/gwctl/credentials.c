@@ -1,9 +1,9 @@
-/* gwctl_credentials.c - gwctl checks its own certificate, key and CA before it
+/* credentials.c - gwctl checks its own certificate, key and CA before it
  * dials, and tells "nothing listens" from "the handshake was refused" after a
  * call fails (gwctl.h). */
-#include "gateway/gwctl.h"
+#include "gateway/gwctl/gwctl.h"
 
-#include "gateway/tls.h"
+#include "gateway/rpc/tls_client.h"
 
 #include <assert.h>
 #include <netdb.h>

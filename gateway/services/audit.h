@@ -1,4 +1,4 @@
-/* audit_service.h - carbon.v1.Audit (Trace, ReadLog, GetCheckpoint), the
+/* audit.h - carbon.v1.Audit (Trace, ReadLog, GetCheckpoint), the
  * checkpointer that signs the chain head and gives it to the peers, and the
  * Federation.ShareCheckpoint handler that keeps the peers' checkpoints. */
 #ifndef GATEWAY_AUDIT_SERVICE_H

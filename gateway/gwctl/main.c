@@ -3,9 +3,9 @@
  * Exit codes (gwctl.h, the same for every command): 0 done, 1 a finding,
  * 2 bad usage, 3 unreachable, 4 refused by the gateway, 5 bad local
  * credentials. */
-#include "gateway/grpc_lifetime.h"
-#include "gateway/gwctl.h"
-#include "gateway/version.h"
+#include "gateway/rpc/grpc_lifetime.h"
+#include "gateway/gwctl/gwctl.h"
+#include "common/version.h"
 
 #include <grpc/grpc.h>
 #include <stdio.h>

@@ -1,7 +1,7 @@
 /* federation.c - the carbon.v1.Federation service: what peer gateways call
  * (DESIGN §6). The region a message names must be the caller's certificate
  * region; every handler is idempotent. */
-#include "gateway/federation.h"
+#include "gateway/services/federation.h"
 
 #include "gateway/app.h"
 #include "gateway/arena.h"

@@ -1,6 +1,6 @@
 /* version.c - the build version (version.h). CMakeLists.txt defines
  * CARBON_BUILD_VERSION for this file only. */
-#include "gateway/version.h"
+#include "common/version.h"
 
 #ifndef CARBON_BUILD_VERSION
 #define CARBON_BUILD_VERSION "unknown"

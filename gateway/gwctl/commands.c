@@ -1,8 +1,8 @@
-/* gwctl_commands.c - gwctl's command table and what commands share. */
-#include "gateway/gwctl.h"
+/* commands.c - gwctl's command table and what commands share. */
+#include "gateway/gwctl/gwctl.h"
 
-#include "gateway/pbjson.h"
-#include "gateway/tls.h"
+#include "gateway/rpc/pbjson.h"
+#include "gateway/rpc/tls_client.h"
 
 #include <assert.h>
 #include <errno.h>

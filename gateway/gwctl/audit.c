@@ -1,7 +1,7 @@
-/* gwctl_audit.c - gwctl commands for auditors: trace (a serial or a transfer
+/* audit.c - gwctl commands for auditors: trace (a serial or a transfer
  * across every region, verified against the signed checkpoints) and audit
  * verify (a whole chain). */
-#include "gateway/gwctl.h"
+#include "gateway/gwctl/gwctl.h"
 
 #include "adapters/catalog_set.h"
 #include "carbon/v1/carbon.pb-c.h"

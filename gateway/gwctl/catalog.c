@@ -1,5 +1,5 @@
-/* gwctl_catalog.c - gwctl catalog show: a region's catalog from local files. */
-#include "gateway/gwctl.h"
+/* catalog.c - gwctl catalog show: a region's catalog from local files. */
+#include "gateway/gwctl/gwctl.h"
 
 #include "adapters/catalog_print.h"
 #include "adapters/catalog_set.h"

@@ -1,9 +1,9 @@
-/* audit_service.c - the Audit service, checkpoints (audit_service.h). */
-#include "gateway/audit_service.h"
+/* audit.c - the carbon.v1.Audit service and the checkpointer (audit.h). */
+#include "gateway/services/audit.h"
 
 #include "carbon/v1/carbon.pb-c.h"
 #include "gateway/arena.h"
-#include "gateway/client.h"
+#include "gateway/rpc/client.h"
 #include "gateway/log.h"
 #include "gateway/pbconv.h"
 #include "gateway/peers.h"

@@ -1,5 +1,5 @@
 /* health.c - the standard health check (health.h). */
-#include "gateway/health.h"
+#include "gateway/services/health.h"
 
 #include "grpc/health/v1/health.pb-c.h"
 

@@ -1,11 +1,11 @@
 /* operations.c - carbon.v1.Operations (ListBatches, Reconcile, ListInDoubt,
  * ResolveInDoubt) and Federation.FetchBatches, the peer side of a
  * reconciliation (DESIGN §8). */
-#include "gateway/operations.h"
+#include "gateway/services/operations.h"
 
 #include "carbon/v1/carbon.pb-c.h"
 #include "gateway/arena.h"
-#include "gateway/client.h"
+#include "gateway/rpc/client.h"
 #include "gateway/log.h"
 #include "gateway/pbconv.h"
 #include "gateway/peers.h"

@@ -2,7 +2,7 @@
  * calls (DESIGN §4). Amounts are in the region's display unit; each handler
  * validates its request fully before anything is stored, so a refused
  * request changes nothing. */
-#include "gateway/registry.h"
+#include "gateway/services/registry.h"
 
 #include "adapters/convert.h"
 #include "gateway/app.h"
