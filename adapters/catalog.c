@@ -24,8 +24,8 @@
  * Numbers are plain decimal (the parser rejects leading zeros and signs), so
  * every catalog has exactly one canonical form. */
 #include "adapters/catalog.h"
+#include "common/carbon_assert.h"
 
-#include <assert.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -175,7 +175,7 @@ static int number_fail(parser_t *p, uint32_t line, const char *key,
     case NUM_OK:
         break;
     }
-    assert(0 && "number_fail without an error");
+    CARBON_ASSERT(0 && "number_fail without an error");
     return -1;
 }
 
@@ -220,7 +220,7 @@ static const char *const *section_keys(section_kind_t kind, size_t *n) {
 static int section_finish(parser_t *p) {
     size_t n;
     const char *const *keys = section_keys(p->kind, &n);
-    assert(n <= CATALOG_SECTION_KEYS_MAX);
+    CARBON_ASSERT(n <= CATALOG_SECTION_KEYS_MAX);
     for (size_t i = 0; i < n; i++)
         if (p->key_lines[i] == 0)
             return parse_fail(p, p->section_line, "%s missing required key '%s'",
@@ -236,7 +236,7 @@ static const catalog_methodology_t *methodology_find_linear(const catalog_t *c,
 }
 
 static int section_begin(parser_t *p, uint32_t line, const char *s, size_t n) {
-    assert(n >= 1 && s[0] == '[');
+    CARBON_ASSERT(n >= 1 && s[0] == '[');
     if (section_finish(p) != 0) return -1;
     if (s[n - 1] != ']' || n < 2)
         return parse_fail(p, line, "malformed section header");
@@ -364,7 +364,7 @@ static int set_catalog_key(parser_t *p, uint32_t line, const char *key,
     }
     if (strcmp(key, "display_unit") == 0)
         return copy_token(p, line, key, c->display_unit, CATALOG_UNIT_MAX, value, "unit");
-    assert(strcmp(key, "display_unit_g") == 0);
+    CARBON_ASSERT(strcmp(key, "display_unit_g") == 0);
     num_rc_t rc = parse_positive(value, strlen(value), &c->display_unit_g);
     if (rc != NUM_OK) return number_fail(p, line, key, "value", value, strlen(value), rc);
     return 0;
@@ -372,27 +372,27 @@ static int set_catalog_key(parser_t *p, uint32_t line, const char *key,
 
 static int set_methodology_key(parser_t *p, uint32_t line, const char *key,
                                const char *value) {
-    assert(p->c->methodologies_n > 0);
+    CARBON_ASSERT(p->c->methodologies_n > 0);
     catalog_methodology_t *m = &p->c->methodologies[p->c->methodologies_n - 1];
     if (strcmp(key, "name") == 0)
         return copy_value(p, line, key, m->name, CATALOG_NAME_MAX, value);
     if (strcmp(key, "native_unit") == 0)
         return copy_token(p, line, key, m->native_unit, CATALOG_UNIT_MAX, value, "unit");
-    assert(strcmp(key, "g_per_unit") == 0);
+    CARBON_ASSERT(strcmp(key, "g_per_unit") == 0);
     return parse_rational(p, line, key, value, &m->g_per_unit);
 }
 
 static int set_recognize_key(parser_t *p, uint32_t line, const char *key,
                              const char *value) {
     uint32_t i = p->c->recognitions_n - 1;
-    assert(p->c->recognitions_n > 0);
+    CARBON_ASSERT(p->c->recognitions_n > 0);
     catalog_recognition_t *r = &p->c->recognitions[i];
     if (strcmp(key, "local") == 0) {
         p->recognition_local_lines[i] = line;
         return copy_token(p, line, key, r->local_id, CATALOG_ID_MAX, value,
                           "methodology id");
     }
-    assert(strcmp(key, "ratio") == 0);
+    CARBON_ASSERT(strcmp(key, "ratio") == 0);
     if (parse_rational(p, line, key, value, &r->ratio) != 0) return -1;
     if (r->ratio.num > r->ratio.den)
         return parse_fail(p, line, "ratio: %llu/%llu exceeds 1 (recognition never inflates)",
@@ -446,7 +446,7 @@ static int key_value(parser_t *p, uint32_t line, const char *s, size_t n) {
     case SECTION_RECOGNIZE: return set_recognize_key(p, line, key, value);
     case SECTION_NONE: break;
     }
-    assert(0 && "unreachable");
+    CARBON_ASSERT(0 && "unreachable");
     return -1;
 }
 
@@ -553,8 +553,8 @@ static int catalog_finish(parser_t *p, uint32_t last_line) {
 
 int catalog_parse_buffer(const char *name, const char *data, size_t len,
                          catalog_t *out, char *err, size_t errlen) {
-    assert(name != NULL && out != NULL && err != NULL && errlen > 0);
-    assert(data != NULL || len == 0);
+    CARBON_ASSERT(name != NULL && out != NULL && err != NULL && errlen > 0);
+    CARBON_ASSERT(data != NULL || len == 0);
     parser_t *p = &(parser_t){.name = name, .err = err, .errlen = errlen, .c = out};
     memset(out, 0, sizeof *out);
     err[0] = '\0';
@@ -598,7 +598,7 @@ int catalog_parse_buffer(const char *name, const char *data, size_t len,
 
 int catalog_parse_file(const char *path, catalog_t *out, char *err,
                        size_t errlen) {
-    assert(path != NULL && out != NULL && err != NULL && errlen > 0);
+    CARBON_ASSERT(path != NULL && out != NULL && err != NULL && errlen > 0);
     FILE *f = fopen(path, "rb");
     if (f == NULL) {
         snprintf(err, errlen, "%s:0: cannot open: %s", path, strerror(errno));
@@ -628,7 +628,7 @@ int catalog_parse_file(const char *path, catalog_t *out, char *err,
 
 const catalog_methodology_t *catalog_find_methodology(const catalog_t *c,
                                                       const char *id) {
-    assert(c != NULL && id != NULL);
+    CARBON_ASSERT(c != NULL && id != NULL);
     uint32_t lo = 0, hi = c->methodologies_n;
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;
@@ -643,7 +643,7 @@ const catalog_methodology_t *catalog_find_methodology(const catalog_t *c,
 const catalog_recognition_t *catalog_find_recognition(const catalog_t *dst,
                                                       const char *from_region,
                                                       const char *foreign_id) {
-    assert(dst != NULL && from_region != NULL && foreign_id != NULL);
+    CARBON_ASSERT(dst != NULL && from_region != NULL && foreign_id != NULL);
     uint32_t lo = 0, hi = dst->recognitions_n;
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;

@@ -1,7 +1,7 @@
 /* catalog_print.c - table and JSON output of a catalog; see catalog_print.h. */
 #include "adapters/catalog_print.h"
+#include "common/carbon_assert.h"
 
-#include <assert.h>
 #include <string.h>
 
 #define PRINT_RATIONAL_MAX 48u /* "18446744073709551615/18446744073709551615" */
@@ -47,7 +47,7 @@ static void rational_text(catalog_rational_t r, char buf[PRINT_RATIONAL_MAX]) {
 /* Prints cells[0..n) padded to widths, two spaces apart, no trailing blanks. */
 static void print_row(FILE *out, const char *const *cells, const size_t *widths,
                       size_t n) {
-    assert(n <= PRINT_COLUMNS_MAX);
+    CARBON_ASSERT(n <= PRINT_COLUMNS_MAX);
     for (size_t i = 0; i < n; i++) {
         fputs(cells[i], out);
         if (i + 1 == n) break;
@@ -64,9 +64,9 @@ static void widen(size_t *widths, const char *const *cells, size_t n) {
 }
 
 int catalog_print_table(const catalog_t *c, FILE *out) {
-    assert(c != NULL && out != NULL);
-    assert(c->methodologies_n <= CATALOG_METHODOLOGIES_MAX);
-    assert(c->recognitions_n <= CATALOG_RECOGNITIONS_MAX);
+    CARBON_ASSERT(c != NULL && out != NULL);
+    CARBON_ASSERT(c->methodologies_n <= CATALOG_METHODOLOGIES_MAX);
+    CARBON_ASSERT(c->recognitions_n <= CATALOG_RECOGNITIONS_MAX);
     char num[PRINT_RATIONAL_MAX];
 
     fprintf(out, "catalog  %s  version %s\n", c->region, c->version);
@@ -151,9 +151,9 @@ static void json_rational(FILE *out, catalog_rational_t r) {
 }
 
 int catalog_print_json(const catalog_t *c, FILE *out) {
-    assert(c != NULL && out != NULL);
-    assert(c->methodologies_n <= CATALOG_METHODOLOGIES_MAX);
-    assert(c->recognitions_n <= CATALOG_RECOGNITIONS_MAX);
+    CARBON_ASSERT(c != NULL && out != NULL);
+    CARBON_ASSERT(c->methodologies_n <= CATALOG_METHODOLOGIES_MAX);
+    CARBON_ASSERT(c->recognitions_n <= CATALOG_RECOGNITIONS_MAX);
     fputs("{\n  \"region\": ", out);
     json_string(out, c->region);
     fputs(",\n  \"version\": ", out);

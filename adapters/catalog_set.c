@@ -4,8 +4,8 @@
  * it, outside mu), mu guards the current[] and versions[] arrays and is held
  * only to read them or to swap in a fully checked new state. */
 #include "adapters/catalog_set.h"
+#include "common/carbon_assert.h"
 
-#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
@@ -41,7 +41,7 @@ catalog_set_t *catalog_set_new(void) {
 
 void catalog_set_free(catalog_set_t *set) {
     if (set == NULL) return;
-    assert(set->versions_n <= CATALOG_SET_VERSIONS_MAX);
+    CARBON_ASSERT(set->versions_n <= CATALOG_SET_VERSIONS_MAX);
     for (size_t i = 0; i < set->versions_n; i++) free(set->versions[i]);
     pthread_mutex_destroy(&set->mu);
     pthread_mutex_destroy(&set->load_mu);
@@ -240,7 +240,7 @@ static int load_dir_locked(catalog_set_t *set, const char *dir, char *err,
 
 int catalog_set_load_dir(catalog_set_t *set, const char *dir, char *err,
                          size_t errlen) {
-    assert(set != NULL && dir != NULL && err != NULL && errlen > 0);
+    CARBON_ASSERT(set != NULL && dir != NULL && err != NULL && errlen > 0);
     err[0] = '\0';
     pthread_mutex_lock(&set->load_mu);
     int rc = load_dir_locked(set, dir, err, errlen);
@@ -249,7 +249,7 @@ int catalog_set_load_dir(catalog_set_t *set, const char *dir, char *err,
 }
 
 int catalog_set_reload(catalog_set_t *set, char *err, size_t errlen) {
-    assert(set != NULL && err != NULL && errlen > 0);
+    CARBON_ASSERT(set != NULL && err != NULL && errlen > 0);
     err[0] = '\0';
     pthread_mutex_lock(&set->load_mu);
     int rc;
@@ -264,7 +264,7 @@ int catalog_set_reload(catalog_set_t *set, char *err, size_t errlen) {
 }
 
 const catalog_t *catalog_set_current(catalog_set_t *set, const char *region) {
-    assert(set != NULL && region != NULL);
+    CARBON_ASSERT(set != NULL && region != NULL);
     pthread_mutex_lock(&set->mu);
     const catalog_t *c = find_region(set->current, set->current_n, region);
     pthread_mutex_unlock(&set->mu);
@@ -272,7 +272,7 @@ const catalog_t *catalog_set_current(catalog_set_t *set, const char *region) {
 }
 
 const catalog_t *catalog_set_by_digest(catalog_set_t *set, const char *digest_hex) {
-    assert(set != NULL && digest_hex != NULL);
+    CARBON_ASSERT(set != NULL && digest_hex != NULL);
     pthread_mutex_lock(&set->mu);
     const catalog_t *c = find_version_locked(set, digest_hex);
     pthread_mutex_unlock(&set->mu);
@@ -280,7 +280,7 @@ const catalog_t *catalog_set_by_digest(catalog_set_t *set, const char *digest_he
 }
 
 size_t catalog_set_snapshot(catalog_set_t *set, const catalog_t **out, size_t cap) {
-    assert(set != NULL && (out != NULL || cap == 0));
+    CARBON_ASSERT(set != NULL && (out != NULL || cap == 0));
     pthread_mutex_lock(&set->mu);
     size_t n = set->current_n;
     for (size_t i = 0; i < n && i < cap; i++) out[i] = set->current[i];
@@ -289,7 +289,7 @@ size_t catalog_set_snapshot(catalog_set_t *set, const catalog_t **out, size_t ca
 }
 
 size_t catalog_set_versions_n(catalog_set_t *set) {
-    assert(set != NULL);
+    CARBON_ASSERT(set != NULL);
     pthread_mutex_lock(&set->mu);
     size_t n = set->versions_n;
     pthread_mutex_unlock(&set->mu);

@@ -4,8 +4,8 @@
  * uint64 values (or one uint64 and 1000), and (2^64 - 1)^2 < 2^128, so no
  * intermediate can wrap. Only narrowing back to uint64 is checked. */
 #include "adapters/convert.h"
+#include "common/carbon_assert.h"
 
-#include <assert.h>
 #include <stddef.h>
 
 typedef unsigned __int128 u128;
@@ -22,7 +22,7 @@ const char *conv_strerror(int rc) {
 
 int conv_issue_g(uint64_t quantity_milli, uint64_t g_num, uint64_t g_den,
                  uint64_t *amount_g) {
-    assert(amount_g != NULL);
+    CARBON_ASSERT(amount_g != NULL);
     if (quantity_milli == 0 || g_num == 0 || g_den == 0) return CONV_EINVAL;
     u128 grams = ((u128)quantity_milli * g_num) / ((u128)g_den * CONV_QUANTITY_SCALE);
     if (grams > UINT64_MAX) return CONV_EOVERFLOW;
@@ -31,7 +31,7 @@ int conv_issue_g(uint64_t quantity_milli, uint64_t g_num, uint64_t g_den,
 }
 
 int conv_units_to_g(uint64_t units, uint64_t unit_g, uint64_t *amount_g) {
-    assert(amount_g != NULL);
+    CARBON_ASSERT(amount_g != NULL);
     if (unit_g == 0) return CONV_EINVAL;
     u128 grams = (u128)units * unit_g;
     if (grams > UINT64_MAX) return CONV_EOVERFLOW;
@@ -41,7 +41,7 @@ int conv_units_to_g(uint64_t units, uint64_t unit_g, uint64_t *amount_g) {
 
 int conv_g_to_units(uint64_t amount_g, uint64_t unit_g, uint64_t *units,
                     uint64_t *remainder_g) {
-    assert(units != NULL && remainder_g != NULL);
+    CARBON_ASSERT(units != NULL && remainder_g != NULL);
     if (unit_g == 0) return CONV_EINVAL;
     *units = amount_g / unit_g;
     *remainder_g = amount_g % unit_g;
@@ -54,7 +54,7 @@ static int ratio_valid(uint64_t num, uint64_t den) {
 
 int conv_quote(uint64_t requested_g, uint64_t ratio_num, uint64_t ratio_den,
                uint64_t unit_g, conv_quote_t *out) {
-    assert(out != NULL);
+    CARBON_ASSERT(out != NULL);
     if (requested_g == 0 || unit_g == 0 || !ratio_valid(ratio_num, ratio_den))
         return CONV_EINVAL;
 
@@ -62,7 +62,7 @@ int conv_quote(uint64_t requested_g, uint64_t ratio_num, uint64_t ratio_den,
     u128 units = ((u128)requested_g * ratio_num) / ((u128)ratio_den * unit_g);
     if (units == 0) return CONV_ETOO_SMALL;
     u128 credited = units * unit_g;        /* <= g*r <= g: fits in uint64 */
-    assert(credited <= requested_g);
+    CARBON_ASSERT(credited <= requested_g);
 
     /* Least debited with debited * num >= credited * den. */
     u128 scaled = credited * ratio_den;
@@ -81,7 +81,7 @@ int conv_quote(uint64_t requested_g, uint64_t ratio_num, uint64_t ratio_den,
 
 int conv_quote_verify(const conv_quote_t *q, uint64_t ratio_num,
                       uint64_t ratio_den, uint64_t unit_g) {
-    assert(q != NULL);
+    CARBON_ASSERT(q != NULL);
     if (unit_g == 0 || !ratio_valid(ratio_num, ratio_den)) return CONV_EINVAL;
     u128 g = q->requested_g, c = q->credited_g, d = q->debited_g;
     if (g == 0 || c == 0 || d == 0) return CONV_EINVAL;

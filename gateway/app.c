@@ -6,7 +6,6 @@
 #include "gateway/validate.h"
 #include "settlement/reasons.h"
 
-#include <assert.h>
 #include <stdio.h>
 
 store_t *gateway_worker_store(struct gateway *gw, gateway_worker_t *w) {

@@ -1,7 +1,7 @@
 /* arena.c - per-request allocation pool (arena.h). */
 #include "gateway/arena.h"
+#include "common/carbon_assert.h"
 
-#include <assert.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,7 +34,7 @@ char *arena_printf(arena_t *a, const char *fmt, ...) {
     va_start(ap, fmt);
     int n = vsnprintf(NULL, 0, fmt, ap);
     va_end(ap);
-    assert(n >= 0);
+    CARBON_ASSERT(n >= 0);
     char *p = arena_alloc(a, (size_t)n + 1);
     va_start(ap, fmt);
     vsnprintf(p, (size_t)n + 1, fmt, ap);

@@ -1,9 +1,9 @@
 /* config.c - INI configuration for gatewayd (see config.h). */
 #include "gateway/config.h"
+#include "common/carbon_assert.h"
 
 #include "gateway/metrics.h"
 
-#include <assert.h>
 #include <ctype.h>
 #include <errno.h>
 #include <ini.h>
@@ -243,7 +243,7 @@ static int config_check_readable(const char *cfg_path, const char *what, const c
 }
 
 int config_load(const char *path, gateway_config_t *cfg, char *err, size_t errlen) {
-    assert(path != NULL && cfg != NULL && err != NULL && errlen > 0);
+    CARBON_ASSERT(path != NULL && cfg != NULL && err != NULL && errlen > 0);
     config_parse_t p = {.cfg = cfg, .path = path, .err = err, .errlen = errlen};
     const char *slash = strrchr(path, '/');
     if (slash != NULL) {

@@ -1,6 +1,7 @@
 /* gateway.c - wiring of one region's gateway (gateway.h): configuration,
  * catalogs, the store, the settlement engine, peer channels and the server. */
 #include "gateway/gateway.h"
+#include "common/carbon_assert.h"
 
 #include "carbon/v1/carbon.pb-c.h"
 #include "gateway/app.h"
@@ -21,7 +22,6 @@
 #include "gateway/validate.h"
 #include "settlement/failpoint.h"
 
-#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,7 +90,7 @@ static void gateway_engine_event(void *ctx, const engine_event_t *ev) {
         [ENGINE_EVENT_DECISION_RESENT] = "recovery_decision_resent",
         [ENGINE_EVENT_DECISION_LEARNED] = "recovery_decision_learned",
     };
-    assert((size_t)ev->kind < sizeof names / sizeof names[0]);
+    CARBON_ASSERT((size_t)ev->kind < sizeof names / sizeof names[0]);
     const char *event = names[ev->kind];
     if (ev->kind == ENGINE_EVENT_DECIDED)
         event = strcmp(ev->state, "COMMITTED") == 0 ? "transfer_committed" : "transfer_aborted";
@@ -194,7 +194,7 @@ static int gateway_listen_valid(const char *listen) {
 }
 
 int gateway_check_config(const gateway_config_t *cfg, char *err, size_t errlen) {
-    assert(cfg != NULL && err != NULL && errlen > 0);
+    CARBON_ASSERT(cfg != NULL && err != NULL && errlen > 0);
     if (!gateway_listen_valid(cfg->listen)) {
         snprintf(err, errlen, "listen '%s' is not HOST:PORT (port 0..65535) or unix:PATH",
                  cfg->listen);
@@ -248,12 +248,12 @@ gateway_t *gateway_create(const gateway_config_t *cfg, char *err, size_t errlen)
     metrics_attach(gw->metrics, gw->engine, gw->server);
     for (size_t i = 0; i < sizeof gateway_handlers / sizeof gateway_handlers[0]; i++) {
         int rc = server_handle(gw->server, gateway_handlers[i].path, gateway_handlers[i].fn);
-        assert(rc == 0);
+        CARBON_ASSERT(rc == 0);
         (void)rc;
     }
     for (size_t i = 0; i < sizeof gateway_streams / sizeof gateway_streams[0]; i++) {
         int rc = server_handle_stream(gw->server, gateway_streams[i], reflection_stream);
-        assert(rc == 0);
+        CARBON_ASSERT(rc == 0);
         (void)rc;
     }
     return gw;

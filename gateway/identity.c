@@ -1,9 +1,9 @@
 /* identity.c - SPIFFE ID parsing and the authorization table (identity.h). */
 #include "gateway/identity.h"
+#include "common/carbon_assert.h"
 
 #include "gateway/config.h"
 
-#include <assert.h>
 #include <ctype.h>
 #include <stdio.h>
 #include <string.h>
@@ -11,7 +11,7 @@
 static const char *const role_names[] = {"none", "gateway", "registry", "operator", "auditor"};
 
 const char *identity_role_name(identity_role_t role) {
-    assert(role >= ROLE_NONE && role <= ROLE_AUDITOR);
+    CARBON_ASSERT(role >= ROLE_NONE && role <= ROLE_AUDITOR);
     return role_names[role];
 }
 
@@ -26,7 +26,7 @@ static int identity_name_valid(const char *s, size_t n) {
 
 int identity_parse(const char *spiffe_id, const char *trust_domain, identity_t *out, char *err,
                    size_t errlen) {
-    assert(spiffe_id != NULL && trust_domain != NULL && out != NULL);
+    CARBON_ASSERT(spiffe_id != NULL && trust_domain != NULL && out != NULL);
     memset(out, 0, sizeof *out);
     size_t len = strlen(spiffe_id);
     if (len >= IDENTITY_SPIFFE_MAX) {
@@ -98,7 +98,7 @@ static int identity_is_peer(const char *region, const char *const *peer_regions,
 int identity_authorize(const identity_t *caller, identity_service_t service,
                        const char *own_region, const char *const *peer_regions, size_t peers_n,
                        char *err, size_t errlen) {
-    assert(own_region != NULL);
+    CARBON_ASSERT(own_region != NULL);
     if (service == SERVICE_HEALTH) return 1;
     if (caller == NULL) {
         snprintf(err, errlen, "the client certificate carries no valid SPIFFE ID");

@@ -1,11 +1,11 @@
 /* metrics.c - Prometheus text exposition over libmicrohttpd (metrics.h). */
 #include "gateway/metrics.h"
+#include "common/carbon_assert.h"
 
 #include "gateway/log.h"
 #include "settlement/store.h"
 
 #include <arpa/inet.h>
-#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <microhttpd.h>
@@ -138,7 +138,7 @@ metrics_t *metrics_create(const gateway_config_t *cfg, char *err, size_t errlen)
     m->fd = -1;
     snprintf(m->region, sizeof m->region, "%s", cfg->region);
     snprintf(m->listen, sizeof m->listen, "%s", cfg->metrics_listen);
-    assert(cfg->peers_n <= CONFIG_PEERS_MAX);
+    CARBON_ASSERT(cfg->peers_n <= CONFIG_PEERS_MAX);
     for (size_t i = 0; i < cfg->peers_n; i++)
         snprintf(m->peers[i].region, sizeof m->peers[i].region, "%s", cfg->peers[i].region);
     m->peers_n = cfg->peers_n;
@@ -153,7 +153,7 @@ metrics_t *metrics_create(const gateway_config_t *cfg, char *err, size_t errlen)
 }
 
 void metrics_attach(metrics_t *m, engine_t *engine, server_t *server) {
-    assert(m->daemon == NULL);
+    CARBON_ASSERT(m->daemon == NULL);
     m->engine = engine;
     m->server = server;
 }
@@ -175,7 +175,7 @@ static enum MHD_Result metrics_on_request(void *cls, struct MHD_Connection *conn
 
 int metrics_start(metrics_t *m, char *err, size_t errlen) {
     if (m->fd < 0) return 0;
-    assert(m->daemon == NULL);
+    CARBON_ASSERT(m->daemon == NULL);
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
     struct sockaddr_storage ss;
     socklen_t sslen;
@@ -338,7 +338,7 @@ static void mo_histogram(metrics_out_t *o, const char *name, const char *help,
 }
 
 int metrics_render(metrics_t *m, char *buf, size_t buflen) {
-    assert(buf != NULL && buflen > 0);
+    CARBON_ASSERT(buf != NULL && buflen > 0);
     metrics_out_t o = {buf, buflen, 0, 0};
     buf[0] = '\0';
     char version[128], region[2 * CONFIG_REGION_MAX];

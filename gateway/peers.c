@@ -2,6 +2,7 @@
  * them (peers.h). gRPC channels reconnect by themselves with backoff; each
  * call carries a deadline. */
 #include "gateway/peers.h"
+#include "common/carbon_assert.h"
 
 #include "carbon/v1/carbon.pb-c.h"
 #include "gateway/arena.h"
@@ -9,7 +10,6 @@
 #include "gateway/log.h"
 #include "gateway/pbconv.h"
 
-#include <assert.h>
 #include <jansson.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -29,7 +29,7 @@ struct peers {
 
 peers_t *peers_create(const gateway_config_t *cfg, const tls_server_t *tls, char *err,
                       size_t errlen) {
-    assert(cfg != NULL && tls != NULL);
+    CARBON_ASSERT(cfg != NULL && tls != NULL);
     peers_t *p = calloc(1, sizeof *p);
     if (p == NULL) abort();
     snprintf(p->region, sizeof p->region, "%s", cfg->region);
@@ -98,7 +98,7 @@ static void peers_note(peers_t *p, int i, const char *path, const client_status_
 }
 
 void peers_observe(peers_t *p, const char *region, const char *path, const client_status_t *st) {
-    assert(p != NULL && region != NULL && path != NULL);
+    CARBON_ASSERT(p != NULL && region != NULL && path != NULL);
     int i = peers_index(p, region);
     if (i >= 0) peers_note(p, i, path, st);
 }

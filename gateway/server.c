@@ -1,10 +1,10 @@
 /* server.c - completion-queue gRPC server with a method table (server.h). */
 #include "gateway/server.h"
+#include "common/carbon_assert.h"
 
 #include "gateway/log.h"
 #include "gateway/validate.h"
 
-#include <assert.h>
 #include <grpc/byte_buffer_reader.h>
 #include <grpc/grpc_security.h>
 #include <grpc/support/time.h>
@@ -99,7 +99,7 @@ static const server_method_t *server_find_method(const server_t *s, const char *
 }
 
 int server_handle(server_t *s, const char *path, server_handler_fn handler) {
-    assert(!s->started);
+    CARBON_ASSERT(!s->started);
     server_method_t *m = (server_method_t *)server_find_method(s, path);
     if (m == NULL) return -1;
     m->handler = handler;
@@ -107,7 +107,7 @@ int server_handle(server_t *s, const char *path, server_handler_fn handler) {
 }
 
 int server_handle_stream(server_t *s, const char *path, server_stream_fn fn) {
-    assert(!s->started && fn != NULL);
+    CARBON_ASSERT(!s->started && fn != NULL);
     server_method_t *m = (server_method_t *)server_find_method(s, path);
     if (m == NULL) return -1;
     m->stream = fn;
@@ -120,7 +120,7 @@ static void server_send_final(server_call_t *c, grpc_status_code code, const cha
                               const char *details, const ProtobufCMessage *msg) {
     int expected = 0;
     if (!atomic_compare_exchange_strong(&c->replied, &expected, 1)) {
-        assert(!"a call was answered twice");
+        CARBON_ASSERT(!"a call was answered twice");
         return;
     }
     grpc_op ops[4];
@@ -168,7 +168,7 @@ static void server_send_final(server_call_t *c, grpc_status_code code, const cha
 }
 
 void server_reply_ok(server_call_t *call, const ProtobufCMessage *msg) {
-    assert(call != NULL && msg != NULL);
+    CARBON_ASSERT(call != NULL && msg != NULL);
     server_send_final(call, GRPC_STATUS_OK, NULL, NULL, msg);
 }
 
@@ -186,7 +186,7 @@ _Static_assert((int)GRPC_STATUS_UNAVAILABLE == REASON_STATUS_UNAVAILABLE, "grpc 
 
 static void server_reply_errorv(server_call_t *call, grpc_status_code code, const char *reason,
                                 const char *fmt, va_list ap) {
-    assert(call != NULL && code != GRPC_STATUS_OK && reason != NULL);
+    CARBON_ASSERT(call != NULL && code != GRPC_STATUS_OK && reason != NULL);
     char sentence[SERVER_DETAILS_MAX];
     vsnprintf(sentence, sizeof sentence, fmt, ap);
     char details[SERVER_DETAILS_MAX + SERVER_REASON_MAX + 2];
@@ -207,7 +207,7 @@ void server_reply_error(server_call_t *call, grpc_status_code code, const char *
 
 void server_refuse(server_call_t *call, reason_t reason, const char *fmt, ...) {
     const reason_info_t *r = reason_info(reason);
-    assert(r->where != REASON_WHERE_LEG); /* leg-only reasons never refuse a call */
+    CARBON_ASSERT(r->where != REASON_WHERE_LEG); /* leg-only reasons never refuse a call */
     va_list ap;
     va_start(ap, fmt);
     server_reply_errorv(call, (grpc_status_code)r->status, r->name, fmt, ap);
@@ -432,7 +432,7 @@ static void server_stream_sweep(server_worker_t *w) {
 }
 
 void server_stream_read(server_call_t *call) {
-    assert(call != NULL && call->method->stream != NULL && !atomic_load(&call->replied));
+    CARBON_ASSERT(call != NULL && call->method->stream != NULL && !atomic_load(&call->replied));
     grpc_op op;
     memset(&op, 0, sizeof op);
     op.op = GRPC_OP_RECV_MESSAGE;
@@ -441,8 +441,8 @@ void server_stream_read(server_call_t *call) {
 }
 
 void server_stream_send(server_call_t *call, const ProtobufCMessage *msg) {
-    assert(call != NULL && msg != NULL && call->method->stream != NULL);
-    assert(!atomic_load(&call->replied));
+    CARBON_ASSERT(call != NULL && msg != NULL && call->method->stream != NULL);
+    CARBON_ASSERT(!atomic_load(&call->replied));
     size_t len = protobuf_c_message_get_packed_size(msg);
     if (len > call->server->opts.max_message_bytes) {
         server_reply_error(call, GRPC_STATUS_RESOURCE_EXHAUSTED, REASON(RESPONSE_TOO_LARGE),
@@ -468,7 +468,7 @@ void server_stream_send(server_call_t *call, const ProtobufCMessage *msg) {
 }
 
 void server_stream_finish(server_call_t *call) {
-    assert(call != NULL && call->method->stream != NULL);
+    CARBON_ASSERT(call != NULL && call->method->stream != NULL);
     server_send_final(call, GRPC_STATUS_OK, NULL, NULL, NULL);
 }
 
@@ -579,7 +579,7 @@ static void server_dispatch(server_call_t *c) {
     grpc_slice all = grpc_byte_buffer_reader_readall(&reader);
     grpc_byte_buffer_reader_destroy(&reader);
     /* gRPC has enforced max_message_bytes already; this is the unpack bound. */
-    assert(GRPC_SLICE_LENGTH(all) <= s->opts.max_message_bytes);
+    CARBON_ASSERT(GRPC_SLICE_LENGTH(all) <= s->opts.max_message_bytes);
     c->request = protobuf_c_message_unpack(c->method->request_desc, NULL, GRPC_SLICE_LENGTH(all),
                                            GRPC_SLICE_START_PTR(all));
     server_strings_t strings = c->request == NULL
@@ -684,7 +684,7 @@ server_t *server_create(const server_options_t *opts,
                         const ProtobufCServiceDescriptor *const *services,
                         const identity_service_t *service_kinds, size_t services_n, char *err,
                         size_t errlen) {
-    assert(opts != NULL && opts->creds != NULL && opts->workers > 0);
+    CARBON_ASSERT(opts != NULL && opts->creds != NULL && opts->workers > 0);
     server_t *s = calloc(1, sizeof *s);
     if (s == NULL) {
         snprintf(err, errlen, "out of memory");
@@ -694,7 +694,7 @@ server_t *server_create(const server_options_t *opts,
     for (size_t i = 0; i < services_n; i++) {
         const ProtobufCServiceDescriptor *sd = services[i];
         for (unsigned m = 0; m < sd->n_methods; m++) {
-            assert(s->methods_n < SERVER_METHODS_MAX);
+            CARBON_ASSERT(s->methods_n < SERVER_METHODS_MAX);
             server_method_t *mt = &s->methods[s->methods_n++];
             snprintf(mt->path, sizeof mt->path, "/%s/%s", sd->name, sd->methods[m].name);
             mt->service = service_kinds[i];

@@ -1,5 +1,6 @@
 /* tls.c - mutual-TLS credentials (see tls.h). */
 #include "gateway/tls.h"
+#include "common/carbon_assert.h"
 
 #include "gateway/rpc/tls_client.h"
 
@@ -7,7 +8,6 @@
 #include "gateway/identity.h"
 #include "gateway/log.h"
 
-#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -545,7 +545,7 @@ static grpc_tls_certificate_verifier *tls_verifier_create(const tls_server_t *t,
     v->rev = t->rev;
     atomic_fetch_add(&t->rev->refs, 1);
     if (peer_region != NULL) {
-        assert(trust_domain != NULL);
+        CARBON_ASSERT(trust_domain != NULL);
         v->host_name = grpc_tls_certificate_verifier_host_name_create();
         snprintf(v->peer_region, sizeof v->peer_region, "%s", peer_region);
         snprintf(v->trust_domain, sizeof v->trust_domain, "%s", trust_domain);
@@ -558,7 +558,7 @@ static grpc_tls_certificate_verifier *tls_verifier_create(const tls_server_t *t,
  * watcher. The options hold their own reference to it; the caller passes
  * them to a grpc_tls_*_credentials_create, which takes them. */
 static grpc_tls_credentials_options *tls_watching_options(const tls_server_t *t) {
-    assert(t->provider != NULL);
+    CARBON_ASSERT(t->provider != NULL);
     grpc_tls_credentials_options *opts = grpc_tls_credentials_options_create();
     grpc_tls_credentials_options_set_certificate_provider(opts, t->provider);
     grpc_tls_credentials_options_watch_root_certs(opts);
@@ -568,7 +568,7 @@ static grpc_tls_credentials_options *tls_watching_options(const tls_server_t *t)
 
 tls_server_t *tls_server_create(const char *cert_path, const char *key_path, const char *ca_path,
                                 const char *crl_dir, char *err, size_t errlen) {
-    assert(cert_path && key_path && ca_path && crl_dir);
+    CARBON_ASSERT(cert_path && key_path && ca_path && crl_dir);
     tls_server_t *t = calloc(1, sizeof *t);
     if (t == NULL) abort();
     t->id_fd = t->ca_fd = -1;
@@ -696,7 +696,7 @@ grpc_channel_credentials *tls_server_peer_credentials(const tls_server_t *t,
                                                       const char *trust_domain,
                                                       const char *peer_region, char *err,
                                                       size_t errlen) {
-    assert(t != NULL && t->id_fd >= 0 && t->ca_fd >= 0 && trust_domain && peer_region);
+    CARBON_ASSERT(t != NULL && t->id_fd >= 0 && t->ca_fd >= 0 && trust_domain && peer_region);
     grpc_tls_credentials_options *opts = tls_watching_options(t);
     /* The peer's chain against the CA (gRPC), then tls_verify: revocation,
      * host name, and that it is the gateway of peer_region. */

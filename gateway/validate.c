@@ -1,9 +1,9 @@
 /* validate.c - request field checks (validate.h). */
 #include "gateway/validate.h"
+#include "common/carbon_assert.h"
 
 #include "gateway/config.h"
 
-#include <assert.h>
 #include <ctype.h>
 #include <string.h>
 
@@ -39,7 +39,7 @@ int validate_account_name(const char *s, char *region, char *id) {
 }
 
 int validate_free_text(const char *s, size_t min_bytes, size_t max_bytes) {
-    assert(s != NULL && min_bytes <= max_bytes);
+    CARBON_ASSERT(s != NULL && min_bytes <= max_bytes);
     size_t n = strlen(s);
     if (n < min_bytes || n > max_bytes) return 0;
     if (!validate_utf8((const uint8_t *)s, n)) return 0;

@@ -1,9 +1,9 @@
 /* audit.c - audit chain entries and signed checkpoints (audit.h). */
 #include "settlement/audit.h"
+#include "common/carbon_assert.h"
 
 #include "settlement/textfield.h"
 
-#include <assert.h>
 #include <errno.h>
 #include <hiredis/hiredis.h>
 #include <inttypes.h>
@@ -159,7 +159,7 @@ int audit_read(store_t *st, uint64_t from_seq, size_t limit, audit_entry_t **out
     *out = NULL;
     *n = 0;
     if (limit == 0) return LEDGER_OK;
-    assert(limit <= AUDIT_READ_MAX);
+    CARBON_ASSERT(limit <= AUDIT_READ_MAX);
     if (from_seq == 0) from_seq = 1;
     const char **argv = calloc(limit + 2, sizeof *argv);
     size_t *argvlen = calloc(limit + 2, sizeof *argvlen);

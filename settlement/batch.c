@@ -1,7 +1,7 @@
 /* batch.c - batch records and digests (batch.h). */
 #include "settlement/batch.h"
+#include "common/carbon_assert.h"
 
-#include <assert.h>
 #include <hiredis/hiredis.h>
 #include <inttypes.h>
 #include <openssl/evp.h>
@@ -51,7 +51,7 @@ static void batch_totals(const ledger_leg_t *const *legs, size_t n, const char *
         }
         int len = batch_leg_canonical(l->tid, from, to, l->blocks, l->blocks_n, l->debited_g,
                                       l->credited_g, l->discount_g, buf, BATCH_CANONICAL_MAX - 1);
-        assert(len > 0);
+        CARBON_ASSERT(len > 0);
         buf[len++] = '\n';
         EVP_DigestUpdate(ctx, buf, (size_t)len);
         out->count++;
@@ -83,7 +83,7 @@ void batch_record_free(batch_record_t *b) {
 
 int batch_open(store_t *st, const char *peer, const batch_totals_t *t, const char *const *tids,
                size_t n, uint64_t now_ms, uint64_t *seq, char *err, size_t errlen) {
-    assert(n >= 1 && n <= BATCH_RECORD_LEGS_MAX);
+    CARBON_ASSERT(n >= 1 && n <= BATCH_RECORD_LEGS_MAX);
     size_t argc = 6 + n;
     const char **argv = calloc(argc, sizeof *argv);
     size_t *argvlen = calloc(argc, sizeof *argvlen);
@@ -102,7 +102,7 @@ int batch_open(store_t *st, const char *peer, const batch_totals_t *t, const cha
     for (size_t i = 0; i < argc; i++) argvlen[i] = strlen(argv[i]);
     redisReply *r = NULL;
     int idx = store_script_index("batch_open");
-    assert(idx >= 0);
+    CARBON_ASSERT(idx >= 0);
     int rc = store_eval(st, idx, 0, (int)argc, argv, argvlen, &r, err, errlen);
     free(argv);
     free(argvlen);

@@ -1,10 +1,10 @@
 /* checker.c - invariants over every region's store (checker.h). */
 #include "settlement/checker.h"
+#include "common/carbon_assert.h"
 
 #include "settlement/audit.h"
 #include "settlement/ledger.h"
 
-#include <assert.h>
 #include <hiredis/hiredis.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -504,7 +504,7 @@ static void checker_conservation(checker_pass_t *p) {
 
 int checker_run(const checker_region_t *regions, size_t n, int settled_required,
                 checker_report_t *rep, char *err, size_t errlen) {
-    assert(n <= CHECKER_REGIONS_MAX);
+    CARBON_ASSERT(n <= CHECKER_REGIONS_MAX);
     memset(rep, 0, sizeof *rep);
     rep->regions = n;
     checker_store_t stores[CHECKER_REGIONS_MAX];

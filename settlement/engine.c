@@ -1,11 +1,11 @@
 /* engine.c - group commit and recovery (engine.h). */
 #include "settlement/engine.h"
+#include "common/carbon_assert.h"
 
 #include "settlement/batch.h"
 #include "settlement/failpoint.h"
 #include "settlement/reasons.h"
 
-#include <assert.h>
 #include <errno.h>
 #include <hiredis/hiredis.h>
 #include <inttypes.h>
@@ -264,7 +264,7 @@ static int engine_send_decisions(engine_t *e, store_t *st, const char *peer, uin
 
 static void engine_run_batch(engine_t *e, engine_peer_t *p, store_t *st, engine_item_t **items,
                              size_t n) {
-    assert(n >= 1 && n <= LEDGER_BATCH_LEGS_MAX);
+    CARBON_ASSERT(n >= 1 && n <= LEDGER_BATCH_LEGS_MAX);
     atomic_fetch_add(&e->batches, 1);
     engine_observe(e->batch_legs_n, &e->batch_legs_sum, engine_batch_bounds_legs,
                    ENGINE_BATCH_BUCKETS, n);
@@ -449,16 +449,16 @@ int engine_reserve(engine_t *e, const char *peer) {
 
 void engine_unreserve(engine_t *e, const char *peer) {
     engine_peer_t *p = engine_peer(e, peer);
-    assert(p != NULL);
+    CARBON_ASSERT(p != NULL);
     pthread_mutex_lock(&e->lock);
-    assert(p->reserved > p->queued);
+    CARBON_ASSERT(p->reserved > p->queued);
     p->reserved--;
     pthread_mutex_unlock(&e->lock);
 }
 
 void engine_submit(engine_t *e, ledger_leg_t *leg, engine_done_fn done, void *arg) {
     engine_peer_t *p = engine_peer(e, leg->peer);
-    assert(p != NULL);
+    CARBON_ASSERT(p != NULL);
     engine_item_t *it = calloc(1, sizeof *it);
     if (it == NULL) abort();
     it->leg = *leg;
@@ -467,7 +467,7 @@ void engine_submit(engine_t *e, ledger_leg_t *leg, engine_done_fn done, void *ar
     it->arg = arg;
     it->held_us = engine_mono_us();
     pthread_mutex_lock(&e->lock);
-    assert(p->reserved > p->queued);
+    CARBON_ASSERT(p->reserved > p->queued);
     if (p->exited) {
         /* Stopping: the leg stays HELD; recovery settles it after restart. */
         p->reserved--;

@@ -1,8 +1,8 @@
 /* ledger.c - typed calls of the ledger's Lua scripts (ledger.h). */
 #include "settlement/ledger.h"
+#include "common/carbon_assert.h"
 #include "settlement/reasons.h"
 
-#include <assert.h>
 #include <hiredis/hiredis.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -108,7 +108,7 @@ int ledger_blocks_parse(const char *text, size_t max, ledger_block_t **out, size
             start = text + i + 1;
         }
     }
-    assert(k == count);
+    CARBON_ASSERT(k == count);
     *out = blocks;
     *n = count;
     return 0;
@@ -128,7 +128,7 @@ static char *ledger_blocks_text(const ledger_block_t *blocks, size_t n) {
     buf[0] = '\0';
     for (size_t i = 0; i < n; i++) {
         int w = ledger_block_format(&blocks[i], buf + used + (i > 0), cap - used - (i > 0));
-        assert(w > 0);
+        CARBON_ASSERT(w > 0);
         if (i > 0) buf[used] = ',';
         used += (size_t)w + (i > 0);
     }
@@ -194,7 +194,7 @@ static void ledger_args_free(ledger_args_t *a) {
 static int ledger_run(store_t *st, const char *name, ledger_args_t *a, redisReply **reply,
                       char *err, size_t errlen) {
     int idx = store_script_index(name);
-    assert(idx >= 0);
+    CARBON_ASSERT(idx >= 0);
     int rc = store_eval(st, idx, 0, (int)a->n, (const char **)a->v, a->len, reply, err, errlen);
     ledger_args_free(a);
     if (rc != STORE_OK) {
@@ -374,12 +374,12 @@ int ledger_hold(store_t *st, ledger_leg_t *leg, const char *request_fp, uint64_t
 
 int ledger_source_decide(store_t *st, ledger_source_decision_t *d, size_t n, uint64_t now_ms,
                          char *err, size_t errlen) {
-    assert(n >= 1 && n <= LEDGER_BATCH_LEGS_MAX);
+    CARBON_ASSERT(n >= 1 && n <= LEDGER_BATCH_LEGS_MAX);
     ledger_args_t a = {0};
     ledger_args_u64(&a, now_ms);
     ledger_args_u64(&a, n);
     for (size_t i = 0; i < n; i++) {
-        assert(d[i].decision == 'C' || d[i].decision == 'A');
+        CARBON_ASSERT(d[i].decision == 'C' || d[i].decision == 'A');
         ledger_args_str(&a, d[i].tid);
         ledger_args_add(&a, &d[i].decision, 1);
         ledger_args_str(&a, d[i].reason != NULL ? d[i].reason : "");
@@ -406,13 +406,13 @@ int ledger_source_decide(store_t *st, ledger_source_decision_t *d, size_t n, uin
 
 int ledger_source_ack(store_t *st, const char *const *tids, size_t n, uint64_t now_ms,
                       char *err, size_t errlen) {
-    assert(n >= 1 && n <= LEDGER_BATCH_LEGS_MAX);
+    CARBON_ASSERT(n >= 1 && n <= LEDGER_BATCH_LEGS_MAX);
     ledger_args_t a = {0};
     ledger_args_u64(&a, now_ms);
     ledger_args_u64(&a, n);
     for (size_t i = 0; i < n; i++) ledger_args_str(&a, tids[i]);
     int idx = store_script_index("source_ack");
-    assert(idx >= 0);
+    CARBON_ASSERT(idx >= 0);
     redisReply *r;
     int rc = store_eval(st, idx, 0, (int)a.n, (const char **)a.v, a.len, &r, err, errlen);
     ledger_args_free(&a);
@@ -426,7 +426,7 @@ int ledger_source_ack(store_t *st, const char *const *tids, size_t n, uint64_t n
 int ledger_dest_prepare(store_t *st, const char *source_region, uint64_t batch_seq,
                         const char *batch_totals, ledger_prepare_t *p, size_t n, uint64_t now_ms,
                         char *err, size_t errlen) {
-    assert(n >= 1 && n <= LEDGER_BATCH_LEGS_MAX);
+    CARBON_ASSERT(n >= 1 && n <= LEDGER_BATCH_LEGS_MAX);
     ledger_args_t a = {0};
     ledger_args_u64(&a, now_ms);
     ledger_args_str(&a, source_region);
@@ -469,13 +469,13 @@ int ledger_dest_prepare(store_t *st, const char *source_region, uint64_t batch_s
 
 int ledger_dest_decide(store_t *st, const char *source_region, ledger_dest_decision_t *d,
                        size_t n, uint64_t now_ms, char *err, size_t errlen) {
-    assert(n >= 1 && n <= LEDGER_BATCH_LEGS_MAX);
+    CARBON_ASSERT(n >= 1 && n <= LEDGER_BATCH_LEGS_MAX);
     ledger_args_t a = {0};
     ledger_args_u64(&a, now_ms);
     ledger_args_str(&a, source_region);
     ledger_args_u64(&a, n);
     for (size_t i = 0; i < n; i++) {
-        assert(d[i].decision == 'C' || d[i].decision == 'A');
+        CARBON_ASSERT(d[i].decision == 'C' || d[i].decision == 'A');
         ledger_args_str(&a, d[i].tid);
         ledger_args_add(&a, &d[i].decision, 1);
         ledger_args_str(&a, d[i].resolved_by != NULL ? d[i].resolved_by : "");

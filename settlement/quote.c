@@ -1,7 +1,7 @@
 /* quote.c - transfer quotes and the destination's leg check (quote.h). */
 #include "settlement/quote.h"
+#include "common/carbon_assert.h"
 
-#include <assert.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -119,7 +119,7 @@ const char *quote_check_leg(catalog_set_t *set, const char *own_region,
 }
 
 int quote_fill_leg(const quote_t *q, ledger_leg_t *leg) {
-    assert(q != NULL && leg != NULL && q->src != NULL && q->dst != NULL);
+    CARBON_ASSERT(q != NULL && leg != NULL && q->src != NULL && q->dst != NULL);
     leg->requested_g = q->q.requested_g;
     leg->credited_g = q->q.credited_g;
     leg->debited_g = q->q.debited_g;

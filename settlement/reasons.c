@@ -1,7 +1,7 @@
 /* reasons.c - the table of reasons (reasons.h) as data. */
 #include "settlement/reasons.h"
+#include "common/carbon_assert.h"
 
-#include <assert.h>
 #include <string.h>
 
 static const reason_info_t reasons_v[REASON_COUNT] = {
@@ -22,17 +22,17 @@ REASONS_TABLE(REASON_CHECK_)
 #undef REASON_CHECK_
 
 const reason_info_t *reason_info(reason_t r) {
-    assert((unsigned)r < REASON_COUNT);
+    CARBON_ASSERT((unsigned)r < REASON_COUNT);
     return &reasons_v[r];
 }
 
 const char *reason_name(reason_t r) {
-    assert((unsigned)r < REASON_COUNT);
+    CARBON_ASSERT((unsigned)r < REASON_COUNT);
     return reasons_v[r].name;
 }
 
 const reason_info_t *reason_find(const char *name) {
-    assert(name != NULL);
+    CARBON_ASSERT(name != NULL);
     for (size_t i = 0; i < REASON_COUNT; i++)
         if (strcmp(reasons_v[i].name, name) == 0) return &reasons_v[i];
     return NULL;

@@ -1,7 +1,7 @@
 /* store.c - the connection to the region's store; see store.h. */
 #include "settlement/store.h"
+#include "common/carbon_assert.h"
 
-#include <assert.h>
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
@@ -55,13 +55,13 @@ static void store_errf(char *err, size_t errlen, const char *fmt, ...) {
 }
 
 static struct timeval store_tv_from_ms(int ms) {
-    assert(ms >= 0 && ms <= STORE_TIMEOUT_MS_MAX);
+    CARBON_ASSERT(ms >= 0 && ms <= STORE_TIMEOUT_MS_MAX);
     struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
     return tv;
 }
 
 static void store_sleep_ms(int ms) {
-    assert(ms >= 0 && ms <= STORE_TIMEOUT_MS_MAX);
+    CARBON_ASSERT(ms >= 0 && ms <= STORE_TIMEOUT_MS_MAX);
     struct timespec left = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
     /* bounded: each EINTR leaves less time */
     while (nanosleep(&left, &left) != 0 && errno == EINTR) {
@@ -109,7 +109,7 @@ const char *store_rc_name(int rc) {
 /* ---- configuration -------------------------------------------------------- */
 
 void store_config_defaults(store_config_t *cfg) {
-    assert(cfg != NULL);
+    CARBON_ASSERT(cfg != NULL);
     memset(cfg, 0, sizeof *cfg);
     snprintf(cfg->host, sizeof cfg->host, "%s", "127.0.0.1");
     cfg->port = 6379;
@@ -167,8 +167,8 @@ static bool store_config_check(const store_config_t *cfg, char *err, size_t errl
 /* ---- scripts -------------------------------------------------------------- */
 
 int store_script_index(const char *name) {
-    assert(name != NULL);
-    assert(script_sources_n <= STORE_SCRIPTS_MAX);
+    CARBON_ASSERT(name != NULL);
+    CARBON_ASSERT(script_sources_n <= STORE_SCRIPTS_MAX);
     for (size_t i = 0; i < script_sources_n; i++) {
         if (strcmp(script_sources[i].name, name) == 0) return (int)i;
     }
@@ -176,7 +176,7 @@ int store_script_index(const char *name) {
 }
 
 const char *store_script_sha(const store_t *s, int script_index) {
-    assert(s != NULL);
+    CARBON_ASSERT(s != NULL);
     if (script_index < 0 || (size_t)script_index >= s->scripts_n) return NULL;
     return s->sha[script_index];
 }
@@ -194,7 +194,7 @@ static void store_disconnect(store_t *s) {
  * flight Redis sends nothing, so readable means EOF (server closed it, e.g.
  * restart or timeout) or a reset: sending on it would be wasted. */
 static bool store_conn_stale(const store_t *s) {
-    assert(s->ctx != NULL);
+    CARBON_ASSERT(s->ctx != NULL);
     if (s->ctx->err != 0 || s->ctx->fd < 0) return true;
     struct pollfd p = {.fd = s->ctx->fd, .events = POLLIN | POLLRDHUP, .revents = 0};
     int r;
@@ -261,8 +261,8 @@ static int store_io_error(store_t *s, bool after_send, int saved_errno, char *er
  * and says in *sent_any whether anything may have reached Redis. */
 static int store_exchange(store_t *s, size_t n, redisReply **got, bool *sent_any,
                           char *err, size_t errlen) {
-    assert(s->ctx != NULL);
-    assert(n >= 1 && n <= STORE_PIPELINE_MAX + STORE_SCRIPTS_MAX);
+    CARBON_ASSERT(s->ctx != NULL);
+    CARBON_ASSERT(n >= 1 && n <= STORE_PIPELINE_MAX + STORE_SCRIPTS_MAX);
     for (size_t i = 0; i < n; i++) got[i] = NULL;
     if (store_flush(s, sent_any) != REDIS_OK) {
         return store_io_error(s, *sent_any, errno, err, errlen);
@@ -292,8 +292,8 @@ static int store_exchange(store_t *s, size_t n, redisReply **got, bool *sent_any
 /* SCRIPT LOADs every embedded script in one pipeline and checks each SHA1.
  * *retryable is false when trying again cannot help (auth, mismatch). */
 static int store_load_scripts(store_t *s, bool *retryable, char *err, size_t errlen) {
-    assert(s->ctx != NULL);
-    assert(s->scripts_n <= STORE_SCRIPTS_MAX);
+    CARBON_ASSERT(s->ctx != NULL);
+    CARBON_ASSERT(s->scripts_n <= STORE_SCRIPTS_MAX);
     *retryable = true;
     if (s->scripts_n == 0) return STORE_OK;
     for (size_t i = 0; i < s->scripts_n; i++) {
@@ -336,7 +336,7 @@ static int store_load_scripts(store_t *s, bool *retryable, char *err, size_t err
  * answer to that command (message in err). */
 static int store_region_reply(const store_t *s, const redisReply *r, const char *region,
                               char *owner, size_t ownerlen, char *err, size_t errlen) {
-    assert(ownerlen > 0);
+    CARBON_ASSERT(ownerlen > 0);
     owner[0] = '\0';
     if (r->type == REDIS_REPLY_NIL) return 0;
     if (r->type != REDIS_REPLY_STRING) {
@@ -453,7 +453,7 @@ static int store_ensure_connected(store_t *s, int *budget, int *backoff_ms,
     int rc = STORE_EUNAVAILABLE;
     int attempts = 0;
     while (*budget > 0) {
-        assert(attempts <= STORE_RECONNECT_ATTEMPTS_LIMIT);
+        CARBON_ASSERT(attempts <= STORE_RECONNECT_ATTEMPTS_LIMIT);
         if (attempts > 0) {
             store_sleep_ms(*backoff_ms);
             int next = *backoff_ms * 2;
@@ -477,7 +477,7 @@ static int store_ensure_connected(store_t *s, int *budget, int *backoff_ms,
 /* ---- open / close --------------------------------------------------------- */
 
 store_t *store_open(const store_config_t *cfg, char *err, size_t errlen) {
-    assert(cfg != NULL);
+    CARBON_ASSERT(cfg != NULL);
     if (err != NULL && errlen > 0) err[0] = '\0';
     if (!store_config_check(cfg, err, errlen)) return NULL;
     if (script_sources_n > STORE_SCRIPTS_MAX) {
@@ -532,9 +532,9 @@ void store_close(store_t *s) {
     free(s);
 }
 
-uint64_t store_calls(const store_t *s) { assert(s != NULL); return s->calls; }
-uint64_t store_errors(const store_t *s) { assert(s != NULL); return s->errors; }
-uint64_t store_reconnects(const store_t *s) { assert(s != NULL); return s->reconnects; }
+uint64_t store_calls(const store_t *s) { CARBON_ASSERT(s != NULL); return s->calls; }
+uint64_t store_errors(const store_t *s) { CARBON_ASSERT(s != NULL); return s->errors; }
+uint64_t store_reconnects(const store_t *s) { CARBON_ASSERT(s != NULL); return s->reconnects; }
 uint64_t store_process_calls(void) { return atomic_load(&store_process_calls_n); }
 uint64_t store_process_errors(void) { return atomic_load(&store_process_errors_n); }
 
@@ -584,10 +584,10 @@ static int store_append_call(store_t *s, const store_call_t *call) {
     if (call->script_index == STORE_RAW_COMMAND) {
         return redisAppendCommandArgv(s->ctx, call->argc, call->argv, call->argvlen);
     }
-    assert(call->argc <= STORE_ARGS_MAX);
+    CARBON_ASSERT(call->argc <= STORE_ARGS_MAX);
     char nkeys_text[STORE_NKEYS_TEXT_MAX];
     int nkeys_len = snprintf(nkeys_text, sizeof nkeys_text, "%d", call->nkeys);
-    assert(nkeys_len > 0 && (size_t)nkeys_len < sizeof nkeys_text);
+    CARBON_ASSERT(nkeys_len > 0 && (size_t)nkeys_len < sizeof nkeys_text);
     s->argv[0] = "EVALSHA";
     s->argvlen[0] = 7;
     s->argv[1] = s->sha[call->script_index];
@@ -625,8 +625,8 @@ static store_reply_kind_t store_reply_kind(const redisReply *r) {
  * prefixed with its index when index_in_err. */
 static int store_run(store_t *s, size_t n, const store_call_t *calls, redisReply **replies,
                      bool index_in_err, char *err, size_t errlen) {
-    assert(s != NULL && calls != NULL && replies != NULL);
-    assert(n >= 1 && n <= STORE_PIPELINE_MAX);
+    CARBON_ASSERT(s != NULL && calls != NULL && replies != NULL);
+    CARBON_ASSERT(n >= 1 && n <= STORE_PIPELINE_MAX);
     if (err != NULL && errlen > 0) err[0] = '\0';
     for (size_t i = 0; i < n; i++) replies[i] = NULL;
     s->calls += n;
@@ -652,7 +652,7 @@ static int store_run(store_t *s, size_t n, const store_call_t *calls, redisReply
     /* every round spends budget, or the single reload, or ends the loop */
     const int rounds_max = STORE_RECONNECT_ATTEMPTS_LIMIT * 2 + 4;
     for (int round = 0;; round++) {
-        assert(round < rounds_max);
+        CARBON_ASSERT(round < rounds_max);
         (void)rounds_max;
         rc = store_ensure_connected(s, &budget, &backoff_ms, err, errlen);
         if (rc != STORE_OK) goto fail;
@@ -722,7 +722,7 @@ static int store_run(store_t *s, size_t n, const store_call_t *calls, redisReply
 
     rc = STORE_OK;
     for (size_t i = 0; i < n; i++) {
-        assert(replies[i] != NULL);
+        CARBON_ASSERT(replies[i] != NULL);
         if (replies[i]->type != REDIS_REPLY_ERROR) continue;
         s->errors++;
         atomic_fetch_add(&store_process_errors_n, 1);
@@ -737,7 +737,7 @@ static int store_run(store_t *s, size_t n, const store_call_t *calls, redisReply
     return rc;
 
 fail:
-    assert(rc != STORE_OK);
+    CARBON_ASSERT(rc != STORE_OK);
     for (size_t i = 0; i < n; i++) {
         if (replies[i] != NULL) freeReplyObject(replies[i]);
         replies[i] = NULL;
@@ -763,7 +763,7 @@ static int store_run_one(store_t *s, const store_call_t *call, redisReply **repl
 int store_eval(store_t *s, int script_index, int nkeys, int argc,
                const char **argv, const size_t *argvlen,
                redisReply **reply_out, char *err, size_t errlen) {
-    assert(s != NULL && reply_out != NULL);
+    CARBON_ASSERT(s != NULL && reply_out != NULL);
     *reply_out = NULL;
     if (script_index == STORE_RAW_COMMAND) script_index = -1; /* never a raw command */
     store_call_t call = {script_index, nkeys, argc, argv, argvlen};
@@ -772,7 +772,7 @@ int store_eval(store_t *s, int script_index, int nkeys, int argc,
 
 int store_command(store_t *s, int argc, const char **argv, const size_t *argvlen,
                   redisReply **reply_out, char *err, size_t errlen) {
-    assert(s != NULL && reply_out != NULL);
+    CARBON_ASSERT(s != NULL && reply_out != NULL);
     *reply_out = NULL;
     store_call_t call = {STORE_RAW_COMMAND, 0, argc, argv, argvlen};
     return store_run_one(s, &call, reply_out, err, errlen);
@@ -780,8 +780,8 @@ int store_command(store_t *s, int argc, const char **argv, const size_t *argvlen
 
 int store_region_claim(store_t *s, const char *region, char *owner, size_t ownerlen, char *err,
                        size_t errlen) {
-    assert(s != NULL && region != NULL && owner != NULL && ownerlen > 0);
-    assert(region[0] != '\0' && strlen(region) < STORE_REGION_MAX);
+    CARBON_ASSERT(s != NULL && region != NULL && owner != NULL && ownerlen > 0);
+    CARBON_ASSERT(region[0] != '\0' && strlen(region) < STORE_REGION_MAX);
     const char *argv[5] = {"SET", STORE_REGION_KEY, region, "NX", "GET"};
     redisReply *r = NULL;
     int rc = store_command(s, 5, argv, NULL, &r, err, errlen);
@@ -793,7 +793,7 @@ int store_region_claim(store_t *s, const char *region, char *owner, size_t owner
 
 int store_pipeline_eval(store_t *s, size_t n, const store_call_t *calls,
                         redisReply **replies_out, char *err, size_t errlen) {
-    assert(s != NULL && replies_out != NULL);
+    CARBON_ASSERT(s != NULL && replies_out != NULL);
     if (n < 1 || n > STORE_PIPELINE_MAX || calls == NULL) {
         for (size_t i = 0; i < n && i < STORE_PIPELINE_MAX; i++) replies_out[i] = NULL;
         store_errf(err, errlen, "store_pipeline_eval: %zu calls, need 1..%d", n, STORE_PIPELINE_MAX);

@@ -1,17 +1,17 @@
 /* textfield.c - netstring fields for free text (textfield.h). */
 #include "settlement/textfield.h"
+#include "common/carbon_assert.h"
 
-#include <assert.h>
 #include <stdio.h>
 #include <string.h>
 
 int textfield_encode(const char *text, size_t n, char *buf, size_t cap) {
-    assert(text != NULL || n == 0);
-    assert(buf != NULL);
+    CARBON_ASSERT(text != NULL || n == 0);
+    CARBON_ASSERT(buf != NULL);
     if (n > TEXTFIELD_BYTES_MAX) return -1;
     char len[TEXTFIELD_LEN_DIGITS_MAX + 2];
     int digits = snprintf(len, sizeof len, "%zu:", n);
-    assert(digits > 1 && (size_t)digits < sizeof len);
+    CARBON_ASSERT(digits > 1 && (size_t)digits < sizeof len);
     size_t total = (size_t)digits + n + 1;
     if (total + 1 > cap) return -1;
     memcpy(buf, len, (size_t)digits);
@@ -22,7 +22,7 @@ int textfield_encode(const char *text, size_t n, char *buf, size_t cap) {
 }
 
 int textfield_next(const char *s, size_t len, size_t *pos, const char **field, size_t *field_len) {
-    assert(s != NULL && pos != NULL && field != NULL && field_len != NULL);
+    CARBON_ASSERT(s != NULL && pos != NULL && field != NULL && field_len != NULL);
     size_t i = *pos, n = 0, digits = 0;
     if (i >= len) return -1;
     while (i < len && s[i] >= '0' && s[i] <= '9') {

@@ -1,10 +1,10 @@
 /* commands.c - gwctl's command table and what commands share. */
 #include "gateway/gwctl/gwctl.h"
+#include "common/carbon_assert.h"
 
 #include "gateway/rpc/pbjson.h"
 #include "gateway/rpc/tls_client.h"
 
-#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -122,7 +122,7 @@ int gwctl_parse(int argc, char **argv, const gwctl_opt_t *opts, gwctl_conn_t *co
 }
 
 grpc_channel *gwctl_connect_err(const gwctl_conn_t *conn, char *err, size_t errlen) {
-    assert(conn != NULL && err != NULL && errlen > 0);
+    CARBON_ASSERT(conn != NULL && err != NULL && errlen > 0);
     err[0] = '\0';
     if (gwctl_check_credentials(conn->cert, conn->key, conn->ca, err, errlen) != 0) return NULL;
     grpc_channel_credentials *creds =
@@ -196,7 +196,7 @@ static void gwctl_retry_hint(const gwctl_reply_t *reply, grpc_status_code code) 
 int gwctl_service_call(const gwctl_conn_t *conn, const char *service, const char *method,
                        const ProtobufCMessage *req, const ProtobufCMessageDescriptor *resp_desc,
                        const gwctl_reply_t *reply, grpc_status_code *code_out) {
-    assert(conn != NULL && reply != NULL && reply->print != NULL);
+    CARBON_ASSERT(conn != NULL && reply != NULL && reply->print != NULL);
     if (code_out != NULL) *code_out = GRPC_STATUS_UNKNOWN;
     char err[768];
     grpc_channel *ch = gwctl_connect_err(conn, err, sizeof err);

@@ -2,10 +2,10 @@
  * dials, and tells "nothing listens" from "the handshake was refused" after a
  * call fails (gwctl.h). */
 #include "gateway/gwctl/gwctl.h"
+#include "common/carbon_assert.h"
 
 #include "gateway/rpc/tls_client.h"
 
-#include <assert.h>
 #include <netdb.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -114,7 +114,7 @@ static int gwctl_check_chain(const char *cert_path, const char *ca_path, STACK_O
 
 int gwctl_check_credentials(const char *cert_path, const char *key_path, const char *ca_path,
                             char *err, size_t errlen) {
-    assert(cert_path != NULL && key_path != NULL && ca_path != NULL && err != NULL);
+    CARBON_ASSERT(cert_path != NULL && key_path != NULL && ca_path != NULL && err != NULL);
     err[0] = '\0';
     STACK_OF(X509) *cas = gwctl_read_certs(ca_path, err, errlen);
     if (cas == NULL) return -1;
@@ -183,7 +183,7 @@ static int gwctl_tcp_connects(const struct addrinfo *ai, int timeout_ms) {
 }
 
 int gwctl_target_listens(const char *target, int timeout_ms) {
-    assert(target != NULL && timeout_ms > 0);
+    CARBON_ASSERT(target != NULL && timeout_ms > 0);
     char host[256], port[16];
     if (gwctl_split_target(target, host, sizeof host, port, sizeof port) != 0) return -1;
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;

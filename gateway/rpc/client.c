@@ -1,7 +1,7 @@
 /* client.c - blocking unary calls (client.h). */
 #include "gateway/rpc/client.h"
+#include "common/carbon_assert.h"
 
-#include <assert.h>
 #include <grpc/byte_buffer_reader.h>
 #include <grpc/support/time.h>
 #include <stdio.h>
@@ -45,7 +45,7 @@ grpc_status_code client_call_raw(grpc_channel *ch, const char *path, const uint8
                                  size_t len, const ProtobufCMessageDescriptor *response_desc,
                                  ProtobufCMessage **response, int64_t timeout_ms,
                                  client_status_t *st) {
-    assert(ch != NULL && path != NULL && st != NULL);
+    CARBON_ASSERT(ch != NULL && path != NULL && st != NULL);
     memset(st, 0, sizeof *st);
     if (response != NULL) *response = NULL;
     grpc_completion_queue *cq = grpc_completion_queue_create_for_pluck(NULL);
@@ -82,7 +82,7 @@ grpc_status_code client_call_raw(grpc_channel *ch, const char *path, const uint8
     ops[5].data.recv_status_on_client.status_details = &details;
     int tag = 0;
     grpc_call_error e = grpc_call_start_batch(call, ops, 6, &tag, NULL);
-    assert(e == GRPC_CALL_OK);
+    CARBON_ASSERT(e == GRPC_CALL_OK);
     (void)e;
     grpc_completion_queue_pluck(cq, &tag, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
 

@@ -1,7 +1,7 @@
 /* grpc_lifetime.c - see grpc_lifetime.h. */
 #include "gateway/rpc/grpc_lifetime.h"
+#include "common/carbon_assert.h"
 
-#include <assert.h>
 #include <grpc/grpc.h>
 #include <openssl/crypto.h>
 #include <stdio.h>
@@ -21,7 +21,7 @@ void grpc_lifetime_begin(void) {
 }
 
 int grpc_lifetime_end(int wait_ms) {
-    assert(wait_ms >= 0);
+    CARBON_ASSERT(wait_ms >= 0);
     grpc_shutdown();
     /* grpc_is_initialized() takes the lock gRPC's clean-up holds while it
      * runs, so 0 here means the clean-up has finished, not merely begun. */

@@ -1,7 +1,7 @@
 /* pbjson.c - protobuf-c messages as JSON (pbjson.h). */
 #include "gateway/rpc/pbjson.h"
+#include "common/carbon_assert.h"
 
-#include <assert.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -117,7 +117,7 @@ static int pbjson_next(pbjson_frame_t *f, const ProtobufCMessage **sub, json_t *
 }
 
 json_t *pbjson_message(const ProtobufCMessage *msg) {
-    assert(msg != NULL);
+    CARBON_ASSERT(msg != NULL);
     pbjson_frame_t stack[PBJSON_DEPTH_MAX];
     size_t depth = 1;
     json_t *root = json_object();

@@ -1,8 +1,8 @@
 /* tls_client.c - files, PEM checks and client credentials for mutual TLS
  * (tls_client.h): what gatewayd's peer channels and gwctl share. */
 #include "gateway/rpc/tls_client.h"
+#include "common/carbon_assert.h"
 
-#include <assert.h>
 #include <errno.h>
 #include <openssl/bio.h>
 #include <openssl/crypto.h>
@@ -88,8 +88,8 @@ int tls_check_pair(const char *cert_path, const char *cert_pem, const char *key_
 
 grpc_channel_credentials *tls_channel_credentials(const char *cert_path, const char *key_path,
                                                   const char *ca_path, char *err, size_t errlen) {
-    assert(ca_path != NULL);
-    assert((cert_path == NULL) == (key_path == NULL));
+    CARBON_ASSERT(ca_path != NULL);
+    CARBON_ASSERT((cert_path == NULL) == (key_path == NULL));
     char *ca = tls_read_file(ca_path, err, errlen);
     if (ca == NULL) return NULL;
     X509 *ca_cert = tls_parse_cert(ca_path, ca, err, errlen);

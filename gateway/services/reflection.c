@@ -1,12 +1,12 @@
 /* reflection.c - gRPC server reflection from the embedded descriptor set
  * (reflection.h). */
 #include "gateway/services/reflection.h"
+#include "common/carbon_assert.h"
 
 #include "gateway/log.h"
 #include "gateway/service_table.h"
 #include "grpc/reflection/v1/reflection.pb-c.h"
 
-#include <assert.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -326,7 +326,7 @@ static const refl_symbol_t *refl_find_symbol(const char *name) {
 }
 
 const char *reflection_file_of_symbol(const char *symbol) {
-    assert(refl != NULL && refl->rc == 0);
+    CARBON_ASSERT(refl != NULL && refl->rc == 0);
     const refl_symbol_t *s = refl_find_symbol(symbol);
     return s == NULL ? NULL : refl->files[s->file].name;
 }
@@ -478,10 +478,10 @@ static void refl_answer(server_call_t *call, const refl_request_t *req) {
 
 void reflection_stream(server_call_t *call, server_stream_event_t event,
                        const ProtobufCMessage *request) {
-    assert(call != NULL);
+    CARBON_ASSERT(call != NULL);
     switch (event) {
     case SERVER_STREAM_MESSAGE:
-        assert(request != NULL && refl != NULL && refl->rc == 0);
+        CARBON_ASSERT(request != NULL && refl != NULL && refl->rc == 0);
         if (server_stream_received(call) > REFLECTION_REQUESTS_MAX) {
             server_reply_error(call, GRPC_STATUS_RESOURCE_EXHAUSTED, REASON(TOO_MANY_REQUESTS),
                                "a reflection stream may carry at most %d requests; open another",

@@ -3,6 +3,7 @@
  * validates its request fully before anything is stored, so a refused
  * request changes nothing. */
 #include "gateway/services/registry.h"
+#include "common/carbon_assert.h"
 
 #include "adapters/convert.h"
 #include "gateway/app.h"
@@ -12,7 +13,6 @@
 #include "gateway/validate.h"
 #include "settlement/quote.h"
 
-#include <assert.h>
 #include <inttypes.h>
 #include <openssl/sha.h>
 #include <stdarg.h>
@@ -36,7 +36,7 @@ static void registry_request_fp(char out[LEDGER_DIGEST_HEX + 1], const char *fmt
     va_start(ap, fmt);
     int n = vsnprintf(text, sizeof text, fmt, ap);
     va_end(ap);
-    assert(n > 0 && (size_t)n < sizeof text);
+    CARBON_ASSERT(n > 0 && (size_t)n < sizeof text);
     unsigned char md[SHA256_DIGEST_LENGTH];
     SHA256((const unsigned char *)text, (size_t)n, md);
     for (int i = 0; i < SHA256_DIGEST_LENGTH; i++) sprintf(out + 2 * i, "%02x", md[i]);
@@ -282,7 +282,7 @@ void registry_quote_handler(server_call_t *call, const ProtobufCMessage *request
         return;
     ledger_leg_t leg = {0};
     int filled = quote_fill_leg(&q, &leg);
-    assert(filled == 0);
+    CARBON_ASSERT(filled == 0);
     (void)filled;
     arena_t a = {0};
     Carbon__V1__QuoteResponse resp = CARBON__V1__QUOTE_RESPONSE__INIT;
@@ -357,7 +357,7 @@ void registry_transfer(server_call_t *call, const ProtobufCMessage *request) {
     snprintf(leg.meth, sizeof leg.meth, "%s", req->methodology_id);
     leg.vintage = req->vintage_year;
     int filled = quote_fill_leg(&q, &leg);
-    assert(filled == 0);
+    CARBON_ASSERT(filled == 0);
     (void)filled;
     uint64_t now = ledger_now_ms();
     leg.expiry_ms = now + gw->cfg.leg_expiry_ms;
