@@ -79,8 +79,9 @@ jjj_build() {
     JJJ_PROGRESS_LOG="$JJJ_ROOT/$dir.build.log"
     : >"$JJJ_PROGRESS_LOG"
     local rc=0
-    { cmake --build "$JJJ_ROOT/$dir" -j"$(nproc)" "${targets[@]}" 2>&1; echo "exit $?" >"$JJJ_ROOT/$dir.build.rc"; } \
-        | jjj_progress "building $dir/"
+    # The group runs in a subshell with errexit: record the status before it can end it.
+    { rc=0; cmake --build "$JJJ_ROOT/$dir" -j"$(nproc)" "${targets[@]}" 2>&1 || rc=$?
+      echo "exit $rc" >"$JJJ_ROOT/$dir.build.rc"; } | jjj_progress "building $dir/"
     rc="$(sed -n 's/^exit //p' "$JJJ_ROOT/$dir.build.rc")"
     rm -f "$JJJ_ROOT/$dir.build.rc"
     if [ "$rc" != 0 ]; then

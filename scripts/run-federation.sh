@@ -29,7 +29,7 @@ REGIONS=(CN-TJ CN-BJ CN-HE)
 GWCTL="$BIN_DIR/gwctl"
 
 usage() {
-    sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 # Sends TERM to the process in pid file $1, waits up to 10 s, then KILL.
@@ -232,11 +232,13 @@ start_all() {
 }
 
 print_regions() {
-    local r
+    local r health
     for r in "${REGIONS[@]}"; do
+        if ! health="$(gw "$r" operator health --timeout-ms 2000 2>&1)"; then
+            health="DOWN: $(printf '%s' "$health" | tr '\n' ' ' | cut -c1-160)"
+        fi
         printf '  %s  gateway 127.0.0.1:%s  metrics http://127.0.0.1:%s/metrics  redis 127.0.0.1:%s  %s\n' \
-            "$r" "$(port_of PORT "$r")" "$(port_of METRICS "$r")" "$(port_of REDIS "$r")" \
-            "$(gw "$r" operator health 2>&1 || true)"
+            "$r" "$(port_of PORT "$r")" "$(port_of METRICS "$r")" "$(port_of REDIS "$r")" "$health"
     done
 }
 

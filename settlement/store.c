@@ -383,6 +383,36 @@ static int store_connect_claim(store_t *s, bool *retryable, char *err, size_t er
     return got == 1 ? STORE_EUNAVAILABLE : STORE_EPROTO;
 }
 
+/* Without a password: one PING first, so that a store that wants one
+ * answers NOAUTH clearly. (Redis 7 closes the connection of an
+ * unauthenticated client that sends a bulk over 16 KiB, as a SCRIPT LOAD of a
+ * larger script would be, and the reason would be lost.) */
+static int store_check_open_access(store_t *s, bool *retryable, char *err, size_t errlen) {
+    assert(s->ctx != NULL && s->cfg.password[0] == '\0');
+    const char *argv[1] = {"PING"};
+    size_t argvlen[1] = {4};
+    if (redisAppendCommandArgv(s->ctx, 1, argv, argvlen) != REDIS_OK) {
+        store_errf(err, errlen, "PING: out of memory");
+        store_disconnect(s);
+        return STORE_EPROTO;
+    }
+    redisReply *r = NULL;
+    bool sent_any = false;
+    int rc = store_exchange(s, 1, &r, &sent_any, err, errlen);
+    if (rc != STORE_OK) return rc;
+    if (r->type == REDIS_REPLY_ERROR) {
+        *retryable = store_prefix(r, "LOADING") || store_prefix(r, "BUSY ") ||
+                     store_prefix(r, "MASTERDOWN");
+        store_errf(err, errlen, "redis %s:%d: %.*s%s", s->cfg.host, s->cfg.port,
+                   store_len_int(r->len), r->str,
+                   store_prefix(r, "NOAUTH") ? " (set [store] password_file)" : "");
+        rc = STORE_EUNAVAILABLE;
+        store_disconnect(s);
+    }
+    freeReplyObject(r);
+    return rc;
+}
+
 /* One connection attempt: connect, timeouts, keepalive, AUTH, scripts. */
 static int store_connect_once(store_t *s, bool *retryable, char *err, size_t errlen) {
     store_disconnect(s);
@@ -435,7 +465,9 @@ static int store_connect_once(store_t *s, bool *retryable, char *err, size_t err
         }
         freeReplyObject(r);
     }
-    int rc = store_load_scripts(s, retryable, err, errlen);
+    int rc = cfg->password[0] == '\0' ? store_check_open_access(s, retryable, err, errlen)
+                                      : STORE_OK;
+    if (rc == STORE_OK) rc = store_load_scripts(s, retryable, err, errlen);
     if (rc != STORE_OK || s->cfg.region[0] == '\0') return rc;
     return store_connect_claim(s, retryable, err, errlen);
 }

@@ -103,7 +103,9 @@ static int check_open_stores(const char *stores, const store_config_t *base, che
         r->store = store_open(&cfg, err, sizeof err);
         if (r->store == NULL) {
             fprintf(stderr, "gwctl check: %s: %s\n", r->region, err);
-            snprintf(s->unreachable[s->unreachable_n++], sizeof s->unreachable[0], "%s", r->region);
+            /* from item, not r->region: both live in *s (gcc -O2 -Werror=restrict) */
+            snprintf(s->unreachable[s->unreachable_n++], sizeof s->unreachable[0], "%.*s",
+                     (int)(eq - item), item);
             continue;
         }
         s->n++;

@@ -8,7 +8,9 @@
 #include "common/version.h"
 
 #include <grpc/grpc.h>
+#include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static void gwctl_usage(FILE *out) {
@@ -28,12 +30,20 @@ static void gwctl_usage(FILE *out) {
 }
 
 int gwctl_version(int argc, char **argv) {
-    (void)argv;
-    if (argc > 1) {
-        fprintf(stderr, "usage: gwctl version   (or gwctl --version)\n");
+    int json = argc == 2 && strcmp(argv[1], "--json") == 0;
+    if (argc > 1 && !json) {
+        fprintf(stderr, "usage: gwctl version [--json]   (or gwctl --version [--json])\n");
         return GWCTL_EXIT_USAGE;
     }
-    printf("gwctl %s\n", carbon_build_version());
+    if (json) {
+        json_t *doc = json_pack("{s:s}", "version", carbon_build_version());
+        if (doc == NULL) abort();
+        json_dumpf(doc, stdout, JSON_INDENT(2));
+        fputc('\n', stdout);
+        json_decref(doc);
+    } else {
+        printf("gwctl %s\n", carbon_build_version());
+    }
     return GWCTL_EXIT_OK;
 }
 

@@ -7,7 +7,8 @@
 # run packages and of the installed packages they depend on, and fails if the
 # configuration asks for anything else. It also checks that the restriction
 # bites (the test build, which needs Criterion, must fail under it), that the
-# run build compiles no test and keeps assertions on (no -DNDEBUG).
+# run build compiles no test and keeps assertions on (no -DNDEBUG), and that
+# it builds gatewayd and gwctl (an optimized build warns where -O0 does not).
 #
 #   tests/build/test_run_build_deps.sh [SOURCE_DIR]
 set -euo pipefail
@@ -80,4 +81,14 @@ grep -q 'gateway/gwctl/main.c' "$cc" || fail "the run build does not compile gwc
 ! grep -q '"file": *"[^"]*/tests/' "$cc" || fail "the run build compiles tests: $(grep -o '"file": *"[^"]*/tests/[^"]*"' "$cc" | head -3)"
 ! grep -q -- '-DNDEBUG' "$cc" || fail "the run build compiles with -DNDEBUG: assertions would be off"
 grep -q -- '-O3\|-O2' "$cc" || fail "the run build is not optimized"
+# 3. It compiles: the run build is optimized, and gcc reports some problems
+# (-Werror=restrict, maybe-uninitialized) only when optimizing, which the
+# sanitizer build of the suite does not.
+# shellcheck disable=SC2046
+env -u PKG_CONFIG_PATH PKG_CONFIG_LIBDIR="$work/pc" cmake --build "$work/run-build" -j"$(nproc)" \
+    $(for t in $JJJ_RUN_BUILD_TARGETS; do printf -- '--target %s ' "$t"; done) >"$work/run-build.make.log" 2>&1 \
+    || { grep -E "error|Error" "$work/run-build.make.log" | head -20 >&2; fail "the run build does not compile"; }
+for t in $JJJ_RUN_BUILD_TARGETS; do
+    "$work/run-build/$t" --version >/dev/null || fail "$t --version failed in the run build"
+done
 echo "PASS: the run build needs only: $JJJ_PACKAGES_RUN"

@@ -404,8 +404,18 @@ Test(gwctl_registry, version_is_printed) {
     cr_assert_eq(r2.status, 0);
     cr_assert(strncmp(r1.out, "gwctl ", 6) == 0 && strlen(r1.out) > 7, "%s", r1.out);
     cr_assert_str_eq(r1.out, r2.out);
+    /* --json: one JSON document, like every other command */
+    const char *a3[] = {"version", "--json", NULL};
+    run_t r3 = run_argv(a3);
+    cr_assert_eq(r3.status, 0, "%s", r3.err);
+    json_error_t jerr;
+    json_t *doc = json_loads(r3.out, 0, &jerr);
+    cr_assert_not_null(doc, "not JSON: %s", r3.out);
+    cr_assert(strstr(r1.out, json_string_value(json_object_get(doc, "version"))) != NULL, "%s", r3.out);
+    json_decref(doc);
     run_free(&r1);
     run_free(&r2);
+    run_free(&r3);
 }
 
 /* ---- item 11: the JSON printer ---------------------------------------------------------- */
