@@ -3,6 +3,7 @@
 #include "common/carbon_assert.h"
 
 #include "settlement/textfield.h"
+#include "settlement/store_keys.h"
 
 #include <errno.h>
 #include <hiredis/hiredis.h>
@@ -139,8 +140,8 @@ int audit_entry_verify(const audit_entry_t *e, const char *prev) {
 }
 
 int audit_head(store_t *st, uint64_t *seq, char hash[AUDIT_HASH_HEX + 1], char *err, size_t errlen) {
-    const char *argv[4] = {"HMGET", "cj:audit:head", "seq", "hash"};
-    size_t argvlen[4] = {5, 13, 3, 4};
+    const char *argv[4] = {"HMGET", STORE_KEY_AUDIT_HEAD, "seq", "hash"};
+    size_t argvlen[4] = {5, sizeof STORE_KEY_AUDIT_HEAD - 1, 3, 4};
     redisReply *r = NULL;
     if (store_command(st, 4, argv, argvlen, &r, err, errlen) != STORE_OK) return LEDGER_ESTORE;
     *seq = 0;
@@ -166,7 +167,7 @@ int audit_read(store_t *st, uint64_t from_seq, size_t limit, audit_entry_t **out
     char (*seqs)[24] = calloc(limit, sizeof *seqs);
     if (argv == NULL || argvlen == NULL || seqs == NULL) abort();
     argv[0] = "HMGET";
-    argv[1] = "cj:audit";
+    argv[1] = STORE_KEY_AUDIT;
     for (size_t i = 0; i < limit; i++) {
         snprintf(seqs[i], sizeof seqs[i], "%" PRIu64, from_seq + i);
         argv[2 + i] = seqs[i];
@@ -312,8 +313,8 @@ int audit_checkpoint_store(store_t *st, const char *owner, const audit_checkpoin
     snprintf(text, sizeof text, "%s|%" PRIu64 "|%s|%" PRIu64 "|%s|%s", cp->region, cp->seq,
              cp->head_hash, cp->time_ms, pub, sig);
     char latest[64], history[64], keep[16];
-    snprintf(latest, sizeof latest, "cj:checkpoint:%s", owner);
-    snprintf(history, sizeof history, "cj:checkpoints:%s", owner);
+    snprintf(latest, sizeof latest, STORE_KEY_CHECKPOINT_PREFIX "%s", owner);
+    snprintf(history, sizeof history, STORE_KEY_CHECKPOINTS_PREFIX "%s", owner);
     snprintf(keep, sizeof keep, "-%d", AUDIT_CHECKPOINTS_KEPT);
     const char *set[3] = {"SET", latest, text};
     size_t setlen[3] = {3, strlen(latest), strlen(text)};
@@ -334,7 +335,7 @@ int audit_checkpoint_store(store_t *st, const char *owner, const audit_checkpoin
 int audit_checkpoint_load(store_t *st, const char *owner, audit_checkpoint_t *cp, char *err,
                           size_t errlen) {
     char latest[64];
-    snprintf(latest, sizeof latest, "cj:checkpoint:%s", owner);
+    snprintf(latest, sizeof latest, STORE_KEY_CHECKPOINT_PREFIX "%s", owner);
     const char *get[2] = {"GET", latest};
     size_t getlen[2] = {3, strlen(latest)};
     redisReply *r = NULL;

@@ -2,6 +2,8 @@
 #include "settlement/batch.h"
 #include "common/carbon_assert.h"
 
+#include "settlement/store_keys.h"
+
 #include <hiredis/hiredis.h>
 #include <inttypes.h>
 #include <openssl/evp.h>
@@ -150,8 +152,8 @@ int batch_list(store_t *st, const char *peer, int outgoing, uint64_t from_seq, u
     *out = NULL;
     *n = 0;
     char key[64], seqkey[72];
-    snprintf(key, sizeof key, "cj:batch:%s:%s", outgoing ? "out" : "in", peer);
-    snprintf(seqkey, sizeof seqkey, "%s:seq", key);
+    snprintf(key, sizeof key, "%s%s", outgoing ? STORE_KEY_BATCH_OUT_PREFIX : STORE_KEY_BATCH_IN_PREFIX, peer);
+    snprintf(seqkey, sizeof seqkey, "%s" STORE_KEY_BATCH_SEQ_SUFFIX, key);
     if (to_seq == 0) {
         const char *get[2] = {"GET", seqkey};
         size_t getlen[2] = {3, strlen(seqkey)};

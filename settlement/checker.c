@@ -4,6 +4,7 @@
 
 #include "settlement/audit.h"
 #include "settlement/ledger.h"
+#include "settlement/store_keys.h"
 
 #include <hiredis/hiredis.h>
 #include <inttypes.h>
@@ -159,9 +160,9 @@ typedef struct {
 
 static int checker_on_account(void *vctx, store_t *st, const char *key) {
     checker_ctx_t *c = vctx;
-    /* key: cj:{a:ID}:blocks */
-    const char *id = key + strlen("cj:{a:");
-    size_t id_len = strlen(id) - strlen("}:blocks");
+    /* key: STORE_KEY_ACCOUNT_PREFIX ID STORE_KEY_ACCOUNT_BLOCKS_SUFFIX */
+    const char *id = key + strlen(STORE_KEY_ACCOUNT_PREFIX);
+    size_t id_len = strlen(id) - strlen(STORE_KEY_ACCOUNT_BLOCKS_SUFFIX);
     redisReply *r = checker_cmd(st, c->err, c->errlen, "HGETALL", key, (const char *)NULL);
     if (r == NULL) return -1;
     c->report->accounts++;
@@ -183,11 +184,12 @@ static int checker_on_account(void *vctx, store_t *st, const char *key) {
 
 static int checker_on_leg(void *vctx, store_t *st, const char *key) {
     checker_ctx_t *c = vctx;
-    /* key: cj:{t:TID} */
+    /* key: STORE_KEY_LEG_PREFIX TID STORE_KEY_LEG_SUFFIX */
+    const size_t prefix_len = sizeof STORE_KEY_LEG_PREFIX - 1;
     char tid[LEDGER_TID_LEN + 1];
     size_t len = strlen(key);
-    if (len != 6 + LEDGER_TID_LEN + 1) return 0; /* not a leg key */
-    memcpy(tid, key + 6, LEDGER_TID_LEN);
+    if (len != prefix_len + LEDGER_TID_LEN + sizeof STORE_KEY_LEG_SUFFIX - 1) return 0; /* not a leg key */
+    memcpy(tid, key + prefix_len, LEDGER_TID_LEN);
     tid[LEDGER_TID_LEN] = '\0';
     checker_store_t *s = c->store;
     if (s->legs_n == s->legs_cap) {
@@ -516,15 +518,15 @@ int checker_run(const checker_region_t *regions, size_t n, int settled_required,
         snprintf(s->region, sizeof s->region, "%s", regions[i].region);
         store_t *st = regions[i].store;
         checker_ctx_t c = {&spans, rep, s, err, errlen};
-        redisReply *r = checker_cmd(st, err, errlen, "GET", "cj:serial:last", (const char *)NULL);
+        redisReply *r = checker_cmd(st, err, errlen, "GET", STORE_KEY_SERIAL_LAST, (const char *)NULL);
         if (r == NULL) goto out;
         s->serial_last = r->type == REDIS_REPLY_STRING ? strtoull(r->str, NULL, 10) : 0;
         freeReplyObject(r);
         rep->serials_issued += s->serial_last;
-        if (checker_scan(st, "cj:{a:*}:blocks", checker_on_account, &c, err, errlen) != 0) goto out;
-        if (checker_scan(st, "cj:{t:*}", checker_on_leg, &c, err, errlen) != 0) goto out;
-        if (checker_list(st, &c, "cj:retired", "retired", &rep->grams_retired) != 0) goto out;
-        if (checker_list(st, &c, "cj:cancelled", "cancelled", &rep->grams_cancelled) != 0) goto out;
+        if (checker_scan(st, STORE_KEY_ACCOUNT_PREFIX "*" STORE_KEY_ACCOUNT_BLOCKS_SUFFIX, checker_on_account, &c, err, errlen) != 0) goto out;
+        if (checker_scan(st, STORE_KEY_LEG_PREFIX "*" STORE_KEY_LEG_SUFFIX, checker_on_leg, &c, err, errlen) != 0) goto out;
+        if (checker_list(st, &c, STORE_KEY_RETIRED, "retired", &rep->grams_retired) != 0) goto out;
+        if (checker_list(st, &c, STORE_KEY_CANCELLED, "cancelled", &rep->grams_cancelled) != 0) goto out;
         if (checker_audit(st, &c) != 0) goto out;
     }
 

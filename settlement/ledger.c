@@ -603,7 +603,7 @@ int ledger_account_get(store_t *st, const char *id, size_t blocks_limit, ledger_
 int ledger_leg_get(store_t *st, const char *tid, ledger_leg_t *out, char *err, size_t errlen) {
     memset(out, 0, sizeof *out);
     char key[LEDGER_TID_LEN + 16];
-    snprintf(key, sizeof key, "cj:{t:%s}", tid);
+    snprintf(key, sizeof key, STORE_KEY_LEG_PREFIX "%s" STORE_KEY_LEG_SUFFIX, tid);
     const char *argv[2] = {"HGETALL", key};
     size_t argvlen[2] = {7, strlen(key)};
     redisReply *r;

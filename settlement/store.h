@@ -40,6 +40,7 @@
 #include <stdint.h>
 
 #include <hiredis/hiredis.h>
+#include "settlement/store_keys.h"
 
 /* ---- limits --------------------------------------------------------------- */
 #define STORE_HOST_MAX 64                  /* bytes incl. NUL (config.host) */
@@ -58,8 +59,8 @@
 
 /* The key that names the region a store belongs to, set at the store's first
  * use by a gateway (store_config_t.region, store_region_claim). Listed with
- * the other key names in settlement/scripts/_prelude.lua. */
-#define STORE_REGION_KEY "cj:meta:region"
+ * the other key names in settlement/store_keys.h. */
+#define STORE_REGION_KEY STORE_KEY_META_REGION
 
 /* ---- result codes --------------------------------------------------------- */
 typedef enum {
