@@ -1,18 +1,14 @@
 /* validate.c - request field checks (validate.h). */
 #include "gateway/validate.h"
 #include "common/carbon_assert.h"
+#include "common/hex.h"
 
 #include "gateway/config.h"
 
 #include <ctype.h>
 #include <string.h>
 
-int validate_hex(const char *s, size_t len) {
-    if (strlen(s) != len) return 0;
-    for (size_t i = 0; i < len; i++)
-        if (!isdigit((unsigned char)s[i]) && !(s[i] >= 'a' && s[i] <= 'f')) return 0;
-    return 1;
-}
+int validate_hex(const char *s, size_t len) { return hex_is_lower_of_len(s, len); }
 
 int validate_request_id(const char *s) { return validate_hex(s, VALIDATE_ID_HEX_LEN); }
 

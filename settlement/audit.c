@@ -1,6 +1,7 @@
 /* audit.c - audit chain entries and signed checkpoints (audit.h). */
 #include "settlement/audit.h"
 #include "common/carbon_assert.h"
+#include "common/hex.h"
 
 #include "settlement/textfield.h"
 #include "settlement/store_keys.h"
@@ -24,7 +25,8 @@ void audit_hash(const char *prev, const char *canonical, size_t len, char out[AU
         EVP_DigestUpdate(ctx, canonical, len) != 1 || EVP_DigestFinal_ex(ctx, md, NULL) != 1)
         abort();
     EVP_MD_CTX_free(ctx);
-    for (int i = 0; i < 32; i++) sprintf(out + 2 * i, "%02x", md[i]);
+    int hex_len = hex_encode(md, sizeof md, out, AUDIT_HASH_HEX + 1);
+    CARBON_ASSERT(hex_len == AUDIT_HASH_HEX);
 }
 
 void audit_entry_free(audit_entry_t *e) {
@@ -33,12 +35,6 @@ void audit_entry_free(audit_entry_t *e) {
     free(e->blocks);
     e->canonical = NULL;
     e->blocks = NULL;
-}
-
-static int audit_is_hex(const char *s, size_t n) {
-    for (size_t i = 0; i < n; i++)
-        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f'))) return 0;
-    return 1;
 }
 
 /* The end of the blocks field that starts at p: the '|' after the last
@@ -88,8 +84,8 @@ int audit_entry_parse(uint64_t seq, const char *text, size_t len, audit_entry_t 
     memset(out, 0, sizeof *out);
     out->seq = seq;
     if (len < 2 * AUDIT_HASH_HEX + 2 || text[AUDIT_HASH_HEX] != ' ' ||
-        text[2 * AUDIT_HASH_HEX + 1] != ' ' || !audit_is_hex(text, AUDIT_HASH_HEX) ||
-        !audit_is_hex(text + AUDIT_HASH_HEX + 1, AUDIT_HASH_HEX))
+        text[2 * AUDIT_HASH_HEX + 1] != ' ' || !hex_is_lower(text, AUDIT_HASH_HEX) ||
+        !hex_is_lower(text + AUDIT_HASH_HEX + 1, AUDIT_HASH_HEX))
         return -1;
     memcpy(out->prev_hash, text, AUDIT_HASH_HEX);
     memcpy(out->hash, text + AUDIT_HASH_HEX + 1, AUDIT_HASH_HEX);
@@ -292,24 +288,13 @@ int audit_checkpoint_verify(const audit_checkpoint_t *cp, const uint8_t *pinned)
     return ok;
 }
 
-static void audit_hex(const uint8_t *b, size_t n, char *out) {
-    for (size_t i = 0; i < n; i++) sprintf(out + 2 * i, "%02x", b[i]);
-}
-
-static int audit_unhex(const char *s, uint8_t *out, size_t n) {
-    for (size_t i = 0; i < n; i++) {
-        unsigned v;
-        if (!audit_is_hex(s + 2 * i, 2) || sscanf(s + 2 * i, "%2x", &v) != 1) return -1;
-        out[i] = (uint8_t)v;
-    }
-    return 0;
-}
-
 int audit_checkpoint_store(store_t *st, const char *owner, const audit_checkpoint_t *cp,
                            char *err, size_t errlen) {
     char text[512], pub[65], sig[129];
-    audit_hex(cp->public_key, 32, pub);
-    audit_hex(cp->signature, 64, sig);
+    int hex_len = hex_encode(cp->public_key, sizeof cp->public_key, pub, sizeof pub);
+    CARBON_ASSERT(hex_len == 64);
+    int sig_hex_len = hex_encode(cp->signature, sizeof cp->signature, sig, sizeof sig);
+    CARBON_ASSERT(sig_hex_len == 128);
     snprintf(text, sizeof text, "%s|%" PRIu64 "|%s|%" PRIu64 "|%s|%s", cp->region, cp->seq,
              cp->head_hash, cp->time_ms, pub, sig);
     char latest[64], history[64], keep[16];
@@ -351,7 +336,8 @@ int audit_checkpoint_load(store_t *st, const char *owner, audit_checkpoint_t *cp
                     hash, &t, pub, sig) == 6 &&
              strlen(pub) == 64 && strlen(sig) == 128;
     freeReplyObject(r);
-    if (!ok || audit_unhex(pub, cp->public_key, 32) != 0 || audit_unhex(sig, cp->signature, 64) != 0) {
+    if (!ok || hex_decode(pub, 64, cp->public_key, sizeof cp->public_key) != 32 ||
+        hex_decode(sig, 128, cp->signature, sizeof cp->signature) != 64) {
         snprintf(err, errlen, "checkpoint of %s: malformed record", owner);
         return LEDGER_ESTORE;
     }

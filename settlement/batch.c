@@ -1,6 +1,7 @@
 /* batch.c - batch records and digests (batch.h). */
 #include "settlement/batch.h"
 #include "common/carbon_assert.h"
+#include "common/hex.h"
 
 #include "settlement/store_keys.h"
 
@@ -63,7 +64,8 @@ static void batch_totals(const ledger_leg_t *const *legs, size_t n, const char *
     EVP_DigestFinal_ex(ctx, md, NULL);
     EVP_MD_CTX_free(ctx);
     free(buf);
-    for (int i = 0; i < 32; i++) sprintf(out->digest + 2 * i, "%02x", md[i]);
+    int hex_len = hex_encode(md, sizeof md, out->digest, sizeof out->digest);
+    CARBON_ASSERT(hex_len == 64);
 }
 
 void batch_totals_source(const char *src_region, const ledger_leg_t *const *legs, size_t n,

@@ -4,6 +4,7 @@
  * request changes nothing. */
 #include "gateway/services/registry.h"
 #include "common/carbon_assert.h"
+#include "common/hex.h"
 
 #include "adapters/convert.h"
 #include "gateway/app.h"
@@ -39,7 +40,8 @@ static void registry_request_fp(char out[LEDGER_DIGEST_HEX + 1], const char *fmt
     CARBON_ASSERT(n > 0 && (size_t)n < sizeof text);
     unsigned char md[SHA256_DIGEST_LENGTH];
     SHA256((const unsigned char *)text, (size_t)n, md);
-    for (int i = 0; i < SHA256_DIGEST_LENGTH; i++) sprintf(out + 2 * i, "%02x", md[i]);
+    int hex_len = hex_encode(md, sizeof md, out, LEDGER_DIGEST_HEX + 1);
+    CARBON_ASSERT(hex_len == LEDGER_DIGEST_HEX);
 }
 
 /* Answers a ledger refusal with the matching status. */
