@@ -18,9 +18,9 @@
 #include <time.h>
 
 struct peers {
-    char region[16];
+    char region[CARBON_REGION_SIZE];
     size_t n;
-    char names[CONFIG_PEERS_MAX][16];
+    char names[CONFIG_PEERS_MAX][CARBON_REGION_SIZE];
     grpc_channel *channels[CONFIG_PEERS_MAX];
     /* 1 from a failed call to the next call that succeeds (peer_down/peer_up) */
     atomic_int down[CONFIG_PEERS_MAX];

@@ -24,8 +24,8 @@ int validate_account_id(const char *s) {
 
 int validate_account_name(const char *s, char *region, char *id) {
     const char *slash = strchr(s, '/');
-    if (slash == NULL || (size_t)(slash - s) >= 16) return 0;
-    char r[16];
+    if (slash == NULL || (size_t)(slash - s) >= CARBON_REGION_SIZE) return 0;
+    char r[CARBON_REGION_SIZE];
     memcpy(r, s, (size_t)(slash - s));
     r[slash - s] = '\0';
     if (!config_region_valid(r) || !validate_account_id(slash + 1)) return 0;

@@ -330,8 +330,9 @@ int audit_checkpoint_load(store_t *st, const char *owner, audit_checkpoint_t *cp
         return LEDGER_NOT_FOUND;
     }
     memset(cp, 0, sizeof *cp);
-    char region[16], hash[65], pub[65], sig[129];
+    char region[CARBON_REGION_SIZE], hash[65], pub[65], sig[129];
     unsigned long long seq, t;
+    CARBON_STATIC_ASSERT(CARBON_REGION_MAX == 15, "%15[^|] below reads at most CARBON_REGION_MAX");
     int ok = sscanf(r->str, "%15[^|]|%llu|%64[0-9a-f]|%llu|%64[0-9a-f]|%128[0-9a-f]", region, &seq,
                     hash, &t, pub, sig) == 6 &&
              strlen(pub) == 64 && strlen(sig) == 128;

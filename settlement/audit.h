@@ -85,7 +85,7 @@ int audit_entry_has_id(const audit_entry_t *e, const char *id);
 int audit_entry_has_serial(const audit_entry_t *e, const char *origin, uint64_t serial);
 
 typedef struct {
-    char region[16];
+    char region[CARBON_REGION_SIZE];
     uint64_t seq;
     char head_hash[AUDIT_HASH_HEX + 1];
     uint64_t time_ms;

@@ -15,7 +15,7 @@
 #define CHECKER_SCAN_COUNT "1000"
 
 typedef struct {
-    char origin[16];
+    char origin[CARBON_REGION_SIZE];
     uint64_t first, last;
     char place[96];
 } checker_span_t;
@@ -26,7 +26,7 @@ typedef struct {
 } checker_spans_t;
 
 typedef struct {
-    char region[16];
+    char region[CARBON_REGION_SIZE];
     ledger_leg_t *legs;
     size_t legs_n, legs_cap;
     uint64_t serial_last;

@@ -39,7 +39,7 @@ typedef struct engine_waiter {
 
 typedef struct {
     engine_t *engine;
-    char region[16];
+    char region[CARBON_REGION_SIZE];
     pthread_t thread;
     int started;
     /* queue, under engine->lock */

@@ -15,6 +15,7 @@
 #define SETTLEMENT_LEDGER_H
 
 #include "settlement/store.h"
+#include "common/region.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -28,7 +29,7 @@
 #define LEDGER_BATCH_LEGS_MAX 1024      /* legs in one batch script call */
 #define LEDGER_ID_MAX 64                /* account id characters */
 #define LEDGER_TID_LEN 32               /* hex characters of a request id */
-#define LEDGER_REGION_MAX 15
+#define LEDGER_REGION_MAX CARBON_REGION_MAX /* common/region.h */
 #define LEDGER_METH_MAX 31
 #define LEDGER_REASON_MAX 63
 #define LEDGER_DIGEST_HEX 64

@@ -466,7 +466,7 @@ void ops_resolve_in_doubt(server_call_t *call, const ProtobufCMessage *request) 
                            req->transfer_id);
         return;
     }
-    char coordinator[16];
+    char coordinator[CARBON_REGION_SIZE];
     snprintf(coordinator, sizeof coordinator, "%s", leg.peer);
     uint64_t expiry = leg.expiry_ms;
     ledger_leg_free(&leg);
