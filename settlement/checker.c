@@ -372,12 +372,12 @@ static void checker_held(checker_pass_t *p, const char *region, const ledger_leg
                          const ledger_leg_t *d) {
     checker_report_t *rep = p->rep;
     int settled_required = p->settled_required;
-    const char *ds = d != NULL ? d->state : "absent";
+    transfer_state_t dstate = d != NULL ? d->state : TRANSFER_STATE_NONE;
     rep->transfers_in_flight++;
     rep->grams_held += ledger_blocks_grams(leg->blocks, leg->blocks_n);
     for (size_t b = 0; b < leg->blocks_n; b++)
         checker_add_span(p->spans, &leg->blocks[b], "%s hold of %s", region, leg->tid);
-    if (d != NULL && strcmp(ds, "COMMITTED") == 0)
+    if (dstate == TRANSFER_STATE_COMMITTED)
         checker_violation(rep, "transfer %s: HELD at %s but COMMITTED at %s",
                           leg->tid, region, leg->peer);
     if (settled_required)
@@ -390,7 +390,8 @@ static void checker_committed(checker_pass_t *p, const char *region, const ledge
                               const ledger_leg_t *d, int peer_known) {
     checker_report_t *rep = p->rep;
     int settled_required = p->settled_required;
-    const char *ds = d != NULL ? d->state : "absent";
+    const char *ds = d != NULL ? transfer_state_name(d->state) : "absent";
+    transfer_state_t dstate = d != NULL ? d->state : TRANSFER_STATE_NONE;
     rep->transfers_committed++;
     rep->grams_exported += ledger_blocks_grams(leg->blocks, leg->blocks_n);
     if (!peer_known) {
@@ -400,7 +401,7 @@ static void checker_committed(checker_pass_t *p, const char *region, const ledge
             checker_add_span(p->abroad, &leg->blocks[b], "abroad at %s", leg->peer);
         return;
     }
-    if (d == NULL || (strcmp(ds, "COMMITTED") && strcmp(ds, "PREPARED"))) {
+    if (dstate != TRANSFER_STATE_COMMITTED && dstate != TRANSFER_STATE_PREPARED) {
         checker_violation(rep, "transfer %s: COMMITTED at %s but %s at %s",
                           leg->tid, region, ds, leg->peer);
         return;
@@ -410,7 +411,7 @@ static void checker_committed(checker_pass_t *p, const char *region, const ledge
                           "transfer %s: the tombstone at %s does not match the "
                           "blocks or credit at %s",
                           leg->tid, region, leg->peer);
-    if (strcmp(ds, "PREPARED") == 0) {
+    if (dstate == TRANSFER_STATE_PREPARED) {
         rep->grams_pending += ledger_blocks_grams(d->blocks, d->blocks_n);
         for (size_t b = 0; b < d->blocks_n; b++)
             checker_add_span(p->spans, &d->blocks[b], "%s pending of %s", leg->peer,
@@ -429,16 +430,16 @@ static void checker_aborted(checker_pass_t *p, const char *region, const ledger_
                             const ledger_leg_t *d, int peer_known) {
     checker_report_t *rep = p->rep;
     int settled_required = p->settled_required;
-    const char *ds = d != NULL ? d->state : "absent";
+    transfer_state_t dstate = d != NULL ? d->state : TRANSFER_STATE_NONE;
     rep->transfers_aborted++;
     if (!peer_known) {
         checker_note_unchecked(rep, leg->peer);
         return;
     }
-    if (d != NULL && strcmp(ds, "COMMITTED") == 0)
+    if (dstate == TRANSFER_STATE_COMMITTED)
         checker_violation(rep, "transfer %s: ABORTED at %s but COMMITTED at %s",
                           leg->tid, region, leg->peer);
-    if (settled_required && d != NULL && strcmp(ds, "PREPARED") == 0)
+    if (settled_required && dstate == TRANSFER_STATE_PREPARED)
         checker_violation(rep, "transfer %s: aborted but still PREPARED at %s",
                           leg->tid, leg->peer);
     if (settled_required && !leg->acked && d != NULL)
@@ -455,23 +456,24 @@ static void checker_leg(checker_pass_t *p, const char *region, const ledger_leg_
         rep->transfers++;
         const ledger_leg_t *d = checker_find_leg(stores, n, leg->peer, leg->tid);
         int peer_known = checker_has_region(stores, n, leg->peer);
-        if (strcmp(leg->state, "HELD") == 0)
+        if (leg->state == TRANSFER_STATE_HELD)
             checker_held(p, region, leg, d);
-        else if (strcmp(leg->state, "COMMITTED") == 0)
+        else if (leg->state == TRANSFER_STATE_COMMITTED)
             checker_committed(p, region, leg, d, peer_known);
-        else if (strcmp(leg->state, "ABORTED") == 0)
+        else if (leg->state == TRANSFER_STATE_ABORTED)
             checker_aborted(p, region, leg, d, peer_known);
         else
-            checker_violation(rep, "transfer %s: unknown state '%s' at %s", leg->tid, leg->state, region);
+            checker_violation(rep, "transfer %s: unknown state '%s' at %s", leg->tid,
+                              transfer_state_name(leg->state), region);
     } else if (strcmp(leg->role, "destination") == 0) {
         if (!checker_has_region(stores, n, leg->peer)) {
             checker_note_unchecked(rep, leg->peer);
             return;
         }
         const ledger_leg_t *s = checker_find_leg(stores, n, leg->peer, leg->tid);
-        if (s == NULL && (strcmp(leg->state, "PREPARED") == 0 || strcmp(leg->state, "COMMITTED") == 0))
+        if (s == NULL && (leg->state == TRANSFER_STATE_PREPARED || leg->state == TRANSFER_STATE_COMMITTED))
             checker_violation(rep, "transfer %s: %s at %s but unknown at its source %s", leg->tid,
-                              leg->state, region, leg->peer);
+                              transfer_state_name(leg->state), region, leg->peer);
     }
 }
 

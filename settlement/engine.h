@@ -48,8 +48,8 @@ typedef struct {
     engine_event_kind_t kind;
     const char *tid;
     const char *peer;   /* the other region of the leg */
-    const char *state;  /* "COMMITTED", "ABORTED" (or, for a presumed abort that
-                           found the leg decided already, what it found) */
+    transfer_state_t state; /* COMMITTED, ABORTED (or, for a presumed abort that
+                               found the leg decided already, what it found) */
     const char *reason; /* "" or the abort reason */
 } engine_event_t;
 
