@@ -25,6 +25,7 @@
  * every catalog has exactly one canonical form. */
 #include "adapters/catalog.h"
 #include "common/carbon_assert.h"
+#include "common/hex.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -512,12 +513,7 @@ static int catalog_digest(catalog_t *c) {
     }
     if (EVP_DigestFinal_ex(ctx, md, &md_n) != 1 || md_n * 2 != CATALOG_DIGEST_HEX_LEN)
         goto out;
-    static const char hex[] = "0123456789abcdef";
-    for (unsigned int i = 0; i < md_n; i++) {
-        c->digest_hex[2 * i] = hex[md[i] >> 4];
-        c->digest_hex[2 * i + 1] = hex[md[i] & 15];
-    }
-    c->digest_hex[CATALOG_DIGEST_HEX_LEN] = '\0';
+    if (hex_encode(md, md_n, c->digest_hex, sizeof c->digest_hex) != CATALOG_DIGEST_HEX_LEN) goto out;
     rc = 0;
 out:
     EVP_MD_CTX_free(ctx);

@@ -37,6 +37,8 @@
 #ifndef ADAPTERS_CATALOG_H
 #define ADAPTERS_CATALOG_H
 
+#include "common/region.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -45,7 +47,7 @@
 #define CATALOG_LINE_MAX_BYTES 256u    /* one line, without its newline */
 #define CATALOG_METHODOLOGIES_MAX 64u
 #define CATALOG_RECOGNITIONS_MAX 128u
-#define CATALOG_REGION_MAX 15u         /* "CN-TJ": ISO 3166-2 */
+#define CATALOG_REGION_MAX CARBON_REGION_MAX /* "CN-TJ": ISO 3166-2 (common/region.h) */
 #define CATALOG_ID_MAX 31u             /* "TJ-GT-01" */
 #define CATALOG_VERSION_MAX 31u
 #define CATALOG_NAME_MAX 95u           /* methodology name, UTF-8 */

@@ -1,11 +1,26 @@
 # Embeds every settlement/scripts/*.lua into one C file as string constants,
 # so gatewayd carries its Lua scripts and needs no files at run time.
-# Inputs: SCRIPT_DIR, OUTPUT.
+# Inputs: SCRIPT_DIR, KEYS_HEADER, OUTPUT.
 # Files whose name starts with "_" are preludes (shared Lua functions): they
 # are prepended, in name order, to every script and are not scripts themselves.
+# Before them comes the store's key names, generated from KEYS_HEADER
+# (settlement/store_keys.h, the one place they are written): each line
+#   #define STORE_KEY_NAME "text"
+# becomes the Lua constant
+#   local KEY_NAME = 'text'
+# (letters, digits and :{}_- only). A #define STORE_KEY_ line of any other
+# shape stops the build, so that a name cannot silently go missing in Lua.
+file(STRINGS ${KEYS_HEADER} key_lines REGEX "^#define STORE_KEY_")
+set(prelude "-- generated from settlement/store_keys.h by cmake/embed_scripts.cmake\n")
+foreach(line ${key_lines})
+  if(NOT line MATCHES "^#define STORE_KEY_([A-Z0-9_]+) \"([A-Za-z0-9:{}_-]*)\"$")
+    message(FATAL_ERROR "${KEYS_HEADER}: not a plain key definition: ${line}")
+  endif()
+  string(APPEND prelude "local KEY_${CMAKE_MATCH_1} = '${CMAKE_MATCH_2}'\n")
+endforeach()
+string(APPEND prelude "\n")
 file(GLOB all_lua ${SCRIPT_DIR}/*.lua)
 list(SORT all_lua)
-set(prelude "")
 set(scripts)
 foreach(s ${all_lua})
   get_filename_component(fname ${s} NAME)

@@ -18,10 +18,12 @@
 #ifndef GATEWAY_CONFIG_H
 #define GATEWAY_CONFIG_H
 
+#include "common/region.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
-#define CONFIG_REGION_MAX 16          /* bytes including NUL: "CN-TJ" */
+#define CONFIG_REGION_MAX CARBON_REGION_SIZE /* bytes including NUL (common/region.h) */
 #define CONFIG_PATH_MAX 512
 #define CONFIG_LINE_MAX 200           /* inih's line buffer (Debian build), newline included */
 #define CONFIG_ADDRESS_MAX 128

@@ -93,13 +93,13 @@ static void gateway_engine_event(void *ctx, const engine_event_t *ev) {
     CARBON_ASSERT((size_t)ev->kind < sizeof names / sizeof names[0]);
     const char *event = names[ev->kind];
     if (ev->kind == ENGINE_EVENT_DECIDED)
-        event = strcmp(ev->state, "COMMITTED") == 0 ? "transfer_committed" : "transfer_aborted";
+        event = ev->state == TRANSFER_STATE_COMMITTED ? "transfer_committed" : "transfer_aborted";
     if (ev->reason[0] != '\0')
         log_info(event, "{s:s, s:s, s:s, s:s}", "transfer_id", ev->tid, "peer", ev->peer, "state",
-                 ev->state, "reason", ev->reason);
+                 transfer_state_name(ev->state), "reason", ev->reason);
     else
         log_info(event, "{s:s, s:s, s:s}", "transfer_id", ev->tid, "peer", ev->peer, "state",
-                 ev->state);
+                 transfer_state_name(ev->state));
 }
 
 static const struct {

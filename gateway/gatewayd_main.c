@@ -10,6 +10,7 @@
 #include "gateway/grpc_log.h"
 #include "gateway/log.h"
 #include "common/version.h"
+#include "settlement/store_keys.h"
 
 #include <grpc/grpc.h>
 #include <signal.h>
@@ -24,7 +25,7 @@ static void gatewayd_usage(FILE *out) {
             "Runs the carbon-inclusion settlement gateway of one region: serves the\n"
             "carbon.v1 Registry, Federation, Operations and Audit services and the\n"
             "gRPC health check over mutual TLS only, on the address in the configuration.\n"
-            "At start it claims its store for its region (key cj:meta:region) and\n"
+            "At start it claims its store for its region (key " STORE_KEY_META_REGION ") and\n"
             "refuses to start (exit 1) on a store that names another region.\n"
             "\n"
             "  --config FILE    INI configuration (see deploy/ and the README)\n"

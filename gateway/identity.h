@@ -6,6 +6,8 @@
 #ifndef GATEWAY_IDENTITY_H
 #define GATEWAY_IDENTITY_H
 
+#include "common/region.h"
+
 #include <stddef.h>
 
 #define IDENTITY_SPIFFE_MAX 256 /* longest SPIFFE ID accepted, bytes */
@@ -20,7 +22,7 @@ typedef enum {
 } identity_role_t;
 
 typedef struct {
-    char region[16];
+    char region[CARBON_REGION_SIZE];
     identity_role_t role;
     char name[IDENTITY_NAME_MAX];
     char spiffe_id[IDENTITY_SPIFFE_MAX];

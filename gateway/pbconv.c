@@ -87,7 +87,7 @@ int pbconv_leg_in(const Carbon__V1__Leg *in, const char *own_region, ledger_leg_
         snprintf(err, errlen, "transfer_id must be 32 lowercase hex digits");
         return -1;
     }
-    char region[16], id[VALIDATE_ACCOUNT_MAX + 1];
+    char region[CARBON_REGION_SIZE], id[VALIDATE_ACCOUNT_MAX + 1];
     if (!validate_account_name(in->from_account, region, id)) {
         snprintf(err, errlen, "leg %s: from_account '%.80s' is not REGION/ID", in->transfer_id,
                  in->from_account);

@@ -18,9 +18,9 @@
 #include <time.h>
 
 struct peers {
-    char region[16];
+    char region[CARBON_REGION_SIZE];
     size_t n;
-    char names[CONFIG_PEERS_MAX][16];
+    char names[CONFIG_PEERS_MAX][CARBON_REGION_SIZE];
     grpc_channel *channels[CONFIG_PEERS_MAX];
     /* 1 from a failed call to the next call that succeeds (peer_down/peer_up) */
     atomic_int down[CONFIG_PEERS_MAX];
@@ -158,13 +158,14 @@ static int peers_prepare(void *ctx, const char *peer, uint64_t batch_seq,
 }
 
 static Carbon__V1__Decision peers_decision(char d) {
-    return d == 'C' ? CARBON__V1__DECISION__DECISION_COMMIT : CARBON__V1__DECISION__DECISION_ABORT;
+    return d == TRANSFER_DECISION_COMMIT ? CARBON__V1__DECISION__DECISION_COMMIT
+                                         : CARBON__V1__DECISION__DECISION_ABORT;
 }
 
 static char peers_decision_char(Carbon__V1__Decision d) {
-    return d == CARBON__V1__DECISION__DECISION_COMMIT  ? 'C'
-           : d == CARBON__V1__DECISION__DECISION_ABORT ? 'A'
-                                                       : 'U';
+    return d == CARBON__V1__DECISION__DECISION_COMMIT  ? TRANSFER_DECISION_COMMIT
+           : d == CARBON__V1__DECISION__DECISION_ABORT ? TRANSFER_DECISION_ABORT
+                                                       : TRANSFER_DECISION_UNKNOWN;
 }
 
 static int peers_decide(void *ctx, const char *peer, uint64_t batch_seq, const char *const *tids,
@@ -196,7 +197,7 @@ static int peers_decide(void *ctx, const char *peer, uint64_t batch_seq, const c
     for (size_t i = 0; rc == 0 && i < n; i++)
         applied[i] = strcmp(r->acks[i]->transfer_id, tids[i]) == 0
                          ? peers_decision_char(r->acks[i]->applied)
-                         : 'U';
+                         : TRANSFER_DECISION_UNKNOWN;
     protobuf_c_message_free_unpacked(resp, NULL);
     return rc;
 }
@@ -222,7 +223,7 @@ static int peers_query(void *ctx, const char *peer, const char *const *tids, siz
     for (size_t i = 0; rc == 0 && i < n; i++)
         decisions[i] = strcmp(r->decisions[i]->transfer_id, tids[i]) == 0
                            ? peers_decision_char(r->decisions[i]->decision)
-                           : 'U';
+                           : TRANSFER_DECISION_UNKNOWN;
     protobuf_c_message_free_unpacked(resp, NULL);
     return rc;
 }

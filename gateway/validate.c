@@ -1,18 +1,14 @@
 /* validate.c - request field checks (validate.h). */
 #include "gateway/validate.h"
 #include "common/carbon_assert.h"
+#include "common/hex.h"
 
 #include "gateway/config.h"
 
 #include <ctype.h>
 #include <string.h>
 
-int validate_hex(const char *s, size_t len) {
-    if (strlen(s) != len) return 0;
-    for (size_t i = 0; i < len; i++)
-        if (!isdigit((unsigned char)s[i]) && !(s[i] >= 'a' && s[i] <= 'f')) return 0;
-    return 1;
-}
+int validate_hex(const char *s, size_t len) { return hex_is_lower_of_len(s, len); }
 
 int validate_request_id(const char *s) { return validate_hex(s, VALIDATE_ID_HEX_LEN); }
 
@@ -28,8 +24,8 @@ int validate_account_id(const char *s) {
 
 int validate_account_name(const char *s, char *region, char *id) {
     const char *slash = strchr(s, '/');
-    if (slash == NULL || (size_t)(slash - s) >= 16) return 0;
-    char r[16];
+    if (slash == NULL || (size_t)(slash - s) >= CARBON_REGION_SIZE) return 0;
+    char r[CARBON_REGION_SIZE];
     memcpy(r, s, (size_t)(slash - s));
     r[slash - s] = '\0';
     if (!config_region_valid(r) || !validate_account_id(slash + 1)) return 0;

@@ -18,7 +18,7 @@ int validate_hex(const char *s, size_t len);
 int validate_request_id(const char *s);
 /* 1..64 of [A-Za-z0-9._-]. */
 int validate_account_id(const char *s);
-/* "REGION/ACCOUNT-ID"; on success copies the parts (region 16 bytes, id 65). */
+/* "REGION/ACCOUNT-ID"; on success copies the parts (region CARBON_REGION_SIZE bytes, id 65). */
 int validate_account_name(const char *s, char *region, char *id);
 /* Free text: min_bytes..max_bytes bytes of well-formed UTF-8 with no
  * control character (C0 U+0000..U+001F, DEL U+007F, C1 U+0080..U+009F);

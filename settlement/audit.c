@@ -1,8 +1,10 @@
 /* audit.c - audit chain entries and signed checkpoints (audit.h). */
 #include "settlement/audit.h"
 #include "common/carbon_assert.h"
+#include "common/hex.h"
 
 #include "settlement/textfield.h"
+#include "settlement/store_keys.h"
 
 #include <errno.h>
 #include <hiredis/hiredis.h>
@@ -23,7 +25,8 @@ void audit_hash(const char *prev, const char *canonical, size_t len, char out[AU
         EVP_DigestUpdate(ctx, canonical, len) != 1 || EVP_DigestFinal_ex(ctx, md, NULL) != 1)
         abort();
     EVP_MD_CTX_free(ctx);
-    for (int i = 0; i < 32; i++) sprintf(out + 2 * i, "%02x", md[i]);
+    int hex_len = hex_encode(md, sizeof md, out, AUDIT_HASH_HEX + 1);
+    CARBON_ASSERT(hex_len == AUDIT_HASH_HEX);
 }
 
 void audit_entry_free(audit_entry_t *e) {
@@ -32,12 +35,6 @@ void audit_entry_free(audit_entry_t *e) {
     free(e->blocks);
     e->canonical = NULL;
     e->blocks = NULL;
-}
-
-static int audit_is_hex(const char *s, size_t n) {
-    for (size_t i = 0; i < n; i++)
-        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f'))) return 0;
-    return 1;
 }
 
 /* The end of the blocks field that starts at p: the '|' after the last
@@ -87,8 +84,8 @@ int audit_entry_parse(uint64_t seq, const char *text, size_t len, audit_entry_t 
     memset(out, 0, sizeof *out);
     out->seq = seq;
     if (len < 2 * AUDIT_HASH_HEX + 2 || text[AUDIT_HASH_HEX] != ' ' ||
-        text[2 * AUDIT_HASH_HEX + 1] != ' ' || !audit_is_hex(text, AUDIT_HASH_HEX) ||
-        !audit_is_hex(text + AUDIT_HASH_HEX + 1, AUDIT_HASH_HEX))
+        text[2 * AUDIT_HASH_HEX + 1] != ' ' || !hex_is_lower(text, AUDIT_HASH_HEX) ||
+        !hex_is_lower(text + AUDIT_HASH_HEX + 1, AUDIT_HASH_HEX))
         return -1;
     memcpy(out->prev_hash, text, AUDIT_HASH_HEX);
     memcpy(out->hash, text + AUDIT_HASH_HEX + 1, AUDIT_HASH_HEX);
@@ -139,8 +136,8 @@ int audit_entry_verify(const audit_entry_t *e, const char *prev) {
 }
 
 int audit_head(store_t *st, uint64_t *seq, char hash[AUDIT_HASH_HEX + 1], char *err, size_t errlen) {
-    const char *argv[4] = {"HMGET", "cj:audit:head", "seq", "hash"};
-    size_t argvlen[4] = {5, 13, 3, 4};
+    const char *argv[4] = {"HMGET", STORE_KEY_AUDIT_HEAD, "seq", "hash"};
+    size_t argvlen[4] = {5, sizeof STORE_KEY_AUDIT_HEAD - 1, 3, 4};
     redisReply *r = NULL;
     if (store_command(st, 4, argv, argvlen, &r, err, errlen) != STORE_OK) return LEDGER_ESTORE;
     *seq = 0;
@@ -166,7 +163,7 @@ int audit_read(store_t *st, uint64_t from_seq, size_t limit, audit_entry_t **out
     char (*seqs)[24] = calloc(limit, sizeof *seqs);
     if (argv == NULL || argvlen == NULL || seqs == NULL) abort();
     argv[0] = "HMGET";
-    argv[1] = "cj:audit";
+    argv[1] = STORE_KEY_AUDIT;
     for (size_t i = 0; i < limit; i++) {
         snprintf(seqs[i], sizeof seqs[i], "%" PRIu64, from_seq + i);
         argv[2 + i] = seqs[i];
@@ -291,29 +288,18 @@ int audit_checkpoint_verify(const audit_checkpoint_t *cp, const uint8_t *pinned)
     return ok;
 }
 
-static void audit_hex(const uint8_t *b, size_t n, char *out) {
-    for (size_t i = 0; i < n; i++) sprintf(out + 2 * i, "%02x", b[i]);
-}
-
-static int audit_unhex(const char *s, uint8_t *out, size_t n) {
-    for (size_t i = 0; i < n; i++) {
-        unsigned v;
-        if (!audit_is_hex(s + 2 * i, 2) || sscanf(s + 2 * i, "%2x", &v) != 1) return -1;
-        out[i] = (uint8_t)v;
-    }
-    return 0;
-}
-
 int audit_checkpoint_store(store_t *st, const char *owner, const audit_checkpoint_t *cp,
                            char *err, size_t errlen) {
     char text[512], pub[65], sig[129];
-    audit_hex(cp->public_key, 32, pub);
-    audit_hex(cp->signature, 64, sig);
+    int hex_len = hex_encode(cp->public_key, sizeof cp->public_key, pub, sizeof pub);
+    CARBON_ASSERT(hex_len == 64);
+    int sig_hex_len = hex_encode(cp->signature, sizeof cp->signature, sig, sizeof sig);
+    CARBON_ASSERT(sig_hex_len == 128);
     snprintf(text, sizeof text, "%s|%" PRIu64 "|%s|%" PRIu64 "|%s|%s", cp->region, cp->seq,
              cp->head_hash, cp->time_ms, pub, sig);
     char latest[64], history[64], keep[16];
-    snprintf(latest, sizeof latest, "cj:checkpoint:%s", owner);
-    snprintf(history, sizeof history, "cj:checkpoints:%s", owner);
+    snprintf(latest, sizeof latest, STORE_KEY_CHECKPOINT_PREFIX "%s", owner);
+    snprintf(history, sizeof history, STORE_KEY_CHECKPOINTS_PREFIX "%s", owner);
     snprintf(keep, sizeof keep, "-%d", AUDIT_CHECKPOINTS_KEPT);
     const char *set[3] = {"SET", latest, text};
     size_t setlen[3] = {3, strlen(latest), strlen(text)};
@@ -334,7 +320,7 @@ int audit_checkpoint_store(store_t *st, const char *owner, const audit_checkpoin
 int audit_checkpoint_load(store_t *st, const char *owner, audit_checkpoint_t *cp, char *err,
                           size_t errlen) {
     char latest[64];
-    snprintf(latest, sizeof latest, "cj:checkpoint:%s", owner);
+    snprintf(latest, sizeof latest, STORE_KEY_CHECKPOINT_PREFIX "%s", owner);
     const char *get[2] = {"GET", latest};
     size_t getlen[2] = {3, strlen(latest)};
     redisReply *r = NULL;
@@ -344,13 +330,15 @@ int audit_checkpoint_load(store_t *st, const char *owner, audit_checkpoint_t *cp
         return LEDGER_NOT_FOUND;
     }
     memset(cp, 0, sizeof *cp);
-    char region[16], hash[65], pub[65], sig[129];
+    char region[CARBON_REGION_SIZE], hash[65], pub[65], sig[129];
     unsigned long long seq, t;
+    CARBON_STATIC_ASSERT(CARBON_REGION_MAX == 15, "%15[^|] below reads at most CARBON_REGION_MAX");
     int ok = sscanf(r->str, "%15[^|]|%llu|%64[0-9a-f]|%llu|%64[0-9a-f]|%128[0-9a-f]", region, &seq,
                     hash, &t, pub, sig) == 6 &&
              strlen(pub) == 64 && strlen(sig) == 128;
     freeReplyObject(r);
-    if (!ok || audit_unhex(pub, cp->public_key, 32) != 0 || audit_unhex(sig, cp->signature, 64) != 0) {
+    if (!ok || hex_decode(pub, 64, cp->public_key, sizeof cp->public_key) != 32 ||
+        hex_decode(sig, 128, cp->signature, sizeof cp->signature) != 64) {
         snprintf(err, errlen, "checkpoint of %s: malformed record", owner);
         return LEDGER_ESTORE;
     }

@@ -17,8 +17,8 @@
  * validated, never free text, so ',' and '|' separate them unambiguously.
  * Version 1 (entries written before version 2; no "v2|" prefix, canonical
  * starts with seq) had the detail as raw text; it is read as one field.
- * Stored as "prev_hash hash canonical" under cj:audit[seq], head in
- * cj:audit:head. A checkpoint is the head (seq, hash) signed with the
+ * Stored as "prev_hash hash canonical" under STORE_KEY_AUDIT[seq], head in
+ * STORE_KEY_AUDIT_HEAD (settlement/store_keys.h). A checkpoint is the head (seq, hash) signed with the
  * region's Ed25519 audit key (separate from its TLS key); peers keep the
  * checkpoints they receive, so rewriting history contradicts them. */
 #ifndef SETTLEMENT_AUDIT_H
@@ -85,7 +85,7 @@ int audit_entry_has_id(const audit_entry_t *e, const char *id);
 int audit_entry_has_serial(const audit_entry_t *e, const char *origin, uint64_t serial);
 
 typedef struct {
-    char region[16];
+    char region[CARBON_REGION_SIZE];
     uint64_t seq;
     char head_hash[AUDIT_HASH_HEX + 1];
     uint64_t time_ms;

@@ -1,6 +1,9 @@
 /* batch.c - batch records and digests (batch.h). */
 #include "settlement/batch.h"
 #include "common/carbon_assert.h"
+#include "common/hex.h"
+
+#include "settlement/store_keys.h"
 
 #include <hiredis/hiredis.h>
 #include <inttypes.h>
@@ -61,7 +64,8 @@ static void batch_totals(const ledger_leg_t *const *legs, size_t n, const char *
     EVP_DigestFinal_ex(ctx, md, NULL);
     EVP_MD_CTX_free(ctx);
     free(buf);
-    for (int i = 0; i < 32; i++) sprintf(out->digest + 2 * i, "%02x", md[i]);
+    int hex_len = hex_encode(md, sizeof md, out->digest, sizeof out->digest);
+    CARBON_ASSERT(hex_len == 64);
 }
 
 void batch_totals_source(const char *src_region, const ledger_leg_t *const *legs, size_t n,
@@ -150,8 +154,8 @@ int batch_list(store_t *st, const char *peer, int outgoing, uint64_t from_seq, u
     *out = NULL;
     *n = 0;
     char key[64], seqkey[72];
-    snprintf(key, sizeof key, "cj:batch:%s:%s", outgoing ? "out" : "in", peer);
-    snprintf(seqkey, sizeof seqkey, "%s:seq", key);
+    snprintf(key, sizeof key, "%s%s", outgoing ? STORE_KEY_BATCH_OUT_PREFIX : STORE_KEY_BATCH_IN_PREFIX, peer);
+    snprintf(seqkey, sizeof seqkey, "%s" STORE_KEY_BATCH_SEQ_SUFFIX, key);
     if (to_seq == 0) {
         const char *get[2] = {"GET", seqkey};
         size_t getlen[2] = {3, strlen(seqkey)};

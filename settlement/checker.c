@@ -4,6 +4,7 @@
 
 #include "settlement/audit.h"
 #include "settlement/ledger.h"
+#include "settlement/store_keys.h"
 
 #include <hiredis/hiredis.h>
 #include <inttypes.h>
@@ -14,7 +15,7 @@
 #define CHECKER_SCAN_COUNT "1000"
 
 typedef struct {
-    char origin[16];
+    char origin[CARBON_REGION_SIZE];
     uint64_t first, last;
     char place[96];
 } checker_span_t;
@@ -25,7 +26,7 @@ typedef struct {
 } checker_spans_t;
 
 typedef struct {
-    char region[16];
+    char region[CARBON_REGION_SIZE];
     ledger_leg_t *legs;
     size_t legs_n, legs_cap;
     uint64_t serial_last;
@@ -159,9 +160,9 @@ typedef struct {
 
 static int checker_on_account(void *vctx, store_t *st, const char *key) {
     checker_ctx_t *c = vctx;
-    /* key: cj:{a:ID}:blocks */
-    const char *id = key + strlen("cj:{a:");
-    size_t id_len = strlen(id) - strlen("}:blocks");
+    /* key: STORE_KEY_ACCOUNT_PREFIX ID STORE_KEY_ACCOUNT_BLOCKS_SUFFIX */
+    const char *id = key + strlen(STORE_KEY_ACCOUNT_PREFIX);
+    size_t id_len = strlen(id) - strlen(STORE_KEY_ACCOUNT_BLOCKS_SUFFIX);
     redisReply *r = checker_cmd(st, c->err, c->errlen, "HGETALL", key, (const char *)NULL);
     if (r == NULL) return -1;
     c->report->accounts++;
@@ -183,11 +184,12 @@ static int checker_on_account(void *vctx, store_t *st, const char *key) {
 
 static int checker_on_leg(void *vctx, store_t *st, const char *key) {
     checker_ctx_t *c = vctx;
-    /* key: cj:{t:TID} */
+    /* key: STORE_KEY_LEG_PREFIX TID STORE_KEY_LEG_SUFFIX */
+    const size_t prefix_len = sizeof STORE_KEY_LEG_PREFIX - 1;
     char tid[LEDGER_TID_LEN + 1];
     size_t len = strlen(key);
-    if (len != 6 + LEDGER_TID_LEN + 1) return 0; /* not a leg key */
-    memcpy(tid, key + 6, LEDGER_TID_LEN);
+    if (len != prefix_len + LEDGER_TID_LEN + sizeof STORE_KEY_LEG_SUFFIX - 1) return 0; /* not a leg key */
+    memcpy(tid, key + prefix_len, LEDGER_TID_LEN);
     tid[LEDGER_TID_LEN] = '\0';
     checker_store_t *s = c->store;
     if (s->legs_n == s->legs_cap) {
@@ -370,12 +372,12 @@ static void checker_held(checker_pass_t *p, const char *region, const ledger_leg
                          const ledger_leg_t *d) {
     checker_report_t *rep = p->rep;
     int settled_required = p->settled_required;
-    const char *ds = d != NULL ? d->state : "absent";
+    transfer_state_t dstate = d != NULL ? d->state : TRANSFER_STATE_NONE;
     rep->transfers_in_flight++;
     rep->grams_held += ledger_blocks_grams(leg->blocks, leg->blocks_n);
     for (size_t b = 0; b < leg->blocks_n; b++)
         checker_add_span(p->spans, &leg->blocks[b], "%s hold of %s", region, leg->tid);
-    if (d != NULL && strcmp(ds, "COMMITTED") == 0)
+    if (dstate == TRANSFER_STATE_COMMITTED)
         checker_violation(rep, "transfer %s: HELD at %s but COMMITTED at %s",
                           leg->tid, region, leg->peer);
     if (settled_required)
@@ -388,7 +390,8 @@ static void checker_committed(checker_pass_t *p, const char *region, const ledge
                               const ledger_leg_t *d, int peer_known) {
     checker_report_t *rep = p->rep;
     int settled_required = p->settled_required;
-    const char *ds = d != NULL ? d->state : "absent";
+    const char *ds = d != NULL ? transfer_state_name(d->state) : "absent";
+    transfer_state_t dstate = d != NULL ? d->state : TRANSFER_STATE_NONE;
     rep->transfers_committed++;
     rep->grams_exported += ledger_blocks_grams(leg->blocks, leg->blocks_n);
     if (!peer_known) {
@@ -398,7 +401,7 @@ static void checker_committed(checker_pass_t *p, const char *region, const ledge
             checker_add_span(p->abroad, &leg->blocks[b], "abroad at %s", leg->peer);
         return;
     }
-    if (d == NULL || (strcmp(ds, "COMMITTED") && strcmp(ds, "PREPARED"))) {
+    if (dstate != TRANSFER_STATE_COMMITTED && dstate != TRANSFER_STATE_PREPARED) {
         checker_violation(rep, "transfer %s: COMMITTED at %s but %s at %s",
                           leg->tid, region, ds, leg->peer);
         return;
@@ -408,7 +411,7 @@ static void checker_committed(checker_pass_t *p, const char *region, const ledge
                           "transfer %s: the tombstone at %s does not match the "
                           "blocks or credit at %s",
                           leg->tid, region, leg->peer);
-    if (strcmp(ds, "PREPARED") == 0) {
+    if (dstate == TRANSFER_STATE_PREPARED) {
         rep->grams_pending += ledger_blocks_grams(d->blocks, d->blocks_n);
         for (size_t b = 0; b < d->blocks_n; b++)
             checker_add_span(p->spans, &d->blocks[b], "%s pending of %s", leg->peer,
@@ -427,16 +430,16 @@ static void checker_aborted(checker_pass_t *p, const char *region, const ledger_
                             const ledger_leg_t *d, int peer_known) {
     checker_report_t *rep = p->rep;
     int settled_required = p->settled_required;
-    const char *ds = d != NULL ? d->state : "absent";
+    transfer_state_t dstate = d != NULL ? d->state : TRANSFER_STATE_NONE;
     rep->transfers_aborted++;
     if (!peer_known) {
         checker_note_unchecked(rep, leg->peer);
         return;
     }
-    if (d != NULL && strcmp(ds, "COMMITTED") == 0)
+    if (dstate == TRANSFER_STATE_COMMITTED)
         checker_violation(rep, "transfer %s: ABORTED at %s but COMMITTED at %s",
                           leg->tid, region, leg->peer);
-    if (settled_required && d != NULL && strcmp(ds, "PREPARED") == 0)
+    if (settled_required && dstate == TRANSFER_STATE_PREPARED)
         checker_violation(rep, "transfer %s: aborted but still PREPARED at %s",
                           leg->tid, leg->peer);
     if (settled_required && !leg->acked && d != NULL)
@@ -453,23 +456,24 @@ static void checker_leg(checker_pass_t *p, const char *region, const ledger_leg_
         rep->transfers++;
         const ledger_leg_t *d = checker_find_leg(stores, n, leg->peer, leg->tid);
         int peer_known = checker_has_region(stores, n, leg->peer);
-        if (strcmp(leg->state, "HELD") == 0)
+        if (leg->state == TRANSFER_STATE_HELD)
             checker_held(p, region, leg, d);
-        else if (strcmp(leg->state, "COMMITTED") == 0)
+        else if (leg->state == TRANSFER_STATE_COMMITTED)
             checker_committed(p, region, leg, d, peer_known);
-        else if (strcmp(leg->state, "ABORTED") == 0)
+        else if (leg->state == TRANSFER_STATE_ABORTED)
             checker_aborted(p, region, leg, d, peer_known);
         else
-            checker_violation(rep, "transfer %s: unknown state '%s' at %s", leg->tid, leg->state, region);
+            checker_violation(rep, "transfer %s: unknown state '%s' at %s", leg->tid,
+                              transfer_state_name(leg->state), region);
     } else if (strcmp(leg->role, "destination") == 0) {
         if (!checker_has_region(stores, n, leg->peer)) {
             checker_note_unchecked(rep, leg->peer);
             return;
         }
         const ledger_leg_t *s = checker_find_leg(stores, n, leg->peer, leg->tid);
-        if (s == NULL && (strcmp(leg->state, "PREPARED") == 0 || strcmp(leg->state, "COMMITTED") == 0))
+        if (s == NULL && (leg->state == TRANSFER_STATE_PREPARED || leg->state == TRANSFER_STATE_COMMITTED))
             checker_violation(rep, "transfer %s: %s at %s but unknown at its source %s", leg->tid,
-                              leg->state, region, leg->peer);
+                              transfer_state_name(leg->state), region, leg->peer);
     }
 }
 
@@ -516,15 +520,15 @@ int checker_run(const checker_region_t *regions, size_t n, int settled_required,
         snprintf(s->region, sizeof s->region, "%s", regions[i].region);
         store_t *st = regions[i].store;
         checker_ctx_t c = {&spans, rep, s, err, errlen};
-        redisReply *r = checker_cmd(st, err, errlen, "GET", "cj:serial:last", (const char *)NULL);
+        redisReply *r = checker_cmd(st, err, errlen, "GET", STORE_KEY_SERIAL_LAST, (const char *)NULL);
         if (r == NULL) goto out;
         s->serial_last = r->type == REDIS_REPLY_STRING ? strtoull(r->str, NULL, 10) : 0;
         freeReplyObject(r);
         rep->serials_issued += s->serial_last;
-        if (checker_scan(st, "cj:{a:*}:blocks", checker_on_account, &c, err, errlen) != 0) goto out;
-        if (checker_scan(st, "cj:{t:*}", checker_on_leg, &c, err, errlen) != 0) goto out;
-        if (checker_list(st, &c, "cj:retired", "retired", &rep->grams_retired) != 0) goto out;
-        if (checker_list(st, &c, "cj:cancelled", "cancelled", &rep->grams_cancelled) != 0) goto out;
+        if (checker_scan(st, STORE_KEY_ACCOUNT_PREFIX "*" STORE_KEY_ACCOUNT_BLOCKS_SUFFIX, checker_on_account, &c, err, errlen) != 0) goto out;
+        if (checker_scan(st, STORE_KEY_LEG_PREFIX "*" STORE_KEY_LEG_SUFFIX, checker_on_leg, &c, err, errlen) != 0) goto out;
+        if (checker_list(st, &c, STORE_KEY_RETIRED, "retired", &rep->grams_retired) != 0) goto out;
+        if (checker_list(st, &c, STORE_KEY_CANCELLED, "cancelled", &rep->grams_cancelled) != 0) goto out;
         if (checker_audit(st, &c) != 0) goto out;
     }
 

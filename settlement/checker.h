@@ -35,7 +35,7 @@
 #define CHECKER_TEXT_MAX 256
 
 typedef struct {
-    char region[16];
+    char region[CARBON_REGION_SIZE];
     store_t *store; /* borrowed */
 } checker_region_t;
 
@@ -57,7 +57,7 @@ typedef struct {
     uint64_t audit_entries;
     uint64_t grams_abroad;         /* exported to regions whose store was not given */
     size_t unchecked_n;            /* regions named by legs whose store was not given */
-    char unchecked[CHECKER_REGIONS_MAX][16];
+    char unchecked[CHECKER_REGIONS_MAX][CARBON_REGION_SIZE];
     /* what is wrong */
     uint64_t violations_n;
     char violations[CHECKER_VIOLATIONS_MAX][CHECKER_TEXT_MAX];

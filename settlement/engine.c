@@ -39,7 +39,7 @@ typedef struct engine_waiter {
 
 typedef struct {
     engine_t *engine;
-    char region[16];
+    char region[CARBON_REGION_SIZE];
     pthread_t thread;
     int started;
     /* queue, under engine->lock */
@@ -186,8 +186,7 @@ static void engine_poll_waiters(engine_t *e, store_t *st, int all) {
         ledger_leg_t leg;
         char err[256];
         int rc = ledger_leg_get(st, tids[i], &leg, err, sizeof err);
-        if (rc == LEDGER_OK && (strcmp(leg.state, "COMMITTED") == 0 ||
-                                strcmp(leg.state, "ABORTED") == 0)) {
+        if (rc == LEDGER_OK && transfer_state_decided(leg.state)) {
             engine_notify(e, &leg);
         } else {
             /* Time up (or stopping): answer with what is known. */
@@ -227,7 +226,7 @@ static void engine_poll_waiters(engine_t *e, store_t *st, int all) {
 
 /* Reports one leg to cfg.on_event, if set. */
 static void engine_event(const engine_t *e, engine_event_kind_t kind, const char *tid,
-                         const char *peer, const char *state, const char *reason) {
+                         const char *peer, transfer_state_t state, const char *reason) {
     if (e->cfg.on_event == NULL) return;
     engine_event_t ev = {kind, tid, peer, state, reason != NULL ? reason : ""};
     e->cfg.on_event(e->cfg.event_ctx, &ev);
@@ -255,7 +254,7 @@ static int engine_send_decisions(engine_t *e, store_t *st, const char *peer, uin
         for (size_t i = 0; recovery && i < n; i++)
             if (applied[i] == decisions[i])
                 engine_event(e, ENGINE_EVENT_DECISION_RESENT, tids[i], peer,
-                             decisions[i] == 'C' ? "COMMITTED" : "ABORTED", "");
+                             transfer_state_of_decision(decisions[i]), "");
     }
     free(applied);
     free(acked);
@@ -318,10 +317,10 @@ static void engine_run_batch(engine_t *e, engine_peer_t *p, store_t *st, engine_
     for (size_t i = 0; i < n; i++) {
         d[i].tid = items[i]->leg.tid;
         if (answered && votes[i].yes) {
-            d[i].decision = 'C';
+            d[i].decision = TRANSFER_DECISION_COMMIT;
             d[i].reason = "";
         } else {
-            d[i].decision = 'A';
+            d[i].decision = TRANSFER_DECISION_ABORT;
             d[i].reason = answered ? votes[i].reason : REASON(PEER_UNAVAILABLE);
         }
         d[i].only_if_expired = 0;
@@ -344,17 +343,17 @@ static void engine_run_batch(engine_t *e, engine_peer_t *p, store_t *st, engine_
     for (size_t i = 0; i < n; i++) {
         ledger_leg_t *leg = &items[i]->leg;
         if (rc != LEDGER_OK) {
-            leg->state[0] = '\0';
+            leg->state = TRANSFER_STATE_NONE;
             snprintf(leg->reason, sizeof leg->reason, "%s", REASON(STORE_UNAVAILABLE));
         } else {
-            snprintf(leg->state, sizeof leg->state, "%s", d[i].state);
+            leg->state = d[i].state;
             snprintf(leg->reason, sizeof leg->reason, "%s", d[i].final_reason);
             leg->decided_ms = d[i].decided_ms;
-            if (strcmp(d[i].state, "COMMITTED") == 0 || strcmp(d[i].state, "ABORTED") == 0) {
+            if (transfer_state_decided(d[i].state)) {
                 tids[decided] = leg->tid;
-                decisions[decided] = d[i].state[0] == 'C' ? 'C' : 'A';
+                decisions[decided] = transfer_decision_of(d[i].state);
                 decided++;
-                atomic_fetch_add(d[i].state[0] == 'C' ? &e->committed : &e->aborted, 1);
+                atomic_fetch_add(d[i].state == TRANSFER_STATE_COMMITTED ? &e->committed : &e->aborted, 1);
                 engine_event(e, ENGINE_EVENT_DECIDED, leg->tid, p->region, d[i].state,
                              d[i].final_reason);
                 uint64_t held_us = items[i]->held_us;
@@ -494,7 +493,7 @@ void engine_submit(engine_t *e, ledger_leg_t *leg, engine_done_fn done, void *ar
 static int engine_lease(engine_t *e, store_t *st) {
     char ttl[24];
     snprintf(ttl, sizeof ttl, "%" PRIu32, e->cfg.recovery_interval_ms * 3);
-    const char *set[6] = {"SET", "cj:lease:recovery", e->lease_owner, "NX", "PX", ttl};
+    const char *set[6] = {"SET", STORE_KEY_LEASE_RECOVERY, e->lease_owner, "NX", "PX", ttl};
     size_t setlen[6] = {3, 17, strlen(e->lease_owner), 2, 2, strlen(ttl)};
     redisReply *r = NULL;
     char err[128];
@@ -502,13 +501,13 @@ static int engine_lease(engine_t *e, store_t *st) {
     int held = r->type == REDIS_REPLY_STATUS;
     freeReplyObject(r);
     if (held) return 1;
-    const char *get[2] = {"GET", "cj:lease:recovery"};
+    const char *get[2] = {"GET", STORE_KEY_LEASE_RECOVERY};
     size_t getlen[2] = {3, 17};
     if (store_command(st, 2, get, getlen, &r, err, sizeof err) != STORE_OK) return 0;
     held = r->type == REDIS_REPLY_STRING && strcmp(r->str, e->lease_owner) == 0;
     freeReplyObject(r);
     if (held) {
-        const char *ext[3] = {"PEXPIRE", "cj:lease:recovery", ttl};
+        const char *ext[3] = {"PEXPIRE", STORE_KEY_LEASE_RECOVERY, ttl};
         size_t extlen[3] = {7, 17, strlen(ttl)};
         if (store_command(st, 3, ext, extlen, &r, err, sizeof err) == STORE_OK) freeReplyObject(r);
     }
@@ -529,7 +528,7 @@ int engine_recover_once(engine_t *e, store_t *st) {
      * leg decided a moment ago is normally being acknowledged right now) */
     size_t in_doubt = dst_n;
     for (size_t i = 0; i < src_n; i++)
-        if ((strcmp(src[i].state, "COMMITTED") == 0 || strcmp(src[i].state, "ABORTED") == 0) &&
+        if (transfer_state_decided(src[i].state) &&
             src[i].expiry_ms <= now)
             in_doubt++;
     atomic_store(&e->legs_in_doubt, (uint64_t)in_doubt);
@@ -539,9 +538,9 @@ int engine_recover_once(engine_t *e, store_t *st) {
     if (d == NULL) abort();
     size_t nd = 0;
     for (size_t i = 0; i < src_n; i++) {
-        if (strcmp(src[i].state, "HELD") != 0) continue;
+        if (src[i].state != TRANSFER_STATE_HELD) continue;
         d[nd].tid = src[i].tid;
-        d[nd].decision = 'A';
+        d[nd].decision = TRANSFER_DECISION_ABORT;
         d[nd].reason = REASON(EXPIRED);
         d[nd].only_if_expired = 1;
         nd++;
@@ -552,7 +551,7 @@ int engine_recover_once(engine_t *e, store_t *st) {
         for (size_t i = 0; i < k; i++) {
             for (size_t j = 0; j < src_n; j++)
                 if (strcmp(src[j].tid, d[off + i].tid) == 0) {
-                    snprintf(src[j].state, sizeof src[j].state, "%s", d[off + i].state);
+                    src[j].state = d[off + i].state;
                     engine_event(e, ENGINE_EVENT_PRESUMED_ABORT, src[j].tid, src[j].peer,
                                  d[off + i].state, d[off + i].final_reason);
                 }
@@ -577,10 +576,9 @@ int engine_recover_once(engine_t *e, store_t *st) {
         size_t k = 0;
         for (size_t i = 0; i < src_n; i++) {
             if (strcmp(src[i].peer, e->peers[pi].region) != 0) continue;
-            if (strcmp(src[i].state, "COMMITTED") != 0 && strcmp(src[i].state, "ABORTED") != 0)
-                continue;
+            if (!transfer_state_decided(src[i].state)) continue;
             tids[k] = src[i].tid;
-            decisions[k] = src[i].state[0] == 'C' ? 'C' : 'A';
+            decisions[k] = transfer_decision_of(src[i].state);
             k++;
         }
         for (size_t off = 0; off < k; off += LEDGER_BATCH_LEGS_MAX) {
@@ -605,7 +603,8 @@ int engine_recover_once(engine_t *e, store_t *st) {
                                    e->cfg.peer_timeout_ms, answers, err, sizeof err) == 0) {
                 size_t nd2 = 0;
                 for (size_t i = 0; i < m; i++) {
-                    if (answers[i] != 'C' && answers[i] != 'A') continue; /* stays in doubt */
+                    if (answers[i] != TRANSFER_DECISION_COMMIT && answers[i] != TRANSFER_DECISION_ABORT)
+                        continue; /* stays in doubt */
                     dd[nd2].tid = tids[off + i];
                     dd[nd2].decision = answers[i];
                     dd[nd2].resolved_by = "";
@@ -616,10 +615,10 @@ int engine_recover_once(engine_t *e, store_t *st) {
                                        sizeof err) == LEDGER_OK) {
                     settled += (int)nd2;
                     for (size_t i = 0; i < nd2; i++)
-                        if (dd[i].applied == 'C' || dd[i].applied == 'A')
+                        if (dd[i].applied == TRANSFER_DECISION_COMMIT || dd[i].applied == TRANSFER_DECISION_ABORT)
                             engine_event(e, ENGINE_EVENT_DECISION_LEARNED, dd[i].tid,
                                          e->peers[pi].region,
-                                         dd[i].applied == 'C' ? "COMMITTED" : "ABORTED", "");
+                                         transfer_state_of_decision(dd[i].applied), "");
                 }
             }
             free(answers);

@@ -48,8 +48,8 @@ typedef struct {
     engine_event_kind_t kind;
     const char *tid;
     const char *peer;   /* the other region of the leg */
-    const char *state;  /* "COMMITTED", "ABORTED" (or, for a presumed abort that
-                           found the leg decided already, what it found) */
+    transfer_state_t state; /* COMMITTED, ABORTED (or, for a presumed abort that
+                               found the leg decided already, what it found) */
     const char *reason; /* "" or the abort reason */
 } engine_event_t;
 
@@ -58,8 +58,8 @@ typedef struct {
 typedef void (*engine_event_fn)(void *ctx, const engine_event_t *ev);
 
 typedef struct {
-    char region[16];
-    char peers[ENGINE_PEERS_MAX][16];
+    char region[CARBON_REGION_SIZE];
+    char peers[ENGINE_PEERS_MAX][CARBON_REGION_SIZE];
     size_t peers_n;
     store_config_t store;
     uint32_t batch_legs_max;     /* 1..LEDGER_BATCH_LEGS_MAX */

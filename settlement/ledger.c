@@ -354,7 +354,7 @@ int ledger_hold(store_t *st, ledger_leg_t *leg, const char *request_fp, uint64_t
     if (rc != LEDGER_OK) return rc;
     const char *status = ledger_str(r, 0);
     if (strcmp(status, "OK") == 0 || strcmp(status, "DUP") == 0) {
-        ledger_copy(leg->state, sizeof leg->state, ledger_str(r, 1));
+        leg->state = transfer_state_from_text(ledger_str(r, 1));
         ledger_copy(leg->reason, sizeof leg->reason, ledger_str(r, 2));
         free(leg->blocks);
         if (ledger_blocks_parse(ledger_str(r, 3), LEDGER_LEG_BLOCKS_MAX, &leg->blocks,
@@ -379,7 +379,7 @@ int ledger_source_decide(store_t *st, ledger_source_decision_t *d, size_t n, uin
     ledger_args_u64(&a, now_ms);
     ledger_args_u64(&a, n);
     for (size_t i = 0; i < n; i++) {
-        CARBON_ASSERT(d[i].decision == 'C' || d[i].decision == 'A');
+        CARBON_ASSERT(d[i].decision == TRANSFER_DECISION_COMMIT || d[i].decision == TRANSFER_DECISION_ABORT);
         ledger_args_str(&a, d[i].tid);
         ledger_args_add(&a, &d[i].decision, 1);
         ledger_args_str(&a, d[i].reason != NULL ? d[i].reason : "");
@@ -394,7 +394,7 @@ int ledger_source_decide(store_t *st, ledger_source_decision_t *d, size_t n, uin
         return LEDGER_ESTORE;
     }
     for (size_t i = 0; i < n; i++) {
-        ledger_copy(d[i].state, sizeof d[i].state, ledger_str(r, 3 * i));
+        d[i].state = transfer_state_from_text(ledger_str(r, 3 * i));
         ledger_copy(d[i].final_reason, sizeof d[i].final_reason, ledger_str(r, 3 * i + 1));
         const char *ms = ledger_str(r, 3 * i + 2);
         d[i].decided_ms = 0;
@@ -475,7 +475,7 @@ int ledger_dest_decide(store_t *st, const char *source_region, ledger_dest_decis
     ledger_args_str(&a, source_region);
     ledger_args_u64(&a, n);
     for (size_t i = 0; i < n; i++) {
-        CARBON_ASSERT(d[i].decision == 'C' || d[i].decision == 'A');
+        CARBON_ASSERT(d[i].decision == TRANSFER_DECISION_COMMIT || d[i].decision == TRANSFER_DECISION_ABORT);
         ledger_args_str(&a, d[i].tid);
         ledger_args_add(&a, &d[i].decision, 1);
         ledger_args_str(&a, d[i].resolved_by != NULL ? d[i].resolved_by : "");
@@ -603,7 +603,7 @@ int ledger_account_get(store_t *st, const char *id, size_t blocks_limit, ledger_
 int ledger_leg_get(store_t *st, const char *tid, ledger_leg_t *out, char *err, size_t errlen) {
     memset(out, 0, sizeof *out);
     char key[LEDGER_TID_LEN + 16];
-    snprintf(key, sizeof key, "cj:{t:%s}", tid);
+    snprintf(key, sizeof key, STORE_KEY_LEG_PREFIX "%s" STORE_KEY_LEG_SUFFIX, tid);
     const char *argv[2] = {"HGETALL", key};
     size_t argvlen[2] = {7, strlen(key)};
     redisReply *r;
@@ -619,7 +619,7 @@ int ledger_leg_get(store_t *st, const char *tid, ledger_leg_t *out, char *err, s
         uint64_t u = 0;
         ledger_parse_u64(v, strlen(v), &u);
         if (!strcmp(f, "role")) ledger_copy(out->role, sizeof out->role, v);
-        else if (!strcmp(f, "state")) ledger_copy(out->state, sizeof out->state, v);
+        else if (!strcmp(f, "state")) out->state = transfer_state_from_text(v);
         else if (!strcmp(f, "reason")) ledger_copy(out->reason, sizeof out->reason, v);
         else if (!strcmp(f, "from")) ledger_copy(out->from, sizeof out->from, v);
         else if (!strcmp(f, "to")) ledger_copy(out->to, sizeof out->to, v);
@@ -702,14 +702,14 @@ int ledger_recovery_scan(store_t *st, uint64_t now_ms, size_t limit, ledger_pend
     for (size_t i = 0; i + 3 < s->elements && *src_n < limit; i += 4) {
         ledger_pending_leg_t *p = &src[(*src_n)++];
         ledger_copy(p->tid, sizeof p->tid, ledger_str(s, i));
-        ledger_copy(p->state, sizeof p->state, ledger_str(s, i + 1));
+        p->state = transfer_state_from_text(ledger_str(s, i + 1));
         ledger_copy(p->peer, sizeof p->peer, ledger_str(s, i + 2));
         p->expiry_ms = ledger_u64(s, i + 3);
     }
     for (size_t i = 0; i + 2 < d->elements && *dst_n < limit; i += 3) {
         ledger_pending_leg_t *p = &dst[(*dst_n)++];
         ledger_copy(p->tid, sizeof p->tid, ledger_str(d, i));
-        ledger_copy(p->state, sizeof p->state, "PREPARED");
+        p->state = TRANSFER_STATE_PREPARED;
         ledger_copy(p->peer, sizeof p->peer, ledger_str(d, i + 1));
         p->expiry_ms = ledger_u64(d, i + 2);
     }

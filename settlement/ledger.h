@@ -15,6 +15,8 @@
 #define SETTLEMENT_LEDGER_H
 
 #include "settlement/store.h"
+#include "common/region.h"
+#include "settlement/transfer_state.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -28,7 +30,7 @@
 #define LEDGER_BATCH_LEGS_MAX 1024      /* legs in one batch script call */
 #define LEDGER_ID_MAX 64                /* account id characters */
 #define LEDGER_TID_LEN 32               /* hex characters of a request id */
-#define LEDGER_REGION_MAX 15
+#define LEDGER_REGION_MAX CARBON_REGION_MAX /* common/region.h */
 #define LEDGER_METH_MAX 31
 #define LEDGER_REASON_MAX 63
 #define LEDGER_DIGEST_HEX 64
@@ -73,7 +75,7 @@ uint64_t ledger_blocks_grams(const ledger_block_t *blocks, size_t n);
 typedef struct {
     char tid[LEDGER_TID_LEN + 1];
     char role[12];   /* "source" or "destination" */
-    char state[12];  /* HELD, COMMITTED, ABORTED (source); PREPARED, COMMITTED, ABORTED, REFUSED (destination) */
+    transfer_state_t state; /* HELD, COMMITTED, ABORTED (source); PREPARED, COMMITTED, ABORTED, REFUSED (destination) */
     char reason[LEDGER_REASON_MAX + 1];
     char from[LEDGER_REGION_MAX + LEDGER_ID_MAX + 2]; /* source: account id; destination: "REGION/ID" */
     char to[LEDGER_REGION_MAX + LEDGER_ID_MAX + 2];   /* source: "REGION/ID"; destination: account id */
@@ -121,14 +123,14 @@ int ledger_issue(store_t *st, const ledger_issue_t *in, uint64_t now_ms, ledger_
 int ledger_hold(store_t *st, ledger_leg_t *leg, const char *request_fp, uint64_t now_ms,
                 uint64_t *have_g, char *err, size_t errlen);
 
-/* Decision for one source leg: 'C' commit or 'A' abort. */
+/* Decision for one source leg: TRANSFER_DECISION_COMMIT ('C') or _ABORT ('A'). */
 typedef struct {
     const char *tid;
     char decision;
     const char *reason;  /* for aborts */
     int only_if_expired; /* leave a HELD leg alone unless its expiry passed */
     /* out */
-    char state[12];      /* COMMITTED, ABORTED, HELD or UNKNOWN */
+    transfer_state_t state; /* COMMITTED, ABORTED, HELD or UNKNOWN */
     char final_reason[LEDGER_REASON_MAX + 1];
     uint64_t decided_ms; /* when the recorded decision was made; 0 while undecided */
 } ledger_source_decision_t;
@@ -223,7 +225,7 @@ int ledger_feed_list(store_t *st, uint64_t after, size_t limit, char kind,
 
 typedef struct {
     char tid[LEDGER_TID_LEN + 1];
-    char state[12];
+    transfer_state_t state;
     char peer[LEDGER_REGION_MAX + 1];
     uint64_t expiry_ms;
 } ledger_pending_leg_t;

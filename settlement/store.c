@@ -1,6 +1,7 @@
 /* store.c - the connection to the region's store; see store.h. */
 #include "settlement/store.h"
 #include "common/carbon_assert.h"
+#include "common/hex.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -83,16 +84,10 @@ static bool store_prefix(const redisReply *r, const char *prefix) {
 }
 
 static int store_sha1_hex(const char *src, size_t len, char out[STORE_SHA1_HEX_LEN + 1]) {
-    static const char hex[] = "0123456789abcdef";
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int md_len = 0;
     if (EVP_Digest(src, len, md, &md_len, EVP_sha1(), NULL) != 1 || md_len != 20) return -1;
-    for (unsigned int i = 0; i < md_len; i++) {
-        out[2 * i] = hex[md[i] >> 4];
-        out[2 * i + 1] = hex[md[i] & 0xf];
-    }
-    out[STORE_SHA1_HEX_LEN] = '\0';
-    return 0;
+    return hex_encode(md, md_len, out, STORE_SHA1_HEX_LEN + 1) == STORE_SHA1_HEX_LEN ? 0 : -1;
 }
 
 const char *store_rc_name(int rc) {

@@ -41,6 +41,9 @@
 
 #include <hiredis/hiredis.h>
 
+#include "common/region.h"
+#include "settlement/store_keys.h"
+
 /* ---- limits --------------------------------------------------------------- */
 #define STORE_HOST_MAX 64                  /* bytes incl. NUL (config.host) */
 #define STORE_USER_MAX 64                  /* bytes incl. NUL (config.user) */
@@ -54,12 +57,12 @@
 #define STORE_TIMEOUT_MS_MAX 600000        /* any configured timeout */
 #define STORE_RECONNECT_ATTEMPTS_LIMIT 100 /* config.reconnect_attempts_max */
 #define STORE_SHA1_HEX_LEN 40
-#define STORE_REGION_MAX 16                /* bytes incl. NUL (config.region) */
+#define STORE_REGION_MAX CARBON_REGION_SIZE /* bytes incl. NUL (common/region.h) */
 
 /* The key that names the region a store belongs to, set at the store's first
  * use by a gateway (store_config_t.region, store_region_claim). Listed with
- * the other key names in settlement/scripts/_prelude.lua. */
-#define STORE_REGION_KEY "cj:meta:region"
+ * the other key names in settlement/store_keys.h. */
+#define STORE_REGION_KEY STORE_KEY_META_REGION
 
 /* ---- result codes --------------------------------------------------------- */
 typedef enum {

@@ -21,7 +21,7 @@
 #define GWCTL_PROGRESS_EVERY 5000
 
 typedef struct {
-    char region[16];
+    char region[CARBON_REGION_SIZE];
     char address[128];
     grpc_channel *ch;
 } gwctl_target_t;
@@ -149,7 +149,7 @@ typedef struct {
 } gwctl_resolution_t;
 
 typedef struct {
-    char region[16];
+    char region[CARBON_REGION_SIZE];
     uint64_t seq, time_ms, grams;
     char event[16];
     char ids[160];
@@ -644,7 +644,7 @@ typedef struct {
     const char *region;
     size_t home;
     audit_checkpoint_t cps[GWCTL_TARGETS_MAX];
-    char held_by[GWCTL_TARGETS_MAX][16];
+    char held_by[GWCTL_TARGETS_MAX][CARBON_REGION_SIZE];
     size_t ncp;
     int unread[GWCTL_TARGETS_MAX]; /* 1: target i could not be read */
     int read_exit;                 /* worst exit code of a target not read */
@@ -672,12 +672,12 @@ static void gwctl_verify_checkpoints(gwctl_verify_t *v) {
         const Carbon__V1__GetCheckpointResponse *r = (const Carbon__V1__GetCheckpointResponse *)resp;
         if (i == v->home && r->own != NULL) {
             gwctl_cp_from_pb(r->own, &v->cps[v->ncp]);
-            snprintf(v->held_by[v->ncp++], 16, "%s", v->region);
+            snprintf(v->held_by[v->ncp++], sizeof v->held_by[0], "%s", v->region);
         }
         for (size_t k = 0; i != v->home && k < r->n_peers && v->ncp < GWCTL_TARGETS_MAX; k++)
             if (strcmp(r->peers[k]->region, v->region) == 0) {
                 gwctl_cp_from_pb(r->peers[k], &v->cps[v->ncp]);
-                snprintf(v->held_by[v->ncp++], 16, "%s", v->f.targets[i].region);
+                snprintf(v->held_by[v->ncp++], sizeof v->held_by[0], "%s", v->f.targets[i].region);
             }
         protobuf_c_message_free_unpacked(resp, NULL);
     }

@@ -15,7 +15,7 @@
 typedef struct check_stores {
     checker_region_t regions[CHECKER_REGIONS_MAX];
     size_t n;
-    char unreachable[CHECKER_REGIONS_MAX][16]; /* listed stores that could not be opened */
+    char unreachable[CHECKER_REGIONS_MAX][CARBON_REGION_SIZE]; /* listed stores that could not be opened */
     size_t unreachable_n;
 } check_stores_t;
 

@@ -1,6 +1,7 @@
 /* commands.c - gwctl's command table and what commands share. */
 #include "gateway/gwctl/gwctl.h"
 #include "common/carbon_assert.h"
+#include "common/hex.h"
 
 #include "gateway/rpc/pbjson.h"
 #include "gateway/rpc/tls_client.h"
@@ -271,7 +272,8 @@ void gwctl_random_id(char out[33]) {
         exit(GWCTL_EXIT_USAGE);
     }
     close(fd);
-    for (int i = 0; i < 16; i++) sprintf(out + 2 * i, "%02x", raw[i]);
+    int hex_len = hex_encode(raw, sizeof raw, out, 33);
+    CARBON_ASSERT(hex_len == 32);
 }
 
 int gwctl_parse_u64(const char *s, uint64_t *out) {

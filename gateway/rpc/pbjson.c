@@ -1,6 +1,7 @@
 /* pbjson.c - protobuf-c messages as JSON (pbjson.h). */
 #include "gateway/rpc/pbjson.h"
 #include "common/carbon_assert.h"
+#include "common/hex.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -41,10 +42,11 @@ static json_t *pbjson_value(const ProtobufCFieldDescriptor *f, const void *p) {
     }
     case PROTOBUF_C_TYPE_BYTES: {
         const ProtobufCBinaryData *b = p;
-        char *hex = malloc(b->len * 2 + 1);
+        if (b->len > HEX_BYTES_MAX) return json_string("(bytes too long)");
+        char *hex = malloc(HEX_ENCODED_SIZE(b->len));
         if (hex == NULL) abort();
-        for (size_t i = 0; i < b->len; i++) sprintf(hex + 2 * i, "%02x", b->data[i]);
-        hex[b->len * 2] = '\0';
+        int hex_len = hex_encode(b->data, b->len, hex, HEX_ENCODED_SIZE(b->len));
+        CARBON_ASSERT(hex_len >= 0);
         json_t *j = json_string(hex);
         free(hex);
         return j;

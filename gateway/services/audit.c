@@ -97,7 +97,7 @@ void audit_read_log(server_call_t *call, const ProtobufCMessage *request) {
 void audit_trace(server_call_t *call, const ProtobufCMessage *request) {
     const Carbon__V1__TraceRequest *req = (const Carbon__V1__TraceRequest *)request;
     struct gateway *gw = server_call_app(call);
-    char origin[16] = "";
+    char origin[CARBON_REGION_SIZE] = "";
     uint64_t serial = 0;
     const char *tid = NULL;
     if (req->subject_case == CARBON__V1__TRACE_REQUEST__SUBJECT_TRANSFER_ID) {

@@ -169,7 +169,8 @@ void federation_decide(server_call_t *call, const ProtobufCMessage *request) {
             return;
         }
         d[i].tid = ld->transfer_id;
-        d[i].decision = ld->decision == CARBON__V1__DECISION__DECISION_COMMIT ? 'C' : 'A';
+        d[i].decision = ld->decision == CARBON__V1__DECISION__DECISION_COMMIT ? TRANSFER_DECISION_COMMIT
+                                                                         : TRANSFER_DECISION_ABORT;
         d[i].resolved_by = "";
     }
     store_t *st = gateway_call_store(call);
@@ -191,15 +192,15 @@ void federation_decide(server_call_t *call, const ProtobufCMessage *request) {
     resp.acks = arena_alloc(&a, n * sizeof *resp.acks);
     failpoint_hit("dest.after_decide");
     for (size_t i = 0; i < n; i++) {
-        if (d[i].applied == 'C' || d[i].applied == 'A')
+        if (d[i].applied == TRANSFER_DECISION_COMMIT || d[i].applied == TRANSFER_DECISION_ABORT)
             log_info("transfer_decision_applied", "{s:s, s:s, s:s}", "transfer_id", d[i].tid,
                      "source", req->source_region, "state",
-                     d[i].applied == 'C' ? "COMMITTED" : "ABORTED");
+                     transfer_state_name(transfer_state_of_decision(d[i].applied)));
         Carbon__V1__LegAck *ack = arena_alloc(&a, sizeof *ack);
         carbon__v1__leg_ack__init(ack);
         ack->transfer_id = arena_strdup(&a, d[i].tid);
-        ack->applied = d[i].applied == 'C'   ? CARBON__V1__DECISION__DECISION_COMMIT
-                       : d[i].applied == 'A' ? CARBON__V1__DECISION__DECISION_ABORT
+        ack->applied = d[i].applied == TRANSFER_DECISION_COMMIT  ? CARBON__V1__DECISION__DECISION_COMMIT
+                       : d[i].applied == TRANSFER_DECISION_ABORT ? CARBON__V1__DECISION__DECISION_ABORT
                                              : CARBON__V1__DECISION__DECISION_UNKNOWN;
         resp.acks[resp.n_acks++] = ack;
     }
@@ -233,12 +234,12 @@ void federation_query_decision(server_call_t *call, const ProtobufCMessage *requ
     for (size_t i = 0; i < n && !failed; i++) {
         ledger_leg_t leg;
         int rc = ledger_leg_get(st, req->transfer_ids[i], &leg, err, sizeof err);
-        answer[i] = 'U';
+        answer[i] = TRANSFER_DECISION_UNKNOWN;
         if (rc == LEDGER_ESTORE) failed = 1;
         if (rc != LEDGER_OK) continue;
         if (strcmp(leg.role, "source") == 0 && strcmp(leg.peer, req->region) == 0) {
             d[nd].tid = req->transfer_ids[i];
-            d[nd].decision = 'A';
+            d[nd].decision = TRANSFER_DECISION_ABORT;
             d[nd].reason = REASON(PRESUMED_ABORT);
             d[nd].only_if_expired = 0;
             index[nd++] = i;
@@ -252,9 +253,7 @@ void federation_query_decision(server_call_t *call, const ProtobufCMessage *requ
                            "the store did not answer; ask again");
     } else {
         for (size_t k = 0; k < nd; k++)
-            answer[index[k]] = !strcmp(d[k].state, "COMMITTED") ? 'C'
-                               : !strcmp(d[k].state, "ABORTED") ? 'A'
-                                                                : 'U';
+            answer[index[k]] = transfer_decision_of(d[k].state);
         arena_t a = {0};
         Carbon__V1__QueryDecisionResponse resp = CARBON__V1__QUERY_DECISION_RESPONSE__INIT;
         resp.decisions = arena_alloc(&a, n * sizeof *resp.decisions);
@@ -262,8 +261,8 @@ void federation_query_decision(server_call_t *call, const ProtobufCMessage *requ
             Carbon__V1__LegDecision *ld = arena_alloc(&a, sizeof *ld);
             carbon__v1__leg_decision__init(ld);
             ld->transfer_id = arena_strdup(&a, req->transfer_ids[i]);
-            ld->decision = answer[i] == 'C'   ? CARBON__V1__DECISION__DECISION_COMMIT
-                           : answer[i] == 'A' ? CARBON__V1__DECISION__DECISION_ABORT
+            ld->decision = answer[i] == TRANSFER_DECISION_COMMIT  ? CARBON__V1__DECISION__DECISION_COMMIT
+                           : answer[i] == TRANSFER_DECISION_ABORT ? CARBON__V1__DECISION__DECISION_ABORT
                                               : CARBON__V1__DECISION__DECISION_UNKNOWN;
             resp.decisions[resp.n_decisions++] = ld;
         }

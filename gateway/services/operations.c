@@ -31,9 +31,9 @@ static int ops_peer_ok(server_call_t *call, const char *peer) {
     return 0;
 }
 
-static Carbon__V1__Decision ops_decision_of(const char *state) {
-    if (!strcmp(state, "COMMITTED")) return CARBON__V1__DECISION__DECISION_COMMIT;
-    if (!strcmp(state, "ABORTED") || !strcmp(state, "REFUSED")) return CARBON__V1__DECISION__DECISION_ABORT;
+static Carbon__V1__Decision ops_decision_of(transfer_state_t state) {
+    if (state == TRANSFER_STATE_COMMITTED) return CARBON__V1__DECISION__DECISION_COMMIT;
+    if (state == TRANSFER_STATE_ABORTED || state == TRANSFER_STATE_REFUSED) return CARBON__V1__DECISION__DECISION_ABORT;
     return CARBON__V1__DECISION__DECISION_UNKNOWN;
 }
 
@@ -256,7 +256,7 @@ static void ops_compare_legs(ops_found_t *f, struct gateway *gw, uint64_t seq,
         if (mine != theirs) {
             const ProtobufCEnumValue *pv =
                 protobuf_c_enum_descriptor_get_value(&carbon__v1__decision__descriptor, (int)theirs);
-            ops_discrepancy(f, "trail", seq, l->tid, "outcome", l->state[0] ? l->state : "absent",
+            ops_discrepancy(f, "trail", seq, l->tid, "outcome", l->state != TRANSFER_STATE_NONE ? transfer_state_name(l->state) : "absent",
                             pv != NULL ? pv->name : "?");
         }
     }
@@ -273,7 +273,7 @@ static void ops_compare_legs(ops_found_t *f, struct gateway *gw, uint64_t seq,
  * peer having no record of it is no discrepancy. */
 static int ops_all_aborted(const ledger_leg_t *legs, size_t n) {
     for (size_t i = 0; i < n; i++)
-        if (strcmp(legs[i].state, "ABORTED") != 0) return 0;
+        if (legs[i].state != TRANSFER_STATE_ABORTED) return 0;
     return n > 0;
 }
 
@@ -416,12 +416,12 @@ void ops_list_in_doubt(server_call_t *call, const ProtobufCMessage *request) {
                 d->leg->to_account = arena_printf(&a, "%s/%s", gw->cfg.region, leg.to);
             }
             d->role = arena_strdup(&a, pass == 0 ? "source" : "destination");
-            d->state = arena_strdup(&a, leg.state);
+            d->state = arena_strdup(&a, transfer_state_name(leg.state));
             d->age_ms = now > leg.created_ms ? now - leg.created_ms : 0;
             d->known = pass == 0
-                ? (strcmp(leg.state, "HELD") == 0
+                ? (leg.state == TRANSFER_STATE_HELD
                        ? arena_printf(&a, "held past its expiry; recovery aborts it (presumed abort)")
-                       : arena_printf(&a, "decided %s; %s has not acknowledged it yet", leg.state, leg.peer))
+                       : arena_printf(&a, "decided %s; %s has not acknowledged it yet", transfer_state_name(leg.state), leg.peer))
                 : arena_printf(&a, "prepared; waiting for the decision of %s (asked by recovery)", leg.peer);
             resp.legs[resp.n_legs++] = d;
             ledger_leg_free(&leg);
@@ -459,14 +459,14 @@ void ops_resolve_in_doubt(server_call_t *call, const ProtobufCMessage *request) 
         return;
     }
     if (rc == LEDGER_NOT_FOUND || strcmp(leg.role, "destination") != 0 ||
-        strcmp(leg.state, "PREPARED") != 0) {
+        leg.state != TRANSFER_STATE_PREPARED) {
         if (rc == LEDGER_OK) ledger_leg_free(&leg);
         server_reply_error(call, GRPC_STATUS_FAILED_PRECONDITION, REASON(NOT_IN_DOUBT),
                            "transfer %s is not a prepared leg waiting here for a decision",
                            req->transfer_id);
         return;
     }
-    char coordinator[16];
+    char coordinator[CARBON_REGION_SIZE];
     snprintf(coordinator, sizeof coordinator, "%s", leg.peer);
     uint64_t expiry = leg.expiry_ms;
     ledger_leg_free(&leg);
@@ -479,17 +479,18 @@ void ops_resolve_in_doubt(server_call_t *call, const ProtobufCMessage *request) 
     /* Refused while the coordinator can answer for the leg. */
     engine_transport_t t = peers_transport(gw->peers);
     const char *ids[1] = {req->transfer_id};
-    char answer = 'U';
+    char answer = TRANSFER_DECISION_UNKNOWN;
     if (t.query(t.ctx, coordinator, ids, 1, gw->cfg.peer_timeout_ms, &answer, err, sizeof err) == 0 &&
-        answer != 'U') {
+        answer != TRANSFER_DECISION_UNKNOWN) {
         server_reply_error(call, GRPC_STATUS_FAILED_PRECONDITION, REASON(COORDINATOR_ANSWERS),
                            "%s answers %s for this transfer; recovery applies it", coordinator,
-                           answer == 'C' ? "COMMIT" : "ABORT");
+                           answer == TRANSFER_DECISION_COMMIT ? "COMMIT" : "ABORT");
         return;
     }
     const identity_t *op = server_call_caller(call);
     ledger_dest_decision_t d = {.tid = req->transfer_id,
-                                .decision = req->decision == CARBON__V1__DECISION__DECISION_COMMIT ? 'C' : 'A',
+                                .decision = req->decision == CARBON__V1__DECISION__DECISION_COMMIT ? TRANSFER_DECISION_COMMIT
+                                                                                     : TRANSFER_DECISION_ABORT,
                                 .resolved_by = op != NULL ? op->spiffe_id : "operator",
                                 .resolve_reason = req->reason};
     if (ledger_dest_decide(st, coordinator, &d, 1, ledger_now_ms(), err, sizeof err) != LEDGER_OK) {
@@ -497,12 +498,12 @@ void ops_resolve_in_doubt(server_call_t *call, const ProtobufCMessage *request) 
         return;
     }
     log_warn("in_doubt_resolved", "{s:s, s:s, s:s, s:s}", "transfer", req->transfer_id, "decision",
-             d.decision == 'C' ? "COMMIT" : "ABORT", "operator", op != NULL ? op->spiffe_id : "",
+             d.decision == TRANSFER_DECISION_COMMIT ? "COMMIT" : "ABORT", "operator", op != NULL ? op->spiffe_id : "",
              "reason", req->reason);
     Carbon__V1__LegAck ack = CARBON__V1__LEG_ACK__INIT;
     ack.transfer_id = (char *)req->transfer_id;
-    ack.applied = d.applied == 'C'   ? CARBON__V1__DECISION__DECISION_COMMIT
-                  : d.applied == 'A' ? CARBON__V1__DECISION__DECISION_ABORT
+    ack.applied = d.applied == TRANSFER_DECISION_COMMIT  ? CARBON__V1__DECISION__DECISION_COMMIT
+                  : d.applied == TRANSFER_DECISION_ABORT ? CARBON__V1__DECISION__DECISION_ABORT
                                      : CARBON__V1__DECISION__DECISION_UNKNOWN;
     Carbon__V1__ResolveInDoubtResponse resp = CARBON__V1__RESOLVE_IN_DOUBT_RESPONSE__INIT;
     resp.applied = &ack;

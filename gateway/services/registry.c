@@ -4,6 +4,7 @@
  * request changes nothing. */
 #include "gateway/services/registry.h"
 #include "common/carbon_assert.h"
+#include "common/hex.h"
 
 #include "adapters/convert.h"
 #include "gateway/app.h"
@@ -39,7 +40,8 @@ static void registry_request_fp(char out[LEDGER_DIGEST_HEX + 1], const char *fmt
     CARBON_ASSERT(n > 0 && (size_t)n < sizeof text);
     unsigned char md[SHA256_DIGEST_LENGTH];
     SHA256((const unsigned char *)text, (size_t)n, md);
-    for (int i = 0; i < SHA256_DIGEST_LENGTH; i++) sprintf(out + 2 * i, "%02x", md[i]);
+    int hex_len = hex_encode(md, sizeof md, out, LEDGER_DIGEST_HEX + 1);
+    CARBON_ASSERT(hex_len == LEDGER_DIGEST_HEX);
 }
 
 /* Answers a ledger refusal with the matching status. */
@@ -236,9 +238,9 @@ static Carbon__V1__TransferQuote *registry_pb_quote(arena_t *a, const ledger_leg
     return m;
 }
 
-static Carbon__V1__TransferOutcome registry_outcome(const char *state) {
-    if (strcmp(state, "COMMITTED") == 0) return CARBON__V1__TRANSFER_OUTCOME__TRANSFER_OUTCOME_COMMITTED;
-    if (strcmp(state, "ABORTED") == 0 || strcmp(state, "REFUSED") == 0)
+static Carbon__V1__TransferOutcome registry_outcome(transfer_state_t state) {
+    if (state == TRANSFER_STATE_COMMITTED) return CARBON__V1__TRANSFER_OUTCOME__TRANSFER_OUTCOME_COMMITTED;
+    if (state == TRANSFER_STATE_ABORTED || state == TRANSFER_STATE_REFUSED)
         return CARBON__V1__TRANSFER_OUTCOME__TRANSFER_OUTCOME_ABORTED;
     return CARBON__V1__TRANSFER_OUTCOME__TRANSFER_OUTCOME_PENDING;
 }
@@ -295,7 +297,7 @@ void registry_quote_handler(server_call_t *call, const ProtobufCMessage *request
 /* Answers a Transfer (or a replay of one) from the leg's state. */
 static void registry_transfer_reply(server_call_t *call, const ledger_leg_t *leg) {
     struct gateway *gw = server_call_app(call);
-    if (leg->state[0] == '\0') {
+    if (leg->state == TRANSFER_STATE_NONE) {
         server_reply_error(call, GRPC_STATUS_UNAVAILABLE, REASON(STORE_UNAVAILABLE),
                            "the decision could not be recorded yet; ask GetTransfer or retry "
                            "with the same transfer_id");
@@ -386,7 +388,7 @@ void registry_transfer(server_call_t *call, const ProtobufCMessage *request) {
         ledger_leg_t rec;
         if (ledger_leg_get(st, req->transfer_id, &rec, err, sizeof err) != LEDGER_OK) {
             registry_reply_ledger(call, LEDGER_ESTORE, err);
-        } else if (strcmp(rec.state, "HELD") == 0) {
+        } else if (rec.state == TRANSFER_STATE_HELD) {
             int64_t left = server_call_deadline_left_ms(call);
             uint64_t wait_ms = left == INT64_MAX || left > (int64_t)(gw->cfg.leg_expiry_ms * 2)
                                    ? gw->cfg.leg_expiry_ms * 2

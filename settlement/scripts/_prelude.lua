@@ -8,32 +8,9 @@
 -- arithmetic here is exact. Numbers are written with fmt_int (never
 -- tostring, which would print 1e+15).
 --
--- Keys (one region's store; "{...}" is the hash tag a cluster would shard on):
---   cj:{a:ID}:info     hash   account: kind, created_ms, held_g, pending_g
---   cj:{a:ID}:blocks   hash   "origin|meth|vintage|start" -> end (inclusive)
---   cj:{t:TID}         hash   a transfer leg (role source or destination)
---   cj:{i:IID}         hash   an issuance
---   cj:fingerprints    hash   activity fingerprint -> IID (double issuance)
---   cj:{r:RID}         hash   a retirement
---   cj:serial:last     string last serial issued in this region (absent: none yet)
---   cj:feed            zset   cursor -> "D:TID" (departure) / "A:TID" (arrival)
---   cj:feed:seq        string last cursor
---   cj:legs:open       zset   source legs not yet acknowledged, by expiry_ms
---   cj:legs:prepared   zset   destination legs PREPARED, by expiry_ms
---   cj:retired         list   "RID|block" per retired block
---   cj:cancelled       list   "TID|block" per cancelled (discount) block
---   cj:audit           hash   seq -> "prev_hash hash canonical" (settlement/audit.h)
---   cj:audit:head      hash   seq, hash
---   cj:batch:out:PEER  hash   seq -> "count|sum_g|digest|time_ms|TID,TID,..." (batch_open)
---   cj:batch:out:PEER:seq  string  last batch seq sent to PEER
---   cj:batch:in:SRC    hash   seq -> "count|sum_g|digest|time_ms|TID,..." (dest_prepare)
---   cj:batch:in:SRC:seq    string  highest batch seq received from SRC
--- and, written by the C side only (no script):
---   cj:meta:region     string the region this store belongs to, set at its first
---                             use by a gateway (settlement/store.h STORE_REGION_KEY)
---   cj:lease:recovery  string the engine holding the recovery lease (PX expiry)
---   cj:checkpoint:OWNER    string  latest signed audit checkpoint ("own" or a peer region)
---   cj:checkpoints:OWNER   list    the last checkpoints of OWNER (settlement/audit.c)
+-- Keys: their names are written once, in settlement/store_keys.h (which
+-- lists them all with their types); the constants KEY_... used here are
+-- generated from it and prepended before this prelude.
 
 local function fmt_int(n)
   return string.format('%d', n)
@@ -60,9 +37,9 @@ local function split(s, sep)
   end
 end
 
-local function acct_info_key(id) return 'cj:{a:' .. id .. '}:info' end
-local function acct_blocks_key(id) return 'cj:{a:' .. id .. '}:blocks' end
-local function leg_key(tid) return 'cj:{t:' .. tid .. '}' end
+local function acct_info_key(id) return KEY_ACCOUNT_PREFIX .. id .. KEY_ACCOUNT_INFO_SUFFIX end
+local function acct_blocks_key(id) return KEY_ACCOUNT_PREFIX .. id .. KEY_ACCOUNT_BLOCKS_SUFFIX end
+local function leg_key(tid) return KEY_LEG_PREFIX .. tid .. KEY_LEG_SUFFIX end
 
 -- A block in text: "origin|meth|vintage|start|end".
 local function block_parse(text)
@@ -291,20 +268,20 @@ local AUDIT_GENESIS = string.rep('0', 64)
 
 local function audit(now_ms, event, ids, blocks, details)
   assert(type(details) == 'table', 'audit details must be a list of texts')
-  local head = redis.call('HMGET', 'cj:audit:head', 'seq', 'hash')
+  local head = redis.call('HMGET', KEY_AUDIT_HEAD, 'seq', 'hash')
   local seq = num(head[1]) + 1
   local prev = head[2] or AUDIT_GENESIS
   local canonical = 'v2|' .. fmt_int(seq) .. '|' .. fmt_int(now_ms) .. '|' .. event .. '|' ..
                     table.concat(ids, ',') .. '|' .. blocks_text(blocks) .. '|' ..
                     text_fields(details)
   local hash = sha256_hex(prev .. canonical)
-  redis.call('HSET', 'cj:audit', fmt_int(seq), prev .. ' ' .. hash .. ' ' .. canonical)
-  redis.call('HSET', 'cj:audit:head', 'seq', fmt_int(seq), 'hash', hash)
+  redis.call('HSET', KEY_AUDIT, fmt_int(seq), prev .. ' ' .. hash .. ' ' .. canonical)
+  redis.call('HSET', KEY_AUDIT_HEAD, 'seq', fmt_int(seq), 'hash', hash)
   return seq
 end
 
 local function feed_add(kind, tid)
-  local cursor = redis.call('INCR', 'cj:feed:seq')
-  redis.call('ZADD', 'cj:feed', cursor, kind .. ':' .. tid)
+  local cursor = redis.call('INCR', KEY_FEED_SEQ)
+  redis.call('ZADD', KEY_FEED, cursor, kind .. ':' .. tid)
   return cursor
 end

@@ -34,7 +34,7 @@ for i = 0, n - 1 do
     end
     local credited_g = num(leg[5])
     hincr(acct_info_key(leg[3]), 'pending_g', -credited_g)
-    redis.call('ZREM', 'cj:legs:prepared', tid)
+    redis.call('ZREM', KEY_LEGS_PREPARED, tid)
     if decision == 'C' then
       local head, tail = blocks_split(blocks_parse(leg[4]), credited_g)
       for _, b in ipairs(head) do
@@ -42,7 +42,7 @@ for i = 0, n - 1 do
         applied_blocks[#applied_blocks + 1] = b
       end
       for _, b in ipairs(tail) do
-        redis.call('RPUSH', 'cj:cancelled', tid .. '|' .. block_text(b))
+        redis.call('RPUSH', KEY_CANCELLED, tid .. '|' .. block_text(b))
         cancelled_blocks[#cancelled_blocks + 1] = b
       end
       local cursor = feed_add('A', tid)

@@ -45,7 +45,7 @@ for i = 0, n - 1 do
                'created_ms', fmt_int(now_ms), 'decided_ms', '0', 'batch_seq', batch_seq)
     if reason == '' then
       hincr(acct_info_key(to_id), 'pending_g', num(credited_g))
-      redis.call('ZADD', 'cj:legs:prepared', expiry_ms, tid)
+      redis.call('ZADD', KEY_LEGS_PREPARED, expiry_ms, tid)
       yes_ids[#yes_ids + 1] = tid
       for _, b in ipairs(blocks_parse(btext)) do yes_blocks[#yes_blocks + 1] = b end
       out[#out + 1] = 'Y'
@@ -61,10 +61,10 @@ local seq = num(batch_seq)
 if seq > 0 then
   local all = {}
   for i = 0, n - 1 do all[#all + 1] = ARGV[5 + i * 11] end
-  local key = 'cj:batch:in:' .. source
+  local key = KEY_BATCH_IN_PREFIX .. source
   if redis.call('HSETNX', key, batch_seq, ARGV[5 + n * 11] .. '|' .. fmt_int(now_ms) .. '|' ..
                 table.concat(all, ',')) == 1 then
-    if num(redis.call('GET', key .. ':seq')) < seq then redis.call('SET', key .. ':seq', batch_seq) end
+    if num(redis.call('GET', key .. KEY_BATCH_SEQ_SUFFIX)) < seq then redis.call('SET', key .. KEY_BATCH_SEQ_SUFFIX, batch_seq) end
   end
 end
 if #yes_ids > 0 then audit(now_ms, 'prepare', yes_ids, yes_blocks, { source, batch_seq }) end

@@ -6,7 +6,7 @@ local after, limit, kind = ARGV[1], num(ARGV[2]), ARGV[3]
 local out = {}
 local from = '(' .. after
 while #out < limit * 3 do
-  local rows = redis.call('ZRANGEBYSCORE', 'cj:feed', from, '+inf', 'WITHSCORES', 'LIMIT', 0, limit)
+  local rows = redis.call('ZRANGEBYSCORE', KEY_FEED, from, '+inf', 'WITHSCORES', 'LIMIT', 0, limit)
   if #rows == 0 then break end
   for i = 1, #rows, 2 do
     local k, tid = string.sub(rows[i], 1, 1), string.sub(rows[i], 3)

@@ -7,24 +7,24 @@
 local iid, fp, acct, meth = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local vintage, amount_g = num(ARGV[5]), num(ARGV[6])
 local activity, origin, now_ms, serial_max = ARGV[7], ARGV[8], num(ARGV[9]), num(ARGV[10])
-local key = 'cj:{i:' .. iid .. '}'
+local key = KEY_ISSUANCE_PREFIX .. iid .. KEY_ISSUANCE_SUFFIX
 local rec = redis.call('HMGET', key, 'request_fp', 'block')
 if rec[1] then
   if rec[1] == fp then return { 'DUP', rec[2] } end
   return { 'ID_REUSED' }
 end
 if redis.call('EXISTS', acct_info_key(acct)) == 0 then return { 'UNKNOWN_ACCOUNT' } end
-local other = redis.call('HGET', 'cj:fingerprints', activity)
+local other = redis.call('HGET', KEY_FINGERPRINTS, activity)
 if other then return { 'DOUBLE_ISSUANCE', other } end
-local last_before = num(redis.call('GET', 'cj:serial:last'))
+local last_before = num(redis.call('GET', KEY_SERIAL_LAST))
 if last_before + amount_g > serial_max then return { 'SERIALS_EXHAUSTED' } end
 local b = { origin = origin, meth = meth, vintage = vintage, first = last_before + 1,
             last = last_before + amount_g }
-redis.call('SET', 'cj:serial:last', fmt_int(b.last))
+redis.call('SET', KEY_SERIAL_LAST, fmt_int(b.last))
 account_add_block(acct, b)
 local text = block_text(b)
 redis.call('HSET', key, 'request_fp', fp, 'block', text, 'account', acct, 'activity', activity,
            'created_ms', fmt_int(now_ms))
-redis.call('HSET', 'cj:fingerprints', activity, iid)
+redis.call('HSET', KEY_FINGERPRINTS, activity, iid)
 audit(now_ms, 'issue', { iid, acct }, { b }, { activity })
 return { 'OK', text }

@@ -6,7 +6,7 @@
 --   PREPARED destination legs past their expiry.
 local now_ms, limit = num(ARGV[1]), num(ARGV[2])
 local src = {}
-local ids = redis.call('ZRANGE', 'cj:legs:open', 0, limit - 1)
+local ids = redis.call('ZRANGE', KEY_LEGS_OPEN, 0, limit - 1)
 for _, tid in ipairs(ids) do
   local leg = redis.call('HMGET', leg_key(tid), 'state', 'peer', 'expiry_ms')
   if leg[1] ~= 'HELD' or num(leg[3]) <= now_ms then
@@ -17,7 +17,7 @@ for _, tid in ipairs(ids) do
   end
 end
 local dst = {}
-local prepared = redis.call('ZRANGEBYSCORE', 'cj:legs:prepared', '-inf', fmt_int(now_ms), 'LIMIT', 0,
+local prepared = redis.call('ZRANGEBYSCORE', KEY_LEGS_PREPARED, '-inf', fmt_int(now_ms), 'LIMIT', 0,
                             limit)
 for _, tid in ipairs(prepared) do
   local leg = redis.call('HMGET', leg_key(tid), 'peer', 'expiry_ms')

@@ -5,7 +5,7 @@
 -- Returns {"OK", blocks} | {"DUP", blocks} | {"ID_REUSED"} | {"UNKNOWN_ACCOUNT"}
 --       | {"INSUFFICIENT_BALANCE", have_g} | {"TOO_FRAGMENTED"}
 local rid, fp, acct = ARGV[1], ARGV[2], ARGV[3]
-local key = 'cj:{r:' .. rid .. '}'
+local key = KEY_RETIREMENT_PREFIX .. rid .. KEY_RETIREMENT_SUFFIX
 local rec = redis.call('HMGET', key, 'request_fp', 'blocks')
 if rec[1] then
   if rec[1] == fp then return { 'DUP', rec[2] } end
@@ -19,6 +19,6 @@ local now_ms = num(ARGV[9])
 local text = blocks_text(taken)
 redis.call('HSET', key, 'request_fp', fp, 'account', acct, 'blocks', text, 'purpose', ARGV[7],
            'beneficiary', ARGV[8], 'created_ms', fmt_int(now_ms))
-for _, b in ipairs(taken) do redis.call('RPUSH', 'cj:retired', rid .. '|' .. block_text(b)) end
+for _, b in ipairs(taken) do redis.call('RPUSH', KEY_RETIRED, rid .. '|' .. block_text(b)) end
 audit(now_ms, 'retire', { rid, acct }, taken, { ARGV[7], ARGV[8] })
 return { 'OK', text }

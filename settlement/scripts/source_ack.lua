@@ -10,7 +10,7 @@ for i = 1, n do
   local leg = redis.call('HMGET', key, 'role', 'state', 'acked')
   if leg[1] == 'source' and (leg[2] == 'COMMITTED' or leg[2] == 'ABORTED') and leg[3] ~= '1' then
     redis.call('HSET', key, 'acked', '1')
-    redis.call('ZREM', 'cj:legs:open', tid)
+    redis.call('ZREM', KEY_LEGS_OPEN, tid)
     ids[#ids + 1] = tid
   end
 end

@@ -31,6 +31,6 @@ redis.call('HSET', key, 'role', 'source', 'state', 'HELD', 'reason', '', 'reques
            'dst_digest', ARGV[17], 'created_ms', fmt_int(now_ms), 'expiry_ms', fmt_int(expiry_ms),
            'decided_ms', '0', 'acked', '0', 'blocks', text, 'cursor', fmt_int(cursor))
 hincr(acct_info_key(from_id), 'held_g', debited_g)
-redis.call('ZADD', 'cj:legs:open', expiry_ms, tid)
+redis.call('ZADD', KEY_LEGS_OPEN, expiry_ms, tid)
 audit(now_ms, 'hold', { tid, from_id, ARGV[4] }, taken, {})
 return { 'OK', 'HELD', '', text }

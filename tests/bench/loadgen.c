@@ -17,6 +17,7 @@
  * --metrics HOST:PORT (repeatable) it scrapes the gateways' Prometheus
  * endpoints before and after and reports store calls per settled transfer.
  * See scripts/run-bench.sh. */
+#include "common/region.h"
 #include "carbon/v1/carbon.pb-c.h"
 #include "gateway/rpc/client.h"
 #include "gateway/rpc/tls_client.h"
@@ -82,11 +83,11 @@ static const char *const lg_paths[M_METHODS] = {
     "/carbon.v1.Registry/Issue", "/carbon.v1.Registry/Transfer"};
 
 typedef struct {
-    char region[16];
+    char region[CARBON_REGION_SIZE];
     char addr[128];
     int def;    /* index in lg_regions, or -1 */
     int peer;   /* transfer/triangle: index of the destination target, or -1 */
-    char to_region[16];
+    char to_region[CARBON_REGION_SIZE];
     grpc_channel *ch[LG_CHANNELS_MAX];
     void *handle[LG_CHANNELS_MAX][M_METHODS];
     uint64_t next_call; /* transfers: round-robin over the account pools */

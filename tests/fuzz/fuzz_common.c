@@ -187,7 +187,7 @@ const char *fuzz_dest_verdict(const char *own, const char *source, const ledger_
 void fuzz_check_leg_in(const ledger_leg_t *leg, const char *own) {
     FUZZ_CHECK(validate_request_id(leg->tid), "tid '%s'", leg->tid);
     FUZZ_CHECK(strcmp(leg->role, "destination") == 0, "role '%s'", leg->role);
-    char region[16], id[VALIDATE_ACCOUNT_MAX + 1];
+    char region[CARBON_REGION_SIZE], id[VALIDATE_ACCOUNT_MAX + 1];
     FUZZ_CHECK(fuzz_terminated(leg->from, sizeof leg->from) &&
                    validate_account_name(leg->from, region, id) && strcmp(region, leg->peer) == 0,
                "from '%s' peer '%s'", leg->from, leg->peer);

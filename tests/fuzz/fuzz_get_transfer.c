@@ -11,7 +11,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         &carbon__v1__get_transfer_request__descriptor, data, size);
     if (req == NULL) return 0;
     if (validate_request_id(req->transfer_id)) {
-        /* ledger_leg_get(st, transfer_id, ...): a key cj:leg:<tid> */
+        /* ledger_leg_get(st, transfer_id, ...): a key STORE_KEY_LEG_PREFIX <tid> STORE_KEY_LEG_SUFFIX */
         FUZZ_CHECK(strlen(req->transfer_id) == LEDGER_TID_LEN, "tid of %zu bytes",
                    strlen(req->transfer_id));
         for (size_t i = 0; i < LEDGER_TID_LEN; i++)

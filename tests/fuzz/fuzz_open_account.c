@@ -23,7 +23,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             resp.created = 1;
             Carbon__V1__OpenAccountResponse *copy =
                 (Carbon__V1__OpenAccountResponse *)fuzz_roundtrip(&resp.base);
-            char region[16], id[VALIDATE_ACCOUNT_MAX + 1];
+            char region[CARBON_REGION_SIZE], id[VALIDATE_ACCOUNT_MAX + 1];
             FUZZ_CHECK(validate_account_name(copy->account, region, id) &&
                            strcmp(region, fuzz_regions[r]) == 0 &&
                            strcmp(id, req->account_id) == 0,

@@ -7,6 +7,7 @@
 #include "tests/support/registry_client.h"
 
 #include "settlement/audit.h"
+#include "settlement/store_keys.h"
 
 #include <criterion/criterion.h>
 #include <hiredis/hiredis.h>
@@ -172,31 +173,31 @@ Test(audit_ops, tampering_is_reported, .timeout = 180) {
 
     /* A leg's amount changed on one side: reconcile names the leg with both values. */
     redisContext *bj = redis_of(BJ);
-    freeReplyObject(redisCommand(bj, "HSET cj:{t:%s} credited_g 13510", t1));
+    freeReplyObject(redisCommand(bj, "HSET " STORE_KEY_LEG_PREFIX "%s" STORE_KEY_LEG_SUFFIX " credited_g 13510", t1));
     char *out = NULL;
     cr_assert_eq(gwctl(TJ, "operator", &out, "reconcile", "--peer", "CN-BJ", NULL, NULL, NULL), 1, "%s", out);
     cr_assert(strstr(out, t1) != NULL && strstr(out, "credited_g") != NULL && strstr(out, "13500") != NULL &&
                   strstr(out, "13510") != NULL,
               "%s", out);
     free(out);
-    freeReplyObject(redisCommand(bj, "HSET cj:{t:%s} credited_g 13500", t1));
+    freeReplyObject(redisCommand(bj, "HSET " STORE_KEY_LEG_PREFIX "%s" STORE_KEY_LEG_SUFFIX " credited_g 13500", t1));
 
     /* A batch deleted on one side. */
-    freeReplyObject(redisCommand(bj, "HDEL cj:batch:in:CN-TJ 1"));
+    freeReplyObject(redisCommand(bj, "HDEL " STORE_KEY_BATCH_IN_PREFIX "CN-TJ 1"));
     cr_assert_eq(gwctl(TJ, "operator", &out, "reconcile", "--peer", "CN-BJ", NULL, NULL, NULL), 1, "%s", out);
     cr_assert(strstr(out, "missing") != NULL && strstr(out, "absent") != NULL, "%s", out);
     free(out);
 
     /* An audit entry changed: audit verify names it. */
     redisContext *he = redis_of(HE);
-    redisReply *e = redisCommand(he, "HGET cj:audit 2");
+    redisReply *e = redisCommand(he, "HGET " STORE_KEY_AUDIT " 2");
     cr_assert_eq(e->type, REDIS_REPLY_STRING);
     char *changed = strdup(e->str);
     freeReplyObject(e);
     char *issue = strstr(changed, "|issue|");
     cr_assert_not_null(issue);
     issue[1] = 'I'; /* "Issue" */
-    freeReplyObject(redisCommand(he, "HSET cj:audit 2 %s", changed));
+    freeReplyObject(redisCommand(he, "HSET " STORE_KEY_AUDIT " 2 %s", changed));
     free(changed);
     cr_assert_eq(gwctl(TJ, "auditor", &out, "audit", "verify", "--region", "CN-HE", NULL, NULL), 1, "%s", out);
     cr_assert(strstr(out, "entry 2 does not verify") != NULL, "%s", out);
@@ -205,13 +206,13 @@ Test(audit_ops, tampering_is_reported, .timeout = 180) {
     /* The tail of CN-TJ's chain rewritten and re-hashed: only the checkpoints
      * its peers hold can expose it. */
     redisContext *tj = redis_of(TJ);
-    redisReply *head = redisCommand(tj, "HGET cj:audit:head seq");
+    redisReply *head = redisCommand(tj, "HGET " STORE_KEY_AUDIT_HEAD " seq");
     uint64_t last = strtoull(head->str, NULL, 10);
     freeReplyObject(head);
     cr_assert_geq(last, 4);
     char prev[AUDIT_HASH_HEX + 1] = "";
     for (uint64_t seq = 3; seq <= last; seq++) {
-        redisReply *r = redisCommand(tj, "HGET cj:audit %llu", (unsigned long long)seq);
+        redisReply *r = redisCommand(tj, "HGET " STORE_KEY_AUDIT " %llu", (unsigned long long)seq);
         cr_assert_eq(r->type, REDIS_REPLY_STRING);
         if (seq == 3) memcpy(prev, r->str, AUDIT_HASH_HEX); /* entry 2's hash stays */
         prev[AUDIT_HASH_HEX] = '\0';
@@ -225,12 +226,12 @@ Test(audit_ops, tampering_is_reported, .timeout = 180) {
         char *value = malloc(vlen);
         cr_assert_not_null(value);
         snprintf(value, vlen, "%s %s %s", prev, hash, canonical);
-        freeReplyObject(redisCommand(tj, "HSET cj:audit %llu %s", (unsigned long long)seq, value));
+        freeReplyObject(redisCommand(tj, "HSET " STORE_KEY_AUDIT " %llu %s", (unsigned long long)seq, value));
         free(value);
         memcpy(prev, hash, sizeof prev);
         free(canonical);
     }
-    freeReplyObject(redisCommand(tj, "HSET cj:audit:head hash %s", prev));
+    freeReplyObject(redisCommand(tj, "HSET " STORE_KEY_AUDIT_HEAD " hash %s", prev));
     cr_assert_eq(gwctl(HE, "auditor", &out, "audit", "verify", "--region", "CN-TJ", NULL, NULL), 1, "%s", out);
     cr_assert(strstr(out, "history was rewritten") != NULL, "%s", out);
     free(out);

@@ -13,6 +13,7 @@
 #include "settlement/ledger.h"
 #include "settlement/store.h"
 #include "settlement/textfield.h"
+#include "settlement/store_keys.h"
 #include "tests/support/gateway_harness.h"
 #include "tests/support/proc.h"
 #include "tests/support/registry_client.h"
@@ -193,7 +194,7 @@ Test(free_text, retire_keeps_ordinary_text_byte_for_byte, .timeout = 120) {
                          ordinary[k]);
         cr_assert(strncmp(e->canonical, "v2|", 3) == 0, "%s", e->canonical);
         char key[64];
-        snprintf(key, sizeof key, "cj:{r:%s}", rids[k]);
+        snprintf(key, sizeof key, STORE_KEY_RETIREMENT_PREFIX "%s" STORE_KEY_RETIREMENT_SUFFIX, rids[k]);
         char *stored = store_hget(TJ, key, "beneficiary");
         cr_assert_str_eq(stored, ordinary[k], "store: '%s'", stored);
         free(stored);
@@ -264,7 +265,7 @@ Test(free_text, fingerprints_with_separators_are_distinct_and_issued_once, .time
         cr_assert_not_null(e);
         cr_assert_eq(e->n_detail, 1, "%s", e->canonical);
         cr_assert_str_eq(e->detail[0], fps[k]);
-        char *owner = store_hget(TJ, "cj:fingerprints", fps[k]);
+        char *owner = store_hget(TJ, STORE_KEY_FINGERPRINTS, fps[k]);
         cr_assert_str_eq(owner, iids[k], "fingerprint '%s'", fps[k]);
         free(owner);
     }
@@ -350,7 +351,7 @@ Test(free_text, resolve_reason_with_separators_is_recorded_and_shown, .timeout =
     cr_assert_str_eq(e->detail[2], reason, "trace shows '%s'", e->detail[2]);
     protobuf_c_message_free_unpacked(&tr->base, NULL);
     char key[64];
-    snprintf(key, sizeof key, "cj:{t:%s}", tid);
+    snprintf(key, sizeof key, STORE_KEY_LEG_PREFIX "%s" STORE_KEY_LEG_SUFFIX, tid);
     char *stored = store_hget(BJ, key, "resolve_reason");
     cr_assert_str_eq(stored, reason);
     free(stored);
@@ -530,8 +531,8 @@ static void append_v1(redisContext *c, uint64_t seq, const char *rest, char prev
     snprintf(canonical, sizeof canonical, "%" PRIu64 "|%s", seq, rest);
     audit_hash(prev, canonical, strlen(canonical), hash);
     snprintf(value, sizeof value, "%s %s %s", prev, hash, canonical);
-    freeReplyObject(redisCommand(c, "HSET cj:audit %llu %s", (unsigned long long)seq, value));
-    freeReplyObject(redisCommand(c, "HSET cj:audit:head seq %llu hash %s", (unsigned long long)seq,
+    freeReplyObject(redisCommand(c, "HSET " STORE_KEY_AUDIT " %llu %s", (unsigned long long)seq, value));
+    freeReplyObject(redisCommand(c, "HSET " STORE_KEY_AUDIT_HEAD " seq %llu hash %s", (unsigned long long)seq,
                                  hash));
     memcpy(prev, hash, AUDIT_HASH_HEX + 1);
 }

@@ -6,6 +6,7 @@
 #include "gateway/rpc/grpc_lifetime.h"
 #include "tests/support/gateway_harness.h"
 #include "tests/support/proc.h"
+#include "settlement/store_keys.h"
 #include "tests/support/registry_client.h"
 
 #include <criterion/criterion.h>
@@ -166,7 +167,7 @@ Test(gwctl_audit, reconcile_after_a_peer_outage_converges_and_a_real_discrepancy
 
     /* A real discrepancy: the peer loses its record of a committed batch. */
     redisContext *bj = redis_of(BJ);
-    redisReply *x = redisCommand(bj, "HDEL cj:batch:in:CN-TJ 1");
+    redisReply *x = redisCommand(bj, "HDEL " STORE_KEY_BATCH_IN_PREFIX "CN-TJ 1");
     cr_assert(x != NULL && x->type == REDIS_REPLY_INTEGER && x->integer == 1, "no batch 1 at CN-BJ");
     freeReplyObject(x);
     redisFree(bj);
@@ -228,7 +229,7 @@ Test(gwctl_audit, check_with_a_subset_of_the_stores_reports_only_what_it_can_pro
     free(err);
     /* A real loss in a listed store is still found, and in the JSON document. */
     redisContext *c = redis_of(TJ);
-    freeReplyObject(redisCommand(c, "DEL cj:{a:tj-a}:blocks"));
+    freeReplyObject(redisCommand(c, "DEL " STORE_KEY_ACCOUNT_PREFIX "tj-a" STORE_KEY_ACCOUNT_BLOCKS_SUFFIX));
     redisFree(c);
     cr_assert_eq(harness_run(jargv, 60000, &status, &out, &err), 0);
     cr_assert_eq(status, 1, "%s\n%s", out, err);

@@ -25,6 +25,7 @@
 #include "gateway/tls.h"
 #include "grpc/health/v1/health.pb-c.h"
 #include "tests/support/proc.h"
+#include "settlement/store_keys.h"
 
 #ifndef SOURCE_DIR
 #error "SOURCE_DIR must be defined (the repository root)"
@@ -909,10 +910,13 @@ char *federation_store_snapshot(const federation_t *f, int i) {
         char **names = calloc(n + 1, sizeof *names);
         if (names == NULL) abort();
         size_t kept = 0;
-        for (size_t k = 0; k < n; k++)
-            if (strncmp(keys->element[k]->str, "cj:lease:", 9) != 0 &&
-                strncmp(keys->element[k]->str, "cj:checkpoint", 13) != 0)
+        for (size_t k = 0; k < n; k++) {
+            const char *key = keys->element[k]->str;
+            if (strncmp(key, STORE_KEY_LEASE_PREFIX, strlen(STORE_KEY_LEASE_PREFIX)) != 0 &&
+                strncmp(key, STORE_KEY_CHECKPOINT_PREFIX, strlen(STORE_KEY_CHECKPOINT_PREFIX)) != 0 &&
+                strncmp(key, STORE_KEY_CHECKPOINTS_PREFIX, strlen(STORE_KEY_CHECKPOINTS_PREFIX)) != 0)
                 names[kept++] = keys->element[k]->str;
+        }
         qsort(names, kept, sizeof *names, h_str_cmp);
         /* Counted from the one KEYS reply: a lease key may come or go between
          * DBSIZE and KEYS, so DBSIZE itself is not part of the description. */

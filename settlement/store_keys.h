@@ -1,0 +1,76 @@
+/* store_keys.h - the names of the keys of a region's store: the one place
+ * they are written (issue 12). C includes this header; the Lua scripts get
+ * the same names as constants (KEY_AUDIT = 'cj:audit', ...), generated from
+ * the #define lines below by cmake/embed_scripts.cmake and prepended to every
+ * script before the prelude. The test store_keys_single_definition
+ * (tests/style/check_store_keys.sh) fails when a key literal appears in any
+ * other source file, C or Lua.
+ *
+ * Format (read by the generator, keep to it): one
+ *   #define STORE_KEY_NAME "text"
+ * per line, a plain string literal without escapes. A name ending in _PREFIX
+ * or _SUFFIX is a part: the full key is PREFIX + id + SUFFIX (C:
+ * STORE_KEY_LEG_PREFIX "%s" STORE_KEY_LEG_SUFFIX; Lua: KEY_LEG_PREFIX .. tid ..
+ * KEY_LEG_SUFFIX). "{...}" is the hash tag a cluster would shard on.
+ *
+ * The keys (one region's store):
+ *   {a:ID}:info      hash   account: kind, created_ms, held_g, pending_g
+ *   {a:ID}:blocks    hash   "origin|meth|vintage|start" -> end (inclusive)
+ *   {t:TID}          hash   a transfer leg (role source or destination)
+ *   {i:IID}          hash   an issuance
+ *   fingerprints     hash   activity fingerprint -> IID (double issuance)
+ *   {r:RID}          hash   a retirement
+ *   serial:last      string last serial issued in this region (absent: none yet)
+ *   feed             zset   cursor -> "D:TID" (departure) / "A:TID" (arrival)
+ *   feed:seq         string last cursor
+ *   legs:open        zset   source legs not yet acknowledged, by expiry_ms
+ *   legs:prepared    zset   destination legs PREPARED, by expiry_ms
+ *   retired          list   "RID|block" per retired block
+ *   cancelled        list   "TID|block" per cancelled (discount) block
+ *   audit            hash   seq -> "prev_hash hash canonical" (settlement/audit.h)
+ *   audit:head       hash   seq, hash
+ *   batch:out:PEER   hash   seq -> "count|sum_g|digest|time_ms|TID,TID,..." (batch_open)
+ *   batch:out:PEER:seq  string  last batch seq sent to PEER
+ *   batch:in:SRC     hash   seq -> "count|sum_g|digest|time_ms|TID,..." (dest_prepare)
+ *   batch:in:SRC:seq    string  highest batch seq received from SRC
+ * and, written by the C side only (no script):
+ *   meta:region      string the region this store belongs to, set at its first
+ *                           use by a gateway (settlement/store.h STORE_REGION_KEY)
+ *   lease:recovery   string the engine holding the recovery lease (PX expiry)
+ *   checkpoint:OWNER    string  latest signed audit checkpoint ("own" or a peer region)
+ *   checkpoints:OWNER   list    the last checkpoints of OWNER (settlement/audit.c)
+ * each under the namespace STORE_KEY_NAMESPACE. */
+#ifndef SETTLEMENT_STORE_KEYS_H
+#define SETTLEMENT_STORE_KEYS_H
+
+#define STORE_KEY_NAMESPACE "cj:"
+
+#define STORE_KEY_ACCOUNT_PREFIX "cj:{a:"
+#define STORE_KEY_ACCOUNT_INFO_SUFFIX "}:info"
+#define STORE_KEY_ACCOUNT_BLOCKS_SUFFIX "}:blocks"
+#define STORE_KEY_LEG_PREFIX "cj:{t:"
+#define STORE_KEY_LEG_SUFFIX "}"
+#define STORE_KEY_ISSUANCE_PREFIX "cj:{i:"
+#define STORE_KEY_ISSUANCE_SUFFIX "}"
+#define STORE_KEY_RETIREMENT_PREFIX "cj:{r:"
+#define STORE_KEY_RETIREMENT_SUFFIX "}"
+#define STORE_KEY_FINGERPRINTS "cj:fingerprints"
+#define STORE_KEY_SERIAL_LAST "cj:serial:last"
+#define STORE_KEY_FEED "cj:feed"
+#define STORE_KEY_FEED_SEQ "cj:feed:seq"
+#define STORE_KEY_LEGS_OPEN "cj:legs:open"
+#define STORE_KEY_LEGS_PREPARED "cj:legs:prepared"
+#define STORE_KEY_RETIRED "cj:retired"
+#define STORE_KEY_CANCELLED "cj:cancelled"
+#define STORE_KEY_AUDIT "cj:audit"
+#define STORE_KEY_AUDIT_HEAD "cj:audit:head"
+#define STORE_KEY_BATCH_OUT_PREFIX "cj:batch:out:"
+#define STORE_KEY_BATCH_IN_PREFIX "cj:batch:in:"
+#define STORE_KEY_BATCH_SEQ_SUFFIX ":seq"
+#define STORE_KEY_META_REGION "cj:meta:region"
+#define STORE_KEY_LEASE_PREFIX "cj:lease:"
+#define STORE_KEY_LEASE_RECOVERY "cj:lease:recovery"
+#define STORE_KEY_CHECKPOINT_PREFIX "cj:checkpoint:"
+#define STORE_KEY_CHECKPOINTS_PREFIX "cj:checkpoints:"
+
+#endif
