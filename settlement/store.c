@@ -383,7 +383,7 @@ static int store_connect_claim(store_t *s, bool *retryable, char *err, size_t er
  * unauthenticated client that sends a bulk over 16 KiB, as a SCRIPT LOAD of a
  * larger script would be, and the reason would be lost.) */
 static int store_check_open_access(store_t *s, bool *retryable, char *err, size_t errlen) {
-    assert(s->ctx != NULL && s->cfg.password[0] == '\0');
+    CARBON_ASSERT(s->ctx != NULL && s->cfg.password[0] == '\0');
     const char *argv[1] = {"PING"};
     size_t argvlen[1] = {4};
     if (redisAppendCommandArgv(s->ctx, 1, argv, argvlen) != REDIS_OK) {
