@@ -138,6 +138,13 @@ static bool store_config_check(const store_config_t *cfg, char *err, size_t errl
         store_errf(err, errlen, "store config: region longer than %d bytes", STORE_REGION_MAX - 1);
         return false;
     }
+    for (size_t i = 0; i < cfg->extra_scripts_n; i++) {
+        if (cfg->extra_scripts == NULL || cfg->extra_scripts[i].name == NULL ||
+            cfg->extra_scripts[i].source == NULL) {
+            store_errf(err, errlen, "store config: extra script %zu has no name or source", i);
+            return false;
+        }
+    }
     if (cfg->user[0] != '\0' && cfg->password[0] == '\0') {
         store_errf(err, errlen, "store config: user \"%s\" set without a password", cfg->user);
         return false;
@@ -175,6 +182,22 @@ int store_script_index(const char *name) {
     CARBON_ASSERT(script_sources_n <= STORE_SCRIPTS_MAX);
     for (size_t i = 0; i < script_sources_n; i++) {
         if (strcmp(script_sources[i].name, name) == 0) return (int)i;
+    }
+    return -1;
+}
+
+/* Script i of s: the embedded ones first, then cfg.extra_scripts. */
+static const script_source_t *store_script_at(const store_t *s, size_t i) {
+    CARBON_ASSERT(s != NULL && i < s->scripts_n);
+    CARBON_ASSERT(s->scripts_n == script_sources_n + s->cfg.extra_scripts_n);
+    return i < script_sources_n ? &script_sources[i] : &s->cfg.extra_scripts[i - script_sources_n];
+}
+
+int store_script_find(const store_t *s, const char *name) {
+    CARBON_ASSERT(s != NULL && name != NULL);
+    CARBON_ASSERT(s->scripts_n <= STORE_SCRIPTS_MAX);
+    for (size_t i = 0; i < s->scripts_n; i++) {
+        if (strcmp(store_script_at(s, i)->name, name) == 0) return (int)i;
     }
     return -1;
 }
@@ -306,8 +329,9 @@ static int store_load_scripts(store_t *s, bool *retryable, char *err, size_t err
     *retryable = true;
     if (s->scripts_n == 0) return STORE_OK;
     for (size_t i = 0; i < s->scripts_n; i++) {
-        const char *argv[3] = {"SCRIPT", "LOAD", script_sources[i].source};
-        size_t argvlen[3] = {6, 4, strlen(script_sources[i].source)};
+        const char *src = store_script_at(s, i)->source;
+        const char *argv[3] = {"SCRIPT", "LOAD", src};
+        size_t argvlen[3] = {6, 4, strlen(src)};
         if (redisAppendCommandArgv(s->ctx, 3, argv, argvlen) != REDIS_OK) {
             store_errf(err, errlen, "SCRIPT LOAD: out of memory");
             store_disconnect(s);
@@ -326,13 +350,13 @@ static int store_load_scripts(store_t *s, bool *retryable, char *err, size_t err
             *retryable = transient; /* NOAUTH, NOPERM...: trying again cannot help */
             rc = STORE_EUNAVAILABLE;
             store_errf(err, errlen, "redis %s:%d: SCRIPT LOAD %s: %.*s", s->cfg.host, s->cfg.port,
-                       script_sources[i].name, store_len_int(r->len), r->str);
+                       store_script_at(s, i)->name, store_len_int(r->len), r->str);
         } else if (r->type != REDIS_REPLY_STRING || r->len != STORE_SHA1_HEX_LEN ||
                    memcmp(r->str, s->sha[i], STORE_SHA1_HEX_LEN) != 0) {
             *retryable = false;
             rc = STORE_EPROTO;
             store_errf(err, errlen, "redis %s:%d: SCRIPT LOAD %s: SHA1 mismatch (local %s)",
-                       s->cfg.host, s->cfg.port, script_sources[i].name, s->sha[i]);
+                       s->cfg.host, s->cfg.port, store_script_at(s, i)->name, s->sha[i]);
         }
     }
     for (size_t i = 0; i < s->scripts_n; i++) freeReplyObject(got[i]);
@@ -496,8 +520,9 @@ store_t *store_open(const store_config_t *cfg, char *err, size_t errlen) {
     CARBON_ASSERT(cfg != NULL);
     if (err != NULL && errlen > 0) err[0] = '\0';
     if (!store_config_check(cfg, err, errlen)) return NULL;
-    if (script_sources_n > STORE_SCRIPTS_MAX) {
-        store_errf(err, errlen, "%zu embedded scripts, limit %d", script_sources_n, STORE_SCRIPTS_MAX);
+    if (script_sources_n + cfg->extra_scripts_n > STORE_SCRIPTS_MAX) {
+        store_errf(err, errlen, "%zu embedded and %zu extra scripts, limit %d", script_sources_n,
+                   cfg->extra_scripts_n, STORE_SCRIPTS_MAX);
         return NULL;
     }
     store_t *s = calloc(1, sizeof *s);
@@ -506,7 +531,7 @@ store_t *store_open(const store_config_t *cfg, char *err, size_t errlen) {
         return NULL;
     }
     s->cfg = *cfg;
-    s->scripts_n = script_sources_n;
+    s->scripts_n = script_sources_n + cfg->extra_scripts_n;
     size_t argv_cap = STORE_EVALSHA_PREFIX_ARGS + STORE_ARGS_MAX;
     s->sha = calloc(s->scripts_n > 0 ? s->scripts_n : 1, sizeof *s->sha);
     s->argv = calloc(argv_cap, sizeof *s->argv);
@@ -521,9 +546,9 @@ store_t *store_open(const store_config_t *cfg, char *err, size_t errlen) {
         return NULL;
     }
     for (size_t i = 0; i < s->scripts_n; i++) {
-        const char *src = script_sources[i].source;
+        const char *src = store_script_at(s, i)->source;
         if (store_sha1_hex(src, strlen(src), s->sha[i]) != 0) {
-            store_errf(err, errlen, "store_open: SHA1 of script %s failed", script_sources[i].name);
+            store_errf(err, errlen, "store_open: SHA1 of script %s failed", store_script_at(s, i)->name);
             store_close(s);
             return NULL;
         }
