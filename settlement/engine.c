@@ -556,6 +556,7 @@ static size_t engine_batch_gather(engine_t *e, engine_peer_t *p) {
 static void *engine_batcher_main(void *arg) {
     engine_peer_t *p = arg;
     CARBON_ASSERT(p != NULL && p->engine != NULL);
+    CARBON_ASSERT(p->batch.items != NULL && p->batch.cap == p->engine->cfg.batch_legs_max);
     engine_t *e = p->engine;
     char err[256];
     store_t *st = NULL;
@@ -714,6 +715,7 @@ static void engine_recovery_note_aborts(engine_t *e, store_t *st, size_t src_n, 
 static int engine_recover_expired_holds(engine_t *e, store_t *st, size_t src_n, uint64_t now_ms) {
     engine_recovery_t *r = &e->recovery;
     CARBON_ASSERT(st != NULL && src_n <= ENGINE_RECOVERY_SCAN_MAX);
+    CARBON_ASSERT(atomic_load(&e->recovering) == 1);
     size_t nd = 0;
     for (size_t i = 0; i < src_n; i++) {
         if (strcmp(r->src[i].state, "HELD") != 0) continue;
@@ -742,6 +744,7 @@ static int engine_recover_expired_holds(engine_t *e, store_t *st, size_t src_n, 
 static int engine_recover_resend(engine_t *e, store_t *st, size_t src_n) {
     engine_recovery_t *r = &e->recovery;
     CARBON_ASSERT(st != NULL && src_n <= ENGINE_RECOVERY_SCAN_MAX);
+    CARBON_ASSERT(atomic_load(&e->recovering) == 1);
     int settled = 0;
     for (size_t pi = 0; pi < e->cfg.peers_n; pi++) {
         const char *peer = e->peers[pi].region;
@@ -801,6 +804,7 @@ static int engine_recover_ask_chunk(engine_t *e, store_t *st, const char *peer,
 static int engine_recover_ask(engine_t *e, store_t *st, size_t dst_n) {
     engine_recovery_t *r = &e->recovery;
     CARBON_ASSERT(st != NULL && dst_n <= ENGINE_RECOVERY_SCAN_MAX);
+    CARBON_ASSERT(atomic_load(&e->recovering) == 1);
     int settled = 0;
     for (size_t pi = 0; pi < e->cfg.peers_n; pi++) {
         const char *peer = e->peers[pi].region;
@@ -843,6 +847,7 @@ int engine_recover_once(engine_t *e, store_t *st) {
 static void *engine_recovery_main(void *arg) {
     engine_t *e = arg;
     CARBON_ASSERT(e != NULL && e->cfg.recovery_interval_ms >= 1);
+    CARBON_ASSERT(e->recovery.src != NULL && e->recovery.ack.cap == LEDGER_BATCH_LEGS_MAX);
     char err[256];
     store_t *st = NULL;
     uint64_t next_pass_ms = 0; /* at start: at once */
@@ -904,6 +909,7 @@ static int engine_batch_alloc(engine_batch_t *b, size_t cap) {
 
 static void engine_batch_free(engine_batch_t *b) {
     CARBON_ASSERT(b != NULL);
+    CARBON_ASSERT(b->cap <= LEDGER_BATCH_LEGS_MAX && b->ack.cap == b->cap);
     free(b->items);
     free(b->legs);
     free(b->open_tids);
@@ -921,6 +927,7 @@ static void engine_batch_free(engine_batch_t *b) {
  * frees what was allocated). */
 static int engine_recovery_alloc(engine_recovery_t *r) {
     CARBON_ASSERT(r != NULL && r->src == NULL);
+    CARBON_ASSERT(r->ack.applied == NULL && r->ack.cap == 0);
     size_t scan = ENGINE_RECOVERY_SCAN_MAX, chunk = LEDGER_BATCH_LEGS_MAX;
     r->src = calloc(scan, sizeof *r->src);
     r->dst = calloc(scan, sizeof *r->dst);
@@ -940,6 +947,7 @@ static int engine_recovery_alloc(engine_recovery_t *r) {
 
 static void engine_recovery_free(engine_recovery_t *r) {
     CARBON_ASSERT(r != NULL);
+    CARBON_ASSERT(r->ack.cap == 0 || r->ack.cap == LEDGER_BATCH_LEGS_MAX);
     free(r->src);
     free(r->dst);
     free(r->aborts);
@@ -969,6 +977,7 @@ static void engine_free(engine_t *e) {
 engine_t *engine_create(const engine_config_t *cfg, const engine_transport_t *transport,
                         char *err, size_t errlen) {
     CARBON_ASSERT(cfg != NULL && transport != NULL && err != NULL && errlen > 0);
+    CARBON_ASSERT(transport->prepare != NULL && transport->decide != NULL && transport->query != NULL);
     if (cfg->batch_legs_max < 1 || cfg->batch_legs_max > LEDGER_BATCH_LEGS_MAX ||
         cfg->queue_legs_max < 1 || cfg->queue_legs_max > ENGINE_QUEUE_LEGS_MAX ||
         cfg->peers_n > ENGINE_PEERS_MAX || cfg->recovery_interval_ms < 1) {
@@ -1023,6 +1032,7 @@ int engine_start(engine_t *e, char *err, size_t errlen) {
 
 void engine_stop(engine_t *e) {
     CARBON_ASSERT(e != NULL && !engine_locked(e));
+    CARBON_ASSERT(e->cfg.peers_n <= ENGINE_PEERS_MAX);
     engine_lock(e);
     e->stopping = 1;
     for (size_t i = 0; i < e->cfg.peers_n; i++) pthread_cond_broadcast(&e->peers[i].wake);
@@ -1042,6 +1052,8 @@ void engine_stop(engine_t *e) {
 void engine_destroy(engine_t *e) {
     if (e == NULL) return;
     engine_stop(e);
+    CARBON_ASSERT(!e->recovery_started && atomic_load(&e->recovering) == 0);
+    CARBON_ASSERT(e->waiters_n <= ENGINE_WAITERS_MAX);
     while (e->waiters != NULL) {
         engine_waiter_t *w = e->waiters;
         e->waiters = w->next;

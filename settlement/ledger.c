@@ -59,6 +59,7 @@ int ledger_block_parse(const char *text, size_t len, ledger_block_t *out) {
     if (ledger_parse_u64(part[3], part_len[3], &out->first) != 0) return -1;
     if (ledger_parse_u64(part[4], part_len[4], &out->last) != 0) return -1;
     if (out->first == 0 || out->last < out->first || out->last > LEDGER_SERIAL_MAX) return -1;
+    CARBON_ASSERT(out->origin[LEDGER_REGION_MAX] == '\0' && out->meth[LEDGER_METH_MAX] == '\0');
     return 0;
 }
 
@@ -246,6 +247,7 @@ static int ledger_refusal(const redisReply *r, const char *script, uint64_t *hav
                           char *other_id, char *err, size_t errlen) {
     CARBON_ASSERT(r != NULL && r->type == REDIS_REPLY_ARRAY && script != NULL);
     const char *status = ledger_str(r, 0);
+    CARBON_ASSERT(strcmp(status, "OK") != 0 && strcmp(status, "DUP") != 0); /* not a refusal */
     if (strcmp(status, REASON(ID_REUSED)) == 0) return LEDGER_CONFLICT;
     if (strcmp(status, REASON(UNKNOWN_ACCOUNT)) == 0) return LEDGER_NO_ACCOUNT;
     if (strcmp(status, REASON(SERIALS_EXHAUSTED)) == 0) return LEDGER_SERIALS_EXHAUSTED;

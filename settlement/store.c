@@ -172,6 +172,7 @@ static bool store_config_check(const store_config_t *cfg, char *err, size_t errl
                    cfg->reconnect_backoff_ms_max, STORE_TIMEOUT_MS_MAX);
         return false;
     }
+    CARBON_ASSERT(cfg->extra_scripts_n == 0 || cfg->extra_scripts != NULL);
     return true;
 }
 
@@ -231,6 +232,7 @@ static bool store_conn_stale(const store_t *s) {
     do {
         r = poll(&p, 1, 0);
     } while (r < 0 && errno == EINTR && ++tries < 100);
+    CARBON_ASSERT(tries <= 100);
     return r != 0;
 }
 
@@ -240,6 +242,7 @@ static bool store_conn_stale(const store_t *s) {
 static int store_flush(store_t *s, bool *sent_any) {
     CARBON_ASSERT(s != NULL && s->ctx != NULL && sent_any != NULL);
     redisContext *c = s->ctx;
+    CARBON_ASSERT(c->obuf != NULL);
     size_t len0 = sdslen(c->obuf);
     sigset_t pipe_set, old_set, pending_set;
     sigemptyset(&pipe_set);
@@ -532,6 +535,7 @@ store_t *store_open(const store_config_t *cfg, char *err, size_t errlen) {
     }
     s->cfg = *cfg;
     s->scripts_n = script_sources_n + cfg->extra_scripts_n;
+    CARBON_ASSERT(s->scripts_n <= STORE_SCRIPTS_MAX);
     size_t argv_cap = STORE_EVALSHA_PREFIX_ARGS + STORE_ARGS_MAX;
     s->sha = calloc(s->scripts_n > 0 ? s->scripts_n : 1, sizeof *s->sha);
     s->argv = calloc(argv_cap, sizeof *s->argv);
