@@ -236,8 +236,91 @@ static const catalog_methodology_t *methodology_find_linear(const catalog_t *c,
     return NULL;
 }
 
+/* Opens a [catalog] section at line (arg_n: length of its argument, which
+ * must be empty): at most one per file. */
+static int section_begin_catalog(parser_t *p, uint32_t line, size_t arg_n) {
+    CARBON_ASSERT(p != NULL && line >= 1);
+    if (arg_n != 0)
+        return parse_fail(p, line, "section [catalog] takes no argument");
+    if (p->catalog_line != 0)
+        return parse_fail(p, line, "duplicate [catalog] section (first at line %u)",
+                          (unsigned)p->catalog_line);
+    p->catalog_line = line;
+    p->kind = SECTION_CATALOG;
+    return 0;
+}
+
+/* Opens a [methodology ID] section at line: id (arg_n bytes, NUL-terminated)
+ * must be a valid token, new in this catalog, and within the methodologies'
+ * limit; appends the methodology. */
+static int section_begin_methodology(parser_t *p, uint32_t line, const char *id, size_t arg_n) {
+    CARBON_ASSERT(p != NULL && id != NULL && id[arg_n] == '\0');
+    CARBON_ASSERT(arg_n <= CATALOG_LINE_MAX_BYTES);
+    catalog_t *c = p->c;
+    if (arg_n == 0) return parse_fail(p, line, "missing methodology id");
+    if (!valid_token(id, CATALOG_ID_MAX))
+        return parse_fail(p, line, "invalid methodology id '%s'", id);
+    const catalog_methodology_t *dup = methodology_find_linear(c, id);
+    if (dup != NULL)
+        return parse_fail(p, line, "duplicate methodology '%s' (first at line %u)",
+                          id, (unsigned)dup->line);
+    if (c->methodologies_n == CATALOG_METHODOLOGIES_MAX)
+        return parse_fail(p, line, "too many methodologies (max %u)",
+                          CATALOG_METHODOLOGIES_MAX);
+    catalog_methodology_t *m = &c->methodologies[c->methodologies_n++];
+    memset(m, 0, sizeof *m);
+    memcpy(m->id, id, arg_n + 1);
+    m->line = line;
+    p->kind = SECTION_METHODOLOGY;
+    return 0;
+}
+
+/* Opens a [recognize REGION:METHODOLOGY-ID] section at line: argbuf (arg_n
+ * bytes, NUL-terminated, cut in place at the colon) must name a valid region
+ * and methodology id, new in this catalog, within the recognitions' limit;
+ * appends the recognition. */
+static int section_begin_recognize(parser_t *p, uint32_t line, char *argbuf, size_t arg_n) {
+    CARBON_ASSERT(p != NULL && argbuf != NULL && argbuf[arg_n] == '\0');
+    CARBON_ASSERT(arg_n <= CATALOG_LINE_MAX_BYTES);
+    catalog_t *c = p->c;
+    if (arg_n == 0) return parse_fail(p, line, "missing recognized REGION:METHODOLOGY-ID");
+    char *colon = strchr(argbuf, ':');
+    if (colon == NULL)
+        return parse_fail(p, line,
+                          "malformed recognition '%s' (want REGION:METHODOLOGY-ID)",
+                          argbuf);
+    *colon = '\0';
+    const char *region = argbuf, *id = colon + 1;
+    if (!valid_region(region))
+        return parse_fail(p, line, "invalid region '%s'", region);
+    if (!valid_token(id, CATALOG_ID_MAX))
+        return parse_fail(p, line, "invalid methodology id '%s'", id);
+    for (uint32_t i = 0; i < c->recognitions_n; i++) {
+        const catalog_recognition_t *r = &c->recognitions[i];
+        if (strcmp(r->from_region, region) == 0 && strcmp(r->foreign_id, id) == 0)
+            return parse_fail(p, line,
+                              "duplicate recognition of %s:%s (first at line %u)",
+                              region, id, (unsigned)r->line);
+    }
+    if (c->recognitions_n == CATALOG_RECOGNITIONS_MAX)
+        return parse_fail(p, line, "too many recognitions (max %u)",
+                          CATALOG_RECOGNITIONS_MAX);
+    catalog_recognition_t *r = &c->recognitions[c->recognitions_n++];
+    memset(r, 0, sizeof *r);
+    /* Both were validated above, so they fit. */
+    memcpy(r->from_region, region, strlen(region) + 1);
+    memcpy(r->foreign_id, id, strlen(id) + 1);
+    r->line = line;
+    p->kind = SECTION_RECOGNIZE;
+    return 0;
+}
+
+/* Starts the section whose header "[KIND ARG]" (n bytes, no newline) is at
+ * line, after finishing the one before: splits the header, records it for
+ * messages, and opens the section of its kind. */
 static int section_begin(parser_t *p, uint32_t line, const char *s, size_t n) {
     CARBON_ASSERT(n >= 1 && s[0] == '[');
+    CARBON_ASSERT(n <= CATALOG_LINE_MAX_BYTES);
     if (section_finish(p) != 0) return -1;
     if (s[n - 1] != ']' || n < 2)
         return parse_fail(p, line, "malformed section header");
@@ -252,75 +335,21 @@ static int section_begin(parser_t *p, uint32_t line, const char *s, size_t n) {
     for (size_t i = 0; i < arg_n; i++)
         if (is_blank(arg[i])) return parse_fail(p, line, "malformed section header");
     char argbuf[CATALOG_LINE_MAX_BYTES + 1];
+    CARBON_ASSERT(arg_n < sizeof argbuf);
     memcpy(argbuf, arg, arg_n);
     argbuf[arg_n] = '\0';
 
-    catalog_t *c = p->c;
     memset(p->key_lines, 0, sizeof p->key_lines);
     p->section_line = line;
     snprintf(p->section_label, sizeof p->section_label, "[%.*s%s%s]", (int)kind_n,
              kind, arg_n ? " " : "", argbuf);
 
-    if (kind_n == 7 && memcmp(kind, "catalog", 7) == 0) {
-        if (arg_n != 0)
-            return parse_fail(p, line, "section [catalog] takes no argument");
-        if (p->catalog_line != 0)
-            return parse_fail(p, line, "duplicate [catalog] section (first at line %u)",
-                              (unsigned)p->catalog_line);
-        p->catalog_line = line;
-        p->kind = SECTION_CATALOG;
-        return 0;
-    }
-    if (kind_n == 11 && memcmp(kind, "methodology", 11) == 0) {
-        if (arg_n == 0) return parse_fail(p, line, "missing methodology id");
-        if (!valid_token(argbuf, CATALOG_ID_MAX))
-            return parse_fail(p, line, "invalid methodology id '%s'", argbuf);
-        const catalog_methodology_t *dup = methodology_find_linear(c, argbuf);
-        if (dup != NULL)
-            return parse_fail(p, line, "duplicate methodology '%s' (first at line %u)",
-                              argbuf, (unsigned)dup->line);
-        if (c->methodologies_n == CATALOG_METHODOLOGIES_MAX)
-            return parse_fail(p, line, "too many methodologies (max %u)",
-                              CATALOG_METHODOLOGIES_MAX);
-        catalog_methodology_t *m = &c->methodologies[c->methodologies_n++];
-        memset(m, 0, sizeof *m);
-        memcpy(m->id, argbuf, arg_n + 1);
-        m->line = line;
-        p->kind = SECTION_METHODOLOGY;
-        return 0;
-    }
-    if (kind_n == 9 && memcmp(kind, "recognize", 9) == 0) {
-        if (arg_n == 0) return parse_fail(p, line, "missing recognized REGION:METHODOLOGY-ID");
-        char *colon = strchr(argbuf, ':');
-        if (colon == NULL)
-            return parse_fail(p, line,
-                              "malformed recognition '%s' (want REGION:METHODOLOGY-ID)",
-                              argbuf);
-        *colon = '\0';
-        const char *region = argbuf, *id = colon + 1;
-        if (!valid_region(region))
-            return parse_fail(p, line, "invalid region '%s'", region);
-        if (!valid_token(id, CATALOG_ID_MAX))
-            return parse_fail(p, line, "invalid methodology id '%s'", id);
-        for (uint32_t i = 0; i < c->recognitions_n; i++) {
-            const catalog_recognition_t *r = &c->recognitions[i];
-            if (strcmp(r->from_region, region) == 0 && strcmp(r->foreign_id, id) == 0)
-                return parse_fail(p, line,
-                                  "duplicate recognition of %s:%s (first at line %u)",
-                                  region, id, (unsigned)r->line);
-        }
-        if (c->recognitions_n == CATALOG_RECOGNITIONS_MAX)
-            return parse_fail(p, line, "too many recognitions (max %u)",
-                              CATALOG_RECOGNITIONS_MAX);
-        catalog_recognition_t *r = &c->recognitions[c->recognitions_n++];
-        memset(r, 0, sizeof *r);
-        /* Both were validated above, so they fit. */
-        memcpy(r->from_region, region, strlen(region) + 1);
-        memcpy(r->foreign_id, id, strlen(id) + 1);
-        r->line = line;
-        p->kind = SECTION_RECOGNIZE;
-        return 0;
-    }
+    if (kind_n == 7 && memcmp(kind, "catalog", 7) == 0)
+        return section_begin_catalog(p, line, arg_n);
+    if (kind_n == 11 && memcmp(kind, "methodology", 11) == 0)
+        return section_begin_methodology(p, line, argbuf, arg_n);
+    if (kind_n == 9 && memcmp(kind, "recognize", 9) == 0)
+        return section_begin_recognize(p, line, argbuf, arg_n);
     return parse_fail(p, line, "unknown section '%.*s'", (int)kind_n, kind);
 }
 

@@ -18,6 +18,9 @@
 #ifndef GATEWAY_CONFIG_H
 #define GATEWAY_CONFIG_H
 
+#include "common/carbon_assert.h"
+#include "settlement/engine.h"
+#include "settlement/ledger.h"
 #include "common/region.h"
 
 #include <stddef.h>
@@ -28,11 +31,17 @@
 #define CONFIG_LINE_MAX 200           /* inih's line buffer (Debian build), newline included */
 #define CONFIG_ADDRESS_MAX 128
 #define CONFIG_TRUST_DOMAIN_MAX 64    /* bytes including NUL: "jjj.carbon" */
-#define CONFIG_PEERS_MAX 16
+#define CONFIG_PEERS_MAX ENGINE_PEERS_MAX /* every peer gets a batcher of the engine */
 #define CONFIG_WORKERS_MAX 64
 #define CONFIG_MESSAGE_BYTES_MAX (64u << 20)
-#define CONFIG_BATCH_LEGS_MAX 1024
+#define CONFIG_BATCH_LEGS_MAX LEDGER_BATCH_LEGS_MAX /* a batch is one script call */
 #define CONFIG_LEG_EXPIRY_MS_MAX 86400000u /* a day: the longest a leg may wait for its decision */
+
+/* gateway_create copies [peers] into engine_config_t.peers and batch_legs_max
+ * into the engine, whose batches are single ledger script calls. */
+CARBON_STATIC_ASSERT(CONFIG_PEERS_MAX <= ENGINE_PEERS_MAX, "every configured peer fits the engine");
+CARBON_STATIC_ASSERT(CONFIG_BATCH_LEGS_MAX <= LEDGER_BATCH_LEGS_MAX,
+                     "a batch of batch_legs_max legs fits one ledger script call");
 
 typedef struct {
     char region[CONFIG_REGION_MAX];

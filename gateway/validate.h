@@ -3,12 +3,15 @@
 #ifndef GATEWAY_VALIDATE_H
 #define GATEWAY_VALIDATE_H
 
+#include "settlement/ledger.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
-#define VALIDATE_ID_HEX_LEN 32     /* request ids: 128 bits in lowercase hex */
-#define VALIDATE_ACCOUNT_MAX 64
-#define VALIDATE_TEXT_MAX 256      /* bytes of a fingerprint or beneficiary (UTF-8) */
+/* What passes these checks fits the ledger's fields: the limits are its own. */
+#define VALIDATE_ID_HEX_LEN LEDGER_TID_LEN  /* request ids: 128 bits in lowercase hex */
+#define VALIDATE_ACCOUNT_MAX LEDGER_ID_MAX
+#define VALIDATE_TEXT_MAX LEDGER_TEXT_MAX   /* bytes of a fingerprint or beneficiary (UTF-8) */
 #define VALIDATE_VINTAGE_MIN 2000
 #define VALIDATE_VINTAGE_MAX 2100
 

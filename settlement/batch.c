@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define BATCH_CANONICAL_MAX (LEDGER_LEG_BLOCKS_MAX * 96 + 512)
+#define BATCH_CANONICAL_MAX (LEDGER_LEG_BLOCKS_MAX * LEDGER_BLOCK_TEXT_MAX + 512)
 
 int batch_leg_canonical(const char *tid, const char *from_account, const char *to_account,
                         const ledger_block_t *blocks, size_t blocks_n, uint64_t debited_g,

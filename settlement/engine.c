@@ -37,6 +37,41 @@ typedef struct engine_waiter {
     struct engine_waiter *next;
 } engine_waiter_t;
 
+/* Room for one Decide call and its acknowledgement: the peer's answers and
+ * the tids it applied, cap entries each. */
+typedef struct {
+    size_t cap;
+    char *applied;
+    const char **acked;
+} engine_ack_buf_t;
+
+/* A batcher's working arrays, cap (= cfg.batch_legs_max) entries each,
+ * allocated once by engine_create and used by that peer's batcher thread
+ * alone (no lock). */
+typedef struct {
+    size_t cap;
+    engine_item_t **items;               /* the legs taken from the queue */
+    const ledger_leg_t **legs;           /* their legs, for the Prepare */
+    const char **open_tids;              /* their tids, for batch_open */
+    engine_vote_t *votes;                /* the peer's votes */
+    ledger_source_decision_t *decisions; /* the commit point's input and output */
+    const char **decided_tids;           /* legs decided, for the Decide */
+    char *verdicts;                      /* 'C'/'A', parallel to decided_tids */
+    engine_ack_buf_t ack;
+} engine_batch_t;
+
+/* Recovery's working arrays, allocated once by engine_create; one pass at a
+ * time uses them (engine_t.recovering). */
+typedef struct {
+    ledger_pending_leg_t *src, *dst;   /* [ENGINE_RECOVERY_SCAN_MAX] what the scan found */
+    ledger_source_decision_t *aborts;  /* [ENGINE_RECOVERY_SCAN_MAX] presumed aborts */
+    const char **tids;                 /* [ENGINE_RECOVERY_SCAN_MAX] one peer's legs */
+    char *verdicts;                    /* [ENGINE_RECOVERY_SCAN_MAX] parallel to tids */
+    char *answers;                     /* [LEDGER_BATCH_LEGS_MAX] a coordinator's answers */
+    ledger_dest_decision_t *learned;   /* [LEDGER_BATCH_LEGS_MAX] what they decide */
+    engine_ack_buf_t ack;              /* [LEDGER_BATCH_LEGS_MAX] */
+} engine_recovery_t;
+
 typedef struct {
     engine_t *engine;
     char region[CARBON_REGION_SIZE];
@@ -49,13 +84,14 @@ typedef struct {
     uint64_t first_enqueued_ms;
     int exited; /* the batcher has stopped */
     pthread_cond_t wake;
+    engine_batch_t batch;
 } engine_peer_t;
 
 struct engine {
     engine_config_t cfg;
     engine_transport_t transport;
     engine_peer_t peers[ENGINE_PEERS_MAX];
-    pthread_mutex_t lock;
+    pthread_mutex_t lock; /* through engine_lock / engine_unlock only */
     int stopping;
     pthread_t recovery_thread;
     int recovery_started;
@@ -63,11 +99,45 @@ struct engine {
     engine_waiter_t *waiters;
     size_t waiters_n;
     char lease_owner[48];
+    engine_recovery_t recovery;
+    atomic_int recovering; /* a recovery pass is using engine_t.recovery */
     _Atomic uint64_t batches, committed, aborted, prepare_failures, decide_failures, recovered;
     /* metrics (engine_stats_t) */
     _Atomic uint64_t latency_us_n[ENGINE_LATENCY_BUCKETS + 1], latency_us_sum;
     _Atomic uint64_t batch_legs_n[ENGINE_BATCH_BUCKETS + 1], batch_legs_sum, legs_in_doubt;
 };
+
+/* The engine whose lock this thread holds (NULL: none). The lock is taken
+ * only through engine_lock, so helpers that need it can assert it. */
+static _Thread_local const engine_t *engine_lock_holder;
+
+/* Takes e->lock; the thread must not hold it already. */
+static void engine_lock(engine_t *e) {
+    CARBON_ASSERT(e != NULL && engine_lock_holder == NULL);
+    pthread_mutex_lock(&e->lock);
+    engine_lock_holder = e;
+}
+
+/* Releases e->lock, which this thread holds. */
+static void engine_unlock(engine_t *e) {
+    CARBON_ASSERT(e != NULL && engine_lock_holder == e);
+    engine_lock_holder = NULL;
+    pthread_mutex_unlock(&e->lock);
+}
+
+/* True if this thread holds e->lock. */
+static int engine_locked(const engine_t *e) { return e != NULL && engine_lock_holder == e; }
+
+/* Waits on cond (with e->lock held), until abstime if not NULL. */
+static void engine_cond_wait(engine_t *e, pthread_cond_t *cond, const struct timespec *abstime) {
+    CARBON_ASSERT(engine_locked(e) && cond != NULL);
+    engine_lock_holder = NULL; /* released while waiting */
+    if (abstime != NULL)
+        pthread_cond_timedwait(cond, &e->lock, abstime);
+    else
+        pthread_cond_wait(cond, &e->lock);
+    engine_lock_holder = e;
+}
 
 static uint64_t engine_mono_ms(void) {
     struct timespec ts;
@@ -92,6 +162,7 @@ const uint64_t engine_batch_bounds_legs[ENGINE_BATCH_BUCKETS] = {1,  2,   4,   8
 /* Counts v in the bucket of the first bound >= v (or +Inf), and in the sum. */
 static void engine_observe(_Atomic uint64_t *buckets, _Atomic uint64_t *sum,
                            const uint64_t *bounds, size_t n, uint64_t v) {
+    CARBON_ASSERT(buckets != NULL && sum != NULL && bounds != NULL);
     size_t i = 0;
     while (i < n && v > bounds[i]) i++;
     atomic_fetch_add(&buckets[i], 1);
@@ -117,50 +188,76 @@ static struct timespec engine_abstime(uint64_t ms) {
     return ts;
 }
 
+/* The peer named region, or NULL if it is not one of cfg.peers. */
 static engine_peer_t *engine_peer(engine_t *e, const char *region) {
+    CARBON_ASSERT(e != NULL && region != NULL);
+    CARBON_ASSERT(e->cfg.peers_n <= ENGINE_PEERS_MAX);
     for (size_t i = 0; i < e->cfg.peers_n; i++)
         if (strcmp(e->peers[i].region, region) == 0) return &e->peers[i];
     return NULL;
 }
 
+
 /* ---- waiters ------------------------------------------------------------------- */
 
-/* Calls and removes the waiters of leg->tid. */
-static void engine_notify(engine_t *e, const ledger_leg_t *leg) {
-    engine_waiter_t *hit = NULL;
-    pthread_mutex_lock(&e->lock);
+/* Moves the waiters of tid out of e->waiters (all of them, or with
+ * only_due those whose deadline is <= now_ms unless all is set) into a
+ * list it returns. e->lock must be held. */
+static engine_waiter_t *engine_waiters_take(engine_t *e, const char *tid, int only_due, int all,
+                                            uint64_t now_ms) {
+    CARBON_ASSERT(engine_locked(e));
+    CARBON_ASSERT(tid != NULL);
+    engine_waiter_t *taken = NULL;
     engine_waiter_t **pp = &e->waiters;
     while (*pp != NULL) {
         engine_waiter_t *w = *pp;
-        if (strcmp(w->tid, leg->tid) == 0) {
+        if (strcmp(w->tid, tid) == 0 && (!only_due || all || w->deadline_ms <= now_ms)) {
             *pp = w->next;
-            w->next = hit;
-            hit = w;
+            w->next = taken;
+            taken = w;
+            CARBON_ASSERT(e->waiters_n > 0);
             e->waiters_n--;
         } else {
             pp = &w->next;
         }
     }
-    pthread_mutex_unlock(&e->lock);
-    while (hit != NULL) {
-        engine_waiter_t *next = hit->next;
-        hit->done(hit->arg, leg);
-        free(hit);
-        hit = next;
+    return taken;
+}
+
+/* Calls and frees every waiter of the list with leg (borrowed). */
+static void engine_waiters_answer(engine_waiter_t *list, const ledger_leg_t *leg) {
+    CARBON_ASSERT(leg != NULL);
+    while (list != NULL) {
+        engine_waiter_t *next = list->next;
+        CARBON_ASSERT(list->done != NULL);
+        list->done(list->arg, leg);
+        free(list);
+        list = next;
     }
+}
+
+/* Calls and removes the waiters of leg->tid. */
+static void engine_notify(engine_t *e, const ledger_leg_t *leg) {
+    CARBON_ASSERT(e != NULL && leg != NULL);
+    engine_lock(e);
+    engine_waiter_t *hit = engine_waiters_take(e, leg->tid, 0, 0, 0);
+    engine_unlock(e);
+    engine_waiters_answer(hit, leg);
 }
 
 int engine_wait(engine_t *e, const char *tid, uint64_t deadline_ms, engine_done_fn done,
                 void *arg) {
+    CARBON_ASSERT(e != NULL && tid != NULL && done != NULL);
+    CARBON_ASSERT(strlen(tid) <= LEDGER_TID_LEN);
     engine_waiter_t *w = calloc(1, sizeof *w);
     if (w == NULL) return -1;
     snprintf(w->tid, sizeof w->tid, "%s", tid);
     w->deadline_ms = deadline_ms;
     w->done = done;
     w->arg = arg;
-    pthread_mutex_lock(&e->lock);
+    engine_lock(e);
     if (e->waiters_n >= ENGINE_WAITERS_MAX) {
-        pthread_mutex_unlock(&e->lock);
+        engine_unlock(e);
         free(w);
         return -1;
     }
@@ -168,19 +265,22 @@ int engine_wait(engine_t *e, const char *tid, uint64_t deadline_ms, engine_done_
     e->waiters = w;
     e->waiters_n++;
     pthread_cond_signal(&e->recovery_wake);
-    pthread_mutex_unlock(&e->lock);
+    engine_unlock(e);
     return 0;
 }
 
 /* Answers waiters whose leg is decided in the store or whose time is up. */
 static void engine_poll_waiters(engine_t *e, store_t *st, int all) {
-    pthread_mutex_lock(&e->lock);
+    CARBON_ASSERT(e != NULL && st != NULL);
+    engine_lock(e);
     size_t n = e->waiters_n;
+    CARBON_ASSERT(n <= ENGINE_WAITERS_MAX);
     char (*tids)[LEDGER_TID_LEN + 1] = n > 0 ? calloc(n, sizeof *tids) : NULL;
+    if (n > 0 && tids == NULL) abort();
     size_t k = 0;
     for (engine_waiter_t *w = e->waiters; w != NULL && k < n; w = w->next)
         memcpy(tids[k++], w->tid, sizeof tids[0]);
-    pthread_mutex_unlock(&e->lock);
+    engine_unlock(e);
     uint64_t now = ledger_now_ms();
     for (size_t i = 0; i < k; i++) {
         ledger_leg_t leg;
@@ -190,32 +290,15 @@ static void engine_poll_waiters(engine_t *e, store_t *st, int all) {
             engine_notify(e, &leg);
         } else {
             /* Time up (or stopping): answer with what is known. */
-            engine_waiter_t *late = NULL;
-            pthread_mutex_lock(&e->lock);
-            engine_waiter_t **pp = &e->waiters;
-            while (*pp != NULL) {
-                engine_waiter_t *w = *pp;
-                if (strcmp(w->tid, tids[i]) == 0 && (all || w->deadline_ms <= now)) {
-                    *pp = w->next;
-                    w->next = late;
-                    late = w;
-                    e->waiters_n--;
-                } else {
-                    pp = &w->next;
-                }
-            }
-            pthread_mutex_unlock(&e->lock);
+            engine_lock(e);
+            engine_waiter_t *late = engine_waiters_take(e, tids[i], 1, all, now);
+            engine_unlock(e);
             if (rc != LEDGER_OK) {
                 memset(&leg, 0, sizeof leg);
                 snprintf(leg.tid, sizeof leg.tid, "%s", tids[i]);
                 snprintf(leg.reason, sizeof leg.reason, "%s", REASON(STORE_UNAVAILABLE));
             }
-            while (late != NULL) {
-                engine_waiter_t *next = late->next;
-                late->done(late->arg, &leg);
-                free(late);
-                late = next;
-            }
+            engine_waiters_answer(late, &leg);
         }
         ledger_leg_free(&leg);
     }
@@ -227,6 +310,7 @@ static void engine_poll_waiters(engine_t *e, store_t *st, int all) {
 /* Reports one leg to cfg.on_event, if set. */
 static void engine_event(const engine_t *e, engine_event_kind_t kind, const char *tid,
                          const char *peer, transfer_state_t state, const char *reason) {
+    CARBON_ASSERT(e != NULL && tid != NULL && peer != NULL);
     if (e->cfg.on_event == NULL) return;
     engine_event_t ev = {kind, tid, peer, state, reason != NULL ? reason : ""};
     e->cfg.on_event(e->cfg.event_ctx, &ev);
@@ -234,228 +318,294 @@ static void engine_event(const engine_t *e, engine_event_kind_t kind, const char
 
 /* Sends decisions for decided legs to peer and marks the acknowledged ones
  * (reported as ENGINE_EVENT_DECISION_RESENT when recovery sends them).
- * tids/decisions are parallel arrays of n. Returns 0 if the peer answered. */
+ * tids/decisions are parallel arrays of n, 1 <= n <= ack->cap; ack is the
+ * caller's room for the answers. Returns 0 if the peer answered. */
 static int engine_send_decisions(engine_t *e, store_t *st, const char *peer, uint64_t batch_seq,
                                  const char *const *tids, const char *decisions, size_t n,
-                                 int recovery) {
-    char *applied = calloc(n, 1);
-    const char **acked = calloc(n, sizeof *acked);
-    if (applied == NULL || acked == NULL) abort();
+                                 int recovery, engine_ack_buf_t *ack) {
+    CARBON_ASSERT(e != NULL && st != NULL && peer != NULL && tids != NULL && decisions != NULL);
+    CARBON_ASSERT(ack != NULL && n >= 1 && n <= ack->cap && n <= LEDGER_BATCH_LEGS_MAX);
+    memset(ack->applied, 0, n);
     char err[256];
     int rc = e->transport.decide(e->transport.ctx, peer, batch_seq, tids, decisions, n,
-                                 e->cfg.peer_timeout_ms, applied, err, sizeof err);
+                                 e->cfg.peer_timeout_ms, ack->applied, err, sizeof err);
     if (rc != 0) {
         atomic_fetch_add(&e->decide_failures, 1);
-    } else {
-        size_t k = 0;
-        for (size_t i = 0; i < n; i++)
-            if (applied[i] == decisions[i]) acked[k++] = tids[i];
-        if (k > 0) ledger_source_ack(st, acked, k, ledger_now_ms(), err, sizeof err);
-        for (size_t i = 0; recovery && i < n; i++)
-            if (applied[i] == decisions[i])
-                engine_event(e, ENGINE_EVENT_DECISION_RESENT, tids[i], peer,
-                             transfer_state_of_decision(decisions[i]), "");
+        return rc;
     }
-    free(applied);
-    free(acked);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (ack->applied[i] == decisions[i]) ack->acked[k++] = tids[i];
+    if (k > 0) ledger_source_ack(st, ack->acked, k, ledger_now_ms(), err, sizeof err);
+    for (size_t i = 0; recovery && i < n; i++)
+        if (ack->applied[i] == decisions[i])
+            engine_event(e, ENGINE_EVENT_DECISION_RESENT, tids[i], peer,
+                         transfer_state_of_decision(decisions[i]), "");
     return rc;
 }
 
-static void engine_run_batch(engine_t *e, engine_peer_t *p, store_t *st, engine_item_t **items,
-                             size_t n) {
-    CARBON_ASSERT(n >= 1 && n <= LEDGER_BATCH_LEGS_MAX);
-    atomic_fetch_add(&e->batches, 1);
-    engine_observe(e->batch_legs_n, &e->batch_legs_sum, engine_batch_bounds_legs,
-                   ENGINE_BATCH_BUCKETS, n);
-    failpoint_hit("source.before_prepare");
-    const ledger_leg_t **legs = calloc(n, sizeof *legs);
-    const char **batch_tids = calloc(n, sizeof *batch_tids);
-    engine_vote_t *votes = calloc(n, sizeof *votes);
-    ledger_source_decision_t *d = calloc(n, sizeof *d);
-    if (legs == NULL || batch_tids == NULL || votes == NULL || d == NULL) abort();
+/* Fills the batch's legs and tids from its n items, numbers and records the
+ * batch (batch_open) and returns its number: 0 when the store was
+ * unreachable (the peer still votes, the legs settle, the batch is not
+ * numbered). *min_expiry_ms gets the earliest expiry of the legs. */
+static uint64_t engine_batch_open(engine_t *e, engine_peer_t *p, store_t *st, size_t n,
+                                  uint64_t *min_expiry_ms) {
+    engine_batch_t *b = &p->batch;
+    CARBON_ASSERT(e != NULL && st != NULL && min_expiry_ms != NULL);
+    CARBON_ASSERT(n >= 1 && n <= b->cap);
     uint64_t min_expiry = UINT64_MAX;
     for (size_t i = 0; i < n; i++) {
-        legs[i] = &items[i]->leg;
-        batch_tids[i] = items[i]->leg.tid;
-        if (items[i]->leg.expiry_ms < min_expiry) min_expiry = items[i]->leg.expiry_ms;
+        b->legs[i] = &b->items[i]->leg;
+        b->open_tids[i] = b->items[i]->leg.tid;
+        if (b->items[i]->leg.expiry_ms < min_expiry) min_expiry = b->items[i]->leg.expiry_ms;
     }
-    /* Number and record the batch before it leaves (0: store unreachable; the
-     * peer still votes, the legs settle, the batch is not numbered). */
+    *min_expiry_ms = min_expiry;
     batch_totals_t totals;
-    batch_totals_source(e->cfg.region, legs, n, &totals);
+    batch_totals_source(e->cfg.region, b->legs, n, &totals);
     uint64_t batch_seq = 0;
-    char err0[256];
-    if (batch_open(st, p->region, &totals, batch_tids, n, ledger_now_ms(), &batch_seq, err0,
-                   sizeof err0) != LEDGER_OK)
+    char err[256];
+    if (batch_open(st, p->region, &totals, b->open_tids, n, ledger_now_ms(), &batch_seq, err,
+                   sizeof err) != LEDGER_OK)
         batch_seq = 0;
-    free(batch_tids);
+    return batch_seq;
+}
 
-    /* Phase one: ask the peer, until it answers or the earliest leg expires. */
-    int answered = 0;
+/* Phase one: asks the peer for its votes on the batch's n legs (into
+ * b->votes), retrying with backoff until it answers or the earliest leg
+ * expires at min_expiry_ms. Returns 1 if the peer answered. */
+static int engine_batch_prepare(engine_t *e, engine_peer_t *p, uint64_t batch_seq, size_t n,
+                                uint64_t min_expiry_ms) {
+    engine_batch_t *b = &p->batch;
+    CARBON_ASSERT(e != NULL && n >= 1 && n <= b->cap);
     uint64_t backoff_ms = ENGINE_BACKOFF_MS_INITIAL;
     char err[256] = "";
     for (;;) {
         uint64_t now = ledger_now_ms();
-        if (now >= min_expiry) break;
-        int64_t timeout_ms = (int64_t)(min_expiry - now);
+        if (now >= min_expiry_ms) return 0;
+        int64_t timeout_ms = (int64_t)(min_expiry_ms - now);
         if (timeout_ms > (int64_t)e->cfg.peer_timeout_ms) timeout_ms = e->cfg.peer_timeout_ms;
-        if (e->transport.prepare(e->transport.ctx, p->region, batch_seq, legs, n, timeout_ms,
-                                 votes, err, sizeof err) == 0) {
-            answered = 1;
-            break;
-        }
+        if (e->transport.prepare(e->transport.ctx, p->region, batch_seq, b->legs, n, timeout_ms,
+                                 b->votes, err, sizeof err) == 0)
+            return 1;
         atomic_fetch_add(&e->prepare_failures, 1);
         now = ledger_now_ms();
-        if (now + backoff_ms >= min_expiry) {
-            if (now < min_expiry) engine_sleep_ms(min_expiry - now);
-            break;
+        if (now + backoff_ms >= min_expiry_ms) {
+            if (now < min_expiry_ms) engine_sleep_ms(min_expiry_ms - now);
+            return 0;
         }
         engine_sleep_ms(backoff_ms);
+        CARBON_ASSERT(backoff_ms <= ENGINE_BACKOFF_MS_MAX);
         backoff_ms = backoff_ms * 2 > ENGINE_BACKOFF_MS_MAX ? ENGINE_BACKOFF_MS_MAX : backoff_ms * 2;
     }
-    if (answered) failpoint_hit("source.after_prepare");
-    for (size_t i = 0; i < n; i++) {
-        d[i].tid = items[i]->leg.tid;
-        if (answered && votes[i].yes) {
-            d[i].decision = TRANSFER_DECISION_COMMIT;
-            d[i].reason = "";
-        } else {
-            d[i].decision = TRANSFER_DECISION_ABORT;
-            d[i].reason = answered ? votes[i].reason : REASON(PEER_UNAVAILABLE);
-        }
-        d[i].only_if_expired = 0;
-    }
+}
 
-    /* The commit point: one script for the whole batch. */
+/* The commit point: decides the batch's n legs from the votes (commit a yes
+ * of a peer that answered, abort the rest) in one script, retried up to
+ * ENGINE_STORE_RETRIES_MAX times. Returns the last ledger_rc_t; on
+ * LEDGER_OK b->decisions hold what the store recorded. */
+static int engine_batch_commit(engine_peer_t *p, store_t *st, size_t n, int answered) {
+    engine_batch_t *b = &p->batch;
+    CARBON_ASSERT(st != NULL && n >= 1 && n <= b->cap);
+    CARBON_ASSERT(answered == 0 || answered == 1);
+    for (size_t i = 0; i < n; i++) {
+        ledger_source_decision_t *d = &b->decisions[i];
+        d->tid = b->items[i]->leg.tid;
+        if (answered && b->votes[i].yes) {
+            d->decision = TRANSFER_DECISION_COMMIT;
+            d->reason = "";
+        } else {
+            d->decision = TRANSFER_DECISION_ABORT;
+            d->reason = answered ? b->votes[i].reason : REASON(PEER_UNAVAILABLE);
+        }
+        d->only_if_expired = 0;
+    }
     int rc = LEDGER_ESTORE;
-    backoff_ms = ENGINE_BACKOFF_MS_INITIAL;
+    uint64_t backoff_ms = ENGINE_BACKOFF_MS_INITIAL;
+    char err[256] = "";
     for (int attempt = 0; attempt < ENGINE_STORE_RETRIES_MAX; attempt++) {
-        rc = ledger_source_decide(st, d, n, ledger_now_ms(), err, sizeof err);
+        rc = ledger_source_decide(st, b->decisions, n, ledger_now_ms(), err, sizeof err);
         if (rc == LEDGER_OK) break;
         engine_sleep_ms(backoff_ms);
         backoff_ms *= 2;
     }
-    const char **tids = calloc(n, sizeof *tids);
-    char *decisions = calloc(n, 1);
-    if (tids == NULL || decisions == NULL) abort();
+    return rc;
+}
+
+/* Records a decided leg i of the batch (durable since decided_us) for the
+ * Decide (b->decided_tids/verdicts at *decided), the counters, the latency
+ * histogram and the event log. */
+static void engine_batch_count_decided(engine_t *e, engine_peer_t *p, size_t i,
+                                       uint64_t decided_us, size_t *decided) {
+    engine_batch_t *b = &p->batch;
+    const ledger_source_decision_t *d = &b->decisions[i];
+    CARBON_ASSERT(i < b->cap && *decided <= i);
+    CARBON_ASSERT(transfer_state_decided(d->state));
+    const ledger_leg_t *leg = &b->items[i]->leg;
+    b->decided_tids[*decided] = leg->tid;
+    b->verdicts[*decided] = transfer_decision_of(d->state);
+    (*decided)++;
+    atomic_fetch_add(d->state == TRANSFER_STATE_COMMITTED ? &e->committed : &e->aborted, 1);
+    engine_event(e, ENGINE_EVENT_DECIDED, leg->tid, p->region, d->state, d->final_reason);
+    uint64_t held_us = b->items[i]->held_us;
+    engine_observe(e->latency_us_n, &e->latency_us_sum, engine_latency_bounds_us,
+                   ENGINE_LATENCY_BUCKETS, decided_us > held_us ? decided_us - held_us : 0);
+}
+
+/* Gives every caller of the batch its leg as the commit point left it (rc:
+ * what ledger_source_decide returned) and answers the leg's waiters.
+ * Returns how many legs were decided (listed for the Decide). */
+static size_t engine_batch_complete(engine_t *e, engine_peer_t *p, size_t n, int rc) {
+    engine_batch_t *b = &p->batch;
+    CARBON_ASSERT(e != NULL && n >= 1 && n <= b->cap);
     size_t decided = 0;
     uint64_t decided_us = engine_mono_us(); /* the decisions are durable now */
     for (size_t i = 0; i < n; i++) {
-        ledger_leg_t *leg = &items[i]->leg;
+        ledger_leg_t *leg = &b->items[i]->leg;
+        const ledger_source_decision_t *d = &b->decisions[i];
         if (rc != LEDGER_OK) {
             leg->state = TRANSFER_STATE_NONE;
             snprintf(leg->reason, sizeof leg->reason, "%s", REASON(STORE_UNAVAILABLE));
         } else {
-            leg->state = d[i].state;
-            snprintf(leg->reason, sizeof leg->reason, "%s", d[i].final_reason);
-            leg->decided_ms = d[i].decided_ms;
-            if (transfer_state_decided(d[i].state)) {
-                tids[decided] = leg->tid;
-                decisions[decided] = transfer_decision_of(d[i].state);
-                decided++;
-                atomic_fetch_add(d[i].state == TRANSFER_STATE_COMMITTED ? &e->committed : &e->aborted, 1);
-                engine_event(e, ENGINE_EVENT_DECIDED, leg->tid, p->region, d[i].state,
-                             d[i].final_reason);
-                uint64_t held_us = items[i]->held_us;
-                engine_observe(e->latency_us_n, &e->latency_us_sum, engine_latency_bounds_us,
-                               ENGINE_LATENCY_BUCKETS,
-                               decided_us > held_us ? decided_us - held_us : 0);
-            }
+            leg->state = d->state;
+            snprintf(leg->reason, sizeof leg->reason, "%s", d->final_reason);
+            leg->decided_ms = d->decided_ms;
+            if (transfer_state_decided(d->state))
+                engine_batch_count_decided(e, p, i, decided_us, &decided);
         }
-        items[i]->done(items[i]->arg, leg);
+        b->items[i]->done(b->items[i]->arg, leg);
         engine_notify(e, leg);
     }
+    CARBON_ASSERT(decided <= n);
+    return decided;
+}
+
+/* Runs one batch of the n legs in p->batch.items (taken from the queue):
+ * numbers it, phase one, the commit point, the callers' completions, phase
+ * two; then frees the items. */
+static void engine_run_batch(engine_t *e, engine_peer_t *p, store_t *st, size_t n) {
+    CARBON_ASSERT(e != NULL && p != NULL && st != NULL);
+    CARBON_ASSERT(n >= 1 && n <= p->batch.cap && n <= LEDGER_BATCH_LEGS_MAX);
+    engine_batch_t *b = &p->batch;
+    atomic_fetch_add(&e->batches, 1);
+    engine_observe(e->batch_legs_n, &e->batch_legs_sum, engine_batch_bounds_legs,
+                   ENGINE_BATCH_BUCKETS, n);
+    failpoint_hit("source.before_prepare");
+    uint64_t min_expiry_ms = 0;
+    uint64_t batch_seq = engine_batch_open(e, p, st, n, &min_expiry_ms);
+
+    /* Phase one: ask the peer, until it answers or the earliest leg expires. */
+    int answered = engine_batch_prepare(e, p, batch_seq, n, min_expiry_ms);
+    if (answered) failpoint_hit("source.after_prepare");
+
+    /* The commit point: one script for the whole batch. */
+    int rc = engine_batch_commit(p, st, n, answered);
+    size_t decided = engine_batch_complete(e, p, n, rc);
 
     if (rc == LEDGER_OK) failpoint_hit("source.after_decide");
     /* Phase two: tell the peer; what it does not acknowledge, recovery re-sends. */
     if (decided > 0)
-        engine_send_decisions(e, st, p->region, batch_seq, tids, decisions, decided, 0);
+        engine_send_decisions(e, st, p->region, batch_seq, b->decided_tids, b->verdicts, decided,
+                              0, &b->ack);
 
     for (size_t i = 0; i < n; i++) {
-        ledger_leg_free(&items[i]->leg);
-        free(items[i]);
+        ledger_leg_free(&b->items[i]->leg);
+        free(b->items[i]);
+        b->items[i] = NULL;
     }
-    free(tids);
-    free(decisions);
-    free(legs);
-    free(votes);
-    free(d);
 }
 
+/* Waits (e->lock held) for a batch to gather: at least one leg queued, then
+ * up to the batch's room or batch_window_ms after the first. Returns the
+ * number of legs it moved from the queue into p->batch.items, 0 when the
+ * engine stops with an empty queue (the batcher then exits). */
+static size_t engine_batch_gather(engine_t *e, engine_peer_t *p) {
+    CARBON_ASSERT(engine_locked(e));
+    CARBON_ASSERT(p->batch.cap == e->cfg.batch_legs_max);
+    size_t max = p->batch.cap;
+    while (p->queued == 0 && !e->stopping) engine_cond_wait(e, &p->wake, NULL);
+    if (p->queued == 0 && e->stopping) {
+        p->exited = 1; /* later submissions are answered by engine_submit itself */
+        return 0;
+    }
+    /* Group commit: wait for more legs, at most batch_window_ms after the first. */
+    while (p->queued < max && !e->stopping) {
+        uint64_t now = engine_mono_ms();
+        uint64_t until = p->first_enqueued_ms + e->cfg.batch_window_ms;
+        if (now >= until) break;
+        struct timespec ts = engine_abstime(until - now);
+        engine_cond_wait(e, &p->wake, &ts);
+    }
+    size_t n = 0;
+    while (n < max && p->head != NULL) {
+        engine_item_t *it = p->head;
+        p->head = it->next;
+        if (p->head == NULL) p->tail = NULL;
+        p->batch.items[n++] = it;
+    }
+    CARBON_ASSERT(n >= 1 && n <= p->queued && n <= p->reserved);
+    p->queued -= n;
+    p->reserved -= n;
+    p->first_enqueued_ms = engine_mono_ms();
+    return n;
+}
+
+/* A peer's batcher thread: opens its store connection (retrying until the
+ * engine stops with nothing queued), then gathers and runs batches until
+ * the engine stops and the queue is empty. */
 static void *engine_batcher_main(void *arg) {
     engine_peer_t *p = arg;
+    CARBON_ASSERT(p != NULL && p->engine != NULL);
+    CARBON_ASSERT(p->batch.items != NULL && p->batch.cap == p->engine->cfg.batch_legs_max);
     engine_t *e = p->engine;
     char err[256];
     store_t *st = NULL;
     while (st == NULL) {
         st = store_open(&e->cfg.store, err, sizeof err);
         if (st != NULL) break;
-        pthread_mutex_lock(&e->lock);
+        engine_lock(e);
         int stop = e->stopping && p->queued == 0;
-        pthread_mutex_unlock(&e->lock);
+        engine_unlock(e);
         if (stop) return NULL;
         engine_sleep_ms(ENGINE_BACKOFF_MS_MAX / 4);
     }
-    size_t max = e->cfg.batch_legs_max;
-    engine_item_t **items = calloc(max, sizeof *items);
-    if (items == NULL) abort();
     for (;;) {
-        pthread_mutex_lock(&e->lock);
-        while (p->queued == 0 && !e->stopping) pthread_cond_wait(&p->wake, &e->lock);
-        if (p->queued == 0 && e->stopping) {
-            p->exited = 1; /* later submissions are answered by engine_submit itself */
-            pthread_mutex_unlock(&e->lock);
-            break;
-        }
-        /* Group commit: wait for more legs, at most batch_window_ms after the first. */
-        while (p->queued < max && !e->stopping) {
-            uint64_t now = engine_mono_ms();
-            uint64_t until = p->first_enqueued_ms + e->cfg.batch_window_ms;
-            if (now >= until) break;
-            struct timespec ts = engine_abstime(until - now);
-            pthread_cond_timedwait(&p->wake, &e->lock, &ts);
-        }
-        size_t n = 0;
-        while (n < max && p->head != NULL) {
-            engine_item_t *it = p->head;
-            p->head = it->next;
-            if (p->head == NULL) p->tail = NULL;
-            items[n++] = it;
-        }
-        p->queued -= n;
-        p->reserved -= n;
-        p->first_enqueued_ms = engine_mono_ms();
-        pthread_mutex_unlock(&e->lock);
-        engine_run_batch(e, p, st, items, n);
+        engine_lock(e);
+        size_t n = engine_batch_gather(e, p);
+        engine_unlock(e);
+        if (n == 0) break;
+        engine_run_batch(e, p, st, n);
     }
-    free(items);
     store_close(st);
     return NULL;
 }
 
 int engine_reserve(engine_t *e, const char *peer) {
+    CARBON_ASSERT(e != NULL && peer != NULL);
     engine_peer_t *p = engine_peer(e, peer);
     if (p == NULL) return -1;
-    pthread_mutex_lock(&e->lock);
+    engine_lock(e);
     int rc = 0;
     if (e->stopping || p->reserved >= e->cfg.queue_legs_max)
         rc = -2;
     else
         p->reserved++;
-    pthread_mutex_unlock(&e->lock);
+    CARBON_ASSERT(p->reserved <= e->cfg.queue_legs_max);
+    engine_unlock(e);
     return rc;
 }
 
 void engine_unreserve(engine_t *e, const char *peer) {
+    CARBON_ASSERT(e != NULL && peer != NULL);
     engine_peer_t *p = engine_peer(e, peer);
     CARBON_ASSERT(p != NULL);
-    pthread_mutex_lock(&e->lock);
+    engine_lock(e);
     CARBON_ASSERT(p->reserved > p->queued);
     p->reserved--;
-    pthread_mutex_unlock(&e->lock);
+    engine_unlock(e);
 }
 
 void engine_submit(engine_t *e, ledger_leg_t *leg, engine_done_fn done, void *arg) {
+    CARBON_ASSERT(e != NULL && leg != NULL && done != NULL);
     engine_peer_t *p = engine_peer(e, leg->peer);
     CARBON_ASSERT(p != NULL);
     engine_item_t *it = calloc(1, sizeof *it);
@@ -465,12 +615,12 @@ void engine_submit(engine_t *e, ledger_leg_t *leg, engine_done_fn done, void *ar
     it->done = done;
     it->arg = arg;
     it->held_us = engine_mono_us();
-    pthread_mutex_lock(&e->lock);
+    engine_lock(e);
     CARBON_ASSERT(p->reserved > p->queued);
     if (p->exited) {
         /* Stopping: the leg stays HELD; recovery settles it after restart. */
         p->reserved--;
-        pthread_mutex_unlock(&e->lock);
+        engine_unlock(e);
         done(arg, &it->leg);
         ledger_leg_free(&it->leg);
         free(it);
@@ -484,13 +634,15 @@ void engine_submit(engine_t *e, ledger_leg_t *leg, engine_done_fn done, void *ar
     p->tail = it;
     p->queued++;
     if (p->queued == 1 || p->queued >= e->cfg.batch_legs_max) pthread_cond_signal(&p->wake);
-    pthread_mutex_unlock(&e->lock);
+    engine_unlock(e);
 }
 
 /* ---- recovery ---------------------------------------------------------------- */
 
 /* Takes or renews the recovery lease; 1 if this engine holds it. */
 static int engine_lease(engine_t *e, store_t *st) {
+    CARBON_ASSERT(e != NULL && st != NULL);
+    CARBON_ASSERT(e->lease_owner[0] != '\0');
     char ttl[24];
     snprintf(ttl, sizeof ttl, "%" PRIu32, e->cfg.recovery_interval_ms * 3);
     const char *set[6] = {"SET", STORE_KEY_LEASE_RECOVERY, e->lease_owner, "NX", "PX", ttl};
@@ -514,135 +666,196 @@ static int engine_lease(engine_t *e, store_t *st) {
     return held;
 }
 
-int engine_recover_once(engine_t *e, store_t *st) {
-    size_t max = ENGINE_RECOVERY_SCAN_MAX;
-    ledger_pending_leg_t *src = calloc(max, sizeof *src), *dst = calloc(max, sizeof *dst);
-    if (src == NULL || dst == NULL) abort();
-    size_t src_n = 0, dst_n = 0;
-    char err[256];
-    int settled = 0;
-    uint64_t now = ledger_now_ms();
-    if (ledger_recovery_scan(st, now, max, src, &src_n, dst, &dst_n, err, sizeof err) != LEDGER_OK)
-        goto out;
-    /* metrics: what this scan found unresolved past the legs' expiry (a source
-     * leg decided a moment ago is normally being acknowledged right now) */
+/* Publishes for metrics what the scan found unresolved past the legs'
+ * expiry (a source leg decided a moment ago is normally being acknowledged
+ * right now): every expired prepared destination leg, and the decided
+ * source legs past their expiry. */
+static void engine_recovery_count_in_doubt(engine_t *e, size_t src_n, size_t dst_n,
+                                           uint64_t now_ms) {
+    const engine_recovery_t *r = &e->recovery;
+    CARBON_ASSERT(src_n <= ENGINE_RECOVERY_SCAN_MAX && dst_n <= ENGINE_RECOVERY_SCAN_MAX);
     size_t in_doubt = dst_n;
     for (size_t i = 0; i < src_n; i++)
-        if (transfer_state_decided(src[i].state) &&
-            src[i].expiry_ms <= now)
+        if (transfer_state_decided(r->src[i].state) &&
+            r->src[i].expiry_ms <= now_ms)
             in_doubt++;
+    CARBON_ASSERT(in_doubt <= 2 * ENGINE_RECOVERY_SCAN_MAX);
     atomic_store(&e->legs_in_doubt, (uint64_t)in_doubt);
+}
 
-    /* Source: presumed abort of expired holds. */
-    ledger_source_decision_t *d = calloc(src_n > 0 ? src_n : 1, sizeof *d);
-    if (d == NULL) abort();
-    size_t nd = 0;
-    for (size_t i = 0; i < src_n; i++) {
-        if (src[i].state != TRANSFER_STATE_HELD) continue;
-        d[nd].tid = src[i].tid;
-        d[nd].decision = TRANSFER_DECISION_ABORT;
-        d[nd].reason = REASON(EXPIRED);
-        d[nd].only_if_expired = 1;
-        nd++;
-    }
-    for (size_t off = 0; off < nd; off += LEDGER_BATCH_LEGS_MAX) {
-        size_t k = nd - off < LEDGER_BATCH_LEGS_MAX ? nd - off : LEDGER_BATCH_LEGS_MAX;
-        if (ledger_source_decide(st, d + off, k, now, err, sizeof err) != LEDGER_OK) break;
-        for (size_t i = 0; i < k; i++) {
-            for (size_t j = 0; j < src_n; j++)
-                if (strcmp(src[j].tid, d[off + i].tid) == 0) {
-                    src[j].state = d[off + i].state;
-                    engine_event(e, ENGINE_EVENT_PRESUMED_ABORT, src[j].tid, src[j].peer,
-                                 d[off + i].state, d[off + i].final_reason);
-                }
-            ledger_leg_t leg;
-            if (ledger_leg_get(st, d[off + i].tid, &leg, err, sizeof err) == LEDGER_OK) {
-                engine_notify(e, &leg);
-                ledger_leg_free(&leg);
+/* Records the k presumed aborts r->aborts[off..off+k) just decided in the
+ * scan's source legs (their new state), reports them and answers their
+ * waiters. */
+static void engine_recovery_note_aborts(engine_t *e, store_t *st, size_t src_n, size_t off,
+                                        size_t k) {
+    engine_recovery_t *r = &e->recovery;
+    CARBON_ASSERT(src_n <= ENGINE_RECOVERY_SCAN_MAX && off + k <= src_n);
+    CARBON_ASSERT(k <= LEDGER_BATCH_LEGS_MAX);
+    char err[256];
+    for (size_t i = 0; i < k; i++) {
+        const ledger_source_decision_t *d = &r->aborts[off + i];
+        for (size_t j = 0; j < src_n; j++)
+            if (strcmp(r->src[j].tid, d->tid) == 0) {
+                r->src[j].state = d->state;
+                engine_event(e, ENGINE_EVENT_PRESUMED_ABORT, r->src[j].tid, r->src[j].peer,
+                             d->state, d->final_reason);
             }
-            settled++;
+        ledger_leg_t leg;
+        if (ledger_leg_get(st, d->tid, &leg, err, sizeof err) == LEDGER_OK) {
+            engine_notify(e, &leg);
+            ledger_leg_free(&leg);
         }
     }
-    free(d);
+}
 
-    /* Source: re-send decisions not yet acknowledged, per peer. */
-    /* Room for either list: the source legs re-sent, then the destination legs asked about. */
-    size_t room = src_n > dst_n ? src_n : dst_n;
-    if (room == 0) room = 1;
-    const char **tids = calloc(room, sizeof *tids);
-    char *decisions = calloc(room, 1);
-    if (tids == NULL || decisions == NULL) abort();
+/* Source: presumed abort of the expired holds among the scan's src_n source
+ * legs (the script leaves a hold alone unless its expiry passed), in chunks
+ * of a batch script. Returns the number of legs it settled. */
+static int engine_recover_expired_holds(engine_t *e, store_t *st, size_t src_n, uint64_t now_ms) {
+    engine_recovery_t *r = &e->recovery;
+    CARBON_ASSERT(st != NULL && src_n <= ENGINE_RECOVERY_SCAN_MAX);
+    CARBON_ASSERT(atomic_load(&e->recovering) == 1);
+    size_t nd = 0;
+    for (size_t i = 0; i < src_n; i++) {
+        if (r->src[i].state != TRANSFER_STATE_HELD) continue;
+        ledger_source_decision_t *d = &r->aborts[nd++];
+        memset(d, 0, sizeof *d);
+        d->tid = r->src[i].tid;
+        d->decision = TRANSFER_DECISION_ABORT;
+        d->reason = REASON(EXPIRED);
+        d->only_if_expired = 1;
+    }
+    int settled = 0;
+    char err[256];
+    for (size_t off = 0; off < nd; off += LEDGER_BATCH_LEGS_MAX) {
+        size_t k = nd - off < LEDGER_BATCH_LEGS_MAX ? nd - off : LEDGER_BATCH_LEGS_MAX;
+        if (ledger_source_decide(st, r->aborts + off, k, now_ms, err, sizeof err) != LEDGER_OK)
+            break;
+        engine_recovery_note_aborts(e, st, src_n, off, k);
+        settled += (int)k;
+    }
+    return settled;
+}
+
+/* Source: re-sends to each peer the decisions of the scan's decided source
+ * legs not yet acknowledged, in chunks of a batch. Returns the number of
+ * legs the peers answered for. */
+static int engine_recover_resend(engine_t *e, store_t *st, size_t src_n) {
+    engine_recovery_t *r = &e->recovery;
+    CARBON_ASSERT(st != NULL && src_n <= ENGINE_RECOVERY_SCAN_MAX);
+    CARBON_ASSERT(atomic_load(&e->recovering) == 1);
+    int settled = 0;
     for (size_t pi = 0; pi < e->cfg.peers_n; pi++) {
+        const char *peer = e->peers[pi].region;
         size_t k = 0;
         for (size_t i = 0; i < src_n; i++) {
-            if (strcmp(src[i].peer, e->peers[pi].region) != 0) continue;
-            if (!transfer_state_decided(src[i].state)) continue;
-            tids[k] = src[i].tid;
-            decisions[k] = transfer_decision_of(src[i].state);
+            if (strcmp(r->src[i].peer, peer) != 0) continue;
+            if (!transfer_state_decided(r->src[i].state))
+                continue;
+            r->tids[k] = r->src[i].tid;
+            r->verdicts[k] = transfer_decision_of(r->src[i].state);
             k++;
         }
         for (size_t off = 0; off < k; off += LEDGER_BATCH_LEGS_MAX) {
             size_t m = k - off < LEDGER_BATCH_LEGS_MAX ? k - off : LEDGER_BATCH_LEGS_MAX;
-            if (engine_send_decisions(e, st, e->peers[pi].region, 0, tids + off, decisions + off,
-                                      m, 1) == 0)
+            if (engine_send_decisions(e, st, peer, 0, r->tids + off, r->verdicts + off, m, 1,
+                                      &r->ack) == 0)
                 settled += (int)m;
         }
     }
-
-    /* Destination: ask the coordinator about expired prepared legs. */
-    for (size_t pi = 0; pi < e->cfg.peers_n; pi++) {
-        size_t k = 0;
-        for (size_t i = 0; i < dst_n; i++)
-            if (strcmp(dst[i].peer, e->peers[pi].region) == 0) tids[k++] = dst[i].tid;
-        for (size_t off = 0; off < k; off += LEDGER_BATCH_LEGS_MAX) {
-            size_t m = k - off < LEDGER_BATCH_LEGS_MAX ? k - off : LEDGER_BATCH_LEGS_MAX;
-            char *answers = calloc(m, 1);
-            ledger_dest_decision_t *dd = calloc(m, sizeof *dd);
-            if (answers == NULL || dd == NULL) abort();
-            if (e->transport.query(e->transport.ctx, e->peers[pi].region, tids + off, m,
-                                   e->cfg.peer_timeout_ms, answers, err, sizeof err) == 0) {
-                size_t nd2 = 0;
-                for (size_t i = 0; i < m; i++) {
-                    if (answers[i] != TRANSFER_DECISION_COMMIT && answers[i] != TRANSFER_DECISION_ABORT)
-                        continue; /* stays in doubt */
-                    dd[nd2].tid = tids[off + i];
-                    dd[nd2].decision = answers[i];
-                    dd[nd2].resolved_by = "";
-                    nd2++;
-                }
-                if (nd2 > 0 &&
-                    ledger_dest_decide(st, e->peers[pi].region, dd, nd2, ledger_now_ms(), err,
-                                       sizeof err) == LEDGER_OK) {
-                    settled += (int)nd2;
-                    for (size_t i = 0; i < nd2; i++)
-                        if (dd[i].applied == TRANSFER_DECISION_COMMIT || dd[i].applied == TRANSFER_DECISION_ABORT)
-                            engine_event(e, ENGINE_EVENT_DECISION_LEARNED, dd[i].tid,
-                                         e->peers[pi].region,
-                                         transfer_state_of_decision(dd[i].applied), "");
-                }
-            }
-            free(answers);
-            free(dd);
-        }
-    }
-    free(tids);
-    free(decisions);
-out:
-    free(src);
-    free(dst);
-    if (settled > 0) atomic_fetch_add(&e->recovered, (uint64_t)settled);
     return settled;
 }
 
+/* Destination: asks the coordinator peer about m expired prepared legs
+ * (tids) and records the decisions it knows. Returns the number recorded. */
+static int engine_recover_ask_chunk(engine_t *e, store_t *st, const char *peer,
+                                    const char *const *tids, size_t m) {
+    engine_recovery_t *r = &e->recovery;
+    CARBON_ASSERT(st != NULL && peer != NULL && tids != NULL);
+    CARBON_ASSERT(m >= 1 && m <= LEDGER_BATCH_LEGS_MAX);
+    char err[256];
+    memset(r->answers, 0, m);
+    if (e->transport.query(e->transport.ctx, peer, tids, m, e->cfg.peer_timeout_ms, r->answers,
+                           err, sizeof err) != 0)
+        return 0;
+    size_t nd = 0;
+    for (size_t i = 0; i < m; i++) {
+        if (r->answers[i] != TRANSFER_DECISION_COMMIT && r->answers[i] != TRANSFER_DECISION_ABORT)
+            continue; /* stays in doubt */
+        ledger_dest_decision_t *dd = &r->learned[nd++];
+        memset(dd, 0, sizeof *dd);
+        dd->tid = tids[i];
+        dd->decision = r->answers[i];
+        dd->resolved_by = "";
+    }
+    if (nd == 0 ||
+        ledger_dest_decide(st, peer, r->learned, nd, ledger_now_ms(), err, sizeof err) != LEDGER_OK)
+        return 0;
+    for (size_t i = 0; i < nd; i++)
+        if (r->learned[i].applied == TRANSFER_DECISION_COMMIT ||
+            r->learned[i].applied == TRANSFER_DECISION_ABORT)
+            engine_event(e, ENGINE_EVENT_DECISION_LEARNED, r->learned[i].tid, peer,
+                         transfer_state_of_decision(r->learned[i].applied), "");
+    return (int)nd;
+}
+
+/* Destination: asks each coordinator about the scan's dst_n expired
+ * prepared legs of its region, in chunks of a batch. Returns the number of
+ * legs decided. */
+static int engine_recover_ask(engine_t *e, store_t *st, size_t dst_n) {
+    engine_recovery_t *r = &e->recovery;
+    CARBON_ASSERT(st != NULL && dst_n <= ENGINE_RECOVERY_SCAN_MAX);
+    CARBON_ASSERT(atomic_load(&e->recovering) == 1);
+    int settled = 0;
+    for (size_t pi = 0; pi < e->cfg.peers_n; pi++) {
+        const char *peer = e->peers[pi].region;
+        size_t k = 0;
+        for (size_t i = 0; i < dst_n; i++)
+            if (strcmp(r->dst[i].peer, peer) == 0) r->tids[k++] = r->dst[i].tid;
+        for (size_t off = 0; off < k; off += LEDGER_BATCH_LEGS_MAX) {
+            size_t m = k - off < LEDGER_BATCH_LEGS_MAX ? k - off : LEDGER_BATCH_LEGS_MAX;
+            settled += engine_recover_ask_chunk(e, st, peer, r->tids + off, m);
+        }
+    }
+    return settled;
+}
+
+int engine_recover_once(engine_t *e, store_t *st) {
+    CARBON_ASSERT(e != NULL && st != NULL);
+    int was_recovering = atomic_exchange(&e->recovering, 1);
+    CARBON_ASSERT(was_recovering == 0); /* one pass at a time uses e->recovery */
+    engine_recovery_t *r = &e->recovery;
+    size_t src_n = 0, dst_n = 0;
+    char err[256];
+    int settled = 0;
+    uint64_t now = ledger_now_ms();
+    if (ledger_recovery_scan(st, now, ENGINE_RECOVERY_SCAN_MAX, r->src, &src_n, r->dst, &dst_n,
+                             err, sizeof err) == LEDGER_OK) {
+        CARBON_ASSERT(src_n <= ENGINE_RECOVERY_SCAN_MAX && dst_n <= ENGINE_RECOVERY_SCAN_MAX);
+        engine_recovery_count_in_doubt(e, src_n, dst_n, now);
+        settled += engine_recover_expired_holds(e, st, src_n, now);
+        settled += engine_recover_resend(e, st, src_n);
+        settled += engine_recover_ask(e, st, dst_n);
+    }
+    if (settled > 0) atomic_fetch_add(&e->recovered, (uint64_t)settled);
+    atomic_store(&e->recovering, 0);
+    return settled;
+}
+
+/* The recovery thread: answers waiters every ENGINE_WAITER_TICK_MS while
+ * there are some, and runs a recovery pass every recovery_interval_ms while
+ * it holds the lease, until the engine stops. */
 static void *engine_recovery_main(void *arg) {
     engine_t *e = arg;
+    CARBON_ASSERT(e != NULL && e->cfg.recovery_interval_ms >= 1);
+    CARBON_ASSERT(e->recovery.src != NULL && e->recovery.ack.cap == LEDGER_BATCH_LEGS_MAX);
     char err[256];
     store_t *st = NULL;
     uint64_t next_pass_ms = 0; /* at start: at once */
     for (;;) {
-        pthread_mutex_lock(&e->lock);
+        engine_lock(e);
         if (e->stopping) {
-            pthread_mutex_unlock(&e->lock);
+            engine_unlock(e);
             break;
         }
         uint64_t wait_ms = e->waiters_n > 0 ? ENGINE_WAITER_TICK_MS : e->cfg.recovery_interval_ms;
@@ -650,10 +863,10 @@ static void *engine_recovery_main(void *arg) {
         if (next_pass_ms > now && next_pass_ms - now < wait_ms) wait_ms = next_pass_ms - now;
         if (next_pass_ms > now) {
             struct timespec ts = engine_abstime(wait_ms);
-            pthread_cond_timedwait(&e->recovery_wake, &e->lock, &ts);
+            engine_cond_wait(e, &e->recovery_wake, &ts);
         }
         int stop = e->stopping;
-        pthread_mutex_unlock(&e->lock);
+        engine_unlock(e);
         if (stop) break;
         if (st == NULL) st = store_open(&e->cfg.store, err, sizeof err);
         if (st == NULL) continue;
@@ -673,8 +886,99 @@ static void *engine_recovery_main(void *arg) {
 
 /* ---- lifecycle -------------------------------------------------------------------- */
 
+/* Allocates a batcher's arrays for cap legs (1..LEDGER_BATCH_LEGS_MAX). 0, or
+ * -1 when out of memory (what was allocated is freed by engine_batch_free). */
+static int engine_batch_alloc(engine_batch_t *b, size_t cap) {
+    CARBON_ASSERT(b != NULL && b->items == NULL);
+    CARBON_ASSERT(cap >= 1 && cap <= LEDGER_BATCH_LEGS_MAX);
+    b->cap = cap;
+    b->items = calloc(cap, sizeof *b->items);
+    b->legs = calloc(cap, sizeof *b->legs);
+    b->open_tids = calloc(cap, sizeof *b->open_tids);
+    b->votes = calloc(cap, sizeof *b->votes);
+    b->decisions = calloc(cap, sizeof *b->decisions);
+    b->decided_tids = calloc(cap, sizeof *b->decided_tids);
+    b->verdicts = calloc(cap, 1);
+    b->ack.cap = cap;
+    b->ack.applied = calloc(cap, 1);
+    b->ack.acked = calloc(cap, sizeof *b->ack.acked);
+    return b->items && b->legs && b->open_tids && b->votes && b->decisions && b->decided_tids &&
+                   b->verdicts && b->ack.applied && b->ack.acked
+               ? 0
+               : -1;
+}
+
+static void engine_batch_free(engine_batch_t *b) {
+    CARBON_ASSERT(b != NULL);
+    CARBON_ASSERT(b->cap <= LEDGER_BATCH_LEGS_MAX && b->ack.cap == b->cap);
+    free(b->items);
+    free(b->legs);
+    free(b->open_tids);
+    free(b->votes);
+    free(b->decisions);
+    free(b->decided_tids);
+    free(b->verdicts);
+    free(b->ack.applied);
+    free(b->ack.acked);
+    memset(b, 0, sizeof *b);
+}
+
+/* Allocates recovery's arrays, sized by ENGINE_RECOVERY_SCAN_MAX and
+ * LEDGER_BATCH_LEGS_MAX. 0, or -1 when out of memory (engine_recovery_free
+ * frees what was allocated). */
+static int engine_recovery_alloc(engine_recovery_t *r) {
+    CARBON_ASSERT(r != NULL && r->src == NULL);
+    CARBON_ASSERT(r->ack.applied == NULL && r->ack.cap == 0);
+    size_t scan = ENGINE_RECOVERY_SCAN_MAX, chunk = LEDGER_BATCH_LEGS_MAX;
+    r->src = calloc(scan, sizeof *r->src);
+    r->dst = calloc(scan, sizeof *r->dst);
+    r->aborts = calloc(scan, sizeof *r->aborts);
+    r->tids = calloc(scan, sizeof *r->tids);
+    r->verdicts = calloc(scan, 1);
+    r->answers = calloc(chunk, 1);
+    r->learned = calloc(chunk, sizeof *r->learned);
+    r->ack.cap = chunk;
+    r->ack.applied = calloc(chunk, 1);
+    r->ack.acked = calloc(chunk, sizeof *r->ack.acked);
+    return r->src && r->dst && r->aborts && r->tids && r->verdicts && r->answers && r->learned &&
+                   r->ack.applied && r->ack.acked
+               ? 0
+               : -1;
+}
+
+static void engine_recovery_free(engine_recovery_t *r) {
+    CARBON_ASSERT(r != NULL);
+    CARBON_ASSERT(r->ack.cap == 0 || r->ack.cap == LEDGER_BATCH_LEGS_MAX);
+    free(r->src);
+    free(r->dst);
+    free(r->aborts);
+    free(r->tids);
+    free(r->verdicts);
+    free(r->answers);
+    free(r->learned);
+    free(r->ack.applied);
+    free(r->ack.acked);
+    memset(r, 0, sizeof *r);
+}
+
+/* Frees e and every array it owns (threads stopped or never started). */
+static void engine_free(engine_t *e) {
+    CARBON_ASSERT(e != NULL && !e->recovery_started);
+    for (size_t i = 0; i < e->cfg.peers_n; i++) {
+        CARBON_ASSERT(!e->peers[i].started);
+        engine_batch_free(&e->peers[i].batch);
+        pthread_cond_destroy(&e->peers[i].wake);
+    }
+    engine_recovery_free(&e->recovery);
+    pthread_cond_destroy(&e->recovery_wake);
+    pthread_mutex_destroy(&e->lock);
+    free(e);
+}
+
 engine_t *engine_create(const engine_config_t *cfg, const engine_transport_t *transport,
                         char *err, size_t errlen) {
+    CARBON_ASSERT(cfg != NULL && transport != NULL && err != NULL && errlen > 0);
+    CARBON_ASSERT(transport->prepare != NULL && transport->decide != NULL && transport->query != NULL);
     if (cfg->batch_legs_max < 1 || cfg->batch_legs_max > LEDGER_BATCH_LEGS_MAX ||
         cfg->queue_legs_max < 1 || cfg->queue_legs_max > ENGINE_QUEUE_LEGS_MAX ||
         cfg->peers_n > ENGINE_PEERS_MAX || cfg->recovery_interval_ms < 1) {
@@ -690,10 +994,17 @@ engine_t *engine_create(const engine_config_t *cfg, const engine_transport_t *tr
     e->transport = *transport;
     pthread_mutex_init(&e->lock, NULL);
     pthread_cond_init(&e->recovery_wake, NULL);
+    int alloc_rc = engine_recovery_alloc(&e->recovery);
     for (size_t i = 0; i < cfg->peers_n; i++) {
         e->peers[i].engine = e;
         snprintf(e->peers[i].region, sizeof e->peers[i].region, "%s", cfg->peers[i]);
         pthread_cond_init(&e->peers[i].wake, NULL);
+        if (engine_batch_alloc(&e->peers[i].batch, cfg->batch_legs_max) != 0) alloc_rc = -1;
+    }
+    if (alloc_rc != 0) {
+        engine_free(e);
+        snprintf(err, errlen, "out of memory");
+        return NULL;
     }
     char host[64] = "";
     gethostname(host, sizeof host - 1);
@@ -703,6 +1014,8 @@ engine_t *engine_create(const engine_config_t *cfg, const engine_transport_t *tr
 }
 
 int engine_start(engine_t *e, char *err, size_t errlen) {
+    CARBON_ASSERT(e != NULL && err != NULL && errlen > 0);
+    CARBON_ASSERT(!e->recovery_started && e->cfg.peers_n <= ENGINE_PEERS_MAX);
     for (size_t i = 0; i < e->cfg.peers_n; i++) {
         if (pthread_create(&e->peers[i].thread, NULL, engine_batcher_main, &e->peers[i]) != 0) {
             snprintf(err, errlen, "cannot start the batcher of %s", e->peers[i].region);
@@ -719,11 +1032,13 @@ int engine_start(engine_t *e, char *err, size_t errlen) {
 }
 
 void engine_stop(engine_t *e) {
-    pthread_mutex_lock(&e->lock);
+    CARBON_ASSERT(e != NULL && !engine_locked(e));
+    CARBON_ASSERT(e->cfg.peers_n <= ENGINE_PEERS_MAX);
+    engine_lock(e);
     e->stopping = 1;
     for (size_t i = 0; i < e->cfg.peers_n; i++) pthread_cond_broadcast(&e->peers[i].wake);
     pthread_cond_broadcast(&e->recovery_wake);
-    pthread_mutex_unlock(&e->lock);
+    engine_unlock(e);
     for (size_t i = 0; i < e->cfg.peers_n; i++)
         if (e->peers[i].started) {
             pthread_join(e->peers[i].thread, NULL);
@@ -738,18 +1053,18 @@ void engine_stop(engine_t *e) {
 void engine_destroy(engine_t *e) {
     if (e == NULL) return;
     engine_stop(e);
+    CARBON_ASSERT(!e->recovery_started && atomic_load(&e->recovering) == 0);
+    CARBON_ASSERT(e->waiters_n <= ENGINE_WAITERS_MAX);
     while (e->waiters != NULL) {
         engine_waiter_t *w = e->waiters;
         e->waiters = w->next;
         free(w);
     }
-    for (size_t i = 0; i < e->cfg.peers_n; i++) pthread_cond_destroy(&e->peers[i].wake);
-    pthread_cond_destroy(&e->recovery_wake);
-    pthread_mutex_destroy(&e->lock);
-    free(e);
+    engine_free(e);
 }
 
 void engine_get_stats(engine_t *e, engine_stats_t *out) {
+    CARBON_ASSERT(e != NULL && out != NULL);
     out->batches = atomic_load(&e->batches);
     out->legs_committed = atomic_load(&e->committed);
     out->legs_aborted = atomic_load(&e->aborted);

@@ -16,27 +16,10 @@ uint64_t ledger_now_ms(void) {
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-const char *ledger_rc_name(int rc) {
-    switch (rc) {
-    case LEDGER_OK: return "OK";
-    case LEDGER_REPLAY: return "REPLAY";
-    case LEDGER_CONFLICT: return REASON(ID_REUSED);
-    case LEDGER_NO_ACCOUNT: return REASON(UNKNOWN_ACCOUNT);
-    case LEDGER_INSUFFICIENT: return REASON(INSUFFICIENT_BALANCE);
-    case LEDGER_DOUBLE_ISSUANCE: return REASON(DOUBLE_ISSUANCE);
-    case LEDGER_EXISTS: return REASON(ACCOUNT_EXISTS);
-    case LEDGER_SERIALS_EXHAUSTED: return REASON(SERIALS_EXHAUSTED);
-    case LEDGER_NOT_FOUND: return "NOT_FOUND";
-    case LEDGER_ESTORE: return REASON(STORE_UNAVAILABLE);
-    case LEDGER_EINVAL: return "INVALID";
-    case LEDGER_TOO_FRAGMENTED: return REASON(TOO_FRAGMENTED);
-    default: return "?";
-    }
-}
-
 /* ---- blocks --------------------------------------------------------------- */
 
 static int ledger_parse_u64(const char *s, size_t len, uint64_t *out) {
+    CARBON_ASSERT(s != NULL && out != NULL);
     if (len == 0 || len > 20) return -1;
     uint64_t v = 0;
     for (size_t i = 0; i < len; i++) {
@@ -50,6 +33,7 @@ static int ledger_parse_u64(const char *s, size_t len, uint64_t *out) {
 }
 
 int ledger_block_parse(const char *text, size_t len, ledger_block_t *out) {
+    CARBON_ASSERT(text != NULL && out != NULL);
     const char *part[5];
     size_t part_len[5];
     size_t k = 0;
@@ -75,10 +59,12 @@ int ledger_block_parse(const char *text, size_t len, ledger_block_t *out) {
     if (ledger_parse_u64(part[3], part_len[3], &out->first) != 0) return -1;
     if (ledger_parse_u64(part[4], part_len[4], &out->last) != 0) return -1;
     if (out->first == 0 || out->last < out->first || out->last > LEDGER_SERIAL_MAX) return -1;
+    CARBON_ASSERT(out->origin[LEDGER_REGION_MAX] == '\0' && out->meth[LEDGER_METH_MAX] == '\0');
     return 0;
 }
 
 int ledger_block_format(const ledger_block_t *b, char *buf, size_t buflen) {
+    CARBON_ASSERT(b != NULL && buf != NULL && buflen > 0);
     int n = snprintf(buf, buflen, "%s|%s|%" PRIu32 "|%" PRIu64 "|%" PRIu64, b->origin, b->meth,
                      b->vintage, b->first, b->last);
     if (n < 0 || (size_t)n >= buflen) return -1;
@@ -86,6 +72,8 @@ int ledger_block_format(const ledger_block_t *b, char *buf, size_t buflen) {
 }
 
 int ledger_blocks_parse(const char *text, size_t max, ledger_block_t **out, size_t *n) {
+    CARBON_ASSERT(text != NULL && out != NULL && n != NULL);
+    CARBON_ASSERT(max >= 1);
     *out = NULL;
     *n = 0;
     size_t len = strlen(text);
@@ -115,14 +103,25 @@ int ledger_blocks_parse(const char *text, size_t max, ledger_block_t **out, size
 }
 
 uint64_t ledger_blocks_grams(const ledger_block_t *blocks, size_t n) {
+    CARBON_ASSERT(blocks != NULL || n == 0);
     uint64_t g = 0;
     for (size_t i = 0; i < n; i++) g += blocks[i].last - blocks[i].first + 1;
     return g;
 }
 
+/* The longest block text, "origin|meth|vintage|first|last" (vintage <= 9999,
+ * serials printed as up to 20 digits), and its comma fit their room; a leg's
+ * blocks are one script argument. */
+CARBON_STATIC_ASSERT(LEDGER_REGION_MAX + LEDGER_METH_MAX + 4 + 2 * 20 + 4 + 1 <= LEDGER_BLOCK_TEXT_MAX,
+                     "one block's text fits LEDGER_BLOCK_TEXT_MAX");
+CARBON_STATIC_ASSERT((uint64_t)LEDGER_LEG_BLOCKS_MAX * LEDGER_BLOCK_TEXT_MAX <= STORE_ARG_BYTES_MAX,
+                     "a leg's blocks fit one store argument");
+
 /* Formats blocks as the comma-separated text; malloc'd, caller frees. */
 static char *ledger_blocks_text(const ledger_block_t *blocks, size_t n) {
-    size_t cap = n * 96 + 1, used = 0;
+    CARBON_ASSERT(blocks != NULL || n == 0);
+    CARBON_ASSERT(n <= LEDGER_LEG_BLOCKS_MAX);
+    size_t cap = n * LEDGER_BLOCK_TEXT_MAX + 1, used = 0;
     char *buf = malloc(cap);
     if (buf == NULL) abort();
     buf[0] = '\0';
@@ -161,6 +160,8 @@ typedef struct {
 } ledger_args_t;
 
 static void ledger_args_add(ledger_args_t *a, const char *s, size_t len) {
+    CARBON_ASSERT(a != NULL && (s != NULL || len == 0));
+    CARBON_ASSERT(a->n <= a->cap && a->n < STORE_ARGS_MAX);
     if (a->n == a->cap) {
         a->cap = a->cap ? a->cap * 2 : 32;
         a->v = realloc(a->v, a->cap * sizeof *a->v);
@@ -179,12 +180,14 @@ static void ledger_args_add(ledger_args_t *a, const char *s, size_t len) {
 static void ledger_args_str(ledger_args_t *a, const char *s) { ledger_args_add(a, s, strlen(s)); }
 
 static void ledger_args_u64(ledger_args_t *a, uint64_t v) {
+    CARBON_ASSERT(a != NULL);
     char buf[24];
     int n = snprintf(buf, sizeof buf, "%" PRIu64, v);
     ledger_args_add(a, buf, (size_t)n);
 }
 
 static void ledger_args_free(ledger_args_t *a) {
+    CARBON_ASSERT(a != NULL && a->n <= a->cap);
     for (size_t i = 0; i < a->n; i++) free(a->v[i]);
     free(a->v);
     free(a->len);
@@ -193,6 +196,8 @@ static void ledger_args_free(ledger_args_t *a) {
 /* Runs script name with the arguments; *reply must be an array. */
 static int ledger_run(store_t *st, const char *name, ledger_args_t *a, redisReply **reply,
                       char *err, size_t errlen) {
+    CARBON_ASSERT(st != NULL && name != NULL && a != NULL && reply != NULL);
+    CARBON_ASSERT(a->n <= STORE_ARGS_MAX);
     int idx = store_script_index(name);
     CARBON_ASSERT(idx >= 0);
     int rc = store_eval(st, idx, 0, (int)a->n, (const char **)a->v, a->len, reply, err, errlen);
@@ -212,6 +217,7 @@ static int ledger_run(store_t *st, const char *name, ledger_args_t *a, redisRepl
 
 /* The i-th element of an array reply as a string ("" if absent or nil). */
 static const char *ledger_str(const redisReply *r, size_t i) {
+    CARBON_ASSERT(r != NULL && r->type == REDIS_REPLY_ARRAY);
     if (i >= r->elements) return "";
     const redisReply *e = r->element[i];
     if (e->type == REDIS_REPLY_STRING || e->type == REDIS_REPLY_STATUS) return e->str;
@@ -219,6 +225,7 @@ static const char *ledger_str(const redisReply *r, size_t i) {
 }
 
 static uint64_t ledger_u64(const redisReply *r, size_t i) {
+    CARBON_ASSERT(r != NULL && r->type == REDIS_REPLY_ARRAY);
     if (i >= r->elements) return 0;
     const redisReply *e = r->element[i];
     if (e->type == REDIS_REPLY_INTEGER) return e->integer < 0 ? 0 : (uint64_t)e->integer;
@@ -228,6 +235,7 @@ static uint64_t ledger_u64(const redisReply *r, size_t i) {
 }
 
 static void ledger_copy(char *dst, size_t dstlen, const char *src) {
+    CARBON_ASSERT(dst != NULL && dstlen > 0 && src != NULL);
     snprintf(dst, dstlen, "%s", src);
 }
 
@@ -237,7 +245,9 @@ static void ledger_copy(char *dst, size_t dstlen, const char *src) {
  * LEDGER_ESTORE with the script's name in err. */
 static int ledger_refusal(const redisReply *r, const char *script, uint64_t *have_g,
                           char *other_id, char *err, size_t errlen) {
+    CARBON_ASSERT(r != NULL && r->type == REDIS_REPLY_ARRAY && script != NULL);
     const char *status = ledger_str(r, 0);
+    CARBON_ASSERT(strcmp(status, "OK") != 0 && strcmp(status, "DUP") != 0); /* not a refusal */
     if (strcmp(status, REASON(ID_REUSED)) == 0) return LEDGER_CONFLICT;
     if (strcmp(status, REASON(UNKNOWN_ACCOUNT)) == 0) return LEDGER_NO_ACCOUNT;
     if (strcmp(status, REASON(SERIALS_EXHAUSTED)) == 0) return LEDGER_SERIALS_EXHAUSTED;
@@ -262,6 +272,8 @@ static int ledger_refusal(const redisReply *r, const char *script, uint64_t *hav
 
 int ledger_open_account(store_t *st, const char *id, const char *kind, uint64_t now_ms,
                         int *created, char *err, size_t errlen) {
+    CARBON_ASSERT(st != NULL && id != NULL && kind != NULL && created != NULL);
+    CARBON_ASSERT(strlen(id) <= LEDGER_ID_MAX);
     ledger_args_t a = {0};
     ledger_args_str(&a, id);
     ledger_args_str(&a, kind);
@@ -285,6 +297,8 @@ int ledger_open_account(store_t *st, const char *id, const char *kind, uint64_t 
 
 int ledger_issue(store_t *st, const ledger_issue_t *in, uint64_t now_ms, ledger_block_t *block,
                  char *other_id, char *err, size_t errlen) {
+    CARBON_ASSERT(st != NULL && in != NULL && block != NULL);
+    CARBON_ASSERT(in->account[0] != '\0' && strlen(in->account) <= LEDGER_ID_MAX);
     if (in->amount_g == 0 || in->amount_g >= LEDGER_AMOUNT_G_MAX) {
         snprintf(err, errlen, "amount %" PRIu64 " g is outside 1..2^50", in->amount_g);
         return LEDGER_EINVAL;
@@ -323,6 +337,8 @@ int ledger_issue(store_t *st, const ledger_issue_t *in, uint64_t now_ms, ledger_
 
 int ledger_hold(store_t *st, ledger_leg_t *leg, const char *request_fp, uint64_t now_ms,
                 uint64_t *have_g, char *err, size_t errlen) {
+    CARBON_ASSERT(st != NULL && leg != NULL && request_fp != NULL);
+    CARBON_ASSERT(strlen(leg->tid) == LEDGER_TID_LEN && leg->peer[0] != '\0');
     if (leg->debited_g == 0 || leg->debited_g >= LEDGER_AMOUNT_G_MAX ||
         leg->requested_g >= LEDGER_AMOUNT_G_MAX) {
         snprintf(err, errlen, "amount outside 1..2^50 g");
@@ -372,8 +388,22 @@ int ledger_hold(store_t *st, ledger_leg_t *leg, const char *request_fp, uint64_t
     return rc;
 }
 
+/* Arguments of the batch scripts: a head, then a fixed number per leg, at the
+ * strides the scripts read them (source_decide.lua, source_ack.lua,
+ * dest_prepare.lua, dest_decide.lua). A full batch is one store call. */
+#define LEDGER_SOURCE_DECIDE_ARGS(n) (2 + 4 * (size_t)(n))
+#define LEDGER_SOURCE_ACK_ARGS(n) (2 + (size_t)(n))
+#define LEDGER_DEST_PREPARE_ARGS(n) (4 + 11 * (size_t)(n) + 1)
+#define LEDGER_DEST_DECIDE_ARGS(n) (3 + 4 * (size_t)(n))
+CARBON_STATIC_ASSERT(LEDGER_SOURCE_DECIDE_ARGS(LEDGER_BATCH_LEGS_MAX) <= STORE_ARGS_MAX &&
+                         LEDGER_SOURCE_ACK_ARGS(LEDGER_BATCH_LEGS_MAX) <= STORE_ARGS_MAX &&
+                         LEDGER_DEST_PREPARE_ARGS(LEDGER_BATCH_LEGS_MAX) <= STORE_ARGS_MAX &&
+                         LEDGER_DEST_DECIDE_ARGS(LEDGER_BATCH_LEGS_MAX) <= STORE_ARGS_MAX,
+                     "a batch of LEDGER_BATCH_LEGS_MAX legs fits one store call");
+
 int ledger_source_decide(store_t *st, ledger_source_decision_t *d, size_t n, uint64_t now_ms,
                          char *err, size_t errlen) {
+    CARBON_ASSERT(st != NULL && d != NULL);
     CARBON_ASSERT(n >= 1 && n <= LEDGER_BATCH_LEGS_MAX);
     ledger_args_t a = {0};
     ledger_args_u64(&a, now_ms);
@@ -385,6 +415,7 @@ int ledger_source_decide(store_t *st, ledger_source_decision_t *d, size_t n, uin
         ledger_args_str(&a, d[i].reason != NULL ? d[i].reason : "");
         ledger_args_str(&a, d[i].only_if_expired ? "1" : "0");
     }
+    CARBON_ASSERT(a.n == LEDGER_SOURCE_DECIDE_ARGS(n));
     redisReply *r;
     int rc = ledger_run(st, "source_decide", &a, &r, err, errlen);
     if (rc != LEDGER_OK) return rc;
@@ -406,11 +437,13 @@ int ledger_source_decide(store_t *st, ledger_source_decision_t *d, size_t n, uin
 
 int ledger_source_ack(store_t *st, const char *const *tids, size_t n, uint64_t now_ms,
                       char *err, size_t errlen) {
+    CARBON_ASSERT(st != NULL && tids != NULL);
     CARBON_ASSERT(n >= 1 && n <= LEDGER_BATCH_LEGS_MAX);
     ledger_args_t a = {0};
     ledger_args_u64(&a, now_ms);
     ledger_args_u64(&a, n);
     for (size_t i = 0; i < n; i++) ledger_args_str(&a, tids[i]);
+    CARBON_ASSERT(a.n == LEDGER_SOURCE_ACK_ARGS(n));
     int idx = store_script_index("source_ack");
     CARBON_ASSERT(idx >= 0);
     redisReply *r;
@@ -426,6 +459,7 @@ int ledger_source_ack(store_t *st, const char *const *tids, size_t n, uint64_t n
 int ledger_dest_prepare(store_t *st, const char *source_region, uint64_t batch_seq,
                         const char *batch_totals, ledger_prepare_t *p, size_t n, uint64_t now_ms,
                         char *err, size_t errlen) {
+    CARBON_ASSERT(st != NULL && source_region != NULL && batch_totals != NULL && p != NULL);
     CARBON_ASSERT(n >= 1 && n <= LEDGER_BATCH_LEGS_MAX);
     ledger_args_t a = {0};
     ledger_args_u64(&a, now_ms);
@@ -451,6 +485,7 @@ int ledger_dest_prepare(store_t *st, const char *source_region, uint64_t batch_s
         ledger_args_str(&a, p[i].precheck != NULL ? p[i].precheck : "");
     }
     ledger_args_str(&a, batch_totals);
+    CARBON_ASSERT(a.n == LEDGER_DEST_PREPARE_ARGS(n));
     redisReply *r;
     int rc = ledger_run(st, "dest_prepare", &a, &r, err, errlen);
     if (rc != LEDGER_OK) return rc;
@@ -469,6 +504,7 @@ int ledger_dest_prepare(store_t *st, const char *source_region, uint64_t batch_s
 
 int ledger_dest_decide(store_t *st, const char *source_region, ledger_dest_decision_t *d,
                        size_t n, uint64_t now_ms, char *err, size_t errlen) {
+    CARBON_ASSERT(st != NULL && source_region != NULL && d != NULL);
     CARBON_ASSERT(n >= 1 && n <= LEDGER_BATCH_LEGS_MAX);
     ledger_args_t a = {0};
     ledger_args_u64(&a, now_ms);
@@ -481,6 +517,7 @@ int ledger_dest_decide(store_t *st, const char *source_region, ledger_dest_decis
         ledger_args_str(&a, d[i].resolved_by != NULL ? d[i].resolved_by : "");
         ledger_args_str(&a, d[i].resolve_reason != NULL ? d[i].resolve_reason : "");
     }
+    CARBON_ASSERT(a.n == LEDGER_DEST_DECIDE_ARGS(n));
     redisReply *r;
     int rc = ledger_run(st, "dest_decide", &a, &r, err, errlen);
     if (rc != LEDGER_OK) return rc;
@@ -499,6 +536,8 @@ int ledger_dest_decide(store_t *st, const char *source_region, ledger_dest_decis
 int ledger_retire(store_t *st, const ledger_retire_t *in, uint64_t now_ms,
                   ledger_block_t **blocks, size_t *blocks_n, uint64_t *have_g, char *err,
                   size_t errlen) {
+    CARBON_ASSERT(st != NULL && in != NULL && blocks != NULL && blocks_n != NULL);
+    CARBON_ASSERT(in->account[0] != '\0' && strlen(in->account) <= LEDGER_ID_MAX);
     *blocks = NULL;
     *blocks_n = 0;
     if (in->amount_g == 0 || in->amount_g >= LEDGER_AMOUNT_G_MAX) {
@@ -536,6 +575,8 @@ int ledger_retire(store_t *st, const ledger_retire_t *in, uint64_t now_ms,
 
 int ledger_account_get(store_t *st, const char *id, size_t blocks_limit, ledger_account_t *out,
                        char *err, size_t errlen) {
+    CARBON_ASSERT(st != NULL && id != NULL && out != NULL);
+    CARBON_ASSERT(strlen(id) <= LEDGER_ID_MAX);
     memset(out, 0, sizeof *out);
     if (blocks_limit > LEDGER_ACCOUNT_BLOCKS_MAX) blocks_limit = LEDGER_ACCOUNT_BLOCKS_MAX;
     ledger_args_t a = {0};
@@ -601,6 +642,8 @@ int ledger_account_get(store_t *st, const char *id, size_t blocks_limit, ledger_
 }
 
 int ledger_leg_get(store_t *st, const char *tid, ledger_leg_t *out, char *err, size_t errlen) {
+    CARBON_ASSERT(st != NULL && tid != NULL && out != NULL);
+    CARBON_ASSERT(strlen(tid) <= LEDGER_TID_LEN);
     memset(out, 0, sizeof *out);
     char key[LEDGER_TID_LEN + 16];
     snprintf(key, sizeof key, STORE_KEY_LEG_PREFIX "%s" STORE_KEY_LEG_SUFFIX, tid);
@@ -662,6 +705,8 @@ int ledger_leg_get(store_t *st, const char *tid, ledger_leg_t *out, char *err, s
 
 int ledger_feed_list(store_t *st, uint64_t after, size_t limit, char kind,
                      ledger_feed_entry_t *out, size_t *n, char *err, size_t errlen) {
+    CARBON_ASSERT(st != NULL && out != NULL && n != NULL && limit >= 1);
+    CARBON_ASSERT(kind == 0 || kind == 'A' || kind == 'D');
     *n = 0;
     ledger_args_t a = {0};
     ledger_args_u64(&a, after);
@@ -685,6 +730,8 @@ int ledger_feed_list(store_t *st, uint64_t after, size_t limit, char kind,
 int ledger_recovery_scan(store_t *st, uint64_t now_ms, size_t limit, ledger_pending_leg_t *src,
                          size_t *src_n, ledger_pending_leg_t *dst, size_t *dst_n, char *err,
                          size_t errlen) {
+    CARBON_ASSERT(st != NULL && src != NULL && dst != NULL && src_n != NULL && dst_n != NULL);
+    CARBON_ASSERT(limit >= 1);
     *src_n = *dst_n = 0;
     ledger_args_t a = {0};
     ledger_args_u64(&a, now_ms);

@@ -35,6 +35,7 @@
 #define LEDGER_REASON_MAX 63
 #define LEDGER_DIGEST_HEX 64
 #define LEDGER_TEXT_MAX 256             /* bytes of a beneficiary or fingerprint (UTF-8) */
+#define LEDGER_BLOCK_TEXT_MAX 96        /* bytes of one block's text and its comma */
 
 typedef enum {
     LEDGER_OK = 0,
@@ -50,8 +51,6 @@ typedef enum {
     LEDGER_EINVAL = -9,              /* argument out of range: nothing sent */
     LEDGER_TOO_FRAGMENTED = -10,     /* would take more than LEDGER_LEG_BLOCKS_MAX blocks */
 } ledger_rc_t;
-
-const char *ledger_rc_name(int rc);
 
 typedef struct {
     char origin[LEDGER_REGION_MAX + 1];

@@ -118,6 +118,11 @@ const char *quote_check_leg(catalog_set_t *set, const char *own_region,
     return NULL;
 }
 
+/* A quote's catalog fields go into a leg's ledger fields: they must fit. */
+CARBON_STATIC_ASSERT(CATALOG_ID_MAX <= LEDGER_METH_MAX, "a catalog methodology id fits a leg's meth");
+CARBON_STATIC_ASSERT(CATALOG_DIGEST_HEX_LEN == LEDGER_DIGEST_HEX,
+                     "a catalog digest is a leg's src_digest / dst_digest");
+
 int quote_fill_leg(const quote_t *q, ledger_leg_t *leg) {
     CARBON_ASSERT(q != NULL && leg != NULL && q->src != NULL && q->dst != NULL);
     leg->requested_g = q->q.requested_g;

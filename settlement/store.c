@@ -75,15 +75,18 @@ static int store_len_int(size_t len) {
 }
 
 static bool store_str_ok(const char *s, size_t cap) {
+    CARBON_ASSERT(s != NULL && cap > 0);
     return memchr(s, '\0', cap) != NULL;
 }
 
 static bool store_prefix(const redisReply *r, const char *prefix) {
+    CARBON_ASSERT(r != NULL && prefix != NULL);
     size_t n = strlen(prefix);
     return r->str != NULL && (size_t)r->len >= n && memcmp(r->str, prefix, n) == 0;
 }
 
 static int store_sha1_hex(const char *src, size_t len, char out[STORE_SHA1_HEX_LEN + 1]) {
+    CARBON_ASSERT(src != NULL && out != NULL);
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int md_len = 0;
     if (EVP_Digest(src, len, md, &md_len, EVP_sha1(), NULL) != 1 || md_len != 20) return -1;
@@ -116,6 +119,7 @@ void store_config_defaults(store_config_t *cfg) {
 }
 
 static bool store_config_check(const store_config_t *cfg, char *err, size_t errlen) {
+    CARBON_ASSERT(cfg != NULL);
     if (!store_str_ok(cfg->host, sizeof cfg->host) || cfg->host[0] == '\0') {
         store_errf(err, errlen, "store config: host empty or longer than %d bytes", STORE_HOST_MAX - 1);
         return false;
@@ -128,6 +132,13 @@ static bool store_config_check(const store_config_t *cfg, char *err, size_t errl
     if (!store_str_ok(cfg->region, sizeof cfg->region)) {
         store_errf(err, errlen, "store config: region longer than %d bytes", STORE_REGION_MAX - 1);
         return false;
+    }
+    for (size_t i = 0; i < cfg->extra_scripts_n; i++) {
+        if (cfg->extra_scripts == NULL || cfg->extra_scripts[i].name == NULL ||
+            cfg->extra_scripts[i].source == NULL) {
+            store_errf(err, errlen, "store config: extra script %zu has no name or source", i);
+            return false;
+        }
     }
     if (cfg->user[0] != '\0' && cfg->password[0] == '\0') {
         store_errf(err, errlen, "store config: user \"%s\" set without a password", cfg->user);
@@ -156,6 +167,7 @@ static bool store_config_check(const store_config_t *cfg, char *err, size_t errl
                    cfg->reconnect_backoff_ms_max, STORE_TIMEOUT_MS_MAX);
         return false;
     }
+    CARBON_ASSERT(cfg->extra_scripts_n == 0 || cfg->extra_scripts != NULL);
     return true;
 }
 
@@ -170,7 +182,24 @@ int store_script_index(const char *name) {
     return -1;
 }
 
+/* Script i of s: the embedded ones first, then cfg.extra_scripts. */
+static const script_source_t *store_script_at(const store_t *s, size_t i) {
+    CARBON_ASSERT(s != NULL && i < s->scripts_n);
+    CARBON_ASSERT(s->scripts_n == script_sources_n + s->cfg.extra_scripts_n);
+    return i < script_sources_n ? &script_sources[i] : &s->cfg.extra_scripts[i - script_sources_n];
+}
+
+int store_script_find(const store_t *s, const char *name) {
+    CARBON_ASSERT(s != NULL && name != NULL);
+    CARBON_ASSERT(s->scripts_n <= STORE_SCRIPTS_MAX);
+    for (size_t i = 0; i < s->scripts_n; i++) {
+        if (strcmp(store_script_at(s, i)->name, name) == 0) return (int)i;
+    }
+    return -1;
+}
+
 const char *store_script_sha(const store_t *s, int script_index) {
+    CARBON_ASSERT(s->scripts_n <= STORE_SCRIPTS_MAX);
     CARBON_ASSERT(s != NULL);
     if (script_index < 0 || (size_t)script_index >= s->scripts_n) return NULL;
     return s->sha[script_index];
@@ -179,6 +208,7 @@ const char *store_script_sha(const store_t *s, int script_index) {
 /* ---- connection ----------------------------------------------------------- */
 
 static void store_disconnect(store_t *s) {
+    CARBON_ASSERT(s != NULL);
     if (s->ctx != NULL) {
         redisFree(s->ctx);
         s->ctx = NULL;
@@ -197,6 +227,7 @@ static bool store_conn_stale(const store_t *s) {
     do {
         r = poll(&p, 1, 0);
     } while (r < 0 && errno == EINTR && ++tries < 100);
+    CARBON_ASSERT(tries <= 100);
     return r != 0;
 }
 
@@ -204,7 +235,9 @@ static bool store_conn_stale(const store_t *s) {
  * one byte left (if not, Redis cannot have run any of it). SIGPIPE is blocked
  * in this thread during the write and a SIGPIPE it raised is consumed. */
 static int store_flush(store_t *s, bool *sent_any) {
+    CARBON_ASSERT(s != NULL && s->ctx != NULL && sent_any != NULL);
     redisContext *c = s->ctx;
+    CARBON_ASSERT(c->obuf != NULL);
     size_t len0 = sdslen(c->obuf);
     sigset_t pipe_set, old_set, pending_set;
     sigemptyset(&pipe_set);
@@ -231,6 +264,8 @@ static int store_flush(store_t *s, bool *sent_any) {
 
 /* Describes the context's error after a failed write or read. */
 static int store_io_error(store_t *s, bool after_send, int saved_errno, char *err, size_t errlen) {
+    CARBON_ASSERT(s != NULL && s->ctx != NULL);
+    CARBON_ASSERT(err == NULL || errlen > 0);
     redisContext *c = s->ctx;
     int rc = STORE_EUNAVAILABLE;
     const char *maybe = after_send ? "; the command may have run" : "; nothing was sent";
@@ -292,8 +327,9 @@ static int store_load_scripts(store_t *s, bool *retryable, char *err, size_t err
     *retryable = true;
     if (s->scripts_n == 0) return STORE_OK;
     for (size_t i = 0; i < s->scripts_n; i++) {
-        const char *argv[3] = {"SCRIPT", "LOAD", script_sources[i].source};
-        size_t argvlen[3] = {6, 4, strlen(script_sources[i].source)};
+        const char *src = store_script_at(s, i)->source;
+        const char *argv[3] = {"SCRIPT", "LOAD", src};
+        size_t argvlen[3] = {6, 4, strlen(src)};
         if (redisAppendCommandArgv(s->ctx, 3, argv, argvlen) != REDIS_OK) {
             store_errf(err, errlen, "SCRIPT LOAD: out of memory");
             store_disconnect(s);
@@ -312,13 +348,13 @@ static int store_load_scripts(store_t *s, bool *retryable, char *err, size_t err
             *retryable = transient; /* NOAUTH, NOPERM...: trying again cannot help */
             rc = STORE_EUNAVAILABLE;
             store_errf(err, errlen, "redis %s:%d: SCRIPT LOAD %s: %.*s", s->cfg.host, s->cfg.port,
-                       script_sources[i].name, store_len_int(r->len), r->str);
+                       store_script_at(s, i)->name, store_len_int(r->len), r->str);
         } else if (r->type != REDIS_REPLY_STRING || r->len != STORE_SHA1_HEX_LEN ||
                    memcmp(r->str, s->sha[i], STORE_SHA1_HEX_LEN) != 0) {
             *retryable = false;
             rc = STORE_EPROTO;
             store_errf(err, errlen, "redis %s:%d: SCRIPT LOAD %s: SHA1 mismatch (local %s)",
-                       s->cfg.host, s->cfg.port, script_sources[i].name, s->sha[i]);
+                       s->cfg.host, s->cfg.port, store_script_at(s, i)->name, s->sha[i]);
         }
     }
     for (size_t i = 0; i < s->scripts_n; i++) freeReplyObject(got[i]);
@@ -331,6 +367,7 @@ static int store_load_scripts(store_t *s, bool *retryable, char *err, size_t err
  * answer to that command (message in err). */
 static int store_region_reply(const store_t *s, const redisReply *r, const char *region,
                               char *owner, size_t ownerlen, char *err, size_t errlen) {
+    CARBON_ASSERT(s != NULL && r != NULL && region != NULL && owner != NULL);
     CARBON_ASSERT(ownerlen > 0);
     owner[0] = '\0';
     if (r->type == REDIS_REPLY_NIL) return 0;
@@ -355,6 +392,8 @@ static int store_region_reply(const store_t *s, const redisReply *r, const char 
 /* On a fresh connection: claims the store for cfg.region (store_region_claim)
  * and refuses, not retryable, a store that names another region. */
 static int store_connect_claim(store_t *s, bool *retryable, char *err, size_t errlen) {
+    CARBON_ASSERT(s != NULL && s->ctx != NULL && retryable != NULL);
+    CARBON_ASSERT(s->cfg.region[0] != '\0' && strlen(s->cfg.region) < STORE_REGION_MAX);
     const char *argv[5] = {"SET", STORE_REGION_KEY, s->cfg.region, "NX", "GET"};
     size_t argvlen[5] = {3, strlen(STORE_REGION_KEY), strlen(s->cfg.region), 2, 3};
     if (redisAppendCommandArgv(s->ctx, 5, argv, argvlen) != REDIS_OK) {
@@ -410,6 +449,8 @@ static int store_check_open_access(store_t *s, bool *retryable, char *err, size_
 
 /* One connection attempt: connect, timeouts, keepalive, AUTH, scripts. */
 static int store_connect_once(store_t *s, bool *retryable, char *err, size_t errlen) {
+    CARBON_ASSERT(s != NULL && retryable != NULL);
+    CARBON_ASSERT(store_str_ok(s->cfg.host, sizeof s->cfg.host) && s->cfg.host[0] != '\0');
     store_disconnect(s);
     *retryable = true;
     const store_config_t *cfg = &s->cfg;
@@ -472,6 +513,8 @@ static int store_connect_once(store_t *s, bool *retryable, char *err, size_t err
  * starts at *backoff_ms and doubles up to the configured maximum. */
 static int store_ensure_connected(store_t *s, int *budget, int *backoff_ms,
                                   char *err, size_t errlen) {
+    CARBON_ASSERT(s != NULL && budget != NULL && backoff_ms != NULL);
+    CARBON_ASSERT(*budget <= STORE_RECONNECT_ATTEMPTS_LIMIT && *backoff_ms >= 0);
     if (s->ctx != NULL) {
         if (!store_conn_stale(s)) return STORE_OK;
         store_disconnect(s);
@@ -507,8 +550,9 @@ store_t *store_open(const store_config_t *cfg, char *err, size_t errlen) {
     CARBON_ASSERT(cfg != NULL);
     if (err != NULL && errlen > 0) err[0] = '\0';
     if (!store_config_check(cfg, err, errlen)) return NULL;
-    if (script_sources_n > STORE_SCRIPTS_MAX) {
-        store_errf(err, errlen, "%zu embedded scripts, limit %d", script_sources_n, STORE_SCRIPTS_MAX);
+    if (script_sources_n + cfg->extra_scripts_n > STORE_SCRIPTS_MAX) {
+        store_errf(err, errlen, "%zu embedded and %zu extra scripts, limit %d", script_sources_n,
+                   cfg->extra_scripts_n, STORE_SCRIPTS_MAX);
         return NULL;
     }
     store_t *s = calloc(1, sizeof *s);
@@ -517,7 +561,8 @@ store_t *store_open(const store_config_t *cfg, char *err, size_t errlen) {
         return NULL;
     }
     s->cfg = *cfg;
-    s->scripts_n = script_sources_n;
+    s->scripts_n = script_sources_n + cfg->extra_scripts_n;
+    CARBON_ASSERT(s->scripts_n <= STORE_SCRIPTS_MAX);
     size_t argv_cap = STORE_EVALSHA_PREFIX_ARGS + STORE_ARGS_MAX;
     s->sha = calloc(s->scripts_n > 0 ? s->scripts_n : 1, sizeof *s->sha);
     s->argv = calloc(argv_cap, sizeof *s->argv);
@@ -532,9 +577,9 @@ store_t *store_open(const store_config_t *cfg, char *err, size_t errlen) {
         return NULL;
     }
     for (size_t i = 0; i < s->scripts_n; i++) {
-        const char *src = script_sources[i].source;
+        const char *src = store_script_at(s, i)->source;
         if (store_sha1_hex(src, strlen(src), s->sha[i]) != 0) {
-            store_errf(err, errlen, "store_open: SHA1 of script %s failed", script_sources[i].name);
+            store_errf(err, errlen, "store_open: SHA1 of script %s failed", store_script_at(s, i)->name);
             store_close(s);
             return NULL;
         }
@@ -548,6 +593,7 @@ store_t *store_open(const store_config_t *cfg, char *err, size_t errlen) {
 }
 
 void store_close(store_t *s) {
+    CARBON_ASSERT(s == NULL || s->scripts_n <= STORE_SCRIPTS_MAX);
     if (s == NULL) return;
     store_disconnect(s);
     free(s->sha);
@@ -569,6 +615,8 @@ uint64_t store_process_errors(void) { return atomic_load(&store_process_errors_n
 
 static int store_check_call(const store_t *s, size_t i, const store_call_t *call,
                             size_t *batch_bytes, char *err, size_t errlen) {
+    CARBON_ASSERT(s != NULL && call != NULL && batch_bytes != NULL);
+    CARBON_ASSERT(i < STORE_PIPELINE_MAX && *batch_bytes <= STORE_PIPELINE_BYTES_MAX);
     bool raw = call->script_index == STORE_RAW_COMMAND;
     if (!raw && (call->script_index < 0 || (size_t)call->script_index >= s->scripts_n)) {
         store_errf(err, errlen, "call %zu: script index %d out of 0..%zu", i,
@@ -608,6 +656,7 @@ static int store_check_call(const store_t *s, size_t i, const store_call_t *call
 }
 
 static int store_append_call(store_t *s, const store_call_t *call) {
+    CARBON_ASSERT(s != NULL && s->ctx != NULL && call != NULL);
     if (call->script_index == STORE_RAW_COMMAND) {
         return redisAppendCommandArgv(s->ctx, call->argc, call->argv, call->argvlen);
     }
@@ -638,12 +687,170 @@ typedef enum {
 } store_reply_kind_t;
 
 static store_reply_kind_t store_reply_kind(const redisReply *r) {
+    CARBON_ASSERT(r != NULL);
     if (r->type != REDIS_REPLY_ERROR) return STORE_REPLY_FINAL;
     if (store_prefix(r, "NOSCRIPT")) return STORE_REPLY_NOSCRIPT;
     if (store_prefix(r, "LOADING") || store_prefix(r, "BUSY ") || store_prefix(r, "MASTERDOWN"))
         return STORE_REPLY_TRANSIENT;
     if (store_prefix(r, "READONLY")) return STORE_REPLY_READONLY;
     return STORE_REPLY_FINAL;
+}
+
+/* What one round of store_run left to do: the calls to send again (in
+ * s->retry[0..nretry)) and why. */
+typedef struct {
+    size_t nretry;
+    bool need_reload;    /* a NOSCRIPT: load the scripts again */
+    bool need_backoff;   /* LOADING / BUSY / MASTERDOWN: sleep, spend budget */
+    bool need_reconnect; /* READONLY: drop the connection */
+    char why[STORE_WHY_MAX]; /* the first transient error reply */
+} store_round_t;
+
+/* Counts n calls that ended without an ordinary reply, in the store's and
+ * the process's error counters. */
+static void store_count_errors(store_t *s, size_t n) {
+    CARBON_ASSERT(s != NULL && n <= STORE_PIPELINE_MAX);
+    s->errors += n;
+    atomic_fetch_add(&store_process_errors_n, n);
+}
+
+/* Appends the npending calls named by s->pending to the context's output
+ * buffer. On failure (out of memory) drops the connection: STORE_EPROTO. */
+static int store_append_pending(store_t *s, size_t npending, const store_call_t *calls,
+                                char *err, size_t errlen) {
+    CARBON_ASSERT(s != NULL && s->ctx != NULL && calls != NULL);
+    CARBON_ASSERT(npending >= 1 && npending <= STORE_PIPELINE_MAX);
+    for (size_t k = 0; k < npending; k++) {
+        if (store_append_call(s, &calls[s->pending[k]]) != REDIS_OK) {
+            store_errf(err, errlen, "redis: out of memory appending a command");
+            store_disconnect(s);
+            return STORE_EPROTO;
+        }
+    }
+    return STORE_OK;
+}
+
+/* Sorts the npending replies of one exchange (s->got) into replies[] by call
+ * index; those that ask for a retry (NOSCRIPT before the single reload, or
+ * a call not run) are freed, listed in s->retry and described in *round. */
+static void store_sort_replies(store_t *s, size_t npending, const store_call_t *calls,
+                               redisReply **replies, bool reloaded, store_round_t *round) {
+    CARBON_ASSERT(s != NULL && calls != NULL && replies != NULL && round != NULL);
+    CARBON_ASSERT(npending >= 1 && npending <= STORE_PIPELINE_MAX);
+    memset(round, 0, sizeof *round);
+    const redisReply *transient = NULL;
+    for (size_t k = 0; k < npending; k++) {
+        size_t idx = s->pending[k];
+        redisReply *r = s->got[k];
+        s->got[k] = NULL;
+        store_reply_kind_t kind = store_reply_kind(r);
+        if (kind == STORE_REPLY_NOSCRIPT && (reloaded || calls[idx].script_index == STORE_RAW_COMMAND))
+            kind = STORE_REPLY_FINAL;
+        replies[idx] = r;
+        if (kind == STORE_REPLY_FINAL) continue;
+        s->retry[round->nretry++] = idx;
+        round->need_reload |= kind == STORE_REPLY_NOSCRIPT;
+        round->need_backoff |= kind == STORE_REPLY_TRANSIENT;
+        round->need_reconnect |= kind == STORE_REPLY_READONLY;
+        if (kind != STORE_REPLY_NOSCRIPT && transient == NULL) transient = r;
+    }
+    if (transient != NULL) {
+        snprintf(round->why, sizeof round->why, "%.*s", store_len_int(transient->len),
+                 transient->str);
+    }
+    for (size_t k = 0; k < round->nretry; k++) {
+        freeReplyObject(replies[s->retry[k]]);
+        replies[s->retry[k]] = NULL;
+    }
+}
+
+/* Gets ready to resend the calls of round: gives up when calls were not run
+ * and *budget is spent; reconnects, reloads the scripts (once: *reloaded),
+ * or backs off (*backoff_ms doubles up to the maximum, one unit of *budget)
+ * as round asks; makes s->retry the new s->pending. */
+static int store_prepare_retry(store_t *s, const store_round_t *round, int *budget,
+                               int *backoff_ms, bool *reloaded, char *err, size_t errlen) {
+    CARBON_ASSERT(s != NULL && round != NULL && budget != NULL && backoff_ms != NULL);
+    CARBON_ASSERT(round->nretry >= 1 && round->nretry <= STORE_PIPELINE_MAX);
+    if ((round->need_backoff || round->need_reconnect) && *budget <= 0) {
+        store_errf(err, errlen, "redis %s:%d: still refusing after %d attempts: %s",
+                   s->cfg.host, s->cfg.port, s->cfg.reconnect_attempts_max, round->why);
+        return STORE_EUNAVAILABLE;
+    }
+    if (round->need_reconnect) {
+        store_disconnect(s); /* the next connection loads every script */
+    } else if (round->need_reload) {
+        bool retryable = true;
+        int rc = store_load_scripts(s, &retryable, err, errlen);
+        if (rc != STORE_OK) return rc;
+    }
+    *reloaded |= round->need_reload; /* a second NOSCRIPT is final */
+    if (round->need_backoff) {
+        store_sleep_ms(*backoff_ms);
+        int next = *backoff_ms * 2;
+        *backoff_ms = next > s->cfg.reconnect_backoff_ms_max ? s->cfg.reconnect_backoff_ms_max : next;
+        (*budget)--;
+    }
+    memcpy(s->pending, s->retry, round->nretry * sizeof *s->pending);
+    return STORE_OK;
+}
+
+/* Sends the n checked calls with the retry rule of store.h until every one
+ * has a final reply in replies[] (STORE_OK) or the call fails (another
+ * result; replies[] may then hold some replies, which the caller frees). */
+static int store_run_rounds(store_t *s, size_t n, const store_call_t *calls, redisReply **replies,
+                            char *err, size_t errlen) {
+    CARBON_ASSERT(s != NULL && calls != NULL && replies != NULL);
+    CARBON_ASSERT(n >= 1 && n <= STORE_PIPELINE_MAX);
+    size_t npending = n;
+    for (size_t i = 0; i < n; i++) s->pending[i] = i;
+    int budget = s->cfg.reconnect_attempts_max;
+    int backoff_ms = s->cfg.reconnect_backoff_ms_initial;
+    bool reloaded = false;
+    /* every round spends budget, or the single reload, or ends the loop */
+    const int rounds_max = STORE_RECONNECT_ATTEMPTS_LIMIT * 2 + 4;
+    for (int round_i = 0;; round_i++) {
+        CARBON_ASSERT(round_i < rounds_max);
+        int rc = store_ensure_connected(s, &budget, &backoff_ms, err, errlen);
+        if (rc != STORE_OK) return rc;
+        rc = store_append_pending(s, npending, calls, err, errlen);
+        if (rc != STORE_OK) return rc;
+        bool sent_any = false;
+        rc = store_exchange(s, npending, s->got, &sent_any, err, errlen);
+        if (rc != STORE_OK) {
+            if (rc == STORE_EUNAVAILABLE && !sent_any && budget > 0) continue; /* not run */
+            return rc;
+        }
+        store_round_t round;
+        store_sort_replies(s, npending, calls, replies, reloaded, &round);
+        if (round.nretry == 0) return STORE_OK;
+        rc = store_prepare_retry(s, &round, &budget, &backoff_ms, &reloaded, err, errlen);
+        if (rc != STORE_OK) return rc;
+        npending = round.nretry;
+    }
+}
+
+/* The result of n calls that all have a reply: STORE_ESCRIPT if any is an
+ * error reply (each counted as an error; err holds the first one's message,
+ * prefixed with its index when index_in_err), else STORE_OK. */
+static int store_run_result(store_t *s, size_t n, redisReply *const *replies, bool index_in_err,
+                            char *err, size_t errlen) {
+    CARBON_ASSERT(s != NULL && replies != NULL);
+    CARBON_ASSERT(n >= 1 && n <= STORE_PIPELINE_MAX);
+    int rc = STORE_OK;
+    for (size_t i = 0; i < n; i++) {
+        CARBON_ASSERT(replies[i] != NULL);
+        if (replies[i]->type != REDIS_REPLY_ERROR) continue;
+        store_count_errors(s, 1);
+        if (rc == STORE_OK) {
+            rc = STORE_ESCRIPT;
+            if (index_in_err)
+                store_errf(err, errlen, "call %zu: %.*s", i, store_len_int(replies[i]->len), replies[i]->str);
+            else
+                store_errf(err, errlen, "%.*s", store_len_int(replies[i]->len), replies[i]->str);
+        }
+    }
+    return rc;
 }
 
 /* Runs n calls (EVALSHA or raw) with the retry rule of store.h. On STORE_OK
@@ -663,120 +870,24 @@ static int store_run(store_t *s, size_t n, const store_call_t *calls, redisReply
     for (size_t i = 0; i < n; i++) {
         int rc = store_check_call(s, i, &calls[i], &batch_bytes, err, errlen);
         if (rc != STORE_OK) {
-            s->errors += n;
-            atomic_fetch_add(&store_process_errors_n, n);
+            store_count_errors(s, n);
             return rc;
         }
     }
-
-    size_t npending = n;
-    for (size_t i = 0; i < n; i++) s->pending[i] = i;
-    int budget = s->cfg.reconnect_attempts_max;
-    int backoff_ms = s->cfg.reconnect_backoff_ms_initial;
-    bool reloaded = false;
-    int rc = STORE_OK;
-    char why[STORE_WHY_MAX] = "";
-    /* every round spends budget, or the single reload, or ends the loop */
-    const int rounds_max = STORE_RECONNECT_ATTEMPTS_LIMIT * 2 + 4;
-    for (int round = 0;; round++) {
-        CARBON_ASSERT(round < rounds_max);
-        (void)rounds_max;
-        rc = store_ensure_connected(s, &budget, &backoff_ms, err, errlen);
-        if (rc != STORE_OK) goto fail;
-        for (size_t k = 0; k < npending; k++) {
-            if (store_append_call(s, &calls[s->pending[k]]) != REDIS_OK) {
-                store_errf(err, errlen, "redis: out of memory appending a command");
-                store_disconnect(s);
-                rc = STORE_EPROTO;
-                goto fail;
-            }
-        }
-        bool sent_any = false;
-        rc = store_exchange(s, npending, s->got, &sent_any, err, errlen);
-        if (rc != STORE_OK) {
-            if (rc == STORE_EUNAVAILABLE && !sent_any && budget > 0) continue; /* not run */
-            goto fail;
-        }
-        size_t nretry = 0;
-        bool need_reload = false, need_backoff = false, need_reconnect = false;
-        const redisReply *transient = NULL;
-        for (size_t k = 0; k < npending; k++) {
-            size_t idx = s->pending[k];
-            redisReply *r = s->got[k];
-            s->got[k] = NULL;
-            store_reply_kind_t kind = store_reply_kind(r);
-            if (kind == STORE_REPLY_NOSCRIPT && (reloaded || calls[idx].script_index == STORE_RAW_COMMAND))
-                kind = STORE_REPLY_FINAL;
-            replies[idx] = r;
-            if (kind == STORE_REPLY_FINAL) continue;
-            s->retry[nretry++] = idx;
-            need_reload |= kind == STORE_REPLY_NOSCRIPT;
-            need_backoff |= kind == STORE_REPLY_TRANSIENT;
-            need_reconnect |= kind == STORE_REPLY_READONLY;
-            if (kind != STORE_REPLY_NOSCRIPT && transient == NULL) transient = r;
-        }
-        if (nretry == 0) break;
-        if (transient != NULL) {
-            snprintf(why, sizeof why, "%.*s", store_len_int(transient->len), transient->str);
-        }
-        for (size_t k = 0; k < nretry; k++) {
-            freeReplyObject(replies[s->retry[k]]);
-            replies[s->retry[k]] = NULL;
-        }
-        if ((need_backoff || need_reconnect) && budget <= 0) {
-            store_errf(err, errlen, "redis %s:%d: still refusing after %d attempts: %s",
-                       s->cfg.host, s->cfg.port, s->cfg.reconnect_attempts_max, why);
-            rc = STORE_EUNAVAILABLE;
-            goto fail;
-        }
-        if (need_reconnect) {
-            store_disconnect(s); /* the next connection loads every script */
-        } else if (need_reload) {
-            bool retryable = true;
-            rc = store_load_scripts(s, &retryable, err, errlen);
-            if (rc != STORE_OK) goto fail;
-        }
-        reloaded |= need_reload; /* a second NOSCRIPT is final */
-        if (need_backoff) {
-            store_sleep_ms(backoff_ms);
-            int next = backoff_ms * 2;
-            backoff_ms = next > s->cfg.reconnect_backoff_ms_max ? s->cfg.reconnect_backoff_ms_max : next;
-            budget--;
-        }
-        memcpy(s->pending, s->retry, nretry * sizeof *s->pending);
-        npending = nretry;
-    }
-
-    rc = STORE_OK;
-    for (size_t i = 0; i < n; i++) {
-        CARBON_ASSERT(replies[i] != NULL);
-        if (replies[i]->type != REDIS_REPLY_ERROR) continue;
-        s->errors++;
-        atomic_fetch_add(&store_process_errors_n, 1);
-        if (rc == STORE_OK) {
-            rc = STORE_ESCRIPT;
-            if (index_in_err)
-                store_errf(err, errlen, "call %zu: %.*s", i, store_len_int(replies[i]->len), replies[i]->str);
-            else
-                store_errf(err, errlen, "%.*s", store_len_int(replies[i]->len), replies[i]->str);
-        }
-    }
-    return rc;
-
-fail:
-    CARBON_ASSERT(rc != STORE_OK);
+    int rc = store_run_rounds(s, n, calls, replies, err, errlen);
+    if (rc == STORE_OK) return store_run_result(s, n, replies, index_in_err, err, errlen);
     for (size_t i = 0; i < n; i++) {
         if (replies[i] != NULL) freeReplyObject(replies[i]);
         replies[i] = NULL;
     }
-    s->errors += n;
-    atomic_fetch_add(&store_process_errors_n, n);
+    store_count_errors(s, n);
     return rc;
 }
 
 /* Turns store_run's single reply into store_eval's contract. */
 static int store_run_one(store_t *s, const store_call_t *call, redisReply **reply_out,
                          char *err, size_t errlen) {
+    CARBON_ASSERT(s != NULL && call != NULL && reply_out != NULL);
     redisReply *r = NULL;
     int rc = store_run(s, 1, call, &r, false, err, errlen);
     if (rc == STORE_ESCRIPT) {
@@ -820,6 +931,7 @@ int store_region_claim(store_t *s, const char *region, char *owner, size_t owner
 
 int store_pipeline_eval(store_t *s, size_t n, const store_call_t *calls,
                         redisReply **replies_out, char *err, size_t errlen) {
+    CARBON_ASSERT(s->scripts_n <= STORE_SCRIPTS_MAX);
     CARBON_ASSERT(s != NULL && replies_out != NULL);
     if (n < 1 || n > STORE_PIPELINE_MAX || calls == NULL) {
         for (size_t i = 0; i < n && i < STORE_PIPELINE_MAX; i++) replies_out[i] = NULL;

@@ -43,6 +43,7 @@
 
 #include "common/region.h"
 #include "settlement/store_keys.h"
+#include "settlement/script_sources.h"
 
 /* ---- limits --------------------------------------------------------------- */
 #define STORE_HOST_MAX 64                  /* bytes incl. NUL (config.host) */
@@ -97,6 +98,13 @@ typedef struct {
                                           names another region is refused like
                                           a failed AUTH: not retried,
                                           STORE_EUNAVAILABLE, both regions in err */
+    const script_source_t *extra_scripts; /* NULL: none (the daemon). Scripts
+                                          beyond the embedded ones, for tests
+                                          and tools: loaded with them by every
+                                          connection, indexed after them
+                                          (store_script_find); borrowed, must
+                                          outlive every store opened with it */
+    size_t extra_scripts_n;            /* embedded + extra <= STORE_SCRIPTS_MAX */
 } store_config_t;
 
 /* One call of a pipelined batch: EVALSHA <sha of script_index> nkeys argv...
@@ -119,8 +127,9 @@ void store_config_defaults(store_config_t *cfg);
 
 /* Connects (one attempt, within cfg->connect_timeout_ms), sets the command
  * timeout, sends AUTH if cfg->password is set (AUTH user password when
- * cfg->user is set too), and SCRIPT LOADs every embedded script, checking
- * that the SHA1 Redis returns equals the one computed locally.
+ * cfg->user is set too), and SCRIPT LOADs every embedded script and every
+ * cfg->extra_scripts, checking that the SHA1 Redis returns equals the one
+ * computed locally.
  * Returns a new store owned by the caller (store_close), or NULL with a
  * message in err (always NUL-terminated when errlen > 0; err may be NULL).
  * The store copies *cfg. */
@@ -133,6 +142,10 @@ void store_close(store_t *s);
 /* Index of the embedded script named name (file name without .lua) in
  * script_sources, or -1 if there is none. Thread-safe. */
 int store_script_index(const char *name);
+
+/* Index of the script named name among s's scripts: the embedded ones (the
+ * same index as store_script_index), then cfg.extra_scripts; -1 if none. */
+int store_script_find(const store_t *s, const char *name);
 
 /* Runs EVALSHA sha(script_index) nkeys argv[0..argc) (keys first).
  * argvlen may be NULL (NUL-terminated strings).
@@ -164,8 +177,9 @@ int store_command(store_t *s, int argc, const char **argv,
                   const size_t *argvlen, redisReply **reply_out,
                   char *err, size_t errlen);
 
-/* SHA1 (40 lowercase hex digits, NUL-terminated) of the embedded script
- * script_index, valid while s is open; NULL if the index is out of range. */
+/* SHA1 (40 lowercase hex digits, NUL-terminated) of s's script script_index
+ * (embedded, then extra), valid while s is open; NULL if the index is out of
+ * range. */
 const char *store_script_sha(const store_t *s, int script_index);
 
 /* Counters, monotonic since store_open, for metrics. calls counts commands

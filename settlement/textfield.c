@@ -1,9 +1,18 @@
 /* textfield.c - netstring fields for free text (textfield.h). */
 #include "settlement/textfield.h"
 #include "common/carbon_assert.h"
+#include "settlement/ledger.h"
 
 #include <stdio.h>
 #include <string.h>
+
+/* The length prefix has room for the longest text (the Lua decoder in
+ * _prelude.lua applies the same two limits; test_free_text checks both
+ * sides refuse one byte more), and the ledger's free texts (beneficiary,
+ * activity fingerprint) fit one field. */
+CARBON_STATIC_ASSERT(TEXTFIELD_LEN_DIGITS_MAX == 4 && TEXTFIELD_BYTES_MAX <= 9999,
+                     "a text's length is at most TEXTFIELD_LEN_DIGITS_MAX digits");
+CARBON_STATIC_ASSERT(LEDGER_TEXT_MAX <= TEXTFIELD_BYTES_MAX, "a ledger text fits one text field");
 
 int textfield_encode(const char *text, size_t n, char *buf, size_t cap) {
     CARBON_ASSERT(text != NULL || n == 0);

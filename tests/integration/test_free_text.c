@@ -17,6 +17,7 @@
 #include "tests/support/gateway_harness.h"
 #include "tests/support/proc.h"
 #include "tests/support/registry_client.h"
+#include "tests/support/test_scripts.h"
 
 #include <criterion/criterion.h>
 #include <hiredis/hiredis.h>
@@ -454,8 +455,8 @@ Test(free_text, bad_text_is_refused_with_a_reason_and_changes_nothing, .timeout 
 /* ---- the two encoders agree ---------------------------------------------------- */
 
 static redisReply *textfield_script(store_t *s, int argc, const char **argv) {
-    int idx = store_script_index("textfield_test");
-    cr_assert_geq(idx, 0, "textfield_test.lua is not embedded");
+    int idx = store_script_find(s, "textfield_test");
+    cr_assert_geq(idx, 0, "textfield_test.lua is not loaded");
     redisReply *r = NULL;
     char err[256] = "";
     cr_assert_eq(store_eval(s, idx, 0, argc, argv, NULL, &r, err, sizeof err), STORE_OK, "%s", err);
@@ -468,6 +469,7 @@ Test(free_text, lua_and_c_encode_and_decode_text_fields_alike, .timeout = 60) {
     cr_assert_not_null(h, "%s", redis_last_error());
     store_config_t cfg;
     store_config_defaults(&cfg);
+    test_scripts_use(&cfg); /* textfield_test.lua */
     snprintf(cfg.host, sizeof cfg.host, "%s", h->host);
     cfg.port = h->port;
     char err[256] = "";

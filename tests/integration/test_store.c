@@ -12,6 +12,7 @@
 #include "settlement/store.h"
 #include "tests/support/proc.h"
 #include "tests/support/redis_harness.h"
+#include "tests/support/test_scripts.h"
 
 #define ERR_MAX 512
 #define TEST_TIMEOUT_S 60
@@ -31,12 +32,11 @@ static void fixture_fini(void) {
 static void start_redis_opts(const redis_options_t *opts) {
     g_redis = redis_start_opts(opts);
     cr_assert_not_null(g_redis, "redis_start: %s", redis_last_error());
-    g_ping = store_script_index("ping_test");
-    cr_assert_geq(g_ping, 0, "ping_test.lua is not embedded");
 }
 
 static void store_cfg_for(store_config_t *cfg, const redis_harness_t *h) {
     store_config_defaults(cfg);
+    test_scripts_use(cfg); /* ping_test.lua */
     snprintf(cfg->host, sizeof cfg->host, "%s", h->host);
     cfg->port = h->port;
     cfg->connect_timeout_ms = 1000;
@@ -50,6 +50,8 @@ static store_t *open_store_cfg(const store_config_t *cfg) {
     char err[ERR_MAX] = "";
     store_t *s = store_open(cfg, err, sizeof err);
     cr_assert_not_null(s, "store_open %s:%d: %s", cfg->host, cfg->port, err);
+    g_ping = store_script_find(s, "ping_test");
+    cr_assert_geq(g_ping, 0, "ping_test.lua is not loaded");
     return s;
 }
 
@@ -112,6 +114,11 @@ static long long script_exists(store_t *s, int index) {
 
 Test(store, script_index_and_sha, .init = fixture_init, .fini = fixture_fini, .timeout = TEST_TIMEOUT_S) {
     cr_assert_eq(store_script_index("no_such_script"), -1);
+    /* the tests' scripts are loaded through extra_scripts, not embedded */
+    cr_assert_eq(store_script_index("ping_test"), -1, "ping_test.lua is embedded in the daemon");
+    cr_assert_eq(store_script_index("textfield_test"), -1);
+    cr_assert_eq(store_script_find(g_store, "no_such_script"), -1);
+    cr_assert_eq(store_script_find(g_store, "transfer_hold"), store_script_index("transfer_hold"));
     const char *sha = store_script_sha(g_store, g_ping);
     cr_assert_not_null(sha);
     cr_assert_eq(strlen(sha), STORE_SHA1_HEX_LEN);
