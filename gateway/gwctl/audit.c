@@ -3,6 +3,7 @@
  * verify (a whole chain). */
 #include "gateway/gwctl/gwctl.h"
 
+#include "adapters/amount_format.h"
 #include "adapters/catalog_set.h"
 #include "carbon/v1/carbon.pb-c.h"
 #include "settlement/audit.h"
@@ -429,14 +430,9 @@ static void gwctl_trace_table(gwctl_trace_t *t, size_t regions_read) {
     for (size_t k = 0; k < t->hops_n; k++) {
         const gwctl_hop_t *h = &t->hops[k];
         const catalog_t *cat = catalog_set_current(t->cats, h->region);
-        char amount[64];
-        if (cat != NULL && h->grams > 0)
-            snprintf(amount, sizeof amount, "%" PRIu64 " %s (%" PRIu64 " g)", h->grams / cat->display_unit_g,
-                     cat->display_unit, h->grams);
-        else if (h->grams > 0)
-            snprintf(amount, sizeof amount, "%" PRIu64 " g", h->grams);
-        else
-            snprintf(amount, sizeof amount, "-");
+        char amount[AMOUNT_TEXT_MAX];
+        if (h->grams > 0) amount_format_catalog(amount, sizeof amount, h->grams, cat);
+        else snprintf(amount, sizeof amount, "-");
         printf("%-14" PRIu64 " %-6s %6" PRIu64 " %-8s %-22s %-25s %.80s\n", h->time_ms, h->region, h->seq,
                h->event, amount, h->verified, h->ids);
         if (h->resolution != NULL) {
@@ -455,8 +451,9 @@ static void gwctl_trace_dot(gwctl_trace_t *t) {
     for (size_t k = 0; k < t->hops_n; k++) {
         const gwctl_hop_t *h = &t->hops[k];
         const catalog_t *cat = catalog_set_current(t->cats, h->region);
-        printf("  h%zu [label=\"%s #%" PRIu64 "\\n%s\\n%" PRIu64 " g = %" PRIu64 " %s\"];\n", k, h->region, h->seq,
-               h->event, h->grams, cat ? h->grams / cat->display_unit_g : h->grams, cat ? cat->display_unit : "g");
+        char amount[AMOUNT_TEXT_MAX];
+        amount_format_catalog(amount, sizeof amount, h->grams, cat);
+        printf("  h%zu [label=\"%s #%" PRIu64 "\\n%s\\n%s\"];\n", k, h->region, h->seq, h->event, amount);
         if (k > 0) printf("  h%zu -> h%zu;\n", k - 1, k);
     }
     printf("}\n");

@@ -2,6 +2,7 @@
  * open-account, issue, quote, transfer, get-transfer, transfers, account, retire. */
 #include "gateway/gwctl/gwctl.h"
 
+#include "adapters/amount_format.h"
 #include "carbon/v1/carbon.pb-c.h"
 
 #include <inttypes.h>
@@ -11,19 +12,13 @@
 #define GWCTL_REGISTRY_CERT_NOTE \
     "The certificate must be the registry certificate of the gateway's region.\n" GWCTL_EXIT_HELP
 
-/* "12 kg 345 g (12345 g)" */
+/* An Amount for people: "19 kg (19950 g)" (adapters/amount_format.h), "-"
+ * when absent. */
 static void gwctl_amount(char *buf, size_t len, const Carbon__V1__Amount *a) {
-    if (a == NULL) {
+    if (a == NULL)
         snprintf(buf, len, "-");
-        return;
-    }
-    if (a->unit_g <= 1)
-        snprintf(buf, len, "%" PRIu64 " g", a->grams);
-    else if (a->remainder_g == 0)
-        snprintf(buf, len, "%" PRIu64 " %s (%" PRIu64 " g)", a->units, a->unit, a->grams);
     else
-        snprintf(buf, len, "%" PRIu64 " %s + %" PRIu64 " g (%" PRIu64 " g)", a->units, a->unit,
-                 a->remainder_g, a->grams);
+        amount_format(buf, len, a->grams, a->unit, a->unit_g);
 }
 
 static void gwctl_block_text(char *buf, size_t len, const Carbon__V1__CreditBlock *b) {

@@ -21,6 +21,7 @@
 
 #include <openssl/evp.h>
 
+#include "adapters/amount_format.h"
 #include "adapters/catalog.h"
 #include "adapters/catalog_print.h"
 #include "adapters/catalog_set.h"
@@ -1431,4 +1432,45 @@ Test(catalog_set, readers_run_during_reloads) {
     free(other);
     catalog_set_free(set);
     remove_temp_dir(dir);
+}
+
+/* ---- amounts for people (adapters/amount_format.h) ----------------------------- */
+
+Test(amount_format, whole_units_then_exact_grams) {
+    char buf[AMOUNT_TEXT_MAX];
+    cr_expect_str_eq(amount_format(buf, sizeof buf, 19950, "kg", 1000), "19 kg (19950 g)");
+    cr_expect_str_eq(amount_format(buf, sizeof buf, 15000, "kg", 1000), "15 kg (15000 g)");
+    cr_expect_str_eq(amount_format(buf, sizeof buf, 950, "kg", 1000), "0 kg (950 g)");
+    cr_expect_str_eq(amount_format(buf, sizeof buf, 0, "kg", 1000), "0 kg (0 g)");
+    cr_expect_str_eq(amount_format(buf, sizeof buf, 13500, "point", 10), "1350 point (13500 g)");
+    /* grams only: no unit, or a unit of one gram (or none) */
+    cr_expect_str_eq(amount_format(buf, sizeof buf, 19950, NULL, 1000), "19950 g");
+    cr_expect_str_eq(amount_format(buf, sizeof buf, 19950, "", 1000), "19950 g");
+    cr_expect_str_eq(amount_format(buf, sizeof buf, 19950, "g", 1), "19950 g");
+    cr_expect_str_eq(amount_format(buf, sizeof buf, 19950, "kg", 0), "19950 g");
+}
+
+Test(amount_format, limits) {
+    char buf[AMOUNT_TEXT_MAX];
+    /* the longest texts fit AMOUNT_TEXT_MAX, exactly (no floating point) */
+    char unit[CATALOG_UNIT_MAX + 1];
+    memset(unit, 'u', CATALOG_UNIT_MAX);
+    unit[CATALOG_UNIT_MAX] = '\0';
+    char want[AMOUNT_TEXT_MAX + 8];
+    snprintf(want, sizeof want, "18446744073709551 %s (18446744073709551615 g)", unit);
+    cr_expect_str_eq(amount_format(buf, sizeof buf, UINT64_MAX, unit, 1000), want);
+    cr_expect_str_eq(amount_format(buf, sizeof buf, UINT64_MAX, unit, 2),
+                     "9223372036854775807 uuuuuuuuuuuuuuu (18446744073709551615 g)");
+    /* a short buffer gets a cut, terminated text */
+    char small[6];
+    cr_expect_str_eq(amount_format(small, sizeof small, 19950, "kg", 1000), "19 kg");
+}
+
+Test(amount_format, in_a_catalogs_unit) {
+    catalog_t *c = new_catalog();
+    char err[ERR_LEN], buf[AMOUNT_TEXT_MAX];
+    cr_assert_eq(parse_text(VALID, c, err), 0, "%s", err);
+    cr_expect_str_eq(amount_format_catalog(buf, sizeof buf, 19950, c), "19 kg (19950 g)");
+    cr_expect_str_eq(amount_format_catalog(buf, sizeof buf, 19950, NULL), "19950 g");
+    free(c);
 }
