@@ -2,7 +2,6 @@
 #include "gateway/gwctl/gwctl.h"
 #include "common/carbon_assert.h"
 
-#include "gateway/rpc/pbjson.h"
 #include "gateway/rpc/tls_client.h"
 
 #include <errno.h>
@@ -228,39 +227,6 @@ int gwctl_service_call(const gwctl_conn_t *conn, const char *service, const char
     if (resp != NULL) protobuf_c_message_free_unpacked(resp, NULL);
     gwctl_disconnect(ch);
     return exit_code;
-}
-
-/* Prints j (consumed) as one indented JSON document on stdout. */
-static void gwctl_dump(json_t *j) {
-    char *text = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-    if (text != NULL) printf("%s\n", text);
-    fflush(stdout);
-    free(text);
-    json_decref(j);
-}
-
-void gwctl_print_json(const ProtobufCMessage *msg, json_t *extra) {
-    json_t *body = pbjson_message(msg);
-    if (extra == NULL) {
-        gwctl_dump(body);
-        return;
-    }
-    json_object_update(extra, body); /* extra's keys first */
-    json_decref(body);
-    gwctl_dump(extra);
-}
-
-void gwctl_print_json_error(const char *status, const char *reason, const char *message,
-                            int exit_code, json_t *extra) {
-    json_t *doc = extra != NULL ? extra : json_object();
-    json_t *e = json_object();
-    json_object_set_new(e, "status", json_string(status));
-    json_object_set_new(e, "reason", json_string(reason != NULL ? reason : ""));
-    json_t *m = json_string(message != NULL ? message : "");
-    json_object_set_new(e, "message", m != NULL ? m : json_string("(invalid UTF-8)"));
-    json_object_set_new(e, "exit_code", json_integer(exit_code));
-    json_object_set_new(doc, "error", e);
-    gwctl_dump(doc);
 }
 
 void gwctl_random_id(char out[33]) {

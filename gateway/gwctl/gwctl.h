@@ -2,6 +2,7 @@
 #ifndef GATEWAY_GWCTL_H
 #define GATEWAY_GWCTL_H
 
+#include "gateway/gwctl/output.h"
 #include "gateway/rpc/client.h"
 
 #include <jansson.h>
@@ -136,15 +137,6 @@ typedef struct {
 int gwctl_service_call(const gwctl_conn_t *conn, const char *service, const char *method,
                        const ProtobufCMessage *req, const ProtobufCMessageDescriptor *resp_desc,
                        const gwctl_reply_t *reply, grpc_status_code *code_out);
-
-/* Prints msg as indented JSON on stdout, with extra's members (may be NULL)
- * first. */
-void gwctl_print_json(const ProtobufCMessage *msg, json_t *extra);
-
-/* Prints the JSON document {"error": {...}} of a failed call on stdout, with
- * extra's members (may be NULL) beside "error". */
-void gwctl_print_json_error(const char *status, const char *reason, const char *message,
-                            int exit_code, json_t *extra);
 
 /* Prints a failed call to target ("HOST:PORT") on stderr and returns its exit
  * code: UNAVAILABLE and DEADLINE_EXCEEDED give GWCTL_EXIT_UNREACHABLE, any

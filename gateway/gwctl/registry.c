@@ -2,7 +2,6 @@
  * open-account, issue, quote, transfer, get-transfer, transfers, account, retire. */
 #include "gateway/gwctl/gwctl.h"
 
-#include "adapters/amount_format.h"
 #include "carbon/v1/carbon.pb-c.h"
 
 #include <inttypes.h>
@@ -11,15 +10,6 @@
 
 #define GWCTL_REGISTRY_CERT_NOTE \
     "The certificate must be the registry certificate of the gateway's region.\n" GWCTL_EXIT_HELP
-
-/* An Amount for people: "19 kg (19950 g)" (adapters/amount_format.h), "-"
- * when absent. */
-static void gwctl_amount(char *buf, size_t len, const Carbon__V1__Amount *a) {
-    if (a == NULL)
-        snprintf(buf, len, "-");
-    else
-        amount_format(buf, len, a->grams, a->unit, a->unit_g);
-}
 
 static void gwctl_block_text(char *buf, size_t len, const Carbon__V1__CreditBlock *b) {
     snprintf(buf, len, "%s:%s:%u:%" PRIu64 "-%" PRIu64, b->origin_region, b->methodology_id,
@@ -106,8 +96,8 @@ static const char *gwctl_issue_id = ""; /* the request's, for print_issue */
 
 static int print_issue(const ProtobufCMessage *m) {
     const Carbon__V1__IssueResponse *r = (const Carbon__V1__IssueResponse *)m;
-    char amount[96], block[160];
-    gwctl_amount(amount, sizeof amount, r->amount);
+    char amount[AMOUNT_TEXT_MAX], block[160];
+    gwctl_amount_text(amount, sizeof amount, r->amount);
     gwctl_block_text(block, sizeof block, r->block);
     printf("issued %s as block %s (issuance %s)\n", amount, block, gwctl_issue_id);
     return GWCTL_EXIT_OK;
@@ -152,9 +142,9 @@ int gwctl_issue(int argc, char **argv) {
 /* ---- quote, transfer, get-transfer, transfers ------------------------------------------ */
 
 static void print_quote_lines(const Carbon__V1__TransferQuote *q) {
-    char credited[96], debited[96];
-    gwctl_amount(credited, sizeof credited, q->credited);
-    gwctl_amount(debited, sizeof debited, q->debited);
+    char credited[AMOUNT_TEXT_MAX], debited[AMOUNT_TEXT_MAX];
+    gwctl_amount_text(credited, sizeof credited, q->credited);
+    gwctl_amount_text(debited, sizeof debited, q->debited);
     printf("  requested  %" PRIu64 " g\n", q->requested_g);
     printf("  debited    %s at the source\n", debited);
     printf("  credited   %s at the destination, as %s\n", credited,
@@ -387,8 +377,8 @@ static int print_transfers(const ProtobufCMessage *m) {
            "FROM", "TO", "CREDITED");
     for (size_t i = 0; i < r->n_transfers; i++) {
         const Carbon__V1__TransferRecord *t = r->transfers[i];
-        char credited[96] = "-";
-        if (t->quote != NULL) gwctl_amount(credited, sizeof credited, t->quote->credited);
+        char credited[AMOUNT_TEXT_MAX] = "-";
+        if (t->quote != NULL) gwctl_amount_text(credited, sizeof credited, t->quote->credited);
         printf("%-7" PRIu64 " %-9s %-32s %-10s %-26s %-26s %s\n", t->cursor,
                t->arrival ? "arrival" : "departure", t->transfer_id, outcome_name(t->outcome),
                t->from_account, t->to_account, credited);
@@ -433,17 +423,17 @@ static unsigned gwctl_blocks_shown = 20;
 
 static int print_account(const ProtobufCMessage *m) {
     const Carbon__V1__GetAccountResponse *r = (const Carbon__V1__GetAccountResponse *)m;
-    char total[96], held[96], pending[96];
-    gwctl_amount(total, sizeof total, r->total);
-    gwctl_amount(held, sizeof held, r->held);
-    gwctl_amount(pending, sizeof pending, r->pending);
+    char total[AMOUNT_TEXT_MAX], held[AMOUNT_TEXT_MAX], pending[AMOUNT_TEXT_MAX];
+    gwctl_amount_text(total, sizeof total, r->total);
+    gwctl_amount_text(held, sizeof held, r->held);
+    gwctl_amount_text(pending, sizeof pending, r->pending);
     printf("account %s (%s)\n  total    %s\n  held     %s\n  pending  %s\n", r->account,
            r->holder_kind, total, held, pending);
     if (r->n_balances > 0)
         printf("  %-8s %-10s %-7s %s\n", "ORIGIN", "METHOD", "VINTAGE", "BALANCE");
     for (size_t i = 0; i < r->n_balances; i++) {
-        char amount[96];
-        gwctl_amount(amount, sizeof amount, r->balances[i]->amount);
+        char amount[AMOUNT_TEXT_MAX];
+        gwctl_amount_text(amount, sizeof amount, r->balances[i]->amount);
         printf("  %-8s %-10s %-7u %s\n", r->balances[i]->origin_region,
                r->balances[i]->methodology_id, r->balances[i]->vintage_year, amount);
     }
@@ -495,8 +485,8 @@ static const char retire_usage[] =
 
 static int print_retire(const ProtobufCMessage *m) {
     const Carbon__V1__RetireResponse *r = (const Carbon__V1__RetireResponse *)m;
-    char amount[96];
-    gwctl_amount(amount, sizeof amount, r->amount);
+    char amount[AMOUNT_TEXT_MAX];
+    gwctl_amount_text(amount, sizeof amount, r->amount);
     printf("retired %s (retirement %s)\n", amount, r->retirement_id);
     for (size_t i = 0; i < r->n_blocks; i++) {
         char block[160];

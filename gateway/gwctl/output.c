@@ -1,0 +1,84 @@
+/* output.c - JSON through jansson and text for people; see output.h. */
+#include "gateway/gwctl/output.h"
+#include "common/carbon_assert.h"
+
+#include "gateway/rpc/pbjson.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void gwctl_json_emit(json_t *doc) {
+    if (doc == NULL) return;
+    char *text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    if (text != NULL) printf("%s\n", text);
+    fflush(stdout);
+    free(text);
+    json_decref(doc);
+}
+
+json_t *gwctl_json_u64(uint64_t v) {
+    char buf[24];
+    snprintf(buf, sizeof buf, "%" PRIu64, v);
+    return json_string(buf);
+}
+
+json_t *gwctl_json_text(const char *s) {
+    CARBON_ASSERT(s != NULL);
+    json_t *j = json_string(s);
+    if (j != NULL) return j;
+    char *copy = strdup(s);
+    if (copy == NULL) abort();
+    for (char *p = copy; *p != '\0'; p++)
+        if ((unsigned char)*p >= 0x80) *p = '?';
+    j = json_string(copy);
+    free(copy);
+    return j;
+}
+
+void gwctl_print_json(const ProtobufCMessage *msg, json_t *extra) {
+    CARBON_ASSERT(msg != NULL);
+    json_t *body = pbjson_message(msg);
+    if (extra == NULL) {
+        gwctl_json_emit(body);
+        return;
+    }
+    json_object_update(extra, body); /* extra's keys first */
+    json_decref(body);
+    gwctl_json_emit(extra);
+}
+
+void gwctl_print_json_error(const char *status, const char *reason, const char *message,
+                            int exit_code, json_t *extra) {
+    CARBON_ASSERT(status != NULL);
+    json_t *doc = extra != NULL ? extra : json_object();
+    json_t *e = json_object();
+    json_object_set_new(e, "status", json_string(status));
+    json_object_set_new(e, "reason", gwctl_json_text(reason != NULL ? reason : ""));
+    json_t *m = json_string(message != NULL ? message : "");
+    json_object_set_new(e, "message", m != NULL ? m : json_string("(invalid UTF-8)"));
+    json_object_set_new(e, "exit_code", json_integer(exit_code));
+    json_object_set_new(doc, "error", e);
+    gwctl_json_emit(doc);
+}
+
+char *gwctl_amount_text(char *buf, size_t len, const Carbon__V1__Amount *a) {
+    CARBON_ASSERT(buf != NULL && len > 0);
+    if (a == NULL) {
+        snprintf(buf, len, "-");
+        return buf;
+    }
+    return amount_format(buf, len, a->grams, a->unit, a->unit_g);
+}
+
+void gwctl_text_clean(char *s) {
+    CARBON_ASSERT(s != NULL);
+    for (; *s != '\0'; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f) *s = '?';
+}
+
+void gwctl_print_clean(const char *s) {
+    CARBON_ASSERT(s != NULL);
+    for (; *s != '\0'; s++) putchar((unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s);
+}
