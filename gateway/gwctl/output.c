@@ -63,6 +63,63 @@ void gwctl_print_json_error(const char *status, const char *reason, const char *
     gwctl_json_emit(doc);
 }
 
+/* {"num": "N", "den": "D"} */
+static json_t *gwctl_json_rational(catalog_rational_t r) {
+    json_t *o = json_object();
+    json_object_set_new(o, "num", gwctl_json_u64(r.num));
+    json_object_set_new(o, "den", gwctl_json_u64(r.den));
+    return o;
+}
+
+/* The catalog's methodologies as a JSON array. */
+static json_t *gwctl_json_methodologies(const catalog_t *c) {
+    json_t *a = json_array();
+    for (uint32_t i = 0; i < c->methodologies_n; i++) {
+        const catalog_methodology_t *m = &c->methodologies[i];
+        json_t *o = json_object();
+        json_object_set_new(o, "id", gwctl_json_text(m->id));
+        json_object_set_new(o, "name", gwctl_json_text(m->name));
+        json_object_set_new(o, "native_unit", gwctl_json_text(m->native_unit));
+        json_object_set_new(o, "g_per_unit", gwctl_json_rational(m->g_per_unit));
+        json_array_append_new(a, o);
+    }
+    return a;
+}
+
+/* The catalog's recognitions as a JSON array. */
+static json_t *gwctl_json_recognitions(const catalog_t *c) {
+    json_t *a = json_array();
+    for (uint32_t i = 0; i < c->recognitions_n; i++) {
+        const catalog_recognition_t *r = &c->recognitions[i];
+        json_t *o = json_object();
+        json_object_set_new(o, "from_region", gwctl_json_text(r->from_region));
+        json_object_set_new(o, "foreign_id", gwctl_json_text(r->foreign_id));
+        json_object_set_new(o, "local_id", gwctl_json_text(r->local_id));
+        json_object_set_new(o, "ratio", gwctl_json_rational(r->ratio));
+        json_array_append_new(a, o);
+    }
+    return a;
+}
+
+json_t *gwctl_json_catalog(const catalog_t *c) {
+    CARBON_ASSERT(c != NULL);
+    CARBON_ASSERT(c->methodologies_n <= CATALOG_METHODOLOGIES_MAX);
+    CARBON_ASSERT(c->recognitions_n <= CATALOG_RECOGNITIONS_MAX);
+    json_t *doc = json_object();
+    json_object_set_new(doc, "region", gwctl_json_text(c->region));
+    json_object_set_new(doc, "version", gwctl_json_text(c->version));
+    json_object_set_new(doc, "status", json_string(catalog_status_name(c->status)));
+    json_object_set_new(doc, "digest", gwctl_json_text(c->digest_hex));
+    json_object_set_new(doc, "path", gwctl_json_text(c->path));
+    json_t *unit = json_object();
+    json_object_set_new(unit, "name", gwctl_json_text(c->display_unit));
+    json_object_set_new(unit, "unit_g", gwctl_json_u64(c->display_unit_g));
+    json_object_set_new(doc, "display_unit", unit);
+    json_object_set_new(doc, "methodologies", gwctl_json_methodologies(c));
+    json_object_set_new(doc, "recognitions", gwctl_json_recognitions(c));
+    return doc;
+}
+
 char *gwctl_amount_text(char *buf, size_t len, const Carbon__V1__Amount *a) {
     CARBON_ASSERT(buf != NULL && len > 0);
     if (a == NULL) {

@@ -7,6 +7,7 @@
 #define GATEWAY_GWCTL_OUTPUT_H
 
 #include "adapters/amount_format.h"
+#include "adapters/catalog.h"
 #include "carbon/v1/carbon.pb-c.h"
 
 #include <jansson.h>
@@ -35,6 +36,14 @@ void gwctl_print_json(const ProtobufCMessage *msg, json_t *extra);
  * NULL) beside "error". status must not be NULL. */
 void gwctl_print_json_error(const char *status, const char *reason, const char *message,
                             int exit_code, json_t *extra);
+
+/* A catalog as a new JSON object (README "gwctl catalog show"):
+ *   {"region", "version", "status", "digest", "path",
+ *    "display_unit": {"name", "unit_g"},
+ *    "methodologies": [{"id", "name", "native_unit", "g_per_unit": {"num", "den"}}],
+ *    "recognitions": [{"from_region", "foreign_id", "local_id", "ratio": {"num", "den"}}]}
+ * with 64-bit integers as strings. c must not be NULL. */
+json_t *gwctl_json_catalog(const catalog_t *c);
 
 /* An Amount message for people into buf (AMOUNT_TEXT_MAX bytes): "-" for
  * NULL, else amount_format of its grams in its unit. Returns buf. */
