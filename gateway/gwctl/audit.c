@@ -46,33 +46,39 @@ typedef struct {
     int failures;
 } gwctl_verify_t;
 
+/* Keeps the checkpoint of v->region in target i's answer r: the home
+ * target's own, or the one a peer holds (the first if a peer sends more:
+ * each target adds at most one, so v->ncp stays <= v->f.n). */
+static void gwctl_verify_take(gwctl_verify_t *v, size_t i, const Carbon__V1__GetCheckpointResponse *r) {
+    CARBON_ASSERT(i < v->f.n && v->ncp < v->f.n && v->f.n <= GWCTL_TARGETS_MAX);
+    const Carbon__V1__Checkpoint *cp = i == v->home ? r->own : NULL;
+    for (size_t k = 0; i != v->home && cp == NULL && k < r->n_peers; k++)
+        if (strcmp(r->peers[k]->region, v->region) == 0) cp = r->peers[k];
+    if (cp == NULL) return;
+    gwctl_cp_from_pb(cp, &v->cps[v->ncp]);
+    snprintf(v->held_by[v->ncp++], sizeof v->held_by[0], "%s", v->f.targets[i].where.region);
+}
+
 /* Every checkpoint of the region: its own and those its peers hold. */
 static void gwctl_verify_checkpoints(gwctl_verify_t *v) {
+    CARBON_ASSERT(v->home < v->f.n && v->ncp == 0);
     for (size_t i = 0; i < v->f.n; i++) {
         Carbon__V1__GetCheckpointRequest creq = CARBON__V1__GET_CHECKPOINT_REQUEST__INIT;
         ProtobufCMessage *resp = NULL;
         int rc = gwctl_fed_call(&v->f, i, "GetCheckpoint", &creq.base,
-                                  &carbon__v1__get_checkpoint_response__descriptor, &resp);
+                                &carbon__v1__get_checkpoint_response__descriptor, &resp);
         if (rc != 0) {
             gwctl_fed_mark_unread(&v->f, i, rc);
             continue;
         }
-        const Carbon__V1__GetCheckpointResponse *r = (const Carbon__V1__GetCheckpointResponse *)resp;
-        if (i == v->home && r->own != NULL) {
-            gwctl_cp_from_pb(r->own, &v->cps[v->ncp]);
-            snprintf(v->held_by[v->ncp++], 16, "%s", v->region);
-        }
-        for (size_t k = 0; i != v->home && k < r->n_peers && v->ncp < GWCTL_TARGETS_MAX; k++)
-            if (strcmp(r->peers[k]->region, v->region) == 0) {
-                gwctl_cp_from_pb(r->peers[k], &v->cps[v->ncp]);
-                snprintf(v->held_by[v->ncp++], 16, "%s", v->f.targets[i].where.region);
-            }
+        gwctl_verify_take(v, i, (const Carbon__V1__GetCheckpointResponse *)resp);
         protobuf_c_message_free_unpacked(resp, NULL);
     }
 }
 
 /* The chain head of the home region; -1 if it could not be read. */
 static int gwctl_verify_head(gwctl_verify_t *v) {
+    CARBON_ASSERT(v->home < v->f.n);
     Carbon__V1__ReadLogRequest hreq = CARBON__V1__READ_LOG_REQUEST__INIT;
     hreq.from_seq = 1;
     hreq.limit = 1;
@@ -90,6 +96,7 @@ static int gwctl_verify_head(gwctl_verify_t *v) {
 /* Walks the chain in pieces ending at each checkpoint, so each one is
  * compared. -1 if the log could not be read. */
 static int gwctl_verify_walk(gwctl_verify_t *v, int progress) {
+    CARBON_ASSERT(v->home < v->f.n && v->ncp <= GWCTL_TARGETS_MAX && v->bad == 0);
     uint64_t from = 1;
     char prev[AUDIT_HASH_HEX + 1];
     gwctl_walk_t w = {.progress = progress, .why = v->why, .whylen = sizeof v->why};
@@ -195,6 +202,7 @@ static int gwctl_verify_args(int argc, char **argv, gwctl_verify_t *v, int *json
 }
 
 int gwctl_audit(int argc, char **argv) {
+    CARBON_ASSERT(argc >= 1 && argv != NULL && argv[0] != NULL);
     if (argc < 2 || strcmp(argv[1], "verify") != 0) {
         if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
             fputs(audit_usage, stdout);

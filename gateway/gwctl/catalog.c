@@ -43,6 +43,7 @@ static int gwctl_catalog_json(const catalog_t *const *list, size_t n, int all) {
 }
 
 int gwctl_catalog(int argc, char **argv) {
+    CARBON_ASSERT(argc >= 1 && argv != NULL && argv[0] != NULL);
     if (argc < 2 || strcmp(argv[1], "show") != 0) {
         if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
             fputs(gwctl_catalog_usage, stdout);

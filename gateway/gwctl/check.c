@@ -150,6 +150,7 @@ static int check_report(const check_stores_t *s, int settled, int json) {
 }
 
 int gwctl_check(int argc, char **argv) {
+    CARBON_ASSERT(argc >= 1 && argv != NULL && argv[0] != NULL);
     const char *stores = NULL, *password_file = NULL;
     int settled = 0, json = 0;
     const gwctl_opt_t opts[] = {{"stores", 1, &stores, NULL},

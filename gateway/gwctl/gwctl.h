@@ -80,9 +80,11 @@ typedef struct {
     "credentials (certificate, key or CA missing, unreadable, expired, not matching,\n"  \
     "or not from that CA).\n"
 
-/* Parses argv with opts (NULL-name terminated) plus the connection options
- * when conn is not NULL. Returns 0, 1 after printing usage for --help, or -1
- * after printing the problem and usage on stderr. */
+/* Parses argv (argv[0] the command's name) with opts (NULL-name terminated,
+ * at most GWCTL_OPTS_MAX; may be NULL) plus the connection options when conn
+ * is not NULL (then filled, defaults from the environment). Accepts no
+ * operand. Returns 0, 1 after printing usage for --help, or -1 after
+ * printing the problem and usage on stderr. */
 int gwctl_parse(int argc, char **argv, const gwctl_opt_t *opts, gwctl_conn_t *conn,
                 const char *usage);
 
@@ -154,6 +156,12 @@ int gwctl_parse_milli(const char *s, uint64_t *out);
 /* Parses an unsigned integer; returns 0 or -1. */
 int gwctl_parse_u64(const char *s, uint64_t *out);
 
+/* The commands (gwctl_commands[]). Each takes its own argv, argv[0] being
+ * the command's name (argc >= 1), parses its options, calls the gateways or
+ * reads the local files it names, prints the answer (one JSON document on
+ * stdout under --json, diagnostics on stderr) and returns its exit code
+ * (GWCTL_EXIT_*). None exits the process; gRPC must be initialized (main).
+ * Their --help texts are their full contracts. */
 int gwctl_health(int argc, char **argv);
 int gwctl_catalog(int argc, char **argv);
 int gwctl_open_account(int argc, char **argv);

@@ -1,5 +1,6 @@
 /* health.c - gwctl health: the gRPC health check of a gateway. */
 #include "gateway/gwctl/gwctl.h"
+#include "common/carbon_assert.h"
 
 #include "grpc/health/v1/health.pb-c.h"
 
@@ -19,6 +20,7 @@ static const char gwctl_health_usage[] =
     "health: 0 SERVING, 1 another serving status.\n";
 
 int gwctl_health(int argc, char **argv) {
+    CARBON_ASSERT(argc >= 1 && argv != NULL && argv[0] != NULL);
     const char *service = "";
     gwctl_conn_t conn;
     const gwctl_opt_t opts[] = {{"service", 1, &service, NULL}, {NULL, 0, NULL, NULL}};

@@ -5,6 +5,7 @@
  * credentials. */
 #include "gateway/rpc/grpc_lifetime.h"
 #include "gateway/gwctl/gwctl.h"
+#include "common/carbon_assert.h"
 #include "common/version.h"
 
 #include <grpc/grpc.h>
@@ -28,6 +29,7 @@ static void gwctl_usage(FILE *out) {
 }
 
 int gwctl_version(int argc, char **argv) {
+    CARBON_ASSERT(argc >= 1 && argv != NULL && argv[0] != NULL);
     (void)argv;
     if (argc > 1) {
         fprintf(stderr, "usage: gwctl version   (or gwctl --version)\n");

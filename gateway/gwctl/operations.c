@@ -1,6 +1,7 @@
 /* operations.c - gwctl commands for operators (batches, reconcile, indoubt,
  * resolve) over carbon.v1.Operations. */
 #include "gateway/gwctl/gwctl.h"
+#include "common/carbon_assert.h"
 
 #include "carbon/v1/carbon.pb-c.h"
 
@@ -37,6 +38,7 @@ static int print_batches(const ProtobufCMessage *m) {
 }
 
 int gwctl_batches(int argc, char **argv) {
+    CARBON_ASSERT(argc >= 1 && argv != NULL && argv[0] != NULL);
     const char *peer = NULL, *from = "0", *to = "0";
     int incoming = 0;
     gwctl_conn_t conn;
@@ -102,6 +104,7 @@ static int print_reconcile(const ProtobufCMessage *m) {
 }
 
 int gwctl_reconcile(int argc, char **argv) {
+    CARBON_ASSERT(argc >= 1 && argv != NULL && argv[0] != NULL);
     const char *peer = NULL, *from = "0", *to = "0";
     gwctl_conn_t conn;
     const gwctl_opt_t opts[] = {{"peer", 1, &peer, NULL}, {"from", 1, &from, NULL}, {"to", 1, &to, NULL}, {0}};
@@ -151,6 +154,7 @@ static int print_indoubt(const ProtobufCMessage *m) {
 }
 
 int gwctl_indoubt(int argc, char **argv) {
+    CARBON_ASSERT(argc >= 1 && argv != NULL && argv[0] != NULL);
     const char *limit = "0";
     gwctl_conn_t conn;
     const gwctl_opt_t opts[] = {{"limit", 1, &limit, NULL}, {0}};
@@ -190,6 +194,7 @@ static int print_resolve(const ProtobufCMessage *m) {
 }
 
 int gwctl_resolve(int argc, char **argv) {
+    CARBON_ASSERT(argc >= 1 && argv != NULL && argv[0] != NULL);
     const char *tid = NULL, *reason = NULL;
     int commit = 0, abort_ = 0;
     gwctl_conn_t conn;

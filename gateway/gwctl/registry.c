@@ -1,6 +1,7 @@
 /* registry.c - gwctl commands of a region's registry (carbon.v1.Registry):
  * open-account, issue, quote, transfer, get-transfer, transfers, account, retire. */
 #include "gateway/gwctl/gwctl.h"
+#include "common/carbon_assert.h"
 
 #include "carbon/v1/carbon.pb-c.h"
 
@@ -54,6 +55,7 @@ static int print_open(const ProtobufCMessage *m) {
 }
 
 int gwctl_open_account(int argc, char **argv) {
+    CARBON_ASSERT(argc >= 1 && argv != NULL && argv[0] != NULL);
     const char *id = NULL, *kind = "personal";
     gwctl_conn_t conn;
     const gwctl_opt_t opts[] = {{"id", 1, &id, NULL}, {"kind", 1, &kind, NULL}, {0}};
@@ -104,6 +106,7 @@ static int print_issue(const ProtobufCMessage *m) {
 }
 
 int gwctl_issue(int argc, char **argv) {
+    CARBON_ASSERT(argc >= 1 && argv != NULL && argv[0] != NULL);
     const char *account = NULL, *meth = NULL, *vintage = NULL, *quantity = NULL, *fp = NULL,
                *id = NULL, *digest = "";
     gwctl_conn_t conn;
@@ -176,6 +179,7 @@ static int print_quote(const ProtobufCMessage *m) {
 }
 
 int gwctl_quote(int argc, char **argv) {
+    CARBON_ASSERT(argc >= 1 && argv != NULL && argv[0] != NULL);
     const char *from = NULL, *to_region = NULL, *meth = NULL, *amount = NULL;
     gwctl_conn_t conn;
     const gwctl_opt_t opts[] = {{"from", 1, &from, NULL},        {"to-region", 1, &to_region, NULL},
@@ -296,6 +300,7 @@ static const char transfer_usage[] =
     "get-transfer command that asks for it later.\n";
 
 int gwctl_transfer(int argc, char **argv) {
+    CARBON_ASSERT(argc >= 1 && argv != NULL && argv[0] != NULL);
     const char *from = NULL, *to_region = NULL, *to = NULL, *meth = NULL, *amount = NULL,
                *vintage = "0", *id = NULL, *expect = "0";
     gwctl_conn_t conn;
@@ -345,6 +350,7 @@ static int print_get_transfer(const ProtobufCMessage *m) {
 }
 
 int gwctl_get_transfer(int argc, char **argv) {
+    CARBON_ASSERT(argc >= 1 && argv != NULL && argv[0] != NULL);
     const char *id = NULL;
     gwctl_conn_t conn;
     const gwctl_opt_t opts[] = {{"id", 1, &id, NULL}, {0}};
@@ -388,6 +394,7 @@ static int print_transfers(const ProtobufCMessage *m) {
 }
 
 int gwctl_transfers(int argc, char **argv) {
+    CARBON_ASSERT(argc >= 1 && argv != NULL && argv[0] != NULL);
     const char *after = "0", *limit = "0";
     int arrivals = 0, departures = 0;
     gwctl_conn_t conn;
@@ -448,6 +455,7 @@ static int print_account(const ProtobufCMessage *m) {
 }
 
 int gwctl_account(int argc, char **argv) {
+    CARBON_ASSERT(argc >= 1 && argv != NULL && argv[0] != NULL);
     const char *id = NULL, *blocks = "20";
     gwctl_conn_t conn;
     const gwctl_opt_t opts[] = {{"id", 1, &id, NULL}, {"blocks", 1, &blocks, NULL}, {0}};
@@ -497,6 +505,7 @@ static int print_retire(const ProtobufCMessage *m) {
 }
 
 int gwctl_retire(int argc, char **argv) {
+    CARBON_ASSERT(argc >= 1 && argv != NULL && argv[0] != NULL);
     const char *account = NULL, *amount = NULL, *purpose = NULL, *beneficiary = NULL,
                *meth = "", *vintage = "0", *id = NULL;
     gwctl_conn_t conn;

@@ -81,7 +81,9 @@ typedef struct {
     int catalog_explicit;                   /* the folder was asked for: it must load */
 } gwctl_trace_t;
 
+/* A malloc'd copy of p[0..n) and a NUL; aborts when out of memory. */
 static char *gwctl_strndup(const char *p, size_t n) {
+    CARBON_ASSERT(p != NULL);
     char *out = malloc(n + 1);
     if (out == NULL) abort();
     memcpy(out, p, n);
@@ -117,6 +119,7 @@ static gwctl_resolution_t *gwctl_resolution(const Carbon__V1__AuditEntry *e) {
     return r;
 }
 
+/* Frees r (NULL is ignored). */
 static void gwctl_resolution_free(gwctl_resolution_t *r) {
     if (r == NULL) return;
     free(r->by);
@@ -131,6 +134,7 @@ static uint64_t gwctl_hop_grams(const gwctl_trace_t *t, const Carbon__V1__AuditE
         const Carbon__V1__CreditBlock *b = e->blocks[j];
         if (t->req.subject_case == CARBON__V1__TRACE_REQUEST__SUBJECT_SERIAL) {
             const char *colon = strchr(t->subject, ':');
+            CARBON_ASSERT(colon != NULL); /* gwctl_trace_request chose SERIAL for it */
             uint64_t serial = strtoull(colon + 1, NULL, 10);
             if (strlen(b->origin_region) != (size_t)(colon - t->subject) ||
                 strncmp(t->subject, b->origin_region, (size_t)(colon - t->subject)) != 0 ||
@@ -142,7 +146,10 @@ static uint64_t gwctl_hop_grams(const gwctl_trace_t *t, const Carbon__V1__AuditE
     return grams;
 }
 
+/* Appends region tr's entries to t->hops, each marked with how it was
+ * verified (anchored and cp_ok as gwctl_anchor gave them). */
 static void gwctl_add_hops(gwctl_trace_t *t, const Carbon__V1__TraceResponse *tr, int anchored, int cp_ok) {
+    CARBON_ASSERT(t->hops != NULL && t->hops_cap > 0 && t->hops_n <= t->hops_cap);
     for (size_t k = 0; k < tr->n_entries; k++) {
         const Carbon__V1__AuditEntry *e = tr->entries[k];
         if (t->hops_n == t->hops_cap) {
@@ -180,6 +187,7 @@ static void gwctl_add_hops(gwctl_trace_t *t, const Carbon__V1__TraceResponse *tr
  * -1 bad signature. */
 static int gwctl_anchor(gwctl_trace_t *t, size_t i, const Carbon__V1__TraceResponse *tr,
                         const Carbon__V1__GetCheckpointResponse *cr, int *cp_ok) {
+    CARBON_ASSERT(i < t->f.n && tr != NULL && cr != NULL && cp_ok != NULL);
     audit_checkpoint_t cp;
     uint8_t pinned[32];
     *cp_ok = 0;
@@ -210,6 +218,7 @@ static int gwctl_anchor(gwctl_trace_t *t, size_t i, const Carbon__V1__TraceRespo
 /* Reads target i's hops and checkpoint. 0, or the exit code of the failed
  * call (the region is then marked unread and its hops are left out). */
 static int gwctl_trace_region(gwctl_trace_t *t, size_t i) {
+    CARBON_ASSERT(i < t->f.n && t->f.targets[i].ch != NULL);
     ProtobufCMessage *resp = NULL, *cpresp = NULL;
     int rc = gwctl_fed_call(&t->f, i, "Trace", &t->req.base, &carbon__v1__trace_response__descriptor, &resp);
     if (rc == 0) {
@@ -428,6 +437,7 @@ static void gwctl_trace_free(gwctl_trace_t *t) {
 }
 
 int gwctl_trace(int argc, char **argv) {
+    CARBON_ASSERT(argc >= 1 && argv != NULL && argv[0] != NULL);
     gwctl_trace_t t = {.f = {.cert = getenv("GWCTL_CERT"), .key = getenv("GWCTL_KEY"), .ca = getenv("GWCTL_CA")}};
     int json = 0, dot = 0;
     int rc = gwctl_trace_args(argc, argv, &t, &json, &dot);
