@@ -19,9 +19,8 @@ void gwctl_json_emit(json_t *doc) {
 }
 
 json_t *gwctl_json_u64(uint64_t v) {
-    char buf[24];
-    snprintf(buf, sizeof buf, "%" PRIu64, v);
-    return json_string(buf);
+    char buf[GWCTL_U64_TEXT];
+    return json_string(gwctl_u64_text(buf, v));
 }
 
 json_t *gwctl_json_text(const char *s) {
@@ -138,4 +137,46 @@ void gwctl_text_clean(char *s) {
 void gwctl_print_clean(const char *s) {
     CARBON_ASSERT(s != NULL);
     for (; *s != '\0'; s++) putchar((unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s);
+}
+
+/* Prints text under column c, padded to its width if pad: cut at c->max
+ * bytes (on a UTF-8 character boundary, then "..."), control bytes as '?'. */
+static void gwctl_table_cell(FILE *out, const gwctl_column_t *c, const char *text, int pad) {
+    char buf[GWCTL_CELL_MAX + 4];
+    size_t limit = c->max > 0 && c->max < GWCTL_CELL_MAX ? c->max : GWCTL_CELL_MAX - 1;
+    if (text == NULL) text = "-";
+    size_t n = strnlen(text, limit + 1);
+    int cut = n > limit;
+    if (cut) {
+        n = limit;
+        while (n > 0 && ((unsigned char)text[n] & 0xC0) == 0x80) n--; /* not inside a character */
+    }
+    memcpy(buf, text, n);
+    memcpy(buf + n, cut ? "..." : "", cut ? 4 : 1);
+    gwctl_text_clean(buf);
+    fprintf(out, c->right ? "%*s" : "%-*s", pad ? (int)c->width : 0, buf);
+}
+
+void gwctl_table_row(FILE *out, const gwctl_table_t *t, const char *const *cells) {
+    CARBON_ASSERT(out != NULL && t != NULL && cells != NULL && t->cols != NULL);
+    CARBON_ASSERT(t->n >= 1 && t->n <= GWCTL_COLUMNS_MAX);
+    if (t->indent != NULL) fputs(t->indent, out);
+    for (size_t i = 0; i < t->n; i++) {
+        if (i > 0) fputc(' ', out);
+        gwctl_table_cell(out, &t->cols[i], cells[i], i + 1 < t->n || t->cols[i].right);
+    }
+    fputc('\n', out);
+}
+
+void gwctl_table_head(FILE *out, const gwctl_table_t *t) {
+    CARBON_ASSERT(out != NULL && t != NULL && t->n >= 1 && t->n <= GWCTL_COLUMNS_MAX);
+    const char *heads[GWCTL_COLUMNS_MAX];
+    for (size_t i = 0; i < t->n; i++) heads[i] = t->cols[i].heading;
+    gwctl_table_row(out, t, heads);
+}
+
+char *gwctl_u64_text(char buf[GWCTL_U64_TEXT], uint64_t v) {
+    CARBON_ASSERT(buf != NULL);
+    snprintf(buf, GWCTL_U64_TEXT, "%" PRIu64, v);
+    return buf;
 }

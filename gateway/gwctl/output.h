@@ -13,6 +13,7 @@
 #include <jansson.h>
 #include <protobuf-c/protobuf-c.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 /* Prints doc (consumed; NULL prints nothing) as one indented JSON document
@@ -48,6 +49,42 @@ json_t *gwctl_json_catalog(const catalog_t *c);
 /* An Amount message for people into buf (AMOUNT_TEXT_MAX bytes): "-" for
  * NULL, else amount_format of its grams in its unit. Returns buf. */
 char *gwctl_amount_text(char *buf, size_t len, const Carbon__V1__Amount *a);
+
+/* ---- tables for people ---------------------------------------------------- */
+
+#define GWCTL_CELL_MAX 256 /* bytes of a cell shown, at most */
+#define GWCTL_U64_TEXT 21  /* "18446744073709551615" and its NUL */
+
+/* A column of a table: its heading, the width its cells are padded to
+ * (longer cells are not cut), the most bytes of a cell shown (0: up to
+ * GWCTL_CELL_MAX - 1), and its alignment (numbers to the right). */
+typedef struct {
+    const char *heading;
+    unsigned width;
+    unsigned max;
+    int right;
+} gwctl_column_t;
+
+/* A table: n columns (1..GWCTL_COLUMNS_MAX), each row starting with indent. */
+#define GWCTL_COLUMNS_MAX 8
+typedef struct {
+    const gwctl_column_t *cols;
+    size_t n;
+    const char *indent;
+} gwctl_table_t;
+
+/* Prints t's headings as one row on out. Neither may be NULL. */
+void gwctl_table_head(FILE *out, const gwctl_table_t *t);
+
+/* Prints cells[0..t->n) as one row of t on out: one space apart, each cell
+ * padded to its column (the last one, if left-aligned, not padded), cut at
+ * its column's max with "..." after it, control bytes shown as '?' (cells
+ * are often text from a gateway). No argument may be NULL; a NULL cell
+ * prints as "-". */
+void gwctl_table_row(FILE *out, const gwctl_table_t *t, const char *const *cells);
+
+/* The decimal digits of v into buf; returns buf (for a table cell). */
+char *gwctl_u64_text(char buf[GWCTL_U64_TEXT], uint64_t v);
 
 /* Text from a gateway, in place: control bytes become '?'. */
 void gwctl_text_clean(char *s);

@@ -379,15 +379,19 @@ static const char transfers_usage[] =
 
 static int print_transfers(const ProtobufCMessage *m) {
     const Carbon__V1__ListTransfersResponse *r = (const Carbon__V1__ListTransfersResponse *)m;
-    printf("%-7s %-9s %-32s %-10s %-26s %-26s %s\n", "CURSOR", "KIND", "TRANSFER", "OUTCOME",
-           "FROM", "TO", "CREDITED");
+    static const gwctl_column_t cols[] = {{"CURSOR", 7, 0, 0},  {"KIND", 9, 0, 0}, {"TRANSFER", 32, 0, 0},
+                                          {"OUTCOME", 10, 0, 0}, {"FROM", 26, 0, 0}, {"TO", 26, 0, 0},
+                                          {"CREDITED", 0, 0, 0}};
+    const gwctl_table_t table = {cols, sizeof cols / sizeof cols[0], NULL};
+    gwctl_table_head(stdout, &table);
     for (size_t i = 0; i < r->n_transfers; i++) {
         const Carbon__V1__TransferRecord *t = r->transfers[i];
-        char credited[AMOUNT_TEXT_MAX] = "-";
+        char credited[AMOUNT_TEXT_MAX] = "-", cursor[GWCTL_U64_TEXT];
         if (t->quote != NULL) gwctl_amount_text(credited, sizeof credited, t->quote->credited);
-        printf("%-7" PRIu64 " %-9s %-32s %-10s %-26s %-26s %s\n", t->cursor,
-               t->arrival ? "arrival" : "departure", t->transfer_id, outcome_name(t->outcome),
-               t->from_account, t->to_account, credited);
+        const char *cells[] = {gwctl_u64_text(cursor, t->cursor), t->arrival ? "arrival" : "departure",
+                               t->transfer_id, outcome_name(t->outcome), t->from_account, t->to_account,
+                               credited};
+        gwctl_table_row(stdout, &table, cells);
     }
     printf("next cursor %" PRIu64 "\n", r->next_cursor);
     return GWCTL_EXIT_OK;
@@ -436,13 +440,16 @@ static int print_account(const ProtobufCMessage *m) {
     gwctl_amount_text(pending, sizeof pending, r->pending);
     printf("account %s (%s)\n  total    %s\n  held     %s\n  pending  %s\n", r->account,
            r->holder_kind, total, held, pending);
-    if (r->n_balances > 0)
-        printf("  %-8s %-10s %-7s %s\n", "ORIGIN", "METHOD", "VINTAGE", "BALANCE");
+    static const gwctl_column_t cols[] = {{"ORIGIN", 8, 0, 0}, {"METHOD", 10, 0, 0}, {"VINTAGE", 7, 0, 0},
+                                          {"BALANCE", 0, 0, 0}};
+    const gwctl_table_t table = {cols, sizeof cols / sizeof cols[0], "  "};
+    if (r->n_balances > 0) gwctl_table_head(stdout, &table);
     for (size_t i = 0; i < r->n_balances; i++) {
-        char amount[AMOUNT_TEXT_MAX];
+        char amount[AMOUNT_TEXT_MAX], vintage[GWCTL_U64_TEXT];
         gwctl_amount_text(amount, sizeof amount, r->balances[i]->amount);
-        printf("  %-8s %-10s %-7u %s\n", r->balances[i]->origin_region,
-               r->balances[i]->methodology_id, r->balances[i]->vintage_year, amount);
+        const char *cells[] = {r->balances[i]->origin_region, r->balances[i]->methodology_id,
+                               gwctl_u64_text(vintage, r->balances[i]->vintage_year), amount};
+        gwctl_table_row(stdout, &table, cells);
     }
     for (size_t i = 0; i < r->n_blocks && i < gwctl_blocks_shown; i++) {
         char block[160];

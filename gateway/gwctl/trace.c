@@ -273,16 +273,22 @@ static void gwctl_trace_json(gwctl_trace_t *t) {
     gwctl_json_emit(doc);
 }
 
+/* The timeline as a table for people, a forced decision under its hop. */
 static void gwctl_trace_table(gwctl_trace_t *t, size_t regions_read) {
-    printf("%-14s %-6s %6s %-8s %-22s %-25s %s\n", "TIME_MS", "REGION", "SEQ", "EVENT", "AMOUNT", "VERIFIED", "IDS");
+    static const gwctl_column_t cols[] = {{"TIME_MS", 14, 0, 0}, {"REGION", 6, 0, 0}, {"SEQ", 6, 0, 1},
+                                          {"EVENT", 8, 0, 0},    {"AMOUNT", 22, 0, 0}, {"VERIFIED", 25, 0, 0},
+                                          {"IDS", 0, 80, 0}};
+    const gwctl_table_t table = {cols, sizeof cols / sizeof cols[0], NULL};
+    gwctl_table_head(stdout, &table);
     for (size_t k = 0; k < t->hops_n; k++) {
         const gwctl_hop_t *h = &t->hops[k];
         const catalog_t *cat = catalog_set_current(t->cats, h->region);
-        char amount[AMOUNT_TEXT_MAX];
+        char amount[AMOUNT_TEXT_MAX], time_ms[GWCTL_U64_TEXT], seq[GWCTL_U64_TEXT];
         if (h->grams > 0) amount_format_catalog(amount, sizeof amount, h->grams, cat);
         else snprintf(amount, sizeof amount, "-");
-        printf("%-14" PRIu64 " %-6s %6" PRIu64 " %-8s %-22s %-25s %.80s\n", h->time_ms, h->region, h->seq,
-               h->event, amount, h->verified, h->ids);
+        const char *cells[] = {gwctl_u64_text(time_ms, h->time_ms), h->region, gwctl_u64_text(seq, h->seq),
+                               h->event, amount, h->verified, h->ids};
+        gwctl_table_row(stdout, &table, cells);
         if (h->resolution != NULL) {
             printf("%-14s forced %s by ", "", h->resolution->decision);
             gwctl_print_clean(h->resolution->by[0] ? h->resolution->by : "(not recorded)");
