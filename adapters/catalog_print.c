@@ -1,4 +1,4 @@
-/* catalog_print.c - table and JSON output of a catalog; see catalog_print.h. */
+/* catalog_print.c - a catalog as text tables; see catalog_print.h. */
 #include "adapters/catalog_print.h"
 #include "common/carbon_assert.h"
 
@@ -117,84 +117,5 @@ int catalog_print_table(const catalog_t *c, FILE *out) {
             print_row(out, row, rw, 4);
         }
     }
-    return ferror(out) ? -1 : 0;
-}
-
-/* Writes s as a JSON string literal (RFC 8259 §7). UTF-8 passes through. */
-static void json_string(FILE *out, const char *s) {
-    fputc('"', out);
-    for (const unsigned char *u = (const unsigned char *)s; *u != '\0'; u++) {
-        switch (*u) {
-        case '"': fputs("\\\"", out); break;
-        case '\\': fputs("\\\\", out); break;
-        case '\n': fputs("\\n", out); break;
-        case '\r': fputs("\\r", out); break;
-        case '\t': fputs("\\t", out); break;
-        default:
-            if (*u < 0x20 || *u == 0x7F) fprintf(out, "\\u%04x", *u);
-            else fputc(*u, out);
-        }
-    }
-    fputc('"', out);
-}
-
-static void json_u64(FILE *out, uint64_t v) {
-    fprintf(out, "\"%llu\"", (unsigned long long)v);
-}
-
-static void json_rational(FILE *out, catalog_rational_t r) {
-    fputs("{\"num\": ", out);
-    json_u64(out, r.num);
-    fputs(", \"den\": ", out);
-    json_u64(out, r.den);
-    fputc('}', out);
-}
-
-int catalog_print_json(const catalog_t *c, FILE *out) {
-    CARBON_ASSERT(c != NULL && out != NULL);
-    CARBON_ASSERT(c->methodologies_n <= CATALOG_METHODOLOGIES_MAX);
-    CARBON_ASSERT(c->recognitions_n <= CATALOG_RECOGNITIONS_MAX);
-    fputs("{\n  \"region\": ", out);
-    json_string(out, c->region);
-    fputs(",\n  \"version\": ", out);
-    json_string(out, c->version);
-    fputs(",\n  \"status\": ", out);
-    json_string(out, catalog_status_name(c->status));
-    fputs(",\n  \"digest\": ", out);
-    json_string(out, c->digest_hex);
-    fputs(",\n  \"path\": ", out);
-    json_string(out, c->path);
-    fputs(",\n  \"display_unit\": {\"name\": ", out);
-    json_string(out, c->display_unit);
-    fputs(", \"unit_g\": ", out);
-    json_u64(out, c->display_unit_g);
-    fputs("},\n  \"methodologies\": [", out);
-    for (uint32_t i = 0; i < c->methodologies_n; i++) {
-        const catalog_methodology_t *m = &c->methodologies[i];
-        fputs(i == 0 ? "\n    {\"id\": " : ",\n    {\"id\": ", out);
-        json_string(out, m->id);
-        fputs(", \"name\": ", out);
-        json_string(out, m->name);
-        fputs(", \"native_unit\": ", out);
-        json_string(out, m->native_unit);
-        fputs(", \"g_per_unit\": ", out);
-        json_rational(out, m->g_per_unit);
-        fputc('}', out);
-    }
-    fputs(c->methodologies_n ? "\n  ],\n  \"recognitions\": [" : "],\n  \"recognitions\": [",
-          out);
-    for (uint32_t i = 0; i < c->recognitions_n; i++) {
-        const catalog_recognition_t *r = &c->recognitions[i];
-        fputs(i == 0 ? "\n    {\"from_region\": " : ",\n    {\"from_region\": ", out);
-        json_string(out, r->from_region);
-        fputs(", \"foreign_id\": ", out);
-        json_string(out, r->foreign_id);
-        fputs(", \"local_id\": ", out);
-        json_string(out, r->local_id);
-        fputs(", \"ratio\": ", out);
-        json_rational(out, r->ratio);
-        fputc('}', out);
-    }
-    fputs(c->recognitions_n ? "\n  ]\n}\n" : "]\n}\n", out);
     return ferror(out) ? -1 : 0;
 }

@@ -1,5 +1,6 @@
-/* catalog_print.h - a catalog for humans (aligned table) and for programs
- * (JSON); `gwctl catalog show --region R [--json]` prints with these. */
+/* catalog_print.h - a catalog for people (aligned tables); `gwctl catalog
+ * show --region R` prints with it. Its JSON form (--json) is built with
+ * jansson by gwctl (gateway/gwctl/output.h, gwctl_json_catalog). */
 #ifndef ADAPTERS_CATALOG_PRINT_H
 #define ADAPTERS_CATALOG_PRINT_H
 
@@ -14,17 +15,5 @@
  * CJK characters count two columns). Returns 0, or -1 if a write to out
  * failed. Neither argument may be NULL; out stays open. */
 int catalog_print_table(const catalog_t *c, FILE *out);
-
-/* Writes c to out as one JSON object followed by a newline:
- *   {"region", "version", "status", "digest", "path",
- *    "display_unit": {"name", "unit_g"},
- *    "methodologies": [{"id", "name", "native_unit",
- *                       "g_per_unit": {"num", "den"}}, ...],
- *    "recognitions": [{"from_region", "foreign_id", "local_id",
- *                      "ratio": {"num", "den"}}, ...]}
- * 64-bit integers are written as decimal strings (as in the proto3 JSON
- * mapping), so no consumer loses precision. Strings are escaped per RFC 8259.
- * Returns 0, or -1 if a write to out failed. Neither argument may be NULL. */
-int catalog_print_json(const catalog_t *c, FILE *out);
 
 #endif

@@ -3,6 +3,7 @@
 #include "common/carbon_assert.h"
 
 #include "gateway/metrics.h"
+#include "gateway/rpc/region_address.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -13,6 +14,10 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+CARBON_STATIC_ASSERT(CONFIG_REGION_MAX == REGION_ADDRESS_REGION_MAX &&
+                         CONFIG_ADDRESS_MAX == REGION_ADDRESS_ADDRESS_MAX,
+                     "a [peers] line fits what the shared parser accepts");
 
 void config_defaults(gateway_config_t *cfg) {
     memset(cfg, 0, sizeof *cfg);
@@ -32,14 +37,7 @@ void config_defaults(gateway_config_t *cfg) {
     cfg->checkpoint_interval_ms = 10000;
 }
 
-int config_region_valid(const char *s) {
-    size_t n = strlen(s);
-    if (n < 4 || n > 6) return 0;
-    if (!isupper((unsigned char)s[0]) || !isupper((unsigned char)s[1]) || s[2] != '-') return 0;
-    for (size_t i = 3; i < n; i++)
-        if (!isupper((unsigned char)s[i]) && !isdigit((unsigned char)s[i])) return 0;
-    return 1;
-}
+int config_region_valid(const char *s) { return region_code_valid(s); }
 
 const char *config_peer_address(const gateway_config_t *cfg, const char *region) {
     for (size_t i = 0; i < cfg->peers_n; i++)
@@ -166,9 +164,16 @@ static int config_on_key(config_parse_t *p, const char *section, const char *nam
             snprintf(p->err, p->errlen, "more than %d peers", CONFIG_PEERS_MAX);
             return 0;
         }
+        /* The one REGION = HOST:PORT parser, shared with gwctl's --targets. */
+        region_address_t ra;
+        char why[256];
+        if (region_address_set(name, value, &ra, why, sizeof why) != 0) {
+            snprintf(p->err, p->errlen, "[peers] %s", why);
+            return 0;
+        }
         config_peer_t *peer = &cfg->peers[cfg->peers_n];
-        if (!config_copy(p, peer->region, sizeof peer->region, name, name) ||
-            !config_copy(p, peer->address, sizeof peer->address, name, value))
+        if (!config_copy(p, peer->region, sizeof peer->region, name, ra.region) ||
+            !config_copy(p, peer->address, sizeof peer->address, name, ra.address))
             return 0;
         cfg->peers_n++;
         return 1;

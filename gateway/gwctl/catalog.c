@@ -1,9 +1,11 @@
 /* catalog.c - gwctl catalog show: a region's catalog from local files. */
 #include "gateway/gwctl/gwctl.h"
+#include "common/carbon_assert.h"
 
 #include "adapters/catalog_print.h"
 #include "adapters/catalog_set.h"
 
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +21,29 @@ static const char gwctl_catalog_usage[] =
     "\n"
     "Exit codes: 0 shown, 1 a catalog is invalid or the region has none, 2 bad usage.\n";
 
+/* Prints list[0..n) as tables for people, a blank line apart. Exit code. */
+static int gwctl_catalog_text(const catalog_t *const *list, size_t n) {
+    CARBON_ASSERT(n <= CATALOG_SET_REGIONS_MAX);
+    int exit_code = GWCTL_EXIT_OK;
+    for (size_t i = 0; i < n; i++) {
+        if (catalog_print_table(list[i], stdout) != 0) exit_code = GWCTL_EXIT_FINDING;
+        if (i + 1 < n) printf("\n");
+    }
+    return exit_code;
+}
+
+/* Prints list[0..n) as one JSON document: the catalog, or with --all an
+ * array of them (gwctl_json_catalog). Exit code. */
+static int gwctl_catalog_json(const catalog_t *const *list, size_t n, int all) {
+    CARBON_ASSERT(n <= CATALOG_SET_REGIONS_MAX && (all || n == 1));
+    json_t *doc = all ? json_array() : gwctl_json_catalog(list[0]);
+    for (size_t i = 0; all && i < n; i++) json_array_append_new(doc, gwctl_json_catalog(list[i]));
+    gwctl_json_emit(doc);
+    return ferror(stdout) ? GWCTL_EXIT_FINDING : GWCTL_EXIT_OK;
+}
+
 int gwctl_catalog(int argc, char **argv) {
+    CARBON_ASSERT(argc >= 1 && argv != NULL && argv[0] != NULL);
     if (argc < 2 || strcmp(argv[1], "show") != 0) {
         if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
             fputs(gwctl_catalog_usage, stdout);
@@ -63,15 +87,7 @@ int gwctl_catalog(int argc, char **argv) {
         }
         n = 1;
     }
-    int exit_code = GWCTL_EXIT_OK;
-    if (json && all) printf("[\n");
-    for (size_t i = 0; i < n; i++) {
-        int w = json ? catalog_print_json(list[i], stdout) : catalog_print_table(list[i], stdout);
-        if (w != 0) exit_code = GWCTL_EXIT_FINDING;
-        if (json && all && i + 1 < n) printf(",\n");
-        if (!json && i + 1 < n) printf("\n");
-    }
-    if (json && all) printf("]\n");
+    int exit_code = json ? gwctl_catalog_json(list, n, all) : gwctl_catalog_text(list, n);
     catalog_set_free(set);
     return exit_code;
 }

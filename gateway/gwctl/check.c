@@ -1,6 +1,8 @@
 /* check.c - gwctl check: the conservation checker over the regions'
  * stores (settlement/checker.h). */
 #include "gateway/gwctl/gwctl.h"
+#include "common/carbon_assert.h"
+#include "gateway/rpc/region_address.h"
 
 #include "settlement/checker.h"
 #include "settlement/store.h"
@@ -46,12 +48,6 @@ static const char check_usage[] =
     "Exit codes: 0 no violation, 1 violations, 2 bad usage, 3 a store unreachable\n"
     "(after checking the others), 5 the password file cannot be read.\n";
 
-static json_t *check_u64(uint64_t v) {
-    char buf[24];
-    snprintf(buf, sizeof buf, "%" PRIu64, v);
-    return json_string(buf);
-}
-
 /* The report as one JSON document on stdout: counts and grams as strings,
  * the violations and the regions not checked inside it. */
 static void check_print_json(const checker_report_t *rep, const check_stores_t *s) {
@@ -66,46 +62,50 @@ static void check_print_json(const checker_report_t *rep, const check_stores_t *
                                rep->transfers_committed, rep->transfers_aborted,
                                rep->transfers_in_flight, rep->audit_entries, rep->violations_n};
     for (size_t i = 0; i < sizeof values / sizeof values[0]; i++)
-        json_object_set_new(doc, names[i], check_u64(values[i]));
+        json_object_set_new(doc, names[i], gwctl_json_u64(values[i]));
     json_t *unchecked = json_array(), *violations = json_array();
-    for (size_t i = 0; i < rep->unchecked_n; i++) json_array_append_new(unchecked, json_string(rep->unchecked[i]));
+    for (size_t i = 0; i < rep->unchecked_n; i++) json_array_append_new(unchecked, gwctl_json_text(rep->unchecked[i]));
     for (uint64_t i = 0; i < rep->violations_n && i < CHECKER_VIOLATIONS_MAX; i++)
-        json_array_append_new(violations, json_string(rep->violations[i]));
+        json_array_append_new(violations, gwctl_json_text(rep->violations[i]));
     json_t *unreachable = json_array();
     for (size_t i = 0; i < s->unreachable_n; i++) json_array_append_new(unreachable, json_string(s->unreachable[i]));
     json_object_set_new(doc, "unchecked_regions", unchecked);
     json_object_set_new(doc, "unreachable_regions", unreachable);
     json_object_set_new(doc, "violations", violations);
-    json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-    fputc('\n', stdout);
-    json_decref(doc);
+    gwctl_json_emit(doc);
 }
 
-/* Opens every store of "REGION=HOST:PORT,..."; one that cannot be opened is
- * named on stderr and left out (checked as if not listed). 0, or
- * GWCTL_EXIT_USAGE for a malformed list. */
+/* Opens every store of "REGION=HOST:PORT,..." (gateway/rpc/region_address.h);
+ * one that cannot be opened is named on stderr and left out (checked as if
+ * not listed). 0, or GWCTL_EXIT_USAGE for a malformed list. */
 static int check_open_stores(const char *stores, const store_config_t *base, check_stores_t *s) {
-    char list[1024];
-    snprintf(list, sizeof list, "%s", stores);
-    for (char *save = NULL, *item = strtok_r(list, ",", &save); item != NULL;
-         item = strtok_r(NULL, ",", &save)) {
-        char *eq = strchr(item, '='), *colon = eq ? strrchr(eq, ':') : NULL;
-        if (eq == NULL || colon == NULL || s->n + s->unreachable_n == CHECKER_REGIONS_MAX || eq - item >= 16) {
-            fprintf(stderr, "gwctl check: '%s' is not REGION=HOST:PORT\n", item);
+    CARBON_ASSERT(stores != NULL && base != NULL && s != NULL && s->n == 0);
+    region_address_t list[CHECKER_REGIONS_MAX];
+    size_t n = 0;
+    char err[256];
+    CARBON_STATIC_ASSERT(CHECKER_REGIONS_MAX <= REGION_ADDRESS_LIST_MAX, "--stores fits one list");
+    if (region_address_parse_list(stores, list, CHECKER_REGIONS_MAX, &n, err, sizeof err) != 0) {
+        fprintf(stderr, "gwctl check: --stores: %s\n", err);
+        return GWCTL_EXIT_USAGE;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (strlen(list[i].host) >= STORE_HOST_MAX) {
+            fprintf(stderr, "gwctl check: --stores: the host of %s is longer than %d bytes\n",
+                    list[i].region, STORE_HOST_MAX - 1);
             return GWCTL_EXIT_USAGE;
         }
+    for (size_t i = 0; i < n; i++) {
         store_config_t cfg = *base;
         checker_region_t *r = &s->regions[s->n];
-        snprintf(r->region, sizeof r->region, "%.*s", (int)(eq - item), item);
-        snprintf(cfg.host, sizeof cfg.host, "%.*s", (int)(colon - eq - 1), eq + 1);
-        cfg.port = atoi(colon + 1);
-        char err[256];
+        snprintf(r->region, sizeof r->region, "%s", list[i].region);
+        memcpy(cfg.host, list[i].host, strlen(list[i].host) + 1); /* < STORE_HOST_MAX, above */
+        cfg.port = list[i].port;
         r->store = store_open(&cfg, err, sizeof err);
         if (r->store == NULL) {
             fprintf(stderr, "gwctl check: %s: %s\n", r->region, err);
-            /* from item, not r->region: both live in *s (gcc -O2 -Werror=restrict) */
-            snprintf(s->unreachable[s->unreachable_n++], sizeof s->unreachable[0], "%.*s",
-                     (int)(eq - item), item);
+            /* from list, not r->region: both live in *s (gcc -O2 -Werror=restrict) */
+            snprintf(s->unreachable[s->unreachable_n++], sizeof s->unreachable[0], "%s",
+                     list[i].region);
             continue;
         }
         s->n++;
@@ -152,6 +152,7 @@ static int check_report(const check_stores_t *s, int settled, int json) {
 }
 
 int gwctl_check(int argc, char **argv) {
+    CARBON_ASSERT(argc >= 1 && argv != NULL && argv[0] != NULL);
     const char *stores = NULL, *password_file = NULL;
     int settled = 0, json = 0;
     const gwctl_opt_t opts[] = {{"stores", 1, &stores, NULL},

@@ -3,7 +3,6 @@
 #include "common/carbon_assert.h"
 #include "common/hex.h"
 
-#include "gateway/rpc/pbjson.h"
 #include "gateway/rpc/tls_client.h"
 
 #include <errno.h>
@@ -54,59 +53,49 @@ static int gwctl_parse_timeout(const char *cmd, const char *arg, gwctl_conn_t *c
     return 0;
 }
 
-int gwctl_parse(int argc, char **argv, const gwctl_opt_t *opts, gwctl_conn_t *conn,
-                const char *usage) {
-    struct option lopts[GWCTL_OPTS_MAX + 8];
+#define GWCTL_OPT_OWN 1000  /* getopt value of opts[i]: GWCTL_OPT_OWN + i */
+#define GWCTL_OPT_CONN 2000 /* getopt value of conn_names[i]: GWCTL_OPT_CONN + i */
+
+static const char *const conn_names[] = {"target", "cert", "key", "ca", "timeout-ms", "json"};
+#define GWCTL_CONN_OPTS (sizeof conn_names / sizeof conn_names[0])
+
+/* The getopt_long table of opts (NULL-name terminated, at most
+ * GWCTL_OPTS_MAX), the connection options if with_conn, and --help, into
+ * lopts[GWCTL_OPTS_MAX + GWCTL_CONN_OPTS + 2]. Returns the number of opts. */
+static size_t gwctl_long_options(const gwctl_opt_t *opts, int with_conn, struct option *lopts) {
     size_t n = 0;
     for (; opts != NULL && opts[n].name != NULL; n++) {
-        if (n >= GWCTL_OPTS_MAX) abort();
+        CARBON_ASSERT(n < GWCTL_OPTS_MAX);
         lopts[n] = (struct option){opts[n].name, opts[n].has_arg ? required_argument : no_argument,
-                                   NULL, (int)(1000 + n)};
+                                   NULL, (int)(GWCTL_OPT_OWN + n)};
     }
     size_t k = n;
-    static const char *const conn_names[] = {"target", "cert", "key", "ca", "timeout-ms", "json"};
-    if (conn != NULL) {
-        for (int i = 0; i < 6; i++)
-            lopts[k++] = (struct option){conn_names[i], i == 5 ? no_argument : required_argument,
-                                         NULL, 2000 + i};
-        *conn = (gwctl_conn_t){.target = getenv("GWCTL_TARGET"), .cert = getenv("GWCTL_CERT"),
-                               .key = getenv("GWCTL_KEY"), .ca = getenv("GWCTL_CA"),
-                               .timeout_ms = GWCTL_TIMEOUT_MS_DEFAULT};
-    }
+    for (size_t i = 0; with_conn && i < GWCTL_CONN_OPTS; i++)
+        lopts[k++] = (struct option){conn_names[i], i == 5 ? no_argument : required_argument,
+                                     NULL, (int)(GWCTL_OPT_CONN + i)};
     lopts[k++] = (struct option){"help", no_argument, NULL, 'h'};
     lopts[k] = (struct option){NULL, 0, NULL, 0};
-    optind = 1;
-    opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, "+h", lopts, NULL)) != -1) {
-        if (c == 'h') {
-            fputs(usage, stdout);
-            return 1;
-        }
-        if (c >= 1000 && c < 1000 + (int)n) {
-            const gwctl_opt_t *o = &opts[c - 1000];
-            if (o->has_arg)
-                *o->value = optarg;
-            else
-                *o->flag = 1;
-        } else if (c >= 2000 && c < 2006 && conn != NULL) {
-            switch (c - 2000) {
-            case 0: conn->target = optarg; break;
-            case 1: conn->cert = optarg; break;
-            case 2: conn->key = optarg; break;
-            case 3: conn->ca = optarg; break;
-            case 4:
-                if (gwctl_parse_timeout(argv[0], optarg, conn) != 0) return -1;
-                break;
-            case 5: conn->json = 1; break;
-            }
-        } else {
-            fprintf(stderr, "gwctl %s: unknown or incomplete option '%s'\n\n", argv[0],
-                    argv[optind - 1]);
-            fputs(usage, stderr);
-            return -1;
-        }
+    return n;
+}
+
+/* Applies connection option i (an index of conn_names) with value arg to
+ * conn. 0, or -1 after saying what is wrong. */
+static int gwctl_conn_option(const char *cmd, size_t i, const char *arg, gwctl_conn_t *conn) {
+    CARBON_ASSERT(i < GWCTL_CONN_OPTS);
+    switch (i) {
+    case 0: conn->target = arg; break;
+    case 1: conn->cert = arg; break;
+    case 2: conn->key = arg; break;
+    case 3: conn->ca = arg; break;
+    case 4: return gwctl_parse_timeout(cmd, arg, conn);
+    default: conn->json = 1; break;
     }
+    return 0;
+}
+
+/* After the options: no operand left, and a complete connection. 0, or -1
+ * after printing the problem and usage on stderr. */
+static int gwctl_parse_rest(int argc, char **argv, const gwctl_conn_t *conn, const char *usage) {
     if (optind < argc) {
         fprintf(stderr, "gwctl %s: unexpected argument '%s'\n\n", argv[0], argv[optind]);
         fputs(usage, stderr);
@@ -122,6 +111,39 @@ int gwctl_parse(int argc, char **argv, const gwctl_opt_t *opts, gwctl_conn_t *co
     return 0;
 }
 
+int gwctl_parse(int argc, char **argv, const gwctl_opt_t *opts, gwctl_conn_t *conn,
+                const char *usage) {
+    CARBON_ASSERT(argc >= 1 && argv != NULL && argv[0] != NULL && usage != NULL);
+    struct option lopts[GWCTL_OPTS_MAX + GWCTL_CONN_OPTS + 2];
+    size_t n = gwctl_long_options(opts, conn != NULL, lopts);
+    if (conn != NULL)
+        *conn = (gwctl_conn_t){.target = getenv("GWCTL_TARGET"), .cert = getenv("GWCTL_CERT"),
+                               .key = getenv("GWCTL_KEY"), .ca = getenv("GWCTL_CA"),
+                               .timeout_ms = GWCTL_TIMEOUT_MS_DEFAULT};
+    optind = 1;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, "+h", lopts, NULL)) != -1) {
+        if (c == 'h') {
+            fputs(usage, stdout);
+            return 1;
+        }
+        if (c >= GWCTL_OPT_OWN && c < GWCTL_OPT_OWN + (int)n) {
+            const gwctl_opt_t *o = &opts[c - GWCTL_OPT_OWN];
+            if (o->has_arg) *o->value = optarg;
+            else *o->flag = 1;
+        } else if (conn != NULL && c >= GWCTL_OPT_CONN && c < GWCTL_OPT_CONN + (int)GWCTL_CONN_OPTS) {
+            if (gwctl_conn_option(argv[0], (size_t)(c - GWCTL_OPT_CONN), optarg, conn) != 0) return -1;
+        } else {
+            fprintf(stderr, "gwctl %s: unknown or incomplete option '%s'\n\n", argv[0],
+                    argv[optind - 1]);
+            fputs(usage, stderr);
+            return -1;
+        }
+    }
+    return gwctl_parse_rest(argc, argv, conn, usage);
+}
+
 grpc_channel *gwctl_connect_err(const gwctl_conn_t *conn, char *err, size_t errlen) {
     CARBON_ASSERT(conn != NULL && err != NULL && errlen > 0);
     err[0] = '\0';
@@ -135,6 +157,7 @@ grpc_channel *gwctl_connect_err(const gwctl_conn_t *conn, char *err, size_t errl
 }
 
 grpc_channel *gwctl_connect(const gwctl_conn_t *conn) {
+    CARBON_ASSERT(conn != NULL);
     char err[768];
     grpc_channel *ch = gwctl_connect_err(conn, err, sizeof err);
     if (ch == NULL) fprintf(stderr, "gwctl: bad local credentials: %s\n", err);
@@ -146,6 +169,7 @@ void gwctl_disconnect(grpc_channel *ch) {
 }
 
 int gwctl_report_failure(const char *target, const client_status_t *st) {
+    CARBON_ASSERT(target != NULL && st != NULL && st->code != GRPC_STATUS_OK);
     fprintf(stderr, "gwctl: %s: %s: %s\n", target, client_status_name(st->code), st->details);
     if (st->code == GRPC_STATUS_DEADLINE_EXCEEDED) return GWCTL_EXIT_UNREACHABLE;
     if (st->code != GRPC_STATUS_UNAVAILABLE) return GWCTL_EXIT_REFUSED;
@@ -172,6 +196,7 @@ int gwctl_report_failure(const char *target, const client_status_t *st) {
 int gwctl_call(grpc_channel *ch, const gwctl_conn_t *conn, const char *path,
                const ProtobufCMessage *req, const ProtobufCMessageDescriptor *resp_desc,
                ProtobufCMessage **resp) {
+    CARBON_ASSERT(ch != NULL && conn != NULL && path != NULL && req != NULL && resp != NULL);
     client_status_t st;
     if (client_call(ch, path, req, resp_desc, resp, conn->timeout_ms, &st) != GRPC_STATUS_OK)
         return gwctl_report_failure(conn->target, &st);
@@ -231,39 +256,6 @@ int gwctl_service_call(const gwctl_conn_t *conn, const char *service, const char
     return exit_code;
 }
 
-/* Prints j (consumed) as one indented JSON document on stdout. */
-static void gwctl_dump(json_t *j) {
-    char *text = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-    if (text != NULL) printf("%s\n", text);
-    fflush(stdout);
-    free(text);
-    json_decref(j);
-}
-
-void gwctl_print_json(const ProtobufCMessage *msg, json_t *extra) {
-    json_t *body = pbjson_message(msg);
-    if (extra == NULL) {
-        gwctl_dump(body);
-        return;
-    }
-    json_object_update(extra, body); /* extra's keys first */
-    json_decref(body);
-    gwctl_dump(extra);
-}
-
-void gwctl_print_json_error(const char *status, const char *reason, const char *message,
-                            int exit_code, json_t *extra) {
-    json_t *doc = extra != NULL ? extra : json_object();
-    json_t *e = json_object();
-    json_object_set_new(e, "status", json_string(status));
-    json_object_set_new(e, "reason", json_string(reason != NULL ? reason : ""));
-    json_t *m = json_string(message != NULL ? message : "");
-    json_object_set_new(e, "message", m != NULL ? m : json_string("(invalid UTF-8)"));
-    json_object_set_new(e, "exit_code", json_integer(exit_code));
-    json_object_set_new(doc, "error", e);
-    gwctl_dump(doc);
-}
-
 void gwctl_random_id(char out[33]) {
     unsigned char raw[16] = {0};
     int fd = open("/dev/urandom", O_RDONLY);
@@ -277,6 +269,7 @@ void gwctl_random_id(char out[33]) {
 }
 
 int gwctl_parse_u64(const char *s, uint64_t *out) {
+    CARBON_ASSERT(out != NULL);
     if (s == NULL || *s == '\0') return -1;
     uint64_t v = 0;
     for (const char *p = s; *p; p++) {
@@ -290,6 +283,7 @@ int gwctl_parse_u64(const char *s, uint64_t *out) {
 }
 
 int gwctl_parse_milli(const char *s, uint64_t *out) {
+    CARBON_ASSERT(out != NULL);
     if (s == NULL || *s == '\0' || *s == '.') return -1;
     const char *dot = strchr(s, '.');
     char whole[24];

@@ -2,6 +2,7 @@
 #ifndef GATEWAY_GWCTL_H
 #define GATEWAY_GWCTL_H
 
+#include "gateway/gwctl/output.h"
 #include "gateway/rpc/client.h"
 
 #include <jansson.h>
@@ -79,9 +80,11 @@ typedef struct {
     "credentials (certificate, key or CA missing, unreadable, expired, not matching,\n"  \
     "or not from that CA).\n"
 
-/* Parses argv with opts (NULL-name terminated) plus the connection options
- * when conn is not NULL. Returns 0, 1 after printing usage for --help, or -1
- * after printing the problem and usage on stderr. */
+/* Parses argv (argv[0] the command's name) with opts (NULL-name terminated,
+ * at most GWCTL_OPTS_MAX; may be NULL) plus the connection options when conn
+ * is not NULL (then filled, defaults from the environment). Accepts no
+ * operand. Returns 0, 1 after printing usage for --help, or -1 after
+ * printing the problem and usage on stderr. */
 int gwctl_parse(int argc, char **argv, const gwctl_opt_t *opts, gwctl_conn_t *conn,
                 const char *usage);
 
@@ -137,15 +140,6 @@ int gwctl_service_call(const gwctl_conn_t *conn, const char *service, const char
                        const ProtobufCMessage *req, const ProtobufCMessageDescriptor *resp_desc,
                        const gwctl_reply_t *reply, grpc_status_code *code_out);
 
-/* Prints msg as indented JSON on stdout, with extra's members (may be NULL)
- * first. */
-void gwctl_print_json(const ProtobufCMessage *msg, json_t *extra);
-
-/* Prints the JSON document {"error": {...}} of a failed call on stdout, with
- * extra's members (may be NULL) beside "error". */
-void gwctl_print_json_error(const char *status, const char *reason, const char *message,
-                            int exit_code, json_t *extra);
-
 /* Prints a failed call to target ("HOST:PORT") on stderr and returns its exit
  * code: UNAVAILABLE and DEADLINE_EXCEEDED give GWCTL_EXIT_UNREACHABLE, any
  * other status GWCTL_EXIT_REFUSED. An UNAVAILABLE without a gateway reason
@@ -162,6 +156,12 @@ int gwctl_parse_milli(const char *s, uint64_t *out);
 /* Parses an unsigned integer; returns 0 or -1. */
 int gwctl_parse_u64(const char *s, uint64_t *out);
 
+/* The commands (gwctl_commands[]). Each takes its own argv, argv[0] being
+ * the command's name (argc >= 1), parses its options, calls the gateways or
+ * reads the local files it names, prints the answer (one JSON document on
+ * stdout under --json, diagnostics on stderr) and returns its exit code
+ * (GWCTL_EXIT_*). None exits the process; gRPC must be initialized (main).
+ * Their --help texts are their full contracts. */
 int gwctl_health(int argc, char **argv);
 int gwctl_catalog(int argc, char **argv);
 int gwctl_open_account(int argc, char **argv);

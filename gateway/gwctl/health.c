@@ -1,5 +1,6 @@
 /* health.c - gwctl health: the gRPC health check of a gateway. */
 #include "gateway/gwctl/gwctl.h"
+#include "common/carbon_assert.h"
 
 #include "grpc/health/v1/health.pb-c.h"
 
@@ -19,6 +20,7 @@ static const char gwctl_health_usage[] =
     "health: 0 SERVING, 1 another serving status.\n";
 
 int gwctl_health(int argc, char **argv) {
+    CARBON_ASSERT(argc >= 1 && argv != NULL && argv[0] != NULL);
     const char *service = "";
     gwctl_conn_t conn;
     const gwctl_opt_t opts[] = {{"service", 1, &service, NULL}, {NULL, 0, NULL, NULL}};
@@ -46,14 +48,10 @@ int gwctl_health(int argc, char **argv) {
         const char *name = v != NULL ? v->name : "UNKNOWN";
         if (conn.json) {
             json_t *doc = json_object();
-            json_t *t = json_string(conn.target);
-            json_object_set_new(doc, "target", t != NULL ? t : json_string("(invalid UTF-8)"));
-            json_object_set_new(doc, "service", json_string(service));
+            json_object_set_new(doc, "target", gwctl_json_text(conn.target));
+            json_object_set_new(doc, "service", gwctl_json_text(service));
             json_object_set_new(doc, "status", json_string(name));
-            char *text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-            if (text != NULL) printf("%s\n", text);
-            free(text);
-            json_decref(doc);
+            gwctl_json_emit(doc);
         } else
             printf("%s %s\n", conn.target, name);
         exit_code = r->status == GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING

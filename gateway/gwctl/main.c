@@ -5,6 +5,7 @@
  * credentials. */
 #include "gateway/rpc/grpc_lifetime.h"
 #include "gateway/gwctl/gwctl.h"
+#include "common/carbon_assert.h"
 #include "common/version.h"
 
 #include <grpc/grpc.h>
@@ -30,6 +31,7 @@ static void gwctl_usage(FILE *out) {
 }
 
 int gwctl_version(int argc, char **argv) {
+    CARBON_ASSERT(argc >= 1 && argv != NULL && argv[0] != NULL);
     int json = argc == 2 && strcmp(argv[1], "--json") == 0;
     if (argc > 1 && !json) {
         fprintf(stderr, "usage: gwctl version [--json]   (or gwctl --version [--json])\n");

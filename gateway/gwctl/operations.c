@@ -1,6 +1,7 @@
 /* operations.c - gwctl commands for operators (batches, reconcile, indoubt,
  * resolve) over carbon.v1.Operations. */
 #include "gateway/gwctl/gwctl.h"
+#include "common/carbon_assert.h"
 
 #include "carbon/v1/carbon.pb-c.h"
 
@@ -26,17 +27,23 @@ static const char batches_usage[] =
 
 static int print_batches(const ProtobufCMessage *m) {
     const Carbon__V1__ListBatchesResponse *r = (const Carbon__V1__ListBatchesResponse *)m;
-    printf("%-6s %-6s %-6s %5s %12s  %s\n", "SEQ", "FROM", "TO", "LEGS", "SUM_G", "DIGEST");
+    static const gwctl_column_t cols[] = {{"SEQ", 6, 0, 0},  {"FROM", 6, 0, 0},   {"TO", 6, 0, 0},
+                                          {"LEGS", 5, 0, 1}, {"SUM_G", 12, 0, 1}, {"DIGEST", 0, 16, 0}};
+    const gwctl_table_t table = {cols, sizeof cols / sizeof cols[0], NULL};
+    gwctl_table_head(stdout, &table);
     for (size_t i = 0; i < r->n_batches; i++) {
         const Carbon__V1__BatchRecord *b = r->batches[i];
-        printf("%-6" PRIu64 " %-6s %-6s %5u %12" PRIu64 "  %.16s...\n", b->batch_seq, b->source_region,
-               b->destination_region, b->leg_count, b->sum_g, b->digest);
+        char seq[GWCTL_U64_TEXT], legs[GWCTL_U64_TEXT], sum[GWCTL_U64_TEXT];
+        const char *cells[] = {gwctl_u64_text(seq, b->batch_seq), b->source_region, b->destination_region,
+                               gwctl_u64_text(legs, b->leg_count), gwctl_u64_text(sum, b->sum_g), b->digest};
+        gwctl_table_row(stdout, &table, cells);
     }
     printf("%zu batches\n", r->n_batches);
     return GWCTL_EXIT_OK;
 }
 
 int gwctl_batches(int argc, char **argv) {
+    CARBON_ASSERT(argc >= 1 && argv != NULL && argv[0] != NULL);
     const char *peer = NULL, *from = "0", *to = "0";
     int incoming = 0;
     gwctl_conn_t conn;
@@ -90,18 +97,23 @@ static int print_reconcile(const ProtobufCMessage *m) {
     if (r->batches_undelivered > 0)
         printf("%" PRIu64 " of the batches never reached the peer and all their legs were aborted "
                "here (nothing moved; not a discrepancy)\n", r->batches_undelivered);
-    if (r->n_discrepancies > 0)
-        printf("%-7s %-6s %-32s %-13s %-24s %s\n", "STAGE", "BATCH", "TRANSFER", "FIELD", "HERE",
-               "PEER");
+    static const gwctl_column_t cols[] = {{"STAGE", 7, 0, 0}, {"BATCH", 6, 0, 0},  {"TRANSFER", 32, 0, 0},
+                                          {"FIELD", 13, 0, 0}, {"HERE", 24, 64, 0}, {"PEER", 0, 64, 0}};
+    const gwctl_table_t table = {cols, sizeof cols / sizeof cols[0], NULL};
+    if (r->n_discrepancies > 0) gwctl_table_head(stdout, &table);
     for (size_t i = 0; i < r->n_discrepancies; i++) {
         const Carbon__V1__Discrepancy *d = r->discrepancies[i];
-        printf("%-7s %-6" PRIu64 " %-32s %-13s %-24.64s %.64s\n", d->stage, d->batch_seq,
-               d->transfer_id[0] ? d->transfer_id : "-", d->field, d->local_value, d->peer_value);
+        char batch[GWCTL_U64_TEXT];
+        const char *cells[] = {d->stage, gwctl_u64_text(batch, d->batch_seq),
+                               d->transfer_id[0] ? d->transfer_id : "-", d->field, d->local_value,
+                               d->peer_value};
+        gwctl_table_row(stdout, &table, cells);
     }
     return verdict_reconcile(m);
 }
 
 int gwctl_reconcile(int argc, char **argv) {
+    CARBON_ASSERT(argc >= 1 && argv != NULL && argv[0] != NULL);
     const char *peer = NULL, *from = "0", *to = "0";
     gwctl_conn_t conn;
     const gwctl_opt_t opts[] = {{"peer", 1, &peer, NULL}, {"from", 1, &from, NULL}, {"to", 1, &to, NULL}, {0}};
@@ -140,17 +152,23 @@ static int verdict_indoubt(const ProtobufCMessage *m) {
 
 static int print_indoubt(const ProtobufCMessage *m) {
     const Carbon__V1__ListInDoubtResponse *r = (const Carbon__V1__ListInDoubtResponse *)m;
-    printf("%-32s %-11s %-10s %9s  %s\n", "TRANSFER", "ROLE", "STATE", "AGE_S", "KNOWN");
+    static const gwctl_column_t cols[] = {{"TRANSFER", 32, 0, 0}, {"ROLE", 11, 0, 0}, {"STATE", 10, 0, 0},
+                                          {"AGE_S", 9, 0, 1},     {"KNOWN", 0, 0, 0}};
+    const gwctl_table_t table = {cols, sizeof cols / sizeof cols[0], NULL};
+    gwctl_table_head(stdout, &table);
     for (size_t i = 0; i < r->n_legs; i++) {
         const Carbon__V1__InDoubtLeg *l = r->legs[i];
-        printf("%-32s %-11s %-10s %9" PRIu64 "  %s\n", l->leg->transfer_id, l->role, l->state,
-               l->age_ms / 1000, l->known);
+        char age[GWCTL_U64_TEXT];
+        const char *cells[] = {l->leg != NULL ? l->leg->transfer_id : "-", l->role, l->state,
+                               gwctl_u64_text(age, l->age_ms / 1000), l->known};
+        gwctl_table_row(stdout, &table, cells);
     }
     printf("%zu legs in doubt\n", r->n_legs);
     return verdict_indoubt(m);
 }
 
 int gwctl_indoubt(int argc, char **argv) {
+    CARBON_ASSERT(argc >= 1 && argv != NULL && argv[0] != NULL);
     const char *limit = "0";
     gwctl_conn_t conn;
     const gwctl_opt_t opts[] = {{"limit", 1, &limit, NULL}, {0}};
@@ -190,6 +208,7 @@ static int print_resolve(const ProtobufCMessage *m) {
 }
 
 int gwctl_resolve(int argc, char **argv) {
+    CARBON_ASSERT(argc >= 1 && argv != NULL && argv[0] != NULL);
     const char *tid = NULL, *reason = NULL;
     int commit = 0, abort_ = 0;
     gwctl_conn_t conn;

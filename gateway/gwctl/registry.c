@@ -1,6 +1,7 @@
 /* registry.c - gwctl commands of a region's registry (carbon.v1.Registry):
  * open-account, issue, quote, transfer, get-transfer, transfers, account, retire. */
 #include "gateway/gwctl/gwctl.h"
+#include "common/carbon_assert.h"
 
 #include "carbon/v1/carbon.pb-c.h"
 
@@ -10,21 +11,6 @@
 
 #define GWCTL_REGISTRY_CERT_NOTE \
     "The certificate must be the registry certificate of the gateway's region.\n" GWCTL_EXIT_HELP
-
-/* "12 kg 345 g (12345 g)" */
-static void gwctl_amount(char *buf, size_t len, const Carbon__V1__Amount *a) {
-    if (a == NULL) {
-        snprintf(buf, len, "-");
-        return;
-    }
-    if (a->unit_g <= 1)
-        snprintf(buf, len, "%" PRIu64 " g", a->grams);
-    else if (a->remainder_g == 0)
-        snprintf(buf, len, "%" PRIu64 " %s (%" PRIu64 " g)", a->units, a->unit, a->grams);
-    else
-        snprintf(buf, len, "%" PRIu64 " %s + %" PRIu64 " g (%" PRIu64 " g)", a->units, a->unit,
-                 a->remainder_g, a->grams);
-}
 
 static void gwctl_block_text(char *buf, size_t len, const Carbon__V1__CreditBlock *b) {
     snprintf(buf, len, "%s:%s:%u:%" PRIu64 "-%" PRIu64, b->origin_region, b->methodology_id,
@@ -69,6 +55,7 @@ static int print_open(const ProtobufCMessage *m) {
 }
 
 int gwctl_open_account(int argc, char **argv) {
+    CARBON_ASSERT(argc >= 1 && argv != NULL && argv[0] != NULL);
     const char *id = NULL, *kind = "personal";
     gwctl_conn_t conn;
     const gwctl_opt_t opts[] = {{"id", 1, &id, NULL}, {"kind", 1, &kind, NULL}, {0}};
@@ -111,14 +98,15 @@ static const char *gwctl_issue_id = ""; /* the request's, for print_issue */
 
 static int print_issue(const ProtobufCMessage *m) {
     const Carbon__V1__IssueResponse *r = (const Carbon__V1__IssueResponse *)m;
-    char amount[96], block[160];
-    gwctl_amount(amount, sizeof amount, r->amount);
+    char amount[AMOUNT_TEXT_MAX], block[160];
+    gwctl_amount_text(amount, sizeof amount, r->amount);
     gwctl_block_text(block, sizeof block, r->block);
     printf("issued %s as block %s (issuance %s)\n", amount, block, gwctl_issue_id);
     return GWCTL_EXIT_OK;
 }
 
 int gwctl_issue(int argc, char **argv) {
+    CARBON_ASSERT(argc >= 1 && argv != NULL && argv[0] != NULL);
     const char *account = NULL, *meth = NULL, *vintage = NULL, *quantity = NULL, *fp = NULL,
                *id = NULL, *digest = "";
     gwctl_conn_t conn;
@@ -157,9 +145,9 @@ int gwctl_issue(int argc, char **argv) {
 /* ---- quote, transfer, get-transfer, transfers ------------------------------------------ */
 
 static void print_quote_lines(const Carbon__V1__TransferQuote *q) {
-    char credited[96], debited[96];
-    gwctl_amount(credited, sizeof credited, q->credited);
-    gwctl_amount(debited, sizeof debited, q->debited);
+    char credited[AMOUNT_TEXT_MAX], debited[AMOUNT_TEXT_MAX];
+    gwctl_amount_text(credited, sizeof credited, q->credited);
+    gwctl_amount_text(debited, sizeof debited, q->debited);
     printf("  requested  %" PRIu64 " g\n", q->requested_g);
     printf("  debited    %s at the source\n", debited);
     printf("  credited   %s at the destination, as %s\n", credited,
@@ -191,6 +179,7 @@ static int print_quote(const ProtobufCMessage *m) {
 }
 
 int gwctl_quote(int argc, char **argv) {
+    CARBON_ASSERT(argc >= 1 && argv != NULL && argv[0] != NULL);
     const char *from = NULL, *to_region = NULL, *meth = NULL, *amount = NULL;
     gwctl_conn_t conn;
     const gwctl_opt_t opts[] = {{"from", 1, &from, NULL},        {"to-region", 1, &to_region, NULL},
@@ -311,6 +300,7 @@ static const char transfer_usage[] =
     "get-transfer command that asks for it later.\n";
 
 int gwctl_transfer(int argc, char **argv) {
+    CARBON_ASSERT(argc >= 1 && argv != NULL && argv[0] != NULL);
     const char *from = NULL, *to_region = NULL, *to = NULL, *meth = NULL, *amount = NULL,
                *vintage = "0", *id = NULL, *expect = "0";
     gwctl_conn_t conn;
@@ -360,6 +350,7 @@ static int print_get_transfer(const ProtobufCMessage *m) {
 }
 
 int gwctl_get_transfer(int argc, char **argv) {
+    CARBON_ASSERT(argc >= 1 && argv != NULL && argv[0] != NULL);
     const char *id = NULL;
     gwctl_conn_t conn;
     const gwctl_opt_t opts[] = {{"id", 1, &id, NULL}, {0}};
@@ -388,21 +379,26 @@ static const char transfers_usage[] =
 
 static int print_transfers(const ProtobufCMessage *m) {
     const Carbon__V1__ListTransfersResponse *r = (const Carbon__V1__ListTransfersResponse *)m;
-    printf("%-7s %-9s %-32s %-10s %-26s %-26s %s\n", "CURSOR", "KIND", "TRANSFER", "OUTCOME",
-           "FROM", "TO", "CREDITED");
+    static const gwctl_column_t cols[] = {{"CURSOR", 7, 0, 0},  {"KIND", 9, 0, 0}, {"TRANSFER", 32, 0, 0},
+                                          {"OUTCOME", 10, 0, 0}, {"FROM", 26, 0, 0}, {"TO", 26, 0, 0},
+                                          {"CREDITED", 0, 0, 0}};
+    const gwctl_table_t table = {cols, sizeof cols / sizeof cols[0], NULL};
+    gwctl_table_head(stdout, &table);
     for (size_t i = 0; i < r->n_transfers; i++) {
         const Carbon__V1__TransferRecord *t = r->transfers[i];
-        char credited[96] = "-";
-        if (t->quote != NULL) gwctl_amount(credited, sizeof credited, t->quote->credited);
-        printf("%-7" PRIu64 " %-9s %-32s %-10s %-26s %-26s %s\n", t->cursor,
-               t->arrival ? "arrival" : "departure", t->transfer_id, outcome_name(t->outcome),
-               t->from_account, t->to_account, credited);
+        char credited[AMOUNT_TEXT_MAX] = "-", cursor[GWCTL_U64_TEXT];
+        if (t->quote != NULL) gwctl_amount_text(credited, sizeof credited, t->quote->credited);
+        const char *cells[] = {gwctl_u64_text(cursor, t->cursor), t->arrival ? "arrival" : "departure",
+                               t->transfer_id, outcome_name(t->outcome), t->from_account, t->to_account,
+                               credited};
+        gwctl_table_row(stdout, &table, cells);
     }
     printf("next cursor %" PRIu64 "\n", r->next_cursor);
     return GWCTL_EXIT_OK;
 }
 
 int gwctl_transfers(int argc, char **argv) {
+    CARBON_ASSERT(argc >= 1 && argv != NULL && argv[0] != NULL);
     const char *after = "0", *limit = "0";
     int arrivals = 0, departures = 0;
     gwctl_conn_t conn;
@@ -438,19 +434,22 @@ static unsigned gwctl_blocks_shown = 20;
 
 static int print_account(const ProtobufCMessage *m) {
     const Carbon__V1__GetAccountResponse *r = (const Carbon__V1__GetAccountResponse *)m;
-    char total[96], held[96], pending[96];
-    gwctl_amount(total, sizeof total, r->total);
-    gwctl_amount(held, sizeof held, r->held);
-    gwctl_amount(pending, sizeof pending, r->pending);
+    char total[AMOUNT_TEXT_MAX], held[AMOUNT_TEXT_MAX], pending[AMOUNT_TEXT_MAX];
+    gwctl_amount_text(total, sizeof total, r->total);
+    gwctl_amount_text(held, sizeof held, r->held);
+    gwctl_amount_text(pending, sizeof pending, r->pending);
     printf("account %s (%s)\n  total    %s\n  held     %s\n  pending  %s\n", r->account,
            r->holder_kind, total, held, pending);
-    if (r->n_balances > 0)
-        printf("  %-8s %-10s %-7s %s\n", "ORIGIN", "METHOD", "VINTAGE", "BALANCE");
+    static const gwctl_column_t cols[] = {{"ORIGIN", 8, 0, 0}, {"METHOD", 10, 0, 0}, {"VINTAGE", 7, 0, 0},
+                                          {"BALANCE", 0, 0, 0}};
+    const gwctl_table_t table = {cols, sizeof cols / sizeof cols[0], "  "};
+    if (r->n_balances > 0) gwctl_table_head(stdout, &table);
     for (size_t i = 0; i < r->n_balances; i++) {
-        char amount[96];
-        gwctl_amount(amount, sizeof amount, r->balances[i]->amount);
-        printf("  %-8s %-10s %-7u %s\n", r->balances[i]->origin_region,
-               r->balances[i]->methodology_id, r->balances[i]->vintage_year, amount);
+        char amount[AMOUNT_TEXT_MAX], vintage[GWCTL_U64_TEXT];
+        gwctl_amount_text(amount, sizeof amount, r->balances[i]->amount);
+        const char *cells[] = {r->balances[i]->origin_region, r->balances[i]->methodology_id,
+                               gwctl_u64_text(vintage, r->balances[i]->vintage_year), amount};
+        gwctl_table_row(stdout, &table, cells);
     }
     for (size_t i = 0; i < r->n_blocks && i < gwctl_blocks_shown; i++) {
         char block[160];
@@ -463,6 +462,7 @@ static int print_account(const ProtobufCMessage *m) {
 }
 
 int gwctl_account(int argc, char **argv) {
+    CARBON_ASSERT(argc >= 1 && argv != NULL && argv[0] != NULL);
     const char *id = NULL, *blocks = "20";
     gwctl_conn_t conn;
     const gwctl_opt_t opts[] = {{"id", 1, &id, NULL}, {"blocks", 1, &blocks, NULL}, {0}};
@@ -500,8 +500,8 @@ static const char retire_usage[] =
 
 static int print_retire(const ProtobufCMessage *m) {
     const Carbon__V1__RetireResponse *r = (const Carbon__V1__RetireResponse *)m;
-    char amount[96];
-    gwctl_amount(amount, sizeof amount, r->amount);
+    char amount[AMOUNT_TEXT_MAX];
+    gwctl_amount_text(amount, sizeof amount, r->amount);
     printf("retired %s (retirement %s)\n", amount, r->retirement_id);
     for (size_t i = 0; i < r->n_blocks; i++) {
         char block[160];
@@ -512,6 +512,7 @@ static int print_retire(const ProtobufCMessage *m) {
 }
 
 int gwctl_retire(int argc, char **argv) {
+    CARBON_ASSERT(argc >= 1 && argv != NULL && argv[0] != NULL);
     const char *account = NULL, *amount = NULL, *purpose = NULL, *beneficiary = NULL,
                *meth = "", *vintage = "0", *id = NULL;
     gwctl_conn_t conn;

@@ -6,6 +6,7 @@
 #include "common/carbon_assert.h"
 #include "common/hex.h"
 
+#include "adapters/amount_format.h"
 #include "adapters/convert.h"
 #include "gateway/app.h"
 #include "gateway/arena.h"
@@ -376,13 +377,13 @@ void registry_transfer(server_call_t *call, const ProtobufCMessage *request) {
     }
     engine_unreserve(gw->engine, req->to_region);
     if (rc == LEDGER_INSUFFICIENT) {
-        const catalog_t *src = q.src;
+        char have[AMOUNT_TEXT_MAX], need[AMOUNT_TEXT_MAX];
         server_reply_error(call, GRPC_STATUS_FAILED_PRECONDITION, REASON(INSUFFICIENT_BALANCE),
-                           "account %s/%s holds %" PRIu64 " g of %s%s, the transfer needs %" PRIu64
-                           " g (%" PRIu64 " %s)",
-                           gw->cfg.region, req->from_account_id, have_g, req->methodology_id,
-                           req->vintage_year ? " of that vintage" : "", q.q.debited_g,
-                           req->amount_units, src->display_unit);
+                           "account %s/%s holds %s of %s%s, the transfer needs %s",
+                           gw->cfg.region, req->from_account_id,
+                           amount_format_catalog(have, sizeof have, have_g, q.src),
+                           req->methodology_id, req->vintage_year ? " of that vintage" : "",
+                           amount_format_catalog(need, sizeof need, q.q.debited_g, q.src));
     } else if (rc == LEDGER_REPLAY) {
         /* Same transfer again: answer its recorded outcome, waiting if it is in flight. */
         ledger_leg_t rec;
@@ -599,10 +600,12 @@ void registry_retire(server_call_t *call, const ProtobufCMessage *request) {
     char err[256] = "";
     int rc = ledger_retire(st, &in, ledger_now_ms(), &blocks, &blocks_n, &have_g, err, sizeof err);
     if (rc == LEDGER_INSUFFICIENT) {
+        char have[AMOUNT_TEXT_MAX], asked[AMOUNT_TEXT_MAX];
         server_reply_error(call, GRPC_STATUS_FAILED_PRECONDITION, REASON(INSUFFICIENT_BALANCE),
-                           "account %s/%s holds %" PRIu64 " g of the selection, %" PRIu64
-                           " g asked",
-                           gw->cfg.region, req->account_id, have_g, amount_g);
+                           "account %s/%s holds %s of the selection, %s asked",
+                           gw->cfg.region, req->account_id,
+                           amount_format_catalog(have, sizeof have, have_g, cat),
+                           amount_format_catalog(asked, sizeof asked, amount_g, cat));
         return;
     }
     if (rc != LEDGER_OK && rc != LEDGER_REPLAY) {

@@ -107,7 +107,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     FUZZ_CHECK(strcmp(c.path, NAME) == 0, "path '%s'", c.path);
     check_contract(&c);
     FUZZ_CHECK(catalog_print_table(&c, devnull) == 0, "print_table failed");
-    FUZZ_CHECK(catalog_print_json(&c, devnull) == 0, "print_json failed");
 
     size_t n = write_back(&c, text, sizeof text);
     int rc = catalog_parse_buffer("again", text, n, &again, err, sizeof err);

@@ -224,6 +224,23 @@ Test(gateway_config, unknown_key) {
     expect_refused(cfg, needles);
 }
 
+/* [peers] lines follow the one REGION=HOST:PORT parser (gateway/rpc/
+ * region_address.h): a bad address is refused at start, naming the line. */
+Test(gateway_config, peer_address_not_host_port) {
+    static const char *const bad[] = {"CN-BJ=127.0.0.1:0", "CN-BJ=127.0.0.1:65536",
+                                      "CN-BJ=:7001", "CN-BJ=127.0.0.1", "CN-BJ=::1:7001"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char cfg[PATH_MAX];
+        path_in_dir(cfg, sizeof cfg, "bad-peer.ini");
+        const char *const rep[] = {bad[i], NULL};
+        write_config(cfg, rep);
+        char where[PATH_MAX + 8];
+        snprintf(where, sizeof where, "%s:16:", cfg);
+        const char *const needles[] = {where, "[peers]", "CN-BJ", "is not HOST:PORT", NULL};
+        expect_refused(cfg, needles);
+    }
+}
+
 Test(gateway_config, unknown_section) {
     char cfg[PATH_MAX];
     path_in_dir(cfg, sizeof cfg, "unknown-section.ini");

@@ -297,3 +297,30 @@ Test(gwctl_audit, trace_anywhere_in_any_order_and_with_a_region_down_shows_the_r
     free(err);
     stop_all();
 }
+
+/* --targets and --stores go through the one REGION=HOST:PORT parser
+ * (gateway/rpc/region_address.h): a bad list is bad usage (2), named on
+ * stderr, before any credential is read or address dialled. */
+Test(gwctl_audit, region_address_lists_are_checked_before_anything_is_dialled) {
+    static const char *const bad[] = {"CN-TJ=127.0.0.1:0", "CN-TJ=127.0.0.1:65536", "CN-TJ=:7001",
+                                      "cn-tj=127.0.0.1:7001", "CN-TJ=127.0.0.1:7001,CN-TJ=127.0.0.1:7002"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        const char *const runs[][14] = {
+            {BINARY_DIR "/gwctl", "trace", "CN-TJ:1", "--targets", bad[i], "--cert", "/nonexistent.crt",
+             "--key", "/nonexistent.key", "--ca", "/nonexistent.crt", NULL},
+            {BINARY_DIR "/gwctl", "audit", "verify", "--region", "CN-TJ", "--targets", bad[i], "--cert",
+             "/nonexistent.crt", "--key", "/nonexistent.key", "--ca", "/nonexistent.crt", NULL},
+            {BINARY_DIR "/gwctl", "check", "--stores", bad[i], NULL},
+        };
+        for (size_t k = 0; k < sizeof runs / sizeof runs[0]; k++) {
+            int status = -1;
+            char *out = NULL, *err = NULL;
+            cr_assert_eq(harness_run(runs[k], 30000, &status, &out, &err), 0);
+            cr_expect_eq(status, 2, "gwctl %s with '%s' exited %d: %s", runs[k][1], bad[i], status, err);
+            cr_expect(err != NULL && (strstr(err, "--targets: ") != NULL || strstr(err, "--stores: ") != NULL),
+                      "gwctl %s with '%s' does not name the list: %s", runs[k][1], bad[i], err);
+            free(out);
+            free(err);
+        }
+    }
+}

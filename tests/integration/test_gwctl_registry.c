@@ -165,6 +165,8 @@ Test(gwctl_registry, issue_prints_its_id_before_calling_and_a_retry_returns_the_
     r = issue(port, "acct-1", "fp-lost", id, 0);
     cr_assert_eq(r.status, 0, "%s", r.err);
     cr_assert(strstr(r.out, id) != NULL, "the answer does not show the id: %s", r.out);
+    /* One amount format for people, as gwctl trace and the README show it. */
+    cr_assert(strstr(r.out, "issued 19 kg (19950 g) as block ") != NULL, "%s", r.out);
     char *first = strdup(r.out);
     run_free(&r);
     r = issue(port, "acct-1", "fp-lost", id, 0);

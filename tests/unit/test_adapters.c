@@ -21,10 +21,12 @@
 
 #include <openssl/evp.h>
 
+#include "adapters/amount_format.h"
 #include "adapters/catalog.h"
 #include "adapters/catalog_print.h"
 #include "adapters/catalog_set.h"
 #include "adapters/convert.h"
+#include "gateway/gwctl/output.h"
 
 #ifndef SOURCE_DIR
 #error "the test build defines SOURCE_DIR as the repository root"
@@ -1119,41 +1121,49 @@ Test(print, table_is_aligned) {
     free(c);
 }
 
+/* The JSON form of a catalog is built with jansson by gwctl
+ * (gateway/gwctl/output.h): the same document as before, parsed back. */
+static json_t *catalog_json_roundtrip(const catalog_t *c) {
+    json_t *doc = gwctl_json_catalog(c);
+    cr_assert_not_null(doc);
+    char *text = json_dumps(doc, JSON_PRESERVE_ORDER);
+    json_decref(doc);
+    cr_assert_not_null(text);
+    json_error_t jerr;
+    json_t *back = json_loads(text, 0, &jerr);
+    cr_assert_not_null(back, "line %d: %s\n%s", jerr.line, jerr.text, text);
+    free(text);
+    return back;
+}
+
 Test(print, json_is_exact_and_escaped) {
     catalog_t *c = new_catalog();
     char err[ERR_LEN];
     cr_assert_eq(parse_text(HDR "[methodology TJ-GT-01]\nname = Say \"hi\" \\ 公交\n"
                             "native_unit = km\ng_per_unit = 18446744073709551615/2\n" R1,
                             c, err), 0, "%s", err);
-    char *out = print_to_string(catalog_print_json, c);
-    char want[2048];
-    snprintf(want, sizeof want,
-             "{\n"
-             "  \"region\": \"CN-TJ\",\n"
-             "  \"version\": \"2026.1\",\n"
-             "  \"status\": \"illustrative\",\n"
-             "  \"digest\": \"%s\",\n"
-             "  \"path\": \"t.catalog\",\n"
-             "  \"display_unit\": {\"name\": \"kg\", \"unit_g\": \"1000\"},\n"
-             "  \"methodologies\": [\n"
-             "    {\"id\": \"TJ-GT-01\", \"name\": \"Say \\\"hi\\\" \\\\ 公交\", "
-             "\"native_unit\": \"km\", \"g_per_unit\": {\"num\": \"18446744073709551615\", "
-             "\"den\": \"2\"}}\n"
-             "  ],\n"
-             "  \"recognitions\": [\n"
-             "    {\"from_region\": \"CN-BJ\", \"foreign_id\": \"BJ-GT-01\", "
-             "\"local_id\": \"TJ-GT-01\", \"ratio\": {\"num\": \"9\", \"den\": \"10\"}}\n"
-             "  ]\n"
-             "}\n",
-             c->digest_hex);
-    cr_expect_str_eq(out, want);
-    free(out);
+    json_t *got = catalog_json_roundtrip(c);
+    json_error_t jerr;
+    json_t *want = json_pack_ex(&jerr, 0,
+        "{s:s, s:s, s:s, s:s, s:s, s:{s:s, s:s},"
+        " s:[{s:s, s:s, s:s, s:{s:s, s:s}}], s:[{s:s, s:s, s:s, s:{s:s, s:s}}]}",
+        "region", "CN-TJ", "version", "2026.1", "status", "illustrative", "digest", c->digest_hex,
+        "path", "t.catalog", "display_unit", "name", "kg", "unit_g", "1000",
+        "methodologies", "id", "TJ-GT-01", "name", "Say \"hi\" \\ 公交", "native_unit", "km",
+        "g_per_unit", "num", "18446744073709551615", "den", "2",
+        "recognitions", "from_region", "CN-BJ", "foreign_id", "BJ-GT-01", "local_id", "TJ-GT-01",
+        "ratio", "num", "9", "den", "10");
+    cr_assert_not_null(want, "%s", jerr.text);
+    cr_expect(json_equal(got, want), "%s", json_dumps(got, 0));
+    json_decref(want);
+    json_decref(got);
 
     /* No recognitions: an empty array. */
     cr_assert_eq(parse_text(HDR M1, c, err), 0, "%s", err);
-    out = print_to_string(catalog_print_json, c);
-    cr_expect(strstr(out, "\"recognitions\": []\n}\n") != NULL, "%s", out);
-    free(out);
+    got = catalog_json_roundtrip(c);
+    json_t *rec = json_object_get(got, "recognitions");
+    cr_expect(json_is_array(rec) && json_array_size(rec) == 0);
+    json_decref(got);
     free(c);
 }
 
@@ -1164,10 +1174,7 @@ Test(print, json_of_shipped_catalogs_parses) {
         char path[512], err[ERR_LEN];
         snprintf(path, sizeof path, "%s/%s.catalog", SHIPPED_DIR, regions[i]);
         cr_assert_eq(catalog_parse_file(path, c, err, sizeof err), 0, "%s", err);
-        char *out = print_to_string(catalog_print_json, c);
-        json_error_t jerr;
-        json_t *root = json_loads(out, 0, &jerr);
-        cr_assert_not_null(root, "%s: line %d: %s", regions[i], jerr.line, jerr.text);
+        json_t *root = catalog_json_roundtrip(c);
         cr_expect_str_eq(json_string_value(json_object_get(root, "region")), regions[i]);
         cr_expect_str_eq(json_string_value(json_object_get(root, "digest")), c->digest_hex);
         cr_expect_eq(json_array_size(json_object_get(root, "methodologies")),
@@ -1178,8 +1185,7 @@ Test(print, json_of_shipped_catalogs_parses) {
         cr_expect_str_eq(json_string_value(json_object_get(m0, "name")),
                          c->methodologies[0].name);
         json_decref(root);
-        free(out);
-        out = print_to_string(catalog_print_table, c);
+        char *out = print_to_string(catalog_print_table, c);
         cr_expect(strstr(out, "ILLUSTRATIVE DEFAULTS") != NULL);
         free(out);
     }
@@ -1194,8 +1200,6 @@ Test(print, reports_write_errors) {
     cr_assert_not_null(full);
     setvbuf(full, NULL, _IONBF, 0);
     cr_expect_eq(catalog_print_table(c, full), -1);
-    clearerr(full);
-    cr_expect_eq(catalog_print_json(c, full), -1);
     fclose(full);
     free(c);
 }
@@ -1431,4 +1435,45 @@ Test(catalog_set, readers_run_during_reloads) {
     free(other);
     catalog_set_free(set);
     remove_temp_dir(dir);
+}
+
+/* ---- amounts for people (adapters/amount_format.h) ----------------------------- */
+
+Test(amount_format, whole_units_then_exact_grams) {
+    char buf[AMOUNT_TEXT_MAX];
+    cr_expect_str_eq(amount_format(buf, sizeof buf, 19950, "kg", 1000), "19 kg (19950 g)");
+    cr_expect_str_eq(amount_format(buf, sizeof buf, 15000, "kg", 1000), "15 kg (15000 g)");
+    cr_expect_str_eq(amount_format(buf, sizeof buf, 950, "kg", 1000), "0 kg (950 g)");
+    cr_expect_str_eq(amount_format(buf, sizeof buf, 0, "kg", 1000), "0 kg (0 g)");
+    cr_expect_str_eq(amount_format(buf, sizeof buf, 13500, "point", 10), "1350 point (13500 g)");
+    /* grams only: no unit, or a unit of one gram (or none) */
+    cr_expect_str_eq(amount_format(buf, sizeof buf, 19950, NULL, 1000), "19950 g");
+    cr_expect_str_eq(amount_format(buf, sizeof buf, 19950, "", 1000), "19950 g");
+    cr_expect_str_eq(amount_format(buf, sizeof buf, 19950, "g", 1), "19950 g");
+    cr_expect_str_eq(amount_format(buf, sizeof buf, 19950, "kg", 0), "19950 g");
+}
+
+Test(amount_format, limits) {
+    char buf[AMOUNT_TEXT_MAX];
+    /* the longest texts fit AMOUNT_TEXT_MAX, exactly (no floating point) */
+    char unit[CATALOG_UNIT_MAX + 1];
+    memset(unit, 'u', CATALOG_UNIT_MAX);
+    unit[CATALOG_UNIT_MAX] = '\0';
+    char want[AMOUNT_TEXT_MAX + 8];
+    snprintf(want, sizeof want, "18446744073709551 %s (18446744073709551615 g)", unit);
+    cr_expect_str_eq(amount_format(buf, sizeof buf, UINT64_MAX, unit, 1000), want);
+    cr_expect_str_eq(amount_format(buf, sizeof buf, UINT64_MAX, unit, 2),
+                     "9223372036854775807 uuuuuuuuuuuuuuu (18446744073709551615 g)");
+    /* a short buffer gets a cut, terminated text */
+    char small[6];
+    cr_expect_str_eq(amount_format(small, sizeof small, 19950, "kg", 1000), "19 kg");
+}
+
+Test(amount_format, in_a_catalogs_unit) {
+    catalog_t *c = new_catalog();
+    char err[ERR_LEN], buf[AMOUNT_TEXT_MAX];
+    cr_assert_eq(parse_text(VALID, c, err), 0, "%s", err);
+    cr_expect_str_eq(amount_format_catalog(buf, sizeof buf, 19950, c), "19 kg (19950 g)");
+    cr_expect_str_eq(amount_format_catalog(buf, sizeof buf, 19950, NULL), "19950 g");
+    free(c);
 }
