@@ -1,6 +1,7 @@
 /* operations.c - carbon.v1.Operations (ListBatches, Reconcile, ListInDoubt,
- * ResolveInDoubt) and Federation.FetchBatches, the peer side of a
- * reconciliation (DESIGN §8). */
+ * ResolveInDoubt), and the batch records that ListBatches and
+ * Federation.FetchBatches (federation.c), the peer side of a reconciliation,
+ * both answer with (DESIGN §8). */
 #include "gateway/services/operations.h"
 
 #include "carbon/v1/carbon.pb-c.h"
@@ -100,22 +101,28 @@ static Carbon__V1__BatchRecord *ops_pb_batch(arena_t *a, struct gateway *gw, con
     return m;
 }
 
-/* Reads batches and answers them (ListBatches and FetchBatches). */
-static void ops_answer_batches(server_call_t *call, const char *peer, int outgoing,
-                               uint64_t from, uint64_t to, int with_legs, int fetch) {
+int ops_batch_range_ok(server_call_t *call, uint64_t from_seq, uint64_t to_seq) {
+    if (to_seq == 0 || (to_seq >= from_seq && to_seq - from_seq < BATCH_LIST_MAX)) return 1;
+    server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, REASON(BAD_RANGE),
+                       "from_seq..to_seq spans at most %d batches", BATCH_LIST_MAX);
+    return 0;
+}
+
+int ops_batch_records(server_call_t *call, arena_t *a, const char *peer, int outgoing,
+                      uint64_t from, uint64_t to, int with_legs, Carbon__V1__BatchRecord ***out,
+                      size_t *out_n) {
     struct gateway *gw = server_call_app(call);
     store_t *st = gateway_call_store(call);
-    if (st == NULL) return;
+    if (st == NULL) return -1;
     batch_record_t *recs = NULL;
     size_t n = 0;
     char err[256] = "";
     if (batch_list(st, peer, outgoing, from, to, &recs, &n, err, sizeof err) != LEDGER_OK) {
         server_reply_error(call, GRPC_STATUS_UNAVAILABLE, REASON(STORE_UNAVAILABLE), "%s", err);
-        return;
+        return -1;
     }
-    arena_t a = {0};
-    Carbon__V1__BatchRecord **out = arena_alloc(&a, n * sizeof *out);
-    size_t k = 0;
+    *out = arena_alloc(a, n * sizeof **out);
+    *out_n = 0;
     int failed = 0;
     for (size_t i = 0; i < n && !failed; i++) {
         ledger_leg_t *legs = NULL;
@@ -123,57 +130,29 @@ static void ops_answer_batches(server_call_t *call, const char *peer, int outgoi
             failed = 1;
             break;
         }
-        out[k++] = ops_pb_batch(&a, gw, peer, outgoing, &recs[i], legs, with_legs);
+        (*out)[(*out_n)++] = ops_pb_batch(a, gw, peer, outgoing, &recs[i], legs, with_legs);
         for (size_t j = 0; j < recs[i].tids_n; j++) ledger_leg_free(&legs[j]);
         free(legs);
     }
     for (size_t i = 0; i < n; i++) batch_record_free(&recs[i]);
     free(recs);
     if (failed) {
-        arena_free(&a);
         server_reply_error(call, GRPC_STATUS_UNAVAILABLE, REASON(STORE_UNAVAILABLE), "%s", err);
-        return;
+        return -1;
     }
-    if (fetch) {
-        Carbon__V1__FetchBatchesResponse resp = CARBON__V1__FETCH_BATCHES_RESPONSE__INIT;
-        resp.n_batches = k;
-        resp.batches = out;
-        server_reply_ok(call, &resp.base);
-    } else {
-        Carbon__V1__ListBatchesResponse resp = CARBON__V1__LIST_BATCHES_RESPONSE__INIT;
-        resp.n_batches = k;
-        resp.batches = out;
-        server_reply_ok(call, &resp.base);
-    }
-    arena_free(&a);
+    return 0;
 }
 
 void ops_list_batches(server_call_t *call, const ProtobufCMessage *request) {
     const Carbon__V1__ListBatchesRequest *req = (const Carbon__V1__ListBatchesRequest *)request;
     if (!ops_peer_ok(call, req->peer_region)) return;
-    if (req->to_seq != 0 && (req->to_seq < req->from_seq || req->to_seq - req->from_seq >= BATCH_LIST_MAX)) {
-        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, REASON(BAD_RANGE),
-                           "from_seq..to_seq spans at most %d batches", BATCH_LIST_MAX);
-        return;
-    }
-    ops_answer_batches(call, req->peer_region, req->outgoing, req->from_seq, req->to_seq, 1, 0);
-}
-
-void ops_fetch_batches(server_call_t *call, const ProtobufCMessage *request) {
-    const Carbon__V1__FetchBatchesRequest *req = (const Carbon__V1__FetchBatchesRequest *)request;
-    const identity_t *caller = server_call_caller(call);
-    if (caller == NULL || strcmp(caller->region, req->region) != 0) {
-        server_reply_error(call, GRPC_STATUS_PERMISSION_DENIED, REASON(REGION_MISMATCH),
-                           "a gateway may fetch only the batches it sent");
-        return;
-    }
-    if (req->to_seq != 0 && (req->to_seq < req->from_seq || req->to_seq - req->from_seq >= BATCH_LIST_MAX)) {
-        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, REASON(BAD_RANGE),
-                           "from_seq..to_seq spans at most %d batches", BATCH_LIST_MAX);
-        return;
-    }
-    /* The caller sent these batches: here they are incoming. */
-    ops_answer_batches(call, req->region, 0, req->from_seq, req->to_seq, req->with_legs, 1);
+    if (!ops_batch_range_ok(call, req->from_seq, req->to_seq)) return;
+    arena_t a = {0};
+    Carbon__V1__ListBatchesResponse resp = CARBON__V1__LIST_BATCHES_RESPONSE__INIT;
+    if (ops_batch_records(call, &a, req->peer_region, req->outgoing, req->from_seq, req->to_seq, 1,
+                          &resp.batches, &resp.n_batches) == 0)
+        server_reply_ok(call, &resp.base);
+    arena_free(&a);
 }
 
 /* ---- Reconcile ------------------------------------------------------------------ */
@@ -281,11 +260,7 @@ void ops_reconcile(server_call_t *call, const ProtobufCMessage *request) {
     const Carbon__V1__ReconcileRequest *req = (const Carbon__V1__ReconcileRequest *)request;
     struct gateway *gw = server_call_app(call);
     if (!ops_peer_ok(call, req->peer_region)) return;
-    if (req->to_seq != 0 && (req->to_seq < req->from_seq || req->to_seq - req->from_seq >= BATCH_LIST_MAX)) {
-        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, REASON(BAD_RANGE),
-                           "from_seq..to_seq spans at most %d batches", BATCH_LIST_MAX);
-        return;
-    }
+    if (!ops_batch_range_ok(call, req->from_seq, req->to_seq)) return;
     store_t *st = gateway_call_store(call);
     if (st == NULL) return;
     char err[256] = "";
