@@ -2,12 +2,13 @@
 #include "gateway/config.h"
 #include "common/carbon_assert.h"
 
-#include "gateway/metrics.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <ini.h>
 #include <limits.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,42 @@ int config_region_valid(const char *s) {
     for (size_t i = 3; i < n; i++)
         if (!isupper((unsigned char)s[i]) && !isdigit((unsigned char)s[i])) return 0;
     return 1;
+}
+
+int config_metrics_listen_parse(const char *s, struct sockaddr_storage *ss, socklen_t *sslen) {
+    char host[CONFIG_ADDRESS_MAX];
+    const char *colon = strrchr(s, ':');
+    if (colon == NULL || colon == s || colon[1] == '\0' || strlen(colon + 1) > 5) return -1;
+    unsigned long port = 0;
+    for (const char *c = colon + 1; *c != '\0'; c++) {
+        if (*c < '0' || *c > '9') return -1;
+        port = port * 10 + (unsigned long)(*c - '0');
+    }
+    if (port > 65535) return -1;
+    size_t hlen = (size_t)(colon - s);
+    if (hlen >= sizeof host) return -1;
+    memset(ss, 0, sizeof *ss);
+    if (s[0] == '[') {
+        if (hlen < 3 || s[hlen - 1] != ']') return -1;
+        memcpy(host, s + 1, hlen - 2);
+        host[hlen - 2] = '\0';
+        struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
+        if (inet_pton(AF_INET6, host, &a6->sin6_addr) != 1 || !IN6_IS_ADDR_LOOPBACK(&a6->sin6_addr))
+            return -1;
+        a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons((uint16_t)port);
+        *sslen = sizeof *a6;
+        return 0;
+    }
+    memcpy(host, s, hlen);
+    host[hlen] = '\0';
+    struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
+    if (inet_pton(AF_INET, host, &a4->sin_addr) != 1 || (ntohl(a4->sin_addr.s_addr) >> 24) != 127)
+        return -1;
+    a4->sin_family = AF_INET;
+    a4->sin_port = htons((uint16_t)port);
+    *sslen = sizeof *a4;
+    return 0;
 }
 
 const char *config_peer_address(const gateway_config_t *cfg, const char *region) {
@@ -192,7 +229,9 @@ static int config_on_key(config_parse_t *p, const char *section, const char *nam
         return 0;
     } else if (strcmp(section, "metrics") == 0) {
         if (strcmp(name, "listen") == 0) {
-            if (value[0] != '\0' && !metrics_listen_valid(value)) {
+            struct sockaddr_storage ss;
+            socklen_t sslen;
+            if (value[0] != '\0' && config_metrics_listen_parse(value, &ss, &sslen) != 0) {
                 snprintf(p->err, p->errlen,
                          "metrics listen '%.64s' is not a loopback HOST:PORT like 127.0.0.1:9101",
                          value);

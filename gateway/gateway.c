@@ -386,5 +386,3 @@ void gateway_destroy(gateway_t *gw) {
     if (gw->catalogs != NULL) catalog_set_free(gw->catalogs);
     free(gw);
 }
-
-int gateway_port(const gateway_t *gw) { return server_port(gw->server); }
