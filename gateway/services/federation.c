@@ -7,6 +7,7 @@
  * idempotent. */
 #include "gateway/services/federation.h"
 
+#include "common/carbon_assert.h"
 #include "gateway/app.h"
 #include "gateway/arena.h"
 #include "gateway/config.h"
@@ -76,12 +77,79 @@ void federation_hello(server_call_t *call, const ProtobufCMessage *request) {
     arena_free(&a);
 }
 
+/* Checks leg i of a Prepare from source and fills legs[i] and its verdict
+ * p[i] (precheck: "" or the reason to vote no). 1, or 0 with the reason in
+ * err (the request is malformed; legs[i] is left freed). */
+static int federation_leg_in(struct gateway *gw, const Carbon__V1__PrepareRequest *req, size_t i,
+                             ledger_leg_t *legs, ledger_prepare_t *p, uint64_t now_ms, char *err,
+                             size_t errlen) {
+    CARBON_ASSERT(i < req->n_legs && i <= gw->cfg.batch_legs_max);
+    if (pbconv_leg_in(req->legs[i], gw->cfg.region, &legs[i], err, errlen) != 0) return 0;
+    if (strcmp(legs[i].peer, req->source_region) != 0) {
+        snprintf(err, errlen, "leg %s comes from %s, not from %s", legs[i].tid, legs[i].peer,
+                 req->source_region);
+        ledger_leg_free(&legs[i]);
+        return 0;
+    }
+    for (size_t j = 0; j < i; j++)
+        if (strcmp(legs[j].tid, legs[i].tid) == 0) {
+            snprintf(err, errlen, "transfer %s appears twice in the batch", legs[j].tid);
+            ledger_leg_free(&legs[i]);
+            return 0;
+        }
+    p[i].leg = &legs[i];
+    const char *why = quote_check_leg(gw->catalogs, gw->cfg.region, req->source_region,
+                                      legs[i].blocks[0].origin, legs[i].meth, legs[i].dest_meth,
+                                      legs[i].credited_g, legs[i].debited_g, legs[i].src_digest,
+                                      legs[i].dst_digest);
+    if (why == NULL && legs[i].expiry_ms > now_ms + FEDERATION_EXPIRY_HORIZON_MS)
+        why = REASON(EXPIRY_TOO_FAR);
+    p[i].precheck = why != NULL ? why : "";
+    return 1;
+}
+
+/* The destination's batch text "COUNT|SUM_G|DIGEST" of n legs (ledger_dest_prepare). */
+static void federation_batch_text(const char *region, const ledger_leg_t *legs, size_t n,
+                                  char *text, size_t textlen) {
+    CARBON_ASSERT(n >= 1 && text != NULL && textlen > 0);
+    const ledger_leg_t **view = calloc(n, sizeof *view);
+    if (view == NULL) abort();
+    for (size_t i = 0; i < n; i++) view[i] = &legs[i];
+    batch_totals_t totals;
+    batch_totals_destination(region, view, n, &totals);
+    free(view);
+    snprintf(text, textlen, "%" PRIu32 "|%" PRIu64 "|%s", totals.count, totals.sum_g,
+             totals.digest);
+}
+
+/* Replies a PrepareResponse: one vote per leg, in the request's order. */
+static void federation_reply_votes(server_call_t *call, const ledger_leg_t *legs,
+                                   const ledger_prepare_t *p, size_t n) {
+    CARBON_ASSERT(legs != NULL && p != NULL);
+    arena_t a = {0};
+    Carbon__V1__PrepareResponse resp = CARBON__V1__PREPARE_RESPONSE__INIT;
+    resp.votes = arena_alloc(&a, n * sizeof *resp.votes);
+    for (size_t i = 0; i < n; i++) {
+        Carbon__V1__LegVote *v = arena_alloc(&a, sizeof *v);
+        carbon__v1__leg_vote__init(v);
+        v->transfer_id = arena_strdup(&a, legs[i].tid);
+        v->vote = p[i].vote_yes ? CARBON__V1__VOTE__VOTE_YES : CARBON__V1__VOTE__VOTE_NO;
+        v->reason = arena_strdup(&a, p[i].reason);
+        resp.votes[resp.n_votes++] = v;
+    }
+    CARBON_ASSERT(resp.n_votes == n);
+    server_reply_ok(call, &resp.base);
+    arena_free(&a);
+}
+
 void federation_prepare(server_call_t *call, const ProtobufCMessage *request) {
+    CARBON_ASSERT(call != NULL && request != NULL);
     const Carbon__V1__PrepareRequest *req = (const Carbon__V1__PrepareRequest *)request;
     struct gateway *gw = server_call_app(call);
     if (!federation_region_ok(call, req->source_region)) return;
     if (!federation_batch_size_ok(call, req->n_legs)) return;
     size_t n = req->n_legs;
+    CARBON_ASSERT(n >= 1 && n <= gw->cfg.batch_legs_max);
     ledger_leg_t *legs = calloc(n, sizeof *legs);
     ledger_prepare_t *p = calloc(n, sizeof *p);
     if (legs == NULL || p == NULL) abort();
@@ -89,47 +157,15 @@ void federation_prepare(server_call_t *call, const ProtobufCMessage *request) {
     char batch_text[128];
     uint64_t now_ms = ledger_now_ms();
     size_t parsed = 0;
-    for (; parsed < n; parsed++) {
-        if (pbconv_leg_in(req->legs[parsed], gw->cfg.region, &legs[parsed], err, sizeof err) != 0)
-            break;
-        if (strcmp(legs[parsed].peer, req->source_region) != 0) {
-            snprintf(err, sizeof err, "leg %s comes from %s, not from %s", legs[parsed].tid,
-                     legs[parsed].peer, req->source_region);
-            ledger_leg_free(&legs[parsed]);
-            break;
-        }
-        for (size_t j = 0; j < parsed; j++)
-            if (strcmp(legs[j].tid, legs[parsed].tid) == 0) {
-                snprintf(err, sizeof err, "transfer %s appears twice in the batch", legs[j].tid);
-                ledger_leg_free(&legs[parsed]);
-                goto stop;
-            }
-        p[parsed].leg = &legs[parsed];
-        const char *why = quote_check_leg(gw->catalogs, gw->cfg.region, req->source_region,
-                                          legs[parsed].blocks[0].origin, legs[parsed].meth, legs[parsed].dest_meth,
-                                          legs[parsed].credited_g, legs[parsed].debited_g,
-                                          legs[parsed].src_digest, legs[parsed].dst_digest);
-        if (why == NULL && legs[parsed].expiry_ms > now_ms + FEDERATION_EXPIRY_HORIZON_MS)
-            why = REASON(EXPIRY_TOO_FAR);
-        p[parsed].precheck = why != NULL ? why : "";
-    }
-stop:
+    while (parsed < n && federation_leg_in(gw, req, parsed, legs, p, now_ms, err, sizeof err))
+        parsed++;
     if (parsed < n) {
         server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, REASON(MALFORMED_LEG), "%s", err);
         goto out;
     }
     store_t *st = gateway_call_store(call);
     if (st == NULL) goto out;
-    {
-        const ledger_leg_t **view = calloc(n, sizeof *view);
-        if (view == NULL) abort();
-        for (size_t i = 0; i < n; i++) view[i] = &legs[i];
-        batch_totals_t totals;
-        batch_totals_destination(gw->cfg.region, view, n, &totals);
-        free(view);
-        snprintf(batch_text, sizeof batch_text, "%" PRIu32 "|%" PRIu64 "|%s", totals.count,
-                 totals.sum_g, totals.digest);
-    }
+    federation_batch_text(gw->cfg.region, legs, n, batch_text, sizeof batch_text);
     if (ledger_dest_prepare(st, req->source_region, req->batch_seq, batch_text, p, n, now_ms, err,
                             sizeof err) != LEDGER_OK) {
         log_warn("store_error", "{s:s, s:s}", "method", "Prepare", "error", err);
@@ -138,21 +174,7 @@ stop:
         goto out;
     }
     failpoint_hit("dest.after_prepare");
-    {
-        arena_t a = {0};
-        Carbon__V1__PrepareResponse resp = CARBON__V1__PREPARE_RESPONSE__INIT;
-        resp.votes = arena_alloc(&a, n * sizeof *resp.votes);
-        for (size_t i = 0; i < n; i++) {
-            Carbon__V1__LegVote *v = arena_alloc(&a, sizeof *v);
-            carbon__v1__leg_vote__init(v);
-            v->transfer_id = arena_strdup(&a, legs[i].tid);
-            v->vote = p[i].vote_yes ? CARBON__V1__VOTE__VOTE_YES : CARBON__V1__VOTE__VOTE_NO;
-            v->reason = arena_strdup(&a, p[i].reason);
-            resp.votes[resp.n_votes++] = v;
-        }
-        server_reply_ok(call, &resp.base);
-        arena_free(&a);
-    }
+    federation_reply_votes(call, legs, p, n);
 out:
     for (size_t i = 0; i < parsed && i < n; i++) ledger_leg_free(&legs[i]);
     free(legs);
