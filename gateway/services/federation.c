@@ -37,6 +37,7 @@
 
 /* Checks that the region named in the message is the caller's. */
 static int federation_region_ok(server_call_t *call, const char *region) {
+    CARBON_ASSERT(call != NULL && region != NULL);
     const identity_t *caller = server_call_caller(call);
     if (caller != NULL && strcmp(caller->region, region) == 0) return 1;
     server_reply_error(call, GRPC_STATUS_PERMISSION_DENIED, REASON(REGION_MISMATCH),
@@ -47,6 +48,7 @@ static int federation_region_ok(server_call_t *call, const char *region) {
 
 static int federation_batch_size_ok(server_call_t *call, size_t n) {
     struct gateway *gw = server_call_app(call);
+    CARBON_ASSERT(gw != NULL && gw->cfg.batch_legs_max <= CONFIG_BATCH_LEGS_MAX);
     if (n >= 1 && n <= gw->cfg.batch_legs_max) return 1;
     server_refuse(call, n == 0 ? REASON_BAD_BATCH_SIZE : REASON_BATCH_TOO_LARGE,
                   "a batch holds 1..%u legs, not %zu", gw->cfg.batch_legs_max, n);
@@ -54,6 +56,7 @@ static int federation_batch_size_ok(server_call_t *call, size_t n) {
 }
 
 void federation_hello(server_call_t *call, const ProtobufCMessage *request) {
+    CARBON_ASSERT(call != NULL && request != NULL);
     const Carbon__V1__HelloRequest *req = (const Carbon__V1__HelloRequest *)request;
     struct gateway *gw = server_call_app(call);
     if (!federation_region_ok(call, req->region)) return;
@@ -66,6 +69,7 @@ void federation_hello(server_call_t *call, const ProtobufCMessage *request) {
     const catalog_t *current[CATALOG_SET_REGIONS_MAX];
     size_t n = catalog_set_snapshot(gw->catalogs, current, CATALOG_SET_REGIONS_MAX);
     if (n > CATALOG_SET_REGIONS_MAX) n = CATALOG_SET_REGIONS_MAX;
+    CARBON_ASSERT(n <= CATALOG_SET_REGIONS_MAX); /* current[] holds that many */
     arena_t a = {0};
     Carbon__V1__HelloResponse resp = CARBON__V1__HELLO_RESPONSE__INIT;
     resp.protocol_version = FEDERATION_PROTOCOL_VERSION;
@@ -73,6 +77,7 @@ void federation_hello(server_call_t *call, const ProtobufCMessage *request) {
     resp.catalog_digests = arena_alloc(&a, n * sizeof *resp.catalog_digests);
     for (size_t i = 0; i < n; i++)
         resp.catalog_digests[resp.n_catalog_digests++] = arena_strdup(&a, current[i]->digest_hex);
+    CARBON_ASSERT(resp.n_catalog_digests == n);
     server_reply_ok(call, &resp.base);
     arena_free(&a);
 }
@@ -83,6 +88,7 @@ void federation_hello(server_call_t *call, const ProtobufCMessage *request) {
 static int federation_leg_in(struct gateway *gw, const Carbon__V1__PrepareRequest *req, size_t i,
                              ledger_leg_t *legs, ledger_prepare_t *p, uint64_t now_ms, char *err,
                              size_t errlen) {
+    CARBON_ASSERT(gw != NULL && req != NULL && legs != NULL && p != NULL && err != NULL);
     CARBON_ASSERT(i < req->n_legs && i <= gw->cfg.batch_legs_max);
     if (pbconv_leg_in(req->legs[i], gw->cfg.region, &legs[i], err, errlen) != 0) return 0;
     if (strcmp(legs[i].peer, req->source_region) != 0) {
@@ -111,7 +117,8 @@ static int federation_leg_in(struct gateway *gw, const Carbon__V1__PrepareReques
 /* The destination's batch text "COUNT|SUM_G|DIGEST" of n legs (ledger_dest_prepare). */
 static void federation_batch_text(const char *region, const ledger_leg_t *legs, size_t n,
                                   char *text, size_t textlen) {
-    CARBON_ASSERT(n >= 1 && text != NULL && textlen > 0);
+    CARBON_ASSERT(region != NULL && legs != NULL);
+    CARBON_ASSERT(n >= 1 && n <= CONFIG_BATCH_LEGS_MAX && text != NULL && textlen > 0);
     const ledger_leg_t **view = calloc(n, sizeof *view);
     if (view == NULL) abort();
     for (size_t i = 0; i < n; i++) view[i] = &legs[i];
@@ -182,10 +189,12 @@ out:
 }
 
 void federation_decide(server_call_t *call, const ProtobufCMessage *request) {
+    CARBON_ASSERT(call != NULL && request != NULL);
     const Carbon__V1__DecideRequest *req = (const Carbon__V1__DecideRequest *)request;
     if (!federation_region_ok(call, req->source_region)) return;
     if (!federation_batch_size_ok(call, req->n_decisions)) return;
     size_t n = req->n_decisions;
+    CARBON_ASSERT(n >= 1 && n <= CONFIG_BATCH_LEGS_MAX); /* before filling d[] */
     ledger_dest_decision_t *d = calloc(n, sizeof *d);
     if (d == NULL) abort();
     for (size_t i = 0; i < n; i++) {
@@ -233,16 +242,42 @@ void federation_decide(server_call_t *call, const ProtobufCMessage *request) {
                                              : CARBON__V1__DECISION__DECISION_UNKNOWN;
         resp.acks[resp.n_acks++] = ack;
     }
+    CARBON_ASSERT(resp.n_acks == n);
     server_reply_ok(call, &resp.base);
     arena_free(&a);
     free(d);
 }
 
+/* Replies a QueryDecisionResponse: for each of the n ids its answer[i],
+ * 'C' (COMMIT), 'A' (ABORT) or 'U' (UNKNOWN). */
+static void federation_reply_decisions(server_call_t *call, char *const *ids, const char *answer,
+                                       size_t n) {
+    CARBON_ASSERT(call != NULL && ids != NULL && answer != NULL);
+    CARBON_ASSERT(n >= 1 && n <= CONFIG_BATCH_LEGS_MAX);
+    arena_t a = {0};
+    Carbon__V1__QueryDecisionResponse resp = CARBON__V1__QUERY_DECISION_RESPONSE__INIT;
+    resp.decisions = arena_alloc(&a, n * sizeof *resp.decisions);
+    for (size_t i = 0; i < n; i++) {
+        Carbon__V1__LegDecision *ld = arena_alloc(&a, sizeof *ld);
+        carbon__v1__leg_decision__init(ld);
+        ld->transfer_id = arena_strdup(&a, ids[i]);
+        ld->decision = answer[i] == 'C'   ? CARBON__V1__DECISION__DECISION_COMMIT
+                       : answer[i] == 'A' ? CARBON__V1__DECISION__DECISION_ABORT
+                                          : CARBON__V1__DECISION__DECISION_UNKNOWN;
+        resp.decisions[resp.n_decisions++] = ld;
+    }
+    CARBON_ASSERT(resp.n_decisions == n);
+    server_reply_ok(call, &resp.base);
+    arena_free(&a);
+}
+
 void federation_query_decision(server_call_t *call, const ProtobufCMessage *request) {
+    CARBON_ASSERT(call != NULL && request != NULL);
     const Carbon__V1__QueryDecisionRequest *req = (const Carbon__V1__QueryDecisionRequest *)request;
     if (!federation_region_ok(call, req->region)) return;
     if (!federation_batch_size_ok(call, req->n_transfer_ids)) return;
     size_t n = req->n_transfer_ids;
+    CARBON_ASSERT(n >= 1 && n <= CONFIG_BATCH_LEGS_MAX); /* before filling answer[], d[], index[] */
     for (size_t i = 0; i < n; i++)
         if (!validate_request_id(req->transfer_ids[i])) {
             server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, REASON(BAD_ID),
@@ -275,6 +310,7 @@ void federation_query_decision(server_call_t *call, const ProtobufCMessage *requ
         }
         ledger_leg_free(&leg);
     }
+    CARBON_ASSERT(nd <= n);
     if (!failed && nd > 0 && ledger_source_decide(st, d, nd, ledger_now_ms(), err, sizeof err) != LEDGER_OK)
         failed = 1;
     if (failed) {
@@ -285,20 +321,7 @@ void federation_query_decision(server_call_t *call, const ProtobufCMessage *requ
             answer[index[k]] = !strcmp(d[k].state, "COMMITTED") ? 'C'
                                : !strcmp(d[k].state, "ABORTED") ? 'A'
                                                                 : 'U';
-        arena_t a = {0};
-        Carbon__V1__QueryDecisionResponse resp = CARBON__V1__QUERY_DECISION_RESPONSE__INIT;
-        resp.decisions = arena_alloc(&a, n * sizeof *resp.decisions);
-        for (size_t i = 0; i < n; i++) {
-            Carbon__V1__LegDecision *ld = arena_alloc(&a, sizeof *ld);
-            carbon__v1__leg_decision__init(ld);
-            ld->transfer_id = arena_strdup(&a, req->transfer_ids[i]);
-            ld->decision = answer[i] == 'C'   ? CARBON__V1__DECISION__DECISION_COMMIT
-                           : answer[i] == 'A' ? CARBON__V1__DECISION__DECISION_ABORT
-                                              : CARBON__V1__DECISION__DECISION_UNKNOWN;
-            resp.decisions[resp.n_decisions++] = ld;
-        }
-        server_reply_ok(call, &resp.base);
-        arena_free(&a);
+        federation_reply_decisions(call, req->transfer_ids, answer, n);
     }
     free(answer);
     free(d);
@@ -308,6 +331,7 @@ void federation_query_decision(server_call_t *call, const ProtobufCMessage *requ
 /* ---- the peers' audit checkpoints and batch records ------------------------------ */
 
 void federation_share_checkpoint(server_call_t *call, const ProtobufCMessage *request) {
+    CARBON_ASSERT(call != NULL && request != NULL);
     const Carbon__V1__ShareCheckpointRequest *req = (const Carbon__V1__ShareCheckpointRequest *)request;
     struct gateway *gw = server_call_app(call);
     const identity_t *caller = server_call_caller(call);
@@ -324,6 +348,8 @@ void federation_share_checkpoint(server_call_t *call, const ProtobufCMessage *re
                            "%d lowercase hex digits", AUDIT_HASH_HEX);
         return;
     }
+    CARBON_ASSERT(m->public_key.data != NULL && m->signature.data != NULL &&
+                  strlen(m->head_hash) == AUDIT_HASH_HEX); /* before the copies into cp */
     audit_checkpoint_t cp = {0};
     snprintf(cp.region, sizeof cp.region, "%s", m->region);
     cp.seq = m->seq;
@@ -332,6 +358,7 @@ void federation_share_checkpoint(server_call_t *call, const ProtobufCMessage *re
     memcpy(cp.public_key, m->public_key.data, 32);
     memcpy(cp.signature, m->signature.data, 64);
     const uint8_t *pinned = NULL;
+    CARBON_ASSERT(gw->cfg.peers_n <= CONFIG_PEERS_MAX);
     for (size_t i = 0; i < gw->cfg.peers_n; i++)
         if (strcmp(gw->cfg.peers[i].region, m->region) == 0 && gw->peer_audit_key_set[i])
             pinned = gw->peer_audit_keys[i];
@@ -366,6 +393,7 @@ void federation_share_checkpoint(server_call_t *call, const ProtobufCMessage *re
 }
 
 void federation_fetch_batches(server_call_t *call, const ProtobufCMessage *request) {
+    CARBON_ASSERT(call != NULL && request != NULL);
     const Carbon__V1__FetchBatchesRequest *req = (const Carbon__V1__FetchBatchesRequest *)request;
     const identity_t *caller = server_call_caller(call);
     if (caller == NULL || strcmp(caller->region, req->region) != 0) {
@@ -378,7 +406,9 @@ void federation_fetch_batches(server_call_t *call, const ProtobufCMessage *reque
     Carbon__V1__FetchBatchesResponse resp = CARBON__V1__FETCH_BATCHES_RESPONSE__INIT;
     /* The caller sent these batches: here they are incoming. */
     if (ops_batch_records(call, &a, req->region, 0, req->from_seq, req->to_seq, req->with_legs,
-                          &resp.batches, &resp.n_batches) == 0)
+                          &resp.batches, &resp.n_batches) == 0) {
+        CARBON_ASSERT(resp.n_batches <= BATCH_LIST_MAX);
         server_reply_ok(call, &resp.base);
+    }
     arena_free(&a);
 }
