@@ -327,7 +327,9 @@ void audit_checkpointer_stop(struct gateway *gw) {
     gw->checkpointer_stop = 1;
     pthread_cond_broadcast(&gw->checkpointer_wake);
     pthread_mutex_unlock(&gw->checkpointer_lock);
-    pthread_join(gw->checkpointer, NULL);
+    int joined = pthread_join(gw->checkpointer, NULL);
+    CARBON_ASSERT(joined == 0);
+    (void)joined;
     gw->checkpointer_started = 0;
 }
 

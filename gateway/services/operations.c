@@ -481,6 +481,8 @@ static int ops_resolve_fields_ok(server_call_t *call, const Carbon__V1__ResolveI
                            OPS_REASON_MIN, OPS_REASON_MAX, strlen(req->reason));
         return 0;
     }
+    size_t reason_len = strlen(req->reason); /* the limit the resolution's record relies on */
+    CARBON_ASSERT(reason_len >= OPS_REASON_MIN && reason_len <= OPS_REASON_MAX);
     return 1;
 }
 
