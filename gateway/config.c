@@ -2,13 +2,14 @@
 #include "gateway/config.h"
 #include "common/carbon_assert.h"
 
-#include "gateway/metrics.h"
 #include "gateway/rpc/region_address.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <ini.h>
 #include <limits.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,42 @@ void config_defaults(gateway_config_t *cfg) {
 }
 
 int config_region_valid(const char *s) { return region_code_valid(s); }
+
+int config_metrics_listen_parse(const char *s, struct sockaddr_storage *ss, socklen_t *sslen) {
+    char host[CONFIG_ADDRESS_MAX];
+    const char *colon = strrchr(s, ':');
+    if (colon == NULL || colon == s || colon[1] == '\0' || strlen(colon + 1) > 5) return -1;
+    unsigned long port = 0;
+    for (const char *c = colon + 1; *c != '\0'; c++) {
+        if (*c < '0' || *c > '9') return -1;
+        port = port * 10 + (unsigned long)(*c - '0');
+    }
+    if (port > 65535) return -1;
+    size_t hlen = (size_t)(colon - s);
+    if (hlen >= sizeof host) return -1;
+    memset(ss, 0, sizeof *ss);
+    if (s[0] == '[') {
+        if (hlen < 3 || s[hlen - 1] != ']') return -1;
+        memcpy(host, s + 1, hlen - 2);
+        host[hlen - 2] = '\0';
+        struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
+        if (inet_pton(AF_INET6, host, &a6->sin6_addr) != 1 || !IN6_IS_ADDR_LOOPBACK(&a6->sin6_addr))
+            return -1;
+        a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons((uint16_t)port);
+        *sslen = sizeof *a6;
+        return 0;
+    }
+    memcpy(host, s, hlen);
+    host[hlen] = '\0';
+    struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
+    if (inet_pton(AF_INET, host, &a4->sin_addr) != 1 || (ntohl(a4->sin_addr.s_addr) >> 24) != 127)
+        return -1;
+    a4->sin_family = AF_INET;
+    a4->sin_port = htons((uint16_t)port);
+    *sslen = sizeof *a4;
+    return 0;
+}
 
 const char *config_peer_address(const gateway_config_t *cfg, const char *region) {
     for (size_t i = 0; i < cfg->peers_n; i++)
@@ -97,60 +134,127 @@ static int config_uint(config_parse_t *p, const char *key, const char *value, ui
         return 1;                                                                               \
     } while (0)
 
-static int config_on_key(config_parse_t *p, const char *section, const char *name,
-                         const char *value) {
+/* Refuses a key its section does not know. Returns 0. */
+static int config_unknown_key(config_parse_t *p, const char *section, const char *name) {
+    snprintf(p->err, p->errlen, "unknown key '%s' in [%s]", name, section);
+    return 0;
+}
+
+/* [gateway]: one key. 1, or 0 with the reason in p->err. */
+static int config_on_gateway(config_parse_t *p, const char *name, const char *value) {
     gateway_config_t *cfg = p->cfg;
     uint64_t v;
+    if (strcmp(name, "region") == 0) {
+        if (!config_region_valid(value)) {
+            snprintf(p->err, p->errlen, "region '%s' is not a region code like CN-TJ",
+                     value);
+            return 0;
+        }
+        return config_copy(p, cfg->region, sizeof cfg->region, name, value);
+    }
+    if (strcmp(name, "listen") == 0) return config_copy(p, cfg->listen, sizeof cfg->listen, name, value);
+    if (strcmp(name, "catalog_dir") == 0) return config_copy_path(p, cfg->catalog_dir, name, value);
+    if (strcmp(name, "trust_domain") == 0)
+        return config_copy(p, cfg->trust_domain, sizeof cfg->trust_domain, name, value);
+    if (strcmp(name, "log_level") == 0) {
+        if (strcmp(value, "debug") && strcmp(value, "info") && strcmp(value, "warn") &&
+            strcmp(value, "error")) {
+            snprintf(p->err, p->errlen, "%s", "log_level must be debug, info, warn or error");
+            return 0;
+        }
+        return config_copy(p, cfg->log_level, sizeof cfg->log_level, name, value);
+    }
+    if (strcmp(name, "workers") == 0) {
+        if (!config_uint(p, name, value, 1, CONFIG_WORKERS_MAX, &v)) return 0;
+        cfg->workers = (int)v;
+        return 1;
+    }
+    return config_unknown_key(p, "gateway", name);
+}
+
+/* [tls]: one key. 1, or 0 with the reason in p->err. */
+static int config_on_tls(config_parse_t *p, const char *name, const char *value) {
+    gateway_config_t *cfg = p->cfg;
+    if (strcmp(name, "cert") == 0) return config_copy_path(p, cfg->cert_path, name, value);
+    if (strcmp(name, "key") == 0) return config_copy_path(p, cfg->key_path, name, value);
+    if (strcmp(name, "ca") == 0) return config_copy_path(p, cfg->ca_path, name, value);
+    if (strcmp(name, "crl_dir") == 0) return config_copy_path(p, cfg->crl_dir, name, value);
+    return config_unknown_key(p, "tls", name);
+}
+
+/* [store]: one key. 1, or 0 with the reason in p->err. */
+static int config_on_store(config_parse_t *p, const char *name, const char *value) {
+    gateway_config_t *cfg = p->cfg;
+    uint64_t v;
+    if (strcmp(name, "host") == 0) return config_copy(p, cfg->store_host, sizeof cfg->store_host, name, value);
+    if (strcmp(name, "port") == 0) {
+        if (!config_uint(p, name, value, 1, 65535, &v)) return 0;
+        cfg->store_port = (int)v;
+        return 1;
+    }
+    if (strcmp(name, "user") == 0) return config_copy(p, cfg->store_user, sizeof cfg->store_user, name, value);
+    if (strcmp(name, "password_file") == 0) return config_copy_path(p, cfg->store_password_file, name, value);
+    if (strcmp(name, "connect_timeout_ms") == 0) {
+        if (!config_uint(p, name, value, 10, 60000, &v)) return 0;
+        cfg->store_connect_timeout_ms = (int)v;
+        return 1;
+    }
+    if (strcmp(name, "command_timeout_ms") == 0) {
+        if (!config_uint(p, name, value, 10, 600000, &v)) return 0;
+        cfg->store_command_timeout_ms = (int)v;
+        return 1;
+    }
+    return config_unknown_key(p, "store", name);
+}
+
+/* [limits] and [audit]: one key. 1, or 0 with the reason in p->err. */
+static int config_on_limits(config_parse_t *p, const char *section, const char *name,
+                            const char *value) {
+    gateway_config_t *cfg = p->cfg;
+    if (strcmp(section, "limits") == 0) {
+        if (strcmp(name, "max_message_bytes") == 0) U32(max_message_bytes, 1024, CONFIG_MESSAGE_BYTES_MAX);
+        if (strcmp(name, "batch_legs_max") == 0) U32(batch_legs_max, 1, CONFIG_BATCH_LEGS_MAX);
+        if (strcmp(name, "batch_window_ms") == 0) U32(batch_window_ms, 0, 1000);
+        if (strcmp(name, "leg_expiry_ms") == 0) U32(leg_expiry_ms, 100, CONFIG_LEG_EXPIRY_MS_MAX);
+        if (strcmp(name, "peer_timeout_ms") == 0) U32(peer_timeout_ms, 10, 600000);
+        if (strcmp(name, "recovery_interval_ms") == 0) U32(recovery_interval_ms, 10, 3600000);
+    } else {
+        if (strcmp(name, "signing_key") == 0)
+            return config_copy_path(p, cfg->audit_signing_key, name, value);
+        if (strcmp(name, "checkpoint_interval_ms") == 0) U32(checkpoint_interval_ms, 10, 86400000);
+    }
+    return config_unknown_key(p, section, name);
+}
+
+/* [metrics]: one key. 1, or 0 with the reason in p->err. */
+static int config_on_metrics(config_parse_t *p, const char *name, const char *value) {
+    gateway_config_t *cfg = p->cfg;
+    if (strcmp(name, "listen") == 0) {
+        struct sockaddr_storage ss;
+        socklen_t sslen;
+        if (value[0] != '\0' && config_metrics_listen_parse(value, &ss, &sslen) != 0) {
+            snprintf(p->err, p->errlen,
+                     "metrics listen '%.64s' is not a loopback HOST:PORT like 127.0.0.1:9101",
+                     value);
+            return 0;
+        }
+        return config_copy(p, cfg->metrics_listen, sizeof cfg->metrics_listen, name, value);
+    }
+    return config_unknown_key(p, "metrics", name);
+}
+
+/* One key = value line of section (inih's callback, through
+ * config_ini_handler). 1, or 0 with the reason in p->err. */
+static int config_on_key(config_parse_t *p, const char *section, const char *name,
+                         const char *value) {
+    CARBON_ASSERT(p != NULL && section != NULL && name != NULL && value != NULL);
+    gateway_config_t *cfg = p->cfg;
     if (strcmp(section, "gateway") == 0) {
-        if (strcmp(name, "region") == 0) {
-            if (!config_region_valid(value)) {
-                snprintf(p->err, p->errlen, "region '%s' is not a region code like CN-TJ",
-                         value);
-                return 0;
-            }
-            return config_copy(p, cfg->region, sizeof cfg->region, name, value);
-        }
-        if (strcmp(name, "listen") == 0) return config_copy(p, cfg->listen, sizeof cfg->listen, name, value);
-        if (strcmp(name, "catalog_dir") == 0) return config_copy_path(p, cfg->catalog_dir, name, value);
-        if (strcmp(name, "trust_domain") == 0)
-            return config_copy(p, cfg->trust_domain, sizeof cfg->trust_domain, name, value);
-        if (strcmp(name, "log_level") == 0) {
-            if (strcmp(value, "debug") && strcmp(value, "info") && strcmp(value, "warn") &&
-                strcmp(value, "error")) {
-                snprintf(p->err, p->errlen, "%s", "log_level must be debug, info, warn or error");
-                return 0;
-            }
-            return config_copy(p, cfg->log_level, sizeof cfg->log_level, name, value);
-        }
-        if (strcmp(name, "workers") == 0) {
-            if (!config_uint(p, name, value, 1, CONFIG_WORKERS_MAX, &v)) return 0;
-            cfg->workers = (int)v;
-            return 1;
-        }
+        return config_on_gateway(p, name, value);
     } else if (strcmp(section, "tls") == 0) {
-        if (strcmp(name, "cert") == 0) return config_copy_path(p, cfg->cert_path, name, value);
-        if (strcmp(name, "key") == 0) return config_copy_path(p, cfg->key_path, name, value);
-        if (strcmp(name, "ca") == 0) return config_copy_path(p, cfg->ca_path, name, value);
-        if (strcmp(name, "crl_dir") == 0) return config_copy_path(p, cfg->crl_dir, name, value);
+        return config_on_tls(p, name, value);
     } else if (strcmp(section, "store") == 0) {
-        if (strcmp(name, "host") == 0) return config_copy(p, cfg->store_host, sizeof cfg->store_host, name, value);
-        if (strcmp(name, "port") == 0) {
-            if (!config_uint(p, name, value, 1, 65535, &v)) return 0;
-            cfg->store_port = (int)v;
-            return 1;
-        }
-        if (strcmp(name, "user") == 0) return config_copy(p, cfg->store_user, sizeof cfg->store_user, name, value);
-        if (strcmp(name, "password_file") == 0) return config_copy_path(p, cfg->store_password_file, name, value);
-        if (strcmp(name, "connect_timeout_ms") == 0) {
-            if (!config_uint(p, name, value, 10, 60000, &v)) return 0;
-            cfg->store_connect_timeout_ms = (int)v;
-            return 1;
-        }
-        if (strcmp(name, "command_timeout_ms") == 0) {
-            if (!config_uint(p, name, value, 10, 600000, &v)) return 0;
-            cfg->store_command_timeout_ms = (int)v;
-            return 1;
-        }
+        return config_on_store(p, name, value);
     } else if (strcmp(section, "peers") == 0) {
         if (!config_region_valid(name)) {
             snprintf(p->err, p->errlen, "peer '%s' is not a region code like CN-BJ", name);
@@ -177,17 +281,8 @@ static int config_on_key(config_parse_t *p, const char *section, const char *nam
             return 0;
         cfg->peers_n++;
         return 1;
-    } else if (strcmp(section, "limits") == 0) {
-        if (strcmp(name, "max_message_bytes") == 0) U32(max_message_bytes, 1024, CONFIG_MESSAGE_BYTES_MAX);
-        if (strcmp(name, "batch_legs_max") == 0) U32(batch_legs_max, 1, CONFIG_BATCH_LEGS_MAX);
-        if (strcmp(name, "batch_window_ms") == 0) U32(batch_window_ms, 0, 1000);
-        if (strcmp(name, "leg_expiry_ms") == 0) U32(leg_expiry_ms, 100, CONFIG_LEG_EXPIRY_MS_MAX);
-        if (strcmp(name, "peer_timeout_ms") == 0) U32(peer_timeout_ms, 10, 600000);
-        if (strcmp(name, "recovery_interval_ms") == 0) U32(recovery_interval_ms, 10, 3600000);
-    } else if (strcmp(section, "audit") == 0) {
-        if (strcmp(name, "signing_key") == 0)
-            return config_copy_path(p, cfg->audit_signing_key, name, value);
-        if (strcmp(name, "checkpoint_interval_ms") == 0) U32(checkpoint_interval_ms, 10, 86400000);
+    } else if (strcmp(section, "limits") == 0 || strcmp(section, "audit") == 0) {
+        return config_on_limits(p, section, name, value);
     } else if (strcmp(section, "audit_keys") == 0) {
         for (size_t i = 0; i < cfg->peers_n; i++)
             if (strcmp(cfg->peers[i].region, name) == 0)
@@ -196,21 +291,11 @@ static int config_on_key(config_parse_t *p, const char *section, const char *nam
                  name);
         return 0;
     } else if (strcmp(section, "metrics") == 0) {
-        if (strcmp(name, "listen") == 0) {
-            if (value[0] != '\0' && !metrics_listen_valid(value)) {
-                snprintf(p->err, p->errlen,
-                         "metrics listen '%.64s' is not a loopback HOST:PORT like 127.0.0.1:9101",
-                         value);
-                return 0;
-            }
-            return config_copy(p, cfg->metrics_listen, sizeof cfg->metrics_listen, name, value);
-        }
+        return config_on_metrics(p, name, value);
     } else {
         snprintf(p->err, p->errlen, "unknown section [%s]", section);
         return 0;
     }
-    snprintf(p->err, p->errlen, "unknown key '%s' in [%s]", name, section);
-    return 0;
 }
 
 static int config_ini_handler(void *user, const char *section, const char *name,
@@ -247,6 +332,24 @@ static int config_check_readable(const char *cfg_path, const char *what, const c
     return 1;
 }
 
+/* inih (Debian's build) reads at most CONFIG_LINE_MAX bytes a line and
+ * would misreport a longer one: refuse it first, naming its line. 1 if every
+ * line of f fits, or 0 with "PATH:LINE: reason" in err. Reads f to its end. */
+static int config_lines_fit(FILE *f, const char *path, char *err, size_t errlen) {
+    CARBON_ASSERT(f != NULL && path != NULL);
+    char line[CONFIG_LINE_MAX + 2];
+    int lineno = 0;
+    while (fgets(line, sizeof line, f) != NULL) {
+        lineno++;
+        if (strcspn(line, "\r\n") >= CONFIG_LINE_MAX - 1) {
+            snprintf(err, errlen, "%s:%d: line longer than %d bytes", path, lineno,
+                     CONFIG_LINE_MAX - 2);
+            return 0;
+        }
+    }
+    return 1;
+}
+
 int config_load(const char *path, gateway_config_t *cfg, char *err, size_t errlen) {
     CARBON_ASSERT(path != NULL && cfg != NULL && err != NULL && errlen > 0);
     config_parse_t p = {.cfg = cfg, .path = path, .err = err, .errlen = errlen};
@@ -262,18 +365,9 @@ int config_load(const char *path, gateway_config_t *cfg, char *err, size_t errle
         snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
         return -1;
     }
-    /* inih (Debian's build) reads at most CONFIG_LINE_MAX bytes a line and
-     * would misreport a longer one: refuse it first, naming its line. */
-    char line[CONFIG_LINE_MAX + 2];
-    int lineno = 0;
-    while (fgets(line, sizeof line, f) != NULL) {
-        lineno++;
-        if (strcspn(line, "\r\n") >= CONFIG_LINE_MAX - 1) {
-            fclose(f);
-            snprintf(err, errlen, "%s:%d: line longer than %d bytes", path, lineno,
-                     CONFIG_LINE_MAX - 2);
-            return -1;
-        }
+    if (!config_lines_fit(f, path, err, errlen)) {
+        fclose(f);
+        return -1;
     }
     rewind(f);
     err[0] = '\0';

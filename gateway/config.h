@@ -25,6 +25,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #define CONFIG_REGION_MAX CARBON_REGION_SIZE /* bytes including NUL (common/region.h) */
 #define CONFIG_PATH_MAX 512
@@ -101,5 +102,11 @@ const char *config_peer_address(const gateway_config_t *cfg, const char *region)
 /* True if s is a region code: "CN-" followed by two upper-case letters, or
  * more generally 2 letters, '-', 1..3 alphanumerics (ISO 3166-2). */
 int config_region_valid(const char *s);
+
+/* The [metrics] listen address: "A.B.C.D:PORT" (127.0.0.0/8) or
+ * "[::1]:PORT", PORT 0..65535 (0: the system picks one). 0 with the socket
+ * address in *ss and its length in *sslen (what gateway/metrics.c binds),
+ * or -1 if s is not such an address. */
+int config_metrics_listen_parse(const char *s, struct sockaddr_storage *ss, socklen_t *sslen);
 
 #endif

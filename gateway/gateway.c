@@ -119,8 +119,8 @@ static const struct {
     {"/carbon.v1.Federation/Prepare", federation_prepare},
     {"/carbon.v1.Federation/Decide", federation_decide},
     {"/carbon.v1.Federation/QueryDecision", federation_query_decision},
-    {"/carbon.v1.Federation/ShareCheckpoint", audit_share_checkpoint},
-    {"/carbon.v1.Federation/FetchBatches", ops_fetch_batches},
+    {"/carbon.v1.Federation/ShareCheckpoint", federation_share_checkpoint},
+    {"/carbon.v1.Federation/FetchBatches", federation_fetch_batches},
     {"/carbon.v1.Operations/ListBatches", ops_list_batches},
     {"/carbon.v1.Operations/Reconcile", ops_reconcile},
     {"/carbon.v1.Operations/ListInDoubt", ops_list_in_doubt},
@@ -386,5 +386,3 @@ void gateway_destroy(gateway_t *gw) {
     if (gw->catalogs != NULL) catalog_set_free(gw->catalogs);
     free(gw);
 }
-
-int gateway_port(const gateway_t *gw) { return server_port(gw->server); }

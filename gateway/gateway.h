@@ -37,7 +37,4 @@ void gateway_stop(gateway_t *gw);
 /* Frees everything (after gateway_stop, or instead of start). */
 void gateway_destroy(gateway_t *gw);
 
-/* The bound port (tests use listen = 127.0.0.1:0). */
-int gateway_port(const gateway_t *gw);
-
 #endif

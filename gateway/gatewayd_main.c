@@ -67,9 +67,9 @@ static int gatewayd_check_config(const char *config_path) {
     return 0;
 }
 
-int main(int argc, char **argv) {
-    const char *config_path = NULL;
-    int check_only = 0;
+/* Reads the command line into *config_path and *check_only. -1 to go on, or
+ * the exit code (0 after --help or --version, 2 on a bad command line). */
+static int gatewayd_parse_args(int argc, char **argv, const char **config_path, int *check_only) {
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             gatewayd_usage(stdout);
@@ -78,30 +78,38 @@ int main(int argc, char **argv) {
             printf("gatewayd %s\n", carbon_build_version());
             return 0;
         } else if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
-            config_path = argv[++i];
+            *config_path = argv[++i];
         } else if (strcmp(argv[i], "--check-config") == 0) {
-            check_only = 1;
+            *check_only = 1;
         } else {
             fprintf(stderr, "gatewayd: unknown argument '%s' (try --help)\n", argv[i]);
             return 2;
         }
     }
-    if (config_path == NULL) {
+    if (*config_path == NULL) {
         fprintf(stderr, "gatewayd: --config FILE is required (try --help)\n");
         return 2;
     }
-    grpc_log_route(); /* gRPC's messages as JSON lines, from the first one */
-    if (check_only) return gatewayd_check_config(config_path);
-    /* Signals are taken by sigwait in this thread only: blocked before
-     * any thread is started, so every thread inherits the mask. */
-    sigset_t signals;
-    sigemptyset(&signals);
-    sigaddset(&signals, SIGTERM);
-    sigaddset(&signals, SIGINT);
-    sigaddset(&signals, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &signals, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    return -1;
+}
 
+/* Serves until SIGTERM or SIGINT (blocked in signals); SIGHUP reloads. */
+static void gatewayd_wait_for_stop(gateway_t *gw, const sigset_t *signals) {
+    for (;;) {
+        int sig = 0;
+        if (sigwait(signals, &sig) != 0) continue;
+        if (sig == SIGHUP) {
+            gateway_reload(gw);
+            continue;
+        }
+        log_info("stopping", "{s:s}", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+        break;
+    }
+}
+
+/* Loads the configuration, starts the gateway, serves until a stop signal
+ * (taken from signals, blocked in every thread) and stops. The exit code. */
+static int gatewayd_run(const char *config_path, const sigset_t *signals) {
     grpc_lifetime_begin(); /* before anything touches OpenSSL */
     gateway_config_t cfg;
     config_defaults(&cfg);
@@ -125,20 +133,30 @@ int main(int argc, char **argv) {
         grpc_lifetime_end(GRPC_LIFETIME_END_WAIT_MS);
         return 1;
     }
-    for (;;) {
-        int sig = 0;
-        if (sigwait(&signals, &sig) != 0) continue;
-        if (sig == SIGHUP) {
-            gateway_reload(gw);
-            continue;
-        }
-        log_info("stopping", "{s:s}", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-        break;
-    }
+    gatewayd_wait_for_stop(gw, signals);
     gateway_stop(gw);
     gateway_destroy(gw);
     if (grpc_lifetime_end(GRPC_LIFETIME_END_WAIT_MS) != 0)
         log_warn("grpc_cleanup_unfinished", "{s:i}", "waited_ms", GRPC_LIFETIME_END_WAIT_MS);
     log_info("stopped", NULL);
     return 0;
+}
+
+int main(int argc, char **argv) {
+    const char *config_path = NULL;
+    int check_only = 0;
+    int rc = gatewayd_parse_args(argc, argv, &config_path, &check_only);
+    if (rc >= 0) return rc;
+    grpc_log_route(); /* gRPC's messages as JSON lines, from the first one */
+    if (check_only) return gatewayd_check_config(config_path);
+    /* Signals are taken by sigwait in this thread only: blocked before
+     * any thread is started, so every thread inherits the mask. */
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &signals, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    return gatewayd_run(config_path, &signals);
 }

@@ -50,54 +50,11 @@ struct metrics {
 
 /* ---- the listen address ------------------------------------------------------ */
 
-/* Parses "A.B.C.D:PORT" (127.0.0.0/8) or "[::1]:PORT" into ss. 0 or -1. */
-static int metrics_parse_listen(const char *s, struct sockaddr_storage *ss, socklen_t *sslen) {
-    char host[CONFIG_ADDRESS_MAX];
-    const char *colon = strrchr(s, ':');
-    if (colon == NULL || colon == s || colon[1] == '\0' || strlen(colon + 1) > 5) return -1;
-    unsigned long port = 0;
-    for (const char *c = colon + 1; *c != '\0'; c++) {
-        if (*c < '0' || *c > '9') return -1;
-        port = port * 10 + (unsigned long)(*c - '0');
-    }
-    if (port > 65535) return -1;
-    size_t hlen = (size_t)(colon - s);
-    if (hlen >= sizeof host) return -1;
-    memset(ss, 0, sizeof *ss);
-    if (s[0] == '[') {
-        if (hlen < 3 || s[hlen - 1] != ']') return -1;
-        memcpy(host, s + 1, hlen - 2);
-        host[hlen - 2] = '\0';
-        struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
-        if (inet_pton(AF_INET6, host, &a6->sin6_addr) != 1 || !IN6_IS_ADDR_LOOPBACK(&a6->sin6_addr))
-            return -1;
-        a6->sin6_family = AF_INET6;
-        a6->sin6_port = htons((uint16_t)port);
-        *sslen = sizeof *a6;
-        return 0;
-    }
-    memcpy(host, s, hlen);
-    host[hlen] = '\0';
-    struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
-    if (inet_pton(AF_INET, host, &a4->sin_addr) != 1 || (ntohl(a4->sin_addr.s_addr) >> 24) != 127)
-        return -1;
-    a4->sin_family = AF_INET;
-    a4->sin_port = htons((uint16_t)port);
-    *sslen = sizeof *a4;
-    return 0;
-}
-
-int metrics_listen_valid(const char *s) {
-    struct sockaddr_storage ss;
-    socklen_t len;
-    return metrics_parse_listen(s, &ss, &len) == 0;
-}
-
 /* Binds and listens; returns the socket and sets *port, or -1 with err. */
 static int metrics_bind(const char *listen_addr, int *port, char *err, size_t errlen) {
     struct sockaddr_storage ss;
     socklen_t sslen = 0;
-    if (metrics_parse_listen(listen_addr, &ss, &sslen) != 0) {
+    if (config_metrics_listen_parse(listen_addr, &ss, &sslen) != 0) {
         snprintf(err, errlen,
                  "metrics listen '%s': not a loopback HOST:PORT (127.0.0.1:9101 or [::1]:9101)",
                  listen_addr);
@@ -158,8 +115,6 @@ void metrics_attach(metrics_t *m, engine_t *engine, server_t *server) {
     m->server = server;
 }
 
-int metrics_port(const metrics_t *m) { return m->port; }
-
 static void metrics_mhd_log(void *cls, const char *fmt, va_list ap) {
     (void)cls;
     char line[256];
@@ -179,7 +134,7 @@ int metrics_start(metrics_t *m, char *err, size_t errlen) {
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
     struct sockaddr_storage ss;
     socklen_t sslen;
-    if (metrics_parse_listen(m->listen, &ss, &sslen) == 0 && ss.ss_family == AF_INET6)
+    if (config_metrics_listen_parse(m->listen, &ss, &sslen) == 0 && ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     m->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, metrics_on_request, m, MHD_OPTION_EXTERNAL_LOGGER,

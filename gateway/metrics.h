@@ -51,9 +51,6 @@ void metrics_attach(metrics_t *m, engine_t *engine, server_t *server);
 /* Starts serving (no-op without a listen address). 0, or -1 with the reason. */
 int metrics_start(metrics_t *m, char *err, size_t errlen);
 
-/* The bound port, or 0 when there is no endpoint. */
-int metrics_port(const metrics_t *m);
-
 /* Stops serving and waits for the HTTP thread; idempotent. */
 void metrics_stop(metrics_t *m);
 
@@ -63,8 +60,5 @@ void metrics_destroy(metrics_t *m);
 /* Writes the exposition into buf (at most buflen bytes including the NUL).
  * Returns its length, or -1 if it did not fit. Thread-safe. */
 int metrics_render(metrics_t *m, char *buf, size_t buflen);
-
-/* True if s is an address metrics_create accepts. */
-int metrics_listen_valid(const char *s);
 
 #endif

@@ -1,16 +1,20 @@
 /* pbconv.c - protobuf <-> settlement structs (pbconv.h). */
 #include "gateway/pbconv.h"
+#include "common/carbon_assert.h"
 
 #include "gateway/config.h"
 #include "gateway/validate.h"
 
-#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 Carbon__V1__CreditBlock *pbconv_block(arena_t *a, const ledger_block_t *b) {
+    CARBON_ASSERT(a != NULL && b != NULL);
+    CARBON_ASSERT(memchr(b->origin, '\0', sizeof b->origin) != NULL &&
+                  memchr(b->meth, '\0', sizeof b->meth) != NULL);
     Carbon__V1__CreditBlock *m = arena_alloc(a, sizeof *m);
+    CARBON_ASSERT(m != NULL);
     carbon__v1__credit_block__init(m);
     m->origin_region = arena_strdup(a, b->origin);
     m->methodology_id = arena_strdup(a, b->meth);
@@ -21,9 +25,12 @@ Carbon__V1__CreditBlock *pbconv_block(arena_t *a, const ledger_block_t *b) {
 }
 
 Carbon__V1__Amount *pbconv_amount(arena_t *a, uint64_t grams, const catalog_t *c) {
+    CARBON_ASSERT(a != NULL);
     Carbon__V1__Amount *m = arena_alloc(a, sizeof *m);
+    CARBON_ASSERT(m != NULL);
     carbon__v1__amount__init(m);
     uint64_t unit_g = c != NULL ? c->display_unit_g : 1;
+    CARBON_ASSERT(unit_g >= 1); /* a catalog's display unit is at least a gram */
     m->grams = grams;
     m->unit_g = unit_g;
     m->units = grams / unit_g;
@@ -33,6 +40,8 @@ Carbon__V1__Amount *pbconv_amount(arena_t *a, uint64_t grams, const catalog_t *c
 }
 
 Carbon__V1__Leg *pbconv_leg(arena_t *a, const ledger_leg_t *leg, const char *own_region) {
+    CARBON_ASSERT(a != NULL && leg != NULL && own_region != NULL);
+    CARBON_ASSERT(leg->blocks_n <= LEDGER_LEG_BLOCKS_MAX && (leg->blocks != NULL || leg->blocks_n == 0));
     Carbon__V1__Leg *m = arena_alloc(a, sizeof *m);
     carbon__v1__leg__init(m);
     m->transfer_id = arena_strdup(a, leg->tid);
@@ -40,6 +49,7 @@ Carbon__V1__Leg *pbconv_leg(arena_t *a, const ledger_leg_t *leg, const char *own
     m->to_account = arena_strdup(a, leg->to);
     m->n_blocks = leg->blocks_n;
     m->blocks = arena_alloc(a, leg->blocks_n * sizeof *m->blocks);
+    CARBON_ASSERT(m->blocks != NULL);
     for (size_t i = 0; i < leg->blocks_n; i++) m->blocks[i] = pbconv_block(a, &leg->blocks[i]);
     m->credited_g = leg->credited_g;
     m->discount_g = leg->discount_g;
@@ -52,11 +62,13 @@ Carbon__V1__Leg *pbconv_leg(arena_t *a, const ledger_leg_t *leg, const char *own
 
 int pbconv_blocks_in(Carbon__V1__CreditBlock *const *in, size_t n, ledger_block_t **out,
                      char *err, size_t errlen) {
+    CARBON_ASSERT((in != NULL || n == 0) && out != NULL && err != NULL && errlen > 0);
     *out = NULL;
     if (n == 0 || n > LEDGER_LEG_BLOCKS_MAX) {
         snprintf(err, errlen, "a leg carries 1..%d blocks, not %zu", LEDGER_LEG_BLOCKS_MAX, n);
         return -1;
     }
+    CARBON_ASSERT(in != NULL && n >= 1 && n <= LEDGER_LEG_BLOCKS_MAX); /* before filling blocks[] */
     ledger_block_t *blocks = calloc(n, sizeof *blocks);
     if (blocks == NULL) abort();
     for (size_t i = 0; i < n; i++) {
@@ -76,12 +88,14 @@ int pbconv_blocks_in(Carbon__V1__CreditBlock *const *in, size_t n, ledger_block_
         blocks[i].first = b->serial_start;
         blocks[i].last = b->serial_end;
     }
+    CARBON_ASSERT(blocks[0].first >= 1 && blocks[n - 1].last <= LEDGER_SERIAL_MAX);
     *out = blocks;
     return 0;
 }
 
 int pbconv_leg_in(const Carbon__V1__Leg *in, const char *own_region, ledger_leg_t *out, char *err,
                   size_t errlen) {
+    CARBON_ASSERT(in != NULL && own_region != NULL && out != NULL && err != NULL && errlen > 0);
     memset(out, 0, sizeof *out);
     if (!validate_request_id(in->transfer_id)) {
         snprintf(err, errlen, "transfer_id must be 32 lowercase hex digits");
@@ -106,6 +120,7 @@ int pbconv_leg_in(const Carbon__V1__Leg *in, const char *own_region, ledger_leg_
     }
     if (pbconv_blocks_in(in->blocks, in->n_blocks, &out->blocks, err, errlen) != 0) return -1;
     out->blocks_n = in->n_blocks;
+    CARBON_ASSERT(out->blocks != NULL && out->blocks_n >= 1 && out->blocks_n <= LEDGER_LEG_BLOCKS_MAX);
     uint64_t grams = ledger_blocks_grams(out->blocks, out->blocks_n);
     for (size_t i = 1; i < out->blocks_n; i++) {
         if (strcmp(out->blocks[i].meth, out->blocks[0].meth) != 0 ||
@@ -136,5 +151,7 @@ int pbconv_leg_in(const Carbon__V1__Leg *in, const char *own_region, ledger_leg_
     out->discount_g = in->discount_g;
     out->debited_g = grams;
     out->expiry_ms = in->expiry_unix_ms;
+    CARBON_ASSERT(out->credited_g + out->discount_g == out->debited_g &&
+                  out->debited_g < LEDGER_AMOUNT_G_MAX);
     return 0;
 }

@@ -41,6 +41,51 @@ const char *client_status_name(grpc_status_code code) {
     return status_names[code];
 }
 
+/* The call's outcome into st: its code, its details and the server's
+ * carbon-reason trailer, each cut to its field. */
+static void client_status_fill(client_status_t *st, grpc_status_code status, grpc_slice details,
+                               const grpc_metadata_array *trailing_md) {
+    CARBON_ASSERT(st != NULL && trailing_md != NULL);
+    st->code = status;
+    size_t dlen = GRPC_SLICE_LENGTH(details);
+    if (dlen >= sizeof st->details) dlen = sizeof st->details - 1;
+    memcpy(st->details, GRPC_SLICE_START_PTR(details), dlen);
+    st->details[dlen] = '\0';
+    for (size_t i = 0; i < trailing_md->count; i++) {
+        if (grpc_slice_str_cmp(trailing_md->metadata[i].key, "carbon-reason") == 0) {
+            size_t rlen = GRPC_SLICE_LENGTH(trailing_md->metadata[i].value);
+            if (rlen >= sizeof st->reason) rlen = sizeof st->reason - 1;
+            memcpy(st->reason, GRPC_SLICE_START_PTR(trailing_md->metadata[i].value), rlen);
+            st->reason[rlen] = '\0';
+        }
+    }
+}
+
+/* Unpacks an OK call's response message (resp_bb, NULL if none came) into
+ * *response; a missing or unreadable one turns st into INTERNAL. */
+static void client_unpack_response(grpc_byte_buffer *resp_bb,
+                                   const ProtobufCMessageDescriptor *response_desc,
+                                   ProtobufCMessage **response, client_status_t *st) {
+    CARBON_ASSERT(response_desc != NULL && response != NULL && st != NULL);
+    if (resp_bb == NULL) {
+        st->code = GRPC_STATUS_INTERNAL;
+        snprintf(st->details, sizeof st->details, "OK without a response message");
+        return;
+    }
+    grpc_byte_buffer_reader reader;
+    grpc_byte_buffer_reader_init(&reader, resp_bb);
+    grpc_slice all = grpc_byte_buffer_reader_readall(&reader);
+    grpc_byte_buffer_reader_destroy(&reader);
+    *response = protobuf_c_message_unpack(response_desc, NULL, GRPC_SLICE_LENGTH(all),
+                                          GRPC_SLICE_START_PTR(all));
+    grpc_slice_unref(all);
+    if (*response == NULL) {
+        st->code = GRPC_STATUS_INTERNAL;
+        snprintf(st->details, sizeof st->details, "the response is not a valid %s",
+                 response_desc->name);
+    }
+}
+
 grpc_status_code client_call_raw(grpc_channel *ch, const char *path, const uint8_t *bytes,
                                  size_t len, const ProtobufCMessageDescriptor *response_desc,
                                  ProtobufCMessage **response, int64_t timeout_ms,
@@ -86,38 +131,9 @@ grpc_status_code client_call_raw(grpc_channel *ch, const char *path, const uint8
     (void)e;
     grpc_completion_queue_pluck(cq, &tag, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
 
-    st->code = status;
-    size_t dlen = GRPC_SLICE_LENGTH(details);
-    if (dlen >= sizeof st->details) dlen = sizeof st->details - 1;
-    memcpy(st->details, GRPC_SLICE_START_PTR(details), dlen);
-    st->details[dlen] = '\0';
-    for (size_t i = 0; i < trailing_md.count; i++) {
-        if (grpc_slice_str_cmp(trailing_md.metadata[i].key, "carbon-reason") == 0) {
-            size_t rlen = GRPC_SLICE_LENGTH(trailing_md.metadata[i].value);
-            if (rlen >= sizeof st->reason) rlen = sizeof st->reason - 1;
-            memcpy(st->reason, GRPC_SLICE_START_PTR(trailing_md.metadata[i].value), rlen);
-            st->reason[rlen] = '\0';
-        }
-    }
-    if (status == GRPC_STATUS_OK && response != NULL && response_desc != NULL) {
-        if (resp_bb == NULL) {
-            st->code = GRPC_STATUS_INTERNAL;
-            snprintf(st->details, sizeof st->details, "OK without a response message");
-        } else {
-            grpc_byte_buffer_reader reader;
-            grpc_byte_buffer_reader_init(&reader, resp_bb);
-            grpc_slice all = grpc_byte_buffer_reader_readall(&reader);
-            grpc_byte_buffer_reader_destroy(&reader);
-            *response = protobuf_c_message_unpack(response_desc, NULL, GRPC_SLICE_LENGTH(all),
-                                                  GRPC_SLICE_START_PTR(all));
-            grpc_slice_unref(all);
-            if (*response == NULL) {
-                st->code = GRPC_STATUS_INTERNAL;
-                snprintf(st->details, sizeof st->details, "the response is not a valid %s",
-                         response_desc->name);
-            }
-        }
-    }
+    client_status_fill(st, status, details, &trailing_md);
+    if (status == GRPC_STATUS_OK && response != NULL && response_desc != NULL)
+        client_unpack_response(resp_bb, response_desc, response, st);
     if (resp_bb != NULL) grpc_byte_buffer_destroy(resp_bb);
     grpc_byte_buffer_destroy(req_bb);
     grpc_slice_unref(details);

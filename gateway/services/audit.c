@@ -2,6 +2,7 @@
 #include "gateway/services/audit.h"
 
 #include "carbon/v1/carbon.pb-c.h"
+#include "common/carbon_assert.h"
 #include "gateway/arena.h"
 #include "gateway/rpc/client.h"
 #include "gateway/log.h"
@@ -22,8 +23,13 @@
 #define AUDIT_TRACE_LIMIT_DEFAULT 1000
 #define AUDIT_TRACE_SCAN_CHUNK 1000
 #define AUDIT_READ_LIMIT_DEFAULT 1000
+CARBON_STATIC_ASSERT(AUDIT_TRACE_LIMIT_DEFAULT <= AUDIT_READ_MAX &&
+                         AUDIT_TRACE_SCAN_CHUNK <= AUDIT_READ_MAX,
+                     "Trace reads at most AUDIT_READ_MAX entries at a time");
 
 static Carbon__V1__AuditEntry *audit_pb_entry(arena_t *a, const audit_entry_t *e) {
+    CARBON_ASSERT(a != NULL && e != NULL);
+    CARBON_ASSERT((e->blocks != NULL || e->blocks_n == 0) && (e->ids != NULL || e->ids_len == 0));
     Carbon__V1__AuditEntry *m = arena_alloc(a, sizeof *m);
     carbon__v1__audit_entry__init(m);
     m->seq = e->seq;
@@ -40,6 +46,7 @@ static Carbon__V1__AuditEntry *audit_pb_entry(arena_t *a, const audit_entry_t *e
         m->ids[m->n_ids++] = arena_printf(a, "%.*s", (int)(stop - p), p);
         p = stop + 1;
     }
+    CARBON_ASSERT(m->n_ids == n_ids);
     m->blocks = arena_alloc(a, e->blocks_n * sizeof *m->blocks);
     for (size_t i = 0; i < e->blocks_n; i++) m->blocks[m->n_blocks++] = pbconv_block(a, &e->blocks[i]);
     m->prev_hash = arena_strdup(a, e->prev_hash);
@@ -52,11 +59,13 @@ static Carbon__V1__AuditEntry *audit_pb_entry(arena_t *a, const audit_entry_t *e
 }
 
 static void audit_free_entries(audit_entry_t *entries, size_t n) {
+    CARBON_ASSERT(entries != NULL || n == 0);
     for (size_t i = 0; i < n; i++) audit_entry_free(&entries[i]);
     free(entries);
 }
 
 void audit_read_log(server_call_t *call, const ProtobufCMessage *request) {
+    CARBON_ASSERT(call != NULL && request != NULL);
     const Carbon__V1__ReadLogRequest *req = (const Carbon__V1__ReadLogRequest *)request;
     struct gateway *gw = server_call_app(call);
     if (req->limit > AUDIT_READ_MAX) {
@@ -64,6 +73,8 @@ void audit_read_log(server_call_t *call, const ProtobufCMessage *request) {
                            "limit must be 0..%d", AUDIT_READ_MAX);
         return;
     }
+    CARBON_STATIC_ASSERT(AUDIT_READ_LIMIT_DEFAULT <= AUDIT_READ_MAX,
+                         "the default ReadLog limit is one audit_read may return");
     store_t *st = gateway_call_store(call);
     if (st == NULL) return;
     uint64_t head = 0;
@@ -83,6 +94,7 @@ void audit_read_log(server_call_t *call, const ProtobufCMessage *request) {
             return;
         }
     }
+    CARBON_ASSERT(n <= limit && limit <= AUDIT_READ_MAX); /* before filling resp.entries */
     arena_t a = {0};
     Carbon__V1__ReadLogResponse resp = CARBON__V1__READ_LOG_RESPONSE__INIT;
     resp.region = gw->cfg.region;
@@ -95,6 +107,7 @@ void audit_read_log(server_call_t *call, const ProtobufCMessage *request) {
 }
 
 void audit_trace(server_call_t *call, const ProtobufCMessage *request) {
+    CARBON_ASSERT(call != NULL && request != NULL);
     const Carbon__V1__TraceRequest *req = (const Carbon__V1__TraceRequest *)request;
     struct gateway *gw = server_call_app(call);
     char origin[CARBON_REGION_SIZE] = "";
@@ -127,6 +140,7 @@ void audit_trace(server_call_t *call, const ProtobufCMessage *request) {
     store_t *st = gateway_call_store(call);
     if (st == NULL) return;
     size_t limit = req->limit ? req->limit : AUDIT_TRACE_LIMIT_DEFAULT;
+    CARBON_ASSERT(limit >= 1 && limit <= AUDIT_READ_MAX); /* resp.entries holds limit */
     uint64_t head = 0;
     char head_hash[AUDIT_HASH_HEX + 1], err[256] = "";
     if (audit_head(st, &head, head_hash, err, sizeof err) != LEDGER_OK) {
@@ -147,6 +161,7 @@ void audit_trace(server_call_t *call, const ProtobufCMessage *request) {
             server_reply_error(call, GRPC_STATUS_UNAVAILABLE, REASON(STORE_UNAVAILABLE), "%s", err);
             return;
         }
+        CARBON_ASSERT(n <= chunk);
         for (size_t i = 0; i < n && resp.n_entries < limit; i++) {
             int hit = tid != NULL ? audit_entry_has_id(&entries[i], tid)
                                   : audit_entry_has_serial(&entries[i], origin, serial);
@@ -163,6 +178,9 @@ bad_serial:
 }
 
 static Carbon__V1__Checkpoint *audit_pb_checkpoint(arena_t *a, const audit_checkpoint_t *cp) {
+    CARBON_ASSERT(a != NULL && cp != NULL);
+    CARBON_ASSERT(memchr(cp->region, '\0', sizeof cp->region) != NULL &&
+                  memchr(cp->head_hash, '\0', sizeof cp->head_hash) != NULL);
     Carbon__V1__Checkpoint *m = arena_alloc(a, sizeof *m);
     carbon__v1__checkpoint__init(m);
     m->region = arena_strdup(a, cp->region);
@@ -178,8 +196,10 @@ static Carbon__V1__Checkpoint *audit_pb_checkpoint(arena_t *a, const audit_check
 }
 
 void audit_get_checkpoint(server_call_t *call, const ProtobufCMessage *request) {
+    CARBON_ASSERT(call != NULL);
     (void)request;
     struct gateway *gw = server_call_app(call);
+    CARBON_ASSERT(gw->cfg.peers_n <= CONFIG_PEERS_MAX);
     store_t *st = gateway_call_store(call);
     if (st == NULL) return;
     arena_t a = {0};
@@ -197,6 +217,7 @@ void audit_get_checkpoint(server_call_t *call, const ProtobufCMessage *request) 
         if (rc == LEDGER_ESTORE) goto unavailable;
         if (rc == LEDGER_OK) resp.peers[resp.n_peers++] = audit_pb_checkpoint(&a, &cp);
     }
+    CARBON_ASSERT(resp.n_peers <= gw->cfg.peers_n);
     server_reply_ok(call, &resp.base);
     arena_free(&a);
     return;
@@ -205,67 +226,11 @@ unavailable:
     server_reply_error(call, GRPC_STATUS_UNAVAILABLE, REASON(STORE_UNAVAILABLE), "%s", err);
 }
 
-void audit_share_checkpoint(server_call_t *call, const ProtobufCMessage *request) {
-    const Carbon__V1__ShareCheckpointRequest *req = (const Carbon__V1__ShareCheckpointRequest *)request;
-    struct gateway *gw = server_call_app(call);
-    const identity_t *caller = server_call_caller(call);
-    const Carbon__V1__Checkpoint *m = req->checkpoint;
-    if (m == NULL || caller == NULL || strcmp(m->region, caller->region) != 0) {
-        server_reply_error(call, GRPC_STATUS_PERMISSION_DENIED, REASON(REGION_MISMATCH),
-                           "a gateway may share only its own region's checkpoint");
-        return;
-    }
-    if (m->public_key.len != 32 || m->signature.len != 64 ||
-        !validate_hex(m->head_hash, AUDIT_HASH_HEX)) {
-        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, REASON(MALFORMED_CHECKPOINT),
-                           "a checkpoint carries a 32-byte key, a 64-byte signature and a hash of "
-                           "%d lowercase hex digits", AUDIT_HASH_HEX);
-        return;
-    }
-    audit_checkpoint_t cp = {0};
-    snprintf(cp.region, sizeof cp.region, "%s", m->region);
-    cp.seq = m->seq;
-    snprintf(cp.head_hash, sizeof cp.head_hash, "%s", m->head_hash);
-    cp.time_ms = m->time_unix_ms;
-    memcpy(cp.public_key, m->public_key.data, 32);
-    memcpy(cp.signature, m->signature.data, 64);
-    const uint8_t *pinned = NULL;
-    for (size_t i = 0; i < gw->cfg.peers_n; i++)
-        if (strcmp(gw->cfg.peers[i].region, m->region) == 0 && gw->peer_audit_key_set[i])
-            pinned = gw->peer_audit_keys[i];
-    if (!audit_checkpoint_verify(&cp, pinned)) {
-        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, REASON(BAD_SIGNATURE),
-                           "the checkpoint's signature does not verify%s",
-                           pinned ? " with the configured key of that region" : "");
-        return;
-    }
-    store_t *st = gateway_call_store(call);
-    if (st == NULL) return;
-    /* Keep the newest: an older or equal sequence number is acknowledged, not stored. */
-    char owner[32], err[256] = "";
-    snprintf(owner, sizeof owner, "peer:%s", m->region);
-    audit_checkpoint_t held;
-    int rc = audit_checkpoint_load(st, owner, &held, err, sizeof err);
-    int stored = 0;
-    if (rc == LEDGER_NOT_FOUND || (rc == LEDGER_OK && held.seq < cp.seq)) {
-        if (audit_checkpoint_store(st, owner, &cp, err, sizeof err) != LEDGER_OK) rc = LEDGER_ESTORE;
-        else stored = 1;
-    } else if (rc == LEDGER_OK && held.seq == cp.seq && strcmp(held.head_hash, cp.head_hash) != 0) {
-        log_error("checkpoint_conflict", "{s:s, s:I, s:s, s:s}", "region", m->region, "seq",
-                  (json_int_t)cp.seq, "held", held.head_hash, "offered", cp.head_hash);
-    }
-    if (rc == LEDGER_ESTORE) {
-        server_reply_error(call, GRPC_STATUS_UNAVAILABLE, REASON(STORE_UNAVAILABLE), "%s", err);
-        return;
-    }
-    Carbon__V1__ShareCheckpointResponse resp = CARBON__V1__SHARE_CHECKPOINT_RESPONSE__INIT;
-    resp.stored = stored;
-    server_reply_ok(call, &resp.base);
-}
-
 /* ---- the checkpointer -------------------------------------------------------------- */
 
 int audit_service_init(struct gateway *gw, char *err, size_t errlen) {
+    CARBON_ASSERT(gw != NULL && err != NULL && errlen > 0);
+    CARBON_ASSERT(gw->cfg.peers_n <= CONFIG_PEERS_MAX); /* peer_audit_keys[] holds that many */
     pthread_mutex_init(&gw->checkpointer_lock, NULL);
     pthread_cond_init(&gw->checkpointer_wake, NULL);
     if (gw->cfg.audit_signing_key[0] != '\0') {
@@ -283,6 +248,8 @@ int audit_service_init(struct gateway *gw, char *err, size_t errlen) {
 
 /* Signs the head if it moved, stores it, gives it to every peer. */
 static void audit_checkpoint_once(struct gateway *gw, store_t *st, uint64_t *last_seq) {
+    CARBON_ASSERT(gw != NULL && st != NULL && last_seq != NULL);
+    CARBON_ASSERT(gw->audit_key != NULL); /* the checkpointer runs only with a signing key */
     audit_checkpoint_t cp = {0};
     char err[256];
     if (audit_head(st, &cp.seq, cp.head_hash, err, sizeof err) != LEDGER_OK) return;
@@ -316,6 +283,8 @@ static void audit_checkpoint_once(struct gateway *gw, store_t *st, uint64_t *las
 
 static void *audit_checkpointer_main(void *arg) {
     struct gateway *gw = arg;
+    CARBON_ASSERT(gw != NULL && gw->audit_key != NULL);
+    CARBON_ASSERT(gw->cfg.checkpoint_interval_ms >= 1);
     store_t *st = NULL;
     uint64_t last_seq = 0;
     for (;;) {
@@ -340,6 +309,8 @@ static void *audit_checkpointer_main(void *arg) {
 }
 
 int audit_checkpointer_start(struct gateway *gw, char *err, size_t errlen) {
+    CARBON_ASSERT(gw != NULL && err != NULL);
+    CARBON_ASSERT(!gw->checkpointer_started);
     if (gw->audit_key == NULL) return 0;
     if (pthread_create(&gw->checkpointer, NULL, audit_checkpointer_main, gw) != 0) {
         snprintf(err, errlen, "cannot start the checkpointer");
@@ -350,16 +321,20 @@ int audit_checkpointer_start(struct gateway *gw, char *err, size_t errlen) {
 }
 
 void audit_checkpointer_stop(struct gateway *gw) {
+    CARBON_ASSERT(gw != NULL);
     if (!gw->checkpointer_started) return;
     pthread_mutex_lock(&gw->checkpointer_lock);
     gw->checkpointer_stop = 1;
     pthread_cond_broadcast(&gw->checkpointer_wake);
     pthread_mutex_unlock(&gw->checkpointer_lock);
-    pthread_join(gw->checkpointer, NULL);
+    int joined = pthread_join(gw->checkpointer, NULL);
+    CARBON_ASSERT(joined == 0);
+    (void)joined;
     gw->checkpointer_started = 0;
 }
 
 void audit_service_fini(struct gateway *gw) {
+    CARBON_ASSERT(gw != NULL);
     audit_checkpointer_stop(gw);
     EVP_PKEY_free(gw->audit_key);
     gw->audit_key = NULL;

@@ -1,6 +1,6 @@
-/* audit.h - carbon.v1.Audit (Trace, ReadLog, GetCheckpoint), the
- * checkpointer that signs the chain head and gives it to the peers, and the
- * Federation.ShareCheckpoint handler that keeps the peers' checkpoints. */
+/* audit.h - carbon.v1.Audit (Trace, ReadLog, GetCheckpoint) and the
+ * checkpointer that signs the chain head and gives it to the peers (their
+ * Federation.ShareCheckpoint, federation.c, keeps it). */
 #ifndef GATEWAY_AUDIT_SERVICE_H
 #define GATEWAY_AUDIT_SERVICE_H
 
@@ -10,7 +10,6 @@
 void audit_trace(server_call_t *call, const ProtobufCMessage *request);
 void audit_read_log(server_call_t *call, const ProtobufCMessage *request);
 void audit_get_checkpoint(server_call_t *call, const ProtobufCMessage *request);
-void audit_share_checkpoint(server_call_t *call, const ProtobufCMessage *request);
 
 /* Loads the signing key and the peers' public keys from the configuration.
  * 0, or -1 with "PATH: reason" in err. */

@@ -1,17 +1,26 @@
 /* federation.c - the carbon.v1.Federation service: what peer gateways call
- * (DESIGN §6). The region a message names must be the caller's certificate
- * region; every handler is idempotent. */
+ * (DESIGN §6): Hello, Prepare, Decide and QueryDecision of the transfers,
+ * ShareCheckpoint (a peer's signed audit head, kept here; the checkpointer
+ * that sends ours is in audit.c) and FetchBatches (a peer's batches as this
+ * region recorded them, built by operations.c for Reconcile too). The region
+ * a message names must be the caller's certificate region; every handler is
+ * idempotent. */
 #include "gateway/services/federation.h"
 
+#include "common/carbon_assert.h"
 #include "gateway/app.h"
 #include "gateway/arena.h"
 #include "gateway/config.h"
 #include "gateway/log.h"
 #include "gateway/pbconv.h"
+#include "gateway/services/operations.h"
 #include "gateway/validate.h"
+#include "settlement/audit.h"
 #include "settlement/batch.h"
 #include "settlement/failpoint.h"
 #include "settlement/quote.h"
+
+#include <jansson.h>
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -28,6 +37,7 @@
 
 /* Checks that the region named in the message is the caller's. */
 static int federation_region_ok(server_call_t *call, const char *region) {
+    CARBON_ASSERT(call != NULL && region != NULL);
     const identity_t *caller = server_call_caller(call);
     if (caller != NULL && strcmp(caller->region, region) == 0) return 1;
     server_reply_error(call, GRPC_STATUS_PERMISSION_DENIED, REASON(REGION_MISMATCH),
@@ -38,6 +48,7 @@ static int federation_region_ok(server_call_t *call, const char *region) {
 
 static int federation_batch_size_ok(server_call_t *call, size_t n) {
     struct gateway *gw = server_call_app(call);
+    CARBON_ASSERT(gw != NULL && gw->cfg.batch_legs_max <= CONFIG_BATCH_LEGS_MAX);
     if (n >= 1 && n <= gw->cfg.batch_legs_max) return 1;
     server_refuse(call, n == 0 ? REASON_BAD_BATCH_SIZE : REASON_BATCH_TOO_LARGE,
                   "a batch holds 1..%u legs, not %zu", gw->cfg.batch_legs_max, n);
@@ -45,6 +56,7 @@ static int federation_batch_size_ok(server_call_t *call, size_t n) {
 }
 
 void federation_hello(server_call_t *call, const ProtobufCMessage *request) {
+    CARBON_ASSERT(call != NULL && request != NULL);
     const Carbon__V1__HelloRequest *req = (const Carbon__V1__HelloRequest *)request;
     struct gateway *gw = server_call_app(call);
     if (!federation_region_ok(call, req->region)) return;
@@ -57,6 +69,7 @@ void federation_hello(server_call_t *call, const ProtobufCMessage *request) {
     const catalog_t *current[CATALOG_SET_REGIONS_MAX];
     size_t n = catalog_set_snapshot(gw->catalogs, current, CATALOG_SET_REGIONS_MAX);
     if (n > CATALOG_SET_REGIONS_MAX) n = CATALOG_SET_REGIONS_MAX;
+    CARBON_ASSERT(n <= CATALOG_SET_REGIONS_MAX); /* current[] holds that many */
     arena_t a = {0};
     Carbon__V1__HelloResponse resp = CARBON__V1__HELLO_RESPONSE__INIT;
     resp.protocol_version = FEDERATION_PROTOCOL_VERSION;
@@ -64,16 +77,86 @@ void federation_hello(server_call_t *call, const ProtobufCMessage *request) {
     resp.catalog_digests = arena_alloc(&a, n * sizeof *resp.catalog_digests);
     for (size_t i = 0; i < n; i++)
         resp.catalog_digests[resp.n_catalog_digests++] = arena_strdup(&a, current[i]->digest_hex);
+    CARBON_ASSERT(resp.n_catalog_digests == n);
+    server_reply_ok(call, &resp.base);
+    arena_free(&a);
+}
+
+/* Checks leg i of a Prepare from source and fills legs[i] and its verdict
+ * p[i] (precheck: "" or the reason to vote no). 1, or 0 with the reason in
+ * err (the request is malformed; legs[i] is left freed). */
+static int federation_leg_in(struct gateway *gw, const Carbon__V1__PrepareRequest *req, size_t i,
+                             ledger_leg_t *legs, ledger_prepare_t *p, uint64_t now_ms, char *err,
+                             size_t errlen) {
+    CARBON_ASSERT(gw != NULL && req != NULL && legs != NULL && p != NULL && err != NULL);
+    CARBON_ASSERT(i < req->n_legs && i <= gw->cfg.batch_legs_max);
+    if (pbconv_leg_in(req->legs[i], gw->cfg.region, &legs[i], err, errlen) != 0) return 0;
+    if (strcmp(legs[i].peer, req->source_region) != 0) {
+        snprintf(err, errlen, "leg %s comes from %s, not from %s", legs[i].tid, legs[i].peer,
+                 req->source_region);
+        ledger_leg_free(&legs[i]);
+        return 0;
+    }
+    for (size_t j = 0; j < i; j++)
+        if (strcmp(legs[j].tid, legs[i].tid) == 0) {
+            snprintf(err, errlen, "transfer %s appears twice in the batch", legs[j].tid);
+            ledger_leg_free(&legs[i]);
+            return 0;
+        }
+    p[i].leg = &legs[i];
+    const char *why = quote_check_leg(gw->catalogs, gw->cfg.region, req->source_region,
+                                      legs[i].blocks[0].origin, legs[i].meth, legs[i].dest_meth,
+                                      legs[i].credited_g, legs[i].debited_g, legs[i].src_digest,
+                                      legs[i].dst_digest);
+    if (why == NULL && legs[i].expiry_ms > now_ms + FEDERATION_EXPIRY_HORIZON_MS)
+        why = REASON(EXPIRY_TOO_FAR);
+    p[i].precheck = why != NULL ? why : "";
+    return 1;
+}
+
+/* The destination's batch text "COUNT|SUM_G|DIGEST" of n legs (ledger_dest_prepare). */
+static void federation_batch_text(const char *region, const ledger_leg_t *legs, size_t n,
+                                  char *text, size_t textlen) {
+    CARBON_ASSERT(region != NULL && legs != NULL);
+    CARBON_ASSERT(n >= 1 && n <= CONFIG_BATCH_LEGS_MAX && text != NULL && textlen > 0);
+    const ledger_leg_t **view = calloc(n, sizeof *view);
+    if (view == NULL) abort();
+    for (size_t i = 0; i < n; i++) view[i] = &legs[i];
+    batch_totals_t totals;
+    batch_totals_destination(region, view, n, &totals);
+    free(view);
+    snprintf(text, textlen, "%" PRIu32 "|%" PRIu64 "|%s", totals.count, totals.sum_g,
+             totals.digest);
+}
+
+/* Replies a PrepareResponse: one vote per leg, in the request's order. */
+static void federation_reply_votes(server_call_t *call, const ledger_leg_t *legs,
+                                   const ledger_prepare_t *p, size_t n) {
+    CARBON_ASSERT(legs != NULL && p != NULL);
+    arena_t a = {0};
+    Carbon__V1__PrepareResponse resp = CARBON__V1__PREPARE_RESPONSE__INIT;
+    resp.votes = arena_alloc(&a, n * sizeof *resp.votes);
+    for (size_t i = 0; i < n; i++) {
+        Carbon__V1__LegVote *v = arena_alloc(&a, sizeof *v);
+        carbon__v1__leg_vote__init(v);
+        v->transfer_id = arena_strdup(&a, legs[i].tid);
+        v->vote = p[i].vote_yes ? CARBON__V1__VOTE__VOTE_YES : CARBON__V1__VOTE__VOTE_NO;
+        v->reason = arena_strdup(&a, p[i].reason);
+        resp.votes[resp.n_votes++] = v;
+    }
+    CARBON_ASSERT(resp.n_votes == n);
     server_reply_ok(call, &resp.base);
     arena_free(&a);
 }
 
 void federation_prepare(server_call_t *call, const ProtobufCMessage *request) {
+    CARBON_ASSERT(call != NULL && request != NULL);
     const Carbon__V1__PrepareRequest *req = (const Carbon__V1__PrepareRequest *)request;
     struct gateway *gw = server_call_app(call);
     if (!federation_region_ok(call, req->source_region)) return;
     if (!federation_batch_size_ok(call, req->n_legs)) return;
     size_t n = req->n_legs;
+    CARBON_ASSERT(n >= 1 && n <= gw->cfg.batch_legs_max);
     ledger_leg_t *legs = calloc(n, sizeof *legs);
     ledger_prepare_t *p = calloc(n, sizeof *p);
     if (legs == NULL || p == NULL) abort();
@@ -81,47 +164,15 @@ void federation_prepare(server_call_t *call, const ProtobufCMessage *request) {
     char batch_text[128];
     uint64_t now_ms = ledger_now_ms();
     size_t parsed = 0;
-    for (; parsed < n; parsed++) {
-        if (pbconv_leg_in(req->legs[parsed], gw->cfg.region, &legs[parsed], err, sizeof err) != 0)
-            break;
-        if (strcmp(legs[parsed].peer, req->source_region) != 0) {
-            snprintf(err, sizeof err, "leg %s comes from %s, not from %s", legs[parsed].tid,
-                     legs[parsed].peer, req->source_region);
-            ledger_leg_free(&legs[parsed]);
-            break;
-        }
-        for (size_t j = 0; j < parsed; j++)
-            if (strcmp(legs[j].tid, legs[parsed].tid) == 0) {
-                snprintf(err, sizeof err, "transfer %s appears twice in the batch", legs[j].tid);
-                ledger_leg_free(&legs[parsed]);
-                goto stop;
-            }
-        p[parsed].leg = &legs[parsed];
-        const char *why = quote_check_leg(gw->catalogs, gw->cfg.region, req->source_region,
-                                          legs[parsed].blocks[0].origin, legs[parsed].meth, legs[parsed].dest_meth,
-                                          legs[parsed].credited_g, legs[parsed].debited_g,
-                                          legs[parsed].src_digest, legs[parsed].dst_digest);
-        if (why == NULL && legs[parsed].expiry_ms > now_ms + FEDERATION_EXPIRY_HORIZON_MS)
-            why = REASON(EXPIRY_TOO_FAR);
-        p[parsed].precheck = why != NULL ? why : "";
-    }
-stop:
+    while (parsed < n && federation_leg_in(gw, req, parsed, legs, p, now_ms, err, sizeof err))
+        parsed++;
     if (parsed < n) {
         server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, REASON(MALFORMED_LEG), "%s", err);
         goto out;
     }
     store_t *st = gateway_call_store(call);
     if (st == NULL) goto out;
-    {
-        const ledger_leg_t **view = calloc(n, sizeof *view);
-        if (view == NULL) abort();
-        for (size_t i = 0; i < n; i++) view[i] = &legs[i];
-        batch_totals_t totals;
-        batch_totals_destination(gw->cfg.region, view, n, &totals);
-        free(view);
-        snprintf(batch_text, sizeof batch_text, "%" PRIu32 "|%" PRIu64 "|%s", totals.count,
-                 totals.sum_g, totals.digest);
-    }
+    federation_batch_text(gw->cfg.region, legs, n, batch_text, sizeof batch_text);
     if (ledger_dest_prepare(st, req->source_region, req->batch_seq, batch_text, p, n, now_ms, err,
                             sizeof err) != LEDGER_OK) {
         log_warn("store_error", "{s:s, s:s}", "method", "Prepare", "error", err);
@@ -130,21 +181,7 @@ stop:
         goto out;
     }
     failpoint_hit("dest.after_prepare");
-    {
-        arena_t a = {0};
-        Carbon__V1__PrepareResponse resp = CARBON__V1__PREPARE_RESPONSE__INIT;
-        resp.votes = arena_alloc(&a, n * sizeof *resp.votes);
-        for (size_t i = 0; i < n; i++) {
-            Carbon__V1__LegVote *v = arena_alloc(&a, sizeof *v);
-            carbon__v1__leg_vote__init(v);
-            v->transfer_id = arena_strdup(&a, legs[i].tid);
-            v->vote = p[i].vote_yes ? CARBON__V1__VOTE__VOTE_YES : CARBON__V1__VOTE__VOTE_NO;
-            v->reason = arena_strdup(&a, p[i].reason);
-            resp.votes[resp.n_votes++] = v;
-        }
-        server_reply_ok(call, &resp.base);
-        arena_free(&a);
-    }
+    federation_reply_votes(call, legs, p, n);
 out:
     for (size_t i = 0; i < parsed && i < n; i++) ledger_leg_free(&legs[i]);
     free(legs);
@@ -152,10 +189,12 @@ out:
 }
 
 void federation_decide(server_call_t *call, const ProtobufCMessage *request) {
+    CARBON_ASSERT(call != NULL && request != NULL);
     const Carbon__V1__DecideRequest *req = (const Carbon__V1__DecideRequest *)request;
     if (!federation_region_ok(call, req->source_region)) return;
     if (!federation_batch_size_ok(call, req->n_decisions)) return;
     size_t n = req->n_decisions;
+    CARBON_ASSERT(n >= 1 && n <= CONFIG_BATCH_LEGS_MAX); /* before filling d[] */
     ledger_dest_decision_t *d = calloc(n, sizeof *d);
     if (d == NULL) abort();
     for (size_t i = 0; i < n; i++) {
@@ -204,16 +243,42 @@ void federation_decide(server_call_t *call, const ProtobufCMessage *request) {
                                              : CARBON__V1__DECISION__DECISION_UNKNOWN;
         resp.acks[resp.n_acks++] = ack;
     }
+    CARBON_ASSERT(resp.n_acks == n);
     server_reply_ok(call, &resp.base);
     arena_free(&a);
     free(d);
 }
 
+/* Replies a QueryDecisionResponse: for each of the n ids its answer[i],
+ * 'C' (COMMIT), 'A' (ABORT) or 'U' (UNKNOWN). */
+static void federation_reply_decisions(server_call_t *call, char *const *ids, const char *answer,
+                                       size_t n) {
+    CARBON_ASSERT(call != NULL && ids != NULL && answer != NULL);
+    CARBON_ASSERT(n >= 1 && n <= CONFIG_BATCH_LEGS_MAX);
+    arena_t a = {0};
+    Carbon__V1__QueryDecisionResponse resp = CARBON__V1__QUERY_DECISION_RESPONSE__INIT;
+    resp.decisions = arena_alloc(&a, n * sizeof *resp.decisions);
+    for (size_t i = 0; i < n; i++) {
+        Carbon__V1__LegDecision *ld = arena_alloc(&a, sizeof *ld);
+        carbon__v1__leg_decision__init(ld);
+        ld->transfer_id = arena_strdup(&a, ids[i]);
+        ld->decision = answer[i] == TRANSFER_DECISION_COMMIT  ? CARBON__V1__DECISION__DECISION_COMMIT
+                       : answer[i] == TRANSFER_DECISION_ABORT ? CARBON__V1__DECISION__DECISION_ABORT
+                                          : CARBON__V1__DECISION__DECISION_UNKNOWN;
+        resp.decisions[resp.n_decisions++] = ld;
+    }
+    CARBON_ASSERT(resp.n_decisions == n);
+    server_reply_ok(call, &resp.base);
+    arena_free(&a);
+}
+
 void federation_query_decision(server_call_t *call, const ProtobufCMessage *request) {
+    CARBON_ASSERT(call != NULL && request != NULL);
     const Carbon__V1__QueryDecisionRequest *req = (const Carbon__V1__QueryDecisionRequest *)request;
     if (!federation_region_ok(call, req->region)) return;
     if (!federation_batch_size_ok(call, req->n_transfer_ids)) return;
     size_t n = req->n_transfer_ids;
+    CARBON_ASSERT(n >= 1 && n <= CONFIG_BATCH_LEGS_MAX); /* before filling answer[], d[], index[] */
     for (size_t i = 0; i < n; i++)
         if (!validate_request_id(req->transfer_ids[i])) {
             server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, REASON(BAD_ID),
@@ -246,6 +311,7 @@ void federation_query_decision(server_call_t *call, const ProtobufCMessage *requ
         }
         ledger_leg_free(&leg);
     }
+    CARBON_ASSERT(nd <= n);
     if (!failed && nd > 0 && ledger_source_decide(st, d, nd, ledger_now_ms(), err, sizeof err) != LEDGER_OK)
         failed = 1;
     if (failed) {
@@ -254,22 +320,94 @@ void federation_query_decision(server_call_t *call, const ProtobufCMessage *requ
     } else {
         for (size_t k = 0; k < nd; k++)
             answer[index[k]] = transfer_decision_of(d[k].state);
-        arena_t a = {0};
-        Carbon__V1__QueryDecisionResponse resp = CARBON__V1__QUERY_DECISION_RESPONSE__INIT;
-        resp.decisions = arena_alloc(&a, n * sizeof *resp.decisions);
-        for (size_t i = 0; i < n; i++) {
-            Carbon__V1__LegDecision *ld = arena_alloc(&a, sizeof *ld);
-            carbon__v1__leg_decision__init(ld);
-            ld->transfer_id = arena_strdup(&a, req->transfer_ids[i]);
-            ld->decision = answer[i] == TRANSFER_DECISION_COMMIT  ? CARBON__V1__DECISION__DECISION_COMMIT
-                           : answer[i] == TRANSFER_DECISION_ABORT ? CARBON__V1__DECISION__DECISION_ABORT
-                                              : CARBON__V1__DECISION__DECISION_UNKNOWN;
-            resp.decisions[resp.n_decisions++] = ld;
-        }
-        server_reply_ok(call, &resp.base);
-        arena_free(&a);
+        federation_reply_decisions(call, req->transfer_ids, answer, n);
     }
     free(answer);
     free(d);
     free(index);
+}
+
+/* ---- the peers' audit checkpoints and batch records ------------------------------ */
+
+void federation_share_checkpoint(server_call_t *call, const ProtobufCMessage *request) {
+    CARBON_ASSERT(call != NULL && request != NULL);
+    const Carbon__V1__ShareCheckpointRequest *req = (const Carbon__V1__ShareCheckpointRequest *)request;
+    struct gateway *gw = server_call_app(call);
+    const identity_t *caller = server_call_caller(call);
+    const Carbon__V1__Checkpoint *m = req->checkpoint;
+    if (m == NULL || caller == NULL || strcmp(m->region, caller->region) != 0) {
+        server_reply_error(call, GRPC_STATUS_PERMISSION_DENIED, REASON(REGION_MISMATCH),
+                           "a gateway may share only its own region's checkpoint");
+        return;
+    }
+    if (m->public_key.len != 32 || m->signature.len != 64 ||
+        !validate_hex(m->head_hash, AUDIT_HASH_HEX)) {
+        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, REASON(MALFORMED_CHECKPOINT),
+                           "a checkpoint carries a 32-byte key, a 64-byte signature and a hash of "
+                           "%d lowercase hex digits", AUDIT_HASH_HEX);
+        return;
+    }
+    CARBON_ASSERT(m->public_key.data != NULL && m->signature.data != NULL &&
+                  strlen(m->head_hash) == AUDIT_HASH_HEX); /* before the copies into cp */
+    audit_checkpoint_t cp = {0};
+    snprintf(cp.region, sizeof cp.region, "%s", m->region);
+    cp.seq = m->seq;
+    snprintf(cp.head_hash, sizeof cp.head_hash, "%s", m->head_hash);
+    cp.time_ms = m->time_unix_ms;
+    memcpy(cp.public_key, m->public_key.data, 32);
+    memcpy(cp.signature, m->signature.data, 64);
+    const uint8_t *pinned = NULL;
+    CARBON_ASSERT(gw->cfg.peers_n <= CONFIG_PEERS_MAX);
+    for (size_t i = 0; i < gw->cfg.peers_n; i++)
+        if (strcmp(gw->cfg.peers[i].region, m->region) == 0 && gw->peer_audit_key_set[i])
+            pinned = gw->peer_audit_keys[i];
+    if (!audit_checkpoint_verify(&cp, pinned)) {
+        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, REASON(BAD_SIGNATURE),
+                           "the checkpoint's signature does not verify%s",
+                           pinned ? " with the configured key of that region" : "");
+        return;
+    }
+    store_t *st = gateway_call_store(call);
+    if (st == NULL) return;
+    /* Keep the newest: an older or equal sequence number is acknowledged, not stored. */
+    char owner[32], err[256] = "";
+    snprintf(owner, sizeof owner, "peer:%s", m->region);
+    audit_checkpoint_t held;
+    int rc = audit_checkpoint_load(st, owner, &held, err, sizeof err);
+    int stored = 0;
+    if (rc == LEDGER_NOT_FOUND || (rc == LEDGER_OK && held.seq < cp.seq)) {
+        if (audit_checkpoint_store(st, owner, &cp, err, sizeof err) != LEDGER_OK) rc = LEDGER_ESTORE;
+        else stored = 1;
+    } else if (rc == LEDGER_OK && held.seq == cp.seq && strcmp(held.head_hash, cp.head_hash) != 0) {
+        log_error("checkpoint_conflict", "{s:s, s:I, s:s, s:s}", "region", m->region, "seq",
+                  (json_int_t)cp.seq, "held", held.head_hash, "offered", cp.head_hash);
+    }
+    if (rc == LEDGER_ESTORE) {
+        server_reply_error(call, GRPC_STATUS_UNAVAILABLE, REASON(STORE_UNAVAILABLE), "%s", err);
+        return;
+    }
+    Carbon__V1__ShareCheckpointResponse resp = CARBON__V1__SHARE_CHECKPOINT_RESPONSE__INIT;
+    resp.stored = stored;
+    server_reply_ok(call, &resp.base);
+}
+
+void federation_fetch_batches(server_call_t *call, const ProtobufCMessage *request) {
+    CARBON_ASSERT(call != NULL && request != NULL);
+    const Carbon__V1__FetchBatchesRequest *req = (const Carbon__V1__FetchBatchesRequest *)request;
+    const identity_t *caller = server_call_caller(call);
+    if (caller == NULL || strcmp(caller->region, req->region) != 0) {
+        server_reply_error(call, GRPC_STATUS_PERMISSION_DENIED, REASON(REGION_MISMATCH),
+                           "a gateway may fetch only the batches it sent");
+        return;
+    }
+    if (!ops_batch_range_ok(call, req->from_seq, req->to_seq)) return;
+    arena_t a = {0};
+    Carbon__V1__FetchBatchesResponse resp = CARBON__V1__FETCH_BATCHES_RESPONSE__INIT;
+    /* The caller sent these batches: here they are incoming. */
+    if (ops_batch_records(call, &a, req->region, 0, req->from_seq, req->to_seq, req->with_legs,
+                          &resp.batches, &resp.n_batches) == 0) {
+        CARBON_ASSERT(resp.n_batches <= BATCH_LIST_MAX);
+        server_reply_ok(call, &resp.base);
+    }
+    arena_free(&a);
 }

@@ -1,9 +1,11 @@
 /* operations.c - carbon.v1.Operations (ListBatches, Reconcile, ListInDoubt,
- * ResolveInDoubt) and Federation.FetchBatches, the peer side of a
- * reconciliation (DESIGN §8). */
+ * ResolveInDoubt), and the batch records that ListBatches and
+ * Federation.FetchBatches (federation.c), the peer side of a reconciliation,
+ * both answer with (DESIGN §8). */
 #include "gateway/services/operations.h"
 
 #include "carbon/v1/carbon.pb-c.h"
+#include "common/carbon_assert.h"
 #include "gateway/arena.h"
 #include "gateway/rpc/client.h"
 #include "gateway/log.h"
@@ -24,6 +26,7 @@
 #define OPS_DISCREPANCIES_MAX 10000
 
 static int ops_peer_ok(server_call_t *call, const char *peer) {
+    CARBON_ASSERT(call != NULL && peer != NULL);
     struct gateway *gw = server_call_app(call);
     if (config_peer_address(&gw->cfg, peer) != NULL) return 1;
     server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, REASON(UNKNOWN_REGION),
@@ -41,6 +44,8 @@ static Carbon__V1__Decision ops_decision_of(transfer_state_t state) {
  * are left zeroed with tid set). legs[] malloc'd; ledger_leg_free each. */
 static int ops_batch_legs(store_t *st, const batch_record_t *b, ledger_leg_t **legs, char *err,
                           size_t errlen) {
+    CARBON_ASSERT(st != NULL && b != NULL && legs != NULL && err != NULL);
+    CARBON_ASSERT(b->tids != NULL || b->tids_n == 0);
     *legs = calloc(b->tids_n > 0 ? b->tids_n : 1, sizeof **legs);
     if (*legs == NULL) abort();
     for (size_t i = 0; i < b->tids_n; i++) {
@@ -60,6 +65,8 @@ static int ops_batch_legs(store_t *st, const batch_record_t *b, ledger_leg_t **l
 static Carbon__V1__BatchRecord *ops_pb_batch(arena_t *a, struct gateway *gw, const char *peer,
                                              int outgoing, const batch_record_t *b,
                                              const ledger_leg_t *legs, int with_legs) {
+    CARBON_ASSERT(a != NULL && gw != NULL && peer != NULL && b != NULL);
+    CARBON_ASSERT(legs != NULL || b->tids_n == 0);
     Carbon__V1__BatchRecord *m = arena_alloc(a, sizeof *m);
     carbon__v1__batch_record__init(m);
     m->source_region = arena_strdup(a, outgoing ? gw->cfg.region : peer);
@@ -96,26 +103,36 @@ static Carbon__V1__BatchRecord *ops_pb_batch(arena_t *a, struct gateway *gw, con
             d->decision = ops_decision_of(l->state);
             m->decisions[m->n_decisions++] = d;
         }
+        CARBON_ASSERT(m->n_legs == b->tids_n && m->n_decisions == b->tids_n);
     }
     return m;
 }
 
-/* Reads batches and answers them (ListBatches and FetchBatches). */
-static void ops_answer_batches(server_call_t *call, const char *peer, int outgoing,
-                               uint64_t from, uint64_t to, int with_legs, int fetch) {
+int ops_batch_range_ok(server_call_t *call, uint64_t from_seq, uint64_t to_seq) {
+    CARBON_ASSERT(call != NULL);
+    if (to_seq == 0 || (to_seq >= from_seq && to_seq - from_seq < BATCH_LIST_MAX)) return 1;
+    server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, REASON(BAD_RANGE),
+                       "from_seq..to_seq spans at most %d batches", BATCH_LIST_MAX);
+    return 0;
+}
+
+int ops_batch_records(server_call_t *call, arena_t *a, const char *peer, int outgoing,
+                      uint64_t from, uint64_t to, int with_legs, Carbon__V1__BatchRecord ***out,
+                      size_t *out_n) {
+    CARBON_ASSERT(call != NULL && a != NULL && peer != NULL && out != NULL && out_n != NULL);
     struct gateway *gw = server_call_app(call);
     store_t *st = gateway_call_store(call);
-    if (st == NULL) return;
+    if (st == NULL) return -1;
     batch_record_t *recs = NULL;
     size_t n = 0;
     char err[256] = "";
     if (batch_list(st, peer, outgoing, from, to, &recs, &n, err, sizeof err) != LEDGER_OK) {
         server_reply_error(call, GRPC_STATUS_UNAVAILABLE, REASON(STORE_UNAVAILABLE), "%s", err);
-        return;
+        return -1;
     }
-    arena_t a = {0};
-    Carbon__V1__BatchRecord **out = arena_alloc(&a, n * sizeof *out);
-    size_t k = 0;
+    CARBON_ASSERT(n <= BATCH_LIST_MAX); /* before filling *out */
+    *out = arena_alloc(a, n * sizeof **out);
+    *out_n = 0;
     int failed = 0;
     for (size_t i = 0; i < n && !failed; i++) {
         ledger_leg_t *legs = NULL;
@@ -123,57 +140,33 @@ static void ops_answer_batches(server_call_t *call, const char *peer, int outgoi
             failed = 1;
             break;
         }
-        out[k++] = ops_pb_batch(&a, gw, peer, outgoing, &recs[i], legs, with_legs);
+        (*out)[(*out_n)++] = ops_pb_batch(a, gw, peer, outgoing, &recs[i], legs, with_legs);
         for (size_t j = 0; j < recs[i].tids_n; j++) ledger_leg_free(&legs[j]);
         free(legs);
     }
     for (size_t i = 0; i < n; i++) batch_record_free(&recs[i]);
     free(recs);
     if (failed) {
-        arena_free(&a);
         server_reply_error(call, GRPC_STATUS_UNAVAILABLE, REASON(STORE_UNAVAILABLE), "%s", err);
-        return;
+        return -1;
     }
-    if (fetch) {
-        Carbon__V1__FetchBatchesResponse resp = CARBON__V1__FETCH_BATCHES_RESPONSE__INIT;
-        resp.n_batches = k;
-        resp.batches = out;
-        server_reply_ok(call, &resp.base);
-    } else {
-        Carbon__V1__ListBatchesResponse resp = CARBON__V1__LIST_BATCHES_RESPONSE__INIT;
-        resp.n_batches = k;
-        resp.batches = out;
-        server_reply_ok(call, &resp.base);
-    }
-    arena_free(&a);
+    CARBON_ASSERT(*out_n == n);
+    return 0;
 }
 
 void ops_list_batches(server_call_t *call, const ProtobufCMessage *request) {
+    CARBON_ASSERT(call != NULL && request != NULL);
     const Carbon__V1__ListBatchesRequest *req = (const Carbon__V1__ListBatchesRequest *)request;
     if (!ops_peer_ok(call, req->peer_region)) return;
-    if (req->to_seq != 0 && (req->to_seq < req->from_seq || req->to_seq - req->from_seq >= BATCH_LIST_MAX)) {
-        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, REASON(BAD_RANGE),
-                           "from_seq..to_seq spans at most %d batches", BATCH_LIST_MAX);
-        return;
+    if (!ops_batch_range_ok(call, req->from_seq, req->to_seq)) return;
+    arena_t a = {0};
+    Carbon__V1__ListBatchesResponse resp = CARBON__V1__LIST_BATCHES_RESPONSE__INIT;
+    if (ops_batch_records(call, &a, req->peer_region, req->outgoing, req->from_seq, req->to_seq, 1,
+                          &resp.batches, &resp.n_batches) == 0) {
+        CARBON_ASSERT(resp.n_batches <= BATCH_LIST_MAX);
+        server_reply_ok(call, &resp.base);
     }
-    ops_answer_batches(call, req->peer_region, req->outgoing, req->from_seq, req->to_seq, 1, 0);
-}
-
-void ops_fetch_batches(server_call_t *call, const ProtobufCMessage *request) {
-    const Carbon__V1__FetchBatchesRequest *req = (const Carbon__V1__FetchBatchesRequest *)request;
-    const identity_t *caller = server_call_caller(call);
-    if (caller == NULL || strcmp(caller->region, req->region) != 0) {
-        server_reply_error(call, GRPC_STATUS_PERMISSION_DENIED, REASON(REGION_MISMATCH),
-                           "a gateway may fetch only the batches it sent");
-        return;
-    }
-    if (req->to_seq != 0 && (req->to_seq < req->from_seq || req->to_seq - req->from_seq >= BATCH_LIST_MAX)) {
-        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, REASON(BAD_RANGE),
-                           "from_seq..to_seq spans at most %d batches", BATCH_LIST_MAX);
-        return;
-    }
-    /* The caller sent these batches: here they are incoming. */
-    ops_answer_batches(call, req->region, 0, req->from_seq, req->to_seq, req->with_legs, 1);
+    arena_free(&a);
 }
 
 /* ---- Reconcile ------------------------------------------------------------------ */
@@ -186,7 +179,9 @@ typedef struct {
 
 static void ops_discrepancy(ops_found_t *f, const char *stage, uint64_t seq, const char *tid,
                             const char *field, const char *local, const char *peer) {
+    CARBON_ASSERT(f != NULL && f->v != NULL && stage != NULL && tid != NULL);
     if (f->n >= OPS_DISCREPANCIES_MAX) return;
+    CARBON_ASSERT(f->n < OPS_DISCREPANCIES_MAX); /* f->v holds OPS_DISCREPANCIES_MAX */
     Carbon__V1__Discrepancy *d = arena_alloc(f->a, sizeof *d);
     carbon__v1__discrepancy__init(d);
     d->stage = arena_strdup(f->a, stage);
@@ -215,6 +210,7 @@ static const Carbon__V1__BatchRecord *ops_find_batch(const Carbon__V1__FetchBatc
 }
 
 static uint64_t ops_blocks_grams(Carbon__V1__CreditBlock *const *b, size_t n) {
+    CARBON_ASSERT(b != NULL || n == 0);
     uint64_t g = 0;
     for (size_t i = 0; i < n; i++)
         if (b[i]->serial_end >= b[i]->serial_start) g += b[i]->serial_end - b[i]->serial_start + 1;
@@ -225,6 +221,8 @@ static uint64_t ops_blocks_grams(Carbon__V1__CreditBlock *const *b, size_t n) {
 static void ops_compare_legs(ops_found_t *f, struct gateway *gw, uint64_t seq,
                              const ledger_leg_t *legs, size_t n,
                              const Carbon__V1__BatchRecord *peer) {
+    CARBON_ASSERT(f != NULL && peer != NULL);
+    CARBON_ASSERT(legs != NULL || n == 0);
     for (size_t i = 0; i < n; i++) {
         const ledger_leg_t *l = &legs[i];
         const Carbon__V1__Leg *pl = NULL;
@@ -272,20 +270,91 @@ static void ops_compare_legs(ops_found_t *f, struct gateway *gw, uint64_t seq,
  * never received (its Prepare was lost with the peer) moved nothing, and the
  * peer having no record of it is no discrepancy. */
 static int ops_all_aborted(const ledger_leg_t *legs, size_t n) {
+    CARBON_ASSERT(legs != NULL || n == 0);
     for (size_t i = 0; i < n; i++)
         if (legs[i].state != TRANSFER_STATE_ABORTED) return 0;
     return n > 0;
 }
 
+/* Asks peer for its records of the batches this region sent it, from..to
+ * with their legs. 0 with *presp (protobuf_c_message_free_unpacked), or -1
+ * with the call's status in *status. */
+static int ops_fetch_peer_batches(struct gateway *gw, const char *peer, uint64_t from, uint64_t to,
+                                  ProtobufCMessage **presp, client_status_t *status) {
+    CARBON_ASSERT(gw != NULL && peer != NULL && presp != NULL && status != NULL);
+    Carbon__V1__FetchBatchesRequest freq = CARBON__V1__FETCH_BATCHES_REQUEST__INIT;
+    freq.region = gw->cfg.region;
+    freq.from_seq = from;
+    freq.to_seq = to;
+    freq.with_legs = 1;
+    *presp = NULL;
+    if (client_call(peers_channel_of(gw->peers, peer), "/carbon.v1.Federation/FetchBatches",
+                    &freq.base, &carbon__v1__fetch_batches_response__descriptor, presp,
+                    gw->cfg.peer_timeout_ms, status) != GRPC_STATUS_OK)
+        return -1;
+    CARBON_ASSERT(*presp != NULL);
+    return 0;
+}
+
+/* Compares one batch this region sent (b) with the peer's records: stage
+ * one, totals (our record against our legs, then against the peer), then
+ * stages two and three, legs and trail. Counts it in resp. 0, or -1 with
+ * err when the store did not answer. */
+static int ops_compare_batch(ops_found_t *found, struct gateway *gw, store_t *st,
+                             const batch_record_t *b, const Carbon__V1__FetchBatchesResponse *peer,
+                             Carbon__V1__ReconcileResponse *resp, char *err, size_t errlen) {
+    CARBON_ASSERT(found != NULL && b != NULL && resp != NULL);
+    CARBON_ASSERT(gw != NULL && st != NULL && err != NULL);
+    ledger_leg_t *legs = NULL;
+    if (ops_batch_legs(st, b, &legs, err, errlen) != 0) return -1;
+    resp->batches_compared++;
+    resp->legs_compared += b->tids_n;
+    const ledger_leg_t **view = calloc(b->tids_n ? b->tids_n : 1, sizeof *view);
+    if (view == NULL) abort();
+    for (size_t k = 0; k < b->tids_n; k++) view[k] = &legs[k];
+    batch_totals_t now;
+    batch_totals_source(gw->cfg.region, view, b->tids_n, &now);
+    free(view);
+    /* Stage one, totals: our record against our legs, then against the peer. */
+    if (strcmp(now.digest, b->totals.digest) != 0)
+        ops_discrepancy(found, "totals", b->seq, "", "local_record", b->totals.digest, now.digest);
+    const Carbon__V1__BatchRecord *pb = ops_find_batch(peer, b->seq);
+    if (pb == NULL && ops_all_aborted(legs, b->tids_n)) {
+        resp->batches_undelivered++; /* never reached the peer: nothing moved */
+    } else if (pb == NULL) {
+        ops_discrepancy(found, "totals", b->seq, "", "missing", "present", "absent");
+    } else {
+        ops_u64_discrepancy(found, "totals", b->seq, "", "leg_count", now.count, pb->leg_count);
+        ops_u64_discrepancy(found, "totals", b->seq, "", "sum_g", now.sum_g, pb->sum_g);
+        if (strcmp(now.digest, pb->digest) != 0)
+            ops_discrepancy(found, "totals", b->seq, "", "digest", now.digest, pb->digest);
+        /* Stages two and three, legs and trail: always, so outcomes are compared too. */
+        ops_compare_legs(found, gw, b->seq, legs, b->tids_n, pb);
+    }
+    for (size_t k = 0; k < b->tids_n; k++) ledger_leg_free(&legs[k]);
+    free(legs);
+    return 0;
+}
+
+/* The batches the peer records and this region does not (stage one). */
+static void ops_peer_only_batches(ops_found_t *found, const batch_record_t *recs, size_t n,
+                                  const Carbon__V1__FetchBatchesResponse *peer) {
+    CARBON_ASSERT(found != NULL && (recs != NULL || n == 0));
+    CARBON_ASSERT(n <= BATCH_LIST_MAX);
+    for (size_t i = 0; peer != NULL && i < peer->n_batches; i++) {
+        int known = 0;
+        for (size_t k = 0; k < n && !known; k++) known = recs[k].seq == peer->batches[i]->batch_seq;
+        if (!known)
+            ops_discrepancy(found, "totals", peer->batches[i]->batch_seq, "", "missing", "absent", "present");
+    }
+}
+
 void ops_reconcile(server_call_t *call, const ProtobufCMessage *request) {
+    CARBON_ASSERT(call != NULL && request != NULL);
     const Carbon__V1__ReconcileRequest *req = (const Carbon__V1__ReconcileRequest *)request;
     struct gateway *gw = server_call_app(call);
     if (!ops_peer_ok(call, req->peer_region)) return;
-    if (req->to_seq != 0 && (req->to_seq < req->from_seq || req->to_seq - req->from_seq >= BATCH_LIST_MAX)) {
-        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, REASON(BAD_RANGE),
-                           "from_seq..to_seq spans at most %d batches", BATCH_LIST_MAX);
-        return;
-    }
+    if (!ops_batch_range_ok(call, req->from_seq, req->to_seq)) return;
     store_t *st = gateway_call_store(call);
     if (st == NULL) return;
     char err[256] = "";
@@ -296,20 +365,14 @@ void ops_reconcile(server_call_t *call, const ProtobufCMessage *request) {
         server_reply_error(call, GRPC_STATUS_UNAVAILABLE, REASON(STORE_UNAVAILABLE), "%s", err);
         return;
     }
+    CARBON_ASSERT(n <= BATCH_LIST_MAX);
     uint64_t to = req->to_seq;
     for (size_t i = 0; i < n; i++)
         if (recs[i].seq > to) to = recs[i].seq;
     /* The peer's records of the batches this region sent it. */
-    Carbon__V1__FetchBatchesRequest freq = CARBON__V1__FETCH_BATCHES_REQUEST__INIT;
-    freq.region = gw->cfg.region;
-    freq.from_seq = req->from_seq;
-    freq.to_seq = to;
-    freq.with_legs = 1;
     ProtobufCMessage *presp = NULL;
     client_status_t status;
-    if (client_call(peers_channel_of(gw->peers, req->peer_region), "/carbon.v1.Federation/FetchBatches",
-                    &freq.base, &carbon__v1__fetch_batches_response__descriptor, &presp,
-                    gw->cfg.peer_timeout_ms, &status) != GRPC_STATUS_OK) {
+    if (ops_fetch_peer_batches(gw, req->peer_region, req->from_seq, to, &presp, &status) != 0) {
         for (size_t i = 0; i < n; i++) batch_record_free(&recs[i]);
         free(recs);
         server_reply_error(call, GRPC_STATUS_UNAVAILABLE, REASON(PEER_UNAVAILABLE),
@@ -321,46 +384,9 @@ void ops_reconcile(server_call_t *call, const ProtobufCMessage *request) {
     ops_found_t found = {&a, arena_alloc(&a, OPS_DISCREPANCIES_MAX * sizeof *found.v), 0};
     Carbon__V1__ReconcileResponse resp = CARBON__V1__RECONCILE_RESPONSE__INIT;
     int failed = 0;
-    for (size_t i = 0; i < n && !failed; i++) {
-        const batch_record_t *b = &recs[i];
-        ledger_leg_t *legs = NULL;
-        if (ops_batch_legs(st, b, &legs, err, sizeof err) != 0) {
-            failed = 1;
-            break;
-        }
-        resp.batches_compared++;
-        resp.legs_compared += b->tids_n;
-        const ledger_leg_t **view = calloc(b->tids_n ? b->tids_n : 1, sizeof *view);
-        if (view == NULL) abort();
-        for (size_t k = 0; k < b->tids_n; k++) view[k] = &legs[k];
-        batch_totals_t now;
-        batch_totals_source(gw->cfg.region, view, b->tids_n, &now);
-        free(view);
-        /* Stage one, totals: our record against our legs, then against the peer. */
-        if (strcmp(now.digest, b->totals.digest) != 0)
-            ops_discrepancy(&found, "totals", b->seq, "", "local_record", b->totals.digest, now.digest);
-        const Carbon__V1__BatchRecord *pb = ops_find_batch(peer, b->seq);
-        if (pb == NULL && ops_all_aborted(legs, b->tids_n)) {
-            resp.batches_undelivered++; /* never reached the peer: nothing moved */
-        } else if (pb == NULL) {
-            ops_discrepancy(&found, "totals", b->seq, "", "missing", "present", "absent");
-        } else {
-            ops_u64_discrepancy(&found, "totals", b->seq, "", "leg_count", now.count, pb->leg_count);
-            ops_u64_discrepancy(&found, "totals", b->seq, "", "sum_g", now.sum_g, pb->sum_g);
-            if (strcmp(now.digest, pb->digest) != 0)
-                ops_discrepancy(&found, "totals", b->seq, "", "digest", now.digest, pb->digest);
-            /* Stages two and three, legs and trail: always, so outcomes are compared too. */
-            ops_compare_legs(&found, gw, b->seq, legs, b->tids_n, pb);
-        }
-        for (size_t k = 0; k < b->tids_n; k++) ledger_leg_free(&legs[k]);
-        free(legs);
-    }
-    for (size_t i = 0; peer != NULL && i < peer->n_batches; i++) {
-        int known = 0;
-        for (size_t k = 0; k < n && !known; k++) known = recs[k].seq == peer->batches[i]->batch_seq;
-        if (!known)
-            ops_discrepancy(&found, "totals", peer->batches[i]->batch_seq, "", "missing", "absent", "present");
-    }
+    for (size_t i = 0; i < n && !failed; i++)
+        failed = ops_compare_batch(&found, gw, st, &recs[i], peer, &resp, err, sizeof err) != 0;
+    ops_peer_only_batches(&found, recs, n, peer);
     for (size_t i = 0; i < n; i++) batch_record_free(&recs[i]);
     free(recs);
     protobuf_c_message_free_unpacked(presp, NULL);
@@ -369,6 +395,7 @@ void ops_reconcile(server_call_t *call, const ProtobufCMessage *request) {
         server_reply_error(call, GRPC_STATUS_UNAVAILABLE, REASON(STORE_UNAVAILABLE), "%s", err);
         return;
     }
+    CARBON_ASSERT(found.n <= OPS_DISCREPANCIES_MAX);
     resp.n_discrepancies = found.n;
     resp.discrepancies = found.v;
     server_reply_ok(call, &resp.base);
@@ -378,6 +405,7 @@ void ops_reconcile(server_call_t *call, const ProtobufCMessage *request) {
 /* ---- in doubt ------------------------------------------------------------------- */
 
 void ops_list_in_doubt(server_call_t *call, const ProtobufCMessage *request) {
+    CARBON_ASSERT(call != NULL && request != NULL);
     const Carbon__V1__ListInDoubtRequest *req = (const Carbon__V1__ListInDoubtRequest *)request;
     struct gateway *gw = server_call_app(call);
     if (req->limit > OPS_INDOUBT_LIMIT_MAX) {
@@ -386,6 +414,7 @@ void ops_list_in_doubt(server_call_t *call, const ProtobufCMessage *request) {
         return;
     }
     size_t limit = req->limit ? req->limit : OPS_INDOUBT_LIMIT_DEFAULT;
+    CARBON_ASSERT(limit >= 1 && limit <= OPS_INDOUBT_LIMIT_MAX);
     store_t *st = gateway_call_store(call);
     if (st == NULL) return;
     ledger_pending_leg_t *src = calloc(limit, sizeof *src), *dst = calloc(limit, sizeof *dst);
@@ -399,6 +428,7 @@ void ops_list_in_doubt(server_call_t *call, const ProtobufCMessage *request) {
         server_reply_error(call, GRPC_STATUS_UNAVAILABLE, REASON(STORE_UNAVAILABLE), "%s", err);
         return;
     }
+    CARBON_ASSERT(src_n <= limit && dst_n <= limit); /* before reading src[], dst[] */
     arena_t a = {0};
     Carbon__V1__ListInDoubtResponse resp = CARBON__V1__LIST_IN_DOUBT_RESPONSE__INIT;
     resp.legs = arena_alloc(&a, (src_n + dst_n) * sizeof *resp.legs);
@@ -433,22 +463,54 @@ void ops_list_in_doubt(server_call_t *call, const ProtobufCMessage *request) {
     free(dst);
 }
 
-void ops_resolve_in_doubt(server_call_t *call, const ProtobufCMessage *request) {
-    const Carbon__V1__ResolveInDoubtRequest *req = (const Carbon__V1__ResolveInDoubtRequest *)request;
-    struct gateway *gw = server_call_app(call);
-    if (!gateway_require_request_id(call, req->transfer_id, "transfer_id")) return;
+/* Checks a ResolveInDoubt's transfer id, decision and reason; 1, or 0
+ * after refusing the call. */
+static int ops_resolve_fields_ok(server_call_t *call, const Carbon__V1__ResolveInDoubtRequest *req) {
+    CARBON_ASSERT(call != NULL && req != NULL && req->reason != NULL);
+    if (!gateway_require_request_id(call, req->transfer_id, "transfer_id")) return 0;
     if (req->decision != CARBON__V1__DECISION__DECISION_COMMIT &&
         req->decision != CARBON__V1__DECISION__DECISION_ABORT) {
         server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, REASON(BAD_DECISION), "decision must be COMMIT or ABORT");
-        return;
+        return 0;
     }
     if (!validate_free_text(req->reason, OPS_REASON_MIN, OPS_REASON_MAX)) {
         server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, REASON(BAD_REASON),
                            "reason must be %d..%d bytes of UTF-8 text without control "
                            "characters (it has %zu bytes)",
                            OPS_REASON_MIN, OPS_REASON_MAX, strlen(req->reason));
-        return;
+        return 0;
     }
+    size_t reason_len = strlen(req->reason); /* the limit the resolution's record relies on */
+    CARBON_ASSERT(reason_len >= OPS_REASON_MIN && reason_len <= OPS_REASON_MAX);
+    return 1;
+}
+
+/* 1 after refusing the call (FAILED_PRECONDITION) when the coordinator
+ * answers COMMIT or ABORT for tid: recovery applies its answer, not an
+ * operator. 0 when it is unreachable or does not know. */
+static int ops_coordinator_answers(server_call_t *call, const char *coordinator, const char *tid) {
+    struct gateway *gw = server_call_app(call);
+    CARBON_ASSERT(gw != NULL && coordinator != NULL && tid != NULL);
+    engine_transport_t t = peers_transport(gw->peers);
+    const char *ids[1] = {tid};
+    char answer = TRANSFER_DECISION_UNKNOWN;
+    char err[256] = "";
+    int asked = t.query(t.ctx, coordinator, ids, 1, gw->cfg.peer_timeout_ms, &answer, err, sizeof err);
+    CARBON_ASSERT(answer == TRANSFER_DECISION_COMMIT || answer == TRANSFER_DECISION_ABORT ||
+                  answer == TRANSFER_DECISION_UNKNOWN);
+    if (asked == 0 && answer != TRANSFER_DECISION_UNKNOWN) {
+        server_reply_error(call, GRPC_STATUS_FAILED_PRECONDITION, REASON(COORDINATOR_ANSWERS),
+                           "%s answers %s for this transfer; recovery applies it", coordinator,
+                           answer == TRANSFER_DECISION_COMMIT ? "COMMIT" : "ABORT");
+        return 1;
+    }
+    return 0;
+}
+
+void ops_resolve_in_doubt(server_call_t *call, const ProtobufCMessage *request) {
+    CARBON_ASSERT(call != NULL && request != NULL);
+    const Carbon__V1__ResolveInDoubtRequest *req = (const Carbon__V1__ResolveInDoubtRequest *)request;
+    if (!ops_resolve_fields_ok(call, req)) return;
     store_t *st = gateway_call_store(call);
     if (st == NULL) return;
     ledger_leg_t leg;
@@ -477,16 +539,9 @@ void ops_resolve_in_doubt(server_call_t *call, const ProtobufCMessage *request) 
         return;
     }
     /* Refused while the coordinator can answer for the leg. */
-    engine_transport_t t = peers_transport(gw->peers);
-    const char *ids[1] = {req->transfer_id};
-    char answer = TRANSFER_DECISION_UNKNOWN;
-    if (t.query(t.ctx, coordinator, ids, 1, gw->cfg.peer_timeout_ms, &answer, err, sizeof err) == 0 &&
-        answer != TRANSFER_DECISION_UNKNOWN) {
-        server_reply_error(call, GRPC_STATUS_FAILED_PRECONDITION, REASON(COORDINATOR_ANSWERS),
-                           "%s answers %s for this transfer; recovery applies it", coordinator,
-                           answer == TRANSFER_DECISION_COMMIT ? "COMMIT" : "ABORT");
-        return;
-    }
+    if (ops_coordinator_answers(call, coordinator, req->transfer_id)) return;
+    CARBON_ASSERT(req->decision == CARBON__V1__DECISION__DECISION_COMMIT ||
+                  req->decision == CARBON__V1__DECISION__DECISION_ABORT);
     const identity_t *op = server_call_caller(call);
     ledger_dest_decision_t d = {.tid = req->transfer_id,
                                 .decision = req->decision == CARBON__V1__DECISION__DECISION_COMMIT ? TRANSFER_DECISION_COMMIT

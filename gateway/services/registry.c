@@ -109,24 +109,53 @@ void registry_open_account(server_call_t *call, const ProtobufCMessage *request)
 
 /* ---- Issue ---------------------------------------------------------------------- */
 
-void registry_issue(server_call_t *call, const ProtobufCMessage *request) {
-    const Carbon__V1__IssueRequest *req = (const Carbon__V1__IssueRequest *)request;
-    struct gateway *gw = server_call_app(call);
-    if (!gateway_require_request_id(call, req->issuance_id, "issuance_id")) return;
-    if (!gateway_require_account_id(call, req->account_id, "account_id")) return;
+/* Checks an Issue's ids, vintage and fingerprint; 1, or 0 after refusing
+ * the call. */
+static int registry_issue_fields_ok(server_call_t *call, const Carbon__V1__IssueRequest *req) {
+    if (!gateway_require_request_id(call, req->issuance_id, "issuance_id")) return 0;
+    if (!gateway_require_account_id(call, req->account_id, "account_id")) return 0;
     if (!validate_vintage(req->vintage_year, 0)) {
         server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, REASON(BAD_VINTAGE),
                            "vintage_year must be %d..%d", VALIDATE_VINTAGE_MIN,
                            VALIDATE_VINTAGE_MAX);
-        return;
+        return 0;
     }
     if (!validate_text(req->activity_fingerprint)) {
         server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, REASON(BAD_FINGERPRINT),
                            "activity_fingerprint must be 1..%d bytes of UTF-8 text without "
                            "control characters (it has %zu bytes)",
                            VALIDATE_TEXT_MAX, strlen(req->activity_fingerprint));
-        return;
+        return 0;
     }
+    return 1;
+}
+
+/* The grams quantity_milli thousandths of methodology m's unit yield, in
+ * *amount_g (1..LEDGER_AMOUNT_G_MAX-1). 1, or 0 after refusing the call. */
+static int registry_issue_amount(server_call_t *call, const Carbon__V1__IssueRequest *req,
+                                 const catalog_methodology_t *m, uint64_t *amount_g_out) {
+    uint64_t amount_g = 0;
+    int crc = req->quantity_milli == 0
+                  ? CONV_EINVAL
+                  : conv_issue_g(req->quantity_milli, m->g_per_unit.num, m->g_per_unit.den,
+                                 &amount_g);
+    if (crc != CONV_OK || amount_g == 0 || amount_g >= LEDGER_AMOUNT_G_MAX) {
+        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, REASON(BAD_QUANTITY),
+                           "%" PRIu64 " thousandths of %s yield %s", req->quantity_milli,
+                           m->native_unit,
+                           crc != CONV_OK ? conv_strerror(crc)
+                           : amount_g == 0 ? "less than one gram"
+                                           : "more than 2^50 grams");
+        return 0;
+    }
+    *amount_g_out = amount_g;
+    return 1;
+}
+
+void registry_issue(server_call_t *call, const ProtobufCMessage *request) {
+    const Carbon__V1__IssueRequest *req = (const Carbon__V1__IssueRequest *)request;
+    struct gateway *gw = server_call_app(call);
+    if (!registry_issue_fields_ok(call, req)) return;
     const catalog_t *cat = catalog_set_current(gw->catalogs, gw->cfg.region);
     const catalog_methodology_t *m = cat ? catalog_find_methodology(cat, req->methodology_id) : NULL;
     if (m == NULL) {
@@ -141,19 +170,7 @@ void registry_issue(server_call_t *call, const ProtobufCMessage *request) {
         return;
     }
     uint64_t amount_g = 0;
-    int crc = req->quantity_milli == 0
-                  ? CONV_EINVAL
-                  : conv_issue_g(req->quantity_milli, m->g_per_unit.num, m->g_per_unit.den,
-                                 &amount_g);
-    if (crc != CONV_OK || amount_g == 0 || amount_g >= LEDGER_AMOUNT_G_MAX) {
-        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, REASON(BAD_QUANTITY),
-                           "%" PRIu64 " thousandths of %s yield %s", req->quantity_milli,
-                           m->native_unit,
-                           crc != CONV_OK ? conv_strerror(crc)
-                           : amount_g == 0 ? "less than one gram"
-                                           : "more than 2^50 grams");
-        return;
-    }
+    if (!registry_issue_amount(call, req, m, &amount_g)) return;
     ledger_issue_t in = {0};
     snprintf(in.issuance_id, sizeof in.issuance_id, "%s", req->issuance_id);
     snprintf(in.account, sizeof in.account, "%s", req->account_id);
@@ -315,21 +332,85 @@ static void registry_transfer_done(void *arg, const ledger_leg_t *leg) {
     registry_transfer_reply(arg, leg);
 }
 
-void registry_transfer(server_call_t *call, const ProtobufCMessage *request) {
-    const Carbon__V1__TransferRequest *req = (const Carbon__V1__TransferRequest *)request;
-    struct gateway *gw = server_call_app(call);
-    if (!gateway_require_request_id(call, req->transfer_id, "transfer_id")) return;
+/* Checks a Transfer's ids, accounts and vintage; 1, or 0 after refusing the
+ * call. */
+static int registry_transfer_fields_ok(server_call_t *call, const Carbon__V1__TransferRequest *req) {
+    if (!gateway_require_request_id(call, req->transfer_id, "transfer_id")) return 0;
     if (!validate_account_id(req->from_account_id) || !validate_account_id(req->to_account_id)) {
         server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, REASON(BAD_ACCOUNT_ID),
                            "account ids must be 1..64 of [A-Za-z0-9._-]");
-        return;
+        return 0;
     }
     if (!validate_vintage(req->vintage_year, 1)) {
         server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, REASON(BAD_VINTAGE),
                            "vintage_year must be 0 (any) or %d..%d", VALIDATE_VINTAGE_MIN,
                            VALIDATE_VINTAGE_MAX);
-        return;
+        return 0;
     }
+    return 1;
+}
+
+/* The source leg a Transfer holds: ids, accounts, the quote's numbers and
+ * an expiry leg_expiry_ms after now_ms. */
+static void registry_transfer_leg(struct gateway *gw, const Carbon__V1__TransferRequest *req,
+                                  const quote_t *q, uint64_t now_ms, ledger_leg_t *leg) {
+    snprintf(leg->tid, sizeof leg->tid, "%s", req->transfer_id);
+    snprintf(leg->role, sizeof leg->role, "source");
+    snprintf(leg->from, sizeof leg->from, "%s", req->from_account_id);
+    snprintf(leg->to, sizeof leg->to, "%s/%s", req->to_region, req->to_account_id);
+    snprintf(leg->peer, sizeof leg->peer, "%s", req->to_region);
+    snprintf(leg->meth, sizeof leg->meth, "%s", req->methodology_id);
+    leg->vintage = req->vintage_year;
+    int filled = quote_fill_leg(q, leg);
+    CARBON_ASSERT(filled == 0);
+    (void)filled;
+    leg->expiry_ms = now_ms + gw->cfg.leg_expiry_ms;
+}
+
+/* Answers a Transfer whose hold returned rc (not LEDGER_OK): too little
+ * balance, a replay (its recorded outcome, waiting for it while in flight),
+ * or the ledger's refusal. */
+static void registry_transfer_not_held(server_call_t *call, store_t *st,
+                                       const Carbon__V1__TransferRequest *req, const quote_t *q,
+                                       int rc, uint64_t have_g, char *err, size_t errlen) {
+    struct gateway *gw = server_call_app(call);
+    if (rc == LEDGER_INSUFFICIENT) {
+        char have[AMOUNT_TEXT_MAX], need[AMOUNT_TEXT_MAX];
+        server_reply_error(call, GRPC_STATUS_FAILED_PRECONDITION, REASON(INSUFFICIENT_BALANCE),
+                           "account %s/%s holds %s of %s%s, the transfer needs %s",
+                           gw->cfg.region, req->from_account_id,
+                           amount_format_catalog(have, sizeof have, have_g, q->src),
+                           req->methodology_id, req->vintage_year ? " of that vintage" : "",
+                           amount_format_catalog(need, sizeof need, q->q.debited_g, q->src));
+    } else if (rc == LEDGER_REPLAY) {
+        /* Same transfer again: answer its recorded outcome, waiting if it is in flight. */
+        ledger_leg_t rec;
+        if (ledger_leg_get(st, req->transfer_id, &rec, err, errlen) != LEDGER_OK) {
+            registry_reply_ledger(call, LEDGER_ESTORE, err);
+        } else if (rec.state == TRANSFER_STATE_HELD) {
+            int64_t left = server_call_deadline_left_ms(call);
+            uint64_t wait_ms = left == INT64_MAX || left > (int64_t)(gw->cfg.leg_expiry_ms * 2)
+                                   ? gw->cfg.leg_expiry_ms * 2
+                                   : (uint64_t)(left > REGISTRY_WAIT_MARGIN_MS
+                                                    ? left - REGISTRY_WAIT_MARGIN_MS
+                                                    : 0);
+            if (engine_wait(gw->engine, req->transfer_id, ledger_now_ms() + wait_ms,
+                            registry_transfer_done, call) != 0)
+                server_reply_error(call, GRPC_STATUS_RESOURCE_EXHAUSTED, REASON(TOO_MANY_WAITERS),
+                                   "too many callers wait on transfers; ask GetTransfer later");
+        } else {
+            registry_transfer_reply(call, &rec);
+        }
+        ledger_leg_free(&rec);
+    } else {
+        registry_reply_ledger(call, rc, err);
+    }
+}
+
+void registry_transfer(server_call_t *call, const ProtobufCMessage *request) {
+    const Carbon__V1__TransferRequest *req = (const Carbon__V1__TransferRequest *)request;
+    struct gateway *gw = server_call_app(call);
+    if (!registry_transfer_fields_ok(call, req)) return;
     quote_t q;
     if (registry_quote(call, req->to_region, req->methodology_id, req->amount_units, &q) != 0)
         return;
@@ -352,18 +433,8 @@ void registry_transfer(server_call_t *call, const ProtobufCMessage *request) {
         return;
     }
     ledger_leg_t leg = {0};
-    snprintf(leg.tid, sizeof leg.tid, "%s", req->transfer_id);
-    snprintf(leg.role, sizeof leg.role, "source");
-    snprintf(leg.from, sizeof leg.from, "%s", req->from_account_id);
-    snprintf(leg.to, sizeof leg.to, "%s/%s", req->to_region, req->to_account_id);
-    snprintf(leg.peer, sizeof leg.peer, "%s", req->to_region);
-    snprintf(leg.meth, sizeof leg.meth, "%s", req->methodology_id);
-    leg.vintage = req->vintage_year;
-    int filled = quote_fill_leg(&q, &leg);
-    CARBON_ASSERT(filled == 0);
-    (void)filled;
     uint64_t now = ledger_now_ms();
-    leg.expiry_ms = now + gw->cfg.leg_expiry_ms;
+    registry_transfer_leg(gw, req, &q, now, &leg);
     char fp[LEDGER_DIGEST_HEX + 1];
     registry_request_fp(fp, "transfer|%s|%s|%s|%s|%u|%" PRIu64 "|%" PRIu64, req->from_account_id,
                         req->to_region, req->to_account_id, req->methodology_id,
@@ -376,37 +447,7 @@ void registry_transfer(server_call_t *call, const ProtobufCMessage *request) {
         return;
     }
     engine_unreserve(gw->engine, req->to_region);
-    if (rc == LEDGER_INSUFFICIENT) {
-        char have[AMOUNT_TEXT_MAX], need[AMOUNT_TEXT_MAX];
-        server_reply_error(call, GRPC_STATUS_FAILED_PRECONDITION, REASON(INSUFFICIENT_BALANCE),
-                           "account %s/%s holds %s of %s%s, the transfer needs %s",
-                           gw->cfg.region, req->from_account_id,
-                           amount_format_catalog(have, sizeof have, have_g, q.src),
-                           req->methodology_id, req->vintage_year ? " of that vintage" : "",
-                           amount_format_catalog(need, sizeof need, q.q.debited_g, q.src));
-    } else if (rc == LEDGER_REPLAY) {
-        /* Same transfer again: answer its recorded outcome, waiting if it is in flight. */
-        ledger_leg_t rec;
-        if (ledger_leg_get(st, req->transfer_id, &rec, err, sizeof err) != LEDGER_OK) {
-            registry_reply_ledger(call, LEDGER_ESTORE, err);
-        } else if (rec.state == TRANSFER_STATE_HELD) {
-            int64_t left = server_call_deadline_left_ms(call);
-            uint64_t wait_ms = left == INT64_MAX || left > (int64_t)(gw->cfg.leg_expiry_ms * 2)
-                                   ? gw->cfg.leg_expiry_ms * 2
-                                   : (uint64_t)(left > REGISTRY_WAIT_MARGIN_MS
-                                                    ? left - REGISTRY_WAIT_MARGIN_MS
-                                                    : 0);
-            if (engine_wait(gw->engine, req->transfer_id, ledger_now_ms() + wait_ms,
-                            registry_transfer_done, call) != 0)
-                server_reply_error(call, GRPC_STATUS_RESOURCE_EXHAUSTED, REASON(TOO_MANY_WAITERS),
-                                   "too many callers wait on transfers; ask GetTransfer later");
-        } else {
-            registry_transfer_reply(call, &rec);
-        }
-        ledger_leg_free(&rec);
-    } else {
-        registry_reply_ledger(call, rc, err);
-    }
+    registry_transfer_not_held(call, st, req, &q, rc, have_g, err, sizeof err);
     ledger_leg_free(&leg);
 }
 
@@ -540,32 +581,53 @@ void registry_get_account(server_call_t *call, const ProtobufCMessage *request) 
 
 /* ---- Retire --------------------------------------------------------------------- */
 
-void registry_retire(server_call_t *call, const ProtobufCMessage *request) {
-    const Carbon__V1__RetireRequest *req = (const Carbon__V1__RetireRequest *)request;
-    struct gateway *gw = server_call_app(call);
-    static const char *const purposes[] = {NULL, "compliance_offset", "rights_redemption",
-                                           "voluntary_neutrality"};
-    if (!gateway_require_request_id(call, req->retirement_id, "retirement_id")) return;
-    if (!gateway_require_account_id(call, req->account_id, "account_id")) return;
+/* Checks a Retire's ids, purpose, beneficiary and selection; 1, or 0 after
+ * refusing the call. */
+static int registry_retire_fields_ok(server_call_t *call, const Carbon__V1__RetireRequest *req) {
+    if (!gateway_require_request_id(call, req->retirement_id, "retirement_id")) return 0;
+    if (!gateway_require_account_id(call, req->account_id, "account_id")) return 0;
     if ((int)req->purpose < 1 || (int)req->purpose > 3) {
         server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, REASON(BAD_PURPOSE),
                            "purpose must be compliance offset, rights redemption or voluntary "
                            "neutrality");
-        return;
+        return 0;
     }
     if (!validate_text(req->beneficiary)) {
         server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, REASON(BAD_BENEFICIARY),
                            "beneficiary must be 1..%d bytes of UTF-8 text without control "
                            "characters (it has %zu bytes)",
                            VALIDATE_TEXT_MAX, strlen(req->beneficiary));
-        return;
+        return 0;
     }
     if (!validate_vintage(req->vintage_year, 1) || strlen(req->methodology_id) > LEDGER_METH_MAX) {
         server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, REASON(BAD_SELECTION),
                            "vintage_year must be 0 or %d..%d, methodology_id at most %d bytes",
                            VALIDATE_VINTAGE_MIN, VALIDATE_VINTAGE_MAX, LEDGER_METH_MAX);
-        return;
+        return 0;
     }
+    return 1;
+}
+
+/* Replies a RetireResponse: the retired blocks and their amount in cat's units. */
+static void registry_reply_retired(server_call_t *call, const char *retirement_id,
+                                   const ledger_block_t *blocks, size_t blocks_n,
+                                   const catalog_t *cat) {
+    arena_t a = {0};
+    Carbon__V1__RetireResponse resp = CARBON__V1__RETIRE_RESPONSE__INIT;
+    resp.retirement_id = arena_strdup(&a, retirement_id);
+    resp.blocks = arena_alloc(&a, blocks_n * sizeof *resp.blocks);
+    for (size_t i = 0; i < blocks_n; i++) resp.blocks[resp.n_blocks++] = pbconv_block(&a, &blocks[i]);
+    resp.amount = pbconv_amount(&a, ledger_blocks_grams(blocks, blocks_n), cat);
+    server_reply_ok(call, &resp.base);
+    arena_free(&a);
+}
+
+void registry_retire(server_call_t *call, const ProtobufCMessage *request) {
+    const Carbon__V1__RetireRequest *req = (const Carbon__V1__RetireRequest *)request;
+    struct gateway *gw = server_call_app(call);
+    static const char *const purposes[] = {NULL, "compliance_offset", "rights_redemption",
+                                           "voluntary_neutrality"};
+    if (!registry_retire_fields_ok(call, req)) return;
     char origin[CATALOG_REGION_MAX + 1];
     if (req->methodology_id[0] != '\0' && quote_origin_of(gw->catalogs, req->methodology_id, origin) != 0) {
         server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, REASON(UNKNOWN_METHODOLOGY),
@@ -612,13 +674,6 @@ void registry_retire(server_call_t *call, const ProtobufCMessage *request) {
         registry_reply_ledger(call, rc, err);
         return;
     }
-    arena_t a = {0};
-    Carbon__V1__RetireResponse resp = CARBON__V1__RETIRE_RESPONSE__INIT;
-    resp.retirement_id = arena_strdup(&a, req->retirement_id);
-    resp.blocks = arena_alloc(&a, blocks_n * sizeof *resp.blocks);
-    for (size_t i = 0; i < blocks_n; i++) resp.blocks[resp.n_blocks++] = pbconv_block(&a, &blocks[i]);
-    resp.amount = pbconv_amount(&a, ledger_blocks_grams(blocks, blocks_n), cat);
-    server_reply_ok(call, &resp.base);
-    arena_free(&a);
+    registry_reply_retired(call, req->retirement_id, blocks, blocks_n, cat);
     free(blocks);
 }

@@ -2,8 +2,8 @@
  *
  * Each request target unpacks its input with protobuf-c exactly as
  * gateway/server.c does, then runs the request through the same validation
- * path as its handler in gateway/services/registry.c, gateway/services/federation.c,
- * gateway/services/audit.c or gateway/services/operations.c, up to the point where the
+ * path as its handler in gateway/services/registry.c or
+ * gateway/services/federation.c, up to the point where the
  * handler would call the store: the gateway/validate.h checks, pbconv_leg_in,
  * quote_compute / quote_check_leg over the shipped catalogs, adapters/convert.h.
  * What the handler would hand to settlement/ (ledger_issue_t, ledger_leg_t,

@@ -1,5 +1,6 @@
 /* fuzz_fetch_batches.c - Federation.FetchBatches: unpack, then the checks
- * of ops_fetch_batches (gateway/services/operations.c) before batch_list. */
+ * of federation_fetch_batches (gateway/services/federation.c, with
+ * ops_batch_range_ok of operations.c) before batch_list. */
 #include "tests/fuzz/fuzz_common.h"
 
 #include "settlement/batch.h"

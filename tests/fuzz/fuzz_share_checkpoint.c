@@ -1,6 +1,6 @@
 /* fuzz_share_checkpoint.c - Federation.ShareCheckpoint: unpack, then the
- * checks of audit_share_checkpoint (gateway/services/audit.c) up to the
- * signature check, with and without a pinned key. */
+ * checks of federation_share_checkpoint (gateway/services/federation.c) up to
+ * the signature check, with and without a pinned key. */
 #include "tests/fuzz/fuzz_common.h"
 
 #include "settlement/audit.h"
