@@ -55,7 +55,7 @@ typedef enum { REASON_RETRY_NO, REASON_RETRY_YES, REASON_RETRY_LATER } reason_re
     X(NOT_AUTHORIZED, PERMISSION_DENIED, CALL, NO, "The caller's certificate (SPIFFE role or region) may not call this service.", "Call with a certificate of a role allowed for the service (DESIGN.md section 5).") \
     X(DEADLINE_EXCEEDED, DEADLINE_EXCEEDED, CALL, YES, "The call's deadline had passed before the gateway served it.", "Retry with a longer deadline; requests with an id are idempotent.") \
     X(UNKNOWN_SERVICE, NOT_FOUND, CALL, NO, "Health/Check named a service this gateway does not serve.", "Ask for \"\" or a carbon.v1 service name.") \
-    X(STORE_UNAVAILABLE, UNAVAILABLE, CALL, YES, "The region's Redis store did not answer: nothing was changed, or (Transfer) the outcome is not recorded yet.", "Retry with the same id (idempotent), or read the result (GetTransfer) later.") \
+    X(STORE_UNAVAILABLE, UNAVAILABLE, CALL, YES, "The region's Redis store did not answer: nothing was changed, or (Transfer) the outcome is not recorded yet.", "Retry; a request with an id (Issue, Transfer, Retire) with the same id, which is idempotent; or read the result (GetTransfer) later.") \
     X(PEER_UNAVAILABLE, UNAVAILABLE, BOTH, YES, "A peer gateway did not answer (Reconcile), or did not answer before the leg expired (the transfer ABORTED, nothing moved).", "Retry later; for an ABORTED transfer send a new transfer (new id) once the peer is back.") \
     X(BAD_ID, INVALID_ARGUMENT, CALL, NO, "A request or transfer id is not 32 lowercase hex digits.", "Send 32 lowercase hex characters (128 random bits).") \
     X(BAD_ACCOUNT_ID, INVALID_ARGUMENT, CALL, NO, "An account id is not 1..64 characters of [A-Za-z0-9._-].", "Fix the account id.") \

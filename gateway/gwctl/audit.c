@@ -159,7 +159,7 @@ static void gwctl_verify_print(const gwctl_verify_t *v, int json) {
         json_t *unread = gwctl_fed_json_unread(&v->f);
         json_t *doc = json_pack("{s:s, s:b, s:o, s:o, s:o, s:i, s:o, s:o}", "region", v->region, "chain_read",
                                 chain_read, "entries", gwctl_json_u64(v->head), "checkpoints",
-                                gwctl_json_u64(v->ncp), "first_bad_entry", gwctl_json_u64(v->bad), "failures",
+                                json_integer((json_int_t)v->ncp), "first_bad_entry", gwctl_json_u64(v->bad), "failures",
                                 v->failures, "reason", gwctl_json_text(v->why), "unreachable_regions", unread);
         gwctl_json_emit(doc);
     } else if (v->failures > 0) {

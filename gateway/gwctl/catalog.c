@@ -6,15 +6,19 @@
 #include "adapters/catalog_set.h"
 
 #include <jansson.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static const char gwctl_catalog_usage[] =
     "usage: gwctl catalog show --region REGION [--dir DIR] [--json]\n"
     "       gwctl catalog show --all [--dir DIR] [--json]\n"
     "\n"
-    "Loads the catalogs in DIR (default adapters/catalogs, or $GWCTL_CATALOG_DIR)\n"
+    "Loads the catalogs in DIR (default: $GWCTL_CATALOG_DIR, else ../adapters/catalogs\n"
+    "next to the gwctl binary, else the source tree gwctl was built from)\n"
     "exactly as gatewayd does, checks them, and prints a region's methodologies,\n"
     "units, grams per unit, recognition rules, version and digest. The digest is\n"
     "the SHA-256 of the catalog's canonical form, which gateways exchange in Hello.\n"
@@ -42,6 +46,28 @@ static int gwctl_catalog_json(const catalog_t *const *list, size_t n, int all) {
     return ferror(stdout) ? GWCTL_EXIT_FINDING : GWCTL_EXIT_OK;
 }
 
+const char *gwctl_catalog_dir(const char *given, char *buf, size_t buflen) {
+    if (given != NULL) return given;
+    const char *env = getenv("GWCTL_CATALOG_DIR");
+    if (env != NULL && env[0] != '\0') return env;
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = '\0';
+        char *slash = strrchr(exe, '/');
+        if (slash != NULL) *slash = '\0';
+        snprintf(buf, buflen, "%s/../adapters/catalogs", exe);
+        struct stat sb;
+        if (stat(buf, &sb) == 0 && S_ISDIR(sb.st_mode)) return buf;
+    }
+#ifdef CARBON_SOURCE_DIR
+    snprintf(buf, buflen, "%s/adapters/catalogs", CARBON_SOURCE_DIR);
+    struct stat sb;
+    if (stat(buf, &sb) == 0 && S_ISDIR(sb.st_mode)) return buf;
+#endif
+    return NULL;
+}
+
 int gwctl_catalog(int argc, char **argv) {
     CARBON_ASSERT(argc >= 1 && argv != NULL && argv[0] != NULL);
     if (argc < 2 || strcmp(argv[1], "show") != 0) {
@@ -65,7 +91,13 @@ int gwctl_catalog(int argc, char **argv) {
         fprintf(stderr, "gwctl catalog show: give --region REGION or --all\n");
         return GWCTL_EXIT_USAGE;
     }
-    if (dir == NULL) dir = "adapters/catalogs";
+    char dir_buf[PATH_MAX];
+    if (dir == NULL || dir[0] == '\0') dir = gwctl_catalog_dir(NULL, dir_buf, sizeof dir_buf);
+    if (dir == NULL) {
+        fprintf(stderr, "gwctl catalog show: no catalog folder found (give --dir or "
+                        "$GWCTL_CATALOG_DIR)\n");
+        return GWCTL_EXIT_USAGE;
+    }
     catalog_set_t *set = catalog_set_new();
     char err[512];
     if (catalog_set_load_dir(set, dir, err, sizeof err) < 0) {

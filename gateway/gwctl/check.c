@@ -48,7 +48,7 @@ static const char check_usage[] =
     "Exit codes: 0 no violation, 1 violations, 2 bad usage, 3 a store unreachable\n"
     "(after checking the others), 5 the password file cannot be read.\n";
 
-/* The report as one JSON document on stdout: counts and grams as strings,
+/* The report as one JSON document on stdout: grams as strings, counts as numbers,
  * the violations and the regions not checked inside it. */
 static void check_print_json(const checker_report_t *rep, const check_stores_t *s) {
     json_t *doc = json_object();
@@ -61,8 +61,15 @@ static void check_print_json(const checker_report_t *rep, const check_stores_t *
                                rep->grams_exported, rep->grams_abroad, rep->accounts, rep->transfers,
                                rep->transfers_committed, rep->transfers_aborted,
                                rep->transfers_in_flight, rep->audit_entries, rep->violations_n};
-    for (size_t i = 0; i < sizeof values / sizeof values[0]; i++)
-        json_object_set_new(doc, names[i], gwctl_json_u64(values[i]));
+    /* grams and the audit log's length are strings, counts of things numbers
+     * (README: gwctl's JSON) */
+    for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
+        size_t len = strlen(names[i]);
+        int as_string = (len > 2 && strcmp(names[i] + len - 2, "_g") == 0) ||
+                        strcmp(names[i], "audit_entries") == 0;
+        json_object_set_new(doc, names[i], as_string ? gwctl_json_u64(values[i])
+                                                     : json_integer((json_int_t)values[i]));
+    }
     json_t *unchecked = json_array(), *violations = json_array();
     for (size_t i = 0; i < rep->unchecked_n; i++) json_array_append_new(unchecked, gwctl_json_text(rep->unchecked[i]));
     for (uint64_t i = 0; i < rep->violations_n && i < CHECKER_VIOLATIONS_MAX; i++)
@@ -126,6 +133,31 @@ static int check_password(const char *path, store_config_t *base) {
     return 0;
 }
 
+/* True if region is one of the listed stores that could not be opened. */
+static int check_unreachable(const check_stores_t *s, const char *region) {
+    CARBON_ASSERT(s->unreachable_n <= CHECKER_REGIONS_MAX);
+    for (size_t i = 0; i < s->unreachable_n; i++)
+        if (strcmp(s->unreachable[i], region) == 0) return 1;
+    return 0;
+}
+
+/* Names on stderr each region not checked, once, and why. */
+static void check_print_unchecked(const checker_report_t *rep, const check_stores_t *s) {
+    CARBON_ASSERT(rep->unchecked_n <= CHECKER_REGIONS_MAX);
+    fprintf(stderr, "gwctl check: not checked:");
+    const char *sep = " ";
+    for (size_t i = 0; i < rep->unchecked_n; i++) {
+        if (check_unreachable(s, rep->unchecked[i])) continue;
+        fprintf(stderr, "%s%s (no store given)", sep, rep->unchecked[i]);
+        sep = ", ";
+    }
+    for (size_t i = 0; i < s->unreachable_n; i++) {
+        fprintf(stderr, "%s%s (its store could not be read)", sep, s->unreachable[i]);
+        sep = ", ";
+    }
+    fprintf(stderr, "\n");
+}
+
 /* Runs the checker over the open stores and prints the report. Exit code. */
 static int check_report(const check_stores_t *s, int settled, int json) {
     checker_report_t *rep = malloc(sizeof *rep);
@@ -139,12 +171,7 @@ static int check_report(const check_stores_t *s, int settled, int json) {
     }
     if (json) check_print_json(rep, s);
     else checker_print(rep, stdout);
-    if (rep->unchecked_n > 0 || s->unreachable_n > 0) {
-        fprintf(stderr, "gwctl check: not checked (no store given):");
-        for (size_t i = 0; i < rep->unchecked_n; i++) fprintf(stderr, " %s", rep->unchecked[i]);
-        for (size_t i = 0; i < s->unreachable_n; i++) fprintf(stderr, " %s (unreachable)", s->unreachable[i]);
-        fprintf(stderr, "\n");
-    }
+    if (rep->unchecked_n > 0 || s->unreachable_n > 0) check_print_unchecked(rep, s);
     if (rep->violations_n > 0) exit_code = GWCTL_EXIT_FINDING;
     else if (s->unreachable_n > 0) exit_code = GWCTL_EXIT_UNREACHABLE;
     free(rep);

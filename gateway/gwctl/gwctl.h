@@ -162,6 +162,12 @@ int gwctl_parse_u64(const char *s, uint64_t *out);
  * stdout under --json, diagnostics on stderr) and returns its exit code
  * (GWCTL_EXIT_*). None exits the process; gRPC must be initialized (main).
  * Their --help texts are their full contracts. */
+/* The catalog folder, the first that exists of: given (when not NULL),
+ * $GWCTL_CATALOG_DIR, <folder of the gwctl binary>/../adapters/catalogs, the
+ * source tree gwctl was built from. Returns given, the variable's value or
+ * buf (filled), or NULL when there is none. */
+const char *gwctl_catalog_dir(const char *given, char *buf, size_t buflen);
+
 int gwctl_health(int argc, char **argv);
 int gwctl_catalog(int argc, char **argv);
 int gwctl_open_account(int argc, char **argv);

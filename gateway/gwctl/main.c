@@ -9,10 +9,23 @@
 #include "common/version.h"
 
 #include <grpc/grpc.h>
+#include <grpc/support/log.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* gRPC's own log lines ("E1130 ... ssl_transport_security.cc ...") are for
+ * gRPC's developers: gwctl says what failed and why itself. They are shown
+ * only with GWCTL_GRPC_LOG=1, for a bug report. */
+static int gwctl_grpc_log_shown;
+
+static void gwctl_grpc_log(gpr_log_func_args *args) {
+    CARBON_ASSERT(args != NULL);
+    if (!gwctl_grpc_log_shown) return;
+    fprintf(stderr, "grpc %s %s:%d %s\n", gpr_log_severity_string(args->severity), args->file,
+            args->line, args->message);
+}
 
 static void gwctl_usage(FILE *out) {
     fprintf(out,
@@ -27,6 +40,7 @@ static void gwctl_usage(FILE *out) {
             "\n"
             "'gwctl COMMAND --help' describes a command and its options;\n"
             "'gwctl --version' prints the version gwctl was built from.\n"
+            "gRPC's own diagnostics are hidden; GWCTL_GRPC_LOG=1 shows them on stderr.\n"
             "\n" GWCTL_EXIT_HELP);
 }
 
@@ -59,6 +73,9 @@ int main(int argc, char **argv) {
         return gwctl_version(argc - 1, argv + 1);
     for (size_t i = 0; i < gwctl_commands_n; i++) {
         if (strcmp(argv[1], gwctl_commands[i].name) != 0) continue;
+        const char *shown = getenv("GWCTL_GRPC_LOG");
+        gwctl_grpc_log_shown = shown != NULL && strcmp(shown, "1") == 0;
+        gpr_set_log_function(gwctl_grpc_log);
         grpc_lifetime_begin();
         int rc = gwctl_commands[i].run(argc - 1, argv + 1);
         grpc_lifetime_end(GRPC_LIFETIME_END_WAIT_MS);

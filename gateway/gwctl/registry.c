@@ -490,6 +490,8 @@ static const char retire_usage[] =
     "Retires N display units of an account's credits (oldest vintage first) for a\n"
     "purpose, on behalf of a beneficiary. Retired serials never move again.\n"
     "\n"
+    "  --account ID        the account whose credits are retired (this region's)\n"
+    "  --amount N          how many whole display units of the region (kg, point, credit)\n"
     "  --purpose PURPOSE   compliance_offset, rights_redemption or voluntary_neutrality\n"
     "  --beneficiary TEXT  on whose behalf (1..256 bytes of UTF-8, any text)\n"
     "  --methodology METH  only credits of this origin methodology (default any)\n"

@@ -274,6 +274,20 @@ static void gwctl_trace_json(gwctl_trace_t *t) {
     gwctl_json_emit(doc);
 }
 
+/* How many different regions the hops are in. */
+static size_t gwctl_trace_regions(const gwctl_trace_t *t) {
+    /* a hop's region is what a gateway said: counted up to the number of
+     * targets, more cannot be honest */
+    const char *seen[GWCTL_TARGETS_MAX];
+    size_t n = 0;
+    for (size_t k = 0; k < t->hops_n && n < GWCTL_TARGETS_MAX; k++) {
+        size_t j = 0;
+        while (j < n && strcmp(seen[j], t->hops[k].region) != 0) j++;
+        if (j == n) seen[n++] = t->hops[k].region;
+    }
+    return n;
+}
+
 /* The timeline as a table for people, a forced decision under its hop. */
 static void gwctl_trace_table(gwctl_trace_t *t, size_t regions_read) {
     static const gwctl_column_t cols[] = {{"TIME_MS", 14, 0, 0}, {"REGION", 6, 0, 0}, {"SEQ", 6, 0, 1},
@@ -298,7 +312,8 @@ static void gwctl_trace_table(gwctl_trace_t *t, size_t regions_read) {
             putchar('\n');
         }
     }
-    printf("%zu hops in %zu regions, %d verification failures\n", t->hops_n, regions_read, t->failures);
+    printf("%zu hops in %zu regions (%zu regions read), %d verification failures\n", t->hops_n,
+           gwctl_trace_regions(t), regions_read, t->failures);
 }
 
 static void gwctl_trace_dot(gwctl_trace_t *t) {
@@ -312,31 +327,6 @@ static void gwctl_trace_dot(gwctl_trace_t *t) {
         if (k > 0) printf("  h%zu -> h%zu;\n", k - 1, k);
     }
     printf("}\n");
-}
-
-/* The catalog folder: --catalog-dir, $GWCTL_CATALOG_DIR, then
- * <dir of the gwctl binary>/../adapters/catalogs, then the source tree's
- * (compiled in as CARBON_SOURCE_DIR), then NULL (amounts in grams). */
-static const char *gwctl_catalog_dir(const char *given, char *buf, size_t buflen) {
-    if (given != NULL) return given;
-    const char *env = getenv("GWCTL_CATALOG_DIR");
-    if (env != NULL && env[0] != '\0') return env;
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n > 0) {
-        exe[n] = '\0';
-        char *slash = strrchr(exe, '/');
-        if (slash != NULL) *slash = '\0';
-        snprintf(buf, buflen, "%s/../adapters/catalogs", exe);
-        struct stat sb;
-        if (stat(buf, &sb) == 0 && S_ISDIR(sb.st_mode)) return buf;
-    }
-#ifdef CARBON_SOURCE_DIR
-    snprintf(buf, buflen, "%s/adapters/catalogs", CARBON_SOURCE_DIR);
-    struct stat sb;
-    if (stat(buf, &sb) == 0 && S_ISDIR(sb.st_mode)) return buf;
-#endif
-    return NULL;
 }
 
 /* Takes the subject (the first argument that is neither an option nor an

@@ -246,14 +246,22 @@ int audit_service_init(struct gateway *gw, char *err, size_t errlen) {
     return 0;
 }
 
-/* Signs the head if it moved, stores it, gives it to every peer. */
-static void audit_checkpoint_once(struct gateway *gw, store_t *st, uint64_t *last_seq) {
-    CARBON_ASSERT(gw != NULL && st != NULL && last_seq != NULL);
+/* What the checkpointer thread keeps between ticks: its newest signed
+ * checkpoint and, per peer (the order of cfg.peers), the newest seq that
+ * peer accepted. */
+typedef struct {
+    audit_checkpoint_t latest; /* seq 0: none signed yet */
+    uint64_t delivered_seq[CONFIG_PEERS_MAX];
+} audit_checkpointer_t;
+
+/* Signs the head if it moved past the newest checkpoint and stores it. */
+static void audit_checkpoint_sign_new(struct gateway *gw, store_t *st, audit_checkpointer_t *c) {
+    CARBON_ASSERT(gw != NULL && st != NULL && c != NULL);
     CARBON_ASSERT(gw->audit_key != NULL); /* the checkpointer runs only with a signing key */
     audit_checkpoint_t cp = {0};
     char err[256];
     if (audit_head(st, &cp.seq, cp.head_hash, err, sizeof err) != LEDGER_OK) return;
-    if (cp.seq == 0 || cp.seq == *last_seq) return;
+    if (cp.seq == 0 || cp.seq == c->latest.seq) return;
     snprintf(cp.region, sizeof cp.region, "%s", gw->cfg.region);
     cp.time_ms = ledger_now_ms();
     if (audit_checkpoint_sign(&cp, gw->audit_key) != 0) {
@@ -261,24 +269,35 @@ static void audit_checkpoint_once(struct gateway *gw, store_t *st, uint64_t *las
         return;
     }
     if (audit_checkpoint_store(st, "own", &cp, err, sizeof err) != LEDGER_OK) return;
-    *last_seq = cp.seq;
+    c->latest = cp;
+    log_debug("checkpoint", "{s:I, s:s}", "seq", (json_int_t)cp.seq, "head", cp.head_hash);
+}
+
+/* Gives the newest checkpoint to every peer that has not accepted it yet, so
+ * a peer that was down gets it as soon as it is back, also when the chain
+ * has not moved since (and its return is logged then: peer_up). */
+static void audit_checkpoint_share(struct gateway *gw, audit_checkpointer_t *c) {
+    CARBON_ASSERT(gw != NULL && c != NULL);
+    CARBON_ASSERT(gw->cfg.peers_n <= CONFIG_PEERS_MAX);
+    if (c->latest.seq == 0) return;
     arena_t a = {0};
     Carbon__V1__ShareCheckpointRequest req = CARBON__V1__SHARE_CHECKPOINT_REQUEST__INIT;
-    req.checkpoint = audit_pb_checkpoint(&a, &cp);
+    req.checkpoint = audit_pb_checkpoint(&a, &c->latest);
     for (size_t i = 0; i < gw->cfg.peers_n; i++) {
+        if (c->delivered_seq[i] == c->latest.seq) continue;
         grpc_channel *ch = peers_channel_of(gw->peers, gw->cfg.peers[i].region);
         ProtobufCMessage *resp = NULL;
         client_status_t status;
         int ok = client_call(ch, "/carbon.v1.Federation/ShareCheckpoint", &req.base,
                              &carbon__v1__share_checkpoint_response__descriptor, &resp,
                              gw->cfg.peer_timeout_ms, &status) == GRPC_STATUS_OK;
+        if (ok) c->delivered_seq[i] = c->latest.seq;
         /* a peer down is logged once (peer_down), not at every checkpoint */
         peers_observe(gw->peers, gw->cfg.peers[i].region, "/carbon.v1.Federation/ShareCheckpoint",
                       ok ? NULL : &status);
         if (resp != NULL) protobuf_c_message_free_unpacked(resp, NULL);
     }
     arena_free(&a);
-    log_debug("checkpoint", "{s:I, s:s}", "seq", (json_int_t)cp.seq, "head", cp.head_hash);
 }
 
 static void *audit_checkpointer_main(void *arg) {
@@ -286,7 +305,8 @@ static void *audit_checkpointer_main(void *arg) {
     CARBON_ASSERT(gw != NULL && gw->audit_key != NULL);
     CARBON_ASSERT(gw->cfg.checkpoint_interval_ms >= 1);
     store_t *st = NULL;
-    uint64_t last_seq = 0;
+    audit_checkpointer_t *c = calloc(1, sizeof *c);
+    if (c == NULL) abort();
     for (;;) {
         pthread_mutex_lock(&gw->checkpointer_lock);
         if (!gw->checkpointer_stop) {
@@ -302,8 +322,10 @@ static void *audit_checkpointer_main(void *arg) {
         if (stop) break;
         char err[256];
         if (st == NULL) st = store_open(&gw->store_cfg, err, sizeof err);
-        if (st != NULL) audit_checkpoint_once(gw, st, &last_seq);
+        if (st != NULL) audit_checkpoint_sign_new(gw, st, c);
+        audit_checkpoint_share(gw, c);
     }
+    free(c);
     store_close(st);
     return NULL;
 }

@@ -552,7 +552,7 @@ void ops_resolve_in_doubt(server_call_t *call, const ProtobufCMessage *request) 
         server_reply_error(call, GRPC_STATUS_UNAVAILABLE, REASON(STORE_UNAVAILABLE), "%s", err);
         return;
     }
-    log_warn("in_doubt_resolved", "{s:s, s:s, s:s, s:s}", "transfer", req->transfer_id, "decision",
+    log_warn("in_doubt_resolved", "{s:s, s:s, s:s, s:s}", "transfer_id", req->transfer_id, "decision",
              d.decision == TRANSFER_DECISION_COMMIT ? "COMMIT" : "ABORT", "operator", op != NULL ? op->spiffe_id : "",
              "reason", req->reason);
     Carbon__V1__LegAck ack = CARBON__V1__LEG_ACK__INIT;

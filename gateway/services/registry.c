@@ -73,7 +73,7 @@ static void registry_reply_ledger(server_call_t *call, int rc, const char *err) 
     default:
         log_warn("store_error", "{s:s, s:s}", "method", server_call_path(call), "error", err);
         server_reply_error(call, GRPC_STATUS_UNAVAILABLE, REASON(STORE_UNAVAILABLE),
-                           "the store did not answer; retry with the same id");
+                           "the store did not answer; retry (a request with an id: with the same id)");
         return;
     }
 }

@@ -369,3 +369,53 @@ Test(gateway_ops, decisions_and_a_peer_outage_are_logged_once) {
     cr_expect_eq(federation_log_count(g_fed, TJ, "peer_call_failed"), 0);
     cr_expect_gt(expect_json_lines(TJ), 0);
 }
+
+/* The checkpoint seq a store holds under STORE_KEY_CHECKPOINT_PREFIX owner
+ * ("own", "peer:CN-TJ"): its second |-field; 0 if none. */
+static unsigned long long checkpoint_seq(int i, const char *owner) {
+    redisContext *c = redis_connect(federation_redis(g_fed, i));
+    cr_assert_not_null(c);
+    redisReply *r = redisCommand(c, "GET " STORE_KEY_CHECKPOINT_PREFIX "%s", owner);
+    unsigned long long seq = 0;
+    if (r != NULL && r->type == REDIS_REPLY_STRING) {
+        const char *bar = strchr(r->str, '|');
+        if (bar != NULL) seq = strtoull(bar + 1, NULL, 10);
+    }
+    freeReplyObject(r);
+    redisFree(c);
+    return seq;
+}
+
+/* A peer that was down while the chain moved gets the newest checkpoint as
+ * soon as it is back, with no new traffic, and its return is logged then
+ * (found by a review: it waited for the chain to move again, and the log
+ * said the peer was down for minutes after it was back). */
+Test(gateway_ops, a_peer_back_gets_the_checkpoint_it_missed_without_new_traffic) {
+    start(2, 1500);
+    open_ok(TJ, "tj-a");
+    issue_ok(TJ, "tj-a", "TJ-GT-01", 100000);
+    const char *up = "\"event\":\"peer_up\",\"peer\":\"CN-BJ\"";
+    cr_assert_eq(federation_kill9(g_fed, BJ), 0);
+    open_ok(TJ, "tj-b"); /* the chain moves while CN-BJ is down */
+    unsigned long long own = 0;
+    for (int k = 0; k < 50; k++) { /* until CN-TJ signed a checkpoint covering it */
+        proc_sleep_ms(100);
+        own = checkpoint_seq(TJ, "own");
+        if (own > 0 && federation_log_count(g_fed, TJ, "\"event\":\"peer_down\"") > 0) break;
+    }
+    cr_assert_gt(own, 0);
+    proc_sleep_ms(1000);
+    own = checkpoint_seq(TJ, "own");
+    cr_assert_lt(checkpoint_seq(BJ, "peer:CN-TJ"), own, "CN-BJ already holds it");
+    int up0 = federation_log_count(g_fed, TJ, up);
+    cr_assert_eq(federation_restart(g_fed, BJ), 0, "%s", federation_last_error());
+    /* from here on nobody calls CN-TJ and its chain stays where it is */
+    cr_expect_eq(wait_log(TJ, up, up0 + 1, 5000), up0 + 1, "CN-BJ's return was not noticed");
+    unsigned long long held = 0;
+    for (int k = 0; k < 50 && held < own; k++) {
+        proc_sleep_ms(100);
+        held = checkpoint_seq(BJ, "peer:CN-TJ");
+    }
+    cr_expect_eq(held, checkpoint_seq(TJ, "own"), "CN-BJ holds CN-TJ's checkpoint %llu, not the newest",
+                 held);
+}
