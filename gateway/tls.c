@@ -91,25 +91,6 @@ static void tls_revocation_unref(tls_revocation_t *r) {
     free(r);
 }
 
-/* Every PEM certificate of text; NULL with a reason if none or not PEM. */
-static STACK_OF(X509) *tls_parse_bundle(const char *path, const char *text, char *err,
-                                        size_t errlen) {
-    STACK_OF(X509) *certs = sk_X509_new_null();
-    BIO *bio = BIO_new_mem_buf(text, -1);
-    if (certs == NULL || bio == NULL) abort();
-    X509 *c;
-    while ((c = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL)
-        if (!sk_X509_push(certs, c)) abort();
-    BIO_free(bio);
-    ERR_clear_error();
-    if (sk_X509_num(certs) == 0) {
-        snprintf(err, errlen, "%s: not a PEM certificate", path);
-        sk_X509_free(certs);
-        return NULL;
-    }
-    return certs;
-}
-
 static const char *tls_name(const X509_NAME *name, char *buf, size_t len) {
     if (X509_NAME_oneline(name, buf, (int)len) == NULL) snprintf(buf, len, "?");
     return buf;
@@ -470,7 +451,7 @@ static int tls_load_ca(tls_server_t *t, STACK_OF(X509) **cas, int *changed, char
     char *ca = tls_read_file(t->ca_path, err, errlen);
     if (ca == NULL) return -1;
     int rc = -1;
-    *cas = tls_parse_bundle(t->ca_path, ca, err, errlen);
+    *cas = tls_parse_bundle(t->ca_path, ca, TLS_BUNDLE_CERTS_MAX, err, errlen);
     if (*cas != NULL) {
         unsigned char d[SHA256_DIGEST_LENGTH];
         tls_digest(ca, NULL, d);
@@ -496,7 +477,7 @@ static STACK_OF(X509) *tls_published_ca(const tls_server_t *t) {
     char path[64], err[256];
     snprintf(path, sizeof path, "/proc/self/fd/%d", t->ca_fd);
     char *ca = tls_read_file(path, err, sizeof err);
-    STACK_OF(X509) *cas = ca != NULL ? tls_parse_bundle(path, ca, err, sizeof err) : NULL;
+    STACK_OF(X509) *cas = ca != NULL ? tls_parse_bundle(path, ca, TLS_BUNDLE_CERTS_MAX, err, sizeof err) : NULL;
     free(ca);
     return cas;
 }

@@ -389,6 +389,23 @@ static int store_region_reply(const store_t *s, const redisReply *r, const char 
     return 1;
 }
 
+/* Sends one command on a fresh connection and reads its reply into *reply
+ * (the caller frees it); what names the command in errors. STORE_OK, or an
+ * error code with the connection closed. */
+static int store_round_trip(store_t *s, int argc, const char **argv, const size_t *argvlen,
+                            const char *what, redisReply **reply, char *err, size_t errlen) {
+    CARBON_ASSERT(s != NULL && s->ctx != NULL && reply != NULL && what != NULL);
+    CARBON_ASSERT(argc >= 1 && argv != NULL && argvlen != NULL);
+    *reply = NULL;
+    if (redisAppendCommandArgv(s->ctx, argc, argv, argvlen) != REDIS_OK) {
+        store_errf(err, errlen, "%s: out of memory", what);
+        store_disconnect(s);
+        return STORE_EPROTO;
+    }
+    bool sent_any = false;
+    return store_exchange(s, 1, reply, &sent_any, err, errlen);
+}
+
 /* On a fresh connection: claims the store for cfg.region (store_region_claim)
  * and refuses, not retryable, a store that names another region. */
 static int store_connect_claim(store_t *s, bool *retryable, char *err, size_t errlen) {
@@ -396,14 +413,8 @@ static int store_connect_claim(store_t *s, bool *retryable, char *err, size_t er
     CARBON_ASSERT(s->cfg.region[0] != '\0' && strlen(s->cfg.region) < STORE_REGION_MAX);
     const char *argv[5] = {"SET", STORE_REGION_KEY, s->cfg.region, "NX", "GET"};
     size_t argvlen[5] = {3, strlen(STORE_REGION_KEY), strlen(s->cfg.region), 2, 3};
-    if (redisAppendCommandArgv(s->ctx, 5, argv, argvlen) != REDIS_OK) {
-        store_errf(err, errlen, "SET %s: out of memory", STORE_REGION_KEY);
-        store_disconnect(s);
-        return STORE_EPROTO;
-    }
     redisReply *r = NULL;
-    bool sent_any = false;
-    int rc = store_exchange(s, 1, &r, &sent_any, err, errlen);
+    int rc = store_round_trip(s, 5, argv, argvlen, "SET " STORE_REGION_KEY, &r, err, errlen);
     if (rc != STORE_OK) return rc;
     char owner[STORE_REGION_MAX + 32];
     int got = store_region_reply(s, r, s->cfg.region, owner, sizeof owner, err, errlen);
@@ -425,14 +436,8 @@ static int store_check_open_access(store_t *s, bool *retryable, char *err, size_
     CARBON_ASSERT(s->ctx != NULL && s->cfg.password[0] == '\0');
     const char *argv[1] = {"PING"};
     size_t argvlen[1] = {4};
-    if (redisAppendCommandArgv(s->ctx, 1, argv, argvlen) != REDIS_OK) {
-        store_errf(err, errlen, "PING: out of memory");
-        store_disconnect(s);
-        return STORE_EPROTO;
-    }
     redisReply *r = NULL;
-    bool sent_any = false;
-    int rc = store_exchange(s, 1, &r, &sent_any, err, errlen);
+    int rc = store_round_trip(s, 1, argv, argvlen, "PING", &r, err, errlen);
     if (rc != STORE_OK) return rc;
     if (r->type == REDIS_REPLY_ERROR) {
         *retryable = store_prefix(r, "LOADING") || store_prefix(r, "BUSY ") ||
@@ -481,14 +486,8 @@ static int store_connect_once(store_t *s, bool *retryable, char *err, size_t err
             argvlen[1] = argvlen[2];
             argc = 2;
         }
-        if (redisAppendCommandArgv(c, argc, argv, argvlen) != REDIS_OK) {
-            store_errf(err, errlen, "AUTH: out of memory");
-            store_disconnect(s);
-            return STORE_EPROTO;
-        }
         redisReply *r = NULL;
-        bool sent_any = false;
-        int rc = store_exchange(s, 1, &r, &sent_any, err, errlen);
+        int rc = store_round_trip(s, argc, argv, argvlen, "AUTH", &r, err, errlen);
         if (rc != STORE_OK) return rc;
         if (r->type == REDIS_REPLY_ERROR) {
             /* the password itself is never echoed */

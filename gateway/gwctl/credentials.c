@@ -24,23 +24,11 @@
 /* Every certificate of a PEM text (at most GWCTL_CHAIN_CERTS_MAX), or NULL
  * with "PATH: reason" when there is none. */
 static STACK_OF(X509) *gwctl_read_certs(const char *path, char *err, size_t errlen) {
+    CARBON_ASSERT(path != NULL && err != NULL);
     char *pem = tls_read_file(path, err, errlen);
     if (pem == NULL) return NULL;
-    STACK_OF(X509) *certs = sk_X509_new_null();
-    BIO *bio = BIO_new_mem_buf(pem, -1);
-    if (certs == NULL || bio == NULL) abort();
-    X509 *c;
-    while (sk_X509_num(certs) < GWCTL_CHAIN_CERTS_MAX &&
-           (c = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL)
-        sk_X509_push(certs, c);
-    BIO_free(bio);
+    STACK_OF(X509) *certs = tls_parse_bundle(path, pem, GWCTL_CHAIN_CERTS_MAX, err, errlen);
     free(pem);
-    ERR_clear_error();
-    if (sk_X509_num(certs) == 0) {
-        snprintf(err, errlen, "%s: not a PEM certificate", path);
-        sk_X509_free(certs);
-        return NULL;
-    }
     return certs;
 }
 

@@ -121,3 +121,23 @@ grpc_channel_credentials *tls_channel_credentials(const char *cert_path, const c
     if (creds == NULL && err[0] == '\0') snprintf(err, errlen, "%s: gRPC refused the credentials", ca_path);
     return creds;
 }
+
+STACK_OF(X509) *tls_parse_bundle(const char *path, const char *text, size_t certs_max, char *err,
+                                 size_t errlen) {
+    CARBON_ASSERT(path != NULL && text != NULL && err != NULL && errlen > 0);
+    CARBON_ASSERT(certs_max >= 1 && certs_max <= TLS_BUNDLE_CERTS_MAX);
+    STACK_OF(X509) *certs = sk_X509_new_null();
+    BIO *bio = BIO_new_mem_buf(text, -1);
+    if (certs == NULL || bio == NULL) abort();
+    X509 *c;
+    while ((size_t)sk_X509_num(certs) < certs_max && (c = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL)
+        if (!sk_X509_push(certs, c)) abort();
+    BIO_free(bio);
+    ERR_clear_error();
+    if (sk_X509_num(certs) == 0) {
+        snprintf(err, errlen, "%s: not a PEM certificate", path);
+        sk_X509_free(certs);
+        return NULL;
+    }
+    return certs;
+}

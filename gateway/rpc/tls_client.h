@@ -27,6 +27,15 @@ X509 *tls_parse_cert(const char *path, const char *pem, char *err, size_t errlen
 int tls_check_pair(const char *cert_path, const char *cert_pem, const char *key_path,
                    const char *key_pem, char *err, size_t errlen);
 
+/* The most certificates read from one PEM file (a CA bundle, a chain). */
+#define TLS_BUNDLE_CERTS_MAX 64
+
+/* Every certificate of the PEM text read from path (named in errors), at
+ * most certs_max (1..TLS_BUNDLE_CERTS_MAX). NULL with "PATH: not a PEM
+ * certificate" when there is none; caller frees with sk_X509_pop_free. */
+STACK_OF(X509) *tls_parse_bundle(const char *path, const char *text, size_t certs_max, char *err,
+                                 size_t errlen);
+
 /* Client credentials presenting cert/key and trusting ca. cert_path and
  * key_path may both be NULL (no client certificate: used by tests to show
  * that the server refuses). NULL with "PATH: reason" in err. Caller owns it. */
