@@ -104,15 +104,16 @@ static int check_open_stores(const char *stores, const store_config_t *base, che
     for (size_t i = 0; i < n; i++) {
         store_config_t cfg = *base;
         checker_region_t *r = &s->regions[s->n];
-        snprintf(r->region, sizeof r->region, "%s", list[i].region);
+        /* the parser bounds a region to REGION_ADDRESS_REGION_MAX (< sizeof r->region) */
+        snprintf(r->region, sizeof r->region, "%.*s", (int)(sizeof r->region - 1), list[i].region);
         memcpy(cfg.host, list[i].host, strlen(list[i].host) + 1); /* < STORE_HOST_MAX, above */
         cfg.port = list[i].port;
         r->store = store_open(&cfg, err, sizeof err);
         if (r->store == NULL) {
             fprintf(stderr, "gwctl check: %s: %s\n", r->region, err);
             /* from list, not r->region: both live in *s (gcc -O2 -Werror=restrict) */
-            snprintf(s->unreachable[s->unreachable_n++], sizeof s->unreachable[0], "%s",
-                     list[i].region);
+            snprintf(s->unreachable[s->unreachable_n++], sizeof s->unreachable[0], "%.*s",
+                     (int)(sizeof s->unreachable[0] - 1), list[i].region);
             continue;
         }
         s->n++;
