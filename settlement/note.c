@@ -74,8 +74,9 @@ static long utf8_next(const uint8_t *s, size_t len, size_t *i) {
     return cp;
 }
 
-/* NOTE_OK if s[0..len) is valid UTF-8 with no control byte (< 0x20, 0x7f)
- * but newline; else NOTE_ERR_MALFORMED with the offset in why. */
+/* NOTE_OK if s[0..len) is valid UTF-8 with no ASCII control character but
+ * newline ("those below U+0020", signed-note; DEL is allowed, as in Go's
+ * note.Open); else NOTE_ERR_MALFORMED with the offset in why. */
 static note_status_t check_chars(const char *s, size_t len, char *why, size_t why_size) {
     const uint8_t *u = (const uint8_t *)s;
     size_t i = 0;
@@ -83,7 +84,7 @@ static note_status_t check_chars(const char *s, size_t len, char *why, size_t wh
         size_t at = i;
         long cp = utf8_next(u, len, &i);
         if (cp < 0) return fail(NOTE_ERR_MALFORMED, why, why_size, "invalid UTF-8 at byte %zu", at);
-        if ((cp < 0x20 && cp != '\n') || cp == 0x7f)
+        if (cp < 0x20 && cp != '\n')
             return fail(NOTE_ERR_MALFORMED, why, why_size, "control character 0x%02lx at byte %zu", cp,
                         at);
     }
@@ -105,7 +106,7 @@ static int name_ok(const char *name, size_t len) {
     size_t i = 0;
     while (i < len) {
         long cp = utf8_next(u, len, &i);
-        if (cp < 0x20 || cp == 0x7f || cp == '+' || is_unicode_space(cp)) return 0;
+        if (cp < 0x20 || cp == '+' || is_unicode_space(cp)) return 0;
     }
     return 1;
 }

@@ -220,6 +220,11 @@ Test(note_sign, round_trip_with_a_fresh_key) {
     cr_assert_eq(o.text_len, strlen(text));
     cr_assert_eq(memcmp(o.text, text, o.text_len), 0);
     cr_assert_eq(o.verified_n, 1);
+    /* DEL and non-ASCII are not "ASCII control characters (below U+0020)". */
+    const char *odd = "del \x7f, em dash \xe2\x80\x94, \xf0\x9f\x8c\xb3\n\n";
+    cr_assert_eq(note_sign(odd, strlen(odd), v.name, k, out, sizeof out, &len, why, sizeof why), NOTE_OK, "%s", why);
+    cr_assert_eq(note_open(out, len, &v, 1, &o, why, sizeof why), NOTE_OK, "%s", why);
+    cr_assert_eq(o.text_len, strlen(odd), "a text may end in an empty line");
     EVP_PKEY_free(k);
 }
 
