@@ -16,7 +16,16 @@
  * and returns a status with a reason in a caller's buffer; nothing here
  * asserts on input (CARBON_ASSERT guards only the callers' contracts: NULL
  * pointers, buffer sizes). Base64 is canonical only (common/base64.h).
- * Nothing keeps state; every function is safe to call from any thread. */
+ * Nothing keeps state; every function is safe to call from any thread.
+ *
+ * Where the specifications leave a choice, this module is stricter than the
+ * Go reference (golang.org/x/mod/sumdb/note, transparency-dev/formats):
+ * base64 must be canonical (Go's decoder accepts nonzero padding bits); at
+ * most NOTE_SIGS_MAX (16, the spec's minimum; Go: 100) signature lines; vkey
+ * key IDs in lowercase hex only; a checkpoint's root hash exactly 32 bytes and
+ * no empty extension line (tlog-checkpoint; Go's parser accepts both); a
+ * cosignature time over 2^63 - 1 never verifies. A signature by a known key
+ * that fails refuses the whole note (the spec's SHOULD, as Go does). */
 #ifndef SETTLEMENT_NOTE_H
 #define SETTLEMENT_NOTE_H
 
@@ -185,7 +194,9 @@ note_status_t checkpoint_parse(const char *text, size_t len, checkpoint_t *out, 
                                size_t why_size);
 
 /* Writes the body of *cp and a NUL into out[0..out_size)
- * (CHECKPOINT_BODY_BYTES_MAX + 1 is enough) and sets *out_len. The result
+ * (CHECKPOINT_BODY_BYTES_MAX + 1 is enough) and sets *out_len.
+ * cp->extensions_len <= CHECKPOINT_EXTENSIONS_BYTES_MAX is the caller's
+ * contract (asserted); everything else in *cp is checked. The result
  * must parse back (checkpoint_parse) to *cp: a checkpoint that would not is
  * refused. Returns NOTE_OK, NOTE_ERR_MALFORMED / NOTE_ERR_TOO_LARGE (*cp) or
  * NOTE_ERR_NO_SPACE, with a reason in why. */
