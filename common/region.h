@@ -4,8 +4,8 @@
  * configurations, certificates, catalogs, store records and messages; every
  * buffer that holds one is CARBON_REGION_SIZE bytes, and every check of a
  * name's length is against CARBON_REGION_MAX. The older names
- * (CATALOG_REGION_MAX, LEDGER_REGION_MAX, STORE_REGION_MAX,
- * CONFIG_REGION_MAX) are aliases of these. */
+ * (CATALOG_REGION_MAX, LEDGER_REGION_MAX, STORE_REGION_SIZE,
+ * CONFIG_REGION_SIZE) are aliases of these. */
 #ifndef COMMON_REGION_H
 #define COMMON_REGION_H
 

@@ -16,11 +16,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-CARBON_STATIC_ASSERT(CONFIG_REGION_MAX == REGION_ADDRESS_REGION_MAX &&
+CARBON_STATIC_ASSERT(CONFIG_REGION_SIZE == REGION_ADDRESS_REGION_SIZE &&
                          CONFIG_ADDRESS_MAX == REGION_ADDRESS_ADDRESS_MAX,
                      "a [peers] line fits what the shared parser accepts");
 
 void config_defaults(gateway_config_t *cfg) {
+    CARBON_ASSERT(cfg != NULL);
     memset(cfg, 0, sizeof *cfg);
     snprintf(cfg->trust_domain, sizeof cfg->trust_domain, "jjj.carbon");
     snprintf(cfg->log_level, sizeof cfg->log_level, "info");
@@ -41,6 +42,7 @@ void config_defaults(gateway_config_t *cfg) {
 int config_region_valid(const char *s) { return region_code_valid(s); }
 
 int config_metrics_listen_parse(const char *s, struct sockaddr_storage *ss, socklen_t *sslen) {
+    CARBON_ASSERT(s != NULL && ss != NULL && sslen != NULL);
     char host[CONFIG_ADDRESS_MAX];
     const char *colon = strrchr(s, ':');
     if (colon == NULL || colon == s || colon[1] == '\0' || strlen(colon + 1) > 5) return -1;
@@ -77,6 +79,7 @@ int config_metrics_listen_parse(const char *s, struct sockaddr_storage *ss, sock
 }
 
 const char *config_peer_address(const gateway_config_t *cfg, const char *region) {
+    CARBON_ASSERT(cfg != NULL && region != NULL && cfg->peers_n <= CONFIG_PEERS_MAX);
     for (size_t i = 0; i < cfg->peers_n; i++)
         if (strcmp(cfg->peers[i].region, region) == 0) return cfg->peers[i].address;
     return NULL;

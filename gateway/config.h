@@ -27,7 +27,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#define CONFIG_REGION_MAX CARBON_REGION_SIZE /* bytes including NUL (common/region.h) */
+#define CONFIG_REGION_SIZE CARBON_REGION_SIZE /* bytes including NUL (common/region.h) */
 #define CONFIG_PATH_MAX 512
 #define CONFIG_LINE_MAX 200           /* inih's line buffer (Debian build), newline included */
 #define CONFIG_ADDRESS_MAX 128
@@ -45,13 +45,13 @@ CARBON_STATIC_ASSERT(CONFIG_BATCH_LEGS_MAX <= LEDGER_BATCH_LEGS_MAX,
                      "a batch of batch_legs_max legs fits one ledger script call");
 
 typedef struct {
-    char region[CONFIG_REGION_MAX];
+    char region[CONFIG_REGION_SIZE];
     char address[CONFIG_ADDRESS_MAX];
 } config_peer_t;
 
 typedef struct {
     /* [gateway] */
-    char region[CONFIG_REGION_MAX];
+    char region[CONFIG_REGION_SIZE];
     char listen[CONFIG_ADDRESS_MAX];
     char catalog_dir[CONFIG_PATH_MAX];
     char trust_domain[CONFIG_TRUST_DOMAIN_MAX];

@@ -163,7 +163,7 @@ static gateway_t *gateway_load(const gateway_config_t *cfg, char *err, size_t er
             goto fail;
         }
     if (gateway_store_config(gw, err, errlen) != 0) goto fail;
-    if (reflection_init(err, errlen) != 0) goto fail;
+    if (reflection_init(services_descriptors, SERVICES_N, err, errlen) != 0) goto fail;
     if (audit_service_init(gw, err, errlen) != 0) goto fail;
 
     gw->tls = tls_server_create(cfg->cert_path, cfg->key_path, cfg->ca_path, cfg->crl_dir, err,
@@ -313,7 +313,7 @@ static int gateway_claim_store(gateway_t *gw, char *err, size_t errlen) {
         log_warn("store_unreachable", "{s:s, s:s}", "when", "start", "reason", why);
         return 0;
     }
-    char owner[STORE_REGION_MAX + 32];
+    char owner[STORE_REGION_SIZE + 32];
     int rc = store_region_claim(st, gw->cfg.region, owner, sizeof owner, why, sizeof why);
     store_close(st);
     char store_addr[sizeof scfg.host + 8];

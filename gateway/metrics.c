@@ -30,13 +30,13 @@ typedef enum { METRICS_RPC_PREPARE, METRICS_RPC_DECIDE, METRICS_RPC_QUERY, METRI
 static const char *const metrics_rpc_names[METRICS_RPCS] = {"Prepare", "Decide", "QueryDecision"};
 
 typedef struct {
-    char region[CONFIG_REGION_MAX];
+    char region[CONFIG_REGION_SIZE];
     _Atomic uint64_t calls[METRICS_RPCS];
     _Atomic uint64_t failures[METRICS_RPCS];
 } metrics_peer_t;
 
 struct metrics {
-    char region[CONFIG_REGION_MAX];
+    char region[CONFIG_REGION_SIZE];
     char listen[CONFIG_ADDRESS_MAX];
     int fd;   /* bound listening socket until MHD owns it; -1 otherwise */
     int port; /* 0: no endpoint */
@@ -296,7 +296,7 @@ int metrics_render(metrics_t *m, char *buf, size_t buflen) {
     CARBON_ASSERT(buf != NULL && buflen > 0);
     metrics_out_t o = {buf, buflen, 0, 0};
     buf[0] = '\0';
-    char version[128], region[2 * CONFIG_REGION_MAX];
+    char version[128], region[2 * CONFIG_REGION_SIZE];
     metrics_escape(version, sizeof version, CARBON_BUILD_VERSION);
     metrics_escape(region, sizeof region, m->region);
 

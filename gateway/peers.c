@@ -107,6 +107,8 @@ void peers_observe(peers_t *p, const char *region, const char *path, const clien
 static int peers_call(peers_t *p, const char *peer, const char *path, const ProtobufCMessage *req,
                       const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp,
                       int64_t timeout_ms, char *err, size_t errlen) {
+    CARBON_ASSERT(p != NULL && peer != NULL && path != NULL && req != NULL && resp != NULL);
+    CARBON_ASSERT(resp_desc != NULL && timeout_ms >= 0 && err != NULL && errlen > 0);
     int i = peers_index(p, peer);
     if (i < 0) {
         snprintf(err, errlen, "%s is not a peer", peer);
@@ -127,6 +129,8 @@ static int peers_prepare(void *ctx, const char *peer, uint64_t batch_seq,
                          const ledger_leg_t *const *legs, size_t n, int64_t timeout_ms,
                          engine_vote_t *votes, char *err, size_t errlen) {
     peers_t *p = ctx;
+    CARBON_ASSERT(p != NULL && peer != NULL && legs != NULL && votes != NULL);
+    CARBON_ASSERT(n <= LEDGER_BATCH_LEGS_MAX);
     arena_t a = {0};
     Carbon__V1__PrepareRequest req = CARBON__V1__PREPARE_REQUEST__INIT;
     req.source_region = p->region;
@@ -172,6 +176,8 @@ static int peers_decide(void *ctx, const char *peer, uint64_t batch_seq, const c
                         const char *decisions, size_t n, int64_t timeout_ms, char *applied,
                         char *err, size_t errlen) {
     peers_t *p = ctx;
+    CARBON_ASSERT(p != NULL && peer != NULL && tids != NULL && decisions != NULL && applied != NULL);
+    CARBON_ASSERT(n <= LEDGER_BATCH_LEGS_MAX);
     arena_t a = {0};
     Carbon__V1__DecideRequest req = CARBON__V1__DECIDE_REQUEST__INIT;
     req.source_region = p->region;
@@ -205,6 +211,8 @@ static int peers_decide(void *ctx, const char *peer, uint64_t batch_seq, const c
 static int peers_query(void *ctx, const char *peer, const char *const *tids, size_t n,
                        int64_t timeout_ms, char *decisions, char *err, size_t errlen) {
     peers_t *p = ctx;
+    CARBON_ASSERT(p != NULL && peer != NULL && tids != NULL && decisions != NULL);
+    CARBON_ASSERT(n <= LEDGER_BATCH_LEGS_MAX);
     Carbon__V1__QueryDecisionRequest req = CARBON__V1__QUERY_DECISION_REQUEST__INIT;
     req.region = p->region;
     req.n_transfer_ids = n;

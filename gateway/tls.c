@@ -58,7 +58,7 @@ typedef struct {
     grpc_tls_certificate_verifier_external ext; /* user_data = this struct */
     tls_revocation_t *rev;
     grpc_tls_certificate_verifier *host_name; /* NULL on the server side */
-    char peer_region[CONFIG_REGION_MAX];
+    char peer_region[CONFIG_REGION_SIZE];
     char trust_domain[CONFIG_TRUST_DOMAIN_MAX];
 } tls_verifier_t;
 

@@ -18,6 +18,9 @@ const char audit_genesis[AUDIT_HASH_HEX + 1] =
     "0000000000000000000000000000000000000000000000000000000000000000";
 
 void audit_hash(const char *prev, const char *canonical, size_t len, char out[AUDIT_HASH_HEX + 1]) {
+    /* callers check text from outside first: prev is exactly one hash */
+    CARBON_ASSERT(prev != NULL && strnlen(prev, AUDIT_HASH_HEX + 1) == AUDIT_HASH_HEX);
+    CARBON_ASSERT(canonical != NULL && out != NULL);
     unsigned char md[32];
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     if (ctx == NULL || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1 ||

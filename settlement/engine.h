@@ -128,7 +128,11 @@ int engine_wait(engine_t *e, const char *tid, uint64_t deadline_ms, engine_done_
                 void *arg);
 
 /* Runs one recovery pass now, in the caller's thread, with the given store
- * connection. Returns the number of legs it settled or re-sent. */
+ * connection. Returns the number of legs it settled or re-sent.
+ * Precondition: no other pass runs at the same time (the pass uses the
+ * engine's recovery arrays, allocated once by engine_create); the engine's
+ * recovery thread is the only caller in gatewayd, and a broken
+ * precondition stops the process (CARBON_ASSERT). */
 int engine_recover_once(engine_t *e, store_t *st);
 
 /* Stops taking legs, settles every queued one, stops the threads. */

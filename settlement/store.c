@@ -130,7 +130,7 @@ static bool store_config_check(const store_config_t *cfg, char *err, size_t errl
         return false;
     }
     if (!store_str_ok(cfg->region, sizeof cfg->region)) {
-        store_errf(err, errlen, "store config: region longer than %d bytes", STORE_REGION_MAX - 1);
+        store_errf(err, errlen, "store config: region longer than %d bytes", STORE_REGION_SIZE - 1);
         return false;
     }
     for (size_t i = 0; i < cfg->extra_scripts_n; i++) {
@@ -378,7 +378,7 @@ static int store_region_reply(const store_t *s, const redisReply *r, const char 
         return -1;
     }
     if ((size_t)r->len == strlen(region) && memcmp(r->str, region, r->len) == 0) return 0;
-    bool printable = r->len > 0 && (size_t)r->len < STORE_REGION_MAX;
+    bool printable = r->len > 0 && (size_t)r->len < STORE_REGION_SIZE;
     for (size_t i = 0; printable && i < (size_t)r->len; i++)
         printable = (r->str[i] >= 'A' && r->str[i] <= 'Z') || (r->str[i] >= '0' && r->str[i] <= '9') ||
                     r->str[i] == '-';
@@ -410,13 +410,13 @@ static int store_round_trip(store_t *s, int argc, const char **argv, const size_
  * and refuses, not retryable, a store that names another region. */
 static int store_connect_claim(store_t *s, bool *retryable, char *err, size_t errlen) {
     CARBON_ASSERT(s != NULL && s->ctx != NULL && retryable != NULL);
-    CARBON_ASSERT(s->cfg.region[0] != '\0' && strlen(s->cfg.region) < STORE_REGION_MAX);
+    CARBON_ASSERT(s->cfg.region[0] != '\0' && strlen(s->cfg.region) < STORE_REGION_SIZE);
     const char *argv[5] = {"SET", STORE_REGION_KEY, s->cfg.region, "NX", "GET"};
     size_t argvlen[5] = {3, strlen(STORE_REGION_KEY), strlen(s->cfg.region), 2, 3};
     redisReply *r = NULL;
     int rc = store_round_trip(s, 5, argv, argvlen, "SET " STORE_REGION_KEY, &r, err, errlen);
     if (rc != STORE_OK) return rc;
-    char owner[STORE_REGION_MAX + 32];
+    char owner[STORE_REGION_SIZE + 32];
     int got = store_region_reply(s, r, s->cfg.region, owner, sizeof owner, err, errlen);
     freeReplyObject(r);
     if (got == 0) return STORE_OK;
@@ -918,7 +918,7 @@ int store_command(store_t *s, int argc, const char **argv, const size_t *argvlen
 int store_region_claim(store_t *s, const char *region, char *owner, size_t ownerlen, char *err,
                        size_t errlen) {
     CARBON_ASSERT(s != NULL && region != NULL && owner != NULL && ownerlen > 0);
-    CARBON_ASSERT(region[0] != '\0' && strlen(region) < STORE_REGION_MAX);
+    CARBON_ASSERT(region[0] != '\0' && strlen(region) < STORE_REGION_SIZE);
     const char *argv[5] = {"SET", STORE_REGION_KEY, region, "NX", "GET"};
     redisReply *r = NULL;
     int rc = store_command(s, 5, argv, NULL, &r, err, errlen);

@@ -58,7 +58,7 @@
 #define STORE_TIMEOUT_MS_MAX 600000        /* any configured timeout */
 #define STORE_RECONNECT_ATTEMPTS_LIMIT 100 /* config.reconnect_attempts_max */
 #define STORE_SHA1_HEX_LEN 40
-#define STORE_REGION_MAX CARBON_REGION_SIZE /* bytes incl. NUL (common/region.h) */
+#define STORE_REGION_SIZE CARBON_REGION_SIZE /* bytes incl. NUL (common/region.h) */
 
 /* The key that names the region a store belongs to, set at the store's first
  * use by a gateway (store_config_t.region, store_region_claim). Listed with
@@ -91,7 +91,7 @@ typedef struct {
     int reconnect_attempts_max;        /* per call, 1..RECONNECT_ATTEMPTS_LIMIT */
     int reconnect_backoff_ms_initial;  /* sleep before the 2nd attempt, 0..max */
     int reconnect_backoff_ms_max;      /* doubling is capped here, ..TIMEOUT_MS_MAX */
-    char region[STORE_REGION_MAX];     /* "" = no check (tools). Else every
+    char region[STORE_REGION_SIZE];     /* "" = no check (tools). Else every
                                           connection, first and reconnections,
                                           claims the store for this region
                                           (store_region_claim) and a store that
@@ -200,7 +200,7 @@ uint64_t store_process_errors(void);
  * region (set just now or already), 1 if it names another region, copied into
  * owner (ownerlen bytes, NUL-terminated; a value that is not a region code is
  * shown as "(not a region code)"), or a negative store_rc_t with err. region
- * must be 1..STORE_REGION_MAX-1 bytes. */
+ * must be 1..STORE_REGION_SIZE-1 bytes. */
 int store_region_claim(store_t *s, const char *region, char *owner, size_t ownerlen, char *err,
                        size_t errlen);
 

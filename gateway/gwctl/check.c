@@ -104,7 +104,7 @@ static int check_open_stores(const char *stores, const store_config_t *base, che
     for (size_t i = 0; i < n; i++) {
         store_config_t cfg = *base;
         checker_region_t *r = &s->regions[s->n];
-        /* the parser bounds a region to REGION_ADDRESS_REGION_MAX (< sizeof r->region) */
+        /* the parser bounds a region to REGION_ADDRESS_REGION_SIZE (< sizeof r->region) */
         snprintf(r->region, sizeof r->region, "%.*s", (int)(sizeof r->region - 1), list[i].region);
         memcpy(cfg.host, list[i].host, strlen(list[i].host) + 1); /* < STORE_HOST_MAX, above */
         cfg.port = list[i].port;

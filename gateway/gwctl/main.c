@@ -54,9 +54,7 @@ int gwctl_version(int argc, char **argv) {
     if (json) {
         json_t *doc = json_pack("{s:s}", "version", carbon_build_version());
         if (doc == NULL) abort();
-        json_dumpf(doc, stdout, JSON_INDENT(2));
-        fputc('\n', stdout);
-        json_decref(doc);
+        gwctl_json_emit(doc);
     } else {
         printf("gwctl %s\n", carbon_build_version());
     }

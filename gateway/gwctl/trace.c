@@ -3,6 +3,7 @@
  * checkpoint (gateway/gwctl/chain.h), printed as a table, JSON or a graph. */
 #include "gateway/gwctl/chain.h"
 #include "gateway/gwctl/gwctl.h"
+#include "common/hex.h"
 #include "common/region.h"
 #include "gateway/gwctl/targets.h"
 #include "common/carbon_assert.h"
@@ -172,9 +173,11 @@ static void gwctl_add_hops(gwctl_trace_t *t, const Carbon__V1__TraceResponse *tr
         gwctl_text_clean(h->ids);
         h->grams = gwctl_hop_grams(t, e);
         if (strcmp(e->event, "resolve") == 0) h->resolution = gwctl_resolution(e);
-        char h2[AUDIT_HASH_HEX + 1];
-        audit_hash(e->prev_hash, e->canonical, strlen(e->canonical), h2);
-        int self_ok = strcmp(h2, e->hash) == 0;
+        char h2[AUDIT_HASH_HEX + 1] = "";
+        /* the previous hash is what a gateway said: one lowercase hash, or the hop is bad */
+        int prev_ok = hex_is_lower_of_len(e->prev_hash, AUDIT_HASH_HEX);
+        if (prev_ok) audit_hash(e->prev_hash, e->canonical, strlen(e->canonical), h2);
+        int self_ok = prev_ok && strcmp(h2, e->hash) == 0;
         if (!self_ok) t->failures++;
         snprintf(h->verified, sizeof h->verified, "%s",
                  !self_ok ? "BAD HASH" : anchored ? (cp_ok == 2 ? "checkpoint (pinned key)" : "checkpoint")
@@ -375,6 +378,7 @@ static int gwctl_trace_args(int argc, char **argv, gwctl_trace_t *t, int *json, 
     t->subject = gwctl_take_subject(argc, argv, opts, rest, &rest_n);
     int rc = gwctl_parse(rest_n, rest, opts, NULL, trace_usage);
     free(rest);
+    if (rc > 0) t->subject = NULL; /* --help: printed, nothing more to do */
     if (rc != 0) return rc > 0 ? GWCTL_EXIT_OK : GWCTL_EXIT_USAGE;
     uint64_t ms;
     if (t->subject == NULL || targets == NULL || t->f.cert == NULL || t->f.key == NULL || t->f.ca == NULL ||

@@ -10,7 +10,7 @@
 #define REGION_CODE_LEN_MAX 6 /* "CN-ABC" */
 #define PORT_DIGITS_MAX 5
 
-CARBON_STATIC_ASSERT(REGION_CODE_LEN_MAX < REGION_ADDRESS_REGION_MAX,
+CARBON_STATIC_ASSERT(REGION_CODE_LEN_MAX < REGION_ADDRESS_REGION_SIZE,
                      "a region code and its NUL fit in region_address_t.region");
 
 static int is_upper(char c) { return c >= 'A' && c <= 'Z'; }
@@ -117,11 +117,11 @@ int region_address_set(const char *region, const char *hostport, region_address_
 int region_address_parse(const char *item, region_address_t *out, char *err, size_t errlen) {
     CARBON_ASSERT(item != NULL && out != NULL && err != NULL && errlen > 0);
     const char *eq = strchr(item, '=');
-    if (eq == NULL || (size_t)(eq - item) >= REGION_ADDRESS_REGION_MAX) {
+    if (eq == NULL || (size_t)(eq - item) >= REGION_ADDRESS_REGION_SIZE) {
         snprintf(err, errlen, "'%.160s' is not REGION=HOST:PORT", item);
         return -1;
     }
-    char region[REGION_ADDRESS_REGION_MAX];
+    char region[REGION_ADDRESS_REGION_SIZE];
     memcpy(region, item, (size_t)(eq - item));
     region[eq - item] = '\0';
     return region_address_set(region, eq + 1, out, err, errlen);

@@ -12,17 +12,19 @@
 #ifndef GATEWAY_RPC_REGION_ADDRESS_H
 #define GATEWAY_RPC_REGION_ADDRESS_H
 
+#include "common/region.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
-#define REGION_ADDRESS_REGION_MAX 16   /* bytes including NUL: "CN-TJ" */
+#define REGION_ADDRESS_REGION_SIZE CARBON_REGION_SIZE /* bytes including NUL: "CN-TJ" */
 #define REGION_ADDRESS_ADDRESS_MAX 128 /* bytes including NUL: "HOST:PORT" */
 #define REGION_ADDRESS_LIST_MAX 16     /* items in one "REGION=HOST:PORT,..." list */
 #define REGION_ADDRESS_LIST_BYTES_MAX (REGION_ADDRESS_LIST_MAX * \
-                                       (REGION_ADDRESS_REGION_MAX + REGION_ADDRESS_ADDRESS_MAX))
+                                       (REGION_ADDRESS_REGION_SIZE + REGION_ADDRESS_ADDRESS_MAX))
 
 typedef struct {
-    char region[REGION_ADDRESS_REGION_MAX];
+    char region[REGION_ADDRESS_REGION_SIZE];
     char address[REGION_ADDRESS_ADDRESS_MAX]; /* HOST:PORT as given: a gRPC target */
     char host[REGION_ADDRESS_ADDRESS_MAX];    /* HOST without the brackets of IPv6 */
     uint16_t port;                            /* 1..65535 */

@@ -89,7 +89,7 @@ static int federation_leg_in(struct gateway *gw, const Carbon__V1__PrepareReques
                              ledger_leg_t *legs, ledger_prepare_t *p, uint64_t now_ms, char *err,
                              size_t errlen) {
     CARBON_ASSERT(gw != NULL && req != NULL && legs != NULL && p != NULL && err != NULL);
-    CARBON_ASSERT(i < req->n_legs && i <= gw->cfg.batch_legs_max);
+    CARBON_ASSERT(i < req->n_legs && i < gw->cfg.batch_legs_max);
     if (pbconv_leg_in(req->legs[i], gw->cfg.region, &legs[i], err, errlen) != 0) return 0;
     if (strcmp(legs[i].peer, req->source_region) != 0) {
         snprintf(err, errlen, "leg %s comes from %s, not from %s", legs[i].tid, legs[i].peer,

@@ -1,5 +1,6 @@
 /* health.c - the standard health check (health.h). */
 #include "gateway/services/health.h"
+#include "common/carbon_assert.h"
 
 #include "grpc/health/v1/health.pb-c.h"
 
@@ -10,6 +11,7 @@ static const char *const health_services[] = {
 };
 
 void health_check(server_call_t *call, const ProtobufCMessage *request, int serving) {
+    CARBON_ASSERT(call != NULL && request != NULL);
     const Grpc__Health__V1__HealthCheckRequest *req =
         (const Grpc__Health__V1__HealthCheckRequest *)request;
     for (size_t i = 0; i < sizeof health_services / sizeof health_services[0]; i++) {

@@ -4,7 +4,6 @@
 #include "common/carbon_assert.h"
 
 #include "gateway/log.h"
-#include "gateway/service_table.h"
 #include "grpc/reflection/v1/reflection.pb-c.h"
 
 #include <pthread.h>
@@ -314,7 +313,16 @@ static void refl_build(void) {
     refl->rc = 0;
 }
 
-int reflection_init(char *err, size_t errlen) {
+/* The services list_services names: set once by reflection_init. */
+static const ProtobufCServiceDescriptor *const *refl_services;
+static size_t refl_services_n;
+
+int reflection_init(const ProtobufCServiceDescriptor *const *services, size_t services_n, char *err,
+                    size_t errlen) {
+    CARBON_ASSERT(services != NULL && services_n >= 1 && services_n <= REFLECTION_SERVICES_MAX);
+    CARBON_ASSERT(refl_services == NULL || (refl_services == services && refl_services_n == services_n));
+    refl_services = services;
+    refl_services_n = services_n;
     pthread_once(&refl_once, refl_build);
     if (refl->rc != 0) snprintf(err, errlen, "server reflection: %s", refl->err);
     return refl->rc;
@@ -379,15 +387,16 @@ static void refl_send_files(server_call_t *call, refl_response_t *resp, int file
 }
 
 static void refl_send_services(server_call_t *call, refl_response_t *resp) {
-    Grpc__Reflection__V1__ServiceResponse items[SERVICES_N];
-    Grpc__Reflection__V1__ServiceResponse *ptrs[SERVICES_N];
-    for (size_t i = 0; i < SERVICES_N; i++) {
+    CARBON_ASSERT(refl_services != NULL && refl_services_n <= REFLECTION_SERVICES_MAX);
+    Grpc__Reflection__V1__ServiceResponse items[REFLECTION_SERVICES_MAX];
+    Grpc__Reflection__V1__ServiceResponse *ptrs[REFLECTION_SERVICES_MAX];
+    for (size_t i = 0; i < refl_services_n; i++) {
         items[i] = (Grpc__Reflection__V1__ServiceResponse)GRPC__REFLECTION__V1__SERVICE_RESPONSE__INIT;
-        items[i].name = (char *)services_descriptors[i]->name;
+        items[i].name = (char *)refl_services[i]->name;
         ptrs[i] = &items[i];
     }
     Grpc__Reflection__V1__ListServiceResponse list = GRPC__REFLECTION__V1__LIST_SERVICE_RESPONSE__INIT;
-    list.n_service = SERVICES_N;
+    list.n_service = refl_services_n;
     list.service = ptrs;
     resp->message_response_case =
         GRPC__REFLECTION__V1__SERVER_REFLECTION_RESPONSE__MESSAGE_RESPONSE_LIST_SERVICES_RESPONSE;

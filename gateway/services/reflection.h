@@ -33,11 +33,17 @@ extern const size_t reflection_descriptor_set_len;
  * v1alpha name (the two are the same on the wire). Static data. */
 extern const ProtobufCServiceDescriptor reflection_v1alpha_descriptor;
 
+/* The most services list_services names. */
+#define REFLECTION_SERVICES_MAX 16
+
 /* Indexes the embedded descriptor set (once per process; later calls return
- * the first result). Returns 0, or -1 with the reason in err if the set is
- * malformed or over the limits above: a build fault, so the gateway must not
- * start. Thread-safe. */
-int reflection_init(char *err, size_t errlen);
+ * the first result) and keeps services[0..services_n) (static data the
+ * caller owns, 1..REFLECTION_SERVICES_MAX, the same table at every call) as
+ * what list_services names. Returns 0, or -1 with the reason in err if the
+ * set is malformed or over the limits above: a build fault, so the gateway
+ * must not start. Thread-safe. */
+int reflection_init(const ProtobufCServiceDescriptor *const *services, size_t services_n, char *err,
+                    size_t errlen);
 
 /* The name of the file that declares a fully-qualified symbol (e.g.
  * "carbon.v1.Registry.GetAccount"), or NULL. After reflection_init() == 0. */

@@ -32,8 +32,15 @@
  * fields before the last are structured (no '|' inside); a request's one
  * free text (fingerprint, beneficiary) goes last, so a '|' in it cannot make
  * two different requests give the same text. */
+#define REGISTRY_FP_TEXT_MAX 1024
+/* Any canonical request text fits: a name, two accounts, a region, a
+ * methodology, three numbers, a purpose and one free text, with separators. */
+CARBON_STATIC_ASSERT(16 + 2 * VALIDATE_ACCOUNT_MAX + CARBON_REGION_MAX + LEDGER_METH_MAX + 3 * 20 + 32 +
+                             VALIDATE_TEXT_MAX + 16 < REGISTRY_FP_TEXT_MAX,
+                     "registry_request_fp's buffer holds every request's canonical text");
+
 static void registry_request_fp(char out[LEDGER_DIGEST_HEX + 1], const char *fmt, ...) {
-    char text[1024];
+    char text[REGISTRY_FP_TEXT_MAX];
     va_list ap;
     va_start(ap, fmt);
     int n = vsnprintf(text, sizeof text, fmt, ap);
@@ -81,6 +88,7 @@ static void registry_reply_ledger(server_call_t *call, int rc, const char *err) 
 /* ---- OpenAccount ------------------------------------------------------------- */
 
 void registry_open_account(server_call_t *call, const ProtobufCMessage *request) {
+    CARBON_ASSERT(call != NULL && request != NULL);
     const Carbon__V1__OpenAccountRequest *req = (const Carbon__V1__OpenAccountRequest *)request;
     struct gateway *gw = server_call_app(call);
     if (!gateway_require_account_id(call, req->account_id, "account_id")) return;
@@ -153,6 +161,7 @@ static int registry_issue_amount(server_call_t *call, const Carbon__V1__IssueReq
 }
 
 void registry_issue(server_call_t *call, const ProtobufCMessage *request) {
+    CARBON_ASSERT(call != NULL && request != NULL);
     const Carbon__V1__IssueRequest *req = (const Carbon__V1__IssueRequest *)request;
     struct gateway *gw = server_call_app(call);
     if (!registry_issue_fields_ok(call, req)) return;
@@ -294,6 +303,7 @@ static Carbon__V1__TransferRecord *registry_pb_record(arena_t *a, struct gateway
 }
 
 void registry_quote_handler(server_call_t *call, const ProtobufCMessage *request) {
+    CARBON_ASSERT(call != NULL && request != NULL);
     const Carbon__V1__QuoteRequest *req = (const Carbon__V1__QuoteRequest *)request;
     struct gateway *gw = server_call_app(call);
     if (!gateway_require_account_id(call, req->from_account_id, "from_account_id")) return;
@@ -408,6 +418,7 @@ static void registry_transfer_not_held(server_call_t *call, store_t *st,
 }
 
 void registry_transfer(server_call_t *call, const ProtobufCMessage *request) {
+    CARBON_ASSERT(call != NULL && request != NULL);
     const Carbon__V1__TransferRequest *req = (const Carbon__V1__TransferRequest *)request;
     struct gateway *gw = server_call_app(call);
     if (!registry_transfer_fields_ok(call, req)) return;
@@ -454,6 +465,7 @@ void registry_transfer(server_call_t *call, const ProtobufCMessage *request) {
 /* ---- GetTransfer, ListTransfers ------------------------------------------------------ */
 
 void registry_get_transfer(server_call_t *call, const ProtobufCMessage *request) {
+    CARBON_ASSERT(call != NULL && request != NULL);
     const Carbon__V1__GetTransferRequest *req = (const Carbon__V1__GetTransferRequest *)request;
     struct gateway *gw = server_call_app(call);
     if (!gateway_require_request_id(call, req->transfer_id, "transfer_id")) return;
@@ -481,6 +493,7 @@ void registry_get_transfer(server_call_t *call, const ProtobufCMessage *request)
 }
 
 void registry_list_transfers(server_call_t *call, const ProtobufCMessage *request) {
+    CARBON_ASSERT(call != NULL && request != NULL);
     const Carbon__V1__ListTransfersRequest *req = (const Carbon__V1__ListTransfersRequest *)request;
     struct gateway *gw = server_call_app(call);
     if (req->limit > REGISTRY_LIST_LIMIT_MAX || (req->arrivals_only && req->departures_only)) {
@@ -529,6 +542,7 @@ void registry_list_transfers(server_call_t *call, const ProtobufCMessage *reques
 /* ---- GetAccount ----------------------------------------------------------------- */
 
 void registry_get_account(server_call_t *call, const ProtobufCMessage *request) {
+    CARBON_ASSERT(call != NULL && request != NULL);
     const Carbon__V1__GetAccountRequest *req = (const Carbon__V1__GetAccountRequest *)request;
     struct gateway *gw = server_call_app(call);
     if (!gateway_require_account_id(call, req->account_id, "account_id")) return;
@@ -623,6 +637,7 @@ static void registry_reply_retired(server_call_t *call, const char *retirement_i
 }
 
 void registry_retire(server_call_t *call, const ProtobufCMessage *request) {
+    CARBON_ASSERT(call != NULL && request != NULL);
     const Carbon__V1__RetireRequest *req = (const Carbon__V1__RetireRequest *)request;
     struct gateway *gw = server_call_app(call);
     static const char *const purposes[] = {NULL, "compliance_offset", "rights_redemption",

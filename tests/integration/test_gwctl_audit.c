@@ -362,3 +362,23 @@ Test(gwctl_audit, region_address_lists_are_checked_before_anything_is_dialled) {
         }
     }
 }
+
+/* --help after a subject prints the help and stops (found by a review: trace
+ * went on without --ca and stopped the process on an assertion). */
+Test(gwctl_audit, help_after_a_subject_prints_help_and_stops) {
+    const char *const runs[][5] = {
+        {BINARY_DIR "/gwctl", "trace", "CN-TJ:1", "--help", NULL},
+        {BINARY_DIR "/gwctl", "audit", "verify", "--help", NULL},
+    };
+    for (size_t k = 0; k < sizeof runs / sizeof runs[0]; k++) {
+        int status = -1;
+        char *out = NULL, *err = NULL;
+        const char *argv[5];
+        for (int j = 0; j < 5; j++) argv[j] = runs[k][j];
+        cr_assert_eq(harness_run(argv, 30000, &status, &out, &err), 0);
+        cr_expect_eq(status, 0, "gwctl %s exited %d: %s", runs[k][1], status, err);
+        cr_expect(out != NULL && strstr(out, "usage: gwctl") != NULL, "%s", out);
+        free(out);
+        free(err);
+    }
+}

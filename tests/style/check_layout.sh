@@ -24,6 +24,19 @@ rule() {
         done < <(sed -n 's/^#include "\([^"]*\)".*/\1/p' "$f")
     done
 }
+# forbid FILES REGEX WHY: no project include of the files may match REGEX.
+forbid() {
+    local files="$1" banned="$2" why="$3" f inc
+    for f in $files; do
+        [ -f "$f" ] || continue
+        while IFS= read -r inc; do
+            if [[ "$inc" =~ $banned ]]; then
+                echo "$f includes \"$inc\": $why" >&2
+                problems=$((problems + 1))
+            fi
+        done < <(sed -n 's/^#include "\([^"]*\)".*/\1/p' "$f")
+    done
+}
 no_grpc() {
     local files="$1" why="$2" f
     for f in $files; do
@@ -48,6 +61,8 @@ daemon_parts="$(ls gateway/*.[ch] | grep -v -e '^gateway/gateway\.[ch]$' -e '^ga
     -e '^gateway/service_table\.c$')"
 rule "$daemon_parts" "$core|^(gateway/rpc/|carbon/v1/|grpc/|gateway/[a-z_]+\\.h$)" \
     "the daemon's parts do not see the services, gwctl or the wiring"
+forbid "$daemon_parts" '^gateway/(gateway|service_table)\.h$' \
+    "the daemon's parts do not see the wiring"
 rule "gateway/services/*.[ch]" "$core|^(gateway/services/|gateway/rpc/|carbon/v1/|grpc/|gateway/(app|arena|config|log|metrics|pbconv|peers|server|service_table|tls|validate|identity)\\.h$)" \
     "a service sees the daemon's parts, not its wiring (gateway.h) or gwctl"
 

@@ -11,7 +11,7 @@
 
 static void init(void) {
     char err[512];
-    cr_assert_eq(reflection_init(err, sizeof err), 0, "%s", err);
+    cr_assert_eq(reflection_init(services_descriptors, SERVICES_N, err, sizeof err), 0, "%s", err);
 }
 
 Test(reflection, every_served_service_method_and_type_is_found) {
@@ -49,5 +49,5 @@ Test(reflection, files_and_unknown_symbols) {
     cr_assert_null(reflection_file_of_symbol("carbon.v1.Registry.NoSuchMethod"));
     cr_assert_null(reflection_file_of_symbol(""));
     char err[512];
-    cr_assert_eq(reflection_init(err, sizeof err), 0, "a second init returns the first result");
+    cr_assert_eq(reflection_init(services_descriptors, SERVICES_N, err, sizeof err), 0, "a second init returns the first result");
 }
