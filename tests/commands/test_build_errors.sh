@@ -3,7 +3,7 @@
 # jjj_build (scripts/lib.sh) returns non-zero and prints the compiler's error
 # and where the whole log is, rather than ending silently at a percentage.
 #
-#   tests/build/test_build_errors.sh SOURCE_DIR
+#   tests/commands/test_build_errors.sh SOURCE_DIR
 set -euo pipefail
 SRC="$(cd "$1" && pwd)"
 work="$(mktemp -d /tmp/build-errors.XXXXXX)"

@@ -7,7 +7,7 @@
 # listening as the very process it started (ports all distinct between the
 # two), or fail with the reason and leave nothing of its own running.
 #
-#   tests/build/test_run_federation_ports.sh SOURCE_DIR BIN_DIR
+#   tests/commands/test_run_federation_ports.sh SOURCE_DIR BIN_DIR
 set -euo pipefail
 
 SRC="$(cd "$1" && pwd)"

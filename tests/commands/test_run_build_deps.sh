@@ -10,7 +10,7 @@
 # run build compiles no test and keeps assertions on (no -DNDEBUG), and that
 # it builds gatewayd and gwctl (an optimized build warns where -O0 does not).
 #
-#   tests/build/test_run_build_deps.sh [SOURCE_DIR]
+#   tests/commands/test_run_build_deps.sh [SOURCE_DIR]
 set -euo pipefail
 
 SRC="$(cd "${1:-$(dirname "${BASH_SOURCE[0]}")/../..}" && pwd)"
