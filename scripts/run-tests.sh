@@ -15,7 +15,7 @@ JJJ_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 jjj_install $JJJ_PACKAGES_RUN $JJJ_PACKAGES_TEST
 jjj_install_node
 jjj_log "building with sanitizers into build-asan/ ..."
-jjj_build build-asan -DSANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
+jjj_build build-asan -DBUILD_TESTING=ON -DSANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
 
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:strict_string_checks=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"

@@ -27,7 +27,7 @@ JJJ_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 jjj_install $JJJ_PACKAGES_RUN $JJJ_PACKAGES_TEST valgrind
 jjj_log "building without sanitizers (-O1 -g) into build-valgrind/ ..."
-jjj_build build-valgrind -DSANITIZE=OFF -DFUZZ=OFF -DCMAKE_BUILD_TYPE= -DCMAKE_C_FLAGS="-O1 -g"
+jjj_build build-valgrind -DBUILD_TESTING=ON -DSANITIZE=OFF -DFUZZ=OFF -DCMAKE_BUILD_TYPE= -DCMAKE_C_FLAGS="-O1 -g"
 
 build="$JJJ_ROOT/build-valgrind"
 logs="$build/valgrind"

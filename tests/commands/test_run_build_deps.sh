@@ -70,7 +70,12 @@ if configure "$work/test-build" -DBUILD_TESTING=ON -DFUZZ=OFF; then
 fi
 grep -q criterion "$work/test-build.log" || fail "the test build failed, but not for Criterion: $(tail -5 "$work/test-build.log")"
 
-# 2. The run build configures with only the run packages.
+# 2. A plain configure, without any option, also works with only the run
+# packages: the tests are then left out (BUILD_TESTING defaults to OFF).
+configure "$work/plain-build" || { cat "$work/plain-build.log" >&2; fail "a plain configure needs more than the run packages"; }
+grep -q "BUILD_TESTING is OFF" "$work/plain-build.log" || fail "a plain configure without Criterion did not leave the tests out"
+
+# 3. The run build configures with only the run packages.
 # shellcheck disable=SC2086
 configure "$work/run-build" $JJJ_RUN_BUILD_ARGS \
     || { cat "$work/run-build.log" >&2; fail "the run build asks for more than the run packages"; }
@@ -81,7 +86,7 @@ grep -q 'gateway/gwctl/main.c' "$cc" || fail "the run build does not compile gwc
 ! grep -q '"file": *"[^"]*/tests/' "$cc" || fail "the run build compiles tests: $(grep -o '"file": *"[^"]*/tests/[^"]*"' "$cc" | head -3)"
 ! grep -q -- '-DNDEBUG' "$cc" || fail "the run build compiles with -DNDEBUG: assertions would be off"
 grep -q -- '-O3\|-O2' "$cc" || fail "the run build is not optimized"
-# 3. It compiles: the run build is optimized, and gcc reports some problems
+# 4. It compiles: the run build is optimized, and gcc reports some problems
 # (-Werror=restrict, maybe-uninitialized) only when optimizing, which the
 # sanitizer build of the suite does not.
 # shellcheck disable=SC2046
