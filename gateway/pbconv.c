@@ -155,3 +155,15 @@ int pbconv_leg_in(const Carbon__V1__Leg *in, const char *own_region, ledger_leg_
                   out->debited_g < LEDGER_AMOUNT_G_MAX);
     return 0;
 }
+
+Carbon__V1__Decision pbconv_decision(char letter) {
+    return letter == TRANSFER_DECISION_COMMIT  ? CARBON__V1__DECISION__DECISION_COMMIT
+           : letter == TRANSFER_DECISION_ABORT ? CARBON__V1__DECISION__DECISION_ABORT
+                                               : CARBON__V1__DECISION__DECISION_UNKNOWN;
+}
+
+char pbconv_decision_in(Carbon__V1__Decision d) {
+    return d == CARBON__V1__DECISION__DECISION_COMMIT  ? TRANSFER_DECISION_COMMIT
+           : d == CARBON__V1__DECISION__DECISION_ABORT ? TRANSFER_DECISION_ABORT
+                                                       : TRANSFER_DECISION_UNKNOWN;
+}

@@ -29,4 +29,13 @@ int pbconv_leg_in(const Carbon__V1__Leg *in, const char *own_region, ledger_leg_
 int pbconv_blocks_in(Carbon__V1__CreditBlock *const *in, size_t n, ledger_block_t **out,
                      char *err, size_t errlen);
 
+/* A decision letter (TRANSFER_DECISION_COMMIT, _ABORT, _UNKNOWN) on the wire:
+ * COMMIT, ABORT, or UNKNOWN for any other letter. */
+Carbon__V1__Decision pbconv_decision(char letter);
+
+/* A wire decision as a letter: COMMIT and ABORT as such, anything else
+ * (UNKNOWN, unspecified, a value this version does not know) as
+ * TRANSFER_DECISION_UNKNOWN. */
+char pbconv_decision_in(Carbon__V1__Decision d);
+
 #endif

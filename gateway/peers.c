@@ -161,17 +161,6 @@ static int peers_prepare(void *ctx, const char *peer, uint64_t batch_seq,
     return rc;
 }
 
-static Carbon__V1__Decision peers_decision(char d) {
-    return d == TRANSFER_DECISION_COMMIT ? CARBON__V1__DECISION__DECISION_COMMIT
-                                         : CARBON__V1__DECISION__DECISION_ABORT;
-}
-
-static char peers_decision_char(Carbon__V1__Decision d) {
-    return d == CARBON__V1__DECISION__DECISION_COMMIT  ? TRANSFER_DECISION_COMMIT
-           : d == CARBON__V1__DECISION__DECISION_ABORT ? TRANSFER_DECISION_ABORT
-                                                       : TRANSFER_DECISION_UNKNOWN;
-}
-
 static int peers_decide(void *ctx, const char *peer, uint64_t batch_seq, const char *const *tids,
                         const char *decisions, size_t n, int64_t timeout_ms, char *applied,
                         char *err, size_t errlen) {
@@ -187,7 +176,9 @@ static int peers_decide(void *ctx, const char *peer, uint64_t batch_seq, const c
         Carbon__V1__LegDecision *d = arena_alloc(&a, sizeof *d);
         carbon__v1__leg_decision__init(d);
         d->transfer_id = (char *)tids[i];
-        d->decision = peers_decision(decisions[i]);
+        /* the engine decides COMMIT or ABORT only */
+        CARBON_ASSERT(decisions[i] == TRANSFER_DECISION_COMMIT || decisions[i] == TRANSFER_DECISION_ABORT);
+        d->decision = pbconv_decision(decisions[i]);
         req.decisions[req.n_decisions++] = d;
     }
     ProtobufCMessage *resp = NULL;
@@ -202,7 +193,7 @@ static int peers_decide(void *ctx, const char *peer, uint64_t batch_seq, const c
     }
     for (size_t i = 0; rc == 0 && i < n; i++)
         applied[i] = strcmp(r->acks[i]->transfer_id, tids[i]) == 0
-                         ? peers_decision_char(r->acks[i]->applied)
+                         ? pbconv_decision_in(r->acks[i]->applied)
                          : TRANSFER_DECISION_UNKNOWN;
     protobuf_c_message_free_unpacked(resp, NULL);
     return rc;
@@ -230,7 +221,7 @@ static int peers_query(void *ctx, const char *peer, const char *const *tids, siz
     }
     for (size_t i = 0; rc == 0 && i < n; i++)
         decisions[i] = strcmp(r->decisions[i]->transfer_id, tids[i]) == 0
-                           ? peers_decision_char(r->decisions[i]->decision)
+                           ? pbconv_decision_in(r->decisions[i]->decision)
                            : TRANSFER_DECISION_UNKNOWN;
     protobuf_c_message_free_unpacked(resp, NULL);
     return rc;

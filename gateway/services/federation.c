@@ -208,8 +208,7 @@ void federation_decide(server_call_t *call, const ProtobufCMessage *request) {
             return;
         }
         d[i].tid = ld->transfer_id;
-        d[i].decision = ld->decision == CARBON__V1__DECISION__DECISION_COMMIT ? TRANSFER_DECISION_COMMIT
-                                                                         : TRANSFER_DECISION_ABORT;
+        d[i].decision = pbconv_decision_in(ld->decision); /* COMMIT or ABORT, checked above */
         d[i].resolved_by = "";
     }
     store_t *st = gateway_call_store(call);
@@ -238,9 +237,7 @@ void federation_decide(server_call_t *call, const ProtobufCMessage *request) {
         Carbon__V1__LegAck *ack = arena_alloc(&a, sizeof *ack);
         carbon__v1__leg_ack__init(ack);
         ack->transfer_id = arena_strdup(&a, d[i].tid);
-        ack->applied = d[i].applied == TRANSFER_DECISION_COMMIT  ? CARBON__V1__DECISION__DECISION_COMMIT
-                       : d[i].applied == TRANSFER_DECISION_ABORT ? CARBON__V1__DECISION__DECISION_ABORT
-                                             : CARBON__V1__DECISION__DECISION_UNKNOWN;
+        ack->applied = pbconv_decision(d[i].applied);
         resp.acks[resp.n_acks++] = ack;
     }
     CARBON_ASSERT(resp.n_acks == n);
@@ -262,9 +259,7 @@ static void federation_reply_decisions(server_call_t *call, char *const *ids, co
         Carbon__V1__LegDecision *ld = arena_alloc(&a, sizeof *ld);
         carbon__v1__leg_decision__init(ld);
         ld->transfer_id = arena_strdup(&a, ids[i]);
-        ld->decision = answer[i] == TRANSFER_DECISION_COMMIT  ? CARBON__V1__DECISION__DECISION_COMMIT
-                       : answer[i] == TRANSFER_DECISION_ABORT ? CARBON__V1__DECISION__DECISION_ABORT
-                                          : CARBON__V1__DECISION__DECISION_UNKNOWN;
+        ld->decision = pbconv_decision(answer[i]);
         resp.decisions[resp.n_decisions++] = ld;
     }
     CARBON_ASSERT(resp.n_decisions == n);

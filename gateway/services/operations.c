@@ -544,8 +544,7 @@ void ops_resolve_in_doubt(server_call_t *call, const ProtobufCMessage *request) 
                   req->decision == CARBON__V1__DECISION__DECISION_ABORT);
     const identity_t *op = server_call_caller(call);
     ledger_dest_decision_t d = {.tid = req->transfer_id,
-                                .decision = req->decision == CARBON__V1__DECISION__DECISION_COMMIT ? TRANSFER_DECISION_COMMIT
-                                                                                     : TRANSFER_DECISION_ABORT,
+                                .decision = pbconv_decision_in(req->decision), /* COMMIT or ABORT */
                                 .resolved_by = op != NULL ? op->spiffe_id : "operator",
                                 .resolve_reason = req->reason};
     if (ledger_dest_decide(st, coordinator, &d, 1, ledger_now_ms(), err, sizeof err) != LEDGER_OK) {
@@ -557,9 +556,7 @@ void ops_resolve_in_doubt(server_call_t *call, const ProtobufCMessage *request) 
              "reason", req->reason);
     Carbon__V1__LegAck ack = CARBON__V1__LEG_ACK__INIT;
     ack.transfer_id = (char *)req->transfer_id;
-    ack.applied = d.applied == TRANSFER_DECISION_COMMIT  ? CARBON__V1__DECISION__DECISION_COMMIT
-                  : d.applied == TRANSFER_DECISION_ABORT ? CARBON__V1__DECISION__DECISION_ABORT
-                                     : CARBON__V1__DECISION__DECISION_UNKNOWN;
+    ack.applied = pbconv_decision(d.applied);
     Carbon__V1__ResolveInDoubtResponse resp = CARBON__V1__RESOLVE_IN_DOUBT_RESPONSE__INIT;
     resp.applied = &ack;
     server_reply_ok(call, &resp.base);
