@@ -1,5 +1,6 @@
 /* metrics.c - Prometheus text exposition over libmicrohttpd (metrics.h). */
 #include "gateway/metrics.h"
+#include "common/version.h"
 #include "common/carbon_assert.h"
 
 #include "gateway/log.h"
@@ -17,10 +18,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#ifndef CARBON_BUILD_VERSION
-#define CARBON_BUILD_VERSION "unknown"
-#endif
 
 #define METRICS_LISTEN_BACKLOG 16
 #define METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
@@ -297,7 +294,7 @@ int metrics_render(metrics_t *m, char *buf, size_t buflen) {
     metrics_out_t o = {buf, buflen, 0, 0};
     buf[0] = '\0';
     char version[128], region[2 * CONFIG_REGION_SIZE];
-    metrics_escape(version, sizeof version, CARBON_BUILD_VERSION);
+    metrics_escape(version, sizeof version, carbon_build_version());
     metrics_escape(region, sizeof region, m->region);
 
     mo_header(&o, "carbon_build_info", "gauge", "Build of this gatewayd; always 1.");
