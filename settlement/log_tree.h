@@ -1,0 +1,89 @@
+/* log_tree.h - the region's audit log as a Merkle tree in the store
+ * (DESIGN §8; RFC 9162 §2.1; storage after C2SP tlog-tiles): reading
+ * entries, integrating them into the tree, and proofs from the stored tree.
+ *
+ * Sequencing is done by the scripts (settlement/scripts/_prelude.lua,
+ * function audit): each appends its entry's bytes (format carbon-audit/3,
+ * docs/audit-log.md) under the next sequence number, in the same atomic step
+ * as the change it records, and computes no hash. Entry seq s (1-based) is
+ * leaf s - 1 of the tree.
+ *
+ * Integration is done in C, by one gateway per region at a time (the holder
+ * of the integrator lease): log_tree_integrate reads the entries past the
+ * tree's size, hashes them (leaf SHA-256(0x00 || entry), node SHA-256(0x01 ||
+ * left || right), merkle.h), and writes the new node hashes and the new size
+ * and root in one script, log_advance, that applies only if the stored size
+ * is still the one it read and the caller still holds the lease: a crash
+ * leaves the tree as it was, a second integrator can never fork it.
+ *
+ * Storage: every complete node hash of the tree, at every level, in tiles of
+ * LOG_TILE_WIDTH hashes: the store's hash STORE_KEY_LOG_TILES, field
+ * "LEVEL/INDEX" (decimal), value the concatenated 32-byte hashes of nodes
+ * (LEVEL, INDEX * 256 + k) for k = 0.. (a partial tile is overwritten as it
+ * grows; a node hash, once complete, never changes). Node (l, i) is the root
+ * of leaves [i * 2^l, (i + 1) * 2^l). The tree's head (size, root, time) is
+ * the hash STORE_KEY_LOG_TREE. Unlike tlog-tiles every level is stored, so
+ * any proof reads O(log n) hashes and hashes O(log n) times.
+ *
+ * Every function returns LEDGER_OK or an error code of ledger.h with a
+ * reason in err (LEDGER_STORE_ERROR when the store failed). */
+#ifndef SETTLEMENT_LOG_TREE_H
+#define SETTLEMENT_LOG_TREE_H
+
+#include "settlement/merkle.h"
+#include "settlement/store.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define LOG_TILE_WIDTH 256
+#define LOG_INTEGRATE_BATCH_MAX 4096 /* entries hashed per log_tree_integrate call */
+#define LOG_ENTRY_BYTES_MAX MERKLE_ENTRY_BYTES_MAX
+
+typedef struct {
+    uint64_t size;          /* leaves integrated */
+    merkle_hash_t root;     /* MTH of the first size entries (SHA-256("") when 0) */
+    uint64_t integrated_ms; /* when the size last advanced (0: never) */
+} log_tree_head_t;
+
+/* Reads the tree's head. An empty store gives size 0 and the empty root. */
+int log_tree_head(store_t *st, log_tree_head_t *out, char *err, size_t errlen);
+
+/* The number of entries sequenced (the highest seq), and the time_ms of the
+ * oldest entry not yet integrated (0 if none): for the lag metrics. */
+int log_tree_lag(store_t *st, uint64_t *sequenced, uint64_t *tree_size, uint64_t *oldest_ms,
+                 char *err, size_t errlen);
+
+/* Reads the bytes of entries [from_seq, from_seq + n) (n <= AUDIT_READ_MAX):
+ * out[k] malloc'd (free each), lens[k] its length; an absent entry gives
+ * out[k] NULL. */
+int log_tree_entries(store_t *st, uint64_t from_seq, size_t n, char **out, size_t *lens,
+                     char *err, size_t errlen);
+
+/* Takes or renews the integrator lease for token (a caller-chosen unique
+ * string) for ttl_ms. Sets *held to 1 if the caller holds it now. */
+int log_tree_lease(store_t *st, const char *token, uint64_t ttl_ms, int *held, char *err,
+                   size_t errlen);
+
+/* Integrates up to LOG_INTEGRATE_BATCH_MAX entries past the tree's size,
+ * under the lease held by token. *advanced is the number of leaves added (0:
+ * nothing new, or the lease or the size changed under us: nothing written). */
+int log_tree_integrate(store_t *st, const char *token, uint64_t now_ms, uint64_t *advanced,
+                       char *err, size_t errlen);
+
+/* The root of the tree at size (1 <= size <= the tree's size), from the
+ * stored nodes. */
+int log_tree_root_at(store_t *st, uint64_t size, merkle_hash_t *root, char *err, size_t errlen);
+
+/* PATH(index, D[size]) from the stored nodes (index < size <= tree size). */
+int log_tree_inclusion_proof(store_t *st, uint64_t index, uint64_t size,
+                             merkle_hash_t proof[MERKLE_PROOF_MAX], size_t *proof_n, char *err,
+                             size_t errlen);
+
+/* PROOF(old_size, new_size) from the stored nodes (1 <= old_size <= new_size
+ * <= tree size); empty when equal. */
+int log_tree_consistency_proof(store_t *st, uint64_t old_size, uint64_t new_size,
+                               merkle_hash_t proof[MERKLE_PROOF_MAX], size_t *proof_n, char *err,
+                               size_t errlen);
+
+#endif
