@@ -25,7 +25,7 @@ const char *merkle_status_text(merkle_status_t status) {
     case MERKLE_ERR_INDEX: return "the index or first size is out of range for the tree size";
     case MERKLE_ERR_PROOF_LENGTH: return "the proof has the wrong number of hashes";
     case MERKLE_ERR_ROOT_MISMATCH: return "the proof does not lead to the root hash";
-    case MERKLE_ERR_READ: return "a leaf hash could not be read";
+    case MERKLE_ERR_READ: return "a leaf or node hash could not be read";
     case MERKLE_ERR_CRYPTO: return "SHA-256 failed";
     }
     return "unknown status";
@@ -162,6 +162,60 @@ merkle_status_t merkle_root(merkle_leaf_read_fn read, void *ctx, uint64_t n, mer
     return range_root(read, ctx, 0, n, root);
 }
 
+/* *out = MTH(D[lo:hi]) from node hashes, for 0 <= lo < hi <=
+ * MERKLE_LEAVES_MAX with lo a multiple of the power of two at or above
+ * hi - lo (the ranges RFC 9162's recursions split off). The perfect subtrees
+ * of hi - lo's binary decomposition, largest first from lo, are nodes; MTH
+ * splits at the largest power of two below the size, which is the first of
+ * them unless it is the whole range, so MTH is their fold from the right. */
+static merkle_status_t nodes_range_root(merkle_node_read_fn read, void *ctx, uint64_t lo,
+                                        uint64_t hi, merkle_hash_t *out) {
+    CARBON_ASSERT(read != NULL && lo < hi && hi <= MERKLE_LEAVES_MAX);
+    uint64_t size = hi - lo;
+    int top = bit_length(size) - 1;
+    uint64_t span = (UINT64_C(1) << top) == size ? size : UINT64_C(1) << (top + 1);
+    CARBON_ASSERT((lo & (span - 1)) == 0);
+    merkle_hash_t stack[MERKLE_LEVELS_MAX];
+    size_t depth = 0;
+    uint64_t at = lo;
+    for (int level = top; level >= 0; level--) {
+        uint64_t width = UINT64_C(1) << level;
+        if ((size & width) == 0) continue;
+        CARBON_ASSERT(depth < MERKLE_LEVELS_MAX && at + width <= hi);
+        if (read(ctx, (unsigned)level, at >> level, &stack[depth]) != 0) return MERKLE_ERR_READ;
+        depth++;
+        at += width;
+    }
+    merkle_status_t st = MERKLE_OK;
+    while (depth > 1 && st == MERKLE_OK) st = stack_merge(stack, &depth);
+    if (st == MERKLE_OK) *out = stack[0];
+    return st;
+}
+
+/* Where the proof generators get subtree roots: leaves (leaf != NULL) or
+ * nodes (node != NULL), and the reader's ctx. */
+typedef struct {
+    merkle_leaf_read_fn leaf;
+    merkle_node_read_fn node;
+    void *ctx;
+} source_t;
+
+/* *out = MTH(D[lo:hi]) from src, for ranges as nodes_range_root takes. */
+static merkle_status_t source_root(const source_t *src, uint64_t lo, uint64_t hi,
+                                   merkle_hash_t *out) {
+    CARBON_ASSERT((src->leaf == NULL) != (src->node == NULL));
+    if (src->node != NULL) return nodes_range_root(src->node, src->ctx, lo, hi, out);
+    return range_root(src->leaf, src->ctx, lo, hi, out);
+}
+
+merkle_status_t merkle_root_from_nodes(merkle_node_read_fn read, void *ctx, uint64_t n,
+                                       merkle_hash_t *root) {
+    CARBON_ASSERT(read != NULL && root != NULL);
+    if (n > MERKLE_LEAVES_MAX) return MERKLE_ERR_TREE_SIZE;
+    if (n == 0) return sha256_parts(NULL, NULL, 0, NULL, 0, root); /* MTH({}) = SHA-256() */
+    return nodes_range_root(read, ctx, 0, n, root);
+}
+
 int merkle_inclusion_proof_size(uint64_t index, uint64_t n) {
     if (n > MERKLE_LEAVES_MAX || index >= n) return -1;
     /* Below the level where the paths to index and to n - 1 part, one hash
@@ -193,13 +247,11 @@ static void write_leaves_first(const merkle_hash_t *top_down, size_t count,
     *proof_n = count;
 }
 
-merkle_status_t merkle_inclusion_proof(merkle_leaf_read_fn read, void *ctx, uint64_t index,
-                                       uint64_t n, merkle_hash_t proof[MERKLE_PROOF_MAX],
-                                       size_t *proof_n) {
-    CARBON_ASSERT(read != NULL && proof != NULL && proof_n != NULL);
-    *proof_n = 0;
-    if (n == 0 || n > MERKLE_LEAVES_MAX) return MERKLE_ERR_TREE_SIZE;
-    if (index >= n) return MERKLE_ERR_INDEX;
+/* Writes PATH(index, D[n]) from src into proof, for index < n <=
+ * MERKLE_LEAVES_MAX; *proof_n is left 0 on an error. */
+static merkle_status_t inclusion_path(const source_t *src, uint64_t index, uint64_t n,
+                                      merkle_hash_t proof[MERKLE_PROOF_MAX], size_t *proof_n) {
+    CARBON_ASSERT(index < n && n <= MERKLE_LEAVES_MAX);
     /* PATH(m, D[lo:hi]) from the top: the sibling of the half holding the
      * leaf, then descend into that half. */
     merkle_hash_t top_down[MERKLE_PROOF_MAX];
@@ -210,10 +262,10 @@ merkle_status_t merkle_inclusion_proof(merkle_leaf_read_fn read, void *ctx, uint
         merkle_status_t st;
         CARBON_ASSERT(count < MERKLE_PROOF_MAX);
         if (index < lo + k) {
-            st = range_root(read, ctx, lo + k, hi, &top_down[count]);
+            st = source_root(src, lo + k, hi, &top_down[count]);
             hi = lo + k;
         } else {
-            st = range_root(read, ctx, lo, lo + k, &top_down[count]);
+            st = source_root(src, lo, lo + k, &top_down[count]);
             lo += k;
         }
         if (st != MERKLE_OK) return st;
@@ -223,13 +275,12 @@ merkle_status_t merkle_inclusion_proof(merkle_leaf_read_fn read, void *ctx, uint
     return MERKLE_OK;
 }
 
-merkle_status_t merkle_consistency_proof(merkle_leaf_read_fn read, void *ctx, uint64_t m,
-                                         uint64_t n, merkle_hash_t proof[MERKLE_PROOF_MAX],
-                                         size_t *proof_n) {
-    CARBON_ASSERT(read != NULL && proof != NULL && proof_n != NULL);
-    *proof_n = 0;
-    if (n > MERKLE_LEAVES_MAX) return MERKLE_ERR_TREE_SIZE;
-    if (m == 0 || m > n) return MERKLE_ERR_INDEX;
+/* Writes PROOF(m, D[n]) from src into proof, for 0 < m <= n <=
+ * MERKLE_LEAVES_MAX; *proof_n is left 0 on an error. */
+static merkle_status_t consistency_subproof(const source_t *src, uint64_t m, uint64_t n,
+                                            merkle_hash_t proof[MERKLE_PROOF_MAX],
+                                            size_t *proof_n) {
+    CARBON_ASSERT(m > 0 && m <= n && n <= MERKLE_LEAVES_MAX);
     /* SUBPROOF(m, D[lo:hi], whole) from the top; whole stays 1 while the old
      * tree D[0:m] is the left edge of D[lo:hi], and then its root is known
      * to the verifier and not sent. */
@@ -242,21 +293,67 @@ merkle_status_t merkle_consistency_proof(merkle_leaf_read_fn read, void *ctx, ui
         uint64_t k = split_point(hi - lo);
         CARBON_ASSERT(count < MERKLE_PROOF_MAX);
         if (m - lo <= k) {
-            st = range_root(read, ctx, lo + k, hi, &top_down[count++]);
+            st = source_root(src, lo + k, hi, &top_down[count++]);
             hi = lo + k;
         } else {
-            st = range_root(read, ctx, lo, lo + k, &top_down[count++]);
+            st = source_root(src, lo, lo + k, &top_down[count++]);
             lo += k;
             whole = 0;
         }
     }
     if (st == MERKLE_OK && !whole) {
         CARBON_ASSERT(count < MERKLE_PROOF_MAX);
-        st = range_root(read, ctx, lo, hi, &top_down[count++]);
+        st = source_root(src, lo, hi, &top_down[count++]);
     }
     if (st != MERKLE_OK) return st;
     write_leaves_first(top_down, count, proof, proof_n);
     return MERKLE_OK;
+}
+
+merkle_status_t merkle_inclusion_proof(merkle_leaf_read_fn read, void *ctx, uint64_t index,
+                                       uint64_t n, merkle_hash_t proof[MERKLE_PROOF_MAX],
+                                       size_t *proof_n) {
+    CARBON_ASSERT(read != NULL && proof != NULL && proof_n != NULL);
+    *proof_n = 0;
+    if (n == 0 || n > MERKLE_LEAVES_MAX) return MERKLE_ERR_TREE_SIZE;
+    if (index >= n) return MERKLE_ERR_INDEX;
+    const source_t src = {read, NULL, ctx};
+    return inclusion_path(&src, index, n, proof, proof_n);
+}
+
+merkle_status_t merkle_inclusion_proof_from_nodes(merkle_node_read_fn read, void *ctx,
+                                                  uint64_t index, uint64_t n,
+                                                  merkle_hash_t proof[MERKLE_PROOF_MAX],
+                                                  size_t *proof_n) {
+    CARBON_ASSERT(read != NULL && proof != NULL && proof_n != NULL);
+    *proof_n = 0;
+    if (n == 0 || n > MERKLE_LEAVES_MAX) return MERKLE_ERR_TREE_SIZE;
+    if (index >= n) return MERKLE_ERR_INDEX;
+    const source_t src = {NULL, read, ctx};
+    return inclusion_path(&src, index, n, proof, proof_n);
+}
+
+merkle_status_t merkle_consistency_proof(merkle_leaf_read_fn read, void *ctx, uint64_t m,
+                                         uint64_t n, merkle_hash_t proof[MERKLE_PROOF_MAX],
+                                         size_t *proof_n) {
+    CARBON_ASSERT(read != NULL && proof != NULL && proof_n != NULL);
+    *proof_n = 0;
+    if (n > MERKLE_LEAVES_MAX) return MERKLE_ERR_TREE_SIZE;
+    if (m == 0 || m > n) return MERKLE_ERR_INDEX;
+    const source_t src = {read, NULL, ctx};
+    return consistency_subproof(&src, m, n, proof, proof_n);
+}
+
+merkle_status_t merkle_consistency_proof_from_nodes(merkle_node_read_fn read, void *ctx,
+                                                    uint64_t m, uint64_t n,
+                                                    merkle_hash_t proof[MERKLE_PROOF_MAX],
+                                                    size_t *proof_n) {
+    CARBON_ASSERT(read != NULL && proof != NULL && proof_n != NULL);
+    *proof_n = 0;
+    if (n > MERKLE_LEAVES_MAX) return MERKLE_ERR_TREE_SIZE;
+    if (m == 0 || m > n) return MERKLE_ERR_INDEX;
+    const source_t src = {NULL, read, ctx};
+    return consistency_subproof(&src, m, n, proof, proof_n);
 }
 
 /* RFC 9162 §2.1.3.2 step 4.b.ii and §2.1.4.2 steps 4 and 6.b.iii: shift fn

@@ -19,7 +19,10 @@
  *
  * The generators read leaf hashes through a callback, so the caller decides
  * where they live (an array, the store's tiles) and how much memory that
- * takes; they read O(n) leaves and compute O(n) hashes per call. */
+ * takes; they read O(n) leaves and compute O(n) hashes per call. The
+ * *_from_nodes generators read the hashes of complete subtrees (nodes of any
+ * level, as a stored tree keeps them) instead: O(log n) reads and hashes per
+ * call, and the same results. */
 #ifndef SETTLEMENT_MERKLE_H
 #define SETTLEMENT_MERKLE_H
 
@@ -50,7 +53,7 @@ typedef enum {
     MERKLE_ERR_INDEX,         /* inclusion: index >= size; consistency: m = 0 or m > n */
     MERKLE_ERR_PROOF_LENGTH,  /* more than MERKLE_PROOF_MAX hashes, or not the number (m, n) needs */
     MERKLE_ERR_ROOT_MISMATCH, /* a well-formed proof that does not lead to the given root(s) */
-    MERKLE_ERR_READ,          /* the caller's leaf reader failed */
+    MERKLE_ERR_READ,          /* the caller's leaf or node reader failed */
     MERKLE_ERR_CRYPTO         /* OpenSSL failed (out of memory) */
 } merkle_status_t;
 
@@ -119,6 +122,32 @@ merkle_status_t merkle_inclusion_proof(merkle_leaf_read_fn read, void *ctx, uint
 merkle_status_t merkle_consistency_proof(merkle_leaf_read_fn read, void *ctx, uint64_t m,
                                          uint64_t n, merkle_hash_t proof[MERKLE_PROOF_MAX],
                                          size_t *proof_n);
+
+/* Reads the hash of node (level, index): the root of the perfect subtree of
+ * leaves [index << level, (index + 1) << level) (level 0: the leaf hash),
+ * which the generator only asks for when that range lies within the size it
+ * was given. Returns 0, or nonzero if it cannot (the generator then returns
+ * MERKLE_ERR_READ). */
+typedef int (*merkle_node_read_fn)(void *ctx, unsigned level, uint64_t index, merkle_hash_t *out);
+
+/* The generators above, from node hashes: the same results, the same
+ * refusals (and *proof_n = 0 on any error), MERKLE_ERR_READ when read fails.
+ * Every subtree RFC 9162 needs is D[lo:hi) with lo a multiple of the power
+ * of two at or above hi - lo, so it is the right fold of the perfect
+ * subtrees of hi - lo's binary decomposition from lo, largest first: one
+ * node read per 1 bit of hi - lo. In a proof at most one subtree is not
+ * perfect, so a root takes at most 40 reads, a proof at most its length
+ * plus 40 (under 2 * 41), and either at most 40 hashes. */
+merkle_status_t merkle_root_from_nodes(merkle_node_read_fn read, void *ctx, uint64_t n,
+                                       merkle_hash_t *root);
+merkle_status_t merkle_inclusion_proof_from_nodes(merkle_node_read_fn read, void *ctx,
+                                                  uint64_t index, uint64_t n,
+                                                  merkle_hash_t proof[MERKLE_PROOF_MAX],
+                                                  size_t *proof_n);
+merkle_status_t merkle_consistency_proof_from_nodes(merkle_node_read_fn read, void *ctx,
+                                                    uint64_t m, uint64_t n,
+                                                    merkle_hash_t proof[MERKLE_PROOF_MAX],
+                                                    size_t *proof_n);
 
 /* RFC 9162 §2.1.3.2: MERKLE_OK if proof[0..proof_n) proves that leaf_hash
  * is leaf index of the tree of size n whose root is *root. Otherwise

@@ -16,6 +16,10 @@
  *     last byte may cut or lengthen the proof: a verifier that accepts the
  *     edited input must have been given the original one back (or, for
  *     m = n or a tree of one leaf, two equal hashes and no proof).
+ *     Before the edits, every level of the tree is built and the generators
+ *     from nodes (merkle_*_from_nodes) must give exactly the roots and the
+ *     proof the generators from leaves gave, reading only nodes within the
+ *     size they were given.
  * Any crash, sanitizer report or failed FUZZ_CHECK is a finding. */
 #include "tests/fuzz/fuzz_common.h"
 
@@ -83,6 +87,66 @@ static void fuzz_raw(reader_t *r, uint8_t mode) {
                    (unsigned long long)a, (unsigned long long)n, proof_n);
 }
 
+/* Every level of a tree of at most ORACLE_LEAVES_MAX leaves, and the size
+ * the generator reading it was given. */
+typedef struct {
+    merkle_hash_t level[8][ORACLE_LEAVES_MAX]; /* 2^7 > ORACLE_LEAVES_MAX */
+    uint64_t width[8];
+    uint64_t limit;
+} node_levels_t;
+
+static void build_levels(node_levels_t *t, const merkle_hash_t *leaves, uint64_t n) {
+    memcpy(t->level[0], leaves, n * sizeof leaves[0]);
+    t->width[0] = n;
+    for (unsigned l = 1; l < 8; l++) {
+        t->width[l] = t->width[l - 1] / 2;
+        for (uint64_t i = 0; i < t->width[l]; i++)
+            FUZZ_CHECK(merkle_node_hash(&t->level[l - 1][2 * i], &t->level[l - 1][2 * i + 1],
+                                        &t->level[l][i]) == MERKLE_OK,
+                       "node hash");
+    }
+}
+
+static int levels_read(void *ctx, unsigned level, uint64_t index, merkle_hash_t *out) {
+    const node_levels_t *t = ctx;
+    FUZZ_CHECK(level < 8 && index < t->width[level] && ((index + 1) << level) <= t->limit,
+               "node (%u, %llu) read for size %llu", level, (unsigned long long)index,
+               (unsigned long long)t->limit);
+    *out = t->level[level][index];
+    return 0;
+}
+
+/* The generators from nodes agree with *real, made from leaves: the root
+ * of n (and of m), and the proof. */
+static void check_from_nodes(const merkle_hash_t *leaves, uint64_t n, uint64_t index, uint64_t m,
+                             int consistency, const merkle_hash_t real[2 + MERKLE_PROOF_MAX],
+                             size_t real_n) {
+    static node_levels_t t;
+    merkle_hash_t root, proof[MERKLE_PROOF_MAX];
+    size_t proof_n = 0;
+    merkle_status_t st;
+    build_levels(&t, leaves, n);
+    t.limit = n;
+    FUZZ_CHECK(merkle_root_from_nodes(levels_read, &t, n, &root) == MERKLE_OK &&
+                   merkle_hash_equal(&root, &real[1]),
+               "root of %llu from nodes", (unsigned long long)n);
+    if (consistency) {
+        t.limit = m;
+        FUZZ_CHECK(merkle_root_from_nodes(levels_read, &t, m, &root) == MERKLE_OK &&
+                       merkle_hash_equal(&root, &real[0]),
+                   "root of %llu from nodes", (unsigned long long)m);
+        t.limit = n;
+        st = merkle_consistency_proof_from_nodes(levels_read, &t, m, n, proof, &proof_n);
+    } else {
+        st = merkle_inclusion_proof_from_nodes(levels_read, &t, index, n, proof, &proof_n);
+    }
+    FUZZ_CHECK(st == MERKLE_OK && proof_n == real_n &&
+                   (real_n == 0 || memcmp(proof, &real[2], real_n * sizeof proof[0]) == 0),
+               "%s proof from nodes (m %llu, index %llu, n %llu) differs: %s",
+               consistency ? "consistency" : "inclusion", (unsigned long long)m,
+               (unsigned long long)index, (unsigned long long)n, merkle_status_text(st));
+}
+
 /* The verifier's input as one buffer: two hashes, then the proof. */
 typedef struct {
     merkle_hash_t hashes[2 + MERKLE_PROOF_MAX];
@@ -128,6 +192,7 @@ static void fuzz_oracle(reader_t *r) {
         st = merkle_inclusion_proof(merkle_leaf_array_read, &array, index, n, &real.hashes[2], &real.proof_n);
     }
     FUZZ_CHECK(st == MERKLE_OK, "generating a proof: %s", merkle_status_text(st));
+    check_from_nodes(leaves, n, index, m, consistency, real.hashes, real.proof_n);
     int changed = edit(r, &real, &edited);
     const merkle_hash_t *h = edited.hashes;
     st = consistency ? merkle_verify_consistency(m, n, &h[0], &h[1], &h[2], edited.proof_n)

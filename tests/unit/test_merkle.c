@@ -458,3 +458,308 @@ Test(merkle_hostile, status_texts) {
         cr_assert_str_neq(merkle_status_text((merkle_status_t)s), "unknown status");
     cr_assert_str_eq(merkle_status_text((merkle_status_t)99), "unknown status");
 }
+
+/* ---- the generators from node hashes (a stored tree's read path) --------
+ * Every level of a tree of random leaves is built in memory; the node
+ * reader counts its reads, fails on request, and refuses (and records) any
+ * node whose leaves reach past the size the generator was given. The node
+ * generators must give exactly what the leaf generators give. */
+
+#define NODES_LEAVES_MAX 5000
+
+typedef struct {
+    merkle_hash_t *level[MERKLE_LEVELS_MAX]; /* level[l][i] = node (l, i) */
+    uint64_t width[MERKLE_LEVELS_MAX];       /* nodes complete at level l */
+    unsigned levels;
+    uint64_t limit;   /* the size the generator was given */
+    uint64_t reads;   /* reads so far */
+    uint64_t fail_at; /* the read (counted from 0) that fails; UINT64_MAX: none */
+    int outside;      /* 1 once a node past limit (or not built) was asked for */
+} node_tree_t;
+
+static int node_tree_read(void *ctx, unsigned level, uint64_t index, merkle_hash_t *out) {
+    node_tree_t *t = ctx;
+    uint64_t read = t->reads++;
+    if (level >= t->levels || index >= t->width[level] || ((index + 1) << level) > t->limit) {
+        t->outside = 1;
+        return -1;
+    }
+    if (read == t->fail_at) return -1;
+    *out = t->level[level][index];
+    return 0;
+}
+
+/* Fills leaves[0..n) with the hashes of random entries (a fixed xorshift
+ * seed: the same tree each run) and builds every complete node above. */
+static void node_tree_build(node_tree_t *t, merkle_hash_t *leaves, uint64_t n) {
+    uint64_t x = 0x9e3779b97f4a7c15u;
+    memset(t, 0, sizeof *t);
+    for (uint64_t i = 0; i < n; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        cr_assert_eq(merkle_leaf_hash(&x, sizeof x, &leaves[i]), MERKLE_OK);
+    }
+    t->level[0] = leaves;
+    t->width[0] = n;
+    for (t->levels = 1; t->width[t->levels - 1] >= 2; t->levels++) {
+        unsigned l = t->levels;
+        t->width[l] = t->width[l - 1] / 2;
+        t->level[l] = calloc(t->width[l], sizeof(merkle_hash_t));
+        cr_assert(t->level[l] != NULL);
+        for (uint64_t i = 0; i < t->width[l]; i++)
+            cr_assert_eq(merkle_node_hash(&t->level[l - 1][2 * i], &t->level[l - 1][2 * i + 1],
+                                          &t->level[l][i]),
+                         MERKLE_OK);
+    }
+}
+
+static void node_tree_free(node_tree_t *t) {
+    for (unsigned l = 1; l < t->levels; l++) free(t->level[l]);
+}
+
+/* Arms the reader for a generator given size limit. */
+static node_tree_t *node_tree_arm(node_tree_t *t, uint64_t limit) {
+    t->limit = limit;
+    t->reads = 0;
+    t->fail_at = UINT64_MAX;
+    t->outside = 0;
+    return t;
+}
+
+static int bit_len(uint64_t x) {
+    int bits = 0;
+    for (; x != 0; x >>= 1) bits++;
+    return bits;
+}
+
+/* Both generators of one kind on (a, n): the same status, proof and length;
+ * the node reader stays within n and reads at most proof_n + bit_len(n)
+ * nodes (one non-perfect subtree at most: one read per 1 bit of its size,
+ * which is below n, plus one read per other proof hash). */
+static void assert_same_proof(node_tree_t *t, int consistency, uint64_t a, uint64_t n) {
+    merkle_leaf_array_t array = {t->level[0], t->width[0]};
+    merkle_hash_t want[MERKLE_PROOF_MAX], got[MERKLE_PROOF_MAX];
+    size_t want_n = 99, got_n = 99;
+    merkle_status_t want_st, got_st;
+    node_tree_arm(t, n);
+    if (consistency) {
+        want_st = merkle_consistency_proof(merkle_leaf_array_read, &array, a, n, want, &want_n);
+        got_st = merkle_consistency_proof_from_nodes(node_tree_read, t, a, n, got, &got_n);
+    } else {
+        want_st = merkle_inclusion_proof(merkle_leaf_array_read, &array, a, n, want, &want_n);
+        got_st = merkle_inclusion_proof_from_nodes(node_tree_read, t, a, n, got, &got_n);
+    }
+    const char *what = consistency ? "PROOF" : "PATH";
+    cr_assert_eq(got_st, want_st, "%s(%llu, D[%llu]) status", what, (unsigned long long)a,
+                 (unsigned long long)n);
+    cr_assert_eq(got_n, want_n, "%s(%llu, D[%llu]) length", what, (unsigned long long)a,
+                 (unsigned long long)n);
+    cr_assert(want_n == 0 || memcmp(got, want, want_n * sizeof want[0]) == 0,
+              "%s(%llu, D[%llu]) hashes", what, (unsigned long long)a, (unsigned long long)n);
+    cr_assert_eq(t->outside, 0, "a node past %llu was read", (unsigned long long)n);
+    cr_assert_leq(t->reads, got_n + (uint64_t)bit_len(n), "%s(%llu, D[%llu]): %llu reads", what,
+                  (unsigned long long)a, (unsigned long long)n, (unsigned long long)t->reads);
+}
+
+static void assert_same_root(node_tree_t *t, uint64_t n) {
+    merkle_leaf_array_t array = {t->level[0], t->width[0]};
+    merkle_hash_t want, got;
+    cr_assert_eq(merkle_root(merkle_leaf_array_read, &array, n, &want), MERKLE_OK);
+    cr_assert_eq(merkle_root_from_nodes(node_tree_read, node_tree_arm(t, n), n, &got), MERKLE_OK);
+    cr_assert(merkle_hash_equal(&got, &want), "root of %llu", (unsigned long long)n);
+    cr_assert_eq(t->outside, 0);
+    cr_assert_eq(t->reads, (uint64_t)__builtin_popcountll(n), "root of %llu: one read per 1 bit",
+                 (unsigned long long)n);
+}
+
+Test(merkle_nodes, same_as_leaves_to_300, .timeout = 600) {
+    static merkle_hash_t leaves[300];
+    node_tree_t t;
+    node_tree_build(&t, leaves, 300);
+    for (uint64_t n = 0; n <= 300; n++) {
+        assert_same_root(&t, n);
+        for (uint64_t a = 0; a <= n; a++) {
+            assert_same_proof(&t, 0, a, n); /* a = n: refused alike */
+            assert_same_proof(&t, 1, a, n); /* a = 0: refused alike */
+        }
+    }
+    node_tree_free(&t);
+}
+
+Test(merkle_nodes, same_as_leaves_to_5000_sampled, .timeout = 600) {
+    static merkle_hash_t leaves[NODES_LEAVES_MAX];
+    static const uint64_t sizes[] = {301, 511, 512, 513, 1000, 1023, 1024, 1025, 2047, 2048,
+                                     2049, 3071, 3333, 4095, 4096, 4097, 4999, 5000};
+    node_tree_t t;
+    node_tree_build(&t, leaves, NODES_LEAVES_MAX);
+    uint64_t x = 12345;
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+        uint64_t n = sizes[s];
+        assert_same_root(&t, n);
+        uint64_t picks[12] = {0, 1, 2, n / 2, n / 2 + 1, n - 2, n - 1, n,
+                              (uint64_t)1 << (bit_len(n) - 1)};
+        for (int i = 9; i < 12; i++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            picks[i] = x % (n + 1);
+        }
+        for (int i = 0; i < 12; i++) {
+            assert_same_proof(&t, 0, picks[i], n);
+            assert_same_proof(&t, 1, picks[i], n);
+        }
+    }
+    node_tree_free(&t);
+}
+
+/* A tree of up to MERKLE_LEAVES_MAX equal leaves: node (l, i) is the same
+ * hash for every i, so the largest trees can be proven and verified without
+ * holding them. The reader still refuses any node past the given size. */
+typedef struct {
+    merkle_hash_t level[41];
+    uint64_t limit, reads;
+    int outside;
+} flat_tree_t;
+
+static int flat_tree_read(void *ctx, unsigned level, uint64_t index, merkle_hash_t *out) {
+    flat_tree_t *t = ctx;
+    t->reads++;
+    if (level > 40 || index >= (MERKLE_LEAVES_MAX >> level) || ((index + 1) << level) > t->limit) {
+        t->outside = 1;
+        return -1;
+    }
+    *out = t->level[level];
+    return 0;
+}
+
+static flat_tree_t *flat_tree_arm(flat_tree_t *t, uint64_t limit) {
+    t->limit = limit;
+    t->reads = 0;
+    t->outside = 0;
+    return t;
+}
+
+/* Inclusion of index and consistency from m in the flat tree of size n:
+ * generated from nodes, accepted by the verifiers, within 2 * 41 reads. */
+static void flat_tree_check(flat_tree_t *t, uint64_t index, uint64_t m, uint64_t n) {
+    merkle_hash_t root_n, root_m, proof[MERKLE_PROOF_MAX];
+    size_t proof_n;
+    cr_assert_eq(merkle_root_from_nodes(flat_tree_read, flat_tree_arm(t, n), n, &root_n), MERKLE_OK);
+    cr_assert_leq(t->reads, 40);
+    cr_assert_eq(merkle_root_from_nodes(flat_tree_read, flat_tree_arm(t, m), m, &root_m), MERKLE_OK);
+    cr_assert_eq(merkle_inclusion_proof_from_nodes(flat_tree_read, flat_tree_arm(t, n), index, n,
+                                                   proof, &proof_n),
+                 MERKLE_OK);
+    cr_assert(t->outside == 0 && t->reads <= proof_n + (uint64_t)bit_len(n) && t->reads <= 2 * 41,
+              "PATH(%llu, D[%llu]): %llu reads", (unsigned long long)index, (unsigned long long)n,
+              (unsigned long long)t->reads);
+    cr_assert_eq(merkle_verify_inclusion(index, n, &t->level[0], proof, proof_n, &root_n), MERKLE_OK);
+    cr_assert_eq(merkle_consistency_proof_from_nodes(flat_tree_read, flat_tree_arm(t, n), m, n,
+                                                     proof, &proof_n),
+                 MERKLE_OK);
+    cr_assert(t->outside == 0 && t->reads <= proof_n + (uint64_t)bit_len(n) && t->reads <= 2 * 41,
+              "PROOF(%llu, D[%llu]): %llu reads", (unsigned long long)m, (unsigned long long)n,
+              (unsigned long long)t->reads);
+    cr_assert_eq(merkle_verify_consistency(m, n, &root_m, &root_n, proof, proof_n), MERKLE_OK);
+}
+
+Test(merkle_nodes, largest_trees_in_log_reads) {
+    flat_tree_t t;
+    cr_assert_eq(merkle_leaf_hash("x", 1, &t.level[0]), MERKLE_OK);
+    for (int l = 1; l <= 40; l++)
+        cr_assert_eq(merkle_node_hash(&t.level[l - 1], &t.level[l - 1], &t.level[l]), MERKLE_OK);
+    const uint64_t max = MERKLE_LEAVES_MAX;
+    flat_tree_check(&t, max - 1, max - 1, max);
+    flat_tree_check(&t, 0, 1, max);
+    flat_tree_check(&t, max - 2, max - 2, max - 1); /* 40 one bits: the most reads */
+    flat_tree_check(&t, 0, 1, max - 1);
+    flat_tree_check(&t, 12345, (max >> 1) + 1, max - 1);
+    uint64_t x = 777;
+    for (int i = 0; i < 2000; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        uint64_t n = 1 + x % max;
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        uint64_t index = x % n;
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        flat_tree_check(&t, index, 1 + x % n, n);
+    }
+}
+
+Test(merkle_nodes, reader_failures) {
+    static merkle_hash_t leaves[100];
+    node_tree_t t;
+    node_tree_build(&t, leaves, 100);
+    merkle_hash_t root, proof[MERKLE_PROOF_MAX];
+    size_t proof_n;
+    /* Each read of each generator in turn fails: MERKLE_ERR_READ, no proof. */
+    for (uint64_t k = 0; k < 3; k++) {
+        node_tree_arm(&t, 99)->fail_at = k;
+        cr_assert_eq(merkle_root_from_nodes(node_tree_read, &t, 99, &root), MERKLE_ERR_READ);
+    }
+    for (uint64_t k = 0;; k++) {
+        proof_n = 99;
+        node_tree_arm(&t, 99)->fail_at = k;
+        merkle_status_t st = merkle_inclusion_proof_from_nodes(node_tree_read, &t, 3, 99, proof, &proof_n);
+        if (k == t.reads) { /* no read k: done */
+            cr_assert_eq(st, MERKLE_OK);
+            cr_assert(proof_n > 0 && k >= proof_n);
+            break;
+        }
+        cr_assert_eq(st, MERKLE_ERR_READ);
+        cr_assert_eq(proof_n, 0);
+    }
+    for (uint64_t k = 0;; k++) {
+        proof_n = 99;
+        node_tree_arm(&t, 99)->fail_at = k;
+        merkle_status_t st = merkle_consistency_proof_from_nodes(node_tree_read, &t, 37, 99, proof, &proof_n);
+        if (k == t.reads) {
+            cr_assert_eq(st, MERKLE_OK);
+            cr_assert(proof_n > 0 && k >= proof_n);
+            break;
+        }
+        cr_assert_eq(st, MERKLE_ERR_READ);
+        cr_assert_eq(proof_n, 0);
+    }
+    /* A reader holding fewer nodes than the size claimed fails, never crashes. */
+    node_tree_arm(&t, 101);
+    cr_assert_eq(merkle_root_from_nodes(node_tree_read, &t, 101, &root), MERKLE_ERR_READ);
+    cr_assert_eq(merkle_consistency_proof_from_nodes(node_tree_read, &t, 100, 101, proof, &proof_n),
+                 MERKLE_ERR_READ);
+    cr_assert_eq(proof_n, 0);
+    node_tree_free(&t);
+}
+
+Test(merkle_nodes, bad_arguments_read_nothing) {
+    static merkle_hash_t leaves[8];
+    node_tree_t t;
+    node_tree_build(&t, leaves, 8);
+    merkle_hash_t root, proof[MERKLE_PROOF_MAX];
+    size_t proof_n = 99;
+    const uint64_t big = MERKLE_LEAVES_MAX + 1;
+    node_tree_arm(&t, 8);
+    cr_assert_eq(merkle_root_from_nodes(node_tree_read, &t, big, &root), MERKLE_ERR_TREE_SIZE);
+    cr_assert_eq(merkle_root_from_nodes(node_tree_read, &t, UINT64_MAX, &root), MERKLE_ERR_TREE_SIZE);
+    cr_assert_eq(merkle_root_from_nodes(node_tree_read, &t, 0, &root), MERKLE_OK);
+    assert_hash(&root, root_hashes_hex[0], "the empty tree");
+    cr_assert_eq(merkle_inclusion_proof_from_nodes(node_tree_read, &t, 0, 0, proof, &proof_n),
+                 MERKLE_ERR_TREE_SIZE);
+    cr_assert_eq(proof_n, 0);
+    proof_n = 99;
+    cr_assert_eq(merkle_inclusion_proof_from_nodes(node_tree_read, &t, 0, big, proof, &proof_n),
+                 MERKLE_ERR_TREE_SIZE);
+    cr_assert_eq(proof_n, 0);
+    cr_assert_eq(merkle_inclusion_proof_from_nodes(node_tree_read, &t, 8, 8, proof, &proof_n),
+                 MERKLE_ERR_INDEX);
+    cr_assert_eq(merkle_inclusion_proof_from_nodes(node_tree_read, &t, UINT64_MAX, 8, proof, &proof_n),
+                 MERKLE_ERR_INDEX);
+    cr_assert_eq(merkle_consistency_proof_from_nodes(node_tree_read, &t, 0, 8, proof, &proof_n),
+                 MERKLE_ERR_INDEX);
+    cr_assert_eq(merkle_consistency_proof_from_nodes(node_tree_read, &t, 9, 8, proof, &proof_n),
+                 MERKLE_ERR_INDEX);
+    cr_assert_eq(merkle_consistency_proof_from_nodes(node_tree_read, &t, 1, big, proof, &proof_n),
+                 MERKLE_ERR_TREE_SIZE);
+    cr_assert_eq(proof_n, 0);
+    cr_assert_eq(t.reads, 0, "a refused call reads nothing");
+    cr_assert_eq(merkle_consistency_proof_from_nodes(node_tree_read, &t, 8, 8, proof, &proof_n),
+                 MERKLE_OK);
+    cr_assert_eq(proof_n, 0);
+    cr_assert_eq(t.reads, 0, "PROOF(n, D[n]) is empty and reads nothing");
+    node_tree_free(&t);
+}
