@@ -36,6 +36,8 @@ struct gateway {
     pthread_mutex_t checkpointer_lock;
     pthread_cond_t checkpointer_wake;
     int checkpointer_stop;
+    struct integrator *integrator; /* gateway/integrator.h: the audit log's tree */
+    char lease_owner[64];          /* this gateway's name for leases: host:pid:nonce */
 };
 
 /* Per server thread: its own store connection (hiredis is not thread-safe). */

@@ -5,6 +5,9 @@
 
 #include "carbon/v1/carbon.pb-c.h"
 #include "gateway/app.h"
+#include "gateway/integrator.h"
+#include "settlement/log_tree.h"
+#include "settlement/ledger.h"
 #include "gateway/rpc/client.h"
 #include "gateway/services/audit.h"
 #include "gateway/services/federation.h"
@@ -22,9 +25,11 @@
 #include "gateway/validate.h"
 #include "settlement/failpoint.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define GATEWAY_STOP_GRACE_MS 10000
 #define GATEWAY_HELLO_TIMEOUT_MS 500
@@ -136,6 +141,15 @@ static const char *const gateway_streams[] = {
     "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
 };
 
+/* A name for this process among the region's gateways, for the leases it
+ * takes: host:pid:nonce. */
+static void gateway_lease_owner(char *out, size_t outlen) {
+    char host[64] = "";
+    if (gethostname(host, sizeof host) != 0) snprintf(host, sizeof host, "host");
+    host[sizeof host - 1] = '\0';
+    snprintf(out, outlen, "%.24s:%d:%" PRIu64, host, (int)getpid(), ledger_now_ms() % 1000000u);
+}
+
 /* A gateway with what the configuration names loaded and checked, without
  * opening a socket or connecting anywhere: catalogs, the store password, the
  * audit keys, the TLS certificate, key, CA and CRLs, the peers' credentials
@@ -147,6 +161,7 @@ static gateway_t *gateway_load(const gateway_config_t *cfg, char *err, size_t er
         return NULL;
     }
     gw->cfg = *cfg;
+    gateway_lease_owner(gw->lease_owner, sizeof gw->lease_owner);
     for (size_t i = 0; i < gw->cfg.peers_n; i++) gw->peer_regions[i] = gw->cfg.peers[i].region;
     err[0] = '\0';
     gw->catalogs = catalog_set_new();
@@ -315,7 +330,12 @@ static int gateway_claim_store(gateway_t *gw, char *err, size_t errlen) {
     }
     char owner[STORE_REGION_SIZE + 32];
     int rc = store_region_claim(st, gw->cfg.region, owner, sizeof owner, why, sizeof why);
+    int format_rc = rc == 0 ? log_tree_check_format(st, err, errlen) : LEDGER_OK;
     store_close(st);
+    if (format_rc == LEDGER_EINVAL) {
+        log_error("store_log_format", "{s:s}", "reason", err);
+        return -1;
+    }
     char store_addr[sizeof scfg.host + 8];
     snprintf(store_addr, sizeof store_addr, "%s:%d", scfg.host, scfg.port);
     if (rc == 1) {
@@ -338,6 +358,9 @@ int gateway_start(gateway_t *gw, char *err, size_t errlen) {
     if (gateway_claim_store(gw, err, errlen) != 0) return -1;
     if (engine_start(gw->engine, err, errlen) != 0) return -1;
     if (server_start(gw->server, err, errlen) != 0) return -1;
+    gw->integrator = integrator_start(&gw->store_cfg, gw->lease_owner, err, errlen);
+    if (gw->integrator == NULL) return -1;
+    metrics_attach_integrator(gw->metrics, gw->integrator); /* before it serves */
     if (metrics_start(gw->metrics, err, errlen) != 0) return -1;
     if (audit_checkpointer_start(gw, err, errlen) != 0) return -1;
     gw->started = 1;
@@ -373,6 +396,8 @@ void gateway_stop(gateway_t *gw) {
         gw->server = NULL;
     }
     audit_checkpointer_stop(gw);
+    integrator_stop(gw->integrator); /* metrics, which read it, stopped first */
+    gw->integrator = NULL;
 }
 
 void gateway_destroy(gateway_t *gw) {

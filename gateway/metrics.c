@@ -1,5 +1,6 @@
 /* metrics.c - Prometheus text exposition over libmicrohttpd (metrics.h). */
 #include "gateway/metrics.h"
+#include "gateway/integrator.h"
 #include "common/version.h"
 #include "common/carbon_assert.h"
 
@@ -43,6 +44,7 @@ struct metrics {
     server_t *server;
     metrics_peer_t peers[CONFIG_PEERS_MAX];
     size_t peers_n;
+    struct integrator *integrator; /* gateway/integrator.h; NULL: none */
 };
 
 /* ---- the listen address ------------------------------------------------------ */
@@ -110,6 +112,11 @@ void metrics_attach(metrics_t *m, engine_t *engine, server_t *server) {
     CARBON_ASSERT(m->daemon == NULL);
     m->engine = engine;
     m->server = server;
+}
+
+void metrics_attach_integrator(metrics_t *m, struct integrator *it) {
+    CARBON_ASSERT(m->daemon == NULL);
+    m->integrator = it;
 }
 
 static void metrics_mhd_log(void *cls, const char *fmt, va_list ap) {
@@ -289,6 +296,26 @@ static void mo_histogram(metrics_out_t *o, const char *name, const char *help,
     mo_printf(o, "%s_count %" PRIu64 "\n", name, cumulative);
 }
 
+/* The audit log's integration figures. */
+static void metrics_render_log(metrics_out_t *o, const struct integrator *it) {
+    integrator_stats_t is;
+    integrator_get_stats(it, &is);
+    mo_header(o, "carbon_audit_log_unintegrated_entries", "gauge",
+              "Audit log entries sequenced and not yet integrated into the Merkle tree.");
+    mo_printf(o, "carbon_audit_log_unintegrated_entries %" PRIu64 "\n", is.unintegrated);
+    mo_header(o, "carbon_audit_log_unintegrated_age_ms", "gauge",
+              "Age of the oldest audit log entry not yet integrated (0: none).");
+    mo_printf(o, "carbon_audit_log_unintegrated_age_ms %" PRIu64 "\n", is.unintegrated_age_ms);
+    mo_header(o, "carbon_audit_log_tree_size", "gauge", "Entries in the audit log's Merkle tree.");
+    mo_printf(o, "carbon_audit_log_tree_size %" PRIu64 "\n", is.tree_size);
+    mo_header(o, "carbon_audit_log_integrator", "gauge",
+              "1 if this gateway holds the region's integrator lease.");
+    mo_printf(o, "carbon_audit_log_integrator %d\n", is.lease_held);
+    mo_header(o, "carbon_audit_log_integration_errors_total", "counter",
+              "Integration passes of this gateway that failed (store, lease lost, a hole).");
+    mo_printf(o, "carbon_audit_log_integration_errors_total %" PRIu64 "\n", is.errors_total);
+}
+
 int metrics_render(metrics_t *m, char *buf, size_t buflen) {
     CARBON_ASSERT(buf != NULL && buflen > 0);
     metrics_out_t o = {buf, buflen, 0, 0};
@@ -350,6 +377,7 @@ int metrics_render(metrics_t *m, char *buf, size_t buflen) {
     mo_header(&o, "carbon_grpc_calls_failed_total", "counter",
               "gRPC calls served with a status other than OK.");
     mo_printf(&o, "carbon_grpc_calls_failed_total %" PRIu64 "\n", ss.calls_failed);
+    metrics_render_log(&o, m->integrator);
     return o.overflow ? -1 : (int)o.len;
 }
 

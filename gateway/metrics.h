@@ -13,6 +13,11 @@
  *   carbon_peer_rpcs_total{peer,method}, carbon_peer_rpc_failures_total{peer,method}
  *                                              Federation Prepare, Decide, QueryDecision sent
  *   carbon_grpc_calls_total, carbon_grpc_calls_failed_total   calls served (any status but OK)
+ *   carbon_audit_log_unintegrated_entries      gauge, entries sequenced not yet in the tree
+ *   carbon_audit_log_unintegrated_age_ms       gauge, age of the oldest of them
+ *   carbon_audit_log_tree_size                 gauge, entries in the log's Merkle tree
+ *   carbon_audit_log_integrator                gauge, 1 if this gateway holds the lease
+ *   carbon_audit_log_integration_errors_total  counter, integration passes that failed
  * Values are read from atomic integer counters; no label names an account.
  *
  * Lifecycle: metrics_create (binds the socket, so a bad or busy address is an
@@ -33,6 +38,7 @@
 #define METRICS_BODY_BYTES_MAX (64u * 1024u)
 
 typedef struct metrics metrics_t;
+struct integrator; /* gateway/integrator.h */
 
 /* Creates the counters for cfg's region and peers and, when
  * cfg->metrics_listen is set, binds its address ("IPv4:PORT" or "[::1]:PORT",
@@ -47,6 +53,10 @@ engine_transport_t metrics_transport(metrics_t *m, const engine_transport_t *inn
 /* The sources read on each scrape (either may be NULL); borrowed, and must
  * stay valid until metrics_stop(). */
 void metrics_attach(metrics_t *m, engine_t *engine, server_t *server);
+
+/* Makes m read the integrator's figures (gateway/integrator.h); before
+ * metrics_start. */
+void metrics_attach_integrator(metrics_t *m, struct integrator *it);
 
 /* Starts serving (no-op without a listen address). 0, or -1 with the reason. */
 int metrics_start(metrics_t *m, char *err, size_t errlen);

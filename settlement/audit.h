@@ -1,26 +1,14 @@
-/* audit.h - the region's audit hash chain (DESIGN §8): reading entries,
- * verifying them, and signed checkpoints of the chain head.
+/* audit.h - the entries of the region's audit log (DESIGN §8), and (until
+ * the witnesses replace them) the old signed checkpoints.
  *
  * Every state-changing script appends an entry in the same script
- * (settlement/scripts/_prelude.lua, function audit). Format version 2:
- *   canonical = v2|seq|time_ms|event|id,id,...|block,block,...|detail
- *   detail    = zero or more text fields (settlement/textfield.h), each
- *               "LEN:BYTES,", so a detail may hold any text, '|' and ','
- *               included; what they are depends on the event:
- *                 open: holder kind; issue: activity fingerprint;
- *                 retire: purpose, beneficiary; resolve: decision (C/A),
- *                 operator SPIFFE ID, reason; apply, cancel, drop: source
- *                 region; prepare, refuse: source region, batch seq;
- *                 batch: peer, seq, digest; hold, commit, abort, acked: none
- *   hash      = SHA-256(prev_hash || canonical), hex
- * Ids (request ids, account ids, "tid:REASON") and blocks are structured and
- * validated, never free text, so ',' and '|' separate them unambiguously.
- * Version 1 (entries written before version 2; no "v2|" prefix, canonical
- * starts with seq) had the detail as raw text; it is read as one field.
- * Stored as "prev_hash hash canonical" under STORE_KEY_AUDIT[seq], head in
- * STORE_KEY_AUDIT_HEAD (settlement/store_keys.h). A checkpoint is the head (seq, hash) signed with the
- * region's Ed25519 audit key (separate from its TLS key); peers keep the
- * checkpoints they receive, so rewriting history contradicts them. */
+ * (settlement/scripts/_prelude.lua, function audit), format carbon-audit/3,
+ * specified in docs/audit-log.md section 1: seven netstring fields
+ *   F("carbon-audit/3") F(seq) F(time_ms) F(event) F(ids) F(blocks) F(details)
+ * with ids, blocks and details lists of fields and each block the fields
+ * origin, methodology, vintage, first, last. The entry's exact bytes are the
+ * Merkle leaf's data (settlement/log_tree.h); this module only parses them.
+ * What the details are depends on the event (docs/audit-log.md section 2). */
 #ifndef SETTLEMENT_AUDIT_H
 #define SETTLEMENT_AUDIT_H
 
@@ -35,49 +23,47 @@
 #define AUDIT_HASH_HEX 64
 #define AUDIT_CHECKPOINTS_KEPT 1000 /* history kept per region */
 #define AUDIT_DETAIL_FIELDS_MAX 8   /* text fields of one entry's detail */
+#define AUDIT_IDS_MAX 4096          /* ids of one entry */
+#define AUDIT_BLOCKS_MAX (LEDGER_BATCH_LEGS_MAX * LEDGER_LEG_BLOCKS_MAX) /* blocks of one entry */
+#define AUDIT_ENTRY_BYTES_MAX (1u << 20) /* docs/audit-log.md: an entry is at most 1 MiB */
+#define AUDIT_FORMAT "carbon-audit/3"
 
 typedef struct {
     uint64_t seq;
     uint64_t time_ms;
     char event[16];
-    char prev_hash[AUDIT_HASH_HEX + 1];
-    char hash[AUDIT_HASH_HEX + 1];
-    char *canonical;       /* malloc'd: exactly the bytes hashed after prev_hash */
-    const char *ids;       /* into canonical: "id,id,..." up to the next '|' */
-    size_t ids_len;
-    const char *detail;    /* into canonical: the rest after the blocks (encoded) */
-    int version;           /* 1 or 2: the format the entry was written in */
-    size_t detail_n;       /* the detail's texts, decoded: */
-    const char *detail_text[AUDIT_DETAIL_FIELDS_MAX]; /* into canonical, not NUL-terminated */
+    char *entry;           /* malloc'd: the exact entry bytes (NUL after them) */
+    size_t entry_len;
+    size_t ids_n;
+    char **ids;            /* malloc'd: ids_n NUL-terminated copies */
+    size_t detail_n;       /* the detail's texts: */
+    const char *detail_text[AUDIT_DETAIL_FIELDS_MAX]; /* into entry, not NUL-terminated */
     size_t detail_len[AUDIT_DETAIL_FIELDS_MAX];
     size_t blocks_n;
     ledger_block_t *blocks; /* malloc'd */
 } audit_entry_t;
 
+/* Frees what e owns and zeroes those pointers (e itself is the caller's). */
 void audit_entry_free(audit_entry_t *e);
 
-/* Parses a stored entry text for seq (either format version) and decodes
- * its detail. 0, or -1 if malformed (a detail that is not a list of at most
- * AUDIT_DETAIL_FIELDS_MAX text fields included). */
-int audit_entry_parse(uint64_t seq, const char *text, size_t len, audit_entry_t *out);
-
-/* 1 if e->hash == SHA-256(prev || e->canonical) and e->prev_hash == prev. */
-int audit_entry_verify(const audit_entry_t *e, const char *prev);
-
-/* SHA-256 of prev||canonical as hex into out[65]. */
-void audit_hash(const char *prev, const char *canonical, size_t len, char out[AUDIT_HASH_HEX + 1]);
-
-/* The genesis prev_hash: 64 zeros. */
-extern const char audit_genesis[AUDIT_HASH_HEX + 1];
-
-/* Reads the head (seq 0 and genesis hash when the log is empty). */
-int audit_head(store_t *st, uint64_t *seq, char hash[AUDIT_HASH_HEX + 1], char *err, size_t errlen);
+/* Parses the entry bytes text[0..len) (any bytes; no NUL needed) that must
+ * be entry seq. 0 with *out filled (the caller then calls audit_entry_free),
+ * or -1 if they are not a well-formed carbon-audit/3 entry numbered seq, with
+ * a reason in why (*out then holds nothing to free). Checks every limit:
+ * AUDIT_ENTRY_BYTES_MAX, AUDIT_IDS_MAX, AUDIT_BLOCKS_MAX,
+ * AUDIT_DETAIL_FIELDS_MAX, decimal numbers without leading zeros, blocks as
+ * ledger_block_valid. */
+int audit_entry_parse(uint64_t seq, const char *text, size_t len, audit_entry_t *out, char *why,
+                      size_t why_size);
 
 /* Reads entries [from_seq, from_seq+limit) that exist (limit <= AUDIT_READ_MAX).
  * *out malloc'd (audit_entry_free each, then free). A stored entry that does
- * not parse is returned with event "malformed" and an empty canonical. */
+ * not parse is returned with event "malformed", its bytes and no fields. */
 int audit_read(store_t *st, uint64_t from_seq, size_t limit, audit_entry_t **out, size_t *n,
                char *err, size_t errlen);
+
+/* The seq of the newest entry sequenced (0: none). */
+int audit_log_size(store_t *st, uint64_t *size, char *err, size_t errlen);
 
 /* True if the entry names id among its ids (or as "id:..." for refusals). */
 int audit_entry_has_id(const audit_entry_t *e, const char *id);

@@ -3,6 +3,7 @@
 #include "common/carbon_assert.h"
 
 #include "settlement/audit.h"
+#include "settlement/log_tree.h"
 #include "settlement/ledger.h"
 #include "settlement/store_keys.h"
 
@@ -256,11 +257,9 @@ static void checker_count_events(const audit_entry_t *e, checker_events_t **ev, 
     for (int k = 0; k < 8; k++)
         if (strcmp(e->event, counted[k]) == 0) kind = k;
     if (kind < 0) return;
-    const char *p = e->ids, *end = e->ids + e->ids_len;
-    while (p < end) {
-        const char *comma = memchr(p, ',', (size_t)(end - p));
-        const char *stop = comma ? comma : end;
-        if (stop - p >= LEDGER_TID_LEN) {
+    for (size_t i = 0; i < e->ids_n; i++) {
+        const char *p = e->ids[i];
+        if (strlen(p) >= LEDGER_TID_LEN) {
             char tid[LEDGER_TID_LEN + 1];
             memcpy(tid, p, LEDGER_TID_LEN);
             tid[LEDGER_TID_LEN] = '\0';
@@ -274,19 +273,34 @@ static void checker_count_events(const audit_entry_t *e, checker_events_t **ev, 
             }
         }
         if (kind == 0) break; /* a hold lists the transfer, then its accounts */
-        p = stop + 1;
     }
 }
 
-/* Verifies the audit chain and counts events per transfer (idempotency). */
+/* The integrated tree must be the tree of the entries it covers. */
+static void checker_audit_tree(checker_report_t *rep, const char *region, const log_tree_head_t *tree,
+                               const merkle_hash_t *leaves, int broken) {
+    if (broken || tree->size == 0) return;
+    merkle_leaf_array_t arr = {leaves, tree->size};
+    merkle_hash_t root;
+    if (merkle_root(merkle_leaf_array_read, &arr, tree->size, &root) != MERKLE_OK ||
+        !merkle_hash_equal(&root, &tree->root))
+        checker_violation(rep, "%s: the audit log's tree at size %" PRIu64
+                          " is not the tree of its entries", region, tree->size);
+}
+
+/* Checks that every entry parses, none is missing, and the integrated tree's
+ * root is the root of the entries it covers; counts events per transfer
+ * (idempotency). */
 static int checker_audit(store_t *st, checker_ctx_t *c) {
     checker_report_t *rep = c->report;
     const char *region = c->store->region;
     uint64_t head_seq = 0;
-    char head_hash[AUDIT_HASH_HEX + 1];
-    if (audit_head(st, &head_seq, head_hash, c->err, c->errlen) != LEDGER_OK) return -1;
-    char prev[AUDIT_HASH_HEX + 1];
-    memcpy(prev, audit_genesis, sizeof prev);
+    log_tree_head_t tree;
+    if (audit_log_size(st, &head_seq, c->err, c->errlen) != LEDGER_OK ||
+        log_tree_head(st, &tree, c->err, c->errlen) != LEDGER_OK)
+        return -1;
+    merkle_hash_t *leaves = calloc(tree.size + 1, sizeof *leaves);
+    CARBON_ASSERT(leaves != NULL);
     checker_events_t *ev = NULL;
     size_t ev_n = 0, ev_cap = 0;
     int broken = 0;
@@ -296,20 +310,24 @@ static int checker_audit(store_t *st, checker_ctx_t *c) {
         size_t n = 0;
         if (audit_read(st, from, want, &entries, &n, c->err, c->errlen) != LEDGER_OK) {
             free(ev);
+            free(leaves);
             return -1;
         }
         for (size_t i = 0; i < n && !broken; i++) {
             rep->audit_entries++;
-            if (entries[i].seq != from + i) {
+            const audit_entry_t *e = &entries[i];
+            if (e->seq != from + i) {
                 checker_violation(rep, "%s: audit entry %" PRIu64 " is missing", region, from + i);
                 broken = 1;
-            } else if (!audit_entry_verify(&entries[i], prev)) {
-                checker_violation(rep, "%s: audit entry %" PRIu64 " does not verify (hash chain broken)",
-                                  region, entries[i].seq);
+            } else if (strcmp(e->event, "malformed") == 0) {
+                checker_violation(rep, "%s: audit entry %" PRIu64 " is not a carbon-audit/3 entry",
+                                  region, e->seq);
                 broken = 1;
             } else {
-                memcpy(prev, entries[i].hash, sizeof prev);
-                checker_count_events(&entries[i], &ev, &ev_n, &ev_cap);
+                if (e->seq <= tree.size &&
+                    merkle_leaf_hash(e->entry, e->entry_len, &leaves[e->seq - 1]) != MERKLE_OK)
+                    broken = 1;
+                checker_count_events(e, &ev, &ev_n, &ev_cap);
             }
         }
         if (!broken && n < want) {
@@ -319,8 +337,8 @@ static int checker_audit(store_t *st, checker_ctx_t *c) {
         for (size_t i = 0; i < n; i++) audit_entry_free(&entries[i]);
         free(entries);
     }
-    if (!broken && head_seq > 0 && strcmp(prev, head_hash) != 0)
-        checker_violation(rep, "%s: audit head does not match the last entry", region);
+    checker_audit_tree(rep, region, &tree, leaves, broken);
+    free(leaves);
     for (size_t i = 0; i < ev_n; i++) {
         const checker_events_t *e = &ev[i];
         if (e->holds > 1 || e->decisions > 1 || e->prepares > 1 || e->finals > 1 || e->acks > 1)

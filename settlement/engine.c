@@ -643,26 +643,11 @@ void engine_submit(engine_t *e, ledger_leg_t *leg, engine_done_fn done, void *ar
 static int engine_lease(engine_t *e, store_t *st) {
     CARBON_ASSERT(e != NULL && st != NULL);
     CARBON_ASSERT(e->lease_owner[0] != '\0');
-    char ttl[24];
-    snprintf(ttl, sizeof ttl, "%" PRIu32, e->cfg.recovery_interval_ms * 3);
-    const char *set[6] = {"SET", STORE_KEY_LEASE_RECOVERY, e->lease_owner, "NX", "PX", ttl};
-    size_t setlen[6] = {3, 17, strlen(e->lease_owner), 2, 2, strlen(ttl)};
-    redisReply *r = NULL;
     char err[128];
-    if (store_command(st, 6, set, setlen, &r, err, sizeof err) != STORE_OK) return 0;
-    int held = r->type == REDIS_REPLY_STATUS;
-    freeReplyObject(r);
-    if (held) return 1;
-    const char *get[2] = {"GET", STORE_KEY_LEASE_RECOVERY};
-    size_t getlen[2] = {3, 17};
-    if (store_command(st, 2, get, getlen, &r, err, sizeof err) != STORE_OK) return 0;
-    held = r->type == REDIS_REPLY_STRING && strcmp(r->str, e->lease_owner) == 0;
-    freeReplyObject(r);
-    if (held) {
-        const char *ext[3] = {"PEXPIRE", STORE_KEY_LEASE_RECOVERY, ttl};
-        size_t extlen[3] = {7, 17, strlen(ttl)};
-        if (store_command(st, 3, ext, extlen, &r, err, sizeof err) == STORE_OK) freeReplyObject(r);
-    }
+    int held = 0;
+    if (store_lease_take(st, STORE_KEY_LEASE_RECOVERY, e->lease_owner,
+                         (uint64_t)e->cfg.recovery_interval_ms * 3, &held, err, sizeof err) != STORE_OK)
+        return 0;
     return held;
 }
 

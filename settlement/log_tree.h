@@ -46,6 +46,12 @@ typedef struct {
     uint64_t integrated_ms; /* when the size last advanced (0: never) */
 } log_tree_head_t;
 
+/* Refuses a store whose audit log is a hash chain written before format
+ * carbon-audit/3 (it has STORE_KEY_LEGACY_AUDIT_HEAD): this gateway cannot
+ * continue that log, and would silently start a second one beside it.
+ * LEDGER_OK, LEDGER_EINVAL with the reason and what to do, or LEDGER_ESTORE. */
+int log_tree_check_format(store_t *st, char *err, size_t errlen);
+
 /* Reads the tree's head. An empty store gives size 0 and the empty root. */
 int log_tree_head(store_t *st, log_tree_head_t *out, char *err, size_t errlen);
 

@@ -4,6 +4,7 @@
 #include "common/hex.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
@@ -953,4 +954,29 @@ int store_pipeline_eval(store_t *s, size_t n, const store_call_t *calls,
         }
     }
     return store_run(s, n, calls, replies_out, true, err, errlen);
+}
+
+int store_lease_take(store_t *s, const char *key, const char *owner, uint64_t ttl_ms, int *held,
+                     char *err, size_t errlen) {
+    CARBON_ASSERT(s != NULL && key != NULL && owner != NULL && owner[0] != '\0' && held != NULL);
+    CARBON_ASSERT(ttl_ms >= 1);
+    *held = 0;
+    char ttl[24];
+    snprintf(ttl, sizeof ttl, "%" PRIu64, ttl_ms);
+    const char *set[6] = {"SET", key, owner, "NX", "PX", ttl};
+    redisReply *r = NULL;
+    int rc = store_command(s, 6, set, NULL, &r, err, errlen);
+    if (rc != STORE_OK) return rc;
+    *held = r->type == REDIS_REPLY_STATUS;
+    freeReplyObject(r);
+    if (*held) return STORE_OK;
+    const char *get[2] = {"GET", key};
+    if ((rc = store_command(s, 2, get, NULL, &r, err, errlen)) != STORE_OK) return rc;
+    *held = r->type == REDIS_REPLY_STRING && strcmp(r->str, owner) == 0;
+    freeReplyObject(r);
+    if (!*held) return STORE_OK;
+    const char *ext[3] = {"PEXPIRE", key, ttl};
+    if ((rc = store_command(s, 3, ext, NULL, &r, err, errlen)) != STORE_OK) return rc;
+    freeReplyObject(r);
+    return STORE_OK;
 }

@@ -204,6 +204,15 @@ uint64_t store_process_errors(void);
 int store_region_claim(store_t *s, const char *region, char *owner, size_t ownerlen, char *err,
                        size_t errlen);
 
+/* Takes the lease key for owner for ttl_ms (SET NX PX), or renews it if
+ * owner holds it already (GET, PEXPIRE). Sets *held to 1 if owner holds it
+ * now. The renewal is not atomic: a lease that expired between the two
+ * commands may be extended for its new holder, so whatever a lease guards
+ * must also be guarded by a compare-and-set in its script. Returns STORE_OK
+ * or the store's error with err. */
+int store_lease_take(store_t *s, const char *key, const char *owner, uint64_t ttl_ms, int *held,
+                     char *err, size_t errlen);
+
 /* A static English name for a store_rc_t value ("STORE_ESCRIPT"...). */
 const char *store_rc_name(int rc);
 

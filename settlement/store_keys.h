@@ -27,8 +27,10 @@
  *   legs:prepared    zset   destination legs PREPARED, by expiry_ms
  *   retired          list   "RID|block" per retired block
  *   cancelled        list   "TID|block" per cancelled (discount) block
- *   audit            hash   seq -> "prev_hash hash canonical" (settlement/audit.h)
- *   audit:head       hash   seq, hash
+ *   log:size         string entries sequenced: the seq of the newest entry
+ *   log:entries      hash   seq -> entry bytes, format carbon-audit/3 (docs/audit-log.md)
+ *   log:tree         hash   size, root (hex), time_ms: the integrated tree (log_tree.h)
+ *   log:tiles        hash   "LEVEL/INDEX" -> node hashes (settlement/log_tree.h)
  *   batch:out:PEER   hash   seq -> "count|sum_g|digest|time_ms|TID,TID,..." (batch_open)
  *   batch:out:PEER:seq  string  last batch seq sent to PEER
  *   batch:in:SRC     hash   seq -> "count|sum_g|digest|time_ms|TID,..." (dest_prepare)
@@ -37,6 +39,9 @@
  *   meta:region      string the region this store belongs to, set at its first
  *                           use by a gateway (settlement/store.h STORE_REGION_KEY)
  *   lease:recovery   string the engine holding the recovery lease (PX expiry)
+ *   lease:integrator string the gateway integrating the audit log (PX expiry)
+ *   audit:head       hash   (before carbon-audit/3: the hash chain's head; a
+ *                           store holding it is refused, settlement/log_tree.h)
  *   checkpoint:OWNER    string  latest signed audit checkpoint ("own" or a peer region)
  *   checkpoints:OWNER   list    the last checkpoints of OWNER (settlement/audit.c)
  * each under the namespace STORE_KEY_NAMESPACE. */
@@ -62,14 +67,18 @@
 #define STORE_KEY_LEGS_PREPARED "cj:legs:prepared"
 #define STORE_KEY_RETIRED "cj:retired"
 #define STORE_KEY_CANCELLED "cj:cancelled"
-#define STORE_KEY_AUDIT "cj:audit"
-#define STORE_KEY_AUDIT_HEAD "cj:audit:head"
+#define STORE_KEY_LOG_SIZE "cj:log:size"
+#define STORE_KEY_LOG_ENTRIES "cj:log:entries"
+#define STORE_KEY_LOG_TREE "cj:log:tree"
+#define STORE_KEY_LOG_TILES "cj:log:tiles"
+#define STORE_KEY_LEGACY_AUDIT_HEAD "cj:audit:head"
 #define STORE_KEY_BATCH_OUT_PREFIX "cj:batch:out:"
 #define STORE_KEY_BATCH_IN_PREFIX "cj:batch:in:"
 #define STORE_KEY_BATCH_SEQ_SUFFIX ":seq"
 #define STORE_KEY_META_REGION "cj:meta:region"
 #define STORE_KEY_LEASE_PREFIX "cj:lease:"
 #define STORE_KEY_LEASE_RECOVERY "cj:lease:recovery"
+#define STORE_KEY_LEASE_INTEGRATOR "cj:lease:integrator"
 #define STORE_KEY_CHECKPOINT_PREFIX "cj:checkpoint:"
 #define STORE_KEY_CHECKPOINTS_PREFIX "cj:checkpoints:"
 

@@ -30,22 +30,28 @@ int textfield_encode(const char *text, size_t n, char *buf, size_t cap) {
     return (int)total;
 }
 
-int textfield_next(const char *s, size_t len, size_t *pos, const char **field, size_t *field_len) {
+int textfield_next_within(const char *s, size_t len, size_t *pos, const char **field,
+                          size_t *field_len, size_t max_bytes) {
     CARBON_ASSERT(s != NULL && pos != NULL && field != NULL && field_len != NULL);
+    CARBON_ASSERT(max_bytes <= TEXTFIELD_WITHIN_MAX);
     size_t i = *pos, n = 0, digits = 0;
     if (i >= len) return -1;
     while (i < len && s[i] >= '0' && s[i] <= '9') {
-        if (digits == TEXTFIELD_LEN_DIGITS_MAX) return -1;
         if (digits == 1 && n == 0) return -1; /* a leading zero */
         n = n * 10 + (size_t)(s[i] - '0');
+        if (n > max_bytes) return -1; /* also bounds the digits read */
         digits++;
         i++;
     }
-    if (digits == 0 || n > TEXTFIELD_BYTES_MAX || i >= len || s[i] != ':') return -1;
+    if (digits == 0 || i >= len || s[i] != ':') return -1;
     i++;
     if (len - i < n + 1 || s[i + n] != ',') return -1;
     *field = s + i;
     *field_len = n;
     *pos = i + n + 1;
     return 0;
+}
+
+int textfield_next(const char *s, size_t len, size_t *pos, const char **field, size_t *field_len) {
+    return textfield_next_within(s, len, pos, field, field_len, TEXTFIELD_BYTES_MAX);
 }

@@ -32,4 +32,11 @@ int textfield_encode(const char *text, size_t n, char *buf, size_t cap);
  * after them. */
 int textfield_next(const char *s, size_t len, size_t *pos, const char **field, size_t *field_len);
 
+/* As textfield_next, for a field of at most max_bytes bytes (<=
+ * TEXTFIELD_WITHIN_MAX): the containers of the audit log's entries
+ * (docs/audit-log.md), whose fields hold lists of fields. */
+#define TEXTFIELD_WITHIN_MAX 9999999u /* 7 digits */
+int textfield_next_within(const char *s, size_t len, size_t *pos, const char **field,
+                          size_t *field_len, size_t max_bytes);
+
 #endif

@@ -173,11 +173,12 @@ static void gwctl_add_hops(gwctl_trace_t *t, const Carbon__V1__TraceResponse *tr
         gwctl_text_clean(h->ids);
         h->grams = gwctl_hop_grams(t, e);
         if (strcmp(e->event, "resolve") == 0) h->resolution = gwctl_resolution(e);
-        char h2[AUDIT_HASH_HEX + 1] = "";
-        /* the previous hash is what a gateway said: one lowercase hash, or the hop is bad */
-        int prev_ok = hex_is_lower_of_len(e->prev_hash, AUDIT_HASH_HEX);
-        if (prev_ok) audit_hash(e->prev_hash, e->canonical, strlen(e->canonical), h2);
-        int self_ok = prev_ok && strcmp(h2, e->hash) == 0;
+        /* interim (format 3): the hop's entry must parse */
+        audit_entry_t parsed;
+        char pwhy[160];
+        int self_ok = audit_entry_parse(e->seq, (const char *)e->entry.data, e->entry.len, &parsed,
+                                        pwhy, sizeof pwhy) == 0;
+        if (self_ok) audit_entry_free(&parsed);
         if (!self_ok) t->failures++;
         snprintf(h->verified, sizeof h->verified, "%s",
                  !self_ok ? "BAD HASH" : anchored ? (cp_ok == 2 ? "checkpoint (pinned key)" : "checkpoint")

@@ -10,6 +10,8 @@
 #include "gateway/peers.h"
 #include "gateway/validate.h"
 #include "settlement/audit.h"
+#include "settlement/log_tree.h"
+#include "common/hex.h"
 
 #include <jansson.h>
 
@@ -29,29 +31,19 @@ CARBON_STATIC_ASSERT(AUDIT_TRACE_LIMIT_DEFAULT <= AUDIT_READ_MAX &&
 
 static Carbon__V1__AuditEntry *audit_pb_entry(arena_t *a, const audit_entry_t *e) {
     CARBON_ASSERT(a != NULL && e != NULL);
-    CARBON_ASSERT((e->blocks != NULL || e->blocks_n == 0) && (e->ids != NULL || e->ids_len == 0));
+    CARBON_ASSERT((e->blocks != NULL || e->blocks_n == 0) && (e->ids != NULL || e->ids_n == 0));
     Carbon__V1__AuditEntry *m = arena_alloc(a, sizeof *m);
     carbon__v1__audit_entry__init(m);
     m->seq = e->seq;
     m->time_unix_ms = e->time_ms;
     m->event = arena_strdup(a, e->event);
-    size_t n_ids = e->ids_len > 0 ? 1 : 0;
-    for (size_t i = 0; i < e->ids_len; i++)
-        if (e->ids[i] == ',') n_ids++;
-    m->ids = arena_alloc(a, n_ids * sizeof *m->ids);
-    const char *p = e->ids, *end = e->ids + e->ids_len;
-    while (m->n_ids < n_ids && p <= end) {
-        const char *comma = memchr(p, ',', (size_t)(end - p));
-        const char *stop = comma ? comma : end;
-        m->ids[m->n_ids++] = arena_printf(a, "%.*s", (int)(stop - p), p);
-        p = stop + 1;
-    }
-    CARBON_ASSERT(m->n_ids == n_ids);
+    m->ids = arena_alloc(a, e->ids_n * sizeof *m->ids);
+    for (size_t i = 0; i < e->ids_n; i++) m->ids[m->n_ids++] = arena_strdup(a, e->ids[i]);
     m->blocks = arena_alloc(a, e->blocks_n * sizeof *m->blocks);
     for (size_t i = 0; i < e->blocks_n; i++) m->blocks[m->n_blocks++] = pbconv_block(a, &e->blocks[i]);
-    m->prev_hash = arena_strdup(a, e->prev_hash);
-    m->hash = arena_strdup(a, e->hash);
-    m->canonical = arena_strdup(a, e->canonical);
+    m->entry.data = arena_alloc(a, e->entry_len + 1);
+    if (e->entry_len > 0) memcpy(m->entry.data, e->entry, e->entry_len);
+    m->entry.len = e->entry_len;
     m->detail = arena_alloc(a, e->detail_n * sizeof *m->detail);
     for (size_t i = 0; i < e->detail_n; i++)
         m->detail[m->n_detail++] = arena_printf(a, "%.*s", (int)e->detail_len[i], e->detail_text[i]);
@@ -78,12 +70,14 @@ void audit_read_log(server_call_t *call, const ProtobufCMessage *request) {
     store_t *st = gateway_call_store(call);
     if (st == NULL) return;
     uint64_t head = 0;
-    char head_hash[AUDIT_HASH_HEX + 1], err[256] = "";
+    log_tree_head_t tree;
+    char err[256] = "";
     audit_entry_t *entries = NULL;
     size_t n = 0;
     uint64_t from = req->from_seq ? req->from_seq : 1;
     size_t limit = req->limit ? req->limit : AUDIT_READ_LIMIT_DEFAULT;
-    if (audit_head(st, &head, head_hash, err, sizeof err) != LEDGER_OK) {
+    if (audit_log_size(st, &head, err, sizeof err) != LEDGER_OK ||
+        log_tree_head(st, &tree, err, sizeof err) != LEDGER_OK) {
         server_reply_error(call, GRPC_STATUS_UNAVAILABLE, REASON(STORE_UNAVAILABLE), "%s", err);
         return;
     }
@@ -99,6 +93,7 @@ void audit_read_log(server_call_t *call, const ProtobufCMessage *request) {
     Carbon__V1__ReadLogResponse resp = CARBON__V1__READ_LOG_RESPONSE__INIT;
     resp.region = gw->cfg.region;
     resp.head_seq = head;
+    resp.tree_size = tree.size;
     resp.entries = arena_alloc(&a, n * sizeof *resp.entries);
     for (size_t i = 0; i < n; i++) resp.entries[resp.n_entries++] = audit_pb_entry(&a, &entries[i]);
     server_reply_ok(call, &resp.base);
@@ -142,8 +137,8 @@ void audit_trace(server_call_t *call, const ProtobufCMessage *request) {
     size_t limit = req->limit ? req->limit : AUDIT_TRACE_LIMIT_DEFAULT;
     CARBON_ASSERT(limit >= 1 && limit <= AUDIT_READ_MAX); /* resp.entries holds limit */
     uint64_t head = 0;
-    char head_hash[AUDIT_HASH_HEX + 1], err[256] = "";
-    if (audit_head(st, &head, head_hash, err, sizeof err) != LEDGER_OK) {
+    char err[256] = "";
+    if (audit_log_size(st, &head, err, sizeof err) != LEDGER_OK) {
         server_reply_error(call, GRPC_STATUS_UNAVAILABLE, REASON(STORE_UNAVAILABLE), "%s", err);
         return;
     }
@@ -260,7 +255,10 @@ static void audit_checkpoint_sign_new(struct gateway *gw, store_t *st, audit_che
     CARBON_ASSERT(gw->audit_key != NULL); /* the checkpointer runs only with a signing key */
     audit_checkpoint_t cp = {0};
     char err[256];
-    if (audit_head(st, &cp.seq, cp.head_hash, err, sizeof err) != LEDGER_OK) return;
+    log_tree_head_t tree;
+    if (log_tree_head(st, &tree, err, sizeof err) != LEDGER_OK) return;
+    cp.seq = tree.size;
+    hex_encode(tree.root.bytes, sizeof tree.root.bytes, cp.head_hash, sizeof cp.head_hash);
     if (cp.seq == 0 || cp.seq == c->latest.seq) return;
     snprintf(cp.region, sizeof cp.region, "%s", gw->cfg.region);
     cp.time_ms = ledger_now_ms();

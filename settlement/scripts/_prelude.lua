@@ -195,88 +195,26 @@ local function hincr(key, field, delta)
   redis.call('HINCRBY', key, field, fmt_int(delta))
 end
 
--- SHA-256 (FIPS 180-4) over a Lua string, lowercase hex. Redis's Lua offers
--- only SHA-1, and the audit chain is specified with SHA-256.
-local SHA256_K = {
-  0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
-  0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
-  0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
-  0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
-  0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
-  0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
-  0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
-  0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
-}
-
--- SHA-256 of msg in lowercase hex, on the bit library (32-bit operations on
--- doubles). Every call of a C function costs, so the rounds use the cheapest
--- forms: Ch(e,f,g) = g ^ (e & (f ^ g)) and Maj(a,b,c) = b ^ ((a ^ b) & (b ^ c)),
--- where b ^ c is the previous round's a ^ b. Sums of up to five 32-bit
--- words stay exact in a double; tobit brings a and e back to 32 bits.
-local function sha256_hex(msg)
-  local band, bxor, ror, rshift, tobit = bit.band, bit.bxor, bit.ror, bit.rshift, bit.tobit
-  local K, byte = SHA256_K, string.byte
-  local len = #msg
-  local bits = len * 8
-  local hi = math.floor(bits / 4294967296)
-  local lo = bits % 4294967296
-  msg = msg .. '\128' .. string.rep('\0', (55 - len) % 64) ..
-        string.char(math.floor(hi / 16777216) % 256, math.floor(hi / 65536) % 256,
-                    math.floor(hi / 256) % 256, hi % 256,
-                    math.floor(lo / 16777216) % 256, math.floor(lo / 65536) % 256,
-                    math.floor(lo / 256) % 256, lo % 256)
-  local h1, h2, h3, h4 = tobit(0x6a09e667), tobit(0xbb67ae85), tobit(0x3c6ef372), tobit(0xa54ff53a)
-  local h5, h6, h7, h8 = tobit(0x510e527f), tobit(0x9b05688c), tobit(0x1f83d9ab), tobit(0x5be0cd19)
-  local w = {}
-  for chunk = 1, #msg, 64 do
-    for i = 0, 15 do
-      local p = chunk + i * 4
-      local b1, b2, b3, b4 = byte(msg, p, p + 3)
-      w[i] = tobit(b1 * 16777216 + b2 * 65536 + b3 * 256 + b4)
-    end
-    for i = 16, 63 do
-      local x, y = w[i - 15], w[i - 2]
-      w[i] = tobit(w[i - 16] + bxor(ror(x, 7), ror(x, 18), rshift(x, 3)) + w[i - 7] +
-                   bxor(ror(y, 17), ror(y, 19), rshift(y, 10)))
-    end
-    local a, b, c, d, e, f, g, hh = h1, h2, h3, h4, h5, h6, h7, h8
-    local bc = bxor(b, c)
-    for i = 0, 63 do
-      local t1 = hh + bxor(ror(e, 6), ror(e, 11), ror(e, 25)) + bxor(g, band(e, bxor(f, g))) +
-                 K[i + 1] + w[i]
-      local ab = bxor(a, b)
-      local t2 = bxor(ror(a, 2), ror(a, 13), ror(a, 22)) + bxor(b, band(ab, bc))
-      bc = ab
-      hh = g; g = f; f = e; e = tobit(d + t1); d = c; c = b; b = a; a = tobit(t1 + t2)
-    end
-    h1, h2, h3, h4 = tobit(h1 + a), tobit(h2 + b), tobit(h3 + c), tobit(h4 + d)
-    h5, h6, h7, h8 = tobit(h5 + e), tobit(h6 + f), tobit(h7 + g), tobit(h8 + hh)
-  end
-  local tohex = bit.tohex
-  return tohex(h1, 8) .. tohex(h2, 8) .. tohex(h3, 8) .. tohex(h4, 8) .. tohex(h5, 8) ..
-         tohex(h6, 8) .. tohex(h7, 8) .. tohex(h8, 8)
+-- Appends one entry to the region's audit log, in the same script as the
+-- change it records, under the next sequence number: format carbon-audit/3
+-- (docs/audit-log.md section 1), every part a netstring (text_field), lists
+-- nested. No hash here: a gateway integrates the entries into the log's
+-- Merkle tree afterwards (settlement/log_tree.h).
+local function audit_block(b)
+  return text_field(b.origin) .. text_field(b.meth) .. text_field(fmt_int(b.vintage)) ..
+         text_field(fmt_int(b.first)) .. text_field(fmt_int(b.last))
 end
-
--- Appends one entry to the region's audit hash chain, in the same script as
--- the change it records (format version 2, settlement/audit.h):
---   canonical = v2|seq|time_ms|event|id,id,...|block,block,...|detail
---   detail    = the texts of the list `details`, each a text_field
---   hash      = SHA-256(prev_hash .. canonical)
--- Ids and blocks are structured (validated, no separators inside); all free
--- text goes into details.
-local AUDIT_GENESIS = string.rep('0', 64)
 
 local function audit(now_ms, event, ids, blocks, details)
   assert(type(details) == 'table', 'audit details must be a list of texts')
-  local head = redis.call('HMGET', KEY_AUDIT_HEAD, 'seq', 'hash')
-  local seq = num(head[1]) + 1
-  local prev = head[2] or AUDIT_GENESIS
-  local canonical = 'v2|' .. fmt_int(seq) .. '|' .. fmt_int(now_ms) .. '|' .. event .. '|' ..
-                    table.concat(ids, ',') .. '|' .. blocks_text(blocks) .. '|' ..
-                    text_fields(details)
-  local hash = sha256_hex(prev .. canonical)
-  redis.call('HSET', KEY_AUDIT, fmt_int(seq), prev .. ' ' .. hash .. ' ' .. canonical)
-  redis.call('HSET', KEY_AUDIT_HEAD, 'seq', fmt_int(seq), 'hash', hash)
+  local seq = redis.call('INCR', KEY_LOG_SIZE)
+  local encoded = {}
+  for i, b in ipairs(blocks) do encoded[i] = text_field(audit_block(b)) end
+  local entry = text_field('carbon-audit/3') .. text_field(fmt_int(seq)) ..
+                text_field(fmt_int(now_ms)) .. text_field(event) ..
+                text_field(text_fields(ids)) .. text_field(table.concat(encoded)) ..
+                text_field(text_fields(details))
+  redis.call('HSET', KEY_LOG_ENTRIES, fmt_int(seq), entry)
   return seq
 end
 

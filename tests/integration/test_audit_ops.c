@@ -190,14 +190,14 @@ Test(audit_ops, tampering_is_reported, .timeout = 180) {
 
     /* An audit entry changed: audit verify names it. */
     redisContext *he = redis_of(HE);
-    redisReply *e = redisCommand(he, "HGET " STORE_KEY_AUDIT " 2");
+    redisReply *e = redisCommand(he, "HGET " STORE_KEY_LOG_ENTRIES " 2");
     cr_assert_eq(e->type, REDIS_REPLY_STRING);
     char *changed = strdup(e->str);
     freeReplyObject(e);
-    char *issue = strstr(changed, "|issue|");
+    char *issue = strstr(changed, "5:issue,");
     cr_assert_not_null(issue);
-    issue[1] = 'I'; /* "Issue" */
-    freeReplyObject(redisCommand(he, "HSET " STORE_KEY_AUDIT " 2 %s", changed));
+    issue[2] = 'I'; /* "Issue" */
+    freeReplyObject(redisCommand(he, "HSET " STORE_KEY_LOG_ENTRIES " 2 %s", changed));
     free(changed);
     cr_assert_eq(gwctl(TJ, "auditor", &out, "audit", "verify", "--region", "CN-HE", NULL, NULL), 1, "%s", out);
     cr_assert(strstr(out, "entry 2 does not verify") != NULL, "%s", out);
@@ -206,32 +206,20 @@ Test(audit_ops, tampering_is_reported, .timeout = 180) {
     /* The tail of CN-TJ's chain rewritten and re-hashed: only the checkpoints
      * its peers hold can expose it. */
     redisContext *tj = redis_of(TJ);
-    redisReply *head = redisCommand(tj, "HGET " STORE_KEY_AUDIT_HEAD " seq");
+    redisReply *head = redisCommand(tj, "GET " STORE_KEY_LOG_SIZE);
     uint64_t last = strtoull(head->str, NULL, 10);
     freeReplyObject(head);
     cr_assert_geq(last, 4);
-    char prev[AUDIT_HASH_HEX + 1] = "";
     for (uint64_t seq = 3; seq <= last; seq++) {
-        redisReply *r = redisCommand(tj, "HGET " STORE_KEY_AUDIT " %llu", (unsigned long long)seq);
+        redisReply *r = redisCommand(tj, "HGET " STORE_KEY_LOG_ENTRIES " %llu", (unsigned long long)seq);
         cr_assert_eq(r->type, REDIS_REPLY_STRING);
-        if (seq == 3) memcpy(prev, r->str, AUDIT_HASH_HEX); /* entry 2's hash stays */
-        prev[AUDIT_HASH_HEX] = '\0';
-        char *canonical = strdup(r->str + 2 * AUDIT_HASH_HEX + 2);
+        char *entry = strdup(r->str);
         freeReplyObject(r);
-        char *hold = strstr(canonical, "|hold|");
-        if (hold != NULL) hold[1] = 'H'; /* rewritten history */
-        char hash[AUDIT_HASH_HEX + 1];
-        audit_hash(prev, canonical, strlen(canonical), hash);
-        size_t vlen = strlen(canonical) + 2 * AUDIT_HASH_HEX + 3;
-        char *value = malloc(vlen);
-        cr_assert_not_null(value);
-        snprintf(value, vlen, "%s %s %s", prev, hash, canonical);
-        freeReplyObject(redisCommand(tj, "HSET " STORE_KEY_AUDIT " %llu %s", (unsigned long long)seq, value));
-        free(value);
-        memcpy(prev, hash, sizeof prev);
-        free(canonical);
+        char *hold = strstr(entry, "4:hold,");
+        if (hold != NULL) hold[2] = 'H'; /* rewritten history */
+        freeReplyObject(redisCommand(tj, "HSET " STORE_KEY_LOG_ENTRIES " %llu %s", (unsigned long long)seq, entry));
+        free(entry);
     }
-    freeReplyObject(redisCommand(tj, "HSET " STORE_KEY_AUDIT_HEAD " hash %s", prev));
     cr_assert_eq(gwctl(HE, "auditor", &out, "audit", "verify", "--region", "CN-TJ", NULL, NULL), 1, "%s", out);
     cr_assert(strstr(out, "history was rewritten") != NULL, "%s", out);
     free(out);
@@ -361,8 +349,9 @@ Test(audit_ops, resolve_in_doubt_only_when_the_coordinator_cannot_answer, .timeo
     const Carbon__V1__TraceResponse *tr = (const Carbon__V1__TraceResponse *)resp;
     int found = 0;
     for (size_t i = 0; i < tr->n_entries; i++)
-        if (!strcmp(tr->entries[i]->event, "resolve") && strstr(tr->entries[i]->canonical, "incident 42") &&
-            strstr(tr->entries[i]->canonical, "spiffe://jjj.carbon/CN-BJ/operator/op1"))
+        if (!strcmp(tr->entries[i]->event, "resolve") && tr->entries[i]->n_detail == 3 &&
+            strstr(tr->entries[i]->detail[2], "incident 42") &&
+            !strcmp(tr->entries[i]->detail[1], "spiffe://jjj.carbon/CN-BJ/operator/op1"))
             found = 1;
     cr_assert(found, "no resolve entry with the operator and reason");
     protobuf_c_message_free_unpacked(resp, NULL);

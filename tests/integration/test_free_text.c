@@ -189,11 +189,12 @@ Test(free_text, retire_keeps_ordinary_text_byte_for_byte, .timeout = 120) {
         const Carbon__V1__AuditEntry *e = find_entry(log->entries, log->n_entries, "retire", rids[k]);
         cr_assert_not_null(e, "no retire entry for '%s'", ordinary[k]);
         cr_assert_eq(e->n_detail, 2, "'%s': %zu detail texts in %s", ordinary[k], e->n_detail,
-                     e->canonical);
+                     e->event);
         cr_assert_str_eq(e->detail[0], "voluntary_neutrality");
         cr_assert_str_eq(e->detail[1], ordinary[k], "audit log: '%s' != '%s'", e->detail[1],
                          ordinary[k]);
-        cr_assert(strncmp(e->canonical, "v2|", 3) == 0, "%s", e->canonical);
+        cr_assert(e->entry.len > 18 && memcmp(e->entry.data, "14:carbon-audit/3,", 18) == 0,
+                  "entry %" PRIu64 " is not format 3", e->seq);
         char key[64];
         snprintf(key, sizeof key, STORE_KEY_RETIREMENT_PREFIX "%s" STORE_KEY_RETIREMENT_SUFFIX, rids[k]);
         char *stored = store_hget(TJ, key, "beneficiary");
@@ -264,7 +265,7 @@ Test(free_text, fingerprints_with_separators_are_distinct_and_issued_once, .time
     for (size_t k = 0; k < n; k++) {
         const Carbon__V1__AuditEntry *e = find_entry(log->entries, log->n_entries, "issue", iids[k]);
         cr_assert_not_null(e);
-        cr_assert_eq(e->n_detail, 1, "%s", e->canonical);
+        cr_assert_eq(e->n_detail, 1, "%s", e->event);
         cr_assert_str_eq(e->detail[0], fps[k]);
         char *owner = store_hget(TJ, STORE_KEY_FINGERPRINTS, fps[k]);
         cr_assert_str_eq(owner, iids[k], "fingerprint '%s'", fps[k]);
@@ -346,7 +347,7 @@ Test(free_text, resolve_reason_with_separators_is_recorded_and_shown, .timeout =
     Carbon__V1__TraceResponse *tr = trace(BJ, tid, NULL);
     const Carbon__V1__AuditEntry *e = find_entry(tr->entries, tr->n_entries, "resolve", tid);
     cr_assert_not_null(e, "no resolve entry");
-    cr_assert_eq(e->n_detail, 3, "%s", e->canonical);
+    cr_assert_eq(e->n_detail, 3, "%s", e->event);
     cr_assert_str_eq(e->detail[0], "A");
     cr_assert_str_eq(e->detail[1], "spiffe://jjj.carbon/CN-BJ/operator/op1");
     cr_assert_str_eq(e->detail[2], reason, "trace shows '%s'", e->detail[2]);
@@ -525,82 +526,3 @@ Test(free_text, lua_and_c_encode_and_decode_text_fields_alike, .timeout = 60) {
     cr_assert_eq(redis_stop(h), 0, "%s", redis_last_error());
 }
 
-/* ---- chains written before format version 2 ------------------------------------ */
-
-/* Appends a version-1 entry (no "v2|", raw detail) as the old scripts wrote it. */
-static void append_v1(redisContext *c, uint64_t seq, const char *rest, char prev[AUDIT_HASH_HEX + 1]) {
-    char canonical[512], hash[AUDIT_HASH_HEX + 1], value[700];
-    snprintf(canonical, sizeof canonical, "%" PRIu64 "|%s", seq, rest);
-    audit_hash(prev, canonical, strlen(canonical), hash);
-    snprintf(value, sizeof value, "%s %s %s", prev, hash, canonical);
-    freeReplyObject(redisCommand(c, "HSET " STORE_KEY_AUDIT " %llu %s", (unsigned long long)seq, value));
-    freeReplyObject(redisCommand(c, "HSET " STORE_KEY_AUDIT_HEAD " seq %llu hash %s", (unsigned long long)seq,
-                                 hash));
-    memcpy(prev, hash, AUDIT_HASH_HEX + 1);
-}
-
-Test(free_text, a_chain_begun_in_version_1_still_reads_and_verifies, .timeout = 60) {
-    redis_harness_t *h = redis_start(NULL);
-    cr_assert_not_null(h, "%s", redis_last_error());
-    redisContext *c = redis_connect(h);
-    cr_assert_not_null(c);
-    char prev[AUDIT_HASH_HEX + 1];
-    memcpy(prev, audit_genesis, sizeof prev);
-    append_v1(c, 1, "1795555593000|open|tj-a||personal", prev);
-    append_v1(c, 2, "1795555593001|retire|0123456789abcdef0123456789abcdef,tj-a|"
-                    "CN-TJ|TJ-GT-01|2026|1|1000|voluntary_neutrality:Acme Ltd", prev);
-    redisFree(c);
-    store_config_t cfg;
-    store_config_defaults(&cfg);
-    snprintf(cfg.host, sizeof cfg.host, "%s", h->host);
-    cfg.port = h->port;
-    char err[256] = "";
-    store_t *s = store_open(&cfg, err, sizeof err);
-    cr_assert_not_null(s, "%s", err);
-    int created = 0;
-    cr_assert_eq(ledger_open_account(s, "tj-b", "firm", ledger_now_ms(), &created, err, sizeof err),
-                 LEDGER_OK, "%s", err); /* entry 3, written in version 2 */
-    audit_entry_t *e = NULL;
-    size_t n = 0;
-    cr_assert_eq(audit_read(s, 1, 3, &e, &n, err, sizeof err), LEDGER_OK, "%s", err);
-    cr_assert_eq(n, 3);
-    memcpy(prev, audit_genesis, sizeof prev);
-    for (size_t k = 0; k < n; k++) {
-        cr_assert(audit_entry_verify(&e[k], prev), "entry %zu does not verify", k + 1);
-        memcpy(prev, e[k].hash, sizeof prev);
-    }
-    cr_assert(e[0].version == 1 && e[0].detail_n == 1 && e[0].detail_len[0] == 8 &&
-              memcmp(e[0].detail_text[0], "personal", 8) == 0);
-    cr_assert(!strcmp(e[1].event, "retire") && e[1].version == 1 && e[1].blocks_n == 1 &&
-              e[1].detail_n == 1 && audit_entry_has_id(&e[1], "tj-a"));
-    cr_assert(e[1].detail_len[0] == 29 &&
-              memcmp(e[1].detail_text[0], "voluntary_neutrality:Acme Ltd", 29) == 0);
-    cr_assert(!strcmp(e[2].event, "open") && e[2].version == 2 && e[2].detail_n == 1 &&
-              e[2].detail_len[0] == 4 && memcmp(e[2].detail_text[0], "firm", 4) == 0,
-              "%s", e[2].canonical);
-    for (size_t k = 0; k < n; k++) audit_entry_free(&e[k]);
-    free(e);
-    store_close(s);
-    cr_assert_eq(redis_stop(h), 0, "%s", redis_last_error());
-}
-
-/* A version-2 detail that is not a list of fields marks the entry malformed. */
-Test(free_text, a_malformed_detail_is_reported, .timeout = 10) {
-    static const char *const details[] = {"8:personal", "9:personal,", "08:personal,",
-                                          "1:a,1:b,1:c,1:d,1:e,1:f,1:g,1:h,1:i,"};
-    for (size_t k = 0; k < sizeof details / sizeof details[0]; k++) {
-        char text[512];
-        snprintf(text, sizeof text, "%s %s v2|1|1795555593000|open|tj-a||%s", audit_genesis,
-                 audit_genesis, details[k]);
-        audit_entry_t e;
-        cr_expect_eq(audit_entry_parse(1, text, strlen(text), &e), -1, "'%s' parsed", details[k]);
-        audit_entry_free(&e);
-    }
-    char ok[512];
-    snprintf(ok, sizeof ok, "%s %s v2|1|1795555593000|open|tj-a||8:personal,", audit_genesis,
-             audit_genesis);
-    audit_entry_t e;
-    cr_assert_eq(audit_entry_parse(1, ok, strlen(ok), &e), 0);
-    cr_assert(e.version == 2 && e.detail_n == 1 && e.detail_len[0] == 8);
-    audit_entry_free(&e);
-}

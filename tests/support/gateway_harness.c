@@ -912,7 +912,9 @@ char *federation_store_snapshot(const federation_t *f, int i) {
         size_t kept = 0;
         for (size_t k = 0; k < n; k++) {
             const char *key = keys->element[k]->str;
-            if (strncmp(key, STORE_KEY_LEASE_PREFIX, strlen(STORE_KEY_LEASE_PREFIX)) != 0 &&
+            /* the tree is derived from the log's entries, by the integrator, at any time */
+            if (strcmp(key, STORE_KEY_LOG_TREE) != 0 && strcmp(key, STORE_KEY_LOG_TILES) != 0 &&
+                strncmp(key, STORE_KEY_LEASE_PREFIX, strlen(STORE_KEY_LEASE_PREFIX)) != 0 &&
                 strncmp(key, STORE_KEY_CHECKPOINT_PREFIX, strlen(STORE_KEY_CHECKPOINT_PREFIX)) != 0 &&
                 strncmp(key, STORE_KEY_CHECKPOINTS_PREFIX, strlen(STORE_KEY_CHECKPOINTS_PREFIX)) != 0)
                 names[kept++] = keys->element[k]->str;
@@ -920,7 +922,7 @@ char *federation_store_snapshot(const federation_t *f, int i) {
         qsort(names, kept, sizeof *names, h_str_cmp);
         /* Counted from the one KEYS reply: a lease key may come or go between
          * DBSIZE and KEYS, so DBSIZE itself is not part of the description. */
-        fprintf(m, "KEYS %zu (without leases and checkpoints)\n", kept);
+        fprintf(m, "KEYS %zu (without leases, checkpoints and the log's tree)\n", kept);
         for (size_t k = 0; k < kept; k++) {
             /* The content, read in a canonical order: DUMP is not canonical
              * (a hash table's order changes with incremental rehashing). */
