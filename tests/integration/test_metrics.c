@@ -333,6 +333,21 @@ Test(metrics, transfers_move_the_settlement_counters, .timeout = 120) {
     cr_assert_eq(rep->violations_n, 0, "checker: %s", rep->violations[0]);
     free(rep);
     cr_assert_eq(scrape_value(tj, "carbon_legs_in_doubt"), 0);
+    /* The audit log: every entry integrated into the tree (a pass every
+     * 100 ms), each region's gateway holding its integrator lease. */
+    for (int r = 0; r < 2; r++) {
+        int port = r == 0 ? tj : bj;
+        cr_assert_geq(wait_at_least(port, "carbon_audit_log_tree_size", 3, 5000), 3);
+        long long until = proc_now_ms() + 5000;
+        while (scrape_value(port, "carbon_audit_log_unintegrated_entries") != 0 && proc_now_ms() < until)
+            proc_sleep_ms(100);
+        b = scrape(port);
+        cr_assert_eq(value(b, "carbon_audit_log_unintegrated_entries"), 0, "%s", b);
+        cr_assert_eq(value(b, "carbon_audit_log_unintegrated_age_ms"), 0, "%s", b);
+        cr_assert_eq(value(b, "carbon_audit_log_integrator"), 1, "%s", b);
+        cr_assert_eq(value(b, "carbon_audit_log_integration_errors_total"), 0, "%s", b);
+        free(b);
+    }
     stop_all();
 }
 
