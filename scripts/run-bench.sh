@@ -208,21 +208,27 @@ slowlog_stop() {
 }
 
 # Reads and empties the three slow logs and prints {"rows": [{script, region,
-# calls, us}], "entries": N}: the EVALSHA entries (the microseconds Redis spent
-# running each, as INFO commandstats counts them) summed per script and
-# region, and the number of entries of every kind (the commands scripts call
-# are logged too). A SHA1 gatewayd does not load shows as "sha:" and its first
-# 12 digits.
+# calls, us, commands}], "entries": N}: the EVALSHA entries (the microseconds
+# Redis spent running each, as INFO commandstats counts them) summed per
+# script and region, with the commands the scripts called (logged by Redis
+# from its script client "?:0" just before the EVALSHA that ran them), and
+# the number of entries of every kind. A SHA1 gatewayd does not load shows
+# as "sha:" and its first 12 digits.
 slowlog_scripts() {
     local r
     for r in "${REGIONS[@]}"; do
         redis-cli -p "${REDIS_PORT[$r]}" --json SLOWLOG GET -1 \
             | jq -c --arg region "$r" --slurpfile names "$RUN_DIR/script_shas.json" \
                 '{entries: length,
-                  rows: ([.[] | select((.[3][0] | ascii_upcase) == "EVALSHA") | {sha: .[3][1], us: .[2]}]
+                  rows: ([foreach (sort_by(.[0]) | .[]) as $e ([0, null];
+                              if ($e[3][0] | ascii_upcase) == "EVALSHA"
+                              then [0, {sha: $e[3][1], us: $e[2], commands: .[0]}]
+                              elif $e[4] == "?:0" then [.[0] + 1, null] else [.[0], null] end;
+                              .[1] | select(. != null))]
                          | group_by(.sha)
                          | map({script: ($names[0][.[0].sha] // ("sha:" + .[0].sha[0:12])),
-                                region: $region, calls: length, us: (map(.us) | add)}))}'
+                                region: $region, calls: length, us: (map(.us) | add),
+                                commands: (map(.commands) | add)}))}'
         redis-cli -p "${REDIS_PORT[$r]}" SLOWLOG RESET >/dev/null
         redis-cli -p "${REDIS_PORT[$r]}" CONFIG SET slowlog-max-len "${SLOWLOG_LEN[$r]}" >/dev/null
     done | jq -cs '{rows: (map(.rows) | add // []), entries: (map(.entries) | add // 0)}'
@@ -265,7 +271,7 @@ point() {
 # script_fields PROFILE BUSY_US CALLS FULL: adds to the point's JSON line
 # (stdin) the per-script Redis time from the slow log (PROFILE, as
 # slowlog_scripts prints it): .scripts, one {script, calls, us,
-# calls_per_transfer, us_per_transfer, us_by_region} per script, most time
+# commands_per_call, calls_per_transfer, us_per_transfer, us_by_region} per script, most time
 # first; .scripts_us_per_transfer, their sum (script_us_per_transfer, from
 # INFO commandstats, is the same time counted by Redis's totals);
 # .slowlog_entries, .slowlog_full; .slowlog_coverage, the EVALSHA calls in the
@@ -283,6 +289,7 @@ script_fields() {
         | def per_tr(x; digits): if $settled > 0 then (x / $settled * digits | round / digits) else null end;
           ($rows | group_by(.script)
            | map({script: .[0].script, calls: (map(.calls) | add), us: (map(.us) | add),
+                  commands_per_call: ((map(.commands) | add) / (map(.calls) | add) * 10 | round / 10),
                   us_by_region: (map({(.region): .us}) | add)})
            | map(. + {calls_per_transfer: per_tr(.calls * $calls_scale; 100), us_per_transfer: per_tr(.us * $scale; 1)})
            | sort_by(-.us)) as $scripts
@@ -364,12 +371,12 @@ main() {
     if [ "$BENCH_SCRIPT_TIMES" != 0 ]; then
         printf '\nRedis time per settled transfer, per script (all regions; the slow log'"'"'s EVALSHA entries)\n'
         {
-            printf 'fsync\tpoint\tscript\tcalls\tus_total\tcalls/tr\tus/tr\tcoverage\n'
+            printf 'fsync\tpoint\tscript\tcalls\tus_total\tcmds/call\tcalls/tr\tus/tr\tcoverage\n'
             jq -r '.points[] | select((.settled // 0) > 0 and .scripts != null) as $p
-                    | ($p.scripts[] | [$p.fsync, $p.point, .script, .calls, .us,
+                    | ($p.scripts[] | [$p.fsync, $p.point, .script, .calls, .us, .commands_per_call,
                                        .calls_per_transfer, .us_per_transfer, $p.slowlog_coverage]),
                       [$p.fsync, $p.point, "total", ($p.scripts | map(.calls) | add // 0),
-                       ($p.scripts | map(.us) | add // 0), "-", $p.scripts_us_per_transfer,
+                       ($p.scripts | map(.us) | add // 0), "-", "-", $p.scripts_us_per_transfer,
                        $p.slowlog_coverage]
                     | @tsv' "$RUN_DIR/results.json"
         } | column -t -s $'\t'
