@@ -17,13 +17,23 @@
 # store calls per settled transfer (from the metrics endpoints of the regions
 # involved), the ratio to the transport limit, and where the time went: CPU
 # of the Redis servers and gateways (cores), Redis CPU and script time per
-# settled transfer, legs per batch. Prints a table and writes
-# run/bench/results.json and run/bench/throughput-latency.png. Everything it
-# started is stopped on exit, also on failure or Ctrl-C.
+# settled transfer, legs per batch; and the Redis time per settled transfer
+# of each script (calls and microseconds of every EVALSHA, from the Redis slow
+# log with a threshold of 0 during the point, attributed to scripts by the SHA1
+# gatewayd loads them under: tests/bench/script_shas.c). Prints the tables and
+# writes run/bench/results.json and run/bench/throughput-latency.png.
+# Everything it started is stopped on exit, also on failure or Ctrl-C.
 #
 # Environment: BENCH_SECONDS (10) per point, BENCH_ACCOUNTS (10000) per region,
 # BENCH_WARMUP_MS (1000) per point, BENCH_CHANNELS (1) connections per gateway,
-# BENCH_RUN_DIR (run/bench), BENCH_FSYNC ("always everysec"); to experiment,
+# BENCH_RUN_DIR (run/bench), BENCH_FSYNC ("always everysec"),
+# BENCH_SCRIPT_TIMES (1; 0 leaves the slow log alone and reports no
+# per-script time: logging every command costs Redis a little, which the
+# other figures then do not carry), BENCH_SLOWLOG_MAX (1000000) slow log
+# entries kept per Redis and point (the commands scripts call are logged too;
+# 0.3 to 1.5 KB each; if a log fills, its oldest entries are dropped, the
+# per-script split is taken from the entries kept and scaled to the EVALSHA
+# time of INFO commandstats, and .slowlog_full says so); to experiment,
 # BENCH_WORKERS and BENCH_BATCH_WINDOW_MS override the gateways' workers and
 # batch_window_ms (deploy/local/gateway.ini.in).
 set -euo pipefail
@@ -37,6 +47,8 @@ BENCH_ACCOUNTS="${BENCH_ACCOUNTS:-10000}"
 BENCH_WARMUP_MS="${BENCH_WARMUP_MS:-1000}"
 BENCH_CHANNELS="${BENCH_CHANNELS:-1}"
 BENCH_FSYNC="${BENCH_FSYNC:-always everysec}"
+BENCH_SCRIPT_TIMES="${BENCH_SCRIPT_TIMES:-1}"
+BENCH_SLOWLOG_MAX="${BENCH_SLOWLOG_MAX:-1000000}"
 RUN_DIR="${BENCH_RUN_DIR:-$JJJ_ROOT/run/bench}"
 BUILD_DIR="build-bench"
 BIN="$JJJ_ROOT/$BUILD_DIR"
@@ -159,12 +171,76 @@ redis_script_us() {
     printf '%s' "$sum"
 }
 
+# EVALSHA calls the three Redis ran since their last CONFIG RESETSTAT.
+redis_script_calls() {
+    local r sum=0 n
+    for r in "${REGIONS[@]}"; do
+        n="$(redis-cli -p "${REDIS_PORT[$r]}" INFO commandstats \
+            | sed -n 's/^cmdstat_evalsha:calls=\([0-9]*\),.*/\1/p' | awk '{s += $1} END {print s + 0}')"
+        sum=$((sum + n))
+    done
+    printf '%s' "$sum"
+}
+
+# Logs every command of the three Redis from now on (slowlog-log-slower-than
+# 0), in a fresh slow log of BENCH_SLOWLOG_MAX entries, until slowlog_stop.
+declare -A SLOWLOG_THRESHOLD SLOWLOG_LEN
+SLOWLOG_FULL=false
+slowlog_start() {
+    local r
+    for r in "${REGIONS[@]}"; do
+        SLOWLOG_THRESHOLD[$r]="$(redis-cli -p "${REDIS_PORT[$r]}" CONFIG GET slowlog-log-slower-than | sed -n 2p)"
+        SLOWLOG_LEN[$r]="$(redis-cli -p "${REDIS_PORT[$r]}" CONFIG GET slowlog-max-len | sed -n 2p)"
+        redis-cli -p "${REDIS_PORT[$r]}" CONFIG SET slowlog-max-len "$BENCH_SLOWLOG_MAX" >/dev/null
+        redis-cli -p "${REDIS_PORT[$r]}" SLOWLOG RESET >/dev/null
+        redis-cli -p "${REDIS_PORT[$r]}" CONFIG SET slowlog-log-slower-than 0 >/dev/null
+    done
+}
+
+# Puts the thresholds back; SLOWLOG_FULL=true if a log filled (lost entries).
+slowlog_stop() {
+    local r
+    SLOWLOG_FULL=false
+    for r in "${REGIONS[@]}"; do
+        redis-cli -p "${REDIS_PORT[$r]}" CONFIG SET slowlog-log-slower-than "${SLOWLOG_THRESHOLD[$r]}" >/dev/null
+        [ "$(redis-cli -p "${REDIS_PORT[$r]}" SLOWLOG LEN)" -lt "$BENCH_SLOWLOG_MAX" ] || SLOWLOG_FULL=true
+    done
+}
+
+# Reads and empties the three slow logs and prints {"rows": [{script, region,
+# calls, us, commands}], "entries": N}: the EVALSHA entries (the microseconds
+# Redis spent running each, as INFO commandstats counts them) summed per
+# script and region, with the commands the scripts called (logged by Redis
+# from its script client "?:0" just before the EVALSHA that ran them), and
+# the number of entries of every kind. A SHA1 gatewayd does not load shows
+# as "sha:" and its first 12 digits.
+slowlog_scripts() {
+    local r
+    for r in "${REGIONS[@]}"; do
+        redis-cli -p "${REDIS_PORT[$r]}" --json SLOWLOG GET -1 \
+            | jq -c --arg region "$r" --slurpfile names "$RUN_DIR/script_shas.json" \
+                '{entries: length,
+                  rows: ([foreach (sort_by(.[0]) | .[]) as $e ([0, null];
+                              if ($e[3][0] | ascii_upcase) == "EVALSHA"
+                              then [0, {sha: $e[3][1], us: $e[2], commands: .[0]}]
+                              elif $e[4] == "?:0" then [.[0] + 1, null] else [.[0], null] end;
+                              .[1] | select(. != null))]
+                         | group_by(.sha)
+                         | map({script: ($names[0][.[0].sha] // ("sha:" + .[0].sha[0:12])),
+                                region: $region, calls: length, us: (map(.us) | add),
+                                commands: (map(.commands) | add)}))}'
+        redis-cli -p "${REDIS_PORT[$r]}" SLOWLOG RESET >/dev/null
+        redis-cli -p "${REDIS_PORT[$r]}" CONFIG SET slowlog-max-len "${SLOWLOG_LEN[$r]}" >/dev/null
+    done | jq -cs '{rows: (map(.rows) | add // []), entries: (map(.entries) | add // 0)}'
+}
+
 # loadgen MODE ARGS...: one measured point; its JSON line, with the CPU the
 # Redis servers and gateways used (in cores, over the point's wall time) and
 # Redis CPU and script time per settled transfer, goes to results.jsonl.
 point() {
-    local line r t0 t1 redis0 redis1 gw0 gw1 busy
+    local line r t0 t1 redis0 redis1 gw0 gw1 busy calls scripts
     for r in "${REGIONS[@]}"; do redis-cli -p "${REDIS_PORT[$r]}" CONFIG RESETSTAT >/dev/null; done
+    [ "$BENCH_SCRIPT_TIMES" = 0 ] || slowlog_start
     t0="$(date +%s.%N)"
     redis0="$(cpu_s "${REDIS_PID[@]}")"
     gw0="$(cpu_s "${GW_PID[@]}")"
@@ -174,7 +250,9 @@ point() {
     t1="$(date +%s.%N)"
     redis1="$(cpu_s "${REDIS_PID[@]}")"
     gw1="$(cpu_s "${GW_PID[@]}")"
+    [ "$BENCH_SCRIPT_TIMES" = 0 ] || slowlog_stop
     busy="$(redis_script_us)"
+    calls="$(redis_script_calls)"
     line="$(printf '%s\n' "$line" | jq -c --argjson wall "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')" \
         --argjson redis "$(awk -v a="$redis0" -v b="$redis1" 'BEGIN { print b - a }')" \
         --argjson gw "$(awk -v a="$gw0" -v b="$gw1" 'BEGIN { print b - a }')" --argjson busy "$busy" \
@@ -182,16 +260,53 @@ point() {
               cpu_gatewayd_cores: ($gw / $wall * 100 | round / 100),
               redis_cpu_us_per_transfer: (if (.settled // 0) > 0 then ($redis * 1e6 / .settled | round) else null end),
               script_us_per_transfer: (if (.settled // 0) > 0 then ($busy / .settled | round) else null end)}')"
+    if [ "$BENCH_SCRIPT_TIMES" != 0 ]; then
+        scripts="$(slowlog_scripts)"
+        line="$(printf '%s\n' "$line" | script_fields "$scripts" "$busy" "$calls" "$SLOWLOG_FULL")"
+    fi
     printf '%s\n' "$line" >>"$RUN_DIR/results.jsonl"
     printf '%s\n' "$line"
+}
+
+# script_fields PROFILE BUSY_US CALLS FULL: adds to the point's JSON line
+# (stdin) the per-script Redis time from the slow log (PROFILE, as
+# slowlog_scripts prints it): .scripts, one {script, calls, us,
+# commands_per_call, calls_per_transfer, us_per_transfer, us_by_region} per script, most time
+# first; .scripts_us_per_transfer, their sum (script_us_per_transfer, from
+# INFO commandstats, is the same time counted by Redis's totals);
+# .slowlog_entries, .slowlog_full; .slowlog_coverage, the EVALSHA calls in the
+# log over those INFO commandstats counts. If a log filled (FULL true), each
+# script's time (calls) per transfer is its share of the EVALSHA time (calls)
+# kept, times BUSY_US (CALLS); .calls and .us stay what the log kept.
+script_fields() {
+    jq -c --argjson profile "$1" --argjson busy "$2" --argjson calls "$3" --argjson full "$4" '
+        (.settled // 0) as $settled
+        | $profile.rows as $rows
+        | ($rows | map(.us) | add // 0) as $kept_us
+        | ($rows | map(.calls) | add // 0) as $kept_calls
+        | (if $full and $kept_us > 0 then $busy / $kept_us else 1 end) as $scale
+        | (if $full and $kept_calls > 0 then $calls / $kept_calls else 1 end) as $calls_scale
+        | def per_tr(x; digits): if $settled > 0 then (x / $settled * digits | round / digits) else null end;
+          ($rows | group_by(.script)
+           | map({script: .[0].script, calls: (map(.calls) | add), us: (map(.us) | add),
+                  commands_per_call: ((map(.commands) | add) / (map(.calls) | add) * 10 | round / 10),
+                  us_by_region: (map({(.region): .us}) | add)})
+           | map(. + {calls_per_transfer: per_tr(.calls * $calls_scale; 100), us_per_transfer: per_tr(.us * $scale; 1)})
+           | sort_by(-.us)) as $scripts
+        | . + {scripts: $scripts,
+               scripts_us_per_transfer: per_tr(($kept_us * $scale); 1),
+               slowlog_entries: $profile.entries, slowlog_full: $full,
+               slowlog_coverage: (if $calls > 0 then ($kept_calls / $calls * 1000 | round / 1000) else null end)}'
 }
 
 main() {
     jjj_install $JJJ_PACKAGES_RUN curl jq gnuplot-nox
     jjj_log "building a Release tree into $BUILD_DIR/ ..."
-    JJJ_BUILD_TARGETS="gatewayd gwctl loadgen" jjj_build "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release \
+    JJJ_BUILD_TARGETS="gatewayd gwctl loadgen script_shas" jjj_build "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release \
         -DSANITIZE=OFF -DBUILD_TESTING=OFF -DBUILD_BENCH=ON "-DCMAKE_C_FLAGS_RELEASE=-O2 -g"
     start_federation
+    "$BIN/script_shas" 127.0.0.1 "${REDIS_PORT[CN-TJ]}" >"$RUN_DIR/script_shas.json" \
+        || { jjj_log "script_shas failed"; exit 1; }
     : >"$RUN_DIR/results.jsonl"
 
     jjj_log "opening $BENCH_ACCOUNTS accounts per region, with credits ..."
@@ -252,6 +367,20 @@ main() {
                 .cpu_redis_cores, .cpu_gatewayd_cores,
                 (.errors + .aborted)] | @tsv' "$RUN_DIR/results.json"
     } | column -t -s $'\t'
+
+    if [ "$BENCH_SCRIPT_TIMES" != 0 ]; then
+        printf '\nRedis time per settled transfer, per script (all regions; the slow log'"'"'s EVALSHA entries)\n'
+        {
+            printf 'fsync\tpoint\tscript\tcalls\tus_total\tcmds/call\tcalls/tr\tus/tr\tcoverage\n'
+            jq -r '.points[] | select((.settled // 0) > 0 and .scripts != null) as $p
+                    | ($p.scripts[] | [$p.fsync, $p.point, .script, .calls, .us, .commands_per_call,
+                                       .calls_per_transfer, .us_per_transfer, $p.slowlog_coverage]),
+                      [$p.fsync, $p.point, "total", ($p.scripts | map(.calls) | add // 0),
+                       ($p.scripts | map(.us) | add // 0), "-", "-", $p.scripts_us_per_transfer,
+                       $p.slowlog_coverage]
+                    | @tsv' "$RUN_DIR/results.json"
+        } | column -t -s $'\t'
+    fi
 
     # Throughput vs p99 latency over the in-flight levels, one line per fsync mode.
     local plot="$RUN_DIR/throughput-latency.gp" data
