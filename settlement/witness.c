@@ -106,7 +106,8 @@ static int witness_eval(store_t *st, const char *script, size_t argc, const char
     if (store_eval(st, idx, 0, (int)argc, argv, argvlen, r, err, errlen) != STORE_OK)
         return LEDGER_ESTORE;
     if ((*r)->type != REDIS_REPLY_ARRAY || (*r)->elements < 1 ||
-        (*r)->element[0]->type != REDIS_REPLY_STATUS && (*r)->element[0]->type != REDIS_REPLY_STRING) {
+        ((*r)->element[0]->type != REDIS_REPLY_STATUS &&
+         (*r)->element[0]->type != REDIS_REPLY_STRING)) {
         snprintf(err, errlen, "%s: unexpected reply", script);
         freeReplyObject(*r);
         *r = NULL;
@@ -180,6 +181,11 @@ int witness_held_load(store_t *st, const char *region, witness_held_t *out, char
     redisReply *r = NULL;
     if (witness_hmget(st, key, fields, 5, &r, err, errlen) != LEDGER_OK) return LEDGER_ESTORE;
     out->head.size = witness_u64(r->element[0]);
+    if (out->head.size > MERKLE_LEAVES_MAX) {
+        snprintf(err, errlen, "%s: the size held is over 2^40", key);
+        freeReplyObject(r);
+        return LEDGER_ESTORE;
+    }
     const redisReply *root = r->element[1];
     if (out->head.size > 0 &&
         (root->type != REDIS_REPLY_STRING || root->len != 2 * MERKLE_HASH_BYTES ||
