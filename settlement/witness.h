@@ -38,7 +38,7 @@
 #define WITNESS_FORK_ID_SIZE 21         /* a fork id: 1..20 decimal digits and a NUL */
 #define WITNESS_ACTOR_SIZE 256          /* an operator's SPIFFE ID and a NUL */
 #define WITNESS_REASON_SIZE 513         /* an acknowledgement's reason (512 bytes) and a NUL */
-#define WITNESS_PEERS_MAX 8             /* peers of one region, as CONFIG_PEERS_MAX at most */
+#define WITNESS_PEERS_MAX 16            /* peers of one region (CONFIG_PEERS_MAX at most) */
 
 /* "jjj.carbon/REGION/audit" (the log's origin and key name) and
  * "jjj.carbon/REGION/witness" into out[WITNESS_NAME_SIZE]. region must be a

@@ -23,6 +23,7 @@
 #include <time.h>
 
 #define CHECKPOINTER_METHOD "/carbon.v1.Federation/AddCheckpoint"
+CARBON_STATIC_ASSERT(CONFIG_PEERS_MAX <= WITNESS_PEERS_MAX, "witness_own_add takes every peer");
 
 /* ---- keys ---------------------------------------------------------------------- */
 
@@ -78,7 +79,7 @@ static int checkpointer_pin_peer(struct gateway *gw, size_t i, char *err, size_t
 
 int checkpointer_init(struct gateway *gw, char *err, size_t errlen) {
     CARBON_ASSERT(gw != NULL && err != NULL && errlen > 0);
-    CARBON_ASSERT(gw->cfg.peers_n <= CONFIG_PEERS_MAX && CONFIG_PEERS_MAX <= WITNESS_PEERS_MAX);
+    CARBON_ASSERT(gw->cfg.peers_n <= CONFIG_PEERS_MAX);
     pthread_mutex_init(&gw->checkpointer_lock, NULL);
     pthread_cond_init(&gw->checkpointer_wake, NULL);
     if (gw->cfg.audit_signing_key[0] != '\0') {
