@@ -288,7 +288,7 @@ int witness_fork_record(store_t *st, const char *region, const char *cosigned, s
     if (witness_eval(st, "witness_fork", 7, argv, argvlen, &r, err, errlen) != LEDGER_OK)
         return LEDGER_ESTORE;
     id[0] = '\0';
-    *is_new = witness_reply_is(r, 0, "NEW") ? 1 : witness_reply_is(r, 0, "KNOWN") ? 0 : -1;
+    *is_new = witness_reply_is(r, 0, "new") ? 1 : witness_reply_is(r, 0, "known") ? 0 : -1;
     if (*is_new >= 0 && r->elements > 1) witness_copy_text(r->element[1], id, WITNESS_FORK_ID_SIZE);
     freeReplyObject(r);
     return LEDGER_OK;
@@ -371,8 +371,8 @@ int witness_fork_ack(store_t *st, const char *id, const char *by, const char *re
     redisReply *r = NULL;
     if (witness_eval(st, "witness_fork_ack", 4, argv, argvlen, &r, err, errlen) != LEDGER_OK)
         return LEDGER_ESTORE;
-    int rc = witness_reply_is(r, 0, "NOT_FOUND") ? LEDGER_NOT_FOUND : LEDGER_OK;
-    *already = witness_reply_is(r, 0, "ALREADY");
+    int rc = witness_reply_is(r, 0, "not_found") ? LEDGER_NOT_FOUND : LEDGER_OK;
+    *already = witness_reply_is(r, 0, "already");
     freeReplyObject(r);
     return rc;
 }

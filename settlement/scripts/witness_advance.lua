@@ -4,11 +4,11 @@
 -- the checkpoint against, and never going back. No hash is computed here:
 -- the caller verified the signature and the consistency proof.
 -- ARGV: region, expected_size, size, root_hex, note, cosig, time_ms, history_kept
--- Returns {"OK"} | {"CHANGED", held_size}
+-- Returns {"OK"} | {"changed", held_size}
 local key = KEY_CHECKPOINT_WITNESS_PREFIX .. ARGV[1]
 local held = num(redis.call('HGET', key, 'size'))
 local size = num(ARGV[3])
-if held ~= num(ARGV[2]) or size < held then return { 'CHANGED', fmt_int(held) } end
+if held ~= num(ARGV[2]) or size < held then return { 'changed', fmt_int(held) } end
 redis.call('HSET', key, 'size', ARGV[3], 'root', ARGV[4], 'note', ARGV[5], 'cosig', ARGV[6],
            'time_ms', ARGV[7])
 local history = key .. KEY_CHECKPOINT_HISTORY_SUFFIX

@@ -4,11 +4,11 @@
 -- conflicting note (seen_id, the SHA-256 the caller computed of it), at most
 -- forks_kept per region; a record is never deleted.
 -- ARGV: region, seen_id, cosigned_note, conflicting_note, proof, detected_ms, forks_kept
--- Returns {"NEW", id} | {"KNOWN", id} | {"FULL"}
+-- Returns {"new", id} | {"known", id} | {"full"}
 local seen = redis.call('HGET', KEY_CHECKPOINT_FORKS_SEEN, ARGV[2])
-if seen then return { 'KNOWN', seen } end
+if seen then return { 'known', seen } end
 if num(redis.call('HGET', KEY_CHECKPOINT_FORKS_COUNT, ARGV[1])) >= num(ARGV[7]) then
-  return { 'FULL' }
+  return { 'full' }
 end
 local id = fmt_int(redis.call('INCR', KEY_CHECKPOINT_FORKS_SEQ))
 redis.call('HSET', KEY_CHECKPOINT_FORK_PREFIX .. id, 'region', ARGV[1], 'cosigned', ARGV[3],
@@ -17,4 +17,4 @@ redis.call('ZADD', KEY_CHECKPOINT_FORKS, id, id)
 redis.call('HSET', KEY_CHECKPOINT_FORKS_SEEN, ARGV[2], id)
 redis.call('HINCRBY', KEY_CHECKPOINT_FORKS_COUNT, ARGV[1], 1)
 redis.call('HINCRBY', KEY_CHECKPOINT_FORKS_OPEN, ARGV[1], 1)
-return { 'NEW', id }
+return { 'new', id }

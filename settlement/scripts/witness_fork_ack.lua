@@ -3,11 +3,11 @@
 -- acknowledged goes down, and the acknowledgement is an entry of this
 -- region's own audit log (event "ack-fork").
 -- ARGV: id, operator, reason, now_ms
--- Returns {"OK"} | {"ALREADY"} | {"NOT_FOUND"}
+-- Returns {"OK"} | {"already"} | {"not_found"}
 local key = KEY_CHECKPOINT_FORK_PREFIX .. ARGV[1]
 local f = redis.call('HMGET', key, 'region', 'acked')
-if not f[1] then return { 'NOT_FOUND' } end
-if f[2] == '1' then return { 'ALREADY' } end
+if not f[1] then return { 'not_found' } end
+if f[2] == '1' then return { 'already' } end
 local now_ms = num(ARGV[4])
 redis.call('HSET', key, 'acked', '1', 'acked_by', ARGV[2], 'ack_reason', ARGV[3], 'acked_ms',
            fmt_int(now_ms))

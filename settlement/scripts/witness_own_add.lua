@@ -2,11 +2,11 @@
 -- signed note the checkpointer made), never going back, and drops the oldest
 -- beyond own_kept with the cosignatures received for them.
 -- ARGV: size, note, own_kept, peer...
--- Returns {"OK"} | {"KNOWN"} | {"OLDER", newest_size}
+-- Returns {"OK"} | {"known"} | {"older", newest_size}
 local size = ARGV[1]
-if redis.call('HEXISTS', KEY_CHECKPOINT_OWN_NOTES, size) == 1 then return { 'KNOWN' } end
+if redis.call('HEXISTS', KEY_CHECKPOINT_OWN_NOTES, size) == 1 then return { 'known' } end
 local newest = redis.call('ZREVRANGE', KEY_CHECKPOINT_OWN_SIZES, 0, 0)
-if newest[1] and num(newest[1]) > num(size) then return { 'OLDER', newest[1] } end
+if newest[1] and num(newest[1]) > num(size) then return { 'older', newest[1] } end
 redis.call('ZADD', KEY_CHECKPOINT_OWN_SIZES, size, size)
 redis.call('HSET', KEY_CHECKPOINT_OWN_NOTES, size, ARGV[2])
 local over = redis.call('ZCARD', KEY_CHECKPOINT_OWN_SIZES) - num(ARGV[3])
