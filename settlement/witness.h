@@ -34,7 +34,7 @@
 #define WITNESS_OWN_KEPT 1000           /* own checkpoints kept, with their cosignatures */
 #define WITNESS_HISTORY_KEPT 1000       /* checkpoints cosigned kept per peer region */
 #define WITNESS_FORKS_KEPT 100          /* fork records kept per peer region */
-#define WITNESS_FORKS_LIST_MAX 1000     /* fork records one listing returns */
+#define WITNESS_FORKS_LIST_MAX (WITNESS_FORKS_KEPT * WITNESS_PEERS_MAX) /* every record kept */
 #define WITNESS_FORK_ID_SIZE 21         /* a fork id: 1..20 decimal digits and a NUL */
 #define WITNESS_ACTOR_SIZE 256          /* an operator's SPIFFE ID and a NUL */
 #define WITNESS_REASON_SIZE 513         /* an acknowledgement's reason (512 bytes) and a NUL */
