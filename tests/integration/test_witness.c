@@ -31,6 +31,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <hiredis/hiredis.h>
+#include <jansson.h>
 #include <inttypes.h>
 #include <netinet/in.h>
 #include <openssl/evp.h>
@@ -428,6 +429,12 @@ static void acknowledge(void) {
     char *out = NULL;
     cr_expect_eq(gwctl(TJ, &out, "forks", "list", NULL, NULL, NULL), 1, "forks list: %s", out);
     cr_expect(out != NULL && strstr(out, "fork 1 of CN-BJ") != NULL, "%s", out);
+    free(out);
+    cr_expect_eq(gwctl(TJ, &out, "forks", "list", "--json", NULL, NULL), 1, "forks list --json: %s", out);
+    json_error_t jerr;
+    json_t *doc = out != NULL ? json_loads(out, 0, &jerr) : NULL;
+    cr_expect(doc != NULL && json_array_size(json_object_get(doc, "forks")) == 2, "%s", out);
+    json_decref(doc);
     free(out);
     cr_expect_eq(gwctl(TJ, &out, "forks", "ack", "1", "--reason", "short"), 4, "a short reason");
     free(out);
