@@ -15,7 +15,8 @@
  * error log, ListForks, `gwctl forks list` exit 1), and an acknowledgement
  * (reason checked) clears it while the evidence stays.
  *
- * witness_rewritten_history: the real thing end to end (see below). */
+ * witness_rewritten_history: the real thing end to end, with three regions'
+ * checkpointers and witnesses (see the test). */
 #include "gateway/rpc/grpc_lifetime.h"
 #include "settlement/merkle.h"
 #include "settlement/note.h"
@@ -472,4 +473,146 @@ Test(witness, witness_refusals) {
     refuse_bad_ones(&log);
     refuse_forks(&log);
     acknowledge();
+}
+
+/* ---- end to end: a history rewritten in a region's store ---------------------------- */
+
+/* The newest own checkpoint of instance i (its signed note with the peers'
+ * cosignature lines): its size and how many of the given witnesses' lines
+ * verify (their pinned keys from the dev PKI). */
+static uint64_t own_checkpoint(int i, const char *const *witnesses, size_t n, size_t *cosigned) {
+    char cert[32];
+    snprintf(cert, sizeof cert, "%s-auditor", federation_region(fed, i));
+    Carbon__V1__GetCheckpointRequest req = CARBON__V1__GET_CHECKPOINT_REQUEST__INIT;
+    ProtobufCMessage *m = NULL;
+    client_status_t st;
+    cr_assert_eq(client_call(federation_channel(fed, i, cert), "/carbon.v1.Audit/GetCheckpoint",
+                             &req.base, &carbon__v1__get_checkpoint_response__descriptor, &m,
+                             CALL_TIMEOUT_MS, &st),
+                 GRPC_STATUS_OK, "GetCheckpoint: %s", st.details);
+    Carbon__V1__GetCheckpointResponse *r = (Carbon__V1__GetCheckpointResponse *)m;
+    uint64_t size = 0;
+    *cosigned = 0;
+    note_opened_t opened;
+    checkpoint_t cp;
+    char why[256];
+    for (size_t k = 0; k < n && r->own_checkpoint.len > 0; k++) {
+        char name[WITNESS_NAME_SIZE];
+        witness_key_name(witnesses[k], name);
+        EVP_PKEY *pub = pki_key(witnesses[k], 0);
+        note_verifier_t v;
+        cr_assert_eq(note_verifier_from_key(name, NOTE_TYPE_COSIGNATURE_V1, pub, &v, why, sizeof why), NOTE_OK);
+        EVP_PKEY_free(pub);
+        if (note_open((const char *)r->own_checkpoint.data, r->own_checkpoint.len, &v, 1, &opened,
+                      why, sizeof why) == NOTE_OK) {
+            (*cosigned)++;
+            cr_assert_eq(checkpoint_parse(opened.text, opened.text_len, &cp, why, sizeof why), NOTE_OK);
+            size = cp.size;
+        }
+    }
+    protobuf_c_message_free_unpacked(m, NULL);
+    return size;
+}
+
+/* The number of entries of instance i's log (ReadLog's head_seq). */
+static uint64_t log_size(int i) {
+    char cert[32];
+    snprintf(cert, sizeof cert, "%s-auditor", federation_region(fed, i));
+    Carbon__V1__ReadLogRequest req = CARBON__V1__READ_LOG_REQUEST__INIT;
+    req.from_seq = 1;
+    req.limit = 1;
+    ProtobufCMessage *m = NULL;
+    client_status_t st;
+    cr_assert_eq(client_call(federation_channel(fed, i, cert), "/carbon.v1.Audit/ReadLog", &req.base,
+                             &carbon__v1__read_log_response__descriptor, &m, CALL_TIMEOUT_MS, &st),
+                 GRPC_STATUS_OK, "ReadLog: %s", st.details);
+    uint64_t n = ((Carbon__V1__ReadLogResponse *)m)->head_seq;
+    protobuf_c_message_free_unpacked(m, NULL);
+    return n;
+}
+
+static void open_account(int i, const char *id) {
+    static const char *const certs[] = {"CN-TJ-registry", "CN-BJ-registry", "CN-HE-registry"};
+    client_status_t st;
+    cr_assert_eq(rc_open(federation_channel(fed, i, certs[i]), id, &st), GRPC_STATUS_OK, "%s", st.details);
+}
+
+/* Rewrites entry seq of instance i's log in Redis (one byte of its id list
+ * changed, the length kept) and deletes the tree, so that the integrator
+ * rebuilds a tree that agrees with the rewritten entries. */
+static void rewrite_history(int i, const char *seq, const char *from, const char *to) {
+    redisContext *c = redis_connect(federation_redis(fed, i));
+    cr_assert_not_null(c);
+    redisReply *r = redisCommand(c, "HGET %s %s", STORE_KEY_LOG_ENTRIES, seq);
+    cr_assert(r != NULL && r->type == REDIS_REPLY_STRING, "no entry %s", seq);
+    char *entry = malloc(r->len + 1);
+    memcpy(entry, r->str, r->len);
+    entry[r->len] = '\0';
+    size_t len = r->len;
+    freeReplyObject(r);
+    char *at = strstr(entry, from);
+    cr_assert_not_null(at, "entry %s has no '%s': %s", seq, from, entry);
+    cr_assert_eq(strlen(from), strlen(to));
+    memcpy(at, to, strlen(to));
+    r = redisCommand(c, "HSET %s %s %b", STORE_KEY_LOG_ENTRIES, seq, entry, len);
+    cr_assert_not_null(r);
+    freeReplyObject(r);
+    r = redisCommand(c, "DEL %s %s", STORE_KEY_LOG_TILES, STORE_KEY_LOG_TREE);
+    cr_assert_not_null(r);
+    freeReplyObject(r);
+    free(entry);
+    redisFree(c);
+}
+
+/* Three regions, real checkpointers and witnesses: once CN-BJ and CN-HE have
+ * cosigned CN-TJ's log, an account id in entry 1 of CN-TJ's log is changed
+ * in Redis and the tree deleted, so that CN-TJ's integrator rebuilds a tree
+ * that agrees with the rewritten entries (as an attacker with the store
+ * would); one more account is opened. At CN-TJ's next checkpoint both peers
+ * refuse it as a fork and raise the alarm within one checkpoint interval
+ * (harness: 300 ms) of it: metric, ListForks, `gwctl forks list` exit 1.
+ * Acknowledging clears the alarm. */
+Test(witness, witness_rewritten_history) {
+    start(3);
+    open_account(TJ, "tj-alice");
+    open_account(TJ, "tj-bob");
+    static const char *const peers[] = {"CN-BJ", "CN-HE"};
+    long long until = proc_now_ms() + 20000;
+    size_t cosigned = 0;
+    uint64_t size = 0, want = log_size(TJ);
+    while ((size = own_checkpoint(TJ, peers, 2, &cosigned)) != want || cosigned != 2) {
+        cr_assert(proc_now_ms() < until, "CN-TJ's checkpoint of size %" PRIu64 " cosigned by %zu "
+                  "peers, not size %" PRIu64 " by 2", size, cosigned, want);
+        proc_sleep_ms(50);
+    }
+    cr_assert_eq(forks_metric(BJ, "CN-TJ"), 0);
+    rewrite_history(TJ, "1", "tj-alice", "tj-malle");
+    open_account(TJ, "tj-carol");
+    long long rewritten_ms = proc_now_ms();
+    until = rewritten_ms + 10000;
+    while (forks_metric(BJ, "CN-TJ") < 1 || forks_metric(HE, "CN-TJ") < 1) {
+        cr_assert(proc_now_ms() < until, "no fork alarm at CN-BJ and CN-HE after 10 s");
+        proc_sleep_ms(20);
+    }
+    long long alarm_ms = proc_now_ms() - rewritten_ms;
+    fprintf(stderr, "witness_rewritten_history: alarm at both peers %lld ms after the rewrite\n", alarm_ms);
+    cr_expect_lt(alarm_ms, 2000, "the alarm took %lld ms", alarm_ms);
+    for (int w = BJ; w <= HE; w++) {
+        Carbon__V1__ListForksResponse *l = list_forks(w, 0);
+        cr_assert_eq(l->n_forks, 1, "%s lists %zu forks", federation_region(fed, w), l->n_forks);
+        cr_expect_str_eq(l->forks[0]->region, "CN-TJ");
+        protobuf_c_message_free_unpacked(&l->base, NULL);
+        char *out = NULL;
+        cr_expect_eq(gwctl(w, &out, "forks", "list", NULL, NULL, NULL), 1, "%s", out);
+        cr_expect(out != NULL && strstr(out, "of CN-TJ") != NULL, "%s", out);
+        free(out);
+        cr_expect_geq(federation_log_count(fed, w, "\"audit_fork\""), 1);
+        cr_expect_eq(gwctl(w, &out, "forks", "ack", "1", "--reason", "incident 13: CN-TJ rewrote entry 1"),
+                     0, "%s", out);
+        free(out);
+        cr_expect_eq(forks_metric(w, "CN-TJ"), 0, "the alarm is down");
+        cr_expect_eq(gwctl(w, &out, "forks", "list", NULL, NULL, NULL), 0, "%s", out);
+        free(out);
+    }
+    cr_expect_geq(federation_log_count(fed, TJ, "\"checkpoint_refused_by_peer\""), 2);
 }
