@@ -34,7 +34,7 @@ static const char forks_usage[] =
     "The certificate must be an operator certificate of the gateway's region.\n" GWCTL_EXIT_HELP
     "forks list: 0 no unacknowledged fork, 1 at least one (the alarm is up).\n";
 
-/* "SIZE ROOT" of a checkpoint note (its 2nd and 3rd lines), for people. */
+/* "size SIZE, root ROOT" of a checkpoint note (its 2nd and 3rd lines), for people. */
 static void forks_head(const ProtobufCBinaryData *note, char *out, size_t out_size) {
     CARBON_ASSERT(note != NULL && out != NULL && out_size > 0);
     const char *p = (const char *)note->data, *end = p + note->len;
@@ -47,12 +47,12 @@ static void forks_head(const ProtobufCBinaryData *note, char *out, size_t out_si
     const char *root = nl2 + 1;
     const char *nl3 = memchr(root, '\n', (size_t)(end - root));
     if (nl3 == NULL) return;
-    snprintf(out, out_size, "%.*s %.*s", (int)(nl2 - size) > 20 ? 20 : (int)(nl2 - size), size,
+    snprintf(out, out_size, "size %.*s, root %.*s", (int)(nl2 - size) > 20 ? 20 : (int)(nl2 - size), size,
              (int)(nl3 - root) > 44 ? 44 : (int)(nl3 - root), root);
 }
 
 static void forks_print_one(const Carbon__V1__Fork *f) {
-    char cosigned[80], conflicting[80];
+    char cosigned[96], conflicting[96];
     forks_head(&f->cosigned_checkpoint, cosigned, sizeof cosigned);
     forks_head(&f->conflicting_checkpoint, conflicting, sizeof conflicting);
     char when[32] = "?";
@@ -61,8 +61,8 @@ static void forks_print_one(const Carbon__V1__Fork *f) {
     if (gmtime_r(&t, &tm) != NULL) strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
     printf("fork %s of %s, detected %s%s\n", f->id, f->region, when,
            f->acknowledged ? "" : "  UNACKNOWLEDGED");
-    printf("  cosigned:    size root %s\n", cosigned);
-    printf("  conflicting: size root %s\n", conflicting);
+    printf("  cosigned:    %s\n", cosigned);
+    printf("  conflicting: %s\n", conflicting);
     printf("  proof:       %zu hashes\n", f->n_consistency_proof);
     if (f->acknowledged)
         printf("  acknowledged by %s: %s\n", f->acknowledged_by, f->acknowledge_reason);
