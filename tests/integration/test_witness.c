@@ -369,6 +369,22 @@ static void refuse_bad_ones(const fake_log_t *log) {
     memset(proof, 7, sizeof proof);
     expect_refused(add(TJ, 8, note, len, proof, MERKLE_PROOF_MAX + 1, NULL, &st), &st,
                    GRPC_STATUS_INVALID_ARGUMENT, "BAD_PROOF", "65 hashes");
+    /* the checkpoint held, sent again: the same cosignature, nothing changed */
+    size_t held_len = 0;
+    char *held = bj_note(log, 8, &held_len);
+    Carbon__V1__AddCheckpointResponse *again[2] = {NULL, NULL};
+    for (int k = 0; k < 2; k++) {
+        cr_assert_eq(add(TJ, 8, held, held_len, NULL, 0, &again[k], &st), GRPC_STATUS_OK, "%s",
+                     st.details);
+        cr_expect_eq(again[k]->outcome, CARBON__V1__ADD_CHECKPOINT_RESPONSE__OUTCOME__COSIGNED);
+    }
+    cr_expect(again[0]->cosignature.len > 0 && again[0]->cosignature.len == again[1]->cosignature.len &&
+                  memcmp(again[0]->cosignature.data, again[1]->cosignature.data,
+                         again[0]->cosignature.len) == 0,
+              "the same checkpoint got another cosignature");
+    protobuf_c_message_free_unpacked(&again[0]->base, NULL);
+    protobuf_c_message_free_unpacked(&again[1]->base, NULL);
+    free(held);
     /* an old_size that is not the one held: answered, nothing changed */
     Carbon__V1__AddCheckpointResponse *r = NULL;
     size_t proof_n = fake_proof(log, 4, 10, proof);
@@ -426,6 +442,20 @@ static void refuse_forks(const fake_log_t *log) {
     free(before), free(after), free(same_size), free(larger), free(held);
 }
 
+/* The newest entry of instance i's log (ReadLog as its auditor); the caller frees it. */
+static Carbon__V1__ReadLogResponse *read_log(int i) {
+    char cert[32];
+    snprintf(cert, sizeof cert, "%s-auditor", federation_region(fed, i));
+    Carbon__V1__ReadLogRequest req = CARBON__V1__READ_LOG_REQUEST__INIT;
+    req.from_seq = 1;
+    ProtobufCMessage *m = NULL;
+    client_status_t st;
+    cr_assert_eq(client_call(federation_channel(fed, i, cert), "/carbon.v1.Audit/ReadLog", &req.base,
+                             &carbon__v1__read_log_response__descriptor, &m, CALL_TIMEOUT_MS, &st),
+                 GRPC_STATUS_OK, "ReadLog: %s", st.details);
+    return (Carbon__V1__ReadLogResponse *)m;
+}
+
 static void acknowledge(void) {
     char *out = NULL;
     cr_expect_eq(gwctl(TJ, &out, "forks", "list", NULL, NULL, NULL), 1, "forks list: %s", out);
@@ -459,6 +489,18 @@ static void acknowledge(void) {
     cr_expect_str_eq(l->forks[0]->acknowledge_reason, "incident 4711: CN-BJ's store restored");
     cr_expect_gt(l->forks[0]->acknowledged_unix_ms, 0);
     protobuf_c_message_free_unpacked(&l->base, NULL);
+    /* each acknowledgement is an entry of TJ's own log */
+    Carbon__V1__ReadLogResponse *r = read_log(TJ);
+    cr_assert_geq(r->n_entries, 2);
+    const Carbon__V1__AuditEntry *e = r->entries[r->n_entries - 1];
+    cr_expect_str_eq(e->event, "ack-fork");
+    cr_expect(e->n_ids == 1 && strcmp(e->ids[0], "2") == 0, "ids of the ack-fork entry");
+    cr_expect(e->n_detail == 3 && strcmp(e->detail[0], "CN-BJ") == 0 &&
+                  strstr(e->detail[1], "CN-TJ/operator") != NULL &&
+                  strcmp(e->detail[2], "incident 4711: CN-BJ's store restored") == 0,
+              "details of the ack-fork entry");
+    cr_expect_str_eq(r->entries[r->n_entries - 2]->event, "ack-fork");
+    protobuf_c_message_free_unpacked(&r->base, NULL);
 }
 
 Test(witness, witness_refusals) {
@@ -564,6 +606,40 @@ static void rewrite_history(int i, const char *seq, const char *from, const char
     redisFree(c);
 }
 
+/* Instance i's GetCheckpoint names, among what it witnessed, region's
+ * checkpoint of size with its own cosignature line, which verifies. */
+static void expect_witnessed(int i, const char *region, uint64_t size) {
+    char cert[32], name[WITNESS_NAME_SIZE], why[256];
+    snprintf(cert, sizeof cert, "%s-auditor", federation_region(fed, i));
+    Carbon__V1__GetCheckpointRequest req = CARBON__V1__GET_CHECKPOINT_REQUEST__INIT;
+    ProtobufCMessage *m = NULL;
+    client_status_t st;
+    cr_assert_eq(client_call(federation_channel(fed, i, cert), "/carbon.v1.Audit/GetCheckpoint",
+                             &req.base, &carbon__v1__get_checkpoint_response__descriptor, &m,
+                             CALL_TIMEOUT_MS, &st), GRPC_STATUS_OK, "%s", st.details);
+    Carbon__V1__GetCheckpointResponse *r = (Carbon__V1__GetCheckpointResponse *)m;
+    const Carbon__V1__WitnessedCheckpoint *w = NULL;
+    for (size_t k = 0; k < r->n_witnessed; k++)
+        if (strcmp(r->witnessed[k]->region, region) == 0) w = r->witnessed[k];
+    cr_assert_not_null(w, "%s witnessed nothing of %s", federation_region(fed, i), region);
+    witness_key_name(federation_region(fed, i), name);
+    EVP_PKEY *pub = pki_key(federation_region(fed, i), 0);
+    note_verifier_t v;
+    cr_assert_eq(note_verifier_from_key(name, NOTE_TYPE_COSIGNATURE_V1, pub, &v, why, sizeof why), NOTE_OK);
+    EVP_PKEY_free(pub);
+    char both[2 * NOTE_BYTES_MAX];
+    cr_assert(w->checkpoint.len + w->cosignature.len <= sizeof both);
+    memcpy(both, w->checkpoint.data, w->checkpoint.len);
+    memcpy(both + w->checkpoint.len, w->cosignature.data, w->cosignature.len);
+    note_opened_t opened;
+    checkpoint_t cp;
+    cr_assert_eq(note_open(both, w->checkpoint.len + w->cosignature.len, &v, 1, &opened, why, sizeof why),
+                 NOTE_OK, "the witnessed cosignature: %s", why);
+    cr_assert_eq(checkpoint_parse(opened.text, opened.text_len, &cp, why, sizeof why), NOTE_OK);
+    cr_expect_eq(cp.size, size);
+    protobuf_c_message_free_unpacked(m, NULL);
+}
+
 /* Three regions, real checkpointers and witnesses: once CN-BJ and CN-HE have
  * cosigned CN-TJ's log, an account id in entry 1 of CN-TJ's log is changed
  * in Redis and the tree deleted, so that CN-TJ's integrator rebuilds a tree
@@ -586,6 +662,7 @@ Test(witness, witness_rewritten_history) {
         proc_sleep_ms(50);
     }
     cr_assert_eq(forks_metric(BJ, "CN-TJ"), 0);
+    expect_witnessed(BJ, "CN-TJ", size);
     rewrite_history(TJ, "1", "tj-alice", "tj-malle");
     open_account(TJ, "tj-carol");
     long long rewritten_ms = proc_now_ms();
