@@ -140,7 +140,9 @@ static void checkpointer_keep_cosig(struct gateway *gw, store_t *st, size_t i, u
     note_opened_t opened;
     note_status_t s = NOTE_ERR_TOO_LARGE;
     char *both = NULL;
-    if (line->len > 0 && line->len <= NOTE_SIG_LINE_BYTES_MAX && note_len + line->len <= NOTE_BYTES_MAX) {
+    /* exactly one line, so that nothing else is kept with the checkpoint */
+    int one_line = line->len > 0 && memchr(line->data, '\n', line->len) == line->data + line->len - 1;
+    if (one_line && line->len <= NOTE_SIG_LINE_BYTES_MAX && note_len + line->len <= NOTE_BYTES_MAX) {
         both = malloc(note_len + line->len);
         if (both == NULL) abort();
         memcpy(both, note, note_len);
@@ -151,7 +153,7 @@ static void checkpointer_keep_cosig(struct gateway *gw, store_t *st, size_t i, u
     free(both);
     if (s != NOTE_OK) {
         log_warn("cosignature_refused", "{s:s, s:I, s:s}", "peer", peer, "size", (json_int_t)size,
-                 "error", s == NOTE_ERR_TOO_LARGE && why[0] == '\0' ? "no cosignature line" : why);
+                 "error", why[0] == '\0' ? "not one cosignature line" : why);
         return;
     }
     int kept = 0;
@@ -185,6 +187,7 @@ static Carbon__V1__AddCheckpointResponse *checkpointer_call(struct gateway *gw, 
     req.checkpoint = (ProtobufCBinaryData){note_len, (uint8_t *)note};
     ProtobufCMessage *resp = NULL;
     client_status_t status;
+    memset(&status, 0, sizeof status);
     grpc_channel *ch = peers_channel_of(gw->peers, peer);
     int ok = client_call(ch, CHECKPOINTER_METHOD, &req.base,
                          &carbon__v1__add_checkpoint_response__descriptor, &resp,
