@@ -96,8 +96,6 @@
 #define STORE_KEY_LEASE_RECOVERY "cj:lease:recovery"
 #define STORE_KEY_LEASE_INTEGRATOR "cj:lease:integrator"
 #define STORE_KEY_CHECKPOINT_PREFIX "cj:checkpoint:"
-/* TO BE REMOVED with audit_checkpoint_* (settlement/audit.c): */
-#define STORE_KEY_CHECKPOINTS_PREFIX "cj:checkpoints:"
 /* checkpoints and witnesses (settlement/witness.h): all under STORE_KEY_CHECKPOINT_PREFIX */
 #define STORE_KEY_CHECKPOINT_OWN_SIZES "cj:checkpoint:own:sizes"
 #define STORE_KEY_CHECKPOINT_OWN_NOTES "cj:checkpoint:own:notes"
