@@ -6,6 +6,7 @@
 #include "gateway/config.h"
 #include "gateway/server.h"
 #include "settlement/engine.h"
+#include "settlement/note.h"
 #include "settlement/store.h"
 
 #include <grpc/grpc.h>
@@ -27,10 +28,10 @@ struct gateway {
     engine_t *engine;
     struct metrics *metrics; /* gateway/metrics.h */
     int started;
-    /* audit checkpoints */
-    EVP_PKEY *audit_key;                       /* NULL: this gateway signs no checkpoints */
-    uint8_t peer_audit_keys[CONFIG_PEERS_MAX][32];
-    int peer_audit_key_set[CONFIG_PEERS_MAX];
+    /* audit checkpoints and witnessing (settlement/witness.h, services/checkpointer.c) */
+    EVP_PKEY *audit_key;                       /* NULL: this gateway signs and cosigns nothing */
+    note_verifier_t peer_log_vkeys[CONFIG_PEERS_MAX];     /* jjj.carbon/PEER/audit, type 0x01 */
+    note_verifier_t peer_witness_vkeys[CONFIG_PEERS_MAX]; /* jjj.carbon/PEER/witness, type 0x04 */
     pthread_t checkpointer;
     int checkpointer_started;
     pthread_mutex_t checkpointer_lock;

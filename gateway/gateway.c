@@ -10,6 +10,8 @@
 #include "settlement/ledger.h"
 #include "gateway/rpc/client.h"
 #include "gateway/services/audit.h"
+#include "gateway/services/checkpointer.h"
+#include "gateway/services/witnessing.h"
 #include "gateway/services/federation.h"
 #include "gateway/services/health.h"
 #include "gateway/log.h"
@@ -124,12 +126,14 @@ static const struct {
     {"/carbon.v1.Federation/Prepare", federation_prepare},
     {"/carbon.v1.Federation/Decide", federation_decide},
     {"/carbon.v1.Federation/QueryDecision", federation_query_decision},
-    {"/carbon.v1.Federation/ShareCheckpoint", federation_share_checkpoint},
     {"/carbon.v1.Federation/FetchBatches", federation_fetch_batches},
+    {"/carbon.v1.Federation/AddCheckpoint", federation_add_checkpoint},
     {"/carbon.v1.Operations/ListBatches", ops_list_batches},
     {"/carbon.v1.Operations/Reconcile", ops_reconcile},
     {"/carbon.v1.Operations/ListInDoubt", ops_list_in_doubt},
     {"/carbon.v1.Operations/ResolveInDoubt", ops_resolve_in_doubt},
+    {"/carbon.v1.Operations/ListForks", ops_list_forks},
+    {"/carbon.v1.Operations/AcknowledgeFork", ops_acknowledge_fork},
     {"/carbon.v1.Audit/Trace", audit_trace},
     {"/carbon.v1.Audit/ReadLog", audit_read_log},
     {"/carbon.v1.Audit/GetCheckpoint", audit_get_checkpoint},
@@ -179,7 +183,7 @@ static gateway_t *gateway_load(const gateway_config_t *cfg, char *err, size_t er
         }
     if (gateway_store_config(gw, err, errlen) != 0) goto fail;
     if (reflection_init(services_descriptors, SERVICES_N, err, errlen) != 0) goto fail;
-    if (audit_service_init(gw, err, errlen) != 0) goto fail;
+    if (checkpointer_init(gw, err, errlen) != 0) goto fail;
 
     gw->tls = tls_server_create(cfg->cert_path, cfg->key_path, cfg->ca_path, cfg->crl_dir, err,
                                 errlen);
@@ -362,7 +366,7 @@ int gateway_start(gateway_t *gw, char *err, size_t errlen) {
     if (gw->integrator == NULL) return -1;
     metrics_attach_integrator(gw->metrics, gw->integrator); /* before it serves */
     if (metrics_start(gw->metrics, err, errlen) != 0) return -1;
-    if (audit_checkpointer_start(gw, err, errlen) != 0) return -1;
+    if (checkpointer_start(gw, err, errlen) != 0) return -1;
     gw->started = 1;
     const catalog_t *cat = catalog_set_current(gw->catalogs, gw->cfg.region);
     log_info("listening", "{s:s, s:s, s:i, s:i, s:s, s:s}", "region", gw->cfg.region, "listen",
@@ -395,7 +399,7 @@ void gateway_stop(gateway_t *gw) {
         server_stop_and_destroy(gw->server, GATEWAY_STOP_GRACE_MS);
         gw->server = NULL;
     }
-    audit_checkpointer_stop(gw);
+    checkpointer_stop(gw);
     integrator_stop(gw->integrator); /* metrics, which read it, stopped first */
     gw->integrator = NULL;
 }
@@ -405,7 +409,7 @@ void gateway_destroy(gateway_t *gw) {
     gateway_stop(gw);
     engine_destroy(gw->engine);
     metrics_destroy(gw->metrics); /* after the engine: it wraps its transport */
-    audit_service_fini(gw);
+    checkpointer_fini(gw);
     peers_destroy(gw->peers);
     tls_server_destroy(gw->tls); /* and the credentials gw->creds */
     if (gw->catalogs != NULL) catalog_set_free(gw->catalogs);

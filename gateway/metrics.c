@@ -31,6 +31,7 @@ typedef struct {
     char region[CONFIG_REGION_SIZE];
     _Atomic uint64_t calls[METRICS_RPCS];
     _Atomic uint64_t failures[METRICS_RPCS];
+    _Atomic uint64_t forks_unacknowledged; /* services/witnessing.c */
 } metrics_peer_t;
 
 struct metrics {
@@ -207,6 +208,13 @@ static int metrics_query(void *ctx, const char *peer, const char *const *tids, s
     return rc;
 }
 
+void metrics_set_forks_unacknowledged(metrics_t *m, const char *region, uint64_t n) {
+    if (m == NULL) return;
+    CARBON_ASSERT(region != NULL && m->peers_n <= CONFIG_PEERS_MAX);
+    for (size_t i = 0; i < m->peers_n; i++)
+        if (strcmp(m->peers[i].region, region) == 0) atomic_store(&m->peers[i].forks_unacknowledged, n);
+}
+
 engine_transport_t metrics_transport(metrics_t *m, const engine_transport_t *inner) {
     m->inner = *inner;
     engine_transport_t t = {
@@ -316,6 +324,17 @@ static void metrics_render_log(metrics_out_t *o, const struct integrator *it) {
     mo_printf(o, "carbon_audit_log_integration_errors_total %" PRIu64 "\n", is.errors_total);
 }
 
+/* carbon_audit_forks_unacknowledged{region}, one series per peer. */
+static void mo_forks(metrics_out_t *o, metrics_t *m) {
+    CARBON_ASSERT(o != NULL && m != NULL && m->peers_n <= CONFIG_PEERS_MAX);
+    mo_header(o, "carbon_audit_forks_unacknowledged", "gauge",
+              "Forks of a peer's audit log this region witnessed (a checkpoint inconsistent with "
+              "the one it cosigned) that no operator acknowledged yet: an alarm when above 0.");
+    for (size_t i = 0; i < m->peers_n; i++)
+        mo_printf(o, "carbon_audit_forks_unacknowledged{region=\"%s\"} %" PRIu64 "\n",
+                  m->peers[i].region, atomic_load(&m->peers[i].forks_unacknowledged));
+}
+
 int metrics_render(metrics_t *m, char *buf, size_t buflen) {
     CARBON_ASSERT(buf != NULL && buflen > 0);
     metrics_out_t o = {buf, buflen, 0, 0};
@@ -369,6 +388,8 @@ int metrics_render(metrics_t *m, char *buf, size_t buflen) {
             mo_printf(&o, "carbon_peer_rpc_failures_total{peer=\"%s\",method=\"%s\"} %" PRIu64 "\n",
                       m->peers[i].region, metrics_rpc_names[r],
                       atomic_load(&m->peers[i].failures[r]));
+
+    mo_forks(&o, m);
 
     server_stats_t ss = {0, 0};
     if (m->server != NULL) server_get_stats(m->server, &ss);

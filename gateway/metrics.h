@@ -18,6 +18,8 @@
  *   carbon_audit_log_tree_size                 gauge, entries in the log's Merkle tree
  *   carbon_audit_log_integrator                gauge, 1 if this gateway holds the lease
  *   carbon_audit_log_integration_errors_total  counter, integration passes that failed
+ *   carbon_audit_forks_unacknowledged{region}  gauge, forks of that peer's log witnessed here
+ *                                              and not acknowledged (services/witnessing.h)
  * Values are read from atomic integer counters; no label names an account.
  *
  * Lifecycle: metrics_create (binds the socket, so a bad or busy address is an
@@ -57,6 +59,9 @@ void metrics_attach(metrics_t *m, engine_t *engine, server_t *server);
 /* Makes m read the integrator's figures (gateway/integrator.h); before
  * metrics_start. */
 void metrics_attach_integrator(metrics_t *m, struct integrator *it);
+/* Sets carbon_audit_forks_unacknowledged{region} (a peer's region; another
+ * is ignored) to n. m may be NULL. Thread-safe. */
+void metrics_set_forks_unacknowledged(metrics_t *m, const char *region, uint64_t n);
 
 /* Starts serving (no-op without a listen address). 0, or -1 with the reason. */
 int metrics_start(metrics_t *m, char *err, size_t errlen);

@@ -1,4 +1,4 @@
-/* audit.c - audit log entries, format carbon-audit/3, and the old signed checkpoints (audit.h). */
+/* audit.c - audit log entries, format carbon-audit/3 (audit.h). */
 #include "settlement/audit.h"
 #include "common/carbon_assert.h"
 #include "common/hex.h"
@@ -9,7 +9,6 @@
 #include <errno.h>
 #include <hiredis/hiredis.h>
 #include <inttypes.h>
-#include <openssl/pem.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -285,134 +284,4 @@ int audit_entry_has_serial(const audit_entry_t *e, const char *origin, uint64_t 
             serial <= e->blocks[i].last)
             return 1;
     return 0;
-}
-
-/* ---- checkpoints ---------------------------------------------------------------- */
-
-int audit_checkpoint_message(const audit_checkpoint_t *cp, char *buf, size_t buflen) {
-    int n = snprintf(buf, buflen, "carbon.v1.checkpoint|%s|%" PRIu64 "|%s|%" PRIu64, cp->region,
-                     cp->seq, cp->head_hash, cp->time_ms);
-    return n > 0 && (size_t)n < buflen ? n : -1;
-}
-
-EVP_PKEY *audit_load_signing_key(const char *path, char *err, size_t errlen) {
-    FILE *f = fopen(path, "r");
-    if (f == NULL) {
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
-        return NULL;
-    }
-    EVP_PKEY *key = PEM_read_PrivateKey(f, NULL, NULL, NULL);
-    fclose(f);
-    if (key == NULL || EVP_PKEY_id(key) != EVP_PKEY_ED25519) {
-        EVP_PKEY_free(key);
-        snprintf(err, errlen, "%s: not an Ed25519 private key (PEM)", path);
-        return NULL;
-    }
-    return key;
-}
-
-int audit_load_public_key(const char *path, uint8_t out[32], char *err, size_t errlen) {
-    FILE *f = fopen(path, "r");
-    if (f == NULL) {
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
-        return -1;
-    }
-    EVP_PKEY *key = PEM_read_PUBKEY(f, NULL, NULL, NULL);
-    fclose(f);
-    size_t len = 32;
-    int ok = key != NULL && EVP_PKEY_id(key) == EVP_PKEY_ED25519 &&
-             EVP_PKEY_get_raw_public_key(key, out, &len) == 1 && len == 32;
-    EVP_PKEY_free(key);
-    if (!ok) snprintf(err, errlen, "%s: not an Ed25519 public key (PEM)", path);
-    return ok ? 0 : -1;
-}
-
-int audit_checkpoint_sign(audit_checkpoint_t *cp, EVP_PKEY *key) {
-    size_t len = 32;
-    if (EVP_PKEY_get_raw_public_key(key, cp->public_key, &len) != 1 || len != 32) return -1;
-    char msg[256];
-    int mlen = audit_checkpoint_message(cp, msg, sizeof msg);
-    if (mlen < 0) return -1;
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    size_t siglen = 64;
-    int ok = ctx != NULL && EVP_DigestSignInit(ctx, NULL, NULL, NULL, key) == 1 &&
-             EVP_DigestSign(ctx, cp->signature, &siglen, (const unsigned char *)msg, (size_t)mlen) == 1 &&
-             siglen == 64;
-    EVP_MD_CTX_free(ctx);
-    return ok ? 0 : -1;
-}
-
-int audit_checkpoint_verify(const audit_checkpoint_t *cp, const uint8_t *pinned) {
-    if (pinned != NULL && memcmp(pinned, cp->public_key, 32) != 0) return 0;
-    EVP_PKEY *key = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, cp->public_key, 32);
-    if (key == NULL) return 0;
-    char msg[256];
-    int mlen = audit_checkpoint_message(cp, msg, sizeof msg);
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    int ok = mlen > 0 && ctx != NULL && EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, key) == 1 &&
-             EVP_DigestVerify(ctx, cp->signature, 64, (const unsigned char *)msg, (size_t)mlen) == 1;
-    EVP_MD_CTX_free(ctx);
-    EVP_PKEY_free(key);
-    return ok;
-}
-
-int audit_checkpoint_store(store_t *st, const char *owner, const audit_checkpoint_t *cp,
-                           char *err, size_t errlen) {
-    char text[512], pub[65], sig[129];
-    int hex_len = hex_encode(cp->public_key, sizeof cp->public_key, pub, sizeof pub);
-    CARBON_ASSERT(hex_len == 64);
-    int sig_hex_len = hex_encode(cp->signature, sizeof cp->signature, sig, sizeof sig);
-    CARBON_ASSERT(sig_hex_len == 128);
-    snprintf(text, sizeof text, "%s|%" PRIu64 "|%s|%" PRIu64 "|%s|%s", cp->region, cp->seq,
-             cp->head_hash, cp->time_ms, pub, sig);
-    char latest[64], history[64], keep[16];
-    snprintf(latest, sizeof latest, STORE_KEY_CHECKPOINT_PREFIX "%s", owner);
-    snprintf(history, sizeof history, STORE_KEY_CHECKPOINTS_PREFIX "%s", owner);
-    snprintf(keep, sizeof keep, "-%d", AUDIT_CHECKPOINTS_KEPT);
-    const char *set[3] = {"SET", latest, text};
-    size_t setlen[3] = {3, strlen(latest), strlen(text)};
-    const char *push[3] = {"RPUSH", history, text};
-    size_t pushlen[3] = {5, strlen(history), strlen(text)};
-    const char *trim[4] = {"LTRIM", history, keep, "-1"};
-    size_t trimlen[4] = {5, strlen(history), strlen(keep), 2};
-    redisReply *r = NULL;
-    if (store_command(st, 3, set, setlen, &r, err, errlen) != STORE_OK) return LEDGER_ESTORE;
-    freeReplyObject(r);
-    if (store_command(st, 3, push, pushlen, &r, err, errlen) != STORE_OK) return LEDGER_ESTORE;
-    freeReplyObject(r);
-    if (store_command(st, 4, trim, trimlen, &r, err, errlen) != STORE_OK) return LEDGER_ESTORE;
-    freeReplyObject(r);
-    return LEDGER_OK;
-}
-
-int audit_checkpoint_load(store_t *st, const char *owner, audit_checkpoint_t *cp, char *err,
-                          size_t errlen) {
-    char latest[64];
-    snprintf(latest, sizeof latest, STORE_KEY_CHECKPOINT_PREFIX "%s", owner);
-    const char *get[2] = {"GET", latest};
-    size_t getlen[2] = {3, strlen(latest)};
-    redisReply *r = NULL;
-    if (store_command(st, 2, get, getlen, &r, err, errlen) != STORE_OK) return LEDGER_ESTORE;
-    if (r->type != REDIS_REPLY_STRING) {
-        freeReplyObject(r);
-        return LEDGER_NOT_FOUND;
-    }
-    memset(cp, 0, sizeof *cp);
-    char region[CARBON_REGION_SIZE], hash[65], pub[65], sig[129];
-    unsigned long long seq, t;
-    CARBON_STATIC_ASSERT(CARBON_REGION_MAX == 15, "%15[^|] below reads at most CARBON_REGION_MAX");
-    int ok = sscanf(r->str, "%15[^|]|%llu|%64[0-9a-f]|%llu|%64[0-9a-f]|%128[0-9a-f]", region, &seq,
-                    hash, &t, pub, sig) == 6 &&
-             strlen(pub) == 64 && strlen(sig) == 128;
-    freeReplyObject(r);
-    if (!ok || hex_decode(pub, 64, cp->public_key, sizeof cp->public_key) != 32 ||
-        hex_decode(sig, 128, cp->signature, sizeof cp->signature) != 64) {
-        snprintf(err, errlen, "checkpoint of %s: malformed record", owner);
-        return LEDGER_ESTORE;
-    }
-    snprintf(cp->region, sizeof cp->region, "%s", region);
-    snprintf(cp->head_hash, sizeof cp->head_hash, "%s", hash);
-    cp->seq = seq;
-    cp->time_ms = t;
-    return LEDGER_OK;
 }

@@ -1,5 +1,5 @@
-/* audit.h - the entries of the region's audit log (DESIGN §8), and (until
- * the witnesses replace them) the old signed checkpoints.
+/* audit.h - the entries of the region's audit log (DESIGN §8). Checkpoints
+ * and cosignatures are settlement/witness.h.
  *
  * Every state-changing script appends an entry in the same script
  * (settlement/scripts/_prelude.lua, function audit), format carbon-audit/3,
@@ -15,13 +15,11 @@
 #include "settlement/ledger.h"
 #include "settlement/store.h"
 
-#include <openssl/evp.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #define AUDIT_READ_MAX 10000        /* entries per read */
 #define AUDIT_HASH_HEX 64
-#define AUDIT_CHECKPOINTS_KEPT 1000 /* history kept per region */
 #define AUDIT_DETAIL_FIELDS_MAX 8   /* text fields of one entry's detail */
 #define AUDIT_IDS_MAX 4096          /* ids of one entry */
 #define AUDIT_BLOCKS_MAX (LEDGER_BATCH_LEGS_MAX * LEDGER_LEG_BLOCKS_MAX) /* blocks of one entry */
@@ -69,36 +67,5 @@ int audit_log_size(store_t *st, uint64_t *size, char *err, size_t errlen);
 int audit_entry_has_id(const audit_entry_t *e, const char *id);
 /* True if one of the entry's blocks holds serial of origin. */
 int audit_entry_has_serial(const audit_entry_t *e, const char *origin, uint64_t serial);
-
-typedef struct {
-    char region[CARBON_REGION_SIZE];
-    uint64_t seq;
-    char head_hash[AUDIT_HASH_HEX + 1];
-    uint64_t time_ms;
-    uint8_t public_key[32];
-    uint8_t signature[64];
-} audit_checkpoint_t;
-
-/* The signed message: "carbon.v1.checkpoint|region|seq|head_hash|time_ms". */
-int audit_checkpoint_message(const audit_checkpoint_t *cp, char *buf, size_t buflen);
-
-/* Loads an Ed25519 private key (PEM). NULL with "PATH: reason" in err. */
-EVP_PKEY *audit_load_signing_key(const char *path, char *err, size_t errlen);
-/* Loads an Ed25519 public key (PEM) into out. 0 or -1 with the reason. */
-int audit_load_public_key(const char *path, uint8_t out[32], char *err, size_t errlen);
-
-/* Fills public_key and signature of cp with key. 0 or -1. */
-int audit_checkpoint_sign(audit_checkpoint_t *cp, EVP_PKEY *key);
-/* 1 if cp's signature verifies with cp->public_key (and equals pinned when
- * pinned is not NULL). */
-int audit_checkpoint_verify(const audit_checkpoint_t *cp, const uint8_t *pinned);
-
-/* Stores cp as the latest of `owner` ("own" or a peer region) and appends it
- * to its history (capped at AUDIT_CHECKPOINTS_KEPT). */
-int audit_checkpoint_store(store_t *st, const char *owner, const audit_checkpoint_t *cp,
-                           char *err, size_t errlen);
-/* Loads the latest checkpoint of owner; LEDGER_NOT_FOUND if none. */
-int audit_checkpoint_load(store_t *st, const char *owner, audit_checkpoint_t *cp, char *err,
-                          size_t errlen);
 
 #endif

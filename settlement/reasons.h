@@ -95,8 +95,15 @@ typedef enum { REASON_RETRY_NO, REASON_RETRY_YES, REASON_RETRY_LATER } reason_re
     X(COORDINATOR_ANSWERS, FAILED_PRECONDITION, CALL, NO, "The coordinator answers with its decision for this transfer; recovery applies it.", "Do not force it; recovery settles the leg.") \
     X(NO_SUBJECT, INVALID_ARGUMENT, CALL, NO, "The audit query names neither a transfer_id nor a serial.", "Give a transfer_id or a serial.") \
     X(BAD_SERIAL, INVALID_ARGUMENT, CALL, NO, "The serial is not REGION:NUMBER.", "Send a serial like CN-TJ:1042.") \
-    X(MALFORMED_CHECKPOINT, INVALID_ARGUMENT, CALL, NO, "A checkpoint lacks its 32-byte key, 64-byte signature or hex hash.", "Fix the peer: send a complete checkpoint.") \
-    X(BAD_SIGNATURE, INVALID_ARGUMENT, CALL, NO, "The checkpoint's signature does not verify (with the configured key of that region).", "Check the region's audit key; this may be an attack.") \
+    X(MALFORMED_CHECKPOINT, INVALID_ARGUMENT, CALL, NO, "The checkpoint is not a signed note with a tlog-checkpoint body (docs/audit-log.md section 4).", "Fix the peer: send its checkpoint as a signed note.") \
+    X(CHECKPOINT_TOO_LARGE, INVALID_ARGUMENT, CALL, NO, "The checkpoint's tree size is over 2^40 entries, the most a witness accepts.", "Fix the peer; this may be an attempt to freeze what witnesses hold.") \
+    X(BAD_PROOF, INVALID_ARGUMENT, CALL, NO, "The consistency proof sent with a checkpoint has hashes that are not 32 bytes, or not the number the two sizes need.", "Send the proof RFC 9162 gives from old_size to the checkpoint's size.") \
+    X(NOT_SIGNED_BY_REGION, PERMISSION_DENIED, CALL, NO, "The checkpoint carries no valid signature by the pinned audit key of the caller's region (self-signed, signed by another region's key, or a signature that fails).", "Check the region's audit key and the witness's [audit_keys]; this may be an attack.") \
+    X(WRONG_ORIGIN, PERMISSION_DENIED, CALL, NO, "The checkpoint's origin is not the log of the caller's region (jjj.carbon/REGION/audit).", "A gateway may send only its own region's checkpoints.") \
+    X(CHECKPOINT_REPLAYED, FAILED_PRECONDITION, CALL, NO, "The checkpoint is older than the one this witness cosigned for that region: a replay; nothing changed.", "Send the region's newest checkpoint.") \
+    X(CHECKPOINT_FORK, FAILED_PRECONDITION, CALL, NO, "The checkpoint is not consistent with the one this witness cosigned for that region (same size and another root, or the consistency proof fails): a fork of the log, kept as evidence and alarmed on.", "Investigate the region's log: its history was rewritten. Operators list the fork with gwctl forks list.") \
+    X(NO_WITNESS_KEY, FAILED_PRECONDITION, CALL, LATER, "This gateway has no audit signing key, so it cannot cosign checkpoints.", "Configure [audit] signing_key on the witness.") \
+    X(UNKNOWN_FORK, NOT_FOUND, CALL, NO, "No fork record of that id on this gateway.", "List the forks (gwctl forks list --all) and use one of their ids.") \
     X(BAD_BATCH_SIZE, INVALID_ARGUMENT, CALL, NO, "A federation batch holds no legs, decisions or ids.", "Send 1..batch_legs_max items.") \
     X(BATCH_TOO_LARGE, RESOURCE_EXHAUSTED, CALL, NO, "A federation batch holds more than batch_legs_max items.", "Split the batch; make batch_legs_max equal on all gateways.") \
     X(PROTOCOL_VERSION, FAILED_PRECONDITION, CALL, NO, "The peer speaks another federation protocol version.", "Run the same gateway version in every region.") \

@@ -42,8 +42,24 @@
  *   lease:integrator string the gateway integrating the audit log (PX expiry)
  *   audit:head       hash   (before carbon-audit/3: the hash chain's head; a
  *                           store holding it is refused, settlement/log_tree.h)
- *   checkpoint:OWNER    string  latest signed audit checkpoint ("own" or a peer region)
- *   checkpoints:OWNER   list    the last checkpoints of OWNER (settlement/audit.c)
+ *   checkpoint:...      everything of checkpoints and witnessing (settlement/witness.h),
+ *                       written by gateways on their own timers (the checkpointer, the
+ *                       peers' AddCheckpoint); by the scripts witness_*.lua:
+ *     checkpoint:own:sizes    zset   this region's checkpoints kept, member = score = size
+ *     checkpoint:own:notes    hash   size -> the signed note (WITNESS_OWN_KEPT kept)
+ *     checkpoint:own:cosigs   hash   "SIZE|PEER" -> PEER's cosignature line of it
+ *     checkpoint:witnessed-by hash   PEER -> the size PEER last cosigned
+ *     checkpoint:witness:PEER hash   what this region cosigned for PEER: size, root
+ *                                    (hex), note, cosig, time_ms
+ *     checkpoint:witness:PEER:history  list  cosigned notes (note || cosig line),
+ *                                    the last WITNESS_HISTORY_KEPT
+ *     checkpoint:forks        zset   fork record ids (score = id)
+ *     checkpoint:fork:ID      hash   region, cosigned, conflicting, proof,
+ *                                    detected_ms, acked, acked_by, ack_reason, acked_ms
+ *     checkpoint:forks:seq    string last fork id
+ *     checkpoint:forks:seen   hash   SHA-256 hex of a refused note -> its fork id
+ *     checkpoint:forks:count  hash   PEER -> fork records kept for PEER
+ *     checkpoint:forks:open   hash   PEER -> fork records not acknowledged
  * each under the namespace STORE_KEY_NAMESPACE. */
 #ifndef SETTLEMENT_STORE_KEYS_H
 #define SETTLEMENT_STORE_KEYS_H
@@ -80,6 +96,18 @@
 #define STORE_KEY_LEASE_RECOVERY "cj:lease:recovery"
 #define STORE_KEY_LEASE_INTEGRATOR "cj:lease:integrator"
 #define STORE_KEY_CHECKPOINT_PREFIX "cj:checkpoint:"
-#define STORE_KEY_CHECKPOINTS_PREFIX "cj:checkpoints:"
+/* checkpoints and witnesses (settlement/witness.h): all under STORE_KEY_CHECKPOINT_PREFIX */
+#define STORE_KEY_CHECKPOINT_OWN_SIZES "cj:checkpoint:own:sizes"
+#define STORE_KEY_CHECKPOINT_OWN_NOTES "cj:checkpoint:own:notes"
+#define STORE_KEY_CHECKPOINT_OWN_COSIGS "cj:checkpoint:own:cosigs"
+#define STORE_KEY_CHECKPOINT_WITNESSED_BY "cj:checkpoint:witnessed-by"
+#define STORE_KEY_CHECKPOINT_WITNESS_PREFIX "cj:checkpoint:witness:"
+#define STORE_KEY_CHECKPOINT_HISTORY_SUFFIX ":history"
+#define STORE_KEY_CHECKPOINT_FORKS "cj:checkpoint:forks"
+#define STORE_KEY_CHECKPOINT_FORK_PREFIX "cj:checkpoint:fork:"
+#define STORE_KEY_CHECKPOINT_FORKS_SEQ "cj:checkpoint:forks:seq"
+#define STORE_KEY_CHECKPOINT_FORKS_SEEN "cj:checkpoint:forks:seen"
+#define STORE_KEY_CHECKPOINT_FORKS_COUNT "cj:checkpoint:forks:count"
+#define STORE_KEY_CHECKPOINT_FORKS_OPEN "cj:checkpoint:forks:open"
 
 #endif

@@ -33,6 +33,7 @@ const gwctl_command_t gwctl_commands[] = {
     {"reconcile", "operator: reconcile the batches sent to a peer with its records", gwctl_reconcile},
     {"indoubt", "operator: legs waiting for a decision", gwctl_indoubt},
     {"resolve", "operator: force the decision of a leg its coordinator cannot answer for", gwctl_resolve},
+    {"forks", "operator: forks of the peers' audit logs witnessed here (the alarm); ack them", gwctl_forks},
     {"trace", "auditor: follow a serial or a transfer across every region, verified", gwctl_trace},
     {"audit", "auditor: verify a region's whole audit chain and its checkpoints", gwctl_audit},
     {"check", "auditor: verify conservation and atomicity over the regions' stores", gwctl_check},

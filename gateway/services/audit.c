@@ -1,4 +1,4 @@
-/* audit.c - the carbon.v1.Audit service and the checkpointer (audit.h). */
+/* audit.c - the carbon.v1.Audit service (audit.h). */
 #include "gateway/services/audit.h"
 
 #include "carbon/v1/carbon.pb-c.h"
@@ -12,6 +12,7 @@
 #include "settlement/audit.h"
 #include "settlement/log_tree.h"
 #include "common/hex.h"
+#include "settlement/witness.h"
 
 #include <jansson.h>
 
@@ -172,22 +173,27 @@ bad_serial:
                        "serial must be REGION:NUMBER, e.g. CN-TJ:1042");
 }
 
-static Carbon__V1__Checkpoint *audit_pb_checkpoint(arena_t *a, const audit_checkpoint_t *cp) {
-    CARBON_ASSERT(a != NULL && cp != NULL);
-    CARBON_ASSERT(memchr(cp->region, '\0', sizeof cp->region) != NULL &&
-                  memchr(cp->head_hash, '\0', sizeof cp->head_hash) != NULL);
-    Carbon__V1__Checkpoint *m = arena_alloc(a, sizeof *m);
-    carbon__v1__checkpoint__init(m);
-    m->region = arena_strdup(a, cp->region);
-    m->seq = cp->seq;
-    m->head_hash = arena_strdup(a, cp->head_hash);
-    m->time_unix_ms = cp->time_ms;
-    uint8_t *pub = arena_alloc(a, 32), *sig = arena_alloc(a, 64);
-    memcpy(pub, cp->public_key, 32);
-    memcpy(sig, cp->signature, 64);
-    m->public_key = (ProtobufCBinaryData){32, pub};
-    m->signature = (ProtobufCBinaryData){64, sig};
-    return m;
+/* What this region holds as the witness of peer region i: its newest
+ * cosigned checkpoint and this region's cosignature line. 0 (nothing held
+ * leaves *out NULL), or -1 on a store error with err. */
+static int audit_pb_witnessed(arena_t *a, store_t *st, const char *region,
+                              Carbon__V1__WitnessedCheckpoint **out, char *err, size_t errlen) {
+    CARBON_ASSERT(a != NULL && st != NULL && region != NULL && out != NULL);
+    *out = NULL;
+    witness_held_t held;
+    if (witness_held_load(st, region, &held, err, errlen) != LEDGER_OK) return -1;
+    if (held.head.size > 0 && held.note_len > 0) {
+        Carbon__V1__WitnessedCheckpoint *m = arena_alloc(a, sizeof *m);
+        carbon__v1__witnessed_checkpoint__init(m);
+        m->region = arena_strdup(a, region);
+        m->checkpoint.data = (uint8_t *)arena_strdup(a, held.note);
+        m->checkpoint.len = held.note_len;
+        m->cosignature.data = (uint8_t *)arena_strdup(a, held.cosig);
+        m->cosignature.len = held.cosig_len;
+        *out = m;
+    }
+    witness_held_free(&held);
+    return 0;
 }
 
 void audit_get_checkpoint(server_call_t *call, const ProtobufCMessage *request) {
@@ -199,163 +205,28 @@ void audit_get_checkpoint(server_call_t *call, const ProtobufCMessage *request) 
     if (st == NULL) return;
     arena_t a = {0};
     Carbon__V1__GetCheckpointResponse resp = CARBON__V1__GET_CHECKPOINT_RESPONSE__INIT;
-    audit_checkpoint_t cp;
-    char err[256] = "";
-    int rc = audit_checkpoint_load(st, "own", &cp, err, sizeof err);
+    char err[256] = "", *note = NULL;
+    size_t note_len = 0, cosigners = 0;
+    int rc = witness_own_cosigned_note(st, 0, gw->peer_regions, gw->cfg.peers_n, &note, &note_len,
+                                       &cosigners, err, sizeof err);
     if (rc == LEDGER_ESTORE) goto unavailable;
-    if (rc == LEDGER_OK) resp.own = audit_pb_checkpoint(&a, &cp);
-    resp.peers = arena_alloc(&a, gw->cfg.peers_n * sizeof *resp.peers);
-    for (size_t i = 0; i < gw->cfg.peers_n; i++) {
-        char owner[32];
-        snprintf(owner, sizeof owner, "peer:%s", gw->cfg.peers[i].region);
-        rc = audit_checkpoint_load(st, owner, &cp, err, sizeof err);
-        if (rc == LEDGER_ESTORE) goto unavailable;
-        if (rc == LEDGER_OK) resp.peers[resp.n_peers++] = audit_pb_checkpoint(&a, &cp);
+    if (rc == LEDGER_OK) {
+        resp.own_checkpoint.data = (uint8_t *)arena_strdup(&a, note);
+        resp.own_checkpoint.len = note_len;
+        free(note);
     }
-    CARBON_ASSERT(resp.n_peers <= gw->cfg.peers_n);
+    resp.witnessed = arena_alloc(&a, (gw->cfg.peers_n > 0 ? gw->cfg.peers_n : 1) * sizeof *resp.witnessed);
+    for (size_t i = 0; i < gw->cfg.peers_n; i++) {
+        Carbon__V1__WitnessedCheckpoint *w = NULL;
+        if (audit_pb_witnessed(&a, st, gw->cfg.peers[i].region, &w, err, sizeof err) != 0)
+            goto unavailable;
+        if (w != NULL) resp.witnessed[resp.n_witnessed++] = w;
+    }
+    CARBON_ASSERT(resp.n_witnessed <= gw->cfg.peers_n);
     server_reply_ok(call, &resp.base);
     arena_free(&a);
     return;
 unavailable:
     arena_free(&a);
     server_reply_error(call, GRPC_STATUS_UNAVAILABLE, REASON(STORE_UNAVAILABLE), "%s", err);
-}
-
-/* ---- the checkpointer -------------------------------------------------------------- */
-
-int audit_service_init(struct gateway *gw, char *err, size_t errlen) {
-    CARBON_ASSERT(gw != NULL && err != NULL && errlen > 0);
-    CARBON_ASSERT(gw->cfg.peers_n <= CONFIG_PEERS_MAX); /* peer_audit_keys[] holds that many */
-    pthread_mutex_init(&gw->checkpointer_lock, NULL);
-    pthread_cond_init(&gw->checkpointer_wake, NULL);
-    if (gw->cfg.audit_signing_key[0] != '\0') {
-        gw->audit_key = audit_load_signing_key(gw->cfg.audit_signing_key, err, errlen);
-        if (gw->audit_key == NULL) return -1;
-    }
-    for (size_t i = 0; i < gw->cfg.peers_n; i++) {
-        if (gw->cfg.audit_keys[i][0] == '\0') continue;
-        if (audit_load_public_key(gw->cfg.audit_keys[i], gw->peer_audit_keys[i], err, errlen) != 0)
-            return -1;
-        gw->peer_audit_key_set[i] = 1;
-    }
-    return 0;
-}
-
-/* What the checkpointer thread keeps between ticks: its newest signed
- * checkpoint and, per peer (the order of cfg.peers), the newest seq that
- * peer accepted. */
-typedef struct {
-    audit_checkpoint_t latest; /* seq 0: none signed yet */
-    uint64_t delivered_seq[CONFIG_PEERS_MAX];
-} audit_checkpointer_t;
-
-/* Signs the head if it moved past the newest checkpoint and stores it. */
-static void audit_checkpoint_sign_new(struct gateway *gw, store_t *st, audit_checkpointer_t *c) {
-    CARBON_ASSERT(gw != NULL && st != NULL && c != NULL);
-    CARBON_ASSERT(gw->audit_key != NULL); /* the checkpointer runs only with a signing key */
-    audit_checkpoint_t cp = {0};
-    char err[256];
-    log_tree_head_t tree;
-    if (log_tree_head(st, &tree, err, sizeof err) != LEDGER_OK) return;
-    cp.seq = tree.size;
-    hex_encode(tree.root.bytes, sizeof tree.root.bytes, cp.head_hash, sizeof cp.head_hash);
-    if (cp.seq == 0 || cp.seq == c->latest.seq) return;
-    snprintf(cp.region, sizeof cp.region, "%s", gw->cfg.region);
-    cp.time_ms = ledger_now_ms();
-    if (audit_checkpoint_sign(&cp, gw->audit_key) != 0) {
-        log_error("checkpoint_sign_failed", NULL);
-        return;
-    }
-    if (audit_checkpoint_store(st, "own", &cp, err, sizeof err) != LEDGER_OK) return;
-    c->latest = cp;
-    log_debug("checkpoint", "{s:I, s:s}", "seq", (json_int_t)cp.seq, "head", cp.head_hash);
-}
-
-/* Gives the newest checkpoint to every peer that has not accepted it yet, so
- * a peer that was down gets it as soon as it is back, also when the chain
- * has not moved since (and its return is logged then: peer_up). */
-static void audit_checkpoint_share(struct gateway *gw, audit_checkpointer_t *c) {
-    CARBON_ASSERT(gw != NULL && c != NULL);
-    CARBON_ASSERT(gw->cfg.peers_n <= CONFIG_PEERS_MAX);
-    if (c->latest.seq == 0) return;
-    arena_t a = {0};
-    Carbon__V1__ShareCheckpointRequest req = CARBON__V1__SHARE_CHECKPOINT_REQUEST__INIT;
-    req.checkpoint = audit_pb_checkpoint(&a, &c->latest);
-    for (size_t i = 0; i < gw->cfg.peers_n; i++) {
-        if (c->delivered_seq[i] == c->latest.seq) continue;
-        grpc_channel *ch = peers_channel_of(gw->peers, gw->cfg.peers[i].region);
-        ProtobufCMessage *resp = NULL;
-        client_status_t status;
-        int ok = client_call(ch, "/carbon.v1.Federation/ShareCheckpoint", &req.base,
-                             &carbon__v1__share_checkpoint_response__descriptor, &resp,
-                             gw->cfg.peer_timeout_ms, &status) == GRPC_STATUS_OK;
-        if (ok) c->delivered_seq[i] = c->latest.seq;
-        /* a peer down is logged once (peer_down), not at every checkpoint */
-        peers_observe(gw->peers, gw->cfg.peers[i].region, "/carbon.v1.Federation/ShareCheckpoint",
-                      ok ? NULL : &status);
-        if (resp != NULL) protobuf_c_message_free_unpacked(resp, NULL);
-    }
-    arena_free(&a);
-}
-
-static void *audit_checkpointer_main(void *arg) {
-    struct gateway *gw = arg;
-    CARBON_ASSERT(gw != NULL && gw->audit_key != NULL);
-    CARBON_ASSERT(gw->cfg.checkpoint_interval_ms >= 1);
-    store_t *st = NULL;
-    audit_checkpointer_t *c = calloc(1, sizeof *c);
-    if (c == NULL) abort();
-    for (;;) {
-        pthread_mutex_lock(&gw->checkpointer_lock);
-        if (!gw->checkpointer_stop) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            uint64_t ns = (uint64_t)ts.tv_nsec + (uint64_t)gw->cfg.checkpoint_interval_ms * 1000000u;
-            ts.tv_sec += (time_t)(ns / 1000000000u);
-            ts.tv_nsec = (long)(ns % 1000000000u);
-            pthread_cond_timedwait(&gw->checkpointer_wake, &gw->checkpointer_lock, &ts);
-        }
-        int stop = gw->checkpointer_stop;
-        pthread_mutex_unlock(&gw->checkpointer_lock);
-        if (stop) break;
-        char err[256];
-        if (st == NULL) st = store_open(&gw->store_cfg, err, sizeof err);
-        if (st != NULL) audit_checkpoint_sign_new(gw, st, c);
-        audit_checkpoint_share(gw, c);
-    }
-    free(c);
-    store_close(st);
-    return NULL;
-}
-
-int audit_checkpointer_start(struct gateway *gw, char *err, size_t errlen) {
-    CARBON_ASSERT(gw != NULL && err != NULL);
-    CARBON_ASSERT(!gw->checkpointer_started);
-    if (gw->audit_key == NULL) return 0;
-    if (pthread_create(&gw->checkpointer, NULL, audit_checkpointer_main, gw) != 0) {
-        snprintf(err, errlen, "cannot start the checkpointer");
-        return -1;
-    }
-    gw->checkpointer_started = 1;
-    return 0;
-}
-
-void audit_checkpointer_stop(struct gateway *gw) {
-    CARBON_ASSERT(gw != NULL);
-    if (!gw->checkpointer_started) return;
-    pthread_mutex_lock(&gw->checkpointer_lock);
-    gw->checkpointer_stop = 1;
-    pthread_cond_broadcast(&gw->checkpointer_wake);
-    pthread_mutex_unlock(&gw->checkpointer_lock);
-    int joined = pthread_join(gw->checkpointer, NULL);
-    CARBON_ASSERT(joined == 0);
-    (void)joined;
-    gw->checkpointer_started = 0;
-}
-
-void audit_service_fini(struct gateway *gw) {
-    CARBON_ASSERT(gw != NULL);
-    audit_checkpointer_stop(gw);
-    EVP_PKEY_free(gw->audit_key);
-    gw->audit_key = NULL;
 }

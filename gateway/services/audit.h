@@ -1,6 +1,8 @@
-/* audit.h - carbon.v1.Audit (Trace, ReadLog, GetCheckpoint) and the
- * checkpointer that signs the chain head and gives it to the peers (their
- * Federation.ShareCheckpoint, federation.c, keeps it). */
+/* audit.h - carbon.v1.Audit (Trace, ReadLog, GetCheckpoint). GetCheckpoint
+ * answers this region's newest checkpoint with the cosignature lines its
+ * peers returned, and, per peer, the newest checkpoint of that peer this
+ * region cosigned (settlement/witness.h; the checkpointer that makes and
+ * sends them is services/checkpointer.h). */
 #ifndef GATEWAY_AUDIT_SERVICE_H
 #define GATEWAY_AUDIT_SERVICE_H
 
@@ -10,14 +12,5 @@
 void audit_trace(server_call_t *call, const ProtobufCMessage *request);
 void audit_read_log(server_call_t *call, const ProtobufCMessage *request);
 void audit_get_checkpoint(server_call_t *call, const ProtobufCMessage *request);
-
-/* Loads the signing key and the peers' public keys from the configuration.
- * 0, or -1 with "PATH: reason" in err. */
-int audit_service_init(struct gateway *gw, char *err, size_t errlen);
-
-/* Starts / stops the checkpointer thread (no-op without a signing key). */
-int audit_checkpointer_start(struct gateway *gw, char *err, size_t errlen);
-void audit_checkpointer_stop(struct gateway *gw);
-void audit_service_fini(struct gateway *gw);
 
 #endif

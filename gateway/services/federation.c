@@ -1,8 +1,8 @@
 /* federation.c - the carbon.v1.Federation service: what peer gateways call
  * (DESIGN §6): Hello, Prepare, Decide and QueryDecision of the transfers,
- * ShareCheckpoint (a peer's signed audit head, kept here; the checkpointer
- * that sends ours is in audit.c) and FetchBatches (a peer's batches as this
- * region recorded them, built by operations.c for Reconcile too). The region
+ * and FetchBatches (a peer's batches as this region recorded them, built by
+ * operations.c for Reconcile too). AddCheckpoint, this region witnessing a
+ * peer's audit log, is in witnessing.c. The region
  * a message names must be the caller's certificate region; every handler is
  * idempotent. */
 #include "gateway/services/federation.h"
@@ -322,69 +322,7 @@ void federation_query_decision(server_call_t *call, const ProtobufCMessage *requ
     free(index);
 }
 
-/* ---- the peers' audit checkpoints and batch records ------------------------------ */
-
-void federation_share_checkpoint(server_call_t *call, const ProtobufCMessage *request) {
-    CARBON_ASSERT(call != NULL && request != NULL);
-    const Carbon__V1__ShareCheckpointRequest *req = (const Carbon__V1__ShareCheckpointRequest *)request;
-    struct gateway *gw = server_call_app(call);
-    const identity_t *caller = server_call_caller(call);
-    const Carbon__V1__Checkpoint *m = req->checkpoint;
-    if (m == NULL || caller == NULL || strcmp(m->region, caller->region) != 0) {
-        server_reply_error(call, GRPC_STATUS_PERMISSION_DENIED, REASON(REGION_MISMATCH),
-                           "a gateway may share only its own region's checkpoint");
-        return;
-    }
-    if (m->public_key.len != 32 || m->signature.len != 64 ||
-        !validate_hex(m->head_hash, AUDIT_HASH_HEX)) {
-        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, REASON(MALFORMED_CHECKPOINT),
-                           "a checkpoint carries a 32-byte key, a 64-byte signature and a hash of "
-                           "%d lowercase hex digits", AUDIT_HASH_HEX);
-        return;
-    }
-    CARBON_ASSERT(m->public_key.data != NULL && m->signature.data != NULL &&
-                  strlen(m->head_hash) == AUDIT_HASH_HEX); /* before the copies into cp */
-    audit_checkpoint_t cp = {0};
-    snprintf(cp.region, sizeof cp.region, "%s", m->region);
-    cp.seq = m->seq;
-    snprintf(cp.head_hash, sizeof cp.head_hash, "%s", m->head_hash);
-    cp.time_ms = m->time_unix_ms;
-    memcpy(cp.public_key, m->public_key.data, 32);
-    memcpy(cp.signature, m->signature.data, 64);
-    const uint8_t *pinned = NULL;
-    CARBON_ASSERT(gw->cfg.peers_n <= CONFIG_PEERS_MAX);
-    for (size_t i = 0; i < gw->cfg.peers_n; i++)
-        if (strcmp(gw->cfg.peers[i].region, m->region) == 0 && gw->peer_audit_key_set[i])
-            pinned = gw->peer_audit_keys[i];
-    if (!audit_checkpoint_verify(&cp, pinned)) {
-        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, REASON(BAD_SIGNATURE),
-                           "the checkpoint's signature does not verify%s",
-                           pinned ? " with the configured key of that region" : "");
-        return;
-    }
-    store_t *st = gateway_call_store(call);
-    if (st == NULL) return;
-    /* Keep the newest: an older or equal sequence number is acknowledged, not stored. */
-    char owner[32], err[256] = "";
-    snprintf(owner, sizeof owner, "peer:%s", m->region);
-    audit_checkpoint_t held;
-    int rc = audit_checkpoint_load(st, owner, &held, err, sizeof err);
-    int stored = 0;
-    if (rc == LEDGER_NOT_FOUND || (rc == LEDGER_OK && held.seq < cp.seq)) {
-        if (audit_checkpoint_store(st, owner, &cp, err, sizeof err) != LEDGER_OK) rc = LEDGER_ESTORE;
-        else stored = 1;
-    } else if (rc == LEDGER_OK && held.seq == cp.seq && strcmp(held.head_hash, cp.head_hash) != 0) {
-        log_error("checkpoint_conflict", "{s:s, s:I, s:s, s:s}", "region", m->region, "seq",
-                  (json_int_t)cp.seq, "held", held.head_hash, "offered", cp.head_hash);
-    }
-    if (rc == LEDGER_ESTORE) {
-        server_reply_error(call, GRPC_STATUS_UNAVAILABLE, REASON(STORE_UNAVAILABLE), "%s", err);
-        return;
-    }
-    Carbon__V1__ShareCheckpointResponse resp = CARBON__V1__SHARE_CHECKPOINT_RESPONSE__INIT;
-    resp.stored = stored;
-    server_reply_ok(call, &resp.base);
-}
+/* ---- the peers' batch records ----------------------------------------------------- */
 
 void federation_fetch_batches(server_call_t *call, const ProtobufCMessage *request) {
     CARBON_ASSERT(call != NULL && request != NULL);

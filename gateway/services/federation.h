@@ -8,9 +8,6 @@ void federation_hello(server_call_t *call, const ProtobufCMessage *request);
 void federation_prepare(server_call_t *call, const ProtobufCMessage *request);
 void federation_decide(server_call_t *call, const ProtobufCMessage *request);
 void federation_query_decision(server_call_t *call, const ProtobufCMessage *request);
-/* A peer's signed audit checkpoint: verified (with the configured key of its
- * region when there is one) and kept when newer than the one held. */
-void federation_share_checkpoint(server_call_t *call, const ProtobufCMessage *request);
 /* The caller's batches as this region recorded them (operations.c). */
 void federation_fetch_batches(server_call_t *call, const ProtobufCMessage *request);
 

@@ -11,6 +11,7 @@
 #include "gateway/arena.h"
 #include "gateway/pbconv.h"
 #include "settlement/audit.h"
+#include "settlement/note.h"
 
 #include <errno.h>
 #include <openssl/evp.h>
@@ -274,26 +275,25 @@ int main(int argc, char **argv) {
     static const uint8_t sk[32] = {42, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15,
                                    16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31};
     EVP_PKEY *key = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, sk, sizeof sk);
-    audit_checkpoint_t cp = {.seq = 17, .time_ms = 1767225600000ull};
-    snprintf(cp.region, sizeof cp.region, "CN-BJ");
-    memset(cp.head_hash, 'a', AUDIT_HASH_HEX);
-    if (key == NULL || audit_checkpoint_sign(&cp, key) != 0 || !audit_checkpoint_verify(&cp, NULL)) {
-        fprintf(stderr, "make_seeds: cannot sign a checkpoint\n");
+    static const char body[] = "jjj.carbon/CN-BJ/audit\n17\nq6urq6urq6urq6urq6urq6urq6urq6urq6urq6urq6s=\n";
+    char note[NOTE_BYTES_MAX + 1], why[256];
+    size_t note_len = 0;
+    if (key == NULL || note_sign(body, sizeof body - 1, "jjj.carbon/CN-BJ/audit", key, note,
+                                 sizeof note, &note_len, why, sizeof why) != NOTE_OK) {
+        fprintf(stderr, "make_seeds: cannot sign a checkpoint: %s\n", why);
         return 1;
     }
     EVP_PKEY_free(key);
-    Carbon__V1__Checkpoint ck = CARBON__V1__CHECKPOINT__INIT;
-    ck.region = cp.region;
-    ck.seq = cp.seq;
-    ck.head_hash = cp.head_hash;
-    ck.time_unix_ms = cp.time_ms;
-    ck.public_key.data = cp.public_key;
-    ck.public_key.len = 32;
-    ck.signature.data = cp.signature;
-    ck.signature.len = 64;
-    Carbon__V1__ShareCheckpointRequest sc = CARBON__V1__SHARE_CHECKPOINT_REQUEST__INIT;
-    sc.checkpoint = &ck;
-    seed("share_checkpoint", "signed-bj", &sc.base);
+    Carbon__V1__AddCheckpointRequest ac = CARBON__V1__ADD_CHECKPOINT_REQUEST__INIT;
+    ac.checkpoint.data = (uint8_t *)note;
+    ac.checkpoint.len = note_len;
+    seed("add_checkpoint", "signed-bj-first", &ac.base);
+    static uint8_t h[32];
+    ProtobufCBinaryData hashes[2] = {{32, h}, {32, h}};
+    ac.old_size = 5;
+    ac.consistency_proof = hashes;
+    ac.n_consistency_proof = 2;
+    seed("add_checkpoint", "signed-bj-proof", &ac.base);
 
     Carbon__V1__FetchBatchesRequest fb = CARBON__V1__FETCH_BATCHES_REQUEST__INIT;
     fb.region = "CN-BJ";

@@ -417,21 +417,18 @@ static ProtobufCMessage *base_query_decision(arena_t *a) {
     return &m->base;
 }
 
-/* Well-formed, but signed by nobody: refused at the signature. */
-static ProtobufCMessage *base_share_checkpoint(arena_t *a) {
-    Carbon__V1__Checkpoint *c = arena_alloc(a, sizeof *c);
-    carbon__v1__checkpoint__init(c);
-    c->region = "CN-BJ";
-    c->seq = 1;
-    c->head_hash = string_value(a, "*64*a");
-    c->time_unix_ms = 1767225600000ull;
-    c->public_key.len = 32;
-    c->public_key.data = arena_alloc(a, 32);
-    c->signature.len = 64;
-    c->signature.data = arena_alloc(a, 64);
-    Carbon__V1__ShareCheckpointRequest *m = arena_alloc(a, sizeof *m);
-    carbon__v1__share_checkpoint_request__init(m);
-    m->checkpoint = c;
+/* A well-formed signed note of a checkpoint of CN-BJ's log, but signed by an
+ * unknown key (key ID 0, signature 0): refused at the signature. */
+static ProtobufCMessage *base_add_checkpoint(arena_t *a) {
+    static const char note[] =
+        "jjj.carbon/CN-BJ/audit\n1\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n\n"
+        "\xe2\x80\x94 jjj.carbon/CN-BJ/audit "
+        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n";
+    Carbon__V1__AddCheckpointRequest *m = arena_alloc(a, sizeof *m);
+    carbon__v1__add_checkpoint_request__init(m);
+    m->checkpoint.len = sizeof note - 1;
+    m->checkpoint.data = arena_alloc(a, sizeof note);
+    memcpy(m->checkpoint.data, note, sizeof note);
     return &m->base;
 }
 
@@ -465,7 +462,7 @@ static const method_t methods[] = {
     {"Federation", "Prepare", base_prepare, 1, GRPC_STATUS_OK},
     {"Federation", "Decide", base_decide, 0, GRPC_STATUS_OK},
     {"Federation", "QueryDecision", base_query_decision, 0, GRPC_STATUS_OK},
-    {"Federation", "ShareCheckpoint", base_share_checkpoint, 0, GRPC_STATUS_INVALID_ARGUMENT},
+    {"Federation", "AddCheckpoint", base_add_checkpoint, 0, GRPC_STATUS_PERMISSION_DENIED},
     {"Federation", "FetchBatches", base_fetch_batches, 0, GRPC_STATUS_OK},
 };
 #define METHODS_N (sizeof methods / sizeof methods[0])
@@ -750,17 +747,9 @@ static const row_t federation_rows[] = {
     {"QueryDecision", "transfer_ids", "#0", INVALID, "BAD_BATCH_SIZE", TJ},
     {"QueryDecision", "transfer_ids", "#257", EXHAUSTED, "BATCH_TOO_LARGE", TJ},
     BAD_IDS("QueryDecision", "transfer_ids.0", "BAD_ID"),
-    /* ShareCheckpoint */
-    {"ShareCheckpoint", "checkpoint", "null", DENIED, "REGION_MISMATCH", TJ},
-    {"ShareCheckpoint", "checkpoint.region", "CN-HE", DENIED, "REGION_MISMATCH", TJ},
-    {"ShareCheckpoint", "checkpoint.region", "", DENIED, "REGION_MISMATCH", TJ},
-    {"ShareCheckpoint", "checkpoint.public_key", "len:0", INVALID, "MALFORMED_CHECKPOINT", TJ},
-    {"ShareCheckpoint", "checkpoint.public_key", "len:33", INVALID, "MALFORMED_CHECKPOINT", TJ},
-    {"ShareCheckpoint", "checkpoint.signature", "len:63", INVALID, "MALFORMED_CHECKPOINT", TJ},
-    {"ShareCheckpoint", "checkpoint.head_hash", "*63*a", INVALID, "MALFORMED_CHECKPOINT", TJ},
-    {"ShareCheckpoint", "checkpoint.head_hash", "*64*g", INVALID, "MALFORMED_CHECKPOINT", TJ},
-    {"ShareCheckpoint", "checkpoint.head_hash", "*64*A", INVALID, "MALFORMED_CHECKPOINT", TJ},
-    {"ShareCheckpoint", "checkpoint.seq", U64_MAX, INVALID, "BAD_SIGNATURE", TJ},
+    /* AddCheckpoint (signed ones: test_witness.c) */
+    {"AddCheckpoint", "checkpoint", "len:0", INVALID, "MALFORMED_CHECKPOINT", TJ},
+    {"AddCheckpoint", "checkpoint", "len:3", INVALID, "MALFORMED_CHECKPOINT", TJ},
     /* FetchBatches */
     {"FetchBatches", "region", "CN-HE", DENIED, "REGION_MISMATCH", TJ},
     {"FetchBatches", "region", "", DENIED, "REGION_MISMATCH", TJ},

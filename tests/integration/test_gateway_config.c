@@ -112,6 +112,8 @@ static void write_config(const char *path, const char *const replace[]) {
         "CN-BJ = 127.0.0.1:1",
         "[limits]",
         "max_message_bytes = 1048576",
+        "[audit_keys]",
+        "CN-BJ = " PKI "/CN-BJ-audit-signing.pub",
         NULL,
     };
     FILE *f = fopen(path, "w");
@@ -217,10 +219,22 @@ Test(gateway_config, unknown_key) {
     path_in_dir(cfg, sizeof cfg, "unknown-key.ini");
     const char *const rep[] = {"+[gateway]", "+colour = blue", NULL};
     write_config(cfg, rep);
-    /* "PATH:LINE: ..." with the line of the key (the file has 18 lines, then these) */
+    /* "PATH:LINE: ..." with the line of the key (the file has 20 lines, then these) */
     char where[PATH_MAX + 8];
-    snprintf(where, sizeof where, "%s:20:", cfg);
+    snprintf(where, sizeof where, "%s:22:", cfg);
     const char *const needles[] = {where, "unknown key 'colour'", "[gateway]", NULL};
+    expect_refused(cfg, needles);
+}
+
+/* Every peer needs its pinned audit key: without it, its checkpoints could
+ * not be witnessed (docs/audit-log.md section 4). */
+Test(gateway_config, peer_without_pinned_audit_key) {
+    char cfg[PATH_MAX];
+    path_in_dir(cfg, sizeof cfg, "no-audit-key.ini");
+    const char *const rep[] = {"-CN-BJ", "+[peers]", "+CN-BJ = 127.0.0.1:1", NULL};
+    write_config(cfg, rep);
+    const char *const needles[] = {"[audit_keys]", "no key for the peer CN-BJ", "pinned audit key",
+                                   NULL};
     expect_refused(cfg, needles);
 }
 

@@ -915,8 +915,7 @@ char *federation_store_snapshot(const federation_t *f, int i) {
             /* the tree is derived from the log's entries, by the integrator, at any time */
             if (strcmp(key, STORE_KEY_LOG_TREE) != 0 && strcmp(key, STORE_KEY_LOG_TILES) != 0 &&
                 strncmp(key, STORE_KEY_LEASE_PREFIX, strlen(STORE_KEY_LEASE_PREFIX)) != 0 &&
-                strncmp(key, STORE_KEY_CHECKPOINT_PREFIX, strlen(STORE_KEY_CHECKPOINT_PREFIX)) != 0 &&
-                strncmp(key, STORE_KEY_CHECKPOINTS_PREFIX, strlen(STORE_KEY_CHECKPOINTS_PREFIX)) != 0)
+                strncmp(key, STORE_KEY_CHECKPOINT_PREFIX, strlen(STORE_KEY_CHECKPOINT_PREFIX)) != 0)
                 names[kept++] = keys->element[k]->str;
         }
         qsort(names, kept, sizeof *names, h_str_cmp);

@@ -150,8 +150,8 @@ grpc_status_code harness_health(grpc_channel *ch, int64_t timeout_ms, int *servi
 
 /* A description of the region's store state that changes when any key is
  * added, removed or changed, except the coordination lease keys
- * (STORE_KEY_LEASE_PREFIX) and the audit checkpoints
- * (STORE_KEY_CHECKPOINT_PREFIX, STORE_KEY_CHECKPOINTS_PREFIX), which gateways write on their
+ * (STORE_KEY_LEASE_PREFIX) and the audit checkpoints and witness records
+ * (STORE_KEY_CHECKPOINT_PREFIX, settlement/witness.h), which gateways write on their
  * own timers: "KEYS n\n" then one line per key, sorted, "key type size
  * fnv64" of its content read in a canonical order. malloc'd (caller frees),
  * or NULL with the error. */

@@ -1,0 +1,309 @@
+/* checkpointer.c - this region's checkpoints, signed and sent to its peers
+ * for their cosignatures (checkpointer.h). */
+#include "gateway/services/checkpointer.h"
+
+#include "carbon/v1/carbon.pb-c.h"
+#include "common/carbon_assert.h"
+#include "gateway/log.h"
+#include "gateway/peers.h"
+#include "gateway/rpc/client.h"
+#include "gateway/services/witnessing.h"
+#include "settlement/ledger.h"
+#include "settlement/log_tree.h"
+#include "settlement/witness.h"
+
+#include <jansson.h>
+#include <openssl/pem.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define CHECKPOINTER_METHOD "/carbon.v1.Federation/AddCheckpoint"
+CARBON_STATIC_ASSERT(CONFIG_PEERS_MAX <= WITNESS_PEERS_MAX, "witness_own_add takes every peer");
+
+/* ---- keys ---------------------------------------------------------------------- */
+
+/* An Ed25519 key from the PEM file path: private (want_private) or public.
+ * NULL with "PATH: reason" in err. */
+static EVP_PKEY *checkpointer_load_key(const char *path, int want_private, char *err, size_t errlen) {
+    CARBON_ASSERT(path != NULL && err != NULL);
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return NULL;
+    }
+    EVP_PKEY *key = want_private ? PEM_read_PrivateKey(f, NULL, NULL, NULL)
+                                 : PEM_read_PUBKEY(f, NULL, NULL, NULL);
+    fclose(f);
+    if (key == NULL || EVP_PKEY_id(key) != EVP_PKEY_ED25519) {
+        EVP_PKEY_free(key);
+        snprintf(err, errlen, "%s: not an Ed25519 %s key (PEM)", path,
+                 want_private ? "private" : "public");
+        return NULL;
+    }
+    return key;
+}
+
+/* The pinned key of peer i: its log vkey and its witness vkey. */
+static int checkpointer_pin_peer(struct gateway *gw, size_t i, char *err, size_t errlen) {
+    CARBON_ASSERT(gw != NULL && i < gw->cfg.peers_n);
+    const char *region = gw->cfg.peers[i].region;
+    if (gw->cfg.audit_keys[i][0] == '\0') {
+        snprintf(err, errlen,
+                 "[audit_keys] has no key for the peer %s: its checkpoints cannot be witnessed "
+                 "without its pinned audit key (add %s = PATH of its Ed25519 public key, PEM)",
+                 region, region);
+        return -1;
+    }
+    EVP_PKEY *key = checkpointer_load_key(gw->cfg.audit_keys[i], 0, err, errlen);
+    if (key == NULL) return -1;
+    char log_name[WITNESS_NAME_SIZE], witness_name[WITNESS_NAME_SIZE], why[256] = "";
+    witness_log_name(region, log_name);
+    witness_key_name(region, witness_name);
+    note_status_t s = note_verifier_from_key(log_name, NOTE_TYPE_ED25519, key,
+                                             &gw->peer_log_vkeys[i], why, sizeof why);
+    if (s == NOTE_OK)
+        s = note_verifier_from_key(witness_name, NOTE_TYPE_COSIGNATURE_V1, key,
+                                   &gw->peer_witness_vkeys[i], why, sizeof why);
+    EVP_PKEY_free(key);
+    if (s != NOTE_OK) {
+        snprintf(err, errlen, "%s: %s", gw->cfg.audit_keys[i], why);
+        return -1;
+    }
+    return 0;
+}
+
+int checkpointer_init(struct gateway *gw, char *err, size_t errlen) {
+    CARBON_ASSERT(gw != NULL && err != NULL && errlen > 0);
+    CARBON_ASSERT(gw->cfg.peers_n <= CONFIG_PEERS_MAX);
+    pthread_mutex_init(&gw->checkpointer_lock, NULL);
+    pthread_cond_init(&gw->checkpointer_wake, NULL);
+    if (gw->cfg.audit_signing_key[0] != '\0') {
+        gw->audit_key = checkpointer_load_key(gw->cfg.audit_signing_key, 1, err, errlen);
+        if (gw->audit_key == NULL) return -1;
+    }
+    for (size_t i = 0; i < gw->cfg.peers_n; i++)
+        if (checkpointer_pin_peer(gw, i, err, errlen) != 0) return -1;
+    return 0;
+}
+
+/* ---- signing ------------------------------------------------------------------- */
+
+/* What the thread keeps between ticks, to log each change once. */
+typedef struct {
+    uint64_t refused_size[CONFIG_PEERS_MAX]; /* the size a peer last refused (logged) */
+} checkpointer_t;
+
+/* Signs a checkpoint of the tree's head if the tree grew past the newest
+ * own checkpoint, and keeps it. */
+static void checkpointer_sign_new(struct gateway *gw, store_t *st, checkpointer_t *c) {
+    CARBON_ASSERT(gw != NULL && st != NULL && c != NULL && gw->audit_key != NULL);
+    log_tree_head_t head;
+    char err[256] = "", why[256] = "";
+    if (log_tree_head(st, &head, err, sizeof err) != LEDGER_OK || head.size == 0) return;
+    uint64_t newest = 0;
+    size_t n = 0;
+    if (witness_own_sizes(st, &newest, 1, &n, err, sizeof err) != LEDGER_OK) return;
+    if (n == 1 && head.size <= newest) return;
+    checkpoint_t cp;
+    memset(&cp, 0, sizeof cp);
+    witness_log_name(gw->cfg.region, cp.origin);
+    cp.size = head.size;
+    memcpy(cp.root_hash, head.root.bytes, NOTE_HASH_BYTES);
+    char body[CHECKPOINT_BODY_BYTES_MAX + 1], note[NOTE_BYTES_MAX + 1];
+    size_t body_len = 0, note_len = 0;
+    if (checkpoint_format(&cp, body, sizeof body, &body_len, why, sizeof why) != NOTE_OK ||
+        note_sign(body, body_len, cp.origin, gw->audit_key, note, sizeof note, &note_len, why,
+                  sizeof why) != NOTE_OK) {
+        log_error("checkpoint_sign_failed", "{s:s}", "error", why);
+        return;
+    }
+    int stored = 0;
+    if (witness_own_add(st, cp.size, note, note_len, gw->peer_regions, gw->cfg.peers_n, &stored,
+                        err, sizeof err) != LEDGER_OK)
+        return;
+    if (stored) log_debug("checkpoint", "{s:I}", "size", (json_int_t)cp.size);
+}
+
+/* ---- sending ------------------------------------------------------------------- */
+
+/* Checks and keeps peer i's cosignature line of the note of size. */
+static void checkpointer_keep_cosig(struct gateway *gw, store_t *st, size_t i, uint64_t size,
+                                    const char *note, size_t note_len, const ProtobufCBinaryData *line) {
+    CARBON_ASSERT(gw != NULL && st != NULL && note != NULL && line != NULL && i < gw->cfg.peers_n);
+    const char *peer = gw->cfg.peers[i].region;
+    char why[256] = "", err[256] = "";
+    note_opened_t opened;
+    note_status_t s = NOTE_ERR_TOO_LARGE;
+    char *both = NULL;
+    /* exactly one line, so that nothing else is kept with the checkpoint */
+    int one_line = line->len > 0 && memchr(line->data, '\n', line->len) == line->data + line->len - 1;
+    if (one_line && line->len <= NOTE_SIG_LINE_BYTES_MAX && note_len + line->len <= NOTE_BYTES_MAX) {
+        both = malloc(note_len + line->len);
+        if (both == NULL) abort();
+        memcpy(both, note, note_len);
+        memcpy(both + note_len, line->data, line->len);
+        s = note_open(both, note_len + line->len, &gw->peer_witness_vkeys[i], 1, &opened, why,
+                      sizeof why);
+    }
+    free(both);
+    if (s != NOTE_OK) {
+        log_warn("cosignature_refused", "{s:s, s:I, s:s}", "peer", peer, "size", (json_int_t)size,
+                 "error", why[0] == '\0' ? "not one cosignature line" : why);
+        return;
+    }
+    int kept = 0;
+    if (witness_own_cosigned(st, size, peer, (const char *)line->data, line->len, &kept, err,
+                             sizeof err) == LEDGER_OK && kept)
+        log_debug("checkpoint_cosigned_by", "{s:s, s:I}", "peer", peer, "size", (json_int_t)size);
+}
+
+/* One AddCheckpoint to peer i from old_size. Returns the response or NULL
+ * (the failure observed and logged). */
+static Carbon__V1__AddCheckpointResponse *checkpointer_call(struct gateway *gw, store_t *st, size_t i,
+                                                            uint64_t old_size, uint64_t size,
+                                                            const char *note, size_t note_len,
+                                                            checkpointer_t *c) {
+    const char *peer = gw->cfg.peers[i].region;
+    merkle_hash_t proof[MERKLE_PROOF_MAX];
+    size_t proof_n = 0;
+    char err[256] = "";
+    if (old_size > 0 && old_size < size &&
+        log_tree_consistency_proof(st, old_size, size, proof, &proof_n, err, sizeof err) != LEDGER_OK) {
+        log_warn("consistency_proof_failed", "{s:s, s:I, s:I, s:s}", "peer", peer, "old_size",
+                 (json_int_t)old_size, "size", (json_int_t)size, "error", err);
+        return NULL;
+    }
+    ProtobufCBinaryData hashes[MERKLE_PROOF_MAX];
+    for (size_t k = 0; k < proof_n; k++) hashes[k] = (ProtobufCBinaryData){MERKLE_HASH_BYTES, proof[k].bytes};
+    Carbon__V1__AddCheckpointRequest req = CARBON__V1__ADD_CHECKPOINT_REQUEST__INIT;
+    req.old_size = old_size;
+    req.n_consistency_proof = proof_n;
+    req.consistency_proof = hashes;
+    req.checkpoint = (ProtobufCBinaryData){note_len, (uint8_t *)note};
+    ProtobufCMessage *resp = NULL;
+    client_status_t status;
+    memset(&status, 0, sizeof status);
+    grpc_channel *ch = peers_channel_of(gw->peers, peer);
+    int ok = client_call(ch, CHECKPOINTER_METHOD, &req.base,
+                         &carbon__v1__add_checkpoint_response__descriptor, &resp,
+                         gw->cfg.peer_timeout_ms, &status) == GRPC_STATUS_OK;
+    int unreachable = status.code == GRPC_STATUS_UNAVAILABLE || status.code == GRPC_STATUS_DEADLINE_EXCEEDED;
+    /* a peer down is logged once (peer_down); a refusal once per size below */
+    peers_observe(gw->peers, peer, CHECKPOINTER_METHOD, ok || !unreachable ? NULL : &status);
+    if (!ok && !unreachable && c->refused_size[i] != size) {
+        c->refused_size[i] = size;
+        log_error("checkpoint_refused_by_peer", "{s:s, s:I, s:s}", "peer", peer, "size",
+                  (json_int_t)size, "status", status.details);
+    }
+    if (!ok && resp != NULL) {
+        protobuf_c_message_free_unpacked(resp, NULL);
+        resp = NULL;
+    }
+    return (Carbon__V1__AddCheckpointResponse *)resp;
+}
+
+/* Sends the newest checkpoint to peer i until it cosigns it, at most
+ * CHECKPOINTER_TRIES calls (an OLD_SIZE_MISMATCH gives the size to prove from). */
+static void checkpointer_send(struct gateway *gw, store_t *st, size_t i, uint64_t size,
+                              const char *note, size_t note_len, checkpointer_t *c) {
+    CARBON_ASSERT(gw != NULL && st != NULL && note != NULL && i < gw->cfg.peers_n);
+    uint64_t old_size = 0;
+    char err[256] = "";
+    if (witness_peer_size(st, gw->cfg.peers[i].region, &old_size, err, sizeof err) != LEDGER_OK ||
+        old_size >= size)
+        return;
+    for (int tries = 0; tries < CHECKPOINTER_TRIES; tries++) {
+        if (old_size > size) {
+            log_error("witness_ahead_of_log", "{s:s, s:I, s:I}", "peer", gw->cfg.peers[i].region,
+                      "witnessed_size", (json_int_t)old_size, "tree_size", (json_int_t)size);
+            return;
+        }
+        Carbon__V1__AddCheckpointResponse *r =
+            checkpointer_call(gw, st, i, old_size, size, note, note_len, c);
+        if (r == NULL) return;
+        int mismatch = r->outcome == CARBON__V1__ADD_CHECKPOINT_RESPONSE__OUTCOME__OLD_SIZE_MISMATCH;
+        if (r->outcome == CARBON__V1__ADD_CHECKPOINT_RESPONSE__OUTCOME__COSIGNED)
+            checkpointer_keep_cosig(gw, st, i, size, note, note_len, &r->cosignature);
+        old_size = r->witnessed_size;
+        protobuf_c_message_free_unpacked(&r->base, NULL);
+        if (!mismatch) return;
+    }
+}
+
+static void checkpointer_tick(struct gateway *gw, store_t *st, checkpointer_t *c) {
+    CARBON_ASSERT(gw != NULL && st != NULL && c != NULL);
+    witnessing_refresh_alarm(gw, st);
+    checkpointer_sign_new(gw, st, c);
+    uint64_t size = 0;
+    char *note = NULL, err[256] = "";
+    size_t note_len = 0;
+    if (witness_own_newest(st, &size, &note, &note_len, err, sizeof err) != LEDGER_OK) return;
+    for (size_t i = 0; i < gw->cfg.peers_n; i++) checkpointer_send(gw, st, i, size, note, note_len, c);
+    free(note);
+}
+
+static void *checkpointer_main(void *arg) {
+    struct gateway *gw = arg;
+    CARBON_ASSERT(gw != NULL && gw->audit_key != NULL);
+    CARBON_ASSERT(gw->cfg.checkpoint_interval_ms >= 1);
+    store_t *st = NULL;
+    checkpointer_t *c = calloc(1, sizeof *c);
+    if (c == NULL) abort();
+    for (;;) {
+        pthread_mutex_lock(&gw->checkpointer_lock);
+        if (!gw->checkpointer_stop) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            uint64_t ns = (uint64_t)ts.tv_nsec + (uint64_t)gw->cfg.checkpoint_interval_ms * 1000000u;
+            ts.tv_sec += (time_t)(ns / 1000000000u);
+            ts.tv_nsec = (long)(ns % 1000000000u);
+            pthread_cond_timedwait(&gw->checkpointer_wake, &gw->checkpointer_lock, &ts);
+        }
+        int stop = gw->checkpointer_stop;
+        pthread_mutex_unlock(&gw->checkpointer_lock);
+        if (stop) break;
+        char err[256];
+        if (st == NULL) st = store_open(&gw->store_cfg, err, sizeof err);
+        if (st != NULL) checkpointer_tick(gw, st, c);
+    }
+    free(c);
+    store_close(st);
+    return NULL;
+}
+
+int checkpointer_start(struct gateway *gw, char *err, size_t errlen) {
+    CARBON_ASSERT(gw != NULL && err != NULL);
+    CARBON_ASSERT(!gw->checkpointer_started);
+    if (gw->audit_key == NULL) return 0;
+    if (pthread_create(&gw->checkpointer, NULL, checkpointer_main, gw) != 0) {
+        snprintf(err, errlen, "cannot start the checkpointer");
+        return -1;
+    }
+    gw->checkpointer_started = 1;
+    return 0;
+}
+
+void checkpointer_stop(struct gateway *gw) {
+    CARBON_ASSERT(gw != NULL);
+    if (!gw->checkpointer_started) return;
+    pthread_mutex_lock(&gw->checkpointer_lock);
+    gw->checkpointer_stop = 1;
+    pthread_cond_broadcast(&gw->checkpointer_wake);
+    pthread_mutex_unlock(&gw->checkpointer_lock);
+    int joined = pthread_join(gw->checkpointer, NULL);
+    CARBON_ASSERT(joined == 0);
+    (void)joined;
+    gw->checkpointer_started = 0;
+}
+
+void checkpointer_fini(struct gateway *gw) {
+    CARBON_ASSERT(gw != NULL);
+    checkpointer_stop(gw);
+    EVP_PKEY_free(gw->audit_key);
+    gw->audit_key = NULL;
+}
