@@ -10,6 +10,9 @@
 void audit_trace(server_call_t *call, const ProtobufCMessage *request);
 void audit_read_log(server_call_t *call, const ProtobufCMessage *request);
 void audit_get_checkpoint(server_call_t *call, const ProtobufCMessage *request);
+/* PROOF(old_size, new_size) from the stored tree: INVALID_ARGUMENT
+ * (OUT_OF_RANGE) unless 1 <= old_size <= new_size <= the tree's size. */
+void audit_get_consistency_proof(server_call_t *call, const ProtobufCMessage *request);
 
 /* Loads the signing key and the peers' public keys from the configuration.
  * 0, or -1 with "PATH: reason" in err. */
