@@ -2,6 +2,7 @@
 #include "gateway/gwctl/proofs.h"
 
 #include "common/carbon_assert.h"
+#include "gateway/rpc/region_address.h"
 
 #include <openssl/pem.h>
 
@@ -21,15 +22,6 @@ static int fail(char *why, size_t why_size, const char *fmt, ...) {
     vsnprintf(why, why_size, fmt, ap);
     va_end(ap);
     return -1;
-}
-
-/* A region's name as a pinned key's file may give it: 1..CARBON_REGION_MAX
- * characters of A-Z, 0-9 and '-'. */
-static int pin_region_ok(const char *s, size_t len) {
-    if (len == 0 || len > CARBON_REGION_MAX) return 0;
-    for (size_t i = 0; i < len; i++)
-        if (!((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-')) return 0;
-    return 1;
 }
 
 /* Fills pin with region and the two verifiers of the key in path. */
@@ -68,13 +60,14 @@ int gwctl_pins_load(gwctl_pins_t *p, const char *dir, char *why, size_t why_size
     for (struct dirent *de = readdir(d); de != NULL && rc == 0; de = readdir(d)) {
         size_t len = strlen(de->d_name), suffix = strlen(PIN_SUFFIX);
         if (len <= suffix || strcmp(de->d_name + len - suffix, PIN_SUFFIX) != 0) continue;
-        if (!pin_region_ok(de->d_name, len - suffix)) continue;
+        char region[CARBON_REGION_SIZE], path[4096];
+        if (len - suffix > CARBON_REGION_MAX) continue;
+        snprintf(region, sizeof region, "%.*s", (int)(len - suffix), de->d_name);
+        if (!region_code_valid(region)) continue;
         if (p->n == GWCTL_PINS_MAX) {
             rc = fail(why, why_size, "%s: more than %d pinned keys", dir, GWCTL_PINS_MAX);
             break;
         }
-        char region[CARBON_REGION_SIZE], path[4096];
-        snprintf(region, sizeof region, "%.*s", (int)(len - suffix), de->d_name);
         snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
         rc = pin_read(&p->pins[p->n], region, path, why, why_size);
         if (rc == 0) p->n++;
@@ -148,8 +141,8 @@ int gwctl_checkpoint_open(const gwctl_pins_t *p, const char *region, const void 
 
 int gwctl_inclusion_check(const gwctl_checkpoint_t *cp, uint64_t seq, const void *entry,
                           size_t entry_len, uint64_t leaf_index, uint64_t tree_size,
-                          const void *const *hashes, const size_t *hashes_len, size_t hashes_n,
-                          char *why, size_t why_size) {
+                          const ProtobufCBinaryData *hashes, size_t hashes_n, char *why,
+                          size_t why_size) {
     CARBON_ASSERT(cp != NULL && why != NULL && why_size > 0);
     CARBON_ASSERT((entry != NULL || entry_len == 0) && (hashes != NULL || hashes_n == 0));
     if (seq == 0 || leaf_index != seq - 1)
@@ -162,8 +155,8 @@ int gwctl_inclusion_check(const gwctl_checkpoint_t *cp, uint64_t seq, const void
         return fail(why, why_size, "a proof of %zu hashes (at most %d)", hashes_n, MERKLE_PROOF_MAX);
     merkle_hash_t proof[MERKLE_PROOF_MAX], leaf;
     for (size_t k = 0; k < hashes_n; k++)
-        if (merkle_hash_from_bytes(hashes[k], hashes_len[k], &proof[k]) != MERKLE_OK)
-            return fail(why, why_size, "hash %zu of the proof is %zu bytes, not %d", k, hashes_len[k],
+        if (merkle_hash_from_bytes(hashes[k].data, hashes[k].len, &proof[k]) != MERKLE_OK)
+            return fail(why, why_size, "hash %zu of the proof is %zu bytes, not %d", k, hashes[k].len,
                         MERKLE_HASH_BYTES);
     merkle_status_t s = merkle_leaf_hash(entry, entry_len, &leaf);
     if (s == MERKLE_OK) s = merkle_verify_inclusion(leaf_index, tree_size, &leaf, proof, hashes_n, &cp->root);

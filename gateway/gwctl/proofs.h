@@ -14,6 +14,8 @@
 #include "settlement/merkle.h"
 #include "settlement/note.h"
 
+#include <protobuf-c/protobuf-c.h>
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -67,13 +69,14 @@ int gwctl_checkpoint_open(const gwctl_pins_t *p, const char *region, const void 
                           gwctl_checkpoint_t *out, char *why, size_t why_size);
 
 /* Checks that entry[0..entry_len) is entry seq (leaf seq - 1) of the tree
- * of cp: tree_size must be cp's size and hashes[0..hashes_n) (each
- * hashes_len[k] bytes) an RFC 9162 inclusion proof of its leaf hash to cp's
- * root. 0, or -1 with the reason in why. */
+ * of cp: leaf_index must be seq - 1, tree_size cp's size and
+ * hashes[0..hashes_n) (as a gateway sent them: any lengths) an RFC 9162
+ * inclusion proof of the entry's leaf hash to cp's root. 0, or -1 with the
+ * reason in why. */
 int gwctl_inclusion_check(const gwctl_checkpoint_t *cp, uint64_t seq, const void *entry,
                           size_t entry_len, uint64_t leaf_index, uint64_t tree_size,
-                          const void *const *hashes, const size_t *hashes_len, size_t hashes_n,
-                          char *why, size_t why_size);
+                          const ProtobufCBinaryData *hashes, size_t hashes_n, char *why,
+                          size_t why_size);
 
 /* A Merkle tree grown one leaf at a time, keeping only the roots of its
  * complete subtrees (one per bit of size): its root at any size is the

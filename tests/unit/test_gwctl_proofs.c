@@ -197,26 +197,22 @@ Test(gwctl_proofs, an_inclusion_proof_checks_the_entry_bytes_the_leaf_and_the_si
     merkle_hash_t proof[MERKLE_PROOF_MAX];
     size_t proof_n = 0;
     cr_assert_eq(merkle_inclusion_proof(merkle_leaf_array_read, &arr, 4, N, proof, &proof_n), MERKLE_OK);
-    const void *h[MERKLE_PROOF_MAX];
-    size_t hl[MERKLE_PROOF_MAX];
-    for (size_t k = 0; k < proof_n; k++) {
-        h[k] = proof[k].bytes;
-        hl[k] = 32;
-    }
+    ProtobufCBinaryData h[MERKLE_PROOF_MAX];
+    for (size_t k = 0; k < proof_n; k++) h[k] = (ProtobufCBinaryData){32, proof[k].bytes};
     char why[256] = "";
     const char *e = entries[4];
-    cr_assert_eq(gwctl_inclusion_check(&cp, 5, e, strlen(e), 4, N, h, hl, proof_n, why, sizeof why), 0, "%s", why);
+    cr_assert_eq(gwctl_inclusion_check(&cp, 5, e, strlen(e), 4, N, h, proof_n, why, sizeof why), 0, "%s", why);
     char tampered[16];
     memcpy(tampered, e, sizeof tampered);
     tampered[0] ^= 1;
-    cr_assert_eq(gwctl_inclusion_check(&cp, 5, tampered, strlen(e), 4, N, h, hl, proof_n, why, sizeof why), -1);
+    cr_assert_eq(gwctl_inclusion_check(&cp, 5, tampered, strlen(e), 4, N, h, proof_n, why, sizeof why), -1);
     cr_assert(strstr(why, "entry 5 is not in the checkpoint's tree of size 7") != NULL, "%s", why);
-    cr_assert_eq(gwctl_inclusion_check(&cp, 5, e, strlen(e), 3, N, h, hl, proof_n, why, sizeof why), -1);
-    cr_assert_eq(gwctl_inclusion_check(&cp, 5, e, strlen(e), 4, N - 1, h, hl, proof_n, why, sizeof why), -1);
+    cr_assert_eq(gwctl_inclusion_check(&cp, 5, e, strlen(e), 3, N, h, proof_n, why, sizeof why), -1);
+    cr_assert_eq(gwctl_inclusion_check(&cp, 5, e, strlen(e), 4, N - 1, h, proof_n, why, sizeof why), -1);
     cr_assert(strstr(why, "the checkpoint's is 7") != NULL, "%s", why);
-    cr_assert_eq(gwctl_inclusion_check(&cp, 5, e, strlen(e), 4, N, h, hl, proof_n - 1, why, sizeof why), -1);
-    hl[0] = 31;
-    cr_assert_eq(gwctl_inclusion_check(&cp, 5, e, strlen(e), 4, N, h, hl, proof_n, why, sizeof why), -1);
+    cr_assert_eq(gwctl_inclusion_check(&cp, 5, e, strlen(e), 4, N, h, proof_n - 1, why, sizeof why), -1);
+    h[0].len = 31;
+    cr_assert_eq(gwctl_inclusion_check(&cp, 5, e, strlen(e), 4, N, h, proof_n, why, sizeof why), -1);
     cr_assert(strstr(why, "31 bytes") != NULL, "%s", why);
-    cr_assert_eq(gwctl_inclusion_check(&cp, 0, e, strlen(e), 4, N, h, hl, proof_n, why, sizeof why), -1);
+    cr_assert_eq(gwctl_inclusion_check(&cp, 0, e, strlen(e), 4, N, h, proof_n, why, sizeof why), -1);
 }
