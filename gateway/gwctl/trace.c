@@ -430,10 +430,10 @@ static void gwctl_trace_table(gwctl_trace_t *t, size_t regions_read) {
             putchar('\n');
         }
     }
-gwctl_trace_print_checkpoints(t);
+    gwctl_trace_print_checkpoints(t);
     if (t->pending > 0)
         printf("%zu hops are newer than their region's checkpoint: pending, not yet provable\n", t->pending);
-        printf("%zu hops in %zu regions (%zu regions read), %d verification failures\n", t->hops_n,
+    printf("%zu hops in %zu regions (%zu regions read), %d verification failures\n", t->hops_n,
            gwctl_trace_regions(t), regions_read, t->failures);
 }
 
