@@ -38,7 +38,7 @@ static const char audit_usage[] =
     "and one hash per level of the tree (at most 40), whatever the log's length.\n"
     "Progress on stderr. A target that cannot be read is named on stderr (and in\n"
     "--json as \"unreachable_regions\"); everything the others hold is still\n"
-    "verified. --json: one document, entry numbers, sizes and counts as strings.\n"
+    "verified. --json: one document, entry numbers and sizes as strings.\n"
     "\n"
     "Exit codes: 0 verified, 1 verification failed, 2 bad usage, 3 a target\n"
     "unreachable (after printing what was verified), 4 a target refused, 5 bad\n"
@@ -274,7 +274,7 @@ static void gwctl_verify_print(const gwctl_verify_t *v, int json) {
                                                      "size", gwctl_json_u64(v->cps[k].cp.body.size)));
         json_t *doc = json_pack("{s:s, s:b, s:o, s:s, s:o, s:o, s:o, s:i, s:o, s:o}", "region", v->region,
                                 "log_read", log_read, "entries", gwctl_json_u64(v->read), "root", root,
-                                "checkpoints", gwctl_json_u64(gwctl_verify_compared(v)), "checkpoints_verified", cps,
+                                "checkpoints", json_integer((json_int_t)gwctl_verify_compared(v)), "checkpoints_verified", cps,
                                 "first_bad_entry", gwctl_json_u64(v->bad), "failures", v->failures, "reason",
                                 gwctl_json_text(v->why), "unreachable_regions", gwctl_fed_json_unread(&v->f));
         gwctl_json_emit(doc);

@@ -341,7 +341,7 @@ static json_t *gwctl_trace_json_checkpoints(const gwctl_trace_t *t) {
         json_array_append_new(a, json_pack("{s:o, s:b, s:o, s:s, s:o, s:o}", "region", gwctl_json_text(c->region),
                                            "verified", c->state == 1, "size",
                                            gwctl_json_u64(c->state == 1 ? c->cp.body.size : 0), "root", root,
-                                           "cosigners", cos, "cosigners_required", gwctl_json_u64(c->required)));
+                                           "cosigners", cos, "cosigners_required", json_integer((json_int_t)c->required)));
     }
     return a;
 }
@@ -386,7 +386,7 @@ static void gwctl_trace_json(gwctl_trace_t *t) {
     }
     json_object_set_new(doc, "hops", hops);
     json_object_set_new(doc, "checkpoints", gwctl_trace_json_checkpoints(t));
-    json_object_set_new(doc, "pending", gwctl_json_u64(t->pending));
+    json_object_set_new(doc, "pending", json_integer((json_int_t)t->pending));
     json_object_set_new(doc, "failures", json_integer(t->failures));
     json_object_set_new(doc, "unreachable_regions", gwctl_fed_json_unread(&t->f));
     gwctl_json_emit(doc);
