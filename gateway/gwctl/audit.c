@@ -146,17 +146,20 @@ static void gwctl_verify_checkpoints(gwctl_verify_t *v) {
     }
 }
 
-/* Compares every opened checkpoint of size v->read with the root there. */
+/* Compares every opened checkpoint of size v->read with the root there:
+ * the peers' first, so a fork is named by the witness that holds it. */
 static void gwctl_verify_compare(gwctl_verify_t *v) {
     char have[GWCTL_HASH_B64_SIZE], want[GWCTL_HASH_B64_SIZE];
-    for (size_t k = 0; k < v->ncp; k++) {
-        gwctl_verify_cp_t *c = &v->cps[k];
+    for (size_t j = 0; j < 2 * v->ncp; j++) {
+        gwctl_verify_cp_t *c = &v->cps[j % v->ncp];
+        int own = strcmp(c->held_by, v->region) == 0;
+        if (own != (j >= v->ncp)) continue;
         if (!c->opened || c->compared || c->cp.body.size != v->read) continue;
         c->compared = 1;
         if (merkle_hash_equal(&c->cp.root, &v->root)) continue;
         gwctl_hash_b64(&c->cp.root, have);
         gwctl_hash_b64(&v->root, want);
-        if (strcmp(c->held_by, v->region) == 0)
+        if (own)
             gwctl_verify_finding(v, v->read, "%s's own checkpoint at size %" PRIu64 " has root %s; the log gives root "
                                  "%s at size %" PRIu64 ": the history was rewritten at or before entry %" PRIu64,
                                  v->region, v->read, have, want, v->read, v->read);

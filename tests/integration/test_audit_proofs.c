@@ -274,7 +274,7 @@ Test(audit_proofs, trace_proves_every_hop_names_the_cosigners_and_requires_enoug
 static const char *keys_copy(const char *name, int replace, int drop) {
     static char dir[1024];
     snprintf(dir, sizeof dir, "%s/keys-%s", federation_dir(fed), name);
-    char cmd[2048];
+    char cmd[4096];
     snprintf(cmd, sizeof cmd, "mkdir -p %s && cp %s/*-audit-signing.pub %s/", dir, harness_pki_dir(), dir);
     cr_assert_eq(system(cmd), 0);
     const char *regions[] = {"CN-TJ", "CN-BJ", "CN-HE"};
