@@ -332,13 +332,39 @@ Test(audit_proofs, a_missing_or_bad_cosignature_and_a_changed_entry_byte_fail_th
     free(out);
     free(err);
 
+    /* CN-BJ's cosignature of CN-TJ's newest checkpoint changed in CN-TJ's
+     * store: a signature by a pinned key that fails refuses the checkpoint. */
+    redisContext *r = redis_of(TJ);
+    redisReply *z = redisCommand(r, "ZREVRANGE " STORE_KEY_CHECKPOINT_OWN_SIZES " 0 0");
+    cr_assert(z->type == REDIS_REPLY_ARRAY && z->elements == 1);
+    char field[64];
+    snprintf(field, sizeof field, "%s|CN-BJ", z->element[0]->str);
+    freeReplyObject(z);
+    redisReply *c = redisCommand(r, "HGET " STORE_KEY_CHECKPOINT_OWN_COSIGS " %s", field);
+    cr_assert_eq(c->type, REDIS_REPLY_STRING, "no cosignature %s", field);
+    char *line = strndup(c->str, c->len), *bad = strndup(c->str, c->len);
+    size_t line_len = c->len;
+    freeReplyObject(c);
+    bad[line_len - 12] = bad[line_len - 12] == 'A' ? 'B' : 'A'; /* inside the signature's base64 */
+    freeReplyObject(redisCommand(r, "HSET " STORE_KEY_CHECKPOINT_OWN_COSIGS " %s %b", field, bad, line_len));
+    cr_assert_eq(gwctl(&out, &err, "trace", tid, NULL), 1, "%s", out);
+    cr_assert(strstr(err, "CN-TJ: CN-TJ's checkpoint does not verify: ") != NULL, "%s", err);
+    cr_assert(strstr(out, "CN-TJ: checkpoint DOES NOT VERIFY") != NULL && strstr(out, "NO CHECKPOINT") != NULL, "%s",
+              out);
+    free(out);
+    free(err);
+    freeReplyObject(redisCommand(r, "HSET " STORE_KEY_CHECKPOINT_OWN_COSIGS " %s %b", field, line, line_len));
+    free(line);
+    free(bad);
+    cr_assert_eq(gwctl(&out, NULL, "trace", tid, NULL), 0, "%s", out);
+    free(out);
+
     /* One byte of an integrated entry changed in Redis: its time, still a
      * well-formed entry, no longer the leaf in the tree. */
     Carbon__V1__TraceResponse *tr = trace_rpc(tid);
     cr_assert_gt(tr->n_entries, 0);
     uint64_t seq = tr->entries[0]->seq;
     protobuf_c_message_free_unpacked(&tr->base, NULL);
-    redisContext *r = redis_of(TJ);
     redisReply *e = redisCommand(r, "HGET " STORE_KEY_LOG_ENTRIES " %llu", (unsigned long long)seq);
     cr_assert_eq(e->type, REDIS_REPLY_STRING);
     char *bytes = malloc(e->len + 1);
