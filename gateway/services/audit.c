@@ -238,6 +238,31 @@ void audit_read_log(server_call_t *call, const ProtobufCMessage *request) {
     audit_free_entries(entries, n);
 }
 
+/* Appends to resp->entries (room for limit) the entries 1..head that
+ * concern transfer tid (if not NULL) or else serial of origin, oldest first,
+ * up to limit. LEDGER_OK, or the store's error in err. */
+static int audit_trace_scan(store_t *st, uint64_t head, const char *tid, const char *origin,
+                            uint64_t serial, size_t limit, arena_t *a,
+                            Carbon__V1__TraceResponse *resp, char *err, size_t errlen) {
+    CARBON_ASSERT(st != NULL && a != NULL && resp != NULL && (tid != NULL || origin != NULL));
+    for (uint64_t from = 1; from <= head && resp->n_entries < limit; from += AUDIT_TRACE_SCAN_CHUNK) {
+        audit_entry_t *entries = NULL;
+        size_t n = 0;
+        size_t chunk = head - from + 1 < AUDIT_TRACE_SCAN_CHUNK ? (size_t)(head - from + 1)
+                                                                : AUDIT_TRACE_SCAN_CHUNK;
+        int rc = audit_read(st, from, chunk, &entries, &n, err, errlen);
+        if (rc != LEDGER_OK) return rc;
+        CARBON_ASSERT(n <= chunk);
+        for (size_t i = 0; i < n && resp->n_entries < limit; i++) {
+            int hit = tid != NULL ? audit_entry_has_id(&entries[i], tid)
+                                  : audit_entry_has_serial(&entries[i], origin, serial);
+            if (hit) resp->entries[resp->n_entries++] = audit_pb_entry(a, &entries[i]);
+        }
+        audit_free_entries(entries, n);
+    }
+    return LEDGER_OK;
+}
+
 void audit_trace(server_call_t *call, const ProtobufCMessage *request) {
     CARBON_ASSERT(call != NULL && request != NULL);
     const Carbon__V1__TraceRequest *req = (const Carbon__V1__TraceRequest *)request;
@@ -283,25 +308,8 @@ void audit_trace(server_call_t *call, const ProtobufCMessage *request) {
     Carbon__V1__TraceResponse resp = CARBON__V1__TRACE_RESPONSE__INIT;
     resp.region = gw->cfg.region;
     resp.entries = arena_alloc(&a, limit * sizeof *resp.entries);
-    for (uint64_t from = 1; from <= head && resp.n_entries < limit; from += AUDIT_TRACE_SCAN_CHUNK) {
-        audit_entry_t *entries = NULL;
-        size_t n = 0;
-        size_t chunk = head - from + 1 < AUDIT_TRACE_SCAN_CHUNK ? (size_t)(head - from + 1)
-                                                                : AUDIT_TRACE_SCAN_CHUNK;
-        if (audit_read(st, from, chunk, &entries, &n, err, sizeof err) != LEDGER_OK) {
-            arena_free(&a);
-            server_reply_error(call, GRPC_STATUS_UNAVAILABLE, REASON(STORE_UNAVAILABLE), "%s", err);
-            return;
-        }
-        CARBON_ASSERT(n <= chunk);
-        for (size_t i = 0; i < n && resp.n_entries < limit; i++) {
-            int hit = tid != NULL ? audit_entry_has_id(&entries[i], tid)
-                                  : audit_entry_has_serial(&entries[i], origin, serial);
-            if (hit) resp.entries[resp.n_entries++] = audit_pb_entry(&a, &entries[i]);
-        }
-        audit_free_entries(entries, n);
-    }
-    if (audit_trace_prove(gw, st, &a, req->min_cosignatures, &resp, err, sizeof err) != LEDGER_OK) {
+    if (audit_trace_scan(st, head, tid, origin, serial, limit, &a, &resp, err, sizeof err) != LEDGER_OK ||
+        audit_trace_prove(gw, st, &a, req->min_cosignatures, &resp, err, sizeof err) != LEDGER_OK) {
         arena_free(&a);
         server_reply_error(call, GRPC_STATUS_UNAVAILABLE, REASON(STORE_UNAVAILABLE), "%s", err);
         return;
