@@ -223,8 +223,17 @@ Test(free_text, retire_keeps_ordinary_text_byte_for_byte, .timeout = 120) {
     free(out);
     char serial[48];
     snprintf(serial, sizeof serial, "CN-TJ:%" PRIu64, serials[1]);
-    /* one region: no peer can cosign its checkpoints */
-    cr_assert_eq(gwctl_auditor(&out, "trace", serial, "--cosigners", "0"), 0, "%s", out);
+    /* one region: no peer can cosign its checkpoints; its first checkpoint
+     * may be a checkpoint interval away (without one, trace fails) */
+    int status = -1;
+    for (int k = 0; k < 40 && status != 0; k++) {
+        if (k > 0) {
+            free(out);
+            proc_sleep_ms(100);
+        }
+        status = gwctl_auditor(&out, "trace", serial, "--cosigners", "0");
+    }
+    cr_assert_eq(status, 0, "%s", out);
     cr_assert(strstr(out, "retire") != NULL && strstr(out, "0 verification failures") != NULL, "%s",
               out);
     free(out);
