@@ -166,6 +166,26 @@ int gwctl_inclusion_check(const gwctl_checkpoint_t *cp, uint64_t seq, const void
     return 0;
 }
 
+int gwctl_entry_fields_match(const Carbon__V1__AuditEntry *m, const audit_entry_t *d) {
+    CARBON_ASSERT(m != NULL && d != NULL);
+    if (m->seq != d->seq || m->time_unix_ms != d->time_ms || strcmp(m->event, d->event) != 0 ||
+        m->n_ids != d->ids_n || m->n_blocks != d->blocks_n || m->n_detail != d->detail_n)
+        return 0;
+    for (size_t j = 0; j < d->ids_n; j++)
+        if (strcmp(m->ids[j], d->ids[j]) != 0) return 0;
+    for (size_t j = 0; j < d->blocks_n; j++) {
+        const Carbon__V1__CreditBlock *b = m->blocks[j];
+        const ledger_block_t *x = &d->blocks[j];
+        if (b == NULL || strcmp(b->origin_region, x->origin) != 0 || strcmp(b->methodology_id, x->meth) != 0 ||
+            b->vintage_year != x->vintage || b->serial_start != x->first || b->serial_end != x->last)
+            return 0;
+    }
+    for (size_t j = 0; j < d->detail_n; j++)
+        if (strlen(m->detail[j]) != d->detail_len[j] || memcmp(m->detail[j], d->detail_text[j], d->detail_len[j]) != 0)
+            return 0;
+    return 1;
+}
+
 merkle_status_t gwctl_tree_append(gwctl_tree_t *t, const merkle_hash_t *leaf) {
     CARBON_ASSERT(t != NULL && leaf != NULL && t->depth < MERKLE_LEVELS_MAX);
     if (t->size >= MERKLE_LEAVES_MAX) return MERKLE_ERR_TREE_SIZE;

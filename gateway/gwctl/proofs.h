@@ -9,8 +9,10 @@
 #ifndef GATEWAY_GWCTL_PROOFS_H
 #define GATEWAY_GWCTL_PROOFS_H
 
+#include "carbon/v1/carbon.pb-c.h"
 #include "common/base64.h"
 #include "common/region.h"
+#include "settlement/audit.h"
 #include "settlement/merkle.h"
 #include "settlement/note.h"
 
@@ -77,6 +79,11 @@ int gwctl_inclusion_check(const gwctl_checkpoint_t *cp, uint64_t seq, const void
                           size_t entry_len, uint64_t leaf_index, uint64_t tree_size,
                           const ProtobufCBinaryData *hashes, size_t hashes_n, char *why,
                           size_t why_size);
+
+/* 1 if the fields a gateway decoded for an entry (m: seq, time, event, ids,
+ * blocks, details) are exactly what the entry's own bytes say (d, from
+ * audit_entry_parse of m->entry), else 0. */
+int gwctl_entry_fields_match(const Carbon__V1__AuditEntry *m, const audit_entry_t *d);
 
 /* A Merkle tree grown one leaf at a time, keeping only the roots of its
  * complete subtrees (one per bit of size): its root at any size is the

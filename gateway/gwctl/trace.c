@@ -185,26 +185,6 @@ static void gwctl_hop_fill(gwctl_trace_t *t, gwctl_hop_t *h, const audit_entry_t
     if (strcmp(d->event, "resolve") == 0) h->resolution = gwctl_resolution(d);
 }
 
-/* 1 if the gateway's decoded fields of m are exactly what the entry d says. */
-static int gwctl_fields_match(const Carbon__V1__AuditEntry *m, const audit_entry_t *d) {
-    if (m->seq != d->seq || m->time_unix_ms != d->time_ms || strcmp(m->event, d->event) != 0 ||
-        m->n_ids != d->ids_n || m->n_blocks != d->blocks_n || m->n_detail != d->detail_n)
-        return 0;
-    for (size_t j = 0; j < d->ids_n; j++)
-        if (strcmp(m->ids[j], d->ids[j]) != 0) return 0;
-    for (size_t j = 0; j < d->blocks_n; j++) {
-        const Carbon__V1__CreditBlock *b = m->blocks[j];
-        const ledger_block_t *x = &d->blocks[j];
-        if (b == NULL || strcmp(b->origin_region, x->origin) != 0 || strcmp(b->methodology_id, x->meth) != 0 ||
-            b->vintage_year != x->vintage || b->serial_start != x->first || b->serial_end != x->last)
-            return 0;
-    }
-    for (size_t j = 0; j < d->detail_n; j++)
-        if (strlen(m->detail[j]) != d->detail_len[j] || memcmp(m->detail[j], d->detail_text[j], d->detail_len[j]) != 0)
-            return 0;
-    return 1;
-}
-
 /* A finding about entry seq of region: counted, and said on stderr. */
 static void gwctl_trace_finding(gwctl_trace_t *t, const char *region, uint64_t seq, const char *why) {
     t->failures++;
@@ -230,7 +210,7 @@ static void gwctl_trace_entry(gwctl_trace_t *t, const gwctl_trace_cp_t *c, const
         return;
     }
     gwctl_hop_fill(t, h, &d);
-    int fields_ok = gwctl_fields_match(m, &d);
+    int fields_ok = gwctl_entry_fields_match(m, &d);
     audit_entry_free(&d);
     if (!fields_ok) {
         snprintf(h->verified, sizeof h->verified, "BAD FIELDS");

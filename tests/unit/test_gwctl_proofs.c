@@ -216,3 +216,56 @@ Test(gwctl_proofs, an_inclusion_proof_checks_the_entry_bytes_the_leaf_and_the_si
     cr_assert(strstr(why, "31 bytes") != NULL, "%s", why);
     cr_assert_eq(gwctl_inclusion_check(&cp, 0, e, strlen(e), 4, N, h, proof_n, why, sizeof why), -1);
 }
+
+/* A retirement entry (docs/audit-log.md) and the fields an honest gateway decodes from it. */
+static const char retire_entry[] =
+    "14:carbon-audit/3,2:42,13:1764480000001,6:retire,"
+    "43:32:0123456789abcdef0123456789abcdef,4:tj-a,,"
+    "41:37:5:CN-TJ,8:TJ-GT-01,4:2026,1:1,4:1000,,,"
+    "43:20:voluntary_neutrality,15:Acme Co.,|:Ltd.,,";
+
+Test(gwctl_proofs, the_gateways_decoded_fields_must_be_what_the_entry_says) {
+    audit_entry_t d;
+    char why[160] = "";
+    cr_assert_eq(audit_entry_parse(42, retire_entry, sizeof retire_entry - 1, &d, why, sizeof why), 0, "%s", why);
+    char *ids[] = {"0123456789abcdef0123456789abcdef", "tj-a"};
+    char *detail[] = {"voluntary_neutrality", "Acme Co.,|:Ltd."};
+    Carbon__V1__CreditBlock b = CARBON__V1__CREDIT_BLOCK__INIT, *bp = &b;
+    b.origin_region = "CN-TJ";
+    b.methodology_id = "TJ-GT-01";
+    b.vintage_year = 2026;
+    b.serial_start = 1;
+    b.serial_end = 1000;
+    Carbon__V1__AuditEntry m = CARBON__V1__AUDIT_ENTRY__INIT;
+    m.seq = 42;
+    m.time_unix_ms = 1764480000001u;
+    m.event = "retire";
+    m.n_ids = 2;
+    m.ids = ids;
+    m.n_blocks = 1;
+    m.blocks = &bp;
+    m.n_detail = 2;
+    m.detail = detail;
+    cr_assert_eq(gwctl_entry_fields_match(&m, &d), 1);
+    /* each field a gateway could misreport */
+    b.serial_end = 999;
+    cr_assert_eq(gwctl_entry_fields_match(&m, &d), 0);
+    b.serial_end = 1000;
+    ids[1] = "tj-b";
+    cr_assert_eq(gwctl_entry_fields_match(&m, &d), 0);
+    ids[1] = "tj-a";
+    detail[1] = "Acme Co.";
+    cr_assert_eq(gwctl_entry_fields_match(&m, &d), 0);
+    detail[1] = "Acme Co.,|:Ltd.";
+    m.event = "issue";
+    cr_assert_eq(gwctl_entry_fields_match(&m, &d), 0);
+    m.event = "retire";
+    m.time_unix_ms++;
+    cr_assert_eq(gwctl_entry_fields_match(&m, &d), 0);
+    m.time_unix_ms--;
+    m.n_ids = 1;
+    cr_assert_eq(gwctl_entry_fields_match(&m, &d), 0);
+    m.n_ids = 2;
+    cr_assert_eq(gwctl_entry_fields_match(&m, &d), 1);
+    audit_entry_free(&d);
+}
