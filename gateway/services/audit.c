@@ -71,11 +71,13 @@ static int audit_trace_checkpoint(struct gateway *gw, store_t *st, uint32_t min_
     *note = NULL;
     *note_len = 0;
     *size = 0;
-    uint64_t *sizes = malloc(WITNESS_OWN_KEPT * sizeof *sizes);
+    /* more cosignatures than peers: none qualifies, the newest is the answer */
+    size_t max = min_cosignatures > gw->cfg.peers_n ? 1 : WITNESS_OWN_KEPT;
+    uint64_t *sizes = malloc(max * sizeof *sizes);
     if (sizes == NULL) abort();
     size_t n = 0;
-    int rc = witness_own_sizes(st, sizes, WITNESS_OWN_KEPT, &n, err, errlen);
-    CARBON_ASSERT(rc != LEDGER_OK || n <= WITNESS_OWN_KEPT);
+    int rc = witness_own_sizes(st, sizes, max, &n, err, errlen);
+    CARBON_ASSERT(rc != LEDGER_OK || n <= max);
     for (size_t k = 0; rc == LEDGER_OK && k < n; k++) { /* newest first */
         char *text = NULL;
         size_t len = 0, cosigners = 0;
