@@ -137,6 +137,7 @@ static const struct {
     {"/carbon.v1.Audit/Trace", audit_trace},
     {"/carbon.v1.Audit/ReadLog", audit_read_log},
     {"/carbon.v1.Audit/GetCheckpoint", audit_get_checkpoint},
+    {"/carbon.v1.Audit/GetConsistencyProof", audit_get_consistency_proof},
 };
 
 /* Bidirectional streams: server reflection (reflection.h). */

@@ -321,10 +321,10 @@ demo() {
     done
     gw CN-BJ operator indoubt | tail -n 1
     local targets="CN-TJ=127.0.0.1:$(gw_port CN-TJ),CN-BJ=127.0.0.1:$(gw_port CN-BJ),CN-HE=127.0.0.1:$(gw_port CN-HE)"
-    sleep 2.5 # let each gateway sign a checkpoint covering the demonstration
-    step "Auditor: the trace of serial CN-TJ:$first_serial across the borders, verified against signed checkpoints"
+    sleep 4.5 # two checkpoint intervals: each gateway signs a checkpoint covering the demonstration, its peers cosign it
+    step "Auditor: the trace of serial CN-TJ:$first_serial across the borders, each hop proved against a checkpoint its peers cosigned"
     GWCTL_TARGETS="$targets" gw CN-BJ auditor trace "CN-TJ:$first_serial" --catalog-dir "$JJJ_ROOT/adapters/catalogs"
-    step "Auditor: every region's whole audit chain and the checkpoints its peers hold"
+    step "Auditor: every region's whole audit log, its tree recomputed, and the checkpoints its peers cosigned"
     for r in "${REGIONS[@]}"; do
         GWCTL_TARGETS="$targets" gw CN-HE auditor audit verify --region "$r"
     done

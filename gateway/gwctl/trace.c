@@ -1,9 +1,10 @@
 /* trace.c - gwctl trace: one serial or one transfer followed across every
- * region's audit trail, each hop verified against the region's signed
- * checkpoint (gateway/gwctl/chain.h), printed as a table, JSON or a graph. */
-#include "gateway/gwctl/chain.h"
+ * region's audit log, each hop decoded from the entry's own bytes and
+ * verified with its inclusion proof against the region's checkpoint, signed
+ * by its pinned key and cosigned by its peers (gateway/gwctl/proofs.h);
+ * printed as a table, JSON or a graph. */
+#include "gateway/gwctl/proofs.h"
 #include "gateway/gwctl/gwctl.h"
-#include "common/hex.h"
 #include "common/region.h"
 #include "gateway/gwctl/targets.h"
 #include "common/carbon_assert.h"
@@ -47,17 +48,22 @@ static int gwctl_hop_cmp(const void *a, const void *b) {
 
 static const char trace_usage[] =
     "usage: gwctl trace SERIAL|TRANSFER-ID --targets REGION=HOST:PORT,... --cert FILE\n"
-    "                   --key FILE --ca FILE [--audit-keys DIR] [--catalog-dir DIR]\n"
-    "                   [--json | --dot]\n"
+    "                   --key FILE --ca FILE [--audit-keys DIR] [--cosigners N]\n"
+    "                   [--catalog-dir DIR] [--json | --dot]\n"
     "\n"
     "Follows one serial (REGION:NUMBER, e.g. CN-TJ:1042) or one transfer id across\n"
-    "every region's audit trail, merges the hops into one timeline, and verifies\n"
-    "each region's chain from each hop up to its latest signed checkpoint (the\n"
-    "signature is checked with DIR/REGION-audit-signing.pub; default DIR: the\n"
-    "folder of --ca). Options and the subject may come in any order. A forced\n"
-    "decision (gwctl resolve) shows who forced it and why under its hop. An\n"
-    "auditor certificate of any region may ask every gateway. --dot prints a\n"
-    "Graphviz graph.\n"
+    "every region's audit log and merges the hops into one timeline. Each hop is\n"
+    "decoded from the entry's own bytes (docs/audit-log.md) and verified with its\n"
+    "RFC 9162 inclusion proof (O(log n) hashes) against the region's checkpoint,\n"
+    "whose signature must verify with the region's pinned key\n"
+    "DIR/REGION-audit-signing.pub (default DIR: the folder of --ca) and which must\n"
+    "carry valid cosignatures of at least N peers (their pinned keys, under\n"
+    "jjj.carbon/PEER/witness; default N: every other region whose key is in DIR).\n"
+    "The peers that cosigned each region's checkpoint are printed. A hop newer\n"
+    "than the checkpoint is shown as \"pending\" (not yet provable). Options and\n"
+    "the subject may come in any order. A forced decision (gwctl resolve) shows\n"
+    "who forced it and why under its hop. An auditor certificate of any region\n"
+    "may ask every gateway. --dot prints a Graphviz graph.\n"
     "\n"
     "Amounts are shown in each region's display unit from the catalogs in the\n"
     "first of: --catalog-dir DIR, $GWCTL_CATALOG_DIR, ../adapters/catalogs next to\n"
@@ -66,11 +72,21 @@ static const char trace_usage[] =
     "\n"
     "A region that cannot be read is named on stderr (and in --json as\n"
     "\"unreachable_regions\"); the hops of the other regions are still printed.\n"
-    "--json: one document, seq/time/grams as strings.\n"
+    "--json: one document, seq/time/grams/sizes as strings.\n"
     "\n"
-    "Exit codes: 0 traced and verified, 1 a chain or checkpoint does not verify or\n"
-    "nothing was found, 2 bad usage, 3 a gateway unreachable (after printing what\n"
-    "the others hold), 4 a gateway refused, 5 bad local credentials.\n";
+    "Exit codes: 0 traced and verified, 1 a proof, an entry, a checkpoint or its\n"
+    "cosignatures do not verify, fewer than N peers cosigned, or nothing was\n"
+    "found (stderr names the region and entry), 2 bad usage, 3 a gateway\n"
+    "unreachable (after printing what the others hold), 4 a gateway refused, 5 bad\n"
+    "local credentials.\n";
+
+/* What trace established about one region's checkpoint. */
+typedef struct {
+    char region[CARBON_REGION_SIZE];
+    int state;              /* 0: no hop there, 1: verified, -1: did not verify */
+    size_t required;        /* cosignatures required of it */
+    gwctl_checkpoint_t cp;  /* when state is 1 */
+} gwctl_trace_cp_t;
 
 typedef struct {
     gwctl_fed_t f;
@@ -81,6 +97,11 @@ typedef struct {
     size_t hops_n, hops_cap;
     int failures;
     int catalog_explicit;                   /* the folder was asked for: it must load */
+    gwctl_pins_t pins;                      /* the keys pinned in --audit-keys */
+    int cosigners_given;                    /* --cosigners was given: */
+    uint64_t cosigners;                     /* its value */
+    size_t pending;                         /* hops newer than their region's checkpoint */
+    gwctl_trace_cp_t cps[GWCTL_TARGETS_MAX]; /* per target, in --targets order */
 } gwctl_trace_t;
 
 /* A malloc'd copy of p[0..n) and a NUL; aborts when out of memory. */
@@ -93,31 +114,18 @@ static char *gwctl_strndup(const char *p, size_t n) {
     return out;
 }
 
-/* Reads a forced resolve from its audit entry: the detail texts decision
- * ("C"/"A"), operator, reason (format v2), or, in entries written before v2,
- * one text "D;WHO: WHY". NULL if it is neither; else free with
+/* Reads a forced resolve from its decoded entry: the detail texts decision
+ * ("C"/"A"), operator, reason. NULL if it is not that; else free with
  * gwctl_resolution_free. */
-static gwctl_resolution_t *gwctl_resolution(const Carbon__V1__AuditEntry *e) {
-    const char *d = NULL, *by = "", *why = "";
-    size_t by_n = 0;
-    if (e->n_detail == 3) {
-        d = e->detail[0];
-        by = e->detail[1];
-        by_n = strlen(by);
-        why = e->detail[2];
-    } else if (e->n_detail == 1 && e->detail[0][0] != '\0' && e->detail[0][1] == ';') {
-        d = e->detail[0];
-        const char *text = d + 2, *sep = strstr(text, ": ");
-        by = text;
-        by_n = sep != NULL ? (size_t)(sep - text) : 0;
-        why = sep != NULL ? sep + 2 : text;
-    }
-    if (d == NULL || (d[0] != 'C' && d[0] != 'A')) return NULL;
+static gwctl_resolution_t *gwctl_resolution(const audit_entry_t *e) {
+    if (e->detail_n != 3 || e->detail_len[0] != 1) return NULL;
+    char d = e->detail_text[0][0];
+    if (d != 'C' && d != 'A') return NULL;
     gwctl_resolution_t *r = malloc(sizeof *r);
     if (r == NULL) abort();
-    r->decision = d[0] == 'C' ? "COMMIT" : "ABORT";
-    r->by = gwctl_strndup(by, by_n);
-    r->why = gwctl_strndup(why, strlen(why));
+    r->decision = d == 'C' ? "COMMIT" : "ABORT";
+    r->by = gwctl_strndup(e->detail_text[1], e->detail_len[1]);
+    r->why = gwctl_strndup(e->detail_text[2], e->detail_len[2]);
     return r;
 }
 
@@ -130,118 +138,164 @@ static void gwctl_resolution_free(gwctl_resolution_t *r) {
 }
 
 /* Grams of entry e that concern the subject (every block for a transfer). */
-static uint64_t gwctl_hop_grams(const gwctl_trace_t *t, const Carbon__V1__AuditEntry *e) {
+static uint64_t gwctl_hop_grams(const gwctl_trace_t *t, const audit_entry_t *e) {
     uint64_t grams = 0;
-    for (size_t j = 0; j < e->n_blocks; j++) {
-        const Carbon__V1__CreditBlock *b = e->blocks[j];
+    for (size_t j = 0; j < e->blocks_n; j++) {
+        const ledger_block_t *b = &e->blocks[j];
         if (t->req.subject_case == CARBON__V1__TRACE_REQUEST__SUBJECT_SERIAL) {
             const char *colon = strchr(t->subject, ':');
             CARBON_ASSERT(colon != NULL); /* gwctl_trace_request chose SERIAL for it */
             uint64_t serial = strtoull(colon + 1, NULL, 10);
-            if (strlen(b->origin_region) != (size_t)(colon - t->subject) ||
-                strncmp(t->subject, b->origin_region, (size_t)(colon - t->subject)) != 0 ||
-                serial < b->serial_start || serial > b->serial_end)
+            if (strlen(b->origin) != (size_t)(colon - t->subject) ||
+                strncmp(t->subject, b->origin, (size_t)(colon - t->subject)) != 0 || serial < b->first ||
+                serial > b->last)
                 continue;
         }
-        grams += b->serial_end - b->serial_start + 1;
+        grams += b->last - b->first + 1;
     }
     return grams;
 }
 
-/* Appends region tr's entries to t->hops, each marked with how it was
- * verified (anchored and cp_ok as gwctl_anchor gave them). */
-static void gwctl_add_hops(gwctl_trace_t *t, const Carbon__V1__TraceResponse *tr, int anchored, int cp_ok) {
+/* A new hop of region at the end of t->hops (zeroed but for the region). */
+static gwctl_hop_t *gwctl_hop_new(gwctl_trace_t *t, const char *region) {
     CARBON_ASSERT(t->hops != NULL && t->hops_cap > 0 && t->hops_n <= t->hops_cap);
-    for (size_t k = 0; k < tr->n_entries; k++) {
-        const Carbon__V1__AuditEntry *e = tr->entries[k];
-        if (t->hops_n == t->hops_cap) {
-            t->hops_cap *= 2;
-            t->hops = realloc(t->hops, t->hops_cap * sizeof *t->hops);
-            if (t->hops == NULL) abort();
+    if (t->hops_n == t->hops_cap) {
+        t->hops_cap *= 2;
+        t->hops = realloc(t->hops, t->hops_cap * sizeof *t->hops);
+        if (t->hops == NULL) abort();
+    }
+    gwctl_hop_t *h = &t->hops[t->hops_n++];
+    memset(h, 0, sizeof *h);
+    snprintf(h->region, sizeof h->region, "%s", region);
+    gwctl_text_clean(h->region);
+    return h;
+}
+
+/* Fills hop h from the entry decoded from its own bytes. */
+static void gwctl_hop_fill(gwctl_trace_t *t, gwctl_hop_t *h, const audit_entry_t *d) {
+    h->seq = d->seq;
+    h->time_ms = d->time_ms;
+    snprintf(h->event, sizeof h->event, "%s", d->event);
+    size_t used = 0;
+    for (size_t j = 0; j < d->ids_n && used + 2 < sizeof h->ids; j++)
+        used += (size_t)snprintf(h->ids + used, sizeof h->ids - used, "%s%.32s", j ? "," : "", d->ids[j]);
+    gwctl_text_clean(h->event);
+    gwctl_text_clean(h->ids);
+    h->grams = gwctl_hop_grams(t, d);
+    if (strcmp(d->event, "resolve") == 0) h->resolution = gwctl_resolution(d);
+}
+
+/* A finding about entry seq of region: counted, and said on stderr. */
+static void gwctl_trace_finding(gwctl_trace_t *t, const char *region, uint64_t seq, const char *why) {
+    t->failures++;
+    fprintf(stderr, "gwctl trace: %s entry %" PRIu64 ": %s\n", region, seq, why);
+}
+
+/* Verifies one entry m of region (checkpoint c) with its proof p (NULL:
+ * none sent) and adds its hop, decoded from its bytes. */
+static void gwctl_trace_entry(gwctl_trace_t *t, const gwctl_trace_cp_t *c, const Carbon__V1__AuditEntry *m,
+                              const Carbon__V1__InclusionProof *p) {
+    gwctl_hop_t *h = gwctl_hop_new(t, c->region);
+    audit_entry_t d;
+    char why[512] = "";
+    h->seq = m->seq;
+    h->time_ms = m->time_unix_ms; /* only to place a bad entry in the timeline */
+    if (m->entry.len == 0 || audit_entry_parse(m->seq, (const char *)m->entry.data, m->entry.len, &d, why,
+                                               sizeof why) != 0) {
+        snprintf(h->event, sizeof h->event, "?");
+        snprintf(h->verified, sizeof h->verified, "BAD ENTRY");
+        char msg[640];
+        snprintf(msg, sizeof msg, "its bytes are not a carbon-audit/3 entry: %s", m->entry.len ? why : "none sent");
+        gwctl_trace_finding(t, c->region, m->seq, msg);
+        return;
+    }
+    gwctl_hop_fill(t, h, &d);
+    int fields_ok = gwctl_entry_fields_match(m, &d);
+    audit_entry_free(&d);
+    if (!fields_ok) {
+        snprintf(h->verified, sizeof h->verified, "BAD FIELDS");
+        gwctl_trace_finding(t, c->region, m->seq, "the gateway's decoded fields differ from the entry's bytes");
+        return;
+    }
+    if (c->state != 1) {
+        snprintf(h->verified, sizeof h->verified, "NO CHECKPOINT");
+        return; /* the region's finding is counted once, by gwctl_trace_checkpoint */
+    }
+    uint64_t size = c->cp.body.size;
+    if (p == NULL || p->tree_size == 0) {
+        if (m->seq > size) {
+            snprintf(h->verified, sizeof h->verified, "pending (after %" PRIu64 ")", size);
+            t->pending++;
+            return;
         }
-        gwctl_hop_t *h = &t->hops[t->hops_n++];
-        memset(h, 0, sizeof *h);
-        snprintf(h->region, sizeof h->region, "%s", tr->region);
-        h->seq = e->seq;
-        h->time_ms = e->time_unix_ms;
-        snprintf(h->event, sizeof h->event, "%s", e->event);
-        size_t used = 0;
-        for (size_t j = 0; j < e->n_ids && used + 2 < sizeof h->ids; j++)
-            used += (size_t)snprintf(h->ids + used, sizeof h->ids - used, "%s%.32s", j ? "," : "", e->ids[j]);
-        gwctl_text_clean(h->region);
-        gwctl_text_clean(h->event);
-        gwctl_text_clean(h->ids);
-        h->grams = gwctl_hop_grams(t, e);
-        if (strcmp(e->event, "resolve") == 0) h->resolution = gwctl_resolution(e);
-        /* interim (format 3): the hop's entry must parse */
-        audit_entry_t parsed;
-        char pwhy[160];
-        int self_ok = audit_entry_parse(e->seq, (const char *)e->entry.data, e->entry.len, &parsed,
-                                        pwhy, sizeof pwhy) == 0;
-        if (self_ok) audit_entry_free(&parsed);
-        if (!self_ok) t->failures++;
-        snprintf(h->verified, sizeof h->verified, "%s",
-                 !self_ok ? "BAD HASH" : anchored ? (cp_ok == 2 ? "checkpoint (pinned key)" : "checkpoint")
-                                       : cp_ok > 0 ? "after checkpoint" : "no checkpoint");
+        snprintf(h->verified, sizeof h->verified, "NO PROOF");
+        gwctl_trace_finding(t, c->region, m->seq, "no inclusion proof, though the checkpoint covers it");
+        return;
+    }
+    if (gwctl_inclusion_check(&c->cp, m->seq, m->entry.data, m->entry.len, p->leaf_index, p->tree_size,
+                              p->hashes, p->n_hashes, why, sizeof why) != 0) {
+        snprintf(h->verified, sizeof h->verified, "BAD PROOF");
+        gwctl_trace_finding(t, c->region, m->seq, why);
+        return;
+    }
+    snprintf(h->verified, sizeof h->verified, "proof to %" PRIu64, size);
+}
+
+/* The cosignatures required of region's checkpoint: --cosigners, or else
+ * one per other region whose key is pinned. */
+static size_t gwctl_trace_required(const gwctl_trace_t *t, const char *region) {
+    if (t->cosigners_given) return (size_t)t->cosigners;
+    size_t n = 0;
+    for (size_t k = 0; k < t->pins.n; k++) n += strcmp(t->pins.pins[k].region, region) != 0;
+    return n;
+}
+
+/* Opens region's checkpoint from its Trace answer tr into c: its signature
+ * and its cosignatures, at least c->required of them. */
+static void gwctl_trace_checkpoint(gwctl_trace_t *t, gwctl_trace_cp_t *c, const Carbon__V1__TraceResponse *tr) {
+    char why[512] = "";
+    c->state = -1;
+    if (gwctl_checkpoint_open(&t->pins, c->region, tr->checkpoint.data, tr->checkpoint.len, &c->cp, why,
+                              sizeof why) != 0) {
+        t->failures++;
+        fprintf(stderr, "gwctl trace: %s: %s\n", c->region, why);
+        return;
+    }
+    c->state = 1;
+    if (c->cp.cosigners_n < c->required) {
+        t->failures++;
+        fprintf(stderr, "gwctl trace: %s: its checkpoint at size %" PRIu64 " has %zu peer cosignatures, %zu required "
+                        "(--cosigners)\n", c->region, c->cp.body.size, c->cp.cosigners_n, c->required);
     }
 }
 
-/* Verifies region i's checkpoint and the chain from the first hop up to it:
- * 2 anchored with the pinned key, 1 anchored, 0 not anchored; -1 if the log
- * could not be read. *cp_ok: 2/1 checkpoint verifies (pinned or not), 0 none,
- * -1 bad signature. */
-static int gwctl_anchor(gwctl_trace_t *t, size_t i, const Carbon__V1__TraceResponse *tr,
-                        const Carbon__V1__GetCheckpointResponse *cr, int *cp_ok) {
-    CARBON_ASSERT(i < t->f.n && tr != NULL && cr != NULL && cp_ok != NULL);
-    audit_checkpoint_t cp;
-    uint8_t pinned[32];
-    *cp_ok = 0;
-    if (cr->own != NULL) {
-        gwctl_cp_from_pb(cr->own, &cp);
-        int have_pin = gwctl_pinned_key(&t->f, tr->region, pinned) == 0;
-        *cp_ok = audit_checkpoint_verify(&cp, have_pin ? pinned : NULL) ? (have_pin ? 2 : 1) : -1;
-    }
-    if (*cp_ok < 0) {
-        fprintf(stderr, "gwctl trace: %s: the checkpoint's signature does not verify\n", tr->region);
-        t->failures++;
-    }
-    uint64_t first = tr->n_entries > 0 ? tr->entries[0]->seq : 0;
-    if (first == 0 || *cp_ok <= 0 || cp.seq < first) return 0;
-    char why[256] = "";
-    gwctl_walk_t w = {.progress = 0, .why = why, .whylen = sizeof why};
-    uint64_t bad = gwctl_walk(&t->f, i, first, cp.seq, tr->entries[0]->prev_hash, &w);
-    if (bad == UINT64_MAX) return -1;
-    if (bad != 0 || strcmp(w.last_hash, cp.head_hash) != 0) {
-        if (why[0] == '\0') snprintf(why, sizeof why, "the chain does not reach the checkpoint's head");
-        fprintf(stderr, "gwctl trace: %s: %s\n", tr->region, why);
-        t->failures++;
-        return 0;
-    }
-    return 1;
-}
-
-/* Reads target i's hops and checkpoint. 0, or the exit code of the failed
- * call (the region is then marked unread and its hops are left out). */
+/* Reads target i's hops with their proofs and checkpoint and verifies them.
+ * 0, or the exit code of the failed call (the region is then marked unread
+ * and its hops are left out). */
 static int gwctl_trace_region(gwctl_trace_t *t, size_t i) {
     CARBON_ASSERT(i < t->f.n && t->f.targets[i].ch != NULL);
-    ProtobufCMessage *resp = NULL, *cpresp = NULL;
+    gwctl_trace_cp_t *c = &t->cps[i];
+    snprintf(c->region, sizeof c->region, "%s", t->f.targets[i].where.region);
+    c->required = gwctl_trace_required(t, c->region);
+    t->req.min_cosignatures = c->required > UINT32_MAX ? UINT32_MAX : (uint32_t)c->required;
+    ProtobufCMessage *resp = NULL;
     int rc = gwctl_fed_call(&t->f, i, "Trace", &t->req.base, &carbon__v1__trace_response__descriptor, &resp);
-    if (rc == 0) {
-        Carbon__V1__GetCheckpointRequest creq = CARBON__V1__GET_CHECKPOINT_REQUEST__INIT;
-        rc = gwctl_fed_call(&t->f, i, "GetCheckpoint", &creq.base,
-                              &carbon__v1__get_checkpoint_response__descriptor, &cpresp);
+    if (rc != 0) {
+        gwctl_fed_mark_unread(&t->f, i, rc);
+        return rc;
     }
-    if (rc == 0) {
-        int cp_ok = 0;
-        int anchored = gwctl_anchor(t, i, (const Carbon__V1__TraceResponse *)resp,
-                                    (const Carbon__V1__GetCheckpointResponse *)cpresp, &cp_ok);
-        if (anchored < 0) rc = GWCTL_EXIT_UNREACHABLE;
-        else gwctl_add_hops(t, (const Carbon__V1__TraceResponse *)resp, anchored, cp_ok);
+    const Carbon__V1__TraceResponse *tr = (const Carbon__V1__TraceResponse *)resp;
+    if (strcmp(tr->region, c->region) != 0) {
+        t->failures++;
+        fprintf(stderr, "gwctl trace: the gateway at %s says it is %.16s, not %s\n", t->f.targets[i].where.address,
+                tr->region, c->region);
+    } else if (tr->n_entries > 0) {
+        gwctl_trace_checkpoint(t, c, tr);
+        for (size_t k = 0; k < tr->n_entries; k++)
+            gwctl_trace_entry(t, c, tr->entries[k], k < tr->n_proofs ? tr->proofs[k] : NULL);
     }
-    if (resp != NULL) protobuf_c_message_free_unpacked(resp, NULL);
-    if (cpresp != NULL) protobuf_c_message_free_unpacked(cpresp, NULL);
-    if (rc != 0) gwctl_fed_mark_unread(&t->f, i, rc);
-    return rc;
+    protobuf_c_message_free_unpacked(resp, NULL);
+    return 0;
 }
 
 /* A hop's resolution as a JSON object {decision, by, reason}. */
@@ -251,6 +305,44 @@ static json_t *gwctl_json_resolution(const gwctl_resolution_t *r) {
     json_object_set_new(o, "by", gwctl_json_text(r->by));
     json_object_set_new(o, "reason", gwctl_json_text(r->why));
     return o;
+}
+
+/* Each region's checkpoint that hops were proved against, with its cosigners. */
+static json_t *gwctl_trace_json_checkpoints(const gwctl_trace_t *t) {
+    json_t *a = json_array();
+    for (size_t i = 0; i < t->f.n; i++) {
+        const gwctl_trace_cp_t *c = &t->cps[i];
+        if (c->state == 0) continue;
+        json_t *cos = json_array();
+        for (size_t k = 0; c->state == 1 && k < c->cp.cosigners_n; k++)
+            json_array_append_new(cos, gwctl_json_text(c->cp.cosigners[k]));
+        char root[GWCTL_HASH_B64_SIZE] = "";
+        if (c->state == 1) gwctl_hash_b64(&c->cp.root, root);
+        json_array_append_new(a, json_pack("{s:o, s:b, s:o, s:s, s:o, s:o}", "region", gwctl_json_text(c->region),
+                                           "verified", c->state == 1, "size",
+                                           gwctl_json_u64(c->state == 1 ? c->cp.body.size : 0), "root", root,
+                                           "cosigners", cos, "cosigners_required", json_integer((json_int_t)c->required)));
+    }
+    return a;
+}
+
+/* One line per region with hops: its checkpoint and who cosigned it. */
+static void gwctl_trace_print_checkpoints(const gwctl_trace_t *t) {
+    for (size_t i = 0; i < t->f.n; i++) {
+        const gwctl_trace_cp_t *c = &t->cps[i];
+        if (c->state == 0) continue;
+        if (c->state < 0) {
+            printf("%s: checkpoint DOES NOT VERIFY (see above)\n", c->region);
+            continue;
+        }
+        char root[GWCTL_HASH_B64_SIZE];
+        gwctl_hash_b64(&c->cp.root, root);
+        printf("%s: checkpoint size %" PRIu64 " root %s, signed with %s's pinned key; cosigned by ", c->region,
+               c->cp.body.size, root, c->region);
+        for (size_t k = 0; k < c->cp.cosigners_n; k++) printf("%s%s", k ? ", " : "", c->cp.cosigners[k]);
+        printf("%s (%zu of %zu required)%s\n", c->cp.cosigners_n ? "" : "no peer", c->cp.cosigners_n, c->required,
+               c->cp.cosigners_n < c->required ? ": TOO FEW" : "");
+    }
 }
 
 static void gwctl_trace_json(gwctl_trace_t *t) {
@@ -273,6 +365,8 @@ static void gwctl_trace_json(gwctl_trace_t *t) {
         json_array_append_new(hops, o);
     }
     json_object_set_new(doc, "hops", hops);
+    json_object_set_new(doc, "checkpoints", gwctl_trace_json_checkpoints(t));
+    json_object_set_new(doc, "pending", json_integer((json_int_t)t->pending));
     json_object_set_new(doc, "failures", json_integer(t->failures));
     json_object_set_new(doc, "unreachable_regions", gwctl_fed_json_unread(&t->f));
     gwctl_json_emit(doc);
@@ -316,6 +410,9 @@ static void gwctl_trace_table(gwctl_trace_t *t, size_t regions_read) {
             putchar('\n');
         }
     }
+    gwctl_trace_print_checkpoints(t);
+    if (t->pending > 0)
+        printf("%zu hops are newer than their region's checkpoint: pending, not yet provable\n", t->pending);
     printf("%zu hops in %zu regions (%zu regions read), %d verification failures\n", t->hops_n,
            gwctl_trace_regions(t), regions_read, t->failures);
 }
@@ -367,8 +464,9 @@ static const char *gwctl_take_subject(int argc, char **argv, const gwctl_opt_t *
 
 /* Parses trace's arguments into t. 0, or the exit code to return. */
 static int gwctl_trace_args(int argc, char **argv, gwctl_trace_t *t, int *json, int *dot) {
-    const char *targets = getenv("GWCTL_TARGETS"), *timeout = "10000", *catalog_dir = NULL;
+    const char *targets = getenv("GWCTL_TARGETS"), *timeout = "10000", *catalog_dir = NULL, *cosigners = NULL;
     const gwctl_opt_t opts[] = {{"targets", 1, &targets, NULL}, {"cert", 1, &t->f.cert, NULL},
+                                {"cosigners", 1, &cosigners, NULL},
                                 {"key", 1, &t->f.key, NULL},         {"ca", 1, &t->f.ca, NULL},
                                 {"audit-keys", 1, &t->f.keys_dir, NULL}, {"catalog-dir", 1, &catalog_dir, NULL},
                                 {"timeout-ms", 1, &timeout, NULL}, {"json", 0, NULL, json},
@@ -387,6 +485,11 @@ static int gwctl_trace_args(int argc, char **argv, gwctl_trace_t *t, int *json, 
         fprintf(stderr, "gwctl trace: a subject, --targets, --cert, --key and --ca are required\n\n%s", trace_usage);
         return GWCTL_EXIT_USAGE;
     }
+    if (cosigners != NULL && (gwctl_parse_u64(cosigners, &t->cosigners) != 0 || t->cosigners > GWCTL_PINS_MAX)) {
+        fprintf(stderr, "gwctl trace: --cosigners must be 0..%d\n", GWCTL_PINS_MAX);
+        return GWCTL_EXIT_USAGE;
+    }
+    t->cosigners_given = cosigners != NULL;
     if (gwctl_fed_parse(&t->f, "trace", targets) != 0) return GWCTL_EXIT_USAGE;
     t->f.timeout_ms = (long)ms;
     static char catalog_buf[PATH_MAX + 32];
@@ -446,6 +549,11 @@ int gwctl_trace(int argc, char **argv) {
     if (rc != 0 || t.subject == NULL) return rc;
     gwctl_fed_default_keys_dir(&t.f);
     gwctl_trace_request(&t);
+    char why[512] = "";
+    if (gwctl_pins_load(&t.pins, t.f.keys_dir, why, sizeof why) != 0) {
+        fprintf(stderr, "gwctl trace: --audit-keys: %s\n", why);
+        return GWCTL_EXIT_CREDENTIALS;
+    }
     rc = gwctl_trace_catalogs(&t);
     if (rc == 0 && gwctl_fed_connect(&t.f) != 0) rc = GWCTL_EXIT_CREDENTIALS;
     if (rc != 0) {

@@ -57,6 +57,144 @@ static void audit_free_entries(audit_entry_t *entries, size_t n) {
     free(entries);
 }
 
+/* ---- proofs: Trace's checkpoint and inclusion proofs, GetConsistencyProof ---- */
+
+/* The checkpoint Trace proves against: the newest own checkpoint kept with
+ * at least min_cosignatures peer cosignatures, else the newest kept. *note
+ * (malloc'd; NULL and *size 0 when none is kept yet) is its signed note with
+ * the cosignature lines kept for it. LEDGER_OK or the store's error. */
+static int audit_trace_checkpoint(struct gateway *gw, store_t *st, uint32_t min_cosignatures,
+                                  char **note, size_t *note_len, uint64_t *size, char *err,
+                                  size_t errlen) {
+    CARBON_ASSERT(gw != NULL && st != NULL && note != NULL && note_len != NULL && size != NULL);
+    CARBON_ASSERT(gw->cfg.peers_n <= CONFIG_PEERS_MAX);
+    *note = NULL;
+    *note_len = 0;
+    *size = 0;
+    /* more cosignatures than peers: none qualifies, the newest is the answer */
+    size_t max = min_cosignatures > gw->cfg.peers_n ? 1 : WITNESS_OWN_KEPT;
+    uint64_t *sizes = malloc(max * sizeof *sizes);
+    if (sizes == NULL) abort();
+    size_t n = 0;
+    int rc = witness_own_sizes(st, sizes, max, &n, err, errlen);
+    CARBON_ASSERT(rc != LEDGER_OK || n <= max);
+    for (size_t k = 0; rc == LEDGER_OK && k < n; k++) { /* newest first */
+        char *text = NULL;
+        size_t len = 0, cosigners = 0;
+        rc = witness_own_cosigned_note(st, sizes[k], gw->peer_regions, gw->cfg.peers_n, &text, &len,
+                                       &cosigners, err, errlen);
+        if (rc == LEDGER_NOT_FOUND) { /* dropped since the sizes were read */
+            rc = LEDGER_OK;
+            continue;
+        }
+        if (rc != LEDGER_OK) break;
+        int enough = cosigners >= min_cosignatures;
+        if (*note == NULL || enough) {
+            free(*note);
+            *note = text;
+            *note_len = len;
+            *size = sizes[k];
+        } else {
+            free(text);
+        }
+        if (enough) break;
+    }
+    free(sizes);
+    if (rc != LEDGER_OK) {
+        free(*note);
+        *note = NULL;
+        *size = 0;
+    }
+    return rc;
+}
+
+/* The InclusionProof of entry seq to the tree of size (tree_size 0, no
+ * hashes, when the entry is past it). NULL with err if the store failed. */
+static Carbon__V1__InclusionProof *audit_pb_inclusion(arena_t *a, store_t *st, uint64_t seq,
+                                                      uint64_t size, char *err, size_t errlen) {
+    CARBON_ASSERT(a != NULL && st != NULL && seq >= 1);
+    Carbon__V1__InclusionProof *m = arena_alloc(a, sizeof *m);
+    carbon__v1__inclusion_proof__init(m);
+    m->leaf_index = seq - 1;
+    if (seq > size) return m;
+    merkle_hash_t proof[MERKLE_PROOF_MAX];
+    size_t n = 0;
+    if (log_tree_inclusion_proof(st, seq - 1, size, proof, &n, err, errlen) != LEDGER_OK) return NULL;
+    CARBON_ASSERT(n <= MERKLE_PROOF_MAX);
+    m->tree_size = size;
+    m->hashes = arena_alloc(a, (n > 0 ? n : 1) * sizeof *m->hashes);
+    for (size_t k = 0; k < n; k++) {
+        uint8_t *h = arena_alloc(a, MERKLE_HASH_BYTES);
+        memcpy(h, proof[k].bytes, MERKLE_HASH_BYTES);
+        m->hashes[m->n_hashes++] = (ProtobufCBinaryData){MERKLE_HASH_BYTES, h};
+    }
+    return m;
+}
+
+/* Fills resp's checkpoint and one proof per entry in resp (as min_cosignatures
+ * chooses the checkpoint). LEDGER_OK, or the store's error in err. */
+static int audit_trace_prove(struct gateway *gw, store_t *st, arena_t *a, uint32_t min_cosignatures,
+                             Carbon__V1__TraceResponse *resp, char *err, size_t errlen) {
+    CARBON_ASSERT(gw != NULL && st != NULL && a != NULL && resp != NULL);
+    char *note = NULL;
+    size_t note_len = 0;
+    uint64_t size = 0;
+    int rc = audit_trace_checkpoint(gw, st, min_cosignatures, &note, &note_len, &size, err, errlen);
+    if (rc != LEDGER_OK) return rc;
+    if (note != NULL) {
+        uint8_t *copy = arena_alloc(a, note_len > 0 ? note_len : 1);
+        memcpy(copy, note, note_len);
+        resp->checkpoint = (ProtobufCBinaryData){note_len, copy};
+        free(note);
+    }
+    resp->proofs = arena_alloc(a, (resp->n_entries > 0 ? resp->n_entries : 1) * sizeof *resp->proofs);
+    for (size_t k = 0; k < resp->n_entries; k++) {
+        Carbon__V1__InclusionProof *p = audit_pb_inclusion(a, st, resp->entries[k]->seq, size, err, errlen);
+        if (p == NULL) return LEDGER_ESTORE;
+        resp->proofs[resp->n_proofs++] = p;
+    }
+    return LEDGER_OK;
+}
+
+void audit_get_consistency_proof(server_call_t *call, const ProtobufCMessage *request) {
+    CARBON_ASSERT(call != NULL && request != NULL);
+    const Carbon__V1__GetConsistencyProofRequest *req =
+        (const Carbon__V1__GetConsistencyProofRequest *)request;
+    if (req->old_size == 0 || req->old_size > req->new_size || req->new_size > MERKLE_LEAVES_MAX) {
+        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, REASON(OUT_OF_RANGE),
+                           "old_size must be 1..new_size and new_size at most 2^40");
+        return;
+    }
+    store_t *st = gateway_call_store(call);
+    if (st == NULL) return;
+    log_tree_head_t head;
+    char err[256] = "";
+    if (log_tree_head(st, &head, err, sizeof err) != LEDGER_OK) {
+        server_reply_error(call, GRPC_STATUS_UNAVAILABLE, REASON(STORE_UNAVAILABLE), "%s", err);
+        return;
+    }
+    if (req->new_size > head.size) {
+        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, REASON(OUT_OF_RANGE),
+                           "new_size %" PRIu64 " is past the tree's size %" PRIu64, req->new_size,
+                           head.size);
+        return;
+    }
+    merkle_hash_t proof[MERKLE_PROOF_MAX];
+    size_t n = 0;
+    if (log_tree_consistency_proof(st, req->old_size, req->new_size, proof, &n, err, sizeof err) !=
+        LEDGER_OK) {
+        server_reply_error(call, GRPC_STATUS_UNAVAILABLE, REASON(STORE_UNAVAILABLE), "%s", err);
+        return;
+    }
+    CARBON_ASSERT(n <= MERKLE_PROOF_MAX);
+    ProtobufCBinaryData hashes[MERKLE_PROOF_MAX];
+    for (size_t k = 0; k < n; k++) hashes[k] = (ProtobufCBinaryData){MERKLE_HASH_BYTES, proof[k].bytes};
+    Carbon__V1__GetConsistencyProofResponse resp = CARBON__V1__GET_CONSISTENCY_PROOF_RESPONSE__INIT;
+    resp.n_hashes = n;
+    resp.hashes = hashes;
+    server_reply_ok(call, &resp.base);
+}
+
 void audit_read_log(server_call_t *call, const ProtobufCMessage *request) {
     CARBON_ASSERT(call != NULL && request != NULL);
     const Carbon__V1__ReadLogRequest *req = (const Carbon__V1__ReadLogRequest *)request;
@@ -100,6 +238,31 @@ void audit_read_log(server_call_t *call, const ProtobufCMessage *request) {
     server_reply_ok(call, &resp.base);
     arena_free(&a);
     audit_free_entries(entries, n);
+}
+
+/* Appends to resp->entries (room for limit) the entries 1..head that
+ * concern transfer tid (if not NULL) or else serial of origin, oldest first,
+ * up to limit. LEDGER_OK, or the store's error in err. */
+static int audit_trace_scan(store_t *st, uint64_t head, const char *tid, const char *origin,
+                            uint64_t serial, size_t limit, arena_t *a,
+                            Carbon__V1__TraceResponse *resp, char *err, size_t errlen) {
+    CARBON_ASSERT(st != NULL && a != NULL && resp != NULL && (tid != NULL || origin != NULL));
+    for (uint64_t from = 1; from <= head && resp->n_entries < limit; from += AUDIT_TRACE_SCAN_CHUNK) {
+        audit_entry_t *entries = NULL;
+        size_t n = 0;
+        size_t chunk = head - from + 1 < AUDIT_TRACE_SCAN_CHUNK ? (size_t)(head - from + 1)
+                                                                : AUDIT_TRACE_SCAN_CHUNK;
+        int rc = audit_read(st, from, chunk, &entries, &n, err, errlen);
+        if (rc != LEDGER_OK) return rc;
+        CARBON_ASSERT(n <= chunk);
+        for (size_t i = 0; i < n && resp->n_entries < limit; i++) {
+            int hit = tid != NULL ? audit_entry_has_id(&entries[i], tid)
+                                  : audit_entry_has_serial(&entries[i], origin, serial);
+            if (hit) resp->entries[resp->n_entries++] = audit_pb_entry(a, &entries[i]);
+        }
+        audit_free_entries(entries, n);
+    }
+    return LEDGER_OK;
 }
 
 void audit_trace(server_call_t *call, const ProtobufCMessage *request) {
@@ -147,23 +310,11 @@ void audit_trace(server_call_t *call, const ProtobufCMessage *request) {
     Carbon__V1__TraceResponse resp = CARBON__V1__TRACE_RESPONSE__INIT;
     resp.region = gw->cfg.region;
     resp.entries = arena_alloc(&a, limit * sizeof *resp.entries);
-    for (uint64_t from = 1; from <= head && resp.n_entries < limit; from += AUDIT_TRACE_SCAN_CHUNK) {
-        audit_entry_t *entries = NULL;
-        size_t n = 0;
-        size_t chunk = head - from + 1 < AUDIT_TRACE_SCAN_CHUNK ? (size_t)(head - from + 1)
-                                                                : AUDIT_TRACE_SCAN_CHUNK;
-        if (audit_read(st, from, chunk, &entries, &n, err, sizeof err) != LEDGER_OK) {
-            arena_free(&a);
-            server_reply_error(call, GRPC_STATUS_UNAVAILABLE, REASON(STORE_UNAVAILABLE), "%s", err);
-            return;
-        }
-        CARBON_ASSERT(n <= chunk);
-        for (size_t i = 0; i < n && resp.n_entries < limit; i++) {
-            int hit = tid != NULL ? audit_entry_has_id(&entries[i], tid)
-                                  : audit_entry_has_serial(&entries[i], origin, serial);
-            if (hit) resp.entries[resp.n_entries++] = audit_pb_entry(&a, &entries[i]);
-        }
-        audit_free_entries(entries, n);
+    if (audit_trace_scan(st, head, tid, origin, serial, limit, &a, &resp, err, sizeof err) != LEDGER_OK ||
+        audit_trace_prove(gw, st, &a, req->min_cosignatures, &resp, err, sizeof err) != LEDGER_OK) {
+        arena_free(&a);
+        server_reply_error(call, GRPC_STATUS_UNAVAILABLE, REASON(STORE_UNAVAILABLE), "%s", err);
+        return;
     }
     server_reply_ok(call, &resp.base);
     arena_free(&a);

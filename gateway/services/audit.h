@@ -12,5 +12,8 @@
 void audit_trace(server_call_t *call, const ProtobufCMessage *request);
 void audit_read_log(server_call_t *call, const ProtobufCMessage *request);
 void audit_get_checkpoint(server_call_t *call, const ProtobufCMessage *request);
+/* PROOF(old_size, new_size) from the stored tree: INVALID_ARGUMENT
+ * (OUT_OF_RANGE) unless 1 <= old_size <= new_size <= the tree's size. */
+void audit_get_consistency_proof(server_call_t *call, const ProtobufCMessage *request);
 
 #endif

@@ -211,7 +211,7 @@ Test(free_text, retire_keeps_ordinary_text_byte_for_byte, .timeout = 120) {
         protobuf_c_message_free_unpacked(&tr->base, NULL);
     }
     protobuf_c_message_free_unpacked(&log->base, NULL);
-    /* Every reader of the chain still verifies it: the checker, gwctl trace and audit verify. */
+    /* Every reader of the log still verifies it: the checker, gwctl trace and audit verify. */
     checker_report_t *rep = rc_check(fed, 0);
     cr_assert_not_null(rep);
     cr_assert_eq(rep->violations_n, 0, "%s", rep->violations_n ? rep->violations[0] : "");
@@ -223,7 +223,17 @@ Test(free_text, retire_keeps_ordinary_text_byte_for_byte, .timeout = 120) {
     free(out);
     char serial[48];
     snprintf(serial, sizeof serial, "CN-TJ:%" PRIu64, serials[1]);
-    cr_assert_eq(gwctl_auditor(&out, "trace", serial, NULL, NULL), 0, "%s", out);
+    /* one region: no peer can cosign its checkpoints; its first checkpoint
+     * may be a checkpoint interval away (without one, trace fails) */
+    int status = -1;
+    for (int k = 0; k < 40 && status != 0; k++) {
+        if (k > 0) {
+            free(out);
+            proc_sleep_ms(100);
+        }
+        status = gwctl_auditor(&out, "trace", serial, "--cosigners", "0");
+    }
+    cr_assert_eq(status, 0, "%s", out);
     cr_assert(strstr(out, "retire") != NULL && strstr(out, "0 verification failures") != NULL, "%s",
               out);
     free(out);

@@ -326,7 +326,7 @@ Test(gwctl_audit, trace_anywhere_in_any_order_and_with_a_region_down_shows_the_r
     free(err);
     cr_assert_eq(gwctl(&aud, &out, NULL, "audit", "verify", "--region", "CN-TJ", "--json", NULL), 3, "%s", out);
     cr_assert(strstr(out, "\"unreachable_regions\": [\n    \"CN-HE\"\n  ]") != NULL, "%s", out);
-    cr_assert(strstr(out, "\"chain_read\": true") != NULL, "%s", out);
+    cr_assert(strstr(out, "\"log_read\": true") != NULL, "%s", out);
     free(out);
     cr_assert_eq(gwctl(&aud, &out, &err, "audit", "verify", "--region", "CN-HE", NULL), 3, "%s", out);
     cr_assert(strstr(out, "CN-HE: NOT VERIFIED") != NULL, "%s", out);
