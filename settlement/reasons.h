@@ -95,6 +95,8 @@ typedef enum { REASON_RETRY_NO, REASON_RETRY_YES, REASON_RETRY_LATER } reason_re
     X(COORDINATOR_ANSWERS, FAILED_PRECONDITION, CALL, NO, "The coordinator answers with its decision for this transfer; recovery applies it.", "Do not force it; recovery settles the leg.") \
     X(NO_SUBJECT, INVALID_ARGUMENT, CALL, NO, "The audit query names neither a transfer_id nor a serial.", "Give a transfer_id or a serial.") \
     X(BAD_SERIAL, INVALID_ARGUMENT, CALL, NO, "The serial is not REGION:NUMBER.", "Send a serial like CN-TJ:1042.") \
+    X(BAD_CURSOR, INVALID_ARGUMENT, CALL, NO, "The cursor is neither empty nor one the method returned.", "Start with an empty cursor and send back each next_cursor as it came.") \
+    X(STATE_TOO_LARGE, FAILED_PRECONDITION, CALL, NO, "An account holds more blocks than one ReadState page may carry (the message names it).", "Verify that account by other means; the limit is documented in docs/audit-log.md.") \
     X(MALFORMED_CHECKPOINT, INVALID_ARGUMENT, CALL, NO, "A checkpoint lacks its 32-byte key, 64-byte signature or hex hash.", "Fix the peer: send a complete checkpoint.") \
     X(BAD_SIGNATURE, INVALID_ARGUMENT, CALL, NO, "The checkpoint's signature does not verify (with the configured key of that region).", "Check the region's audit key; this may be an attack.") \
     X(BAD_BATCH_SIZE, INVALID_ARGUMENT, CALL, NO, "A federation batch holds no legs, decisions or ids.", "Send 1..batch_legs_max items.") \

@@ -577,6 +577,8 @@ int replay_store_record(replay_t *r, const char *kind, const char *owner, const 
     uint64_t g1 = 0, g2 = 0;
     if (rp_attrs[k].g1 != NULL && rp_parse_u64(detail[k == REPLAY_ACCOUNT ? 1 : 2], &g1) != 0) return -1;
     if (rp_attrs[k].g2 != NULL && rp_parse_u64(detail[2], &g2) != 0) return -1;
+    int merge = k == REPLAY_RETIRED || k == REPLAY_CANCELLED;
+    if (rp_find(&r->side[RP_STORE], (int)k, owner) != NULL && !merge) return 0; /* SCAN's repeat */
     int fresh = rp_find(&r->side[RP_STORE], (int)k, owner) == NULL;
     rp_rec_t *s = rp_make(r, RP_STORE, (int)k, owner);
     if (s == NULL) return -1;

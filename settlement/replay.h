@@ -70,9 +70,11 @@ void replay_entry_unreadable(replay_t *r, uint64_t seq, const char *why);
 
 /* Adds one record of the store: kind, owner, its blocks and details (the
  * details of each kind as Audit.ReadState sends them, docs/audit-log.md
- * §2.2). Records of the same kind and owner are merged (their blocks
- * appended): a page may split one. 0, or -1 if the record is malformed or a
- * limit was reached (then a finding says so). */
+ * §2.2). Retired and cancelled records of the same owner are merged (their
+ * blocks appended: the store keeps one per block); a repeated account, hold,
+ * pending or exported record is ignored (SCAN may return a key twice). 0, or
+ * -1 if the record is malformed or a limit was reached (then a finding says
+ * so). */
 int replay_store_record(replay_t *r, const char *kind, const char *owner, const ledger_block_t *blocks,
                         size_t blocks_n, const char *const *detail, size_t detail_n);
 

@@ -10,6 +10,9 @@
 void audit_trace(server_call_t *call, const ProtobufCMessage *request);
 void audit_read_log(server_call_t *call, const ProtobufCMessage *request);
 void audit_get_checkpoint(server_call_t *call, const ProtobufCMessage *request);
+/* One page of the region's ledger as records with the log size at the same
+ * instant (settlement/state_read.h; docs/audit-log.md §2.2). */
+void audit_read_state(server_call_t *call, const ProtobufCMessage *request);
 
 /* Loads the signing key and the peers' public keys from the configuration.
  * 0, or -1 with "PATH: reason" in err. */
