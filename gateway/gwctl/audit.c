@@ -6,6 +6,7 @@
 #include "gateway/gwctl/gwctl.h"
 #include "common/region.h"
 #include "gateway/gwctl/targets.h"
+#include "gateway/gwctl/replay.h"
 #include "common/carbon_assert.h"
 
 #include "carbon/v1/carbon.pb-c.h"
@@ -45,6 +46,7 @@ typedef struct {
     uint64_t head, bad;
     char why[512];
     int failures;
+    json_t *replay; /* --json: the replay's member (gwctl/replay.c) */
 } gwctl_verify_t;
 
 /* Keeps the checkpoint of v->region in target i's answer r: the home
@@ -161,6 +163,7 @@ static void gwctl_verify_print(const gwctl_verify_t *v, int json) {
                                 chain_read, "entries", gwctl_json_u64(v->head), "checkpoints",
                                 json_integer((json_int_t)v->ncp), "first_bad_entry", gwctl_json_u64(v->bad), "failures",
                                 v->failures, "reason", gwctl_json_text(v->why), "unreachable_regions", unread);
+        if (v->replay != NULL) json_object_update(doc, v->replay);
         gwctl_json_emit(doc);
     } else if (v->failures > 0) {
         printf("%s: VERIFICATION FAILED%s%s\n", v->region, v->bad ? ": " : "", v->bad ? v->why : "");
@@ -229,7 +232,10 @@ int gwctl_audit(int argc, char **argv) {
     gwctl_verify_checkpoints(v);
     if (!v->f.targets[v->home].unread && gwctl_verify_head(v) == 0 && gwctl_verify_walk(v, !json) == 0)
         gwctl_verify_signatures(v);
+    v->replay = json ? json_object() : NULL;
+    if (!v->f.targets[v->home].unread && gwctl_replay_verify(&v->f, v->home, v->region, v->replay) > 0) v->failures++;
     gwctl_verify_print(v, json);
+    json_decref(v->replay);
     int exit_code = v->failures > 0 ? GWCTL_EXIT_FINDING : v->f.read_exit != 0 ? v->f.read_exit : GWCTL_EXIT_OK;
     gwctl_fed_close(&v->f);
     free(v);
