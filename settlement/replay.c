@@ -634,7 +634,7 @@ static void rp_diff(rp_out_t *o, const rp_rec_t *s, const char *what, const ledg
 static ledger_block_t *rp_normal(rp_out_t *o, const rp_rec_t *s, int side, size_t *n) {
     ledger_block_t *v = malloc((s->blocks.n ? s->blocks.n : 1) * sizeof *v);
     if (v == NULL) abort();
-    memcpy(v, s->blocks.v, s->blocks.n * sizeof *v);
+    if (s->blocks.n > 0) memcpy(v, s->blocks.v, s->blocks.n * sizeof *v);
     qsort(v, s->blocks.n, sizeof *v, rp_block_cmp);
     size_t m = 0;
     for (size_t i = 0; i < s->blocks.n; i++) {
