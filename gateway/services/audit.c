@@ -240,6 +240,12 @@ static Carbon__V1__StateRecord *audit_pb_state_record(arena_t *a, const state_re
 void audit_read_state(server_call_t *call, const ProtobufCMessage *request) {
     CARBON_ASSERT(call != NULL && request != NULL);
     const Carbon__V1__ReadStateRequest *req = (const Carbon__V1__ReadStateRequest *)request;
+    const identity_t *caller = server_call_caller(call);
+    if (caller == NULL || caller->role != ROLE_AUDITOR) { /* the whole ledger: auditors only */
+        server_reply_error(call, GRPC_STATUS_PERMISSION_DENIED, REASON(NOT_AUTHORIZED),
+                           "ReadState is for auditors of the federation");
+        return;
+    }
     if (req->limit > STATE_READ_LIMIT_MAX) {
         server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, REASON(BAD_LIMIT), "limit must be 0..%d",
                            STATE_READ_LIMIT_MAX);

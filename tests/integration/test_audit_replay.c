@@ -173,3 +173,75 @@ Test(audit_replay, the_store_is_what_the_log_says_until_redis_is_edited_behind_i
     federation_free(fed);
     grpc_lifetime_end(GRPC_LIFETIME_END_WAIT_MS);
 }
+
+/* One ReadState call as cert_base; the status, *resp set on OK. */
+static grpc_status_code read_state(const char *cert_base, const char *cursor, uint32_t limit,
+                                   Carbon__V1__ReadStateResponse **resp, client_status_t *st) {
+    Carbon__V1__ReadStateRequest req = CARBON__V1__READ_STATE_REQUEST__INIT;
+    req.cursor = (char *)cursor;
+    req.limit = limit;
+    *resp = NULL;
+    return client_call(federation_channel(fed, TJ, cert_base), "/carbon.v1.Audit/ReadState", &req.base,
+                       &carbon__v1__read_state_response__descriptor, (ProtobufCMessage **)resp, 10000, st);
+}
+
+Test(audit_replay, read_state_pages_agree_and_bad_requests_are_refused_without_a_change, .timeout = 120) {
+    grpc_lifetime_begin();
+    federation_options_t o = {.regions_n = 1};
+    fed = federation_start(&o);
+    cr_assert_not_null(fed, "federation: %s", federation_last_error());
+    client_status_t st;
+    enum { ACCOUNTS = 23 };
+    for (int i = 0; i < ACCOUNTS; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "acct-%02d", i);
+        cr_assert_eq(rc_open(reg(TJ), id, &st), GRPC_STATUS_OK, "%s", st.details);
+    }
+    /* Pages of 4 records: every account once (a SCAN repeat aside), one log size. */
+    char cursor[64] = "";
+    int pages = 0, seen[ACCOUNTS] = {0};
+    uint64_t size = 0;
+    do {
+        Carbon__V1__ReadStateResponse *r = NULL;
+        cr_assert_eq(read_state("CN-TJ-auditor", cursor, 4, &r, &st), GRPC_STATUS_OK, "%s", st.details);
+        cr_assert_leq(r->n_records, 4);
+        cr_assert(pages == 0 || r->log_size == size, "the log size moved without a change");
+        size = r->log_size;
+        for (size_t k = 0; k < r->n_records; k++) {
+            int n = -1;
+            cr_assert_str_eq(r->records[k]->kind, "account");
+            cr_assert_eq(sscanf(r->records[k]->owner, "acct-%d", &n), 1);
+            cr_assert(n >= 0 && n < ACCOUNTS && r->records[k]->n_detail == 3);
+            seen[n] = 1;
+        }
+        snprintf(cursor, sizeof cursor, "%s", r->next_cursor);
+        protobuf_c_message_free_unpacked(&r->base, NULL);
+        pages++;
+    } while (cursor[0] != '\0' && pages < 100);
+    cr_assert_eq(cursor[0], '\0', "never done");
+    cr_assert_eq(size, ACCOUNTS, "one entry per account opened");
+    for (int i = 0; i < ACCOUNTS; i++) cr_assert(seen[i], "acct-%02d missing", i);
+
+    char *before = federation_store_snapshot(fed, TJ);
+    const char *bad_cursors[] = {"x:0:0", "a:", "a:1", "a:1:2:3", "a:-1:0", "a:1:2 ", "a:123456789012345678901:0",
+                                 "r:0:0\n"};
+    for (size_t i = 0; i < sizeof bad_cursors / sizeof bad_cursors[0]; i++) {
+        Carbon__V1__ReadStateResponse *r = NULL;
+        cr_assert_eq(read_state("CN-TJ-auditor", bad_cursors[i], 0, &r, &st), GRPC_STATUS_INVALID_ARGUMENT, "%s",
+                     bad_cursors[i]);
+        cr_assert_str_eq(st.reason, "BAD_CURSOR");
+    }
+    Carbon__V1__ReadStateResponse *r = NULL;
+    cr_assert_eq(read_state("CN-TJ-auditor", "", 10001, &r, &st), GRPC_STATUS_INVALID_ARGUMENT);
+    cr_assert_str_eq(st.reason, "BAD_LIMIT");
+    const char *not_auditors[] = {"CN-TJ-registry", "CN-TJ-operator"};
+    for (size_t i = 0; i < 2; i++)
+        cr_assert_eq(read_state(not_auditors[i], "", 0, &r, &st), GRPC_STATUS_PERMISSION_DENIED, "%s",
+                     not_auditors[i]);
+    char *after = federation_store_snapshot(fed, TJ);
+    cr_assert_str_eq(before, after, "a refused ReadState changed the store");
+    free(before);
+    free(after);
+    federation_free(fed);
+    grpc_lifetime_end(GRPC_LIFETIME_END_WAIT_MS);
+}
