@@ -569,14 +569,19 @@ int replay_store_record(replay_t *r, const char *kind, const char *owner, const 
     CARBON_ASSERT(r != NULL && kind != NULL && owner != NULL);
     CARBON_ASSERT((blocks != NULL || blocks_n == 0) && (detail != NULL || detail_n == 0));
     replay_kind_t k;
-    if (replay_kind_parse(kind, &k) != 0 || owner[0] == '\0' || strlen(owner) > REPLAY_TEXT_MAX ||
-        detail_n < rp_store_details[k])
-        return -1;
-    for (size_t i = 0; i < rp_store_details[k]; i++)
-        if (strlen(detail[i]) > REPLAY_TEXT_MAX) return -1;
     uint64_t g1 = 0, g2 = 0;
-    if (rp_attrs[k].g1 != NULL && rp_parse_u64(detail[k == REPLAY_ACCOUNT ? 1 : 2], &g1) != 0) return -1;
-    if (rp_attrs[k].g2 != NULL && rp_parse_u64(detail[2], &g2) != 0) return -1;
+    int ok = replay_kind_parse(kind, &k) == 0 && owner[0] != '\0' && strlen(owner) <= REPLAY_TEXT_MAX &&
+             detail_n >= rp_store_details[k];
+    for (size_t i = 0; ok && i < rp_store_details[k]; i++) ok = strlen(detail[i]) <= REPLAY_TEXT_MAX;
+    if (ok && rp_attrs[k].g1 != NULL) ok = rp_parse_u64(detail[k == REPLAY_ACCOUNT ? 1 : 2], &g1) == 0;
+    if (ok && rp_attrs[k].g2 != NULL) ok = rp_parse_u64(detail[2], &g2) == 0;
+    if (!ok) {
+        r->event = "store";
+        rp_finding(r, "the store holds a malformed %.16s record %.64s%s%.200s", kind, owner, detail_n ? ": " : "",
+                   detail_n ? detail[0] : "");
+        r->event = NULL;
+        return -1;
+    }
     int merge = k == REPLAY_RETIRED || k == REPLAY_CANCELLED;
     if (rp_find(&r->side[RP_STORE], (int)k, owner) != NULL && !merge) return 0; /* SCAN's repeat */
     int fresh = rp_find(&r->side[RP_STORE], (int)k, owner) == NULL;

@@ -73,8 +73,9 @@ void replay_entry_unreadable(replay_t *r, uint64_t seq, const char *why);
  * §2.2). Retired and cancelled records of the same owner are merged (their
  * blocks appended: the store keeps one per block); a repeated account, hold,
  * pending or exported record is ignored (SCAN may return a key twice). 0, or
- * -1 if the record is malformed or a limit was reached (then a finding says
- * so). */
+ * -1 if the record is malformed (an unknown kind such as ReadState's
+ * "malformed", details missing or not numbers) or a limit was reached: a
+ * finding says which. */
 int replay_store_record(replay_t *r, const char *kind, const char *owner, const ledger_block_t *blocks,
                         size_t blocks_n, const char *const *detail, size_t detail_n);
 

@@ -35,6 +35,18 @@ static const char *state_str(const redisReply *r, size_t i) {
     return e->type == REDIS_REPLY_STRING ? e->str : NULL;
 }
 
+/* The first block of text ("b,b,...") that does not parse (text itself if
+ * none is found). */
+static const char *state_first_bad_block(const char *text) {
+    for (const char *p = text; *p != '\0';) {
+        size_t len = strcspn(p, ",");
+        ledger_block_t b;
+        if (ledger_block_parse(p, len, &b) != 0) return p;
+        p += len + (p[len] == ',');
+    }
+    return text;
+}
+
 /* Parses the record at element *i of r into rec, advancing *i. 0, or -1
  * with err naming what is malformed. */
 static int state_record(const redisReply *r, size_t *i, state_record_t *rec, char *err, size_t errlen) {
@@ -62,8 +74,12 @@ static int state_record(const redisReply *r, size_t *i, state_record_t *rec, cha
     rec->detail_n = n;
     *i += 4 + n;
     if (ledger_blocks_parse(btext, STATE_ACCOUNT_BLOCKS_MAX, &rec->blocks, &rec->blocks_n) != 0) {
-        snprintf(err, errlen, "%s %s: malformed blocks in the store", kind, owner);
-        return -1;
+        /* the store holds what no script writes: sent as such, for the auditor to see */
+        const char *bad = state_first_bad_block(btext);
+        snprintf(rec->detail[0], sizeof rec->detail[0], "%.11s block '%.*s'", kind,
+                 (int)(strcspn(bad, ",") < 76 ? strcspn(bad, ",") : 76), bad);
+        snprintf(rec->kind, sizeof rec->kind, "malformed");
+        rec->detail_n = 1;
     }
     return 0;
 }

@@ -15,6 +15,10 @@
  * the same record, nothing changed) and merges the one-block records of
  * retired and cancelled blocks by owner.
  *
+ * A record whose blocks do not parse (the store holds what no script
+ * writes) is sent with kind "malformed", its owner, and one detail saying
+ * which record and what it holds, so that the reader names it.
+ *
  * Limits: a page holds at most `limit` records (<= STATE_READ_LIMIT_MAX)
  * and stops adding records once STATE_PAGE_BLOCKS blocks are in it; an
  * account holding more than STATE_ACCOUNT_BLOCKS_MAX blocks cannot be read
@@ -57,8 +61,7 @@ int state_cursor_valid(const char *cursor);
 
 /* Reads the page at cursor (state_cursor_valid) of at most limit records
  * (1..STATE_READ_LIMIT_MAX). LEDGER_OK with *out filled (state_page_free),
- * LEDGER_ESTORE (store down or a record it holds is malformed: err names
- * it), or LEDGER_EINVAL (an account over STATE_ACCOUNT_BLOCKS_MAX: err). */
+ * LEDGER_ESTORE (store down or an odd reply: err says), or LEDGER_EINVAL (an account over STATE_ACCOUNT_BLOCKS_MAX: err). */
 int state_read_page(store_t *st, const char *cursor, size_t limit, state_page_t *out, char *err, size_t errlen);
 
 void state_page_free(state_page_t *p);

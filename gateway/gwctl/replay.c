@@ -34,10 +34,10 @@ static void gwctl_replay_record(replay_t *r, const Carbon__V1__StateRecord *m) {
     size_t n = 0;
     for (size_t i = 0; i < m->n_blocks; i++)
         if (gwctl_replay_block(m->blocks[i], &blocks[n]) == 0) n++;
-    if (n != m->n_blocks || replay_store_record(r, m->kind, m->owner, blocks, n, (const char *const *)m->detail,
-                                                m->n_detail) != 0)
-        fprintf(stderr, "gwctl audit verify: a state record (%.16s %.64s) is malformed: left out\n", m->kind,
-                m->owner);
+    if (n != m->n_blocks) /* a finding of the replay: */
+        replay_store_record(r, "malformed", m->owner, NULL, 0, (const char *const *)&m->kind, 1);
+    else
+        replay_store_record(r, m->kind, m->owner, blocks, n, (const char *const *)m->detail, m->n_detail);
     free(blocks);
 }
 

@@ -13,6 +13,7 @@
 
 #include <criterion/criterion.h>
 #include <hiredis/hiredis.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,11 +94,31 @@ static void start_with_a_leg_in_flight(char tid[33]) {
     cr_assert_eq(federation_restart(fed, TJ), 0, "restart: %s", federation_last_error());
 }
 
+static void *concurrent_transfer(void *arg) {
+    (void)arg;
+    transfer(TJ, "tj-a", "CN-BJ", BJ, "bj-b", "TJ-GT-01", 1, 1);
+    return NULL;
+}
+
+#define CONCURRENT 6
+
 /* The rest of the history: committed transfers both ways (TJ -> BJ is
- * recognized at 9/10: a discount cancelled at BJ), one aborted (no such
- * account at BJ), a retirement. */
+ * recognized at 9/10: a discount cancelled at BJ), some at once (batches of
+ * several legs: one entry per leg), one aborted (no such account at BJ), a
+ * retirement. */
 static void history(void) {
-    transfer(TJ, "tj-a", "CN-BJ", BJ, "bj-b", "TJ-GT-01", 10, 1);
+    transfer(TJ, "tj-a", "CN-BJ", BJ, "bj-b", "TJ-GT-01", 5, 1);
+    pthread_t t[CONCURRENT];
+    for (int i = 0; i < CONCURRENT; i++) cr_assert_eq(pthread_create(&t[i], NULL, concurrent_transfer, NULL), 0);
+    for (int i = 0; i < CONCURRENT; i++) pthread_join(t[i], NULL);
+    redisContext *c = redis_of(TJ);
+    redisReply *b = redisCommand(c, "HVALS " STORE_KEY_BATCH_OUT_PREFIX "CN-BJ");
+    int multi = 0; /* "count|sum_g|digest|time_ms|TID,..." */
+    for (size_t i = 0; b != NULL && b->type == REDIS_REPLY_ARRAY && i < b->elements; i++)
+        multi += atoi(b->element[i]->str) > 1;
+    fprintf(stderr, "batches of several legs: %d\n", multi);
+    freeReplyObject(b);
+    redisFree(c);
     transfer(TJ, "tj-a", "CN-HE", HE, "he-c", "TJ-GT-01", 2, 1);
     transfer(HE, "he-c", "CN-TJ", TJ, "tj-b", "TJ-GT-01", 10, 1);
     transfer(TJ, "tj-a", "CN-BJ", BJ, "bj-nobody", "TJ-GT-01", 1, 0);
@@ -160,6 +181,16 @@ Test(audit_replay, the_store_is_what_the_log_says_until_redis_is_edited_behind_i
     cr_assert_eq(verify("CN-TJ", 0, &out), 1, "%s", out);
     snprintf(want, sizeof want, "hold %s: log says present", in_flight);
     cr_assert(strstr(out, want) != NULL && strstr(out, "store says absent") != NULL, "no '%s' in:\n%s", want, out);
+    free(out);
+
+    /* What no script writes, in an account of CN-HE. */
+    c = redis_of(HE);
+    freeReplyObject(redisCommand(c, "HSET " STORE_KEY_ACCOUNT_PREFIX "he-c" STORE_KEY_ACCOUNT_BLOCKS_SUFFIX
+                                    " garbage 7"));
+    redisFree(c);
+    cr_assert_eq(verify("CN-HE", 0, &out), 1, "%s", out);
+    cr_assert(strstr(out, "the store holds a malformed malformed record he-c: account block 'garbage|7'") !=
+                  NULL, "%s", out);
     free(out);
 
     /* Its pending credit at CN-BJ changed. */

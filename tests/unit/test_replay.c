@@ -180,5 +180,11 @@ Test(replay, bad_store_records_are_refused) {
     cr_assert_eq(replay_store_record(r, "vault", "a", NULL, 0, d, 3), -1, "no such kind");
     cr_assert_eq(replay_store_record(r, "cancelled", "", NULL, 0, d, 0), -1, "no owner");
     cr_assert_eq(replay_records(r, 1), 0);
+    const char *m[] = {"account block 'garbage|x'"};
+    cr_assert_eq(replay_store_record(r, "malformed", "acct-1", NULL, 0, m, 1), -1);
+    diffs_t ds = {0};
+    cr_assert_eq(replay_compare(r, collect, &ds), 5, "each is a finding:\n%s", all(&ds));
+    cr_assert(has(&ds, "the store holds a malformed malformed record acct-1: account block 'garbage|x'"),
+              "%s", all(&ds));
     replay_free(r);
 }
