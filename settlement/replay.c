@@ -628,8 +628,8 @@ static void rp_diff(rp_out_t *o, const rp_rec_t *s, const char *what, const ledg
     snprintf(d.log, sizeof d.log, "%s", log);
     snprintf(d.store, sizeof d.store, "%s", store);
     const char *sep = strcmp(what, "record") == 0 ? "" : " ";
-    snprintf(d.text, sizeof d.text, "%s %s%s%s%s%s: log says %s, store says %s", d.kind, d.owner, sep,
-             block != NULL ? "block " : sep[0] ? what : "", d.block, "", d.log, d.store);
+    snprintf(d.text, sizeof d.text, "%s %s%s%s%s: log says %s, store says %s", d.kind, d.owner, sep,
+             block != NULL ? "block " : sep[0] ? what : "", d.block, d.log, d.store);
     o->emit(o->ctx, &d);
     o->n++;
 }
