@@ -265,28 +265,14 @@ static uint64_t rp_grams(const rp_blocks_t *bs) {
 
 /* ---- reading an entry (the only functions that know audit_entry_t's ids and details) -- */
 
-static size_t rp_ids_n(const audit_entry_t *e) {
-    size_t n = e->ids_len > 0;
-    for (size_t i = 0; i < e->ids_len; i++) n += e->ids[i] == ',';
-    return n;
-}
+static size_t rp_ids_n(const audit_entry_t *e) { return e->ids_n; }
 
 /* Id i of e into out (NUL-terminated). 0, or -1 if there is none or it is
  * longer than REPLAY_TEXT_MAX. */
 static int rp_id(const audit_entry_t *e, size_t i, char out[REPLAY_TEXT_MAX + 1]) {
-    const char *p = e->ids, *end = e->ids + e->ids_len;
-    for (size_t k = 0; p <= end && e->ids_len > 0; k++) {
-        const char *comma = memchr(p, ',', (size_t)(end - p));
-        const char *stop = comma ? comma : end;
-        if (k == i) {
-            if (stop - p > REPLAY_TEXT_MAX) return -1;
-            memcpy(out, p, (size_t)(stop - p));
-            out[stop - p] = '\0';
-            return 0;
-        }
-        p = stop + 1;
-    }
-    return -1;
+    if (i >= e->ids_n || strlen(e->ids[i]) > REPLAY_TEXT_MAX) return -1;
+    memcpy(out, e->ids[i], strlen(e->ids[i]) + 1);
+    return 0;
 }
 
 /* Detail text i of e into out (NUL-terminated). 0, or -1 if none or too long. */

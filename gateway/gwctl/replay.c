@@ -66,16 +66,11 @@ static int gwctl_replay_state(gwctl_fed_t *f, size_t home, replay_t *r, uint64_t
     }
 }
 
-/* Parses a wire entry into e (the only place that knows how an entry
- * travels). 0, or -1. */
-static int gwctl_replay_parse(const Carbon__V1__AuditEntry *m, audit_entry_t *e) {
-    size_t len = strlen(m->prev_hash) + strlen(m->hash) + strlen(m->canonical) + 3;
-    char *text = malloc(len);
-    if (text == NULL) abort();
-    snprintf(text, len, "%s %s %s", m->prev_hash, m->hash, m->canonical);
-    int rc = audit_entry_parse(m->seq, text, strlen(text), e);
-    free(text);
-    return rc;
+/* Parses a wire entry (its exact bytes, the Merkle leaf's data) into e.
+ * 0, or -1 with why. */
+static int gwctl_replay_parse(const Carbon__V1__AuditEntry *m, audit_entry_t *e, char *why, size_t whylen) {
+    memset(e, 0, sizeof *e);
+    return audit_entry_parse(m->seq, (const char *)m->entry.data, m->entry.len, e, why, whylen);
 }
 
 /* Replays entries 1..log_size into r. 0, or the exit code of a failed call. */
@@ -95,9 +90,14 @@ static int gwctl_replay_log(gwctl_fed_t *f, size_t home, replay_t *r, uint64_t l
             for (; next < seq && next <= log_size; next++) replay_entry_unreadable(r, next, "missing from the log");
             if (next > log_size) break;
             audit_entry_t e;
-            if (gwctl_replay_parse(p->entries[i], &e) != 0) replay_entry_unreadable(r, next, "does not parse");
-            else replay_entry(r, &e);
-            audit_entry_free(&e);
+            char why[200] = "", said[240];
+            if (gwctl_replay_parse(p->entries[i], &e, why, sizeof why) != 0) {
+                snprintf(said, sizeof said, "does not parse: %s", why);
+                replay_entry_unreadable(r, next, said);
+            } else {
+                replay_entry(r, &e);
+                audit_entry_free(&e);
+            }
             next++;
         }
         size_t got = p->n_entries;

@@ -15,7 +15,7 @@
 -- account_blocks_max blocks.
 local phase, pos, skip = ARGV[1], ARGV[2], num(ARGV[3])
 local limit, budget, account_max = num(ARGV[4]), num(ARGV[5]), num(ARGV[6])
-local out = { fmt_int(num(redis.call('HGET', KEY_AUDIT_HEAD, 'seq'))), '', '0', '0' }
+local out = { fmt_int(num(redis.call('GET', KEY_LOG_SIZE))), '', '0', '0' }
 local records, blocks_n = 0, 0
 
 local function record(kind, owner, btext, nblocks, details)

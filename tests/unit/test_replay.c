@@ -46,8 +46,11 @@ static void entry(replay_t *r, uint64_t seq, const char *event, const char *ids,
     memset(&e, 0, sizeof e);
     e.seq = seq;
     snprintf(e.event, sizeof e.event, "%s", event);
-    e.ids = ids;
-    e.ids_len = strlen(ids);
+    char copy[512], *ptrs[8], *save = NULL;
+    snprintf(copy, sizeof copy, "%s", ids);
+    for (char *t = strtok_r(copy, ",", &save); t != NULL && e.ids_n < 8; t = strtok_r(NULL, ",", &save))
+        ptrs[e.ids_n++] = t;
+    e.ids = ptrs;
     cr_assert_eq(ledger_blocks_parse(blocks, 1024, &e.blocks, &e.blocks_n), 0, "%s", blocks);
     va_list ap;
     va_start(ap, blocks);
