@@ -7,19 +7,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* "P:DIGITS:DIGITS" with P one of the phases a, t, r, c. */
+/* "P:DIGITS:HEX" with P one of the phases a, t, r, c, DIGITS a SCAN cursor
+ * or list index, HEX (possibly empty) the lowercase hex of an id. */
 int state_cursor_valid(const char *cursor) {
     CARBON_ASSERT(cursor != NULL);
     if (cursor[0] == '\0') return 1;
     if (strchr("atrc", cursor[0]) == NULL || cursor[1] != ':') return 0;
     const char *p = cursor + 2;
-    for (int field = 0; field < 2; field++) {
-        size_t n = strspn(p, "0123456789");
-        if (n == 0 || n > 20) return 0;
-        p += n;
-        if (field == 0 && *p++ != ':') return 0;
-    }
-    return *p == '\0';
+    size_t n = strspn(p, "0123456789");
+    if (n == 0 || n > 20 || p[n] != ':') return 0;
+    p += n + 1;
+    size_t h = strspn(p, "0123456789abcdef");
+    return p[h] == '\0' && h % 2 == 0 && h <= 2 * STATE_TEXT_MAX;
 }
 
 void state_page_free(state_page_t *p) {
@@ -86,14 +85,14 @@ static int state_record(const redisReply *r, size_t *i, state_record_t *rec, cha
 
 /* Fills out from the script's reply r. 0, or -1 with err. */
 static int state_page_from(const redisReply *r, state_page_t *out, char *err, size_t errlen) {
-    const char *size = state_str(r, 0), *phase = state_str(r, 1), *pos = state_str(r, 2), *skip = state_str(r, 3);
-    if (size == NULL || phase == NULL || pos == NULL || skip == NULL) {
+    const char *size = state_str(r, 0), *phase = state_str(r, 1), *pos = state_str(r, 2), *after = state_str(r, 3);
+    if (size == NULL || phase == NULL || pos == NULL || after == NULL || strlen(after) > 2 * STATE_TEXT_MAX) {
         snprintf(err, errlen, "state_read: short reply");
         return -1;
     }
     out->log_size = strtoull(size, NULL, 10);
     if (phase[0] != '\0')
-        snprintf(out->next_cursor, sizeof out->next_cursor, "%.1s:%.20s:%.20s", phase, pos, skip);
+        snprintf(out->next_cursor, sizeof out->next_cursor, "%.1s:%.20s:%s", phase, pos, after);
     out->records = calloc(r->elements / 4 + 1, sizeof *out->records);
     if (out->records == NULL) abort();
     for (size_t i = 4; i < r->elements;) {
@@ -110,17 +109,17 @@ int state_read_page(store_t *st, const char *cursor, size_t limit, state_page_t 
     CARBON_ASSERT(st != NULL && cursor != NULL && out != NULL && state_cursor_valid(cursor));
     CARBON_ASSERT(limit >= 1 && limit <= STATE_READ_LIMIT_MAX);
     memset(out, 0, sizeof *out);
-    char phase[2] = "a", pos[24] = "0", skip[24] = "0", lim[24], budget[24], amax[24];
+    char phase[2] = "a", pos[24] = "0", after[2 * STATE_TEXT_MAX + 1] = "", lim[24], budget[24], amax[24];
     if (cursor[0] != '\0') {
         phase[0] = cursor[0];
         const char *colon = strchr(cursor + 2, ':');
         snprintf(pos, sizeof pos, "%.*s", (int)(colon - cursor - 2), cursor + 2);
-        snprintf(skip, sizeof skip, "%s", colon + 1);
+        snprintf(after, sizeof after, "%s", colon + 1);
     }
     snprintf(lim, sizeof lim, "%zu", limit);
     snprintf(budget, sizeof budget, "%d", STATE_PAGE_BLOCKS);
     snprintf(amax, sizeof amax, "%d", STATE_ACCOUNT_BLOCKS_MAX);
-    const char *argv[] = {phase, pos, skip, lim, budget, amax};
+    const char *argv[] = {phase, pos, after, lim, budget, amax};
     redisReply *r = NULL;
     int idx = store_script_index("state_read");
     CARBON_ASSERT(idx >= 0);

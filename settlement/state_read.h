@@ -38,7 +38,7 @@
 #define STATE_ACCOUNT_BLOCKS_MAX 20000
 #define STATE_DETAILS_MAX 3
 #define STATE_TEXT_MAX 96   /* an owner or a detail */
-#define STATE_CURSOR_MAX 48 /* "P:POSITION:SKIP" */
+#define STATE_CURSOR_MAX (2 * STATE_TEXT_MAX + 26) /* "P:POSITION:HEX-OF-ID" */
 
 typedef struct {
     char kind[12];

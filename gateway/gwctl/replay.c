@@ -7,6 +7,7 @@
 
 #include "carbon/v1/carbon.pb-c.h"
 #include "settlement/replay.h"
+#include "settlement/state_read.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -45,7 +46,7 @@ static void gwctl_replay_record(replay_t *r, const Carbon__V1__StateRecord *m) {
  * size all pages named, 1 if pages named different sizes (the log moved:
  * read again), or the exit code of a failed call. */
 static int gwctl_replay_state(gwctl_fed_t *f, size_t home, replay_t *r, uint64_t *log_size) {
-    char cursor[64] = "";
+    char cursor[STATE_CURSOR_MAX] = "";
     int first = 1, moved = 0;
     for (;;) {
         Carbon__V1__ReadStateRequest req = CARBON__V1__READ_STATE_REQUEST__INIT;

@@ -7,15 +7,16 @@
 --                    destination legs pending credits; others are skipped
 --   r  retired       the retired list, by index
 --   c  cancelled     the cancelled list, by index
--- ARGV: phase, position (SCAN cursor or list index), skip (keys of that SCAN
---   step already returned), limit (records), blocks_budget, account_blocks_max
--- Returns {log_size, next_phase ("" when done), next_position, next_skip,
+-- ARGV: phase, position (SCAN cursor or list index), after (hex of the id of
+--   the last key of that SCAN step already returned, "" for none), limit
+--   (records), blocks_budget, account_blocks_max
+-- Returns {log_size, next_phase ("" when done), next_position, next_after,
 --   then per record: kind, owner, blocks ("b,b,..." as block_text), n, n details}
 -- or {"TOO_MANY_BLOCKS", account} when an account holds more than
 -- account_blocks_max blocks.
-local phase, pos, skip = ARGV[1], ARGV[2], num(ARGV[3])
+local phase, pos, after = ARGV[1], ARGV[2], ARGV[3]
 local limit, budget, account_max = num(ARGV[4]), num(ARGV[5]), num(ARGV[6])
-local out = { fmt_int(num(redis.call('GET', KEY_LOG_SIZE))), '', '0', '0' }
+local out = { fmt_int(num(redis.call('GET', KEY_LOG_SIZE))), '', '0', '' }
 local records, blocks_n = 0, 0
 
 local function record(kind, owner, btext, nblocks, details)
@@ -60,29 +61,39 @@ end
 
 local NEXT = { a = 't', t = 'r', r = 'c', c = '' }
 
--- Keys phase (a or t): SCAN steps until the page is full; a step's keys are
--- sorted so that a page cut inside a step resumes at the same key.
-local function scan_phase(pattern, each)
-  local steps = 0
-  while not full() and steps < 64 do
-    local res = redis.call('SCAN', pos, 'MATCH', pattern, 'COUNT', math.max(limit, 10))
+local function hex(id) return (string.gsub(id, '.', function(c) return string.format('%02x', string.byte(c)) end)) end
+local function unhex(h) return (string.gsub(h, '..', function(c) return string.char(tonumber(c, 16)) end)) end
+
+-- Keys phase (a or t): SCAN steps until the page is full. A page cut inside
+-- a step resumes at the same SCAN cursor after the last key returned, by
+-- name (the step's keys are sorted): a key is never skipped, even when the
+-- step returns fewer keys the second time (a rehash finished in between;
+-- the keys it no longer returns come at later cursors).
+local function scan_phase(prefix, suffix, each)
+  local steps, last = 0, nil
+  if after ~= '' then last = prefix .. unhex(after) .. suffix end
+  while not full() and steps < 16 do
+    local res = redis.call('SCAN', pos, 'MATCH', prefix .. '*' .. suffix, 'COUNT', math.max(limit, 10))
     local keys = res[2]
     table.sort(keys)
-    for i = skip + 1, #keys do
-      if full() then
-        out[2], out[3], out[4] = phase, pos, fmt_int(i - 1)
-        return true
+    for i = 1, #keys do
+      if last == nil or keys[i] > last then
+        if full() then
+          out[2], out[3], out[4] = phase, pos, hex(string.sub(last, #prefix + 1, #last - #suffix))
+          return true
+        end
+        local ok, id = each(keys[i])
+        if not ok then return false, id end
+        last = keys[i]
       end
-      local ok, id = each(keys[i])
-      if not ok then return false, id end
     end
-    pos, skip, steps = res[1], 0, steps + 1
+    pos, last, steps = res[1], nil, steps + 1
     if pos == '0' then
-      out[2], out[3], out[4] = NEXT[phase], '0', '0'
+      out[2], out[3], out[4] = NEXT[phase], '0', ''
       return true
     end
   end
-  out[2], out[3], out[4] = phase, pos, '0'
+  out[2], out[3], out[4] = phase, pos, ''
   return true
 end
 
@@ -104,18 +115,18 @@ local function list_phase(key, kind)
     record(kind, owner, btext, 1, details)
   end
   if #items < limit then
-    out[2], out[3], out[4] = NEXT[phase], '0', '0'
+    out[2], out[3], out[4] = NEXT[phase], '0', ''
   else
-    out[2], out[3], out[4] = phase, fmt_int(from + #items), '0'
+    out[2], out[3], out[4] = phase, fmt_int(from + #items), ''
   end
   return true
 end
 
 local ok, id = true, nil
 if phase == 'a' then
-  ok, id = scan_phase(KEY_ACCOUNT_PREFIX .. '*' .. KEY_ACCOUNT_INFO_SUFFIX, account_record)
+  ok, id = scan_phase(KEY_ACCOUNT_PREFIX, KEY_ACCOUNT_INFO_SUFFIX, account_record)
 elseif phase == 't' then
-  ok, id = scan_phase(KEY_LEG_PREFIX .. '*', leg_record)
+  ok, id = scan_phase(KEY_LEG_PREFIX, KEY_LEG_SUFFIX, leg_record)
 elseif phase == 'r' then
   list_phase(KEY_RETIRED, 'retired')
 elseif phase == 'c' then

@@ -225,14 +225,14 @@ Test(audit_replay, read_state_pages_agree_and_bad_requests_are_refused_without_a
     fed = federation_start(&o);
     cr_assert_not_null(fed, "federation: %s", federation_last_error());
     client_status_t st;
-    enum { ACCOUNTS = 23 };
+    enum { ACCOUNTS = 70 };
     for (int i = 0; i < ACCOUNTS; i++) {
         char id[16];
         snprintf(id, sizeof id, "acct-%02d", i);
         cr_assert_eq(rc_open(reg(TJ), id, &st), GRPC_STATUS_OK, "%s", st.details);
     }
     /* Pages of 4 records: every account once (a SCAN repeat aside), one log size. */
-    char cursor[64] = "";
+    char cursor[256] = "";
     int pages = 0, seen[ACCOUNTS] = {0};
     uint64_t size = 0;
     do {
@@ -251,14 +251,14 @@ Test(audit_replay, read_state_pages_agree_and_bad_requests_are_refused_without_a
         snprintf(cursor, sizeof cursor, "%s", r->next_cursor);
         protobuf_c_message_free_unpacked(&r->base, NULL);
         pages++;
-    } while (cursor[0] != '\0' && pages < 100);
+    } while (cursor[0] != '\0' && pages < 200);
     cr_assert_eq(cursor[0], '\0', "never done");
     cr_assert_eq(size, ACCOUNTS, "one entry per account opened");
     for (int i = 0; i < ACCOUNTS; i++) cr_assert(seen[i], "acct-%02d missing", i);
 
     char *before = federation_store_snapshot(fed, TJ);
-    const char *bad_cursors[] = {"x:0:0", "a:", "a:1", "a:1:2:3", "a:-1:0", "a:1:2 ", "a:123456789012345678901:0",
-                                 "r:0:0\n"};
+    const char *bad_cursors[] = {"x:0:", "a:", "a:1", "a:1:2:3", "a:-1:", "a:1:ab ", "a:123456789012345678901:",
+                                 "r:0:\n", "a:0:abc", "a:0:AB", "t:0:zz"};
     for (size_t i = 0; i < sizeof bad_cursors / sizeof bad_cursors[0]; i++) {
         Carbon__V1__ReadStateResponse *r = NULL;
         cr_assert_eq(read_state("CN-TJ-auditor", bad_cursors[i], 0, &r, &st), GRPC_STATUS_INVALID_ARGUMENT, "%s",
@@ -276,6 +276,16 @@ Test(audit_replay, read_state_pages_agree_and_bad_requests_are_refused_without_a
     cr_assert_str_eq(before, after, "a refused ReadState changed the store");
     free(before);
     free(after);
+    /* An account over the page's block limit is named, not sent in pieces. */
+    redisContext *c = redis_of(TJ);
+    freeReplyObject(redisCommand(c, "EVAL %s 1 %s 20001",
+                                 "for i = 1, tonumber(ARGV[1]) do redis.call('HSET', KEYS[1], "
+                                 "'CN-TJ|TJ-GT-01|2026|' .. (2 * i), 2 * i) end",
+                                 STORE_KEY_ACCOUNT_PREFIX "acct-07" STORE_KEY_ACCOUNT_BLOCKS_SUFFIX));
+    redisFree(c);
+    cr_assert_eq(read_state("CN-TJ-auditor", "", 0, &r, &st), GRPC_STATUS_FAILED_PRECONDITION, "%s", st.details);
+    cr_assert_str_eq(st.reason, "STATE_TOO_LARGE");
+    cr_assert(strstr(st.details, "acct-07") != NULL, "%s", st.details);
     federation_free(fed);
     grpc_lifetime_end(GRPC_LIFETIME_END_WAIT_MS);
 }
