@@ -1,14 +1,15 @@
 -- state_read: one page of the region's ledger as records, with the log size
 -- at the same instant (Audit.ReadState, docs/audit-log.md §2.2). Reads only.
 -- The ledger is read in four phases, each resumable from a cursor:
---   a  accounts      SCAN of the account info keys (sorted per SCAN step)
+--   a  accounts      SCAN of the account keys (info, and blocks without info)
 --   t  transfer legs SCAN of the leg keys: HELD source legs are holds,
 --                    COMMITTED source legs exported tombstones, PREPARED
 --                    destination legs pending credits; others are skipped
 --   r  retired       the retired list, by index
 --   c  cancelled     the cancelled list, by index
--- ARGV: phase, position (SCAN cursor or list index), after (hex of the id of
---   the last key of that SCAN step already returned, "" for none), limit
+-- ARGV: phase, position (SCAN cursor or list index), after (hex of the last
+--   key of that SCAN step already returned, without the phase's key prefix;
+--   "" for none), limit
 --   (records), blocks_budget, account_blocks_max
 -- Returns {log_size, next_phase ("" when done), next_position, next_after,
 --   then per record: kind, owner, blocks ("b,b,..." as block_text), n, n details}
@@ -31,11 +32,24 @@ end
 
 local function full() return records >= limit or blocks_n >= budget end
 
--- The record of the account whose info key is key; false if it holds too many blocks.
+local function ends_with(s, suffix) return string.sub(s, -#suffix) == suffix end
+
+-- The record of the account whose info or blocks key is key (blocks without
+-- info: an account no script opened, sent with an empty holder kind); true
+-- and nothing for a blocks key of an account with info; false if the
+-- account holds too many blocks.
 local function account_record(key)
-  local id = string.sub(key, #KEY_ACCOUNT_PREFIX + 1, #key - #KEY_ACCOUNT_INFO_SUFFIX)
+  local id
+  if ends_with(key, KEY_ACCOUNT_INFO_SUFFIX) then
+    id = string.sub(key, #KEY_ACCOUNT_PREFIX + 1, #key - #KEY_ACCOUNT_INFO_SUFFIX)
+  elseif ends_with(key, KEY_ACCOUNT_BLOCKS_SUFFIX) then
+    id = string.sub(key, #KEY_ACCOUNT_PREFIX + 1, #key - #KEY_ACCOUNT_BLOCKS_SUFFIX)
+    if redis.call('EXISTS', acct_info_key(id)) == 1 then return true end
+  else
+    return true
+  end
   if redis.call('HLEN', acct_blocks_key(id)) > account_max then return false, id end
-  local info = redis.call('HMGET', key, 'kind', 'held_g', 'pending_g')
+  local info = redis.call('HMGET', acct_info_key(id), 'kind', 'held_g', 'pending_g')
   local flat = redis.call('HGETALL', acct_blocks_key(id))
   local t = {}
   for i = 1, #flat, 2 do t[#t + 1] = flat[i] .. '|' .. flat[i + 1] end
@@ -44,6 +58,7 @@ local function account_record(key)
 end
 
 local function leg_record(key)
+  if not ends_with(key, KEY_LEG_SUFFIX) then return true end
   local tid = string.sub(key, #KEY_LEG_PREFIX + 1, #key - #KEY_LEG_SUFFIX)
   local leg = redis.call('HMGET', key, 'role', 'state', 'from', 'to', 'blocks', 'debited_g', 'credited_g')
   local btext = leg[5] or ''
@@ -69,17 +84,17 @@ local function unhex(h) return (string.gsub(h, '..', function(c) return string.c
 -- name (the step's keys are sorted): a key is never skipped, even when the
 -- step returns fewer keys the second time (a rehash finished in between;
 -- the keys it no longer returns come at later cursors).
-local function scan_phase(prefix, suffix, each)
+local function scan_phase(prefix, each)
   local steps, last = 0, nil
-  if after ~= '' then last = prefix .. unhex(after) .. suffix end
+  if after ~= '' then last = prefix .. unhex(after) end
   while not full() and steps < 16 do
-    local res = redis.call('SCAN', pos, 'MATCH', prefix .. '*' .. suffix, 'COUNT', math.max(limit, 10))
+    local res = redis.call('SCAN', pos, 'MATCH', prefix .. '*', 'COUNT', math.max(limit, 10))
     local keys = res[2]
     table.sort(keys)
     for i = 1, #keys do
       if last == nil or keys[i] > last then
         if full() then
-          out[2], out[3], out[4] = phase, pos, hex(string.sub(last, #prefix + 1, #last - #suffix))
+          out[2], out[3], out[4] = phase, pos, hex(string.sub(last, #prefix + 1))
           return true
         end
         local ok, id = each(keys[i])
@@ -124,9 +139,9 @@ end
 
 local ok, id = true, nil
 if phase == 'a' then
-  ok, id = scan_phase(KEY_ACCOUNT_PREFIX, KEY_ACCOUNT_INFO_SUFFIX, account_record)
+  ok, id = scan_phase(KEY_ACCOUNT_PREFIX, account_record)
 elseif phase == 't' then
-  ok, id = scan_phase(KEY_LEG_PREFIX, KEY_LEG_SUFFIX, leg_record)
+  ok, id = scan_phase(KEY_LEG_PREFIX, leg_record)
 elseif phase == 'r' then
   list_phase(KEY_RETIRED, 'retired')
 elseif phase == 'c' then

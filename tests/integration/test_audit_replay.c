@@ -191,9 +191,15 @@ Test(audit_replay, the_store_is_what_the_log_says_until_redis_is_edited_behind_i
     freeReplyObject(redisCommand(c, "HSET " STORE_KEY_ACCOUNT_PREFIX "he-c" STORE_KEY_ACCOUNT_BLOCKS_SUFFIX
                                     " garbage 7"));
     redisFree(c);
+    /* and blocks of an account no script opened */
+    c = redis_of(HE);
+    freeReplyObject(redisCommand(c, "HSET " STORE_KEY_ACCOUNT_PREFIX "ghost" STORE_KEY_ACCOUNT_BLOCKS_SUFFIX
+                                    " CN-HE|HE-RC-01|2026|900000 900009"));
+    redisFree(c);
     cr_assert_eq(verify("CN-HE", 0, &out), 1, "%s", out);
     cr_assert(strstr(out, "the store holds a malformed malformed record he-c: account block 'garbage|7'") !=
                   NULL, "%s", out);
+    cr_assert(strstr(out, "account ghost: log says absent, store says present (1 blocks, 10 g)") != NULL, "%s", out);
     free(out);
 
     /* Its pending credit at CN-BJ changed. */
