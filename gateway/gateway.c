@@ -138,6 +138,7 @@ static const struct {
     {"/carbon.v1.Audit/ReadLog", audit_read_log},
     {"/carbon.v1.Audit/GetCheckpoint", audit_get_checkpoint},
     {"/carbon.v1.Audit/GetConsistencyProof", audit_get_consistency_proof},
+    {"/carbon.v1.Audit/ReadState", audit_read_state},
 };
 
 /* Bidirectional streams: server reflection (reflection.h). */

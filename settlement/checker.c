@@ -272,7 +272,9 @@ static void checker_count_events(const audit_entry_t *e, checker_events_t **ev, 
             default: c->acks++; break;
             }
         }
-        if (kind == 0) break; /* a hold lists the transfer, then its accounts */
+        /* per-leg entries (hold, commit, abort, prepare, apply) list the
+         * transfer, then its accounts; the others list transfers only */
+        if (kind != 4 && kind != 6 && kind != 7) break;
     }
 }
 

@@ -104,6 +104,8 @@ typedef enum { REASON_RETRY_NO, REASON_RETRY_YES, REASON_RETRY_LATER } reason_re
     X(CHECKPOINT_FORK, FAILED_PRECONDITION, CALL, NO, "The checkpoint is not consistent with the one this witness cosigned for that region (same size and another root, or the consistency proof fails): a fork of the log, kept as evidence and alarmed on.", "Investigate the region's log: its history was rewritten. Operators list the fork with gwctl forks list.") \
     X(NO_WITNESS_KEY, FAILED_PRECONDITION, CALL, LATER, "This gateway has no audit signing key, so it cannot cosign checkpoints.", "Configure [audit] signing_key on the witness.") \
     X(UNKNOWN_FORK, NOT_FOUND, CALL, NO, "No fork record of that id on this gateway.", "List the forks (gwctl forks list --all) and use one of their ids.") \
+    X(BAD_CURSOR, INVALID_ARGUMENT, CALL, NO, "The cursor is neither empty nor one the method returned.", "Start with an empty cursor and send back each next_cursor as it came.") \
+    X(STATE_TOO_LARGE, FAILED_PRECONDITION, CALL, NO, "An account holds more blocks than one ReadState page may carry (the message names it).", "Verify that account by other means; the limit is documented in docs/audit-log.md.") \
     X(BAD_BATCH_SIZE, INVALID_ARGUMENT, CALL, NO, "A federation batch holds no legs, decisions or ids.", "Send 1..batch_legs_max items.") \
     X(BATCH_TOO_LARGE, RESOURCE_EXHAUSTED, CALL, NO, "A federation batch holds more than batch_legs_max items.", "Split the batch; make batch_legs_max equal on all gateways.") \
     X(PROTOCOL_VERSION, FAILED_PRECONDITION, CALL, NO, "The peer speaks another federation protocol version.", "Run the same gateway version in every region.") \

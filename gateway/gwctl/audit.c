@@ -6,6 +6,7 @@
 #include "gateway/gwctl/gwctl.h"
 #include "common/region.h"
 #include "gateway/gwctl/targets.h"
+#include "gateway/gwctl/replay.h"
 #include "common/carbon_assert.h"
 
 #include "carbon/v1/carbon.pb-c.h"
@@ -38,7 +39,10 @@ static const char audit_usage[] =
     "and one hash per level of the tree (at most 40), whatever the log's length.\n"
     "Progress on stderr. A target that cannot be read is named on stderr (and in\n"
     "--json as \"unreachable_regions\"); everything the others hold is still\n"
-    "verified. --json: one document, entry numbers and sizes as strings.\n"
+    "verified. Then replays the entries to rebuild REGION's ledger and compares\n"
+    "it with its store (Audit.ReadState), one line per difference, e.g. \"account\n"
+    "A block B: log says present, store says absent\" (docs/audit-log.md section\n"
+    "2). --json: one document, entry numbers, sizes and counts as strings.\n"
     "\n"
     "Exit codes: 0 verified, 1 verification failed, 2 bad usage, 3 a target\n"
     "unreachable (after printing what was verified), 4 a target refused, 5 bad\n"
@@ -66,6 +70,8 @@ typedef struct {
     merkle_hash_t root; /* the recomputed root at `read` */
     char why[768];
     int failures;
+    json_t *replay; /* --json: the replay's member (gwctl/replay.c) */
+    long replay_differences; /* its result: differences, or -1 if not compared */
 } gwctl_verify_t;
 
 /* A finding: counted, and said on stderr (the first with a seq also becomes v->why). */
@@ -280,10 +286,13 @@ static void gwctl_verify_print(const gwctl_verify_t *v, int json) {
                                 "checkpoints", json_integer((json_int_t)gwctl_verify_compared(v)), "checkpoints_verified", cps,
                                 "first_bad_entry", gwctl_json_u64(v->bad), "failures", v->failures, "reason",
                                 gwctl_json_text(v->why), "unreachable_regions", gwctl_fed_json_unread(&v->f));
+        if (v->replay != NULL) json_object_update(doc, v->replay);
         gwctl_json_emit(doc);
     } else if (v->failures > 0) {
         printf("%s: VERIFICATION FAILED: %s\n", v->region,
-               v->bad ? v->why : "a checkpoint does not verify (see above)");
+               v->bad                       ? v->why
+               : v->replay_differences > 0 ? "the store is not what the log says (differences above)"
+                                           : "a checkpoint does not verify (see above)");
     } else if (!log_read) {
         printf("%s: NOT VERIFIED: its log could not be read; %zu checkpoints read\n", v->region, v->ncp);
     } else {
@@ -364,9 +373,14 @@ int gwctl_audit(int argc, char **argv) {
     }
     gwctl_verify_checkpoints(v);
     if (!v->f.targets[v->home].unread && gwctl_verify_walk(v, !json) == 0) gwctl_verify_past_end(v);
-    /* The replay of the entries into a ledger, compared with the store, is
-     * gateway/gwctl/replay.c (issue 13); its one call goes here. */
+    /* the entries replayed into a ledger, compared with the store (gwctl/replay.c) */
+    v->replay = json ? json_object() : NULL;
+    if (!v->f.targets[v->home].unread) {
+        v->replay_differences = gwctl_replay_verify(&v->f, v->home, v->region, v->replay);
+        if (v->replay_differences > 0) v->failures++;
+    }
     gwctl_verify_print(v, json);
+    json_decref(v->replay);
     int exit_code = v->failures > 0 ? GWCTL_EXIT_FINDING : v->f.read_exit != 0 ? v->f.read_exit : GWCTL_EXIT_OK;
     gwctl_fed_close(&v->f);
     free(v);

@@ -11,6 +11,7 @@
 #include "gateway/validate.h"
 #include "settlement/audit.h"
 #include "settlement/log_tree.h"
+#include "settlement/state_read.h"
 #include "common/hex.h"
 #include "settlement/witness.h"
 
@@ -380,4 +381,62 @@ void audit_get_checkpoint(server_call_t *call, const ProtobufCMessage *request) 
 unavailable:
     arena_free(&a);
     server_reply_error(call, GRPC_STATUS_UNAVAILABLE, REASON(STORE_UNAVAILABLE), "%s", err);
+}
+
+/* ---- ReadState: the ledger as records (settlement/state_read.h) ------------------------ */
+
+static Carbon__V1__StateRecord *audit_pb_state_record(arena_t *a, const state_record_t *rec) {
+    CARBON_ASSERT(a != NULL && rec != NULL && rec->detail_n <= STATE_DETAILS_MAX);
+    Carbon__V1__StateRecord *m = arena_alloc(a, sizeof *m);
+    carbon__v1__state_record__init(m);
+    m->kind = arena_strdup(a, rec->kind);
+    m->owner = arena_strdup(a, rec->owner);
+    m->blocks = arena_alloc(a, rec->blocks_n * sizeof *m->blocks);
+    for (size_t i = 0; i < rec->blocks_n; i++) m->blocks[m->n_blocks++] = pbconv_block(a, &rec->blocks[i]);
+    m->detail = arena_alloc(a, rec->detail_n * sizeof *m->detail);
+    for (size_t i = 0; i < rec->detail_n; i++) m->detail[m->n_detail++] = arena_strdup(a, rec->detail[i]);
+    return m;
+}
+
+void audit_read_state(server_call_t *call, const ProtobufCMessage *request) {
+    CARBON_ASSERT(call != NULL && request != NULL);
+    const Carbon__V1__ReadStateRequest *req = (const Carbon__V1__ReadStateRequest *)request;
+    const identity_t *caller = server_call_caller(call);
+    if (caller == NULL || caller->role != ROLE_AUDITOR) { /* the whole ledger: auditors only */
+        server_reply_error(call, GRPC_STATUS_PERMISSION_DENIED, REASON(NOT_AUTHORIZED),
+                           "ReadState is for auditors of the federation");
+        return;
+    }
+    if (req->limit > STATE_READ_LIMIT_MAX) {
+        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, REASON(BAD_LIMIT), "limit must be 0..%d",
+                           STATE_READ_LIMIT_MAX);
+        return;
+    }
+    if (strlen(req->cursor) >= STATE_CURSOR_MAX || !state_cursor_valid(req->cursor)) {
+        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, REASON(BAD_CURSOR),
+                           "cursor must be \"\" or a next_cursor ReadState returned");
+        return;
+    }
+    store_t *st = gateway_call_store(call);
+    if (st == NULL) return;
+    state_page_t page;
+    char err[256] = "";
+    int rc = state_read_page(st, req->cursor, req->limit ? req->limit : STATE_READ_LIMIT_DEFAULT, &page, err,
+                             sizeof err);
+    if (rc != LEDGER_OK) {
+        if (rc == LEDGER_EINVAL)
+            server_reply_error(call, GRPC_STATUS_FAILED_PRECONDITION, REASON(STATE_TOO_LARGE), "%s", err);
+        else
+            server_reply_error(call, GRPC_STATUS_UNAVAILABLE, REASON(STORE_UNAVAILABLE), "%s", err);
+        return;
+    }
+    arena_t a = {0};
+    Carbon__V1__ReadStateResponse resp = CARBON__V1__READ_STATE_RESPONSE__INIT;
+    resp.log_size = page.log_size;
+    resp.next_cursor = page.next_cursor;
+    resp.records = arena_alloc(&a, page.n * sizeof *resp.records);
+    for (size_t i = 0; i < page.n; i++) resp.records[resp.n_records++] = audit_pb_state_record(&a, &page.records[i]);
+    server_reply_ok(call, &resp.base);
+    arena_free(&a);
+    state_page_free(&page);
 }

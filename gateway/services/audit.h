@@ -16,4 +16,8 @@ void audit_get_checkpoint(server_call_t *call, const ProtobufCMessage *request);
  * (OUT_OF_RANGE) unless 1 <= old_size <= new_size <= the tree's size. */
 void audit_get_consistency_proof(server_call_t *call, const ProtobufCMessage *request);
 
+/* One page of the region's ledger as records with the log size at the same
+ * instant (settlement/state_read.h; docs/audit-log.md §2.2). */
+void audit_read_state(server_call_t *call, const ProtobufCMessage *request);
+
 #endif

@@ -6,10 +6,14 @@
 -- ARGV: now_ms, source_region, n, then n times: tid, decision ("C"/"A"), resolved_by,
 --   resolve_reason (both empty, or, when forced by ResolveInDoubt, the
 --   operator's SPIFFE ID and reason: free text, kept byte for byte)
+-- Audit: per leg committed, one 'apply' entry (the transfer, the account, the
+-- blocks credited) and, when there is a discount, one 'cancel' entry (the
+-- blocks cancelled); one 'drop' entry for the legs aborted; one 'resolve'
+-- entry per leg an operator forced.
 -- Returns per leg what the destination now holds: "C", "A" or "U" (unknown).
 local now_ms, source, n = num(ARGV[1]), ARGV[2], num(ARGV[3])
 local out = {}
-local applied_ids, applied_blocks, cancelled_blocks, dropped_ids = {}, {}, {}, {}
+local dropped_ids = {}
 local resolutions = {}
 for i = 0, n - 1 do
   local tid, decision = ARGV[4 + i * 4], ARGV[5 + i * 4]
@@ -37,18 +41,13 @@ for i = 0, n - 1 do
     redis.call('ZREM', KEY_LEGS_PREPARED, tid)
     if decision == 'C' then
       local head, tail = blocks_split(blocks_parse(leg[4]), credited_g)
-      for _, b in ipairs(head) do
-        account_add_block(leg[3], b)
-        applied_blocks[#applied_blocks + 1] = b
-      end
-      for _, b in ipairs(tail) do
-        redis.call('RPUSH', KEY_CANCELLED, tid .. '|' .. block_text(b))
-        cancelled_blocks[#cancelled_blocks + 1] = b
-      end
+      for _, b in ipairs(head) do account_add_block(leg[3], b) end
+      for _, b in ipairs(tail) do redis.call('RPUSH', KEY_CANCELLED, tid .. '|' .. block_text(b)) end
+      audit(now_ms, 'apply', { tid, leg[3] }, head, { source })
+      if #tail > 0 then audit(now_ms, 'cancel', { tid, leg[3] }, tail, { source }) end
       local cursor = feed_add('A', tid)
       redis.call('HSET', key, 'state', 'COMMITTED', 'decided_ms', fmt_int(now_ms),
                  'cursor', fmt_int(cursor), 'resolved_by', resolved, 'resolve_reason', why)
-      applied_ids[#applied_ids + 1] = tid
       out[#out + 1] = 'C'
     else
       redis.call('HSET', key, 'state', 'ABORTED', 'reason', 'ABORTED_BY_SOURCE',
@@ -62,8 +61,6 @@ for i = 0, n - 1 do
     out[#out + 1] = 'A'
   end
 end
-if #applied_ids > 0 then audit(now_ms, 'apply', applied_ids, applied_blocks, { source }) end
-if #cancelled_blocks > 0 then audit(now_ms, 'cancel', applied_ids, cancelled_blocks, { source }) end
 if #dropped_ids > 0 then audit(now_ms, 'drop', dropped_ids, {}, { source }) end
 for _, r in ipairs(resolutions) do audit(now_ms, 'resolve', { r.tid }, {}, r.details) end
 return out

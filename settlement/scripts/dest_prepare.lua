@@ -7,10 +7,13 @@
 --   dest_meth, src_digest|dst_digest, expiry_ms, precheck (empty, or the
 --   reason the C side already refuses it for); then the batch's
 --   "count|sum_g|digest" as this side computed it (recorded once per batch_seq)
+-- Audit: one 'prepare' entry per leg voted yes (the transfer, the account
+-- credited, the source account, the leg's blocks; details: source region,
+-- batch seq, credited_g), one 'refuse' entry for the legs voted no.
 -- Returns per leg: "Y" or "N", then the reason ("" for yes).
 local now_ms, source, batch_seq, n = num(ARGV[1]), ARGV[2], ARGV[3], num(ARGV[4])
 local out = {}
-local yes_ids, yes_blocks, no_ids = {}, {}, {}
+local no_ids = {}
 for i = 0, n - 1 do
   local base = 5 + i * 11
   local tid, from, to_id, btext = ARGV[base], ARGV[base + 1], ARGV[base + 2], ARGV[base + 3]
@@ -46,8 +49,8 @@ for i = 0, n - 1 do
     if reason == '' then
       hincr(acct_info_key(to_id), 'pending_g', num(credited_g))
       redis.call('ZADD', KEY_LEGS_PREPARED, expiry_ms, tid)
-      yes_ids[#yes_ids + 1] = tid
-      for _, b in ipairs(blocks_parse(btext)) do yes_blocks[#yes_blocks + 1] = b end
+      audit(now_ms, 'prepare', { tid, to_id, from }, blocks_parse(btext),
+            { source, batch_seq, credited_g })
       out[#out + 1] = 'Y'
       out[#out + 1] = ''
     else
@@ -67,6 +70,5 @@ if seq > 0 then
     if num(redis.call('GET', key .. KEY_BATCH_SEQ_SUFFIX)) < seq then redis.call('SET', key .. KEY_BATCH_SEQ_SUFFIX, batch_seq) end
   end
 end
-if #yes_ids > 0 then audit(now_ms, 'prepare', yes_ids, yes_blocks, { source, batch_seq }) end
 if #no_ids > 0 then audit(now_ms, 'refuse', no_ids, {}, { source, batch_seq }) end
 return out

@@ -1,14 +1,15 @@
 -- source_decide: the commit point (DESIGN §6 step 4), for a whole batch.
 -- Each HELD leg becomes COMMITTED (its blocks stay as the exported tombstone)
 -- or ABORTED (its blocks return to the account). A leg already decided keeps
--- its decision: replays change nothing.
+-- its decision: replays change nothing. One audit entry per leg decided
+-- (commit or abort: the transfer, its account, the hold's blocks), so that a
+-- replay of the log knows which blocks each decision concerns.
 -- ARGV: now_ms, n, then n times: tid, decision ("C" or "A"), reason, only_if_expired ("1"/"0")
 -- Returns, per leg in order: "COMMITTED", "ABORTED", "HELD" (not expired, left
 -- alone) or "UNKNOWN" (no such leg), followed by the recorded reason and the
 -- recorded decided_ms ("0" while undecided).
 local now_ms, n = num(ARGV[1]), num(ARGV[2])
 local out = {}
-local committed_ids, committed_blocks, aborted_ids, aborted_blocks = {}, {}, {}, {}
 for i = 0, n - 1 do
   local tid, decision, reason, only_expired = ARGV[3 + i * 4], ARGV[4 + i * 4], ARGV[5 + i * 4],
                                                ARGV[6 + i * 4]
@@ -33,22 +34,18 @@ for i = 0, n - 1 do
     hincr(acct_info_key(leg[5]), 'held_g', -num(leg[7]))
     if decision == 'C' then
       redis.call('HSET', key, 'state', 'COMMITTED', 'decided_ms', fmt_int(now_ms))
-      committed_ids[#committed_ids + 1] = tid
-      for _, b in ipairs(blocks) do committed_blocks[#committed_blocks + 1] = b end
+      audit(now_ms, 'commit', { tid, leg[5] }, blocks, {})
       out[#out + 1] = 'COMMITTED'
       out[#out + 1] = ''
       out[#out + 1] = fmt_int(now_ms)
     else
       for _, b in ipairs(blocks) do account_add_block(leg[5], b) end
       redis.call('HSET', key, 'state', 'ABORTED', 'reason', reason, 'decided_ms', fmt_int(now_ms))
-      aborted_ids[#aborted_ids + 1] = tid
-      for _, b in ipairs(blocks) do aborted_blocks[#aborted_blocks + 1] = b end
+      audit(now_ms, 'abort', { tid, leg[5] }, blocks, { reason })
       out[#out + 1] = 'ABORTED'
       out[#out + 1] = reason
       out[#out + 1] = fmt_int(now_ms)
     end
   end
 end
-if #committed_ids > 0 then audit(now_ms, 'commit', committed_ids, committed_blocks, {}) end
-if #aborted_ids > 0 then audit(now_ms, 'abort', aborted_ids, aborted_blocks, {}) end
 return out
