@@ -518,7 +518,7 @@ static const struct {
     {"open", rp_ev_open},       {"issue", rp_ev_issue},   {"retire", rp_ev_retire}, {"hold", rp_ev_hold},
     {"commit", rp_ev_commit},   {"abort", rp_ev_abort},   {"prepare", rp_ev_prepare}, {"apply", rp_ev_apply},
     {"cancel", rp_ev_cancel},   {"drop", rp_ev_drop},     {"refuse", rp_ev_none},   {"acked", rp_ev_none},
-    {"batch", rp_ev_none},      {"resolve", rp_ev_none},
+    {"batch", rp_ev_none},      {"resolve", rp_ev_none},  {"ack-fork", rp_ev_none},
 };
 
 void replay_entry(replay_t *r, const audit_entry_t *e) {

@@ -128,7 +128,7 @@ int state_read_page(store_t *st, const char *cursor, size_t limit, state_page_t 
     if (r->type != REDIS_REPLY_ARRAY || r->elements < 2) {
         snprintf(err, errlen, "state_read: unexpected reply");
         rc = LEDGER_ESTORE;
-    } else if (state_str(r, 0) != NULL && strcmp(state_str(r, 0), "TOO_MANY_BLOCKS") == 0) {
+    } else if (state_str(r, 0) != NULL && strcmp(state_str(r, 0), "too_many_blocks") == 0) {
         snprintf(err, errlen, "account %.64s holds more than %d blocks: its state cannot be read",
                  state_str(r, 1) ? state_str(r, 1) : "?", STATE_ACCOUNT_BLOCKS_MAX);
         rc = LEDGER_EINVAL;

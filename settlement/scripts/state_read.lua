@@ -13,7 +13,7 @@
 --   (records), blocks_budget, account_blocks_max
 -- Returns {log_size, next_phase ("" when done), next_position, next_after,
 --   then per record: kind, owner, blocks ("b,b,..." as block_text), n, n details}
--- or {"TOO_MANY_BLOCKS", account} when an account holds more than
+-- or {"too_many_blocks", account} (an internal outcome, sent as STATE_TOO_LARGE) when an account holds more than
 -- account_blocks_max blocks.
 local phase, pos, after = ARGV[1], ARGV[2], ARGV[3]
 local limit, budget, account_max = num(ARGV[4]), num(ARGV[5]), num(ARGV[6])
@@ -147,5 +147,5 @@ elseif phase == 'r' then
 elseif phase == 'c' then
   list_phase(KEY_CANCELLED, 'cancelled')
 end
-if not ok then return { 'TOO_MANY_BLOCKS', id } end
+if not ok then return { 'too_many_blocks', id } end
 return out
