@@ -19,7 +19,7 @@ struct integrator {
     pthread_mutex_t lock;
     pthread_cond_t wake;
     int stop;
-    _Atomic uint64_t unintegrated, age_ms, tree_size, integrated_total, errors_total;
+    _Atomic uint64_t unintegrated, age_ms, tree_size, integrated_total, errors_total, lag_max_ms;
     _Atomic int lease_held;
     char last_error[256]; /* logged once until the next success (thread-only) */
 };
@@ -41,6 +41,8 @@ static void integrator_pass(integrator_t *it, store_t *st) {
         return;
     }
     atomic_store(&it->lease_held, held);
+    uint64_t sequenced = 0, size = 0, oldest_ms = 0, integrated = 0;
+    if (held && log_tree_lag(st, &sequenced, &size, &oldest_ms, err, sizeof err) != LEDGER_OK) return;
     for (int round = 0; held && round < 64; round++) {
         uint64_t advanced = 0;
         err[0] = '\0';
@@ -53,11 +55,14 @@ static void integrator_pass(integrator_t *it, store_t *st) {
             it->last_error[0] = '\0';
         }
         atomic_fetch_add(&it->integrated_total, advanced);
+        integrated += advanced;
         if (advanced < LOG_INTEGRATE_BATCH_MAX) break;
     }
-    uint64_t sequenced = 0, size = 0, oldest_ms = 0;
-    if (log_tree_lag(st, &sequenced, &size, &oldest_ms, err, sizeof err) != LEDGER_OK) return;
     uint64_t now = ledger_now_ms();
+    if (integrated > 0 && oldest_ms != 0 && now > oldest_ms && now - oldest_ms > atomic_load(&it->lag_max_ms))
+        atomic_store(&it->lag_max_ms, now - oldest_ms); /* only this thread writes it */
+    if (log_tree_lag(st, &sequenced, &size, &oldest_ms, err, sizeof err) != LEDGER_OK) return;
+    now = ledger_now_ms();
     atomic_store(&it->tree_size, size);
     atomic_store(&it->unintegrated, sequenced > size ? sequenced - size : 0);
     atomic_store(&it->age_ms, oldest_ms != 0 && now > oldest_ms ? now - oldest_ms : 0);
@@ -135,4 +140,5 @@ void integrator_get_stats(const integrator_t *it, integrator_stats_t *out) {
     out->integrated_total = atomic_load(&m->integrated_total);
     out->errors_total = atomic_load(&m->errors_total);
     out->lease_held = atomic_load(&m->lease_held);
+    out->lag_max_ms = atomic_load(&m->lag_max_ms);
 }

@@ -25,6 +25,8 @@ typedef struct integrator integrator_t;
 typedef struct {
     uint64_t unintegrated;       /* entries sequenced, not yet in the tree (last pass) */
     uint64_t unintegrated_age_ms; /* age of the oldest of them (0: none) */
+    uint64_t lag_max_ms;         /* since start: the longest an entry this gateway integrated
+                                    waited, from its time_ms to the end of its pass */
     uint64_t tree_size;          /* the tree's size at the last pass */
     uint64_t integrated_total;   /* entries this gateway integrated */
     uint64_t errors_total;       /* passes that failed (store, lease lost, a hole) */

@@ -314,6 +314,9 @@ static void metrics_render_log(metrics_out_t *o, const struct integrator *it) {
     mo_header(o, "carbon_audit_log_unintegrated_age_ms", "gauge",
               "Age of the oldest audit log entry not yet integrated (0: none).");
     mo_printf(o, "carbon_audit_log_unintegrated_age_ms %" PRIu64 "\n", is.unintegrated_age_ms);
+    mo_header(o, "carbon_audit_log_integration_lag_max_ms", "gauge",
+              "Since start: the longest an entry this gateway integrated waited for it.");
+    mo_printf(o, "carbon_audit_log_integration_lag_max_ms %" PRIu64 "\n", is.lag_max_ms);
     mo_header(o, "carbon_audit_log_tree_size", "gauge", "Entries in the audit log's Merkle tree.");
     mo_printf(o, "carbon_audit_log_tree_size %" PRIu64 "\n", is.tree_size);
     mo_header(o, "carbon_audit_log_integrator", "gauge",

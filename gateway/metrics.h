@@ -15,6 +15,8 @@
  *   carbon_grpc_calls_total, carbon_grpc_calls_failed_total   calls served (any status but OK)
  *   carbon_audit_log_unintegrated_entries      gauge, entries sequenced not yet in the tree
  *   carbon_audit_log_unintegrated_age_ms       gauge, age of the oldest of them
+ *   carbon_audit_log_integration_lag_max_ms    gauge, since start: the longest an entry waited
+ *                                              to be integrated by this gateway
  *   carbon_audit_log_tree_size                 gauge, entries in the log's Merkle tree
  *   carbon_audit_log_integrator                gauge, 1 if this gateway holds the lease
  *   carbon_audit_log_integration_errors_total  counter, integration passes that failed

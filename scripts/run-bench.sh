@@ -17,7 +17,9 @@
 # store calls per settled transfer (from the metrics endpoints of the regions
 # involved), the ratio to the transport limit, and where the time went: CPU
 # of the Redis servers and gateways (cores), Redis CPU and script time per
-# settled transfer, legs per batch; and the Redis time per settled transfer
+# settled transfer, legs per batch; the audit log's integration lag (the
+# longest any entry waited to enter its region's Merkle tree, over the run);
+# and the Redis time per settled transfer
 # of each script (calls and microseconds of every EVALSHA, from the Redis slow
 # log with a threshold of 0 during the point, attributed to scripts by the SHA1
 # gatewayd loads them under: tests/bench/script_shas.c). Prints the tables and
@@ -342,16 +344,26 @@ main() {
             --tag fsync="$fsync" --tag point=triangle-64 >/dev/null
     done
 
+    # The audit log's integration lag over the whole run (every point): the
+    # longest any entry waited to enter its region's Merkle tree.
+    local lag='{}' r v
+    for r in "${REGIONS[@]}"; do
+        v="$(curl -fsS "http://127.0.0.1:${METRICS_PORT[$r]}/metrics" |
+             awk '$1 == "carbon_audit_log_integration_lag_max_ms" {print $2}')"
+        lag="$(jq -c --arg r "$r" --argjson v "${v:-null}" '. + {($r): $v}' <<<"$lag")"
+    done
+
     local cpu
     cpu="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
     jq -s --arg date "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --arg host "$(hostname)" \
         --arg cpu "$cpu" --argjson cpus "$(nproc)" --arg kernel "$(uname -r)" \
         --arg commit "$(git -C "$JJJ_ROOT" describe --always --dirty 2>/dev/null || echo unknown)" \
         --argjson seconds "$BENCH_SECONDS" --argjson accounts "$BENCH_ACCOUNTS" \
-        --argjson setup "$(cat "$RUN_DIR/setup.json")" \
+        --argjson setup "$(cat "$RUN_DIR/setup.json")" --argjson lag "$lag" \
         '{date: $date, machine: {host: $host, cpu: $cpu, cpus: $cpus, kernel: $kernel},
           commit: $commit, seconds_per_point: $seconds, accounts_per_region: $accounts,
-          setup: $setup, points: .}' "$RUN_DIR/results.jsonl" >"$RUN_DIR/results.json"
+          setup: $setup, audit_log_integration_lag_max_ms: $lag, points: .}' \
+        "$RUN_DIR/results.jsonl" >"$RUN_DIR/results.json"
 
     printf '\n%s, %s (%s cpus), %s s per point, %s accounts per region\n' \
         "$(jq -r .date "$RUN_DIR/results.json")" "$cpu" "$(nproc)" "$BENCH_SECONDS" "$BENCH_ACCOUNTS"
@@ -367,6 +379,10 @@ main() {
                 .cpu_redis_cores, .cpu_gatewayd_cores,
                 (.errors + .aborted)] | @tsv' "$RUN_DIR/results.json"
     } | column -t -s $'\t'
+
+    printf '\naudit log integration lag, the longest an entry waited over the run (ms): %s\n' \
+        "$(jq -r '.audit_log_integration_lag_max_ms | to_entries | map("\(.key) \(.value)") | join(", ")' \
+            "$RUN_DIR/results.json")"
 
     if [ "$BENCH_SCRIPT_TIMES" != 0 ]; then
         printf '\nRedis time per settled transfer, per script (all regions; the slow log'"'"'s EVALSHA entries)\n'

@@ -346,6 +346,7 @@ Test(metrics, transfers_move_the_settlement_counters, .timeout = 120) {
         cr_assert_eq(value(b, "carbon_audit_log_unintegrated_age_ms"), 0, "%s", b);
         cr_assert_eq(value(b, "carbon_audit_log_integrator"), 1, "%s", b);
         cr_assert_eq(value(b, "carbon_audit_log_integration_errors_total"), 0, "%s", b);
+        cr_assert_leq(value(b, "carbon_audit_log_integration_lag_max_ms"), 1000, "%s", b);
         free(b);
     }
     stop_all();
