@@ -80,7 +80,7 @@ static int audit_copy(const audit_field_t *f, char *buf, size_t cap) {
 static int audit_block(const audit_field_t *blk, ledger_block_t *b) {
     audit_field_t f[5];
     size_t n = 0;
-    char why[8];
+    char why[160]; /* audit_fields wants room for its reason, unused here */
     uint64_t vintage = 0;
     if (audit_fields(blk->p, blk->len, f, 5, &n, LEDGER_BLOCK_TEXT_MAX, "block", why, sizeof why) != 0 ||
         n != 5 || audit_copy(&f[0], b->origin, sizeof b->origin) != 0 ||
