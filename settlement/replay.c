@@ -409,6 +409,7 @@ static void rp_ev_commit(replay_t *r, const audit_entry_t *e) {
     if (rp_decided_hold(r, e, tid) == NULL) return;
     rp_rec_t *x = rp_make(r, RP_LOG, REPLAY_EXPORTED, tid);
     rp_rec_t *h = rp_find(&r->side[RP_LOG], REPLAY_HOLD, tid); /* rp_make may have moved it */
+    CARBON_ASSERT(h != NULL); /* rp_decided_hold found it; rp_make moves records, never drops one */
     if (x != NULL) {
         memcpy(x->a, h->a, sizeof x->a);
         memcpy(x->b, h->b, sizeof x->b);

@@ -195,7 +195,7 @@ Test(free_text, retire_keeps_ordinary_text_byte_for_byte, .timeout = 120) {
                          ordinary[k]);
         cr_assert(e->entry.len > 18 && memcmp(e->entry.data, "14:carbon-audit/3,", 18) == 0,
                   "entry %" PRIu64 " is not format 3", e->seq);
-        char key[64];
+        char key[200];
         snprintf(key, sizeof key, STORE_KEY_RETIREMENT_PREFIX "%s" STORE_KEY_RETIREMENT_SUFFIX, rids[k]);
         char *stored = store_hget(TJ, key, "beneficiary");
         cr_assert_str_eq(stored, ordinary[k], "store: '%s'", stored);

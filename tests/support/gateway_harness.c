@@ -290,6 +290,11 @@ static int h_write_config(const federation_t *f, const h_instance_t *in) {
     }
     const char *region = h_regions[in->region];
     const char *pki = harness_pki_dir();
+    if (pki == NULL) { /* no PKI: nothing to configure TLS with */
+        fclose(c);
+        h_errf("no test PKI (harness_pki_dir)");
+        return -1;
+    }
     fprintf(c,
             "; written by tests/support/gateway_harness.c\n"
             "[gateway]\n"
@@ -309,7 +314,7 @@ static int h_write_config(const federation_t *f, const h_instance_t *in) {
             "\n[peers]\n",
             region, in->port, SOURCE_DIR, f->opts.workers, pki, region, pki, region, pki, pki,
             f->redis[in->region]->host, f->redis[in->region]->port);
-    for (int r = 0; r < f->opts.regions_n; r++)
+    for (int r = 0; r < f->opts.regions_n && r < FEDERATION_REGIONS_MAX; r++)
         if (r != in->region) fprintf(c, "%s = 127.0.0.1:%d\n", h_regions[r], f->inst[r].port);
     fprintf(c,
             "\n[limits]\n"
@@ -324,7 +329,7 @@ static int h_write_config(const federation_t *f, const h_instance_t *in) {
     fprintf(c, "\n[audit]\nsigning_key = %s/%s-audit-signing.key\ncheckpoint_interval_ms = %d\n",
             pki, region, H_CHECKPOINT_INTERVAL_MS);
     fprintf(c, "\n[audit_keys]\n");
-    for (int r = 0; r < f->opts.regions_n; r++)
+    for (int r = 0; r < f->opts.regions_n && r < FEDERATION_REGIONS_MAX; r++)
         if (r != in->region) fprintf(c, "%s = %s/%s-audit-signing.pub\n", h_regions[r], pki, h_regions[r]);
     if (f->extra_ini != NULL) fprintf(c, "\n%s\n", f->extra_ini);
     if (fclose(c) != 0) {
