@@ -183,6 +183,7 @@ _Static_assert((int)GRPC_STATUS_RESOURCE_EXHAUSTED == REASON_STATUS_RESOURCE_EXH
 _Static_assert((int)GRPC_STATUS_FAILED_PRECONDITION == REASON_STATUS_FAILED_PRECONDITION, "grpc status");
 _Static_assert((int)GRPC_STATUS_UNIMPLEMENTED == REASON_STATUS_UNIMPLEMENTED, "grpc status");
 _Static_assert((int)GRPC_STATUS_UNAVAILABLE == REASON_STATUS_UNAVAILABLE, "grpc status");
+_Static_assert((int)GRPC_STATUS_DATA_LOSS == REASON_STATUS_DATA_LOSS, "grpc status");
 
 static void server_reply_errorv(server_call_t *call, grpc_status_code code, const char *reason,
                                 const char *fmt, va_list ap) {

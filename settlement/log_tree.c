@@ -431,6 +431,11 @@ int log_tree_integrate(store_t *st, const char *token, uint64_t now_ms, uint64_t
     uint64_t sequenced = 0;
     int rc = log_tree_head(st, &head, err, errlen);
     if (rc == LEDGER_OK) rc = audit_log_size(st, &sequenced, err, errlen);
+    if (rc == LEDGER_OK && sequenced < head.size) {
+        snprintf(err, errlen, "the tree (size %" PRIu64 ") is larger than the log (%" PRIu64 " entries): "
+                 "the store was changed", head.size, sequenced);
+        return LEDGER_EINVAL;
+    }
     if (rc != LEDGER_OK || sequenced <= head.size) return rc;
     uint64_t want = sequenced - head.size;
     size_t n = want < LOG_INTEGRATE_BATCH_MAX ? (size_t)want : LOG_INTEGRATE_BATCH_MAX;
@@ -470,5 +475,106 @@ int log_tree_integrate(store_t *st, const char *token, uint64_t now_ms, uint64_t
     for (size_t i = 0; i < n; i++) free(entries[i]);
     free(entries);
     free(lens);
+    return rc;
+}
+
+/* ---- a root recomputed from a trusted checkpoint ---------------------------------- */
+
+/* The compact range of a prefix of the tree: the roots of its perfect
+ * subtrees, largest (leftmost) first, one per 1 bit of its size. */
+typedef struct {
+    uint64_t size;
+    size_t n;
+    merkle_hash_t node[LOG_LEVELS];
+} log_range_t;
+
+/* Appends a leaf hash, merging the equal-sized subtrees it completes. */
+static void log_range_append(log_range_t *r, const merkle_hash_t *leaf) {
+    CARBON_ASSERT(r->n < LOG_LEVELS && r->size < MERKLE_LEAVES_MAX);
+    merkle_hash_t h = *leaf;
+    for (uint64_t s = r->size; s & 1; s >>= 1) {
+        CARBON_ASSERT(r->n > 0);
+        merkle_status_t ms = merkle_node_hash(&r->node[--r->n], &h, &h);
+        CARBON_ASSERT(ms == MERKLE_OK);
+    }
+    r->node[r->n++] = h;
+    r->size++;
+}
+
+/* The root of the range: its subtrees folded from the right (empty: SHA-256("")). */
+static void log_range_root(const log_range_t *r, merkle_hash_t *root) {
+    if (r->n == 0) {
+        merkle_status_t ms = merkle_root(merkle_leaf_array_read, NULL, 0, root);
+        CARBON_ASSERT(ms == MERKLE_OK);
+        return;
+    }
+    *root = r->node[r->n - 1];
+    for (size_t i = r->n - 1; i-- > 0;) {
+        merkle_status_t ms = merkle_node_hash(&r->node[i], root, root);
+        CARBON_ASSERT(ms == MERKLE_OK);
+    }
+}
+
+/* Loads the stored frontier of size into r and checks it gives *want. */
+static int log_range_load(store_t *st, uint64_t size, const merkle_hash_t *want, log_range_t *r,
+                          char *err, size_t errlen) {
+    memset(r, 0, sizeof *r);
+    log_reader_t rd;
+    log_reader_init(&rd, st, err, errlen);
+    int rc = LEDGER_OK;
+    for (int b = LOG_LEVELS - 1; b >= 0 && rc == LEDGER_OK; b--) {
+        if (!((size >> b) & 1)) continue;
+        if (log_node_read(&rd, (unsigned)b, (size >> b) - 1, &r->node[r->n++]) != 0) rc = LEDGER_ESTORE;
+    }
+    log_reader_free(&rd);
+    if (rc != LEDGER_OK) {
+        if (err[0] == '\0') snprintf(err, errlen, "the tree's nodes at size %" PRIu64 " could not be read", size);
+        return rc;
+    }
+    r->size = size;
+    merkle_hash_t got;
+    log_range_root(r, &got);
+    if (size > 0 && !merkle_hash_equal(&got, want)) {
+        snprintf(err, errlen, "the stored tree's nodes at size %" PRIu64 " do not give the root this "
+                 "region signed at that size: the tree in the store was changed", size);
+        return LEDGER_CONFLICT;
+    }
+    return LEDGER_OK;
+}
+
+int log_tree_root_verified(store_t *st, uint64_t old_size, const merkle_hash_t *old_root,
+                           uint64_t new_size, merkle_hash_t *root, char *err, size_t errlen) {
+    CARBON_ASSERT(st != NULL && root != NULL && err != NULL && errlen > 0);
+    CARBON_ASSERT(old_root != NULL || old_size == 0);
+    CARBON_ASSERT(old_size <= new_size && new_size - old_size <= LOG_VERIFY_GROWTH_MAX &&
+                  new_size <= MERKLE_LEAVES_MAX);
+    err[0] = '\0';
+    log_range_t *r = malloc(sizeof *r);
+    CARBON_ASSERT(r != NULL);
+    int rc = log_range_load(st, old_size, old_root, r, err, errlen);
+    for (uint64_t from = old_size + 1; rc == LEDGER_OK && from <= new_size; from += AUDIT_READ_MAX) {
+        size_t n = new_size - from + 1 < AUDIT_READ_MAX ? (size_t)(new_size - from + 1) : AUDIT_READ_MAX;
+        char **bytes = calloc(n, sizeof *bytes);
+        size_t *lens = calloc(n, sizeof *lens);
+        CARBON_ASSERT(bytes != NULL && lens != NULL);
+        rc = log_tree_entries(st, from, n, bytes, lens, err, errlen);
+        for (size_t i = 0; i < n && rc == LEDGER_OK; i++) {
+            merkle_hash_t leaf;
+            if (bytes[i] == NULL) {
+                snprintf(err, errlen, "the audit log has no entry %" PRIu64, from + i);
+                rc = LEDGER_EINVAL;
+            } else if (merkle_leaf_hash(bytes[i], lens[i], &leaf) != MERKLE_OK) {
+                snprintf(err, errlen, "entry %" PRIu64 " is longer than an entry may be", from + i);
+                rc = LEDGER_EINVAL;
+            } else {
+                log_range_append(r, &leaf);
+            }
+        }
+        for (size_t i = 0; i < n; i++) free(bytes[i]);
+        free(bytes);
+        free(lens);
+    }
+    if (rc == LEDGER_OK) log_range_root(r, root);
+    free(r);
     return rc;
 }

@@ -92,4 +92,22 @@ int log_tree_consistency_proof(store_t *st, uint64_t old_size, uint64_t new_size
                                merkle_hash_t proof[MERKLE_PROOF_MAX], size_t *proof_n, char *err,
                                size_t errlen);
 
+/* The most entries one log_tree_root_verified call hashes (about 10 s of
+ * SHA-256 here): a checkpoint covers at most this many entries more than
+ * the one before it, and a region whose history changed under its last
+ * checkpoint recomputes at most this many from the start. */
+#define LOG_VERIFY_GROWTH_MAX (UINT64_C(1) << 24)
+
+/* The root of the first new_size entries computed without trusting the
+ * stored tree: from a size and root the caller trusts (old_size, *old_root:
+ * a checkpoint this region signed; 0 and anything for none), the stored
+ * nodes of old_size's frontier (checked against *old_root: a stored node that
+ * was changed is found here) and the entries (old_size, new_size], hashed
+ * here. old_size <= new_size <= old_size + LOG_VERIFY_GROWTH_MAX. LEDGER_OK
+ * with *root; LEDGER_CONFLICT with the reason if the stored frontier does not
+ * give *old_root (the history under old_size changed); LEDGER_EINVAL if an
+ * entry is missing or too long; LEDGER_ESTORE. */
+int log_tree_root_verified(store_t *st, uint64_t old_size, const merkle_hash_t *old_root,
+                           uint64_t new_size, merkle_hash_t *root, char *err, size_t errlen);
+
 #endif

@@ -28,6 +28,7 @@ typedef enum {
     REASON_STATUS_FAILED_PRECONDITION = 9,
     REASON_STATUS_UNIMPLEMENTED = 12,
     REASON_STATUS_UNAVAILABLE = 14,
+    REASON_STATUS_DATA_LOSS = 15,
 } reason_status_t;
 
 /* Where a reason appears: refusing a call (with its status), as the reason of
@@ -103,6 +104,7 @@ typedef enum { REASON_RETRY_NO, REASON_RETRY_YES, REASON_RETRY_LATER } reason_re
     X(CHECKPOINT_REPLAYED, FAILED_PRECONDITION, CALL, NO, "The checkpoint is older than the one this witness cosigned for that region: a replay; nothing changed.", "Send the region's newest checkpoint.") \
     X(CHECKPOINT_FORK, FAILED_PRECONDITION, CALL, NO, "The checkpoint is not consistent with the one this witness cosigned for that region (same size and another root, or the consistency proof fails): a fork of the log, kept as evidence and alarmed on.", "Investigate the region's log: its history was rewritten. Operators list the fork with gwctl forks list.") \
     X(NO_WITNESS_KEY, FAILED_PRECONDITION, CALL, LATER, "This gateway has no audit signing key, so it cannot cosign checkpoints.", "Configure [audit] signing_key on the witness.") \
+    X(LOG_INCONSISTENT, DATA_LOSS, CALL, LATER, "The region's stored tree cannot prove the checkpoint it signed (the tree is smaller than the checkpoint, or its nodes were changed): the store lost or changed what was signed.", "Treat the region's log as failed verification; its operator must find what changed in the store (gwctl audit verify names it).") \
     X(UNKNOWN_FORK, NOT_FOUND, CALL, NO, "No fork record of that id on this gateway.", "List the forks (gwctl forks list --all) and use one of their ids.") \
     X(BAD_CURSOR, INVALID_ARGUMENT, CALL, NO, "The cursor is neither empty nor one the method returned.", "Start with an empty cursor and send back each next_cursor as it came.") \
     X(STATE_TOO_LARGE, FAILED_PRECONDITION, CALL, NO, "An account holds more blocks than one ReadState page may carry (the message names it).", "Verify that account by other means; the limit is documented in docs/audit-log.md.") \

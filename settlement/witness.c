@@ -519,3 +519,30 @@ int witness_peer_size(store_t *st, const char *peer, uint64_t *size, char *err, 
     freeReplyObject(r);
     return LEDGER_OK;
 }
+
+int witness_history_root(store_t *st, const char *region, uint64_t size, int *found,
+                         merkle_hash_t *root, char *err, size_t errlen) {
+    CARBON_ASSERT(st != NULL && region != NULL && found != NULL && root != NULL);
+    char key[WITNESS_KEY_SIZE];
+    int n = snprintf(key, sizeof key, STORE_KEY_CHECKPOINT_WITNESS_PREFIX "%s" STORE_KEY_CHECKPOINT_HISTORY_SUFFIX,
+                     region);
+    CARBON_ASSERT(n > 0 && (size_t)n < sizeof key);
+    const char *argv[4] = {"LRANGE", key, "0", "-1"};
+    redisReply *r = NULL;
+    *found = 0;
+    if (store_command(st, 4, argv, NULL, &r, err, errlen) != STORE_OK) return LEDGER_ESTORE;
+    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements && !*found; i++) {
+        const redisReply *e = r->element[i];
+        const char *blank = e->type == REDIS_REPLY_STRING ? memmem(e->str, e->len, "\n\n", 2) : NULL;
+        checkpoint_t cp;
+        char why[128];
+        if (blank != NULL &&
+            checkpoint_parse(e->str, (size_t)(blank - e->str) + 1, &cp, why, sizeof why) == NOTE_OK &&
+            cp.size == size) {
+            memcpy(root->bytes, cp.root_hash, MERKLE_HASH_BYTES);
+            *found = 1;
+        }
+    }
+    freeReplyObject(r);
+    return LEDGER_OK;
+}

@@ -99,6 +99,12 @@ int witness_held_advance(store_t *st, const char *region, uint64_t expected_size
                          const char *cosig, size_t cosig_len, uint64_t now_ms, int *applied,
                          uint64_t *held_size, char *err, size_t errlen);
 
+/* Looks for the checkpoint of size among the ones this region cosigned for
+ * region (its history, WITNESS_HISTORY_KEPT): *found 1 and *root its root,
+ * or *found 0. LEDGER_OK or LEDGER_ESTORE. */
+int witness_history_root(store_t *st, const char *region, uint64_t size, int *found,
+                         merkle_hash_t *root, char *err, size_t errlen);
+
 /* ---- fork records ------------------------------------------------------------- */
 
 typedef struct {

@@ -173,6 +173,7 @@ int gwctl_report_failure(const char *target, const client_status_t *st) {
     CARBON_ASSERT(target != NULL && st != NULL && st->code != GRPC_STATUS_OK);
     fprintf(stderr, "gwctl: %s: %s: %s\n", target, client_status_name(st->code), st->details);
     if (st->code == GRPC_STATUS_DEADLINE_EXCEEDED) return GWCTL_EXIT_UNREACHABLE;
+    if (st->code == GRPC_STATUS_DATA_LOSS) return GWCTL_EXIT_FINDING; /* the gateway's own data fails */
     if (st->code != GRPC_STATUS_UNAVAILABLE) return GWCTL_EXIT_REFUSED;
     if (st->reason[0] != '\0') return GWCTL_EXIT_UNREACHABLE; /* the gateway answered it */
     int listens = gwctl_target_listens(target, GWCTL_PROBE_TIMEOUT_MS);

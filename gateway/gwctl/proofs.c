@@ -130,6 +130,9 @@ int gwctl_checkpoint_open(const gwctl_pins_t *p, const char *region, const void 
         return fail(why, why_size, "%s's checkpoint is not signed by %s's pinned key", region, region);
     if (checkpoint_parse(opened.text, opened.text_len, &out->body, reason, sizeof reason) != NOTE_OK)
         return fail(why, why_size, "%s's checkpoint: %s", region, reason);
+    if (out->body.extensions_len > 0)
+        return fail(why, why_size, "%s's checkpoint has extension lines, which this federation's have not "
+                    "(docs/audit-log.md section 4)", region);
     char origin[NOTE_NAME_BYTES_MAX + 1];
     snprintf(origin, sizeof origin, GWCTL_LOG_NAME_FMT, region);
     if (strcmp(out->body.origin, origin) != 0)

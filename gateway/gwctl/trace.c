@@ -280,6 +280,11 @@ static int gwctl_trace_region(gwctl_trace_t *t, size_t i) {
     t->req.min_cosignatures = c->required > UINT32_MAX ? UINT32_MAX : (uint32_t)c->required;
     ProtobufCMessage *resp = NULL;
     int rc = gwctl_fed_call(&t->f, i, "Trace", &t->req.base, &carbon__v1__trace_response__descriptor, &resp);
+    if (rc == GWCTL_EXIT_FINDING) { /* DATA_LOSS: its log cannot prove its own checkpoint */
+        t->failures++;
+        fprintf(stderr, "gwctl trace: %s: its log cannot prove the checkpoint it signed: VERIFICATION FAILED\n",
+                c->region);
+    }
     if (rc != 0) {
         gwctl_fed_mark_unread(&t->f, i, rc);
         return rc;

@@ -110,9 +110,12 @@ static int audit_trace_checkpoint(struct gateway *gw, store_t *st, uint32_t min_
 }
 
 /* The InclusionProof of entry seq to the tree of size (tree_size 0, no
- * hashes, when the entry is past it). NULL with err if the store failed. */
+ * hashes, when the entry is past it). NULL with err and *rc: LEDGER_ESTORE
+ * if the store failed, LEDGER_EINVAL if the stored tree cannot prove the
+ * checkpoint (it is smaller than the checkpoint's size: the store lost or
+ * changed what was signed). */
 static Carbon__V1__InclusionProof *audit_pb_inclusion(arena_t *a, store_t *st, uint64_t seq,
-                                                      uint64_t size, char *err, size_t errlen) {
+                                                      uint64_t size, int *rc, char *err, size_t errlen) {
     CARBON_ASSERT(a != NULL && st != NULL && seq >= 1);
     Carbon__V1__InclusionProof *m = arena_alloc(a, sizeof *m);
     carbon__v1__inclusion_proof__init(m);
@@ -120,7 +123,7 @@ static Carbon__V1__InclusionProof *audit_pb_inclusion(arena_t *a, store_t *st, u
     if (seq > size) return m;
     merkle_hash_t proof[MERKLE_PROOF_MAX];
     size_t n = 0;
-    if (log_tree_inclusion_proof(st, seq - 1, size, proof, &n, err, errlen) != LEDGER_OK) return NULL;
+    if ((*rc = log_tree_inclusion_proof(st, seq - 1, size, proof, &n, err, errlen)) != LEDGER_OK) return NULL;
     CARBON_ASSERT(n <= MERKLE_PROOF_MAX);
     m->tree_size = size;
     m->hashes = arena_alloc(a, (n > 0 ? n : 1) * sizeof *m->hashes);
@@ -150,8 +153,8 @@ static int audit_trace_prove(struct gateway *gw, store_t *st, arena_t *a, uint32
     }
     resp->proofs = arena_alloc(a, (resp->n_entries > 0 ? resp->n_entries : 1) * sizeof *resp->proofs);
     for (size_t k = 0; k < resp->n_entries; k++) {
-        Carbon__V1__InclusionProof *p = audit_pb_inclusion(a, st, resp->entries[k]->seq, size, err, errlen);
-        if (p == NULL) return LEDGER_ESTORE;
+        Carbon__V1__InclusionProof *p = audit_pb_inclusion(a, st, resp->entries[k]->seq, size, &rc, err, errlen);
+        if (p == NULL) return rc;
         resp->proofs[resp->n_proofs++] = p;
     }
     return LEDGER_OK;
@@ -311,10 +314,15 @@ void audit_trace(server_call_t *call, const ProtobufCMessage *request) {
     Carbon__V1__TraceResponse resp = CARBON__V1__TRACE_RESPONSE__INIT;
     resp.region = gw->cfg.region;
     resp.entries = arena_alloc(&a, limit * sizeof *resp.entries);
-    if (audit_trace_scan(st, head, tid, origin, serial, limit, &a, &resp, err, sizeof err) != LEDGER_OK ||
-        audit_trace_prove(gw, st, &a, req->min_cosignatures, &resp, err, sizeof err) != LEDGER_OK) {
+    int rc = audit_trace_scan(st, head, tid, origin, serial, limit, &a, &resp, err, sizeof err);
+    if (rc == LEDGER_OK) rc = audit_trace_prove(gw, st, &a, req->min_cosignatures, &resp, err, sizeof err);
+    if (rc != LEDGER_OK) {
         arena_free(&a);
-        server_reply_error(call, GRPC_STATUS_UNAVAILABLE, REASON(STORE_UNAVAILABLE), "%s", err);
+        if (rc == LEDGER_EINVAL)
+            server_reply_error(call, GRPC_STATUS_DATA_LOSS, REASON(LOG_INCONSISTENT),
+                               "the region's tree cannot prove its own checkpoint: %s", err);
+        else
+            server_reply_error(call, GRPC_STATUS_UNAVAILABLE, REASON(STORE_UNAVAILABLE), "%s", err);
         return;
     }
     server_reply_ok(call, &resp.base);

@@ -96,25 +96,114 @@ int checkpointer_init(struct gateway *gw, char *err, size_t errlen) {
 /* What the thread keeps between ticks, to log each change once. */
 typedef struct {
     uint64_t refused_size[CONFIG_PEERS_MAX]; /* the size a peer last refused (logged) */
+    char not_signed[256];                    /* why the last tree was not signed (logged) */
 } checkpointer_t;
 
-/* Signs a checkpoint of the tree's head if the tree grew past the newest
- * own checkpoint, and keeps it. */
+/* The newest checkpoint this region signed, from the store, believed only if
+ * its signature verifies with the region's own key: *size and *root (size 0
+ * and the empty root when there is none). 0, or -1 (logged) when the stored
+ * note is not one this region signed. */
+static int checkpointer_last_signed(struct gateway *gw, store_t *st, uint64_t *size,
+                                    merkle_hash_t *root) {
+    char *note = NULL, err[256] = "", why[256] = "";
+    size_t note_len = 0;
+    *size = 0;
+    int rc = witness_own_newest(st, size, &note, &note_len, err, sizeof err);
+    if (rc == LEDGER_NOT_FOUND) { /* none, or its note is gone: start from the empty tree */
+        *size = 0;
+        return 0;
+    }
+    if (rc != LEDGER_OK) return -1;
+    note_verifier_t own;
+    note_opened_t opened;
+    checkpoint_t cp;
+    char name[WITNESS_NAME_SIZE];
+    witness_log_name(gw->cfg.region, name);
+    int ok = note_verifier_from_key(name, NOTE_TYPE_ED25519, gw->audit_key, &own, why, sizeof why) == NOTE_OK &&
+             note_open(note, note_len, &own, 1, &opened, why, sizeof why) == NOTE_OK &&
+             checkpoint_parse(opened.text, opened.text_len, &cp, why, sizeof why) == NOTE_OK &&
+             cp.size == *size;
+    free(note);
+    if (!ok) {
+        log_error("own_checkpoint_not_ours", "{s:I, s:s}", "size", (json_int_t)*size, "error", why);
+        return -1;
+    }
+    memcpy(root->bytes, cp.root_hash, MERKLE_HASH_BYTES);
+    return 0;
+}
+
+/* Logs why the tree is not signed, once per reason; 0 when why is empty (resets). */
+static void checkpointer_say(checkpointer_t *c, const char *event, uint64_t size, const char *why) {
+    if (why[0] != '\0' && strcmp(c->not_signed, why) != 0)
+        log_error(event, "{s:I, s:s}", "size", (json_int_t)size, "error", why);
+    snprintf(c->not_signed, sizeof c->not_signed, "%s", why);
+}
+
+/* The root of the first *size entries, recomputed from them (never the
+ * stored tree alone): from the last signed checkpoint (last, *last_root)
+ * when the stored tree still agrees with it; else, the history under it
+ * having changed, from the first entry, so that the peers see what the log
+ * now holds and refuse it as a fork. *size is bounded by
+ * LOG_VERIFY_GROWTH_MAX entries of hashing. LEDGER_OK or the error (err). */
+static int checkpointer_recompute(struct gateway *gw, store_t *st, checkpointer_t *c,
+                                  const log_tree_head_t *head, uint64_t last,
+                                  const merkle_hash_t *last_root, uint64_t *size, merkle_hash_t *root,
+                                  char *err, size_t errlen) {
+    (void)gw;
+    int rc = LEDGER_CONFLICT;
+    if (head->size > last) {
+        *size = head->size - last <= LOG_VERIFY_GROWTH_MAX ? head->size : last + LOG_VERIFY_GROWTH_MAX;
+        rc = log_tree_root_verified(st, last, last_root, *size, root, err, errlen);
+    } else {
+        snprintf(err, errlen, "the tree (size %" PRIu64 ") is behind the checkpoint this region signed "
+                 "at size %" PRIu64 ": the store lost or changed entries", head->size, last);
+    }
+    if (rc != LEDGER_CONFLICT) return rc;
+    checkpointer_say(c, "audit_history_changed", last, err);
+    *size = head->size <= LOG_VERIFY_GROWTH_MAX ? head->size : LOG_VERIFY_GROWTH_MAX;
+    return log_tree_root_verified(st, 0, NULL, *size, root, err, errlen);
+}
+
+/* The size and root to sign next (checkpointer_recompute), checked against
+ * the stored tree, from which the peers' proofs are made. 0, or -1 (nothing
+ * to sign, or the stored tree is not the tree of the entries: logged). */
+static int checkpointer_next(struct gateway *gw, store_t *st, checkpointer_t *c, uint64_t *size,
+                             merkle_hash_t *root) {
+    log_tree_head_t head;
+    merkle_hash_t last_root, stored;
+    uint64_t last = 0;
+    char err[256] = "";
+    if (log_tree_head(st, &head, err, sizeof err) != LEDGER_OK || head.size == 0) return -1;
+    if (checkpointer_last_signed(gw, st, &last, &last_root) != 0 || head.size == last) return -1;
+    int rc = checkpointer_recompute(gw, st, c, &head, last, &last_root, size, root, err, sizeof err);
+    if (rc == LEDGER_OK && *size < head.size) rc = log_tree_root_at(st, *size, &stored, err, sizeof err);
+    if (rc == LEDGER_OK && *size == head.size) stored = head.root;
+    if (rc == LEDGER_OK && !merkle_hash_equal(&stored, root)) {
+        snprintf(err, sizeof err, "the stored tree's root at size %" PRIu64 " is not the root of the "
+                 "entries", *size);
+        rc = LEDGER_EINVAL;
+    }
+    if (rc == LEDGER_OK && *size <= last) {
+        snprintf(err, sizeof err, "the entries give a tree of %" PRIu64 " entries, not past the "
+                 "checkpoint signed at %" PRIu64, *size, last);
+        rc = LEDGER_EINVAL;
+    }
+    if (rc == LEDGER_ESTORE) return -1;
+    checkpointer_say(c, "audit_tree_not_signed", *size, rc == LEDGER_OK ? "" : err);
+    return rc == LEDGER_OK ? 0 : -1;
+}
+
+/* Signs a checkpoint if the tree grew past the newest own checkpoint (of the
+ * root checkpointer_next computed), and keeps it. */
 static void checkpointer_sign_new(struct gateway *gw, store_t *st, checkpointer_t *c) {
     CARBON_ASSERT(gw != NULL && st != NULL && c != NULL && gw->audit_key != NULL);
-    log_tree_head_t head;
-    char err[256] = "", why[256] = "";
-    if (log_tree_head(st, &head, err, sizeof err) != LEDGER_OK || head.size == 0) return;
-    uint64_t newest = 0;
-    size_t n = 0;
-    if (witness_own_sizes(st, &newest, 1, &n, err, sizeof err) != LEDGER_OK) return;
-    if (n == 1 && head.size <= newest) return;
     checkpoint_t cp;
     memset(&cp, 0, sizeof cp);
+    merkle_hash_t root;
+    if (checkpointer_next(gw, st, c, &cp.size, &root) != 0) return;
     witness_log_name(gw->cfg.region, cp.origin);
-    cp.size = head.size;
-    memcpy(cp.root_hash, head.root.bytes, NOTE_HASH_BYTES);
-    char body[CHECKPOINT_BODY_BYTES_MAX + 1], note[NOTE_BYTES_MAX + 1];
+    memcpy(cp.root_hash, root.bytes, NOTE_HASH_BYTES);
+    char body[CHECKPOINT_BODY_BYTES_MAX + 1], note[NOTE_BYTES_MAX + 1], err[256] = "", why[256] = "";
     size_t body_len = 0, note_len = 0;
     if (checkpoint_format(&cp, body, sizeof body, &body_len, why, sizeof why) != NOTE_OK ||
         note_sign(body, body_len, cp.origin, gw->audit_key, note, sizeof note, &note_len, why,

@@ -78,6 +78,10 @@ static int witnessing_offer_in(server_call_t *call, const Carbon__V1__AddCheckpo
         server_refuse(call, REASON_MALFORMED_CHECKPOINT, "%s", why);
         return 0;
     }
+    if (o->cp.extensions_len > 0) { /* docs/audit-log.md section 4: a region's checkpoint has none */
+        server_refuse(call, REASON_MALFORMED_CHECKPOINT, "a checkpoint of this federation has no extension lines");
+        return 0;
+    }
     char origin[WITNESS_NAME_SIZE];
     witness_log_name(caller->region, origin);
     if (strcmp(o->cp.origin, origin) != 0) {
@@ -188,6 +192,29 @@ static void witnessing_fork(server_call_t *call, store_t *st, const witnessing_o
         server_refuse(call, REASON_CHECKPOINT_FORK, "%s; kept as fork %s", why, id);
 }
 
+/* A checkpoint smaller than the one held: a replay if this witness cosigned
+ * exactly it (same size, same root, in its history); otherwise the log
+ * signed, after a larger checkpoint, one that no proof relates to it (it
+ * shrank, or was frozen at a made-up size): kept and alarmed as a fork. */
+static void witnessing_smaller(server_call_t *call, store_t *st, const witnessing_offer_t *o,
+                               const witness_held_t *held, const char *why) {
+    merkle_hash_t root;
+    int found = 0;
+    char err[256] = "", fork_why[400];
+    if (witness_history_root(st, o->region, o->cp.size, &found, &root, err, sizeof err) != LEDGER_OK) {
+        server_refuse(call, REASON_STORE_UNAVAILABLE, "%s", err);
+        return;
+    }
+    if (found && memcmp(root.bytes, o->cp.root_hash, MERKLE_HASH_BYTES) == 0) {
+        server_refuse(call, REASON_CHECKPOINT_REPLAYED, "%s", why);
+        return;
+    }
+    snprintf(fork_why, sizeof fork_why, "%s, and is %s: the log went back", why,
+             found ? "not the checkpoint of that size cosigned (another root)"
+                   : "none this witness cosigned");
+    witnessing_fork(call, st, o, held, fork_why);
+}
+
 void federation_add_checkpoint(server_call_t *call, const ProtobufCMessage *request) {
     CARBON_ASSERT(call != NULL && request != NULL);
     const Carbon__V1__AddCheckpointRequest *req = (const Carbon__V1__AddCheckpointRequest *)request;
@@ -208,7 +235,7 @@ void federation_add_checkpoint(server_call_t *call, const ProtobufCMessage *requ
                          NULL, 0, held.head.size);
         break;
     case WITNESS_REPLAY:
-        server_refuse(call, REASON_CHECKPOINT_REPLAYED, "%s", why);
+        witnessing_smaller(call, st, &o, &held, why);
         break;
     case WITNESS_BAD_PROOF:
         server_refuse(call, REASON_BAD_PROOF, "%s", why);

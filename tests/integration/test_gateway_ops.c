@@ -370,17 +370,20 @@ Test(gateway_ops, decisions_and_a_peer_outage_are_logged_once) {
     cr_expect_gt(expect_json_lines(TJ), 0);
 }
 
-/* The checkpoint seq a store holds under STORE_KEY_CHECKPOINT_PREFIX owner
- * ("own", "peer:CN-TJ"): its second |-field; 0 if none. */
+/* The size of a checkpoint instance i's store holds: for owner "own" its
+ * newest own checkpoint, for "peer:REGION" the one it cosigned for REGION as
+ * its witness (settlement/store_keys.h); 0 if none. */
 static unsigned long long checkpoint_seq(int i, const char *owner) {
     redisContext *c = redis_connect(federation_redis(g_fed, i));
     cr_assert_not_null(c);
-    redisReply *r = redisCommand(c, "GET " STORE_KEY_CHECKPOINT_PREFIX "%s", owner);
+    redisReply *r = strcmp(owner, "own") == 0
+                        ? redisCommand(c, "ZREVRANGE %s 0 0", STORE_KEY_CHECKPOINT_OWN_SIZES)
+                        : redisCommand(c, "HGET %s%s size", STORE_KEY_CHECKPOINT_WITNESS_PREFIX, owner + 5);
     unsigned long long seq = 0;
-    if (r != NULL && r->type == REDIS_REPLY_STRING) {
-        const char *bar = strchr(r->str, '|');
-        if (bar != NULL) seq = strtoull(bar + 1, NULL, 10);
-    }
+    if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 1)
+        seq = strtoull(r->element[0]->str, NULL, 10);
+    else if (r != NULL && r->type == REDIS_REPLY_STRING)
+        seq = strtoull(r->str, NULL, 10);
     freeReplyObject(r);
     redisFree(c);
     return seq;

@@ -693,3 +693,126 @@ Test(witness, witness_rewritten_history) {
     }
     cr_expect_geq(federation_log_count(fed, TJ, "\"checkpoint_refused_by_peer\""), 2);
 }
+
+/* The size of instance i's newest own checkpoint, from its store (0: none). */
+static uint64_t newest_signed(int i) {
+    redisContext *c = redis_connect(federation_redis(fed, i));
+    cr_assert_not_null(c);
+    redisReply *r = redisCommand(c, "ZREVRANGE %s 0 0", STORE_KEY_CHECKPOINT_OWN_SIZES);
+    cr_assert(r != NULL && r->type == REDIS_REPLY_ARRAY);
+    uint64_t size = r->elements == 1 ? strtoull(r->element[0]->str, NULL, 10) : 0;
+    freeReplyObject(r);
+    redisFree(c);
+    return size;
+}
+
+/* An attacker with CN-TJ's Redis (and no key) sets its tree's head to 2^40
+ * entries with a made-up root, to have CN-TJ sign it and freeze its
+ * witnesses there. CN-TJ signs only what it recomputes from its last signed
+ * checkpoint and the entries after it: the made-up tree is never signed, the
+ * witnesses keep the honest size, and CN-TJ says why, once. (Before, its
+ * checkpointer signed whatever head the store held.) */
+Test(witness, an_inflated_tree_in_the_store_is_never_signed) {
+    start(2);
+    open_account(TJ, "tj-alice");
+    open_account(TJ, "tj-bob");
+    char iid[33];
+    rc_new_id(iid);
+    client_status_t ist;
+    cr_assert_eq(rc_issue(federation_channel(fed, TJ, "CN-TJ-registry"), iid, "tj-alice", "TJ-GT-01", 100000,
+                          "activity-inflated", NULL, &ist),
+                 GRPC_STATUS_OK, "%s", ist.details); /* serial CN-TJ:1, for the trace below */
+    static const char *const peers[] = {"CN-BJ"};
+    long long until = proc_now_ms() + 20000;
+    size_t cosigned = 0;
+    uint64_t want = log_size(TJ);
+    while (own_checkpoint(TJ, peers, 1, &cosigned) != want || cosigned != 1) {
+        cr_assert(proc_now_ms() < until, "CN-TJ's checkpoint of size %" PRIu64 " was not cosigned", want);
+        proc_sleep_ms(50);
+    }
+    redisContext *c = redis_connect(federation_redis(fed, TJ));
+    cr_assert_not_null(c);
+    freeReplyObject(redisCommand(c, "HSET %s size 1099511627776 root %s", STORE_KEY_LOG_TREE,
+                                 "abababababababababababababababababababababababababababababababab"));
+    redisFree(c);
+    proc_sleep_ms(4 * 300); /* four checkpoint intervals of the harness (gateway_harness.c) */
+    cr_assert_eq(newest_signed(TJ), want, "CN-TJ signed the made-up tree");
+    expect_witnessed(BJ, "CN-TJ", want);
+    cr_assert_eq(federation_log_count(fed, TJ, "\"audit_tree_not_signed\""), 1, "said once, not at every tick");
+    cr_assert_geq(federation_log_count(fed, TJ, "\"audit_integration_failed\""), 1);
+    /* The tree cut below the signed checkpoint: a trace cannot be proved,
+     * and the gateway says its data failed (DATA_LOSS), not "unavailable". */
+    c = redis_connect(federation_redis(fed, TJ));
+    cr_assert_not_null(c);
+    freeReplyObject(redisCommand(c, "HSET %s size 1", STORE_KEY_LOG_TREE));
+    redisFree(c);
+    Carbon__V1__TraceRequest tr = CARBON__V1__TRACE_REQUEST__INIT;
+    tr.subject_case = CARBON__V1__TRACE_REQUEST__SUBJECT_SERIAL;
+    tr.serial = "CN-TJ:1";
+    ProtobufCMessage *m = NULL;
+    client_status_t st;
+    grpc_status_code code = client_call(federation_channel(fed, TJ, "CN-TJ-auditor"), "/carbon.v1.Audit/Trace",
+                                        &tr.base, &carbon__v1__trace_response__descriptor, &m, CALL_TIMEOUT_MS, &st);
+    if (m != NULL) protobuf_c_message_free_unpacked(m, NULL);
+    cr_assert_eq(code, GRPC_STATUS_DATA_LOSS, "got %s: %s", client_status_name(code), st.details);
+    cr_assert_str_eq(st.reason, "LOG_INCONSISTENT", "%s", st.details);
+}
+
+/* A region that froze its witness at a size and then signs smaller
+ * checkpoints (its log went back: a made-up size before, or entries lost):
+ * a checkpoint under the size held is a harmless replay only if the witness
+ * cosigned exactly it; any other is kept and alarmed as a fork. (Before, each
+ * was refused as a replay without an alarm.) */
+Test(witness, a_smaller_checkpoint_never_cosigned_is_a_fork) {
+    start(2);
+    fake_log_t log, rewritten;
+    fake_log(&log, 12, ENTRIES_MAX);
+    fake_log(&rewritten, 12, 1);
+    cosign_two(&log); /* TJ holds CN-BJ's size 8, and cosigned 4 and 8 */
+    client_status_t st;
+    size_t len = 0;
+    char *old = bj_note(&log, 4, &len);
+    expect_refused(add(TJ, 8, old, len, NULL, 0, NULL, &st), &st, GRPC_STATUS_FAILED_PRECONDITION,
+                   "CHECKPOINT_REPLAYED", "size 4 as cosigned: a replay");
+    free(old);
+    cr_assert_eq(forks_metric(TJ, "CN-BJ"), 0);
+    char *never = bj_note(&log, 6, &len);
+    expect_refused(add(TJ, 8, never, len, NULL, 0, NULL, &st), &st, GRPC_STATUS_FAILED_PRECONDITION,
+                   "CHECKPOINT_FORK", "size 6, never cosigned");
+    free(never);
+    char *other = bj_note(&rewritten, 4, &len);
+    expect_refused(add(TJ, 8, other, len, NULL, 0, NULL, &st), &st, GRPC_STATUS_FAILED_PRECONDITION,
+                   "CHECKPOINT_FORK", "size 4, another root");
+    free(other);
+    cr_assert_eq(forks_metric(TJ, "CN-BJ"), 2, "the alarm is up for both");
+    /* and a checkpoint with an extension line (none of ours has one) is
+     * malformed, whatever its size: the reviewer's "ext: split view" */
+    merkle_hash_t root = fake_root(&log, 12);
+    checkpoint_t cp;
+    memset(&cp, 0, sizeof cp);
+    snprintf(cp.origin, sizeof cp.origin, "jjj.carbon/CN-BJ/audit");
+    cp.size = 12;
+    memcpy(cp.root_hash, root.bytes, 32);
+    snprintf(cp.extensions, sizeof cp.extensions, "ext: split view\n");
+    cp.extensions_len = strlen(cp.extensions);
+    char body[CHECKPOINT_BODY_BYTES_MAX + 1], note[NOTE_BYTES_MAX + 1], why[256];
+    size_t body_len = 0, note_len = 0;
+    cr_assert_eq(checkpoint_format(&cp, body, sizeof body, &body_len, why, sizeof why), NOTE_OK, "%s", why);
+    EVP_PKEY *bj = pki_key("CN-BJ", 1);
+    cr_assert_eq(note_sign(body, body_len, "jjj.carbon/CN-BJ/audit", bj, note, sizeof note, &note_len, why,
+                           sizeof why), NOTE_OK, "%s", why);
+    EVP_PKEY_free(bj);
+    merkle_hash_t proof[MERKLE_PROOF_MAX];
+    size_t proof_n = fake_proof(&log, 8, 12, proof);
+    expect_refused(add(TJ, 8, note, note_len, proof, proof_n, NULL, &st), &st, GRPC_STATUS_INVALID_ARGUMENT,
+                   "MALFORMED_CHECKPOINT", "an extension line");
+    Carbon__V1__ListForksResponse *l = list_forks(TJ, 0);
+    cr_assert_eq(l->n_forks, 2, "ListForks: %zu forks", l->n_forks);
+    protobuf_c_message_free_unpacked(&l->base, NULL);
+    redisContext *c = redis_connect(federation_redis(fed, TJ));
+    cr_assert_not_null(c);
+    redisReply *r = redisCommand(c, "HGET %s%s size", STORE_KEY_CHECKPOINT_WITNESS_PREFIX, "CN-BJ");
+    cr_assert(r != NULL && r->type == REDIS_REPLY_STRING && strcmp(r->str, "8") == 0, "the size held moved");
+    freeReplyObject(r);
+    redisFree(c);
+}
