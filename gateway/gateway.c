@@ -139,6 +139,7 @@ static const struct {
     {"/carbon.v1.Audit/GetCheckpoint", audit_get_checkpoint},
     {"/carbon.v1.Audit/GetConsistencyProof", audit_get_consistency_proof},
     {"/carbon.v1.Audit/ReadState", audit_read_state},
+    {"/carbon.v1.Audit/ListForks", ops_list_forks}, /* the same records, for auditors */
 };
 
 /* Bidirectional streams: server reflection (reflection.h). */

@@ -809,6 +809,14 @@ Test(witness, a_smaller_checkpoint_never_cosigned_is_a_fork) {
     Carbon__V1__ListForksResponse *l = list_forks(TJ, 0);
     cr_assert_eq(l->n_forks, 2, "ListForks: %zu forks", l->n_forks);
     protobuf_c_message_free_unpacked(&l->base, NULL);
+    /* the evidence is readable by an auditor of another region too (Audit.ListForks) */
+    Carbon__V1__ListForksRequest lr = CARBON__V1__LIST_FORKS_REQUEST__INIT;
+    ProtobufCMessage *m = NULL;
+    cr_assert_eq(client_call(federation_channel(fed, TJ, "CN-BJ-auditor"), "/carbon.v1.Audit/ListForks", &lr.base,
+                             &carbon__v1__list_forks_response__descriptor, &m, CALL_TIMEOUT_MS, &st),
+                 GRPC_STATUS_OK, "%s", st.details);
+    cr_assert_eq(((Carbon__V1__ListForksResponse *)m)->n_forks, 2);
+    protobuf_c_message_free_unpacked(m, NULL);
     redisContext *c = redis_connect(federation_redis(fed, TJ));
     cr_assert_not_null(c);
     redisReply *r = redisCommand(c, "HGET %s%s size", STORE_KEY_CHECKPOINT_WITNESS_PREFIX, "CN-BJ");
