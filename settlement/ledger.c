@@ -691,6 +691,12 @@ int ledger_leg_get(store_t *st, const char *tid, ledger_leg_t *out, char *err, s
         else if (!strcmp(f, "decided_ms")) out->decided_ms = u;
         else if (!strcmp(f, "cursor")) out->cursor = u;
         else if (!strcmp(f, "acked")) out->acked = u == 1;
+        else if (!strcmp(f, "heuristic")) out->heuristic = v[0];
+        else if (!strcmp(f, "coordinator_decision")) out->coordinator_decision = v[0];
+        else if (!strcmp(f, "heuristic_outcome")) ledger_copy(out->heuristic_outcome, sizeof out->heuristic_outcome, v);
+        else if (!strcmp(f, "doubt_first_ms")) out->doubt_first_ms = u;
+        else if (!strcmp(f, "doubt_last_ms")) out->doubt_last_ms = u;
+        else if (!strcmp(f, "doubt_attempts")) out->doubt_attempts = u;
         else if (!strcmp(f, "blocks")) {
             if (ledger_blocks_parse(v, LEDGER_LEG_BLOCKS_MAX, &out->blocks, &out->blocks_n) != 0) {
                 snprintf(err, errlen, "leg %s: malformed blocks in the store", tid);
