@@ -237,7 +237,16 @@ void federation_decide(server_call_t *call, const ProtobufCMessage *request) {
         Carbon__V1__LegAck *ack = arena_alloc(&a, sizeof *ack);
         carbon__v1__leg_ack__init(ack);
         ack->transfer_id = arena_strdup(&a, d[i].tid);
-        ack->applied = pbconv_decision(d[i].applied);
+        if (d[i].applied == 'M') { /* HEURISTIC_MIXED here: holds the other outcome */
+            log_error("heuristic_mixed", "{s:s, s:s, s:s, s:s}", "transfer_id", d[i].tid, "peer",
+                      req->source_region, "decision", d[i].decision == TRANSFER_DECISION_COMMIT ? "COMMIT" : "ABORT",
+                      "action", "an operator must compensate: gwctl indoubt lists the leg");
+            ack->applied = pbconv_decision(d[i].decision == TRANSFER_DECISION_COMMIT ? TRANSFER_DECISION_ABORT
+                                                                                    : TRANSFER_DECISION_COMMIT);
+            ack->heuristic_mixed = 1;
+        } else {
+            ack->applied = pbconv_decision(d[i].applied);
+        }
         resp.acks[resp.n_acks++] = ack;
     }
     CARBON_ASSERT(resp.n_acks == n);
