@@ -671,12 +671,14 @@ void ops_resolve_in_doubt(server_call_t *call, const ProtobufCMessage *request) 
                            expiry - ledger_now_ms());
         return;
     }
-    /* Refused unless the coordinator has failed for heuristic_after_ms of
-     * recorded attempts, and while it can answer for the leg now. */
-    int long_enough = ops_unreachable_long_enough(call, &leg);
+    /* Refused while the coordinator can answer for the leg now, and unless
+     * it has failed for heuristic_after_ms of recorded attempts. */
+    if (ops_coordinator_answers(call, coordinator, req->transfer_id) ||
+        !ops_unreachable_long_enough(call, &leg)) {
+        ledger_leg_free(&leg);
+        return;
+    }
     ledger_leg_free(&leg);
-    if (!long_enough) return;
-    if (ops_coordinator_answers(call, coordinator, req->transfer_id)) return;
     CARBON_ASSERT(req->decision == CARBON__V1__DECISION__DECISION_COMMIT ||
                   req->decision == CARBON__V1__DECISION__DECISION_ABORT);
     const identity_t *op = server_call_caller(call);
