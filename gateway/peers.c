@@ -199,7 +199,7 @@ static int peers_decide(void *ctx, const char *peer, uint64_t batch_seq, const c
          * after an operator's heuristic decision: HEURISTIC_MIXED ('M') */
         if (applied[i] != TRANSFER_DECISION_UNKNOWN && applied[i] != decisions[i] &&
             r->acks[i]->heuristic_mixed)
-            applied[i] = 'M';
+            applied[i] = TRANSFER_DECISION_MIXED;
     }
     protobuf_c_message_free_unpacked(resp, NULL);
     return rc;

@@ -331,9 +331,9 @@ static void engine_note_conflicts(engine_t *e, store_t *st, const char *peer,
     for (size_t i = 0; i < n; i++) {
         char a = ack->applied[i];
         int other = (a == TRANSFER_DECISION_COMMIT || a == TRANSFER_DECISION_ABORT) && a != decisions[i];
-        if (a != 'M' && !other) continue;
+        if (a != TRANSFER_DECISION_MIXED && !other) continue;
         atomic_fetch_add(&e->decision_conflicts, 1);
-        if (a == 'M') ack->acked[k++] = tids[i];
+        if (a == TRANSFER_DECISION_MIXED) ack->acked[k++] = tids[i];
         else
             engine_event(e, ENGINE_EVENT_DECISION_CONFLICT, tids[i], peer,
                          transfer_state_of_decision(decisions[i]), "");
@@ -786,6 +786,24 @@ static int engine_recover_resend(engine_t *e, store_t *st, size_t src_n) {
     return settled;
 }
 
+/* Reports the nd decisions learned from coordinator peer and recorded:
+ * a leg an operator had decided that this call settled as heuristic_settled
+ * or heuristic_mixed (the alarm), a prepared leg as decision learned. */
+static void engine_report_learned(engine_t *e, const char *peer, const ledger_dest_decision_t *learned,
+                                  size_t nd) {
+    CARBON_ASSERT(e != NULL && peer != NULL && (learned != NULL || nd == 0));
+    for (size_t i = 0; i < nd; i++) {
+        const ledger_dest_decision_t *dd = &learned[i];
+        transfer_state_t st = transfer_state_of_decision(dd->decision);
+        if (dd->applied == TRANSFER_DECISION_MIXED)
+            engine_event(e, ENGINE_EVENT_HEURISTIC_MIXED, dd->tid, peer, st, "HEURISTIC_MIXED");
+        else if (dd->heuristic_outcome[0] != '\0')
+            engine_event(e, ENGINE_EVENT_HEURISTIC_SETTLED, dd->tid, peer, st, dd->heuristic_outcome);
+        else if (dd->applied == TRANSFER_DECISION_COMMIT || dd->applied == TRANSFER_DECISION_ABORT)
+            engine_event(e, ENGINE_EVENT_DECISION_LEARNED, dd->tid, peer, st, "");
+    }
+}
+
 /* Destination: asks the coordinator peer about m expired prepared legs
  * (tids) and records the decisions it knows. Returns the number recorded. */
 static int engine_recover_ask_chunk(engine_t *e, store_t *st, const char *peer,
@@ -816,11 +834,7 @@ static int engine_recover_ask_chunk(engine_t *e, store_t *st, const char *peer,
     if (nd == 0 ||
         ledger_dest_decide(st, peer, r->learned, nd, ledger_now_ms(), err, sizeof err) != LEDGER_OK)
         return 0;
-    for (size_t i = 0; i < nd; i++)
-        if (r->learned[i].applied == TRANSFER_DECISION_COMMIT ||
-            r->learned[i].applied == TRANSFER_DECISION_ABORT)
-            engine_event(e, ENGINE_EVENT_DECISION_LEARNED, r->learned[i].tid, peer,
-                         transfer_state_of_decision(r->learned[i].applied), "");
+    engine_report_learned(e, peer, r->learned, nd);
     return (int)nd;
 }
 
@@ -872,15 +886,7 @@ static int engine_recover_heuristic_chunk(engine_t *e, store_t *st, const char *
     if (nd == 0 ||
         ledger_dest_decide(st, peer, r->learned, nd, ledger_now_ms(), err, sizeof err) != LEDGER_OK)
         return 0;
-    for (size_t i = 0; i < nd; i++) {
-        ledger_leg_t leg;
-        if (ledger_leg_get(st, r->learned[i].tid, &leg, err, sizeof err) != LEDGER_OK) continue;
-        engine_event(e, r->learned[i].applied == 'M' ? ENGINE_EVENT_HEURISTIC_MIXED
-                                                     : ENGINE_EVENT_HEURISTIC_SETTLED,
-                     leg.tid, peer, leg.state, r->learned[i].applied == 'M' ? "HEURISTIC_MIXED"
-                                                                         : leg.heuristic_outcome);
-        ledger_leg_free(&leg);
-    }
+    engine_report_learned(e, peer, r->learned, nd);
     return (int)nd;
 }
 

@@ -526,7 +526,11 @@ int ledger_dest_decide(store_t *st, const char *source_region, ledger_dest_decis
         freeReplyObject(r);
         return LEDGER_ESTORE;
     }
-    for (size_t i = 0; i < n; i++) d[i].applied = ledger_str(r, i)[0];
+    for (size_t i = 0; i < n; i++) {
+        const char *a = ledger_str(r, i);
+        d[i].applied = a[0];
+        ledger_copy(d[i].heuristic_outcome, sizeof d[i].heuristic_outcome, a[0] != '\0' && a[1] == '|' ? a + 2 : "");
+    }
     freeReplyObject(r);
     return LEDGER_OK;
 }

@@ -170,7 +170,10 @@ typedef struct {
     const char *resolved_by;    /* "", or the operator's SPIFFE ID when forced (ResolveInDoubt) */
     const char *resolve_reason; /* with resolved_by: the operator's reason (free text); NULL = "" */
     /* out */
-    char applied;            /* 'C', 'A' or 'U' (unknown leg) */
+    char applied;            /* 'C', 'A' or 'U' (unknown leg); 'M': HEURISTIC_MIXED, the
+                                destination holds the other outcome (settlement/heuristic.h) */
+    char heuristic_outcome[12]; /* "" or, when this call settled a leg an operator had
+                                   decided: AGREED, REAPPLIED, REVERSED, MIXED */
 } ledger_dest_decision_t;
 
 /* Phase two at the destination for a batch (one script). */

@@ -31,7 +31,8 @@
 --              there) closes it as AGREED.
 -- Returns per leg what the destination now holds: "C", "A" or "U" (unknown),
 -- or "M": it holds the other outcome than the decision sent, HEURISTIC_MIXED
--- (the decision is recorded; sending it again changes nothing).
+-- (the decision is recorded; sending it again changes nothing); followed by
+-- "|OUTCOME" when this call settled a forced leg ("C|AGREED", "M|MIXED").
 local now_ms, source, n = num(ARGV[1]), ARGV[2], num(ARGV[3])
 
 -- Forced COMMIT, coordinator ABORT: takes the credited blocks head (and the
@@ -75,8 +76,8 @@ local function heuristic_settle(tid, key, leg, decision)
              'heuristic_settled_ms', fmt_int(now_ms))
   redis.call('ZREM', KEY_LEGS_HEURISTIC, tid)
   audit(now_ms, 'heuristic', { tid, account }, moved, { source, outcome, decision, fmt_int(#head) })
-  if outcome == 'MIXED' then return 'M' end
-  return decision
+  if outcome == 'MIXED' then return 'M|MIXED' end
+  return decision .. '|' .. outcome
 end
 
 local out = {}

@@ -195,6 +195,11 @@ static uint64_t force_commit_when_allowed(const char *tid) {
     char v[32];
     leg_field(BJ, tid, "doubt_attempts", v, sizeof v);
     cr_assert_geq(atoi(v), 2, "attempts recorded: %s", v);
+    char first[32], last[32];
+    leg_field(BJ, tid, "doubt_first_ms", first, sizeof first);
+    leg_field(BJ, tid, "doubt_last_ms", last, sizeof last);
+    cr_assert_geq(strtoull(last, NULL, 10) - strtoull(first, NULL, 10), HEURISTIC_AFTER_MS,
+                  "forced after %s..%s", first, last);
     leg_field(BJ, tid, "heuristic", v, sizeof v);
     cr_assert_str_eq(v, "C", "the forced decision is not recorded as heuristic");
     uint64_t credited = rc_total_g(reg(BJ), "bj-b");
