@@ -33,9 +33,9 @@
 
 static federation_t *fed;
 
-static void start2(void) {
+static void start2(int leg_expiry_ms) {
     grpc_lifetime_begin();
-    federation_options_t o = {.regions_n = 2, .leg_expiry_ms = 60000, .recovery_interval_ms = 300,
+    federation_options_t o = {.regions_n = 2, .leg_expiry_ms = leg_expiry_ms, .recovery_interval_ms = 300,
                               .peer_timeout_ms = 500,
                               .extra_ini = "[limits]\nheuristic_after_ms = 3000\n"
                                            "[metrics]\nlisten = 127.0.0.1:0\n"};
@@ -128,7 +128,7 @@ static void wait_leg_field(int i, const char *tid, const char *field, const char
 /* The set-up (file comment): returns the transfer id in tid. */
 static void prepared_leg_with_coordinator_paused(char tid[33]) {
     setenv("CARBON_FAILPOINT", "CN-TJ:source.before_prepare", 1);
-    start2();
+    start2(60000);
     client_status_t st;
     cr_assert_eq(rc_open(reg(TJ), "tj-a", &st), GRPC_STATUS_OK, "%s", st.details);
     char iid[33];
@@ -176,16 +176,17 @@ static void prepared_leg_with_coordinator_paused(char tid[33]) {
 /* Forces COMMIT at BJ: refused (HEURISTIC_TOO_EARLY, nothing changes) until
  * the coordinator has failed recorded attempts for HEURISTIC_AFTER_MS, then
  * applied and recorded as heuristic. Returns the grams credited. */
-static uint64_t force_commit_when_allowed(const char *tid) {
+static uint64_t force_when_allowed(const char *tid, int commit) {
+    const char *how = commit ? "--commit" : "--abort";
     char *err = NULL;
-    cr_assert_eq(resolve(BJ, tid, "--commit", &err), 4, "a forced COMMIT after one timeout was accepted");
+    cr_assert_eq(resolve(BJ, tid, how, &err), 4, "a forced decision after one timeout was accepted");
     cr_assert(strstr(err, "HEURISTIC_TOO_EARLY") != NULL && strstr(err, "ms remain") != NULL, "%s", err);
     free(err);
     cr_assert_eq(rc_total_g(reg(BJ), "bj-b"), 0, "a refused resolve changed the account");
     long long first_refusal = proc_now_ms(), allowed_at = 0;
     while (allowed_at == 0 && proc_now_ms() < first_refusal + 30000) {
         proc_sleep_ms(400);
-        int rc = resolve(BJ, tid, "--commit", &err);
+        int rc = resolve(BJ, tid, how, &err);
         cr_assert(rc == 0 || (rc == 4 && strstr(err, "HEURISTIC_TOO_EARLY") != NULL), "exit %d: %s", rc, err);
         free(err);
         if (rc == 0) allowed_at = proc_now_ms();
@@ -201,14 +202,14 @@ static uint64_t force_commit_when_allowed(const char *tid) {
     cr_assert_geq(strtoull(last, NULL, 10) - strtoull(first, NULL, 10), HEURISTIC_AFTER_MS,
                   "forced after %s..%s", first, last);
     leg_field(BJ, tid, "heuristic", v, sizeof v);
-    cr_assert_str_eq(v, "C", "the forced decision is not recorded as heuristic");
+    cr_assert_str_eq(v, commit ? "C" : "A", "the forced decision is not recorded as heuristic");
     uint64_t credited = rc_total_g(reg(BJ), "bj-b");
-    cr_assert_gt(credited, 0);
+    cr_assert(commit ? credited > 0 : credited == 0, "%llu g", (unsigned long long)credited);
     /* listed while the coordinator has not answered, with the forced decision */
     const char *args[] = {"indoubt", NULL};
     char *out = NULL;
     cr_assert_eq(gwctl(BJ, "operator", &out, NULL, args), 1);
-    cr_assert(strstr(out, tid) != NULL && strstr(out, "COMMIT") != NULL, "%s", out);
+    cr_assert(strstr(out, tid) != NULL && strstr(out, commit ? "COMMIT" : "ABORT") != NULL, "%s", out);
     free(out);
     return credited;
 }
@@ -216,7 +217,7 @@ static uint64_t force_commit_when_allowed(const char *tid) {
 Test(heuristic, forced_commit_waits_and_converges_when_the_coordinator_aborts, .timeout = 240) {
     char tid[33];
     prepared_leg_with_coordinator_paused(tid);
-    force_commit_when_allowed(tid);
+    force_when_allowed(tid, 1);
 
     /* The coordinator resumes: asked again, it presumes abort. The credits are
      * still in the account: taken back; never silently kept. */
@@ -274,7 +275,7 @@ static long long metric(int i, const char *series) {
 Test(heuristic, forced_commit_spent_is_heuristic_mixed_until_compensated, .timeout = 240) {
     char tid[33];
     prepared_leg_with_coordinator_paused(tid);
-    uint64_t credited = force_commit_when_allowed(tid);
+    uint64_t credited = force_when_allowed(tid, 1);
     /* The credits move on at CN-BJ before the coordinator answers. */
     char rid[33];
     rc_new_id(rid);
@@ -336,5 +337,51 @@ Test(heuristic, forced_commit_spent_is_heuristic_mixed_until_compensated, .timeo
         cr_assert_eq(gwctl(i, "auditor", &out, NULL, verify), 0, "%s", out);
         free(out);
     }
+    stop_all();
+}
+
+/* A forced ABORT against a coordinator that committed (issue 15, reproduction
+ * 2, second half): CN-TJ dies right after its commit point, before its
+ * Decide; CN-BJ's prepared leg expires and CN-TJ fails recovery's questions.
+ * The forced ABORT drops the pending credit; when CN-TJ comes back, its
+ * Decide COMMIT re-applies it: no credits lost. */
+Test(heuristic, forced_abort_is_reapplied_when_the_coordinator_committed, .timeout = 240) {
+    setenv("CARBON_FAILPOINT", "CN-TJ:source.after_decide", 1);
+    start2(2000);
+    client_status_t st;
+    cr_assert_eq(rc_open(reg(TJ), "tj-a", &st), GRPC_STATUS_OK, "%s", st.details);
+    char iid[33], tid[33];
+    rc_new_id(iid);
+    cr_assert_eq(rc_issue(reg(TJ), iid, "tj-a", "TJ-GT-01", 100000, "fp-heuristic-a", NULL, &st), GRPC_STATUS_OK,
+                 "%s", st.details);
+    cr_assert_eq(rc_open(reg(BJ), "bj-b", &st), GRPC_STATUS_OK);
+    rc_new_id(tid);
+    rc_transfer(reg(TJ), tid, "tj-a", "CN-BJ", "bj-b", "TJ-GT-01", 2, NULL, &st);
+    for (int i = 0; i < 100 && proc_alive(federation_pid(fed, TJ)); i++) proc_sleep_ms(50);
+    cr_assert(!proc_alive(federation_pid(fed, TJ)), "CN-TJ did not stop at its failpoint");
+    unsetenv("CARBON_FAILPOINT");
+    char v[32];
+    leg_field(TJ, tid, "state", v, sizeof v);
+    cr_assert_str_eq(v, "COMMITTED");
+    leg_field(BJ, tid, "state", v, sizeof v);
+    cr_assert_str_eq(v, "PREPARED");
+    proc_sleep_ms(2200); /* past the leg's expiry */
+    force_when_allowed(tid, 0);
+    cr_assert_eq(rc_total_g(reg(BJ), "bj-b"), 0);
+
+    cr_assert_eq(federation_restart(fed, TJ), 0, "%s", federation_last_error());
+    wait_leg_field(BJ, tid, "heuristic_outcome", "REAPPLIED", 20000);
+    wait_leg_field(TJ, tid, "acked", "1", 20000);
+    char debited[32];
+    leg_field(TJ, tid, "debited_g", debited, sizeof debited);
+    cr_assert_eq(rc_total_g(reg(TJ), "tj-a"), 4750 - strtoull(debited, NULL, 10));
+    cr_assert_gt(rc_total_g(reg(BJ), "bj-b"), 0, "credits lost");
+    checker_report_t *rep = rc_wait_settled(fed, 20000);
+    cr_assert_eq(rep->violations_n, 0, "%s", rep->violations[0]);
+    free(rep);
+    const char *verify[] = {"audit", "verify", "--region", "CN-BJ", NULL};
+    char *out = NULL;
+    cr_assert_eq(gwctl(BJ, "auditor", &out, NULL, verify), 0, "%s", out);
+    free(out);
     stop_all();
 }
