@@ -408,6 +408,26 @@ void ops_reconcile(server_call_t *call, const ProtobufCMessage *request) {
 
 /* ---- in doubt ------------------------------------------------------------------- */
 
+/* What is known of a leg the recovery scan found in doubt (a source leg:
+ * held past expiry or not acknowledged; a destination leg: prepared, with
+ * its recorded failed QueryDecision attempts), into d. */
+static void ops_in_doubt_known(arena_t *a, struct gateway *gw, Carbon__V1__InDoubtLeg *d,
+                               const ledger_leg_t *leg, int source) {
+    CARBON_ASSERT(a != NULL && gw != NULL && d != NULL && leg != NULL);
+    uint64_t doubt_ms = leg->doubt_last_ms > leg->doubt_first_ms ? leg->doubt_last_ms - leg->doubt_first_ms : 0;
+    if (source && leg->state == TRANSFER_STATE_HELD)
+        d->known = arena_printf(a, "held past its expiry; recovery aborts it (presumed abort)");
+    else if (source)
+        d->known = arena_printf(a, "decided %s; %s has not acknowledged it yet", transfer_state_name(leg->state),
+                                leg->peer);
+    else
+        d->known = arena_printf(a, "prepared; waiting for the decision of %s (asked by recovery; %" PRIu64
+                                   " failed attempts over %" PRIu64 " ms, forcing allowed after %" PRIu32 " ms)",
+                                leg->peer, leg->doubt_attempts, doubt_ms, gw->cfg.heuristic_after_ms);
+    d->doubt_attempts = source ? 0 : leg->doubt_attempts;
+    d->doubt_ms = source ? 0 : doubt_ms;
+}
+
 /* An InDoubtLeg for a leg an operator decided here whose coordinator has
  * not answered yet, or a HEURISTIC_MIXED leg (either role). */
 static Carbon__V1__InDoubtLeg *ops_heuristic_leg(arena_t *a, struct gateway *gw,
@@ -513,11 +533,7 @@ void ops_list_in_doubt(server_call_t *call, const ProtobufCMessage *request) {
             d->role = arena_strdup(&a, pass == 0 ? "source" : "destination");
             d->state = arena_strdup(&a, transfer_state_name(leg.state));
             d->age_ms = now > leg.created_ms ? now - leg.created_ms : 0;
-            d->known = pass == 0
-                ? (leg.state == TRANSFER_STATE_HELD
-                       ? arena_printf(&a, "held past its expiry; recovery aborts it (presumed abort)")
-                       : arena_printf(&a, "decided %s; %s has not acknowledged it yet", transfer_state_name(leg.state), leg.peer))
-                : arena_printf(&a, "prepared; waiting for the decision of %s (asked by recovery)", leg.peer);
+            ops_in_doubt_known(&a, gw, d, &leg, pass == 0);
             resp.legs[resp.n_legs++] = d;
             ledger_leg_free(&leg);
         }

@@ -135,7 +135,7 @@ for i = 0, n - 1 do
                'heuristic_settled_ms', fmt_int(now_ms))
     redis.call('ZREM', KEY_LEGS_MIXED, tid)
     audit(now_ms, 'heuristic', { tid, leg[3] }, {}, { source, 'AGREED', decision, '0' })
-    out[#out + 1] = decision
+    out[#out + 1] = decision .. '|AGREED'
   elseif (leg[8] == 'MIXED' or leg[8] == 'COMPENSATED') and decision ~= leg[7] then
     out[#out + 1] = 'M'
   elseif leg[2] == 'COMMITTED' then

@@ -183,6 +183,11 @@ static uint64_t force_when_allowed(const char *tid, int commit) {
     cr_assert(strstr(err, "HEURISTIC_TOO_EARLY") != NULL && strstr(err, "ms remain") != NULL, "%s", err);
     free(err);
     cr_assert_eq(rc_total_g(reg(BJ), "bj-b"), 0, "a refused resolve changed the account");
+    const char *list[] = {"indoubt", NULL};
+    char *shown = NULL;
+    cr_assert_eq(gwctl(BJ, "operator", &shown, NULL, list), 1);
+    cr_assert(strstr(shown, tid) != NULL && strstr(shown, "failed attempts over") != NULL, "%s", shown);
+    free(shown);
     long long first_refusal = proc_now_ms(), allowed_at = 0;
     while (allowed_at == 0 && proc_now_ms() < first_refusal + 30000) {
         proc_sleep_ms(400);
