@@ -151,6 +151,19 @@ Test(replay, heuristic_entries_move_blocks_back_forth_and_out) {
     cr_assert_eq(replay_compare(r, collect, &ds), 0, "%s", all(&ds));
     cr_assert_eq(replay_records(r, 0), 6);
     replay_free(r);
+    /* at the destination, a compensation cancels grams of the account under the transfer */
+    r = history();
+    entry(r, 14, "heuristic", T3 ",b", "", "CN-HE", "MIXED", "A", "1", NULL);
+    entry(r, 15, "heuristic", T3 ",b", "CN-HE|W|2023|5|54", "CN-HE", "COMPENSATED", "C", "0", "spiffe://op",
+          "incident", NULL);
+    store(r, "account", "a", "CN-TJ|M|2024|501|1000", "personal", "0", "0");
+    store(r, "account", "b", "", "firm", "0", "0");
+    store(r, "exported", T1, "CN-TJ|M|2024|1|300", "a", "CN-BJ/x", NULL);
+    store(r, "cancelled", T3, "CN-HE|W|2023|5|64", NULL, NULL, NULL);
+    store(r, "retired", "r1", "CN-TJ|M|2024|301|500", "a", NULL, NULL);
+    ds.n = 0;
+    cr_assert_eq(replay_compare(r, collect, &ds), 0, "%s", all(&ds));
+    replay_free(r);
     /* a block taken back that the account does not hold is a finding */
     r = history();
     entry(r, 14, "heuristic", T3 ",b", "CN-HE|W|2023|1|4", "CN-HE", "REVERSED", "A", "1", NULL);
