@@ -277,8 +277,10 @@ static long long metric(int i, const char *series) {
     return v != NULL ? atoll(v + strlen(needle)) : -1;
 }
 
-Test(heuristic, forced_commit_spent_is_heuristic_mixed_until_compensated, .timeout = 240) {
-    char tid[33];
+/* The set-up, a forced COMMIT, the credits partly retired at CN-BJ, then
+ * CN-TJ resumes and presumes abort: both legs end HEURISTIC_MIXED. Returns
+ * the grams credited. */
+static uint64_t mixed_leg(char tid[33]) {
     prepared_leg_with_coordinator_paused(tid);
     uint64_t credited = force_when_allowed(tid, 1);
     /* The credits move on at CN-BJ before the coordinator answers. */
@@ -287,12 +289,17 @@ Test(heuristic, forced_commit_spent_is_heuristic_mixed_until_compensated, .timeo
     client_status_t st;
     cr_assert_eq(rc_retire(reg(BJ), rid, "bj-b", "TJ-GT-01", 1, NULL, &st), GRPC_STATUS_OK, "%s", st.details);
     cr_assert_lt(rc_total_g(reg(BJ), "bj-b"), credited);
-
     cr_assert_eq(federation_sigcont(fed, TJ), 0);
     wait_leg_field(BJ, tid, "heuristic_outcome", "MIXED", 20000);
     /* The coordinator's Decide ABORT is answered HEURISTIC_MIXED: recorded,
      * alarmed, no longer re-sent. */
     wait_leg_field(TJ, tid, "heuristic_outcome", "MIXED", 20000);
+    return credited;
+}
+
+Test(heuristic, forced_commit_spent_is_heuristic_mixed_until_compensated, .timeout = 240) {
+    char tid[33];
+    (void)mixed_leg(tid);
     redisContext *c = redis_of(TJ);
     redisReply *r = redisCommand(c, "ZSCORE " STORE_KEY_LEGS_OPEN " %s", tid);
     cr_assert(r != NULL && r->type == REDIS_REPLY_NIL, "CN-TJ still re-sends its decision");
@@ -386,6 +393,51 @@ Test(heuristic, forced_abort_is_reapplied_when_the_coordinator_committed, .timeo
     free(rep);
     const char *verify[] = {"audit", "verify", "--region", "CN-BJ", NULL};
     char *out = NULL;
+    cr_assert_eq(gwctl(BJ, "auditor", &out, NULL, verify), 0, "%s", out);
+    free(out);
+    stop_all();
+}
+
+/* When the coordinator no longer holds the serials its abort gave back, it
+ * cannot compensate; the destination does, by cancelling the leg's grams. */
+Test(heuristic, a_mixed_leg_is_compensated_at_the_destination_when_the_source_spent_its_copy, .timeout = 240) {
+    char tid[33];
+    uint64_t credited = mixed_leg(tid);
+    char rid[33];
+    rc_new_id(rid);
+    client_status_t st;
+    cr_assert_eq(rc_retire(reg(TJ), rid, "tj-a", "TJ-GT-01", 4, NULL, &st), GRPC_STATUS_OK, "%s", st.details); /* 4 kg, oldest serials first */
+    char *err = NULL;
+    cr_assert_eq(resolve(TJ, tid, "--compensate", &err), 4, "compensated without the serials");
+    cr_assert(strstr(err, "INSUFFICIENT_BALANCE") != NULL, "%s", err);
+    free(err);
+    /* bj-b holds less than the leg credited (part was retired): refused,
+     * nothing changes; with Beijing's own credits too, the grams are there */
+    char *snap = federation_store_snapshot(fed, BJ);
+    cr_assert_eq(resolve(BJ, tid, "--compensate", &err), 4, "compensated beyond the account");
+    cr_assert(strstr(err, "INSUFFICIENT_BALANCE") != NULL, "%s", err);
+    free(err);
+    char *snap2 = federation_store_snapshot(fed, BJ);
+    cr_assert(snap != NULL && snap2 != NULL && strcmp(snap, snap2) == 0, "a refused compensation changed the store");
+    free(snap);
+    free(snap2);
+    char iid[33];
+    rc_new_id(iid);
+    cr_assert_eq(rc_issue(reg(BJ), iid, "bj-b", "BJ-EL-01", 35500, "fp-bj-own", NULL, &st), GRPC_STATUS_OK, "%s",
+                 st.details);
+    uint64_t before = rc_total_g(reg(BJ), "bj-b");
+    cr_assert_gt(before, credited);
+    cr_assert_eq(resolve(BJ, tid, "--compensate", &err), 0, "%s", err);
+    free(err);
+    cr_assert_eq(rc_total_g(reg(BJ), "bj-b"), before - credited);
+    char v[32];
+    leg_field(BJ, tid, "heuristic_outcome", v, sizeof v);
+    cr_assert_str_eq(v, "COMPENSATED");
+    const char *indoubt[] = {"indoubt", NULL};
+    char *out = NULL;
+    cr_assert_eq(gwctl(BJ, "operator", &out, NULL, indoubt), 0, "%s", out);
+    free(out);
+    const char *verify[] = {"audit", "verify", "--region", "CN-BJ", NULL};
     cr_assert_eq(gwctl(BJ, "auditor", &out, NULL, verify), 0, "%s", out);
     free(out);
     stop_all();
