@@ -88,7 +88,8 @@ static int gateway_store_config(struct gateway *gw, char *err, size_t errlen) {
 /* The engine's decisions and recovery actions, one info line per leg:
  * transfer_committed / transfer_aborted (the commit point), and
  * recovery_presumed_abort, recovery_decision_resent,
- * recovery_decision_learned (engine.h). */
+ * recovery_decision_learned (engine.h); heuristic_settled (warn), and the
+ * alarms heuristic_mixed and decision_conflict (error). */
 static void gateway_engine_event(void *ctx, const engine_event_t *ev) {
     (void)ctx;
     static const char *const names[] = {
@@ -96,9 +97,24 @@ static void gateway_engine_event(void *ctx, const engine_event_t *ev) {
         [ENGINE_EVENT_PRESUMED_ABORT] = "recovery_presumed_abort",
         [ENGINE_EVENT_DECISION_RESENT] = "recovery_decision_resent",
         [ENGINE_EVENT_DECISION_LEARNED] = "recovery_decision_learned",
+        [ENGINE_EVENT_HEURISTIC_SETTLED] = "heuristic_settled",
+        [ENGINE_EVENT_HEURISTIC_MIXED] = "heuristic_mixed",
+        [ENGINE_EVENT_DECISION_CONFLICT] = "decision_conflict",
     };
     CARBON_ASSERT((size_t)ev->kind < sizeof names / sizeof names[0]);
     const char *event = names[ev->kind];
+    if (ev->kind == ENGINE_EVENT_HEURISTIC_MIXED || ev->kind == ENGINE_EVENT_DECISION_CONFLICT) {
+        /* an alarm: the two regions hold different outcomes of one transfer */
+        log_error(event, "{s:s, s:s, s:s, s:s}", "transfer_id", ev->tid, "peer", ev->peer,
+                  "decision", transfer_state_name(ev->state), "action",
+                  "an operator must compensate: gwctl indoubt lists the leg");
+        return;
+    }
+    if (ev->kind == ENGINE_EVENT_HEURISTIC_SETTLED) {
+        log_warn(event, "{s:s, s:s, s:s, s:s}", "transfer_id", ev->tid, "peer", ev->peer, "state",
+                 transfer_state_name(ev->state), "outcome", ev->reason);
+        return;
+    }
     if (ev->kind == ENGINE_EVENT_DECIDED)
         event = ev->state == TRANSFER_STATE_COMMITTED ? "transfer_committed" : "transfer_aborted";
     if (ev->reason[0] != '\0')

@@ -338,6 +338,19 @@ static void mo_forks(metrics_out_t *o, metrics_t *m) {
                   m->peers[i].region, atomic_load(&m->peers[i].forks_unacknowledged));
 }
 
+/* The heuristic decisions' alarm and conflict counter (DESIGN §6). */
+static void metrics_heuristic(metrics_out_t *o, const engine_stats_t *es) {
+    CARBON_ASSERT(o != NULL && es != NULL);
+    mo_header(o, "carbon_legs_heuristic_mixed", "gauge",
+              "Legs HEURISTIC_MIXED in this region's store (either role): an operator's heuristic "
+              "decision that the coordinator contradicted after the credits moved on; alarmed "
+              "until an operator compensates (from the last recovery pass).");
+    mo_printf(o, "carbon_legs_heuristic_mixed %" PRIu64 "\n", es->legs_heuristic_mixed);
+    mo_header(o, "carbon_decision_conflicts_total", "counter",
+              "Decide answers in which a peer held the other outcome than this region decided.");
+    mo_printf(o, "carbon_decision_conflicts_total %" PRIu64 "\n", es->decision_conflicts);
+}
+
 int metrics_render(metrics_t *m, char *buf, size_t buflen) {
     CARBON_ASSERT(buf != NULL && buflen > 0);
     metrics_out_t o = {buf, buflen, 0, 0};
@@ -367,6 +380,7 @@ int metrics_render(metrics_t *m, char *buf, size_t buflen) {
               "Legs the last recovery scan found unresolved: destination legs prepared past "
               "their expiry plus source legs decided but not acknowledged by then.");
     mo_printf(&o, "carbon_legs_in_doubt %" PRIu64 "\n", es.legs_in_doubt);
+    metrics_heuristic(&o, &es);
     mo_header(&o, "carbon_recovery_settled_total", "counter",
               "Legs the recovery passes settled or re-sent.");
     mo_printf(&o, "carbon_recovery_settled_total %" PRIu64 "\n", es.recovered);

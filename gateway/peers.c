@@ -191,10 +191,16 @@ static int peers_decide(void *ctx, const char *peer, uint64_t batch_seq, const c
         snprintf(err, errlen, "%s answered %zu acks for %zu decisions", peer, r->n_acks, n);
         rc = -1;
     }
-    for (size_t i = 0; rc == 0 && i < n; i++)
+    for (size_t i = 0; rc == 0 && i < n; i++) {
         applied[i] = strcmp(r->acks[i]->transfer_id, tids[i]) == 0
                          ? pbconv_decision_in(r->acks[i]->applied)
                          : TRANSFER_DECISION_UNKNOWN;
+        /* the peer recorded the decision, and holds the other outcome
+         * after an operator's heuristic decision: HEURISTIC_MIXED ('M') */
+        if (applied[i] != TRANSFER_DECISION_UNKNOWN && applied[i] != decisions[i] &&
+            r->acks[i]->heuristic_mixed)
+            applied[i] = TRANSFER_DECISION_MIXED;
+    }
     protobuf_c_message_free_unpacked(resp, NULL);
     return rc;
 }

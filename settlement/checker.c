@@ -472,6 +472,9 @@ static void checker_leg(checker_pass_t *p, const char *region, const ledger_leg_
     checker_report_t *rep = p->rep;
     const checker_store_t *stores = p->stores;
     size_t n = p->n;
+    if (strcmp(leg->heuristic_outcome, "MIXED") == 0) /* alarmed until an operator compensates */
+        checker_violation(rep, "transfer %s: HEURISTIC_MIXED at %s (%s leg, %s; %s holds the other outcome)",
+                          leg->tid, region, leg->role, transfer_state_name(leg->state), leg->peer);
     if (strcmp(leg->role, "source") == 0) {
         rep->transfers++;
         const ledger_leg_t *d = checker_find_leg(stores, n, leg->peer, leg->tid);

@@ -4,6 +4,7 @@
 
 #include "settlement/batch.h"
 #include "settlement/failpoint.h"
+#include "settlement/heuristic.h"
 #include "settlement/reasons.h"
 
 #include <errno.h>
@@ -105,6 +106,7 @@ struct engine {
     /* metrics (engine_stats_t) */
     _Atomic uint64_t latency_us_n[ENGINE_LATENCY_BUCKETS + 1], latency_us_sum;
     _Atomic uint64_t batch_legs_n[ENGINE_BATCH_BUCKETS + 1], batch_legs_sum, legs_in_doubt;
+    _Atomic uint64_t legs_heuristic_mixed, decision_conflicts;
 };
 
 /* The engine whose lock this thread holds (NULL: none). The lock is taken
@@ -316,6 +318,38 @@ static void engine_event(const engine_t *e, engine_event_kind_t kind, const char
     e->cfg.on_event(e->cfg.event_ctx, &ev);
 }
 
+/* The answers of a Decide that hold the other outcome than the decision
+ * sent: 'M' (the peer recorded this decision as HEURISTIC_MIXED after an
+ * operator's heuristic decision there) marks the leg HEURISTIC_MIXED here,
+ * which ends its re-sends; any other conflict is counted and reported, and
+ * re-sent by recovery. Uses ack->acked as room. */
+static void engine_note_conflicts(engine_t *e, store_t *st, const char *peer,
+                                  const char *const *tids, const char *decisions, size_t n,
+                                  engine_ack_buf_t *ack) {
+    CARBON_ASSERT(e != NULL && st != NULL && peer != NULL && ack != NULL && n <= ack->cap);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        char a = ack->applied[i];
+        int other = (a == TRANSFER_DECISION_COMMIT || a == TRANSFER_DECISION_ABORT) && a != decisions[i];
+        if (a != TRANSFER_DECISION_MIXED && !other) continue;
+        atomic_fetch_add(&e->decision_conflicts, 1);
+        if (a == TRANSFER_DECISION_MIXED) ack->acked[k++] = tids[i];
+        else
+            engine_event(e, ENGINE_EVENT_DECISION_CONFLICT, tids[i], peer,
+                         transfer_state_of_decision(decisions[i]), "");
+    }
+    char err[256];
+    size_t marked = 0;
+    if (k == 0 || heuristic_source_mixed(st, ack->acked, k, ledger_now_ms(), &marked, err,
+                                         sizeof err) != LEDGER_OK)
+        return;
+    for (size_t i = 0; i < k; i++)
+        for (size_t j = 0; j < n; j++)
+            if (ack->acked[i] == tids[j])
+                engine_event(e, ENGINE_EVENT_HEURISTIC_MIXED, tids[j], peer,
+                             transfer_state_of_decision(decisions[j]), "HEURISTIC_MIXED");
+}
+
 /* Sends decisions for decided legs to peer and marks the acknowledged ones
  * (reported as ENGINE_EVENT_DECISION_RESENT when recovery sends them).
  * tids/decisions are parallel arrays of n, 1 <= n <= ack->cap; ack is the
@@ -337,6 +371,7 @@ static int engine_send_decisions(engine_t *e, store_t *st, const char *peer, uin
     for (size_t i = 0; i < n; i++)
         if (ack->applied[i] == decisions[i]) ack->acked[k++] = tids[i];
     if (k > 0) ledger_source_ack(st, ack->acked, k, ledger_now_ms(), err, sizeof err);
+    engine_note_conflicts(e, st, peer, tids, decisions, n, ack);
     for (size_t i = 0; recovery && i < n; i++)
         if (ack->applied[i] == decisions[i])
             engine_event(e, ENGINE_EVENT_DECISION_RESENT, tids[i], peer,
@@ -751,6 +786,24 @@ static int engine_recover_resend(engine_t *e, store_t *st, size_t src_n) {
     return settled;
 }
 
+/* Reports the nd decisions learned from coordinator peer and recorded:
+ * a leg an operator had decided that this call settled as heuristic_settled
+ * or heuristic_mixed (the alarm), a prepared leg as decision learned. */
+static void engine_report_learned(engine_t *e, const char *peer, const ledger_dest_decision_t *learned,
+                                  size_t nd) {
+    CARBON_ASSERT(e != NULL && peer != NULL && (learned != NULL || nd == 0));
+    for (size_t i = 0; i < nd; i++) {
+        const ledger_dest_decision_t *dd = &learned[i];
+        transfer_state_t st = transfer_state_of_decision(dd->decision);
+        if (dd->applied == TRANSFER_DECISION_MIXED)
+            engine_event(e, ENGINE_EVENT_HEURISTIC_MIXED, dd->tid, peer, st, "HEURISTIC_MIXED");
+        else if (dd->heuristic_outcome[0] != '\0')
+            engine_event(e, ENGINE_EVENT_HEURISTIC_SETTLED, dd->tid, peer, st, dd->heuristic_outcome);
+        else if (dd->applied == TRANSFER_DECISION_COMMIT || dd->applied == TRANSFER_DECISION_ABORT)
+            engine_event(e, ENGINE_EVENT_DECISION_LEARNED, dd->tid, peer, st, "");
+    }
+}
+
 /* Destination: asks the coordinator peer about m expired prepared legs
  * (tids) and records the decisions it knows. Returns the number recorded. */
 static int engine_recover_ask_chunk(engine_t *e, store_t *st, const char *peer,
@@ -761,12 +814,17 @@ static int engine_recover_ask_chunk(engine_t *e, store_t *st, const char *peer,
     char err[256];
     memset(r->answers, 0, m);
     if (e->transport.query(e->transport.ctx, peer, tids, m, e->cfg.peer_timeout_ms, r->answers,
-                           err, sizeof err) != 0)
+                           err, sizeof err) != 0) {
+        /* a failed attempt, recorded: it guards an operator's heuristic decision */
+        heuristic_record_doubt(st, peer, tids, m, ledger_now_ms(), NULL, err, sizeof err);
         return 0;
+    }
     size_t nd = 0;
     for (size_t i = 0; i < m; i++) {
-        if (r->answers[i] != TRANSFER_DECISION_COMMIT && r->answers[i] != TRANSFER_DECISION_ABORT)
-            continue; /* stays in doubt */
+        if (r->answers[i] != TRANSFER_DECISION_COMMIT && r->answers[i] != TRANSFER_DECISION_ABORT) {
+            heuristic_record_doubt(st, peer, &tids[i], 1, ledger_now_ms(), NULL, err, sizeof err);
+            continue; /* stays in doubt: the coordinator has no record */
+        }
         ledger_dest_decision_t *dd = &r->learned[nd++];
         memset(dd, 0, sizeof *dd);
         dd->tid = tids[i];
@@ -776,11 +834,7 @@ static int engine_recover_ask_chunk(engine_t *e, store_t *st, const char *peer,
     if (nd == 0 ||
         ledger_dest_decide(st, peer, r->learned, nd, ledger_now_ms(), err, sizeof err) != LEDGER_OK)
         return 0;
-    for (size_t i = 0; i < nd; i++)
-        if (r->learned[i].applied == TRANSFER_DECISION_COMMIT ||
-            r->learned[i].applied == TRANSFER_DECISION_ABORT)
-            engine_event(e, ENGINE_EVENT_DECISION_LEARNED, r->learned[i].tid, peer,
-                         transfer_state_of_decision(r->learned[i].applied), "");
+    engine_report_learned(e, peer, r->learned, nd);
     return (int)nd;
 }
 
@@ -805,6 +859,71 @@ static int engine_recover_ask(engine_t *e, store_t *st, size_t dst_n) {
     return settled;
 }
 
+/* Destination: asks coordinator peer about m legs an operator decided here
+ * (tids) and gives the decisions it knows to the decide script, which
+ * settles each forced leg (agreed, re-applied, reversed, or HEURISTIC_MIXED).
+ * Returns the number settled. */
+static int engine_recover_heuristic_chunk(engine_t *e, store_t *st, const char *peer,
+                                          const char *const *tids, size_t m) {
+    engine_recovery_t *r = &e->recovery;
+    CARBON_ASSERT(st != NULL && peer != NULL && tids != NULL);
+    CARBON_ASSERT(m >= 1 && m <= LEDGER_BATCH_LEGS_MAX);
+    char err[256];
+    memset(r->answers, 0, m);
+    if (e->transport.query(e->transport.ctx, peer, tids, m, e->cfg.peer_timeout_ms, r->answers,
+                           err, sizeof err) != 0)
+        return 0;
+    size_t nd = 0;
+    for (size_t i = 0; i < m; i++) {
+        if (r->answers[i] != TRANSFER_DECISION_COMMIT && r->answers[i] != TRANSFER_DECISION_ABORT)
+            continue; /* the coordinator does not know: the forced decision stands, listed */
+        ledger_dest_decision_t *dd = &r->learned[nd++];
+        memset(dd, 0, sizeof *dd);
+        dd->tid = tids[i];
+        dd->decision = r->answers[i];
+        dd->resolved_by = "";
+    }
+    if (nd == 0 ||
+        ledger_dest_decide(st, peer, r->learned, nd, ledger_now_ms(), err, sizeof err) != LEDGER_OK)
+        return 0;
+    engine_report_learned(e, peer, r->learned, nd);
+    return (int)nd;
+}
+
+/* Destination: asks each coordinator about the legs operators decided here
+ * that it has not answered for yet, and publishes the number of
+ * HEURISTIC_MIXED legs for the metrics. Returns the number settled. */
+static int engine_recover_heuristic(engine_t *e, store_t *st) {
+    engine_recovery_t *r = &e->recovery;
+    CARBON_ASSERT(e != NULL && st != NULL && atomic_load(&e->recovering) == 1);
+    size_t limit = ENGINE_RECOVERY_SCAN_MAX < HEURISTIC_SCAN_MAX ? ENGINE_RECOVERY_SCAN_MAX
+                                                                 : HEURISTIC_SCAN_MAX;
+    ledger_pending_leg_t *legs = calloc(limit, sizeof *legs);
+    if (legs == NULL) return 0;
+    size_t n = 0;
+    uint64_t mixed_n = 0;
+    char err[256];
+    int settled = 0;
+    if (heuristic_scan(st, limit, legs, &n, &mixed_n, NULL, NULL, err, sizeof err) == LEDGER_OK) {
+        CARBON_ASSERT(n <= limit);
+        for (size_t pi = 0; pi < e->cfg.peers_n; pi++) {
+            const char *peer = e->peers[pi].region;
+            size_t k = 0;
+            for (size_t i = 0; i < n; i++)
+                if (strcmp(legs[i].peer, peer) == 0) r->tids[k++] = legs[i].tid;
+            for (size_t off = 0; off < k; off += e->cfg.batch_legs_max) {
+                size_t m = k - off < e->cfg.batch_legs_max ? k - off : e->cfg.batch_legs_max;
+                settled += engine_recover_heuristic_chunk(e, st, peer, r->tids + off, m);
+            }
+        }
+        if (settled > 0 && heuristic_scan(st, 1, legs, &n, &mixed_n, NULL, NULL, err, sizeof err) != LEDGER_OK)
+            mixed_n = atomic_load(&e->legs_heuristic_mixed);
+        atomic_store(&e->legs_heuristic_mixed, mixed_n);
+    }
+    free(legs);
+    return settled;
+}
+
 int engine_recover_once(engine_t *e, store_t *st) {
     CARBON_ASSERT(e != NULL && st != NULL);
     int was_recovering = atomic_exchange(&e->recovering, 1);
@@ -822,6 +941,7 @@ int engine_recover_once(engine_t *e, store_t *st) {
         settled += engine_recover_resend(e, st, src_n);
         settled += engine_recover_ask(e, st, dst_n);
     }
+    settled += engine_recover_heuristic(e, st);
     if (settled > 0) atomic_fetch_add(&e->recovered, (uint64_t)settled);
     atomic_store(&e->recovering, 0);
     return settled;
@@ -1063,4 +1183,6 @@ void engine_get_stats(engine_t *e, engine_stats_t *out) {
         out->batch_legs_buckets[i] = atomic_load(&e->batch_legs_n[i]);
     out->batch_legs_sum = atomic_load(&e->batch_legs_sum);
     out->legs_in_doubt = atomic_load(&e->legs_in_doubt);
+    out->legs_heuristic_mixed = atomic_load(&e->legs_heuristic_mixed);
+    out->decision_conflicts = atomic_load(&e->decision_conflicts);
 }

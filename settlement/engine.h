@@ -42,6 +42,12 @@ typedef enum {
     ENGINE_EVENT_DECISION_RESENT,  /* recovery re-sent a decision; the peer applied it */
     ENGINE_EVENT_DECISION_LEARNED, /* recovery decided a prepared destination leg
                                       from its coordinator's answer */
+    ENGINE_EVENT_HEURISTIC_SETTLED, /* the coordinator answered for a leg an operator
+                                       decided here; reason: AGREED, REAPPLIED, REVERSED */
+    ENGINE_EVENT_HEURISTIC_MIXED,   /* HEURISTIC_MIXED: the destination holds the other
+                                       outcome than the coordinator's (either side) */
+    ENGINE_EVENT_DECISION_CONFLICT, /* a peer answered a decision with the other one
+                                       without recording it HEURISTIC_MIXED */
 } engine_event_kind_t;
 
 typedef struct {
@@ -156,6 +162,12 @@ typedef struct {
      * expiry and not yet acknowledged (0 before the first scan; only the
      * lease holder scans; at most 2 * ENGINE_RECOVERY_SCAN_MAX) */
     uint64_t legs_in_doubt;
+    /* HEURISTIC_MIXED legs kept in the store, either role (from the last
+     * recovery pass; only the lease holder scans) */
+    uint64_t legs_heuristic_mixed;
+    /* Decide answers that held the other outcome than the decision sent
+     * (HEURISTIC_MIXED or not), since start */
+    uint64_t decision_conflicts;
 } engine_stats_t;
 void engine_get_stats(engine_t *e, engine_stats_t *out);
 

@@ -526,7 +526,11 @@ int ledger_dest_decide(store_t *st, const char *source_region, ledger_dest_decis
         freeReplyObject(r);
         return LEDGER_ESTORE;
     }
-    for (size_t i = 0; i < n; i++) d[i].applied = ledger_str(r, i)[0];
+    for (size_t i = 0; i < n; i++) {
+        const char *a = ledger_str(r, i);
+        d[i].applied = a[0];
+        ledger_copy(d[i].heuristic_outcome, sizeof d[i].heuristic_outcome, a[0] != '\0' && a[1] == '|' ? a + 2 : "");
+    }
     freeReplyObject(r);
     return LEDGER_OK;
 }
@@ -691,6 +695,12 @@ int ledger_leg_get(store_t *st, const char *tid, ledger_leg_t *out, char *err, s
         else if (!strcmp(f, "decided_ms")) out->decided_ms = u;
         else if (!strcmp(f, "cursor")) out->cursor = u;
         else if (!strcmp(f, "acked")) out->acked = u == 1;
+        else if (!strcmp(f, "heuristic")) out->heuristic = v[0];
+        else if (!strcmp(f, "coordinator_decision")) out->coordinator_decision = v[0];
+        else if (!strcmp(f, "heuristic_outcome")) ledger_copy(out->heuristic_outcome, sizeof out->heuristic_outcome, v);
+        else if (!strcmp(f, "doubt_first_ms")) out->doubt_first_ms = u;
+        else if (!strcmp(f, "doubt_last_ms")) out->doubt_last_ms = u;
+        else if (!strcmp(f, "doubt_attempts")) out->doubt_attempts = u;
         else if (!strcmp(f, "blocks")) {
             if (ledger_blocks_parse(v, LEDGER_LEG_BLOCKS_MAX, &out->blocks, &out->blocks_n) != 0) {
                 snprintf(err, errlen, "leg %s: malformed blocks in the store", tid);

@@ -88,6 +88,12 @@ typedef struct {
     char dst_digest[LEDGER_DIGEST_HEX + 1];
     uint64_t created_ms, expiry_ms, decided_ms, cursor;
     int acked;
+    /* heuristic decisions (settlement/heuristic.h, dest_decide.lua): */
+    char heuristic;                /* 0, or the decision an operator forced here: 'C'/'A' */
+    char heuristic_outcome[12];    /* "" until the coordinator answered: AGREED, REAPPLIED,
+                                      REVERSED, MIXED, COMPENSATED (a source leg: MIXED) */
+    char coordinator_decision;     /* 0, or the coordinator's decision that settled it */
+    uint64_t doubt_first_ms, doubt_last_ms, doubt_attempts; /* failed QueryDecision attempts */
     size_t blocks_n;
     ledger_block_t *blocks; /* malloc'd; ledger_leg_free */
 } ledger_leg_t;
@@ -164,7 +170,10 @@ typedef struct {
     const char *resolved_by;    /* "", or the operator's SPIFFE ID when forced (ResolveInDoubt) */
     const char *resolve_reason; /* with resolved_by: the operator's reason (free text); NULL = "" */
     /* out */
-    char applied;            /* 'C', 'A' or 'U' (unknown leg) */
+    char applied;            /* 'C', 'A' or 'U' (unknown leg); 'M': HEURISTIC_MIXED, the
+                                destination holds the other outcome (settlement/heuristic.h) */
+    char heuristic_outcome[12]; /* "" or, when this call settled a leg an operator had
+                                   decided: AGREED, REAPPLIED, REVERSED, MIXED */
 } ledger_dest_decision_t;
 
 /* Phase two at the destination for a batch (one script). */

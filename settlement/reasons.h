@@ -94,6 +94,8 @@ typedef enum { REASON_RETRY_NO, REASON_RETRY_YES, REASON_RETRY_LATER } reason_re
     X(NOT_IN_DOUBT, FAILED_PRECONDITION, CALL, NO, "The transfer is not a prepared leg waiting here for a decision.", "Nothing to resolve; check ListInDoubt.") \
     X(NOT_EXPIRED, FAILED_PRECONDITION, CALL, LATER, "The leg has not expired yet: its coordinator still decides.", "Wait until the leg expires (the message says when) and resolve only if still in doubt.") \
     X(COORDINATOR_ANSWERS, FAILED_PRECONDITION, CALL, NO, "The coordinator answers with its decision for this transfer; recovery applies it.", "Do not force it; recovery settles the leg.") \
+    X(HEURISTIC_TOO_EARLY, FAILED_PRECONDITION, CALL, LATER, "The coordinator has not yet failed QueryDecision attempts (recovery's and the resolve's own, recorded on the leg) for heuristic_after_ms: one timeout is not enough to force a decision.", "Wait (the message says how long remains), check the coordinator, and resolve only if it is still unreachable.") \
+    X(NOT_MIXED, FAILED_PRECONDITION, CALL, NO, "A compensation was asked for a leg that is not HEURISTIC_MIXED here.", "List the legs with gwctl indoubt; compensate only a leg shown HEURISTIC_MIXED.") \
     X(NO_SUBJECT, INVALID_ARGUMENT, CALL, NO, "The audit query names neither a transfer_id nor a serial.", "Give a transfer_id or a serial.") \
     X(BAD_SERIAL, INVALID_ARGUMENT, CALL, NO, "The serial is not REGION:NUMBER.", "Send a serial like CN-TJ:1042.") \
     X(MALFORMED_CHECKPOINT, INVALID_ARGUMENT, CALL, NO, "The checkpoint is not a signed note with a tlog-checkpoint body (docs/audit-log.md section 4).", "Fix the peer: send its checkpoint as a signed note.") \
@@ -120,6 +122,7 @@ typedef enum { REASON_RETRY_NO, REASON_RETRY_YES, REASON_RETRY_LATER } reason_re
     X(QUOTE_MISMATCH, OK, LEG, LATER, "The leg's credited or debited grams are not what the destination's catalog rule yields.", "Deploy the same catalogs everywhere, then send a new transfer.") \
     X(ABORTED_BEFORE_PREPARE, OK, LEG, NO, "The source decided ABORT before the destination had seen the leg.", "Read the source's transfer for its reason; send a new transfer if still wanted.") \
     X(ABORTED_BY_SOURCE, OK, LEG, NO, "The destination's prepared leg was aborted by the source's decision.", "Read the source's transfer for its reason; send a new transfer if still wanted.") \
+    X(HEURISTIC_REVERSED, OK, LEG, NO, "An operator forced COMMIT of this leg; its coordinator then decided ABORT, and the credit, still in the account, was taken back.", "Nothing moved in the end; send a new transfer if still wanted.") \
     X(PRESUMED_ABORT, OK, LEG, NO, "The destination asked the source about a leg the source had not decided yet: the source aborted it (presumed abort).", "Send a new transfer (new id) if still wanted.") \
     X(REFUSED, OK, LEG, NO, "The destination voted NO without giving a reason.", "Ask the destination's operators; send a new transfer if still wanted.")
 

@@ -507,6 +507,63 @@ static void rp_ev_drop(replay_t *r, const audit_entry_t *e) {
     }
 }
 
+/* One block of a heuristic entry: REAPPLIED adds it to rec, REVERSED takes
+ * it from rec, COMPENSATED takes it from the account acct and adds it to rec. */
+static void rp_heuristic_block(replay_t *r, const char *outcome, rp_rec_t *acct, rp_rec_t *rec,
+                               const ledger_block_t *b) {
+    char bt[LEDGER_BLOCK_TEXT_MAX];
+    rp_block_text(b, bt, sizeof bt);
+    if (strcmp(outcome, "REAPPLIED") == 0) {
+        if (rec != NULL) rp_add(r, RP_LOG, rec, b);
+    } else if (strcmp(outcome, "REVERSED") == 0) {
+        if (rec == NULL || rp_take(r, rec, b) != 0) rp_finding(r, "block %s taken back is not there", bt);
+    } else if (acct == NULL || rp_take(r, acct, b) != 0) {
+        rp_finding(r, "account does not hold compensating block %s", bt);
+    } else if (rec != NULL) {
+        rp_add(r, RP_LOG, rec, b);
+    }
+}
+
+/* heuristic: the coordinator's decision settled a leg an operator decided
+ * (AGREED, MIXED: nothing moves; REAPPLIED: blocks [0, k) to account ACCT,
+ * the rest to cancelled TID; REVERSED: the same taken back), or an operator
+ * compensated a HEURISTIC_MIXED leg (COMPENSATED: every block leaves account
+ * ACCT, to exported TID from ACCT to the third id at the source, else to
+ * cancelled TID). details: peer, outcome, decision, k, ... */
+static void rp_ev_heuristic(replay_t *r, const audit_entry_t *e) {
+    char ids[3][REPLAY_TEXT_MAX + 1], outcome[16], kt[24];
+    uint64_t k = 0;
+    if (rp_need_ids(r, e, 2, ids) != 0) return;
+    if (rp_detail(e, 1, outcome, sizeof outcome) != 0 || rp_detail(e, 3, kt, sizeof kt) != 0 ||
+        rp_parse_u64(kt, &k) != 0) {
+        rp_finding(r, "transfer %s: details 2 and 4 are not an outcome and a block count", ids[0]);
+        return;
+    }
+    int moves = !strcmp(outcome, "REAPPLIED") || !strcmp(outcome, "REVERSED") || !strcmp(outcome, "COMPENSATED");
+    if (!moves) {
+        if (strcmp(outcome, "AGREED") != 0 && strcmp(outcome, "MIXED") != 0)
+            rp_finding(r, "transfer %s: unknown heuristic outcome '%s'", ids[0], outcome);
+        else if (e->blocks_n != 0)
+            rp_finding(r, "transfer %s: %s moves no blocks", ids[0], outcome);
+        return;
+    }
+    if (rp_account(r, ids[1], "heuristic for") == NULL) return;
+    int exported = !strcmp(outcome, "COMPENSATED") && rp_id(e, 2, ids[2]) == 0;
+    rp_rec_t *other = !strcmp(outcome, "REVERSED") ? rp_find(&r->side[RP_LOG], REPLAY_CANCELLED, ids[0])
+                      : rp_make(r, RP_LOG, exported ? REPLAY_EXPORTED : REPLAY_CANCELLED, ids[0]);
+    if (exported && other != NULL) {
+        snprintf(other->a, sizeof other->a, "%s", ids[1]);
+        snprintf(other->b, sizeof other->b, "%s", ids[2]);
+    }
+    rp_rec_t *acct = rp_find(&r->side[RP_LOG], REPLAY_ACCOUNT, ids[1]); /* after rp_make */
+    for (size_t i = 0; i < e->blocks_n; i++) {
+        int in_account = i < k && strcmp(outcome, "COMPENSATED") != 0;
+        rp_heuristic_block(r, outcome, acct, in_account ? acct : other, &e->blocks[i]);
+    }
+    if (!strcmp(outcome, "REVERSED") && other != NULL && other->blocks.n == 0)
+        rp_delete(&r->side[RP_LOG], other);
+}
+
 static void rp_ev_none(replay_t *r, const audit_entry_t *e) {
     (void)r;
     (void)e;
@@ -520,6 +577,7 @@ static const struct {
     {"commit", rp_ev_commit},   {"abort", rp_ev_abort},   {"prepare", rp_ev_prepare}, {"apply", rp_ev_apply},
     {"cancel", rp_ev_cancel},   {"drop", rp_ev_drop},     {"refuse", rp_ev_none},   {"acked", rp_ev_none},
     {"batch", rp_ev_none},      {"resolve", rp_ev_none},  {"ack-fork", rp_ev_none},
+    {"heuristic", rp_ev_heuristic},
 };
 
 void replay_entry(replay_t *r, const audit_entry_t *e) {

@@ -25,6 +25,10 @@
  *   feed:seq         string last cursor
  *   legs:open        zset   source legs not yet acknowledged, by expiry_ms
  *   legs:prepared    zset   destination legs PREPARED, by expiry_ms
+ *   legs:heuristic   zset   destination legs an operator decided (ResolveInDoubt)
+ *                           whose coordinator has not answered yet, by decided ms
+ *   legs:mixed       zset   legs HEURISTIC_MIXED (either role), by the ms it was found:
+ *                           listed and alarmed until an operator compensates
  *   retired          list   "RID|block" per retired block
  *   cancelled        list   "TID|block" per cancelled (discount) block
  *   log:size         string entries sequenced: the seq of the newest entry
@@ -81,6 +85,8 @@
 #define STORE_KEY_FEED_SEQ "cj:feed:seq"
 #define STORE_KEY_LEGS_OPEN "cj:legs:open"
 #define STORE_KEY_LEGS_PREPARED "cj:legs:prepared"
+#define STORE_KEY_LEGS_HEURISTIC "cj:legs:heuristic"
+#define STORE_KEY_LEGS_MIXED "cj:legs:mixed"
 #define STORE_KEY_RETIRED "cj:retired"
 #define STORE_KEY_CANCELLED "cj:cancelled"
 #define STORE_KEY_LOG_SIZE "cj:log:size"

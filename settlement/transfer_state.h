@@ -50,6 +50,9 @@ typedef enum {
     TRANSFER_DECISION_COMMIT = 'C',
     TRANSFER_DECISION_ABORT = 'A',
     TRANSFER_DECISION_UNKNOWN = 'U', /* the peer has no record of the leg */
+    TRANSFER_DECISION_MIXED = 'M',   /* a Decide's answer only: the destination recorded the
+                                        decision and holds the other outcome after an
+                                        operator's heuristic decision (HEURISTIC_MIXED) */
 } transfer_decision_t;
 
 /* TRANSFER_DECISION_COMMIT for COMMITTED, _ABORT for ABORTED, else _UNKNOWN. */

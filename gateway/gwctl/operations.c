@@ -140,7 +140,10 @@ static const char indoubt_usage[] =
     "\n"
     "Lists legs waiting for a decision: prepared legs here past their expiry whose\n"
     "coordinator has not answered, held legs past expiry, and decisions a peer has\n"
-    "not acknowledged yet; with their age and what is known.\n"
+    "not acknowledged yet; with their age and what is known. Also the legs an\n"
+    "operator decided here (FORCED COMMIT/ABORT) whose coordinator has not answered\n"
+    "yet, and every HEURISTIC_MIXED leg (the two regions hold different outcomes;\n"
+    "alarmed until an operator compensates: gwctl resolve --compensate).\n"
     "\n" GWCTL_CONN_HELP GWCTL_OPERATOR_NOTE
     "indoubt: 0 nothing in doubt, 1 legs in doubt.\n";
 
@@ -152,14 +155,15 @@ static int verdict_indoubt(const ProtobufCMessage *m) {
 
 static int print_indoubt(const ProtobufCMessage *m) {
     const Carbon__V1__ListInDoubtResponse *r = (const Carbon__V1__ListInDoubtResponse *)m;
-    static const gwctl_column_t cols[] = {{"TRANSFER", 32, 0, 0}, {"ROLE", 11, 0, 0}, {"STATE", 10, 0, 0},
-                                          {"AGE_S", 9, 0, 1},     {"KNOWN", 0, 0, 0}};
+    static const gwctl_column_t cols[] = {{"TRANSFER", 32, 0, 0}, {"ROLE", 11, 0, 0}, {"STATE", 15, 0, 0},
+                                          {"FORCED", 6, 0, 0},    {"AGE_S", 9, 0, 1},  {"KNOWN", 0, 0, 0}};
     const gwctl_table_t table = {cols, sizeof cols / sizeof cols[0], NULL};
     gwctl_table_head(stdout, &table);
     for (size_t i = 0; i < r->n_legs; i++) {
         const Carbon__V1__InDoubtLeg *l = r->legs[i];
         char age[GWCTL_U64_TEXT];
         const char *cells[] = {l->leg != NULL ? l->leg->transfer_id : "-", l->role, l->state,
+                               l->heuristic[0] != '\0' ? l->heuristic : "-",
                                gwctl_u64_text(age, l->age_ms / 1000), l->known};
         gwctl_table_row(stdout, &table, cells);
     }
@@ -187,16 +191,25 @@ int gwctl_indoubt(int argc, char **argv) {
 }
 
 static const char resolve_usage[] =
-    "usage: gwctl resolve --transfer HEX32 --commit|--abort --reason TEXT\n"
+    "usage: gwctl resolve --transfer HEX32 --commit|--abort|--compensate --reason TEXT\n"
     "                     [connection options]\n"
     "\n"
     "Forces the decision of a prepared leg at this (destination) gateway when its\n"
     "coordinator can no longer answer for it (its store was lost, or it is gone).\n"
-    "Refused while the coordinator answers, or before the leg expires. The\n"
-    "operator's identity and reason go into the audit trail.\n"
+    "Refused before the leg expires, until the coordinator has failed recovery's\n"
+    "QueryDecision attempts for [limits] heuristic_after_ms (HEURISTIC_TOO_EARLY\n"
+    "says how long remains), and while it answers. The decision is recorded as\n"
+    "heuristic: when the coordinator answers later, agreement closes the leg,\n"
+    "disagreement converges on its decision where the credits are still there,\n"
+    "otherwise the leg is HEURISTIC_MIXED (gwctl indoubt). The operator's identity\n"
+    "and reason go into the audit trail.\n"
     "\n"
     "  --transfer HEX32  the transfer id\n"
     "  --commit|--abort  the decision to apply\n"
+    "  --compensate      close a HEURISTIC_MIXED leg instead: at the source, its\n"
+    "                    serials (back in the account) leave again and the source\n"
+    "                    converges on COMMIT; at the destination, the leg's\n"
+    "                    credited grams are cancelled from the account\n"
     "  --reason TEXT     why (10..512 bytes), e.g. an incident number\n" GWCTL_CONN_HELP
     GWCTL_OPERATOR_NOTE;
 
@@ -210,19 +223,22 @@ static int print_resolve(const ProtobufCMessage *m) {
 int gwctl_resolve(int argc, char **argv) {
     CARBON_ASSERT(argc >= 1 && argv != NULL && argv[0] != NULL);
     const char *tid = NULL, *reason = NULL;
-    int commit = 0, abort_ = 0;
+    int commit = 0, abort_ = 0, compensate = 0;
     gwctl_conn_t conn;
-    const gwctl_opt_t opts[] = {{"transfer", 1, &tid, NULL}, {"reason", 1, &reason, NULL},
-                                {"commit", 0, NULL, &commit}, {"abort", 0, NULL, &abort_}, {0}};
+    const gwctl_opt_t opts[] = {{"transfer", 1, &tid, NULL},     {"reason", 1, &reason, NULL},
+                                {"commit", 0, NULL, &commit},    {"abort", 0, NULL, &abort_},
+                                {"compensate", 0, NULL, &compensate}, {0}};
     int rc = gwctl_parse(argc, argv, opts, &conn, resolve_usage);
     if (rc != 0) return rc > 0 ? GWCTL_EXIT_OK : GWCTL_EXIT_USAGE;
-    if (tid == NULL || reason == NULL || commit == abort_) {
-        fprintf(stderr, "gwctl resolve: --transfer, --reason and one of --commit, --abort are required\n");
+    if (tid == NULL || reason == NULL || commit + abort_ + compensate != 1) {
+        fprintf(stderr, "gwctl resolve: --transfer, --reason and one of --commit, --abort, --compensate "
+                        "are required\n");
         return GWCTL_EXIT_USAGE;
     }
     Carbon__V1__ResolveInDoubtRequest req = CARBON__V1__RESOLVE_IN_DOUBT_REQUEST__INIT;
     req.transfer_id = (char *)tid;
-    req.decision = commit ? CARBON__V1__DECISION__DECISION_COMMIT : CARBON__V1__DECISION__DECISION_ABORT;
+    req.decision = commit || compensate ? CARBON__V1__DECISION__DECISION_COMMIT : CARBON__V1__DECISION__DECISION_ABORT;
+    req.compensate = compensate != 0;
     req.reason = (char *)reason;
     const gwctl_reply_t reply = {.print = print_resolve};
     return gwctl_service_call(&conn, "Operations", "ResolveInDoubt", &req.base,

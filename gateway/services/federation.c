@@ -230,6 +230,9 @@ void federation_decide(server_call_t *call, const ProtobufCMessage *request) {
     resp.acks = arena_alloc(&a, n * sizeof *resp.acks);
     failpoint_hit("dest.after_decide");
     for (size_t i = 0; i < n; i++) {
+        if (d[i].heuristic_outcome[0] != '\0' && d[i].applied != TRANSFER_DECISION_MIXED)
+            log_warn("heuristic_settled", "{s:s, s:s, s:s}", "transfer_id", d[i].tid, "peer",
+                     req->source_region, "outcome", d[i].heuristic_outcome);
         if (d[i].applied == TRANSFER_DECISION_COMMIT || d[i].applied == TRANSFER_DECISION_ABORT)
             log_info("transfer_decision_applied", "{s:s, s:s, s:s}", "transfer_id", d[i].tid,
                      "source", req->source_region, "state",
@@ -237,7 +240,16 @@ void federation_decide(server_call_t *call, const ProtobufCMessage *request) {
         Carbon__V1__LegAck *ack = arena_alloc(&a, sizeof *ack);
         carbon__v1__leg_ack__init(ack);
         ack->transfer_id = arena_strdup(&a, d[i].tid);
-        ack->applied = pbconv_decision(d[i].applied);
+        if (d[i].applied == TRANSFER_DECISION_MIXED) { /* HEURISTIC_MIXED here: holds the other outcome */
+            log_error("heuristic_mixed", "{s:s, s:s, s:s, s:s}", "transfer_id", d[i].tid, "peer",
+                      req->source_region, "decision", d[i].decision == TRANSFER_DECISION_COMMIT ? "COMMIT" : "ABORT",
+                      "action", "an operator must compensate: gwctl indoubt lists the leg");
+            ack->applied = pbconv_decision(d[i].decision == TRANSFER_DECISION_COMMIT ? TRANSFER_DECISION_ABORT
+                                                                                    : TRANSFER_DECISION_COMMIT);
+            ack->heuristic_mixed = 1;
+        } else {
+            ack->applied = pbconv_decision(d[i].applied);
+        }
         resp.acks[resp.n_acks++] = ack;
     }
     CARBON_ASSERT(resp.n_acks == n);

@@ -13,6 +13,7 @@
 #include "gateway/peers.h"
 #include "gateway/validate.h"
 #include "settlement/batch.h"
+#include "settlement/heuristic.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -249,6 +250,9 @@ static void ops_compare_legs(ops_found_t *f, struct gateway *gw, uint64_t seq,
                             pl->blocks[k]->serial_end != l->blocks[k].last ||
                             strcmp(pl->blocks[k]->origin_region, l->blocks[k].origin) != 0;
         if (blocks_differ) ops_discrepancy(f, "legs", seq, l->tid, "blocks", "differ", "differ");
+        if (strcmp(l->heuristic_outcome, "MIXED") == 0) /* alarmed until compensated */
+            ops_discrepancy(f, "trail", seq, l->tid, "heuristic", "HEURISTIC_MIXED",
+                            "holds the other outcome after a heuristic decision");
         Carbon__V1__Decision mine = ops_decision_of(l->state);
         Carbon__V1__Decision theirs = pd != NULL ? pd->decision : CARBON__V1__DECISION__DECISION_UNKNOWN;
         if (mine != theirs) {
@@ -404,6 +408,87 @@ void ops_reconcile(server_call_t *call, const ProtobufCMessage *request) {
 
 /* ---- in doubt ------------------------------------------------------------------- */
 
+/* What is known of a leg the recovery scan found in doubt (a source leg:
+ * held past expiry or not acknowledged; a destination leg: prepared, with
+ * its recorded failed QueryDecision attempts), into d. */
+static void ops_in_doubt_known(arena_t *a, struct gateway *gw, Carbon__V1__InDoubtLeg *d,
+                               const ledger_leg_t *leg, int source) {
+    CARBON_ASSERT(a != NULL && gw != NULL && d != NULL && leg != NULL);
+    uint64_t doubt_ms = leg->doubt_last_ms > leg->doubt_first_ms ? leg->doubt_last_ms - leg->doubt_first_ms : 0;
+    if (source && leg->state == TRANSFER_STATE_HELD)
+        d->known = arena_printf(a, "held past its expiry; recovery aborts it (presumed abort)");
+    else if (source)
+        d->known = arena_printf(a, "decided %s; %s has not acknowledged it yet", transfer_state_name(leg->state),
+                                leg->peer);
+    else
+        d->known = arena_printf(a, "prepared; waiting for the decision of %s (asked by recovery; %" PRIu64
+                                   " failed attempts over %" PRIu64 " ms, forcing allowed after %" PRIu32 " ms)",
+                                leg->peer, leg->doubt_attempts, doubt_ms, gw->cfg.heuristic_after_ms);
+    d->doubt_attempts = source ? 0 : leg->doubt_attempts;
+    d->doubt_ms = source ? 0 : doubt_ms;
+}
+
+/* An InDoubtLeg for a leg an operator decided here whose coordinator has
+ * not answered yet, or a HEURISTIC_MIXED leg (either role). */
+static Carbon__V1__InDoubtLeg *ops_heuristic_leg(arena_t *a, struct gateway *gw,
+                                                 const ledger_leg_t *leg, uint64_t now) {
+    CARBON_ASSERT(a != NULL && gw != NULL && leg != NULL);
+    int dest = strcmp(leg->role, "destination") == 0;
+    int mixed = strcmp(leg->heuristic_outcome, "MIXED") == 0;
+    const char *forced = leg->heuristic == TRANSFER_DECISION_COMMIT ? "COMMIT"
+                         : leg->heuristic == TRANSFER_DECISION_ABORT ? "ABORT" : "";
+    Carbon__V1__InDoubtLeg *d = arena_alloc(a, sizeof *d);
+    carbon__v1__in_doubt_leg__init(d);
+    d->leg = pbconv_leg(a, leg, gw->cfg.region);
+    if (dest) {
+        d->leg->from_account = arena_strdup(a, leg->from);
+        d->leg->to_account = arena_printf(a, "%s/%s", gw->cfg.region, leg->to);
+    }
+    d->role = arena_strdup(a, dest ? "destination" : "source");
+    d->state = arena_strdup(a, mixed ? "HEURISTIC_MIXED" : transfer_state_name(leg->state));
+    d->age_ms = now > leg->created_ms ? now - leg->created_ms : 0;
+    d->heuristic = arena_strdup(a, forced);
+    d->heuristic_outcome = arena_strdup(a, leg->heuristic_outcome);
+    if (mixed && dest)
+        d->known = arena_printf(a, "forced %s here; %s decided the other: the credits are no longer all "
+                                   "in the account; compensate (gwctl resolve --compensate)", forced, leg->peer);
+    else if (mixed)
+        d->known = arena_printf(a, "decided %s; %s holds the other outcome after an operator's heuristic "
+                                   "decision there (HEURISTIC_MIXED): it compensates; close here with "
+                                   "gwctl resolve --compensate", transfer_state_name(leg->state), leg->peer);
+    else
+        d->known = arena_printf(a, "forced %s here (heuristic); waiting for the decision of %s "
+                                   "(asked by recovery)", forced, leg->peer);
+    return d;
+}
+
+/* Appends to resp (room for limit legs) the legs decided heuristically
+ * here and not settled by their coordinator yet, then the HEURISTIC_MIXED
+ * legs. -1 when the store did not answer. */
+static int ops_list_heuristic(store_t *st, arena_t *a, struct gateway *gw,
+                              Carbon__V1__ListInDoubtResponse *resp, size_t limit, uint64_t now) {
+    CARBON_ASSERT(st != NULL && a != NULL && resp != NULL && limit <= OPS_INDOUBT_LIMIT_MAX);
+    ledger_pending_leg_t *forced = calloc(limit, sizeof *forced), *mixed = calloc(limit, sizeof *mixed);
+    if (forced == NULL || mixed == NULL) abort();
+    size_t forced_n = 0, mixed_n = 0;
+    uint64_t mixed_total = 0;
+    char err[256];
+    int rc = heuristic_scan(st, limit, forced, &forced_n, &mixed_total, mixed, &mixed_n, err, sizeof err);
+    for (size_t pass = 0; rc == LEDGER_OK && pass < 2; pass++) {
+        const ledger_pending_leg_t *list = pass == 0 ? forced : mixed;
+        size_t count = pass == 0 ? forced_n : mixed_n;
+        for (size_t i = 0; i < count && resp->n_legs < limit; i++) {
+            ledger_leg_t leg;
+            if (ledger_leg_get(st, list[i].tid, &leg, err, sizeof err) != LEDGER_OK) continue;
+            resp->legs[resp->n_legs++] = ops_heuristic_leg(a, gw, &leg, now);
+            ledger_leg_free(&leg);
+        }
+    }
+    free(forced);
+    free(mixed);
+    return rc == LEDGER_OK ? 0 : -1;
+}
+
 void ops_list_in_doubt(server_call_t *call, const ProtobufCMessage *request) {
     CARBON_ASSERT(call != NULL && request != NULL);
     const Carbon__V1__ListInDoubtRequest *req = (const Carbon__V1__ListInDoubtRequest *)request;
@@ -431,7 +516,7 @@ void ops_list_in_doubt(server_call_t *call, const ProtobufCMessage *request) {
     CARBON_ASSERT(src_n <= limit && dst_n <= limit); /* before reading src[], dst[] */
     arena_t a = {0};
     Carbon__V1__ListInDoubtResponse resp = CARBON__V1__LIST_IN_DOUBT_RESPONSE__INIT;
-    resp.legs = arena_alloc(&a, (src_n + dst_n) * sizeof *resp.legs);
+    resp.legs = arena_alloc(&a, limit * sizeof *resp.legs);
     for (size_t pass = 0; pass < 2; pass++) {
         ledger_pending_leg_t *list = pass == 0 ? src : dst;
         size_t count = pass == 0 ? src_n : dst_n;
@@ -448,15 +533,19 @@ void ops_list_in_doubt(server_call_t *call, const ProtobufCMessage *request) {
             d->role = arena_strdup(&a, pass == 0 ? "source" : "destination");
             d->state = arena_strdup(&a, transfer_state_name(leg.state));
             d->age_ms = now > leg.created_ms ? now - leg.created_ms : 0;
-            d->known = pass == 0
-                ? (leg.state == TRANSFER_STATE_HELD
-                       ? arena_printf(&a, "held past its expiry; recovery aborts it (presumed abort)")
-                       : arena_printf(&a, "decided %s; %s has not acknowledged it yet", transfer_state_name(leg.state), leg.peer))
-                : arena_printf(&a, "prepared; waiting for the decision of %s (asked by recovery)", leg.peer);
+            ops_in_doubt_known(&a, gw, d, &leg, pass == 0);
             resp.legs[resp.n_legs++] = d;
             ledger_leg_free(&leg);
         }
     }
+    if (ops_list_heuristic(st, &a, gw, &resp, limit, now) != 0) {
+        arena_free(&a);
+        free(src);
+        free(dst);
+        server_reply_error(call, GRPC_STATUS_UNAVAILABLE, REASON(STORE_UNAVAILABLE), "the store did not answer");
+        return;
+    }
+    CARBON_ASSERT(resp.n_legs <= limit);
     server_reply_ok(call, &resp.base);
     arena_free(&a);
     free(src);
@@ -507,12 +596,72 @@ static int ops_coordinator_answers(server_call_t *call, const char *coordinator,
     return 0;
 }
 
+/* 1 when the coordinator has failed recovery's recorded QueryDecision
+ * attempts on leg for at least heuristic_after_ms (from the first failed
+ * attempt to the latest); else 0 after refusing the call
+ * (HEURISTIC_TOO_EARLY) with how long remains. */
+static int ops_unreachable_long_enough(server_call_t *call, const ledger_leg_t *leg) {
+    struct gateway *gw = server_call_app(call);
+    CARBON_ASSERT(gw != NULL && leg != NULL && gw->cfg.heuristic_after_ms >= 1000);
+    uint64_t need = gw->cfg.heuristic_after_ms;
+    uint64_t span = leg->doubt_attempts >= 2 && leg->doubt_last_ms > leg->doubt_first_ms
+                        ? leg->doubt_last_ms - leg->doubt_first_ms
+                        : 0;
+    if (span >= need) return 1;
+    server_reply_error(call, GRPC_STATUS_FAILED_PRECONDITION, REASON(HEURISTIC_TOO_EARLY),
+                       "%s has failed %" PRIu64 " recorded QueryDecision attempts over %" PRIu64
+                       " ms; a decision may be forced after %" PRIu64
+                       " ms of failed attempts (heuristic_after_ms): %" PRIu64 " ms remain",
+                       leg->peer, leg->doubt_attempts, span, need, need - span);
+    return 0;
+}
+
+/* ResolveInDoubt with compensate: closes a HEURISTIC_MIXED leg here
+ * (heuristic_compensate), audited with the operator and reason. */
+static void ops_compensate(server_call_t *call, store_t *st, const Carbon__V1__ResolveInDoubtRequest *req) {
+    CARBON_ASSERT(call != NULL && st != NULL && req != NULL);
+    if (req->decision != CARBON__V1__DECISION__DECISION_COMMIT) {
+        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, REASON(BAD_DECISION),
+                           "a compensation leaves the leg COMMITTED on both sides: send COMMIT");
+        return;
+    }
+    const identity_t *op = server_call_caller(call);
+    const char *who = op != NULL ? op->spiffe_id : "operator";
+    uint64_t have_g = 0;
+    char err[256] = "";
+    int rc = heuristic_compensate(st, req->transfer_id, who, req->reason, ledger_now_ms(), &have_g, err, sizeof err);
+    if (rc == LEDGER_NOT_FOUND)
+        server_reply_error(call, GRPC_STATUS_FAILED_PRECONDITION, REASON(NOT_MIXED),
+                           "transfer %s is not HEURISTIC_MIXED here", req->transfer_id);
+    else if (rc == LEDGER_INSUFFICIENT)
+        server_reply_error(call, GRPC_STATUS_FAILED_PRECONDITION, REASON(INSUFFICIENT_BALANCE),
+                           "the account holds %" PRIu64 " g, or (at the source) no longer every block of the "
+                           "leg: compensate at the other region", have_g);
+    else if (rc == LEDGER_TOO_FRAGMENTED)
+        server_reply_error(call, GRPC_STATUS_RESOURCE_EXHAUSTED, REASON(TOO_FRAGMENTED), "%s", err);
+    else if (rc != LEDGER_OK)
+        server_reply_error(call, GRPC_STATUS_UNAVAILABLE, REASON(STORE_UNAVAILABLE), "%s", err);
+    if (rc != LEDGER_OK) return;
+    log_warn("heuristic_compensated", "{s:s, s:s, s:s}", "transfer_id", req->transfer_id, "operator", who,
+             "reason", req->reason);
+    Carbon__V1__LegAck ack = CARBON__V1__LEG_ACK__INIT;
+    ack.transfer_id = (char *)req->transfer_id;
+    ack.applied = CARBON__V1__DECISION__DECISION_COMMIT;
+    Carbon__V1__ResolveInDoubtResponse resp = CARBON__V1__RESOLVE_IN_DOUBT_RESPONSE__INIT;
+    resp.applied = &ack;
+    server_reply_ok(call, &resp.base);
+}
+
 void ops_resolve_in_doubt(server_call_t *call, const ProtobufCMessage *request) {
     CARBON_ASSERT(call != NULL && request != NULL);
     const Carbon__V1__ResolveInDoubtRequest *req = (const Carbon__V1__ResolveInDoubtRequest *)request;
     if (!ops_resolve_fields_ok(call, req)) return;
     store_t *st = gateway_call_store(call);
     if (st == NULL) return;
+    if (req->compensate) {
+        ops_compensate(call, st, req);
+        return;
+    }
     ledger_leg_t leg;
     char err[256] = "";
     int rc = ledger_leg_get(st, req->transfer_id, &leg, err, sizeof err);
@@ -531,15 +680,21 @@ void ops_resolve_in_doubt(server_call_t *call, const ProtobufCMessage *request) 
     char coordinator[CARBON_REGION_SIZE];
     snprintf(coordinator, sizeof coordinator, "%s", leg.peer);
     uint64_t expiry = leg.expiry_ms;
-    ledger_leg_free(&leg);
     if (ledger_now_ms() < expiry) {
+        ledger_leg_free(&leg);
         server_reply_error(call, GRPC_STATUS_FAILED_PRECONDITION, REASON(NOT_EXPIRED),
                            "the leg expires in %" PRIu64 " ms; its coordinator still decides",
                            expiry - ledger_now_ms());
         return;
     }
-    /* Refused while the coordinator can answer for the leg. */
-    if (ops_coordinator_answers(call, coordinator, req->transfer_id)) return;
+    /* Refused while the coordinator can answer for the leg now, and unless
+     * it has failed for heuristic_after_ms of recorded attempts. */
+    if (ops_coordinator_answers(call, coordinator, req->transfer_id) ||
+        !ops_unreachable_long_enough(call, &leg)) {
+        ledger_leg_free(&leg);
+        return;
+    }
+    ledger_leg_free(&leg);
     CARBON_ASSERT(req->decision == CARBON__V1__DECISION__DECISION_COMMIT ||
                   req->decision == CARBON__V1__DECISION__DECISION_ABORT);
     const identity_t *op = server_call_caller(call);

@@ -10,8 +10,76 @@
 -- blocks credited) and, when there is a discount, one 'cancel' entry (the
 -- blocks cancelled); one 'drop' entry for the legs aborted; one 'resolve'
 -- entry per leg an operator forced.
--- Returns per leg what the destination now holds: "C", "A" or "U" (unknown).
+-- Heuristic decisions (DESIGN §6): a decision forced by an operator is
+-- recorded as heuristic (fields heuristic = "C"/"A", heuristic_ms; the leg
+-- waits in legs:heuristic). The coordinator's decision arriving later
+-- (its Decide, or recovery's QueryDecision answer) settles it, once, with a
+-- 'heuristic' entry (ids: the transfer, the account; details: source,
+-- outcome, the coordinator's decision, the number of leading blocks that
+-- are account blocks, the rest being discount blocks):
+--   AGREED     same decision: the leg closes, nothing moves;
+--   REAPPLIED  forced ABORT, coordinator COMMIT: the serials left the source
+--              (its tombstone) and the pending credit was dropped here, so
+--              nobody holds them: credited now (account and discount);
+--   REVERSED   forced COMMIT, coordinator ABORT, and the account still holds
+--              every block credited: taken back (and the discount
+--              un-cancelled); the leg is ABORTED, reason HEURISTIC_REVERSED;
+--   MIXED      forced COMMIT, coordinator ABORT, credits no longer all there:
+--              the leg stays COMMITTED, heuristic_outcome MIXED, in
+--              legs:mixed until an operator compensates (heuristic_compensate);
+--              a later COMMIT from the coordinator (its operator compensated
+--              there) closes it as AGREED.
+-- Returns per leg what the destination now holds: "C", "A" or "U" (unknown),
+-- or "M": it holds the other outcome than the decision sent, HEURISTIC_MIXED
+-- (the decision is recorded; sending it again changes nothing); followed by
+-- "|OUTCOME" when this call settled a forced leg ("C|AGREED", "M|MIXED").
 local now_ms, source, n = num(ARGV[1]), ARGV[2], num(ARGV[3])
+
+-- Forced COMMIT, coordinator ABORT: takes the credited blocks head (and the
+-- discount tail) back if the account still holds every one. 1 if done.
+local function heuristic_take_back(tid, account, head, tail)
+  local bkey = acct_blocks_key(account)
+  for _, b in ipairs(head) do
+    if redis.call('HGET', bkey, block_field(b)) ~= fmt_int(b.last) then return 0 end
+  end
+  for _, b in ipairs(head) do redis.call('HDEL', bkey, block_field(b)) end
+  for _, b in ipairs(tail) do redis.call('LREM', KEY_CANCELLED, 1, tid .. '|' .. block_text(b)) end
+  return 1
+end
+
+-- The coordinator's decision for a leg an operator decided (leg: the HMGET
+-- below). Returns the answer letter.
+local function heuristic_settle(tid, key, leg, decision)
+  local forced, account = leg[7], leg[3]
+  local blocks = blocks_parse(leg[4])
+  local head, tail = blocks_split(blocks, num(leg[5]))
+  local both = {} -- head then tail, as the entry lists them
+  for _, b in ipairs(head) do both[#both + 1] = b end
+  for _, b in ipairs(tail) do both[#both + 1] = b end
+  local outcome, moved = 'AGREED', {}
+  if decision ~= forced and forced == 'A' then
+    for _, b in ipairs(head) do account_add_block(account, b) end
+    for _, b in ipairs(tail) do redis.call('RPUSH', KEY_CANCELLED, tid .. '|' .. block_text(b)) end
+    local cursor = feed_add('A', tid)
+    redis.call('HSET', key, 'state', 'COMMITTED', 'reason', '', 'cursor', fmt_int(cursor))
+    outcome, moved = 'REAPPLIED', both
+  elseif decision ~= forced then
+    if heuristic_take_back(tid, account, head, tail) == 1 then
+      redis.call('HSET', key, 'state', 'ABORTED', 'reason', 'HEURISTIC_REVERSED')
+      outcome, moved = 'REVERSED', both
+    else
+      outcome = 'MIXED'
+      redis.call('ZADD', KEY_LEGS_MIXED, now_ms, tid)
+    end
+  end
+  redis.call('HSET', key, 'heuristic_outcome', outcome, 'coordinator_decision', decision,
+             'heuristic_settled_ms', fmt_int(now_ms))
+  redis.call('ZREM', KEY_LEGS_HEURISTIC, tid)
+  audit(now_ms, 'heuristic', { tid, account }, moved, { source, outcome, decision, fmt_int(#head) })
+  if outcome == 'MIXED' then return 'M|MIXED' end
+  return decision .. '|' .. outcome
+end
+
 local out = {}
 local dropped_ids = {}
 local resolutions = {}
@@ -19,7 +87,8 @@ for i = 0, n - 1 do
   local tid, decision = ARGV[4 + i * 4], ARGV[5 + i * 4]
   local resolved, why = ARGV[6 + i * 4], ARGV[7 + i * 4]
   local key = leg_key(tid)
-  local leg = redis.call('HMGET', key, 'role', 'state', 'to', 'blocks', 'credited_g', 'peer')
+  local leg = redis.call('HMGET', key, 'role', 'state', 'to', 'blocks', 'credited_g', 'peer',
+                         'heuristic', 'heuristic_outcome')
   if not leg[1] then
     if decision == 'A' then
       redis.call('HSET', key, 'role', 'destination', 'state', 'ABORTED', 'peer', source,
@@ -35,6 +104,8 @@ for i = 0, n - 1 do
   elseif leg[2] == 'PREPARED' then
     if resolved ~= '' then
       resolutions[#resolutions + 1] = { tid = tid, details = { decision, resolved, why } }
+      redis.call('HSET', key, 'heuristic', decision, 'heuristic_ms', fmt_int(now_ms))
+      redis.call('ZADD', KEY_LEGS_HEURISTIC, now_ms, tid)
     end
     local credited_g = num(leg[5])
     hincr(acct_info_key(leg[3]), 'pending_g', -credited_g)
@@ -55,6 +126,18 @@ for i = 0, n - 1 do
       dropped_ids[#dropped_ids + 1] = tid
       out[#out + 1] = 'A'
     end
+  elseif leg[7] and not leg[8] and resolved == '' then
+    out[#out + 1] = heuristic_settle(tid, key, leg, decision)
+  elseif leg[8] == 'MIXED' and decision == leg[7] and resolved == '' then
+    -- the coordinator now holds this leg's outcome (its operator compensated
+    -- there, heuristic_compensate): the leg closes
+    redis.call('HSET', key, 'heuristic_outcome', 'AGREED', 'coordinator_decision', decision,
+               'heuristic_settled_ms', fmt_int(now_ms))
+    redis.call('ZREM', KEY_LEGS_MIXED, tid)
+    audit(now_ms, 'heuristic', { tid, leg[3] }, {}, { source, 'AGREED', decision, '0' })
+    out[#out + 1] = decision .. '|AGREED'
+  elseif (leg[8] == 'MIXED' or leg[8] == 'COMPENSATED') and decision ~= leg[7] then
+    out[#out + 1] = 'M'
   elseif leg[2] == 'COMMITTED' then
     out[#out + 1] = 'C'
   else

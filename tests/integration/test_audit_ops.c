@@ -24,7 +24,8 @@ static federation_t *fed;
 static void start3(int leg_expiry_ms, int recovery_interval_ms) {
     grpc_lifetime_begin();
     federation_options_t o = {.regions_n = 3, .leg_expiry_ms = leg_expiry_ms,
-                              .recovery_interval_ms = recovery_interval_ms};
+                              .recovery_interval_ms = recovery_interval_ms,
+                              .extra_ini = "[limits]\nheuristic_after_ms = 1000\n"};
     fed = federation_start(&o);
     cr_assert_not_null(fed, "federation: %s", federation_last_error());
 }
@@ -330,10 +331,22 @@ Test(audit_ops, resolve_in_doubt_only_when_the_coordinator_cannot_answer, .timeo
     free(out);
     cr_assert_eq(rc_total_g(reg(BJ), "bj-b"), 0);
 
-    /* The coordinator's store destroyed: now the operator may decide. */
+    /* The coordinator's store destroyed: it no longer answers for the leg.
+     * BJ's recovery (every 300 ms from now) records each failed attempt; the
+     * operator may decide once they span heuristic_after_ms (1 s), not before. */
     redisContext *tj = redis_of(TJ);
     freeReplyObject(redisCommand(tj, "FLUSHALL"));
     redisFree(tj);
+    cr_assert_eq(gwctl(BJ, "operator", &out, "resolve", "--transfer", tid, "--abort", "--reason",
+                       "incident 42: coordinator lost its store"), 4); /* HEURISTIC_TOO_EARLY: no attempt recorded */
+    free(out);
+    cr_assert_eq(federation_config_edit(fed, BJ, "recovery_interval_ms", "60000", "300"), 1);
+    cr_assert_eq(federation_kill9(fed, BJ), 0);
+    redisContext *bj = redis_of(BJ); /* the dead process's recovery lease would last 3 minutes */
+    freeReplyObject(redisCommand(bj, "DEL %s", STORE_KEY_LEASE_RECOVERY));
+    redisFree(bj);
+    cr_assert_eq(federation_restart(fed, BJ), 0, "%s", federation_last_error());
+    proc_sleep_ms(2000);
     cr_assert_eq(gwctl(BJ, "operator", &out, "resolve", "--transfer", tid, "--abort", "--reason",
                        "incident 42: coordinator lost its store"), 0);
     cr_assert(strstr(out, "ABORT applied") != NULL, "%s", out);

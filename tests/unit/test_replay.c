@@ -121,6 +121,58 @@ Test(replay, every_event_rebuilds_what_the_store_holds) {
     replay_free(r);
 }
 
+#define T4 "00000000000000000000000000000004"
+#define T5 "00000000000000000000000000000005"
+
+/* Heuristic decisions (docs/audit-log.md §2.1, 'heuristic'): a forced
+ * COMMIT taken back (REVERSED, T3), a forced ABORT re-applied (REAPPLIED,
+ * T5), and a coordinator that compensates a HEURISTIC_MIXED leg (T4: its
+ * aborted blocks leave again as the exported tombstone). */
+Test(replay, heuristic_entries_move_blocks_back_forth_and_out) {
+    replay_t *r = history();
+    entry(r, 14, "resolve", T3, "", "C", "spiffe://op", "why", NULL);
+    entry(r, 15, "heuristic", T3 ",b", "CN-HE|W|2023|5|54,CN-HE|W|2023|55|64", "CN-HE", "REVERSED", "A", "1", NULL);
+    entry(r, 16, "hold", T4 ",a,CN-BJ/x", "CN-TJ|M|2024|501|600", NULL);
+    entry(r, 17, "abort", T4 ",a", "CN-TJ|M|2024|501|600", "PRESUMED_ABORT", NULL);
+    entry(r, 18, "heuristic", T4 ",a", "", "CN-BJ", "MIXED", "A", "0", NULL);
+    entry(r, 19, "heuristic", T4 ",a,CN-BJ/x", "CN-TJ|M|2024|501|600", "CN-BJ", "COMPENSATED", "C", "0",
+          "spiffe://op", "incident", NULL);
+    entry(r, 20, "prepare", T5 ",b,CN-HE/h", "CN-HE|W|2023|100|109", "CN-HE", "4", "8", NULL);
+    entry(r, 21, "drop", T5, "", "CN-HE", NULL);
+    entry(r, 22, "heuristic", T5 ",b", "CN-HE|W|2023|100|107,CN-HE|W|2023|108|109", "CN-HE", "REAPPLIED", "C",
+          "1", NULL);
+    store(r, "account", "a", "CN-TJ|M|2024|601|1000", "personal", "0", "0");
+    store(r, "account", "b", "CN-HE|W|2023|100|107", "firm", "0", "0");
+    store(r, "exported", T1, "CN-TJ|M|2024|1|300", "a", "CN-BJ/x", NULL);
+    store(r, "exported", T4, "CN-TJ|M|2024|501|600", "a", "CN-BJ/x", NULL);
+    store(r, "cancelled", T5, "CN-HE|W|2023|108|109", NULL, NULL, NULL);
+    store(r, "retired", "r1", "CN-TJ|M|2024|301|500", "a", NULL, NULL);
+    diffs_t ds = {0};
+    cr_assert_eq(replay_compare(r, collect, &ds), 0, "%s", all(&ds));
+    cr_assert_eq(replay_records(r, 0), 6);
+    replay_free(r);
+    /* at the destination, a compensation cancels grams of the account under the transfer */
+    r = history();
+    entry(r, 14, "heuristic", T3 ",b", "", "CN-HE", "MIXED", "A", "1", NULL);
+    entry(r, 15, "heuristic", T3 ",b", "CN-HE|W|2023|5|54", "CN-HE", "COMPENSATED", "C", "0", "spiffe://op",
+          "incident", NULL);
+    store(r, "account", "a", "CN-TJ|M|2024|501|1000", "personal", "0", "0");
+    store(r, "account", "b", "", "firm", "0", "0");
+    store(r, "exported", T1, "CN-TJ|M|2024|1|300", "a", "CN-BJ/x", NULL);
+    store(r, "cancelled", T3, "CN-HE|W|2023|5|64", NULL, NULL, NULL);
+    store(r, "retired", "r1", "CN-TJ|M|2024|301|500", "a", NULL, NULL);
+    ds.n = 0;
+    cr_assert_eq(replay_compare(r, collect, &ds), 0, "%s", all(&ds));
+    replay_free(r);
+    /* a block taken back that the account does not hold is a finding */
+    r = history();
+    entry(r, 14, "heuristic", T3 ",b", "CN-HE|W|2023|1|4", "CN-HE", "REVERSED", "A", "1", NULL);
+    ds.n = 0;
+    cr_assert_geq(replay_compare(r, collect, &ds), 1);
+    cr_assert(has(&ds, "taken back is not there"), "%s", all(&ds));
+    replay_free(r);
+}
+
 Test(replay, serials_that_differ_are_named_exactly) {
     replay_t *r = history();
     history_store(r, "CN-TJ|M|2024|501|600,CN-TJ|M|2024|651|1000,CN-TJ|M|2024|2000|2000");

@@ -1,0 +1,167 @@
+/* heuristic.c - heuristic decisions' records and scans (heuristic.h). */
+#include "settlement/heuristic.h"
+#include "common/carbon_assert.h"
+#include "settlement/reasons.h"
+
+#include <hiredis/hiredis.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Arguments of one script call: at most a head of 3 and LEDGER_BATCH_LEGS_MAX ids. */
+#define HEURISTIC_ARGS_MAX (3 + LEDGER_BATCH_LEGS_MAX)
+
+typedef struct {
+    const char *v[HEURISTIC_ARGS_MAX];
+    size_t len[HEURISTIC_ARGS_MAX];
+    char nums[3][24];
+    size_t n;
+} heuristic_args_t;
+
+static void heuristic_arg(heuristic_args_t *a, const char *s) {
+    CARBON_ASSERT(a != NULL && s != NULL && a->n < HEURISTIC_ARGS_MAX);
+    a->v[a->n] = s;
+    a->len[a->n] = strlen(s);
+    a->n++;
+}
+
+/* Adds number v as the k-th numeric argument (k < 3). */
+static void heuristic_arg_u64(heuristic_args_t *a, size_t k, uint64_t v) {
+    CARBON_ASSERT(a != NULL && k < 3);
+    snprintf(a->nums[k], sizeof a->nums[k], "%" PRIu64, v);
+    heuristic_arg(a, a->nums[k]);
+}
+
+/* Runs script name; *r is an array reply (caller frees). LEDGER_OK or LEDGER_ESTORE. */
+static int heuristic_run(store_t *st, const char *name, heuristic_args_t *a, redisReply **r,
+                         char *err, size_t errlen) {
+    CARBON_ASSERT(st != NULL && name != NULL && a != NULL && r != NULL);
+    int idx = store_script_index(name);
+    CARBON_ASSERT(idx >= 0);
+    if (store_eval(st, idx, 0, (int)a->n, a->v, a->len, r, err, errlen) != STORE_OK) return LEDGER_ESTORE;
+    if ((*r)->type != REDIS_REPLY_ARRAY) {
+        snprintf(err, errlen, "%s: unexpected reply type %d", name, (*r)->type);
+        freeReplyObject(*r);
+        return LEDGER_ESTORE;
+    }
+    return LEDGER_OK;
+}
+
+static uint64_t heuristic_u64(const redisReply *r) {
+    CARBON_ASSERT(r != NULL);
+    if (r->type == REDIS_REPLY_INTEGER) return r->integer < 0 ? 0 : (uint64_t)r->integer;
+    if (r->type == REDIS_REPLY_STRING) return strtoull(r->str, NULL, 10);
+    return 0;
+}
+
+int heuristic_record_doubt(store_t *st, const char *source, const char *const *tids, size_t n,
+                           uint64_t now_ms, heuristic_doubt_t *out, char *err, size_t errlen) {
+    CARBON_ASSERT(st != NULL && source != NULL && tids != NULL);
+    CARBON_ASSERT(n >= 1 && n <= LEDGER_BATCH_LEGS_MAX);
+    heuristic_args_t a = {.n = 0};
+    heuristic_arg_u64(&a, 0, now_ms);
+    heuristic_arg(&a, source);
+    heuristic_arg_u64(&a, 1, n);
+    for (size_t i = 0; i < n; i++) heuristic_arg(&a, tids[i]);
+    redisReply *r;
+    if (heuristic_run(st, "dest_doubt", &a, &r, err, errlen) != LEDGER_OK) return LEDGER_ESTORE;
+    if (r->elements != 3 * n) {
+        snprintf(err, errlen, "dest_doubt: %zu results for %zu legs", r->elements, n);
+        freeReplyObject(r);
+        return LEDGER_ESTORE;
+    }
+    for (size_t i = 0; out != NULL && i < n; i++) {
+        out[i].first_ms = heuristic_u64(r->element[3 * i]);
+        out[i].last_ms = heuristic_u64(r->element[3 * i + 1]);
+        out[i].attempts = heuristic_u64(r->element[3 * i + 2]);
+    }
+    freeReplyObject(r);
+    return LEDGER_OK;
+}
+
+/* Copies the tids of array reply l (at most limit) into out, *n of them. */
+static void heuristic_tids(const redisReply *l, size_t limit, ledger_pending_leg_t *out, size_t *n) {
+    CARBON_ASSERT(l != NULL && out != NULL && n != NULL);
+    *n = 0;
+    for (size_t i = 0; l->type == REDIS_REPLY_ARRAY && i < l->elements && *n < limit; i++) {
+        ledger_pending_leg_t *p = &out[(*n)++];
+        memset(p, 0, sizeof *p);
+        if (l->element[i]->type == REDIS_REPLY_STRING)
+            snprintf(p->tid, sizeof p->tid, "%s", l->element[i]->str);
+    }
+}
+
+int heuristic_scan(store_t *st, size_t limit, ledger_pending_leg_t *legs, size_t *n,
+                   uint64_t *mixed_n, ledger_pending_leg_t *mixed, size_t *mixed_listed,
+                   char *err, size_t errlen) {
+    CARBON_ASSERT(st != NULL && legs != NULL && n != NULL && mixed_n != NULL);
+    CARBON_ASSERT(limit >= 1 && limit <= HEURISTIC_SCAN_MAX);
+    *n = 0;
+    *mixed_n = 0;
+    heuristic_args_t a = {.n = 0};
+    heuristic_arg_u64(&a, 0, limit);
+    redisReply *r;
+    if (heuristic_run(st, "heuristic_scan", &a, &r, err, errlen) != LEDGER_OK) return LEDGER_ESTORE;
+    if (r->elements != 3 || r->element[0]->type != REDIS_REPLY_ARRAY) {
+        snprintf(err, errlen, "heuristic_scan: unexpected reply");
+        freeReplyObject(r);
+        return LEDGER_ESTORE;
+    }
+    const redisReply *l = r->element[0];
+    for (size_t i = 0; i + 1 < l->elements && *n < limit; i += 2) {
+        ledger_pending_leg_t *p = &legs[(*n)++];
+        memset(p, 0, sizeof *p);
+        if (l->element[i]->type == REDIS_REPLY_STRING)
+            snprintf(p->tid, sizeof p->tid, "%s", l->element[i]->str);
+        if (l->element[i + 1]->type == REDIS_REPLY_STRING)
+            snprintf(p->peer, sizeof p->peer, "%s", l->element[i + 1]->str);
+    }
+    *mixed_n = heuristic_u64(r->element[1]);
+    if (mixed != NULL && mixed_listed != NULL) heuristic_tids(r->element[2], limit, mixed, mixed_listed);
+    freeReplyObject(r);
+    return LEDGER_OK;
+}
+
+int heuristic_source_mixed(store_t *st, const char *const *tids, size_t n, uint64_t now_ms,
+                           size_t *marked, char *err, size_t errlen) {
+    CARBON_ASSERT(st != NULL && tids != NULL);
+    CARBON_ASSERT(n >= 1 && n <= LEDGER_BATCH_LEGS_MAX);
+    heuristic_args_t a = {.n = 0};
+    heuristic_arg_u64(&a, 0, now_ms);
+    heuristic_arg_u64(&a, 1, n);
+    for (size_t i = 0; i < n; i++) heuristic_arg(&a, tids[i]);
+    int idx = store_script_index("source_mixed");
+    CARBON_ASSERT(idx >= 0);
+    redisReply *r;
+    if (store_eval(st, idx, 0, (int)a.n, a.v, a.len, &r, err, errlen) != STORE_OK) return LEDGER_ESTORE;
+    if (marked != NULL) *marked = (size_t)heuristic_u64(r);
+    freeReplyObject(r);
+    return LEDGER_OK;
+}
+
+int heuristic_compensate(store_t *st, const char *tid, const char *operator_id, const char *reason,
+                         uint64_t now_ms, uint64_t *have_g, char *err, size_t errlen) {
+    CARBON_ASSERT(st != NULL && tid != NULL && operator_id != NULL && reason != NULL);
+    CARBON_ASSERT(have_g != NULL && strlen(tid) <= LEDGER_TID_LEN);
+    *have_g = 0;
+    heuristic_args_t a = {.n = 0};
+    heuristic_arg_u64(&a, 0, now_ms);
+    heuristic_arg(&a, tid);
+    heuristic_arg(&a, operator_id);
+    heuristic_arg(&a, reason);
+    redisReply *r;
+    if (heuristic_run(st, "heuristic_compensate", &a, &r, err, errlen) != LEDGER_OK) return LEDGER_ESTORE;
+    const char *status = r->elements >= 1 && r->element[0]->type == REDIS_REPLY_STRING ? r->element[0]->str : "";
+    int rc = LEDGER_ESTORE;
+    if (strcmp(status, "OK") == 0) rc = LEDGER_OK;
+    else if (strcmp(status, REASON(NOT_MIXED)) == 0) rc = LEDGER_NOT_FOUND;
+    else if (strcmp(status, REASON(INSUFFICIENT_BALANCE)) == 0 && r->elements == 2) {
+        const redisReply *g = r->element[1];
+        rc = g->type == REDIS_REPLY_STRING && g->str[0] == '-' ? LEDGER_TOO_FRAGMENTED : LEDGER_INSUFFICIENT;
+        if (rc == LEDGER_INSUFFICIENT) *have_g = heuristic_u64(g);
+    } else
+        snprintf(err, errlen, "heuristic_compensate: unexpected status '%s'", status);
+    freeReplyObject(r);
+    return rc;
+}

@@ -1,0 +1,53 @@
+-- heuristic_compensate: an operator closes a HEURISTIC_MIXED leg with a
+-- compensating action that keeps conservation (DESIGN §6, README
+-- "Heuristic decisions"). A leg is HEURISTIC_MIXED only after an operator
+-- forced COMMIT at the destination, the coordinator (source) decided ABORT,
+-- and the credits had moved on at the destination: the same serials are then
+-- back in the source account and credited at the destination.
+--   source leg (ABORTED): if the account still holds every block of the leg,
+--     they leave it again as the exported tombstone: the source converges on
+--     the destination's outcome (state COMMITTED, not acknowledged, back in
+--     legs:open), so recovery sends Decide COMMIT, which closes the
+--     destination's leg (it now agrees). Serials exact, nothing duplicated.
+--   destination leg (COMMITTED): the serials cannot be taken back, so the
+--     leg's credited_g grams are taken from the account (any blocks, oldest
+--     first) and cancelled under the transfer: the region's grams in
+--     circulation are what the coordinator's ABORT leaves. The serials of the
+--     leg stay in two places, which the checker keeps reporting; do this only
+--     when the source can no longer give its copy back.
+-- ARGV: now_ms, tid, operator SPIFFE ID, reason (free text, byte for byte)
+-- Audit: one 'heuristic' entry (ids: the transfer, the account, and at the
+-- source the destination account "REGION/ID"; blocks: those moved; details:
+-- peer, "COMPENSATED", the decision the leg now holds, "0", operator, reason).
+-- Returns {"OK"}, {"NOT_MIXED"}, or {"INSUFFICIENT_BALANCE", grams available}
+-- (or -1: TOO_FRAGMENTED) and changes nothing then.
+local now_ms, tid, operator, why = num(ARGV[1]), ARGV[2], ARGV[3], ARGV[4]
+local key = leg_key(tid)
+local leg = redis.call('HMGET', key, 'role', 'state', 'heuristic_outcome', 'from', 'to', 'peer',
+                       'blocks', 'credited_g', 'expiry_ms')
+if leg[3] ~= 'MIXED' then return { 'NOT_MIXED' } end
+local moved, ids, holds = {}, { tid }, 'C'
+if leg[1] == 'source' then
+  moved = blocks_parse(leg[7])
+  local bkey = acct_blocks_key(leg[4])
+  for _, b in ipairs(moved) do
+    if redis.call('HGET', bkey, block_field(b)) ~= fmt_int(b.last) then
+      return { 'INSUFFICIENT_BALANCE', '0' }
+    end
+  end
+  for _, b in ipairs(moved) do redis.call('HDEL', bkey, block_field(b)) end
+  redis.call('HSET', key, 'state', 'COMMITTED', 'reason', '', 'acked', '0')
+  redis.call('ZADD', KEY_LEGS_OPEN, num(leg[9]), tid)
+  ids = { tid, leg[4], leg[5] }
+else
+  local taken, have = account_take(leg[5], '', 0, num(leg[8]), 1024)
+  if taken == nil then return { 'INSUFFICIENT_BALANCE', fmt_int(have) } end
+  for _, b in ipairs(taken) do redis.call('RPUSH', KEY_CANCELLED, tid .. '|' .. block_text(b)) end
+  moved = taken
+  ids = { tid, leg[5] }
+end
+redis.call('HSET', key, 'heuristic_outcome', 'COMPENSATED', 'compensated_by', operator,
+           'compensate_reason', why, 'compensated_ms', fmt_int(now_ms))
+redis.call('ZREM', KEY_LEGS_MIXED, tid)
+audit(now_ms, 'heuristic', ids, moved, { leg[6], 'COMPENSATED', holds, '0', operator, why })
+return { 'OK' }

@@ -1,0 +1,444 @@
+/* test_heuristic.c - heuristic decisions are never silent (issue 15,
+ * reproduction 2 and "What to build" 3), against a real federation of two
+ * regions over mutual TLS, driven through gwctl as operators use it.
+ *
+ * The set-up of both tests: a transfer CN-TJ -> CN-BJ whose coordinator
+ * (CN-TJ) dies before its Prepare and restarts with the leg HELD (60 s
+ * expiry); its Prepare reaches CN-BJ (sent here in CN-TJ's name) with an
+ * expiry 1 s away; then CN-TJ is paused (SIGSTOP). CN-BJ holds a prepared
+ * leg past its expiry whose coordinator does not answer. */
+#include "gateway/rpc/grpc_lifetime.h"
+#include "tests/support/gateway_harness.h"
+#include "tests/support/proc.h"
+#include "tests/support/registry_client.h"
+
+#include "settlement/ledger.h"
+#include "settlement/store_keys.h"
+
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <hiredis/hiredis.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define TJ 0
+#define BJ 1
+#define HEURISTIC_AFTER_MS 3000
+#define REASON_TEXT "incident 77: CN-TJ unreachable since the storm"
+
+static federation_t *fed;
+
+static void start2(int leg_expiry_ms) {
+    grpc_lifetime_begin();
+    federation_options_t o = {.regions_n = 2, .leg_expiry_ms = leg_expiry_ms, .recovery_interval_ms = 300,
+                              .peer_timeout_ms = 500,
+                              .extra_ini = "[limits]\nheuristic_after_ms = 3000\n"
+                                           "[metrics]\nlisten = 127.0.0.1:0\n"};
+    fed = federation_start(&o);
+    cr_assert_not_null(fed, "federation: %s", federation_last_error());
+}
+
+static void stop_all(void) {
+    federation_free(fed);
+    fed = NULL;
+    unsetenv("CARBON_FAILPOINT");
+    grpc_lifetime_end(GRPC_LIFETIME_END_WAIT_MS);
+}
+
+static grpc_channel *reg(int i) {
+    static const char *const certs[] = {"CN-TJ-registry", "CN-BJ-registry"};
+    return federation_channel(fed, i, certs[i]);
+}
+
+/* Runs gwctl a0.. (NULL-terminated, at most 8) as role of region i; returns
+ * its exit status, *out its stdout and *err its stderr (malloc'd; may be NULL). */
+static int gwctl(int i, const char *role, char **out, char **err, const char *const *args) {
+    char target[64], targets[128], cert[512], key[512], ca[512];
+    snprintf(target, sizeof target, "127.0.0.1:%d", federation_port(fed, i));
+    snprintf(targets, sizeof targets, "CN-TJ=127.0.0.1:%d,CN-BJ=127.0.0.1:%d", federation_port(fed, TJ),
+             federation_port(fed, BJ));
+    snprintf(cert, sizeof cert, "%s/%s-%s.crt", harness_pki_dir(), federation_region(fed, i), role);
+    snprintf(key, sizeof key, "%s/%s-%s.key", harness_pki_dir(), federation_region(fed, i), role);
+    snprintf(ca, sizeof ca, "%s/ca.crt", harness_pki_dir());
+    const char *argv[24];
+    int n = 0;
+    argv[n++] = BINARY_DIR "/gwctl";
+    for (int k = 0; k < 8 && args[k] != NULL; k++) argv[n++] = args[k];
+    int audit = !strcmp(args[0], "audit");
+    argv[n++] = audit ? "--targets" : "--target";
+    argv[n++] = audit ? targets : target;
+    argv[n++] = "--cert";
+    argv[n++] = cert;
+    argv[n++] = "--key";
+    argv[n++] = key;
+    argv[n++] = "--ca";
+    argv[n++] = ca;
+    argv[n] = NULL;
+    int status = -1;
+    char *e = NULL;
+    cr_assert_eq(harness_run(argv, 60000, &status, out, &e), 0, "gwctl did not run");
+    if (err != NULL)
+        *err = e;
+    else
+        free(e);
+    return status;
+}
+
+static int resolve(int i, const char *tid, const char *how, char **err) {
+    const char *args[] = {"resolve", "--transfer", tid, how, "--reason", REASON_TEXT, NULL};
+    char *out = NULL;
+    int rc = gwctl(i, "operator", &out, err, args);
+    free(out);
+    return rc;
+}
+
+static redisContext *redis_of(int i) {
+    redisContext *c = redis_connect(federation_redis(fed, i));
+    cr_assert_not_null(c);
+    return c;
+}
+
+/* The field of leg tid in region i's store ("" if none), into out. */
+static void leg_field(int i, const char *tid, const char *field, char *out, size_t outlen) {
+    redisContext *c = redis_of(i);
+    redisReply *r = redisCommand(c, "HGET " STORE_KEY_LEG_PREFIX "%s" STORE_KEY_LEG_SUFFIX " %s", tid, field);
+    snprintf(out, outlen, "%s", r != NULL && r->type == REDIS_REPLY_STRING ? r->str : "");
+    freeReplyObject(r);
+    redisFree(c);
+}
+
+/* Waits until leg tid's field in region i is want (at most timeout_ms). */
+static void wait_leg_field(int i, const char *tid, const char *field, const char *want, int timeout_ms) {
+    long long until = proc_now_ms() + timeout_ms;
+    char v[64];
+    for (;;) {
+        leg_field(i, tid, field, v, sizeof v);
+        if (!strcmp(v, want)) return;
+        cr_assert(proc_now_ms() < until, "leg %s at %s: %s is '%s', never '%s'", tid,
+                  federation_region(fed, i), field, v, want);
+        proc_sleep_ms(100);
+    }
+}
+
+/* The set-up (file comment): returns the transfer id in tid. */
+static void prepared_leg_with_coordinator_paused(char tid[33]) {
+    setenv("CARBON_FAILPOINT", "CN-TJ:source.before_prepare", 1);
+    start2(60000);
+    client_status_t st;
+    cr_assert_eq(rc_open(reg(TJ), "tj-a", &st), GRPC_STATUS_OK, "%s", st.details);
+    char iid[33];
+    rc_new_id(iid);
+    cr_assert_eq(rc_issue(reg(TJ), iid, "tj-a", "TJ-GT-01", 100000, "fp-heuristic", NULL, &st), GRPC_STATUS_OK,
+                 "%s", st.details); /* 4750 g */
+    cr_assert_eq(rc_open(reg(BJ), "bj-b", &st), GRPC_STATUS_OK);
+    rc_new_id(tid);
+    grpc_status_code trc = rc_transfer(reg(TJ), tid, "tj-a", "CN-BJ", "bj-b", "TJ-GT-01", 2, NULL, &st);
+    cr_assert(trc == GRPC_STATUS_UNAVAILABLE || trc == GRPC_STATUS_DEADLINE_EXCEEDED || trc == GRPC_STATUS_UNKNOWN || trc == GRPC_STATUS_CANCELLED || trc == GRPC_STATUS_INTERNAL, "transfer: %d %s", trc, st.details);
+    for (int i = 0; i < 100 && proc_alive(federation_pid(fed, TJ)); i++) proc_sleep_ms(50);
+    unsetenv("CARBON_FAILPOINT");
+    cr_assert_eq(federation_restart(fed, TJ), 0, "%s", federation_last_error());
+    Carbon__V1__GetTransferResponse *g = NULL;
+    cr_assert_eq(rc_get_transfer(reg(TJ), tid, &g, &st), GRPC_STATUS_OK, "%s", st.details);
+    Carbon__V1__TransferRecord *rec = g->transfer;
+    Carbon__V1__Leg leg = CARBON__V1__LEG__INIT;
+    leg.transfer_id = tid;
+    leg.from_account = "CN-TJ/tj-a";
+    leg.to_account = "CN-BJ/bj-b";
+    leg.n_blocks = rec->n_blocks;
+    leg.blocks = rec->blocks;
+    leg.credited_g = rec->quote->credited_g;
+    leg.discount_g = rec->quote->discount_g;
+    leg.destination_methodology_id = rec->quote->destination_methodology_id;
+    leg.source_catalog_digest = rec->quote->source_catalog_digest;
+    leg.destination_catalog_digest = rec->quote->destination_catalog_digest;
+    leg.expiry_unix_ms = ledger_now_ms() + 1000;
+    Carbon__V1__Leg *legs[1] = {&leg};
+    Carbon__V1__PrepareRequest prep = CARBON__V1__PREPARE_REQUEST__INIT;
+    prep.source_region = "CN-TJ";
+    prep.n_legs = 1;
+    prep.legs = legs;
+    ProtobufCMessage *resp = NULL;
+    cr_assert_eq(client_call(federation_channel(fed, BJ, "CN-TJ-gateway"), "/carbon.v1.Federation/Prepare",
+                             &prep.base, &carbon__v1__prepare_response__descriptor, &resp, 10000, &st),
+                 GRPC_STATUS_OK, "%s", st.details);
+    cr_assert_eq(((Carbon__V1__PrepareResponse *)resp)->votes[0]->vote, CARBON__V1__VOTE__VOTE_YES);
+    protobuf_c_message_free_unpacked(resp, NULL);
+    protobuf_c_message_free_unpacked(&g->base, NULL);
+    cr_assert_eq(federation_sigstop(fed, TJ), 0, "%s", federation_last_error());
+    proc_sleep_ms(1200); /* past the leg's expiry */
+}
+
+/* Forces COMMIT at BJ: refused (HEURISTIC_TOO_EARLY, nothing changes) until
+ * the coordinator has failed recorded attempts for HEURISTIC_AFTER_MS, then
+ * applied and recorded as heuristic. Returns the grams credited. */
+static uint64_t force_when_allowed(const char *tid, int commit) {
+    const char *how = commit ? "--commit" : "--abort";
+    char *err = NULL;
+    cr_assert_eq(resolve(BJ, tid, how, &err), 4, "a forced decision after one timeout was accepted");
+    cr_assert(strstr(err, "HEURISTIC_TOO_EARLY") != NULL && strstr(err, "ms remain") != NULL, "%s", err);
+    free(err);
+    cr_assert_eq(rc_total_g(reg(BJ), "bj-b"), 0, "a refused resolve changed the account");
+    const char *list[] = {"indoubt", NULL};
+    char *shown = NULL;
+    cr_assert_eq(gwctl(BJ, "operator", &shown, NULL, list), 1);
+    cr_assert(strstr(shown, tid) != NULL && strstr(shown, "failed attempts over") != NULL, "%s", shown);
+    free(shown);
+    long long first_refusal = proc_now_ms(), allowed_at = 0;
+    while (allowed_at == 0 && proc_now_ms() < first_refusal + 30000) {
+        proc_sleep_ms(400);
+        int rc = resolve(BJ, tid, how, &err);
+        cr_assert(rc == 0 || (rc == 4 && strstr(err, "HEURISTIC_TOO_EARLY") != NULL), "exit %d: %s", rc, err);
+        free(err);
+        if (rc == 0) allowed_at = proc_now_ms();
+    }
+    cr_assert_neq(allowed_at, 0, "never allowed");
+    /* the recorded attempts span the configured time (first attempt after the expiry) */
+    char v[32];
+    leg_field(BJ, tid, "doubt_attempts", v, sizeof v);
+    cr_assert_geq(atoi(v), 2, "attempts recorded: %s", v);
+    char first[32], last[32];
+    leg_field(BJ, tid, "doubt_first_ms", first, sizeof first);
+    leg_field(BJ, tid, "doubt_last_ms", last, sizeof last);
+    cr_assert_geq(strtoull(last, NULL, 10) - strtoull(first, NULL, 10), HEURISTIC_AFTER_MS,
+                  "forced after %s..%s", first, last);
+    leg_field(BJ, tid, "heuristic", v, sizeof v);
+    cr_assert_str_eq(v, commit ? "C" : "A", "the forced decision is not recorded as heuristic");
+    uint64_t credited = rc_total_g(reg(BJ), "bj-b");
+    cr_assert(commit ? credited > 0 : credited == 0, "%llu g", (unsigned long long)credited);
+    /* listed while the coordinator has not answered, with the forced decision */
+    const char *args[] = {"indoubt", NULL};
+    char *out = NULL;
+    cr_assert_eq(gwctl(BJ, "operator", &out, NULL, args), 1);
+    cr_assert(strstr(out, tid) != NULL && strstr(out, commit ? "COMMIT" : "ABORT") != NULL, "%s", out);
+    free(out);
+    return credited;
+}
+
+Test(heuristic, forced_commit_waits_and_converges_when_the_coordinator_aborts, .timeout = 240) {
+    char tid[33];
+    prepared_leg_with_coordinator_paused(tid);
+    force_when_allowed(tid, 1);
+
+    /* The coordinator resumes: asked again, it presumes abort. The credits are
+     * still in the account: taken back; never silently kept. */
+    cr_assert_eq(federation_sigcont(fed, TJ), 0);
+    wait_leg_field(BJ, tid, "heuristic_outcome", "REVERSED", 20000);
+    cr_assert_eq(rc_total_g(reg(BJ), "bj-b"), 0, "credits created at CN-BJ");
+    cr_assert_eq(rc_total_g(reg(TJ), "tj-a"), 4750);
+    wait_leg_field(TJ, tid, "acked", "1", 20000); /* its Decide ABORT was acknowledged */
+    checker_report_t *rep = rc_wait_settled(fed, 20000);
+    cr_assert_eq(rep->violations_n, 0, "%s", rep->violations[0]);
+    free(rep);
+    cr_assert_geq(federation_log_count(fed, BJ, "\"heuristic_settled\""), 1);
+    /* the audit log replays to the store (the 'heuristic' entry moved the blocks back) */
+    const char *verify[] = {"audit", "verify", "--region", "CN-BJ", NULL};
+    char *out = NULL;
+    cr_assert_eq(gwctl(BJ, "auditor", &out, NULL, verify), 0, "%s", out);
+    free(out);
+    const char *indoubt[] = {"indoubt", NULL};
+    cr_assert_eq(gwctl(BJ, "operator", &out, NULL, indoubt), 0, "%s", out);
+    free(out);
+    stop_all();
+}
+
+/* ---- metrics --------------------------------------------------------------- */
+
+/* The value of series in instance i's /metrics (port from its log), or -1. */
+static long long metric(int i, const char *series) {
+    char *log = harness_file_tail(federation_log_path(fed, i), 1 << 20);
+    const char *p = NULL; /* the last start's */
+    for (const char *q = strstr(log, "\"metrics_listening\""); q != NULL; q = strstr(q + 1, "\"metrics_listening\""))
+        p = q;
+    const char *pp = p != NULL ? strstr(p, "\"port\":") : NULL;
+    int port = pp != NULL ? atoi(pp + 7 + (pp[7] == ' ')) : 0;
+    free(log);
+    if (port <= 0) return -1;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    static char buf[1 << 18];
+    size_t len = 0;
+    if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0 &&
+        send(fd, "GET /metrics HTTP/1.0\r\n\r\n", 25, MSG_NOSIGNAL) == 25) {
+        ssize_t r;
+        while (len < sizeof buf - 1 && ((r = recv(fd, buf + len, sizeof buf - 1 - len, 0)) > 0 || errno == EINTR))
+            if (r > 0) len += (size_t)r;
+    }
+    if (fd >= 0) close(fd);
+    buf[len] = '\0';
+    char needle[128];
+    snprintf(needle, sizeof needle, "\n%s ", series);
+    const char *v = strstr(buf, needle);
+    return v != NULL ? atoll(v + strlen(needle)) : -1;
+}
+
+/* The set-up, a forced COMMIT, the credits partly retired at CN-BJ, then
+ * CN-TJ resumes and presumes abort: both legs end HEURISTIC_MIXED. Returns
+ * the grams credited. */
+static uint64_t mixed_leg(char tid[33]) {
+    prepared_leg_with_coordinator_paused(tid);
+    uint64_t credited = force_when_allowed(tid, 1);
+    /* The credits move on at CN-BJ before the coordinator answers. */
+    char rid[33];
+    rc_new_id(rid);
+    client_status_t st;
+    cr_assert_eq(rc_retire(reg(BJ), rid, "bj-b", "TJ-GT-01", 1, NULL, &st), GRPC_STATUS_OK, "%s", st.details);
+    cr_assert_lt(rc_total_g(reg(BJ), "bj-b"), credited);
+    cr_assert_eq(federation_sigcont(fed, TJ), 0);
+    wait_leg_field(BJ, tid, "heuristic_outcome", "MIXED", 20000);
+    /* The coordinator's Decide ABORT is answered HEURISTIC_MIXED: recorded,
+     * alarmed, no longer re-sent. */
+    wait_leg_field(TJ, tid, "heuristic_outcome", "MIXED", 20000);
+    return credited;
+}
+
+Test(heuristic, forced_commit_spent_is_heuristic_mixed_until_compensated, .timeout = 240) {
+    char tid[33];
+    (void)mixed_leg(tid);
+    redisContext *c = redis_of(TJ);
+    redisReply *r = redisCommand(c, "ZSCORE " STORE_KEY_LEGS_OPEN " %s", tid);
+    cr_assert(r != NULL && r->type == REDIS_REPLY_NIL, "CN-TJ still re-sends its decision");
+    freeReplyObject(r);
+    redisFree(c);
+    const char *indoubt[] = {"indoubt", NULL};
+    char *out = NULL;
+    for (int i = TJ; i <= BJ; i++) {
+        cr_assert_eq(gwctl(i, "operator", &out, NULL, indoubt), 1);
+        cr_assert(strstr(out, tid) != NULL && strstr(out, "HEURISTIC_MIXED") != NULL, "%s", out);
+        free(out);
+    }
+    cr_assert_geq(federation_log_count(fed, BJ, "\"heuristic_mixed\""), 1);
+    cr_assert_geq(federation_log_count(fed, TJ, "\"heuristic_mixed\""), 1);
+    long long until = proc_now_ms() + 10000;
+    while (metric(BJ, "carbon_legs_heuristic_mixed") != 1 && proc_now_ms() < until) proc_sleep_ms(200);
+    cr_assert_eq(metric(BJ, "carbon_legs_heuristic_mixed"), 1);
+    cr_assert_geq(metric(TJ, "carbon_decision_conflicts_total"), 1);
+    checker_report_t *rep = rc_check(fed, 0);
+    int named = 0;
+    for (uint64_t i = 0; i < rep->violations_n && i < CHECKER_VIOLATIONS_MAX; i++)
+        named |= strstr(rep->violations[i], "HEURISTIC_MIXED") != NULL && strstr(rep->violations[i], tid) != NULL;
+    cr_assert(named, "the checker does not name the HEURISTIC_MIXED leg");
+    free(rep);
+
+    /* Compensation: CN-TJ still holds the serials its abort returned, so they
+     * leave again and CN-TJ converges on COMMIT, which closes CN-BJ's leg. */
+    char *err = NULL;
+    cr_assert_eq(resolve(BJ, tid, "--abort", &err), 4, "forced again");
+    free(err);
+    cr_assert_eq(resolve(TJ, tid, "--compensate", &err), 0, "%s", err);
+    free(err);
+    cr_assert_eq(resolve(TJ, tid, "--compensate", &err), 4, "compensated twice");
+    cr_assert(strstr(err, "NOT_MIXED") != NULL, "%s", err);
+    free(err);
+    wait_leg_field(BJ, tid, "heuristic_outcome", "AGREED", 20000);
+    rep = rc_wait_settled(fed, 20000);
+    cr_assert_eq(rep->violations_n, 0, "%s", rep->violations[0]);
+    free(rep);
+    char debited[32];
+    leg_field(TJ, tid, "debited_g", debited, sizeof debited);
+    cr_assert_eq(rc_total_g(reg(TJ), "tj-a"), 4750 - strtoull(debited, NULL, 10));
+    for (int i = TJ; i <= BJ; i++) {
+        cr_assert_eq(gwctl(i, "operator", &out, NULL, indoubt), 0, "%s", out);
+        free(out);
+        const char *verify[] = {"audit", "verify", "--region", federation_region(fed, i), NULL};
+        cr_assert_eq(gwctl(i, "auditor", &out, NULL, verify), 0, "%s", out);
+        free(out);
+    }
+    stop_all();
+}
+
+/* A forced ABORT against a coordinator that committed (issue 15, reproduction
+ * 2, second half): CN-TJ dies right after its commit point, before its
+ * Decide; CN-BJ's prepared leg expires and CN-TJ fails recovery's questions.
+ * The forced ABORT drops the pending credit; when CN-TJ comes back, its
+ * Decide COMMIT re-applies it: no credits lost. */
+Test(heuristic, forced_abort_is_reapplied_when_the_coordinator_committed, .timeout = 240) {
+    setenv("CARBON_FAILPOINT", "CN-TJ:source.after_decide", 1);
+    start2(2000);
+    client_status_t st;
+    cr_assert_eq(rc_open(reg(TJ), "tj-a", &st), GRPC_STATUS_OK, "%s", st.details);
+    char iid[33], tid[33];
+    rc_new_id(iid);
+    cr_assert_eq(rc_issue(reg(TJ), iid, "tj-a", "TJ-GT-01", 100000, "fp-heuristic-a", NULL, &st), GRPC_STATUS_OK,
+                 "%s", st.details);
+    cr_assert_eq(rc_open(reg(BJ), "bj-b", &st), GRPC_STATUS_OK);
+    rc_new_id(tid);
+    rc_transfer(reg(TJ), tid, "tj-a", "CN-BJ", "bj-b", "TJ-GT-01", 2, NULL, &st);
+    for (int i = 0; i < 100 && proc_alive(federation_pid(fed, TJ)); i++) proc_sleep_ms(50);
+    cr_assert(!proc_alive(federation_pid(fed, TJ)), "CN-TJ did not stop at its failpoint");
+    unsetenv("CARBON_FAILPOINT");
+    char v[32];
+    leg_field(TJ, tid, "state", v, sizeof v);
+    cr_assert_str_eq(v, "COMMITTED");
+    leg_field(BJ, tid, "state", v, sizeof v);
+    cr_assert_str_eq(v, "PREPARED");
+    proc_sleep_ms(2200); /* past the leg's expiry */
+    force_when_allowed(tid, 0);
+    cr_assert_eq(rc_total_g(reg(BJ), "bj-b"), 0);
+
+    cr_assert_eq(federation_restart(fed, TJ), 0, "%s", federation_last_error());
+    wait_leg_field(BJ, tid, "heuristic_outcome", "REAPPLIED", 20000);
+    wait_leg_field(TJ, tid, "acked", "1", 20000);
+    char debited[32];
+    leg_field(TJ, tid, "debited_g", debited, sizeof debited);
+    cr_assert_eq(rc_total_g(reg(TJ), "tj-a"), 4750 - strtoull(debited, NULL, 10));
+    cr_assert_gt(rc_total_g(reg(BJ), "bj-b"), 0, "credits lost");
+    checker_report_t *rep = rc_wait_settled(fed, 20000);
+    cr_assert_eq(rep->violations_n, 0, "%s", rep->violations[0]);
+    free(rep);
+    const char *verify[] = {"audit", "verify", "--region", "CN-BJ", NULL};
+    char *out = NULL;
+    cr_assert_eq(gwctl(BJ, "auditor", &out, NULL, verify), 0, "%s", out);
+    free(out);
+    stop_all();
+}
+
+/* When the coordinator no longer holds the serials its abort gave back, it
+ * cannot compensate; the destination does, by cancelling the leg's grams. */
+Test(heuristic, a_mixed_leg_is_compensated_at_the_destination_when_the_source_spent_its_copy, .timeout = 240) {
+    char tid[33];
+    uint64_t credited = mixed_leg(tid);
+    char rid[33];
+    rc_new_id(rid);
+    client_status_t st;
+    cr_assert_eq(rc_retire(reg(TJ), rid, "tj-a", "TJ-GT-01", 4, NULL, &st), GRPC_STATUS_OK, "%s", st.details); /* 4 kg, oldest serials first */
+    char *err = NULL;
+    cr_assert_eq(resolve(TJ, tid, "--compensate", &err), 4, "compensated without the serials");
+    cr_assert(strstr(err, "INSUFFICIENT_BALANCE") != NULL, "%s", err);
+    free(err);
+    /* bj-b holds less than the leg credited (part was retired): refused,
+     * nothing changes; with Beijing's own credits too, the grams are there */
+    char *snap = federation_store_snapshot(fed, BJ);
+    cr_assert_eq(resolve(BJ, tid, "--compensate", &err), 4, "compensated beyond the account");
+    cr_assert(strstr(err, "INSUFFICIENT_BALANCE") != NULL, "%s", err);
+    free(err);
+    char *snap2 = federation_store_snapshot(fed, BJ);
+    cr_assert(snap != NULL && snap2 != NULL && strcmp(snap, snap2) == 0, "a refused compensation changed the store");
+    free(snap);
+    free(snap2);
+    char iid[33];
+    rc_new_id(iid);
+    cr_assert_eq(rc_issue(reg(BJ), iid, "bj-b", "BJ-EL-01", 35500, "fp-bj-own", NULL, &st), GRPC_STATUS_OK, "%s",
+                 st.details);
+    uint64_t before = rc_total_g(reg(BJ), "bj-b");
+    cr_assert_gt(before, credited);
+    cr_assert_eq(resolve(BJ, tid, "--compensate", &err), 0, "%s", err);
+    free(err);
+    cr_assert_eq(rc_total_g(reg(BJ), "bj-b"), before - credited);
+    char v[32];
+    leg_field(BJ, tid, "heuristic_outcome", v, sizeof v);
+    cr_assert_str_eq(v, "COMPENSATED");
+    const char *indoubt[] = {"indoubt", NULL};
+    char *out = NULL;
+    cr_assert_eq(gwctl(BJ, "operator", &out, NULL, indoubt), 0, "%s", out);
+    free(out);
+    const char *verify[] = {"audit", "verify", "--region", "CN-BJ", NULL};
+    cr_assert_eq(gwctl(BJ, "auditor", &out, NULL, verify), 0, "%s", out);
+    free(out);
+    stop_all();
+}
