@@ -6,7 +6,9 @@
  *   [store]    host, port, user, password_file, connect_timeout_ms, command_timeout_ms
  *   [peers]    REGION = HOST:PORT, one line per other region
  *   [limits]   max_message_bytes, batch_legs_max, batch_window_ms, leg_expiry_ms,
- *              peer_timeout_ms, recovery_interval_ms
+ *              peer_timeout_ms, recovery_interval_ms, peer_legs_in_flight_max (legs
+ *              one peer may have prepared here, undecided), peer_requests_per_s
+ *              (Federation calls one peer may make per second, a burst of as many)
  *   [audit]    signing_key (Ed25519 PEM, separate from the TLS key; empty: no
  *              checkpoints), checkpoint_interval_ms
  *   [audit_keys] REGION = PATH of a peer's Ed25519 public key (PEM): checkpoints
@@ -79,6 +81,8 @@ typedef struct {
     uint32_t leg_expiry_ms;
     uint32_t peer_timeout_ms;
     uint32_t recovery_interval_ms;
+    uint32_t peer_legs_in_flight_max;
+    uint32_t peer_requests_per_s;
     /* [audit] */
     char audit_signing_key[CONFIG_PATH_MAX];
     uint32_t checkpoint_interval_ms;

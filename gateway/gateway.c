@@ -17,6 +17,7 @@
 #include "gateway/log.h"
 #include "gateway/metrics.h"
 #include "gateway/services/operations.h"
+#include "gateway/peer_rate.h"
 #include "gateway/peers.h"
 #include "gateway/services/reflection.h"
 #include "gateway/services/registry.h"
@@ -194,6 +195,11 @@ static gateway_t *gateway_load(const gateway_config_t *cfg, char *err, size_t er
     /* the same identity, CA and CRLs towards the peers, reloaded with them */
     gw->peers = peers_create(cfg, gw->tls, err, errlen);
     if (gw->peers == NULL) goto fail;
+    gw->peer_rate = peer_rate_create(cfg->peer_requests_per_s);
+    if (gw->peer_rate == NULL) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
     return gw;
 fail:
     gateway_destroy(gw);
@@ -413,6 +419,7 @@ void gateway_destroy(gateway_t *gw) {
     metrics_destroy(gw->metrics); /* after the engine: it wraps its transport */
     checkpointer_fini(gw);
     peers_destroy(gw->peers);
+    peer_rate_destroy(gw->peer_rate);
     tls_server_destroy(gw->tls); /* and the credentials gw->creds */
     if (gw->catalogs != NULL) catalog_set_free(gw->catalogs);
     free(gw);

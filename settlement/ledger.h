@@ -151,12 +151,17 @@ typedef struct {
     char reason[LEDGER_REASON_MAX + 1];
 } ledger_prepare_t;
 
-/* Phase one at the destination for a batch (one script). batch_totals is
- * this side's "count|sum_g|digest" of the batch, recorded once per batch_seq
- * (0: not a numbered batch). */
+/* Phase one at the destination for a batch (one script, dest_prepare.lua).
+ * batch_totals is this side's "count|sum_g|digest" of the batch, recorded
+ * once per batch_seq (0: not a numbered batch) if a leg is voted yes. A leg
+ * is voted no (and leaves only a record that expires) if its id is another
+ * source's or came with other content (ID_REUSED), its serials overlap what
+ * the region holds (SERIALS_OVERLAP) or were never issued here
+ * (SERIALS_NOT_ISSUED), or source_region already has inflight_max legs
+ * prepared here (PEER_LEGS_LIMIT). */
 int ledger_dest_prepare(store_t *st, const char *source_region, uint64_t batch_seq,
-                        const char *batch_totals, ledger_prepare_t *p, size_t n, uint64_t now_ms,
-                        char *err, size_t errlen);
+                        const char *batch_totals, ledger_prepare_t *p, size_t n,
+                        uint32_t inflight_max, uint64_t now_ms, char *err, size_t errlen);
 
 typedef struct {
     const char *tid;

@@ -27,6 +27,12 @@
  *   legs:prepared    zset   destination legs PREPARED, by expiry_ms
  *   retired          list   "RID|block" per retired block
  *   cancelled        list   "TID|block" per cancelled (discount) block
+ *   serials:ORIGIN   zset   the ranges of ORIGIN's serials this region holds (in
+ *                           an account, a hold, a pending credit, retired or
+ *                           cancelled), disjoint: member "FIRST:LAST", score FIRST;
+ *                           a range leaves at the commit that exports it
+ *                           (_prelude.lua serial_index_*)
+ *   peer:inflight    hash   SRC -> destination legs PREPARED for SRC (dest_prepare)
  *   log:size         string entries sequenced: the seq of the newest entry
  *   log:entries      hash   seq -> entry bytes, format carbon-audit/3 (docs/audit-log.md)
  *   log:tree         hash   size, root (hex), time_ms: the integrated tree (log_tree.h)
@@ -83,6 +89,8 @@
 #define STORE_KEY_LEGS_PREPARED "cj:legs:prepared"
 #define STORE_KEY_RETIRED "cj:retired"
 #define STORE_KEY_CANCELLED "cj:cancelled"
+#define STORE_KEY_SERIALS_PREFIX "cj:serials:"
+#define STORE_KEY_PEER_INFLIGHT "cj:peer:inflight"
 #define STORE_KEY_LOG_SIZE "cj:log:size"
 #define STORE_KEY_LOG_ENTRIES "cj:log:entries"
 #define STORE_KEY_LOG_TREE "cj:log:tree"
