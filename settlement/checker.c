@@ -444,12 +444,19 @@ static int checker_audit(store_t *st, checker_ctx_t *c) {
     return 0;
 }
 
+/* The leg of transfer tid stored at region in role whose other side is peer:
+ * a destination keys its legs by (source, id), so another source's leg of
+ * the same id is not this transfer's. NULL if none. */
 static const ledger_leg_t *checker_find_leg(const checker_store_t *stores, size_t n,
-                                            const char *region, const char *tid) {
+                                            const char *region, const char *tid, const char *role,
+                                            const char *peer) {
     for (size_t i = 0; i < n; i++) {
         if (strcmp(stores[i].region, region) != 0) continue;
-        for (size_t k = 0; k < stores[i].legs_n; k++)
-            if (strcmp(stores[i].legs[k].tid, tid) == 0) return &stores[i].legs[k];
+        for (size_t k = 0; k < stores[i].legs_n; k++) {
+            const ledger_leg_t *l = &stores[i].legs[k];
+            if (strcmp(l->tid, tid) == 0 && strcmp(l->role, role) == 0 && strcmp(l->peer, peer) == 0)
+                return l;
+        }
     }
     return NULL;
 }
@@ -564,7 +571,7 @@ static void checker_leg(checker_pass_t *p, const char *region, const ledger_leg_
     size_t n = p->n;
     if (strcmp(leg->role, "source") == 0) {
         rep->transfers++;
-        const ledger_leg_t *d = checker_find_leg(stores, n, leg->peer, leg->tid);
+        const ledger_leg_t *d = checker_find_leg(stores, n, leg->peer, leg->tid, "destination", region);
         int peer_known = checker_has_region(stores, n, leg->peer);
         if (leg->state == TRANSFER_STATE_HELD)
             checker_held(p, region, leg, d);
@@ -580,7 +587,7 @@ static void checker_leg(checker_pass_t *p, const char *region, const ledger_leg_
             checker_note_unchecked(rep, leg->peer);
             return;
         }
-        const ledger_leg_t *s = checker_find_leg(stores, n, leg->peer, leg->tid);
+        const ledger_leg_t *s = checker_find_leg(stores, n, leg->peer, leg->tid, "source", region);
         if (s == NULL && (leg->state == TRANSFER_STATE_PREPARED || leg->state == TRANSFER_STATE_COMMITTED))
             checker_violation(rep, "transfer %s: %s at %s but unknown at its source %s", leg->tid,
                               transfer_state_name(leg->state), region, leg->peer);

@@ -30,7 +30,9 @@ for i = 0, n - 1 do
       out[#out + 1] = 'U'
     end
   elseif leg[1] ~= 'destination' or leg[6] ~= source then
-    out[#out + 1] = 'U'
+    -- the id is another source's (or this region's own) leg: this source's
+    -- leg is unknown here, so its ABORT is done and its COMMIT unknown
+    if decision == 'A' then out[#out + 1] = 'A' else out[#out + 1] = 'U' end
   elseif leg[2] == 'PREPARED' then
     if resolved ~= '' then
       resolutions[#resolutions + 1] = { tid = tid, details = { decision, resolved, why } }
