@@ -245,6 +245,7 @@ gateway_t *gateway_create(const gateway_config_t *cfg, char *err, size_t errlen)
     ecfg.peers_n = cfg->peers_n;
     ecfg.store = gw->store_cfg;
     ecfg.batch_legs_max = cfg->batch_legs_max;
+    ecfg.message_bytes_max = cfg->max_message_bytes;
     ecfg.batch_window_ms = cfg->batch_window_ms;
     ecfg.peer_timeout_ms = cfg->peer_timeout_ms;
     ecfg.recovery_interval_ms = cfg->recovery_interval_ms;
@@ -303,6 +304,9 @@ static void gateway_hello_peers(gateway_t *gw) {
     req.region = gw->cfg.region;
     req.n_catalog_digests = n;
     req.catalog_digests = digests;
+    Carbon__V1__PeerLimits limits;
+    peers_limits_of(&gw->cfg, &limits);
+    req.limits = &limits;
     const catalog_t *own = catalog_set_current(gw->catalogs, gw->cfg.region);
     for (size_t p = 0; p < gw->cfg.peers_n; p++) {
         ProtobufCMessage *resp = NULL;
@@ -316,6 +320,9 @@ static void gateway_hello_peers(gateway_t *gw) {
             continue;
         }
         const Carbon__V1__HelloResponse *r = (const Carbon__V1__HelloResponse *)resp;
+        if (r->limits != NULL && r->limits->batch_legs_max >= 1)
+            engine_set_peer_limits(gw->engine, gw->cfg.peers[p].region, r->limits->batch_legs_max,
+                                   r->limits->max_message_bytes);
         int has_own = 0;
         for (size_t k = 0; k < r->n_catalog_digests; k++)
             if (strcmp(r->catalog_digests[k], own->digest_hex) == 0) has_own = 1;

@@ -14,6 +14,7 @@
 #include "gateway/log.h"
 #include "gateway/pbconv.h"
 #include "gateway/peer_rate.h"
+#include "gateway/peers.h"
 #include "gateway/services/operations.h"
 #include "gateway/validate.h"
 #include "settlement/audit.h"
@@ -90,6 +91,12 @@ void federation_hello(server_call_t *call, const ProtobufCMessage *request) {
     Carbon__V1__HelloResponse resp = CARBON__V1__HELLO_RESPONSE__INIT;
     resp.protocol_version = FEDERATION_PROTOCOL_VERSION;
     resp.region = gw->cfg.region;
+    Carbon__V1__PeerLimits limits;
+    peers_limits_of(&gw->cfg, &limits);
+    resp.limits = &limits;
+    if (req->limits != NULL && req->limits->batch_legs_max >= 1 && gw->engine != NULL)
+        engine_set_peer_limits(gw->engine, req->region, req->limits->batch_legs_max,
+                               req->limits->max_message_bytes);
     resp.catalog_digests = arena_alloc(&a, n * sizeof *resp.catalog_digests);
     for (size_t i = 0; i < n; i++)
         resp.catalog_digests[resp.n_catalog_digests++] = arena_strdup(&a, current[i]->digest_hex);

@@ -19,6 +19,7 @@
 #include "tests/support/registry_client.h"
 
 #include "carbon/v1/carbon.pb-c.h"
+#include "settlement/store_keys.h"
 
 #include <criterion/criterion.h>
 #include <hiredis/hiredis.h>
@@ -99,7 +100,7 @@ static long long redis_int(int region, const char *fmt, const char *arg) {
 }
 
 static long long tj_keys(void) { return redis_int(TJ, "DBSIZE", NULL); }
-static long long tj_log_size(void) { return redis_int(TJ, "GET %s", "cj:log:size"); }
+static long long tj_log_size(void) { return redis_int(TJ, "GET %s", STORE_KEY_LOG_SIZE); }
 
 /* used_memory of CN-TJ's Redis, in bytes. */
 static long long tj_memory_bytes(void) {
@@ -114,7 +115,7 @@ static long long tj_memory_bytes(void) {
     return v;
 }
 
-/* Transfer records (cj:{t:...}) of CN-TJ's store without an expiry: what
+/* Transfer records (STORE_KEY_LEG_PREFIX) of CN-TJ's store without an expiry: what
  * peers' messages can make a region keep. (Other keys come and go with the
  * gateways' own timers: checkpoints, leases.) */
 static long long tj_lasting_keys(void) {
@@ -123,7 +124,7 @@ static long long tj_lasting_keys(void) {
     long long n = 0;
     char cursor[32] = "0";
     do {
-        redisReply *r = redisCommand(c, "SCAN %s MATCH cj:{t:* COUNT 1000", cursor);
+        redisReply *r = redisCommand(c, "SCAN %s MATCH %s* COUNT 1000", cursor, STORE_KEY_LEG_PREFIX);
         cr_assert_not_null(r);
         snprintf(cursor, sizeof cursor, "%s", r->element[0]->str);
         for (size_t i = 0; i < r->element[1]->elements; i++) {
