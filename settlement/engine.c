@@ -885,7 +885,11 @@ int engine_recover_once(engine_t *e, store_t *st) {
     char err[256];
     int settled = 0;
     uint64_t now = ledger_now_ms();
-    if (ledger_recovery_scan(st, now, ENGINE_RECOVERY_SCAN_MAX, r->src, &src_n, r->dst, &dst_n,
+    const char *peers[ENGINE_PEERS_MAX];
+    CARBON_ASSERT(e->cfg.peers_n <= ENGINE_PEERS_MAX && ENGINE_PEERS_MAX <= LEDGER_SCAN_PEERS_MAX);
+    for (size_t i = 0; i < e->cfg.peers_n; i++) peers[i] = e->peers[i].region;
+    if (ledger_recovery_scan_peers(st, now, ENGINE_RECOVERY_SCAN_MAX, peers, e->cfg.peers_n,
+                                   r->src, &src_n, r->dst, &dst_n,
                              err, sizeof err) == LEDGER_OK) {
         CARBON_ASSERT(src_n <= ENGINE_RECOVERY_SCAN_MAX && dst_n <= ENGINE_RECOVERY_SCAN_MAX);
         engine_recovery_count_in_doubt(e, src_n, dst_n, now);

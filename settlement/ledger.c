@@ -731,12 +731,23 @@ int ledger_feed_list(store_t *st, uint64_t after, size_t limit, char kind,
 int ledger_recovery_scan(store_t *st, uint64_t now_ms, size_t limit, ledger_pending_leg_t *src,
                          size_t *src_n, ledger_pending_leg_t *dst, size_t *dst_n, char *err,
                          size_t errlen) {
+    return ledger_recovery_scan_peers(st, now_ms, limit, NULL, 0, src, src_n, dst, dst_n, err,
+                                      errlen);
+}
+
+int ledger_recovery_scan_peers(store_t *st, uint64_t now_ms, size_t limit,
+                               const char *const *peers, size_t peers_n,
+                               ledger_pending_leg_t *src, size_t *src_n,
+                               ledger_pending_leg_t *dst, size_t *dst_n, char *err,
+                               size_t errlen) {
     CARBON_ASSERT(st != NULL && src != NULL && dst != NULL && src_n != NULL && dst_n != NULL);
-    CARBON_ASSERT(limit >= 1);
+    CARBON_ASSERT(limit >= 1 && peers_n <= LEDGER_SCAN_PEERS_MAX && (peers != NULL || peers_n == 0));
     *src_n = *dst_n = 0;
     ledger_args_t a = {0};
     ledger_args_u64(&a, now_ms);
     ledger_args_u64(&a, limit);
+    ledger_args_u64(&a, peers_n);
+    for (size_t i = 0; i < peers_n; i++) ledger_args_str(&a, peers[i]);
     redisReply *r;
     int rc = ledger_run(st, "recovery_scan", &a, &r, err, errlen);
     if (rc != LEDGER_OK) return rc;

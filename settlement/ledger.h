@@ -240,6 +240,17 @@ int ledger_recovery_scan(store_t *st, uint64_t now_ms, size_t limit, ledger_pend
                          size_t *src_n, ledger_pending_leg_t *dst, size_t *dst_n, char *err,
                          size_t errlen);
 
+/* The same, with a share of limit for each of the peers (peers_n of them,
+ * at most LEDGER_SCAN_PEERS_MAX) and each state (expired holds, decisions
+ * not acknowledged, expired prepared legs), so that no backlog hides
+ * another; the rest goes to the oldest legs of any peer, as above. */
+#define LEDGER_SCAN_PEERS_MAX 16
+int ledger_recovery_scan_peers(store_t *st, uint64_t now_ms, size_t limit,
+                               const char *const *peers, size_t peers_n,
+                               ledger_pending_leg_t *src, size_t *src_n,
+                               ledger_pending_leg_t *dst, size_t *dst_n, char *err,
+                               size_t errlen);
+
 /* Wall-clock milliseconds since the epoch. */
 uint64_t ledger_now_ms(void);
 

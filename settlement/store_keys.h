@@ -25,6 +25,10 @@
  *   feed:seq         string last cursor
  *   legs:open        zset   source legs not yet acknowledged, by expiry_ms
  *   legs:prepared    zset   destination legs PREPARED, by expiry_ms
+ *   legs:held:PEER   zset   source legs HELD towards PEER, by expiry_ms
+ *   legs:unacked:PEER zset  source legs to PEER decided, not yet acknowledged, by decided_ms
+ *   legs:prepared:SRC zset  destination legs PREPARED from SRC, by expiry_ms
+ *                           (the last three: recovery_scan.lua, per peer and state)
  *   retired          list   "RID|block" per retired block
  *   cancelled        list   "TID|block" per cancelled (discount) block
  *   serials:ORIGIN   zset   the ranges of ORIGIN's serials this region holds (in
@@ -87,6 +91,9 @@
 #define STORE_KEY_FEED_SEQ "cj:feed:seq"
 #define STORE_KEY_LEGS_OPEN "cj:legs:open"
 #define STORE_KEY_LEGS_PREPARED "cj:legs:prepared"
+#define STORE_KEY_LEGS_HELD_PREFIX "cj:legs:held:"
+#define STORE_KEY_LEGS_UNACKED_PREFIX "cj:legs:unacked:"
+#define STORE_KEY_LEGS_PREPARED_PREFIX "cj:legs:prepared:"
 #define STORE_KEY_RETIRED "cj:retired"
 #define STORE_KEY_CANCELLED "cj:cancelled"
 #define STORE_KEY_SERIALS_PREFIX "cj:serials:"

@@ -40,6 +40,7 @@ for i = 0, n - 1 do
     local credited_g = num(leg[5])
     hincr(acct_info_key(leg[3]), 'pending_g', -credited_g)
     redis.call('ZREM', KEY_LEGS_PREPARED, tid)
+    redis.call('ZREM', KEY_LEGS_PREPARED_PREFIX .. source, tid)
     if redis.call('HINCRBY', KEY_PEER_INFLIGHT, source, -1) < 0 then
       redis.call('HSET', KEY_PEER_INFLIGHT, source, '0')
     end

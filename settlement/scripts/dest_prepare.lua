@@ -95,6 +95,7 @@ for i = 0, n - 1 do
       redis.call('HSET', KEY_PEER_INFLIGHT, source, fmt_int(inflight))
       hincr(acct_info_key(to_id), 'pending_g', num(credited_g))
       redis.call('ZADD', KEY_LEGS_PREPARED, expiry_ms, tid)
+      redis.call('ZADD', KEY_LEGS_PREPARED_PREFIX .. source, expiry_ms, tid)
       audit(now_ms, 'prepare', { tid, to_id, from }, blocks,
             { source, batch_seq, credited_g })
       vote(true, '')
