@@ -798,8 +798,9 @@ static int engine_recover_resend(engine_t *e, store_t *st, size_t src_n) {
         for (size_t off = 0; off < k; off += chunk) {
             size_t m = k - off < chunk ? k - off : chunk;
             if (engine_send_decisions(e, st, peer, 0, r->tids + off, r->verdicts + off, m, 1,
-                                      &r->ack) == 0)
-                settled += (int)m;
+                                      &r->ack) != 0)
+                break; /* unreachable: the next pass tries again, the other peers now */
+            settled += (int)m;
         }
     }
     return settled;
