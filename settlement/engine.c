@@ -20,6 +20,7 @@
 #define ENGINE_BACKOFF_MS_INITIAL 50
 #define ENGINE_BACKOFF_MS_MAX 2000
 #define ENGINE_WAITER_TICK_MS 50
+#define ENGINE_PEER_BYTES_MIN 1024 /* a peer's max_message_bytes below this is ignored */
 
 typedef struct engine_item {
     ledger_leg_t leg;
@@ -174,7 +175,7 @@ static size_t engine_legs_max(const engine_t *e, engine_peer_t *p) {
 static uint64_t engine_bytes_budget(const engine_t *e, engine_peer_t *p) {
     uint32_t theirs = atomic_load(&p->bytes_max);
     uint64_t n = e->cfg.message_bytes_max;
-    if (theirs >= 1 && (n == 0 || theirs < n)) n = theirs;
+    if (theirs >= ENGINE_PEER_BYTES_MIN && (n == 0 || theirs < n)) n = theirs;
     return n / 4 * 3;
 }
 

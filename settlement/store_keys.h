@@ -37,6 +37,8 @@
  *                           a range leaves at the commit that exports it
  *                           (_prelude.lua serial_index_*)
  *   peer:inflight    hash   SRC -> destination legs PREPARED for SRC (dest_prepare)
+ *   peer:refused:SRC:MINUTE string  refusal records kept for SRC in that minute
+ *                           (since the epoch; expires after two minutes)
  *   log:size         string entries sequenced: the seq of the newest entry
  *   log:entries      hash   seq -> entry bytes, format carbon-audit/3 (docs/audit-log.md)
  *   log:tree         hash   size, root (hex), time_ms: the integrated tree (log_tree.h)
@@ -98,6 +100,7 @@
 #define STORE_KEY_CANCELLED "cj:cancelled"
 #define STORE_KEY_SERIALS_PREFIX "cj:serials:"
 #define STORE_KEY_PEER_INFLIGHT "cj:peer:inflight"
+#define STORE_KEY_PEER_REFUSED_PREFIX "cj:peer:refused:"
 #define STORE_KEY_LOG_SIZE "cj:log:size"
 #define STORE_KEY_LOG_ENTRIES "cj:log:entries"
 #define STORE_KEY_LOG_TREE "cj:log:tree"

@@ -1,8 +1,13 @@
 -- dest_prepare: phase one at the destination (DESIGN §6 step 3), one call
 -- per batch. Each new leg is recorded PREPARED as a pending credit that cannot
--- be spent (vote yes) or REFUSED with its reason (vote no; the record expires
--- after the leg's expiry, at most REFUSED_KEPT_MAX_MS + REFUSED_GRACE_MS from
--- now, so refusals leave nothing lasting). A leg is the source's: a leg seen
+-- be spent (vote yes) or REFUSED with its reason (vote no). A refusal keeps
+-- only a small record (no blocks) that expires after the leg's expiry, at
+-- most REFUSED_KEPT_MAX_MS + REFUSED_GRACE_MS from now, and at most
+-- REFUSED_PER_MINUTE of them per source and minute (beyond that the vote is
+-- still no, and nothing is kept): refusals leave nothing lasting, and what
+-- they keep for a while is bounded per peer. A replay after the record is
+-- gone is judged again: a yes then prepares a leg the source has aborted,
+-- which recovery's QueryDecision drops. A leg is the source's: a leg seen
 -- before from the same source with the same content gets the same vote
 -- again (duplicates and reordering change nothing); the same id from another
 -- source, or with other content, is voted no (ID_REUSED) and changes nothing.
@@ -21,7 +26,7 @@
 -- batch seq, credited_g). Legs voted no change nothing and are not logged
 -- (the source logs its abort with the reason).
 -- Returns per leg: "Y" or "N", then the reason ("" for yes).
-local REFUSED_KEPT_MAX_MS, REFUSED_GRACE_MS = 3600000, 60000
+local REFUSED_KEPT_MAX_MS, REFUSED_GRACE_MS, REFUSED_PER_MINUTE = 60000, 60000, 10000
 local now_ms, source, batch_seq, n = num(ARGV[1]), ARGV[2], ARGV[3], num(ARGV[4])
 local inflight_max = num(ARGV[6 + n * 11])
 local home = redis.call('GET', KEY_META_REGION) or ''
@@ -65,8 +70,8 @@ for i = 0, n - 1 do
   if leg[1] == 'source' then
     vote(false, 'ID_REUSED')
   elseif leg[1] == 'destination' then
-    local other = leg[4] ~= source or
-                  (leg[5] and (leg[5] ~= btext or leg[6] ~= to_id or leg[7] ~= credited_g))
+    local other = leg[4] ~= source or (leg[5] and leg[5] ~= btext) or
+                  (leg[6] and (leg[6] ~= to_id or leg[7] ~= credited_g))
     if other then
       vote(false, 'ID_REUSED')
     elseif leg[2] == 'PREPARED' or leg[2] == 'COMMITTED' then
@@ -83,14 +88,12 @@ for i = 0, n - 1 do
     if reason == '' and inflight >= inflight_max then reason = 'PEER_LEGS_LIMIT' end
     local blocks = blocks_parse(btext)
     if reason == '' then reason = blocks_claim(blocks) end
-    local state = 'PREPARED'
-    if reason ~= '' then state = 'REFUSED' end
-    redis.call('HSET', key, 'role', 'destination', 'state', state, 'reason', reason,
-               'from', from, 'to', to_id, 'peer', source, 'blocks', btext,
-               'debited_g', debited_g, 'credited_g', credited_g, 'discount_g', discount_g,
-               'dest_meth', dest_meth, 'digests', digests, 'expiry_ms', fmt_int(expiry_ms),
-               'created_ms', fmt_int(now_ms), 'decided_ms', '0', 'batch_seq', batch_seq)
     if reason == '' then
+      redis.call('HSET', key, 'role', 'destination', 'state', 'PREPARED', 'reason', '',
+                 'from', from, 'to', to_id, 'peer', source, 'blocks', btext,
+                 'debited_g', debited_g, 'credited_g', credited_g, 'discount_g', discount_g,
+                 'dest_meth', dest_meth, 'digests', digests, 'expiry_ms', fmt_int(expiry_ms),
+                 'created_ms', fmt_int(now_ms), 'decided_ms', '0', 'batch_seq', batch_seq)
       inflight = inflight + 1
       redis.call('HSET', KEY_PEER_INFLIGHT, source, fmt_int(inflight))
       hincr(acct_info_key(to_id), 'pending_g', num(credited_g))
@@ -100,8 +103,16 @@ for i = 0, n - 1 do
             { source, batch_seq, credited_g })
       vote(true, '')
     else
-      local kept_ms = math.min(math.max(expiry_ms - now_ms, 0), REFUSED_KEPT_MAX_MS)
-      redis.call('PEXPIRE', key, fmt_int(kept_ms + REFUSED_GRACE_MS))
+      local minute = KEY_PEER_REFUSED_PREFIX .. source .. ':' .. fmt_int(math.floor(now_ms / 60000))
+      if redis.call('INCR', minute) <= REFUSED_PER_MINUTE then
+        redis.call('PEXPIRE', minute, '120000')
+        redis.call('HSET', key, 'role', 'destination', 'state', 'REFUSED', 'reason', reason,
+                   'from', from, 'to', to_id, 'peer', source, 'credited_g', credited_g,
+                   'expiry_ms', fmt_int(expiry_ms), 'created_ms', fmt_int(now_ms),
+                   'decided_ms', '0')
+        local kept_ms = math.min(math.max(expiry_ms - now_ms, 0), REFUSED_KEPT_MAX_MS)
+        redis.call('PEXPIRE', key, fmt_int(kept_ms + REFUSED_GRACE_MS))
+      end
       vote(false, reason)
     end
   end
