@@ -306,11 +306,13 @@ static int checker_index(store_t *st, checker_ctx_t *c, size_t from) {
         if (h != NULL && x != NULL && strcmp(h->origin, x->origin) == 0 && h->first == x->first &&
             h->last == x->last)
             continue;
-        const checker_span_t *at = h != NULL ? h : x;
+        /* the first range in order that one side lacks, or the same start with another end */
+        int cmp = h == NULL ? 1 : x == NULL ? -1 : checker_span_cmp(h, x);
+        const checker_span_t *at = cmp <= 0 ? h : x;
         checker_violation(c->report,
                           "%s: its serial index does not match what it holds, from %s serial %" PRIu64
                           " (%s)", c->store->region, at->origin, at->first,
-                          h == NULL ? "indexed, not held" : x == NULL ? "held, not indexed" : "ranges differ");
+                          cmp < 0 ? "held, not indexed" : cmp > 0 ? "indexed, not held" : "ranges differ");
         break;
     }
     free(held.v);
