@@ -728,6 +728,20 @@ int ledger_feed_list(store_t *st, uint64_t after, size_t limit, char kind,
     return LEDGER_OK;
 }
 
+int ledger_serial_index_build(store_t *st, uint64_t *ranges, char *err, size_t errlen) {
+    CARBON_ASSERT(st != NULL);
+    ledger_args_t a = {0};
+    redisReply *r;
+    int rc = ledger_run(st, "serial_index_build", &a, &r, err, errlen);
+    if (rc != LEDGER_OK) return rc;
+    if (ranges != NULL)
+        *ranges = r->elements == 1 && r->element[0]->type == REDIS_REPLY_INTEGER
+                      ? (uint64_t)r->element[0]->integer
+                      : 0;
+    freeReplyObject(r);
+    return LEDGER_OK;
+}
+
 int ledger_recovery_scan(store_t *st, uint64_t now_ms, size_t limit, ledger_pending_leg_t *src,
                          size_t *src_n, ledger_pending_leg_t *dst, size_t *dst_n, char *err,
                          size_t errlen) {

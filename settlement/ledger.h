@@ -240,6 +240,11 @@ int ledger_recovery_scan(store_t *st, uint64_t now_ms, size_t limit, ledger_pend
                          size_t *src_n, ledger_pending_leg_t *dst, size_t *dst_n, char *err,
                          size_t errlen);
 
+/* Builds the serial index of a store written before it existed (once; a
+ * store that has it is left alone): serial_index_build.lua. *ranges (may be
+ * NULL) gets the number of ranges added. LEDGER_OK or LEDGER_ESTORE. */
+int ledger_serial_index_build(store_t *st, uint64_t *ranges, char *err, size_t errlen);
+
 /* The same, with a share of limit for each of the peers (peers_n of them,
  * at most LEDGER_SCAN_PEERS_MAX) and each state (expired holds, decisions
  * not acknowledged, expired prepared legs), so that no backlog hides

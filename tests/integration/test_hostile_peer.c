@@ -578,3 +578,31 @@ Test(hostile_peer, huge_prepare_refused) {
     free(l);
     checker_clean();
 }
+
+/* A store written before the serial index (its keys deleted here): the
+ * gateway builds the index at start, overlaps are refused, the checker finds
+ * the index complete. */
+Test(hostile_peer, index_built_for_an_old_store) {
+    start(NULL);
+    setup_accounts();
+    uint64_t a_first, a_last;
+    first_block(TJ, "tj-a", &a_first, &a_last);
+    redisContext *c = redis_connect(federation_redis(fed, TJ));
+    cr_assert_not_null(c);
+    redisReply *r = redisCommand(c, "DEL %sCN-TJ %s", STORE_KEY_SERIALS_PREFIX, STORE_KEY_SERIALS_BUILT);
+    cr_assert(r != NULL && r->integer == 2, "the index and its mark were there");
+    freeReplyObject(r);
+    redisFree(c);
+    cr_assert_eq(federation_restart(fed, TJ), 0, "%s", federation_last_error());
+    cr_assert_eq(harness_channel_wait_ready(hostile(), 5000), 0);
+    leg_buf_t l;
+    char id[33];
+    rc_new_id(id);
+    blk_t same[] = {{"CN-TJ", "TJ-GT-01", a_first, a_first + 999}};
+    leg_make(&l, id, "tj-b", same, 1);
+    char votes[1][32];
+    client_status_t st;
+    cr_assert_eq(prepare(&l, 1, votes, &st), GRPC_STATUS_OK, "prepare: %s", st.details);
+    cr_expect_str_eq(votes[0], "SERIALS_OVERLAP");
+    checker_clean();
+}
