@@ -37,6 +37,8 @@ void config_defaults(gateway_config_t *cfg) {
     cfg->peer_timeout_ms = 5000;
     cfg->recovery_interval_ms = 2000;
     cfg->heuristic_after_ms = 600000;
+    cfg->peer_legs_in_flight_max = 20000;
+    cfg->peer_requests_per_s = 500;
     cfg->checkpoint_interval_ms = 10000;
 }
 
@@ -223,6 +225,8 @@ static int config_on_limits(config_parse_t *p, const char *section, const char *
         if (strcmp(name, "peer_timeout_ms") == 0) U32(peer_timeout_ms, 10, 600000);
         if (strcmp(name, "recovery_interval_ms") == 0) U32(recovery_interval_ms, 10, 3600000);
         if (strcmp(name, "heuristic_after_ms") == 0) U32(heuristic_after_ms, 1000, 604800000);
+        if (strcmp(name, "peer_legs_in_flight_max") == 0) U32(peer_legs_in_flight_max, 1, 10000000);
+        if (strcmp(name, "peer_requests_per_s") == 0) U32(peer_requests_per_s, 1, 1000000);
     } else {
         if (strcmp(name, "signing_key") == 0)
             return config_copy_path(p, cfg->audit_signing_key, name, value);

@@ -8,7 +8,10 @@
  *   [limits]   max_message_bytes, batch_legs_max, batch_window_ms, leg_expiry_ms,
  *              peer_timeout_ms, recovery_interval_ms, heuristic_after_ms (how long
  *              a coordinator must have failed recovery's QueryDecision attempts
- *              before an operator may force a decision: ResolveInDoubt)
+ *              before an operator may force a decision: ResolveInDoubt),
+ *              peer_legs_in_flight_max (legs one peer may have prepared here,
+ *              undecided), peer_requests_per_s (Federation calls one peer may
+ *              make per second, a burst of as many)
  *   [audit]    signing_key (Ed25519 PEM, separate from the TLS key; empty: no
  *              checkpoints), checkpoint_interval_ms
  *   [audit_keys] REGION = PATH of a peer's Ed25519 public key (PEM): checkpoints
@@ -82,6 +85,8 @@ typedef struct {
     uint32_t peer_timeout_ms;
     uint32_t recovery_interval_ms;
     uint32_t heuristic_after_ms; /* 1000..604800000, default 600000 (10 min) */
+    uint32_t peer_legs_in_flight_max;
+    uint32_t peer_requests_per_s;
     /* [audit] */
     char audit_signing_key[CONFIG_PATH_MAX];
     uint32_t checkpoint_interval_ms;

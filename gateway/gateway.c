@@ -17,6 +17,7 @@
 #include "gateway/log.h"
 #include "gateway/metrics.h"
 #include "gateway/services/operations.h"
+#include "gateway/peer_rate.h"
 #include "gateway/peers.h"
 #include "gateway/services/reflection.h"
 #include "gateway/services/registry.h"
@@ -211,6 +212,11 @@ static gateway_t *gateway_load(const gateway_config_t *cfg, char *err, size_t er
     /* the same identity, CA and CRLs towards the peers, reloaded with them */
     gw->peers = peers_create(cfg, gw->tls, err, errlen);
     if (gw->peers == NULL) goto fail;
+    gw->peer_rate = peer_rate_create(cfg->peer_requests_per_s);
+    if (gw->peer_rate == NULL) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
     return gw;
 fail:
     gateway_destroy(gw);
@@ -256,6 +262,7 @@ gateway_t *gateway_create(const gateway_config_t *cfg, char *err, size_t errlen)
     ecfg.peers_n = cfg->peers_n;
     ecfg.store = gw->store_cfg;
     ecfg.batch_legs_max = cfg->batch_legs_max;
+    ecfg.message_bytes_max = cfg->max_message_bytes;
     ecfg.batch_window_ms = cfg->batch_window_ms;
     ecfg.peer_timeout_ms = cfg->peer_timeout_ms;
     ecfg.recovery_interval_ms = cfg->recovery_interval_ms;
@@ -314,6 +321,9 @@ static void gateway_hello_peers(gateway_t *gw) {
     req.region = gw->cfg.region;
     req.n_catalog_digests = n;
     req.catalog_digests = digests;
+    Carbon__V1__PeerLimits limits;
+    peers_limits_of(&gw->cfg, &limits);
+    req.limits = &limits;
     const catalog_t *own = catalog_set_current(gw->catalogs, gw->cfg.region);
     for (size_t p = 0; p < gw->cfg.peers_n; p++) {
         ProtobufCMessage *resp = NULL;
@@ -327,6 +337,9 @@ static void gateway_hello_peers(gateway_t *gw) {
             continue;
         }
         const Carbon__V1__HelloResponse *r = (const Carbon__V1__HelloResponse *)resp;
+        if (r->limits != NULL && r->limits->batch_legs_max >= 1)
+            engine_set_peer_limits(gw->engine, gw->cfg.peers[p].region, r->limits->batch_legs_max,
+                                   r->limits->max_message_bytes);
         int has_own = 0;
         for (size_t k = 0; k < r->n_catalog_digests; k++)
             if (strcmp(r->catalog_digests[k], own->digest_hex) == 0) has_own = 1;
@@ -354,6 +367,10 @@ static int gateway_claim_store(gateway_t *gw, char *err, size_t errlen) {
     char owner[STORE_REGION_SIZE + 32];
     int rc = store_region_claim(st, gw->cfg.region, owner, sizeof owner, why, sizeof why);
     int format_rc = rc == 0 ? log_tree_check_format(st, err, errlen) : LEDGER_OK;
+    uint64_t ranges = 0;
+    if (rc == 0 && format_rc == LEDGER_OK && ledger_serial_index_build(st, &ranges, why, sizeof why) == LEDGER_OK &&
+        ranges > 0)
+        log_info("serial_index_built", "{s:i}", "ranges", ranges > INT32_MAX ? INT32_MAX : (int)ranges);
     store_close(st);
     if (format_rc == LEDGER_EINVAL) {
         log_error("store_log_format", "{s:s}", "reason", err);
@@ -430,6 +447,7 @@ void gateway_destroy(gateway_t *gw) {
     metrics_destroy(gw->metrics); /* after the engine: it wraps its transport */
     checkpointer_fini(gw);
     peers_destroy(gw->peers);
+    peer_rate_destroy(gw->peer_rate);
     tls_server_destroy(gw->tls); /* and the credentials gw->creds */
     if (gw->catalogs != NULL) catalog_set_free(gw->catalogs);
     free(gw);

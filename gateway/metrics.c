@@ -208,6 +208,12 @@ static int metrics_query(void *ctx, const char *peer, const char *const *tids, s
     return rc;
 }
 
+static int metrics_hello(void *ctx, const char *peer, int64_t timeout_ms, uint32_t *legs_max,
+                         uint32_t *bytes_max, char *err, size_t errlen) {
+    metrics_t *m = ctx;
+    return m->inner.hello(m->inner.ctx, peer, timeout_ms, legs_max, bytes_max, err, errlen);
+}
+
 void metrics_set_forks_unacknowledged(metrics_t *m, const char *region, uint64_t n) {
     if (m == NULL) return;
     CARBON_ASSERT(region != NULL && m->peers_n <= CONFIG_PEERS_MAX);
@@ -218,7 +224,8 @@ void metrics_set_forks_unacknowledged(metrics_t *m, const char *region, uint64_t
 engine_transport_t metrics_transport(metrics_t *m, const engine_transport_t *inner) {
     m->inner = *inner;
     engine_transport_t t = {
-        .ctx = m, .prepare = metrics_prepare, .decide = metrics_decide, .query = metrics_query};
+        .ctx = m, .prepare = metrics_prepare, .decide = metrics_decide, .query = metrics_query,
+        .hello = inner->hello != NULL ? metrics_hello : NULL};
     return t;
 }
 

@@ -25,7 +25,17 @@ struct peers {
     /* 1 from a failed call to the next call that succeeds (peer_down/peer_up) */
     atomic_int down[CONFIG_PEERS_MAX];
     _Atomic int64_t down_since_ms[CONFIG_PEERS_MAX];
+    Carbon__V1__PeerLimits limits; /* this gateway's, sent in Hello */
 };
+
+void peers_limits_of(const gateway_config_t *cfg, Carbon__V1__PeerLimits *out) {
+    CARBON_ASSERT(cfg != NULL && out != NULL);
+    carbon__v1__peer_limits__init(out);
+    out->batch_legs_max = cfg->batch_legs_max;
+    out->max_message_bytes = cfg->max_message_bytes;
+    out->legs_in_flight_max = cfg->peer_legs_in_flight_max;
+    out->requests_per_s = cfg->peer_requests_per_s;
+}
 
 peers_t *peers_create(const gateway_config_t *cfg, const tls_server_t *tls, char *err,
                       size_t errlen) {
@@ -33,6 +43,7 @@ peers_t *peers_create(const gateway_config_t *cfg, const tls_server_t *tls, char
     peers_t *p = calloc(1, sizeof *p);
     if (p == NULL) abort();
     snprintf(p->region, sizeof p->region, "%s", cfg->region);
+    peers_limits_of(cfg, &p->limits);
     for (size_t i = 0; i < cfg->peers_n; i++) {
         /* credentials of its own per peer: each expects that region's gateway */
         grpc_channel_credentials *creds = tls_server_peer_credentials(
@@ -233,8 +244,32 @@ static int peers_query(void *ctx, const char *peer, const char *const *tids, siz
     return rc;
 }
 
+/* Hello with this gateway's limits; the peer's limits into *legs_max and
+ * *bytes_max (0 when it sent none: an older peer). */
+static int peers_hello(void *ctx, const char *peer, int64_t timeout_ms, uint32_t *legs_max,
+                       uint32_t *bytes_max, char *err, size_t errlen) {
+    peers_t *p = ctx;
+    CARBON_ASSERT(p != NULL && peer != NULL && legs_max != NULL && bytes_max != NULL);
+    Carbon__V1__HelloRequest req = CARBON__V1__HELLO_REQUEST__INIT;
+    req.protocol_version = 1;
+    req.region = p->region;
+    req.limits = &p->limits;
+    ProtobufCMessage *resp = NULL;
+    if (peers_call(p, peer, "/carbon.v1.Federation/Hello", &req.base,
+                   &carbon__v1__hello_response__descriptor, &resp, timeout_ms, err, errlen) != 0)
+        return -1;
+    const Carbon__V1__HelloResponse *r = (const Carbon__V1__HelloResponse *)resp;
+    *legs_max = r->limits != NULL ? r->limits->batch_legs_max : 0;
+    *bytes_max = r->limits != NULL ? r->limits->max_message_bytes : 0;
+    protobuf_c_message_free_unpacked(resp, NULL);
+    return 0;
+}
+
 engine_transport_t peers_transport(peers_t *p) {
-    engine_transport_t t = {
-        .ctx = p, .prepare = peers_prepare, .decide = peers_decide, .query = peers_query};
+    engine_transport_t t = {.ctx = p,
+                            .prepare = peers_prepare,
+                            .decide = peers_decide,
+                            .query = peers_query,
+                            .hello = peers_hello};
     return t;
 }

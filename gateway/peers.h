@@ -3,6 +3,7 @@
 #ifndef GATEWAY_PEERS_H
 #define GATEWAY_PEERS_H
 
+#include "carbon/v1/carbon.pb-c.h"
 #include "gateway/app.h"
 #include "gateway/rpc/client.h"
 #include "gateway/config.h"
@@ -31,5 +32,8 @@ void peers_observe(peers_t *p, const char *region, const char *path, const clien
 /* Prepare, Decide and QueryDecision over the channels (engine.h contract),
  * their outcomes recorded as by peers_observe. */
 engine_transport_t peers_transport(peers_t *p);
+
+/* This gateway's limits as it announces them in Hello (proto PeerLimits). */
+void peers_limits_of(const gateway_config_t *cfg, Carbon__V1__PeerLimits *out);
 
 #endif

@@ -228,6 +228,98 @@ static int checker_list(store_t *st, checker_ctx_t *c, const char *list, const c
     return 0;
 }
 
+/* ---- the serial index (store_keys.h serials:ORIGIN) ----------------------------- */
+
+/* Sorts s and merges its ranges that overlap or touch, per origin. */
+static void checker_coalesce(checker_spans_t *s) {
+    if (s->n == 0) return;
+    qsort(s->v, s->n, sizeof *s->v, checker_span_cmp);
+    size_t k = 0;
+    for (size_t i = 1; i < s->n; i++) {
+        checker_span_t *cur = &s->v[k];
+        const checker_span_t *sp = &s->v[i];
+        if (strcmp(cur->origin, sp->origin) == 0 && sp->first <= cur->last + 1) {
+            if (sp->last > cur->last) cur->last = sp->last;
+        } else {
+            s->v[++k] = *sp;
+        }
+    }
+    s->n = k + 1;
+}
+
+typedef struct {
+    checker_spans_t *index;
+    checker_report_t *report;
+    const char *region;
+    char *err;
+    size_t errlen;
+} checker_index_ctx_t;
+
+/* Reads one serials:ORIGIN key ("FIRST:LAST" members) into the index spans. */
+static int checker_on_index(void *vctx, store_t *st, const char *key) {
+    checker_index_ctx_t *c = vctx;
+    const char *origin = key + strlen(STORE_KEY_SERIALS_PREFIX);
+    redisReply *r = checker_cmd(st, c->err, c->errlen, "ZRANGE", key, "0", "-1", (const char *)NULL);
+    if (r == NULL) return -1;
+    for (size_t i = 0; i < r->elements; i++) {
+        ledger_block_t b;
+        memset(&b, 0, sizeof b);
+        snprintf(b.origin, sizeof b.origin, "%s", origin);
+        char *end = NULL;
+        b.first = strtoull(r->element[i]->str, &end, 10);
+        if (end == NULL || *end != ':' || (b.last = strtoull(end + 1, NULL, 10)) < b.first) {
+            checker_violation(c->report, "%s: malformed serial index entry '%s' of %s", c->region,
+                              r->element[i]->str, origin);
+            continue;
+        }
+        checker_add_span(c->index, &b, "index");
+    }
+    freeReplyObject(r);
+    return 0;
+}
+
+/* The region's serial index must cover exactly what it holds: its accounts,
+ * retired and cancelled blocks (spans[from..] as scanned for it), its HELD
+ * source legs and PREPARED destination legs. Reports the first difference. */
+static int checker_index(store_t *st, checker_ctx_t *c, size_t from) {
+    checker_spans_t held = {0}, index = {0};
+    for (size_t i = from; i < c->spans->n; i++) {
+        ledger_block_t b = {0};
+        snprintf(b.origin, sizeof b.origin, "%s", c->spans->v[i].origin);
+        b.first = c->spans->v[i].first;
+        b.last = c->spans->v[i].last;
+        checker_add_span(&held, &b, "held");
+    }
+    for (size_t k = 0; k < c->store->legs_n; k++) {
+        const ledger_leg_t *leg = &c->store->legs[k];
+        int source = strcmp(leg->role, "source") == 0;
+        if ((source && leg->state == TRANSFER_STATE_HELD) ||
+            (!source && leg->state == TRANSFER_STATE_PREPARED))
+            for (size_t b = 0; b < leg->blocks_n; b++) checker_add_span(&held, &leg->blocks[b], "held");
+    }
+    checker_index_ctx_t ic = {&index, c->report, c->store->region, c->err, c->errlen};
+    int rc = checker_scan(st, STORE_KEY_SERIALS_PREFIX "*", checker_on_index, &ic, c->err, c->errlen);
+    checker_coalesce(&held);
+    checker_coalesce(&index);
+    for (size_t i = 0; rc == 0 && (i < held.n || i < index.n); i++) {
+        const checker_span_t *h = i < held.n ? &held.v[i] : NULL, *x = i < index.n ? &index.v[i] : NULL;
+        if (h != NULL && x != NULL && strcmp(h->origin, x->origin) == 0 && h->first == x->first &&
+            h->last == x->last)
+            continue;
+        /* the first range in order that one side lacks, or the same start with another end */
+        int cmp = h == NULL ? 1 : x == NULL ? -1 : checker_span_cmp(h, x);
+        const checker_span_t *at = cmp <= 0 ? h : x;
+        checker_violation(c->report,
+                          "%s: its serial index does not match what it holds, from %s serial %" PRIu64
+                          " (%s)", c->store->region, at->origin, at->first,
+                          cmp < 0 ? "held, not indexed" : cmp > 0 ? "indexed, not held" : "ranges differ");
+        break;
+    }
+    free(held.v);
+    free(index.v);
+    return rc;
+}
+
 typedef struct {
     char tid[LEDGER_TID_LEN + 1];
     unsigned holds, decisions, prepares, finals, acks;
@@ -354,12 +446,19 @@ static int checker_audit(store_t *st, checker_ctx_t *c) {
     return 0;
 }
 
+/* The leg of transfer tid stored at region in role whose other side is peer:
+ * a destination keys its legs by (source, id), so another source's leg of
+ * the same id is not this transfer's. NULL if none. */
 static const ledger_leg_t *checker_find_leg(const checker_store_t *stores, size_t n,
-                                            const char *region, const char *tid) {
+                                            const char *region, const char *tid, const char *role,
+                                            const char *peer) {
     for (size_t i = 0; i < n; i++) {
         if (strcmp(stores[i].region, region) != 0) continue;
-        for (size_t k = 0; k < stores[i].legs_n; k++)
-            if (strcmp(stores[i].legs[k].tid, tid) == 0) return &stores[i].legs[k];
+        for (size_t k = 0; k < stores[i].legs_n; k++) {
+            const ledger_leg_t *l = &stores[i].legs[k];
+            if (strcmp(l->tid, tid) == 0 && strcmp(l->role, role) == 0 && strcmp(l->peer, peer) == 0)
+                return l;
+        }
     }
     return NULL;
 }
@@ -462,9 +561,9 @@ static void checker_aborted(checker_pass_t *p, const char *region, const ledger_
     if (settled_required && dstate == TRANSFER_STATE_PREPARED)
         checker_violation(rep, "transfer %s: aborted but still PREPARED at %s",
                           leg->tid, leg->peer);
-    if (settled_required && !leg->acked && d != NULL)
-        checker_violation(rep, "transfer %s: abort not acknowledged at %s",
-                          leg->tid, region);
+    if (settled_required && !leg->acked)
+        checker_violation(rep, "transfer %s: abort not acknowledged at %s%s", leg->tid, region,
+                          d == NULL ? " (no record at the destination)" : "");
 }
 
 /* One leg stored at region: both legs of its transfer agree. */
@@ -477,7 +576,7 @@ static void checker_leg(checker_pass_t *p, const char *region, const ledger_leg_
                           leg->tid, region, leg->role, transfer_state_name(leg->state), leg->peer);
     if (strcmp(leg->role, "source") == 0) {
         rep->transfers++;
-        const ledger_leg_t *d = checker_find_leg(stores, n, leg->peer, leg->tid);
+        const ledger_leg_t *d = checker_find_leg(stores, n, leg->peer, leg->tid, "destination", region);
         int peer_known = checker_has_region(stores, n, leg->peer);
         if (leg->state == TRANSFER_STATE_HELD)
             checker_held(p, region, leg, d);
@@ -493,7 +592,7 @@ static void checker_leg(checker_pass_t *p, const char *region, const ledger_leg_
             checker_note_unchecked(rep, leg->peer);
             return;
         }
-        const ledger_leg_t *s = checker_find_leg(stores, n, leg->peer, leg->tid);
+        const ledger_leg_t *s = checker_find_leg(stores, n, leg->peer, leg->tid, "source", region);
         if (s == NULL && (leg->state == TRANSFER_STATE_PREPARED || leg->state == TRANSFER_STATE_COMMITTED))
             checker_violation(rep, "transfer %s: %s at %s but unknown at its source %s", leg->tid,
                               transfer_state_name(leg->state), region, leg->peer);
@@ -508,18 +607,20 @@ static void checker_conservation(checker_pass_t *p) {
     for (size_t i = 0; i < p->n; i++) {
         const char *origin = p->stores[i].region;
         uint64_t next = 1;
-        const checker_span_t *prev = NULL;
+        const checker_span_t *reach = NULL; /* the span that reaches furthest so far (to next - 1) */
         for (size_t k = 0; k < p->spans->n; k++) {
             const checker_span_t *sp = &p->spans->v[k];
             if (strcmp(sp->origin, origin) != 0) continue;
-            if (sp->first < next && prev != NULL)
+            if (sp->first < next && reach != NULL)
                 checker_violation(p->rep, "%s serials %" PRIu64 "-%" PRIu64 " are in two places: %s and %s",
-                                  origin, sp->first, prev->last < sp->last ? prev->last : sp->last,
-                                  prev->place, sp->place);
+                                  origin, sp->first, next - 1 < sp->last ? next - 1 : sp->last,
+                                  reach->place, sp->place);
             else if (sp->first > next)
                 checker_gap(p->rep, p->abroad, origin, next, sp->first - 1);
-            if (sp->last + 1 > next) next = sp->last + 1;
-            prev = sp;
+            if (sp->last + 1 > next) {
+                next = sp->last + 1;
+                reach = sp;
+            }
         }
         if (next <= p->stores[i].serial_last)
             checker_gap(p->rep, p->abroad, origin, next, p->stores[i].serial_last);
@@ -548,10 +649,12 @@ int checker_run(const checker_region_t *regions, size_t n, int settled_required,
         s->serial_last = r->type == REDIS_REPLY_STRING ? strtoull(r->str, NULL, 10) : 0;
         freeReplyObject(r);
         rep->serials_issued += s->serial_last;
+        size_t spans_from = spans.n;
         if (checker_scan(st, STORE_KEY_ACCOUNT_PREFIX "*" STORE_KEY_ACCOUNT_BLOCKS_SUFFIX, checker_on_account, &c, err, errlen) != 0) goto out;
         if (checker_scan(st, STORE_KEY_LEG_PREFIX "*" STORE_KEY_LEG_SUFFIX, checker_on_leg, &c, err, errlen) != 0) goto out;
         if (checker_list(st, &c, STORE_KEY_RETIRED, "retired", &rep->grams_retired) != 0) goto out;
         if (checker_list(st, &c, STORE_KEY_CANCELLED, "cancelled", &rep->grams_cancelled) != 0) goto out;
+        if (checker_index(st, &c, spans_from) != 0) goto out;
         if (checker_audit(st, &c) != 0) goto out;
     }
 

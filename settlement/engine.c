@@ -21,6 +21,7 @@
 #define ENGINE_BACKOFF_MS_INITIAL 50
 #define ENGINE_BACKOFF_MS_MAX 2000
 #define ENGINE_WAITER_TICK_MS 50
+#define ENGINE_PEER_BYTES_MIN 1024 /* a peer's max_message_bytes below this is ignored */
 
 typedef struct engine_item {
     ledger_leg_t leg;
@@ -86,6 +87,8 @@ typedef struct {
     int exited; /* the batcher has stopped */
     pthread_cond_t wake;
     engine_batch_t batch;
+    /* what the peer accepts (engine_set_peer_limits); 0: not known yet */
+    _Atomic uint32_t legs_max, bytes_max;
 } engine_peer_t;
 
 struct engine {
@@ -151,6 +154,51 @@ static uint64_t engine_mono_us(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* ---- a peer's limits ------------------------------------------------------------ */
+
+static engine_peer_t *engine_peer(engine_t *e, const char *region);
+
+/* Items (legs, decisions, ids) per message to p: the lower of the engine's
+ * batch_legs_max and the peer's own (when known); at least 1. */
+static size_t engine_legs_max(const engine_t *e, engine_peer_t *p) {
+    CARBON_ASSERT(e != NULL && p != NULL && e->cfg.batch_legs_max >= 1);
+    uint32_t theirs = atomic_load(&p->legs_max);
+    uint32_t n = e->cfg.batch_legs_max;
+    if (theirs >= 1 && theirs < n) n = theirs;
+    CARBON_ASSERT(n >= 1 && n <= LEDGER_BATCH_LEGS_MAX);
+    return n;
+}
+
+/* Bytes a Prepare to p may fill: three quarters of the lower of the engine's
+ * message_bytes_max and the peer's (room for the encoding's overhead, which
+ * engine_leg_bytes does not count exactly); 0: no limit. */
+static uint64_t engine_bytes_budget(const engine_t *e, engine_peer_t *p) {
+    uint32_t theirs = atomic_load(&p->bytes_max);
+    uint64_t n = e->cfg.message_bytes_max;
+    if (theirs >= ENGINE_PEER_BYTES_MIN && (n == 0 || theirs < n)) n = theirs;
+    return n / 4 * 3;
+}
+
+/* An upper bound of a leg's bytes in a Prepare (protobuf): its strings with
+ * their tags and lengths, and per block its origin, methodology and three
+ * varints of at most 10 bytes. */
+static uint64_t engine_leg_bytes(const ledger_leg_t *leg) {
+    CARBON_ASSERT(leg != NULL);
+    uint64_t n = 64 + strlen(leg->tid) + 2 * (CARBON_REGION_SIZE + LEDGER_ID_MAX + 3) +
+                 strlen(leg->dest_meth) + 2 * LEDGER_DIGEST_HEX + 6 * 11;
+    for (size_t i = 0; i < leg->blocks_n; i++)
+        n += 8 + strlen(leg->blocks[i].origin) + strlen(leg->blocks[i].meth) + 3 * 11;
+    return n;
+}
+
+void engine_set_peer_limits(engine_t *e, const char *peer, uint32_t legs_max, uint32_t bytes_max) {
+    CARBON_ASSERT(e != NULL && peer != NULL);
+    engine_peer_t *p = engine_peer(e, peer);
+    if (p == NULL) return;
+    atomic_store(&p->legs_max, legs_max);
+    atomic_store(&p->bytes_max, bytes_max);
 }
 
 /* ---- metrics: fixed-bucket histograms (engine.h) ------------------------------- */
@@ -556,7 +604,8 @@ static void engine_run_batch(engine_t *e, engine_peer_t *p, store_t *st, size_t 
 static size_t engine_batch_gather(engine_t *e, engine_peer_t *p) {
     CARBON_ASSERT(engine_locked(e));
     CARBON_ASSERT(p->batch.cap == e->cfg.batch_legs_max);
-    size_t max = p->batch.cap;
+    size_t max = engine_legs_max(e, p);
+    CARBON_ASSERT(max <= p->batch.cap);
     while (p->queued == 0 && !e->stopping) engine_cond_wait(e, &p->wake, NULL);
     if (p->queued == 0 && e->stopping) {
         p->exited = 1; /* later submissions are answered by engine_submit itself */
@@ -570,9 +619,14 @@ static size_t engine_batch_gather(engine_t *e, engine_peer_t *p) {
         struct timespec ts = engine_abstime(until - now);
         engine_cond_wait(e, &p->wake, &ts);
     }
+    /* At most max legs and (after the first) the peer's bytes: a batch of
+     * fragmented legs is split rather than refused whole. */
     size_t n = 0;
+    uint64_t budget = engine_bytes_budget(e, p), bytes = 0;
     while (n < max && p->head != NULL) {
         engine_item_t *it = p->head;
+        bytes += engine_leg_bytes(&it->leg);
+        if (n > 0 && budget > 0 && bytes > budget) break;
         p->head = it->next;
         if (p->head == NULL) p->tail = NULL;
         p->batch.items[n++] = it;
@@ -668,7 +722,7 @@ void engine_submit(engine_t *e, ledger_leg_t *leg, engine_done_fn done, void *ar
         p->head = it;
     p->tail = it;
     p->queued++;
-    if (p->queued == 1 || p->queued >= e->cfg.batch_legs_max) pthread_cond_signal(&p->wake);
+    if (p->queued == 1 || p->queued >= engine_legs_max(e, p)) pthread_cond_signal(&p->wake);
     engine_unlock(e);
 }
 
@@ -776,11 +830,13 @@ static int engine_recover_resend(engine_t *e, store_t *st, size_t src_n) {
             r->verdicts[k] = transfer_decision_of(r->src[i].state);
             k++;
         }
-        for (size_t off = 0; off < k; off += LEDGER_BATCH_LEGS_MAX) {
-            size_t m = k - off < LEDGER_BATCH_LEGS_MAX ? k - off : LEDGER_BATCH_LEGS_MAX;
+        size_t chunk = engine_legs_max(e, &e->peers[pi]); /* what the peer accepts */
+        for (size_t off = 0; off < k; off += chunk) {
+            size_t m = k - off < chunk ? k - off : chunk;
             if (engine_send_decisions(e, st, peer, 0, r->tids + off, r->verdicts + off, m, 1,
-                                      &r->ack) == 0)
-                settled += (int)m;
+                                      &r->ack) != 0)
+                break; /* unreachable: the next pass tries again, the other peers now */
+            settled += (int)m;
         }
     }
     return settled;
@@ -851,8 +907,9 @@ static int engine_recover_ask(engine_t *e, store_t *st, size_t dst_n) {
         size_t k = 0;
         for (size_t i = 0; i < dst_n; i++)
             if (strcmp(r->dst[i].peer, peer) == 0) r->tids[k++] = r->dst[i].tid;
-        for (size_t off = 0; off < k; off += LEDGER_BATCH_LEGS_MAX) {
-            size_t m = k - off < LEDGER_BATCH_LEGS_MAX ? k - off : LEDGER_BATCH_LEGS_MAX;
+        size_t chunk = engine_legs_max(e, &e->peers[pi]); /* what the peer accepts */
+        for (size_t off = 0; off < k; off += chunk) {
+            size_t m = k - off < chunk ? k - off : chunk;
             settled += engine_recover_ask_chunk(e, st, peer, r->tids + off, m);
         }
     }
@@ -911,8 +968,9 @@ static int engine_recover_heuristic(engine_t *e, store_t *st) {
             size_t k = 0;
             for (size_t i = 0; i < n; i++)
                 if (strcmp(legs[i].peer, peer) == 0) r->tids[k++] = legs[i].tid;
-            for (size_t off = 0; off < k; off += e->cfg.batch_legs_max) {
-                size_t m = k - off < e->cfg.batch_legs_max ? k - off : e->cfg.batch_legs_max;
+            size_t chunk = engine_legs_max(e, &e->peers[pi]); /* what the peer accepts */
+            for (size_t off = 0; off < k; off += chunk) {
+                size_t m = k - off < chunk ? k - off : chunk;
                 settled += engine_recover_heuristic_chunk(e, st, peer, r->tids + off, m);
             }
         }
@@ -924,8 +982,24 @@ static int engine_recover_heuristic(engine_t *e, store_t *st) {
     return settled;
 }
 
+/* Asks each peer whose limits are not known yet for them (transport.hello). */
+static void engine_recover_hello(engine_t *e) {
+    CARBON_ASSERT(e != NULL && e->cfg.peers_n <= ENGINE_PEERS_MAX);
+    if (e->transport.hello == NULL) return;
+    for (size_t pi = 0; pi < e->cfg.peers_n; pi++) {
+        engine_peer_t *p = &e->peers[pi];
+        if (atomic_load(&p->legs_max) != 0) continue;
+        uint32_t legs_max = 0, bytes_max = 0;
+        char err[256];
+        if (e->transport.hello(e->transport.ctx, p->region, e->cfg.peer_timeout_ms, &legs_max,
+                               &bytes_max, err, sizeof err) == 0 && legs_max >= 1)
+            engine_set_peer_limits(e, p->region, legs_max, bytes_max);
+    }
+}
+
 int engine_recover_once(engine_t *e, store_t *st) {
     CARBON_ASSERT(e != NULL && st != NULL);
+    engine_recover_hello(e);
     int was_recovering = atomic_exchange(&e->recovering, 1);
     CARBON_ASSERT(was_recovering == 0); /* one pass at a time uses e->recovery */
     engine_recovery_t *r = &e->recovery;
@@ -933,7 +1007,12 @@ int engine_recover_once(engine_t *e, store_t *st) {
     char err[256];
     int settled = 0;
     uint64_t now = ledger_now_ms();
-    if (ledger_recovery_scan(st, now, ENGINE_RECOVERY_SCAN_MAX, r->src, &src_n, r->dst, &dst_n,
+    ledger_serial_index_build(st, NULL, err, sizeof err); /* a store from before the index */
+    const char *peers[ENGINE_PEERS_MAX];
+    CARBON_ASSERT(e->cfg.peers_n <= ENGINE_PEERS_MAX && ENGINE_PEERS_MAX <= LEDGER_SCAN_PEERS_MAX);
+    for (size_t i = 0; i < e->cfg.peers_n; i++) peers[i] = e->peers[i].region;
+    if (ledger_recovery_scan_peers(st, now, ENGINE_RECOVERY_SCAN_MAX, peers, e->cfg.peers_n,
+                                   r->src, &src_n, r->dst, &dst_n,
                              err, sizeof err) == LEDGER_OK) {
         CARBON_ASSERT(src_n <= ENGINE_RECOVERY_SCAN_MAX && dst_n <= ENGINE_RECOVERY_SCAN_MAX);
         engine_recovery_count_in_doubt(e, src_n, dst_n, now);

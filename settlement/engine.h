@@ -73,6 +73,8 @@ typedef struct {
     uint32_t peer_timeout_ms;
     uint32_t recovery_interval_ms;
     uint32_t queue_legs_max;     /* per peer, 1..ENGINE_QUEUE_LEGS_MAX */
+    uint32_t message_bytes_max;  /* a Prepare's bytes at most (0: no limit); a peer's
+                                    own limit, learned by hello, may lower it */
     engine_event_fn on_event;    /* NULL: nothing reported */
     void *event_ctx;
 } engine_config_t;
@@ -98,6 +100,10 @@ typedef struct {
     /* decisions[i] gets 'C', 'A' or 'U' (the peer has no record). */
     int (*query)(void *ctx, const char *peer, const char *const *tids, size_t n,
                  int64_t timeout_ms, char *decisions, char *err, size_t errlen);
+    /* Optional (NULL: none). Asks the peer's limits: *legs_max items per
+     * message and *bytes_max bytes per message (0: the peer did not say). */
+    int (*hello)(void *ctx, const char *peer, int64_t timeout_ms, uint32_t *legs_max,
+                 uint32_t *bytes_max, char *err, size_t errlen);
 } engine_transport_t;
 
 /* Called once per submitted or awaited leg, from an engine thread, with the
@@ -140,6 +146,13 @@ int engine_wait(engine_t *e, const char *tid, uint64_t deadline_ms, engine_done_
  * recovery thread is the only caller in gatewayd, and a broken
  * precondition stops the process (CARBON_ASSERT). */
 int engine_recover_once(engine_t *e, store_t *st);
+
+/* Records what peer accepts (from its Hello): at most legs_max legs,
+ * decisions or ids and bytes_max bytes per message (0: not said, the
+ * engine's own limit). Every batch and every recovery message to peer stays
+ * within the lower of these and the engine's own batch_legs_max and
+ * message_bytes_max. Unknown peers are ignored. Thread-safe. */
+void engine_set_peer_limits(engine_t *e, const char *peer, uint32_t legs_max, uint32_t bytes_max);
 
 /* Stops taking legs, settles every queued one, stops the threads. */
 void engine_stop(engine_t *e);

@@ -393,7 +393,7 @@ int ledger_hold(store_t *st, ledger_leg_t *leg, const char *request_fp, uint64_t
  * dest_prepare.lua, dest_decide.lua). A full batch is one store call. */
 #define LEDGER_SOURCE_DECIDE_ARGS(n) (2 + 4 * (size_t)(n))
 #define LEDGER_SOURCE_ACK_ARGS(n) (2 + (size_t)(n))
-#define LEDGER_DEST_PREPARE_ARGS(n) (4 + 11 * (size_t)(n) + 1)
+#define LEDGER_DEST_PREPARE_ARGS(n) (4 + 11 * (size_t)(n) + 2)
 #define LEDGER_DEST_DECIDE_ARGS(n) (3 + 4 * (size_t)(n))
 CARBON_STATIC_ASSERT(LEDGER_SOURCE_DECIDE_ARGS(LEDGER_BATCH_LEGS_MAX) <= STORE_ARGS_MAX &&
                          LEDGER_SOURCE_ACK_ARGS(LEDGER_BATCH_LEGS_MAX) <= STORE_ARGS_MAX &&
@@ -457,8 +457,8 @@ int ledger_source_ack(store_t *st, const char *const *tids, size_t n, uint64_t n
 /* ---- transfers: destination --------------------------------------------------- */
 
 int ledger_dest_prepare(store_t *st, const char *source_region, uint64_t batch_seq,
-                        const char *batch_totals, ledger_prepare_t *p, size_t n, uint64_t now_ms,
-                        char *err, size_t errlen) {
+                        const char *batch_totals, ledger_prepare_t *p, size_t n,
+                        uint32_t inflight_max, uint64_t now_ms, char *err, size_t errlen) {
     CARBON_ASSERT(st != NULL && source_region != NULL && batch_totals != NULL && p != NULL);
     CARBON_ASSERT(n >= 1 && n <= LEDGER_BATCH_LEGS_MAX);
     ledger_args_t a = {0};
@@ -485,6 +485,7 @@ int ledger_dest_prepare(store_t *st, const char *source_region, uint64_t batch_s
         ledger_args_str(&a, p[i].precheck != NULL ? p[i].precheck : "");
     }
     ledger_args_str(&a, batch_totals);
+    ledger_args_u64(&a, inflight_max);
     CARBON_ASSERT(a.n == LEDGER_DEST_PREPARE_ARGS(n));
     redisReply *r;
     int rc = ledger_run(st, "dest_prepare", &a, &r, err, errlen);
@@ -737,15 +738,40 @@ int ledger_feed_list(store_t *st, uint64_t after, size_t limit, char kind,
     return LEDGER_OK;
 }
 
+int ledger_serial_index_build(store_t *st, uint64_t *ranges, char *err, size_t errlen) {
+    CARBON_ASSERT(st != NULL);
+    ledger_args_t a = {0};
+    redisReply *r;
+    int rc = ledger_run(st, "serial_index_build", &a, &r, err, errlen);
+    if (rc != LEDGER_OK) return rc;
+    if (ranges != NULL)
+        *ranges = r->elements == 1 && r->element[0]->type == REDIS_REPLY_INTEGER
+                      ? (uint64_t)r->element[0]->integer
+                      : 0;
+    freeReplyObject(r);
+    return LEDGER_OK;
+}
+
 int ledger_recovery_scan(store_t *st, uint64_t now_ms, size_t limit, ledger_pending_leg_t *src,
                          size_t *src_n, ledger_pending_leg_t *dst, size_t *dst_n, char *err,
                          size_t errlen) {
+    return ledger_recovery_scan_peers(st, now_ms, limit, NULL, 0, src, src_n, dst, dst_n, err,
+                                      errlen);
+}
+
+int ledger_recovery_scan_peers(store_t *st, uint64_t now_ms, size_t limit,
+                               const char *const *peers, size_t peers_n,
+                               ledger_pending_leg_t *src, size_t *src_n,
+                               ledger_pending_leg_t *dst, size_t *dst_n, char *err,
+                               size_t errlen) {
     CARBON_ASSERT(st != NULL && src != NULL && dst != NULL && src_n != NULL && dst_n != NULL);
-    CARBON_ASSERT(limit >= 1);
+    CARBON_ASSERT(limit >= 1 && peers_n <= LEDGER_SCAN_PEERS_MAX && (peers != NULL || peers_n == 0));
     *src_n = *dst_n = 0;
     ledger_args_t a = {0};
     ledger_args_u64(&a, now_ms);
     ledger_args_u64(&a, limit);
+    ledger_args_u64(&a, peers_n);
+    for (size_t i = 0; i < peers_n; i++) ledger_args_str(&a, peers[i]);
     redisReply *r;
     int rc = ledger_run(st, "recovery_scan", &a, &r, err, errlen);
     if (rc != LEDGER_OK) return rc;

@@ -157,12 +157,17 @@ typedef struct {
     char reason[LEDGER_REASON_MAX + 1];
 } ledger_prepare_t;
 
-/* Phase one at the destination for a batch (one script). batch_totals is
- * this side's "count|sum_g|digest" of the batch, recorded once per batch_seq
- * (0: not a numbered batch). */
+/* Phase one at the destination for a batch (one script, dest_prepare.lua).
+ * batch_totals is this side's "count|sum_g|digest" of the batch, recorded
+ * once per batch_seq (0: not a numbered batch) if a leg is voted yes. A leg
+ * is voted no (and leaves only a record that expires) if its id is another
+ * source's or came with other content (ID_REUSED), its serials overlap what
+ * the region holds (SERIALS_OVERLAP) or were never issued here
+ * (SERIALS_NOT_ISSUED), or source_region already has inflight_max legs
+ * prepared here (PEER_LEGS_LIMIT). */
 int ledger_dest_prepare(store_t *st, const char *source_region, uint64_t batch_seq,
-                        const char *batch_totals, ledger_prepare_t *p, size_t n, uint64_t now_ms,
-                        char *err, size_t errlen);
+                        const char *batch_totals, ledger_prepare_t *p, size_t n,
+                        uint32_t inflight_max, uint64_t now_ms, char *err, size_t errlen);
 
 typedef struct {
     const char *tid;
@@ -243,6 +248,22 @@ typedef struct {
 int ledger_recovery_scan(store_t *st, uint64_t now_ms, size_t limit, ledger_pending_leg_t *src,
                          size_t *src_n, ledger_pending_leg_t *dst, size_t *dst_n, char *err,
                          size_t errlen);
+
+/* Builds the serial index of a store written before it existed (once; a
+ * store that has it is left alone): serial_index_build.lua. *ranges (may be
+ * NULL) gets the number of ranges added. LEDGER_OK or LEDGER_ESTORE. */
+int ledger_serial_index_build(store_t *st, uint64_t *ranges, char *err, size_t errlen);
+
+/* The same, with a share of limit for each of the peers (peers_n of them,
+ * at most LEDGER_SCAN_PEERS_MAX) and each state (expired holds, decisions
+ * not acknowledged, expired prepared legs), so that no backlog hides
+ * another; the rest goes to the oldest legs of any peer, as above. */
+#define LEDGER_SCAN_PEERS_MAX 16
+int ledger_recovery_scan_peers(store_t *st, uint64_t now_ms, size_t limit,
+                               const char *const *peers, size_t peers_n,
+                               ledger_pending_leg_t *src, size_t *src_n,
+                               ledger_pending_leg_t *dst, size_t *dst_n, char *err,
+                               size_t errlen);
 
 /* Wall-clock milliseconds since the epoch. */
 uint64_t ledger_now_ms(void);

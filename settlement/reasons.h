@@ -120,10 +120,13 @@ typedef enum { REASON_RETRY_NO, REASON_RETRY_YES, REASON_RETRY_LATER } reason_re
     X(ORIGIN_MISMATCH, OK, LEG, NO, "The leg's serials claim an origin other than the region whose catalog defines the methodology.", "Investigate the source gateway; the transfer ABORTED.") \
     X(RECOGNITION_MISMATCH, OK, LEG, LATER, "The leg's destination methodology is not what the destination's catalog recognizes.", "Deploy the same catalogs everywhere, then send a new transfer.") \
     X(QUOTE_MISMATCH, OK, LEG, LATER, "The leg's credited or debited grams are not what the destination's catalog rule yields.", "Deploy the same catalogs everywhere, then send a new transfer.") \
-    X(ABORTED_BEFORE_PREPARE, OK, LEG, NO, "The source decided ABORT before the destination had seen the leg.", "Read the source's transfer for its reason; send a new transfer if still wanted.") \
     X(ABORTED_BY_SOURCE, OK, LEG, NO, "The destination's prepared leg was aborted by the source's decision.", "Read the source's transfer for its reason; send a new transfer if still wanted.") \
     X(HEURISTIC_REVERSED, OK, LEG, NO, "An operator forced COMMIT of this leg; its coordinator then decided ABORT, and the credit, still in the account, was taken back.", "Nothing moved in the end; send a new transfer if still wanted.") \
     X(PRESUMED_ABORT, OK, LEG, NO, "The destination asked the source about a leg the source had not decided yet: the source aborted it (presumed abort).", "Send a new transfer (new id) if still wanted.") \
+    X(SERIALS_OVERLAP, OK, LEG, NO, "The leg's blocks overlap serials the destination already holds (in an account, a hold, a pending credit, retired or cancelled), or each other: refused, never overwritten.", "Investigate the source gateway: it sent serials that are elsewhere; the transfer ABORTED.") \
+    X(SERIALS_NOT_ISSUED, OK, LEG, NO, "The leg carries serials of the destination's own region that the destination never issued.", "Investigate the source gateway: it sent serials that do not exist; the transfer ABORTED.") \
+    X(PEER_LEGS_LIMIT, OK, LEG, LATER, "The source already has peer_legs_in_flight_max legs prepared at the destination and not yet decided.", "Send a new transfer once earlier ones are settled; raise the destination's limit if honest traffic needs it.") \
+    X(PEER_RATE_LIMITED, RESOURCE_EXHAUSTED, CALL, YES, "The calling peer sent more Federation requests per second than peer_requests_per_s allows.", "Retry with backoff; the engine does so by itself.") \
     X(REFUSED, OK, LEG, NO, "The destination voted NO without giving a reason.", "Ask the destination's operators; send a new transfer if still wanted.")
 
 typedef enum {

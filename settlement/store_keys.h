@@ -29,8 +29,22 @@
  *                           whose coordinator has not answered yet, by decided ms
  *   legs:mixed       zset   legs HEURISTIC_MIXED (either role), by the ms it was found:
  *                           listed and alarmed until an operator compensates
+ *   legs:held:PEER   zset   source legs HELD towards PEER, by expiry_ms
+ *   legs:unacked:PEER zset  source legs to PEER decided, not yet acknowledged, by decided_ms
+ *   legs:prepared:SRC zset  destination legs PREPARED from SRC, by expiry_ms
+ *                           (the last three: recovery_scan.lua, per peer and state)
  *   retired          list   "RID|block" per retired block
  *   cancelled        list   "TID|block" per cancelled (discount) block
+ *   serials:ORIGIN   zset   the ranges of ORIGIN's serials this region holds (in
+ *                           an account, a hold, a pending credit, retired or
+ *                           cancelled), disjoint: member "FIRST:LAST", score FIRST;
+ *                           a range leaves at the commit that exports it
+ *                           (_prelude.lua serial_index_*)
+ *   meta:serial-index string "1" once the serial index covers the store
+ *                           (serial_index_build.lua, for stores written before it)
+ *   peer:inflight    hash   SRC -> destination legs PREPARED for SRC (dest_prepare)
+ *   peer:refused:SRC:MINUTE string  refusal records kept for SRC in that minute
+ *                           (since the epoch; expires after two minutes)
  *   log:size         string entries sequenced: the seq of the newest entry
  *   log:entries      hash   seq -> entry bytes, format carbon-audit/3 (docs/audit-log.md)
  *   log:tree         hash   size, root (hex), time_ms: the integrated tree (log_tree.h)
@@ -87,8 +101,15 @@
 #define STORE_KEY_LEGS_PREPARED "cj:legs:prepared"
 #define STORE_KEY_LEGS_HEURISTIC "cj:legs:heuristic"
 #define STORE_KEY_LEGS_MIXED "cj:legs:mixed"
+#define STORE_KEY_LEGS_HELD_PREFIX "cj:legs:held:"
+#define STORE_KEY_LEGS_UNACKED_PREFIX "cj:legs:unacked:"
+#define STORE_KEY_LEGS_PREPARED_PREFIX "cj:legs:prepared:"
 #define STORE_KEY_RETIRED "cj:retired"
 #define STORE_KEY_CANCELLED "cj:cancelled"
+#define STORE_KEY_SERIALS_PREFIX "cj:serials:"
+#define STORE_KEY_SERIALS_BUILT "cj:meta:serial-index"
+#define STORE_KEY_PEER_INFLIGHT "cj:peer:inflight"
+#define STORE_KEY_PEER_REFUSED_PREFIX "cj:peer:refused:"
 #define STORE_KEY_LOG_SIZE "cj:log:size"
 #define STORE_KEY_LOG_ENTRIES "cj:log:entries"
 #define STORE_KEY_LOG_TREE "cj:log:tree"

@@ -13,6 +13,8 @@
 #include "gateway/config.h"
 #include "gateway/log.h"
 #include "gateway/pbconv.h"
+#include "gateway/peer_rate.h"
+#include "gateway/peers.h"
 #include "gateway/services/operations.h"
 #include "gateway/validate.h"
 #include "settlement/audit.h"
@@ -26,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define FEDERATION_PROTOCOL_VERSION 1
 /* A leg whose expiry lies further ahead than the longest leg_expiry_ms any
@@ -35,11 +38,25 @@
  * numbers (doubles, exact to 2^53). */
 #define FEDERATION_EXPIRY_HORIZON_MS ((uint64_t)CONFIG_LEG_EXPIRY_MS_MAX + 60000u)
 
-/* Checks that the region named in the message is the caller's. */
+static uint64_t federation_mono_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Checks that the region named in the message is the caller's, and that the
+ * caller is within its peer_requests_per_s (else RESOURCE_EXHAUSTED,
+ * PEER_RATE_LIMITED). */
 static int federation_region_ok(server_call_t *call, const char *region) {
     CARBON_ASSERT(call != NULL && region != NULL);
     const identity_t *caller = server_call_caller(call);
-    if (caller != NULL && strcmp(caller->region, region) == 0) return 1;
+    if (caller != NULL && strcmp(caller->region, region) == 0) {
+        struct gateway *gw = server_call_app(call);
+        if (peer_rate_take(gw->peer_rate, caller->region, federation_mono_ms())) return 1;
+        server_refuse(call, REASON_PEER_RATE_LIMITED, "more than %u Federation requests per second",
+                      gw->cfg.peer_requests_per_s);
+        return 0;
+    }
     server_reply_error(call, GRPC_STATUS_PERMISSION_DENIED, REASON(REGION_MISMATCH),
                        "the message names region '%.16s' but the caller is %s", region,
                        caller != NULL ? caller->region : "unknown");
@@ -74,6 +91,12 @@ void federation_hello(server_call_t *call, const ProtobufCMessage *request) {
     Carbon__V1__HelloResponse resp = CARBON__V1__HELLO_RESPONSE__INIT;
     resp.protocol_version = FEDERATION_PROTOCOL_VERSION;
     resp.region = gw->cfg.region;
+    Carbon__V1__PeerLimits limits;
+    peers_limits_of(&gw->cfg, &limits);
+    resp.limits = &limits;
+    if (req->limits != NULL && req->limits->batch_legs_max >= 1 && gw->engine != NULL)
+        engine_set_peer_limits(gw->engine, req->region, req->limits->batch_legs_max,
+                               req->limits->max_message_bytes);
     resp.catalog_digests = arena_alloc(&a, n * sizeof *resp.catalog_digests);
     for (size_t i = 0; i < n; i++)
         resp.catalog_digests[resp.n_catalog_digests++] = arena_strdup(&a, current[i]->digest_hex);
@@ -173,8 +196,8 @@ void federation_prepare(server_call_t *call, const ProtobufCMessage *request) {
     store_t *st = gateway_call_store(call);
     if (st == NULL) goto out;
     federation_batch_text(gw->cfg.region, legs, n, batch_text, sizeof batch_text);
-    if (ledger_dest_prepare(st, req->source_region, req->batch_seq, batch_text, p, n, now_ms, err,
-                            sizeof err) != LEDGER_OK) {
+    if (ledger_dest_prepare(st, req->source_region, req->batch_seq, batch_text, p, n,
+                            gw->cfg.peer_legs_in_flight_max, now_ms, err, sizeof err) != LEDGER_OK) {
         log_warn("store_error", "{s:s, s:s}", "method", "Prepare", "error", err);
         server_reply_error(call, GRPC_STATUS_UNAVAILABLE, REASON(STORE_UNAVAILABLE),
                            "the store did not answer; send the batch again");

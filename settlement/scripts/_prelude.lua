@@ -58,6 +58,51 @@ end
 
 local function block_grams(b) return b.last - b.first + 1 end
 
+-- The serial index (store_keys.h serials:ORIGIN): the ranges of each origin's
+-- serials this region holds anywhere (accounts, holds, pending credits,
+-- retired, cancelled), disjoint, member "FIRST:LAST" scored FIRST. Every
+-- script that makes the region hold serials it did not hold (issue, a
+-- prepared credit) or stop holding them (an export's commit, a dropped
+-- pending credit) changes it in the same script; moves inside the region
+-- (account -> hold -> account, retire, cancel) leave it as it is, since each
+-- block lies within one indexed range. The checker verifies it.
+local function serial_index_key(origin) return KEY_SERIALS_PREFIX .. origin end
+
+local function serial_entry_parse(member)
+  local colon = string.find(member, ':', 1, true)
+  return num(string.sub(member, 1, colon - 1)), num(string.sub(member, colon + 1))
+end
+
+-- The indexed range of origin overlapping first..last, as "FIRST:LAST", or
+-- nil. One lookup: the ranges are disjoint, so only the last range starting
+-- at or before `last` can overlap.
+local function serial_overlap(origin, first, last)
+  local r = redis.call('ZREVRANGEBYSCORE', serial_index_key(origin), fmt_int(last), '-inf',
+                       'LIMIT', 0, 1)
+  if #r == 0 then return nil end
+  local _, l = serial_entry_parse(r[1])
+  if l >= first then return r[1] end
+  return nil
+end
+
+local function serial_index_add(origin, first, last)
+  redis.call('ZADD', serial_index_key(origin), fmt_int(first), fmt_int(first) .. ':' .. fmt_int(last))
+end
+
+-- Removes first..last from the index: the range holding it is cut around
+-- it. Returns false (and changes nothing) if no one range holds it all.
+local function serial_index_remove(origin, first, last)
+  local key = serial_index_key(origin)
+  local r = redis.call('ZREVRANGEBYSCORE', key, fmt_int(first), '-inf', 'LIMIT', 0, 1)
+  if #r == 0 then return false end
+  local f, l = serial_entry_parse(r[1])
+  if l < last then return false end
+  redis.call('ZREM', key, r[1])
+  if f < first then serial_index_add(origin, f, first - 1) end
+  if l > last then serial_index_add(origin, last + 1, l) end
+  return true
+end
+
 -- Adds a block to an account.
 local function account_add_block(id, b)
   redis.call('HSET', acct_blocks_key(id), block_field(b), fmt_int(b.last))

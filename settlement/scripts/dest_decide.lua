@@ -1,8 +1,11 @@
 -- dest_decide: phase two at the destination (DESIGN §6 step 5), one call per
 -- batch. COMMIT: the first credited_g grams of the pending blocks go to the
 -- account, the rest (recognition discount) is cancelled. ABORT: the pending
--- credit is dropped. An ABORT for a leg never seen is recorded, so that a late
--- Prepare of it is refused. Replays change nothing.
+-- credit is dropped (its serials leave the serial index). An ABORT for a leg
+-- never seen leaves nothing (answered "A"): a Prepare of it arriving late is
+-- refused as EXPIRED, or prepared and then aborted by recovery's
+-- QueryDecision, since the source has the ABORT recorded. Replays change
+-- nothing.
 -- ARGV: now_ms, source_region, n, then n times: tid, decision ("C"/"A"), resolved_by,
 --   resolve_reason (both empty, or, when forced by ResolveInDoubt, the
 --   operator's SPIFFE ID and reason: free text, kept byte for byte)
@@ -44,6 +47,9 @@ local function heuristic_take_back(tid, account, head, tail)
   end
   for _, b in ipairs(head) do redis.call('HDEL', bkey, block_field(b)) end
   for _, b in ipairs(tail) do redis.call('LREM', KEY_CANCELLED, 1, tid .. '|' .. block_text(b)) end
+  -- the region no longer holds these serials (the serial index, above)
+  for _, b in ipairs(head) do serial_index_remove(b.origin, b.first, b.last) end
+  for _, b in ipairs(tail) do serial_index_remove(b.origin, b.first, b.last) end
   return 1
 end
 
@@ -60,6 +66,8 @@ local function heuristic_settle(tid, key, leg, decision)
   if decision ~= forced and forced == 'A' then
     for _, b in ipairs(head) do account_add_block(account, b) end
     for _, b in ipairs(tail) do redis.call('RPUSH', KEY_CANCELLED, tid .. '|' .. block_text(b)) end
+    -- held here again (the forced ABORT's drop took them out of the index)
+    for _, b in ipairs(both) do serial_index_add(b.origin, b.first, b.last) end
     local cursor = feed_add('A', tid)
     redis.call('HSET', key, 'state', 'COMMITTED', 'reason', '', 'cursor', fmt_int(cursor))
     outcome, moved = 'REAPPLIED', both
@@ -91,16 +99,14 @@ for i = 0, n - 1 do
                          'heuristic', 'heuristic_outcome')
   if not leg[1] then
     if decision == 'A' then
-      redis.call('HSET', key, 'role', 'destination', 'state', 'ABORTED', 'peer', source,
-                 'reason', 'ABORTED_BEFORE_PREPARE', 'created_ms', fmt_int(now_ms),
-                 'decided_ms', fmt_int(now_ms))
-      dropped_ids[#dropped_ids + 1] = tid
-      out[#out + 1] = 'A'
+      out[#out + 1] = 'A' -- nothing to drop, nothing kept (a late Prepare: see above)
     else
       out[#out + 1] = 'U'
     end
   elseif leg[1] ~= 'destination' or leg[6] ~= source then
-    out[#out + 1] = 'U'
+    -- the id is another source's (or this region's own) leg: this source's
+    -- leg is unknown here, so its ABORT is done and its COMMIT unknown
+    if decision == 'A' then out[#out + 1] = 'A' else out[#out + 1] = 'U' end
   elseif leg[2] == 'PREPARED' then
     if resolved ~= '' then
       resolutions[#resolutions + 1] = { tid = tid, details = { decision, resolved, why } }
@@ -110,6 +116,10 @@ for i = 0, n - 1 do
     local credited_g = num(leg[5])
     hincr(acct_info_key(leg[3]), 'pending_g', -credited_g)
     redis.call('ZREM', KEY_LEGS_PREPARED, tid)
+    redis.call('ZREM', KEY_LEGS_PREPARED_PREFIX .. source, tid)
+    if redis.call('HINCRBY', KEY_PEER_INFLIGHT, source, -1) < 0 then
+      redis.call('HSET', KEY_PEER_INFLIGHT, source, '0')
+    end
     if decision == 'C' then
       local head, tail = blocks_split(blocks_parse(leg[4]), credited_g)
       for _, b in ipairs(head) do account_add_block(leg[3], b) end
@@ -121,6 +131,7 @@ for i = 0, n - 1 do
                  'cursor', fmt_int(cursor), 'resolved_by', resolved, 'resolve_reason', why)
       out[#out + 1] = 'C'
     else
+      for _, b in ipairs(blocks_parse(leg[4])) do serial_index_remove(b.origin, b.first, b.last) end
       redis.call('HSET', key, 'state', 'ABORTED', 'reason', 'ABORTED_BY_SOURCE',
                  'decided_ms', fmt_int(now_ms), 'resolved_by', resolved, 'resolve_reason', why)
       dropped_ids[#dropped_ids + 1] = tid

@@ -1,19 +1,63 @@
 -- dest_prepare: phase one at the destination (DESIGN §6 step 3), one call
 -- per batch. Each new leg is recorded PREPARED as a pending credit that cannot
--- be spent (vote yes) or REFUSED with its reason (vote no). A leg seen before
--- gets the same vote again: duplicates and reordering change nothing.
+-- be spent (vote yes) or REFUSED with its reason (vote no). A refusal keeps
+-- only a small record (no blocks) that expires after the leg's expiry, at
+-- most REFUSED_KEPT_MAX_MS + REFUSED_GRACE_MS from now, and at most
+-- REFUSED_PER_MINUTE of them per source and minute (beyond that the vote is
+-- still no, and nothing is kept): refusals leave nothing lasting, and what
+-- they keep for a while is bounded per peer. A replay after the record is
+-- gone is judged again: a yes then prepares a leg the source has aborted,
+-- which recovery's QueryDecision drops. A leg is the source's: a leg seen
+-- before from the same source with the same content gets the same vote
+-- again (duplicates and reordering change nothing); the same id from another
+-- source, or with other content, is voted no (ID_REUSED) and changes nothing.
+-- A leg's blocks must not overlap any serials the region holds (the serial
+-- index, _prelude.lua), nor each other (SERIALS_OVERLAP); blocks of this
+-- region's own serials must have been issued (SERIALS_NOT_ISSUED); a source
+-- may have at most inflight_max legs PREPARED here (PEER_LEGS_LIMIT).
 -- ARGV: now_ms, source_region, batch_seq, n, then n times (11 fields):
 --   tid, from_account, to_id, blocks, debited_g, credited_g, discount_g,
 --   dest_meth, src_digest|dst_digest, expiry_ms, precheck (empty, or the
 --   reason the C side already refuses it for); then the batch's
---   "count|sum_g|digest" as this side computed it (recorded once per batch_seq)
+--   "count|sum_g|digest" as this side computed it (recorded once per
+--   batch_seq, and only if a leg is voted yes); then inflight_max
 -- Audit: one 'prepare' entry per leg voted yes (the transfer, the account
 -- credited, the source account, the leg's blocks; details: source region,
--- batch seq, credited_g), one 'refuse' entry for the legs voted no.
+-- batch seq, credited_g). Legs voted no change nothing and are not logged
+-- (the source logs its abort with the reason).
 -- Returns per leg: "Y" or "N", then the reason ("" for yes).
+local REFUSED_KEPT_MAX_MS, REFUSED_GRACE_MS, REFUSED_PER_MINUTE = 60000, 60000, 10000
 local now_ms, source, batch_seq, n = num(ARGV[1]), ARGV[2], ARGV[3], num(ARGV[4])
+local inflight_max = num(ARGV[6 + n * 11])
+local home = redis.call('GET', KEY_META_REGION) or ''
+local serial_last = num(redis.call('GET', KEY_SERIAL_LAST))
+local inflight = num(redis.call('HGET', KEY_PEER_INFLIGHT, source))
 local out = {}
-local no_ids = {}
+
+-- Indexes the blocks one by one (so that they may not overlap each other
+-- either); on a refusal takes back what it added. Returns the reason or ''.
+local function blocks_claim(blocks)
+  local added = {}
+  local reason = ''
+  for _, b in ipairs(blocks) do
+    if b.origin == home and b.last > serial_last then reason = 'SERIALS_NOT_ISSUED' break end
+    if serial_overlap(b.origin, b.first, b.last) then reason = 'SERIALS_OVERLAP' break end
+    serial_index_add(b.origin, b.first, b.last)
+    added[#added + 1] = b
+  end
+  if reason ~= '' then
+    for _, b in ipairs(added) do
+      redis.call('ZREM', serial_index_key(b.origin), fmt_int(b.first) .. ':' .. fmt_int(b.last))
+    end
+  end
+  return reason
+end
+
+local function vote(yes, reason)
+  out[#out + 1] = yes and 'Y' or 'N'
+  out[#out + 1] = reason
+end
+
 for i = 0, n - 1 do
   local base = 5 + i * 11
   local tid, from, to_id, btext = ARGV[base], ARGV[base + 1], ARGV[base + 2], ARGV[base + 3]
@@ -21,17 +65,19 @@ for i = 0, n - 1 do
   local dest_meth, digests, expiry_ms, precheck = ARGV[base + 7], ARGV[base + 8],
                                                   num(ARGV[base + 9]), ARGV[base + 10]
   local key = leg_key(tid)
-  local leg = redis.call('HMGET', key, 'role', 'state', 'reason')
+  local leg = redis.call('HMGET', key, 'role', 'state', 'reason', 'peer', 'blocks', 'to',
+                         'credited_g')
   if leg[1] == 'source' then
-    out[#out + 1] = 'N'
-    out[#out + 1] = 'ID_REUSED'
+    vote(false, 'ID_REUSED')
   elseif leg[1] == 'destination' then
-    if leg[2] == 'PREPARED' or leg[2] == 'COMMITTED' then
-      out[#out + 1] = 'Y'
-      out[#out + 1] = ''
+    local other = leg[4] ~= source or (leg[5] and leg[5] ~= btext) or
+                  (leg[6] and (leg[6] ~= to_id or leg[7] ~= credited_g))
+    if other then
+      vote(false, 'ID_REUSED')
+    elseif leg[2] == 'PREPARED' or leg[2] == 'COMMITTED' then
+      vote(true, '')
     else
-      out[#out + 1] = 'N'
-      out[#out + 1] = leg[3] or 'REFUSED'
+      vote(false, leg[3] or 'REFUSED')
     end
   else
     local reason = precheck
@@ -39,29 +85,44 @@ for i = 0, n - 1 do
       reason = 'UNKNOWN_ACCOUNT'
     end
     if reason == '' and expiry_ms <= now_ms then reason = 'EXPIRED' end
-    local state = 'PREPARED'
-    if reason ~= '' then state = 'REFUSED' end
-    redis.call('HSET', key, 'role', 'destination', 'state', state, 'reason', reason,
-               'from', from, 'to', to_id, 'peer', source, 'blocks', btext,
-               'debited_g', debited_g, 'credited_g', credited_g, 'discount_g', discount_g,
-               'dest_meth', dest_meth, 'digests', digests, 'expiry_ms', fmt_int(expiry_ms),
-               'created_ms', fmt_int(now_ms), 'decided_ms', '0', 'batch_seq', batch_seq)
+    if reason == '' and inflight >= inflight_max then reason = 'PEER_LEGS_LIMIT' end
+    local blocks = blocks_parse(btext)
+    if reason == '' then reason = blocks_claim(blocks) end
     if reason == '' then
+      redis.call('HSET', key, 'role', 'destination', 'state', 'PREPARED', 'reason', '',
+                 'from', from, 'to', to_id, 'peer', source, 'blocks', btext,
+                 'debited_g', debited_g, 'credited_g', credited_g, 'discount_g', discount_g,
+                 'dest_meth', dest_meth, 'digests', digests, 'expiry_ms', fmt_int(expiry_ms),
+                 'created_ms', fmt_int(now_ms), 'decided_ms', '0', 'batch_seq', batch_seq)
+      inflight = inflight + 1
+      redis.call('HSET', KEY_PEER_INFLIGHT, source, fmt_int(inflight))
       hincr(acct_info_key(to_id), 'pending_g', num(credited_g))
       redis.call('ZADD', KEY_LEGS_PREPARED, expiry_ms, tid)
-      audit(now_ms, 'prepare', { tid, to_id, from }, blocks_parse(btext),
+      redis.call('ZADD', KEY_LEGS_PREPARED_PREFIX .. source, expiry_ms, tid)
+      audit(now_ms, 'prepare', { tid, to_id, from }, blocks,
             { source, batch_seq, credited_g })
-      out[#out + 1] = 'Y'
-      out[#out + 1] = ''
+      vote(true, '')
     else
-      no_ids[#no_ids + 1] = tid .. ':' .. reason
-      out[#out + 1] = 'N'
-      out[#out + 1] = reason
+      local minute = KEY_PEER_REFUSED_PREFIX .. source .. ':' .. fmt_int(math.floor(now_ms / 60000))
+      if redis.call('INCR', minute) <= REFUSED_PER_MINUTE then
+        redis.call('PEXPIRE', minute, '120000')
+        redis.call('HSET', key, 'role', 'destination', 'state', 'REFUSED', 'reason', reason,
+                   'from', from, 'to', to_id, 'peer', source, 'credited_g', credited_g,
+                   'expiry_ms', fmt_int(expiry_ms), 'created_ms', fmt_int(now_ms),
+                   'decided_ms', '0')
+        local kept_ms = math.min(math.max(expiry_ms - now_ms, 0), REFUSED_KEPT_MAX_MS)
+        redis.call('PEXPIRE', key, fmt_int(kept_ms + REFUSED_GRACE_MS))
+      end
+      vote(false, reason)
     end
   end
 end
+-- The batch is recorded (for Reconcile) once, and only if a leg of it was
+-- voted yes: a batch refused whole leaves nothing.
+local any_yes = false
+for i = 1, #out, 2 do if out[i] == 'Y' then any_yes = true end end
 local seq = num(batch_seq)
-if seq > 0 then
+if seq > 0 and any_yes then
   local all = {}
   for i = 0, n - 1 do all[#all + 1] = ARGV[5 + i * 11] end
   local key = KEY_BATCH_IN_PREFIX .. source
@@ -70,5 +131,4 @@ if seq > 0 then
     if num(redis.call('GET', key .. KEY_BATCH_SEQ_SUFFIX)) < seq then redis.call('SET', key .. KEY_BATCH_SEQ_SUFFIX, batch_seq) end
   end
 end
-if #no_ids > 0 then audit(now_ms, 'refuse', no_ids, {}, { source, batch_seq }) end
 return out

@@ -36,6 +36,8 @@ if leg[1] == 'source' then
     end
   end
   for _, b in ipairs(moved) do redis.call('HDEL', bkey, block_field(b)) end
+  -- exported, as at a commit: the region no longer holds them (serial index)
+  for _, b in ipairs(moved) do serial_index_remove(b.origin, b.first, b.last) end
   redis.call('HSET', key, 'state', 'COMMITTED', 'reason', '', 'acked', '0')
   redis.call('ZADD', KEY_LEGS_OPEN, num(leg[9]), tid)
   ids = { tid, leg[4], leg[5] }

@@ -7,10 +7,11 @@ local ids = {}
 for i = 1, n do
   local tid = ARGV[2 + i]
   local key = leg_key(tid)
-  local leg = redis.call('HMGET', key, 'role', 'state', 'acked')
+  local leg = redis.call('HMGET', key, 'role', 'state', 'acked', 'peer')
   if leg[1] == 'source' and (leg[2] == 'COMMITTED' or leg[2] == 'ABORTED') and leg[3] ~= '1' then
     redis.call('HSET', key, 'acked', '1')
     redis.call('ZREM', KEY_LEGS_OPEN, tid)
+    redis.call('ZREM', KEY_LEGS_UNACKED_PREFIX .. (leg[4] or ''), tid)
     ids[#ids + 1] = tid
   end
 end

@@ -1,5 +1,6 @@
 -- source_decide: the commit point (DESIGN §6 step 4), for a whole batch.
--- Each HELD leg becomes COMMITTED (its blocks stay as the exported tombstone)
+-- Each HELD leg becomes COMMITTED (its blocks stay as the exported tombstone
+-- and leave the serial index: the region no longer holds them)
 -- or ABORTED (its blocks return to the account). A leg already decided keeps
 -- its decision: replays change nothing. One audit entry per leg decided
 -- (commit or abort: the transfer, its account, the hold's blocks), so that a
@@ -15,7 +16,7 @@ for i = 0, n - 1 do
                                                ARGV[6 + i * 4]
   local key = leg_key(tid)
   local leg = redis.call('HMGET', key, 'role', 'state', 'reason', 'expiry_ms', 'from', 'blocks',
-                         'debited_g', 'decided_ms')
+                         'debited_g', 'decided_ms', 'peer')
   local state = leg[2]
   if leg[1] ~= 'source' then
     out[#out + 1] = 'UNKNOWN'
@@ -32,7 +33,10 @@ for i = 0, n - 1 do
   else
     local blocks = blocks_parse(leg[6])
     hincr(acct_info_key(leg[5]), 'held_g', -num(leg[7]))
+    redis.call('ZREM', KEY_LEGS_HELD_PREFIX .. leg[9], tid)
+    redis.call('ZADD', KEY_LEGS_UNACKED_PREFIX .. leg[9], now_ms, tid)
     if decision == 'C' then
+      for _, b in ipairs(blocks) do serial_index_remove(b.origin, b.first, b.last) end
       redis.call('HSET', key, 'state', 'COMMITTED', 'decided_ms', fmt_int(now_ms))
       audit(now_ms, 'commit', { tid, leg[5] }, blocks, {})
       out[#out + 1] = 'COMMITTED'

@@ -32,5 +32,6 @@ redis.call('HSET', key, 'role', 'source', 'state', 'HELD', 'reason', '', 'reques
            'decided_ms', '0', 'acked', '0', 'blocks', text, 'cursor', fmt_int(cursor))
 hincr(acct_info_key(from_id), 'held_g', debited_g)
 redis.call('ZADD', KEY_LEGS_OPEN, expiry_ms, tid)
+redis.call('ZADD', KEY_LEGS_HELD_PREFIX .. ARGV[5], expiry_ms, tid)
 audit(now_ms, 'hold', { tid, from_id, ARGV[4] }, taken, {})
 return { 'OK', 'HELD', '', text }

@@ -1,0 +1,608 @@
+/* test_hostile_peer.c - a peer that is buggy or compromised (issue 15): a
+ * client holding CN-HE's real gateway certificate speaks Federation to
+ * CN-TJ's real gateway over mutual TLS and attacks it. Each attack must be
+ * refused with its reason, CN-TJ's store must stay within a stated bound,
+ * honest transfers must keep settling, and the conservation checker must
+ * find 0 violations at the end. Figures (keys, bytes, times) go to stderr.
+ *
+ * Reproductions of issue 15 (each failed on the code before the fix):
+ *   overlap_refused        1: a block overlapping an account's was credited,
+ *                             and one with the same start key overwrote it
+ *   reused_id_aborts       3: a second source's transfer reusing an id was
+ *                             COMMITTED at the source and lost
+ *   unknown_decisions_...  5: every Decide ABORT of an unknown id and every
+ *                             refused Prepare wrote a permanent record
+ *   peer_limits            5: no per-peer limit on legs in flight or rate */
+#include "gateway/rpc/grpc_lifetime.h"
+#include "tests/support/gateway_harness.h"
+#include "tests/support/proc.h"
+#include "tests/support/registry_client.h"
+
+#include "carbon/v1/carbon.pb-c.h"
+#include "settlement/store_keys.h"
+
+#include <criterion/criterion.h>
+#include <hiredis/hiredis.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define TJ 0
+#define BJ 1
+#define HE 2
+#define CALL_TIMEOUT_MS 20000
+#define SETTLE_TIMEOUT_MS 40000
+#define HOSTILE_CERT "CN-HE-gateway"
+#define HE_FRESH_SERIAL 1000000000000ull /* far above anything HE issues in a test */
+
+static federation_t *fed;
+
+static void start(const char *extra_ini) {
+    grpc_lifetime_begin();
+    federation_options_t o = {.regions_n = 3, .leg_expiry_ms = 20000, .recovery_interval_ms = 300,
+                              .extra_ini = extra_ini};
+    fed = federation_start(&o);
+    cr_assert_not_null(fed, "federation: %s", federation_last_error());
+}
+
+static void stop_all(void) {
+    federation_free(fed);
+    fed = NULL;
+    grpc_lifetime_end(GRPC_LIFETIME_END_WAIT_MS);
+}
+
+TestSuite(hostile_peer, .fini = stop_all, .timeout = 300);
+
+static grpc_channel *reg(int i) {
+    static const char *const certs[] = {"CN-TJ-registry", "CN-BJ-registry", "CN-HE-registry"};
+    grpc_channel *ch = federation_channel(fed, i, certs[i]);
+    cr_assert_not_null(ch);
+    return ch;
+}
+
+/* The attacker: CN-HE's gateway certificate, talking to CN-TJ. */
+static grpc_channel *hostile(void) {
+    grpc_channel *ch = federation_channel(fed, TJ, HOSTILE_CERT);
+    cr_assert_not_null(ch);
+    return ch;
+}
+
+static void open_ok(int region, const char *id) {
+    client_status_t st;
+    cr_assert_eq(rc_open(reg(region), id, &st), GRPC_STATUS_OK, "open %s: %s", id, st.details);
+}
+
+static void issue_ok(int region, const char *acct, const char *meth, uint64_t milli) {
+    char iid[33], fp[64];
+    rc_new_id(iid);
+    snprintf(fp, sizeof fp, "hostile-%s", iid);
+    client_status_t st;
+    cr_assert_eq(rc_issue(reg(region), iid, acct, meth, milli, fp, NULL, &st), GRPC_STATUS_OK,
+                 "issue: %s", st.details);
+}
+
+/* ---- CN-TJ's store ---------------------------------------------------------- */
+
+static long long redis_int(int region, const char *fmt, const char *arg) {
+    redisContext *c = redis_connect(federation_redis(fed, region));
+    cr_assert_not_null(c);
+    redisReply *r = arg != NULL ? redisCommand(c, fmt, arg) : redisCommand(c, fmt);
+    cr_assert_not_null(r);
+    long long v = r->type == REDIS_REPLY_INTEGER ? r->integer
+                  : r->type == REDIS_REPLY_STRING ? atoll(r->str)
+                                                   : 0;
+    freeReplyObject(r);
+    redisFree(c);
+    return v;
+}
+
+static long long tj_keys(void) { return redis_int(TJ, "DBSIZE", NULL); }
+static long long tj_log_size(void) { return redis_int(TJ, "GET %s", STORE_KEY_LOG_SIZE); }
+
+/* used_memory of CN-TJ's Redis, in bytes. */
+static long long tj_memory_bytes(void) {
+    redisContext *c = redis_connect(federation_redis(fed, TJ));
+    cr_assert_not_null(c);
+    redisReply *r = redisCommand(c, "INFO memory");
+    cr_assert_not_null(r);
+    const char *p = strstr(r->str, "used_memory:");
+    long long v = p != NULL ? atoll(p + strlen("used_memory:")) : -1;
+    freeReplyObject(r);
+    redisFree(c);
+    return v;
+}
+
+/* Transfer records (STORE_KEY_LEG_PREFIX) of CN-TJ's store without an expiry: what
+ * peers' messages can make a region keep. (Other keys come and go with the
+ * gateways' own timers: checkpoints, leases.) */
+static long long tj_lasting_keys(void) {
+    redisContext *c = redis_connect(federation_redis(fed, TJ));
+    cr_assert_not_null(c);
+    long long n = 0;
+    char cursor[32] = "0";
+    do {
+        redisReply *r = redisCommand(c, "SCAN %s MATCH %s* COUNT 1000", cursor, STORE_KEY_LEG_PREFIX);
+        cr_assert_not_null(r);
+        snprintf(cursor, sizeof cursor, "%s", r->element[0]->str);
+        for (size_t i = 0; i < r->element[1]->elements; i++) {
+            redisReply *t = redisCommand(c, "PTTL %s", r->element[1]->element[i]->str);
+            if (t->integer == -1) n++;
+            freeReplyObject(t);
+        }
+        freeReplyObject(r);
+    } while (strcmp(cursor, "0") != 0);
+    redisFree(c);
+    return n;
+}
+
+/* ---- legs the attacker sends ---------------------------------------------- */
+
+static struct {
+    char src_digest[65], dst_digest[65];
+} cat;
+
+/* HE's and TJ's catalog digests, from a quote at HE. */
+static void read_digests(void) {
+    Carbon__V1__QuoteResponse *q = NULL;
+    client_status_t st;
+    cr_assert_eq(rc_quote(reg(HE), "he-c", "CN-TJ", "HE-GT-01", 1000, &q, &st), GRPC_STATUS_OK,
+                 "quote: %s", st.details);
+    snprintf(cat.src_digest, sizeof cat.src_digest, "%s", q->quote->source_catalog_digest);
+    snprintf(cat.dst_digest, sizeof cat.dst_digest, "%s", q->quote->destination_catalog_digest);
+    protobuf_c_message_free_unpacked(&q->base, NULL);
+}
+
+typedef struct {
+    const char *origin, *meth;
+    uint64_t first, last;
+} blk_t;
+
+/* One leg of n blocks (at most 4) to CN-TJ/to: home TJ-GT-01 blocks at ratio
+ * 1, HE-GT-01 at 9/10 (10 kg debited credit 9 kg). Storage in l. */
+typedef struct {
+    Carbon__V1__Leg leg;
+    Carbon__V1__CreditBlock b[4];
+    Carbon__V1__CreditBlock *bp[4];
+    char tid[33], to[40];
+} leg_buf_t;
+
+static void leg_make(leg_buf_t *l, const char *tid, const char *to, const blk_t *blocks, size_t n) {
+    cr_assert(n >= 1 && n <= 4);
+    carbon__v1__leg__init(&l->leg);
+    snprintf(l->tid, sizeof l->tid, "%s", tid);
+    snprintf(l->to, sizeof l->to, "CN-TJ/%s", to);
+    uint64_t g = 0;
+    for (size_t i = 0; i < n; i++) {
+        carbon__v1__credit_block__init(&l->b[i]);
+        l->b[i].origin_region = (char *)blocks[i].origin;
+        l->b[i].methodology_id = (char *)blocks[i].meth;
+        l->b[i].vintage_year = 2026;
+        l->b[i].serial_start = blocks[i].first;
+        l->b[i].serial_end = blocks[i].last;
+        l->bp[i] = &l->b[i];
+        g += blocks[i].last - blocks[i].first + 1;
+    }
+    int home = strcmp(blocks[0].origin, "CN-TJ") == 0;
+    l->leg.transfer_id = l->tid;
+    l->leg.from_account = "CN-HE/he-c";
+    l->leg.to_account = l->to;
+    l->leg.n_blocks = n;
+    l->leg.blocks = l->bp;
+    l->leg.credited_g = home ? g : g / 10 * 9 / 1000 * 1000;
+    l->leg.discount_g = g - l->leg.credited_g;
+    l->leg.destination_methodology_id = "TJ-GT-01";
+    l->leg.source_catalog_digest = cat.src_digest;
+    l->leg.destination_catalog_digest = cat.dst_digest;
+    l->leg.expiry_unix_ms = (uint64_t)time(NULL) * 1000 + 15000;
+}
+
+/* Sends a Prepare of n legs from "CN-HE"; returns the status; votes[i] is
+ * "Y" or the reason of a NO vote (caller's room, n entries of 32). */
+static grpc_status_code prepare(leg_buf_t *legs, size_t n, char (*votes)[32], client_status_t *st) {
+    Carbon__V1__Leg *lp[300];
+    cr_assert(n <= 300);
+    for (size_t i = 0; i < n; i++) lp[i] = &legs[i].leg;
+    Carbon__V1__PrepareRequest m = CARBON__V1__PREPARE_REQUEST__INIT;
+    m.source_region = "CN-HE";
+    static uint64_t seq = 5000;
+    m.batch_seq = ++seq;
+    m.n_legs = n;
+    m.legs = lp;
+    ProtobufCMessage *resp = NULL;
+    client_call(hostile(), "/carbon.v1.Federation/Prepare", &m.base,
+                &carbon__v1__prepare_response__descriptor, &resp, CALL_TIMEOUT_MS, st);
+    if (st->code == GRPC_STATUS_OK) {
+        Carbon__V1__PrepareResponse *r = (Carbon__V1__PrepareResponse *)resp;
+        cr_assert_eq(r->n_votes, n);
+        for (size_t i = 0; i < n; i++)
+            snprintf(votes[i], 32, "%s",
+                     r->votes[i]->vote == CARBON__V1__VOTE__VOTE_YES ? "Y" : r->votes[i]->reason);
+    }
+    if (resp != NULL) protobuf_c_message_free_unpacked(resp, NULL);
+    return st->code;
+}
+
+/* Sends a Decide from "CN-HE" for n ids, all COMMIT or all ABORT. */
+static grpc_status_code decide(char (*tids)[33], size_t n, int commit, client_status_t *st) {
+    Carbon__V1__LegDecision d[256];
+    Carbon__V1__LegDecision *dp[256];
+    cr_assert(n >= 1 && n <= 256);
+    for (size_t i = 0; i < n; i++) {
+        carbon__v1__leg_decision__init(&d[i]);
+        d[i].transfer_id = tids[i];
+        d[i].decision = commit ? CARBON__V1__DECISION__DECISION_COMMIT
+                               : CARBON__V1__DECISION__DECISION_ABORT;
+        dp[i] = &d[i];
+    }
+    Carbon__V1__DecideRequest m = CARBON__V1__DECIDE_REQUEST__INIT;
+    m.source_region = "CN-HE";
+    m.batch_seq = 1;
+    m.n_decisions = n;
+    m.decisions = dp;
+    ProtobufCMessage *resp = NULL;
+    client_call(hostile(), "/carbon.v1.Federation/Decide", &m.base,
+                &carbon__v1__decide_response__descriptor, &resp, CALL_TIMEOUT_MS, st);
+    if (resp != NULL) protobuf_c_message_free_unpacked(resp, NULL);
+    return st->code;
+}
+
+static void decide_one(const char *tid, int commit) {
+    char t[1][33];
+    snprintf(t[0], sizeof t[0], "%s", tid);
+    client_status_t st;
+    cr_assert_eq(decide(t, 1, commit, &st), GRPC_STATUS_OK, "decide: %s", st.details);
+}
+
+/* The first block of an account (its lowest serial), from GetAccount. */
+static void first_block(int region, const char *acct, uint64_t *first, uint64_t *last) {
+    Carbon__V1__GetAccountResponse *a = NULL;
+    client_status_t st;
+    cr_assert_eq(rc_account(reg(region), acct, &a, &st), GRPC_STATUS_OK, "account: %s", st.details);
+    cr_assert(a->n_blocks >= 1);
+    *first = a->blocks[0]->serial_start;
+    *last = a->blocks[0]->serial_end;
+    protobuf_c_message_free_unpacked(&a->base, NULL);
+}
+
+static void checker_clean(void) {
+    checker_report_t *rep = rc_wait_settled(fed, SETTLE_TIMEOUT_MS);
+    cr_assert_not_null(rep);
+    uint64_t n = rep->violations_n;
+    char first[CHECKER_TEXT_MAX];
+    snprintf(first, sizeof first, "%s", rep->violations[0]);
+    free(rep);
+    cr_assert_eq(n, 0, "checker: %" PRIu64 " violations, first: %s", n, first);
+}
+
+static void setup_accounts(void) {
+    open_ok(TJ, "tj-a");
+    open_ok(TJ, "tj-b");
+    open_ok(BJ, "bj-b");
+    open_ok(HE, "he-c");
+    issue_ok(TJ, "tj-a", "TJ-GT-01", 420000); /* 19,950 g at 47.5 g/km */
+    issue_ok(HE, "he-c", "HE-GT-01", 2000000);
+    issue_ok(BJ, "bj-b", "BJ-GT-01", 2000000);
+    read_digests();
+}
+
+/* Repro 1 (the parts that need no origin map): blocks overlapping what
+ * Tianjin holds, or Tianjin serials it never issued, are refused; nothing is
+ * overwritten; a replay gets the same votes and changes nothing. */
+Test(hostile_peer, overlap_refused) {
+    start(NULL);
+    setup_accounts();
+    uint64_t a_first, a_last;
+    first_block(TJ, "tj-a", &a_first, &a_last);
+    uint64_t a_total = rc_total_g(reg(TJ), "tj-a");
+    cr_assert(a_last - a_first + 1 >= 1000 && a_total == a_last - a_first + 1);
+    /* an honest HE -> TJ transfer puts HE serials at tj-b */
+    char honest[33];
+    rc_new_id(honest);
+    Carbon__V1__TransferResponse *tr = NULL;
+    client_status_t st;
+    cr_assert_eq(rc_transfer(reg(HE), honest, "he-c", "CN-TJ", "tj-b", "HE-GT-01", 100, &tr, &st),
+                 GRPC_STATUS_OK, "transfer: %s", st.details);
+    cr_assert_eq(tr->transfer->outcome, CARBON__V1__TRANSFER_OUTCOME__TRANSFER_OUTCOME_COMMITTED);
+    uint64_t he_first = tr->transfer->blocks[0]->serial_start;
+    protobuf_c_message_free_unpacked(&tr->base, NULL);
+    cr_assert_eq(rc_wait_arrival(reg(TJ), honest, 10000), 0);
+    uint64_t b_total = rc_total_g(reg(TJ), "tj-b");
+
+    leg_buf_t l[5];
+    char ids[5][33];
+    for (int i = 0; i < 5; i++) rc_new_id(ids[i]);
+    /* same start key as tj-a's block (the overwrite), inside it, never issued, HE serials
+     * at tj-b, two blocks of one leg overlapping each other */
+    blk_t same[] = {{"CN-TJ", "TJ-GT-01", a_first, a_first + 999}};
+    blk_t inside[] = {{"CN-TJ", "TJ-GT-01", a_first + 1000, a_first + 1999}};
+    blk_t unissued[] = {{"CN-TJ", "TJ-GT-01", a_last + 1000000, a_last + 1000999}};
+    blk_t he_dup[] = {{"CN-HE", "HE-GT-01", he_first + 5, he_first + 10004}};
+    blk_t self[] = {{"CN-HE", "HE-GT-01", HE_FRESH_SERIAL, HE_FRESH_SERIAL + 4999},
+                    {"CN-HE", "HE-GT-01", HE_FRESH_SERIAL + 4000, HE_FRESH_SERIAL + 8999}};
+    leg_make(&l[0], ids[0], "tj-a", same, 1);
+    leg_make(&l[1], ids[1], "tj-b", inside, 1);
+    leg_make(&l[2], ids[2], "tj-b", unissued, 1);
+    leg_make(&l[3], ids[3], "tj-a", he_dup, 1);
+    leg_make(&l[4], ids[4], "tj-a", self, 2);
+    long long keys0 = tj_keys(), log0 = tj_log_size(), lasting0 = tj_lasting_keys();
+    char votes[5][32];
+    const char *want[5] = {"SERIALS_OVERLAP", "SERIALS_OVERLAP", "SERIALS_NOT_ISSUED",
+                           "SERIALS_OVERLAP", "SERIALS_OVERLAP"};
+    for (int round = 0; round < 2; round++) { /* round 1: the same request replayed */
+        cr_assert_eq(prepare(l, 5, votes, &st), GRPC_STATUS_OK, "prepare: %s", st.details);
+        for (int i = 0; i < 5; i++)
+            cr_expect_str_eq(votes[i], want[i], "round %d leg %d voted %s, want NO %s", round, i,
+                             votes[i], want[i]);
+        for (int i = 0; i < 5; i++) decide_one(ids[i], 1); /* and the attacker commits anyway */
+    }
+    cr_expect_eq(rc_total_g(reg(TJ), "tj-a"), a_total, "tj-a's credits changed");
+    cr_expect_eq(rc_total_g(reg(TJ), "tj-b"), b_total, "tj-b's credits changed");
+    uint64_t f2, l2;
+    first_block(TJ, "tj-a", &f2, &l2);
+    cr_expect(f2 == a_first && l2 == a_last, "tj-a's block is now %" PRIu64 "-%" PRIu64, f2, l2);
+    cr_expect_eq(tj_log_size(), log0, "refusals wrote %lld audit entries", tj_log_size() - log0);
+    cr_expect_eq(tj_lasting_keys(), lasting0, "refusals left %lld lasting keys",
+                 tj_lasting_keys() - lasting0);
+    fprintf(stderr, "overlap_refused: %lld keys before, %lld after (refusal records expire)\n",
+            keys0, tj_keys());
+    checker_clean();
+}
+
+/* Repro 3: after HE -> TJ with id X, BJ -> TJ with the same X must not be
+ * answered COMMITTED: TJ votes no (ID_REUSED), BJ aborts, nothing is lost. */
+Test(hostile_peer, reused_id_aborts) {
+    start(NULL);
+    setup_accounts();
+    char x[33];
+    rc_new_id(x);
+    Carbon__V1__TransferResponse *tr = NULL;
+    client_status_t st;
+    cr_assert_eq(rc_transfer(reg(HE), x, "he-c", "CN-TJ", "tj-b", "HE-GT-01", 100, &tr, &st),
+                 GRPC_STATUS_OK, "transfer: %s", st.details);
+    cr_assert_eq(tr->transfer->outcome, CARBON__V1__TRANSFER_OUTCOME__TRANSFER_OUTCOME_COMMITTED);
+    protobuf_c_message_free_unpacked(&tr->base, NULL);
+    cr_assert_eq(rc_wait_arrival(reg(TJ), x, 10000), 0);
+    uint64_t bj0 = rc_total_g(reg(BJ), "bj-b"), tj0 = rc_total_g(reg(TJ), "tj-a");
+    cr_assert_eq(rc_transfer(reg(BJ), x, "bj-b", "CN-TJ", "tj-a", "BJ-GT-01", 2000, &tr, &st),
+                 GRPC_STATUS_OK, "transfer: %s", st.details);
+    cr_expect_eq(tr->transfer->outcome, CARBON__V1__TRANSFER_OUTCOME__TRANSFER_OUTCOME_ABORTED,
+                 "BJ -> TJ reusing HE's id: outcome %d", tr->transfer->outcome);
+    cr_expect_str_eq(tr->transfer->reason, "ID_REUSED");
+    protobuf_c_message_free_unpacked(&tr->base, NULL);
+    cr_expect_eq(rc_total_g(reg(BJ), "bj-b"), bj0, "BJ was debited");
+    cr_expect_eq(rc_total_g(reg(TJ), "tj-a"), tj0, "TJ credited");
+    /* the same id from HE again with other content: no, and nothing changes */
+    leg_buf_t l;
+    blk_t other[] = {{"CN-HE", "HE-GT-01", HE_FRESH_SERIAL, HE_FRESH_SERIAL + 9999}};
+    leg_make(&l, x, "tj-a", other, 1);
+    char votes[1][32];
+    cr_assert_eq(prepare(&l, 1, votes, &st), GRPC_STATUS_OK, "prepare: %s", st.details);
+    cr_expect_str_eq(votes[0], "ID_REUSED");
+    checker_clean();
+}
+
+/* ---- floods ------------------------------------------------------------------ */
+
+static long long now_ms(void) { return proc_now_ms(); }
+
+/* n honest BJ -> TJ transfers of 2,000 g, one after the other; returns the
+ * mean time of one, in ms. */
+static long long honest_transfers_ms(int n) {
+    long long t0 = now_ms();
+    for (int i = 0; i < n; i++) {
+        char tid[33];
+        rc_new_id(tid);
+        Carbon__V1__TransferResponse *tr = NULL;
+        client_status_t st;
+        cr_assert_eq(rc_transfer(reg(BJ), tid, "bj-b", "CN-TJ", "tj-a", "BJ-GT-01", 200, &tr, &st),
+                     GRPC_STATUS_OK, "honest transfer: %s", st.details);
+        cr_assert_eq(tr->transfer->outcome,
+                     CARBON__V1__TRANSFER_OUTCOME__TRANSFER_OUTCOME_COMMITTED,
+                     "honest transfer %d: %s", i, tr->transfer->reason);
+        protobuf_c_message_free_unpacked(&tr->base, NULL);
+    }
+    return (now_ms() - t0) / n;
+}
+
+#define FLOOD_DECISIONS 100000
+#define FLOOD_REFUSED 2000
+
+typedef struct {
+    long long decide_calls, decide_refused, prepare_calls, elapsed_ms;
+} flood_t;
+
+/* The attacker: FLOOD_DECISIONS decisions (ABORT and COMMIT) for ids TJ never
+ * saw, in batches of 256, and FLOOD_REFUSED legs TJ refuses (to an unknown
+ * account), in batches of 100; calls refused for the rate are sent again. */
+static void *flood_main(void *arg) {
+    flood_t *f = arg;
+    long long t0 = now_ms();
+    static char ids[256][33];
+    for (int sent = 0; sent < FLOOD_DECISIONS;) {
+        size_t n = FLOOD_DECISIONS - sent < 256 ? (size_t)(FLOOD_DECISIONS - sent) : 256;
+        for (size_t i = 0; i < n; i++) rc_new_id(ids[i]);
+        client_status_t st;
+        f->decide_calls++;
+        if (decide(ids, n, (sent / 256) % 2, &st) == GRPC_STATUS_OK)
+            sent += (int)n;
+        else if (st.code == GRPC_STATUS_RESOURCE_EXHAUSTED)
+            f->decide_refused++;
+        else
+            break;
+    }
+    static leg_buf_t l[100];
+    blk_t b[] = {{"CN-HE", "HE-GT-01", HE_FRESH_SERIAL, HE_FRESH_SERIAL + 9999}};
+    for (int sent = 0; sent < FLOOD_REFUSED;) {
+        for (int i = 0; i < 100; i++) {
+            char tid[33];
+            rc_new_id(tid);
+            leg_make(&l[i], tid, "nobody", b, 1);
+        }
+        char votes[100][32];
+        client_status_t st;
+        f->prepare_calls++;
+        if (prepare(l, 100, votes, &st) == GRPC_STATUS_OK) sent += 100;
+        else if (st.code != GRPC_STATUS_RESOURCE_EXHAUSTED) break;
+    }
+    f->elapsed_ms = now_ms() - t0;
+    return NULL;
+}
+
+/* Repro 5: decisions for unknown ids and refused Prepares leave nothing
+ * lasting (the store stays within a bound), and honest transfers keep
+ * settling meanwhile. */
+Test(hostile_peer, unknown_decisions_leave_nothing) {
+    start(NULL);
+    setup_accounts();
+    long long alone_ms = honest_transfers_ms(10);
+    long long keys0 = tj_lasting_keys(), log0 = tj_log_size(), mem0 = tj_memory_bytes();
+    flood_t f = {0};
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, flood_main, &f), 0);
+    long long during_ms = honest_transfers_ms(10);
+    pthread_join(th, NULL);
+    long long keys1 = tj_lasting_keys(), log1 = tj_log_size(), mem1 = tj_memory_bytes();
+    fprintf(stderr,
+            "unknown_decisions: %d decisions in %lld calls (%lld refused for rate) and %d refused "
+            "legs in %lld calls, %lld ms; TJ lasting keys %lld -> %lld (10 honest legs), log "
+            "%lld -> %lld, used_memory %lld -> %lld bytes; honest transfer %lld ms alone, %lld ms "
+            "during the flood\n",
+            FLOOD_DECISIONS, f.decide_calls, f.decide_refused, FLOOD_REFUSED, f.prepare_calls,
+            f.elapsed_ms, keys0, keys1, log0, log1, mem0, mem1, alone_ms, during_ms);
+    cr_expect_eq(keys1, keys0 + 10, "the flood left %lld lasting keys", keys1 - keys0 - 10);
+    cr_expect_leq(log1 - log0, 10 * 3, "the flood wrote %lld audit entries", log1 - log0);
+    checker_clean();
+}
+
+/* Per-peer limits: legs in flight (PEER_LEGS_LIMIT votes) and requests per
+ * second (RESOURCE_EXHAUSTED, PEER_RATE_LIMITED); another peer is not
+ * affected. */
+Test(hostile_peer, peer_limits) {
+    start("[limits]\npeer_legs_in_flight_max = 20\npeer_requests_per_s = 50\n");
+    setup_accounts();
+    leg_buf_t l[25];
+    char ids[25][33];
+    for (int i = 0; i < 25; i++) {
+        rc_new_id(ids[i]);
+        blk_t b[] = {{"CN-HE", "HE-GT-01", HE_FRESH_SERIAL + (uint64_t)i * 10000,
+                      HE_FRESH_SERIAL + (uint64_t)i * 10000 + 9999}};
+        leg_make(&l[i], ids[i], "tj-a", b, 1);
+    }
+    char votes[25][32];
+    client_status_t st;
+    cr_assert_eq(prepare(l, 25, votes, &st), GRPC_STATUS_OK, "prepare: %s", st.details);
+    for (int i = 0; i < 25; i++)
+        cr_expect_str_eq(votes[i], i < 20 ? "Y" : "PEER_LEGS_LIMIT", "leg %d", i);
+    cr_assert_eq(decide(ids, 20, 0, &st), GRPC_STATUS_OK, "decide: %s", st.details);
+    /* the 20 aborted: room again */
+    rc_new_id(ids[0]);
+    blk_t b[] = {{"CN-HE", "HE-GT-01", HE_FRESH_SERIAL, HE_FRESH_SERIAL + 9999}};
+    leg_make(&l[0], ids[0], "tj-a", b, 1);
+    cr_assert_eq(prepare(l, 1, votes, &st), GRPC_STATUS_OK, "prepare: %s", st.details);
+    cr_expect_str_eq(votes[0], "Y");
+    cr_assert_eq(decide(ids, 1, 0, &st), GRPC_STATUS_OK, "decide: %s", st.details);
+    /* requests per second */
+    int ok = 0, limited = 0;
+    for (int i = 0; i < 200; i++) {
+        Carbon__V1__HelloRequest h = CARBON__V1__HELLO_REQUEST__INIT;
+        h.protocol_version = 1;
+        h.region = "CN-HE";
+        ProtobufCMessage *resp = NULL;
+        client_call(hostile(), "/carbon.v1.Federation/Hello", &h.base,
+                    &carbon__v1__hello_response__descriptor, &resp, CALL_TIMEOUT_MS, &st);
+        if (resp != NULL) protobuf_c_message_free_unpacked(resp, NULL);
+        if (st.code == GRPC_STATUS_OK) ok++;
+        if (st.code == GRPC_STATUS_RESOURCE_EXHAUSTED && strcmp(st.reason, "PEER_RATE_LIMITED") == 0)
+            limited++;
+    }
+    fprintf(stderr, "peer_limits: 200 Hellos: %d answered, %d PEER_RATE_LIMITED\n", ok, limited);
+    cr_expect_gt(limited, 100, "only %d of 200 calls were limited", limited);
+    cr_expect_eq(ok + limited, 200);
+    honest_transfers_ms(2); /* BJ is not limited by HE's flood */
+    checker_clean();
+}
+
+/* A 4 MiB Prepare of one-gram blocks: refused whole by the message limit
+ * (RESOURCE_EXHAUSTED), nothing changes. */
+Test(hostile_peer, huge_prepare_refused) {
+    start(NULL);
+    setup_accounts();
+    enum { LEGS = 120, BLOCKS = 1024 };
+    Carbon__V1__Leg *lp[LEGS];
+    Carbon__V1__CreditBlock *blocks = calloc((size_t)LEGS * BLOCKS, sizeof *blocks);
+    Carbon__V1__CreditBlock **bp = calloc((size_t)LEGS * BLOCKS, sizeof *bp);
+    leg_buf_t *l = calloc(LEGS, sizeof *l);
+    cr_assert(blocks != NULL && bp != NULL && l != NULL);
+    blk_t one[] = {{"CN-HE", "HE-GT-01", HE_FRESH_SERIAL, HE_FRESH_SERIAL}};
+    for (int i = 0; i < LEGS; i++) {
+        char tid[33];
+        rc_new_id(tid);
+        leg_make(&l[i], tid, "tj-a", one, 1);
+        for (int k = 0; k < BLOCKS; k++) {
+            Carbon__V1__CreditBlock *c = &blocks[(size_t)i * BLOCKS + (size_t)k];
+            carbon__v1__credit_block__init(c);
+            c->origin_region = "CN-HE";
+            c->methodology_id = "HE-GT-01";
+            c->vintage_year = 2026;
+            c->serial_start = c->serial_end = HE_FRESH_SERIAL + (uint64_t)i * BLOCKS + (uint64_t)k;
+            bp[(size_t)i * BLOCKS + (size_t)k] = c;
+        }
+        l[i].leg.n_blocks = BLOCKS;
+        l[i].leg.blocks = &bp[(size_t)i * BLOCKS];
+        l[i].leg.credited_g = 0;
+        l[i].leg.discount_g = BLOCKS;
+        lp[i] = &l[i].leg;
+    }
+    Carbon__V1__PrepareRequest m = CARBON__V1__PREPARE_REQUEST__INIT;
+    m.source_region = "CN-HE";
+    m.batch_seq = 1;
+    m.n_legs = LEGS;
+    m.legs = lp;
+    size_t bytes = protobuf_c_message_get_packed_size(&m.base);
+    long long keys0 = tj_lasting_keys(), log0 = tj_log_size();
+    client_status_t st;
+    client_call(hostile(), "/carbon.v1.Federation/Prepare", &m.base,
+                &carbon__v1__prepare_response__descriptor, NULL, CALL_TIMEOUT_MS, &st);
+    fprintf(stderr, "huge_prepare: %zu bytes, %d legs of %d one-gram blocks: %s %s\n", bytes, LEGS,
+            BLOCKS, client_status_name(st.code), st.reason);
+    cr_expect_geq(bytes, 4u << 20);
+    cr_expect_eq(st.code, GRPC_STATUS_RESOURCE_EXHAUSTED, "got %s (%s)",
+                 client_status_name(st.code), st.details);
+    cr_expect_eq(tj_lasting_keys(), keys0);
+    cr_expect_eq(tj_log_size(), log0);
+    free(blocks);
+    free(bp);
+    free(l);
+    checker_clean();
+}
+
+/* A store written before the serial index (its keys deleted here): the
+ * gateway builds the index at start, overlaps are refused, the checker finds
+ * the index complete. */
+Test(hostile_peer, index_built_for_an_old_store) {
+    start(NULL);
+    setup_accounts();
+    uint64_t a_first, a_last;
+    first_block(TJ, "tj-a", &a_first, &a_last);
+    redisContext *c = redis_connect(federation_redis(fed, TJ));
+    cr_assert_not_null(c);
+    redisReply *r = redisCommand(c, "DEL %sCN-TJ %s", STORE_KEY_SERIALS_PREFIX, STORE_KEY_SERIALS_BUILT);
+    cr_assert(r != NULL && r->integer == 2, "the index and its mark were there");
+    freeReplyObject(r);
+    redisFree(c);
+    cr_assert_eq(federation_restart(fed, TJ), 0, "%s", federation_last_error());
+    cr_assert_eq(harness_channel_wait_ready(hostile(), 5000), 0);
+    leg_buf_t l;
+    char id[33];
+    rc_new_id(id);
+    blk_t same[] = {{"CN-TJ", "TJ-GT-01", a_first, a_first + 999}};
+    leg_make(&l, id, "tj-b", same, 1);
+    char votes[1][32];
+    client_status_t st;
+    cr_assert_eq(prepare(&l, 1, votes, &st), GRPC_STATUS_OK, "prepare: %s", st.details);
+    cr_expect_str_eq(votes[0], "SERIALS_OVERLAP");
+    checker_clean();
+}
