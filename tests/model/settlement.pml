@@ -195,12 +195,19 @@ bit heur_flagged; /* a forced decision met a coordinator that disagreed and conv
 #define FORGED_ANY (forged[0] || forged[1])
 #define PEND_AT(t) (LEG(t, SRC(t)) == L_COMMITTED && LEG(t, DST(t)) == L_PREPARED)
 #define HONEST_PLACES (acct[D] + acct[X] + retired[D] + retired[X] + PEND_AT(0) + PEND_AT(1))
+#define P1_ATOMIC (ATOMIC_OK(0) && ATOMIC_OK(1))
+#define P2_ONE_PLACE (HEUR_ANY || (FORGED_ANY -> HONEST_PLACES <= 1 : PLACES == 1))
+#define P3_SPENT_ONCE (MIXED_ANY || (FORGED_ANY -> retired[D] + retired[X] <= 1 : spends <= 1))
+/* a move of the serial is in flight at the origin: one of its legs is prepared */
+#define X_IN_FLIGHT (LEG(0, X) == L_PREPARED || LEG(1, X) == L_PREPARED)
+#define P4_MAP (X_IN_FLIGHT || HEUR_ANY || FORGED_ANY || PLACES != 1 || map == HOLDER)
+#define P5_NOT_ALONE (ALONE_OK(0, 0) && ALONE_OK(0, 1) && ALONE_OK(1, 0))
 #define CHECK \
-    assert(HEUR_ANY || (FORGED_ANY -> HONEST_PLACES <= 1 : PLACES == 1)); /* P2 */ \
-    assert(MIXED_ANY || (FORGED_ANY -> retired[D] + retired[X] <= 1 : spends <= 1)); /* P3 */ \
-    assert(ALONE_OK(0, 0) && ALONE_OK(0, 1) && ALONE_OK(1, 0)); /* P5 */ \
-    assert(ATOMIC_OK(0) && ATOMIC_OK(1));              /* P1 */ \
-    assert(lock != 0 || HEUR_ANY || FORGED_ANY || PLACES != 1 || map == HOLDER) /* P4 */
+    if :: !P1_ATOMIC -> printf("MODEL VIOLATION: P1 legs disagree and no HEURISTIC_MIXED\n"); assert(false) :: else fi; \
+    if :: !P2_ONE_PLACE -> printf("MODEL VIOLATION: P2 the serial is not in exactly one place\n"); assert(false) :: else fi; \
+    if :: !P3_SPENT_ONCE -> printf("MODEL VIOLATION: P3 the serial is spent twice\n"); assert(false) :: else fi; \
+    if :: !P4_MAP -> printf("MODEL VIOLATION: P4 the origins map disagrees with the holdings\n"); assert(false) :: else fi; \
+    if :: !P5_NOT_ALONE -> printf("MODEL VIOLATION: P5 a participant decided alone after voting yes\n"); assert(false) :: else fi
 
 /* ---- source side --------------------------------------------------------- */
 
@@ -525,7 +532,7 @@ end:
 
 /* When nothing can move any more, every transfer is final (P1 at the end). */
 active proctype Quiet() {
-    timeout -> assert(ALL_FINAL)
+    timeout -> if :: !ALL_FINAL -> printf("MODEL VIOLATION: P1 a transfer is stuck before it is final\n"); assert(false) :: else fi
 }
 
 init {
