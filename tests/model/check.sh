@@ -18,6 +18,7 @@ work_dir=${2:?usage: check.sh SOURCE_DIR WORK_DIR [quick|long]}
 mode=${3:-quick}
 model="$src_dir/tests/model/settlement.pml"
 MEM_MB=${MODEL_MEM_MB:-4096}
+RUN_SECONDS=${MODEL_RUN_SECONDS:-3600} # a search that takes longer fails: "did not finish"
 
 command -v spin >/dev/null || {
     echo "check.sh: spin is not installed (Debian package spin; scripts/run-tests.sh installs it)" >&2
@@ -44,7 +45,7 @@ run() {
         echo "FAIL $name: cc pan.c failed"; cat "$dir/cc.log"; failed=1; return
     fi
     # shellcheck disable=SC2086
-    (cd "$dir" && ./pan $panargs >pan.log 2>&1)
+    (cd "$dir" && timeout "$RUN_SECONDS" ./pan $panargs >pan.log 2>&1)
     local secs=$((SECONDS - t0))
     local errors states mem
     errors=$(sed -n 's/.*errors: \([0-9][0-9]*\).*/\1/p' "$dir/pan.log" | tail -1)
@@ -108,6 +109,10 @@ else
         -DLIVE -DONE_TRANSFER -DNET_FAULTS=2 -DCRASHES=2 -DHEURISTICS=1 -DRETIRES=1
     run live_two_transfers pass "-O2 -DCOLLAPSE -DNFAIR=3" "-a -f -m200000 -w26 -N live" \
         -DLIVE -DNET_FAULTS=0 -DCRASHES=1 -DHEURISTICS=0 -DFORGES=1 -DRETIRES=0
+    # ... and the liveness check can fail: without re-sent decisions a lost
+    # Decide leaves a transfer unfinished forever.
+    run live_mut_no_resend fail "-O0 -DCOLLAPSE -DNFAIR=3" "-a -f -m200000 -w24 -N live" \
+        -DLIVE -DMUT_NO_RESEND -DONE_TRANSFER -DNET_FAULTS=1 -DCRASHES=0 -DHEURISTICS=0 -DRETIRES=0
 fi
 
 # The model must be able to fail: each known-wrong variant yields a counterexample.

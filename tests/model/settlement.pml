@@ -33,6 +33,7 @@
  *   MUT_SKIP_ORIGIN    the origin's check is skipped
  *   MUT_PA_AFTER       presumed abort is applied to a leg already decided
  *   MUT_NO_HEUR_FLAG   a forced decision is recorded without the heuristic flag
+ *   MUT_NO_RESEND      recovery never re-sends a decision (liveness fails)
  */
 
 #ifndef NET_FAULTS
@@ -134,6 +135,7 @@ bit forged[NT];       /* the source held a serial it did not have */
 bit voted_yes[NT * 2];
 byte spends;          /* retirements of the serial, over all regions */
 bit calm;             /* LIVE: faults have stopped */
+bit all_final = 1;    /* ALL_FINAL, kept after each step for the claim live */
 
 /* ---- volatile state: gateway memory ---- */
 byte cph[NT];         /* the batch of t is running (engine_run_batch) */
@@ -203,6 +205,7 @@ bit heur_flagged; /* a forced decision met a coordinator that disagreed and conv
 #define P4_MAP (X_IN_FLIGHT || HEUR_ANY || FORGED_ANY || PLACES != 1 || map == HOLDER)
 #define P5_NOT_ALONE (ALONE_OK(0, 0) && ALONE_OK(0, 1) && ALONE_OK(1, 0))
 #define CHECK \
+    all_final = ALL_FINAL; \
     if :: !P1_ATOMIC -> printf("MODEL VIOLATION: P1 legs disagree and no HEURISTIC_MIXED\n"); assert(false) :: else fi; \
     if :: !P2_ONE_PLACE -> printf("MODEL VIOLATION: P2 the serial is not in exactly one place\n"); assert(false) :: else fi; \
     if :: !P3_SPENT_ONCE -> printf("MODEL VIOLATION: P3 the serial is spent twice\n"); assert(false) :: else fi; \
@@ -408,8 +411,13 @@ inline dest_decide(t, pi, commit) {
 
 /* engine_recover_resend: a decision not acknowledged is sent again (when the
  * previous one is no longer in flight: a timeout). */
+#ifdef MUT_NO_RESEND
+#define RESENDS 0
+#else
+#define RESENDS 1
+#endif
 #define OPT_RESEND(T, PI) \
-    :: atomic { SRC(T) == r && DECIDED(LEG(T, r)) && !acked[T * 2 + PI] && \
+    :: atomic { RESENDS && SRC(T) == r && DECIDED(LEG(T, r)) && !acked[T * 2 + PI] && \
                 IDLE2(T, PI, K_DEC_C, K_DEC_A) && IDLE2(T, PI, K_ACK_C, K_ACK_A) && \
                 net[NI(T, PI, K_ACK_U)] == 0 -> send_decision(T, PI) }
 
@@ -546,5 +554,5 @@ init {
 }
 
 #ifdef LIVE
-ltl live { [] (calm -> <> ALL_FINAL) }
+ltl live { [] (calm -> <> all_final) }
 #endif
