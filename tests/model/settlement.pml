@@ -168,9 +168,10 @@ byte retires = RETIRES;
 #define HELD_LIVE(t) (!forged[t] && LEG(t, SRC(t)) == L_HELD)
 #define PLACES (acct[S] + acct[D] + acct[X] + retired[S] + retired[D] + retired[X] + \
                 HELD_LIVE(0) + HELD_LIVE(1) + PENDING_LIVE(0) + PENDING_LIVE(1))
-#define HEUR_ANY (IS_HEUR(LEG(0, D)) || IS_HEUR(LEG(0, X)) || IS_HEUR(LEG(1, X)) || heur_flagged)
+/* a forced decision is open (not yet met by the coordinator's) or MIXED */
+#define HEUR_ANY (IS_HEUR(LEG(0, D)) || IS_HEUR(LEG(0, X)) || IS_HEUR(LEG(1, X)))
 #define MIXED_ANY (LEG(0, D) == L_MIXED || LEG(0, X) == L_MIXED || LEG(1, X) == L_MIXED)
-bit heur_flagged; /* a forced decision met a coordinator that disagreed and converged */
+bit heur_flagged; /* a forced decision met the coordinator's (closed or converged): for the trail */
 
 /* The region the serial is in, if one place holds it. */
 #define HOLDER (acct[S] || retired[S] || HELD_LIVE(0) || (HELD_LIVE(1) && SRC(1) == S) -> S : \
@@ -199,7 +200,7 @@ bit heur_flagged; /* a forced decision met a coordinator that disagreed and conv
 #define HONEST_PLACES (acct[D] + acct[X] + retired[D] + retired[X] + PEND_AT(0) + PEND_AT(1))
 #define P1_ATOMIC (ATOMIC_OK(0) && ATOMIC_OK(1))
 #define P2_ONE_PLACE (HEUR_ANY || (FORGED_ANY -> HONEST_PLACES <= 1 : PLACES == 1))
-#define P3_SPENT_ONCE (MIXED_ANY || (FORGED_ANY -> retired[D] + retired[X] <= 1 : spends <= 1))
+#define P3_SPENT_ONCE (HEUR_ANY || (FORGED_ANY -> retired[D] + retired[X] <= 1 : spends <= 1))
 /* a move of the serial is in flight at the origin: one of its legs is prepared */
 #define X_IN_FLIGHT (LEG(0, X) == L_PREPARED || LEG(1, X) == L_PREPARED)
 #define P4_MAP (X_IN_FLIGHT || HEUR_ANY || FORGED_ANY || PLACES != 1 || map == HOLDER)
