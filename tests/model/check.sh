@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# tests/model/check.sh - checks the settlement model (tests/model/settlement.pml)
+# with Spin: builds the verifier (spin -a, cc pan.c) and runs it (./pan) for
+# each configuration below, in a fresh directory under WORK_DIR.
+#
+#   check.sh SOURCE_DIR WORK_DIR [quick|long]
+#
+# quick (the ctest entry model_settlement): safety, exhaustively, at the
+# bounds below, and every known-wrong variant must yield a counterexample.
+# long (scripts/run-model.sh): larger bounds, and liveness under weak fairness.
+#
+# Fails on any counterexample of a configuration that must hold (and prints
+# its trail with spin -t -p), on a search that did not finish (depth limit or
+# memory), and on a variant that must fail but passes. Needs spin and cc.
+set -u
+src_dir=${1:?usage: check.sh SOURCE_DIR WORK_DIR [quick|long]}
+work_dir=${2:?usage: check.sh SOURCE_DIR WORK_DIR [quick|long]}
+mode=${3:-quick}
+model="$src_dir/tests/model/settlement.pml"
+MEM_MB=${MODEL_MEM_MB:-4096}
+RUN_SECONDS=${MODEL_RUN_SECONDS:-3600} # a search that takes longer fails: "did not finish"
+
+command -v spin >/dev/null || {
+    echo "check.sh: spin is not installed (Debian package spin; scripts/run-tests.sh installs it)" >&2
+    exit 1
+}
+command -v cc >/dev/null || { echo "check.sh: no C compiler (cc)" >&2; exit 1; }
+[ -r "$model" ] || { echo "check.sh: $model not found" >&2; exit 1; }
+mkdir -p "$work_dir" || exit 1
+
+failed=0
+
+# run NAME EXPECT(pass|fail) PAN_CFLAGS PAN_ARGS SPIN_DEFINES...
+run() {
+    local name=$1 expect=$2 cflags=$3 panargs=$4
+    shift 4
+    local dir="$work_dir/$name"
+    rm -rf "$dir" && mkdir -p "$dir" && cp "$model" "$dir/settlement.pml" || return 1
+    local t0=$SECONDS
+    if ! (cd "$dir" && spin -a "$@" settlement.pml >spin.log 2>&1); then
+        echo "FAIL $name: spin -a failed"; cat "$dir/spin.log"; failed=1; return
+    fi
+    # shellcheck disable=SC2086
+    if ! (cd "$dir" && cc -w -DMEMLIM="$MEM_MB" $cflags -o pan pan.c >cc.log 2>&1); then
+        echo "FAIL $name: cc pan.c failed"; cat "$dir/cc.log"; failed=1; return
+    fi
+    # shellcheck disable=SC2086
+    (cd "$dir" && timeout -s INT "$RUN_SECONDS" ./pan $panargs >pan.log 2>&1)
+    local secs=$((SECONDS - t0))
+    local errors states mem
+    errors=$(sed -n 's/.*errors: \([0-9][0-9]*\).*/\1/p' "$dir/pan.log" | tail -1)
+    states=$(sed -n 's/^ *\([0-9.e+]*\) states, stored.*/\1/p' "$dir/pan.log" | tail -1)
+    mem=$(sed -n 's/^ *\([0-9.]*\)\s*total actual memory usage.*/\1/p' "$dir/pan.log" | tail -1)
+    local figures="states=${states:-?} memory_mb=${mem:-?} seconds=$secs  (spin $*)"
+    if [ -z "$errors" ]; then
+        echo "FAIL $name: the verifier did not finish  $figures"; tail -20 "$dir/pan.log"; failed=1
+        return
+    fi
+    if [ "$errors" = 0 ] && grep -q "Interrupted" "$dir/pan.log"; then
+        if [ "$mode" = long ]; then
+            echo "PART $name: stopped at the time limit (MODEL_RUN_SECONDS=$RUN_SECONDS), no counterexample in what it searched  $figures"
+        else
+            echo "FAIL $name: stopped at the time limit (MODEL_RUN_SECONDS=$RUN_SECONDS)  $figures"; failed=1
+        fi
+        return
+    fi
+    if [ "$expect" = pass ]; then
+        if [ "$errors" != 0 ]; then
+            echo "FAIL $name: counterexample  $figures"
+            (cd "$dir" && spin -t -p "$@" settlement.pml) | grep -E "MODEL VIOLATION|proc .*\[" |
+                grep -vE "\[\(1\)\]|\[else\]|\[skip\]|\[goto |\[break\]"
+            (cd "$dir" && spin -t "$@" settlement.pml) | grep "MODEL VIOLATION"
+            failed=1; return
+        fi
+        if grep -qE "max search depth too small|out of memory|Search not completed|reached -DMEMLIM" \
+                "$dir/pan.log"; then
+            echo "FAIL $name: the search was cut short (depth or memory)  $figures"
+            grep -E "max search depth|out of memory|not completed|MEMLIM" "$dir/pan.log"; failed=1; return
+        fi
+        echo "ok   $name: no counterexample  $figures"
+    else
+        if [ "$errors" = 0 ]; then
+            echo "FAIL $name: this known-wrong variant yields no counterexample  $figures"; failed=1
+            return
+        fi
+        local what
+        what=$(cd "$dir" && spin -t "$@" settlement.pml 2>&1 | grep -m1 "MODEL VIOLATION" | sed 's/^ *//')
+        echo "ok   $name: counterexample as it must: ${what:-assertion}  $figures"
+    fi
+}
+
+# -O2 pays for its compile time (about 15 s) on the large searches only.
+SAFE="-O2 -DSAFETY -DNOBOUNDCHECK" # no state compression: faster, and memory suffices
+FIND="-O0 -DSAFETY -DCOLLAPSE -DBFS" # breadth first: the shortest counterexample
+QUIET="-DNET_FAULTS=0 -DCRASHES=0 -DHEURISTICS=0 -DRETIRES=0"
+
+if [ "$mode" = quick ]; then
+    # One transfer with both participants (D, and X the origin), every fault.
+    # (A second crash loses nothing more here: the batch is gone after the first.)
+    run one_transfer pass "$SAFE" "-m200000 -w26" \
+        -DONE_TRANSFER -DNET_FAULTS=2 -DCRASHES=2 -DHEURISTICS=1 -DRETIRES=0
+    # Two transfers over the same serial (T2 goes home to X), a forging source.
+    run two_transfers pass "$SAFE" "-m200000 -w26" \
+        -DNET_FAULTS=0 -DCRASHES=0 -DHEURISTICS=0 -DFORGES=1 -DRETIRES=0
+    # T2 takes the serial home from D after T1 brought it there.
+    run chain pass "$SAFE" "-m200000 -w26" \
+        -DCHAIN -DNET_FAULTS=0 -DCRASHES=2 -DHEURISTICS=1 -DRETIRES=1
+else
+    # The bound: two transfers over the same serial, two crashes, two
+    # lost or duplicated messages, channels of two; bitstate (not exhaustive:
+    # pan reports its hash-factor coverage), each search stopped after
+    # MODEL_RUN_SECONDS (default 3600; "PART" then reports what it searched).
+    run long_two_transfers pass "-O2 -DSAFETY -DBITSTATE" "-m400000 -w32" \
+        -DNET_FAULTS=2 -DCRASHES=2 -DHEURISTICS=1 -DFORGES=1 -DRETIRES=2
+    run long_chain pass "-O2 -DSAFETY -DBITSTATE" "-m400000 -w32" \
+        -DCHAIN -DNET_FAULTS=2 -DCRASHES=2 -DHEURISTICS=1 -DRETIRES=2
+    # Liveness: once faults stop, every transfer becomes final (weak fairness).
+    run live_one_transfer pass "-O2 -DCOLLAPSE -DNFAIR=3" "-a -f -m200000 -w26 -N live" \
+        -DLIVE -DONE_TRANSFER -DNET_FAULTS=2 -DCRASHES=2 -DHEURISTICS=1 -DRETIRES=1
+    run live_two_transfers pass "-O2 -DCOLLAPSE -DNFAIR=3" "-a -f -m200000 -w26 -N live" \
+        -DLIVE -DNET_FAULTS=0 -DCRASHES=1 -DHEURISTICS=0 -DFORGES=1 -DRETIRES=0
+    # ... and the liveness check can fail: without re-sent decisions a lost
+    # Decide leaves a transfer unfinished forever.
+    run live_mut_no_resend fail "-O0 -DCOLLAPSE -DNFAIR=3" "-a -f -m200000 -w24 -N live" \
+        -DLIVE -DMUT_NO_RESEND -DONE_TRANSFER -DNET_FAULTS=1 -DCRASHES=0 -DHEURISTICS=0 -DRETIRES=0
+fi
+
+# The model must be able to fail: each known-wrong variant yields a counterexample.
+run mut_decide_alone fail "$FIND" "-m200000 -w24" -DMUT_DECIDE_ALONE -DONE_TRANSFER $QUIET
+run mut_skip_origin fail "$FIND" "-m200000 -w24" -DMUT_SKIP_ORIGIN -DFORGES=1 $QUIET
+run mut_pa_after fail "$FIND" "-m200000 -w24" -DMUT_PA_AFTER -DONE_TRANSFER $QUIET
+run mut_no_heur_flag fail "$FIND" "-m200000 -w24" -DMUT_NO_HEUR_FLAG -DONE_TRANSFER \
+    -DNET_FAULTS=0 -DCRASHES=0 -DHEURISTICS=1 -DRETIRES=0
+# The provenance design as DESIGN §6 words it (the origin checks only its map):
+# a hostile source gets one serial credited twice (tests/model/README.md).
+run design_naive_origin fail "$FIND" "-m200000 -w24" -DNAIVE_ORIGIN -DFORGES=1 $QUIET
+
+exit $failed
