@@ -377,14 +377,20 @@ int witness_fork_ack(store_t *st, const char *id, const char *by, const char *re
     return rc;
 }
 
-int witness_forks_open(store_t *st, const char *region, uint64_t *n, char *err, size_t errlen) {
-    CARBON_ASSERT(st != NULL && region != NULL && n != NULL);
-    const char *argv[3] = {"HGET", STORE_KEY_CHECKPOINT_FORKS_OPEN, region};
+/* *out = the decimal in field of the hash key (0 if absent). */
+static int witness_hget_u64(store_t *st, const char *key, const char *field, uint64_t *out, char *err,
+                            size_t errlen) {
+    const char *argv[3] = {"HGET", key, field};
     redisReply *r = NULL;
     if (store_command(st, 3, argv, NULL, &r, err, errlen) != STORE_OK) return LEDGER_ESTORE;
-    *n = witness_u64(r);
+    *out = witness_u64(r);
     freeReplyObject(r);
     return LEDGER_OK;
+}
+
+int witness_forks_open(store_t *st, const char *region, uint64_t *n, char *err, size_t errlen) {
+    CARBON_ASSERT(st != NULL && region != NULL && n != NULL);
+    return witness_hget_u64(st, STORE_KEY_CHECKPOINT_FORKS_OPEN, region, n, err, errlen);
 }
 
 /* ---- own checkpoints ------------------------------------------------------------- */
@@ -512,12 +518,7 @@ int witness_own_cosigned(store_t *st, uint64_t size, const char *peer, const cha
 
 int witness_peer_size(store_t *st, const char *peer, uint64_t *size, char *err, size_t errlen) {
     CARBON_ASSERT(st != NULL && peer != NULL && size != NULL);
-    const char *argv[3] = {"HGET", STORE_KEY_CHECKPOINT_WITNESSED_BY, peer};
-    redisReply *r = NULL;
-    if (store_command(st, 3, argv, NULL, &r, err, errlen) != STORE_OK) return LEDGER_ESTORE;
-    *size = witness_u64(r);
-    freeReplyObject(r);
-    return LEDGER_OK;
+    return witness_hget_u64(st, STORE_KEY_CHECKPOINT_WITNESSED_BY, peer, size, err, errlen);
 }
 
 int witness_history_root(store_t *st, const char *region, uint64_t size, int *found,

@@ -145,11 +145,10 @@ static void checkpointer_say(checkpointer_t *c, const char *event, uint64_t size
  * having changed, from the first entry, so that the peers see what the log
  * now holds and refuse it as a fork. *size is bounded by
  * LOG_VERIFY_GROWTH_MAX entries of hashing. LEDGER_OK or the error (err). */
-static int checkpointer_recompute(struct gateway *gw, store_t *st, checkpointer_t *c,
+static int checkpointer_recompute(store_t *st, checkpointer_t *c,
                                   const log_tree_head_t *head, uint64_t last,
                                   const merkle_hash_t *last_root, uint64_t *size, merkle_hash_t *root,
                                   char *err, size_t errlen) {
-    (void)gw;
     int rc = LEDGER_CONFLICT;
     if (head->size > last) {
         *size = head->size - last <= LOG_VERIFY_GROWTH_MAX ? head->size : last + LOG_VERIFY_GROWTH_MAX;
@@ -175,7 +174,7 @@ static int checkpointer_next(struct gateway *gw, store_t *st, checkpointer_t *c,
     char err[256] = "";
     if (log_tree_head(st, &head, err, sizeof err) != LEDGER_OK || head.size == 0) return -1;
     if (checkpointer_last_signed(gw, st, &last, &last_root) != 0 || head.size == last) return -1;
-    int rc = checkpointer_recompute(gw, st, c, &head, last, &last_root, size, root, err, sizeof err);
+    int rc = checkpointer_recompute(st, c, &head, last, &last_root, size, root, err, sizeof err);
     if (rc == LEDGER_OK && *size < head.size) rc = log_tree_root_at(st, *size, &stored, err, sizeof err);
     if (rc == LEDGER_OK && *size == head.size) stored = head.root;
     if (rc == LEDGER_OK && !merkle_hash_equal(&stored, root)) {
