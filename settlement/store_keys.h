@@ -40,6 +40,15 @@
  *                           cancelled), disjoint: member "FIRST:LAST", score FIRST;
  *                           a range leaves at the commit that exports it
  *                           (_prelude.lua serial_index_*)
+ *   origin:map       zset   where this region's own serials are when not at home
+ *                           (DESIGN §6 provenance): disjoint ranges, member
+ *                           "FIRST:LAST:REGION:STATE", score FIRST, STATE "at"
+ *                           (live there), "retired" or "cancelled" (used there);
+ *                           a serial issued here with no entry is at home
+ *                           (_prelude.lua origin_map_*)
+ *   origin:locks     zset   ranges of this region's serials in a leg prepared here
+ *                           as their origin and not decided yet: member
+ *                           "FIRST:LAST:SOURCE:TID", score FIRST (origin_lock_*)
  *   meta:serial-index string "1" once the serial index covers the store
  *                           (serial_index_build.lua, for stores written before it)
  *   peer:inflight    hash   SRC -> destination legs PREPARED for SRC (dest_prepare)
@@ -108,6 +117,8 @@
 #define STORE_KEY_CANCELLED "cj:cancelled"
 #define STORE_KEY_SERIALS_PREFIX "cj:serials:"
 #define STORE_KEY_SERIALS_BUILT "cj:meta:serial-index"
+#define STORE_KEY_ORIGIN_MAP "cj:origin:map"
+#define STORE_KEY_ORIGIN_LOCKS "cj:origin:locks"
 #define STORE_KEY_PEER_INFLIGHT "cj:peer:inflight"
 #define STORE_KEY_PEER_REFUSED_PREFIX "cj:peer:refused:"
 #define STORE_KEY_LOG_SIZE "cj:log:size"

@@ -103,6 +103,102 @@ local function serial_index_remove(origin, first, last)
   return true
 end
 
+-- The origin's map (DESIGN §6 provenance; store_keys.h origin:map): where
+-- this region's own serials are when they are not at home. Entries are
+-- disjoint ranges "FIRST:LAST:REGION:STATE" scored FIRST, STATE "at" (live
+-- at REGION), "retired" or "cancelled" (used at REGION). A serial issued here
+-- that no entry covers is at home (in an account, a hold, a pending credit
+-- coming home, retired or cancelled here: the serial index says which). The
+-- map changes in the same script as every move the origin takes part in:
+-- an export's commit (source_decide), a homecoming's commit (dest_decide),
+-- a third region's move (origin_decide), a use reported from abroad.
+local function home_region() return redis.call('GET', KEY_META_REGION) or '' end
+
+local function origin_entry_parse(member)
+  local p = split(member, ':')
+  return { first = num(p[1]), last = num(p[2]), region = p[3] or '', state = p[4] or '',
+           member = member }
+end
+
+local function origin_entry_add(first, last, region, state)
+  redis.call('ZADD', KEY_ORIGIN_MAP, fmt_int(first),
+             fmt_int(first) .. ':' .. fmt_int(last) .. ':' .. region .. ':' .. state)
+end
+
+-- The entry overlapping first..last that starts last (nil if none): the
+-- entries are disjoint, so one lookup finds whether any overlaps.
+local function origin_map_overlap(first, last)
+  local r = redis.call('ZREVRANGEBYSCORE', KEY_ORIGIN_MAP, fmt_int(last), '-inf', 'LIMIT', 0, 1)
+  if #r == 0 then return nil end
+  local e = origin_entry_parse(r[1])
+  if e.last >= first then return e end
+  return nil
+end
+
+-- Where first..last is: the region and state of the one entry covering all
+-- of it, or home and "at" if no entry touches it; nil if it is split
+-- between places (then no single move concerns it).
+local function origin_map_where(first, last)
+  local e = origin_map_overlap(first, last)
+  if e == nil then return home_region(), 'at' end
+  if e.first <= first and e.last >= last then return e.region, e.state end
+  return nil
+end
+
+-- Moves first..last from `from` (live there) to `to` with `state`; a region
+-- equal to home means at home. Returns false, changing nothing, unless the
+-- map places all of first..last live at `from`.
+local function origin_map_move(first, last, from, to, state)
+  local home = home_region()
+  local e = origin_map_overlap(first, last)
+  if from == home then
+    if e ~= nil then return false end
+  else
+    if e == nil or e.first > first or e.last < last or e.region ~= from or e.state ~= 'at' then
+      return false
+    end
+    redis.call('ZREM', KEY_ORIGIN_MAP, e.member)
+    if e.first < first then origin_entry_add(e.first, first - 1, e.region, e.state) end
+    if e.last > last then origin_entry_add(last + 1, e.last, e.region, e.state) end
+  end
+  if to ~= home or state ~= 'at' then origin_entry_add(first, last, to, state) end
+  return true
+end
+
+-- Locks of ranges prepared at their origin (store_keys.h origin:locks):
+-- disjoint, "FIRST:LAST:SOURCE:TID" scored FIRST. The model found that
+-- without them a source could prepare the same serials at the destination
+-- and at the origin in two transfers (tests/model/README.md, finding 1).
+local function origin_lock_member(first, last, source, tid)
+  return fmt_int(first) .. ':' .. fmt_int(last) .. ':' .. source .. ':' .. tid
+end
+
+local function origin_locked(first, last)
+  local r = redis.call('ZREVRANGEBYSCORE', KEY_ORIGIN_LOCKS, fmt_int(last), '-inf', 'LIMIT', 0, 1)
+  if #r == 0 then return false end
+  return origin_entry_parse(r[1]).last >= first
+end
+
+local function origin_lock(first, last, source, tid)
+  redis.call('ZADD', KEY_ORIGIN_LOCKS, fmt_int(first), origin_lock_member(first, last, source, tid))
+end
+
+local function origin_unlock(first, last, source, tid)
+  redis.call('ZREM', KEY_ORIGIN_LOCKS, origin_lock_member(first, last, source, tid))
+end
+
+-- May `source` send first..last of this region's own serials (a homecoming
+-- or a third region's transfer)? '' if the map places them all live at
+-- source and no other leg prepared here locks them or brings them home;
+-- else the reason.
+local function origin_check(first, last, source)
+  local region, state = origin_map_where(first, last)
+  if region ~= source or state ~= 'at' then return 'SERIALS_NOT_AT_SOURCE' end
+  if origin_locked(first, last) then return 'SERIALS_LOCKED' end
+  if serial_overlap(home_region(), first, last) then return 'SERIALS_LOCKED' end
+  return ''
+end
+
 -- Adds a block to an account.
 local function account_add_block(id, b)
   redis.call('HSET', acct_blocks_key(id), block_field(b), fmt_int(b.last))

@@ -1,6 +1,7 @@
 -- dest_decide: phase two at the destination (DESIGN §6 step 5), one call per
 -- batch. COMMIT: the first credited_g grams of the pending blocks go to the
--- account, the rest (recognition discount) is cancelled. ABORT: the pending
+-- account, the rest (recognition discount) is cancelled; this region's own
+-- serials among them come home in its map (origin_follow). ABORT: the pending
 -- credit is dropped (its serials leave the serial index). An ABORT for a leg
 -- never seen leaves nothing (answered "A"): a Prepare of it arriving late is
 -- refused as EXPIRED, or prepared and then aborted by recovery's
@@ -38,6 +39,20 @@
 -- "|OUTCOME" when this call settled a forced leg ("C|AGREED", "M|MIXED").
 local now_ms, source, n = num(ARGV[1]), ARGV[2], num(ARGV[3])
 
+-- This region's own serials among blocks move in its map (DESIGN §6
+-- provenance) from `from` to `to`: source -> home at a homecoming's commit,
+-- home -> source when it is reversed. The prepared leg kept them locked
+-- (origin_check), so the move cannot fail unless the store was changed
+-- behind the scripts' back; then the checker reports the map.
+local function origin_follow(blocks, from, to)
+  local home = home_region()
+  for _, b in ipairs(blocks) do
+    if b.origin == home and not origin_map_move(b.first, b.last, from, to, 'at') then
+      redis.log(redis.LOG_WARNING, 'origin map: ' .. block_text(b) .. ' is not at ' .. from)
+    end
+  end
+end
+
 -- Forced COMMIT, coordinator ABORT: takes the credited blocks head (and the
 -- discount tail) back if the account still holds every one. 1 if done.
 local function heuristic_take_back(tid, account, head, tail)
@@ -68,11 +83,13 @@ local function heuristic_settle(tid, key, leg, decision)
     for _, b in ipairs(tail) do redis.call('RPUSH', KEY_CANCELLED, tid .. '|' .. block_text(b)) end
     -- held here again (the forced ABORT's drop took them out of the index)
     for _, b in ipairs(both) do serial_index_add(b.origin, b.first, b.last) end
+    origin_follow(both, source, home_region())
     local cursor = feed_add('A', tid)
     redis.call('HSET', key, 'state', 'COMMITTED', 'reason', '', 'cursor', fmt_int(cursor))
     outcome, moved = 'REAPPLIED', both
   elseif decision ~= forced then
     if heuristic_take_back(tid, account, head, tail) == 1 then
+      origin_follow(both, home_region(), source)
       redis.call('HSET', key, 'state', 'ABORTED', 'reason', 'HEURISTIC_REVERSED')
       outcome, moved = 'REVERSED', both
     else
@@ -121,7 +138,9 @@ for i = 0, n - 1 do
       redis.call('HSET', KEY_PEER_INFLIGHT, source, '0')
     end
     if decision == 'C' then
-      local head, tail = blocks_split(blocks_parse(leg[4]), credited_g)
+      local blocks = blocks_parse(leg[4])
+      origin_follow(blocks, source, home_region())
+      local head, tail = blocks_split(blocks, credited_g)
       for _, b in ipairs(head) do account_add_block(leg[3], b) end
       for _, b in ipairs(tail) do redis.call('RPUSH', KEY_CANCELLED, tid .. '|' .. block_text(b)) end
       audit(now_ms, 'apply', { tid, leg[3] }, head, { source })

@@ -37,7 +37,11 @@ if leg[1] == 'source' then
   end
   for _, b in ipairs(moved) do redis.call('HDEL', bkey, block_field(b)) end
   -- exported, as at a commit: the region no longer holds them (serial index)
-  for _, b in ipairs(moved) do serial_index_remove(b.origin, b.first, b.last) end
+  local home = home_region()
+  for _, b in ipairs(moved) do
+    serial_index_remove(b.origin, b.first, b.last)
+    if b.origin == home then origin_map_move(b.first, b.last, home, leg[6], 'at') end
+  end
   redis.call('HSET', key, 'state', 'COMMITTED', 'reason', '', 'acked', '0')
   redis.call('ZADD', KEY_LEGS_OPEN, num(leg[9]), tid)
   ids = { tid, leg[4], leg[5] }

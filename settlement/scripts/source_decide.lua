@@ -1,6 +1,7 @@
 -- source_decide: the commit point (DESIGN §6 step 4), for a whole batch.
 -- Each HELD leg becomes COMMITTED (its blocks stay as the exported tombstone
--- and leave the serial index: the region no longer holds them)
+-- and leave the serial index: the region no longer holds them; those of
+-- this region's own serials are placed at the destination in the origin's map)
 -- or ABORTED (its blocks return to the account). A leg already decided keeps
 -- its decision: replays change nothing. One audit entry per leg decided
 -- (commit or abort: the transfer, its account, the hold's blocks), so that a
@@ -36,7 +37,12 @@ for i = 0, n - 1 do
     redis.call('ZREM', KEY_LEGS_HELD_PREFIX .. leg[9], tid)
     redis.call('ZADD', KEY_LEGS_UNACKED_PREFIX .. leg[9], now_ms, tid)
     if decision == 'C' then
-      for _, b in ipairs(blocks) do serial_index_remove(b.origin, b.first, b.last) end
+      local home = home_region()
+      for _, b in ipairs(blocks) do
+        serial_index_remove(b.origin, b.first, b.last)
+        -- this region's own serials go abroad in its map (DESIGN §6 provenance)
+        if b.origin == home then origin_map_move(b.first, b.last, home, leg[9], 'at') end
+      end
       redis.call('HSET', key, 'state', 'COMMITTED', 'decided_ms', fmt_int(now_ms))
       audit(now_ms, 'commit', { tid, leg[5] }, blocks, {})
       out[#out + 1] = 'COMMITTED'
