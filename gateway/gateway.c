@@ -20,6 +20,7 @@
 #include "gateway/peer_rate.h"
 #include "gateway/peers.h"
 #include "gateway/services/reflection.h"
+#include "gateway/services/reporting.h"
 #include "gateway/services/registry.h"
 #include "gateway/server.h"
 #include "gateway/service_table.h"
@@ -151,12 +152,14 @@ static const struct {
     {"/carbon.v1.Operations/ResolveInDoubt", ops_resolve_in_doubt},
     {"/carbon.v1.Operations/ListForks", ops_list_forks},
     {"/carbon.v1.Operations/AcknowledgeFork", ops_acknowledge_fork},
+    {"/carbon.v1.Operations/Report", ops_report},
     {"/carbon.v1.Audit/Trace", audit_trace},
     {"/carbon.v1.Audit/ReadLog", audit_read_log},
     {"/carbon.v1.Audit/GetCheckpoint", audit_get_checkpoint},
     {"/carbon.v1.Audit/GetConsistencyProof", audit_get_consistency_proof},
     {"/carbon.v1.Audit/ReadState", audit_read_state},
     {"/carbon.v1.Audit/ListForks", ops_list_forks}, /* the same records, for auditors */
+    {"/carbon.v1.Audit/Report", ops_report},         /* the same report, for auditors */
 };
 
 /* Bidirectional streams: server reflection (reflection.h). */

@@ -87,6 +87,8 @@ typedef enum { REASON_RETRY_NO, REASON_RETRY_YES, REASON_RETRY_LATER } reason_re
     X(BAD_PURPOSE, INVALID_ARGUMENT, CALL, NO, "The retirement purpose is not one of the defined purposes.", "Send compliance offset, rights redemption or voluntary neutrality.") \
     X(BAD_BENEFICIARY, INVALID_ARGUMENT, CALL, NO, "The beneficiary text is empty, too long or not allowed.", "Send a beneficiary within the documented length.") \
     X(BAD_SELECTION, INVALID_ARGUMENT, CALL, NO, "The retirement's selection (vintage, methodology id) is not valid.", "Fix the vintage (0 or a year) or the methodology id.") \
+    X(BAD_YEAR, INVALID_ARGUMENT, CALL, NO, "A report's year is outside 2000..2999.", "Ask for a year in that range.") \
+    X(REPORT_TOO_LARGE, RESOURCE_EXHAUSTED, CALL, NO, "The yearly report would have more rows (or read more entries) than the gateway's limit.", "Ask the region's operators: the limit (year_report.h YEAR_REPORT_ROWS_MAX, reporting.c REPORT_ENTRIES_MAX) must be raised for this log.") \
     X(BAD_RANGE, INVALID_ARGUMENT, CALL, NO, "from_seq..to_seq is empty or spans too many batches.", "Ask for a smaller range of batches.") \
     X(REGION_MISMATCH, PERMISSION_DENIED, CALL, NO, "The message names a region other than the caller's certificate region.", "A gateway may speak only for its own region; fix the peer's configuration.") \
     X(BAD_DECISION, INVALID_ARGUMENT, CALL, NO, "The decision is neither COMMIT nor ABORT.", "Send COMMIT or ABORT.") \

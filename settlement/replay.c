@@ -783,3 +783,37 @@ size_t replay_compare(replay_t *r, replay_emit_fn emit, void *ctx) {
     rp_compare_side(r, &o, RP_STORE);
     return o.n;
 }
+
+static void rp_record_out(const rp_rec_t *s, replay_record_t *out) {
+    CARBON_ASSERT(s != NULL && out != NULL && s->kind < REPLAY_KINDS_N);
+    out->kind = (replay_kind_t)s->kind;
+    out->owner = s->owner;
+    out->a = s->a;
+    out->b = s->b;
+    out->blocks = s->blocks.v;
+    out->blocks_n = s->blocks.n;
+}
+
+void replay_log_each(const replay_t *r, replay_record_fn fn, void *ctx) {
+    CARBON_ASSERT(r != NULL && fn != NULL);
+    const rp_table_t *t = &r->side[RP_LOG];
+    for (size_t i = 0; i < t->cap; i++) {
+        if (t->slot[i].state != 1) continue;
+        replay_record_t rec;
+        rp_record_out(&t->slot[i], &rec);
+        fn(ctx, &rec);
+    }
+}
+
+int replay_log_find(const replay_t *r, replay_kind_t kind, const char *owner, replay_record_t *out) {
+    CARBON_ASSERT(r != NULL && owner != NULL && out != NULL && kind < REPLAY_KINDS_N);
+    const rp_rec_t *s = rp_find((rp_table_t *)&r->side[RP_LOG], (int)kind, owner);
+    if (s == NULL) return 0;
+    rp_record_out(s, out);
+    return 1;
+}
+
+size_t replay_log_findings(const replay_t *r) {
+    CARBON_ASSERT(r != NULL);
+    return r->findings_n + r->findings_lost;
+}

@@ -98,6 +98,28 @@ typedef void (*replay_emit_fn)(void *ctx, const replay_diff_t *d);
  * kept past REPLAY_FINDINGS_MAX (those are counted, not emitted). */
 size_t replay_compare(replay_t *r, replay_emit_fn emit, void *ctx);
 
+/* One live record of the log side (pointers into the replay: valid until
+ * the next replay_entry or replay_free). a and b are the kind's texts of
+ * the table above ("" when the kind has none). */
+typedef struct {
+    replay_kind_t kind;
+    const char *owner, *a, *b;
+    const ledger_block_t *blocks;
+    size_t blocks_n;
+} replay_record_t;
+
+typedef void (*replay_record_fn)(void *ctx, const replay_record_t *rec);
+
+/* Calls fn for every live record of the log side, in no set order. */
+void replay_log_each(const replay_t *r, replay_record_fn fn, void *ctx);
+
+/* The log side's live record of kind and owner: 1 with *out set, or 0. */
+int replay_log_find(const replay_t *r, replay_kind_t kind, const char *owner, replay_record_t *out);
+
+/* Findings about the log so far (inconsistent or unreadable entries),
+ * those kept and those only counted. */
+size_t replay_log_findings(const replay_t *r);
+
 /* Entries replayed and records read, for the summary. */
 uint64_t replay_entries(const replay_t *r);
 size_t replay_records(const replay_t *r, int store_side);

@@ -37,6 +37,7 @@ const gwctl_command_t gwctl_commands[] = {
     {"trace", "auditor: follow a serial or a transfer across every region, verified", gwctl_trace},
     {"audit", "auditor: verify a region's whole audit chain and its checkpoints", gwctl_audit},
     {"check", "auditor: verify conservation and atomicity over the regions' stores", gwctl_check},
+    {"report", "auditor: the yearly report of every region, cross-checked between them", gwctl_report},
 };
 const size_t gwctl_commands_n = sizeof gwctl_commands / sizeof gwctl_commands[0];
 

@@ -179,6 +179,7 @@ int gwctl_transfers(int argc, char **argv);
 int gwctl_account(int argc, char **argv);
 int gwctl_retire(int argc, char **argv);
 int gwctl_check(int argc, char **argv);
+int gwctl_report(int argc, char **argv);
 int gwctl_batches(int argc, char **argv);
 int gwctl_reconcile(int argc, char **argv);
 int gwctl_indoubt(int argc, char **argv);

@@ -11,6 +11,8 @@
 
 #include <criterion/criterion.h>
 #include <hiredis/hiredis.h>
+#include <jansson.h>
+#include <time.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -381,4 +383,84 @@ Test(gwctl_audit, help_after_a_subject_prints_help_and_stops) {
         free(out);
         free(err);
     }
+}
+
+/* The calendar year now in China Standard Time (the reports' year). */
+static int year_now_cst(void) {
+    time_t t = time(NULL) + 8 * 3600;
+    struct tm tm;
+    cr_assert_not_null(gmtime_r(&t, &tm));
+    return tm.tm_year + 1900;
+}
+
+/* Grams of serials of origin in the rows of section (NULL: any) of every
+ * report in doc, and of region's report only when region is not NULL. */
+static uint64_t report_grams(json_t *doc, const char *region, const char *section, const char *origin) {
+    uint64_t g = 0;
+    size_t i, k;
+    json_t *rep, *row;
+    json_array_foreach(json_object_get(doc, "reports"), i, rep) {
+        if (region != NULL && strcmp(json_string_value(json_object_get(rep, "region")), region) != 0) continue;
+        json_array_foreach(json_object_get(rep, "rows"), k, row) {
+            if (section != NULL && strcmp(json_string_value(json_object_get(row, "section")), section) != 0)
+                continue;
+            if (strcmp(json_string_value(json_object_get(row, "origin")), origin) != 0) continue;
+            g += strtoull(json_string_value(json_object_get(row, "amount_g")), NULL, 10);
+        }
+    }
+    return g;
+}
+
+Test(gwctl_audit, yearly_reports_of_three_regions_tie_out_to_the_gram, .timeout = 240) {
+    start3(10000, 300);
+    open_issue(TJ, "tj-a", "TJ-GT-01", 420000); /* 19950 g */
+    open_issue(BJ, "bj-b", "BJ-EL-01", 420000);
+    client_status_t st;
+    cr_assert_eq(rc_open(reg(HE), "he-c", &st), GRPC_STATUS_OK, "%s", st.details);
+    char t1[33], t2[33], t3[33], rid[33];
+    transfer_committed(TJ, "tj-a", "CN-BJ", BJ, "bj-b", "TJ-GT-01", 15, t1);
+    transfer_committed(BJ, "bj-b", "CN-TJ", TJ, "tj-a", "TJ-GT-01", 200, t2); /* some come home */
+    transfer_committed(BJ, "bj-b", "CN-HE", HE, "he-c", "BJ-EL-01", 100, t3);
+    rc_new_id(rid);
+    cr_assert_eq(rc_retire(reg(BJ), rid, "bj-b", "TJ-GT-01", 3, NULL, &st), GRPC_STATUS_OK, "%s", st.details);
+    checker_report_t *rep = rc_wait_settled(fed, 30000);
+    cr_assert_eq(rep->violations_n, 0, "%s", rep->violations[0]);
+    free(rep);
+
+    run_t auditor = {.region = TJ, .role = "auditor", .targets = 1};
+    char year[8], *out = NULL;
+    snprintf(year, sizeof year, "%d", year_now_cst());
+    cr_assert_eq(gwctl(&auditor, &out, NULL, "report", "--year", year, "--json", NULL), 0, "%s", out);
+    json_error_t jerr;
+    json_t *doc = json_loads(out, 0, &jerr);
+    cr_assert_not_null(doc, "%s: %s", jerr.text, out);
+    free(out);
+    /* Each origin: issued in the year == held anywhere at its end + retired + cancelled, to the gram. */
+    const char *const origins[] = {"CN-TJ", "CN-BJ"};
+    for (size_t i = 0; i < 2; i++) {
+        uint64_t issued = report_grams(doc, origins[i], "issued", origins[i]);
+        uint64_t everywhere = report_grams(doc, NULL, "holding", origins[i]) +
+                              report_grams(doc, NULL, "retired", origins[i]) +
+                              report_grams(doc, NULL, "cancelled", origins[i]);
+        cr_assert(issued > 0, "%s issued nothing", origins[i]);
+        cr_assert_eq(issued, everywhere, "%s: issued %lu g, accounted %lu g", origins[i], (unsigned long)issued,
+                     (unsigned long)everywhere);
+    }
+    cr_assert(report_grams(doc, "CN-BJ", "retired", "CN-TJ") > 0, "BJ's retirement of TJ serials");
+    cr_assert_eq(report_grams(doc, NULL, "held", "CN-TJ") + report_grams(doc, NULL, "pending", "CN-TJ"), 0);
+    size_t k;
+    json_t *c;
+    json_array_foreach(json_object_get(doc, "cross_check"), k, c)
+        cr_assert(json_is_true(json_object_get(c, "consistent")), "%s -> %s inconsistent",
+                  json_string_value(json_object_get(c, "from")), json_string_value(json_object_get(c, "to")));
+    cr_assert_eq(json_array_size(json_object_get(doc, "cross_check")), 6);
+    json_decref(doc);
+
+    /* A year before anything happened: no rows; a bad year: usage. */
+    cr_assert_eq(gwctl(&auditor, &out, NULL, "report", "--year", "2001", "--csv", NULL), 0, "%s", out);
+    cr_assert(strstr(out, "\"issued\"") == NULL && strstr(out, "consistent") != NULL, "%s", out);
+    free(out);
+    cr_assert_eq(gwctl(&auditor, &out, NULL, "report", "--year", "1999", NULL), 2);
+    free(out);
+    stop_all();
 }
