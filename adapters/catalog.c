@@ -45,10 +45,12 @@ typedef enum {
     SECTION_RECOGNIZE,
 } section_kind_t;
 
-/* Keys of each section, all required, in the order missing ones are named. */
+/* Keys of each section, in the order missing ones are named: all required
+ * but the methodology's last one (activity_class, METHODOLOGY_KEYS_REQUIRED). */
 static const char *const catalog_keys[] = {
     "region", "version", "status", "display_unit", "display_unit_g"};
-static const char *const methodology_keys[] = {"name", "native_unit", "g_per_unit"};
+static const char *const methodology_keys[] = {"name", "native_unit", "g_per_unit", "activity_class"};
+#define METHODOLOGY_KEYS_REQUIRED 3
 static const char *const recognize_keys[] = {"local", "ratio"};
 
 typedef struct {
@@ -222,6 +224,7 @@ static int section_finish(parser_t *p) {
     size_t n;
     const char *const *keys = section_keys(p->kind, &n);
     CARBON_ASSERT(n <= CATALOG_SECTION_KEYS_MAX);
+    if (p->kind == SECTION_METHODOLOGY) n = METHODOLOGY_KEYS_REQUIRED;
     for (size_t i = 0; i < n; i++)
         if (p->key_lines[i] == 0)
             return parse_fail(p, p->section_line, "%s missing required key '%s'",
@@ -408,6 +411,8 @@ static int set_methodology_key(parser_t *p, uint32_t line, const char *key,
         return copy_value(p, line, key, m->name, CATALOG_NAME_MAX, value);
     if (strcmp(key, "native_unit") == 0)
         return copy_token(p, line, key, m->native_unit, CATALOG_UNIT_MAX, value, "unit");
+    if (strcmp(key, "activity_class") == 0)
+        return copy_token(p, line, key, m->activity_class, CATALOG_ID_MAX, value, "activity class");
     CARBON_ASSERT(strcmp(key, "g_per_unit") == 0);
     return parse_rational(p, line, key, value, &m->g_per_unit);
 }
@@ -523,6 +528,10 @@ static int catalog_digest(catalog_t *c) {
         goto out;
     for (uint32_t i = 0; i < c->methodologies_n; i++) {
         const catalog_methodology_t *m = &c->methodologies[i];
+        /* only when given, so catalogs without it keep their digests */
+        if (m->activity_class[0] != '\0' &&
+            digest_line(ctx, buf, "methodology %s activity_class=%s\n", m->id, m->activity_class) != 0)
+            goto out;
         if (digest_line(ctx, buf, "methodology %s g_per_unit=%llu/%llu\n", m->id,
                         (unsigned long long)m->g_per_unit.num,
                         (unsigned long long)m->g_per_unit.den) != 0 ||

@@ -71,6 +71,11 @@ typedef struct {
     char name[CATALOG_NAME_MAX + 1];
     char native_unit[CATALOG_UNIT_MAX + 1];
     catalog_rational_t g_per_unit; /* grams CO2e per native unit, num > 0 */
+    /* what kind of activity it credits, the same word in every region's
+     * catalog for the same activity (e.g. "rail-transit"): one activity
+     * measured under two regions' methodologies keys to one fingerprint
+     * (settlement/activity_key.h); "" when not given: the methodology's own */
+    char activity_class[CATALOG_ID_MAX + 1];
     uint32_t line;                 /* of the [methodology ...] header */
 } catalog_methodology_t;
 

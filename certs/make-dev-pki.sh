@@ -384,6 +384,16 @@ for r in "${regions[@]}"; do
     fi
 done
 
+# --- the federation's activity secret (settlement/activity_key.h): one file, the
+# same in every region, keys activity fingerprints for vintages from 2000 on ---
+(umask 077 && printf '# VINTAGE_FROM SECRET (hex), settlement/activity_key.h\n2000 %s\n' \
+    "$(openssl rand -hex 32)" >"$out/federation-activity.secret")
+if grep -Eq '^2000 [0-9a-f]{64}$' "$out/federation-activity.secret"; then
+    ok "federation-activity.secret: 32-byte secret for vintages from 2000"
+else
+    bad "federation-activity.secret is malformed"
+fi
+
 if [ "$fails" -ne 0 ]; then
     echo "make-dev-pki.sh: $fails check(s) failed" >&2
     exit 1

@@ -39,6 +39,7 @@ struct gateway {
     pthread_cond_t checkpointer_wake;
     int checkpointer_stop;
     struct integrator *integrator; /* gateway/integrator.h: the audit log's tree */
+    struct activities *activities; /* services/activities.h; NULL: activities not keyed */
     char lease_owner[64];          /* this gateway's name for leases: host:pid:nonce */
 };
 

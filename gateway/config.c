@@ -160,6 +160,8 @@ static int config_on_gateway(config_parse_t *p, const char *name, const char *va
     }
     if (strcmp(name, "listen") == 0) return config_copy(p, cfg->listen, sizeof cfg->listen, name, value);
     if (strcmp(name, "catalog_dir") == 0) return config_copy_path(p, cfg->catalog_dir, name, value);
+    if (strcmp(name, "activity_secret_file") == 0)
+        return config_copy_path(p, cfg->activity_secret_file, name, value);
     if (strcmp(name, "trust_domain") == 0)
         return config_copy(p, cfg->trust_domain, sizeof cfg->trust_domain, name, value);
     if (strcmp(name, "log_level") == 0) {

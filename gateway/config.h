@@ -1,7 +1,10 @@
 /* config.h - gatewayd configuration, read from an INI file with libinih.
  *
  *   [gateway]  region, listen (HOST:PORT), catalog_dir, trust_domain, log_level,
- *              workers (server threads, each with its own store connection)
+ *              workers (server threads, each with its own store connection),
+ *              activity_secret_file (the federation secret that keys activity
+ *              fingerprints, settlement/activity_key.h, the same file in every
+ *              region; empty: an activity is unique within this region only)
  *   [tls]      cert, key, ca (PEM files), crl_dir (hashed CRL files, `openssl rehash`)
  *   [store]    host, port, user, password_file, connect_timeout_ms, command_timeout_ms
  *   [peers]    REGION = HOST:PORT, one line per other region
@@ -59,6 +62,8 @@ typedef struct {
     char region[CONFIG_REGION_SIZE];
     char listen[CONFIG_ADDRESS_MAX];
     char catalog_dir[CONFIG_PATH_MAX];
+    char activity_secret_file[CONFIG_PATH_MAX]; /* settlement/activity_key.h; "": activities
+                                                  unique within this region only */
     char trust_domain[CONFIG_TRUST_DOMAIN_MAX];
     char log_level[16];
     int workers;

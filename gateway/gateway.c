@@ -9,6 +9,7 @@
 #include "settlement/log_tree.h"
 #include "settlement/ledger.h"
 #include "gateway/rpc/client.h"
+#include "gateway/services/activities.h"
 #include "gateway/services/audit.h"
 #include "gateway/services/checkpointer.h"
 #include "gateway/services/witnessing.h"
@@ -146,6 +147,9 @@ static const struct {
     {"/carbon.v1.Federation/QueryDecision", federation_query_decision},
     {"/carbon.v1.Federation/FetchBatches", federation_fetch_batches},
     {"/carbon.v1.Federation/AddCheckpoint", federation_add_checkpoint},
+    {"/carbon.v1.Federation/ReserveActivities", federation_reserve_activities},
+    {"/carbon.v1.Federation/SettleActivities", federation_settle_activities},
+    {"/carbon.v1.Federation/QueryIssuance", federation_query_issuance},
     {"/carbon.v1.Operations/ListBatches", ops_list_batches},
     {"/carbon.v1.Operations/Reconcile", ops_reconcile},
     {"/carbon.v1.Operations/ListInDoubt", ops_list_in_doubt},
@@ -406,6 +410,7 @@ int gateway_start(gateway_t *gw, char *err, size_t errlen) {
     metrics_attach_integrator(gw->metrics, gw->integrator); /* before it serves */
     if (metrics_start(gw->metrics, err, errlen) != 0) return -1;
     if (checkpointer_start(gw, err, errlen) != 0) return -1;
+    if (activities_start(gw, err, errlen) != 0) return -1;
     gw->started = 1;
     const catalog_t *cat = catalog_set_current(gw->catalogs, gw->cfg.region);
     log_info("listening", "{s:s, s:s, s:i, s:i, s:s, s:s}", "region", gw->cfg.region, "listen",
@@ -439,6 +444,7 @@ void gateway_stop(gateway_t *gw) {
         gw->server = NULL;
     }
     checkpointer_stop(gw);
+    activities_stop(gw);
     integrator_stop(gw->integrator); /* metrics, which read it, stopped first */
     gw->integrator = NULL;
 }

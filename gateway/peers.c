@@ -114,8 +114,8 @@ void peers_observe(peers_t *p, const char *region, const char *path, const clien
     if (i >= 0) peers_note(p, i, path, st);
 }
 
-/* Makes one call; 0 if OK, else -1 with the reason in err. */
-static int peers_call(peers_t *p, const char *peer, const char *path, const ProtobufCMessage *req,
+/* Makes one call; 0 if OK, else -1 with the reason in err (peers.h). */
+int peers_call(peers_t *p, const char *peer, const char *path, const ProtobufCMessage *req,
                       const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp,
                       int64_t timeout_ms, char *err, size_t errlen) {
     CARBON_ASSERT(p != NULL && peer != NULL && path != NULL && req != NULL && resp != NULL);

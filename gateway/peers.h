@@ -29,6 +29,14 @@ grpc_channel *peers_channel_of(peers_t *p, const char *region);
  * "peer_call_failed" (warn). Thread-safe. */
 void peers_observe(peers_t *p, const char *region, const char *path, const client_status_t *st);
 
+/* Calls path on peer's channel with req, waiting at most timeout_ms; the
+ * outcome is recorded as by peers_observe. 0 with *resp (free with
+ * protobuf_c_message_free_unpacked), or -1 with the reason in err (not a
+ * peer, or the call failed). */
+int peers_call(peers_t *p, const char *peer, const char *path, const ProtobufCMessage *req,
+               const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp, int64_t timeout_ms,
+               char *err, size_t errlen);
+
 /* Prepare, Decide and QueryDecision over the channels (engine.h contract),
  * their outcomes recorded as by peers_observe. */
 engine_transport_t peers_transport(peers_t *p);

@@ -259,6 +259,7 @@ static int ledger_refusal(const redisReply *r, const char *script, uint64_t *hav
         if (other_id != NULL) ledger_copy(other_id, LEDGER_TID_LEN + 1, ledger_str(r, 1));
         return LEDGER_DOUBLE_ISSUANCE;
     }
+    if (strcmp(status, REASON(RESERVATION_LOST)) == 0) return LEDGER_RESERVATION_LOST;
     if (strcmp(status, REASON(TOO_FRAGMENTED)) == 0) {
         snprintf(err, errlen, "the amount spans more than %d blocks; move it in smaller parts",
                  LEDGER_LEG_BLOCKS_MAX);
@@ -314,6 +315,8 @@ int ledger_issue(store_t *st, const ledger_issue_t *in, uint64_t now_ms, ledger_
     ledger_args_str(&a, in->origin);
     ledger_args_u64(&a, now_ms);
     ledger_args_u64(&a, LEDGER_SERIAL_MAX);
+    ledger_args_str(&a, in->activity_key);
+    ledger_args_u64(&a, in->reservation);
     redisReply *r;
     int rc = ledger_run(st, "issue", &a, &r, err, errlen);
     if (rc != LEDGER_OK) return rc;

@@ -50,6 +50,7 @@ typedef enum {
     LEDGER_ESTORE = -8,              /* store unreachable or odd reply: retry */
     LEDGER_EINVAL = -9,              /* argument out of range: nothing sent */
     LEDGER_TOO_FRAGMENTED = -10,     /* would take more than LEDGER_LEG_BLOCKS_MAX blocks */
+    LEDGER_RESERVATION_LOST = -11,   /* the activity's reservation was abandoned (activity.h) */
 } ledger_rc_t;
 
 typedef struct {
@@ -114,6 +115,8 @@ typedef struct {
     uint64_t amount_g;                      /* 1..LEDGER_AMOUNT_G_MAX */
     char fingerprint[LEDGER_TEXT_MAX + 1];
     char origin[LEDGER_REGION_MAX + 1];
+    char activity_key[64 + 1];              /* keyed fingerprint (activity_key.h), or "" */
+    uint64_t reservation;                   /* its reservation at its home region, or 0 */
 } ledger_issue_t;
 
 /* Issues fresh serials. On OK/REPLAY *block is the issued block. On

@@ -577,6 +577,7 @@ static const struct {
     {"commit", rp_ev_commit},   {"abort", rp_ev_abort},   {"prepare", rp_ev_prepare}, {"apply", rp_ev_apply},
     {"cancel", rp_ev_cancel},   {"drop", rp_ev_drop},     {"refuse", rp_ev_none},   {"acked", rp_ev_none},
     {"batch", rp_ev_none},      {"resolve", rp_ev_none},  {"ack-fork", rp_ev_none},
+    {"act-reserve", rp_ev_none},  {"act-issued", rp_ev_none}, {"act-release", rp_ev_none},
     {"heuristic", rp_ev_heuristic},
 };
 

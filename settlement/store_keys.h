@@ -18,7 +18,8 @@
  *   {a:ID}:blocks    hash   "origin|meth|vintage|start" -> end (inclusive)
  *   {t:TID}          hash   a transfer leg (role source or destination)
  *   {i:IID}          hash   an issuance
- *   fingerprints     hash   activity fingerprint -> IID (double issuance)
+ *   fingerprints     hash   activity fingerprint (and "k:" + its keyed fingerprint,
+ *                           activity_key.h) -> IID (double issuance in the region)
  *   {r:RID}          hash   a retirement
  *   serial:last      string last serial issued in this region (absent: none yet)
  *   feed             zset   cursor -> "D:TID" (departure) / "A:TID" (arrival)
@@ -49,6 +50,17 @@
  *   origin:locks     zset   ranges of this region's serials in a leg prepared here
  *                           as their origin and not decided yet: member
  *                           "FIRST:LAST:SOURCE:TID", score FIRST (origin_lock_*)
+ *   activities       hash   keyed activity fingerprint (settlement/activity_key.h) ->
+ *                           "STATE|REGION|IID|RSV" at its home region: STATE R
+ *                           (reserved by REGION's issuance IID, reservation RSV) or
+ *                           I (issued); activity_*.lua
+ *   activities:reserved:REGION zset  keys REGION holds in state R, by expiry_ms
+ *                           (the home's recovery asks each region apart)
+ *   activities:pending hash  REGION -> its reservations in state R (a limit per peer)
+ *   activities:seq   string last reservation number
+ *   activities:abandoned:IID string RSV: the issuer answered that issuance IID under
+ *                           reservation RSV never happened, so issue.lua refuses it
+ *                           (expires after a day)
  *   meta:serial-index string "1" once the serial index covers the store
  *                           (serial_index_build.lua, for stores written before it)
  *   peer:inflight    hash   SRC -> destination legs PREPARED for SRC (dest_prepare)
@@ -119,6 +131,11 @@
 #define STORE_KEY_SERIALS_BUILT "cj:meta:serial-index"
 #define STORE_KEY_ORIGIN_MAP "cj:origin:map"
 #define STORE_KEY_ORIGIN_LOCKS "cj:origin:locks"
+#define STORE_KEY_ACTIVITIES "cj:activities"
+#define STORE_KEY_ACTIVITIES_RESERVED_PREFIX "cj:activities:reserved:"
+#define STORE_KEY_ACTIVITIES_PENDING "cj:activities:pending"
+#define STORE_KEY_ACTIVITIES_SEQ "cj:activities:seq"
+#define STORE_KEY_ACTIVITIES_ABANDONED_PREFIX "cj:activities:abandoned:"
 #define STORE_KEY_PEER_INFLIGHT "cj:peer:inflight"
 #define STORE_KEY_PEER_REFUSED_PREFIX "cj:peer:refused:"
 #define STORE_KEY_LOG_SIZE "cj:log:size"

@@ -46,8 +46,8 @@ static uint64_t federation_mono_ms(void) {
 
 /* Checks that the region named in the message is the caller's, and that the
  * caller is within its peer_requests_per_s (else RESOURCE_EXHAUSTED,
- * PEER_RATE_LIMITED). */
-static int federation_region_ok(server_call_t *call, const char *region) {
+ * PEER_RATE_LIMITED). (federation.h) */
+int federation_region_ok(server_call_t *call, const char *region) {
     CARBON_ASSERT(call != NULL && region != NULL);
     const identity_t *caller = server_call_caller(call);
     if (caller != NULL && strcmp(caller->region, region) == 0) {

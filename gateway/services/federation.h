@@ -4,6 +4,12 @@
 
 #include "gateway/server.h"
 
+/* 1 if region, as a Federation message names it, is the caller's
+ * certificate region and the caller is within its peer_requests_per_s;
+ * else 0 after answering the call (PERMISSION_DENIED REGION_MISMATCH, or
+ * RESOURCE_EXHAUSTED PEER_RATE_LIMITED). */
+int federation_region_ok(server_call_t *call, const char *region);
+
 void federation_hello(server_call_t *call, const ProtobufCMessage *request);
 void federation_prepare(server_call_t *call, const ProtobufCMessage *request);
 void federation_decide(server_call_t *call, const ProtobufCMessage *request);

@@ -3,6 +3,7 @@
  * validates its request fully before anything is stored, so a refused
  * request changes nothing. */
 #include "gateway/services/registry.h"
+#include "gateway/services/activities.h"
 #include "common/carbon_assert.h"
 #include "common/hex.h"
 
@@ -13,6 +14,7 @@
 #include "gateway/log.h"
 #include "gateway/pbconv.h"
 #include "gateway/validate.h"
+#include "settlement/failpoint.h"
 #include "settlement/quote.h"
 
 #include <inttypes.h>
@@ -192,14 +194,30 @@ void registry_issue(server_call_t *call, const ProtobufCMessage *request) {
                         req->vintage_year, req->quantity_milli, req->activity_fingerprint);
     store_t *st = gateway_call_store(call);
     if (st == NULL) return;
+    /* one activity, one issuance in the federation (services/activities.h) */
+    activity_claim_t claim;
+    if (!activities_claim(call, st, m, &in, &claim))
+        return;
+    snprintf(in.activity_key, sizeof in.activity_key, "%s", claim.key);
+    in.reservation = claim.rsv;
+    if (claim.rsv > 0) failpoint_hit("issue.after_reserve");
     ledger_block_t block;
     char other[LEDGER_TID_LEN + 1] = "";
     char err[256] = "";
     int rc = ledger_issue(st, &in, ledger_now_ms(), &block, other, err, sizeof err);
+    if (claim.rsv > 0 && rc == LEDGER_OK) failpoint_hit("issue.before_settle");
+    if (rc != LEDGER_ESTORE) /* an unknown outcome is left to the home's question */
+        activities_settle_claim(gw, st, &claim, req->issuance_id, rc == LEDGER_OK || rc == LEDGER_REPLAY);
     if (rc == LEDGER_DOUBLE_ISSUANCE) {
         server_reply_error(call, GRPC_STATUS_ALREADY_EXISTS, REASON(DOUBLE_ISSUANCE),
-                           "activity '%s' was issued already by issuance %s",
+                           other[0] != '\0' ? "activity '%s' was issued already by issuance %s"
+                                             : "activity '%s' is being issued by another issuance of this "
+                                               "region%s",
                            req->activity_fingerprint, other);
+        return;
+    }
+    if (rc == LEDGER_RESERVATION_LOST) {
+        server_refuse(call, REASON_RESERVATION_LOST, "retry with the same issuance id");
         return;
     }
     if (rc != LEDGER_OK && rc != LEDGER_REPLAY) {

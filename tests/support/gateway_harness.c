@@ -301,6 +301,7 @@ static int h_write_config(const federation_t *f, const h_instance_t *in) {
             "region = %s\n"
             "listen = 127.0.0.1:%d\n"
             "catalog_dir = %s/adapters/catalogs\n"
+            "activity_secret_file = %s/federation-activity.secret\n"
             "workers = %d\n"
             "log_level = info\n"
             "\n[tls]\n"
@@ -312,7 +313,7 @@ static int h_write_config(const federation_t *f, const h_instance_t *in) {
             "host = %s\n"
             "port = %d\n"
             "\n[peers]\n",
-            region, in->port, SOURCE_DIR, f->opts.workers, pki, region, pki, region, pki, pki,
+            region, in->port, SOURCE_DIR, pki, f->opts.workers, pki, region, pki, region, pki, pki,
             f->redis[in->region]->host, f->redis[in->region]->port);
     for (int r = 0; r < f->opts.regions_n && r < FEDERATION_REGIONS_MAX; r++)
         if (r != in->region) fprintf(c, "%s = 127.0.0.1:%d\n", h_regions[r], f->inst[r].port);
