@@ -15,7 +15,12 @@
  *
  * The keys (one region's store):
  *   {a:ID}:info      hash   account: kind, created_ms, held_g, pending_g
- *   {a:ID}:blocks    hash   "origin|meth|vintage|start" -> end (inclusive)
+ *   {a:ID}:blocks    zset   the account's blocks, every score 0, member
+ *                           "VVVV ORIGIN FIRST LAST METH" (vintage 4 digits, serials
+ *                           16 digits, inclusive): lex order = spending order
+ *                           (_prelude.lua account_add_block)
+ *   {a:ID}:by-meth   zset   the same blocks, member "METH|" + the blocks member
+ *                           (a take filtered by methodology: one lex range)
  *   {t:TID}          hash   a transfer leg (role source or destination)
  *   {i:IID}          hash   an issuance
  *   fingerprints     hash   activity fingerprint -> IID (double issuance)
@@ -87,6 +92,7 @@
 #define STORE_KEY_ACCOUNT_PREFIX "cj:{a:"
 #define STORE_KEY_ACCOUNT_INFO_SUFFIX "}:info"
 #define STORE_KEY_ACCOUNT_BLOCKS_SUFFIX "}:blocks"
+#define STORE_KEY_ACCOUNT_BY_METH_SUFFIX "}:by-meth"
 #define STORE_KEY_LEG_PREFIX "cj:{t:"
 #define STORE_KEY_LEG_SUFFIX "}"
 #define STORE_KEY_ISSUANCE_PREFIX "cj:{i:"
