@@ -105,7 +105,7 @@ typedef struct {
     int commands;      /* commands on the account's blocks keys */
     long long limit_n; /* members asked for by ZRANGEBYLEX ... LIMIT, summed */
     int removed;       /* ZREM */
-    char other[256];   /* the first command that is none of the allowed ones */
+    char other[256];   /* the commands that are none of the allowed ones, each once */
 } block_reads_t;
 
 /* Reads the slow log (every command logged) for the commands on the
@@ -126,9 +126,9 @@ static block_reads_t block_reads(redisContext *c) {
             out.limit_n += atoll(args->element[6]->str);
         else if (!strcasecmp(cmd, "ZREM"))
             out.removed++;
-        else if (strcasecmp(cmd, "ZADD") != 0 && out.other[0] == '\0')
-            snprintf(out.other, sizeof out.other, "%s %s (%zu arguments)", cmd, args->element[1]->str,
-                     args->elements);
+        else if (strcasecmp(cmd, "ZADD") != 0 && strstr(out.other, cmd) == NULL &&
+                 strlen(out.other) + strlen(cmd) + 2 < sizeof out.other)
+            strcat(strcat(out.other, out.other[0] ? " " : ""), cmd);
     }
     freeReplyObject(log);
     return out;
@@ -137,8 +137,8 @@ static block_reads_t block_reads(redisContext *c) {
 static void check_reads(redisContext *c, long long zrangebylex_before, const char *what, int take_blocks) {
     block_reads_t b = block_reads(c);
     long long pages = calls_of(c, "zrangebylex") - zrangebylex_before;
-    cr_assert_str_eq(b.other, "", "%s ran %s on the account's blocks: it reads more than it takes", what,
-                     b.other);
+    cr_assert_str_eq(b.other, "", "%s ran %s on the account's blocks (a ZRANGEBYLEX without a LIMIT reads all)",
+                     what, b.other);
     cr_assert(b.commands > 0, "%s ran no command on the account's blocks", what);
     cr_assert(pages >= 1 && pages <= 8, "%s: %lld ZRANGEBYLEX calls", what, pages);
     cr_assert(b.limit_n >= take_blocks && b.limit_n <= 2 * take_blocks + 4,
