@@ -47,6 +47,9 @@
  *                           (_prelude.lua serial_index_*)
  *   meta:serial-index string "1" once the serial index covers the store
  *                           (serial_index_build.lua, for stores written before it)
+ *   meta:blocks-sorted string "1" once every account's blocks are the sorted sets
+ *                           above (account_blocks_migrate.lua, for stores
+ *                           written when they were a hash)
  *   peer:inflight    hash   SRC -> destination legs PREPARED for SRC (dest_prepare)
  *   peer:refused:SRC:MINUTE string  refusal records kept for SRC in that minute
  *                           (since the epoch; expires after two minutes)
@@ -114,6 +117,7 @@
 #define STORE_KEY_CANCELLED "cj:cancelled"
 #define STORE_KEY_SERIALS_PREFIX "cj:serials:"
 #define STORE_KEY_SERIALS_BUILT "cj:meta:serial-index"
+#define STORE_KEY_BLOCKS_SORTED "cj:meta:blocks-sorted"
 #define STORE_KEY_PEER_INFLIGHT "cj:peer:inflight"
 #define STORE_KEY_PEER_REFUSED_PREFIX "cj:peer:refused:"
 #define STORE_KEY_LOG_SIZE "cj:log:size"

@@ -163,3 +163,39 @@ Test(account_blocks, more_blocks_than_a_leg_carries_is_too_fragmented_less_than_
     cr_assert_eq(card(STORE_KEY_ACCOUNT_BLOCKS_SUFFIX, "frag"), 6);
     cr_assert_eq(card(STORE_KEY_ACCOUNT_BY_METH_SUFFIX, "frag"), 6);
 }
+
+static void hset(const char *acct, const char *field, const char *last) {
+    redisContext *c = redis_connect(g_redis);
+    cr_assert_not_null(c);
+    redisReply *r = redisCommand(c, "HSET " STORE_KEY_ACCOUNT_PREFIX "%s" STORE_KEY_ACCOUNT_BLOCKS_SUFFIX " %s %s",
+                                 acct, field, last);
+    cr_assert(r != NULL && r->type == REDIS_REPLY_INTEGER);
+    freeReplyObject(r);
+    redisFree(c);
+}
+
+/* A store written when the blocks were a hash: converted once at a gateway's
+ * start, spent in the same order; an account with a field that is not a
+ * block keeps its hash. */
+Test(account_blocks, a_store_with_blocks_in_a_hash_is_converted_once) {
+    start();
+    open_account("old");
+    hset("old", "CN-TJ|M-A|2027|1", "10");
+    hset("old", "CN-TJ|M-A|2026|41", "50");
+    hset("old", "CN-HE|M-B|2026|11", "20");
+    open_account("bad");
+    hset("bad", "CN-TJ|M-A|2026|21", "30");
+    hset("bad", "garbage", "7");
+    uint64_t converted = 0, left = 0;
+    char err[256], got[256];
+    cr_assert_eq(ledger_account_blocks_migrate(g_store, &converted, &left, err, sizeof err), LEDGER_OK, "%s", err);
+    cr_assert_eq(converted, 1);
+    cr_assert_eq(left, 1);
+    cr_assert_eq(card(STORE_KEY_ACCOUNT_BLOCKS_SUFFIX, "old"), 3);
+    cr_assert_eq(card(STORE_KEY_ACCOUNT_BY_METH_SUFFIX, "old"), 3);
+    uint64_t have = 0;
+    cr_assert_eq(retire("old", "M-A", 0, 15, got, sizeof got, &have), LEDGER_OK);
+    cr_assert_str_eq(got, "CN-TJ/M-A/2026/41-50 CN-TJ/M-A/2027/1-5");
+    cr_assert_eq(ledger_account_blocks_migrate(g_store, &converted, &left, err, sizeof err), LEDGER_OK, "%s", err);
+    cr_assert_eq(converted + left, 0, "converted twice");
+}
