@@ -177,6 +177,41 @@ static int checker_member_block(const char *m, ledger_block_t *b) {
     return n > 0 && (size_t)n < sizeof again && strcmp(again, m) == 0 ? 0 : -1;
 }
 
+static int checker_strcmp(const void *a, const void *b) {
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Whether the by-methodology set of account id holds exactly "METH|" + each
+ * member of its blocks set (blocks: their ZRANGE, in the set's byte order),
+ * each under its own methodology. A filtered take reads that set: a member
+ * only there could be taken though the account does not hold it. */
+static int checker_by_meth_matches(store_t *st, checker_ctx_t *c, const char *id, size_t id_len,
+                                   const redisReply *blocks) {
+    char key[LEDGER_ID_MAX + 64];
+    snprintf(key, sizeof key, STORE_KEY_ACCOUNT_PREFIX "%.*s" STORE_KEY_ACCOUNT_BY_METH_SUFFIX, (int)id_len, id);
+    redisReply *r = checker_cmd(st, c->err, c->errlen, "ZRANGE", key, "0", "-1", (const char *)NULL);
+    if (r == NULL) return 0;
+    size_t n = r->type == REDIS_REPLY_ARRAY ? r->elements : 0;
+    int same = r->type == REDIS_REPLY_ARRAY && n == blocks->elements;
+    const char **tails = calloc(n ? n : 1, sizeof *tails);
+    if (tails == NULL) abort();
+    for (size_t i = 0; same && i < n; i++) {
+        const char *m = r->element[i]->type == REDIS_REPLY_STRING ? r->element[i]->str : "";
+        const char *bar = strchr(m, '|');
+        size_t meth_len = bar != NULL ? (size_t)(bar - m) : 0, tail_len = bar != NULL ? strlen(bar + 1) : 0;
+        /* the tail ends with " METH" */
+        same = bar != NULL && tail_len > meth_len && bar[tail_len - meth_len] == ' ' &&
+               memcmp(bar + 1 + tail_len - meth_len, m, meth_len) == 0;
+        tails[i] = bar != NULL ? bar + 1 : "";
+    }
+    if (same) qsort(tails, n, sizeof *tails, checker_strcmp);
+    for (size_t i = 0; same && i < n; i++)
+        same = blocks->element[i]->type == REDIS_REPLY_STRING && strcmp(tails[i], blocks->element[i]->str) == 0;
+    free(tails);
+    freeReplyObject(r);
+    return same;
+}
+
 static int checker_on_account(void *vctx, store_t *st, const char *key) {
     checker_ctx_t *c = vctx;
     /* key: STORE_KEY_ACCOUNT_PREFIX ID STORE_KEY_ACCOUNT_BLOCKS_SUFFIX */
@@ -199,6 +234,9 @@ static int checker_on_account(void *vctx, store_t *st, const char *key) {
     if (r->type != REDIS_REPLY_ARRAY)
         checker_violation(c->report, "%s: account %.*s's blocks are not a sorted set", c->store->region,
                           (int)id_len, id);
+    else if (!checker_by_meth_matches(st, c, id, id_len, r))
+        checker_violation(c->report, "%s: account %.*s's blocks by methodology are not its blocks",
+                          c->store->region, (int)id_len, id);
     freeReplyObject(r);
     return 0;
 }

@@ -133,3 +133,23 @@ Test(checker, a_serial_index_that_differs_from_the_holdings_is_a_violation) {
     cr_expect(has_violation(rep, "from CN-HE serial 5 (indexed, not held)"));
     free(rep);
 }
+
+/* The by-methodology set (what a filtered take reads) must mirror the
+ * account's blocks: a member only there is a violation. */
+Test(checker, blocks_by_methodology_that_differ_from_the_blocks_are_a_violation) {
+    start();
+    cmd("SET " STORE_KEY_SERIAL_LAST " 100");
+    cmd("ZADD " STORE_KEY_SERIALS_PREFIX "CN-TJ 1 1:100");
+    block_add("x", 1, 50);
+    block_add("x", 51, 100);
+    checker_report_t *rep = check(0);
+    dump(rep);
+    cr_expect_eq(rep->violations_n, 0);
+    free(rep);
+    cmd("ZADD " STORE_KEY_ACCOUNT_PREFIX "x" STORE_KEY_ACCOUNT_BY_METH_SUFFIX
+        " 0 TJ-GT-01|2026|CN-TJ|0000000000000101");
+    rep = check(0);
+    dump(rep);
+    cr_expect(has_violation(rep, "account x's blocks by methodology are not its blocks"));
+    free(rep);
+}
