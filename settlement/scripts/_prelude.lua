@@ -103,7 +103,7 @@ end
 -- {a:ID}:by-meth), every score 0, so that Redis orders them by member bytes
 -- and ZRANGEBYLEX ... LIMIT reads the next k blocks in O(log n + k). A hold,
 -- a retirement or a take-back reads only the blocks it takes (and at most
--- as many again, block_page), never the whole account.
+-- as many again, block_pages), never the whole account.
 --   blocks   member "VVVV ORIGIN FFFFFFFFFFFFFFFF LLLLLLLLLLLLLLLL METH":
 --            vintage in 4 digits (validate.h: 2000..2100), the origin (a
 --            region code, [A-Z0-9-]), first and last serial in 16 digits
