@@ -374,7 +374,11 @@ static int gateway_claim_store(gateway_t *gw, char *err, size_t errlen) {
     char owner[STORE_REGION_SIZE + 32];
     int rc = store_region_claim(st, gw->cfg.region, owner, sizeof owner, why, sizeof why);
     int format_rc = rc == 0 ? log_tree_check_format(st, err, errlen) : LEDGER_OK;
-    uint64_t ranges = 0;
+    uint64_t ranges = 0, converted = 0, left = 0;
+    if (rc == 0 && format_rc == LEDGER_OK &&
+        ledger_account_blocks_migrate(st, &converted, &left, why, sizeof why) == LEDGER_OK && converted + left > 0)
+        log_info("account_blocks_sorted", "{s:i, s:i}", "accounts", converted > INT32_MAX ? INT32_MAX : (int)converted,
+                 "left_malformed", left > INT32_MAX ? INT32_MAX : (int)left);
     if (rc == 0 && format_rc == LEDGER_OK && ledger_serial_index_build(st, &ranges, why, sizeof why) == LEDGER_OK &&
         ranges > 0)
         log_info("serial_index_built", "{s:i}", "ranges", ranges > INT32_MAX ? INT32_MAX : (int)ranges);

@@ -24,6 +24,11 @@
 # log with a threshold of 0 during the point, attributed to scripts by the SHA1
 # gatewayd loads them under: tests/bench/script_shas.c). Prints the tables and
 # writes run/bench/results.json and run/bench/throughput-latency.png.
+# Then, on a Redis of its own (appendfsync always), a hold on an account of
+# BENCH_FRAGMENTED_BLOCKS (10000) one-gram blocks against a hold on an
+# account of one block: Redis microseconds per hold and their ratio
+# (tests/bench/fragmented_hold.c; issue 16 asks for at most 1.5), written to
+# run/bench/fragmented_hold.json.
 # Everything it started is stopped on exit, also on failure or Ctrl-C.
 #
 # Environment: BENCH_SECONDS (10) per point, BENCH_ACCOUNTS (10000) per region,
@@ -301,10 +306,29 @@ script_fields() {
                slowlog_coverage: (if $calls > 0 then ($kept_calls / $calls * 1000 | round / 1000) else null end)}'
 }
 
+# ---- a hold on a fragmented account (issue 16) ---------------------------------
+# fragmented_point: its own redis-server (the shipped local config), the
+# fragmented_hold tool against it, the redis-server stopped again.
+fragmented_point() {
+    local dir="$RUN_DIR/fragmented" port pid
+    mkdir -p "$dir"
+    port="$(jjj_free_port 7391)"
+    redis-server "$JJJ_ROOT/deploy/local/redis.conf" --port "$port" --dir "$dir" --appendfsync always \
+        --pidfile "$dir/redis.pid" --logfile "$dir/redis.log"
+    for _ in $(seq 1 50); do [ -s "$dir/redis.pid" ] && break; sleep 0.1; done
+    pid="$(cat "$dir/redis.pid")"
+    "$BIN/fragmented_hold" 127.0.0.1 "$port" "${BENCH_FRAGMENTED_BLOCKS:-10000}" \
+        >"$RUN_DIR/fragmented_hold.json" 2>>"$RUN_DIR/loadgen.log" || jjj_log "fragmented_hold failed"
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    printf 'hold on a fragmented account against one block (Redis us per hold): %s\n' \
+        "$(cat "$RUN_DIR/fragmented_hold.json")"
+}
+
 main() {
     jjj_install $JJJ_PACKAGES_RUN curl jq gnuplot-nox
     jjj_log "building a Release tree into $BUILD_DIR/ ..."
-    JJJ_BUILD_TARGETS="gatewayd gwctl loadgen script_shas" jjj_build "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release \
+    JJJ_BUILD_TARGETS="gatewayd gwctl loadgen script_shas fragmented_hold" jjj_build "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release \
         -DSANITIZE=OFF -DBUILD_TESTING=OFF -DBUILD_BENCH=ON "-DCMAKE_C_FLAGS_RELEASE=-O2 -g"
     start_federation
     "$BIN/script_shas" 127.0.0.1 "${REDIS_PORT[CN-TJ]}" >"$RUN_DIR/script_shas.json" \
@@ -343,6 +367,8 @@ main() {
             $(metrics CN-TJ) $(metrics CN-BJ) $(metrics CN-HE) --baseline "$health" \
             --tag fsync="$fsync" --tag point=triangle-64 >/dev/null
     done
+
+    fragmented_point
 
     # The audit log's integration lag over the whole run (every point): the
     # longest any entry waited to enter its region's Merkle tree.

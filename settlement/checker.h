@@ -13,7 +13,7 @@
  *   5. every audit chain verifies (each entry's SHA-256 over prev_hash and
  *      its canonical text, and the chain head).
  *
- * It reads with plain commands (SCAN, HGETALL, LRANGE): run it on a quiet
+ * It reads with plain commands (SCAN, HGETALL, ZRANGE, LRANGE): run it on a quiet
  * federation, or expect in-flight legs.
  *
  * Given only some regions' stores, it reports only what those stores prove:

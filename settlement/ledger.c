@@ -741,6 +741,21 @@ int ledger_feed_list(store_t *st, uint64_t after, size_t limit, char kind,
     return LEDGER_OK;
 }
 
+int ledger_account_blocks_migrate(store_t *st, uint64_t *converted, uint64_t *left, char *err,
+                                  size_t errlen) {
+    CARBON_ASSERT(st != NULL);
+    ledger_args_t a = {0};
+    redisReply *r;
+    int rc = ledger_run(st, "account_blocks_migrate", &a, &r, err, errlen);
+    if (rc != LEDGER_OK) return rc;
+    int ok = r->elements == 2 && r->element[0]->type == REDIS_REPLY_INTEGER &&
+             r->element[1]->type == REDIS_REPLY_INTEGER;
+    if (converted != NULL) *converted = ok ? (uint64_t)r->element[0]->integer : 0;
+    if (left != NULL) *left = ok ? (uint64_t)r->element[1]->integer : 0;
+    freeReplyObject(r);
+    return LEDGER_OK;
+}
+
 int ledger_serial_index_build(store_t *st, uint64_t *ranges, char *err, size_t errlen) {
     CARBON_ASSERT(st != NULL);
     ledger_args_t a = {0};

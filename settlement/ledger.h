@@ -252,6 +252,14 @@ int ledger_recovery_scan(store_t *st, uint64_t now_ms, size_t limit, ledger_pend
                          size_t *src_n, ledger_pending_leg_t *dst, size_t *dst_n, char *err,
                          size_t errlen);
 
+/* Converts the account blocks of a store written when they were a hash into
+ * their sorted sets (once; a converted store is left alone; run before
+ * ledger_serial_index_build): account_blocks_migrate.lua. *converted and
+ * *left (may be NULL) get the accounts converted and those left as they
+ * were, a field of their hash not being a block. LEDGER_OK or LEDGER_ESTORE. */
+int ledger_account_blocks_migrate(store_t *st, uint64_t *converted, uint64_t *left, char *err,
+                                  size_t errlen);
+
 /* Builds the serial index of a store written before it existed (once; a
  * store that has it is left alone): serial_index_build.lua. *ranges (may be
  * NULL) gets the number of ranges added. LEDGER_OK or LEDGER_ESTORE. */

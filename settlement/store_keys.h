@@ -15,7 +15,12 @@
  *
  * The keys (one region's store):
  *   {a:ID}:info      hash   account: kind, created_ms, held_g, pending_g
- *   {a:ID}:blocks    hash   "origin|meth|vintage|start" -> end (inclusive)
+ *   {a:ID}:blocks    zset   the account's blocks, every score 0, member
+ *                           "VVVV ORIGIN FIRST LAST METH" (vintage 4 digits, serials
+ *                           16 digits, inclusive): lex order = spending order
+ *                           (_prelude.lua account_add_block)
+ *   {a:ID}:by-meth   zset   the same blocks, member "METH|" + the blocks member
+ *                           (a take filtered by methodology: one lex range)
  *   {t:TID}          hash   a transfer leg (role source or destination)
  *   {i:IID}          hash   an issuance
  *   fingerprints     hash   activity fingerprint (and "k:" + its keyed fingerprint,
@@ -63,6 +68,9 @@
  *                           (expires after a day)
  *   meta:serial-index string "1" once the serial index covers the store
  *                           (serial_index_build.lua, for stores written before it)
+ *   meta:blocks-sorted string "1" once every account's blocks are the sorted sets
+ *                           above (account_blocks_migrate.lua, for stores
+ *                           written when they were a hash)
  *   peer:inflight    hash   SRC -> destination legs PREPARED for SRC (dest_prepare)
  *   peer:refused:SRC:MINUTE string  refusal records kept for SRC in that minute
  *                           (since the epoch; expires after two minutes)
@@ -108,6 +116,7 @@
 #define STORE_KEY_ACCOUNT_PREFIX "cj:{a:"
 #define STORE_KEY_ACCOUNT_INFO_SUFFIX "}:info"
 #define STORE_KEY_ACCOUNT_BLOCKS_SUFFIX "}:blocks"
+#define STORE_KEY_ACCOUNT_BY_METH_SUFFIX "}:by-meth"
 #define STORE_KEY_LEG_PREFIX "cj:{t:"
 #define STORE_KEY_LEG_SUFFIX "}"
 #define STORE_KEY_ISSUANCE_PREFIX "cj:{i:"
@@ -136,6 +145,7 @@
 #define STORE_KEY_ACTIVITIES_PENDING "cj:activities:pending"
 #define STORE_KEY_ACTIVITIES_SEQ "cj:activities:seq"
 #define STORE_KEY_ACTIVITIES_ABANDONED_PREFIX "cj:activities:abandoned:"
+#define STORE_KEY_BLOCKS_SORTED "cj:meta:blocks-sorted"
 #define STORE_KEY_PEER_INFLIGHT "cj:peer:inflight"
 #define STORE_KEY_PEER_REFUSED_PREFIX "cj:peer:refused:"
 #define STORE_KEY_LOG_SIZE "cj:log:size"

@@ -52,10 +52,6 @@ local function block_text(b)
          '|' .. fmt_int(b.last)
 end
 
-local function block_field(b)
-  return b.origin .. '|' .. b.meth .. '|' .. fmt_int(b.vintage) .. '|' .. fmt_int(b.first)
-end
-
 local function block_grams(b) return b.last - b.first + 1 end
 
 -- The serial index (store_keys.h serials:ORIGIN): the ranges of each origin's
@@ -199,53 +195,136 @@ local function origin_check(first, last, source)
   return ''
 end
 
--- Adds a block to an account.
-local function account_add_block(id, b)
-  redis.call('HSET', acct_blocks_key(id), block_field(b), fmt_int(b.last))
+-- An account's blocks: two sorted sets (store_keys.h {a:ID}:blocks and
+-- {a:ID}:by-meth), every score 0, so that Redis orders them by member bytes
+-- and ZRANGEBYLEX ... LIMIT reads the next k blocks in O(log n + k). A hold,
+-- a retirement or a take-back reads only the blocks it takes (and at most
+-- as many again, block_pages), never the whole account.
+--   blocks   member "VVVV ORIGIN FFFFFFFFFFFFFFFF LLLLLLLLLLLLLLLL METH":
+--            vintage in 4 digits (validate.h: 2000..2100), the origin (a
+--            region code, [A-Z0-9-]), first and last serial in 16 digits
+--            (LEDGER_SERIAL_MAX < 10^16), then the methodology (any bytes but
+--            '|' and ','), each after one space. The space sorts below every
+--            byte of a region code, so the byte order of the members is the
+--            spending order: oldest vintage, then origin, then first serial,
+--            exactly the order account_blocks sorted in before (first is
+--            unique within an origin, so what follows it never decides).
+--   by-meth  member "METH|" .. the blocks member, the same blocks again: a
+--            take filtered by methodology (and vintage) is then one
+--            contiguous range of members sharing the prefix "METH|" (plus
+--            "VVVV "), in the same order. Putting the methodology first in
+--            the one set instead would change the unfiltered order
+--            (vintage, methodology, origin), and scanning the one set
+--            skipping other methodologies would read what is not taken: so
+--            one secondary set per account, written beside the first (two
+--            ZADD or ZREM per block, O(log n) each).
+-- The last serial is in the member, so a block is read from its member
+-- alone and account_holds checks an exact block in one ZSCORE.
+local function block_member(b)
+  assert(b.vintage >= 0 and b.vintage <= 9999 and b.last < 1e16, 'block out of the member format')
+  return string.format('%04d %s %016d %016d %s', b.vintage, b.origin, b.first, b.last, b.meth)
 end
 
--- The account's blocks matching meth ('' = any) and vintage (0 = any),
--- oldest vintage first, then origin, then serial.
-local function account_blocks(id, meth, vintage)
-  local flat = redis.call('HGETALL', acct_blocks_key(id))
-  local out = {}
-  for i = 1, #flat, 2 do
-    local p = split(flat[i], '|')
-    local b = { origin = p[1], meth = p[2], vintage = num(p[3]), first = num(p[4]),
-                last = num(flat[i + 1]) }
-    if (meth == '' or b.meth == meth) and (vintage == 0 or b.vintage == vintage) then
-      out[#out + 1] = b
-    end
+-- The block of a member, or nil if m is not one (only a hand edit makes one).
+local function block_from_member(m)
+  local sp = string.find(m, ' ', 6, true)
+  if sp == nil or #m < sp + 35 then return nil end
+  return { vintage = num(string.sub(m, 1, 4)), origin = string.sub(m, 6, sp - 1),
+           first = num(string.sub(m, sp + 1, sp + 16)), last = num(string.sub(m, sp + 18, sp + 33)),
+           meth = string.sub(m, sp + 35) }
+end
+
+local function acct_by_meth_key(id) return KEY_ACCOUNT_PREFIX .. id .. KEY_ACCOUNT_BY_METH_SUFFIX end
+
+-- Adds a block to an account.
+local function account_add_block(id, b)
+  local m = block_member(b)
+  redis.call('ZADD', acct_blocks_key(id), 0, m)
+  redis.call('ZADD', acct_by_meth_key(id), 0, b.meth .. '|' .. m)
+end
+
+-- Removes a block (exactly as held) from an account.
+local function account_remove_block(id, b)
+  local m = block_member(b)
+  redis.call('ZREM', acct_blocks_key(id), m)
+  redis.call('ZREM', acct_by_meth_key(id), b.meth .. '|' .. m)
+end
+
+-- 1 if the account holds exactly block b (same first and last), else 0.
+local function account_holds(id, b)
+  if redis.call('ZSCORE', acct_blocks_key(id), block_member(b)) then return 1 end
+  return 0
+end
+
+-- The set and lex range of the account's blocks matching meth ('' = any)
+-- and vintage (0 = any), and the length of the prefix a member of that set
+-- has before its blocks member.
+local function account_range(id, meth, vintage)
+  local key, prefix, skip = acct_blocks_key(id), '', 0
+  if meth ~= '' then
+    key, prefix = acct_by_meth_key(id), meth .. '|'
+    skip = #prefix
   end
-  table.sort(out, function(x, y)
-    if x.vintage ~= y.vintage then return x.vintage < y.vintage end
-    if x.origin ~= y.origin then return x.origin < y.origin end
-    return x.first < y.first
-  end)
+  if vintage ~= 0 then prefix = prefix .. string.format('%04d ', vintage) end
+  if prefix == '' then return key, '-', '+', 0 end
+  return key, '[' .. prefix, '(' .. prefix .. '\255', skip
+end
+
+-- The account's blocks matching meth and vintage, in spending order, all
+-- of them (account_get; a take reads with account_take instead).
+local function account_blocks(id, meth, vintage)
+  local key, lo, hi, skip = account_range(id, meth, vintage)
+  local out = {}
+  for _, m in ipairs(redis.call('ZRANGEBYLEX', key, lo, hi)) do
+    out[#out + 1] = block_from_member(string.sub(m, skip + 1))
+  end
   return out
+end
+
+-- Reads blocks in spending order from the range (key, lo, hi, skip) into
+-- blocks until they hold want_g grams or there are more than max_blocks of
+-- them, in pages of 4, 8, 16, ... (at most as many blocks again as it
+-- keeps). Returns the grams in blocks, and the lex bound after the last
+-- member read, or nil if the range was read to its end.
+local function block_pages(key, lo, hi, skip, want_g, max_blocks, blocks)
+  local have, page_n = 0, 4
+  while true do
+    local page = redis.call('ZRANGEBYLEX', key, lo, hi, 'LIMIT', 0, page_n)
+    for _, m in ipairs(page) do
+      local b = block_from_member(string.sub(m, skip + 1))
+      blocks[#blocks + 1] = b
+      have = have + block_grams(b)
+      if have >= want_g or #blocks > max_blocks then return have, '(' .. m end
+    end
+    if #page < page_n then return have, nil end
+    lo = '(' .. page[#page]
+    page_n = math.min(page_n * 2, max_blocks + 1 - #blocks)
+  end
 end
 
 -- Takes want_g grams out of an account (blocks matching meth/vintage, oldest
 -- first), splitting the last block. Returns the list of taken blocks; or nil
 -- and the grams available if the account holds less than want_g; or nil, -1
 -- if it would take more than max_blocks blocks (a limit on message size).
+-- Reads only the blocks it takes (block_pages); a refusal for want_g beyond
+-- max_blocks blocks reads the rest of the range to tell the two apart.
 local function account_take(id, meth, vintage, want_g, max_blocks)
-  local blocks = account_blocks(id, meth, vintage)
-  local have, count = 0, 0
-  for _, b in ipairs(blocks) do
-    have = have + block_grams(b)
-    count = count + 1
-    if have >= want_g then break end
+  local key, lo, hi, skip = account_range(id, meth, vintage)
+  local blocks = {}
+  local have, after = block_pages(key, lo, hi, skip, want_g, max_blocks, blocks)
+  if have < want_g and after then
+    for _, m in ipairs(redis.call('ZRANGEBYLEX', key, after, hi)) do
+      have = have + block_grams(block_from_member(string.sub(m, skip + 1)))
+    end
   end
   if have < want_g then return nil, have end
-  if count > max_blocks then return nil, -1 end
+  if #blocks > max_blocks then return nil, -1 end
   local taken = {}
   local need = want_g
-  local key = acct_blocks_key(id)
   for _, b in ipairs(blocks) do
     if need == 0 then break end
     local g = block_grams(b)
-    redis.call('HDEL', key, block_field(b))
+    account_remove_block(id, b)
     if g <= need then
       taken[#taken + 1] = b
       need = need - g

@@ -56,11 +56,10 @@ end
 -- Forced COMMIT, coordinator ABORT: takes the credited blocks head (and the
 -- discount tail) back if the account still holds every one. 1 if done.
 local function heuristic_take_back(tid, account, head, tail)
-  local bkey = acct_blocks_key(account)
   for _, b in ipairs(head) do
-    if redis.call('HGET', bkey, block_field(b)) ~= fmt_int(b.last) then return 0 end
+    if account_holds(account, b) == 0 then return 0 end
   end
-  for _, b in ipairs(head) do redis.call('HDEL', bkey, block_field(b)) end
+  for _, b in ipairs(head) do account_remove_block(account, b) end
   for _, b in ipairs(tail) do redis.call('LREM', KEY_CANCELLED, 1, tid .. '|' .. block_text(b)) end
   -- the region no longer holds these serials (the serial index, above)
   for _, b in ipairs(head) do serial_index_remove(b.origin, b.first, b.last) end

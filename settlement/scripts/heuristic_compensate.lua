@@ -29,13 +29,10 @@ if leg[3] ~= 'MIXED' then return { 'NOT_MIXED' } end
 local moved, ids, holds = {}, { tid }, 'C'
 if leg[1] == 'source' then
   moved = blocks_parse(leg[7])
-  local bkey = acct_blocks_key(leg[4])
   for _, b in ipairs(moved) do
-    if redis.call('HGET', bkey, block_field(b)) ~= fmt_int(b.last) then
-      return { 'INSUFFICIENT_BALANCE', '0' }
-    end
+    if account_holds(leg[4], b) == 0 then return { 'INSUFFICIENT_BALANCE', '0' } end
   end
-  for _, b in ipairs(moved) do redis.call('HDEL', bkey, block_field(b)) end
+  for _, b in ipairs(moved) do account_remove_block(leg[4], b) end
   -- exported, as at a commit: the region no longer holds them (serial index)
   local home = home_region()
   for _, b in ipairs(moved) do

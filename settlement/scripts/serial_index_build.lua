@@ -21,10 +21,9 @@ local function each_key(pattern, fn)
   until cursor == '0'
 end
 each_key(KEY_ACCOUNT_PREFIX .. '*' .. KEY_ACCOUNT_BLOCKS_SUFFIX, function(key)
-  local flat = redis.call('HGETALL', key)
-  for i = 1, #flat, 2 do
-    local p = split(flat[i], '|')
-    add(p[1], num(p[4]), num(flat[i + 1]))
+  for _, m in ipairs(redis.call('ZRANGE', key, 0, -1)) do
+    local b = block_from_member(m)
+    if b then add(b.origin, b.first, b.last) end
   end
 end)
 each_key(KEY_LEG_PREFIX .. '*' .. KEY_LEG_SUFFIX, function(key)

@@ -48,11 +48,13 @@ local function account_record(key)
   else
     return true
   end
-  if redis.call('HLEN', acct_blocks_key(id)) > account_max then return false, id end
+  if redis.call('ZCARD', acct_blocks_key(id)) > account_max then return false, id end
   local info = redis.call('HMGET', acct_info_key(id), 'kind', 'held_g', 'pending_g')
-  local flat = redis.call('HGETALL', acct_blocks_key(id))
   local t = {}
-  for i = 1, #flat, 2 do t[#t + 1] = flat[i] .. '|' .. flat[i + 1] end
+  for i, m in ipairs(redis.call('ZRANGE', acct_blocks_key(id), 0, -1)) do
+    local b = block_from_member(m)
+    if b then t[i] = block_text(b) else t[i] = m end -- malformed: named by the reader
+  end
   record('account', id, table.concat(t, ','), #t, { info[1] or '', info[2] or '0', info[3] or '0' })
   return true
 end

@@ -46,6 +46,24 @@ static void cmd(const char *text) {
     redisFree(c);
 }
 
+/* Puts block CN-TJ|TJ-GT-01|2026|first|last into account acct as a script
+ * would (both sorted sets, store_keys.h). */
+static void block_add(const char *acct, unsigned first, unsigned last) {
+    redisContext *c = redis_connect(g_redis);
+    cr_assert_not_null(c);
+    char member[96];
+    snprintf(member, sizeof member, "2026 CN-TJ %016u %016u TJ-GT-01", first, last);
+    redisReply *r = redisCommand(c, "ZADD " STORE_KEY_ACCOUNT_PREFIX "%s" STORE_KEY_ACCOUNT_BLOCKS_SUFFIX " 0 %s",
+                                 acct, member);
+    cr_assert(r != NULL && r->type == REDIS_REPLY_INTEGER);
+    freeReplyObject(r);
+    r = redisCommand(c, "ZADD " STORE_KEY_ACCOUNT_PREFIX "%s" STORE_KEY_ACCOUNT_BY_METH_SUFFIX " 0 TJ-GT-01|%s",
+                     acct, member);
+    cr_assert(r != NULL && r->type == REDIS_REPLY_INTEGER);
+    freeReplyObject(r);
+    redisFree(c);
+}
+
 static checker_report_t *check(int settled_required) {
     checker_region_t reg = {.store = g_store};
     snprintf(reg.region, sizeof reg.region, "CN-TJ");
@@ -73,9 +91,9 @@ static void dump(const checker_report_t *rep) {
 Test(checker, overlaps_are_labelled_by_the_span_that_holds_them) {
     start();
     cmd("SET " STORE_KEY_SERIAL_LAST " 2100");
-    cmd("HSET " STORE_KEY_ACCOUNT_PREFIX "x" STORE_KEY_ACCOUNT_BLOCKS_SUFFIX " CN-TJ|TJ-GT-01|2026|1 2000");
-    cmd("HSET " STORE_KEY_ACCOUNT_PREFIX "y" STORE_KEY_ACCOUNT_BLOCKS_SUFFIX " CN-TJ|TJ-GT-01|2026|1801 1900");
-    cmd("HSET " STORE_KEY_ACCOUNT_PREFIX "z" STORE_KEY_ACCOUNT_BLOCKS_SUFFIX " CN-TJ|TJ-GT-01|2026|1950 2100");
+    block_add("x", 1, 2000);
+    block_add("y", 1801, 1900);
+    block_add("z", 1950, 2100);
     cmd("ZADD " STORE_KEY_SERIALS_PREFIX "CN-TJ 1 1:2100");
     checker_report_t *rep = check(0);
     dump(rep);
@@ -101,7 +119,7 @@ Test(checker, an_unacknowledged_abort_without_a_destination_record_is_seen) {
 Test(checker, a_serial_index_that_differs_from_the_holdings_is_a_violation) {
     start();
     cmd("SET " STORE_KEY_SERIAL_LAST " 100");
-    cmd("HSET " STORE_KEY_ACCOUNT_PREFIX "x" STORE_KEY_ACCOUNT_BLOCKS_SUFFIX " CN-TJ|TJ-GT-01|2026|1 100");
+    block_add("x", 1, 100);
     checker_report_t *rep = check(0);
     cr_expect(has_violation(rep, "serial index does not match what it holds, from CN-TJ serial 1 (held, not indexed)"));
     free(rep);
@@ -113,5 +131,25 @@ Test(checker, a_serial_index_that_differs_from_the_holdings_is_a_violation) {
     cmd("ZADD " STORE_KEY_SERIALS_PREFIX "CN-HE 5 5:9");
     rep = check(0);
     cr_expect(has_violation(rep, "from CN-HE serial 5 (indexed, not held)"));
+    free(rep);
+}
+
+/* The by-methodology set (what a filtered take reads) must mirror the
+ * account's blocks: a member only there is a violation. */
+Test(checker, blocks_by_methodology_that_differ_from_the_blocks_are_a_violation) {
+    start();
+    cmd("SET " STORE_KEY_SERIAL_LAST " 100");
+    cmd("ZADD " STORE_KEY_SERIALS_PREFIX "CN-TJ 1 1:100");
+    block_add("x", 1, 50);
+    block_add("x", 51, 100);
+    checker_report_t *rep = check(0);
+    dump(rep);
+    cr_expect_eq(rep->violations_n, 0);
+    free(rep);
+    cmd("ZADD " STORE_KEY_ACCOUNT_PREFIX "x" STORE_KEY_ACCOUNT_BY_METH_SUFFIX
+        " 0 TJ-GT-01|2026|CN-TJ|0000000000000101");
+    rep = check(0);
+    dump(rep);
+    cr_expect(has_violation(rep, "account x's blocks by methodology are not its blocks"));
     free(rep);
 }

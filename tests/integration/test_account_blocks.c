@@ -1,0 +1,201 @@
+/* test_account_blocks.c - an account's blocks in their sorted sets (real
+ * redis-server, the scripts through settlement/ledger.h, no gateway): a take
+ * spends in exactly the order the scripts always used, oldest vintage, then
+ * origin, then first serial, with or without a methodology or vintage
+ * filter, and keeps the limits it had: more than LEDGER_LEG_BLOCKS_MAX
+ * blocks is TOO_FRAGMENTED, less than asked is INSUFFICIENT with every gram
+ * the filter matches, and a refusal changes nothing. */
+#include "settlement/ledger.h"
+#include "settlement/store.h"
+#include "settlement/store_keys.h"
+#include "tests/support/redis_harness.h"
+
+#include <criterion/criterion.h>
+#include <hiredis/hiredis.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static redis_harness_t *g_redis;
+static store_t *g_store;
+static unsigned g_seq;
+
+static void fini(void) {
+    store_close(g_store);
+    g_store = NULL;
+    redis_stop(g_redis);
+    g_redis = NULL;
+}
+
+TestSuite(account_blocks, .fini = fini, .timeout = 120);
+
+static void start(void) {
+    g_redis = redis_start(NULL);
+    cr_assert_not_null(g_redis, "redis_start: %s", redis_last_error());
+    store_config_t cfg;
+    store_config_defaults(&cfg);
+    snprintf(cfg.host, sizeof cfg.host, "%s", g_redis->host);
+    cfg.port = g_redis->port;
+    char err[256] = "";
+    g_store = store_open(&cfg, err, sizeof err);
+    cr_assert_not_null(g_store, "store_open: %s", err);
+}
+
+static void open_account(const char *id) {
+    int created = 0;
+    char err[256];
+    cr_assert_eq(ledger_open_account(g_store, id, "personal", 1, &created, err, sizeof err), LEDGER_OK, "%s", err);
+}
+
+/* Issues grams of (origin, meth, vintage) to acct; returns its first serial. */
+static uint64_t issue(const char *acct, const char *origin, const char *meth, uint32_t vintage, uint64_t grams) {
+    ledger_issue_t in = {.vintage = vintage, .amount_g = grams};
+    g_seq++;
+    snprintf(in.issuance_id, sizeof in.issuance_id, "%032x", g_seq);
+    snprintf(in.request_fp, sizeof in.request_fp, "%064x", g_seq);
+    snprintf(in.account, sizeof in.account, "%s", acct);
+    snprintf(in.meth, sizeof in.meth, "%s", meth);
+    snprintf(in.fingerprint, sizeof in.fingerprint, "fp-%u", g_seq);
+    snprintf(in.origin, sizeof in.origin, "%s", origin);
+    ledger_block_t b;
+    char other[LEDGER_TID_LEN + 1], err[256];
+    cr_assert_eq(ledger_issue(g_store, &in, 1, &b, other, err, sizeof err), LEDGER_OK, "issue: %s", err);
+    return b.first;
+}
+
+/* Retires grams from acct (meth "" any, vintage 0 any); the blocks as
+ * "ORIGIN/METH/VINTAGE/FIRST-LAST ..." into out. Returns the ledger's code. */
+static int retire(const char *acct, const char *meth, uint32_t vintage, uint64_t grams, char *out, size_t outlen,
+                  uint64_t *have_g) {
+    ledger_retire_t in = {.vintage = vintage, .amount_g = grams};
+    g_seq++;
+    snprintf(in.retirement_id, sizeof in.retirement_id, "%032x", g_seq);
+    snprintf(in.request_fp, sizeof in.request_fp, "%064x", g_seq);
+    snprintf(in.account, sizeof in.account, "%s", acct);
+    snprintf(in.meth, sizeof in.meth, "%s", meth);
+    snprintf(in.purpose, sizeof in.purpose, "VOLUNTARY_NEUTRALITY");
+    snprintf(in.beneficiary, sizeof in.beneficiary, "test");
+    ledger_block_t *b = NULL;
+    size_t n = 0;
+    char err[256] = "";
+    int rc = ledger_retire(g_store, &in, 2, &b, &n, have_g, err, sizeof err);
+    size_t used = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < n && used < outlen; i++)
+        used += (size_t)snprintf(out + used, outlen - used, "%s%s/%s/%u/%" PRIu64 "-%" PRIu64, i ? " " : "",
+                                 b[i].origin, b[i].meth, b[i].vintage, b[i].first, b[i].last);
+    free(b);
+    return rc;
+}
+
+/* The same seven blocks of 10 g in acct, issued out of spending order:
+ * serials 1-10 TJ 2027 B, 11-20 TJ 2026 A, 21-30 HE 2026 A, 31-40 BJ 2026 B,
+ * 41-50 TJ 2026 B, 51-60 TJ2 2026 A (an origin the first one is a prefix
+ * of), 61-70 TJ 2026 A. */
+static void seven_blocks(const char *acct) {
+    open_account(acct);
+    issue(acct, "CN-TJ", "M-B", 2027, 10);
+    issue(acct, "CN-TJ", "M-A", 2026, 10);
+    issue(acct, "CN-HE", "M-A", 2026, 10);
+    issue(acct, "CN-BJ", "M-B", 2026, 10);
+    issue(acct, "CN-TJ", "M-B", 2026, 10);
+    issue(acct, "CN-TJ2", "M-A", 2026, 10);
+    issue(acct, "CN-TJ", "M-A", 2026, 10);
+}
+
+Test(account_blocks, a_take_spends_oldest_vintage_then_origin_then_serial_with_or_without_a_filter) {
+    start();
+    char got[1024];
+    uint64_t have = 0;
+    seven_blocks("all");
+    cr_assert_eq(retire("all", "", 0, 70, got, sizeof got, &have), LEDGER_OK);
+    cr_assert_str_eq(got, "CN-BJ/M-B/2026/31-40 CN-HE/M-A/2026/21-30 CN-TJ/M-A/2026/11-20 CN-TJ/M-B/2026/41-50 "
+                          "CN-TJ/M-A/2026/61-70 CN-TJ2/M-A/2026/51-60 CN-TJ/M-B/2027/1-10");
+    seven_blocks("meth");
+    cr_assert_eq(retire("meth", "M-A", 0, 15, got, sizeof got, &have), LEDGER_OK);
+    cr_assert_str_eq(got, "CN-HE/M-A/2026/91-100 CN-TJ/M-A/2026/81-85");
+    cr_assert_eq(retire("meth", "M-A", 0, 25, got, sizeof got, &have), LEDGER_OK);
+    cr_assert_str_eq(got, "CN-TJ/M-A/2026/86-90 CN-TJ/M-A/2026/131-140 CN-TJ2/M-A/2026/121-130");
+    seven_blocks("both");
+    cr_assert_eq(retire("both", "M-B", 2026, 20, got, sizeof got, &have), LEDGER_OK);
+    cr_assert_str_eq(got, "CN-BJ/M-B/2026/171-180 CN-TJ/M-B/2026/181-190");
+    cr_assert_eq(retire("both", "", 2027, 10, got, sizeof got, &have), LEDGER_OK);
+    cr_assert_str_eq(got, "CN-TJ/M-B/2027/141-150");
+    /* what is left: nothing of M-B, the M-A blocks untouched */
+    cr_assert_eq(retire("both", "M-B", 0, 1, got, sizeof got, &have), LEDGER_INSUFFICIENT);
+    cr_assert_eq(have, 0);
+    cr_assert_eq(retire("both", "", 0, 41, got, sizeof got, &have), LEDGER_INSUFFICIENT);
+    cr_assert_eq(have, 40);
+}
+
+static long long card(const char *suffix, const char *acct) {
+    redisContext *c = redis_connect(g_redis);
+    cr_assert_not_null(c);
+    redisReply *r = redisCommand(c, "ZCARD " STORE_KEY_ACCOUNT_PREFIX "%s%s", acct, suffix);
+    cr_assert(r != NULL && r->type == REDIS_REPLY_INTEGER);
+    long long n = r->integer;
+    freeReplyObject(r);
+    redisFree(c);
+    return n;
+}
+
+Test(account_blocks, more_blocks_than_a_leg_carries_is_too_fragmented_less_than_asked_is_insufficient) {
+    start();
+    open_account("frag");
+    for (int i = 0; i < LEDGER_LEG_BLOCKS_MAX + 6; i++) issue("frag", "CN-TJ", "M-A", 2026, 1);
+    char got[64];
+    uint64_t have = 0;
+    /* 1,025 blocks for 1,025 g: one too many (the whole range is not read to say so) */
+    cr_assert_eq(retire("frag", "", 0, LEDGER_LEG_BLOCKS_MAX + 1, got, sizeof got, &have), LEDGER_TOO_FRAGMENTED);
+    /* more than it holds: every gram it holds, past the first 1,025 blocks too */
+    cr_assert_eq(retire("frag", "M-A", 0, 5000, got, sizeof got, &have), LEDGER_INSUFFICIENT);
+    cr_assert_eq(have, LEDGER_LEG_BLOCKS_MAX + 6);
+    cr_assert_eq(retire("frag", "M-B", 0, 1, got, sizeof got, &have), LEDGER_INSUFFICIENT);
+    cr_assert_eq(have, 0);
+    cr_assert_eq(card(STORE_KEY_ACCOUNT_BLOCKS_SUFFIX, "frag"), LEDGER_LEG_BLOCKS_MAX + 6, "a refusal took blocks");
+    cr_assert_eq(card(STORE_KEY_ACCOUNT_BY_METH_SUFFIX, "frag"), LEDGER_LEG_BLOCKS_MAX + 6);
+    char *all = malloc(64 * 1024);
+    cr_assert_not_null(all);
+    cr_assert_eq(retire("frag", "M-A", 2026, LEDGER_LEG_BLOCKS_MAX, all, 64 * 1024, &have), LEDGER_OK);
+    cr_assert(strncmp(all, "CN-TJ/M-A/2026/1-1 CN-TJ/M-A/2026/2-2 ", 38) == 0, "%.80s", all);
+    free(all);
+    cr_assert_eq(card(STORE_KEY_ACCOUNT_BLOCKS_SUFFIX, "frag"), 6);
+    cr_assert_eq(card(STORE_KEY_ACCOUNT_BY_METH_SUFFIX, "frag"), 6);
+}
+
+static void hset(const char *acct, const char *field, const char *last) {
+    redisContext *c = redis_connect(g_redis);
+    cr_assert_not_null(c);
+    redisReply *r = redisCommand(c, "HSET " STORE_KEY_ACCOUNT_PREFIX "%s" STORE_KEY_ACCOUNT_BLOCKS_SUFFIX " %s %s",
+                                 acct, field, last);
+    cr_assert(r != NULL && r->type == REDIS_REPLY_INTEGER);
+    freeReplyObject(r);
+    redisFree(c);
+}
+
+/* A store written when the blocks were a hash: converted once at a gateway's
+ * start, spent in the same order; an account with a field that is not a
+ * block keeps its hash. */
+Test(account_blocks, a_store_with_blocks_in_a_hash_is_converted_once) {
+    start();
+    open_account("old");
+    hset("old", "CN-TJ|M-A|2027|1", "10");
+    hset("old", "CN-TJ|M-A|2026|41", "50");
+    hset("old", "CN-HE|M-B|2026|11", "20");
+    open_account("bad");
+    hset("bad", "CN-TJ|M-A|2026|21", "30");
+    hset("bad", "garbage", "7");
+    uint64_t converted = 0, left = 0;
+    char err[256], got[256];
+    cr_assert_eq(ledger_account_blocks_migrate(g_store, &converted, &left, err, sizeof err), LEDGER_OK, "%s", err);
+    cr_assert_eq(converted, 1);
+    cr_assert_eq(left, 1);
+    cr_assert_eq(card(STORE_KEY_ACCOUNT_BLOCKS_SUFFIX, "old"), 3);
+    cr_assert_eq(card(STORE_KEY_ACCOUNT_BY_METH_SUFFIX, "old"), 3);
+    uint64_t have = 0;
+    cr_assert_eq(retire("old", "M-A", 0, 15, got, sizeof got, &have), LEDGER_OK);
+    cr_assert_str_eq(got, "CN-TJ/M-A/2026/41-50 CN-TJ/M-A/2027/1-5");
+    cr_assert_eq(ledger_account_blocks_migrate(g_store, &converted, &left, err, sizeof err), LEDGER_OK, "%s", err);
+    cr_assert_eq(converted + left, 0, "converted twice");
+}
