@@ -46,6 +46,7 @@ typedef struct {
     uint64_t acked_seq, acked_ms, mixed_seq, mixed_ms, settled_seq, agreed_seq;
     uint64_t outcome_ms; /* destination: when what it holds last changed */
 } tc_leg_t;
+_Static_assert(sizeof(tc_leg_t) <= 160, "trace_check.h's memory figure");
 
 typedef struct {
     char name[CARBON_REGION_SIZE];
@@ -344,8 +345,11 @@ static void tc_then_resolve(tc_at_t *at, tc_leg_t *leg) {
 static void tc_then_acked(tc_at_t *at, tc_leg_t *leg) {
     if (leg == NULL || leg->role != TC_SOURCE || (leg->state != TC_COMMITTED && leg->state != TC_ABORTED) ||
         !leg->ack_open) {
-        TC_AT_FINDING(at, leg, "%s", leg != NULL && leg->acked_seq ? "acknowledged twice (first at entry before)"
-                                                                  : "only a decided source leg is acknowledged");
+        if (leg != NULL && leg->acked_seq != 0)
+            TC_AT_FINDING(at, leg, "acknowledged again (first at entry %" PRIu64 ") with no new decision",
+                          leg->acked_seq);
+        else
+            TC_AT_FINDING(at, leg, "only a decided source leg is acknowledged");
         return;
     }
     leg->ack_open = 0;

@@ -33,8 +33,10 @@
  * Limits: TRACE_CHECK_REGIONS_MAX regions (those whose logs are given and
  * the peers they name), TRACE_CHECK_LEGS_MAX legs (past it one finding says
  * so and the rest is not checked), TRACE_CHECK_FINDINGS_MAX findings kept
- * (more are counted). Memory: about 160 bytes per leg, so at most about
- * 700 MB at the limit. No recursion. Not thread-safe. */
+ * (more are counted). Memory: a leg is about 150 bytes and the table is
+ * kept at most half full, so at most about 300 bytes per leg: about 650 MB
+ * at the limit (1 GB while the table doubles). No recursion. Not
+ * thread-safe. */
 #ifndef SETTLEMENT_TRACE_CHECK_H
 #define SETTLEMENT_TRACE_CHECK_H
 
@@ -45,7 +47,7 @@
 #include <stdint.h>
 
 #define TRACE_CHECK_REGIONS_MAX 16
-#define TRACE_CHECK_LEGS_MAX (1u << 22)
+#define TRACE_CHECK_LEGS_MAX (1u << 21)
 #define TRACE_CHECK_FINDINGS_MAX 10000
 #define TRACE_CHECK_TID_LEN 32 /* a transfer id: 32 lowercase hex digits */
 
