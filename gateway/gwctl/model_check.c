@@ -47,7 +47,8 @@ static const char model_check_usage[] =
     "a finding. A region whose log cannot be read is named on stderr (and in --json\n"
     "as \"unreachable_regions\"); the others are still checked, and nothing that\n"
     "needs its log is judged. An auditor certificate of any region may ask every\n"
-    "gateway. --json: one document, counts and entry numbers as strings.\n"
+    "gateway. --json: one document; entry numbers, log lengths and times as strings,\n"
+    "counts of transfers, legs and findings as numbers.\n"
     "\n"
     "Exit codes: 0 every step is a step of the model, 1 a finding, 2 bad usage,\n"
     "3 a target unreachable (after checking the others), 4 a target refused, 5 bad\n"
@@ -154,12 +155,13 @@ static void gwctl_mc_print(gwctl_mc_t *m, size_t found, uint64_t elapsed_ms) {
     trace_check_stats(m->tc, &s);
     uint64_t check_ms = m->check_ns / 1000000u;
     if (m->json) {
-        json_t *doc = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "entries",
+        /* log lengths and times as strings, counts of things as numbers (README) */
+        json_t *doc = json_pack("{s:o, s:o, s:I, s:I, s:I, s:I, s:o, s:o, s:I, s:o, s:o}", "entries",
                                 gwctl_json_u64(s.entries), "leg_entries", gwctl_json_u64(s.leg_entries), "transfers",
-                                gwctl_json_u64(s.transfers), "legs", gwctl_json_u64(s.legs), "unpaired_legs",
-                                gwctl_json_u64(s.unpaired), "too_recent", gwctl_json_u64(s.too_recent), "check_ms",
+                                (json_int_t)s.transfers, "legs", (json_int_t)s.legs, "unpaired_legs",
+                                (json_int_t)s.unpaired, "too_recent", (json_int_t)s.too_recent, "check_ms",
                                 gwctl_json_u64(check_ms), "elapsed_ms", gwctl_json_u64(elapsed_ms), "findings_n",
-                                gwctl_json_u64(found), "findings", m->list, "unreachable_regions",
+                                (json_int_t)found, "findings", m->list, "unreachable_regions",
                                 gwctl_fed_json_unread(&m->f));
         if (doc == NULL) abort();
         m->list = NULL; /* the document owns it */
