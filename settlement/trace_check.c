@@ -606,6 +606,15 @@ static const char *tc_decision_name(char d) { return d == 'C' ? "COMMIT" : d == 
 #define TC_LEG_FINDING(tc, leg, seq, event, state, rule, ...) \
     tc_finding(tc, (leg)->region, seq, (leg)->tid, event, state, rule, __VA_ARGS__)
 
+/* 1 if the destination prepared d after its source s's abort was
+ * acknowledged: it answered ABORT for a leg it did not know, which the model
+ * records (L_NONE -> L_ABORTED, and a later Prepare is voted no) and the
+ * code does not (dest_decide.lua keeps nothing). Named at the prepare. */
+static int tc_prepared_after_abort(const trace_check_t *tc, const tc_leg_t *d, const tc_leg_t *s) {
+    return d != NULL && s != NULL && d->prepared && s->acked_seq != 0 && s->ack_decision == 'A' &&
+           d->first_ms > s->acked_ms + tc->skew_ms;
+}
+
 /* A source leg against its destination's: the commit had a yes vote, the
  * acked acknowledges what the destination holds, MIXED is mutual. */
 static void tc_cross_source(trace_check_t *tc, const tc_leg_t *s) {
@@ -620,7 +629,7 @@ static void tc_cross_source(trace_check_t *tc, const tc_leg_t *s) {
                            "committed at %" PRIu64 " ms, %s prepared it only at %" PRIu64 " ms", s->decided_ms, peer,
                            d->first_ms);
     }
-    if (s->acked_seq != 0 && tc_visible(tc, s->peer, s->acked_ms)) {
+    if (s->acked_seq != 0 && !tc_prepared_after_abort(tc, d, s) && tc_visible(tc, s->peer, s->acked_ms)) {
         char holds = tc_holds(d);
         const char *st = s->ack_decision == 'C' ? "COMMITTED" : "ABORTED";
         if (holds != s->ack_decision)
@@ -665,6 +674,11 @@ static void tc_cross_dest(trace_check_t *tc, const tc_leg_t *d) {
     if (d->prepared && tc_visible(tc, d->peer, d->first_ms) && (s == NULL || s->first_ms > d->first_ms + tc->skew_ms))
         TC_LEG_FINDING(tc, d, d->first_seq, "prepare", "NONE", "OPT_PREPARE of a leg its coordinator holds",
                        "%s has no earlier hold of this transfer towards %s", peer, tc_region_name(tc, d->region));
+    if (tc_prepared_after_abort(tc, d, s))
+        TC_LEG_FINDING(tc, d, d->first_seq, "prepare", "ABORTED", "OPT_PREPARE votes no after dest_decide abort",
+                       "%s's ABORT was acknowledged at %" PRIu64 " ms (this region answered ABORT for a leg it "
+                       "did not know: the model records it), yet it prepared the leg at %" PRIu64 " ms",
+                       peer, s->acked_ms, d->first_ms);
     if (d->decision != 0 && d->prepared && !d->forced && tc_visible(tc, d->peer, d->decided_ms))
         tc_cross_decided(tc, d, s);
     int c_recorded = s != NULL && (s->decision == 'C' || s->compensated);

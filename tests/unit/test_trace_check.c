@@ -302,6 +302,22 @@ Test(trace_check, a_drop_after_the_source_committed_is_a_finding) {
     trace_check_free(x.tc);
 }
 
+/* The model records the ABORT a participant answers for a leg it never saw
+ * (L_NONE -> L_ABORTED) and votes no on a later Prepare; dest_decide.lua
+ * keeps nothing, so a late Prepare may still be prepared there: named. */
+Test(trace_check, a_prepare_after_the_abort_was_acknowledged_is_a_finding) {
+    run_t x;
+    run_start(&x, 100);
+    hold_batch(&x, 1000, T1, T1 ",tj-0,CN-BJ/bj-0", "CN-BJ");
+    put(&x, TJ, 1500, "abort", T1 ",tj-0", BLK, "PEER_UNAVAILABLE", NULL);
+    put(&x, TJ, 1600, "acked", T1, "", NULL); /* CN-BJ answered ABORT, knowing nothing */
+    put(&x, BJ, 2000, "prepare", T1 ",bj-0,CN-TJ/tj-0", BLK, "CN-TJ", "1", "500", NULL);
+    put(&x, BJ, 5000, "drop", T1, "", "CN-TJ", NULL);
+    finish(&x);
+    one(&x, BJ, 1, "prepare", "ABORTED", "CN-TJ's ABORT was acknowledged at 1600 ms");
+    trace_check_free(x.tc);
+}
+
 Test(trace_check, a_forced_decision_needs_its_resolve_in_the_same_step) {
     run_t x;
     run_start(&x, 0);
