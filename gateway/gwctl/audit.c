@@ -7,6 +7,7 @@
 #include "common/region.h"
 #include "gateway/gwctl/targets.h"
 #include "gateway/gwctl/replay.h"
+#include "gateway/gwctl/model_check.h"
 #include "common/carbon_assert.h"
 
 #include "carbon/v1/carbon.pb-c.h"
@@ -25,6 +26,9 @@
 static const char audit_usage[] =
     "usage: gwctl audit verify --region REGION --targets REGION=HOST:PORT,... --cert FILE\n"
     "                          --key FILE --ca FILE [--audit-keys DIR] [--json]\n"
+    "       gwctl audit model-check --targets REGION=HOST:PORT,... --cert FILE --key FILE\n"
+    "                          --ca FILE [--max-skew-ms N] [--json]   (see its --help: every\n"
+    "                          region's log checked against the protocol model)\n"
     "\n"
     "Reads REGION's whole audit log (ReadLog, in pages of 1000 entries), checks that\n"
     "each entry is a well-formed carbon-audit/3 entry with the next sequence\n"
@@ -352,6 +356,7 @@ static int gwctl_verify_pins(gwctl_verify_t *v) {
 
 int gwctl_audit(int argc, char **argv) {
     CARBON_ASSERT(argc >= 1 && argv != NULL && argv[0] != NULL);
+    if (argc >= 2 && strcmp(argv[1], "model-check") == 0) return gwctl_model_check(argc - 1, argv + 1);
     if (argc < 2 || strcmp(argv[1], "verify") != 0) {
         if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
             fputs(audit_usage, stdout);

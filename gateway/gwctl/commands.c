@@ -35,7 +35,7 @@ const gwctl_command_t gwctl_commands[] = {
     {"resolve", "operator: force the decision of a leg its coordinator cannot answer for, or compensate a HEURISTIC_MIXED one", gwctl_resolve},
     {"forks", "operator: forks of the peers' audit logs witnessed here (the alarm); ack them", gwctl_forks},
     {"trace", "auditor: follow a serial or a transfer across every region, verified", gwctl_trace},
-    {"audit", "auditor: verify a region's whole audit chain and its checkpoints", gwctl_audit},
+    {"audit", "auditor: verify a region's audit chain and checkpoints; check the logs against the protocol model", gwctl_audit},
     {"check", "auditor: verify conservation and atomicity over the regions' stores", gwctl_check},
     {"report", "auditor: the yearly report of every region, cross-checked between them", gwctl_report},
 };

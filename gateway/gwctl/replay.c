@@ -74,40 +74,64 @@ static int gwctl_replay_parse(const Carbon__V1__AuditEntry *m, audit_entry_t *e,
     return audit_entry_parse(m->seq, (const char *)m->entry.data, m->entry.len, e, why, whylen);
 }
 
-/* Replays entries 1..log_size into r. 0, or the exit code of a failed call. */
-static int gwctl_replay_log(gwctl_fed_t *f, size_t home, replay_t *r, uint64_t log_size) {
+/* One page of ReadLog's entries into sink, from entry *next on (at most
+ * log_size): a gap or an entry that does not parse is sink->unreadable. */
+static void gwctl_log_page(const Carbon__V1__ReadLogResponse *p, uint64_t *next, uint64_t log_size,
+                           const gwctl_log_sink_t *sink) {
+    for (size_t i = 0; i < p->n_entries && *next <= log_size; i++) {
+        uint64_t seq = p->entries[i]->seq;
+        if (seq < *next) continue; /* not asked: ignored */
+        for (; *next < seq && *next <= log_size; (*next)++) sink->unreadable(sink->ctx, *next, "missing from the log");
+        if (*next > log_size) break;
+        audit_entry_t e;
+        char why[200] = "", said[240];
+        if (gwctl_replay_parse(p->entries[i], &e, why, sizeof why) != 0) {
+            snprintf(said, sizeof said, "does not parse: %s", why);
+            sink->unreadable(sink->ctx, *next, said);
+        } else {
+            sink->entry(sink->ctx, &e);
+            audit_entry_free(&e);
+        }
+        (*next)++;
+    }
+}
+
+int gwctl_log_read(gwctl_fed_t *f, size_t home, uint64_t *log_size, const gwctl_log_sink_t *sink) {
+    CARBON_ASSERT(f != NULL && home < f->n && log_size != NULL && sink != NULL);
+    CARBON_ASSERT(sink->entry != NULL && sink->unreadable != NULL);
     uint64_t next = 1;
-    while (next <= log_size) {
+    int to_head = *log_size == 0;
+    while (to_head || next <= *log_size) {
         Carbon__V1__ReadLogRequest req = CARBON__V1__READ_LOG_REQUEST__INIT;
         req.from_seq = next;
-        req.limit = log_size - next + 1 < GWCTL_REPLAY_PAGE ? (uint32_t)(log_size - next + 1) : GWCTL_REPLAY_PAGE;
+        uint64_t left = to_head ? GWCTL_REPLAY_PAGE : *log_size - next + 1;
+        req.limit = left < GWCTL_REPLAY_PAGE ? (uint32_t)left : GWCTL_REPLAY_PAGE;
         ProtobufCMessage *resp = NULL;
         int rc = gwctl_fed_call(f, home, "ReadLog", &req.base, &carbon__v1__read_log_response__descriptor, &resp);
         if (rc != 0) return rc;
         const Carbon__V1__ReadLogResponse *p = (const Carbon__V1__ReadLogResponse *)resp;
-        for (size_t i = 0; i < p->n_entries && next <= log_size; i++) {
-            uint64_t seq = p->entries[i]->seq;
-            if (seq < next) continue; /* not asked: ignored */
-            for (; next < seq && next <= log_size; next++) replay_entry_unreadable(r, next, "missing from the log");
-            if (next > log_size) break;
-            audit_entry_t e;
-            char why[200] = "", said[240];
-            if (gwctl_replay_parse(p->entries[i], &e, why, sizeof why) != 0) {
-                snprintf(said, sizeof said, "does not parse: %s", why);
-                replay_entry_unreadable(r, next, said);
-            } else {
-                replay_entry(r, &e);
-                audit_entry_free(&e);
-            }
-            next++;
-        }
+        if (to_head) *log_size = p->head_seq;
+        to_head = 0;
+        gwctl_log_page(p, &next, *log_size, sink);
         size_t got = p->n_entries;
         protobuf_c_message_free_unpacked(resp, NULL);
-        if (got == 0) {
-            for (; next <= log_size; next++) replay_entry_unreadable(r, next, "missing from the log");
-        }
+        if (got == 0)
+            for (; next <= *log_size; next++) sink->unreadable(sink->ctx, next, "missing from the log");
     }
     return 0;
+}
+
+static void gwctl_replay_sink_entry(void *ctx, const audit_entry_t *e) { replay_entry(ctx, e); }
+
+static void gwctl_replay_sink_unreadable(void *ctx, uint64_t seq, const char *why) {
+    replay_entry_unreadable(ctx, seq, why);
+}
+
+/* Replays entries 1..log_size into r. 0, or the exit code of a failed call. */
+static int gwctl_replay_log(gwctl_fed_t *f, size_t home, replay_t *r, uint64_t log_size) {
+    if (log_size == 0) return 0;
+    gwctl_log_sink_t sink = {gwctl_replay_sink_entry, gwctl_replay_sink_unreadable, r};
+    return gwctl_log_read(f, home, &log_size, &sink);
 }
 
 typedef struct {

@@ -27,6 +27,7 @@
 #define AUDIT_TRACE_LIMIT_DEFAULT 1000
 #define AUDIT_TRACE_SCAN_CHUNK 1000
 #define AUDIT_READ_LIMIT_DEFAULT 1000
+#define AUDIT_READ_LOG_FRAME_BYTES 8 /* an entry's tag and length in ReadLogResponse, with room to spare */
 CARBON_STATIC_ASSERT(AUDIT_TRACE_LIMIT_DEFAULT <= AUDIT_READ_MAX &&
                          AUDIT_TRACE_SCAN_CHUNK <= AUDIT_READ_MAX,
                      "Trace reads at most AUDIT_READ_MAX entries at a time");
@@ -238,7 +239,15 @@ void audit_read_log(server_call_t *call, const ProtobufCMessage *request) {
     resp.head_seq = head;
     resp.tree_size = tree.size;
     resp.entries = arena_alloc(&a, n * sizeof *resp.entries);
-    for (size_t i = 0; i < n; i++) resp.entries[resp.n_entries++] = audit_pb_entry(&a, &entries[i]);
+    /* As many as fit in one message (the client asks again from the next
+     * seq); always the first, which alone may be refused as too large. */
+    size_t bytes = protobuf_c_message_get_packed_size(&resp.base) + AUDIT_READ_LOG_FRAME_BYTES;
+    for (size_t i = 0; i < n; i++) {
+        Carbon__V1__AuditEntry *m = audit_pb_entry(&a, &entries[i]);
+        bytes += protobuf_c_message_get_packed_size(&m->base) + AUDIT_READ_LOG_FRAME_BYTES;
+        if (i > 0 && bytes > gw->cfg.max_message_bytes) break;
+        resp.entries[resp.n_entries++] = m;
+    }
     server_reply_ok(call, &resp.base);
     arena_free(&a);
     audit_free_entries(entries, n);

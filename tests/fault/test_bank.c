@@ -781,6 +781,41 @@ static void nemesis(uint64_t *rng) {
     nemesis_print_progress(t0);
 }
 
+/* ---- the trace check (issue 14 item 5) ----------------------------------------------------- */
+
+/* Every region's whole audit log, read over mutual TLS by gwctl audit
+ * model-check (CN-TJ's auditor; Audit.ReadLog, as gwctl audit verify reads
+ * it) and checked against the protocol model's transitions
+ * (tests/model/README.md): any step the model does not allow is a problem,
+ * and so is a step stamped before the step it follows.
+ * Prints gwctl's findings and summary (entries, transfers, time). */
+static void model_check_logs(void) {
+    char cert[512], key[512], ca[512], targets[256];
+    snprintf(cert, sizeof cert, "%s/CN-TJ-auditor.crt", harness_pki_dir());
+    snprintf(key, sizeof key, "%s/CN-TJ-auditor.key", harness_pki_dir());
+    snprintf(ca, sizeof ca, "%s/ca.crt", harness_pki_dir());
+    snprintf(targets, sizeof targets, "%s=127.0.0.1:%d,%s=127.0.0.1:%d,%s=127.0.0.1:%d", REGION[0],
+             federation_port(fed, 0), REGION[1], federation_port(fed, 1), REGION[2], federation_port(fed, 2));
+    /* --max-skew-ms 0: the gateways share this host's clock, so a step is
+     * never stamped before the step it follows */
+    const char *argv[] = {BINARY_DIR "/gwctl", "audit", "model-check", "--targets", targets, "--cert", cert,
+                          "--key", key, "--ca", ca, "--max-skew-ms", "0", NULL};
+    int status = -1;
+    char *out = NULL, *err = NULL;
+    long long t0 = proc_now_ms();
+    if (harness_run(argv, 600000, &status, &out, &err) != 0) {
+        problem("gwctl audit model-check did not run: %s", federation_last_error());
+    } else {
+        fprintf(stderr, "test_bank: trace check of every region's log against the model (%.1f s):\n%s%s",
+                (proc_now_ms() - t0) / 1000.0, out ? out : "", err ? err : "");
+        const char *first = out && strncmp(out, "  ", 2) == 0 ? out + 2 : ""; /* the first finding's line */
+        if (status != 0) problem("the trace check (gwctl audit model-check) exited %d; first: %.*s", status,
+                                 (int)(strchr(first, '\n') ? strchr(first, '\n') - first : 0), first);
+    }
+    free(out);
+    free(err);
+}
+
 /* ---- lifecycle ------------------------------------------------------------------------------ */
 
 static void stop_and_join_clients(void) {
@@ -949,6 +984,8 @@ Test(fault, bank, .fini = fini) {
     if (total_g + v_discount != issued_g)
         problem("bank after the probes: issued %" PRIu64 " g, accounts hold %" PRIu64
                 " g, discounts %" PRIu64 " g", issued_g, total_g, v_discount);
+
+    model_check_logs(); /* the trace check (issue 14 item 5) */
 
     /* Every gateway stops cleanly: exit 0, no sanitizer report. */
     int errors_logged[NREG];
