@@ -486,6 +486,10 @@ static const struct tc_step_row {
     {{"issue", TC_OTHER, TC_IDS_NONE, 0, TC_SAME, "", NULL}, 0},
     {{"retire", TC_OTHER, TC_IDS_NONE, 0, TC_SAME, "", NULL}, 0},
     {{"ack-fork", TC_OTHER, TC_IDS_NONE, 0, TC_SAME, "", NULL}, 0},
+    /* activity reservations (gateway/services/activities.h): no transfer */
+    {{"act-reserve", TC_OTHER, TC_IDS_NONE, 0, TC_SAME, "", NULL}, 0},
+    {{"act-issued", TC_OTHER, TC_IDS_NONE, 0, TC_SAME, "", NULL}, 0},
+    {{"act-release", TC_OTHER, TC_IDS_NONE, 0, TC_SAME, "", NULL}, 0},
 };
 
 /* The states of the set `from`, as "HELD or ABORTED", into out. */
