@@ -144,15 +144,15 @@ static char *leg_field(int region, const char *tid, const char *field) {
 /* Waits until leg tid at region has field == want. */
 static void wait_leg_field(int region, const char *tid, const char *field, const char *want,
                            int timeout_ms) {
-    char *v = NULL;
+    char v[128] = "";
     for (int waited = 0;; waited += 50) {
-        free(v);
-        v = leg_field(region, tid, field);
+        char *got = leg_field(region, tid, field);
+        snprintf(v, sizeof v, "%s", got);
+        free(got);
         if (strcmp(v, want) == 0 || waited >= timeout_ms) break;
         proc_sleep_ms(50);
     }
     cr_assert_str_eq(v, want, "leg %s at region %d: %s is '%s', want '%s'", tid, region, field, v, want);
-    free(v);
 }
 
 /* Audit entries of region holding both event (as its netstring) and tid. */
