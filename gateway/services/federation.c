@@ -238,6 +238,7 @@ static void federation_prepare_origin(server_call_t *call, struct gateway *gw,
         server_reply_error(call, GRPC_STATUS_UNAVAILABLE, REASON(STORE_UNAVAILABLE),
                            "the store did not answer; send the batch again");
     } else if (st != NULL) {
+        failpoint_hit("origin.after_prepare");
         federation_reply_votes(call, legs, p, n);
     }
     for (size_t i = 0; i < parsed; i++) ledger_leg_free(&legs[i]);

@@ -526,11 +526,13 @@ void ops_list_in_doubt(server_call_t *call, const ProtobufCMessage *request) {
             Carbon__V1__InDoubtLeg *d = arena_alloc(&a, sizeof *d);
             carbon__v1__in_doubt_leg__init(d);
             d->leg = pbconv_leg(&a, &leg, gw->cfg.region);
+            int origin = strcmp(leg.role, "origin") == 0; /* its to is already "REGION/ID" */
             if (pass == 1) {
                 d->leg->from_account = arena_strdup(&a, leg.from);
-                d->leg->to_account = arena_printf(&a, "%s/%s", gw->cfg.region, leg.to);
+                d->leg->to_account = origin ? arena_strdup(&a, leg.to)
+                                            : arena_printf(&a, "%s/%s", gw->cfg.region, leg.to);
             }
-            d->role = arena_strdup(&a, pass == 0 ? "source" : "destination");
+            d->role = arena_strdup(&a, pass == 0 ? "source" : origin ? "origin" : "destination");
             d->state = arena_strdup(&a, transfer_state_name(leg.state));
             d->age_ms = now > leg.created_ms ? now - leg.created_ms : 0;
             ops_in_doubt_known(&a, gw, d, &leg, pass == 0);
@@ -667,6 +669,14 @@ void ops_resolve_in_doubt(server_call_t *call, const ProtobufCMessage *request) 
     int rc = ledger_leg_get(st, req->transfer_id, &leg, err, sizeof err);
     if (rc == LEDGER_ESTORE) {
         server_reply_error(call, GRPC_STATUS_UNAVAILABLE, REASON(STORE_UNAVAILABLE), "%s", err);
+        return;
+    }
+    if (rc == LEDGER_OK && strcmp(leg.role, "origin") == 0) {
+        ledger_leg_free(&leg);
+        server_reply_error(call, GRPC_STATUS_FAILED_PRECONDITION, REASON(NOT_IN_DOUBT),
+                           "transfer %s is prepared here only as the origin of its serials: its "
+                           "coordinator alone decides it (no heuristic decision at the origin)",
+                           req->transfer_id);
         return;
     }
     if (rc == LEDGER_NOT_FOUND || strcmp(leg.role, "destination") != 0 ||

@@ -444,6 +444,39 @@ Test(origin_third, origin_votes_no_aborts_everywhere) {
     checker_clean();
 }
 
+/* While its source is unreachable, TJ lists the origin leg in doubt (role
+ * origin) and refuses an operator's forced decision on it. */
+static void origin_leg_listed_not_forced(const char *tid) {
+    grpc_channel *op = federation_channel(fed, TJ, "CN-TJ-operator");
+    cr_assert_not_null(op);
+    Carbon__V1__ListInDoubtRequest lr = CARBON__V1__LIST_IN_DOUBT_REQUEST__INIT;
+    ProtobufCMessage *resp = NULL;
+    client_status_t st;
+    client_call(op, "/carbon.v1.Operations/ListInDoubt", &lr.base,
+                &carbon__v1__list_in_doubt_response__descriptor, &resp, CALL_TIMEOUT_MS, &st);
+    cr_assert_eq(st.code, GRPC_STATUS_OK, "ListInDoubt: %s", st.details);
+    const Carbon__V1__ListInDoubtResponse *l = (const Carbon__V1__ListInDoubtResponse *)resp;
+    int listed = 0;
+    for (size_t i = 0; i < l->n_legs; i++)
+        if (strcmp(l->legs[i]->leg->transfer_id, tid) == 0) {
+            listed = 1;
+            cr_expect_str_eq(l->legs[i]->role, "origin");
+            cr_expect_str_eq(l->legs[i]->leg->to_account, "CN-BJ/bj-b");
+        }
+    protobuf_c_message_free_unpacked(resp, NULL);
+    cr_expect(listed, "the origin leg is not listed in doubt");
+    Carbon__V1__ResolveInDoubtRequest rr = CARBON__V1__RESOLVE_IN_DOUBT_REQUEST__INIT;
+    rr.transfer_id = (char *)tid;
+    rr.decision = CARBON__V1__DECISION__DECISION_COMMIT;
+    rr.reason = "test: forcing an origin leg must be refused";
+    resp = NULL;
+    client_call(op, "/carbon.v1.Operations/ResolveInDoubt", &rr.base,
+                &carbon__v1__resolve_in_doubt_response__descriptor, &resp, CALL_TIMEOUT_MS, &st);
+    if (resp != NULL) protobuf_c_message_free_unpacked(resp, NULL);
+    cr_expect_eq(st.code, GRPC_STATUS_FAILED_PRECONDITION, "ResolveInDoubt: %d %s", st.code, st.details);
+    cr_expect(strstr(st.details, "origin") != NULL, "%s", st.details);
+}
+
 /* Recovery: HE (the source) dies right after its Prepares to BJ and TJ.
  * TJ keeps the lock past the expiry (it never decides alone), survives its
  * own restart, and once HE is back HE answers TJ's QueryDecision; the lock is
@@ -467,6 +500,7 @@ Test(origin_third, recovery_source_gone_origin_asks) {
     char *locks = tj_locks();
     cr_expect_str_eq(locks, want, "TJ's lock before HE answers: '%s'", locks);
     free(locks);
+    origin_leg_listed_not_forced(tid);
     cr_assert_eq(federation_restart(fed, TJ), 0, "%s", federation_last_error());
     wait_leg_field(TJ, tid, "state", "PREPARED", 1000); /* durable across the restart */
     cr_assert_eq(federation_restart(fed, HE), 0, "%s", federation_last_error());
@@ -494,4 +528,51 @@ Test(origin_third, recovery_source_gone_origin_asks) {
     cr_expect_eq(audit_count(TJ, "origin-abort", tid), 1, "the lock was released more than once");
     wait_leg_field(HE, tid, "acked", "1", 20000);
     checker_clean();
+}
+
+/* Recovery at the origin: TJ dies at `failpoint` (after voting yes, before
+ * its answer; or after applying the decision, before its acknowledgement),
+ * is restarted, and the leg settles the same at HE, BJ and TJ: the lock
+ * released once, the map moved at most once, HE's leg done only once TJ
+ * acknowledged. */
+static void origin_crash(const char *failpoint, const char *tj_event) {
+    setenv("CARBON_FAILPOINT", failpoint, 1);
+    start(3000);
+    uint64_t f = setup();
+    char tid[33];
+    rc_new_id(tid);
+    Carbon__V1__TransferResponse *tr = NULL;
+    client_status_t st;
+    cr_assert_eq(rc_transfer(reg(HE), tid, "he-c", "CN-BJ", "bj-b", "TJ-GT-01", 50, &tr, &st),
+                 GRPC_STATUS_OK, "transfer: %s", st.details);
+    int outcome = tr->transfer->outcome;
+    protobuf_c_message_free_unpacked(&tr->base, NULL);
+    for (int i = 0; i < 100 && proc_alive(federation_pid(fed, TJ)); i++) proc_sleep_ms(50);
+    cr_assert(!proc_alive(federation_pid(fed, TJ)), "the failpoint did not fire");
+    unsetenv("CARBON_FAILPOINT");
+    proc_sleep_ms(1000);
+    char *acked = leg_field(HE, tid, "acked");
+    cr_expect_str_neq(acked, "1", "HE's leg was done without TJ's acknowledgement");
+    free(acked);
+    cr_assert_eq(federation_restart(fed, TJ), 0, "%s", federation_last_error());
+    wait_leg_field(HE, tid, "acked", "1", 20000);
+    wait_leg_field(TJ, tid, "state", outcome == COMMITTED ? "COMMITTED" : "ABORTED", 20000);
+    char *locks = tj_locks(), *map = tj_map();
+    cr_expect_str_eq(locks, "");
+    char want[64];
+    snprintf(want, sizeof want, "%" PRIu64 ":%" PRIu64 ":CN-BJ:at", f, f + 4999);
+    cr_expect((strstr(map, want) != NULL) == (outcome == COMMITTED), "TJ's map '%s'", map);
+    free(locks);
+    free(map);
+    cr_expect_eq(audit_count(TJ, tj_event, tid), 1);
+    checker_clean();
+}
+
+Test(origin_third, origin_dies_after_voting) {
+    /* HE waits for TJ's vote until the leg expires: PEER_UNAVAILABLE, ABORT */
+    origin_crash("CN-TJ:origin.after_prepare", "origin-abort");
+}
+
+Test(origin_third, origin_dies_before_acknowledging) {
+    origin_crash("CN-TJ:dest.after_decide", "origin-commit");
 }
