@@ -654,6 +654,20 @@ static void ops_compensate(server_call_t *call, store_t *st, const Carbon__V1__R
     server_reply_ok(call, &resp.base);
 }
 
+/* A leg prepared here only as the origin of its serials (origin_prepare.lua)
+ * is never forced: its coordinator alone decides it. 1 after refusing the
+ * call (leg freed), else 0. */
+static int ops_refuse_origin_leg(server_call_t *call, ledger_leg_t *leg) {
+    CARBON_ASSERT(call != NULL && leg != NULL);
+    if (strcmp(leg->role, "origin") != 0) return 0;
+    server_reply_error(call, GRPC_STATUS_FAILED_PRECONDITION, REASON(NOT_IN_DOUBT),
+                       "transfer %s is prepared here only as the origin of its serials: its "
+                       "coordinator alone decides it (no heuristic decision at the origin)",
+                       leg->tid);
+    ledger_leg_free(leg);
+    return 1;
+}
+
 void ops_resolve_in_doubt(server_call_t *call, const ProtobufCMessage *request) {
     CARBON_ASSERT(call != NULL && request != NULL);
     const Carbon__V1__ResolveInDoubtRequest *req = (const Carbon__V1__ResolveInDoubtRequest *)request;
@@ -671,14 +685,7 @@ void ops_resolve_in_doubt(server_call_t *call, const ProtobufCMessage *request) 
         server_reply_error(call, GRPC_STATUS_UNAVAILABLE, REASON(STORE_UNAVAILABLE), "%s", err);
         return;
     }
-    if (rc == LEDGER_OK && strcmp(leg.role, "origin") == 0) {
-        ledger_leg_free(&leg);
-        server_reply_error(call, GRPC_STATUS_FAILED_PRECONDITION, REASON(NOT_IN_DOUBT),
-                           "transfer %s is prepared here only as the origin of its serials: its "
-                           "coordinator alone decides it (no heuristic decision at the origin)",
-                           req->transfer_id);
-        return;
-    }
+    if (rc == LEDGER_OK && ops_refuse_origin_leg(call, &leg)) return;
     if (rc == LEDGER_NOT_FOUND || strcmp(leg.role, "destination") != 0 ||
         leg.state != TRANSFER_STATE_PREPARED) {
         if (rc == LEDGER_OK) ledger_leg_free(&leg);
