@@ -181,6 +181,27 @@ static void checker_clean(void) {
     cr_assert_eq(n, 0, "checker: %" PRIu64 " violations, first: %s", n, first);
 }
 
+/* `gwctl audit verify --region REGION` as CN-TJ's auditor over the three
+ * regions: replays the region's log (origin events included) against its
+ * store. Returns gwctl's exit status. */
+static int audit_verify(const char *region) {
+    char targets[160], cert[512], key[512], ca[512];
+    snprintf(targets, sizeof targets, "CN-TJ=127.0.0.1:%d,CN-BJ=127.0.0.1:%d,CN-HE=127.0.0.1:%d",
+             federation_port(fed, TJ), federation_port(fed, BJ), federation_port(fed, HE));
+    snprintf(cert, sizeof cert, "%s/CN-TJ-auditor.crt", harness_pki_dir());
+    snprintf(key, sizeof key, "%s/CN-TJ-auditor.key", harness_pki_dir());
+    snprintf(ca, sizeof ca, "%s/ca.crt", harness_pki_dir());
+    const char *argv[] = {BINARY_DIR "/gwctl", "audit", "verify", "--region", region, "--targets",
+                          targets, "--cert", cert, "--key", key, "--ca", ca, NULL};
+    int status = -1;
+    char *out = NULL, *err = NULL;
+    cr_assert_eq(harness_run(argv, 60000, &status, &out, &err), 0, "gwctl did not run");
+    if (status != 0) fprintf(stderr, "audit verify %s: %s%s\n", region, out, err);
+    free(out);
+    free(err);
+    return status;
+}
+
 /* tj-a gets 19,950 g of TJ-GT-01; 10 kg of it go to he-c (TJ's map: at
  * CN-HE). Returns the first serial at HE. */
 static uint64_t setup(void) {
@@ -227,7 +248,15 @@ Test(origin_third, honest_map_follows) {
     cr_expect_eq(transfer(BJ, home, "bj-b", "CN-TJ", "tj-b", 100, COMMITTED, NULL), f);
     cr_assert_eq(rc_wait_arrival(reg(TJ), home, 10000), 0);
     cr_expect_eq(rc_total_g(reg(TJ), "tj-b"), 1000);
+    /* HE -> BJ is not a transfer of TJ's registry */
+    Carbon__V1__GetTransferResponse *g = NULL;
+    client_status_t st;
+    cr_expect_eq(rc_get_transfer(reg(TJ), tid, &g, &st), GRPC_STATUS_NOT_FOUND, "%s", st.details);
+    if (g != NULL) protobuf_c_message_free_unpacked(&g->base, NULL);
     checker_clean();
+    /* the logs replay to the stores, origin-prepare/commit and origin-acked included */
+    cr_expect_eq(audit_verify("CN-TJ"), 0);
+    cr_expect_eq(audit_verify("CN-HE"), 0);
 }
 
 /* ---- what the attacker sends ------------------------------------------------ */
