@@ -262,10 +262,10 @@ Test(origin_third, honest_map_follows) {
 /* ---- what the attacker sends ------------------------------------------------ */
 
 static struct {
-    char src_digest[65], dst_digest[65];
+    char src_digest[65], dst_digest[65], tj_digest[65];
 } cat;
 
-/* HE's and BJ's catalog digests, from a quote at HE. */
+/* HE's, BJ's and TJ's catalog digests, from quotes at HE. */
 static void read_digests(void) {
     Carbon__V1__QuoteResponse *q = NULL;
     client_status_t st;
@@ -273,6 +273,10 @@ static void read_digests(void) {
                  "quote: %s", st.details);
     snprintf(cat.src_digest, sizeof cat.src_digest, "%s", q->quote->source_catalog_digest);
     snprintf(cat.dst_digest, sizeof cat.dst_digest, "%s", q->quote->destination_catalog_digest);
+    protobuf_c_message_free_unpacked(&q->base, NULL);
+    cr_assert_eq(rc_quote(reg(HE), "he-c", "CN-TJ", "TJ-GT-01", 10, &q, &st), GRPC_STATUS_OK,
+                 "quote: %s", st.details);
+    snprintf(cat.tj_digest, sizeof cat.tj_digest, "%s", q->quote->destination_catalog_digest);
     protobuf_c_message_free_unpacked(&q->base, NULL);
 }
 
@@ -415,6 +419,14 @@ Test(origin_third, hostile_origin_prepare) {
     snprintf(want, sizeof want, "%" PRIu64 ":%" PRIu64 ":CN-HE:%s", f, f + 1999, ids[2]);
     cr_expect_str_eq(locks2, want, "TJ's locks: '%s', want '%s'", locks2, want);
     free(locks2);
+    /* nor may the locked range come home meanwhile (a destination leg to TJ) */
+    leg_make(&l, ids[5], "CN-TJ/tj-b", f + 1000, f + 1999);
+    l.leg.origin_only = 0;
+    l.leg.credited_g = 1000;
+    l.leg.discount_g = 0;
+    l.leg.destination_methodology_id = "TJ-GT-01";
+    l.leg.destination_catalog_digest = cat.tj_digest;
+    vote_is(&l, "SERIALS_LOCKED");
     cr_expect_eq(audit_count(TJ, "origin-prepare", ids[2]), 1);
 
     /* ABORT unlocks, once; a replay changes nothing; the leg stays aborted */
