@@ -248,6 +248,26 @@ Test(origin_third, honest_map_follows) {
     cr_expect_eq(transfer(BJ, home, "bj-b", "CN-TJ", "tj-b", 100, COMMITTED, NULL), f);
     cr_assert_eq(rc_wait_arrival(reg(TJ), home, 10000), 0);
     cr_expect_eq(rc_total_g(reg(TJ), "tj-b"), 1000);
+    /* figures: HE -> BJ of TJ serials (three parties) against HE serials (two) */
+    issue_ok(HE, "he-c", "HE-GT-01", 2000000);
+    long long ms[2];
+    const char *meths[2] = {"TJ-GT-01", "HE-GT-01"};
+    for (int k = 0; k < 2; k++) {
+        long long t0 = proc_now_ms();
+        for (int i = 0; i < 10; i++) {
+            char t[33];
+            rc_new_id(t);
+            Carbon__V1__TransferResponse *tr = NULL;
+            client_status_t ts;
+            cr_assert_eq(rc_transfer(reg(HE), t, "he-c", "CN-BJ", "bj-b", meths[k], 1, &tr, &ts),
+                         GRPC_STATUS_OK, "%s", ts.details);
+            cr_assert_eq(tr->transfer->outcome, COMMITTED);
+            protobuf_c_message_free_unpacked(&tr->base, NULL);
+        }
+        ms[k] = (proc_now_ms() - t0) / 10;
+    }
+    fprintf(stderr, "origin_third: a transfer HE -> BJ takes %lld ms with TJ as origin participant, "
+            "%lld ms between two regions (mean of 10, one at a time)\n", ms[0], ms[1]);
     /* HE -> BJ is not a transfer of TJ's registry */
     Carbon__V1__GetTransferResponse *g = NULL;
     client_status_t st;
