@@ -147,7 +147,11 @@ static int peers_prepare(void *ctx, const char *peer, uint64_t batch_seq,
     req.source_region = p->region;
     req.batch_seq = batch_seq;
     req.legs = arena_alloc(&a, n * sizeof *req.legs);
-    for (size_t i = 0; i < n; i++) req.legs[req.n_legs++] = pbconv_leg(&a, legs[i], p->region);
+    for (size_t i = 0; i < n; i++) {
+        req.legs[req.n_legs++] = pbconv_leg(&a, legs[i], p->region);
+        /* sent to another region than the leg's destination: the origin of its serials */
+        req.legs[i]->origin_only = strcmp(peer, legs[i]->peer) != 0;
+    }
     ProtobufCMessage *resp = NULL;
     int rc = peers_call(p, peer, "/carbon.v1.Federation/Prepare", &req.base,
                         &carbon__v1__prepare_response__descriptor, &resp, timeout_ms, err, errlen);

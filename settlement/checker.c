@@ -351,8 +351,9 @@ static int checker_index(store_t *st, checker_ctx_t *c, size_t from) {
     for (size_t k = 0; k < c->store->legs_n; k++) {
         const ledger_leg_t *leg = &c->store->legs[k];
         int source = strcmp(leg->role, "source") == 0;
+        int destination = strcmp(leg->role, "destination") == 0; /* not an origin's leg */
         if ((source && leg->state == TRANSFER_STATE_HELD) ||
-            (!source && leg->state == TRANSFER_STATE_PREPARED))
+            (destination && leg->state == TRANSFER_STATE_PREPARED))
             for (size_t b = 0; b < leg->blocks_n; b++) checker_add_span(&held, &leg->blocks[b], "held");
     }
     checker_index_ctx_t ic = {&index, c->report, c->store->region, c->err, c->errlen};

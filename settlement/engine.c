@@ -418,7 +418,7 @@ static int engine_send_decisions(engine_t *e, store_t *st, const char *peer, uin
     size_t k = 0;
     for (size_t i = 0; i < n; i++)
         if (ack->applied[i] == decisions[i]) ack->acked[k++] = tids[i];
-    if (k > 0) ledger_source_ack(st, ack->acked, k, ledger_now_ms(), err, sizeof err);
+    if (k > 0) ledger_source_ack(st, peer, ack->acked, k, ledger_now_ms(), err, sizeof err);
     engine_note_conflicts(e, st, peer, tids, decisions, n, ack);
     for (size_t i = 0; recovery && i < n; i++)
         if (ack->applied[i] == decisions[i])
@@ -562,6 +562,174 @@ static size_t engine_batch_complete(engine_t *e, engine_peer_t *p, size_t n, int
     return decided;
 }
 
+/* ---- third-region origins (DESIGN §6 provenance) ------------------------------ */
+
+/* The origin of leg's serials when it is a third region, a participant beside
+ * the destination: neither this region nor the destination. NULL when the
+ * leg has none. (A leg's blocks have one origin: the wire refuses others.) */
+static const char *engine_leg_origin(const engine_t *e, const ledger_leg_t *leg) {
+    CARBON_ASSERT(e != NULL && leg != NULL && leg->blocks_n <= LEDGER_LEG_BLOCKS_MAX);
+    for (size_t i = 0; i < leg->blocks_n; i++) {
+        const char *o = leg->blocks[i].origin;
+        if (strcmp(o, e->cfg.region) != 0 && strcmp(o, leg->peer) != 0) return o;
+    }
+    return NULL;
+}
+
+/* Phase one at a participant: sends the n legs to region (batch_seq 0 when
+ * it is not their destination) until it answers or min_expiry_ms passes,
+ * with backoff. Returns 1 if it answered (votes filled). */
+static int engine_prepare_until(engine_t *e, const char *region, uint64_t batch_seq,
+                                const ledger_leg_t *const *legs, size_t n,
+                                uint64_t min_expiry_ms, engine_vote_t *votes) {
+    CARBON_ASSERT(e != NULL && region != NULL && legs != NULL && votes != NULL);
+    CARBON_ASSERT(n >= 1 && n <= LEDGER_BATCH_LEGS_MAX);
+    uint64_t backoff_ms = ENGINE_BACKOFF_MS_INITIAL;
+    char err[256] = "";
+    for (;;) {
+        uint64_t now = ledger_now_ms();
+        if (now >= min_expiry_ms) return 0;
+        int64_t timeout_ms = (int64_t)(min_expiry_ms - now);
+        if (timeout_ms > (int64_t)e->cfg.peer_timeout_ms) timeout_ms = e->cfg.peer_timeout_ms;
+        if (e->transport.prepare(e->transport.ctx, region, batch_seq, legs, n, timeout_ms, votes,
+                                 err, sizeof err) == 0)
+            return 1;
+        atomic_fetch_add(&e->prepare_failures, 1);
+        now = ledger_now_ms();
+        if (now + backoff_ms >= min_expiry_ms) return 0;
+        engine_sleep_ms(backoff_ms);
+        backoff_ms = backoff_ms * 2 > ENGINE_BACKOFF_MS_MAX ? ENGINE_BACKOFF_MS_MAX : backoff_ms * 2;
+    }
+}
+
+/* Room for one origin's legs of a batch, n entries each. */
+typedef struct {
+    const ledger_leg_t **legs;
+    engine_vote_t *votes;
+    size_t *index;  /* the leg's place in the batch */
+    const char **tids;
+    char *verdicts;
+} engine_origin_buf_t;
+
+static void engine_origin_buf_alloc(engine_origin_buf_t *o, size_t n) {
+    CARBON_ASSERT(o != NULL && n >= 1 && n <= LEDGER_BATCH_LEGS_MAX);
+    o->legs = calloc(n, sizeof *o->legs);
+    o->votes = calloc(n, sizeof *o->votes);
+    o->index = calloc(n, sizeof *o->index);
+    o->tids = calloc(n, sizeof *o->tids);
+    o->verdicts = calloc(n, 1);
+    if (!o->legs || !o->votes || !o->index || !o->tids || !o->verdicts) abort();
+}
+
+static void engine_origin_buf_free(engine_origin_buf_t *o) {
+    CARBON_ASSERT(o != NULL);
+    free(o->legs);
+    free(o->votes);
+    free(o->index);
+    free(o->tids);
+    free(o->verdicts);
+}
+
+/* Asks origin x (its peer xp; NULL: not a peer) for its votes on k legs of
+ * the batch (o->legs, o->index), in messages within its limits; a leg it
+ * votes no on, or that it does not answer for before the leg's expiry,
+ * becomes a no in the batch's votes (the leg aborts with that reason). */
+static void engine_origin_votes(engine_t *e, engine_peer_t *p, const char *x, engine_peer_t *xp,
+                                engine_origin_buf_t *o, size_t k) {
+    engine_batch_t *b = &p->batch;
+    CARBON_ASSERT(e != NULL && x != NULL && o != NULL && k >= 1 && k <= b->cap);
+    size_t chunk = xp != NULL ? engine_legs_max(e, xp) : k;
+    uint64_t budget = xp != NULL ? engine_bytes_budget(e, xp) : 0;
+    for (size_t off = 0; off < k;) {
+        size_t m = 0;
+        uint64_t bytes = 0, min_expiry = UINT64_MAX;
+        while (off + m < k && m < chunk) {
+            bytes += engine_leg_bytes(o->legs[off + m]);
+            if (m > 0 && budget > 0 && bytes > budget) break;
+            if (o->legs[off + m]->expiry_ms < min_expiry) min_expiry = o->legs[off + m]->expiry_ms;
+            m++;
+        }
+        CARBON_ASSERT(m >= 1 && off + m <= k);
+        int answered = xp != NULL && engine_prepare_until(e, x, 0, o->legs + off, m, min_expiry,
+                                                          o->votes + off);
+        for (size_t j = off; j < off + m; j++) {
+            engine_vote_t *v = &b->votes[o->index[j]];
+            if (answered && o->votes[j].yes) continue;
+            v->yes = 0;
+            snprintf(v->reason, sizeof v->reason, "%s",
+                     answered ? o->votes[j].reason : REASON(PEER_UNAVAILABLE));
+        }
+        off += m;
+    }
+}
+
+/* Phase one at the origins: the legs of the batch the destination voted
+ * yes on whose serials come from a third region X are prepared at X too
+ * (origin_only, one message per X within its limits). The leg commits only
+ * if the destination and its origin vote yes. Runs after the destination's
+ * vote, so an origin locks nothing for a leg the destination refused. */
+static void engine_batch_prepare_origins(engine_t *e, engine_peer_t *p, size_t n) {
+    engine_batch_t *b = &p->batch;
+    CARBON_ASSERT(e != NULL && n >= 1 && n <= b->cap);
+    char *done = calloc(n, 1);
+    if (done == NULL) abort();
+    engine_origin_buf_t o = {0};
+    for (size_t i = 0; i < n; i++) {
+        const char *x = engine_leg_origin(e, &b->items[i]->leg);
+        if (done[i] || x == NULL || !b->votes[i].yes) continue;
+        if (o.legs == NULL) engine_origin_buf_alloc(&o, n);
+        size_t k = 0;
+        for (size_t j = i; j < n; j++) {
+            const char *xj = engine_leg_origin(e, &b->items[j]->leg);
+            if (done[j] || xj == NULL || strcmp(xj, x) != 0 || !b->votes[j].yes) continue;
+            done[j] = 1;
+            o.legs[k] = &b->items[j]->leg;
+            o.index[k++] = j;
+        }
+        engine_origin_votes(e, p, x, engine_peer(e, x), &o, k);
+    }
+    engine_origin_buf_free(&o);
+    free(done);
+}
+
+/* Phase two at the origins: each origin X of the batch's decided legs gets
+ * their decisions (as the destination did), within its limits; what it does
+ * not acknowledge, recovery re-sends (legs:unacked:X). rc: the commit
+ * point's result. */
+static void engine_batch_decide_origins(engine_t *e, engine_peer_t *p, store_t *st, size_t n,
+                                        int rc) {
+    engine_batch_t *b = &p->batch;
+    CARBON_ASSERT(e != NULL && st != NULL && n >= 1 && n <= b->cap);
+    if (rc != LEDGER_OK) return;
+    char *done = calloc(n, 1);
+    if (done == NULL) abort();
+    engine_origin_buf_t o = {0};
+    for (size_t i = 0; i < n; i++) {
+        const char *x = engine_leg_origin(e, &b->items[i]->leg);
+        if (done[i] || x == NULL || !transfer_state_decided(b->decisions[i].state)) continue;
+        if (o.legs == NULL) engine_origin_buf_alloc(&o, n);
+        size_t k = 0;
+        for (size_t j = i; j < n; j++) {
+            const char *xj = engine_leg_origin(e, &b->items[j]->leg);
+            if (done[j] || xj == NULL || strcmp(xj, x) != 0 ||
+                !transfer_state_decided(b->decisions[j].state))
+                continue;
+            done[j] = 1;
+            o.tids[k] = b->items[j]->leg.tid;
+            o.verdicts[k++] = transfer_decision_of(b->decisions[j].state);
+        }
+        engine_peer_t *xp = engine_peer(e, x);
+        size_t chunk = xp != NULL ? engine_legs_max(e, xp) : 0;
+        for (size_t off = 0; xp != NULL && off < k; off += chunk) {
+            size_t m = k - off < chunk ? k - off : chunk;
+            if (engine_send_decisions(e, st, x, 0, o.tids + off, o.verdicts + off, m, 0, &b->ack) != 0)
+                break; /* unreachable: recovery re-sends */
+        }
+    }
+    engine_origin_buf_free(&o);
+    free(done);
+}
+
 /* Runs one batch of the n legs in p->batch.items (taken from the queue):
  * numbers it, phase one, the commit point, the callers' completions, phase
  * two; then frees the items. */
@@ -578,6 +746,7 @@ static void engine_run_batch(engine_t *e, engine_peer_t *p, store_t *st, size_t 
 
     /* Phase one: ask the peer, until it answers or the earliest leg expires. */
     int answered = engine_batch_prepare(e, p, batch_seq, n, min_expiry_ms);
+    if (answered) engine_batch_prepare_origins(e, p, n); /* third-region serials */
     if (answered) failpoint_hit("source.after_prepare");
 
     /* The commit point: one script for the whole batch. */
@@ -589,6 +758,7 @@ static void engine_run_batch(engine_t *e, engine_peer_t *p, store_t *st, size_t 
     if (decided > 0)
         engine_send_decisions(e, st, p->region, batch_seq, b->decided_tids, b->verdicts, decided,
                               0, &b->ack);
+    engine_batch_decide_origins(e, p, st, n, rc);
 
     for (size_t i = 0; i < n; i++) {
         ledger_leg_free(&b->items[i]->leg);

@@ -395,13 +395,15 @@ int ledger_hold(store_t *st, ledger_leg_t *leg, const char *request_fp, uint64_t
  * strides the scripts read them (source_decide.lua, source_ack.lua,
  * dest_prepare.lua, dest_decide.lua). A full batch is one store call. */
 #define LEDGER_SOURCE_DECIDE_ARGS(n) (2 + 4 * (size_t)(n))
-#define LEDGER_SOURCE_ACK_ARGS(n) (2 + (size_t)(n))
+#define LEDGER_SOURCE_ACK_ARGS(n) (3 + (size_t)(n))
+#define LEDGER_ORIGIN_PREPARE_ARGS(n) (3 + 6 * (size_t)(n) + 1)
 #define LEDGER_DEST_PREPARE_ARGS(n) (4 + 11 * (size_t)(n) + 2)
 #define LEDGER_DEST_DECIDE_ARGS(n) (3 + 4 * (size_t)(n))
 CARBON_STATIC_ASSERT(LEDGER_SOURCE_DECIDE_ARGS(LEDGER_BATCH_LEGS_MAX) <= STORE_ARGS_MAX &&
                          LEDGER_SOURCE_ACK_ARGS(LEDGER_BATCH_LEGS_MAX) <= STORE_ARGS_MAX &&
                          LEDGER_DEST_PREPARE_ARGS(LEDGER_BATCH_LEGS_MAX) <= STORE_ARGS_MAX &&
-                         LEDGER_DEST_DECIDE_ARGS(LEDGER_BATCH_LEGS_MAX) <= STORE_ARGS_MAX,
+                         LEDGER_DEST_DECIDE_ARGS(LEDGER_BATCH_LEGS_MAX) <= STORE_ARGS_MAX &&
+                         LEDGER_ORIGIN_PREPARE_ARGS(LEDGER_BATCH_LEGS_MAX) <= STORE_ARGS_MAX,
                      "a batch of LEDGER_BATCH_LEGS_MAX legs fits one store call");
 
 int ledger_source_decide(store_t *st, ledger_source_decision_t *d, size_t n, uint64_t now_ms,
@@ -438,12 +440,13 @@ int ledger_source_decide(store_t *st, ledger_source_decision_t *d, size_t n, uin
     return LEDGER_OK;
 }
 
-int ledger_source_ack(store_t *st, const char *const *tids, size_t n, uint64_t now_ms,
-                      char *err, size_t errlen) {
-    CARBON_ASSERT(st != NULL && tids != NULL);
+int ledger_source_ack(store_t *st, const char *peer, const char *const *tids, size_t n,
+                      uint64_t now_ms, char *err, size_t errlen) {
+    CARBON_ASSERT(st != NULL && peer != NULL && tids != NULL);
     CARBON_ASSERT(n >= 1 && n <= LEDGER_BATCH_LEGS_MAX);
     ledger_args_t a = {0};
     ledger_args_u64(&a, now_ms);
+    ledger_args_str(&a, peer);
     ledger_args_u64(&a, n);
     for (size_t i = 0; i < n; i++) ledger_args_str(&a, tids[i]);
     CARBON_ASSERT(a.n == LEDGER_SOURCE_ACK_ARGS(n));
@@ -495,6 +498,44 @@ int ledger_dest_prepare(store_t *st, const char *source_region, uint64_t batch_s
     if (rc != LEDGER_OK) return rc;
     if (r->elements != 2 * n) {
         snprintf(err, errlen, "dest_prepare: %zu results for %zu legs", r->elements, n);
+        freeReplyObject(r);
+        return LEDGER_ESTORE;
+    }
+    for (size_t i = 0; i < n; i++) {
+        p[i].vote_yes = strcmp(ledger_str(r, 2 * i), "Y") == 0;
+        ledger_copy(p[i].reason, sizeof p[i].reason, ledger_str(r, 2 * i + 1));
+    }
+    freeReplyObject(r);
+    return LEDGER_OK;
+}
+
+int ledger_origin_prepare(store_t *st, const char *source_region, ledger_prepare_t *p, size_t n,
+                          uint32_t inflight_max, uint64_t now_ms, char *err, size_t errlen) {
+    CARBON_ASSERT(st != NULL && source_region != NULL && p != NULL);
+    CARBON_ASSERT(n >= 1 && n <= LEDGER_BATCH_LEGS_MAX);
+    ledger_args_t a = {0};
+    ledger_args_u64(&a, now_ms);
+    ledger_args_str(&a, source_region);
+    ledger_args_u64(&a, n);
+    for (size_t i = 0; i < n; i++) {
+        const ledger_leg_t *leg = p[i].leg;
+        CARBON_ASSERT(leg != NULL && leg->blocks_n >= 1 && leg->blocks_n <= LEDGER_LEG_BLOCKS_MAX);
+        ledger_args_str(&a, leg->tid);
+        ledger_args_str(&a, leg->from);
+        ledger_args_str(&a, leg->to);
+        char *text = ledger_blocks_text(leg->blocks, leg->blocks_n);
+        ledger_args_str(&a, text);
+        free(text);
+        ledger_args_u64(&a, leg->expiry_ms);
+        ledger_args_str(&a, p[i].precheck != NULL ? p[i].precheck : "");
+    }
+    ledger_args_u64(&a, inflight_max);
+    CARBON_ASSERT(a.n == LEDGER_ORIGIN_PREPARE_ARGS(n));
+    redisReply *r;
+    int rc = ledger_run(st, "origin_prepare", &a, &r, err, errlen);
+    if (rc != LEDGER_OK) return rc;
+    if (r->elements != 2 * n) {
+        snprintf(err, errlen, "origin_prepare: %zu results for %zu legs", r->elements, n);
         freeReplyObject(r);
         return LEDGER_ESTORE;
     }

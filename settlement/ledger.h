@@ -74,7 +74,7 @@ uint64_t ledger_blocks_grams(const ledger_block_t *blocks, size_t n);
 /* One leg of a transfer, as recorded at either side. */
 typedef struct {
     char tid[LEDGER_TID_LEN + 1];
-    char role[12];   /* "source" or "destination" */
+    char role[12];   /* "source", "destination" or "origin" (origin_prepare.lua) */
     transfer_state_t state; /* HELD, COMMITTED, ABORTED (source); PREPARED, COMMITTED, ABORTED, REFUSED (destination) */
     char reason[LEDGER_REASON_MAX + 1];
     char from[LEDGER_REGION_MAX + LEDGER_ID_MAX + 2]; /* source: account id; destination: "REGION/ID" */
@@ -147,9 +147,13 @@ typedef struct {
 int ledger_source_decide(store_t *st, ledger_source_decision_t *d, size_t n, uint64_t now_ms,
                          char *err, size_t errlen);
 
-/* Marks decided source legs acknowledged by the destination. */
-int ledger_source_ack(store_t *st, const char *const *tids, size_t n, uint64_t now_ms,
-                      char *err, size_t errlen);
+/* Marks decided source legs acknowledged by peer: their destination, or the
+ * origin of their third-region serials (source_decide.lua records those as
+ * the leg's `origins`). A leg is done (leaves legs:open, acked = 1) once its
+ * destination and every origin acknowledged. peer "" counts as the
+ * destination of each leg. */
+int ledger_source_ack(store_t *st, const char *peer, const char *const *tids, size_t n,
+                      uint64_t now_ms, char *err, size_t errlen);
 
 /* A leg arriving at the destination, with the C side's verdict. */
 typedef struct {
@@ -171,6 +175,17 @@ typedef struct {
 int ledger_dest_prepare(store_t *st, const char *source_region, uint64_t batch_seq,
                         const char *batch_totals, ledger_prepare_t *p, size_t n,
                         uint32_t inflight_max, uint64_t now_ms, char *err, size_t errlen);
+
+/* Phase one at the origin of a leg's serials when the origin is a third
+ * region (one script, origin_prepare.lua): p[i].leg->to is the destination
+ * account "REGION/ID", from the source's "REGION/ID", every block this
+ * region's own. Votes yes and locks the blocks if the origin's map places
+ * them live at source_region and nothing locks them; else no
+ * (SERIALS_NOT_AT_SOURCE, SERIALS_LOCKED, ID_REUSED, EXPIRED,
+ * PEER_LEGS_LIMIT, or p[i].precheck) with only a record that expires. The
+ * decision arrives through ledger_dest_decide (the leg's role "origin"). */
+int ledger_origin_prepare(store_t *st, const char *source_region, ledger_prepare_t *p, size_t n,
+                          uint32_t inflight_max, uint64_t now_ms, char *err, size_t errlen);
 
 typedef struct {
     const char *tid;

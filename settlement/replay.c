@@ -579,6 +579,10 @@ static const struct {
     {"batch", rp_ev_none},      {"resolve", rp_ev_none},  {"ack-fork", rp_ev_none},
     {"act-reserve", rp_ev_none},  {"act-issued", rp_ev_none}, {"act-release", rp_ev_none},
     {"heuristic", rp_ev_heuristic},
+    /* the origin's part in a third region's transfer (DESIGN §6 provenance):
+     * its map and locks, which are not ledger records (§2.1) */
+    {"origin-prepare", rp_ev_none}, {"origin-commit", rp_ev_none}, {"origin-abort", rp_ev_none},
+    {"origin-acked", rp_ev_none},
 };
 
 void replay_entry(replay_t *r, const audit_entry_t *e) {

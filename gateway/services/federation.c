@@ -172,12 +172,112 @@ static void federation_reply_votes(server_call_t *call, const ledger_leg_t *legs
     arena_free(&a);
 }
 
+/* ---- the origin of third-region serials (DESIGN §6 provenance) ------------------- */
+
+/* Checks origin_only leg i of a Prepare from source (this region is the
+ * origin of its serials, neither source nor destination) and fills legs[i]
+ * (to: the destination account "REGION/ID") and its precheck. 1, or 0 with
+ * the reason in err (malformed; legs[i] left freed). */
+static int federation_origin_leg_in(struct gateway *gw, const Carbon__V1__PrepareRequest *req,
+                                    size_t i, ledger_leg_t *legs, ledger_prepare_t *p,
+                                    uint64_t now_ms, char *err, size_t errlen) {
+    CARBON_ASSERT(gw != NULL && req != NULL && legs != NULL && p != NULL && err != NULL);
+    CARBON_ASSERT(i < req->n_legs && i < gw->cfg.batch_legs_max);
+    char dest[CARBON_REGION_SIZE], id[VALIDATE_ACCOUNT_MAX + 1];
+    const Carbon__V1__Leg *in = req->legs[i];
+    if (!validate_account_name(in->to_account, dest, id) || strcmp(dest, gw->cfg.region) == 0 ||
+        strcmp(dest, req->source_region) == 0) {
+        snprintf(err, errlen, "origin leg %zu: to_account '%.80s' is not an account of a third region",
+                 i, in->to_account);
+        return 0;
+    }
+    if (pbconv_leg_in(in, dest, &legs[i], err, errlen) != 0) return 0;
+    snprintf(legs[i].to, sizeof legs[i].to, "%s/%s", dest, id);
+    const char *why = NULL;
+    if (strcmp(legs[i].peer, req->source_region) != 0)
+        why = "comes from another region than the source";
+    for (size_t b = 0; why == NULL && b < legs[i].blocks_n; b++)
+        if (strcmp(legs[i].blocks[b].origin, gw->cfg.region) != 0) why = "has blocks of another origin";
+    for (size_t j = 0; why == NULL && j < i; j++)
+        if (strcmp(legs[j].tid, legs[i].tid) == 0) why = "appears twice in the batch";
+    if (why != NULL) {
+        snprintf(err, errlen, "origin leg %s %s", legs[i].tid, why);
+        ledger_leg_free(&legs[i]);
+        return 0;
+    }
+    p[i].leg = &legs[i];
+    p[i].precheck = legs[i].expiry_ms > now_ms + FEDERATION_EXPIRY_HORIZON_MS ? REASON(EXPIRY_TOO_FAR) : "";
+    return 1;
+}
+
+static void federation_reply_votes(server_call_t *call, const ledger_leg_t *legs,
+                                   const ledger_prepare_t *p, size_t n);
+
+/* A Prepare of origin_only legs (every leg is; the caller checked): votes
+ * as the origin (ledger_origin_prepare). Malformed: INVALID_ARGUMENT
+ * MALFORMED_LEG, nothing changes. */
+static void federation_prepare_origin(server_call_t *call, struct gateway *gw,
+                                      const Carbon__V1__PrepareRequest *req) {
+    size_t n = req->n_legs;
+    CARBON_ASSERT(n >= 1 && n <= gw->cfg.batch_legs_max);
+    ledger_leg_t *legs = calloc(n, sizeof *legs);
+    ledger_prepare_t *p = calloc(n, sizeof *p);
+    if (legs == NULL || p == NULL) abort();
+    char err[256] = "";
+    uint64_t now_ms = ledger_now_ms();
+    size_t parsed = 0;
+    while (parsed < n && federation_origin_leg_in(gw, req, parsed, legs, p, now_ms, err, sizeof err))
+        parsed++;
+    store_t *st = parsed == n ? gateway_call_store(call) : NULL;
+    if (parsed < n) {
+        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, REASON(MALFORMED_LEG), "%s", err);
+    } else if (st != NULL && ledger_origin_prepare(st, req->source_region, p, n,
+                                                   gw->cfg.peer_legs_in_flight_max, now_ms, err,
+                                                   sizeof err) != LEDGER_OK) {
+        log_warn("store_error", "{s:s, s:s}", "method", "Prepare", "error", err);
+        server_reply_error(call, GRPC_STATUS_UNAVAILABLE, REASON(STORE_UNAVAILABLE),
+                           "the store did not answer; send the batch again");
+    } else if (st != NULL) {
+        failpoint_hit("origin.after_prepare");
+        federation_reply_votes(call, legs, p, n);
+    }
+    for (size_t i = 0; i < parsed; i++) ledger_leg_free(&legs[i]);
+    free(legs);
+    free(p);
+}
+
+/* Routes a Prepare: 1 if its legs are origin_only (handled here), 0 if none
+ * is (a destination's Prepare); a mix is refused MALFORMED_LEG (1). */
+static int federation_prepare_routed(server_call_t *call, struct gateway *gw,
+                                     const Carbon__V1__PrepareRequest *req) {
+    size_t origin_only = 0;
+    for (size_t i = 0; i < req->n_legs; i++) origin_only += req->legs[i]->origin_only ? 1 : 0;
+    if (origin_only == 0) return 0;
+    if (origin_only != req->n_legs)
+        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, REASON(MALFORMED_LEG),
+                           "a Prepare holds origin_only legs only, or none");
+    else
+        federation_prepare_origin(call, gw, req);
+    return 1;
+}
+
+/* True if region takes part in source leg `leg` as the origin of its
+ * third-region serials (neither this region, own, nor the destination). */
+static int federation_leg_has_origin(const ledger_leg_t *leg, const char *region, const char *own) {
+    CARBON_ASSERT(leg != NULL && region != NULL && own != NULL);
+    if (strcmp(region, own) == 0 || strcmp(region, leg->peer) == 0) return 0;
+    for (size_t i = 0; i < leg->blocks_n; i++)
+        if (strcmp(leg->blocks[i].origin, region) == 0) return 1;
+    return 0;
+}
+
 void federation_prepare(server_call_t *call, const ProtobufCMessage *request) {
     CARBON_ASSERT(call != NULL && request != NULL);
     const Carbon__V1__PrepareRequest *req = (const Carbon__V1__PrepareRequest *)request;
     struct gateway *gw = server_call_app(call);
     if (!federation_region_ok(call, req->source_region)) return;
     if (!federation_batch_size_ok(call, req->n_legs)) return;
+    if (federation_prepare_routed(call, gw, req)) return; /* legs where this region is the origin */
     size_t n = req->n_legs;
     CARBON_ASSERT(n >= 1 && n <= gw->cfg.batch_legs_max);
     ledger_leg_t *legs = calloc(n, sizeof *legs);
@@ -305,6 +405,7 @@ static void federation_reply_decisions(server_call_t *call, char *const *ids, co
 void federation_query_decision(server_call_t *call, const ProtobufCMessage *request) {
     CARBON_ASSERT(call != NULL && request != NULL);
     const Carbon__V1__QueryDecisionRequest *req = (const Carbon__V1__QueryDecisionRequest *)request;
+    struct gateway *gw = server_call_app(call);
     if (!federation_region_ok(call, req->region)) return;
     if (!federation_batch_size_ok(call, req->n_transfer_ids)) return;
     size_t n = req->n_transfer_ids;
@@ -317,8 +418,10 @@ void federation_query_decision(server_call_t *call, const ProtobufCMessage *requ
         }
     store_t *st = gateway_call_store(call);
     if (st == NULL) return;
-    /* Only legs this region coordinates towards the caller are answered; a
-     * HELD one has no decision yet and is aborted first (presumed abort). */
+    /* Only legs this region coordinates with the caller as a participant
+     * (their destination, or the origin of their third-region serials) are
+     * answered; a HELD one has no decision yet and is aborted first
+     * (presumed abort). */
     char *answer = calloc(n, 1);
     ledger_source_decision_t *d = calloc(n, sizeof *d);
     size_t *index = calloc(n, sizeof *index);
@@ -332,7 +435,9 @@ void federation_query_decision(server_call_t *call, const ProtobufCMessage *requ
         answer[i] = TRANSFER_DECISION_UNKNOWN;
         if (rc == LEDGER_ESTORE) failed = 1;
         if (rc != LEDGER_OK) continue;
-        if (strcmp(leg.role, "source") == 0 && strcmp(leg.peer, req->region) == 0) {
+        if (strcmp(leg.role, "source") == 0 &&
+            (strcmp(leg.peer, req->region) == 0 ||
+             federation_leg_has_origin(&leg, req->region, gw->cfg.region))) {
             d[nd].tid = req->transfer_ids[i];
             d[nd].decision = TRANSFER_DECISION_ABORT;
             d[nd].reason = REASON(PRESUMED_ABORT);

@@ -526,11 +526,13 @@ void ops_list_in_doubt(server_call_t *call, const ProtobufCMessage *request) {
             Carbon__V1__InDoubtLeg *d = arena_alloc(&a, sizeof *d);
             carbon__v1__in_doubt_leg__init(d);
             d->leg = pbconv_leg(&a, &leg, gw->cfg.region);
+            int origin = strcmp(leg.role, "origin") == 0; /* its to is already "REGION/ID" */
             if (pass == 1) {
                 d->leg->from_account = arena_strdup(&a, leg.from);
-                d->leg->to_account = arena_printf(&a, "%s/%s", gw->cfg.region, leg.to);
+                d->leg->to_account = origin ? arena_strdup(&a, leg.to)
+                                            : arena_printf(&a, "%s/%s", gw->cfg.region, leg.to);
             }
-            d->role = arena_strdup(&a, pass == 0 ? "source" : "destination");
+            d->role = arena_strdup(&a, pass == 0 ? "source" : origin ? "origin" : "destination");
             d->state = arena_strdup(&a, transfer_state_name(leg.state));
             d->age_ms = now > leg.created_ms ? now - leg.created_ms : 0;
             ops_in_doubt_known(&a, gw, d, &leg, pass == 0);
@@ -652,6 +654,20 @@ static void ops_compensate(server_call_t *call, store_t *st, const Carbon__V1__R
     server_reply_ok(call, &resp.base);
 }
 
+/* A leg prepared here only as the origin of its serials (origin_prepare.lua)
+ * is never forced: its coordinator alone decides it. 1 after refusing the
+ * call (leg freed), else 0. */
+static int ops_refuse_origin_leg(server_call_t *call, ledger_leg_t *leg) {
+    CARBON_ASSERT(call != NULL && leg != NULL);
+    if (strcmp(leg->role, "origin") != 0) return 0;
+    server_reply_error(call, GRPC_STATUS_FAILED_PRECONDITION, REASON(NOT_IN_DOUBT),
+                       "transfer %s is prepared here only as the origin of its serials: its "
+                       "coordinator alone decides it (no heuristic decision at the origin)",
+                       leg->tid);
+    ledger_leg_free(leg);
+    return 1;
+}
+
 void ops_resolve_in_doubt(server_call_t *call, const ProtobufCMessage *request) {
     CARBON_ASSERT(call != NULL && request != NULL);
     const Carbon__V1__ResolveInDoubtRequest *req = (const Carbon__V1__ResolveInDoubtRequest *)request;
@@ -669,6 +685,7 @@ void ops_resolve_in_doubt(server_call_t *call, const ProtobufCMessage *request) 
         server_reply_error(call, GRPC_STATUS_UNAVAILABLE, REASON(STORE_UNAVAILABLE), "%s", err);
         return;
     }
+    if (rc == LEDGER_OK && ops_refuse_origin_leg(call, &leg)) return;
     if (rc == LEDGER_NOT_FOUND || strcmp(leg.role, "destination") != 0 ||
         leg.state != TRANSFER_STATE_PREPARED) {
         if (rc == LEDGER_OK) ledger_leg_free(&leg);

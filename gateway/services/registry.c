@@ -492,7 +492,9 @@ void registry_get_transfer(server_call_t *call, const ProtobufCMessage *request)
     ledger_leg_t leg;
     char err[256] = "";
     int rc = ledger_leg_get(st, req->transfer_id, &leg, err, sizeof err);
-    if (rc == LEDGER_NOT_FOUND || (rc == LEDGER_OK && leg.from[0] == '\0')) {
+    /* a leg this region holds only as the origin of its serials is not its transfer */
+    if (rc == LEDGER_NOT_FOUND ||
+        (rc == LEDGER_OK && (leg.from[0] == '\0' || strcmp(leg.role, "origin") == 0))) {
         if (rc == LEDGER_OK) ledger_leg_free(&leg);
         server_reply_error(call, GRPC_STATUS_NOT_FOUND, REASON(UNKNOWN_TRANSFER),
                            "no transfer %s in %s", req->transfer_id, gw->cfg.region);

@@ -6,7 +6,8 @@
 -- never seen leaves nothing (answered "A"): a Prepare of it arriving late is
 -- refused as EXPIRED, or prepared and then aborted by recovery's
 -- QueryDecision, since the source has the ABORT recorded. Replays change
--- nothing.
+-- nothing. A leg recorded here as the origin of its serials (role origin,
+-- origin_prepare.lua) is decided by origin_decide below.
 -- ARGV: now_ms, source_region, n, then n times: tid, decision ("C"/"A"), resolved_by,
 --   resolve_reason (both empty, or, when forced by ResolveInDoubt, the
 --   operator's SPIFFE ID and reason: free text, kept byte for byte)
@@ -104,6 +105,40 @@ local function heuristic_settle(tid, key, leg, decision)
   return decision .. '|' .. outcome
 end
 
+-- A leg prepared here as the origin of its serials (origin_prepare.lua; leg:
+-- the HMGET below, leg[3] the destination account "REGION/ID"): COMMIT moves
+-- the blocks in the map from the source to the destination and unlocks
+-- them, ABORT unlocks them; one 'origin-commit' / 'origin-abort' entry (ids:
+-- the transfer, the destination account; blocks; details: source region).
+-- No operator decides such a leg (ResolveInDoubt refuses it): resolved_by
+-- set changes nothing and answers "U". Returns the answer letter.
+local function origin_decide(tid, key, leg, decision, resolved)
+  if leg[2] ~= 'PREPARED' then return leg[2] == 'COMMITTED' and 'C' or 'A' end
+  if resolved ~= '' then return 'U' end
+  local blocks = blocks_parse(leg[4])
+  local dest = split(leg[3] or '', '/')[1] or ''
+  for _, b in ipairs(blocks) do origin_unlock(b.first, b.last, source, tid) end
+  redis.call('ZREM', KEY_LEGS_PREPARED, tid)
+  redis.call('ZREM', KEY_LEGS_PREPARED_PREFIX .. source, tid)
+  if redis.call('HINCRBY', KEY_PEER_INFLIGHT, source, -1) < 0 then
+    redis.call('HSET', KEY_PEER_INFLIGHT, source, '0')
+  end
+  if decision == 'C' then
+    for _, b in ipairs(blocks) do
+      if not origin_map_move(b.first, b.last, source, dest, 'at') then
+        redis.log(redis.LOG_WARNING, 'origin map: ' .. block_text(b) .. ' is not at ' .. source)
+      end
+    end
+    redis.call('HSET', key, 'state', 'COMMITTED', 'decided_ms', fmt_int(now_ms))
+    audit(now_ms, 'origin-commit', { tid, leg[3] }, blocks, { source })
+    return 'C'
+  end
+  redis.call('HSET', key, 'state', 'ABORTED', 'reason', 'ABORTED_BY_SOURCE',
+             'decided_ms', fmt_int(now_ms))
+  audit(now_ms, 'origin-abort', { tid, leg[3] }, blocks, { source })
+  return 'A'
+end
+
 local out = {}
 local dropped_ids = {}
 local resolutions = {}
@@ -119,6 +154,8 @@ for i = 0, n - 1 do
     else
       out[#out + 1] = 'U'
     end
+  elseif leg[1] == 'origin' and leg[6] == source then
+    out[#out + 1] = origin_decide(tid, key, leg, decision, resolved)
   elseif leg[1] ~= 'destination' or leg[6] ~= source then
     -- the id is another source's (or this region's own) leg: this source's
     -- leg is unknown here, so its ABORT is done and its COMMIT unknown

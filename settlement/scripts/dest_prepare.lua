@@ -10,7 +10,8 @@
 -- which recovery's QueryDecision drops. A leg is the source's: a leg seen
 -- before from the same source with the same content gets the same vote
 -- again (duplicates and reordering change nothing); the same id from another
--- source, or with other content, is voted no (ID_REUSED) and changes nothing.
+-- source, or with other content, or held here in another role (source, or
+-- origin: origin_prepare.lua), is voted no (ID_REUSED) and changes nothing.
 -- A leg's blocks must not overlap any serials the region holds (the serial
 -- index, _prelude.lua), nor each other (SERIALS_OVERLAP); blocks of this
 -- region's own serials must have been issued (SERIALS_NOT_ISSUED), and the
@@ -73,8 +74,8 @@ for i = 0, n - 1 do
   local key = leg_key(tid)
   local leg = redis.call('HMGET', key, 'role', 'state', 'reason', 'peer', 'blocks', 'to',
                          'credited_g')
-  if leg[1] == 'source' then
-    vote(false, 'ID_REUSED')
+  if leg[1] == 'source' or leg[1] == 'origin' then
+    vote(false, 'ID_REUSED') -- this region's own leg, or one where it is the serials' origin
   elseif leg[1] == 'destination' then
     local other = leg[4] ~= source or (leg[5] and leg[5] ~= btext) or
                   (leg[6] and (leg[6] ~= to_id or leg[7] ~= credited_g))

@@ -1,19 +1,55 @@
--- source_ack: the destination has applied these decisions (DESIGN §6 step 6):
--- the legs are done and leave the recovery set.
--- ARGV: now_ms, n, tids...
--- Returns the number of legs newly marked acknowledged.
-local now_ms, n = num(ARGV[1]), num(ARGV[2])
-local ids = {}
+-- source_ack: a participant has applied these decisions (DESIGN §6 step 6).
+-- The participant is the leg's destination, or the origin of its
+-- third-region serials (the leg's `origins`, source_decide.lua). A leg is
+-- done, and leaves the recovery set (legs:open), once its destination and
+-- every origin acknowledged; each acknowledgement takes the leg out of that
+-- participant's legs:unacked:PEER at once, so recovery re-sends only to the
+-- participants that have not answered.
+-- ARGV: now_ms, peer ("" = the destination of each leg), n, tids...
+-- Audit: one 'origin-acked' entry for the legs an origin acknowledged (ids:
+-- the transfers; details: the origin region); one 'acked' entry for the legs
+-- now done.
+-- Returns the number of legs newly done.
+local now_ms, peer, n = num(ARGV[1]), ARGV[2], num(ARGV[3])
+local ids, by_origin = {}, {}
 for i = 1, n do
-  local tid = ARGV[2 + i]
+  local tid = ARGV[3 + i]
   local key = leg_key(tid)
-  local leg = redis.call('HMGET', key, 'role', 'state', 'acked', 'peer')
+  local leg = redis.call('HMGET', key, 'role', 'state', 'acked', 'peer', 'origins_unacked',
+                         'dest_acked')
   if leg[1] == 'source' and (leg[2] == 'COMMITTED' or leg[2] == 'ABORTED') and leg[3] ~= '1' then
-    redis.call('HSET', key, 'acked', '1')
-    redis.call('ZREM', KEY_LEGS_OPEN, tid)
-    redis.call('ZREM', KEY_LEGS_UNACKED_PREFIX .. (leg[4] or ''), tid)
-    ids[#ids + 1] = tid
+    local dest = leg[4] or ''
+    local who = peer
+    if who == '' then who = dest end
+    local dest_acked = leg[6] == '1'
+    local pending = split(leg[5] or '', ',')
+    local changed = false
+    if who == dest then
+      if not dest_acked then
+        dest_acked, changed = true, true
+        redis.call('ZREM', KEY_LEGS_UNACKED_PREFIX .. dest, tid)
+      end
+    else
+      local left = {}
+      for _, x in ipairs(pending) do
+        if x == who then changed = true else left[#left + 1] = x end
+      end
+      if changed then
+        pending = left
+        redis.call('ZREM', KEY_LEGS_UNACKED_PREFIX .. who, tid)
+        by_origin[#by_origin + 1] = tid
+      end
+    end
+    if changed and dest_acked and #pending == 0 then
+      redis.call('HSET', key, 'acked', '1', 'dest_acked', '1', 'origins_unacked', '')
+      redis.call('ZREM', KEY_LEGS_OPEN, tid)
+      ids[#ids + 1] = tid
+    elseif changed then
+      redis.call('HSET', key, 'dest_acked', dest_acked and '1' or '0',
+                 'origins_unacked', table.concat(pending, ','))
+    end
   end
 end
+if #by_origin > 0 then audit(now_ms, 'origin-acked', by_origin, {}, { peer }) end
 if #ids > 0 then audit(now_ms, 'acked', ids, {}, {}) end
 return #ids

@@ -5,13 +5,34 @@
 -- or ABORTED (its blocks return to the account). A leg already decided keeps
 -- its decision: replays change nothing. One audit entry per leg decided
 -- (commit or abort: the transfer, its account, the hold's blocks), so that a
--- replay of the log knows which blocks each decision concerns.
+-- replay of the log knows which blocks each decision concerns. The origins
+-- of third-region blocks among them are participants too (origins_record).
+-- The audit entries do not name them: the blocks do.
 -- ARGV: now_ms, n, then n times: tid, decision ("C" or "A"), reason, only_if_expired ("1"/"0")
 -- Returns, per leg in order: "COMMITTED", "ABORTED", "HELD" (not expired, left
 -- alone) or "UNKNOWN" (no such leg), followed by the recorded reason and the
 -- recorded decided_ms ("0" while undecided).
 local now_ms, n = num(ARGV[1]), num(ARGV[2])
 local out = {}
+
+-- The origins of a leg's blocks that are neither this region nor the
+-- destination dest: each took part in the leg (origin_prepare.lua) and gets
+-- the decision too. They are recorded on the leg (origins, and
+-- origins_unacked until each acknowledges, source_ack.lua) and wait in
+-- legs:unacked:ORIGIN, so recovery re-sends the decision to each.
+local function origins_record(key, tid, blocks, dest)
+  local home, seen, list = home_region(), {}, {}
+  for _, b in ipairs(blocks) do
+    if b.origin ~= home and b.origin ~= dest and not seen[b.origin] then
+      seen[b.origin] = true
+      list[#list + 1] = b.origin
+    end
+  end
+  if #list == 0 then return end
+  local text = table.concat(list, ',')
+  redis.call('HSET', key, 'origins', text, 'origins_unacked', text)
+  for _, x in ipairs(list) do redis.call('ZADD', KEY_LEGS_UNACKED_PREFIX .. x, now_ms, tid) end
+end
 for i = 0, n - 1 do
   local tid, decision, reason, only_expired = ARGV[3 + i * 4], ARGV[4 + i * 4], ARGV[5 + i * 4],
                                                ARGV[6 + i * 4]
@@ -36,6 +57,7 @@ for i = 0, n - 1 do
     hincr(acct_info_key(leg[5]), 'held_g', -num(leg[7]))
     redis.call('ZREM', KEY_LEGS_HELD_PREFIX .. leg[9], tid)
     redis.call('ZADD', KEY_LEGS_UNACKED_PREFIX .. leg[9], now_ms, tid)
+    origins_record(key, tid, blocks, leg[9])
     if decision == 'C' then
       local home = home_region()
       for _, b in ipairs(blocks) do

@@ -98,7 +98,8 @@ static void check_matches(const char *pattern, const char *script, int seen[]) {
 Test(transfer_state, the_scripts_write_the_names_of_the_table) {
     static const char *const scripts[] = {"transfer_hold.lua", "source_decide.lua",
                                           "dest_prepare.lua", "dest_decide.lua",
-                                          "recovery_scan.lua", "source_ack.lua"};
+                                          "recovery_scan.lua", "source_ack.lua",
+                                          "origin_prepare.lua"};
     int seen[TRANSFER_STATE_COUNT_] = {0};
     for (size_t i = 0; i < sizeof scripts / sizeof scripts[0]; i++) {
         check_matches("'state',[ \t]*'([A-Z]+)'", scripts[i], seen);

@@ -1,0 +1,639 @@
+/* test_origin_third.c - the origin of a transfer's serials as a second
+ * participant of its two-phase commit when it is a third region (issue 15
+ * item 1, DESIGN §6 provenance): credits of origin CN-TJ held at CN-HE move
+ * to CN-BJ; CN-TJ votes, locks the range while the leg is prepared, and
+ * moves it in its map at the commit. Real federation, real mutual TLS.
+ *
+ *   honest_map_follows     TJ's map follows HE -> BJ, so BJ can send the
+ *                          credits home (before: the homecoming was refused
+ *                          SERIALS_NOT_AT_SOURCE, the map still said HE)
+ *   hostile_origin_...     CN-HE's certificate against CN-TJ as origin:
+ *                          serials not at the sender, a locked range, a
+ *                          destination that is the origin or the source,
+ *                          replays; each refused with its reason, the map,
+ *                          locks and legs unchanged
+ *   origin_votes_no_...    the origin's no aborts the leg at D and at X
+ *   recovery_...           S dies after the Prepares; X keeps its lock past
+ *                          the expiry, is restarted, and S answers X's
+ *                          QueryDecision; the lock is released once */
+#include "gateway/rpc/grpc_lifetime.h"
+#include "tests/support/gateway_harness.h"
+#include "tests/support/proc.h"
+#include "tests/support/registry_client.h"
+
+#include "carbon/v1/carbon.pb-c.h"
+#include "settlement/store_keys.h"
+
+#include <criterion/criterion.h>
+#include <hiredis/hiredis.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define TJ 0
+#define BJ 1
+#define HE 2
+#define CALL_TIMEOUT_MS 20000
+#define SETTLE_TIMEOUT_MS 40000
+
+static federation_t *fed;
+
+static void start(int leg_expiry_ms) {
+    grpc_lifetime_begin();
+    federation_options_t o = {.regions_n = 3, .leg_expiry_ms = leg_expiry_ms,
+                              .recovery_interval_ms = 300};
+    fed = federation_start(&o);
+    cr_assert_not_null(fed, "federation: %s", federation_last_error());
+}
+
+static void stop_all(void) {
+    federation_free(fed);
+    fed = NULL;
+    unsetenv("CARBON_FAILPOINT");
+    grpc_lifetime_end(GRPC_LIFETIME_END_WAIT_MS);
+}
+
+TestSuite(origin_third, .fini = stop_all, .timeout = 300);
+
+static grpc_channel *reg(int i) {
+    static const char *const certs[] = {"CN-TJ-registry", "CN-BJ-registry", "CN-HE-registry"};
+    grpc_channel *ch = federation_channel(fed, i, certs[i]);
+    cr_assert_not_null(ch);
+    return ch;
+}
+
+/* The attacker: CN-HE's gateway certificate, talking to CN-TJ. */
+static grpc_channel *hostile(void) {
+    grpc_channel *ch = federation_channel(fed, TJ, "CN-HE-gateway");
+    cr_assert_not_null(ch);
+    return ch;
+}
+
+static void open_ok(int region, const char *id) {
+    client_status_t st;
+    cr_assert_eq(rc_open(reg(region), id, &st), GRPC_STATUS_OK, "open %s: %s", id, st.details);
+}
+
+static void issue_ok(int region, const char *acct, const char *meth, uint64_t milli) {
+    char iid[33], fp[64];
+    rc_new_id(iid);
+    snprintf(fp, sizeof fp, "origin-third-%s", iid);
+    client_status_t st;
+    cr_assert_eq(rc_issue(reg(region), iid, acct, meth, milli, fp, NULL, &st), GRPC_STATUS_OK,
+                 "issue: %s", st.details);
+}
+
+/* A transfer that must end with outcome `want`; returns the first serial of
+ * its first block, and its reason into reason (room 64, may be NULL). */
+static uint64_t transfer(int region, const char *tid, const char *from, const char *to_region,
+                         const char *to, uint64_t units, int want, char *reason) {
+    Carbon__V1__TransferResponse *tr = NULL;
+    client_status_t st;
+    cr_assert_eq(rc_transfer(reg(region), tid, from, to_region, to, "TJ-GT-01", units, &tr, &st),
+                 GRPC_STATUS_OK, "transfer: %s", st.details);
+    cr_assert_eq(tr->transfer->outcome, want, "transfer %s: outcome %d (%s), want %d", tid,
+                 tr->transfer->outcome, tr->transfer->reason, want);
+    uint64_t first = tr->transfer->n_blocks > 0 ? tr->transfer->blocks[0]->serial_start : 0;
+    if (reason != NULL) snprintf(reason, 64, "%s", tr->transfer->reason);
+    protobuf_c_message_free_unpacked(&tr->base, NULL);
+    return first;
+}
+
+#define COMMITTED CARBON__V1__TRANSFER_OUTCOME__TRANSFER_OUTCOME_COMMITTED
+#define ABORTED CARBON__V1__TRANSFER_OUTCOME__TRANSFER_OUTCOME_ABORTED
+
+/* ---- a region's store ------------------------------------------------------ */
+
+/* The reply of one command at region's Redis as text: a string, an integer,
+ * or an array's strings joined by ' '. malloc'd. */
+static char *redis_text(int region, const char *fmt, const char *a1, const char *a2) {
+    redisContext *c = redis_connect(federation_redis(fed, region));
+    cr_assert_not_null(c);
+    redisReply *r = redisCommand(c, fmt, a1, a2);
+    cr_assert_not_null(r);
+    char *out = calloc(1, 1);
+    size_t len = 0;
+    for (size_t i = 0; i < (r->type == REDIS_REPLY_ARRAY ? r->elements : 1); i++) {
+        const redisReply *e = r->type == REDIS_REPLY_ARRAY ? r->element[i] : r;
+        char buf[64];
+        const char *s = e->type == REDIS_REPLY_STRING ? e->str : "";
+        if (e->type == REDIS_REPLY_INTEGER) {
+            snprintf(buf, sizeof buf, "%lld", e->integer);
+            s = buf;
+        }
+        out = realloc(out, len + strlen(s) + 2);
+        len += (size_t)sprintf(out + len, "%s%s", len > 0 ? " " : "", s);
+    }
+    freeReplyObject(r);
+    redisFree(c);
+    return out;
+}
+
+static char *tj_map(void) { return redis_text(TJ, "ZRANGE %s 0 -1", STORE_KEY_ORIGIN_MAP, NULL); }
+static char *tj_locks(void) { return redis_text(TJ, "ZRANGE %s 0 -1", STORE_KEY_ORIGIN_LOCKS, NULL); }
+
+/* A field of leg tid at region ("" when absent). malloc'd. */
+static char *leg_field(int region, const char *tid, const char *field) {
+    char key[80];
+    snprintf(key, sizeof key, "%s%s%s", STORE_KEY_LEG_PREFIX, tid, STORE_KEY_LEG_SUFFIX);
+    return redis_text(region, "HGET %s %s", key, field);
+}
+
+/* Waits until leg tid at region has field == want. */
+static void wait_leg_field(int region, const char *tid, const char *field, const char *want,
+                           int timeout_ms) {
+    char v[128] = "";
+    for (int waited = 0;; waited += 50) {
+        char *got = leg_field(region, tid, field);
+        snprintf(v, sizeof v, "%s", got);
+        free(got);
+        if (strcmp(v, want) == 0 || waited >= timeout_ms) break;
+        proc_sleep_ms(50);
+    }
+    cr_assert_str_eq(v, want, "leg %s at region %d: %s is '%s', want '%s'", tid, region, field, v, want);
+}
+
+/* Audit entries of region holding both event (as its netstring) and tid. */
+static int audit_count(int region, const char *event, const char *tid) {
+    redisContext *c = redis_connect(federation_redis(fed, region));
+    cr_assert_not_null(c);
+    redisReply *r = redisCommand(c, "HVALS %s", STORE_KEY_LOG_ENTRIES);
+    cr_assert_not_null(r);
+    char ev[64];
+    snprintf(ev, sizeof ev, "%zu:%s,", strlen(event), event);
+    int n = 0;
+    for (size_t i = 0; i < r->elements; i++)
+        if (strstr(r->element[i]->str, ev) != NULL && strstr(r->element[i]->str, tid) != NULL) n++;
+    freeReplyObject(r);
+    redisFree(c);
+    return n;
+}
+
+static void checker_clean(void) {
+    checker_report_t *rep = rc_wait_settled(fed, SETTLE_TIMEOUT_MS);
+    cr_assert_not_null(rep);
+    uint64_t n = rep->violations_n;
+    char first[CHECKER_TEXT_MAX];
+    snprintf(first, sizeof first, "%s", rep->violations[0]);
+    free(rep);
+    cr_assert_eq(n, 0, "checker: %" PRIu64 " violations, first: %s", n, first);
+}
+
+/* `gwctl audit verify --region REGION` as CN-TJ's auditor over the three
+ * regions: replays the region's log (origin events included) against its
+ * store. Returns gwctl's exit status. */
+static int audit_verify(const char *region) {
+    char targets[160], cert[512], key[512], ca[512];
+    snprintf(targets, sizeof targets, "CN-TJ=127.0.0.1:%d,CN-BJ=127.0.0.1:%d,CN-HE=127.0.0.1:%d",
+             federation_port(fed, TJ), federation_port(fed, BJ), federation_port(fed, HE));
+    snprintf(cert, sizeof cert, "%s/CN-TJ-auditor.crt", harness_pki_dir());
+    snprintf(key, sizeof key, "%s/CN-TJ-auditor.key", harness_pki_dir());
+    snprintf(ca, sizeof ca, "%s/ca.crt", harness_pki_dir());
+    const char *argv[] = {BINARY_DIR "/gwctl", "audit", "verify", "--region", region, "--targets",
+                          targets, "--cert", cert, "--key", key, "--ca", ca, NULL};
+    int status = -1;
+    char *out = NULL, *err = NULL;
+    cr_assert_eq(harness_run(argv, 60000, &status, &out, &err), 0, "gwctl did not run");
+    if (status != 0) fprintf(stderr, "audit verify %s: %s%s\n", region, out, err);
+    free(out);
+    free(err);
+    return status;
+}
+
+/* tj-a gets 19,950 g of TJ-GT-01; 10 kg of it go to he-c (TJ's map: at
+ * CN-HE). Returns the first serial at HE. */
+static uint64_t setup(void) {
+    open_ok(TJ, "tj-a");
+    open_ok(TJ, "tj-b");
+    open_ok(BJ, "bj-b");
+    open_ok(HE, "he-c");
+    issue_ok(TJ, "tj-a", "TJ-GT-01", 420000);
+    char tid[33];
+    rc_new_id(tid);
+    uint64_t first = transfer(TJ, tid, "tj-a", "CN-HE", "he-c", 10, COMMITTED, NULL);
+    cr_assert_eq(rc_wait_arrival(reg(HE), tid, 10000), 0);
+    return first;
+}
+
+/* Honest: HE -> BJ of TJ serials; TJ votes and commits, its map follows;
+ * BJ then sends part of them home, which TJ accepts. */
+Test(origin_third, honest_map_follows) {
+    start(20000);
+    uint64_t f = setup();
+    char tid[33], want[128];
+    rc_new_id(tid);
+    /* 50 HE credits of 100 g: 5,000 g, credited 4,500 g at BJ (9/10) */
+    uint64_t first = transfer(HE, tid, "he-c", "CN-BJ", "bj-b", 50, COMMITTED, NULL);
+    cr_assert_eq(first, f);
+    cr_assert_eq(rc_wait_arrival(reg(BJ), tid, 10000), 0);
+    wait_leg_field(TJ, tid, "state", "COMMITTED", 10000);
+    char *role = leg_field(TJ, tid, "role"), *map = tj_map(), *locks = tj_locks();
+    snprintf(want, sizeof want, "%" PRIu64 ":%" PRIu64 ":CN-BJ:at %" PRIu64 ":%" PRIu64 ":CN-HE:at",
+             f, f + 4999, f + 5000, f + 9999);
+    cr_expect_str_eq(role, "origin");
+    cr_expect_str_eq(map, want, "TJ's map: '%s', want '%s'", map, want);
+    cr_expect_str_eq(locks, "", "TJ's locks after the commit: '%s'", locks);
+    free(role);
+    free(map);
+    free(locks);
+    cr_expect_eq(audit_count(TJ, "origin-prepare", tid), 1);
+    cr_expect_eq(audit_count(TJ, "origin-commit", tid), 1);
+    wait_leg_field(HE, tid, "acked", "1", 10000); /* BJ and TJ both acknowledged */
+    cr_expect_eq(audit_count(HE, "origin-acked", tid), 1);
+    /* the homecoming: 100 BJ points of 10 g go back to TJ at ratio 1 */
+    char home[33];
+    rc_new_id(home);
+    cr_expect_eq(transfer(BJ, home, "bj-b", "CN-TJ", "tj-b", 100, COMMITTED, NULL), f);
+    cr_assert_eq(rc_wait_arrival(reg(TJ), home, 10000), 0);
+    cr_expect_eq(rc_total_g(reg(TJ), "tj-b"), 1000);
+    /* figures: HE -> BJ of TJ serials (three parties) against HE serials (two) */
+    issue_ok(HE, "he-c", "HE-GT-01", 2000000);
+    long long ms[2];
+    const char *meths[2] = {"TJ-GT-01", "HE-GT-01"};
+    for (int k = 0; k < 2; k++) {
+        long long t0 = proc_now_ms();
+        for (int i = 0; i < 10; i++) {
+            char t[33];
+            rc_new_id(t);
+            Carbon__V1__TransferResponse *tr = NULL;
+            client_status_t ts;
+            cr_assert_eq(rc_transfer(reg(HE), t, "he-c", "CN-BJ", "bj-b", meths[k], 1, &tr, &ts),
+                         GRPC_STATUS_OK, "%s", ts.details);
+            cr_assert_eq(tr->transfer->outcome, COMMITTED);
+            protobuf_c_message_free_unpacked(&tr->base, NULL);
+        }
+        ms[k] = (proc_now_ms() - t0) / 10;
+    }
+    fprintf(stderr, "origin_third: a transfer HE -> BJ takes %lld ms with TJ as origin participant, "
+            "%lld ms between two regions (mean of 10, one at a time)\n", ms[0], ms[1]);
+    /* HE -> BJ is not a transfer of TJ's registry */
+    Carbon__V1__GetTransferResponse *g = NULL;
+    client_status_t st;
+    cr_expect_eq(rc_get_transfer(reg(TJ), tid, &g, &st), GRPC_STATUS_NOT_FOUND, "%s", st.details);
+    if (g != NULL) protobuf_c_message_free_unpacked(&g->base, NULL);
+    checker_clean();
+    /* the logs replay to the stores, origin-prepare/commit and origin-acked included */
+    cr_expect_eq(audit_verify("CN-TJ"), 0);
+    cr_expect_eq(audit_verify("CN-HE"), 0);
+}
+
+/* ---- what the attacker sends ------------------------------------------------ */
+
+static struct {
+    char src_digest[65], dst_digest[65], tj_digest[65];
+} cat;
+
+/* HE's, BJ's and TJ's catalog digests, from quotes at HE. */
+static void read_digests(void) {
+    Carbon__V1__QuoteResponse *q = NULL;
+    client_status_t st;
+    cr_assert_eq(rc_quote(reg(HE), "he-c", "CN-BJ", "TJ-GT-01", 10, &q, &st), GRPC_STATUS_OK,
+                 "quote: %s", st.details);
+    snprintf(cat.src_digest, sizeof cat.src_digest, "%s", q->quote->source_catalog_digest);
+    snprintf(cat.dst_digest, sizeof cat.dst_digest, "%s", q->quote->destination_catalog_digest);
+    protobuf_c_message_free_unpacked(&q->base, NULL);
+    cr_assert_eq(rc_quote(reg(HE), "he-c", "CN-TJ", "TJ-GT-01", 10, &q, &st), GRPC_STATUS_OK,
+                 "quote: %s", st.details);
+    snprintf(cat.tj_digest, sizeof cat.tj_digest, "%s", q->quote->destination_catalog_digest);
+    protobuf_c_message_free_unpacked(&q->base, NULL);
+}
+
+typedef struct {
+    Carbon__V1__Leg leg;
+    Carbon__V1__CreditBlock b;
+    Carbon__V1__CreditBlock *bp[1];
+    char tid[33], to[48];
+} leg_buf_t;
+
+/* An origin_only leg from CN-HE/he-c to `to` ("REGION/ID") of TJ serials
+ * first..last, credited at 9/10 in 10 g units. */
+static void leg_make(leg_buf_t *l, const char *tid, const char *to, uint64_t first, uint64_t last) {
+    carbon__v1__leg__init(&l->leg);
+    carbon__v1__credit_block__init(&l->b);
+    snprintf(l->tid, sizeof l->tid, "%s", tid);
+    snprintf(l->to, sizeof l->to, "%s", to);
+    l->b.origin_region = "CN-TJ";
+    l->b.methodology_id = "TJ-GT-01";
+    l->b.vintage_year = 2026;
+    l->b.serial_start = first;
+    l->b.serial_end = last;
+    l->bp[0] = &l->b;
+    uint64_t g = last - first + 1;
+    l->leg.transfer_id = l->tid;
+    l->leg.from_account = "CN-HE/he-c";
+    l->leg.to_account = l->to;
+    l->leg.n_blocks = 1;
+    l->leg.blocks = l->bp;
+    l->leg.credited_g = g * 9 / 10 / 10 * 10;
+    l->leg.discount_g = g - l->leg.credited_g;
+    l->leg.destination_methodology_id = "BJ-GT-02";
+    l->leg.source_catalog_digest = cat.src_digest;
+    l->leg.destination_catalog_digest = cat.dst_digest;
+    l->leg.expiry_unix_ms = (uint64_t)time(NULL) * 1000 + 15000;
+    l->leg.origin_only = 1;
+}
+
+/* A Prepare from "CN-HE" of one leg; returns the status and the vote ("Y"
+ * or the reason) into vote (room 64). */
+static grpc_status_code prepare(leg_buf_t *l, char *vote, client_status_t *st) {
+    Carbon__V1__Leg *lp[1] = {&l->leg};
+    Carbon__V1__PrepareRequest m = CARBON__V1__PREPARE_REQUEST__INIT;
+    m.source_region = "CN-HE";
+    m.batch_seq = 0;
+    m.n_legs = 1;
+    m.legs = lp;
+    ProtobufCMessage *resp = NULL;
+    client_call(hostile(), "/carbon.v1.Federation/Prepare", &m.base,
+                &carbon__v1__prepare_response__descriptor, &resp, CALL_TIMEOUT_MS, st);
+    vote[0] = '\0';
+    if (st->code == GRPC_STATUS_OK) {
+        Carbon__V1__PrepareResponse *r = (Carbon__V1__PrepareResponse *)resp;
+        cr_assert_eq(r->n_votes, 1);
+        snprintf(vote, 64, "%s", r->votes[0]->vote == CARBON__V1__VOTE__VOTE_YES ? "Y" : r->votes[0]->reason);
+    }
+    if (resp != NULL) protobuf_c_message_free_unpacked(resp, NULL);
+    return st->code;
+}
+
+static void vote_is(leg_buf_t *l, const char *want) {
+    char vote[64];
+    client_status_t st;
+    cr_assert_eq(prepare(l, vote, &st), GRPC_STATUS_OK, "prepare %s: %s", l->tid, st.details);
+    cr_expect_str_eq(vote, want, "leg %s voted '%s', want '%s'", l->tid, vote, want);
+}
+
+static void refused_malformed(leg_buf_t *l) {
+    char vote[64];
+    client_status_t st;
+    cr_expect_eq(prepare(l, vote, &st), GRPC_STATUS_INVALID_ARGUMENT,
+                 "leg to %s: status %d (%s), vote '%s'", l->leg.to_account, st.code, st.details, vote);
+}
+
+/* A Decide from "CN-HE" of one leg; returns what TJ applied ('C', 'A', 'U'). */
+static char decide(const char *tid, int commit) {
+    Carbon__V1__LegDecision d = CARBON__V1__LEG_DECISION__INIT;
+    Carbon__V1__LegDecision *dp[1] = {&d};
+    d.transfer_id = (char *)tid;
+    d.decision = commit ? CARBON__V1__DECISION__DECISION_COMMIT : CARBON__V1__DECISION__DECISION_ABORT;
+    Carbon__V1__DecideRequest m = CARBON__V1__DECIDE_REQUEST__INIT;
+    m.source_region = "CN-HE";
+    m.n_decisions = 1;
+    m.decisions = dp;
+    ProtobufCMessage *resp = NULL;
+    client_status_t st;
+    client_call(hostile(), "/carbon.v1.Federation/Decide", &m.base,
+                &carbon__v1__decide_response__descriptor, &resp, CALL_TIMEOUT_MS, &st);
+    cr_assert_eq(st.code, GRPC_STATUS_OK, "decide: %s", st.details);
+    Carbon__V1__DecideResponse *r = (Carbon__V1__DecideResponse *)resp;
+    char a = r->acks[0]->applied == CARBON__V1__DECISION__DECISION_COMMIT  ? 'C'
+             : r->acks[0]->applied == CARBON__V1__DECISION__DECISION_ABORT ? 'A'
+                                                                           : 'U';
+    protobuf_c_message_free_unpacked(resp, NULL);
+    return a;
+}
+
+/* Hostile: CN-HE's certificate against CN-TJ as the origin. */
+Test(origin_third, hostile_origin_prepare) {
+    start(20000);
+    uint64_t f = setup();  /* f..f+9999 at CN-HE */
+    char t_bj[33];
+    rc_new_id(t_bj);
+    uint64_t g = transfer(TJ, t_bj, "tj-a", "CN-BJ", "bj-b", 5, COMMITTED, NULL); /* at CN-BJ */
+    cr_assert_eq(rc_wait_arrival(reg(BJ), t_bj, 10000), 0);
+    read_digests();
+    char *map0 = tj_map();
+    leg_buf_t l;
+    char ids[8][33];
+    for (int i = 0; i < 8; i++) rc_new_id(ids[i]);
+
+    /* serials TJ's map places at BJ, not at HE */
+    leg_make(&l, ids[0], "CN-BJ/bj-b", g, g + 999);
+    vote_is(&l, "SERIALS_NOT_AT_SOURCE");
+    vote_is(&l, "SERIALS_NOT_AT_SOURCE"); /* replayed */
+    /* the destination is the origin itself, or the source */
+    leg_make(&l, ids[1], "CN-TJ/tj-b", f, f + 999);
+    refused_malformed(&l);
+    leg_make(&l, ids[1], "CN-HE/he-c", f, f + 999);
+    refused_malformed(&l);
+    /* a TJ id TJ holds as a source leg */
+    leg_make(&l, t_bj, "CN-BJ/bj-b", f, f + 999);
+    vote_is(&l, "ID_REUSED");
+    char *map1 = tj_map(), *locks1 = tj_locks(), *st1 = leg_field(TJ, ids[1], "state");
+    cr_expect_str_eq(map1, map0, "refusals changed TJ's map");
+    cr_expect_str_eq(locks1, "", "refusals locked '%s'", locks1);
+    cr_expect_str_eq(st1, "", "a malformed leg left a record");
+    free(map1);
+    free(locks1);
+    free(st1);
+
+    /* two transfers of the same range: the second finds it locked */
+    leg_make(&l, ids[2], "CN-BJ/bj-b", f, f + 1999);
+    vote_is(&l, "Y");
+    vote_is(&l, "Y"); /* replayed: the same vote, one lock */
+    leg_make(&l, ids[3], "CN-BJ/bj-b", f + 1000, f + 2999);
+    vote_is(&l, "SERIALS_LOCKED");
+    char *locks2 = tj_locks();
+    char want[128];
+    snprintf(want, sizeof want, "%" PRIu64 ":%" PRIu64 ":CN-HE:%s", f, f + 1999, ids[2]);
+    cr_expect_str_eq(locks2, want, "TJ's locks: '%s', want '%s'", locks2, want);
+    free(locks2);
+    /* nor may the locked range come home meanwhile (a destination leg to TJ) */
+    leg_make(&l, ids[5], "CN-TJ/tj-b", f + 1000, f + 1999);
+    l.leg.origin_only = 0;
+    l.leg.credited_g = 1000;
+    l.leg.discount_g = 0;
+    l.leg.destination_methodology_id = "TJ-GT-01";
+    l.leg.destination_catalog_digest = cat.tj_digest;
+    vote_is(&l, "SERIALS_LOCKED");
+    cr_expect_eq(audit_count(TJ, "origin-prepare", ids[2]), 1);
+
+    /* ABORT unlocks, once; a replay changes nothing; the leg stays aborted */
+    cr_expect_eq(decide(ids[2], 0), 'A');
+    cr_expect_eq(decide(ids[2], 0), 'A');
+    cr_expect_eq(decide(ids[2], 1), 'A', "a COMMIT after the ABORT");
+    leg_make(&l, ids[2], "CN-BJ/bj-b", f, f + 1999);
+    vote_is(&l, "ABORTED_BY_SOURCE");
+    char *locks3 = tj_locks(), *map3 = tj_map();
+    cr_expect_str_eq(locks3, "");
+    cr_expect_str_eq(map3, map0);
+    free(locks3);
+    free(map3);
+    cr_expect_eq(audit_count(TJ, "origin-abort", ids[2]), 1);
+
+    /* COMMIT moves the range in the map once; a replay changes nothing */
+    leg_make(&l, ids[4], "CN-BJ/bj-b", f + 9000, f + 9999);
+    vote_is(&l, "Y");
+    cr_expect_eq(decide(ids[4], 1), 'C');
+    cr_expect_eq(decide(ids[4], 1), 'C');
+    cr_expect_eq(decide(ids[4], 0), 'C', "an ABORT after the COMMIT");
+    char *map4 = tj_map();
+    snprintf(want, sizeof want, "%" PRIu64 ":%" PRIu64 ":CN-BJ:at", f + 9000, f + 9999);
+    cr_expect(strstr(map4, want) != NULL, "TJ's map '%s' lacks '%s'", map4, want);
+    free(map4);
+    cr_expect_eq(audit_count(TJ, "origin-commit", ids[4]), 1);
+    free(map0);
+}
+
+/* The origin votes no (a hostile lock holds the range): the leg aborts at
+ * the source and the destination, and the origin keeps no lock of it. */
+Test(origin_third, origin_votes_no_aborts_everywhere) {
+    start(20000);
+    uint64_t f = setup();
+    read_digests();
+    leg_buf_t l;
+    char lock_id[33], tid[33], reason[64];
+    rc_new_id(lock_id);
+    rc_new_id(tid);
+    leg_make(&l, lock_id, "CN-BJ/bj-b", f, f + 9999);
+    vote_is(&l, "Y");
+    uint64_t he0 = rc_total_g(reg(HE), "he-c");
+    transfer(HE, tid, "he-c", "CN-BJ", "bj-b", 50, ABORTED, reason);
+    cr_expect_str_eq(reason, "SERIALS_LOCKED");
+    cr_expect_eq(rc_total_g(reg(HE), "he-c"), he0, "HE's credits did not come back");
+    wait_leg_field(BJ, tid, "state", "ABORTED", 10000);
+    wait_leg_field(HE, tid, "acked", "1", 10000);
+    char *state = leg_field(TJ, tid, "state");
+    cr_expect(strcmp(state, "REFUSED") == 0 || strcmp(state, "") == 0, "TJ's leg: '%s'", state);
+    free(state);
+    cr_expect_eq(audit_count(TJ, "origin-prepare", tid), 0);
+    cr_expect_eq(decide(lock_id, 0), 'A');
+    char *locks = tj_locks();
+    cr_expect_str_eq(locks, "");
+    free(locks);
+    checker_clean();
+}
+
+/* While its source is unreachable, TJ lists the origin leg in doubt (role
+ * origin) and refuses an operator's forced decision on it. */
+static void origin_leg_listed_not_forced(const char *tid) {
+    grpc_channel *op = federation_channel(fed, TJ, "CN-TJ-operator");
+    cr_assert_not_null(op);
+    Carbon__V1__ListInDoubtRequest lr = CARBON__V1__LIST_IN_DOUBT_REQUEST__INIT;
+    ProtobufCMessage *resp = NULL;
+    client_status_t st;
+    client_call(op, "/carbon.v1.Operations/ListInDoubt", &lr.base,
+                &carbon__v1__list_in_doubt_response__descriptor, &resp, CALL_TIMEOUT_MS, &st);
+    cr_assert_eq(st.code, GRPC_STATUS_OK, "ListInDoubt: %s", st.details);
+    const Carbon__V1__ListInDoubtResponse *l = (const Carbon__V1__ListInDoubtResponse *)resp;
+    int listed = 0;
+    for (size_t i = 0; i < l->n_legs; i++)
+        if (strcmp(l->legs[i]->leg->transfer_id, tid) == 0) {
+            listed = 1;
+            cr_expect_str_eq(l->legs[i]->role, "origin");
+            cr_expect_str_eq(l->legs[i]->leg->to_account, "CN-BJ/bj-b");
+        }
+    protobuf_c_message_free_unpacked(resp, NULL);
+    cr_expect(listed, "the origin leg is not listed in doubt");
+    Carbon__V1__ResolveInDoubtRequest rr = CARBON__V1__RESOLVE_IN_DOUBT_REQUEST__INIT;
+    rr.transfer_id = (char *)tid;
+    rr.decision = CARBON__V1__DECISION__DECISION_COMMIT;
+    rr.reason = "test: forcing an origin leg must be refused";
+    resp = NULL;
+    client_call(op, "/carbon.v1.Operations/ResolveInDoubt", &rr.base,
+                &carbon__v1__resolve_in_doubt_response__descriptor, &resp, CALL_TIMEOUT_MS, &st);
+    if (resp != NULL) protobuf_c_message_free_unpacked(resp, NULL);
+    cr_expect_eq(st.code, GRPC_STATUS_FAILED_PRECONDITION, "ResolveInDoubt: %d %s", st.code, st.details);
+    cr_expect(strstr(st.details, "origin") != NULL, "%s", st.details);
+}
+
+/* Recovery: HE (the source) dies right after its Prepares to BJ and TJ.
+ * TJ keeps the lock past the expiry (it never decides alone), survives its
+ * own restart, and once HE is back HE answers TJ's QueryDecision; the lock is
+ * released exactly once. */
+Test(origin_third, recovery_source_gone_origin_asks) {
+    setenv("CARBON_FAILPOINT", "CN-HE:source.after_prepare", 1);
+    start(3000);
+    uint64_t f = setup();
+    char tid[33];
+    rc_new_id(tid);
+    Carbon__V1__TransferResponse *tr = NULL;
+    client_status_t st;
+    rc_transfer(reg(HE), tid, "he-c", "CN-BJ", "bj-b", "TJ-GT-01", 50, &tr, &st); /* HE dies */
+    if (tr != NULL) protobuf_c_message_free_unpacked(&tr->base, NULL);
+    for (int i = 0; i < 100 && proc_alive(federation_pid(fed, HE)); i++) proc_sleep_ms(50);
+    unsetenv("CARBON_FAILPOINT");
+    wait_leg_field(TJ, tid, "state", "PREPARED", 5000);
+    char want[128];
+    snprintf(want, sizeof want, "%" PRIu64 ":%" PRIu64 ":CN-HE:%s", f, f + 4999, tid);
+    proc_sleep_ms(4000); /* past the expiry: TJ asks the dead source */
+    char *locks = tj_locks();
+    cr_expect_str_eq(locks, want, "TJ's lock before HE answers: '%s'", locks);
+    free(locks);
+    origin_leg_listed_not_forced(tid);
+    cr_assert_eq(federation_restart(fed, TJ), 0, "%s", federation_last_error());
+    wait_leg_field(TJ, tid, "state", "PREPARED", 1000); /* durable across the restart */
+    cr_assert_eq(federation_restart(fed, HE), 0, "%s", federation_last_error());
+    wait_leg_field(TJ, tid, "state", "ABORTED", 20000);
+    /* HE answers TJ for the leg (TJ is its serials' origin) */
+    Carbon__V1__QueryDecisionRequest q = CARBON__V1__QUERY_DECISION_REQUEST__INIT;
+    char *ids[1] = {tid};
+    q.region = "CN-TJ";
+    q.n_transfer_ids = 1;
+    q.transfer_ids = ids;
+    ProtobufCMessage *resp = NULL;
+    grpc_channel *as_tj = federation_channel(fed, HE, "CN-TJ-gateway");
+    cr_assert_not_null(as_tj);
+    cr_assert_eq(harness_channel_wait_ready(as_tj, 10000), 0);
+    client_call(as_tj, "/carbon.v1.Federation/QueryDecision", &q.base,
+                &carbon__v1__query_decision_response__descriptor, &resp, CALL_TIMEOUT_MS, &st);
+    cr_assert_eq(st.code, GRPC_STATUS_OK, "QueryDecision: %s", st.details);
+    Carbon__V1__QueryDecisionResponse *qr = (Carbon__V1__QueryDecisionResponse *)resp;
+    cr_expect_eq(qr->decisions[0]->decision, CARBON__V1__DECISION__DECISION_ABORT,
+                 "HE answered TJ %d", qr->decisions[0]->decision);
+    protobuf_c_message_free_unpacked(resp, NULL);
+    locks = tj_locks();
+    cr_expect_str_eq(locks, "");
+    free(locks);
+    cr_expect_eq(audit_count(TJ, "origin-abort", tid), 1, "the lock was released more than once");
+    wait_leg_field(HE, tid, "acked", "1", 20000);
+    checker_clean();
+}
+
+/* Recovery at the origin: TJ dies at `failpoint` (after voting yes, before
+ * its answer; or after applying the decision, before its acknowledgement),
+ * is restarted, and the leg settles the same at HE, BJ and TJ: the lock
+ * released once, the map moved at most once, HE's leg done only once TJ
+ * acknowledged. */
+static void origin_crash(const char *failpoint, const char *tj_event) {
+    setenv("CARBON_FAILPOINT", failpoint, 1);
+    start(3000);
+    uint64_t f = setup();
+    char tid[33];
+    rc_new_id(tid);
+    Carbon__V1__TransferResponse *tr = NULL;
+    client_status_t st;
+    cr_assert_eq(rc_transfer(reg(HE), tid, "he-c", "CN-BJ", "bj-b", "TJ-GT-01", 50, &tr, &st),
+                 GRPC_STATUS_OK, "transfer: %s", st.details);
+    int outcome = tr->transfer->outcome;
+    protobuf_c_message_free_unpacked(&tr->base, NULL);
+    for (int i = 0; i < 100 && proc_alive(federation_pid(fed, TJ)); i++) proc_sleep_ms(50);
+    cr_assert(!proc_alive(federation_pid(fed, TJ)), "the failpoint did not fire");
+    unsetenv("CARBON_FAILPOINT");
+    proc_sleep_ms(1000);
+    char *acked = leg_field(HE, tid, "acked");
+    cr_expect_str_neq(acked, "1", "HE's leg was done without TJ's acknowledgement");
+    free(acked);
+    cr_assert_eq(federation_restart(fed, TJ), 0, "%s", federation_last_error());
+    wait_leg_field(HE, tid, "acked", "1", 20000);
+    wait_leg_field(TJ, tid, "state", outcome == COMMITTED ? "COMMITTED" : "ABORTED", 20000);
+    char *locks = tj_locks(), *map = tj_map();
+    cr_expect_str_eq(locks, "");
+    char want[64];
+    snprintf(want, sizeof want, "%" PRIu64 ":%" PRIu64 ":CN-BJ:at", f, f + 4999);
+    cr_expect((strstr(map, want) != NULL) == (outcome == COMMITTED), "TJ's map '%s'", map);
+    free(locks);
+    free(map);
+    cr_expect_eq(audit_count(TJ, tj_event, tid), 1);
+    checker_clean();
+}
+
+Test(origin_third, origin_dies_after_voting) {
+    /* HE waits for TJ's vote until the leg expires: PEER_UNAVAILABLE, ABORT */
+    origin_crash("CN-TJ:origin.after_prepare", "origin-abort");
+}
+
+Test(origin_third, origin_dies_before_acknowledging) {
+    origin_crash("CN-TJ:dest.after_decide", "origin-commit");
+}
