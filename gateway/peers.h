@@ -33,6 +33,9 @@ void peers_observe(peers_t *p, const char *region, const char *path, const clien
  * their outcomes recorded as by peers_observe. */
 engine_transport_t peers_transport(peers_t *p);
 
+/* ReportUse over the channels (settlement/use_reports.h contract). */
+use_reports_transport_t peers_use_reports_transport(peers_t *p);
+
 /* This gateway's limits as it announces them in Hello (proto PeerLimits). */
 void peers_limits_of(const gateway_config_t *cfg, Carbon__V1__PeerLimits *out);
 

@@ -578,6 +578,7 @@ static const struct {
     {"cancel", rp_ev_cancel},   {"drop", rp_ev_drop},     {"refuse", rp_ev_none},   {"acked", rp_ev_none},
     {"batch", rp_ev_none},      {"resolve", rp_ev_none},  {"ack-fork", rp_ev_none},
     {"heuristic", rp_ev_heuristic},
+    {"use-report", rp_ev_none},  {"use-reported", rp_ev_none}, /* the origin's map, not the ledger */
 };
 
 void replay_entry(replay_t *r, const audit_entry_t *e) {

@@ -145,6 +145,7 @@ for i = 0, n - 1 do
       for _, b in ipairs(tail) do redis.call('RPUSH', KEY_CANCELLED, tid .. '|' .. block_text(b)) end
       audit(now_ms, 'apply', { tid, leg[3] }, head, { source })
       if #tail > 0 then audit(now_ms, 'cancel', { tid, leg[3] }, tail, { source }) end
+      use_report_add(tid, 'cancelled', tail, '', now_ms) -- other regions' serials: to their origin
       local cursor = feed_add('A', tid)
       redis.call('HSET', key, 'state', 'COMMITTED', 'decided_ms', fmt_int(now_ms),
                  'cursor', fmt_int(cursor), 'resolved_by', resolved, 'resolve_reason', why)

@@ -298,7 +298,7 @@ static void map_expect(const char *want) {
 
 /* What TJ's map says of an exported block's discount tail, cancelled at BJ
  * (its use report, once it arrived). */
-#define TAIL_STATE "at"
+#define TAIL_STATE "cancelled"
 
 /* Appends "F:L:CN-BJ:STATE" to want (n: its length so far). */
 static size_t want_add(char *want, size_t n, uint64_t f, uint64_t l, const char *state) {
