@@ -1,7 +1,7 @@
 -- use_report_apply: at the origin, use reports from REPORTER (DESIGN §6
 -- provenance; Federation.ReportUse): each report's serials, all of this
 -- region's issue, must be live at REPORTER in the origin's map and in no leg
--- prepared here (origin:locks); then they move to 'retired'/'cancelled' at
+-- prepared here (origin:locks, or a homecoming's pending credit); then they move to 'retired'/'cancelled' at
 -- REPORTER, with one 'use-reported' audit entry (ids: the report id, the
 -- reporter; details: kind, purpose). A report is all or nothing. Idempotent
 -- by (REPORTER, id): the same report again is ALREADY; the same id with
@@ -15,9 +15,11 @@ local in_key = KEY_REPORTS_IN_PREFIX .. reporter
 -- '' if every block is live at the reporter and unlocked, else the reason.
 local function report_check(blocks)
   for _, b in ipairs(blocks) do
-    if origin_locked(b.first, b.last) then return 'SERIALS_LOCKED' end
     local region, state = origin_map_where(b.first, b.last)
     if region ~= reporter or state ~= 'at' then return 'USE_NOT_AT_REPORTER' end
+    if origin_locked(b.first, b.last) then return 'SERIALS_LOCKED' end
+    -- a homecoming prepared here holds them as a pending credit (serial index)
+    if serial_overlap(home_region(), b.first, b.last) then return 'SERIALS_LOCKED' end
   end
   return ''
 end

@@ -444,3 +444,167 @@ Test(origin_map, partial_homecoming) {
     map_expect(want);
     checker_clean();
 }
+
+/* ---- use reports ---------------------------------------------------------------- */
+
+/* A ReportUse of one report from `reporter` to CN-TJ of TJ serials r (kind,
+ * purpose); returns the status, and the outcome ('P' applied, 'D' already,
+ * 'R' refused) with the reason in why. */
+static grpc_status_code report_use(const char *reporter, const char *id, const char *kind,
+                                   const char *purpose, const char *origin, range_t *r, size_t n,
+                                   char *outcome, char why[64], client_status_t *st) {
+    Carbon__V1__CreditBlock b[4];
+    Carbon__V1__CreditBlock *bp[4];
+    cr_assert(n >= 1 && n <= 4);
+    for (size_t i = 0; i < n; i++) {
+        carbon__v1__credit_block__init(&b[i]);
+        b[i].origin_region = (char *)origin;
+        b[i].methodology_id = strcmp(origin, "CN-TJ") == 0 ? "TJ-GT-01" : "HE-GT-01";
+        b[i].vintage_year = 2026;
+        b[i].serial_start = r[i].first;
+        b[i].serial_end = r[i].last;
+        bp[i] = &b[i];
+    }
+    Carbon__V1__UseReport u = CARBON__V1__USE_REPORT__INIT;
+    Carbon__V1__UseReport *up = &u;
+    u.report_id = (char *)id;
+    u.kind = (char *)kind;
+    u.purpose = (char *)purpose;
+    u.n_blocks = n;
+    u.blocks = bp;
+    Carbon__V1__ReportUseRequest m = CARBON__V1__REPORT_USE_REQUEST__INIT;
+    m.region = (char *)reporter;
+    m.n_reports = 1;
+    m.reports = &up;
+    ProtobufCMessage *resp = NULL;
+    client_call(peer_to_tj(reporter), "/carbon.v1.Federation/ReportUse", &m.base,
+                &carbon__v1__report_use_response__descriptor, &resp, CALL_TIMEOUT_MS, st);
+    *outcome = '\0';
+    why[0] = '\0';
+    if (st->code == GRPC_STATUS_OK) {
+        Carbon__V1__ReportUseResponse *a = (Carbon__V1__ReportUseResponse *)resp;
+        cr_assert_eq(a->n_answers, 1);
+        cr_assert_str_eq(a->answers[0]->report_id, id);
+        *outcome = a->answers[0]->outcome == CARBON__V1__USE_REPORT_OUTCOME__USE_REPORT_OUTCOME_APPLIED   ? 'P'
+                   : a->answers[0]->outcome == CARBON__V1__USE_REPORT_OUTCOME__USE_REPORT_OUTCOME_ALREADY ? 'D'
+                                                                                                          : 'R';
+        snprintf(why, 64, "%s", a->answers[0]->reason);
+    }
+    if (resp != NULL) protobuf_c_message_free_unpacked(resp, NULL);
+    return st->code;
+}
+
+static long long redis_count(int region, const char *cmd, const char *key) {
+    redisContext *c = redis_connect(federation_redis(fed, region));
+    cr_assert_not_null(c);
+    redisReply *r = redisCommand(c, "%s %s", cmd, key);
+    cr_assert(r != NULL && r->type == REDIS_REPLY_INTEGER, "%s %s", cmd, key);
+    long long v = r->integer;
+    freeReplyObject(r);
+    redisFree(c);
+    return v;
+}
+
+/* BJ retires TJ serials it received: BJ reports the use, TJ's map says
+ * retired at BJ, BJ's outbox empties; the same report sent again is
+ * ALREADY and changes nothing; its id with other content is ID_REUSED. */
+Test(origin_map, retirement_reported) {
+    start();
+    setup_accounts();
+    range_t r;
+    uint64_t head_g;
+    export_to_bj(10, &r, &head_g);
+    char rid[33];
+    rc_new_id(rid);
+    Carbon__V1__RetireResponse *rr = NULL;
+    client_status_t st;
+    cr_assert_eq(rc_retire(reg(BJ), rid, "bj-b", "TJ-GT-01", 300, &rr, &st), GRPC_STATUS_OK, "retire: %s",
+                 st.details);
+    cr_assert_eq(rr->n_blocks, 1);
+    range_t used = {rr->blocks[0]->serial_start, rr->blocks[0]->serial_end};
+    protobuf_c_message_free_unpacked(&rr->base, NULL);
+    uint64_t head_last = r.first + head_g - 1;
+    cr_assert(used.first >= r.first && used.last <= head_last && used.last - used.first + 1 == 3000);
+    char want[MAP_TEXT_MAX];
+    size_t n = 0;
+    if (used.first > r.first) n = want_add(want, n, r.first, used.first - 1, "at");
+    n = want_add(want, n, used.first, used.last, "retired");
+    if (used.last < head_last) n = want_add(want, n, used.last + 1, head_last, "at");
+    if (head_last < r.last) n = want_add(want, n, head_last + 1, r.last, "cancelled");
+    map_expect(want);
+    cr_expect_eq(redis_count(BJ, "ZCARD", STORE_KEY_REPORTS_OUT_PREFIX "CN-TJ"), 0, "BJ's outbox is not empty");
+    cr_expect_eq(redis_count(TJ, "HLEN", STORE_KEY_REPORTS_IN_PREFIX "CN-BJ"), head_last < r.last ? 2 : 1);
+    /* the same report again (as a re-send after a lost answer): ALREADY */
+    char *before = tj_lasting_state();
+    char outcome, why[64];
+    cr_assert_eq(report_use("CN-BJ", rid, "retired", "voluntary_neutrality", "CN-TJ", &used, 1, &outcome, why, &st),
+                 GRPC_STATUS_OK, "%s", st.details);
+    cr_expect_eq(outcome, 'D', "a re-sent report: %c %s", outcome, why);
+    /* the same id, other serials: ID_REUSED */
+    range_t other = {used.last + 1, used.last + 1000};
+    cr_assert_eq(report_use("CN-BJ", rid, "retired", "voluntary_neutrality", "CN-TJ", &other, 1, &outcome, why, &st),
+                 GRPC_STATUS_OK, "%s", st.details);
+    cr_expect(outcome == 'R' && strcmp(why, "ID_REUSED") == 0, "id reused: %c %s", outcome, why);
+    char *after = tj_lasting_state();
+    cr_expect_str_eq(after, before, "TJ's lasting state changed");
+    free(before);
+    free(after);
+    map_expect(want);
+    checker_clean();
+}
+
+/* Hostile reports: HE reports TJ serials that are at BJ, or at home; BJ
+ * reports serials it is sending home (locked at TJ); malformed reports.
+ * Each is refused with its reason and TJ's lasting state does not change. */
+Test(origin_map, hostile_reports_refused) {
+    start();
+    setup_accounts();
+    range_t r;
+    uint64_t head_g;
+    export_to_bj(10, &r, &head_g);
+    char want[MAP_TEXT_MAX];
+    export_want(r, head_g, want);
+    map_expect(want);
+    range_t head = {r.first, r.first + head_g - 1};
+    read_digests(BJ, "bj-b");
+    leg_buf_t home;
+    home_leg(&home, "CN-BJ", "bj-b", "tj-b", head);
+    char vote[32];
+    prepare("CN-BJ", &home, vote);
+    cr_assert_str_eq(vote, "Y");
+    char *before = tj_lasting_state();
+    char id[33], outcome, why[64];
+    client_status_t st;
+    struct {
+        const char *reporter, *kind, *purpose, *origin;
+        range_t r[2];
+        size_t n;
+        grpc_status_code code;
+        const char *reason;
+    } cases[] = {
+        {"CN-HE", "retired", "voluntary_neutrality", "CN-TJ", {head}, 1, GRPC_STATUS_OK, "USE_NOT_AT_REPORTER"},
+        {"CN-HE", "cancelled", "", "CN-TJ", {{r.last + 1, r.last + 1000}}, 1, GRPC_STATUS_OK, "USE_NOT_AT_REPORTER"},
+        {"CN-BJ", "retired", "compliance_offset", "CN-TJ", {head}, 1, GRPC_STATUS_OK, "SERIALS_LOCKED"},
+        {"CN-BJ", "retired", "", "CN-TJ", {head}, 1, GRPC_STATUS_INVALID_ARGUMENT, "MALFORMED_REPORT"},
+        {"CN-BJ", "lost", "", "CN-TJ", {head}, 1, GRPC_STATUS_INVALID_ARGUMENT, "MALFORMED_REPORT"},
+        {"CN-BJ", "cancelled", "", "CN-HE", {head}, 1, GRPC_STATUS_INVALID_ARGUMENT, "MALFORMED_REPORT"},
+        {"CN-BJ", "cancelled", "", "CN-TJ", {head, {head.last, head.last}}, 2, GRPC_STATUS_INVALID_ARGUMENT,
+         "MALFORMED_REPORT"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        rc_new_id(id);
+        grpc_status_code c = report_use(cases[i].reporter, id, cases[i].kind, cases[i].purpose, cases[i].origin,
+                                        cases[i].r, cases[i].n, &outcome, why, &st);
+        cr_expect_eq(c, cases[i].code, "case %zu: status %d (%s)", i, c, st.details);
+        const char *got = c == GRPC_STATUS_OK ? why : st.reason;
+        cr_expect_str_eq(got, cases[i].reason, "case %zu: %s, want %s", i, got, cases[i].reason);
+        cr_expect(c != GRPC_STATUS_OK || outcome == 'R', "case %zu: outcome %c", i, outcome);
+    }
+    char *after = tj_lasting_state();
+    cr_expect_str_eq(after, before, "TJ's lasting state changed:\nbefore\n%s\nafter\n%s", before, after);
+    free(before);
+    free(after);
+    decide("CN-BJ", home.tid, 0);
+    map_expect(want);
+    checker_clean();
+}
