@@ -81,6 +81,7 @@ local function heuristic_settle(tid, key, leg, decision)
   if decision ~= forced and forced == 'A' then
     for _, b in ipairs(head) do account_add_block(account, b) end
     for _, b in ipairs(tail) do redis.call('RPUSH', KEY_CANCELLED, tid .. '|' .. block_text(b)) end
+    use_report_add(tid, 'cancelled', tail, '', now_ms) -- other regions' serials: to their origin
     -- held here again (the forced ABORT's drop took them out of the index)
     for _, b in ipairs(both) do serial_index_add(b.origin, b.first, b.last) end
     origin_follow(both, source, home_region())
