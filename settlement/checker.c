@@ -811,7 +811,10 @@ static void checker_map_backward(checker_pass_t *p, const checker_store_t *o, co
     for (size_t k = 0; k < o->map_n; k++) {
         const checker_map_entry_t *e = &o->map[k];
         int r = checker_store_index(p, e->region);
-        if (r < 0) continue; /* its store was not given: not checked */
+        if (r < 0) { /* its store was not given: not checked, and said so */
+            checker_note_unchecked(p->rep, e->region);
+            continue;
+        }
         const checker_spans_t *h = &held[r];
         size_t lo = 0, hi = h->n; /* the first span of h whose last >= e->first */
         while (lo < hi) {
