@@ -1,6 +1,6 @@
 -- use_report_due: the use reports to ORIGIN due to be sent (again) at now_ms,
 -- oldest due first (settlement/use_reports.c; _prelude.lua use_report_add).
--- Reads only.
+-- Reads only (but drops an id whose report body is gone: nothing to send).
 -- ARGV: now_ms, origin, max (1..1024)
 -- Returns { pending, id1, kind1, purpose1, blocks1, id2, ... }: pending is
 -- the number of reports to ORIGIN not yet acknowledged (due or not).
