@@ -387,3 +387,17 @@ local function use_report_add(id, kind, blocks, purpose, now_ms)
     audit(now_ms, 'use-report', { id, origin }, by[origin], { kind, purpose })
   end
 end
+
+-- Withdraws the reports use_report_add wrote for id about blocks (a forced
+-- COMMIT reversed: the coordinator aborted, so no origin's map ever placed
+-- those serials here and the report could only be refused).
+local function use_report_drop(id, blocks)
+  local home = home_region()
+  for _, b in ipairs(blocks) do
+    if b.origin ~= home then
+      redis.call('HDEL', KEY_REPORT_OUT_PREFIX .. b.origin .. ':' .. id .. KEY_REPORT_OUT_SUFFIX,
+                 'kind', 'purpose', 'blocks', 'created_ms', 'tries', 'last_reason')
+      redis.call('ZREM', KEY_REPORTS_OUT_PREFIX .. b.origin, id)
+    end
+  end
+end

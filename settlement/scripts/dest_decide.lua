@@ -62,6 +62,7 @@ local function heuristic_take_back(tid, account, head, tail)
   end
   for _, b in ipairs(head) do redis.call('HDEL', bkey, block_field(b)) end
   for _, b in ipairs(tail) do redis.call('LREM', KEY_CANCELLED, 1, tid .. '|' .. block_text(b)) end
+  use_report_drop(tid, tail) -- the cancellation's report, never to be applied
   -- the region no longer holds these serials (the serial index, above)
   for _, b in ipairs(head) do serial_index_remove(b.origin, b.first, b.last) end
   for _, b in ipairs(tail) do serial_index_remove(b.origin, b.first, b.last) end
