@@ -26,6 +26,7 @@ struct gateway {
     store_config_t store_cfg;
     peers_t *peers;
     engine_t *engine;
+    struct use_reports *use_reports; /* settlement/use_reports.h: reports of use abroad */
     struct peer_rate *peer_rate; /* gateway/peer_rate.h: Federation calls per peer per second */
     struct metrics *metrics; /* gateway/metrics.h */
     int started;

@@ -150,6 +150,7 @@ static const struct {
     {"/carbon.v1.Federation/ReserveActivities", federation_reserve_activities},
     {"/carbon.v1.Federation/SettleActivities", federation_settle_activities},
     {"/carbon.v1.Federation/QueryIssuance", federation_query_issuance},
+    {"/carbon.v1.Federation/ReportUse", federation_report_use},
     {"/carbon.v1.Operations/ListBatches", ops_list_batches},
     {"/carbon.v1.Operations/Reconcile", ops_reconcile},
     {"/carbon.v1.Operations/ListInDoubt", ops_list_in_doubt},
@@ -275,6 +276,9 @@ gateway_t *gateway_create(const gateway_config_t *cfg, char *err, size_t errlen)
     ecfg.recovery_interval_ms = cfg->recovery_interval_ms;
     ecfg.queue_legs_max = GATEWAY_ENGINE_QUEUE_LEGS;
     ecfg.on_event = gateway_engine_event;
+    use_reports_transport_t use_transport = peers_use_reports_transport(gw->peers);
+    gw->use_reports = use_reports_create(&use_transport, gw->peer_regions, cfg->peers_n);
+    ecfg.use_reports = gw->use_reports;
     gw->metrics = metrics_create(cfg, err, errlen);
     if (gw->metrics == NULL) goto fail;
     engine_transport_t peer_transport = peers_transport(gw->peers);
@@ -298,6 +302,7 @@ gateway_t *gateway_create(const gateway_config_t *cfg, char *err, size_t errlen)
     gw->server = server_create(&opts, services_descriptors, services_kinds, SERVICES_N, err, errlen);
     if (gw->server == NULL) goto fail;
     metrics_attach(gw->metrics, gw->engine, gw->server);
+    metrics_attach_use_reports(gw->metrics, gw->use_reports);
     for (size_t i = 0; i < sizeof gateway_handlers / sizeof gateway_handlers[0]; i++) {
         int rc = server_handle(gw->server, gateway_handlers[i].path, gateway_handlers[i].fn);
         CARBON_ASSERT(rc == 0);
@@ -457,6 +462,7 @@ void gateway_destroy(gateway_t *gw) {
     if (gw == NULL) return;
     gateway_stop(gw);
     engine_destroy(gw->engine);
+    use_reports_destroy(gw->use_reports); /* after the engine: its recovery sends them */
     metrics_destroy(gw->metrics); /* after the engine: it wraps its transport */
     checkpointer_fini(gw);
     peers_destroy(gw->peers);

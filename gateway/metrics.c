@@ -46,6 +46,7 @@ struct metrics {
     metrics_peer_t peers[CONFIG_PEERS_MAX];
     size_t peers_n;
     struct integrator *integrator; /* gateway/integrator.h; NULL: none */
+    const use_reports_t *use_reports; /* settlement/use_reports.h; NULL: none */
 };
 
 /* ---- the listen address ------------------------------------------------------ */
@@ -113,6 +114,11 @@ void metrics_attach(metrics_t *m, engine_t *engine, server_t *server) {
     CARBON_ASSERT(m->daemon == NULL);
     m->engine = engine;
     m->server = server;
+}
+
+void metrics_attach_use_reports(metrics_t *m, const use_reports_t *u) {
+    CARBON_ASSERT(m->daemon == NULL);
+    m->use_reports = u;
 }
 
 void metrics_attach_integrator(metrics_t *m, struct integrator *it) {
@@ -345,6 +351,16 @@ static void mo_forks(metrics_out_t *o, metrics_t *m) {
                   m->peers[i].region, atomic_load(&m->peers[i].forks_unacknowledged));
 }
 
+/* Use reports not yet acknowledged, per peer (settlement/use_reports.h). */
+static void mo_use_reports(metrics_out_t *o, const metrics_t *m) {
+    mo_header(o, "carbon_use_reports_pending", "gauge",
+              "Use reports (retirements and discount cancellations here of a peer's serials) "
+              "not yet acknowledged by that peer, their origin (from the last recovery pass).");
+    for (size_t i = 0; i < m->peers_n; i++)
+        mo_printf(o, "carbon_use_reports_pending{peer=\"%s\"} %" PRIu64 "\n", m->peers[i].region,
+                  m->use_reports != NULL ? use_reports_pending(m->use_reports, m->peers[i].region) : 0);
+}
+
 /* The heuristic decisions' alarm and conflict counter (DESIGN §6). */
 static void metrics_heuristic(metrics_out_t *o, const engine_stats_t *es) {
     CARBON_ASSERT(o != NULL && es != NULL);
@@ -414,6 +430,7 @@ int metrics_render(metrics_t *m, char *buf, size_t buflen) {
                       atomic_load(&m->peers[i].failures[r]));
 
     mo_forks(&o, m);
+    mo_use_reports(&o, m);
 
     server_stats_t ss = {0, 0};
     if (m->server != NULL) server_get_stats(m->server, &ss);

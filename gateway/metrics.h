@@ -58,6 +58,10 @@ engine_transport_t metrics_transport(metrics_t *m, const engine_transport_t *inn
  * stay valid until metrics_stop(). */
 void metrics_attach(metrics_t *m, engine_t *engine, server_t *server);
 
+/* Makes m read the use reports pending per peer (settlement/use_reports.h);
+ * before metrics_start. */
+void metrics_attach_use_reports(metrics_t *m, const use_reports_t *u);
+
 /* Makes m read the integrator's figures (gateway/integrator.h); before
  * metrics_start. */
 void metrics_attach_integrator(metrics_t *m, struct integrator *it);

@@ -269,6 +269,61 @@ static int peers_hello(void *ctx, const char *peer, int64_t timeout_ms, uint32_t
     return 0;
 }
 
+/* ReportUse (use_reports.h contract): the reports with their blocks; each
+ * answer's outcome and reason. A refusal is logged (warn): the report stays
+ * and is sent again with backoff. */
+static int peers_report_use(void *ctx, const char *origin, use_report_t *reports, size_t n,
+                            int64_t timeout_ms, char *err, size_t errlen) {
+    peers_t *p = ctx;
+    CARBON_ASSERT(p != NULL && origin != NULL && reports != NULL);
+    CARBON_ASSERT(n >= 1 && n <= LEDGER_BATCH_LEGS_MAX);
+    arena_t a = {0};
+    Carbon__V1__ReportUseRequest req = CARBON__V1__REPORT_USE_REQUEST__INIT;
+    req.region = p->region;
+    req.reports = arena_alloc(&a, n * sizeof *req.reports);
+    for (size_t i = 0; i < n; i++) {
+        Carbon__V1__UseReport *u = arena_alloc(&a, sizeof *u);
+        carbon__v1__use_report__init(u);
+        u->report_id = reports[i].id;
+        u->kind = reports[i].kind;
+        u->purpose = reports[i].purpose;
+        u->blocks = arena_alloc(&a, reports[i].blocks_n * sizeof *u->blocks);
+        for (size_t k = 0; k < reports[i].blocks_n; k++)
+            u->blocks[u->n_blocks++] = pbconv_block(&a, &reports[i].blocks[k]);
+        req.reports[req.n_reports++] = u;
+    }
+    ProtobufCMessage *resp = NULL;
+    int rc = peers_call(p, origin, "/carbon.v1.Federation/ReportUse", &req.base,
+                        &carbon__v1__report_use_response__descriptor, &resp, timeout_ms, err, errlen);
+    arena_free(&a);
+    if (rc != 0) return -1;
+    const Carbon__V1__ReportUseResponse *r = (const Carbon__V1__ReportUseResponse *)resp;
+    if (r->n_answers != n) {
+        snprintf(err, errlen, "%s answered %zu of %zu use reports", origin, r->n_answers, n);
+        rc = -1;
+    }
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        const Carbon__V1__UseReportAnswer *ans = r->answers[i];
+        int same = strcmp(ans->report_id, reports[i].id) == 0;
+        reports[i].outcome = !same ? USE_REPORT_UNANSWERED
+                             : ans->outcome == CARBON__V1__USE_REPORT_OUTCOME__USE_REPORT_OUTCOME_APPLIED ? USE_REPORT_APPLIED
+                             : ans->outcome == CARBON__V1__USE_REPORT_OUTCOME__USE_REPORT_OUTCOME_ALREADY ? USE_REPORT_ALREADY
+                                                                                                        : USE_REPORT_REFUSED;
+        snprintf(reports[i].reason, sizeof reports[i].reason, "%s",
+                 reports[i].outcome == USE_REPORT_REFUSED ? (ans->reason[0] ? ans->reason : REASON(REFUSED)) : "");
+        if (reports[i].outcome == USE_REPORT_REFUSED)
+            log_warn("use_report_refused", "{s:s, s:s, s:s, s:s}", "report_id", reports[i].id, "origin",
+                     origin, "kind", reports[i].kind, "reason", reports[i].reason);
+    }
+    protobuf_c_message_free_unpacked(resp, NULL);
+    return rc;
+}
+
+use_reports_transport_t peers_use_reports_transport(peers_t *p) {
+    use_reports_transport_t t = {.ctx = p, .send = peers_report_use};
+    return t;
+}
+
 engine_transport_t peers_transport(peers_t *p) {
     engine_transport_t t = {.ctx = p,
                             .prepare = peers_prepare,

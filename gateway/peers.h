@@ -41,6 +41,9 @@ int peers_call(peers_t *p, const char *peer, const char *path, const ProtobufCMe
  * their outcomes recorded as by peers_observe. */
 engine_transport_t peers_transport(peers_t *p);
 
+/* ReportUse over the channels (settlement/use_reports.h contract). */
+use_reports_transport_t peers_use_reports_transport(peers_t *p);
+
 /* This gateway's limits as it announces them in Hello (proto PeerLimits). */
 void peers_limits_of(const gateway_config_t *cfg, Carbon__V1__PeerLimits *out);
 

@@ -27,10 +27,20 @@ typedef struct {
 } checker_spans_t;
 
 typedef struct {
+    uint64_t first, last;
+    char region[CARBON_REGION_SIZE];
+    char state[16]; /* "at", "retired", "cancelled" */
+} checker_map_entry_t;
+
+typedef struct {
     char region[CARBON_REGION_SIZE];
     ledger_leg_t *legs;
     size_t legs_n, legs_cap;
     uint64_t serial_last;
+    checker_map_entry_t *map; /* origin:map, sorted by first (malformed entries left out) */
+    size_t map_n;
+    checker_spans_t own;   /* serials:REGION of this store: its own serials it holds */
+    checker_spans_t locks; /* origin:locks: its serials in legs prepared at it */
 } checker_store_t;
 
 static void checker_violation(checker_report_t *r, const char *fmt, ...)
@@ -689,6 +699,262 @@ static void checker_conservation(checker_pass_t *p) {
     }
 }
 
+/* ---- the origins' maps (DESIGN §6 provenance) ------------------------------------ */
+
+static int checker_map_cmp(const void *a, const void *b) {
+    const checker_map_entry_t *x = a, *y = b;
+    return x->first < y->first ? -1 : x->first > y->first;
+}
+
+/* Parses one origin:map member "FIRST:LAST:REGION:STATE" of the store of
+ * region own (serials issued up to serial_last). 0, or -1 if malformed. */
+static int checker_map_parse(const char *m, const char *own, uint64_t serial_last, checker_map_entry_t *e) {
+    char tail[64] = "";
+    if (sscanf(m, "%" SCNu64 ":%" SCNu64 ":%63s", &e->first, &e->last, tail) != 3) return -1;
+    const char *colon = strchr(tail, ':');
+    if (colon == NULL || (size_t)(colon - tail) >= sizeof e->region || strlen(colon + 1) >= sizeof e->state)
+        return -1;
+    snprintf(e->region, sizeof e->region, "%.*s", (int)(colon - tail), tail);
+    snprintf(e->state, sizeof e->state, "%s", colon + 1);
+    if (e->first < 1 || e->last < e->first || e->last > serial_last || e->region[0] == '\0' ||
+        strcmp(e->region, own) == 0)
+        return -1;
+    return strcmp(e->state, "at") == 0 || strcmp(e->state, "retired") == 0 ||
+                   strcmp(e->state, "cancelled") == 0 ? 0 : -1;
+}
+
+/* Reads the sorted members of a zset key of st into a reply. */
+static redisReply *checker_zrange(store_t *st, checker_ctx_t *c, const char *key) {
+    redisReply *r = checker_cmd(st, c->err, c->errlen, "ZRANGE", key, "0", "-1", (const char *)NULL);
+    if (r != NULL && r->type != REDIS_REPLY_ARRAY) {
+        snprintf(c->err, c->errlen, "ZRANGE %s: not an array", key);
+        freeReplyObject(r);
+        return NULL;
+    }
+    return r;
+}
+
+/* Reads the store's map (origin:map; malformed or overlapping entries are
+ * violations) and its index of its own serials. 0 or -1. */
+static int checker_read_map(store_t *st, checker_ctx_t *c) {
+    checker_store_t *s = c->store;
+    redisReply *r = checker_zrange(st, c, STORE_KEY_ORIGIN_MAP);
+    if (r == NULL) return -1;
+    s->map = calloc(r->elements + 1, sizeof *s->map);
+    if (s->map == NULL) abort();
+    for (size_t i = 0; i < r->elements; i++) {
+        if (checker_map_parse(r->element[i]->str, s->region, s->serial_last, &s->map[s->map_n]) == 0)
+            s->map_n++;
+        else
+            checker_violation(c->report, "%s: malformed origin map entry '%s'", s->region, r->element[i]->str);
+    }
+    freeReplyObject(r);
+    qsort(s->map, s->map_n, sizeof *s->map, checker_map_cmp);
+    for (size_t k = 1; k < s->map_n; k++)
+        if (s->map[k].first <= s->map[k - 1].last)
+            checker_violation(c->report, "%s: its map places %s serials %" PRIu64 "-%" PRIu64 " twice: %s at %s and %s at %s",
+                              s->region, s->region, s->map[k].first,
+                              s->map[k].last < s->map[k - 1].last ? s->map[k].last : s->map[k - 1].last,
+                              s->map[k - 1].state, s->map[k - 1].region, s->map[k].state, s->map[k].region);
+    char key[sizeof STORE_KEY_SERIALS_PREFIX + CARBON_REGION_SIZE];
+    snprintf(key, sizeof key, "%s%s", STORE_KEY_SERIALS_PREFIX, s->region);
+    if ((r = checker_zrange(st, c, key)) == NULL) return -1;
+    for (size_t i = 0; i < r->elements; i++) {
+        ledger_block_t b = {0};
+        snprintf(b.origin, sizeof b.origin, "%s", s->region);
+        if (sscanf(r->element[i]->str, "%" SCNu64 ":%" SCNu64, &b.first, &b.last) == 2 && b.first <= b.last)
+            checker_add_span(&s->own, &b, "index"); /* a malformed one: checker_index said so */
+    }
+    freeReplyObject(r);
+    checker_coalesce(&s->own);
+    if ((r = checker_zrange(st, c, STORE_KEY_ORIGIN_LOCKS)) == NULL) return -1;
+    for (size_t i = 0; i < r->elements; i++) {
+        ledger_block_t b = {0};
+        snprintf(b.origin, sizeof b.origin, "%s", s->region);
+        if (sscanf(r->element[i]->str, "%" SCNu64 ":%" SCNu64, &b.first, &b.last) == 2 && b.first <= b.last)
+            checker_add_span(&s->locks, &b, "lock");
+        else
+            checker_violation(c->report, "%s: malformed origin lock '%s'", s->region, r->element[i]->str);
+    }
+    freeReplyObject(r);
+    return 0;
+}
+
+/* The region and the state of a span's place ("REGION account ID", "REGION
+ * hold of TID", "REGION pending of TID", "REGION retired by RID", "REGION
+ * cancelled by TID"): "at" (live), "pending", "retired" or "cancelled". */
+static const char *checker_place(const checker_span_t *sp, char region[CARBON_REGION_SIZE]) {
+    const char *space = strchr(sp->place, ' ');
+    size_t n = space != NULL ? (size_t)(space - sp->place) : strlen(sp->place);
+    snprintf(region, CARBON_REGION_SIZE, "%.*s", (int)(n < CARBON_REGION_SIZE ? n : CARBON_REGION_SIZE - 1), sp->place);
+    const char *word = space != NULL ? space + 1 : "";
+    if (strncmp(word, "pending ", 8) == 0) return "pending";
+    if (strncmp(word, "retired ", 8) == 0) return "retired";
+    if (strncmp(word, "cancelled ", 10) == 0) return "cancelled";
+    return "at";
+}
+
+/* Whether first..last of o's serials is locked at o by a leg prepared there
+ * (origin:locks): then its map follows at that leg's decision. */
+static int checker_locked(const checker_store_t *o, uint64_t first, uint64_t last) {
+    for (size_t k = 0; k < o->locks.n; k++)
+        if (o->locks.v[k].first <= last && o->locks.v[k].last >= first) return 1;
+    return 0;
+}
+
+/* o's serials a..b, held at region in state (span sp), which o's map places
+ * by e (NULL: at home): a violation unless they agree, or, not settled, the
+ * difference is a move in flight (a use not reported yet, a locked range). */
+static void checker_map_piece(checker_pass_t *p, const checker_store_t *o, const checker_span_t *sp,
+                              const char *region, const char *state, const checker_map_entry_t *e,
+                              uint64_t a, uint64_t b) {
+    int home = strcmp(region, o->region) == 0;
+    if (home ? e == NULL : e != NULL && strcmp(e->region, region) == 0 && strcmp(e->state, state) == 0)
+        return;
+    if (!p->settled_required &&
+        ((e != NULL && strcmp(e->region, region) == 0 && strcmp(e->state, "at") == 0) || checker_locked(o, a, b)))
+        return;
+    char where[64];
+    if (e == NULL) snprintf(where, sizeof where, "at home");
+    else snprintf(where, sizeof where, "%s at %s", strcmp(e->state, "at") == 0 ? "live" : e->state, e->region);
+    checker_violation(p->rep, "%s serials %" PRIu64 "-%" PRIu64 ": %s's map places them %s, but they are %s at %s (%s)",
+                      o->region, a, b, o->region, where, strcmp(state, "at") == 0 ? "live" : state, region,
+                      sp->place);
+}
+
+/* Index of the first entry of o's map whose last is >= n (map_n if none). */
+static size_t checker_map_find(const checker_store_t *o, uint64_t n) {
+    size_t lo = 0, hi = o->map_n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (o->map[mid].last < n) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo;
+}
+
+/* Every place holding o's serials agrees with o's map (pending credits of
+ * transfers in flight aside: the checker reports those by their legs). */
+static void checker_map_forward(checker_pass_t *p, const checker_store_t *o) {
+    for (size_t i = 0; i < p->spans->n; i++) {
+        const checker_span_t *sp = &p->spans->v[i];
+        char region[CARBON_REGION_SIZE];
+        const char *state = checker_place(sp, region);
+        if (strcmp(sp->origin, o->region) != 0 || strcmp(state, "pending") == 0) continue;
+        uint64_t cur = sp->first;
+        for (size_t k = checker_map_find(o, cur); cur <= sp->last;) {
+            const checker_map_entry_t *e = k < o->map_n && o->map[k].first <= cur ? &o->map[k] : NULL;
+            uint64_t end = sp->last;
+            if (e != NULL && e->last < end) end = e->last;
+            if (e == NULL && k < o->map_n && o->map[k].first - 1 < end) end = o->map[k].first - 1;
+            checker_map_piece(p, o, sp, region, state, e, cur, end);
+            if (e != NULL && end == e->last) k++;
+            if (end == sp->last) break;
+            cur = end + 1;
+        }
+    }
+}
+
+/* Index among the given stores of region, or -1. */
+static int checker_store_index(const checker_pass_t *p, const char *region) {
+    for (size_t i = 0; i < p->n; i++)
+        if (strcmp(p->stores[i].region, region) == 0) return (int)i;
+    return -1;
+}
+
+/* Every range o's map places at a given region R is held there (live,
+ * retired or cancelled: checker_map_forward compares the state), or, not
+ * settled, coming (a pending credit). held[i]: o's serials at store i,
+ * coalesced. */
+static void checker_map_backward(checker_pass_t *p, const checker_store_t *o, const checker_spans_t *held) {
+    for (size_t k = 0; k < o->map_n; k++) {
+        const checker_map_entry_t *e = &o->map[k];
+        int r = checker_store_index(p, e->region);
+        if (r < 0) { /* its store was not given: not checked, and said so */
+            checker_note_unchecked(p->rep, e->region);
+            continue;
+        }
+        const checker_spans_t *h = &held[r];
+        size_t lo = 0, hi = h->n; /* the first span of h whose last >= e->first */
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (h->v[mid].last < e->first) lo = mid + 1;
+            else hi = mid;
+        }
+        uint64_t cur = e->first;
+        for (size_t j = lo; j < h->n && h->v[j].first <= e->last && cur <= e->last; j++) {
+            if (h->v[j].first > cur)
+                checker_violation(p->rep, "%s serials %" PRIu64 "-%" PRIu64 ": %s's map places them %s at %s, but %s does not hold them",
+                                  o->region, cur, h->v[j].first - 1, o->region, strcmp(e->state, "at") == 0 ? "live" : e->state,
+                                  e->region, e->region);
+            if (h->v[j].last >= e->last) cur = e->last + 1;
+            else if (h->v[j].last + 1 > cur) cur = h->v[j].last + 1;
+        }
+        if (cur <= e->last && (p->settled_required || !checker_locked(o, cur, e->last)))
+            checker_violation(p->rep, "%s serials %" PRIu64 "-%" PRIu64 ": %s's map places them %s at %s, but %s does not hold them",
+                              o->region, cur, e->last, o->region, strcmp(e->state, "at") == 0 ? "live" : e->state,
+                              e->region, e->region);
+    }
+}
+
+/* Settled: o's index of its own serials is exactly what its map leaves at
+ * home (issued serials with no entry). Reports the first difference. */
+static void checker_map_home(checker_pass_t *p, const checker_store_t *o) {
+    checker_spans_t home = {0};
+    uint64_t cur = 1;
+    ledger_block_t b = {0};
+    snprintf(b.origin, sizeof b.origin, "%s", o->region);
+    for (size_t k = 0; k <= o->map_n; k++) {
+        uint64_t upto = k < o->map_n ? o->map[k].first - 1 : o->serial_last;
+        if (upto >= cur) {
+            b.first = cur;
+            b.last = upto;
+            checker_add_span(&home, &b, "home");
+        }
+        if (k < o->map_n && o->map[k].last + 1 > cur) cur = o->map[k].last + 1;
+    }
+    for (size_t i = 0; i < home.n || i < o->own.n; i++) {
+        const checker_span_t *h = i < home.n ? &home.v[i] : NULL, *x = i < o->own.n ? &o->own.v[i] : NULL;
+        if (h != NULL && x != NULL && h->first == x->first && h->last == x->last) continue;
+        uint64_t at = h == NULL ? x->first : x == NULL ? h->first : h->first < x->first ? h->first : x->first;
+        int indexed = x != NULL && x->first == at;
+        checker_violation(p->rep, "%s: its index of its own serials and its map disagree from serial %" PRIu64
+                          " (%s)", o->region, at,
+                          indexed && h != NULL && h->first == at ? "ranges differ"
+                          : indexed ? "indexed at home, but the map places it abroad"
+                                    : "the map leaves it at home, but it is not indexed there");
+        break;
+    }
+    free(home.v);
+}
+
+/* Each given origin's map against the holdings of every given region. */
+static void checker_origin_maps(checker_pass_t *p) {
+    for (size_t i = 0; i < p->n; i++) {
+        const checker_store_t *o = &p->stores[i];
+        checker_spans_t held[CHECKER_REGIONS_MAX];
+        memset(held, 0, sizeof held);
+        for (size_t k = 0; k < p->spans->n; k++) {
+            const checker_span_t *sp = &p->spans->v[k];
+            char region[CARBON_REGION_SIZE];
+            const char *state = checker_place(sp, region);
+            int r = checker_store_index(p, region);
+            if (strcmp(sp->origin, o->region) != 0 || r < 0 || (p->settled_required && !strcmp(state, "pending")))
+                continue;
+            ledger_block_t b = {0};
+            snprintf(b.origin, sizeof b.origin, "%s", sp->origin);
+            b.first = sp->first;
+            b.last = sp->last;
+            checker_add_span(&held[r], &b, "held");
+        }
+        for (size_t r = 0; r < p->n; r++) checker_coalesce(&held[r]);
+        checker_map_forward(p, o);
+        checker_map_backward(p, o, held);
+        if (p->settled_required) checker_map_home(p, o);
+        for (size_t r = 0; r < p->n; r++) free(held[r].v);
+    }
+}
+
 int checker_run(const checker_region_t *regions, size_t n, int settled_required,
                 checker_report_t *rep, char *err, size_t errlen) {
     CARBON_ASSERT(n <= CHECKER_REGIONS_MAX);
@@ -714,6 +980,7 @@ int checker_run(const checker_region_t *regions, size_t n, int settled_required,
         if (checker_list(st, &c, STORE_KEY_RETIRED, "retired", &rep->grams_retired) != 0) goto out;
         if (checker_list(st, &c, STORE_KEY_CANCELLED, "cancelled", &rep->grams_cancelled) != 0) goto out;
         if (checker_index(st, &c, spans_from) != 0) goto out;
+        if (checker_read_map(st, &c) != 0) goto out;
         if (checker_audit(st, &c) != 0) goto out;
     }
 
@@ -722,11 +989,15 @@ int checker_run(const checker_region_t *regions, size_t n, int settled_required,
     for (size_t i = 0; i < n; i++)
         for (size_t k = 0; k < stores[i].legs_n; k++) checker_leg(&pass, stores[i].region, &stores[i].legs[k]);
     checker_conservation(&pass);
+    checker_origin_maps(&pass);
     rc = 0;
 out:
     for (size_t i = 0; i < n; i++) {
         for (size_t k = 0; k < stores[i].legs_n; k++) ledger_leg_free(&stores[i].legs[k]);
         free(stores[i].legs);
+        free(stores[i].map);
+        free(stores[i].own.v);
+        free(stores[i].locks.v);
     }
     free(spans.v);
     free(abroad.v);

@@ -10,10 +10,18 @@
  *      only when settled_required is set);
  *   3. idempotency: no transfer was held, decided, applied or dropped twice
  *      (counted from the audit log), and no serial is in two places;
+ *   4. provenance (DESIGN §6): each given origin's map (origin:map) agrees
+ *      with every given region's holdings: serials held at R are where the
+ *      map places them, in that state (live, retired, cancelled; at home
+ *      when no entry), each range the map places at R is held at R, and
+ *      (settled) the origin's index of its own serials is exactly what the
+ *      map leaves at home; not settled, a use not yet reported and a range
+ *      locked by a leg prepared at its origin are moves in flight; pending
+ *      credits are left to the legs' check (2);
  *   5. every audit chain verifies (each entry's SHA-256 over prev_hash and
  *      its canonical text, and the chain head).
  *
- * It reads with plain commands (SCAN, HGETALL, ZRANGE, LRANGE): run it on a quiet
+ * It reads with plain commands (SCAN, HGETALL, LRANGE, ZRANGE): run it on a quiet
  * federation, or expect in-flight legs.
  *
  * Given only some regions' stores, it reports only what those stores prove:

@@ -1167,6 +1167,21 @@ static void engine_recover_hello(engine_t *e) {
     }
 }
 
+/* Sends each peer the use reports due to it (use_reports.h), within the
+ * items and bytes it accepts (not legs: not counted as settled). A store
+ * error leaves them due: the next pass tries again. */
+static void engine_recover_use_reports(engine_t *e, store_t *st) {
+    CARBON_ASSERT(e != NULL && st != NULL);
+    if (e->cfg.use_reports == NULL) return;
+    for (size_t pi = 0; pi < e->cfg.peers_n; pi++) {
+        engine_peer_t *p = &e->peers[pi];
+        char err[256] = "";
+        use_reports_send_due(e->cfg.use_reports, st, p->region, engine_legs_max(e, p),
+                             engine_bytes_budget(e, p), e->cfg.peer_timeout_ms, ledger_now_ms(), err,
+                             sizeof err);
+    }
+}
+
 int engine_recover_once(engine_t *e, store_t *st) {
     CARBON_ASSERT(e != NULL && st != NULL);
     engine_recover_hello(e);
@@ -1191,6 +1206,7 @@ int engine_recover_once(engine_t *e, store_t *st) {
         settled += engine_recover_ask(e, st, dst_n);
     }
     settled += engine_recover_heuristic(e, st);
+    engine_recover_use_reports(e, st);
     if (settled > 0) atomic_fetch_add(&e->recovered, (uint64_t)settled);
     atomic_store(&e->recovering, 0);
     return settled;

@@ -14,6 +14,7 @@
 
 #include "settlement/ledger.h"
 #include "settlement/store.h"
+#include "settlement/use_reports.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -77,6 +78,8 @@ typedef struct {
                                     own limit, learned by hello, may lower it */
     engine_event_fn on_event;    /* NULL: nothing reported */
     void *event_ctx;
+    use_reports_t *use_reports;  /* NULL: none; else recovery sends each peer the use
+                                    reports due to it, within its limits (borrowed) */
 } engine_config_t;
 
 typedef struct {

@@ -66,6 +66,16 @@
  *   activities:abandoned:IID string RSV: the issuer answered that issuance IID under
  *                           reservation RSV never happened, so issue.lua refuses it
  *                           (expires after a day)
+ *   reports:out:ORIGIN zset use reports to send to ORIGIN (retirements and
+ *                           discount cancellations here of ORIGIN's serials), by the
+ *                           ms they are due to be sent (again): member the report id
+ *                           (RID or TID); removed once ORIGIN answered APPLIED/ALREADY
+ *   {u:ORIGIN:ID}    hash   one use report to ORIGIN: kind ("retired"/"cancelled"),
+ *                           purpose, blocks, created_ms, tries, last_reason
+ *                           (_prelude.lua use_report_add, use_report_due/ack.lua)
+ *   reports:in:REPORTER hash report id -> "KIND|PURPOSE|BLOCKS" of the use reports
+ *                           REPORTER made here and this region applied in its map
+ *                           (use_report_apply.lua: a re-send is ALREADY)
  *   meta:serial-index string "1" once the serial index covers the store
  *                           (serial_index_build.lua, for stores written before it)
  *   meta:blocks-sorted string "1" once every account's blocks are the sorted sets
@@ -146,6 +156,10 @@
 #define STORE_KEY_ACTIVITIES_SEQ "cj:activities:seq"
 #define STORE_KEY_ACTIVITIES_ABANDONED_PREFIX "cj:activities:abandoned:"
 #define STORE_KEY_BLOCKS_SORTED "cj:meta:blocks-sorted"
+#define STORE_KEY_REPORTS_OUT_PREFIX "cj:reports:out:"
+#define STORE_KEY_REPORT_OUT_PREFIX "cj:{u:"
+#define STORE_KEY_REPORT_OUT_SUFFIX "}"
+#define STORE_KEY_REPORTS_IN_PREFIX "cj:reports:in:"
 #define STORE_KEY_PEER_INFLIGHT "cj:peer:inflight"
 #define STORE_KEY_PEER_REFUSED_PREFIX "cj:peer:refused:"
 #define STORE_KEY_LOG_SIZE "cj:log:size"

@@ -486,6 +486,10 @@ static const struct tc_step_row {
     {{"issue", TC_OTHER, TC_IDS_NONE, 0, TC_SAME, "", NULL}, 0},
     {{"retire", TC_OTHER, TC_IDS_NONE, 0, TC_SAME, "", NULL}, 0},
     {{"ack-fork", TC_OTHER, TC_IDS_NONE, 0, TC_SAME, "", NULL}, 0},
+    /* use reports to the serials' origin (settlement/use_reports.h): the
+     * origin's map, no leg's step */
+    {{"use-report", TC_OTHER, TC_IDS_NONE, 0, TC_SAME, "", NULL}, 0},
+    {{"use-reported", TC_OTHER, TC_IDS_NONE, 0, TC_SAME, "", NULL}, 0},
     /* activity reservations (gateway/services/activities.h): no transfer */
     {{"act-reserve", TC_OTHER, TC_IDS_NONE, 0, TC_SAME, "", NULL}, 0},
     {{"act-issued", TC_OTHER, TC_IDS_NONE, 0, TC_SAME, "", NULL}, 0},

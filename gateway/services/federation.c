@@ -21,6 +21,7 @@
 #include "settlement/batch.h"
 #include "settlement/failpoint.h"
 #include "settlement/quote.h"
+#include "settlement/use_reports.h"
 
 #include <jansson.h>
 
@@ -483,4 +484,101 @@ void federation_fetch_batches(server_call_t *call, const ProtobufCMessage *reque
         server_reply_ok(call, &resp.base);
     }
     arena_free(&a);
+}
+
+/* ---- ReportUse: use abroad of this region's serials (DESIGN §6 provenance) --- */
+
+static int federation_block_cmp(const void *a, const void *b) {
+    const ledger_block_t *x = a, *y = b;
+    return x->first < y->first ? -1 : x->first > y->first;
+}
+
+/* Reads report i into out: a 32-hex id, kind retired (with a retirement
+ * purpose) or cancelled (no purpose), 1..LEDGER_LEG_BLOCKS_MAX disjoint
+ * blocks of this region's own methodologies. 0, or -1 with the reason in err
+ * (out freed). */
+static int federation_report_in(struct gateway *gw, const Carbon__V1__UseReport *in, size_t i,
+                                use_report_t *out, char *err, size_t errlen) {
+    static const char *const purposes[] = {"compliance_offset", "rights_redemption", "voluntary_neutrality"};
+    CARBON_ASSERT(gw != NULL && in != NULL && out != NULL);
+    int retired = strcmp(in->kind, "retired") == 0, ok_purpose = !retired && in->purpose[0] == '\0';
+    for (size_t k = 0; retired && k < sizeof purposes / sizeof purposes[0]; k++)
+        ok_purpose |= strcmp(in->purpose, purposes[k]) == 0;
+    if (!validate_request_id(in->report_id) || (!retired && strcmp(in->kind, "cancelled") != 0) || !ok_purpose) {
+        snprintf(err, errlen, "report %zu needs a 32-hex id, kind retired or cancelled, and a purpose for its kind", i);
+        return -1;
+    }
+    if (pbconv_blocks_in(in->blocks, in->n_blocks, &out->blocks, err, errlen) != 0) return -1;
+    out->blocks_n = in->n_blocks;
+    ledger_block_t *sorted = malloc(out->blocks_n * sizeof *sorted);
+    if (sorted == NULL) abort();
+    memcpy(sorted, out->blocks, out->blocks_n * sizeof *sorted);
+    qsort(sorted, out->blocks_n, sizeof *sorted, federation_block_cmp);
+    for (size_t k = 0; k < out->blocks_n && err[0] == '\0'; k++) {
+        char origin[CATALOG_REGION_MAX + 1] = "";
+        if (strcmp(sorted[k].origin, gw->cfg.region) != 0 ||
+            quote_origin_of(gw->catalogs, sorted[k].meth, origin) != 0 || strcmp(origin, gw->cfg.region) != 0)
+            snprintf(err, errlen, "report %s: a block is not of %s's issue", in->report_id, gw->cfg.region);
+        else if (k > 0 && sorted[k].first <= sorted[k - 1].last)
+            snprintf(err, errlen, "report %s: blocks overlap", in->report_id);
+    }
+    free(sorted);
+    snprintf(out->id, sizeof out->id, "%s", in->report_id);
+    snprintf(out->kind, sizeof out->kind, "%s", in->kind);
+    snprintf(out->purpose, sizeof out->purpose, "%s", in->purpose);
+    if (err[0] == '\0') return 0;
+    use_report_free(out);
+    return -1;
+}
+
+static void federation_reply_use(server_call_t *call, const use_report_t *r, size_t n) {
+    arena_t a = {0};
+    Carbon__V1__ReportUseResponse resp = CARBON__V1__REPORT_USE_RESPONSE__INIT;
+    resp.answers = arena_alloc(&a, n * sizeof *resp.answers);
+    for (size_t i = 0; i < n; i++) {
+        Carbon__V1__UseReportAnswer *ans = arena_alloc(&a, sizeof *ans);
+        carbon__v1__use_report_answer__init(ans);
+        ans->report_id = arena_strdup(&a, r[i].id);
+        ans->outcome = r[i].outcome == USE_REPORT_APPLIED   ? CARBON__V1__USE_REPORT_OUTCOME__USE_REPORT_OUTCOME_APPLIED
+                       : r[i].outcome == USE_REPORT_ALREADY ? CARBON__V1__USE_REPORT_OUTCOME__USE_REPORT_OUTCOME_ALREADY
+                                                            : CARBON__V1__USE_REPORT_OUTCOME__USE_REPORT_OUTCOME_REFUSED;
+        ans->reason = arena_strdup(&a, r[i].reason);
+        resp.answers[resp.n_answers++] = ans;
+    }
+    CARBON_ASSERT(resp.n_answers == n);
+    server_reply_ok(call, &resp.base);
+    arena_free(&a);
+}
+
+void federation_report_use(server_call_t *call, const ProtobufCMessage *request) {
+    CARBON_ASSERT(call != NULL && request != NULL);
+    const Carbon__V1__ReportUseRequest *req = (const Carbon__V1__ReportUseRequest *)request;
+    struct gateway *gw = server_call_app(call);
+    if (!federation_region_ok(call, req->region)) return;
+    if (!federation_batch_size_ok(call, req->n_reports)) return;
+    size_t n = req->n_reports, parsed = 0;
+    CARBON_ASSERT(n >= 1 && n <= gw->cfg.batch_legs_max);
+    use_report_t *r = calloc(n, sizeof *r);
+    if (r == NULL) abort();
+    char err[256] = "";
+    while (parsed < n && federation_report_in(gw, req->reports[parsed], parsed, &r[parsed], err, sizeof err) == 0)
+        parsed++;
+    store_t *st = NULL;
+    if (parsed < n) {
+        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, REASON(MALFORMED_REPORT), "%s", err);
+    } else if ((st = gateway_call_store(call)) != NULL) {
+        if (use_reports_apply(st, req->region, r, n, ledger_now_ms(), err, sizeof err) != LEDGER_OK) {
+            log_warn("store_error", "{s:s, s:s}", "method", "ReportUse", "error", err);
+            server_reply_error(call, GRPC_STATUS_UNAVAILABLE, REASON(STORE_UNAVAILABLE),
+                               "the store did not answer; send the reports again");
+        } else {
+            for (size_t i = 0; i < n; i++)
+                if (r[i].outcome == USE_REPORT_APPLIED)
+                    log_info("use_report_applied", "{s:s, s:s, s:s}", "report_id", r[i].id, "reporter",
+                             req->region, "kind", r[i].kind);
+            federation_reply_use(call, r, n);
+        }
+    }
+    for (size_t i = 0; i < parsed; i++) use_report_free(&r[i]);
+    free(r);
 }

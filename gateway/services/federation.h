@@ -17,4 +17,7 @@ void federation_query_decision(server_call_t *call, const ProtobufCMessage *requ
 /* The caller's batches as this region recorded them (operations.c). */
 void federation_fetch_batches(server_call_t *call, const ProtobufCMessage *request);
 
+/* Use reports of this region's serials from the caller (use_reports.h). */
+void federation_report_use(server_call_t *call, const ProtobufCMessage *request);
+
 #endif

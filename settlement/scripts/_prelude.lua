@@ -443,3 +443,40 @@ local function feed_add(kind, tid)
   redis.call('ZADD', KEY_FEED, cursor, kind .. ':' .. tid)
   return cursor
 end
+
+-- Use abroad (DESIGN §6 provenance): a retirement or a discount cancellation
+-- here of serials another region issued is reported to that region, so that
+-- its map is complete. The report is written in the same script as the use
+-- (one per origin: reports:out:ORIGIN and {u:ORIGIN:ID}, store_keys.h), with
+-- an audit entry 'use-report'; recovery sends it (settlement/use_reports.c)
+-- until the origin acknowledges it. kind is 'retired' or 'cancelled'.
+local function use_report_add(id, kind, blocks, purpose, now_ms)
+  local home, by, origins = home_region(), {}, {}
+  for _, b in ipairs(blocks) do
+    if b.origin ~= home then
+      if by[b.origin] == nil then by[b.origin] = {} origins[#origins + 1] = b.origin end
+      table.insert(by[b.origin], b)
+    end
+  end
+  for _, origin in ipairs(origins) do
+    redis.call('HSET', KEY_REPORT_OUT_PREFIX .. origin .. ':' .. id .. KEY_REPORT_OUT_SUFFIX,
+               'kind', kind, 'purpose', purpose, 'blocks', blocks_text(by[origin]),
+               'created_ms', fmt_int(now_ms), 'tries', '0', 'last_reason', '')
+    redis.call('ZADD', KEY_REPORTS_OUT_PREFIX .. origin, fmt_int(now_ms), id)
+    audit(now_ms, 'use-report', { id, origin }, by[origin], { kind, purpose })
+  end
+end
+
+-- Withdraws the reports use_report_add wrote for id about blocks (a forced
+-- COMMIT reversed: the coordinator aborted, so no origin's map ever placed
+-- those serials here and the report could only be refused).
+local function use_report_drop(id, blocks)
+  local home = home_region()
+  for _, b in ipairs(blocks) do
+    if b.origin ~= home then
+      redis.call('HDEL', KEY_REPORT_OUT_PREFIX .. b.origin .. ':' .. id .. KEY_REPORT_OUT_SUFFIX,
+                 'kind', 'purpose', 'blocks', 'created_ms', 'tries', 'last_reason')
+      redis.call('ZREM', KEY_REPORTS_OUT_PREFIX .. b.origin, id)
+    end
+  end
+end

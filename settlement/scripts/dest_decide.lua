@@ -62,6 +62,7 @@ local function heuristic_take_back(tid, account, head, tail)
   end
   for _, b in ipairs(head) do account_remove_block(account, b) end
   for _, b in ipairs(tail) do redis.call('LREM', KEY_CANCELLED, 1, tid .. '|' .. block_text(b)) end
+  use_report_drop(tid, tail) -- the cancellation's report, never to be applied
   -- the region no longer holds these serials (the serial index, above)
   for _, b in ipairs(head) do serial_index_remove(b.origin, b.first, b.last) end
   for _, b in ipairs(tail) do serial_index_remove(b.origin, b.first, b.last) end
@@ -81,6 +82,7 @@ local function heuristic_settle(tid, key, leg, decision)
   if decision ~= forced and forced == 'A' then
     for _, b in ipairs(head) do account_add_block(account, b) end
     for _, b in ipairs(tail) do redis.call('RPUSH', KEY_CANCELLED, tid .. '|' .. block_text(b)) end
+    use_report_add(tid, 'cancelled', tail, '', now_ms) -- other regions' serials: to their origin
     -- held here again (the forced ABORT's drop took them out of the index)
     for _, b in ipairs(both) do serial_index_add(b.origin, b.first, b.last) end
     origin_follow(both, source, home_region())
@@ -181,6 +183,7 @@ for i = 0, n - 1 do
       for _, b in ipairs(tail) do redis.call('RPUSH', KEY_CANCELLED, tid .. '|' .. block_text(b)) end
       audit(now_ms, 'apply', { tid, leg[3] }, head, { source })
       if #tail > 0 then audit(now_ms, 'cancel', { tid, leg[3] }, tail, { source }) end
+      use_report_add(tid, 'cancelled', tail, '', now_ms) -- other regions' serials: to their origin
       local cursor = feed_add('A', tid)
       redis.call('HSET', key, 'state', 'COMMITTED', 'decided_ms', fmt_int(now_ms),
                  'cursor', fmt_int(cursor), 'resolved_by', resolved, 'resolve_reason', why)

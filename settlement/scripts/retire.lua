@@ -1,5 +1,6 @@
 -- retire: takes amount_g grams of an account's blocks out of circulation for
--- a purpose and a beneficiary. Idempotent on the retirement id.
+-- a purpose and a beneficiary. Idempotent on the retirement id. Serials of
+-- other regions among them are reported to their origin (use_report_add).
 -- ARGV: rid, request_fp, account_id, meth ('' any), vintage (0 any), amount_g,
 --       purpose, beneficiary, now_ms, max_blocks
 -- Returns {"OK", blocks} | {"DUP", blocks} | {"ID_REUSED"} | {"UNKNOWN_ACCOUNT"}
@@ -21,4 +22,5 @@ redis.call('HSET', key, 'request_fp', fp, 'account', acct, 'blocks', text, 'purp
            'beneficiary', ARGV[8], 'created_ms', fmt_int(now_ms))
 for _, b in ipairs(taken) do redis.call('RPUSH', KEY_RETIRED, rid .. '|' .. block_text(b)) end
 audit(now_ms, 'retire', { rid, acct }, taken, { ARGV[7], ARGV[8] })
+use_report_add(rid, 'retired', taken, ARGV[7], now_ms) -- other regions' serials: to their origin
 return { 'OK', text }

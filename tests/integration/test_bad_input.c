@@ -441,6 +441,33 @@ static ProtobufCMessage *base_fetch_batches(arena_t *a) {
     return &m->base;
 }
 
+/* A use report of TJ serials 1-10, which TJ's map does not place at BJ
+ * (they are at home, or were never issued): REFUSED, nothing changes. */
+static ProtobufCMessage *base_report_use(arena_t *a) {
+    Carbon__V1__CreditBlock *b = arena_alloc(a, sizeof *b);
+    carbon__v1__credit_block__init(b);
+    b->origin_region = "CN-TJ";
+    b->methodology_id = "TJ-GT-01";
+    b->vintage_year = 2026;
+    b->serial_start = 1;
+    b->serial_end = 10;
+    Carbon__V1__UseReport *u = arena_alloc(a, sizeof *u);
+    carbon__v1__use_report__init(u);
+    u->report_id = fresh_id(a);
+    u->kind = "retired";
+    u->purpose = "voluntary_neutrality";
+    u->n_blocks = 1;
+    u->blocks = arena_alloc(a, sizeof *u->blocks);
+    u->blocks[0] = b;
+    Carbon__V1__ReportUseRequest *m = arena_alloc(a, sizeof *m);
+    carbon__v1__report_use_request__init(m);
+    m->region = "CN-BJ";
+    m->n_reports = 1;
+    m->reports = arena_alloc(a, sizeof *m->reports);
+    m->reports[0] = u;
+    return &m->base;
+}
+
 typedef struct {
     const char *service;  /* "Registry" or "Federation" */
     const char *name;     /* method */
@@ -464,6 +491,7 @@ static const method_t methods[] = {
     {"Federation", "QueryDecision", base_query_decision, 0, GRPC_STATUS_OK},
     {"Federation", "AddCheckpoint", base_add_checkpoint, 0, GRPC_STATUS_PERMISSION_DENIED},
     {"Federation", "FetchBatches", base_fetch_batches, 0, GRPC_STATUS_OK},
+    {"Federation", "ReportUse", base_report_use, 0, GRPC_STATUS_OK},
 };
 #define METHODS_N (sizeof methods / sizeof methods[0])
 
@@ -757,6 +785,25 @@ static const row_t federation_rows[] = {
     {"FetchBatches", "from_seq", "11", INVALID, "BAD_RANGE", TJ},
     {"FetchBatches", "to_seq", "1001", INVALID, "BAD_RANGE", TJ},
     {"FetchBatches", "to_seq", U64_MAX, INVALID, "BAD_RANGE", TJ},
+    /* ReportUse (applied and refused reports: test_origin_map.c) */
+    {"ReportUse", "region", "CN-HE", DENIED, "REGION_MISMATCH", TJ},
+    {"ReportUse", "region", "", DENIED, "REGION_MISMATCH", TJ},
+    {"ReportUse", "reports", "#0", INVALID, "BAD_BATCH_SIZE", TJ},
+    {"ReportUse", "reports", "#257", EXHAUSTED, "BATCH_TOO_LARGE", TJ},
+    BAD_IDS("ReportUse", "reports.0.report_id", "MALFORMED_REPORT"),
+    {"ReportUse", "reports.0.kind", "", INVALID, "MALFORMED_REPORT", TJ},
+    {"ReportUse", "reports.0.kind", "Retired", INVALID, "MALFORMED_REPORT", TJ},
+    {"ReportUse", "reports.0.kind", "cancelled", INVALID, "MALFORMED_REPORT", TJ}, /* with a purpose */
+    {"ReportUse", "reports.0.purpose", "", INVALID, "MALFORMED_REPORT", TJ},
+    {"ReportUse", "reports.0.purpose", "offset", INVALID, "MALFORMED_REPORT", TJ},
+    {"ReportUse", "reports.0.blocks", "#0", INVALID, "MALFORMED_REPORT", TJ},
+    {"ReportUse", "reports.0.blocks", "#1025", INVALID, "MALFORMED_REPORT", TJ},
+    {"ReportUse", "reports.0.blocks", "#2", INVALID, "MALFORMED_REPORT", TJ}, /* overlapping */
+    {"ReportUse", "reports.0.blocks.0.origin_region", "CN-BJ", INVALID, "MALFORMED_REPORT", TJ},
+    {"ReportUse", "reports.0.blocks.0.methodology_id", "BJ-GT-01", INVALID, "MALFORMED_REPORT", TJ},
+    {"ReportUse", "reports.0.blocks.0.serial_start", "0", INVALID, "MALFORMED_REPORT", TJ},
+    {"ReportUse", "reports.0.blocks.0.serial_start", "11", INVALID, "MALFORMED_REPORT", TJ},
+    {"ReportUse", "reports.0.blocks.0.serial_end", U64_MAX, INVALID, "MALFORMED_REPORT", TJ},
 };
 
 static void label_of(char *buf, size_t n, const method_t *m, const row_t *r, int at) {

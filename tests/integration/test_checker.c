@@ -12,14 +12,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-static redis_harness_t *g_redis;
-static store_t *g_store;
+static redis_harness_t *g_redis, *g_redis_bj;
+static store_t *g_store, *g_store_bj;
 
 static void fini(void) {
     store_close(g_store);
     g_store = NULL;
     redis_stop(g_redis);
     g_redis = NULL;
+    store_close(g_store_bj);
+    g_store_bj = NULL;
+    redis_stop(g_redis_bj);
+    g_redis_bj = NULL;
 }
 
 TestSuite(checker, .fini = fini, .timeout = 60);
@@ -151,5 +155,116 @@ Test(checker, blocks_by_methodology_that_differ_from_the_blocks_are_a_violation)
     rep = check(0);
     dump(rep);
     cr_expect(has_violation(rep, "account x's blocks by methodology are not its blocks"));
+/* ---- the origin's map against every region's holdings (issue 15 item 5) ---- */
+
+/* A second store, CN-BJ's. */
+static void start_bj(void) {
+    g_redis_bj = redis_start(NULL);
+    cr_assert_not_null(g_redis_bj, "redis_start: %s", redis_last_error());
+    store_config_t cfg;
+    store_config_defaults(&cfg);
+    snprintf(cfg.host, sizeof cfg.host, "%s", g_redis_bj->host);
+    cfg.port = g_redis_bj->port;
+    char err[256] = "";
+    g_store_bj = store_open(&cfg, err, sizeof err);
+    cr_assert_not_null(g_store_bj, "store_open: %s", err);
+}
+
+static void cmd_bj(const char *text) {
+    redisContext *c = redis_connect(g_redis_bj);
+    cr_assert_not_null(c);
+    redisReply *r = redisCommand(c, text);
+    cr_assert(r != NULL && r->type != REDIS_REPLY_ERROR, "%s: %s", text, r != NULL ? r->str : "");
+    freeReplyObject(r);
+    redisFree(c);
+}
+
+static checker_report_t *check_two(int settled_required) {
+    checker_region_t reg[2] = {{.store = g_store}, {.store = g_store_bj}};
+    snprintf(reg[0].region, sizeof reg[0].region, "CN-TJ");
+    snprintf(reg[1].region, sizeof reg[1].region, "CN-BJ");
+    checker_report_t *rep = calloc(1, sizeof *rep);
+    cr_assert_not_null(rep);
+    char err[256] = "";
+    cr_assert_eq(checker_run(reg, 2, settled_required, rep, err, sizeof err), 0, "%s", err);
+    return rep;
+}
+
+#define MAP_LIVE "1001:2000:CN-BJ:at"
+#define MAP_RETIRED "2001:2500:CN-BJ:retired"
+#define MAP_CANCELLED "2501:3000:CN-BJ:cancelled"
+
+/* TJ issued 1-3000: 1-1000 at home, 1001-2000 live at BJ, 2001-2500 retired
+ * and 2501-3000 cancelled there (reported). Consistent: no finding. Then
+ * each corruption of TJ's map in Redis is found, with the range and what
+ * each side says. */
+Test(checker, the_origin_map_is_checked_against_every_region) {
+    start();
+    start_bj();
+    cmd("SET " STORE_KEY_SERIAL_LAST " 3000");
+    cmd("HSET " STORE_KEY_ACCOUNT_PREFIX "x" STORE_KEY_ACCOUNT_BLOCKS_SUFFIX " CN-TJ|TJ-GT-01|2026|1 1000");
+    cmd("ZADD " STORE_KEY_SERIALS_PREFIX "CN-TJ 1 1:1000");
+    cmd("ZADD " STORE_KEY_ORIGIN_MAP " 1001 " MAP_LIVE " 2001 " MAP_RETIRED " 2501 " MAP_CANCELLED);
+    cmd_bj("HSET " STORE_KEY_ACCOUNT_PREFIX "y" STORE_KEY_ACCOUNT_BLOCKS_SUFFIX " CN-TJ|TJ-GT-01|2026|1001 2000");
+    cmd_bj("RPUSH " STORE_KEY_RETIRED " 0123456789abcdef0123456789abcdef|CN-TJ|TJ-GT-01|2026|2001|2500");
+    cmd_bj("RPUSH " STORE_KEY_CANCELLED " fedcba9876543210fedcba9876543210|CN-TJ|TJ-GT-01|2026|2501|3000");
+    cmd_bj("ZADD " STORE_KEY_SERIALS_PREFIX "CN-TJ 1001 1001:3000");
+    checker_report_t *rep = check_two(1);
+    dump(rep);
+    cr_assert_eq(rep->violations_n, 0, "a consistent federation has findings");
+    free(rep);
+
+    /* part of the live range placed at another region */
+    cmd("ZREM " STORE_KEY_ORIGIN_MAP " " MAP_LIVE);
+    cmd("ZADD " STORE_KEY_ORIGIN_MAP " 1001 1001:1800:CN-BJ:at 1801 1801:2000:CN-HE:at");
+    rep = check_two(1);
+    dump(rep);
+    cr_expect(has_violation(rep, "CN-TJ serials 1801-2000: CN-TJ's map places them live at CN-HE, but they are "
+                                 "live at CN-BJ (CN-BJ account y)"));
+    cr_expect_eq(rep->violations_n, 1);
+    free(rep);
+    cmd("ZREM " STORE_KEY_ORIGIN_MAP " 1001:1800:CN-BJ:at 1801:2000:CN-HE:at");
+    cmd("ZADD " STORE_KEY_ORIGIN_MAP " 1001 " MAP_LIVE);
+
+    /* a retirement the map still places live there: settled, a finding; not
+     * settled, a report in flight */
+    cmd("ZREM " STORE_KEY_ORIGIN_MAP " " MAP_RETIRED);
+    cmd("ZADD " STORE_KEY_ORIGIN_MAP " 2001 2001:2500:CN-BJ:at");
+    rep = check_two(1);
+    dump(rep);
+    cr_expect(has_violation(rep, "CN-TJ serials 2001-2500: CN-TJ's map places them live at CN-BJ, but they are "
+                                 "retired at CN-BJ (CN-BJ retired by 0123456789abcdef0123456789abcdef)"));
+    cr_expect_eq(rep->violations_n, 1);
+    free(rep);
+    rep = check_two(0);
+    cr_expect_eq(rep->violations_n, 0);
+    free(rep);
+    cmd("ZREM " STORE_KEY_ORIGIN_MAP " 2001:2500:CN-BJ:at");
+    cmd("ZADD " STORE_KEY_ORIGIN_MAP " 2001 " MAP_RETIRED);
+
+    /* an entry lost: the map leaves them at home, where TJ holds nothing */
+    cmd("ZREM " STORE_KEY_ORIGIN_MAP " " MAP_CANCELLED);
+    rep = check_two(1);
+    dump(rep);
+    cr_expect(has_violation(rep, "CN-TJ serials 2501-3000: CN-TJ's map places them at home, but they are "
+                                 "cancelled at CN-BJ (CN-BJ cancelled by fedcba9876543210fedcba9876543210)"));
+    cr_expect(has_violation(rep, "CN-TJ: its index of its own serials and its map disagree from serial 2501 "
+                                 "(the map leaves it at home, but it is not indexed there)"));
+    free(rep);
+
+    /* an entry for serials BJ does not hold (they are at TJ) */
+    cmd("ZADD " STORE_KEY_ORIGIN_MAP " 2501 " MAP_CANCELLED " 1 1:10:CN-BJ:at");
+    rep = check_two(1);
+    dump(rep);
+    cr_expect(has_violation(rep, "CN-TJ serials 1-10: CN-TJ's map places them live at CN-BJ, but CN-BJ does not hold them"));
+    cr_expect(has_violation(rep, "CN-TJ serials 1-10: CN-TJ's map places them live at CN-BJ, but they are live at "
+                                 "CN-TJ (CN-TJ account x)"));
+    free(rep);
+    cmd("ZREM " STORE_KEY_ORIGIN_MAP " 1:10:CN-BJ:at");
+    cmd("ZADD " STORE_KEY_ORIGIN_MAP " 999999 999999:1000000:CN-BJ:at 2600 2600:2700:CN-HE:lost");
+    rep = check_two(1);
+    cr_expect(has_violation(rep, "CN-TJ: malformed origin map entry '999999:1000000:CN-BJ:at'"));
+    cr_expect(has_violation(rep, "CN-TJ: malformed origin map entry '2600:2700:CN-HE:lost'"));
+    cr_expect_eq(rep->violations_n, 2);
     free(rep);
 }

@@ -235,6 +235,14 @@ Test(heuristic, forced_commit_waits_and_converges_when_the_coordinator_aborts, .
     cr_assert_eq(rep->violations_n, 0, "%s", rep->violations[0]);
     free(rep);
     cr_assert_geq(federation_log_count(fed, BJ, "\"heuristic_settled\""), 1);
+    /* the forced COMMIT's report of its discount cancellation to CN-TJ is
+     * withdrawn with it (CN-TJ's map never placed those serials at CN-BJ) */
+    redisContext *c = redis_of(BJ);
+    redisReply *z = redisCommand(c, "ZCARD " STORE_KEY_REPORTS_OUT_PREFIX "CN-TJ");
+    cr_assert(z != NULL && z->type == REDIS_REPLY_INTEGER);
+    cr_expect_eq(z->integer, 0, "CN-BJ still has %lld use reports for CN-TJ", z->integer);
+    freeReplyObject(z);
+    redisFree(c);
     /* the audit log replays to the store (the 'heuristic' entry moved the blocks back) */
     const char *verify[] = {"audit", "verify", "--region", "CN-BJ", NULL};
     char *out = NULL;

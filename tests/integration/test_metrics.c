@@ -6,6 +6,10 @@
 #include "tests/support/proc.h"
 #include "tests/support/registry_client.h"
 
+#include "settlement/store_keys.h"
+
+#include <hiredis/hiredis.h>
+
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -387,5 +391,59 @@ Test(metrics, a_prepared_leg_whose_coordinator_is_down_is_in_doubt, .timeout = 1
     cr_assert_not_null(rep);
     cr_assert_eq(rep->violations_n, 0, "checker: %s", rep->violations[0]);
     free(rep);
+    stop_all();
+}
+
+/* ---- use reports pending per peer ---------------------------------------------- */
+
+/* BJ retires TJ serials while TJ is down: the report waits in BJ's outbox
+ * (carbon_use_reports_pending{peer="CN-TJ"} 1 at BJ) and is re-sent until TJ,
+ * back, acknowledges it (0); TJ's map then places the serials retired at BJ. */
+Test(metrics, use_reports_pending_until_the_origin_answers, .timeout = 120) {
+    start(2, "[metrics]\nlisten = 127.0.0.1:0\n", 0);
+    open_ok(TJ, "tj-a");
+    open_ok(BJ, "bj-b");
+    issue_ok(TJ, "tj-a", "TJ-GT-01", 100000); /* 4750 g */
+    char tid[33], rid[33];
+    rc_new_id(tid);
+    rc_new_id(rid);
+    client_status_t st;
+    cr_assert_eq(rc_transfer(reg(TJ), tid, "tj-a", "CN-BJ", "bj-b", "TJ-GT-01", 4, NULL, &st),
+                 GRPC_STATUS_OK, "%s", st.details);
+    cr_assert_eq(rc_wait_arrival(reg(BJ), tid, 10000), 0);
+    int bj = logged_metrics_port(BJ);
+    const char *series = "carbon_use_reports_pending{peer=\"CN-TJ\"}";
+    redisContext *c = redis_connect(federation_redis(fed, TJ));
+    cr_assert_not_null(c);
+    long long until = proc_now_ms() + 10000, applied = 0; /* the discount's cancellation, reported */
+    while (applied != 1 && proc_now_ms() < until) {
+        redisReply *h = redisCommand(c, "HLEN %s", STORE_KEY_REPORTS_IN_PREFIX "CN-BJ");
+        cr_assert(h != NULL && h->type == REDIS_REPLY_INTEGER);
+        applied = h->integer;
+        freeReplyObject(h);
+        if (applied != 1) proc_sleep_ms(100);
+    }
+    redisFree(c);
+    cr_assert_eq(applied, 1, "TJ applied %lld use reports from BJ", applied);
+    cr_assert_eq(federation_kill9(fed, TJ), 0, "%s", federation_last_error());
+    cr_assert_eq(rc_retire(reg(BJ), rid, "bj-b", "TJ-GT-01", 100, NULL, &st), GRPC_STATUS_OK, "%s",
+                 st.details);
+    cr_assert_geq(wait_at_least(bj, series, 1, 10000), 1, "the report is not pending at BJ");
+    proc_sleep_ms(1500); /* a few recovery passes fail to reach TJ: still pending */
+    unsigned long long still = scrape_value(bj, series);
+    cr_assert_eq(still, 1, "pending %llu", still);
+    cr_assert_eq(federation_restart(fed, TJ), 0, "%s", federation_last_error());
+    until = proc_now_ms() + 20000; /* within the backoff (up to a few seconds here) */
+    while (scrape_value(bj, series) != 0 && proc_now_ms() < until) proc_sleep_ms(200);
+    cr_expect_eq(scrape_value(bj, series), 0, "the report was not acknowledged after TJ came back");
+    c = redis_connect(federation_redis(fed, TJ));
+    cr_assert_not_null(c);
+    redisReply *r = redisCommand(c, "ZRANGE %s 0 -1", STORE_KEY_ORIGIN_MAP);
+    cr_assert(r != NULL && r->type == REDIS_REPLY_ARRAY);
+    int retired = 0;
+    for (size_t i = 0; i < r->elements; i++) retired |= strstr(r->element[i]->str, ":CN-BJ:retired") != NULL;
+    cr_expect(retired, "TJ's map has no range retired at BJ");
+    freeReplyObject(r);
+    redisFree(c);
     stop_all();
 }
