@@ -155,6 +155,9 @@ Test(checker, blocks_by_methodology_that_differ_from_the_blocks_are_a_violation)
     rep = check(0);
     dump(rep);
     cr_expect(has_violation(rep, "account x's blocks by methodology are not its blocks"));
+    free(rep);
+}
+
 /* ---- the origin's map against every region's holdings (issue 15 item 5) ---- */
 
 /* A second store, CN-BJ's. */
