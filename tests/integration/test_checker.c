@@ -52,8 +52,8 @@ static void cmd(const char *text) {
 
 /* Puts block CN-TJ|TJ-GT-01|2026|first|last into account acct as a script
  * would (both sorted sets, store_keys.h). */
-static void block_add(const char *acct, unsigned first, unsigned last) {
-    redisContext *c = redis_connect(g_redis);
+static void block_add_on(redis_harness_t *redis, const char *acct, unsigned first, unsigned last) {
+    redisContext *c = redis_connect(redis);
     cr_assert_not_null(c);
     char member[96];
     snprintf(member, sizeof member, "2026 CN-TJ %016u %016u TJ-GT-01", first, last);
@@ -67,6 +67,8 @@ static void block_add(const char *acct, unsigned first, unsigned last) {
     freeReplyObject(r);
     redisFree(c);
 }
+
+static void block_add(const char *acct, unsigned first, unsigned last) { block_add_on(g_redis, acct, first, last); }
 
 static checker_report_t *check(int settled_required) {
     checker_region_t reg = {.store = g_store};
@@ -205,10 +207,10 @@ Test(checker, the_origin_map_is_checked_against_every_region) {
     start();
     start_bj();
     cmd("SET " STORE_KEY_SERIAL_LAST " 3000");
-    cmd("HSET " STORE_KEY_ACCOUNT_PREFIX "x" STORE_KEY_ACCOUNT_BLOCKS_SUFFIX " CN-TJ|TJ-GT-01|2026|1 1000");
+    block_add("x", 1, 1000);
     cmd("ZADD " STORE_KEY_SERIALS_PREFIX "CN-TJ 1 1:1000");
     cmd("ZADD " STORE_KEY_ORIGIN_MAP " 1001 " MAP_LIVE " 2001 " MAP_RETIRED " 2501 " MAP_CANCELLED);
-    cmd_bj("HSET " STORE_KEY_ACCOUNT_PREFIX "y" STORE_KEY_ACCOUNT_BLOCKS_SUFFIX " CN-TJ|TJ-GT-01|2026|1001 2000");
+    block_add_on(g_redis_bj, "y", 1001, 2000);
     cmd_bj("RPUSH " STORE_KEY_RETIRED " 0123456789abcdef0123456789abcdef|CN-TJ|TJ-GT-01|2026|2001|2500");
     cmd_bj("RPUSH " STORE_KEY_CANCELLED " fedcba9876543210fedcba9876543210|CN-TJ|TJ-GT-01|2026|2501|3000");
     cmd_bj("ZADD " STORE_KEY_SERIALS_PREFIX "CN-TJ 1001 1001:3000");
