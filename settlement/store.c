@@ -539,16 +539,34 @@ static int store_round_trip(store_t *s, int argc, const char **argv, const size_
     return store_exchange(s, 1, reply, &sent_any, err, errlen);
 }
 
-/* On a fresh connection: claims the store for cfg.region (store_region_claim)
- * and refuses, not retryable, a store that names another region. */
+/* On a fresh connection: reads the store's region (GET), and only when it
+ * has none claims it (SET NX GET), so that a primary refusing writes
+ * (NOREPLICAS) still serves reads. Refuses, not retryable, a store that
+ * names another region; a claim refused for a passing reason (NOREPLICAS,
+ * LOADING, BUSY, MASTERDOWN) is a retryable failed attempt. */
 static int store_connect_claim(store_t *s, bool *retryable, char *err, size_t errlen) {
     CARBON_ASSERT(s != NULL && s->ctx != NULL && retryable != NULL);
     CARBON_ASSERT(s->cfg.region[0] != '\0' && strlen(s->cfg.region) < STORE_REGION_SIZE);
     const char *argv[5] = {"SET", STORE_REGION_KEY, s->cfg.region, "NX", "GET"};
     size_t argvlen[5] = {3, strlen(STORE_REGION_KEY), strlen(s->cfg.region), 2, 3};
+    const char *get[2] = {"GET", STORE_REGION_KEY};
+    size_t getlen[2] = {3, strlen(STORE_REGION_KEY)};
     redisReply *r = NULL;
-    int rc = store_round_trip(s, 5, argv, argvlen, "SET " STORE_REGION_KEY, &r, err, errlen);
+    int rc = store_round_trip(s, 2, get, getlen, "GET " STORE_REGION_KEY, &r, err, errlen);
+    if (rc == STORE_OK && r->type == REDIS_REPLY_NIL) {
+        freeReplyObject(r);
+        r = NULL;
+        rc = store_round_trip(s, 5, argv, argvlen, "SET " STORE_REGION_KEY, &r, err, errlen);
+    }
     if (rc != STORE_OK) return rc;
+    if (r->type == REDIS_REPLY_ERROR && (store_prefix(r, "NOREPLICAS") || store_prefix(r, "LOADING") ||
+                                         store_prefix(r, "BUSY ") || store_prefix(r, "MASTERDOWN"))) {
+        store_errf(err, errlen, "redis %s:%d: claiming the store for %s: %.*s", s->addr_host,
+                   s->addr_port, s->cfg.region, store_len_int(r->len), r->str);
+        freeReplyObject(r);
+        store_disconnect(s);
+        return STORE_EUNAVAILABLE;
+    }
     char owner[STORE_REGION_SIZE + 32];
     int got = store_region_reply(s, r, s->cfg.region, owner, sizeof owner, err, errlen);
     freeReplyObject(r);
