@@ -6,8 +6,9 @@
 # Per region, in $RUN_DIR/REGION/:
 #   redis-a, redis-b     a primary and a replica (both with min-replicas-to-write 1),
 #                        each kept running by a small supervisor loop, as systemd's
-#                        Restart= does in production: a killed Redis comes back with
-#                        its AOF and Sentinel turns it into a replica
+#                        Restart= does in production: a killed Redis comes back after
+#                        HA_REDIS_RESTART_S (5) with its AOF, and Sentinel turns it
+#                        into a replica if it had failed over meanwhile
 #   sentinel-1..3        redis-sentinel, quorum 2, master name = the region in lower case
 #   gateway-1, gateway-2 gatewayd with [store] sentinels, master_name, min_replicas = 1
 #   haproxy              TCP mode in front of the two gateways, health checked on
@@ -20,6 +21,7 @@ JJJ_PACKAGES_HA="redis-sentinel haproxy"
 HA_DOWN_AFTER_MS=2000       # Sentinel's down-after-milliseconds
 HA_FAILOVER_TIMEOUT_MS=6000 # Sentinel's failover-timeout
 HA_MIN_REPLICAS=1
+HA_REDIS_RESTART_S="${HA_REDIS_RESTART_S:-5}" # a killed Redis is started again after this (systemd RestartSec)
 
 ha_master_name() { printf '%s' "$1" | tr 'A-Z' 'a-z'; }
 
@@ -50,7 +52,7 @@ ha_start_redis() {
                 --dir "$dir/$name" --pidfile "$dir/$name.pid" --logfile "$dir/$name.log" \
                 --min-replicas-to-write "$HA_MIN_REPLICAS" --min-replicas-max-lag 10 "$@" \
                 >/dev/null 2>&1 </dev/null || true
-            sleep 1
+            sleep "$HA_REDIS_RESTART_S"
         done
     ) >/dev/null 2>&1 </dev/null &
     echo $! >"$dir/$name.supervisor.pid"
