@@ -20,7 +20,7 @@
 JJJ_PACKAGES_HA="redis-sentinel haproxy"
 HA_DOWN_AFTER_MS=2000       # Sentinel's down-after-milliseconds
 HA_FAILOVER_TIMEOUT_MS=6000 # Sentinel's failover-timeout
-HA_MIN_REPLICAS=1
+HA_MIN_REPLICAS="${HA_MIN_REPLICAS:-1}" # [store] min_replicas and min-replicas-to-write
 HA_REDIS_RESTART_S="${HA_REDIS_RESTART_S:-5}" # a killed Redis is started again after this (systemd RestartSec)
 
 ha_master_name() { printf '%s' "$1" | tr 'A-Z' 'a-z'; }

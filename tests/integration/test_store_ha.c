@@ -296,3 +296,38 @@ Test(store_ha, primary_of_another_region_refused, .fini = fini, .timeout = TEST_
     freeReplyObject(r);
     redisFree(c);
 }
+
+/* A primary that refuses writes (min-replicas-to-write 1, its replica gone)
+ * still serves reads: the store reads its region key instead of writing it,
+ * and a script refused with NOREPLICAS (not run) is retried within the
+ * budget, then STORE_EUNAVAILABLE, not a script error. */
+Test(store_ha, primary_without_replica_serves_reads, .fini = fini, .timeout = TEST_TIMEOUT_S) {
+    g_other = redis_start(NULL);
+    cr_assert_not_null(g_other, "%s", redis_last_error());
+    redisContext *c = redis_connect(g_other);
+    cr_assert_not_null(c);
+    redisReply *r = redisCommand(c, "SET %s CN-TJ", STORE_REGION_KEY);
+    freeReplyObject(r);
+    r = redisCommand(c, "CONFIG SET min-replicas-to-write 1");
+    cr_assert(r != NULL && r->type == REDIS_REPLY_STATUS);
+    freeReplyObject(r);
+    redisFree(c);
+    store_config_t cfg;
+    store_config_defaults(&cfg);
+    cfg.port = g_other->port;
+    snprintf(cfg.region, sizeof cfg.region, "CN-TJ");
+    cfg.reconnect_attempts_max = 2;
+    cfg.reconnect_backoff_ms_initial = 10;
+    cfg.reconnect_backoff_ms_max = 20;
+    char err[ERR_MAX] = "";
+    g_store = store_open(&cfg, err, sizeof err);
+    cr_assert_not_null(g_store, "a primary refusing writes was not opened for reads: %s", err);
+    const char *get_argv[2] = {"r-1", "1"};
+    cr_assert_eq(store_eval(g_store, store_script_index("account_get"), 0, 2, get_argv, NULL, &r, err,
+                            sizeof err), STORE_OK, "%s", err);
+    freeReplyObject(r);
+    int created = 0;
+    int rc = open_account(g_store, "r-1", &created, err, sizeof err);
+    cr_assert_eq(rc, STORE_EUNAVAILABLE, "%s: %s", store_rc_name(rc), err);
+    cr_assert(strstr(err, "NOREPLICAS") != NULL, "%s", err);
+}
