@@ -41,16 +41,25 @@ ha_pick_ports() {
 }
 
 # Starts Redis $2 (redis-a, redis-b) of region $1 on port $3 under a
-# supervisor loop; extra redis-server arguments follow. Waits until it answers.
+# supervisor loop, as the primary ($4 = "no one") or as a replica of
+# 127.0.0.1:$4. Waits until it answers.
 ha_start_redis() {
-    local r="$1" name="$2" port="$3" dir="$RUN_DIR/$1"; shift 3
+    local r="$1" name="$2" port="$3" of="$4" dir="$RUN_DIR/$1"
     mkdir -p "$dir/$name"
     rm -f "$dir/$name.stopping" "$dir/$name.pid"
+    # Its own copy of the configuration, with its role in it: Sentinel's CONFIG
+    # REWRITE (after REPLICAOF) updates that line, so that a restart by the
+    # supervisor comes back in the role Sentinel gave it; the repository's
+    # file is never written. Kept between runs (ha_last_primary reads it).
+    [ -f "$dir/$name.conf" ] || cp "$JJJ_ROOT/deploy/local/redis.conf" "$dir/$name.conf"
+    sed -i '/^replicaof /d' "$dir/$name.conf"
+    if [ "$of" = "no one" ]; then echo "replicaof no one"; else echo "replicaof 127.0.0.1 $of"; fi \
+        >>"$dir/$name.conf"
     (
         while [ ! -f "$dir/$name.stopping" ]; do
-            redis-server "$JJJ_ROOT/deploy/local/redis.conf" --daemonize no --port "$port" \
+            redis-server "$dir/$name.conf" --daemonize no --port "$port" \
                 --dir "$dir/$name" --pidfile "$dir/$name.pid" --logfile "$dir/$name.log" \
-                --min-replicas-to-write "$HA_MIN_REPLICAS" --min-replicas-max-lag 10 "$@" \
+                --min-replicas-to-write "$HA_MIN_REPLICAS" --min-replicas-max-lag 10 \
                 >/dev/null 2>&1 </dev/null || true
             sleep "$HA_REDIS_RESTART_S"
         done
@@ -65,16 +74,16 @@ ha_start_redis() {
     return 1
 }
 
-# Starts Sentinel $2 (1..3) of region $1.
+# Starts Sentinel $2 (1..3) of region $1, watching the primary on port $3.
 ha_start_sentinel() {
-    local r="$1" i="$2" dir="$RUN_DIR/$1" name; name="$(ha_master_name "$1")"
+    local r="$1" i="$2" primary="$3" dir="$RUN_DIR/$1" name; name="$(ha_master_name "$1")"
     local port; port="$(port_of "SENTINEL$i" "$r")"
     cat >"$dir/sentinel-$i.conf" <<EOF
 port $port
 bind 127.0.0.1
 daemonize no
 dir $dir
-sentinel monitor $name 127.0.0.1 $(port_of REDIS "$r") 2
+sentinel monitor $name 127.0.0.1 $primary 2
 sentinel down-after-milliseconds $name $HA_DOWN_AFTER_MS
 sentinel failover-timeout $name $HA_FAILOVER_TIMEOUT_MS
 sentinel parallel-syncs $name 1
@@ -151,17 +160,34 @@ EOF
     jjj_wait_listening "$port" "$!" 100 || { echo "$r: haproxy did not start" >&2; return 1; }
 }
 
-# Starts one region: Redis primary and replica, Sentinels, gateways, HAProxy.
+# Which of region $1's servers was the primary when the last --ha run ended:
+# redis-b if Sentinel's CONFIG REWRITE made redis-a its replica, else redis-a.
+ha_last_primary() {
+    local dir="$RUN_DIR/$1"
+    if grep -q '^replicaof [0-9]' "$dir/redis-a.conf" 2>/dev/null &&
+        ! grep -q '^replicaof [0-9]' "$dir/redis-b.conf" 2>/dev/null; then
+        echo redis-b
+    else
+        echo redis-a
+    fi
+}
+
+# Starts one region: Redis primary and replica (the primary of the last run,
+# if any, stays the primary, so that no newer data is overwritten), Sentinels,
+# gateways, HAProxy.
 ha_start_region() {
-    local r="$1" i
-    ha_start_redis "$r" redis-a "$(port_of REDIS "$r")" || return 1
-    ha_start_redis "$r" redis-b "$(port_of REPLICA "$r")" --replicaof 127.0.0.1 "$(port_of REDIS "$r")" || return 1
+    local r="$1" i p=redis-a s=redis-b pport sport
+    [ "$(ha_last_primary "$r")" = redis-b ] && { p=redis-b; s=redis-a; }
+    pport="$(port_of REDIS "$r")"; sport="$(port_of REPLICA "$r")"
+    [ "$p" = redis-b ] && { pport="$(port_of REPLICA "$r")"; sport="$(port_of REDIS "$r")"; }
+    ha_start_redis "$r" "$p" "$pport" "no one" || return 1
+    ha_start_redis "$r" "$s" "$sport" "$pport" || return 1
     # min-replicas-to-write: the primary takes writes once its replica is in sync
     for _ in $(seq 1 100); do
-        redis-cli -p "$(port_of REPLICA "$r")" info replication | grep -q '^master_link_status:up' && break
+        redis-cli -p "$sport" info replication | grep -q '^master_link_status:up' && break
         sleep 0.1
     done
-    for i in 1 2 3; do ha_start_sentinel "$r" "$i" || return 1; done
+    for i in 1 2 3; do ha_start_sentinel "$r" "$i" "$pport" || return 1; done
     for i in 1 2; do ha_write_gateway_config "$r" "$i"; ha_start_gateway "$r" "$i" || return 1; done
     ha_start_haproxy "$r"
 }

@@ -34,6 +34,7 @@ cleanup() {
 trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
+conf_sum="$(sha256sum <"$SRC/deploy/local/redis.conf")"
 bash "$RUN" start --ha >"$RUN_DIR.start.log" 2>&1 || { cat "$RUN_DIR.start.log" >&2; fail "start --ha"; }
 rm -f "$RUN_DIR.start.log"
 # shellcheck source=/dev/null
@@ -116,4 +117,7 @@ done
 targets="CN-TJ=127.0.0.1:$PORT_CN_TJ,CN-BJ=127.0.0.1:$PORT_CN_BJ,CN-HE=127.0.0.1:$PORT_CN_HE"
 GWCTL_TARGETS="$targets" gw CN-HE auditor audit verify --region CN-TJ >/dev/null ||
     fail "CN-TJ's audit log does not replay after the failover"
+# Sentinel's CONFIG REWRITE goes to each server's own copy, never to the repository's
+[ "$(sha256sum <"$SRC/deploy/local/redis.conf")" = "$conf_sum" ] ||
+    fail "deploy/local/redis.conf was rewritten (by Sentinel's CONFIG REWRITE?)"
 echo "PASS: every outcome the client saw is the same on both sides after losing CN-TJ's primary and a gateway; reconcile clean"
