@@ -7,8 +7,8 @@
 #   redis-a, redis-b     a primary and a replica (both with min-replicas-to-write 1),
 #                        each kept running by a small supervisor loop, as systemd's
 #                        Restart= does in production: a killed Redis comes back after
-#                        HA_REDIS_RESTART_S (5) with its AOF, and Sentinel turns it
-#                        into a replica if it had failed over meanwhile
+#                        HA_REDIS_RESTART_S (5) with its AOF, as the replica of the
+#                        primary the Sentinels name (ha_follow_sentinels)
 #   sentinel-1..3        redis-sentinel, quorum 2, master name = the region in lower case
 #   gateway-1, gateway-2 gatewayd with [store] sentinels, master_name, min_replicas = 1
 #   haproxy              TCP mode in front of the two gateways, health checked on
@@ -40,6 +40,22 @@ ha_pick_ports() {
     . "$RUN_DIR/ports.env"
 }
 
+# Before a supervisor restarts region $1's Redis on port $2: if a Sentinel
+# names another server as the primary now (it failed over while this one was
+# down), the configuration $3 makes it come back as that primary's replica at
+# once, instead of as a stale primary that Sentinel demotes some 10 s later.
+ha_follow_sentinels() {
+    local r="$1" port="$2" conf="$3" i cur
+    for i in 1 2 3; do
+        cur="$(redis-cli -p "$(port_of "SENTINEL$i" "$r")" sentinel get-master-addr-by-name \
+            "$(ha_master_name "$r")" 2>/dev/null | sed -n 2p)" || cur=""
+        [ -n "$cur" ] && break
+    done
+    [ -n "$cur" ] && [ "$cur" != "$port" ] || return 0
+    sed -i '/^replicaof /d' "$conf"
+    echo "replicaof 127.0.0.1 $cur" >>"$conf"
+}
+
 # Starts Redis $2 (redis-a, redis-b) of region $1 on port $3 under a
 # supervisor loop, as the primary ($4 = "no one") or as a replica of
 # 127.0.0.1:$4. Waits until it answers.
@@ -56,7 +72,10 @@ ha_start_redis() {
     if [ "$of" = "no one" ]; then echo "replicaof no one"; else echo "replicaof 127.0.0.1 $of"; fi \
         >>"$dir/$name.conf"
     (
+        first=1
         while [ ! -f "$dir/$name.stopping" ]; do
+            [ "$first" = 1 ] || ha_follow_sentinels "$r" "$port" "$dir/$name.conf"
+            first=0
             redis-server "$dir/$name.conf" --daemonize no --port "$port" \
                 --dir "$dir/$name" --pidfile "$dir/$name.pid" --logfile "$dir/$name.log" \
                 --min-replicas-to-write "$HA_MIN_REPLICAS" --min-replicas-max-lag 10 \
