@@ -3,6 +3,7 @@
 #include "common/carbon_assert.h"
 
 #include "gateway/rpc/region_address.h"
+#include "settlement/store.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -30,6 +31,7 @@ void config_defaults(gateway_config_t *cfg) {
     cfg->store_port = 6379;
     cfg->store_connect_timeout_ms = 2000;
     cfg->store_command_timeout_ms = 5000;
+    cfg->store_wait_timeout_ms = 1000;
     cfg->max_message_bytes = 4u << 20;
     cfg->batch_legs_max = 256;
     cfg->batch_window_ms = 0;
@@ -190,6 +192,42 @@ static int config_on_tls(config_parse_t *p, const char *name, const char *value)
     return config_unknown_key(p, "tls", name);
 }
 
+/* [store]: the Sentinel and WAIT keys. 1, or 0 with the reason in p->err. */
+static int config_on_store_ha(config_parse_t *p, const char *name, const char *value) {
+    gateway_config_t *cfg = p->cfg;
+    uint64_t v;
+    if (strcmp(name, "sentinels") == 0) {
+        store_config_t scratch;
+        store_config_defaults(&scratch);
+        char why[160];
+        if (store_config_sentinels(&scratch, value, why, sizeof why) != 0) {
+            snprintf(p->err, p->errlen, "%s", why);
+            return 0;
+        }
+        return config_copy(p, cfg->store_sentinels, sizeof cfg->store_sentinels, name, value);
+    }
+    if (strcmp(name, "master_name") == 0) {
+        for (const char *c = value; *c != '\0'; c++) {
+            if (!isalnum((unsigned char)*c) && *c != '-' && *c != '_' && *c != '.') {
+                snprintf(p->err, p->errlen, "master_name must be letters, digits, '-', '_', '.'");
+                return 0;
+            }
+        }
+        return config_copy(p, cfg->store_master_name, sizeof cfg->store_master_name, name, value);
+    }
+    if (strcmp(name, "min_replicas") == 0) {
+        if (!config_uint(p, name, value, 0, STORE_REPLICAS_MAX, &v)) return 0;
+        cfg->store_min_replicas = (int)v;
+        return 1;
+    }
+    if (strcmp(name, "wait_timeout_ms") == 0) {
+        if (!config_uint(p, name, value, 1, 600000, &v)) return 0;
+        cfg->store_wait_timeout_ms = (int)v;
+        return 1;
+    }
+    return config_unknown_key(p, "store", name);
+}
+
 /* [store]: one key. 1, or 0 with the reason in p->err. */
 static int config_on_store(config_parse_t *p, const char *name, const char *value) {
     gateway_config_t *cfg = p->cfg;
@@ -212,7 +250,7 @@ static int config_on_store(config_parse_t *p, const char *name, const char *valu
         cfg->store_command_timeout_ms = (int)v;
         return 1;
     }
-    return config_unknown_key(p, "store", name);
+    return config_on_store_ha(p, name, value);
 }
 
 /* [limits] and [audit]: one key. 1, or 0 with the reason in p->err. */
@@ -361,6 +399,21 @@ static int config_lines_fit(FILE *f, const char *path, char *err, size_t errlen)
     return 1;
 }
 
+/* The [store] keys that depend on each other. 0, or -1 with err. */
+static int config_check_store(const char *path, const gateway_config_t *cfg, char *err, size_t errlen) {
+    CARBON_ASSERT(path != NULL && cfg != NULL);
+    if ((cfg->store_sentinels[0] != '\0') != (cfg->store_master_name[0] != '\0')) {
+        snprintf(err, errlen, "%s: [store] sentinels and master_name go together", path);
+        return -1;
+    }
+    if (cfg->store_min_replicas > 0 && cfg->store_wait_timeout_ms >= cfg->store_command_timeout_ms) {
+        snprintf(err, errlen, "%s: [store] wait_timeout_ms (%d) must be below command_timeout_ms (%d)",
+                 path, cfg->store_wait_timeout_ms, cfg->store_command_timeout_ms);
+        return -1;
+    }
+    return 0;
+}
+
 int config_load(const char *path, gateway_config_t *cfg, char *err, size_t errlen) {
     CARBON_ASSERT(path != NULL && cfg != NULL && err != NULL && errlen > 0);
     config_parse_t p = {.cfg = cfg, .path = path, .err = err, .errlen = errlen};
@@ -401,6 +454,7 @@ int config_load(const char *path, gateway_config_t *cfg, char *err, size_t errle
         snprintf(err, errlen, "%s: missing required key listen in [gateway]", path);
         return -1;
     }
+    if (config_check_store(path, cfg, err, errlen) != 0) return -1;
     if (config_peer_address(cfg, cfg->region) != NULL) {
         snprintf(err, errlen, "%s: [peers] names this gateway's own region %s", path, cfg->region);
         return -1;

@@ -6,7 +6,11 @@
  *              fingerprints, settlement/activity_key.h, the same file in every
  *              region; empty: an activity is unique within this region only)
  *   [tls]      cert, key, ca (PEM files), crl_dir (hashed CRL files, `openssl rehash`)
- *   [store]    host, port, user, password_file, connect_timeout_ms, command_timeout_ms
+ *   [store]    host, port, user, password_file, connect_timeout_ms, command_timeout_ms,
+ *              sentinels (HOST:PORT,... : follow the primary through Redis Sentinel;
+ *              host/port are then unused), master_name (the Sentinels' name of this
+ *              region's primary), min_replicas (WAIT for that many replicas after
+ *              every commit point before answering; 0 = no WAIT), wait_timeout_ms
  *   [peers]    REGION = HOST:PORT, one line per other region
  *   [limits]   max_message_bytes, batch_legs_max, batch_window_ms, leg_expiry_ms,
  *              peer_timeout_ms, recovery_interval_ms, heuristic_after_ms (how long
@@ -79,6 +83,10 @@ typedef struct {
     char store_password_file[CONFIG_PATH_MAX];
     int store_connect_timeout_ms;
     int store_command_timeout_ms;
+    char store_sentinels[CONFIG_LINE_MAX]; /* "" = one Redis at store_host:store_port */
+    char store_master_name[64];
+    int store_min_replicas;                /* 0..16, default 0 */
+    int store_wait_timeout_ms;             /* 1..600000, default 1000, < command_timeout_ms */
     /* [peers] */
     config_peer_t peers[CONFIG_PEERS_MAX];
     size_t peers_n;

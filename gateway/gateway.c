@@ -70,6 +70,12 @@ static int gateway_store_config(struct gateway *gw, char *err, size_t errlen) {
     snprintf(gw->store_cfg.user, sizeof gw->store_cfg.user, "%s", cfg->store_user);
     gw->store_cfg.connect_timeout_ms = cfg->store_connect_timeout_ms;
     gw->store_cfg.command_timeout_ms = cfg->store_command_timeout_ms;
+    gw->store_cfg.min_replicas = cfg->store_min_replicas;
+    gw->store_cfg.wait_timeout_ms = cfg->store_wait_timeout_ms;
+    snprintf(gw->store_cfg.master_name, sizeof gw->store_cfg.master_name, "%s", cfg->store_master_name);
+    if (cfg->store_sentinels[0] != '\0' &&
+        store_config_sentinels(&gw->store_cfg, cfg->store_sentinels, err, errlen) != 0)
+        return -1;
     /* every connection checks that the store is this region's (store.h) */
     snprintf(gw->store_cfg.region, sizeof gw->store_cfg.region, "%s", cfg->region);
     if (cfg->store_password_file[0] != '\0') {

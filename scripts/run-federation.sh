@@ -11,6 +11,11 @@
 #   scripts/run-federation.sh restart REGION
 #                                      stop one region's gateway and Redis, start them
 #                                      again on the same ports with the same state
+#   scripts/run-federation.sh start --ha   (or all --ha) each region as past one machine:
+#                                      a Redis primary and replica, three Sentinels, two
+#                                      gateways behind HAProxy (scripts/lib-ha.sh,
+#                                      deploy/MULTI-MACHINE.md); installs redis-sentinel
+#                                      and haproxy if missing. restart is not for --ha.
 #
 # Everything lives in one run folder: $RUN_DIR (default run/federation in the
 # repository): the development PKI, each region's Redis data and gateway
@@ -20,6 +25,9 @@ set -euo pipefail
 JJJ_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # shellcheck source=scripts/lib.sh
 . "$JJJ_ROOT/scripts/lib.sh"
+# shellcheck source=scripts/lib-ha.sh
+. "$JJJ_ROOT/scripts/lib-ha.sh"
+HA_MODE=0
 
 RUN_DIR="${RUN_DIR:-$JJJ_ROOT/run/federation}"
 BUILD_DIR="build"
@@ -29,7 +37,7 @@ REGIONS=(CN-TJ CN-BJ CN-HE)
 GWCTL="$BIN_DIR/gwctl"
 
 usage() {
-    sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 # Sends TERM to the process in pid file $1, waits up to 10 s, then KILL.
@@ -51,6 +59,7 @@ stop_region() {
     local n
     n=$(stop_pidfile "$RUN_DIR/$1/gatewayd.pid")
     n=$((n + $(stop_pidfile "$RUN_DIR/$1/redis.pid")))
+    n=$((n + $(ha_stop_region "$1"))) # --ha: every other *.pid of the region
     echo "$n"
 }
 
@@ -83,7 +92,7 @@ status() {
     for r in "${REGIONS[@]}"; do
         gw "$r" operator health >/dev/null 2>&1 || bad=1
     done
-    print_regions
+    if [ "${HA:-0}" = 1 ]; then ha_print_regions; else print_regions; fi
     return $bad
 }
 
@@ -199,10 +208,13 @@ start_all() {
         # shellcheck disable=SC2086
         JJJ_BUILD_TARGETS="$JJJ_RUN_BUILD_TARGETS" jjj_build "$BUILD_DIR" $JJJ_RUN_BUILD_ARGS
     fi
+    # shellcheck disable=SC2086
+    [ "$HA_MODE" = 1 ] && { jjj_install $JJJ_PACKAGES_HA || exit 1; }
     if [ -f "$RUN_DIR/ports.env" ]; then
         . "$RUN_DIR/ports.env"
         for r in "${REGIONS[@]}"; do
             local pidf="$RUN_DIR/$r/gatewayd.pid"
+            [ -f "$pidf" ] || pidf="$RUN_DIR/$r/gatewayd-1.pid"
             if [ -f "$pidf" ] && kill -0 "$(cat "$pidf")" 2>/dev/null; then
                 echo "a federation already runs from $RUN_DIR: '$0 stop' first" >&2
                 exit 1
@@ -213,6 +225,7 @@ start_all() {
     if [ ! -f "$RUN_DIR/pki/CN-TJ-audit-signing.key" ]; then
         bash "$JJJ_ROOT/certs/make-dev-pki.sh" --force "$RUN_DIR/pki" >"$RUN_DIR/pki.log"
     fi
+    if [ "$HA_MODE" = 1 ]; then ha_start_all; return 0; fi
     : >"$RUN_DIR/ports.env"
     start_stores || { stop_all >/dev/null; exit 1; }
     local next=7101 r
@@ -332,10 +345,15 @@ demo() {
     echo "The federation keeps running. Stop it with: $0 stop"
 }
 
+# --ha after the command (or alone: all --ha)
+if [ "${2:-}" = "--ha" ] || [ "${1:-}" = "--ha" ]; then
+    HA_MODE=1
+    [ "${1:-}" = "--ha" ] && set -- all
+fi
 case "${1:-all}" in
     all) start_all; demo ;;
     start) start_all; echo "Stop it with: $0 stop" ;;
-    restart) [ $# -eq 2 ] || { usage >&2; exit 2; }; restart_region "$2" ;;
+    restart) [ $# -eq 2 ] && [ "$2" != --ha ] || { usage >&2; exit 2; }; restart_region "$2" ;;
     demo) demo ;;
     status) status ;;
     stop) stop_all ;;

@@ -20,6 +20,7 @@
 #include <openssl/evp.h>
 
 #include "settlement/script_sources.h"
+#include "settlement/sentinel.h"
 
 #define STORE_RAW_COMMAND INT_MIN  /* store_call_t.script_index: not EVALSHA */
 #define STORE_EVALSHA_PREFIX_ARGS 3 /* EVALSHA sha nkeys */
@@ -29,6 +30,11 @@
 struct store {
     store_config_t cfg;
     redisContext *ctx; /* NULL while disconnected */
+    char addr_host[STORE_HOST_MAX]; /* the server connected to (or last tried) */
+    int addr_port;
+    char addr_text[STORE_HOST_MAX + 8]; /* "HOST:PORT" while connected */
+    size_t sentinel_next;   /* the Sentinel asked first: the last that answered */
+    bool *waits;            /* [scripts_n]: WAIT after this script (store_script_waits) */
     size_t scripts_n;
     char (*sha)[STORE_SHA1_HEX_LEN + 1]; /* [scripts_n], computed locally */
     /* scratch, allocated once by store_open */
@@ -119,6 +125,107 @@ void store_config_defaults(store_config_t *cfg) {
     cfg->reconnect_backoff_ms_max = 1000;
 }
 
+/* The Sentinel and WAIT fields of cfg (store_config_check). */
+static bool store_config_check_ha(const store_config_t *cfg, char *err, size_t errlen) {
+    CARBON_ASSERT(cfg != NULL);
+    if (cfg->sentinels_n > STORE_SENTINELS_MAX) {
+        store_errf(err, errlen, "store config: %zu sentinels, limit %d", cfg->sentinels_n, STORE_SENTINELS_MAX);
+        return false;
+    }
+    for (size_t i = 0; i < cfg->sentinels_n; i++) {
+        if (!store_str_ok(cfg->sentinel_host[i], STORE_HOST_MAX) || cfg->sentinel_host[i][0] == '\0' ||
+            cfg->sentinel_port[i] < 1 || cfg->sentinel_port[i] > 65535) {
+            store_errf(err, errlen, "store config: sentinel %zu: empty host or port out of 1..65535", i);
+            return false;
+        }
+    }
+    if (!store_str_ok(cfg->master_name, sizeof cfg->master_name) ||
+        (cfg->sentinels_n > 0 && cfg->master_name[0] == '\0')) {
+        store_errf(err, errlen, "store config: sentinels need a master_name of 1..%d bytes",
+                   STORE_MASTER_NAME_MAX - 1);
+        return false;
+    }
+    if (cfg->min_replicas < 0 || cfg->min_replicas > STORE_REPLICAS_MAX) {
+        store_errf(err, errlen, "store config: min_replicas %d out of 0..%d", cfg->min_replicas,
+                   STORE_REPLICAS_MAX);
+        return false;
+    }
+    if (cfg->min_replicas > 0 &&
+        (cfg->wait_timeout_ms < 1 || cfg->wait_timeout_ms >= cfg->command_timeout_ms)) {
+        store_errf(err, errlen, "store config: wait_timeout_ms %d out of 1..command_timeout_ms-1 (%d)",
+                   cfg->wait_timeout_ms, cfg->command_timeout_ms - 1);
+        return false;
+    }
+    return true;
+}
+
+/* One "HOST:PORT" or "[V6]:PORT" of a Sentinel list, len bytes at item. */
+static int store_sentinel_item(const char *item, size_t len, char host[STORE_HOST_MAX], int *port) {
+    CARBON_ASSERT(item != NULL && host != NULL && port != NULL);
+    const char *colon = NULL;
+    for (size_t i = len; i > 0; i--) {
+        if (item[i - 1] == ':') {
+            colon = item + i - 1;
+            break;
+        }
+    }
+    if (colon == NULL || colon == item) return -1;
+    size_t digits = len - (size_t)(colon - item) - 1;
+    if (digits < 1 || digits > 5) return -1;
+    int p = 0;
+    for (size_t i = 0; i < digits; i++) {
+        char c = colon[1 + i];
+        if (c < '0' || c > '9') return -1;
+        p = p * 10 + (c - '0');
+    }
+    const char *h = item;
+    size_t hlen = (size_t)(colon - item);
+    if (h[0] == '[') {
+        if (hlen < 3 || h[hlen - 1] != ']') return -1;
+        h++;
+        hlen -= 2;
+    }
+    if (p < 1 || p > 65535 || hlen >= STORE_HOST_MAX) return -1;
+    for (size_t i = 0; i < hlen; i++) {
+        if (h[i] <= ' ' || h[i] > '~' || h[i] == ',' || (h[i] == ':' && item[0] != '[')) return -1;
+    }
+    memcpy(host, h, hlen);
+    host[hlen] = '\0';
+    *port = p;
+    return 0;
+}
+
+int store_config_sentinels(store_config_t *cfg, const char *list, char *err, size_t errlen) {
+    CARBON_ASSERT(cfg != NULL && list != NULL);
+    char hosts[STORE_SENTINELS_MAX][STORE_HOST_MAX];
+    int ports[STORE_SENTINELS_MAX];
+    size_t n = 0;
+    const char *p = list;
+    for (int guard = 0; guard <= STORE_SENTINELS_MAX; guard++) {
+        while (*p == ' ') p++;
+        size_t len = strcspn(p, ",");
+        size_t trimmed = len;
+        while (trimmed > 0 && p[trimmed - 1] == ' ') trimmed--;
+        if (n == STORE_SENTINELS_MAX) {
+            store_errf(err, errlen, "sentinels: more than %d", STORE_SENTINELS_MAX);
+            return -1;
+        }
+        if (store_sentinel_item(p, trimmed, hosts[n], &ports[n]) != 0) {
+            store_errf(err, errlen, "sentinels: entry %zu is not HOST:PORT (port 1..65535, host "
+                       "under %d bytes, IPv6 in brackets)", n + 1, STORE_HOST_MAX);
+            return -1;
+        }
+        n++;
+        if (p[len] == '\0') break;
+        p += len + 1;
+    }
+    CARBON_ASSERT(n >= 1 && n <= STORE_SENTINELS_MAX);
+    memcpy(cfg->sentinel_host, hosts, sizeof hosts);
+    memcpy(cfg->sentinel_port, ports, sizeof ports);
+    cfg->sentinels_n = n;
+    return 0;
+}
+
 static bool store_config_check(const store_config_t *cfg, char *err, size_t errlen) {
     CARBON_ASSERT(cfg != NULL);
     if (!store_str_ok(cfg->host, sizeof cfg->host) || cfg->host[0] == '\0') {
@@ -169,7 +276,7 @@ static bool store_config_check(const store_config_t *cfg, char *err, size_t errl
         return false;
     }
     CARBON_ASSERT(cfg->extra_scripts_n == 0 || cfg->extra_scripts != NULL);
-    return true;
+    return store_config_check_ha(cfg, err, errlen);
 }
 
 /* ---- scripts -------------------------------------------------------------- */
@@ -181,6 +288,30 @@ int store_script_index(const char *name) {
         if (strcmp(script_sources[i].name, name) == 0) return (int)i;
     }
     return -1;
+}
+
+/* The scripts after which the store WAITs for replicas (store.h): commit
+ * points and every script whose result an answer reports. Read-only scripts
+ * and the background ones (audit log integration, witness records, the
+ * serial index) are not listed: what they write is rebuilt or re-sent. */
+static const char *const store_wait_scripts[] = {
+    "account_open", "batch_open",  "dest_decide",   "dest_doubt",    "dest_prepare",
+    "heuristic_compensate", "issue", "retire", "source_ack", "source_decide",
+    "source_mixed", "transfer_hold",
+};
+
+bool store_script_waits(const char *name) {
+    CARBON_ASSERT(name != NULL);
+    size_t n = sizeof store_wait_scripts / sizeof store_wait_scripts[0];
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(store_wait_scripts[i], name) == 0) return true;
+    }
+    return false;
+}
+
+const char *store_address(const store_t *s) {
+    CARBON_ASSERT(s != NULL);
+    return s->addr_text;
 }
 
 /* Script i of s: the embedded ones first, then cfg.extra_scripts. */
@@ -214,6 +345,7 @@ static void store_disconnect(store_t *s) {
         redisFree(s->ctx);
         s->ctx = NULL;
     }
+    s->addr_text[0] = '\0';
 }
 
 /* True if the idle connection is readable or broken. With no command in
@@ -274,14 +406,14 @@ static int store_io_error(store_t *s, bool after_send, int saved_errno, char *er
                      strstr(c->errstr, "temporarily unavailable") != NULL;
     if (c->err == REDIS_ERR_IO && timed_out) {
         store_errf(err, errlen, "redis %s:%d: no answer within command_timeout_ms %d%s",
-                   s->cfg.host, s->cfg.port, s->cfg.command_timeout_ms, maybe);
+                   s->addr_host, s->addr_port, s->cfg.command_timeout_ms, maybe);
     } else if (c->err == REDIS_ERR_IO || c->err == REDIS_ERR_EOF) {
         store_errf(err, errlen, "redis %s:%d: connection lost (%s)%s",
-                   s->cfg.host, s->cfg.port, c->errstr, maybe);
+                   s->addr_host, s->addr_port, c->errstr, maybe);
     } else {
         rc = STORE_EPROTO;
         store_errf(err, errlen, "redis %s:%d: %s (hiredis error %d)",
-                   s->cfg.host, s->cfg.port, c->errstr, c->err);
+                   s->addr_host, s->addr_port, c->errstr, c->err);
     }
     store_disconnect(s);
     return rc;
@@ -309,7 +441,7 @@ static int store_exchange(store_t *s, size_t n, redisReply **got, bool *sent_any
             }
             if (r != NULL) freeReplyObject(r);
             if (s->ctx->err == 0) {
-                store_errf(err, errlen, "redis %s:%d: no reply", s->cfg.host, s->cfg.port);
+                store_errf(err, errlen, "redis %s:%d: no reply", s->addr_host, s->addr_port);
                 store_disconnect(s);
                 return STORE_EPROTO;
             }
@@ -348,14 +480,14 @@ static int store_load_scripts(store_t *s, bool *retryable, char *err, size_t err
                              store_prefix(r, "MASTERDOWN");
             *retryable = transient; /* NOAUTH, NOPERM...: trying again cannot help */
             rc = STORE_EUNAVAILABLE;
-            store_errf(err, errlen, "redis %s:%d: SCRIPT LOAD %s: %.*s", s->cfg.host, s->cfg.port,
+            store_errf(err, errlen, "redis %s:%d: SCRIPT LOAD %s: %.*s", s->addr_host, s->addr_port,
                        store_script_at(s, i)->name, store_len_int(r->len), r->str);
         } else if (r->type != REDIS_REPLY_STRING || r->len != STORE_SHA1_HEX_LEN ||
                    memcmp(r->str, s->sha[i], STORE_SHA1_HEX_LEN) != 0) {
             *retryable = false;
             rc = STORE_EPROTO;
             store_errf(err, errlen, "redis %s:%d: SCRIPT LOAD %s: SHA1 mismatch (local %s)",
-                       s->cfg.host, s->cfg.port, store_script_at(s, i)->name, s->sha[i]);
+                       s->addr_host, s->addr_port, store_script_at(s, i)->name, s->sha[i]);
         }
     }
     for (size_t i = 0; i < s->scripts_n; i++) freeReplyObject(got[i]);
@@ -373,7 +505,7 @@ static int store_region_reply(const store_t *s, const redisReply *r, const char 
     owner[0] = '\0';
     if (r->type == REDIS_REPLY_NIL) return 0;
     if (r->type != REDIS_REPLY_STRING) {
-        store_errf(err, errlen, "redis %s:%d: SET %s NX GET: %.*s", s->cfg.host, s->cfg.port,
+        store_errf(err, errlen, "redis %s:%d: SET %s NX GET: %.*s", s->addr_host, s->addr_port,
                    STORE_REGION_KEY, r->type == REDIS_REPLY_ERROR ? store_len_int(r->len) : 18,
                    r->type == REDIS_REPLY_ERROR ? r->str : "unexpected answer");
         return -1;
@@ -407,23 +539,41 @@ static int store_round_trip(store_t *s, int argc, const char **argv, const size_
     return store_exchange(s, 1, reply, &sent_any, err, errlen);
 }
 
-/* On a fresh connection: claims the store for cfg.region (store_region_claim)
- * and refuses, not retryable, a store that names another region. */
+/* On a fresh connection: reads the store's region (GET), and only when it
+ * has none claims it (SET NX GET), so that a primary refusing writes
+ * (NOREPLICAS) still serves reads. Refuses, not retryable, a store that
+ * names another region; a claim refused for a passing reason (NOREPLICAS,
+ * LOADING, BUSY, MASTERDOWN) is a retryable failed attempt. */
 static int store_connect_claim(store_t *s, bool *retryable, char *err, size_t errlen) {
     CARBON_ASSERT(s != NULL && s->ctx != NULL && retryable != NULL);
     CARBON_ASSERT(s->cfg.region[0] != '\0' && strlen(s->cfg.region) < STORE_REGION_SIZE);
     const char *argv[5] = {"SET", STORE_REGION_KEY, s->cfg.region, "NX", "GET"};
     size_t argvlen[5] = {3, strlen(STORE_REGION_KEY), strlen(s->cfg.region), 2, 3};
+    const char *get[2] = {"GET", STORE_REGION_KEY};
+    size_t getlen[2] = {3, strlen(STORE_REGION_KEY)};
     redisReply *r = NULL;
-    int rc = store_round_trip(s, 5, argv, argvlen, "SET " STORE_REGION_KEY, &r, err, errlen);
+    int rc = store_round_trip(s, 2, get, getlen, "GET " STORE_REGION_KEY, &r, err, errlen);
+    if (rc == STORE_OK && r->type == REDIS_REPLY_NIL) {
+        freeReplyObject(r);
+        r = NULL;
+        rc = store_round_trip(s, 5, argv, argvlen, "SET " STORE_REGION_KEY, &r, err, errlen);
+    }
     if (rc != STORE_OK) return rc;
+    if (r->type == REDIS_REPLY_ERROR && (store_prefix(r, "NOREPLICAS") || store_prefix(r, "LOADING") ||
+                                         store_prefix(r, "BUSY ") || store_prefix(r, "MASTERDOWN"))) {
+        store_errf(err, errlen, "redis %s:%d: claiming the store for %s: %.*s", s->addr_host,
+                   s->addr_port, s->cfg.region, store_len_int(r->len), r->str);
+        freeReplyObject(r);
+        store_disconnect(s);
+        return STORE_EUNAVAILABLE;
+    }
     char owner[STORE_REGION_SIZE + 32];
     int got = store_region_reply(s, r, s->cfg.region, owner, sizeof owner, err, errlen);
     freeReplyObject(r);
     if (got == 0) return STORE_OK;
     if (got == 1)
         store_errf(err, errlen, "redis %s:%d belongs to region %s (%s), not to this gateway's "
-                   "region %s", s->cfg.host, s->cfg.port, owner, STORE_REGION_KEY, s->cfg.region);
+                   "region %s", s->addr_host, s->addr_port, owner, STORE_REGION_KEY, s->cfg.region);
     *retryable = false;
     store_disconnect(s);
     return got == 1 ? STORE_EUNAVAILABLE : STORE_EPROTO;
@@ -443,7 +593,7 @@ static int store_check_open_access(store_t *s, bool *retryable, char *err, size_
     if (r->type == REDIS_REPLY_ERROR) {
         *retryable = store_prefix(r, "LOADING") || store_prefix(r, "BUSY ") ||
                      store_prefix(r, "MASTERDOWN");
-        store_errf(err, errlen, "redis %s:%d: %.*s%s", s->cfg.host, s->cfg.port,
+        store_errf(err, errlen, "redis %s:%d: %.*s%s", s->addr_host, s->addr_port,
                    store_len_int(r->len), r->str,
                    store_prefix(r, "NOAUTH") ? " (set [store] password_file)" : "");
         rc = STORE_EUNAVAILABLE;
@@ -453,59 +603,138 @@ static int store_check_open_access(store_t *s, bool *retryable, char *err, size_
     return rc;
 }
 
-/* One connection attempt: connect, timeouts, keepalive, AUTH, scripts. */
-static int store_connect_once(store_t *s, bool *retryable, char *err, size_t errlen) {
-    CARBON_ASSERT(s != NULL && retryable != NULL);
-    CARBON_ASSERT(store_str_ok(s->cfg.host, sizeof s->cfg.host) && s->cfg.host[0] != '\0');
-    store_disconnect(s);
-    *retryable = true;
+/* Picks the server to connect to: cfg.host:port, or with Sentinels the
+ * primary the first Sentinel that answers names (starting with the last one
+ * that answered). Sets s->addr_host / addr_port. STORE_OK, or
+ * STORE_EUNAVAILABLE with every Sentinel's failure summed up in err. */
+static int store_pick_server(store_t *s, char *err, size_t errlen) {
+    CARBON_ASSERT(s != NULL && s->cfg.sentinels_n <= STORE_SENTINELS_MAX);
     const store_config_t *cfg = &s->cfg;
-    redisContext *c = redisConnectWithTimeout(cfg->host, cfg->port,
+    if (cfg->sentinels_n == 0) {
+        snprintf(s->addr_host, sizeof s->addr_host, "%s", cfg->host);
+        s->addr_port = cfg->port;
+        return STORE_OK;
+    }
+    char why[STORE_WHY_MAX] = "";
+    for (size_t k = 0; k < cfg->sentinels_n; k++) {
+        size_t i = (s->sentinel_next + k) % cfg->sentinels_n;
+        char host[SENTINEL_HOST_MAX];
+        int port = 0;
+        if (sentinel_ask(cfg->sentinel_host[i], cfg->sentinel_port[i], cfg->master_name,
+                         cfg->connect_timeout_ms, host, sizeof host, &port, why, sizeof why) == 0) {
+            CARBON_ASSERT(sizeof host <= sizeof s->addr_host);
+            snprintf(s->addr_host, sizeof s->addr_host, "%s", host);
+            s->addr_port = port;
+            s->sentinel_next = i;
+            return STORE_OK;
+        }
+    }
+    store_errf(err, errlen, "no Sentinel of %zu named the primary of %s (last: %s)",
+               cfg->sentinels_n, cfg->master_name, why);
+    return STORE_EUNAVAILABLE;
+}
+
+/* Connects to s->addr_host:addr_port with the configured timeouts and
+ * keepalive: s->ctx set, or STORE_EUNAVAILABLE. */
+static int store_connect_tcp(store_t *s, char *err, size_t errlen) {
+    CARBON_ASSERT(s != NULL && s->ctx == NULL);
+    CARBON_ASSERT(s->addr_host[0] != '\0' && s->addr_port >= 1 && s->addr_port <= 65535);
+    const store_config_t *cfg = &s->cfg;
+    redisContext *c = redisConnectWithTimeout(s->addr_host, s->addr_port,
                                               store_tv_from_ms(cfg->connect_timeout_ms));
     if (c == NULL) {
-        store_errf(err, errlen, "connect %s:%d: out of memory", cfg->host, cfg->port);
+        store_errf(err, errlen, "connect %s:%d: out of memory", s->addr_host, s->addr_port);
         return STORE_EUNAVAILABLE;
     }
     if (c->err != 0) {
-        store_errf(err, errlen, "connect %s:%d: %s", cfg->host, cfg->port, c->errstr);
+        store_errf(err, errlen, "connect %s:%d: %s", s->addr_host, s->addr_port, c->errstr);
         redisFree(c);
         return STORE_EUNAVAILABLE;
     }
     s->ctx = c;
     if (redisSetTimeout(c, store_tv_from_ms(cfg->command_timeout_ms)) != REDIS_OK ||
         redisEnableKeepAlive(c) != REDIS_OK) {
-        store_errf(err, errlen, "connect %s:%d: socket options: %s", cfg->host, cfg->port, c->errstr);
+        store_errf(err, errlen, "connect %s:%d: socket options: %s", s->addr_host, s->addr_port,
+                   c->errstr);
         store_disconnect(s);
         return STORE_EUNAVAILABLE;
     }
-    if (cfg->password[0] != '\0') {
-        const char *argv[3] = {"AUTH", cfg->user, cfg->password};
-        size_t argvlen[3] = {4, strlen(cfg->user), strlen(cfg->password)};
-        int argc = 3;
-        if (cfg->user[0] == '\0') {
-            argv[1] = cfg->password;
-            argvlen[1] = argvlen[2];
-            argc = 2;
-        }
-        redisReply *r = NULL;
-        int rc = store_round_trip(s, argc, argv, argvlen, "AUTH", &r, err, errlen);
-        if (rc != STORE_OK) return rc;
-        if (r->type == REDIS_REPLY_ERROR) {
-            /* the password itself is never echoed */
-            store_errf(err, errlen, "redis %s:%d: AUTH%s%s rejected: %.*s", cfg->host, cfg->port,
-                       cfg->user[0] ? " as " : "", cfg->user, store_len_int(r->len), r->str);
-            *retryable = false;
-            freeReplyObject(r);
-            store_disconnect(s);
-            return STORE_EUNAVAILABLE;
-        }
-        freeReplyObject(r);
+    return STORE_OK;
+}
+
+/* AUTH with cfg.user / cfg.password; a refusal is not retryable. */
+static int store_auth(store_t *s, bool *retryable, char *err, size_t errlen) {
+    CARBON_ASSERT(s != NULL && s->ctx != NULL && retryable != NULL);
+    const store_config_t *cfg = &s->cfg;
+    CARBON_ASSERT(cfg->password[0] != '\0');
+    const char *argv[3] = {"AUTH", cfg->user, cfg->password};
+    size_t argvlen[3] = {4, strlen(cfg->user), strlen(cfg->password)};
+    int argc = 3;
+    if (cfg->user[0] == '\0') {
+        argv[1] = cfg->password;
+        argvlen[1] = argvlen[2];
+        argc = 2;
     }
-    int rc = cfg->password[0] == '\0' ? store_check_open_access(s, retryable, err, errlen)
-                                      : STORE_OK;
+    redisReply *r = NULL;
+    int rc = store_round_trip(s, argc, argv, argvlen, "AUTH", &r, err, errlen);
+    if (rc != STORE_OK) return rc;
+    if (r->type == REDIS_REPLY_ERROR) {
+        /* the password itself is never echoed */
+        store_errf(err, errlen, "redis %s:%d: AUTH%s%s rejected: %.*s", s->addr_host, s->addr_port,
+                   cfg->user[0] ? " as " : "", cfg->user, store_len_int(r->len), r->str);
+        *retryable = false;
+        freeReplyObject(r);
+        store_disconnect(s);
+        return STORE_EUNAVAILABLE;
+    }
+    freeReplyObject(r);
+    return STORE_OK;
+}
+
+/* With Sentinels: ROLE must say master (a Sentinel may name a primary that
+ * was demoted a moment ago); anything else is one failed, retryable attempt. */
+static int store_confirm_master(store_t *s, char *err, size_t errlen) {
+    CARBON_ASSERT(s != NULL && s->ctx != NULL && s->cfg.sentinels_n > 0);
+    const char *argv[1] = {"ROLE"};
+    size_t argvlen[1] = {4};
+    redisReply *r = NULL;
+    int rc = store_round_trip(s, 1, argv, argvlen, "ROLE", &r, err, errlen);
+    if (rc != STORE_OK) return rc;
+    char role[32];
+    int master = sentinel_role_reply(r, role, sizeof role);
+    if (master != 1) {
+        if (r->type == REDIS_REPLY_ERROR)
+            snprintf(role, sizeof role, "%.*s", store_len_int(r->len > 24 ? 24 : r->len), r->str);
+        store_errf(err, errlen, "redis %s:%d, named primary of %s by a Sentinel, says ROLE %s",
+                   s->addr_host, s->addr_port, s->cfg.master_name, master < 0 ? "(no answer)" : role);
+        rc = STORE_EUNAVAILABLE;
+        store_disconnect(s);
+    }
+    freeReplyObject(r);
+    return rc;
+}
+
+/* One connection attempt: find the server, connect, timeouts, keepalive,
+ * AUTH, ROLE (with Sentinels), scripts, the region claim. */
+static int store_connect_once(store_t *s, bool *retryable, char *err, size_t errlen) {
+    CARBON_ASSERT(s != NULL && retryable != NULL);
+    CARBON_ASSERT(store_str_ok(s->cfg.host, sizeof s->cfg.host) && s->cfg.host[0] != '\0');
+    store_disconnect(s);
+    *retryable = true;
+    int rc = store_pick_server(s, err, errlen);
+    if (rc != STORE_OK) return rc;
+    rc = store_connect_tcp(s, err, errlen);
+    if (rc == STORE_OK && s->cfg.password[0] != '\0') rc = store_auth(s, retryable, err, errlen);
+    if (rc == STORE_OK && s->cfg.password[0] == '\0')
+        rc = store_check_open_access(s, retryable, err, errlen);
+    if (rc == STORE_OK && s->cfg.sentinels_n > 0) rc = store_confirm_master(s, err, errlen);
     if (rc == STORE_OK) rc = store_load_scripts(s, retryable, err, errlen);
-    if (rc != STORE_OK || s->cfg.region[0] == '\0') return rc;
-    return store_connect_claim(s, retryable, err, errlen);
+    if (rc == STORE_OK && s->cfg.region[0] != '\0') rc = store_connect_claim(s, retryable, err, errlen);
+    if (rc == STORE_OK)
+        snprintf(s->addr_text, sizeof s->addr_text, "%s:%d", s->addr_host, s->addr_port);
+    else if (s->cfg.sentinels_n > 0) /* ask another Sentinel first next time */
+        s->sentinel_next = (s->sentinel_next + 1) % s->cfg.sentinels_n;
+    return rc;
 }
 
 /* Makes sure there is a live connection, reconnecting with backoff. Each
@@ -570,14 +799,16 @@ store_t *store_open(const store_config_t *cfg, char *err, size_t errlen) {
     s->pending = calloc(STORE_PIPELINE_MAX, sizeof *s->pending);
     s->retry = calloc(STORE_PIPELINE_MAX, sizeof *s->retry);
     s->got = calloc(STORE_PIPELINE_MAX, sizeof *s->got);
+    s->waits = calloc(s->scripts_n > 0 ? s->scripts_n : 1, sizeof *s->waits);
     if (s->sha == NULL || s->argv == NULL || s->argvlen == NULL || s->pending == NULL ||
-        s->retry == NULL || s->got == NULL) {
+        s->retry == NULL || s->got == NULL || s->waits == NULL) {
         store_errf(err, errlen, "store_open: out of memory");
         store_close(s);
         return NULL;
     }
     for (size_t i = 0; i < s->scripts_n; i++) {
         const char *src = store_script_at(s, i)->source;
+        s->waits[i] = store_script_waits(store_script_at(s, i)->name);
         if (store_sha1_hex(src, strlen(src), s->sha[i]) != 0) {
             store_errf(err, errlen, "store_open: SHA1 of script %s failed", store_script_at(s, i)->name);
             store_close(s);
@@ -602,6 +833,7 @@ void store_close(store_t *s) {
     free(s->pending);
     free(s->retry);
     free(s->got);
+    free(s->waits);
     free(s);
 }
 
@@ -682,7 +914,7 @@ static int store_append_call(store_t *s, const store_call_t *call) {
 typedef enum {
     STORE_REPLY_FINAL,     /* an answer, error or not: hand it over */
     STORE_REPLY_NOSCRIPT,  /* script cache empty: reload, resend */
-    STORE_REPLY_TRANSIENT, /* not run (loading, busy): back off, resend */
+    STORE_REPLY_TRANSIENT, /* not run (loading, busy, no replicas): back off, resend */
     STORE_REPLY_READONLY,  /* not run, reached a replica: reconnect, resend */
 } store_reply_kind_t;
 
@@ -690,7 +922,10 @@ static store_reply_kind_t store_reply_kind(const redisReply *r) {
     CARBON_ASSERT(r != NULL);
     if (r->type != REDIS_REPLY_ERROR) return STORE_REPLY_FINAL;
     if (store_prefix(r, "NOSCRIPT")) return STORE_REPLY_NOSCRIPT;
-    if (store_prefix(r, "LOADING") || store_prefix(r, "BUSY ") || store_prefix(r, "MASTERDOWN"))
+    /* NOREPLICAS (min-replicas-to-write): the script's first write was refused,
+       so it changed nothing (no script catches errors with pcall) */
+    if (store_prefix(r, "LOADING") || store_prefix(r, "BUSY ") || store_prefix(r, "MASTERDOWN") ||
+        store_prefix(r, "NOREPLICAS"))
         return STORE_REPLY_TRANSIENT;
     if (store_prefix(r, "READONLY")) return STORE_REPLY_READONLY;
     return STORE_REPLY_FINAL;
@@ -774,7 +1009,7 @@ static int store_prepare_retry(store_t *s, const store_round_t *round, int *budg
     CARBON_ASSERT(round->nretry >= 1 && round->nretry <= STORE_PIPELINE_MAX);
     if ((round->need_backoff || round->need_reconnect) && *budget <= 0) {
         store_errf(err, errlen, "redis %s:%d: still refusing after %d attempts: %s",
-                   s->cfg.host, s->cfg.port, s->cfg.reconnect_attempts_max, round->why);
+                   s->addr_host, s->addr_port, s->cfg.reconnect_attempts_max, round->why);
         return STORE_EUNAVAILABLE;
     }
     if (round->need_reconnect) {
@@ -853,6 +1088,50 @@ static int store_run_result(store_t *s, size_t n, redisReply *const *replies, bo
     return rc;
 }
 
+/* True if one of the n calls runs a script after which the store WAITs. */
+static bool store_batch_waits(const store_t *s, size_t n, const store_call_t *calls) {
+    CARBON_ASSERT(s != NULL && calls != NULL && n <= STORE_PIPELINE_MAX);
+    if (s->cfg.min_replicas == 0) return false;
+    for (size_t i = 0; i < n; i++) {
+        int idx = calls[i].script_index;
+        if (idx != STORE_RAW_COMMAND && idx >= 0 && (size_t)idx < s->scripts_n && s->waits[idx])
+            return true;
+    }
+    return false;
+}
+
+/* WAIT min_replicas wait_timeout_ms on the connection that just ran n
+ * calls: STORE_OK when enough replicas have every write of this connection,
+ * else STORE_EUNAVAILABLE (the calls ran; whether a failover keeps them is
+ * uncertain) with the count in err. */
+static int store_wait_replicas(store_t *s, size_t n, char *err, size_t errlen) {
+    CARBON_ASSERT(s != NULL && s->ctx != NULL && s->cfg.min_replicas > 0);
+    CARBON_ASSERT(n >= 1 && n <= STORE_PIPELINE_MAX);
+    char want[16], timeout[16];
+    int want_len = snprintf(want, sizeof want, "%d", s->cfg.min_replicas);
+    int timeout_len = snprintf(timeout, sizeof timeout, "%d", s->cfg.wait_timeout_ms);
+    const char *argv[3] = {"WAIT", want, timeout};
+    size_t argvlen[3] = {4, (size_t)want_len, (size_t)timeout_len};
+    redisReply *r = NULL;
+    int rc = store_round_trip(s, 3, argv, argvlen, "WAIT", &r, err, errlen);
+    if (rc != STORE_OK) return rc == STORE_EPROTO ? rc : STORE_EUNAVAILABLE;
+    if (r->type == REDIS_REPLY_INTEGER && r->integer >= s->cfg.min_replicas) {
+        freeReplyObject(r);
+        return STORE_OK;
+    }
+    if (r->type == REDIS_REPLY_INTEGER)
+        store_errf(err, errlen, "redis %s:%d: WAIT: %lld of min_replicas %d replicas confirmed "
+                   "within %d ms; the %zu call%s ran but may be lost by a failover (outcome "
+                   "uncertain: read the state again)", s->addr_host, s->addr_port, r->integer,
+                   s->cfg.min_replicas, s->cfg.wait_timeout_ms, n, n == 1 ? "" : "s");
+    else
+        store_errf(err, errlen, "redis %s:%d: WAIT: %.*s; the calls may have run", s->addr_host,
+                   s->addr_port, r->type == REDIS_REPLY_ERROR ? store_len_int(r->len) : 17,
+                   r->type == REDIS_REPLY_ERROR ? r->str : "not an integer");
+    freeReplyObject(r);
+    return STORE_EUNAVAILABLE;
+}
+
 /* Runs n calls (EVALSHA or raw) with the retry rule of store.h. On STORE_OK
  * or STORE_ESCRIPT, replies[0..n) are all set (caller owns them); otherwise
  * all are NULL. On STORE_ESCRIPT err holds the first error reply's message,
@@ -875,6 +1154,7 @@ static int store_run(store_t *s, size_t n, const store_call_t *calls, redisReply
         }
     }
     int rc = store_run_rounds(s, n, calls, replies, err, errlen);
+    if (rc == STORE_OK && store_batch_waits(s, n, calls)) rc = store_wait_replicas(s, n, err, errlen);
     if (rc == STORE_OK) return store_run_result(s, n, replies, index_in_err, err, errlen);
     for (size_t i = 0; i < n; i++) {
         if (replies[i] != NULL) freeReplyObject(replies[i]);

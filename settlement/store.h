@@ -20,9 +20,18 @@
  *     LOADING / BUSY / MASTERDOWN (not run: back off, retry), or READONLY
  *     (we reached a replica: reconnect, retry).
  * Once the command may have reached Redis (write completed, then a read
- * error, EOF or timeout), the call fails with STORE_EUNAVAILABLE and the
+ * error, EOF or timeout), or WAIT found fewer than cfg.min_replicas replicas
+ * holding it, the call fails with STORE_EUNAVAILABLE (its err says "may have
+ * run": the outcome is uncertain) and the
  * connection is dropped, so that a late reply can never be taken for the
  * reply of a later command. The caller's scripts are idempotent: it decides.
+ *
+ * The primary: with cfg.sentinels the store follows a failover. A
+ * connection lost, a READONLY answer (a demoted primary) or a connection the
+ * server closed (Sentinel kills the clients of a primary it demotes) makes
+ * the next attempt ask the Sentinels again. Every connection, first or
+ * later, claims the store for cfg.region, so a failover to another region's
+ * Redis is refused.
  *
  * Reconnect: hiredis 0.14 cannot reuse a context after an error, and its
  * redisReconnect() may close a stale descriptor twice; this module frees the
@@ -36,6 +45,7 @@
 #ifndef SETTLEMENT_STORE_H
 #define SETTLEMENT_STORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -59,6 +69,9 @@
 #define STORE_RECONNECT_ATTEMPTS_LIMIT 100 /* config.reconnect_attempts_max */
 #define STORE_SHA1_HEX_LEN 40
 #define STORE_REGION_SIZE CARBON_REGION_SIZE /* bytes incl. NUL (common/region.h) */
+#define STORE_SENTINELS_MAX 8              /* config.sentinels */
+#define STORE_MASTER_NAME_MAX 64           /* bytes incl. NUL (config.master_name) */
+#define STORE_REPLICAS_MAX 16              /* config.min_replicas */
 
 /* The key that names the region a store belongs to, set at the store's first
  * use by a gateway (store_config_t.region, store_region_claim). Listed with
@@ -98,6 +111,22 @@ typedef struct {
                                           names another region is refused like
                                           a failed AUTH: not retried,
                                           STORE_EUNAVAILABLE, both regions in err */
+    /* Sentinel (sentinels_n > 0): host/port above are ignored; every
+       connection asks the Sentinels in turn (SENTINEL get-master-addr-by-name
+       master_name), connects to the primary named, and confirms with ROLE
+       that it is a master before AUTH'd use; a replica or an unreachable
+       address counts as one failed attempt (backoff, next Sentinel first).
+       Sentinels are asked without AUTH (keep them on a private link). */
+    char sentinel_host[STORE_SENTINELS_MAX][STORE_HOST_MAX];
+    int sentinel_port[STORE_SENTINELS_MAX];
+    size_t sentinels_n;                /* 0..STORE_SENTINELS_MAX; 0: host:port */
+    char master_name[STORE_MASTER_NAME_MAX]; /* required when sentinels_n > 0 */
+    /* WAIT: after a call that runs a commit-point script (store_script_waits)
+       the store sends WAIT min_replicas wait_timeout_ms on the same connection
+       and fails the call with STORE_EUNAVAILABLE (outcome uncertain) when
+       fewer replicas confirm. 0 = never WAIT (one machine). */
+    int min_replicas;                  /* 0..STORE_REPLICAS_MAX */
+    int wait_timeout_ms;               /* 1..command_timeout_ms-1 when min_replicas > 0 */
     const script_source_t *extra_scripts; /* NULL: none (the daemon). Scripts
                                           beyond the embedded ones, for tests
                                           and tools: loaded with them by every
@@ -138,6 +167,22 @@ store_t *store_open(const store_config_t *cfg, char *err, size_t errlen);
 /* Closes the connection and frees the store. NULL is a no-op. Replies already
  * handed to the caller stay valid (they are the caller's). */
 void store_close(store_t *s);
+
+/* True if the script named name is a commit point or its result is reported
+ * in an answer (hold, decision, vote, apply, ack, issue, retire, account
+ * open, batch record, doubt, compensation): store_eval and
+ * store_pipeline_eval then WAIT for cfg.min_replicas replicas before they
+ * return (one WAIT per call, one per batch). Thread-safe. */
+bool store_script_waits(const char *name);
+
+/* Parses "HOST:PORT,HOST:PORT,..." (1..STORE_SENTINELS_MAX entries, HOST an
+ * IPv4 literal or name without ':', or [IPv6]) into cfg's sentinel fields.
+ * Returns 0, or -1 with the reason in err (cfg's sentinels then unchanged). */
+int store_config_sentinels(store_config_t *cfg, const char *list, char *err, size_t errlen);
+
+/* The address of the server s is connected to now, "HOST:PORT" ("" while
+ * disconnected): the primary the Sentinels named, or cfg.host:port. */
+const char *store_address(const store_t *s);
 
 /* Index of the embedded script named name (file name without .lua) in
  * script_sources, or -1 if there is none. Thread-safe. */

@@ -411,3 +411,34 @@ Test(gateway_config, gwctl_help) {
     cr_expect(strstr(r.out, "--target") != NULL, "gwctl health --help:\n%s", r.out);
     run_free(&r);
 }
+
+/* [store] sentinels and master_name (issue 17): a bad list, one without the
+ * other, and a WAIT timeout not below the command timeout are refused; a
+ * good Sentinel configuration passes --check-config. */
+Test(gateway_config, store_sentinels_checked) {
+    char cfg[PATH_MAX];
+    path_in_dir(cfg, sizeof cfg, "sentinels-bad.ini");
+    const char *const bad_list[] = {"+[store]", "+sentinels = 127.0.0.1:26379,nope", "+master_name = tj", NULL};
+    write_config(cfg, bad_list);
+    const char *const n1[] = {"entry 2 is not HOST:PORT", NULL};
+    expect_refused(cfg, n1);
+    const char *const alone[] = {"+[store]", "+sentinels = 127.0.0.1:26379", NULL};
+    write_config(cfg, alone);
+    const char *const n2[] = {"sentinels and master_name go together", NULL};
+    expect_refused(cfg, n2);
+    const char *const wait[] = {"+[store]", "+min_replicas = 1", "+wait_timeout_ms = 5000", NULL};
+    write_config(cfg, wait);
+    const char *const n3[] = {"wait_timeout_ms (5000) must be below command_timeout_ms (5000)", NULL};
+    expect_refused(cfg, n3);
+    const char *const many[] = {"+[store]", "+min_replicas = 17", NULL};
+    write_config(cfg, many);
+    const char *const n4[] = {"'min_replicas' must be an integer in 0..16", NULL};
+    expect_refused(cfg, n4);
+    const char *const good[] = {"+[store]", "+sentinels = 127.0.0.1:26379, 127.0.0.1:26380",
+                                "+master_name = cn-tj", "+min_replicas = 1", "+wait_timeout_ms = 500", NULL};
+    write_config(cfg, good);
+    const char *argv[] = {GATEWAYD, "--check-config", "--config", cfg, NULL};
+    run_t r = run(argv);
+    cr_expect_eq(r.status, 0, "--check-config refused a good Sentinel configuration:\n%s", r.err);
+    run_free(&r);
+}
