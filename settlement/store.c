@@ -298,6 +298,11 @@ static const char *const store_wait_scripts[] = {
     "account_open", "batch_open",  "dest_decide",   "dest_doubt",    "dest_prepare",
     "heuristic_compensate", "issue", "retire", "source_ack", "source_decide",
     "source_mixed", "transfer_hold",
+    /* answers to peers that they rely on: an origin's vote, a use applied to
+     * its map, an activity reserved, settled or declared never issued, a
+     * cosignature (a witness never goes back on one) and a fork's evidence */
+    "origin_prepare", "use_report_apply", "use_report_ack", "activity_reserve", "activity_settle",
+    "activity_query", "witness_advance", "witness_fork", "witness_fork_ack", "witness_own_add",
 };
 
 bool store_script_waits(const char *name) {
