@@ -143,7 +143,7 @@ async function showInDoubt() {
 }
 
 // ---- Batches ----------------------------------------------------------------
-async function showBatches() {
+async function showBatches(arg) {
   const regions = config.regions.map(r => r.region);
   const sel = (name, opts) => el('select', { name }, ...opts.map(o => el('option', { value: o, text: o })));
   const region = sel('region', regions), peer = sel('peer', regions.slice(1).concat(regions.slice(0, 1)));
@@ -167,6 +167,11 @@ async function showBatches() {
         ds.map(x => row([x.stage, x.batch_seq, x.transfer_id || '-', x.field, x.local_value, x.peer_value], 'bad'))));
   });
   page('Settlement batches', el('form', { cls: 'inline' }, 'region', region, 'peer', peer, dir, list, rec), out);
+  // #batches=REGION,PEER[,reconcile] selects them (reconcile is read-only)
+  const [r0, p0, what] = (arg || '').split(',');
+  if (regions.includes(r0)) region.value = r0;
+  if (regions.includes(p0)) peer.value = p0;
+  (what === 'reconcile' ? rec : list).click();
 }
 
 // ---- Trace -------------------------------------------------------------------
@@ -264,7 +269,7 @@ async function route() {
     document.getElementById('identity').textContent = 'you are ' + config.identity.id + ' (certificate until ' + config.identity.expires + ')';
   }
   try {
-    if (name === 'batches') await showBatches();
+    if (name === 'batches') await showBatches(arg ? decodeURIComponent(arg) : '');
     else if (name === 'indoubt') await showInDoubt();
     else if (name === 'trace') await showTrace(arg ? decodeURIComponent(arg) : '');
     else if (name === 'metrics') await showMetrics();
