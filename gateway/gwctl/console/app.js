@@ -52,7 +52,7 @@ function row(cells, cls) {
 function age(ms) { const s = Math.floor(Number(ms) / 1000); return s < 120 ? s + ' s' : Math.floor(s / 60) + ' min'; }
 function page(title, ...kids) {
   const p = document.getElementById('page');
-  p.replaceChildren(el('h2', { text: title }), ...kids);
+  p.replaceChildren(el('h2', { text: title }), ...kids.filter(k => k !== null && k !== undefined));
   return p;
 }
 
@@ -73,7 +73,8 @@ function fedAlarms(f) {
   return box;
 }
 function cpText(cp) {
-  if (!cp.verified) return el('span', { cls: 'warn', text: 'not verified: ' + cp.why });
+  if (!cp.verified && cp.why === 'no checkpoint yet') return el('span', { cls: 'muted', text: 'none yet (nothing logged)' });
+  if (!cp.verified) return el('span', { cls: 'bad', text: 'DOES NOT VERIFY: ' + cp.why });
   return el('span', {}, el('span', { cls: 'ok', text: 'size ' + cp.size }),
     ' cosigned by ' + (cp.cosigners.length ? cp.cosigners.join(', ') : 'no peer yet'));
 }
@@ -123,7 +124,7 @@ function resolveForm(region, leg) {
     out.textContent = '...';
     const r = await post('/api/resolve', { region, transfer_id: tid, action: action.value, reason: reason.value, confirm: confirm.value });
     out.className = r.error ? 'result bad' : 'result ok';
-    out.textContent = r.error ? errText(r.error) : 'applied ' + r.applied.applied + ' to ' + r.applied.transfer_id;
+    out.textContent = r.error ? errText(r.error) : 'applied ' + String(r.applied.applied).replace(/^DECISION_/, '') + ' to ' + r.applied.transfer_id;
   });
   return form;
 }
@@ -167,10 +168,11 @@ async function showBatches(arg) {
         ds.map(x => row([x.stage, x.batch_seq, x.transfer_id || '-', x.field, x.local_value, x.peer_value], 'bad'))));
   });
   page('Settlement batches', el('form', { cls: 'inline' }, 'region', region, 'peer', peer, dir, list, rec), out);
-  // #batches=REGION,PEER[,reconcile] selects them (reconcile is read-only)
+  // #batches=REGION,PEER[,incoming|reconcile] selects them (reconcile is read-only)
   const [r0, p0, what] = (arg || '').split(',');
   if (regions.includes(r0)) region.value = r0;
   if (regions.includes(p0)) peer.value = p0;
+  if (what === 'incoming') dir.value = 'incoming';
   (what === 'reconcile' ? rec : list).click();
 }
 
@@ -179,7 +181,8 @@ function traceColor(v) { return v.startsWith('proof to') ? '#0b7a3e' : v.startsW
 function drawTrace(t) {
   const regions = [...new Set(t.hops.map(h => h.region))].sort();
   const lane = 110, step = 170, w = Math.max(600, 130 + t.hops.length * step), hgt = 40 + regions.length * lane;
-  const s = svg('svg', { width: w, height: hgt, viewBox: '0 0 ' + w + ' ' + hgt, id: 'trace-svg', role: 'img' });
+  const shown = Math.min(w, 1240); // wider paths are scaled down to the page
+  const s = svg('svg', { width: shown, height: Math.round(hgt * shown / w), viewBox: '0 0 ' + w + ' ' + hgt, id: 'trace-svg', role: 'img' });
   s.append(svg('title', {}, 'path of ' + t.subject));
   regions.forEach((r, i) => {
     s.append(svg('text', { x: 8, y: 40 + i * lane + 34, 'font-weight': 'bold' }, r));
@@ -235,6 +238,8 @@ function chart(title, points) {
   s.append(svg('text', { x: w - 6, y: 14, 'text-anchor': 'end' }, points.length ? points[points.length - 1].toFixed(2) : '-'));
   const xy = points.map((p, i) => (10 + i * (w - 20) / Math.max(1, points.length - 1)).toFixed(1) + ',' + (h - 10 - p / max * (h - 35)).toFixed(1));
   s.append(svg('polyline', { points: xy.join(' '), fill: 'none', stroke: '#17324d', 'stroke-width': 2 }));
+  for (const p of xy) { const [cx, cy] = p.split(','); s.append(svg('circle', { cx, cy, r: 2.5, fill: '#17324d' })); }
+  s.append(svg('line', { x1: 10, y1: h - 10, x2: w - 10, y2: h - 10, stroke: '#d5dde5' }));
   return s;
 }
 async function showMetrics() {
