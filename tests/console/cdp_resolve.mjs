@@ -12,17 +12,19 @@ import path from 'node:path';
 
 const [url, tid, reason, shot] = process.argv.slice(2);
 const sleep = ms => new Promise(r => setTimeout(r, ms));
+const say = text => fs.writeSync(1, text + '\n'); // synchronous: nothing lost at exit
 const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'console-cdp-'));
 const chrome = spawn('/usr/bin/chromium', ['--headless', '--disable-gpu', '--no-sandbox', '--remote-debugging-port=0',
   '--user-data-dir=' + profile, '--window-size=1280,1000', 'about:blank'], { stdio: 'ignore' });
 let rc = 1;
+let ws = null;
 try {
   let port = '';
   for (let i = 0; i < 300 && !port; i++) {
     try { port = fs.readFileSync(path.join(profile, 'DevToolsActivePort'), 'utf8').split('\n')[0]; } catch { await sleep(100); }
   }
   const pages = await (await fetch('http://127.0.0.1:' + port + '/json/list')).json();
-  const ws = new WebSocket(pages.find(p => p.type === 'page').webSocketDebuggerUrl);
+  ws = new WebSocket(pages.find(p => p.type === 'page').webSocketDebuggerUrl);
   await new Promise((ok, no) => { ws.onopen = ok; ws.onerror = no; });
   let next = 0;
   const waiting = new Map();
@@ -39,19 +41,21 @@ try {
   if (!await until('!!' + form, 30000)) throw new Error('the In doubt page does not list ' + tid);
   await fill(tid.slice(0, 31));
   const refused = await until(answer, 30000);
-  console.log('wrong confirmation: ' + refused);
+  say('wrong confirmation: ' + refused);
   if (!refused || !refused.includes('NOT_CONFIRMED')) throw new Error('a wrong confirmation was not refused');
   await fill(tid);
   const applied = await until(answer, 30000);
-  console.log('right confirmation: ' + applied);
+  say('right confirmation: ' + applied);
   const png = await send('Page.captureScreenshot', { format: 'png' });
   fs.writeFileSync(shot, Buffer.from(png.result.data, 'base64'));
   rc = applied && applied.startsWith('applied ABORT') ? 0 : 1;
-  ws.close();
 } catch (e) {
-  console.log('error: ' + e.message);
+  say('error: ' + e.message);
 } finally {
+  if (ws) ws.close();
+  const ended = new Promise(r => chrome.once('exit', r));
   chrome.kill('SIGKILL');
-  fs.rmSync(profile, { recursive: true, force: true });
+  await ended;
+  try { fs.rmSync(profile, { recursive: true, force: true }); } catch { /* left in the temp folder */ }
 }
 process.exit(rc);

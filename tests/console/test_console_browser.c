@@ -182,9 +182,10 @@ static void operator_pages(const console_run_t *op, const char *doubt_tid) {
     const char *argv[] = {"/usr/bin/node", "--experimental-websocket", SOURCE_DIR "/tests/console/cdp_resolve.mjs",
                           url, doubt_tid, "incident 42: coordinator lost its store", out_shot, NULL};
     int status = -1;
-    char *out = NULL;
-    cr_assert_eq(harness_run(argv, 120000, &status, &out, NULL), 0);
-    cr_expect_eq(status, 0, "the resolve in the page failed (exit %d): %s", status, out);
+    char *out = NULL, *err = NULL;
+    cr_assert_eq(harness_run(argv, 120000, &status, &out, &err), 0);
+    cr_expect_eq(status, 0, "the resolve in the page failed (exit %d): %s%s", status, out, err);
+    free(err);
     cr_expect(strstr(out, "wrong confirmation: NOT_CONFIRMED") != NULL, "%s", out);
     cr_expect(strstr(out, "right confirmation: applied ABORT") != NULL, "%s", out);
     free(out);
@@ -206,11 +207,17 @@ Test(console_browser, pages_show_the_federation_a_trace_batches_metrics_and_reso
     console_run_t aud = {0}, op = {0};
     cr_assert_eq(console_start(fed, &aud, "CN-HE-auditor", "127.0.0.1:0", 1), 0);
     cr_assert_eq(console_start(fed, &op, "CN-BJ-operator", "127.0.0.1:0", 1), 0);
+    char *body = NULL;
+    long long until = proc_now_ms() + 30000;
+    for (; console_get(&aud, "/api/federation", &body) == 200 && strstr(body, "\"open\":1") == NULL &&
+           proc_now_ms() < until; proc_sleep_ms(300))
+        free(body);
+    cr_assert(strstr(body, "\"open\":1") != NULL, "TJ's witnesses saw no fork: %s", body);
+    free(body);
     long long t0 = proc_now_ms();
     auditor_pages(&aud, tid);
     operator_pages(&op, doubt_tid);
     fprintf(stderr, "console pages in chromium: %lld ms\n", proc_now_ms() - t0);
-    char *body = NULL;
     cr_assert_eq(console_get(&op, "/api/indoubt", &body), 200);
     cr_expect(strstr(body, "\"state\":\"ABORTED\",") != NULL && strstr(body, "\"heuristic\":\"ABORT\"") != NULL,
               "not forced ABORT after the resolve: %s", body);

@@ -82,8 +82,13 @@ int console_start(federation_t *f, console_run_t *c, const char *cert_base, cons
 
 int console_stop(console_run_t *c) {
     if (c->pid <= 0) return 0;
-    int rc = proc_stop(c->pid, 5000, NULL);
+    int status = -1;
+    int rc = proc_stop(c->pid, 5000, &status);
     c->pid = 0;
+    if (rc == 0 && (!WIFEXITED(status) || WEXITSTATUS(status) != 0)) {
+        fprintf(stderr, "gwctl console ended with status %d (log %s)\n", status, c->log);
+        return -1;
+    }
     return rc;
 }
 

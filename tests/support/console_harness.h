@@ -25,7 +25,8 @@ typedef struct {
 int console_start(federation_t *f, console_run_t *c, const char *cert_base, const char *listen,
                   int with_metrics);
 
-/* SIGTERM (then SIGKILL after 5 s) and reap. 0, or -1. No-op when c->pid 0. */
+/* SIGTERM (then SIGKILL after 5 s) and reap. 0 if it exited 0 (so no
+ * sanitizer report), else -1. No-op when c->pid 0. */
 int console_stop(console_run_t *c);
 
 /* One HTTP/1.0 request to 127.0.0.1:port with extra header lines (each

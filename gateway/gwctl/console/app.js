@@ -256,7 +256,17 @@ async function showMetrics() {
     parts.push(el('div', { cls: 'charts' }, chart('settled per second', d.map(x => x.settled)), chart('mean latency (ms)', d.map(x => x.latency)),
       chart('mean batch size (legs)', d.map(x => x.batch)), chart('store errors per second', d.map(x => x.errors)),
       chart('legs in doubt', d.map(x => x.indoubt))));
-    parts.push(el('div', { cls: 'muted', text: 'transfers committed: ' + (m.metrics['carbon_transfers_total{outcome="committed"}'] || '0') + ', samples: ' + list.length }));
+    const v = n => m.metrics[n] || '0', mean = (s, c) => Number(v(c)) > 0 ? (Number(v(s)) / Number(v(c))).toFixed(3) : '-';
+    parts.push(table(['since the gateway started', 'value'], [
+      row(['transfers committed', v('carbon_transfers_total{outcome="committed"}')]),
+      row(['transfers aborted', v('carbon_transfers_total{outcome="aborted"}')]),
+      row(['mean settlement latency (s)', mean('carbon_settlement_latency_seconds_sum', 'carbon_settlement_latency_seconds_count')]),
+      row(['mean batch size (legs)', mean('carbon_batch_legs_sum', 'carbon_batch_legs_count')]),
+      row(['legs in doubt now', v('carbon_legs_in_doubt')]),
+      row(['HEURISTIC_MIXED legs now', v('carbon_legs_heuristic_mixed')], Number(v('carbon_legs_heuristic_mixed')) > 0 ? 'bad' : ''),
+      row(['store errors', v('carbon_store_errors_total')], Number(v('carbon_store_errors_total')) > 0 ? 'bad' : ''),
+      row(['gRPC calls (failed)', v('carbon_grpc_calls_total') + ' (' + v('carbon_grpc_calls_failed_total') + ')'])]));
+    parts.push(el('div', { cls: 'muted', text: 'transfers committed: ' + v('carbon_transfers_total{outcome="committed"}') + '; ' + list.length + ' samples polled' }));
   }
   page('Metrics (polled from /metrics every 5 s, last 5 minutes)', ...parts);
   timer = setTimeout(showMetrics, POLL_MS);
