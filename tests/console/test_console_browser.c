@@ -69,6 +69,27 @@ static void prepare_at_bj(const char *tid, const Carbon__V1__TransferRecord *rec
     protobuf_c_message_free_unpacked(resp, NULL);
 }
 
+/* Waits until witness w has cosigned a checkpoint of TJ's log (so that TJ's
+ * log, lost and grown again, is a fork to it). */
+static void tj_cosigned_by(int w) {
+    static const char *const auditors[] = {"CN-TJ-auditor", "CN-BJ-auditor", "CN-HE-auditor"};
+    Carbon__V1__GetCheckpointRequest req = CARBON__V1__GET_CHECKPOINT_REQUEST__INIT;
+    for (long long until = proc_now_ms() + 15000;; proc_sleep_ms(100)) {
+        ProtobufCMessage *resp = NULL;
+        client_status_t st;
+        cr_assert_eq(client_call(federation_channel(fed, w, auditors[w]), "/carbon.v1.Audit/GetCheckpoint", &req.base,
+                                 &carbon__v1__get_checkpoint_response__descriptor, &resp, 10000, &st),
+                     GRPC_STATUS_OK, "%s", st.details);
+        const Carbon__V1__GetCheckpointResponse *r = (const Carbon__V1__GetCheckpointResponse *)resp;
+        int cosigned = 0;
+        for (size_t k = 0; k < r->n_witnessed; k++)
+            cosigned |= strcmp(r->witnessed[k]->region, "CN-TJ") == 0 && r->witnessed[k]->checkpoint.len > 0;
+        protobuf_c_message_free_unpacked(resp, NULL);
+        if (cosigned) return;
+        cr_assert(proc_now_ms() < until, "%s never cosigned a checkpoint of CN-TJ", federation_region(fed, w));
+    }
+}
+
 /* A leg prepared at BJ whose coordinator, TJ, died after holding it and
  * then lost its store: only an operator can decide it (as in
  * test_audit_ops). Its transfer id into tid. */
@@ -81,7 +102,8 @@ static void leg_in_doubt_at_bj(char tid[33]) {
     for (int i = 0; i < 100 && proc_alive(federation_pid(fed, TJ)); i++) proc_sleep_ms(50);
     unsetenv("CARBON_FAILPOINT");
     cr_assert_eq(federation_restart(fed, TJ), 0, "%s", federation_last_error());
-    proc_sleep_ms(1500); /* TJ's log checkpointed and cosigned by its witnesses before it is lost */
+    tj_cosigned_by(BJ);
+    tj_cosigned_by(HE);
     Carbon__V1__GetTransferResponse *g = NULL;
     cr_assert_eq(rc_get_transfer(reg(TJ), tid, &g, &st), GRPC_STATUS_OK, "%s", st.details);
     cr_assert_eq(g->transfer->outcome, CARBON__V1__TRANSFER_OUTCOME__TRANSFER_OUTCOME_PENDING);

@@ -16,7 +16,9 @@
 int console_metrics_port(const federation_t *f, int i) {
     for (long long until = proc_now_ms() + 5000; proc_now_ms() < until; proc_sleep_ms(100)) {
         char *log = harness_file_tail(federation_log_path(f, i), 1 << 20);
-        const char *line = strstr(log, "\"metrics_listening\"");
+        const char *line = NULL; /* the last start's */
+        for (const char *p = strstr(log, "\"metrics_listening\""); p != NULL; p = strstr(p + 1, "\"metrics_listening\""))
+            line = p;
         const char *pp = line != NULL ? strstr(line, "\"port\":") : NULL;
         int port = pp != NULL ? atoi(pp + 7 + (pp[7] == ' ')) : 0;
         free(log);

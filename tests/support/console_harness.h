@@ -41,8 +41,8 @@ int console_get(const console_run_t *c, const char *path, char **out);
 /* A POST of a JSON body as the page sends it (Host, Origin, header token). */
 int console_post(const console_run_t *c, const char *path, const char *body, char **out);
 
-/* The metrics port instance i logged ("metrics_listening" ... "port": N),
- * waiting up to 5 s; -1 if none. */
+/* The metrics port instance i logged last ("metrics_listening" ...
+ * "port": N; a restart picks a new one), waiting up to 5 s; -1 if none. */
 int console_metrics_port(const federation_t *f, int i);
 
 #endif

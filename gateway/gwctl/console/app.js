@@ -215,7 +215,7 @@ async function showTrace(subject) {
   const cps = table(['region', 'checkpoint', 'size', 'cosigned by', 'required'], t.checkpoints.map(c =>
     row([c.region, c.verified ? 'verified' : 'DOES NOT VERIFY', c.size, c.cosigners.join(', ') || 'no peer', c.cosigners_required], c.verified ? '' : 'bad')));
   const hops = table(['time (UTC)', 'region', 'seq', 'event', 'amount', 'verified', 'ids'], t.hops.map(h =>
-    row([new Date(Number(h.time_ms)).toISOString(), h.region, h.seq, h.event, h.units + ' ' + h.unit, h.verified, el('span', { cls: 'mono', text: h.ids.join(', ') })],
+    row([new Date(Number(h.time_ms)).toISOString(), h.region, h.seq, h.event, h.grams === '0' ? '-' : h.units + ' ' + h.unit + ' (' + h.grams + ' g)', h.verified, el('span', { cls: 'mono', text: h.ids.join(', ') })],
       traceColor(h.verified) === '#b3261e' ? 'bad' : '')));
   const unread = t.unreachable_regions.length ? el('div', { cls: 'alarm', text: 'not read: ' + t.unreachable_regions.join(', ') }) : null;
   page('Trace ' + subject, form, verdict, unread, drawTrace(t), el('h2', { text: 'Checkpoints' }), cps, el('h2', { text: 'Hops' }), hops);
