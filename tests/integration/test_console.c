@@ -134,3 +134,23 @@ Test(console, listens_on_loopback_only, .init = start3, .fini = stop_all, .timeo
     }
 }
 
+
+Test(console, bad_usage_exits_2_and_bad_credentials_exit_5, .init = start3, .fini = stop_all, .timeout = 60) {
+    console_run_t c = {0};
+    cr_expect_eq(console_start(fed, &c, "no-such-certificate", "127.0.0.1:0", 0), 5);
+    console_stop(&c);
+    char targets[128];
+    snprintf(targets, sizeof targets, "CN-TJ=127.0.0.1:%d", federation_port(fed, 0));
+    const char *const cases[][14] = {
+        {BINARY_DIR "/gwctl", "console", "--targets", targets, NULL}, /* no credentials */
+        {BINARY_DIR "/gwctl", "console", "--targets", targets, "--cert", "a", "--key", "b", "--ca", "c",
+         "--metrics", "CN-BJ=127.0.0.1:9"}, /* metrics of a region that is not a target */
+        {BINARY_DIR "/gwctl", "console", "--targets", targets, "--cert", "a", "--key", "b", "--ca", "c",
+         "--timeout-ms", "0"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int status = -1;
+        cr_assert_eq(harness_run(cases[i], 20000, &status, NULL, NULL), 0);
+        cr_expect_eq(status, 2, "case %zu exited %d", i, status);
+    }
+}
