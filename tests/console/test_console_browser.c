@@ -142,7 +142,7 @@ static char *browse(const console_run_t *c, const char *page, const char *name) 
     snprintf(url, sizeof url, "http://127.0.0.1:%d/?token=%s#%s", c->port, c->token, page);
     snprintf(profile, sizeof profile, "--user-data-dir=%s/chromium", federation_dir(fed));
     const char *argv[] = {"/usr/bin/chromium", "--headless", "--disable-gpu", "--no-sandbox", profile,
-                          "--virtual-time-budget=8000", "--window-size=1280,1000", "--dump-dom", url, NULL};
+                          "--virtual-time-budget=6000", "--window-size=1280,1000", "--dump-dom", url, NULL};
     char *dom = NULL;
     int status = -1;
     cr_assert_eq(harness_run(argv, 90000, &status, &dom, NULL), 0, "chromium did not run (is it installed?)");
