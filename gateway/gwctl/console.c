@@ -28,6 +28,7 @@ static const char console_usage[] =
     "its own region); a gateway's refusal (PERMISSION_DENIED) is shown as such.\n"
     "Pages: Federation (health, checkpoints and cosigners, peers' cosigned sizes,\n"
     "catalogs, in-doubt legs and open alarms: forks and HEURISTIC_MIXED legs,\n"
+    "counted from a gateway's /metrics where its API refuses the certificate;\n"
     "polled every 5 s), Batches and reconciliation, In doubt (with resolve, the\n"
     "rules of gwctl resolve), Trace (gwctl trace --json drawn as SVG), Metrics\n"
     "(each gateway's /metrics polled, when --metrics names its address).\n"

@@ -116,13 +116,51 @@ static json_t *console_checkpoints(console_t *c, size_t i) {
     return doc;
 }
 
+/* The value of series in a /metrics object m as a number (0 when absent). */
+static uint64_t console_metric_u64(const json_t *m, const char *series) {
+    uint64_t v = 0;
+    if (gwctl_parse_u64(json_string_value(json_object_get(m, series)), &v) != 0) v = 0;
+    return v;
+}
+
+/* What target i's own /metrics says, when its API refused this certificate
+ * (err, consumed): for "indoubt" {"count", "mixed"}, for "forks" {"open",
+ * "forks": []} (the sum over the witnessed regions), with "source":
+ * "metrics" and the refusal as "denied". {"error": err} when it has no
+ * metrics address or it does not answer. */
+static json_t *console_from_metrics(console_t *c, size_t i, const char *what, json_t *err) {
+    const char *status = json_string_value(json_object_get(err, "status"));
+    char why[256];
+    json_t *m = NULL;
+    if (c->targets[i].metrics[0] != '\0' && status != NULL && strcmp(status, "PERMISSION_DENIED") == 0)
+        m = console_metrics_read(&c->targets[i], why, sizeof why);
+    if (m == NULL) return json_pack("{s:o}", "error", err);
+    json_t *doc;
+    if (strcmp(what, "indoubt") == 0) {
+        doc = json_pack("{s:I, s:I}", "count", (json_int_t)console_metric_u64(m, "carbon_legs_in_doubt"), "mixed",
+                        (json_int_t)console_metric_u64(m, "carbon_legs_heuristic_mixed"));
+    } else {
+        uint64_t open = 0;
+        const char *key;
+        json_t *v;
+        json_object_foreach(m, key, v) {
+            if (strncmp(key, "carbon_audit_forks_unacknowledged{", 34) == 0) open += console_metric_u64(m, key);
+        }
+        doc = json_pack("{s:I, s:[]}", "open", (json_int_t)open, "forks");
+    }
+    json_decref(m);
+    json_object_set_new(doc, "source", json_string("metrics"));
+    json_object_set_new(doc, "denied", err);
+    return doc;
+}
+
 /* Audit.ListForks of target i (open ones): {"open": N, "forks": [...]}. */
 static json_t *console_forks(console_t *c, size_t i) {
     Carbon__V1__ListForksRequest req = CARBON__V1__LIST_FORKS_REQUEST__INIT;
     ProtobufCMessage *resp;
     json_t *e = console_call(c, i, "/carbon.v1.Audit/ListForks", &req.base,
                              &carbon__v1__list_forks_response__descriptor, &resp);
-    if (e != NULL) return json_pack("{s:o}", "error", e);
+    if (e != NULL) return console_from_metrics(c, i, "forks", e);
     const Carbon__V1__ListForksResponse *r = (const Carbon__V1__ListForksResponse *)resp;
     json_t *forks = json_array();
     size_t open = 0;
@@ -155,7 +193,7 @@ static json_t *console_indoubt_of(console_t *c, size_t i, json_t **err) {
 /* The in-doubt summary of target i: {"count", "mixed"} or {"error"}. */
 static json_t *console_indoubt_summary(console_t *c, size_t i) {
     json_t *err, *doc = console_indoubt_of(c, i, &err);
-    if (doc == NULL) return json_pack("{s:o}", "error", err);
+    if (doc == NULL) return console_from_metrics(c, i, "indoubt", err);
     json_t *legs = json_object_get(doc, "legs");
     size_t mixed = 0, k;
     json_t *leg;

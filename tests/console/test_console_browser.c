@@ -168,6 +168,7 @@ static void auditor_pages(const console_run_t *aud, const char *tid) {
     expect_in(dom, "SERVING");
     expect_in(dom, "cosigned by CN-");
     expect_in(dom, "FORK: CN-TJ's audit log forked");
+    expect_in(dom, "legs in doubt: <span class=\"warn\">1</span><span class=\"muted\"> (from its /metrics");
     free(dom);
     char page[64];
     snprintf(page, sizeof page, "trace=%s", tid);
@@ -187,7 +188,10 @@ static void auditor_pages(const console_run_t *aud, const char *tid) {
 
 /* Batches and In doubt as CN-BJ's operator, and the resolve by hand. */
 static void operator_pages(const console_run_t *op, const char *doubt_tid) {
-    char *dom = browse(op, "batches=CN-BJ,CN-HE,incoming", "batches");
+    char *dom = browse(op, "federation", NULL);
+    expect_in(dom, "FORK: 1 unacknowledged forks of peers' audit logs witnessed by CN-HE (from its /metrics)");
+    free(dom);
+    dom = browse(op, "batches=CN-BJ,CN-HE,incoming", "batches");
     expect_in(dom, "1 batches");
     expect_in(dom, "CN-HE</td><td>CN-BJ");
     free(dom);

@@ -62,10 +62,13 @@ function fedAlarms(f) {
   for (const r of f.regions) {
     if (r.health.error) alarms.push(r.region + ' unreachable: ' + errText(r.health.error));
     else if (r.health.status !== 'SERVING') alarms.push(r.region + ' is ' + r.health.status);
+    if (r.forks.open > 0 && r.forks.source === 'metrics')
+      alarms.push('FORK: ' + r.forks.open + ' unacknowledged forks of peers\' audit logs witnessed by ' + r.region + ' (from its /metrics)');
     if (r.forks.open > 0)
       for (const k of r.forks.forks.filter(x => !x.acknowledged))
         alarms.push('FORK: ' + k.region + "'s audit log forked (witnessed by " + r.region + ', fork ' + k.id + ')');
-    if (r.indoubt.mixed > 0) alarms.push('HEURISTIC MISMATCH: ' + r.indoubt.mixed + ' HEURISTIC_MIXED legs at ' + r.region);
+    if (r.indoubt.mixed > 0) alarms.push('HEURISTIC MISMATCH: ' + r.indoubt.mixed + ' HEURISTIC_MIXED legs at ' + r.region +
+      (r.indoubt.source === 'metrics' ? ' (from its /metrics)' : ''));
   }
   const box = el('div', { id: 'alarms' });
   if (alarms.length === 0) box.append(el('div', { cls: 'calm', text: 'No open alarm (forks, heuristic mismatches, unreachable gateways) in what your certificate can read.' }));
@@ -93,9 +96,11 @@ function fedCard(r) {
   }
   if (r.indoubt.error) c.append(el('div', { text: 'in doubt: ' }, errBox(r.indoubt.error)));
   else c.append(el('div', { text: 'legs in doubt: ' }, el('span', { cls: r.indoubt.count ? 'warn' : 'ok', text: String(r.indoubt.count) }),
-    r.indoubt.mixed ? el('span', { cls: 'bad', text: ' (' + r.indoubt.mixed + ' HEURISTIC_MIXED)' }) : null));
+    r.indoubt.mixed ? el('span', { cls: 'bad', text: ' (' + r.indoubt.mixed + ' HEURISTIC_MIXED)' }) : null,
+    r.indoubt.source === 'metrics' ? el('span', { cls: 'muted', text: ' (from its /metrics: ListInDoubt is not allowed for your certificate)' }) : null));
   if (r.forks.error) c.append(el('div', { text: 'forks: ' }, errBox(r.forks.error)));
-  else c.append(el('div', { text: 'forks witnessed, unacknowledged: ' }, el('span', { cls: r.forks.open ? 'bad' : 'ok', text: String(r.forks.open) })));
+  else c.append(el('div', { text: 'forks witnessed, unacknowledged: ' }, el('span', { cls: r.forks.open ? 'bad' : 'ok', text: String(r.forks.open) }),
+    r.forks.source === 'metrics' ? el('span', { cls: 'muted', text: ' (from its /metrics)' }) : null));
   return c;
 }
 async function showFederation() {
