@@ -12,7 +12,7 @@ JJJ_RUN_BUILD_ARGS="-DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF"
 JJJ_RUN_BUILD_TARGETS="gatewayd gwctl"
 # What the test suite needs on top (Node.js and npm come from jjj_install_node;
 # spin checks the protocol model, tests/model).
-JJJ_PACKAGES_TEST="libcriterion-dev graphviz clang libclang-rt-14-dev spin"
+JJJ_PACKAGES_TEST="libcriterion-dev graphviz clang libclang-rt-14-dev spin chromium"
 
 # Node.js and npm for the interop test: Debian's packages unless a node and
 # an npm are already on the PATH (e.g. from NodeSource, whose nodejs package

@@ -342,6 +342,12 @@ demo() {
         GWCTL_TARGETS="$targets" gw CN-HE auditor audit verify --region "$r"
     done
     echo
+    local metrics="CN-TJ=127.0.0.1:$(port_of METRICS CN-TJ),CN-BJ=127.0.0.1:$(port_of METRICS CN-BJ),CN-HE=127.0.0.1:$(port_of METRICS CN-HE)"
+    echo "The web console (README \"Console\"): run one of these, then open the URL it prints (with its token):"
+    for who in CN-BJ-auditor CN-BJ-operator; do
+        echo "  as $who:"
+        echo "    GWCTL_TARGETS=$targets GWCTL_METRICS=$metrics GWCTL_CERT=$RUN_DIR/pki/$who.crt GWCTL_KEY=$RUN_DIR/pki/$who.key GWCTL_CA=$RUN_DIR/pki/ca.crt $GWCTL console --listen 127.0.0.1:$([ "$who" = CN-BJ-auditor ] && echo 8088 || echo 8089)"
+    done
     echo "The federation keeps running. Stop it with: $0 stop"
 }
 

@@ -34,6 +34,7 @@ const gwctl_command_t gwctl_commands[] = {
     {"indoubt", "operator: legs waiting for a decision, forced ones, HEURISTIC_MIXED ones", gwctl_indoubt},
     {"resolve", "operator: force the decision of a leg its coordinator cannot answer for, or compensate a HEURISTIC_MIXED one", gwctl_resolve},
     {"forks", "operator: forks of the peers' audit logs witnessed here (the alarm); ack them", gwctl_forks},
+    {"console", "operator, auditor: a web console on loopback, calling the gateways as you", gwctl_console},
     {"trace", "auditor: follow a serial or a transfer across every region, verified", gwctl_trace},
     {"audit", "auditor: verify a region's audit chain and checkpoints; check the logs against the protocol model", gwctl_audit},
     {"check", "auditor: verify conservation and atomicity over the regions' stores", gwctl_check},

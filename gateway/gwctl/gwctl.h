@@ -185,6 +185,7 @@ int gwctl_reconcile(int argc, char **argv);
 int gwctl_indoubt(int argc, char **argv);
 int gwctl_resolve(int argc, char **argv);
 int gwctl_forks(int argc, char **argv);
+int gwctl_console(int argc, char **argv);
 int gwctl_trace(int argc, char **argv);
 int gwctl_audit(int argc, char **argv);
 int gwctl_version(int argc, char **argv);
