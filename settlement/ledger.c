@@ -335,57 +335,132 @@ int ledger_issue(store_t *st, const ledger_issue_t *in, uint64_t now_ms, ledger_
 
 /* ---- transfers: source ------------------------------------------------------ */
 
+/* The arguments of one hold, at transfer_hold.lua's stride (HOLD_ARGS). */
+#define LEDGER_HOLD_ARGS 20
+CARBON_STATIC_ASSERT(1 + LEDGER_HOLD_ARGS * LEDGER_HOLD_BATCH_MAX <= STORE_ARGS_MAX,
+                     "a batch of holds fits one store call");
+
+static void ledger_hold_args(ledger_args_t *a, const ledger_leg_t *leg, const char *request_fp,
+                             uint64_t now_ms) {
+    size_t before = a->n;
+    ledger_args_str(a, leg->tid);
+    ledger_args_str(a, request_fp);
+    ledger_args_str(a, leg->from);
+    ledger_args_str(a, leg->to);
+    ledger_args_str(a, leg->peer);
+    ledger_args_str(a, leg->meth);
+    ledger_args_u64(a, leg->vintage);
+    ledger_args_u64(a, leg->requested_g);
+    ledger_args_u64(a, leg->credited_g);
+    ledger_args_u64(a, leg->debited_g);
+    ledger_args_u64(a, leg->discount_g);
+    ledger_args_u64(a, leg->remainder_g);
+    ledger_args_u64(a, leg->ratio_num);
+    ledger_args_u64(a, leg->ratio_den);
+    ledger_args_str(a, leg->dest_meth);
+    ledger_args_str(a, leg->src_digest);
+    ledger_args_str(a, leg->dst_digest);
+    ledger_args_u64(a, now_ms);
+    ledger_args_u64(a, leg->expiry_ms);
+    ledger_args_u64(a, LEDGER_LEG_BLOCKS_MAX);
+    CARBON_ASSERT(a->n - before == LEDGER_HOLD_ARGS);
+    (void)before;
+}
+
+/* Reads one hold's reply r (an array) into it. */
+static void ledger_hold_result(const redisReply *r, ledger_hold_item_t *it) {
+    ledger_leg_t *leg = it->leg;
+    const char *status = ledger_str(r, 0);
+    if (strcmp(status, "OK") != 0 && strcmp(status, "DUP") != 0) {
+        it->rc = ledger_refusal(r, "hold", &it->have_g, NULL, it->err, sizeof it->err);
+        return;
+    }
+    leg->state = transfer_state_from_text(ledger_str(r, 1));
+    ledger_copy(leg->reason, sizeof leg->reason, ledger_str(r, 2));
+    free(leg->blocks);
+    leg->blocks = NULL;
+    leg->blocks_n = 0;
+    if (ledger_blocks_parse(ledger_str(r, 3), LEDGER_LEG_BLOCKS_MAX, &leg->blocks,
+                            &leg->blocks_n) != 0) {
+        snprintf(it->err, sizeof it->err, "hold: malformed blocks in the store");
+        it->rc = LEDGER_ESTORE;
+        return;
+    }
+    it->rc = status[0] == 'O' ? LEDGER_OK : LEDGER_REPLAY;
+    leg->created_ms = it->now_ms;
+}
+
+/* Checks one item before anything is sent: 0, or LEDGER_EINVAL in it. */
+static int ledger_hold_check(ledger_hold_item_t *it) {
+    const ledger_leg_t *leg = it->leg;
+    CARBON_ASSERT(it->request_fp != NULL);
+    CARBON_ASSERT(strlen(leg->tid) == LEDGER_TID_LEN && leg->peer[0] != '\0');
+    it->rc = LEDGER_OK;
+    it->have_g = 0;
+    it->err[0] = '\0';
+    if (leg->debited_g == 0 || leg->debited_g >= LEDGER_AMOUNT_G_MAX ||
+        leg->requested_g >= LEDGER_AMOUNT_G_MAX) {
+        snprintf(it->err, sizeof it->err, "amount outside 1..2^50 g");
+        it->rc = LEDGER_EINVAL;
+    }
+    return it->rc;
+}
+
+int ledger_hold_batch(store_t *st, ledger_hold_item_t *const *items, size_t n, char *err,
+                      size_t errlen) {
+    CARBON_ASSERT(st != NULL && items != NULL && n >= 1 && n <= LEDGER_HOLD_BATCH_MAX);
+    ledger_args_t a = {0};
+    ledger_args_u64(&a, 0); /* the count, set below */
+    size_t sent = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (ledger_hold_check(items[i]) != LEDGER_OK) continue;
+        ledger_hold_args(&a, items[i]->leg, items[i]->request_fp, items[i]->now_ms);
+        sent++;
+    }
+    if (sent == 0) {
+        ledger_args_free(&a);
+        return LEDGER_OK;
+    }
+    char count[24];
+    int count_len = snprintf(count, sizeof count, "%zu", sent);
+    free(a.v[0]);
+    a.v[0] = strdup(count);
+    if (a.v[0] == NULL) abort();
+    a.len[0] = (size_t)count_len;
+    redisReply *r;
+    int rc = ledger_run(st, "transfer_hold", &a, &r, err, errlen);
+    if (rc == LEDGER_OK && r->elements != sent) {
+        snprintf(err, errlen, "transfer_hold: %zu replies for %zu holds", r->elements, sent);
+        freeReplyObject(r);
+        rc = LEDGER_ESTORE;
+    }
+    for (size_t i = 0, k = 0; i < n; i++) {
+        if (items[i]->rc == LEDGER_EINVAL) continue;
+        if (rc != LEDGER_OK) {
+            items[i]->rc = LEDGER_ESTORE;
+            snprintf(items[i]->err, sizeof items[i]->err, "%s", err);
+        } else if (r->element[k]->type != REDIS_REPLY_ARRAY) {
+            items[i]->rc = LEDGER_ESTORE;
+            snprintf(items[i]->err, sizeof items[i]->err, "transfer_hold: reply %zu not a list", k);
+        } else {
+            ledger_hold_result(r->element[k], items[i]);
+        }
+        k++;
+    }
+    if (rc == LEDGER_OK) freeReplyObject(r);
+    return rc;
+}
+
 int ledger_hold(store_t *st, ledger_leg_t *leg, const char *request_fp, uint64_t now_ms,
                 uint64_t *have_g, char *err, size_t errlen) {
     CARBON_ASSERT(st != NULL && leg != NULL && request_fp != NULL);
-    CARBON_ASSERT(strlen(leg->tid) == LEDGER_TID_LEN && leg->peer[0] != '\0');
-    if (leg->debited_g == 0 || leg->debited_g >= LEDGER_AMOUNT_G_MAX ||
-        leg->requested_g >= LEDGER_AMOUNT_G_MAX) {
-        snprintf(err, errlen, "amount outside 1..2^50 g");
-        return LEDGER_EINVAL;
-    }
-    ledger_args_t a = {0};
-    ledger_args_str(&a, leg->tid);
-    ledger_args_str(&a, request_fp);
-    ledger_args_str(&a, leg->from);
-    ledger_args_str(&a, leg->to);
-    ledger_args_str(&a, leg->peer);
-    ledger_args_str(&a, leg->meth);
-    ledger_args_u64(&a, leg->vintage);
-    ledger_args_u64(&a, leg->requested_g);
-    ledger_args_u64(&a, leg->credited_g);
-    ledger_args_u64(&a, leg->debited_g);
-    ledger_args_u64(&a, leg->discount_g);
-    ledger_args_u64(&a, leg->remainder_g);
-    ledger_args_u64(&a, leg->ratio_num);
-    ledger_args_u64(&a, leg->ratio_den);
-    ledger_args_str(&a, leg->dest_meth);
-    ledger_args_str(&a, leg->src_digest);
-    ledger_args_str(&a, leg->dst_digest);
-    ledger_args_u64(&a, now_ms);
-    ledger_args_u64(&a, leg->expiry_ms);
-    ledger_args_u64(&a, LEDGER_LEG_BLOCKS_MAX);
-    redisReply *r;
-    int rc = ledger_run(st, "transfer_hold", &a, &r, err, errlen);
-    if (rc != LEDGER_OK) return rc;
-    const char *status = ledger_str(r, 0);
-    if (strcmp(status, "OK") == 0 || strcmp(status, "DUP") == 0) {
-        leg->state = transfer_state_from_text(ledger_str(r, 1));
-        ledger_copy(leg->reason, sizeof leg->reason, ledger_str(r, 2));
-        free(leg->blocks);
-        if (ledger_blocks_parse(ledger_str(r, 3), LEDGER_LEG_BLOCKS_MAX, &leg->blocks,
-                                &leg->blocks_n) != 0) {
-            snprintf(err, errlen, "hold: malformed blocks in the store");
-            rc = LEDGER_ESTORE;
-        } else {
-            rc = status[0] == 'O' ? LEDGER_OK : LEDGER_REPLAY;
-            leg->created_ms = now_ms;
-        }
-    } else {
-        rc = ledger_refusal(r, "hold", have_g, NULL, err, errlen);
-    }
-    freeReplyObject(r);
-    return rc;
+    ledger_hold_item_t it = {.leg = leg, .request_fp = request_fp, .now_ms = now_ms};
+    ledger_hold_item_t *one = &it;
+    char batch_err[256] = "";
+    (void)ledger_hold_batch(st, &one, 1, batch_err, sizeof batch_err);
+    if (have_g != NULL) *have_g = it.have_g;
+    snprintf(err, errlen, "%s", it.err);
+    return it.rc;
 }
 
 /* Arguments of the batch scripts: a head, then a fixed number per leg, at the

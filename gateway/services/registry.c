@@ -13,6 +13,7 @@
 #include "gateway/log.h"
 #include "gateway/pbconv.h"
 #include "gateway/validate.h"
+#include "settlement/hold_batch.h"
 #include "settlement/quote.h"
 
 #include <inttypes.h>
@@ -417,6 +418,37 @@ static void registry_transfer_not_held(server_call_t *call, store_t *st,
     }
 }
 
+/* A Transfer waiting for its hold in the group commit (settlement/hold_batch.h). */
+typedef struct {
+    hold_batch_entry_t entry; /* first: the batcher hands it back */
+    server_call_t *call;
+    const Carbon__V1__TransferRequest *req; /* the call's, alive until it is answered */
+    quote_t q;
+    ledger_leg_t leg;
+    char fp[LEDGER_DIGEST_HEX + 1];
+} registry_hold_t;
+
+/* The hold's outcome is durable (or the batch failed): hands a held leg to
+ * the engine, which answers once decided, or answers the refusal now. Runs
+ * on the hold batcher's thread; st is its store connection (NULL if down). */
+static void registry_transfer_held(hold_batch_entry_t *e, store_t *st) {
+    registry_hold_t *h = (registry_hold_t *)e;
+    CARBON_ASSERT(&h->entry == e && h->entry.item.leg == &h->leg);
+    struct gateway *gw = server_call_app(h->call);
+    if (e->item.rc == LEDGER_OK) {
+        engine_submit(gw->engine, &h->leg, registry_transfer_done, h->call);
+        free(h);
+        return;
+    }
+    engine_unreserve(gw->engine, h->req->to_region);
+    int rc = e->item.rc;
+    if (st == NULL && rc == LEDGER_REPLAY) rc = LEDGER_ESTORE;
+    registry_transfer_not_held(h->call, st, h->req, &h->q, rc, e->item.have_g, e->item.err,
+                               sizeof e->item.err);
+    ledger_leg_free(&h->leg);
+    free(h);
+}
+
 void registry_transfer(server_call_t *call, const ProtobufCMessage *request) {
     CARBON_ASSERT(call != NULL && request != NULL);
     const Carbon__V1__TransferRequest *req = (const Carbon__V1__TransferRequest *)request;
@@ -436,30 +468,32 @@ void registry_transfer(server_call_t *call, const ProtobufCMessage *request) {
                            "too many transfers to %s in flight; retry", req->to_region);
         return;
     }
-    store_t *st = gateway_worker_store(gw, server_call_worker(call));
-    if (st == NULL) {
-        engine_unreserve(gw->engine, req->to_region);
-        server_reply_error(call, GRPC_STATUS_UNAVAILABLE, REASON(STORE_UNAVAILABLE),
-                           "the region's store cannot be reached; retry");
-        return;
-    }
-    ledger_leg_t leg = {0};
+    registry_hold_t *h = calloc(1, sizeof *h);
+    if (h == NULL) abort();
+    h->call = call;
+    h->req = req;
+    h->q = q;
     uint64_t now = ledger_now_ms();
-    registry_transfer_leg(gw, req, &q, now, &leg);
-    char fp[LEDGER_DIGEST_HEX + 1];
-    registry_request_fp(fp, "transfer|%s|%s|%s|%s|%u|%" PRIu64 "|%" PRIu64, req->from_account_id,
-                        req->to_region, req->to_account_id, req->methodology_id,
-                        req->vintage_year, req->amount_units, req->expected_credited_g);
-    uint64_t have_g = 0;
-    char err[256] = "";
-    int rc = ledger_hold(st, &leg, fp, now, &have_g, err, sizeof err);
-    if (rc == LEDGER_OK) {
-        engine_submit(gw->engine, &leg, registry_transfer_done, call);
-        return;
-    }
+    registry_transfer_leg(gw, req, &q, now, &h->leg);
+    registry_request_fp(h->fp, "transfer|%s|%s|%s|%s|%u|%" PRIu64 "|%" PRIu64,
+                        req->from_account_id, req->to_region, req->to_account_id,
+                        req->methodology_id, req->vintage_year, req->amount_units,
+                        req->expected_credited_g);
+    h->entry.item.leg = &h->leg;
+    h->entry.item.request_fp = h->fp;
+    h->entry.item.now_ms = now;
+    h->entry.done = registry_transfer_held;
+    /* The worker goes back to the completion queue; the batcher answers. */
+    int rc = hold_batch_submit(gw->holds, &h->entry);
+    if (rc == 0) return;
     engine_unreserve(gw->engine, req->to_region);
-    registry_transfer_not_held(call, st, req, &q, rc, have_g, err, sizeof err);
-    ledger_leg_free(&leg);
+    free(h);
+    if (rc == -1)
+        server_reply_error(call, GRPC_STATUS_RESOURCE_EXHAUSTED, REASON(QUEUE_FULL),
+                           "too many transfers wait for their hold; retry");
+    else
+        server_reply_error(call, GRPC_STATUS_UNAVAILABLE, REASON(STORE_UNAVAILABLE),
+                           "the gateway is stopping; retry with the same transfer_id");
 }
 
 /* ---- GetTransfer, ListTransfers ------------------------------------------------------ */
