@@ -1,0 +1,198 @@
+/* test_hold_batch.c - group commit of holds (issue 16): concurrent Transfer
+ * calls are held by fewer transfer_hold script calls than there are calls,
+ * and each call still gets its own outcome: a duplicate id in the same batch
+ * answers the one transfer, an id reused with other content is refused, and
+ * a hold that finds the balance taken by another in its batch is refused
+ * INSUFFICIENT_BALANCE. A real federation (three redis-server, three
+ * gatewayd over mutual TLS); CN-TJ's Redis is paused (SIGSTOP) while the
+ * calls arrive, so that they wait for the store together. The script calls
+ * are counted in the Redis slow log (threshold 0) by transfer_hold's SHA1. */
+#include "gateway/rpc/grpc_lifetime.h"
+#include "tests/support/gateway_harness.h"
+#include "tests/support/proc.h"
+#include "tests/support/registry_client.h"
+
+#include "settlement/store.h"
+
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define TJ 0
+#define BJ 1
+#define CALLS_N 12
+#define SETTLE_TIMEOUT_MS 30000
+#define FREEZE_MS 700
+
+static federation_t *fed;
+
+typedef struct {
+    grpc_channel *ch;
+    char tid[33];
+    const char *from;
+    uint64_t units;
+    grpc_status_code code;
+    char reason[64];
+    int outcome;
+    uint64_t first_serial; /* of the first block, when OK */
+} call_t;
+
+static void *call_main(void *arg) {
+    call_t *c = arg;
+    Carbon__V1__TransferResponse *r = NULL;
+    client_status_t st;
+    c->code = rc_transfer(c->ch, c->tid, c->from, "CN-BJ", "bj-b", "TJ-GT-01", c->units, &r, &st);
+    snprintf(c->reason, sizeof c->reason, "%s", st.reason);
+    if (c->code == GRPC_STATUS_OK) {
+        c->outcome = r->transfer->outcome;
+        c->first_serial = r->transfer->n_blocks ? r->transfer->blocks[0]->serial_start : 0;
+        protobuf_c_message_free_unpacked(&r->base, NULL);
+    }
+    return NULL;
+}
+
+static void sleep_ms(int ms) {
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static void redis_cmd_ok(redisContext *rc, const char *cmd) {
+    redisReply *r = redisCommand(rc, cmd);
+    cr_assert(r != NULL && r->type != REDIS_REPLY_ERROR, "%s failed", cmd);
+    freeReplyObject(r);
+}
+
+/* The SHA1 gatewayd runs transfer_hold under (store_script_sha). */
+static void hold_sha(const redis_harness_t *h, char out[41]) {
+    store_config_t cfg;
+    store_config_defaults(&cfg);
+    snprintf(cfg.host, sizeof cfg.host, "%s", h->host);
+    cfg.port = h->port;
+    char err[256];
+    store_t *s = store_open(&cfg, err, sizeof err);
+    cr_assert_not_null(s, "store_open: %s", err);
+    snprintf(out, 41, "%s", store_script_sha(s, store_script_index("transfer_hold")));
+    store_close(s);
+}
+
+/* EVALSHA calls of sha in the slow log (every command logged). */
+static size_t hold_calls(redisContext *rc, const char *sha) {
+    redisReply *r = redisCommand(rc, "SLOWLOG GET -1");
+    cr_assert(r != NULL && r->type == REDIS_REPLY_ARRAY);
+    size_t n = 0;
+    for (size_t i = 0; i < r->elements; i++) {
+        const redisReply *e = r->element[i];
+        if (e->type != REDIS_REPLY_ARRAY || e->elements < 4) continue;
+        const redisReply *args = e->element[3];
+        if (args->type == REDIS_REPLY_ARRAY && args->elements >= 2 &&
+            strcasecmp(args->element[0]->str, "evalsha") == 0 &&
+            strcmp(args->element[1]->str, sha) == 0)
+            n++;
+    }
+    freeReplyObject(r);
+    return n;
+}
+
+static void open_and_issue(grpc_channel *tj, grpc_channel *bj) {
+    client_status_t st;
+    cr_assert_eq(rc_open(tj, "tj-a", &st), GRPC_STATUS_OK, "%s", st.details);
+    cr_assert_eq(rc_open(tj, "tj-b", &st), GRPC_STATUS_OK, "%s", st.details);
+    cr_assert_eq(rc_open(bj, "bj-b", &st), GRPC_STATUS_OK, "%s", st.details);
+    const char *accts[] = {"tj-a", "tj-b"};
+    for (int i = 0; i < 2; i++) { /* 420 km by metro at 95/2 g/km: 19950 g each */
+        char iid[33], fp[64];
+        rc_new_id(iid);
+        snprintf(fp, sizeof fp, "activity-%s", iid);
+        Carbon__V1__IssueResponse *r = NULL;
+        cr_assert_eq(rc_issue(tj, iid, accts[i], "TJ-GT-01", 420000, fp, &r, &st), GRPC_STATUS_OK,
+                     "%s", st.details);
+        cr_assert_eq(r->amount->grams, 19950);
+        protobuf_c_message_free_unpacked(&r->base, NULL);
+    }
+}
+
+/* calls: 0..7 distinct 1 kg transfers from tj-a; 8 and 9 the same id and
+ * content (tj-a, 2 kg); 10 and 11 12 kg each from tj-b's 19.95 kg. */
+static void plan_calls(call_t *calls, grpc_channel *tj) {
+    for (int i = 0; i < CALLS_N; i++) {
+        calls[i].ch = tj;
+        calls[i].from = i < 10 ? "tj-a" : "tj-b";
+        calls[i].units = i < 8 ? 1 : i < 10 ? 2 : 12;
+        rc_new_id(calls[i].tid);
+    }
+    memcpy(calls[9].tid, calls[8].tid, sizeof calls[9].tid);
+}
+
+static void check_outcomes(const call_t *calls) {
+    for (int i = 0; i < 10; i++) {
+        cr_assert_eq(calls[i].code, GRPC_STATUS_OK, "call %d: status %d %s", i, calls[i].code,
+                     calls[i].reason);
+        cr_assert_eq(calls[i].outcome, CARBON__V1__TRANSFER_OUTCOME__TRANSFER_OUTCOME_COMMITTED,
+                     "call %d", i);
+    }
+    /* the duplicate answers the one transfer: the same blocks */
+    cr_assert_eq(calls[8].first_serial, calls[9].first_serial);
+    int ok = 0, short_ = 0;
+    for (int i = 10; i < 12; i++) {
+        if (calls[i].code == GRPC_STATUS_OK &&
+            calls[i].outcome == CARBON__V1__TRANSFER_OUTCOME__TRANSFER_OUTCOME_COMMITTED)
+            ok++;
+        else if (calls[i].code == GRPC_STATUS_FAILED_PRECONDITION &&
+                 strcmp(calls[i].reason, "INSUFFICIENT_BALANCE") == 0)
+            short_++;
+    }
+    cr_assert(ok == 1 && short_ == 1, "of two 12 kg transfers from 19.95 kg: %d settled, %d short",
+              ok, short_);
+}
+
+Test(hold_batch, concurrent_transfers_share_hold_script_calls_with_own_outcomes, .timeout = 180) {
+    grpc_lifetime_begin();
+    federation_options_t o = {.regions_n = 2, .leg_expiry_ms = 10000, .workers = 2};
+    fed = federation_start(&o);
+    cr_assert_not_null(fed, "federation: %s", federation_last_error());
+    grpc_channel *tj = federation_channel(fed, TJ, "CN-TJ-registry");
+    grpc_channel *bj = federation_channel(fed, BJ, "CN-BJ-registry");
+    cr_assert(tj != NULL && bj != NULL);
+    open_and_issue(tj, bj);
+    redis_harness_t *rh = federation_redis(fed, TJ);
+    char sha[41];
+    hold_sha(rh, sha);
+    redisContext *rc = redis_connect(rh);
+    cr_assert_not_null(rc);
+    redis_cmd_ok(rc, "CONFIG SET slowlog-max-len 100000");
+    redis_cmd_ok(rc, "CONFIG SET slowlog-log-slower-than 0");
+    redis_cmd_ok(rc, "SLOWLOG RESET");
+
+    call_t calls[CALLS_N];
+    memset(calls, 0, sizeof calls);
+    plan_calls(calls, tj);
+    cr_assert_eq(kill(rh->pid, SIGSTOP), 0);
+    pthread_t th[CALLS_N];
+    for (int i = 0; i < CALLS_N; i++) cr_assert_eq(pthread_create(&th[i], NULL, call_main, &calls[i]), 0);
+    sleep_ms(FREEZE_MS); /* every call reaches the gateway and waits for the store */
+    cr_assert_eq(kill(rh->pid, SIGCONT), 0);
+    for (int i = 0; i < CALLS_N; i++) pthread_join(th[i], NULL);
+
+    check_outcomes(calls);
+    size_t n = hold_calls(rc, sha);
+    fprintf(stderr, "test_hold_batch: %d Transfer calls, %zu transfer_hold script calls\n",
+            CALLS_N, n);
+    cr_assert(n >= 1 && n <= 3, "%d concurrent transfers took %zu hold script calls", CALLS_N, n);
+    redis_cmd_ok(rc, "CONFIG SET slowlog-log-slower-than 10000");
+    redisFree(rc);
+
+    /* 8 + 2 kg left tj-a once (the duplicate took nothing), 12 kg left tj-b once */
+    cr_assert_eq(rc_balance_g(tj, "tj-a", "TJ-GT-01"), 19950 - 10000);
+    cr_assert_eq(rc_balance_g(tj, "tj-b", "TJ-GT-01"), 19950 - 12000);
+    checker_report_t *rep = rc_wait_settled(fed, SETTLE_TIMEOUT_MS);
+    cr_assert_not_null(rep);
+    cr_assert_eq(rep->violations_n, 0, "checker: %s", rep->violations[0]);
+    free(rep);
+    federation_free(fed);
+    fed = NULL;
+    grpc_lifetime_end(GRPC_LIFETIME_END_WAIT_MS);
+}
