@@ -24,7 +24,7 @@
 
 #define TJ 0
 #define BJ 1
-#define CALLS_N 12
+#define CALLS_N 14
 #define SETTLE_TIMEOUT_MS 30000
 #define FREEZE_MS 700
 
@@ -116,15 +116,33 @@ static void open_and_issue(grpc_channel *tj, grpc_channel *bj) {
 }
 
 /* calls: 0..7 distinct 1 kg transfers from tj-a; 8 and 9 the same id and
- * content (tj-a, 2 kg); 10 and 11 12 kg each from tj-b's 19.95 kg. */
+ * content (tj-a, 2 kg); 10 and 11 12 kg each from tj-b's 19.95 kg; 12 and
+ * 13 the same id with other content (tj-a, 1 kg and 3 kg). */
 static void plan_calls(call_t *calls, grpc_channel *tj) {
     for (int i = 0; i < CALLS_N; i++) {
         calls[i].ch = tj;
-        calls[i].from = i < 10 ? "tj-a" : "tj-b";
-        calls[i].units = i < 8 ? 1 : i < 10 ? 2 : 12;
+        calls[i].from = i < 10 || i >= 12 ? "tj-a" : "tj-b";
+        calls[i].units = i < 8 ? 1 : i < 10 ? 2 : i < 12 ? 12 : i == 12 ? 1 : 3;
         rc_new_id(calls[i].tid);
     }
     memcpy(calls[9].tid, calls[8].tid, sizeof calls[9].tid);
+    memcpy(calls[13].tid, calls[12].tid, sizeof calls[13].tid);
+}
+
+/* Of two calls with one id and different content, one is the transfer and
+ * the other is refused ID_REUSED; returns the kilograms of the one held. */
+static uint64_t check_id_reused(const call_t *calls) {
+    int held = -1, reused = 0;
+    for (int i = 12; i < 14; i++) {
+        if (calls[i].code == GRPC_STATUS_OK &&
+            calls[i].outcome == CARBON__V1__TRANSFER_OUTCOME__TRANSFER_OUTCOME_COMMITTED)
+            held = i;
+        else if (calls[i].code == GRPC_STATUS_ALREADY_EXISTS &&
+                 strcmp(calls[i].reason, "ID_REUSED") == 0)
+            reused++;
+    }
+    cr_assert(held >= 0 && reused == 1, "one id, two contents: held %d, ID_REUSED %d", held, reused);
+    return calls[held].units;
 }
 
 static void check_outcomes(const call_t *calls) {
@@ -185,9 +203,59 @@ Test(hold_batch, concurrent_transfers_share_hold_script_calls_with_own_outcomes,
     redis_cmd_ok(rc, "CONFIG SET slowlog-log-slower-than 10000");
     redisFree(rc);
 
-    /* 8 + 2 kg left tj-a once (the duplicate took nothing), 12 kg left tj-b once */
-    cr_assert_eq(rc_balance_g(tj, "tj-a", "TJ-GT-01"), 19950 - 10000);
+    uint64_t reused_kg = check_id_reused(calls);
+    /* 8 + 2 kg left tj-a once (the duplicate took nothing) and the reused
+     * id's one transfer; 12 kg left tj-b once */
+    cr_assert_eq(rc_balance_g(tj, "tj-a", "TJ-GT-01"), 19950 - 10000 - reused_kg * 1000);
     cr_assert_eq(rc_balance_g(tj, "tj-b", "TJ-GT-01"), 19950 - 12000);
+    checker_report_t *rep = rc_wait_settled(fed, SETTLE_TIMEOUT_MS);
+    cr_assert_not_null(rep);
+    cr_assert_eq(rep->violations_n, 0, "checker: %s", rep->violations[0]);
+    free(rep);
+    federation_free(fed);
+    fed = NULL;
+    grpc_lifetime_end(GRPC_LIFETIME_END_WAIT_MS);
+}
+
+/* A batch whose store call fails answers each of its calls UNAVAILABLE
+ * (STORE_UNAVAILABLE); nothing is held, and the same calls again, once the
+ * store is back, each move their grams once. */
+Test(hold_batch, a_failed_batch_fails_each_call_unavailable_and_a_retry_holds_once,
+     .timeout = 180) {
+    grpc_lifetime_begin();
+    federation_options_t o = {.regions_n = 2, .leg_expiry_ms = 10000, .workers = 2};
+    fed = federation_start(&o);
+    cr_assert_not_null(fed, "federation: %s", federation_last_error());
+    grpc_channel *tj = federation_channel(fed, TJ, "CN-TJ-registry");
+    grpc_channel *bj = federation_channel(fed, BJ, "CN-BJ-registry");
+    cr_assert(tj != NULL && bj != NULL);
+    open_and_issue(tj, bj);
+    redis_harness_t *rh = federation_redis(fed, TJ);
+    call_t calls[4];
+    memset(calls, 0, sizeof calls);
+    for (int i = 0; i < 4; i++) {
+        calls[i].ch = tj;
+        calls[i].from = "tj-a";
+        calls[i].units = 2;
+        rc_new_id(calls[i].tid);
+    }
+    cr_assert_eq(redis_kill9(rh), 0, "%s", redis_last_error());
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++) cr_assert_eq(pthread_create(&th[i], NULL, call_main, &calls[i]), 0);
+    for (int i = 0; i < 4; i++) pthread_join(th[i], NULL);
+    for (int i = 0; i < 4; i++)
+        cr_assert(calls[i].code == GRPC_STATUS_UNAVAILABLE &&
+                      strcmp(calls[i].reason, "STORE_UNAVAILABLE") == 0,
+                  "call %d with the store down: status %d %s", i, calls[i].code, calls[i].reason);
+    cr_assert_eq(redis_restart(rh), 0, "%s", redis_last_error());
+    cr_assert_eq(rc_balance_g(tj, "tj-a", "TJ-GT-01"), 19950, "a failed batch moved grams");
+    for (int i = 0; i < 4; i++) cr_assert_eq(pthread_create(&th[i], NULL, call_main, &calls[i]), 0);
+    for (int i = 0; i < 4; i++) pthread_join(th[i], NULL);
+    for (int i = 0; i < 4; i++)
+        cr_assert(calls[i].code == GRPC_STATUS_OK &&
+                      calls[i].outcome == CARBON__V1__TRANSFER_OUTCOME__TRANSFER_OUTCOME_COMMITTED,
+                  "retry %d: status %d %s", i, calls[i].code, calls[i].reason);
+    cr_assert_eq(rc_balance_g(tj, "tj-a", "TJ-GT-01"), 19950 - 8000);
     checker_report_t *rep = rc_wait_settled(fed, SETTLE_TIMEOUT_MS);
     cr_assert_not_null(rep);
     cr_assert_eq(rep->violations_n, 0, "checker: %s", rep->violations[0]);
