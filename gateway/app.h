@@ -26,7 +26,7 @@ struct gateway {
     store_config_t store_cfg;
     peers_t *peers;
     engine_t *engine;
-    struct hold_batch *holds; /* settlement/hold_batch.h: group commit of Transfer holds */
+    struct group_commit *group; /* settlement/group_commit.h: Transfer holds, Issue, Retire */
     struct peer_rate *peer_rate; /* gateway/peer_rate.h: Federation calls per peer per second */
     struct metrics *metrics; /* gateway/metrics.h */
     int started;

@@ -225,6 +225,41 @@ int ledger_retire(store_t *st, const ledger_retire_t *in, uint64_t now_ms,
                   ledger_block_t **blocks, size_t *blocks_n, uint64_t *have_g, char *err,
                   size_t errlen);
 
+/* Group commit of Issue and Retire (settlement/group_commit.h): n calls of
+ * one kind in one pipeline (one write; Redis runs them in one pass and makes
+ * them durable with one fsync), each with its own outcome in items[i]->rc
+ * exactly as ledger_issue / ledger_retire would give it, in some order of
+ * the n (a later one sees the earlier ones). Returns LEDGER_OK when the store
+ * answered; otherwise LEDGER_ESTORE with the reason in err and every item
+ * not refused before sending LEDGER_ESTORE: nothing is known of it (it may
+ * have run; a retry with the same id answers its recorded outcome).
+ * 1 <= n <= LEDGER_GROUP_MAX. */
+#define LEDGER_GROUP_MAX 256
+typedef struct {
+    const ledger_issue_t *in;
+    uint64_t now_ms;
+    /* out */
+    int rc;
+    ledger_block_t block;                /* on OK / REPLAY */
+    char other_id[LEDGER_TID_LEN + 1];   /* on DOUBLE_ISSUANCE */
+    char err[128];
+} ledger_issue_item_t;
+int ledger_issue_many(store_t *st, ledger_issue_item_t *const *items, size_t n, char *err,
+                      size_t errlen);
+
+typedef struct {
+    const ledger_retire_t *in;
+    uint64_t now_ms;
+    /* out */
+    int rc;
+    ledger_block_t *blocks;  /* on OK / REPLAY: malloc'd, the caller frees */
+    size_t blocks_n;
+    uint64_t have_g;         /* on INSUFFICIENT */
+    char err[128];
+} ledger_retire_item_t;
+int ledger_retire_many(store_t *st, ledger_retire_item_t *const *items, size_t n, char *err,
+                       size_t errlen);
+
 typedef struct {
     char origin[LEDGER_REGION_MAX + 1];
     char meth[LEDGER_METH_MAX + 1];

@@ -1,4 +1,4 @@
-/* test_hold_batch.c - group commit of holds (issue 16): concurrent Transfer
+/* test_group_commit.c - group commit (issue 16). Holds: concurrent Transfer
  * calls are held by fewer transfer_hold script calls than there are calls,
  * and each call still gets its own outcome: a duplicate id in the same batch
  * answers the one transfer, an id reused with other content is refused, and
@@ -6,7 +6,10 @@
  * INSUFFICIENT_BALANCE. A real federation (three redis-server, three
  * gatewayd over mutual TLS); CN-TJ's Redis is paused (SIGSTOP) while the
  * calls arrive, so that they wait for the store together. The script calls
- * are counted in the Redis slow log (threshold 0) by transfer_hold's SHA1. */
+ * are counted in the Redis slow log (threshold 0) by transfer_hold's SHA1.
+ * Issue and Retire: while the store is paused, their calls wait without
+ * holding a server worker (a Health/Check is answered at once), and each
+ * gets its own outcome. */
 #include "gateway/rpc/grpc_lifetime.h"
 #include "tests/support/gateway_harness.h"
 #include "tests/support/proc.h"
@@ -167,7 +170,7 @@ static void check_outcomes(const call_t *calls) {
               ok, short_);
 }
 
-Test(hold_batch, concurrent_transfers_share_hold_script_calls_with_own_outcomes, .timeout = 180) {
+Test(group_commit, concurrent_transfers_share_hold_script_calls_with_own_outcomes, .timeout = 180) {
     grpc_lifetime_begin();
     federation_options_t o = {.regions_n = 2, .leg_expiry_ms = 10000, .workers = 2};
     fed = federation_start(&o);
@@ -197,7 +200,7 @@ Test(hold_batch, concurrent_transfers_share_hold_script_calls_with_own_outcomes,
 
     check_outcomes(calls);
     size_t n = hold_calls(rc, sha);
-    fprintf(stderr, "test_hold_batch: %d Transfer calls, %zu transfer_hold script calls\n",
+    fprintf(stderr, "test_group_commit: %d Transfer calls, %zu transfer_hold script calls\n",
             CALLS_N, n);
     cr_assert(n >= 1 && n <= 3, "%d concurrent transfers took %zu hold script calls", CALLS_N, n);
     redis_cmd_ok(rc, "CONFIG SET slowlog-log-slower-than 10000");
@@ -220,7 +223,7 @@ Test(hold_batch, concurrent_transfers_share_hold_script_calls_with_own_outcomes,
 /* A batch whose store call fails answers each of its calls UNAVAILABLE
  * (STORE_UNAVAILABLE); nothing is held, and the same calls again, once the
  * store is back, each move their grams once. */
-Test(hold_batch, a_failed_batch_fails_each_call_unavailable_and_a_retry_holds_once,
+Test(group_commit, a_failed_batch_fails_each_call_unavailable_and_a_retry_holds_once,
      .timeout = 180) {
     grpc_lifetime_begin();
     federation_options_t o = {.regions_n = 2, .leg_expiry_ms = 10000, .workers = 2};
@@ -256,6 +259,118 @@ Test(hold_batch, a_failed_batch_fails_each_call_unavailable_and_a_retry_holds_on
                       calls[i].outcome == CARBON__V1__TRANSFER_OUTCOME__TRANSFER_OUTCOME_COMMITTED,
                   "retry %d: status %d %s", i, calls[i].code, calls[i].reason);
     cr_assert_eq(rc_balance_g(tj, "tj-a", "TJ-GT-01"), 19950 - 8000);
+    checker_report_t *rep = rc_wait_settled(fed, SETTLE_TIMEOUT_MS);
+    cr_assert_not_null(rep);
+    cr_assert_eq(rep->violations_n, 0, "checker: %s", rep->violations[0]);
+    free(rep);
+    federation_free(fed);
+    fed = NULL;
+    grpc_lifetime_end(GRPC_LIFETIME_END_WAIT_MS);
+}
+
+/* ---- Issue and Retire ------------------------------------------------------------ */
+
+typedef struct {
+    grpc_channel *ch;
+    int retire;            /* 0: Issue, 1: Retire */
+    char id[33];
+    char fingerprint[64];  /* Issue */
+    uint64_t amount;       /* Issue: thousandths of a km; Retire: kg */
+    grpc_status_code code;
+    char reason[64];
+    uint64_t first_serial; /* of the (first) block, when OK */
+} write_t;
+
+static void *write_main(void *arg) {
+    write_t *w = arg;
+    client_status_t st;
+    if (!w->retire) {
+        Carbon__V1__IssueResponse *r = NULL;
+        w->code = rc_issue(w->ch, w->id, "tj-a", "TJ-GT-01", w->amount, w->fingerprint, &r, &st);
+        if (w->code == GRPC_STATUS_OK) {
+            w->first_serial = r->block->serial_start;
+            protobuf_c_message_free_unpacked(&r->base, NULL);
+        }
+    } else {
+        Carbon__V1__RetireResponse *r = NULL;
+        w->code = rc_retire(w->ch, w->id, "tj-a", "TJ-GT-01", w->amount, &r, &st);
+        if (w->code == GRPC_STATUS_OK) {
+            w->first_serial = r->n_blocks ? r->blocks[0]->serial_start : 0;
+            protobuf_c_message_free_unpacked(&r->base, NULL);
+        }
+    }
+    snprintf(w->reason, sizeof w->reason, "%s", st.reason);
+    return NULL;
+}
+
+#define WRITES_N 9
+
+/* 0..3 distinct issuances of 1 km; 4 and 5 one issuance id twice; 6 another
+ * id with 0's activity; 7 and 8 retirements of 12 kg each from 19.95 kg and
+ * the few grams issued here. */
+static void plan_writes(write_t *w, grpc_channel *tj) {
+    for (int i = 0; i < WRITES_N; i++) {
+        w[i].ch = tj;
+        w[i].retire = i >= 7;
+        w[i].amount = i >= 7 ? 12 : 1000;
+        rc_new_id(w[i].id);
+        snprintf(w[i].fingerprint, sizeof w[i].fingerprint, "activity-%s", w[i].id);
+    }
+    memcpy(w[5].id, w[4].id, sizeof w[5].id);
+    memcpy(w[5].fingerprint, w[4].fingerprint, sizeof w[5].fingerprint);
+    memcpy(w[6].fingerprint, w[0].fingerprint, sizeof w[6].fingerprint);
+}
+
+static void check_writes(const write_t *w) {
+    for (int i = 1; i < 6; i++)
+        cr_assert_eq(w[i].code, GRPC_STATUS_OK, "write %d: %d %s", i, w[i].code, w[i].reason);
+    cr_assert_eq(w[4].first_serial, w[5].first_serial, "one issuance id, two blocks");
+    int issued = (w[0].code == GRPC_STATUS_OK) + (w[6].code == GRPC_STATUS_OK);
+    int double_ = 0;
+    for (int i = 0; i < 7; i += 6)
+        double_ += w[i].code == GRPC_STATUS_ALREADY_EXISTS && strcmp(w[i].reason, "DOUBLE_ISSUANCE") == 0;
+    cr_assert(issued == 1 && double_ == 1, "one activity, two issuances: %d issued, %d refused",
+              issued, double_);
+    int retired = (w[7].code == GRPC_STATUS_OK) + (w[8].code == GRPC_STATUS_OK);
+    int short_ = 0;
+    for (int i = 7; i < 9; i++)
+        short_ += w[i].code == GRPC_STATUS_FAILED_PRECONDITION &&
+                  strcmp(w[i].reason, "INSUFFICIENT_BALANCE") == 0;
+    cr_assert(retired == 1 && short_ == 1, "two 12 kg retirements: %d done, %d short", retired, short_);
+}
+
+Test(group_commit, issue_and_retire_wait_for_the_store_without_holding_a_worker, .timeout = 180) {
+    grpc_lifetime_begin();
+    federation_options_t o = {.regions_n = 2, .workers = 2};
+    fed = federation_start(&o);
+    cr_assert_not_null(fed, "federation: %s", federation_last_error());
+    grpc_channel *tj = federation_channel(fed, TJ, "CN-TJ-registry");
+    grpc_channel *bj = federation_channel(fed, BJ, "CN-BJ-registry");
+    cr_assert(tj != NULL && bj != NULL);
+    open_and_issue(tj, bj);
+    uint64_t before_g = rc_balance_g(tj, "tj-a", "TJ-GT-01");
+    redis_harness_t *rh = federation_redis(fed, TJ);
+    write_t w[WRITES_N];
+    memset(w, 0, sizeof w);
+    plan_writes(w, tj);
+    cr_assert_eq(kill(rh->pid, SIGSTOP), 0);
+    pthread_t th[WRITES_N];
+    for (int i = 0; i < WRITES_N; i++) cr_assert_eq(pthread_create(&th[i], NULL, write_main, &w[i]), 0);
+    sleep_ms(FREEZE_MS);
+    /* Nine calls wait for a paused store; the two server workers do not. */
+    long long t0 = proc_now_ms();
+    int serving = 0;
+    grpc_status_code hc = harness_health(tj, 1500, &serving);
+    long long health_ms = proc_now_ms() - t0;
+    sleep_ms(FREEZE_MS);
+    cr_assert_eq(kill(rh->pid, SIGCONT), 0);
+    for (int i = 0; i < WRITES_N; i++) pthread_join(th[i], NULL);
+    cr_assert(hc == GRPC_STATUS_OK && serving && health_ms < 1000,
+              "Health/Check while writes wait for the store: status %d after %lld ms", hc, health_ms);
+    check_writes(w);
+    uint64_t after_g = rc_balance_g(tj, "tj-a", "TJ-GT-01");
+    cr_assert_gt(after_g + 12000, before_g, "more than one retirement left the account");
+    cr_assert_lt(after_g, before_g, "no retirement left the account");
     checker_report_t *rep = rc_wait_settled(fed, SETTLE_TIMEOUT_MS);
     cr_assert_not_null(rep);
     cr_assert_eq(rep->violations_n, 0, "checker: %s", rep->violations[0]);
