@@ -267,7 +267,7 @@ point() {
     redis0="$(cpu_s "${REDIS_PID[@]}")"
     gw0="$(cpu_s "${GW_PID[@]}")"
     line="$("$BIN/loadgen" "$@" "${cpu[@]}" --tag loadavg="$load" --pki "$RUN_DIR/pki" --seconds "$BENCH_SECONDS" \
-        --warmup-ms "$BENCH_WARMUP_MS" --channels "$BENCH_CHANNELS" --accounts "$BENCH_ACCOUNTS" \
+        --warmup-ms "$BENCH_WARMUP_MS" --channels "$BENCH_CHANNELS" --accounts "${POINT_ACCOUNTS:-$BENCH_ACCOUNTS}" \
         2>>"$RUN_DIR/loadgen.log")" || { jjj_log "loadgen $* failed (see $RUN_DIR/loadgen.log)"; exit 1; }
     t1="$(date +%s.%N)"
     redis1="$(cpu_s "${REDIS_PID[@]}")"
@@ -321,10 +321,53 @@ script_fields() {
                slowlog_coverage: (if $calls > 0 then ($kept_calls / $calls * 1000 | round / 1000) else null end)}'
 }
 
+# The scaling point (BENCH_SCALE_ACCOUNTS): CN-TJ and CN-BJ get that many
+# accounts in all (the first BENCH_ACCOUNTS are the set-up's), the new ones
+# opened (and, in CN-TJ, credited like the set-up's) by the account_open and
+# issue scripts sent straight to each store in pipelines (tests/bench/
+# bulk_accounts.c: the scripts gatewayd runs, without the gateway), with
+# appendfsync everysec during this set-up only; the audit log integrated;
+# then transfer-64 over all of them and over BENCH_ACCOUNTS in alternation,
+# appendfsync always.
+scale_points() {
+    local r rep health extra
+    extra=$((BENCH_SCALE_ACCOUNTS - BENCH_ACCOUNTS))
+    for r in CN-TJ CN-BJ; do redis-cli -p "${REDIS_PORT[$r]}" CONFIG SET appendfsync everysec >/dev/null; done
+    jjj_log "scaling point: $extra more accounts in CN-TJ (credited) and CN-BJ, by the account_open" \
+        "and issue scripts sent straight to the stores (not through the gateways), appendfsync everysec ..."
+    "$BIN/bulk_accounts" 127.0.0.1 "${REDIS_PORT[CN-TJ]}" CN-TJ bench- "$BENCH_ACCOUNTS" "$extra" \
+        TJ-GT-01 475000 >"$RUN_DIR/scale-setup-CN-TJ.json" || { jjj_log "bulk_accounts CN-TJ failed: no scaling point"; return 0; }
+    "$BIN/bulk_accounts" 127.0.0.1 "${REDIS_PORT[CN-BJ]}" CN-BJ bench- "$BENCH_ACCOUNTS" "$extra" \
+        >"$RUN_DIR/scale-setup-CN-BJ.json" || { jjj_log "bulk_accounts CN-BJ failed: no scaling point"; return 0; }
+    jjj_log "scale setup: $(cat "$RUN_DIR/scale-setup-CN-TJ.json") $(cat "$RUN_DIR/scale-setup-CN-BJ.json")"
+    for r in "${REGIONS[@]}"; do redis-cli -p "${REDIS_PORT[$r]}" CONFIG SET appendfsync always >/dev/null; done
+    for r in CN-TJ CN-BJ; do # the audit log integrated before measuring
+        for _ in $(seq 1 600); do
+            [ "$(curl -fsS "http://127.0.0.1:${METRICS_PORT[$r]}/metrics" |
+                 awk '$1 == "carbon_audit_log_unintegrated_entries" {print $2}')" = 0 ] && break
+            sleep 1
+        done
+    done
+    jjj_log "scaling point: $(redis-cli -p "${REDIS_PORT[CN-TJ]}" INFO memory | sed -n 's/^used_memory_human://p' | tr -d '\r') used by CN-TJ's Redis"
+    for rep in $(seq 1 "$BENCH_REPEAT"); do
+        # shellcheck disable=SC2046
+        health="$(point health $(target CN-TJ) --in-flight 64 --tag fsync=always --tag point=scale-health-64 \
+            --tag run="$rep" | jq -r .rate)"
+        for n in "$BENCH_ACCOUNTS" "$BENCH_SCALE_ACCOUNTS"; do
+            jjj_log "scaling point, run $rep/$BENCH_REPEAT: Transfer 64 in flight over $n accounts ..."
+            sleep 1
+            # shellcheck disable=SC2046
+            POINT_ACCOUNTS="$n" point transfer $(target CN-TJ) --to-region CN-BJ --in-flight 64 \
+                $(metrics CN-TJ) $(metrics CN-BJ) --baseline "$health" \
+                --tag fsync=always --tag point="scale-transfer-64-accounts-$n" --tag run="$rep" >/dev/null
+        done
+    done
+}
+
 main() {
     jjj_install $JJJ_PACKAGES_RUN curl jq gnuplot-nox
     jjj_log "building a Release tree into $BUILD_DIR/ ..."
-    JJJ_BUILD_TARGETS="gatewayd gwctl loadgen script_shas" jjj_build "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release \
+    JJJ_BUILD_TARGETS="gatewayd gwctl loadgen script_shas bulk_accounts" jjj_build "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release \
         -DSANITIZE=OFF -DBUILD_TESTING=OFF -DBUILD_BENCH=ON "-DCMAKE_C_FLAGS_RELEASE=-O2 -g"
     start_federation
     "$GW_BIN/script_shas" 127.0.0.1 "${REDIS_PORT[CN-TJ]}" >"$RUN_DIR/script_shas.json" \
@@ -369,6 +412,8 @@ main() {
                 --tag fsync="$fsync" --tag point=triangle-64 --tag run="$rep" >/dev/null
         done
     done
+
+    [ "${BENCH_SCALE_ACCOUNTS:-0}" = 0 ] || scale_points
 
     # The audit log's integration lag over the whole run (every point): the
     # longest any entry waited to enter its region's Merkle tree.
