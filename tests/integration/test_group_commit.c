@@ -104,7 +104,7 @@ static void open_and_issue(grpc_channel *tj, grpc_channel *bj) {
     client_status_t st;
     cr_assert_eq(rc_open(tj, "tj-a", &st), GRPC_STATUS_OK, "%s", st.details);
     cr_assert_eq(rc_open(tj, "tj-b", &st), GRPC_STATUS_OK, "%s", st.details);
-    cr_assert_eq(rc_open(bj, "bj-b", &st), GRPC_STATUS_OK, "%s", st.details);
+    if (bj != NULL) cr_assert_eq(rc_open(bj, "bj-b", &st), GRPC_STATUS_OK, "%s", st.details);
     const char *accts[] = {"tj-a", "tj-b"};
     for (int i = 0; i < 2; i++) { /* 420 km by metro at 95/2 g/km: 19950 g each */
         char iid[33], fp[64];
@@ -339,15 +339,16 @@ static void check_writes(const write_t *w) {
     cr_assert(retired == 1 && short_ == 1, "two 12 kg retirements: %d done, %d short", retired, short_);
 }
 
+/* One region: no peer's call (recovery, witnessing) can take a worker to
+ * the paused store, so a worker is busy only if a Registry call holds it. */
 Test(group_commit, issue_and_retire_wait_for_the_store_without_holding_a_worker, .timeout = 180) {
     grpc_lifetime_begin();
-    federation_options_t o = {.regions_n = 2, .workers = 2};
+    federation_options_t o = {.regions_n = 1, .workers = 2};
     fed = federation_start(&o);
     cr_assert_not_null(fed, "federation: %s", federation_last_error());
     grpc_channel *tj = federation_channel(fed, TJ, "CN-TJ-registry");
-    grpc_channel *bj = federation_channel(fed, BJ, "CN-BJ-registry");
-    cr_assert(tj != NULL && bj != NULL);
-    open_and_issue(tj, bj);
+    cr_assert(tj != NULL);
+    open_and_issue(tj, NULL);
     uint64_t before_g = rc_balance_g(tj, "tj-a", "TJ-GT-01");
     redis_harness_t *rh = federation_redis(fed, TJ);
     write_t w[WRITES_N];
