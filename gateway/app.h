@@ -27,6 +27,7 @@ struct gateway {
     peers_t *peers;
     engine_t *engine;
     struct use_reports *use_reports; /* settlement/use_reports.h: reports of use abroad */
+    struct group_commit *group; /* settlement/group_commit.h: Transfer holds, Issue, Retire */
     struct peer_rate *peer_rate; /* gateway/peer_rate.h: Federation calls per peer per second */
     struct metrics *metrics; /* gateway/metrics.h */
     int started;

@@ -8,6 +8,7 @@
 #include "gateway/integrator.h"
 #include "settlement/log_tree.h"
 #include "settlement/ledger.h"
+#include "settlement/group_commit.h"
 #include "gateway/rpc/client.h"
 #include "gateway/services/activities.h"
 #include "gateway/services/audit.h"
@@ -39,6 +40,8 @@
 #define GATEWAY_STOP_GRACE_MS 10000
 #define GATEWAY_HELLO_TIMEOUT_MS 500
 #define GATEWAY_ENGINE_QUEUE_LEGS 8192
+/* Transfer, Issue and Retire calls waiting for their store step. */
+#define GATEWAY_GROUP_QUEUE 65536
 
 static void *gateway_worker_init(void *app, int index) {
     gateway_worker_t *w = calloc(1, sizeof *w);
@@ -291,6 +294,8 @@ gateway_t *gateway_create(const gateway_config_t *cfg, char *err, size_t errlen)
     engine_transport_t transport = metrics_transport(gw->metrics, &peer_transport);
     gw->engine = engine_create(&ecfg, &transport, err, errlen);
     if (gw->engine == NULL) goto fail;
+    gw->group = group_commit_create(&gw->store_cfg, GATEWAY_GROUP_QUEUE, err, errlen);
+    if (gw->group == NULL) goto fail;
 
     server_options_t opts = {
         .region = gw->cfg.region,
@@ -419,6 +424,7 @@ static int gateway_claim_store(gateway_t *gw, char *err, size_t errlen) {
 int gateway_start(gateway_t *gw, char *err, size_t errlen) {
     if (gateway_claim_store(gw, err, errlen) != 0) return -1;
     if (engine_start(gw->engine, err, errlen) != 0) return -1;
+    if (group_commit_start(gw->group, err, errlen) != 0) return -1;
     if (server_start(gw->server, err, errlen) != 0) return -1;
     gw->integrator = integrator_start(&gw->store_cfg, gw->lease_owner, err, errlen);
     if (gw->integrator == NULL) return -1;
@@ -453,6 +459,8 @@ void gateway_stop(gateway_t *gw) {
      * Transfer calls waiting on them; then the server finishes and goes. */
     metrics_stop(gw->metrics); /* it reads the server and the engine */
     if (gw->server != NULL) server_shutdown_begin(gw->server);
+    /* Writes still queued are made (holds handed to the engine) before it stops. */
+    if (gw->group != NULL) group_commit_stop(gw->group);
     if (gw->engine != NULL) engine_stop(gw->engine);
     if (gw->server != NULL) {
         server_stop_and_destroy(gw->server, GATEWAY_STOP_GRACE_MS);
@@ -467,6 +475,7 @@ void gateway_stop(gateway_t *gw) {
 void gateway_destroy(gateway_t *gw) {
     if (gw == NULL) return;
     gateway_stop(gw);
+    group_commit_destroy(gw->group);
     engine_destroy(gw->engine);
     use_reports_destroy(gw->use_reports); /* after the engine: its recovery sends them */
     metrics_destroy(gw->metrics); /* after the engine: it wraps its transport */

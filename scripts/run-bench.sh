@@ -31,7 +31,19 @@
 # run/bench/fragmented_hold.json.
 # Everything it started is stopped on exit, also on failure or Ctrl-C.
 #
+# Each point runs BENCH_REPEAT times (3), in rounds (every point once, then
+# again), and the tables give the minimum and the median of the runs; the
+# load average is printed before each run (the machine may be shared). The
+# CPU of every process (loadgen, each gatewayd, each redis-server) over each
+# measured window is read from /proc/PID/stat by loadgen and given in
+# microseconds per settled transfer (per call for Health/Check).
+#
 # Environment: BENCH_SECONDS (10) per point, BENCH_ACCOUNTS (10000) per region,
+# BENCH_REPEAT (3) runs of each point, BENCH_LEVELS ("1 16 64 256") transfer
+# in-flight levels, BENCH_TRIANGLE (1; 0 skips the triangle point),
+# BENCH_GATEWAY_BIN (the build's own) a directory holding the gatewayd and
+# script_shas to run instead, for an A/B against another build on the same
+# machine with the same load generator,
 # BENCH_WARMUP_MS (1000) per point, BENCH_CHANNELS (1) connections per gateway,
 # BENCH_RUN_DIR (run/bench), BENCH_FSYNC ("always everysec"),
 # BENCH_SCRIPT_TIMES (1; 0 leaves the slow log alone and reports no
@@ -60,7 +72,10 @@ RUN_DIR="${BENCH_RUN_DIR:-$JJJ_ROOT/run/bench}"
 BUILD_DIR="build-bench"
 BIN="$JJJ_ROOT/$BUILD_DIR"
 REGIONS=(CN-TJ CN-BJ CN-HE)
-TRANSFER_LEVELS=(1 16 64 256)
+read -r -a TRANSFER_LEVELS <<<"${BENCH_LEVELS:-1 16 64 256}"
+BENCH_REPEAT="${BENCH_REPEAT:-3}"
+BENCH_TRIANGLE="${BENCH_TRIANGLE:-1}"
+GW_BIN="${BENCH_GATEWAY_BIN:-$BIN}"
 
 declare -A GW_PORT REDIS_PORT METRICS_PORT GW_PID REDIS_PID
 
@@ -132,7 +147,7 @@ start_federation() {
             || sed -i "s/^batch_window_ms = .*/batch_window_ms = $BENCH_BATCH_WINDOW_MS/" "$dir/gateway.ini"
     done
     for r in "${REGIONS[@]}"; do
-        "$BIN/gatewayd" --config "$RUN_DIR/$r/gateway.ini" >>"$RUN_DIR/$r/gatewayd.log" 2>&1 </dev/null &
+        "$GW_BIN/gatewayd" --config "$RUN_DIR/$r/gateway.ini" >>"$RUN_DIR/$r/gatewayd.log" 2>&1 </dev/null &
         GW_PID[$r]=$!
     done
     for r in "${REGIONS[@]}"; do
@@ -245,14 +260,19 @@ slowlog_scripts() {
 # Redis servers and gateways used (in cores, over the point's wall time) and
 # Redis CPU and script time per settled transfer, goes to results.jsonl.
 point() {
-    local line r t0 t1 redis0 redis1 gw0 gw1 busy calls scripts
+    local line r t0 t1 redis0 redis1 gw0 gw1 busy calls scripts load cpu=()
+    load="$(cut -d' ' -f1-3 /proc/loadavg)"
+    jjj_log "  load average before the run: $load"
+    for r in "${REGIONS[@]}"; do
+        cpu+=(--cpu "gatewayd-$r=${GW_PID[$r]}" --cpu "redis-$r=${REDIS_PID[$r]}")
+    done
     for r in "${REGIONS[@]}"; do redis-cli -p "${REDIS_PORT[$r]}" CONFIG RESETSTAT >/dev/null; done
     [ "$BENCH_SCRIPT_TIMES" = 0 ] || slowlog_start
     t0="$(date +%s.%N)"
     redis0="$(cpu_s "${REDIS_PID[@]}")"
     gw0="$(cpu_s "${GW_PID[@]}")"
-    line="$("$BIN/loadgen" "$@" --pki "$RUN_DIR/pki" --seconds "$BENCH_SECONDS" \
-        --warmup-ms "$BENCH_WARMUP_MS" --channels "$BENCH_CHANNELS" --accounts "$BENCH_ACCOUNTS" \
+    line="$("$BIN/loadgen" "$@" "${cpu[@]}" --tag loadavg="$load" --pki "$RUN_DIR/pki" --seconds "$BENCH_SECONDS" \
+        --warmup-ms "$BENCH_WARMUP_MS" --channels "$BENCH_CHANNELS" --accounts "${POINT_ACCOUNTS:-$BENCH_ACCOUNTS}" \
         2>>"$RUN_DIR/loadgen.log")" || { jjj_log "loadgen $* failed (see $RUN_DIR/loadgen.log)"; exit 1; }
     t1="$(date +%s.%N)"
     redis1="$(cpu_s "${REDIS_PID[@]}")"
@@ -325,13 +345,56 @@ fragmented_point() {
         "$(cat "$RUN_DIR/fragmented_hold.json")"
 }
 
+# The scaling point (BENCH_SCALE_ACCOUNTS): CN-TJ and CN-BJ get that many
+# accounts in all (the first BENCH_ACCOUNTS are the set-up's), the new ones
+# opened (and, in CN-TJ, credited like the set-up's) by the account_open and
+# issue scripts sent straight to each store in pipelines (tests/bench/
+# bulk_accounts.c: the scripts gatewayd runs, without the gateway), with
+# appendfsync everysec during this set-up only; the audit log integrated;
+# then transfer-64 over all of them and over BENCH_ACCOUNTS in alternation,
+# appendfsync always.
+scale_points() {
+    local r rep health extra
+    extra=$((BENCH_SCALE_ACCOUNTS - BENCH_ACCOUNTS))
+    for r in CN-TJ CN-BJ; do redis-cli -p "${REDIS_PORT[$r]}" CONFIG SET appendfsync everysec >/dev/null; done
+    jjj_log "scaling point: $extra more accounts in CN-TJ (credited) and CN-BJ, by the account_open" \
+        "and issue scripts sent straight to the stores (not through the gateways), appendfsync everysec ..."
+    "$BIN/bulk_accounts" 127.0.0.1 "${REDIS_PORT[CN-TJ]}" CN-TJ bench- "$BENCH_ACCOUNTS" "$extra" \
+        TJ-GT-01 475000 >"$RUN_DIR/scale-setup-CN-TJ.json" || { jjj_log "bulk_accounts CN-TJ failed: no scaling point"; return 0; }
+    "$BIN/bulk_accounts" 127.0.0.1 "${REDIS_PORT[CN-BJ]}" CN-BJ bench- "$BENCH_ACCOUNTS" "$extra" \
+        >"$RUN_DIR/scale-setup-CN-BJ.json" || { jjj_log "bulk_accounts CN-BJ failed: no scaling point"; return 0; }
+    jjj_log "scale setup: $(cat "$RUN_DIR/scale-setup-CN-TJ.json") $(cat "$RUN_DIR/scale-setup-CN-BJ.json")"
+    for r in "${REGIONS[@]}"; do redis-cli -p "${REDIS_PORT[$r]}" CONFIG SET appendfsync always >/dev/null; done
+    for r in CN-TJ CN-BJ; do # the audit log integrated before measuring
+        for _ in $(seq 1 600); do
+            [ "$(curl -fsS "http://127.0.0.1:${METRICS_PORT[$r]}/metrics" |
+                 awk '$1 == "carbon_audit_log_unintegrated_entries" {print $2}')" = 0 ] && break
+            sleep 1
+        done
+    done
+    jjj_log "scaling point: $(redis-cli -p "${REDIS_PORT[CN-TJ]}" INFO memory | sed -n 's/^used_memory_human://p' | tr -d '\r') used by CN-TJ's Redis"
+    for rep in $(seq 1 "$BENCH_REPEAT"); do
+        # shellcheck disable=SC2046
+        health="$(point health $(target CN-TJ) --in-flight 64 --tag fsync=always --tag point=scale-health-64 \
+            --tag run="$rep" | jq -r .rate)"
+        for n in "$BENCH_ACCOUNTS" "$BENCH_SCALE_ACCOUNTS"; do
+            jjj_log "scaling point, run $rep/$BENCH_REPEAT: Transfer 64 in flight over $n accounts ..."
+            sleep 1
+            # shellcheck disable=SC2046
+            POINT_ACCOUNTS="$n" point transfer $(target CN-TJ) --to-region CN-BJ --in-flight 64 \
+                $(metrics CN-TJ) $(metrics CN-BJ) --baseline "$health" \
+                --tag fsync=always --tag point="scale-transfer-64-accounts-$n" --tag run="$rep" >/dev/null
+        done
+    done
+}
+
 main() {
     jjj_install $JJJ_PACKAGES_RUN curl jq gnuplot-nox
     jjj_log "building a Release tree into $BUILD_DIR/ ..."
-    JJJ_BUILD_TARGETS="gatewayd gwctl loadgen script_shas fragmented_hold" jjj_build "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release \
+    JJJ_BUILD_TARGETS="gatewayd gwctl loadgen script_shas fragmented_hold bulk_accounts" jjj_build "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release \
         -DSANITIZE=OFF -DBUILD_TESTING=OFF -DBUILD_BENCH=ON "-DCMAKE_C_FLAGS_RELEASE=-O2 -g"
     start_federation
-    "$BIN/script_shas" 127.0.0.1 "${REDIS_PORT[CN-TJ]}" >"$RUN_DIR/script_shas.json" \
+    "$GW_BIN/script_shas" 127.0.0.1 "${REDIS_PORT[CN-TJ]}" >"$RUN_DIR/script_shas.json" \
         || { jjj_log "script_shas failed"; exit 1; }
     : >"$RUN_DIR/results.jsonl"
 
@@ -343,32 +406,39 @@ main() {
         || { jjj_log "setup failed: $(cat "$RUN_DIR/setup.json") (see $RUN_DIR/loadgen.log)"; exit 1; }
     jjj_log "setup: $(jq -c '{accounts, ok, errors, seconds, rate}' "$RUN_DIR/setup.json")"
 
-    local fsync health n
+    local fsync health n rep
     for fsync in $BENCH_FSYNC; do
         for r in "${REGIONS[@]}"; do
             redis-cli -p "${REDIS_PORT[$r]}" CONFIG SET appendfsync "$fsync" >/dev/null
         done
-        jjj_log "appendfsync $fsync: transport limit (Health/Check, 64 in flight) ..."
-        # shellcheck disable=SC2046
-        health="$(point health $(target CN-TJ) --in-flight 64 --tag fsync="$fsync" --tag point=health-64 \
-            | jq -r .rate)"
-        for n in "${TRANSFER_LEVELS[@]}"; do
-            jjj_log "appendfsync $fsync: Transfer CN-TJ -> CN-BJ, $n in flight ..."
+        # Rounds: every point once, then again, so that a passing load on the
+        # shared machine falls on all points alike; each round's transfers
+        # are compared with that round's Health/Check.
+        for rep in $(seq 1 "$BENCH_REPEAT"); do
+            jjj_log "appendfsync $fsync, run $rep/$BENCH_REPEAT: transport limit (Health/Check, 64 in flight) ..."
+            # shellcheck disable=SC2046
+            health="$(point health $(target CN-TJ) --in-flight 64 --tag fsync="$fsync" --tag point=health-64 \
+                --tag run="$rep" | jq -r .rate)"
+            for n in "${TRANSFER_LEVELS[@]}"; do
+                jjj_log "appendfsync $fsync, run $rep/$BENCH_REPEAT: Transfer CN-TJ -> CN-BJ, $n in flight ..."
+                sleep 1
+                # shellcheck disable=SC2046
+                point transfer $(target CN-TJ) --to-region CN-BJ --in-flight "$n" \
+                    $(metrics CN-TJ) $(metrics CN-BJ) --baseline "$health" \
+                    --tag fsync="$fsync" --tag point="transfer-$n" --tag run="$rep" >/dev/null
+            done
+            [ "$BENCH_TRIANGLE" != 0 ] || continue
+            jjj_log "appendfsync $fsync, run $rep/$BENCH_REPEAT: triangle, 64 in flight ..."
             sleep 1
             # shellcheck disable=SC2046
-            point transfer $(target CN-TJ) --to-region CN-BJ --in-flight "$n" \
-                $(metrics CN-TJ) $(metrics CN-BJ) --baseline "$health" \
-                --tag fsync="$fsync" --tag point="transfer-$n" >/dev/null
+            point triangle $(target CN-TJ) $(target CN-BJ) $(target CN-HE) --in-flight 64 \
+                $(metrics CN-TJ) $(metrics CN-BJ) $(metrics CN-HE) --baseline "$health" \
+                --tag fsync="$fsync" --tag point=triangle-64 --tag run="$rep" >/dev/null
         done
-        jjj_log "appendfsync $fsync: triangle, 64 in flight ..."
-        sleep 1
-        # shellcheck disable=SC2046
-        point triangle $(target CN-TJ) $(target CN-BJ) $(target CN-HE) --in-flight 64 \
-            $(metrics CN-TJ) $(metrics CN-BJ) $(metrics CN-HE) --baseline "$health" \
-            --tag fsync="$fsync" --tag point=triangle-64 >/dev/null
     done
 
     fragmented_point
+    [ "${BENCH_SCALE_ACCOUNTS:-0}" = 0 ] || scale_points
 
     # The audit log's integration lag over the whole run (every point): the
     # longest any entry waited to enter its region's Merkle tree.
@@ -393,18 +463,42 @@ main() {
 
     printf '\n%s, %s (%s cpus), %s s per point, %s accounts per region\n' \
         "$(jq -r .date "$RUN_DIR/results.json")" "$cpu" "$(nproc)" "$BENCH_SECONDS" "$BENCH_ACCOUNTS"
+    # One row per point: the minimum and median of its runs' rates, the
+    # median of the rest (p50/p99/p99.9, ratio to the same round's
+    # Health/Check, CPU per settled transfer of each process).
+    jq '[.points | group_by([.fsync, .point])[]
+         | def med(f): (map(f) | map(select(. != null)) | sort) as $v
+                       | if ($v | length) == 0 then null else $v[(($v | length) - 1) / 2 | floor] end;
+           {fsync: .[0].fsync, point: .[0].point, in_flight: .[0].in_flight, runs: length,
+            rate_min: (map(.rate) | min), rate_median: med(.rate), p50_ms: med(.p50_ms),
+            p99_ms: med(.p99_ms), p999_ms: med(.p999_ms), ratio: med(.ratio),
+            store_calls_per_transfer: med(.store_calls_per_transfer), legs_per_batch: med(.legs_per_batch),
+            script_us_per_transfer: med(.script_us_per_transfer),
+            cpu_us_per_op: (. as $runs | (.[0].cpu_us_per_op // {} | keys_unsorted)
+                            | reduce .[] as $p ({}; . + {($p): ($runs | med(.cpu_us_per_op[$p]))})),
+            loadavg: map(.loadavg) , errors: (map(.errors + .aborted) | add)}]' \
+        "$RUN_DIR/results.json" >"$RUN_DIR/summary.json"
     {
-        printf 'fsync\tpoint\tin_flight\trate/s\tp50_ms\tp99_ms\tp99.9_ms\tstore_calls/transfer\tlegs/batch\tratio\tredis_cpu_us/tr\tscript_us/tr\tcpu_redis\tcpu_gw\terrors\n'
-        jq -r '.points[] | [.fsync, .point, .in_flight, (.rate | floor),
+        printf 'fsync\tpoint\truns\trate_min/s\trate_median/s\tp50_ms\tp99_ms\tp99.9_ms\tratio\tstore_calls/tr\tlegs/batch\tscript_us/tr\terrors\n'
+        jq -r '.[] | [.fsync, .point, .runs, (.rate_min | floor), (.rate_median | floor),
                 (.p50_ms * 100 | round / 100), (.p99_ms * 100 | round / 100),
                 (.p999_ms * 100 | round / 100),
+                (if .ratio then (.ratio * 1000 | round / 1000) else "-" end),
                 (if .store_calls_per_transfer then (.store_calls_per_transfer * 100 | round / 100) else "-" end),
                 (if .legs_per_batch then (.legs_per_batch * 10 | round / 10) else "-" end),
-                (if .ratio then (.ratio * 1000 | round / 1000) else "-" end),
-                (.redis_cpu_us_per_transfer // "-"), (.script_us_per_transfer // "-"),
-                .cpu_redis_cores, .cpu_gatewayd_cores,
-                (.errors + .aborted)] | @tsv' "$RUN_DIR/results.json"
+                (.script_us_per_transfer // "-"), .errors] | @tsv' "$RUN_DIR/summary.json"
     } | column -t -s $'\t'
+
+    printf '\nCPU microseconds per settled transfer (per call for health), median of the runs, per process\n'
+    {
+        jq -r '(.[0].cpu_us_per_op | keys_unsorted) as $k
+               | (["fsync", "point"] + $k + ["total"] | @tsv),
+                 (.[] | [.fsync, .point] + [$k[] as $p | (.cpu_us_per_op[$p] // 0 | round)]
+                        + [(.cpu_us_per_op | add // 0 | round)] | @tsv)' "$RUN_DIR/summary.json"
+    } | column -t -s $'\t'
+
+    printf '\nload average (1, 5, 15 min) before each run\n'
+    jq -r '.[] | "\(.fsync) \(.point): \(.loadavg | join(" | "))"' "$RUN_DIR/summary.json"
 
     printf '\naudit log integration lag, the longest an entry waited over the run (ms): %s\n' \
         "$(jq -r '.audit_log_integration_lag_max_ms | to_entries | map("\(.key) \(.value)") | join(", ")' \
@@ -413,12 +507,14 @@ main() {
     if [ "$BENCH_SCRIPT_TIMES" != 0 ]; then
         printf '\nRedis time per settled transfer, per script (all regions; the slow log'"'"'s EVALSHA entries)\n'
         {
-            printf 'fsync\tpoint\tscript\tcalls\tus_total\tcmds/call\tcalls/tr\tus/tr\tcoverage\n'
+            printf 'fsync\tpoint\trun\tscript\tcalls\tus_total\tcmds/call\tcalls/tr\tus/tr\tus/tr_by_region\tcoverage\n'
             jq -r '.points[] | select((.settled // 0) > 0 and .scripts != null) as $p
-                    | ($p.scripts[] | [$p.fsync, $p.point, .script, .calls, .us, .commands_per_call,
-                                       .calls_per_transfer, .us_per_transfer, $p.slowlog_coverage]),
-                      [$p.fsync, $p.point, "total", ($p.scripts | map(.calls) | add // 0),
-                       ($p.scripts | map(.us) | add // 0), "-", "-", $p.scripts_us_per_transfer,
+                    | ($p.scripts[] | [$p.fsync, $p.point, $p.run, .script, .calls, .us, .commands_per_call,
+                                       .calls_per_transfer, .us_per_transfer,
+                                       (.us_by_region | to_entries | map("\(.key)=\(.value / $p.settled | round)") | join(",")),
+                                       $p.slowlog_coverage]),
+                      [$p.fsync, $p.point, $p.run, "total", ($p.scripts | map(.calls) | add // 0),
+                       ($p.scripts | map(.us) | add // 0), "-", "-", $p.scripts_us_per_transfer, "-",
                        $p.slowlog_coverage]
                     | @tsv' "$RUN_DIR/results.json"
         } | column -t -s $'\t'
@@ -439,8 +535,8 @@ main() {
         local first=1
         for fsync in $BENCH_FSYNC; do
             data="$RUN_DIR/transfer-$fsync.dat"
-            jq -r --arg f "$fsync" '.points[] | select(.mode == "transfer" and .fsync == $f)
-                | "\(.rate) \(.p99_ms) \(.in_flight)"' "$RUN_DIR/results.json" >"$data"
+            jq -r --arg f "$fsync" '.[] | select((.point | startswith("transfer-")) and .fsync == $f)
+                | "\(.rate_median) \(.p99_ms) \(.in_flight)"' "$RUN_DIR/summary.json" >"$data"
             [ $first -eq 1 ] || printf ', '
             printf "'%s' using 1:2 with linespoints title 'appendfsync %s', '' using 1:2:3 with labels offset 1,1 notitle" \
                 "$data" "$fsync"
@@ -453,7 +549,7 @@ main() {
     else
         jjj_log "gnuplot failed (see $RUN_DIR/gnuplot.log)"
     fi
-    echo "results: $RUN_DIR/results.json (one object per point in .points)"
+    echo "results: $RUN_DIR/results.json (one object per run of a point in .points), $RUN_DIR/summary.json (min and median per point)"
 }
 
 # Sourced (e.g. to profile by hand: start_federation, then loadgen), it only defines.

@@ -296,99 +296,188 @@ int ledger_open_account(store_t *st, const char *id, const char *kind, uint64_t 
     return rc;
 }
 
-int ledger_issue(store_t *st, const ledger_issue_t *in, uint64_t now_ms, ledger_block_t *block,
-                 char *other_id, char *err, size_t errlen) {
-    CARBON_ASSERT(st != NULL && in != NULL && block != NULL);
+/* An Issue's arguments (issue.lua), or LEDGER_EINVAL with the reason. */
+static int ledger_issue_args(ledger_args_t *a, const ledger_issue_t *in, uint64_t now_ms,
+                             char *err, size_t errlen) {
     CARBON_ASSERT(in->account[0] != '\0' && strlen(in->account) <= LEDGER_ID_MAX);
     if (in->amount_g == 0 || in->amount_g >= LEDGER_AMOUNT_G_MAX) {
         snprintf(err, errlen, "amount %" PRIu64 " g is outside 1..2^50", in->amount_g);
         return LEDGER_EINVAL;
     }
-    ledger_args_t a = {0};
-    ledger_args_str(&a, in->issuance_id);
-    ledger_args_str(&a, in->request_fp);
-    ledger_args_str(&a, in->account);
-    ledger_args_str(&a, in->meth);
-    ledger_args_u64(&a, in->vintage);
-    ledger_args_u64(&a, in->amount_g);
-    ledger_args_str(&a, in->fingerprint);
-    ledger_args_str(&a, in->origin);
-    ledger_args_u64(&a, now_ms);
-    ledger_args_u64(&a, LEDGER_SERIAL_MAX);
-    ledger_args_str(&a, in->activity_key);
-    ledger_args_u64(&a, in->reservation);
-    redisReply *r;
-    int rc = ledger_run(st, "issue", &a, &r, err, errlen);
-    if (rc != LEDGER_OK) return rc;
+    ledger_args_str(a, in->issuance_id);
+    ledger_args_str(a, in->request_fp);
+    ledger_args_str(a, in->account);
+    ledger_args_str(a, in->meth);
+    ledger_args_u64(a, in->vintage);
+    ledger_args_u64(a, in->amount_g);
+    ledger_args_str(a, in->fingerprint);
+    ledger_args_str(a, in->origin);
+    ledger_args_u64(a, now_ms);
+    ledger_args_u64(a, LEDGER_SERIAL_MAX);
+    ledger_args_str(a, in->activity_key);
+    ledger_args_u64(a, in->reservation);
+    return LEDGER_OK;
+}
+
+/* An Issue's outcome from issue.lua's reply r (an array). */
+static int ledger_issue_reply(const redisReply *r, ledger_block_t *block, char *other_id,
+                              char *err, size_t errlen) {
     const char *status = ledger_str(r, 0);
-    if (strcmp(status, "OK") == 0 || strcmp(status, "DUP") == 0) {
-        const char *text = ledger_str(r, 1);
-        if (ledger_block_parse(text, strlen(text), block) != 0) {
-            snprintf(err, errlen, "issue: malformed block '%s' in the store", text);
-            rc = LEDGER_ESTORE;
-        } else {
-            rc = status[0] == 'O' ? LEDGER_OK : LEDGER_REPLAY;
-        }
-    } else {
-        rc = ledger_refusal(r, "issue", NULL, other_id, err, errlen);
+    if (strcmp(status, "OK") != 0 && strcmp(status, "DUP") != 0)
+        return ledger_refusal(r, "issue", NULL, other_id, err, errlen);
+    const char *text = ledger_str(r, 1);
+    if (ledger_block_parse(text, strlen(text), block) != 0) {
+        snprintf(err, errlen, "issue: malformed block '%.96s' in the store", text);
+        return LEDGER_ESTORE;
     }
+    return status[0] == 'O' ? LEDGER_OK : LEDGER_REPLAY;
+}
+
+int ledger_issue(store_t *st, const ledger_issue_t *in, uint64_t now_ms, ledger_block_t *block,
+                 char *other_id, char *err, size_t errlen) {
+    CARBON_ASSERT(st != NULL && in != NULL && block != NULL);
+    ledger_args_t a = {0};
+    int rc = ledger_issue_args(&a, in, now_ms, err, errlen);
+    if (rc != LEDGER_OK) {
+        ledger_args_free(&a);
+        return rc;
+    }
+    redisReply *r;
+    rc = ledger_run(st, "issue", &a, &r, err, errlen);
+    if (rc != LEDGER_OK) return rc;
+    rc = ledger_issue_reply(r, block, other_id, err, errlen);
     freeReplyObject(r);
     return rc;
 }
 
 /* ---- transfers: source ------------------------------------------------------ */
 
+/* The arguments of one hold, at transfer_hold.lua's stride (HOLD_ARGS). */
+#define LEDGER_HOLD_ARGS 20
+CARBON_STATIC_ASSERT(1 + LEDGER_HOLD_ARGS * LEDGER_HOLD_BATCH_MAX <= STORE_ARGS_MAX,
+                     "a batch of holds fits one store call");
+
+static void ledger_hold_args(ledger_args_t *a, const ledger_leg_t *leg, const char *request_fp,
+                             uint64_t now_ms) {
+    size_t before = a->n;
+    ledger_args_str(a, leg->tid);
+    ledger_args_str(a, request_fp);
+    ledger_args_str(a, leg->from);
+    ledger_args_str(a, leg->to);
+    ledger_args_str(a, leg->peer);
+    ledger_args_str(a, leg->meth);
+    ledger_args_u64(a, leg->vintage);
+    ledger_args_u64(a, leg->requested_g);
+    ledger_args_u64(a, leg->credited_g);
+    ledger_args_u64(a, leg->debited_g);
+    ledger_args_u64(a, leg->discount_g);
+    ledger_args_u64(a, leg->remainder_g);
+    ledger_args_u64(a, leg->ratio_num);
+    ledger_args_u64(a, leg->ratio_den);
+    ledger_args_str(a, leg->dest_meth);
+    ledger_args_str(a, leg->src_digest);
+    ledger_args_str(a, leg->dst_digest);
+    ledger_args_u64(a, now_ms);
+    ledger_args_u64(a, leg->expiry_ms);
+    ledger_args_u64(a, LEDGER_LEG_BLOCKS_MAX);
+    CARBON_ASSERT(a->n - before == LEDGER_HOLD_ARGS);
+    (void)before;
+}
+
+/* Reads one hold's reply r (an array) into it. */
+static void ledger_hold_result(const redisReply *r, ledger_hold_item_t *it) {
+    ledger_leg_t *leg = it->leg;
+    const char *status = ledger_str(r, 0);
+    if (strcmp(status, "OK") != 0 && strcmp(status, "DUP") != 0) {
+        it->rc = ledger_refusal(r, "hold", &it->have_g, NULL, it->err, sizeof it->err);
+        return;
+    }
+    leg->state = transfer_state_from_text(ledger_str(r, 1));
+    ledger_copy(leg->reason, sizeof leg->reason, ledger_str(r, 2));
+    free(leg->blocks);
+    leg->blocks = NULL;
+    leg->blocks_n = 0;
+    if (ledger_blocks_parse(ledger_str(r, 3), LEDGER_LEG_BLOCKS_MAX, &leg->blocks,
+                            &leg->blocks_n) != 0) {
+        snprintf(it->err, sizeof it->err, "hold: malformed blocks in the store");
+        it->rc = LEDGER_ESTORE;
+        return;
+    }
+    it->rc = status[0] == 'O' ? LEDGER_OK : LEDGER_REPLAY;
+    leg->created_ms = it->now_ms;
+}
+
+/* Checks one item before anything is sent: 0, or LEDGER_EINVAL in it. */
+static int ledger_hold_check(ledger_hold_item_t *it) {
+    const ledger_leg_t *leg = it->leg;
+    CARBON_ASSERT(it->request_fp != NULL);
+    CARBON_ASSERT(strlen(leg->tid) == LEDGER_TID_LEN && leg->peer[0] != '\0');
+    it->rc = LEDGER_OK;
+    it->have_g = 0;
+    it->err[0] = '\0';
+    if (leg->debited_g == 0 || leg->debited_g >= LEDGER_AMOUNT_G_MAX ||
+        leg->requested_g >= LEDGER_AMOUNT_G_MAX) {
+        snprintf(it->err, sizeof it->err, "amount outside 1..2^50 g");
+        it->rc = LEDGER_EINVAL;
+    }
+    return it->rc;
+}
+
+int ledger_hold_batch(store_t *st, ledger_hold_item_t *const *items, size_t n, char *err,
+                      size_t errlen) {
+    CARBON_ASSERT(st != NULL && items != NULL && n >= 1 && n <= LEDGER_HOLD_BATCH_MAX);
+    ledger_args_t a = {0};
+    ledger_args_u64(&a, 0); /* the count, set below */
+    size_t sent = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (ledger_hold_check(items[i]) != LEDGER_OK) continue;
+        ledger_hold_args(&a, items[i]->leg, items[i]->request_fp, items[i]->now_ms);
+        sent++;
+    }
+    if (sent == 0) {
+        ledger_args_free(&a);
+        return LEDGER_OK;
+    }
+    char count[24];
+    int count_len = snprintf(count, sizeof count, "%zu", sent);
+    free(a.v[0]);
+    a.v[0] = strdup(count);
+    if (a.v[0] == NULL) abort();
+    a.len[0] = (size_t)count_len;
+    redisReply *r;
+    int rc = ledger_run(st, "transfer_hold", &a, &r, err, errlen);
+    if (rc == LEDGER_OK && r->elements != sent) {
+        snprintf(err, errlen, "transfer_hold: %zu replies for %zu holds", r->elements, sent);
+        freeReplyObject(r);
+        rc = LEDGER_ESTORE;
+    }
+    for (size_t i = 0, k = 0; i < n; i++) {
+        if (items[i]->rc == LEDGER_EINVAL) continue;
+        if (rc != LEDGER_OK) {
+            items[i]->rc = LEDGER_ESTORE;
+            snprintf(items[i]->err, sizeof items[i]->err, "%s", err);
+        } else if (r->element[k]->type != REDIS_REPLY_ARRAY) {
+            items[i]->rc = LEDGER_ESTORE;
+            snprintf(items[i]->err, sizeof items[i]->err, "transfer_hold: reply %zu not a list", k);
+        } else {
+            ledger_hold_result(r->element[k], items[i]);
+        }
+        k++;
+    }
+    if (rc == LEDGER_OK) freeReplyObject(r);
+    return rc;
+}
+
 int ledger_hold(store_t *st, ledger_leg_t *leg, const char *request_fp, uint64_t now_ms,
                 uint64_t *have_g, char *err, size_t errlen) {
     CARBON_ASSERT(st != NULL && leg != NULL && request_fp != NULL);
-    CARBON_ASSERT(strlen(leg->tid) == LEDGER_TID_LEN && leg->peer[0] != '\0');
-    if (leg->debited_g == 0 || leg->debited_g >= LEDGER_AMOUNT_G_MAX ||
-        leg->requested_g >= LEDGER_AMOUNT_G_MAX) {
-        snprintf(err, errlen, "amount outside 1..2^50 g");
-        return LEDGER_EINVAL;
-    }
-    ledger_args_t a = {0};
-    ledger_args_str(&a, leg->tid);
-    ledger_args_str(&a, request_fp);
-    ledger_args_str(&a, leg->from);
-    ledger_args_str(&a, leg->to);
-    ledger_args_str(&a, leg->peer);
-    ledger_args_str(&a, leg->meth);
-    ledger_args_u64(&a, leg->vintage);
-    ledger_args_u64(&a, leg->requested_g);
-    ledger_args_u64(&a, leg->credited_g);
-    ledger_args_u64(&a, leg->debited_g);
-    ledger_args_u64(&a, leg->discount_g);
-    ledger_args_u64(&a, leg->remainder_g);
-    ledger_args_u64(&a, leg->ratio_num);
-    ledger_args_u64(&a, leg->ratio_den);
-    ledger_args_str(&a, leg->dest_meth);
-    ledger_args_str(&a, leg->src_digest);
-    ledger_args_str(&a, leg->dst_digest);
-    ledger_args_u64(&a, now_ms);
-    ledger_args_u64(&a, leg->expiry_ms);
-    ledger_args_u64(&a, LEDGER_LEG_BLOCKS_MAX);
-    redisReply *r;
-    int rc = ledger_run(st, "transfer_hold", &a, &r, err, errlen);
-    if (rc != LEDGER_OK) return rc;
-    const char *status = ledger_str(r, 0);
-    if (strcmp(status, "OK") == 0 || strcmp(status, "DUP") == 0) {
-        leg->state = transfer_state_from_text(ledger_str(r, 1));
-        ledger_copy(leg->reason, sizeof leg->reason, ledger_str(r, 2));
-        free(leg->blocks);
-        if (ledger_blocks_parse(ledger_str(r, 3), LEDGER_LEG_BLOCKS_MAX, &leg->blocks,
-                                &leg->blocks_n) != 0) {
-            snprintf(err, errlen, "hold: malformed blocks in the store");
-            rc = LEDGER_ESTORE;
-        } else {
-            rc = status[0] == 'O' ? LEDGER_OK : LEDGER_REPLAY;
-            leg->created_ms = now_ms;
-        }
-    } else {
-        rc = ledger_refusal(r, "hold", have_g, NULL, err, errlen);
-    }
-    freeReplyObject(r);
-    return rc;
+    ledger_hold_item_t it = {.leg = leg, .request_fp = request_fp, .now_ms = now_ms};
+    ledger_hold_item_t *one = &it;
+    char batch_err[256] = "";
+    (void)ledger_hold_batch(st, &one, 1, batch_err, sizeof batch_err);
+    if (have_g != NULL) *have_g = it.have_g;
+    snprintf(err, errlen, "%s", it.err);
+    return it.rc;
 }
 
 /* Arguments of the batch scripts: a head, then a fixed number per leg, at the
@@ -582,44 +671,156 @@ int ledger_dest_decide(store_t *st, const char *source_region, ledger_dest_decis
 
 /* ---- retirement, reads ------------------------------------------------------ */
 
-int ledger_retire(store_t *st, const ledger_retire_t *in, uint64_t now_ms,
-                  ledger_block_t **blocks, size_t *blocks_n, uint64_t *have_g, char *err,
-                  size_t errlen) {
-    CARBON_ASSERT(st != NULL && in != NULL && blocks != NULL && blocks_n != NULL);
+/* A Retire's arguments (retire.lua), or LEDGER_EINVAL with the reason. */
+static int ledger_retire_args(ledger_args_t *a, const ledger_retire_t *in, uint64_t now_ms,
+                              char *err, size_t errlen) {
     CARBON_ASSERT(in->account[0] != '\0' && strlen(in->account) <= LEDGER_ID_MAX);
-    *blocks = NULL;
-    *blocks_n = 0;
     if (in->amount_g == 0 || in->amount_g >= LEDGER_AMOUNT_G_MAX) {
         snprintf(err, errlen, "amount outside 1..2^50 g");
         return LEDGER_EINVAL;
     }
-    ledger_args_t a = {0};
-    ledger_args_str(&a, in->retirement_id);
-    ledger_args_str(&a, in->request_fp);
-    ledger_args_str(&a, in->account);
-    ledger_args_str(&a, in->meth);
-    ledger_args_u64(&a, in->vintage);
-    ledger_args_u64(&a, in->amount_g);
-    ledger_args_str(&a, in->purpose);
-    ledger_args_str(&a, in->beneficiary);
-    ledger_args_u64(&a, now_ms);
-    ledger_args_u64(&a, LEDGER_LEG_BLOCKS_MAX);
-    redisReply *r;
-    int rc = ledger_run(st, "retire", &a, &r, err, errlen);
-    if (rc != LEDGER_OK) return rc;
+    ledger_args_str(a, in->retirement_id);
+    ledger_args_str(a, in->request_fp);
+    ledger_args_str(a, in->account);
+    ledger_args_str(a, in->meth);
+    ledger_args_u64(a, in->vintage);
+    ledger_args_u64(a, in->amount_g);
+    ledger_args_str(a, in->purpose);
+    ledger_args_str(a, in->beneficiary);
+    ledger_args_u64(a, now_ms);
+    ledger_args_u64(a, LEDGER_LEG_BLOCKS_MAX);
+    return LEDGER_OK;
+}
+
+/* A Retire's outcome from retire.lua's reply r (an array). */
+static int ledger_retire_reply(const redisReply *r, ledger_block_t **blocks, size_t *blocks_n,
+                               uint64_t *have_g, char *err, size_t errlen) {
     const char *status = ledger_str(r, 0);
-    if (strcmp(status, "OK") == 0 || strcmp(status, "DUP") == 0) {
-        if (ledger_blocks_parse(ledger_str(r, 1), LEDGER_LEG_BLOCKS_MAX, blocks, blocks_n) != 0) {
-            snprintf(err, errlen, "retire: malformed blocks in the store");
-            rc = LEDGER_ESTORE;
-        } else {
-            rc = status[0] == 'O' ? LEDGER_OK : LEDGER_REPLAY;
-        }
-    } else {
-        rc = ledger_refusal(r, "retire", have_g, NULL, err, errlen);
+    if (strcmp(status, "OK") != 0 && strcmp(status, "DUP") != 0)
+        return ledger_refusal(r, "retire", have_g, NULL, err, errlen);
+    if (ledger_blocks_parse(ledger_str(r, 1), LEDGER_LEG_BLOCKS_MAX, blocks, blocks_n) != 0) {
+        snprintf(err, errlen, "retire: malformed blocks in the store");
+        return LEDGER_ESTORE;
     }
+    return status[0] == 'O' ? LEDGER_OK : LEDGER_REPLAY;
+}
+
+int ledger_retire(store_t *st, const ledger_retire_t *in, uint64_t now_ms,
+                  ledger_block_t **blocks, size_t *blocks_n, uint64_t *have_g, char *err,
+                  size_t errlen) {
+    CARBON_ASSERT(st != NULL && in != NULL && blocks != NULL && blocks_n != NULL);
+    *blocks = NULL;
+    *blocks_n = 0;
+    ledger_args_t a = {0};
+    int rc = ledger_retire_args(&a, in, now_ms, err, errlen);
+    if (rc != LEDGER_OK) {
+        ledger_args_free(&a);
+        return rc;
+    }
+    redisReply *r;
+    rc = ledger_run(st, "retire", &a, &r, err, errlen);
+    if (rc != LEDGER_OK) return rc;
+    rc = ledger_retire_reply(r, blocks, blocks_n, have_g, err, errlen);
     freeReplyObject(r);
     return rc;
+}
+
+/* ---- group commit of Issue and Retire: one pipeline, one fsync ---------------- */
+
+/* Runs the n scripts of args[0..n) (each LEDGER_OK-checked; NULL v: skipped)
+ * in one pipeline; replies[i] NULL for a skipped one. Returns the store's rc
+ * (STORE_OK or STORE_ESCRIPT: replies set; else none set). */
+static int ledger_pipeline(store_t *st, const char *name, ledger_args_t *args, size_t n,
+                           redisReply **replies, char *err, size_t errlen) {
+    int idx = store_script_index(name);
+    CARBON_ASSERT(idx >= 0 && n <= LEDGER_GROUP_MAX);
+    store_call_t calls[LEDGER_GROUP_MAX];
+    size_t map[LEDGER_GROUP_MAX], sent = 0;
+    for (size_t i = 0; i < n; i++) {
+        replies[i] = NULL;
+        if (args[i].n == 0) continue;
+        calls[sent] = (store_call_t){.script_index = idx, .nkeys = 0, .argc = (int)args[i].n,
+                                     .argv = (const char **)args[i].v, .argvlen = args[i].len};
+        map[sent++] = i;
+    }
+    if (sent == 0) return STORE_OK;
+    redisReply *got[LEDGER_GROUP_MAX];
+    int rc = store_pipeline_eval(st, sent, calls, got, err, errlen);
+    if (rc == STORE_OK || rc == STORE_ESCRIPT)
+        for (size_t k = 0; k < sent; k++) replies[map[k]] = got[k];
+    return rc;
+}
+
+/* The reply r of one call of a pipeline as an array, or NULL with the reason. */
+static const redisReply *ledger_pipeline_reply(const redisReply *r, const char *name, char *err,
+                                               size_t errlen, const char *batch_err) {
+    if (r == NULL) {
+        snprintf(err, errlen, "%.120s", batch_err);
+        return NULL;
+    }
+    if (r->type != REDIS_REPLY_ARRAY) {
+        snprintf(err, errlen, "%s: %.100s", name, r->type == REDIS_REPLY_ERROR ? r->str : "not a list");
+        return NULL;
+    }
+    return r;
+}
+
+int ledger_issue_many(store_t *st, ledger_issue_item_t *const *items, size_t n, char *err,
+                      size_t errlen) {
+    CARBON_ASSERT(st != NULL && items != NULL && n >= 1 && n <= LEDGER_GROUP_MAX);
+    ledger_args_t args[LEDGER_GROUP_MAX];
+    memset(args, 0, n * sizeof args[0]);
+    for (size_t i = 0; i < n; i++) {
+        ledger_issue_item_t *it = items[i];
+        it->err[0] = '\0';
+        it->other_id[0] = '\0';
+        it->rc = ledger_issue_args(&args[i], it->in, it->now_ms, it->err, sizeof it->err);
+    }
+    redisReply *replies[LEDGER_GROUP_MAX];
+    int src = ledger_pipeline(st, "issue", args, n, replies, err, errlen);
+    for (size_t i = 0; i < n; i++) {
+        ledger_issue_item_t *it = items[i];
+        if (it->rc == LEDGER_OK) {
+            const redisReply *r = ledger_pipeline_reply(replies[i], "issue", it->err, sizeof it->err,
+                                                        err);
+            it->rc = r == NULL ? LEDGER_ESTORE
+                               : ledger_issue_reply(r, &it->block, it->other_id, it->err,
+                                                    sizeof it->err);
+        }
+        if (replies[i] != NULL) freeReplyObject(replies[i]);
+        ledger_args_free(&args[i]);
+    }
+    return src == STORE_OK || src == STORE_ESCRIPT ? LEDGER_OK : LEDGER_ESTORE;
+}
+
+int ledger_retire_many(store_t *st, ledger_retire_item_t *const *items, size_t n, char *err,
+                       size_t errlen) {
+    CARBON_ASSERT(st != NULL && items != NULL && n >= 1 && n <= LEDGER_GROUP_MAX);
+    ledger_args_t args[LEDGER_GROUP_MAX];
+    memset(args, 0, n * sizeof args[0]);
+    for (size_t i = 0; i < n; i++) {
+        ledger_retire_item_t *it = items[i];
+        it->err[0] = '\0';
+        it->blocks = NULL;
+        it->blocks_n = 0;
+        it->have_g = 0;
+        it->rc = ledger_retire_args(&args[i], it->in, it->now_ms, it->err, sizeof it->err);
+    }
+    redisReply *replies[LEDGER_GROUP_MAX];
+    int src = ledger_pipeline(st, "retire", args, n, replies, err, errlen);
+    for (size_t i = 0; i < n; i++) {
+        ledger_retire_item_t *it = items[i];
+        if (it->rc == LEDGER_OK) {
+            const redisReply *r = ledger_pipeline_reply(replies[i], "retire", it->err, sizeof it->err,
+                                                        err);
+            it->rc = r == NULL ? LEDGER_ESTORE
+                               : ledger_retire_reply(r, &it->blocks, &it->blocks_n, &it->have_g,
+                                                     it->err, sizeof it->err);
+        }
+        if (replies[i] != NULL) freeReplyObject(replies[i]);
+        ledger_args_free(&args[i]);
+    }
+    return src == STORE_OK || src == STORE_ESCRIPT ? LEDGER_OK : LEDGER_ESTORE;
 }
 
 int ledger_account_get(store_t *st, const char *id, size_t blocks_limit, ledger_account_t *out,

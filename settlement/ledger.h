@@ -131,6 +131,30 @@ int ledger_issue(store_t *st, const ledger_issue_t *in, uint64_t now_ms, ledger_
 int ledger_hold(store_t *st, ledger_leg_t *leg, const char *request_fp, uint64_t now_ms,
                 uint64_t *have_g, char *err, size_t errlen);
 
+/* One hold of a group-committed batch (ledger_hold_batch). */
+typedef struct {
+    ledger_leg_t *leg;      /* in: the leg to hold (as for ledger_hold); out as there */
+    const char *request_fp; /* LEDGER_DIGEST_HEX hex */
+    uint64_t now_ms;
+    /* out */
+    int rc;                 /* as ledger_hold's */
+    uint64_t have_g;        /* on LEDGER_INSUFFICIENT */
+    char err[128];
+} ledger_hold_item_t;
+
+/* Group commit of holds: holds *items[0..n) in one store call (one script,
+ * one fsync), in order, each with its own outcome in items[i].rc exactly as
+ * ledger_hold would give it had they run one after another (a later hold
+ * sees the earlier ones: the same id twice is LEDGER_REPLAY or
+ * LEDGER_CONFLICT, a balance taken by an earlier one LEDGER_INSUFFICIENT).
+ * Returns LEDGER_OK when the store answered for every item; otherwise
+ * LEDGER_ESTORE with the reason in err, every item's rc set to LEDGER_ESTORE:
+ * nothing is known of any of them (some may be held; a retry with the same
+ * ids answers their recorded outcome). 1 <= n <= LEDGER_HOLD_BATCH_MAX. */
+#define LEDGER_HOLD_BATCH_MAX 256
+int ledger_hold_batch(store_t *st, ledger_hold_item_t *const *items, size_t n, char *err,
+                      size_t errlen);
+
 /* Decision for one source leg: TRANSFER_DECISION_COMMIT ('C') or _ABORT ('A'). */
 typedef struct {
     const char *tid;
@@ -218,6 +242,41 @@ typedef struct {
 int ledger_retire(store_t *st, const ledger_retire_t *in, uint64_t now_ms,
                   ledger_block_t **blocks, size_t *blocks_n, uint64_t *have_g, char *err,
                   size_t errlen);
+
+/* Group commit of Issue and Retire (settlement/group_commit.h): n calls of
+ * one kind in one pipeline (one write; Redis runs them in one pass and makes
+ * them durable with one fsync), each with its own outcome in items[i]->rc
+ * exactly as ledger_issue / ledger_retire would give it, in some order of
+ * the n (a later one sees the earlier ones). Returns LEDGER_OK when the store
+ * answered; otherwise LEDGER_ESTORE with the reason in err and every item
+ * not refused before sending LEDGER_ESTORE: nothing is known of it (it may
+ * have run; a retry with the same id answers its recorded outcome).
+ * 1 <= n <= LEDGER_GROUP_MAX. */
+#define LEDGER_GROUP_MAX 256
+typedef struct {
+    const ledger_issue_t *in;
+    uint64_t now_ms;
+    /* out */
+    int rc;
+    ledger_block_t block;                /* on OK / REPLAY */
+    char other_id[LEDGER_TID_LEN + 1];   /* on DOUBLE_ISSUANCE */
+    char err[128];
+} ledger_issue_item_t;
+int ledger_issue_many(store_t *st, ledger_issue_item_t *const *items, size_t n, char *err,
+                      size_t errlen);
+
+typedef struct {
+    const ledger_retire_t *in;
+    uint64_t now_ms;
+    /* out */
+    int rc;
+    ledger_block_t *blocks;  /* on OK / REPLAY: malloc'd, the caller frees */
+    size_t blocks_n;
+    uint64_t have_g;         /* on INSUFFICIENT */
+    char err[128];
+} ledger_retire_item_t;
+int ledger_retire_many(store_t *st, ledger_retire_item_t *const *items, size_t n, char *err,
+                       size_t errlen);
 
 typedef struct {
     char origin[LEDGER_REGION_MAX + 1];

@@ -19,11 +19,14 @@
 
 #define ACT_REGIONS_MAX (CONFIG_PEERS_MAX + 1)
 #define ACT_EXPIRY_AHEAD_MAX_MS 600000 /* a reservation asked to last longer is refused */
+#define ACT_QUEUE_MAX 4096             /* settlements waiting to be sent */
 
 struct activities {
     activity_secrets_t secrets;
     char regions[ACT_REGIONS_MAX][LEDGER_REGION_MAX + 1]; /* sorted bytewise */
     size_t regions_n;
+    activity_reservation_t queue[ACT_QUEUE_MAX]; /* settlements to send (activities_settle_later) */
+    size_t queue_n;
     pthread_t thread;
     int started, stop;
     pthread_mutex_t lock;
@@ -102,13 +105,65 @@ static void act_pass(struct gateway *gw, store_t *st) {
     }
 }
 
+/* Sends settled[0..n) (all homed at home) to their home. */
+static void act_send_settled(struct gateway *gw, store_t *st, const char *home, activity_reservation_t *list,
+                             size_t n) {
+    char err[256] = "";
+    if (strcmp(home, gw->cfg.region) == 0) {
+        size_t settled = 0;
+        (void)activity_settle(st, gw->cfg.region, ledger_now_ms(), list, n, &settled, err, sizeof err);
+        return;
+    }
+    arena_t a = {0};
+    Carbon__V1__SettleActivitiesRequest m = CARBON__V1__SETTLE_ACTIVITIES_REQUEST__INIT;
+    m.region = gw->cfg.region;
+    m.settlements = arena_alloc(&a, n * sizeof *m.settlements);
+    for (size_t i = 0; i < n; i++) {
+        Carbon__V1__ActivitySettlement *x = arena_alloc(&a, sizeof *x);
+        carbon__v1__activity_settlement__init(x);
+        x->activity_key = list[i].key;
+        x->issuance_id = list[i].iid;
+        x->reservation = list[i].rsv;
+        x->issued = list[i].issued != 0;
+        m.settlements[m.n_settlements++] = x;
+    }
+    ProtobufCMessage *resp = NULL;
+    if (peers_call(gw->peers, home, "/carbon.v1.Federation/SettleActivities", &m.base,
+                   &carbon__v1__settle_activities_response__descriptor, &resp, gw->cfg.peer_timeout_ms, err,
+                   sizeof err) == 0)
+        protobuf_c_message_free_unpacked(resp, NULL);
+    arena_free(&a);
+}
+
+/* Takes the queued settlements and sends them, per home, in calls of at
+ * most ACTIVITY_BATCH_MAX. What fails is left to the home's question. */
+static void act_drain(struct gateway *gw, store_t *st) {
+    struct activities *a = gw->activities;
+    static activity_reservation_t taken[ACT_QUEUE_MAX], list[ACTIVITY_BATCH_MAX];
+    pthread_mutex_lock(&a->lock);
+    size_t n = a->queue_n;
+    memcpy(taken, a->queue, n * sizeof taken[0]);
+    a->queue_n = 0;
+    pthread_mutex_unlock(&a->lock);
+    for (size_t r = 0; r < a->regions_n; r++) {
+        size_t k = 0;
+        for (size_t i = 0; i <= n; i++) {
+            if (i < n && strcmp(act_home(a, taken[i].key), a->regions[r]) == 0) list[k++] = taken[i];
+            if (k > 0 && (k == ACTIVITY_BATCH_MAX || i == n)) {
+                act_send_settled(gw, st, a->regions[r], list, k);
+                k = 0;
+            }
+        }
+    }
+}
+
 static void *act_main(void *arg) {
     struct gateway *gw = arg;
     struct activities *a = gw->activities;
     store_t *st = NULL;
     for (;;) {
         pthread_mutex_lock(&a->lock);
-        if (!a->stop) {
+        if (!a->stop && a->queue_n == 0) {
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
             uint64_t ns = (uint64_t)ts.tv_nsec + (uint64_t)gw->cfg.recovery_interval_ms * 1000000u;
@@ -121,6 +176,7 @@ static void *act_main(void *arg) {
         if (stop) break;
         char err[256];
         if (st == NULL) st = store_open(&gw->store_cfg, err, sizeof err);
+        if (st != NULL) act_drain(gw, st);
         if (st != NULL) act_pass(gw, st);
     }
     store_close(st);
@@ -280,34 +336,21 @@ int activities_claim(server_call_t *call, store_t *st, const catalog_methodology
     return act_refuse(call, &res, claim->home, NULL);
 }
 
-void activities_settle_claim(struct gateway *gw, store_t *st, const activity_claim_t *claim, const char *iid,
-                             int issued) {
-    CARBON_ASSERT(gw != NULL && st != NULL && claim != NULL && iid != NULL);
-    if (claim->key[0] == '\0' || claim->rsv == 0) return;
-    activity_reservation_t one = {.rsv = claim->rsv, .issued = issued};
-    snprintf(one.key, sizeof one.key, "%s", claim->key);
-    snprintf(one.iid, sizeof one.iid, "%s", iid);
-    char err[256] = "";
-    if (strcmp(claim->home, gw->cfg.region) == 0) {
-        size_t settled = 0;
-        (void)activity_settle(st, gw->cfg.region, ledger_now_ms(), &one, 1, &settled, err, sizeof err);
-        return;
+void activities_settle_later(struct gateway *gw, const char *key, uint64_t rsv, const char *iid, int issued) {
+    CARBON_ASSERT(gw != NULL && key != NULL && iid != NULL);
+    struct activities *a = gw->activities;
+    if (a == NULL || key[0] == '\0' || rsv == 0 || !activity_key_valid(key)) return;
+    pthread_mutex_lock(&a->lock);
+    if (a->queue_n < ACT_QUEUE_MAX) {
+        activity_reservation_t *q = &a->queue[a->queue_n++];
+        memset(q, 0, sizeof *q);
+        snprintf(q->key, sizeof q->key, "%s", key);
+        snprintf(q->iid, sizeof q->iid, "%s", iid);
+        q->rsv = rsv;
+        q->issued = issued != 0;
+        pthread_cond_broadcast(&a->wake);
     }
-    Carbon__V1__ActivitySettlement s = CARBON__V1__ACTIVITY_SETTLEMENT__INIT;
-    s.activity_key = one.key;
-    s.issuance_id = one.iid;
-    s.reservation = one.rsv;
-    s.issued = issued != 0;
-    Carbon__V1__ActivitySettlement *list[1] = {&s};
-    Carbon__V1__SettleActivitiesRequest m = CARBON__V1__SETTLE_ACTIVITIES_REQUEST__INIT;
-    m.region = gw->cfg.region;
-    m.settlements = list;
-    m.n_settlements = 1;
-    ProtobufCMessage *resp = NULL;
-    if (peers_call(gw->peers, claim->home, "/carbon.v1.Federation/SettleActivities", &m.base,
-                   &carbon__v1__settle_activities_response__descriptor, &resp, gw->cfg.peer_timeout_ms, err,
-                   sizeof err) == 0)
-        protobuf_c_message_free_unpacked(resp, NULL);
+    pthread_mutex_unlock(&a->lock);
 }
 
 /* ---- the home: Federation handlers -------------------------------------------------- */

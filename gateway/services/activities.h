@@ -48,11 +48,11 @@ void activities_stop(struct gateway *gw);
 int activities_claim(server_call_t *call, store_t *st, const catalog_methodology_t *m, const ledger_issue_t *in,
                      activity_claim_t *claim);
 
-/* Settles claim (not keyed: nothing) after the issuance iid was recorded
- * (issued 1) or refused (issued 0). Best effort: if the home cannot be told
- * now, its thread asks later. */
-void activities_settle_claim(struct gateway *gw, store_t *st, const activity_claim_t *claim, const char *iid,
-                             int issued);
+/* Queues the settlement of the reservation (key, rsv; key "" or rsv 0:
+ * nothing) of issuance iid, recorded (issued 1) or refused (issued 0), for
+ * the activities' thread to send to the home (batched per home). Never
+ * blocks: when the bounded queue is full, the home asks later. */
+void activities_settle_later(struct gateway *gw, const char *key, uint64_t rsv, const char *iid, int issued);
 
 /* Federation.ReserveActivities, SettleActivities, QueryIssuance. */
 void federation_reserve_activities(server_call_t *call, const ProtobufCMessage *request);

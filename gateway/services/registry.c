@@ -15,6 +15,7 @@
 #include "gateway/pbconv.h"
 #include "gateway/validate.h"
 #include "settlement/failpoint.h"
+#include "settlement/group_commit.h"
 #include "settlement/quote.h"
 
 #include <inttypes.h>
@@ -162,6 +163,83 @@ static int registry_issue_amount(server_call_t *call, const Carbon__V1__IssueReq
     return 1;
 }
 
+/* An Issue or a Retire waiting for its store step in the group commit
+ * (settlement/group_commit.h): the worker goes back to its completion queue,
+ * and the batcher's thread answers once the outcome is durable. */
+typedef struct {
+    group_commit_entry_t entry; /* first: the batcher hands it back */
+    server_call_t *call;
+    const catalog_t *cat; /* the region's catalog the request was read with */
+    ledger_issue_t issue;
+    ledger_retire_t retire;
+} registry_write_t;
+
+/* Queues the call's Issue (issue) or Retire (retire) for the group commit;
+ * done answers it. Answers the call itself if the queue refuses it. */
+static void registry_write_submit(server_call_t *call, group_commit_kind_t kind,
+                                  const ledger_issue_t *issue, const ledger_retire_t *retire,
+                                  const catalog_t *cat, group_commit_done_fn done) {
+    CARBON_ASSERT(kind == GROUP_COMMIT_ISSUE ? issue != NULL : retire != NULL);
+    struct gateway *gw = server_call_app(call);
+    registry_write_t *w = calloc(1, sizeof *w);
+    if (w == NULL) abort();
+    w->call = call;
+    w->cat = cat;
+    w->entry.kind = kind;
+    w->entry.done = done;
+    if (kind == GROUP_COMMIT_ISSUE) {
+        w->issue = *issue;
+        w->entry.issue.in = &w->issue;
+        w->entry.issue.now_ms = ledger_now_ms();
+    } else {
+        w->retire = *retire;
+        w->entry.retire.in = &w->retire;
+        w->entry.retire.now_ms = ledger_now_ms();
+    }
+    int rc = group_commit_submit(gw->group, &w->entry);
+    if (rc == 0) return;
+    free(w);
+    if (rc == -1)
+        server_reply_error(call, GRPC_STATUS_RESOURCE_EXHAUSTED, REASON(QUEUE_FULL),
+                           "too many calls wait for the store; retry");
+    else
+        server_reply_error(call, GRPC_STATUS_UNAVAILABLE, REASON(STORE_UNAVAILABLE),
+                           "the gateway is stopping; retry with the same id");
+}
+
+/* Answers an Issue from its durable outcome (the batcher's thread). */
+static void registry_issue_done(group_commit_entry_t *e, store_t *st) {
+    registry_write_t *w = (registry_write_t *)e;
+    CARBON_ASSERT(&w->entry == e && e->kind == GROUP_COMMIT_ISSUE);
+    (void)st;
+    const ledger_issue_item_t *it = &e->issue;
+    struct gateway *gw = server_call_app(w->call);
+    if (w->issue.reservation > 0 && it->rc == LEDGER_OK) failpoint_hit("issue.before_settle");
+    if (it->rc != LEDGER_ESTORE) /* an unknown outcome is left to the home's question */
+        activities_settle_later(gw, w->issue.activity_key, w->issue.reservation, w->issue.issuance_id,
+                                it->rc == LEDGER_OK || it->rc == LEDGER_REPLAY);
+    if (it->rc == LEDGER_DOUBLE_ISSUANCE) {
+        server_reply_error(w->call, GRPC_STATUS_ALREADY_EXISTS, REASON(DOUBLE_ISSUANCE),
+                           it->other_id[0] != '\0' ? "activity '%s' was issued already by issuance %s"
+                                                    : "activity '%s' is being issued by another issuance "
+                                                      "of this region%s",
+                           w->issue.fingerprint, it->other_id);
+    } else if (it->rc == LEDGER_RESERVATION_LOST) {
+        server_refuse(w->call, REASON_RESERVATION_LOST, "retry with the same issuance id");
+    } else if (it->rc != LEDGER_OK && it->rc != LEDGER_REPLAY) {
+        registry_reply_ledger(w->call, it->rc, it->err);
+    } else {
+        arena_t a = {0};
+        Carbon__V1__IssueResponse resp = CARBON__V1__ISSUE_RESPONSE__INIT;
+        resp.block = pbconv_block(&a, &it->block);
+        resp.amount = pbconv_amount(&a, it->block.last - it->block.first + 1, w->cat);
+        resp.catalog_digest = arena_strdup(&a, w->cat->digest_hex);
+        server_reply_ok(w->call, &resp.base);
+        arena_free(&a);
+    }
+    free(w);
+}
+
 void registry_issue(server_call_t *call, const ProtobufCMessage *request) {
     CARBON_ASSERT(call != NULL && request != NULL);
     const Carbon__V1__IssueRequest *req = (const Carbon__V1__IssueRequest *)request;
@@ -194,43 +272,15 @@ void registry_issue(server_call_t *call, const ProtobufCMessage *request) {
                         req->vintage_year, req->quantity_milli, req->activity_fingerprint);
     store_t *st = gateway_call_store(call);
     if (st == NULL) return;
-    /* one activity, one issuance in the federation (services/activities.h) */
+    /* one activity, one issuance in the federation (services/activities.h):
+     * reserved at its home before the issuance is recorded (this worker
+     * waits for the home's answer), settled after it (registry_issue_done) */
     activity_claim_t claim;
-    if (!activities_claim(call, st, m, &in, &claim))
-        return;
+    if (!activities_claim(call, st, m, &in, &claim)) return;
     snprintf(in.activity_key, sizeof in.activity_key, "%s", claim.key);
     in.reservation = claim.rsv;
     if (claim.rsv > 0) failpoint_hit("issue.after_reserve");
-    ledger_block_t block;
-    char other[LEDGER_TID_LEN + 1] = "";
-    char err[256] = "";
-    int rc = ledger_issue(st, &in, ledger_now_ms(), &block, other, err, sizeof err);
-    if (claim.rsv > 0 && rc == LEDGER_OK) failpoint_hit("issue.before_settle");
-    if (rc != LEDGER_ESTORE) /* an unknown outcome is left to the home's question */
-        activities_settle_claim(gw, st, &claim, req->issuance_id, rc == LEDGER_OK || rc == LEDGER_REPLAY);
-    if (rc == LEDGER_DOUBLE_ISSUANCE) {
-        server_reply_error(call, GRPC_STATUS_ALREADY_EXISTS, REASON(DOUBLE_ISSUANCE),
-                           other[0] != '\0' ? "activity '%s' was issued already by issuance %s"
-                                             : "activity '%s' is being issued by another issuance of this "
-                                               "region%s",
-                           req->activity_fingerprint, other);
-        return;
-    }
-    if (rc == LEDGER_RESERVATION_LOST) {
-        server_refuse(call, REASON_RESERVATION_LOST, "retry with the same issuance id");
-        return;
-    }
-    if (rc != LEDGER_OK && rc != LEDGER_REPLAY) {
-        registry_reply_ledger(call, rc, err);
-        return;
-    }
-    arena_t a = {0};
-    Carbon__V1__IssueResponse resp = CARBON__V1__ISSUE_RESPONSE__INIT;
-    resp.block = pbconv_block(&a, &block);
-    resp.amount = pbconv_amount(&a, block.last - block.first + 1, cat);
-    resp.catalog_digest = arena_strdup(&a, cat->digest_hex);
-    server_reply_ok(call, &resp.base);
-    arena_free(&a);
+    registry_write_submit(call, GROUP_COMMIT_ISSUE, &in, NULL, cat, registry_issue_done);
 }
 
 /* ---- Quote and Transfer ----------------------------------------------------------- */
@@ -435,6 +485,37 @@ static void registry_transfer_not_held(server_call_t *call, store_t *st,
     }
 }
 
+/* A Transfer waiting for its hold in the group commit (settlement/group_commit.h). */
+typedef struct {
+    group_commit_entry_t entry; /* first: the batcher hands it back */
+    server_call_t *call;
+    const Carbon__V1__TransferRequest *req; /* the call's, alive until it is answered */
+    quote_t q;
+    ledger_leg_t leg;
+    char fp[LEDGER_DIGEST_HEX + 1];
+} registry_hold_t;
+
+/* The hold's outcome is durable (or the batch failed): hands a held leg to
+ * the engine, which answers once decided, or answers the refusal now. Runs
+ * on the hold batcher's thread; st is its store connection (NULL if down). */
+static void registry_transfer_held(group_commit_entry_t *e, store_t *st) {
+    registry_hold_t *h = (registry_hold_t *)e;
+    CARBON_ASSERT(&h->entry == e && h->entry.hold.leg == &h->leg);
+    struct gateway *gw = server_call_app(h->call);
+    if (e->hold.rc == LEDGER_OK) {
+        engine_submit(gw->engine, &h->leg, registry_transfer_done, h->call);
+        free(h);
+        return;
+    }
+    engine_unreserve(gw->engine, h->req->to_region);
+    int rc = e->hold.rc;
+    if (st == NULL && rc == LEDGER_REPLAY) rc = LEDGER_ESTORE;
+    registry_transfer_not_held(h->call, st, h->req, &h->q, rc, e->hold.have_g, e->hold.err,
+                               sizeof e->hold.err);
+    ledger_leg_free(&h->leg);
+    free(h);
+}
+
 void registry_transfer(server_call_t *call, const ProtobufCMessage *request) {
     CARBON_ASSERT(call != NULL && request != NULL);
     const Carbon__V1__TransferRequest *req = (const Carbon__V1__TransferRequest *)request;
@@ -454,30 +535,33 @@ void registry_transfer(server_call_t *call, const ProtobufCMessage *request) {
                            "too many transfers to %s in flight; retry", req->to_region);
         return;
     }
-    store_t *st = gateway_worker_store(gw, server_call_worker(call));
-    if (st == NULL) {
-        engine_unreserve(gw->engine, req->to_region);
-        server_reply_error(call, GRPC_STATUS_UNAVAILABLE, REASON(STORE_UNAVAILABLE),
-                           "the region's store cannot be reached; retry");
-        return;
-    }
-    ledger_leg_t leg = {0};
+    registry_hold_t *h = calloc(1, sizeof *h);
+    if (h == NULL) abort();
+    h->call = call;
+    h->req = req;
+    h->q = q;
     uint64_t now = ledger_now_ms();
-    registry_transfer_leg(gw, req, &q, now, &leg);
-    char fp[LEDGER_DIGEST_HEX + 1];
-    registry_request_fp(fp, "transfer|%s|%s|%s|%s|%u|%" PRIu64 "|%" PRIu64, req->from_account_id,
-                        req->to_region, req->to_account_id, req->methodology_id,
-                        req->vintage_year, req->amount_units, req->expected_credited_g);
-    uint64_t have_g = 0;
-    char err[256] = "";
-    int rc = ledger_hold(st, &leg, fp, now, &have_g, err, sizeof err);
-    if (rc == LEDGER_OK) {
-        engine_submit(gw->engine, &leg, registry_transfer_done, call);
-        return;
-    }
+    registry_transfer_leg(gw, req, &q, now, &h->leg);
+    registry_request_fp(h->fp, "transfer|%s|%s|%s|%s|%u|%" PRIu64 "|%" PRIu64,
+                        req->from_account_id, req->to_region, req->to_account_id,
+                        req->methodology_id, req->vintage_year, req->amount_units,
+                        req->expected_credited_g);
+    h->entry.kind = GROUP_COMMIT_HOLD;
+    h->entry.hold.leg = &h->leg;
+    h->entry.hold.request_fp = h->fp;
+    h->entry.hold.now_ms = now;
+    h->entry.done = registry_transfer_held;
+    /* The worker goes back to the completion queue; the batcher answers. */
+    int rc = group_commit_submit(gw->group, &h->entry);
+    if (rc == 0) return;
     engine_unreserve(gw->engine, req->to_region);
-    registry_transfer_not_held(call, st, req, &q, rc, have_g, err, sizeof err);
-    ledger_leg_free(&leg);
+    free(h);
+    if (rc == -1)
+        server_reply_error(call, GRPC_STATUS_RESOURCE_EXHAUSTED, REASON(QUEUE_FULL),
+                           "too many transfers wait for their hold; retry");
+    else
+        server_reply_error(call, GRPC_STATUS_UNAVAILABLE, REASON(STORE_UNAVAILABLE),
+                           "the gateway is stopping; retry with the same transfer_id");
 }
 
 /* ---- GetTransfer, ListTransfers ------------------------------------------------------ */
@@ -656,6 +740,29 @@ static void registry_reply_retired(server_call_t *call, const char *retirement_i
     arena_free(&a);
 }
 
+/* Answers a Retire from its durable outcome (the batcher's thread). */
+static void registry_retire_done(group_commit_entry_t *e, store_t *st) {
+    registry_write_t *w = (registry_write_t *)e;
+    CARBON_ASSERT(&w->entry == e && e->kind == GROUP_COMMIT_RETIRE);
+    (void)st;
+    ledger_retire_item_t *it = &e->retire;
+    struct gateway *gw = server_call_app(w->call);
+    if (it->rc == LEDGER_INSUFFICIENT) {
+        char have[AMOUNT_TEXT_MAX], asked[AMOUNT_TEXT_MAX];
+        server_reply_error(w->call, GRPC_STATUS_FAILED_PRECONDITION, REASON(INSUFFICIENT_BALANCE),
+                           "account %s/%s holds %s of the selection, %s asked", gw->cfg.region,
+                           w->retire.account,
+                           amount_format_catalog(have, sizeof have, it->have_g, w->cat),
+                           amount_format_catalog(asked, sizeof asked, w->retire.amount_g, w->cat));
+    } else if (it->rc != LEDGER_OK && it->rc != LEDGER_REPLAY) {
+        registry_reply_ledger(w->call, it->rc, it->err);
+    } else {
+        registry_reply_retired(w->call, w->retire.retirement_id, it->blocks, it->blocks_n, w->cat);
+    }
+    free(it->blocks);
+    free(w);
+}
+
 void registry_retire(server_call_t *call, const ProtobufCMessage *request) {
     CARBON_ASSERT(call != NULL && request != NULL);
     const Carbon__V1__RetireRequest *req = (const Carbon__V1__RetireRequest *)request;
@@ -689,26 +796,5 @@ void registry_retire(server_call_t *call, const ProtobufCMessage *request) {
     registry_request_fp(in.request_fp, "retire|%s|%s|%u|%" PRIu64 "|%s|%s", req->account_id,
                         req->methodology_id, req->vintage_year, req->amount_units, in.purpose,
                         req->beneficiary);
-    store_t *st = gateway_call_store(call);
-    if (st == NULL) return;
-    ledger_block_t *blocks = NULL;
-    size_t blocks_n = 0;
-    uint64_t have_g = 0;
-    char err[256] = "";
-    int rc = ledger_retire(st, &in, ledger_now_ms(), &blocks, &blocks_n, &have_g, err, sizeof err);
-    if (rc == LEDGER_INSUFFICIENT) {
-        char have[AMOUNT_TEXT_MAX], asked[AMOUNT_TEXT_MAX];
-        server_reply_error(call, GRPC_STATUS_FAILED_PRECONDITION, REASON(INSUFFICIENT_BALANCE),
-                           "account %s/%s holds %s of the selection, %s asked",
-                           gw->cfg.region, req->account_id,
-                           amount_format_catalog(have, sizeof have, have_g, cat),
-                           amount_format_catalog(asked, sizeof asked, amount_g, cat));
-        return;
-    }
-    if (rc != LEDGER_OK && rc != LEDGER_REPLAY) {
-        registry_reply_ledger(call, rc, err);
-        return;
-    }
-    registry_reply_retired(call, req->retirement_id, blocks, blocks_n, cat);
-    free(blocks);
+    registry_write_submit(call, GROUP_COMMIT_RETIRE, NULL, &in, cat, registry_retire_done);
 }

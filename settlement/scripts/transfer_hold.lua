@@ -1,37 +1,56 @@
--- transfer_hold: step 1 of a transfer at the source. Moves debited_g grams of
--- the account's blocks (methodology, vintage or any, oldest first) into a
--- hold under the transfer id and records the leg HELD with its expiry.
--- ARGV: tid, request_fp, from_id, to_account, peer_region, meth, vintage,
+-- transfer_hold: step 1 of a transfer at the source, for a batch of
+-- transfers in one call (group commit: one script, one fsync per batch).
+-- Each hold moves debited_g grams of the account's blocks (methodology,
+-- vintage or any, oldest first) into a hold under the transfer id and records
+-- the leg HELD with its expiry. The holds run in order, each seeing the ones
+-- before it: the same id twice in one batch is a replay (DUP) or ID_REUSED,
+-- and a hold that finds the balance taken by an earlier one is refused.
+-- ARGV: n, then n times these 20 (HOLD_ARGS):
+--       tid, request_fp, from_id, to_account, peer_region, meth, vintage,
 --       requested_g, credited_g, debited_g, discount_g, remainder_g,
 --       ratio_num, ratio_den, dest_meth, src_digest, dst_digest, now_ms, expiry_ms,
 --       max_blocks
--- Returns {"OK", state, reason, blocks} for a new hold or {"DUP", state, reason, blocks}
---       for a replay with the same content | {"ID_REUSED"} | {"UNKNOWN_ACCOUNT"}
+-- Returns n replies, in order, each {"OK", state, reason, blocks} for a new
+--       hold or {"DUP", state, reason, blocks} for a replay with the same
+--       content | {"ID_REUSED"} | {"UNKNOWN_ACCOUNT"}
 --       | {"INSUFFICIENT_BALANCE", have_g} | {"TOO_FRAGMENTED"}
-local tid, fp, from_id = ARGV[1], ARGV[2], ARGV[3]
-local key = leg_key(tid)
-local rec = redis.call('HMGET', key, 'request_fp', 'state', 'reason', 'blocks', 'role')
-if rec[1] or rec[5] then
-  if rec[1] == fp then return { 'DUP', rec[2], rec[3] or '', rec[4] or '' } end
-  return { 'ID_REUSED' }
+local HOLD_ARGS = 20
+
+local function hold_one(base)
+  local function arg(i) return ARGV[base + i] end
+  local tid, fp, from_id = arg(1), arg(2), arg(3)
+  local key = leg_key(tid)
+  local rec = redis.call('HMGET', key, 'request_fp', 'state', 'reason', 'blocks', 'role')
+  if rec[1] or rec[5] then
+    if rec[1] == fp then return { 'DUP', rec[2], rec[3] or '', rec[4] or '' } end
+    return { 'ID_REUSED' }
+  end
+  if redis.call('EXISTS', acct_info_key(from_id)) == 0 then return { 'UNKNOWN_ACCOUNT' } end
+  local debited_g = num(arg(10))
+  local taken, have = account_take(from_id, arg(6), num(arg(7)), debited_g, num(arg(20)))
+  if taken == nil and have == -1 then return { 'TOO_FRAGMENTED' } end
+  if taken == nil then return { 'INSUFFICIENT_BALANCE', fmt_int(have) } end
+  local now_ms, expiry_ms = num(arg(18)), num(arg(19))
+  local text = blocks_text(taken)
+  local cursor = feed_add('D', tid)
+  redis.call('HSET', key, 'role', 'source', 'state', 'HELD', 'reason', '', 'request_fp', fp,
+             'from', from_id, 'to', arg(4), 'peer', arg(5), 'meth', arg(6), 'vintage', arg(7),
+             'requested_g', arg(8), 'credited_g', arg(9), 'debited_g', arg(10),
+             'discount_g', arg(11), 'remainder_g', arg(12), 'ratio_num', arg(13),
+             'ratio_den', arg(14), 'dest_meth', arg(15), 'src_digest', arg(16),
+             'dst_digest', arg(17), 'created_ms', fmt_int(now_ms), 'expiry_ms', fmt_int(expiry_ms),
+             'decided_ms', '0', 'acked', '0', 'blocks', text, 'cursor', fmt_int(cursor))
+  hincr(acct_info_key(from_id), 'held_g', debited_g)
+  redis.call('ZADD', KEY_LEGS_OPEN, expiry_ms, tid)
+  redis.call('ZADD', KEY_LEGS_HELD_PREFIX .. arg(5), expiry_ms, tid)
+  audit(now_ms, 'hold', { tid, from_id, arg(4) }, taken, {})
+  return { 'OK', 'HELD', '', text }
 end
-if redis.call('EXISTS', acct_info_key(from_id)) == 0 then return { 'UNKNOWN_ACCOUNT' } end
-local debited_g = num(ARGV[10])
-local taken, have = account_take(from_id, ARGV[6], num(ARGV[7]), debited_g, num(ARGV[20]))
-if taken == nil and have == -1 then return { 'TOO_FRAGMENTED' } end
-if taken == nil then return { 'INSUFFICIENT_BALANCE', fmt_int(have) } end
-local now_ms, expiry_ms = num(ARGV[18]), num(ARGV[19])
-local text = blocks_text(taken)
-local cursor = feed_add('D', tid)
-redis.call('HSET', key, 'role', 'source', 'state', 'HELD', 'reason', '', 'request_fp', fp,
-           'from', from_id, 'to', ARGV[4], 'peer', ARGV[5], 'meth', ARGV[6], 'vintage', ARGV[7],
-           'requested_g', ARGV[8], 'credited_g', ARGV[9], 'debited_g', ARGV[10],
-           'discount_g', ARGV[11], 'remainder_g', ARGV[12], 'ratio_num', ARGV[13],
-           'ratio_den', ARGV[14], 'dest_meth', ARGV[15], 'src_digest', ARGV[16],
-           'dst_digest', ARGV[17], 'created_ms', fmt_int(now_ms), 'expiry_ms', fmt_int(expiry_ms),
-           'decided_ms', '0', 'acked', '0', 'blocks', text, 'cursor', fmt_int(cursor))
-hincr(acct_info_key(from_id), 'held_g', debited_g)
-redis.call('ZADD', KEY_LEGS_OPEN, expiry_ms, tid)
-redis.call('ZADD', KEY_LEGS_HELD_PREFIX .. ARGV[5], expiry_ms, tid)
-audit(now_ms, 'hold', { tid, from_id, ARGV[4] }, taken, {})
-return { 'OK', 'HELD', '', text }
+
+local n = num(ARGV[1])
+if n < 1 or #ARGV ~= 1 + n * HOLD_ARGS then
+  return redis.error_reply('transfer_hold: ' .. #ARGV .. ' arguments for ' .. fmt_int(n) .. ' holds')
+end
+local out = {}
+for i = 1, n do out[i] = hold_one(1 + (i - 1) * HOLD_ARGS) end
+return out

@@ -49,6 +49,7 @@
 #define LG_SCRAPE_BYTES_MAX (1u << 20)
 #define LG_ERRORS_SHOWN 5
 #define LG_ID_MAX 64
+#define LG_CPU_MAX 12 /* processes whose CPU is reported (--cpu), loadgen included */
 
 /* ---- regions: the bench methodology and the triangle's amount -------------- */
 
@@ -116,6 +117,12 @@ typedef struct {
     double baseline;
     const char *tags[LG_TAGS_MAX];
     int tags_n;
+    struct lg_cpu_proc {           /* --cpu NAME=PID, and loadgen itself */
+        char name[32];
+        int pid;                   /* 0: this process */
+        uint64_t ticks0, ticks1;   /* utime + stime at the measured window's ends */
+    } cpu[LG_CPU_MAX];
+    int cpu_n;
 } lg_opts_t;
 
 /* ---- calls in flight ----------------------------------------------------------- */
@@ -355,6 +362,77 @@ static int lg_next(lg_t *g, lg_slot_t *s, uint64_t now_ns, int just_finished_ok)
     return 1;
 }
 
+/* ---- CPU per process over the measured window (--cpu NAME=PID) -------------------- */
+
+static void lg_json_str(FILE *f, const char *s);
+
+/* utime + stime of pid (0: this process) in clock ticks, from /proc; 0 if unreadable. */
+static uint64_t lg_cpu_ticks(int pid) {
+    char path[64], buf[1024];
+    if (pid == 0)
+        snprintf(path, sizeof path, "/proc/self/stat");
+    else
+        snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL) return 0;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')'); /* the command name may hold spaces */
+    if (p == NULL) return 0;
+    unsigned long long utime = 0, stime = 0;
+    /* after ")": state and fields 4..13, then utime (14) and stime (15) */
+    if (sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) != 2)
+        return 0;
+    return utime + stime;
+}
+
+/* Samples every process's CPU: at = 0 the measured window's start, 1 its end. */
+static void lg_cpu_sample(lg_opts_t *o, int at) {
+    for (int i = 0; i < o->cpu_n; i++) {
+        uint64_t t = lg_cpu_ticks(o->cpu[i].pid);
+        if (at == 0)
+            o->cpu[i].ticks0 = t;
+        else
+            o->cpu[i].ticks1 = t;
+    }
+}
+
+/* "cpu_us_per_op": {NAME: CPU microseconds per settled transfer (or OK call)},
+ * "cpu_cores": {NAME: cores busy over the window}. */
+static void lg_cpu_report(FILE *f, const lg_opts_t *o, uint64_t good, double secs) {
+    long hz = sysconf(_SC_CLK_TCK);
+    if (o->cpu_n == 0 || hz <= 0) return;
+    for (int pass = 0; pass < 2; pass++) {
+        fprintf(f, pass == 0 ? ",\"cpu_us_per_op\":{" : ",\"cpu_cores\":{");
+        for (int i = 0; i < o->cpu_n; i++) {
+            uint64_t d = o->cpu[i].ticks1 - o->cpu[i].ticks0;
+            double us = (double)d * 1e6 / (double)hz;
+            fprintf(f, "%s", i ? "," : "");
+            lg_json_str(f, o->cpu[i].name);
+            if (pass == 0)
+                fprintf(f, ":%.1f", good ? us / (double)good : 0.0);
+            else
+                fprintf(f, ":%.3f", secs > 0 ? us / 1e6 / secs : 0.0);
+        }
+        fputc('}', f);
+    }
+}
+
+/* Parses --cpu NAME=PID into o. */
+static void lg_cpu_option(lg_opts_t *o, const char *v) {
+    const char *eq = strchr(v, '=');
+    char *end = NULL;
+    long pid = eq != NULL ? strtol(eq + 1, &end, 10) : 0;
+    if (eq == NULL || eq == v || (size_t)(eq - v) >= sizeof o->cpu[0].name || *end != '\0' ||
+        pid < 1 || pid > 4194304 || o->cpu_n == LG_CPU_MAX) {
+        fprintf(stderr, "loadgen: --cpu NAME=PID, at most %d\n", LG_CPU_MAX - 1);
+        exit(2);
+    }
+    snprintf(o->cpu[o->cpu_n].name, sizeof o->cpu[0].name, "%.*s", (int)(eq - v), v);
+    o->cpu[o->cpu_n++].pid = (int)pid;
+}
+
 static void lg_run(lg_t *g) {
     lg_opts_t *o = g->o;
     g->t0_ns = lg_now_ns();
@@ -371,11 +449,13 @@ static void lg_run(lg_t *g) {
         active++;
     }
     uint64_t last_progress = g->t0_ns;
+    int cpu_at = o->mode == MODE_SETUP ? 2 : 0; /* next CPU sample: 0 start, 1 end, 2 none */
     while (active > 0) {
         grpc_event ev = grpc_completion_queue_next(
-            g->cq, gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_millis(1000, GPR_TIMESPAN)),
+            g->cq, gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_millis(100, GPR_TIMESPAN)),
             NULL);
         uint64_t now = lg_now_ns();
+        if (cpu_at < 2 && now >= (cpu_at == 0 ? g->measure_ns : g->end_ns)) lg_cpu_sample(o, cpu_at++);
         if (o->mode == MODE_SETUP && now - last_progress > 5000000000u) {
             fprintf(stderr, "loadgen: setup %" PRIu64 "/%" PRIu64 " accounts\n",
                     g->setup_next, g->setup_total);
@@ -391,6 +471,7 @@ static void lg_run(lg_t *g) {
         else
             active--;
     }
+    if (cpu_at == 1) lg_cpu_sample(o, 1);
 }
 
 /* ---- metrics endpoints ------------------------------------------------------------- */
@@ -569,6 +650,7 @@ static void lg_report(lg_t *g, const lg_snap_t *before, const lg_snap_t *after, 
         first = 0;
     }
     fprintf(f, "}");
+    lg_cpu_report(f, o, good, secs);
     if (scraped) {
         uint64_t calls = after->store_calls - before->store_calls;
         uint64_t settled = after->committed - before->committed;
@@ -621,9 +703,12 @@ static void lg_usage(FILE *f) {
             "  --settle-ms MS             pause before the last scrape (500)\n"
             "  --baseline RATE            report \"ratio\": rate / RATE\n"
             "  --tag KEY=VALUE            add a string field to the JSON line (repeatable)\n"
+            "  --cpu NAME=PID             report the CPU of process PID over the measured time\n"
+            "                             (repeatable, at most %d; loadgen itself always):\n"
+            "                             cpu_us_per_op (per settled transfer or OK call), cpu_cores\n"
             "Prints one JSON line: counts, rate (settled transfers or OK calls per second),\n"
             "p50/p90/p99/p99.9/max latency in ms, error codes. Exit 1 on a setup error.\n",
-            LG_IN_FLIGHT_MAX, LG_CHANNELS_MAX);
+            LG_IN_FLIGHT_MAX, LG_CHANNELS_MAX, LG_CPU_MAX - 1);
 }
 
 static uint64_t lg_num(const char *opt, const char *v, uint64_t min, uint64_t max) {
@@ -650,6 +735,8 @@ static void lg_parse(int argc, char **argv, lg_opts_t *o) {
     o->prefix = "bench-";
     o->amount = 1;
     o->quantity_milli = 10000000;
+    snprintf(o->cpu[0].name, sizeof o->cpu[0].name, "loadgen");
+    o->cpu_n = 1; /* pid 0: this process */
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         lg_usage(argc < 2 ? stderr : stdout);
         exit(argc < 2 ? 2 : 0);
@@ -729,6 +816,8 @@ static void lg_parse(int argc, char **argv, lg_opts_t *o) {
                 exit(2);
             }
             o->tags[o->tags_n++] = v;
+        } else if (strcmp(a, "--cpu") == 0) {
+            lg_cpu_option(o, v);
         } else {
             fprintf(stderr, "loadgen: unknown option %s (try --help)\n", a);
             exit(2);

@@ -1,0 +1,386 @@
+/* test_group_commit.c - group commit (issue 16). Holds: concurrent Transfer
+ * calls are held by fewer transfer_hold script calls than there are calls,
+ * and each call still gets its own outcome: a duplicate id in the same batch
+ * answers the one transfer, an id reused with other content is refused, and
+ * a hold that finds the balance taken by another in its batch is refused
+ * INSUFFICIENT_BALANCE. A real federation (a redis-server and a gatewayd
+ * per region, over mutual TLS); CN-TJ's Redis is paused (SIGSTOP) while the
+ * calls arrive, so that they wait for the store together. The script calls
+ * are counted in the Redis slow log (threshold 0) by transfer_hold's SHA1.
+ * Issue and Retire: while the store is paused, their calls wait without
+ * holding a server worker (a Health/Check is answered at once), and each
+ * gets its own outcome. */
+#include "gateway/rpc/grpc_lifetime.h"
+#include "tests/support/gateway_harness.h"
+#include "tests/support/proc.h"
+#include "tests/support/registry_client.h"
+
+#include "settlement/store.h"
+
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define TJ 0
+#define BJ 1
+#define CALLS_N 14
+#define SETTLE_TIMEOUT_MS 30000
+#define FREEZE_MS 700        /* Issue/Retire: twice, with a Health/Check between */
+#define HOLD_FREEZE_MS 1500  /* Transfers: time for every call to reach the gateway */
+
+static federation_t *fed;
+
+typedef struct {
+    grpc_channel *ch;
+    char tid[33];
+    const char *from;
+    uint64_t units;
+    grpc_status_code code;
+    char reason[64];
+    int outcome;
+    uint64_t first_serial; /* of the first block, when OK */
+} call_t;
+
+static void *call_main(void *arg) {
+    call_t *c = arg;
+    Carbon__V1__TransferResponse *r = NULL;
+    client_status_t st;
+    c->code = rc_transfer(c->ch, c->tid, c->from, "CN-BJ", "bj-b", "TJ-GT-01", c->units, &r, &st);
+    snprintf(c->reason, sizeof c->reason, "%s", st.reason);
+    if (c->code == GRPC_STATUS_OK) {
+        c->outcome = r->transfer->outcome;
+        c->first_serial = r->transfer->n_blocks ? r->transfer->blocks[0]->serial_start : 0;
+        protobuf_c_message_free_unpacked(&r->base, NULL);
+    }
+    return NULL;
+}
+
+static void sleep_ms(int ms) {
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static void redis_cmd_ok(redisContext *rc, const char *cmd) {
+    redisReply *r = redisCommand(rc, cmd);
+    cr_assert(r != NULL && r->type != REDIS_REPLY_ERROR, "%s failed", cmd);
+    freeReplyObject(r);
+}
+
+/* The SHA1 gatewayd runs transfer_hold under (store_script_sha). */
+static void hold_sha(const redis_harness_t *h, char out[41]) {
+    store_config_t cfg;
+    store_config_defaults(&cfg);
+    snprintf(cfg.host, sizeof cfg.host, "%s", h->host);
+    cfg.port = h->port;
+    char err[256];
+    store_t *s = store_open(&cfg, err, sizeof err);
+    cr_assert_not_null(s, "store_open: %s", err);
+    snprintf(out, 41, "%s", store_script_sha(s, store_script_index("transfer_hold")));
+    store_close(s);
+}
+
+/* EVALSHA calls of sha in the slow log (every command logged). */
+static size_t hold_calls(redisContext *rc, const char *sha) {
+    redisReply *r = redisCommand(rc, "SLOWLOG GET -1");
+    cr_assert(r != NULL && r->type == REDIS_REPLY_ARRAY);
+    size_t n = 0;
+    for (size_t i = 0; i < r->elements; i++) {
+        const redisReply *e = r->element[i];
+        if (e->type != REDIS_REPLY_ARRAY || e->elements < 4) continue;
+        const redisReply *args = e->element[3];
+        if (args->type == REDIS_REPLY_ARRAY && args->elements >= 2 &&
+            strcasecmp(args->element[0]->str, "evalsha") == 0 &&
+            strcmp(args->element[1]->str, sha) == 0)
+            n++;
+    }
+    freeReplyObject(r);
+    return n;
+}
+
+static void open_and_issue(grpc_channel *tj, grpc_channel *bj) {
+    client_status_t st;
+    cr_assert_eq(rc_open(tj, "tj-a", &st), GRPC_STATUS_OK, "%s", st.details);
+    cr_assert_eq(rc_open(tj, "tj-b", &st), GRPC_STATUS_OK, "%s", st.details);
+    if (bj != NULL) cr_assert_eq(rc_open(bj, "bj-b", &st), GRPC_STATUS_OK, "%s", st.details);
+    const char *accts[] = {"tj-a", "tj-b"};
+    for (int i = 0; i < 2; i++) { /* 420 km by metro at 95/2 g/km: 19950 g each */
+        char iid[33], fp[64];
+        rc_new_id(iid);
+        snprintf(fp, sizeof fp, "activity-%s", iid);
+        Carbon__V1__IssueResponse *r = NULL;
+        cr_assert_eq(rc_issue(tj, iid, accts[i], "TJ-GT-01", 420000, fp, &r, &st), GRPC_STATUS_OK,
+                     "%s", st.details);
+        cr_assert_eq(r->amount->grams, 19950);
+        protobuf_c_message_free_unpacked(&r->base, NULL);
+    }
+}
+
+/* calls: 0..7 distinct 1 kg transfers from tj-a; 8 and 9 the same id and
+ * content (tj-a, 2 kg); 10 and 11 12 kg each from tj-b's 19.95 kg; 12 and
+ * 13 the same id with other content (tj-a, 1 kg and 3 kg). */
+static void plan_calls(call_t *calls, grpc_channel *tj) {
+    for (int i = 0; i < CALLS_N; i++) {
+        calls[i].ch = tj;
+        calls[i].from = i < 10 || i >= 12 ? "tj-a" : "tj-b";
+        calls[i].units = i < 8 ? 1 : i < 10 ? 2 : i < 12 ? 12 : i == 12 ? 1 : 3;
+        rc_new_id(calls[i].tid);
+    }
+    memcpy(calls[9].tid, calls[8].tid, sizeof calls[9].tid);
+    memcpy(calls[13].tid, calls[12].tid, sizeof calls[13].tid);
+}
+
+/* Of two calls with one id and different content, one is the transfer and
+ * the other is refused ID_REUSED; returns the kilograms of the one held. */
+static uint64_t check_id_reused(const call_t *calls) {
+    int held = -1, reused = 0;
+    for (int i = 12; i < 14; i++) {
+        if (calls[i].code == GRPC_STATUS_OK &&
+            calls[i].outcome == CARBON__V1__TRANSFER_OUTCOME__TRANSFER_OUTCOME_COMMITTED)
+            held = i;
+        else if (calls[i].code == GRPC_STATUS_ALREADY_EXISTS &&
+                 strcmp(calls[i].reason, "ID_REUSED") == 0)
+            reused++;
+    }
+    cr_assert(held >= 0 && reused == 1, "one id, two contents: held %d, ID_REUSED %d", held, reused);
+    return calls[held].units;
+}
+
+static void check_outcomes(const call_t *calls) {
+    for (int i = 0; i < 10; i++) {
+        cr_assert_eq(calls[i].code, GRPC_STATUS_OK, "call %d: status %d %s", i, calls[i].code,
+                     calls[i].reason);
+        cr_assert_eq(calls[i].outcome, CARBON__V1__TRANSFER_OUTCOME__TRANSFER_OUTCOME_COMMITTED,
+                     "call %d", i);
+    }
+    /* the duplicate answers the one transfer: the same blocks */
+    cr_assert_eq(calls[8].first_serial, calls[9].first_serial);
+    int ok = 0, short_ = 0;
+    for (int i = 10; i < 12; i++) {
+        if (calls[i].code == GRPC_STATUS_OK &&
+            calls[i].outcome == CARBON__V1__TRANSFER_OUTCOME__TRANSFER_OUTCOME_COMMITTED)
+            ok++;
+        else if (calls[i].code == GRPC_STATUS_FAILED_PRECONDITION &&
+                 strcmp(calls[i].reason, "INSUFFICIENT_BALANCE") == 0)
+            short_++;
+    }
+    cr_assert(ok == 1 && short_ == 1, "of two 12 kg transfers from 19.95 kg: %d settled, %d short",
+              ok, short_);
+}
+
+Test(group_commit, concurrent_transfers_share_hold_script_calls_with_own_outcomes, .timeout = 180) {
+    grpc_lifetime_begin();
+    federation_options_t o = {.regions_n = 2, .leg_expiry_ms = 10000, .workers = 2};
+    fed = federation_start(&o);
+    cr_assert_not_null(fed, "federation: %s", federation_last_error());
+    grpc_channel *tj = federation_channel(fed, TJ, "CN-TJ-registry");
+    grpc_channel *bj = federation_channel(fed, BJ, "CN-BJ-registry");
+    cr_assert(tj != NULL && bj != NULL);
+    open_and_issue(tj, bj);
+    redis_harness_t *rh = federation_redis(fed, TJ);
+    char sha[41];
+    hold_sha(rh, sha);
+    redisContext *rc = redis_connect(rh);
+    cr_assert_not_null(rc);
+    redis_cmd_ok(rc, "CONFIG SET slowlog-max-len 100000");
+    redis_cmd_ok(rc, "CONFIG SET slowlog-log-slower-than 0");
+    redis_cmd_ok(rc, "SLOWLOG RESET");
+
+    call_t calls[CALLS_N];
+    memset(calls, 0, sizeof calls);
+    plan_calls(calls, tj);
+    cr_assert_eq(kill(rh->pid, SIGSTOP), 0);
+    pthread_t th[CALLS_N];
+    for (int i = 0; i < CALLS_N; i++) cr_assert_eq(pthread_create(&th[i], NULL, call_main, &calls[i]), 0);
+    sleep_ms(HOLD_FREEZE_MS); /* every call reaches the gateway and waits for the store */
+    cr_assert_eq(kill(rh->pid, SIGCONT), 0);
+    for (int i = 0; i < CALLS_N; i++) pthread_join(th[i], NULL);
+
+    check_outcomes(calls);
+    size_t n = hold_calls(rc, sha);
+    fprintf(stderr, "test_group_commit: %d Transfer calls, %zu transfer_hold script calls\n",
+            CALLS_N, n);
+    /* one call for the first to arrive, one for the rest; half as many at most
+     * allows for calls that reached the gateway late on a loaded machine */
+    cr_assert(n >= 1 && n <= CALLS_N / 2, "%d concurrent transfers took %zu hold script calls",
+              CALLS_N, n);
+    redis_cmd_ok(rc, "CONFIG SET slowlog-log-slower-than 10000");
+    redisFree(rc);
+
+    uint64_t reused_kg = check_id_reused(calls);
+    /* 8 + 2 kg left tj-a once (the duplicate took nothing) and the reused
+     * id's one transfer; 12 kg left tj-b once */
+    cr_assert_eq(rc_balance_g(tj, "tj-a", "TJ-GT-01"), 19950 - 10000 - reused_kg * 1000);
+    cr_assert_eq(rc_balance_g(tj, "tj-b", "TJ-GT-01"), 19950 - 12000);
+    checker_report_t *rep = rc_wait_settled(fed, SETTLE_TIMEOUT_MS);
+    cr_assert_not_null(rep);
+    cr_assert_eq(rep->violations_n, 0, "checker: %s", rep->violations[0]);
+    free(rep);
+    federation_free(fed);
+    fed = NULL;
+    grpc_lifetime_end(GRPC_LIFETIME_END_WAIT_MS);
+}
+
+/* A batch whose store call fails answers each of its calls UNAVAILABLE
+ * (STORE_UNAVAILABLE); nothing is held, and the same calls again, once the
+ * store is back, each move their grams once. */
+Test(group_commit, a_failed_batch_fails_each_call_unavailable_and_a_retry_holds_once,
+     .timeout = 180) {
+    grpc_lifetime_begin();
+    federation_options_t o = {.regions_n = 2, .leg_expiry_ms = 10000, .workers = 2};
+    fed = federation_start(&o);
+    cr_assert_not_null(fed, "federation: %s", federation_last_error());
+    grpc_channel *tj = federation_channel(fed, TJ, "CN-TJ-registry");
+    grpc_channel *bj = federation_channel(fed, BJ, "CN-BJ-registry");
+    cr_assert(tj != NULL && bj != NULL);
+    open_and_issue(tj, bj);
+    redis_harness_t *rh = federation_redis(fed, TJ);
+    call_t calls[4];
+    memset(calls, 0, sizeof calls);
+    for (int i = 0; i < 4; i++) {
+        calls[i].ch = tj;
+        calls[i].from = "tj-a";
+        calls[i].units = 2;
+        rc_new_id(calls[i].tid);
+    }
+    cr_assert_eq(redis_kill9(rh), 0, "%s", redis_last_error());
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++) cr_assert_eq(pthread_create(&th[i], NULL, call_main, &calls[i]), 0);
+    for (int i = 0; i < 4; i++) pthread_join(th[i], NULL);
+    for (int i = 0; i < 4; i++)
+        cr_assert(calls[i].code == GRPC_STATUS_UNAVAILABLE &&
+                      strcmp(calls[i].reason, "STORE_UNAVAILABLE") == 0,
+                  "call %d with the store down: status %d %s", i, calls[i].code, calls[i].reason);
+    cr_assert_eq(redis_restart(rh), 0, "%s", redis_last_error());
+    cr_assert_eq(rc_balance_g(tj, "tj-a", "TJ-GT-01"), 19950, "a failed batch moved grams");
+    for (int i = 0; i < 4; i++) cr_assert_eq(pthread_create(&th[i], NULL, call_main, &calls[i]), 0);
+    for (int i = 0; i < 4; i++) pthread_join(th[i], NULL);
+    for (int i = 0; i < 4; i++)
+        cr_assert(calls[i].code == GRPC_STATUS_OK &&
+                      calls[i].outcome == CARBON__V1__TRANSFER_OUTCOME__TRANSFER_OUTCOME_COMMITTED,
+                  "retry %d: status %d %s", i, calls[i].code, calls[i].reason);
+    cr_assert_eq(rc_balance_g(tj, "tj-a", "TJ-GT-01"), 19950 - 8000);
+    checker_report_t *rep = rc_wait_settled(fed, SETTLE_TIMEOUT_MS);
+    cr_assert_not_null(rep);
+    cr_assert_eq(rep->violations_n, 0, "checker: %s", rep->violations[0]);
+    free(rep);
+    federation_free(fed);
+    fed = NULL;
+    grpc_lifetime_end(GRPC_LIFETIME_END_WAIT_MS);
+}
+
+/* ---- Issue and Retire ------------------------------------------------------------ */
+
+typedef struct {
+    grpc_channel *ch;
+    int retire;            /* 0: Issue, 1: Retire */
+    char id[33];
+    char fingerprint[64];  /* Issue */
+    uint64_t amount;       /* Issue: thousandths of a km; Retire: kg */
+    grpc_status_code code;
+    char reason[64];
+    uint64_t first_serial; /* of the (first) block, when OK */
+} write_t;
+
+static void *write_main(void *arg) {
+    write_t *w = arg;
+    client_status_t st;
+    if (!w->retire) {
+        Carbon__V1__IssueResponse *r = NULL;
+        w->code = rc_issue(w->ch, w->id, "tj-a", "TJ-GT-01", w->amount, w->fingerprint, &r, &st);
+        if (w->code == GRPC_STATUS_OK) {
+            w->first_serial = r->block->serial_start;
+            protobuf_c_message_free_unpacked(&r->base, NULL);
+        }
+    } else {
+        Carbon__V1__RetireResponse *r = NULL;
+        w->code = rc_retire(w->ch, w->id, "tj-a", "TJ-GT-01", w->amount, &r, &st);
+        if (w->code == GRPC_STATUS_OK) {
+            w->first_serial = r->n_blocks ? r->blocks[0]->serial_start : 0;
+            protobuf_c_message_free_unpacked(&r->base, NULL);
+        }
+    }
+    snprintf(w->reason, sizeof w->reason, "%s", st.reason);
+    return NULL;
+}
+
+#define WRITES_N 9
+
+/* 0..3 distinct issuances of 1 km; 4 and 5 one issuance id twice; 6 another
+ * id with 0's activity; 7 and 8 retirements of 12 kg each from 19.95 kg and
+ * the few grams issued here. */
+static void plan_writes(write_t *w, grpc_channel *tj) {
+    for (int i = 0; i < WRITES_N; i++) {
+        w[i].ch = tj;
+        w[i].retire = i >= 7;
+        w[i].amount = i >= 7 ? 12 : 1000;
+        rc_new_id(w[i].id);
+        snprintf(w[i].fingerprint, sizeof w[i].fingerprint, "activity-%s", w[i].id);
+    }
+    memcpy(w[5].id, w[4].id, sizeof w[5].id);
+    memcpy(w[5].fingerprint, w[4].fingerprint, sizeof w[5].fingerprint);
+    memcpy(w[6].fingerprint, w[0].fingerprint, sizeof w[6].fingerprint);
+}
+
+static void check_writes(const write_t *w) {
+    for (int i = 1; i < 6; i++)
+        cr_assert_eq(w[i].code, GRPC_STATUS_OK, "write %d: %d %s", i, w[i].code, w[i].reason);
+    cr_assert_eq(w[4].first_serial, w[5].first_serial, "one issuance id, two blocks");
+    int issued = (w[0].code == GRPC_STATUS_OK) + (w[6].code == GRPC_STATUS_OK);
+    int double_ = 0;
+    for (int i = 0; i < 7; i += 6)
+        double_ += w[i].code == GRPC_STATUS_ALREADY_EXISTS && strcmp(w[i].reason, "DOUBLE_ISSUANCE") == 0;
+    cr_assert(issued == 1 && double_ == 1, "one activity, two issuances: %d issued, %d refused",
+              issued, double_);
+    int retired = (w[7].code == GRPC_STATUS_OK) + (w[8].code == GRPC_STATUS_OK);
+    int short_ = 0;
+    for (int i = 7; i < 9; i++)
+        short_ += w[i].code == GRPC_STATUS_FAILED_PRECONDITION &&
+                  strcmp(w[i].reason, "INSUFFICIENT_BALANCE") == 0;
+    cr_assert(retired == 1 && short_ == 1, "two 12 kg retirements: %d done, %d short", retired, short_);
+}
+
+/* One region: no peer's call (recovery, witnessing) can take a worker to
+ * the paused store, so a worker is busy only if a Registry call holds it. */
+Test(group_commit, issue_and_retire_wait_for_the_store_without_holding_a_worker, .timeout = 180) {
+    grpc_lifetime_begin();
+    federation_options_t o = {.regions_n = 1, .workers = 2};
+    fed = federation_start(&o);
+    cr_assert_not_null(fed, "federation: %s", federation_last_error());
+    grpc_channel *tj = federation_channel(fed, TJ, "CN-TJ-registry");
+    cr_assert(tj != NULL);
+    open_and_issue(tj, NULL);
+    uint64_t before_g = rc_balance_g(tj, "tj-a", "TJ-GT-01");
+    redis_harness_t *rh = federation_redis(fed, TJ);
+    write_t w[WRITES_N];
+    memset(w, 0, sizeof w);
+    plan_writes(w, tj);
+    cr_assert_eq(kill(rh->pid, SIGSTOP), 0);
+    pthread_t th[WRITES_N];
+    for (int i = 0; i < WRITES_N; i++) cr_assert_eq(pthread_create(&th[i], NULL, write_main, &w[i]), 0);
+    sleep_ms(FREEZE_MS);
+    /* Nine calls wait for a paused store; the two server workers do not. */
+    long long t0 = proc_now_ms();
+    int serving = 0;
+    grpc_status_code hc = harness_health(tj, 1500, &serving);
+    long long health_ms = proc_now_ms() - t0;
+    sleep_ms(FREEZE_MS);
+    cr_assert_eq(kill(rh->pid, SIGCONT), 0);
+    for (int i = 0; i < WRITES_N; i++) pthread_join(th[i], NULL);
+    cr_assert(hc == GRPC_STATUS_OK && serving && health_ms < 1000,
+              "Health/Check while writes wait for the store: status %d after %lld ms", hc, health_ms);
+    check_writes(w);
+    uint64_t after_g = rc_balance_g(tj, "tj-a", "TJ-GT-01");
+    cr_assert_gt(after_g + 12000, before_g, "more than one retirement left the account");
+    cr_assert_lt(after_g, before_g, "no retirement left the account");
+    checker_report_t *rep = rc_wait_settled(fed, SETTLE_TIMEOUT_MS);
+    cr_assert_not_null(rep);
+    cr_assert_eq(rep->violations_n, 0, "checker: %s", rep->violations[0]);
+    free(rep);
+    federation_free(fed);
+    fed = NULL;
+    grpc_lifetime_end(GRPC_LIFETIME_END_WAIT_MS);
+}
