@@ -295,6 +295,11 @@ demo() {
     echo "Hebei: 12 kg recycled (HE-RC-01, 1100 g/kg)"
     gw CN-HE registry issue --account "he-zhao-$tag" --methodology HE-RC-01 --vintage 2026 \
         --quantity 12 --fingerprint "he-recycle-station-7-$tag"
+    step "One activity, one issuance: the same metro ride reported to Beijing's platform too"
+    echo "Beijing's metro methodology (BJ-GT-02) and Tianjin's TJ-GT-01 share the activity class public-transit;"
+    echo "only the keyed fingerprint leaves a region, and the ride's home region holds it (refused, nothing issued):"
+    gw CN-BJ registry issue --account "bj-wang-$tag" --methodology BJ-GT-02 --vintage 2026 \
+        --quantity 420 --fingerprint "TJ-Metro-Card-8812-2026-11-$tag " || true
     step "Balances before"
     gw CN-TJ registry account --id "tj-li-$tag" --blocks 3
     gw CN-BJ registry account --id "bj-wang-$tag" --blocks 3
@@ -341,6 +346,8 @@ demo() {
     for r in "${REGIONS[@]}"; do
         GWCTL_TARGETS="$targets" gw CN-HE auditor audit verify --region "$r"
     done
+    step "Auditor: the yearly report of every region (China Standard Time), cross-checked between them"
+    GWCTL_TARGETS="$targets" gw CN-HE auditor report --year "$(date -u -d "+8 hours" +%Y)" || true
     echo
     local metrics="CN-TJ=127.0.0.1:$(port_of METRICS CN-TJ),CN-BJ=127.0.0.1:$(port_of METRICS CN-BJ),CN-HE=127.0.0.1:$(port_of METRICS CN-HE)"
     echo "The web console (README \"Console\"): run one of these, then open the URL it prints (with its token):"
