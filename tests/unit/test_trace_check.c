@@ -4,7 +4,10 @@
  * and parsed by the one parser (audit_entry_parse). A legal federation
  * trace passes; each illegal one is named: apply without commit, a decision
  * of a prepare never made, a second commit, acked before apply, a drop after
- * the source committed, and more. */
+ * the source committed, and more; and for the origin of third-region serials
+ * (a second participant): origin-commit without the source's commit or after
+ * origin-abort, an origin decision without origin-prepare, origin-acked
+ * before the origin applied, acked without every origin's origin-acked. */
 #include <criterion/criterion.h>
 
 #include <stdarg.h>
