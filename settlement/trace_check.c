@@ -23,8 +23,10 @@ enum { TC_NONE, TC_HELD, TC_COMMITTED, TC_ABORTED, TC_PREPARED, TC_REFUSED, TC_H
 static const char *const tc_state_names[TC_STATES_N] = {"NONE", "HELD",  "COMMITTED", "ABORTED", "PREPARED",
                                                         "REFUSED", "HC", "HA", "MIXED", "COMPENSATED"};
 
-/* The roles of a region in a transfer. TC_ORIGIN: the origin region as a
- * third-party participant (DESIGN §6 provenance, issue 15); no step yet. */
+/* The roles of a region in a transfer. TC_ORIGIN: the origin region of a
+ * leg's serials as a third-party participant (DESIGN §6 provenance, issue 15):
+ * the model's X, NONE -origin-prepare-> PREPARED (locked) -origin-commit/
+ * origin-abort-> COMMITTED/ABORTED, by the coordinator's decision only. */
 enum { TC_OTHER, TC_SOURCE, TC_DEST, TC_ORIGIN };
 static const char *const tc_role_names[] = {"no", "source", "destination", "origin"};
 
@@ -41,12 +43,24 @@ typedef struct {
     char settled;        /* destination: the coordinator's decision that settled a forced leg */
     uint8_t settled_from; /* destination: HC or HA, before that settlement */
     uint8_t agreed;      /* destination: a MIXED leg closed by the coordinator (AGREED) */
+    uint16_t origins;       /* source: bit i: region i is a third-region origin of its serials (a participant) */
+    uint16_t origins_acked; /* source: bit i: origin i acknowledged (origin-acked) */
     uint64_t first_seq, first_ms;     /* hold / prepare */
     uint64_t decided_seq, decided_ms; /* commit, abort / apply, drop */
     uint64_t acked_seq, acked_ms, mixed_seq, mixed_ms, settled_seq, agreed_seq;
     uint64_t outcome_ms; /* destination: when what it holds last changed */
 } tc_leg_t;
 _Static_assert(sizeof(tc_leg_t) <= 160, "trace_check.h's memory figure");
+_Static_assert(TRACE_CHECK_REGIONS_MAX <= 16, "a region is a bit of tc_leg_t's origins");
+
+/* An origin's acknowledgement at the source (origin-acked), checked at
+ * trace_check_finish against the origin's leg. */
+typedef struct {
+    char tid[TRACE_CHECK_TID_LEN + 1];
+    uint8_t source, origin;
+    char decision; /* the source's decision acknowledged */
+    uint64_t seq, ms;
+} tc_oack_t;
 
 typedef struct {
     char name[CARBON_REGION_SIZE];
@@ -61,6 +75,8 @@ struct trace_check {
     tc_leg_t *slot;
     size_t cap, live;
     int full;
+    tc_oack_t *oacks;
+    size_t oacks_n, oacks_cap;
     trace_check_finding_t *findings;
     size_t findings_n, findings_lost;
     trace_check_stats_t stats;
@@ -100,6 +116,7 @@ trace_check_t *trace_check_new(uint64_t max_skew_ms) {
 void trace_check_free(trace_check_t *tc) {
     if (tc == NULL) return;
     free(tc->slot);
+    free(tc->oacks);
     free(tc->findings);
     free(tc);
 }
@@ -277,6 +294,11 @@ static void tc_then_hold(tc_at_t *at, tc_leg_t *leg) {
     const char *slash = strchr(to, '/');
     leg->peer = (uint8_t)tc_region_index(at->tc, to, slash ? (size_t)(slash - to) : 0);
     if (leg->peer == TC_NOBODY) TC_AT_FINDING(at, leg, "its third id '%.64s' names no destination region", to);
+    for (size_t i = 0; i < e->blocks_n; i++) { /* source_decide.lua origins_record */
+        const char *o = e->blocks[i].origin;
+        int x = tc_region_index(at->tc, o, strlen(o));
+        if (x != TC_NOBODY && x != at->r && x != leg->peer) leg->origins |= (uint16_t)(1u << x);
+    }
     leg->first_seq = e->seq;
     leg->first_ms = e->time_ms;
 }
@@ -352,10 +374,87 @@ static void tc_then_acked(tc_at_t *at, tc_leg_t *leg) {
             TC_AT_FINDING(at, leg, "only a decided source leg is acknowledged");
         return;
     }
+    uint16_t missing = (uint16_t)(leg->origins & ~leg->origins_acked);
+    for (int x = 0; missing != 0 && x < TRACE_CHECK_REGIONS_MAX; x++)
+        if (missing & (1u << x))
+            TC_AT_FINDING(at, leg, "%s, an origin of its serials and a participant, never acknowledged the "
+                          "decision (no origin-acked entry before it)", tc_region_name(at->tc, x));
     leg->ack_open = 0;
     leg->ack_decision = leg->state == TC_COMMITTED ? 'C' : 'A';
     leg->acked_seq = at->e->seq;
     leg->acked_ms = at->e->time_ms;
+}
+
+/* origin-prepare at X (ids TID, destination REGION/ID, source REGION/ID;
+ * the blocks, X's own serials; details: source region): X voted yes and
+ * locked the blocks in its map. The source is the peer. */
+static void tc_then_origin_prepare(tc_at_t *at, tc_leg_t *leg) {
+    const audit_entry_t *e = at->e;
+    leg->peer = (uint8_t)tc_detail_region(at->tc, e, 0);
+    const char *from = e->ids_n >= 3 ? e->ids[2] : "";
+    const char *slash = strchr(from, '/');
+    int fr = tc_region_index(at->tc, from, slash ? (size_t)(slash - from) : 0);
+    if (leg->peer == TC_NOBODY || fr != leg->peer)
+        TC_AT_FINDING(at, leg, "its first detail must name the source region, that of its third id '%.64s'", from);
+    for (size_t i = 0; i < e->blocks_n; i++)
+        if (strcmp(e->blocks[i].origin, tc_region_name(at->tc, at->r)) != 0) {
+            TC_AT_FINDING(at, leg, "block %zu is of origin %s: an origin prepares only its own serials", i + 1,
+                          e->blocks[i].origin);
+            break;
+        }
+    leg->prepared = 1;
+    leg->first_seq = e->seq;
+    leg->first_ms = leg->outcome_ms = e->time_ms;
+}
+
+/* origin-commit, origin-abort at X: the coordinator's decision applied. */
+static void tc_then_origin_decide(tc_at_t *at, tc_leg_t *leg) {
+    tc_same_peer(at, leg, 0);
+    leg->decision = strcmp(at->e->event, "origin-commit") == 0 ? 'C' : 'A';
+    leg->decided_seq = at->e->seq;
+    leg->decided_ms = leg->outcome_ms = at->e->time_ms;
+}
+
+/* origin-acked at the source (details: the origin region): that origin of
+ * the leg's serials applied the decision; once per origin. Kept for the
+ * check against the origin's leg (tc_cross_oack). */
+static void tc_then_origin_acked(tc_at_t *at, tc_leg_t *leg) {
+    trace_check_t *tc = at->tc;
+    int x = tc_detail_region(tc, at->e, 0);
+    if (leg == NULL || (leg->state != TC_COMMITTED && leg->state != TC_ABORTED)) {
+        TC_AT_FINDING(at, leg, "only a decided source leg is acknowledged");
+        return;
+    }
+    if (x == TC_NOBODY || !(leg->origins & (1u << x))) {
+        TC_AT_FINDING(at, leg, "%s is not a third-region origin of the serials its hold took",
+                      x == TC_NOBODY ? "(no region)" : tc_region_name(tc, x));
+        return;
+    }
+    if (leg->origins_acked & (1u << x)) {
+        TC_AT_FINDING(at, leg, "%s acknowledged again", tc_region_name(tc, x));
+        return;
+    }
+    if (tc->oacks_n >= TRACE_CHECK_LEGS_MAX) {
+        if (!tc->full) TC_AT_FINDING(at, leg, "more than %u origin-acked: the rest of the logs is not checked",
+                                     TRACE_CHECK_LEGS_MAX);
+        tc->full = 1;
+        return;
+    }
+    leg->origins_acked |= (uint16_t)(1u << x);
+    if (tc->oacks_n == tc->oacks_cap) {
+        size_t cap = tc->oacks_cap ? tc->oacks_cap * 2 : 256;
+        tc_oack_t *o = realloc(tc->oacks, cap * sizeof *o);
+        if (o == NULL) abort();
+        tc->oacks = o;
+        tc->oacks_cap = cap;
+    }
+    tc_oack_t *k = &tc->oacks[tc->oacks_n++];
+    memcpy(k->tid, at->tid, TRACE_CHECK_TID_LEN + 1);
+    k->source = (uint8_t)at->r;
+    k->origin = (uint8_t)x;
+    k->decision = leg->state == TC_COMMITTED ? 'C' : 'A';
+    k->seq = at->e->seq;
+    k->ms = at->e->time_ms;
 }
 
 #define TC_RULE_SOURCE_MIXED "OPT_ACK answered HEURISTIC_MIXED (source_mixed.lua)"
@@ -439,6 +538,10 @@ static void tc_then_heuristic(tc_at_t *at, tc_leg_t *leg) {
         TC_AT_FINDING_RULE(at, leg, TC_RULE_SETTLE, "a heuristic entry for a leg this region never had");
         return;
     }
+    if (leg->role == TC_ORIGIN) {
+        TC_AT_FINDING_RULE(at, leg, TC_RULE_SETTLE, "no operator decides an origin's leg: nothing to settle");
+        return;
+    }
     if (leg->role == TC_SOURCE) tc_heuristic_source(at, leg, d);
     else tc_heuristic_dest(at, leg, d);
 }
@@ -476,11 +579,17 @@ static const struct tc_step_row {
       tc_then_resolve}, 0},
     /* either role: settled by the leg's role */
     {{"heuristic", TC_OTHER, TC_IDS_FIRST, 0, TC_SAME, TC_RULE_SETTLE, tc_then_heuristic}, 0},
-    /* THE ORIGIN AS A THIRD-PARTY PARTICIPANT (DESIGN §6 provenance, issue 15:
-     * the origin_*.lua scripts): its steps go here, role TC_ORIGIN, with the
-     * model's transitions for X (dest_prepare's map check and lock,
-     * apply_effect's map move). Until then its events are unknown events:
-     * findings. */
+    /* the origin of a leg's serials as a third-party participant (the model's
+     * X; DESIGN §6 provenance, issue 15): dest_prepare's map check and lock
+     * at X, the decision's map move; no operator decides it */
+    {{"origin-prepare", TC_ORIGIN, TC_IDS_FIRST, B(TC_NONE), TC_PREPARED,
+      "OPT_PREPARE at X: origin_prepare votes yes and locks (origin_prepare.lua)", tc_then_origin_prepare}, 0},
+    {{"origin-commit", TC_ORIGIN, TC_IDS_FIRST, B(TC_PREPARED), TC_COMMITTED,
+      "OPT_DECIDE/OPT_LEARN at X: origin_decide commit (dest_decide.lua)", tc_then_origin_decide}, 0},
+    {{"origin-abort", TC_ORIGIN, TC_IDS_FIRST, B(TC_PREPARED), TC_ABORTED,
+      "OPT_DECIDE/OPT_LEARN at X: origin_decide abort (dest_decide.lua)", tc_then_origin_decide}, 0},
+    {{"origin-acked", TC_SOURCE, TC_IDS_ALL, 0, TC_SAME, "OPT_ACK of the origin X (source_ack.lua)",
+      tc_then_origin_acked}, 0},
     /* no leg's step: the ledger's own and the witness's */
     {{"open", TC_OTHER, TC_IDS_NONE, 0, TC_SAME, "", NULL}, 0},
     {{"issue", TC_OTHER, TC_IDS_NONE, 0, TC_SAME, "", NULL}, 0},
@@ -623,6 +732,79 @@ static int tc_prepared_after_abort(const trace_check_t *tc, const tc_leg_t *d, c
            d->first_ms > s->acked_ms + tc->skew_ms;
 }
 
+static int tc_has_log(const trace_check_t *tc, int p) {
+    return p != TC_NOBODY && (size_t)p < tc->regions_n && tc->regions[p].has_log;
+}
+
+static void tc_cross_decided(trace_check_t *tc, const tc_leg_t *d, const tc_leg_t *s);
+
+/* The source leg of an origin leg x's transfer (its peer's), or NULL. */
+static tc_leg_t *tc_source_of(trace_check_t *tc, const tc_leg_t *x) {
+    tc_leg_t *s = tc_find(tc, x->peer, x->tid);
+    return s != NULL && s->role == TC_SOURCE ? s : NULL;
+}
+
+/* A source's commit against every third-region origin of its serials: each
+ * voted yes (origin-prepare) before it. */
+static void tc_cross_source_origins(trace_check_t *tc, const tc_leg_t *s) {
+    for (int i = 0; i < TRACE_CHECK_REGIONS_MAX; i++) {
+        if (!(s->origins & (1u << i)) || !tc_has_log(tc, i) || !tc_visible(tc, i, s->decided_ms)) continue;
+        const tc_leg_t *x = tc_find(tc, i, s->tid);
+        if (x != NULL && x->role != TC_ORIGIN) x = NULL;
+        if (x == NULL || !x->prepared)
+            TC_LEG_FINDING(tc, s, s->decided_seq, "commit", "HELD", "OPT_COMMIT_POINT commits on every yes vote",
+                           "%s, the origin of its serials, never prepared it (no origin-prepare entry: no yes "
+                           "vote)", tc_region_name(tc, i));
+        else if (x->first_ms > s->decided_ms + tc->skew_ms)
+            TC_LEG_FINDING(tc, s, s->decided_seq, "commit", "HELD", "OPT_COMMIT_POINT commits on every yes vote",
+                           "committed at %" PRIu64 " ms, %s (origin) prepared it only at %" PRIu64 " ms",
+                           s->decided_ms, tc_region_name(tc, i), x->first_ms);
+    }
+}
+
+/* An origin leg against its source's: it prepared a hold of its serials and
+ * decided as the coordinator did (no operator decides it). */
+static void tc_cross_origin(trace_check_t *tc, const tc_leg_t *x) {
+    const char *peer = tc_region_name(tc, x->peer);
+    tc_leg_t *s = tc_source_of(tc, x);
+    if (x->prepared && tc_visible(tc, x->peer, x->first_ms)) {
+        if (s == NULL || s->first_ms > x->first_ms + tc->skew_ms)
+            TC_LEG_FINDING(tc, x, x->first_seq, "origin-prepare", "NONE", "OPT_PREPARE at X of a leg its "
+                           "coordinator holds", "%s has no earlier hold of this transfer", peer);
+        else if (!(s->origins & (1u << x->region)))
+            TC_LEG_FINDING(tc, x, x->first_seq, "origin-prepare", "NONE", "OPT_PREPARE at X of a leg its "
+                           "coordinator holds", "%s's hold of this transfer takes no serials of this region", peer);
+    }
+    if (x->decision != 0 && x->prepared && tc_visible(tc, x->peer, x->decided_ms)) tc_cross_decided(tc, x, s);
+}
+
+/* An origin's acknowledgement at the source against the origin's leg: the
+ * origin holds the decision acknowledged (or, for an abort, never knew the
+ * leg), took it before, and did not prepare the leg after an ABORT it
+ * acknowledged (the model records that abort; the code keeps nothing). */
+static void tc_cross_oack(trace_check_t *tc, const tc_oack_t *k) {
+    if (!tc_has_log(tc, k->origin) || !tc_visible(tc, k->origin, k->ms)) return;
+    const char *xn = tc_region_name(tc, k->origin);
+    const tc_leg_t *x = tc_find(tc, k->origin, k->tid);
+    if (x != NULL && x->role != TC_ORIGIN) x = NULL;
+    const char *st = k->decision == 'C' ? "COMMITTED" : "ABORTED";
+    const char *rule = "OPT_ACK once the origin X applied the decision";
+    char holds = x == NULL || x->state == TC_ABORTED ? 'A' : x->state == TC_COMMITTED ? 'C' : '?';
+    if (x != NULL && x->prepared && k->decision == 'A' && x->first_ms > k->ms + tc->skew_ms)
+        tc_finding(tc, k->origin, x->first_seq, k->tid, "origin-prepare", "ABORTED",
+                   "OPT_PREPARE at X votes no after origin_decide abort",
+                   "%s's ABORT was acknowledged at %" PRIu64 " ms (this region answered ABORT for a leg it did "
+                   "not know: the model records it), yet it prepared the leg at %" PRIu64 " ms",
+                   tc_region_name(tc, k->source), k->ms, x->first_ms);
+    else if (holds != k->decision)
+        tc_finding(tc, k->source, k->seq, k->tid, "origin-acked", st, rule, "%s holds %s (leg %s), not the %s "
+                   "acknowledged", xn, holds == '?' ? "no decision" : tc_decision_name(holds), tc_state_of(x),
+                   tc_decision_name(k->decision));
+    else if (x != NULL && x->outcome_ms > k->ms + tc->skew_ms)
+        tc_finding(tc, k->source, k->seq, k->tid, "origin-acked", st, rule, "acknowledged at %" PRIu64 " ms, %s "
+                   "took the decision only at %" PRIu64 " ms", k->ms, xn, x->outcome_ms);
+}
+
 /* A source leg against its destination's: the commit had a yes vote, the
  * acked acknowledges what the destination holds, MIXED is mutual. */
 static void tc_cross_source(trace_check_t *tc, const tc_leg_t *s) {
@@ -650,6 +832,7 @@ static void tc_cross_source(trace_check_t *tc, const tc_leg_t *s) {
                            "acknowledged at %" PRIu64 " ms, %s took the decision only at %" PRIu64 " ms", s->acked_ms,
                            peer, d->outcome_ms);
     }
+    if (s->decision == 'C' && s->origins != 0) tc_cross_source_origins(tc, s);
     if (s->mixed_seq != 0 && tc_visible(tc, s->peer, s->mixed_ms) && (d == NULL || !d->mixed))
         TC_LEG_FINDING(tc, s, s->mixed_seq, "heuristic", tc_decision_name(s->decision), TC_RULE_SOURCE_MIXED,
                        "%s never recorded the leg HEURISTIC_MIXED", peer);
@@ -659,9 +842,12 @@ static void tc_cross_source(trace_check_t *tc, const tc_leg_t *s) {
  * no participant decides alone after voting yes. */
 static void tc_cross_decided(trace_check_t *tc, const tc_leg_t *d, const tc_leg_t *s) {
     const char *peer = tc_region_name(tc, d->peer);
-    const char *ev = d->decision == 'C' ? "apply" : "drop";
-    const char *rule = d->decision == 'C' ? "OPT_DECIDE/OPT_LEARN: dest_decide commit (the coordinator's decision)"
-                                          : "OPT_DECIDE/OPT_LEARN: dest_decide abort (the coordinator's decision)";
+    int c = d->decision == 'C', x = d->role == TC_ORIGIN;
+    const char *ev = x ? (c ? "origin-commit" : "origin-abort") : (c ? "apply" : "drop");
+    const char *rule = x ? (c ? "OPT_DECIDE/OPT_LEARN at X: origin_decide commit (the coordinator's decision)"
+                              : "OPT_DECIDE/OPT_LEARN at X: origin_decide abort (the coordinator's decision)")
+                         : (c ? "OPT_DECIDE/OPT_LEARN: dest_decide commit (the coordinator's decision)"
+                              : "OPT_DECIDE/OPT_LEARN: dest_decide abort (the coordinator's decision)");
     char have = s != NULL ? s->decision : 0;
     if (have != d->decision)
         TC_LEG_FINDING(tc, d, d->decided_seq, ev, "PREPARED", rule, "%s %s: %s", peer,
@@ -699,10 +885,6 @@ static void tc_cross_dest(trace_check_t *tc, const tc_leg_t *d) {
                        "closed as AGREED on COMMIT, but %s never recorded a COMMIT", peer);
 }
 
-static int tc_has_log(const trace_check_t *tc, int p) {
-    return p != TC_NOBODY && (size_t)p < tc->regions_n && tc->regions[p].has_log;
-}
-
 size_t trace_check_finish(trace_check_t *tc, trace_check_emit_fn emit, void *ctx) {
     CARBON_ASSERT(tc != NULL && emit != NULL && !tc->finished);
     tc->finished = 1;
@@ -711,14 +893,17 @@ size_t trace_check_finish(trace_check_t *tc, trace_check_emit_fn emit, void *ctx
         if (!l->live) continue;
         tc->stats.legs++;
         int paired = tc_has_log(tc, l->peer);
-        if (l->role == TC_SOURCE || !paired || tc_peer_leg(tc, l, TC_SOURCE) == NULL) tc->stats.transfers++;
+        const tc_leg_t *src = l->role == TC_ORIGIN ? tc_source_of(tc, l) : tc_peer_leg(tc, l, TC_SOURCE);
+        if (l->role == TC_SOURCE || !paired || src == NULL) tc->stats.transfers++;
         if (!paired) {
             tc->stats.unpaired++;
             continue;
         }
         if (l->role == TC_SOURCE) tc_cross_source(tc, l);
         else if (l->role == TC_DEST) tc_cross_dest(tc, l);
+        else if (l->role == TC_ORIGIN) tc_cross_origin(tc, l);
     }
+    for (size_t i = 0; i < tc->oacks_n && !tc->full; i++) tc_cross_oack(tc, &tc->oacks[i]);
     CARBON_ASSERT(tc->findings_n <= TRACE_CHECK_FINDINGS_MAX);
     for (size_t i = 0; i < tc->findings_n; i++) emit(ctx, &tc->findings[i]);
     return tc->findings_n + tc->findings_lost;

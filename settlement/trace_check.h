@@ -12,7 +12,13 @@
  *                         ABORTED; an operator's forced decision (apply/drop
  *                         plus resolve) -> HC/HA; the coordinator's decision
  *                         settles it (heuristic AGREED/REAPPLIED/REVERSED/MIXED)
- *   origin (third party)  not yet: its events are unknown events (findings)
+ *   origin (third party)  the origin X of a third region's serials: NONE
+ *                         -origin-prepare-> PREPARED (locked) -origin-commit/
+ *                         origin-abort-> COMMITTED/ABORTED; no operator
+ *                         decides it. At the source, origin-acked (once per
+ *                         origin) after the decision, and acked only after
+ *                         every origin of the hold's third-region serials
+ *                         acknowledged (origin-acked)
  * Each entry's event must be allowed from its leg's state at that region
  * (trace_check_entry). After every log, trace_check_finish checks what the
  * model enforces across regions: a destination's apply needs its source's
@@ -20,7 +26,12 @@
  * destination's prepare (its yes vote); an acked needs the destination to
  * hold that decision (or never to have known the leg, for an abort); a
  * heuristic settlement names a decision the coordinator recorded; a source's
- * heuristic MIXED needs the destination's MIXED. So no participant decides a
+ * heuristic MIXED needs the destination's MIXED. The same for the origin X:
+ * its origin-commit needs the source's commit, its origin-abort the
+ * source's abort (no participant decides alone); a commit needs every
+ * origin's origin-prepare; an origin-prepare needs the source's hold of X's
+ * serials; an origin-acked needs X to hold that decision (or never to have
+ * known the leg, for an abort). So no participant decides a
  * prepared leg without the coordinator's decision or an operator's resolve.
  * Where the entries' clocks order them (time_ms; both sides' gateways), a
  * step taken more than max_skew_ms before the step it needs is a finding too.
@@ -28,14 +39,16 @@
  * A finding names the region, the entry's seq, the transfer, the event, the
  * leg's state and why the model has no such step; findings are never asserts
  * (a log is hostile input). Entries of events that are no leg's step (open,
- * issue, retire, ack-fork) are counted and not checked.
+ * issue, retire, ack-fork, use-report, use-reported, act-reserve,
+ * act-issued, act-release) are counted and not checked.
  *
  * Limits: TRACE_CHECK_REGIONS_MAX regions (those whose logs are given and
  * the peers they name), TRACE_CHECK_LEGS_MAX legs (past it one finding says
  * so and the rest is not checked), TRACE_CHECK_FINDINGS_MAX findings kept
  * (more are counted). Memory: a leg is about 150 bytes and the table is
  * kept at most half full, so at most about 300 bytes per leg: about 650 MB
- * at the limit (1 GB while the table doubles). No recursion. Not
+ * at the limit (1 GB while the table doubles), plus 56 bytes per
+ * origin-acked (at most TRACE_CHECK_LEGS_MAX of them). No recursion. Not
  * thread-safe. */
 #ifndef SETTLEMENT_TRACE_CHECK_H
 #define SETTLEMENT_TRACE_CHECK_H

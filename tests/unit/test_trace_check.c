@@ -4,7 +4,10 @@
  * and parsed by the one parser (audit_entry_parse). A legal federation
  * trace passes; each illegal one is named: apply without commit, a decision
  * of a prepare never made, a second commit, acked before apply, a drop after
- * the source committed, and more. */
+ * the source committed, and more; and for the origin of third-region serials
+ * (a second participant): origin-commit without the source's commit or after
+ * origin-abort, an origin decision without origin-prepare, origin-acked
+ * before the origin applied, acked without every origin's origin-acked. */
 #include <criterion/criterion.h>
 
 #include <stdarg.h>
@@ -393,4 +396,198 @@ Test(trace_check, regions_are_declared_once_and_limited) {
     }
     cr_assert_eq(trace_check_region(tc, "R-X"), -1);
     trace_check_free(tc);
+}
+
+/* ---- the origin of a leg's serials as a third-party participant ----------- */
+
+/* Serials of CN-HE, moved CN-TJ -> CN-BJ: CN-HE is the third party. */
+#define HBLK "CN-HE|HE-FO-01|2026|1|500"
+
+/* CN-TJ holds HBLK for tid towards CN-BJ; CN-BJ and CN-HE vote yes. */
+static void three_party_prepared(run_t *x, uint64_t t, const char *tid) {
+    char ids[128];
+    snprintf(ids, sizeof ids, "%s,tj-0,CN-BJ/bj-0", tid);
+    put(x, TJ, t, "hold", ids, HBLK, NULL);
+    put(x, TJ, t + 1, "batch", tid, "", "CN-BJ", "7", "digest", NULL);
+    snprintf(ids, sizeof ids, "%s,bj-0,CN-TJ/tj-0", tid);
+    put(x, BJ, t + 10, "prepare", ids, HBLK, "CN-TJ", "7", "500", NULL);
+    snprintf(ids, sizeof ids, "%s,CN-BJ/bj-0,CN-TJ/tj-0", tid);
+    put(x, HE, t + 12, "origin-prepare", ids, HBLK, "CN-TJ", NULL);
+}
+
+/* T1 committed on all three legs; T2 aborted after both votes; T3 aborted
+ * before CN-HE heard of it (CN-BJ voted no): CN-HE answers ABORT and keeps
+ * nothing, and is acknowledged. */
+Test(trace_check, a_legal_three_party_trace_passes) {
+    run_t x;
+    run_start(&x, 0);
+    three_party_prepared(&x, 1000, T1);
+    put(&x, TJ, 1020, "commit", T1 ",tj-0", HBLK, NULL);
+    put(&x, BJ, 1030, "apply", T1 ",bj-0", HBLK, "CN-TJ", NULL);
+    put(&x, HE, 1031, "origin-commit", T1 ",CN-BJ/bj-0", HBLK, "CN-TJ", NULL);
+    put(&x, TJ, 1040, "origin-acked", T1, "", "CN-HE", NULL);
+    put(&x, TJ, 1040, "acked", T1, "", NULL);
+    three_party_prepared(&x, 2000, T2);
+    put(&x, TJ, 2020, "abort", T2 ",tj-0", HBLK, "PREPARE_FAILED", NULL);
+    put(&x, HE, 2025, "origin-abort", T2 ",CN-BJ/bj-0", HBLK, "CN-TJ", NULL);
+    put(&x, TJ, 2026, "origin-acked", T2, "", "CN-HE", NULL);
+    put(&x, BJ, 2030, "drop", T2, "", "CN-TJ", NULL);
+    put(&x, TJ, 2040, "acked", T2, "", NULL);
+    put(&x, TJ, 3000, "hold", T3 ",tj-0,CN-BJ/bj-0", HBLK, NULL);
+    put(&x, TJ, 3010, "abort", T3 ",tj-0", HBLK, "REFUSED", NULL);
+    put(&x, TJ, 3020, "origin-acked", T3, "", "CN-HE", NULL);
+    put(&x, TJ, 3020, "acked", T3, "", NULL);
+    cr_assert_eq(finish(&x), 0, "%s", all(&x));
+    trace_check_stats_t s;
+    trace_check_stats(x.tc, &s);
+    cr_assert_eq(s.transfers, 3);
+    cr_assert_eq(s.legs, 7); /* 3 at the source, 2 at CN-BJ, 2 at CN-HE */
+    cr_assert_eq(s.unpaired, 0);
+    trace_check_free(x.tc);
+}
+
+Test(trace_check, an_origin_commit_needs_the_sources_commit) {
+    run_t x;
+    run_start(&x, 0);
+    three_party_prepared(&x, 1000, T1);
+    put(&x, HE, 1030, "origin-commit", T1 ",CN-BJ/bj-0", HBLK, "CN-TJ", NULL);
+    finish(&x);
+    one(&x, HE, 2, "origin-commit", "PREPARED", "never decided it: a participant decided alone after voting yes");
+    trace_check_free(x.tc);
+}
+
+Test(trace_check, an_origin_commit_against_the_sources_abort_is_named) {
+    run_t x;
+    run_start(&x, 0);
+    three_party_prepared(&x, 1000, T1);
+    put(&x, TJ, 1020, "abort", T1 ",tj-0", HBLK, "EXPIRED", NULL);
+    put(&x, HE, 1030, "origin-commit", T1 ",CN-BJ/bj-0", HBLK, "CN-TJ", NULL);
+    finish(&x);
+    one(&x, HE, 2, "origin-commit", "PREPARED", "CN-TJ aborted it: the legs disagree");
+    trace_check_free(x.tc);
+}
+
+Test(trace_check, an_origin_commit_after_its_abort_is_named) {
+    run_t x;
+    run_start(&x, 0);
+    three_party_prepared(&x, 1000, T1);
+    put(&x, TJ, 1020, "abort", T1 ",tj-0", HBLK, "EXPIRED", NULL);
+    put(&x, HE, 1030, "origin-abort", T1 ",CN-BJ/bj-0", HBLK, "CN-TJ", NULL);
+    put(&x, HE, 1040, "origin-commit", T1 ",CN-BJ/bj-0", HBLK, "CN-TJ", NULL);
+    finish(&x);
+    one(&x, HE, 3, "origin-commit", "ABORTED", "allowed only from PREPARED");
+    trace_check_free(x.tc);
+}
+
+Test(trace_check, an_origin_decision_without_its_prepare_is_named) {
+    run_t x;
+    run_start(&x, 0);
+    put(&x, TJ, 1000, "hold", T1 ",tj-0,CN-BJ/bj-0", HBLK, NULL);
+    put(&x, TJ, 1020, "abort", T1 ",tj-0", HBLK, "EXPIRED", NULL);
+    put(&x, HE, 1030, "origin-abort", T1 ",CN-BJ/bj-0", HBLK, "CN-TJ", NULL);
+    finish(&x);
+    one(&x, HE, 1, "origin-abort", "NONE", "allowed only from PREPARED");
+    trace_check_free(x.tc);
+}
+
+Test(trace_check, origin_acked_before_the_origin_applied_is_named) {
+    run_t x;
+    run_start(&x, 0);
+    three_party_prepared(&x, 1000, T1);
+    put(&x, TJ, 1020, "commit", T1 ",tj-0", HBLK, NULL);
+    put(&x, BJ, 1030, "apply", T1 ",bj-0", HBLK, "CN-TJ", NULL);
+    put(&x, TJ, 1040, "origin-acked", T1, "", "CN-HE", NULL);
+    put(&x, TJ, 1040, "acked", T1, "", NULL);
+    put(&x, HE, 1050, "origin-commit", T1 ",CN-BJ/bj-0", HBLK, "CN-TJ", NULL);
+    finish(&x);
+    one(&x, TJ, 4, "origin-acked", "COMMITTED", "acknowledged at 1040 ms, CN-HE took the decision only at 1050 ms");
+    trace_check_free(x.tc);
+}
+
+Test(trace_check, origin_acked_of_a_leg_the_origin_still_holds_prepared_is_named) {
+    run_t x;
+    run_start(&x, 0);
+    three_party_prepared(&x, 1000, T1);
+    put(&x, TJ, 1020, "commit", T1 ",tj-0", HBLK, NULL);
+    put(&x, TJ, 1040, "origin-acked", T1, "", "CN-HE", NULL);
+    put(&x, BJ, 1050, "apply", T1 ",bj-0", HBLK, "CN-TJ", NULL);
+    finish(&x);
+    one(&x, TJ, 4, "origin-acked", "COMMITTED", "CN-HE holds no decision (leg PREPARED), not the COMMIT acknowledged");
+    trace_check_free(x.tc);
+}
+
+Test(trace_check, acked_needs_every_origins_acknowledgement) {
+    run_t x;
+    run_start(&x, 0);
+    three_party_prepared(&x, 1000, T1);
+    put(&x, TJ, 1020, "commit", T1 ",tj-0", HBLK, NULL);
+    put(&x, BJ, 1030, "apply", T1 ",bj-0", HBLK, "CN-TJ", NULL);
+    put(&x, HE, 1031, "origin-commit", T1 ",CN-BJ/bj-0", HBLK, "CN-TJ", NULL);
+    put(&x, TJ, 1040, "acked", T1, "", NULL);
+    put(&x, TJ, 1041, "origin-acked", T1, "", "CN-BJ", NULL); /* the destination is no origin */
+    finish(&x);
+    cr_assert_eq(x.n, 2, "%s", all(&x));
+    cr_assert(strstr(x.f[0].text, "entry 4 (acked)") != NULL &&
+                  strstr(x.f[0].text, "CN-HE, an origin of its serials and a participant, never acknowledged") != NULL,
+              "%s", all(&x));
+    cr_assert(strstr(x.f[1].text, "entry 5 (origin-acked)") != NULL &&
+                  strstr(x.f[1].text, "CN-BJ is not a third-region origin") != NULL,
+              "%s", all(&x));
+    trace_check_free(x.tc);
+}
+
+Test(trace_check, a_commit_needs_the_origins_yes_vote) {
+    run_t x;
+    run_start(&x, 0);
+    put(&x, TJ, 1000, "hold", T1 ",tj-0,CN-BJ/bj-0", HBLK, NULL);
+    put(&x, BJ, 1010, "prepare", T1 ",bj-0,CN-TJ/tj-0", HBLK, "CN-TJ", "7", "500", NULL);
+    put(&x, TJ, 1020, "commit", T1 ",tj-0", HBLK, NULL);
+    put(&x, BJ, 1030, "apply", T1 ",bj-0", HBLK, "CN-TJ", NULL);
+    finish(&x);
+    one(&x, TJ, 2, "commit", "HELD", "CN-HE, the origin of its serials, never prepared it (no origin-prepare entry");
+    trace_check_free(x.tc);
+}
+
+Test(trace_check, an_origin_prepare_of_foreign_serials_or_no_hold_is_named) {
+    run_t x;
+    run_start(&x, 0);
+    put(&x, HE, 1000, "origin-prepare", T1 ",CN-BJ/bj-0,CN-TJ/tj-0", BLK, "CN-TJ", NULL);
+    finish(&x);
+    cr_assert_eq(x.n, 2, "%s", all(&x));
+    cr_assert(strstr(x.f[0].text, "block 1 is of origin CN-TJ: an origin prepares only its own serials") != NULL,
+              "%s", all(&x));
+    cr_assert(strstr(x.f[1].text, "CN-TJ has no earlier hold of this transfer") != NULL, "%s", all(&x));
+    trace_check_free(x.tc);
+}
+
+Test(trace_check, no_operator_decides_an_origins_leg) {
+    run_t x;
+    run_start(&x, 0);
+    three_party_prepared(&x, 1000, T1);
+    put(&x, HE, 9000, "resolve", T1, "", "A", "spiffe://jjj.carbon/CN-HE/operator/op1", "down", NULL);
+    put(&x, HE, 9001, "heuristic", T1 ",CN-BJ/bj-0", "", "CN-TJ", "AGREED", "A", "0", NULL);
+    put(&x, TJ, 9100, "abort", T1 ",tj-0", HBLK, "EXPIRED", NULL);
+    put(&x, HE, 9200, "origin-abort", T1 ",CN-BJ/bj-0", HBLK, "CN-TJ", NULL);
+    finish(&x);
+    cr_assert_eq(x.n, 2, "%s", all(&x));
+    cr_assert(strstr(x.f[0].text, "entry 2 (resolve)") != NULL, "%s", all(&x));
+    cr_assert(strstr(x.f[1].text, "no operator decides an origin's leg") != NULL, "%s", all(&x));
+    trace_check_free(x.tc);
+}
+
+Test(trace_check, use_reports_and_activity_reservations_are_no_legs_steps) {
+    run_t x;
+    run_start(&x, 0);
+    put(&x, BJ, 1000, "use-report", "r-1,CN-HE", HBLK, "retired", "voluntary_neutrality", NULL);
+    put(&x, HE, 1010, "use-reported", "r-1,CN-BJ", HBLK, "retired", "voluntary_neutrality", NULL);
+    put(&x, HE, 1020, "act-reserve", "k-1,CN-TJ,iss-1", "", "1", "5000", NULL);
+    put(&x, HE, 1030, "act-issued", "k-1,CN-TJ,iss-1", "", "1", NULL);
+    put(&x, HE, 1040, "act-release", "k-2,CN-TJ,iss-2", "", "2", NULL);
+    cr_assert_eq(finish(&x), 0, "%s", all(&x));
+    trace_check_stats_t s;
+    trace_check_stats(x.tc, &s);
+    cr_assert_eq(s.entries, 5);
+    cr_assert_eq(s.leg_entries, 0);
+    cr_assert_eq(s.legs, 0);
+    trace_check_free(x.tc);
 }
