@@ -459,6 +459,9 @@ void gateway_stop(gateway_t *gw) {
      * Transfer calls waiting on them; then the server finishes and goes. */
     metrics_stop(gw->metrics); /* it reads the server and the engine */
     if (gw->server != NULL) server_shutdown_begin(gw->server);
+    /* Issuances waiting for their activity's reservation go on to the group
+     * commit (or are answered) first. */
+    activities_stop(gw);
     /* Writes still queued are made (holds handed to the engine) before it stops. */
     if (gw->group != NULL) group_commit_stop(gw->group);
     if (gw->engine != NULL) engine_stop(gw->engine);
@@ -467,7 +470,6 @@ void gateway_stop(gateway_t *gw) {
         gw->server = NULL;
     }
     checkpointer_stop(gw);
-    activities_stop(gw);
     integrator_stop(gw->integrator); /* metrics, which read it, stopped first */
     gw->integrator = NULL;
 }
@@ -476,6 +478,7 @@ void gateway_destroy(gateway_t *gw) {
     if (gw == NULL) return;
     gateway_stop(gw);
     group_commit_destroy(gw->group);
+    activities_destroy(gw);
     engine_destroy(gw->engine);
     use_reports_destroy(gw->use_reports); /* after the engine: its recovery sends them */
     metrics_destroy(gw->metrics); /* after the engine: it wraps its transport */

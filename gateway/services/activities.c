@@ -12,6 +12,7 @@
 
 #include <openssl/crypto.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,11 +21,26 @@
 #define ACT_REGIONS_MAX (CONFIG_PEERS_MAX + 1)
 #define ACT_EXPIRY_AHEAD_MAX_MS 600000 /* a reservation asked to last longer is refused */
 #define ACT_QUEUE_MAX 4096             /* settlements waiting to be sent */
+#define ACT_CLAIMS_MAX 4096            /* issuances waiting for their reservation */
+
+/* One issuance's claim, queued for the thread (activities_claim_submit). */
+typedef struct act_claim {
+    ledger_issue_t in;
+    char cls[ACTIVITY_CLASS_MAX + 1];
+    activities_claimed_fn done;
+    void *ctx;
+    activity_claim_t claim;
+    int go;       /* 1: to be reserved at claim.home */
+    int reason;   /* < 0: not refused */
+    char why[256];
+} act_claim_t;
 
 struct activities {
     activity_secrets_t secrets;
     char regions[ACT_REGIONS_MAX][LEDGER_REGION_MAX + 1]; /* sorted bytewise */
     size_t regions_n;
+    struct act_claim *claims[ACT_CLAIMS_MAX];    /* issuances to reserve (activities_claim_submit) */
+    size_t claims_n;
     activity_reservation_t queue[ACT_QUEUE_MAX]; /* settlements to send (activities_settle_later) */
     size_t queue_n;
     pthread_t thread;
@@ -42,6 +58,8 @@ static const char *act_home(const struct activities *a, const char *key) {
 }
 
 static int act_keyed(const struct gateway *gw) { return gw != NULL && gw->activities != NULL; }
+
+static void act_claims(struct gateway *gw, store_t *st);
 
 /* ---- the home: asks issuers about reservations past their expiry ------------------ */
 
@@ -161,9 +179,10 @@ static void *act_main(void *arg) {
     struct gateway *gw = arg;
     struct activities *a = gw->activities;
     store_t *st = NULL;
+    uint64_t last_pass_ms = 0;
     for (;;) {
         pthread_mutex_lock(&a->lock);
-        if (!a->stop && a->queue_n == 0) {
+        if (!a->stop && a->queue_n == 0 && a->claims_n == 0) {
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
             uint64_t ns = (uint64_t)ts.tv_nsec + (uint64_t)gw->cfg.recovery_interval_ms * 1000000u;
@@ -173,11 +192,19 @@ static void *act_main(void *arg) {
         }
         int stop = a->stop;
         pthread_mutex_unlock(&a->lock);
-        if (stop) break;
         char err[256];
         if (st == NULL) st = store_open(&gw->store_cfg, err, sizeof err);
+        if (stop) { /* the claims queued are answered before the thread ends */
+            if (st != NULL) act_claims(gw, st);
+            break;
+        }
+        if (st != NULL) act_claims(gw, st);
         if (st != NULL) act_drain(gw, st);
-        if (st != NULL) act_pass(gw, st);
+        uint64_t now_ms = ledger_now_ms();
+        if (st != NULL && now_ms - last_pass_ms >= gw->cfg.recovery_interval_ms) {
+            act_pass(gw, st);
+            last_pass_ms = now_ms;
+        }
     }
     store_close(st);
     return NULL;
@@ -214,14 +241,26 @@ int activities_start(struct gateway *gw, char *err, size_t errlen) {
 void activities_stop(struct gateway *gw) {
     CARBON_ASSERT(gw != NULL);
     struct activities *a = gw->activities;
-    if (a == NULL) return;
-    if (a->started) {
-        pthread_mutex_lock(&a->lock);
-        a->stop = 1;
-        pthread_cond_broadcast(&a->wake);
-        pthread_mutex_unlock(&a->lock);
-        CARBON_ASSERT(pthread_join(a->thread, NULL) == 0);
+    if (a == NULL || !a->started) return;
+    pthread_mutex_lock(&a->lock);
+    a->stop = 1;
+    pthread_cond_broadcast(&a->wake);
+    pthread_mutex_unlock(&a->lock);
+    CARBON_ASSERT(pthread_join(a->thread, NULL) == 0);
+    a->started = 0;
+    /* a claim the thread could not answer (no store): answered here */
+    for (size_t i = 0; i < a->claims_n; i++) {
+        a->claims[i]->done(a->claims[i]->ctx, NULL, REASON_STORE_UNAVAILABLE, "the gateway is stopping");
+        free(a->claims[i]);
     }
+    a->claims_n = 0;
+}
+
+void activities_destroy(struct gateway *gw) {
+    CARBON_ASSERT(gw != NULL);
+    struct activities *a = gw->activities;
+    if (a == NULL) return;
+    activities_stop(gw);
     pthread_mutex_destroy(&a->lock);
     pthread_cond_destroy(&a->wake);
     OPENSSL_cleanse(&a->secrets, sizeof a->secrets);
@@ -231,44 +270,6 @@ void activities_stop(struct gateway *gw) {
 
 /* ---- the issuer: reserve before issuing, settle after ----------------------------- */
 
-/* Reserves req at home (a peer). 0 with *res, or -1 with err. */
-static int act_reserve_at_peer(struct gateway *gw, const char *home, const activity_request_t *req,
-                               activity_result_t *res, char *err, size_t errlen) {
-    Carbon__V1__ActivityReservation one = CARBON__V1__ACTIVITY_RESERVATION__INIT;
-    one.activity_key = (char *)req->key;
-    one.issuance_id = (char *)req->iid;
-    one.expiry_unix_ms = req->expiry_ms;
-    Carbon__V1__ActivityReservation *list[1] = {&one};
-    Carbon__V1__ReserveActivitiesRequest m = CARBON__V1__RESERVE_ACTIVITIES_REQUEST__INIT;
-    m.region = gw->cfg.region;
-    m.reservations = list;
-    m.n_reservations = 1;
-    ProtobufCMessage *resp = NULL;
-    if (peers_call(gw->peers, home, "/carbon.v1.Federation/ReserveActivities", &m.base,
-                   &carbon__v1__reserve_activities_response__descriptor, &resp, gw->cfg.peer_timeout_ms, err,
-                   errlen) != 0)
-        return -1;
-    const Carbon__V1__ReserveActivitiesResponse *r = (const Carbon__V1__ReserveActivitiesResponse *)resp;
-    int rc = -1;
-    memset(res, 0, sizeof *res);
-    if (r->n_results != 1 || strcmp(r->results[0]->activity_key, req->key) != 0) {
-        snprintf(err, errlen, "%s answered another reservation", home);
-    } else if (r->results[0]->outcome == CARBON__V1__RESERVATION_OUTCOME__RESERVATION_OUTCOME_RESERVED &&
-               r->results[0]->reservation > 0) {
-        res->outcome = ACTIVITY_RESERVED;
-        res->rsv = r->results[0]->reservation;
-        rc = 0;
-    } else if (r->results[0]->outcome == CARBON__V1__RESERVATION_OUTCOME__RESERVATION_OUTCOME_TAKEN &&
-               strlen(r->results[0]->holder_region) <= LEDGER_REGION_MAX) {
-        res->outcome = ACTIVITY_TAKEN;
-        snprintf(res->holder, sizeof res->holder, "%s", r->results[0]->holder_region);
-        rc = 0;
-    } else {
-        snprintf(err, errlen, "%s refused the reservation: %.64s", home, r->results[0]->reason);
-    }
-    protobuf_c_message_free_unpacked(resp, NULL);
-    return rc;
-}
 
 /* The class an activity of methodology m is keyed under. */
 static void act_class(const struct gateway *gw, const catalog_methodology_t *m, char out[ACTIVITY_CLASS_MAX + 1]) {
@@ -276,64 +277,155 @@ static void act_class(const struct gateway *gw, const catalog_methodology_t *m, 
     else snprintf(out, ACTIVITY_CLASS_MAX + 1, "%s:%s", gw->cfg.region, m->id);
 }
 
-/* Answers the call for a reservation that did not give this issuance the
- * activity; returns 0. */
-static int act_refuse(server_call_t *call, const activity_result_t *res, const char *home, const char *why) {
-    if (why != NULL)
-        server_refuse(call, REASON_ACTIVITY_HOME_UNREACHABLE, "the activity's home %s: %s", home, why);
-    else if (res->outcome == ACTIVITY_LIMIT)
-        server_refuse(call, REASON_ACTIVITY_LIMIT, "%d reservations of this region are unsettled at %s",
-                      ACTIVITY_PENDING_MAX, home);
-    else
-        server_refuse(call, REASON_DUPLICATE_ISSUANCE, "the same activity was issued (or is being issued) by %s",
-                      res->holder);
-    return 0;
+int activities_claim_submit(struct gateway *gw, const ledger_issue_t *in, const catalog_methodology_t *m,
+                            activities_claimed_fn done, void *ctx) {
+    CARBON_ASSERT(gw != NULL && in != NULL && m != NULL && done != NULL);
+    struct activities *a = gw->activities;
+    if (a == NULL) return 1;
+    act_claim_t *c = calloc(1, sizeof *c);
+    if (c == NULL) abort();
+    c->in = *in;
+    act_class(gw, m, c->cls);
+    c->done = done;
+    c->ctx = ctx;
+    c->reason = -1;
+    pthread_mutex_lock(&a->lock);
+    int queued = a->claims_n < ACT_CLAIMS_MAX && !a->stop;
+    if (queued) {
+        a->claims[a->claims_n++] = c;
+        pthread_cond_broadcast(&a->wake);
+    }
+    pthread_mutex_unlock(&a->lock);
+    if (!queued) free(c);
+    return queued ? 0 : -1;
 }
 
-int activities_claim(server_call_t *call, store_t *st, const catalog_methodology_t *m, const ledger_issue_t *in,
-                     activity_claim_t *claim) {
-    CARBON_ASSERT(call != NULL && st != NULL && m != NULL && in != NULL && claim != NULL);
-    const char *fingerprint = in->fingerprint, *iid = in->issuance_id, *request_fp = in->request_fp;
-    const char *account = in->account;
-    uint32_t vintage = in->vintage;
-    struct gateway *gw = server_call_app(call);
-    memset(claim, 0, sizeof *claim);
-    if (!act_keyed(gw)) return 1;
+/* Refuses claim c for reason, with a message. */
+__attribute__((format(printf, 3, 4))) static void act_claim_refuse(act_claim_t *c, int reason, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->why, sizeof c->why, fmt, ap);
+    va_end(ap);
+    c->reason = reason;
+    c->go = 0;
+}
+
+/* Decides whether c needs a reservation (issue.lua would answer it without
+ * one: nothing to reserve) and, if so, its key and home. */
+static void act_claim_prepare(struct gateway *gw, store_t *st, act_claim_t *c) {
     char err[256] = "";
-    int go = activity_issue_precheck(st, iid, request_fp, account, fingerprint, err, sizeof err);
-    if (go < 0) {
-        server_refuse(call, REASON_STORE_UNAVAILABLE, "%s", err);
-        return 0;
+    int go = activity_issue_precheck(st, c->in.issuance_id, c->in.request_fp, c->in.account, c->in.fingerprint,
+                                     err, sizeof err);
+    if (go < 0) return act_claim_refuse(c, REASON_STORE_UNAVAILABLE, "%s", err);
+    if (go == 0) return; /* issue.lua answers it (replay or refusal): nothing to reserve */
+    if (strlen(c->in.fingerprint) > ACTIVITY_FP_MAX ||
+        activity_key(&gw->activities->secrets, c->in.vintage, c->cls, c->in.fingerprint, c->claim.key) != 0)
+        return act_claim_refuse(c, REASON_NO_ACTIVITY_SECRET, "no federation secret covers vintage %u",
+                                c->in.vintage);
+    snprintf(c->claim.home, sizeof c->claim.home, "%s", act_home(gw->activities, c->claim.key));
+    c->go = 1;
+}
+
+/* Reserves list[0..n) at home (a peer). 0 with res[], or -1 with err. */
+static int act_reserve_at_peer(struct gateway *gw, const char *home, const activity_request_t *req, size_t n,
+                               activity_result_t *res, char *err, size_t errlen) {
+    arena_t a = {0};
+    Carbon__V1__ReserveActivitiesRequest m = CARBON__V1__RESERVE_ACTIVITIES_REQUEST__INIT;
+    m.region = gw->cfg.region;
+    m.reservations = arena_alloc(&a, n * sizeof *m.reservations);
+    for (size_t i = 0; i < n; i++) {
+        Carbon__V1__ActivityReservation *x = arena_alloc(&a, sizeof *x);
+        carbon__v1__activity_reservation__init(x);
+        x->activity_key = (char *)req[i].key;
+        x->issuance_id = (char *)req[i].iid;
+        x->expiry_unix_ms = req[i].expiry_ms;
+        m.reservations[m.n_reservations++] = x;
     }
-    if (go == 0) return 1; /* issue.lua answers it (replay or refusal): nothing to reserve */
-    char cls[ACTIVITY_CLASS_MAX + 1];
-    act_class(gw, m, cls);
-    if (strlen(fingerprint) > ACTIVITY_FP_MAX || activity_key(&gw->activities->secrets, vintage, cls, fingerprint,
-                                                              claim->key) != 0) {
-        server_refuse(call, REASON_NO_ACTIVITY_SECRET, "no federation secret covers vintage %u", vintage);
-        return 0;
+    ProtobufCMessage *resp = NULL;
+    int rc = peers_call(gw->peers, home, "/carbon.v1.Federation/ReserveActivities", &m.base,
+                        &carbon__v1__reserve_activities_response__descriptor, &resp, gw->cfg.peer_timeout_ms, err,
+                        errlen);
+    arena_free(&a);
+    if (rc != 0) return -1;
+    const Carbon__V1__ReserveActivitiesResponse *r = (const Carbon__V1__ReserveActivitiesResponse *)resp;
+    rc = r->n_results == n ? 0 : -1;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        const Carbon__V1__ReservationResult *x = r->results[i];
+        memset(&res[i], 0, sizeof res[i]);
+        if (strcmp(x->activity_key, req[i].key) != 0) rc = -1;
+        else if (x->outcome == CARBON__V1__RESERVATION_OUTCOME__RESERVATION_OUTCOME_RESERVED && x->reservation > 0)
+            res[i].outcome = ACTIVITY_RESERVED, res[i].rsv = x->reservation;
+        else if (x->outcome == CARBON__V1__RESERVATION_OUTCOME__RESERVATION_OUTCOME_TAKEN &&
+                 strlen(x->holder_region) <= LEDGER_REGION_MAX)
+            res[i].outcome = ACTIVITY_TAKEN, snprintf(res[i].holder, sizeof res[i].holder, "%s", x->holder_region);
+        else
+            res[i].outcome = ACTIVITY_LIMIT; /* refused by the home: treated as not reserved */
     }
-    snprintf(claim->home, sizeof claim->home, "%s", act_home(gw->activities, claim->key));
-    /* the reservation lasts as long as a leg (the issuance is one script away) */
+    if (rc != 0) snprintf(err, errlen, "%s answered other reservations than asked", home);
+    protobuf_c_message_free_unpacked(resp, NULL);
+    return rc;
+}
+
+/* What reservation result res means for claim c. */
+static void act_claim_result(struct gateway *gw, act_claim_t *c, const activity_result_t *res) {
+    if (res->outcome == ACTIVITY_RESERVED) c->claim.rsv = res->rsv;
+    else if (res->outcome == ACTIVITY_TAKEN && strcmp(res->holder, gw->cfg.region) == 0)
+        c->claim.rsv = 0; /* held by another issuance of this region: issue.lua answers DOUBLE_ISSUANCE */
+    else if (res->outcome == ACTIVITY_TAKEN)
+        act_claim_refuse(c, REASON_DUPLICATE_ISSUANCE, "the same activity was issued (or is being issued) by %s",
+                         res->holder);
+    else
+        act_claim_refuse(c, REASON_ACTIVITY_LIMIT, "%s refused the reservation (at most %d unsettled per region)",
+                         c->claim.home, ACTIVITY_PENDING_MAX);
+}
+
+/* Reserves the claims list[0..n) (all homed at home, n <= ACTIVITY_BATCH_MAX). */
+static void act_claims_reserve(struct gateway *gw, store_t *st, const char *home, act_claim_t **list, size_t n) {
+    static activity_request_t req[ACTIVITY_BATCH_MAX];
+    static activity_result_t res[ACTIVITY_BATCH_MAX];
+    uint64_t now_ms = ledger_now_ms();
     uint64_t ttl_ms = gw->cfg.leg_expiry_ms < ACT_EXPIRY_AHEAD_MAX_MS ? gw->cfg.leg_expiry_ms : ACT_EXPIRY_AHEAD_MAX_MS;
-    activity_request_t req = {.expiry_ms = ledger_now_ms() + ttl_ms};
-    snprintf(req.key, sizeof req.key, "%s", claim->key);
-    snprintf(req.iid, sizeof req.iid, "%s", iid);
-    activity_result_t res;
-    int rc = strcmp(claim->home, gw->cfg.region) == 0
-                 ? (activity_reserve(st, gw->cfg.region, ledger_now_ms(), &req, 1, &res, err, sizeof err) ==
-                            LEDGER_OK
-                        ? 0
-                        : -1)
-                 : act_reserve_at_peer(gw, claim->home, &req, &res, err, sizeof err);
-    if (rc != 0) return act_refuse(call, NULL, claim->home, err);
-    if (res.outcome == ACTIVITY_RESERVED) {
-        claim->rsv = res.rsv;
-        return 1;
+    for (size_t i = 0; i < n; i++) {
+        snprintf(req[i].key, sizeof req[i].key, "%s", list[i]->claim.key);
+        snprintf(req[i].iid, sizeof req[i].iid, "%s", list[i]->in.issuance_id);
+        req[i].expiry_ms = now_ms + ttl_ms; /* as long as a leg: the issuance is one script away */
     }
-    /* held by another issuance of this region: issue.lua answers DOUBLE_ISSUANCE */
-    if (res.outcome == ACTIVITY_TAKEN && strcmp(res.holder, gw->cfg.region) == 0) return 1;
-    return act_refuse(call, &res, claim->home, NULL);
+    char err[256] = "";
+    int rc = strcmp(home, gw->cfg.region) == 0
+                 ? (activity_reserve(st, home, now_ms, req, n, res, err, sizeof err) == LEDGER_OK ? 0 : -1)
+                 : act_reserve_at_peer(gw, home, req, n, res, err, sizeof err);
+    for (size_t i = 0; i < n; i++) {
+        if (rc != 0) act_claim_refuse(list[i], REASON_ACTIVITY_HOME_UNREACHABLE, "the activity's home %s: %s", home, err);
+        else act_claim_result(gw, list[i], &res[i]);
+    }
+}
+
+/* Takes the queued claims, reserves them per home in batches, and answers
+ * each through its callback. */
+static void act_claims(struct gateway *gw, store_t *st) {
+    struct activities *a = gw->activities;
+    static act_claim_t *taken[ACT_CLAIMS_MAX], *list[ACTIVITY_BATCH_MAX];
+    pthread_mutex_lock(&a->lock);
+    size_t n = a->claims_n;
+    memcpy(taken, a->claims, n * sizeof taken[0]);
+    a->claims_n = 0;
+    pthread_mutex_unlock(&a->lock);
+    for (size_t i = 0; i < n; i++) act_claim_prepare(gw, st, taken[i]);
+    for (size_t r = 0; r < a->regions_n; r++) {
+        size_t k = 0;
+        for (size_t i = 0; i <= n; i++) {
+            if (i < n && taken[i]->go && strcmp(taken[i]->claim.home, a->regions[r]) == 0) list[k++] = taken[i];
+            if (k > 0 && (k == ACTIVITY_BATCH_MAX || i == n)) {
+                act_claims_reserve(gw, st, a->regions[r], list, k);
+                k = 0;
+            }
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (taken[i]->reason >= 0) taken[i]->claim.key[0] = '\0';
+        taken[i]->done(taken[i]->ctx, &taken[i]->claim, taken[i]->reason, taken[i]->why);
+        free(taken[i]);
+    }
 }
 
 void activities_settle_later(struct gateway *gw, const char *key, uint64_t rsv, const char *iid, int issued) {

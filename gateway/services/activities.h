@@ -34,19 +34,26 @@ typedef struct {
 /* Loads the secrets (if configured) and starts the home's thread. 0, or -1
  * with err (an unreadable or malformed secrets file). */
 int activities_start(struct gateway *gw, char *err, size_t errlen);
-/* Stops the thread and frees what activities_start made (idempotent). */
+/* Stops the thread, answering the claims still queued; later claims are
+ * refused (activities_claim_submit returns -1). Idempotent. */
 void activities_stop(struct gateway *gw);
+/* Stops (if needed) and frees what activities_start made (idempotent). */
+void activities_destroy(struct gateway *gw);
 
-/* Reserves the activity of issuance in (methodology m of this region) at
- * its home, unless issue.lua would answer in without recording it (a
- * replay, a reused id, an unknown account, a fingerprint issued here: a
- * refused request changes nothing anywhere). 1 with *claim (key "" when
- * nothing was reserved or keying is off); or 0 after answering the call:
- * ALREADY_EXISTS DUPLICATE_ISSUANCE naming the holder region,
- * UNAVAILABLE ACTIVITY_HOME_UNREACHABLE, RESOURCE_EXHAUSTED ACTIVITY_LIMIT,
- * FAILED_PRECONDITION NO_ACTIVITY_SECRET, UNAVAILABLE STORE_UNAVAILABLE. */
-int activities_claim(server_call_t *call, store_t *st, const catalog_methodology_t *m, const ledger_issue_t *in,
-                     activity_claim_t *claim);
+/* The outcome of a claim (activities_claim_submit): reason < 0 and *claim
+ * (key "" when nothing was reserved), or the reason (reasons.h) it was
+ * refused for and why (for the caller's answer; claim may then be NULL). */
+typedef void (*activities_claimed_fn)(void *ctx, const activity_claim_t *claim, int reason, const char *why);
+
+/* Hands the claim of issuance in (methodology m of this region) to the
+ * activities' thread, which reserves it at its home, batched per home, the
+ * same way as activities_claim, and then calls done(ctx, ...) from that
+ * thread (never from this one). No server worker waits for the home. 0
+ * when queued; 1 when activities are not keyed (done is not called: go on
+ * without a claim); -1 when the bounded queue is full (done is not called). */
+int activities_claim_submit(struct gateway *gw, const ledger_issue_t *in, const catalog_methodology_t *m,
+                            activities_claimed_fn done, void *ctx);
+
 
 /* Queues the settlement of the reservation (key, rsv; key "" or rsv 0:
  * nothing) of issuance iid, recorded (issued 1) or refused (issued 0), for

@@ -240,6 +240,28 @@ static void registry_issue_done(group_commit_entry_t *e, store_t *st) {
     free(w);
 }
 
+/* An Issue waiting for its activity's reservation (activities_claim_submit). */
+typedef struct {
+    server_call_t *call;
+    const catalog_t *cat;
+    ledger_issue_t in;
+} registry_issue_claim_t;
+
+/* The reservation's outcome: refused (answered now) or the issuance goes
+ * on to the group commit with its reservation. */
+static void registry_issue_claimed(void *ctx, const activity_claim_t *claim, int reason, const char *why) {
+    registry_issue_claim_t *c = ctx;
+    if (reason >= 0) {
+        server_refuse(c->call, (reason_t)reason, "%s", why);
+    } else {
+        snprintf(c->in.activity_key, sizeof c->in.activity_key, "%s", claim->key);
+        c->in.reservation = claim->rsv;
+        if (claim->rsv > 0) failpoint_hit("issue.after_reserve");
+        registry_write_submit(c->call, GROUP_COMMIT_ISSUE, &c->in, NULL, c->cat, registry_issue_done);
+    }
+    free(c);
+}
+
 void registry_issue(server_call_t *call, const ProtobufCMessage *request) {
     CARBON_ASSERT(call != NULL && request != NULL);
     const Carbon__V1__IssueRequest *req = (const Carbon__V1__IssueRequest *)request;
@@ -270,17 +292,22 @@ void registry_issue(server_call_t *call, const ProtobufCMessage *request) {
     in.amount_g = amount_g;
     registry_request_fp(in.request_fp, "issue|%s|%s|%u|%" PRIu64 "|%s", req->account_id, m->id,
                         req->vintage_year, req->quantity_milli, req->activity_fingerprint);
-    store_t *st = gateway_call_store(call);
-    if (st == NULL) return;
     /* one activity, one issuance in the federation (services/activities.h):
-     * reserved at its home before the issuance is recorded (this worker
-     * waits for the home's answer), settled after it (registry_issue_done) */
-    activity_claim_t claim;
-    if (!activities_claim(call, st, m, &in, &claim)) return;
-    snprintf(in.activity_key, sizeof in.activity_key, "%s", claim.key);
-    in.reservation = claim.rsv;
-    if (claim.rsv > 0) failpoint_hit("issue.after_reserve");
-    registry_write_submit(call, GROUP_COMMIT_ISSUE, &in, NULL, cat, registry_issue_done);
+     * reserved at its home before the issuance is recorded, by the
+     * activities' thread (no worker waits for the home), settled after it
+     * (registry_issue_done) */
+    registry_issue_claim_t *c = calloc(1, sizeof *c);
+    if (c == NULL) abort();
+    c->call = call;
+    c->cat = cat;
+    c->in = in;
+    int rc = activities_claim_submit(gw, &in, m, registry_issue_claimed, c);
+    if (rc == 0) return;
+    free(c);
+    if (rc > 0) registry_write_submit(call, GROUP_COMMIT_ISSUE, &in, NULL, cat, registry_issue_done);
+    else
+        server_reply_error(call, GRPC_STATUS_RESOURCE_EXHAUSTED, REASON(QUEUE_FULL),
+                           "too many issuances wait for their activity's reservation; retry");
 }
 
 /* ---- Quote and Transfer ----------------------------------------------------------- */

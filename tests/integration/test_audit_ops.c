@@ -248,7 +248,7 @@ Test(audit_ops, trace_of_a_serial_across_the_borders_and_its_graph, .timeout = 1
     cr_assert_eq(gwctl(BJ, "auditor", &out, "trace", "CN-TJ:1", NULL, NULL, NULL, NULL), 0, "%s", out);
     /* In time order: issued in CN-TJ, held there, prepared and applied in
      * CN-BJ (1350 points), held there, applied in CN-HE (100 credits), retired. */
-    const char *order[] = {"CN-TJ       2 issue", "hold     15 kg", "CN-BJ", "apply    1350 point",
+    const char *order[] = {"CN-TJ", "issue", "hold     15 kg", "CN-BJ", "apply    1350 point",
                            "hold     1000 point", "apply    100 credit", "retire   20 credit"};
     const char *at = out;
     for (size_t k = 0; k < sizeof order / sizeof order[0]; k++) {

@@ -895,6 +895,22 @@ static uint64_t h_snapshot_hash(const redisReply *r, size_t step, int unordered)
     return h;
 }
 
+/* Waits (at most 5 s) until no activity reservation in c's store is still
+ * unsettled: an issuer settles its reservations at their homes just after
+ * it answers (gateway/services/activities.h), so a snapshot taken right
+ * after an Issue would otherwise race with that settlement. */
+static void h_wait_activities_settled(redisContext *c) {
+    for (int tries = 0; tries < 100; tries++) {
+        redisReply *v = redisCommand(c, "HVALS " STORE_KEY_ACTIVITIES);
+        int pending = 0;
+        for (size_t k = 0; v != NULL && v->type == REDIS_REPLY_ARRAY && k < v->elements; k++)
+            pending += v->element[k]->type == REDIS_REPLY_STRING && v->element[k]->str[0] == 'R';
+        freeReplyObject(v);
+        if (pending == 0) return;
+        proc_sleep_ms(50);
+    }
+}
+
 char *federation_store_snapshot(const federation_t *f, int i) {
     redis_harness_t *rh = federation_redis(f, i);
     if (rh == NULL) return NULL;
@@ -903,6 +919,7 @@ char *federation_store_snapshot(const federation_t *f, int i) {
         h_errf("federation_store_snapshot: %s", redis_last_error());
         return NULL;
     }
+    h_wait_activities_settled(c);
     char *out = NULL;
     size_t out_len = 0;
     FILE *m = open_memstream(&out, &out_len);
