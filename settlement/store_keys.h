@@ -97,6 +97,10 @@
  *                           use by a gateway (settlement/store.h STORE_REGION_KEY)
  *   lease:recovery   string the engine holding the recovery lease (PX expiry)
  *   lease:integrator string the gateway integrating the audit log (PX expiry)
+ *   lease:checkpointer string the gateway signing and sending the region's
+ *                           checkpoints (PX expiry): one at a time, so that a
+ *                           sibling's older checkpoint never reaches a witness
+ *                           after a newer one (a false fork alarm)
  *   audit:head       hash   (before carbon-audit/3: the hash chain's head; a
  *                           store holding it is refused, settlement/log_tree.h)
  *   checkpoint:...      everything of checkpoints and witnessing (settlement/witness.h),
@@ -174,6 +178,7 @@
 #define STORE_KEY_LEASE_PREFIX "cj:lease:"
 #define STORE_KEY_LEASE_RECOVERY "cj:lease:recovery"
 #define STORE_KEY_LEASE_INTEGRATOR "cj:lease:integrator"
+#define STORE_KEY_LEASE_CHECKPOINTER "cj:lease:checkpointer"
 #define STORE_KEY_CHECKPOINT_PREFIX "cj:checkpoint:"
 /* checkpoints and witnesses (settlement/witness.h): all under STORE_KEY_CHECKPOINT_PREFIX */
 #define STORE_KEY_CHECKPOINT_OWN_SIZES "cj:checkpoint:own:sizes"

@@ -326,6 +326,16 @@ static void checkpointer_send(struct gateway *gw, store_t *st, size_t i, uint64_
 static void checkpointer_tick(struct gateway *gw, store_t *st, checkpointer_t *c) {
     CARBON_ASSERT(gw != NULL && st != NULL && c != NULL);
     witnessing_refresh_alarm(gw, st);
+    /* One gateway of the region signs and sends at a time: two would race,
+     * and one's older checkpoint could reach a witness after the other's
+     * newer one, which the witness must take for a rollback. */
+    uint64_t lease_ms = 3u * gw->cfg.checkpoint_interval_ms < 3000u ? 3000u : 3u * gw->cfg.checkpoint_interval_ms;
+    int held = 0;
+    char lerr[256] = "";
+    if (store_lease_take(st, STORE_KEY_LEASE_CHECKPOINTER, gw->lease_owner, lease_ms, &held, lerr, sizeof lerr) !=
+            STORE_OK ||
+        !held)
+        return;
     checkpointer_sign_new(gw, st, c);
     uint64_t size = 0;
     char *note = NULL, err[256] = "";
