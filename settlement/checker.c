@@ -757,11 +757,11 @@ static int checker_read_map(store_t *st, checker_ctx_t *c) {
                               s->map[k].last < s->map[k - 1].last ? s->map[k].last : s->map[k - 1].last,
                               s->map[k - 1].state, s->map[k - 1].region, s->map[k].state, s->map[k].region);
     char key[sizeof STORE_KEY_SERIALS_PREFIX + CARBON_REGION_SIZE];
-    snprintf(key, sizeof key, "%s%s", STORE_KEY_SERIALS_PREFIX, s->region);
+    snprintf(key, sizeof key, "%s%.*s", STORE_KEY_SERIALS_PREFIX, (int)CARBON_REGION_MAX, s->region);
     if ((r = checker_zrange(st, c, key)) == NULL) return -1;
     for (size_t i = 0; i < r->elements; i++) {
         ledger_block_t b = {0};
-        snprintf(b.origin, sizeof b.origin, "%s", s->region);
+        snprintf(b.origin, sizeof b.origin, "%.*s", (int)(sizeof b.origin - 1), s->region);
         if (sscanf(r->element[i]->str, "%" SCNu64 ":%" SCNu64, &b.first, &b.last) == 2 && b.first <= b.last)
             checker_add_span(&s->own, &b, "index"); /* a malformed one: checker_index said so */
     }
@@ -770,7 +770,7 @@ static int checker_read_map(store_t *st, checker_ctx_t *c) {
     if ((r = checker_zrange(st, c, STORE_KEY_ORIGIN_LOCKS)) == NULL) return -1;
     for (size_t i = 0; i < r->elements; i++) {
         ledger_block_t b = {0};
-        snprintf(b.origin, sizeof b.origin, "%s", s->region);
+        snprintf(b.origin, sizeof b.origin, "%.*s", (int)(sizeof b.origin - 1), s->region);
         if (sscanf(r->element[i]->str, "%" SCNu64 ":%" SCNu64, &b.first, &b.last) == 2 && b.first <= b.last)
             checker_add_span(&s->locks, &b, "lock");
         else
@@ -903,7 +903,7 @@ static void checker_map_home(checker_pass_t *p, const checker_store_t *o) {
     checker_spans_t home = {0};
     uint64_t cur = 1;
     ledger_block_t b = {0};
-    snprintf(b.origin, sizeof b.origin, "%s", o->region);
+    snprintf(b.origin, sizeof b.origin, "%.*s", (int)(sizeof b.origin - 1), o->region);
     for (size_t k = 0; k <= o->map_n; k++) {
         uint64_t upto = k < o->map_n ? o->map[k].first - 1 : o->serial_last;
         if (upto >= cur) {

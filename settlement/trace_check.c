@@ -169,7 +169,7 @@ static void tc_finding(trace_check_t *tc, int r, uint64_t seq, const char *tid, 
     }
     trace_check_finding_t *f = &tc->findings[tc->findings_n++];
     memset(f, 0, sizeof *f);
-    snprintf(f->region, sizeof f->region, "%s", tc_region_name(tc, r));
+    snprintf(f->region, sizeof f->region, "%.*s", (int)(sizeof f->region - 1), tc_region_name(tc, r));
     f->seq = seq;
     snprintf(f->tid, sizeof f->tid, "%s", tid ? tid : "");
     snprintf(f->event, sizeof f->event, "%s", event);

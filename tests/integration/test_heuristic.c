@@ -312,7 +312,15 @@ Test(heuristic, forced_commit_spent_is_heuristic_mixed_until_compensated, .timeo
     redisReply *r = redisCommand(c, "ZSCORE " STORE_KEY_LEGS_OPEN " %s", tid);
     cr_assert(r != NULL && r->type == REDIS_REPLY_NIL, "CN-TJ still re-sends its decision");
     freeReplyObject(r);
+    r = redisCommand(c, "ZSCORE " STORE_KEY_LEGS_UNACKED_PREFIX "CN-BJ %s", tid);
+    cr_assert(r != NULL && r->type == REDIS_REPLY_NIL, "CN-TJ's recovery still re-sends its decision to CN-BJ");
+    freeReplyObject(r);
     redisFree(c);
+    /* and CN-BJ stops hearing it: its alarm line is not repeated pass after pass */
+    int mixed_lines = federation_log_count(fed, BJ, "\"heuristic_mixed\"");
+    proc_sleep_ms(2000); /* several recovery passes (300 ms) */
+    cr_assert_leq(federation_log_count(fed, BJ, "\"heuristic_mixed\""), mixed_lines + 1,
+                  "CN-TJ keeps sending its decision for a HEURISTIC_MIXED leg");
     const char *indoubt[] = {"indoubt", NULL};
     char *out = NULL;
     for (int i = TJ; i <= BJ; i++) {
