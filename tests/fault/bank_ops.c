@@ -54,7 +54,11 @@ int bank_list_in_doubt(grpc_channel *ch, const char *region, bank_indoubt_t *out
         bank_region_of(from, sizeof from, d->leg->from_account);
         bank_region_of(to, sizeof to, d->leg->to_account);
         /* the peer is the end that is not this region */
-        bank_copy(o->peer, sizeof o->peer, strcmp(from, region) == 0 ? to : from);
+        int outgoing = strcmp(from, region) == 0;
+        bank_copy(o->peer, sizeof o->peer, outgoing ? to : from);
+        const char *mine = outgoing ? d->leg->from_account : d->leg->to_account;
+        bank_copy(o->account, sizeof o->account, mine != NULL && strchr(mine, '/') ? strchr(mine, '/') + 1 : "");
+        if (d->leg->n_blocks > 0) bank_copy(o->methodology, sizeof o->methodology, d->leg->blocks[0]->methodology_id);
     }
     protobuf_c_message_free_unpacked(resp, NULL);
     return (int)n;

@@ -23,6 +23,8 @@ typedef struct {
     char peer[16];          /* the other region: the destination of a source leg, the source of a destination leg */
     char heuristic[8];      /* "", "COMMIT", "ABORT" */
     char heuristic_outcome[16];
+    char account[40];       /* this region's account of the leg (the ID of "REGION/ID") */
+    char methodology[32];   /* the origin methodology of its first block */
 } bank_indoubt_t;
 
 /* ListInDoubt (limit BANK_OPS_LIST_MAX) at ch, whose region is region.

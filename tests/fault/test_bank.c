@@ -53,6 +53,9 @@
 #include "tests/support/gateway_harness.h"
 #include "tests/support/proc.h"
 #include "tests/support/registry_client.h"
+#include "settlement/store_keys.h"
+
+#include <hiredis/hiredis.h>
 
 #include <criterion/criterion.h>
 #include <criterion/logging.h>
@@ -230,6 +233,7 @@ typedef struct {
     unsigned long backlog_max;       /* the largest backlog listed towards a down peer */
     long long drain_ms_max;          /* the longest drain after it came back */
     unsigned long forced_ok, forced_commit, forced_too_early, forced_nothing;
+    unsigned long spent;             /* forced COMMITs whose credits the test moved on at once */
     unsigned long mixed, comp_source, comp_dest;
 } episodes_t;
 
@@ -250,6 +254,7 @@ static forced_t forced_legs[FORCED_MAX];
 static size_t forced_n;
 #define BACKLOG_DRAIN_MS 90000
 #define FORCE_WAIT_MS 30000
+#define FORCE_ATTEMPTS 5
 static forced_t *forced_find(const char *tid);
 
 /* ---- clients ------------------------------------------------------------------------- */
@@ -980,6 +985,93 @@ static forced_t *forced_find(const char *tid) {
     return NULL;
 }
 
+/* The legs prepared at the other regions from c and not decided when c froze. */
+#define PEND_MAX 256
+static struct {
+    char tid[33];
+    int done;
+} pend[PEND_MAX];
+static int pend_n;
+
+static void pend_done(const char *tid) {
+    for (int k = 0; k < pend_n; k++)
+        if (strcmp(pend[k].tid, tid) == 0) pend[k].done = 1;
+}
+
+static int pend_left(void) {
+    int left = 0;
+    for (int k = 0; k < pend_n; k++) left += !pend[k].done;
+    return left;
+}
+
+/* Reads into pend[] the legs the other regions' stores hold prepared from c
+ * (voted yes, no decision yet). -1 if a store did not answer. */
+static int pend_read(int c) {
+    pend_n = 0;
+    for (int d = 0; d < NREG; d++) {
+        if (d == c) continue;
+        redisContext *rc = redis_connect(federation_redis(fed, d));
+        if (rc == NULL) return -1;
+        redisReply *rep = redisCommand(rc, "ZRANGE %s%s 0 -1", STORE_KEY_LEGS_PREPARED_PREFIX, REGION[c]);
+        for (size_t k = 0; rep != NULL && rep->type == REDIS_REPLY_ARRAY && k < rep->elements; k++)
+            if (pend_n < PEND_MAX && rep->element[k]->type == REDIS_REPLY_STRING) {
+                snprintf(pend[pend_n].tid, sizeof pend[pend_n].tid, "%s", rep->element[k]->str);
+                pend[pend_n++].done = 0;
+            }
+        int ok = rep != NULL;
+        if (rep != NULL) freeReplyObject(rep);
+        redisFree(rc);
+        if (!ok) return -1;
+    }
+    return pend_n;
+}
+
+/* Waits at most ms until another region's store holds a leg prepared from c
+ * and not decided (polling each millisecond); 1 if one is there. */
+static int episode_wait_prepared(int c, long long ms) {
+    redisContext *rc[NREG] = {0};
+    int found = 0;
+    for (int d = 0; d < NREG; d++)
+        if (d != c) rc[d] = redis_connect(federation_redis(fed, d));
+    for (long long until = proc_now_ms() + ms; !found && proc_now_ms() < until;) {
+        for (int d = 0; d < NREG && !found; d++) {
+            if (rc[d] == NULL) continue;
+            redisReply *rep = redisCommand(rc[d], "ZCARD %s%s", STORE_KEY_LEGS_PREPARED_PREFIX, REGION[c]);
+            found = rep != NULL && rep->type == REDIS_REPLY_INTEGER && rep->integer > 0;
+            if (rep != NULL) freeReplyObject(rep);
+        }
+        if (!found) usleep(500);
+    }
+    for (int d = 0; d < NREG; d++)
+        if (rc[d] != NULL) redisFree(rc[d]);
+    return found;
+}
+
+static int index_of(const char *const *names, int n, const char *name) {
+    for (int k = 0; k < n; k++)
+        if (strcmp(names[k], name) == 0) return k;
+    return -1;
+}
+
+/* After a forced COMMIT at d: the account's whole balance of the leg's
+ * methodology moves on to the third region (the credits are "spent"), so
+ * that the coordinator's ABORT finds them gone: HEURISTIC_MIXED. */
+static void episode_spend(int c, int d, const bank_indoubt_t *l) {
+    const char *accts[ACCOUNTS_MAX];
+    for (int k = 0; k < cfg.accounts; k++) accts[k] = acct_name[d][k];
+    int a = index_of(accts, (int)cfg.accounts, l->account), m = index_of(METH, NREG, l->methodology);
+    if (a < 0 || m < 0) return;
+    uint64_t g = rc_balance_g(reg(d), l->account, l->methodology);
+    if (g == UINT64_MAX || g / UNIT_G[d] == 0) return;
+    rec_t *r = client_new_rec(&episode_client);
+    r->src = (uint8_t)d, r->dst = (uint8_t)(NREG - c - d), r->meth = (uint8_t)m, r->src_acct = (uint8_t)a;
+    r->dst_acct = 0;
+    r->amount = g / UNIT_G[d];
+    atomic_fetch_add(&n_attempts, 1);
+    client_send(&episode_client, r, r->amount, 0, K_SAME);
+    ep.spent++;
+}
+
 /* One pass of the operators of every region but c over the legs prepared
  * there by c and not decided: each is forced (COMMIT or ABORT at random).
  * Returns the number of legs still waiting (refused as too early). */
@@ -1005,15 +1097,21 @@ static int episode_force_pass(int c, uint64_t *rng) {
             grpc_status_code code = bank_resolve(ch, l->tid, dec, 0, "bank test: the coordinator is paused", &st);
             if (code == GRPC_STATUS_OK) {
                 ep.forced_ok++;
-                if (dec == CARBON__V1__DECISION__DECISION_COMMIT) ep.forced_commit++;
+                pend_done(l->tid);
                 forced_add(l->tid, d, dec);
+                if (dec == CARBON__V1__DECISION__DECISION_COMMIT) {
+                    ep.forced_commit++;
+                    if (rng_below(rng, 2)) episode_spend(c, d, l);
+                }
                 fprintf(stderr, "test_bank: episode: operator of %s forced %s on %s (coordinator %s paused)\n",
                         REGION[d], dec == CARBON__V1__DECISION__DECISION_COMMIT ? "COMMIT" : "ABORT", l->tid,
                         REGION[c]);
             } else if (strcmp(st.reason, "HEURISTIC_TOO_EARLY") == 0 || strcmp(st.reason, "NOT_EXPIRED") == 0) {
                 ep.forced_too_early++;
                 waiting++;
-            } else if (strcmp(st.reason, "NOT_IN_DOUBT") != 0) { /* decided meanwhile: fine */
+            } else if (strcmp(st.reason, "NOT_IN_DOUBT") == 0) { /* decided meanwhile: fine */
+                pend_done(l->tid);
+            } else {
                 problem("ResolveInDoubt %s at %s (coordinator %s paused): %s (%s)", l->tid, REGION[d],
                         REGION[c], client_status_name(code), st.details);
             }
@@ -1030,9 +1128,11 @@ static void episode_forced(uint64_t *rng) {
     int c = (int)rng_below(rng, NREG);
     nemesis_heal();
     ep.forced_episodes++;
-    for (int attempt = 0; attempt < 3; attempt++) {
+    for (int attempt = 0; attempt < FORCE_ATTEMPTS; attempt++) {
+        /* Freeze c the moment a peer voted yes on one of its legs. */
         atomic_store(&episode_src, c);
-        episode_wait(600 + (long long)rng_below(rng, 900));
+        episode_wait(200);
+        episode_wait_prepared(c, 3000);
         for (int k = 0; k < cfg.gateways; k++) {
             int i = c + NREG * k;
             if (federation_sigstop(fed, i) != 0) problem("SIGSTOP %s: %s", INAME(i), federation_last_error());
@@ -1041,19 +1141,20 @@ static void episode_forced(uint64_t *rng) {
         }
         atomic_store(&episode_src, -1);
         long long t_pause = proc_now_ms();
-        fprintf(stderr, "test_bank: episode: SIGSTOP every gateway of %s; operators of its peers wait "
-                        "for the guard\n", REGION[c]);
+        int n = pend_read(c);
+        fprintf(stderr, "test_bank: episode: SIGSTOP every gateway of %s with %d of its legs prepared at its "
+                        "peers; their operators wait for the guard\n", REGION[c], n);
         unsigned long before = ep.forced_ok;
-        /* Legs surface past their expiry (the destination's clock); the guard
-         * opens after heuristic_after_ms of failed QueryDecision attempts. */
-        long long surface = t_pause + cfg.leg_expiry_ms + cfg.skew_ms + 1000;
-        long long give_up = surface + cfg.heuristic_after_ms + FORCE_WAIT_MS;
-        for (;;) {
-            int waiting = episode_force_pass(c, rng);
-            long long now = proc_now_ms();
-            if ((waiting == 0 && now >= surface + cfg.heuristic_after_ms + 2500) || now >= give_up) break;
-            episode_wait(300);
+        /* Legs surface past their expiry (by the destination's clock); the
+         * guard opens after heuristic_after_ms of failed QueryDecision attempts. */
+        long long give_up = t_pause + cfg.leg_expiry_ms + cfg.skew_ms + cfg.heuristic_after_ms + FORCE_WAIT_MS;
+        while (n > 0 && pend_left() > 0 && proc_now_ms() < give_up) {
+            episode_force_pass(c, rng);
+            if (pend_left() > 0) episode_wait(300);
         }
+        if (n > 0 && pend_left() > 0)
+            problem("%d legs prepared from the paused %s could not be forced in %lld ms", pend_left(), REGION[c],
+                    proc_now_ms() - t_pause);
         for (int k = 0; k < cfg.gateways; k++) {
             int i = c + NREG * k;
             if (federation_sigcont(fed, i) != 0) problem("SIGCONT %s: %s", INAME(i), federation_last_error());
@@ -1243,7 +1344,7 @@ static void nemesis(uint64_t *rng) {
         }
         if (proc_now_ms() >= next_progress) {
             nemesis_print_progress(t0);
-            next_progress += 10000;
+            next_progress = proc_now_ms() + 10000;
         }
         proc_sleep_ms(20);
     }
@@ -1540,12 +1641,12 @@ Test(fault, bank, .fini = fini) {
             "  backlog episodes          %lu: largest backlog %lu legs (batch_legs_max %ld), "
             "longest drain %lld ms\n"
             "  forced-decision episodes  %lu: %lu legs forced (%lu COMMIT), %lu refused as too early, "
-            "%lu attempts with no leg in doubt; %" PRIu64 " verified\n"
+            "%lu attempts with no leg in doubt, %lu spent at once; %" PRIu64 " verified\n"
             "  HEURISTIC_MIXED           %lu: compensated at the coordinator %lu, at the destination %lu "
             "(%d checker violations left by design)\n",
             cfg.gateways, cfg.skew_ms, cfg.leg_expiry_ms, (unsigned long long)n_third, v_third,
             ep.backlogs, ep.backlog_max, cfg.batch_legs_max, ep.drain_ms_max, ep.forced_episodes, ep.forced_ok,
-            ep.forced_commit, ep.forced_too_early, ep.forced_nothing, v_heuristic, ep.mixed, ep.comp_source,
+            ep.forced_commit, ep.forced_too_early, ep.forced_nothing, ep.spent, v_heuristic, ep.mixed, ep.comp_source,
             ep.comp_dest, expected);
     fprintf(stderr, "  reasons of ABORTED        ");
     for (int i = 0; i < REASONS_MAX && reason_name[i][0]; i++)
