@@ -18,6 +18,38 @@
  * region's Redis (graceful; AOF with appendfsync always), and with
  * FAULT_REDIS_KILL9=1 also kill -9 a Redis and start it again. Faults overlap.
  *
+ * Harder (issue 15, item 5), each switchable:
+ *   - two gateways per region on one store (FAULT_GATEWAYS=2): clients send
+ *     each call to either at random; the nemesis kills and pauses either;
+ *   - clocks skewed (FAULT_CLOCK_SKEW_MS): one region's clock half the skew
+ *     ahead, another as much behind, the third in between, through gatewayd's
+ *     test-only hook CARBON_TEST_CLOCK_OFFSET_MS (settlement/failpoint.h,
+ *     refused without CARBON_TEST_HOOKS=1); the leg expiry defaults to
+ *     2500 ms + the skew, so that legs towards a clock running ahead can commit;
+ *   - backlog episodes (FAULT_BACKLOGS): every gateway of one region is
+ *     killed, FAULT_BACKLOG_LEGS transfers go towards it, their holds expire
+ *     and are aborted, and more than 4 x batch_legs_max decided legs must be
+ *     listed waiting for it (batch_legs_max is FAULT_BATCH_LEGS_MAX, small);
+ *     it comes back and they must drain within 90 s;
+ *   - third-region serials (FAULT_THIRD_PCT of fresh transfers): a credit of
+ *     origin X moving from S to D, all different; counted when committed;
+ *   - forced-decision episodes (FAULT_FORCED): every gateway of a coordinator
+ *     region is frozen the moment a peer voted yes on one of its legs; the
+ *     peers' operators call Operations.ResolveInDoubt (as gwctl resolve) on
+ *     each such leg, COMMIT or ABORT at random, until the guard (expiry, then
+ *     heuristic_after_ms = FAULT_HEURISTIC_AFTER_MS of failed QueryDecision)
+ *     lets them; half of the forced COMMITs' credits are spent at once (moved
+ *     to the third region), so that the coordinator's abort finds them gone;
+ *   - at the end, before the conservation check: every HEURISTIC_MIXED leg
+ *     must be listed by ListInDoubt on both sides, named by Reconcile and
+ *     counted by carbon_legs_heuristic_mixed, and was forced by the test; an
+ *     operator compensates it (ResolveInDoubt compensate, as gwctl resolve
+ *     --compensate) at the coordinator, or at the destination when the
+ *     coordinator's account no longer holds the serials; the latter leaves
+ *     the checker's "serials in two places" by design (README, "Heuristic
+ *     decisions"), which is then the only violation allowed.
+ * Episodes are spread evenly over the run; random faults wait while one runs.
+ *
  * At the end: clients stop, every gateway runs again, recovery settles
  * everything, and every invariant of DESIGN §9 is checked:
  *   - the conservation checker (settled mode) finds no violation: every serial
@@ -44,9 +76,19 @@
  *   FAULT_CALL_MS      deadline of a client call (4000)
  *   FAULT_LEG_EXPIRY_MS  the gateways' leg_expiry_ms (2500)
  *   FAULT_REDIS_KILL9  1: also kill -9 Redis servers (0)
+ *   FAULT_GATEWAYS     gateways per region sharing its store, 1..2 (2)
+ *   FAULT_CLOCK_SKEW_MS  largest clock difference between regions, 0 off (5000)
+ *   FAULT_LEG_EXPIRY_MS  the gateways' leg_expiry_ms (2500 + the skew)
+ *   FAULT_BACKLOGS     peer-down backlog episodes, 0 off (1)
+ *   FAULT_BATCH_LEGS_MAX  the gateways' batch_legs_max (8)
+ *   FAULT_BACKLOG_LEGS transfers sent towards the down peer per episode (6 x batch_legs_max)
+ *   FAULT_THIRD_PCT    % of fresh transfers of third-region serials (40)
+ *   FAULT_FORCED       forced-decision episodes, 0 off (1)
+ *   FAULT_HEURISTIC_AFTER_MS  the gateways' heuristic_after_ms (1000, the least allowed)
  *
- * Short run: ctest -R fault_bank_short. Long run (not in the default suite):
- *   FAULT_SECONDS=1800 FAULT_MIN_FAULTS=200 ./build-asan/test_bank
+ * Short run: ctest -R fault_bank_short. Long run with every fault (not in the
+ * default suite): scripts/run-bank.sh (FAULT_SECONDS=1800, Redis kill -9, an
+ * episode of each kind every 150 s).
  */
 #include "gateway/rpc/grpc_lifetime.h"
 #include "tests/fault/bank_ops.h"
@@ -137,7 +179,7 @@ static void cfg_load(void) {
     cfg.leg_expiry_ms = env_long("FAULT_LEG_EXPIRY_MS", 2500 + cfg.skew_ms, 500, 600000);
     cfg.backlogs = env_long("FAULT_BACKLOGS", 1, 0, 1000);
     cfg.batch_legs_max = env_long("FAULT_BATCH_LEGS_MAX", 8, 1, 1024);
-    cfg.backlog_legs = env_long("FAULT_BACKLOG_LEGS", 5 * cfg.batch_legs_max, 1, 100000);
+    cfg.backlog_legs = env_long("FAULT_BACKLOG_LEGS", 6 * cfg.batch_legs_max, 1, 100000);
     cfg.third_pct = env_long("FAULT_THIRD_PCT", 40, 0, 100);
     cfg.forced = env_long("FAULT_FORCED", 1, 0, 1000);
     cfg.heuristic_after_ms = env_long("FAULT_HEURISTIC_AFTER_MS", 1000, 1000, 600000);
