@@ -999,13 +999,14 @@ static void episode_backlog(uint64_t *rng) {
     if (all <= 4 * cfg.batch_legs_max)
         problem("backlog towards %s: %d legs listed, not more than 4 x batch_legs_max (%ld)", REGION[p],
                 all, 4 * cfg.batch_legs_max);
+    long long back = proc_now_ms(); /* peers re-send as soon as it answers */
     for (int k = 0; k < cfg.gateways; k++) nemesis_restart(p + NREG * k);
-    long long back = proc_now_ms();
+    long long up_ms = proc_now_ms() - back;
     while ((mine = episode_backlog_count(p, first, &all)) != 0 && proc_now_ms() < back + BACKLOG_DRAIN_MS)
         episode_wait(250);
     long long drain_ms = proc_now_ms() - back;
-    fprintf(stderr, "test_bank: episode: the backlog towards %s drained in %lld ms (%d left)\n", REGION[p],
-            drain_ms, mine);
+    fprintf(stderr, "test_bank: episode: the backlog towards %s drained %lld ms after its restart began "
+                    "(restart took %lld ms; %d left)\n", REGION[p], drain_ms, up_ms, mine);
     if (mine != 0)
         problem("backlog towards %s: %d legs of the burst still undelivered %lld ms after it came back",
                 REGION[p], mine, drain_ms);
@@ -1681,7 +1682,7 @@ Test(fault, bank, .fini = fini) {
             "  gateways per region       %ld; clocks skewed by up to %ld ms; leg expiry %ld ms\n"
             "  third-region serials      %llu sent, %" PRIu64 " committed\n"
             "  backlog episodes          %lu: largest backlog %lu legs (batch_legs_max %ld), "
-            "longest drain %lld ms\n"
+            "longest drain %lld ms (from the restart)\n"
             "  forced-decision episodes  %lu: %lu legs forced (%lu COMMIT), %lu refused as too early, "
             "%lu attempts with no leg in doubt, %lu spent at once; %" PRIu64 " verified\n"
             "  HEURISTIC_MIXED           %lu: compensated at the coordinator %lu, at the destination %lu "
