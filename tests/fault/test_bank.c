@@ -38,8 +38,10 @@
  *     peers' operators call Operations.ResolveInDoubt (as gwctl resolve) on
  *     each such leg, COMMIT or ABORT at random, until the guard (expiry, then
  *     heuristic_after_ms = FAULT_HEURISTIC_AFTER_MS of failed QueryDecision)
- *     lets them; half of the forced COMMITs' credits are spent at once (moved
- *     to the third region), so that the coordinator's abort finds them gone;
+ *     lets them; 3 in 4 forced COMMITs have their credits spent at once (moved
+ *     to the third region); then the coordinator either resumes (it commits
+ *     the legs whose yes votes it holds) or is killed and restarted (it
+ *     presumes abort, which finds spent credits gone: HEURISTIC_MIXED);
  *   - at the end, before the conservation check: every HEURISTIC_MIXED leg
  *     must be listed by ListInDoubt on both sides, named by Reconcile and
  *     counted by carbon_legs_heuristic_mixed, and was forced by the test; an
@@ -1113,6 +1115,8 @@ static void episode_spend(int c, int d, const bank_indoubt_t *l) {
     atomic_fetch_add(&n_attempts, 1);
     client_send(&episode_client, r, r->amount, 0, K_SAME);
     ep.spent++;
+    fprintf(stderr, "test_bank: episode: spent %s/%s's %" PRIu64 " g of %s (transfer %s to %s: %s)\n",
+            REGION[d], l->account, g, l->methodology, r->tid, REGION[r->dst], out_name(r->outcome));
 }
 
 /* One pass of the operators of every region but c over the legs prepared
@@ -1144,7 +1148,7 @@ static int episode_force_pass(int c, uint64_t *rng) {
                 forced_add(l->tid, d, dec);
                 if (dec == CARBON__V1__DECISION__DECISION_COMMIT) {
                     ep.forced_commit++;
-                    if (rng_below(rng, 2)) episode_spend(c, d, l);
+                    if (rng_below(rng, 4) != 0) episode_spend(c, d, l); /* 3 in 4: towards MIXED */
                 }
                 fprintf(stderr, "test_bank: episode: operator of %s forced %s on %s (coordinator %s paused)\n",
                         REGION[d], dec == CARBON__V1__DECISION__DECISION_COMMIT ? "COMMIT" : "ABORT", l->tid,
@@ -1198,13 +1202,22 @@ static void episode_forced(uint64_t *rng) {
         if (n > 0 && pend_left() > 0)
             problem("%d legs prepared from the paused %s could not be forced in %lld ms", pend_left(), REGION[c],
                     proc_now_ms() - t_pause);
+        /* Resumed, it commits the legs whose yes votes it holds (the forced
+         * ABORTs are reapplied); crashed and restarted, it presumes abort (the
+         * forced COMMITs are reversed, or HEURISTIC_MIXED if spent). */
+        int crash = rng_below(rng, 2) == 0;
         for (int k = 0; k < cfg.gateways; k++) {
             int i = c + NREG * k;
-            if (federation_sigcont(fed, i) != 0) problem("SIGCONT %s: %s", INAME(i), federation_last_error());
+            if (crash) {
+                if (federation_kill9(fed, i) != 0) problem("kill -9 %s: %s", INAME(i), federation_last_error());
+                nemesis_restart(i);
+            } else if (federation_sigcont(fed, i) != 0) {
+                problem("SIGCONT %s: %s", INAME(i), federation_last_error());
+            }
             gw[i].paused = 0;
         }
-        fprintf(stderr, "test_bank: episode: SIGCONT %s after %lld ms: %lu legs forced\n", REGION[c],
-                proc_now_ms() - t_pause, ep.forced_ok - before);
+        fprintf(stderr, "test_bank: episode: %s %s after %lld ms: %lu legs forced\n",
+                crash ? "kill -9 and restart" : "SIGCONT", REGION[c], proc_now_ms() - t_pause, ep.forced_ok - before);
         if (ep.forced_ok > before) return;
         ep.forced_nothing++;
     }
