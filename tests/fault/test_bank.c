@@ -36,12 +36,13 @@
  *   - forced-decision episodes (FAULT_FORCED): every gateway of a coordinator
  *     region is frozen the moment a peer voted yes on one of its legs; the
  *     peers' operators call Operations.ResolveInDoubt (as gwctl resolve) on
- *     each such leg, COMMIT or ABORT at random, until the guard (expiry, then
+ *     each such leg, COMMIT and ABORT in turn, until the guard (expiry, then
  *     heuristic_after_ms = FAULT_HEURISTIC_AFTER_MS of failed QueryDecision)
  *     lets them; 3 in 4 forced COMMITs have their credits spent at once (moved
- *     to the third region); then the coordinator either resumes (it commits
- *     the legs whose yes votes it holds) or is killed and restarted (it
- *     presumes abort, which finds spent credits gone: HEURISTIC_MIXED);
+ *     to the third region); then the coordinator is killed and restarted if
+ *     credits were spent (it presumes abort, which finds them gone:
+ *     HEURISTIC_MIXED), else it resumes (it commits the legs whose yes votes
+ *     it holds) or is killed and restarted, at random;
  *   - at the end, before the conservation check: every HEURISTIC_MIXED leg
  *     must be listed by ListInDoubt on both sides, named by Reconcile and
  *     counted by carbon_legs_heuristic_mixed, and was forced by the test; an
@@ -1120,9 +1121,9 @@ static void episode_spend(int c, int d, const bank_indoubt_t *l) {
 }
 
 /* One pass of the operators of every region but c over the legs prepared
- * there by c and not decided: each is forced (COMMIT or ABORT at random).
+ * there by c and not decided: each is forced (COMMIT and ABORT in turn).
  * Returns the number of legs still waiting (refused as too early). */
-static int episode_force_pass(int c, uint64_t *rng) {
+static int episode_force_pass(int c) {
     static bank_indoubt_t list[BANK_OPS_LIST_MAX];
     int waiting = 0;
     for (int d = 0; d < NREG; d++) {
@@ -1139,8 +1140,9 @@ static int episode_force_pass(int c, uint64_t *rng) {
             if (strcmp(l->role, "destination") != 0 || strcmp(l->state, "PREPARED") != 0 ||
                 strcmp(l->peer, REGION[c]) != 0 || l->heuristic[0] != '\0')
                 continue;
-            Carbon__V1__Decision dec = rng_below(rng, 2) ? CARBON__V1__DECISION__DECISION_COMMIT
-                                                         : CARBON__V1__DECISION__DECISION_ABORT;
+            /* COMMIT and ABORT in turn, the first a COMMIT */
+            Carbon__V1__Decision dec = ep.forced_ok % 2 == 0 ? CARBON__V1__DECISION__DECISION_COMMIT
+                                                             : CARBON__V1__DECISION__DECISION_ABORT;
             grpc_status_code code = bank_resolve(ch, l->tid, dec, 0, "bank test: the coordinator is paused", &st);
             if (code == GRPC_STATUS_OK) {
                 ep.forced_ok++;
@@ -1148,7 +1150,7 @@ static int episode_force_pass(int c, uint64_t *rng) {
                 forced_add(l->tid, d, dec);
                 if (dec == CARBON__V1__DECISION__DECISION_COMMIT) {
                     ep.forced_commit++;
-                    if (rng_below(rng, 4) != 0) episode_spend(c, d, l); /* 3 in 4: towards MIXED */
+                    if (ep.forced_commit % 4 != 0) episode_spend(c, d, l); /* 3 in 4: towards MIXED */
                 }
                 fprintf(stderr, "test_bank: episode: operator of %s forced %s on %s (coordinator %s paused)\n",
                         REGION[d], dec == CARBON__V1__DECISION__DECISION_COMMIT ? "COMMIT" : "ABORT", l->tid,
@@ -1191,12 +1193,12 @@ static void episode_forced(uint64_t *rng) {
         int n = pend_read(c);
         fprintf(stderr, "test_bank: episode: SIGSTOP every gateway of %s with %d of its legs prepared at its "
                         "peers; their operators wait for the guard\n", REGION[c], n);
-        unsigned long before = ep.forced_ok;
+        unsigned long before = ep.forced_ok, spent_before = ep.spent;
         /* Legs surface past their expiry (by the destination's clock); the
          * guard opens after heuristic_after_ms of failed QueryDecision attempts. */
         long long give_up = t_pause + cfg.leg_expiry_ms + cfg.skew_ms + cfg.heuristic_after_ms + FORCE_WAIT_MS;
         while (n > 0 && pend_left() > 0 && proc_now_ms() < give_up) {
-            episode_force_pass(c, rng);
+            episode_force_pass(c);
             if (pend_left() > 0) episode_wait(300);
         }
         if (n > 0 && pend_left() > 0)
@@ -1205,7 +1207,7 @@ static void episode_forced(uint64_t *rng) {
         /* Resumed, it commits the legs whose yes votes it holds (the forced
          * ABORTs are reapplied); crashed and restarted, it presumes abort (the
          * forced COMMITs are reversed, or HEURISTIC_MIXED if spent). */
-        int crash = rng_below(rng, 2) == 0;
+        int crash = ep.spent > spent_before || rng_below(rng, 2) == 0; /* spent: MIXED */
         for (int k = 0; k < cfg.gateways; k++) {
             int i = c + NREG * k;
             if (crash) {
