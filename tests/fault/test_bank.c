@@ -629,8 +629,47 @@ static grpc_status_code get_transfer(grpc_channel *ch, const char *tid,
     return code;
 }
 
+/* The destination's record of r, final `fin` at its source (record t). */
+static void verify_dest(client_t *c, const rec_t *r, const Carbon__V1__TransferRecord *t, out_t fin,
+                        const forced_t *fz) {
+    Carbon__V1__GetTransferResponse *d = NULL;
+    client_status_t st;
+    uint64_t credited = t->quote != NULL ? t->quote->credited_g : 0;
+    grpc_status_code code = get_transfer(c->ch[r->dst], r->tid, &d, &st);
+    if (fz != NULL && fz->comp == COMP_DEST) {
+        /* COMMITTED there, ABORTED here, the credited grams cancelled there. */
+        c->v_aborted++;
+        if (code == GRPC_STATUS_OK && d->transfer->quote != NULL)
+            c->v_comp_cancelled_g += d->transfer->quote->credited_g + d->transfer->quote->discount_g;
+    } else if (fin == OUT_COMMITTED) {
+        c->v_committed++;
+        if (r->meth != r->src && r->meth != r->dst) c->v_third_committed++;
+        c->v_discount_g += t->quote != NULL ? t->quote->discount_g : 0;
+        if (code != GRPC_STATUS_OK)
+            problem("transfer %s COMMITTED at %s, but its destination %s answers %s (%s)", r->tid,
+                    REGION[r->src], REGION[r->dst], client_status_name(code), st.details);
+        else if (!d->transfer->arrival || out_of(d->transfer->outcome) != OUT_COMMITTED)
+            problem("transfer %s COMMITTED at %s, at %s: arrival %d outcome %d", r->tid,
+                    REGION[r->src], REGION[r->dst], d->transfer->arrival, d->transfer->outcome);
+        else if (d->transfer->quote == NULL || d->transfer->quote->credited_g != credited)
+            problem("transfer %s: %" PRIu64 " g credited at the source, %" PRIu64
+                    " g at the destination", r->tid, credited,
+                    d->transfer->quote ? d->transfer->quote->credited_g : 0);
+    } else {
+        c->v_aborted++;
+        if (code == GRPC_STATUS_OK &&
+            (!d->transfer->arrival || out_of(d->transfer->outcome) != OUT_ABORTED))
+            problem("transfer %s ABORTED at %s, at %s: arrival %d outcome %d", r->tid,
+                    REGION[r->src], REGION[r->dst], d->transfer->arrival, d->transfer->outcome);
+        else if (code != GRPC_STATUS_OK && code != GRPC_STATUS_NOT_FOUND)
+            problem("transfer %s ABORTED at %s, its destination %s answers %s (%s)", r->tid,
+                    REGION[r->src], REGION[r->dst], client_status_name(code), st.details);
+    }
+    if (d != NULL) protobuf_c_message_free_unpacked(&d->base, NULL);
+}
+
 static void verify_rec(client_t *c, const rec_t *r) {
-    Carbon__V1__GetTransferResponse *s = NULL, *d = NULL;
+    Carbon__V1__GetTransferResponse *s = NULL;
     client_status_t st;
     grpc_status_code code = get_transfer(c->ch[r->src], r->tid, &s, &st);
     int only_refused = r->outcome == OUT_NONE && r->unknown == 0 && r->pending == 0 &&
@@ -670,39 +709,9 @@ static void verify_rec(client_t *c, const rec_t *r) {
     if (r->outcome == OUT_COMMITTED && credited != r->credited_g)
         problem("transfer %s: answered %" PRIu64 " g credited, the source records %" PRIu64 " g",
                 r->tid, r->credited_g, credited);
-    code = get_transfer(c->ch[r->dst], r->tid, &d, &st);
-    if (fz != NULL && fz->comp == COMP_DEST) {
-        /* COMMITTED there, ABORTED here, the credited grams cancelled there. */
-        c->v_aborted++;
-        if (code == GRPC_STATUS_OK && d->transfer->quote != NULL)
-            c->v_comp_cancelled_g += d->transfer->quote->credited_g + d->transfer->quote->discount_g;
-    } else if (fin == OUT_COMMITTED) {
-        c->v_committed++;
-        if (r->meth != r->src && r->meth != r->dst) c->v_third_committed++;
-        c->v_discount_g += t->quote != NULL ? t->quote->discount_g : 0;
-        if (code != GRPC_STATUS_OK)
-            problem("transfer %s COMMITTED at %s, but its destination %s answers %s (%s)", r->tid,
-                    REGION[r->src], REGION[r->dst], client_status_name(code), st.details);
-        else if (!d->transfer->arrival || out_of(d->transfer->outcome) != OUT_COMMITTED)
-            problem("transfer %s COMMITTED at %s, at %s: arrival %d outcome %d", r->tid,
-                    REGION[r->src], REGION[r->dst], d->transfer->arrival, d->transfer->outcome);
-        else if (d->transfer->quote == NULL || d->transfer->quote->credited_g != credited)
-            problem("transfer %s: %" PRIu64 " g credited at the source, %" PRIu64
-                    " g at the destination", r->tid, credited,
-                    d->transfer->quote ? d->transfer->quote->credited_g : 0);
-    } else {
-        c->v_aborted++;
-        if (code == GRPC_STATUS_OK &&
-            (!d->transfer->arrival || out_of(d->transfer->outcome) != OUT_ABORTED))
-            problem("transfer %s ABORTED at %s, at %s: arrival %d outcome %d", r->tid,
-                    REGION[r->src], REGION[r->dst], d->transfer->arrival, d->transfer->outcome);
-        else if (code != GRPC_STATUS_OK && code != GRPC_STATUS_NOT_FOUND)
-            problem("transfer %s ABORTED at %s, its destination %s answers %s (%s)", r->tid,
-                    REGION[r->src], REGION[r->dst], client_status_name(code), st.details);
-    }
+    verify_dest(c, r, t, fin, fz);
 out:
     if (s != NULL) protobuf_c_message_free_unpacked(&s->base, NULL);
-    if (d != NULL) protobuf_c_message_free_unpacked(&d->base, NULL);
 }
 
 static void *verify_main(void *arg) {
