@@ -101,6 +101,19 @@ int bank_reconcile_names(grpc_channel *ch, const char *peer_region, const char *
     return found;
 }
 
+int bank_forks(grpc_channel *ch, client_status_t *st) {
+    Carbon__V1__ListForksRequest req = CARBON__V1__LIST_FORKS_REQUEST__INIT;
+    ProtobufCMessage *resp = NULL;
+    memset(st, 0, sizeof *st);
+    grpc_status_code code = client_call(ch, "/carbon.v1.Operations/ListForks", &req.base,
+                                        &carbon__v1__list_forks_response__descriptor, &resp,
+                                        BANK_OPS_CALL_MS, st);
+    if (code != GRPC_STATUS_OK) return -1;
+    int n = (int)((const Carbon__V1__ListForksResponse *)resp)->n_forks;
+    protobuf_c_message_free_unpacked(resp, NULL);
+    return n;
+}
+
 int bank_metrics_port(const char *log_path) {
     char *log = harness_file_tail(log_path, 1 << 22);
     const char *line = NULL;

@@ -42,6 +42,10 @@ grpc_status_code bank_resolve(grpc_channel *ch, const char *tid, Carbon__V1__Dec
 int bank_reconcile_names(grpc_channel *ch, const char *peer_region, const char *tid,
                          client_status_t *st);
 
+/* ListForks (unacknowledged only) at ch: the number of fork alarms, or -1
+ * (st). */
+int bank_forks(grpc_channel *ch, client_status_t *st);
+
 /* The metrics port a gateway logged last ("metrics_listening" ... "port": N)
  * in log_path, 0 if none. */
 int bank_metrics_port(const char *log_path);
