@@ -1051,6 +1051,7 @@ static forced_t *forced_find(const char *tid) {
 static struct {
     char tid[33];
     int done;
+    int seen; /* still prepared at the last look */
 } pend[PEND_MAX];
 static int pend_n;
 
@@ -1066,16 +1067,27 @@ static int pend_left(void) {
 }
 
 /* Reads into pend[] the legs the other regions' stores hold prepared from c
- * (voted yes, no decision yet). -1 if a store did not answer. */
-static int pend_read(int c) {
-    pend_n = 0;
+ * (voted yes, no decision yet); with prune, instead marks done those of
+ * pend[] no longer there (a Decide c sent just before it froze arrived).
+ * -1 if a store did not answer. */
+static int pend_read(int c, int prune) {
+    int before = pend_n;
+    if (prune)
+        for (int k = 0; k < pend_n; k++) pend[k].seen = 0;
+    else
+        pend_n = 0;
     for (int d = 0; d < NREG; d++) {
         if (d == c) continue;
         redisContext *rc = redis_connect(federation_redis(fed, d));
         if (rc == NULL) return -1;
         redisReply *rep = redisCommand(rc, "ZRANGE %s%s 0 -1", STORE_KEY_LEGS_PREPARED_PREFIX, REGION[c]);
         for (size_t k = 0; rep != NULL && rep->type == REDIS_REPLY_ARRAY && k < rep->elements; k++)
-            if (pend_n < PEND_MAX && rep->element[k]->type == REDIS_REPLY_STRING) {
+            if (rep->element[k]->type != REDIS_REPLY_STRING) {
+                continue;
+            } else if (prune) {
+                for (int p = 0; p < before; p++)
+                    if (strcmp(pend[p].tid, rep->element[k]->str) == 0) pend[p].seen = 1;
+            } else if (pend_n < PEND_MAX) {
                 snprintf(pend[pend_n].tid, sizeof pend[pend_n].tid, "%s", rep->element[k]->str);
                 pend[pend_n++].done = 0;
             }
@@ -1084,6 +1096,9 @@ static int pend_read(int c) {
         redisFree(rc);
         if (!ok) return -1;
     }
+    if (prune)
+        for (int k = 0; k < pend_n; k++)
+            if (!pend[k].seen) pend[k].done = 1;
     return pend_n;
 }
 
@@ -1205,7 +1220,7 @@ static void episode_forced(uint64_t *rng) {
         }
         atomic_store(&episode_src, -1);
         long long t_pause = proc_now_ms();
-        int n = pend_read(c);
+        int n = pend_read(c, 0);
         fprintf(stderr, "test_bank: episode: SIGSTOP every gateway of %s with %d of its legs prepared at its "
                         "peers; their operators wait for the guard\n", REGION[c], n);
         unsigned long before = ep.forced_ok, spent_before = ep.spent;
@@ -1214,6 +1229,7 @@ static void episode_forced(uint64_t *rng) {
         long long give_up = t_pause + cfg.leg_expiry_ms + cfg.skew_ms + cfg.heuristic_after_ms + FORCE_WAIT_MS;
         while (n > 0 && pend_left() > 0 && proc_now_ms() < give_up) {
             episode_force_pass(c);
+            if (pend_read(c, 1) < 0) problem("a store did not answer while %s was frozen", REGION[c]);
             if (pend_left() > 0) episode_wait(300);
         }
         if (n > 0 && pend_left() > 0)
@@ -1271,18 +1287,21 @@ static int region_index(const char *name) {
     return -1;
 }
 
-/* Every region's metric carbon_legs_heuristic_mixed equals the legs it lists
- * HEURISTIC_MIXED (the gauge is refreshed on a timer: a few seconds allowed). */
+/* Every gateway's metric carbon_legs_heuristic_mixed equals the legs its
+ * region lists HEURISTIC_MIXED (the gauge is refreshed on a timer: a few
+ * seconds allowed), whichever of the region's gateways holds the recovery
+ * lease. */
 static void end_check_metric(void) {
-    for (int r = 0; r < NREG; r++) {
+    for (int i = 0; i < ninst(); i++) {
+        int r = inst_region(i);
         long long listed = 0, v = -1;
         for (int k = 0; k < end_n[r]; k++) listed += strcmp(end_list[r][k].state, "HEURISTIC_MIXED") == 0;
-        int port = bank_metrics_port(federation_log_path(fed, r));
+        int port = bank_metrics_port(federation_log_path(fed, i));
         for (long long until = proc_now_ms() + 10000; proc_now_ms() < until; proc_sleep_ms(250))
             if ((v = bank_metric(port, "carbon_legs_heuristic_mixed")) == listed) break;
         if (v != listed)
-            problem("%s lists %lld HEURISTIC_MIXED legs, its metric carbon_legs_heuristic_mixed says %lld "
-                    "(metrics port %d)", REGION[r], listed, v, port);
+            problem("%s lists %lld HEURISTIC_MIXED legs, the metric carbon_legs_heuristic_mixed of its "
+                    "gateway %s says %lld (metrics port %d)", REGION[r], listed, INAME(i), v, port);
     }
 }
 
