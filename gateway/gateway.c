@@ -269,6 +269,9 @@ int gateway_check_config(const gateway_config_t *cfg, char *err, size_t errlen) 
 
 gateway_t *gateway_create(const gateway_config_t *cfg, char *err, size_t errlen) {
     failpoint_init(cfg->region);
+    if (failpoint_clock_init(cfg->region, err, errlen) != 0) return NULL;
+    if (failpoint_clock_offset_ms() != 0)
+        log_warn("test_clock_offset", "{s:i}", "offset_ms", (int)failpoint_clock_offset_ms());
     gateway_t *gw = gateway_load(cfg, err, errlen);
     if (gw == NULL) return NULL;
 

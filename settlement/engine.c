@@ -1152,6 +1152,19 @@ static int engine_recover_heuristic(engine_t *e, store_t *st) {
     return settled;
 }
 
+/* A gateway without the recovery lease still publishes its store's number
+ * of HEURISTIC_MIXED legs: the metric is the region's, whichever of its
+ * gateways is scraped. */
+static void engine_refresh_mixed(engine_t *e, store_t *st) {
+    CARBON_ASSERT(e != NULL && st != NULL);
+    ledger_pending_leg_t leg;
+    size_t n = 0;
+    uint64_t mixed_n = 0;
+    char err[256];
+    if (heuristic_scan(st, 1, &leg, &n, &mixed_n, NULL, NULL, err, sizeof err) == LEDGER_OK)
+        atomic_store(&e->legs_heuristic_mixed, mixed_n);
+}
+
 /* Asks each peer whose limits are not known yet for them (transport.hello). */
 static void engine_recover_hello(engine_t *e) {
     CARBON_ASSERT(e != NULL && e->cfg.peers_n <= ENGINE_PEERS_MAX);
@@ -1244,7 +1257,10 @@ static void *engine_recovery_main(void *arg) {
         now = engine_mono_ms();
         if (now >= next_pass_ms) {
             next_pass_ms = now + e->cfg.recovery_interval_ms;
-            if (engine_lease(e, st)) engine_recover_once(e, st);
+            if (engine_lease(e, st))
+                engine_recover_once(e, st);
+            else
+                engine_refresh_mixed(e, st);
         }
     }
     if (st != NULL) {

@@ -33,3 +33,51 @@ void failpoint_hit(const char *name) {
             time_text, name);
     kill(getpid(), SIGKILL);
 }
+
+static long long failpoint_clock_offset;
+
+/* Parses one "REGION:MS" entry of length len; 1 if it is region's (*ms set),
+ * 0 if another region's, -1 if malformed. */
+static int failpoint_clock_entry(const char *e, size_t len, const char *region, long long *ms) {
+    const char *colon = memchr(e, ':', len);
+    if (colon == NULL || colon == e) return -1;
+    char num[24];
+    size_t nlen = len - (size_t)(colon + 1 - e);
+    if (nlen == 0 || nlen >= sizeof num) return -1;
+    memcpy(num, colon + 1, nlen);
+    num[nlen] = '\0';
+    char *end = NULL;
+    long long v = strtoll(num, &end, 10);
+    if (*end != '\0' || v < -FAILPOINT_CLOCK_OFFSET_MS_MAX || v > FAILPOINT_CLOCK_OFFSET_MS_MAX)
+        return -1;
+    if ((size_t)(colon - e) != strlen(region) || strncmp(e, region, (size_t)(colon - e)) != 0) return 0;
+    *ms = v;
+    return 1;
+}
+
+int failpoint_clock_init(const char *region, char *err, size_t errlen) {
+    const char *spec = getenv("CARBON_TEST_CLOCK_OFFSET_MS");
+    failpoint_clock_offset = 0;
+    if (spec == NULL || *spec == '\0') return 0;
+    const char *hooks = getenv("CARBON_TEST_HOOKS");
+    if (hooks == NULL || strcmp(hooks, "1") != 0) {
+        snprintf(err, errlen, "CARBON_TEST_CLOCK_OFFSET_MS is a test hook: refused without "
+                              "CARBON_TEST_HOOKS=1");
+        return -1;
+    }
+    long long ms = 0;
+    for (const char *e = spec; *e != '\0';) {
+        size_t len = strcspn(e, ",");
+        int r = failpoint_clock_entry(e, len, region, &ms);
+        if (r < 0) {
+            snprintf(err, errlen, "CARBON_TEST_CLOCK_OFFSET_MS: '%.*s' is not REGION:MS with |MS| <= %d",
+                     (int)(len > 64 ? 64 : len), e, FAILPOINT_CLOCK_OFFSET_MS_MAX);
+            return -1;
+        }
+        e += len + (e[len] == ',');
+    }
+    failpoint_clock_offset = ms;
+    return 0;
+}
+
+long long failpoint_clock_offset_ms(void) { return failpoint_clock_offset; }

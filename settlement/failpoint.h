@@ -9,10 +9,26 @@
 #ifndef SETTLEMENT_FAILPOINT_H
 #define SETTLEMENT_FAILPOINT_H
 
+#include <stddef.h>
+
 /* Reads CARBON_FAILPOINT once; region is this process's region. */
 void failpoint_init(const char *region);
 
 /* SIGKILLs the process if name is the armed failpoint. */
 void failpoint_hit(const char *name);
+
+/* A skewed wall clock for the fault tests (clocks that disagree between
+ * regions). CARBON_TEST_CLOCK_OFFSET_MS is "REGION:MS[,REGION:MS]..." with MS
+ * a signed integer, |MS| <= FAILPOINT_CLOCK_OFFSET_MS_MAX; this process's
+ * region's entry shifts ledger_now_ms(), the only wall clock of the value
+ * path. It is a test hook: honoured only when CARBON_TEST_HOOKS is "1" too.
+ * Unset: returns 0 and the offset stays 0. Set without CARBON_TEST_HOOKS=1,
+ * or malformed: returns -1 with err (gatewayd refuses to start). Call once,
+ * before any thread reads the clock. */
+#define FAILPOINT_CLOCK_OFFSET_MS_MAX 60000
+int failpoint_clock_init(const char *region, char *err, size_t errlen);
+
+/* The offset set by failpoint_clock_init (0 unless a test asked for one). */
+long long failpoint_clock_offset_ms(void);
 
 #endif

@@ -18,6 +18,41 @@
  * region's Redis (graceful; AOF with appendfsync always), and with
  * FAULT_REDIS_KILL9=1 also kill -9 a Redis and start it again. Faults overlap.
  *
+ * Harder (issue 15, item 5), each switchable:
+ *   - two gateways per region on one store (FAULT_GATEWAYS=2): clients send
+ *     each call to either at random; the nemesis kills and pauses either;
+ *   - clocks skewed (FAULT_CLOCK_SKEW_MS): one region's clock half the skew
+ *     ahead, another as much behind, the third in between, through gatewayd's
+ *     test-only hook CARBON_TEST_CLOCK_OFFSET_MS (settlement/failpoint.h,
+ *     refused without CARBON_TEST_HOOKS=1); the leg expiry defaults to
+ *     2500 ms + the skew, so that legs towards a clock running ahead can commit;
+ *   - backlog episodes (FAULT_BACKLOGS): every gateway of one region is
+ *     killed, FAULT_BACKLOG_LEGS transfers go towards it, their holds expire
+ *     and are aborted, and more than 4 x batch_legs_max decided legs must be
+ *     listed waiting for it (batch_legs_max is FAULT_BATCH_LEGS_MAX, small);
+ *     it comes back and they must drain within 90 s;
+ *   - third-region serials (FAULT_THIRD_PCT of fresh transfers): a credit of
+ *     origin X moving from S to D, all different; counted when committed;
+ *   - forced-decision episodes (FAULT_FORCED): every gateway of a coordinator
+ *     region is frozen the moment a peer voted yes on one of its legs; the
+ *     peers' operators call Operations.ResolveInDoubt (as gwctl resolve) on
+ *     each such leg, COMMIT and ABORT in turn, until the guard (expiry, then
+ *     heuristic_after_ms = FAULT_HEURISTIC_AFTER_MS of failed QueryDecision)
+ *     lets them; 3 in 4 forced COMMITs have their credits spent at once (moved
+ *     to the third region); then the coordinator is killed and restarted if
+ *     credits were spent (it presumes abort, which finds them gone:
+ *     HEURISTIC_MIXED), else it resumes (it commits the legs whose yes votes
+ *     it holds) or is killed and restarted, at random;
+ *   - at the end, before the conservation check: every HEURISTIC_MIXED leg
+ *     must be listed by ListInDoubt on both sides, named by Reconcile and
+ *     counted by carbon_legs_heuristic_mixed, and was forced by the test; an
+ *     operator compensates it (ResolveInDoubt compensate, as gwctl resolve
+ *     --compensate) at the coordinator, or at the destination when the
+ *     coordinator's account no longer holds the serials; the latter leaves
+ *     the checker's "serials in two places" by design (README, "Heuristic
+ *     decisions"), which is then the only violation allowed.
+ * Episodes are spread evenly over the run; random faults wait while one runs.
+ *
  * At the end: clients stop, every gateway runs again, recovery settles
  * everything, and every invariant of DESIGN §9 is checked:
  *   - the conservation checker (settled mode) finds no violation: every serial
@@ -44,18 +79,33 @@
  *   FAULT_CALL_MS      deadline of a client call (4000)
  *   FAULT_LEG_EXPIRY_MS  the gateways' leg_expiry_ms (2500)
  *   FAULT_REDIS_KILL9  1: also kill -9 Redis servers (0)
+ *   FAULT_GATEWAYS     gateways per region sharing its store, 1..2 (2)
+ *   FAULT_CLOCK_SKEW_MS  largest clock difference between regions, 0 off (5000)
+ *   FAULT_LEG_EXPIRY_MS  the gateways' leg_expiry_ms (2500 + the skew)
+ *   FAULT_BACKLOGS     peer-down backlog episodes, 0 off (1)
+ *   FAULT_BATCH_LEGS_MAX  the gateways' batch_legs_max (8)
+ *   FAULT_BACKLOG_LEGS transfers sent towards the down peer per episode (6 x batch_legs_max)
+ *   FAULT_THIRD_PCT    % of fresh transfers of third-region serials (40)
+ *   FAULT_FORCED       forced-decision episodes, 0 off (1)
+ *   FAULT_HEURISTIC_AFTER_MS  the gateways' heuristic_after_ms (1000, the least allowed)
  *
- * Short run: ctest -R fault_bank_short. Long run (not in the default suite):
- *   FAULT_SECONDS=1800 FAULT_MIN_FAULTS=200 ./build-asan/test_bank
+ * Short run: ctest -R fault_bank_short. Long run with every fault (not in the
+ * default suite): scripts/run-bank.sh (FAULT_SECONDS=1800, Redis kill -9, an
+ * episode of each kind every 150 s).
  */
 #include "gateway/rpc/grpc_lifetime.h"
+#include "tests/fault/bank_ops.h"
 #include "tests/support/gateway_harness.h"
 #include "tests/support/proc.h"
 #include "tests/support/registry_client.h"
+#include "settlement/store_keys.h"
+
+#include <hiredis/hiredis.h>
 
 #include <criterion/criterion.h>
 #include <criterion/logging.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -73,9 +123,13 @@
 #define SETTLE_TIMEOUT_MS 180000
 #define VERIFY_CALL_MS 10000
 #define PROBLEMS_KEPT 40
+#define GATEWAYS_MAX 2              /* per region */
+#define NINST_MAX (NREG * GATEWAYS_MAX)
+#define SKEW_MS_MAX 30000
 
 static const char *const REGION[NREG] = {"CN-TJ", "CN-BJ", "CN-HE"};
 static const char *const REG_CERT[NREG] = {"CN-TJ-registry", "CN-BJ-registry", "CN-HE-registry"};
+static const char *const OP_CERT[NREG] = {"CN-TJ-operator", "CN-BJ-operator", "CN-HE-operator"};
 static const char *const PREFIX[NREG] = {"tj", "bj", "he"};
 /* Household electricity saving: each region recognizes the other two's. */
 static const char *const METH[NREG] = {"TJ-EL-01", "BJ-EL-01", "HE-EL-01"};
@@ -88,6 +142,14 @@ static const uint64_t UNIT_G[NREG] = {1000, 10, 100};
 
 typedef struct {
     long seconds, min_faults, max_faults, clients, accounts, call_ms, leg_expiry_ms, redis_kill9;
+    long gateways;          /* gatewayd processes per region, sharing its store (1..2) */
+    long skew_ms;           /* the largest clock difference between two regions (0: none) */
+    long backlogs;          /* peer-down episodes that build a backlog */
+    long batch_legs_max;    /* the gateways' [limits] batch_legs_max */
+    long backlog_legs;      /* legs sent towards the down peer per episode */
+    long third_pct;         /* % of fresh transfers of a third region's serials */
+    long forced;            /* episodes of operators forcing legs of a paused coordinator */
+    long heuristic_after_ms;/* the gateways' [limits] heuristic_after_ms */
     uint64_t seed;
 } cfg_t;
 
@@ -112,8 +174,18 @@ static void cfg_load(void) {
     cfg.clients = env_long("FAULT_CLIENTS", 4, 1, CLIENTS_MAX);
     cfg.accounts = env_long("FAULT_ACCOUNTS", 4, 2, ACCOUNTS_MAX);
     cfg.call_ms = env_long("FAULT_CALL_MS", 4000, 500, 600000);
-    cfg.leg_expiry_ms = env_long("FAULT_LEG_EXPIRY_MS", 2500, 500, 600000);
     cfg.redis_kill9 = env_long("FAULT_REDIS_KILL9", 0, 0, 1);
+    cfg.gateways = env_long("FAULT_GATEWAYS", 2, 1, GATEWAYS_MAX);
+    cfg.skew_ms = env_long("FAULT_CLOCK_SKEW_MS", 5000, 0, SKEW_MS_MAX);
+    /* A leg must outlive the skew, or every leg towards a region whose clock
+     * runs ahead arrives expired (voted no, EXPIRED: safe, but nothing moves). */
+    cfg.leg_expiry_ms = env_long("FAULT_LEG_EXPIRY_MS", 2500 + cfg.skew_ms, 500, 600000);
+    cfg.backlogs = env_long("FAULT_BACKLOGS", 1, 0, 1000);
+    cfg.batch_legs_max = env_long("FAULT_BATCH_LEGS_MAX", 8, 1, 1024);
+    cfg.backlog_legs = env_long("FAULT_BACKLOG_LEGS", 6 * cfg.batch_legs_max, 1, 100000);
+    cfg.third_pct = env_long("FAULT_THIRD_PCT", 40, 0, 100);
+    cfg.forced = env_long("FAULT_FORCED", 1, 0, 1000);
+    cfg.heuristic_after_ms = env_long("FAULT_HEURISTIC_AFTER_MS", 1000, 1000, 600000);
     const char *s = getenv("FAULT_SEED");
     if (s != NULL && *s != '\0')
         cfg.seed = strtoull(s, NULL, 0);
@@ -167,6 +239,7 @@ static atomic_ullong n_replays_diff_ok;/* ... answered ALREADY_EXISTS */
 static atomic_ullong n_nobody;         /* transfers to an unknown destination account */
 static atomic_ullong n_issues;         /* issuances sent by clients (with retries) */
 static atomic_ullong n_issues_unknown; /* ... whose answer left the outcome unknown */
+static atomic_ullong n_third;          /* fresh transfers of a third region's serials */
 
 /* Reasons of ABORTED answers. */
 #define REASONS_MAX 16
@@ -199,6 +272,42 @@ static char acct_name[NREG][ACCOUNTS_MAX][24];
 static char probe_name[NREG][24];
 static uint64_t issued_g; /* every gram issued, from the Issue answers */
 
+/* What the episodes did (main thread). */
+typedef struct {
+    unsigned long backlogs, forced_episodes;
+    unsigned long backlog_max;       /* the largest backlog listed towards a down peer */
+    long long drain_ms_max;          /* the longest drain after it came back */
+    unsigned long forced_ok, forced_commit, forced_too_early, forced_nothing;
+    unsigned long spent;             /* forced COMMITs whose credits the test moved on at once */
+    unsigned long mixed, comp_source, comp_dest;
+} episodes_t;
+
+static episodes_t ep;
+
+/* Legs an operator forced, and how their HEURISTIC_MIXED ones were closed. */
+#define FORCED_MAX 4096
+#define FORCED_BLOCKS_MAX 32
+typedef enum { COMP_NONE = 0, COMP_SOURCE, COMP_DEST } comp_t;
+typedef struct {
+    char tid[33];
+    uint8_t dest;
+    uint8_t decision;      /* Carbon__V1__Decision */
+    uint8_t mixed;         /* listed HEURISTIC_MIXED at the end */
+    uint8_t comp;          /* comp_t */
+    uint8_t blocks_n;      /* COMP_DEST: the leg's serials, which stay in two places */
+    struct {
+        char origin[8];
+        uint64_t first, last;
+    } blocks[FORCED_BLOCKS_MAX];
+} forced_t;
+
+static forced_t forced_legs[FORCED_MAX];
+static size_t forced_n;
+#define BACKLOG_DRAIN_MS 90000
+#define FORCE_WAIT_MS 30000
+#define FORCE_ATTEMPTS 5
+static forced_t *forced_find(const char *tid);
+
 /* ---- clients ------------------------------------------------------------------------- */
 
 typedef enum { OUT_NONE = 0, OUT_COMMITTED, OUT_ABORTED } out_t;
@@ -228,7 +337,7 @@ typedef struct {
     uint64_t rng;
     pthread_t thread;
     int started;
-    grpc_channel *ch[NREG];
+    grpc_channel *ch[NINST_MAX]; /* by instance: region r's gateways are r, r + NREG */
     rec_t *recs;
     size_t n, cap;
     long last_unknown;       /* record whose last answer left the outcome unknown, or -1 */
@@ -237,10 +346,16 @@ typedef struct {
     long last_unknown_iss;   /* issuance whose last answer was unknown, or -1 */
     /* verification */
     uint64_t v_committed, v_aborted, v_absent, v_discount_g, v_resolved, v_issued_g;
+    uint64_t v_third_committed;  /* committed transfers of a third region's serials */
+    uint64_t v_heuristic;        /* transfers an operator forced at the destination */
+    uint64_t v_comp_cancelled_g; /* grams cancelled by compensations at destinations */
+    int call_ms;                 /* its calls' deadline (0: FAULT_CALL_MS) */
 } client_t;
 
 static client_t clients[CLIENTS_MAX];
+static client_t episode_client; /* the main thread's bursts of the episodes (same records) */
 static atomic_int stop_clients;
+static atomic_int episode_src = -1; /* >= 0: fresh transfers leave from this region only */
 
 static const char *out_name(out_t o) {
     return o == OUT_COMMITTED ? "COMMITTED" : o == OUT_ABORTED ? "ABORTED" : "none";
@@ -258,6 +373,12 @@ static const char *dst_name(const rec_t *r) {
 
 typedef enum { K_SAME, K_DIFF } replay_kind_t;
 
+/* One of region's gateways, at random: clients spread over both. */
+static grpc_channel *client_ch(client_t *c, int region) {
+    int k = (int)rng_below(&c->rng, (uint64_t)cfg.gateways);
+    return c->ch[region + NREG * k];
+}
+
 /* Sends one Transfer for r (with `amount`; other than r->amount for a
  * replay with other content) and records the answer. */
 static void client_send(client_t *c, rec_t *r, uint64_t amount, int replay, replay_kind_t kind) {
@@ -271,9 +392,11 @@ static void client_send(client_t *c, rec_t *r, uint64_t amount, int replay, repl
     ProtobufCMessage *resp = NULL;
     client_status_t st;
     memset(&st, 0, sizeof st);
+    grpc_channel *ch = client_ch(c, r->src);
     grpc_status_code code =
-        client_call(c->ch[r->src], "/carbon.v1.Registry/Transfer", &req.base,
-                    &carbon__v1__transfer_response__descriptor, &resp, cfg.call_ms, &st);
+        client_call(ch, "/carbon.v1.Registry/Transfer", &req.base,
+                    &carbon__v1__transfer_response__descriptor, &resp,
+                    c->call_ms ? c->call_ms : cfg.call_ms, &st);
     long idx = (long)(r - c->recs);
     c->last_unknown = -1;
     r->answers++;
@@ -316,7 +439,7 @@ static void client_send(client_t *c, rec_t *r, uint64_t amount, int replay, repl
         r->unknown++;
         c->last_unknown = idx;
         /* Drive the channel's reconnection (calls are not wait-for-ready). */
-        if (code == GRPC_STATUS_UNAVAILABLE) harness_channel_wait_ready(c->ch[r->src], 300);
+        if (code == GRPC_STATUS_UNAVAILABLE) harness_channel_wait_ready(ch, c->call_ms ? 50 : 300);
     } else if (code == GRPC_STATUS_ALREADY_EXISTS) {
         if (replay && kind == K_DIFF && strcmp(st.reason, "ID_REUSED") == 0)
             atomic_fetch_add(&n_replays_diff_ok, 1);
@@ -357,16 +480,22 @@ static rec_t *client_new_rec(client_t *c) {
 static void client_fresh(client_t *c) {
     /* Pick everything before growing recs (the array may move). */
     uint8_t src = (uint8_t)rng_below(&c->rng, NREG);
+    int only = atomic_load(&episode_src);
+    if (only >= 0) src = (uint8_t)only;
     uint8_t dst = (uint8_t)((src + 1 + rng_below(&c->rng, NREG - 1)) % NREG);
     uint8_t src_acct = (uint8_t)rng_below(&c->rng, (uint64_t)cfg.accounts);
     uint8_t dst_acct = rng_below(&c->rng, 100) < 2 ? NOBODY
                                                    : (uint8_t)rng_below(&c->rng, (uint64_t)cfg.accounts);
-    uint8_t meth = (uint8_t)rng_below(&c->rng, NREG);
+    /* Serials of the third region (a credit of origin X moving from S to D,
+     * all different) on purpose, else of the source's or the destination's. */
+    int third = rng_below(&c->rng, 100) < (uint64_t)cfg.third_pct;
+    uint8_t meth = third ? (uint8_t)(NREG - src - dst) : rng_below(&c->rng, 2) ? src : dst;
     uint64_t amount = 1 + rng_below(&c->rng, MAX_TRANSFER_G / UNIT_G[src]);
     rec_t *r = client_new_rec(c);
     r->src = src, r->dst = dst, r->src_acct = src_acct, r->dst_acct = dst_acct, r->meth = meth;
     r->amount = amount;
     if (dst_acct == NOBODY) atomic_fetch_add(&n_nobody, 1);
+    if (third) atomic_fetch_add(&n_third, 1);
     atomic_fetch_add(&n_attempts, 1);
     client_send(c, r, amount, 0, K_SAME);
 }
@@ -386,10 +515,11 @@ static grpc_status_code client_issue(client_t *c, iss_t *is, int verifying) {
     req.activity_fingerprint = is->fp;
     grpc_status_code code = GRPC_STATUS_UNKNOWN;
     client_status_t st;
+    grpc_channel *ch = verifying ? c->ch[is->region] : client_ch(c, is->region);
     for (int attempt = 0; attempt < (verifying ? 6 : 1); attempt++) {
         ProtobufCMessage *resp = NULL;
         memset(&st, 0, sizeof st);
-        code = client_call(c->ch[is->region], "/carbon.v1.Registry/Issue", &req.base,
+        code = client_call(ch, "/carbon.v1.Registry/Issue", &req.base,
                            &carbon__v1__issue_response__descriptor, &resp,
                            verifying ? VERIFY_CALL_MS : cfg.call_ms, &st);
         if (!verifying) atomic_fetch_add(&n_issues, 1);
@@ -413,7 +543,7 @@ static grpc_status_code client_issue(client_t *c, iss_t *is, int verifying) {
             is->unknown++;
             atomic_fetch_add(&n_issues_unknown, 1);
         }
-        harness_channel_wait_ready(c->ch[is->region], verifying ? 2000 : 300);
+        harness_channel_wait_ready(ch, verifying ? 2000 : 300);
     }
     c->last_unknown_iss = -1;
     if (code == GRPC_STATUS_UNAVAILABLE || code == GRPC_STATUS_DEADLINE_EXCEEDED) {
@@ -499,8 +629,47 @@ static grpc_status_code get_transfer(grpc_channel *ch, const char *tid,
     return code;
 }
 
+/* The destination's record of r, final `fin` at its source (record t). */
+static void verify_dest(client_t *c, const rec_t *r, const Carbon__V1__TransferRecord *t, out_t fin,
+                        const forced_t *fz) {
+    Carbon__V1__GetTransferResponse *d = NULL;
+    client_status_t st;
+    uint64_t credited = t->quote != NULL ? t->quote->credited_g : 0;
+    grpc_status_code code = get_transfer(c->ch[r->dst], r->tid, &d, &st);
+    if (fz != NULL && fz->comp == COMP_DEST) {
+        /* COMMITTED there, ABORTED here, the credited grams cancelled there. */
+        c->v_aborted++;
+        if (code == GRPC_STATUS_OK && d->transfer->quote != NULL)
+            c->v_comp_cancelled_g += d->transfer->quote->credited_g + d->transfer->quote->discount_g;
+    } else if (fin == OUT_COMMITTED) {
+        c->v_committed++;
+        if (r->meth != r->src && r->meth != r->dst) c->v_third_committed++;
+        c->v_discount_g += t->quote != NULL ? t->quote->discount_g : 0;
+        if (code != GRPC_STATUS_OK)
+            problem("transfer %s COMMITTED at %s, but its destination %s answers %s (%s)", r->tid,
+                    REGION[r->src], REGION[r->dst], client_status_name(code), st.details);
+        else if (!d->transfer->arrival || out_of(d->transfer->outcome) != OUT_COMMITTED)
+            problem("transfer %s COMMITTED at %s, at %s: arrival %d outcome %d", r->tid,
+                    REGION[r->src], REGION[r->dst], d->transfer->arrival, d->transfer->outcome);
+        else if (d->transfer->quote == NULL || d->transfer->quote->credited_g != credited)
+            problem("transfer %s: %" PRIu64 " g credited at the source, %" PRIu64
+                    " g at the destination", r->tid, credited,
+                    d->transfer->quote ? d->transfer->quote->credited_g : 0);
+    } else {
+        c->v_aborted++;
+        if (code == GRPC_STATUS_OK &&
+            (!d->transfer->arrival || out_of(d->transfer->outcome) != OUT_ABORTED))
+            problem("transfer %s ABORTED at %s, at %s: arrival %d outcome %d", r->tid,
+                    REGION[r->src], REGION[r->dst], d->transfer->arrival, d->transfer->outcome);
+        else if (code != GRPC_STATUS_OK && code != GRPC_STATUS_NOT_FOUND)
+            problem("transfer %s ABORTED at %s, its destination %s answers %s (%s)", r->tid,
+                    REGION[r->src], REGION[r->dst], client_status_name(code), st.details);
+    }
+    if (d != NULL) protobuf_c_message_free_unpacked(&d->base, NULL);
+}
+
 static void verify_rec(client_t *c, const rec_t *r) {
-    Carbon__V1__GetTransferResponse *s = NULL, *d = NULL;
+    Carbon__V1__GetTransferResponse *s = NULL;
     client_status_t st;
     grpc_status_code code = get_transfer(c->ch[r->src], r->tid, &s, &st);
     int only_refused = r->outcome == OUT_NONE && r->unknown == 0 && r->pending == 0 &&
@@ -528,7 +697,11 @@ static void verify_rec(client_t *c, const rec_t *r) {
                 REGION[r->src], t->outcome);
         goto out;
     }
-    if (r->outcome != OUT_NONE && r->outcome != fin)
+    /* An operator's heuristic decision and its compensation may set a final
+     * outcome other than the one answered (README "Heuristic decisions"). */
+    const forced_t *fz = forced_find(r->tid);
+    if (fz != NULL) c->v_heuristic++;
+    if (r->outcome != OUT_NONE && r->outcome != fin && (fz == NULL || fz->comp != COMP_SOURCE))
         problem("transfer %s was answered %s but is %s at its source %s", r->tid,
                 out_name(r->outcome), out_name(fin), REGION[r->src]);
     if (r->outcome == OUT_NONE) c->v_resolved++;
@@ -536,33 +709,9 @@ static void verify_rec(client_t *c, const rec_t *r) {
     if (r->outcome == OUT_COMMITTED && credited != r->credited_g)
         problem("transfer %s: answered %" PRIu64 " g credited, the source records %" PRIu64 " g",
                 r->tid, r->credited_g, credited);
-    code = get_transfer(c->ch[r->dst], r->tid, &d, &st);
-    if (fin == OUT_COMMITTED) {
-        c->v_committed++;
-        c->v_discount_g += t->quote != NULL ? t->quote->discount_g : 0;
-        if (code != GRPC_STATUS_OK)
-            problem("transfer %s COMMITTED at %s, but its destination %s answers %s (%s)", r->tid,
-                    REGION[r->src], REGION[r->dst], client_status_name(code), st.details);
-        else if (!d->transfer->arrival || out_of(d->transfer->outcome) != OUT_COMMITTED)
-            problem("transfer %s COMMITTED at %s, at %s: arrival %d outcome %d", r->tid,
-                    REGION[r->src], REGION[r->dst], d->transfer->arrival, d->transfer->outcome);
-        else if (d->transfer->quote == NULL || d->transfer->quote->credited_g != credited)
-            problem("transfer %s: %" PRIu64 " g credited at the source, %" PRIu64
-                    " g at the destination", r->tid, credited,
-                    d->transfer->quote ? d->transfer->quote->credited_g : 0);
-    } else {
-        c->v_aborted++;
-        if (code == GRPC_STATUS_OK &&
-            (!d->transfer->arrival || out_of(d->transfer->outcome) != OUT_ABORTED))
-            problem("transfer %s ABORTED at %s, at %s: arrival %d outcome %d", r->tid,
-                    REGION[r->src], REGION[r->dst], d->transfer->arrival, d->transfer->outcome);
-        else if (code != GRPC_STATUS_OK && code != GRPC_STATUS_NOT_FOUND)
-            problem("transfer %s ABORTED at %s, its destination %s answers %s (%s)", r->tid,
-                    REGION[r->src], REGION[r->dst], client_status_name(code), st.details);
-    }
+    verify_dest(c, r, t, fin, fz);
 out:
     if (s != NULL) protobuf_c_message_free_unpacked(&s->base, NULL);
-    if (d != NULL) protobuf_c_message_free_unpacked(&d->base, NULL);
 }
 
 static void *verify_main(void *arg) {
@@ -634,7 +783,13 @@ typedef struct {
     long long restart_at;
 } gw_state_t;
 
-static gw_state_t gw[NREG];
+static gw_state_t gw[NINST_MAX];
+static char inst_label[NINST_MAX][16]; /* "CN-TJ", and "CN-TJ/2" for its second gateway */
+
+static int ninst(void) { return NREG * (int)cfg.gateways; }
+static int inst_region(int i) { return i % NREG; }
+static const char *INAME(int i) { return inst_label[i]; }
+
 
 static const char *const SANITIZER_NEEDLES[] = {"ERROR: AddressSanitizer", "runtime error:",
                                                 "ERROR: LeakSanitizer"};
@@ -665,9 +820,9 @@ static int nemesis_restart(int i) {
             gw[i].paused = 0;
             return 0;
         }
-        fprintf(stderr, "test_bank: restart of %s failed: %s\n", REGION[i], federation_last_error());
+        fprintf(stderr, "test_bank: restart of %s failed: %s\n", INAME(i), federation_last_error());
     }
-    problem("gateway %s could not be restarted: %.200s", REGION[i], federation_last_error());
+    problem("gateway %s could not be restarted: %.200s", INAME(i), federation_last_error());
     gw[i].restart_at = proc_now_ms() + 5000;
     return -1;
 }
@@ -675,109 +830,647 @@ static int nemesis_restart(int i) {
 static void nemesis_print_progress(long long t0) {
     fprintf(stderr,
             "test_bank: t=%llds transfers %llu (committed %llu, aborted %llu, refused %llu, "
-            "unknown %llu), replays %llu+%llu, faults %lu/%lu/%lu/%lu, problems %d\n",
+            "unknown %llu), replays %llu+%llu, faults %lu/%lu/%lu/%lu, episodes %lu/%lu, "
+            "problems %d\n",
             (proc_now_ms() - t0) / 1000, (unsigned long long)n_attempts,
             (unsigned long long)n_committed, (unsigned long long)n_aborted,
             (unsigned long long)n_refused, (unsigned long long)n_unknown,
             (unsigned long long)n_replays_same, (unsigned long long)n_replays_diff,
             faults[F_KILL9], faults[F_PAUSE], faults[F_REDIS_RESTART], faults[F_REDIS_KILL9],
-            atomic_load(&problems_n));
+            ep.backlogs, ep.forced_episodes, atomic_load(&problems_n));
+}
+
+/* Resumes and restarts the gateways whose time has come; a gateway that
+ * died by itself is a finding (and is restarted). */
+static void nemesis_tick(void) {
+    long long now = proc_now_ms();
+    for (int i = 0; i < ninst(); i++) {
+        if (gw[i].paused && now >= gw[i].resume_at) {
+            if (federation_sigcont(fed, i) != 0) problem("SIGCONT %s: %s", INAME(i), federation_last_error());
+            gw[i].paused = 0;
+            fprintf(stderr, "test_bank: nemesis: SIGCONT %s\n", INAME(i));
+        }
+        if (gw[i].down && now >= gw[i].restart_at) {
+            fprintf(stderr, "test_bank: nemesis: restart %s\n", INAME(i));
+            nemesis_restart(i);
+        }
+        if (!gw[i].down && !gw[i].paused &&
+            (federation_pid(fed, i) == 0 || !proc_alive(federation_pid(fed, i)))) {
+            char *tail = log_excerpt(i);
+            problem("gateway %s (pid %d) died on its own: %s", INAME(i), (int)federation_pid(fed, i), tail);
+            free(tail);
+            unexpected_deaths++;
+            nemesis_restart(i);
+        }
+    }
+}
+
+/* Every gateway runs again. */
+static void nemesis_heal(void) {
+    for (int i = 0; i < ninst(); i++) {
+        if (gw[i].paused) {
+            if (federation_sigcont(fed, i) != 0) problem("SIGCONT %s: %s", INAME(i), federation_last_error());
+            gw[i].paused = 0;
+        }
+        if (gw[i].down) nemesis_restart(i);
+    }
+}
+
+/* One random fault on a random gateway or store. */
+static void nemesis_fault(uint64_t *rng) {
+    uint64_t dice = rng_below(rng, 100);
+    int kind = dice < 35   ? F_KILL9
+               : dice < 70 ? F_PAUSE
+               : cfg.redis_kill9 && dice < 85 ? F_REDIS_KILL9
+                                              : F_REDIS_RESTART;
+    int i = (int)rng_below(rng, (uint64_t)ninst());
+    if ((kind == F_KILL9 || kind == F_PAUSE) && (gw[i].down || gw[i].paused))
+        kind = F_REDIS_RESTART; /* that gateway is already disturbed */
+    switch (kind) {
+    case F_KILL9: {
+        long long downtime = rng_below(rng, 100) < 35
+                                 ? 0
+                                 : (long long)rng_below(rng, (uint64_t)cfg.leg_expiry_ms * 3 / 2);
+        fprintf(stderr, "test_bank: nemesis: kill -9 %s (down %lld ms)\n", INAME(i), downtime);
+        if (federation_kill9(fed, i) != 0) {
+            problem("kill -9 %s: %s", INAME(i), federation_last_error());
+            return;
+        }
+        gw[i].down = 1;
+        gw[i].restart_at = proc_now_ms() + downtime;
+        if (downtime == 0) nemesis_restart(i);
+        break;
+    }
+    case F_PAUSE: {
+        long long pause = cfg.leg_expiry_ms + 100 + (long long)rng_below(rng, 1500);
+        fprintf(stderr, "test_bank: nemesis: SIGSTOP %s (%lld ms)\n", INAME(i), pause);
+        if (federation_sigstop(fed, i) != 0) {
+            problem("SIGSTOP %s: %s", INAME(i), federation_last_error());
+            return;
+        }
+        gw[i].paused = 1;
+        gw[i].resume_at = proc_now_ms() + pause;
+        break;
+    }
+    case F_REDIS_RESTART:
+        fprintf(stderr, "test_bank: nemesis: restart redis of %s\n", REGION[inst_region(i)]);
+        if (redis_restart(federation_redis(fed, i)) != 0)
+            problem("redis restart %s: %s", REGION[inst_region(i)], redis_last_error());
+        break;
+    case F_REDIS_KILL9:
+        fprintf(stderr, "test_bank: nemesis: kill -9 redis of %s\n", REGION[inst_region(i)]);
+        if (redis_kill9(federation_redis(fed, i)) != 0 || redis_restart(federation_redis(fed, i)) != 0)
+            problem("redis kill -9 %s: %s", REGION[inst_region(i)], redis_last_error());
+        break;
+    }
+    faults[kind]++;
+}
+
+/* ---- episodes: a peer down long enough for a backlog; operators forcing legs ----------------- */
+
+static grpc_channel *op_ch(int region) {
+    grpc_channel *ch = federation_channel(fed, region, OP_CERT[region]);
+    if (ch == NULL) problem("operator channel to %s: %s", REGION[region], federation_last_error());
+    return ch;
+}
+
+/* The index of tid among the episode client's records from `first` on, or -1. */
+static long episode_rec(const char *tid, size_t first) {
+    for (size_t k = first; k < episode_client.n; k++)
+        if (strcmp(episode_client.recs[k].tid, tid) == 0) return (long)k;
+    return -1;
+}
+
+/* Source legs towards peer listed in doubt at every other region: *all of
+ * them, and those of the episode client's records from `first` on. -1 if a
+ * region did not answer. */
+static int episode_backlog_count(int peer, size_t first, int *all) {
+    static bank_indoubt_t list[BANK_OPS_LIST_MAX];
+    int mine = 0;
+    *all = 0;
+    for (int s = 0; s < NREG; s++) {
+        if (s == peer) continue;
+        client_status_t st;
+        grpc_channel *ch = op_ch(s);
+        int n = ch != NULL ? bank_list_in_doubt(ch, REGION[s], list, BANK_OPS_LIST_MAX, &st) : -1;
+        if (n < 0) return -1;
+        for (int k = 0; k < n; k++) {
+            if (strcmp(list[k].role, "source") != 0 || strcmp(list[k].peer, REGION[peer]) != 0) continue;
+            (*all)++;
+            if (episode_rec(list[k].tid, first) >= 0) mine++;
+        }
+    }
+    return mine;
+}
+
+/* Waits ms while the other gateways' nemesis bookkeeping goes on. */
+static void episode_wait(long long ms) {
+    long long until = proc_now_ms() + ms;
+    while (proc_now_ms() < until) {
+        nemesis_tick();
+        proc_sleep_ms(50);
+    }
+}
+
+/* A burst of n transfers of 2 kg-equivalents towards dst from the other
+ * regions (src < 0) or from src, each call given up after call_ms: the legs
+ * stay held at their sources, the records are verified at the end. */
+static void episode_burst(uint64_t *rng, int src, int dst, long n, int call_ms) {
+    episode_client.call_ms = call_ms;
+    for (long k = 0; k < n; k++) {
+        int s = src >= 0 ? src : (dst + 1 + (int)(k % 2)) % NREG;
+        rec_t *r = client_new_rec(&episode_client);
+        r->src = (uint8_t)s, r->dst = (uint8_t)dst, r->meth = (uint8_t)s;
+        r->src_acct = (uint8_t)rng_below(rng, (uint64_t)cfg.accounts);
+        r->dst_acct = (uint8_t)rng_below(rng, (uint64_t)cfg.accounts);
+        r->amount = 2000 / UNIT_G[s];
+        atomic_fetch_add(&n_attempts, 1);
+        client_send(&episode_client, r, r->amount, 0, K_SAME);
+    }
+    episode_client.call_ms = 0;
+}
+
+/* A peer down long enough that its peers build a backlog of more than
+ * 4 x batch_legs_max decided legs to send it; it comes back and the backlog
+ * must drain (issue 15, item 4: recovery re-sent more than the peer takes). */
+static void episode_backlog(uint64_t *rng) {
+    int p = (int)rng_below(rng, NREG);
+    nemesis_heal();
+    ep.backlogs++;
+    fprintf(stderr, "test_bank: episode: backlog towards %s: kill -9 its gateways, %ld legs towards it\n",
+            REGION[p], cfg.backlog_legs);
+    for (int k = 0; k < cfg.gateways; k++) {
+        int i = p + NREG * k;
+        if (federation_kill9(fed, i) != 0) problem("kill -9 %s: %s", INAME(i), federation_last_error());
+        gw[i].down = 1;
+        gw[i].restart_at = LLONG_MAX; /* the episode restarts it */
+    }
+    size_t first = episode_client.n;
+    episode_burst(rng, -1, p, cfg.backlog_legs, 150);
+    /* The holds expire at the sources (whose clocks may run behind), are
+     * aborted, and their decisions wait for the peer. */
+    episode_wait(cfg.leg_expiry_ms + cfg.skew_ms + 3000);
+    int all = 0, mine = episode_backlog_count(p, first, &all);
+    fprintf(stderr, "test_bank: episode: %d legs towards %s listed in doubt at its peers (%d of the burst)\n",
+            all, REGION[p], mine);
+    if ((unsigned long)all > ep.backlog_max) ep.backlog_max = (unsigned long)all;
+    if (all <= 4 * cfg.batch_legs_max)
+        problem("backlog towards %s: %d legs listed, not more than 4 x batch_legs_max (%ld)", REGION[p],
+                all, 4 * cfg.batch_legs_max);
+    long long back = proc_now_ms(); /* peers re-send as soon as it answers */
+    for (int k = 0; k < cfg.gateways; k++) nemesis_restart(p + NREG * k);
+    long long up_ms = proc_now_ms() - back;
+    while ((mine = episode_backlog_count(p, first, &all)) != 0 && proc_now_ms() < back + BACKLOG_DRAIN_MS)
+        episode_wait(250);
+    long long drain_ms = proc_now_ms() - back;
+    fprintf(stderr, "test_bank: episode: the backlog towards %s drained %lld ms after its restart began "
+                    "(restart took %lld ms; %d left)\n", REGION[p], drain_ms, up_ms, mine);
+    if (mine != 0)
+        problem("backlog towards %s: %d legs of the burst still undelivered %lld ms after it came back",
+                REGION[p], mine, drain_ms);
+    if (drain_ms > ep.drain_ms_max) ep.drain_ms_max = drain_ms;
+}
+
+/* Records a forced leg. */
+static void forced_add(const char *tid, int dest, Carbon__V1__Decision decision) {
+    if (forced_n == FORCED_MAX) return;
+    forced_t *f = &forced_legs[forced_n++];
+    snprintf(f->tid, sizeof f->tid, "%s", tid);
+    f->dest = (uint8_t)dest;
+    f->decision = (uint8_t)decision;
+}
+
+static forced_t *forced_find(const char *tid) {
+    for (size_t k = 0; k < forced_n; k++)
+        if (strcmp(forced_legs[k].tid, tid) == 0) return &forced_legs[k];
+    return NULL;
+}
+
+/* The legs prepared at the other regions from c and not decided when c froze. */
+#define PEND_MAX 256
+static struct {
+    char tid[33];
+    int done;
+    int seen; /* still prepared at the last look */
+} pend[PEND_MAX];
+static int pend_n;
+
+static void pend_done(const char *tid) {
+    for (int k = 0; k < pend_n; k++)
+        if (strcmp(pend[k].tid, tid) == 0) pend[k].done = 1;
+}
+
+static int pend_left(void) {
+    int left = 0;
+    for (int k = 0; k < pend_n; k++) left += !pend[k].done;
+    return left;
+}
+
+/* Reads into pend[] the legs the other regions' stores hold prepared from c
+ * (voted yes, no decision yet); with prune, instead marks done those of
+ * pend[] no longer there (a Decide c sent just before it froze arrived).
+ * -1 if a store did not answer. */
+static int pend_read(int c, int prune) {
+    int before = pend_n;
+    if (prune)
+        for (int k = 0; k < pend_n; k++) pend[k].seen = 0;
+    else
+        pend_n = 0;
+    for (int d = 0; d < NREG; d++) {
+        if (d == c) continue;
+        redisContext *rc = redis_connect(federation_redis(fed, d));
+        if (rc == NULL) return -1;
+        redisReply *rep = redisCommand(rc, "ZRANGE %s%s 0 -1", STORE_KEY_LEGS_PREPARED_PREFIX, REGION[c]);
+        for (size_t k = 0; rep != NULL && rep->type == REDIS_REPLY_ARRAY && k < rep->elements; k++)
+            if (rep->element[k]->type != REDIS_REPLY_STRING) {
+                continue;
+            } else if (prune) {
+                for (int p = 0; p < before; p++)
+                    if (strcmp(pend[p].tid, rep->element[k]->str) == 0) pend[p].seen = 1;
+            } else if (pend_n < PEND_MAX) {
+                snprintf(pend[pend_n].tid, sizeof pend[pend_n].tid, "%s", rep->element[k]->str);
+                pend[pend_n++].done = 0;
+            }
+        int ok = rep != NULL;
+        if (rep != NULL) freeReplyObject(rep);
+        redisFree(rc);
+        if (!ok) return -1;
+    }
+    if (prune)
+        for (int k = 0; k < pend_n; k++)
+            if (!pend[k].seen) pend[k].done = 1;
+    return pend_n;
+}
+
+/* Waits at most ms until another region's store holds a leg prepared from c
+ * and not decided (polling each millisecond); 1 if one is there. */
+static int episode_wait_prepared(int c, long long ms) {
+    redisContext *rc[NREG] = {0};
+    int found = 0;
+    for (int d = 0; d < NREG; d++)
+        if (d != c) rc[d] = redis_connect(federation_redis(fed, d));
+    for (long long until = proc_now_ms() + ms; !found && proc_now_ms() < until;) {
+        for (int d = 0; d < NREG && !found; d++) {
+            if (rc[d] == NULL) continue;
+            redisReply *rep = redisCommand(rc[d], "ZCARD %s%s", STORE_KEY_LEGS_PREPARED_PREFIX, REGION[c]);
+            found = rep != NULL && rep->type == REDIS_REPLY_INTEGER && rep->integer > 0;
+            if (rep != NULL) freeReplyObject(rep);
+        }
+        if (!found) usleep(500);
+    }
+    for (int d = 0; d < NREG; d++)
+        if (rc[d] != NULL) redisFree(rc[d]);
+    return found;
+}
+
+static int index_of(const char *const *names, int n, const char *name) {
+    for (int k = 0; k < n; k++)
+        if (strcmp(names[k], name) == 0) return k;
+    return -1;
+}
+
+/* After a forced COMMIT at d: the account's whole balance of the leg's
+ * methodology moves on to the third region (the credits are "spent"), so
+ * that the coordinator's ABORT finds them gone: HEURISTIC_MIXED. */
+static void episode_spend(int c, int d, const bank_indoubt_t *l) {
+    const char *accts[ACCOUNTS_MAX];
+    for (int k = 0; k < cfg.accounts; k++) accts[k] = acct_name[d][k];
+    int a = index_of(accts, (int)cfg.accounts, l->account), m = index_of(METH, NREG, l->methodology);
+    if (a < 0 || m < 0) return;
+    uint64_t g = rc_balance_g(reg(d), l->account, l->methodology);
+    if (g == UINT64_MAX || g / UNIT_G[d] == 0) return;
+    rec_t *r = client_new_rec(&episode_client);
+    r->src = (uint8_t)d, r->dst = (uint8_t)(NREG - c - d), r->meth = (uint8_t)m, r->src_acct = (uint8_t)a;
+    r->dst_acct = 0;
+    r->amount = g / UNIT_G[d];
+    atomic_fetch_add(&n_attempts, 1);
+    client_send(&episode_client, r, r->amount, 0, K_SAME);
+    ep.spent++;
+    fprintf(stderr, "test_bank: episode: spent %s/%s's %" PRIu64 " g of %s (transfer %s to %s: %s)\n",
+            REGION[d], l->account, g, l->methodology, r->tid, REGION[r->dst], out_name(r->outcome));
+}
+
+/* One pass of the operators of every region but c over the legs prepared
+ * there by c and not decided: each is forced (COMMIT and ABORT in turn).
+ * Returns the number of legs still waiting (refused as too early). */
+static int episode_force_pass(int c) {
+    static bank_indoubt_t list[BANK_OPS_LIST_MAX];
+    int waiting = 0;
+    for (int d = 0; d < NREG; d++) {
+        if (d == c) continue;
+        client_status_t st;
+        grpc_channel *ch = op_ch(d);
+        int n = ch != NULL ? bank_list_in_doubt(ch, REGION[d], list, BANK_OPS_LIST_MAX, &st) : -1;
+        if (n < 0) {
+            problem("ListInDoubt at %s: %s", REGION[d], st.details);
+            continue;
+        }
+        for (int k = 0; k < n; k++) {
+            const bank_indoubt_t *l = &list[k];
+            if (strcmp(l->role, "destination") != 0 || strcmp(l->state, "PREPARED") != 0 ||
+                strcmp(l->peer, REGION[c]) != 0 || l->heuristic[0] != '\0')
+                continue;
+            /* COMMIT and ABORT in turn, the first a COMMIT */
+            Carbon__V1__Decision dec = ep.forced_ok % 2 == 0 ? CARBON__V1__DECISION__DECISION_COMMIT
+                                                             : CARBON__V1__DECISION__DECISION_ABORT;
+            grpc_status_code code = bank_resolve(ch, l->tid, dec, 0, "bank test: the coordinator is paused", &st);
+            if (code == GRPC_STATUS_OK) {
+                ep.forced_ok++;
+                pend_done(l->tid);
+                forced_add(l->tid, d, dec);
+                if (dec == CARBON__V1__DECISION__DECISION_COMMIT) {
+                    ep.forced_commit++;
+                    if (ep.forced_commit % 4 != 0) episode_spend(c, d, l); /* 3 in 4: towards MIXED */
+                }
+                fprintf(stderr, "test_bank: episode: operator of %s forced %s on %s (coordinator %s paused)\n",
+                        REGION[d], dec == CARBON__V1__DECISION__DECISION_COMMIT ? "COMMIT" : "ABORT", l->tid,
+                        REGION[c]);
+            } else if (strcmp(st.reason, "HEURISTIC_TOO_EARLY") == 0 || strcmp(st.reason, "NOT_EXPIRED") == 0) {
+                ep.forced_too_early++;
+                waiting++;
+            } else if (strcmp(st.reason, "NOT_IN_DOUBT") == 0) { /* decided meanwhile: fine */
+                pend_done(l->tid);
+            } else {
+                problem("ResolveInDoubt %s at %s (coordinator %s paused): %s (%s)", l->tid, REGION[d],
+                        REGION[c], client_status_name(code), st.details);
+            }
+        }
+    }
+    return waiting;
+}
+
+/* Operators force decisions on legs whose coordinator is paused, once the
+ * guard (leg expired, coordinator unreachable for heuristic_after_ms)
+ * allows it. The clients send from the coordinator for a moment so that
+ * some of its legs are prepared and undecided when it freezes. */
+static void episode_forced(uint64_t *rng) {
+    int c = (int)rng_below(rng, NREG);
+    nemesis_heal();
+    ep.forced_episodes++;
+    for (int attempt = 0; attempt < FORCE_ATTEMPTS; attempt++) {
+        /* Freeze c the moment a peer voted yes on one of its legs. */
+        atomic_store(&episode_src, c);
+        episode_wait(200);
+        episode_wait_prepared(c, 3000);
+        for (int k = 0; k < cfg.gateways; k++) {
+            int i = c + NREG * k;
+            if (federation_sigstop(fed, i) != 0) problem("SIGSTOP %s: %s", INAME(i), federation_last_error());
+            gw[i].paused = 1;
+            gw[i].resume_at = LLONG_MAX; /* the episode resumes it */
+        }
+        atomic_store(&episode_src, -1);
+        long long t_pause = proc_now_ms();
+        int n = pend_read(c, 0);
+        fprintf(stderr, "test_bank: episode: SIGSTOP every gateway of %s with %d of its legs prepared at its "
+                        "peers; their operators wait for the guard\n", REGION[c], n);
+        unsigned long before = ep.forced_ok, spent_before = ep.spent;
+        /* Legs surface past their expiry (by the destination's clock); the
+         * guard opens after heuristic_after_ms of failed QueryDecision attempts. */
+        long long give_up = t_pause + cfg.leg_expiry_ms + cfg.skew_ms + cfg.heuristic_after_ms + FORCE_WAIT_MS;
+        while (n > 0 && pend_left() > 0 && proc_now_ms() < give_up) {
+            episode_force_pass(c);
+            if (pend_read(c, 1) < 0) problem("a store did not answer while %s was frozen", REGION[c]);
+            if (pend_left() > 0) episode_wait(300);
+        }
+        if (n > 0 && pend_left() > 0)
+            problem("%d legs prepared from the paused %s could not be forced in %lld ms", pend_left(), REGION[c],
+                    proc_now_ms() - t_pause);
+        /* Resumed, it commits the legs whose yes votes it holds (the forced
+         * ABORTs are reapplied); crashed and restarted, it presumes abort (the
+         * forced COMMITs are reversed, or HEURISTIC_MIXED if spent). */
+        int crash = ep.spent > spent_before || rng_below(rng, 2) == 0; /* spent: MIXED */
+        for (int k = 0; k < cfg.gateways; k++) {
+            int i = c + NREG * k;
+            if (crash) {
+                if (federation_kill9(fed, i) != 0) problem("kill -9 %s: %s", INAME(i), federation_last_error());
+                nemesis_restart(i);
+            } else if (federation_sigcont(fed, i) != 0) {
+                problem("SIGCONT %s: %s", INAME(i), federation_last_error());
+            }
+            gw[i].paused = 0;
+        }
+        fprintf(stderr, "test_bank: episode: %s %s after %lld ms: %lu legs forced\n",
+                crash ? "kill -9 and restart" : "SIGCONT", REGION[c], proc_now_ms() - t_pause, ep.forced_ok - before);
+        if (ep.forced_ok > before) return;
+        ep.forced_nothing++;
+    }
+}
+
+/* ---- the end of the heuristic decisions ---------------------------------------------------- */
+
+static bank_indoubt_t end_list[NREG][BANK_OPS_LIST_MAX];
+static int end_n[NREG];
+
+/* Lists every region's legs in doubt into end_list; returns the number that
+ * are not HEURISTIC_MIXED, or -1 if a region did not answer. */
+static int end_list_all(void) {
+    int others = 0;
+    for (int r = 0; r < NREG; r++) {
+        client_status_t st;
+        grpc_channel *ch = op_ch(r);
+        end_n[r] = ch != NULL ? bank_list_in_doubt(ch, REGION[r], end_list[r], BANK_OPS_LIST_MAX, &st) : -1;
+        if (end_n[r] < 0) return -1;
+        for (int k = 0; k < end_n[r]; k++) others += strcmp(end_list[r][k].state, "HEURISTIC_MIXED") != 0;
+    }
+    return others;
+}
+
+static const bank_indoubt_t *end_find(int r, const char *tid, const char *role) {
+    for (int k = 0; k < end_n[r]; k++)
+        if (strcmp(end_list[r][k].tid, tid) == 0 && strcmp(end_list[r][k].role, role) == 0) return &end_list[r][k];
+    return NULL;
+}
+
+static int region_index(const char *name) {
+    for (int r = 0; r < NREG; r++)
+        if (strcmp(REGION[r], name) == 0) return r;
+    return -1;
+}
+
+/* Every gateway's metric carbon_legs_heuristic_mixed equals the legs its
+ * region lists HEURISTIC_MIXED (the gauge is refreshed on a timer: a few
+ * seconds allowed), whichever of the region's gateways holds the recovery
+ * lease. */
+static void end_check_metric(void) {
+    for (int i = 0; i < ninst(); i++) {
+        int r = inst_region(i);
+        long long listed = 0, v = -1;
+        for (int k = 0; k < end_n[r]; k++) listed += strcmp(end_list[r][k].state, "HEURISTIC_MIXED") == 0;
+        int port = bank_metrics_port(federation_log_path(fed, i));
+        for (long long until = proc_now_ms() + 10000; proc_now_ms() < until; proc_sleep_ms(250))
+            if ((v = bank_metric(port, "carbon_legs_heuristic_mixed")) == listed) break;
+        if (v != listed)
+            problem("%s lists %lld HEURISTIC_MIXED legs, the metric carbon_legs_heuristic_mixed of its "
+                    "gateway %s says %lld (metrics port %d)", REGION[r], listed, INAME(i), v, port);
+    }
+}
+
+/* f was compensated at its destination d: its serials (from d's record)
+ * stay in two places by design. */
+static void forced_comp_dest(forced_t *f, int d) {
+    f->comp = COMP_DEST;
+    Carbon__V1__GetTransferResponse *t = NULL;
+    client_status_t st;
+    if (rc_get_transfer(reg(d), f->tid, &t, &st) != GRPC_STATUS_OK || t->transfer == NULL) {
+        problem("GetTransfer %s at %s after its compensation: %s", f->tid, REGION[d], st.details);
+    } else {
+        for (size_t k = 0; k < t->transfer->n_blocks && f->blocks_n < FORCED_BLOCKS_MAX; k++) {
+            const Carbon__V1__CreditBlock *b = t->transfer->blocks[k];
+            snprintf(f->blocks[f->blocks_n].origin, sizeof f->blocks[0].origin, "%s", b->origin_region);
+            f->blocks[f->blocks_n].first = b->serial_start;
+            f->blocks[f->blocks_n++].last = b->serial_end;
+        }
+        if (t->transfer->n_blocks > FORCED_BLOCKS_MAX)
+            problem("transfer %s has %zu blocks, the test keeps %d", f->tid, t->transfer->n_blocks, FORCED_BLOCKS_MAX);
+    }
+    if (t != NULL) protobuf_c_message_free_unpacked(&t->base, NULL);
+}
+
+/* One HEURISTIC_MIXED leg listed at its destination d: the coordinator lists
+ * it too, Reconcile names it, the test forced it; then an operator
+ * compensates, at the coordinator if its account still holds the serials,
+ * else at the destination. */
+static void end_mixed_leg(int d, const bank_indoubt_t *l) {
+    int s = region_index(l->peer);
+    forced_t *f = forced_find(l->tid);
+    ep.mixed++;
+    fprintf(stderr, "test_bank: HEURISTIC_MIXED %s: %s -> %s, forced %s at %s\n", l->tid,
+            s >= 0 ? REGION[s] : l->peer, REGION[d], l->heuristic, REGION[d]);
+    if (f == NULL) problem("transfer %s is HEURISTIC_MIXED at %s, but no operator of the test forced it", l->tid, REGION[d]);
+    if (s < 0) {
+        problem("transfer %s HEURISTIC_MIXED at %s from an unknown peer '%s'", l->tid, REGION[d], l->peer);
+        return;
+    }
+    if (f != NULL) f->mixed = 1;
+    const bank_indoubt_t *at_s = end_find(s, l->tid, "source");
+    if (at_s == NULL || strcmp(at_s->state, "HEURISTIC_MIXED") != 0)
+        problem("transfer %s HEURISTIC_MIXED at %s is not listed HEURISTIC_MIXED by its coordinator %s", l->tid,
+                REGION[d], REGION[s]);
+    client_status_t st;
+    if (bank_reconcile_names(op_ch(s), REGION[d], l->tid, &st) != 1 &&
+        bank_reconcile_names(op_ch(d), REGION[s], l->tid, &st) != 1)
+        problem("transfer %s HEURISTIC_MIXED: Reconcile between %s and %s does not name it (%s)", l->tid,
+                REGION[s], REGION[d], st.details);
+    grpc_status_code code = bank_resolve(op_ch(s), l->tid, CARBON__V1__DECISION__DECISION_COMMIT, 1,
+                                         "bank test: compensate at the coordinator", &st);
+    if (code == GRPC_STATUS_OK) {
+        ep.comp_source++;
+        if (f != NULL) f->comp = COMP_SOURCE;
+        return;
+    }
+    if (strcmp(st.reason, "INSUFFICIENT_BALANCE") != 0) {
+        problem("compensating %s at its coordinator %s: %s (%s)", l->tid, REGION[s], client_status_name(code),
+                st.details);
+        return;
+    }
+    code = bank_resolve(op_ch(d), l->tid, CARBON__V1__DECISION__DECISION_COMMIT, 1,
+                        "bank test: compensate at the destination", &st);
+    if (code == GRPC_STATUS_OK) {
+        ep.comp_dest++;
+        if (f != NULL) forced_comp_dest(f, d);
+    } else {
+        problem("compensating %s at %s (its coordinator %s no longer holds it): %s (%s)", l->tid, REGION[d],
+                REGION[s], client_status_name(code), st.details);
+    }
+}
+
+/* Once every other leg is settled, every HEURISTIC_MIXED leg is reported
+ * (ListInDoubt on both sides, Reconcile, the metric) and compensated, before
+ * the conservation check. */
+static void heuristic_end(void) {
+    long long until = proc_now_ms() + SETTLE_TIMEOUT_MS;
+    int others;
+    while ((others = end_list_all()) != 0 && proc_now_ms() < until) proc_sleep_ms(500);
+    if (others != 0) {
+        problem("%d legs still in doubt (not HEURISTIC_MIXED) %d s after the faults", others, SETTLE_TIMEOUT_MS / 1000);
+        return;
+    }
+    end_check_metric();
+    for (int r = 0; r < NREG; r++)
+        for (int k = 0; k < end_n[r]; k++) {
+            const bank_indoubt_t *l = &end_list[r][k];
+            if (strcmp(l->state, "HEURISTIC_MIXED") != 0) continue;
+            if (strcmp(l->role, "destination") == 0) {
+                end_mixed_leg(r, l);
+            } else {
+                int d = region_index(l->peer);
+                if (d < 0 || end_find(d, l->tid, "destination") == NULL)
+                    problem("transfer %s HEURISTIC_MIXED at its coordinator %s is not listed at %s", l->tid,
+                            REGION[r], l->peer);
+            }
+        }
+}
+
+/* A checker violation that a compensation at the destination leaves by
+ * design (README "Heuristic decisions": the leg's serials stay in two
+ * places and the coordinator's leg stays listed). */
+static int violation_expected(const char *v) {
+    if (ep.comp_dest == 0) return 0;
+    char origin[16];
+    uint64_t first = 0, last = 0;
+    int two = sscanf(v, "%15s serials %" SCNu64 "-%" SCNu64 " are in two places", origin, &first, &last) == 3 &&
+              strstr(v, "are in two places") != NULL;
+    for (size_t k = 0; k < forced_n; k++) {
+        const forced_t *f = &forced_legs[k];
+        if (f->comp != COMP_DEST) continue;
+        if (!two && strstr(v, f->tid) != NULL) return 1;
+        for (int b = 0; two && b < f->blocks_n; b++)
+            if (strcmp(f->blocks[b].origin, origin) == 0 && first <= f->blocks[b].last && f->blocks[b].first <= last)
+                return 1;
+    }
+    return 0;
+}
+
+/* rc_wait_settled, except that violations_expected() ones do not count: the
+ * last report, with *expected of its violations expected. */
+static checker_report_t *wait_settled(int *expected) {
+    long long until = proc_now_ms() + SETTLE_TIMEOUT_MS;
+    for (;;) {
+        checker_report_t *rep = ep.comp_dest == 0 ? rc_wait_settled(fed, SETTLE_TIMEOUT_MS) : rc_check(fed, 1);
+        if (rep == NULL) return NULL;
+        *expected = 0;
+        for (uint64_t k = 0; k < rep->violations_n && k < CHECKER_VIOLATIONS_MAX; k++)
+            *expected += violation_expected(rep->violations[k]);
+        if ((uint64_t)*expected == rep->violations_n || ep.comp_dest == 0 || proc_now_ms() >= until) return rep;
+        free(rep);
+        proc_sleep_ms(500);
+    }
 }
 
 static void nemesis(uint64_t *rng) {
     long long t0 = proc_now_ms(), end = t0 + cfg.seconds * 1000LL;
     long long next_fault = t0 + 500 + (long long)rng_below(rng, 1500);
     long long next_progress = t0 + 10000;
+    long episodes = cfg.backlogs + cfg.forced, done = 0, backlogs_left = cfg.backlogs,
+         forced_left = cfg.forced;
     unsigned long total = 0;
     while (proc_now_ms() < end) {
+        nemesis_tick();
         long long now = proc_now_ms();
-        for (int i = 0; i < NREG; i++) {
-            if (gw[i].paused && now >= gw[i].resume_at) {
-                if (federation_sigcont(fed, i) != 0) problem("SIGCONT %s: %s", REGION[i], federation_last_error());
-                gw[i].paused = 0;
-                fprintf(stderr, "test_bank: nemesis: SIGCONT %s\n", REGION[i]);
+        /* The episodes, evenly spread over the run, alternating. */
+        if (done < episodes && now >= t0 + (done + 1) * (cfg.seconds * 1000LL) / (episodes + 1)) {
+            int forced = forced_left > 0 && (done % 2 == 0 || backlogs_left == 0);
+            if (forced) {
+                forced_left--;
+                episode_forced(rng);
+            } else {
+                backlogs_left--;
+                episode_backlog(rng);
             }
-            if (gw[i].down && now >= gw[i].restart_at) {
-                fprintf(stderr, "test_bank: nemesis: restart %s\n", REGION[i]);
-                nemesis_restart(i);
-            }
-            /* A gateway that died by itself is a finding. */
-            if (!gw[i].down && !gw[i].paused &&
-                (federation_pid(fed, i) == 0 || !proc_alive(federation_pid(fed, i)))) {
-                char *tail = log_excerpt(i);
-                problem("gateway %s (pid %d) died on its own: %s", REGION[i],
-                        (int)federation_pid(fed, i), tail);
-                free(tail);
-                unexpected_deaths++;
-                nemesis_restart(i);
-            }
-        }
-        now = proc_now_ms();
-        if (now >= next_fault && total < (unsigned long)cfg.max_faults) {
-            uint64_t dice = rng_below(rng, 100);
-            int kind = dice < 35   ? F_KILL9
-                       : dice < 70 ? F_PAUSE
-                       : cfg.redis_kill9 && dice < 85 ? F_REDIS_KILL9
-                                                      : F_REDIS_RESTART;
-            int i = (int)rng_below(rng, NREG);
-            if ((kind == F_KILL9 || kind == F_PAUSE) && (gw[i].down || gw[i].paused))
-                kind = F_REDIS_RESTART; /* that gateway is already disturbed */
-            switch (kind) {
-            case F_KILL9: {
-                long long downtime = rng_below(rng, 100) < 35
-                                         ? 0
-                                         : (long long)rng_below(rng, (uint64_t)cfg.leg_expiry_ms * 3 / 2);
-                fprintf(stderr, "test_bank: nemesis: kill -9 %s (down %lld ms)\n", REGION[i], downtime);
-                if (federation_kill9(fed, i) != 0) {
-                    problem("kill -9 %s: %s", REGION[i], federation_last_error());
-                    break;
-                }
-                gw[i].down = 1;
-                gw[i].restart_at = proc_now_ms() + downtime;
-                if (downtime == 0) nemesis_restart(i);
-                break;
-            }
-            case F_PAUSE: {
-                long long pause = cfg.leg_expiry_ms + 100 + (long long)rng_below(rng, 1500);
-                fprintf(stderr, "test_bank: nemesis: SIGSTOP %s (%lld ms)\n", REGION[i], pause);
-                if (federation_sigstop(fed, i) != 0) {
-                    problem("SIGSTOP %s: %s", REGION[i], federation_last_error());
-                    break;
-                }
-                gw[i].paused = 1;
-                gw[i].resume_at = proc_now_ms() + pause;
-                break;
-            }
-            case F_REDIS_RESTART:
-                fprintf(stderr, "test_bank: nemesis: restart redis of %s\n", REGION[i]);
-                if (redis_restart(federation_redis(fed, i)) != 0)
-                    problem("redis restart %s: %s", REGION[i], redis_last_error());
-                break;
-            case F_REDIS_KILL9:
-                fprintf(stderr, "test_bank: nemesis: kill -9 redis of %s\n", REGION[i]);
-                if (redis_kill9(federation_redis(fed, i)) != 0 ||
-                    redis_restart(federation_redis(fed, i)) != 0)
-                    problem("redis kill -9 %s: %s", REGION[i], redis_last_error());
-                break;
-            }
-            faults[kind]++;
+            done++;
+            next_fault = proc_now_ms() + 200 + (long long)rng_below(rng, 2300);
+        } else if (now >= next_fault && total < (unsigned long)cfg.max_faults) {
+            nemesis_fault(rng);
             total++;
             next_fault = proc_now_ms() + 200 + (long long)rng_below(rng, 2300);
         }
         if (proc_now_ms() >= next_progress) {
             nemesis_print_progress(t0);
-            next_progress += 10000;
+            next_progress = proc_now_ms() + 10000;
         }
         proc_sleep_ms(20);
     }
-    /* Heal: every gateway runs again. */
-    for (int i = 0; i < NREG; i++) {
-        if (gw[i].paused) {
-            if (federation_sigcont(fed, i) != 0) problem("SIGCONT %s: %s", REGION[i], federation_last_error());
-            gw[i].paused = 0;
-        }
-        if (gw[i].down) nemesis_restart(i);
-    }
+    nemesis_heal();
     nemesis_print_progress(t0);
 }
 
@@ -796,10 +1489,13 @@ static void model_check_logs(void) {
     snprintf(ca, sizeof ca, "%s/ca.crt", harness_pki_dir());
     snprintf(targets, sizeof targets, "%s=127.0.0.1:%d,%s=127.0.0.1:%d,%s=127.0.0.1:%d", REGION[0],
              federation_port(fed, 0), REGION[1], federation_port(fed, 1), REGION[2], federation_port(fed, 2));
-    /* --max-skew-ms 0: the gateways share this host's clock, so a step is
-     * never stamped before the step it follows */
+    /* --max-skew-ms: the regions' clocks differ by at most the skew this
+     * run gave them (FAULT_CLOCK_SKEW_MS; 0: one host clock), so a step is
+     * never stamped more than that before the step it follows */
+    char skew[24];
+    snprintf(skew, sizeof skew, "%ld", cfg.skew_ms);
     const char *argv[] = {BINARY_DIR "/gwctl", "audit", "model-check", "--targets", targets, "--cert", cert,
-                          "--key", key, "--ca", ca, "--max-skew-ms", "0", NULL};
+                          "--key", key, "--ca", ca, "--max-skew-ms", skew, NULL};
     int status = -1;
     char *out = NULL, *err = NULL;
     long long t0 = proc_now_ms();
@@ -825,22 +1521,77 @@ static void stop_and_join_clients(void) {
             pthread_join(clients[k].thread, NULL);
             clients[k].started = 0;
         }
+    if (episode_client.started) {
+        pthread_join(episode_client.thread, NULL);
+        episode_client.started = 0;
+    }
+}
+
+static void client_free(client_t *c) {
+    for (int i = 0; i < NINST_MAX; i++)
+        if (c->ch[i] != NULL) {
+            grpc_channel_destroy(c->ch[i]);
+            c->ch[i] = NULL;
+        }
+    free(c->recs);
+    c->recs = NULL;
+    free(c->iss);
+    c->iss = NULL;
+}
+
+/* Channels to every gateway (as the region's registry), ready. */
+static void client_connect(client_t *c, int index) {
+    c->index = index;
+    c->rng = cfg.seed ^ (0x51ed270b27a1f3c5ull * (uint64_t)(index + 1));
+    for (int i = 0; i < ninst(); i++) {
+        c->ch[i] = harness_channel_to(federation_port(fed, i), REG_CERT[inst_region(i)]);
+        cr_assert_not_null(c->ch[i], "%s", federation_last_error());
+        harness_channel_wait_ready(c->ch[i], 5000);
+    }
+}
+
+/* The skewed clocks: one region FAULT_CLOCK_SKEW_MS/2 ahead, another as much
+ * behind, the third in between (gatewayd's test hook, settlement/failpoint.h).
+ * Before any thread: setenv. */
+static void clocks_skew(uint64_t *rng) {
+    if (cfg.skew_ms == 0) return;
+    long long off[NREG];
+    int ahead = (int)rng_below(rng, NREG), behind = (ahead + 1 + (int)rng_below(rng, NREG - 1)) % NREG;
+    for (int r = 0; r < NREG; r++)
+        off[r] = r == ahead ? cfg.skew_ms / 2 : r == behind ? -(cfg.skew_ms / 2)
+                            : (long long)rng_below(rng, (uint64_t)cfg.skew_ms + 1) - cfg.skew_ms / 2;
+    char spec[128];
+    snprintf(spec, sizeof spec, "%s:%lld,%s:%lld,%s:%lld", REGION[0], off[0], REGION[1], off[1], REGION[2], off[2]);
+    fprintf(stderr, "test_bank: clocks skewed: CARBON_TEST_CLOCK_OFFSET_MS=%s\n", spec);
+    setenv("CARBON_TEST_HOOKS", "1", 1);
+    setenv("CARBON_TEST_CLOCK_OFFSET_MS", spec, 1);
+}
+
+/* The federation: every region's first gateway, then FAULT_GATEWAYS - 1 more
+ * on the same store; small batches so that a backlog is cheap, a short
+ * heuristic guard, metrics on. */
+static void federation_up(void) {
+    char ini[256];
+    snprintf(ini, sizeof ini, "[limits]\nbatch_legs_max = %ld\nheuristic_after_ms = %ld\n"
+                              "[metrics]\nlisten = 127.0.0.1:0\n", cfg.batch_legs_max, cfg.heuristic_after_ms);
+    federation_options_t o = {.regions_n = NREG, .leg_expiry_ms = (int)cfg.leg_expiry_ms,
+                              .recovery_interval_ms = 300, .extra_ini = ini};
+    fed = federation_start(&o);
+    cr_assert_not_null(fed, "federation: %s", federation_last_error());
+    for (int r = 0; r < NREG; r++) snprintf(inst_label[r], sizeof inst_label[r], "%s", REGION[r]);
+    for (int k = 1; k < cfg.gateways; k++)
+        for (int r = 0; r < NREG; r++) {
+            int i = federation_start_second(fed, r);
+            cr_assert_eq(i, r + NREG * k, "second gateway of %s: %d, %s", REGION[r], i, federation_last_error());
+            snprintf(inst_label[i], sizeof inst_label[i], "%s/%d", REGION[r], k + 1);
+        }
 }
 
 static void fini(void) {
     alarm(0);
     stop_and_join_clients();
-    for (int k = 0; k < CLIENTS_MAX; k++) {
-        for (int r = 0; r < NREG; r++)
-            if (clients[k].ch[r] != NULL) {
-                grpc_channel_destroy(clients[k].ch[r]);
-                clients[k].ch[r] = NULL;
-            }
-        free(clients[k].recs);
-        clients[k].recs = NULL;
-        free(clients[k].iss);
-        clients[k].iss = NULL;
-    }
+    for (int k = 0; k < CLIENTS_MAX; k++) client_free(&clients[k]);
+    client_free(&episode_client);
     federation_free(fed);
     fed = NULL;
     grpc_lifetime_end(GRPC_LIFETIME_END_WAIT_MS);
@@ -862,15 +1613,14 @@ Test(fault, bank, .fini = fini) {
             cfg.redis_kill9 ? ", redis kill -9 on" : "");
     /* A watchdog: everything below is bounded; a hang still ends the test (and
      * PR_SET_PDEATHSIG takes the children with it). */
-    alarm((unsigned)(cfg.seconds + SETTLE_TIMEOUT_MS / 1000 * 2 + 600));
+    alarm((unsigned)(cfg.seconds + SETTLE_TIMEOUT_MS / 1000 * 3 + 600));
+    uint64_t rng = cfg.seed;
+    clocks_skew(&rng);
     grpc_lifetime_begin();
     char warm[33];
     rc_new_id(warm); /* rc_new_id's salt is set here, before any thread */
 
-    federation_options_t o = {.regions_n = NREG, .leg_expiry_ms = (int)cfg.leg_expiry_ms,
-                              .recovery_interval_ms = 300};
-    fed = federation_start(&o);
-    cr_assert_not_null(fed, "federation: %s", federation_last_error());
+    federation_up();
 
     for (int r = 0; r < NREG; r++) {
         for (int k = 0; k < cfg.accounts; k++) {
@@ -886,17 +1636,8 @@ Test(fault, bank, .fini = fini) {
     cr_assert_eq(rep->violations_n, 0);
     free(rep);
 
-    uint64_t rng = cfg.seed;
-    for (int k = 0; k < cfg.clients; k++) {
-        client_t *c = &clients[k];
-        c->index = k;
-        c->rng = cfg.seed ^ (0x51ed270b27a1f3c5ull * (uint64_t)(k + 1));
-        for (int r = 0; r < NREG; r++) {
-            c->ch[r] = harness_channel_to(federation_port(fed, r), REG_CERT[r]);
-            cr_assert_not_null(c->ch[r], "%s", federation_last_error());
-            harness_channel_wait_ready(c->ch[r], 5000);
-        }
-    }
+    for (int k = 0; k < cfg.clients; k++) client_connect(&clients[k], k);
+    client_connect(&episode_client, CLIENTS_MAX);
     for (int k = 0; k < cfg.clients; k++) {
         cr_assert_eq(pthread_create(&clients[k].thread, NULL, client_main, &clients[k]), 0);
         clients[k].started = 1;
@@ -909,13 +1650,17 @@ Test(fault, bank, .fini = fini) {
     fprintf(stderr, "test_bank: clients stopped after %.1f s; waiting for recovery\n",
             (t_settle - t_faults) / 1000.0);
 
-    /* Recovery settles everything: no leg in flight or in doubt, no violation. */
-    rep = rc_wait_settled(fed, SETTLE_TIMEOUT_MS);
+    /* Recovery settles everything but the HEURISTIC_MIXED legs, which are
+     * reported and compensated; then no leg in flight or in doubt, no
+     * violation (but those a compensation at a destination leaves). */
+    heuristic_end();
+    int expected = 0;
+    rep = wait_settled(&expected);
     cr_assert_not_null(rep);
     long long t_settled = proc_now_ms();
     fprintf(stderr, "test_bank: settled in %.1f s\n", (t_settled - t_settle) / 1000.0);
     checker_print(rep, stderr);
-    uint64_t violations = rep->violations_n;
+    uint64_t violations = rep->violations_n - (uint64_t)expected;
     uint64_t cancelled_g = rep->grams_cancelled;
     if (violations > 0)
         problem("checker: %" PRIu64 " violations after recovery, first: %s", violations,
@@ -928,17 +1673,23 @@ Test(fault, bank, .fini = fini) {
         cr_assert_eq(pthread_create(&clients[k].thread, NULL, verify_main, &clients[k]), 0);
         clients[k].started = 1;
     }
+    cr_assert_eq(pthread_create(&episode_client.thread, NULL, verify_main, &episode_client), 0);
+    episode_client.started = 1;
     stop_and_join_clients();
     uint64_t v_committed = 0, v_aborted = 0, v_absent = 0, v_discount = 0, v_resolved = 0;
-    uint64_t client_issuances = 0;
-    for (int k = 0; k < cfg.clients; k++) {
-        issued_g += clients[k].v_issued_g;
-        client_issuances += clients[k].iss_n;
-        v_committed += clients[k].v_committed;
-        v_aborted += clients[k].v_aborted;
-        v_absent += clients[k].v_absent;
-        v_discount += clients[k].v_discount_g;
-        v_resolved += clients[k].v_resolved;
+    uint64_t client_issuances = 0, v_third = 0, v_heuristic = 0, v_comp_cancelled = 0;
+    for (int k = 0; k <= cfg.clients; k++) {
+        const client_t *c = k < cfg.clients ? &clients[k] : &episode_client;
+        issued_g += c->v_issued_g;
+        client_issuances += c->iss_n;
+        v_committed += c->v_committed;
+        v_aborted += c->v_aborted;
+        v_absent += c->v_absent;
+        v_discount += c->v_discount_g;
+        v_resolved += c->v_resolved;
+        v_third += c->v_third_committed;
+        v_heuristic += c->v_heuristic;
+        v_comp_cancelled += c->v_comp_cancelled_g;
     }
     long long t_verified = proc_now_ms();
 
@@ -948,9 +1699,10 @@ Test(fault, bank, .fini = fini) {
         problem("bank: issued %" PRIu64 " g, accounts hold %" PRIu64 " g, committed transfers "
                 "cancelled %" PRIu64 " g: %" PRId64 " g unaccounted",
                 issued_g, total_g, v_discount, (int64_t)(issued_g - total_g - v_discount));
-    if (cancelled_g != v_discount)
+    if (cancelled_g != v_discount + v_comp_cancelled)
         problem("bank: the checker counts %" PRIu64 " g cancelled, the committed transfers' "
-                "discounts are %" PRIu64 " g", cancelled_g, v_discount);
+                "discounts are %" PRIu64 " g, compensations at destinations %" PRIu64 " g", cancelled_g,
+                v_discount, v_comp_cancelled);
 
     /* Liveness: every region issues and transfers to every other region. */
     for (int s = 0; s < NREG; s++) issue_ok(s, probe_name[s], 10000);
@@ -973,12 +1725,12 @@ Test(fault, bank, .fini = fini) {
                 v_discount += tr->transfer->quote->discount_g;
             if (tr != NULL) protobuf_c_message_free_unpacked(&tr->base, NULL);
         }
-    rep = rc_wait_settled(fed, SETTLE_TIMEOUT_MS);
+    rep = wait_settled(&expected);
     cr_assert_not_null(rep);
-    if (rep->violations_n > 0)
-        problem("checker after the probes: %" PRIu64 " violations, first: %s", rep->violations_n,
+    if (rep->violations_n > (uint64_t)expected)
+        problem("checker after the probes: %" PRIu64 " violations, first: %s", rep->violations_n - (uint64_t)expected,
                 rep->violations[0]);
-    violations += rep->violations_n;
+    violations += rep->violations_n - (uint64_t)expected;
     free(rep);
     total_g = bank_total_g();
     if (total_g + v_discount != issued_g)
@@ -986,26 +1738,34 @@ Test(fault, bank, .fini = fini) {
                 " g, discounts %" PRIu64 " g", issued_g, total_g, v_discount);
 
     model_check_logs(); /* the trace check (issue 14 item 5) */
+    /* Fork alarms of the witnesses (Operations.ListForks): printed, not a
+     * failure of this test (known: a stale checkpoint from the other gateway
+     * of a region sharing its store is taken for a rollback). */
+    int forks[NREG];
+    for (int r = 0; r < NREG; r++) {
+        client_status_t st;
+        forks[r] = bank_forks(op_ch(r), &st);
+    }
 
     /* Every gateway stops cleanly: exit 0, no sanitizer report. */
-    int errors_logged[NREG];
-    for (int i = 0; i < NREG; i++) {
-        errors_logged[i] = federation_log_count(fed, i, "\"level\":\"error\"");
+    int errors_logged[NREG] = {0};
+    for (int i = 0; i < ninst(); i++) {
+        errors_logged[inst_region(i)] += federation_log_count(fed, i, "\"level\":\"error\"");
         /* Also a gateway that crashed while the harness (re)started it. */
         int reports = 0;
         for (size_t k = 0; k < sizeof SANITIZER_NEEDLES / sizeof *SANITIZER_NEEDLES; k++)
             reports += federation_log_count(fed, i, SANITIZER_NEEDLES[k]);
         if (reports > 0) {
             char *excerpt = log_excerpt(i);
-            problem("%d sanitizer reports in %s's log, the last: %s", reports, REGION[i], excerpt);
+            problem("%d sanitizer reports in %s's log, the last: %s", reports, INAME(i), excerpt);
             free(excerpt);
         }
     }
     if (atomic_load(&problems_n) > 0) setenv("KEEP_TEST_DIRS", "1", 1);
     federation_stop(fed);
-    for (int i = 0; i < NREG; i++)
+    for (int i = 0; i < ninst(); i++)
         if (federation_exit_status(fed, i) != 0)
-            problem("gateway %s exited with status %d on SIGTERM", REGION[i],
+            problem("gateway %s exited with status %d on SIGTERM", INAME(i),
                     federation_exit_status(fed, i));
 
     unsigned long faults_total = 0;
@@ -1045,6 +1805,20 @@ Test(fault, bank, .fini = fini) {
             FAULT_NAME[F_REDIS_RESTART], faults[F_REDIS_RESTART], FAULT_NAME[F_REDIS_KILL9],
             faults[F_REDIS_KILL9], unexpected_deaths, errors_logged[0], errors_logged[1],
             errors_logged[2], violations, atomic_load(&problems_n));
+    fprintf(stderr,
+            "  gateways per region       %ld; clocks skewed by up to %ld ms; leg expiry %ld ms\n"
+            "  third-region serials      %llu sent, %" PRIu64 " committed\n"
+            "  backlog episodes          %lu: largest backlog %lu legs (batch_legs_max %ld), "
+            "longest drain %lld ms (from the restart)\n"
+            "  forced-decision episodes  %lu: %lu legs forced (%lu COMMIT), %lu refused as too early, "
+            "%lu attempts with no leg in doubt, %lu spent at once; %" PRIu64 " verified\n"
+            "  HEURISTIC_MIXED           %lu: compensated at the coordinator %lu, at the destination %lu "
+            "(%d checker violations left by design)\n"
+            "  fork alarms (witnesses)   TJ %d, BJ %d, HE %d\n",
+            cfg.gateways, cfg.skew_ms, cfg.leg_expiry_ms, (unsigned long long)n_third, v_third,
+            ep.backlogs, ep.backlog_max, cfg.batch_legs_max, ep.drain_ms_max, ep.forced_episodes, ep.forced_ok,
+            ep.forced_commit, ep.forced_too_early, ep.forced_nothing, ep.spent, v_heuristic, ep.mixed, ep.comp_source,
+            ep.comp_dest, expected, forks[0], forks[1], forks[2]);
     fprintf(stderr, "  reasons of ABORTED        ");
     for (int i = 0; i < REASONS_MAX && reason_name[i][0]; i++)
         fprintf(stderr, "%s%s %lu", i ? ", " : "", reason_name[i], reason_count[i]);
@@ -1057,4 +1831,5 @@ Test(fault, bank, .fini = fini) {
     cr_assert_geq(faults_total, (unsigned long)cfg.min_faults,
                   "only %lu faults injected, FAULT_MIN_FAULTS=%ld", faults_total, cfg.min_faults);
     cr_assert_gt(v_committed, 0, "no transfer committed");
+    if (cfg.third_pct > 0) cr_assert_gt(v_third, 0, "no transfer of a third region's serials committed");
 }
