@@ -79,16 +79,14 @@ end
 
 -- The origin x denies the COMMIT of destination leg tid (leg: the HMGET
 -- below): it stays as it is (a prepared leg keeps its pending credit, not
--- spendable), marked ORIGIN_DENIED and listed in legs:mixed, no longer
--- waiting for its source. Returns "M".
+-- spendable, and still counts in the source's legs in flight, so a source
+-- cannot pile up denied legs beyond its limit), marked ORIGIN_DENIED and
+-- listed in legs:mixed, no longer waiting for its source. Returns "M".
 local function origin_deny(tid, key, leg, x)
   if leg[8] == 'ORIGIN_DENIED' then return 'M' end
   if leg[2] == 'PREPARED' then
     redis.call('ZREM', KEY_LEGS_PREPARED, tid)
     redis.call('ZREM', KEY_LEGS_PREPARED_PREFIX .. source, tid)
-    if redis.call('HINCRBY', KEY_PEER_INFLIGHT, source, -1) < 0 then
-      redis.call('HSET', KEY_PEER_INFLIGHT, source, '0')
-    end
   end
   redis.call('ZREM', KEY_LEGS_HEURISTIC, tid)
   redis.call('ZADD', KEY_LEGS_MIXED, now_ms, tid)
