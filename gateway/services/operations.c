@@ -434,7 +434,7 @@ static Carbon__V1__InDoubtLeg *ops_heuristic_leg(arena_t *a, struct gateway *gw,
                                                  const ledger_leg_t *leg, uint64_t now) {
     CARBON_ASSERT(a != NULL && gw != NULL && leg != NULL);
     int dest = strcmp(leg->role, "destination") == 0;
-    int denied = strcmp(leg->heuristic_outcome, "ORIGIN_DENIED") == 0;
+    int denied = strcmp(leg->heuristic_outcome, REASON(ORIGIN_DENIED)) == 0;
     int mixed = denied || strcmp(leg->heuristic_outcome, "MIXED") == 0;
     const char *forced = leg->heuristic == TRANSFER_DECISION_COMMIT ? "COMMIT"
                          : leg->heuristic == TRANSFER_DECISION_ABORT ? "ABORT" : "";
