@@ -764,10 +764,10 @@ static void engine_confirm_ask(engine_t *e, const char *x, const ledger_leg_t **
     }
 }
 
-/* Whether leg (read here for decision dd from source) is one whose COMMIT
+/* Whether leg (read here for a COMMIT from source) is one whose COMMIT
  * waits for its serials' origin: a prepared destination leg of source, or
  * one an operator aborted that the coordinator's COMMIT would re-apply.
- * Returns that origin, or NULL. */
+ * Returns that origin (a third region), or NULL. */
 static const char *engine_confirm_needed(const engine_t *e, const char *source,
                                          const ledger_leg_t *leg) {
     CARBON_ASSERT(e != NULL && source != NULL && leg != NULL);

@@ -205,7 +205,9 @@ typedef struct {
                                    decided: AGREED, REAPPLIED, REVERSED, MIXED */
 } ledger_dest_decision_t;
 
-/* Phase two at the destination for a batch (one script). */
+/* Phase two at the destination for a batch (one script). A COMMIT of a
+ * leg holding a third region's serials is applied only with origin_confirm
+ * 'C' (see above; dest_decide.lua). */
 int ledger_dest_decide(store_t *st, const char *source_region, ledger_dest_decision_t *d,
                        size_t n, uint64_t now_ms, char *err, size_t errlen);
 
