@@ -265,6 +265,8 @@ for i = 0, n - 1 do
     end
   elseif leg[7] and not leg[8] and resolved == '' then
     out[#out + 1] = heuristic_settle(tid, key, leg, decision, confirm)
+  elseif leg[8] == 'ORIGIN_DENIED' and decision == 'C' then
+    out[#out + 1] = 'M' -- forced ABORT here, the origin denies the COMMIT: stays listed
   elseif leg[8] == 'MIXED' and decision == leg[7] and resolved == '' then
     -- the coordinator now holds this leg's outcome (its operator compensated
     -- there, heuristic_compensate): the leg closes
