@@ -312,6 +312,24 @@ out:
     free(p);
 }
 
+/* Logs what the destination did with decision d from source: a forced
+ * leg settled, a decision applied, a COMMIT its serials' origin denies
+ * (error: ORIGIN_DENIED, listed) or has not confirmed yet. */
+static void federation_log_applied(const ledger_dest_decision_t *d, const char *source) {
+    CARBON_ASSERT(d != NULL && source != NULL);
+    if (d->heuristic_outcome[0] != '\0' && d->applied != TRANSFER_DECISION_MIXED)
+        log_warn("heuristic_settled", "{s:s, s:s, s:s}", "transfer_id", d->tid, "peer", source,
+                 "outcome", d->heuristic_outcome);
+    if (d->applied == TRANSFER_DECISION_COMMIT || d->applied == TRANSFER_DECISION_ABORT)
+        log_info("transfer_decision_applied", "{s:s, s:s, s:s}", "transfer_id", d->tid, "source",
+                 source, "state", transfer_state_name(transfer_state_of_decision(d->applied)));
+    if (d->origin_confirm == TRANSFER_DECISION_ABORT)
+        log_error("origin_denied", "{s:s, s:s, s:s}", "transfer_id", d->tid, "source", source, "action",
+                  "the serials' origin did not commit this leg: the credit stays pending; gwctl indoubt lists it");
+    else if (d->applied == TRANSFER_DECISION_UNKNOWN && d->origin_confirm != 0)
+        log_info("origin_confirmation_pending", "{s:s, s:s}", "transfer_id", d->tid, "source", source);
+}
+
 void federation_decide(server_call_t *call, const ProtobufCMessage *request) {
     CARBON_ASSERT(call != NULL && request != NULL);
     const Carbon__V1__DecideRequest *req = (const Carbon__V1__DecideRequest *)request;
@@ -359,23 +377,10 @@ void federation_decide(server_call_t *call, const ProtobufCMessage *request) {
     resp.acks = arena_alloc(&a, n * sizeof *resp.acks);
     failpoint_hit("dest.after_decide");
     for (size_t i = 0; i < n; i++) {
-        if (d[i].heuristic_outcome[0] != '\0' && d[i].applied != TRANSFER_DECISION_MIXED)
-            log_warn("heuristic_settled", "{s:s, s:s, s:s}", "transfer_id", d[i].tid, "peer",
-                     req->source_region, "outcome", d[i].heuristic_outcome);
-        if (d[i].applied == TRANSFER_DECISION_COMMIT || d[i].applied == TRANSFER_DECISION_ABORT)
-            log_info("transfer_decision_applied", "{s:s, s:s, s:s}", "transfer_id", d[i].tid,
-                     "source", req->source_region, "state",
-                     transfer_state_name(transfer_state_of_decision(d[i].applied)));
+        federation_log_applied(&d[i], req->source_region);
         Carbon__V1__LegAck *ack = arena_alloc(&a, sizeof *ack);
         carbon__v1__leg_ack__init(ack);
         ack->transfer_id = arena_strdup(&a, d[i].tid);
-        if (d[i].origin_confirm == TRANSFER_DECISION_ABORT) /* ORIGIN_DENIED: listed, alarmed */
-            log_error("origin_denied", "{s:s, s:s, s:s}", "transfer_id", d[i].tid, "source",
-                      req->source_region, "action",
-                      "the serials' origin did not commit this leg: the credit stays pending; gwctl indoubt lists it");
-        else if (d[i].applied == TRANSFER_DECISION_UNKNOWN && d[i].origin_confirm != 0)
-            log_info("origin_confirmation_pending", "{s:s, s:s}", "transfer_id", d[i].tid, "source",
-                     req->source_region);
         if (d[i].applied == TRANSFER_DECISION_MIXED) { /* HEURISTIC_MIXED here: holds the other outcome */
             log_error("heuristic_mixed", "{s:s, s:s, s:s, s:s}", "transfer_id", d[i].tid, "peer",
                       req->source_region, "decision", d[i].decision == TRANSFER_DECISION_COMMIT ? "COMMIT" : "ABORT",

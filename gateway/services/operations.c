@@ -673,6 +673,30 @@ static int ops_refuse_origin_leg(server_call_t *call, ledger_leg_t *leg) {
     return 1;
 }
 
+/* Records the operator's forced decision d of a leg of coordinator: a
+ * COMMIT of third-region serials only once their origin confirms it
+ * committed the same leg (engine_confirm_origins). 1, or 0 after refusing
+ * the call (STORE_UNAVAILABLE, ORIGIN_NOT_CONFIRMED). */
+static int ops_resolve_decide(server_call_t *call, store_t *st, const char *coordinator,
+                              ledger_dest_decision_t *d) {
+    CARBON_ASSERT(call != NULL && st != NULL && coordinator != NULL && d != NULL);
+    struct gateway *gw = server_call_app(call);
+    char err[256] = "";
+    if (gw->engine != NULL)
+        engine_confirm_origins(gw->engine, st, coordinator, d, 1, gw->cfg.peer_timeout_ms);
+    if (ledger_dest_decide(st, coordinator, d, 1, ledger_now_ms(), err, sizeof err) != LEDGER_OK) {
+        server_reply_error(call, GRPC_STATUS_UNAVAILABLE, REASON(STORE_UNAVAILABLE), "%s", err);
+        return 0;
+    }
+    if (d->origin_confirm != 0 && d->origin_confirm != TRANSFER_DECISION_COMMIT) {
+        server_reply_error(call, GRPC_STATUS_FAILED_PRECONDITION, REASON(ORIGIN_NOT_CONFIRMED),
+                           "the origin of the leg's serials %s that it committed this leg",
+                           d->origin_confirm == TRANSFER_DECISION_ABORT ? "denies" : "has not confirmed");
+        return 0;
+    }
+    return 1;
+}
+
 void ops_resolve_in_doubt(server_call_t *call, const ProtobufCMessage *request) {
     CARBON_ASSERT(call != NULL && request != NULL);
     const Carbon__V1__ResolveInDoubtRequest *req = (const Carbon__V1__ResolveInDoubtRequest *)request;
@@ -724,19 +748,7 @@ void ops_resolve_in_doubt(server_call_t *call, const ProtobufCMessage *request) 
                                 .decision = pbconv_decision_in(req->decision), /* COMMIT or ABORT */
                                 .resolved_by = op != NULL ? op->spiffe_id : "operator",
                                 .resolve_reason = req->reason};
-    struct gateway *gw = server_call_app(call);
-    if (gw->engine != NULL) /* a forced COMMIT of third-region serials needs their origin too */
-        engine_confirm_origins(gw->engine, st, coordinator, &d, 1, gw->cfg.peer_timeout_ms);
-    if (ledger_dest_decide(st, coordinator, &d, 1, ledger_now_ms(), err, sizeof err) != LEDGER_OK) {
-        server_reply_error(call, GRPC_STATUS_UNAVAILABLE, REASON(STORE_UNAVAILABLE), "%s", err);
-        return;
-    }
-    if (d.origin_confirm != 0 && d.origin_confirm != TRANSFER_DECISION_COMMIT) {
-        server_reply_error(call, GRPC_STATUS_FAILED_PRECONDITION, REASON(ORIGIN_NOT_CONFIRMED),
-                           "the origin of the leg's serials %s that it committed this leg",
-                           d.origin_confirm == TRANSFER_DECISION_ABORT ? "denies" : "has not confirmed");
-        return;
-    }
+    if (!ops_resolve_decide(call, st, coordinator, &d)) return;
     log_warn("in_doubt_resolved", "{s:s, s:s, s:s, s:s}", "transfer_id", req->transfer_id, "decision",
              d.decision == TRANSFER_DECISION_COMMIT ? "COMMIT" : "ABORT", "operator", op != NULL ? op->spiffe_id : "",
              "reason", req->reason);
