@@ -20,7 +20,9 @@
  *                          TJ serials never prepared at TJ, or aborted at TJ,
  *                          then COMMIT at BJ: BJ does not credit them (before:
  *                          it did), lists the leg ORIGIN_DENIED
- *   destination_waits_...  BJ applies the COMMIT only once TJ has its own */
+ *   destination_waits_...  BJ applies the COMMIT only once TJ has its own
+ *   forced_commit_...      an operator at BJ cannot force a COMMIT of TJ
+ *                          serials that TJ has not committed (before: credited) */
 #include "gateway/rpc/grpc_lifetime.h"
 #include "tests/support/gateway_harness.h"
 #include "tests/support/proc.h"
@@ -45,13 +47,15 @@
 
 static federation_t *fed;
 
-static void start(int leg_expiry_ms) {
+static void start_ini(int leg_expiry_ms, const char *extra_ini) {
     grpc_lifetime_begin();
     federation_options_t o = {.regions_n = 3, .leg_expiry_ms = leg_expiry_ms,
-                              .recovery_interval_ms = 300};
+                              .recovery_interval_ms = 300, .extra_ini = extra_ini};
     fed = federation_start(&o);
     cr_assert_not_null(fed, "federation: %s", federation_last_error());
 }
+
+static void start(int leg_expiry_ms) { start_ini(leg_expiry_ms, NULL); }
 
 static void stop_all(void) {
     federation_free(fed);
@@ -776,4 +780,50 @@ Test(origin_third, destination_waits_for_the_origin) {
     cr_expect(strstr(map, want) != NULL, "TJ's map '%s' lacks '%s'", map, want);
     free(map);
     cr_expect_eq(audit_count(BJ, "origin-denied", tid), 0);
+}
+
+/* A forced COMMIT at BJ (ResolveInDoubt as CN-BJ's operator); the status into st. */
+static void force_commit(const char *tid, client_status_t *st) {
+    grpc_channel *op = federation_channel(fed, BJ, "CN-BJ-operator");
+    cr_assert_not_null(op);
+    Carbon__V1__ResolveInDoubtRequest rr = CARBON__V1__RESOLVE_IN_DOUBT_REQUEST__INIT;
+    rr.transfer_id = (char *)tid;
+    rr.decision = CARBON__V1__DECISION__DECISION_COMMIT;
+    rr.reason = "test: the coordinator never answers";
+    ProtobufCMessage *resp = NULL;
+    client_call(op, "/carbon.v1.Operations/ResolveInDoubt", &rr.base,
+                &carbon__v1__resolve_in_doubt_response__descriptor, &resp, CALL_TIMEOUT_MS, st);
+    if (resp != NULL) protobuf_c_message_free_unpacked(resp, NULL);
+}
+
+/* A source (CN-HE's certificate) prepares TJ serials at TJ and at BJ and
+ * never decides (HE's gateway has no record: recovery's QueryDecision gets
+ * UNKNOWN). Past the expiry and heuristic_after_ms an operator at BJ may
+ * force the leg, but not to COMMIT while TJ has not committed it:
+ * ORIGIN_NOT_CONFIRMED, nothing credited, the leg still prepared. */
+Test(origin_third, forced_commit_needs_the_origin) {
+    start_ini(20000, "[limits]\nheuristic_after_ms = 1000\n");
+    uint64_t f = setup();
+    read_digests();
+    uint64_t bj0 = rc_total_g(reg(BJ), "bj-b");
+    leg_buf_t l;
+    char tid[33];
+    rc_new_id(tid);
+    leg_make(&l, tid, "CN-BJ/bj-b", f, f + 999);
+    l.leg.expiry_unix_ms = (uint64_t)time(NULL) * 1000 + 2000;
+    vote_is(&l, "Y");
+    prepare_at_bj(&l);
+    client_status_t st = {0};
+    for (int waited = 0; waited < 20000; waited += 250) { /* NOT_EXPIRED, HEURISTIC_TOO_EARLY first */
+        force_commit(tid, &st);
+        if (st.code != GRPC_STATUS_FAILED_PRECONDITION || strstr(st.details, "ORIGIN_NOT_CONFIRMED") != NULL)
+            break;
+        proc_sleep_ms(250);
+    }
+    cr_expect_eq(st.code, GRPC_STATUS_FAILED_PRECONDITION, "forced COMMIT: %d %s", st.code, st.details);
+    cr_expect(strstr(st.details, "ORIGIN_NOT_CONFIRMED") != NULL, "%s", st.details);
+    cr_expect_eq(rc_total_g(reg(BJ), "bj-b"), bj0, "a forced COMMIT credited TJ serials TJ did not let go");
+    wait_leg_field(BJ, tid, "state", "PREPARED", 1000);
+    wait_leg_field(BJ, tid, "heuristic", "", 1000);
+    wait_leg_field(TJ, tid, "state", "PREPARED", 1000); /* TJ never decides alone */
 }
