@@ -425,6 +425,17 @@ Test(origin_third, hostile_origin_prepare) {
     rc_new_id(t_bj);
     uint64_t g = transfer(TJ, t_bj, "tj-a", "CN-BJ", "bj-b", 5, COMMITTED, NULL); /* at CN-BJ */
     cr_assert_eq(rc_wait_arrival(reg(BJ), t_bj, 10000), 0);
+    /* BJ reports the recognition discount it cancelled: TJ's map changes
+     * once more, before map0 below */
+    char *m = NULL;
+    for (int waited = 0; waited <= 10000; waited += 50) {
+        free(m);
+        m = tj_map();
+        if (strstr(m, ":CN-BJ:cancelled") != NULL) break;
+        proc_sleep_ms(50);
+    }
+    cr_assert(strstr(m, ":CN-BJ:cancelled") != NULL, "BJ's use report never reached TJ: '%s'", m);
+    free(m);
     read_digests();
     char *map0 = tj_map();
     leg_buf_t l;
