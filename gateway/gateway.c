@@ -160,6 +160,7 @@ static const struct {
     {"/carbon.v1.Federation/SettleActivities", federation_settle_activities},
     {"/carbon.v1.Federation/QueryIssuance", federation_query_issuance},
     {"/carbon.v1.Federation/ReportUse", federation_report_use},
+    {"/carbon.v1.Federation/ConfirmOrigin", federation_confirm_origin},
     {"/carbon.v1.Operations/ListBatches", ops_list_batches},
     {"/carbon.v1.Operations/Reconcile", ops_reconcile},
     {"/carbon.v1.Operations/ListInDoubt", ops_list_in_doubt},

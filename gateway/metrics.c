@@ -227,11 +227,19 @@ void metrics_set_forks_unacknowledged(metrics_t *m, const char *region, uint64_t
         if (strcmp(m->peers[i].region, region) == 0) atomic_store(&m->peers[i].forks_unacknowledged, n);
 }
 
+/* ConfirmOrigin passes through (not one of the counted RPCs). */
+static int metrics_confirm(void *ctx, const char *origin, const ledger_leg_t *const *legs, size_t n,
+                           int64_t timeout_ms, char *answers, char *err, size_t errlen) {
+    metrics_t *m = ctx;
+    return m->inner.confirm(m->inner.ctx, origin, legs, n, timeout_ms, answers, err, errlen);
+}
+
 engine_transport_t metrics_transport(metrics_t *m, const engine_transport_t *inner) {
     m->inner = *inner;
     engine_transport_t t = {
         .ctx = m, .prepare = metrics_prepare, .decide = metrics_decide, .query = metrics_query,
-        .hello = inner->hello != NULL ? metrics_hello : NULL};
+        .hello = inner->hello != NULL ? metrics_hello : NULL,
+        .confirm = inner->confirm != NULL ? metrics_confirm : NULL};
     return t;
 }
 

@@ -248,6 +248,46 @@ static int peers_query(void *ctx, const char *peer, const char *const *tids, siz
     return rc;
 }
 
+/* ConfirmOrigin (engine.h contract): the destination legs (their source in
+ * peer, the account here in to) with their blocks; the origin's answers. */
+static int peers_confirm(void *ctx, const char *origin, const ledger_leg_t *const *legs, size_t n,
+                         int64_t timeout_ms, char *answers, char *err, size_t errlen) {
+    peers_t *p = ctx;
+    CARBON_ASSERT(p != NULL && origin != NULL && legs != NULL && answers != NULL);
+    CARBON_ASSERT(n >= 1 && n <= LEDGER_BATCH_LEGS_MAX);
+    arena_t a = {0};
+    Carbon__V1__ConfirmOriginRequest req = CARBON__V1__CONFIRM_ORIGIN_REQUEST__INIT;
+    req.region = p->region;
+    req.legs = arena_alloc(&a, n * sizeof *req.legs);
+    for (size_t i = 0; i < n; i++) {
+        Carbon__V1__OriginQuery *q = arena_alloc(&a, sizeof *q);
+        carbon__v1__origin_query__init(q);
+        q->transfer_id = (char *)legs[i]->tid;
+        q->source_region = (char *)legs[i]->peer;
+        q->to_account = arena_printf(&a, "%s/%s", p->region, legs[i]->to);
+        q->blocks = arena_alloc(&a, legs[i]->blocks_n * sizeof *q->blocks);
+        for (size_t k = 0; k < legs[i]->blocks_n; k++)
+            q->blocks[q->n_blocks++] = pbconv_block(&a, &legs[i]->blocks[k]);
+        req.legs[req.n_legs++] = q;
+    }
+    ProtobufCMessage *resp = NULL;
+    int rc = peers_call(p, origin, "/carbon.v1.Federation/ConfirmOrigin", &req.base,
+                        &carbon__v1__confirm_origin_response__descriptor, &resp, timeout_ms, err, errlen);
+    arena_free(&a);
+    if (rc != 0) return -1;
+    const Carbon__V1__ConfirmOriginResponse *r = (const Carbon__V1__ConfirmOriginResponse *)resp;
+    if (r->n_decisions != n) {
+        snprintf(err, errlen, "%s answered %zu confirmations for %zu legs", origin, r->n_decisions, n);
+        rc = -1;
+    }
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        answers[i] = strcmp(r->decisions[i]->transfer_id, legs[i]->tid) == 0
+                         ? pbconv_decision_in(r->decisions[i]->decision)
+                         : TRANSFER_DECISION_UNKNOWN;
+    protobuf_c_message_free_unpacked(resp, NULL);
+    return rc;
+}
+
 /* Hello with this gateway's limits; the peer's limits into *legs_max and
  * *bytes_max (0 when it sent none: an older peer). */
 static int peers_hello(void *ctx, const char *peer, int64_t timeout_ms, uint32_t *legs_max,
@@ -329,6 +369,7 @@ engine_transport_t peers_transport(peers_t *p) {
                             .prepare = peers_prepare,
                             .decide = peers_decide,
                             .query = peers_query,
-                            .hello = peers_hello};
+                            .hello = peers_hello,
+                            .confirm = peers_confirm};
     return t;
 }

@@ -5,6 +5,7 @@
 #include "settlement/audit.h"
 #include "settlement/log_tree.h"
 #include "settlement/ledger.h"
+#include "settlement/reasons.h"
 #include "settlement/store_keys.h"
 
 #include <hiredis/hiredis.h>
@@ -643,6 +644,9 @@ static void checker_leg(checker_pass_t *p, const char *region, const ledger_leg_
     if (strcmp(leg->heuristic_outcome, "MIXED") == 0) /* alarmed until an operator compensates */
         checker_violation(rep, "transfer %s: HEURISTIC_MIXED at %s (%s leg, %s; %s holds the other outcome)",
                           leg->tid, region, leg->role, transfer_state_name(leg->state), leg->peer);
+    if (strcmp(leg->heuristic_outcome, REASON(ORIGIN_DENIED)) == 0) /* the source and the origin disagree */
+        checker_violation(rep, "transfer %s: ORIGIN_DENIED at %s (%s sent COMMIT; the serials' origin "
+                          "did not commit the leg)", leg->tid, region, leg->peer);
     if (strcmp(leg->role, "source") == 0) {
         rep->transfers++;
         const ledger_leg_t *d = checker_find_leg(stores, n, leg->peer, leg->tid, "destination", region);

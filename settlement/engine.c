@@ -730,6 +730,91 @@ static void engine_batch_decide_origins(engine_t *e, engine_peer_t *p, store_t *
     free(done);
 }
 
+/* ---- the destination's check with a third origin (DESIGN §6 provenance) -------- */
+
+/* Asks origin x (a peer) about the k legs ask[] (their decisions d[index[j]])
+ * in messages within x's limits; a message x answers sets origin_confirm of
+ * its legs, one it does not leaves them 'U'. */
+static void engine_confirm_ask(engine_t *e, const char *x, const ledger_leg_t **ask,
+                               const size_t *index, size_t k, ledger_dest_decision_t *d,
+                               int64_t timeout_ms) {
+    CARBON_ASSERT(e != NULL && x != NULL && ask != NULL && index != NULL && d != NULL);
+    CARBON_ASSERT(k >= 1 && k <= LEDGER_BATCH_LEGS_MAX);
+    engine_peer_t *xp = engine_peer(e, x);
+    if (xp == NULL) return; /* not a peer: nobody confirms, the legs wait (listed) */
+    size_t chunk = engine_legs_max(e, xp);
+    uint64_t budget = engine_bytes_budget(e, xp);
+    char answers[LEDGER_BATCH_LEGS_MAX], err[256];
+    for (size_t off = 0; off < k;) {
+        size_t m = 0;
+        uint64_t bytes = 0;
+        while (off + m < k && m < chunk) {
+            bytes += engine_leg_bytes(ask[off + m]);
+            if (m > 0 && budget > 0 && bytes > budget) break;
+            m++;
+        }
+        CARBON_ASSERT(m >= 1 && off + m <= k);
+        memset(answers, 0, m);
+        if (e->transport.confirm(e->transport.ctx, x, ask + off, m, timeout_ms, answers, err,
+                                 sizeof err) == 0)
+            for (size_t j = 0; j < m; j++)
+                if (answers[j] == TRANSFER_DECISION_COMMIT || answers[j] == TRANSFER_DECISION_ABORT)
+                    d[index[off + j]].origin_confirm = answers[j];
+        off += m;
+    }
+}
+
+/* Whether leg (read here for a COMMIT from source) is one whose COMMIT
+ * waits for its serials' origin: a prepared destination leg of source, or
+ * one an operator aborted that the coordinator's COMMIT would re-apply.
+ * Returns that origin (a third region), or NULL. */
+static const char *engine_confirm_needed(const engine_t *e, const char *source,
+                                         const ledger_leg_t *leg) {
+    CARBON_ASSERT(e != NULL && source != NULL && leg != NULL);
+    if (strcmp(leg->role, "destination") != 0 || strcmp(leg->peer, source) != 0) return NULL;
+    int waiting = leg->state == TRANSFER_STATE_PREPARED ||
+                  (leg->heuristic == TRANSFER_DECISION_ABORT && leg->heuristic_outcome[0] == '\0');
+    return waiting ? engine_leg_origin(e, leg) : NULL;
+}
+
+void engine_confirm_origins(engine_t *e, store_t *st, const char *source, ledger_dest_decision_t *d,
+                            size_t n, int64_t timeout_ms) {
+    CARBON_ASSERT(e != NULL && st != NULL && source != NULL && d != NULL);
+    CARBON_ASSERT(n >= 1 && n <= LEDGER_BATCH_LEGS_MAX && timeout_ms >= 0);
+    if (e->transport.confirm == NULL) return;
+    ledger_leg_t *legs = calloc(n, sizeof *legs);
+    const char **origin = calloc(n, sizeof *origin); /* into legs[i]'s blocks */
+    const ledger_leg_t **ask = calloc(n, sizeof *ask);
+    size_t *index = calloc(n, sizeof *index);
+    if (legs == NULL || origin == NULL || ask == NULL || index == NULL) abort();
+    char err[256];
+    for (size_t i = 0; i < n; i++) {
+        d[i].origin_confirm = 0;
+        if (d[i].decision != TRANSFER_DECISION_COMMIT ||
+            ledger_leg_get(st, d[i].tid, &legs[i], err, sizeof err) != LEDGER_OK)
+            continue;
+        origin[i] = engine_confirm_needed(e, source, &legs[i]);
+        if (origin[i] != NULL) d[i].origin_confirm = 'U';
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (origin[i] == NULL) continue;
+        const char *x = origin[i];
+        size_t k = 0;
+        for (size_t j = i; j < n; j++) {
+            if (origin[j] == NULL || strcmp(origin[j], x) != 0) continue;
+            ask[k] = &legs[j];
+            index[k++] = j;
+        }
+        engine_confirm_ask(e, x, ask, index, k, d, timeout_ms);
+        for (size_t j = 0; j < k; j++) origin[index[j]] = NULL;
+    }
+    for (size_t i = 0; i < n; i++) ledger_leg_free(&legs[i]);
+    free(legs);
+    free(origin);
+    free(ask);
+    free(index);
+}
+
 /* Runs one batch of the n legs in p->batch.items (taken from the queue):
  * numbers it, phase one, the commit point, the callers' completions, phase
  * two; then frees the items. */
@@ -754,11 +839,14 @@ static void engine_run_batch(engine_t *e, engine_peer_t *p, store_t *st, size_t 
     size_t decided = engine_batch_complete(e, p, n, rc);
 
     if (rc == LEDGER_OK) failpoint_hit("source.after_decide");
-    /* Phase two: tell the peer; what it does not acknowledge, recovery re-sends. */
+    /* Phase two: tell the origins of third-region serials first (the
+     * destination applies a COMMIT of their serials only once their origin
+     * confirms it), then the peer; what they do not acknowledge, recovery
+     * re-sends. */
+    engine_batch_decide_origins(e, p, st, n, rc);
     if (decided > 0)
         engine_send_decisions(e, st, p->region, batch_seq, b->decided_tids, b->verdicts, decided,
                               0, &b->ack);
-    engine_batch_decide_origins(e, p, st, n, rc);
 
     for (size_t i = 0; i < n; i++) {
         ledger_leg_free(&b->items[i]->leg);
@@ -1057,6 +1145,7 @@ static int engine_recover_ask_chunk(engine_t *e, store_t *st, const char *peer,
         dd->decision = r->answers[i];
         dd->resolved_by = "";
     }
+    if (nd > 0) engine_confirm_origins(e, st, peer, r->learned, nd, e->cfg.peer_timeout_ms);
     if (nd == 0 ||
         ledger_dest_decide(st, peer, r->learned, nd, ledger_now_ms(), err, sizeof err) != LEDGER_OK)
         return 0;
@@ -1110,6 +1199,7 @@ static int engine_recover_heuristic_chunk(engine_t *e, store_t *st, const char *
         dd->decision = r->answers[i];
         dd->resolved_by = "";
     }
+    if (nd > 0) engine_confirm_origins(e, st, peer, r->learned, nd, e->cfg.peer_timeout_ms);
     if (nd == 0 ||
         ledger_dest_decide(st, peer, r->learned, nd, ledger_now_ms(), err, sizeof err) != LEDGER_OK)
         return 0;

@@ -107,6 +107,13 @@ typedef struct {
      * message and *bytes_max bytes per message (0: the peer did not say). */
     int (*hello)(void *ctx, const char *peer, int64_t timeout_ms, uint32_t *legs_max,
                  uint32_t *bytes_max, char *err, size_t errlen);
+    /* Optional (NULL: never confirmed). Asks origin whether it committed
+     * each of the n destination legs (legs[i]->peer their source, ->to the
+     * account here, every block of origin's issue): answers[i] gets 'C'
+     * (committed the same leg), 'A' (aborted, refused, never prepared, other
+     * content) or 'U' (prepared, undecided). */
+    int (*confirm)(void *ctx, const char *origin, const ledger_leg_t *const *legs, size_t n,
+                   int64_t timeout_ms, char *answers, char *err, size_t errlen);
 } engine_transport_t;
 
 /* Called once per submitted or awaited leg, from an engine thread, with the
@@ -156,6 +163,17 @@ int engine_recover_once(engine_t *e, store_t *st);
  * within the lower of these and the engine's own batch_legs_max and
  * message_bytes_max. Unknown peers are ignored. Thread-safe. */
 void engine_set_peer_limits(engine_t *e, const char *peer, uint32_t legs_max, uint32_t bytes_max);
+
+/* Destination (DESIGN §6 provenance): before the n decisions d from source
+ * are applied (ledger_dest_decide), asks the origin X of each COMMIT whose
+ * leg here holds a third region's serials (X neither source nor this
+ * region) whether X committed the same leg: one call per X per chunk of
+ * X's limits, each waiting at most timeout_ms. Sets d[i].origin_confirm to
+ * 'C', 'A' or 'U' (X undecided, or unreachable) for those legs; leaves it 0
+ * for the others. A leg whose store read fails stays 0 (the decide script
+ * then keeps it waiting). Thread-safe; st is the caller's connection. */
+void engine_confirm_origins(engine_t *e, store_t *st, const char *source, ledger_dest_decision_t *d,
+                            size_t n, int64_t timeout_ms);
 
 /* Stops taking legs, settles every queued one, stops the threads. */
 void engine_stop(engine_t *e);

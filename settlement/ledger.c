@@ -490,7 +490,7 @@ int ledger_hold(store_t *st, ledger_leg_t *leg, const char *request_fp, uint64_t
 #define LEDGER_SOURCE_ACK_ARGS(n) (3 + (size_t)(n))
 #define LEDGER_ORIGIN_PREPARE_ARGS(n) (3 + 6 * (size_t)(n) + 1)
 #define LEDGER_DEST_PREPARE_ARGS(n) (4 + 11 * (size_t)(n) + 2)
-#define LEDGER_DEST_DECIDE_ARGS(n) (3 + 4 * (size_t)(n))
+#define LEDGER_DEST_DECIDE_ARGS(n) (3 + 5 * (size_t)(n))
 CARBON_STATIC_ASSERT(LEDGER_SOURCE_DECIDE_ARGS(LEDGER_BATCH_LEGS_MAX) <= STORE_ARGS_MAX &&
                          LEDGER_SOURCE_ACK_ARGS(LEDGER_BATCH_LEGS_MAX) <= STORE_ARGS_MAX &&
                          LEDGER_DEST_PREPARE_ARGS(LEDGER_BATCH_LEGS_MAX) <= STORE_ARGS_MAX &&
@@ -653,6 +653,8 @@ int ledger_dest_decide(store_t *st, const char *source_region, ledger_dest_decis
         ledger_args_add(&a, &d[i].decision, 1);
         ledger_args_str(&a, d[i].resolved_by != NULL ? d[i].resolved_by : "");
         ledger_args_str(&a, d[i].resolve_reason != NULL ? d[i].resolve_reason : "");
+        char confirm = d[i].origin_confirm != 0 ? d[i].origin_confirm : 'U';
+        ledger_args_add(&a, &confirm, 1);
     }
     CARBON_ASSERT(a.n == LEDGER_DEST_DECIDE_ARGS(n));
     redisReply *r;

@@ -91,8 +91,9 @@ typedef struct {
     int acked;
     /* heuristic decisions (settlement/heuristic.h, dest_decide.lua): */
     char heuristic;                /* 0, or the decision an operator forced here: 'C'/'A' */
-    char heuristic_outcome[12];    /* "" until the coordinator answered: AGREED, REAPPLIED,
-                                      REVERSED, MIXED, COMPENSATED (a source leg: MIXED) */
+    char heuristic_outcome[16];    /* "" until the coordinator answered: AGREED, REAPPLIED,
+                                      REVERSED, MIXED, COMPENSATED (a source leg: MIXED);
+                                      ORIGIN_DENIED (dest_decide.lua) */
     char coordinator_decision;     /* 0, or the coordinator's decision that settled it */
     uint64_t doubt_first_ms, doubt_last_ms, doubt_attempts; /* failed QueryDecision attempts */
     size_t blocks_n;
@@ -216,6 +217,11 @@ typedef struct {
     char decision;           /* 'C' or 'A' */
     const char *resolved_by;    /* "", or the operator's SPIFFE ID when forced (ResolveInDoubt) */
     const char *resolve_reason; /* with resolved_by: the operator's reason (free text); NULL = "" */
+    /* a COMMIT of a leg holding a third region X's serials is applied only
+     * when X confirmed it committed the same leg (engine_confirm_origins):
+     * 'C' confirmed, 'A' X denies it (the leg becomes ORIGIN_DENIED), 'U' or
+     * 0 not confirmed yet (nothing changes, answered 'U') */
+    char origin_confirm;
     /* out */
     char applied;            /* 'C', 'A' or 'U' (unknown leg); 'M': HEURISTIC_MIXED, the
                                 destination holds the other outcome (settlement/heuristic.h) */
@@ -223,7 +229,9 @@ typedef struct {
                                    decided: AGREED, REAPPLIED, REVERSED, MIXED */
 } ledger_dest_decision_t;
 
-/* Phase two at the destination for a batch (one script). */
+/* Phase two at the destination for a batch (one script). A COMMIT of a
+ * leg holding a third region's serials is applied only with origin_confirm
+ * 'C' (see above; dest_decide.lua). */
 int ledger_dest_decide(store_t *st, const char *source_region, ledger_dest_decision_t *d,
                        size_t n, uint64_t now_ms, char *err, size_t errlen);
 

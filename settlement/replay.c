@@ -583,6 +583,7 @@ static const struct {
      * its map and locks, which are not ledger records (§2.1) */
     {"origin-prepare", rp_ev_none}, {"origin-commit", rp_ev_none}, {"origin-abort", rp_ev_none},
     {"origin-acked", rp_ev_none},
+    {"origin-denied", rp_ev_none}, /* the pending stays as it is, listed (dest_decide.lua) */
     {"use-report", rp_ev_none},  {"use-reported", rp_ev_none}, /* the origin's map, not the ledger */
 };
 

@@ -577,6 +577,11 @@ static const struct tc_step_row {
       tc_then_dest_decide}, 1},
     {{"resolve", TC_DEST, TC_IDS_FIRST, 0, TC_SAME, "FORCE: ops_resolve_in_doubt, dest_decide with resolved_by",
       tc_then_resolve}, 0},
+    /* the destination asked the origin before crediting its serials and was
+     * denied: the leg stays prepared (the model has no such step yet; it
+     * changes nothing the model tracks) */
+    {{"origin-denied", TC_DEST, TC_IDS_FIRST, B(TC_PREPARED), TC_SAME,
+      "dest_decide commit held back: the origin did not confirm (ConfirmOrigin)", NULL}, 0},
     /* either role: settled by the leg's role */
     {{"heuristic", TC_OTHER, TC_IDS_FIRST, 0, TC_SAME, TC_RULE_SETTLE, tc_then_heuristic}, 0},
     /* the origin of a leg's serials as a third-party participant (the model's

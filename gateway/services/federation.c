@@ -312,6 +312,24 @@ out:
     free(p);
 }
 
+/* Logs what the destination did with decision d from source: a forced
+ * leg settled, a decision applied, a COMMIT its serials' origin denies
+ * (error: ORIGIN_DENIED, listed) or has not confirmed yet. */
+static void federation_log_applied(const ledger_dest_decision_t *d, const char *source) {
+    CARBON_ASSERT(d != NULL && source != NULL);
+    if (d->heuristic_outcome[0] != '\0' && d->applied != TRANSFER_DECISION_MIXED)
+        log_warn("heuristic_settled", "{s:s, s:s, s:s}", "transfer_id", d->tid, "peer", source,
+                 "outcome", d->heuristic_outcome);
+    if (d->applied == TRANSFER_DECISION_COMMIT || d->applied == TRANSFER_DECISION_ABORT)
+        log_info("transfer_decision_applied", "{s:s, s:s, s:s}", "transfer_id", d->tid, "source",
+                 source, "state", transfer_state_name(transfer_state_of_decision(d->applied)));
+    if (d->origin_confirm == TRANSFER_DECISION_ABORT)
+        log_error("origin_denied", "{s:s, s:s, s:s}", "transfer_id", d->tid, "source", source, "action",
+                  "the serials' origin did not commit this leg: the credit stays pending; gwctl indoubt lists it");
+    else if (d->applied == TRANSFER_DECISION_UNKNOWN && d->origin_confirm != 0)
+        log_info("origin_confirmation_pending", "{s:s, s:s}", "transfer_id", d->tid, "source", source);
+}
+
 void federation_decide(server_call_t *call, const ProtobufCMessage *request) {
     CARBON_ASSERT(call != NULL && request != NULL);
     const Carbon__V1__DecideRequest *req = (const Carbon__V1__DecideRequest *)request;
@@ -340,6 +358,11 @@ void federation_decide(server_call_t *call, const ProtobufCMessage *request) {
         free(d);
         return;
     }
+    struct gateway *gw = server_call_app(call);
+    /* third-region serials: their origin must confirm each COMMIT first
+     * (waiting at most half the source's usual deadline for it) */
+    if (gw->engine != NULL)
+        engine_confirm_origins(gw->engine, st, req->source_region, d, n, gw->cfg.peer_timeout_ms / 2);
     char err[256] = "";
     if (ledger_dest_decide(st, req->source_region, d, n, ledger_now_ms(), err, sizeof err) !=
         LEDGER_OK) {
@@ -354,13 +377,7 @@ void federation_decide(server_call_t *call, const ProtobufCMessage *request) {
     resp.acks = arena_alloc(&a, n * sizeof *resp.acks);
     failpoint_hit("dest.after_decide");
     for (size_t i = 0; i < n; i++) {
-        if (d[i].heuristic_outcome[0] != '\0' && d[i].applied != TRANSFER_DECISION_MIXED)
-            log_warn("heuristic_settled", "{s:s, s:s, s:s}", "transfer_id", d[i].tid, "peer",
-                     req->source_region, "outcome", d[i].heuristic_outcome);
-        if (d[i].applied == TRANSFER_DECISION_COMMIT || d[i].applied == TRANSFER_DECISION_ABORT)
-            log_info("transfer_decision_applied", "{s:s, s:s, s:s}", "transfer_id", d[i].tid,
-                     "source", req->source_region, "state",
-                     transfer_state_name(transfer_state_of_decision(d[i].applied)));
+        federation_log_applied(&d[i], req->source_region);
         Carbon__V1__LegAck *ack = arena_alloc(&a, sizeof *ack);
         carbon__v1__leg_ack__init(ack);
         ack->transfer_id = arena_strdup(&a, d[i].tid);
@@ -461,6 +478,110 @@ void federation_query_decision(server_call_t *call, const ProtobufCMessage *requ
     free(answer);
     free(d);
     free(index);
+}
+
+/* ---- ConfirmOrigin: this region as the origin of a leg's serials ----------------- */
+
+/* Whether origin leg `leg` (read here) is the leg q describes: the same
+ * source, destination account and blocks. */
+static int federation_same_leg(const ledger_leg_t *leg, const Carbon__V1__OriginQuery *q,
+                               const ledger_block_t *blocks, size_t blocks_n) {
+    CARBON_ASSERT(leg != NULL && q != NULL && (blocks != NULL || blocks_n == 0));
+    if (strcmp(leg->role, "origin") != 0 || strcmp(leg->peer, q->source_region) != 0 ||
+        strcmp(leg->to, q->to_account) != 0 || leg->blocks_n != blocks_n)
+        return 0;
+    for (size_t i = 0; i < blocks_n; i++) {
+        const ledger_block_t *a = &leg->blocks[i], *b = &blocks[i];
+        if (strcmp(a->origin, b->origin) != 0 || strcmp(a->meth, b->meth) != 0 ||
+            a->vintage != b->vintage || a->first != b->first || a->last != b->last)
+            return 0;
+    }
+    return 1;
+}
+
+/* Checks query i from destination dest and reads its blocks (*blocks
+ * malloc'd). 0, or -1 with the reason in err (malformed). */
+static int federation_origin_query_in(struct gateway *gw, const char *dest,
+                                      const Carbon__V1__OriginQuery *q, size_t i,
+                                      ledger_block_t **blocks, char *err, size_t errlen) {
+    CARBON_ASSERT(gw != NULL && dest != NULL && q != NULL && blocks != NULL);
+    char region[CARBON_REGION_SIZE], id[VALIDATE_ACCOUNT_MAX + 1];
+    *blocks = NULL;
+    if (!validate_request_id(q->transfer_id) || q->source_region[0] == '\0' ||
+        strlen(q->source_region) > CARBON_REGION_MAX || strcmp(q->source_region, dest) == 0 ||
+        strcmp(q->source_region, gw->cfg.region) == 0 ||
+        !validate_account_name(q->to_account, region, id) || strcmp(region, dest) != 0 ||
+        q->n_blocks < 1 || q->n_blocks > LEDGER_LEG_BLOCKS_MAX) {
+        snprintf(err, errlen, "query %zu needs a 32-hex id, a third region as source, an account of "
+                 "the caller and 1..%d blocks", i, LEDGER_LEG_BLOCKS_MAX);
+        return -1;
+    }
+    if (pbconv_blocks_in(q->blocks, q->n_blocks, blocks, err, errlen) != 0) return -1;
+    for (size_t k = 0; k < q->n_blocks; k++)
+        if (strcmp((*blocks)[k].origin, gw->cfg.region) != 0) {
+            snprintf(err, errlen, "query %zu: a block is not of %s's issue", i, gw->cfg.region);
+            free(*blocks);
+            *blocks = NULL;
+            return -1;
+        }
+    return 0;
+}
+
+/* The answer for a well-formed query: 'C' this region committed the same
+ * leg as its origin, 'U' it is prepared and undecided, 'A' anything else
+ * (aborted, refused, never prepared here, other content); 0 when the store
+ * did not answer. */
+static char federation_confirm_answer(store_t *st, const Carbon__V1__OriginQuery *q,
+                                      const ledger_block_t *blocks, size_t blocks_n) {
+    CARBON_ASSERT(st != NULL && q != NULL);
+    ledger_leg_t leg;
+    char err[256];
+    int rc = ledger_leg_get(st, q->transfer_id, &leg, err, sizeof err);
+    if (rc == LEDGER_ESTORE) return 0;
+    if (rc != LEDGER_OK) return TRANSFER_DECISION_ABORT;
+    char answer = TRANSFER_DECISION_ABORT;
+    if (federation_same_leg(&leg, q, blocks, blocks_n) && leg.state == TRANSFER_STATE_COMMITTED)
+        answer = TRANSFER_DECISION_COMMIT;
+    else if (federation_same_leg(&leg, q, blocks, blocks_n) && leg.state == TRANSFER_STATE_PREPARED)
+        answer = TRANSFER_DECISION_UNKNOWN;
+    ledger_leg_free(&leg);
+    return answer;
+}
+
+void federation_confirm_origin(server_call_t *call, const ProtobufCMessage *request) {
+    CARBON_ASSERT(call != NULL && request != NULL);
+    const Carbon__V1__ConfirmOriginRequest *req = (const Carbon__V1__ConfirmOriginRequest *)request;
+    struct gateway *gw = server_call_app(call);
+    if (!federation_region_ok(call, req->region)) return;
+    if (!federation_batch_size_ok(call, req->n_legs)) return;
+    size_t n = req->n_legs;
+    CARBON_ASSERT(n >= 1 && n <= CONFIG_BATCH_LEGS_MAX); /* before filling answer[], ids[] */
+    ledger_block_t **blocks = calloc(n, sizeof *blocks);
+    char *answer = calloc(n, 1);
+    char **ids = calloc(n, sizeof *ids);
+    if (blocks == NULL || answer == NULL || ids == NULL) abort();
+    char err[256] = "";
+    size_t parsed = 0;
+    while (parsed < n && federation_origin_query_in(gw, req->region, req->legs[parsed], parsed,
+                                                    &blocks[parsed], err, sizeof err) == 0)
+        parsed++;
+    store_t *st = parsed == n ? gateway_call_store(call) : NULL;
+    for (size_t i = 0; st != NULL && i < n; i++) {
+        ids[i] = req->legs[i]->transfer_id;
+        answer[i] = federation_confirm_answer(st, req->legs[i], blocks[i], req->legs[i]->n_blocks);
+        if (answer[i] == 0) st = NULL;
+    }
+    if (parsed < n)
+        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, REASON(MALFORMED_LEG), "%s", err);
+    else if (st == NULL)
+        server_reply_error(call, GRPC_STATUS_UNAVAILABLE, REASON(STORE_UNAVAILABLE),
+                           "the store did not answer; ask again");
+    else
+        federation_reply_decisions(call, ids, answer, n);
+    for (size_t i = 0; i < parsed; i++) free(blocks[i]);
+    free(blocks);
+    free(answer);
+    free(ids);
 }
 
 /* ---- the peers' batch records ----------------------------------------------------- */

@@ -20,4 +20,8 @@ void federation_fetch_batches(server_call_t *call, const ProtobufCMessage *reque
 /* Use reports of this region's serials from the caller (use_reports.h). */
 void federation_report_use(server_call_t *call, const ProtobufCMessage *request);
 
+/* A destination asks whether this region, the origin of a leg's serials,
+ * committed the same leg (proto ConfirmOrigin; engine_confirm_origins). */
+void federation_confirm_origin(server_call_t *call, const ProtobufCMessage *request);
+
 #endif

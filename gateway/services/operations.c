@@ -434,7 +434,8 @@ static Carbon__V1__InDoubtLeg *ops_heuristic_leg(arena_t *a, struct gateway *gw,
                                                  const ledger_leg_t *leg, uint64_t now) {
     CARBON_ASSERT(a != NULL && gw != NULL && leg != NULL);
     int dest = strcmp(leg->role, "destination") == 0;
-    int mixed = strcmp(leg->heuristic_outcome, "MIXED") == 0;
+    int denied = strcmp(leg->heuristic_outcome, REASON(ORIGIN_DENIED)) == 0;
+    int mixed = denied || strcmp(leg->heuristic_outcome, "MIXED") == 0;
     const char *forced = leg->heuristic == TRANSFER_DECISION_COMMIT ? "COMMIT"
                          : leg->heuristic == TRANSFER_DECISION_ABORT ? "ABORT" : "";
     Carbon__V1__InDoubtLeg *d = arena_alloc(a, sizeof *d);
@@ -449,7 +450,11 @@ static Carbon__V1__InDoubtLeg *ops_heuristic_leg(arena_t *a, struct gateway *gw,
     d->age_ms = now > leg->created_ms ? now - leg->created_ms : 0;
     d->heuristic = arena_strdup(a, forced);
     d->heuristic_outcome = arena_strdup(a, leg->heuristic_outcome);
-    if (mixed && dest)
+    if (denied)
+        d->known = arena_printf(a, "%s sent COMMIT, but the serials' origin does not confirm that it "
+                                   "committed this leg (ORIGIN_DENIED): the credit stays pending, not "
+                                   "spendable; investigate %s and the origin", leg->peer, leg->peer);
+    else if (mixed && dest)
         d->known = arena_printf(a, "forced %s here; %s decided the other: the credits are no longer all "
                                    "in the account; compensate (gwctl resolve --compensate)", forced, leg->peer);
     else if (mixed)
@@ -668,6 +673,30 @@ static int ops_refuse_origin_leg(server_call_t *call, ledger_leg_t *leg) {
     return 1;
 }
 
+/* Records the operator's forced decision d of a leg of coordinator: a
+ * COMMIT of third-region serials only once their origin confirms it
+ * committed the same leg (engine_confirm_origins). 1, or 0 after refusing
+ * the call (STORE_UNAVAILABLE, ORIGIN_NOT_CONFIRMED). */
+static int ops_resolve_decide(server_call_t *call, store_t *st, const char *coordinator,
+                              ledger_dest_decision_t *d) {
+    CARBON_ASSERT(call != NULL && st != NULL && coordinator != NULL && d != NULL);
+    struct gateway *gw = server_call_app(call);
+    char err[256] = "";
+    if (gw->engine != NULL)
+        engine_confirm_origins(gw->engine, st, coordinator, d, 1, gw->cfg.peer_timeout_ms);
+    if (ledger_dest_decide(st, coordinator, d, 1, ledger_now_ms(), err, sizeof err) != LEDGER_OK) {
+        server_reply_error(call, GRPC_STATUS_UNAVAILABLE, REASON(STORE_UNAVAILABLE), "%s", err);
+        return 0;
+    }
+    if (d->origin_confirm != 0 && d->origin_confirm != TRANSFER_DECISION_COMMIT) {
+        server_reply_error(call, GRPC_STATUS_FAILED_PRECONDITION, REASON(ORIGIN_NOT_CONFIRMED),
+                           "the origin of the leg's serials %s that it committed this leg",
+                           d->origin_confirm == TRANSFER_DECISION_ABORT ? "denies" : "has not confirmed");
+        return 0;
+    }
+    return 1;
+}
+
 void ops_resolve_in_doubt(server_call_t *call, const ProtobufCMessage *request) {
     CARBON_ASSERT(call != NULL && request != NULL);
     const Carbon__V1__ResolveInDoubtRequest *req = (const Carbon__V1__ResolveInDoubtRequest *)request;
@@ -719,10 +748,7 @@ void ops_resolve_in_doubt(server_call_t *call, const ProtobufCMessage *request) 
                                 .decision = pbconv_decision_in(req->decision), /* COMMIT or ABORT */
                                 .resolved_by = op != NULL ? op->spiffe_id : "operator",
                                 .resolve_reason = req->reason};
-    if (ledger_dest_decide(st, coordinator, &d, 1, ledger_now_ms(), err, sizeof err) != LEDGER_OK) {
-        server_reply_error(call, GRPC_STATUS_UNAVAILABLE, REASON(STORE_UNAVAILABLE), "%s", err);
-        return;
-    }
+    if (!ops_resolve_decide(call, st, coordinator, &d)) return;
     log_warn("in_doubt_resolved", "{s:s, s:s, s:s, s:s}", "transfer_id", req->transfer_id, "decision",
              d.decision == TRANSFER_DECISION_COMMIT ? "COMMIT" : "ABORT", "operator", op != NULL ? op->spiffe_id : "",
              "reason", req->reason);

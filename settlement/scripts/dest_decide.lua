@@ -8,9 +8,22 @@
 -- QueryDecision, since the source has the ABORT recorded. Replays change
 -- nothing. A leg recorded here as the origin of its serials (role origin,
 -- origin_prepare.lua) is decided by origin_decide below.
+-- Third-region serials (DESIGN §6 provenance): a COMMIT of a leg whose
+-- blocks are of a region X that is neither the source nor this region is
+-- applied only if X confirmed that it committed the same leg (origin_confirm
+-- "C", asked by the caller: engine_confirm_origins). Not confirmed yet ("U":
+-- X undecided or unreachable): nothing changes, answered "U", so the source
+-- re-sends and recovery asks again. Denied ("A": X aborted it, never
+-- prepared it, or holds other content): the leg stays PREPARED, its pending
+-- credit unspendable, marked heuristic_outcome ORIGIN_DENIED (origin_denied
+-- = X) and listed in legs:mixed (ListInDoubt, the metric) instead of
+-- waiting for the source; answered "M" (HEURISTIC_MIXED at the source); one
+-- 'origin-denied' entry (ids: the transfer, the account; blocks; details:
+-- source, X). A later ABORT drops it, a later confirmed COMMIT applies it.
 -- ARGV: now_ms, source_region, n, then n times: tid, decision ("C"/"A"), resolved_by,
 --   resolve_reason (both empty, or, when forced by ResolveInDoubt, the
---   operator's SPIFFE ID and reason: free text, kept byte for byte)
+--   operator's SPIFFE ID and reason: free text, kept byte for byte),
+--   origin_confirm ("C", "A" or "U", see above)
 -- Audit: per leg committed, one 'apply' entry (the transfer, the account, the
 -- blocks credited) and, when there is a discount, one 'cancel' entry (the
 -- blocks cancelled); one 'drop' entry for the legs aborted; one 'resolve'
@@ -54,6 +67,47 @@ local function origin_follow(blocks, from, to)
   end
 end
 
+-- The third region whose serials the leg's blocks are (neither the source
+-- nor this region), or nil.
+local function third_origin(blocks)
+  local home = home_region()
+  for _, b in ipairs(blocks) do
+    if b.origin ~= home and b.origin ~= source then return b.origin end
+  end
+  return nil
+end
+
+-- The origin x denies the COMMIT of destination leg tid (leg: the HMGET
+-- below): it stays as it is (a prepared leg keeps its pending credit, not
+-- spendable, and still counts in the source's legs in flight, so a source
+-- cannot pile up denied legs beyond its limit), marked ORIGIN_DENIED and
+-- listed in legs:mixed, no longer waiting for its source. Returns "M".
+local function origin_deny(tid, key, leg, x)
+  if leg[8] == 'ORIGIN_DENIED' then return 'M' end
+  if leg[2] == 'PREPARED' then
+    redis.call('ZREM', KEY_LEGS_PREPARED, tid)
+    redis.call('ZREM', KEY_LEGS_PREPARED_PREFIX .. source, tid)
+  end
+  redis.call('ZREM', KEY_LEGS_HEURISTIC, tid)
+  redis.call('ZADD', KEY_LEGS_MIXED, now_ms, tid)
+  redis.call('HSET', key, 'heuristic_outcome', 'ORIGIN_DENIED', 'origin_denied', x,
+             'heuristic_settled_ms', fmt_int(now_ms))
+  audit(now_ms, 'origin-denied', { tid, leg[3] }, blocks_parse(leg[4]), { source, x })
+  redis.log(redis.LOG_WARNING, 'origin ' .. x .. ' denies the COMMIT of ' .. tid .. ' from ' .. source)
+  return 'M'
+end
+
+-- The gate of a COMMIT of leg tid: nil when it may be applied (no
+-- third-region serials, or their origin confirmed), else the answer
+-- letter ("U" waiting, "M" denied) after origin_deny.
+local function origin_gate(tid, key, leg, confirm)
+  local x = third_origin(blocks_parse(leg[4]))
+  if x == nil or confirm == 'C' then return nil end
+  if confirm == 'A' then return origin_deny(tid, key, leg, x) end
+  if leg[8] == 'ORIGIN_DENIED' then return 'M' end
+  return 'U'
+end
+
 -- Forced COMMIT, coordinator ABORT: takes the credited blocks head (and the
 -- discount tail) back if the account still holds every one. 1 if done.
 local function heuristic_take_back(tid, account, head, tail)
@@ -71,8 +125,12 @@ end
 
 -- The coordinator's decision for a leg an operator decided (leg: the HMGET
 -- below). Returns the answer letter.
-local function heuristic_settle(tid, key, leg, decision)
+local function heuristic_settle(tid, key, leg, decision, confirm)
   local forced, account = leg[7], leg[3]
+  if decision == 'C' and forced == 'A' then -- re-applying needs the origin's word too
+    local gate = origin_gate(tid, key, leg, confirm)
+    if gate ~= nil then return gate end
+  end
   local blocks = blocks_parse(leg[4])
   local head, tail = blocks_split(blocks, num(leg[5]))
   local both = {} -- head then tail, as the entry lists them
@@ -145,11 +203,15 @@ local out = {}
 local dropped_ids = {}
 local resolutions = {}
 for i = 0, n - 1 do
-  local tid, decision = ARGV[4 + i * 4], ARGV[5 + i * 4]
-  local resolved, why = ARGV[6 + i * 4], ARGV[7 + i * 4]
+  local tid, decision = ARGV[4 + i * 5], ARGV[5 + i * 5]
+  local resolved, why, confirm = ARGV[6 + i * 5], ARGV[7 + i * 5], ARGV[8 + i * 5]
   local key = leg_key(tid)
   local leg = redis.call('HMGET', key, 'role', 'state', 'to', 'blocks', 'credited_g', 'peer',
                          'heuristic', 'heuristic_outcome')
+  local gate = nil -- a COMMIT of a prepared leg of third-region serials: their origin's word
+  if leg[1] == 'destination' and leg[6] == source and leg[2] == 'PREPARED' and decision == 'C' then
+    gate = origin_gate(tid, key, leg, confirm)
+  end
   if not leg[1] then
     if decision == 'A' then
       out[#out + 1] = 'A' -- nothing to drop, nothing kept (a late Prepare: see above)
@@ -162,7 +224,13 @@ for i = 0, n - 1 do
     -- the id is another source's (or this region's own) leg: this source's
     -- leg is unknown here, so its ABORT is done and its COMMIT unknown
     if decision == 'A' then out[#out + 1] = 'A' else out[#out + 1] = 'U' end
+  elseif gate ~= nil then
+    out[#out + 1] = gate -- waiting for, or denied by, the serials' origin
   elseif leg[2] == 'PREPARED' then
+    if leg[8] == 'ORIGIN_DENIED' then -- the source and the origin agree now
+      redis.call('ZREM', KEY_LEGS_MIXED, tid)
+      redis.call('HDEL', key, 'heuristic_outcome')
+    end
     if resolved ~= '' then
       resolutions[#resolutions + 1] = { tid = tid, details = { decision, resolved, why } }
       redis.call('HSET', key, 'heuristic', decision, 'heuristic_ms', fmt_int(now_ms))
@@ -196,7 +264,9 @@ for i = 0, n - 1 do
       out[#out + 1] = 'A'
     end
   elseif leg[7] and not leg[8] and resolved == '' then
-    out[#out + 1] = heuristic_settle(tid, key, leg, decision)
+    out[#out + 1] = heuristic_settle(tid, key, leg, decision, confirm)
+  elseif leg[8] == 'ORIGIN_DENIED' and decision == 'C' then
+    out[#out + 1] = 'M' -- forced ABORT here, the origin denies the COMMIT: stays listed
   elseif leg[8] == 'MIXED' and decision == leg[7] and resolved == '' then
     -- the coordinator now holds this leg's outcome (its operator compensated
     -- there, heuristic_compensate): the leg closes

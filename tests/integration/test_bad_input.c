@@ -468,6 +468,34 @@ static ProtobufCMessage *base_report_use(arena_t *a) {
     return &m->base;
 }
 
+/* BJ asks TJ, the origin of TJ serials 1-10, whether it committed a leg
+ * CN-HE -> CN-BJ/bj-x of them that TJ never prepared: answered ABORT,
+ * nothing changes (a read). */
+static ProtobufCMessage *base_confirm_origin(arena_t *a) {
+    Carbon__V1__CreditBlock *b = arena_alloc(a, sizeof *b);
+    carbon__v1__credit_block__init(b);
+    b->origin_region = "CN-TJ";
+    b->methodology_id = "TJ-GT-01";
+    b->vintage_year = 2026;
+    b->serial_start = 1;
+    b->serial_end = 10;
+    Carbon__V1__OriginQuery *q = arena_alloc(a, sizeof *q);
+    carbon__v1__origin_query__init(q);
+    q->transfer_id = fresh_id(a);
+    q->source_region = "CN-HE";
+    q->to_account = "CN-BJ/bj-x";
+    q->n_blocks = 1;
+    q->blocks = arena_alloc(a, sizeof *q->blocks);
+    q->blocks[0] = b;
+    Carbon__V1__ConfirmOriginRequest *m = arena_alloc(a, sizeof *m);
+    carbon__v1__confirm_origin_request__init(m);
+    m->region = "CN-BJ";
+    m->n_legs = 1;
+    m->legs = arena_alloc(a, sizeof *m->legs);
+    m->legs[0] = q;
+    return &m->base;
+}
+
 typedef struct {
     const char *service;  /* "Registry" or "Federation" */
     const char *name;     /* method */
@@ -492,6 +520,7 @@ static const method_t methods[] = {
     {"Federation", "AddCheckpoint", base_add_checkpoint, 0, GRPC_STATUS_PERMISSION_DENIED},
     {"Federation", "FetchBatches", base_fetch_batches, 0, GRPC_STATUS_OK},
     {"Federation", "ReportUse", base_report_use, 0, GRPC_STATUS_OK},
+    {"Federation", "ConfirmOrigin", base_confirm_origin, 0, GRPC_STATUS_OK},
 };
 #define METHODS_N (sizeof methods / sizeof methods[0])
 
@@ -804,6 +833,21 @@ static const row_t federation_rows[] = {
     {"ReportUse", "reports.0.blocks.0.serial_start", "0", INVALID, "MALFORMED_REPORT", TJ},
     {"ReportUse", "reports.0.blocks.0.serial_start", "11", INVALID, "MALFORMED_REPORT", TJ},
     {"ReportUse", "reports.0.blocks.0.serial_end", U64_MAX, INVALID, "MALFORMED_REPORT", TJ},
+    /* ConfirmOrigin (answers: test_origin_third.c) */
+    {"ConfirmOrigin", "region", "CN-HE", DENIED, "REGION_MISMATCH", TJ},
+    {"ConfirmOrigin", "legs", "#0", INVALID, "BAD_BATCH_SIZE", TJ},
+    {"ConfirmOrigin", "legs", "#257", EXHAUSTED, "BATCH_TOO_LARGE", TJ},
+    BAD_IDS("ConfirmOrigin", "legs.0.transfer_id", "MALFORMED_LEG"),
+    {"ConfirmOrigin", "legs.0.source_region", "", INVALID, "MALFORMED_LEG", TJ},
+    {"ConfirmOrigin", "legs.0.source_region", "CN-BJ", INVALID, "MALFORMED_LEG", TJ}, /* the caller */
+    {"ConfirmOrigin", "legs.0.source_region", "CN-TJ", INVALID, "MALFORMED_LEG", TJ}, /* the origin */
+    {"ConfirmOrigin", "legs.0.to_account", "CN-HE/he-c", INVALID, "MALFORMED_LEG", TJ},
+    {"ConfirmOrigin", "legs.0.to_account", "bj-x", INVALID, "MALFORMED_LEG", TJ},
+    {"ConfirmOrigin", "legs.0.blocks", "#0", INVALID, "MALFORMED_LEG", TJ},
+    {"ConfirmOrigin", "legs.0.blocks", "#1025", INVALID, "MALFORMED_LEG", TJ},
+    {"ConfirmOrigin", "legs.0.blocks.0.origin_region", "CN-BJ", INVALID, "MALFORMED_LEG", TJ},
+    {"ConfirmOrigin", "legs.0.blocks.0.serial_start", "0", INVALID, "MALFORMED_LEG", TJ},
+    {"ConfirmOrigin", "legs.0.blocks.0.serial_start", "11", INVALID, "MALFORMED_LEG", TJ},
 };
 
 static void label_of(char *buf, size_t n, const method_t *m, const row_t *r, int at) {

@@ -15,7 +15,14 @@
  *   origin_votes_no_...    the origin's no aborts the leg at D and at X
  *   recovery_...           S dies after the Prepares; X keeps its lock past
  *                          the expiry, is restarted, and S answers X's
- *                          QueryDecision; the lock is released once */
+ *                          QueryDecision; the lock is released once
+ *   hostile_source_...     CN-HE's certificate against CN-BJ as destination:
+ *                          TJ serials never prepared at TJ, or aborted at TJ,
+ *                          then COMMIT at BJ: BJ does not credit them (before:
+ *                          it did), lists the leg ORIGIN_DENIED
+ *   destination_waits_...  BJ applies the COMMIT only once TJ has its own
+ *   forced_commit_...      an operator at BJ cannot force a COMMIT of TJ
+ *                          serials that TJ has not committed (before: credited) */
 #include "gateway/rpc/grpc_lifetime.h"
 #include "tests/support/gateway_harness.h"
 #include "tests/support/proc.h"
@@ -40,13 +47,15 @@
 
 static federation_t *fed;
 
-static void start(int leg_expiry_ms) {
+static void start_ini(int leg_expiry_ms, const char *extra_ini) {
     grpc_lifetime_begin();
     federation_options_t o = {.regions_n = 3, .leg_expiry_ms = leg_expiry_ms,
-                              .recovery_interval_ms = 300};
+                              .recovery_interval_ms = 300, .extra_ini = extra_ini};
     fed = federation_start(&o);
     cr_assert_not_null(fed, "federation: %s", federation_last_error());
 }
+
+static void start(int leg_expiry_ms) { start_ini(leg_expiry_ms, NULL); }
 
 static void stop_all(void) {
     federation_free(fed);
@@ -60,13 +69,6 @@ TestSuite(origin_third, .fini = stop_all, .timeout = 300);
 static grpc_channel *reg(int i) {
     static const char *const certs[] = {"CN-TJ-registry", "CN-BJ-registry", "CN-HE-registry"};
     grpc_channel *ch = federation_channel(fed, i, certs[i]);
-    cr_assert_not_null(ch);
-    return ch;
-}
-
-/* The attacker: CN-HE's gateway certificate, talking to CN-TJ. */
-static grpc_channel *hostile(void) {
-    grpc_channel *ch = federation_channel(fed, TJ, "CN-HE-gateway");
     cr_assert_not_null(ch);
     return ch;
 }
@@ -380,9 +382,23 @@ static void leg_make(leg_buf_t *l, const char *tid, const char *to, uint64_t fir
     l->leg.origin_only = 1;
 }
 
+/* CN-HE's gateway certificate talking to region. */
+static grpc_channel *as_he(int region) {
+    grpc_channel *ch = federation_channel(fed, region, "CN-HE-gateway");
+    cr_assert_not_null(ch);
+    return ch;
+}
+
+static grpc_status_code prepare_at(int region, leg_buf_t *l, char *vote, client_status_t *st);
+
 /* A Prepare from "CN-HE" of one leg; returns the status and the vote ("Y"
  * or the reason) into vote (room 64). */
 static grpc_status_code prepare(leg_buf_t *l, char *vote, client_status_t *st) {
+    return prepare_at(TJ, l, vote, st);
+}
+
+/* The same Prepare sent to region. */
+static grpc_status_code prepare_at(int region, leg_buf_t *l, char *vote, client_status_t *st) {
     Carbon__V1__Leg *lp[1] = {&l->leg};
     Carbon__V1__PrepareRequest m = CARBON__V1__PREPARE_REQUEST__INIT;
     m.source_region = "CN-HE";
@@ -390,7 +406,7 @@ static grpc_status_code prepare(leg_buf_t *l, char *vote, client_status_t *st) {
     m.n_legs = 1;
     m.legs = lp;
     ProtobufCMessage *resp = NULL;
-    client_call(hostile(), "/carbon.v1.Federation/Prepare", &m.base,
+    client_call(as_he(region), "/carbon.v1.Federation/Prepare", &m.base,
                 &carbon__v1__prepare_response__descriptor, &resp, CALL_TIMEOUT_MS, st);
     vote[0] = '\0';
     if (st->code == GRPC_STATUS_OK) {
@@ -416,8 +432,14 @@ static void refused_malformed(leg_buf_t *l) {
                  "leg to %s: status %d (%s), vote '%s'", l->leg.to_account, st.code, st.details, vote);
 }
 
+static char decide_at(int region, const char *tid, int commit, int *mixed);
+
 /* A Decide from "CN-HE" of one leg; returns what TJ applied ('C', 'A', 'U'). */
-static char decide(const char *tid, int commit) {
+static char decide(const char *tid, int commit) { return decide_at(TJ, tid, commit, NULL); }
+
+/* The same Decide sent to region; *mixed (may be NULL) gets the ack's
+ * heuristic_mixed. */
+static char decide_at(int region, const char *tid, int commit, int *mixed) {
     Carbon__V1__LegDecision d = CARBON__V1__LEG_DECISION__INIT;
     Carbon__V1__LegDecision *dp[1] = {&d};
     d.transfer_id = (char *)tid;
@@ -428,13 +450,14 @@ static char decide(const char *tid, int commit) {
     m.decisions = dp;
     ProtobufCMessage *resp = NULL;
     client_status_t st;
-    client_call(hostile(), "/carbon.v1.Federation/Decide", &m.base,
+    client_call(as_he(region), "/carbon.v1.Federation/Decide", &m.base,
                 &carbon__v1__decide_response__descriptor, &resp, CALL_TIMEOUT_MS, &st);
     cr_assert_eq(st.code, GRPC_STATUS_OK, "decide: %s", st.details);
     Carbon__V1__DecideResponse *r = (Carbon__V1__DecideResponse *)resp;
     char a = r->acks[0]->applied == CARBON__V1__DECISION__DECISION_COMMIT  ? 'C'
              : r->acks[0]->applied == CARBON__V1__DECISION__DECISION_ABORT ? 'A'
                                                                            : 'U';
+    if (mixed != NULL) *mixed = r->acks[0]->heuristic_mixed;
     protobuf_c_message_free_unpacked(resp, NULL);
     return a;
 }
@@ -666,9 +689,14 @@ static void origin_crash(const char *failpoint, const char *tj_event) {
     wait_leg_field(TJ, tid, "state", outcome == COMMITTED ? "COMMITTED" : "ABORTED", 20000);
     char *locks = tj_locks(), *map = tj_map();
     cr_expect_str_eq(locks, "");
-    char want[64];
+    /* at BJ; the recognition discount (the last 500 g) is cancelled there
+     * once BJ's use report has arrived, which may be before or after now */
+    char want[64], reported[128];
     snprintf(want, sizeof want, "%" PRIu64 ":%" PRIu64 ":CN-BJ:at", f, f + 4999);
-    cr_expect((strstr(map, want) != NULL) == (outcome == COMMITTED), "TJ's map '%s'", map);
+    snprintf(reported, sizeof reported, "%" PRIu64 ":%" PRIu64 ":CN-BJ:at %" PRIu64 ":%" PRIu64
+             ":CN-BJ:cancelled", f, f + 4499, f + 4500, f + 4999);
+    int at_bj = strstr(map, want) != NULL || strstr(map, reported) != NULL;
+    cr_expect(at_bj == (outcome == COMMITTED), "TJ's map '%s'", map);
     free(locks);
     free(map);
     cr_expect_eq(audit_count(TJ, tj_event, tid), 1);
@@ -683,4 +711,166 @@ Test(origin_third, origin_dies_after_voting) {
 
 Test(origin_third, origin_dies_before_acknowledging) {
     origin_crash("CN-TJ:dest.after_decide", "origin-commit");
+}
+
+/* ---- the destination asks the origin (DESIGN §6 provenance) ------------------- */
+
+/* The state ListInDoubt at region shows for tid, or "" when not listed
+ * (into state, room 32). */
+static void in_doubt_state(int region, const char *tid, char *state) {
+    static const char *const certs[] = {"CN-TJ-operator", "CN-BJ-operator", "CN-HE-operator"};
+    grpc_channel *op = federation_channel(fed, region, certs[region]);
+    cr_assert_not_null(op);
+    Carbon__V1__ListInDoubtRequest lr = CARBON__V1__LIST_IN_DOUBT_REQUEST__INIT;
+    ProtobufCMessage *resp = NULL;
+    client_status_t st;
+    client_call(op, "/carbon.v1.Operations/ListInDoubt", &lr.base,
+                &carbon__v1__list_in_doubt_response__descriptor, &resp, CALL_TIMEOUT_MS, &st);
+    cr_assert_eq(st.code, GRPC_STATUS_OK, "ListInDoubt: %s", st.details);
+    const Carbon__V1__ListInDoubtResponse *l = (const Carbon__V1__ListInDoubtResponse *)resp;
+    state[0] = '\0';
+    for (size_t i = 0; i < l->n_legs; i++)
+        if (strcmp(l->legs[i]->leg->transfer_id, tid) == 0) snprintf(state, 32, "%s", l->legs[i]->state);
+    protobuf_c_message_free_unpacked(resp, NULL);
+}
+
+/* The destination leg of leg l at BJ (l as built for TJ, origin_only): BJ votes yes. */
+static void prepare_at_bj(leg_buf_t *l) {
+    char vote[64];
+    client_status_t st;
+    l->leg.origin_only = 0;
+    cr_assert_eq(prepare_at(BJ, l, vote, &st), GRPC_STATUS_OK, "prepare at BJ: %s", st.details);
+    cr_assert_str_eq(vote, "Y", "BJ voted '%s'", vote);
+    l->leg.origin_only = 1;
+}
+
+/* A COMMIT at BJ that TJ denies: answered HEURISTIC_MIXED (ABORT held),
+ * nothing credited, the leg listed ORIGIN_DENIED, one origin-denied entry. */
+static void commit_denied(const char *tid, uint64_t bj0) {
+    int mixed = 0;
+    cr_expect_eq(decide_at(BJ, tid, 1, &mixed), 'A');
+    cr_expect(mixed, "the denied COMMIT is not answered heuristic_mixed");
+    cr_expect_eq(decide_at(BJ, tid, 1, NULL), 'A'); /* replayed: nothing more */
+    cr_expect_eq(rc_total_g(reg(BJ), "bj-b"), bj0, "BJ credited TJ serials TJ did not let go");
+    wait_leg_field(BJ, tid, "state", "PREPARED", 1000); /* a pending credit, not spendable */
+    wait_leg_field(BJ, tid, "heuristic_outcome", "ORIGIN_DENIED", 1000);
+    wait_leg_field(BJ, tid, "origin_denied", "CN-TJ", 1000);
+    cr_expect_eq(audit_count(BJ, "origin-denied", tid), 1);
+    char state[32];
+    in_doubt_state(BJ, tid, state);
+    cr_expect_str_eq(state, "HEURISTIC_MIXED", "BJ lists %s as '%s'", tid, state);
+}
+
+/* Hostile: CN-HE's certificate against CN-BJ as the destination of TJ
+ * serials. Before ConfirmOrigin BJ credited both legs. */
+Test(origin_third, hostile_source_third_serials_not_credited) {
+    start(20000);
+    uint64_t f = setup(); /* f..f+9999 at CN-HE in TJ's map */
+    read_digests();
+    char *map0 = tj_map();
+    uint64_t bj0 = rc_total_g(reg(BJ), "bj-b");
+    leg_buf_t l;
+    char never[33], split[33];
+    rc_new_id(never);
+    rc_new_id(split);
+    /* TJ serials sent to BJ without a Prepare at TJ, then COMMIT */
+    leg_make(&l, never, "CN-BJ/bj-b", f, f + 999);
+    prepare_at_bj(&l);
+    commit_denied(never, bj0);
+    /* prepared at both; ABORT to TJ, COMMIT to BJ */
+    leg_make(&l, split, "CN-BJ/bj-b", f + 1000, f + 1999);
+    vote_is(&l, "Y");
+    prepare_at_bj(&l);
+    cr_expect_eq(decide(split, 0), 'A');
+    commit_denied(split, bj0);
+    char *map1 = tj_map(), *locks = tj_locks();
+    cr_expect_str_eq(map1, map0, "TJ's map changed: '%s'", map1);
+    cr_expect_str_eq(locks, "", "TJ's locks: '%s'", locks);
+    free(map1);
+    free(locks);
+    /* an ABORT from the source drops the pending credit: source and origin agree */
+    cr_expect_eq(decide_at(BJ, split, 0, NULL), 'A');
+    wait_leg_field(BJ, split, "state", "ABORTED", 1000);
+    char state[32];
+    in_doubt_state(BJ, split, state);
+    cr_expect_str_eq(state, "", "an aborted leg is still listed as '%s'", state);
+    cr_expect_eq(rc_total_g(reg(BJ), "bj-b"), bj0);
+    free(map0);
+}
+
+/* The origin slow to get its decision: BJ applies the COMMIT only once TJ
+ * has committed the same leg, and then credits it. */
+Test(origin_third, destination_waits_for_the_origin) {
+    start(20000);
+    uint64_t f = setup();
+    read_digests();
+    uint64_t bj0 = rc_total_g(reg(BJ), "bj-b");
+    leg_buf_t l;
+    char tid[33];
+    rc_new_id(tid);
+    leg_make(&l, tid, "CN-BJ/bj-b", f, f + 999);
+    vote_is(&l, "Y"); /* TJ prepared and locked */
+    prepare_at_bj(&l);
+    int mixed = 1;
+    cr_expect_eq(decide_at(BJ, tid, 1, &mixed), 'U', "BJ applied a COMMIT TJ has not confirmed");
+    cr_expect(!mixed);
+    cr_expect_eq(rc_total_g(reg(BJ), "bj-b"), bj0);
+    wait_leg_field(BJ, tid, "state", "PREPARED", 1000);
+    wait_leg_field(BJ, tid, "heuristic_outcome", "", 1000);
+    cr_expect_eq(decide(tid, 1), 'C'); /* TJ gets its decision */
+    cr_expect_eq(decide_at(BJ, tid, 1, &mixed), 'C');
+    cr_expect(!mixed);
+    wait_leg_field(BJ, tid, "state", "COMMITTED", 1000);
+    cr_expect_eq(rc_total_g(reg(BJ), "bj-b"), bj0 + l.leg.credited_g);
+    char *map = tj_map(), want[64];
+    snprintf(want, sizeof want, "%" PRIu64 ":%" PRIu64 ":CN-BJ:at", f, f + 999);
+    cr_expect(strstr(map, want) != NULL, "TJ's map '%s' lacks '%s'", map, want);
+    free(map);
+    cr_expect_eq(audit_count(BJ, "origin-denied", tid), 0);
+}
+
+/* A forced COMMIT at BJ (ResolveInDoubt as CN-BJ's operator); the status into st. */
+static void force_commit(const char *tid, client_status_t *st) {
+    grpc_channel *op = federation_channel(fed, BJ, "CN-BJ-operator");
+    cr_assert_not_null(op);
+    Carbon__V1__ResolveInDoubtRequest rr = CARBON__V1__RESOLVE_IN_DOUBT_REQUEST__INIT;
+    rr.transfer_id = (char *)tid;
+    rr.decision = CARBON__V1__DECISION__DECISION_COMMIT;
+    rr.reason = "test: the coordinator never answers";
+    ProtobufCMessage *resp = NULL;
+    client_call(op, "/carbon.v1.Operations/ResolveInDoubt", &rr.base,
+                &carbon__v1__resolve_in_doubt_response__descriptor, &resp, CALL_TIMEOUT_MS, st);
+    if (resp != NULL) protobuf_c_message_free_unpacked(resp, NULL);
+}
+
+/* A source (CN-HE's certificate) prepares TJ serials at TJ and at BJ and
+ * never decides (HE's gateway has no record: recovery's QueryDecision gets
+ * UNKNOWN). Past the expiry and heuristic_after_ms an operator at BJ may
+ * force the leg, but not to COMMIT while TJ has not committed it:
+ * ORIGIN_NOT_CONFIRMED, nothing credited, the leg still prepared. */
+Test(origin_third, forced_commit_needs_the_origin) {
+    start_ini(20000, "[limits]\nheuristic_after_ms = 1000\n");
+    uint64_t f = setup();
+    read_digests();
+    uint64_t bj0 = rc_total_g(reg(BJ), "bj-b");
+    leg_buf_t l;
+    char tid[33];
+    rc_new_id(tid);
+    leg_make(&l, tid, "CN-BJ/bj-b", f, f + 999);
+    l.leg.expiry_unix_ms = (uint64_t)time(NULL) * 1000 + 2000;
+    vote_is(&l, "Y");
+    prepare_at_bj(&l);
+    client_status_t st = {0};
+    for (int waited = 0; waited < 20000; waited += 250) { /* NOT_EXPIRED, HEURISTIC_TOO_EARLY first */
+        force_commit(tid, &st);
+        if (st.code != GRPC_STATUS_FAILED_PRECONDITION || strstr(st.details, "ORIGIN_NOT_CONFIRMED") != NULL)
+            break;
+        proc_sleep_ms(250);
+    }
+    cr_expect_eq(st.code, GRPC_STATUS_FAILED_PRECONDITION, "forced COMMIT: %d %s", st.code, st.details);
+    cr_expect(strstr(st.details, "ORIGIN_NOT_CONFIRMED") != NULL, "%s", st.details);
+    cr_expect_eq(rc_total_g(reg(BJ), "bj-b"), bj0, "a forced COMMIT credited TJ serials TJ did not let go");
+    wait_leg_field(BJ, tid, "state", "PREPARED", 1000);
+    wait_leg_field(BJ, tid, "heuristic", "", 1000);
+    wait_leg_field(TJ, tid, "state", "PREPARED", 1000); /* TJ never decides alone */
 }
