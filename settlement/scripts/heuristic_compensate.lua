@@ -39,8 +39,11 @@ if leg[1] == 'source' then
     serial_index_remove(b.origin, b.first, b.last)
     if b.origin == home then origin_map_move(b.first, b.last, home, leg[6], 'at') end
   end
-  redis.call('HSET', key, 'state', 'COMMITTED', 'reason', '', 'acked', '0')
+  redis.call('HSET', key, 'state', 'COMMITTED', 'reason', '', 'acked', '0', 'dest_acked', '0')
   redis.call('ZADD', KEY_LEGS_OPEN, num(leg[9]), tid)
+  -- recovery sends the COMMIT to the destination again (source_mixed took
+  -- the leg out of its legs:unacked set)
+  redis.call('ZADD', KEY_LEGS_UNACKED_PREFIX .. leg[6], now_ms, tid)
   ids = { tid, leg[4], leg[5] }
 else
   local taken, have = account_take(leg[5], '', 0, num(leg[8]), 1024)
