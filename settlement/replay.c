@@ -584,6 +584,7 @@ static const struct {
     {"origin-prepare", rp_ev_none}, {"origin-commit", rp_ev_none}, {"origin-abort", rp_ev_none},
     {"origin-acked", rp_ev_none},
     {"use-report", rp_ev_none},  {"use-reported", rp_ev_none}, /* the origin's map, not the ledger */
+    {"obligation", rp_ev_none}, /* a compliance obligation (rules on use), not a ledger record */
 };
 
 void replay_entry(replay_t *r, const audit_entry_t *e) {

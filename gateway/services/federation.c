@@ -102,6 +102,11 @@ void federation_hello(server_call_t *call, const ProtobufCMessage *request) {
     for (size_t i = 0; i < n; i++)
         resp.catalog_digests[resp.n_catalog_digests++] = arena_strdup(&a, current[i]->digest_hex);
     CARBON_ASSERT(resp.n_catalog_digests == n);
+    const rules_t *rules[CATALOG_SET_REGIONS_MAX]; /* rules on use: their digests, like catalogs' */
+    size_t rn = catalog_set_rules_snapshot(gw->catalogs, rules, CATALOG_SET_REGIONS_MAX);
+    resp.rules_digests = arena_alloc(&a, (rn > 0 ? rn : 1) * sizeof *resp.rules_digests);
+    for (size_t i = 0; i < rn && i < CATALOG_SET_REGIONS_MAX; i++)
+        resp.rules_digests[resp.n_rules_digests++] = arena_strdup(&a, rules[i]->digest_hex);
     server_reply_ok(call, &resp.base);
     arena_free(&a);
 }

@@ -1,0 +1,244 @@
+/* test_rules_on_use.c - the region's rules on use (issue 18 part 2;
+ * adapters/catalogs/<REGION>.rules, README "Rules on use"), enforced in the
+ * retirement's own script: compliance offsetting capped at shares of the
+ * beneficiary's registered obligation, overall and from outside the region,
+ * refused QUOTA_EXCEEDED with the room left and nothing changed; a purpose
+ * not accepted for a credit's origin or vintage refused PURPOSE_NOT_ALLOWED;
+ * obligations registered by operators, idempotently. Real Redis, real
+ * gateways over mutual TLS, the shipped (ILLUSTRATIVE) rules: CN-BJ offsets
+ * at most 5/100 of the obligation, 25/1000 with serials of other regions. */
+#include "gateway/rpc/grpc_lifetime.h"
+#include "tests/support/gateway_harness.h"
+#include "tests/support/registry_client.h"
+
+#include <criterion/criterion.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TJ 0
+#define BJ 1
+#define CALL_TIMEOUT_MS 10000
+#define COMPLIANCE CARBON__V1__RETIREMENT_PURPOSE__RETIREMENT_PURPOSE_COMPLIANCE_OFFSET
+#define ECOLOGICAL CARBON__V1__RETIREMENT_PURPOSE__RETIREMENT_PURPOSE_ECOLOGICAL_COMPENSATION
+
+static federation_t *fed;
+
+static void start(void) {
+    grpc_lifetime_begin();
+    federation_options_t o = {.regions_n = 2};
+    fed = federation_start(&o);
+    cr_assert_not_null(fed, "federation: %s", federation_last_error());
+}
+
+static void stop_all(void) {
+    federation_free(fed);
+    fed = NULL;
+    grpc_lifetime_end(GRPC_LIFETIME_END_WAIT_MS);
+}
+
+static grpc_channel *as(int i, const char *role) {
+    char cert[64];
+    snprintf(cert, sizeof cert, "%s-%s", federation_region(fed, i), role);
+    grpc_channel *ch = federation_channel(fed, i, cert);
+    cr_assert_not_null(ch, "%s", federation_last_error());
+    return ch;
+}
+
+/* A Retire in CN-BJ from bj-a; the status, with st. */
+static grpc_status_code retire(const char *meth, uint64_t points, int purpose, uint32_t year,
+                               const char *beneficiary, client_status_t *st) {
+    char rid[33];
+    rc_new_id(rid);
+    Carbon__V1__RetireRequest req = CARBON__V1__RETIRE_REQUEST__INIT;
+    req.retirement_id = rid;
+    req.account_id = "bj-a";
+    req.methodology_id = (char *)meth;
+    req.amount_units = points;
+    req.purpose = (Carbon__V1__RetirementPurpose)purpose;
+    req.compliance_year = year;
+    req.beneficiary = (char *)beneficiary;
+    ProtobufCMessage *resp = NULL;
+    grpc_status_code c = client_call(as(BJ, "registry"), "/carbon.v1.Registry/Retire", &req.base,
+                                     &carbon__v1__retire_response__descriptor, &resp, CALL_TIMEOUT_MS, st);
+    if (resp != NULL) protobuf_c_message_free_unpacked(resp, NULL);
+    return c;
+}
+
+/* Operations.RegisterObligation (obligation_g > 0) or GetObligation in CN-BJ. */
+static Carbon__V1__ObligationResponse *obligation(const char *beneficiary, uint32_t year,
+                                                  uint64_t obligation_g, client_status_t *st) {
+    ProtobufCMessage *resp = NULL;
+    if (obligation_g > 0) {
+        Carbon__V1__RegisterObligationRequest req = CARBON__V1__REGISTER_OBLIGATION_REQUEST__INIT;
+        req.beneficiary = (char *)beneficiary;
+        req.compliance_year = year;
+        req.obligation_g = obligation_g;
+        client_call(as(BJ, "operator"), "/carbon.v1.Operations/RegisterObligation", &req.base,
+                    &carbon__v1__obligation_response__descriptor, &resp, CALL_TIMEOUT_MS, st);
+    } else {
+        Carbon__V1__GetObligationRequest req = CARBON__V1__GET_OBLIGATION_REQUEST__INIT;
+        req.beneficiary = (char *)beneficiary;
+        req.compliance_year = year;
+        client_call(as(BJ, "operator"), "/carbon.v1.Operations/GetObligation", &req.base,
+                    &carbon__v1__obligation_response__descriptor, &resp, CALL_TIMEOUT_MS, st);
+    }
+    return (Carbon__V1__ObligationResponse *)resp;
+}
+
+/* Opens bj-a in CN-BJ with 10600 g of BJ-GT-02 (Beijing's own) and 9000 g of
+ * TJ-GT-01 (from Tianjin, by a committed transfer). */
+static void fund_bj_a(void) {
+    client_status_t st;
+    char id[33];
+    cr_assert_eq(rc_open(as(BJ, "registry"), "bj-a", &st), GRPC_STATUS_OK, "%s", st.details);
+    cr_assert_eq(rc_open(as(TJ, "registry"), "tj-a", &st), GRPC_STATUS_OK, "%s", st.details);
+    rc_new_id(id);
+    cr_assert_eq(rc_issue(as(BJ, "registry"), id, "bj-a", "BJ-GT-02", 200000, id, NULL, &st),
+                 GRPC_STATUS_OK, "%s", st.details);
+    rc_new_id(id);
+    cr_assert_eq(rc_issue(as(TJ, "registry"), id, "tj-a", "TJ-GT-01", 420000, id, NULL, &st),
+                 GRPC_STATUS_OK, "%s", st.details);
+    Carbon__V1__TransferResponse *tr = NULL;
+    rc_new_id(id);
+    cr_assert_eq(rc_transfer(as(TJ, "registry"), id, "tj-a", "CN-BJ", "bj-a", "TJ-GT-01", 10, &tr, &st),
+                 GRPC_STATUS_OK, "%s", st.details);
+    cr_assert_eq(tr->transfer->outcome, CARBON__V1__TRANSFER_OUTCOME__TRANSFER_OUTCOME_COMMITTED, "%s",
+                 tr->transfer->reason);
+    protobuf_c_message_free_unpacked(&tr->base, NULL);
+    cr_assert_eq(rc_wait_arrival(as(BJ, "registry"), id, 10000), 0);
+    cr_assert_eq(rc_balance_g(as(BJ, "registry"), "bj-a", "BJ-GT-02"), 10600);
+    cr_assert_eq(rc_balance_g(as(BJ, "registry"), "bj-a", "TJ-GT-01"), 9000);
+}
+
+/* A refusal of the rules: FAILED_PRECONDITION, the reason, and each of the
+ * texts in the message. */
+static void assert_refused(grpc_status_code c, const client_status_t *st, const char *reason,
+                           const char *text1, const char *text2) {
+    cr_assert_eq(c, GRPC_STATUS_FAILED_PRECONDITION, "status %d: %s", c, st->details);
+    cr_assert(strncmp(st->details, reason, strlen(reason)) == 0, "want %s: %s", reason, st->details);
+    cr_assert(strstr(st->details, text1) != NULL, "want '%s' in: %s", text1, st->details);
+    cr_assert(text2 == NULL || strstr(st->details, text2) != NULL, "want '%s' in: %s", text2, st->details);
+}
+
+/* A refused retirement leaves the account and the offsets as they were. */
+static void assert_unchanged(uint64_t total_g, uint64_t offset_g, uint64_t outside_g) {
+    client_status_t st;
+    cr_assert_eq(rc_total_g(as(BJ, "registry"), "bj-a"), total_g);
+    Carbon__V1__ObligationResponse *o = obligation("Acme 钢铁", 2026, 0, &st);
+    cr_assert_not_null(o, "%s", st.details);
+    cr_assert_eq(o->offset_g, offset_g);
+    cr_assert_eq(o->offset_outside_g, outside_g);
+    protobuf_c_message_free_unpacked(&o->base, NULL);
+}
+
+Test(rules_on_use, compliance_offset_capped_by_obligation_shares, .init = start, .fini = stop_all,
+     .timeout = 120) {
+    fund_bj_a();
+    client_status_t st;
+    /* no obligation registered: nothing may be offset */
+    assert_refused(retire("BJ-GT-02", 1, COMPLIANCE, 2026, "Acme 钢铁", &st), &st, "QUOTA_EXCEEDED",
+                   "no obligation of 'Acme 钢铁' for 2026", "room left 0 g");
+    /* a compliance offset names its compliance year */
+    cr_assert_eq(retire("BJ-GT-02", 1, COMPLIANCE, 0, "Acme 钢铁", &st), GRPC_STATUS_INVALID_ARGUMENT);
+    cr_assert_str_eq(st.reason, "BAD_PURPOSE");
+
+    Carbon__V1__ObligationResponse *o = obligation("Acme 钢铁", 2026, 100000, &st);
+    cr_assert_not_null(o, "%s", st.details);
+    cr_assert_str_eq(o->outcome, "registered");
+    cr_assert_eq(o->room_g, 5000);        /* 5/100 */
+    cr_assert_eq(o->room_outside_g, 2500); /* 25/1000 */
+    protobuf_c_message_free_unpacked(&o->base, NULL);
+
+    /* from outside: 300 points = 3000 g > 2500 g */
+    assert_refused(retire("TJ-GT-01", 300, COMPLIANCE, 2026, "Acme 钢铁", &st), &st, "QUOTA_EXCEEDED",
+                   "share_outside 25/1000", "room left 250 point (2500 g)");
+    cr_assert(strstr(st.details, "CN-BJ 2026.1") != NULL, "names the rules: %s", st.details);
+    assert_unchanged(19600, 0, 0);
+    cr_assert_eq(retire("TJ-GT-01", 250, COMPLIANCE, 2026, "Acme 钢铁", &st), GRPC_STATUS_OK, "%s", st.details);
+    assert_unchanged(17100, 2500, 2500);
+    /* overall: 2500 g used of 5000 g; 300 points = 3000 g are too many */
+    assert_refused(retire("BJ-GT-02", 300, COMPLIANCE, 2026, "Acme 钢铁", &st), &st, "QUOTA_EXCEEDED",
+                   "share 5/100", "room left 250 point (2500 g)");
+    assert_unchanged(17100, 2500, 2500);
+    cr_assert_eq(retire("BJ-GT-02", 250, COMPLIANCE, 2026, "Acme 钢铁", &st), GRPC_STATUS_OK, "%s", st.details);
+    assert_unchanged(14600, 5000, 2500);
+    assert_refused(retire("BJ-GT-02", 1, COMPLIANCE, 2026, "Acme 钢铁", &st), &st, "QUOTA_EXCEEDED",
+                   "room left 0 point (0 g)", NULL);
+    /* another compliance year, another obligation: its own room */
+    assert_refused(retire("BJ-GT-02", 1, COMPLIANCE, 2027, "Acme 钢铁", &st), &st, "QUOTA_EXCEEDED",
+                   "for 2027", NULL);
+    /* other purposes are not capped by the obligation */
+    cr_assert_eq(retire("BJ-GT-02", 10, CARBON__V1__RETIREMENT_PURPOSE__RETIREMENT_PURPOSE_VOLUNTARY_CANCELLATION,
+                        0, "Acme 钢铁", &st), GRPC_STATUS_OK, "%s", st.details);
+    assert_unchanged(14500, 5000, 2500);
+}
+
+Test(rules_on_use, purpose_not_allowed_for_origin_or_vintage, .init = start, .fini = stop_all,
+     .timeout = 120) {
+    fund_bj_a();
+    client_status_t st;
+    /* ecological compensation in Beijing: Beijing's own credits only */
+    assert_refused(retire("TJ-GT-01", 10, ECOLOGICAL, 0, "Restoration fund", &st), &st,
+                   "PURPOSE_NOT_ALLOWED", "[purpose ecological_compensation]", "origin of credit CN-TJ|TJ-GT-01");
+    assert_unchanged(19600, 0, 0);
+    cr_assert_eq(retire("BJ-GT-02", 10, ECOLOGICAL, 0, "Restoration fund", &st), GRPC_STATUS_OK, "%s",
+                 st.details);
+    /* compliance offsetting in Beijing accepts vintages 2024-2030: a 2023 credit is refused */
+    char id[33];
+    rc_new_id(id);
+    Carbon__V1__IssueRequest req = CARBON__V1__ISSUE_REQUEST__INIT;
+    req.issuance_id = id;
+    req.account_id = "bj-a";
+    req.methodology_id = "BJ-GT-03";
+    req.vintage_year = 2023;
+    req.quantity_milli = 10000;
+    req.activity_fingerprint = id;
+    ProtobufCMessage *resp = NULL;
+    cr_assert_eq(client_call(as(BJ, "registry"), "/carbon.v1.Registry/Issue", &req.base,
+                             &carbon__v1__issue_response__descriptor, &resp, CALL_TIMEOUT_MS, &st),
+                 GRPC_STATUS_OK, "%s", st.details);
+    protobuf_c_message_free_unpacked(resp, NULL);
+    protobuf_c_message_free_unpacked(&obligation("Acme", 2026, 1000000, &st)->base, NULL);
+    uint64_t total = rc_total_g(as(BJ, "registry"), "bj-a");
+    assert_refused(retire("BJ-GT-03", 1, COMPLIANCE, 2026, "Acme", &st), &st, "PURPOSE_NOT_ALLOWED",
+                   "vintage of credit CN-BJ|BJ-GT-03|2023", NULL);
+    cr_assert_eq(rc_total_g(as(BJ, "registry"), "bj-a"), total);
+}
+
+Test(rules_on_use, obligations_registered_idempotently_by_operators, .init = start, .fini = stop_all,
+     .timeout = 60) {
+    client_status_t st;
+    Carbon__V1__ObligationResponse *o = obligation("Beta Power", 2026, 0, &st);
+    cr_assert_not_null(o, "%s", st.details);
+    cr_assert(!o->registered);
+    protobuf_c_message_free_unpacked(&o->base, NULL);
+    static const char *const outcomes[] = {"registered", "unchanged", "replaced", "unchanged"};
+    static const uint64_t values[] = {700000, 700000, 800000, 800000};
+    for (size_t i = 0; i < 4; i++) {
+        o = obligation("Beta Power", 2026, values[i], &st);
+        cr_assert_not_null(o, "%s", st.details);
+        cr_assert_str_eq(o->outcome, outcomes[i]);
+        cr_assert(o->registered);
+        cr_assert_eq(o->obligation_g, values[i]);
+        protobuf_c_message_free_unpacked(&o->base, NULL);
+    }
+    /* every registration is logged */
+    cr_assert_eq(federation_log_count(fed, BJ, "obligation_registered"), 4);
+    /* bad input refused, nothing registered */
+    cr_assert_null(obligation("Beta Power", 1999, 5, &st));
+    cr_assert_str_eq(st.reason, "BAD_YEAR");
+    cr_assert_null(obligation("", 2026, 5, &st));
+    cr_assert_str_eq(st.reason, "BAD_BENEFICIARY");
+    cr_assert_null(obligation("Beta Power", 2026, (uint64_t)1 << 50, &st));
+    cr_assert_str_eq(st.reason, "BAD_AMOUNT");
+    /* a registry certificate is not an operator's */
+    Carbon__V1__GetObligationRequest req = CARBON__V1__GET_OBLIGATION_REQUEST__INIT;
+    req.beneficiary = "Beta Power";
+    req.compliance_year = 2026;
+    ProtobufCMessage *resp = NULL;
+    cr_assert_eq(client_call(as(BJ, "registry"), "/carbon.v1.Operations/GetObligation", &req.base,
+                             &carbon__v1__obligation_response__descriptor, &resp, CALL_TIMEOUT_MS, &st),
+                 GRPC_STATUS_PERMISSION_DENIED);
+}
