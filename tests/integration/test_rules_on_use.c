@@ -133,8 +133,8 @@ static void assert_unchanged(uint64_t total_g, uint64_t offset_g, uint64_t outsi
     protobuf_c_message_free_unpacked(&o->base, NULL);
 }
 
-Test(rules_on_use, compliance_offset_capped_by_obligation_shares, .init = start, .fini = stop_all,
-     .timeout = 120) {
+Test(rules_on_use, compliance_offset_capped_by_obligation_shares, .timeout = 120) {
+    start();
     fund_bj_a();
     client_status_t st;
     /* no obligation registered: nothing may be offset */
@@ -173,10 +173,11 @@ Test(rules_on_use, compliance_offset_capped_by_obligation_shares, .init = start,
     cr_assert_eq(retire("BJ-GT-02", 10, CARBON__V1__RETIREMENT_PURPOSE__RETIREMENT_PURPOSE_VOLUNTARY_CANCELLATION,
                         0, "Acme 钢铁", &st), GRPC_STATUS_OK, "%s", st.details);
     assert_unchanged(14500, 5000, 2500);
+    stop_all();
 }
 
-Test(rules_on_use, purpose_not_allowed_for_origin_or_vintage, .init = start, .fini = stop_all,
-     .timeout = 120) {
+Test(rules_on_use, purpose_not_allowed_for_origin_or_vintage, .timeout = 120) {
+    start();
     fund_bj_a();
     client_status_t st;
     /* ecological compensation in Beijing: Beijing's own credits only */
@@ -205,10 +206,11 @@ Test(rules_on_use, purpose_not_allowed_for_origin_or_vintage, .init = start, .fi
     assert_refused(retire("BJ-GT-03", 1, COMPLIANCE, 2026, "Acme", &st), &st, "PURPOSE_NOT_ALLOWED",
                    "vintage of credit CN-BJ|BJ-GT-03|2023", NULL);
     cr_assert_eq(rc_total_g(as(BJ, "registry"), "bj-a"), total);
+    stop_all();
 }
 
-Test(rules_on_use, obligations_registered_idempotently_by_operators, .init = start, .fini = stop_all,
-     .timeout = 60) {
+Test(rules_on_use, obligations_registered_idempotently_by_operators, .timeout = 60) {
+    start();
     client_status_t st;
     Carbon__V1__ObligationResponse *o = obligation("Beta Power", 2026, 0, &st);
     cr_assert_not_null(o, "%s", st.details);
@@ -241,4 +243,6 @@ Test(rules_on_use, obligations_registered_idempotently_by_operators, .init = sta
     cr_assert_eq(client_call(as(BJ, "registry"), "/carbon.v1.Operations/GetObligation", &req.base,
                              &carbon__v1__obligation_response__descriptor, &resp, CALL_TIMEOUT_MS, &st),
                  GRPC_STATUS_PERMISSION_DENIED);
+    if (resp != NULL) protobuf_c_message_free_unpacked(resp, NULL);
+    stop_all();
 }
