@@ -6,6 +6,7 @@
  * a message names must be the caller's certificate region; every handler is
  * idempotent. */
 #include "gateway/services/federation.h"
+#include "gateway/services/use_rules.h"
 
 #include "common/carbon_assert.h"
 #include "gateway/app.h"
@@ -303,7 +304,8 @@ void federation_prepare(server_call_t *call, const ProtobufCMessage *request) {
     if (st == NULL) goto out;
     federation_batch_text(gw->cfg.region, legs, n, batch_text, sizeof batch_text);
     if (ledger_dest_prepare(st, req->source_region, req->batch_seq, batch_text, p, n,
-                            gw->cfg.peer_legs_in_flight_max, now_ms, err, sizeof err) != LEDGER_OK) {
+                            gw->cfg.peer_legs_in_flight_max, use_rules_inflow_g(gw, req->source_region),
+                            now_ms, err, sizeof err) != LEDGER_OK) {
         log_warn("store_error", "{s:s, s:s}", "method", "Prepare", "error", err);
         server_reply_error(call, GRPC_STATUS_UNAVAILABLE, REASON(STORE_UNAVAILABLE),
                            "the store did not answer; send the batch again");

@@ -86,6 +86,13 @@ void use_rules_reply_refusal(server_call_t *call, int rc, const ledger_rules_ref
                        why->used_g, asked);
 }
 
+uint64_t use_rules_inflow_g(struct gateway *gw, const char *peer) {
+    CARBON_ASSERT(gw != NULL && peer != NULL);
+    const rules_t *r = catalog_set_rules(gw->catalogs, gw->cfg.region);
+    const rules_inflow_t *f = r != NULL ? rules_find_inflow(r, peer) : NULL;
+    return f != NULL ? f->daily_g : 0;
+}
+
 /* ---- Operations.RegisterObligation / GetObligation ------------------------------ */
 
 #define USE_RULES_YEAR_MIN 2000u

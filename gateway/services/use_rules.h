@@ -9,6 +9,8 @@
 #include "gateway/server.h"
 #include "settlement/ledger.h"
 
+struct gateway;
+
 /* Fills in's rules fields from the region's current rules for in->purpose
  * (in->purpose and compliance_year set). Returns the rules (NULL: the region
  * has none, nothing restricted), or answers the call FAILED_PRECONDITION
@@ -21,6 +23,10 @@ const rules_t *use_rules_arm(server_call_t *call, ledger_retire_t *in, int *refu
  * the room left in grams and in cat's units. */
 void use_rules_reply_refusal(server_call_t *call, int rc, const ledger_rules_refusal_t *why,
                              const ledger_retire_t *in, const rules_t *r, const catalog_t *cat);
+
+/* The daily inflow limit (grams per UTC day) of the region's current rules
+ * for legs from peer, or 0 when there is none (dest_prepare.lua). */
+uint64_t use_rules_inflow_g(struct gateway *gw, const char *peer);
 
 /* Operations.RegisterObligation and Operations.GetObligation. */
 void ops_register_obligation(server_call_t *call, const ProtobufCMessage *request);

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define TJ 0
 #define BJ 1
@@ -244,5 +245,82 @@ Test(rules_on_use, obligations_registered_idempotently_by_operators, .timeout = 
                              &carbon__v1__obligation_response__descriptor, &resp, CALL_TIMEOUT_MS, &st),
                  GRPC_STATUS_PERMISSION_DENIED);
     if (resp != NULL) protobuf_c_message_free_unpacked(resp, NULL);
+    stop_all();
+}
+
+/* Copies SOURCE_DIR/adapters/catalogs/NAME into dir, with the first `from`
+ * replaced by `to` (NULL: as it is). */
+static void copy_catalog_file(const char *dir, const char *name, const char *from, const char *to) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/adapters/catalogs/%s", SOURCE_DIR, name);
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f, "%s", path);
+    static char buf[70000];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *at = from != NULL ? strstr(buf, from) : NULL;
+    cr_assert(from == NULL || at != NULL, "'%s' not in %s", from, path);
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    f = fopen(path, "wb");
+    cr_assert_not_null(f, "%s", path);
+    if (at == NULL) {
+        fwrite(buf, 1, n, f);
+    } else {
+        fwrite(buf, 1, (size_t)(at - buf), f);
+        fputs(to, f);
+        fputs(at + strlen(from), f);
+    }
+    fclose(f);
+}
+
+/* A TJ -> BJ transfer of kg; its outcome and reason into *outcome and reason. */
+static void transfer_to_bj(uint64_t kg, int *outcome, char reason[64]) {
+    client_status_t st;
+    char id[33];
+    rc_new_id(id);
+    Carbon__V1__TransferResponse *tr = NULL;
+    cr_assert_eq(rc_transfer(as(TJ, "registry"), id, "tj-a", "CN-BJ", "bj-a", "TJ-GT-01", kg, &tr, &st),
+                 GRPC_STATUS_OK, "%s", st.details);
+    *outcome = tr->transfer->outcome;
+    snprintf(reason, 64, "%s", tr->transfer->reason);
+    protobuf_c_message_free_unpacked(&tr->base, NULL);
+    if (*outcome == CARBON__V1__TRANSFER_OUTCOME__TRANSFER_OUTCOME_COMMITTED)
+        cr_assert_eq(rc_wait_arrival(as(BJ, "registry"), id, 10000), 0);
+}
+
+Test(rules_on_use, daily_inflow_limit_aborts_the_transfer, .timeout = 120) {
+    start();
+    /* CN-BJ's rules with an inflow of at most 10000 g a day from CN-TJ */
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s/rules-catalogs", federation_dir(fed));
+    cr_assert_eq(mkdir(dir, 0700), 0);
+    static const char *const names[] = {"CN-TJ.catalog", "CN-BJ.catalog", "CN-HE.catalog", "CN-TJ.rules",
+                                        "CN-HE.rules"};
+    for (size_t i = 0; i < 5; i++) copy_catalog_file(dir, names[i], NULL, NULL);
+    copy_catalog_file(dir, "CN-BJ.rules", "[inflow CN-TJ]\ndaily_g = 1000000000000",
+                      "[inflow CN-TJ]\ndaily_g = 10000");
+    cr_assert_eq(federation_config_edit(fed, BJ, "catalog_dir", SOURCE_DIR "/adapters/catalogs", dir), 1,
+                 "%s", federation_last_error());
+    cr_assert_eq(federation_restart(fed, BJ), 0, "%s", federation_last_error());
+    client_status_t st;
+    char id[33];
+    cr_assert_eq(rc_open(as(BJ, "registry"), "bj-a", &st), GRPC_STATUS_OK, "%s", st.details);
+    cr_assert_eq(rc_open(as(TJ, "registry"), "tj-a", &st), GRPC_STATUS_OK, "%s", st.details);
+    rc_new_id(id);
+    cr_assert_eq(rc_issue(as(TJ, "registry"), id, "tj-a", "TJ-GT-01", 420000, id, NULL, &st),
+                 GRPC_STATUS_OK, "%s", st.details);
+    int outcome;
+    char reason[64];
+    transfer_to_bj(10, &outcome, reason); /* credits 9000 g */
+    cr_assert_eq(outcome, CARBON__V1__TRANSFER_OUTCOME__TRANSFER_OUTCOME_COMMITTED, "%s", reason);
+    transfer_to_bj(5, &outcome, reason); /* 4500 g more would pass 10000 g */
+    cr_assert_eq(outcome, CARBON__V1__TRANSFER_OUTCOME__TRANSFER_OUTCOME_ABORTED);
+    cr_assert_str_eq(reason, "QUOTA_EXCEEDED");
+    cr_assert_eq(rc_total_g(as(BJ, "registry"), "bj-a"), 9000);
+    cr_assert_eq(rc_total_g(as(TJ, "registry"), "tj-a"), 19950 - 10000);
+    transfer_to_bj(1, &outcome, reason); /* 900 g: within the room left */
+    cr_assert_eq(outcome, CARBON__V1__TRANSFER_OUTCOME__TRANSFER_OUTCOME_COMMITTED, "%s", reason);
+    cr_assert_eq(rc_total_g(as(BJ, "registry"), "bj-a"), 9900);
     stop_all();
 }
