@@ -6,7 +6,11 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "adapters/catalog_set.h"
 #include "adapters/rules.h"
+
+#include <stdlib.h>
+#include <unistd.h>
 
 #ifndef SOURCE_DIR
 #error "the test build defines SOURCE_DIR as the repository root"
@@ -140,4 +144,67 @@ Test(rules, limits) {
     cr_assert_str_eq(err, "t.rules:1: line too long (max 256 bytes)");
     cr_assert_eq(rules_parse_file("/nonexistent/x.rules", &r, err, sizeof err), -1);
     cr_assert(strncmp(err, "/nonexistent/x.rules:0: cannot open", 35) == 0, "%s", err);
+}
+
+/* The rules load and reload with the catalogs, all or nothing. */
+static void copy_shipped(const char *dir, const char *name, const char *append) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/adapters/catalogs/%s", SOURCE_DIR, name);
+    FILE *in = fopen(path, "rb");
+    cr_assert_not_null(in, "%s", path);
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *out = fopen(path, "wb");
+    cr_assert_not_null(out, "%s", path);
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, in)) > 0) fwrite(buf, 1, n, out);
+    if (append != NULL) fputs(append, out);
+    fclose(in);
+    fclose(out);
+}
+
+Test(rules, loaded_and_reloaded_with_the_catalogs) {
+    char dir[] = "/tmp/test_rules_XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    static const char *const names[] = {"CN-TJ.catalog", "CN-BJ.catalog", "CN-HE.catalog", "CN-TJ.rules"};
+    for (size_t i = 0; i < 4; i++) copy_shipped(dir, names[i], NULL);
+    catalog_set_t *set = catalog_set_new();
+    char err[ERR_LEN];
+    cr_assert_geq(catalog_set_load_dir(set, dir, err, sizeof err), 0, "%s", err);
+    const rules_t *tj = catalog_set_rules(set, "CN-TJ");
+    cr_assert_not_null(tj);
+    cr_assert_null(catalog_set_rules(set, "CN-BJ")); /* no file: nothing restricted */
+    const rules_t *all[CATALOG_SET_REGIONS_MAX];
+    cr_assert_eq(catalog_set_rules_snapshot(set, all, CATALOG_SET_REGIONS_MAX), 1);
+    /* a bad rules file fails the reload with FILE:LINE; the old rules stay */
+    copy_shipped(dir, "CN-BJ.rules", "[purpose offsetting]\n");
+    cr_assert_eq(catalog_set_reload(set, err, sizeof err), -1);
+    cr_assert(strstr(err, "CN-BJ.rules:") != NULL && strstr(err, "unknown purpose 'offsetting'") != NULL,
+              "%s", err);
+    cr_assert_eq(catalog_set_rules(set, "CN-TJ"), tj);
+    cr_assert_null(catalog_set_rules(set, "CN-BJ"));
+    /* rules of another region than the file's catalog are refused */
+    copy_shipped(dir, "CN-BJ.rules", NULL);
+    char path[1024];
+    snprintf(path, sizeof path, "%s/CN-HE.rules", dir);
+    FILE *f = fopen(path, "wb");
+    fputs("[rules]\nregion = CN-TJ\nversion = 1\nstatus = illustrative\n", f);
+    fclose(f);
+    cr_assert_eq(catalog_set_reload(set, err, sizeof err), -1);
+    cr_assert(strstr(err, "CN-HE.rules:2: region 'CN-TJ' is not its catalog's CN-HE") != NULL, "%s", err);
+    unlink(path);
+    /* a good one: one region changed, the old pointer is still valid */
+    cr_assert_eq(catalog_set_reload(set, err, sizeof err), 1, "%s", err);
+    const rules_t *bj = catalog_set_rules(set, "CN-BJ");
+    cr_assert_not_null(bj);
+    cr_assert_eq(catalog_set_rules(set, "CN-TJ"), tj);
+    cr_assert_str_neq(bj->digest_hex, tj->digest_hex);
+    catalog_set_free(set);
+    for (size_t i = 0; i < 4; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        unlink(path);
+    }
+    snprintf(path, sizeof path, "%s/CN-BJ.rules", dir);
+    unlink(path);
+    rmdir(dir);
 }
