@@ -324,3 +324,59 @@ Test(rules_on_use, daily_inflow_limit_aborts_the_transfer, .timeout = 120) {
     cr_assert_eq(rc_total_g(as(BJ, "registry"), "bj-a"), 9900);
     stop_all();
 }
+
+/* gwctl ARGS... as role of CN-BJ (args NULL-terminated, at most 16);
+ * exit status and stdout/stderr (caller frees). */
+static int gwctl_bj(const char *role, char **out, char **err, const char *const *args) {
+    static char target[64], ca[512], cert[512], key[512];
+    snprintf(target, sizeof target, "127.0.0.1:%d", federation_port(fed, BJ));
+    snprintf(ca, sizeof ca, "%s/ca.crt", harness_pki_dir());
+    snprintf(cert, sizeof cert, "%s/CN-BJ-%s.crt", harness_pki_dir(), role);
+    snprintf(key, sizeof key, "%s/CN-BJ-%s.key", harness_pki_dir(), role);
+    const char *argv[32];
+    int n = 0;
+    argv[n++] = BINARY_DIR "/gwctl";
+    for (; args[n - 1] != NULL && n < 20; n++) argv[n] = args[n - 1];
+    const char *conn[] = {"--target", target, "--cert", cert, "--key", key, "--ca", ca, NULL};
+    for (int k = 0; conn[k] != NULL; k++) argv[n++] = conn[k];
+    argv[n] = NULL;
+    int status = -1;
+    cr_assert_eq(harness_run(argv, 30000, &status, out, err), 0, "gwctl did not run");
+    return status;
+}
+
+Test(rules_on_use, gwctl_obligation_and_an_over_quota_offset, .timeout = 120) {
+    start();
+    fund_bj_a();
+    char *out = NULL, *err = NULL;
+    const char *reg[] = {"obligation", "register", "--beneficiary", "Acme", "--year", "2026",
+                         "--obligation-g", "100000", NULL};
+    cr_assert_eq(gwctl_bj("operator", &out, &err, reg), 0, "%s", err);
+    cr_assert(strstr(out, "registered") != NULL && strstr(out, "room left 5000 g") != NULL, "%s", out);
+    free(out);
+    free(err);
+    cr_assert_eq(gwctl_bj("operator", &out, &err, reg), 0, "%s", err);
+    cr_assert(strstr(out, "unchanged") != NULL, "%s", out);
+    free(out);
+    free(err);
+    /* 600 points = 6000 g > 5000 g: refused (exit 4), the room left named */
+    const char *over[] = {"retire", "--account", "bj-a", "--amount", "600", "--purpose", "compliance_offset",
+                          "--compliance-year", "2026", "--beneficiary", "Acme", NULL};
+    cr_assert_eq(gwctl_bj("registry", &out, &err, over), 4, "%s%s", out, err);
+    cr_assert(strstr(err, "QUOTA_EXCEEDED") != NULL && strstr(err, "room left 500 point (5000 g)") != NULL,
+              "%s", err);
+    free(out);
+    free(err);
+    const char *show[] = {"obligation", "show", "--beneficiary", "Acme", "--year", "2026", "--json", NULL};
+    cr_assert_eq(gwctl_bj("operator", &out, &err, show), 0, "%s", err);
+    cr_assert(strstr(out, "\"offset_g\"") == NULL || strstr(out, "\"offset_g\": \"0\"") != NULL, "%s", out);
+    cr_assert(strstr(out, "\"room_g\": \"5000\"") != NULL, "%s", out);
+    free(out);
+    free(err);
+    /* usage errors exit 2 */
+    const char *bad[] = {"obligation", "register", "--beneficiary", "Acme", "--year", "2026", NULL};
+    cr_assert_eq(gwctl_bj("operator", &out, &err, bad), 2);
+    free(out);
+    free(err);
+    stop_all();
+}
