@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define TJ 0
 #define BJ 1
@@ -322,6 +323,15 @@ Test(rules_on_use, daily_inflow_limit_aborts_the_transfer, .timeout = 120) {
     transfer_to_bj(1, &outcome, reason); /* 900 g: within the room left */
     cr_assert_eq(outcome, CARBON__V1__TRANSFER_OUTCOME__TRANSFER_OUTCOME_COMMITTED, "%s", reason);
     cr_assert_eq(rc_total_g(as(BJ, "registry"), "bj-a"), 9900);
+    /* Hello: CN-TJ holds the shipped CN-BJ rules, CN-BJ answers with its own */
+    cr_assert_eq(federation_log_count(fed, TJ, "peer_rules_differ"), 0);
+    cr_assert_eq(federation_restart(fed, TJ), 0, "%s", federation_last_error());
+    int logged = 0;
+    for (int k = 0; k < 100 && !logged; k++) {
+        logged = federation_log_count(fed, TJ, "peer_rules_differ") > 0;
+        if (!logged) usleep(50000);
+    }
+    cr_assert(logged, "CN-TJ did not log CN-BJ's other rules digest");
     stop_all();
 }
 
