@@ -383,6 +383,26 @@ Test(rules_on_use, gwctl_obligation_and_an_over_quota_offset, .timeout = 120) {
     cr_assert(strstr(out, "\"room_g\": \"5000\"") != NULL, "%s", out);
     free(out);
     free(err);
+    /* the log with its 'obligation' entry verifies, replays and fits the protocol model */
+    char targets[128], ca[512], cert[512], key[512];
+    snprintf(targets, sizeof targets, "CN-TJ=127.0.0.1:%d,CN-BJ=127.0.0.1:%d", federation_port(fed, TJ),
+             federation_port(fed, BJ));
+    snprintf(ca, sizeof ca, "%s/ca.crt", harness_pki_dir());
+    snprintf(cert, sizeof cert, "%s/CN-BJ-auditor.crt", harness_pki_dir());
+    snprintf(key, sizeof key, "%s/CN-BJ-auditor.key", harness_pki_dir());
+    const char *verify[] = {BINARY_DIR "/gwctl", "audit", "verify", "--region", "CN-BJ", "--targets", targets,
+                            "--cert", cert, "--key", key, "--ca", ca, NULL};
+    const char *model[] = {BINARY_DIR "/gwctl", "audit", "model-check", "--targets", targets,
+                           "--cert", cert, "--key", key, "--ca", ca, NULL};
+    int status = -1;
+    cr_assert_eq(harness_run(verify, 60000, &status, &out, &err), 0);
+    cr_assert_eq(status, 0, "audit verify: %s%s", out, err);
+    free(out);
+    free(err);
+    cr_assert_eq(harness_run(model, 60000, &status, &out, &err), 0);
+    cr_assert_eq(status, 0, "audit model-check: %s%s", out, err);
+    free(out);
+    free(err);
     /* usage errors exit 2 */
     const char *bad[] = {"obligation", "register", "--beneficiary", "Acme", "--year", "2026", NULL};
     cr_assert_eq(gwctl_bj("operator", &out, &err, bad), 2);
