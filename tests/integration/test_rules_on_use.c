@@ -13,6 +13,7 @@
 
 #include <criterion/criterion.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -408,5 +409,64 @@ Test(rules_on_use, gwctl_obligation_and_an_over_quota_offset, .timeout = 120) {
     cr_assert_eq(gwctl_bj("operator", &out, &err, bad), 2);
     free(out);
     free(err);
+    stop_all();
+}
+
+#define RACERS 20
+
+typedef struct {
+    grpc_channel *ch;
+    grpc_status_code code;
+    char reason[64];
+} racer_t;
+
+static void *racer_main(void *arg) {
+    racer_t *r = arg;
+    char rid[33];
+    rc_new_id(rid);
+    Carbon__V1__RetireRequest req = CARBON__V1__RETIRE_REQUEST__INIT;
+    req.retirement_id = rid;
+    req.account_id = "bj-a";
+    req.methodology_id = "BJ-GT-02";
+    req.amount_units = 30; /* 300 g */
+    req.purpose = COMPLIANCE;
+    req.compliance_year = 2026;
+    req.beneficiary = "Racer Co";
+    ProtobufCMessage *resp = NULL;
+    client_status_t st;
+    r->code = client_call(r->ch, "/carbon.v1.Registry/Retire", &req.base, &carbon__v1__retire_response__descriptor,
+                          &resp, CALL_TIMEOUT_MS, &st);
+    snprintf(r->reason, sizeof r->reason, "%s", st.reason);
+    if (resp != NULL) protobuf_c_message_free_unpacked(resp, NULL);
+    return NULL;
+}
+
+/* Concurrent offsets (one group commit, one pipeline) never pass the cap:
+ * 5000 g of room, 20 calls of 300 g: 16 retire, 4 are refused. */
+Test(rules_on_use, concurrent_offsets_stay_within_the_cap, .timeout = 120) {
+    start();
+    fund_bj_a();
+    client_status_t st;
+    protobuf_c_message_free_unpacked(&obligation("Racer Co", 2026, 100000, &st)->base, NULL);
+    racer_t r[RACERS];
+    pthread_t th[RACERS];
+    grpc_channel *ch = as(BJ, "registry");
+    for (int i = 0; i < RACERS; i++) {
+        r[i] = (racer_t){.ch = ch};
+        cr_assert_eq(pthread_create(&th[i], NULL, racer_main, &r[i]), 0);
+    }
+    int ok = 0, quota = 0;
+    for (int i = 0; i < RACERS; i++) {
+        pthread_join(th[i], NULL);
+        ok += r[i].code == GRPC_STATUS_OK;
+        quota += r[i].code == GRPC_STATUS_FAILED_PRECONDITION && strcmp(r[i].reason, "QUOTA_EXCEEDED") == 0;
+    }
+    cr_assert_eq(ok, 16);
+    cr_assert_eq(quota, 4);
+    Carbon__V1__ObligationResponse *o = obligation("Racer Co", 2026, 0, &st);
+    cr_assert_not_null(o, "%s", st.details);
+    cr_assert_eq(o->offset_g, 4800);
+    protobuf_c_message_free_unpacked(&o->base, NULL);
+    cr_assert_eq(rc_total_g(as(BJ, "registry"), "bj-a"), 19600 - 4800);
     stop_all();
 }
