@@ -291,6 +291,8 @@ static void transfer_to_bj(uint64_t kg, int *outcome, char reason[64]) {
         cr_assert_eq(rc_wait_arrival(as(BJ, "registry"), id, 10000), 0);
 }
 
+/* With CN-BJ rules of its own (a copy of the catalogs, SIGHUP-free: a restart):
+ * a daily inflow limit from CN-TJ, and no rights redemption. */
 Test(rules_on_use, daily_inflow_limit_aborts_the_transfer, .timeout = 120) {
     start();
     /* CN-BJ's rules with an inflow of at most 10000 g a day from CN-TJ */
@@ -300,7 +302,10 @@ Test(rules_on_use, daily_inflow_limit_aborts_the_transfer, .timeout = 120) {
     static const char *const names[] = {"CN-TJ.catalog", "CN-BJ.catalog", "CN-HE.catalog", "CN-TJ.rules",
                                         "CN-HE.rules"};
     for (size_t i = 0; i < 5; i++) copy_catalog_file(dir, names[i], NULL, NULL);
-    copy_catalog_file(dir, "CN-BJ.rules", "[inflow CN-TJ]\ndaily_g = 1000000000000",
+    /* ...and without rights redemption */
+    copy_catalog_file(dir, "CN-BJ.rules",
+                      "[purpose rights_redemption]\norigins       = CN-BJ\nmethodologies = *\nvintages      = *\n\n"
+                      "[inflow CN-TJ]\ndaily_g = 1000000000000",
                       "[inflow CN-TJ]\ndaily_g = 10000");
     cr_assert_eq(federation_config_edit(fed, BJ, "catalog_dir", SOURCE_DIR "/adapters/catalogs", dir), 1,
                  "%s", federation_last_error());
@@ -323,6 +328,22 @@ Test(rules_on_use, daily_inflow_limit_aborts_the_transfer, .timeout = 120) {
     cr_assert_eq(rc_total_g(as(TJ, "registry"), "tj-a"), 19950 - 10000);
     transfer_to_bj(1, &outcome, reason); /* 900 g: within the room left */
     cr_assert_eq(outcome, CARBON__V1__TRANSFER_OUTCOME__TRANSFER_OUTCOME_COMMITTED, "%s", reason);
+    cr_assert_eq(rc_total_g(as(BJ, "registry"), "bj-a"), 9900);
+    /* a purpose the rules do not name is refused whatever the credit */
+    char rid[33];
+    rc_new_id(rid);
+    Carbon__V1__RetireRequest rr = CARBON__V1__RETIRE_REQUEST__INIT;
+    rr.retirement_id = rid;
+    rr.account_id = "bj-a";
+    rr.amount_units = 1;
+    rr.purpose = CARBON__V1__RETIREMENT_PURPOSE__RETIREMENT_PURPOSE_RIGHTS_REDEMPTION;
+    rr.beneficiary = "Zhao";
+    ProtobufCMessage *resp = NULL;
+    cr_assert_eq(client_call(as(BJ, "registry"), "/carbon.v1.Registry/Retire", &rr.base,
+                             &carbon__v1__retire_response__descriptor, &resp, CALL_TIMEOUT_MS, &st),
+                 GRPC_STATUS_FAILED_PRECONDITION, "%s", st.details);
+    cr_assert_str_eq(st.reason, "PURPOSE_NOT_ALLOWED");
+    cr_assert(strstr(st.details, "allow no retirement for rights_redemption") != NULL, "%s", st.details);
     cr_assert_eq(rc_total_g(as(BJ, "registry"), "bj-a"), 9900);
     /* Hello: CN-TJ holds the shipped CN-BJ rules, CN-BJ answers with its own */
     cr_assert_eq(federation_log_count(fed, TJ, "peer_rules_differ"), 0);
