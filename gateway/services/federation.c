@@ -506,11 +506,10 @@ static int federation_block_cmp(const void *a, const void *b) {
  * (out freed). */
 static int federation_report_in(struct gateway *gw, const Carbon__V1__UseReport *in, size_t i,
                                 use_report_t *out, char *err, size_t errlen) {
-    static const char *const purposes[] = {"compliance_offset", "rights_redemption", "voluntary_neutrality"};
     CARBON_ASSERT(gw != NULL && in != NULL && out != NULL);
     int retired = strcmp(in->kind, "retired") == 0, ok_purpose = !retired && in->purpose[0] == '\0';
-    for (size_t k = 0; retired && k < sizeof purposes / sizeof purposes[0]; k++)
-        ok_purpose |= strcmp(in->purpose, purposes[k]) == 0;
+    for (size_t k = 0; retired && rules_purpose_names[k] != NULL; k++) /* every purpose (adapters/rules.h) */
+        ok_purpose |= strcmp(in->purpose, rules_purpose_names[k]) == 0;
     if (!validate_request_id(in->report_id) || (!retired && strcmp(in->kind, "cancelled") != 0) || !ok_purpose) {
         snprintf(err, errlen, "report %zu needs a 32-hex id, kind retired or cancelled, and a purpose for its kind", i);
         return -1;

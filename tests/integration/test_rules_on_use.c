@@ -9,7 +9,11 @@
  * at most 5/100 of the obligation, 25/1000 with serials of other regions. */
 #include "gateway/rpc/grpc_lifetime.h"
 #include "tests/support/gateway_harness.h"
+#include "settlement/store_keys.h"
+#include "tests/support/redis_harness.h"
 #include "tests/support/registry_client.h"
+
+#include <hiredis/hiredis.h>
 
 #include <criterion/criterion.h>
 #include <inttypes.h>
@@ -489,5 +493,34 @@ Test(rules_on_use, concurrent_offsets_stay_within_the_cap, .timeout = 120) {
     cr_assert_eq(o->offset_g, 4800);
     protobuf_c_message_free_unpacked(&o->base, NULL);
     cr_assert_eq(rc_total_g(as(BJ, "registry"), "bj-a"), 19600 - 4800);
+    stop_all();
+}
+
+/* ZCARD of key in region's store. */
+static long long zcard(int region, const char *key) {
+    redisContext *c = redis_connect(federation_redis(fed, region));
+    cr_assert_not_null(c);
+    redisReply *r = redisCommand(c, "ZCARD %s", key);
+    cr_assert(r != NULL && r->type == REDIS_REPLY_INTEGER, "ZCARD %s", key);
+    long long v = r->integer;
+    freeReplyObject(r);
+    redisFree(c);
+    return v;
+}
+
+/* A retirement of another region's serials for a new purpose is reported to
+ * their origin, which accepts the report: the outbox empties. */
+Test(rules_on_use, new_purposes_are_reported_to_the_origin, .timeout = 120) {
+    start();
+    fund_bj_a();
+    client_status_t st;
+    cr_assert_eq(retire("TJ-GT-01", 10, CARBON__V1__RETIREMENT_PURPOSE__RETIREMENT_PURPOSE_VOLUNTARY_CANCELLATION,
+                        0, "Zhao family", &st), GRPC_STATUS_OK, "%s", st.details);
+    long long left = 1;
+    for (int k = 0; k < 200 && left > 0; k++) {
+        left = zcard(BJ, STORE_KEY_REPORTS_OUT_PREFIX "CN-TJ");
+        if (left > 0) usleep(50000);
+    }
+    cr_assert_eq(left, 0, "CN-TJ did not accept the use report of a voluntary cancellation");
     stop_all();
 }
