@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -349,6 +350,21 @@ Test(rules_on_use, daily_inflow_limit_aborts_the_transfer, .timeout = 120) {
     cr_assert_str_eq(st.reason, "PURPOSE_NOT_ALLOWED");
     cr_assert(strstr(st.details, "allow no retirement for rights_redemption") != NULL, "%s", st.details);
     cr_assert_eq(rc_total_g(as(BJ, "registry"), "bj-a"), 9900);
+    /* SIGHUP reloads the rules with the catalogs: a limit of 20000 g lets 4500 g more in */
+    copy_catalog_file(dir, "CN-BJ.rules",
+                      "[purpose rights_redemption]\norigins       = CN-BJ\nmethodologies = *\nvintages      = *\n\n"
+                      "[inflow CN-TJ]\ndaily_g = 1000000000000",
+                      "[inflow CN-TJ]\ndaily_g = 20000");
+    cr_assert_eq(kill(federation_pid(fed, BJ), SIGHUP), 0);
+    int reloaded = 0;
+    for (int k = 0; k < 100 && !reloaded; k++) {
+        reloaded = federation_log_count(fed, BJ, "catalogs_reloaded") > 0;
+        if (!reloaded) usleep(50000);
+    }
+    cr_assert(reloaded, "CN-BJ did not reload its rules");
+    transfer_to_bj(5, &outcome, reason);
+    cr_assert_eq(outcome, CARBON__V1__TRANSFER_OUTCOME__TRANSFER_OUTCOME_COMMITTED, "%s", reason);
+    cr_assert_eq(rc_total_g(as(BJ, "registry"), "bj-a"), 14400);
     /* Hello: CN-TJ holds the shipped CN-BJ rules, CN-BJ answers with its own */
     cr_assert_eq(federation_log_count(fed, TJ, "peer_rules_differ"), 0);
     cr_assert_eq(federation_restart(fed, TJ), 0, "%s", federation_last_error());
