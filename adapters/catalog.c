@@ -24,6 +24,7 @@
  * Numbers are plain decimal (the parser rejects leading zeros and signs), so
  * every catalog has exactly one canonical form. */
 #include "adapters/catalog.h"
+#include "adapters/conf_text.h"
 #include "common/carbon_assert.h"
 #include "common/hex.h"
 
@@ -82,100 +83,19 @@ static int parse_fail(parser_t *p, uint32_t line, const char *fmt, ...) {
 /* ---- character classes and small validators ------------------------------ */
 
 static int is_blank(char ch) { return ch == ' ' || ch == '\t'; }
-static int is_digit(char ch) { return ch >= '0' && ch <= '9'; }
-static int is_upper(char ch) { return ch >= 'A' && ch <= 'Z'; }
-static int is_alnum(char ch) {
-    return is_digit(ch) || is_upper(ch) || (ch >= 'a' && ch <= 'z');
-}
-
-/* Trims blanks on both ends of [*s, *s + *n). */
-static void trim(const char **s, size_t *n) {
-    while (*n > 0 && is_blank(**s)) { (*s)++; (*n)--; }
-    while (*n > 0 && is_blank((*s)[*n - 1])) (*n)--;
-}
-
-/* Token: [A-Za-z0-9][A-Za-z0-9._-]*, 1..max bytes. Ids, units, versions. */
-static int valid_token(const char *s, size_t max) {
-    size_t n = strlen(s);
-    if (n == 0 || n > max || !is_alnum(s[0])) return 0;
-    for (size_t i = 1; i < n; i++)
-        if (!is_alnum(s[i]) && s[i] != '.' && s[i] != '_' && s[i] != '-') return 0;
-    return 1;
-}
-
-/* ISO 3166-2 code: two capital letters, '-', one to three capitals/digits. */
-static int valid_region(const char *s) {
-    size_t n = strlen(s);
-    if (n < 4 || n > 6 || !is_upper(s[0]) || !is_upper(s[1]) || s[2] != '-') return 0;
-    for (size_t i = 3; i < n; i++)
-        if (!is_upper(s[i]) && !is_digit(s[i])) return 0;
-    return 1;
-}
-
-/* Returns 1 if [s, s+n) is well-formed UTF-8 (no overlongs, no surrogates,
- * nothing above U+10FFFF). */
-static int valid_utf8(const unsigned char *s, size_t n) {
-    size_t i = 0;
-    while (i < n) {
-        unsigned char b = s[i];
-        size_t more;
-        uint32_t cp, min;
-        if (b < 0x80) { i++; continue; }
-        if ((b & 0xE0) == 0xC0) { more = 1; cp = b & 0x1F; min = 0x80; }
-        else if ((b & 0xF0) == 0xE0) { more = 2; cp = b & 0x0F; min = 0x800; }
-        else if ((b & 0xF8) == 0xF0) { more = 3; cp = b & 0x07; min = 0x10000; }
-        else return 0;
-        if (n - i <= more) return 0;
-        for (size_t k = 1; k <= more; k++) {
-            if ((s[i + k] & 0xC0) != 0x80) return 0;
-            cp = (cp << 6) | (s[i + k] & 0x3F);
-        }
-        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
-        i += more + 1;
-    }
-    return 1;
-}
 
 /* ---- numbers ---------------------------------------------------------------- */
 
-typedef enum {
-    NUM_OK = 0,
-    NUM_MALFORMED,
-    NUM_RANGE,
-    NUM_NOT_POSITIVE,
-} num_rc_t;
-
-/* Parses [s, s+n) as a decimal integer: an optional '-', then digits with no
- * leading zero (except "0" itself). Negative values and zero yield
- * NUM_NOT_POSITIVE: every number in a catalog is positive. */
-static num_rc_t parse_positive(const char *s, size_t n, uint64_t *out) {
-    int neg = 0;
-    if (n > 0 && s[0] == '-') { neg = 1; s++; n--; }
-    if (n == 0 || (n > 1 && s[0] == '0')) return NUM_MALFORMED;
-    uint64_t v = 0;
-    int range = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (!is_digit(s[i])) return NUM_MALFORMED;
-        uint64_t d = (uint64_t)(s[i] - '0');
-        if (v > (UINT64_MAX - d) / 10) range = 1;
-        else v = v * 10 + d;
-    }
-    if (neg || (!range && v == 0)) return NUM_NOT_POSITIVE;
-    if (range) return NUM_RANGE;
-    *out = v;
-    return NUM_OK;
-}
-
 static int number_fail(parser_t *p, uint32_t line, const char *key,
-                       const char *what, const char *s, size_t n, num_rc_t rc) {
+                       const char *what, const char *s, size_t n, conf_num_rc_t rc) {
     switch (rc) {
-    case NUM_MALFORMED:
+    case CONF_NUM_MALFORMED:
         return parse_fail(p, line, "%s: malformed number '%.*s'", key, (int)n, s);
-    case NUM_RANGE:
+    case CONF_NUM_RANGE:
         return parse_fail(p, line, "%s: number '%.*s' out of range", key, (int)n, s);
-    case NUM_NOT_POSITIVE:
+    case CONF_NUM_NOT_POSITIVE:
         return parse_fail(p, line, "%s: %s must be positive", key, what);
-    case NUM_OK:
+    case CONF_NUM_OK:
         break;
     }
     CARBON_ASSERT(0 && "number_fail without an error");
@@ -190,12 +110,12 @@ static int parse_rational(parser_t *p, uint32_t line, const char *key,
         return parse_fail(p, line, "%s: malformed rational '%s' (want NUM/DEN)", key, value);
     const char *a = value, *b = slash + 1;
     size_t an = (size_t)(slash - value), bn = strlen(b);
-    trim(&a, &an);
-    trim(&b, &bn);
-    num_rc_t rc = parse_positive(a, an, &out->num);
-    if (rc != NUM_OK) return number_fail(p, line, key, "numerator", a, an, rc);
-    rc = parse_positive(b, bn, &out->den);
-    if (rc != NUM_OK) return number_fail(p, line, key, "denominator", b, bn, rc);
+    conf_trim(&a, &an);
+    conf_trim(&b, &bn);
+    conf_num_rc_t rc = conf_parse_positive(a, an, &out->num);
+    if (rc != CONF_NUM_OK) return number_fail(p, line, key, "numerator", a, an, rc);
+    rc = conf_parse_positive(b, bn, &out->den);
+    if (rc != CONF_NUM_OK) return number_fail(p, line, key, "denominator", b, bn, rc);
     return 0;
 }
 
@@ -261,7 +181,7 @@ static int section_begin_methodology(parser_t *p, uint32_t line, const char *id,
     CARBON_ASSERT(arg_n <= CATALOG_LINE_MAX_BYTES);
     catalog_t *c = p->c;
     if (arg_n == 0) return parse_fail(p, line, "missing methodology id");
-    if (!valid_token(id, CATALOG_ID_MAX))
+    if (!conf_valid_token(id, CATALOG_ID_MAX))
         return parse_fail(p, line, "invalid methodology id '%s'", id);
     const catalog_methodology_t *dup = methodology_find_linear(c, id);
     if (dup != NULL)
@@ -294,9 +214,9 @@ static int section_begin_recognize(parser_t *p, uint32_t line, char *argbuf, siz
                           argbuf);
     *colon = '\0';
     const char *region = argbuf, *id = colon + 1;
-    if (!valid_region(region))
+    if (!conf_valid_region(region))
         return parse_fail(p, line, "invalid region '%s'", region);
-    if (!valid_token(id, CATALOG_ID_MAX))
+    if (!conf_valid_token(id, CATALOG_ID_MAX))
         return parse_fail(p, line, "invalid methodology id '%s'", id);
     for (uint32_t i = 0; i < c->recognitions_n; i++) {
         const catalog_recognition_t *r = &c->recognitions[i];
@@ -329,12 +249,12 @@ static int section_begin(parser_t *p, uint32_t line, const char *s, size_t n) {
         return parse_fail(p, line, "malformed section header");
     const char *kind = s + 1;
     size_t inner_n = n - 2;
-    trim(&kind, &inner_n);
+    conf_trim(&kind, &inner_n);
     size_t kind_n = 0;
     while (kind_n < inner_n && !is_blank(kind[kind_n])) kind_n++;
     const char *arg = kind + kind_n;
     size_t arg_n = inner_n - kind_n;
-    trim(&arg, &arg_n);
+    conf_trim(&arg, &arg_n);
     for (size_t i = 0; i < arg_n; i++)
         if (is_blank(arg[i])) return parse_fail(p, line, "malformed section header");
     char argbuf[CATALOG_LINE_MAX_BYTES + 1];
@@ -369,7 +289,7 @@ static int copy_value(parser_t *p, uint32_t line, const char *key, char *dst,
 static int copy_token(parser_t *p, uint32_t line, const char *key, char *dst,
                       size_t max, const char *value, const char *what) {
     if (copy_value(p, line, key, dst, max, value) != 0) return -1;
-    if (!valid_token(value, max))
+    if (!conf_valid_token(value, max))
         return parse_fail(p, line, "%s: invalid %s '%s'", key, what, value);
     return 0;
 }
@@ -379,7 +299,7 @@ static int set_catalog_key(parser_t *p, uint32_t line, const char *key,
     catalog_t *c = p->c;
     if (strcmp(key, "region") == 0) {
         if (copy_value(p, line, key, c->region, CATALOG_REGION_MAX, value) != 0) return -1;
-        if (!valid_region(value))
+        if (!conf_valid_region(value))
             return parse_fail(p, line, "region: invalid region '%s' (want e.g. CN-TJ)", value);
         c->region_line = line;
         return 0;
@@ -398,8 +318,8 @@ static int set_catalog_key(parser_t *p, uint32_t line, const char *key,
     if (strcmp(key, "display_unit") == 0)
         return copy_token(p, line, key, c->display_unit, CATALOG_UNIT_MAX, value, "unit");
     CARBON_ASSERT(strcmp(key, "display_unit_g") == 0);
-    num_rc_t rc = parse_positive(value, strlen(value), &c->display_unit_g);
-    if (rc != NUM_OK) return number_fail(p, line, key, "value", value, strlen(value), rc);
+    conf_num_rc_t rc = conf_parse_positive(value, strlen(value), &c->display_unit_g);
+    if (rc != CONF_NUM_OK) return number_fail(p, line, key, "value", value, strlen(value), rc);
     return 0;
 }
 
@@ -442,8 +362,8 @@ static int key_value(parser_t *p, uint32_t line, const char *s, size_t n) {
     if (eq == NULL) return parse_fail(p, line, "expected 'key = value' or '[section]'");
     const char *k = s, *v = eq + 1;
     size_t kn = (size_t)(eq - s), vn = n - kn - 1;
-    trim(&k, &kn);
-    trim(&v, &vn);
+    conf_trim(&k, &kn);
+    conf_trim(&v, &vn);
     if (kn == 0) return parse_fail(p, line, "expected 'key = value' or '[section]'");
     char key[CATALOG_LINE_MAX_BYTES + 1];
     memcpy(key, k, kn);
@@ -583,6 +503,12 @@ static int catalog_finish(parser_t *p, uint32_t last_line) {
     return 0;
 }
 
+/* One meaningful line: a section header or a key. */
+static int catalog_line(void *ctx, uint32_t line, const char *s, size_t n) {
+    parser_t *p = ctx;
+    return s[0] == '[' ? section_begin(p, line, s, n) : key_value(p, line, s, n);
+}
+
 /* ---- public ------------------------------------------------------------------ */
 
 int catalog_parse_buffer(const char *name, const char *data, size_t len,
@@ -596,37 +522,10 @@ int catalog_parse_buffer(const char *name, const char *data, size_t len,
     if (strlen(name) > CATALOG_PATH_MAX)
         return parse_fail(p, 0, "path too long (max %u bytes)", CATALOG_PATH_MAX);
     memcpy(out->path, name, strlen(name) + 1);
-    if (len > CATALOG_FILE_MAX_BYTES) {
-        uint32_t line = 1;
-        for (size_t i = 0; i < CATALOG_FILE_MAX_BYTES; i++) line += data[i] == '\n';
-        return parse_fail(p, line, "file too large (max %u bytes)", CATALOG_FILE_MAX_BYTES);
-    }
-
-    size_t pos = 0;
-    if (len >= 3 && memcmp(data, "\xEF\xBB\xBF", 3) == 0) pos = 3; /* UTF-8 BOM */
     uint32_t line = 0;
-    while (pos < len) {
-        line++;
-        const char *s = data + pos;
-        const char *nl = memchr(s, '\n', len - pos);
-        size_t n = nl != NULL ? (size_t)(nl - s) : len - pos;
-        pos += n + (nl != NULL);
-        if (n > 0 && s[n - 1] == '\r') n--; /* CRLF */
-        if (n > CATALOG_LINE_MAX_BYTES)
-            return parse_fail(p, line, "line too long (max %u bytes)",
-                              CATALOG_LINE_MAX_BYTES);
-        for (size_t i = 0; i < n; i++) {
-            unsigned char ch = (unsigned char)s[i];
-            if ((ch < 0x20 && ch != '\t') || ch == 0x7F)
-                return parse_fail(p, line, "control character 0x%02x", ch);
-        }
-        if (!valid_utf8((const unsigned char *)s, n))
-            return parse_fail(p, line, "invalid UTF-8");
-        trim(&s, &n);
-        if (n == 0 || s[0] == '#') continue;
-        int rc = s[0] == '[' ? section_begin(p, line, s, n) : key_value(p, line, s, n);
-        if (rc != 0) return -1;
-    }
+    if (conf_text_walk(name, data, len, CATALOG_FILE_MAX_BYTES, CATALOG_LINE_MAX_BYTES,
+                       catalog_line, p, &line, err, errlen) != 0)
+        return -1;
     return catalog_finish(p, line > 0 ? line : 1);
 }
 

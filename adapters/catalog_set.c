@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 struct catalog_set {
     pthread_mutex_t load_mu;
@@ -22,6 +23,9 @@ struct catalog_set {
     catalog_t *current[CATALOG_SET_REGIONS_MAX]; /* sorted by region */
     size_t versions_n;
     catalog_t *versions[CATALOG_SET_VERSIONS_MAX]; /* owned, load order */
+    rules_t *current_rules[CATALOG_SET_REGIONS_MAX]; /* beside current[]; NULL: none */
+    size_t rules_versions_n;
+    rules_t *rules_versions[CATALOG_SET_VERSIONS_MAX]; /* owned, load order */
 };
 
 catalog_set_t *catalog_set_new(void) {
@@ -43,6 +47,7 @@ void catalog_set_free(catalog_set_t *set) {
     if (set == NULL) return;
     CARBON_ASSERT(set->versions_n <= CATALOG_SET_VERSIONS_MAX);
     for (size_t i = 0; i < set->versions_n; i++) free(set->versions[i]);
+    for (size_t i = 0; i < set->rules_versions_n; i++) free(set->rules_versions[i]);
     pthread_mutex_destroy(&set->mu);
     pthread_mutex_destroy(&set->load_mu);
     free(set);
@@ -58,11 +63,13 @@ typedef struct {
     char *names[CATALOG_SET_REGIONS_MAX];
     size_t loaded_n;
     catalog_t *loaded[CATALOG_SET_REGIONS_MAX]; /* same order as names */
+    rules_t *rules[CATALOG_SET_REGIONS_MAX];    /* same order; NULL: no .rules file */
 } load_t;
 
 static void load_release(load_t *l) {
     for (size_t i = 0; i < l->names_n; i++) free(l->names[i]);
     for (size_t i = 0; i < l->loaded_n; i++) free(l->loaded[i]);
+    for (size_t i = 0; i < CATALOG_SET_REGIONS_MAX; i++) free(l->rules[i]);
     memset(l, 0, sizeof *l);
 }
 
@@ -111,6 +118,33 @@ static int load_list(load_t *l, const char *dir, char *err, size_t errlen) {
     return rc;
 }
 
+/* Parses DIR/<REGION>.rules beside catalog i (path: its catalog's, stem_n
+ * bytes before the suffix) when the file exists; its region must be the
+ * catalog's. */
+static int load_rules(load_t *l, size_t i, const char *path, size_t stem_n, const char *region,
+                      char *err, size_t errlen) {
+    char rpath[CATALOG_PATH_MAX + 8];
+    snprintf(rpath, sizeof rpath, "%.*s%s", (int)stem_n, path, RULES_SUFFIX);
+    if (access(rpath, F_OK) != 0) return 0;
+    if (strlen(rpath) > CATALOG_PATH_MAX) {
+        snprintf(err, errlen, "%s: path too long", rpath);
+        return -1;
+    }
+    rules_t *r = malloc(sizeof *r);
+    if (r == NULL) {
+        snprintf(err, errlen, "%s:0: out of memory", rpath);
+        return -1;
+    }
+    l->rules[i] = r;
+    if (rules_parse_file(rpath, r, err, errlen) != 0) return -1;
+    if (strcmp(r->region, region) != 0) {
+        snprintf(err, errlen, "%s:%u: region '%s' is not its catalog's %s", rpath,
+                 (unsigned)r->region_line, r->region, region);
+        return -1;
+    }
+    return 0;
+}
+
 /* Parses every listed file; each region must match its file name. */
 static int load_parse(load_t *l, const char *dir, char *err, size_t errlen) {
     const size_t suffix_n = strlen(CATALOG_SET_SUFFIX);
@@ -135,6 +169,7 @@ static int load_parse(load_t *l, const char *dir, char *err, size_t errlen) {
                      path, (unsigned)c->region_line, c->region, l->names[i]);
             return -1;
         }
+        if (load_rules(l, i, path, strlen(path) - suffix_n, c->region, err, errlen) != 0) return -1;
     }
     return 0;
 }
@@ -173,6 +208,38 @@ static catalog_t *find_version_locked(catalog_set_t *set, const char *digest_hex
     return NULL;
 }
 
+static rules_t *find_rules_locked(catalog_set_t *set, const char *digest_hex) {
+    for (size_t i = 0; i < set->rules_versions_n; i++)
+        if (strcmp(set->rules_versions[i]->digest_hex, digest_hex) == 0) return set->rules_versions[i];
+    return NULL;
+}
+
+/* Makes l's rules current beside the catalogs next[0..l->loaded_n) (mu held,
+ * room checked), keeping a version already held; rules_changed[i] tells
+ * whether next[i]'s region's rules changed. Call before current[] is swapped. */
+static void load_commit_rules_locked(catalog_set_t *set, load_t *l, catalog_t *const *next,
+                                     int *rules_changed) {
+    rules_t *now[CATALOG_SET_REGIONS_MAX] = {0};
+    for (size_t i = 0; i < l->loaded_n; i++) {
+        if (l->rules[i] != NULL) {
+            rules_t *old = find_rules_locked(set, l->rules[i]->digest_hex);
+            if (old != NULL) {
+                free(l->rules[i]);
+                now[i] = old;
+            } else {
+                set->rules_versions[set->rules_versions_n++] = l->rules[i];
+                now[i] = l->rules[i];
+            }
+            l->rules[i] = NULL;
+        }
+        const rules_t *was = NULL;
+        for (size_t k = 0; k < set->current_n; k++)
+            if (strcmp(set->current[k]->region, next[i]->region) == 0) was = set->current_rules[k];
+        rules_changed[i] = was != now[i];
+    }
+    memcpy(set->current_rules, now, sizeof now);
+}
+
 /* Swaps the parsed catalogs in as current. Versions already held (same
  * digest) are reused and the fresh copy freed, so an unchanged file keeps its
  * pointer. Takes ownership of l->loaded on success. */
@@ -182,7 +249,10 @@ static int load_commit(catalog_set_t *set, load_t *l, const char *dir, char *err
     size_t fresh = 0;
     for (size_t i = 0; i < l->loaded_n; i++)
         fresh += find_version_locked(set, l->loaded[i]->digest_hex) == NULL;
-    if (set->versions_n + fresh > CATALOG_SET_VERSIONS_MAX) {
+    for (size_t i = 0; i < l->loaded_n; i++)
+        fresh += l->rules[i] != NULL && find_rules_locked(set, l->rules[i]->digest_hex) == NULL;
+    if (set->versions_n + fresh > CATALOG_SET_VERSIONS_MAX ||
+        set->rules_versions_n + fresh > CATALOG_SET_VERSIONS_MAX) {
         pthread_mutex_unlock(&set->mu);
         snprintf(err, errlen, "%s: too many catalog versions retained (max %u); "
                  "restart the gateway to release old versions", dir,
@@ -201,9 +271,11 @@ static int load_commit(catalog_set_t *set, load_t *l, const char *dir, char *err
         }
         l->loaded[i] = NULL;
     }
-    int changed = 0;
+    int changed = 0, rules_changed[CATALOG_SET_REGIONS_MAX];
+    load_commit_rules_locked(set, l, next, rules_changed);
     for (size_t i = 0; i < l->loaded_n; i++)
-        changed += find_region(set->current, set->current_n, next[i]->region) != next[i];
+        changed += find_region(set->current, set->current_n, next[i]->region) != next[i] ||
+                   rules_changed[i];
     for (size_t i = 0; i < set->current_n; i++)
         changed += find_region(next, l->loaded_n, set->current[i]->region) == NULL;
     /* names were sorted, and each stem is the region: next is sorted. */
@@ -292,6 +364,29 @@ size_t catalog_set_versions_n(catalog_set_t *set) {
     CARBON_ASSERT(set != NULL);
     pthread_mutex_lock(&set->mu);
     size_t n = set->versions_n;
+    pthread_mutex_unlock(&set->mu);
+    return n;
+}
+
+const rules_t *catalog_set_rules(catalog_set_t *set, const char *region) {
+    CARBON_ASSERT(set != NULL && region != NULL);
+    pthread_mutex_lock(&set->mu);
+    const rules_t *r = NULL;
+    for (size_t i = 0; i < set->current_n; i++)
+        if (strcmp(set->current[i]->region, region) == 0) r = set->current_rules[i];
+    pthread_mutex_unlock(&set->mu);
+    return r;
+}
+
+size_t catalog_set_rules_snapshot(catalog_set_t *set, const rules_t **out, size_t cap) {
+    CARBON_ASSERT(set != NULL && (out != NULL || cap == 0));
+    pthread_mutex_lock(&set->mu);
+    size_t n = 0;
+    for (size_t i = 0; i < set->current_n; i++) {
+        if (set->current_rules[i] == NULL) continue;
+        if (n < cap) out[n] = set->current_rules[i];
+        n++;
+    }
     pthread_mutex_unlock(&set->mu);
     return n;
 }

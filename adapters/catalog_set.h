@@ -19,6 +19,7 @@
 #include <stddef.h>
 
 #include "adapters/catalog.h"
+#include "adapters/rules.h"
 
 #define CATALOG_SET_REGIONS_MAX 16u   /* *.catalog files in the directory */
 #define CATALOG_SET_VERSIONS_MAX 256u /* versions retained over all reloads */
@@ -65,6 +66,17 @@ const catalog_t *catalog_set_by_digest(catalog_set_t *set, const char *digest_he
  * may exceed cap; cap CATALOG_SET_REGIONS_MAX always suffices). The copy is
  * one consistent snapshot. */
 size_t catalog_set_snapshot(catalog_set_t *set, const catalog_t **out, size_t cap);
+
+/* Rules on use (adapters/rules.h): DIR/<REGION>.rules beside a catalog, when
+ * present, is loaded and reloaded with it, all or nothing (a bad rules file
+ * fails the load with FILE:LINE); a changed rules file counts as a changed
+ * region. Returns the current rules of region, or NULL when it has none (no
+ * rules file: nothing is restricted). Versions stay valid like catalogs. */
+const rules_t *catalog_set_rules(catalog_set_t *set, const char *region);
+
+/* Copies up to cap current rules (sorted by region) to out; returns how many
+ * regions have rules (may exceed cap; CATALOG_SET_REGIONS_MAX suffices). */
+size_t catalog_set_rules_snapshot(catalog_set_t *set, const rules_t **out, size_t cap);
 
 /* Returns how many distinct catalog versions the set holds (current and
  * past). */

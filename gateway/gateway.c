@@ -24,6 +24,7 @@
 #include "gateway/services/reflection.h"
 #include "gateway/services/reporting.h"
 #include "gateway/services/registry.h"
+#include "gateway/services/use_rules.h"
 #include "gateway/server.h"
 #include "gateway/service_table.h"
 #include "gateway/rpc/tls_client.h"
@@ -168,6 +169,8 @@ static const struct {
     {"/carbon.v1.Operations/ListForks", ops_list_forks},
     {"/carbon.v1.Operations/AcknowledgeFork", ops_acknowledge_fork},
     {"/carbon.v1.Operations/Report", ops_report},
+    {"/carbon.v1.Operations/RegisterObligation", ops_register_obligation},
+    {"/carbon.v1.Operations/GetObligation", ops_get_obligation},
     {"/carbon.v1.Audit/Trace", audit_trace},
     {"/carbon.v1.Audit/ReadLog", audit_read_log},
     {"/carbon.v1.Audit/GetCheckpoint", audit_get_checkpoint},
@@ -334,6 +337,18 @@ fail:
     return NULL;
 }
 
+/* Logs a peer's Hello answer whose rules on use (by digest) differ from the
+ * ones this gateway holds for that peer's region, as catalog digests are. */
+static void gateway_hello_rules(gateway_t *gw, const Carbon__V1__HelloResponse *r) {
+    const rules_t *theirs = catalog_set_rules(gw->catalogs, r->region);
+    int has = theirs == NULL;
+    for (size_t k = 0; theirs != NULL && k < r->n_rules_digests; k++)
+        if (strcmp(r->rules_digests[k], theirs->digest_hex) == 0) has = 1;
+    if (!has)
+        log_warn("peer_rules_differ", "{s:s, s:s, s:i}", "peer", r->region, "rules_digest_here",
+                 theirs->digest_hex, "rules_digests_there", (int)r->n_rules_digests);
+}
+
 /* Hello to every peer: protocol version and catalog digests. A peer that
  * lacks this region's current catalog would vote no on every leg quoted with
  * it, so that is logged as an error; a peer not up yet only as a warning. */
@@ -348,6 +363,13 @@ static void gateway_hello_peers(gateway_t *gw) {
     req.region = gw->cfg.region;
     req.n_catalog_digests = n;
     req.catalog_digests = digests;
+    const rules_t *rules[CATALOG_SET_REGIONS_MAX];
+    char *rules_digests[CATALOG_SET_REGIONS_MAX];
+    size_t rn = catalog_set_rules_snapshot(gw->catalogs, rules, CATALOG_SET_REGIONS_MAX);
+    if (rn > CATALOG_SET_REGIONS_MAX) rn = CATALOG_SET_REGIONS_MAX;
+    for (size_t i = 0; i < rn; i++) rules_digests[i] = (char *)rules[i]->digest_hex;
+    req.n_rules_digests = rn;
+    req.rules_digests = rules_digests;
     Carbon__V1__PeerLimits limits;
     peers_limits_of(&gw->cfg, &limits);
     req.limits = &limits;
@@ -375,6 +397,7 @@ static void gateway_hello_peers(gateway_t *gw) {
         else
             log_error("peer_lacks_catalog", "{s:s, s:s}", "peer", r->region, "catalog_digest",
                       own->digest_hex);
+        gateway_hello_rules(gw, r);
         protobuf_c_message_free_unpacked(resp, NULL);
     }
 }

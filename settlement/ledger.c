@@ -489,7 +489,7 @@ int ledger_hold(store_t *st, ledger_leg_t *leg, const char *request_fp, uint64_t
 #define LEDGER_SOURCE_DECIDE_ARGS(n) (2 + 4 * (size_t)(n))
 #define LEDGER_SOURCE_ACK_ARGS(n) (3 + (size_t)(n))
 #define LEDGER_ORIGIN_PREPARE_ARGS(n) (3 + 6 * (size_t)(n) + 1)
-#define LEDGER_DEST_PREPARE_ARGS(n) (4 + 11 * (size_t)(n) + 2)
+#define LEDGER_DEST_PREPARE_ARGS(n) (4 + 11 * (size_t)(n) + 3)
 #define LEDGER_DEST_DECIDE_ARGS(n) (3 + 5 * (size_t)(n))
 CARBON_STATIC_ASSERT(LEDGER_SOURCE_DECIDE_ARGS(LEDGER_BATCH_LEGS_MAX) <= STORE_ARGS_MAX &&
                          LEDGER_SOURCE_ACK_ARGS(LEDGER_BATCH_LEGS_MAX) <= STORE_ARGS_MAX &&
@@ -556,7 +556,8 @@ int ledger_source_ack(store_t *st, const char *peer, const char *const *tids, si
 
 int ledger_dest_prepare(store_t *st, const char *source_region, uint64_t batch_seq,
                         const char *batch_totals, ledger_prepare_t *p, size_t n,
-                        uint32_t inflight_max, uint64_t now_ms, char *err, size_t errlen) {
+                        uint32_t inflight_max, uint64_t inflow_max_g, uint64_t now_ms, char *err,
+                        size_t errlen) {
     CARBON_ASSERT(st != NULL && source_region != NULL && batch_totals != NULL && p != NULL);
     CARBON_ASSERT(n >= 1 && n <= LEDGER_BATCH_LEGS_MAX);
     ledger_args_t a = {0};
@@ -584,6 +585,7 @@ int ledger_dest_prepare(store_t *st, const char *source_region, uint64_t batch_s
     }
     ledger_args_str(&a, batch_totals);
     ledger_args_u64(&a, inflight_max);
+    ledger_args_u64(&a, inflow_max_g);
     CARBON_ASSERT(a.n == LEDGER_DEST_PREPARE_ARGS(n));
     redisReply *r;
     int rc = ledger_run(st, "dest_prepare", &a, &r, err, errlen);
@@ -694,13 +696,46 @@ static int ledger_retire_args(ledger_args_t *a, const ledger_retire_t *in, uint6
     ledger_args_str(a, in->beneficiary);
     ledger_args_u64(a, now_ms);
     ledger_args_u64(a, LEDGER_LEG_BLOCKS_MAX);
+    ledger_args_str(a, in->rules_on ? "1" : "0");
+    ledger_args_str(a, in->rules_on ? in->origins : "*");
+    ledger_args_str(a, in->rules_on ? in->meths : "*");
+    ledger_args_u64(a, in->vintage_min);
+    ledger_args_u64(a, in->vintage_max);
+    ledger_args_u64(a, in->share_num);
+    ledger_args_u64(a, in->share_den);
+    ledger_args_u64(a, in->outside_num);
+    ledger_args_u64(a, in->outside_den);
+    ledger_args_u64(a, in->compliance_year);
     return LEDGER_OK;
+}
+
+/* A refusal by the rules on use in retire.lua's reply r, into *out; the
+ * ledger rc, or 0 when r is not one. */
+static int ledger_rules_refusal(const redisReply *r, ledger_rules_refusal_t *out) {
+    const char *status = ledger_str(r, 0);
+    int rc = strcmp(status, REASON(PURPOSE_NOT_ALLOWED)) == 0 ? LEDGER_PURPOSE_NOT_ALLOWED
+             : strcmp(status, REASON(QUOTA_EXCEEDED)) == 0    ? LEDGER_QUOTA_EXCEEDED
+                                                              : 0;
+    if (rc == 0 || out == NULL) return rc;
+    memset(out, 0, sizeof *out);
+    ledger_copy(out->what, sizeof out->what, ledger_str(r, 1));
+    if (rc == LEDGER_PURPOSE_NOT_ALLOWED) {
+        ledger_copy(out->block, sizeof out->block, ledger_str(r, 2));
+    } else {
+        out->room_g = ledger_u64(r, 2);
+        out->cap_g = ledger_u64(r, 3);
+        out->used_g = ledger_u64(r, 4);
+    }
+    return rc;
 }
 
 /* A Retire's outcome from retire.lua's reply r (an array). */
 static int ledger_retire_reply(const redisReply *r, ledger_block_t **blocks, size_t *blocks_n,
-                               uint64_t *have_g, char *err, size_t errlen) {
+                               uint64_t *have_g, ledger_rules_refusal_t *rules, char *err,
+                               size_t errlen) {
     const char *status = ledger_str(r, 0);
+    int refused = ledger_rules_refusal(r, rules);
+    if (refused != 0) return refused;
     if (strcmp(status, "OK") != 0 && strcmp(status, "DUP") != 0)
         return ledger_refusal(r, "retire", have_g, NULL, err, errlen);
     if (ledger_blocks_parse(ledger_str(r, 1), LEDGER_LEG_BLOCKS_MAX, blocks, blocks_n) != 0) {
@@ -725,7 +760,7 @@ int ledger_retire(store_t *st, const ledger_retire_t *in, uint64_t now_ms,
     redisReply *r;
     rc = ledger_run(st, "retire", &a, &r, err, errlen);
     if (rc != LEDGER_OK) return rc;
-    rc = ledger_retire_reply(r, blocks, blocks_n, have_g, err, errlen);
+    rc = ledger_retire_reply(r, blocks, blocks_n, have_g, NULL, err, errlen);
     freeReplyObject(r);
     return rc;
 }
@@ -820,7 +855,7 @@ int ledger_retire_many(store_t *st, ledger_retire_item_t *const *items, size_t n
                                                         err);
             it->rc = r == NULL ? LEDGER_ESTORE
                                : ledger_retire_reply(r, &it->blocks, &it->blocks_n, &it->have_g,
-                                                     it->err, sizeof it->err);
+                                                     &it->rules, it->err, sizeof it->err);
         }
         if (replies[i] != NULL) freeReplyObject(replies[i]);
         ledger_args_free(&args[i]);
@@ -1061,6 +1096,47 @@ int ledger_recovery_scan_peers(store_t *st, uint64_t now_ms, size_t limit,
         ledger_copy(p->peer, sizeof p->peer, ledger_str(d, i + 1));
         p->expiry_ms = ledger_u64(d, i + 2);
     }
+    freeReplyObject(r);
+    return LEDGER_OK;
+}
+
+/* ---- obligations (rules on use) ---------------------------------------------- */
+
+int ledger_obligation_register(store_t *st, uint32_t compliance_year, const char *beneficiary,
+                               uint64_t obligation_g, const char *operator_name, uint64_t now_ms,
+                               char outcome[16], uint64_t *previous_g, char *err, size_t errlen) {
+    CARBON_ASSERT(st != NULL && beneficiary != NULL && operator_name != NULL && outcome != NULL);
+    CARBON_ASSERT(previous_g != NULL && obligation_g > 0 && obligation_g < LEDGER_AMOUNT_G_MAX);
+    ledger_args_t a = {0};
+    ledger_args_u64(&a, compliance_year);
+    ledger_args_str(&a, beneficiary);
+    ledger_args_u64(&a, obligation_g);
+    ledger_args_u64(&a, now_ms);
+    ledger_args_str(&a, operator_name);
+    redisReply *r;
+    int rc = ledger_run(st, "obligation_register", &a, &r, err, errlen);
+    if (rc != LEDGER_OK) return rc;
+    ledger_copy(outcome, 16, ledger_str(r, 0));
+    *previous_g = ledger_u64(r, 2);
+    freeReplyObject(r);
+    return LEDGER_OK;
+}
+
+int ledger_obligation_get(store_t *st, uint32_t compliance_year, const char *beneficiary,
+                          int *registered, uint64_t *obligation_g, uint64_t *offset_g,
+                          uint64_t *offset_outside_g, char *err, size_t errlen) {
+    CARBON_ASSERT(st != NULL && beneficiary != NULL && registered != NULL && obligation_g != NULL);
+    CARBON_ASSERT(offset_g != NULL && offset_outside_g != NULL);
+    ledger_args_t a = {0};
+    ledger_args_u64(&a, compliance_year);
+    ledger_args_str(&a, beneficiary);
+    redisReply *r;
+    int rc = ledger_run(st, "obligation_get", &a, &r, err, errlen);
+    if (rc != LEDGER_OK) return rc;
+    *registered = ledger_str(r, 0)[0] != '\0';
+    *obligation_g = ledger_u64(r, 0);
+    *offset_g = ledger_u64(r, 1);
+    *offset_outside_g = ledger_u64(r, 2);
     freeReplyObject(r);
     return LEDGER_OK;
 }

@@ -35,6 +35,7 @@
 #define LEDGER_REASON_MAX 63
 #define LEDGER_DIGEST_HEX 64
 #define LEDGER_TEXT_MAX 256             /* bytes of a beneficiary or fingerprint (UTF-8) */
+#define LEDGER_RULES_LIST_MAX 560       /* " A B " list of rules on use, 16 ids of 31 bytes */
 #define LEDGER_BLOCK_TEXT_MAX 96        /* bytes of one block's text and its comma */
 
 typedef enum {
@@ -51,6 +52,8 @@ typedef enum {
     LEDGER_EINVAL = -9,              /* argument out of range: nothing sent */
     LEDGER_TOO_FRAGMENTED = -10,     /* would take more than LEDGER_LEG_BLOCKS_MAX blocks */
     LEDGER_RESERVATION_LOST = -11,   /* the activity's reservation was abandoned (activity.h) */
+    LEDGER_PURPOSE_NOT_ALLOWED = -12, /* a block's origin, methodology or vintage (rules on use) */
+    LEDGER_QUOTA_EXCEEDED = -13,     /* past a share of the obligation (rules on use) */
 } ledger_rc_t;
 
 typedef struct {
@@ -196,10 +199,13 @@ typedef struct {
  * source's or came with other content (ID_REUSED), its serials overlap what
  * the region holds (SERIALS_OVERLAP) or were never issued here
  * (SERIALS_NOT_ISSUED), or source_region already has inflight_max legs
- * prepared here (PEER_LEGS_LIMIT). */
+ * prepared here (PEER_LEGS_LIMIT), or (inflow_max_g > 0, the rules on use's
+ * daily inflow limit from source_region) the grams credited from it this UTC
+ * day would pass inflow_max_g (QUOTA_EXCEEDED). */
 int ledger_dest_prepare(store_t *st, const char *source_region, uint64_t batch_seq,
                         const char *batch_totals, ledger_prepare_t *p, size_t n,
-                        uint32_t inflight_max, uint64_t now_ms, char *err, size_t errlen);
+                        uint32_t inflight_max, uint64_t inflow_max_g, uint64_t now_ms, char *err,
+                        size_t errlen);
 
 /* Phase one at the origin of a leg's serials when the origin is a third
  * region (one script, origin_prepare.lua): p[i].leg->to is the destination
@@ -244,7 +250,37 @@ typedef struct {
     uint64_t amount_g;
     char purpose[32];
     char beneficiary[LEDGER_TEXT_MAX + 1];
+    /* rules on use (adapters/rules.h), applied in the retirement's script when
+     * rules_on; lists are " A B " or "*"; a share with den 0 is none */
+    int rules_on;
+    char origins[LEDGER_RULES_LIST_MAX];
+    char meths[LEDGER_RULES_LIST_MAX];
+    uint32_t vintage_min, vintage_max; /* 0, 0: any */
+    uint64_t share_num, share_den, outside_num, outside_den;
+    uint32_t compliance_year;          /* 0: not compliance offsetting */
 } ledger_retire_t;
+
+/* A refusal by the rules on use (LEDGER_PURPOSE_NOT_ALLOWED, LEDGER_QUOTA_EXCEEDED),
+ * from retire.lua: what is refused and the numbers, in grams. */
+typedef struct {
+    char what[16];  /* origin|methodology|vintage; obligation|share|share_outside */
+    char block[LEDGER_BLOCK_TEXT_MAX]; /* PURPOSE_NOT_ALLOWED: the block refused */
+    uint64_t room_g, cap_g, used_g;    /* QUOTA_EXCEEDED */
+} ledger_rules_refusal_t;
+
+/* Registers (or replaces) beneficiary's obligation_g for compliance_year (one
+ * script, audited 'obligation'); *outcome is "OK", "DUP" (the same value was
+ * registered: nothing written) or "REPLACED" with *previous_g. Returns
+ * LEDGER_OK or LEDGER_ESTORE. */
+int ledger_obligation_register(store_t *st, uint32_t compliance_year, const char *beneficiary,
+                               uint64_t obligation_g, const char *operator_name, uint64_t now_ms,
+                               char outcome[16], uint64_t *previous_g, char *err, size_t errlen);
+
+/* Reads beneficiary's obligation for compliance_year (*registered 0: none)
+ * and the grams offset against it, overall and with other regions' serials. */
+int ledger_obligation_get(store_t *st, uint32_t compliance_year, const char *beneficiary,
+                          int *registered, uint64_t *obligation_g, uint64_t *offset_g,
+                          uint64_t *offset_outside_g, char *err, size_t errlen);
 
 /* Retires amount_g; *blocks (malloc'd, caller frees) are the retired blocks. */
 int ledger_retire(store_t *st, const ledger_retire_t *in, uint64_t now_ms,
@@ -281,6 +317,7 @@ typedef struct {
     ledger_block_t *blocks;  /* on OK / REPLAY: malloc'd, the caller frees */
     size_t blocks_n;
     uint64_t have_g;         /* on INSUFFICIENT */
+    ledger_rules_refusal_t rules; /* on PURPOSE_NOT_ALLOWED / QUOTA_EXCEEDED */
     char err[128];
 } ledger_retire_item_t;
 int ledger_retire_many(store_t *st, ledger_retire_item_t *const *items, size_t n, char *err,

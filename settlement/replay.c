@@ -585,6 +585,7 @@ static const struct {
     {"origin-acked", rp_ev_none},
     {"origin-denied", rp_ev_none}, /* the pending stays as it is, listed (dest_decide.lua) */
     {"use-report", rp_ev_none},  {"use-reported", rp_ev_none}, /* the origin's map, not the ledger */
+    {"obligation", rp_ev_none}, /* a compliance obligation (rules on use), not a ledger record */
 };
 
 void replay_entry(replay_t *r, const audit_entry_t *e) {

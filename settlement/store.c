@@ -297,7 +297,7 @@ int store_script_index(const char *name) {
 static const char *const store_wait_scripts[] = {
     "account_open", "batch_open",  "dest_decide",   "dest_doubt",    "dest_prepare",
     "heuristic_compensate", "issue", "retire", "source_ack", "source_decide",
-    "source_mixed", "transfer_hold",
+    "source_mixed", "transfer_hold", "obligation_register",
     /* answers to peers that they rely on: an origin's vote, a use applied to
      * its map, an activity reserved, settled or declared never issued, a
      * cosignature (a witness never goes back on one) and a fork's evidence */

@@ -121,6 +121,13 @@
  *     checkpoint:forks:seen   hash   SHA-256 hex of a refused note -> its fork id
  *     checkpoint:forks:count  hash   PEER -> fork records kept for PEER
  *     checkpoint:forks:open   hash   PEER -> fork records not acknowledged
+ * Rules on use (adapters/rules.h; retire.lua, obligation_*.lua):
+ *     rules:obligations       hash   "YEAR|BENEFICIARY" -> obligation_g registered for
+ *                                    that compliance year (Operations.RegisterObligation)
+ *     rules:offset            hash   "YEAR|BENEFICIARY" -> grams retired for
+ *                                    compliance_offset against it
+ *     rules:offset-outside    hash   the same, of them serials of other regions
+ *     rules:inflow:PEER       hash   UTC day number -> grams credited from PEER that day
  * each under the namespace STORE_KEY_NAMESPACE. */
 #ifndef SETTLEMENT_STORE_KEYS_H
 #define SETTLEMENT_STORE_KEYS_H
@@ -193,5 +200,9 @@
 #define STORE_KEY_CHECKPOINT_FORKS_SEEN "cj:checkpoint:forks:seen"
 #define STORE_KEY_CHECKPOINT_FORKS_COUNT "cj:checkpoint:forks:count"
 #define STORE_KEY_CHECKPOINT_FORKS_OPEN "cj:checkpoint:forks:open"
+#define STORE_KEY_RULES_OBLIGATIONS "cj:rules:obligations"
+#define STORE_KEY_RULES_OFFSET "cj:rules:offset"
+#define STORE_KEY_RULES_OFFSET_OUTSIDE "cj:rules:offset-outside"
+#define STORE_KEY_RULES_INFLOW_PREFIX "cj:rules:inflow:"
 
 #endif

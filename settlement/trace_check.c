@@ -608,6 +608,8 @@ static const struct tc_step_row {
     {{"act-reserve", TC_OTHER, TC_IDS_NONE, 0, TC_SAME, "", NULL}, 0},
     {{"act-issued", TC_OTHER, TC_IDS_NONE, 0, TC_SAME, "", NULL}, 0},
     {{"act-release", TC_OTHER, TC_IDS_NONE, 0, TC_SAME, "", NULL}, 0},
+    /* a compliance obligation registered (rules on use, obligation_register.lua): no transfer */
+    {{"obligation", TC_OTHER, TC_IDS_NONE, 0, TC_SAME, "", NULL}, 0},
 };
 
 /* The states of the set `from`, as "HELD or ABORTED", into out. */

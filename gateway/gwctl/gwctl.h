@@ -178,6 +178,7 @@ int gwctl_get_transfer(int argc, char **argv);
 int gwctl_transfers(int argc, char **argv);
 int gwctl_account(int argc, char **argv);
 int gwctl_retire(int argc, char **argv);
+int gwctl_obligation(int argc, char **argv);
 int gwctl_check(int argc, char **argv);
 int gwctl_report(int argc, char **argv);
 int gwctl_batches(int argc, char **argv);

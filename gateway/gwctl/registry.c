@@ -484,7 +484,8 @@ int gwctl_account(int argc, char **argv) {
 
 static const char retire_usage[] =
     "usage: gwctl retire --account ID --amount N --purpose PURPOSE --beneficiary TEXT\n"
-    "                    [--methodology METH] [--vintage YEAR] [--id HEX32]\n"
+    "                    [--methodology METH] [--vintage YEAR] [--compliance-year YEAR]\n"
+    "                    [--id HEX32]\n"
     "                    [connection options]\n"
     "\n"
     "Retires N display units of an account's credits (oldest vintage first) for a\n"
@@ -492,7 +493,13 @@ static const char retire_usage[] =
     "\n"
     "  --account ID        the account whose credits are retired (this region's)\n"
     "  --amount N          how many whole display units of the region (kg, point, credit)\n"
-    "  --purpose PURPOSE   compliance_offset, rights_redemption or voluntary_neutrality\n"
+    "  --purpose PURPOSE   compliance_offset (offsetting a key emitter's allowance\n"
+    "                      surrender), voluntary_neutrality (carbon neutrality of\n"
+    "                      organisations and large events), voluntary_cancellation,\n"
+    "                      ecological_compensation or rights_redemption; the region's\n"
+    "                      rules on use say which credits each accepts\n"
+    "  --compliance-year YEAR  compliance_offset only (required): the year of the\n"
+    "                      beneficiary's registered obligation it offsets\n"
     "  --beneficiary TEXT  on whose behalf (1..256 bytes of UTF-8, any text)\n"
     "  --methodology METH  only credits of this origin methodology (default any)\n"
     "  --vintage YEAR      only this vintage (default any)\n"
@@ -516,17 +523,18 @@ static int print_retire(const ProtobufCMessage *m) {
 int gwctl_retire(int argc, char **argv) {
     CARBON_ASSERT(argc >= 1 && argv != NULL && argv[0] != NULL);
     const char *account = NULL, *amount = NULL, *purpose = NULL, *beneficiary = NULL,
-               *meth = "", *vintage = "0", *id = NULL;
+               *meth = "", *vintage = "0", *id = NULL, *cyear = "0";
     gwctl_conn_t conn;
     const gwctl_opt_t opts[] = {{"account", 1, &account, NULL},     {"amount", 1, &amount, NULL},
                                 {"purpose", 1, &purpose, NULL},     {"beneficiary", 1, &beneficiary, NULL},
                                 {"methodology", 1, &meth, NULL},    {"vintage", 1, &vintage, NULL},
-                                {"id", 1, &id, NULL},               {0}};
+                                {"id", 1, &id, NULL},               {"compliance-year", 1, &cyear, NULL},
+                                {0}};
     int rc = gwctl_parse(argc, argv, opts, &conn, retire_usage);
     if (rc != 0) return rc > 0 ? GWCTL_EXIT_OK : GWCTL_EXIT_USAGE;
-    uint64_t n, v;
+    uint64_t n, v, cy;
     if (!account || !amount || !purpose || !beneficiary || gwctl_parse_u64(amount, &n) != 0 ||
-        gwctl_parse_u64(vintage, &v) != 0 || v > 9999)
+        gwctl_parse_u64(vintage, &v) != 0 || v > 9999 || gwctl_parse_u64(cyear, &cy) != 0 || cy > 9999)
         return gwctl_usage_error(argv[0], "--account, a whole --amount, --purpose and --beneficiary are required", retire_usage);
     Carbon__V1__RetirementPurpose p;
     if (!strcmp(purpose, "compliance_offset"))
@@ -535,6 +543,10 @@ int gwctl_retire(int argc, char **argv) {
         p = CARBON__V1__RETIREMENT_PURPOSE__RETIREMENT_PURPOSE_RIGHTS_REDEMPTION;
     else if (!strcmp(purpose, "voluntary_neutrality"))
         p = CARBON__V1__RETIREMENT_PURPOSE__RETIREMENT_PURPOSE_VOLUNTARY_NEUTRALITY;
+    else if (!strcmp(purpose, "voluntary_cancellation"))
+        p = CARBON__V1__RETIREMENT_PURPOSE__RETIREMENT_PURPOSE_VOLUNTARY_CANCELLATION;
+    else if (!strcmp(purpose, "ecological_compensation"))
+        p = CARBON__V1__RETIREMENT_PURPOSE__RETIREMENT_PURPOSE_ECOLOGICAL_COMPENSATION;
     else
         return gwctl_usage_error(argv[0], "unknown --purpose", retire_usage);
     char rid[33];
@@ -547,6 +559,7 @@ int gwctl_retire(int argc, char **argv) {
     req.amount_units = n;
     req.purpose = p;
     req.beneficiary = (char *)beneficiary;
+    req.compliance_year = (uint32_t)cy;
     const gwctl_reply_t reply = {.print = print_retire, .id_key = "retirement_id", .id = id};
     return gwctl_service_call(&conn, "Registry", "Retire", &req.base,
                               &carbon__v1__retire_response__descriptor, &reply, NULL);

@@ -6,6 +6,7 @@
  * a message names must be the caller's certificate region; every handler is
  * idempotent. */
 #include "gateway/services/federation.h"
+#include "gateway/services/use_rules.h"
 
 #include "common/carbon_assert.h"
 #include "gateway/app.h"
@@ -102,6 +103,11 @@ void federation_hello(server_call_t *call, const ProtobufCMessage *request) {
     for (size_t i = 0; i < n; i++)
         resp.catalog_digests[resp.n_catalog_digests++] = arena_strdup(&a, current[i]->digest_hex);
     CARBON_ASSERT(resp.n_catalog_digests == n);
+    const rules_t *rules[CATALOG_SET_REGIONS_MAX]; /* rules on use: their digests, like catalogs' */
+    size_t rn = catalog_set_rules_snapshot(gw->catalogs, rules, CATALOG_SET_REGIONS_MAX);
+    resp.rules_digests = arena_alloc(&a, (rn > 0 ? rn : 1) * sizeof *resp.rules_digests);
+    for (size_t i = 0; i < rn && i < CATALOG_SET_REGIONS_MAX; i++)
+        resp.rules_digests[resp.n_rules_digests++] = arena_strdup(&a, rules[i]->digest_hex);
     server_reply_ok(call, &resp.base);
     arena_free(&a);
 }
@@ -298,7 +304,8 @@ void federation_prepare(server_call_t *call, const ProtobufCMessage *request) {
     if (st == NULL) goto out;
     federation_batch_text(gw->cfg.region, legs, n, batch_text, sizeof batch_text);
     if (ledger_dest_prepare(st, req->source_region, req->batch_seq, batch_text, p, n,
-                            gw->cfg.peer_legs_in_flight_max, now_ms, err, sizeof err) != LEDGER_OK) {
+                            gw->cfg.peer_legs_in_flight_max, use_rules_inflow_g(gw, req->source_region),
+                            now_ms, err, sizeof err) != LEDGER_OK) {
         log_warn("store_error", "{s:s, s:s}", "method", "Prepare", "error", err);
         server_reply_error(call, GRPC_STATUS_UNAVAILABLE, REASON(STORE_UNAVAILABLE),
                            "the store did not answer; send the batch again");
@@ -620,11 +627,10 @@ static int federation_block_cmp(const void *a, const void *b) {
  * (out freed). */
 static int federation_report_in(struct gateway *gw, const Carbon__V1__UseReport *in, size_t i,
                                 use_report_t *out, char *err, size_t errlen) {
-    static const char *const purposes[] = {"compliance_offset", "rights_redemption", "voluntary_neutrality"};
     CARBON_ASSERT(gw != NULL && in != NULL && out != NULL);
     int retired = strcmp(in->kind, "retired") == 0, ok_purpose = !retired && in->purpose[0] == '\0';
-    for (size_t k = 0; retired && k < sizeof purposes / sizeof purposes[0]; k++)
-        ok_purpose |= strcmp(in->purpose, purposes[k]) == 0;
+    for (size_t k = 0; retired && rules_purpose_names[k] != NULL; k++) /* every purpose (adapters/rules.h) */
+        ok_purpose |= strcmp(in->purpose, rules_purpose_names[k]) == 0;
     if (!validate_request_id(in->report_id) || (!retired && strcmp(in->kind, "cancelled") != 0) || !ok_purpose) {
         snprintf(err, errlen, "report %zu needs a 32-hex id, kind retired or cancelled, and a purpose for its kind", i);
         return -1;

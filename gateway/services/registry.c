@@ -3,6 +3,7 @@
  * validates its request fully before anything is stored, so a refused
  * request changes nothing. */
 #include "gateway/services/registry.h"
+#include "gateway/services/use_rules.h"
 #include "gateway/services/activities.h"
 #include "common/carbon_assert.h"
 #include "common/hex.h"
@@ -170,6 +171,7 @@ typedef struct {
     group_commit_entry_t entry; /* first: the batcher hands it back */
     server_call_t *call;
     const catalog_t *cat; /* the region's catalog the request was read with */
+    const rules_t *rules; /* Retire: the region's rules on use it was armed with, or NULL */
     ledger_issue_t issue;
     ledger_retire_t retire;
 } registry_write_t;
@@ -193,6 +195,7 @@ static void registry_write_submit(server_call_t *call, group_commit_kind_t kind,
         w->entry.issue.now_ms = ledger_now_ms();
     } else {
         w->retire = *retire;
+        w->rules = catalog_set_rules(gw->catalogs, gw->cfg.region);
         w->entry.retire.in = &w->retire;
         w->entry.retire.now_ms = ledger_now_ms();
     }
@@ -731,10 +734,17 @@ void registry_get_account(server_call_t *call, const ProtobufCMessage *request) 
 static int registry_retire_fields_ok(server_call_t *call, const Carbon__V1__RetireRequest *req) {
     if (!gateway_require_request_id(call, req->retirement_id, "retirement_id")) return 0;
     if (!gateway_require_account_id(call, req->account_id, "account_id")) return 0;
-    if ((int)req->purpose < 1 || (int)req->purpose > 3) {
+    if ((int)req->purpose < 1 || (int)req->purpose > 5) {
         server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, REASON(BAD_PURPOSE),
-                           "purpose must be compliance offset, rights redemption or voluntary "
-                           "neutrality");
+                           "purpose must be compliance offset, rights redemption, voluntary "
+                           "neutrality, voluntary cancellation or ecological compensation");
+        return 0;
+    }
+    int compliance = req->purpose == CARBON__V1__RETIREMENT_PURPOSE__RETIREMENT_PURPOSE_COMPLIANCE_OFFSET;
+    if (compliance ? req->compliance_year < 2000 || req->compliance_year > 2100 : req->compliance_year != 0) {
+        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, REASON(BAD_PURPOSE),
+                           "compliance_year must be 2000..2100 for a compliance offset and 0 otherwise "
+                           "(it is %u)", req->compliance_year);
         return 0;
     }
     if (!validate_text(req->beneficiary)) {
@@ -781,6 +791,8 @@ static void registry_retire_done(group_commit_entry_t *e, store_t *st) {
                            w->retire.account,
                            amount_format_catalog(have, sizeof have, it->have_g, w->cat),
                            amount_format_catalog(asked, sizeof asked, w->retire.amount_g, w->cat));
+    } else if (it->rc == LEDGER_PURPOSE_NOT_ALLOWED || it->rc == LEDGER_QUOTA_EXCEEDED) {
+        use_rules_reply_refusal(w->call, it->rc, &it->rules, &w->retire, w->rules, w->cat);
     } else if (it->rc != LEDGER_OK && it->rc != LEDGER_REPLAY) {
         registry_reply_ledger(w->call, it->rc, it->err);
     } else {
@@ -795,7 +807,8 @@ void registry_retire(server_call_t *call, const ProtobufCMessage *request) {
     const Carbon__V1__RetireRequest *req = (const Carbon__V1__RetireRequest *)request;
     struct gateway *gw = server_call_app(call);
     static const char *const purposes[] = {NULL, "compliance_offset", "rights_redemption",
-                                           "voluntary_neutrality"};
+                                           "voluntary_neutrality", "voluntary_cancellation",
+                                           "ecological_compensation"};
     if (!registry_retire_fields_ok(call, req)) return;
     char origin[CATALOG_REGION_MAX + 1];
     if (req->methodology_id[0] != '\0' && quote_origin_of(gw->catalogs, req->methodology_id, origin) != 0) {
@@ -820,8 +833,15 @@ void registry_retire(server_call_t *call, const ProtobufCMessage *request) {
     in.amount_g = amount_g;
     snprintf(in.purpose, sizeof in.purpose, "%s", purposes[req->purpose]);
     snprintf(in.beneficiary, sizeof in.beneficiary, "%s", req->beneficiary);
-    registry_request_fp(in.request_fp, "retire|%s|%s|%u|%" PRIu64 "|%s|%s", req->account_id,
+    in.compliance_year = req->compliance_year;
+    int refused = 0;
+    use_rules_arm(call, &in, &refused);
+    if (refused) return;
+    /* the compliance year only when given, so that earlier fingerprints stay */
+    char year[16] = "";
+    if (req->compliance_year != 0) snprintf(year, sizeof year, "|%u", req->compliance_year);
+    registry_request_fp(in.request_fp, "retire|%s|%s|%u|%" PRIu64 "|%s|%s%s", req->account_id,
                         req->methodology_id, req->vintage_year, req->amount_units, in.purpose,
-                        req->beneficiary);
+                        req->beneficiary, year);
     registry_write_submit(call, GROUP_COMMIT_RETIRE, NULL, &in, cat, registry_retire_done);
 }

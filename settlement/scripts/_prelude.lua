@@ -308,7 +308,7 @@ end
 -- if it would take more than max_blocks blocks (a limit on message size).
 -- Reads only the blocks it takes (block_pages); a refusal for want_g beyond
 -- max_blocks blocks reads the rest of the range to tell the two apart.
-local function account_take(id, meth, vintage, want_g, max_blocks)
+local function account_take(id, meth, vintage, want_g, max_blocks, check)
   local key, lo, hi, skip = account_range(id, meth, vintage)
   local blocks = {}
   local have, after = block_pages(key, lo, hi, skip, want_g, max_blocks, blocks)
@@ -321,19 +321,26 @@ local function account_take(id, meth, vintage, want_g, max_blocks)
   if #blocks > max_blocks then return nil, -1 end
   local taken = {}
   local need = want_g
-  for _, b in ipairs(blocks) do
+  for _, b in ipairs(blocks) do -- what would be taken, before any write
     if need == 0 then break end
-    local g = block_grams(b)
+    local g = math.min(block_grams(b), need)
+    taken[#taken + 1] = { origin = b.origin, meth = b.meth, vintage = b.vintage,
+                          first = b.first, last = b.first + g - 1, whole = b }
+    need = need - g
+  end
+  -- check (optional): a refusal of the blocks about to be taken, or nil; the
+  -- account is then left as it was (rules on use, retire.lua)
+  if check then
+    local refusal = check(taken)
+    if refusal then return nil, nil, refusal end
+  end
+  for _, t in ipairs(taken) do
+    local b = t.whole
+    t.whole = nil
     account_remove_block(id, b)
-    if g <= need then
-      taken[#taken + 1] = b
-      need = need - g
-    else
-      taken[#taken + 1] = { origin = b.origin, meth = b.meth, vintage = b.vintage,
-                            first = b.first, last = b.first + need - 1 }
+    if t.last < b.last then
       account_add_block(id, { origin = b.origin, meth = b.meth, vintage = b.vintage,
-                              first = b.first + need, last = b.last })
-      need = 0
+                              first = t.last + 1, last = b.last })
     end
   end
   return taken, have

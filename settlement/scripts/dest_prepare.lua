@@ -23,7 +23,10 @@
 --   dest_meth, src_digest|dst_digest, expiry_ms, precheck (empty, or the
 --   reason the C side already refuses it for); then the batch's
 --   "count|sum_g|digest" as this side computed it (recorded once per
---   batch_seq, and only if a leg is voted yes); then inflight_max
+--   batch_seq, and only if a leg is voted yes); then inflight_max; then
+--   inflow_max_g: the rules on use's daily inflow limit from source (grams
+--   credited per UTC day, counted in rules:inflow:SOURCE when a leg is voted
+--   yes; 0: none), past which a leg is voted no (QUOTA_EXCEEDED)
 -- Audit: one 'prepare' entry per leg voted yes (the transfer, the account
 -- credited, the source account, the leg's blocks; details: source region,
 -- batch seq, credited_g). Legs voted no change nothing and are not logged
@@ -35,6 +38,9 @@ local inflight_max = num(ARGV[6 + n * 11])
 local home = redis.call('GET', KEY_META_REGION) or ''
 local serial_last = num(redis.call('GET', KEY_SERIAL_LAST))
 local inflight = num(redis.call('HGET', KEY_PEER_INFLIGHT, source))
+local inflow_max, inflow_key = num(ARGV[7 + n * 11]), KEY_RULES_INFLOW_PREFIX .. source
+local inflow_day = fmt_int(math.floor(now_ms / 86400000))
+local inflow = inflow_max > 0 and num(redis.call('HGET', inflow_key, inflow_day)) or 0
 local out = {}
 
 -- Indexes the blocks one by one (so that they may not overlap each other
@@ -93,6 +99,7 @@ for i = 0, n - 1 do
     end
     if reason == '' and expiry_ms <= now_ms then reason = 'EXPIRED' end
     if reason == '' and inflight >= inflight_max then reason = 'PEER_LEGS_LIMIT' end
+    if reason == '' and inflow_max > 0 and inflow + num(credited_g) > inflow_max then reason = 'QUOTA_EXCEEDED' end
     local blocks = blocks_parse(btext)
     if reason == '' then reason = blocks_claim(blocks) end
     if reason == '' then
@@ -103,6 +110,7 @@ for i = 0, n - 1 do
                  'created_ms', fmt_int(now_ms), 'decided_ms', '0', 'batch_seq', batch_seq)
       inflight = inflight + 1
       redis.call('HSET', KEY_PEER_INFLIGHT, source, fmt_int(inflight))
+      if inflow_max > 0 then inflow = inflow + num(credited_g) redis.call('HSET', inflow_key, inflow_day, fmt_int(inflow)) end
       hincr(acct_info_key(to_id), 'pending_g', num(credited_g))
       redis.call('ZADD', KEY_LEGS_PREPARED, expiry_ms, tid)
       redis.call('ZADD', KEY_LEGS_PREPARED_PREFIX .. source, expiry_ms, tid)

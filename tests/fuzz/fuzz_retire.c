@@ -11,11 +11,15 @@
 
 static void retire_as(const Carbon__V1__RetireRequest *req, const char *own) {
     static const char *const purposes[] = {NULL, "compliance_offset", "rights_redemption",
-                                           "voluntary_neutrality"};
+                                           "voluntary_neutrality", "voluntary_cancellation",
+                                           "ecological_compensation"};
     catalog_set_t *set = fuzz_catalogs();
     if (!validate_request_id(req->retirement_id)) return;                 /* BAD_ID */
     if (!validate_account_id(req->account_id)) return;                    /* BAD_ACCOUNT_ID */
-    if ((int)req->purpose < 1 || (int)req->purpose > 3) return;           /* BAD_PURPOSE */
+    if ((int)req->purpose < 1 || (int)req->purpose > 5) return;           /* BAD_PURPOSE */
+    int compliance = req->purpose == 1;
+    if (compliance ? req->compliance_year < 2000 || req->compliance_year > 2100 : req->compliance_year != 0)
+        return;                                                           /* BAD_PURPOSE */
     if (!validate_text(req->beneficiary)) return;                         /* BAD_BENEFICIARY */
     if (!validate_vintage(req->vintage_year, 1) || strlen(req->methodology_id) > LEDGER_METH_MAX)
         return;                                                           /* BAD_SELECTION */
@@ -43,9 +47,11 @@ static void retire_as(const Carbon__V1__RetireRequest *req, const char *own) {
     FUZZ_CHECK(strchr(in.meth, '|') == NULL && strchr(in.meth, ',') == NULL,
                "methodology selection with an audit separator");
     fuzz_check_text_field(in.beneficiary);
-    fuzz_check_request_fp("retire|%s|%s|%u|%" PRIu64 "|%s|%s", req->account_id,
+    char year[16] = "";
+    if (req->compliance_year != 0) snprintf(year, sizeof year, "|%u", req->compliance_year);
+    fuzz_check_request_fp("retire|%s|%s|%u|%" PRIu64 "|%s|%s%s", req->account_id,
                           req->methodology_id, req->vintage_year, req->amount_units, in.purpose,
-                          req->beneficiary);
+                          req->beneficiary, year);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {

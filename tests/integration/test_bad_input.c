@@ -711,7 +711,7 @@ static const row_t registry_rows[] = {
     BAD_ACCOUNTS("Retire", "account_id", "BAD_ACCOUNT_ID"),
     {"Retire", "account_id", "nobody", NOTFOUND, "UNKNOWN_ACCOUNT", TJ},
     {"Retire", "purpose", "0", INVALID, "BAD_PURPOSE", TJ},
-    {"Retire", "purpose", "4", INVALID, "BAD_PURPOSE", TJ},
+    {"Retire", "purpose", "6", INVALID, "BAD_PURPOSE", TJ},
     {"Retire", "purpose", "-1", INVALID, "BAD_PURPOSE", TJ},
     {"Retire", "purpose", "2147483647", INVALID, "BAD_PURPOSE", TJ},
     {"Retire", "beneficiary", "", INVALID, "BAD_BENEFICIARY", TJ},
