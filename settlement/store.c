@@ -303,7 +303,6 @@ static const char *const store_wait_scripts[] = {
      * cosignature (a witness never goes back on one) and a fork's evidence */
     "origin_prepare", "use_report_apply", "use_report_ack", "activity_reserve", "activity_settle",
     "activity_query", "witness_advance", "witness_fork", "witness_fork_ack", "witness_own_add",
-    "obligation_register",
 };
 
 bool store_script_waits(const char *name) {
