@@ -322,6 +322,12 @@ demo() {
     step "Retirement in another region than the credit's origin: Tianjin serials retired in Hebei"
     gw CN-HE registry retire --account "he-zhao-$tag" --methodology TJ-GT-01 --amount 20 \
         --purpose voluntary_neutrality --beneficiary "Zhao family 2026 neutrality"
+    step "Rules on use: a compliance offset past Beijing's share of the emitter's obligation is refused"
+    echo "Beijing's operator registers Acme Steel's 2026 obligation (100 t); its rules allow 5/100 of it as offsets:"
+    gw CN-BJ operator obligation register --beneficiary "Acme Steel $tag" --year 2026 --obligation-g 100000
+    echo "600 points (6 kg) of Beijing credits for Acme Steel's compliance: over the 5 kg allowed (nothing changes):"
+    gw CN-BJ registry retire --account "bj-wang-$tag" --methodology BJ-EL-01 --amount 600 \
+        --purpose compliance_offset --compliance-year 2026 --beneficiary "Acme Steel $tag" || true
     step "Balances after"
     gw CN-TJ registry account --id "tj-li-$tag" --blocks 5
     gw CN-BJ registry account --id "bj-wang-$tag" --blocks 5
