@@ -24,7 +24,7 @@ struct year_report {
 };
 
 static const char *const yr_section_names[YEAR_REPORT_SECTIONS_N] = {
-    "holding", "held", "pending", "issued", "out", "in", "cancelled", "retired", "heuristic"};
+    "holding", "held", "pending", "issued", "out", "in", "cancelled", "retired", "heuristic", "used-abroad"};
 
 const char *year_report_section_name(year_report_section_t s) {
     CARBON_ASSERT(s < YEAR_REPORT_SECTIONS_N);
@@ -172,6 +172,12 @@ static void yr_action(year_report_t *r, const audit_entry_t *e) {
         yr_detail(e, 0, peer, sizeof peer);
         yr_add_all(r, e->event[0] == 'a' ? YEAR_REPORT_IN : YEAR_REPORT_CANCELLED, e, peer, NULL, NULL, 0,
                    e->blocks_n);
+    } else if (strcmp(e->event, "use-reported") == 0 && e->ids_n >= 2) {
+        /* ids: report id, reporter; details: kind, purpose (use_report_apply.lua) */
+        yr_region_of(e->ids[1], peer);
+        yr_detail(e, 0, purpose, sizeof purpose);
+        if (strcmp(purpose, "retired") == 0) yr_detail(e, 1, purpose, sizeof purpose);
+        yr_add_all(r, YEAR_REPORT_USED_ABROAD, e, peer, purpose, NULL, 0, e->blocks_n);
     } else if (strcmp(e->event, "heuristic") == 0) {
         yr_detail(e, 0, peer, sizeof peer);
         yr_detail(e, 1, purpose, sizeof purpose);

@@ -43,6 +43,9 @@ typedef enum {
     YEAR_REPORT_CANCELLED, /* cancelled here as a recognition discount of a transfer from peer */
     YEAR_REPORT_RETIRED,   /* retired here in the year, by purpose and beneficiary */
     YEAR_REPORT_HEURISTIC, /* moved by an operator's heuristic decision being settled (purpose: outcome) */
+    YEAR_REPORT_USED_ABROAD, /* this region's own serials retired or cancelled at peer in the year, as
+                                peer reported them to this origin's map (purpose: the retirement's
+                                purpose, or "cancelled"): what a corresponding adjustment needs */
     YEAR_REPORT_SECTIONS_N
 } year_report_section_t;
 
@@ -51,7 +54,8 @@ typedef struct {
     char origin[LEDGER_REGION_MAX + 1];
     char meth[LEDGER_METH_MAX + 1];
     uint32_t vintage;
-    char peer[LEDGER_REGION_MAX + 1];        /* out: destination; in, cancelled, heuristic: source */
+    char peer[LEDGER_REGION_MAX + 1];        /* out: destination; in, cancelled, heuristic: source;
+                                                used-abroad: where they were used */
     char purpose[YEAR_REPORT_PURPOSE_MAX + 1]; /* retired: purpose; heuristic: outcome */
     char beneficiary[LEDGER_TEXT_MAX + 1];   /* retired */
     int first_transfer;                      /* out/in: the serials' origin is the sending region */

@@ -28,6 +28,8 @@ static const char report_usage[] =
     "  holding, held, pending   at the end of the year: in accounts, in holds of\n"
     "                           outgoing transfers, prepared incoming credits\n"
     "  issued, out, in, cancelled, retired, heuristic   the year's actions\n"
+    "  used-abroad              the region's own serials retired or cancelled in\n"
+    "                           another region (peer), as reported to its map\n"
     "Columns: region, section, origin, methodology, vintage, peer, purpose,\n"
     "beneficiary, first (the serials leave their origin region: a first\n"
     "transfer), amount_g (grams), count (entries; holdings: blocks).\n"

@@ -448,6 +448,9 @@ Test(gwctl_audit, yearly_reports_of_three_regions_tie_out_to_the_gram, .timeout 
                      (unsigned long)everywhere);
     }
     cr_assert(report_grams(doc, "CN-BJ", "retired", "CN-TJ") > 0, "BJ's retirement of TJ serials");
+    /* TJ's own serials used in BJ, as BJ reported them to TJ's map */
+    cr_assert_eq(report_grams(doc, "CN-TJ", "used-abroad", "CN-TJ"),
+                 report_grams(doc, "CN-BJ", "retired", "CN-TJ") + report_grams(doc, "CN-BJ", "cancelled", "CN-TJ"));
     cr_assert_eq(report_grams(doc, NULL, "held", "CN-TJ") + report_grams(doc, NULL, "pending", "CN-TJ"), 0);
     size_t k;
     json_t *c;

@@ -77,12 +77,18 @@ Test(year_report, holdings_at_the_end_and_only_the_years_actions) {
                       "30", NULL), 0);
     cr_assert_eq(feed(r, 9, Y2026_MS + 30, "apply", "t3,a", "CN-BJ|BJ-EL-01|2026|1|30", "CN-BJ", NULL), 0);
     cr_assert_eq(feed(r, 10, Y2026_MS + 30, "cancel", "t3,a", "CN-BJ|BJ-EL-01|2026|31|40", "CN-BJ", NULL), 0);
+    /* BJ reports that 20 g of the serials TJ sent it were retired there, and
+     * 5 g cancelled as a discount (the origin's map: use-reported) */
+    cr_assert_eq(feed(r, 11, Y2026_MS + 35, "use-reported", "rid-1,CN-BJ", "CN-TJ|TJ-GT-01|2025|1|20",
+                      "retired", "compliance_offset", NULL), 0);
+    cr_assert_eq(feed(r, 12, Y2026_MS + 36, "use-reported", "tid-1,CN-BJ", "CN-TJ|TJ-GT-01|2025|21|25",
+                      "cancelled", "", NULL), 0);
     /* 2027: the first entry of the next year ends the report; later ones are not read. */
-    cr_assert_eq(feed(r, 11, Y2027_MS, "retire", "r2,a", "CN-TJ|TJ-GT-01|2025|351|400", "x", "y", NULL), 1);
-    cr_assert_eq(feed(r, 12, Y2026_MS + 40, "retire", "r3,a", "CN-TJ|TJ-GT-01|2025|401|450", "x", "y", NULL), 1);
+    cr_assert_eq(feed(r, 13, Y2027_MS, "retire", "r2,a", "CN-TJ|TJ-GT-01|2025|351|400", "x", "y", NULL), 1);
+    cr_assert_eq(feed(r, 14, Y2026_MS + 40, "retire", "r3,a", "CN-TJ|TJ-GT-01|2025|401|450", "x", "y", NULL), 1);
     cr_assert_eq(year_report_finish(r), 0);
 
-    cr_assert_eq(year_report_entries(r), 10);
+    cr_assert_eq(year_report_entries(r), 12);
     cr_assert_eq(year_report_log_findings(r), 0);
     cr_assert_eq(grams(r, "issued", "CN-TJ", ""), 0, "issued in 2025, not in 2026");
     cr_assert_eq(grams(r, "out", "CN-TJ", "CN-BJ"), 0, "sent in 2025");
@@ -92,6 +98,7 @@ Test(year_report, holdings_at_the_end_and_only_the_years_actions) {
     cr_assert_eq(grams(r, "cancelled", "CN-BJ", "CN-BJ"), 10);
     cr_assert_eq(grams(r, "holding", "CN-TJ", ""), 1000 - 100 - 200 - 50, "r2 and r3 are 2027's");
     cr_assert_eq(grams(r, "holding", "CN-BJ", ""), 30);
+    cr_assert_eq(grams(r, "used-abroad", "CN-TJ", "CN-BJ"), 25);
     size_t n = 0;
     const year_report_row_t *rows = year_report_rows(r, &n);
     int seen = 0;
