@@ -744,6 +744,10 @@ Test(witness, an_inflated_tree_in_the_store_is_never_signed) {
      * and the gateway says its data failed (DATA_LOSS), not "unavailable". */
     c = redis_connect(federation_redis(fed, TJ));
     cr_assert_not_null(c);
+    /* no gateway may integrate meanwhile (it would grow the cut tree back
+     * before the Trace below): the integrator's lease is someone else's */
+    freeReplyObject(redisCommand(c, "SET %s someone-else PX 60000", STORE_KEY_LEASE_INTEGRATOR));
+    proc_sleep_ms(300); /* a pass already under way ends */
     freeReplyObject(redisCommand(c, "HSET %s size 1", STORE_KEY_LOG_TREE));
     redisFree(c);
     Carbon__V1__TraceRequest tr = CARBON__V1__TRACE_REQUEST__INIT;
