@@ -1190,6 +1190,13 @@ static int episode_force_pass(int c) {
                 waiting++;
             } else if (strcmp(st.reason, "NOT_IN_DOUBT") == 0) { /* decided meanwhile: fine */
                 pend_done(l->tid);
+            } else if (dec == CARBON__V1__DECISION__DECISION_COMMIT && strcmp(st.reason, "ORIGIN_NOT_CONFIRMED") == 0) {
+                /* a third region's serials: a forced COMMIT needs their
+                 * origin's commit first (DESIGN §6), refused as it must be;
+                 * the coordinator settles the leg when it is back */
+                fprintf(stderr, "test_bank: episode: forced COMMIT of %s at %s refused: its origin did not commit\n",
+                        l->tid, REGION[d]);
+                pend_done(l->tid);
             } else {
                 problem("ResolveInDoubt %s at %s (coordinator %s paused): %s (%s)", l->tid, REGION[d],
                         REGION[c], client_status_name(code), st.details);
