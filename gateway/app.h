@@ -43,6 +43,8 @@ struct gateway {
     struct integrator *integrator; /* gateway/integrator.h: the audit log's tree */
     struct activities *activities; /* services/activities.h; NULL: activities not keyed */
     char lease_owner[64];          /* this gateway's name for leases: host:pid:nonce */
+    _Atomic int regions_differ[CONFIG_PEERS_MAX]; /* gateway/region_set.h: 1 = peer i counts
+                                                     other regions */
 };
 
 /* Per server thread: its own store connection (hiredis is not thread-safe). */

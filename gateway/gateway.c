@@ -21,6 +21,7 @@
 #include "gateway/services/operations.h"
 #include "gateway/peer_rate.h"
 #include "gateway/peers.h"
+#include "gateway/region_set.h"
 #include "gateway/services/reflection.h"
 #include "gateway/services/reporting.h"
 #include "gateway/services/registry.h"
@@ -370,6 +371,9 @@ static void gateway_hello_peers(gateway_t *gw) {
     for (size_t i = 0; i < rn; i++) rules_digests[i] = (char *)rules[i]->digest_hex;
     req.n_rules_digests = rn;
     req.rules_digests = rules_digests;
+    const char *regions[REGION_SET_MAX];
+    region_set_own(gw, regions, &req.n_federation_regions);
+    req.federation_regions = (char **)regions;
     Carbon__V1__PeerLimits limits;
     peers_limits_of(&gw->cfg, &limits);
     req.limits = &limits;
@@ -398,6 +402,9 @@ static void gateway_hello_peers(gateway_t *gw) {
             log_error("peer_lacks_catalog", "{s:s, s:s}", "peer", r->region, "catalog_digest",
                       own->digest_hex);
         gateway_hello_rules(gw, r);
+        region_set_note(gw, gw->cfg.peers[p].region,
+                        region_set_same(gw, r->federation_regions, r->n_federation_regions),
+                        r->federation_regions, r->n_federation_regions);
         protobuf_c_message_free_unpacked(resp, NULL);
     }
 }

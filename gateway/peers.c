@@ -9,6 +9,7 @@
 #include "gateway/rpc/client.h"
 #include "gateway/log.h"
 #include "gateway/pbconv.h"
+#include "gateway/region_set.h"
 
 #include <jansson.h>
 #include <stdatomic.h>
@@ -26,6 +27,8 @@ struct peers {
     atomic_int down[CONFIG_PEERS_MAX];
     _Atomic int64_t down_since_ms[CONFIG_PEERS_MAX];
     Carbon__V1__PeerLimits limits; /* this gateway's, sent in Hello */
+    const char *regions[REGION_SET_MAX]; /* region and names, sorted: sent in Hello (region_set.h) */
+    size_t regions_n;
 };
 
 void peers_limits_of(const gateway_config_t *cfg, Carbon__V1__PeerLimits *out) {
@@ -57,6 +60,9 @@ peers_t *peers_create(const gateway_config_t *cfg, const tls_server_t *tls, char
         grpc_channel_credentials_release(creds); /* the channel holds its own reference */
         p->n = i + 1;
     }
+    p->regions[p->regions_n++] = p->region;
+    for (size_t i = 0; i < p->n; i++) p->regions[p->regions_n++] = p->names[i];
+    region_set_sort(p->regions, p->regions_n);
     return p;
 }
 
@@ -136,6 +142,20 @@ int peers_call(peers_t *p, const char *peer, const char *path, const ProtobufCMe
     return 0;
 }
 
+/* A peer's vote, as untrusted input: anything but VOTE_YES is a no; a no's
+ * reason must be a name of settlement/reasons.h (else REFUSED), and its
+ * detail printable ASCII within LEDGER_DETAIL_MAX (else none). */
+static void peers_vote_of(const Carbon__V1__LegVote *v, engine_vote_t *out) {
+    CARBON_ASSERT(v != NULL && out != NULL);
+    out->yes = v->vote == CARBON__V1__VOTE__VOTE_YES;
+    out->reason[0] = out->detail[0] = '\0';
+    if (out->yes) return;
+    int known = v->reason[0] != '\0' && strlen(v->reason) <= LEDGER_REASON_MAX && reason_find(v->reason) != NULL;
+    snprintf(out->reason, sizeof out->reason, "%s", known ? v->reason : REASON(REFUSED));
+    if (reason_detail_valid(v->detail, LEDGER_DETAIL_MAX))
+        snprintf(out->detail, sizeof out->detail, "%s", v->detail);
+}
+
 static int peers_prepare(void *ctx, const char *peer, uint64_t batch_seq,
                          const ledger_leg_t *const *legs, size_t n, int64_t timeout_ms,
                          engine_vote_t *votes, char *err, size_t errlen) {
@@ -168,9 +188,7 @@ static int peers_prepare(void *ctx, const char *peer, uint64_t batch_seq,
             rc = -1;
             break;
         }
-        votes[i].yes = r->votes[i]->vote == CARBON__V1__VOTE__VOTE_YES;
-        snprintf(votes[i].reason, sizeof votes[i].reason, "%s",
-                 votes[i].yes ? "" : (r->votes[i]->reason[0] ? r->votes[i]->reason : REASON(REFUSED)));
+        peers_vote_of(r->votes[i], &votes[i]);
     }
     protobuf_c_message_free_unpacked(resp, NULL);
     return rc;
@@ -298,6 +316,8 @@ static int peers_hello(void *ctx, const char *peer, int64_t timeout_ms, uint32_t
     req.protocol_version = 1;
     req.region = p->region;
     req.limits = &p->limits;
+    req.n_federation_regions = p->regions_n;
+    req.federation_regions = (char **)p->regions;
     ProtobufCMessage *resp = NULL;
     if (peers_call(p, peer, "/carbon.v1.Federation/Hello", &req.base,
                    &carbon__v1__hello_response__descriptor, &resp, timeout_ms, err, errlen) != 0)

@@ -23,12 +23,14 @@ typedef struct {
     uint64_t expiry_ms;
 } activity_request_t;
 
-typedef enum { ACTIVITY_RESERVED = 1, ACTIVITY_TAKEN = 2, ACTIVITY_LIMIT = 3 } activity_outcome_t;
+/* REFUSED: a peer home's refusal for another reason than ACTIVITY_LIMIT. */
+typedef enum { ACTIVITY_RESERVED = 1, ACTIVITY_TAKEN = 2, ACTIVITY_LIMIT = 3, ACTIVITY_REFUSED = 4 } activity_outcome_t;
 
 typedef struct {
     activity_outcome_t outcome;
     uint64_t rsv;                          /* RESERVED: the reservation number */
     char holder[LEDGER_REGION_MAX + 1];    /* TAKEN: who holds it */
+    int reason;                            /* REFUSED: the home's reason (reason_t) */
 } activity_result_t;
 
 typedef struct {

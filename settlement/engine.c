@@ -499,6 +499,7 @@ static int engine_batch_commit(engine_peer_t *p, store_t *st, size_t n, int answ
         } else {
             d->decision = TRANSFER_DECISION_ABORT;
             d->reason = answered ? b->votes[i].reason : REASON(PEER_UNAVAILABLE);
+            d->detail = answered ? b->votes[i].detail : "";
         }
         d->only_if_expired = 0;
     }
@@ -551,6 +552,7 @@ static size_t engine_batch_complete(engine_t *e, engine_peer_t *p, size_t n, int
         } else {
             leg->state = d->state;
             snprintf(leg->reason, sizeof leg->reason, "%s", d->final_reason);
+            snprintf(leg->reason_detail, sizeof leg->reason_detail, "%s", d->final_detail);
             leg->decided_ms = d->decided_ms;
             if (transfer_state_decided(d->state))
                 engine_batch_count_decided(e, p, i, decided_us, &decided);
@@ -658,6 +660,7 @@ static void engine_origin_votes(engine_t *e, engine_peer_t *p, const char *x, en
             v->yes = 0;
             snprintf(v->reason, sizeof v->reason, "%s",
                      answered ? o->votes[j].reason : REASON(PEER_UNAVAILABLE));
+            snprintf(v->detail, sizeof v->detail, "%s", answered ? o->votes[j].detail : "");
         }
         off += m;
     }

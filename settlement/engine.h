@@ -84,7 +84,8 @@ typedef struct {
 
 typedef struct {
     int yes;
-    char reason[LEDGER_REASON_MAX + 1];
+    char reason[LEDGER_REASON_MAX + 1]; /* a name of settlement/reasons.h ("" for yes) */
+    char detail[LEDGER_DETAIL_MAX + 1]; /* "" or the no's detail (reason_detail_valid) */
 } engine_vote_t;
 
 /* How the engine reaches peers. Each function returns 0 when the peer

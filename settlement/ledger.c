@@ -486,7 +486,7 @@ int ledger_hold(store_t *st, ledger_leg_t *leg, const char *request_fp, uint64_t
 /* Arguments of the batch scripts: a head, then a fixed number per leg, at the
  * strides the scripts read them (source_decide.lua, source_ack.lua,
  * dest_prepare.lua, dest_decide.lua). A full batch is one store call. */
-#define LEDGER_SOURCE_DECIDE_ARGS(n) (2 + 4 * (size_t)(n))
+#define LEDGER_SOURCE_DECIDE_ARGS(n) (2 + 5 * (size_t)(n))
 #define LEDGER_SOURCE_ACK_ARGS(n) (3 + (size_t)(n))
 #define LEDGER_ORIGIN_PREPARE_ARGS(n) (3 + 6 * (size_t)(n) + 1)
 #define LEDGER_DEST_PREPARE_ARGS(n) (4 + 11 * (size_t)(n) + 3)
@@ -511,20 +511,23 @@ int ledger_source_decide(store_t *st, ledger_source_decision_t *d, size_t n, uin
         ledger_args_add(&a, &d[i].decision, 1);
         ledger_args_str(&a, d[i].reason != NULL ? d[i].reason : "");
         ledger_args_str(&a, d[i].only_if_expired ? "1" : "0");
+        CARBON_ASSERT(d[i].detail == NULL || strlen(d[i].detail) <= LEDGER_DETAIL_MAX);
+        ledger_args_str(&a, d[i].detail != NULL ? d[i].detail : "");
     }
     CARBON_ASSERT(a.n == LEDGER_SOURCE_DECIDE_ARGS(n));
     redisReply *r;
     int rc = ledger_run(st, "source_decide", &a, &r, err, errlen);
     if (rc != LEDGER_OK) return rc;
-    if (r->elements != 3 * n) {
+    if (r->elements != 4 * n) {
         snprintf(err, errlen, "source_decide: %zu results for %zu legs", r->elements, n);
         freeReplyObject(r);
         return LEDGER_ESTORE;
     }
     for (size_t i = 0; i < n; i++) {
-        d[i].state = transfer_state_from_text(ledger_str(r, 3 * i));
-        ledger_copy(d[i].final_reason, sizeof d[i].final_reason, ledger_str(r, 3 * i + 1));
-        const char *ms = ledger_str(r, 3 * i + 2);
+        d[i].state = transfer_state_from_text(ledger_str(r, 4 * i));
+        ledger_copy(d[i].final_reason, sizeof d[i].final_reason, ledger_str(r, 4 * i + 1));
+        ledger_copy(d[i].final_detail, sizeof d[i].final_detail, ledger_str(r, 4 * i + 3));
+        const char *ms = ledger_str(r, 4 * i + 2);
         d[i].decided_ms = 0;
         ledger_parse_u64(ms, strlen(ms), &d[i].decided_ms);
     }
@@ -590,14 +593,15 @@ int ledger_dest_prepare(store_t *st, const char *source_region, uint64_t batch_s
     redisReply *r;
     int rc = ledger_run(st, "dest_prepare", &a, &r, err, errlen);
     if (rc != LEDGER_OK) return rc;
-    if (r->elements != 2 * n) {
+    if (r->elements != 3 * n) {
         snprintf(err, errlen, "dest_prepare: %zu results for %zu legs", r->elements, n);
         freeReplyObject(r);
         return LEDGER_ESTORE;
     }
     for (size_t i = 0; i < n; i++) {
-        p[i].vote_yes = strcmp(ledger_str(r, 2 * i), "Y") == 0;
-        ledger_copy(p[i].reason, sizeof p[i].reason, ledger_str(r, 2 * i + 1));
+        p[i].vote_yes = strcmp(ledger_str(r, 3 * i), "Y") == 0;
+        ledger_copy(p[i].reason, sizeof p[i].reason, ledger_str(r, 3 * i + 1));
+        ledger_copy(p[i].detail, sizeof p[i].detail, ledger_str(r, 3 * i + 2));
     }
     freeReplyObject(r);
     return LEDGER_OK;
@@ -636,6 +640,7 @@ int ledger_origin_prepare(store_t *st, const char *source_region, ledger_prepare
     for (size_t i = 0; i < n; i++) {
         p[i].vote_yes = strcmp(ledger_str(r, 2 * i), "Y") == 0;
         ledger_copy(p[i].reason, sizeof p[i].reason, ledger_str(r, 2 * i + 1));
+        p[i].detail[0] = '\0';
     }
     freeReplyObject(r);
     return LEDGER_OK;
@@ -954,6 +959,7 @@ int ledger_leg_get(store_t *st, const char *tid, ledger_leg_t *out, char *err, s
         if (!strcmp(f, "role")) ledger_copy(out->role, sizeof out->role, v);
         else if (!strcmp(f, "state")) out->state = transfer_state_from_text(v);
         else if (!strcmp(f, "reason")) ledger_copy(out->reason, sizeof out->reason, v);
+        else if (!strcmp(f, "reason_detail")) ledger_copy(out->reason_detail, sizeof out->reason_detail, v);
         else if (!strcmp(f, "from")) ledger_copy(out->from, sizeof out->from, v);
         else if (!strcmp(f, "to")) ledger_copy(out->to, sizeof out->to, v);
         else if (!strcmp(f, "peer")) ledger_copy(out->peer, sizeof out->peer, v);

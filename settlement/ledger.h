@@ -33,6 +33,9 @@
 #define LEDGER_REGION_MAX CARBON_REGION_MAX /* common/region.h */
 #define LEDGER_METH_MAX 31
 #define LEDGER_REASON_MAX 63
+/* A refusal's detail for people: printable ASCII (reason_detail_valid), e.g.
+ * which rule and the room left of a QUOTA_EXCEEDED vote. */
+#define LEDGER_DETAIL_MAX 160
 #define LEDGER_DIGEST_HEX 64
 #define LEDGER_TEXT_MAX 256             /* bytes of a beneficiary or fingerprint (UTF-8) */
 #define LEDGER_RULES_LIST_MAX 560       /* " A B " list of rules on use, 16 ids of 31 bytes */
@@ -80,6 +83,7 @@ typedef struct {
     char role[12];   /* "source", "destination" or "origin" (origin_prepare.lua) */
     transfer_state_t state; /* HELD, COMMITTED, ABORTED (source); PREPARED, COMMITTED, ABORTED, REFUSED (destination) */
     char reason[LEDGER_REASON_MAX + 1];
+    char reason_detail[LEDGER_DETAIL_MAX + 1]; /* "" or, with an abort's reason, the refusal's detail */
     char from[LEDGER_REGION_MAX + LEDGER_ID_MAX + 2]; /* source: account id; destination: "REGION/ID" */
     char to[LEDGER_REGION_MAX + LEDGER_ID_MAX + 2];   /* source: "REGION/ID"; destination: account id */
     char peer[LEDGER_REGION_MAX + 1];                 /* the other region */
@@ -164,10 +168,12 @@ typedef struct {
     const char *tid;
     char decision;
     const char *reason;  /* for aborts */
+    const char *detail;  /* for aborts: NULL, "" or the vote's detail (LEDGER_DETAIL_MAX, valid) */
     int only_if_expired; /* leave a HELD leg alone unless its expiry passed */
     /* out */
     transfer_state_t state; /* COMMITTED, ABORTED, HELD or UNKNOWN */
     char final_reason[LEDGER_REASON_MAX + 1];
+    char final_detail[LEDGER_DETAIL_MAX + 1]; /* the recorded reason_detail */
     uint64_t decided_ms; /* when the recorded decision was made; 0 while undecided */
 } ledger_source_decision_t;
 
@@ -190,6 +196,7 @@ typedef struct {
     /* out */
     int vote_yes;
     char reason[LEDGER_REASON_MAX + 1];
+    char detail[LEDGER_DETAIL_MAX + 1]; /* "" or, with a no, which rule and the room left */
 } ledger_prepare_t;
 
 /* Phase one at the destination for a batch (one script, dest_prepare.lua).

@@ -37,3 +37,19 @@ const reason_info_t *reason_find(const char *name) {
         if (strcmp(reasons_v[i].name, name) == 0) return &reasons_v[i];
     return NULL;
 }
+
+int reason_lookup(const char *name, reason_t *out) {
+    CARBON_ASSERT(name != NULL && out != NULL);
+    const reason_info_t *info = reason_find(name);
+    if (info == NULL) return 0;
+    *out = (reason_t)(info - reasons_v);
+    return 1;
+}
+
+int reason_detail_valid(const char *detail, size_t max) {
+    CARBON_ASSERT(detail != NULL);
+    size_t n = 0;
+    for (; detail[n] != '\0'; n++)
+        if (n >= max || detail[n] < 0x20 || detail[n] > 0x7e) return 0;
+    return 1;
+}

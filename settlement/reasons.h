@@ -80,6 +80,7 @@ typedef enum { REASON_RETRY_NO, REASON_RETRY_YES, REASON_RETRY_LATER } reason_re
     X(ACTIVITY_LIMIT, RESOURCE_EXHAUSTED, CALL, YES, "This region holds too many unsettled activity reservations at the activity's home region.", "Retry later; the home settles reservations as their issuers answer.") \
     X(RESERVATION_LOST, UNAVAILABLE, CALL, YES, "The activity's reservation expired and its home region was told it never issued, before this issuance was recorded. Nothing was issued.", "Retry with the same issuance id: a new reservation is made.") \
     X(NO_ACTIVITY_SECRET, FAILED_PRECONDITION, CALL, NO, "The federation secret file has no secret for this vintage, so the activity cannot be keyed.", "Add the vintage's secret to the federation secret file (the same in every region).") \
+    X(REGIONS_DIFFER, FAILED_PRECONDITION, BOTH, LATER, "A gateway of the federation is configured with other regions than this one (Hello or ReserveActivities named them): an activity's home would differ between them, so no keyed activity is issued or reserved until they agree (gateway/region_set.h).", "Configure every gateway with the same regions ([peers]) and restart the one that differs; its Hello clears the refusal.") \
     X(NOT_ACTIVITY_HOME, FAILED_PRECONDITION, CALL, NO, "The keyed fingerprint's home is another region (activity_key.h): this region does not reserve it (a reservation's result REFUSED), or the asking region may not ask about it (QueryIssuance).", "Fix the peer: every gateway must have the same regions configured.") \
     X(MALFORMED_ACTIVITY, INVALID_ARGUMENT, CALL, NO, "An activity reservation, settlement or query is not well formed: activity_key must be 64 and issuance_id 32 lowercase hex digits, an expiry within 10 minutes.", "Fix the peer; the call is refused whole.") \
     X(UNKNOWN_REGION, INVALID_ARGUMENT, CALL, NO, "The region is not another region of the federation (or not a peer of this gateway).", "Use a region code of the federation: CN-TJ, CN-BJ or CN-HE.") \
@@ -171,6 +172,14 @@ const char *reason_name(reason_t r);
 
 /* The entry named name, or NULL if the table has no such reason. */
 const reason_info_t *reason_find(const char *name);
+
+/* The reason named name into *out: 1, or 0 if the table has no such reason. */
+int reason_lookup(const char *name, reason_t *out);
+
+/* 1 if detail may travel and be kept as a refusal's detail for people: at
+ * most max bytes, each printable ASCII (0x20..0x7e); else 0. A peer's vote
+ * carries one, and a peer's message is untrusted. */
+int reason_detail_valid(const char *detail, size_t max);
 
 /* A reason as it is spelled at a refusal site: REASON(INSUFFICIENT_BALANCE)
  * is its wire name, and a misspelt name does not compile. */

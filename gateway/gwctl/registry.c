@@ -212,6 +212,7 @@ static const char *outcome_name(Carbon__V1__TransferOutcome o) {
 static void print_record(const Carbon__V1__TransferRecord *t) {
     printf("transfer %s %s%s%s\n", t->transfer_id, outcome_name(t->outcome),
            t->reason[0] ? " reason " : "", t->reason);
+    if (t->reason_detail[0] != '\0') printf("  (%s)\n", t->reason_detail);
     printf("  from %s to %s%s\n", t->from_account, t->to_account, t->arrival ? " (arrival)" : "");
     if (t->quote != NULL) print_quote_lines(t->quote);
     for (size_t i = 0; i < t->n_blocks; i++) {

@@ -1,5 +1,6 @@
 /* activities.c - one activity, one issuance in the federation
  * (activities.h). */
+#include "gateway/region_set.h"
 #include "gateway/services/activities.h"
 
 #include "carbon/v1/carbon.pb-c.h"
@@ -318,6 +319,12 @@ static void act_claim_prepare(struct gateway *gw, store_t *st, act_claim_t *c) {
                                      err, sizeof err);
     if (go < 0) return act_claim_refuse(c, REASON_STORE_UNAVAILABLE, "%s", err);
     if (go == 0) return; /* issue.lua answers it (replay or refusal): nothing to reserve */
+    const char *differs = region_set_differing_peer(gw);
+    if (differs != NULL)
+        return act_claim_refuse(c, REASON_REGIONS_DIFFER,
+                                "%s counts other regions than this gateway, so an activity's home would differ: "
+                                "no keyed activity is issued until every gateway is configured with the same regions",
+                                differs);
     if (strlen(c->in.fingerprint) > ACTIVITY_FP_MAX ||
         activity_key(&gw->activities->secrets, c->in.vintage, c->cls, c->in.fingerprint, c->claim.key) != 0)
         return act_claim_refuse(c, REASON_NO_ACTIVITY_SECRET, "no federation secret covers vintage %u",
@@ -326,12 +333,27 @@ static void act_claim_prepare(struct gateway *gw, store_t *st, act_claim_t *c) {
     c->go = 1;
 }
 
+/* A home's REFUSED result (or one it could not mean) into *res: the home's
+ * reason when it is a known one, else ACTIVITY_LIMIT. */
+static void act_result_refused(const Carbon__V1__ReservationResult *x, activity_result_t *res) {
+    reason_t why;
+    res->outcome = ACTIVITY_LIMIT;
+    if (x->outcome == CARBON__V1__RESERVATION_OUTCOME__RESERVATION_OUTCOME_REFUSED && reason_lookup(x->reason, &why) &&
+        why != REASON_ACTIVITY_LIMIT) {
+        res->outcome = ACTIVITY_REFUSED;
+        res->reason = (int)why;
+    }
+}
+
 /* Reserves list[0..n) at home (a peer). 0 with res[], or -1 with err. */
 static int act_reserve_at_peer(struct gateway *gw, const char *home, const activity_request_t *req, size_t n,
                                activity_result_t *res, char *err, size_t errlen) {
     arena_t a = {0};
     Carbon__V1__ReserveActivitiesRequest m = CARBON__V1__RESERVE_ACTIVITIES_REQUEST__INIT;
     m.region = gw->cfg.region;
+    const char *regions[REGION_SET_MAX];
+    region_set_own(gw, regions, &m.n_federation_regions);
+    m.federation_regions = (char **)regions;
     m.reservations = arena_alloc(&a, n * sizeof *m.reservations);
     for (size_t i = 0; i < n; i++) {
         Carbon__V1__ActivityReservation *x = arena_alloc(&a, sizeof *x);
@@ -359,7 +381,7 @@ static int act_reserve_at_peer(struct gateway *gw, const char *home, const activ
                  strlen(x->holder_region) <= LEDGER_REGION_MAX)
             res[i].outcome = ACTIVITY_TAKEN, snprintf(res[i].holder, sizeof res[i].holder, "%s", x->holder_region);
         else
-            res[i].outcome = ACTIVITY_LIMIT; /* refused by the home: treated as not reserved */
+            act_result_refused(x, &res[i]); /* refused by the home: not reserved */
     }
     if (rc != 0) snprintf(err, errlen, "%s answered other reservations than asked", home);
     protobuf_c_message_free_unpacked(resp, NULL);
@@ -374,6 +396,9 @@ static void act_claim_result(struct gateway *gw, act_claim_t *c, const activity_
     else if (res->outcome == ACTIVITY_TAKEN)
         act_claim_refuse(c, REASON_DUPLICATE_ISSUANCE, "the same activity was issued (or is being issued) by %s",
                          res->holder);
+    else if (res->outcome == ACTIVITY_REFUSED)
+        act_claim_refuse(c, res->reason, "the activity's home %s refused the reservation: %s", c->claim.home,
+                         reason_name((reason_t)res->reason));
     else
         act_claim_refuse(c, REASON_ACTIVITY_LIMIT, "%s refused the reservation (at most %d unsettled per region)",
                          c->claim.home, ACTIVITY_PENDING_MAX);
@@ -516,6 +541,13 @@ void federation_reserve_activities(server_call_t *call, const ProtobufCMessage *
         snprintf(mine[n].key, sizeof mine[n].key, "%s", r->activity_key);
         snprintf(mine[n].iid, sizeof mine[n].iid, "%s", r->issuance_id);
         mine[n++].expiry_ms = r->expiry_unix_ms;
+    }
+    int same = region_set_same(gw, req->federation_regions, req->n_federation_regions);
+    region_set_note(gw, req->region, same, req->federation_regions, req->n_federation_regions);
+    if (!same) {
+        server_refuse(call, REASON_REGIONS_DIFFER,
+                      "%s counts other regions than this gateway: an activity's home would differ", req->region);
+        return;
     }
     store_t *st = gateway_call_store(call);
     if (st == NULL) return;

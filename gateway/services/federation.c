@@ -5,6 +5,7 @@
  * peer's audit log, is in witnessing.c. The region
  * a message names must be the caller's certificate region; every handler is
  * idempotent. */
+#include "gateway/region_set.h"
 #include "gateway/services/federation.h"
 #include "gateway/services/use_rules.h"
 
@@ -108,6 +109,11 @@ void federation_hello(server_call_t *call, const ProtobufCMessage *request) {
     resp.rules_digests = arena_alloc(&a, (rn > 0 ? rn : 1) * sizeof *resp.rules_digests);
     for (size_t i = 0; i < rn && i < CATALOG_SET_REGIONS_MAX; i++)
         resp.rules_digests[resp.n_rules_digests++] = arena_strdup(&a, rules[i]->digest_hex);
+    const char *regions[REGION_SET_MAX];
+    region_set_own(gw, regions, &resp.n_federation_regions);
+    resp.federation_regions = (char **)regions;
+    region_set_note(gw, req->region, region_set_same(gw, req->federation_regions, req->n_federation_regions),
+                    req->federation_regions, req->n_federation_regions);
     server_reply_ok(call, &resp.base);
     arena_free(&a);
 }
@@ -172,6 +178,7 @@ static void federation_reply_votes(server_call_t *call, const ledger_leg_t *legs
         v->transfer_id = arena_strdup(&a, legs[i].tid);
         v->vote = p[i].vote_yes ? CARBON__V1__VOTE__VOTE_YES : CARBON__V1__VOTE__VOTE_NO;
         v->reason = arena_strdup(&a, p[i].reason);
+        v->detail = arena_strdup(&a, p[i].detail);
         resp.votes[resp.n_votes++] = v;
     }
     CARBON_ASSERT(resp.n_votes == n);

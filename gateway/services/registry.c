@@ -389,6 +389,7 @@ static Carbon__V1__TransferRecord *registry_pb_record(arena_t *a, struct gateway
                             : arena_strdup(a, leg->to);
     m->outcome = registry_outcome(leg->state);
     m->reason = arena_strdup(a, leg->reason);
+    m->reason_detail = arena_strdup(a, leg->reason_detail);
     m->quote = registry_pb_quote(a, leg, src, dst);
     m->n_blocks = leg->blocks_n;
     m->blocks = arena_alloc(a, leg->blocks_n * sizeof *m->blocks);

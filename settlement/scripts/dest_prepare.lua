@@ -31,7 +31,8 @@
 -- credited, the source account, the leg's blocks; details: source region,
 -- batch seq, credited_g). Legs voted no change nothing and are not logged
 -- (the source logs its abort with the reason).
--- Returns per leg: "Y" or "N", then the reason ("" for yes).
+-- Returns per leg: "Y" or "N", then the reason ("" for yes), then its detail
+-- for people ("" but for a daily inflow refusal: the rule and the room left).
 local REFUSED_KEPT_MAX_MS, REFUSED_GRACE_MS, REFUSED_PER_MINUTE = 60000, 60000, 10000
 local now_ms, source, batch_seq, n = num(ARGV[1]), ARGV[2], ARGV[3], num(ARGV[4])
 local inflight_max = num(ARGV[6 + n * 11])
@@ -66,9 +67,17 @@ local function blocks_claim(blocks)
   return reason
 end
 
-local function vote(yes, reason)
+local function vote(yes, reason, detail)
   out[#out + 1] = yes and 'Y' or 'N'
   out[#out + 1] = reason
+  out[#out + 1] = detail or ''
+end
+
+-- The detail of a daily inflow refusal: the rule, the room left, what was asked.
+local function inflow_detail(credited_g)
+  local room = inflow_max > inflow and inflow_max - inflow or 0
+  return 'inflow ' .. source .. ': room left ' .. fmt_int(room) .. ' g of ' .. fmt_int(inflow_max) ..
+         ' g on UTC day ' .. inflow_day .. ', asked ' .. credited_g .. ' g'
 end
 
 for i = 0, n - 1 do
@@ -79,7 +88,7 @@ for i = 0, n - 1 do
                                                   num(ARGV[base + 9]), ARGV[base + 10]
   local key = leg_key(tid)
   local leg = redis.call('HMGET', key, 'role', 'state', 'reason', 'peer', 'blocks', 'to',
-                         'credited_g')
+                         'credited_g', 'reason_detail')
   if leg[1] == 'source' or leg[1] == 'origin' then
     vote(false, 'ID_REUSED') -- this region's own leg, or one where it is the serials' origin
   elseif leg[1] == 'destination' then
@@ -90,7 +99,7 @@ for i = 0, n - 1 do
     elseif leg[2] == 'PREPARED' or leg[2] == 'COMMITTED' then
       vote(true, '')
     else
-      vote(false, leg[3] or 'REFUSED')
+      vote(false, leg[3] or 'REFUSED', leg[8])
     end
   else
     local reason = precheck
@@ -99,7 +108,10 @@ for i = 0, n - 1 do
     end
     if reason == '' and expiry_ms <= now_ms then reason = 'EXPIRED' end
     if reason == '' and inflight >= inflight_max then reason = 'PEER_LEGS_LIMIT' end
-    if reason == '' and inflow_max > 0 and inflow + num(credited_g) > inflow_max then reason = 'QUOTA_EXCEEDED' end
+    local detail = ''
+    if reason == '' and inflow_max > 0 and inflow + num(credited_g) > inflow_max then
+      reason, detail = 'QUOTA_EXCEEDED', inflow_detail(credited_g)
+    end
     local blocks = blocks_parse(btext)
     if reason == '' then reason = blocks_claim(blocks) end
     if reason == '' then
@@ -124,18 +136,18 @@ for i = 0, n - 1 do
         redis.call('HSET', key, 'role', 'destination', 'state', 'REFUSED', 'reason', reason,
                    'from', from, 'to', to_id, 'peer', source, 'credited_g', credited_g,
                    'expiry_ms', fmt_int(expiry_ms), 'created_ms', fmt_int(now_ms),
-                   'decided_ms', '0')
+                   'decided_ms', '0', 'reason_detail', detail)
         local kept_ms = math.min(math.max(expiry_ms - now_ms, 0), REFUSED_KEPT_MAX_MS)
         redis.call('PEXPIRE', key, fmt_int(kept_ms + REFUSED_GRACE_MS))
       end
-      vote(false, reason)
+      vote(false, reason, detail)
     end
   end
 end
 -- The batch is recorded (for Reconcile) once, and only if a leg of it was
 -- voted yes: a batch refused whole leaves nothing.
 local any_yes = false
-for i = 1, #out, 2 do if out[i] == 'Y' then any_yes = true end end
+for i = 1, #out, 3 do if out[i] == 'Y' then any_yes = true end end
 local seq = num(batch_seq)
 if seq > 0 and any_yes then
   local all = {}

@@ -8,10 +8,11 @@
 -- replay of the log knows which blocks each decision concerns. The origins
 -- of third-region blocks among them are participants too (origins_record).
 -- The audit entries do not name them: the blocks do.
--- ARGV: now_ms, n, then n times: tid, decision ("C" or "A"), reason, only_if_expired ("1"/"0")
+-- ARGV: now_ms, n, then n times: tid, decision ("C" or "A"), reason, only_if_expired ("1"/"0"),
+-- detail ("" or, for an abort, the refusal's detail: kept as reason_detail)
 -- Returns, per leg in order: "COMMITTED", "ABORTED", "HELD" (not expired, left
 -- alone) or "UNKNOWN" (no such leg), followed by the recorded reason and the
--- recorded decided_ms ("0" while undecided).
+-- recorded decided_ms ("0" while undecided), then the recorded reason_detail.
 local now_ms, n = num(ARGV[1]), num(ARGV[2])
 local out = {}
 
@@ -34,24 +35,28 @@ local function origins_record(key, tid, blocks, dest)
   for _, x in ipairs(list) do redis.call('ZADD', KEY_LEGS_UNACKED_PREFIX .. x, now_ms, tid) end
 end
 for i = 0, n - 1 do
-  local tid, decision, reason, only_expired = ARGV[3 + i * 4], ARGV[4 + i * 4], ARGV[5 + i * 4],
-                                               ARGV[6 + i * 4]
+  local tid, decision, reason, only_expired = ARGV[3 + i * 5], ARGV[4 + i * 5], ARGV[5 + i * 5],
+                                               ARGV[6 + i * 5]
+  local detail = ARGV[7 + i * 5]
   local key = leg_key(tid)
   local leg = redis.call('HMGET', key, 'role', 'state', 'reason', 'expiry_ms', 'from', 'blocks',
-                         'debited_g', 'decided_ms', 'peer')
+                         'debited_g', 'decided_ms', 'peer', 'reason_detail')
   local state = leg[2]
   if leg[1] ~= 'source' then
     out[#out + 1] = 'UNKNOWN'
     out[#out + 1] = ''
     out[#out + 1] = '0'
+    out[#out + 1] = ''
   elseif state ~= 'HELD' then
     out[#out + 1] = state
     out[#out + 1] = leg[3] or ''
     out[#out + 1] = leg[8] or '0'
+    out[#out + 1] = leg[10] or ''
   elseif only_expired == '1' and num(leg[4]) > now_ms then
     out[#out + 1] = 'HELD'
     out[#out + 1] = ''
     out[#out + 1] = '0'
+    out[#out + 1] = ''
   else
     local blocks = blocks_parse(leg[6])
     hincr(acct_info_key(leg[5]), 'held_g', -num(leg[7]))
@@ -70,13 +75,16 @@ for i = 0, n - 1 do
       out[#out + 1] = 'COMMITTED'
       out[#out + 1] = ''
       out[#out + 1] = fmt_int(now_ms)
+      out[#out + 1] = ''
     else
       for _, b in ipairs(blocks) do account_add_block(leg[5], b) end
       redis.call('HSET', key, 'state', 'ABORTED', 'reason', reason, 'decided_ms', fmt_int(now_ms))
+      if detail ~= '' then redis.call('HSET', key, 'reason_detail', detail) end
       audit(now_ms, 'abort', { tid, leg[5] }, blocks, { reason })
       out[#out + 1] = 'ABORTED'
       out[#out + 1] = reason
       out[#out + 1] = fmt_int(now_ms)
+      out[#out + 1] = detail
     end
   end
 end

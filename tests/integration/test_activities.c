@@ -245,6 +245,9 @@ Test(activities, a_peer_cannot_abandon_another_homes_reservation_nor_send_malfor
     Carbon__V1__ActivityReservation *rl[1] = {&r};
     Carbon__V1__ReserveActivitiesRequest rr = CARBON__V1__RESERVE_ACTIVITIES_REQUEST__INIT;
     rr.region = "CN-HE";
+    char *set[3] = {"CN-BJ", "CN-HE", "CN-TJ"};
+    rr.federation_regions = set;
+    rr.n_federation_regions = 3;
     rr.reservations = rl;
     rr.n_reservations = 1;
     cr_assert_eq(client_call(he_to_tj, "/carbon.v1.Federation/ReserveActivities", &rr.base,
@@ -254,6 +257,77 @@ Test(activities, a_peer_cannot_abandon_another_homes_reservation_nor_send_malfor
     x = redisCommand(c, "HLEN " STORE_KEY_ACTIVITIES);
     cr_assert(x != NULL && x->type == REDIS_REPLY_INTEGER && x->integer == 0);
     freeReplyObject(x);
+    /* a well-formed reservation from a peer that counts other regions: refused whole, nothing kept */
+    fp_not_at(4, HE, fp, sizeof fp);
+    cr_assert_eq(activity_key(&s, 2026, "public-transit", fp, key), 0);
+    r.activity_key = key;
+    r.expiry_unix_ms = (uint64_t)time(NULL) * 1000 + 60000; /* wall clock */
+    rr.n_federation_regions = 2;
+    set[0] = "CN-HE", set[1] = "CN-TJ";
+    cr_assert_eq(client_call(he_to_tj, "/carbon.v1.Federation/ReserveActivities", &rr.base,
+                             &carbon__v1__reserve_activities_response__descriptor, &resp, 5000, &st),
+                 GRPC_STATUS_FAILED_PRECONDITION, "%s", st.details);
+    cr_assert_str_eq(st.reason, "REGIONS_DIFFER");
+    x = redisCommand(c, "HLEN " STORE_KEY_ACTIVITIES);
+    cr_assert(x != NULL && x->type == REDIS_REPLY_INTEGER && x->integer == 0);
+    freeReplyObject(x);
     redisFree(c);
+    stop_all();
+}
+
+/* Waits up to 10 s for needle in region i's log; 1 if it came. */
+static int log_shows(int i, const char *needle) {
+    for (int k = 0; k < 200; k++) {
+        if (federation_log_count(fed, i, needle) > 0) return 1;
+        proc_sleep_ms(50);
+    }
+    return 0;
+}
+
+/* Every gateway must count the same regions. CN-HE configured without CN-BJ
+ * homes activities among two regions where the others home them among
+ * three: a ride homed at CN-HE there and at CN-TJ or CN-BJ here would be
+ * reserved at both homes and issued twice. Hello shows the difference, and
+ * neither side issues a keyed activity until it is mended. */
+Test(activities, gateways_that_count_other_regions_issue_no_keyed_activity, .timeout = 240) {
+    start3(5000);
+    client_status_t st;
+    cr_assert_eq(rc_open(reg(TJ), "tj-a", &st), GRPC_STATUS_OK, "%s", st.details);
+    cr_assert_eq(rc_open(reg(HE), "he-a", &st), GRPC_STATUS_OK, "%s", st.details);
+    /* CN-HE without CN-BJ: its peer line and its pinned audit key commented out */
+    cr_assert_eq(federation_config_edit(fed, HE, "", "CN-BJ = 127.0.0.1", ";CN-BJ = 127.0.0.1"), 1, "%s",
+                 federation_last_error());
+    cr_assert_eq(federation_config_edit(fed, HE, "", "CN-BJ = /", ";CN-BJ = /"), 1, "%s", federation_last_error());
+    cr_assert_eq(federation_restart(fed, HE), 0, "%s", federation_last_error());
+    cr_assert(log_shows(HE, "peer_regions_differ"), "CN-HE did not see CN-TJ's other regions");
+    cr_assert(log_shows(TJ, "peer_regions_differ"), "CN-TJ did not see CN-HE's other regions");
+    int refused = 0;
+    for (int i = 0; i < 12; i++) {
+        char iid[33], fp[64];
+        snprintf(fp, sizeof fp, "card-%d 2026-11-30", i);
+        for (int r = 0; r < 3; r += 2) { /* TJ, then HE: the same ride */
+            rc_new_id(iid);
+            grpc_status_code code = rc_issue(reg(r), iid, r == TJ ? "tj-a" : "he-a", r == TJ ? "TJ-GT-01" : "HE-GT-01",
+                                             10000, fp, NULL, &st);
+            cr_assert_eq(code, GRPC_STATUS_FAILED_PRECONDITION, "ride %d at %s: %d %s", i, regions[r], code,
+                         st.details);
+            cr_assert_str_eq(st.reason, "REGIONS_DIFFER", "%s", st.details);
+            refused++;
+        }
+    }
+    cr_assert_eq(refused, 24);
+    cr_assert_eq(rc_total_g(reg(TJ), "tj-a"), 0);
+    cr_assert_eq(rc_total_g(reg(HE), "he-a"), 0);
+    for (int i = 0; i < 3; i++) expect_no_reservation_left(i);
+    /* mended: CN-HE's Hello clears the refusal on both sides */
+    cr_assert_eq(federation_config_edit(fed, HE, "", ";CN-BJ = 127.0.0.1", "CN-BJ = 127.0.0.1"), 1, "%s",
+                 federation_last_error());
+    cr_assert_eq(federation_config_edit(fed, HE, "", ";CN-BJ = /", "CN-BJ = /"), 1, "%s", federation_last_error());
+    cr_assert_eq(federation_restart(fed, HE), 0, "%s", federation_last_error());
+    cr_assert(log_shows(TJ, "peer_regions_agree"), "CN-TJ did not see CN-HE agree again");
+    char iid[33];
+    rc_new_id(iid);
+    cr_assert_eq(rc_issue(reg(TJ), iid, "tj-a", "TJ-GT-01", 10000, "card-0 2026-11-30", NULL, &st), GRPC_STATUS_OK,
+                 "%s", st.details);
     stop_all();
 }

@@ -281,7 +281,11 @@ static void copy_catalog_file(const char *dir, const char *name, const char *fro
     fclose(f);
 }
 
-/* A TJ -> BJ transfer of kg; its outcome and reason into *outcome and reason. */
+/* The reason_detail of the last transfer_to_bj. */
+static char last_detail[256];
+
+/* A TJ -> BJ transfer of kg; its outcome and reason into *outcome and reason
+ * (and its reason_detail into last_detail). */
 static void transfer_to_bj(uint64_t kg, int *outcome, char reason[64]) {
     client_status_t st;
     char id[33];
@@ -291,6 +295,7 @@ static void transfer_to_bj(uint64_t kg, int *outcome, char reason[64]) {
                  GRPC_STATUS_OK, "%s", st.details);
     *outcome = tr->transfer->outcome;
     snprintf(reason, 64, "%s", tr->transfer->reason);
+    snprintf(last_detail, sizeof last_detail, "%s", tr->transfer->reason_detail);
     protobuf_c_message_free_unpacked(&tr->base, NULL);
     if (*outcome == CARBON__V1__TRANSFER_OUTCOME__TRANSFER_OUTCOME_COMMITTED)
         cr_assert_eq(rc_wait_arrival(as(BJ, "registry"), id, 10000), 0);
@@ -329,6 +334,10 @@ Test(rules_on_use, daily_inflow_limit_aborts_the_transfer, .timeout = 120) {
     transfer_to_bj(5, &outcome, reason); /* 4500 g more would pass 10000 g */
     cr_assert_eq(outcome, CARBON__V1__TRANSFER_OUTCOME__TRANSFER_OUTCOME_ABORTED);
     cr_assert_str_eq(reason, "QUOTA_EXCEEDED");
+    /* the refusal names the rule and the room left (the source keeps CN-BJ's detail) */
+    cr_assert(strstr(last_detail, "inflow CN-TJ: room left 1000 g of 10000 g on UTC day ") == last_detail,
+              "%s", last_detail);
+    cr_assert(strstr(last_detail, ", asked 4500 g") != NULL, "%s", last_detail);
     cr_assert_eq(rc_total_g(as(BJ, "registry"), "bj-a"), 9000);
     cr_assert_eq(rc_total_g(as(TJ, "registry"), "tj-a"), 19950 - 10000);
     transfer_to_bj(1, &outcome, reason); /* 900 g: within the room left */

@@ -63,7 +63,7 @@ rule "$daemon_parts" "$core|^(gateway/rpc/|carbon/v1/|grpc/|gateway/[a-z_]+\\.h$
     "the daemon's parts do not see the services, gwctl or the wiring"
 forbid "$daemon_parts" '^gateway/(gateway|service_table)\.h$' \
     "the daemon's parts do not see the wiring"
-rule "gateway/services/*.[ch]" "$core|^(gateway/services/|gateway/rpc/|carbon/v1/|grpc/|gateway/(app|arena|config|log|metrics|pbconv|peer_rate|peers|server|service_table|tls|validate|identity)\\.h$)" \
+rule "gateway/services/*.[ch]" "$core|^(gateway/services/|gateway/rpc/|carbon/v1/|grpc/|gateway/(app|arena|config|log|metrics|pbconv|peer_rate|peers|region_set|server|service_table|tls|validate|identity)\\.h$)" \
     "a service sees the daemon's parts, not its wiring (gateway.h) or gwctl"
 
 if [ "$problems" -gt 0 ]; then

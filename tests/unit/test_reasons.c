@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "settlement/ledger.h"
 #include "settlement/reasons.h"
 
 #define SRC_BYTES_MAX (1u << 20)
@@ -285,4 +286,25 @@ Test(reasons, table_is_well_formed) {
     }
     cr_expect_null(reason_find("NO_ACCOUNT"), "merged into UNKNOWN_ACCOUNT");
     cr_expect_null(reason_find("PEER_UNREACHABLE"), "merged into PEER_UNAVAILABLE");
+}
+
+/* A peer's vote carries a reason and a detail: untrusted text. */
+Test(reasons, a_peers_detail_and_reason_are_checked) {
+    cr_assert(reason_detail_valid("", LEDGER_DETAIL_MAX));
+    cr_assert(reason_detail_valid("inflow CN-TJ: room left 1000 g of 10000 g", LEDGER_DETAIL_MAX));
+    cr_assert(!reason_detail_valid("line\nbreak", LEDGER_DETAIL_MAX));
+    cr_assert(!reason_detail_valid("\x1b[31mred", LEDGER_DETAIL_MAX));
+    cr_assert(!reason_detail_valid("\xe4\xb8\xad", LEDGER_DETAIL_MAX)); /* not ASCII */
+    char longest[LEDGER_DETAIL_MAX + 2];
+    memset(longest, 'a', sizeof longest);
+    longest[LEDGER_DETAIL_MAX] = '\0';
+    cr_assert(reason_detail_valid(longest, LEDGER_DETAIL_MAX));
+    longest[LEDGER_DETAIL_MAX] = 'a';
+    longest[LEDGER_DETAIL_MAX + 1] = '\0';
+    cr_assert(!reason_detail_valid(longest, LEDGER_DETAIL_MAX));
+    reason_t r;
+    cr_assert(reason_lookup("QUOTA_EXCEEDED", &r));
+    cr_assert_eq(r, REASON_QUOTA_EXCEEDED);
+    cr_assert(!reason_lookup("quota_exceeded", &r));
+    cr_assert(!reason_lookup("NO SUCH REASON", &r));
 }
