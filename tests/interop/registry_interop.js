@@ -40,6 +40,7 @@ const packageDefinition = protoLoader.loadSync(
 const proto = grpc.loadPackageDefinition(packageDefinition);
 const Registry = proto.carbon.v1.Registry;
 const Health = proto.grpc.health.v1.Health;
+const Operations = proto.carbon.v1.Operations;
 
 const ca = fs.readFileSync(path.join(PKI, 'ca.crt'));
 
@@ -317,6 +318,60 @@ async function main() {
     const a = await call(tj, 'GetAccount', { account_id: tjAccount, blocks_limit: 0 });
     assert.equal(a.total.grams, '4950', 'a refused request changes nothing');
     assert.equal(a.held.grams, '0');
+  });
+
+  await step('the same 12 rides issued at once in CN-TJ and CN-BJ are issued once each', async () => {
+    const run = `${hex128().slice(0, 8)}`;
+    const issue = (c, account, meth, fp) => call(c, 'Issue', {
+      issuance_id: hex128(), account_id: account, methodology_id: meth, vintage_year: 2026,
+      quantity_milli: '10000', activity_fingerprint: fp,
+    }).then(() => 'OK', (e) => e);
+    const rides = [];
+    for (let i = 0; i < 12; i++) {
+      // one ride, spelt as each region's platform reports it (normalised alike)
+      // (sent in turn first from either side)
+      const atTj = () => issue(tj, tjAccount, 'TJ-GT-01', `Card-${run}-${i} 2026-11-30`);
+      const atBj = () => issue(bj, bjAccount, 'BJ-GT-02', `  card-${run}-${i}   2026-11-30 `);
+      if (i % 2 === 0) { const a = atTj(); rides.push(Promise.all([a, atBj()])); }
+      else { const b = atBj(); rides.push(Promise.all([atTj(), b])); }
+    }
+    let tjWon = 0;
+    for (const [i, [a, b]] of (await Promise.all(rides)).entries()) {
+      assert.ok((a === 'OK') !== (b === 'OK'), `ride ${i}: exactly one issuance (CN-TJ ${a.details || a}, CN-BJ ${b.details || b})`);
+      const lost = a === 'OK' ? b : a;
+      const winner = a === 'OK' ? 'CN-TJ' : 'CN-BJ';
+      assert.equal(lost.code, grpc.status.ALREADY_EXISTS, `ride ${i}: ${lost.details}`);
+      assert.deepEqual(lost.metadata.get('carbon-reason').map(String), ['DUPLICATE_ISSUANCE']);
+      assert.ok(lost.details.includes(winner), `ride ${i} names ${winner}: ${lost.details}`);
+      tjWon += a === 'OK';
+    }
+    return `CN-TJ issued ${tjWon}, CN-BJ ${12 - tjWon}`;
+  });
+
+  await step('a compliance offset past its quota at CN-BJ is refused QUOTA_EXCEEDED with the room left', async () => {
+    const ops = client(Operations, TARGET['CN-BJ'], credentials('CN-BJ', 'operator'));
+    const beneficiary = `Interop Steel ${hex128().slice(0, 8)}`;
+    const o = await call(ops, 'RegisterObligation', { beneficiary, compliance_year: 2026, obligation_g: '100000' });
+    assert.equal(o.room_g, '5000', 'share 5/100 of 100000 g');
+    const retire = (points) => call(bj, 'Retire', {
+      retirement_id: hex128(), account_id: bjAccount, methodology_id: 'BJ-GT-02', amount_units: String(points),
+      purpose: 'RETIREMENT_PURPOSE_COMPLIANCE_OFFSET', beneficiary, compliance_year: 2026,
+    });
+    await call(bj, 'Issue', {
+      issuance_id: hex128(), account_id: bjAccount, methodology_id: 'BJ-GT-02', vintage_year: 2026,
+      quantity_milli: '200000', activity_fingerprint: `interop-${hex128()}`,
+    }); // 200 km at 53 g/km: 10600 g
+    await retire(400); // 4000 g of Beijing's own credits
+    const before = await call(bj, 'GetAccount', { account_id: bjAccount, blocks_limit: 0 });
+    const e = await refused(bj, 'Retire', {
+      retirement_id: hex128(), account_id: bjAccount, methodology_id: 'BJ-GT-02', amount_units: '200',
+      purpose: 'RETIREMENT_PURPOSE_COMPLIANCE_OFFSET', beneficiary, compliance_year: 2026,
+    }, grpc.status.FAILED_PRECONDITION, 'QUOTA_EXCEEDED');
+    assert.ok(e.details.includes('room left 100 point (1000 g)'), e.details);
+    const after = await call(bj, 'GetAccount', { account_id: bjAccount, blocks_limit: 0 });
+    assert.equal(after.total.grams, before.total.grams, 'a refused retirement changes nothing');
+    await retire(100); // exactly the room left
+    return e.details;
   });
 }
 
