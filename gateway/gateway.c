@@ -34,6 +34,7 @@
 #include "settlement/failpoint.h"
 
 #include <inttypes.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,9 +100,10 @@ static int gateway_store_config(struct gateway *gw, char *err, size_t errlen) {
     return 0;
 }
 
-/* The engine's decisions and recovery actions, one info line per leg:
- * transfer_committed / transfer_aborted (the commit point), and
- * recovery_presumed_abort, recovery_decision_resent,
+/* The engine's decisions and recovery actions: one info line per batch at
+ * its commit point (batch_decided: peer, committed, aborted) with a debug
+ * line per leg (transfer_committed / transfer_aborted), and one info line
+ * per leg for recovery_presumed_abort, recovery_decision_resent,
  * recovery_decision_learned (engine.h); heuristic_settled (warn), and the
  * alarms heuristic_mixed and decision_conflict (error). */
 static void gateway_engine_event(void *ctx, const engine_event_t *ev) {
@@ -114,6 +116,7 @@ static void gateway_engine_event(void *ctx, const engine_event_t *ev) {
         [ENGINE_EVENT_HEURISTIC_SETTLED] = "heuristic_settled",
         [ENGINE_EVENT_HEURISTIC_MIXED] = "heuristic_mixed",
         [ENGINE_EVENT_DECISION_CONFLICT] = "decision_conflict",
+        [ENGINE_EVENT_BATCH_DECIDED] = "batch_decided",
     };
     CARBON_ASSERT((size_t)ev->kind < sizeof names / sizeof names[0]);
     const char *event = names[ev->kind];
@@ -129,13 +132,19 @@ static void gateway_engine_event(void *ctx, const engine_event_t *ev) {
                  transfer_state_name(ev->state), "outcome", ev->reason);
         return;
     }
+    if (ev->kind == ENGINE_EVENT_BATCH_DECIDED) {
+        log_info(event, "{s:s, s:I, s:I}", "peer", ev->peer, "committed", (json_int_t)ev->committed_n,
+                 "aborted", (json_int_t)ev->aborted_n);
+        return;
+    }
+    log_level_t level = ev->kind == ENGINE_EVENT_DECIDED ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO;
     if (ev->kind == ENGINE_EVENT_DECIDED)
         event = ev->state == TRANSFER_STATE_COMMITTED ? "transfer_committed" : "transfer_aborted";
     if (ev->reason[0] != '\0')
-        log_info(event, "{s:s, s:s, s:s, s:s}", "transfer_id", ev->tid, "peer", ev->peer, "state",
+        log_event(level, event, "{s:s, s:s, s:s, s:s}", "transfer_id", ev->tid, "peer", ev->peer, "state",
                  transfer_state_name(ev->state), "reason", ev->reason);
     else
-        log_info(event, "{s:s, s:s, s:s}", "transfer_id", ev->tid, "peer", ev->peer, "state",
+        log_event(level, event, "{s:s, s:s, s:s}", "transfer_id", ev->tid, "peer", ev->peer, "state",
                  transfer_state_name(ev->state));
 }
 

@@ -362,7 +362,7 @@ static void engine_event(const engine_t *e, engine_event_kind_t kind, const char
                          const char *peer, transfer_state_t state, const char *reason) {
     CARBON_ASSERT(e != NULL && tid != NULL && peer != NULL);
     if (e->cfg.on_event == NULL) return;
-    engine_event_t ev = {kind, tid, peer, state, reason != NULL ? reason : ""};
+    engine_event_t ev = {kind, tid, peer, state, reason != NULL ? reason : "", 0, 0};
     e->cfg.on_event(e->cfg.event_ctx, &ev);
 }
 
@@ -561,6 +561,13 @@ static size_t engine_batch_complete(engine_t *e, engine_peer_t *p, size_t n, int
         engine_notify(e, leg);
     }
     CARBON_ASSERT(decided <= n);
+    if (decided > 0 && e->cfg.on_event != NULL) {
+        size_t committed_n = 0;
+        for (size_t j = 0; j < decided; j++) committed_n += b->verdicts[j] == TRANSFER_DECISION_COMMIT;
+        engine_event_t ev = {ENGINE_EVENT_BATCH_DECIDED, "", p->region, TRANSFER_STATE_NONE, "",
+                             committed_n, decided - committed_n};
+        e->cfg.on_event(e->cfg.event_ctx, &ev);
+    }
     return decided;
 }
 

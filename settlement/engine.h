@@ -49,6 +49,8 @@ typedef enum {
                                        outcome than the coordinator's (either side) */
     ENGINE_EVENT_DECISION_CONFLICT, /* a peer answered a decision with the other one
                                        without recording it HEURISTIC_MIXED */
+    ENGINE_EVENT_BATCH_DECIDED,     /* once per batch after its legs' DECIDED events: tid "",
+                                       committed_n and aborted_n of the batch to peer */
 } engine_event_kind_t;
 
 typedef struct {
@@ -58,6 +60,7 @@ typedef struct {
     transfer_state_t state; /* COMMITTED, ABORTED (or, for a presumed abort that
                                found the leg decided already, what it found) */
     const char *reason; /* "" or the abort reason */
+    size_t committed_n, aborted_n; /* BATCH_DECIDED only */
 } engine_event_t;
 
 /* Called from engine threads, concurrently: must be thread-safe and must not

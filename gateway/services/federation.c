@@ -327,21 +327,35 @@ out:
 }
 
 /* Logs what the destination did with decision d from source: a forced
- * leg settled, a decision applied, a COMMIT its serials' origin denies
- * (error: ORIGIN_DENIED, listed) or has not confirmed yet. */
+ * leg settled, a decision applied (debug: the Decide's summary line is
+ * info), a COMMIT its serials' origin denies (error: ORIGIN_DENIED,
+ * listed) or has not confirmed yet. */
 static void federation_log_applied(const ledger_dest_decision_t *d, const char *source) {
     CARBON_ASSERT(d != NULL && source != NULL);
     if (d->heuristic_outcome[0] != '\0' && d->applied != TRANSFER_DECISION_MIXED)
         log_warn("heuristic_settled", "{s:s, s:s, s:s}", "transfer_id", d->tid, "peer", source,
                  "outcome", d->heuristic_outcome);
     if (d->applied == TRANSFER_DECISION_COMMIT || d->applied == TRANSFER_DECISION_ABORT)
-        log_info("transfer_decision_applied", "{s:s, s:s, s:s}", "transfer_id", d->tid, "source",
+        log_debug("transfer_decision_applied", "{s:s, s:s, s:s}", "transfer_id", d->tid, "source",
                  source, "state", transfer_state_name(transfer_state_of_decision(d->applied)));
     if (d->origin_confirm == TRANSFER_DECISION_ABORT)
         log_error("origin_denied", "{s:s, s:s, s:s}", "transfer_id", d->tid, "source", source, "action",
                   "the serials' origin did not commit this leg: the credit stays pending; gwctl indoubt lists it");
     else if (d->applied == TRANSFER_DECISION_UNKNOWN && d->origin_confirm != 0)
         log_info("origin_confirmation_pending", "{s:s, s:s}", "transfer_id", d->tid, "source", source);
+}
+
+/* One info line per Decide: how many of its n legs were applied committed
+ * and aborted here (the per-leg lines are debug). */
+static void federation_log_decide(const ledger_dest_decision_t *d, size_t n, const char *source) {
+    CARBON_ASSERT(d != NULL && source != NULL);
+    json_int_t committed = 0, aborted = 0;
+    for (size_t i = 0; i < n; i++) {
+        committed += d[i].applied == TRANSFER_DECISION_COMMIT;
+        aborted += d[i].applied == TRANSFER_DECISION_ABORT;
+    }
+    log_info("decisions_applied", "{s:s, s:I, s:I, s:I}", "source", source, "legs", (json_int_t)n, "committed",
+             committed, "aborted", aborted);
 }
 
 void federation_decide(server_call_t *call, const ProtobufCMessage *request) {
@@ -409,6 +423,7 @@ void federation_decide(server_call_t *call, const ProtobufCMessage *request) {
     }
     CARBON_ASSERT(resp.n_acks == n);
     server_reply_ok(call, &resp.base);
+    federation_log_decide(d, n, req->source_region);
     arena_free(&a);
     free(d);
 }

@@ -333,11 +333,14 @@ Test(gateway_ops, decisions_and_a_peer_outage_are_logged_once) {
     char tid[33], needle[128];
     rc_new_id(tid);
     cr_assert_eq(transfer(tid), CARBON__V1__TRANSFER_OUTCOME__TRANSFER_OUTCOME_COMMITTED);
-    snprintf(needle, sizeof needle, "\"event\":\"transfer_committed\",\"transfer_id\":\"%s\"", tid);
-    cr_expect_eq(wait_log(TJ, needle, 1, LOG_WAIT_MS), 1, "no commit event for %s", tid);
-    snprintf(needle, sizeof needle, "\"event\":\"transfer_decision_applied\",\"transfer_id\":\"%s\"",
-             tid);
-    cr_expect_eq(wait_log(BJ, needle, 1, LOG_WAIT_MS), 1, "CN-BJ logged no decision for %s", tid);
+    /* at info, one line per batch at each end; the per-leg lines are debug */
+    const char *batch_committed = "\"event\":\"batch_decided\",\"peer\":\"CN-BJ\",\"committed\":1,\"aborted\":0";
+    cr_expect_eq(wait_log(TJ, batch_committed, 1, LOG_WAIT_MS), 1, "no batch line for %s", tid);
+    const char *applied = "\"event\":\"decisions_applied\",\"source\":\"CN-TJ\",\"legs\":1,\"committed\":1";
+    cr_expect_eq(wait_log(BJ, applied, 1, LOG_WAIT_MS), 1, "CN-BJ logged no decision for %s", tid);
+    snprintf(needle, sizeof needle, "\"transfer_id\":\"%s\"", tid);
+    cr_expect_eq(federation_log_count(g_fed, TJ, needle), 0, "a per-leg line at info for %s", tid);
+    cr_expect_eq(federation_log_count(g_fed, BJ, needle), 0, "a per-leg line at info for %s", tid);
 
     const char *down = "\"event\":\"peer_down\",\"peer\":\"CN-BJ\"";
     const char *up = "\"event\":\"peer_up\",\"peer\":\"CN-BJ\"";
@@ -352,8 +355,8 @@ Test(gateway_ops, decisions_and_a_peer_outage_are_logged_once) {
     char tid2[33];
     rc_new_id(tid2);
     cr_assert_eq(transfer(tid2), CARBON__V1__TRANSFER_OUTCOME__TRANSFER_OUTCOME_ABORTED);
-    snprintf(needle, sizeof needle, "\"event\":\"transfer_aborted\",\"transfer_id\":\"%s\"", tid2);
-    cr_expect_eq(wait_log(TJ, needle, 1, LOG_WAIT_MS), 1, "no abort event for %s", tid2);
+    const char *batch_aborted = "\"event\":\"batch_decided\",\"peer\":\"CN-BJ\",\"committed\":0,\"aborted\":1";
+    cr_expect_eq(wait_log(TJ, batch_aborted, 1, LOG_WAIT_MS), 1, "no abort batch line for %s", tid2);
     long long left = 6000 - (proc_now_ms() - t0);
     if (left > 0) proc_sleep_ms((int)left);
     cr_expect_eq(federation_log_count(g_fed, TJ, down), down0 + 1);
