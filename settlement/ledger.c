@@ -557,6 +557,26 @@ int ledger_source_ack(store_t *st, const char *peer, const char *const *tids, si
 
 /* ---- transfers: destination --------------------------------------------------- */
 
+/* Reads a prepare script's answer r (freed here): per leg "Y"/"N", the
+ * reason and its detail, into p[0..n). LEDGER_OK, or LEDGER_ESTORE with err
+ * when the answer has another shape. */
+static int ledger_votes_read(redisReply *r, const char *script, ledger_prepare_t *p, size_t n, char *err,
+                             size_t errlen) {
+    CARBON_ASSERT(r != NULL && script != NULL && p != NULL);
+    if (r->elements != 3 * n) {
+        snprintf(err, errlen, "%s: %zu results for %zu legs", script, r->elements, n);
+        freeReplyObject(r);
+        return LEDGER_ESTORE;
+    }
+    for (size_t i = 0; i < n; i++) {
+        p[i].vote_yes = strcmp(ledger_str(r, 3 * i), "Y") == 0;
+        ledger_copy(p[i].reason, sizeof p[i].reason, ledger_str(r, 3 * i + 1));
+        ledger_copy(p[i].detail, sizeof p[i].detail, ledger_str(r, 3 * i + 2));
+    }
+    freeReplyObject(r);
+    return LEDGER_OK;
+}
+
 int ledger_dest_prepare(store_t *st, const char *source_region, uint64_t batch_seq,
                         const char *batch_totals, ledger_prepare_t *p, size_t n,
                         uint32_t inflight_max, uint64_t inflow_max_g, uint64_t now_ms, char *err,
@@ -593,18 +613,7 @@ int ledger_dest_prepare(store_t *st, const char *source_region, uint64_t batch_s
     redisReply *r;
     int rc = ledger_run(st, "dest_prepare", &a, &r, err, errlen);
     if (rc != LEDGER_OK) return rc;
-    if (r->elements != 3 * n) {
-        snprintf(err, errlen, "dest_prepare: %zu results for %zu legs", r->elements, n);
-        freeReplyObject(r);
-        return LEDGER_ESTORE;
-    }
-    for (size_t i = 0; i < n; i++) {
-        p[i].vote_yes = strcmp(ledger_str(r, 3 * i), "Y") == 0;
-        ledger_copy(p[i].reason, sizeof p[i].reason, ledger_str(r, 3 * i + 1));
-        ledger_copy(p[i].detail, sizeof p[i].detail, ledger_str(r, 3 * i + 2));
-    }
-    freeReplyObject(r);
-    return LEDGER_OK;
+    return ledger_votes_read(r, "dest_prepare", p, n, err, errlen);
 }
 
 int ledger_origin_prepare(store_t *st, const char *source_region, ledger_prepare_t *p, size_t n,
@@ -632,18 +641,7 @@ int ledger_origin_prepare(store_t *st, const char *source_region, ledger_prepare
     redisReply *r;
     int rc = ledger_run(st, "origin_prepare", &a, &r, err, errlen);
     if (rc != LEDGER_OK) return rc;
-    if (r->elements != 2 * n) {
-        snprintf(err, errlen, "origin_prepare: %zu results for %zu legs", r->elements, n);
-        freeReplyObject(r);
-        return LEDGER_ESTORE;
-    }
-    for (size_t i = 0; i < n; i++) {
-        p[i].vote_yes = strcmp(ledger_str(r, 2 * i), "Y") == 0;
-        ledger_copy(p[i].reason, sizeof p[i].reason, ledger_str(r, 2 * i + 1));
-        p[i].detail[0] = '\0';
-    }
-    freeReplyObject(r);
-    return LEDGER_OK;
+    return ledger_votes_read(r, "origin_prepare", p, n, err, errlen);
 }
 
 int ledger_dest_decide(store_t *st, const char *source_region, ledger_dest_decision_t *d,

@@ -20,7 +20,8 @@
 -- Audit: one 'origin-prepare' entry per leg voted yes (ids: the transfer, the
 -- destination account "REGION/ID", the source account "REGION/ID"; blocks:
 -- the blocks locked; details: source region). Legs voted no leave no entry.
--- Returns per leg: "Y" or "N", then the reason ("" for yes).
+-- Returns per leg: "Y" or "N", then the reason ("" for yes), then its detail
+-- ("": as dest_prepare.lua answers, so that one parser reads both).
 local REFUSED_KEPT_MAX_MS, REFUSED_GRACE_MS, REFUSED_PER_MINUTE = 60000, 60000, 10000
 local now_ms, source, n = num(ARGV[1]), ARGV[2], num(ARGV[3])
 local inflight_max = num(ARGV[4 + n * 6])
@@ -31,6 +32,7 @@ local out = {}
 local function vote(yes, reason)
   out[#out + 1] = yes and 'Y' or 'N'
   out[#out + 1] = reason
+  out[#out + 1] = ''
 end
 
 -- Checks and locks the blocks one by one (so that two blocks of the leg
