@@ -25,10 +25,10 @@ case "$seconds" in '' | *[!0-9]*) jjj_log "usage: $0 [SECONDS] [BUILD_DIR]"; exi
 episodes=$(( seconds / 300 > 0 ? seconds / 300 : 1 ))
 
 jjj_install $JJJ_PACKAGES_RUN $JJJ_PACKAGES_TEST
-if [ ! -x "$build/test_bank" ] || [ ! -x "$build/gatewayd" ]; then
+if [ ! -x "$build/test_bank" ] || [ ! -x "$build/gatewayd" ] || [ ! -x "$build/gwctl" ]; then
     cmake -S "$JJJ_ROOT" -B "$build" -DSANITIZE=ON -DCMAKE_BUILD_TYPE=Debug -DFUZZ=OFF >&2
 fi
-cmake --build "$build" -j"$(nproc)" --target test_bank gatewayd dev_pki >&2
+cmake --build "$build" -j"$(nproc)" --target test_bank gatewayd gwctl dev_pki >&2
 
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:strict_string_checks=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
