@@ -98,17 +98,13 @@ check() {
 
 # run NAME EXPECT PAN_CFLAGS PAN_ARGS SPIN_DEFINES...: starts check in the
 # background once fewer than JOBS checks run; finish waits for all of them.
+# (It polls the job table: wait -n would miss a job that ended just before.)
 names=()
-running=0
 run() {
-    if [ "$running" -ge "$JOBS" ]; then
-        wait -n
-        running=$((running - 1))
-    fi
+    while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do sleep 0.2; done
     names+=("$1")
     rm -f "$work_dir/$1.report" "$work_dir/$1.status"
     ( check "$@" >"$work_dir/$1.report" 2>&1; echo $? >"$work_dir/$1.status" ) &
-    running=$((running + 1))
 }
 
 # finish: waits for every check, prints the reports in the order run was
@@ -126,7 +122,16 @@ finish() {
     done
     exit $failed
 }
-trap 'kill $(jobs -p) 2>/dev/null; exit 1' INT TERM
+# tree PID: PID and its descendants (read from /proc), parents first.
+tree() {
+    local d
+    echo "$1"
+    for d in /proc/[0-9]*; do
+        [ "$(sed 's/.*) [A-Za-z] \([0-9]*\).*/\1/' "$d/stat" 2>/dev/null)" = "$1" ] && tree "${d#/proc/}"
+    done
+}
+# Stopped (by ctest's timeout, ^C): the checks' processes stop too.
+trap 'kill $(for j in $(jobs -p); do tree "$j"; done) 2>/dev/null; exit 1' INT TERM
 
 # -O2 pays for its compile time (about 15 s) on the large searches only.
 SAFE="-O2 -DSAFETY -DNOBOUNDCHECK" # no state compression: faster, and memory suffices
