@@ -9,7 +9,8 @@
 #   scripts/run-model.sh [WORK_DIR]     (default build-model/)
 #
 # MODEL_MEM_MB (default 4096) bounds each verifier's memory, MODEL_RUN_SECONDS
-# (default 3600) each search's time. Each search uses one core.
+# (default 3600) each search's time. Each search uses one core; MODEL_JOBS
+# (default: the number of cores) searches run at a time.
 set -euo pipefail
 
 JJJ_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

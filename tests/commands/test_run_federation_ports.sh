@@ -17,19 +17,25 @@ BIN="$(cd "$2" && pwd)"
 REGIONS=(CN-TJ CN-BJ CN-HE)
 
 work="$(mktemp -d /tmp/run-fed-ports.XXXXXX)"
-cleanup() {
+cleanup() { # both run folders stop at once (each stop waits for its processes)
     for d in a b; do
         [ -d "$work/$d" ] && RUN_DIR="$work/$d" JJJ_BIN_DIR="$BIN" \
-            bash "$SRC/scripts/run-federation.sh" stop >/dev/null 2>&1 || true
+            bash "$SRC/scripts/run-federation.sh" stop >/dev/null 2>&1 &
     done
+    wait
     rm -rf "$work"
 }
 trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
 # The same development PKI in both, made beforehand, so both starts reach
-# their port choices at the same moment.
-bash "$SRC/certs/make-dev-pki.sh" --force "$work/pki" >/dev/null
+# their port choices at the same moment: the build's (made by the same
+# script), or a new one if BIN_DIR has none.
+if [ -f "$BIN/pki/ca.crt" ] && [ -f "$BIN/pki/CN-TJ-audit-signing.key" ]; then
+    cp -r "$BIN/pki" "$work/pki"
+else
+    bash "$SRC/certs/make-dev-pki.sh" --force "$work/pki" >/dev/null
+fi
 for d in a b; do mkdir -p "$work/$d" && cp -r "$work/pki" "$work/$d/pki"; done
 
 for d in a b; do

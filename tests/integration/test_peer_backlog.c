@@ -27,8 +27,8 @@
 #define TJ 0
 #define BJ 1
 #define HE 2
-#define THREADS 64
-#define PER_THREAD 17 /* 64 * 17 = 1088 legs to BJ: more than one recovery scan */
+#define THREADS 128 /* each transfer waits out its leg expiry: as many at once as the rounds allow */
+#define PER_THREAD 9 /* 128 * 9 = 1152 legs to BJ: more than one recovery scan */
 
 static federation_t *fed;
 
@@ -97,7 +97,7 @@ Test(peer_backlog, drains_in_the_peers_chunks_and_hides_no_other_peer) {
                           100000000, "backlog-activity", NULL, &st),
                  GRPC_STATUS_OK, "%s", st.details);
 
-    /* the backlog: BJ frozen, 1088 transfers abort and their decisions wait */
+    /* the backlog: BJ frozen, 1152 transfers abort and their decisions wait */
     cr_assert_eq(federation_sigstop(fed, BJ), 0);
     long long t0 = proc_now_ms();
     pthread_t th[THREADS];

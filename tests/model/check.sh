@@ -12,6 +12,10 @@
 # Fails on any counterexample of a configuration that must hold (and prints
 # its trail with spin -t -p), on a search that did not finish (depth limit or
 # memory), and on a variant that must fail but passes. Needs spin and cc.
+#
+# The configurations run concurrently, at most MODEL_JOBS at a time (default:
+# the number of cores, nproc), each in its own directory and writing its own
+# report; the reports are printed in the order of the configurations below.
 set -u
 src_dir=${1:?usage: check.sh SOURCE_DIR WORK_DIR [quick|long]}
 work_dir=${2:?usage: check.sh SOURCE_DIR WORK_DIR [quick|long]}
@@ -26,23 +30,27 @@ command -v spin >/dev/null || {
 }
 command -v cc >/dev/null || { echo "check.sh: no C compiler (cc)" >&2; exit 1; }
 [ -r "$model" ] || { echo "check.sh: $model not found" >&2; exit 1; }
+JOBS=${MODEL_JOBS:-$(nproc 2>/dev/null || echo 1)}
+case "$JOBS" in ''|*[!0-9]*|0) echo "check.sh: MODEL_JOBS must be a positive integer" >&2; exit 1 ;; esac
 mkdir -p "$work_dir" || exit 1
 
-failed=0
-
-# run NAME EXPECT(pass|fail) PAN_CFLAGS PAN_ARGS SPIN_DEFINES...
-run() {
-    local name=$1 expect=$2 cflags=$3 panargs=$4
+# check NAME EXPECT(pass|fail) PAN_CFLAGS PAN_ARGS SPIN_DEFINES...
+# Runs one configuration in $work_dir/NAME and prints its report; its exit
+# status is 0 when the result is the expected one, 1 otherwise. It runs in
+# a background job (see run below), so it reports by exit status only.
+check() {
+    local name=$1 expect=$2 cflags=$3 panargs=$4 failed=0
     shift 4
     local dir="$work_dir/$name"
-    rm -rf "$dir" && mkdir -p "$dir" && cp "$model" "$dir/settlement.pml" || return 1
+    rm -rf "$dir" && mkdir -p "$dir" && cp "$model" "$dir/settlement.pml" ||
+        { echo "FAIL $name: could not prepare $dir"; return 1; }
     local t0=$SECONDS
     if ! (cd "$dir" && spin -a "$@" settlement.pml >spin.log 2>&1); then
-        echo "FAIL $name: spin -a failed"; cat "$dir/spin.log"; failed=1; return
+        echo "FAIL $name: spin -a failed"; cat "$dir/spin.log"; return 1
     fi
     # shellcheck disable=SC2086
     if ! (cd "$dir" && cc -w -DMEMLIM="$MEM_MB" $cflags -o pan pan.c >cc.log 2>&1); then
-        echo "FAIL $name: cc pan.c failed"; cat "$dir/cc.log"; failed=1; return
+        echo "FAIL $name: cc pan.c failed"; cat "$dir/cc.log"; return 1
     fi
     # shellcheck disable=SC2086
     (cd "$dir" && timeout -s INT "$RUN_SECONDS" ./pan $panargs >pan.log 2>&1)
@@ -53,8 +61,7 @@ run() {
     mem=$(sed -n 's/^ *\([0-9.]*\)\s*total actual memory usage.*/\1/p' "$dir/pan.log" | tail -1)
     local figures="states=${states:-?} memory_mb=${mem:-?} seconds=$secs  (spin $*)"
     if [ -z "$errors" ]; then
-        echo "FAIL $name: the verifier did not finish  $figures"; tail -20 "$dir/pan.log"; failed=1
-        return
+        echo "FAIL $name: the verifier did not finish  $figures"; tail -20 "$dir/pan.log"; return 1
     fi
     if [ "$errors" = 0 ] && grep -q "Interrupted" "$dir/pan.log"; then
         if [ "$mode" = long ]; then
@@ -62,7 +69,7 @@ run() {
         else
             echo "FAIL $name: stopped at the time limit (MODEL_RUN_SECONDS=$RUN_SECONDS)  $figures"; failed=1
         fi
-        return
+        return $failed
     fi
     if [ "$expect" = pass ]; then
         if [ "$errors" != 0 ]; then
@@ -70,24 +77,61 @@ run() {
             (cd "$dir" && spin -t -p "$@" settlement.pml) | grep -E "MODEL VIOLATION|proc .*\[" |
                 grep -vE "\[\(1\)\]|\[else\]|\[skip\]|\[goto |\[break\]"
             (cd "$dir" && spin -t "$@" settlement.pml) | grep "MODEL VIOLATION"
-            failed=1; return
+            return 1
         fi
         if grep -qE "max search depth too small|out of memory|Search not completed|reached -DMEMLIM" \
                 "$dir/pan.log"; then
             echo "FAIL $name: the search was cut short (depth or memory)  $figures"
-            grep -E "max search depth|out of memory|not completed|MEMLIM" "$dir/pan.log"; failed=1; return
+            grep -E "max search depth|out of memory|not completed|MEMLIM" "$dir/pan.log"; return 1
         fi
         echo "ok   $name: no counterexample  $figures"
     else
         if [ "$errors" = 0 ]; then
-            echo "FAIL $name: this known-wrong variant yields no counterexample  $figures"; failed=1
-            return
+            echo "FAIL $name: this known-wrong variant yields no counterexample  $figures"; return 1
         fi
         local what
         what=$(cd "$dir" && spin -t "$@" settlement.pml 2>&1 | grep -m1 "MODEL VIOLATION" | sed 's/^ *//')
         echo "ok   $name: counterexample as it must: ${what:-assertion}  $figures"
     fi
+    return 0
 }
+
+# run NAME EXPECT PAN_CFLAGS PAN_ARGS SPIN_DEFINES...: starts check in the
+# background once fewer than JOBS checks run; finish waits for all of them.
+# (It polls the job table: wait -n would miss a job that ended just before.)
+names=()
+run() {
+    while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do sleep 0.2; done
+    names+=("$1")
+    rm -f "$work_dir/$1.report" "$work_dir/$1.status"
+    ( check "$@" >"$work_dir/$1.report" 2>&1; echo $? >"$work_dir/$1.status" ) &
+}
+
+# finish: waits for every check, prints the reports in the order run was
+# called, and exits 1 if any check failed or left no status.
+finish() {
+    wait
+    local name status failed=0
+    for name in "${names[@]}"; do
+        cat "$work_dir/$name.report" 2>/dev/null
+        status=$(cat "$work_dir/$name.status" 2>/dev/null)
+        if [ "$status" != 0 ]; then
+            [ -n "$status" ] || echo "FAIL $name: the check ended without a status"
+            failed=1
+        fi
+    done
+    exit $failed
+}
+# tree PID: PID and its descendants (read from /proc), parents first.
+tree() {
+    local d
+    echo "$1"
+    for d in /proc/[0-9]*; do
+        [ "$(sed 's/.*) [A-Za-z] \([0-9]*\).*/\1/' "$d/stat" 2>/dev/null)" = "$1" ] && tree "${d#/proc/}"
+    done
+}
+# Stopped (by ctest's timeout, ^C): the checks' processes stop too.
+trap 'kill $(for j in $(jobs -p); do tree "$j"; done) 2>/dev/null; exit 1' INT TERM
 
 # -O2 pays for its compile time (about 15 s) on the large searches only.
 SAFE="-O2 -DSAFETY -DNOBOUNDCHECK" # no state compression: faster, and memory suffices
@@ -135,4 +179,4 @@ run mut_no_heur_flag fail "$FIND" "-m200000 -w24" -DMUT_NO_HEUR_FLAG -DONE_TRANS
 # a hostile source gets one serial credited twice (tests/model/README.md).
 run design_naive_origin fail "$FIND" "-m200000 -w24" -DNAIVE_ORIGIN -DFORGES=1 $QUIET
 
-exit $failed
+finish
