@@ -94,6 +94,16 @@ jjj_build() {
 }
 
 # True if something listens on 127.0.0.1:$1.
+# jjj_alive PID: true while PID runs. A zombie (exited, not yet reaped by its
+# parent, which for a daemon is PID 1 and may reap it late) counts as stopped.
+jjj_alive() {
+    kill -0 "$1" 2>/dev/null || return 1
+    local stat
+    stat="$(cat "/proc/$1/stat" 2>/dev/null)" || return 1
+    stat="${stat##*) }"
+    [ "${stat%% *}" != Z ]
+}
+
 jjj_port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 # Prints a free loopback port at or above $1.

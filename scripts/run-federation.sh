@@ -47,9 +47,9 @@ stop_pidfile() {
     [ -f "$pidf" ] || { echo 0; return 0; }
     pid="$(cat "$pidf")"
     rm -f "$pidf"
-    kill -0 "$pid" 2>/dev/null || { echo 0; return 0; }
+    jjj_alive "$pid" || { echo 0; return 0; }
     kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    for _ in $(seq 1 100); do jjj_alive "$pid" || break; sleep 0.1; done
     kill -KILL "$pid" 2>/dev/null || true
     echo 1
 }
