@@ -5,7 +5,7 @@
 # a peer down long enough for a backlog of more than 4 x batch_legs_max legs
 # every 300 s, operators forcing decisions on legs of a paused coordinator
 # every 300 s (the episodes alternate, one every 150 s), third-region serials.
-# The default suite runs it for 90 s (ctest fault_bank_short).
+# The default suite runs it for 60 s (ctest fault_bank_short).
 #
 #   scripts/run-bank.sh [SECONDS] [BUILD_DIR]   (default 1800, build-asan/)
 #
