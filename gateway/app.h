@@ -43,6 +43,7 @@ struct gateway {
     struct integrator *integrator; /* gateway/integrator.h: the audit log's tree */
     struct activities *activities; /* services/activities.h; NULL: activities not keyed */
     char lease_owner[64];          /* this gateway's name for leases: host:pid:nonce */
+    struct sentinel_watch *sentinel_watch; /* settlement/sentinel_watch.h; NULL without Sentinels */
 };
 
 /* Per server thread: its own store connection (hiredis is not thread-safe). */

@@ -422,6 +422,9 @@ int metrics_render(metrics_t *m, char *buf, size_t buflen) {
     mo_header(&o, "carbon_store_errors_total", "counter",
               "Store calls that ended without an ordinary reply, over every connection.");
     mo_printf(&o, "carbon_store_errors_total %" PRIu64 "\n", store_process_errors());
+    mo_header(&o, "carbon_store_primary_switches_total", "counter",
+              "Failovers of the store announced by Sentinel (+switch-master) and followed.");
+    mo_printf(&o, "carbon_store_primary_switches_total %" PRIu64 "\n", store_primary_switches());
 
     mo_header(&o, "carbon_peer_rpcs_total", "counter", "Federation RPCs sent to peers.");
     for (size_t i = 0; i < m->peers_n; i++)
