@@ -89,16 +89,24 @@ static void sw_switched(sentinel_watch_t *w, const char *new_addr) {
     if (w->on_switch != NULL) w->on_switch(w->arg, w->cfg.master_name, old, new_addr);
 }
 
-/* Asks Sentinel i for the primary now (a switch missed while unsubscribed). */
-static void sw_ask(sentinel_watch_t *w, size_t i) {
+/* Asks Sentinel i for the primary now (a switch missed while unsubscribed):
+ * 0, or -1 if it did not answer with an address. */
+static int sw_ask(sentinel_watch_t *w, size_t i) {
     CARBON_ASSERT(w != NULL && i < w->cfg.sentinels_n);
     char host[SENTINEL_HOST_MAX], why[128], addr[SW_ADDR_MAX];
     int port = 0;
     if (sentinel_ask(w->cfg.sentinel_host[i], w->cfg.sentinel_port[i], w->cfg.master_name,
                      w->cfg.connect_timeout_ms, host, sizeof host, &port, why, sizeof why) != 0)
-        return;
+        return -1;
     snprintf(addr, sizeof addr, "%s:%d", host, port);
     sw_switched(w, addr);
+    return 0;
+}
+
+static long long sw_now_ms(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
 /* Connects to Sentinel i and subscribes to +switch-master: the context, or NULL. */
@@ -136,10 +144,17 @@ static void sw_message(sentinel_watch_t *w, const redisReply *r) {
         sw_switched(w, new_addr);
 }
 
-/* Reads messages from c until stop, an error or end of file. */
-static void sw_listen(sentinel_watch_t *w, redisContext *c) {
-    CARBON_ASSERT(w != NULL && c != NULL);
+/* Reads messages from Sentinel i's connection c until stop, an error, end
+ * of file, or a periodic ask that this Sentinel no longer answers (a frozen
+ * Sentinel would otherwise keep a silent subscription). */
+static void sw_listen(sentinel_watch_t *w, redisContext *c, size_t i) {
+    CARBON_ASSERT(w != NULL && c != NULL && i < w->cfg.sentinels_n);
+    long long asked_ms = sw_now_ms();
     while (!atomic_load(&w->stop)) {
+        if (sw_now_ms() - asked_ms >= SENTINEL_WATCH_ASK_MS) {
+            if (sw_ask(w, i) != 0) return;
+            asked_ms = sw_now_ms();
+        }
         struct pollfd p = {.fd = c->fd, .events = POLLIN, .revents = 0};
         int n = poll(&p, 1, SENTINEL_WATCH_POLL_MS);
         if (n < 0 && errno == EINTR) continue;
@@ -181,8 +196,8 @@ static void *sw_main(void *arg) {
         if (c != NULL) {
             backoff_ms = initial;
             w->next = i; /* stay with a Sentinel that answered */
-            sw_ask(w, i); /* after SUBSCRIBE: no switch falls between the two */
-            sw_listen(w, c);
+            (void)sw_ask(w, i); /* after SUBSCRIBE: no switch falls between the two */
+            sw_listen(w, c, i);
             redisFree(c);
             w->next = (i + 1) % w->cfg.sentinels_n;
         }

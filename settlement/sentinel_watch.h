@@ -8,7 +8,9 @@
  * backoff). It polls that connection with a bound (SENTINEL_WATCH_POLL_MS),
  * so it stops promptly. On a message naming cfg.master_name, and also when a
  * (re)subscription finds that the Sentinel names another primary than the
- * last one known (a switch announced while nobody listened), it calls
+ * last one known (a switch announced while nobody listened; it also asks
+ * every SENTINEL_WATCH_ASK_MS, and moves to the next Sentinel if that one
+ * does not answer), it calls
  * store_primary_switched(): each store_t of the process with Sentinels then
  * reconnects before its next command (store.h), through the Sentinels and
  * ROLE as always. An announcement is a hint, never trusted alone.
@@ -26,6 +28,8 @@
 #define SENTINEL_WATCH_POLL_MS 200          /* longest wait between checks of stop */
 #define SENTINEL_WATCH_MESSAGE_MAX 512      /* bytes of one +switch-master payload */
 #define SENTINEL_WATCH_BACKOFF_MS_MIN 100   /* between two failed Sentinel connections */
+#define SENTINEL_WATCH_ASK_MS 5000          /* the subscribed Sentinel is also asked
+                                               this often; no answer: the next one */
 
 typedef struct sentinel_watch sentinel_watch_t;
 

@@ -265,6 +265,58 @@ Test(store_ha, follows_switch_master_before_any_call, .fini = fini, .timeout = T
     cr_assert_eq(proc_signal(g_ha->redis[0]->pid, SIGCONT), 0);
 }
 
+/* The Sentinel the watcher listens to freezes (SIGSTOP) and then the primary
+ * is paused: the other two Sentinels fail over, and the watcher, whose
+ * periodic ask of its Sentinel gets no answer, moves to another one and
+ * learns the switch there, before any call is sent to the paused primary. */
+Test(store_ha, watcher_leaves_a_frozen_sentinel, .fini = fini, .timeout = TEST_TIMEOUT_S) {
+    if (getenv("STORE_HA_LONG") == NULL)
+        cr_skip_test("about 20 s: run with STORE_HA_LONG=1 (scripts/run-ha-tests.sh)");
+    start_ha("tj", NULL);
+    store_config_t cfg;
+    cfg_for_sentinels(&cfg, "CN-TJ", 0);
+    char err[ERR_MAX] = "";
+    g_store = store_open(&cfg, err, sizeof err);
+    cr_assert_not_null(g_store, "%s", err);
+    sentinel_watch_t *w = sentinel_watch_start(&cfg, NULL, NULL, err, sizeof err);
+    cr_assert_not_null(w, "%s", err);
+    load_t load = {0};
+    load_run(g_store, &load, 5, proc_now_ms() + 20000);
+    proc_sleep_ms(500); /* subscribed to the first Sentinel by now */
+    int old_port = g_ha->redis[0]->port;
+    uint64_t errors0 = store_errors(g_store);
+    cr_assert_eq(proc_signal(g_ha->sentinel_pid[0], SIGSTOP), 0);
+    cr_assert_eq(proc_signal(g_ha->redis[0]->pid, SIGSTOP), 0);
+    long long paused_ms = proc_now_ms(), named_ms = 0;
+    while (named_ms == 0 && proc_now_ms() < paused_ms + 20000) {
+        int port = ha_sentinel_primary_port(g_ha, 1);
+        if (port > 0 && port != old_port) named_ms = proc_now_ms();
+        else proc_sleep_ms(20);
+    }
+    while (sentinel_watch_switches(w) == 0 && proc_now_ms() < paused_ms + 30000) proc_sleep_ms(10);
+    long long heard_ms = proc_now_ms();
+    int created = 0, rc = STORE_EUNAVAILABLE;
+    long long took_ms = -1;
+    if (sentinel_watch_switches(w) == 1) {
+        char id[32];
+        snprintf(id, sizeof id, "ha-%d", load.acked);
+        long long call_ms = proc_now_ms();
+        rc = open_account(g_store, id, &created, err, sizeof err);
+        took_ms = proc_now_ms() - call_ms;
+    }
+    sentinel_watch_stop(w);
+    cr_assert_eq(proc_signal(g_ha->sentinel_pid[0], SIGCONT), 0);
+    cr_assert_eq(proc_signal(g_ha->redis[0]->pid, SIGCONT), 0);
+    cr_assert_gt(named_ms, 0, "no failover by the two Sentinels left");
+    cr_assert_eq(took_ms >= 0, 1, "the watcher never heard the switch from another Sentinel");
+    cr_assert_eq(rc, STORE_OK, "the first call after the switch: %s", err);
+    cr_assert_eq(store_errors(g_store), errors0, "a call failed on the old primary first");
+    cr_assert_lt(took_ms, cfg.command_timeout_ms, "the call waited on the paused primary");
+    fprintf(stderr, "store_ha: frozen Sentinel: the others named the new primary %lld ms after "
+            "the pause; the watcher had it %lld ms later (ask every %d ms)\n",
+            named_ms - paused_ms, heard_ms - named_ms, SENTINEL_WATCH_ASK_MS);
+}
+
 /* A hostile or foreign +switch-master payload changes nothing. */
 Test(store_ha, switch_master_payload_parsing) {
     char o[72], n[72];
