@@ -118,10 +118,15 @@ killed_ms="$(now_ms)"
 kill -9 "$(cat "$RUN_DIR/CN-TJ/redis-a.pid")"
 echo "killed CN-TJ's Redis primary (:$REDIS_CN_TJ)" >&2
 wait_done 30
-gw_killed_ms="$(now_ms)"
-echo "primary lost: $(fail_window "$killed_ms" "$gw_killed_ms")" >&2
+echo "primary lost: $(fail_window "$killed_ms" "$(now_ms)")" >&2
 # A lost gateway with calls in flight: every client is mid-call through
-# HAProxy (HA_CLIENTS calls in flight, about half on gateway 1).
+# HAProxy; gateway 1 is killed the moment it serves one (a session from
+# HAProxy established on its port; health checks go to its metrics port).
+for _ in $(seq 1 500); do
+    [ -n "$(ss -Htn state established "( sport = :$GW1_CN_TJ )" 2>/dev/null)" ] && break
+    sleep 0.01
+done
+gw_killed_ms="$(now_ms)"
 kill -9 "$(cat "$RUN_DIR/CN-TJ/gatewayd-1.pid")"
 echo "killed CN-TJ's gateway 1 (:$GW1_CN_TJ) under load" >&2
 for p in "${client_pids[@]}"; do wait "$p" || fail "client"; done
