@@ -45,6 +45,7 @@ struct gateway {
     char lease_owner[64];          /* this gateway's name for leases: host:pid:nonce */
     _Atomic int regions_differ[CONFIG_PEERS_MAX]; /* gateway/region_set.h: 1 = peer i counts
                                                      other regions */
+    struct sentinel_watch *sentinel_watch; /* settlement/sentinel_watch.h; NULL without Sentinels */
 };
 
 /* Per server thread: its own store connection (hiredis is not thread-safe). */

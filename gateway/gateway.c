@@ -9,6 +9,7 @@
 #include "settlement/log_tree.h"
 #include "settlement/ledger.h"
 #include "settlement/group_commit.h"
+#include "settlement/sentinel_watch.h"
 #include "gateway/rpc/client.h"
 #include "gateway/services/activities.h"
 #include "gateway/services/audit.h"
@@ -464,8 +465,21 @@ static int gateway_claim_store(gateway_t *gw, char *err, size_t errlen) {
     return 0;
 }
 
+/* The Sentinel watcher announced a failover (sentinel_watch.h). */
+static void gateway_primary_switched(void *arg, const char *master_name, const char *old_addr,
+                                     const char *new_addr) {
+    (void)arg;
+    log_info("store_primary_switched", "{s:s, s:s, s:s, s:i}", "master_name", master_name, "from",
+             old_addr, "to", new_addr, "switches",
+             (int)(store_primary_switches() > INT32_MAX ? INT32_MAX : store_primary_switches()));
+}
+
 int gateway_start(gateway_t *gw, char *err, size_t errlen) {
     if (gateway_claim_store(gw, err, errlen) != 0) return -1;
+    if (gw->store_cfg.sentinels_n > 0) {
+        gw->sentinel_watch = sentinel_watch_start(&gw->store_cfg, gateway_primary_switched, gw, err, errlen);
+        if (gw->sentinel_watch == NULL) return -1;
+    }
     if (engine_start(gw->engine, err, errlen) != 0) return -1;
     if (group_commit_start(gw->group, err, errlen) != 0) return -1;
     if (server_start(gw->server, err, errlen) != 0) return -1;
@@ -515,6 +529,8 @@ void gateway_stop(gateway_t *gw) {
     checkpointer_stop(gw);
     integrator_stop(gw->integrator); /* metrics, which read it, stopped first */
     gw->integrator = NULL;
+    sentinel_watch_stop(gw->sentinel_watch);
+    gw->sentinel_watch = NULL;
 }
 
 void gateway_destroy(gateway_t *gw) {

@@ -382,6 +382,20 @@ static void metrics_heuristic(metrics_out_t *o, const engine_stats_t *es) {
     mo_printf(o, "carbon_decision_conflicts_total %" PRIu64 "\n", es->decision_conflicts);
 }
 
+/* The store's counters, over every connection of the process. */
+static void mo_store(metrics_out_t *o) {
+    CARBON_ASSERT(o != NULL);
+    mo_header(o, "carbon_store_calls_total", "counter",
+              "Store (Redis) commands and scripts asked for, over every connection.");
+    mo_printf(o, "carbon_store_calls_total %" PRIu64 "\n", store_process_calls());
+    mo_header(o, "carbon_store_errors_total", "counter",
+              "Store calls that ended without an ordinary reply, over every connection.");
+    mo_printf(o, "carbon_store_errors_total %" PRIu64 "\n", store_process_errors());
+    mo_header(o, "carbon_store_primary_switches_total", "counter",
+              "Failovers of the store announced by Sentinel (+switch-master) and followed.");
+    mo_printf(o, "carbon_store_primary_switches_total %" PRIu64 "\n", store_primary_switches());
+}
+
 int metrics_render(metrics_t *m, char *buf, size_t buflen) {
     CARBON_ASSERT(buf != NULL && buflen > 0);
     metrics_out_t o = {buf, buflen, 0, 0};
@@ -416,12 +430,7 @@ int metrics_render(metrics_t *m, char *buf, size_t buflen) {
               "Legs the recovery passes settled or re-sent.");
     mo_printf(&o, "carbon_recovery_settled_total %" PRIu64 "\n", es.recovered);
 
-    mo_header(&o, "carbon_store_calls_total", "counter",
-              "Store (Redis) commands and scripts asked for, over every connection.");
-    mo_printf(&o, "carbon_store_calls_total %" PRIu64 "\n", store_process_calls());
-    mo_header(&o, "carbon_store_errors_total", "counter",
-              "Store calls that ended without an ordinary reply, over every connection.");
-    mo_printf(&o, "carbon_store_errors_total %" PRIu64 "\n", store_process_errors());
+    mo_store(&o);
 
     mo_header(&o, "carbon_peer_rpcs_total", "counter", "Federation RPCs sent to peers.");
     for (size_t i = 0; i < m->peers_n; i++)

@@ -3,7 +3,8 @@
 # kept out of the default suite: the store against a primary paused past
 # Sentinel's failover (test_store_ha with STORE_HA_LONG=1), and the federation
 # of `run-federation.sh start --ha` losing a Redis primary and a gateway under
-# load (tests/commands/test_ha_federation.sh). About 4 minutes. Installs
+# load, following Sentinel's +switch-master before any call, and losing
+# Sentinel quorum (tests/commands/test_ha_federation.sh). About 5 minutes. Installs
 # redis-sentinel and haproxy if missing, builds build-asan/ like run-tests.sh.
 #
 #   scripts/run-ha-tests.sh

@@ -46,10 +46,13 @@ struct store {
     uint64_t calls;
     uint64_t errors;
     uint64_t reconnects;
+    uint64_t primary_epoch; /* store_primary_epoch_n when this connection was made */
 };
 
 /* The same counts over every store of the process (store_process_calls). */
 static _Atomic uint64_t store_process_calls_n, store_process_errors_n;
+/* Switches of the primary announced to the process (store_primary_switched). */
+static _Atomic uint64_t store_primary_epoch_n;
 
 /* ---- small helpers -------------------------------------------------------- */
 
@@ -726,6 +729,8 @@ static int store_connect_once(store_t *s, bool *retryable, char *err, size_t err
     CARBON_ASSERT(store_str_ok(s->cfg.host, sizeof s->cfg.host) && s->cfg.host[0] != '\0');
     store_disconnect(s);
     *retryable = true;
+    /* read before asking a Sentinel: a switch announced meanwhile reconnects again */
+    s->primary_epoch = atomic_load(&store_primary_epoch_n);
     int rc = store_pick_server(s, err, errlen);
     if (rc != STORE_OK) return rc;
     rc = store_connect_tcp(s, err, errlen);
@@ -750,7 +755,9 @@ static int store_ensure_connected(store_t *s, int *budget, int *backoff_ms,
     CARBON_ASSERT(s != NULL && budget != NULL && backoff_ms != NULL);
     CARBON_ASSERT(*budget <= STORE_RECONNECT_ATTEMPTS_LIMIT && *backoff_ms >= 0);
     if (s->ctx != NULL) {
-        if (!store_conn_stale(s)) return STORE_OK;
+        bool switched = s->cfg.sentinels_n > 0 &&
+                        s->primary_epoch != atomic_load(&store_primary_epoch_n);
+        if (!switched && !store_conn_stale(s)) return STORE_OK;
         store_disconnect(s);
     }
     char why[STORE_WHY_MAX] = "no attempt left";
@@ -847,6 +854,8 @@ uint64_t store_errors(const store_t *s) { CARBON_ASSERT(s != NULL); return s->er
 uint64_t store_reconnects(const store_t *s) { CARBON_ASSERT(s != NULL); return s->reconnects; }
 uint64_t store_process_calls(void) { return atomic_load(&store_process_calls_n); }
 uint64_t store_process_errors(void) { return atomic_load(&store_process_errors_n); }
+void store_primary_switched(void) { atomic_fetch_add(&store_primary_epoch_n, 1); }
+uint64_t store_primary_switches(void) { return atomic_load(&store_primary_epoch_n); }
 
 /* ---- calls ---------------------------------------------------------------- */
 

@@ -240,6 +240,15 @@ uint64_t store_reconnects(const store_t *s);
 uint64_t store_process_calls(void);
 uint64_t store_process_errors(void);
 
+/* A failover was announced (sentinel_watch.h): every store_t of the process
+ * that uses Sentinels drops its connection before its next command and
+ * reconnects through the Sentinels (ROLE confirms the new primary), instead of
+ * first sending that command to the old primary. A command already sent is
+ * not affected. store_primary_switches() counts the announcements.
+ * Thread-safe. */
+void store_primary_switched(void);
+uint64_t store_primary_switches(void);
+
 /* Claims the store for region at its first use: SET STORE_REGION_KEY region
  * NX GET, one atomic command (Redis >= 7.0). Returns 0 if the store now names
  * region (set just now or already), 1 if it names another region, copied into

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "settlement/sentinel_watch.h"
 #include "settlement/store.h"
 #include "tests/support/ha_harness.h"
 #include "tests/support/proc.h"
@@ -218,6 +219,123 @@ Test(store_ha, follows_failover_of_killed_primary, .fini = fini, .timeout = TEST
     cr_assert_neq(strcmp(store_address(g_store), first), 0, "still on %s", first);
     cr_assert_geq(store_reconnects(g_store), 1);
     expect_all_kept(g_store, &load);
+}
+
+/* +switch-master (sentinel_watch.h): the primary is paused (SIGSTOP), so its
+ * connection looks alive and a command sent to it would hang until the
+ * command timeout with an uncertain outcome. Once the watcher has heard the
+ * announcement, the store's next call goes straight to the new primary: no
+ * error, well within the command timeout. */
+Test(store_ha, follows_switch_master_before_any_call, .fini = fini, .timeout = TEST_TIMEOUT_S) {
+    start_ha("tj", NULL);
+    store_config_t cfg;
+    cfg_for_sentinels(&cfg, "CN-TJ", 0);
+    char err[ERR_MAX] = "";
+    g_store = store_open(&cfg, err, sizeof err);
+    cr_assert_not_null(g_store, "%s", err);
+    sentinel_watch_t *w = sentinel_watch_start(&cfg, NULL, NULL, err, sizeof err);
+    cr_assert_not_null(w, "%s", err);
+    load_t load = {0};
+    load_run(g_store, &load, 5, proc_now_ms() + 20000);
+    int old_port = g_ha->redis[0]->port;
+    uint64_t errors0 = store_errors(g_store), switches0 = store_primary_switches();
+    cr_assert_eq(proc_signal(g_ha->redis[0]->pid, SIGSTOP), 0);
+    long long paused_ms = proc_now_ms();
+    cr_assert_eq(ha_wait_failover(g_ha, old_port, 20000), 1, "%s", ha_last_error());
+    long long named_ms = proc_now_ms();
+    while (sentinel_watch_switches(w) == 0 && proc_now_ms() < named_ms + 5000) proc_sleep_ms(10);
+    long long heard_ms = proc_now_ms();
+    cr_assert_eq(sentinel_watch_switches(w), 1, "no +switch-master heard 5 s after the failover");
+    cr_assert_gt(store_primary_switches(), switches0);
+    char id[32];
+    snprintf(id, sizeof id, "ha-%d", load.acked);
+    int created = 0;
+    long long call_ms = proc_now_ms();
+    int rc = open_account(g_store, id, &created, err, sizeof err);
+    long long took_ms = proc_now_ms() - call_ms;
+    sentinel_watch_stop(w);
+    cr_assert_eq(rc, STORE_OK, "the first call after +switch-master: %s", err);
+    cr_assert_eq(store_errors(g_store), errors0, "a call failed on the old primary first");
+    cr_assert_lt(took_ms, cfg.command_timeout_ms, "the call waited on the paused primary");
+    cr_assert_eq(ha_redis_index(g_ha, atoi(strchr(store_address(g_store), ':') + 1)), 1,
+                 "on %s", store_address(g_store));
+    fprintf(stderr, "store_ha: +switch-master: Sentinels agreed %lld ms after SIGSTOP of the "
+            "primary (down-after 500 ms); the watcher had it %lld ms later; the next call took "
+            "%lld ms, on the new primary\n", named_ms - paused_ms, heard_ms - named_ms, took_ms);
+    cr_assert_eq(proc_signal(g_ha->redis[0]->pid, SIGCONT), 0);
+}
+
+/* The Sentinel the watcher listens to freezes (SIGSTOP) and then the primary
+ * is paused: the other two Sentinels fail over, and the watcher, whose
+ * periodic ask of its Sentinel gets no answer, moves to another one and
+ * learns the switch there, before any call is sent to the paused primary. */
+Test(store_ha, watcher_leaves_a_frozen_sentinel, .fini = fini, .timeout = TEST_TIMEOUT_S) {
+    if (getenv("STORE_HA_LONG") == NULL)
+        cr_skip_test("about 20 s: run with STORE_HA_LONG=1 (scripts/run-ha-tests.sh)");
+    start_ha("tj", NULL);
+    store_config_t cfg;
+    cfg_for_sentinels(&cfg, "CN-TJ", 0);
+    char err[ERR_MAX] = "";
+    g_store = store_open(&cfg, err, sizeof err);
+    cr_assert_not_null(g_store, "%s", err);
+    sentinel_watch_t *w = sentinel_watch_start(&cfg, NULL, NULL, err, sizeof err);
+    cr_assert_not_null(w, "%s", err);
+    load_t load = {0};
+    load_run(g_store, &load, 5, proc_now_ms() + 20000);
+    proc_sleep_ms(500); /* subscribed to the first Sentinel by now */
+    int old_port = g_ha->redis[0]->port;
+    uint64_t errors0 = store_errors(g_store);
+    cr_assert_eq(proc_signal(g_ha->sentinel_pid[0], SIGSTOP), 0);
+    cr_assert_eq(proc_signal(g_ha->redis[0]->pid, SIGSTOP), 0);
+    long long paused_ms = proc_now_ms(), named_ms = 0;
+    while (named_ms == 0 && proc_now_ms() < paused_ms + 20000) {
+        int port = ha_sentinel_primary_port(g_ha, 1);
+        if (port > 0 && port != old_port) named_ms = proc_now_ms();
+        else proc_sleep_ms(20);
+    }
+    while (sentinel_watch_switches(w) == 0 && proc_now_ms() < paused_ms + 30000) proc_sleep_ms(10);
+    long long heard_ms = proc_now_ms();
+    int created = 0, rc = STORE_EUNAVAILABLE;
+    long long took_ms = -1;
+    if (sentinel_watch_switches(w) == 1) {
+        char id[32];
+        snprintf(id, sizeof id, "ha-%d", load.acked);
+        long long call_ms = proc_now_ms();
+        rc = open_account(g_store, id, &created, err, sizeof err);
+        took_ms = proc_now_ms() - call_ms;
+    }
+    sentinel_watch_stop(w);
+    cr_assert_eq(proc_signal(g_ha->sentinel_pid[0], SIGCONT), 0);
+    cr_assert_eq(proc_signal(g_ha->redis[0]->pid, SIGCONT), 0);
+    cr_assert_gt(named_ms, 0, "no failover by the two Sentinels left");
+    cr_assert_eq(took_ms >= 0, 1, "the watcher never heard the switch from another Sentinel");
+    cr_assert_eq(rc, STORE_OK, "the first call after the switch: %s", err);
+    cr_assert_eq(store_errors(g_store), errors0, "a call failed on the old primary first");
+    cr_assert_lt(took_ms, cfg.command_timeout_ms, "the call waited on the paused primary");
+    fprintf(stderr, "store_ha: frozen Sentinel: the others named the new primary %lld ms after "
+            "the pause; the watcher had it %lld ms later (ask every %d ms)\n",
+            named_ms - paused_ms, heard_ms - named_ms, SENTINEL_WATCH_ASK_MS);
+}
+
+/* A hostile or foreign +switch-master payload changes nothing. */
+Test(store_ha, switch_master_payload_parsing) {
+    char o[72], n[72];
+    const char *good = "tj 127.0.0.1 7001 127.0.0.1 7002";
+    cr_assert_eq(sentinel_watch_parse(good, strlen(good), "tj", o, n, sizeof n), 1);
+    cr_assert_str_eq(o, "127.0.0.1:7001");
+    cr_assert_str_eq(n, "127.0.0.1:7002");
+    cr_assert_eq(sentinel_watch_parse(good, strlen(good), "bj", o, n, sizeof n), 0);
+    const char *bad[] = {"", "tj", "tj 127.0.0.1 7001 127.0.0.1", "tj 127.0.0.1 7001 127.0.0.1 7002 x",
+                         "tj  127.0.0.1 7001 127.0.0.1 7002", "tj 127.0.0.1 7001 127.0.0.1 0",
+                         "tj 127.0.0.1 7001 127.0.0.1 65536", "tj 127.0.0.1 7001 127.0.0.1 7a02",
+                         "tj 127.0.0.1 7001 127.0.0.1 7002 ", "tj 127.0.0.1\t7001 127.0.0.1 7002"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        cr_assert_eq(sentinel_watch_parse(bad[i], strlen(bad[i]), "tj", o, n, sizeof n), -1, "%s", bad[i]);
+    char big[SENTINEL_WATCH_MESSAGE_MAX + 2];
+    memset(big, 'a', sizeof big);
+    cr_assert_eq(sentinel_watch_parse(big, sizeof big, "tj", o, n, sizeof n), -1);
+    char nul[] = "tj 127.0.0.1 7001 127.0\0.1 7002";
+    cr_assert_eq(sentinel_watch_parse(nul, sizeof nul - 1, "tj", o, n, sizeof n), -1);
 }
 
 /* SIGSTOP of the primary past Sentinel's failover, then SIGCONT: it comes
