@@ -762,32 +762,72 @@ Test(witness, an_inflated_tree_in_the_store_is_never_signed) {
     cr_assert_str_eq(st.reason, "LOG_INCONSISTENT", "%s", st.details);
 }
 
-/* A region that froze its witness at a size and then signs smaller
- * checkpoints (its log went back: a made-up size before, or entries lost):
- * a checkpoint under the size held is a harmless replay only if the witness
- * cosigned exactly it; any other is kept and alarmed as a fork. (Before, each
- * was refused as a replay without an alarm.) */
-Test(witness, a_smaller_checkpoint_never_cosigned_is_a_fork) {
+/* AddCheckpoint from old_size with proof[0..proof_n): OK and
+ * OLD_SIZE_MISMATCH with witnessed_size 8 (a conflict), as C2SP tlog-witness
+ * answers a checkpoint older than the one it holds. */
+static void expect_stale(uint64_t old_size, const char *note, size_t len, const merkle_hash_t *proof,
+                         size_t proof_n, const char *what) {
+    Carbon__V1__AddCheckpointResponse *r = NULL;
+    client_status_t st;
+    cr_assert_eq(add(TJ, old_size, note, len, proof, proof_n, &r, &st), GRPC_STATUS_OK, "%s: %s (%s)", what,
+                 client_status_name(st.code), st.details);
+    cr_expect_eq(r->outcome, CARBON__V1__ADD_CHECKPOINT_RESPONSE__OUTCOME__OLD_SIZE_MISMATCH, "%s", what);
+    cr_expect_eq(r->witnessed_size, 8, "%s", what);
+    cr_expect_eq(r->cosignature.len, 0, "%s: cosigned", what);
+    protobuf_c_message_free_unpacked(&r->base, NULL);
+}
+
+/* Two gateways of CN-BJ share its store and take turns with the
+ * checkpointer lease: gateway A signs size 6 and pauses before sending it;
+ * its lease expires, gateway B signs size 8 and the witness cosigns it;
+ * then A's size 6 arrives (with A's proof from 4, the size it read before).
+ * A consistent older checkpoint is late, not a fork (C2SP tlog-witness: a
+ * conflict carrying the size held): answered OLD_SIZE_MISMATCH with 8, no
+ * alarm, nothing kept; sent again with PROOF(6, 8) it is proved a prefix
+ * and answered the same. (Before, it was kept and alarmed as a fork.) A
+ * real fork still alarms: a rewritten size 6 with its PROOF(6, 8), and a
+ * rewritten size 4 (this witness cosigned another root at 4). */
+Test(witness, a_late_checkpoint_of_a_sibling_gateway_is_stale_not_a_fork) {
     start(2);
     fake_log_t log, rewritten;
     fake_log(&log, 12, ENTRIES_MAX);
     fake_log(&rewritten, 12, 1);
-    cosign_two(&log); /* TJ holds CN-BJ's size 8, and cosigned 4 and 8 */
+    cosign_two(&log); /* A had 4 cosigned; B: 8 from 4 */
+    char *before = witness_state(TJ);
     client_status_t st;
     size_t len = 0;
+    merkle_hash_t proof[MERKLE_PROOF_MAX];
+    char *late = bj_note(&log, 6, &len);
+    size_t proof_n = fake_proof(&log, 4, 6, proof);
+    expect_stale(4, late, len, proof, proof_n, "A's size 6 from 4, late");
+    expect_stale(8, late, len, NULL, 0, "A's size 6 from 8, no proof");
+    proof_n = fake_proof(&log, 6, 8, proof);
+    expect_stale(8, late, len, proof, proof_n, "A's size 6 proved a prefix of 8");
+    expect_refused(add(TJ, 8, late, len, proof, proof_n - 1, NULL, &st), &st, GRPC_STATUS_INVALID_ARGUMENT,
+                   "BAD_PROOF", "a prefix proof one hash short");
+    free(late);
     char *old = bj_note(&log, 4, &len);
     expect_refused(add(TJ, 8, old, len, NULL, 0, NULL, &st), &st, GRPC_STATUS_FAILED_PRECONDITION,
                    "CHECKPOINT_REPLAYED", "size 4 as cosigned: a replay");
     free(old);
-    cr_assert_eq(forks_metric(TJ, "CN-BJ"), 0);
-    char *never = bj_note(&log, 6, &len);
-    expect_refused(add(TJ, 8, never, len, NULL, 0, NULL, &st), &st, GRPC_STATUS_FAILED_PRECONDITION,
-                   "CHECKPOINT_FORK", "size 6, never cosigned");
-    free(never);
-    char *other = bj_note(&rewritten, 4, &len);
-    expect_refused(add(TJ, 8, other, len, NULL, 0, NULL, &st), &st, GRPC_STATUS_FAILED_PRECONDITION,
-                   "CHECKPOINT_FORK", "size 4, another root");
-    free(other);
+    cr_assert_eq(forks_metric(TJ, "CN-BJ"), 0, "a late checkpoint raised the fork alarm");
+    Carbon__V1__ListForksResponse *l0 = list_forks(TJ, 1);
+    cr_assert_eq(l0->n_forks, 0, "ListForks: %zu records", l0->n_forks);
+    protobuf_c_message_free_unpacked(&l0->base, NULL);
+    char *after = witness_state(TJ);
+    cr_expect_str_eq(after, before, "the witness's state changed");
+    free(before);
+    free(after);
+    /* a real fork still alarms */
+    char *other6 = bj_note(&rewritten, 6, &len);
+    proof_n = fake_proof(&rewritten, 6, 8, proof);
+    expect_refused(add(TJ, 8, other6, len, proof, proof_n, NULL, &st), &st, GRPC_STATUS_FAILED_PRECONDITION,
+                   "CHECKPOINT_FORK", "a rewritten size 6 is no prefix of the 8 cosigned");
+    free(other6);
+    char *other4 = bj_note(&rewritten, 4, &len);
+    expect_refused(add(TJ, 8, other4, len, NULL, 0, NULL, &st), &st, GRPC_STATUS_FAILED_PRECONDITION,
+                   "CHECKPOINT_FORK", "size 4, another root than the one cosigned");
+    free(other4);
     cr_assert_eq(forks_metric(TJ, "CN-BJ"), 2, "the alarm is up for both");
     /* and a checkpoint with an extension line (none of ours has one) is
      * malformed, whatever its size: the reviewer's "ext: split view" */
@@ -806,8 +846,7 @@ Test(witness, a_smaller_checkpoint_never_cosigned_is_a_fork) {
     cr_assert_eq(note_sign(body, body_len, "jjj.carbon/CN-BJ/audit", bj, note, sizeof note, &note_len, why,
                            sizeof why), NOTE_OK, "%s", why);
     EVP_PKEY_free(bj);
-    merkle_hash_t proof[MERKLE_PROOF_MAX];
-    size_t proof_n = fake_proof(&log, 8, 12, proof);
+    proof_n = fake_proof(&log, 8, 12, proof);
     expect_refused(add(TJ, 8, note, note_len, proof, proof_n, NULL, &st), &st, GRPC_STATUS_INVALID_ARGUMENT,
                    "MALFORMED_CHECKPOINT", "an extension line");
     Carbon__V1__ListForksResponse *l = list_forks(TJ, 0);
