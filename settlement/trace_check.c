@@ -594,8 +594,8 @@ static const struct tc_step_row {
     {{"resolve", TC_DEST, TC_IDS_FIRST, 0, TC_SAME, "FORCE: ops_resolve_in_doubt, dest_decide with resolved_by",
       tc_then_resolve}, 0},
     /* the destination asked the origin before crediting its serials and was
-     * denied: the leg stays prepared (the model has no such step yet; it
-     * changes nothing the model tracks) */
+     * denied (the model's L_DENIED: the pending credit stays): checked as
+     * still prepared, marked denied, which an operator may then close */
     {{"origin-denied", TC_DEST, TC_IDS_FIRST, B(TC_PREPARED), TC_SAME,
       "dest_decide commit held back: the origin did not confirm (ConfirmOrigin)", tc_then_origin_denied}, 0},
     /* either role: settled by the leg's role */
