@@ -8,6 +8,7 @@
 #include "gateway/peers.h"
 #include "gateway/rpc/client.h"
 #include "gateway/services/witnessing.h"
+#include "settlement/failpoint.h"
 #include "settlement/ledger.h"
 #include "settlement/log_tree.h"
 #include "settlement/witness.h"
@@ -346,6 +347,7 @@ static void checkpointer_send(struct gateway *gw, store_t *st, size_t i, uint64_
     if (witness_peer_size(st, gw->cfg.peers[i].region, &old_size, err, sizeof err) != LEDGER_OK ||
         old_size >= size)
         return;
+    failpoint_pause("checkpoint_send"); /* tests: a lease holder stalled here, its lease expiring */
     for (int tries = 0; tries < CHECKPOINTER_TRIES; tries++) {
         if (old_size > size) {
             checkpointer_late(gw, st, i, size, old_size, note, note_len, c);

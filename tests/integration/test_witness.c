@@ -867,3 +867,51 @@ Test(witness, a_late_checkpoint_of_a_sibling_gateway_is_stale_not_a_fork) {
     freeReplyObject(r);
     redisFree(c);
 }
+
+/* Waits until instance i's log holds needle at least n times (at most timeout_ms). */
+static void wait_log(int i, const char *needle, int n, int timeout_ms) {
+    long long until = proc_now_ms() + timeout_ms;
+    while (federation_log_count(fed, i, needle) < n) {
+        cr_assert(proc_now_ms() < until, "%s's log: no %s after %d ms", federation_region(fed, i), needle,
+                  timeout_ms);
+        proc_sleep_ms(50);
+    }
+}
+
+/* The real race, with two gateways of CN-BJ on its store: the first (A)
+ * holds the checkpointer lease, signs its checkpoint and stalls just before
+ * sending it (test hook CARBON_FAILPOINT_PAUSE, 6 s: past its 3 s lease);
+ * the second (B), started meanwhile, takes the lease and sends a larger
+ * checkpoint, which CN-TJ cosigns; then A's older one arrives. CN-TJ answers
+ * it as late (checkpoint_stale; A proves it a prefix: checkpoint_late) and
+ * raises no fork alarm. (Before, CN-TJ kept it as a fork: "none this
+ * witness cosigned: the log went back".) */
+Test(witness, a_stalled_lease_holders_old_checkpoint_is_no_fork, .timeout = 120) {
+    setenv("CARBON_TEST_HOOKS", "1", 1);
+    setenv("CARBON_FAILPOINT_PAUSE", "CN-BJ:checkpoint_send:6000", 1);
+    start(2);
+    unsetenv("CARBON_FAILPOINT_PAUSE");
+    open_account(BJ, "bj-a1");
+    wait_log(BJ, "\"failpoint_pause\"", 1, 10000); /* A signed and stalls */
+    int b = federation_start_second(fed, BJ);
+    cr_assert_geq(b, 2, "a second CN-BJ gateway: %s", federation_last_error());
+    open_account(BJ, "bj-a2");
+    open_account(BJ, "bj-a3");
+    long long until = proc_now_ms() + 20000; /* A's old checkpoint reaches CN-TJ */
+    while (federation_log_count(fed, TJ, "\"checkpoint_stale\"") < 1 &&
+           federation_log_count(fed, TJ, "\"audit_fork\"") < 1) {
+        cr_assert(proc_now_ms() < until, "CN-TJ never got A's late checkpoint");
+        proc_sleep_ms(50);
+    }
+    cr_assert_eq(federation_log_count(fed, TJ, "\"audit_fork\""), 0, "CN-TJ took the late checkpoint for a fork");
+    wait_log(BJ, "\"checkpoint_late\"", 1, 5000);
+    proc_sleep_ms(500); /* A's prefix proof, answered */
+    cr_expect_geq(federation_log_count(fed, TJ, "\"checkpoint_stale\""), 2, "A's prefix proof was not answered");
+    cr_assert_eq(forks_metric(TJ, "CN-BJ"), 0, "the late checkpoint raised the fork alarm");
+    Carbon__V1__ListForksResponse *l = list_forks(TJ, 1);
+    cr_assert_eq(l->n_forks, 0, "ListForks: %zu records", l->n_forks);
+    protobuf_c_message_free_unpacked(&l->base, NULL);
+    cr_expect_eq(federation_log_count(fed, TJ, "\"audit_fork\""), 0);
+    cr_expect_eq(federation_log_count(fed, BJ, "\"witness_ahead_of_log\""), 0);
+    unsetenv("CARBON_TEST_HOOKS");
+}
