@@ -10,7 +10,10 @@
 
 static char failpoint_armed[96];
 
+static void failpoint_pause_init(const char *region);
+
 void failpoint_init(const char *region) {
+    failpoint_pause_init(region);
     const char *spec = getenv("CARBON_FAILPOINT");
     failpoint_armed[0] = '\0';
     if (spec == NULL) return;
@@ -32,6 +35,36 @@ void failpoint_hit(const char *name) {
     fprintf(stderr, "{\"time\":\"%s\",\"level\":\"warn\",\"event\":\"failpoint\",\"name\":\"%s\"}\n",
             time_text, name);
     kill(getpid(), SIGKILL);
+}
+
+static char failpoint_paused[96];
+static long failpoint_pause_ms;
+
+/* Arms the pause point of CARBON_FAILPOINT_PAUSE "REGION:NAME:MS" for region. */
+static void failpoint_pause_init(const char *region) {
+    const char *spec = getenv("CARBON_FAILPOINT_PAUSE"), *hooks = getenv("CARBON_TEST_HOOKS");
+    failpoint_paused[0] = '\0';
+    failpoint_pause_ms = 0;
+    if (spec == NULL || hooks == NULL || strcmp(hooks, "1") != 0) return;
+    size_t rlen = strlen(region);
+    if (strncmp(spec, region, rlen) != 0 || spec[rlen] != ':') return;
+    const char *name = spec + rlen + 1, *colon = strrchr(name, ':');
+    if (colon == NULL || colon == name || (size_t)(colon - name) >= sizeof failpoint_paused) return;
+    char *end = NULL;
+    long ms = strtol(colon + 1, &end, 10);
+    if (*end != '\0' || ms < 1 || ms > FAILPOINT_PAUSE_MS_MAX) return;
+    memcpy(failpoint_paused, name, (size_t)(colon - name));
+    failpoint_paused[colon - name] = '\0';
+    failpoint_pause_ms = ms;
+}
+
+void failpoint_pause(const char *name) {
+    if (failpoint_paused[0] == '\0' || strcmp(failpoint_paused, name) != 0) return;
+    fprintf(stderr, "{\"level\":\"warn\",\"event\":\"failpoint_pause\",\"name\":\"%s\",\"ms\":%ld}\n", name,
+            failpoint_pause_ms);
+    struct timespec ts = {failpoint_pause_ms / 1000, (failpoint_pause_ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0) {
+    }
 }
 
 static long long failpoint_clock_offset;

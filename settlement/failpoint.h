@@ -17,6 +17,15 @@ void failpoint_init(const char *region);
 /* SIGKILLs the process if name is the armed failpoint. */
 void failpoint_hit(const char *name);
 
+/* A pause point for the tests (a thread of a gateway paused at an exact
+ * step, e.g. a lease holder that stalls past its lease):
+ * CARBON_FAILPOINT_PAUSE is "REGION:NAME:MS" (MS 1..FAILPOINT_PAUSE_MS_MAX),
+ * honoured only with CARBON_TEST_HOOKS=1, read by failpoint_init; the
+ * thread that reaches failpoint_pause(NAME) in that region's gateway
+ * sleeps MS milliseconds there (logged "failpoint_pause"). Unset: nothing. */
+#define FAILPOINT_PAUSE_MS_MAX 60000
+void failpoint_pause(const char *name);
+
 /* A skewed wall clock for the fault tests (clocks that disagree between
  * regions). CARBON_TEST_CLOCK_OFFSET_MS is "REGION:MS[,REGION:MS]..." with MS
  * a signed integer, |MS| <= FAILPOINT_CLOCK_OFFSET_MS_MAX; this process's

@@ -140,22 +140,32 @@ int heuristic_source_mixed(store_t *st, const char *const *tids, size_t n, uint6
     return LEDGER_OK;
 }
 
-int heuristic_compensate(store_t *st, const char *tid, const char *operator_id, const char *reason,
-                         uint64_t now_ms, uint64_t *have_g, char *err, size_t errlen) {
+int heuristic_compensate(store_t *st, const char *tid, char decision, const char *operator_id,
+                         const char *reason, uint64_t now_ms, uint64_t *have_g, char *needed, char *err,
+                         size_t errlen) {
     CARBON_ASSERT(st != NULL && tid != NULL && operator_id != NULL && reason != NULL);
-    CARBON_ASSERT(have_g != NULL && strlen(tid) <= LEDGER_TID_LEN);
+    CARBON_ASSERT(have_g != NULL && needed != NULL && strlen(tid) <= LEDGER_TID_LEN);
+    CARBON_ASSERT(decision == TRANSFER_DECISION_COMMIT || decision == TRANSFER_DECISION_ABORT);
     *have_g = 0;
+    *needed = 0;
+    const char d[2] = {decision, '\0'};
     heuristic_args_t a = {.n = 0};
     heuristic_arg_u64(&a, 0, now_ms);
     heuristic_arg(&a, tid);
     heuristic_arg(&a, operator_id);
     heuristic_arg(&a, reason);
+    heuristic_arg(&a, d);
     redisReply *r;
     if (heuristic_run(st, "heuristic_compensate", &a, &r, err, errlen) != LEDGER_OK) return LEDGER_ESTORE;
     const char *status = r->elements >= 1 && r->element[0]->type == REDIS_REPLY_STRING ? r->element[0]->str : "";
     int rc = LEDGER_ESTORE;
     if (strcmp(status, "OK") == 0) rc = LEDGER_OK;
     else if (strcmp(status, REASON(NOT_MIXED)) == 0) rc = LEDGER_NOT_FOUND;
+    else if (strcmp(status, "WRONG_DECISION") == 0 && r->elements == 2 &&
+             r->element[1]->type == REDIS_REPLY_STRING && r->element[1]->len == 1) {
+        rc = LEDGER_CONFLICT;
+        *needed = r->element[1]->str[0];
+    }
     else if (strcmp(status, REASON(INSUFFICIENT_BALANCE)) == 0 && r->elements == 2) {
         const redisReply *g = r->element[1];
         rc = g->type == REDIS_REPLY_STRING && g->str[0] == '-' ? LEDGER_TOO_FRAGMENTED : LEDGER_INSUFFICIENT;

@@ -50,13 +50,17 @@ int heuristic_source_mixed(store_t *st, const char *const *tids, size_t n, uint6
                            size_t *marked, char *err, size_t errlen);
 
 /* Closes the HEURISTIC_MIXED leg tid with the operator's compensating
- * action (heuristic_compensate.lua says which, per role), audited with
- * operator and reason. LEDGER_OK; LEDGER_NOT_FOUND if tid is not a
- * HEURISTIC_MIXED leg here; LEDGER_INSUFFICIENT (*have_g: the grams the
+ * action (heuristic_compensate.lua says which, per role), decision
+ * TRANSFER_DECISION_COMMIT; or closes the ORIGIN_DENIED destination leg tid
+ * as ABORTED (its pending credit dropped), decision TRANSFER_DECISION_ABORT;
+ * audited with operator and reason. LEDGER_OK; LEDGER_NOT_FOUND if tid is
+ * neither here; LEDGER_CONFLICT if decision is not the one the leg needs
+ * (*needed gets it); LEDGER_INSUFFICIENT (*have_g: the grams the
  * destination account holds; 0 at the source: its account no longer holds
  * every block of the leg); LEDGER_TOO_FRAGMENTED; LEDGER_ESTORE. A refusal
  * changes nothing. */
-int heuristic_compensate(store_t *st, const char *tid, const char *operator_id, const char *reason,
-                         uint64_t now_ms, uint64_t *have_g, char *err, size_t errlen);
+int heuristic_compensate(store_t *st, const char *tid, char decision, const char *operator_id,
+                         const char *reason, uint64_t now_ms, uint64_t *have_g, char *needed, char *err,
+                         size_t errlen);
 
 #endif

@@ -529,7 +529,8 @@ static void rp_heuristic_block(replay_t *r, const char *outcome, rp_rec_t *acct,
  * the rest to cancelled TID; REVERSED: the same taken back), or an operator
  * compensated a HEURISTIC_MIXED leg (COMPENSATED: every block leaves account
  * ACCT, to exported TID from ACCT to the third id at the source, else to
- * cancelled TID). details: peer, outcome, decision, k, ... */
+ * cancelled TID), or closed an ORIGIN_DENIED one (CLOSED: its pending credit
+ * is dropped, as by drop). details: peer, outcome, decision, k, ... */
 static void rp_ev_heuristic(replay_t *r, const audit_entry_t *e) {
     char ids[3][REPLAY_TEXT_MAX + 1], outcome[16], kt[24];
     uint64_t k = 0;
@@ -537,6 +538,10 @@ static void rp_ev_heuristic(replay_t *r, const audit_entry_t *e) {
     if (rp_detail(e, 1, outcome, sizeof outcome) != 0 || rp_detail(e, 3, kt, sizeof kt) != 0 ||
         rp_parse_u64(kt, &k) != 0) {
         rp_finding(r, "transfer %s: details 2 and 4 are not an outcome and a block count", ids[0]);
+        return;
+    }
+    if (strcmp(outcome, "CLOSED") == 0) { /* an ORIGIN_DENIED leg closed: its pending credit dropped */
+        rp_ev_drop(r, e);
         return;
     }
     int moves = !strcmp(outcome, "REAPPLIED") || !strcmp(outcome, "REVERSED") || !strcmp(outcome, "COMPENSATED");

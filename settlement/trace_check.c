@@ -43,6 +43,7 @@ typedef struct {
     char settled;        /* destination: the coordinator's decision that settled a forced leg */
     uint8_t settled_from; /* destination: HC or HA, before that settlement */
     uint8_t agreed;      /* destination: a MIXED leg closed by the coordinator (AGREED) */
+    uint8_t denied;      /* destination: the serials' origin denied the COMMIT (origin-denied) */
     uint16_t origins;       /* source: bit i: region i is a third-region origin of its serials (a participant) */
     uint16_t origins_acked; /* source: bit i: origin i acknowledged (origin-acked) */
     uint64_t first_seq, first_ms;     /* hold / prepare */
@@ -502,6 +503,9 @@ static const struct {
     {"REAPPLIED", TC_HA, 'C', TC_COMMITTED}, {"REVERSED", TC_HC, 'A', TC_ABORTED},
     {"MIXED", TC_HC, 'A', TC_MIXED},        {"AGREED", TC_MIXED, 'C', TC_COMMITTED},
     {"COMPENSATED", TC_MIXED, 'C', TC_COMPENSATED},
+    /* an operator closes an ORIGIN_DENIED leg: nothing was credited, the
+     * pending credit is dropped (heuristic_compensate.lua; outside the model) */
+    {"CLOSED", TC_PREPARED, 'A', TC_COMPENSATED},
 };
 
 static void tc_heuristic_dest(tc_at_t *at, tc_leg_t *leg, char d) {
@@ -510,7 +514,13 @@ static void tc_heuristic_dest(tc_at_t *at, tc_leg_t *leg, char d) {
     while (k < n && !(tc_detail_is(e, 1, tc_settles[k].outcome) && tc_settles[k].from == leg->state &&
                       tc_settles[k].decision == d))
         k++;
-    int compensate = tc_detail_is(e, 1, "COMPENSATED");
+    int closed = tc_detail_is(e, 1, "CLOSED");
+    int compensate = tc_detail_is(e, 1, "COMPENSATED") || closed;
+    if (k < n && closed && !leg->denied) {
+        TC_AT_FINDING_RULE(at, leg, TC_RULE_COMPENSATE, "a prepared leg closed, but its origin never denied it "
+                                                        "(no origin-denied entry)");
+        return;
+    }
     if (k == n) {
         TC_AT_FINDING_RULE(at, leg, compensate ? TC_RULE_COMPENSATE : TC_RULE_SETTLE,
                            "no such settlement from %s with the coordinator's decision %c", tc_state_of(leg),
@@ -529,6 +539,12 @@ static void tc_heuristic_dest(tc_at_t *at, tc_leg_t *leg, char d) {
     if (tc_settles[k].to == TC_MIXED) leg->mixed = 1;
     leg->state = tc_settles[k].to;
     leg->outcome_ms = e->time_ms;
+}
+
+/* origin-denied: the leg stays prepared, closable by an operator (CLOSED). */
+static void tc_then_origin_denied(tc_at_t *at, tc_leg_t *leg) {
+    (void)at;
+    if (leg != NULL) leg->denied = 1;
 }
 
 /* heuristic: details peer, outcome, decision, k[, operator, reason]. */
@@ -578,10 +594,10 @@ static const struct tc_step_row {
     {{"resolve", TC_DEST, TC_IDS_FIRST, 0, TC_SAME, "FORCE: ops_resolve_in_doubt, dest_decide with resolved_by",
       tc_then_resolve}, 0},
     /* the destination asked the origin before crediting its serials and was
-     * denied: the leg stays prepared (the model has no such step yet; it
-     * changes nothing the model tracks) */
+     * denied (the model's L_DENIED: the pending credit stays): checked as
+     * still prepared, marked denied, which an operator may then close */
     {{"origin-denied", TC_DEST, TC_IDS_FIRST, B(TC_PREPARED), TC_SAME,
-      "dest_decide commit held back: the origin did not confirm (ConfirmOrigin)", NULL}, 0},
+      "dest_decide commit held back: the origin did not confirm (ConfirmOrigin)", tc_then_origin_denied}, 0},
     /* either role: settled by the leg's role */
     {{"heuristic", TC_OTHER, TC_IDS_FIRST, 0, TC_SAME, TC_RULE_SETTLE, tc_then_heuristic}, 0},
     /* the origin of a leg's serials as a third-party participant (the model's

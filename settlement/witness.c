@@ -60,12 +60,40 @@ static witness_verdict_t witness_judge_extension(const witness_head_t *held, con
     return WITNESS_BAD_PROOF;
 }
 
+/* cp is older than the checkpoint held; proof claims PROOF(cp->size,
+ * held->size): a late checkpoint of the same log (STALE) or a fork. */
+static witness_verdict_t witness_judge_prefix(const witness_head_t *held, const checkpoint_t *cp,
+                                              const merkle_hash_t *proof, size_t proof_n, char *why,
+                                              size_t why_size) {
+    CARBON_ASSERT(cp->size < held->size && proof_n > 0);
+    merkle_hash_t root;
+    memcpy(root.bytes, cp->root_hash, MERKLE_HASH_BYTES);
+    merkle_status_t s =
+        merkle_verify_consistency(cp->size, held->size, &root, &held->root, proof, proof_n);
+    if (s == MERKLE_OK) {
+        snprintf(why, why_size, "size %" PRIu64 " is a prefix of the size %" PRIu64
+                 " cosigned: a late checkpoint", cp->size, held->size);
+        return WITNESS_STALE;
+    }
+    if (s == MERKLE_ERR_ROOT_MISMATCH) {
+        snprintf(why, why_size, "the consistency proof from size %" PRIu64 " to the size %" PRIu64
+                 " cosigned does not lead from this root to the root cosigned", cp->size, held->size);
+        return WITNESS_FORK;
+    }
+    snprintf(why, why_size, "a consistency proof from %" PRIu64 " to %" PRIu64 " has %d hashes, not %zu",
+             cp->size, held->size, cp->size == 0 ? 0 : merkle_consistency_proof_size(cp->size, held->size),
+             proof_n);
+    return WITNESS_BAD_PROOF;
+}
+
 witness_verdict_t witness_judge(const witness_head_t *held, uint64_t old_size,
                                 const checkpoint_t *cp, const merkle_hash_t *proof,
                                 size_t proof_n, char *why, size_t why_size) {
     CARBON_ASSERT(held != NULL && cp != NULL && why != NULL && why_size > 0);
     CARBON_ASSERT(cp->size <= MERKLE_LEAVES_MAX && held->size <= MERKLE_LEAVES_MAX);
     CARBON_ASSERT(proof_n <= MERKLE_PROOF_MAX && (proof != NULL || proof_n == 0));
+    if (cp->size < held->size && old_size == held->size && proof_n > 0)
+        return witness_judge_prefix(held, cp, proof, proof_n, why, why_size);
     if (cp->size < held->size) {
         snprintf(why, why_size, "size %" PRIu64 " is older than the size %" PRIu64 " cosigned",
                  cp->size, held->size);

@@ -52,7 +52,10 @@ typedef enum {
     WITNESS_COSIGN_NEW,        /* consistent and newer: store it (CAS), cosign */
     WITNESS_COSIGN_SAME,       /* the checkpoint held: cosign again, nothing changes */
     WITNESS_OLD_SIZE_MISMATCH, /* old_size is not the size held: nothing changes */
-    WITNESS_REPLAY,            /* smaller than the size held: refused, no alarm */
+    WITNESS_REPLAY,            /* smaller than the size held, no prefix proof: the caller
+                                  looks it up in the history (replay, fork, or stale) */
+    WITNESS_STALE,             /* smaller than the size held and proved a prefix of it:
+                                  a late checkpoint, answered with the size held, no alarm */
     WITNESS_BAD_PROOF,         /* the proof has not the length (old_size, size) needs */
     WITNESS_FORK,              /* same size, other root; or the proof fails: a fork */
 } witness_verdict_t;
@@ -66,10 +69,15 @@ typedef struct {
 /* Decides on the checkpoint cp (already parsed, its signature verified,
  * cp->size <= MERKLE_LEAVES_MAX), offered with old_size and the proof
  * proof[0..proof_n) (proof_n <= MERKLE_PROOF_MAX), against what the witness
- * holds. A size under the one held is a replay whatever old_size says;
- * otherwise old_size must be the size held; then, from nothing held the
- * proof must be empty; at the size held the root must be the one held; past
- * it the proof must verify (RFC 9162 §2.1.4.2). Writes a sentence in why. */
+ * holds. A size under the one held (C2SP tlog-witness: a conflict, not a
+ * fork, when it is a prefix): with old_size = the size held and a proof, the
+ * proof must show cp a prefix of the checkpoint held (PROOF(cp size, size
+ * held), RFC 9162 §2.1.4.2): STALE if it does, FORK if the roots disagree,
+ * BAD_PROOF for a wrong length; without a proof REPLAY (the caller compares
+ * it with the checkpoints it cosigned). Otherwise old_size must be the size
+ * held; then, from nothing held the proof must be empty; at the size held
+ * the root must be the one held; past it the proof must verify. Writes a
+ * sentence in why. */
 witness_verdict_t witness_judge(const witness_head_t *held, uint64_t old_size,
                                 const checkpoint_t *cp, const merkle_hash_t *proof,
                                 size_t proof_n, char *why, size_t why_size);

@@ -32,7 +32,7 @@ const gwctl_command_t gwctl_commands[] = {
     {"batches", "operator: settlement batches exchanged with a peer", gwctl_batches},
     {"reconcile", "operator: reconcile the batches sent to a peer with its records", gwctl_reconcile},
     {"indoubt", "operator: legs waiting for a decision, forced ones, HEURISTIC_MIXED ones", gwctl_indoubt},
-    {"resolve", "operator: force the decision of a leg its coordinator cannot answer for, or compensate a HEURISTIC_MIXED one", gwctl_resolve},
+    {"resolve", "operator: force the decision of a leg its coordinator cannot answer for, compensate a HEURISTIC_MIXED one, or close an ORIGIN_DENIED one", gwctl_resolve},
     {"obligation", "operator: register or show a key emitter's obligation for a compliance year (rules on use)", gwctl_obligation},
     {"forks", "operator: forks of the peers' audit logs witnessed here (the alarm); ack them", gwctl_forks},
     {"console", "operator, auditor: a web console on loopback, calling the gateways as you", gwctl_console},

@@ -340,8 +340,9 @@ console_reply_t console_api_get(console_t *c, const char *path, const char *(*ge
 }
 
 /* POST /api/resolve {"region", "transfer_id", "action": "commit"|"abort"|
- * "compensate", "reason", "confirm"}: confirm must repeat transfer_id; the
- * gateway applies gwctl resolve's rules (Operations.ResolveInDoubt). */
+ * "compensate"|"close-denied", "reason", "confirm"}: confirm must repeat
+ * transfer_id; the gateway applies gwctl resolve's rules
+ * (Operations.ResolveInDoubt). */
 static console_reply_t console_resolve(console_t *c, const json_t *body) {
     const char *region = json_string_value(json_object_get(body, "region"));
     const char *tid = json_string_value(json_object_get(body, "transfer_id"));
@@ -356,11 +357,13 @@ static console_reply_t console_resolve(console_t *c, const json_t *body) {
     if (confirm == NULL || strcmp(confirm, tid) != 0)
         return console_error(400, "NOT_CONFIRMED", "", "type the transfer id again to confirm");
     int commit = !strcmp(action, "commit"), abort_ = !strcmp(action, "abort"), comp = !strcmp(action, "compensate");
-    if (commit + abort_ + comp != 1) return console_error(400, "BAD_ACTION", "", "action is commit, abort or compensate");
+    int close_denied = !strcmp(action, "close-denied");
+    if (commit + abort_ + comp + close_denied != 1)
+        return console_error(400, "BAD_ACTION", "", "action is commit, abort, compensate or close-denied");
     Carbon__V1__ResolveInDoubtRequest req = CARBON__V1__RESOLVE_IN_DOUBT_REQUEST__INIT;
     req.transfer_id = (char *)tid;
     req.decision = commit || comp ? CARBON__V1__DECISION__DECISION_COMMIT : CARBON__V1__DECISION__DECISION_ABORT;
-    req.compensate = comp;
+    req.compensate = comp || close_denied;
     req.reason = (char *)reason;
     ProtobufCMessage *resp;
     json_t *e = console_call(c, (size_t)i, "/carbon.v1.Operations/ResolveInDoubt", &req.base,

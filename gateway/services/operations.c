@@ -253,6 +253,9 @@ static void ops_compare_legs(ops_found_t *f, struct gateway *gw, uint64_t seq,
         if (strcmp(l->heuristic_outcome, "MIXED") == 0) /* alarmed until compensated */
             ops_discrepancy(f, "trail", seq, l->tid, "heuristic", "HEURISTIC_MIXED",
                             "holds the other outcome after a heuristic decision");
+        if (strcmp(l->heuristic_outcome, REASON(ORIGIN_DENIED)) == 0) /* listed until closed */
+            ops_discrepancy(f, "trail", seq, l->tid, "heuristic", "ORIGIN_DENIED",
+                            "sent COMMIT; the serials' origin did not commit the leg");
         Carbon__V1__Decision mine = ops_decision_of(l->state);
         Carbon__V1__Decision theirs = pd != NULL ? pd->decision : CARBON__V1__DECISION__DECISION_UNKNOWN;
         if (mine != theirs) {
@@ -453,7 +456,8 @@ static Carbon__V1__InDoubtLeg *ops_heuristic_leg(arena_t *a, struct gateway *gw,
     if (denied)
         d->known = arena_printf(a, "%s sent COMMIT, but the serials' origin does not confirm that it "
                                    "committed this leg (ORIGIN_DENIED): the credit stays pending, not "
-                                   "spendable; investigate %s and the origin", leg->peer, leg->peer);
+                                   "spendable; investigate %s and the origin, then close the leg "
+                                   "(gwctl resolve --close-denied)", leg->peer, leg->peer);
     else if (mixed && dest)
         d->known = arena_printf(a, "forced %s here; %s decided the other: the credits are no longer all "
                                    "in the account; compensate (gwctl resolve --compensate)", forced, leg->peer);
@@ -624,22 +628,28 @@ static int ops_unreachable_long_enough(server_call_t *call, const ledger_leg_t *
 }
 
 /* ResolveInDoubt with compensate: closes a HEURISTIC_MIXED leg here
- * (heuristic_compensate), audited with the operator and reason. */
+ * (decision COMMIT), or an ORIGIN_DENIED destination leg as ABORTED
+ * (decision ABORT; nothing was credited): heuristic_compensate, audited
+ * with the operator and reason. */
 static void ops_compensate(server_call_t *call, store_t *st, const Carbon__V1__ResolveInDoubtRequest *req) {
     CARBON_ASSERT(call != NULL && st != NULL && req != NULL);
-    if (req->decision != CARBON__V1__DECISION__DECISION_COMMIT) {
-        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, REASON(BAD_DECISION),
-                           "a compensation leaves the leg COMMITTED on both sides: send COMMIT");
-        return;
-    }
+    int commit = req->decision == CARBON__V1__DECISION__DECISION_COMMIT;
     const identity_t *op = server_call_caller(call);
     const char *who = op != NULL ? op->spiffe_id : "operator";
     uint64_t have_g = 0;
-    char err[256] = "";
-    int rc = heuristic_compensate(st, req->transfer_id, who, req->reason, ledger_now_ms(), &have_g, err, sizeof err);
+    char err[256] = "", needed = 0;
+    int rc = heuristic_compensate(st, req->transfer_id, commit ? TRANSFER_DECISION_COMMIT : TRANSFER_DECISION_ABORT,
+                                  who, req->reason, ledger_now_ms(), &have_g, &needed, err, sizeof err);
     if (rc == LEDGER_NOT_FOUND)
         server_reply_error(call, GRPC_STATUS_FAILED_PRECONDITION, REASON(NOT_MIXED),
-                           "transfer %s is not HEURISTIC_MIXED here", req->transfer_id);
+                           "transfer %s is neither HEURISTIC_MIXED nor ORIGIN_DENIED here", req->transfer_id);
+    else if (rc == LEDGER_CONFLICT)
+        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, REASON(BAD_DECISION),
+                           "%s", needed == TRANSFER_DECISION_ABORT
+                                     ? "an ORIGIN_DENIED leg is closed ABORTED (nothing was credited): send ABORT "
+                                       "(gwctl resolve --close-denied)"
+                                     : "a compensation leaves the HEURISTIC_MIXED leg COMMITTED on both sides: "
+                                       "send COMMIT (gwctl resolve --compensate)");
     else if (rc == LEDGER_INSUFFICIENT)
         server_reply_error(call, GRPC_STATUS_FAILED_PRECONDITION, REASON(INSUFFICIENT_BALANCE),
                            "the account holds %" PRIu64 " g, or (at the source) no longer every block of the "
@@ -649,11 +659,11 @@ static void ops_compensate(server_call_t *call, store_t *st, const Carbon__V1__R
     else if (rc != LEDGER_OK)
         server_reply_error(call, GRPC_STATUS_UNAVAILABLE, REASON(STORE_UNAVAILABLE), "%s", err);
     if (rc != LEDGER_OK) return;
-    log_warn("heuristic_compensated", "{s:s, s:s, s:s}", "transfer_id", req->transfer_id, "operator", who,
-             "reason", req->reason);
+    log_warn(commit ? "heuristic_compensated" : "origin_denied_closed", "{s:s, s:s, s:s}", "transfer_id",
+             req->transfer_id, "operator", who, "reason", req->reason);
     Carbon__V1__LegAck ack = CARBON__V1__LEG_ACK__INIT;
     ack.transfer_id = (char *)req->transfer_id;
-    ack.applied = CARBON__V1__DECISION__DECISION_COMMIT;
+    ack.applied = commit ? CARBON__V1__DECISION__DECISION_COMMIT : CARBON__V1__DECISION__DECISION_ABORT;
     Carbon__V1__ResolveInDoubtResponse resp = CARBON__V1__RESOLVE_IN_DOUBT_RESPONSE__INIT;
     resp.applied = &ack;
     server_reply_ok(call, &resp.base);

@@ -192,10 +192,24 @@ static void witnessing_fork(server_call_t *call, store_t *st, const witnessing_o
         server_refuse(call, REASON_CHECKPOINT_FORK, "%s; kept as fork %s", why, id);
 }
 
-/* A checkpoint smaller than the one held: a replay if this witness cosigned
- * exactly it (same size, same root, in its history); otherwise the log
- * signed, after a larger checkpoint, one that no proof relates to it (it
- * shrank, or was frozen at a made-up size): kept and alarmed as a fork. */
+/* A late checkpoint (older than the one held, and a prefix of it, or not
+ * comparable without a proof): C2SP tlog-witness answers a conflict with
+ * the size it holds (here OK, OLD_SIZE_MISMATCH, witnessed_size), nothing
+ * changes and no alarm: a sibling gateway of the caller's region sent a
+ * larger checkpoint first (a paused lease holder), or the call crossed it. */
+static void witnessing_stale(server_call_t *call, const witnessing_offer_t *o, const witness_held_t *held,
+                             const char *why) {
+    log_info("checkpoint_stale", "{s:s, s:I, s:I, s:s}", "region", o->region, "size",
+             (json_int_t)o->cp.size, "witnessed_size", (json_int_t)held->head.size, "why", why);
+    witnessing_reply(call, CARBON__V1__ADD_CHECKPOINT_RESPONSE__OUTCOME__OLD_SIZE_MISMATCH, NULL, 0,
+                     held->head.size);
+}
+
+/* A checkpoint smaller than the one held, without a prefix proof: a replay
+ * if this witness cosigned exactly it (same size, same root, in its
+ * history); a fork if it cosigned another root at that size; otherwise a
+ * late checkpoint (witnessing_stale): the log may send it again with
+ * PROOF(its size, the size held), which settles stale or fork. */
 static void witnessing_smaller(server_call_t *call, store_t *st, const witnessing_offer_t *o,
                                const witness_held_t *held, const char *why) {
     merkle_hash_t root;
@@ -209,9 +223,12 @@ static void witnessing_smaller(server_call_t *call, store_t *st, const witnessin
         server_refuse(call, REASON_CHECKPOINT_REPLAYED, "%s", why);
         return;
     }
-    snprintf(fork_why, sizeof fork_why, "%s, and is %s: the log went back", why,
-             found ? "not the checkpoint of that size cosigned (another root)"
-                   : "none this witness cosigned");
+    if (!found) {
+        witnessing_stale(call, o, held, why);
+        return;
+    }
+    snprintf(fork_why, sizeof fork_why, "%s, and is not the checkpoint of that size cosigned (another "
+             "root): the log went back", why);
     witnessing_fork(call, st, o, held, fork_why);
 }
 
@@ -236,6 +253,9 @@ void federation_add_checkpoint(server_call_t *call, const ProtobufCMessage *requ
         break;
     case WITNESS_REPLAY:
         witnessing_smaller(call, st, &o, &held, why);
+        break;
+    case WITNESS_STALE:
+        witnessing_stale(call, &o, &held, why);
         break;
     case WITNESS_BAD_PROOF:
         server_refuse(call, REASON_BAD_PROOF, "%s", why);

@@ -277,6 +277,8 @@ for i = 0, n - 1 do
     out[#out + 1] = decision .. '|AGREED'
   elseif (leg[8] == 'MIXED' or leg[8] == 'COMPENSATED') and decision ~= leg[7] then
     out[#out + 1] = 'M'
+  elseif leg[8] == 'CLOSED' and decision == 'C' then
+    out[#out + 1] = 'M' -- ORIGIN_DENIED, closed ABORTED by an operator (heuristic_compensate)
   elseif leg[2] == 'COMMITTED' then
     out[#out + 1] = 'C'
   else

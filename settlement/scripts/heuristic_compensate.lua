@@ -15,17 +15,48 @@
 --     circulation are what the coordinator's ABORT leaves. The serials of the
 --     leg stay in two places, which the checker keeps reporting; do this only
 --     when the source can no longer give its copy back.
--- ARGV: now_ms, tid, operator SPIFFE ID, reason (free text, byte for byte)
+-- An ORIGIN_DENIED destination leg (dest_decide.lua origin_deny: the
+-- source sent COMMIT, the serials' origin X did not commit the leg) is
+-- closed instead, with decision "A": nothing was credited, so the pending
+-- credit is dropped as an ABORT drops it (the account's pending grams, the
+-- source's legs in flight, the serial index) and the leg ends ABORTED,
+-- reason ORIGIN_DENIED, heuristic_outcome CLOSED: final, no longer listed.
+-- X's map never placed the serials here (it did not commit), so the map
+-- and the holdings agree; a later Decide from the source is answered with
+-- what the leg holds (ABORT; HEURISTIC_MIXED to a COMMIT).
+-- ARGV: now_ms, tid, operator SPIFFE ID, reason (free text, byte for byte),
+--   decision the leg is to hold ("C" for a MIXED leg, "A" for an
+--   ORIGIN_DENIED one)
 -- Audit: one 'heuristic' entry (ids: the transfer, the account, and at the
--- source the destination account "REGION/ID"; blocks: those moved; details:
--- peer, "COMPENSATED", the decision the leg now holds, "0", operator, reason).
--- Returns {"OK"}, {"NOT_MIXED"}, or {"INSUFFICIENT_BALANCE", grams available}
--- (or -1: TOO_FRAGMENTED) and changes nothing then.
-local now_ms, tid, operator, why = num(ARGV[1]), ARGV[2], ARGV[3], ARGV[4]
+-- source the destination account "REGION/ID"; blocks: those moved, or for
+-- CLOSED the pending blocks dropped; details: peer, "COMPENSATED" or
+-- "CLOSED", the decision the leg now holds, "0", operator, reason).
+-- Returns {"OK"}, {"NOT_MIXED"}, {"WRONG_DECISION", the decision needed},
+-- or {"INSUFFICIENT_BALANCE", grams available} (or -1: TOO_FRAGMENTED) and
+-- changes nothing then.
+local now_ms, tid, operator, why, decision = num(ARGV[1]), ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local key = leg_key(tid)
 local leg = redis.call('HMGET', key, 'role', 'state', 'heuristic_outcome', 'from', 'to', 'peer',
                        'blocks', 'credited_g', 'expiry_ms')
+if leg[3] == 'ORIGIN_DENIED' and leg[1] == 'destination' and leg[2] == 'PREPARED' then
+  if decision ~= 'A' then return { 'WRONG_DECISION', 'A' } end
+  local blocks = blocks_parse(leg[7])
+  hincr(acct_info_key(leg[5]), 'pending_g', -num(leg[8]))
+  redis.call('ZREM', KEY_LEGS_PREPARED, tid)
+  redis.call('ZREM', KEY_LEGS_PREPARED_PREFIX .. leg[6], tid)
+  if redis.call('HINCRBY', KEY_PEER_INFLIGHT, leg[6], -1) < 0 then
+    redis.call('HSET', KEY_PEER_INFLIGHT, leg[6], '0')
+  end
+  for _, b in ipairs(blocks) do serial_index_remove(b.origin, b.first, b.last) end
+  redis.call('HSET', key, 'state', 'ABORTED', 'reason', 'ORIGIN_DENIED', 'decided_ms', fmt_int(now_ms),
+             'heuristic_outcome', 'CLOSED', 'compensated_by', operator, 'compensate_reason', why,
+             'compensated_ms', fmt_int(now_ms))
+  redis.call('ZREM', KEY_LEGS_MIXED, tid)
+  audit(now_ms, 'heuristic', { tid, leg[5] }, blocks, { leg[6], 'CLOSED', 'A', '0', operator, why })
+  return { 'OK' }
+end
 if leg[3] ~= 'MIXED' then return { 'NOT_MIXED' } end
+if decision ~= 'C' then return { 'WRONG_DECISION', 'C' } end
 local moved, ids, holds = {}, { tid }, 'C'
 if leg[1] == 'source' then
   moved = blocks_parse(leg[7])

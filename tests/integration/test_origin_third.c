@@ -225,7 +225,11 @@ static int audit_verify(const char *region) {
  * origin-prepare/commit/abort and the source's origin-acked included.
  * --max-skew-ms 0: the gateways share this host's clock. Returns gwctl's
  * exit status (0: no finding); prints its output. */
-static int model_check(void) {
+static int model_check_text(char **text);
+static int model_check(void) { return model_check_text(NULL); }
+
+/* The same; *text (may be NULL) gets its stdout, malloc'd. */
+static int model_check_text(char **text) {
     char targets[160], cert[512], key[512], ca[512];
     snprintf(targets, sizeof targets, "CN-TJ=127.0.0.1:%d,CN-BJ=127.0.0.1:%d,CN-HE=127.0.0.1:%d",
              federation_port(fed, TJ), federation_port(fed, BJ), federation_port(fed, HE));
@@ -238,7 +242,8 @@ static int model_check(void) {
     char *out = NULL, *err = NULL;
     cr_assert_eq(harness_run(argv, 60000, &status, &out, &err), 0, "gwctl did not run");
     fprintf(stderr, "origin_third: model-check (exit %d):\n%s%s", status, out ? out : "", err ? err : "");
-    free(out);
+    if (text != NULL) *text = out;
+    else free(out);
     free(err);
     return status;
 }
@@ -873,4 +878,159 @@ Test(origin_third, forced_commit_needs_the_origin) {
     wait_leg_field(BJ, tid, "state", "PREPARED", 1000);
     wait_leg_field(BJ, tid, "heuristic", "", 1000);
     wait_leg_field(TJ, tid, "state", "PREPARED", 1000); /* TJ never decides alone */
+}
+
+/* ---- closing an ORIGIN_DENIED leg; ABORT to D and COMMIT to X ----------------- */
+
+/* `gwctl resolve --transfer tid HOW --reason reason` at BJ as the CN-BJ
+ * certificate of role; returns gwctl's exit status, stderr into *err. */
+static int resolve_bj(const char *role, const char *tid, const char *how, const char *reason, char **err) {
+    char target[64], cert[512], key[512], ca[512];
+    snprintf(target, sizeof target, "127.0.0.1:%d", federation_port(fed, BJ));
+    snprintf(cert, sizeof cert, "%s/CN-BJ-%s.crt", harness_pki_dir(), role);
+    snprintf(key, sizeof key, "%s/CN-BJ-%s.key", harness_pki_dir(), role);
+    snprintf(ca, sizeof ca, "%s/ca.crt", harness_pki_dir());
+    const char *argv[] = {BINARY_DIR "/gwctl", "resolve", "--transfer", tid, how, "--reason", reason,
+                          "--target", target, "--cert", cert, "--key", key, "--ca", ca, NULL};
+    int status = -1;
+    char *out = NULL;
+    cr_assert_eq(harness_run(argv, 60000, &status, &out, err), 0, "gwctl did not run");
+    free(out);
+    return status;
+}
+
+/* The leg's fields and legs:mixed at BJ, as text (what a refusal must not change). */
+static char *bj_leg_state(const char *tid) {
+    char key[80];
+    snprintf(key, sizeof key, "%s%s%s", STORE_KEY_LEG_PREFIX, tid, STORE_KEY_LEG_SUFFIX);
+    char *leg = redis_text(BJ, "HGETALL %s", key, NULL), *mixed = redis_text(BJ, "ZRANGE %s 0 -1", STORE_KEY_LEGS_MIXED, NULL);
+    char *acct = redis_text(BJ, "HGETALL %s", STORE_KEY_ACCOUNT_PREFIX "bj-b" STORE_KEY_ACCOUNT_INFO_SUFFIX, NULL);
+    char *inflight = redis_text(BJ, "HGET %s %s", STORE_KEY_PEER_INFLIGHT, "CN-HE");
+    size_t n = strlen(leg) + strlen(mixed) + strlen(acct) + strlen(inflight) + 8;
+    char *all = malloc(n);
+    snprintf(all, n, "%s | %s | %s | %s", leg, mixed, acct, inflight);
+    free(leg), free(mixed), free(acct), free(inflight);
+    return all;
+}
+
+/* A source (CN-HE's certificate) prepares TJ serials at TJ and at BJ, sends
+ * ABORT to TJ and COMMIT to BJ: BJ holds the leg ORIGIN_DENIED. An operator
+ * at BJ closes it with `gwctl resolve --close-denied`: a bad reason, the
+ * wrong action (--compensate) and another role are refused and change
+ * nothing; the close drops the pending credit (nothing was ever credited),
+ * the leg ends ABORTED (reason ORIGIN_DENIED, outcome CLOSED, the operator
+ * kept), one audited 'heuristic' CLOSED entry, no longer listed; a second
+ * close is refused; the source's later COMMIT is answered HEURISTIC_MIXED,
+ * its ABORT agrees. `gwctl audit verify` replays BJ's log (the pending
+ * dropped) and `gwctl audit model-check` accepts the close. (Before: no
+ * operator action closed the leg, which stayed listed for ever.) */
+Test(origin_third, an_operator_closes_an_origin_denied_leg) {
+    start(20000);
+    uint64_t f = setup();
+    read_digests();
+    uint64_t bj0 = rc_total_g(reg(BJ), "bj-b");
+    leg_buf_t l;
+    char tid[33];
+    rc_new_id(tid);
+    leg_make(&l, tid, "CN-BJ/bj-b", f, f + 999);
+    vote_is(&l, "Y");
+    prepare_at_bj(&l);
+    cr_expect_eq(decide(tid, 0), 'A');
+    commit_denied(tid, bj0);
+    char *before = bj_leg_state(tid), *err = NULL;
+    cr_expect_eq(resolve_bj("operator", tid, "--close-denied", "short", &err), 4, "a 5-byte reason: %s", err);
+    free(err);
+    cr_expect_eq(resolve_bj("operator", tid, "--compensate", "INC-7: origin denied the leg", &err), 4,
+                 "--compensate of a denied leg: %s", err);
+    cr_expect(err != NULL && strstr(err, "BAD_DECISION") != NULL, "%s", err);
+    free(err);
+    cr_expect_eq(resolve_bj("registry", tid, "--close-denied", "INC-7: origin denied the leg", &err), 4,
+                 "as the registry role: %s", err);
+    free(err);
+    char *after = bj_leg_state(tid);
+    cr_expect_str_eq(after, before, "a refused close changed BJ's store");
+    free(after);
+    free(before);
+    cr_assert_eq(resolve_bj("operator", tid, "--close-denied", "INC-7: origin denied the leg", &err), 0, "%s", err);
+    free(err);
+    wait_leg_field(BJ, tid, "state", "ABORTED", 1000);
+    wait_leg_field(BJ, tid, "reason", "ORIGIN_DENIED", 1000);
+    wait_leg_field(BJ, tid, "heuristic_outcome", "CLOSED", 1000);
+    wait_leg_field(BJ, tid, "compensate_reason", "INC-7: origin denied the leg", 1000);
+    char *by = leg_field(BJ, tid, "compensated_by");
+    cr_expect(strstr(by, "CN-BJ") != NULL, "closed by '%s'", by);
+    free(by);
+    char state[32];
+    in_doubt_state(BJ, tid, state);
+    cr_expect_str_eq(state, "", "a closed leg is still listed as '%s'", state);
+    char *mixed = redis_text(BJ, "ZRANGE %s 0 -1", STORE_KEY_LEGS_MIXED, NULL);
+    cr_expect_str_eq(mixed, "", "legs:mixed: '%s'", mixed);
+    free(mixed);
+    char *pending = redis_text(BJ, "HGET %s %s", STORE_KEY_ACCOUNT_PREFIX "bj-b" STORE_KEY_ACCOUNT_INFO_SUFFIX, "pending_g");
+    cr_expect(strcmp(pending, "0") == 0 || strcmp(pending, "") == 0, "bj-b pending_g '%s'", pending);
+    free(pending);
+    cr_expect_eq(rc_total_g(reg(BJ), "bj-b"), bj0, "the close credited something");
+    cr_expect_eq(audit_count(BJ, "heuristic", tid), 1);
+    cr_expect_eq(resolve_bj("operator", tid, "--close-denied", "INC-7: origin denied the leg", &err), 4,
+                 "closed twice: %s", err);
+    free(err);
+    int m = 0;
+    cr_expect_eq(decide_at(BJ, tid, 1, &m), 'A');
+    cr_expect(m, "the source's COMMIT after the close is not answered HEURISTIC_MIXED");
+    cr_expect_eq(decide_at(BJ, tid, 0, &m), 'A');
+    cr_expect(!m);
+    cr_expect_eq(rc_total_g(reg(BJ), "bj-b"), bj0);
+    cr_expect_eq(audit_verify("CN-BJ"), 0, "gwctl audit verify CN-BJ");
+    /* the model check reports the hostile source (CN-HE keeps no hold: 3
+     * findings at TJ and BJ's prepares and TJ's abort), nothing of BJ's
+     * origin-denied or of the operator's close */
+    char *mc = NULL;
+    cr_expect_eq(model_check_text(&mc), 1, "gwctl audit model-check");
+    cr_expect(mc != NULL && strstr(mc, "FOUND 3 STEPS") != NULL && strstr(mc, "(heuristic)") == NULL &&
+                  strstr(mc, "(origin-denied)") == NULL, "model-check: %s", mc);
+    free(mc);
+}
+
+/* The inverse split: the source sends COMMIT to the origin TJ and ABORT to
+ * the destination BJ. TJ's map places the range at BJ (it committed the
+ * move), BJ drops the pending credit: no credit is created or duplicated
+ * (BJ's account and HE's are as before; nothing pending), and the checker
+ * reports TJ's map (it places the serials at BJ, which does not hold
+ * them). The serials were the source's own holding to lose. */
+Test(origin_third, abort_to_destination_commit_to_origin_creates_nothing) {
+    start(20000);
+    uint64_t f = setup();
+    read_digests();
+    uint64_t bj0 = rc_total_g(reg(BJ), "bj-b"), he0 = rc_total_g(reg(HE), "he-c");
+    leg_buf_t l;
+    char tid[33];
+    rc_new_id(tid);
+    leg_make(&l, tid, "CN-BJ/bj-b", f, f + 999);
+    vote_is(&l, "Y");
+    prepare_at_bj(&l);
+    cr_expect_eq(decide(tid, 1), 'C'); /* TJ: COMMIT, its map moves HE -> BJ */
+    int m = 1;
+    cr_expect_eq(decide_at(BJ, tid, 0, &m), 'A');
+    cr_expect(!m);
+    wait_leg_field(BJ, tid, "state", "ABORTED", 1000);
+    wait_leg_field(TJ, tid, "state", "COMMITTED", 1000);
+    char *map = tj_map(), want[64];
+    snprintf(want, sizeof want, "%" PRIu64 ":%" PRIu64 ":CN-BJ:at", f, f + 999);
+    cr_expect(strstr(map, want) != NULL, "TJ's map '%s' lacks '%s'", map, want);
+    free(map);
+    cr_expect_eq(rc_total_g(reg(BJ), "bj-b"), bj0, "BJ credited serials its source aborted");
+    cr_expect_eq(rc_total_g(reg(HE), "he-c"), he0);
+    char *pending = redis_text(BJ, "HGET %s %s", STORE_KEY_ACCOUNT_PREFIX "bj-b" STORE_KEY_ACCOUNT_INFO_SUFFIX, "pending_g");
+    cr_expect(strcmp(pending, "0") == 0 || strcmp(pending, "") == 0, "bj-b pending_g '%s'", pending);
+    free(pending);
+    checker_report_t *rep = rc_check(fed, 0);
+    cr_assert_not_null(rep);
+    char range[64];
+    snprintf(range, sizeof range, "CN-TJ serials %" PRIu64 "-%" PRIu64 ": CN-TJ's map places them", f, f + 999);
+    int reported = 0;
+    for (uint64_t i = 0; i < rep->violations_n && i < CHECKER_VIOLATIONS_MAX; i++)
+        if (strstr(rep->violations[i], range) != NULL && strstr(rep->violations[i], "CN-BJ") != NULL) reported = 1;
+    cr_expect(reported, "the checker does not report TJ's map placing %s at CN-BJ (%" PRIu64 " violations)", range,
+              rep->violations_n);
+    free(rep);
 }

@@ -762,32 +762,72 @@ Test(witness, an_inflated_tree_in_the_store_is_never_signed) {
     cr_assert_str_eq(st.reason, "LOG_INCONSISTENT", "%s", st.details);
 }
 
-/* A region that froze its witness at a size and then signs smaller
- * checkpoints (its log went back: a made-up size before, or entries lost):
- * a checkpoint under the size held is a harmless replay only if the witness
- * cosigned exactly it; any other is kept and alarmed as a fork. (Before, each
- * was refused as a replay without an alarm.) */
-Test(witness, a_smaller_checkpoint_never_cosigned_is_a_fork) {
+/* AddCheckpoint from old_size with proof[0..proof_n): OK and
+ * OLD_SIZE_MISMATCH with witnessed_size 8 (a conflict), as C2SP tlog-witness
+ * answers a checkpoint older than the one it holds. */
+static void expect_stale(uint64_t old_size, const char *note, size_t len, const merkle_hash_t *proof,
+                         size_t proof_n, const char *what) {
+    Carbon__V1__AddCheckpointResponse *r = NULL;
+    client_status_t st;
+    cr_assert_eq(add(TJ, old_size, note, len, proof, proof_n, &r, &st), GRPC_STATUS_OK, "%s: %s (%s)", what,
+                 client_status_name(st.code), st.details);
+    cr_expect_eq(r->outcome, CARBON__V1__ADD_CHECKPOINT_RESPONSE__OUTCOME__OLD_SIZE_MISMATCH, "%s", what);
+    cr_expect_eq(r->witnessed_size, 8, "%s", what);
+    cr_expect_eq(r->cosignature.len, 0, "%s: cosigned", what);
+    protobuf_c_message_free_unpacked(&r->base, NULL);
+}
+
+/* Two gateways of CN-BJ share its store and take turns with the
+ * checkpointer lease: gateway A signs size 6 and pauses before sending it;
+ * its lease expires, gateway B signs size 8 and the witness cosigns it;
+ * then A's size 6 arrives (with A's proof from 4, the size it read before).
+ * A consistent older checkpoint is late, not a fork (C2SP tlog-witness: a
+ * conflict carrying the size held): answered OLD_SIZE_MISMATCH with 8, no
+ * alarm, nothing kept; sent again with PROOF(6, 8) it is proved a prefix
+ * and answered the same. (Before, it was kept and alarmed as a fork.) A
+ * real fork still alarms: a rewritten size 6 with its PROOF(6, 8), and a
+ * rewritten size 4 (this witness cosigned another root at 4). */
+Test(witness, a_late_checkpoint_of_a_sibling_gateway_is_stale_not_a_fork) {
     start(2);
     fake_log_t log, rewritten;
     fake_log(&log, 12, ENTRIES_MAX);
     fake_log(&rewritten, 12, 1);
-    cosign_two(&log); /* TJ holds CN-BJ's size 8, and cosigned 4 and 8 */
+    cosign_two(&log); /* A had 4 cosigned; B: 8 from 4 */
+    char *before = witness_state(TJ);
     client_status_t st;
     size_t len = 0;
+    merkle_hash_t proof[MERKLE_PROOF_MAX];
+    char *late = bj_note(&log, 6, &len);
+    size_t proof_n = fake_proof(&log, 4, 6, proof);
+    expect_stale(4, late, len, proof, proof_n, "A's size 6 from 4, late");
+    expect_stale(8, late, len, NULL, 0, "A's size 6 from 8, no proof");
+    proof_n = fake_proof(&log, 6, 8, proof);
+    expect_stale(8, late, len, proof, proof_n, "A's size 6 proved a prefix of 8");
+    expect_refused(add(TJ, 8, late, len, proof, proof_n - 1, NULL, &st), &st, GRPC_STATUS_INVALID_ARGUMENT,
+                   "BAD_PROOF", "a prefix proof one hash short");
+    free(late);
     char *old = bj_note(&log, 4, &len);
     expect_refused(add(TJ, 8, old, len, NULL, 0, NULL, &st), &st, GRPC_STATUS_FAILED_PRECONDITION,
                    "CHECKPOINT_REPLAYED", "size 4 as cosigned: a replay");
     free(old);
-    cr_assert_eq(forks_metric(TJ, "CN-BJ"), 0);
-    char *never = bj_note(&log, 6, &len);
-    expect_refused(add(TJ, 8, never, len, NULL, 0, NULL, &st), &st, GRPC_STATUS_FAILED_PRECONDITION,
-                   "CHECKPOINT_FORK", "size 6, never cosigned");
-    free(never);
-    char *other = bj_note(&rewritten, 4, &len);
-    expect_refused(add(TJ, 8, other, len, NULL, 0, NULL, &st), &st, GRPC_STATUS_FAILED_PRECONDITION,
-                   "CHECKPOINT_FORK", "size 4, another root");
-    free(other);
+    cr_assert_eq(forks_metric(TJ, "CN-BJ"), 0, "a late checkpoint raised the fork alarm");
+    Carbon__V1__ListForksResponse *l0 = list_forks(TJ, 1);
+    cr_assert_eq(l0->n_forks, 0, "ListForks: %zu records", l0->n_forks);
+    protobuf_c_message_free_unpacked(&l0->base, NULL);
+    char *after = witness_state(TJ);
+    cr_expect_str_eq(after, before, "the witness's state changed");
+    free(before);
+    free(after);
+    /* a real fork still alarms */
+    char *other6 = bj_note(&rewritten, 6, &len);
+    proof_n = fake_proof(&rewritten, 6, 8, proof);
+    expect_refused(add(TJ, 8, other6, len, proof, proof_n, NULL, &st), &st, GRPC_STATUS_FAILED_PRECONDITION,
+                   "CHECKPOINT_FORK", "a rewritten size 6 is no prefix of the 8 cosigned");
+    free(other6);
+    char *other4 = bj_note(&rewritten, 4, &len);
+    expect_refused(add(TJ, 8, other4, len, NULL, 0, NULL, &st), &st, GRPC_STATUS_FAILED_PRECONDITION,
+                   "CHECKPOINT_FORK", "size 4, another root than the one cosigned");
+    free(other4);
     cr_assert_eq(forks_metric(TJ, "CN-BJ"), 2, "the alarm is up for both");
     /* and a checkpoint with an extension line (none of ours has one) is
      * malformed, whatever its size: the reviewer's "ext: split view" */
@@ -806,8 +846,7 @@ Test(witness, a_smaller_checkpoint_never_cosigned_is_a_fork) {
     cr_assert_eq(note_sign(body, body_len, "jjj.carbon/CN-BJ/audit", bj, note, sizeof note, &note_len, why,
                            sizeof why), NOTE_OK, "%s", why);
     EVP_PKEY_free(bj);
-    merkle_hash_t proof[MERKLE_PROOF_MAX];
-    size_t proof_n = fake_proof(&log, 8, 12, proof);
+    proof_n = fake_proof(&log, 8, 12, proof);
     expect_refused(add(TJ, 8, note, note_len, proof, proof_n, NULL, &st), &st, GRPC_STATUS_INVALID_ARGUMENT,
                    "MALFORMED_CHECKPOINT", "an extension line");
     Carbon__V1__ListForksResponse *l = list_forks(TJ, 0);
@@ -827,4 +866,52 @@ Test(witness, a_smaller_checkpoint_never_cosigned_is_a_fork) {
     cr_assert(r != NULL && r->type == REDIS_REPLY_STRING && strcmp(r->str, "8") == 0, "the size held moved");
     freeReplyObject(r);
     redisFree(c);
+}
+
+/* Waits until instance i's log holds needle at least n times (at most timeout_ms). */
+static void wait_log(int i, const char *needle, int n, int timeout_ms) {
+    long long until = proc_now_ms() + timeout_ms;
+    while (federation_log_count(fed, i, needle) < n) {
+        cr_assert(proc_now_ms() < until, "%s's log: no %s after %d ms", federation_region(fed, i), needle,
+                  timeout_ms);
+        proc_sleep_ms(50);
+    }
+}
+
+/* The real race, with two gateways of CN-BJ on its store: the first (A)
+ * holds the checkpointer lease, signs its checkpoint and stalls just before
+ * sending it (test hook CARBON_FAILPOINT_PAUSE, 6 s: past its 3 s lease);
+ * the second (B), started meanwhile, takes the lease and sends a larger
+ * checkpoint, which CN-TJ cosigns; then A's older one arrives. CN-TJ answers
+ * it as late (checkpoint_stale; A proves it a prefix: checkpoint_late) and
+ * raises no fork alarm. (Before, CN-TJ kept it as a fork: "none this
+ * witness cosigned: the log went back".) */
+Test(witness, a_stalled_lease_holders_old_checkpoint_is_no_fork, .timeout = 120) {
+    setenv("CARBON_TEST_HOOKS", "1", 1);
+    setenv("CARBON_FAILPOINT_PAUSE", "CN-BJ:checkpoint_send:6000", 1);
+    start(2);
+    unsetenv("CARBON_FAILPOINT_PAUSE");
+    open_account(BJ, "bj-a1");
+    wait_log(BJ, "\"failpoint_pause\"", 1, 10000); /* A signed and stalls */
+    int b = federation_start_second(fed, BJ);
+    cr_assert_geq(b, 2, "a second CN-BJ gateway: %s", federation_last_error());
+    open_account(BJ, "bj-a2");
+    open_account(BJ, "bj-a3");
+    long long until = proc_now_ms() + 20000; /* A's old checkpoint reaches CN-TJ */
+    while (federation_log_count(fed, TJ, "\"checkpoint_stale\"") < 1 &&
+           federation_log_count(fed, TJ, "\"audit_fork\"") < 1) {
+        cr_assert(proc_now_ms() < until, "CN-TJ never got A's late checkpoint");
+        proc_sleep_ms(50);
+    }
+    cr_assert_eq(federation_log_count(fed, TJ, "\"audit_fork\""), 0, "CN-TJ took the late checkpoint for a fork");
+    wait_log(BJ, "\"checkpoint_late\"", 1, 5000);
+    proc_sleep_ms(500); /* A's prefix proof, answered */
+    cr_expect_geq(federation_log_count(fed, TJ, "\"checkpoint_stale\""), 2, "A's prefix proof was not answered");
+    cr_assert_eq(forks_metric(TJ, "CN-BJ"), 0, "the late checkpoint raised the fork alarm");
+    Carbon__V1__ListForksResponse *l = list_forks(TJ, 1);
+    cr_assert_eq(l->n_forks, 0, "ListForks: %zu records", l->n_forks);
+    protobuf_c_message_free_unpacked(&l->base, NULL);
+    cr_expect_eq(federation_log_count(fed, TJ, "\"audit_fork\""), 0);
+    cr_expect_eq(federation_log_count(fed, BJ, "\"witness_ahead_of_log\""), 0);
+    unsetenv("CARBON_TEST_HOOKS");
 }

@@ -155,7 +155,10 @@ else
     # pan reports its hash-factor coverage), each search stopped after
     # MODEL_RUN_SECONDS (default 3600; "PART" then reports what it searched).
     run long_two_transfers pass "-O2 -DSAFETY -DBITSTATE" "-m400000 -w32" \
-        -DNET_FAULTS=2 -DCRASHES=2 -DHEURISTICS=1 -DFORGES=1 -DRETIRES=2
+        -DNET_FAULTS=2 -DCRASHES=2 -DHEURISTICS=1 -DFORGES=1 -DFORGE_DECIDES=1 -DRETIRES=2
+    # A source that sends D a COMMIT it never decided, exhaustively: D's
+    # confirmation by the origin (ConfirmOrigin) keeps every property.
+    run forged_decision pass "$SAFE" "-m200000 -w26" -DFORGES=0 -DFORGE_DECIDES=1 $QUIET
     run long_chain pass "-O2 -DSAFETY -DBITSTATE" "-m400000 -w32" \
         -DCHAIN -DNET_FAULTS=2 -DCRASHES=2 -DHEURISTICS=1 -DRETIRES=2
     # Liveness: once faults stop, every transfer becomes final (weak fairness).
@@ -175,6 +178,9 @@ run mut_skip_origin fail "$FIND" "-m200000 -w24" -DMUT_SKIP_ORIGIN -DFORGES=1 $Q
 run mut_pa_after fail "$FIND" "-m200000 -w24" -DMUT_PA_AFTER -DONE_TRANSFER $QUIET
 run mut_no_heur_flag fail "$FIND" "-m200000 -w24" -DMUT_NO_HEUR_FLAG -DONE_TRANSFER \
     -DNET_FAULTS=0 -DCRASHES=0 -DHEURISTICS=1 -DRETIRES=0
+# D credits X's serials on a hostile source's COMMIT without asking X
+# (ConfirmOrigin): the serial is credited at D and, brought home, at X.
+run mut_no_confirm fail "$FIND" "-m200000 -w24" -DMUT_NO_CONFIRM -DFORGES=0 -DFORGE_DECIDES=1 $QUIET
 # The provenance design as DESIGN §6 words it (the origin checks only its map):
 # a hostile source gets one serial credited twice (tests/model/README.md).
 run design_naive_origin fail "$FIND" "-m200000 -w24" -DNAIVE_ORIGIN -DFORGES=1 $QUIET

@@ -17,8 +17,18 @@
  * first), crashes gateways (budget CRASHES), lets each region observe each
  * leg's expiry at its own time, lets the recovery lease of region S expire
  * (budget LEASE_TTLS), retires the serial where it is, lets a hostile or
- * store-damaged source hold a serial it does not have (budget FORGES), and
- * lets an operator force a prepared leg past its expiry (budget HEURISTICS).
+ * store-damaged source hold a serial it does not have (budget FORGES), lets
+ * a hostile source send the destination D a COMMIT of T1 it never decided
+ * (budget FORGE_DECIDES), and lets an operator force a prepared
+ * destination's leg past its expiry (budget HEURISTICS; never the origin's:
+ * ResolveInDoubt refuses an origin's leg).
+ *
+ * The destination's confirmation (ConfirmOrigin): D applies a COMMIT of
+ * T1 (X's serials, X a third region) only if X committed the same leg; X
+ * still prepared: D changes nothing (unknown); X aborted, refused or never
+ * prepared it: D marks its leg L_DENIED (ORIGIN_DENIED: the pending credit
+ * stays, not spendable) until the source's ABORT drops it or a COMMIT X
+ * confirms applies it.
  *
  * Compile-time switches (spin -D...):
  *   CHAIN              T2 is D -> X instead of S -> X
@@ -33,6 +43,8 @@
  *   MUT_SKIP_ORIGIN    the origin's check is skipped
  *   MUT_PA_AFTER       presumed abort is applied to a leg already decided
  *   MUT_NO_HEUR_FLAG   a forced decision is recorded without the heuristic flag
+ *   MUT_NO_CONFIRM     D credits a third region's serials without the
+ *                      origin's confirmation (use with FORGE_DECIDES)
  *   MUT_NO_RESEND      recovery never re-sends a decision (liveness fails)
  */
 
@@ -54,6 +66,9 @@
 #endif
 #ifndef RETIRES
 #define RETIRES 1
+#endif
+#ifndef FORGE_DECIDES
+#define FORGE_DECIDES 0
 #endif
 #ifndef SEE_OK
 #define SEE_OK 1 /* unused */
@@ -91,6 +106,7 @@
 #define L_HC 6        /* participant: forced COMMIT, flagged heuristic */
 #define L_HA 7        /* participant: forced ABORT, flagged heuristic */
 #define L_MIXED 8     /* HEURISTIC_MIXED: listed and alarmed */
+#define L_DENIED 9    /* participant D: prepared, its COMMIT denied by the origin (ORIGIN_DENIED) */
 
 /* transfer progress at its source (Registry.Transfer) */
 #define T_NEW 0
@@ -132,6 +148,7 @@ byte lock = 0;        /* X's map entry locked by the prepared leg of transfer lo
 /* ---- ghost state (not in any store; for the properties) ---- */
 byte tst[NT];         /* T_NEW / T_STARTED / T_FAILED */
 bit forged[NT];       /* the source held a serial it did not have */
+bit forged_dec;       /* a hostile source sent D a COMMIT of T1 it did not decide */
 bit voted_yes[NT * 2];
 byte spends;          /* retirements of the serial, over all regions */
 bit calm;             /* LIVE: faults have stopped */
@@ -153,6 +170,7 @@ byte crashes = CRASHES;
 byte forges = FORGES;
 byte heuristics = HEURISTICS;
 byte retires = RETIRES;
+byte forge_decides = FORGE_DECIDES;
 
 #define LEG(t, r) leg[(t) * 3 + (r)]
 #define SEEN(t, r) expired[t] /* region r may have seen it: every use is optional */
@@ -164,7 +182,8 @@ byte retires = RETIRES;
 /* Where the serial is, counted as DESIGN §9.1 and settlement/checker.c count
  * it over the three stores: accounts, retired, holds, and pending credits
  * of transfers their source committed. */
-#define PENDING_LIVE(t) (!forged[t] && LEG(t, SRC(t)) == L_COMMITTED && LEG(t, DST(t)) == L_PREPARED)
+#define PENDING_AT_D(t) (LEG(t, DST(t)) == L_PREPARED || LEG(t, DST(t)) == L_DENIED)
+#define PENDING_LIVE(t) (!forged[t] && LEG(t, SRC(t)) == L_COMMITTED && PENDING_AT_D(t))
 #define HELD_LIVE(t) (!forged[t] && LEG(t, SRC(t)) == L_HELD)
 #define PLACES (acct[S] + acct[D] + acct[X] + retired[S] + retired[D] + retired[X] + \
                 HELD_LIVE(0) + HELD_LIVE(1) + PENDING_LIVE(0) + PENDING_LIVE(1))
@@ -195,8 +214,8 @@ bit heur_flagged; /* a forced decision met the coordinator's (closed or converge
 /* A source that held a serial it did not have (hostile, or its store lost
  * writes) is not trusted to keep its own store right: then the honest
  * regions' stores count. */
-#define FORGED_ANY (forged[0] || forged[1])
-#define PEND_AT(t) (LEG(t, SRC(t)) == L_COMMITTED && LEG(t, DST(t)) == L_PREPARED)
+#define FORGED_ANY (forged[0] || forged[1] || forged_dec)
+#define PEND_AT(t) (LEG(t, SRC(t)) == L_COMMITTED && PENDING_AT_D(t))
 #define HONEST_PLACES (acct[D] + acct[X] + retired[D] + retired[X] + PEND_AT(0) + PEND_AT(1))
 #define P1_ATOMIC (ATOMIC_OK(0) && ATOMIC_OK(1))
 #define P2_ONE_PLACE (HEUR_ANY || (FORGED_ANY -> HONEST_PLACES <= 1 : PLACES == 1))
@@ -204,7 +223,9 @@ bit heur_flagged; /* a forced decision met the coordinator's (closed or converge
 /* a move of the serial is in flight at the origin: one of its legs is prepared */
 #define X_IN_FLIGHT (LEG(0, X) == L_PREPARED || LEG(1, X) == L_PREPARED)
 #define P4_MAP (X_IN_FLIGHT || HEUR_ANY || FORGED_ANY || PLACES != 1 || map == HOLDER)
-#define P5_NOT_ALONE (ALONE_OK(0, 0) && ALONE_OK(0, 1) && ALONE_OK(1, 0))
+/* (a hostile source's forged COMMIT is a decision D did not take alone:
+ * what it may cost is P2's business, D's confirmation by X its defence) */
+#define P5_NOT_ALONE (ALONE_OK(0, 0) && ALONE_OK(0, 1) && ALONE_OK(1, 0) || forged_dec)
 #define CHECK \
     all_final = ALL_FINAL; \
     if :: !P1_ATOMIC -> printf("MODEL VIOLATION: P1 legs disagree and no HEURISTIC_MIXED\n"); assert(false) :: else fi; \
@@ -282,7 +303,7 @@ inline dest_prepare(t, pi) {
        SEND(NI(t, pi, K_VOTE_Y))
     :: LEG(t, PP) == L_NONE && (DEST_REFUSES || ORIGIN_REFUSES || EXPIRY_REFUSES) ->
        LEG(t, PP) = L_REFUSED; SEND(NI(t, pi, K_VOTE_N))
-    :: LEG(t, PP) == L_PREPARED || LEG(t, PP) == L_COMMITTED || LEG(t, PP) == L_HC ->
+    :: LEG(t, PP) == L_PREPARED || LEG(t, PP) == L_COMMITTED || LEG(t, PP) == L_HC || LEG(t, PP) == L_DENIED ->
        SEND(NI(t, pi, K_VOTE_Y))
     :: else -> SEND(NI(t, pi, K_VOTE_N))
     fi
@@ -306,6 +327,18 @@ inline apply_effect(t, pi, commit) {
     fi
 }
 
+/* engine_confirm_origins -> federation_confirm_origin at X (ConfirmOrigin):
+ * before D applies a COMMIT of T1, X's word: 2 committed (or no third
+ * region), 1 unknown (X still prepared), 0 denied (aborted, refused, never
+ * prepared). MUT_NO_CONFIRM: D never asks. */
+#ifdef MUT_NO_CONFIRM
+#define CONFIRM(t) 2
+#else
+#define CONFIRM(t) (THIRD(t) == NOBODY -> 2 : (LEG(t, X) == L_COMMITTED -> 2 : (LEG(t, X) == L_PREPARED -> 1 : 0)))
+#endif
+/* a COMMIT at D that waits for, or is denied by, X */
+#define GATED(t, commit) (commit && PP == DST(t) && CONFIRM(t) != 2)
+
 /* dest_decide.lua (Federation.Decide handler, and recovery's application
  * of a QueryDecision answer): applies the coordinator's decision to a
  * prepared leg; records an ABORT for a leg never seen; a decided leg keeps
@@ -316,10 +349,16 @@ inline dest_decide(t, pi, commit) {
     if
     :: LEG(t, PP) == L_NONE && !commit -> LEG(t, PP) = L_ABORTED; ans = K_ACK_A
     :: LEG(t, PP) == L_NONE && commit -> ans = K_ACK_U
-    :: LEG(t, PP) == L_PREPARED ->
+    :: (LEG(t, PP) == L_PREPARED || LEG(t, PP) == L_DENIED) && !GATED(t, commit) ->
        apply_effect(t, pi, commit);
        LEG(t, PP) = (commit -> L_COMMITTED : L_ABORTED);
        ans = (commit -> K_ACK_C : K_ACK_A)
+    :: (LEG(t, PP) == L_PREPARED || LEG(t, PP) == L_DENIED) && GATED(t, commit) ->
+       /* origin_gate: unknown, nothing changes; denied: ORIGIN_DENIED, the
+        * pending stays (the source's ack is HEURISTIC_MIXED; the model's
+        * source ignores it: only a hostile source is ever denied) */
+       if :: CONFIRM(t) == 0 -> LEG(t, PP) = L_DENIED :: else fi;
+       ans = K_ACK_U
     :: LEG(t, PP) == L_COMMITTED -> ans = K_ACK_C
     :: LEG(t, PP) == L_ABORTED || LEG(t, PP) == L_REFUSED -> ans = K_ACK_A
     :: LEG(t, PP) == L_HC && commit -> LEG(t, PP) = L_COMMITTED; heur_flagged = 1; ans = K_ACK_C
@@ -333,7 +372,8 @@ inline dest_decide(t, pi, commit) {
        fi;
        ans = K_ACK_A
     :: LEG(t, PP) == L_HA && !commit -> LEG(t, PP) = L_ABORTED; heur_flagged = 1; ans = K_ACK_A
-    :: LEG(t, PP) == L_HA && commit -> /* converge: credit from the leg's record */
+    :: LEG(t, PP) == L_HA && GATED(t, commit) -> ans = K_ACK_U /* re-applying needs X's word */
+    :: LEG(t, PP) == L_HA && commit && !GATED(t, commit) -> /* converge: credit from the leg's record */
        if :: PP == DST(t) -> acct[PP] = 1 :: else fi;
        if :: PP == ORIGIN -> map = DST(t) :: else fi;
        LEG(t, PP) = L_COMMITTED; heur_flagged = 1; ans = K_ACK_C
@@ -532,7 +572,9 @@ end:
     CRASH(0) CRASH(1) CRASH(2) CRASH(3)
     TICK(0) TICK(1)
     RETIRE(S) RETIRE(D) RETIRE(X)
-    FORCE(0, 0) FORCE(0, 1) FORCE(1, 0)
+    FORCE(0, 0) FORCE(1, 0) /* never FORCE(0, 1): no operator decides an origin's leg */
+    :: atomic { !calm && forge_decides > 0 && LEG(0, D) == L_PREPARED -> /* a hostile source */
+                forge_decides--; forged_dec = 1; SEND(NI(0, 0, K_DEC_C)) }
 #ifdef LIVE
     :: atomic { !calm -> calm = 1 }
 #endif

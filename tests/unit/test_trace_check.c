@@ -591,3 +591,26 @@ Test(trace_check, use_reports_and_activity_reservations_are_no_legs_steps) {
     cr_assert_eq(s.legs, 0);
     trace_check_free(x.tc);
 }
+
+/* An operator closes a destination leg its origin denied (origin-denied:
+ * the source sent COMMIT, the origin aborted): a step (heuristic CLOSED,
+ * ABORT, from PREPARED). The same close of a leg no origin denied is named. */
+Test(trace_check, closing_an_origin_denied_leg_is_a_step_only_after_the_denial) {
+    run_t x;
+    run_start(&x, 0);
+    three_party_prepared(&x, 1000, T1);
+    put(&x, TJ, 1020, "abort", T1 ",tj-0", HBLK, "EXPIRED", NULL);
+    put(&x, HE, 1025, "origin-abort", T1 ",CN-BJ/bj-0", HBLK, "CN-TJ", NULL);
+    put(&x, BJ, 1030, "origin-denied", T1 ",bj-0", HBLK, "CN-TJ", "CN-HE", NULL);
+    put(&x, BJ, 9000, "heuristic", T1 ",bj-0", HBLK, "CN-TJ", "CLOSED", "A", "0", "op", "origin denied", NULL);
+    cr_assert_eq(finish(&x), 0, "%s", all(&x));
+    trace_check_free(x.tc);
+
+    run_start(&x, 0);
+    three_party_prepared(&x, 1000, T1);
+    put(&x, BJ, 9000, "heuristic", T1 ",bj-0", HBLK, "CN-TJ", "CLOSED", "A", "0", "op", "no denial", NULL);
+    finish(&x);
+    cr_assert_geq(x.n, 1, "a close without a denial passed");
+    cr_assert(strstr(all(&x), "its origin never denied it") != NULL, "%s", all(&x));
+    trace_check_free(x.tc);
+}

@@ -64,12 +64,20 @@ Test(witness_judge, verdicts) {
     cr_expect_eq(witness_judge(&held, 6, &c6, NULL, 0, why, sizeof why), WITNESS_COSIGN_SAME, "%s", why);
     cr_expect_eq(witness_judge(&held, 6, &c3, NULL, 0, why, sizeof why), WITNESS_REPLAY, "%s", why);
     cr_expect_eq(witness_judge(&held, 0, &c3, NULL, 0, why, sizeof why), WITNESS_REPLAY, "%s", why);
+    /* older, with PROOF(3, 6) from the size held: a late prefix (C2SP tlog-witness: a conflict) */
+    size_t n3 = proof_of(3, 6, proof);
+    cr_expect_eq(witness_judge(&held, 6, &c3, proof, n3, why, sizeof why), WITNESS_STALE, "%s", why);
+    cr_expect_eq(witness_judge(&held, 6, &c3, proof, n3 - 1, why, sizeof why), WITNESS_BAD_PROOF, "%s", why);
+    cr_expect_eq(witness_judge(&held, 4, &c3, proof, n3, why, sizeof why), WITNESS_REPLAY, "%s", why);
     /* history rewritten at entry 2: same size another root; a proof from the other tree */
     make_leaves(2);
     checkpoint_t f6 = cp_of(6), f11 = cp_of(11);
     n = proof_of(6, 11, proof);
     cr_expect_eq(witness_judge(&held, 6, &f6, NULL, 0, why, sizeof why), WITNESS_FORK, "%s", why);
     cr_expect_eq(witness_judge(&held, 6, &f11, proof, n, why, sizeof why), WITNESS_FORK, "%s", why);
+    checkpoint_t f3 = cp_of(3);
+    n = proof_of(3, 6, proof);
+    cr_expect_eq(witness_judge(&held, 6, &f3, proof, n, why, sizeof why), WITNESS_FORK, "%s", why);
     /* rewritten after the size held: consistent, cosigned */
     make_leaves(9);
     checkpoint_t g11 = cp_of(11);
