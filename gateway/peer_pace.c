@@ -31,8 +31,9 @@ void peer_pace_set_rate(peer_pace_t *p, uint32_t per_s) {
     pthread_mutex_lock(&p->lock);
     if (per_s != p->per_s) {
         p->per_s = per_s;
-        p->interval_us = per_s > 0 ? (1000000u + per_s - 1) / per_s : 0;
-        uint64_t burst = per_s / 2 > 0 ? per_s / 2 : 1; /* half the peer's bucket */
+        /* in 64 bits: a peer may announce any uint32 (UINT32_MAX must not wrap) */
+        p->interval_us = per_s > 0 ? (1000000ull + (uint64_t)per_s - 1u) / per_s : 0;
+        uint64_t burst = per_s / 2 > 0 ? (uint64_t)per_s / 2 : 1; /* half the peer's bucket */
         p->tolerance_us = (burst - 1) * p->interval_us;
         CARBON_ASSERT(per_s == 0 || (p->interval_us >= 1 && p->interval_us <= 1000000u));
     }

@@ -52,6 +52,18 @@ Test(peer_pace, burst_of_half_the_bucket_then_one_per_interval) {
     peer_pace_destroy(p);
 }
 
+/* A peer announces any uint32 (untrusted): the largest paces nothing in
+ * practice and does not wrap; the rate is the peer's own calls' business. */
+Test(peer_pace, any_announced_rate_is_safe) {
+    peer_pace_t *p = peer_pace_create();
+    peer_pace_set_rate(p, UINT32_MAX);
+    cr_assert_eq(peer_pace_rate(p), UINT32_MAX);
+    for (int i = 0; i < 100000; i++) cr_assert_eq(peer_pace_reserve(p, 1000u), 0, "call %d", i);
+    peer_pace_set_rate(p, 1000001u); /* an interval below 1 us rounds up to 1 */
+    for (int i = 0; i < 1000; i++) cr_assert_eq(peer_pace_reserve(p, 1000u), 0);
+    peer_pace_destroy(p);
+}
+
 Test(peer_pace, rate_one_is_one_a_second) {
     peer_pace_t *p = peer_pace_create();
     peer_pace_set_rate(p, 1);
