@@ -400,6 +400,7 @@ static void gateway_hello_peers(gateway_t *gw) {
             continue;
         }
         const Carbon__V1__HelloResponse *r = (const Carbon__V1__HelloResponse *)resp;
+        peers_note_limits(gw->peers, gw->cfg.peers[p].region, r->limits);
         if (r->limits != NULL && r->limits->batch_legs_max >= 1)
             engine_set_peer_limits(gw->engine, gw->cfg.peers[p].region, r->limits->batch_legs_max,
                                    r->limits->max_message_bytes);

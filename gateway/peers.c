@@ -9,12 +9,14 @@
 #include "gateway/rpc/client.h"
 #include "gateway/log.h"
 #include "gateway/pbconv.h"
+#include "gateway/peer_pace.h"
 #include "gateway/region_set.h"
 
 #include <jansson.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
 #include <time.h>
 
@@ -26,6 +28,7 @@ struct peers {
     /* 1 from a failed call to the next call that succeeds (peer_down/peer_up) */
     atomic_int down[CONFIG_PEERS_MAX];
     _Atomic int64_t down_since_ms[CONFIG_PEERS_MAX];
+    peer_pace_t *pace[CONFIG_PEERS_MAX]; /* each peer's announced requests_per_s (peer_pace.h) */
     Carbon__V1__PeerLimits limits; /* this gateway's, sent in Hello */
     const char *regions[REGION_SET_MAX]; /* region and names, sorted: sent in Hello (region_set.h) */
     size_t regions_n;
@@ -56,6 +59,8 @@ peers_t *peers_create(const gateway_config_t *cfg, const tls_server_t *tls, char
             return NULL;
         }
         snprintf(p->names[i], sizeof p->names[i], "%s", cfg->peers[i].region);
+        p->pace[i] = peer_pace_create();
+        if (p->pace[i] == NULL) abort();
         p->channels[i] = client_channel(cfg->peers[i].address, creds, cfg->max_message_bytes);
         grpc_channel_credentials_release(creds); /* the channel holds its own reference */
         p->n = i + 1;
@@ -68,7 +73,10 @@ peers_t *peers_create(const gateway_config_t *cfg, const tls_server_t *tls, char
 
 void peers_destroy(peers_t *p) {
     if (p == NULL) return;
-    for (size_t i = 0; i < p->n; i++) grpc_channel_destroy(p->channels[i]);
+    for (size_t i = 0; i < p->n; i++) {
+        grpc_channel_destroy(p->channels[i]);
+        peer_pace_destroy(p->pace[i]);
+    }
     free(p);
 }
 
@@ -81,6 +89,33 @@ static int peers_index(const peers_t *p, const char *region) {
 grpc_channel *peers_channel_of(peers_t *p, const char *region) {
     int i = peers_index(p, region);
     return i < 0 ? NULL : p->channels[i];
+}
+
+void peers_note_limits(peers_t *p, const char *region, const Carbon__V1__PeerLimits *limits) {
+    CARBON_ASSERT(p != NULL && region != NULL);
+    int i = peers_index(p, region);
+    if (i < 0) return;
+    uint32_t per_s = limits != NULL ? limits->requests_per_s : 0;
+    if (per_s == peer_pace_rate(p->pace[i])) return;
+    peer_pace_set_rate(p->pace[i], per_s);
+    log_info("peer_pace", "{s:s, s:i}", "peer", p->names[i], "requests_per_s", (int)per_s);
+}
+
+/* Waits for the slot of one call to peer i (peer_pace.h), at most
+ * *timeout_ms, which loses the time waited. */
+static void peers_pace(peers_t *p, int i, int64_t *timeout_ms) {
+    CARBON_ASSERT(p != NULL && i >= 0 && (size_t)i < p->n && *timeout_ms >= 0);
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    uint64_t now_us = (uint64_t)now.tv_sec * 1000000u + (uint64_t)now.tv_nsec / 1000u;
+    uint64_t wait_us = peer_pace_reserve(p->pace[i], now_us);
+    if (wait_us == 0) return;
+    if (wait_us > (uint64_t)*timeout_ms * 1000u) wait_us = (uint64_t)*timeout_ms * 1000u;
+    struct timespec ts = {(time_t)(wait_us / 1000000u), (long)(wait_us % 1000000u) * 1000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+    *timeout_ms -= (int64_t)((wait_us + 999u) / 1000u);
+    if (*timeout_ms < 0) *timeout_ms = 0;
 }
 
 static int64_t peers_now_ms(void) {
@@ -131,6 +166,7 @@ int peers_call(peers_t *p, const char *peer, const char *path, const ProtobufCMe
         snprintf(err, errlen, "%s is not a peer", peer);
         return -1;
     }
+    peers_pace(p, i, &timeout_ms);
     client_status_t st;
     if (client_call(p->channels[i], path, req, resp_desc, resp, timeout_ms, &st) !=
         GRPC_STATUS_OK) {
@@ -323,6 +359,7 @@ static int peers_hello(void *ctx, const char *peer, int64_t timeout_ms, uint32_t
                    &carbon__v1__hello_response__descriptor, &resp, timeout_ms, err, errlen) != 0)
         return -1;
     const Carbon__V1__HelloResponse *r = (const Carbon__V1__HelloResponse *)resp;
+    peers_note_limits(p, peer, r->limits);
     *legs_max = r->limits != NULL ? r->limits->batch_legs_max : 0;
     *bytes_max = r->limits != NULL ? r->limits->max_message_bytes : 0;
     protobuf_c_message_free_unpacked(resp, NULL);

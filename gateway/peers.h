@@ -29,7 +29,15 @@ grpc_channel *peers_channel_of(peers_t *p, const char *region);
  * "peer_call_failed" (warn). Thread-safe. */
 void peers_observe(peers_t *p, const char *region, const char *path, const client_status_t *st);
 
-/* Calls path on peer's channel with req, waiting at most timeout_ms; the
+/* Keeps this gateway's calls to region (peers_call and the transport) within
+ * the requests_per_s region announced in its limits (from a Hello, either
+ * way; NULL or 0: unknown, not paced), so that they are not refused
+ * PEER_RATE_LIMITED (gateway/peer_pace.h). Logs "peer_pace" (info) when the
+ * rate changes. Thread-safe. */
+void peers_note_limits(peers_t *p, const char *region, const Carbon__V1__PeerLimits *limits);
+
+/* Calls path on peer's channel with req, waiting at most timeout_ms (first
+ * for the call's slot within the peer's rate, peers_note_limits); the
  * outcome is recorded as by peers_observe. 0 with *resp (free with
  * protobuf_c_message_free_unpacked), or -1 with the reason in err (not a
  * peer, or the call failed). */

@@ -138,6 +138,7 @@ typedef struct {
     grpc_status_code status;
     grpc_slice details;
     uint64_t start_ns;
+    char id[33]; /* transfer: its transfer_id, for LOADGEN_SLOW_MS */
 } lg_slot_t;
 
 typedef struct {
@@ -227,6 +228,7 @@ static grpc_byte_buffer *lg_request(lg_t *g, lg_slot_t *s) {
         Carbon__V1__TransferRequest req = CARBON__V1__TRANSFER_REQUEST__INIT;
         uint64_t k = t->next_call++;
         lg_new_id(g, id);
+        memcpy(s->id, id, sizeof s->id);
         /* sources round-robin; destinations offset so that pairs vary */
         snprintf(acct, sizeof acct, "%s%" PRIu64, o->prefix, k % o->accounts);
         snprintf(to, sizeof to, "%s%" PRIu64, o->prefix, (k * 7 + o->accounts / 2) % o->accounts);
@@ -303,6 +305,23 @@ static char lg_transfer_outcome(grpc_byte_buffer *bb) {
     return out;
 }
 
+/* With LOADGEN_SLOW_MS set: a call slower than that, on stderr with the
+ * wall-clock time it started (to line up with gateway logs). */
+static void lg_trace_slow(const lg_slot_t *s, uint64_t now_ns) {
+    static long slow_ms = -1;
+    if (slow_ms < 0) {
+        const char *v = getenv("LOADGEN_SLOW_MS");
+        slow_ms = v != NULL ? atol(v) : 0;
+    }
+    if (slow_ms <= 0 || now_ns - s->start_ns < (uint64_t)slow_ms * 1000000u) return;
+    struct timespec rt;
+    clock_gettime(CLOCK_REALTIME, &rt);
+    uint64_t end_us = (uint64_t)rt.tv_sec * 1000000u + (uint64_t)rt.tv_nsec / 1000u;
+    uint64_t took_us = (now_ns - s->start_ns) / 1000u;
+    fprintf(stderr, "loadgen: slow %s %s start_unix_us %" PRIu64 " took_us %" PRIu64 "\n",
+            lg_paths[s->method], s->method == M_TRANSFER ? s->id : "-", end_us - took_us, took_us);
+}
+
 /* Accounts for a finished call and frees its resources. */
 static void lg_finish(lg_t *g, lg_slot_t *s, uint64_t now_ns) {
     lg_stats_t *st = &g->st;
@@ -315,6 +334,7 @@ static void lg_finish(lg_t *g, lg_slot_t *s, uint64_t now_ns) {
         if (s->status == GRPC_STATUS_OK) {
             st->ok++;
             lg_record_latency(st, now_ns - s->start_ns);
+            lg_trace_slow(s, now_ns);
             if (s->method == M_TRANSFER) {
                 char out = lg_transfer_outcome(s->resp);
                 if (out == 'C')
@@ -707,7 +727,10 @@ static void lg_usage(FILE *f) {
             "                             (repeatable, at most %d; loadgen itself always):\n"
             "                             cpu_us_per_op (per settled transfer or OK call), cpu_cores\n"
             "Prints one JSON line: counts, rate (settled transfers or OK calls per second),\n"
-            "p50/p90/p99/p99.9/max latency in ms, error codes. Exit 1 on a setup error.\n",
+            "p50/p90/p99/p99.9/max latency in ms, error codes. Exit 1 on a setup error.\n"
+            "With LOADGEN_SLOW_MS=N in the environment, each measured OK call slower than N ms\n"
+            "is printed on stderr with its transfer id and wall-clock start (unix us), to\n"
+            "line up with the gateways' logs.\n",
             LG_IN_FLIGHT_MAX, LG_CHANNELS_MAX, LG_CPU_MAX - 1);
 }
 
