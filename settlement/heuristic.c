@@ -1,5 +1,6 @@
 /* heuristic.c - heuristic decisions' records and scans (heuristic.h). */
 #include "settlement/heuristic.h"
+#include "settlement/script_args.h"
 #include "common/carbon_assert.h"
 #include "settlement/reasons.h"
 
@@ -9,43 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Arguments of one script call: at most a head of 3 and LEDGER_BATCH_LEGS_MAX ids. */
-#define HEURISTIC_ARGS_MAX (3 + LEDGER_BATCH_LEGS_MAX)
-
-typedef struct {
-    const char *v[HEURISTIC_ARGS_MAX];
-    size_t len[HEURISTIC_ARGS_MAX];
-    char nums[3][24];
-    size_t n;
-} heuristic_args_t;
-
-static void heuristic_arg(heuristic_args_t *a, const char *s) {
-    CARBON_ASSERT(a != NULL && s != NULL && a->n < HEURISTIC_ARGS_MAX);
-    a->v[a->n] = s;
-    a->len[a->n] = strlen(s);
-    a->n++;
-}
-
-/* Adds number v as the k-th numeric argument (k < 3). */
-static void heuristic_arg_u64(heuristic_args_t *a, size_t k, uint64_t v) {
-    CARBON_ASSERT(a != NULL && k < 3);
-    snprintf(a->nums[k], sizeof a->nums[k], "%" PRIu64, v);
-    heuristic_arg(a, a->nums[k]);
-}
-
-/* Runs script name; *r is an array reply (caller frees). LEDGER_OK or LEDGER_ESTORE. */
-static int heuristic_run(store_t *st, const char *name, heuristic_args_t *a, redisReply **r,
+/* Runs script name with a's arguments (freed); *r is an array reply (caller frees). LEDGER_OK or LEDGER_ESTORE. */
+static int heuristic_run(store_t *st, const char *name, script_args_t *a, redisReply **r,
                          char *err, size_t errlen) {
-    CARBON_ASSERT(st != NULL && name != NULL && a != NULL && r != NULL);
-    int idx = store_script_index(name);
-    CARBON_ASSERT(idx >= 0);
-    if (store_eval(st, idx, 0, (int)a->n, a->v, a->len, r, err, errlen) != STORE_OK) return LEDGER_ESTORE;
-    if ((*r)->type != REDIS_REPLY_ARRAY) {
-        snprintf(err, errlen, "%s: unexpected reply type %d", name, (*r)->type);
-        freeReplyObject(*r);
-        return LEDGER_ESTORE;
-    }
-    return LEDGER_OK;
+    return script_args_run(st, name, a, 1, r, err, errlen) == 0 ? LEDGER_OK : LEDGER_ESTORE;
 }
 
 static uint64_t heuristic_u64(const redisReply *r) {
@@ -59,11 +27,11 @@ int heuristic_record_doubt(store_t *st, const char *source, const char *const *t
                            uint64_t now_ms, heuristic_doubt_t *out, char *err, size_t errlen) {
     CARBON_ASSERT(st != NULL && source != NULL && tids != NULL);
     CARBON_ASSERT(n >= 1 && n <= LEDGER_BATCH_LEGS_MAX);
-    heuristic_args_t a = {.n = 0};
-    heuristic_arg_u64(&a, 0, now_ms);
-    heuristic_arg(&a, source);
-    heuristic_arg_u64(&a, 1, n);
-    for (size_t i = 0; i < n; i++) heuristic_arg(&a, tids[i]);
+    script_args_t a = {0};
+    script_args_u64(&a, now_ms);
+    script_args_str(&a, source);
+    script_args_u64(&a, n);
+    for (size_t i = 0; i < n; i++) script_args_str(&a, tids[i]);
     redisReply *r;
     if (heuristic_run(st, "dest_doubt", &a, &r, err, errlen) != LEDGER_OK) return LEDGER_ESTORE;
     if (r->elements != 3 * n) {
@@ -99,8 +67,8 @@ int heuristic_scan(store_t *st, size_t limit, ledger_pending_leg_t *legs, size_t
     CARBON_ASSERT(limit >= 1 && limit <= HEURISTIC_SCAN_MAX);
     *n = 0;
     *mixed_n = 0;
-    heuristic_args_t a = {.n = 0};
-    heuristic_arg_u64(&a, 0, limit);
+    script_args_t a = {0};
+    script_args_u64(&a, limit);
     redisReply *r;
     if (heuristic_run(st, "heuristic_scan", &a, &r, err, errlen) != LEDGER_OK) return LEDGER_ESTORE;
     if (r->elements != 3 || r->element[0]->type != REDIS_REPLY_ARRAY) {
@@ -127,14 +95,12 @@ int heuristic_source_mixed(store_t *st, const char *const *tids, size_t n, uint6
                            size_t *marked, char *err, size_t errlen) {
     CARBON_ASSERT(st != NULL && tids != NULL);
     CARBON_ASSERT(n >= 1 && n <= LEDGER_BATCH_LEGS_MAX);
-    heuristic_args_t a = {.n = 0};
-    heuristic_arg_u64(&a, 0, now_ms);
-    heuristic_arg_u64(&a, 1, n);
-    for (size_t i = 0; i < n; i++) heuristic_arg(&a, tids[i]);
-    int idx = store_script_index("source_mixed");
-    CARBON_ASSERT(idx >= 0);
+    script_args_t a = {0};
+    script_args_u64(&a, now_ms);
+    script_args_u64(&a, n);
+    for (size_t i = 0; i < n; i++) script_args_str(&a, tids[i]);
     redisReply *r;
-    if (store_eval(st, idx, 0, (int)a.n, a.v, a.len, &r, err, errlen) != STORE_OK) return LEDGER_ESTORE;
+    if (script_args_run(st, "source_mixed", &a, 0, &r, err, errlen) != 0) return LEDGER_ESTORE;
     if (marked != NULL) *marked = (size_t)heuristic_u64(r);
     freeReplyObject(r);
     return LEDGER_OK;
@@ -149,12 +115,12 @@ int heuristic_compensate(store_t *st, const char *tid, char decision, const char
     *have_g = 0;
     *needed = 0;
     const char d[2] = {decision, '\0'};
-    heuristic_args_t a = {.n = 0};
-    heuristic_arg_u64(&a, 0, now_ms);
-    heuristic_arg(&a, tid);
-    heuristic_arg(&a, operator_id);
-    heuristic_arg(&a, reason);
-    heuristic_arg(&a, d);
+    script_args_t a = {0};
+    script_args_u64(&a, now_ms);
+    script_args_str(&a, tid);
+    script_args_str(&a, operator_id);
+    script_args_str(&a, reason);
+    script_args_str(&a, d);
     redisReply *r;
     if (heuristic_run(st, "heuristic_compensate", &a, &r, err, errlen) != LEDGER_OK) return LEDGER_ESTORE;
     const char *status = r->elements >= 1 && r->element[0]->type == REDIS_REPLY_STRING ? r->element[0]->str : "";

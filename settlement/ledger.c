@@ -1,5 +1,6 @@
 /* ledger.c - typed calls of the ledger's Lua scripts (ledger.h). */
 #include "settlement/ledger.h"
+#include "settlement/script_args.h"
 #include "common/carbon_assert.h"
 #include "settlement/failpoint.h"
 #include "settlement/reasons.h"
@@ -154,88 +155,14 @@ void ledger_account_free(ledger_account_t *a) {
     a->blocks_n = 0;
 }
 
-/* ---- script arguments ---------------------------------------------------- */
+/* ---- script calls ---------------------------------------------------------- */
 
-typedef struct {
-    size_t n, cap;
-    char **v;
-    size_t *len;
-} ledger_args_t;
-
-static void ledger_args_add(ledger_args_t *a, const char *s, size_t len) {
-    CARBON_ASSERT(a != NULL && (s != NULL || len == 0));
-    CARBON_ASSERT(a->n <= a->cap && a->n < STORE_ARGS_MAX);
-    if (a->n == a->cap) {
-        a->cap = a->cap ? a->cap * 2 : 32;
-        a->v = realloc(a->v, a->cap * sizeof *a->v);
-        a->len = realloc(a->len, a->cap * sizeof *a->len);
-        if (a->v == NULL || a->len == NULL) abort();
-    }
-    char *copy = malloc(len + 1);
-    if (copy == NULL) abort();
-    memcpy(copy, s, len);
-    copy[len] = '\0';
-    a->v[a->n] = copy;
-    a->len[a->n] = len;
-    a->n++;
-}
-
-static void ledger_args_str(ledger_args_t *a, const char *s) { ledger_args_add(a, s, strlen(s)); }
-
-static void ledger_args_u64(ledger_args_t *a, uint64_t v) {
-    CARBON_ASSERT(a != NULL);
-    char buf[24];
-    int n = snprintf(buf, sizeof buf, "%" PRIu64, v);
-    ledger_args_add(a, buf, (size_t)n);
-}
-
-static void ledger_args_free(ledger_args_t *a) {
-    CARBON_ASSERT(a != NULL && a->n <= a->cap);
-    for (size_t i = 0; i < a->n; i++) free(a->v[i]);
-    free(a->v);
-    free(a->len);
-}
-
-/* Runs script name with the arguments; *reply must be an array. */
-static int ledger_run(store_t *st, const char *name, ledger_args_t *a, redisReply **reply,
+/* Runs script name with the arguments (freed); *reply must be an array. */
+static int ledger_run(store_t *st, const char *name, script_args_t *a, redisReply **reply,
                       char *err, size_t errlen) {
-    CARBON_ASSERT(st != NULL && name != NULL && a != NULL && reply != NULL);
-    CARBON_ASSERT(a->n <= STORE_ARGS_MAX);
-    int idx = store_script_index(name);
-    CARBON_ASSERT(idx >= 0);
-    int rc = store_eval(st, idx, 0, (int)a->n, (const char **)a->v, a->len, reply, err, errlen);
-    ledger_args_free(a);
-    if (rc != STORE_OK) {
-        *reply = NULL;
-        return LEDGER_ESTORE;
-    }
-    if ((*reply)->type != REDIS_REPLY_ARRAY) {
-        snprintf(err, errlen, "%s: unexpected reply type %d", name, (*reply)->type);
-        freeReplyObject(*reply);
-        *reply = NULL;
-        return LEDGER_ESTORE;
-    }
-    return LEDGER_OK;
+    return script_args_run(st, name, a, 1, reply, err, errlen) == 0 ? LEDGER_OK : LEDGER_ESTORE;
 }
 
-/* The i-th element of an array reply as a string ("" if absent or nil). */
-static const char *ledger_str(const redisReply *r, size_t i) {
-    CARBON_ASSERT(r != NULL && r->type == REDIS_REPLY_ARRAY);
-    if (i >= r->elements) return "";
-    const redisReply *e = r->element[i];
-    if (e->type == REDIS_REPLY_STRING || e->type == REDIS_REPLY_STATUS) return e->str;
-    return "";
-}
-
-static uint64_t ledger_u64(const redisReply *r, size_t i) {
-    CARBON_ASSERT(r != NULL && r->type == REDIS_REPLY_ARRAY);
-    if (i >= r->elements) return 0;
-    const redisReply *e = r->element[i];
-    if (e->type == REDIS_REPLY_INTEGER) return e->integer < 0 ? 0 : (uint64_t)e->integer;
-    uint64_t v = 0;
-    if (e->type == REDIS_REPLY_STRING) ledger_parse_u64(e->str, e->len, &v);
-    return v;
-}
 
 static void ledger_copy(char *dst, size_t dstlen, const char *src) {
     CARBON_ASSERT(dst != NULL && dstlen > 0 && src != NULL);
@@ -249,17 +176,17 @@ static void ledger_copy(char *dst, size_t dstlen, const char *src) {
 static int ledger_refusal(const redisReply *r, const char *script, uint64_t *have_g,
                           char *other_id, char *err, size_t errlen) {
     CARBON_ASSERT(r != NULL && r->type == REDIS_REPLY_ARRAY && script != NULL);
-    const char *status = ledger_str(r, 0);
+    const char *status = script_reply_str(r, 0);
     CARBON_ASSERT(strcmp(status, "OK") != 0 && strcmp(status, "DUP") != 0); /* not a refusal */
     if (strcmp(status, REASON(ID_REUSED)) == 0) return LEDGER_CONFLICT;
     if (strcmp(status, REASON(UNKNOWN_ACCOUNT)) == 0) return LEDGER_NO_ACCOUNT;
     if (strcmp(status, REASON(SERIALS_EXHAUSTED)) == 0) return LEDGER_SERIALS_EXHAUSTED;
     if (strcmp(status, REASON(INSUFFICIENT_BALANCE)) == 0) {
-        if (have_g != NULL) *have_g = ledger_u64(r, 1);
+        if (have_g != NULL) *have_g = script_reply_u64(r, 1);
         return LEDGER_INSUFFICIENT;
     }
     if (strcmp(status, REASON(DOUBLE_ISSUANCE)) == 0) {
-        if (other_id != NULL) ledger_copy(other_id, LEDGER_TID_LEN + 1, ledger_str(r, 1));
+        if (other_id != NULL) ledger_copy(other_id, LEDGER_TID_LEN + 1, script_reply_str(r, 1));
         return LEDGER_DOUBLE_ISSUANCE;
     }
     if (strcmp(status, REASON(RESERVATION_LOST)) == 0) return LEDGER_RESERVATION_LOST;
@@ -278,20 +205,20 @@ int ledger_open_account(store_t *st, const char *id, const char *kind, uint64_t 
                         int *created, char *err, size_t errlen) {
     CARBON_ASSERT(st != NULL && id != NULL && kind != NULL && created != NULL);
     CARBON_ASSERT(strlen(id) <= LEDGER_ID_MAX);
-    ledger_args_t a = {0};
-    ledger_args_str(&a, id);
-    ledger_args_str(&a, kind);
-    ledger_args_u64(&a, now_ms);
+    script_args_t a = {0};
+    script_args_str(&a, id);
+    script_args_str(&a, kind);
+    script_args_u64(&a, now_ms);
     redisReply *r;
     int rc = ledger_run(st, "account_open", &a, &r, err, errlen);
     if (rc != LEDGER_OK) return rc;
-    const char *status = ledger_str(r, 0);
+    const char *status = script_reply_str(r, 0);
     *created = strcmp(status, "OK") == 0;
     if (!*created) {
-        if (strcmp(status, REASON(ACCOUNT_EXISTS)) == 0 && strcmp(ledger_str(r, 1), kind) == 0)
+        if (strcmp(status, REASON(ACCOUNT_EXISTS)) == 0 && strcmp(script_reply_str(r, 1), kind) == 0)
             rc = LEDGER_REPLAY;
         else {
-            snprintf(err, errlen, "account %s exists as %s", id, ledger_str(r, 1));
+            snprintf(err, errlen, "account %s exists as %s", id, script_reply_str(r, 1));
             rc = LEDGER_EXISTS;
         }
     }
@@ -300,35 +227,35 @@ int ledger_open_account(store_t *st, const char *id, const char *kind, uint64_t 
 }
 
 /* An Issue's arguments (issue.lua), or LEDGER_EINVAL with the reason. */
-static int ledger_issue_args(ledger_args_t *a, const ledger_issue_t *in, uint64_t now_ms,
+static int ledger_issue_args(script_args_t *a, const ledger_issue_t *in, uint64_t now_ms,
                              char *err, size_t errlen) {
     CARBON_ASSERT(in->account[0] != '\0' && strlen(in->account) <= LEDGER_ID_MAX);
     if (in->amount_g == 0 || in->amount_g >= LEDGER_AMOUNT_G_MAX) {
         snprintf(err, errlen, "amount %" PRIu64 " g is outside 1..2^50", in->amount_g);
         return LEDGER_EINVAL;
     }
-    ledger_args_str(a, in->issuance_id);
-    ledger_args_str(a, in->request_fp);
-    ledger_args_str(a, in->account);
-    ledger_args_str(a, in->meth);
-    ledger_args_u64(a, in->vintage);
-    ledger_args_u64(a, in->amount_g);
-    ledger_args_str(a, in->fingerprint);
-    ledger_args_str(a, in->origin);
-    ledger_args_u64(a, now_ms);
-    ledger_args_u64(a, LEDGER_SERIAL_MAX);
-    ledger_args_str(a, in->activity_key);
-    ledger_args_u64(a, in->reservation);
+    script_args_str(a, in->issuance_id);
+    script_args_str(a, in->request_fp);
+    script_args_str(a, in->account);
+    script_args_str(a, in->meth);
+    script_args_u64(a, in->vintage);
+    script_args_u64(a, in->amount_g);
+    script_args_str(a, in->fingerprint);
+    script_args_str(a, in->origin);
+    script_args_u64(a, now_ms);
+    script_args_u64(a, LEDGER_SERIAL_MAX);
+    script_args_str(a, in->activity_key);
+    script_args_u64(a, in->reservation);
     return LEDGER_OK;
 }
 
 /* An Issue's outcome from issue.lua's reply r (an array). */
 static int ledger_issue_reply(const redisReply *r, ledger_block_t *block, char *other_id,
                               char *err, size_t errlen) {
-    const char *status = ledger_str(r, 0);
+    const char *status = script_reply_str(r, 0);
     if (strcmp(status, "OK") != 0 && strcmp(status, "DUP") != 0)
         return ledger_refusal(r, "issue", NULL, other_id, err, errlen);
-    const char *text = ledger_str(r, 1);
+    const char *text = script_reply_str(r, 1);
     if (ledger_block_parse(text, strlen(text), block) != 0) {
         snprintf(err, errlen, "issue: malformed block '%.96s' in the store", text);
         return LEDGER_ESTORE;
@@ -339,10 +266,10 @@ static int ledger_issue_reply(const redisReply *r, ledger_block_t *block, char *
 int ledger_issue(store_t *st, const ledger_issue_t *in, uint64_t now_ms, ledger_block_t *block,
                  char *other_id, char *err, size_t errlen) {
     CARBON_ASSERT(st != NULL && in != NULL && block != NULL);
-    ledger_args_t a = {0};
+    script_args_t a = {0};
     int rc = ledger_issue_args(&a, in, now_ms, err, errlen);
     if (rc != LEDGER_OK) {
-        ledger_args_free(&a);
+        script_args_free(&a);
         return rc;
     }
     redisReply *r;
@@ -360,29 +287,29 @@ int ledger_issue(store_t *st, const ledger_issue_t *in, uint64_t now_ms, ledger_
 CARBON_STATIC_ASSERT(1 + LEDGER_HOLD_ARGS * LEDGER_HOLD_BATCH_MAX <= STORE_ARGS_MAX,
                      "a batch of holds fits one store call");
 
-static void ledger_hold_args(ledger_args_t *a, const ledger_leg_t *leg, const char *request_fp,
+static void ledger_hold_args(script_args_t *a, const ledger_leg_t *leg, const char *request_fp,
                              uint64_t now_ms) {
     size_t before = a->n;
-    ledger_args_str(a, leg->tid);
-    ledger_args_str(a, request_fp);
-    ledger_args_str(a, leg->from);
-    ledger_args_str(a, leg->to);
-    ledger_args_str(a, leg->peer);
-    ledger_args_str(a, leg->meth);
-    ledger_args_u64(a, leg->vintage);
-    ledger_args_u64(a, leg->requested_g);
-    ledger_args_u64(a, leg->credited_g);
-    ledger_args_u64(a, leg->debited_g);
-    ledger_args_u64(a, leg->discount_g);
-    ledger_args_u64(a, leg->remainder_g);
-    ledger_args_u64(a, leg->ratio_num);
-    ledger_args_u64(a, leg->ratio_den);
-    ledger_args_str(a, leg->dest_meth);
-    ledger_args_str(a, leg->src_digest);
-    ledger_args_str(a, leg->dst_digest);
-    ledger_args_u64(a, now_ms);
-    ledger_args_u64(a, leg->expiry_ms);
-    ledger_args_u64(a, LEDGER_LEG_BLOCKS_MAX);
+    script_args_str(a, leg->tid);
+    script_args_str(a, request_fp);
+    script_args_str(a, leg->from);
+    script_args_str(a, leg->to);
+    script_args_str(a, leg->peer);
+    script_args_str(a, leg->meth);
+    script_args_u64(a, leg->vintage);
+    script_args_u64(a, leg->requested_g);
+    script_args_u64(a, leg->credited_g);
+    script_args_u64(a, leg->debited_g);
+    script_args_u64(a, leg->discount_g);
+    script_args_u64(a, leg->remainder_g);
+    script_args_u64(a, leg->ratio_num);
+    script_args_u64(a, leg->ratio_den);
+    script_args_str(a, leg->dest_meth);
+    script_args_str(a, leg->src_digest);
+    script_args_str(a, leg->dst_digest);
+    script_args_u64(a, now_ms);
+    script_args_u64(a, leg->expiry_ms);
+    script_args_u64(a, LEDGER_LEG_BLOCKS_MAX);
     CARBON_ASSERT(a->n - before == LEDGER_HOLD_ARGS);
     (void)before;
 }
@@ -390,17 +317,17 @@ static void ledger_hold_args(ledger_args_t *a, const ledger_leg_t *leg, const ch
 /* Reads one hold's reply r (an array) into it. */
 static void ledger_hold_result(const redisReply *r, ledger_hold_item_t *it) {
     ledger_leg_t *leg = it->leg;
-    const char *status = ledger_str(r, 0);
+    const char *status = script_reply_str(r, 0);
     if (strcmp(status, "OK") != 0 && strcmp(status, "DUP") != 0) {
         it->rc = ledger_refusal(r, "hold", &it->have_g, NULL, it->err, sizeof it->err);
         return;
     }
-    leg->state = transfer_state_from_text(ledger_str(r, 1));
-    ledger_copy(leg->reason, sizeof leg->reason, ledger_str(r, 2));
+    leg->state = transfer_state_from_text(script_reply_str(r, 1));
+    ledger_copy(leg->reason, sizeof leg->reason, script_reply_str(r, 2));
     free(leg->blocks);
     leg->blocks = NULL;
     leg->blocks_n = 0;
-    if (ledger_blocks_parse(ledger_str(r, 3), LEDGER_LEG_BLOCKS_MAX, &leg->blocks,
+    if (ledger_blocks_parse(script_reply_str(r, 3), LEDGER_LEG_BLOCKS_MAX, &leg->blocks,
                             &leg->blocks_n) != 0) {
         snprintf(it->err, sizeof it->err, "hold: malformed blocks in the store");
         it->rc = LEDGER_ESTORE;
@@ -429,8 +356,8 @@ static int ledger_hold_check(ledger_hold_item_t *it) {
 int ledger_hold_batch(store_t *st, ledger_hold_item_t *const *items, size_t n, char *err,
                       size_t errlen) {
     CARBON_ASSERT(st != NULL && items != NULL && n >= 1 && n <= LEDGER_HOLD_BATCH_MAX);
-    ledger_args_t a = {0};
-    ledger_args_u64(&a, 0); /* the count, set below */
+    script_args_t a = {0};
+    script_args_u64(&a, 0); /* the count, set below */
     size_t sent = 0;
     for (size_t i = 0; i < n; i++) {
         if (ledger_hold_check(items[i]) != LEDGER_OK) continue;
@@ -438,7 +365,7 @@ int ledger_hold_batch(store_t *st, ledger_hold_item_t *const *items, size_t n, c
         sent++;
     }
     if (sent == 0) {
-        ledger_args_free(&a);
+        script_args_free(&a);
         return LEDGER_OK;
     }
     char count[24];
@@ -502,17 +429,17 @@ int ledger_source_decide(store_t *st, ledger_source_decision_t *d, size_t n, uin
                          char *err, size_t errlen) {
     CARBON_ASSERT(st != NULL && d != NULL);
     CARBON_ASSERT(n >= 1 && n <= LEDGER_BATCH_LEGS_MAX);
-    ledger_args_t a = {0};
-    ledger_args_u64(&a, now_ms);
-    ledger_args_u64(&a, n);
+    script_args_t a = {0};
+    script_args_u64(&a, now_ms);
+    script_args_u64(&a, n);
     for (size_t i = 0; i < n; i++) {
         CARBON_ASSERT(d[i].decision == TRANSFER_DECISION_COMMIT || d[i].decision == TRANSFER_DECISION_ABORT);
-        ledger_args_str(&a, d[i].tid);
-        ledger_args_add(&a, &d[i].decision, 1);
-        ledger_args_str(&a, d[i].reason != NULL ? d[i].reason : "");
-        ledger_args_str(&a, d[i].only_if_expired ? "1" : "0");
+        script_args_str(&a, d[i].tid);
+        script_args_add(&a, &d[i].decision, 1);
+        script_args_str(&a, d[i].reason != NULL ? d[i].reason : "");
+        script_args_str(&a, d[i].only_if_expired ? "1" : "0");
         CARBON_ASSERT(d[i].detail == NULL || strlen(d[i].detail) <= LEDGER_DETAIL_MAX);
-        ledger_args_str(&a, d[i].detail != NULL ? d[i].detail : "");
+        script_args_str(&a, d[i].detail != NULL ? d[i].detail : "");
     }
     CARBON_ASSERT(a.n == LEDGER_SOURCE_DECIDE_ARGS(n));
     redisReply *r;
@@ -524,10 +451,10 @@ int ledger_source_decide(store_t *st, ledger_source_decision_t *d, size_t n, uin
         return LEDGER_ESTORE;
     }
     for (size_t i = 0; i < n; i++) {
-        d[i].state = transfer_state_from_text(ledger_str(r, 4 * i));
-        ledger_copy(d[i].final_reason, sizeof d[i].final_reason, ledger_str(r, 4 * i + 1));
-        ledger_copy(d[i].final_detail, sizeof d[i].final_detail, ledger_str(r, 4 * i + 3));
-        const char *ms = ledger_str(r, 4 * i + 2);
+        d[i].state = transfer_state_from_text(script_reply_str(r, 4 * i));
+        ledger_copy(d[i].final_reason, sizeof d[i].final_reason, script_reply_str(r, 4 * i + 1));
+        ledger_copy(d[i].final_detail, sizeof d[i].final_detail, script_reply_str(r, 4 * i + 3));
+        const char *ms = script_reply_str(r, 4 * i + 2);
         d[i].decided_ms = 0;
         ledger_parse_u64(ms, strlen(ms), &d[i].decided_ms);
     }
@@ -539,18 +466,14 @@ int ledger_source_ack(store_t *st, const char *peer, const char *const *tids, si
                       uint64_t now_ms, char *err, size_t errlen) {
     CARBON_ASSERT(st != NULL && peer != NULL && tids != NULL);
     CARBON_ASSERT(n >= 1 && n <= LEDGER_BATCH_LEGS_MAX);
-    ledger_args_t a = {0};
-    ledger_args_u64(&a, now_ms);
-    ledger_args_str(&a, peer);
-    ledger_args_u64(&a, n);
-    for (size_t i = 0; i < n; i++) ledger_args_str(&a, tids[i]);
+    script_args_t a = {0};
+    script_args_u64(&a, now_ms);
+    script_args_str(&a, peer);
+    script_args_u64(&a, n);
+    for (size_t i = 0; i < n; i++) script_args_str(&a, tids[i]);
     CARBON_ASSERT(a.n == LEDGER_SOURCE_ACK_ARGS(n));
-    int idx = store_script_index("source_ack");
-    CARBON_ASSERT(idx >= 0);
     redisReply *r;
-    int rc = store_eval(st, idx, 0, (int)a.n, (const char **)a.v, a.len, &r, err, errlen);
-    ledger_args_free(&a);
-    if (rc != STORE_OK) return LEDGER_ESTORE;
+    if (script_args_run(st, "source_ack", &a, 0, &r, err, errlen) != 0) return LEDGER_ESTORE;
     freeReplyObject(r);
     return LEDGER_OK;
 }
@@ -569,9 +492,9 @@ static int ledger_votes_read(redisReply *r, const char *script, ledger_prepare_t
         return LEDGER_ESTORE;
     }
     for (size_t i = 0; i < n; i++) {
-        p[i].vote_yes = strcmp(ledger_str(r, 3 * i), "Y") == 0;
-        ledger_copy(p[i].reason, sizeof p[i].reason, ledger_str(r, 3 * i + 1));
-        ledger_copy(p[i].detail, sizeof p[i].detail, ledger_str(r, 3 * i + 2));
+        p[i].vote_yes = strcmp(script_reply_str(r, 3 * i), "Y") == 0;
+        ledger_copy(p[i].reason, sizeof p[i].reason, script_reply_str(r, 3 * i + 1));
+        ledger_copy(p[i].detail, sizeof p[i].detail, script_reply_str(r, 3 * i + 2));
     }
     freeReplyObject(r);
     return LEDGER_OK;
@@ -583,32 +506,32 @@ int ledger_dest_prepare(store_t *st, const char *source_region, uint64_t batch_s
                         size_t errlen) {
     CARBON_ASSERT(st != NULL && source_region != NULL && batch_totals != NULL && p != NULL);
     CARBON_ASSERT(n >= 1 && n <= LEDGER_BATCH_LEGS_MAX);
-    ledger_args_t a = {0};
-    ledger_args_u64(&a, now_ms);
-    ledger_args_str(&a, source_region);
-    ledger_args_u64(&a, batch_seq);
-    ledger_args_u64(&a, n);
+    script_args_t a = {0};
+    script_args_u64(&a, now_ms);
+    script_args_str(&a, source_region);
+    script_args_u64(&a, batch_seq);
+    script_args_u64(&a, n);
     for (size_t i = 0; i < n; i++) {
         const ledger_leg_t *leg = p[i].leg;
-        ledger_args_str(&a, leg->tid);
-        ledger_args_str(&a, leg->from);
-        ledger_args_str(&a, leg->to);
+        script_args_str(&a, leg->tid);
+        script_args_str(&a, leg->from);
+        script_args_str(&a, leg->to);
         char *text = ledger_blocks_text(leg->blocks, leg->blocks_n);
-        ledger_args_str(&a, text);
+        script_args_str(&a, text);
         free(text);
-        ledger_args_u64(&a, leg->debited_g);
-        ledger_args_u64(&a, leg->credited_g);
-        ledger_args_u64(&a, leg->discount_g);
-        ledger_args_str(&a, leg->dest_meth);
+        script_args_u64(&a, leg->debited_g);
+        script_args_u64(&a, leg->credited_g);
+        script_args_u64(&a, leg->discount_g);
+        script_args_str(&a, leg->dest_meth);
         char digests[2 * LEDGER_DIGEST_HEX + 2];
         snprintf(digests, sizeof digests, "%s|%s", leg->src_digest, leg->dst_digest);
-        ledger_args_str(&a, digests);
-        ledger_args_u64(&a, leg->expiry_ms);
-        ledger_args_str(&a, p[i].precheck != NULL ? p[i].precheck : "");
+        script_args_str(&a, digests);
+        script_args_u64(&a, leg->expiry_ms);
+        script_args_str(&a, p[i].precheck != NULL ? p[i].precheck : "");
     }
-    ledger_args_str(&a, batch_totals);
-    ledger_args_u64(&a, inflight_max);
-    ledger_args_u64(&a, inflow_max_g);
+    script_args_str(&a, batch_totals);
+    script_args_u64(&a, inflight_max);
+    script_args_u64(&a, inflow_max_g);
     CARBON_ASSERT(a.n == LEDGER_DEST_PREPARE_ARGS(n));
     redisReply *r;
     int rc = ledger_run(st, "dest_prepare", &a, &r, err, errlen);
@@ -620,23 +543,23 @@ int ledger_origin_prepare(store_t *st, const char *source_region, ledger_prepare
                           uint32_t inflight_max, uint64_t now_ms, char *err, size_t errlen) {
     CARBON_ASSERT(st != NULL && source_region != NULL && p != NULL);
     CARBON_ASSERT(n >= 1 && n <= LEDGER_BATCH_LEGS_MAX);
-    ledger_args_t a = {0};
-    ledger_args_u64(&a, now_ms);
-    ledger_args_str(&a, source_region);
-    ledger_args_u64(&a, n);
+    script_args_t a = {0};
+    script_args_u64(&a, now_ms);
+    script_args_str(&a, source_region);
+    script_args_u64(&a, n);
     for (size_t i = 0; i < n; i++) {
         const ledger_leg_t *leg = p[i].leg;
         CARBON_ASSERT(leg != NULL && leg->blocks_n >= 1 && leg->blocks_n <= LEDGER_LEG_BLOCKS_MAX);
-        ledger_args_str(&a, leg->tid);
-        ledger_args_str(&a, leg->from);
-        ledger_args_str(&a, leg->to);
+        script_args_str(&a, leg->tid);
+        script_args_str(&a, leg->from);
+        script_args_str(&a, leg->to);
         char *text = ledger_blocks_text(leg->blocks, leg->blocks_n);
-        ledger_args_str(&a, text);
+        script_args_str(&a, text);
         free(text);
-        ledger_args_u64(&a, leg->expiry_ms);
-        ledger_args_str(&a, p[i].precheck != NULL ? p[i].precheck : "");
+        script_args_u64(&a, leg->expiry_ms);
+        script_args_str(&a, p[i].precheck != NULL ? p[i].precheck : "");
     }
-    ledger_args_u64(&a, inflight_max);
+    script_args_u64(&a, inflight_max);
     CARBON_ASSERT(a.n == LEDGER_ORIGIN_PREPARE_ARGS(n));
     redisReply *r;
     int rc = ledger_run(st, "origin_prepare", &a, &r, err, errlen);
@@ -648,18 +571,18 @@ int ledger_dest_decide(store_t *st, const char *source_region, ledger_dest_decis
                        size_t n, uint64_t now_ms, char *err, size_t errlen) {
     CARBON_ASSERT(st != NULL && source_region != NULL && d != NULL);
     CARBON_ASSERT(n >= 1 && n <= LEDGER_BATCH_LEGS_MAX);
-    ledger_args_t a = {0};
-    ledger_args_u64(&a, now_ms);
-    ledger_args_str(&a, source_region);
-    ledger_args_u64(&a, n);
+    script_args_t a = {0};
+    script_args_u64(&a, now_ms);
+    script_args_str(&a, source_region);
+    script_args_u64(&a, n);
     for (size_t i = 0; i < n; i++) {
         CARBON_ASSERT(d[i].decision == TRANSFER_DECISION_COMMIT || d[i].decision == TRANSFER_DECISION_ABORT);
-        ledger_args_str(&a, d[i].tid);
-        ledger_args_add(&a, &d[i].decision, 1);
-        ledger_args_str(&a, d[i].resolved_by != NULL ? d[i].resolved_by : "");
-        ledger_args_str(&a, d[i].resolve_reason != NULL ? d[i].resolve_reason : "");
+        script_args_str(&a, d[i].tid);
+        script_args_add(&a, &d[i].decision, 1);
+        script_args_str(&a, d[i].resolved_by != NULL ? d[i].resolved_by : "");
+        script_args_str(&a, d[i].resolve_reason != NULL ? d[i].resolve_reason : "");
         char confirm = d[i].origin_confirm != 0 ? d[i].origin_confirm : 'U';
-        ledger_args_add(&a, &confirm, 1);
+        script_args_add(&a, &confirm, 1);
     }
     CARBON_ASSERT(a.n == LEDGER_DEST_DECIDE_ARGS(n));
     redisReply *r;
@@ -671,7 +594,7 @@ int ledger_dest_decide(store_t *st, const char *source_region, ledger_dest_decis
         return LEDGER_ESTORE;
     }
     for (size_t i = 0; i < n; i++) {
-        const char *a = ledger_str(r, i);
+        const char *a = script_reply_str(r, i);
         d[i].applied = a[0];
         ledger_copy(d[i].heuristic_outcome, sizeof d[i].heuristic_outcome, a[0] != '\0' && a[1] == '|' ? a + 2 : "");
     }
@@ -682,52 +605,52 @@ int ledger_dest_decide(store_t *st, const char *source_region, ledger_dest_decis
 /* ---- retirement, reads ------------------------------------------------------ */
 
 /* A Retire's arguments (retire.lua), or LEDGER_EINVAL with the reason. */
-static int ledger_retire_args(ledger_args_t *a, const ledger_retire_t *in, uint64_t now_ms,
+static int ledger_retire_args(script_args_t *a, const ledger_retire_t *in, uint64_t now_ms,
                               char *err, size_t errlen) {
     CARBON_ASSERT(in->account[0] != '\0' && strlen(in->account) <= LEDGER_ID_MAX);
     if (in->amount_g == 0 || in->amount_g >= LEDGER_AMOUNT_G_MAX) {
         snprintf(err, errlen, "amount outside 1..2^50 g");
         return LEDGER_EINVAL;
     }
-    ledger_args_str(a, in->retirement_id);
-    ledger_args_str(a, in->request_fp);
-    ledger_args_str(a, in->account);
-    ledger_args_str(a, in->meth);
-    ledger_args_u64(a, in->vintage);
-    ledger_args_u64(a, in->amount_g);
-    ledger_args_str(a, in->purpose);
-    ledger_args_str(a, in->beneficiary);
-    ledger_args_u64(a, now_ms);
-    ledger_args_u64(a, LEDGER_LEG_BLOCKS_MAX);
-    ledger_args_str(a, in->rules_on ? "1" : "0");
-    ledger_args_str(a, in->rules_on ? in->origins : "*");
-    ledger_args_str(a, in->rules_on ? in->meths : "*");
-    ledger_args_u64(a, in->vintage_min);
-    ledger_args_u64(a, in->vintage_max);
-    ledger_args_u64(a, in->share_num);
-    ledger_args_u64(a, in->share_den);
-    ledger_args_u64(a, in->outside_num);
-    ledger_args_u64(a, in->outside_den);
-    ledger_args_u64(a, in->compliance_year);
+    script_args_str(a, in->retirement_id);
+    script_args_str(a, in->request_fp);
+    script_args_str(a, in->account);
+    script_args_str(a, in->meth);
+    script_args_u64(a, in->vintage);
+    script_args_u64(a, in->amount_g);
+    script_args_str(a, in->purpose);
+    script_args_str(a, in->beneficiary);
+    script_args_u64(a, now_ms);
+    script_args_u64(a, LEDGER_LEG_BLOCKS_MAX);
+    script_args_str(a, in->rules_on ? "1" : "0");
+    script_args_str(a, in->rules_on ? in->origins : "*");
+    script_args_str(a, in->rules_on ? in->meths : "*");
+    script_args_u64(a, in->vintage_min);
+    script_args_u64(a, in->vintage_max);
+    script_args_u64(a, in->share_num);
+    script_args_u64(a, in->share_den);
+    script_args_u64(a, in->outside_num);
+    script_args_u64(a, in->outside_den);
+    script_args_u64(a, in->compliance_year);
     return LEDGER_OK;
 }
 
 /* A refusal by the rules on use in retire.lua's reply r, into *out; the
  * ledger rc, or 0 when r is not one. */
 static int ledger_rules_refusal(const redisReply *r, ledger_rules_refusal_t *out) {
-    const char *status = ledger_str(r, 0);
+    const char *status = script_reply_str(r, 0);
     int rc = strcmp(status, REASON(PURPOSE_NOT_ALLOWED)) == 0 ? LEDGER_PURPOSE_NOT_ALLOWED
              : strcmp(status, REASON(QUOTA_EXCEEDED)) == 0    ? LEDGER_QUOTA_EXCEEDED
                                                               : 0;
     if (rc == 0 || out == NULL) return rc;
     memset(out, 0, sizeof *out);
-    ledger_copy(out->what, sizeof out->what, ledger_str(r, 1));
+    ledger_copy(out->what, sizeof out->what, script_reply_str(r, 1));
     if (rc == LEDGER_PURPOSE_NOT_ALLOWED) {
-        ledger_copy(out->block, sizeof out->block, ledger_str(r, 2));
+        ledger_copy(out->block, sizeof out->block, script_reply_str(r, 2));
     } else {
-        out->room_g = ledger_u64(r, 2);
-        out->cap_g = ledger_u64(r, 3);
-        out->used_g = ledger_u64(r, 4);
+        out->room_g = script_reply_u64(r, 2);
+        out->cap_g = script_reply_u64(r, 3);
+        out->used_g = script_reply_u64(r, 4);
     }
     return rc;
 }
@@ -736,12 +659,12 @@ static int ledger_rules_refusal(const redisReply *r, ledger_rules_refusal_t *out
 static int ledger_retire_reply(const redisReply *r, ledger_block_t **blocks, size_t *blocks_n,
                                uint64_t *have_g, ledger_rules_refusal_t *rules, char *err,
                                size_t errlen) {
-    const char *status = ledger_str(r, 0);
+    const char *status = script_reply_str(r, 0);
     int refused = ledger_rules_refusal(r, rules);
     if (refused != 0) return refused;
     if (strcmp(status, "OK") != 0 && strcmp(status, "DUP") != 0)
         return ledger_refusal(r, "retire", have_g, NULL, err, errlen);
-    if (ledger_blocks_parse(ledger_str(r, 1), LEDGER_LEG_BLOCKS_MAX, blocks, blocks_n) != 0) {
+    if (ledger_blocks_parse(script_reply_str(r, 1), LEDGER_LEG_BLOCKS_MAX, blocks, blocks_n) != 0) {
         snprintf(err, errlen, "retire: malformed blocks in the store");
         return LEDGER_ESTORE;
     }
@@ -754,10 +677,10 @@ int ledger_retire(store_t *st, const ledger_retire_t *in, uint64_t now_ms,
     CARBON_ASSERT(st != NULL && in != NULL && blocks != NULL && blocks_n != NULL);
     *blocks = NULL;
     *blocks_n = 0;
-    ledger_args_t a = {0};
+    script_args_t a = {0};
     int rc = ledger_retire_args(&a, in, now_ms, err, errlen);
     if (rc != LEDGER_OK) {
-        ledger_args_free(&a);
+        script_args_free(&a);
         return rc;
     }
     redisReply *r;
@@ -773,7 +696,7 @@ int ledger_retire(store_t *st, const ledger_retire_t *in, uint64_t now_ms,
 /* Runs the n scripts of args[0..n) (each LEDGER_OK-checked; NULL v: skipped)
  * in one pipeline; replies[i] NULL for a skipped one. Returns the store's rc
  * (STORE_OK or STORE_ESCRIPT: replies set; else none set). */
-static int ledger_pipeline(store_t *st, const char *name, ledger_args_t *args, size_t n,
+static int ledger_pipeline(store_t *st, const char *name, script_args_t *args, size_t n,
                            redisReply **replies, char *err, size_t errlen) {
     int idx = store_script_index(name);
     CARBON_ASSERT(idx >= 0 && n <= LEDGER_GROUP_MAX);
@@ -811,7 +734,7 @@ static const redisReply *ledger_pipeline_reply(const redisReply *r, const char *
 int ledger_issue_many(store_t *st, ledger_issue_item_t *const *items, size_t n, char *err,
                       size_t errlen) {
     CARBON_ASSERT(st != NULL && items != NULL && n >= 1 && n <= LEDGER_GROUP_MAX);
-    ledger_args_t args[LEDGER_GROUP_MAX];
+    script_args_t args[LEDGER_GROUP_MAX];
     memset(args, 0, n * sizeof args[0]);
     for (size_t i = 0; i < n; i++) {
         ledger_issue_item_t *it = items[i];
@@ -831,7 +754,7 @@ int ledger_issue_many(store_t *st, ledger_issue_item_t *const *items, size_t n, 
                                                     sizeof it->err);
         }
         if (replies[i] != NULL) freeReplyObject(replies[i]);
-        ledger_args_free(&args[i]);
+        script_args_free(&args[i]);
     }
     return src == STORE_OK || src == STORE_ESCRIPT ? LEDGER_OK : LEDGER_ESTORE;
 }
@@ -839,7 +762,7 @@ int ledger_issue_many(store_t *st, ledger_issue_item_t *const *items, size_t n, 
 int ledger_retire_many(store_t *st, ledger_retire_item_t *const *items, size_t n, char *err,
                        size_t errlen) {
     CARBON_ASSERT(st != NULL && items != NULL && n >= 1 && n <= LEDGER_GROUP_MAX);
-    ledger_args_t args[LEDGER_GROUP_MAX];
+    script_args_t args[LEDGER_GROUP_MAX];
     memset(args, 0, n * sizeof args[0]);
     for (size_t i = 0; i < n; i++) {
         ledger_retire_item_t *it = items[i];
@@ -861,7 +784,7 @@ int ledger_retire_many(store_t *st, ledger_retire_item_t *const *items, size_t n
                                                      &it->rules, it->err, sizeof it->err);
         }
         if (replies[i] != NULL) freeReplyObject(replies[i]);
-        ledger_args_free(&args[i]);
+        script_args_free(&args[i]);
     }
     return src == STORE_OK || src == STORE_ESCRIPT ? LEDGER_OK : LEDGER_ESTORE;
 }
@@ -872,21 +795,21 @@ int ledger_account_get(store_t *st, const char *id, size_t blocks_limit, ledger_
     CARBON_ASSERT(strlen(id) <= LEDGER_ID_MAX);
     memset(out, 0, sizeof *out);
     if (blocks_limit > LEDGER_ACCOUNT_BLOCKS_MAX) blocks_limit = LEDGER_ACCOUNT_BLOCKS_MAX;
-    ledger_args_t a = {0};
-    ledger_args_str(&a, id);
-    ledger_args_u64(&a, blocks_limit);
+    script_args_t a = {0};
+    script_args_str(&a, id);
+    script_args_u64(&a, blocks_limit);
     redisReply *r;
     int rc = ledger_run(st, "account_get", &a, &r, err, errlen);
     if (rc != LEDGER_OK) return rc;
-    if (strcmp(ledger_str(r, 0), "OK") != 0) {
+    if (strcmp(script_reply_str(r, 0), "OK") != 0) {
         freeReplyObject(r);
         return LEDGER_NOT_FOUND;
     }
-    ledger_copy(out->kind, sizeof out->kind, ledger_str(r, 1));
-    out->held_g = ledger_u64(r, 2);
-    out->pending_g = ledger_u64(r, 3);
-    out->blocks_total = (size_t)ledger_u64(r, 4);
-    size_t nb = (size_t)ledger_u64(r, 5);
+    ledger_copy(out->kind, sizeof out->kind, script_reply_str(r, 1));
+    out->held_g = script_reply_u64(r, 2);
+    out->pending_g = script_reply_u64(r, 3);
+    out->blocks_total = (size_t)script_reply_u64(r, 4);
+    size_t nb = (size_t)script_reply_u64(r, 5);
     if (6 + nb > r->elements) {
         snprintf(err, errlen, "account %s: short reply", id);
         freeReplyObject(r);
@@ -896,7 +819,7 @@ int ledger_account_get(store_t *st, const char *id, size_t blocks_limit, ledger_
     if (out->balances == NULL) abort();
     for (size_t i = 0; i < nb; i++) {
         /* "origin|meth|vintage|grams" */
-        const char *text = ledger_str(r, 6 + i);
+        const char *text = script_reply_str(r, 6 + i);
         ledger_balance_t *bal = &out->balances[i];
         size_t len = strlen(text);
         const char *bar = strrchr(text, '|');
@@ -921,7 +844,7 @@ int ledger_account_get(store_t *st, const char *id, size_t blocks_limit, ledger_
     out->blocks = calloc(n > 0 ? n : 1, sizeof *out->blocks);
     if (out->blocks == NULL) abort();
     for (size_t i = 0; i < n; i++) {
-        const char *text = ledger_str(r, 6 + nb + i);
+        const char *text = script_reply_str(r, 6 + nb + i);
         if (ledger_block_parse(text, strlen(text), &out->blocks[i]) != 0) {
             snprintf(err, errlen, "account %s: malformed block '%s' in the store", id, text);
             freeReplyObject(r);
@@ -951,7 +874,7 @@ int ledger_leg_get(store_t *st, const char *tid, ledger_leg_t *out, char *err, s
     ledger_copy(out->tid, sizeof out->tid, tid);
     int rc = LEDGER_OK;
     for (size_t i = 0; i + 1 < r->elements; i += 2) {
-        const char *f = ledger_str(r, i), *v = ledger_str(r, i + 1);
+        const char *f = script_reply_str(r, i), *v = script_reply_str(r, i + 1);
         uint64_t u = 0;
         ledger_parse_u64(v, strlen(v), &u);
         if (!strcmp(f, "role")) ledger_copy(out->role, sizeof out->role, v);
@@ -1008,20 +931,20 @@ int ledger_feed_list(store_t *st, uint64_t after, size_t limit, char kind,
     CARBON_ASSERT(st != NULL && out != NULL && n != NULL && limit >= 1);
     CARBON_ASSERT(kind == 0 || kind == 'A' || kind == 'D');
     *n = 0;
-    ledger_args_t a = {0};
-    ledger_args_u64(&a, after);
-    ledger_args_u64(&a, limit);
-    ledger_args_add(&a, &kind, kind != 0 ? 1 : 0);
+    script_args_t a = {0};
+    script_args_u64(&a, after);
+    script_args_u64(&a, limit);
+    script_args_add(&a, &kind, kind != 0 ? 1 : 0);
     redisReply *r;
     int rc = ledger_run(st, "feed_list", &a, &r, err, errlen);
     if (rc != LEDGER_OK) return rc;
     for (size_t i = 0; i + 2 < r->elements && *n < limit; i += 3) {
         ledger_feed_entry_t *e = &out[(*n)++];
-        const char *cursor = ledger_str(r, i);
+        const char *cursor = script_reply_str(r, i);
         e->cursor = 0;
         ledger_parse_u64(cursor, strlen(cursor), &e->cursor);
-        ledger_copy(e->tid, sizeof e->tid, ledger_str(r, i + 1));
-        e->kind = ledger_str(r, i + 2)[0];
+        ledger_copy(e->tid, sizeof e->tid, script_reply_str(r, i + 1));
+        e->kind = script_reply_str(r, i + 2)[0];
     }
     freeReplyObject(r);
     return LEDGER_OK;
@@ -1030,7 +953,7 @@ int ledger_feed_list(store_t *st, uint64_t after, size_t limit, char kind,
 int ledger_account_blocks_migrate(store_t *st, uint64_t *converted, uint64_t *left, char *err,
                                   size_t errlen) {
     CARBON_ASSERT(st != NULL);
-    ledger_args_t a = {0};
+    script_args_t a = {0};
     redisReply *r;
     int rc = ledger_run(st, "account_blocks_migrate", &a, &r, err, errlen);
     if (rc != LEDGER_OK) return rc;
@@ -1044,7 +967,7 @@ int ledger_account_blocks_migrate(store_t *st, uint64_t *converted, uint64_t *le
 
 int ledger_serial_index_build(store_t *st, uint64_t *ranges, char *err, size_t errlen) {
     CARBON_ASSERT(st != NULL);
-    ledger_args_t a = {0};
+    script_args_t a = {0};
     redisReply *r;
     int rc = ledger_run(st, "serial_index_build", &a, &r, err, errlen);
     if (rc != LEDGER_OK) return rc;
@@ -1071,11 +994,11 @@ int ledger_recovery_scan_peers(store_t *st, uint64_t now_ms, size_t limit,
     CARBON_ASSERT(st != NULL && src != NULL && dst != NULL && src_n != NULL && dst_n != NULL);
     CARBON_ASSERT(limit >= 1 && peers_n <= LEDGER_SCAN_PEERS_MAX && (peers != NULL || peers_n == 0));
     *src_n = *dst_n = 0;
-    ledger_args_t a = {0};
-    ledger_args_u64(&a, now_ms);
-    ledger_args_u64(&a, limit);
-    ledger_args_u64(&a, peers_n);
-    for (size_t i = 0; i < peers_n; i++) ledger_args_str(&a, peers[i]);
+    script_args_t a = {0};
+    script_args_u64(&a, now_ms);
+    script_args_u64(&a, limit);
+    script_args_u64(&a, peers_n);
+    for (size_t i = 0; i < peers_n; i++) script_args_str(&a, peers[i]);
     redisReply *r;
     int rc = ledger_run(st, "recovery_scan", &a, &r, err, errlen);
     if (rc != LEDGER_OK) return rc;
@@ -1088,17 +1011,17 @@ int ledger_recovery_scan_peers(store_t *st, uint64_t now_ms, size_t limit,
     const redisReply *s = r->element[0], *d = r->element[1];
     for (size_t i = 0; i + 3 < s->elements && *src_n < limit; i += 4) {
         ledger_pending_leg_t *p = &src[(*src_n)++];
-        ledger_copy(p->tid, sizeof p->tid, ledger_str(s, i));
-        p->state = transfer_state_from_text(ledger_str(s, i + 1));
-        ledger_copy(p->peer, sizeof p->peer, ledger_str(s, i + 2));
-        p->expiry_ms = ledger_u64(s, i + 3);
+        ledger_copy(p->tid, sizeof p->tid, script_reply_str(s, i));
+        p->state = transfer_state_from_text(script_reply_str(s, i + 1));
+        ledger_copy(p->peer, sizeof p->peer, script_reply_str(s, i + 2));
+        p->expiry_ms = script_reply_u64(s, i + 3);
     }
     for (size_t i = 0; i + 2 < d->elements && *dst_n < limit; i += 3) {
         ledger_pending_leg_t *p = &dst[(*dst_n)++];
-        ledger_copy(p->tid, sizeof p->tid, ledger_str(d, i));
+        ledger_copy(p->tid, sizeof p->tid, script_reply_str(d, i));
         p->state = TRANSFER_STATE_PREPARED;
-        ledger_copy(p->peer, sizeof p->peer, ledger_str(d, i + 1));
-        p->expiry_ms = ledger_u64(d, i + 2);
+        ledger_copy(p->peer, sizeof p->peer, script_reply_str(d, i + 1));
+        p->expiry_ms = script_reply_u64(d, i + 2);
     }
     freeReplyObject(r);
     return LEDGER_OK;
@@ -1111,17 +1034,17 @@ int ledger_obligation_register(store_t *st, uint32_t compliance_year, const char
                                char outcome[16], uint64_t *previous_g, char *err, size_t errlen) {
     CARBON_ASSERT(st != NULL && beneficiary != NULL && operator_name != NULL && outcome != NULL);
     CARBON_ASSERT(previous_g != NULL && obligation_g > 0 && obligation_g < LEDGER_AMOUNT_G_MAX);
-    ledger_args_t a = {0};
-    ledger_args_u64(&a, compliance_year);
-    ledger_args_str(&a, beneficiary);
-    ledger_args_u64(&a, obligation_g);
-    ledger_args_u64(&a, now_ms);
-    ledger_args_str(&a, operator_name);
+    script_args_t a = {0};
+    script_args_u64(&a, compliance_year);
+    script_args_str(&a, beneficiary);
+    script_args_u64(&a, obligation_g);
+    script_args_u64(&a, now_ms);
+    script_args_str(&a, operator_name);
     redisReply *r;
     int rc = ledger_run(st, "obligation_register", &a, &r, err, errlen);
     if (rc != LEDGER_OK) return rc;
-    ledger_copy(outcome, 16, ledger_str(r, 0));
-    *previous_g = ledger_u64(r, 2);
+    ledger_copy(outcome, 16, script_reply_str(r, 0));
+    *previous_g = script_reply_u64(r, 2);
     freeReplyObject(r);
     return LEDGER_OK;
 }
@@ -1131,16 +1054,16 @@ int ledger_obligation_get(store_t *st, uint32_t compliance_year, const char *ben
                           uint64_t *offset_outside_g, char *err, size_t errlen) {
     CARBON_ASSERT(st != NULL && beneficiary != NULL && registered != NULL && obligation_g != NULL);
     CARBON_ASSERT(offset_g != NULL && offset_outside_g != NULL);
-    ledger_args_t a = {0};
-    ledger_args_u64(&a, compliance_year);
-    ledger_args_str(&a, beneficiary);
+    script_args_t a = {0};
+    script_args_u64(&a, compliance_year);
+    script_args_str(&a, beneficiary);
     redisReply *r;
     int rc = ledger_run(st, "obligation_get", &a, &r, err, errlen);
     if (rc != LEDGER_OK) return rc;
-    *registered = ledger_str(r, 0)[0] != '\0';
-    *obligation_g = ledger_u64(r, 0);
-    *offset_g = ledger_u64(r, 1);
-    *offset_outside_g = ledger_u64(r, 2);
+    *registered = script_reply_str(r, 0)[0] != '\0';
+    *obligation_g = script_reply_u64(r, 0);
+    *offset_g = script_reply_u64(r, 1);
+    *offset_outside_g = script_reply_u64(r, 2);
     freeReplyObject(r);
     return LEDGER_OK;
 }

@@ -1,5 +1,6 @@
 /* use_reports.c - reports of use abroad (use_reports.h). */
 #include "settlement/use_reports.h"
+#include "settlement/script_args.h"
 
 #include "common/carbon_assert.h"
 
@@ -52,50 +53,10 @@ uint64_t use_reports_pending(const use_reports_t *u, const char *origin) {
 
 /* ---- script arguments ---------------------------------------------------------- */
 
-typedef struct {
-    char **v;
-    size_t n, cap;
-} ur_args_t;
-
-static void ur_arg(ur_args_t *a, const char *s) {
-    CARBON_ASSERT(a != NULL && s != NULL && a->n < STORE_ARGS_MAX);
-    if (a->n == a->cap) {
-        a->cap = a->cap ? a->cap * 2 : 16;
-        a->v = realloc(a->v, a->cap * sizeof *a->v);
-        if (a->v == NULL) abort();
-    }
-    a->v[a->n] = strdup(s);
-    if (a->v[a->n] == NULL) abort();
-    a->n++;
-}
-
-static void ur_arg_u64(ur_args_t *a, uint64_t v) {
-    char buf[24];
-    snprintf(buf, sizeof buf, "%" PRIu64, v);
-    ur_arg(a, buf);
-}
-
 /* Runs script name with a's arguments (freed); *r is an array reply. */
-static int ur_run(store_t *st, const char *name, ur_args_t *a, redisReply **r, char *err,
+static int ur_run(store_t *st, const char *name, script_args_t *a, redisReply **r, char *err,
                   size_t errlen) {
-    int idx = store_script_index(name);
-    CARBON_ASSERT(idx >= 0);
-    int rc = store_eval(st, idx, 0, (int)a->n, (const char **)a->v, NULL, r, err, errlen);
-    for (size_t i = 0; i < a->n; i++) free(a->v[i]);
-    free(a->v);
-    if (rc != STORE_OK) return LEDGER_ESTORE;
-    if ((*r)->type != REDIS_REPLY_ARRAY) {
-        snprintf(err, errlen, "%s: not an array", name);
-        freeReplyObject(*r);
-        return LEDGER_ESTORE;
-    }
-    return LEDGER_OK;
-}
-
-static const char *ur_str(const redisReply *r, size_t i) {
-    if (i >= r->elements) return "";
-    const redisReply *e = r->element[i];
-    return e->type == REDIS_REPLY_STRING || e->type == REDIS_REPLY_STATUS ? e->str : "";
+    return script_args_run(st, name, a, 1, r, err, errlen) == 0 ? LEDGER_OK : LEDGER_ESTORE;
 }
 
 /* A comma-separated block list of reports[i] (malloc'd). */
@@ -120,16 +81,16 @@ int use_reports_apply(store_t *st, const char *reporter, use_report_t *reports, 
                       uint64_t now_ms, char *err, size_t errlen) {
     CARBON_ASSERT(st != NULL && reporter != NULL && reports != NULL);
     CARBON_ASSERT(n >= 1 && n <= LEDGER_BATCH_LEGS_MAX);
-    ur_args_t a = {0};
-    ur_arg_u64(&a, now_ms);
-    ur_arg(&a, reporter);
-    ur_arg_u64(&a, n);
+    script_args_t a = {0};
+    script_args_u64(&a, now_ms);
+    script_args_str(&a, reporter);
+    script_args_u64(&a, n);
     for (size_t i = 0; i < n; i++) {
-        ur_arg(&a, reports[i].id);
-        ur_arg(&a, reports[i].kind);
-        ur_arg(&a, reports[i].purpose);
+        script_args_str(&a, reports[i].id);
+        script_args_str(&a, reports[i].kind);
+        script_args_str(&a, reports[i].purpose);
         char *t = ur_blocks_text(&reports[i]);
-        ur_arg(&a, t);
+        script_args_str(&a, t);
         free(t);
     }
     redisReply *r;
@@ -140,7 +101,7 @@ int use_reports_apply(store_t *st, const char *reporter, use_report_t *reports, 
         rc = LEDGER_ESTORE;
     }
     for (size_t i = 0; rc == LEDGER_OK && i < n; i++) {
-        const char *s = ur_str(r, i);
+        const char *s = script_reply_str(r, i);
         reports[i].outcome = s[0] == USE_REPORT_APPLIED || s[0] == USE_REPORT_ALREADY ? s[0] : USE_REPORT_REFUSED;
         snprintf(reports[i].reason, sizeof reports[i].reason, "%s",
                  reports[i].outcome == USE_REPORT_REFUSED && s[0] == 'R' && s[1] == '|' ? s + 2 : "");
@@ -163,10 +124,10 @@ static uint64_t ur_report_bytes(const use_report_t *rep) {
  * bytes_max) and the pending count. LEDGER_OK or LEDGER_ESTORE. */
 static int ur_due(store_t *st, const char *origin, size_t max, uint64_t bytes_max, uint64_t now_ms,
                   use_report_t *reps, size_t *n, uint64_t *pending, char *err, size_t errlen) {
-    ur_args_t a = {0};
-    ur_arg_u64(&a, now_ms);
-    ur_arg(&a, origin);
-    ur_arg_u64(&a, max);
+    script_args_t a = {0};
+    script_args_u64(&a, now_ms);
+    script_args_str(&a, origin);
+    script_args_u64(&a, max);
     redisReply *r;
     if (ur_run(st, "use_report_due", &a, &r, err, errlen) != LEDGER_OK) return LEDGER_ESTORE;
     *pending = r->elements > 0 && r->element[0]->type == REDIS_REPLY_INTEGER && r->element[0]->integer > 0
@@ -176,11 +137,11 @@ static int ur_due(store_t *st, const char *origin, size_t max, uint64_t bytes_ma
     for (size_t i = 1; i + 3 < r->elements + 0 && *n < max; i += 4) {
         use_report_t *rep = &reps[*n];
         memset(rep, 0, sizeof *rep);
-        snprintf(rep->id, sizeof rep->id, "%s", ur_str(r, i));
-        snprintf(rep->kind, sizeof rep->kind, "%s", ur_str(r, i + 1));
-        snprintf(rep->purpose, sizeof rep->purpose, "%s", ur_str(r, i + 2));
+        snprintf(rep->id, sizeof rep->id, "%s", script_reply_str(r, i));
+        snprintf(rep->kind, sizeof rep->kind, "%s", script_reply_str(r, i + 1));
+        snprintf(rep->purpose, sizeof rep->purpose, "%s", script_reply_str(r, i + 2));
         rep->outcome = USE_REPORT_UNANSWERED;
-        if (ledger_blocks_parse(ur_str(r, i + 3), LEDGER_LEG_BLOCKS_MAX, &rep->blocks, &rep->blocks_n) != 0 ||
+        if (ledger_blocks_parse(script_reply_str(r, i + 3), LEDGER_LEG_BLOCKS_MAX, &rep->blocks, &rep->blocks_n) != 0 ||
             rep->blocks_n == 0) {
             use_report_free(rep);
             continue; /* cannot be: written by use_report_add */
@@ -201,17 +162,17 @@ static int ur_due(store_t *st, const char *origin, size_t max, uint64_t bytes_ma
  * Returns the reports done, or -1. */
 static int ur_ack(store_t *st, const char *origin, const use_report_t *reps, size_t n,
                   uint64_t now_ms, uint64_t *pending, char *err, size_t errlen) {
-    ur_args_t a = {0};
-    ur_arg_u64(&a, now_ms);
-    ur_arg(&a, origin);
-    ur_arg_u64(&a, USE_REPORTS_BACKOFF_MIN_MS);
-    ur_arg_u64(&a, USE_REPORTS_BACKOFF_MAX_MS);
-    ur_arg_u64(&a, n);
+    script_args_t a = {0};
+    script_args_u64(&a, now_ms);
+    script_args_str(&a, origin);
+    script_args_u64(&a, USE_REPORTS_BACKOFF_MIN_MS);
+    script_args_u64(&a, USE_REPORTS_BACKOFF_MAX_MS);
+    script_args_u64(&a, n);
     for (size_t i = 0; i < n; i++) {
         char o[2] = {reps[i].outcome, '\0'};
-        ur_arg(&a, reps[i].id);
-        ur_arg(&a, o);
-        ur_arg(&a, reps[i].reason);
+        script_args_str(&a, reps[i].id);
+        script_args_str(&a, o);
+        script_args_str(&a, reps[i].reason);
     }
     redisReply *r;
     if (ur_run(st, "use_report_ack", &a, &r, err, errlen) != LEDGER_OK) return -1;
