@@ -1617,17 +1617,19 @@ static void heuristic_end(void) {
 
 /* A checker violation that a compensation at the destination leaves by
  * design (README "Heuristic decisions": the leg's serials stay in two
- * places and the coordinator's leg stays listed). */
+ * places and the coordinator's leg stays listed). The origin's map (checker
+ * since 2228d7f) sees the same two places: its findings on the leg's serials
+ * count as that too. */
 static int violation_expected(const char *v) {
     if (ep.comp_dest == 0) return 0;
     char origin[16];
     uint64_t first = 0, last = 0;
-    int two = sscanf(v, "%15s serials %" SCNu64 "-%" SCNu64 " are in two places", origin, &first, &last) == 3 &&
-              strstr(v, "are in two places") != NULL;
+    int two = sscanf(v, "%15s serials %" SCNu64 "-%" SCNu64, origin, &first, &last) == 3 &&
+              (strstr(v, " are in two places") != NULL || strstr(v, "'s map places them ") != NULL);
     for (size_t k = 0; k < forced_n; k++) {
         const forced_t *f = &forced_legs[k];
         if (f->comp != COMP_DEST) continue;
-        if (!two && strstr(v, f->tid) != NULL) return 1;
+        if (strstr(v, f->tid) != NULL) return 1;
         for (int b = 0; two && b < f->blocks_n; b++)
             if (strcmp(f->blocks[b].origin, origin) == 0 && first <= f->blocks[b].last && f->blocks[b].first <= last)
                 return 1;
