@@ -7,6 +7,12 @@
 # every 300 s (the episodes alternate, one every 150 s), third-region serials.
 # The default suite runs it for 60 s (ctest fault_bank_short).
 #
+# FAULT_HA=1 scripts/run-bank.sh 300: each region's store becomes a primary, a
+# replica and three Sentinels (gateways with min_replicas = 1), and the nemesis
+# also kills -9 and pauses the current primary (Sentinel fails over; the old
+# one must come back as a replica); Redis restarts and kill -9 then hit the
+# replica. Off by default.
+#
 #   scripts/run-bank.sh [SECONDS] [BUILD_DIR]   (default 1800, build-asan/)
 #
 # Builds test_bank and gatewayd with ASan+UBSan into BUILD_DIR if needed.
@@ -33,7 +39,10 @@ cmake --build "$build" -j"$(nproc)" --target test_bank gatewayd gwctl dev_pki >&
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:strict_string_checks=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 export FAULT_SECONDS="${FAULT_SECONDS:-$seconds}"
-export FAULT_MIN_FAULTS="${FAULT_MIN_FAULTS:-$(( seconds / 9 ))}"
+# with FAULT_HA=1 a primary fault holds the nemesis until the store healed (15-20 s)
+per_fault=9
+if [ "${FAULT_HA:-0}" = 1 ]; then per_fault=20; fi
+export FAULT_MIN_FAULTS="${FAULT_MIN_FAULTS:-$(( seconds / per_fault ))}"
 export FAULT_REDIS_KILL9="${FAULT_REDIS_KILL9:-1}"
 export FAULT_GATEWAYS="${FAULT_GATEWAYS:-2}"
 export FAULT_CLOCK_SKEW_MS="${FAULT_CLOCK_SKEW_MS:-5000}"
@@ -42,7 +51,7 @@ export FAULT_FORCED="${FAULT_FORCED:-$episodes}"
 export FAULT_THIRD_PCT="${FAULT_THIRD_PCT:-40}"
 export FAULT_SEED="${FAULT_SEED:-$(( ($(date +%s) << 20) ^ $$ ))}"
 log="$build/bank-$FAULT_SEED.log"
-jjj_log "run-bank: FAULT_SEED=$FAULT_SEED for $FAULT_SECONDS s; log $log"
+jjj_log "run-bank: FAULT_SEED=$FAULT_SEED for $FAULT_SECONDS s${FAULT_HA:+ (FAULT_HA=$FAULT_HA)}; log $log"
 cd "$build"
 set +e
 ./test_bank --jobs 1 2>&1 | tee "$log"

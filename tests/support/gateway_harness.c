@@ -68,6 +68,7 @@ struct federation {
     char *extra_ini;
     char dir[256];                /* short, so that every path under it fits PATH_MAX */
     redis_harness_t *redis[FEDERATION_REGIONS_MAX];
+    bool redis_borrowed[FEDERATION_REGIONS_MAX]; /* opts.store_redis: not ours to stop */
     h_instance_t inst[FEDERATION_INSTANCES_MAX];
     int inst_n;
     h_channel_t channels[H_CHANNELS_MAX];
@@ -311,10 +312,14 @@ static int h_write_config(const federation_t *f, const h_instance_t *in) {
             "crl_dir = %s/crl\n"
             "\n[store]\n"
             "host = %s\n"
-            "port = %d\n"
-            "\n[peers]\n",
+            "port = %d\n",
             region, in->port, SOURCE_DIR, pki, f->opts.workers, pki, region, pki, region, pki, pki,
             f->redis[in->region]->host, f->redis[in->region]->port);
+    if (f->opts.store_sentinels[in->region] != NULL)
+        fprintf(c, "sentinels = %s\nmaster_name = %s\nmin_replicas = %d\n",
+                f->opts.store_sentinels[in->region], f->opts.store_master_name[in->region],
+                f->opts.store_min_replicas);
+    fprintf(c, "\n[peers]\n");
     for (int r = 0; r < f->opts.regions_n && r < FEDERATION_REGIONS_MAX; r++)
         if (r != in->region) fprintf(c, "%s = 127.0.0.1:%d\n", h_regions[r], f->inst[r].port);
     fprintf(c,
@@ -564,6 +569,16 @@ federation_t *federation_start(const federation_options_t *opts) {
     }
     for (int r = 0; r < o.regions_n; r++) {
         char rdir[PATH_MAX];
+        if (o.store_sentinels[r] != NULL) { /* the caller's replicated store */
+            if (o.store_redis[r] == NULL || o.store_master_name[r] == NULL) {
+                h_errf("federation_start: %s: store_sentinels without store_redis or master name",
+                       h_regions[r]);
+                goto fail;
+            }
+            f->redis[r] = o.store_redis[r];
+            f->redis_borrowed[r] = true;
+            continue;
+        }
         snprintf(rdir, sizeof rdir, "%s/%s-redis", f->dir, h_regions[r]);
         f->redis[r] = redis_start(rdir);
         if (f->redis[r] == NULL) {
@@ -626,6 +641,10 @@ int federation_stop(federation_t *f) {
     }
     for (int r = 0; r < FEDERATION_REGIONS_MAX; r++) {
         if (f->redis[r] == NULL) continue;
+        if (f->redis_borrowed[r]) {
+            f->redis[r] = NULL;
+            continue;
+        }
         if (redis_stop(f->redis[r]) != 0) {
             h_errf("federation_stop: %s", redis_last_error());
             rc = -1;
@@ -771,6 +790,16 @@ int federation_start_second(federation_t *f, int region) {
 
 int federation_regions(const federation_t *f) { return f->opts.regions_n; }
 int federation_instances(const federation_t *f) { return f->inst_n; }
+
+int federation_set_redis(federation_t *f, int region, redis_harness_t *primary) {
+    assert(f != NULL && primary != NULL);
+    if (region < 0 || region >= f->opts.regions_n || !f->redis_borrowed[region]) {
+        h_errf("federation_set_redis: region %d's store is not the caller's", region);
+        return -1;
+    }
+    f->redis[region] = primary;
+    return 0;
+}
 
 redis_harness_t *federation_redis(const federation_t *f, int i) {
     const h_instance_t *in = h_instance(f, i, "federation_redis");

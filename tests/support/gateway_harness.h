@@ -56,6 +56,17 @@ typedef struct {
     int max_message_bytes;         /* [1 MiB] */
     const char *extra_ini;         /* appended to every gatewayd config; may
                                       open sections, e.g. "[limits]\nbatch_legs_max = 8\n" */
+    /* A replicated store per region, run by the caller (ha_harness.h): for a
+       region r with store_sentinels[r] set, the federation starts no Redis;
+       its gateways get [store] sentinels = store_sentinels[r], master_name =
+       store_master_name[r] and min_replicas = store_min_replicas, and
+       federation_redis() answers store_redis[r] (its primary at start; see
+       federation_set_redis). The strings and servers must outlive f;
+       federation_stop() leaves them running. NULL: a single Redis. */
+    const char *store_sentinels[FEDERATION_REGIONS_MAX];
+    const char *store_master_name[FEDERATION_REGIONS_MAX];
+    redis_harness_t *store_redis[FEDERATION_REGIONS_MAX];
+    int store_min_replicas;        /* 0..16 [0] */
 } federation_options_t;
 
 /* Starts a federation (opts may be NULL: one region, defaults). Returns NULL
@@ -108,6 +119,11 @@ const char *federation_region(const federation_t *f, int i);      /* "CN-TJ" ...
 const char *federation_log_path(const federation_t *f, int i);    /* gatewayd stderr+stdout */
 const char *federation_config_path(const federation_t *f, int i);
 const char *federation_dir(const federation_t *f);                /* the temp dir */
+
+/* For a region whose store the caller runs (store_sentinels): the server
+ * federation_redis() answers from now on, e.g. the new primary after a
+ * failover. Ignored (-1) for a Redis the federation started. 0 or -1. */
+int federation_set_redis(federation_t *f, int region, redis_harness_t *primary);
 
 /* Edits instance i's configuration file in place (the instance reads it at
  * its next restart): in every line that starts with line_prefix, the first
