@@ -80,15 +80,24 @@ static const char reconcile_usage[] =
     "record of whose legs were all aborted here (its Prepare was lost in a peer\n"
     "outage) moved nothing: it is counted as never delivered, not a discrepancy,\n"
     "so after recovery settles a reconcile ends with 0 discrepancies (exit 0).\n"
-    "--json: the ReconcileResponse, 64-bit counters as strings.\n"
+    "A gateway compares at most 1000 batches per call; gwctl calls again from\n"
+    "where it stopped until it reaches --to (0: the latest batch), printing each\n"
+    "page. --json: one ReconcileResponse, the first page only (64-bit counters as\n"
+    "strings); a next_from_seq other than \"0\" says to call again with --from it.\n"
     "\n" GWCTL_CONN_HELP GWCTL_OPERATOR_NOTE
     "reconcile: 0 no discrepancy, 1 discrepancies.\n";
 
+/* Where the last page answered said the next one starts (0: none). */
+static uint64_t reconcile_next_from;
+
 /* Any discrepancy fails the command, with or without --json. */
 static int verdict_reconcile(const ProtobufCMessage *m) {
+    reconcile_next_from = ((const Carbon__V1__ReconcileResponse *)m)->next_from_seq;
     return ((const Carbon__V1__ReconcileResponse *)m)->n_discrepancies == 0 ? GWCTL_EXIT_OK
                                                                              : GWCTL_EXIT_FINDING;
 }
+
+#define GWCTL_RECONCILE_PAGES_MAX 100000 /* of 1000 batches each */
 
 static int print_reconcile(const ProtobufCMessage *m) {
     const Carbon__V1__ReconcileResponse *r = (const Carbon__V1__ReconcileResponse *)m;
@@ -129,8 +138,19 @@ int gwctl_reconcile(int argc, char **argv) {
     req.from_seq = f;
     req.to_seq = t;
     const gwctl_reply_t reply = {.print = print_reconcile, .verdict = verdict_reconcile};
-    return gwctl_service_call(&conn, "Operations", "Reconcile", &req.base,
-                              &carbon__v1__reconcile_response__descriptor, &reply, NULL);
+    int worst = GWCTL_EXIT_OK;
+    for (int page = 0; page < GWCTL_RECONCILE_PAGES_MAX; page++) {
+        reconcile_next_from = 0;
+        rc = gwctl_service_call(&conn, "Operations", "Reconcile", &req.base,
+                                &carbon__v1__reconcile_response__descriptor, &reply, NULL);
+        if (rc != GWCTL_EXIT_OK && rc != GWCTL_EXIT_FINDING) return rc;
+        if (rc == GWCTL_EXIT_FINDING) worst = rc;
+        if (conn.json || reconcile_next_from == 0 || reconcile_next_from <= req.from_seq) return worst;
+        req.from_seq = reconcile_next_from;
+    }
+    fprintf(stderr, "gwctl reconcile: stopped after %d pages; go on with --from %" PRIu64 "\n",
+            GWCTL_RECONCILE_PAGES_MAX, req.from_seq);
+    return worst;
 }
 
 /* ---- indoubt, resolve ----------------------------------------------------------------- */

@@ -356,6 +356,22 @@ static void ops_peer_only_batches(ops_found_t *found, const batch_record_t *recs
     }
 }
 
+/* The page of a reconciliation: batch_list read recs[0..n) (sorted by seq)
+ * from want_from (0: the first) up, at most BATCH_LIST_MAX sequence numbers.
+ * Sets *from..*to to the numbers the page covers, as FetchBatches serves them
+ * at once, and returns where the next page starts: 0 when this one reaches
+ * want_to (0: the latest batch). */
+static uint64_t ops_reconcile_page(const batch_record_t *recs, size_t n, uint64_t want_from, uint64_t want_to,
+                                   uint64_t *from, uint64_t *to) {
+    CARBON_ASSERT(n <= BATCH_LIST_MAX && from != NULL && to != NULL && (recs != NULL || n == 0));
+    uint64_t first = want_from == 0 ? 1 : want_from, cap = first + BATCH_LIST_MAX - 1;
+    *from = first;
+    *to = want_to != 0 && want_to < cap ? want_to : cap;
+    if (n == 0 || recs[n - 1].seq < cap || (want_to != 0 && want_to <= cap)) return 0;
+    CARBON_ASSERT(recs[0].seq >= first && recs[n - 1].seq == cap);
+    return cap + 1;
+}
+
 void ops_reconcile(server_call_t *call, const ProtobufCMessage *request) {
     CARBON_ASSERT(call != NULL && request != NULL);
     const Carbon__V1__ReconcileRequest *req = (const Carbon__V1__ReconcileRequest *)request;
@@ -373,13 +389,11 @@ void ops_reconcile(server_call_t *call, const ProtobufCMessage *request) {
         return;
     }
     CARBON_ASSERT(n <= BATCH_LIST_MAX);
-    uint64_t to = req->to_seq;
-    for (size_t i = 0; i < n; i++)
-        if (recs[i].seq > to) to = recs[i].seq;
+    uint64_t from = 0, to = 0, next = ops_reconcile_page(recs, n, req->from_seq, req->to_seq, &from, &to);
     /* The peer's records of the batches this region sent it. */
     ProtobufCMessage *presp = NULL;
     client_status_t status;
-    if (ops_fetch_peer_batches(gw, req->peer_region, req->from_seq, to, &presp, &status) != 0) {
+    if (ops_fetch_peer_batches(gw, req->peer_region, from, to, &presp, &status) != 0) {
         for (size_t i = 0; i < n; i++) batch_record_free(&recs[i]);
         free(recs);
         server_reply_error(call, GRPC_STATUS_UNAVAILABLE, REASON(PEER_UNAVAILABLE),
@@ -403,6 +417,7 @@ void ops_reconcile(server_call_t *call, const ProtobufCMessage *request) {
         return;
     }
     CARBON_ASSERT(found.n <= OPS_DISCREPANCIES_MAX);
+    resp.next_from_seq = next;
     resp.n_discrepancies = found.n;
     resp.discrepancies = found.v;
     server_reply_ok(call, &resp.base);

@@ -84,20 +84,26 @@ int bank_reconcile_names(grpc_channel *ch, const char *peer_region, const char *
                          client_status_t *st) {
     Carbon__V1__ReconcileRequest req = CARBON__V1__RECONCILE_REQUEST__INIT;
     req.peer_region = (char *)peer_region;
-    ProtobufCMessage *resp = NULL;
-    memset(st, 0, sizeof *st);
-    grpc_status_code code = client_call(ch, "/carbon.v1.Operations/Reconcile", &req.base,
-                                        &carbon__v1__reconcile_response__descriptor, &resp,
-                                        BANK_OPS_CALL_MS * 3, st);
-    if (code != GRPC_STATUS_OK) return -1;
-    const Carbon__V1__ReconcileResponse *r = (const Carbon__V1__ReconcileResponse *)resp;
     int found = 0;
-    for (size_t i = 0; i < r->n_discrepancies && !found; i++) {
-        const Carbon__V1__Discrepancy *d = r->discrepancies[i];
-        found = d->transfer_id != NULL && strcmp(d->transfer_id, tid) == 0 && d->field != NULL &&
-                strcmp(d->field, "heuristic") == 0;
+    /* page by page (1000 batches each) until the latest batch */
+    for (int page = 0; page < 10000 && !found; page++) {
+        ProtobufCMessage *resp = NULL;
+        memset(st, 0, sizeof *st);
+        grpc_status_code code = client_call(ch, "/carbon.v1.Operations/Reconcile", &req.base,
+                                            &carbon__v1__reconcile_response__descriptor, &resp,
+                                            BANK_OPS_CALL_MS * 3, st);
+        if (code != GRPC_STATUS_OK) return -1;
+        const Carbon__V1__ReconcileResponse *r = (const Carbon__V1__ReconcileResponse *)resp;
+        for (size_t i = 0; i < r->n_discrepancies && !found; i++) {
+            const Carbon__V1__Discrepancy *d = r->discrepancies[i];
+            found = d->transfer_id != NULL && strcmp(d->transfer_id, tid) == 0 && d->field != NULL &&
+                    strcmp(d->field, "heuristic") == 0;
+        }
+        uint64_t next = r->next_from_seq;
+        protobuf_c_message_free_unpacked(resp, NULL);
+        if (next == 0 || next <= req.from_seq) break;
+        req.from_seq = next;
     }
-    protobuf_c_message_free_unpacked(resp, NULL);
     return found;
 }
 
