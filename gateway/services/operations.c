@@ -377,7 +377,10 @@ void ops_reconcile(server_call_t *call, const ProtobufCMessage *request) {
     const Carbon__V1__ReconcileRequest *req = (const Carbon__V1__ReconcileRequest *)request;
     struct gateway *gw = server_call_app(call);
     if (!ops_peer_ok(call, req->peer_region)) return;
-    if (!ops_batch_range_ok(call, req->from_seq, req->to_seq)) return;
+    if (req->to_seq != 0 && req->to_seq < req->from_seq) { /* any span: one page per call */
+        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, REASON(BAD_RANGE), "to_seq is before from_seq");
+        return;
+    }
     store_t *st = gateway_call_store(call);
     if (st == NULL) return;
     char err[256] = "";

@@ -191,6 +191,12 @@ Test(audit_ops, reconcile_pages_through_more_than_1000_batches, .timeout = 240) 
     cr_assert(strstr(out, "batches compared 1000, legs compared 1000, discrepancies 0") != NULL, "%s", out);
     cr_assert(strstr(out, "batches compared 3, legs compared 3, discrepancies 0") != NULL, "%s", out);
     free(out);
+    /* a range past 1000 batches is paged too, and ends at --to */
+    out = NULL;
+    cr_assert_eq(gwctl(TJ, "operator", &out, "reconcile", "--peer", "CN-BJ", "--to", "1002", NULL), 0, "%s", out);
+    cr_assert(strstr(out, "batches compared 1000, legs compared 1000, discrepancies 0") != NULL, "%s", out);
+    cr_assert(strstr(out, "batches compared 2, legs compared 2, discrepancies 0") != NULL, "%s", out);
+    free(out);
     stop_all();
 }
 
