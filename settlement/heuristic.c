@@ -127,7 +127,7 @@ int heuristic_compensate(store_t *st, const char *tid, char decision, const char
     int rc = LEDGER_ESTORE;
     if (strcmp(status, "OK") == 0) rc = LEDGER_OK;
     else if (strcmp(status, REASON(NOT_MIXED)) == 0) rc = LEDGER_NOT_FOUND;
-    else if (strcmp(status, "WRONG_DECISION") == 0 && r->elements == 2 &&
+    else if (strcmp(status, REASON(BAD_DECISION)) == 0 && r->elements == 2 &&
              r->element[1]->type == REDIS_REPLY_STRING && r->element[1]->len == 1) {
         rc = LEDGER_CONFLICT;
         *needed = r->element[1]->str[0];

@@ -254,7 +254,7 @@ static void ops_compare_legs(ops_found_t *f, struct gateway *gw, uint64_t seq,
             ops_discrepancy(f, "trail", seq, l->tid, "heuristic", "HEURISTIC_MIXED",
                             "holds the other outcome after a heuristic decision");
         if (strcmp(l->heuristic_outcome, REASON(ORIGIN_DENIED)) == 0) /* listed until closed */
-            ops_discrepancy(f, "trail", seq, l->tid, "heuristic", "ORIGIN_DENIED",
+            ops_discrepancy(f, "trail", seq, l->tid, "heuristic", REASON(ORIGIN_DENIED),
                             "sent COMMIT; the serials' origin did not commit the leg");
         Carbon__V1__Decision mine = ops_decision_of(l->state);
         Carbon__V1__Decision theirs = pd != NULL ? pd->decision : CARBON__V1__DECISION__DECISION_UNKNOWN;

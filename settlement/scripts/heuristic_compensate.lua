@@ -31,7 +31,7 @@
 -- source the destination account "REGION/ID"; blocks: those moved, or for
 -- CLOSED the pending blocks dropped; details: peer, "COMPENSATED" or
 -- "CLOSED", the decision the leg now holds, "0", operator, reason).
--- Returns {"OK"}, {"NOT_MIXED"}, {"WRONG_DECISION", the decision needed},
+-- Returns {"OK"}, {"NOT_MIXED"}, {"BAD_DECISION", the decision needed},
 -- or {"INSUFFICIENT_BALANCE", grams available} (or -1: TOO_FRAGMENTED) and
 -- changes nothing then.
 local now_ms, tid, operator, why, decision = num(ARGV[1]), ARGV[2], ARGV[3], ARGV[4], ARGV[5]
@@ -39,7 +39,7 @@ local key = leg_key(tid)
 local leg = redis.call('HMGET', key, 'role', 'state', 'heuristic_outcome', 'from', 'to', 'peer',
                        'blocks', 'credited_g', 'expiry_ms')
 if leg[3] == 'ORIGIN_DENIED' and leg[1] == 'destination' and leg[2] == 'PREPARED' then
-  if decision ~= 'A' then return { 'WRONG_DECISION', 'A' } end
+  if decision ~= 'A' then return { 'BAD_DECISION', 'A' } end
   local blocks = blocks_parse(leg[7])
   hincr(acct_info_key(leg[5]), 'pending_g', -num(leg[8]))
   redis.call('ZREM', KEY_LEGS_PREPARED, tid)
@@ -56,7 +56,7 @@ if leg[3] == 'ORIGIN_DENIED' and leg[1] == 'destination' and leg[2] == 'PREPARED
   return { 'OK' }
 end
 if leg[3] ~= 'MIXED' then return { 'NOT_MIXED' } end
-if decision ~= 'C' then return { 'WRONG_DECISION', 'C' } end
+if decision ~= 'C' then return { 'BAD_DECISION', 'C' } end
 local moved, ids, holds = {}, { tid }, 'C'
 if leg[1] == 'source' then
   moved = blocks_parse(leg[7])

@@ -21,7 +21,18 @@ SRC="$(cd "${1:-$(dirname "${BASH_SOURCE[0]}")/../..}" && pwd)"
 . "$SRC/scripts/lib.sh"
 
 work="$(mktemp -d /tmp/run-build-deps.XXXXXX)"
-trap 'kill $(jobs -p) 2>/dev/null; wait; rm -rf "$work"' EXIT
+# The trap runs under set -e: kill with no job left and wait must not decide
+# the exit status (they did: a passing run exited 2).
+cleanup() {
+    local status=$?
+    local pids
+    pids="$(jobs -p)"
+    if [ -n "$pids" ]; then kill $pids 2>/dev/null || true; fi
+    wait 2>/dev/null || true
+    rm -rf "$work"
+    exit "$status"
+}
+trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
 # Every installed package with its Depends and Pre-Depends, one query.
