@@ -91,6 +91,12 @@ grpc_channel *peers_channel_of(peers_t *p, const char *region) {
     return i < 0 ? NULL : p->channels[i];
 }
 
+void peers_reconnect_now(peers_t *p, const char *region) {
+    CARBON_ASSERT(p != NULL && region != NULL);
+    int i = peers_index(p, region);
+    if (i >= 0) grpc_channel_reset_connect_backoff(p->channels[i]);
+}
+
 void peers_note_limits(peers_t *p, const char *region, const Carbon__V1__PeerLimits *limits) {
     CARBON_ASSERT(p != NULL && region != NULL);
     int i = peers_index(p, region);

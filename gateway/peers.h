@@ -21,6 +21,12 @@ void peers_destroy(peers_t *p);
 /* The channel to region, or NULL if it is not a peer. Borrowed. */
 grpc_channel *peers_channel_of(peers_t *p, const char *region);
 
+/* Region has just reached this gateway (its Hello): the channel to it stops
+ * waiting out its reconnect backoff and connects now, so calls to a peer that
+ * came back do not fail fast for up to CLIENT_RECONNECT_BACKOFF_MS_MAX. No-op
+ * for a region that is not a peer. */
+void peers_reconnect_now(peers_t *p, const char *region);
+
 /* Records the outcome of a call made to region on its channel outside the
  * transport (st NULL: it succeeded). The transport's calls and these keep one
  * state per peer, logged only when it changes: "peer_down" at the first call

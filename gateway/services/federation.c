@@ -97,7 +97,10 @@ void federation_hello(server_call_t *call, const ProtobufCMessage *request) {
     Carbon__V1__PeerLimits limits;
     peers_limits_of(&gw->cfg, &limits);
     resp.limits = &limits;
-    if (gw->peers != NULL) peers_note_limits(gw->peers, req->region, req->limits);
+    if (gw->peers != NULL) {
+        peers_reconnect_now(gw->peers, req->region); /* it is up: no need to wait out a backoff */
+        peers_note_limits(gw->peers, req->region, req->limits);
+    }
     if (req->limits != NULL && req->limits->batch_legs_max >= 1 && gw->engine != NULL)
         engine_set_peer_limits(gw->engine, req->region, req->limits->batch_legs_max,
                                req->limits->max_message_bytes);

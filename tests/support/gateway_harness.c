@@ -42,6 +42,7 @@
 #define H_START_ATTEMPTS 3        /* a port taken between choice and bind: start again */
 #define H_PROBE_TIMEOUT_MS 500    /* one Health/Check while waiting */
 #define H_PROBE_PAUSE_MS 30
+#define H_HELLO_WAIT_MS 3000     /* every gateway says Hello to its peers after serving */
 #define H_RECV_MAX (64 << 20)
 #define H_CHECKPOINT_INTERVAL_MS 300 /* audit checkpoints signed and shared */
 
@@ -510,6 +511,20 @@ static void h_kill_all_now(federation_t *f) {
     }
 }
 
+/* Waits (at most H_HELLO_WAIT_MS) until every gateway has said Hello to each
+ * of its peers (logged peer_hello, peer_hello_failed or peer_lacks_catalog): a gateway serves
+ * before its Hello round, and a peer's channel left in reconnect backoff by a
+ * failed Hello is reset when that peer's own Hello arrives. Then a test's
+ * first call does not meet a channel still waiting out a backoff. */
+static void h_wait_hello_round(const federation_t *f) {
+    long long deadline = proc_now_ms() + (long long)H_HELLO_WAIT_MS * h_timeout_scale();
+    for (int r = 0; r < f->inst_n; r++)
+        while (federation_log_count(f, r, "\"peer_hello") + federation_log_count(f, r, "\"peer_lacks_catalog") <
+                   f->opts.regions_n - 1 &&
+               proc_now_ms() < deadline)
+            proc_sleep_ms(H_PROBE_PAUSE_MS);
+}
+
 /* One attempt at starting the gateways (Redis already runs). 0, -1, -2 (port taken). */
 static int h_start_gateways(federation_t *f) {
     f->inst_n = 0;
@@ -527,6 +542,7 @@ static int h_start_gateways(federation_t *f) {
         int rc = h_wait_serving(&f->inst[r], left > 0 ? (int)left : 1);
         if (rc != 0) return rc;
     }
+    h_wait_hello_round(f);
     return 0;
 }
 
