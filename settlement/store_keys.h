@@ -111,7 +111,8 @@
  *     checkpoint:own:cosigs   hash   "SIZE|PEER" -> PEER's cosignature line of it
  *     checkpoint:witnessed-by hash   PEER -> the size PEER last cosigned
  *     checkpoint:witness:PEER hash   what this region cosigned for PEER: size, root
- *                                    (hex), note, cosig, time_ms
+ *                                    (hex), note, cosig, time_ms; late_ms: when an
+ *                                    unproven smaller checkpoint of PEER first came
  *     checkpoint:witness:PEER:history  list  cosigned notes (note || cosig line),
  *                                    the last WITNESS_HISTORY_KEPT
  *     checkpoint:forks        zset   fork record ids (score = id)

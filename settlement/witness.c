@@ -549,6 +549,32 @@ int witness_peer_size(store_t *st, const char *peer, uint64_t *size, char *err, 
     return witness_hget_u64(st, STORE_KEY_CHECKPOINT_WITNESSED_BY, peer, size, err, errlen);
 }
 
+int witness_late_since(store_t *st, const char *region, uint64_t now_ms, uint64_t *since_ms, char *err,
+                       size_t errlen) {
+    CARBON_ASSERT(st != NULL && region != NULL && since_ms != NULL);
+    char key[WITNESS_KEY_SIZE], now[WITNESS_NUM_SIZE];
+    int n = snprintf(key, sizeof key, STORE_KEY_CHECKPOINT_WITNESS_PREFIX "%s", region);
+    CARBON_ASSERT(n > 0 && (size_t)n < sizeof key);
+    snprintf(now, sizeof now, "%" PRIu64, now_ms);
+    const char *argv[4] = {"HSETNX", key, "late_ms", now};
+    redisReply *r = NULL;
+    if (store_command(st, 4, argv, NULL, &r, err, errlen) != STORE_OK) return LEDGER_ESTORE;
+    freeReplyObject(r);
+    return witness_hget_u64(st, key, "late_ms", since_ms, err, errlen);
+}
+
+int witness_late_clear(store_t *st, const char *region, char *err, size_t errlen) {
+    CARBON_ASSERT(st != NULL && region != NULL);
+    char key[WITNESS_KEY_SIZE];
+    int n = snprintf(key, sizeof key, STORE_KEY_CHECKPOINT_WITNESS_PREFIX "%s", region);
+    CARBON_ASSERT(n > 0 && (size_t)n < sizeof key);
+    const char *argv[3] = {"HDEL", key, "late_ms"};
+    redisReply *r = NULL;
+    if (store_command(st, 3, argv, NULL, &r, err, errlen) != STORE_OK) return LEDGER_ESTORE;
+    freeReplyObject(r);
+    return LEDGER_OK;
+}
+
 int witness_history_root(store_t *st, const char *region, uint64_t size, int *found,
                          merkle_hash_t *root, char *err, size_t errlen) {
     CARBON_ASSERT(st != NULL && region != NULL && found != NULL && root != NULL);

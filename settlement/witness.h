@@ -107,6 +107,19 @@ int witness_held_advance(store_t *st, const char *region, uint64_t expected_size
                          const char *cosig, size_t cosig_len, uint64_t now_ms, int *applied,
                          uint64_t *held_size, char *err, size_t errlen);
 
+/* A checkpoint of region smaller than the one held, never cosigned here and
+ * sent without a prefix proof: *since_ms = when the first such arrived since
+ * this witness last cosigned or saw proven a checkpoint of region (now_ms if
+ * this is the first). A log that went back can never prove it; a paused
+ * sibling's late one is proven at once (witness_late_clear). LEDGER_OK or
+ * LEDGER_ESTORE. */
+int witness_late_since(store_t *st, const char *region, uint64_t now_ms, uint64_t *since_ms, char *err,
+                       size_t errlen);
+
+/* Region proved its late checkpoint a prefix: forgets witness_late_since's
+ * time (witness_advance.lua forgets it when cosigning). */
+int witness_late_clear(store_t *st, const char *region, char *err, size_t errlen);
+
 /* Looks for the checkpoint of size among the ones this region cosigned for
  * region (its history, WITNESS_HISTORY_KEPT): *found 1 and *root its root,
  * or *found 0. LEDGER_OK or LEDGER_ESTORE. */

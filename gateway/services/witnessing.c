@@ -205,10 +205,44 @@ static void witnessing_stale(server_call_t *call, const witnessing_offer_t *o, c
                      held->head.size);
 }
 
+/* How long a log may leave a smaller checkpoint unproven: three of this
+ * gateway's checkpoint intervals (the federation's interval), at least 1 s.
+ * An honest log proves a late one a prefix in the same round. */
+static uint64_t witnessing_late_grace_ms(const struct gateway *gw) {
+    uint64_t grace_ms = 3u * (uint64_t)gw->cfg.checkpoint_interval_ms;
+    return grace_ms < 1000u ? 1000u : grace_ms;
+}
+
+/* A smaller checkpoint this witness never cosigned, sent without a prefix
+ * proof: a paused sibling gateway's late one (its log proves it a prefix at
+ * once, witnessing_stale) or a log that went back (lost or rolled-back
+ * entries, which can never prove it). The first is answered as late and its
+ * time kept; one still unproven witnessing_late_grace_ms after the first,
+ * with nothing cosigned or proven meanwhile, is a fork: the two signed
+ * checkpoints are the evidence. */
+static void witnessing_unproven(server_call_t *call, store_t *st, const witnessing_offer_t *o,
+                                const witness_held_t *held, const char *why) {
+    struct gateway *gw = server_call_app(call);
+    uint64_t now_ms = ledger_now_ms(), since_ms = 0;
+    char err[256] = "", fork_why[400];
+    if (witness_late_since(st, o->region, now_ms, &since_ms, err, sizeof err) != LEDGER_OK) {
+        server_refuse(call, REASON_STORE_UNAVAILABLE, "%s", err);
+        return;
+    }
+    uint64_t waited_ms = now_ms > since_ms ? now_ms - since_ms : 0; /* a sibling's clock may be ahead */
+    if (waited_ms < witnessing_late_grace_ms(gw)) {
+        witnessing_stale(call, o, held, why);
+        return;
+    }
+    snprintf(fork_why, sizeof fork_why, "%s, and for %" PRIu64 " ms the log has sent only checkpoints below it "
+             "and proven none a prefix: the log went back", why, waited_ms);
+    witnessing_fork(call, st, o, held, fork_why);
+}
+
 /* A checkpoint smaller than the one held, without a prefix proof: a replay
  * if this witness cosigned exactly it (same size, same root, in its
- * history); a fork if it cosigned another root at that size; otherwise a
- * late checkpoint (witnessing_stale): the log may send it again with
+ * history); a fork if it cosigned another root at that size; otherwise
+ * unproven (witnessing_unproven): the log may send it again with
  * PROOF(its size, the size held), which settles stale or fork. */
 static void witnessing_smaller(server_call_t *call, store_t *st, const witnessing_offer_t *o,
                                const witness_held_t *held, const char *why) {
@@ -224,7 +258,7 @@ static void witnessing_smaller(server_call_t *call, store_t *st, const witnessin
         return;
     }
     if (!found) {
-        witnessing_stale(call, o, held, why);
+        witnessing_unproven(call, st, o, held, why);
         return;
     }
     snprintf(fork_why, sizeof fork_why, "%s, and is not the checkpoint of that size cosigned (another "
@@ -254,7 +288,11 @@ void federation_add_checkpoint(server_call_t *call, const ProtobufCMessage *requ
     case WITNESS_REPLAY:
         witnessing_smaller(call, st, &o, &held, why);
         break;
-    case WITNESS_STALE:
+    case WITNESS_STALE: /* proven a prefix: the log has not gone back */
+        if (witness_late_clear(st, o.region, err, sizeof err) != LEDGER_OK) {
+            server_refuse(call, REASON_STORE_UNAVAILABLE, "%s", err);
+            break;
+        }
         witnessing_stale(call, &o, &held, why);
         break;
     case WITNESS_BAD_PROOF:

@@ -11,6 +11,7 @@ local size = num(ARGV[3])
 if held ~= num(ARGV[2]) or size < held then return { 'changed', fmt_int(held) } end
 redis.call('HSET', key, 'size', ARGV[3], 'root', ARGV[4], 'note', ARGV[5], 'cosig', ARGV[6],
            'time_ms', ARGV[7])
+redis.call('HDEL', key, 'late_ms') -- the log is ahead again: a late one pending is forgotten
 local history = key .. KEY_CHECKPOINT_HISTORY_SUFFIX
 redis.call('RPUSH', history, ARGV[5] .. ARGV[6])
 redis.call('LTRIM', history, -num(ARGV[8]), -1)

@@ -113,7 +113,8 @@ static void leg_in_doubt_at_bj(char tid[33]) {
     cr_assert_not_null(tj);
     freeReplyObject(redisCommand(tj, "FLUSHALL"));
     redisFree(tj);
-    /* TJ's new log grows past the size its witnesses cosigned: a fork */
+    /* TJ's new log is a fork to its witnesses: below the size cosigned and never
+     * proven a prefix (an alarm a grace later), or grown past it (at once) */
     static const char *const accts[] = {"tj-w", "tj-x", "tj-y", "tj-z"};
     for (size_t i = 0; i < sizeof accts / sizeof accts[0]; i++) open_issue(TJ, accts[i], "TJ-GT-01", 1000);
 }

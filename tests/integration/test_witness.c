@@ -694,6 +694,19 @@ Test(witness, witness_rewritten_history) {
     cr_expect_geq(federation_log_count(fed, TJ, "\"checkpoint_refused_by_peer\""), 2);
 }
 
+/* Waits (20 s at most) until CN-BJ has cosigned CN-TJ's whole log; its size. */
+static uint64_t tj_log_cosigned_by_bj(void) {
+    static const char *const peers[] = {"CN-BJ"};
+    long long until = proc_now_ms() + 20000;
+    size_t cosigned = 0;
+    uint64_t want = log_size(TJ);
+    while (own_checkpoint(TJ, peers, 1, &cosigned) != want || cosigned != 1) {
+        cr_assert(proc_now_ms() < until, "CN-TJ's checkpoint of size %" PRIu64 " was not cosigned", want);
+        proc_sleep_ms(50);
+    }
+    return want;
+}
+
 /* The size of instance i's newest own checkpoint, from its store (0: none). */
 static uint64_t newest_signed(int i) {
     redisContext *c = redis_connect(federation_redis(fed, i));
@@ -722,14 +735,7 @@ Test(witness, an_inflated_tree_in_the_store_is_never_signed) {
     cr_assert_eq(rc_issue(federation_channel(fed, TJ, "CN-TJ-registry"), iid, "tj-alice", "TJ-GT-01", 100000,
                           "activity-inflated", NULL, &ist),
                  GRPC_STATUS_OK, "%s", ist.details); /* serial CN-TJ:1, for the trace below */
-    static const char *const peers[] = {"CN-BJ"};
-    long long until = proc_now_ms() + 20000;
-    size_t cosigned = 0;
-    uint64_t want = log_size(TJ);
-    while (own_checkpoint(TJ, peers, 1, &cosigned) != want || cosigned != 1) {
-        cr_assert(proc_now_ms() < until, "CN-TJ's checkpoint of size %" PRIu64 " was not cosigned", want);
-        proc_sleep_ms(50);
-    }
+    uint64_t want = tj_log_cosigned_by_bj();
     redisContext *c = redis_connect(federation_redis(fed, TJ));
     cr_assert_not_null(c);
     freeReplyObject(redisCommand(c, "HSET %s size 1099511627776 root %s", STORE_KEY_LOG_TREE,
@@ -914,4 +920,41 @@ Test(witness, a_stalled_lease_holders_old_checkpoint_is_no_fork, .timeout = 120)
     cr_expect_eq(federation_log_count(fed, TJ, "\"audit_fork\""), 0);
     cr_expect_eq(federation_log_count(fed, BJ, "\"witness_ahead_of_log\""), 0);
     unsetenv("CARBON_TEST_HOOKS");
+}
+
+/* CN-TJ loses its store (FLUSHALL: an operator's mistake, a restore from an
+ * old backup, or an attacker hiding entries) after CN-BJ cosigned its log,
+ * and its new log stays smaller than the size cosigned. Its checkpoints are
+ * below what CN-BJ holds and can never be proven a prefix of it: CN-BJ first
+ * answers one as late (as it would a paused sibling's) and, when the log
+ * still has proven nothing a grace later (3 checkpoint intervals, at least
+ * 1 s), raises the fork alarm with both signed checkpoints kept. (Before, it
+ * answered every one as late, forever, and no witness alarmed until the new
+ * log grew past the size cosigned.) */
+Test(witness, a_log_that_went_back_and_stays_smaller_raises_the_alarm, .timeout = 120) {
+    start(2);
+    open_account(TJ, "tj-alice");
+    open_account(TJ, "tj-bob");
+    open_account(TJ, "tj-carol");
+    uint64_t want = tj_log_cosigned_by_bj();
+    expect_witnessed(BJ, "CN-TJ", want);
+    redisContext *c = redis_connect(federation_redis(fed, TJ));
+    cr_assert_not_null(c);
+    freeReplyObject(redisCommand(c, "FLUSHALL"));
+    redisFree(c);
+    open_account(TJ, "tj-new");
+    cr_assert_lt(log_size(TJ), want, "the new log is not smaller");
+    long long lost_ms = proc_now_ms();
+    long long until = lost_ms + 15000;
+    while (forks_metric(BJ, "CN-TJ") < 1) {
+        cr_assert(proc_now_ms() < until, "no fork alarm at CN-BJ 15 s after CN-TJ's log went back");
+        proc_sleep_ms(50);
+    }
+    fprintf(stderr, "a_log_that_went_back: alarm at CN-BJ %lld ms after the store was lost\n", proc_now_ms() - lost_ms);
+    cr_expect_geq(federation_log_count(fed, BJ, "\"checkpoint_stale\""), 1, "the first was not answered as late");
+    Carbon__V1__ListForksResponse *l = list_forks(BJ, 0);
+    cr_assert_eq(l->n_forks, 1, "ListForks: %zu records", l->n_forks);
+    cr_expect_str_eq(l->forks[0]->region, "CN-TJ");
+    protobuf_c_message_free_unpacked(&l->base, NULL);
+    expect_witnessed(BJ, "CN-TJ", want); /* the witness never goes back */
 }
