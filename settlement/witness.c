@@ -549,30 +549,39 @@ int witness_peer_size(store_t *st, const char *peer, uint64_t *size, char *err, 
     return witness_hget_u64(st, STORE_KEY_CHECKPOINT_WITNESSED_BY, peer, size, err, errlen);
 }
 
+/* Runs `command` (HSETNX, HSET or HDEL) on the late_ms field of region's
+ * witness record, with now_ms as the value unless HDEL. */
+static int witness_late_write(store_t *st, const char *region, const char *command, uint64_t now_ms,
+                              char key[WITNESS_KEY_SIZE], char *err, size_t errlen) {
+    CARBON_ASSERT(st != NULL && region != NULL && command != NULL);
+    char now[WITNESS_NUM_SIZE];
+    int n = snprintf(key, WITNESS_KEY_SIZE, STORE_KEY_CHECKPOINT_WITNESS_PREFIX "%s", region);
+    CARBON_ASSERT(n > 0 && (size_t)n < WITNESS_KEY_SIZE);
+    snprintf(now, sizeof now, "%" PRIu64, now_ms);
+    const char *argv[4] = {command, key, "late_ms", now};
+    redisReply *r = NULL;
+    if (store_command(st, strcmp(command, "HDEL") == 0 ? 3 : 4, argv, NULL, &r, err, errlen) != STORE_OK)
+        return LEDGER_ESTORE;
+    freeReplyObject(r);
+    return LEDGER_OK;
+}
+
 int witness_late_since(store_t *st, const char *region, uint64_t now_ms, uint64_t *since_ms, char *err,
                        size_t errlen) {
-    CARBON_ASSERT(st != NULL && region != NULL && since_ms != NULL);
-    char key[WITNESS_KEY_SIZE], now[WITNESS_NUM_SIZE];
-    int n = snprintf(key, sizeof key, STORE_KEY_CHECKPOINT_WITNESS_PREFIX "%s", region);
-    CARBON_ASSERT(n > 0 && (size_t)n < sizeof key);
-    snprintf(now, sizeof now, "%" PRIu64, now_ms);
-    const char *argv[4] = {"HSETNX", key, "late_ms", now};
-    redisReply *r = NULL;
-    if (store_command(st, 4, argv, NULL, &r, err, errlen) != STORE_OK) return LEDGER_ESTORE;
-    freeReplyObject(r);
+    CARBON_ASSERT(since_ms != NULL);
+    char key[WITNESS_KEY_SIZE];
+    if (witness_late_write(st, region, "HSETNX", now_ms, key, err, errlen) != LEDGER_OK) return LEDGER_ESTORE;
     return witness_hget_u64(st, key, "late_ms", since_ms, err, errlen);
 }
 
-int witness_late_clear(store_t *st, const char *region, char *err, size_t errlen) {
-    CARBON_ASSERT(st != NULL && region != NULL);
+int witness_late_restart(store_t *st, const char *region, uint64_t now_ms, char *err, size_t errlen) {
     char key[WITNESS_KEY_SIZE];
-    int n = snprintf(key, sizeof key, STORE_KEY_CHECKPOINT_WITNESS_PREFIX "%s", region);
-    CARBON_ASSERT(n > 0 && (size_t)n < sizeof key);
-    const char *argv[3] = {"HDEL", key, "late_ms"};
-    redisReply *r = NULL;
-    if (store_command(st, 3, argv, NULL, &r, err, errlen) != STORE_OK) return LEDGER_ESTORE;
-    freeReplyObject(r);
-    return LEDGER_OK;
+    return witness_late_write(st, region, "HSET", now_ms, key, err, errlen);
+}
+
+int witness_late_clear(store_t *st, const char *region, char *err, size_t errlen) {
+    char key[WITNESS_KEY_SIZE];
+    return witness_late_write(st, region, "HDEL", 0, key, err, errlen);
 }
 
 int witness_history_root(store_t *st, const char *region, uint64_t size, int *found,

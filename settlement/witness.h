@@ -116,6 +116,10 @@ int witness_held_advance(store_t *st, const char *region, uint64_t expected_size
 int witness_late_since(store_t *st, const char *region, uint64_t now_ms, uint64_t *since_ms, char *err,
                        size_t errlen);
 
+/* Sets witness_late_since's time for region to now_ms (a first arrival
+ * again: the one kept was left long ago by a late checkpoint never proven). */
+int witness_late_restart(store_t *st, const char *region, uint64_t now_ms, char *err, size_t errlen);
+
 /* Region proved its late checkpoint a prefix: forgets witness_late_since's
  * time (witness_advance.lua forgets it when cosigning). */
 int witness_late_clear(store_t *st, const char *region, char *err, size_t errlen);

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #define WITNESSING_REASON_MIN 10
+#define WITNESSING_LATE_FORGOTTEN_GRACES 10 /* a late_ms this old is a new start */
 #define WITNESSING_REASON_MAX 512
 CARBON_STATIC_ASSERT(WITNESSING_REASON_MAX < WITNESS_REASON_SIZE, "a reason fits a fork record");
 
@@ -229,8 +230,21 @@ static void witnessing_unproven(server_call_t *call, store_t *st, const witnessi
         server_refuse(call, REASON_STORE_UNAVAILABLE, "%s", err);
         return;
     }
-    uint64_t waited_ms = now_ms > since_ms ? now_ms - since_ms : 0; /* a sibling's clock may be ahead */
-    if (waited_ms < witnessing_late_grace_ms(gw)) {
+    /* 0: a concurrent cosign or proof cleared it between the two reads; a
+     * sibling's clock may be ahead: both are no wait at all */
+    uint64_t waited_ms = since_ms != 0 && now_ms > since_ms ? now_ms - since_ms : 0;
+    uint64_t grace_ms = witnessing_late_grace_ms(gw);
+    if (waited_ms >= WITNESSING_LATE_FORGOTTEN_GRACES * grace_ms) {
+        /* left by a late checkpoint whose proof never came (its sender was
+         * killed): a log that went back resends every interval and is caught
+         * one grace after this new start */
+        if (witness_late_restart(st, o->region, now_ms, err, sizeof err) != LEDGER_OK) {
+            server_refuse(call, REASON_STORE_UNAVAILABLE, "%s", err);
+            return;
+        }
+        waited_ms = 0;
+    }
+    if (waited_ms < grace_ms) {
         witnessing_stale(call, o, held, why);
         return;
     }

@@ -806,6 +806,12 @@ Test(witness, a_late_checkpoint_of_a_sibling_gateway_is_stale_not_a_fork) {
     char *late = bj_note(&log, 6, &len);
     size_t proof_n = fake_proof(&log, 4, 6, proof);
     expect_stale(4, late, len, proof, proof_n, "A's size 6 from 4, late");
+    /* a late checkpoint of long ago that never got its proof (its sender
+     * killed) left its time: this one is a new first arrival, not a fork */
+    redisContext *tj_store = redis_connect(federation_redis(fed, TJ));
+    cr_assert_not_null(tj_store);
+    freeReplyObject(redisCommand(tj_store, "HSET %s late_ms 1", STORE_KEY_CHECKPOINT_WITNESS_PREFIX "CN-BJ"));
+    redisFree(tj_store);
     expect_stale(8, late, len, NULL, 0, "A's size 6 from 8, no proof");
     proof_n = fake_proof(&log, 6, 8, proof);
     expect_stale(8, late, len, proof, proof_n, "A's size 6 proved a prefix of 8");
