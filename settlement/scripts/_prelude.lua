@@ -442,17 +442,6 @@ local function zrem_many(key, members)
   end
 end
 
--- Legs of source that are no longer prepared here (decided, or closed by an
--- operator): out of legs:prepared and legs:prepared:SOURCE, and no longer
--- counted in the source's legs in flight (which never goes below 0).
-local function legs_unprepared(source, tids)
-  zrem_many(KEY_LEGS_PREPARED, tids)
-  zrem_many(KEY_LEGS_PREPARED_PREFIX .. source, tids)
-  if redis.call('HINCRBY', KEY_PEER_INFLIGHT, source, -#tids) < 0 then
-    redis.call('HSET', KEY_PEER_INFLIGHT, source, '0')
-  end
-end
-
 -- A batch's sorted-set writes of one kind, per key, in first-use order:
 -- w = set_writes(); set_writes_add(w, key, score, member) (or member alone
 -- for removals); set_writes_flush(w, zadd_many or zrem_many) at the end.

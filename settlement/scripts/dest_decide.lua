@@ -178,7 +178,11 @@ local function origin_decide(tid, key, leg, decision, resolved)
   local blocks = blocks_parse(leg[4])
   local dest = split(leg[3] or '', '/')[1] or ''
   for _, b in ipairs(blocks) do origin_unlock(b.first, b.last, source, tid) end
-  legs_unprepared(source, { tid })
+  redis.call('ZREM', KEY_LEGS_PREPARED, tid)
+  redis.call('ZREM', KEY_LEGS_PREPARED_PREFIX .. source, tid)
+  if redis.call('HINCRBY', KEY_PEER_INFLIGHT, source, -1) < 0 then
+    redis.call('HSET', KEY_PEER_INFLIGHT, source, '0')
+  end
   if decision == 'C' then
     for _, b in ipairs(blocks) do
       if not origin_map_move(b.first, b.last, source, dest, 'at') then
@@ -278,7 +282,13 @@ for i = 0, n - 1 do
     out[#out + 1] = 'A'
   end
 end
-if #decided > 0 then legs_unprepared(source, decided) end
+if #decided > 0 then
+  zrem_many(KEY_LEGS_PREPARED, decided)
+  zrem_many(KEY_LEGS_PREPARED_PREFIX .. source, decided)
+  if redis.call('HINCRBY', KEY_PEER_INFLIGHT, source, -#decided) < 0 then
+    redis.call('HSET', KEY_PEER_INFLIGHT, source, '0')
+  end
+end
 if #dropped_ids > 0 then audit(now_ms, 'drop', dropped_ids, {}, { source }) end
 for _, r in ipairs(resolutions) do audit(now_ms, 'resolve', { r.tid }, {}, r.details) end
 return out

@@ -42,7 +42,11 @@ if leg[3] == 'ORIGIN_DENIED' and leg[1] == 'destination' and leg[2] == 'PREPARED
   if decision ~= 'A' then return { 'BAD_DECISION', 'A' } end
   local blocks = blocks_parse(leg[7])
   hincr(acct_info_key(leg[5]), 'pending_g', -num(leg[8]))
-  legs_unprepared(leg[6], { tid })
+  redis.call('ZREM', KEY_LEGS_PREPARED, tid)
+  redis.call('ZREM', KEY_LEGS_PREPARED_PREFIX .. leg[6], tid)
+  if redis.call('HINCRBY', KEY_PEER_INFLIGHT, leg[6], -1) < 0 then
+    redis.call('HSET', KEY_PEER_INFLIGHT, leg[6], '0')
+  end
   for _, b in ipairs(blocks) do serial_index_remove(b.origin, b.first, b.last) end
   redis.call('HSET', key, 'state', 'ABORTED', 'reason', 'ORIGIN_DENIED', 'decided_ms', fmt_int(now_ms),
              'heuristic_outcome', 'CLOSED', 'compensated_by', operator, 'compensate_reason', why,
