@@ -108,13 +108,7 @@ end
 -- map changes in the same script as every move the origin takes part in:
 -- an export's commit (source_decide), a homecoming's commit (dest_decide),
 -- a third region's move (origin_decide), a use reported from abroad.
--- Read once per script call (a script never changes it; a leg of a batch
--- asked for it up to four times, one Redis command each).
-local home_region_read = nil
-local function home_region()
-  if home_region_read == nil then home_region_read = redis.call('GET', KEY_META_REGION) or '' end
-  return home_region_read
-end
+local function home_region() return redis.call('GET', KEY_META_REGION) or '' end
 
 local function origin_entry_parse(member)
   local p = split(member, ':')
@@ -422,44 +416,6 @@ local function text_fields_decode(s)
     pos = colon + n + 2
   end
   return out
-end
-
--- Batch writes: a step collects the sorted-set changes of its legs and
--- sends one command per key instead of one per leg (Redis time per leg).
--- pairs is a flat list score, member, score, member, ...; members a list.
--- Sent in chunks of SET_WRITE_CHUNK members (Lua's unpack has a stack limit).
-local SET_WRITE_CHUNK = 512
-
-local function zadd_many(key, pairs)
-  for i = 1, #pairs, 2 * SET_WRITE_CHUNK do
-    redis.call('ZADD', key, unpack(pairs, i, math.min(i + 2 * SET_WRITE_CHUNK - 1, #pairs)))
-  end
-end
-
-local function zrem_many(key, members)
-  for i = 1, #members, SET_WRITE_CHUNK do
-    redis.call('ZREM', key, unpack(members, i, math.min(i + SET_WRITE_CHUNK - 1, #members)))
-  end
-end
-
--- A batch's sorted-set writes of one kind, per key, in first-use order:
--- w = set_writes(); set_writes_add(w, key, score, member) (or member alone
--- for removals); set_writes_flush(w, zadd_many or zrem_many) at the end.
-local function set_writes() return { keys = {}, lists = {} } end
-
-local function set_writes_add(w, key, a, b)
-  local list = w.lists[key]
-  if list == nil then
-    list = {}
-    w.lists[key] = list
-    w.keys[#w.keys + 1] = key
-  end
-  list[#list + 1] = a
-  if b ~= nil then list[#list + 1] = b end
-end
-
-local function set_writes_flush(w, write)
-  for _, key in ipairs(w.keys) do write(key, w.lists[key]) end
 end
 
 local function hincr(key, field, delta)

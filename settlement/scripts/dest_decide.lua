@@ -202,7 +202,6 @@ end
 local out = {}
 local dropped_ids = {}
 local resolutions = {}
-local decided = {} -- the prepared legs of source decided by this call
 for i = 0, n - 1 do
   local tid, decision = ARGV[4 + i * 5], ARGV[5 + i * 5]
   local resolved, why, confirm = ARGV[6 + i * 5], ARGV[7 + i * 5], ARGV[8 + i * 5]
@@ -239,7 +238,11 @@ for i = 0, n - 1 do
     end
     local credited_g = num(leg[5])
     hincr(acct_info_key(leg[3]), 'pending_g', -credited_g)
-    decided[#decided + 1] = tid -- out of legs:prepared and the legs in flight: once, below
+    redis.call('ZREM', KEY_LEGS_PREPARED, tid)
+    redis.call('ZREM', KEY_LEGS_PREPARED_PREFIX .. source, tid)
+    if redis.call('HINCRBY', KEY_PEER_INFLIGHT, source, -1) < 0 then
+      redis.call('HSET', KEY_PEER_INFLIGHT, source, '0')
+    end
     if decision == 'C' then
       local blocks = blocks_parse(leg[4])
       origin_follow(blocks, source, home_region())
@@ -280,13 +283,6 @@ for i = 0, n - 1 do
     out[#out + 1] = 'C'
   else
     out[#out + 1] = 'A'
-  end
-end
-if #decided > 0 then
-  zrem_many(KEY_LEGS_PREPARED, decided)
-  zrem_many(KEY_LEGS_PREPARED_PREFIX .. source, decided)
-  if redis.call('HINCRBY', KEY_PEER_INFLIGHT, source, -#decided) < 0 then
-    redis.call('HSET', KEY_PEER_INFLIGHT, source, '0')
   end
 end
 if #dropped_ids > 0 then audit(now_ms, 'drop', dropped_ids, {}, { source }) end

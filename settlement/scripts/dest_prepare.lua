@@ -36,14 +36,13 @@
 local REFUSED_KEPT_MAX_MS, REFUSED_GRACE_MS, REFUSED_PER_MINUTE = 60000, 60000, 10000
 local now_ms, source, batch_seq, n = num(ARGV[1]), ARGV[2], ARGV[3], num(ARGV[4])
 local inflight_max = num(ARGV[6 + n * 11])
-local home = home_region()
+local home = redis.call('GET', KEY_META_REGION) or ''
 local serial_last = num(redis.call('GET', KEY_SERIAL_LAST))
 local inflight = num(redis.call('HGET', KEY_PEER_INFLIGHT, source))
 local inflow_max, inflow_key = num(ARGV[7 + n * 11]), KEY_RULES_INFLOW_PREFIX .. source
 local inflow_day = fmt_int(math.floor(now_ms / 86400000))
 local inflow = inflow_max > 0 and num(redis.call('HGET', inflow_key, inflow_day)) or 0
 local out = {}
-local prepared = set_writes() -- legs:prepared and legs:prepared:SOURCE of the legs voted yes
 
 -- Indexes the blocks one by one (so that they may not overlap each other
 -- either); on a refusal takes back what it added. Returns the reason or ''.
@@ -121,11 +120,12 @@ for i = 0, n - 1 do
                  'debited_g', debited_g, 'credited_g', credited_g, 'discount_g', discount_g,
                  'dest_meth', dest_meth, 'digests', digests, 'expiry_ms', fmt_int(expiry_ms),
                  'created_ms', fmt_int(now_ms), 'decided_ms', '0', 'batch_seq', batch_seq)
-      inflight = inflight + 1 -- the counters and sets are written once for the batch, below
-      if inflow_max > 0 then inflow = inflow + num(credited_g) end
+      inflight = inflight + 1
+      redis.call('HSET', KEY_PEER_INFLIGHT, source, fmt_int(inflight))
+      if inflow_max > 0 then inflow = inflow + num(credited_g) redis.call('HSET', inflow_key, inflow_day, fmt_int(inflow)) end
       hincr(acct_info_key(to_id), 'pending_g', num(credited_g))
-      set_writes_add(prepared, KEY_LEGS_PREPARED, expiry_ms, tid)
-      set_writes_add(prepared, KEY_LEGS_PREPARED_PREFIX .. source, expiry_ms, tid)
+      redis.call('ZADD', KEY_LEGS_PREPARED, expiry_ms, tid)
+      redis.call('ZADD', KEY_LEGS_PREPARED_PREFIX .. source, expiry_ms, tid)
       audit(now_ms, 'prepare', { tid, to_id, from }, blocks,
             { source, batch_seq, credited_g })
       vote(true, '')
@@ -143,12 +143,6 @@ for i = 0, n - 1 do
       vote(false, reason, detail)
     end
   end
-end
--- The legs voted yes: the source's legs in flight here, the day's inflow, the sets.
-if #prepared.keys > 0 then
-  redis.call('HSET', KEY_PEER_INFLIGHT, source, fmt_int(inflight))
-  if inflow_max > 0 then redis.call('HSET', inflow_key, inflow_day, fmt_int(inflow)) end
-  set_writes_flush(prepared, zadd_many)
 end
 -- The batch is recorded (for Reconcile) once, and only if a leg of it was
 -- voted yes: a batch refused whole leaves nothing.

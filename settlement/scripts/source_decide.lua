@@ -15,7 +15,6 @@
 -- recorded decided_ms ("0" while undecided), then the recorded reason_detail.
 local now_ms, n = num(ARGV[1]), num(ARGV[2])
 local out = {}
-local unheld, unacked = set_writes(), set_writes() -- legs:held:PEER, legs:unacked:PEER
 
 -- The origins of a leg's blocks that are neither this region nor the
 -- destination dest: each took part in the leg (origin_prepare.lua) and gets
@@ -61,8 +60,8 @@ for i = 0, n - 1 do
   else
     local blocks = blocks_parse(leg[6])
     hincr(acct_info_key(leg[5]), 'held_g', -num(leg[7]))
-    set_writes_add(unheld, KEY_LEGS_HELD_PREFIX .. leg[9], tid) -- sent once for the batch, below
-    set_writes_add(unacked, KEY_LEGS_UNACKED_PREFIX .. leg[9], now_ms, tid)
+    redis.call('ZREM', KEY_LEGS_HELD_PREFIX .. leg[9], tid)
+    redis.call('ZADD', KEY_LEGS_UNACKED_PREFIX .. leg[9], now_ms, tid)
     origins_record(key, tid, blocks, leg[9])
     if decision == 'C' then
       local home = home_region()
@@ -89,6 +88,4 @@ for i = 0, n - 1 do
     end
   end
 end
-set_writes_flush(unheld, zrem_many)
-set_writes_flush(unacked, zadd_many)
 return out

@@ -16,8 +16,6 @@
 --       | {"INSUFFICIENT_BALANCE", have_g} | {"TOO_FRAGMENTED"}
 local HOLD_ARGS = 20
 
-local opened = set_writes() -- legs:open and legs:held:PEER, written after the holds
-
 local function hold_one(base)
   local function arg(i) return ARGV[base + i] end
   local tid, fp, from_id = arg(1), arg(2), arg(3)
@@ -43,8 +41,8 @@ local function hold_one(base)
              'dst_digest', arg(17), 'created_ms', fmt_int(now_ms), 'expiry_ms', fmt_int(expiry_ms),
              'decided_ms', '0', 'acked', '0', 'blocks', text, 'cursor', fmt_int(cursor))
   hincr(acct_info_key(from_id), 'held_g', debited_g)
-  set_writes_add(opened, KEY_LEGS_OPEN, expiry_ms, tid) -- sent once for the batch, below
-  set_writes_add(opened, KEY_LEGS_HELD_PREFIX .. arg(5), expiry_ms, tid)
+  redis.call('ZADD', KEY_LEGS_OPEN, expiry_ms, tid)
+  redis.call('ZADD', KEY_LEGS_HELD_PREFIX .. arg(5), expiry_ms, tid)
   audit(now_ms, 'hold', { tid, from_id, arg(4) }, taken, {})
   return { 'OK', 'HELD', '', text }
 end
@@ -55,5 +53,4 @@ if n < 1 or #ARGV ~= 1 + n * HOLD_ARGS then
 end
 local out = {}
 for i = 1, n do out[i] = hold_one(1 + (i - 1) * HOLD_ARGS) end
-set_writes_flush(opened, zadd_many)
 return out
