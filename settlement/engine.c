@@ -22,6 +22,7 @@
 #define ENGINE_BACKOFF_MS_MAX 2000
 #define ENGINE_WAITER_TICK_MS 50
 #define ENGINE_PEER_BYTES_MIN 1024 /* a peer's max_message_bytes below this is ignored */
+#define ENGINE_PIPELINE_DEPTH 2     /* a batch in phase one, the one before in phase two */
 
 typedef struct engine_item {
     ledger_leg_t leg;
@@ -47,9 +48,11 @@ typedef struct {
     const char **acked;
 } engine_ack_buf_t;
 
-/* A batcher's working arrays, cap (= cfg.batch_legs_max) entries each,
- * allocated once by engine_create and used by that peer's batcher thread
- * alone (no lock). */
+/* A batch's working arrays, cap (= cfg.batch_legs_max) entries each,
+ * allocated once by engine_create. Each peer has ENGINE_PIPELINE_DEPTH of
+ * them: the batcher runs phase one of a batch in one while the peer's
+ * decider runs phase two of the previous one in the other (no lock: a batch
+ * belongs to one thread at a time, handed over under engine_t.lock). */
 typedef struct {
     size_t cap;
     engine_item_t **items;               /* the legs taken from the queue */
@@ -60,6 +63,11 @@ typedef struct {
     const char **decided_tids;           /* legs decided, for the Decide */
     char *verdicts;                      /* 'C'/'A', parallel to decided_tids */
     engine_ack_buf_t ack;
+    /* what phase two needs, set by phase one */
+    size_t n;         /* legs in items */
+    size_t decided;   /* legs in decided_tids */
+    int commit_rc;    /* what the commit point's script returned */
+    uint64_t seq;     /* the batch's number (0: not numbered) */
 } engine_batch_t;
 
 /* Recovery's working arrays, allocated once by engine_create; one pass at a
@@ -86,7 +94,15 @@ typedef struct {
     uint64_t first_enqueued_ms;
     int exited; /* the batcher has stopped */
     pthread_cond_t wake;
-    engine_batch_t batch;
+    engine_batch_t slots[ENGINE_PIPELINE_DEPTH];
+    engine_batch_t *batch;        /* the slot the batcher fills next */
+    /* phase two, under engine->lock: the batch the decider holds (NULL: none) */
+    engine_batch_t *phase_two;
+    int phase_one_done;           /* the batcher has exited: the decider may too */
+    size_t last_batch_n;          /* legs of the batch gathered last */
+    pthread_cond_t phase_two_wake; /* a batch handed over, or taken back free */
+    pthread_t decider;
+    int decider_started;
     /* what the peer accepts (engine_set_peer_limits); 0: not known yet */
     _Atomic uint32_t legs_max, bytes_max;
 } engine_peer_t;
@@ -433,7 +449,7 @@ static int engine_send_decisions(engine_t *e, store_t *st, const char *peer, uin
  * numbered). *min_expiry_ms gets the earliest expiry of the legs. */
 static uint64_t engine_batch_open(engine_t *e, engine_peer_t *p, store_t *st, size_t n,
                                   uint64_t *min_expiry_ms) {
-    engine_batch_t *b = &p->batch;
+    engine_batch_t *b = p->batch;
     CARBON_ASSERT(e != NULL && st != NULL && min_expiry_ms != NULL);
     CARBON_ASSERT(n >= 1 && n <= b->cap);
     uint64_t min_expiry = UINT64_MAX;
@@ -458,7 +474,7 @@ static uint64_t engine_batch_open(engine_t *e, engine_peer_t *p, store_t *st, si
  * expires at min_expiry_ms. Returns 1 if the peer answered. */
 static int engine_batch_prepare(engine_t *e, engine_peer_t *p, uint64_t batch_seq, size_t n,
                                 uint64_t min_expiry_ms) {
-    engine_batch_t *b = &p->batch;
+    engine_batch_t *b = p->batch;
     CARBON_ASSERT(e != NULL && n >= 1 && n <= b->cap);
     uint64_t backoff_ms = ENGINE_BACKOFF_MS_INITIAL;
     char err[256] = "";
@@ -487,7 +503,7 @@ static int engine_batch_prepare(engine_t *e, engine_peer_t *p, uint64_t batch_se
  * ENGINE_STORE_RETRIES_MAX times. Returns the last ledger_rc_t; on
  * LEDGER_OK b->decisions hold what the store recorded. */
 static int engine_batch_commit(engine_peer_t *p, store_t *st, size_t n, int answered) {
-    engine_batch_t *b = &p->batch;
+    engine_batch_t *b = p->batch;
     CARBON_ASSERT(st != NULL && n >= 1 && n <= b->cap);
     CARBON_ASSERT(answered == 0 || answered == 1);
     for (size_t i = 0; i < n; i++) {
@@ -520,7 +536,7 @@ static int engine_batch_commit(engine_peer_t *p, store_t *st, size_t n, int answ
  * histogram and the event log. */
 static void engine_batch_count_decided(engine_t *e, engine_peer_t *p, size_t i,
                                        uint64_t decided_us, size_t *decided) {
-    engine_batch_t *b = &p->batch;
+    engine_batch_t *b = p->batch;
     const ledger_source_decision_t *d = &b->decisions[i];
     CARBON_ASSERT(i < b->cap && *decided <= i);
     CARBON_ASSERT(transfer_state_decided(d->state));
@@ -539,7 +555,7 @@ static void engine_batch_count_decided(engine_t *e, engine_peer_t *p, size_t i,
  * what ledger_source_decide returned) and answers the leg's waiters.
  * Returns how many legs were decided (listed for the Decide). */
 static size_t engine_batch_complete(engine_t *e, engine_peer_t *p, size_t n, int rc) {
-    engine_batch_t *b = &p->batch;
+    engine_batch_t *b = p->batch;
     CARBON_ASSERT(e != NULL && n >= 1 && n <= b->cap);
     size_t decided = 0;
     uint64_t decided_us = engine_mono_us(); /* the decisions are durable now */
@@ -645,7 +661,7 @@ static void engine_origin_buf_free(engine_origin_buf_t *o) {
  * becomes a no in the batch's votes (the leg aborts with that reason). */
 static void engine_origin_votes(engine_t *e, engine_peer_t *p, const char *x, engine_peer_t *xp,
                                 engine_origin_buf_t *o, size_t k) {
-    engine_batch_t *b = &p->batch;
+    engine_batch_t *b = p->batch;
     CARBON_ASSERT(e != NULL && x != NULL && o != NULL && k >= 1 && k <= b->cap);
     size_t chunk = xp != NULL ? engine_legs_max(e, xp) : k;
     uint64_t budget = xp != NULL ? engine_bytes_budget(e, xp) : 0;
@@ -679,7 +695,7 @@ static void engine_origin_votes(engine_t *e, engine_peer_t *p, const char *x, en
  * if the destination and its origin vote yes. Runs after the destination's
  * vote, so an origin locks nothing for a leg the destination refused. */
 static void engine_batch_prepare_origins(engine_t *e, engine_peer_t *p, size_t n) {
-    engine_batch_t *b = &p->batch;
+    engine_batch_t *b = p->batch;
     CARBON_ASSERT(e != NULL && n >= 1 && n <= b->cap);
     char *done = calloc(n, 1);
     if (done == NULL) abort();
@@ -702,15 +718,15 @@ static void engine_batch_prepare_origins(engine_t *e, engine_peer_t *p, size_t n
     free(done);
 }
 
-/* Phase two at the origins: each origin X of the batch's decided legs gets
+/* Phase two at the origins: each origin X of batch b's decided legs gets
  * their decisions (as the destination did), within its limits; what it does
- * not acknowledge, recovery re-sends (legs:unacked:X). rc: the commit
- * point's result. */
-static void engine_batch_decide_origins(engine_t *e, engine_peer_t *p, store_t *st, size_t n,
-                                        int rc) {
-    engine_batch_t *b = &p->batch;
-    CARBON_ASSERT(e != NULL && st != NULL && n >= 1 && n <= b->cap);
-    if (rc != LEDGER_OK) return;
+ * not acknowledge, recovery re-sends (legs:unacked:X). Nothing when the
+ * commit point failed. */
+static void engine_batch_decide_origins(engine_t *e, engine_batch_t *b, store_t *st) {
+    CARBON_ASSERT(e != NULL && b != NULL && st != NULL);
+    size_t n = b->n;
+    CARBON_ASSERT(n >= 1 && n <= b->cap);
+    if (b->commit_rc != LEDGER_OK) return;
     char *done = calloc(n, 1);
     if (done == NULL) abort();
     engine_origin_buf_t o = {0};
@@ -825,13 +841,14 @@ void engine_confirm_origins(engine_t *e, store_t *st, const char *source, ledger
     free(index);
 }
 
-/* Runs one batch of the n legs in p->batch.items (taken from the queue):
- * numbers it, phase one, the commit point, the callers' completions, phase
- * two; then frees the items. */
-static void engine_run_batch(engine_t *e, engine_peer_t *p, store_t *st, size_t n) {
+/* Phase one of a batch of the n legs in p->batch->items (taken from the
+ * queue): numbers it, asks the peer (and the origins of third-region
+ * serials) for votes, runs the commit point and answers the callers. Leaves
+ * in the batch what phase two needs (engine_batch_phase_two). */
+static void engine_batch_phase_one(engine_t *e, engine_peer_t *p, store_t *st, size_t n) {
     CARBON_ASSERT(e != NULL && p != NULL && st != NULL);
-    CARBON_ASSERT(n >= 1 && n <= p->batch.cap && n <= LEDGER_BATCH_LEGS_MAX);
-    engine_batch_t *b = &p->batch;
+    CARBON_ASSERT(n >= 1 && n <= p->batch->cap && n <= LEDGER_BATCH_LEGS_MAX);
+    engine_batch_t *b = p->batch;
     atomic_fetch_add(&e->batches, 1);
     engine_observe(e->batch_legs_n, &e->batch_legs_sum, engine_batch_bounds_legs,
                    ENGINE_BATCH_BUCKETS, n);
@@ -846,35 +863,110 @@ static void engine_run_batch(engine_t *e, engine_peer_t *p, store_t *st, size_t 
 
     /* The commit point: one script for the whole batch. */
     int rc = engine_batch_commit(p, st, n, answered);
-    size_t decided = engine_batch_complete(e, p, n, rc);
-
+    b->decided = engine_batch_complete(e, p, n, rc);
+    b->n = n;
+    b->commit_rc = rc;
+    b->seq = batch_seq;
     if (rc == LEDGER_OK) failpoint_hit("source.after_decide");
-    /* Phase two: tell the origins of third-region serials first (the
-     * destination applies a COMMIT of their serials only once their origin
-     * confirms it), then the peer; what they do not acknowledge, recovery
-     * re-sends. */
-    engine_batch_decide_origins(e, p, st, n, rc);
-    if (decided > 0)
-        engine_send_decisions(e, st, p->region, batch_seq, b->decided_tids, b->verdicts, decided,
-                              0, &b->ack);
+}
 
-    for (size_t i = 0; i < n; i++) {
+/* Phase two of batch b, on the peer's decider thread (st: its store
+ * connection, NULL if unreachable): tells the origins of third-region
+ * serials first (the destination applies a COMMIT of their serials only
+ * once their origin confirms it), then the peer; what they do not
+ * acknowledge, recovery re-sends (the legs wait in legs:unacked). Then
+ * frees the batch's items. */
+static void engine_batch_phase_two(engine_t *e, engine_peer_t *p, engine_batch_t *b, store_t *st) {
+    CARBON_ASSERT(e != NULL && p != NULL && b != NULL);
+    CARBON_ASSERT(b->n >= 1 && b->n <= b->cap && b->decided <= b->n);
+    failpoint_pause("source.before_decide"); /* tests: a Decide slow to leave */
+    if (st != NULL) {
+        engine_batch_decide_origins(e, b, st);
+        if (b->decided > 0)
+            engine_send_decisions(e, st, p->region, b->seq, b->decided_tids, b->verdicts,
+                                  b->decided, 0, &b->ack);
+    }
+    for (size_t i = 0; i < b->n; i++) {
         ledger_leg_free(&b->items[i]->leg);
         free(b->items[i]);
         b->items[i] = NULL;
     }
+    b->n = b->decided = 0;
 }
 
-/* Waits (e->lock held) for a batch to gather: at least one leg queued, then
- * up to the batch's room or batch_window_ms after the first. Returns the
- * number of legs it moved from the queue into p->batch.items, 0 when the
+/* Hands the batch whose phase one just ended to the decider (e->lock held),
+ * first waiting until the decider has finished the one before, and points
+ * the batcher at the other slot, which that makes free. So a batch's
+ * Prepare and commit point run while the previous batch's Decide is in
+ * flight, and at most one batch waits for phase two. */
+static void engine_phase_two_hand(engine_t *e, engine_peer_t *p) {
+    CARBON_ASSERT(engine_locked(e));
+    CARBON_ASSERT(p->batch >= p->slots && p->batch < p->slots + ENGINE_PIPELINE_DEPTH);
+    while (p->phase_two != NULL) engine_cond_wait(e, &p->phase_two_wake, NULL);
+    p->phase_two = p->batch;
+    size_t next = ((size_t)(p->batch - p->slots) + 1) % ENGINE_PIPELINE_DEPTH;
+    p->batch = &p->slots[next];
+    CARBON_ASSERT(p->batch->n == 0);
+    pthread_cond_broadcast(&p->phase_two_wake);
+}
+
+/* The batcher has exited (e->lock not held): the decider ends once it has
+ * finished what it holds. */
+static void engine_phase_one_end(engine_t *e, engine_peer_t *p) {
+    engine_lock(e);
+    p->phase_one_done = 1;
+    pthread_cond_broadcast(&p->phase_two_wake);
+    engine_unlock(e);
+}
+
+/* A peer's decider thread: runs phase two of each batch the batcher hands
+ * over (engine_phase_two_hand), until the batcher has exited and nothing
+ * is left. Opens its store connection when it first needs it, and again
+ * after a batch it could not open one for. */
+static void *engine_decider_main(void *arg) {
+    engine_peer_t *p = arg;
+    CARBON_ASSERT(p != NULL && p->engine != NULL);
+    engine_t *e = p->engine;
+    store_t *st = NULL;
+    char err[256];
+    for (;;) {
+        engine_lock(e);
+        while (p->phase_two == NULL && !p->phase_one_done)
+            engine_cond_wait(e, &p->phase_two_wake, NULL);
+        engine_batch_t *b = p->phase_two;
+        engine_unlock(e);
+        if (b == NULL) break;
+        if (st == NULL) st = store_open(&e->cfg.store, err, sizeof err);
+        engine_batch_phase_two(e, p, b, st);
+        engine_lock(e);
+        p->phase_two = NULL;
+        pthread_cond_broadcast(&p->phase_two_wake);
+        pthread_cond_signal(&p->wake); /* a batcher waiting for this (engine_batch_gather) */
+        engine_unlock(e);
+    }
+    if (st != NULL) store_close(st);
+    return NULL;
+}
+
+/* Waits (e->lock held) for a batch to gather: at least one leg queued (and,
+ * while the previous batch is in phase two, as many as the last batch or
+ * that phase's end), then up to the batch's room or batch_window_ms after
+ * the first. Returns the
+ * number of legs it moved from the queue into p->batch->items, 0 when the
  * engine stops with an empty queue (the batcher then exits). */
 static size_t engine_batch_gather(engine_t *e, engine_peer_t *p) {
     CARBON_ASSERT(engine_locked(e));
-    CARBON_ASSERT(p->batch.cap == e->cfg.batch_legs_max);
+    CARBON_ASSERT(p->batch->cap == e->cfg.batch_legs_max && p->batch->n == 0);
     size_t max = engine_legs_max(e, p);
-    CARBON_ASSERT(max <= p->batch.cap);
+    CARBON_ASSERT(max <= p->batch->cap);
     while (p->queued == 0 && !e->stopping) engine_cond_wait(e, &p->wake, NULL);
+    /* While the previous batch is in phase two, wait for it to end or for
+     * as many legs as the last batch had: under load the batches keep their
+     * size (each batch's fixed cost, its scripts and fsyncs, spread over as
+     * many legs as before), while a light load goes at once. */
+    size_t want = p->last_batch_n < max ? p->last_batch_n : max;
+    while (p->phase_two != NULL && p->queued < want && !e->stopping)
+        engine_cond_wait(e, &p->wake, NULL);
     if (p->queued == 0 && e->stopping) {
         p->exited = 1; /* later submissions are answered by engine_submit itself */
         return 0;
@@ -897,12 +989,13 @@ static size_t engine_batch_gather(engine_t *e, engine_peer_t *p) {
         if (n > 0 && budget > 0 && bytes > budget) break;
         p->head = it->next;
         if (p->head == NULL) p->tail = NULL;
-        p->batch.items[n++] = it;
+        p->batch->items[n++] = it;
     }
     CARBON_ASSERT(n >= 1 && n <= p->queued && n <= p->reserved);
     p->queued -= n;
     p->reserved -= n;
     p->first_enqueued_ms = engine_mono_ms();
+    p->last_batch_n = n;
     return n;
 }
 
@@ -912,7 +1005,7 @@ static size_t engine_batch_gather(engine_t *e, engine_peer_t *p) {
 static void *engine_batcher_main(void *arg) {
     engine_peer_t *p = arg;
     CARBON_ASSERT(p != NULL && p->engine != NULL);
-    CARBON_ASSERT(p->batch.items != NULL && p->batch.cap == p->engine->cfg.batch_legs_max);
+    CARBON_ASSERT(p->batch != NULL && p->batch->cap == p->engine->cfg.batch_legs_max);
     engine_t *e = p->engine;
     char err[256];
     store_t *st = NULL;
@@ -922,7 +1015,10 @@ static void *engine_batcher_main(void *arg) {
         engine_lock(e);
         int stop = e->stopping && p->queued == 0;
         engine_unlock(e);
-        if (stop) return NULL;
+        if (stop) {
+            engine_phase_one_end(e, p);
+            return NULL;
+        }
         engine_sleep_ms(ENGINE_BACKOFF_MS_MAX / 4);
     }
     for (;;) {
@@ -930,9 +1026,13 @@ static void *engine_batcher_main(void *arg) {
         size_t n = engine_batch_gather(e, p);
         engine_unlock(e);
         if (n == 0) break;
-        engine_run_batch(e, p, st, n);
+        engine_batch_phase_one(e, p, st, n);
+        engine_lock(e);
+        engine_phase_two_hand(e, p);
+        engine_unlock(e);
     }
     store_close(st);
+    engine_phase_one_end(e, p);
     return NULL;
 }
 
@@ -990,7 +1090,8 @@ void engine_submit(engine_t *e, ledger_leg_t *leg, engine_done_fn done, void *ar
         p->head = it;
     p->tail = it;
     p->queued++;
-    if (p->queued == 1 || p->queued >= engine_legs_max(e, p)) pthread_cond_signal(&p->wake);
+    if (p->queued == 1 || p->queued == p->last_batch_n || p->queued >= engine_legs_max(e, p))
+        pthread_cond_signal(&p->wake);
     engine_unlock(e);
 }
 
@@ -1452,8 +1553,10 @@ static void engine_free(engine_t *e) {
     CARBON_ASSERT(e != NULL && !e->recovery_started);
     for (size_t i = 0; i < e->cfg.peers_n; i++) {
         CARBON_ASSERT(!e->peers[i].started);
-        engine_batch_free(&e->peers[i].batch);
+        CARBON_ASSERT(!e->peers[i].decider_started);
+        for (size_t k = 0; k < ENGINE_PIPELINE_DEPTH; k++) engine_batch_free(&e->peers[i].slots[k]);
         pthread_cond_destroy(&e->peers[i].wake);
+        pthread_cond_destroy(&e->peers[i].phase_two_wake);
     }
     engine_recovery_free(&e->recovery);
     pthread_cond_destroy(&e->recovery_wake);
@@ -1485,7 +1588,10 @@ engine_t *engine_create(const engine_config_t *cfg, const engine_transport_t *tr
         e->peers[i].engine = e;
         snprintf(e->peers[i].region, sizeof e->peers[i].region, "%s", cfg->peers[i]);
         pthread_cond_init(&e->peers[i].wake, NULL);
-        if (engine_batch_alloc(&e->peers[i].batch, cfg->batch_legs_max) != 0) alloc_rc = -1;
+        pthread_cond_init(&e->peers[i].phase_two_wake, NULL);
+        e->peers[i].batch = &e->peers[i].slots[0];
+        for (size_t k = 0; k < ENGINE_PIPELINE_DEPTH; k++)
+            if (engine_batch_alloc(&e->peers[i].slots[k], cfg->batch_legs_max) != 0) alloc_rc = -1;
     }
     if (alloc_rc != 0) {
         engine_free(e);
@@ -1508,6 +1614,11 @@ int engine_start(engine_t *e, char *err, size_t errlen) {
             return -1;
         }
         e->peers[i].started = 1;
+        if (pthread_create(&e->peers[i].decider, NULL, engine_decider_main, &e->peers[i]) != 0) {
+            snprintf(err, errlen, "cannot start the decider of %s", e->peers[i].region);
+            return -1;
+        }
+        e->peers[i].decider_started = 1;
     }
     if (pthread_create(&e->recovery_thread, NULL, engine_recovery_main, e) != 0) {
         snprintf(err, errlen, "cannot start the recovery thread");
@@ -1529,6 +1640,11 @@ void engine_stop(engine_t *e) {
         if (e->peers[i].started) {
             pthread_join(e->peers[i].thread, NULL);
             e->peers[i].started = 0;
+        }
+    for (size_t i = 0; i < e->cfg.peers_n; i++)
+        if (e->peers[i].decider_started) { /* ends after the batcher: it finishes phase two */
+            pthread_join(e->peers[i].decider, NULL);
+            e->peers[i].decider_started = 0;
         }
     if (e->recovery_started) {
         pthread_join(e->recovery_thread, NULL);

@@ -3,9 +3,12 @@
  *
  * Per peer region one batcher thread gathers held legs (up to
  * batch_legs_max, or batch_window_ms after the first, whichever first) and
- * runs the batch: one Prepare to the peer, one store script recording every
- * decision (the commit point), the callers' completions, one Decide to the
- * peer, one store script marking the acknowledged legs done.
+ * runs phase one of the batch: one Prepare to the peer, one store script
+ * recording every decision (the commit point), the callers' completions.
+ * It then hands the batch to the peer's decider thread for phase two (one
+ * Decide to the peer, one store script marking the acknowledged legs done)
+ * and goes on with the next batch: a batch is prepared while the previous
+ * one's Decide is in flight, and at most one batch waits for phase two.
  *
  * The engine knows nothing of gRPC: it reaches peers through an
  * engine_transport_t that the gateway implements. */

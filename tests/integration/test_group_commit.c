@@ -384,3 +384,59 @@ Test(group_commit, issue_and_retire_wait_for_the_store_without_holding_a_worker,
     fed = NULL;
     grpc_lifetime_end(GRPC_LIFETIME_END_WAIT_MS);
 }
+
+/* A 1 kg transfer from tj-a to bj-b; returns how long the call took (ms)
+ * and asserts it COMMITTED. */
+static long long timed_transfer(grpc_channel *tj) {
+    call_t c = {.ch = tj, .from = "tj-a", .units = 1};
+    rc_new_id(c.tid);
+    long long t0 = proc_now_ms();
+    call_main(&c);
+    long long took_ms = proc_now_ms() - t0;
+    cr_assert_eq(c.code, GRPC_STATUS_OK, "transfer: status %d %s", c.code, c.reason);
+    cr_assert_eq(c.outcome, CARBON__V1__TRANSFER_OUTCOME__TRANSFER_OUTCOME_COMMITTED);
+    return took_ms;
+}
+
+/* The engine's two phases are a pipeline (issue 16): once a batch's commit
+ * point is durable and its callers answered, its Decide goes out on a
+ * thread of its own, and the next batch is gathered, prepared and decided
+ * meanwhile. CN-TJ's Decide is held back 4 s (test hook
+ * CARBON_FAILPOINT_PAUSE at source.before_decide): a second transfer,
+ * started while the first one's Decide waits, is answered in well under
+ * that. (Before, the batcher sent the Decide itself and the second
+ * transfer waited the 4 s.) Both Decides still arrive: every leg settles
+ * and the checker finds nothing. */
+Test(group_commit, the_next_batch_settles_while_a_decide_is_in_flight, .timeout = 180) {
+    grpc_lifetime_begin();
+    setenv("CARBON_TEST_HOOKS", "1", 1);
+    setenv("CARBON_FAILPOINT_PAUSE", "CN-TJ:source.before_decide:4000", 1);
+    federation_options_t o = {.regions_n = 2, .leg_expiry_ms = 20000};
+    fed = federation_start(&o);
+    unsetenv("CARBON_FAILPOINT_PAUSE");
+    unsetenv("CARBON_TEST_HOOKS");
+    cr_assert_not_null(fed, "federation: %s", federation_last_error());
+    grpc_channel *tj = federation_channel(fed, TJ, "CN-TJ-registry");
+    grpc_channel *bj = federation_channel(fed, BJ, "CN-BJ-registry");
+    cr_assert(tj != NULL && bj != NULL);
+    open_and_issue(tj, bj);
+    long long first_ms = timed_transfer(tj);
+    long long until = proc_now_ms() + 5000; /* the first Decide is held back now */
+    while (federation_log_count(fed, TJ, "\"failpoint_pause\"") < 1) {
+        cr_assert(proc_now_ms() < until, "CN-TJ's Decide never reached the pause point");
+        sleep_ms(20);
+    }
+    long long second_ms = timed_transfer(tj);
+    fprintf(stderr, "test_group_commit: first transfer %lld ms, second %lld ms while the "
+                    "first Decide waited 4000 ms\n", first_ms, second_ms);
+    cr_assert_lt(second_ms, 2500, "the second transfer waited %lld ms for the first's Decide",
+                 second_ms);
+    checker_report_t *rep = rc_wait_settled(fed, SETTLE_TIMEOUT_MS);
+    cr_assert_not_null(rep, "the legs did not settle");
+    cr_assert_eq(rep->violations_n, 0, "checker: %s", rep->violations[0]);
+    free(rep);
+    cr_assert_eq(rc_balance_g(tj, "tj-a", "TJ-GT-01"), 19950 - 2000);
+    federation_free(fed);
+    fed = NULL;
+    grpc_lifetime_end(GRPC_LIFETIME_END_WAIT_MS);
+}
