@@ -12,7 +12,10 @@
 # everysec (CONFIG SET on the three Redis):
 #   - the transport limit: grpc.health.v1.Health/Check at 64 in flight on CN-TJ;
 #   - Registry.Transfer CN-TJ -> CN-BJ, settled, at 1, 16, 64 and 256 in flight;
-#   - the triangle TJ -> BJ -> HE -> TJ at 64 in flight.
+#   - the triangle TJ -> BJ -> HE -> TJ at 64 in flight;
+#   - third-region serials: CN-HE's serials held in CN-TJ sent to CN-BJ at 64
+#     in flight, CN-HE (their origin) taking part in each (third-64; set up
+#     by third_region_prime, BENCH_THIRD=0 skips it).
 # For each: settled transfers (or calls) per second, p50/p99/p99.9 latency,
 # store calls per settled transfer (from the metrics endpoints of the regions
 # involved), the ratio to the transport limit, and where the time went: CPU
@@ -41,6 +44,11 @@
 # Environment: BENCH_SECONDS (10) per point, BENCH_ACCOUNTS (10000) per region,
 # BENCH_REPEAT (3) runs of each point, BENCH_LEVELS ("1 16 64 256") transfer
 # in-flight levels, BENCH_TRIANGLE (1; 0 skips the triangle point),
+# BENCH_THIRD (1; 0 skips the third-region point), BENCH_THIRD_PRIME_S (8)
+# seconds of its set-up,
+# BENCH_BASELINE (none) the summary.json of an earlier run (e.g. of the
+# previous build, saved): its transfer points are drawn in the plot beside
+# this run's and a table gives each point's median rate and p99 in both,
 # BENCH_GATEWAY_BIN (the build's own) a directory holding the gatewayd and
 # script_shas to run instead, for an A/B against another build on the same
 # machine with the same load generator,
@@ -75,7 +83,14 @@ REGIONS=(CN-TJ CN-BJ CN-HE)
 read -r -a TRANSFER_LEVELS <<<"${BENCH_LEVELS:-1 16 64 256}"
 BENCH_REPEAT="${BENCH_REPEAT:-3}"
 BENCH_TRIANGLE="${BENCH_TRIANGLE:-1}"
+BENCH_THIRD="${BENCH_THIRD:-1}"
+THIRD_ACCOUNTS=$((BENCH_ACCOUNTS < 2000 ? BENCH_ACCOUNTS : 2000))
 GW_BIN="${BENCH_GATEWAY_BIN:-$BIN}"
+BASELINE="${BENCH_BASELINE:-}"
+if [ -n "$BASELINE" ] && ! jq -e 'type == "array"' "$BASELINE" >/dev/null 2>&1; then
+    echo "run-bench.sh: BENCH_BASELINE=$BASELINE is not the summary.json of an earlier run" >&2
+    exit 2
+fi
 
 declare -A GW_PORT REDIS_PORT METRICS_PORT GW_PID REDIS_PID
 
@@ -171,12 +186,13 @@ start_federation() {
 target() { printf -- '--target %s=127.0.0.1:%s' "$1" "${GW_PORT[$1]}"; }
 metrics() { printf -- '--metrics 127.0.0.1:%s' "${METRICS_PORT[$1]}"; }
 
-# CPU seconds (user + system) used so far by the given processes.
+# CPU seconds (user + system) used so far by the given processes and the
+# children they reaped (a Redis's AOF rewrites).
 cpu_s() {
     local p ticks=0 hz
     hz="$(getconf CLK_TCK)"
     for p in "$@"; do
-        [ -r "/proc/$p/stat" ] && ticks=$((ticks + $(awk '{print $14 + $15}' "/proc/$p/stat")))
+        [ -r "/proc/$p/stat" ] && ticks=$((ticks + $(awk '{print $14 + $15 + $16 + $17}' "/proc/$p/stat")))
     done
     awk -v t="$ticks" -v hz="$hz" 'BEGIN { printf "%.3f", t / hz }'
 }
@@ -406,6 +422,8 @@ main() {
         || { jjj_log "setup failed: $(cat "$RUN_DIR/setup.json") (see $RUN_DIR/loadgen.log)"; exit 1; }
     jjj_log "setup: $(jq -c '{accounts, ok, errors, seconds, rate}' "$RUN_DIR/setup.json")"
 
+    [ "$BENCH_THIRD" = 0 ] || third_region_prime
+
     local fsync health n rep
     for fsync in $BENCH_FSYNC; do
         for r in "${REGIONS[@]}"; do
@@ -427,6 +445,15 @@ main() {
                     $(metrics CN-TJ) $(metrics CN-BJ) --baseline "$health" \
                     --tag fsync="$fsync" --tag point="transfer-$n" --tag run="$rep" >/dev/null
             done
+            if [ "$BENCH_THIRD" != 0 ]; then
+                jjj_log "appendfsync $fsync, run $rep/$BENCH_REPEAT: CN-HE's serials CN-TJ -> CN-BJ, 64 in flight ..."
+                sleep 1
+                # shellcheck disable=SC2046
+                POINT_ACCOUNTS="$THIRD_ACCOUNTS" point transfer $(target CN-TJ) --to-region CN-BJ \
+                    --methodology HE-GT-01 --amount 1 --in-flight 64 \
+                    $(metrics CN-TJ) $(metrics CN-BJ) $(metrics CN-HE) --baseline "$health" \
+                    --tag fsync="$fsync" --tag point=third-64 --tag run="$rep" >/dev/null
+            fi
             [ "$BENCH_TRIANGLE" != 0 ] || continue
             jjj_log "appendfsync $fsync, run $rep/$BENCH_REPEAT: triangle, 64 in flight ..."
             sleep 1
@@ -542,14 +569,56 @@ main() {
                 "$data" "$fsync"
             first=0
         done
+        if [ -n "$BASELINE" ]; then
+            for fsync in $BENCH_FSYNC; do
+                data="$RUN_DIR/baseline-transfer-$fsync.dat"
+                jq -r --arg f "$fsync" '.[] | select((.point | startswith("transfer-")) and .fsync == $f)
+                    | "\(.rate_median) \(.p99_ms) \(.in_flight)"' "$BASELINE" >"$data"
+                [ -s "$data" ] || continue
+                printf ", '%s' using 1:2 with linespoints dashtype 2 title 'baseline, appendfsync %s', '' using 1:2:3 with labels offset 1,-1 notitle" \
+                    "$data" "$fsync"
+            done
+        fi
         echo
     } >"$plot"
+    [ -z "$BASELINE" ] || baseline_table
     if gnuplot "$plot" 2>"$RUN_DIR/gnuplot.log"; then
         echo "plot: $RUN_DIR/throughput-latency.png"
     else
         jjj_log "gnuplot failed (see $RUN_DIR/gnuplot.log)"
     fi
     echo "results: $RUN_DIR/results.json (one object per run of a point in .points), $RUN_DIR/summary.json (min and median per point)"
+}
+
+# The third-region point's set-up (not measured): CN-TJ's first
+# THIRD_ACCOUNTS accounts are given CN-HE's serials, by transfers
+# CN-HE -> CN-TJ of 48 credits (4.8 kg) for BENCH_THIRD_PRIME_S seconds (8)
+# at 64 in flight, each account about ten times over on this machine, which
+# is more than three rounds of the point take (100 g each, 1,000 to 2,000 a
+# second); a point that finds an account short counts its refusals as errors.
+third_region_prime() {
+    jjj_log "giving $THIRD_ACCOUNTS CN-TJ accounts CN-HE's serials (CN-HE -> CN-TJ, ${BENCH_THIRD_PRIME_S:-8} s) ..."
+    # shellcheck disable=SC2046
+    "$BIN/loadgen" transfer $(target CN-HE) --to-region CN-TJ --in-flight 64 --pki "$RUN_DIR/pki" \
+        --seconds "${BENCH_THIRD_PRIME_S:-8}" --warmup-ms 0 --accounts "$THIRD_ACCOUNTS" --amount 48 \
+        --channels "$BENCH_CHANNELS" >"$RUN_DIR/third-prime.json" 2>>"$RUN_DIR/loadgen.log" \
+        || { jjj_log "the third-region set-up failed (see $RUN_DIR/loadgen.log)"; exit 1; }
+    jjj_log "third-region set-up: $(jq -c '{committed, errors, rate}' "$RUN_DIR/third-prime.json")"
+}
+
+# This run's points beside the same points of BENCH_BASELINE: median rate,
+# ratio to Health/Check and p99, and this run's median rate over the
+# baseline's (both medians; the machine's load may differ between the runs).
+baseline_table() {
+    printf '\nbaseline (%s) against this run, median of the runs\n' "$BASELINE"
+    jq -r --slurpfile base "$BASELINE" '
+        ["fsync", "point", "base_rate/s", "rate/s", "rate/base", "base_ratio", "ratio",
+         "base_p99_ms", "p99_ms"],
+        (.[] as $p | ($base[0][] | select(.point == $p.point and .fsync == $p.fsync)) as $b
+         | [$p.fsync, $p.point, $b.rate_median, $p.rate_median,
+            (if $b.rate_median > 0 then ($p.rate_median / $b.rate_median * 100 | round / 100) else "-" end),
+            ($b.ratio // "-"), ($p.ratio // "-"), $b.p99_ms, $p.p99_ms])
+        | @tsv' "$RUN_DIR/summary.json" | column -t -s $'\t'
 }
 
 # Sourced (e.g. to profile by hand: start_federation, then loadgen), it only defines.

@@ -386,8 +386,10 @@ static int lg_next(lg_t *g, lg_slot_t *s, uint64_t now_ns, int just_finished_ok)
 
 static void lg_json_str(FILE *f, const char *s);
 
-/* utime + stime of pid (0: this process) in clock ticks, from /proc; 0 if unreadable. */
-static uint64_t lg_cpu_ticks(int pid) {
+/* The clock ticks in /proc/PID/stat of pid (0: this process): utime +
+ * stime, and with children set, also cutime + cstime (the children it has
+ * reaped); 0 if unreadable. */
+static uint64_t lg_stat_ticks(int pid, int children) {
     char path[64], buf[1024];
     if (pid == 0)
         snprintf(path, sizeof path, "/proc/self/stat");
@@ -400,11 +402,31 @@ static uint64_t lg_cpu_ticks(int pid) {
     buf[n] = '\0';
     const char *p = strrchr(buf, ')'); /* the command name may hold spaces */
     if (p == NULL) return 0;
-    unsigned long long utime = 0, stime = 0;
-    /* after ")": state and fields 4..13, then utime (14) and stime (15) */
-    if (sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) != 2)
+    unsigned long long utime = 0, stime = 0, cutime = 0, cstime = 0;
+    /* after ")": state and fields 4..13, then utime (14), stime (15),
+     * cutime (16) and cstime (17) */
+    if (sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %llu %llu", &utime,
+               &stime, &cutime, &cstime) != 4)
         return 0;
-    return utime + stime;
+    return utime + stime + (children ? cutime + cstime : 0);
+}
+
+/* The CPU of pid (0: this process) in clock ticks: its own, its reaped
+ * children's, and that of the children it has now (a Redis's AOF rewrite
+ * runs in a child: counted while it runs and after it ended, so the
+ * difference of two samples is what the process and its children used in
+ * between). 0 if unreadable. */
+static uint64_t lg_cpu_ticks(int pid) {
+    uint64_t ticks = lg_stat_ticks(pid, 1);
+    if (pid == 0 || ticks == 0) return ticks;
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/task/%d/children", pid, pid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL) return ticks;
+    int child = 0;
+    for (int i = 0; i < 64 && fscanf(f, "%d", &child) == 1; i++) ticks += lg_stat_ticks(child, 0);
+    fclose(f);
+    return ticks;
 }
 
 /* Samples every process's CPU: at = 0 the measured window's start, 1 its end. */
