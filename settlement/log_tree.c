@@ -161,9 +161,11 @@ static const log_tile_t *log_tile(log_reader_t *r, unsigned level, uint64_t inde
         if (r->cache[i].level == level && r->cache[i].index == index) return &r->cache[i];
     char field[48];
     snprintf(field, sizeof field, "%u/%" PRIu64, level, index);
-    const char *argv[3] = {"HGET", STORE_KEY_LOG_TILES, field};
+    char key[sizeof STORE_KEY_LOG_TILE_PREFIX + 48];
+    snprintf(key, sizeof key, "%s%s", STORE_KEY_LOG_TILE_PREFIX, field);
+    const char *argv[2] = {"GET", key};
     redisReply *rep = NULL;
-    if (store_command(r->st, 3, argv, NULL, &rep, r->err, r->errlen) != STORE_OK) return NULL;
+    if (store_command(r->st, 2, argv, NULL, &rep, r->err, r->errlen) != STORE_OK) return NULL;
     log_tile_t *t = &r->cache[r->next];
     r->next = (r->next + 1) % LOG_TILE_CACHE;
     if (r->cached < LOG_TILE_CACHE) r->cached++;
@@ -294,12 +296,25 @@ int log_tree_consistency_proof(store_t *st, uint64_t old_size, uint64_t new_size
 
 /* ---- integration ---------------------------------------------------------------- */
 
+int log_tree_migrate_tiles(store_t *st, uint64_t *converted, char *err, size_t errlen) {
+    CARBON_ASSERT(st != NULL && converted != NULL && err != NULL && errlen > 0);
+    *converted = 0;
+    int script = store_script_index("log_tiles_migrate");
+    CARBON_ASSERT(script >= 0);
+    redisReply *r = NULL;
+    if (store_eval(st, script, 0, 0, NULL, NULL, &r, err, errlen) != STORE_OK) return LEDGER_ESTORE;
+    if (r->type == REDIS_REPLY_INTEGER && r->integer > 0) *converted = (uint64_t)r->integer;
+    freeReplyObject(r);
+    return LEDGER_OK;
+}
+
 static void log_build_free(struct log_build *b) {
     for (unsigned l = 0; l < LOG_LEVELS; l++) free(b->nodes[l]);
 }
 
 /* Starts level l of b: room for its nodes up to new_count, and the nodes of
- * the tile holding old_count already stored (a tile is written whole). */
+ * the tile holding old_count already stored (the first new nodes of the
+ * level above pair with them). */
 static int log_build_load(log_reader_t *r, struct log_build *b, unsigned l, uint64_t old_count,
                           uint64_t new_count) {
     CARBON_ASSERT(l < LOG_LEVELS && new_count > old_count);
@@ -345,12 +360,19 @@ static int log_build_levels(log_reader_t *r, struct log_build *b, uint64_t old_s
     return LEDGER_OK;
 }
 
-/* The log_advance arguments: head, then each changed tile. argv strings
- * point into b and into the caller's buffers; *argc is set. */
+/* The most tiles one integration writes: per level, those its new nodes
+ * span, at most LOG_INTEGRATE_BATCH_MAX / 2^l / 256 + 2. */
+#define LOG_ADVANCE_TILES_MAX (LOG_LEVELS * (LOG_INTEGRATE_BATCH_MAX / LOG_TILE_WIDTH + 2))
+
+/* The log_advance arguments: head, then for each tile the integration adds
+ * nodes to, its name, the bytes it holds already and the new nodes' bytes.
+ * argv strings point into b and into the caller's buffers (fields, offsets:
+ * one per tile); argc is set. */
 typedef struct {
     const char **argv;
     size_t *argvlen;
     char (*fields)[48];
+    char (*offsets)[24];
     int argc;
 } log_args_t;
 
@@ -358,22 +380,42 @@ static void log_args_tiles(log_args_t *a, const struct log_build *b) {
     for (unsigned l = 0; l < LOG_LEVELS; l++) {
         if (b->count[l] == b->loaded[l]) continue;
         uint64_t end = b->base[l] + b->count[l];
-        for (uint64_t t = b->base[l] / LOG_TILE_WIDTH; t * LOG_TILE_WIDTH < end; t++) {
-            uint64_t first = t * LOG_TILE_WIDTH;
-            uint64_t last = first + LOG_TILE_WIDTH < end ? first + LOG_TILE_WIDTH : end;
-            char *field = a->fields[(a->argc - 5) / 2];
-            snprintf(field, sizeof a->fields[0], "%u/%" PRIu64, l, t);
-            a->argv[a->argc] = field;
-            a->argvlen[a->argc++] = strlen(field);
+        uint64_t from = b->base[l] + b->loaded[l]; /* the first node not stored yet */
+        for (uint64_t t = from / LOG_TILE_WIDTH; t * LOG_TILE_WIDTH < end; t++) {
+            uint64_t first = t * LOG_TILE_WIDTH > from ? t * LOG_TILE_WIDTH : from;
+            uint64_t last = (t + 1) * LOG_TILE_WIDTH < end ? (t + 1) * LOG_TILE_WIDTH : end;
+            size_t k = (size_t)(a->argc - 5) / 3;
+            CARBON_ASSERT(k < LOG_ADVANCE_TILES_MAX && first < last);
+            snprintf(a->fields[k], sizeof a->fields[0], "%u/%" PRIu64, l, t);
+            snprintf(a->offsets[k], sizeof a->offsets[0], "%" PRIu64,
+                     (first - t * LOG_TILE_WIDTH) * MERKLE_HASH_BYTES);
+            a->argv[a->argc] = a->fields[k];
+            a->argvlen[a->argc++] = strlen(a->fields[k]);
+            a->argv[a->argc] = a->offsets[k];
+            a->argvlen[a->argc++] = strlen(a->offsets[k]);
             a->argv[a->argc] = (const char *)b->nodes[l][first - b->base[l]].bytes;
             a->argvlen[a->argc++] = (size_t)(last - first) * MERKLE_HASH_BYTES;
         }
     }
 }
 
-/* The most tiles one integration writes: per level, those its new nodes
- * span, at most LOG_INTEGRATE_BATCH_MAX / 2^l / 256 + 2. */
-#define LOG_ADVANCE_TILES_MAX (LOG_LEVELS * (LOG_INTEGRATE_BATCH_MAX / LOG_TILE_WIDTH + 2))
+/* The refusal to integrate beside tiles in the hash of an older gateway. */
+static int log_tiles_unmigrated(char *err, size_t errlen) {
+    snprintf(err, errlen, "the store's tiles are still in %s (a gateway of an older version "
+             "wrote them): restart this gateway to convert them", STORE_KEY_LOG_TILES_LEGACY);
+    return LEDGER_EINVAL;
+}
+
+/* LEDGER_OK if the store's tiles are strings, LEDGER_EINVAL (with what to
+ * do) while the hash of an older gateway holds them, or LEDGER_ESTORE. */
+static int log_tiles_check(store_t *st, char *err, size_t errlen) {
+    const char *argv[2] = {"EXISTS", STORE_KEY_LOG_TILES_LEGACY};
+    redisReply *r = NULL;
+    if (store_command(st, 2, argv, NULL, &r, err, errlen) != STORE_OK) return LEDGER_ESTORE;
+    int legacy = r->type == REDIS_REPLY_INTEGER && r->integer == 1;
+    freeReplyObject(r);
+    return legacy ? log_tiles_unmigrated(err, errlen) : LEDGER_OK;
+}
 
 /* Runs log_advance with the new head and tiles. *applied is 1 if it did. */
 static int log_advance(store_t *st, const char *token, uint64_t old_size, uint64_t new_size,
@@ -386,27 +428,33 @@ static int log_advance(store_t *st, const char *token, uint64_t old_size, uint64
     snprintf(new_s, sizeof new_s, "%" PRIu64, new_size);
     snprintf(now_s, sizeof now_s, "%" PRIu64, now_ms);
     hex_encode(root->bytes, MERKLE_HASH_BYTES, root_hex, sizeof root_hex);
-    log_args_t a = {calloc(5 + 2 * LOG_ADVANCE_TILES_MAX, sizeof(char *)),
-                    calloc(5 + 2 * LOG_ADVANCE_TILES_MAX, sizeof(size_t)),
-                    calloc(LOG_ADVANCE_TILES_MAX, sizeof a.fields[0]), 0};
-    CARBON_ASSERT(a.argv != NULL && a.argvlen != NULL && a.fields != NULL);
+    log_args_t a = {calloc(5 + 3 * LOG_ADVANCE_TILES_MAX, sizeof(char *)),
+                    calloc(5 + 3 * LOG_ADVANCE_TILES_MAX, sizeof(size_t)),
+                    calloc(LOG_ADVANCE_TILES_MAX, sizeof a.fields[0]),
+                    calloc(LOG_ADVANCE_TILES_MAX, sizeof a.offsets[0]), 0};
+    CARBON_ASSERT(a.argv != NULL && a.argvlen != NULL && a.fields != NULL && a.offsets != NULL);
     const char *head[5] = {token, old_s, new_s, root_hex, now_s};
     for (; a.argc < 5; a.argc++) {
         a.argv[a.argc] = head[a.argc];
         a.argvlen[a.argc] = strlen(head[a.argc]);
     }
     log_args_tiles(&a, b);
-    CARBON_ASSERT(a.argc <= 5 + 2 * LOG_ADVANCE_TILES_MAX);
+    CARBON_ASSERT(a.argc <= 5 + 3 * LOG_ADVANCE_TILES_MAX);
     redisReply *r = NULL;
     int rc = store_eval(st, script, 0, a.argc, a.argv, a.argvlen, &r, err, errlen);
     free(a.argv);
     free(a.argvlen);
     free(a.fields);
+    free(a.offsets);
     if (rc != STORE_OK) return LEDGER_ESTORE;
-    *applied = r->type == REDIS_REPLY_ARRAY && r->elements >= 1 &&
-               r->element[0]->type == REDIS_REPLY_STRING && strcmp(r->element[0]->str, "ok") == 0;
+    const char *outcome = r->type == REDIS_REPLY_ARRAY && r->elements >= 1 &&
+                                  r->element[0]->type == REDIS_REPLY_STRING
+                              ? r->element[0]->str
+                              : "";
+    *applied = strcmp(outcome, "ok") == 0;
+    int unmigrated = strcmp(outcome, "tiles_unmigrated") == 0;
     freeReplyObject(r);
-    return LEDGER_OK;
+    return unmigrated ? log_tiles_unmigrated(err, errlen) : LEDGER_OK;
 }
 
 /* Reads the entries (old_size, old_size + n] into entries/lens; *got is how
@@ -437,6 +485,8 @@ int log_tree_integrate(store_t *st, const char *token, uint64_t now_ms, uint64_t
         return LEDGER_EINVAL;
     }
     if (rc != LEDGER_OK || sequenced <= head.size) return rc;
+    rc = log_tiles_check(st, err, errlen);
+    if (rc != LEDGER_OK) return rc;
     uint64_t want = sequenced - head.size;
     size_t n = want < LOG_INTEGRATE_BATCH_MAX ? (size_t)want : LOG_INTEGRATE_BATCH_MAX;
     if (head.size + n > MERKLE_LEAVES_MAX) {

@@ -17,10 +17,10 @@
  * leaves the tree as it was, a second integrator can never fork it.
  *
  * Storage: every complete node hash of the tree, at every level, in tiles of
- * LOG_TILE_WIDTH hashes: the store's hash STORE_KEY_LOG_TILES, field
+ * LOG_TILE_WIDTH hashes: one string per tile, key STORE_KEY_LOG_TILE_PREFIX
  * "LEVEL/INDEX" (decimal), value the concatenated 32-byte hashes of nodes
- * (LEVEL, INDEX * 256 + k) for k = 0.. (a partial tile is overwritten as it
- * grows; a node hash, once complete, never changes). Node (l, i) is the root
+ * (LEVEL, INDEX * 256 + k) for k = 0.. (a partial tile grows by appending
+ * the new hashes only; a node hash, once complete, never changes). Node (l, i) is the root
  * of leaves [i * 2^l, (i + 1) * 2^l). The tree's head (size, root, time) is
  * the hash STORE_KEY_LOG_TREE. Unlike tlog-tiles every level is stored, so
  * any proof reads O(log n) hashes and hashes O(log n) times.
@@ -65,6 +65,14 @@ int log_tree_lag(store_t *st, uint64_t *sequenced, uint64_t *tree_size, uint64_t
  * out[k] NULL. */
 int log_tree_entries(store_t *st, uint64_t from_seq, size_t n, char **out, size_t *lens,
                      char *err, size_t errlen);
+
+/* Converts the tiles of a store written when they were one hash
+ * (STORE_KEY_LOG_TILES_LEGACY) into one string per tile, once
+ * (log_tiles_migrate.lua; a converted store is left alone). Run at a
+ * gateway's start, before integrating: log_advance refuses to write while
+ * the hash exists. *converted gets the tiles converted (0: nothing to do).
+ * LEDGER_OK or LEDGER_ESTORE. */
+int log_tree_migrate_tiles(store_t *st, uint64_t *converted, char *err, size_t errlen);
 
 /* Takes or renews the integrator lease for token (a caller-chosen unique
  * string) for ttl_ms. Sets *held to 1 if the caller holds it now. */

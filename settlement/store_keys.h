@@ -87,7 +87,11 @@
  *   log:size         string entries sequenced: the seq of the newest entry
  *   log:entries      hash   seq -> entry bytes, format carbon-audit/3 (docs/audit-log.md)
  *   log:tree         hash   size, root (hex), time_ms: the integrated tree (log_tree.h)
- *   log:tiles        hash   "LEVEL/INDEX" -> node hashes (settlement/log_tree.h)
+ *   log:tile:LEVEL/INDEX string the tile's node hashes (settlement/log_tree.h),
+ *                           appended to, never rewritten (log_advance)
+ *   log:tiles        hash   "LEVEL/INDEX" -> node hashes: the tiles of a store
+ *                           written before they were strings, converted at a
+ *                           gateway's start (log_tiles_migrate.lua)
  *   batch:out:PEER   hash   seq -> "count|sum_g|digest|time_ms|TID,TID,..." (batch_open)
  *   batch:out:PEER:seq  string  last batch seq sent to PEER
  *   batch:in:SRC     hash   seq -> "count|sum_g|digest|time_ms|TID,..." (dest_prepare)
@@ -177,7 +181,8 @@
 #define STORE_KEY_LOG_SIZE "cj:log:size"
 #define STORE_KEY_LOG_ENTRIES "cj:log:entries"
 #define STORE_KEY_LOG_TREE "cj:log:tree"
-#define STORE_KEY_LOG_TILES "cj:log:tiles"
+#define STORE_KEY_LOG_TILE_PREFIX "cj:log:tile:"
+#define STORE_KEY_LOG_TILES_LEGACY "cj:log:tiles"
 #define STORE_KEY_LEGACY_AUDIT_HEAD "cj:audit:head"
 #define STORE_KEY_BATCH_OUT_PREFIX "cj:batch:out:"
 #define STORE_KEY_BATCH_IN_PREFIX "cj:batch:in:"

@@ -438,7 +438,7 @@ Test(audit_proofs, audit_verify_recomputes_the_tree_and_names_the_fork_after_a_r
     time_end[-1] = time_end[-1] == '9' ? '8' : (char)(time_end[-1] + 1);
     freeReplyObject(redisCommand(r, "HSET " STORE_KEY_LOG_ENTRIES " 2 %b", bytes, len));
     free(bytes);
-    freeReplyObject(redisCommand(r, "DEL " STORE_KEY_LOG_TREE " " STORE_KEY_LOG_TILES));
+    cr_assert_eq(redis_delete_log_tree(r), 0);
     uint64_t tree_size = 0, head = 0;
     for (int k = 0; k < 100; k++) { /* the integrator hashes everything again */
         log_sizes(&tree_size, &head);

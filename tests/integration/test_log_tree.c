@@ -195,6 +195,78 @@ Test(log_tree, a_store_with_a_hash_chain_is_refused, .init = init, .fini = fini)
     cr_assert(strstr(err, "hash chain") != NULL && strstr(err, "empty store") != NULL, "%s", err);
 }
 
+/* The bytes Redis has appended to its AOF so far (INFO persistence). */
+static long long aof_bytes(redisContext *c) {
+    redisReply *r = redisCommand(c, "INFO persistence");
+    cr_assert(r != NULL && r->type == REDIS_REPLY_STRING, "INFO persistence failed");
+    const char *at = strstr(r->str, "aof_current_size:");
+    cr_assert_not_null(at, "no aof_current_size: is the AOF on?");
+    long long n = atoll(at + strlen("aof_current_size:"));
+    freeReplyObject(r);
+    return n;
+}
+
+/* An integration appends the new node hashes to their tiles and rewrites
+ * nothing: taking the tree from 4,095 to 4,096 leaves completes a node at
+ * each of 13 levels, 13 hashes of 32 bytes, and the AOF grows by about
+ * that (the script's bookkeeping included, under 4 KB). Before, each level's
+ * tile was written whole: 8 KB at levels 0 to 4 alone, 46 KB in all. */
+Test(log_tree, an_integration_appends_only_the_new_hashes, .init = init, .fini = fini, .timeout = 120) {
+    append_entries(4095);
+    cr_assert_eq(integrate_all("gw-a"), 4095);
+    append_entries(1);
+    redisContext *c = redis_connect(g_redis);
+    cr_assert_not_null(c);
+    long long before = aof_bytes(c);
+    cr_assert_eq(integrate_all("gw-a"), 4096);
+    long long grew = aof_bytes(c) - before;
+    fprintf(stderr, "test_log_tree: integrating leaf 4096 appended %lld bytes to the AOF\n", grew);
+    cr_assert_lt(grew, 4096, "one integration wrote %lld bytes: tiles rewritten whole?", grew);
+    redisFree(c);
+    static const uint64_t sizes[] = {1, 255, 256, 257, 4000, 4095};
+    check_tree(4096, sizes, sizeof sizes / sizeof sizes[0]);
+}
+
+/* A store whose tiles are the fields of one hash (written by an older
+ * gateway): integration refuses to write beside it and says what to do;
+ * log_tree_migrate_tiles converts every tile, once; then the tree grows and
+ * proves every size as before. */
+Test(log_tree, tiles_of_an_older_store_are_converted_once, .init = init, .fini = fini, .timeout = 120) {
+    append_entries(700);
+    cr_assert_eq(integrate_all("gw-a"), 700);
+    redisContext *c = redis_connect(g_redis);
+    cr_assert_not_null(c);
+    redisReply *keys = redisCommand(c, "KEYS %s*", STORE_KEY_LOG_TILE_PREFIX);
+    cr_assert(keys != NULL && keys->type == REDIS_REPLY_ARRAY && keys->elements > 3);
+    size_t tiles = keys->elements;
+    for (size_t k = 0; k < tiles; k++) { /* the old layout: one hash, field LEVEL/INDEX */
+        const char *key = keys->element[k]->str;
+        redisReply *v = redisCommand(c, "GET %s", key);
+        freeReplyObject(redisCommand(c, "HSET %s %s %b", STORE_KEY_LOG_TILES_LEGACY,
+                                     key + strlen(STORE_KEY_LOG_TILE_PREFIX), v->str, v->len));
+        freeReplyObject(v);
+        freeReplyObject(redisCommand(c, "DEL %s", key));
+    }
+    freeReplyObject(keys);
+    append_entries(5);
+    char err[512] = "";
+    uint64_t advanced = 0, converted = 0;
+    cr_assert_eq(log_tree_integrate(g_store, "gw-a", ledger_now_ms(), &advanced, err, sizeof err),
+                 LEDGER_EINVAL);
+    cr_assert(advanced == 0 && strstr(err, STORE_KEY_LOG_TILES_LEGACY) != NULL, "%s", err);
+    cr_assert_eq(log_tree_migrate_tiles(g_store, &converted, err, sizeof err), LEDGER_OK, "%s", err);
+    cr_assert_eq(converted, tiles);
+    cr_assert_eq(log_tree_migrate_tiles(g_store, &converted, err, sizeof err), LEDGER_OK, "%s", err);
+    cr_assert_eq(converted, 0, "a converted store was converted again");
+    redisReply *left = redisCommand(c, "EXISTS %s", STORE_KEY_LOG_TILES_LEGACY);
+    cr_assert_eq(left->integer, 0);
+    freeReplyObject(left);
+    redisFree(c);
+    cr_assert_eq(integrate_all("gw-a"), 705);
+    static const uint64_t sizes[] = {1, 256, 511, 700};
+    check_tree(705, sizes, sizeof sizes / sizeof sizes[0]);
+}
+
 /* ---- integrators in real gateways: kill -9 mid-integration, a second one takes over ---- */
 
 #include "gateway/rpc/grpc_lifetime.h"

@@ -599,9 +599,7 @@ static void rewrite_history(int i, const char *seq, const char *from, const char
     r = redisCommand(c, "HSET %s %s %b", STORE_KEY_LOG_ENTRIES, seq, entry, len);
     cr_assert_not_null(r);
     freeReplyObject(r);
-    r = redisCommand(c, "DEL %s %s", STORE_KEY_LOG_TILES, STORE_KEY_LOG_TREE);
-    cr_assert_not_null(r);
-    freeReplyObject(r);
+    cr_assert_eq(redis_delete_log_tree(c), 0);
     free(entry);
     redisFree(c);
 }

@@ -981,7 +981,8 @@ char *federation_store_snapshot(const federation_t *f, int i) {
         for (size_t k = 0; k < n; k++) {
             const char *key = keys->element[k]->str;
             /* the tree is derived from the log's entries, by the integrator, at any time */
-            if (strcmp(key, STORE_KEY_LOG_TREE) != 0 && strcmp(key, STORE_KEY_LOG_TILES) != 0 &&
+            if (strcmp(key, STORE_KEY_LOG_TREE) != 0 &&
+                strncmp(key, STORE_KEY_LOG_TILE_PREFIX, strlen(STORE_KEY_LOG_TILE_PREFIX)) != 0 &&
                 strncmp(key, STORE_KEY_LEASE_PREFIX, strlen(STORE_KEY_LEASE_PREFIX)) != 0 &&
                 strncmp(key, STORE_KEY_CHECKPOINT_PREFIX, strlen(STORE_KEY_CHECKPOINT_PREFIX)) != 0)
                 names[kept++] = keys->element[k]->str;

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "tests/support/proc.h"
+#include "settlement/store_keys.h"
 
 #define REDIS_ERR_MAX 4096
 #define REDIS_LOG_TAIL_BYTES 1500
@@ -339,6 +340,32 @@ redisContext *redis_connect(const redis_harness_t *h) {
         }
     }
     return c;
+}
+
+int redis_delete_log_tree(redisContext *c) {
+    assert(c != NULL);
+    int rc = 0;
+    char cursor[32] = "0";
+    for (int round = 0; round < 100000; round++) { /* SCAN's rounds over every tile key */
+        redisReply *r = redisCommand(c, "SCAN %s MATCH %s* COUNT 1000", cursor,
+                                     STORE_KEY_LOG_TILE_PREFIX);
+        if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+            if (r != NULL) freeReplyObject(r);
+            return -1;
+        }
+        snprintf(cursor, sizeof cursor, "%s", r->element[0]->str);
+        for (size_t k = 0; k < r->element[1]->elements; k++) {
+            redisReply *d = redisCommand(c, "DEL %s", r->element[1]->element[k]->str);
+            if (d == NULL || d->type != REDIS_REPLY_INTEGER) rc = -1;
+            if (d != NULL) freeReplyObject(d);
+        }
+        freeReplyObject(r);
+        if (strcmp(cursor, "0") == 0) break;
+    }
+    redisReply *d = redisCommand(c, "DEL %s", STORE_KEY_LOG_TREE);
+    if (d == NULL || d->type != REDIS_REPLY_INTEGER) rc = -1;
+    if (d != NULL) freeReplyObject(d);
+    return rc;
 }
 
 int redis_flushall(redis_harness_t *h) {

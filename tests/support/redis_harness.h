@@ -71,6 +71,11 @@ int redis_stop(redis_harness_t *h);
 /* FLUSHALL. Returns 0, or -1. */
 int redis_flushall(redis_harness_t *h);
 
+/* Deletes the audit log's integrated tree through c: its head and every
+ * tile (settlement/log_tree.h), as an operator rewriting history would, so
+ * that the integrator hashes the whole log again. Returns 0, or -1. */
+int redis_delete_log_tree(redisContext *c);
+
 /* A new hiredis connection to h (authenticated if h has a password), for
  * checks from the test; the caller frees it (redisFree). NULL on error. */
 redisContext *redis_connect(const redis_harness_t *h);
