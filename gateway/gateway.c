@@ -436,8 +436,11 @@ static int gateway_claim_store(gateway_t *gw, char *err, size_t errlen) {
     int rc = store_region_claim(st, gw->cfg.region, owner, sizeof owner, why, sizeof why);
     int format_rc = rc == 0 ? log_tree_check_format(st, err, errlen) : LEDGER_OK;
     uint64_t ranges = 0, converted = 0, left = 0, tiles = 0;
-    if (rc == 0 && format_rc == LEDGER_OK && log_tree_migrate_tiles(st, &tiles, why, sizeof why) == LEDGER_OK &&
-        tiles > 0)
+    int tiles_rc = rc == 0 && format_rc == LEDGER_OK ? log_tree_migrate_tiles(st, &tiles, why, sizeof why)
+                                                      : LEDGER_OK;
+    if (tiles_rc != LEDGER_OK) /* the integrator refuses to write and says so until it is done */
+        log_warn("audit_tiles_not_converted", "{s:s}", "reason", why);
+    else if (tiles > 0)
         log_info("audit_tiles_converted", "{s:i}", "tiles", tiles > INT32_MAX ? INT32_MAX : (int)tiles);
     if (rc == 0 && format_rc == LEDGER_OK &&
         ledger_account_blocks_migrate(st, &converted, &left, why, sizeof why) == LEDGER_OK && converted + left > 0)

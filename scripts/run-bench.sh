@@ -186,13 +186,18 @@ start_federation() {
 target() { printf -- '--target %s=127.0.0.1:%s' "$1" "${GW_PORT[$1]}"; }
 metrics() { printf -- '--metrics 127.0.0.1:%s' "${METRICS_PORT[$1]}"; }
 
-# CPU seconds (user + system) used so far by the given processes and the
-# children they reaped (a Redis's AOF rewrites).
+# CPU seconds (user + system) used so far by the given processes and their
+# children, those reaped and those running (a Redis's AOF rewrites), as
+# loadgen --cpu counts them.
 cpu_s() {
-    local p ticks=0 hz
+    local p c ticks=0 hz
     hz="$(getconf CLK_TCK)"
     for p in "$@"; do
-        [ -r "/proc/$p/stat" ] && ticks=$((ticks + $(awk '{print $14 + $15 + $16 + $17}' "/proc/$p/stat")))
+        [ -r "/proc/$p/stat" ] || continue
+        ticks=$((ticks + $(awk '{print $14 + $15 + $16 + $17}' "/proc/$p/stat")))
+        for c in $(cat "/proc/$p/task/$p/children" 2>/dev/null); do
+            [ -r "/proc/$c/stat" ] && ticks=$((ticks + $(awk '{print $14 + $15}' "/proc/$c/stat")))
+        done
     done
     awk -v t="$ticks" -v hz="$hz" 'BEGIN { printf "%.3f", t / hz }'
 }

@@ -68,6 +68,7 @@ typedef struct {
     size_t decided;   /* legs in decided_tids */
     int commit_rc;    /* what the commit point's script returned */
     uint64_t seq;     /* the batch's number (0: not numbered) */
+    int ordered;      /* the next batch waits for this one's phase two (engine_batch_gather) */
 } engine_batch_t;
 
 /* Recovery's working arrays, allocated once by engine_create; one pass at a
@@ -867,6 +868,13 @@ static void engine_batch_phase_one(engine_t *e, engine_peer_t *p, store_t *st, s
     b->n = n;
     b->commit_rc = rc;
     b->seq = batch_seq;
+    /* An aborted leg may be prepared at the peer or locked at an origin until
+     * its Decide arrives; a client's retry of it in the next batch must not
+     * reach them first (it would be refused SERIALS_OVERLAP or
+     * SERIALS_LOCKED), so the next batch waits for this phase two. */
+    b->ordered = rc != LEDGER_OK || b->decided < n;
+    for (size_t i = 0; i < b->decided && !b->ordered; i++)
+        b->ordered = b->verdicts[i] != TRANSFER_DECISION_COMMIT;
     if (rc == LEDGER_OK) failpoint_hit("source.after_decide");
 }
 
@@ -921,8 +929,10 @@ static void engine_phase_one_end(engine_t *e, engine_peer_t *p) {
 
 /* A peer's decider thread: runs phase two of each batch the batcher hands
  * over (engine_phase_two_hand), until the batcher has exited and nothing
- * is left. Opens its store connection when it first needs it, and again
- * after a batch it could not open one for. */
+ * is left. Opens its store connection when it first needs it (up to
+ * ENGINE_STORE_RETRIES_MAX tries, with backoff, per batch; a batch that gets
+ * none sends no Decide: recovery sends it, the legs waiting in
+ * legs:unacked). */
 static void *engine_decider_main(void *arg) {
     engine_peer_t *p = arg;
     CARBON_ASSERT(p != NULL && p->engine != NULL);
@@ -936,7 +946,10 @@ static void *engine_decider_main(void *arg) {
         engine_batch_t *b = p->phase_two;
         engine_unlock(e);
         if (b == NULL) break;
-        if (st == NULL) st = store_open(&e->cfg.store, err, sizeof err);
+        for (int attempt = 0; st == NULL && attempt < ENGINE_STORE_RETRIES_MAX; attempt++) {
+            st = store_open(&e->cfg.store, err, sizeof err);
+            if (st == NULL) engine_sleep_ms(ENGINE_BACKOFF_MS_INITIAL << attempt);
+        }
         engine_batch_phase_two(e, p, b, st);
         engine_lock(e);
         p->phase_two = NULL;
@@ -950,8 +963,8 @@ static void *engine_decider_main(void *arg) {
 
 /* Waits (e->lock held) for a batch to gather: at least one leg queued (and,
  * while the previous batch is in phase two, as many as the last batch or
- * that phase's end), then up to the batch's room or batch_window_ms after
- * the first. Returns the
+ * that phase's end; its end if it aborted a leg), then up to the batch's
+ * room or batch_window_ms after the first. Returns the
  * number of legs it moved from the queue into p->batch->items, 0 when the
  * engine stops with an empty queue (the batcher then exits). */
 static size_t engine_batch_gather(engine_t *e, engine_peer_t *p) {
@@ -965,7 +978,7 @@ static size_t engine_batch_gather(engine_t *e, engine_peer_t *p) {
      * size (each batch's fixed cost, its scripts and fsyncs, spread over as
      * many legs as before), while a light load goes at once. */
     size_t want = p->last_batch_n < max ? p->last_batch_n : max;
-    while (p->phase_two != NULL && p->queued < want && !e->stopping)
+    while (p->phase_two != NULL && (p->queued < want || p->phase_two->ordered) && !e->stopping)
         engine_cond_wait(e, &p->wake, NULL);
     if (p->queued == 0 && e->stopping) {
         p->exited = 1; /* later submissions are answered by engine_submit itself */
@@ -1608,17 +1621,18 @@ engine_t *engine_create(const engine_config_t *cfg, const engine_transport_t *tr
 int engine_start(engine_t *e, char *err, size_t errlen) {
     CARBON_ASSERT(e != NULL && err != NULL && errlen > 0);
     CARBON_ASSERT(!e->recovery_started && e->cfg.peers_n <= ENGINE_PEERS_MAX);
-    for (size_t i = 0; i < e->cfg.peers_n; i++) {
-        if (pthread_create(&e->peers[i].thread, NULL, engine_batcher_main, &e->peers[i]) != 0) {
-            snprintf(err, errlen, "cannot start the batcher of %s", e->peers[i].region);
-            return -1;
-        }
-        e->peers[i].started = 1;
+    for (size_t i = 0; i < e->cfg.peers_n; i++) { /* the decider first: a batcher hands to it */
         if (pthread_create(&e->peers[i].decider, NULL, engine_decider_main, &e->peers[i]) != 0) {
             snprintf(err, errlen, "cannot start the decider of %s", e->peers[i].region);
             return -1;
         }
         e->peers[i].decider_started = 1;
+        if (pthread_create(&e->peers[i].thread, NULL, engine_batcher_main, &e->peers[i]) != 0) {
+            snprintf(err, errlen, "cannot start the batcher of %s", e->peers[i].region);
+            engine_phase_one_end(e, &e->peers[i]); /* its decider ends at once */
+            return -1;
+        }
+        e->peers[i].started = 1;
     }
     if (pthread_create(&e->recovery_thread, NULL, engine_recovery_main, e) != 0) {
         snprintf(err, errlen, "cannot start the recovery thread");

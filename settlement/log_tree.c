@@ -296,16 +296,39 @@ int log_tree_consistency_proof(store_t *st, uint64_t old_size, uint64_t new_size
 
 /* ---- integration ---------------------------------------------------------------- */
 
+/* Rounds of log_tiles_migrate (128 tiles each) one conversion may take:
+ * 128 M tiles, a log of 16 G entries. */
+#define LOG_MIGRATE_ROUNDS_MAX 1000000u
+
+static int log_tiles_check(store_t *st, char *err, size_t errlen);
+
 int log_tree_migrate_tiles(store_t *st, uint64_t *converted, char *err, size_t errlen) {
     CARBON_ASSERT(st != NULL && converted != NULL && err != NULL && errlen > 0);
     *converted = 0;
     int script = store_script_index("log_tiles_migrate");
     CARBON_ASSERT(script >= 0);
-    redisReply *r = NULL;
-    if (store_eval(st, script, 0, 0, NULL, NULL, &r, err, errlen) != STORE_OK) return LEDGER_ESTORE;
-    if (r->type == REDIS_REPLY_INTEGER && r->integer > 0) *converted = (uint64_t)r->integer;
-    freeReplyObject(r);
-    return LEDGER_OK;
+    char cursor[32] = "0";
+    for (uint32_t round = 0; round < LOG_MIGRATE_ROUNDS_MAX; round++) {
+        const char *argv[1] = {cursor};
+        size_t argvlen[1] = {strlen(cursor)};
+        redisReply *r = NULL;
+        if (store_eval(st, script, 0, 1, argv, argvlen, &r, err, errlen) != STORE_OK) return LEDGER_ESTORE;
+        int ok = r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+                 r->element[0]->type == REDIS_REPLY_STRING && r->element[0]->len < sizeof cursor &&
+                 r->element[1]->type == REDIS_REPLY_INTEGER;
+        if (ok) {
+            snprintf(cursor, sizeof cursor, "%s", r->element[0]->str);
+            *converted += (uint64_t)(r->element[1]->integer > 0 ? r->element[1]->integer : 0);
+        }
+        freeReplyObject(r);
+        if (!ok) {
+            snprintf(err, errlen, "log_tiles_migrate: unexpected reply");
+            return LEDGER_ESTORE;
+        }
+        if (strcmp(cursor, "0") == 0 && log_tiles_check(st, err, errlen) == LEDGER_OK) return LEDGER_OK;
+    }
+    snprintf(err, errlen, "the tiles' conversion did not end in %u rounds", LOG_MIGRATE_ROUNDS_MAX);
+    return LEDGER_ESTORE;
 }
 
 static void log_build_free(struct log_build *b) {

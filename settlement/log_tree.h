@@ -67,8 +67,8 @@ int log_tree_entries(store_t *st, uint64_t from_seq, size_t n, char **out, size_
                      char *err, size_t errlen);
 
 /* Converts the tiles of a store written when they were one hash
- * (STORE_KEY_LOG_TILES_LEGACY) into one string per tile, once
- * (log_tiles_migrate.lua; a converted store is left alone). Run at a
+ * (STORE_KEY_LOG_TILES_LEGACY) into one string per tile, once, 128 tiles a
+ * script call (log_tiles_migrate.lua; a converted store is left alone). Run at a
  * gateway's start, before integrating: log_advance refuses to write while
  * the hash exists. *converted gets the tiles converted (0: nothing to do).
  * LEDGER_OK or LEDGER_ESTORE. */

@@ -3,11 +3,13 @@
 -- computed every hash; this script only checks and stores: it appends the
 -- new node hashes to their tiles and writes the new head if, and only if,
 -- the caller still holds the integrator lease, the tree's size is still the
--- one the caller read, and every tile holds exactly the bytes the caller
+-- one the caller read, and every tile holds at least the bytes the caller
 -- counted on (its offset), so a crash or a second integrator can never fork
--- the tree. A tile is appended to, never rewritten: an integration writes
--- the new hashes only (before, it rewrote every partial tile, up to 8 KB at
--- each level, for every integration).
+-- the tree. A tile is appended to: an integration writes the new hashes
+-- only (before, it rewrote every partial tile, up to 8 KB at each level, for
+-- every integration). A tile holding more than its offset is what a tree
+-- deleted without its tiles leaves (an operator's rebuild): it is cut to its
+-- offset before the new hashes, as a rewrite did.
 -- ARGV: token, old_size, new_size, root_hex, now_ms, then triples of tile
 --       ("LEVEL/INDEX"), offset (the bytes the tile holds before) and the
 --       new bytes.
@@ -29,13 +31,23 @@ if tonumber(new_size) > sequenced or tonumber(new_size) <= tonumber(old_size) th
 end
 local n = #ARGV
 if (n - 5) % 3 ~= 0 then return redis.error_reply('log_advance: ' .. n .. ' arguments') end
+local held = {}
 for i = 6, n, 3 do -- every check before any write
-  local held = redis.call('STRLEN', KEY_LOG_TILE_PREFIX .. ARGV[i])
-  if held ~= tonumber(ARGV[i + 1]) then
-    return redis.error_reply('log_advance: tile ' .. ARGV[i] .. ' holds ' .. held ..
+  held[i] = redis.call('STRLEN', KEY_LOG_TILE_PREFIX .. ARGV[i])
+  if held[i] < tonumber(ARGV[i + 1]) then
+    return redis.error_reply('log_advance: tile ' .. ARGV[i] .. ' holds ' .. held[i] ..
                              ' bytes, the integrator counted on ' .. ARGV[i + 1])
   end
 end
-for i = 6, n, 3 do redis.call('APPEND', KEY_LOG_TILE_PREFIX .. ARGV[i], ARGV[i + 2]) end
+for i = 6, n, 3 do
+  local key, offset = KEY_LOG_TILE_PREFIX .. ARGV[i], tonumber(ARGV[i + 1])
+  if held[i] == offset then
+    redis.call('APPEND', key, ARGV[i + 2])
+  elseif offset == 0 then
+    redis.call('SET', key, ARGV[i + 2])
+  else
+    redis.call('SET', key, redis.call('GETRANGE', key, 0, offset - 1) .. ARGV[i + 2])
+  end
+end
 redis.call('HSET', KEY_LOG_TREE, 'size', new_size, 'root', root_hex, 'time_ms', now_ms)
 return { 'ok' }

@@ -227,6 +227,23 @@ Test(log_tree, an_integration_appends_only_the_new_hashes, .init = init, .fini =
     check_tree(4096, sizes, sizeof sizes / sizeof sizes[0]);
 }
 
+/* An operator deletes the tree's head but not its tiles (to have the log
+ * hashed again): the integrator starts from size 0 and finds tiles holding
+ * more than it counts on; it cuts each to what it counts on before the new
+ * hashes (as the rewrite of a whole tile did before the tiles were appended
+ * to), and the tree proves every size. */
+Test(log_tree, a_tree_deleted_without_its_tiles_is_rebuilt, .init = init, .fini = fini, .timeout = 60) {
+    append_entries(600);
+    cr_assert_eq(integrate_all("gw-a"), 600);
+    redisContext *c = redis_connect(g_redis);
+    cr_assert_not_null(c);
+    freeReplyObject(redisCommand(c, "DEL %s", STORE_KEY_LOG_TREE));
+    redisFree(c);
+    cr_assert_eq(integrate_all("gw-a"), 600);
+    static const uint64_t sizes[] = {1, 256, 599};
+    check_tree(600, sizes, sizeof sizes / sizeof sizes[0]);
+}
+
 /* A store whose tiles are the fields of one hash (written by an older
  * gateway): integration refuses to write beside it and says what to do;
  * log_tree_migrate_tiles converts every tile, once; then the tree grows and

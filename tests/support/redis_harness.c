@@ -344,27 +344,13 @@ redisContext *redis_connect(const redis_harness_t *h) {
 
 int redis_delete_log_tree(redisContext *c) {
     assert(c != NULL);
-    int rc = 0;
-    char cursor[32] = "0";
-    for (int round = 0; round < 100000; round++) { /* SCAN's rounds over every tile key */
-        redisReply *r = redisCommand(c, "SCAN %s MATCH %s* COUNT 1000", cursor,
-                                     STORE_KEY_LOG_TILE_PREFIX);
-        if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
-            if (r != NULL) freeReplyObject(r);
-            return -1;
-        }
-        snprintf(cursor, sizeof cursor, "%s", r->element[0]->str);
-        for (size_t k = 0; k < r->element[1]->elements; k++) {
-            redisReply *d = redisCommand(c, "DEL %s", r->element[1]->element[k]->str);
-            if (d == NULL || d->type != REDIS_REPLY_INTEGER) rc = -1;
-            if (d != NULL) freeReplyObject(d);
-        }
-        freeReplyObject(r);
-        if (strcmp(cursor, "0") == 0) break;
-    }
-    redisReply *d = redisCommand(c, "DEL %s", STORE_KEY_LOG_TREE);
-    if (d == NULL || d->type != REDIS_REPLY_INTEGER) rc = -1;
-    if (d != NULL) freeReplyObject(d);
+    /* one script: no integration can run between the tree's and the tiles' deletion */
+    redisReply *r = redisCommand(c, "EVAL %s 0",
+                                 "for _, k in ipairs(redis.call('KEYS', '" STORE_KEY_LOG_TILE_PREFIX
+                                 "*')) do redis.call('DEL', k) end "
+                                 "return redis.call('DEL', '" STORE_KEY_LOG_TREE "')");
+    int rc = r != NULL && r->type == REDIS_REPLY_INTEGER ? 0 : -1;
+    if (r != NULL) freeReplyObject(r);
     return rc;
 }
 
