@@ -567,8 +567,9 @@ main() {
         local first=1
         for fsync in $BENCH_FSYNC; do
             data="$RUN_DIR/transfer-$fsync.dat"
-            jq -r --arg f "$fsync" '.[] | select((.point | startswith("transfer-")) and .fsync == $f)
-                | "\(.rate_median) \(.p99_ms) \(.in_flight)"' "$RUN_DIR/summary.json" >"$data"
+            jq -r --arg f "$fsync" '[.[] | select((.point | startswith("transfer-")) and .fsync == $f)]
+                | sort_by(.in_flight) | .[] | "\(.rate_median) \(.p99_ms) \(.in_flight)"' \
+                "$RUN_DIR/summary.json" >"$data"
             [ $first -eq 1 ] || printf ', '
             printf "'%s' using 1:2 with linespoints title 'appendfsync %s', '' using 1:2:3 with labels offset 1,1 notitle" \
                 "$data" "$fsync"
@@ -577,8 +578,9 @@ main() {
         if [ -n "$BASELINE" ]; then
             for fsync in $BENCH_FSYNC; do
                 data="$RUN_DIR/baseline-transfer-$fsync.dat"
-                jq -r --arg f "$fsync" '.[] | select((.point | startswith("transfer-")) and .fsync == $f)
-                    | "\(.rate_median) \(.p99_ms) \(.in_flight)"' "$BASELINE" >"$data"
+                jq -r --arg f "$fsync" '[.[] | select((.point | startswith("transfer-")) and .fsync == $f)]
+                    | sort_by(.in_flight) | .[] | "\(.rate_median) \(.p99_ms) \(.in_flight)"' \
+                    "$BASELINE" >"$data"
                 [ -s "$data" ] || continue
                 printf ", '%s' using 1:2 with linespoints dashtype 2 title 'baseline, appendfsync %s', '' using 1:2:3 with labels offset 1,-1 notitle" \
                     "$data" "$fsync"
