@@ -124,6 +124,7 @@
 #include "tests/support/ha_harness.h"
 #include "tests/support/proc.h"
 #include "tests/support/registry_client.h"
+#include "settlement/ledger.h"
 #include "settlement/store_keys.h"
 
 #include <hiredis/hiredis.h>
@@ -332,19 +333,20 @@ static episodes_t ep;
 
 /* Legs an operator forced, and how their HEURISTIC_MIXED ones were closed. */
 #define FORCED_MAX 4096
-#define FORCED_BLOCKS_MAX 32
+#define FORCED_BLOCKS_MAX LEDGER_LEG_BLOCKS_MAX /* a leg's blocks at most */
 typedef enum { COMP_NONE = 0, COMP_SOURCE, COMP_DEST } comp_t;
+typedef struct {
+    char origin[8];
+    uint64_t first, last;
+} forced_block_t;
 typedef struct {
     char tid[33];
     uint8_t dest;
     uint8_t decision;      /* Carbon__V1__Decision */
     uint8_t mixed;         /* listed HEURISTIC_MIXED at the end */
     uint8_t comp;          /* comp_t */
-    uint8_t blocks_n;      /* COMP_DEST: the leg's serials, which stay in two places */
-    struct {
-        char origin[8];
-        uint64_t first, last;
-    } blocks[FORCED_BLOCKS_MAX];
+    uint16_t blocks_n;     /* COMP_DEST: the leg's serials, which stay in two places */
+    forced_block_t *blocks; /* blocks_n of them, malloc'd (freed by fini) */
 } forced_t;
 
 static forced_t forced_legs[FORCED_MAX];
@@ -1527,15 +1529,20 @@ static void forced_comp_dest(forced_t *f, int d) {
     client_status_t st;
     if (rc_get_transfer(reg(d), f->tid, &t, &st) != GRPC_STATUS_OK || t->transfer == NULL) {
         problem("GetTransfer %s at %s after its compensation: %s", f->tid, REGION[d], st.details);
+    } else if (t->transfer->n_blocks > FORCED_BLOCKS_MAX) {
+        problem("transfer %s has %zu blocks, more than a leg may (%d)", f->tid, t->transfer->n_blocks,
+                FORCED_BLOCKS_MAX);
     } else {
-        for (size_t k = 0; k < t->transfer->n_blocks && f->blocks_n < FORCED_BLOCKS_MAX; k++) {
+        free(f->blocks);
+        f->blocks_n = 0;
+        f->blocks = calloc(t->transfer->n_blocks + 1, sizeof *f->blocks);
+        if (f->blocks == NULL) abort();
+        for (size_t k = 0; k < t->transfer->n_blocks; k++) {
             const Carbon__V1__CreditBlock *b = t->transfer->blocks[k];
             snprintf(f->blocks[f->blocks_n].origin, sizeof f->blocks[0].origin, "%s", b->origin_region);
             f->blocks[f->blocks_n].first = b->serial_start;
             f->blocks[f->blocks_n++].last = b->serial_end;
         }
-        if (t->transfer->n_blocks > FORCED_BLOCKS_MAX)
-            problem("transfer %s has %zu blocks, the test keeps %d", f->tid, t->transfer->n_blocks, FORCED_BLOCKS_MAX);
     }
     if (t != NULL) protobuf_c_message_free_unpacked(&t->base, NULL);
 }
@@ -1818,6 +1825,10 @@ static void fini(void) {
     stop_and_join_clients();
     for (int k = 0; k < CLIENTS_MAX; k++) client_free(&clients[k]);
     client_free(&episode_client);
+    for (size_t k = 0; k < forced_n; k++) {
+        free(forced_legs[k].blocks);
+        forced_legs[k].blocks = NULL;
+    }
     federation_free(fed);
     fed = NULL;
     ha_down();
