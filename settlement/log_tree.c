@@ -440,6 +440,18 @@ static int log_tiles_check(store_t *st, char *err, size_t errlen) {
     return legacy ? log_tiles_unmigrated(err, errlen) : LEDGER_OK;
 }
 
+/* Integration could not read a tile it needs (rc, err): while the hash of
+ * an older gateway still holds the tiles, that is why, and the answer is
+ * LEDGER_EINVAL with what to do; otherwise rc and err as they were. Checked
+ * only on this failure, not on every pass: log_advance refuses to write
+ * beside that hash in any case. */
+static int log_build_failed(store_t *st, int rc, char *err, size_t errlen) {
+    char why[256];
+    if (log_tiles_check(st, why, sizeof why) != LEDGER_EINVAL) return rc;
+    snprintf(err, errlen, "%s", why);
+    return LEDGER_EINVAL;
+}
+
 /* Runs log_advance with the new head and tiles. *applied is 1 if it did. */
 static int log_advance(store_t *st, const char *token, uint64_t old_size, uint64_t new_size,
                        const merkle_hash_t *root, uint64_t now_ms, const struct log_build *b,
@@ -508,8 +520,6 @@ int log_tree_integrate(store_t *st, const char *token, uint64_t now_ms, uint64_t
         return LEDGER_EINVAL;
     }
     if (rc != LEDGER_OK || sequenced <= head.size) return rc;
-    rc = log_tiles_check(st, err, errlen);
-    if (rc != LEDGER_OK) return rc;
     uint64_t want = sequenced - head.size;
     size_t n = want < LOG_INTEGRATE_BATCH_MAX ? (size_t)want : LOG_INTEGRATE_BATCH_MAX;
     if (head.size + n > MERKLE_LEAVES_MAX) {
@@ -529,6 +539,7 @@ int log_tree_integrate(store_t *st, const char *token, uint64_t now_ms, uint64_t
         snprintf(missing, sizeof missing, "%s", err); /* a hole found while reading */
         err[0] = '\0';
         rc = log_build_levels(&r, b, head.size, head.size + got, entries, lens);
+        if (rc != LEDGER_OK) rc = log_build_failed(st, rc, err, errlen);
         merkle_hash_t root;
         r.build = b;
         if (rc == LEDGER_OK)
