@@ -567,9 +567,7 @@ main() {
         local first=1
         for fsync in $BENCH_FSYNC; do
             data="$RUN_DIR/transfer-$fsync.dat"
-            jq -r --arg f "$fsync" '[.[] | select((.point | startswith("transfer-")) and .fsync == $f)]
-                | sort_by(.in_flight) | .[] | "\(.rate_median) \(.p99_ms) \(.in_flight)"' \
-                "$RUN_DIR/summary.json" >"$data"
+            transfer_points "$RUN_DIR/summary.json" "$fsync" >"$data"
             [ $first -eq 1 ] || printf ', '
             printf "'%s' using 1:2 with linespoints title 'appendfsync %s', '' using 1:2:3 with labels offset 1,1 notitle" \
                 "$data" "$fsync"
@@ -578,9 +576,7 @@ main() {
         if [ -n "$BASELINE" ]; then
             for fsync in $BENCH_FSYNC; do
                 data="$RUN_DIR/baseline-transfer-$fsync.dat"
-                jq -r --arg f "$fsync" '[.[] | select((.point | startswith("transfer-")) and .fsync == $f)]
-                    | sort_by(.in_flight) | .[] | "\(.rate_median) \(.p99_ms) \(.in_flight)"' \
-                    "$BASELINE" >"$data"
+                transfer_points "$BASELINE" "$fsync" >"$data"
                 [ -s "$data" ] || continue
                 printf ", '%s' using 1:2 with linespoints dashtype 2 title 'baseline, appendfsync %s', '' using 1:2:3 with labels offset 1,-1 notitle" \
                     "$data" "$fsync"
@@ -595,6 +591,13 @@ main() {
         jjj_log "gnuplot failed (see $RUN_DIR/gnuplot.log)"
     fi
     echo "results: $RUN_DIR/results.json (one object per run of a point in .points), $RUN_DIR/summary.json (min and median per point)"
+}
+
+# The plot's data of summary file $1 for fsync mode $2: "rate p99 in_flight"
+# per transfer point, in order of calls in flight.
+transfer_points() {
+    jq -r --arg f "$2" '[.[] | select((.point | startswith("transfer-")) and .fsync == $f)]
+        | sort_by(.in_flight) | .[] | "\(.rate_median) \(.p99_ms) \(.in_flight)"' "$1"
 }
 
 # The third-region point's set-up (not measured): CN-TJ's first
