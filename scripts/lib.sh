@@ -5,7 +5,7 @@
 # run a federation (redis-server, openssl for the development PKI; grpc-proto
 # for the reflection protos embedded in gatewayd). The test
 # "run_build_deps" proves that the run build asks pkg-config for nothing else.
-JJJ_PACKAGES_RUN="build-essential cmake pkg-config libgrpc-dev protobuf-c-compiler libprotobuf-c-dev libssl-dev libhiredis-dev libinih-dev libjansson-dev libmicrohttpd-dev openssl redis-server grpc-proto"
+JJJ_PACKAGES_RUN="build-essential cmake pkg-config libgrpc-dev protobuf-c-compiler libprotobuf-c-dev libssl-dev libhiredis-dev libinih-dev libjansson-dev libmicrohttpd-dev libmsgpack-dev openssl redis-server grpc-proto"
 # The run build's cmake arguments: gatewayd and gwctl only, optimized, with
 # assertions on (CMakeLists.txt keeps NDEBUG out of every build type).
 JJJ_RUN_BUILD_ARGS="-DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF"

@@ -3,6 +3,7 @@
 #include "common/carbon_assert.h"
 #include "common/hex.h"
 
+#include "settlement/audit_stored.h"
 #include "settlement/textfield.h"
 #include "settlement/store_keys.h"
 
@@ -259,8 +260,12 @@ int audit_read(store_t *st, uint64_t from_seq, size_t limit, audit_entry_t **out
     for (size_t i = 0; i < r->elements && i < limit; i++) {
         const redisReply *el = r->element[i];
         if (el->type != REDIS_REPLY_STRING) continue;
-        if (audit_entry_parse(from_seq + i, el->str, el->len, &entries[k], why, sizeof why) != 0)
-            audit_entry_malformed(from_seq + i, el->str, el->len, &entries[k]);
+        char *text = NULL;
+        size_t text_len = 0;
+        (void)audit_stored_canonical(el->str, el->len, &text, &text_len, why, sizeof why);
+        if (audit_entry_parse(from_seq + i, text, text_len, &entries[k], why, sizeof why) != 0)
+            audit_entry_malformed(from_seq + i, text, text_len, &entries[k]);
+        free(text);
         k++;
     }
     freeReplyObject(r);

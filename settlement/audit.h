@@ -6,8 +6,10 @@
  * specified in docs/audit-log.md section 1: seven netstring fields
  *   F("carbon-audit/3") F(seq) F(time_ms) F(event) F(ids) F(blocks) F(details)
  * with ids, blocks and details lists of fields and each block the fields
- * origin, methodology, vintage, first, last. The entry's exact bytes are the
- * Merkle leaf's data (settlement/log_tree.h); this module only parses them.
+ * origin, methodology, vintage, first, last. The store keeps an entry packed
+ * (settlement/audit_stored.h); audit_read turns it into these canonical
+ * bytes first. They are the Merkle leaf's data (settlement/log_tree.h); this
+ * module only parses them.
  * What the details are depends on the event (docs/audit-log.md section 2). */
 #ifndef SETTLEMENT_AUDIT_H
 #define SETTLEMENT_AUDIT_H

@@ -4,6 +4,7 @@
 #include "common/hex.h"
 
 #include "settlement/audit.h"
+#include "settlement/audit_stored.h"
 #include "settlement/failpoint.h"
 #include "settlement/ledger.h"
 #include "settlement/store_keys.h"
@@ -116,11 +117,8 @@ int log_tree_entries(store_t *st, uint64_t from_seq, size_t n, char **out, size_
         out[i] = NULL;
         lens[i] = 0;
         if (el == NULL || el->type != REDIS_REPLY_STRING) continue;
-        out[i] = malloc(el->len + 1);
-        CARBON_ASSERT(out[i] != NULL);
-        memcpy(out[i], el->str, el->len);
-        out[i][el->len] = '\0';
-        lens[i] = el->len;
+        char why[160];
+        (void)audit_stored_canonical(el->str, el->len, &out[i], &lens[i], why, sizeof why);
     }
     freeReplyObject(r);
     return LEDGER_OK;

@@ -36,7 +36,7 @@
 local REFUSED_KEPT_MAX_MS, REFUSED_GRACE_MS, REFUSED_PER_MINUTE = 60000, 60000, 10000
 local now_ms, source, batch_seq, n = num(ARGV[1]), ARGV[2], ARGV[3], num(ARGV[4])
 local inflight_max = num(ARGV[6 + n * 11])
-local home = redis.call('GET', KEY_META_REGION) or ''
+local home = home_region()
 local serial_last = num(redis.call('GET', KEY_SERIAL_LAST))
 local inflight = num(redis.call('HGET', KEY_PEER_INFLIGHT, source))
 local inflow_max, inflow_key = num(ARGV[7 + n * 11]), KEY_RULES_INFLOW_PREFIX .. source

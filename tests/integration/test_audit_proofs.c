@@ -365,12 +365,9 @@ Test(audit_proofs, a_missing_or_bad_cosignature_and_a_changed_entry_byte_fail_th
     cr_assert_gt(tr->n_entries, 0);
     uint64_t seq = tr->entries[0]->seq;
     protobuf_c_message_free_unpacked(&tr->base, NULL);
-    redisReply *e = redisCommand(r, "HGET " STORE_KEY_LOG_ENTRIES " %llu", (unsigned long long)seq);
-    cr_assert_eq(e->type, REDIS_REPLY_STRING);
-    char *bytes = malloc(e->len + 1);
-    memcpy(bytes, e->str, e->len + 1);
-    size_t len = e->len;
-    freeReplyObject(e);
+    size_t len = 0;
+    char *bytes = redis_log_entry(r, seq, &len);
+    cr_assert_not_null(bytes);
     /* fields: "14:carbon-audit/3," "N:SEQ," "13:TIME," */
     char *p = strchr(bytes, ',') + 1; /* past the format */
     p = strchr(p, ',') + 1;            /* past seq */
@@ -427,12 +424,9 @@ Test(audit_proofs, audit_verify_recomputes_the_tree_and_names_the_fork_after_a_r
     /* History rewritten: entry 2 (the issuance) gets another time, and the
      * tree is rebuilt from the entries as they now are. */
     redisContext *r = redis_of(TJ);
-    redisReply *e = redisCommand(r, "HGET " STORE_KEY_LOG_ENTRIES " 2");
-    cr_assert_eq(e->type, REDIS_REPLY_STRING);
-    char *bytes = malloc(e->len + 1);
-    memcpy(bytes, e->str, e->len + 1);
-    size_t len = e->len;
-    freeReplyObject(e);
+    size_t len = 0;
+    char *bytes = redis_log_entry(r, 2, &len);
+    cr_assert_not_null(bytes);
     char *p = strchr(strchr(bytes, ',') + 1, ',') + 1;
     char *time_end = strchr(p, ',');
     time_end[-1] = time_end[-1] == '9' ? '8' : (char)(time_end[-1] + 1);

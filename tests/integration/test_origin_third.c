@@ -177,14 +177,19 @@ static void wait_leg_field(int region, const char *tid, const char *field, const
 static int audit_count(int region, const char *event, const char *tid) {
     redisContext *c = redis_connect(federation_redis(fed, region));
     cr_assert_not_null(c);
-    redisReply *r = redisCommand(c, "HVALS %s", STORE_KEY_LOG_ENTRIES);
+    redisReply *r = redisCommand(c, "GET %s", STORE_KEY_LOG_SIZE);
     cr_assert_not_null(r);
+    uint64_t size = r->type == REDIS_REPLY_STRING ? strtoull(r->str, NULL, 10) : 0;
+    freeReplyObject(r);
     char ev[64];
     snprintf(ev, sizeof ev, "%zu:%s,", strlen(event), event);
     int n = 0;
-    for (size_t i = 0; i < r->elements; i++)
-        if (strstr(r->element[i]->str, ev) != NULL && strstr(r->element[i]->str, tid) != NULL) n++;
-    freeReplyObject(r);
+    for (uint64_t seq = 1; seq <= size; seq++) {
+        size_t len = 0;
+        char *entry = redis_log_entry(c, seq, &len);
+        if (entry != NULL && strstr(entry, ev) != NULL && strstr(entry, tid) != NULL) n++;
+        free(entry);
+    }
     redisFree(c);
     return n;
 }

@@ -585,18 +585,14 @@ static void open_account(int i, const char *id) {
 static void rewrite_history(int i, const char *seq, const char *from, const char *to) {
     redisContext *c = redis_connect(federation_redis(fed, i));
     cr_assert_not_null(c);
-    redisReply *r = redisCommand(c, "HGET %s %s", STORE_KEY_LOG_ENTRIES, seq);
-    cr_assert(r != NULL && r->type == REDIS_REPLY_STRING, "no entry %s", seq);
-    char *entry = malloc(r->len + 1);
-    memcpy(entry, r->str, r->len);
-    entry[r->len] = '\0';
-    size_t len = r->len;
-    freeReplyObject(r);
+    size_t len = 0;
+    char *entry = redis_log_entry(c, strtoull(seq, NULL, 10), &len);
+    cr_assert_not_null(entry, "no entry %s", seq);
     char *at = strstr(entry, from);
     cr_assert_not_null(at, "entry %s has no '%s': %s", seq, from, entry);
     cr_assert_eq(strlen(from), strlen(to));
     memcpy(at, to, strlen(to));
-    r = redisCommand(c, "HSET %s %s %b", STORE_KEY_LOG_ENTRIES, seq, entry, len);
+    redisReply *r = redisCommand(c, "HSET %s %s %b", STORE_KEY_LOG_ENTRIES, seq, entry, len);
     cr_assert_not_null(r);
     freeReplyObject(r);
     cr_assert_eq(redis_delete_log_tree(c), 0);

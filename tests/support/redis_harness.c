@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "tests/support/proc.h"
+#include "settlement/audit_stored.h"
 #include "settlement/store_keys.h"
 
 #define REDIS_ERR_MAX 4096
@@ -352,6 +353,19 @@ int redis_delete_log_tree(redisContext *c) {
     int rc = r != NULL && r->type == REDIS_REPLY_INTEGER ? 0 : -1;
     if (r != NULL) freeReplyObject(r);
     return rc;
+}
+
+char *redis_log_entry(redisContext *c, uint64_t seq, size_t *len) {
+    assert(c != NULL && len != NULL);
+    redisReply *r = redisCommand(c, "HGET " STORE_KEY_LOG_ENTRIES " %llu", (unsigned long long)seq);
+    if (r == NULL || r->type != REDIS_REPLY_STRING) {
+        if (r != NULL) freeReplyObject(r);
+        return NULL;
+    }
+    char *text = NULL, why[160];
+    (void)audit_stored_canonical(r->str, r->len, &text, len, why, sizeof why);
+    freeReplyObject(r);
+    return text;
 }
 
 int redis_flushall(redis_harness_t *h) {

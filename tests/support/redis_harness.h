@@ -16,6 +16,7 @@
 
 #include <limits.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include <hiredis/hiredis.h>
@@ -75,6 +76,13 @@ int redis_flushall(redis_harness_t *h);
  * tile (settlement/log_tree.h), as an operator rewriting history would, so
  * that the integrator hashes the whole log again. Returns 0, or -1. */
 int redis_delete_log_tree(redisContext *c);
+
+/* The canonical carbon-audit/3 bytes of audit-log entry seq as stored in
+ * the Redis of c (settlement/audit_stored.h: scripts store entries packed),
+ * malloc'd with a NUL after them, their length in *len; NULL if there is no
+ * such entry. A test that rewrites history edits these bytes and stores
+ * them back (HSET): readers take canonical bytes as they are. */
+char *redis_log_entry(redisContext *c, uint64_t seq, size_t *len);
 
 /* A new hiredis connection to h (authenticated if h has a password), for
  * checks from the test; the caller frees it (redisFree). NULL on error. */

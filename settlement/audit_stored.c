@@ -1,0 +1,190 @@
+/* audit_stored.c - a stored audit-log entry to its canonical bytes
+ * (audit_stored.h). MessagePack is read with msgpack-c; the netstrings are
+ * written here, into a buffer that never grows past AUDIT_ENTRY_BYTES_MAX. */
+#include "settlement/audit_stored.h"
+
+#include "common/carbon_assert.h"
+#include "settlement/audit.h"
+
+#include <inttypes.h>
+#include <msgpack.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define AS_TOP_FIELDS 7   /* version, seq, time, event, ids, blocks, details */
+#define AS_BLOCK_FIELDS 5 /* origin, meth, vintage, first, last */
+#define AS_NUMBER_DIGITS_MAX 24
+
+typedef struct {
+    char *bytes;
+    size_t len;
+    size_t cap;
+    int overflow; /* set once the result would pass AUDIT_ENTRY_BYTES_MAX */
+} as_buf_t;
+
+static void as_append(as_buf_t *b, const char *s, size_t n) {
+    if (b->overflow) return;
+    if (n > AUDIT_ENTRY_BYTES_MAX - b->len) {
+        b->overflow = 1;
+        return;
+    }
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap == 0 ? 256 : b->cap;
+        while (cap < b->len + n + 1) cap *= 2;
+        char *p = realloc(b->bytes, cap);
+        CARBON_ASSERT(p != NULL);
+        b->bytes = p;
+        b->cap = cap;
+    }
+    memcpy(b->bytes + b->len, s, n);
+    b->len += n;
+    b->bytes[b->len] = '\0';
+}
+
+/* Appends the netstring of s[0..n). */
+static void as_field(as_buf_t *b, const char *s, size_t n) {
+    char head[AS_NUMBER_DIGITS_MAX];
+    int k = snprintf(head, sizeof head, "%zu:", n);
+    CARBON_ASSERT(k > 0 && (size_t)k < sizeof head);
+    as_append(b, head, (size_t)k);
+    as_append(b, s, n);
+    as_append(b, ",", 1);
+}
+
+/* Appends the netstring of a text (str or bin); -1 if o is neither. */
+static int as_text(as_buf_t *b, const msgpack_object *o) {
+    if (o->type == MSGPACK_OBJECT_STR) {
+        as_field(b, o->via.str.ptr, o->via.str.size);
+        return 0;
+    }
+    if (o->type == MSGPACK_OBJECT_BIN) {
+        as_field(b, o->via.bin.ptr, o->via.bin.size);
+        return 0;
+    }
+    return -1;
+}
+
+/* Appends the netstring of an integer in decimal, as Lua's fmt_int writes
+ * it; -1 if o is not an integer. */
+static int as_number(as_buf_t *b, const msgpack_object *o) {
+    char digits[AS_NUMBER_DIGITS_MAX];
+    int k;
+    if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+        k = snprintf(digits, sizeof digits, "%" PRIu64, o->via.u64);
+    else if (o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER)
+        k = snprintf(digits, sizeof digits, "%" PRId64, o->via.i64);
+    else
+        return -1;
+    CARBON_ASSERT(k > 0 && (size_t)k < sizeof digits);
+    as_field(b, digits, (size_t)k);
+    return 0;
+}
+
+/* The elements of a list (an array; cmsgpack packs an empty Lua table as an
+ * empty array, but an empty map is taken as empty too). -1 if o is neither. */
+static int as_list(const msgpack_object *o, const msgpack_object **items, size_t *n) {
+    if (o->type == MSGPACK_OBJECT_ARRAY) {
+        *items = o->via.array.ptr;
+        *n = o->via.array.size;
+        return 0;
+    }
+    if (o->type == MSGPACK_OBJECT_MAP && o->via.map.size == 0) {
+        *items = NULL;
+        *n = 0;
+        return 0;
+    }
+    return -1;
+}
+
+/* Appends the field of one block [origin, meth, vintage, first, last]. */
+static int as_block(as_buf_t *b, const msgpack_object *o) {
+    if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != AS_BLOCK_FIELDS) return -1;
+    const msgpack_object *f = o->via.array.ptr;
+    as_buf_t inner = {0};
+    int rc = as_text(&inner, &f[0]);
+    if (rc == 0) rc = as_text(&inner, &f[1]);
+    for (size_t i = 2; i < AS_BLOCK_FIELDS && rc == 0; i++) rc = as_number(&inner, &f[i]);
+    if (rc == 0 && !inner.overflow) as_field(b, inner.bytes, inner.len);
+    if (inner.overflow) b->overflow = 1;
+    free(inner.bytes);
+    return rc;
+}
+
+/* Appends a field holding the list o, each element written by item
+ * (as_text, as_block); -1 if o is not a list or an element is refused. */
+static int as_items(as_buf_t *b, const msgpack_object *o,
+                    int (*item)(as_buf_t *, const msgpack_object *)) {
+    const msgpack_object *items;
+    size_t n;
+    if (as_list(o, &items, &n) != 0) return -1;
+    as_buf_t inner = {0};
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) rc = item(&inner, &items[i]);
+    if (rc == 0 && !inner.overflow) as_field(b, inner.len > 0 ? inner.bytes : "", inner.len);
+    if (inner.overflow) b->overflow = 1;
+    free(inner.bytes);
+    return rc;
+}
+
+/* Encodes the seven top elements f into b; a reason for the first fault. */
+static const char *as_entry(as_buf_t *b, const msgpack_object *f) {
+    if (f[0].type != MSGPACK_OBJECT_POSITIVE_INTEGER || f[0].via.u64 != AUDIT_STORED_VERSION)
+        return "an unknown version";
+    as_field(b, AUDIT_FORMAT, strlen(AUDIT_FORMAT));
+    if (as_number(b, &f[1]) != 0) return "a sequence number that is not an integer";
+    if (as_number(b, &f[2]) != 0) return "a time that is not an integer";
+    if (as_text(b, &f[3]) != 0) return "an event that is not a text";
+    if (as_items(b, &f[4], as_text) != 0) return "ids that are not a list of texts";
+    if (as_items(b, &f[5], as_block) != 0) return "blocks that are not lists of two texts and three integers";
+    if (as_items(b, &f[6], as_text) != 0) return "details that are not a list of texts";
+    if (b->overflow) return "a canonical entry longer than 1 MiB";
+    return NULL;
+}
+
+/* True if the bytes start as a MessagePack array of seven: a packed entry.
+ * A canonical entry starts with a digit, never with 0x97. */
+static int as_is_packed(const char *stored, size_t len) {
+    return len > 0 && (unsigned char)stored[0] == (0x90u | AS_TOP_FIELDS);
+}
+
+static void as_copy(const char *stored, size_t len, char **out, size_t *out_len) {
+    *out = malloc(len + 1);
+    CARBON_ASSERT(*out != NULL);
+    if (len > 0) memcpy(*out, stored, len);
+    (*out)[len] = '\0';
+    *out_len = len;
+}
+
+int audit_stored_canonical(const char *stored, size_t len, char **out, size_t *out_len,
+                           char *why, size_t why_size) {
+    CARBON_ASSERT(stored != NULL || len == 0);
+    CARBON_ASSERT(out != NULL && out_len != NULL && why != NULL && why_size > 0);
+    why[0] = '\0';
+    if (!as_is_packed(stored, len)) {
+        as_copy(stored, len, out, out_len);
+        return 0;
+    }
+    const char *fault = NULL;
+    as_buf_t b = {0};
+    msgpack_unpacked top;
+    msgpack_unpacked_init(&top);
+    size_t off = 0;
+    if (len > AUDIT_ENTRY_BYTES_MAX) fault = "a packed entry longer than 1 MiB";
+    else if (msgpack_unpack_next(&top, stored, len, &off) != MSGPACK_UNPACK_SUCCESS)
+        fault = "not MessagePack";
+    else if (off != len) fault = "bytes after the packed entry";
+    else if (top.data.type != MSGPACK_OBJECT_ARRAY || top.data.via.array.size != AS_TOP_FIELDS)
+        fault = "not an array of seven";
+    else fault = as_entry(&b, top.data.via.array.ptr);
+    msgpack_unpacked_destroy(&top);
+    if (fault != NULL) {
+        free(b.bytes);
+        snprintf(why, why_size, "packed entry: %s", fault);
+        as_copy(stored, len, out, out_len);
+        return -1;
+    }
+    *out = b.bytes;
+    *out_len = b.len;
+    return 0;
+}
