@@ -236,39 +236,24 @@ int audit_read(store_t *st, uint64_t from_seq, size_t limit, audit_entry_t **out
     if (limit == 0) return LEDGER_OK;
     CARBON_ASSERT(limit <= AUDIT_READ_MAX);
     if (from_seq == 0) from_seq = 1;
-    const char **argv = calloc(limit + 2, sizeof *argv);
-    size_t *argvlen = calloc(limit + 2, sizeof *argvlen);
-    char (*seqs)[24] = calloc(limit, sizeof *seqs);
-    if (argv == NULL || argvlen == NULL || seqs == NULL) abort();
-    argv[0] = "HMGET";
-    argv[1] = STORE_KEY_LOG_ENTRIES;
-    for (size_t i = 0; i < limit; i++) {
-        snprintf(seqs[i], sizeof seqs[i], "%" PRIu64, from_seq + i);
-        argv[2 + i] = seqs[i];
-    }
-    for (size_t i = 0; i < limit + 2; i++) argvlen[i] = strlen(argv[i]);
-    redisReply *r = NULL;
-    int rc = store_command(st, (int)limit + 2, argv, argvlen, &r, err, errlen);
-    free(argv);
-    free(argvlen);
-    free(seqs);
-    if (rc != STORE_OK) return LEDGER_ESTORE;
-    audit_entry_t *entries = calloc(limit, sizeof *entries);
-    if (entries == NULL) abort();
+    char **texts = calloc(limit, sizeof *texts);
+    size_t *lens = calloc(limit, sizeof *lens);
+    CARBON_ASSERT(texts != NULL && lens != NULL);
+    int rc = audit_stored_read(st, from_seq, limit, texts, lens, NULL, err, errlen);
+    audit_entry_t *entries = rc == LEDGER_OK ? calloc(limit, sizeof *entries) : NULL;
+    CARBON_ASSERT(rc != LEDGER_OK || entries != NULL);
     size_t k = 0;
     char why[160];
-    for (size_t i = 0; i < r->elements && i < limit; i++) {
-        const redisReply *el = r->element[i];
-        if (el->type != REDIS_REPLY_STRING) continue;
-        char *text = NULL;
-        size_t text_len = 0;
-        (void)audit_stored_canonical(el->str, el->len, &text, &text_len, why, sizeof why);
-        if (audit_entry_parse(from_seq + i, text, text_len, &entries[k], why, sizeof why) != 0)
-            audit_entry_malformed(from_seq + i, text, text_len, &entries[k]);
-        free(text);
+    for (size_t i = 0; rc == LEDGER_OK && i < limit; i++) {
+        if (texts[i] == NULL) continue;
+        if (audit_entry_parse(from_seq + i, texts[i], lens[i], &entries[k], why, sizeof why) != 0)
+            audit_entry_malformed(from_seq + i, texts[i], lens[i], &entries[k]);
         k++;
     }
-    freeReplyObject(r);
+    for (size_t i = 0; i < limit; i++) free(texts[i]);
+    free(texts);
+    free(lens);
+    if (rc != LEDGER_OK) return rc;
     *out = entries;
     *n = k;
     return LEDGER_OK;

@@ -5,7 +5,10 @@
 
 #include "common/carbon_assert.h"
 #include "settlement/audit.h"
+#include "settlement/ledger.h"
+#include "settlement/store_keys.h"
 
+#include <hiredis/hiredis.h>
 #include <inttypes.h>
 #include <msgpack.h>
 #include <stdio.h>
@@ -187,4 +190,57 @@ int audit_stored_canonical(const char *stored, size_t len, char **out, size_t *o
     *out = b.bytes;
     *out_len = b.len;
     return 0;
+}
+
+/* HMGET key with the n sequence numbers from from_seq: the reply, or NULL
+ * with err. */
+static redisReply *as_hmget(store_t *st, const char *key, uint64_t from_seq, size_t n, char *err,
+                            size_t errlen) {
+    const char **argv = calloc(n + 2, sizeof *argv);
+    char (*seqs)[24] = calloc(n, sizeof *seqs);
+    CARBON_ASSERT(argv != NULL && seqs != NULL);
+    argv[0] = "HMGET";
+    argv[1] = key;
+    for (size_t i = 0; i < n; i++) {
+        snprintf(seqs[i], sizeof seqs[i], "%" PRIu64, from_seq + i);
+        argv[2 + i] = seqs[i];
+    }
+    redisReply *r = NULL;
+    int rc = store_command(st, (int)n + 2, argv, NULL, &r, err, errlen);
+    free(argv);
+    free(seqs);
+    if (rc != STORE_OK) return NULL;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != n) {
+        snprintf(err, errlen, "HMGET %s: not an array of %zu", key, n);
+        freeReplyObject(r);
+        return NULL;
+    }
+    return r;
+}
+
+int audit_stored_read(store_t *st, uint64_t from_seq, size_t n, char **out, size_t *lens,
+                      int *damaged, char *err, size_t errlen) {
+    CARBON_ASSERT(st != NULL && out != NULL && lens != NULL && err != NULL);
+    CARBON_ASSERT(from_seq >= 1 && n >= 1 && n <= AUDIT_READ_MAX);
+    redisReply *canonical = as_hmget(st, STORE_KEY_LOG_ENTRIES, from_seq, n, err, errlen);
+    if (canonical == NULL) return LEDGER_ESTORE;
+    redisReply *packed = as_hmget(st, STORE_KEY_LOG_PACKED, from_seq, n, err, errlen);
+    if (packed == NULL) {
+        freeReplyObject(canonical);
+        return LEDGER_ESTORE;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const redisReply *el = canonical->element[i];
+        if (el->type != REDIS_REPLY_STRING) el = packed->element[i];
+        out[i] = NULL;
+        lens[i] = 0;
+        if (damaged != NULL) damaged[i] = 0;
+        if (el->type != REDIS_REPLY_STRING) continue;
+        char why[160];
+        int bad = audit_stored_canonical(el->str, el->len, &out[i], &lens[i], why, sizeof why);
+        if (damaged != NULL) damaged[i] = bad != 0;
+    }
+    freeReplyObject(canonical);
+    freeReplyObject(packed);
+    return LEDGER_OK;
 }

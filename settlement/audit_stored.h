@@ -3,20 +3,26 @@
  *
  * A script appends an entry as a MessagePack array, packed by Redis's own
  * cmsgpack (in C) instead of building the netstrings of carbon-audit/3 in
- * Lua, which cost about 50 us of Redis time per settled transfer and side
- * (issue 16):
+ * Lua, which took about a fifth of the scripts' time (issue 16; README,
+ * "Benchmark"):
  *   [3, seq, time_ms, event, [id, ...], [[origin, meth, vintage, first,
  *    last], ...], [detail, ...]]
- * texts as MessagePack str (or bin), numbers as integers. Everything that
- * reads the log (audit_read, log_tree_entries) turns a stored entry into its
- * canonical carbon-audit/3 bytes here first, so the Merkle leaves, the
- * proofs, the checkpoints and what auditors fetch are those bytes, exactly
- * as before. Entries written by an older gateway are stored canonical, and
- * are taken as they are. */
+ * texts as MessagePack str (or bin), numbers as integers, in the hash
+ * log:packed (settlement/store_keys.h). Everything that reads the log
+ * (audit_read, log_tree_entries) reads it through audit_stored_read, which
+ * turns each entry into its canonical carbon-audit/3 bytes, so the Merkle
+ * leaves, the proofs, the checkpoints and what auditors fetch are those
+ * bytes, exactly as before. Entries written by an older gateway are stored
+ * canonical in log:entries and are taken as they are. An older gateway
+ * does not read log:packed: to it a packed entry is missing, so it
+ * integrates nothing past it instead of hashing packed bytes. */
 #ifndef SETTLEMENT_AUDIT_STORED_H
 #define SETTLEMENT_AUDIT_STORED_H
 
+#include "settlement/store.h"
+
 #include <stddef.h>
+#include <stdint.h>
 
 #define AUDIT_STORED_VERSION 3 /* the first element: the canonical format it stands for */
 
@@ -31,5 +37,15 @@
  * the stored bytes, so that a reader shows the entry as malformed. */
 int audit_stored_canonical(const char *stored, size_t len, char **out, size_t *out_len,
                            char *why, size_t why_size);
+
+/* Reads entries [from_seq, from_seq + n) (1 <= n <= AUDIT_READ_MAX): out[i]
+ * their canonical bytes (malloc'd, NUL after lens[i] bytes; the caller frees
+ * each), or NULL if entry from_seq + i is not stored. An entry in
+ * log:entries is taken first, else the one in log:packed. damaged (NULL or
+ * n flags) gets 1 for a packed entry that is not well-formed: out[i] then
+ * holds its stored bytes (audit_stored_canonical). LEDGER_OK, or
+ * LEDGER_ESTORE with err. */
+int audit_stored_read(store_t *st, uint64_t from_seq, size_t n, char **out, size_t *lens,
+                      int *damaged, char *err, size_t errlen);
 
 #endif

@@ -98,30 +98,19 @@ int log_tree_entries(store_t *st, uint64_t from_seq, size_t n, char **out, size_
                      char *err, size_t errlen) {
     CARBON_ASSERT(st != NULL && out != NULL && lens != NULL);
     CARBON_ASSERT(from_seq >= 1 && n >= 1 && n <= AUDIT_READ_MAX);
-    const char **argv = calloc(n + 2, sizeof *argv);
-    char (*seqs)[24] = calloc(n, sizeof *seqs);
-    CARBON_ASSERT(argv != NULL && seqs != NULL);
-    argv[0] = "HMGET";
-    argv[1] = STORE_KEY_LOG_ENTRIES;
-    for (size_t i = 0; i < n; i++) {
-        snprintf(seqs[i], sizeof seqs[i], "%" PRIu64, from_seq + i);
-        argv[2 + i] = seqs[i];
-    }
-    redisReply *r = NULL;
-    int rc = store_command(st, (int)n + 2, argv, NULL, &r, err, errlen);
-    free(argv);
-    free(seqs);
-    if (rc != STORE_OK) return LEDGER_ESTORE;
-    for (size_t i = 0; i < n; i++) {
-        const redisReply *el = i < r->elements ? r->element[i] : NULL;
+    int *damaged = calloc(n, sizeof *damaged);
+    CARBON_ASSERT(damaged != NULL);
+    int rc = audit_stored_read(st, from_seq, n, out, lens, damaged, err, errlen);
+    for (size_t i = 0; rc == LEDGER_OK && i < n; i++) {
+        if (!damaged[i]) continue;
+        /* a packed entry that does not unpack is no leaf: integration stops
+         * before it rather than hash bytes a later reader may read otherwise */
+        free(out[i]);
         out[i] = NULL;
         lens[i] = 0;
-        if (el == NULL || el->type != REDIS_REPLY_STRING) continue;
-        char why[160];
-        (void)audit_stored_canonical(el->str, el->len, &out[i], &lens[i], why, sizeof why);
     }
-    freeReplyObject(r);
-    return LEDGER_OK;
+    free(damaged);
+    return rc;
 }
 
 int log_tree_lease(store_t *st, const char *token, uint64_t ttl_ms, int *held, char *err,
@@ -499,7 +488,9 @@ static int log_integrate_read(store_t *st, uint64_t old_size, size_t n, char **e
     *got = 0;
     while (*got < n && entries[*got] != NULL) (*got)++;
     if (*got < n)
-        snprintf(err, errlen, "the audit log has no entry %" PRIu64 " below its size", old_size + *got + 1);
+        snprintf(err, errlen,
+                 "the audit log has no entry %" PRIu64 " below its size, or it is packed and does not unpack",
+                 old_size + *got + 1);
     return LEDGER_OK;
 }
 

@@ -3,8 +3,9 @@
  * entries, integrating them into the tree, and proofs from the stored tree.
  *
  * Sequencing is done by the scripts (settlement/scripts/_prelude.lua,
- * function audit): each appends its entry's bytes (format carbon-audit/3,
- * docs/audit-log.md) under the next sequence number, in the same atomic step
+ * function audit): each appends its entry (stored packed,
+ * settlement/audit_stored.h; read as its canonical bytes, format
+ * carbon-audit/3, docs/audit-log.md) under the next sequence number, in the same atomic step
  * as the change it records, and computes no hash. Entry seq s (1-based) is
  * leaf s - 1 of the tree.
  *
@@ -61,8 +62,9 @@ int log_tree_lag(store_t *st, uint64_t *sequenced, uint64_t *tree_size, uint64_t
                  char *err, size_t errlen);
 
 /* Reads the bytes of entries [from_seq, from_seq + n) (n <= AUDIT_READ_MAX):
- * out[k] malloc'd (free each), lens[k] its length; an absent entry gives
- * out[k] NULL. */
+ * out[k] malloc'd (free each), lens[k] its length, the canonical bytes
+ * (audit_stored_read); an absent entry, or a packed one that does not unpack,
+ * gives out[k] NULL. */
 int log_tree_entries(store_t *st, uint64_t from_seq, size_t n, char **out, size_t *lens,
                      char *err, size_t errlen);
 

@@ -85,7 +85,12 @@
  *   peer:refused:SRC:MINUTE string  refusal records kept for SRC in that minute
  *                           (since the epoch; expires after two minutes)
  *   log:size         string entries sequenced: the seq of the newest entry
- *   log:entries      hash   seq -> entry bytes, format carbon-audit/3 (docs/audit-log.md)
+ *   log:entries      hash   seq -> entry bytes, format carbon-audit/3 (docs/audit-log.md),
+ *                           as gateways stored them until 2026-12-01 (and tests that rewrite
+ *                           history); read before log:packed
+ *   log:packed       hash   seq -> the entry packed by cmsgpack, as scripts store it now
+ *                           (settlement/audit_stored.h); a gateway that does not know this key
+ *                           finds the entry missing and integrates nothing past it
  *   log:tree         hash   size, root (hex), time_ms: the integrated tree (log_tree.h)
  *   log:tile:LEVEL/INDEX string the tile's node hashes (settlement/log_tree.h),
  *                           appended to, never rewritten (log_advance)
@@ -180,6 +185,7 @@
 #define STORE_KEY_PEER_REFUSED_PREFIX "cj:peer:refused:"
 #define STORE_KEY_LOG_SIZE "cj:log:size"
 #define STORE_KEY_LOG_ENTRIES "cj:log:entries"
+#define STORE_KEY_LOG_PACKED "cj:log:packed"
 #define STORE_KEY_LOG_TREE "cj:log:tree"
 #define STORE_KEY_LOG_TILE_PREFIX "cj:log:tile:"
 #define STORE_KEY_LOG_TILES_LEGACY "cj:log:tiles"

@@ -16,13 +16,19 @@
 -- Redis's Lua, and the scripts write the same few numbers (now_ms, lengths
 -- of netstrings, counts) over and over: so each distinct number is
 -- formatted once per script call and looked up after that. The table lives
--- only as long as the call (the prelude runs anew with every script).
-local int_texts = {}
+-- only as long as the call (the prelude runs anew with every script), and
+-- holds at most INT_TEXTS_MAX numbers (a script that formats many distinct
+-- serials, serial_index_build, starts it again rather than grow it).
+local INT_TEXTS_MAX = 1024
+local int_texts, int_texts_n = {}, 0
 local function fmt_int(n)
   local text = int_texts[n]
   if text == nil then
     text = string.format('%d', n)
-    if n == n then int_texts[n] = text end -- NaN cannot index a table
+    if n == n then -- NaN cannot index a table
+      if int_texts_n >= INT_TEXTS_MAX then int_texts, int_texts_n = {}, 0 end
+      int_texts[n], int_texts_n = text, int_texts_n + 1
+    end
   end
   return text
 end
@@ -451,8 +457,8 @@ end
 --    last], details]
 -- Every reader turns it into its canonical bytes, format carbon-audit/3
 -- (docs/audit-log.md section 1), before anything else: building those
--- netstrings here in Lua cost about 50 us of Redis time per settled
--- transfer and side. ids and details are lists of texts. No hash here: a
+-- netstrings here in Lua took about a fifth of the scripts' time (README,
+-- Benchmark). ids and details are lists of texts. No hash here: a
 -- gateway integrates the entries into the log's Merkle tree afterwards
 -- (settlement/log_tree.h).
 local AUDIT_STORED_VERSION = 3
@@ -468,17 +474,29 @@ local function audit_texts(list)
   return out
 end
 
+-- n, which must be an integer (cmsgpack packs any other number as a
+-- double, which no reader takes).
+local function audit_int(n)
+  assert(type(n) == 'number' and n % 1 == 0, 'audit: numbers must be integers')
+  return n
+end
+
 local function audit(now_ms, event, ids, blocks, details)
   assert(type(details) == 'table', 'audit details must be a list of texts')
-  local seq = redis.call('INCR', KEY_LOG_SIZE)
-  local packed_blocks = {}
+  assert(type(event) == 'string', 'audit: the event must be a text')
+  audit_int(now_ms)
+  local packed_blocks = {} -- every check before the INCR: no seq without its entry
   for i, b in ipairs(blocks) do
-    assert(b.origin and b.meth, 'audit: a block without its origin or methodology')
-    packed_blocks[i] = { b.origin, b.meth, b.vintage, b.first, b.last }
+    assert(type(b.origin) == 'string' and type(b.meth) == 'string',
+           'audit: a block without its origin or methodology')
+    packed_blocks[i] = { b.origin, b.meth, audit_int(b.vintage), audit_int(b.first),
+                         audit_int(b.last) }
   end
-  redis.call('HSET', KEY_LOG_ENTRIES, fmt_int(seq),
-             cmsgpack.pack({ AUDIT_STORED_VERSION, seq, now_ms, event, audit_texts(ids),
-                            packed_blocks, audit_texts(details) }))
+  local packed_ids, packed_details = audit_texts(ids), audit_texts(details)
+  local seq = redis.call('INCR', KEY_LOG_SIZE)
+  redis.call('HSET', KEY_LOG_PACKED, fmt_int(seq),
+             cmsgpack.pack({ AUDIT_STORED_VERSION, seq, now_ms, event, packed_ids,
+                            packed_blocks, packed_details }))
   return seq
 end
 

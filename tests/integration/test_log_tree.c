@@ -175,7 +175,10 @@ Test(log_tree, the_scripts_compute_no_hash_and_write_format_3, .init = init, .fi
     append_entries(1);
     redisContext *c = redis_connect(g_redis);
     cr_assert_not_null(c);
-    redisReply *r = redisCommand(c, "HGET " STORE_KEY_LOG_ENTRIES " 1");
+    redisReply *r = redisCommand(c, "HEXISTS " STORE_KEY_LOG_ENTRIES " 1");
+    cr_assert_eq(r->integer, 0, "an entry stored where a gateway before packing reads it");
+    freeReplyObject(r);
+    r = redisCommand(c, "HGET " STORE_KEY_LOG_PACKED " 1");
     cr_assert_eq(r->type, REDIS_REPLY_STRING);
     /* stored packed (audit_stored.h): a MessagePack array of 7, version 3, seq 1 */
     cr_assert(r->len > 3 && (unsigned char)r->str[0] == 0x97 && r->str[1] == 3 && r->str[2] == 1,
@@ -190,6 +193,52 @@ Test(log_tree, the_scripts_compute_no_hash_and_write_format_3, .init = init, .fi
     r = redisCommand(c, "EXISTS " STORE_KEY_LOG_TREE);
     cr_assert_eq(r->integer, 0, "a script wrote the tree: only the integrator hashes");
     freeReplyObject(r);
+    redisFree(c);
+}
+
+/* A packed entry that does not unpack is no leaf: integration stops before
+ * it (a later reader might read the bytes otherwise, and the checkpoints
+ * would then disagree with it), and audit_read shows it as malformed; a
+ * canonical entry written in log:entries (a gateway before packing) is
+ * integrated as it is. */
+Test(log_tree, a_damaged_packed_entry_stops_integration_before_it, .init = init, .fini = fini) {
+    append_entries(3);
+    redisContext *c = redis_connect(g_redis);
+    cr_assert_not_null(c);
+    size_t len = 0;
+    char *second = redis_log_entry(c, 2, &len);
+    cr_assert_not_null(second);
+    /* entry 3 damaged: an array of seven whose version is a text */
+    freeReplyObject(redisCommand(c, "HSET " STORE_KEY_LOG_PACKED " 3 %b", "\x97\xa1" "x" "\x01\x01\xa1" "e" "\x90\x90\x90",
+                                 (size_t)10));
+    /* entry 2 as an older gateway stored it: canonical, in log:entries */
+    freeReplyObject(redisCommand(c, "HDEL " STORE_KEY_LOG_PACKED " 2"));
+    freeReplyObject(redisCommand(c, "HSET " STORE_KEY_LOG_ENTRIES " 2 %b", second, len));
+    char err[256] = "";
+    int held = 0;
+    uint64_t advanced = 0;
+    cr_assert_eq(log_tree_lease(g_store, "gw-a", 10000, &held, err, sizeof err), LEDGER_OK, "%s", err);
+    cr_assert_eq(log_tree_integrate(g_store, "gw-a", ledger_now_ms(), &advanced, err, sizeof err), LEDGER_OK,
+                 "%s", err);
+    cr_assert_eq(advanced, 2, "integrated %" PRIu64 ", past a damaged entry", advanced);
+    cr_assert(strstr(err, "no entry 3 below its size, or it is packed and does not unpack") != NULL, "%s", err);
+    err[0] = '\0';
+    audit_entry_t *entries = NULL;
+    size_t n = 0;
+    cr_assert_eq(audit_read(g_store, 1, 3, &entries, &n, err, sizeof err), LEDGER_OK, "%s", err);
+    cr_assert_eq(n, 3);
+    cr_assert_str_eq(entries[1].event, "open");
+    cr_assert_eq(entries[1].entry_len, len);
+    cr_assert(memcmp(entries[1].entry, second, len) == 0);
+    cr_assert_str_eq(entries[2].event, "malformed");
+    for (size_t i = 0; i < n; i++) audit_entry_free(&entries[i]);
+    free(entries);
+    free(second);
+    /* mended (as it was, packed again by a script): integration goes on */
+    freeReplyObject(redisCommand(c, "HDEL " STORE_KEY_LOG_PACKED " 3"));
+    freeReplyObject(redisCommand(c, "DECR " STORE_KEY_LOG_SIZE));
+    append_entries(1);
+    cr_assert_eq(integrate_all("gw-a"), 3);
     redisFree(c);
 }
 

@@ -357,15 +357,18 @@ int redis_delete_log_tree(redisContext *c) {
 
 char *redis_log_entry(redisContext *c, uint64_t seq, size_t *len) {
     assert(c != NULL && len != NULL);
-    redisReply *r = redisCommand(c, "HGET " STORE_KEY_LOG_ENTRIES " %llu", (unsigned long long)seq);
-    if (r == NULL || r->type != REDIS_REPLY_STRING) {
+    static const char *const keys[] = {STORE_KEY_LOG_ENTRIES, STORE_KEY_LOG_PACKED};
+    for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
+        redisReply *r = redisCommand(c, "HGET %s %llu", keys[k], (unsigned long long)seq);
+        if (r != NULL && r->type == REDIS_REPLY_STRING) {
+            char *text = NULL, why[160];
+            (void)audit_stored_canonical(r->str, r->len, &text, len, why, sizeof why);
+            freeReplyObject(r);
+            return text;
+        }
         if (r != NULL) freeReplyObject(r);
-        return NULL;
     }
-    char *text = NULL, why[160];
-    (void)audit_stored_canonical(r->str, r->len, &text, len, why, sizeof why);
-    freeReplyObject(r);
-    return text;
+    return NULL;
 }
 
 int redis_flushall(redis_harness_t *h) {

@@ -78,10 +78,10 @@ int redis_flushall(redis_harness_t *h);
 int redis_delete_log_tree(redisContext *c);
 
 /* The canonical carbon-audit/3 bytes of audit-log entry seq as stored in
- * the Redis of c (settlement/audit_stored.h: scripts store entries packed),
- * malloc'd with a NUL after them, their length in *len; NULL if there is no
- * such entry. A test that rewrites history edits these bytes and stores
- * them back (HSET): readers take canonical bytes as they are. */
+ * the Redis of c (settlement/audit_stored.h: scripts store entries packed in
+ * log:packed), malloc'd with a NUL after them, their length in *len; NULL if
+ * there is no such entry. A test that rewrites history edits these bytes
+ * and stores them in log:entries (HSET), which readers take first. */
 char *redis_log_entry(redisContext *c, uint64_t seq, size_t *len);
 
 /* A new hiredis connection to h (authenticated if h has a password), for
