@@ -239,12 +239,16 @@ int audit_read(store_t *st, uint64_t from_seq, size_t limit, audit_entry_t **out
     char **texts = calloc(limit, sizeof *texts);
     size_t *lens = calloc(limit, sizeof *lens);
     CARBON_ASSERT(texts != NULL && lens != NULL);
-    int rc = audit_stored_read(st, from_seq, limit, texts, lens, NULL, err, errlen);
-    audit_entry_t *entries = rc == LEDGER_OK ? calloc(limit, sizeof *entries) : NULL;
-    CARBON_ASSERT(rc != LEDGER_OK || entries != NULL);
+    if (audit_stored_read(st, from_seq, limit, texts, lens, NULL, err, errlen) != LEDGER_OK) {
+        free(texts); /* nothing in them: audit_stored_read allocates nothing on error */
+        free(lens);
+        return LEDGER_ESTORE;
+    }
+    audit_entry_t *entries = calloc(limit, sizeof *entries);
+    CARBON_ASSERT(entries != NULL);
     size_t k = 0;
     char why[160];
-    for (size_t i = 0; rc == LEDGER_OK && i < limit; i++) {
+    for (size_t i = 0; i < limit; i++) {
         if (texts[i] == NULL) continue;
         if (audit_entry_parse(from_seq + i, texts[i], lens[i], &entries[k], why, sizeof why) != 0)
             audit_entry_malformed(from_seq + i, texts[i], lens[i], &entries[k]);
@@ -253,7 +257,6 @@ int audit_read(store_t *st, uint64_t from_seq, size_t limit, audit_entry_t **out
     for (size_t i = 0; i < limit; i++) free(texts[i]);
     free(texts);
     free(lens);
-    if (rc != LEDGER_OK) return rc;
     *out = entries;
     *n = k;
     return LEDGER_OK;

@@ -44,7 +44,8 @@ int audit_stored_canonical(const char *stored, size_t len, char **out, size_t *o
  * log:entries is taken first, else the one in log:packed. damaged (NULL or
  * n flags) gets 1 for a packed entry that is not well-formed: out[i] then
  * holds its stored bytes (audit_stored_canonical). LEDGER_OK, or
- * LEDGER_ESTORE with err. */
+ * LEDGER_ESTORE with err; on error nothing is allocated and out, lens and
+ * damaged are left as they were. */
 int audit_stored_read(store_t *st, uint64_t from_seq, size_t n, char **out, size_t *lens,
                       int *damaged, char *err, size_t errlen);
 

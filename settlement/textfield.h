@@ -7,8 +7,10 @@
  * a reader never searches for a separator inside it. Every text has exactly
  * one encoding, so equal texts give equal records and equal hashes.
  *
- * The Lua scripts use the same encoding (text_field, text_fields_decode in
- * settlement/scripts/_prelude.lua); tests check that both agree. */
+ * No gateway script writes this encoding: audit entries are stored packed
+ * and turned into it by settlement/audit_stored.c. The Lua version of it
+ * lives in tests/support/scripts/textfield_test.lua, and test_free_text
+ * checks that both agree. */
 #ifndef SETTLEMENT_TEXTFIELD_H
 #define SETTLEMENT_TEXTFIELD_H
 
