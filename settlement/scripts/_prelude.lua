@@ -418,6 +418,108 @@ local function hincr(key, field, delta)
   redis.call('HINCRBY', key, field, fmt_int(delta))
 end
 
+-- Writes made at the end of a batch (issue 16). Inside with_later, a batch
+-- script gathers its writes to the keys every leg shares (the sets of legs,
+-- the change feed, the audit log) and makes them when the batch is done:
+-- one command per key and batch instead of one per leg, most of what the
+-- Lua side of redis.call costs. Outside with_later each write is made at
+-- once, as before. Rules for a script that defers:
+--   * every write to a deferred key goes through later (or later_count,
+--     later_hincr_floor) while with_later runs, so the writes to one key
+--     keep their order: a command other than the pending one first makes
+--     what is pending;
+--   * it never reads a key it has writes pending on.
+-- with_later makes the pending writes also when the batch raises an
+-- error, then raises it again: the legs done before the error keep their
+-- entries and their places in the sets, as they did when each write was
+-- made at once.
+local LATER_ARGS_MAX = 1000 -- arguments per command at most (the Lua C stack)
+local later_on = false
+local later_keys, later_ops = {}, {} -- keys in first-write order; key -> {cmd, args}
+local later_counts, later_floors = {}, {} -- key -> value; key -> {field -> delta}
+
+local function later_make(key)
+  local op = later_ops[key]
+  if op == nil then return end
+  later_ops[key] = nil
+  if #op.args > 0 then redis.call(op.cmd, key, unpack(op.args)) end
+end
+
+-- Writes cmd key args... at the end of the batch (at once outside with_later).
+local function later(cmd, key, ...)
+  if not later_on then return redis.call(cmd, key, ...) end
+  local op = later_ops[key]
+  if op ~= nil and (op.cmd ~= cmd or #op.args >= LATER_ARGS_MAX) then
+    later_make(key)
+    op = nil
+  end
+  if op == nil then
+    op = { cmd = cmd, args = {} }
+    later_ops[key] = op
+    later_keys[#later_keys + 1] = key
+  end
+  local args = op.args
+  for i = 1, select('#', ...) do args[#args + 1] = select(i, ...) end
+end
+
+-- cmd key args... at once, after what is pending on key: for a write that
+-- cannot be merged with others (LREM, or one whose reply is needed).
+local function later_call(cmd, key, ...)
+  later_make(key)
+  return redis.call(cmd, key, ...)
+end
+
+-- INCR key (a counter no one else writes during the script): the new value,
+-- stored at the end of the batch inside with_later.
+local function later_count(key)
+  if not later_on then return redis.call('INCR', key) end
+  local n = later_counts[key]
+  if n == nil then
+    local stored = redis.call('GET', key)
+    n = stored and tonumber(stored) or 0
+    assert(n ~= nil and n % 1 == 0, 'later_count: ' .. key .. ' is not a counter')
+  end
+  later_counts[key] = n + 1
+  return n + 1
+end
+
+-- HINCRBY key field delta (delta <= 0), kept at least 0: the deltas of a
+-- batch are added and made once at its end (a sum of decrements floored
+-- once is what flooring after each gives).
+local function later_hincr_floor(key, field, delta)
+  assert(delta <= 0, 'later_hincr_floor takes decrements')
+  if not later_on then
+    if redis.call('HINCRBY', key, field, fmt_int(delta)) < 0 then redis.call('HSET', key, field, '0') end
+    return
+  end
+  local fields = later_floors[key]
+  if fields == nil then fields = {} later_floors[key] = fields end
+  fields[field] = (fields[field] or 0) + delta
+end
+
+local function later_flush()
+  for _, key in ipairs(later_keys) do later_make(key) end
+  for key, n in pairs(later_counts) do redis.call('SET', key, fmt_int(n)) end
+  for key, fields in pairs(later_floors) do
+    for field, delta in pairs(fields) do
+      if redis.call('HINCRBY', key, field, fmt_int(delta)) < 0 then redis.call('HSET', key, field, '0') end
+    end
+  end
+  later_keys, later_ops, later_counts, later_floors = {}, {}, {}, {}
+end
+
+-- Runs f (a batch's legs) with the writes it defers made at its end, also
+-- when f raises an error (raised again after them). Returns what f returns.
+local function with_later(f)
+  assert(not later_on, 'with_later does not nest')
+  later_on = true
+  local ok, result = pcall(f)
+  later_on = false
+  later_flush()
+  if not ok then error(result, 0) end
+  return result
+end
+
 -- Appends one entry to the region's audit log, in the same script as the
 -- change it records, under the next sequence number. Stored packed by
 -- Redis's cmsgpack (C), as settlement/audit_stored.h describes:
@@ -461,16 +563,16 @@ local function audit(now_ms, event, ids, blocks, details)
                          audit_int(b.last) }
   end
   local packed_ids, packed_details = audit_texts(ids), audit_texts(details)
-  local seq = redis.call('INCR', KEY_LOG_SIZE)
-  redis.call('HSET', KEY_LOG_PACKED, fmt_int(seq),
+  local seq = later_count(KEY_LOG_SIZE)
+  later('HSET', KEY_LOG_PACKED, fmt_int(seq),
              cmsgpack.pack({ AUDIT_STORED_VERSION, seq, now_ms, event, packed_ids,
                             packed_blocks, packed_details }))
   return seq
 end
 
 local function feed_add(kind, tid)
-  local cursor = redis.call('INCR', KEY_FEED_SEQ)
-  redis.call('ZADD', KEY_FEED, cursor, kind .. ':' .. tid)
+  local cursor = later_count(KEY_FEED_SEQ)
+  later('ZADD', KEY_FEED, fmt_int(cursor), kind .. ':' .. tid)
   return cursor
 end
 
@@ -492,7 +594,7 @@ local function use_report_add(id, kind, blocks, purpose, now_ms)
     redis.call('HSET', KEY_REPORT_OUT_PREFIX .. origin .. ':' .. id .. KEY_REPORT_OUT_SUFFIX,
                'kind', kind, 'purpose', purpose, 'blocks', blocks_text(by[origin]),
                'created_ms', fmt_int(now_ms), 'tries', '0', 'last_reason', '')
-    redis.call('ZADD', KEY_REPORTS_OUT_PREFIX .. origin, fmt_int(now_ms), id)
+    later('ZADD', KEY_REPORTS_OUT_PREFIX .. origin, fmt_int(now_ms), id)
     audit(now_ms, 'use-report', { id, origin }, by[origin], { kind, purpose })
   end
 end
@@ -506,7 +608,7 @@ local function use_report_drop(id, blocks)
     if b.origin ~= home then
       redis.call('HDEL', KEY_REPORT_OUT_PREFIX .. b.origin .. ':' .. id .. KEY_REPORT_OUT_SUFFIX,
                  'kind', 'purpose', 'blocks', 'created_ms', 'tries', 'last_reason')
-      redis.call('ZREM', KEY_REPORTS_OUT_PREFIX .. b.origin, id)
+      later('ZREM', KEY_REPORTS_OUT_PREFIX .. b.origin, id)
     end
   end
 end

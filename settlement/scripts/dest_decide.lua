@@ -85,8 +85,8 @@ end
 local function origin_deny(tid, key, leg, x)
   if leg[8] == 'ORIGIN_DENIED' then return 'M' end
   if leg[2] == 'PREPARED' then
-    redis.call('ZREM', KEY_LEGS_PREPARED, tid)
-    redis.call('ZREM', KEY_LEGS_PREPARED_PREFIX .. source, tid)
+    later('ZREM', KEY_LEGS_PREPARED, tid)
+    later('ZREM', KEY_LEGS_PREPARED_PREFIX .. source, tid)
   end
   redis.call('ZREM', KEY_LEGS_HEURISTIC, tid)
   redis.call('ZADD', KEY_LEGS_MIXED, now_ms, tid)
@@ -115,7 +115,7 @@ local function heuristic_take_back(tid, account, head, tail)
     if account_holds(account, b) == 0 then return 0 end
   end
   for _, b in ipairs(head) do account_remove_block(account, b) end
-  for _, b in ipairs(tail) do redis.call('LREM', KEY_CANCELLED, 1, tid .. '|' .. block_text(b)) end
+  for _, b in ipairs(tail) do later_call('LREM', KEY_CANCELLED, 1, tid .. '|' .. block_text(b)) end
   use_report_drop(tid, tail) -- the cancellation's report, never to be applied
   -- the region no longer holds these serials (the serial index, above)
   for _, b in ipairs(head) do serial_index_remove(b.origin, b.first, b.last) end
@@ -139,7 +139,7 @@ local function heuristic_settle(tid, key, leg, decision, confirm)
   local outcome, moved = 'AGREED', {}
   if decision ~= forced and forced == 'A' then
     for _, b in ipairs(head) do account_add_block(account, b) end
-    for _, b in ipairs(tail) do redis.call('RPUSH', KEY_CANCELLED, tid .. '|' .. block_text(b)) end
+    for _, b in ipairs(tail) do later('RPUSH', KEY_CANCELLED, tid .. '|' .. block_text(b)) end
     use_report_add(tid, 'cancelled', tail, '', now_ms) -- other regions' serials: to their origin
     -- held here again (the forced ABORT's drop took them out of the index)
     for _, b in ipairs(both) do serial_index_add(b.origin, b.first, b.last) end
@@ -178,11 +178,9 @@ local function origin_decide(tid, key, leg, decision, resolved)
   local blocks = blocks_parse(leg[4])
   local dest = split(leg[3] or '', '/')[1] or ''
   for _, b in ipairs(blocks) do origin_unlock(b.first, b.last, source, tid) end
-  redis.call('ZREM', KEY_LEGS_PREPARED, tid)
-  redis.call('ZREM', KEY_LEGS_PREPARED_PREFIX .. source, tid)
-  if redis.call('HINCRBY', KEY_PEER_INFLIGHT, source, -1) < 0 then
-    redis.call('HSET', KEY_PEER_INFLIGHT, source, '0')
-  end
+  later('ZREM', KEY_LEGS_PREPARED, tid)
+  later('ZREM', KEY_LEGS_PREPARED_PREFIX .. source, tid)
+  later_hincr_floor(KEY_PEER_INFLIGHT, source, -1)
   if decision == 'C' then
     for _, b in ipairs(blocks) do
       if not origin_map_move(b.first, b.last, source, dest, 'at') then
@@ -202,7 +200,47 @@ end
 local out = {}
 local dropped_ids = {}
 local resolutions = {}
-for i = 0, n - 1 do
+-- A leg PREPARED here from source (leg: the HMGET below) that may be
+-- decided now: COMMIT credits the account (and cancels the discount), ABORT
+-- drops the pending credit. Returns the answer letter.
+local function prepared_decide(tid, key, leg, decision, resolved, why)
+  if leg[8] == 'ORIGIN_DENIED' then -- the source and the origin agree now
+    redis.call('ZREM', KEY_LEGS_MIXED, tid)
+    redis.call('HDEL', key, 'heuristic_outcome')
+  end
+  if resolved ~= '' then
+    resolutions[#resolutions + 1] = { tid = tid, details = { decision, resolved, why } }
+    redis.call('HSET', key, 'heuristic', decision, 'heuristic_ms', fmt_int(now_ms))
+    redis.call('ZADD', KEY_LEGS_HEURISTIC, now_ms, tid)
+  end
+  local credited_g = num(leg[5])
+  hincr(acct_info_key(leg[3]), 'pending_g', -credited_g)
+  later('ZREM', KEY_LEGS_PREPARED, tid)
+  later('ZREM', KEY_LEGS_PREPARED_PREFIX .. source, tid)
+  later_hincr_floor(KEY_PEER_INFLIGHT, source, -1)
+  if decision == 'C' then
+    local blocks = blocks_parse(leg[4])
+    origin_follow(blocks, source, home_region())
+    local head, tail = blocks_split(blocks, credited_g)
+    for _, b in ipairs(head) do account_add_block(leg[3], b) end
+    for _, b in ipairs(tail) do later('RPUSH', KEY_CANCELLED, tid .. '|' .. block_text(b)) end
+    audit(now_ms, 'apply', { tid, leg[3] }, head, { source })
+    if #tail > 0 then audit(now_ms, 'cancel', { tid, leg[3] }, tail, { source }) end
+    use_report_add(tid, 'cancelled', tail, '', now_ms) -- other regions' serials: to their origin
+    local cursor = feed_add('A', tid)
+    redis.call('HSET', key, 'state', 'COMMITTED', 'decided_ms', fmt_int(now_ms),
+               'cursor', fmt_int(cursor), 'resolved_by', resolved, 'resolve_reason', why)
+    return 'C'
+  else
+    for _, b in ipairs(blocks_parse(leg[4])) do serial_index_remove(b.origin, b.first, b.last) end
+    redis.call('HSET', key, 'state', 'ABORTED', 'reason', 'ABORTED_BY_SOURCE',
+               'decided_ms', fmt_int(now_ms), 'resolved_by', resolved, 'resolve_reason', why)
+    dropped_ids[#dropped_ids + 1] = tid
+    return 'A'
+  end
+end
+
+local function decide_one(i)
   local tid, decision = ARGV[4 + i * 5], ARGV[5 + i * 5]
   local resolved, why, confirm = ARGV[6 + i * 5], ARGV[7 + i * 5], ARGV[8 + i * 5]
   local key = leg_key(tid)
@@ -227,42 +265,7 @@ for i = 0, n - 1 do
   elseif gate ~= nil then
     out[#out + 1] = gate -- waiting for, or denied by, the serials' origin
   elseif leg[2] == 'PREPARED' then
-    if leg[8] == 'ORIGIN_DENIED' then -- the source and the origin agree now
-      redis.call('ZREM', KEY_LEGS_MIXED, tid)
-      redis.call('HDEL', key, 'heuristic_outcome')
-    end
-    if resolved ~= '' then
-      resolutions[#resolutions + 1] = { tid = tid, details = { decision, resolved, why } }
-      redis.call('HSET', key, 'heuristic', decision, 'heuristic_ms', fmt_int(now_ms))
-      redis.call('ZADD', KEY_LEGS_HEURISTIC, now_ms, tid)
-    end
-    local credited_g = num(leg[5])
-    hincr(acct_info_key(leg[3]), 'pending_g', -credited_g)
-    redis.call('ZREM', KEY_LEGS_PREPARED, tid)
-    redis.call('ZREM', KEY_LEGS_PREPARED_PREFIX .. source, tid)
-    if redis.call('HINCRBY', KEY_PEER_INFLIGHT, source, -1) < 0 then
-      redis.call('HSET', KEY_PEER_INFLIGHT, source, '0')
-    end
-    if decision == 'C' then
-      local blocks = blocks_parse(leg[4])
-      origin_follow(blocks, source, home_region())
-      local head, tail = blocks_split(blocks, credited_g)
-      for _, b in ipairs(head) do account_add_block(leg[3], b) end
-      for _, b in ipairs(tail) do redis.call('RPUSH', KEY_CANCELLED, tid .. '|' .. block_text(b)) end
-      audit(now_ms, 'apply', { tid, leg[3] }, head, { source })
-      if #tail > 0 then audit(now_ms, 'cancel', { tid, leg[3] }, tail, { source }) end
-      use_report_add(tid, 'cancelled', tail, '', now_ms) -- other regions' serials: to their origin
-      local cursor = feed_add('A', tid)
-      redis.call('HSET', key, 'state', 'COMMITTED', 'decided_ms', fmt_int(now_ms),
-                 'cursor', fmt_int(cursor), 'resolved_by', resolved, 'resolve_reason', why)
-      out[#out + 1] = 'C'
-    else
-      for _, b in ipairs(blocks_parse(leg[4])) do serial_index_remove(b.origin, b.first, b.last) end
-      redis.call('HSET', key, 'state', 'ABORTED', 'reason', 'ABORTED_BY_SOURCE',
-                 'decided_ms', fmt_int(now_ms), 'resolved_by', resolved, 'resolve_reason', why)
-      dropped_ids[#dropped_ids + 1] = tid
-      out[#out + 1] = 'A'
-    end
+    out[#out + 1] = prepared_decide(tid, key, leg, decision, resolved, why)
   elseif leg[7] and not leg[8] and resolved == '' then
     out[#out + 1] = heuristic_settle(tid, key, leg, decision, confirm)
   elseif leg[8] == 'ORIGIN_DENIED' and decision == 'C' then
@@ -285,6 +288,13 @@ for i = 0, n - 1 do
     out[#out + 1] = 'A'
   end
 end
-if #dropped_ids > 0 then audit(now_ms, 'drop', dropped_ids, {}, { source }) end
-for _, r in ipairs(resolutions) do audit(now_ms, 'resolve', { r.tid }, {}, r.details) end
-return out
+-- The sets of prepared legs, the peer's count of legs in flight, the
+-- cancelled blocks, the use reports' queues, the feed and the audit log are
+-- written at the end of the batch (with_later, _prelude.lua); decide_one
+-- reads none of them.
+return with_later(function()
+  for i = 0, n - 1 do decide_one(i) end
+  if #dropped_ids > 0 then audit(now_ms, 'drop', dropped_ids, {}, { source }) end
+  for _, r in ipairs(resolutions) do audit(now_ms, 'resolve', { r.tid }, {}, r.details) end
+  return out
+end)

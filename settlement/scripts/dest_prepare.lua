@@ -80,7 +80,7 @@ local function inflow_detail(credited_g)
          ' g on UTC day ' .. inflow_day .. ', asked ' .. credited_g .. ' g'
 end
 
-for i = 0, n - 1 do
+local function prepare_one(i)
   local base = 5 + i * 11
   local tid, from, to_id, btext = ARGV[base], ARGV[base + 1], ARGV[base + 2], ARGV[base + 3]
   local debited_g, credited_g, discount_g = ARGV[base + 4], ARGV[base + 5], ARGV[base + 6]
@@ -121,11 +121,11 @@ for i = 0, n - 1 do
                  'dest_meth', dest_meth, 'digests', digests, 'expiry_ms', fmt_int(expiry_ms),
                  'created_ms', fmt_int(now_ms), 'decided_ms', '0', 'batch_seq', batch_seq)
       inflight = inflight + 1
-      redis.call('HSET', KEY_PEER_INFLIGHT, source, fmt_int(inflight))
-      if inflow_max > 0 then inflow = inflow + num(credited_g) redis.call('HSET', inflow_key, inflow_day, fmt_int(inflow)) end
+      later('HSET', KEY_PEER_INFLIGHT, source, fmt_int(inflight))
+      if inflow_max > 0 then inflow = inflow + num(credited_g) later('HSET', inflow_key, inflow_day, fmt_int(inflow)) end
       hincr(acct_info_key(to_id), 'pending_g', num(credited_g))
-      redis.call('ZADD', KEY_LEGS_PREPARED, expiry_ms, tid)
-      redis.call('ZADD', KEY_LEGS_PREPARED_PREFIX .. source, expiry_ms, tid)
+      later('ZADD', KEY_LEGS_PREPARED, fmt_int(expiry_ms), tid)
+      later('ZADD', KEY_LEGS_PREPARED_PREFIX .. source, fmt_int(expiry_ms), tid)
       audit(now_ms, 'prepare', { tid, to_id, from }, blocks,
             { source, batch_seq, credited_g })
       vote(true, '')
@@ -144,6 +144,13 @@ for i = 0, n - 1 do
     end
   end
 end
+-- The sets of legs, the peer's count of legs in flight, its daily inflow
+-- and the audit log are written at the end of the legs (with_later,
+-- _prelude.lua); prepare_one reads none of them (both counts were read
+-- above and are kept here).
+with_later(function()
+  for i = 0, n - 1 do prepare_one(i) end
+end)
 -- The batch is recorded (for Reconcile) once, and only if a leg of it was
 -- voted yes: a batch refused whole leaves nothing.
 local any_yes = false

@@ -12,7 +12,7 @@
 -- Returns the number of legs newly done.
 local now_ms, peer, n = num(ARGV[1]), ARGV[2], num(ARGV[3])
 local ids, by_origin = {}, {}
-for i = 1, n do
+local function ack_one(i)
   local tid = ARGV[3 + i]
   local key = leg_key(tid)
   local leg = redis.call('HMGET', key, 'role', 'state', 'acked', 'peer', 'origins_unacked',
@@ -27,7 +27,7 @@ for i = 1, n do
     if who == dest then
       if not dest_acked then
         dest_acked, changed = true, true
-        redis.call('ZREM', KEY_LEGS_UNACKED_PREFIX .. dest, tid)
+        later('ZREM', KEY_LEGS_UNACKED_PREFIX .. dest, tid)
       end
     else
       local left = {}
@@ -36,13 +36,13 @@ for i = 1, n do
       end
       if changed then
         pending = left
-        redis.call('ZREM', KEY_LEGS_UNACKED_PREFIX .. who, tid)
+        later('ZREM', KEY_LEGS_UNACKED_PREFIX .. who, tid)
         by_origin[#by_origin + 1] = tid
       end
     end
     if changed and dest_acked and #pending == 0 then
       redis.call('HSET', key, 'acked', '1', 'dest_acked', '1', 'origins_unacked', '')
-      redis.call('ZREM', KEY_LEGS_OPEN, tid)
+      later('ZREM', KEY_LEGS_OPEN, tid)
       ids[#ids + 1] = tid
     elseif changed then
       redis.call('HSET', key, 'dest_acked', dest_acked and '1' or '0',
@@ -50,6 +50,11 @@ for i = 1, n do
     end
   end
 end
-if #by_origin > 0 then audit(now_ms, 'origin-acked', by_origin, {}, { peer }) end
-if #ids > 0 then audit(now_ms, 'acked', ids, {}, {}) end
-return #ids
+-- The sets of legs and the audit log are written at the end (with_later,
+-- _prelude.lua); ack_one reads neither.
+return with_later(function()
+  for i = 1, n do ack_one(i) end
+  if #by_origin > 0 then audit(now_ms, 'origin-acked', by_origin, {}, { peer }) end
+  if #ids > 0 then audit(now_ms, 'acked', ids, {}, {}) end
+  return #ids
+end)

@@ -32,9 +32,9 @@ local function origins_record(key, tid, blocks, dest)
   if #list == 0 then return end
   local text = table.concat(list, ',')
   redis.call('HSET', key, 'origins', text, 'origins_unacked', text)
-  for _, x in ipairs(list) do redis.call('ZADD', KEY_LEGS_UNACKED_PREFIX .. x, now_ms, tid) end
+  for _, x in ipairs(list) do later('ZADD', KEY_LEGS_UNACKED_PREFIX .. x, fmt_int(now_ms), tid) end
 end
-for i = 0, n - 1 do
+local function decide_one(i)
   local tid, decision, reason, only_expired = ARGV[3 + i * 5], ARGV[4 + i * 5], ARGV[5 + i * 5],
                                                ARGV[6 + i * 5]
   local detail = ARGV[7 + i * 5]
@@ -60,8 +60,8 @@ for i = 0, n - 1 do
   else
     local blocks = blocks_parse(leg[6])
     hincr(acct_info_key(leg[5]), 'held_g', -num(leg[7]))
-    redis.call('ZREM', KEY_LEGS_HELD_PREFIX .. leg[9], tid)
-    redis.call('ZADD', KEY_LEGS_UNACKED_PREFIX .. leg[9], now_ms, tid)
+    later('ZREM', KEY_LEGS_HELD_PREFIX .. leg[9], tid)
+    later('ZADD', KEY_LEGS_UNACKED_PREFIX .. leg[9], fmt_int(now_ms), tid)
     origins_record(key, tid, blocks, leg[9])
     if decision == 'C' then
       local home = home_region()
@@ -88,4 +88,9 @@ for i = 0, n - 1 do
     end
   end
 end
-return out
+-- The sets of legs and the audit log are written at the end of the batch
+-- (with_later, _prelude.lua); decide_one reads neither.
+return with_later(function()
+  for i = 0, n - 1 do decide_one(i) end
+  return out
+end)

@@ -41,8 +41,8 @@ local function hold_one(base)
              'dst_digest', arg(17), 'created_ms', fmt_int(now_ms), 'expiry_ms', fmt_int(expiry_ms),
              'decided_ms', '0', 'acked', '0', 'blocks', text, 'cursor', fmt_int(cursor))
   hincr(acct_info_key(from_id), 'held_g', debited_g)
-  redis.call('ZADD', KEY_LEGS_OPEN, expiry_ms, tid)
-  redis.call('ZADD', KEY_LEGS_HELD_PREFIX .. arg(5), expiry_ms, tid)
+  later('ZADD', KEY_LEGS_OPEN, fmt_int(expiry_ms), tid)
+  later('ZADD', KEY_LEGS_HELD_PREFIX .. arg(5), fmt_int(expiry_ms), tid)
   audit(now_ms, 'hold', { tid, from_id, arg(4) }, taken, {})
   return { 'OK', 'HELD', '', text }
 end
@@ -51,6 +51,10 @@ local n = num(ARGV[1])
 if n < 1 or #ARGV ~= 1 + n * HOLD_ARGS then
   return redis.error_reply('transfer_hold: ' .. #ARGV .. ' arguments for ' .. fmt_int(n) .. ' holds')
 end
-local out = {}
-for i = 1, n do out[i] = hold_one(1 + (i - 1) * HOLD_ARGS) end
-return out
+-- The sets of legs, the feed and the audit log are written at the end of
+-- the batch (with_later, _prelude.lua); hold_one reads none of them.
+return with_later(function()
+  local out = {}
+  for i = 1, n do out[i] = hold_one(1 + (i - 1) * HOLD_ARGS) end
+  return out
+end)
