@@ -62,7 +62,9 @@
 # per-script split is taken from the entries kept and scaled to the EVALSHA
 # time of INFO commandstats, and .slowlog_full says so); to experiment,
 # BENCH_WORKERS and BENCH_BATCH_WINDOW_MS override the gateways' workers and
-# batch_window_ms (deploy/local/gateway.ini.in).
+# batch_window_ms (deploy/local/gateway.ini.in); BENCH_MONITOR=1 keeps what
+# each Redis received, from its start, in RUN_DIR/REGION.monitor (`redis-cli
+# MONITOR`; it slows Redis down: for scripts/run-replay.sh, not for figures).
 set -euo pipefail
 
 JJJ_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -92,7 +94,7 @@ if [ -n "$BASELINE" ] && ! jq -e 'type == "array"' "$BASELINE" >/dev/null 2>&1; 
     exit 2
 fi
 
-declare -A GW_PORT REDIS_PORT METRICS_PORT GW_PID REDIS_PID
+declare -A GW_PORT REDIS_PORT METRICS_PORT GW_PID REDIS_PID MONITOR_PID
 
 stop_all() {
     local r pid
@@ -115,6 +117,13 @@ stop_all() {
         for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
         kill -KILL "$pid" 2>/dev/null || true
         REDIS_PID[$r]=""
+    done
+    for r in "${REGIONS[@]}"; do
+        pid="${MONITOR_PID[$r]:-}"
+        [ -n "$pid" ] || continue
+        kill -TERM "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+        MONITOR_PID[$r]=""
     done
 }
 trap 'stop_all' EXIT
@@ -147,6 +156,10 @@ start_federation() {
             --dir "$dir/redis" --pidfile "$dir/redis.pid" --logfile "$dir/redis.log"
         for _ in $(seq 1 50); do [ -s "$dir/redis.pid" ] && break; sleep 0.1; done
         REDIS_PID[$r]="$(cat "$dir/redis.pid")"
+        if [ "${BENCH_MONITOR:-0}" = 1 ]; then
+            redis-cli -p "${REDIS_PORT[$r]}" MONITOR >"$RUN_DIR/$r.monitor" 2>/dev/null &
+            MONITOR_PID[$r]=$!
+        fi
         local peers="" audit_keys=""
         for o in "${REGIONS[@]}"; do
             [ "$o" = "$r" ] && continue
@@ -412,7 +425,7 @@ scale_points() {
 main() {
     jjj_install $JJJ_PACKAGES_RUN curl jq gnuplot-nox
     jjj_log "building a Release tree into $BUILD_DIR/ ..."
-    JJJ_BUILD_TARGETS="gatewayd gwctl loadgen script_shas fragmented_hold bulk_accounts" jjj_build "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release \
+    JJJ_BUILD_TARGETS="gatewayd gwctl loadgen script_shas fragmented_hold bulk_accounts replay_monitor" jjj_build "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release \
         -DSANITIZE=OFF -DBUILD_TESTING=OFF -DBUILD_BENCH=ON "-DCMAKE_C_FLAGS_RELEASE=-O2 -g"
     start_federation
     "$GW_BIN/script_shas" 127.0.0.1 "${REDIS_PORT[CN-TJ]}" >"$RUN_DIR/script_shas.json" \
