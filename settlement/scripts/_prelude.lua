@@ -448,6 +448,8 @@ end
 -- Writes cmd key args... at the end of the batch (at once outside with_later).
 local function later(cmd, key, ...)
   if not later_on then return redis.call(cmd, key, ...) end
+  -- (the message is built only on failure: this runs for every deferred write)
+  if later_counts[key] ~= nil or later_floors[key] ~= nil then error('later: ' .. key .. ' is deferred otherwise') end
   local op = later_ops[key]
   if op ~= nil and (op.cmd ~= cmd or #op.args >= LATER_ARGS_MAX) then
     later_make(key)
@@ -473,11 +475,15 @@ end
 -- stored at the end of the batch inside with_later.
 local function later_count(key)
   if not later_on then return redis.call('INCR', key) end
+  if later_ops[key] ~= nil or later_floors[key] ~= nil then error('later_count: ' .. key .. ' is deferred otherwise') end
   local n = later_counts[key]
   if n == nil then
     local stored = redis.call('GET', key)
-    n = stored and tonumber(stored) or 0
-    assert(n ~= nil and n % 1 == 0, 'later_count: ' .. key .. ' is not a counter')
+    n = 0
+    if stored then -- what INCR takes: a decimal integer, nothing else
+      if string.find(stored, '^-?%d+$') == nil or #stored > 16 then error('later_count: ' .. key .. ' is not a counter') end
+      n = tonumber(stored)
+    end
   end
   later_counts[key] = n + 1
   return n + 1
@@ -492,20 +498,27 @@ local function later_hincr_floor(key, field, delta)
     if redis.call('HINCRBY', key, field, fmt_int(delta)) < 0 then redis.call('HSET', key, field, '0') end
     return
   end
+  if later_ops[key] ~= nil or later_counts[key] ~= nil then
+    error('later_hincr_floor: ' .. key .. ' is deferred otherwise')
+  end
   local fields = later_floors[key]
   if fields == nil then fields = {} later_floors[key] = fields end
   fields[field] = (fields[field] or 0) + delta
 end
 
+-- The counters first: should a later command fail, the numbers handed out
+-- are skipped, never handed out again.
 local function later_flush()
-  for _, key in ipairs(later_keys) do later_make(key) end
-  for key, n in pairs(later_counts) do redis.call('SET', key, fmt_int(n)) end
-  for key, fields in pairs(later_floors) do
+  local keys, counts, floors = later_keys, later_counts, later_floors
+  later_keys, later_counts, later_floors = {}, {}, {}
+  for key, n in pairs(counts) do redis.call('SET', key, fmt_int(n)) end
+  for _, key in ipairs(keys) do later_make(key) end
+  later_ops = {}
+  for key, fields in pairs(floors) do
     for field, delta in pairs(fields) do
       if redis.call('HINCRBY', key, field, fmt_int(delta)) < 0 then redis.call('HSET', key, field, '0') end
     end
   end
-  later_keys, later_ops, later_counts, later_floors = {}, {}, {}, {}
 end
 
 -- Runs f (a batch's legs) with the writes it defers made at its end, also
@@ -515,9 +528,12 @@ local function with_later(f)
   later_on = true
   local ok, result = pcall(f)
   later_on = false
-  later_flush()
-  if not ok then error(result, 0) end
-  return result
+  if ok then
+    later_flush()
+    return result
+  end
+  pcall(later_flush) -- what it can; the batch's own error is the one raised
+  error(result, 0)
 end
 
 -- Appends one entry to the region's audit log, in the same script as the

@@ -8,6 +8,7 @@
  *
  * A real redis-server runs tests/support/scripts/later_test.lua, which is
  * the settlement prelude and a few lines; the state is read back directly. */
+#include "common/carbon_assert.h"
 #include "settlement/audit.h"
 #include "settlement/ledger.h"
 #include "settlement/store.h"
@@ -67,6 +68,7 @@ static long long redis_int(const char *fmt, const char *key) {
 
 /* The members of the set (in score order) or the list, joined by ','. */
 static void redis_members(const char *cmd, const char *key, char *out, size_t size) {
+    CARBON_ASSERT(size >= 1);
     redisReply *r = redisCommand(g_conn, "%s %s 0 -1", cmd, key);
     cr_assert(r != NULL && r->type == REDIS_REPLY_ARRAY);
     size_t used = 0;
@@ -161,4 +163,55 @@ Test(later_writes, nesting_is_refused) {
     char err[256] = "";
     cr_assert_eq(later_run("nested", "0", "0", &r, err, sizeof err), STORE_ESCRIPT);
     cr_expect(strstr(err, "with_later does not nest") != NULL, "%s", err);
+}
+
+Test(later_writes, a_command_refused_mid_leg_keeps_what_was_written_before_it) {
+    redisReply *cnt = redisCommand(g_conn, "HSET t:hash f 9");
+    freeReplyObject(cnt);
+    redisReply *r = NULL;
+    char err[256] = "";
+    cr_assert_eq(later_run("fail_call", "5", "2", &r, err, sizeof err), STORE_ESCRIPT);
+    cr_expect(strstr(err, "WRONGTYPE") != NULL, "Redis's own error is the one raised: %s", err);
+    char got[256];
+    /* leg 3 added itself to the set before the refused command, as an
+     * immediate ZADD would have; the rest of leg 3 never ran */
+    redis_members("ZRANGE", "t:set", got, sizeof got);
+    cr_expect_str_eq(got, "1,2,3");
+    redis_members("LRANGE", "t:list", got, sizeof got);
+    cr_expect_str_eq(got, "1,2");
+    cr_expect_eq(redis_int("HGET %s f", "t:hash"), 7, "two decrements made");
+    expect_log_of_legs(2);
+}
+
+Test(later_writes, a_batch_longer_than_one_command_is_written_whole) {
+    redisReply *r = NULL;
+    char err[256] = "";
+    /* 700 legs: 1,400 arguments to ZADD and to the log's HSET, more than one command takes */
+    cr_assert_eq(later_run("legs", "700", "0", &r, err, sizeof err), STORE_OK, "%s", err);
+    cr_assert_eq(r->elements, 700);
+    cr_expect_eq(r->element[699]->integer, 700);
+    freeReplyObject(r);
+    cr_expect_eq(redis_int("ZCARD %s", "t:set"), 700);
+    cr_expect_eq(redis_int("LLEN %s", "t:list"), 700);
+    cr_expect_eq(redis_int("ZCARD %s", STORE_KEY_FEED), 700);
+    redisReply *first = redisCommand(g_conn, "LINDEX t:list 0"), *last = redisCommand(g_conn, "LINDEX t:list -1");
+    cr_expect(first != NULL && last != NULL && strcmp(first->str, "1") == 0 && strcmp(last->str, "700") == 0,
+              "the list keeps the legs' order");
+    freeReplyObject(first);
+    freeReplyObject(last);
+    cr_expect_eq(redis_int("GET %s", STORE_KEY_LOG_SIZE), 700);
+    cr_expect_eq(redis_int("HLEN %s", STORE_KEY_LOG_PACKED), 700);
+}
+
+Test(later_writes, a_log_size_that_is_not_a_counter_numbers_no_entry) {
+    redisReply *set = redisCommand(g_conn, "SET %s 1e3", STORE_KEY_LOG_SIZE);
+    freeReplyObject(set);
+    redisReply *r = NULL;
+    char err[256] = "";
+    cr_assert_eq(later_run("legs", "3", "0", &r, err, sizeof err), STORE_ESCRIPT);
+    cr_expect(strstr(err, "is not a counter") != NULL, "%s", err);
+    cr_expect_eq(redis_int("HLEN %s", STORE_KEY_LOG_PACKED), 0, "no entry numbered from a guess");
+    redisReply *size = redisCommand(g_conn, "GET %s", STORE_KEY_LOG_SIZE);
+    cr_expect(size != NULL && size->type == REDIS_REPLY_STRING && strcmp(size->str, "1e3") == 0);
+    freeReplyObject(size);
 }

@@ -9,12 +9,16 @@
 -- ARGV[1] "order": in one batch ZADD a, ZREM a, ZADD b on KEYS[1]; RPUSH x,
 --   LREM x (later_call), RPUSH y on KEYS[2]. Returns {}.
 -- ARGV[1] "fail": as "legs", then raises an error after ARGV[3] legs.
+-- ARGV[1] "fail_call": as "legs", but leg ARGV[3] + 1, after adding itself
+--   to KEYS[1], runs a command Redis refuses (INCR of the hash KEYS[3], which
+--   the caller created).
 -- ARGV[1] "nested": with_later inside with_later (an assertion).
 local set, list, hash = KEYS[1], KEYS[2], KEYS[3]
 
-local function leg(i)
+local function leg(i, fail)
   local text = fmt_int(i)
   later('ZADD', set, text, text)
+  if fail then redis.call('INCR', hash) end
   later('RPUSH', list, text)
   later_hincr_floor(hash, 'f', -1)
   feed_add('T', text)
@@ -41,7 +45,7 @@ return with_later(function()
   local seqs = {}
   for i = 1, n do
     if mode == 'fail' and i > fail_after then error('later_test: failing after leg ' .. fmt_int(fail_after)) end
-    seqs[i] = leg(i)
+    seqs[i] = leg(i, mode == 'fail_call' and i > fail_after)
   end
   return seqs
 end)
