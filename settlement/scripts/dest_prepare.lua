@@ -115,9 +115,10 @@ local function prepare_one(i)
     local blocks = blocks_parse(btext)
     if reason == '' then reason = blocks_claim(blocks) end
     if reason == '' then
+      -- the fields the later steps read first (a listpack is scanned from the front)
       redis.call('HSET', key, 'role', 'destination', 'state', 'PREPARED', 'reason', '',
-                 'from', from, 'to', to_id, 'peer', source, 'blocks', btext,
-                 'debited_g', debited_g, 'credited_g', credited_g, 'discount_g', discount_g,
+                 'peer', source, 'blocks', btext, 'to', to_id, 'credited_g', credited_g,
+                 'from', from, 'debited_g', debited_g, 'discount_g', discount_g,
                  'dest_meth', dest_meth, 'digests', digests, 'expiry_ms', fmt_int(expiry_ms),
                  'created_ms', fmt_int(now_ms), 'decided_ms', '0', 'batch_seq', batch_seq)
       inflight = inflight + 1

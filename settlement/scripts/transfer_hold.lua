@@ -33,13 +33,15 @@ local function hold_one(base)
   local now_ms, expiry_ms = num(arg(18)), num(arg(19))
   local text = blocks_text(taken)
   local cursor = feed_add('D', tid)
-  redis.call('HSET', key, 'role', 'source', 'state', 'HELD', 'reason', '', 'request_fp', fp,
-             'from', from_id, 'to', arg(4), 'peer', arg(5), 'meth', arg(6), 'vintage', arg(7),
-             'requested_g', arg(8), 'credited_g', arg(9), 'debited_g', arg(10),
+  -- The fields the later steps read come first: a record this small is a
+  -- listpack, where Redis finds a field by scanning from the front.
+  redis.call('HSET', key, 'role', 'source', 'state', 'HELD', 'reason', '', 'blocks', text,
+             'peer', arg(5), 'from', from_id, 'expiry_ms', fmt_int(expiry_ms), 'debited_g', arg(10),
+             'decided_ms', '0', 'acked', '0', 'request_fp', fp, 'to', arg(4), 'meth', arg(6),
+             'vintage', arg(7), 'requested_g', arg(8), 'credited_g', arg(9),
              'discount_g', arg(11), 'remainder_g', arg(12), 'ratio_num', arg(13),
              'ratio_den', arg(14), 'dest_meth', arg(15), 'src_digest', arg(16),
-             'dst_digest', arg(17), 'created_ms', fmt_int(now_ms), 'expiry_ms', fmt_int(expiry_ms),
-             'decided_ms', '0', 'acked', '0', 'blocks', text, 'cursor', fmt_int(cursor))
+             'dst_digest', arg(17), 'created_ms', fmt_int(now_ms), 'cursor', fmt_int(cursor))
   hincr(acct_info_key(from_id), 'held_g', debited_g)
   later('ZADD', KEY_LEGS_OPEN, fmt_int(expiry_ms), tid)
   later('ZADD', KEY_LEGS_HELD_PREFIX .. arg(5), fmt_int(expiry_ms), tid)

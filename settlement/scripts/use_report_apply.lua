@@ -25,7 +25,7 @@ local function report_check(blocks)
 end
 
 local out = {}
-for i = 0, n - 1 do
+local function apply_one(i)
   local id, kind, purpose, text = ARGV[4 + i * 4], ARGV[5 + i * 4], ARGV[6 + i * 4], ARGV[7 + i * 4]
   local fp = kind .. '|' .. purpose .. '|' .. text
   local seen = redis.call('HGET', in_key, id)
@@ -46,4 +46,9 @@ for i = 0, n - 1 do
     end
   end
 end
-return out
+-- The audit log is written at the end (with_later, _prelude.lua); the map
+-- and the reports seen are written at once, since each report reads them.
+return with_later(function()
+  for i = 0, n - 1 do apply_one(i) end
+  return out
+end)
