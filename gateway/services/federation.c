@@ -725,10 +725,13 @@ void federation_report_use(server_call_t *call, const ProtobufCMessage *request)
             server_reply_error(call, GRPC_STATUS_UNAVAILABLE, REASON(STORE_UNAVAILABLE),
                                "the store did not answer; send the reports again");
         } else {
-            for (size_t i = 0; i < n; i++)
-                if (r[i].outcome == USE_REPORT_APPLIED)
-                    log_info("use_report_applied", "{s:s, s:s, s:s}", "report_id", r[i].id, "reporter",
-                             req->region, "kind", r[i].kind);
+            /* one line per call, not per report (issue 16): each report's
+             * application is in the audit log, entry 'use-reported' */
+            json_int_t applied = 0;
+            for (size_t i = 0; i < n; i++) applied += r[i].outcome == USE_REPORT_APPLIED;
+            if (applied > 0)
+                log_info("use_reports_applied", "{s:s, s:I, s:I}", "reporter", req->region, "reports", (json_int_t)n,
+                         "applied", applied);
             federation_reply_use(call, r, n);
         }
     }
