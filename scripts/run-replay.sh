@@ -27,7 +27,12 @@
 #   Prints, per build and region: transfers, Redis instructions in all and
 #   per transfer, replayed commands, error replies (0 when the build's
 #   scripts take the recorded arguments), and Redis's used_memory after.
-#   Everything it started is stopped on exit.
+#   Everything it started is stopped on exit. Limits: "transfers" are the
+#   legs of the recorded holds (or prepares), refused ones included (none in
+#   a benchmark run); keys with a time to live (leases, refused legs' short
+#   records) expire on the replaying Redis's clock, which valgrind slows, so
+#   the replay's state may drift from the recording's where they matter.
+#   Only Redis is measured, not gatewayd.
 set -euo pipefail
 
 JJJ_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

@@ -91,7 +91,9 @@ static long replay_parse_arg(const char **p, const char *end, char *out) {
 static int replay_parse_line(const char *line, size_t len, replay_cmd_t *cmd, char *buf) {
     const char *end = line + len;
     const char *p = strstr(line, "] \"");
-    if (p == NULL || strstr(line, " lua] ") != NULL) return -1;
+    if (p == NULL) return -1;
+    /* the header "TIME [DB CLIENT]": a script's own commands say "lua" there */
+    if (p - line >= 4 && memcmp(p - 4, " lua", 4) == 0) return -1;
     p += 2;
     cmd->argc = 0;
     size_t used = 0;
@@ -156,7 +158,7 @@ static int replay_drain(replay_conn_t *r) {
 }
 
 static int replay_send(replay_conn_t *r, const replay_cmd_t *cmd) {
-    redisAppendCommandArgv(r->c, (int)cmd->argc, (const char **)cmd->argv, cmd->lens);
+    if (redisAppendCommandArgv(r->c, (int)cmd->argc, (const char **)cmd->argv, cmd->lens) != REDIS_OK) return -1;
     r->pending++;
     r->commands++;
     return r->pending >= REPLAY_PIPELINE ? replay_drain(r) : 0;
@@ -214,8 +216,8 @@ static int replay_file(FILE *in, replay_conn_t *r, replay_plan_t *plan) {
     char *line = NULL, *buf = NULL;
     size_t cap = 0, buf_cap = 0;
     ssize_t n;
-    int rc = 0;
-    while (rc == 0 && cmd.argv != NULL && cmd.lens != NULL && (n = getline(&line, &cap, in)) > 0) {
+    int rc = cmd.argv != NULL && cmd.lens != NULL ? 0 : -1;
+    while (rc == 0 && (n = getline(&line, &cap, in)) > 0) {
         if ((size_t)n + 1 > buf_cap) {
             free(buf);
             buf_cap = (size_t)n + 1;
