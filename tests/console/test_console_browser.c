@@ -239,6 +239,8 @@ Test(console_browser, pages_show_the_federation_a_trace_batches_metrics_and_reso
     for (; console_get(&aud, "/api/federation", &body) == 200 && strstr(body, "\"open\":1") == NULL &&
            proc_now_ms() < until; proc_sleep_ms(300))
         free(body);
+    if (strstr(body, "\"open\":1") == NULL) /* the assertion's message is cut short: the whole of it */
+        fprintf(stderr, "console_browser: /api/federation after 30 s: %s\n", body);
     cr_assert(strstr(body, "\"open\":1") != NULL, "TJ's witnesses saw no fork: %s", body);
     free(body);
     long long t0 = proc_now_ms();
