@@ -418,6 +418,11 @@ local function hincr(key, field, delta)
   redis.call('HINCRBY', key, field, fmt_int(delta))
 end
 
+-- HINCRBY key field delta, the result kept at least 0.
+local function hincr_floor(key, field, delta)
+  if redis.call('HINCRBY', key, field, fmt_int(delta)) < 0 then redis.call('HSET', key, field, '0') end
+end
+
 -- Writes made at the end of a batch (issue 16). Inside with_later, a batch
 -- script gathers its writes to the keys every leg shares (the sets of legs,
 -- the change feed, the audit log) and makes them when the batch is done:
@@ -494,10 +499,7 @@ end
 -- once is what flooring after each gives).
 local function later_hincr_floor(key, field, delta)
   assert(delta <= 0, 'later_hincr_floor takes decrements')
-  if not later_on then
-    if redis.call('HINCRBY', key, field, fmt_int(delta)) < 0 then redis.call('HSET', key, field, '0') end
-    return
-  end
+  if not later_on then return hincr_floor(key, field, delta) end
   if later_ops[key] ~= nil or later_counts[key] ~= nil then
     error('later_hincr_floor: ' .. key .. ' is deferred otherwise')
   end
@@ -515,9 +517,7 @@ local function later_flush()
   for _, key in ipairs(keys) do later_make(key) end
   later_ops = {}
   for key, fields in pairs(floors) do
-    for field, delta in pairs(fields) do
-      if redis.call('HINCRBY', key, field, fmt_int(delta)) < 0 then redis.call('HSET', key, field, '0') end
-    end
+    for field, delta in pairs(fields) do hincr_floor(key, field, delta) end
   end
 end
 

@@ -125,16 +125,20 @@ static int replay_skipped(const replay_cmd_t *cmd) {
     return 0;
 }
 
-/* The SHA1 the target build gives the script recorded under sha, or NULL. */
-static const char *replay_target_sha(json_t *recorded, json_t *target, const char *sha) {
-    const char *name = json_string_value(json_object_get(recorded, sha));
-    if (name == NULL) return NULL;
+/* The SHA1 under which shas (script_shas's map) holds the script name, or NULL. */
+static const char *replay_sha_of(json_t *shas, const char *name) {
     const char *key;
     json_t *value;
-    json_object_foreach(target, key, value) {
+    json_object_foreach(shas, key, value) {
         if (json_is_string(value) && strcmp(json_string_value(value), name) == 0) return key;
     }
     return NULL;
+}
+
+/* The SHA1 the target build gives the script recorded under sha, or NULL. */
+static const char *replay_target_sha(json_t *recorded, json_t *target, const char *sha) {
+    const char *name = json_string_value(json_object_get(recorded, sha));
+    return name == NULL ? NULL : replay_sha_of(target, name);
 }
 
 typedef struct {
@@ -246,11 +250,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "replay_monitor: %s\n", jerr.text);
         return 1;
     }
-    const char *key;
-    json_t *value;
-    json_object_foreach(plan.target, key, value) {
-        if (json_is_string(value) && strcmp(json_string_value(value), argv[6]) == 0) plan.trigger_sha = key;
-    }
+    plan.trigger_sha = replay_sha_of(plan.target, argv[6]);
     FILE *in = fopen(argv[1], "r");
     replay_conn_t r = {redisConnect(argv[2], atoi(argv[3])), 0, 0, 0, ""};
     if (plan.trigger_sha == NULL || in == NULL || r.c == NULL || r.c->err) {
