@@ -598,10 +598,14 @@ end
 -- (one per origin: reports:out:ORIGIN and {u:ORIGIN:ID}, store_keys.h), with
 -- an audit entry 'use-report'; recovery sends it (settlement/use_reports.c)
 -- until the origin acknowledges it. kind is 'retired' or 'cancelled'.
-local function use_report_add(id, kind, blocks, purpose, now_ms)
+-- coordinator (a region, or nil): blocks of its issue are not reported. A
+-- leg's discount of serials its coordinator issued is recorded by the
+-- coordinator at its commit (source_decide.lua, own_discount_record), from
+-- the same blocks and credited_g as here: no report, no round trip.
+local function use_report_add(id, kind, blocks, purpose, now_ms, coordinator)
   local home, by, origins = home_region(), {}, {}
   for _, b in ipairs(blocks) do
-    if b.origin ~= home then
+    if b.origin ~= home and b.origin ~= coordinator then
       if by[b.origin] == nil then by[b.origin] = {} origins[#origins + 1] = b.origin end
       table.insert(by[b.origin], b)
     end
@@ -617,14 +621,43 @@ end
 
 -- Withdraws the reports use_report_add wrote for id about blocks (a forced
 -- COMMIT reversed: the coordinator aborted, so no origin's map ever placed
--- those serials here and the report could only be refused).
-local function use_report_drop(id, blocks)
+-- those serials here and the report could only be refused). coordinator:
+-- as for use_report_add (no report was written for its serials).
+local function use_report_drop(id, blocks, coordinator)
   local home = home_region()
   for _, b in ipairs(blocks) do
-    if b.origin ~= home then
+    if b.origin ~= home and b.origin ~= coordinator then
       redis.call('HDEL', KEY_REPORT_OUT_PREFIX .. b.origin .. ':' .. id .. KEY_REPORT_OUT_SUFFIX,
                  'kind', 'purpose', 'blocks', 'created_ms', 'tries', 'last_reason')
       later('ZREM', KEY_REPORTS_OUT_PREFIX .. b.origin, id)
     end
   end
+end
+
+-- An export of blocks to dest committed (source_decide's commit, or
+-- heuristic_compensate converging on it): this region's own serials among
+-- them go to dest in its map (DESIGN §6 provenance), live ('at'), except
+-- the discount (DESIGN §7: the blocks after the first credited_g grams,
+-- which dest cancels when it applies the COMMIT, dest_decide.lua):
+-- recorded now as cancelled at dest, with the 'use-reported' entry and the
+-- report seen (id tid) that dest's use report would have brought
+-- (use_report_apply.lua). The origin is the coordinator here, so its commit
+-- is when the cancellation becomes certain, and dest reports only third
+-- regions' serials (use_report_add's coordinator).
+local function own_export_record(tid, blocks, credited_g, dest, now_ms)
+  local home = home_region()
+  local head, tail = blocks_split(blocks, credited_g)
+  for _, b in ipairs(head) do
+    if b.origin == home then origin_map_move(b.first, b.last, home, dest, 'at') end
+  end
+  local cancelled = {}
+  for _, b in ipairs(tail) do
+    if b.origin == home then
+      origin_map_move(b.first, b.last, home, dest, 'cancelled')
+      cancelled[#cancelled + 1] = b
+    end
+  end
+  if #cancelled == 0 then return end
+  later('HSET', KEY_REPORTS_IN_PREFIX .. dest, tid, 'cancelled||' .. blocks_text(cancelled))
+  audit(now_ms, 'use-reported', { tid, dest }, cancelled, { 'cancelled', '' })
 end

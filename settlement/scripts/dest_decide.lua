@@ -116,7 +116,7 @@ local function heuristic_take_back(tid, account, head, tail)
   end
   for _, b in ipairs(head) do account_remove_block(account, b) end
   for _, b in ipairs(tail) do later_call('LREM', KEY_CANCELLED, 1, tid .. '|' .. block_text(b)) end
-  use_report_drop(tid, tail) -- the cancellation's report, never to be applied
+  use_report_drop(tid, tail, source) -- the cancellation's report, never to be applied
   -- the region no longer holds these serials (the serial index, above)
   for _, b in ipairs(head) do serial_index_remove(b.origin, b.first, b.last) end
   for _, b in ipairs(tail) do serial_index_remove(b.origin, b.first, b.last) end
@@ -140,7 +140,7 @@ local function heuristic_settle(tid, key, leg, decision, confirm)
   if decision ~= forced and forced == 'A' then
     for _, b in ipairs(head) do account_add_block(account, b) end
     for _, b in ipairs(tail) do later('RPUSH', KEY_CANCELLED, tid .. '|' .. block_text(b)) end
-    use_report_add(tid, 'cancelled', tail, '', now_ms) -- other regions' serials: to their origin
+    use_report_add(tid, 'cancelled', tail, '', now_ms, source) -- third regions' serials: to their origin
     -- held here again (the forced ABORT's drop took them out of the index)
     for _, b in ipairs(both) do serial_index_add(b.origin, b.first, b.last) end
     origin_follow(both, source, home_region())
@@ -226,7 +226,7 @@ local function prepared_decide(tid, key, leg, decision, resolved, why)
     for _, b in ipairs(tail) do later('RPUSH', KEY_CANCELLED, tid .. '|' .. block_text(b)) end
     audit(now_ms, 'apply', { tid, leg[3] }, head, { source })
     if #tail > 0 then audit(now_ms, 'cancel', { tid, leg[3] }, tail, { source }) end
-    use_report_add(tid, 'cancelled', tail, '', now_ms) -- other regions' serials: to their origin
+    use_report_add(tid, 'cancelled', tail, '', now_ms, source) -- third regions' serials: to their origin
     local cursor = feed_add('A', tid)
     redis.call('HSET', key, 'state', 'COMMITTED', 'decided_ms', fmt_int(now_ms),
                'cursor', fmt_int(cursor), 'resolved_by', resolved, 'resolve_reason', why)

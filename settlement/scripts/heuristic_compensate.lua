@@ -65,11 +65,8 @@ if leg[1] == 'source' then
   end
   for _, b in ipairs(moved) do account_remove_block(leg[4], b) end
   -- exported, as at a commit: the region no longer holds them (serial index)
-  local home = home_region()
-  for _, b in ipairs(moved) do
-    serial_index_remove(b.origin, b.first, b.last)
-    if b.origin == home then origin_map_move(b.first, b.last, home, leg[6], 'at') end
-  end
+  for _, b in ipairs(moved) do serial_index_remove(b.origin, b.first, b.last) end
+  own_export_record(tid, moved, num(leg[8]), leg[6], now_ms) -- the map, as at a commit
   redis.call('HSET', key, 'state', 'COMMITTED', 'reason', '', 'acked', '0', 'dest_acked', '0')
   redis.call('ZADD', KEY_LEGS_OPEN, num(leg[9]), tid)
   -- recovery sends the COMMIT to the destination again (source_mixed took

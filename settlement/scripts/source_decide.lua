@@ -1,7 +1,8 @@
 -- source_decide: the commit point (DESIGN §6 step 4), for a whole batch.
 -- Each HELD leg becomes COMMITTED (its blocks stay as the exported tombstone
 -- and leave the serial index: the region no longer holds them; those of
--- this region's own serials are placed at the destination in the origin's map)
+-- this region's own serials are placed at the destination in the origin's
+-- map, the discount's as cancelled there: own_export_record)
 -- or ABORTED (its blocks return to the account). A leg already decided keeps
 -- its decision: replays change nothing. One audit entry per leg decided
 -- (commit or abort: the transfer, its account, the hold's blocks), so that a
@@ -40,7 +41,7 @@ local function decide_one(i)
   local detail = ARGV[7 + i * 5]
   local key = leg_key(tid)
   local leg = redis.call('HMGET', key, 'role', 'state', 'reason', 'expiry_ms', 'from', 'blocks',
-                         'debited_g', 'decided_ms', 'peer', 'reason_detail')
+                         'debited_g', 'decided_ms', 'peer', 'reason_detail', 'credited_g')
   local state = leg[2]
   if leg[1] ~= 'source' then
     out[#out + 1] = 'UNKNOWN'
@@ -64,14 +65,11 @@ local function decide_one(i)
     later('ZADD', KEY_LEGS_UNACKED_PREFIX .. leg[9], fmt_int(now_ms), tid)
     origins_record(key, tid, blocks, leg[9])
     if decision == 'C' then
-      local home = home_region()
-      for _, b in ipairs(blocks) do
-        serial_index_remove(b.origin, b.first, b.last)
-        -- this region's own serials go abroad in its map (DESIGN §6 provenance)
-        if b.origin == home then origin_map_move(b.first, b.last, home, leg[9], 'at') end
-      end
+      for _, b in ipairs(blocks) do serial_index_remove(b.origin, b.first, b.last) end
       redis.call('HSET', key, 'state', 'COMMITTED', 'decided_ms', fmt_int(now_ms))
       audit(now_ms, 'commit', { tid, leg[5] }, blocks, {})
+      -- this region's own serials go abroad in its map (DESIGN §6 provenance)
+      own_export_record(tid, blocks, num(leg[11]), leg[9], now_ms)
       out[#out + 1] = 'COMMITTED'
       out[#out + 1] = ''
       out[#out + 1] = fmt_int(now_ms)

@@ -13,7 +13,10 @@
  *   concurrent_homecomings  two homecomings of the same range from BJ: the
  *                           second is refused, the map is unchanged.
  *   partial_homecoming      part of an exported range comes home: the map
- *                           keeps the rest at BJ, split correctly. */
+ *                           keeps the rest at BJ, split correctly.
+ *   own_discount_recorded_at_the_commit
+ *                           the discount of TJ's serials is cancelled at BJ
+ *                           in TJ's map from TJ's commit, with no report. */
 #include "gateway/rpc/grpc_lifetime.h"
 #include "tests/support/gateway_harness.h"
 #include "tests/support/proc.h"
@@ -297,7 +300,7 @@ static void map_expect(const char *want) {
 }
 
 /* What TJ's map says of an exported block's discount tail, cancelled at BJ
- * (its use report, once it arrived). */
+ * (since TJ's commit: own_discount_recorded_at_the_commit). */
 #define TAIL_STATE "cancelled"
 
 /* Appends "F:L:CN-BJ:STATE" to want (n: its length so far). */
@@ -553,6 +556,50 @@ Test(origin_map, retirement_reported) {
     free(before);
     free(after);
     map_expect(want);
+    checker_clean();
+}
+
+/* A discount of TJ's own serials, TJ coordinating: TJ's map places the
+ * tail cancelled at BJ as soon as TJ's Transfer answers COMMITTED (its
+ * commit records it, with the report seen), BJ's outbox never holds a
+ * report of it, and the report an older BJ would still send is ALREADY and
+ * changes nothing. Before (bfcbbf4) BJ reported it after applying and TJ's
+ * map said "at" until the report arrived. */
+Test(origin_map, own_discount_recorded_at_the_commit) {
+    start();
+    setup_accounts();
+    uint64_t b0 = rc_balance_g(reg(BJ), "bj-b", "TJ-GT-01");
+    char tid[33];
+    rc_new_id(tid);
+    Carbon__V1__TransferResponse *tr = NULL;
+    client_status_t st;
+    cr_assert_eq(rc_transfer(reg(TJ), tid, "tj-a", "CN-BJ", "bj-b", "TJ-GT-01", 10, &tr, &st), GRPC_STATUS_OK,
+                 "transfer: %s", st.details);
+    cr_assert_eq(tr->transfer->outcome, CARBON__V1__TRANSFER_OUTCOME__TRANSFER_OUTCOME_COMMITTED);
+    cr_assert_eq(tr->transfer->n_blocks, 1);
+    range_t r = {tr->transfer->blocks[0]->serial_start, tr->transfer->blocks[0]->serial_end};
+    protobuf_c_message_free_unpacked(&tr->base, NULL);
+    char at_commit[MAP_TEXT_MAX];
+    tj_map(at_commit);
+    cr_assert_eq(rc_wait_arrival(reg(BJ), tid, 10000), 0, "arrival of %s", tid);
+    uint64_t head_g = rc_balance_g(reg(BJ), "bj-b", "TJ-GT-01") - b0;
+    cr_assert(head_g >= 1 && head_g < r.last - r.first + 1, "no discount: %" PRIu64 " g of %" PRIu64,
+              head_g, r.last - r.first + 1);
+    char want[MAP_TEXT_MAX];
+    export_want(r, head_g, want);
+    cr_expect_str_eq(at_commit, want, "TJ's map when its Transfer answered: \"%s\", want \"%s\"", at_commit, want);
+    cr_expect_eq(redis_count(BJ, "ZCARD", STORE_KEY_REPORTS_OUT_PREFIX "CN-TJ"), 0, "BJ's outbox holds a report");
+    cr_expect_eq(redis_count(TJ, "HLEN", STORE_KEY_REPORTS_IN_PREFIX "CN-BJ"), 1, "TJ has no report seen");
+    char *before = tj_lasting_state();
+    range_t tail = {r.first + head_g, r.last};
+    char outcome, why[64];
+    cr_assert_eq(report_use("CN-BJ", tid, "cancelled", "", "CN-TJ", &tail, 1, &outcome, why, &st), GRPC_STATUS_OK,
+                 "%s", st.details);
+    cr_expect_eq(outcome, 'D', "BJ's report of the discount: %c %s", outcome, why);
+    char *after = tj_lasting_state();
+    cr_expect_str_eq(after, before, "TJ's lasting state changed");
+    free(before);
+    free(after);
     checker_clean();
 }
 
