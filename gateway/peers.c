@@ -208,6 +208,7 @@ static int peers_prepare(void *ctx, const char *peer, uint64_t batch_seq,
     Carbon__V1__PrepareRequest req = CARBON__V1__PREPARE_REQUEST__INIT;
     req.source_region = p->region;
     req.batch_seq = batch_seq;
+    req.source_records_own_discount = 1; /* source_decide.lua, own_export_record */
     req.legs = arena_alloc(&a, n * sizeof *req.legs);
     for (size_t i = 0; i < n; i++) {
         req.legs[req.n_legs++] = pbconv_leg(&a, legs[i], p->region);

@@ -416,7 +416,7 @@ int ledger_hold(store_t *st, ledger_leg_t *leg, const char *request_fp, uint64_t
 #define LEDGER_SOURCE_DECIDE_ARGS(n) (2 + 5 * (size_t)(n))
 #define LEDGER_SOURCE_ACK_ARGS(n) (3 + (size_t)(n))
 #define LEDGER_ORIGIN_PREPARE_ARGS(n) (3 + 6 * (size_t)(n) + 1)
-#define LEDGER_DEST_PREPARE_ARGS(n) (4 + 11 * (size_t)(n) + 3)
+#define LEDGER_DEST_PREPARE_ARGS(n) (4 + 11 * (size_t)(n) + 4)
 #define LEDGER_DEST_DECIDE_ARGS(n) (3 + 5 * (size_t)(n))
 CARBON_STATIC_ASSERT(LEDGER_SOURCE_DECIDE_ARGS(LEDGER_BATCH_LEGS_MAX) <= STORE_ARGS_MAX &&
                          LEDGER_SOURCE_ACK_ARGS(LEDGER_BATCH_LEGS_MAX) <= STORE_ARGS_MAX &&
@@ -502,8 +502,8 @@ static int ledger_votes_read(redisReply *r, const char *script, ledger_prepare_t
 
 int ledger_dest_prepare(store_t *st, const char *source_region, uint64_t batch_seq,
                         const char *batch_totals, ledger_prepare_t *p, size_t n,
-                        uint32_t inflight_max, uint64_t inflow_max_g, uint64_t now_ms, char *err,
-                        size_t errlen) {
+                        uint32_t inflight_max, uint64_t inflow_max_g, int source_records_own_discount,
+                        uint64_t now_ms, char *err, size_t errlen) {
     CARBON_ASSERT(st != NULL && source_region != NULL && batch_totals != NULL && p != NULL);
     CARBON_ASSERT(n >= 1 && n <= LEDGER_BATCH_LEGS_MAX);
     script_args_t a = {0};
@@ -532,6 +532,7 @@ int ledger_dest_prepare(store_t *st, const char *source_region, uint64_t batch_s
     script_args_str(&a, batch_totals);
     script_args_u64(&a, inflight_max);
     script_args_u64(&a, inflow_max_g);
+    script_args_str(&a, source_records_own_discount ? "1" : "0");
     CARBON_ASSERT(a.n == LEDGER_DEST_PREPARE_ARGS(n));
     redisReply *r;
     int rc = ledger_run(st, "dest_prepare", &a, &r, err, errlen);

@@ -208,11 +208,14 @@ typedef struct {
  * (SERIALS_NOT_ISSUED), or source_region already has inflight_max legs
  * prepared here (PEER_LEGS_LIMIT), or (inflow_max_g > 0, the rules on use's
  * daily inflow limit from source_region) the grams credited from it this UTC
- * day would pass inflow_max_g (QUOTA_EXCEEDED). */
+ * day would pass inflow_max_g (QUOTA_EXCEEDED). source_records_own_discount
+ * (the Prepare's flag): the source records the discount of its own serials
+ * at its commit, so the legs' COMMIT reports no use of those to it
+ * (dest_decide.lua, use_report_add's coordinator). */
 int ledger_dest_prepare(store_t *st, const char *source_region, uint64_t batch_seq,
                         const char *batch_totals, ledger_prepare_t *p, size_t n,
-                        uint32_t inflight_max, uint64_t inflow_max_g, uint64_t now_ms, char *err,
-                        size_t errlen);
+                        uint32_t inflight_max, uint64_t inflow_max_g, int source_records_own_discount,
+                        uint64_t now_ms, char *err, size_t errlen);
 
 /* Phase one at the origin of a leg's serials when the origin is a third
  * region (one script, origin_prepare.lua): p[i].leg->to is the destination

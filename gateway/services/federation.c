@@ -316,7 +316,7 @@ void federation_prepare(server_call_t *call, const ProtobufCMessage *request) {
     federation_batch_text(gw->cfg.region, legs, n, batch_text, sizeof batch_text);
     if (ledger_dest_prepare(st, req->source_region, req->batch_seq, batch_text, p, n,
                             gw->cfg.peer_legs_in_flight_max, use_rules_inflow_g(gw, req->source_region),
-                            now_ms, err, sizeof err) != LEDGER_OK) {
+                            req->source_records_own_discount != 0, now_ms, err, sizeof err) != LEDGER_OK) {
         log_warn("store_error", "{s:s, s:s}", "method", "Prepare", "error", err);
         server_reply_error(call, GRPC_STATUS_UNAVAILABLE, REASON(STORE_UNAVAILABLE),
                            "the store did not answer; send the batch again");

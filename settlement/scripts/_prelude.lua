@@ -6,7 +6,9 @@
 -- Numbers: Lua 5.1 numbers are doubles, exact up to 2^53. The C side refuses
 -- any amount or serial at or above 2^50 (LEDGER_AMOUNT_G_MAX), so all
 -- arithmetic here is exact. Numbers are written with fmt_int (never
--- tostring, which would print 1e+15).
+-- tostring, which would print 1e+15), also as redis.call's arguments:
+-- Redis formats a Lua number argument with snprintf("%.17g"), about ten
+-- times a transfer in the hot paths before they passed texts (issue 16).
 --
 -- Keys: their names are written once, in settlement/store_keys.h (which
 -- lists them all with their types); the constants KEY_... used here are
@@ -97,7 +99,7 @@ end
 -- at or before `last` can overlap.
 local function serial_overlap(origin, first, last)
   local r = redis.call('ZREVRANGEBYSCORE', serial_index_key(origin), fmt_int(last), '-inf',
-                       'LIMIT', 0, 1)
+                       'LIMIT', '0', '1')
   if #r == 0 then return nil end
   local _, l = serial_entry_parse(r[1])
   if l >= first then return r[1] end
@@ -112,7 +114,7 @@ end
 -- it. Returns false (and changes nothing) if no one range holds it all.
 local function serial_index_remove(origin, first, last)
   local key = serial_index_key(origin)
-  local r = redis.call('ZREVRANGEBYSCORE', key, fmt_int(first), '-inf', 'LIMIT', 0, 1)
+  local r = redis.call('ZREVRANGEBYSCORE', key, fmt_int(first), '-inf', 'LIMIT', '0', '1')
   if #r == 0 then return false end
   local f, l = serial_entry_parse(r[1])
   if l < last then return false end
@@ -152,7 +154,7 @@ end
 -- The entry overlapping first..last that starts last (nil if none): the
 -- entries are disjoint, so one lookup finds whether any overlaps.
 local function origin_map_overlap(first, last)
-  local r = redis.call('ZREVRANGEBYSCORE', KEY_ORIGIN_MAP, fmt_int(last), '-inf', 'LIMIT', 0, 1)
+  local r = redis.call('ZREVRANGEBYSCORE', KEY_ORIGIN_MAP, fmt_int(last), '-inf', 'LIMIT', '0', '1')
   if #r == 0 then return nil end
   local e = origin_entry_parse(r[1])
   if e.last >= first then return e end
@@ -198,7 +200,7 @@ local function origin_lock_member(first, last, source, tid)
 end
 
 local function origin_locked(first, last)
-  local r = redis.call('ZREVRANGEBYSCORE', KEY_ORIGIN_LOCKS, fmt_int(last), '-inf', 'LIMIT', 0, 1)
+  local r = redis.call('ZREVRANGEBYSCORE', KEY_ORIGIN_LOCKS, fmt_int(last), '-inf', 'LIMIT', '0', '1')
   if #r == 0 then return false end
   return origin_entry_parse(r[1]).last >= first
 end
@@ -267,8 +269,8 @@ local function acct_by_meth_key(id) return KEY_ACCOUNT_PREFIX .. id .. KEY_ACCOU
 -- Adds a block to an account.
 local function account_add_block(id, b)
   local m = block_member(b)
-  redis.call('ZADD', acct_blocks_key(id), 0, m)
-  redis.call('ZADD', acct_by_meth_key(id), 0, b.meth .. '|' .. m)
+  redis.call('ZADD', acct_blocks_key(id), '0', m)
+  redis.call('ZADD', acct_by_meth_key(id), '0', b.meth .. '|' .. m)
 end
 
 -- Removes a block (exactly as held) from an account.
@@ -317,7 +319,7 @@ end
 local function block_pages(key, lo, hi, skip, want_g, max_blocks, blocks)
   local have, page_n = 0, 4
   while true do
-    local page = redis.call('ZRANGEBYLEX', key, lo, hi, 'LIMIT', 0, page_n)
+    local page = redis.call('ZRANGEBYLEX', key, lo, hi, 'LIMIT', '0', fmt_int(page_n))
     for _, m in ipairs(page) do
       local b = block_from_member(string.sub(m, skip + 1))
       blocks[#blocks + 1] = b
@@ -600,8 +602,8 @@ end
 -- until the origin acknowledges it. kind is 'retired' or 'cancelled'.
 -- coordinator (a region, or nil): blocks of its issue are not reported. A
 -- leg's discount of serials its coordinator issued is recorded by the
--- coordinator at its commit (source_decide.lua, own_discount_record), from
--- the same blocks and credited_g as here: no report, no round trip.
+-- coordinator at its commit (own_export_record below), from the same blocks
+-- and credited_g as here: no report, no round trip.
 local function use_report_add(id, kind, blocks, purpose, now_ms, coordinator)
   local home, by, origins = home_region(), {}, {}
   for _, b in ipairs(blocks) do
@@ -621,12 +623,13 @@ end
 
 -- Withdraws the reports use_report_add wrote for id about blocks (a forced
 -- COMMIT reversed: the coordinator aborted, so no origin's map ever placed
--- those serials here and the report could only be refused). coordinator:
--- as for use_report_add (no report was written for its serials).
-local function use_report_drop(id, blocks, coordinator)
+-- those serials here and the report could only be refused). Also those of
+-- the coordinator's serials: a report written before use_report_add's
+-- coordinator existed (dropping one never written changes nothing).
+local function use_report_drop(id, blocks)
   local home = home_region()
   for _, b in ipairs(blocks) do
-    if b.origin ~= home and b.origin ~= coordinator then
+    if b.origin ~= home then
       redis.call('HDEL', KEY_REPORT_OUT_PREFIX .. b.origin .. ':' .. id .. KEY_REPORT_OUT_SUFFIX,
                  'kind', 'purpose', 'blocks', 'created_ms', 'tries', 'last_reason')
       later('ZREM', KEY_REPORTS_OUT_PREFIX .. b.origin, id)
@@ -642,8 +645,10 @@ end
 -- recorded now as cancelled at dest, with the 'use-reported' entry and the
 -- report seen (id tid) that dest's use report would have brought
 -- (use_report_apply.lua). The origin is the coordinator here, so its commit
--- is when the cancellation becomes certain, and dest reports only third
--- regions' serials (use_report_add's coordinator).
+-- is when the cancellation becomes certain; its Prepare told dest so
+-- (source_records_own_discount), and dest reports none of these
+-- (use_report_add's coordinator). A report sent anyway (a destination
+-- before 2026-12-01) finds the report seen: ALREADY.
 local function own_export_record(tid, blocks, credited_g, dest, now_ms)
   local home = home_region()
   local head, tail = blocks_split(blocks, credited_g)
@@ -652,8 +657,9 @@ local function own_export_record(tid, blocks, credited_g, dest, now_ms)
   end
   local cancelled = {}
   for _, b in ipairs(tail) do
-    if b.origin == home then
-      origin_map_move(b.first, b.last, home, dest, 'cancelled')
+    -- (a move refused, the map changed behind the scripts' back, is left
+    -- for the checker to report, as for the head)
+    if b.origin == home and origin_map_move(b.first, b.last, home, dest, 'cancelled') then
       cancelled[#cancelled + 1] = b
     end
   end

@@ -53,6 +53,15 @@
 -- "|OUTCOME" when this call settled a forced leg ("C|AGREED", "M|MIXED").
 local now_ms, source, n = num(ARGV[1]), ARGV[2], num(ARGV[3])
 
+-- The region whose serials a COMMIT of leg (the HMGET below) reports no
+-- use of: the source, when its Prepare said it records the discount of its
+-- own serials at its commit (own_recorded, dest_prepare.lua); else nil
+-- (a source before 2026-12-01: reported as every other origin's).
+local function coordinator_of(leg)
+  if leg[9] == '1' then return source end
+  return nil
+end
+
 -- This region's own serials among blocks move in its map (DESIGN §6
 -- provenance) from `from` to `to`: source -> home at a homecoming's commit,
 -- home -> source when it is reversed. The prepared leg kept them locked
@@ -116,7 +125,7 @@ local function heuristic_take_back(tid, account, head, tail)
   end
   for _, b in ipairs(head) do account_remove_block(account, b) end
   for _, b in ipairs(tail) do later_call('LREM', KEY_CANCELLED, 1, tid .. '|' .. block_text(b)) end
-  use_report_drop(tid, tail, source) -- the cancellation's report, never to be applied
+  use_report_drop(tid, tail) -- the cancellation's report, never to be applied
   -- the region no longer holds these serials (the serial index, above)
   for _, b in ipairs(head) do serial_index_remove(b.origin, b.first, b.last) end
   for _, b in ipairs(tail) do serial_index_remove(b.origin, b.first, b.last) end
@@ -140,7 +149,7 @@ local function heuristic_settle(tid, key, leg, decision, confirm)
   if decision ~= forced and forced == 'A' then
     for _, b in ipairs(head) do account_add_block(account, b) end
     for _, b in ipairs(tail) do later('RPUSH', KEY_CANCELLED, tid .. '|' .. block_text(b)) end
-    use_report_add(tid, 'cancelled', tail, '', now_ms, source) -- third regions' serials: to their origin
+    use_report_add(tid, 'cancelled', tail, '', now_ms, coordinator_of(leg)) -- other regions' serials: to their origin
     -- held here again (the forced ABORT's drop took them out of the index)
     for _, b in ipairs(both) do serial_index_add(b.origin, b.first, b.last) end
     origin_follow(both, source, home_region())
@@ -226,7 +235,7 @@ local function prepared_decide(tid, key, leg, decision, resolved, why)
     for _, b in ipairs(tail) do later('RPUSH', KEY_CANCELLED, tid .. '|' .. block_text(b)) end
     audit(now_ms, 'apply', { tid, leg[3] }, head, { source })
     if #tail > 0 then audit(now_ms, 'cancel', { tid, leg[3] }, tail, { source }) end
-    use_report_add(tid, 'cancelled', tail, '', now_ms, source) -- third regions' serials: to their origin
+    use_report_add(tid, 'cancelled', tail, '', now_ms, coordinator_of(leg)) -- other regions' serials: to their origin
     local cursor = feed_add('A', tid)
     redis.call('HSET', key, 'state', 'COMMITTED', 'decided_ms', fmt_int(now_ms),
                'cursor', fmt_int(cursor), 'resolved_by', resolved, 'resolve_reason', why)
@@ -245,7 +254,7 @@ local function decide_one(i)
   local resolved, why, confirm = ARGV[6 + i * 5], ARGV[7 + i * 5], ARGV[8 + i * 5]
   local key = leg_key(tid)
   local leg = redis.call('HMGET', key, 'role', 'state', 'to', 'blocks', 'credited_g', 'peer',
-                         'heuristic', 'heuristic_outcome')
+                         'heuristic', 'heuristic_outcome', 'own_recorded')
   local gate = nil -- a COMMIT of a prepared leg of third-region serials: their origin's word
   if leg[1] == 'destination' and leg[6] == source and leg[2] == 'PREPARED' and decision == 'C' then
     gate = origin_gate(tid, key, leg, confirm)

@@ -26,7 +26,10 @@
 --   batch_seq, and only if a leg is voted yes); then inflight_max; then
 --   inflow_max_g: the rules on use's daily inflow limit from source (grams
 --   credited per UTC day, counted in rules:inflow:SOURCE when a leg is voted
---   yes; 0: none), past which a leg is voted no (QUOTA_EXCEEDED)
+--   yes; 0: none), past which a leg is voted no (QUOTA_EXCEEDED); then
+--   "1" if the source records the discount of its own serials at its commit
+--   (the Prepare's source_records_own_discount), else "0": kept on each leg
+--   as own_recorded, which dest_decide reads
 -- Audit: one 'prepare' entry per leg voted yes (the transfer, the account
 -- credited, the source account, the leg's blocks; details: source region,
 -- batch seq, credited_g). Legs voted no change nothing and are not logged
@@ -42,6 +45,7 @@ local inflight = num(redis.call('HGET', KEY_PEER_INFLIGHT, source))
 local inflow_max, inflow_key = num(ARGV[7 + n * 11]), KEY_RULES_INFLOW_PREFIX .. source
 local inflow_day = fmt_int(math.floor(now_ms / 86400000))
 local inflow = inflow_max > 0 and num(redis.call('HGET', inflow_key, inflow_day)) or 0
+local own_recorded = ARGV[8 + n * 11] == '1' and '1' or '0'
 local out = {}
 
 -- Indexes the blocks one by one (so that they may not overlap each other
@@ -118,7 +122,7 @@ local function prepare_one(i)
       -- the fields the later steps read first (a listpack is scanned from the front)
       redis.call('HSET', key, 'role', 'destination', 'state', 'PREPARED', 'reason', '',
                  'peer', source, 'blocks', btext, 'to', to_id, 'credited_g', credited_g,
-                 'from', from, 'debited_g', debited_g, 'discount_g', discount_g,
+                 'own_recorded', own_recorded, 'from', from, 'debited_g', debited_g, 'discount_g', discount_g,
                  'dest_meth', dest_meth, 'digests', digests, 'expiry_ms', fmt_int(expiry_ms),
                  'created_ms', fmt_int(now_ms), 'decided_ms', '0', 'batch_seq', batch_seq)
       inflight = inflight + 1

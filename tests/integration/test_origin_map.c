@@ -16,7 +16,10 @@
  *                           keeps the rest at BJ, split correctly.
  *   own_discount_recorded_at_the_commit
  *                           the discount of TJ's serials is cancelled at BJ
- *                           in TJ's map from TJ's commit, with no report. */
+ *                           in TJ's map from TJ's commit, with no report.
+ *   the_discount_is_reported_only_to_a_source_that_does_not_record_it
+ *                           an older source (no source_records_own_discount
+ *                           in its Prepare) still gets BJ's report. */
 #include "gateway/rpc/grpc_lifetime.h"
 #include "tests/support/gateway_harness.h"
 #include "tests/support/proc.h"
@@ -64,14 +67,16 @@ static grpc_channel *reg(int i) {
     return ch;
 }
 
-/* A peer's gateway certificate talking Federation to CN-TJ. */
-static grpc_channel *peer_to_tj(const char *region) {
+/* A peer's gateway certificate talking Federation to region `to`. */
+static grpc_channel *peer_to(int to, const char *region) {
     char base[40];
     snprintf(base, sizeof base, "%s-gateway", region);
-    grpc_channel *ch = federation_channel(fed, TJ, base);
+    grpc_channel *ch = federation_channel(fed, to, base);
     cr_assert_not_null(ch);
     return ch;
 }
+
+static grpc_channel *peer_to_tj(const char *region) { return peer_to(TJ, region); }
 
 static void open_ok(int region, const char *id) {
     client_status_t st;
@@ -239,8 +244,10 @@ static void home_leg(leg_buf_t *l, const char *source, const char *from, const c
     l->leg.expiry_unix_ms = (uint64_t)time(NULL) * 1000 + 15000;
 }
 
-/* A Prepare of one leg from `source`; the vote ("Y" or the reason). */
-static void prepare(const char *source, leg_buf_t *l, char vote[32]) {
+/* A Prepare of one leg from `source` to region `to`, saying whether the
+ * source records the discount of its own serials at its commit; the vote
+ * ("Y" or the reason). */
+static void prepare_to(int to, const char *source, leg_buf_t *l, int records_own_discount, char vote[32]) {
     Carbon__V1__Leg *lp = &l->leg;
     Carbon__V1__PrepareRequest m = CARBON__V1__PREPARE_REQUEST__INIT;
     m.source_region = (char *)source;
@@ -248,9 +255,10 @@ static void prepare(const char *source, leg_buf_t *l, char vote[32]) {
     m.batch_seq = ++seq;
     m.n_legs = 1;
     m.legs = &lp;
+    m.source_records_own_discount = records_own_discount;
     ProtobufCMessage *resp = NULL;
     client_status_t st;
-    client_call(peer_to_tj(source), "/carbon.v1.Federation/Prepare", &m.base,
+    client_call(peer_to(to, source), "/carbon.v1.Federation/Prepare", &m.base,
                 &carbon__v1__prepare_response__descriptor, &resp, CALL_TIMEOUT_MS, &st);
     cr_assert_eq(st.code, GRPC_STATUS_OK, "prepare: %s", st.details);
     Carbon__V1__PrepareResponse *r = (Carbon__V1__PrepareResponse *)resp;
@@ -260,8 +268,12 @@ static void prepare(const char *source, leg_buf_t *l, char vote[32]) {
     protobuf_c_message_free_unpacked(resp, NULL);
 }
 
-/* A Decide of one leg from `source`. */
-static void decide(const char *source, const char *tid, int commit) {
+/* A Prepare of one leg from `source` to CN-TJ, as sources before
+ * 2026-12-01 send it. */
+static void prepare(const char *source, leg_buf_t *l, char vote[32]) { prepare_to(TJ, source, l, 0, vote); }
+
+/* A Decide of one leg from `source` to region `to`. */
+static void decide_to(int to, const char *source, const char *tid, int commit) {
     Carbon__V1__LegDecision d = CARBON__V1__LEG_DECISION__INIT;
     Carbon__V1__LegDecision *dp = &d;
     d.transfer_id = (char *)tid;
@@ -273,11 +285,13 @@ static void decide(const char *source, const char *tid, int commit) {
     m.decisions = &dp;
     ProtobufCMessage *resp = NULL;
     client_status_t st;
-    client_call(peer_to_tj(source), "/carbon.v1.Federation/Decide", &m.base,
+    client_call(peer_to(to, source), "/carbon.v1.Federation/Decide", &m.base,
                 &carbon__v1__decide_response__descriptor, &resp, CALL_TIMEOUT_MS, &st);
     cr_assert_eq(st.code, GRPC_STATUS_OK, "decide: %s", st.details);
     if (resp != NULL) protobuf_c_message_free_unpacked(resp, NULL);
 }
+
+static void decide(const char *source, const char *tid, int commit) { decide_to(TJ, source, tid, commit); }
 
 static void checker_clean(void) {
     checker_report_t *rep = rc_wait_settled(fed, SETTLE_TIMEOUT_MS);
@@ -601,6 +615,69 @@ Test(origin_map, own_discount_recorded_at_the_commit) {
     free(before);
     free(after);
     checker_clean();
+}
+
+/* A leg of TJ serials from `first` on, as TJ's Quote of `units` kg from
+ * tj-a to CN-BJ says (its debited_g serials; only TJ's certificate vouches
+ * for them: BJ checks that it holds none of them), to CN-BJ/bj-b. The
+ * digests are kept in l's own buffers. */
+typedef struct {
+    leg_buf_t l;
+    char meth[32], src[65], dst[65];
+} export_leg_t;
+
+static void export_leg(export_leg_t *e, uint64_t units, uint64_t first) {
+    Carbon__V1__QuoteResponse *q = NULL;
+    client_status_t st;
+    cr_assert_eq(rc_quote(reg(TJ), "tj-a", "CN-BJ", "TJ-GT-01", units, &q, &st), GRPC_STATUS_OK, "quote: %s",
+                 st.details);
+    cr_assert(q->quote->discount_g > 0, "no discount in the quote");
+    home_leg(&e->l, "CN-TJ", "tj-a", "bj-b", (range_t){first, first + q->quote->debited_g - 1});
+    snprintf(e->l.to, sizeof e->l.to, "CN-BJ/bj-b");
+    snprintf(e->meth, sizeof e->meth, "%s", q->quote->destination_methodology_id);
+    snprintf(e->src, sizeof e->src, "%s", q->quote->source_catalog_digest);
+    snprintf(e->dst, sizeof e->dst, "%s", q->quote->destination_catalog_digest);
+    e->l.leg.credited_g = q->quote->credited_g;
+    e->l.leg.discount_g = q->quote->discount_g;
+    e->l.leg.destination_methodology_id = e->meth;
+    e->l.leg.source_catalog_digest = e->src;
+    e->l.leg.destination_catalog_digest = e->dst;
+    protobuf_c_message_free_unpacked(&q->base, NULL);
+}
+
+/* Whether BJ's outbox holds a use report to TJ named tid. */
+static int bj_reports_to_tj(const char *tid) {
+    redisContext *c = redis_connect(federation_redis(fed, BJ));
+    cr_assert_not_null(c);
+    redisReply *r = redisCommand(c, "ZSCORE %s %s", STORE_KEY_REPORTS_OUT_PREFIX "CN-TJ", tid);
+    cr_assert(r != NULL && (r->type == REDIS_REPLY_NIL || r->type == REDIS_REPLY_STRING));
+    int held = r->type == REDIS_REPLY_STRING;
+    freeReplyObject(r);
+    redisFree(c);
+    return held;
+}
+
+/* BJ, applying the COMMIT of a discounted leg of its source's own serials,
+ * reports the discount to the source only if the source's Prepare did not
+ * say that it records it itself (source_records_own_discount: sources
+ * before 2026-12-01, whose maps learn it only from the report). Fails on
+ * daa691a (no report either way: an older source's map kept the tail "at"
+ * BJ) and on bfcbbf4 (a report either way). */
+Test(origin_map, the_discount_is_reported_only_to_a_source_that_does_not_record_it) {
+    start();
+    setup_accounts();
+    export_leg_t older, newer;
+    export_leg(&older, 10, 900000001);
+    export_leg(&newer, 10, 900100001);
+    char vote[32];
+    prepare_to(BJ, "CN-TJ", &older.l, 0, vote);
+    cr_assert_str_eq(vote, "Y");
+    prepare_to(BJ, "CN-TJ", &newer.l, 1, vote);
+    cr_assert_str_eq(vote, "Y");
+    decide_to(BJ, "CN-TJ", older.l.tid, 1);
+    decide_to(BJ, "CN-TJ", newer.l.tid, 1);
+    cr_expect(bj_reports_to_tj(older.l.tid), "no report of the discount to a source that does not record it");
+    cr_expect(!bj_reports_to_tj(newer.l.tid), "a report of the discount to a source that records it");
 }
 
 /* Hostile reports: HE reports TJ serials that are at BJ, or at home; BJ
