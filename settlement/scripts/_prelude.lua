@@ -652,15 +652,18 @@ end
 local function own_export_record(tid, blocks, credited_g, dest, now_ms)
   local home = home_region()
   local head, tail = blocks_split(blocks, credited_g)
-  for _, b in ipairs(head) do
-    if b.origin == home then origin_map_move(b.first, b.last, home, dest, 'at') end
-  end
   local cancelled = {}
-  for _, b in ipairs(tail) do
-    -- (a move refused, the map changed behind the scripts' back, is left
-    -- for the checker to report, as for the head)
-    if b.origin == home and origin_map_move(b.first, b.last, home, dest, 'cancelled') then
-      cancelled[#cancelled + 1] = b
+  -- a move refused (the map changed behind the scripts' back) is logged and
+  -- left for the checker to report
+  for i, part in ipairs({ head, tail }) do
+    local state = i == 1 and 'at' or 'cancelled'
+    for _, b in ipairs(part) do
+      if b.origin ~= home then
+      elseif not origin_map_move(b.first, b.last, home, dest, state) then
+        redis.log(redis.LOG_WARNING, 'origin map: ' .. block_text(b) .. ' is not at home')
+      elseif i == 2 then
+        cancelled[#cancelled + 1] = b
+      end
     end
   end
   if #cancelled == 0 then return end
