@@ -649,8 +649,16 @@ end
 -- (source_records_own_discount), and dest reports none of these
 -- (use_report_add's coordinator). A report sent anyway (a destination
 -- before 2026-12-01) finds the report seen: ALREADY.
+-- credited_g: the leg's, or nil if its record has none (only a hand edit
+-- makes one): then the whole leg goes live, as before the discount was
+-- recorded here, and is logged.
 local function own_export_record(tid, blocks, credited_g, dest, now_ms)
   local home = home_region()
+  local total_g = blocks_grams(blocks)
+  if credited_g == nil or credited_g < 0 or credited_g > total_g then
+    redis.log(redis.LOG_WARNING, 'leg ' .. tid .. ': credited_g missing or outside its blocks')
+    credited_g = total_g
+  end
   local head, tail = blocks_split(blocks, credited_g)
   local cancelled = {}
   -- a move refused (the map changed behind the scripts' back) is logged and

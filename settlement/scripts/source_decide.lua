@@ -69,7 +69,7 @@ local function decide_one(i)
       redis.call('HSET', key, 'state', 'COMMITTED', 'decided_ms', fmt_int(now_ms))
       audit(now_ms, 'commit', { tid, leg[5] }, blocks, {})
       -- this region's own serials go abroad in its map (DESIGN §6 provenance)
-      own_export_record(tid, blocks, num(leg[11]), leg[9], now_ms)
+      own_export_record(tid, blocks, tonumber(leg[11]), leg[9], now_ms)
       out[#out + 1] = 'COMMITTED'
       out[#out + 1] = ''
       out[#out + 1] = fmt_int(now_ms)
