@@ -191,6 +191,26 @@ local function origin_map_move(first, last, from, to, state)
   return true
 end
 
+-- This region's own serials among blocks move in its map from `from` (live
+-- there) to `to` with `state`, as origin_map_move: source -> home at a
+-- homecoming's commit, home -> source when it is reversed, home -> dest at
+-- an export's commit, source -> dest at a third region's. The leg kept them
+-- locked or held, so a move fails only if the store was changed behind the
+-- scripts' back: it is logged, and the checker reports the map. Returns
+-- the blocks moved.
+local function origin_follow(blocks, from, to, state)
+  local home, moved = home_region(), {}
+  for _, b in ipairs(blocks) do
+    if b.origin ~= home then -- not this region's: not in its map
+    elseif origin_map_move(b.first, b.last, from, to, state) then
+      moved[#moved + 1] = b
+    else
+      redis.log(redis.LOG_WARNING, 'origin map: ' .. block_text(b) .. ' is not at ' .. from)
+    end
+  end
+  return moved
+end
+
 -- Locks of ranges prepared at their origin (store_keys.h origin:locks):
 -- disjoint, "FIRST:LAST:SOURCE:TID" scored FIRST. The model found that
 -- without them a source could prepare the same serials at the destination
@@ -660,20 +680,8 @@ local function own_export_record(tid, blocks, credited_g, dest, now_ms)
     credited_g = total_g
   end
   local head, tail = blocks_split(blocks, credited_g)
-  local cancelled = {}
-  -- a move refused (the map changed behind the scripts' back) is logged and
-  -- left for the checker to report
-  for i, part in ipairs({ head, tail }) do
-    local state = i == 1 and 'at' or 'cancelled'
-    for _, b in ipairs(part) do
-      if b.origin ~= home then
-      elseif not origin_map_move(b.first, b.last, home, dest, state) then
-        redis.log(redis.LOG_WARNING, 'origin map: ' .. block_text(b) .. ' is not at home')
-      elseif i == 2 then
-        cancelled[#cancelled + 1] = b
-      end
-    end
-  end
+  origin_follow(head, home, dest, 'at')
+  local cancelled = origin_follow(tail, home, dest, 'cancelled')
   if #cancelled == 0 then return end
   later('HSET', KEY_REPORTS_IN_PREFIX .. dest, tid, 'cancelled||' .. blocks_text(cancelled))
   audit(now_ms, 'use-reported', { tid, dest }, cancelled, { 'cancelled', '' })

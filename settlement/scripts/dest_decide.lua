@@ -62,20 +62,6 @@ local function coordinator_of(leg)
   return nil
 end
 
--- This region's own serials among blocks move in its map (DESIGN §6
--- provenance) from `from` to `to`: source -> home at a homecoming's commit,
--- home -> source when it is reversed. The prepared leg kept them locked
--- (origin_check), so the move cannot fail unless the store was changed
--- behind the scripts' back; then the checker reports the map.
-local function origin_follow(blocks, from, to)
-  local home = home_region()
-  for _, b in ipairs(blocks) do
-    if b.origin == home and not origin_map_move(b.first, b.last, from, to, 'at') then
-      redis.log(redis.LOG_WARNING, 'origin map: ' .. block_text(b) .. ' is not at ' .. from)
-    end
-  end
-end
-
 -- The third region whose serials the leg's blocks are (neither the source
 -- nor this region), or nil.
 local function third_origin(blocks)
@@ -152,13 +138,13 @@ local function heuristic_settle(tid, key, leg, decision, confirm)
     use_report_add(tid, 'cancelled', tail, '', now_ms, coordinator_of(leg)) -- other regions' serials: to their origin
     -- held here again (the forced ABORT's drop took them out of the index)
     for _, b in ipairs(both) do serial_index_add(b.origin, b.first, b.last) end
-    origin_follow(both, source, home_region())
+    origin_follow(both, source, home_region(), 'at')
     local cursor = feed_add('A', tid)
     redis.call('HSET', key, 'state', 'COMMITTED', 'reason', '', 'cursor', fmt_int(cursor))
     outcome, moved = 'REAPPLIED', both
   elseif decision ~= forced then
     if heuristic_take_back(tid, account, head, tail) == 1 then
-      origin_follow(both, home_region(), source)
+      origin_follow(both, home_region(), source, 'at')
       redis.call('HSET', key, 'state', 'ABORTED', 'reason', 'HEURISTIC_REVERSED')
       outcome, moved = 'REVERSED', both
     else
@@ -191,11 +177,7 @@ local function origin_decide(tid, key, leg, decision, resolved)
   later('ZREM', KEY_LEGS_PREPARED_PREFIX .. source, tid)
   later_hincr_floor(KEY_PEER_INFLIGHT, source, -1)
   if decision == 'C' then
-    for _, b in ipairs(blocks) do
-      if not origin_map_move(b.first, b.last, source, dest, 'at') then
-        redis.log(redis.LOG_WARNING, 'origin map: ' .. block_text(b) .. ' is not at ' .. source)
-      end
-    end
+    origin_follow(blocks, source, dest, 'at') -- every block is this region's (origin_prepare.lua)
     redis.call('HSET', key, 'state', 'COMMITTED', 'decided_ms', fmt_int(now_ms))
     audit(now_ms, 'origin-commit', { tid, leg[3] }, blocks, { source })
     return 'C'
@@ -229,7 +211,7 @@ local function prepared_decide(tid, key, leg, decision, resolved, why)
   later_hincr_floor(KEY_PEER_INFLIGHT, source, -1)
   if decision == 'C' then
     local blocks = blocks_parse(leg[4])
-    origin_follow(blocks, source, home_region())
+    origin_follow(blocks, source, home_region(), 'at')
     local head, tail = blocks_split(blocks, credited_g)
     for _, b in ipairs(head) do account_add_block(leg[3], b) end
     for _, b in ipairs(tail) do later('RPUSH', KEY_CANCELLED, tid .. '|' .. block_text(b)) end
