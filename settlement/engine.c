@@ -842,6 +842,51 @@ void engine_confirm_origins(engine_t *e, store_t *st, const char *source, ledger
     free(index);
 }
 
+/* Whether d's answer may be for want of its origin's word (dest_decide.lua
+ * origin_gate): a COMMIT answered 'U' (waiting) or 'M' (ORIGIN_DENIED),
+ * its origin not asked yet. */
+static int engine_may_wait_for_origin(const ledger_dest_decision_t *d) {
+    return d->decision == TRANSFER_DECISION_COMMIT && d->origin_confirm == 0 &&
+           (d->applied == TRANSFER_DECISION_UNKNOWN || d->applied == TRANSFER_DECISION_MIXED);
+}
+
+int engine_dest_decide(engine_t *e, store_t *st, const char *source, ledger_dest_decision_t *d,
+                       size_t n, int64_t timeout_ms, char *err, size_t errlen) {
+    CARBON_ASSERT(e != NULL && st != NULL && source != NULL && d != NULL && err != NULL);
+    CARBON_ASSERT(n >= 1 && n <= LEDGER_BATCH_LEGS_MAX && timeout_ms >= 0);
+    for (size_t i = 0; i < n; i++) d[i].origin_confirm = 0; /* not asked: the gate holds */
+    int rc = ledger_dest_decide(st, source, d, n, ledger_now_ms(), err, errlen);
+    if (rc != LEDGER_OK || e->transport.confirm == NULL) return rc;
+    ledger_dest_decision_t *again = calloc(n, sizeof *again);
+    size_t *index = calloc(n, sizeof *index);
+    if (again == NULL || index == NULL) abort();
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (engine_may_wait_for_origin(&d[i])) {
+            again[k] = d[i];
+            index[k++] = i;
+        }
+    if (k > 0) engine_confirm_origins(e, st, source, again, k, timeout_ms);
+    size_t m = 0; /* those whose origin answered: decided again with its word */
+    for (size_t j = 0; j < k; j++) {
+        d[index[j]].origin_confirm = again[j].origin_confirm;
+        if (again[j].origin_confirm != TRANSFER_DECISION_COMMIT &&
+            again[j].origin_confirm != TRANSFER_DECISION_ABORT)
+            continue;
+        again[m] = again[j];
+        index[m++] = index[j];
+    }
+    if (m > 0) rc = ledger_dest_decide(st, source, again, m, ledger_now_ms(), err, errlen);
+    for (size_t j = 0; j < m && rc == LEDGER_OK; j++) {
+        d[index[j]].applied = again[j].applied;
+        memcpy(d[index[j]].heuristic_outcome, again[j].heuristic_outcome,
+               sizeof d[index[j]].heuristic_outcome);
+    }
+    free(again);
+    free(index);
+    return rc;
+}
+
 /* Phase one of a batch of the n legs in p->batch->items (taken from the
  * queue): numbers it, asks the peer (and the origins of third-region
  * serials) for votes, runs the commit point and answers the callers. Leaves
@@ -1269,9 +1314,8 @@ static int engine_recover_ask_chunk(engine_t *e, store_t *st, const char *peer,
         dd->decision = r->answers[i];
         dd->resolved_by = "";
     }
-    if (nd > 0) engine_confirm_origins(e, st, peer, r->learned, nd, e->cfg.peer_timeout_ms);
-    if (nd == 0 ||
-        ledger_dest_decide(st, peer, r->learned, nd, ledger_now_ms(), err, sizeof err) != LEDGER_OK)
+    if (nd == 0 || engine_dest_decide(e, st, peer, r->learned, nd, e->cfg.peer_timeout_ms, err,
+                                      sizeof err) != LEDGER_OK)
         return 0;
     engine_report_learned(e, peer, r->learned, nd);
     return (int)nd;
@@ -1323,9 +1367,8 @@ static int engine_recover_heuristic_chunk(engine_t *e, store_t *st, const char *
         dd->decision = r->answers[i];
         dd->resolved_by = "";
     }
-    if (nd > 0) engine_confirm_origins(e, st, peer, r->learned, nd, e->cfg.peer_timeout_ms);
-    if (nd == 0 ||
-        ledger_dest_decide(st, peer, r->learned, nd, ledger_now_ms(), err, sizeof err) != LEDGER_OK)
+    if (nd == 0 || engine_dest_decide(e, st, peer, r->learned, nd, e->cfg.peer_timeout_ms, err,
+                                      sizeof err) != LEDGER_OK)
         return 0;
     engine_report_learned(e, peer, r->learned, nd);
     return (int)nd;

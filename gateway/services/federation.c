@@ -393,11 +393,12 @@ void federation_decide(server_call_t *call, const ProtobufCMessage *request) {
     struct gateway *gw = server_call_app(call);
     /* third-region serials: their origin must confirm each COMMIT first
      * (waiting at most half the source's usual deadline for it) */
-    if (gw->engine != NULL)
-        engine_confirm_origins(gw->engine, st, req->source_region, d, n, gw->cfg.peer_timeout_ms / 2);
     char err[256] = "";
-    if (ledger_dest_decide(st, req->source_region, d, n, ledger_now_ms(), err, sizeof err) !=
-        LEDGER_OK) {
+    int rc = gw->engine != NULL
+                 ? engine_dest_decide(gw->engine, st, req->source_region, d, n,
+                                      gw->cfg.peer_timeout_ms / 2, err, sizeof err)
+                 : ledger_dest_decide(st, req->source_region, d, n, ledger_now_ms(), err, sizeof err);
+    if (rc != LEDGER_OK) {
         free(d);
         log_warn("store_error", "{s:s, s:s}", "method", "Decide", "error", err);
         server_reply_error(call, GRPC_STATUS_UNAVAILABLE, REASON(STORE_UNAVAILABLE),
