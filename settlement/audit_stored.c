@@ -4,12 +4,12 @@
 #include "settlement/audit_stored.h"
 
 #include "common/carbon_assert.h"
+#include "common/decimal.h"
 #include "settlement/audit.h"
 #include "settlement/ledger.h"
 #include "settlement/store_keys.h"
 
 #include <hiredis/hiredis.h>
-#include <inttypes.h>
 #include <msgpack.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,7 +17,6 @@
 
 #define AS_TOP_FIELDS 7   /* version, seq, time, event, ids, blocks, details */
 #define AS_BLOCK_FIELDS 5 /* origin, meth, vintage, first, last */
-#define AS_NUMBER_DIGITS_MAX 24
 
 typedef struct {
     char *bytes;
@@ -47,11 +46,30 @@ static void as_append(as_buf_t *b, const char *s, size_t n) {
 
 /* Appends the netstring of s[0..n). */
 static void as_field(as_buf_t *b, const char *s, size_t n) {
-    char head[AS_NUMBER_DIGITS_MAX];
-    int k = snprintf(head, sizeof head, "%zu:", n);
-    CARBON_ASSERT(k > 0 && (size_t)k < sizeof head);
-    as_append(b, head, (size_t)k);
+    char head[DECIMAL_SIZE + 1];
+    size_t k = decimal_u64(head, n);
+    head[k++] = ':';
+    as_append(b, head, k);
     as_append(b, s, n);
+    as_append(b, ",", 1);
+}
+
+/* A field whose content is written straight into b after as_open and
+ * closed by as_close(b, at): its head goes in front of the content then
+ * (one buffer for the whole entry, none per list or block). */
+static size_t as_open(const as_buf_t *b) { return b->len; }
+
+static void as_close(as_buf_t *b, size_t at) {
+    if (b->overflow) return;
+    CARBON_ASSERT(at <= b->len);
+    size_t inner = b->len - at;
+    char head[DECIMAL_SIZE + 1];
+    size_t k = decimal_u64(head, inner);
+    head[k++] = ':';
+    as_append(b, head, k); /* room for the head, at the end for now */
+    if (b->overflow) return;
+    memmove(b->bytes + at + k, b->bytes + at, inner);
+    memcpy(b->bytes + at, head, k);
     as_append(b, ",", 1);
 }
 
@@ -71,16 +89,15 @@ static int as_text(as_buf_t *b, const msgpack_object *o) {
 /* Appends the netstring of an integer in decimal, as Lua's fmt_int writes
  * it; -1 if o is not an integer. */
 static int as_number(as_buf_t *b, const msgpack_object *o) {
-    char digits[AS_NUMBER_DIGITS_MAX];
-    int k;
+    char digits[DECIMAL_SIZE];
+    size_t k;
     if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
-        k = snprintf(digits, sizeof digits, "%" PRIu64, o->via.u64);
+        k = decimal_u64(digits, o->via.u64);
     else if (o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER)
-        k = snprintf(digits, sizeof digits, "%" PRId64, o->via.i64);
+        k = decimal_i64(digits, o->via.i64);
     else
         return -1;
-    CARBON_ASSERT(k > 0 && (size_t)k < sizeof digits);
-    as_field(b, digits, (size_t)k);
+    as_field(b, digits, k);
     return 0;
 }
 
@@ -104,13 +121,11 @@ static int as_list(const msgpack_object *o, const msgpack_object **items, size_t
 static int as_block(as_buf_t *b, const msgpack_object *o) {
     if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != AS_BLOCK_FIELDS) return -1;
     const msgpack_object *f = o->via.array.ptr;
-    as_buf_t inner = {0};
-    int rc = as_text(&inner, &f[0]);
-    if (rc == 0) rc = as_text(&inner, &f[1]);
-    for (size_t i = 2; i < AS_BLOCK_FIELDS && rc == 0; i++) rc = as_number(&inner, &f[i]);
-    if (rc == 0 && !inner.overflow) as_field(b, inner.bytes, inner.len);
-    if (inner.overflow) b->overflow = 1;
-    free(inner.bytes);
+    size_t at = as_open(b);
+    int rc = as_text(b, &f[0]);
+    if (rc == 0) rc = as_text(b, &f[1]);
+    for (size_t i = 2; i < AS_BLOCK_FIELDS && rc == 0; i++) rc = as_number(b, &f[i]);
+    if (rc == 0) as_close(b, at);
     return rc;
 }
 
@@ -121,12 +136,10 @@ static int as_items(as_buf_t *b, const msgpack_object *o,
     const msgpack_object *items;
     size_t n;
     if (as_list(o, &items, &n) != 0) return -1;
-    as_buf_t inner = {0};
+    size_t at = as_open(b);
     int rc = 0;
-    for (size_t i = 0; i < n && rc == 0; i++) rc = item(&inner, &items[i]);
-    if (rc == 0 && !inner.overflow) as_field(b, inner.len > 0 ? inner.bytes : "", inner.len);
-    if (inner.overflow) b->overflow = 1;
-    free(inner.bytes);
+    for (size_t i = 0; i < n && rc == 0; i++) rc = item(b, &items[i]);
+    if (rc == 0) as_close(b, at);
     return rc;
 }
 
@@ -197,12 +210,12 @@ int audit_stored_canonical(const char *stored, size_t len, char **out, size_t *o
 static redisReply *as_hmget(store_t *st, const char *key, uint64_t from_seq, size_t n, char *err,
                             size_t errlen) {
     const char **argv = calloc(n + 2, sizeof *argv);
-    char (*seqs)[24] = calloc(n, sizeof *seqs);
+    char (*seqs)[DECIMAL_SIZE] = calloc(n, sizeof *seqs);
     CARBON_ASSERT(argv != NULL && seqs != NULL);
     argv[0] = "HMGET";
     argv[1] = key;
     for (size_t i = 0; i < n; i++) {
-        snprintf(seqs[i], sizeof seqs[i], "%" PRIu64, from_seq + i);
+        decimal_u64(seqs[i], from_seq + i);
         argv[2 + i] = seqs[i];
     }
     redisReply *r = NULL;

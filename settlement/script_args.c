@@ -1,8 +1,9 @@
 /* script_args.c - see script_args.h. */
 #include "settlement/script_args.h"
-#include "common/carbon_assert.h"
 
-#include <inttypes.h>
+#include "common/carbon_assert.h"
+#include "common/decimal.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,10 +32,8 @@ void script_args_str(script_args_t *a, const char *s) {
 }
 
 void script_args_u64(script_args_t *a, uint64_t v) {
-    char buf[24];
-    int n = snprintf(buf, sizeof buf, "%" PRIu64, v);
-    CARBON_ASSERT(n > 0 && (size_t)n < sizeof buf);
-    script_args_add(a, buf, (size_t)n);
+    char buf[DECIMAL_SIZE];
+    script_args_add(a, buf, decimal_u64(buf, v));
 }
 
 void script_args_free(script_args_t *a) {
