@@ -1,6 +1,7 @@
 /* merkle.c - RFC 9162 Merkle tree hashing and proofs (merkle.h). */
 #include "settlement/merkle.h"
 #include "common/carbon_assert.h"
+#include "common/sha256.h"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -62,7 +63,8 @@ static merkle_status_t sha256_parts(const uint8_t *prefix, const void *a, size_t
     uint8_t digest[EVP_MAX_MD_SIZE];
     unsigned int digest_len = 0;
     EVP_MD_CTX *md = EVP_MD_CTX_new();
-    int ok = md != NULL && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 &&
+    const EVP_MD *sha256 = sha256_md();
+    int ok = md != NULL && sha256 != NULL && EVP_DigestInit_ex(md, sha256, NULL) == 1 &&
              (prefix == NULL || EVP_DigestUpdate(md, prefix, 1) == 1) &&
              (a_len == 0 || EVP_DigestUpdate(md, a, a_len) == 1) &&
              (b_len == 0 || EVP_DigestUpdate(md, b, b_len) == 1) &&

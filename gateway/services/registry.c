@@ -7,6 +7,7 @@
 #include "gateway/services/activities.h"
 #include "common/carbon_assert.h"
 #include "common/hex.h"
+#include "common/sha256.h"
 
 #include "adapters/amount_format.h"
 #include "adapters/convert.h"
@@ -20,7 +21,6 @@
 #include "settlement/quote.h"
 
 #include <inttypes.h>
-#include <openssl/sha.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,8 +50,8 @@ static void registry_request_fp(char out[LEDGER_DIGEST_HEX + 1], const char *fmt
     int n = vsnprintf(text, sizeof text, fmt, ap);
     va_end(ap);
     CARBON_ASSERT(n > 0 && (size_t)n < sizeof text);
-    unsigned char md[SHA256_DIGEST_LENGTH];
-    SHA256((const unsigned char *)text, (size_t)n, md);
+    uint8_t md[SHA256_BYTES];
+    if (sha256_digest(text, (size_t)n, md) != 0) abort(); /* OpenSSL without SHA-256 */
     int hex_len = hex_encode(md, sizeof md, out, LEDGER_DIGEST_HEX + 1);
     CARBON_ASSERT(hex_len == LEDGER_DIGEST_HEX);
 }
