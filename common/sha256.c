@@ -3,18 +3,26 @@
 
 #include "common/carbon_assert.h"
 
-#include <pthread.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <stdatomic.h>
 
-static EVP_MD *sha256_fetched;
-static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
-
-/* Kept for the life of the process (reachable from here, so no leak). */
-static void sha256_fetch(void) { sha256_fetched = EVP_MD_fetch(NULL, "SHA256", NULL); }
+/* Kept for the life of the process once fetched (reachable from here, so
+ * no leak); a failed fetch is not kept: the next call tries again. */
+static _Atomic(EVP_MD *) sha256_fetched;
 
 const EVP_MD *sha256_md(void) {
-    int rc = pthread_once(&sha256_once, sha256_fetch);
-    CARBON_ASSERT(rc == 0);
-    return sha256_fetched;
+    EVP_MD *md = atomic_load(&sha256_fetched);
+    if (md != NULL) return md;
+    EVP_MD *got = EVP_MD_fetch(NULL, "SHA256", NULL);
+    if (got == NULL) {
+        ERR_clear_error(); /* this thread's queue: the caller reports the failure */
+        return NULL;
+    }
+    EVP_MD *none = NULL;
+    if (atomic_compare_exchange_strong(&sha256_fetched, &none, got)) return got;
+    EVP_MD_free(got); /* another thread's fetch came first: keep that one */
+    return none;
 }
 
 int sha256_digest(const void *bytes, size_t len, uint8_t out[SHA256_BYTES]) {

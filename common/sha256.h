@@ -8,12 +8,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <openssl/evp.h>
+#include <openssl/types.h> /* EVP_MD, without the whole EVP API */
 
 #define SHA256_BYTES 32
 
-/* The SHA-256 implementation, fetched at the first call; NULL only if
- * OpenSSL has none (every later call answers NULL too). Not to be freed. */
+/* The SHA-256 implementation, fetched at the first call that succeeds;
+ * NULL if the fetch failed (OpenSSL has none, or no memory: a later call
+ * tries again). Not to be freed. */
 const EVP_MD *sha256_md(void);
 
 /* out = SHA-256(bytes[0..len)). 0, or -1 if OpenSSL failed (out is then

@@ -842,12 +842,10 @@ void engine_confirm_origins(engine_t *e, store_t *st, const char *source, ledger
     free(index);
 }
 
-/* Whether d's answer may be for want of its origin's word (dest_decide.lua
- * origin_gate): a COMMIT answered 'U' (waiting) or 'M' (ORIGIN_DENIED),
- * its origin not asked yet. */
+/* Whether the store held d back for want of its origin's word
+ * (dest_decide.lua origin_gate), its origin not asked yet. */
 static int engine_may_wait_for_origin(const ledger_dest_decision_t *d) {
-    return d->decision == TRANSFER_DECISION_COMMIT && d->origin_confirm == 0 &&
-           (d->applied == TRANSFER_DECISION_UNKNOWN || d->applied == TRANSFER_DECISION_MIXED);
+    return d->decision == TRANSFER_DECISION_COMMIT && d->origin_confirm == 0 && d->origin_wait;
 }
 
 int engine_dest_decide(engine_t *e, store_t *st, const char *source, ledger_dest_decision_t *d,
@@ -876,15 +874,18 @@ int engine_dest_decide(engine_t *e, store_t *st, const char *source, ledger_dest
         again[m] = again[j];
         index[m++] = index[j];
     }
-    if (m > 0) rc = ledger_dest_decide(st, source, again, m, ledger_now_ms(), err, errlen);
-    for (size_t j = 0; j < m && rc == LEDGER_OK; j++) {
-        d[index[j]].applied = again[j].applied;
-        memcpy(d[index[j]].heuristic_outcome, again[j].heuristic_outcome,
-               sizeof d[index[j]].heuristic_outcome);
-    }
+    /* A failure here leaves those legs as the first script answered them
+     * (held back, 'U'): the source sends their decisions again. */
+    if (m > 0 && ledger_dest_decide(st, source, again, m, ledger_now_ms(), err, errlen) == LEDGER_OK)
+        for (size_t j = 0; j < m; j++) {
+            d[index[j]].applied = again[j].applied;
+            d[index[j]].origin_wait = again[j].origin_wait;
+            memcpy(d[index[j]].heuristic_outcome, again[j].heuristic_outcome,
+                   sizeof d[index[j]].heuristic_outcome);
+        }
     free(again);
     free(index);
-    return rc;
+    return LEDGER_OK;
 }
 
 /* Phase one of a batch of the n legs in p->batch->items (taken from the

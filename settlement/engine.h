@@ -186,14 +186,16 @@ void engine_confirm_origins(engine_t *e, store_t *st, const char *source, ledger
  * asking the serials' origin only where the store needs its word. The
  * first script runs every decision with origin_confirm unset, so a COMMIT
  * of a leg holding a third region's serials changes nothing there and is
- * answered 'U' (or 'M' if its origin denied it before); only those legs
- * are then read (engine_confirm_origins) and, where the origin answered,
- * decided again with its word. A batch of no such leg costs one script and
- * no read per leg. d[i].applied and heuristic_outcome are the outcome;
- * d[i].origin_confirm is what the origin answered ('C', 'A', 'U') or 0 if
- * it was not asked. LEDGER_OK, or the store's error (a second script may
- * fail after the first: every decision is idempotent, so the source sends
- * them again). Thread-safe; st is the caller's connection. */
+ * answered 'U' (or 'M' if its origin denied it before) with origin_wait;
+ * only those legs are then read (engine_confirm_origins) and, where the
+ * origin answered, decided again with its word. A batch of no such leg
+ * costs one script and no read per leg, whatever its ids. d[i].applied and
+ * heuristic_outcome are the outcome; d[i].origin_confirm is what the origin
+ * answered ('C', 'A', 'U') or 0 if it was not asked. LEDGER_OK, or the
+ * first script's store error (nothing applied by this call then). Should
+ * the second script fail, its legs stay as the first answered them ('U'
+ * or 'M', held back) and the call is LEDGER_OK: the source sends those
+ * decisions again. Thread-safe; st is the caller's connection. */
 int engine_dest_decide(engine_t *e, store_t *st, const char *source, ledger_dest_decision_t *d,
                        size_t n, int64_t timeout_ms, char *err, size_t errlen);
 

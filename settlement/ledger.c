@@ -356,24 +356,14 @@ static int ledger_hold_check(ledger_hold_item_t *it) {
 int ledger_hold_batch(store_t *st, ledger_hold_item_t *const *items, size_t n, char *err,
                       size_t errlen) {
     CARBON_ASSERT(st != NULL && items != NULL && n >= 1 && n <= LEDGER_HOLD_BATCH_MAX);
-    script_args_t a = {0};
-    script_args_u64(&a, 0); /* the count, set below */
     size_t sent = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (ledger_hold_check(items[i]) != LEDGER_OK) continue;
-        ledger_hold_args(&a, items[i]->leg, items[i]->request_fp, items[i]->now_ms);
-        sent++;
-    }
-    if (sent == 0) {
-        script_args_free(&a);
-        return LEDGER_OK;
-    }
-    char count[24];
-    int count_len = snprintf(count, sizeof count, "%zu", sent);
-    free(a.v[0]);
-    a.v[0] = strdup(count);
-    if (a.v[0] == NULL) abort();
-    a.len[0] = (size_t)count_len;
+    for (size_t i = 0; i < n; i++) sent += ledger_hold_check(items[i]) == LEDGER_OK;
+    if (sent == 0) return LEDGER_OK;
+    script_args_t a = {0};
+    script_args_u64(&a, sent);
+    for (size_t i = 0; i < n; i++)
+        if (items[i]->rc == LEDGER_OK)
+            ledger_hold_args(&a, items[i]->leg, items[i]->request_fp, items[i]->now_ms);
     redisReply *r;
     int rc = ledger_run(st, "transfer_hold", &a, &r, err, errlen);
     if (rc == LEDGER_OK && r->elements != sent) {
@@ -597,7 +587,9 @@ int ledger_dest_decide(store_t *st, const char *source_region, ledger_dest_decis
     for (size_t i = 0; i < n; i++) {
         const char *a = script_reply_str(r, i);
         d[i].applied = a[0];
-        ledger_copy(d[i].heuristic_outcome, sizeof d[i].heuristic_outcome, a[0] != '\0' && a[1] == '|' ? a + 2 : "");
+        const char *outcome = a[0] != '\0' && a[1] == '|' ? a + 2 : "";
+        d[i].origin_wait = strcmp(outcome, "ORIGIN") == 0;
+        ledger_copy(d[i].heuristic_outcome, sizeof d[i].heuristic_outcome, d[i].origin_wait ? "" : outcome);
     }
     freeReplyObject(r);
     return LEDGER_OK;
@@ -694,7 +686,7 @@ int ledger_retire(store_t *st, const ledger_retire_t *in, uint64_t now_ms,
 
 /* ---- group commit of Issue and Retire: one pipeline, one fsync ---------------- */
 
-/* Runs the n scripts of args[0..n) (each LEDGER_OK-checked; NULL v: skipped)
+/* Runs the n scripts of args[0..n) (each LEDGER_OK-checked; none: skipped)
  * in one pipeline; replies[i] NULL for a skipped one. Returns the store's rc
  * (STORE_OK or STORE_ESCRIPT: replies set; else none set). */
 static int ledger_pipeline(store_t *st, const char *name, script_args_t *args, size_t n,
@@ -707,12 +699,13 @@ static int ledger_pipeline(store_t *st, const char *name, script_args_t *args, s
         replies[i] = NULL;
         if (args[i].n == 0) continue;
         calls[sent] = (store_call_t){.script_index = idx, .nkeys = 0, .argc = (int)args[i].n,
-                                     .argv = (const char **)args[i].v, .argvlen = args[i].len};
+                                     .argv = script_args_argv(&args[i]), .argvlen = args[i].len};
         map[sent++] = i;
     }
     if (sent == 0) return STORE_OK;
     redisReply *got[LEDGER_GROUP_MAX];
     int rc = store_pipeline_eval(st, sent, calls, got, err, errlen);
+    for (size_t k = 0; k < sent; k++) free((void *)calls[k].argv);
     if (rc == STORE_OK || rc == STORE_ESCRIPT)
         for (size_t k = 0; k < sent; k++) replies[map[k]] = got[k];
     return rc;

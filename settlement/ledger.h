@@ -243,6 +243,8 @@ typedef struct {
                                 destination holds the other outcome (settlement/heuristic.h) */
     char heuristic_outcome[12]; /* "" or, when this call settled a leg an operator had
                                    decided: AGREED, REAPPLIED, REVERSED, MIXED */
+    int origin_wait;         /* 1: a COMMIT held back for want of its origin's word
+                                (answered 'U', or 'M' if the origin denied it before) */
 } ledger_dest_decision_t;
 
 /* Phase two at the destination for a batch (one script). A COMMIT of a

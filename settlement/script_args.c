@@ -8,21 +8,32 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Room for len more bytes and their NUL in a->bytes. */
+static void script_args_reserve(script_args_t *a, size_t len) {
+    CARBON_ASSERT(a->used <= a->bytes_cap && len < SCRIPT_ARGS_BYTES_MAX - a->used);
+    if (a->used + len + 1 <= a->bytes_cap) return;
+    size_t cap = a->bytes_cap ? a->bytes_cap : 4096;
+    while (cap < a->used + len + 1) cap *= 2;
+    a->bytes = realloc(a->bytes, cap);
+    if (a->bytes == NULL) abort();
+    a->bytes_cap = cap;
+}
+
 void script_args_add(script_args_t *a, const char *s, size_t len) {
     CARBON_ASSERT(a != NULL && (s != NULL || len == 0));
     CARBON_ASSERT(a->n <= a->cap && a->n < STORE_ARGS_MAX);
     if (a->n == a->cap) {
         a->cap = a->cap ? a->cap * 2 : 32;
-        a->v = realloc(a->v, a->cap * sizeof *a->v);
+        a->off = realloc(a->off, a->cap * sizeof *a->off);
         a->len = realloc(a->len, a->cap * sizeof *a->len);
-        if (a->v == NULL || a->len == NULL) abort();
+        if (a->off == NULL || a->len == NULL) abort();
     }
-    char *copy = malloc(len + 1);
-    if (copy == NULL) abort();
-    if (len > 0) memcpy(copy, s, len);
-    copy[len] = '\0';
-    a->v[a->n] = copy;
+    script_args_reserve(a, len);
+    if (len > 0) memcpy(a->bytes + a->used, s, len);
+    a->bytes[a->used + len] = '\0';
+    a->off[a->n] = a->used;
     a->len[a->n] = len;
+    a->used += len + 1;
     a->n++;
 }
 
@@ -36,14 +47,20 @@ void script_args_u64(script_args_t *a, uint64_t v) {
     script_args_add(a, buf, decimal_u64(buf, v));
 }
 
+const char **script_args_argv(const script_args_t *a) {
+    CARBON_ASSERT(a != NULL && a->n <= a->cap);
+    const char **argv = malloc((a->n ? a->n : 1) * sizeof *argv);
+    if (argv == NULL) abort();
+    for (size_t i = 0; i < a->n; i++) argv[i] = a->bytes + a->off[i];
+    return argv;
+}
+
 void script_args_free(script_args_t *a) {
     CARBON_ASSERT(a != NULL && a->n <= a->cap);
-    for (size_t i = 0; i < a->n; i++) free(a->v[i]);
-    free(a->v);
+    free(a->off);
     free(a->len);
-    a->v = NULL;
-    a->len = NULL;
-    a->n = a->cap = 0;
+    free(a->bytes);
+    memset(a, 0, sizeof *a);
 }
 
 int script_args_run(store_t *st, const char *name, script_args_t *a, int want_array, redisReply **reply,
@@ -52,7 +69,9 @@ int script_args_run(store_t *st, const char *name, script_args_t *a, int want_ar
     CARBON_ASSERT(a->n <= STORE_ARGS_MAX);
     int idx = store_script_index(name);
     CARBON_ASSERT(idx >= 0); /* every script run is embedded */
-    int rc = store_eval(st, idx, 0, (int)a->n, (const char **)a->v, a->len, reply, err, errlen);
+    const char **argv = script_args_argv(a);
+    int rc = store_eval(st, idx, 0, (int)a->n, argv, a->len, reply, err, errlen);
+    free(argv);
     script_args_free(a);
     if (rc != STORE_OK) {
         *reply = NULL;

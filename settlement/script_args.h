@@ -12,13 +12,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The bytes of all the arguments of one call, at most (a limit on
+ * everything: a call's arguments come from messages of at most 4 MiB). */
+#define SCRIPT_ARGS_BYTES_MAX (256u << 20)
+
 typedef struct {
     size_t n, cap;
-    char **v;
+    size_t *off;          /* argument i is bytes[off[i] .. off[i] + len[i]), NUL after */
     size_t *len;
+    char *bytes;          /* one buffer for them all: no allocation per argument */
+    size_t used, bytes_cap;
 } script_args_t; /* = {0} to start; script_args_free or script_args_run frees */
 
-/* Appends len bytes of s (s may hold NULs). At most STORE_ARGS_MAX arguments. */
+/* Appends len bytes of s (s may hold NULs). At most STORE_ARGS_MAX
+ * arguments and SCRIPT_ARGS_BYTES_MAX bytes in all. */
 void script_args_add(script_args_t *a, const char *s, size_t len);
 
 /* Appends the string s. */
@@ -26,6 +33,10 @@ void script_args_str(script_args_t *a, const char *s);
 
 /* Appends v in decimal. */
 void script_args_u64(script_args_t *a, uint64_t v);
+
+/* The arguments as an argv array into a's buffer (malloc'd: the caller
+ * frees it, before a changes). */
+const char **script_args_argv(const script_args_t *a);
 
 /* Frees the arguments; a may be appended to again. */
 void script_args_free(script_args_t *a);

@@ -362,29 +362,45 @@ static void federation_log_decide(const ledger_dest_decision_t *d, size_t n, con
              committed, "aborted", aborted);
 }
 
-void federation_decide(server_call_t *call, const ProtobufCMessage *request) {
-    CARBON_ASSERT(call != NULL && request != NULL);
-    const Carbon__V1__DecideRequest *req = (const Carbon__V1__DecideRequest *)request;
-    if (!federation_region_ok(call, req->source_region)) return;
-    if (!federation_batch_size_ok(call, req->n_decisions)) return;
+/* The decisions of a Decide, checked: each a 32-hex id, COMMIT or ABORT,
+ * each id once (as a Prepare's legs). Malloc'd (the caller frees it), or
+ * NULL after refusing the call INVALID_ARGUMENT. */
+static ledger_dest_decision_t *federation_decisions_in(server_call_t *call,
+                                                       const Carbon__V1__DecideRequest *req) {
     size_t n = req->n_decisions;
     CARBON_ASSERT(n >= 1 && n <= CONFIG_BATCH_LEGS_MAX); /* before filling d[] */
     ledger_dest_decision_t *d = calloc(n, sizeof *d);
     if (d == NULL) abort();
     for (size_t i = 0; i < n; i++) {
         const Carbon__V1__LegDecision *ld = req->decisions[i];
+        const char *why = NULL;
         if (!validate_request_id(ld->transfer_id) ||
             (ld->decision != CARBON__V1__DECISION__DECISION_COMMIT &&
-             ld->decision != CARBON__V1__DECISION__DECISION_ABORT)) {
+             ld->decision != CARBON__V1__DECISION__DECISION_ABORT))
+            why = "needs a 32-hex transfer_id and COMMIT or ABORT";
+        for (size_t j = 0; why == NULL && j < i; j++)
+            if (strcmp(d[j].tid, ld->transfer_id) == 0) why = "names a transfer already in the Decide";
+        if (why != NULL) {
             free(d);
             server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, REASON(MALFORMED_DECISION),
-                               "decision %zu needs a 32-hex transfer_id and COMMIT or ABORT", i);
-            return;
+                               "decision %zu %s", i, why);
+            return NULL;
         }
         d[i].tid = ld->transfer_id;
         d[i].decision = pbconv_decision_in(ld->decision); /* COMMIT or ABORT, checked above */
         d[i].resolved_by = "";
     }
+    return d;
+}
+
+void federation_decide(server_call_t *call, const ProtobufCMessage *request) {
+    CARBON_ASSERT(call != NULL && request != NULL);
+    const Carbon__V1__DecideRequest *req = (const Carbon__V1__DecideRequest *)request;
+    if (!federation_region_ok(call, req->source_region)) return;
+    if (!federation_batch_size_ok(call, req->n_decisions)) return;
+    size_t n = req->n_decisions;
+    ledger_dest_decision_t *d = federation_decisions_in(call, req);
+    if (d == NULL) return;
     store_t *st = gateway_call_store(call);
     if (st == NULL) {
         free(d);

@@ -50,7 +50,8 @@
 -- Returns per leg what the destination now holds: "C", "A" or "U" (unknown),
 -- or "M": it holds the other outcome than the decision sent, HEURISTIC_MIXED
 -- (the decision is recorded; sending it again changes nothing); followed by
--- "|OUTCOME" when this call settled a forced leg ("C|AGREED", "M|MIXED").
+-- "|OUTCOME" when this call settled a forced leg ("C|AGREED", "M|MIXED"),
+-- or by "|ORIGIN" when a COMMIT waits for its origin's word (origin_gate).
 local now_ms, source, n = num(ARGV[1]), ARGV[2], num(ARGV[3])
 
 -- The region whose serials a COMMIT of leg (the HMGET below) reports no
@@ -94,13 +95,16 @@ end
 
 -- The gate of a COMMIT of leg tid: nil when it may be applied (no
 -- third-region serials, or their origin confirmed), else the answer
--- letter ("U" waiting, "M" denied) after origin_deny.
+-- letter ("U" waiting, "M" denied) after origin_deny. Held back for want
+-- of the origin's word (confirm "U": not asked, or no answer), the letter
+-- carries "|ORIGIN", so that the caller asks the origin about these legs
+-- alone (engine_dest_decide), not about every leg answered "U".
 local function origin_gate(tid, key, leg, confirm)
   local x = third_origin(blocks_parse(leg[4]))
   if x == nil or confirm == 'C' then return nil end
   if confirm == 'A' then return origin_deny(tid, key, leg, x) end
-  if leg[8] == 'ORIGIN_DENIED' then return 'M' end
-  return 'U'
+  if leg[8] == 'ORIGIN_DENIED' then return 'M|ORIGIN' end
+  return 'U|ORIGIN'
 end
 
 -- Forced COMMIT, coordinator ABORT: takes the credited blocks head (and the
