@@ -39,7 +39,7 @@ static void as_append(as_buf_t *b, const char *s, size_t n) {
         b->bytes = p;
         b->cap = cap;
     }
-    memcpy(b->bytes + b->len, s, n);
+    if (n > 0) memcpy(b->bytes + b->len, s, n); /* s may be NULL for an empty text */
     b->len += n;
     b->bytes[b->len] = '\0';
 }

@@ -2,6 +2,7 @@
 #include "settlement/batch.h"
 #include "common/carbon_assert.h"
 #include "common/hex.h"
+#include "common/sha256.h"
 
 #include "settlement/store_keys.h"
 
@@ -39,7 +40,8 @@ static void batch_totals(const ledger_leg_t *const *legs, size_t n, const char *
                          int source_view, batch_totals_t *out) {
     memset(out, 0, sizeof *out);
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    if (ctx == NULL || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) abort();
+    const EVP_MD *sha256 = sha256_md();
+    if (ctx == NULL || sha256 == NULL || EVP_DigestInit_ex(ctx, sha256, NULL) != 1) abort();
     char *buf = malloc(BATCH_CANONICAL_MAX);
     if (buf == NULL) abort();
     for (size_t i = 0; i < n; i++) {

@@ -5,6 +5,7 @@
 
 #include "common/base64.h"
 #include "common/carbon_assert.h"
+#include "common/sha256.h"
 
 #include <openssl/evp.h>
 
@@ -147,7 +148,8 @@ note_status_t note_key_id(const char *name, size_t name_len, uint8_t type,
     const uint8_t sep[2] = {'\n', type};
     uint8_t md[EVP_MAX_MD_SIZE];
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    int ok = ctx != NULL && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
+    const EVP_MD *sha256 = sha256_md();
+    int ok = ctx != NULL && sha256 != NULL && EVP_DigestInit_ex(ctx, sha256, NULL) == 1 &&
              EVP_DigestUpdate(ctx, name, name_len) == 1 && EVP_DigestUpdate(ctx, sep, 2) == 1 &&
              EVP_DigestUpdate(ctx, public_key, NOTE_ED25519_PUBLIC_BYTES) == 1 &&
              EVP_DigestFinal_ex(ctx, md, NULL) == 1;

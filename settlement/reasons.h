@@ -127,7 +127,7 @@ typedef enum { REASON_RETRY_NO, REASON_RETRY_YES, REASON_RETRY_LATER } reason_re
     X(BATCH_TOO_LARGE, RESOURCE_EXHAUSTED, CALL, NO, "A federation batch holds more than batch_legs_max items.", "Split the batch; make batch_legs_max equal on all gateways.") \
     X(PROTOCOL_VERSION, FAILED_PRECONDITION, CALL, NO, "The peer speaks another federation protocol version.", "Run the same gateway version in every region.") \
     X(MALFORMED_LEG, INVALID_ARGUMENT, CALL, NO, "A prepared leg is not well formed (the message says which field).", "Fix the peer; the batch is refused whole.") \
-    X(MALFORMED_DECISION, INVALID_ARGUMENT, CALL, NO, "A decision lacks a valid transfer_id or COMMIT/ABORT.", "Fix the peer; the batch is refused whole.") \
+    X(MALFORMED_DECISION, INVALID_ARGUMENT, CALL, NO, "A decision lacks a valid transfer_id or COMMIT/ABORT, or names a transfer another decision of the same Decide names.", "Fix the peer; the batch is refused whole.") \
     X(EXPIRED, OK, LEG, NO, "The leg expired before it could be settled: the transfer ABORTED, nothing moved.", "Send a new transfer (new id) if still wanted.") \
     X(EXPIRY_TOO_FAR, OK, LEG, NO, "The destination refused a leg whose expiry is further away than it allows.", "Make leg_expiry_ms equal across gateways; send a new transfer.") \
     X(ORIGIN_MISMATCH, OK, LEG, NO, "The leg's serials claim an origin other than the region whose catalog defines the methodology.", "Investigate the source gateway; the transfer ABORTED.") \

@@ -3,6 +3,7 @@
 
 #include "common/carbon_assert.h"
 #include "common/hex.h"
+#include "common/sha256.h"
 #include "settlement/ledger.h"
 
 #include <openssl/evp.h>
@@ -288,7 +289,8 @@ int witness_fork_id_valid(const char *s) {
 static int witness_note_digest(const char *note, size_t len, char out[65]) {
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int md_len = 0;
-    if (EVP_Digest(note, len, md, &md_len, EVP_sha256(), NULL) != 1 || md_len != 32) return -1;
+    const EVP_MD *sha256 = sha256_md();
+    if (sha256 == NULL || EVP_Digest(note, len, md, &md_len, sha256, NULL) != 1 || md_len != 32) return -1;
     return hex_encode(md, 32, out, 65) == 64 ? 0 : -1;
 }
 
