@@ -167,3 +167,24 @@ char pbconv_decision_in(Carbon__V1__Decision d) {
            : d == CARBON__V1__DECISION__DECISION_ABORT ? TRANSFER_DECISION_ABORT
                                                        : TRANSFER_DECISION_UNKNOWN;
 }
+
+size_t pbconv_decisions_in(Carbon__V1__LegDecision *const *decisions, size_t n,
+                           ledger_dest_decision_t *d, const char **why) {
+    CARBON_ASSERT(decisions != NULL && d != NULL && why != NULL);
+    *why = NULL;
+    for (size_t i = 0; i < n; i++) {
+        const Carbon__V1__LegDecision *ld = decisions[i];
+        if (!validate_request_id(ld->transfer_id) ||
+            (ld->decision != CARBON__V1__DECISION__DECISION_COMMIT &&
+             ld->decision != CARBON__V1__DECISION__DECISION_ABORT))
+            *why = "needs a 32-hex transfer_id and COMMIT or ABORT";
+        for (size_t j = 0; *why == NULL && j < i; j++)
+            if (strcmp(d[j].tid, ld->transfer_id) == 0) *why = "names a transfer already in the Decide";
+        if (*why != NULL) return i;
+        memset(&d[i], 0, sizeof d[i]);
+        d[i].tid = ld->transfer_id;
+        d[i].decision = pbconv_decision_in(ld->decision); /* COMMIT or ABORT, checked above */
+        d[i].resolved_by = "";
+    }
+    return n;
+}

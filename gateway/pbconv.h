@@ -38,4 +38,12 @@ Carbon__V1__Decision pbconv_decision(char letter);
  * TRANSFER_DECISION_UNKNOWN. */
 char pbconv_decision_in(Carbon__V1__Decision d);
 
+/* The n decisions of a Decide into d[0..n) (tids borrowed from the
+ * request): each needs a 32-hex transfer id and COMMIT or ABORT, and each
+ * id may appear once (as a Prepare's legs). Returns n when all are good;
+ * else the index of the first bad one, with *why set (d is then partly
+ * filled). */
+size_t pbconv_decisions_in(Carbon__V1__LegDecision *const *decisions, size_t n,
+                           ledger_dest_decision_t *d, const char **why);
+
 #endif

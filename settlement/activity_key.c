@@ -3,7 +3,6 @@
 #include "settlement/activity_key.h"
 #include "common/carbon_assert.h"
 #include "common/hex.h"
-#include "common/sha256.h"
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -123,7 +122,7 @@ int activity_key(const activity_secrets_t *s, uint32_t vintage, const char *acti
     n += ak_normalise(fingerprint, msg + n);
     unsigned char mac[EVP_MAX_MD_SIZE];
     unsigned int mac_n = 0;
-    unsigned char *ok = HMAC(sha256_md(), secret->key, (int)secret->key_len, (const unsigned char *)msg, n, mac,
+    unsigned char *ok = HMAC(EVP_sha256(), secret->key, (int)secret->key_len, (const unsigned char *)msg, n, mac,
                              &mac_n);
     CARBON_ASSERT(ok != NULL && mac_n == ACTIVITY_KEY_HEX / 2);
     CARBON_ASSERT(hex_encode(mac, mac_n, out, ACTIVITY_KEY_HEX + 1) == ACTIVITY_KEY_HEX);

@@ -867,22 +867,30 @@ int engine_dest_decide(engine_t *e, store_t *st, const char *source, ledger_dest
     if (k > 0) engine_confirm_origins(e, st, source, again, k, timeout_ms);
     size_t m = 0; /* those whose origin answered: decided again with its word */
     for (size_t j = 0; j < k; j++) {
-        d[index[j]].origin_confirm = again[j].origin_confirm;
         if (again[j].origin_confirm != TRANSFER_DECISION_COMMIT &&
-            again[j].origin_confirm != TRANSFER_DECISION_ABORT)
+            again[j].origin_confirm != TRANSFER_DECISION_ABORT) {
+            d[index[j]].origin_confirm = again[j].origin_confirm; /* asked, no word: held back */
             continue;
+        }
         again[m] = again[j];
         index[m++] = index[j];
     }
-    /* A failure here leaves those legs as the first script answered them
-     * (held back, 'U'): the source sends their decisions again. */
-    if (m > 0 && ledger_dest_decide(st, source, again, m, ledger_now_ms(), err, errlen) == LEDGER_OK)
+    err[0] = '\0';
+    int failed = m > 0 && ledger_dest_decide(st, source, again, m, ledger_now_ms(), err, errlen) != LEDGER_OK;
+    if (!failed) {
         for (size_t j = 0; j < m; j++) {
-            d[index[j]].applied = again[j].applied;
-            d[index[j]].origin_wait = again[j].origin_wait;
-            memcpy(d[index[j]].heuristic_outcome, again[j].heuristic_outcome,
-                   sizeof d[index[j]].heuristic_outcome);
+            ledger_dest_decision_t *o = &d[index[j]];
+            o->origin_confirm = again[j].origin_confirm;
+            o->applied = again[j].applied;
+            o->origin_wait = again[j].origin_wait;
+            memcpy(o->heuristic_outcome, again[j].heuristic_outcome, sizeof o->heuristic_outcome);
         }
+    } else {
+        /* the second script failed (err says why): those legs are answered
+         * UNKNOWN, also one the first answered 'M', so that the source sends
+         * their decisions again rather than taking them for mixed */
+        for (size_t j = 0; j < m; j++) d[index[j]].applied = TRANSFER_DECISION_UNKNOWN;
+    }
     free(again);
     free(index);
     return LEDGER_OK;

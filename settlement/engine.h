@@ -193,9 +193,10 @@ void engine_confirm_origins(engine_t *e, store_t *st, const char *source, ledger
  * heuristic_outcome are the outcome; d[i].origin_confirm is what the origin
  * answered ('C', 'A', 'U') or 0 if it was not asked. LEDGER_OK, or the
  * first script's store error (nothing applied by this call then). Should
- * the second script fail, its legs stay as the first answered them ('U'
- * or 'M', held back) and the call is LEDGER_OK: the source sends those
- * decisions again. Thread-safe; st is the caller's connection. */
+ * the second script fail, its legs are answered 'U' (not asked: 0), the
+ * call is LEDGER_OK with err set (the caller logs it; "" otherwise), and
+ * the source sends those decisions again. Thread-safe; st is the caller's
+ * connection. */
 int engine_dest_decide(engine_t *e, store_t *st, const char *source, ledger_dest_decision_t *d,
                        size_t n, int64_t timeout_ms, char *err, size_t errlen);
 

@@ -371,26 +371,13 @@ static ledger_dest_decision_t *federation_decisions_in(server_call_t *call,
     CARBON_ASSERT(n >= 1 && n <= CONFIG_BATCH_LEGS_MAX); /* before filling d[] */
     ledger_dest_decision_t *d = calloc(n, sizeof *d);
     if (d == NULL) abort();
-    for (size_t i = 0; i < n; i++) {
-        const Carbon__V1__LegDecision *ld = req->decisions[i];
-        const char *why = NULL;
-        if (!validate_request_id(ld->transfer_id) ||
-            (ld->decision != CARBON__V1__DECISION__DECISION_COMMIT &&
-             ld->decision != CARBON__V1__DECISION__DECISION_ABORT))
-            why = "needs a 32-hex transfer_id and COMMIT or ABORT";
-        for (size_t j = 0; why == NULL && j < i; j++)
-            if (strcmp(d[j].tid, ld->transfer_id) == 0) why = "names a transfer already in the Decide";
-        if (why != NULL) {
-            free(d);
-            server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, REASON(MALFORMED_DECISION),
-                               "decision %zu %s", i, why);
-            return NULL;
-        }
-        d[i].tid = ld->transfer_id;
-        d[i].decision = pbconv_decision_in(ld->decision); /* COMMIT or ABORT, checked above */
-        d[i].resolved_by = "";
-    }
-    return d;
+    const char *why = NULL;
+    size_t bad = pbconv_decisions_in(req->decisions, n, d, &why);
+    if (bad == n) return d;
+    free(d);
+    server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, REASON(MALFORMED_DECISION), "decision %zu %s",
+                       bad, why);
+    return NULL;
 }
 
 void federation_decide(server_call_t *call, const ProtobufCMessage *request) {
@@ -414,6 +401,8 @@ void federation_decide(server_call_t *call, const ProtobufCMessage *request) {
                  ? engine_dest_decide(gw->engine, st, req->source_region, d, n,
                                       gw->cfg.peer_timeout_ms / 2, err, sizeof err)
                  : ledger_dest_decide(st, req->source_region, d, n, ledger_now_ms(), err, sizeof err);
+    if (rc == LEDGER_OK && err[0] != '\0') /* the legs held back for an origin: answered UNKNOWN */
+        log_warn("store_error", "{s:s, s:s}", "method", "Decide (legs of third-region serials)", "error", err);
     if (rc != LEDGER_OK) {
         free(d);
         log_warn("store_error", "{s:s, s:s}", "method", "Decide", "error", err);

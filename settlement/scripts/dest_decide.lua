@@ -12,8 +12,9 @@
 -- blocks are of a region X that is neither the source nor this region is
 -- applied only if X confirmed that it committed the same leg (origin_confirm
 -- "C", asked by the caller: engine_confirm_origins). Not confirmed yet ("U":
--- X undecided or unreachable): nothing changes, answered "U", so the source
--- re-sends and recovery asks again. Denied ("A": X aborted it, never
+-- not asked, X undecided or unreachable): nothing changes, answered
+-- "U|ORIGIN" (the caller asks X about these legs and calls again), so the
+-- source re-sends and recovery asks again. Denied ("A": X aborted it, never
 -- prepared it, or holds other content): the leg stays PREPARED, its pending
 -- credit unspendable, marked heuristic_outcome ORIGIN_DENIED (origin_denied
 -- = X) and listed in legs:mixed (ListInDoubt, the metric) instead of

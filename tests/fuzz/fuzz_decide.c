@@ -3,7 +3,7 @@
  * the ledger_dest_decision_t array it would hand to ledger_dest_decide. */
 #include "tests/fuzz/fuzz_common.h"
 
-#include "gateway/validate.h"
+#include "gateway/pbconv.h"
 
 #include <string.h>
 
@@ -13,22 +13,16 @@ static void decide_at(const Carbon__V1__DecideRequest *req, const char *caller) 
     size_t n = req->n_decisions;
     ledger_dest_decision_t *d = calloc(n, sizeof *d);
     FUZZ_CHECK(d != NULL, "calloc");
-    size_t i = 0;
-    for (; i < n; i++) {
-        const Carbon__V1__LegDecision *ld = req->decisions[i];
-        if (!validate_request_id(ld->transfer_id) ||
-            (ld->decision != CARBON__V1__DECISION__DECISION_COMMIT &&
-             ld->decision != CARBON__V1__DECISION__DECISION_ABORT))
-            break;                                                              /* MALFORMED_DECISION */
-        d[i].tid = ld->transfer_id;
-        d[i].decision = ld->decision == CARBON__V1__DECISION__DECISION_COMMIT ? 'C' : 'A';
-        d[i].resolved_by = "";
-    }
-    if (i == n)
-        for (size_t k = 0; k < n; k++)
+    const char *why = NULL;
+    size_t bad = pbconv_decisions_in(req->decisions, n, d, &why); /* MALFORMED_DECISION */
+    FUZZ_CHECK(bad <= n && (bad == n) == (why == NULL), "decision %zu", bad);
+    if (bad == n)
+        for (size_t k = 0; k < n; k++) {
             FUZZ_CHECK(strlen(d[k].tid) == LEDGER_TID_LEN &&
                            (d[k].decision == 'C' || d[k].decision == 'A'),
                        "decision %zu", k);
+            for (size_t j = 0; j < k; j++) FUZZ_CHECK(strcmp(d[j].tid, d[k].tid) != 0, "id twice");
+        }
     free(d);
 }
 

@@ -423,6 +423,7 @@ static long long honest_transfers_ms(int n) {
 
 typedef struct {
     long long decide_calls, decide_refused, prepare_calls, elapsed_ms;
+    int decisions_sent;
 } flood_t;
 
 /* The attacker: FLOOD_DECISIONS decisions (ABORT and COMMIT) for ids TJ never
@@ -438,7 +439,7 @@ static void *flood_main(void *arg) {
         client_status_t st;
         f->decide_calls++;
         if (decide(ids, n, (sent / 256) % 2, &st) == GRPC_STATUS_OK)
-            sent += (int)n;
+            sent += (int)n, f->decisions_sent = sent;
         else if (st.code == GRPC_STATUS_RESOURCE_EXHAUSTED)
             f->decide_refused++;
         else
@@ -485,6 +486,7 @@ Test(hostile_peer, unknown_decisions_leave_nothing) {
             "%lld ms alone, %lld ms during the flood\n",
             FLOOD_DECISIONS, f.decide_calls, f.decide_refused, FLOOD_REFUSED, f.prepare_calls,
             f.elapsed_ms, keys0, keys1, log0, log1, mem0, mem1, reads1 - reads0, alone_ms, during_ms);
+    cr_assert_eq(f.decisions_sent, FLOOD_DECISIONS, "the flood stopped after %d decisions", f.decisions_sent);
     cr_expect_eq(keys1, keys0 + 10, "the flood left %lld lasting keys", keys1 - keys0 - 10);
     cr_expect_leq(log1 - log0, 10 * 3, "the flood wrote %lld audit entries", log1 - log0);
     /* a COMMIT of an unknown id costs the Decide's one script, no read of
