@@ -44,12 +44,17 @@ static void as_append(as_buf_t *b, const char *s, size_t n) {
     b->bytes[b->len] = '\0';
 }
 
+/* Writes a netstring's head "n:" into head; returns its length. */
+static size_t as_head(char head[DECIMAL_SIZE + 1], size_t n) {
+    size_t k = decimal_u64(head, n);
+    head[k++] = ':';
+    return k;
+}
+
 /* Appends the netstring of s[0..n). */
 static void as_field(as_buf_t *b, const char *s, size_t n) {
     char head[DECIMAL_SIZE + 1];
-    size_t k = decimal_u64(head, n);
-    head[k++] = ':';
-    as_append(b, head, k);
+    as_append(b, head, as_head(head, n));
     as_append(b, s, n);
     as_append(b, ",", 1);
 }
@@ -64,8 +69,7 @@ static void as_close(as_buf_t *b, size_t at) {
     CARBON_ASSERT(at <= b->len);
     size_t inner = b->len - at;
     char head[DECIMAL_SIZE + 1];
-    size_t k = decimal_u64(head, inner);
-    head[k++] = ':';
+    size_t k = as_head(head, inner);
     as_append(b, head, k); /* room for the head, at the end for now */
     if (b->overflow) return;
     memmove(b->bytes + at + k, b->bytes + at, inner);

@@ -6,8 +6,6 @@
 #include "common/sha256.h"
 #include "settlement/ledger.h"
 
-#include <openssl/evp.h>
-
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -287,11 +285,9 @@ int witness_fork_id_valid(const char *s) {
 
 /* SHA-256 hex of the note: the record's dedup id (computed here, not in Lua). */
 static int witness_note_digest(const char *note, size_t len, char out[65]) {
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int md_len = 0;
-    const EVP_MD *sha256 = sha256_md();
-    if (sha256 == NULL || EVP_Digest(note, len, md, &md_len, sha256, NULL) != 1 || md_len != 32) return -1;
-    return hex_encode(md, 32, out, 65) == 64 ? 0 : -1;
+    uint8_t md[SHA256_BYTES];
+    if (sha256_digest(note, len, md) != 0) return -1;
+    return hex_encode(md, SHA256_BYTES, out, 65) == 64 ? 0 : -1;
 }
 
 int witness_fork_record(store_t *st, const char *region, const char *cosigned, size_t cosigned_len,
