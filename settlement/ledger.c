@@ -36,22 +36,30 @@ static int ledger_parse_u64(const char *s, size_t len, uint64_t *out) {
     return 0;
 }
 
-int ledger_block_parse(const char *text, size_t len, ledger_block_t *out) {
-    CARBON_ASSERT(text != NULL && out != NULL);
-    const char *part[5];
-    size_t part_len[5];
+/* Splits text (len bytes) at '|' into exactly n parts (their starts and
+ * lengths). -1 if it has another number of parts. */
+static int ledger_split_bars(const char *text, size_t len, size_t n, const char **part,
+                             size_t *part_len) {
+    CARBON_ASSERT(text != NULL && part != NULL && part_len != NULL && n >= 1);
     size_t k = 0;
     const char *start = text;
     for (size_t i = 0; i <= len; i++) {
         if (i == len || text[i] == '|') {
-            if (k == 5) return -1;
+            if (k == n) return -1;
             part[k] = start;
             part_len[k] = (size_t)(text + i - start);
             k++;
             start = text + i + 1;
         }
     }
-    if (k != 5) return -1;
+    return k == n ? 0 : -1;
+}
+
+int ledger_block_parse(const char *text, size_t len, ledger_block_t *out) {
+    CARBON_ASSERT(text != NULL && out != NULL);
+    const char *part[5];
+    size_t part_len[5];
+    if (ledger_split_bars(text, len, 5, part, part_len) != 0) return -1;
     if (part_len[0] == 0 || part_len[0] > LEDGER_REGION_MAX) return -1;
     if (part_len[1] == 0 || part_len[1] > LEDGER_METH_MAX) return -1;
     uint64_t vintage;
@@ -851,6 +859,97 @@ int ledger_account_get(store_t *st, const char *id, size_t blocks_limit, ledger_
     return LEDGER_OK;
 }
 
+/* The parts of a source leg's "terms" field (transfer_hold.lua), in order. */
+enum {
+    LEG_TERM_METH, LEG_TERM_VINTAGE, LEG_TERM_REQUESTED, LEG_TERM_DISCOUNT, LEG_TERM_REMAINDER,
+    LEG_TERM_RATIO_NUM, LEG_TERM_RATIO_DEN, LEG_TERM_DEST_METH, LEG_TERM_CREATED, LEG_TERMS_N
+};
+
+/* Reads a source leg's terms, "meth|vintage|requested_g|discount_g|
+ * remainder_g|ratio_num|ratio_den|dest_meth|created_ms" (transfer_hold.lua
+ * writes them in one field since 2026-12-01; a leg held before has them as
+ * fields of their own, which ledger_leg_get reads too), into out. 0, or -1
+ * (out's terms partly written) if v is not nine such parts. */
+static int ledger_leg_terms_parse(const char *v, ledger_leg_t *out) {
+    CARBON_ASSERT(v != NULL && out != NULL);
+    const char *part[LEG_TERMS_N];
+    size_t len[LEG_TERMS_N];
+    uint64_t u[LEG_TERMS_N] = {0};
+    if (ledger_split_bars(v, strlen(v), LEG_TERMS_N, part, len) != 0) return -1;
+    if (len[LEG_TERM_METH] >= sizeof out->meth || len[LEG_TERM_DEST_METH] >= sizeof out->dest_meth)
+        return -1;
+    for (size_t i = LEG_TERM_VINTAGE; i <= LEG_TERM_CREATED; i++) {
+        if (i != LEG_TERM_DEST_METH && ledger_parse_u64(part[i], len[i], &u[i]) != 0) return -1;
+    }
+    if (u[LEG_TERM_VINTAGE] > 9999) return -1;
+    memcpy(out->meth, part[LEG_TERM_METH], len[LEG_TERM_METH]);
+    out->meth[len[LEG_TERM_METH]] = '\0';
+    memcpy(out->dest_meth, part[LEG_TERM_DEST_METH], len[LEG_TERM_DEST_METH]);
+    out->dest_meth[len[LEG_TERM_DEST_METH]] = '\0';
+    out->vintage = (uint32_t)u[LEG_TERM_VINTAGE];
+    out->requested_g = u[LEG_TERM_REQUESTED];
+    out->discount_g = u[LEG_TERM_DISCOUNT];
+    out->remainder_g = u[LEG_TERM_REMAINDER];
+    out->ratio_num = u[LEG_TERM_RATIO_NUM];
+    out->ratio_den = u[LEG_TERM_RATIO_DEN];
+    out->created_ms = u[LEG_TERM_CREATED];
+    return 0;
+}
+
+/* Sets the member of out that the leg record's field f (value v) holds; a
+ * field it does not know is left alone. NULL, or the name of a field whose
+ * value is malformed (terms, blocks). */
+static const char *ledger_leg_field(ledger_leg_t *out, const char *f, const char *v) {
+    CARBON_ASSERT(out != NULL && f != NULL && v != NULL);
+    uint64_t u = 0;
+    ledger_parse_u64(v, strlen(v), &u);
+    if (!strcmp(f, "role")) ledger_copy(out->role, sizeof out->role, v);
+    else if (!strcmp(f, "state")) out->state = transfer_state_from_text(v);
+    else if (!strcmp(f, "reason")) ledger_copy(out->reason, sizeof out->reason, v);
+    else if (!strcmp(f, "reason_detail")) ledger_copy(out->reason_detail, sizeof out->reason_detail, v);
+    else if (!strcmp(f, "from")) ledger_copy(out->from, sizeof out->from, v);
+    else if (!strcmp(f, "to")) ledger_copy(out->to, sizeof out->to, v);
+    else if (!strcmp(f, "peer")) ledger_copy(out->peer, sizeof out->peer, v);
+    else if (!strcmp(f, "meth")) ledger_copy(out->meth, sizeof out->meth, v);
+    else if (!strcmp(f, "dest_meth")) ledger_copy(out->dest_meth, sizeof out->dest_meth, v);
+    else if (!strcmp(f, "src_digest")) ledger_copy(out->src_digest, sizeof out->src_digest, v);
+    else if (!strcmp(f, "dst_digest")) ledger_copy(out->dst_digest, sizeof out->dst_digest, v);
+    else if (!strcmp(f, "digests")) {
+        const char *bar = strchr(v, '|');
+        if (bar != NULL) {
+            snprintf(out->src_digest, sizeof out->src_digest, "%.*s", (int)(bar - v), v);
+            ledger_copy(out->dst_digest, sizeof out->dst_digest, bar + 1);
+        }
+    }
+    else if (!strcmp(f, "vintage")) out->vintage = (uint32_t)u;
+    else if (!strcmp(f, "requested_g")) out->requested_g = u;
+    else if (!strcmp(f, "credited_g")) out->credited_g = u;
+    else if (!strcmp(f, "debited_g")) out->debited_g = u;
+    else if (!strcmp(f, "discount_g")) out->discount_g = u;
+    else if (!strcmp(f, "remainder_g")) out->remainder_g = u;
+    else if (!strcmp(f, "ratio_num")) out->ratio_num = u;
+    else if (!strcmp(f, "ratio_den")) out->ratio_den = u;
+    else if (!strcmp(f, "created_ms")) out->created_ms = u;
+    else if (!strcmp(f, "expiry_ms")) out->expiry_ms = u;
+    else if (!strcmp(f, "decided_ms")) out->decided_ms = u;
+    else if (!strcmp(f, "cursor")) out->cursor = u;
+    else if (!strcmp(f, "acked")) out->acked = u == 1;
+    else if (!strcmp(f, "heuristic")) out->heuristic = v[0];
+    else if (!strcmp(f, "coordinator_decision")) out->coordinator_decision = v[0];
+    else if (!strcmp(f, "heuristic_outcome")) ledger_copy(out->heuristic_outcome, sizeof out->heuristic_outcome, v);
+    else if (!strcmp(f, "doubt_first_ms")) out->doubt_first_ms = u;
+    else if (!strcmp(f, "doubt_last_ms")) out->doubt_last_ms = u;
+    else if (!strcmp(f, "doubt_attempts")) out->doubt_attempts = u;
+    else if (!strcmp(f, "terms")) {
+        if (ledger_leg_terms_parse(v, out) != 0) return "terms";
+    }
+    else if (!strcmp(f, "blocks")) {
+        if (ledger_blocks_parse(v, LEDGER_LEG_BLOCKS_MAX, &out->blocks, &out->blocks_n) != 0)
+            return "blocks";
+    }
+    return NULL;
+}
+
 int ledger_leg_get(store_t *st, const char *tid, ledger_leg_t *out, char *err, size_t errlen) {
     CARBON_ASSERT(st != NULL && tid != NULL && out != NULL);
     CARBON_ASSERT(strlen(tid) <= LEDGER_TID_LEN);
@@ -869,50 +968,10 @@ int ledger_leg_get(store_t *st, const char *tid, ledger_leg_t *out, char *err, s
     int rc = LEDGER_OK;
     for (size_t i = 0; i + 1 < r->elements; i += 2) {
         const char *f = script_reply_str(r, i), *v = script_reply_str(r, i + 1);
-        uint64_t u = 0;
-        ledger_parse_u64(v, strlen(v), &u);
-        if (!strcmp(f, "role")) ledger_copy(out->role, sizeof out->role, v);
-        else if (!strcmp(f, "state")) out->state = transfer_state_from_text(v);
-        else if (!strcmp(f, "reason")) ledger_copy(out->reason, sizeof out->reason, v);
-        else if (!strcmp(f, "reason_detail")) ledger_copy(out->reason_detail, sizeof out->reason_detail, v);
-        else if (!strcmp(f, "from")) ledger_copy(out->from, sizeof out->from, v);
-        else if (!strcmp(f, "to")) ledger_copy(out->to, sizeof out->to, v);
-        else if (!strcmp(f, "peer")) ledger_copy(out->peer, sizeof out->peer, v);
-        else if (!strcmp(f, "meth")) ledger_copy(out->meth, sizeof out->meth, v);
-        else if (!strcmp(f, "dest_meth")) ledger_copy(out->dest_meth, sizeof out->dest_meth, v);
-        else if (!strcmp(f, "src_digest")) ledger_copy(out->src_digest, sizeof out->src_digest, v);
-        else if (!strcmp(f, "dst_digest")) ledger_copy(out->dst_digest, sizeof out->dst_digest, v);
-        else if (!strcmp(f, "digests")) {
-            const char *bar = strchr(v, '|');
-            if (bar != NULL) {
-                snprintf(out->src_digest, sizeof out->src_digest, "%.*s", (int)(bar - v), v);
-                ledger_copy(out->dst_digest, sizeof out->dst_digest, bar + 1);
-            }
-        }
-        else if (!strcmp(f, "vintage")) out->vintage = (uint32_t)u;
-        else if (!strcmp(f, "requested_g")) out->requested_g = u;
-        else if (!strcmp(f, "credited_g")) out->credited_g = u;
-        else if (!strcmp(f, "debited_g")) out->debited_g = u;
-        else if (!strcmp(f, "discount_g")) out->discount_g = u;
-        else if (!strcmp(f, "remainder_g")) out->remainder_g = u;
-        else if (!strcmp(f, "ratio_num")) out->ratio_num = u;
-        else if (!strcmp(f, "ratio_den")) out->ratio_den = u;
-        else if (!strcmp(f, "created_ms")) out->created_ms = u;
-        else if (!strcmp(f, "expiry_ms")) out->expiry_ms = u;
-        else if (!strcmp(f, "decided_ms")) out->decided_ms = u;
-        else if (!strcmp(f, "cursor")) out->cursor = u;
-        else if (!strcmp(f, "acked")) out->acked = u == 1;
-        else if (!strcmp(f, "heuristic")) out->heuristic = v[0];
-        else if (!strcmp(f, "coordinator_decision")) out->coordinator_decision = v[0];
-        else if (!strcmp(f, "heuristic_outcome")) ledger_copy(out->heuristic_outcome, sizeof out->heuristic_outcome, v);
-        else if (!strcmp(f, "doubt_first_ms")) out->doubt_first_ms = u;
-        else if (!strcmp(f, "doubt_last_ms")) out->doubt_last_ms = u;
-        else if (!strcmp(f, "doubt_attempts")) out->doubt_attempts = u;
-        else if (!strcmp(f, "blocks")) {
-            if (ledger_blocks_parse(v, LEDGER_LEG_BLOCKS_MAX, &out->blocks, &out->blocks_n) != 0) {
-                snprintf(err, errlen, "leg %s: malformed blocks in the store", tid);
-                rc = LEDGER_ESTORE;
-            }
+        const char *bad = ledger_leg_field(out, f, v);
+        if (bad != NULL) {
+            snprintf(err, errlen, "leg %s: malformed %s in the store", tid, bad);
+            rc = LEDGER_ESTORE;
         }
     }
     freeReplyObject(r);

@@ -64,6 +64,19 @@ local function coordinator_of(leg)
   return nil
 end
 
+-- The blocks of leg (the HMGET below: leg[4] their text), parsed once per
+-- leg however many steps read them (a COMMIT's gate and its application
+-- each did: a fifth of the script's string matching). Read-only: no step
+-- changes the list or its blocks.
+local function leg_blocks(leg)
+  local blocks = leg.parsed_blocks
+  if blocks == nil then
+    blocks = blocks_parse(leg[4])
+    leg.parsed_blocks = blocks
+  end
+  return blocks
+end
+
 -- The third region whose serials the leg's blocks are (neither the source
 -- nor this region), or nil.
 local function third_origin(blocks)
@@ -89,7 +102,7 @@ local function origin_deny(tid, key, leg, x)
   redis.call('ZADD', KEY_LEGS_MIXED, now_ms, tid)
   redis.call('HSET', key, 'heuristic_outcome', 'ORIGIN_DENIED', 'origin_denied', x,
              'heuristic_settled_ms', fmt_int(now_ms))
-  audit(now_ms, 'origin-denied', { tid, leg[3] }, blocks_parse(leg[4]), { source, x })
+  audit(now_ms, 'origin-denied', { tid, leg[3] }, leg_blocks(leg), { source, x })
   redis.log(redis.LOG_WARNING, 'origin ' .. x .. ' denies the COMMIT of ' .. tid .. ' from ' .. source)
   return 'M'
 end
@@ -101,7 +114,7 @@ end
 -- carries "|ORIGIN", so that the caller asks the origin about these legs
 -- alone (engine_dest_decide), not about every leg answered "U".
 local function origin_gate(tid, key, leg, confirm)
-  local x = third_origin(blocks_parse(leg[4]))
+  local x = third_origin(leg_blocks(leg))
   if x == nil or confirm == 'C' then return nil end
   if confirm == 'A' then return origin_deny(tid, key, leg, x) end
   if leg[8] == 'ORIGIN_DENIED' then return 'M|ORIGIN' end
@@ -131,7 +144,7 @@ local function heuristic_settle(tid, key, leg, decision, confirm)
     local gate = origin_gate(tid, key, leg, confirm)
     if gate ~= nil then return gate end
   end
-  local blocks = blocks_parse(leg[4])
+  local blocks = leg_blocks(leg)
   local head, tail = blocks_split(blocks, num(leg[5]))
   local both = {} -- head then tail, as the entry lists them
   for _, b in ipairs(head) do both[#both + 1] = b end
@@ -175,7 +188,7 @@ end
 local function origin_decide(tid, key, leg, decision, resolved)
   if leg[2] ~= 'PREPARED' then return leg[2] == 'COMMITTED' and 'C' or 'A' end
   if resolved ~= '' then return 'U' end
-  local blocks = blocks_parse(leg[4])
+  local blocks = leg_blocks(leg)
   local dest = split(leg[3] or '', '/')[1] or ''
   for _, b in ipairs(blocks) do origin_unlock(b.first, b.last, source, tid) end
   later('ZREM', KEY_LEGS_PREPARED, tid)
@@ -215,7 +228,7 @@ local function prepared_decide(tid, key, leg, decision, resolved, why)
   later('ZREM', KEY_LEGS_PREPARED_PREFIX .. source, tid)
   later_hincr_floor(KEY_PEER_INFLIGHT, source, -1)
   if decision == 'C' then
-    local blocks = blocks_parse(leg[4])
+    local blocks = leg_blocks(leg)
     origin_follow(blocks, source, home_region(), 'at')
     local head, tail = blocks_split(blocks, credited_g)
     for _, b in ipairs(head) do account_add_block(leg[3], b) end
@@ -228,7 +241,7 @@ local function prepared_decide(tid, key, leg, decision, resolved, why)
                'cursor', fmt_int(cursor), 'resolved_by', resolved, 'resolve_reason', why)
     return 'C'
   else
-    for _, b in ipairs(blocks_parse(leg[4])) do serial_index_remove(b.origin, b.first, b.last) end
+    for _, b in ipairs(leg_blocks(leg)) do serial_index_remove(b.origin, b.first, b.last) end
     redis.call('HSET', key, 'state', 'ABORTED', 'reason', 'ABORTED_BY_SOURCE',
                'decided_ms', fmt_int(now_ms), 'resolved_by', resolved, 'resolve_reason', why)
     dropped_ids[#dropped_ids + 1] = tid

@@ -7,8 +7,11 @@
 #include "tests/support/registry_client.h"
 
 #include "settlement/ledger.h"
+#include "settlement/store_keys.h"
 
 #include <criterion/criterion.h>
+#include <hiredis/hiredis.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -298,6 +301,94 @@ Test(settlement, replayed_transfer_applies_once, .timeout = 120) {
                  GRPC_STATUS_ALREADY_EXISTS);
     cr_assert_str_eq(st.reason, "DOUBLE_ISSUANCE");
     cr_assert_eq(rc_total_g(reg(TJ), "tj-a"), 2750 + 47);
+    expect_settled_clean();
+    stop_all();
+}
+
+/* A command on CN-TJ's Redis, its reply freed; the integer it answers (0 if none). */
+static long long tj_redis(const char *fmt, const char *a1, const char *a2) {
+    redisContext *c = redis_connect(federation_redis(fed, TJ));
+    cr_assert_not_null(c);
+    redisReply *r = redisCommand(c, fmt, a1, a2);
+    cr_assert(r != NULL && r->type != REDIS_REPLY_ERROR, "%s: %s", fmt, r != NULL ? r->str : "no reply");
+    long long v = r->type == REDIS_REPLY_INTEGER ? r->integer : 0;
+    freeReplyObject(r);
+    redisFree(c);
+    return v;
+}
+
+/* GetTransfer at CN-TJ answers the quote q was given, and the leg's creation time. */
+static void expect_stored_quote(const char *tid, const Carbon__V1__TransferQuote *q, uint64_t created_ms) {
+    Carbon__V1__GetTransferResponse *g = NULL;
+    client_status_t st;
+    cr_assert_eq(rc_get_transfer(reg(TJ), tid, &g, &st), GRPC_STATUS_OK, "GetTransfer: %s", st.details);
+    const Carbon__V1__TransferQuote *s = g->transfer->quote;
+    cr_assert_eq(s->requested_g, q->requested_g);
+    cr_assert_eq(s->credited_g, q->credited_g);
+    cr_assert_eq(s->debited_g, q->debited_g);
+    cr_assert_eq(s->discount_g, q->discount_g);
+    cr_assert_eq(s->remainder_g, q->remainder_g);
+    cr_assert_eq(s->ratio_num, q->ratio_num);
+    cr_assert_eq(s->ratio_den, q->ratio_den);
+    cr_assert_str_eq(s->destination_methodology_id, q->destination_methodology_id);
+    cr_assert_str_eq(s->source_catalog_digest, q->source_catalog_digest);
+    cr_assert_str_eq(s->destination_catalog_digest, q->destination_catalog_digest);
+    if (created_ms != 0) cr_assert_eq(g->transfer->created_unix_ms, created_ms);
+    cr_assert_gt(g->transfer->created_unix_ms, 0);
+    protobuf_c_message_free_unpacked(&g->base, NULL);
+}
+
+/* A source leg keeps the terms only gatewayd reads back in one field (issue
+ * 16: eleven fields fewer per hold), in a record that stays a listpack; it
+ * reads back whole, a leg written in the form before reads the same, and a
+ * malformed one is refused, not half read. */
+Test(settlement, a_source_leg_keeps_its_terms_in_one_field, .timeout = 120) {
+    start3(10000);
+    open_ok(TJ, "tj-a");
+    open_ok(BJ, "bj-b");
+    issue_ok(TJ, "tj-a", "TJ-GT-01", 420000);
+    char tid[33], key[80];
+    rc_new_id(tid);
+    snprintf(key, sizeof key, STORE_KEY_LEG_PREFIX "%s" STORE_KEY_LEG_SUFFIX, tid);
+    Carbon__V1__TransferResponse *r = transfer_ok(TJ, tid, "tj-a", "CN-BJ", "bj-b", "TJ-GT-01", 15);
+    const Carbon__V1__TransferQuote *q = r->transfer->quote;
+    cr_assert_eq(q->discount_g, 1500); /* 9/10: every term differs from its neighbours */
+    cr_assert_eq(tj_redis("HEXISTS %s %s", key, "terms"), 1);
+    cr_assert_eq(tj_redis("HEXISTS %s %s", key, "ratio_num"), 0);
+    cr_assert_eq(tj_redis("HEXISTS %s %s", key, "meth"), 0);
+    cr_assert_lt(tj_redis("HLEN %s", key, NULL), 20);
+    redisContext *c = redis_connect(federation_redis(fed, TJ));
+    redisReply *enc = redisCommand(c, "OBJECT ENCODING %s", key);
+    cr_assert_str_eq(enc->str, "listpack");
+    freeReplyObject(enc);
+    redisFree(c);
+    expect_stored_quote(tid, q, 0);
+
+    /* the form before: each term a field of its own */
+    tj_redis("HDEL %s %s", key, "terms");
+    tj_redis("HSET %s meth TJ-GT-01 vintage 0 created_ms %s", key, "1700000000123");
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "HSET %%s requested_g %" PRIu64 " discount_g %" PRIu64
+             " remainder_g %" PRIu64 " ratio_num %" PRIu64 " ratio_den %" PRIu64 " dest_meth %%s",
+             q->requested_g, q->discount_g, q->remainder_g, q->ratio_num, q->ratio_den);
+    tj_redis(cmd, key, q->destination_methodology_id);
+    expect_stored_quote(tid, q, 1700000000123ULL);
+
+    /* malformed: refused with the reason, and the gateway still answers */
+    static const char *const bad[] = {"TJ-GT-01|0|15000", "TJ-GT-01|0|x|1500|0|9|10|BJ-GT-02|1",
+                                      "TJ-GT-01|10000|15000|1500|0|9|10|BJ-GT-02|1",
+                                      "TJ-GT-01|0|15000|1500|0|9|10|BJ-GT-02|1|extra"};
+    int logged = federation_log_count(fed, TJ, "malformed terms");
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        tj_redis("HSET %s terms %s", key, bad[i]);
+        client_status_t st;
+        cr_assert_eq(rc_get_transfer(reg(TJ), tid, NULL, &st), GRPC_STATUS_UNAVAILABLE, "%s", bad[i]);
+        cr_assert_str_eq(st.reason, "STORE_UNAVAILABLE");
+    }
+    cr_assert_eq(federation_log_count(fed, TJ, "malformed terms"), logged + 4, "each logged with its reason");
+    tj_redis("HDEL %s %s", key, "terms");
+    expect_stored_quote(tid, q, 1700000000123ULL);
+    protobuf_c_message_free_unpacked(&r->base, NULL);
     expect_settled_clean();
     stop_all();
 }
