@@ -125,15 +125,28 @@ end
 -- Forced COMMIT, coordinator ABORT: takes the credited blocks head (and the
 -- discount tail) back if the account still holds every one. 1 if done.
 local function heuristic_take_back(tid, account, head, tail)
-  for _, b in ipairs(head) do
+  for k = 1, #head do
+    local b = head[k]
     if account_holds(account, b) == 0 then return 0 end
   end
-  for _, b in ipairs(head) do account_remove_block(account, b) end
-  for _, b in ipairs(tail) do later_call('LREM', KEY_CANCELLED, 1, tid .. '|' .. block_text(b)) end
+  for k = 1, #head do
+    local b = head[k]
+    account_remove_block(account, b)
+  end
+  for k = 1, #tail do
+    local b = tail[k]
+    later_call('LREM', KEY_CANCELLED, 1, tid .. '|' .. block_text(b))
+  end
   use_report_drop(tid, tail) -- the cancellation's report, never to be applied
   -- the region no longer holds these serials (the serial index, above)
-  for _, b in ipairs(head) do serial_index_remove(b.origin, b.first, b.last) end
-  for _, b in ipairs(tail) do serial_index_remove(b.origin, b.first, b.last) end
+  for k = 1, #head do
+    local b = head[k]
+    serial_index_remove(b.origin, b.first, b.last)
+  end
+  for k = 1, #tail do
+    local b = tail[k]
+    serial_index_remove(b.origin, b.first, b.last)
+  end
   return 1
 end
 
@@ -148,15 +161,30 @@ local function heuristic_settle(tid, key, leg, decision, confirm)
   local blocks = leg_blocks(leg)
   local head, tail = blocks_split(blocks, num(leg[5]))
   local both = {} -- head then tail, as the entry lists them
-  for _, b in ipairs(head) do both[#both + 1] = b end
-  for _, b in ipairs(tail) do both[#both + 1] = b end
+  for k = 1, #head do
+    local b = head[k]
+    both[#both + 1] = b
+  end
+  for k = 1, #tail do
+    local b = tail[k]
+    both[#both + 1] = b
+  end
   local outcome, moved = 'AGREED', {}
   if decision ~= forced and forced == 'A' then
-    for _, b in ipairs(head) do account_add_block(account, b) end
-    for _, b in ipairs(tail) do later('RPUSH', KEY_CANCELLED, tid .. '|' .. block_text(b)) end
+    for k = 1, #head do
+      local b = head[k]
+      account_add_block(account, b)
+    end
+    for k = 1, #tail do
+      local b = tail[k]
+      later('RPUSH', KEY_CANCELLED, tid .. '|' .. block_text(b))
+    end
     use_report_add(tid, 'cancelled', tail, '', now_ms, coordinator_of(leg)) -- other regions' serials: to their origin
     -- held here again (the forced ABORT's drop took them out of the index)
-    for _, b in ipairs(both) do serial_index_add(b.origin, b.first, b.last) end
+    for k = 1, #both do
+      local b = both[k]
+      serial_index_add(b.origin, b.first, b.last)
+    end
     origin_follow(both, source, home_region(), 'at')
     local cursor = feed_add('A', tid)
     redis.call('HSET', key, 'state', 'COMMITTED', 'reason', '', 'cursor', fmt_int(cursor))
@@ -314,6 +342,9 @@ end
 return with_later(function()
   for i = 0, n - 1 do decide_one(i) end
   if #dropped_ids > 0 then audit(now_ms, 'drop', dropped_ids, {}, { source }) end
-  for _, r in ipairs(resolutions) do audit(now_ms, 'resolve', { r.tid }, {}, r.details) end
+  for k = 1, #resolutions do
+    local r = resolutions[k]
+    audit(now_ms, 'resolve', { r.tid }, {}, r.details)
+  end
   return out
 end)
