@@ -81,8 +81,7 @@ end
 -- nor this region), or nil.
 local function third_origin(blocks)
   local home = home_region()
-  for k = 1, #blocks do
-    local b = blocks[k]
+  for _, b in ipairs(blocks) do
     if b.origin ~= home and b.origin ~= source then return b.origin end
   end
   return nil
@@ -125,28 +124,15 @@ end
 -- Forced COMMIT, coordinator ABORT: takes the credited blocks head (and the
 -- discount tail) back if the account still holds every one. 1 if done.
 local function heuristic_take_back(tid, account, head, tail)
-  for k = 1, #head do
-    local b = head[k]
+  for _, b in ipairs(head) do
     if account_holds(account, b) == 0 then return 0 end
   end
-  for k = 1, #head do
-    local b = head[k]
-    account_remove_block(account, b)
-  end
-  for k = 1, #tail do
-    local b = tail[k]
-    later_call('LREM', KEY_CANCELLED, 1, tid .. '|' .. block_text(b))
-  end
+  for _, b in ipairs(head) do account_remove_block(account, b) end
+  for _, b in ipairs(tail) do later_call('LREM', KEY_CANCELLED, 1, tid .. '|' .. block_text(b)) end
   use_report_drop(tid, tail) -- the cancellation's report, never to be applied
   -- the region no longer holds these serials (the serial index, above)
-  for k = 1, #head do
-    local b = head[k]
-    serial_index_remove(b.origin, b.first, b.last)
-  end
-  for k = 1, #tail do
-    local b = tail[k]
-    serial_index_remove(b.origin, b.first, b.last)
-  end
+  for _, b in ipairs(head) do serial_index_remove(b.origin, b.first, b.last) end
+  for _, b in ipairs(tail) do serial_index_remove(b.origin, b.first, b.last) end
   return 1
 end
 
@@ -161,30 +147,15 @@ local function heuristic_settle(tid, key, leg, decision, confirm)
   local blocks = leg_blocks(leg)
   local head, tail = blocks_split(blocks, num(leg[5]))
   local both = {} -- head then tail, as the entry lists them
-  for k = 1, #head do
-    local b = head[k]
-    both[#both + 1] = b
-  end
-  for k = 1, #tail do
-    local b = tail[k]
-    both[#both + 1] = b
-  end
+  for _, b in ipairs(head) do both[#both + 1] = b end
+  for _, b in ipairs(tail) do both[#both + 1] = b end
   local outcome, moved = 'AGREED', {}
   if decision ~= forced and forced == 'A' then
-    for k = 1, #head do
-      local b = head[k]
-      account_add_block(account, b)
-    end
-    for k = 1, #tail do
-      local b = tail[k]
-      later('RPUSH', KEY_CANCELLED, tid .. '|' .. block_text(b))
-    end
+    for _, b in ipairs(head) do account_add_block(account, b) end
+    for _, b in ipairs(tail) do later('RPUSH', KEY_CANCELLED, tid .. '|' .. block_text(b)) end
     use_report_add(tid, 'cancelled', tail, '', now_ms, coordinator_of(leg)) -- other regions' serials: to their origin
     -- held here again (the forced ABORT's drop took them out of the index)
-    for k = 1, #both do
-      local b = both[k]
-      serial_index_add(b.origin, b.first, b.last)
-    end
+    for _, b in ipairs(both) do serial_index_add(b.origin, b.first, b.last) end
     origin_follow(both, source, home_region(), 'at')
     local cursor = feed_add('A', tid)
     redis.call('HSET', key, 'state', 'COMMITTED', 'reason', '', 'cursor', fmt_int(cursor))
@@ -219,10 +190,7 @@ local function origin_decide(tid, key, leg, decision, resolved)
   if resolved ~= '' then return 'U' end
   local blocks = leg_blocks(leg)
   local dest = split(leg[3] or '', '/')[1] or ''
-  for k = 1, #blocks do
-    local b = blocks[k]
-    origin_unlock(b.first, b.last, source, tid)
-  end
+  for _, b in ipairs(blocks) do origin_unlock(b.first, b.last, source, tid) end
   later('ZREM', KEY_LEGS_PREPARED, tid)
   later('ZREM', KEY_LEGS_PREPARED_PREFIX .. source, tid)
   later_hincr_floor(KEY_PEER_INFLIGHT, source, -1)
@@ -263,14 +231,8 @@ local function prepared_decide(tid, key, leg, decision, resolved, why)
     local blocks = leg_blocks(leg)
     origin_follow(blocks, source, home_region(), 'at')
     local head, tail = blocks_split(blocks, credited_g)
-    for k = 1, #head do
-      local b = head[k]
-      account_add_block(leg[3], b)
-    end
-    for k = 1, #tail do
-      local b = tail[k]
-      later('RPUSH', KEY_CANCELLED, tid .. '|' .. block_text(b))
-    end
+    for _, b in ipairs(head) do account_add_block(leg[3], b) end
+    for _, b in ipairs(tail) do later('RPUSH', KEY_CANCELLED, tid .. '|' .. block_text(b)) end
     audit(now_ms, 'apply', { tid, leg[3] }, head, { source })
     if #tail > 0 then audit(now_ms, 'cancel', { tid, leg[3] }, tail, { source }) end
     use_report_add(tid, 'cancelled', tail, '', now_ms, coordinator_of(leg)) -- other regions' serials: to their origin
@@ -342,9 +304,6 @@ end
 return with_later(function()
   for i = 0, n - 1 do decide_one(i) end
   if #dropped_ids > 0 then audit(now_ms, 'drop', dropped_ids, {}, { source }) end
-  for k = 1, #resolutions do
-    local r = resolutions[k]
-    audit(now_ms, 'resolve', { r.tid }, {}, r.details)
-  end
+  for _, r in ipairs(resolutions) do audit(now_ms, 'resolve', { r.tid }, {}, r.details) end
   return out
 end)

@@ -31,8 +31,7 @@ local function ack_one(i)
       end
     else
       local left = {}
-      for k = 1, #pending do
-        local x = pending[k]
+      for _, x in ipairs(pending) do
         if x == who then changed = true else left[#left + 1] = x end
       end
       if changed then
