@@ -14,10 +14,12 @@
 -- terms of the transfer that only gatewayd reads back (ledger_leg_get), in
 -- one field "terms": meth|vintage|requested_g|discount_g|remainder_g|
 -- ratio_num|ratio_den|dest_meth|created_ms. Eleven fields fewer to write, to
--- log in the AOF and to scan past in every later HMGET of this record, which
--- stays a listpack (values of at most 64 bytes): 5% of Redis's instructions
--- per settled transfer at the source (README, Benchmark). reason, decided_ms
--- and acked are written when they change (absent = '', 0, not acked).
+-- log in the AOF and to scan past in every later HMGET of this record (a
+-- listpack while every value has at most 64 bytes: the usual transfer; a
+-- longer blocks text, account or terms text makes it a hash table, as a
+-- longer blocks text did before): 5% of Redis's instructions per settled
+-- transfer at the source (README, Benchmark). reason, decided_ms and acked
+-- are written when they change (absent = '', 0, not acked).
 -- Returns n replies, in order, each {"OK", state, reason, blocks} for a new
 --       hold or {"DUP", state, reason, blocks} for a replay with the same
 --       content | {"ID_REUSED"} | {"UNKNOWN_ACCOUNT"}
@@ -35,11 +37,14 @@ local function hold_one(base)
   end
   local debited_g = num(arg(10))
   local taken, have = account_take(from_id, arg(6), num(arg(7)), debited_g, num(arg(20)))
-  if taken == nil then -- an account that takes anything exists: asked only now
+  -- An account whose blocks a take found exists: whether it does is asked
+  -- only when the take found none (gatewayd never holds 0 g; a direct call
+  -- that does is refused for an unknown account as before).
+  if taken == nil or #taken == 0 then
     if redis.call('EXISTS', acct_info_key(from_id)) == 0 then return { 'UNKNOWN_ACCOUNT' } end
-    if have == -1 then return { 'TOO_FRAGMENTED' } end
-    return { 'INSUFFICIENT_BALANCE', fmt_int(have) }
   end
+  if taken == nil and have == -1 then return { 'TOO_FRAGMENTED' } end
+  if taken == nil then return { 'INSUFFICIENT_BALANCE', fmt_int(have) } end
   local now_ms, expiry_ms = num(arg(18)), num(arg(19))
   local text = blocks_text(taken)
   local cursor = feed_add('D', tid)
