@@ -433,13 +433,14 @@ static void *flood_main(void *arg) {
     flood_t *f = arg;
     long long t0 = now_ms();
     static char ids[256][33];
-    for (int sent = 0; sent < FLOOD_DECISIONS;) {
+    while (f->decisions_sent < FLOOD_DECISIONS) {
+        int sent = f->decisions_sent;
         size_t n = FLOOD_DECISIONS - sent < 256 ? (size_t)(FLOOD_DECISIONS - sent) : 256;
         for (size_t i = 0; i < n; i++) rc_new_id(ids[i]);
         client_status_t st;
         f->decide_calls++;
         if (decide(ids, n, (sent / 256) % 2, &st) == GRPC_STATUS_OK)
-            sent += (int)n, f->decisions_sent = sent;
+            f->decisions_sent += (int)n;
         else if (st.code == GRPC_STATUS_RESOURCE_EXHAUSTED)
             f->decide_refused++;
         else

@@ -305,16 +305,24 @@ Test(settlement, replayed_transfer_applies_once, .timeout = 120) {
     stop_all();
 }
 
-/* A command on CN-TJ's Redis, its reply freed; the integer it answers (0 if none). */
-static long long tj_redis(const char *fmt, const char *a1, const char *a2) {
+/* A command on CN-TJ's Redis, its reply freed; the integer it answers (0 if
+ * none), and its text into text[0..textlen) when text is not NULL ("" if none). */
+static long long tj_redis_into(char *text, size_t textlen, const char *fmt, const char *a1,
+                               const char *a2) {
     redisContext *c = redis_connect(federation_redis(fed, TJ));
     cr_assert_not_null(c);
     redisReply *r = redisCommand(c, fmt, a1, a2);
     cr_assert(r != NULL && r->type != REDIS_REPLY_ERROR, "%s: %s", fmt, r != NULL ? r->str : "no reply");
     long long v = r->type == REDIS_REPLY_INTEGER ? r->integer : 0;
+    int is_text = r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS;
+    if (text != NULL) snprintf(text, textlen, "%s", is_text ? r->str : "");
     freeReplyObject(r);
     redisFree(c);
     return v;
+}
+
+static long long tj_redis(const char *fmt, const char *a1, const char *a2) {
+    return tj_redis_into(NULL, 0, fmt, a1, a2);
 }
 
 /* GetTransfer at CN-TJ answers the quote q was given, and the leg's creation time. */
@@ -357,11 +365,9 @@ Test(settlement, a_source_leg_keeps_its_terms_in_one_field, .timeout = 120) {
     cr_assert_eq(tj_redis("HEXISTS %s %s", key, "ratio_num"), 0);
     cr_assert_eq(tj_redis("HEXISTS %s %s", key, "meth"), 0);
     cr_assert_lt(tj_redis("HLEN %s", key, NULL), 20);
-    redisContext *c = redis_connect(federation_redis(fed, TJ));
-    redisReply *enc = redisCommand(c, "OBJECT ENCODING %s", key);
-    cr_assert_str_eq(enc->str, "listpack");
-    freeReplyObject(enc);
-    redisFree(c);
+    char encoding[32];
+    tj_redis_into(encoding, sizeof encoding, "OBJECT ENCODING %s", key, NULL);
+    cr_assert_str_eq(encoding, "listpack");
     expect_stored_quote(tid, q, 0);
 
     /* the form before: each term a field of its own */
