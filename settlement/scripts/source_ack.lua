@@ -9,14 +9,21 @@
 -- Audit: one 'origin-acked' entry for the legs an origin acknowledged (ids:
 -- the transfers; details: the origin region); one 'acked' entry for the legs
 -- now done.
+-- The time of the 'acked' entry: now_ms is taken by the caller before this
+-- call runs, and another thread's acknowledgement of the same leg (the
+-- decider's and recovery's) may land in between with a later time. A leg
+-- acknowledged by part of its participants keeps the latest time so far
+-- (acks_ms), and the 'acked' entry takes the latest of now_ms and its legs'
+-- acks_ms: it is never earlier than an acknowledgement it sums up.
 -- Returns the number of legs newly done.
 local now_ms, peer, n = num(ARGV[1]), ARGV[2], num(ARGV[3])
 local ids, by_origin = {}, {}
+local done_ms = now_ms -- the time of the 'acked' entry
 local function ack_one(i)
   local tid = ARGV[3 + i]
   local key = leg_key(tid)
   local leg = redis.call('HMGET', key, 'role', 'state', 'acked', 'peer', 'origins_unacked',
-                         'dest_acked')
+                         'dest_acked', 'acks_ms')
   if leg[1] == 'source' and (leg[2] == 'COMMITTED' or leg[2] == 'ABORTED') and leg[3] ~= '1' then
     local dest = leg[4] or ''
     local who = peer
@@ -40,13 +47,15 @@ local function ack_one(i)
         by_origin[#by_origin + 1] = tid
       end
     end
+    local acks_ms = math.max(now_ms, num(leg[7] or '0'))
     if changed and dest_acked and #pending == 0 then
       redis.call('HSET', key, 'acked', '1', 'dest_acked', '1', 'origins_unacked', '')
       later('ZREM', KEY_LEGS_OPEN, tid)
       ids[#ids + 1] = tid
+      done_ms = math.max(done_ms, acks_ms)
     elseif changed then
       redis.call('HSET', key, 'dest_acked', dest_acked and '1' or '0',
-                 'origins_unacked', table.concat(pending, ','))
+                 'origins_unacked', table.concat(pending, ','), 'acks_ms', fmt_int(acks_ms))
     end
   end
 end
@@ -55,6 +64,6 @@ end
 return with_later(function()
   for i = 1, n do ack_one(i) end
   if #by_origin > 0 then audit(now_ms, 'origin-acked', by_origin, {}, { peer }) end
-  if #ids > 0 then audit(now_ms, 'acked', ids, {}, {}) end
+  if #ids > 0 then audit(done_ms, 'acked', ids, {}, {}) end
   return #ids
 end)

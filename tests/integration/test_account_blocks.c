@@ -33,12 +33,8 @@ TestSuite(account_blocks, .fini = fini, .timeout = 120);
 static void start(void) {
     g_redis = redis_start(NULL);
     cr_assert_not_null(g_redis, "redis_start: %s", redis_last_error());
-    store_config_t cfg;
-    store_config_defaults(&cfg);
-    snprintf(cfg.host, sizeof cfg.host, "%s", g_redis->host);
-    cfg.port = g_redis->port;
     char err[256] = "";
-    g_store = store_open(&cfg, err, sizeof err);
+    g_store = redis_store_open(g_redis, err, sizeof err);
     cr_assert_not_null(g_store, "store_open: %s", err);
 }
 

@@ -36,12 +36,8 @@ static void fini(void) {
 
 /* Opens g_store on h's Redis. */
 static void open_store_on(const redis_harness_t *h) {
-    store_config_t cfg;
-    store_config_defaults(&cfg);
-    snprintf(cfg.host, sizeof cfg.host, "%s", h->host);
-    cfg.port = h->port;
     char err[256] = "";
-    g_store = store_open(&cfg, err, sizeof err);
+    g_store = redis_store_open(h, err, sizeof err);
     cr_assert_not_null(g_store, "%s", err);
     g_accounts = 0;
 }

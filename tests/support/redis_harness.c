@@ -15,6 +15,7 @@
 
 #include "tests/support/proc.h"
 #include "settlement/audit_stored.h"
+#include "settlement/store.h"
 #include "settlement/store_keys.h"
 
 #define REDIS_ERR_MAX 4096
@@ -312,6 +313,16 @@ int redis_stop(redis_harness_t *h) {
     }
     redis_free(h);
     return rc;
+}
+
+struct store *redis_store_open(const redis_harness_t *h, char *err, size_t errlen) {
+    assert(h != NULL && err != NULL && errlen >= 1);
+    store_config_t cfg;
+    store_config_defaults(&cfg);
+    snprintf(cfg.host, sizeof cfg.host, "%s", h->host);
+    cfg.port = h->port;
+    snprintf(cfg.password, sizeof cfg.password, "%s", h->password);
+    return store_open(&cfg, err, errlen);
 }
 
 redisContext *redis_connect(const redis_harness_t *h) {

@@ -88,6 +88,12 @@ char *redis_log_entry(redisContext *c, uint64_t seq, size_t *len);
  * checks from the test; the caller frees it (redisFree). NULL on error. */
 redisContext *redis_connect(const redis_harness_t *h);
 
+/* The region's store (settlement/store.h) on h's Redis: store_open with
+ * the defaults (the embedded scripts, no region claim) and h's address and
+ * password. NULL with err saying why. The caller store_close()s it. */
+struct store;
+struct store *redis_store_open(const redis_harness_t *h, char *err, size_t errlen);
+
 /* Why the last harness call failed ("" if none did). */
 const char *redis_last_error(void);
 
