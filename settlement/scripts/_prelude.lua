@@ -10,6 +10,16 @@
 -- Redis formats a Lua number argument with snprintf("%.17g"), about ten
 -- times a transfer in the hot paths before they passed texts (issue 16).
 --
+-- C functions: every call from Lua into C (ipairs' iterator at each step,
+-- assert, type, select, tonumber, the string library) goes through Lua's
+-- call machinery, several hundred instructions each, which counted by
+-- callgrind was more than the Lua code around them (issue 16). So the lists
+-- a leg's steps walk are walked by index (for i = 1, #t; every such list is
+-- built without holes), the checks on those steps raise with error()
+-- instead of assert(), and later() takes its arguments as parameters; cold
+-- paths keep ipairs and assert. A plain find and five subs cost more than
+-- one string.match: block_parse keeps its pattern.
+--
 -- Keys: their names are written once, in settlement/store_keys.h (which
 -- lists them all with their types); the constants KEY_... used here are
 -- generated from it and prepended before this prelude.
@@ -200,7 +210,8 @@ end
 -- the blocks moved.
 local function origin_follow(blocks, from, to, state)
   local home, moved = home_region(), {}
-  for _, b in ipairs(blocks) do
+  for k = 1, #blocks do
+    local b = blocks[k]
     if b.origin ~= home then -- not this region's: not in its map
     elseif origin_map_move(b.first, b.last, from, to, state) then
       moved[#moved + 1] = b
@@ -271,7 +282,7 @@ end
 -- The last serial is in the member, so a block is read from its member
 -- alone and account_holds checks an exact block in one ZSCORE.
 local function block_member(b)
-  assert(b.vintage >= 0 and b.vintage <= 9999 and b.last < 1e16, 'block out of the member format')
+  if not (b.vintage >= 0 and b.vintage <= 9999 and b.last < 1e16) then error('block out of the member format') end
   return string.format('%04d %s %016d %016d %s', b.vintage, b.origin, b.first, b.last, b.meth)
 end
 
@@ -340,7 +351,8 @@ local function block_pages(key, lo, hi, skip, want_g, max_blocks, blocks)
   local have, page_n = 0, 4
   while true do
     local page = redis.call('ZRANGEBYLEX', key, lo, hi, 'LIMIT', '0', fmt_int(page_n))
-    for _, m in ipairs(page) do
+    for k = 1, #page do
+      local m = page[k]
       local b = block_from_member(string.sub(m, skip + 1))
       blocks[#blocks + 1] = b
       have = have + block_grams(b)
@@ -371,7 +383,8 @@ local function account_take(id, meth, vintage, want_g, max_blocks, check)
   if #blocks > max_blocks then return nil, -1 end
   local taken = {}
   local need = want_g
-  for _, b in ipairs(blocks) do -- what would be taken, before any write
+  for k = 1, #blocks do -- what would be taken, before any write
+    local b = blocks[k]
     if need == 0 then break end
     local g = math.min(block_grams(b), need)
     taken[#taken + 1] = { origin = b.origin, meth = b.meth, vintage = b.vintage,
@@ -384,7 +397,8 @@ local function account_take(id, meth, vintage, want_g, max_blocks, check)
     local refusal = check(taken)
     if refusal then return nil, nil, refusal end
   end
-  for _, t in ipairs(taken) do
+  for k = 1, #taken do
+    local t = taken[k]
     local b = t.whole
     t.whole = nil
     account_remove_block(id, b)
@@ -400,7 +414,8 @@ end
 local function blocks_split(blocks, grams)
   local head, tail = {}, {}
   local left = grams
-  for _, b in ipairs(blocks) do
+  for k = 1, #blocks do
+    local b = blocks[k]
     local g = block_grams(b)
     if left >= g then
       head[#head + 1] = b
@@ -420,7 +435,10 @@ end
 
 local function blocks_text(blocks)
   local t = {}
-  for i, b in ipairs(blocks) do t[i] = block_text(b) end
+  for i = 1, #blocks do
+    local b = blocks[i]
+    t[i] = block_text(b)
+  end
   return table.concat(t, ',')
 end
 
@@ -432,7 +450,10 @@ end
 
 local function blocks_grams(blocks)
   local g = 0
-  for _, b in ipairs(blocks) do g = g + block_grams(b) end
+  for k = 1, #blocks do
+    local b = blocks[k]
+    g = g + block_grams(b)
+  end
   return g
 end
 
@@ -472,9 +493,16 @@ local function later_make(key)
   if #op.args > 0 then redis.call(op.cmd, key, unpack(op.args)) end
 end
 
--- Writes cmd key args... at the end of the batch (at once outside with_later).
-local function later(cmd, key, ...)
-  if not later_on then return redis.call(cmd, key, ...) end
+-- Writes cmd key a1 [a2] at the end of the batch (at once outside
+-- with_later). Every deferred write has one or two arguments after its key
+-- (ZADD score member, ZREM member, HSET field value, RPUSH value): taken as
+-- parameters, since select() over varargs is a C call per argument.
+local function later(cmd, key, a1, a2, a3)
+  if a1 == nil or a3 ~= nil then error('later: a write takes one or two arguments') end
+  if not later_on then
+    if a2 == nil then return redis.call(cmd, key, a1) end
+    return redis.call(cmd, key, a1, a2)
+  end
   -- (the message is built only on failure: this runs for every deferred write)
   if later_counts[key] ~= nil or later_floors[key] ~= nil then error('later: ' .. key .. ' is deferred otherwise') end
   local op = later_ops[key]
@@ -488,7 +516,9 @@ local function later(cmd, key, ...)
     later_keys[#later_keys + 1] = key
   end
   local args = op.args
-  for i = 1, select('#', ...) do args[#args + 1] = select(i, ...) end
+  local n = #args
+  args[n + 1] = a1
+  if a2 ~= nil then args[n + 2] = a2 end
 end
 
 -- cmd key args... at once, after what is pending on key: for a write that
@@ -536,7 +566,10 @@ local function later_flush()
   local keys, counts, floors = later_keys, later_counts, later_floors
   later_keys, later_counts, later_floors = {}, {}, {}
   for key, n in pairs(counts) do redis.call('SET', key, fmt_int(n)) end
-  for _, key in ipairs(keys) do later_make(key) end
+  for k = 1, #keys do
+    local key = keys[k]
+    later_make(key)
+  end
   later_ops = {}
   for key, fields in pairs(floors) do
     for field, delta in pairs(fields) do hincr_floor(key, field, delta) end
@@ -576,7 +609,7 @@ local AUDIT_STORED_VERSION = 3
 local function audit_texts(list)
   local out = {}
   for i, s in ipairs(list) do
-    assert(type(s) == 'string', 'audit: ids and details must be texts')
+    if type(s) ~= 'string' then error('audit: ids and details must be texts') end
     out[i] = s
   end
   return out
@@ -585,18 +618,20 @@ end
 -- n, which must be an integer (cmsgpack packs any other number as a
 -- double, which no reader takes).
 local function audit_int(n)
-  assert(type(n) == 'number' and n % 1 == 0, 'audit: numbers must be integers')
+  if type(n) ~= 'number' or n % 1 ~= 0 then error('audit: numbers must be integers') end
   return n
 end
 
 local function audit(now_ms, event, ids, blocks, details)
-  assert(type(details) == 'table', 'audit details must be a list of texts')
-  assert(type(event) == 'string', 'audit: the event must be a text')
+  if type(details) ~= 'table' then error('audit details must be a list of texts') end
+  if type(event) ~= 'string' then error('audit: the event must be a text') end
   audit_int(now_ms)
   local packed_blocks = {} -- every check before the INCR: no seq without its entry
-  for i, b in ipairs(blocks) do
-    assert(type(b.origin) == 'string' and type(b.meth) == 'string',
-           'audit: a block without its origin or methodology')
+  for i = 1, #blocks do
+    local b = blocks[i]
+    if type(b.origin) ~= 'string' or type(b.meth) ~= 'string' then
+      error('audit: a block without its origin or methodology')
+    end
     packed_blocks[i] = { b.origin, b.meth, audit_int(b.vintage), audit_int(b.first),
                          audit_int(b.last) }
   end
@@ -626,13 +661,15 @@ end
 -- and credited_g as here: no report, no round trip.
 local function use_report_add(id, kind, blocks, purpose, now_ms, coordinator)
   local home, by, origins = home_region(), {}, {}
-  for _, b in ipairs(blocks) do
+  for k = 1, #blocks do
+    local b = blocks[k]
     if b.origin ~= home and b.origin ~= coordinator then
       if by[b.origin] == nil then by[b.origin] = {} origins[#origins + 1] = b.origin end
       table.insert(by[b.origin], b)
     end
   end
-  for _, origin in ipairs(origins) do
+  for k = 1, #origins do
+    local origin = origins[k]
     redis.call('HSET', KEY_REPORT_OUT_PREFIX .. origin .. ':' .. id .. KEY_REPORT_OUT_SUFFIX,
                'kind', kind, 'purpose', purpose, 'blocks', blocks_text(by[origin]),
                'created_ms', fmt_int(now_ms), 'tries', '0', 'last_reason', '')
@@ -648,7 +685,8 @@ end
 -- coordinator existed (dropping one never written changes nothing).
 local function use_report_drop(id, blocks)
   local home = home_region()
-  for _, b in ipairs(blocks) do
+  for k = 1, #blocks do
+    local b = blocks[k]
     if b.origin ~= home then
       redis.call('HDEL', KEY_REPORT_OUT_PREFIX .. b.origin .. ':' .. id .. KEY_REPORT_OUT_SUFFIX,
                  'kind', 'purpose', 'blocks', 'created_ms', 'tries', 'last_reason')

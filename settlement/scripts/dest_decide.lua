@@ -81,7 +81,8 @@ end
 -- nor this region), or nil.
 local function third_origin(blocks)
   local home = home_region()
-  for _, b in ipairs(blocks) do
+  for k = 1, #blocks do
+    local b = blocks[k]
     if b.origin ~= home and b.origin ~= source then return b.origin end
   end
   return nil
@@ -190,7 +191,10 @@ local function origin_decide(tid, key, leg, decision, resolved)
   if resolved ~= '' then return 'U' end
   local blocks = leg_blocks(leg)
   local dest = split(leg[3] or '', '/')[1] or ''
-  for _, b in ipairs(blocks) do origin_unlock(b.first, b.last, source, tid) end
+  for k = 1, #blocks do
+    local b = blocks[k]
+    origin_unlock(b.first, b.last, source, tid)
+  end
   later('ZREM', KEY_LEGS_PREPARED, tid)
   later('ZREM', KEY_LEGS_PREPARED_PREFIX .. source, tid)
   later_hincr_floor(KEY_PEER_INFLIGHT, source, -1)
@@ -231,8 +235,14 @@ local function prepared_decide(tid, key, leg, decision, resolved, why)
     local blocks = leg_blocks(leg)
     origin_follow(blocks, source, home_region(), 'at')
     local head, tail = blocks_split(blocks, credited_g)
-    for _, b in ipairs(head) do account_add_block(leg[3], b) end
-    for _, b in ipairs(tail) do later('RPUSH', KEY_CANCELLED, tid .. '|' .. block_text(b)) end
+    for k = 1, #head do
+      local b = head[k]
+      account_add_block(leg[3], b)
+    end
+    for k = 1, #tail do
+      local b = tail[k]
+      later('RPUSH', KEY_CANCELLED, tid .. '|' .. block_text(b))
+    end
     audit(now_ms, 'apply', { tid, leg[3] }, head, { source })
     if #tail > 0 then audit(now_ms, 'cancel', { tid, leg[3] }, tail, { source }) end
     use_report_add(tid, 'cancelled', tail, '', now_ms, coordinator_of(leg)) -- other regions' serials: to their origin

@@ -53,7 +53,8 @@ local out = {}
 local function blocks_claim(blocks)
   local added = {}
   local reason = ''
-  for _, b in ipairs(blocks) do
+  for k = 1, #blocks do
+    local b = blocks[k]
     if b.origin == home and b.last > serial_last then reason = 'SERIALS_NOT_ISSUED' break end
     if serial_overlap(b.origin, b.first, b.last) then reason = 'SERIALS_OVERLAP' break end
     if b.origin == home then
@@ -64,7 +65,8 @@ local function blocks_claim(blocks)
     added[#added + 1] = b
   end
   if reason ~= '' then
-    for _, b in ipairs(added) do
+    for k = 1, #added do
+      local b = added[k]
       redis.call('ZREM', serial_index_key(b.origin), fmt_int(b.first) .. ':' .. fmt_int(b.last))
     end
   end

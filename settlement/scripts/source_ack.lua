@@ -38,7 +38,8 @@ local function ack_one(i)
       end
     else
       local left = {}
-      for _, x in ipairs(pending) do
+      for k = 1, #pending do
+        local x = pending[k]
         if x == who then changed = true else left[#left + 1] = x end
       end
       if changed then

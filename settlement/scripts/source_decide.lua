@@ -24,7 +24,8 @@ local out = {}
 -- legs:unacked:ORIGIN, so recovery re-sends the decision to each.
 local function origins_record(key, tid, blocks, dest)
   local home, seen, list = home_region(), {}, {}
-  for _, b in ipairs(blocks) do
+  for k = 1, #blocks do
+    local b = blocks[k]
     if b.origin ~= home and b.origin ~= dest and not seen[b.origin] then
       seen[b.origin] = true
       list[#list + 1] = b.origin
@@ -65,7 +66,10 @@ local function decide_one(i)
     later('ZADD', KEY_LEGS_UNACKED_PREFIX .. leg[9], fmt_int(now_ms), tid)
     origins_record(key, tid, blocks, leg[9])
     if decision == 'C' then
-      for _, b in ipairs(blocks) do serial_index_remove(b.origin, b.first, b.last) end
+      for k = 1, #blocks do
+        local b = blocks[k]
+        serial_index_remove(b.origin, b.first, b.last)
+      end
       redis.call('HSET', key, 'state', 'COMMITTED', 'decided_ms', fmt_int(now_ms))
       audit(now_ms, 'commit', { tid, leg[5] }, blocks, {})
       -- this region's own serials go abroad in its map (DESIGN §6 provenance)
@@ -75,7 +79,10 @@ local function decide_one(i)
       out[#out + 1] = fmt_int(now_ms)
       out[#out + 1] = ''
     else
-      for _, b in ipairs(blocks) do account_add_block(leg[5], b) end
+      for k = 1, #blocks do
+        local b = blocks[k]
+        account_add_block(leg[5], b)
+      end
       redis.call('HSET', key, 'state', 'ABORTED', 'reason', reason, 'decided_ms', fmt_int(now_ms))
       if detail ~= '' then redis.call('HSET', key, 'reason_detail', detail) end
       audit(now_ms, 'abort', { tid, leg[5] }, blocks, { reason })
