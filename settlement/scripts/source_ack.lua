@@ -48,12 +48,13 @@ local function ack_one(i)
         by_origin[#by_origin + 1] = tid
       end
     end
-    local acks_ms = math.max(now_ms, num(leg[7] or '0'))
+    local acks_ms = now_ms
+    if leg[7] and num(leg[7]) > now_ms then acks_ms = num(leg[7]) end
     if changed and dest_acked and #pending == 0 then
       redis.call('HSET', key, 'acked', '1', 'dest_acked', '1', 'origins_unacked', '')
       later('ZREM', KEY_LEGS_OPEN, tid)
       ids[#ids + 1] = tid
-      done_ms = math.max(done_ms, acks_ms)
+      if acks_ms > done_ms then done_ms = acks_ms end
     elseif changed then
       redis.call('HSET', key, 'dest_acked', dest_acked and '1' or '0',
                  'origins_unacked', table.concat(pending, ','), 'acks_ms', fmt_int(acks_ms))
