@@ -27,9 +27,10 @@
  *     refused without CARBON_TEST_HOOKS=1); the leg expiry defaults to
  *     2500 ms + the skew, so that legs towards a clock running ahead can commit;
  *   - backlog episodes (FAULT_BACKLOGS): every gateway of one region is
- *     killed, FAULT_BACKLOG_LEGS transfers go towards it, their holds expire
- *     and are aborted, and more than 4 x batch_legs_max decided legs must be
- *     listed waiting for it (batch_legs_max is FAULT_BATCH_LEGS_MAX, small);
+ *     killed, FAULT_BACKLOG_LEGS transfers go towards it (twice, if the
+ *     first burst left too few), their holds expire and are aborted, and
+ *     more than 4 x batch_legs_max decided legs must be listed waiting for
+ *     it (batch_legs_max is FAULT_BATCH_LEGS_MAX, small);
  *     it comes back and they must drain within 90 s;
  *   - third-region serials (FAULT_THIRD_PCT of fresh transfers): a credit of
  *     origin X moving from S to D, all different; counted when committed;
@@ -106,7 +107,7 @@
  *   FAULT_LEG_EXPIRY_MS  the gateways' leg_expiry_ms (2500 + the skew)
  *   FAULT_BACKLOGS     peer-down backlog episodes, 0 off (1)
  *   FAULT_BATCH_LEGS_MAX  the gateways' batch_legs_max (8)
- *   FAULT_BACKLOG_LEGS transfers sent towards the down peer per episode (6 x batch_legs_max)
+ *   FAULT_BACKLOG_LEGS transfers sent towards the down peer per burst (6 x batch_legs_max)
  *   FAULT_THIRD_PCT    % of fresh transfers of third-region serials (40)
  *   FAULT_FORCED       forced-decision episodes, 0 off (1)
  *   FAULT_HEURISTIC_AFTER_MS  the gateways' heuristic_after_ms (1000, the least allowed)
@@ -1200,8 +1201,9 @@ static void episode_burst(uint64_t *rng, int src, int dst, long n, int call_ms) 
 }
 
 /* A peer down long enough that its peers build a backlog of more than
- * 4 x batch_legs_max decided legs to send it; it comes back and the backlog
- * must drain (issue 15, item 4: recovery re-sent more than the peer takes). */
+ * 4 x batch_legs_max decided legs to send it (in one burst, or two); it
+ * comes back and the backlog must drain (issue 15, item 4: recovery
+ * re-sent more than the peer takes). */
 static void episode_backlog(uint64_t *rng) {
     int p = (int)rng_below(rng, NREG);
     nemesis_heal();
@@ -1215,13 +1217,18 @@ static void episode_backlog(uint64_t *rng) {
         gw[i].restart_at = LLONG_MAX; /* the episode restarts it */
     }
     size_t first = episode_client.n;
-    episode_burst(rng, -1, p, cfg.backlog_legs, 150);
+    int all = 0, mine = 0;
     /* The holds expire at the sources (whose clocks may run behind), are
-     * aborted, and their decisions wait for the peer. */
-    episode_wait(cfg.leg_expiry_ms + cfg.skew_ms + 3000);
-    int all = 0, mine = episode_backlog_count(p, first, &all);
-    fprintf(stderr, "test_bank: episode: %d legs towards %s listed in doubt at its peers (%d of the burst)\n",
-            all, REGION[p], mine);
+     * aborted, and their decisions wait for the peer. A source the heal
+     * has just woken (SIGCONT, restarted, its Redis back) may lose half of
+     * a burst to its first slow calls: then a second burst, once. */
+    for (int round = 1; round <= 2 && all <= 4 * cfg.batch_legs_max; round++) {
+        episode_burst(rng, -1, p, cfg.backlog_legs, 150);
+        episode_wait(cfg.leg_expiry_ms + cfg.skew_ms + 3000);
+        mine = episode_backlog_count(p, first, &all);
+        fprintf(stderr, "test_bank: episode: %d legs towards %s listed in doubt at its peers (%d of the "
+                        "burst, round %d)\n", all, REGION[p], mine, round);
+    }
     if ((unsigned long)all > ep.backlog_max) ep.backlog_max = (unsigned long)all;
     if (all <= 4 * cfg.batch_legs_max)
         problem("backlog towards %s: %d legs listed, not more than 4 x batch_legs_max (%ld)", REGION[p],
