@@ -1200,6 +1200,37 @@ static void episode_burst(uint64_t *rng, int src, int dst, long n, int call_ms) 
     episode_client.call_ms = 0;
 }
 
+/* episode_backlog_count, asked again for up to 5 s while a region does
+ * not answer (a gateway the heal has just restarted): the legs of the
+ * episode's burst, or -1 if a region never answered. */
+static int episode_backlog_listed(int peer, size_t first, int *all) {
+    int mine = episode_backlog_count(peer, first, all);
+    for (int tries = 0; mine < 0 && tries < 20; tries++) {
+        episode_wait(250);
+        mine = episode_backlog_count(peer, first, all);
+    }
+    return mine;
+}
+
+/* Sends the bursts of transfers towards the down peer p and waits until
+ * their holds expire at the sources (whose clocks may run behind), are
+ * aborted, and their decisions wait for p. A source the heal has just
+ * woken (SIGCONT, restarted, its Redis back) may lose half of a burst to
+ * its first slow calls: then a second burst, once. Returns the legs of the
+ * bursts listed in doubt (*all: every leg towards p), or -1. */
+static int episode_backlog_build(uint64_t *rng, int p, size_t first, int *all) {
+    int mine = 0;
+    *all = 0;
+    for (int round = 1; round <= 2 && mine >= 0 && *all <= 4 * cfg.batch_legs_max; round++) {
+        episode_burst(rng, -1, p, cfg.backlog_legs, 150);
+        episode_wait(cfg.leg_expiry_ms + cfg.skew_ms + 3000);
+        mine = episode_backlog_listed(p, first, all);
+        fprintf(stderr, "test_bank: episode: %d legs towards %s listed in doubt at its peers (%d of the "
+                        "bursts, round %d)\n", *all, REGION[p], mine, round);
+    }
+    return mine;
+}
+
 /* A peer down long enough that its peers build a backlog of more than
  * 4 x batch_legs_max decided legs to send it (in one burst, or two); it
  * comes back and the backlog must drain (issue 15, item 4: recovery
@@ -1217,20 +1248,11 @@ static void episode_backlog(uint64_t *rng) {
         gw[i].restart_at = LLONG_MAX; /* the episode restarts it */
     }
     size_t first = episode_client.n;
-    int all = 0, mine = 0;
-    /* The holds expire at the sources (whose clocks may run behind), are
-     * aborted, and their decisions wait for the peer. A source the heal
-     * has just woken (SIGCONT, restarted, its Redis back) may lose half of
-     * a burst to its first slow calls: then a second burst, once. */
-    for (int round = 1; round <= 2 && all <= 4 * cfg.batch_legs_max; round++) {
-        episode_burst(rng, -1, p, cfg.backlog_legs, 150);
-        episode_wait(cfg.leg_expiry_ms + cfg.skew_ms + 3000);
-        mine = episode_backlog_count(p, first, &all);
-        fprintf(stderr, "test_bank: episode: %d legs towards %s listed in doubt at its peers (%d of the "
-                        "burst, round %d)\n", all, REGION[p], mine, round);
-    }
+    int all = 0, mine = episode_backlog_build(rng, p, first, &all);
     if ((unsigned long)all > ep.backlog_max) ep.backlog_max = (unsigned long)all;
-    if (all <= 4 * cfg.batch_legs_max)
+    if (mine < 0)
+        problem("backlog towards %s: its peers did not list their legs in doubt", REGION[p]);
+    else if (all <= 4 * cfg.batch_legs_max)
         problem("backlog towards %s: %d legs listed, not more than 4 x batch_legs_max (%ld)", REGION[p],
                 all, 4 * cfg.batch_legs_max);
     long long back = proc_now_ms(); /* peers re-send as soon as it answers */
@@ -1241,7 +1263,10 @@ static void episode_backlog(uint64_t *rng) {
     long long drain_ms = proc_now_ms() - back;
     fprintf(stderr, "test_bank: episode: the backlog towards %s drained %lld ms after its restart began "
                     "(restart took %lld ms; %d left)\n", REGION[p], drain_ms, up_ms, mine);
-    if (mine != 0)
+    if (mine < 0)
+        problem("backlog towards %s: its peers did not list their legs in doubt %lld ms after it came back",
+                REGION[p], drain_ms);
+    else if (mine != 0)
         problem("backlog towards %s: %d legs of the burst still undelivered %lld ms after it came back",
                 REGION[p], mine, drain_ms);
     if (drain_ms > ep.drain_ms_max) ep.drain_ms_max = drain_ms;
