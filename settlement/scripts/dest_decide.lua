@@ -171,10 +171,15 @@ local function heuristic_settle(tid, key, leg, decision, confirm)
       redis.call('ZADD', KEY_LEGS_MIXED, now_ms, tid)
     end
   end
+  -- now_ms was taken before this call; an operator's decision that landed
+  -- after it is not settled before it was made
+  local settled_ms = now_ms
+  local forced_ms = num(redis.call('HGET', key, 'heuristic_ms'))
+  if forced_ms > settled_ms then settled_ms = forced_ms end
   redis.call('HSET', key, 'heuristic_outcome', outcome, 'coordinator_decision', decision,
-             'heuristic_settled_ms', fmt_int(now_ms))
+             'heuristic_settled_ms', fmt_int(settled_ms))
   redis.call('ZREM', KEY_LEGS_HEURISTIC, tid)
-  audit(now_ms, 'heuristic', { tid, account }, moved, { source, outcome, decision, fmt_int(#head) })
+  audit(settled_ms, 'heuristic', { tid, account }, moved, { source, outcome, decision, fmt_int(#head) })
   if outcome == 'MIXED' then return 'M|MIXED' end
   return decision .. '|' .. outcome
 end

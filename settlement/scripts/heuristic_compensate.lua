@@ -68,6 +68,7 @@ if leg[1] == 'source' then
   for _, b in ipairs(moved) do serial_index_remove(b.origin, b.first, b.last) end
   own_export_record(tid, moved, tonumber(leg[8]), leg[6], now_ms) -- the map, as at a commit
   redis.call('HSET', key, 'state', 'COMMITTED', 'reason', '', 'acked', '0', 'dest_acked', '0')
+  redis.call('HDEL', key, 'acks_ms') -- the acknowledgements of the ABORT (source_ack.lua)
   redis.call('ZADD', KEY_LEGS_OPEN, num(leg[9]), tid)
   -- recovery sends the COMMIT to the destination again (source_mixed took
   -- the leg out of its legs:unacked set)

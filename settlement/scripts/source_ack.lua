@@ -8,7 +8,7 @@
 -- ARGV: now_ms, peer ("" = the destination of each leg), n, tids...
 -- Audit: one 'origin-acked' entry for the legs an origin acknowledged (ids:
 -- the transfers; details: the origin region); one 'acked' entry for the legs
--- now done.
+-- now done (not for a leg whose destination answered HEURISTIC_MIXED).
 -- The time of the 'acked' entry: now_ms is taken by the caller before this
 -- call runs, and another thread's acknowledgement of the same leg (the
 -- decider's and recovery's) may land in between with a later time. A leg
@@ -53,8 +53,14 @@ local function ack_one(i)
     if changed and dest_acked and #pending == 0 then
       redis.call('HSET', key, 'acked', '1', 'dest_acked', '1', 'origins_unacked', '')
       later('ZREM', KEY_LEGS_OPEN, tid)
-      ids[#ids + 1] = tid
-      if acks_ms > done_ms then done_ms = acks_ms end
+      -- a destination that answered HEURISTIC_MIXED (source_mixed.lua) holds
+      -- the other outcome: its 'heuristic' entry stands for its answer, and
+      -- the leg is done without an 'acked' entry, which would say that every
+      -- participant applied the decision
+      if who == dest or redis.call('HGET', key, 'heuristic_outcome') ~= 'MIXED' then
+        ids[#ids + 1] = tid
+        if acks_ms > done_ms then done_ms = acks_ms end
+      end
     elseif changed then
       redis.call('HSET', key, 'dest_acked', dest_acked and '1' or '0',
                  'origins_unacked', table.concat(pending, ','), 'acks_ms', fmt_int(acks_ms))
