@@ -9,7 +9,7 @@
 # records one benchmark run, then replays what CN-TJ's and CN-BJ's Redis
 # received into a fresh redis-server under `valgrind --tool=callgrind`, once
 # for the scripts of each BUILD_DIR, and prints the instructions Redis
-# executed per settled transfer (two runs of one build agree within 0.1%).
+# executed per settled transfer (two runs of one build agree within 0.2%).
 #
 #   1. Recording (skipped when REPLAY_RECORDING=DIR names an earlier one):
 #      scripts/run-bench.sh with BENCH_MONITOR=1, transfers CN-TJ -> CN-BJ at
