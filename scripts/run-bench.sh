@@ -521,6 +521,12 @@ main() {
             script_us_per_transfer: med(.script_us_per_transfer),
             cpu_us_per_op: (. as $runs | (.[0].cpu_us_per_op // {} | keys_unsorted)
                             | reduce .[] as $p ({}; . + {($p): ($runs | med(.cpu_us_per_op[$p]))})),
+            cpu_children_us_per_op: (. as $runs | (.[0].cpu_children_us_per_op // {} | keys_unsorted)
+                            | reduce .[] as $p ({}; . + {($p): ($runs | med(.cpu_children_us_per_op[$p]))})),
+            redis_runs: (map(.cpu_us_per_op // {} | with_entries(select(.key | startswith("redis-")))
+                             | map_values(round))),
+            redis_children_runs: (map(.cpu_children_us_per_op // {}
+                                      | with_entries(select(.key | startswith("redis-"))) | map_values(round))),
             loadavg: map(.loadavg) , errors: (map(.errors + .aborted) | add)}]' \
         "$RUN_DIR/results.json" >"$RUN_DIR/summary.json"
     {
@@ -540,6 +546,19 @@ main() {
                | (["fsync", "point"] + $k + ["total"] | @tsv),
                  (.[] | [.fsync, .point] + [$k[] as $p | (.cpu_us_per_op[$p] // 0 | round)]
                         + [(.cpu_us_per_op | add // 0 | round)] | @tsv)' "$RUN_DIR/summary.json"
+    } | column -t -s $'\t'
+
+    # A Redis rewrites its AOF in a child, which falls into some runs of a
+    # point and not others: its part, run by run, beside each Redis's CPU.
+    printf '\nRedis CPU microseconds per settled transfer, run by run: all / of which in its children (AOF rewrites)\n'
+    {
+        printf 'fsync\tpoint\tredis: all / children, per run\n'
+        jq -r '.[] | select(.point != "health-64") | . as $s
+               | [.fsync, .point,
+                  ([range(0; (.redis_runs | length)) as $i
+                    | ($s.redis_runs[$i] | to_entries
+                       | map("\(.key | ltrimstr("redis-")) \(.value)/\($s.redis_children_runs[$i][.key] // 0)")
+                       | join(" "))] | join(" | "))] | @tsv' "$RUN_DIR/summary.json"
     } | column -t -s $'\t'
 
     printf '\nload average (1, 5, 15 min) before each run\n'
