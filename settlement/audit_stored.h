@@ -3,8 +3,8 @@
  *
  * A script appends an entry as a MessagePack array, packed by Redis's own
  * cmsgpack (in C) instead of building the netstrings of carbon-audit/3 in
- * Lua, which took about a fifth of the scripts' time (issue 16; README,
- * "Benchmark"):
+ * Lua, which took about a fifth of the scripts' time (issue 16;
+ * docs/performance.md, "Audit entries packed"):
  *   [3, seq, time_ms, event, [id, ...], [[origin, meth, vintage, first,
  *    last], ...], [detail, ...]]
  * texts as MessagePack str (or bin), numbers as integers, in the hash

@@ -18,7 +18,7 @@
 -- listpack while every value has at most 64 bytes: the usual transfer; a
 -- longer blocks text, account or terms text makes it a hash table, as a
 -- longer blocks text did before): 5% of Redis's instructions per settled
--- transfer at the source (README, Benchmark). reason, decided_ms and acked
+-- transfer at the source (docs/performance.md). reason, decided_ms and acked
 -- are written when they change (absent = '', 0, not acked).
 -- Returns n replies, in order, each {"OK", state, reason, blocks} for a new
 --       hold or {"DUP", state, reason, blocks} for a replay with the same
