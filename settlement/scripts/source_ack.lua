@@ -15,7 +15,7 @@
 -- acknowledged by part of its participants keeps the latest time so far
 -- (acks_ms), and the 'acked' entry takes the latest of now_ms and its legs'
 -- acks_ms: it is never earlier than an acknowledgement it sums up.
--- Returns the number of legs newly done.
+-- Returns the number of legs newly done with an 'acked' entry.
 local now_ms, peer, n = num(ARGV[1]), ARGV[2], num(ARGV[3])
 local ids, by_origin = {}, {}
 local done_ms = now_ms -- the time of the 'acked' entry
