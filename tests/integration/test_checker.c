@@ -162,12 +162,8 @@ Test(checker, blocks_by_methodology_that_differ_from_the_blocks_are_a_violation)
 static void start_bj(void) {
     g_redis_bj = redis_start(NULL);
     cr_assert_not_null(g_redis_bj, "redis_start: %s", redis_last_error());
-    store_config_t cfg;
-    store_config_defaults(&cfg);
-    snprintf(cfg.host, sizeof cfg.host, "%s", g_redis_bj->host);
-    cfg.port = g_redis_bj->port;
     char err[256] = "";
-    g_store_bj = store_open(&cfg, err, sizeof err);
+    g_store_bj = redis_store_open(g_redis_bj, err, sizeof err);
     cr_assert_not_null(g_store_bj, "store_open: %s", err);
 }
 

@@ -94,12 +94,8 @@ static void start_federation(const federation_options_t *o, grpc_channel **tj, g
 
 /* The SHA1 gatewayd runs transfer_hold under (store_script_sha). */
 static void hold_sha(const redis_harness_t *h, char out[41]) {
-    store_config_t cfg;
-    store_config_defaults(&cfg);
-    snprintf(cfg.host, sizeof cfg.host, "%s", h->host);
-    cfg.port = h->port;
     char err[256];
-    store_t *s = store_open(&cfg, err, sizeof err);
+    store_t *s = redis_store_open(h, err, sizeof err);
     cr_assert_not_null(s, "store_open: %s", err);
     snprintf(out, 41, "%s", store_script_sha(s, store_script_index("transfer_hold")));
     store_close(s);
