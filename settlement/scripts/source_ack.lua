@@ -48,8 +48,8 @@ local function ack_one(i)
         by_origin[#by_origin + 1] = tid
       end
     end
-    local acks_ms = now_ms
-    if leg[7] and num(leg[7]) > now_ms then acks_ms = num(leg[7]) end
+    local acks_ms, recorded_ms = now_ms, leg[7] and num(leg[7]) -- false: no earlier answer
+    if recorded_ms and recorded_ms > now_ms then acks_ms = recorded_ms end
     if changed and dest_acked and #pending == 0 then
       redis.call('HSET', key, 'acked', '1', 'dest_acked', '1', 'origins_unacked', '')
       later('ZREM', KEY_LEGS_OPEN, tid)
