@@ -1247,10 +1247,24 @@ static int engine_recover_expired_holds(engine_t *e, store_t *st, size_t src_n, 
     return settled;
 }
 
+/* 1 if source leg p was decided less than peer_timeout_ms before now_ms:
+ * its batch's own Decide may still be in flight (the decider sends it right
+ * after the commit point, within that deadline), so recovery leaves it to
+ * the next pass instead of sending it twice. A leg this pass presumed
+ * aborted has decided_ms 0 (it was HELD when scanned): sent at once. A
+ * deciding gateway's clock ahead of this one delays the re-send by the
+ * difference, no more. */
+static int engine_decide_may_be_in_flight(const engine_t *e, const ledger_pending_leg_t *p,
+                                          uint64_t now_ms) {
+    CARBON_ASSERT(e != NULL && p != NULL);
+    return p->decided_ms != 0 && p->decided_ms + e->cfg.peer_timeout_ms > now_ms;
+}
+
 /* Source: re-sends to each peer the decisions of the scan's decided source
- * legs not yet acknowledged, in chunks of a batch. Returns the number of
- * legs the peers answered for. */
-static int engine_recover_resend(engine_t *e, store_t *st, size_t src_n) {
+ * legs not yet acknowledged (but those whose batch's Decide may still be in
+ * flight at now_ms), in chunks of a batch. Returns the number of legs the
+ * peers answered for. */
+static int engine_recover_resend(engine_t *e, store_t *st, size_t src_n, uint64_t now_ms) {
     engine_recovery_t *r = &e->recovery;
     CARBON_ASSERT(st != NULL && src_n <= ENGINE_RECOVERY_SCAN_MAX);
     CARBON_ASSERT(atomic_load(&e->recovering) == 1);
@@ -1260,7 +1274,8 @@ static int engine_recover_resend(engine_t *e, store_t *st, size_t src_n) {
         size_t k = 0;
         for (size_t i = 0; i < src_n; i++) {
             if (strcmp(r->src[i].peer, peer) != 0) continue;
-            if (!transfer_state_decided(r->src[i].state))
+            if (!transfer_state_decided(r->src[i].state) ||
+                engine_decide_may_be_in_flight(e, &r->src[i], now_ms))
                 continue;
             r->tids[k] = r->src[i].tid;
             r->verdicts[k] = transfer_decision_of(r->src[i].state);
@@ -1481,7 +1496,7 @@ int engine_recover_once(engine_t *e, store_t *st) {
         CARBON_ASSERT(src_n <= ENGINE_RECOVERY_SCAN_MAX && dst_n <= ENGINE_RECOVERY_SCAN_MAX);
         engine_recovery_count_in_doubt(e, src_n, dst_n, now);
         settled += engine_recover_expired_holds(e, st, src_n, now);
-        settled += engine_recover_resend(e, st, src_n);
+        settled += engine_recover_resend(e, st, src_n, now);
         settled += engine_recover_ask(e, st, dst_n);
     }
     settled += engine_recover_heuristic(e, st);

@@ -1062,12 +1062,13 @@ int ledger_recovery_scan_peers(store_t *st, uint64_t now_ms, size_t limit,
         return LEDGER_ESTORE;
     }
     const redisReply *s = r->element[0], *d = r->element[1];
-    for (size_t i = 0; i + 3 < s->elements && *src_n < limit; i += 4) {
+    for (size_t i = 0; i + 4 < s->elements && *src_n < limit; i += 5) {
         ledger_pending_leg_t *p = &src[(*src_n)++];
         ledger_copy(p->tid, sizeof p->tid, script_reply_str(s, i));
         p->state = transfer_state_from_text(script_reply_str(s, i + 1));
         ledger_copy(p->peer, sizeof p->peer, script_reply_str(s, i + 2));
         p->expiry_ms = script_reply_u64(s, i + 3);
+        p->decided_ms = script_reply_u64(s, i + 4);
     }
     for (size_t i = 0; i + 2 < d->elements && *dst_n < limit; i += 3) {
         ledger_pending_leg_t *p = &dst[(*dst_n)++];
@@ -1075,6 +1076,7 @@ int ledger_recovery_scan_peers(store_t *st, uint64_t now_ms, size_t limit,
         p->state = TRANSFER_STATE_PREPARED;
         ledger_copy(p->peer, sizeof p->peer, script_reply_str(d, i + 1));
         p->expiry_ms = script_reply_u64(d, i + 2);
+        p->decided_ms = 0;
     }
     freeReplyObject(r);
     return LEDGER_OK;

@@ -375,6 +375,7 @@ typedef struct {
     transfer_state_t state;
     char peer[LEDGER_REGION_MAX + 1];
     uint64_t expiry_ms;
+    uint64_t decided_ms; /* a source leg's decision time by the deciding gateway's clock; 0: undecided */
 } ledger_pending_leg_t;
 
 /* What recovery must look at: unacknowledged source legs that are decided or

@@ -1,8 +1,10 @@
 -- recovery_scan: what recovery has to look at (DESIGN §6).
 -- ARGV: now_ms, limit, npeers, then npeers peer regions
 -- Returns {source_legs, dest_legs}: source_legs is a flat list of
---   tid, state, peer, expiry_ms for unacknowledged source legs whose expiry
---   has passed or which are decided, once per participant that has not
+--   tid, state, peer, expiry_ms, decided_ms ("0" while undecided) for
+--   unacknowledged source legs whose expiry has passed or which are decided
+--   (recovery leaves one decided too recently alone: the batch's own Decide
+--   may still be in flight, engine.c), once per participant that has not
 --   acknowledged: peer is the destination or an origin of the leg's
 --   third-region serials (source_decide.lua origins); dest_legs is tid, peer,
 --   expiry_ms for PREPARED legs past their expiry, destination or origin
@@ -19,8 +21,8 @@ local src, dst, seen = {}, {}, {}
 -- A source leg towards participant `to` (its destination, or an origin of
 -- its third-region serials; nil: the leg's destination).
 local function add_src(tid, to)
-  if #src >= 4 * limit then return end
-  local leg = redis.call('HMGET', leg_key(tid), 'state', 'peer', 'expiry_ms')
+  if #src >= 5 * limit then return end
+  local leg = redis.call('HMGET', leg_key(tid), 'state', 'peer', 'expiry_ms', 'decided_ms')
   to = to or leg[2] or ''
   if seen[tid .. '|' .. to] then return end
   if leg[1] ~= 'HELD' or num(leg[3]) <= now_ms then
@@ -29,6 +31,7 @@ local function add_src(tid, to)
     src[#src + 1] = leg[1] or 'UNKNOWN'
     src[#src + 1] = to
     src[#src + 1] = leg[3] or '0'
+    src[#src + 1] = leg[4] or '0'
   end
 end
 

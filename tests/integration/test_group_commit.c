@@ -446,6 +446,38 @@ Test(group_commit, the_next_batch_settles_while_a_decide_is_in_flight, .timeout 
     grpc_lifetime_end(GRPC_LIFETIME_END_WAIT_MS);
 }
 
+/* A recovery pass that ran while a batch's Decide was still on its way
+ * sent the same decisions again: the destination applied them twice and
+ * the source logged a per-leg recovery_decision_resent (seen as a flaky
+ * test_gateway_ops, 2 runs in 8). CN-TJ's Decide is held back 1.5 s
+ * (CARBON_FAILPOINT_PAUSE at source.before_decide), under the 2 s
+ * peer_timeout_ms, while recovery runs every 300 ms: it leaves the leg to
+ * the batch's Decide, which CN-BJ applies once. */
+Test(group_commit, recovery_leaves_a_decide_in_flight_to_its_batch, .timeout = 180) {
+    setenv("CARBON_TEST_HOOKS", "1", 1);
+    setenv("CARBON_FAILPOINT_PAUSE", "CN-TJ:source.before_decide:1500", 1);
+    federation_options_t o = {.regions_n = 2, .leg_expiry_ms = 20000, .recovery_interval_ms = 300,
+                              .peer_timeout_ms = 2000};
+    grpc_channel *tj, *bj;
+    start_federation(&o, &tj, &bj);
+    unsetenv("CARBON_FAILPOINT_PAUSE");
+    unsetenv("CARBON_TEST_HOOKS");
+    open_and_issue(tj, bj);
+    timed_transfer(tj);
+    checker_report_t *rep = rc_wait_settled(fed, SETTLE_TIMEOUT_MS);
+    cr_assert_not_null(rep, "the leg did not settle");
+    cr_expect_eq(rep->violations_n, 0, "checker: %s", rep->violations[0]);
+    free(rep);
+    cr_expect_eq(federation_log_count(fed, TJ, "\"failpoint_pause\""), 1, "the Decide was not held back");
+    cr_expect_eq(federation_log_count(fed, TJ, "\"recovery_decision_resent\""), 0,
+                 "recovery re-sent a Decide still in flight");
+    cr_expect_eq(federation_log_count(fed, BJ, "\"event\":\"decisions_applied\""), 1,
+                 "CN-BJ applied the decision more than once");
+    federation_free(fed);
+    fed = NULL;
+    grpc_lifetime_end(GRPC_LIFETIME_END_WAIT_MS);
+}
+
 /* HGETALL calls of a leg's record (STORE_KEY_LEG_PREFIX). */
 static size_t leg_reads(redisContext *rc) { return slowlog_count(rc, "hgetall", STORE_KEY_LEG_PREFIX); }
 
