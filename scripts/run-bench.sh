@@ -20,7 +20,9 @@
 # store calls per settled transfer (from the metrics endpoints of the regions
 # involved), the ratio to the transport limit, and where the time went: CPU
 # of the Redis servers and gateways (cores), Redis CPU and script time per
-# settled transfer, legs per batch; the audit log's integration lag (the
+# settled transfer, legs per batch, the milliseconds a batch spends in each
+# step at its source (gatewayd's carbon_batch_phase_microseconds_total: wait,
+# open, prepare, commit, answer, hand, decide); the audit log's integration lag (the
 # longest any entry waited to enter its region's Merkle tree, over the run);
 # and the Redis time per settled transfer
 # of each script (calls and microseconds of every EVALSHA, from the Redis slow
@@ -523,6 +525,8 @@ main() {
                             | reduce .[] as $p ({}; . + {($p): ($runs | med(.cpu_us_per_op[$p]))})),
             cpu_children_us_per_op: (. as $runs | (.[0].cpu_children_us_per_op // {} | keys_unsorted)
                             | reduce .[] as $p ({}; . + {($p): ($runs | med(.cpu_children_us_per_op[$p]))})),
+            batch_phase_ms: (. as $runs | (.[0].batch_phase_ms // {} | keys_unsorted)
+                            | reduce .[] as $p ({}; . + {($p): ($runs | med(.batch_phase_ms[$p]))})),
             redis_runs: (map(.cpu_us_per_op // {} | with_entries(select(.key | startswith("redis-")))
                              | map_values(round))),
             redis_children_runs: (map(.cpu_children_us_per_op // {}
@@ -559,6 +563,20 @@ main() {
                     | ($s.redis_runs[$i] | to_entries
                        | map("\(.key | ltrimstr("redis-")) \(.value)/\($s.redis_children_runs[$i][.key] // 0)")
                        | join(" "))] | join(" | "))] | @tsv' "$RUN_DIR/summary.json"
+    } | column -t -s $'\t'
+
+    # The sources' batches step by step (gatewayd's
+    # carbon_batch_phase_microseconds_total): where a batch's time goes.
+    printf '\nmilliseconds per batch at its source, by step, median of the runs (wait: for legs or the previous Decide; hand: to the decider; decide: phase two, beside the next batch)\n'
+    {
+        jq -r '(map(select(.batch_phase_ms != {})) | .[0].batch_phase_ms // {} | keys_unsorted) as $k
+               | if ($k | length) == 0 then empty else
+                 (["fsync", "point", "legs/batch"] + $k + ["phase_one"] | @tsv),
+                 (.[] | select(.batch_phase_ms != {}) | . as $s
+                  | [.fsync, .point, (.legs_per_batch * 10 | round / 10)]
+                    + [$k[] as $p | ($s.batch_phase_ms[$p] // 0) * 100 | round / 100]
+                    + [([("open", "prepare", "commit", "answer") as $p | $s.batch_phase_ms[$p] // 0] | add)
+                       * 100 | round / 100] | @tsv) end' "$RUN_DIR/summary.json"
     } | column -t -s $'\t'
 
     printf '\nload average (1, 5, 15 min) before each run\n'

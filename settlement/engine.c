@@ -101,6 +101,7 @@ typedef struct {
     engine_batch_t *phase_two;
     int phase_one_done;           /* the batcher has exited: the decider may too */
     size_t last_batch_n;          /* legs of the batch gathered last */
+    uint64_t gather_from_us;      /* when the batcher last found a leg queued (batcher only) */
     pthread_cond_t phase_two_wake; /* a batch handed over, or taken back free */
     pthread_t decider;
     int decider_started;
@@ -127,6 +128,7 @@ struct engine {
     _Atomic uint64_t latency_us_n[ENGINE_LATENCY_BUCKETS + 1], latency_us_sum;
     _Atomic uint64_t batch_legs_n[ENGINE_BATCH_BUCKETS + 1], batch_legs_sum, legs_in_doubt;
     _Atomic uint64_t legs_heuristic_mixed, decision_conflicts;
+    _Atomic uint64_t phase_us[ENGINE_PHASES];
 };
 
 /* The engine whose lock this thread holds (NULL: none). The lock is taken
@@ -171,6 +173,25 @@ static uint64_t engine_mono_us(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+const char *engine_phase_name(engine_phase_t phase) {
+    static const char *const names[ENGINE_PHASES] = {
+        [ENGINE_PHASE_WAIT] = "wait",     [ENGINE_PHASE_OPEN] = "open",
+        [ENGINE_PHASE_PREPARE] = "prepare", [ENGINE_PHASE_COMMIT] = "commit",
+        [ENGINE_PHASE_ANSWER] = "answer", [ENGINE_PHASE_HAND] = "hand",
+        [ENGINE_PHASE_DECIDE] = "decide",
+    };
+    CARBON_ASSERT((unsigned)phase < ENGINE_PHASES);
+    return names[phase];
+}
+
+/* Adds the time since *since_us to phase's total and moves *since_us to now. */
+static void engine_phase_end(engine_t *e, engine_phase_t phase, uint64_t *since_us) {
+    CARBON_ASSERT(e != NULL && since_us != NULL && (unsigned)phase < ENGINE_PHASES);
+    uint64_t now = engine_mono_us();
+    if (now > *since_us) atomic_fetch_add(&e->phase_us[phase], now - *since_us);
+    *since_us = now;
 }
 
 /* ---- a peer's limits ------------------------------------------------------------ */
@@ -908,17 +929,21 @@ static void engine_batch_phase_one(engine_t *e, engine_peer_t *p, store_t *st, s
     engine_observe(e->batch_legs_n, &e->batch_legs_sum, engine_batch_bounds_legs,
                    ENGINE_BATCH_BUCKETS, n);
     failpoint_hit("source.before_prepare");
-    uint64_t min_expiry_ms = 0;
+    uint64_t min_expiry_ms = 0, since_us = engine_mono_us();
     uint64_t batch_seq = engine_batch_open(e, p, st, n, &min_expiry_ms);
+    engine_phase_end(e, ENGINE_PHASE_OPEN, &since_us);
 
     /* Phase one: ask the peer, until it answers or the earliest leg expires. */
     int answered = engine_batch_prepare(e, p, batch_seq, n, min_expiry_ms);
     if (answered) engine_batch_prepare_origins(e, p, n); /* third-region serials */
     if (answered) failpoint_hit("source.after_prepare");
+    engine_phase_end(e, ENGINE_PHASE_PREPARE, &since_us);
 
     /* The commit point: one script for the whole batch. */
     int rc = engine_batch_commit(p, st, n, answered);
+    engine_phase_end(e, ENGINE_PHASE_COMMIT, &since_us);
     b->decided = engine_batch_complete(e, p, n, rc);
+    engine_phase_end(e, ENGINE_PHASE_ANSWER, &since_us);
     b->n = n;
     b->commit_rc = rc;
     b->seq = batch_seq;
@@ -943,10 +968,12 @@ static void engine_batch_phase_two(engine_t *e, engine_peer_t *p, engine_batch_t
     CARBON_ASSERT(b->n >= 1 && b->n <= b->cap && b->decided <= b->n);
     failpoint_pause("source.before_decide"); /* tests: a Decide slow to leave */
     if (st != NULL) {
+        uint64_t since_us = engine_mono_us();
         engine_batch_decide_origins(e, b, st);
         if (b->decided > 0)
             engine_send_decisions(e, st, p->region, b->seq, b->decided_tids, b->verdicts,
                                   b->decided, 0, &b->ack);
+        engine_phase_end(e, ENGINE_PHASE_DECIDE, &since_us);
     }
     for (size_t i = 0; i < b->n; i++) {
         ledger_leg_free(&b->items[i]->leg);
@@ -1027,6 +1054,7 @@ static size_t engine_batch_gather(engine_t *e, engine_peer_t *p) {
     size_t max = engine_legs_max(e, p);
     CARBON_ASSERT(max <= p->batch->cap);
     while (p->queued == 0 && !e->stopping) engine_cond_wait(e, &p->wake, NULL);
+    p->gather_from_us = engine_mono_us(); /* ENGINE_PHASE_WAIT counts from here: not idle time */
     /* While the previous batch is in phase two, wait for it to end or for
      * as many legs as the last batch had: under load the batches keep their
      * size (each batch's fixed cost, its scripts and fsyncs, spread over as
@@ -1093,10 +1121,14 @@ static void *engine_batcher_main(void *arg) {
         size_t n = engine_batch_gather(e, p);
         engine_unlock(e);
         if (n == 0) break;
+        uint64_t since_us = p->gather_from_us;
+        engine_phase_end(e, ENGINE_PHASE_WAIT, &since_us);
         engine_batch_phase_one(e, p, st, n);
+        since_us = engine_mono_us();
         engine_lock(e);
         engine_phase_two_hand(e, p);
         engine_unlock(e);
+        engine_phase_end(e, ENGINE_PHASE_HAND, &since_us);
     }
     store_close(st);
     engine_phase_one_end(e, p);
@@ -1760,6 +1792,7 @@ void engine_get_stats(engine_t *e, engine_stats_t *out) {
     for (size_t i = 0; i <= ENGINE_BATCH_BUCKETS; i++)
         out->batch_legs_buckets[i] = atomic_load(&e->batch_legs_n[i]);
     out->batch_legs_sum = atomic_load(&e->batch_legs_sum);
+    for (size_t i = 0; i < ENGINE_PHASES; i++) out->phase_us[i] = atomic_load(&e->phase_us[i]);
     out->legs_in_doubt = atomic_load(&e->legs_in_doubt);
     out->legs_heuristic_mixed = atomic_load(&e->legs_heuristic_mixed);
     out->decision_conflicts = atomic_load(&e->decision_conflicts);

@@ -204,6 +204,26 @@ int engine_dest_decide(engine_t *e, store_t *st, const char *source, ledger_dest
 void engine_stop(engine_t *e);
 void engine_destroy(engine_t *e);
 
+/* The steps of a batch at its source, each timed by the thread that runs
+ * it (engine_stats_t.phase_us): where a batch's time goes. */
+typedef enum {
+    ENGINE_PHASE_WAIT,    /* the batcher, once a leg is queued, waiting for more legs or for
+                           * the previous batch's Decide (engine_batch_gather; not idle time) */
+    ENGINE_PHASE_OPEN,    /* numbering and recording the batch before its Prepare (batch_open) */
+    ENGINE_PHASE_PREPARE, /* the Prepare to the peer and to the origins of third-region
+                           * serials, retries included, until they vote */
+    ENGINE_PHASE_COMMIT,  /* the commit point's script */
+    ENGINE_PHASE_ANSWER,  /* answering the batch's callers */
+    ENGINE_PHASE_HAND,    /* waiting for the decider to take the batch (the previous
+                           * batch's Decide still out) */
+    ENGINE_PHASE_DECIDE,  /* phase two, on the decider: the Decide to the origins and the
+                           * peer, and recording their acknowledgements */
+    ENGINE_PHASES
+} engine_phase_t;
+
+/* The metric label of phase ("wait", "open", ...). */
+const char *engine_phase_name(engine_phase_t phase);
+
 typedef struct {
     uint64_t batches;
     uint64_t legs_committed;
@@ -216,6 +236,9 @@ typedef struct {
     uint64_t latency_us_sum;
     uint64_t batch_legs_buckets[ENGINE_BATCH_BUCKETS + 1];
     uint64_t batch_legs_sum;
+    /* microseconds spent in each step of the batches this engine sent as
+     * source, since start (engine_phase_t) */
+    uint64_t phase_us[ENGINE_PHASES];
     /* legs in doubt found by this engine's last recovery scan: PREPARED
      * destination legs past their expiry plus decided source legs past their
      * expiry and not yet acknowledged (0 before the first scan; only the

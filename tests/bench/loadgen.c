@@ -531,8 +531,15 @@ static void lg_run(lg_t *g) {
 
 /* ---- metrics endpoints ------------------------------------------------------------- */
 
+/* The steps of a batch at its source, as gatewayd's metrics label them
+ * (carbon_batch_phase_microseconds_total; settlement/engine.h engine_phase_t). */
+#define LG_PHASES 7
+static const char *const lg_phase_names[LG_PHASES] = {"wait",   "open", "prepare", "commit",
+                                                      "answer", "hand", "decide"};
+
 typedef struct {
     uint64_t store_calls, committed, aborted, batch_sum, batch_count, peer_rpcs, grpc_calls;
+    uint64_t phase_us[LG_PHASES];
 } lg_snap_t;
 
 /* The value of the first line "name<rest>" (rest: "" matches "name " only). */
@@ -634,6 +641,12 @@ static int lg_scrape(const lg_opts_t *o, lg_snap_t *snap) {
         if (lg_metric(body, "carbon_batch_legs_count", "", &v) == 0) snap->batch_count += v;
         if (lg_metric(body, "carbon_grpc_calls_total", "", &v) == 0) snap->grpc_calls += v;
         snap->peer_rpcs += lg_metric_sum(body, "carbon_peer_rpcs_total");
+        for (int k = 0; k < LG_PHASES; k++) {
+            char label[32];
+            snprintf(label, sizeof label, "{phase=\"%s\"}", lg_phase_names[k]);
+            if (lg_metric(body, "carbon_batch_phase_microseconds_total", label, &v) == 0)
+                snap->phase_us[k] += v;
+        }
         free(body);
     }
     return 0;
@@ -665,6 +678,19 @@ static void lg_json_str(FILE *f, const char *s) {
             fputc(*s, f);
     }
     fputc('"', f);
+}
+
+/* "batch_phase_ms": milliseconds per batch in each step at the sources
+ * between the two scrapes (nothing without batches). */
+static void lg_report_phases(FILE *f, const lg_snap_t *before, const lg_snap_t *after,
+                             uint64_t batches) {
+    if (batches == 0) return;
+    fprintf(f, ",\"batch_phase_ms\":{");
+    for (int k = 0; k < LG_PHASES; k++) {
+        uint64_t us = after->phase_us[k] >= before->phase_us[k] ? after->phase_us[k] - before->phase_us[k] : 0;
+        fprintf(f, "%s\"%s\":%.3f", k ? "," : "", lg_phase_names[k], (double)us / 1000.0 / (double)batches);
+    }
+    fprintf(f, "}");
 }
 
 static void lg_report(lg_t *g, const lg_snap_t *before, const lg_snap_t *after, int scraped,
@@ -719,6 +745,7 @@ static void lg_report(lg_t *g, const lg_snap_t *before, const lg_snap_t *after, 
                 after->grpc_calls - before->grpc_calls);
         fprintf(f, ",\"store_calls_per_transfer\":%.3f,\"legs_per_batch\":%.2f",
                 settled ? (double)calls / settled : 0.0, batches ? (double)legs / batches : 0.0);
+        lg_report_phases(f, before, after, batches);
     }
     if (o->baseline > 0) fprintf(f, ",\"ratio\":%.4f", rate / o->baseline);
     for (int i = 0; i < o->tags_n; i++) {

@@ -171,6 +171,17 @@ static Carbon__V1__TransferOutcome transfer(const char *to, client_status_t *st)
 
 /* ---- one gateway: the endpoint itself ------------------------------------------ */
 
+/* The steps of a batch at its source (settlement/engine.h engine_phase_t). */
+#define PHASES_N 7
+static const char *const phases[PHASES_N] = {"wait", "open", "prepare", "commit",
+                                             "answer", "hand", "decide"};
+
+static unsigned long long phase_us(const char *body, const char *phase) {
+    char series[96];
+    snprintf(series, sizeof series, "carbon_batch_phase_microseconds_total{phase=\"%s\"}", phase);
+    return value(body, series);
+}
+
 Test(metrics, endpoint_serves_the_exposition_and_counts_calls, .timeout = 120) {
     int port = proc_free_tcp_port();
     cr_assert_gt(port, 0);
@@ -186,7 +197,7 @@ Test(metrics, endpoint_serves_the_exposition_and_counts_calls, .timeout = 120) {
         "carbon_legs_in_doubt gauge", "carbon_store_calls_total counter",
         "carbon_store_errors_total counter", "carbon_peer_rpcs_total counter",
         "carbon_peer_rpc_failures_total counter", "carbon_grpc_calls_total counter",
-        "carbon_grpc_calls_failed_total counter"};
+        "carbon_grpc_calls_failed_total counter", "carbon_batch_phase_microseconds_total counter"};
     for (size_t i = 0; i < sizeof families / sizeof families[0]; i++) {
         char want[128];
         snprintf(want, sizeof want, "# TYPE %s\n", families[i]);
@@ -201,6 +212,11 @@ Test(metrics, endpoint_serves_the_exposition_and_counts_calls, .timeout = 120) {
     cr_assert_not_null(strstr(b, "carbon_settlement_latency_seconds_bucket{le=\"0.00025\"} 0\n"));
     cr_assert_not_null(strstr(b, "carbon_settlement_latency_seconds_bucket{le=\"2.5\"} 0\n"));
     cr_assert_not_null(strstr(b, "carbon_batch_legs_bucket{le=\"256\"} 0\n"));
+    for (size_t i = 0; i < PHASES_N; i++) {
+        char want[96];
+        snprintf(want, sizeof want, "carbon_batch_phase_microseconds_total{phase=\"%s\"} 0\n", phases[i]);
+        cr_expect_not_null(strstr(b, want), "missing %s", want);
+    }
     cr_assert_null(strstr(b, "account"), "no label may name an account");
     unsigned long long calls0 = value(b, "carbon_grpc_calls_total");
     unsigned long long failed0 = value(b, "carbon_grpc_calls_failed_total");
@@ -289,6 +305,8 @@ Test(metrics, transfers_move_the_settlement_counters, .timeout = 120) {
     unsigned long long bj_store0 = scrape_value(bj, "carbon_store_calls_total");
     unsigned long long bj_calls0 = scrape_value(bj, "carbon_grpc_calls_total");
 
+    /* idle: the batcher's wait for a first leg is not a batch's time */
+    proc_sleep_ms(1200);
     client_status_t st;
     cr_assert_eq(transfer("bj-b", &st), CARBON__V1__TRANSFER_OUTCOME__TRANSFER_OUTCOME_COMMITTED,
                  "%s", st.details);
@@ -322,12 +340,23 @@ Test(metrics, transfers_move_the_settlement_counters, .timeout = 120) {
     /* at least a hold per transfer, a decision and an ack */
     cr_assert_geq(value(b, "carbon_store_calls_total"), tj_store0 + 4);
     cr_assert_eq(value(b, "carbon_store_errors_total"), 0);
+    /* each batch was numbered, prepared over TLS and decided by a script:
+     * time in each of those steps; the idle second before is in none */
+    cr_expect_gt(phase_us(b, "open"), 0);
+    cr_expect_gt(phase_us(b, "prepare"), 0);
+    cr_expect_gt(phase_us(b, "commit"), 0);
+    cr_expect_lt(phase_us(b, "wait"), 1000000ull, "idle time counted as waiting: %llu us",
+                 phase_us(b, "wait"));
     free(b);
+    /* phase two's time is counted once the peer's answer is recorded */
+    cr_expect_gt(wait_at_least(tj, "carbon_batch_phase_microseconds_total{phase=\"decide\"}", 1, 5000),
+                 0);
 
     b = scrape(bj);
     /* the destination coordinates nothing: its engine counts no transfer */
     cr_assert_eq(value(b, "carbon_transfers_total{outcome=\"committed\"}"), 0);
     cr_assert_eq(value(b, "carbon_batch_legs_count"), 0);
+    for (size_t i = 0; i < PHASES_N; i++) cr_expect_eq(phase_us(b, phases[i]), 0, "%s", phases[i]);
     cr_assert_geq(value(b, "carbon_store_calls_total"), bj_store0 + 2); /* prepare, decide */
     cr_assert_geq(value(b, "carbon_grpc_calls_total"), bj_calls0 + 2);  /* Prepare, Decide */
     free(b);
