@@ -369,6 +369,18 @@ static void mo_use_reports(metrics_out_t *o, const metrics_t *m) {
                   m->use_reports != NULL ? use_reports_pending(m->use_reports, m->peers[i].region) : 0);
 }
 
+/* The time the batches sent as source spent in each step (engine_phase_t). */
+static void metrics_batch_phases(metrics_out_t *o, const engine_stats_t *es) {
+    CARBON_ASSERT(o != NULL && es != NULL);
+    mo_header(o, "carbon_batch_phase_microseconds_total", "counter",
+              "Time the batches sent as source spent in each step: wait (the batcher, once a leg "
+              "is queued, waiting for more or for the previous Decide), open, prepare, commit, "
+              "answer (the callers), hand (to the decider), decide (phase two).");
+    for (size_t i = 0; i < ENGINE_PHASES; i++)
+        mo_printf(o, "carbon_batch_phase_microseconds_total{phase=\"%s\"} %" PRIu64 "\n",
+                  engine_phase_name((engine_phase_t)i), es->phase_us[i]);
+}
+
 /* The heuristic decisions' alarm and conflict counter (DESIGN §6). */
 static void metrics_heuristic(metrics_out_t *o, const engine_stats_t *es) {
     CARBON_ASSERT(o != NULL && es != NULL);
@@ -421,13 +433,7 @@ int metrics_render(metrics_t *m, char *buf, size_t buflen) {
     mo_histogram(&o, "carbon_batch_legs", "Legs per Prepare batch sent to a peer.",
                  engine_batch_bounds_legs, es.batch_legs_buckets, ENGINE_BATCH_BUCKETS,
                  es.batch_legs_sum, 0);
-    mo_header(&o, "carbon_batch_phase_microseconds_total", "counter",
-              "Time the batches sent as source spent in each step: wait (the batcher, once a leg "
-              "is queued, waiting for more or for the previous Decide), open, prepare, commit, "
-              "answer (the callers), hand (to the decider), decide (phase two).");
-    for (size_t i = 0; i < ENGINE_PHASES; i++)
-        mo_printf(&o, "carbon_batch_phase_microseconds_total{phase=\"%s\"} %" PRIu64 "\n",
-                  engine_phase_name((engine_phase_t)i), es.phase_us[i]);
+    metrics_batch_phases(&o, &es);
     mo_header(&o, "carbon_legs_in_doubt", "gauge",
               "Legs the last recovery scan found unresolved: destination legs prepared past "
               "their expiry plus source legs decided but not acknowledged by then.");

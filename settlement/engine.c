@@ -189,9 +189,9 @@ const char *engine_phase_name(engine_phase_t phase) {
 /* Adds the time since *since_us to phase's total and moves *since_us to now. */
 static void engine_phase_end(engine_t *e, engine_phase_t phase, uint64_t *since_us) {
     CARBON_ASSERT(e != NULL && since_us != NULL && (unsigned)phase < ENGINE_PHASES);
-    uint64_t now = engine_mono_us();
-    if (now > *since_us) atomic_fetch_add(&e->phase_us[phase], now - *since_us);
-    *since_us = now;
+    uint64_t now_us = engine_mono_us();
+    if (now_us > *since_us) atomic_fetch_add(&e->phase_us[phase], now_us - *since_us);
+    *since_us = now_us;
 }
 
 /* ---- a peer's limits ------------------------------------------------------------ */
@@ -1280,16 +1280,19 @@ static int engine_recover_expired_holds(engine_t *e, store_t *st, size_t src_n, 
 }
 
 /* 1 if source leg p was decided less than peer_timeout_ms before now_ms:
- * its batch's own Decide may still be in flight (the decider sends it right
- * after the commit point, within that deadline), so recovery leaves it to
- * the next pass instead of sending it twice. A leg this pass presumed
- * aborted has decided_ms 0 (it was HELD when scanned): sent at once. A
- * deciding gateway's clock ahead of this one delays the re-send by the
- * difference, no more. */
+ * its batch's own Decide is most likely still in flight (the decider sends
+ * it after the commit point, usually well within that deadline), so
+ * recovery leaves it to a later pass instead of sending it twice. A Decide
+ * held up longer (behind the previous batch's, or the origins') may still
+ * go twice; the peer applies it once. A leg this pass presumed aborted has
+ * decided_ms 0 (it was HELD when scanned): sent at once. So is a leg whose
+ * decided_ms is ahead of now_ms (another gateway of the region with its
+ * clock ahead): skew never holds a re-send back. */
 static int engine_decide_may_be_in_flight(const engine_t *e, const ledger_pending_leg_t *p,
                                           uint64_t now_ms) {
     CARBON_ASSERT(e != NULL && p != NULL);
-    return p->decided_ms != 0 && p->decided_ms + e->cfg.peer_timeout_ms > now_ms;
+    return p->decided_ms != 0 && p->decided_ms <= now_ms &&
+           now_ms - p->decided_ms < e->cfg.peer_timeout_ms;
 }
 
 /* Source: re-sends to each peer the decisions of the scan's decided source

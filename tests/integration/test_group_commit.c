@@ -92,6 +92,33 @@ static void start_federation(const federation_options_t *o, grpc_channel **tj, g
     cr_assert_not_null(*bj);
 }
 
+/* start_federation with CN-TJ's Decide held back (test hook
+ * CARBON_FAILPOINT_PAUSE at source.before_decide) for pause_ms each time. */
+static void start_decide_paused(int pause_ms, const federation_options_t *o, grpc_channel **tj,
+                                grpc_channel **bj) {
+    char spec[64];
+    snprintf(spec, sizeof spec, "CN-TJ:source.before_decide:%d", pause_ms);
+    setenv("CARBON_TEST_HOOKS", "1", 1);
+    setenv("CARBON_FAILPOINT_PAUSE", spec, 1);
+    start_federation(o, tj, bj);
+    unsetenv("CARBON_FAILPOINT_PAUSE");
+    unsetenv("CARBON_TEST_HOOKS");
+}
+
+/* Waits until every leg settled and the checker finds nothing wrong. */
+static void expect_settled(void) {
+    checker_report_t *rep = rc_wait_settled(fed, SETTLE_TIMEOUT_MS);
+    cr_assert_not_null(rep, "the legs did not settle");
+    cr_assert_eq(rep->violations_n, 0, "checker: %s", rep->violations[0]);
+    free(rep);
+}
+
+static void stop_federation(void) {
+    federation_free(fed);
+    fed = NULL;
+    grpc_lifetime_end(GRPC_LIFETIME_END_WAIT_MS);
+}
+
 /* The SHA1 gatewayd runs transfer_hold under (store_script_sha). */
 static void hold_sha(const redis_harness_t *h, char out[41]) {
     char err[256];
@@ -417,13 +444,9 @@ static long long timed_transfer(grpc_channel *tj) {
  * transfer waited the 4 s.) Both Decides still arrive: every leg settles
  * and the checker finds nothing. */
 Test(group_commit, the_next_batch_settles_while_a_decide_is_in_flight, .timeout = 180) {
-    setenv("CARBON_TEST_HOOKS", "1", 1);
-    setenv("CARBON_FAILPOINT_PAUSE", "CN-TJ:source.before_decide:4000", 1);
     federation_options_t o = {.regions_n = 2, .leg_expiry_ms = 20000};
     grpc_channel *tj, *bj;
-    start_federation(&o, &tj, &bj);
-    unsetenv("CARBON_FAILPOINT_PAUSE");
-    unsetenv("CARBON_TEST_HOOKS");
+    start_decide_paused(4000, &o, &tj, &bj);
     open_and_issue(tj, bj);
     long long first_ms = timed_transfer(tj);
     long long until = proc_now_ms() + 5000; /* the first Decide is held back now */
@@ -436,46 +459,32 @@ Test(group_commit, the_next_batch_settles_while_a_decide_is_in_flight, .timeout 
                     "first Decide waited 4000 ms\n", first_ms, second_ms);
     cr_assert_lt(second_ms, 2500, "the second transfer waited %lld ms for the first's Decide",
                  second_ms);
-    checker_report_t *rep = rc_wait_settled(fed, SETTLE_TIMEOUT_MS);
-    cr_assert_not_null(rep, "the legs did not settle");
-    cr_assert_eq(rep->violations_n, 0, "checker: %s", rep->violations[0]);
-    free(rep);
+    expect_settled();
     cr_assert_eq(rc_balance_g(tj, "tj-a", "TJ-GT-01"), 19950 - 2000);
-    federation_free(fed);
-    fed = NULL;
-    grpc_lifetime_end(GRPC_LIFETIME_END_WAIT_MS);
+    stop_federation();
 }
 
 /* A recovery pass that ran while a batch's Decide was still on its way
  * sent the same decisions again: the destination applied them twice and
  * the source logged a per-leg recovery_decision_resent (seen as a flaky
- * test_gateway_ops, 2 runs in 8). CN-TJ's Decide is held back 1.5 s
- * (CARBON_FAILPOINT_PAUSE at source.before_decide), under the 2 s
+ * test_gateway_ops, 2 runs in 8). CN-TJ's Decide is held back 1 s
+ * (CARBON_FAILPOINT_PAUSE at source.before_decide), well under the 4 s
  * peer_timeout_ms, while recovery runs every 300 ms: it leaves the leg to
  * the batch's Decide, which CN-BJ applies once. */
 Test(group_commit, recovery_leaves_a_decide_in_flight_to_its_batch, .timeout = 180) {
-    setenv("CARBON_TEST_HOOKS", "1", 1);
-    setenv("CARBON_FAILPOINT_PAUSE", "CN-TJ:source.before_decide:1500", 1);
     federation_options_t o = {.regions_n = 2, .leg_expiry_ms = 20000, .recovery_interval_ms = 300,
-                              .peer_timeout_ms = 2000};
+                              .peer_timeout_ms = 4000};
     grpc_channel *tj, *bj;
-    start_federation(&o, &tj, &bj);
-    unsetenv("CARBON_FAILPOINT_PAUSE");
-    unsetenv("CARBON_TEST_HOOKS");
+    start_decide_paused(1000, &o, &tj, &bj);
     open_and_issue(tj, bj);
     timed_transfer(tj);
-    checker_report_t *rep = rc_wait_settled(fed, SETTLE_TIMEOUT_MS);
-    cr_assert_not_null(rep, "the leg did not settle");
-    cr_expect_eq(rep->violations_n, 0, "checker: %s", rep->violations[0]);
-    free(rep);
+    expect_settled();
     cr_expect_eq(federation_log_count(fed, TJ, "\"failpoint_pause\""), 1, "the Decide was not held back");
     cr_expect_eq(federation_log_count(fed, TJ, "\"recovery_decision_resent\""), 0,
                  "recovery re-sent a Decide still in flight");
     cr_expect_eq(federation_log_count(fed, BJ, "\"event\":\"decisions_applied\""), 1,
                  "CN-BJ applied the decision more than once");
-    federation_free(fed);
-    fed = NULL;
-    grpc_lifetime_end(GRPC_LIFETIME_END_WAIT_MS);
+    stop_federation();
 }
 
 /* HGETALL calls of a leg's record (STORE_KEY_LEG_PREFIX). */
@@ -493,6 +502,60 @@ static void wait_dest_committed(redisContext *bj, const char *tid) {
         cr_assert(proc_now_ms() < until, "CN-BJ never applied the COMMIT of %s", tid);
         sleep_ms(20);
     }
+}
+
+/* The leg of CN-TJ waiting for CN-BJ's acknowledgement (the only one). */
+static void unacked_leg(redisContext *tj, char tid[64]) {
+    long long until = proc_now_ms() + SETTLE_TIMEOUT_MS;
+    for (;;) {
+        redisReply *r = redisCommand(tj, "ZRANGE " STORE_KEY_LEGS_UNACKED_PREFIX "CN-BJ 0 -1");
+        cr_assert_not_null(r);
+        int found = r->type == REDIS_REPLY_ARRAY && r->elements == 1;
+        if (found) snprintf(tid, 64, "%s", r->element[0]->str);
+        freeReplyObject(r);
+        if (found) return;
+        cr_assert(proc_now_ms() < until, "no leg waits for CN-BJ's acknowledgement");
+        sleep_ms(20);
+    }
+}
+
+/* Recovery leaves a young decision to its batch's Decide, but a decision
+ * dated ahead of the recovering gateway's clock (another gateway of the
+ * region with its clock ahead) would have waited for that clock to catch
+ * up: here ten minutes. CN-TJ's Decide is held back 8 s, its peer_timeout_ms
+ * is 6 s; the leg's decided_ms is moved 10 min ahead in CN-TJ's store.
+ * Recovery re-sends it at once: CN-BJ applies the COMMIT within 4 s, long
+ * before the batch's own Decide or a re-send by age. */
+Test(group_commit, recovery_resends_a_decision_dated_ahead_of_its_clock, .timeout = 180) {
+    federation_options_t o = {.regions_n = 2, .leg_expiry_ms = 30000, .recovery_interval_ms = 300,
+                              .peer_timeout_ms = 6000};
+    grpc_channel *tj, *bj;
+    start_decide_paused(8000, &o, &tj, &bj);
+    open_and_issue(tj, bj);
+    redisContext *tj_rc = redis_connect(federation_redis(fed, TJ));
+    redisContext *bj_rc = redis_connect(federation_redis(fed, BJ));
+    cr_assert(tj_rc != NULL && bj_rc != NULL);
+    timed_transfer(tj);
+    char tid[64];
+    unacked_leg(tj_rc, tid);
+    long long ahead_ms = (long long)time(NULL) * 1000 + 600000;
+    redisReply *r = redisCommand(tj_rc, "HSET " STORE_KEY_LEG_PREFIX "%s" STORE_KEY_LEG_SUFFIX
+                                        " decided_ms %lld", tid, ahead_ms);
+    cr_assert_not_null(r);
+    freeReplyObject(r);
+    long long t0 = proc_now_ms();
+    wait_dest_committed(bj_rc, tid);
+    long long took_ms = proc_now_ms() - t0;
+    cr_expect_lt(took_ms, 4000, "CN-BJ applied the COMMIT %lld ms after the skewed date", took_ms);
+    long long until = proc_now_ms() + 5000; /* logged once CN-BJ's answer is recorded */
+    while (federation_log_count(fed, TJ, "\"recovery_decision_resent\"") < 1 && proc_now_ms() < until)
+        sleep_ms(50);
+    cr_expect_geq(federation_log_count(fed, TJ, "\"recovery_decision_resent\""), 1,
+                  "the COMMIT did not come from recovery");
+    redisFree(tj_rc);
+    redisFree(bj_rc);
+    expect_settled();
+    stop_federation();
 }
 
 /* Issue 16: a Decide's COMMITs of CN-TJ's own serials need no word from a
@@ -524,11 +587,6 @@ Test(group_commit, a_decide_of_own_serials_reads_no_leg_at_the_destination, .tim
     cr_assert_eq(reads, 0, "CN-BJ read %zu leg records to apply %d COMMITs", reads, TRANSFERS_N);
     redis_cmd_ok(rc, "CONFIG SET slowlog-log-slower-than 10000");
     redisFree(rc);
-    checker_report_t *rep = rc_wait_settled(fed, SETTLE_TIMEOUT_MS);
-    cr_assert_not_null(rep, "the legs did not settle");
-    cr_assert_eq(rep->violations_n, 0, "checker: %s", rep->violations[0]);
-    free(rep);
-    federation_free(fed);
-    fed = NULL;
-    grpc_lifetime_end(GRPC_LIFETIME_END_WAIT_MS);
+    expect_settled();
+    stop_federation();
 }
