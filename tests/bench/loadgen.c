@@ -23,6 +23,7 @@
 #include "gateway/rpc/tls_client.h"
 #include "gateway/rpc/grpc_lifetime.h"
 #include "grpc/health/v1/health.pb-c.h"
+#include "settlement/engine.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -531,15 +532,9 @@ static void lg_run(lg_t *g) {
 
 /* ---- metrics endpoints ------------------------------------------------------------- */
 
-/* The steps of a batch at its source, as gatewayd's metrics label them
- * (carbon_batch_phase_microseconds_total; settlement/engine.h engine_phase_t). */
-#define LG_PHASES 7
-static const char *const lg_phase_names[LG_PHASES] = {"wait",   "open", "prepare", "commit",
-                                                      "answer", "hand", "decide"};
-
 typedef struct {
     uint64_t store_calls, committed, aborted, batch_sum, batch_count, peer_rpcs, grpc_calls;
-    uint64_t phase_us[LG_PHASES];
+    uint64_t phase_us[ENGINE_PHASES]; /* carbon_batch_phase_microseconds_total */
 } lg_snap_t;
 
 /* The value of the first line "name<rest>" (rest: "" matches "name " only). */
@@ -641,9 +636,9 @@ static int lg_scrape(const lg_opts_t *o, lg_snap_t *snap) {
         if (lg_metric(body, "carbon_batch_legs_count", "", &v) == 0) snap->batch_count += v;
         if (lg_metric(body, "carbon_grpc_calls_total", "", &v) == 0) snap->grpc_calls += v;
         snap->peer_rpcs += lg_metric_sum(body, "carbon_peer_rpcs_total");
-        for (int k = 0; k < LG_PHASES; k++) {
+        for (size_t k = 0; k < ENGINE_PHASES; k++) {
             char label[32];
-            snprintf(label, sizeof label, "{phase=\"%s\"}", lg_phase_names[k]);
+            snprintf(label, sizeof label, "{phase=\"%s\"}", engine_phase_name((engine_phase_t)k));
             if (lg_metric(body, "carbon_batch_phase_microseconds_total", label, &v) == 0)
                 snap->phase_us[k] += v;
         }
@@ -686,9 +681,12 @@ static void lg_report_phases(FILE *f, const lg_snap_t *before, const lg_snap_t *
                              uint64_t batches) {
     if (batches == 0) return;
     fprintf(f, ",\"batch_phase_ms\":{");
-    for (int k = 0; k < LG_PHASES; k++) {
-        uint64_t us = after->phase_us[k] >= before->phase_us[k] ? after->phase_us[k] - before->phase_us[k] : 0;
-        fprintf(f, "%s\"%s\":%.3f", k ? "," : "", lg_phase_names[k], (double)us / 1000.0 / (double)batches);
+    for (size_t k = 0; k < ENGINE_PHASES; k++) {
+        uint64_t us = after->phase_us[k] >= before->phase_us[k]
+                          ? after->phase_us[k] - before->phase_us[k]
+                          : 0;
+        fprintf(f, "%s\"%s\":%.3f", k ? "," : "", engine_phase_name((engine_phase_t)k),
+                (double)us / 1000.0 / (double)batches);
     }
     fprintf(f, "}");
 }
