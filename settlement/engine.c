@@ -940,6 +940,7 @@ static void engine_batch_phase_one(engine_t *e, engine_peer_t *p, store_t *st, s
     engine_phase_end(e, ENGINE_PHASE_PREPARE, &since_us);
 
     /* The commit point: one script for the whole batch. */
+    failpoint_pause("source.before_commit"); /* tests: a commit point late, its legs expired */
     int rc = engine_batch_commit(p, st, n, answered);
     engine_phase_end(e, ENGINE_PHASE_COMMIT, &since_us);
     b->decided = engine_batch_complete(e, p, n, rc);
@@ -1229,7 +1230,7 @@ static void engine_recovery_count_in_doubt(engine_t *e, size_t src_n, size_t dst
  * scan's source legs (their new state), reports them and answers their
  * waiters. */
 static void engine_recovery_note_aborts(engine_t *e, store_t *st, size_t src_n, size_t off,
-                                        size_t k) {
+                                        size_t k, uint64_t now_ms) {
     engine_recovery_t *r = &e->recovery;
     CARBON_ASSERT(src_n <= ENGINE_RECOVERY_SCAN_MAX && off + k <= src_n);
     CARBON_ASSERT(k <= LEDGER_BATCH_LEGS_MAX);
@@ -1239,6 +1240,9 @@ static void engine_recovery_note_aborts(engine_t *e, store_t *st, size_t src_n, 
         for (size_t j = 0; j < src_n; j++)
             if (strcmp(r->src[j].tid, d->tid) == 0) {
                 r->src[j].state = d->state;
+                /* decided before this call (by its batch, since the scan):
+                 * its Decide may be on its way (engine_recover_resend) */
+                if (d->decided_ms != now_ms) r->src[j].decided_ms = d->decided_ms;
                 engine_event(e, ENGINE_EVENT_PRESUMED_ABORT, r->src[j].tid, r->src[j].peer,
                              d->state, d->final_reason);
             }
@@ -1269,11 +1273,12 @@ static int engine_recover_expired_holds(engine_t *e, store_t *st, size_t src_n, 
     }
     int settled = 0;
     char err[256];
+    if (nd > 0) failpoint_pause("recovery.before_presumed_abort"); /* tests: a batch decides first */
     for (size_t off = 0; off < nd; off += LEDGER_BATCH_LEGS_MAX) {
         size_t k = nd - off < LEDGER_BATCH_LEGS_MAX ? nd - off : LEDGER_BATCH_LEGS_MAX;
         if (ledger_source_decide(st, r->aborts + off, k, now_ms, err, sizeof err) != LEDGER_OK)
             break;
-        engine_recovery_note_aborts(e, st, src_n, off, k);
+        engine_recovery_note_aborts(e, st, src_n, off, k, now_ms);
         settled += (int)k;
     }
     return settled;
@@ -1388,6 +1393,7 @@ static int engine_recover_ask(engine_t *e, store_t *st, size_t dst_n) {
     CARBON_ASSERT(st != NULL && dst_n <= ENGINE_RECOVERY_SCAN_MAX);
     CARBON_ASSERT(atomic_load(&e->recovering) == 1);
     int settled = 0;
+    if (dst_n > 0) failpoint_pause("recovery.before_ask"); /* tests: a participant slow to ask */
     for (size_t pi = 0; pi < e->cfg.peers_n; pi++) {
         const char *peer = e->peers[pi].region;
         size_t k = 0;
@@ -1531,7 +1537,9 @@ int engine_recover_once(engine_t *e, store_t *st) {
         CARBON_ASSERT(src_n <= ENGINE_RECOVERY_SCAN_MAX && dst_n <= ENGINE_RECOVERY_SCAN_MAX);
         engine_recovery_count_in_doubt(e, src_n, dst_n, now);
         settled += engine_recover_expired_holds(e, st, src_n, now);
-        settled += engine_recover_resend(e, st, src_n, now);
+        /* the clock read again: the presumed aborts may have taken a while,
+         * and a decision made meanwhile is not ahead of this clock */
+        settled += engine_recover_resend(e, st, src_n, ledger_now_ms());
         settled += engine_recover_ask(e, st, dst_n);
     }
     settled += engine_recover_heuristic(e, st);

@@ -1,5 +1,6 @@
 /* failpoint.c - crash points for the fault tests (failpoint.h). */
 #include "settlement/failpoint.h"
+#include "common/carbon_assert.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -37,33 +38,56 @@ void failpoint_hit(const char *name) {
     kill(getpid(), SIGKILL);
 }
 
-static char failpoint_paused[96];
-static long failpoint_pause_ms;
+/* The armed pause points of this region: name and milliseconds each. */
+static struct {
+    char name[96];
+    long ms;
+} failpoint_pauses[FAILPOINT_PAUSES_MAX];
+static size_t failpoint_pauses_n;
 
-/* Arms the pause point of CARBON_FAILPOINT_PAUSE "REGION:NAME:MS" for region. */
-static void failpoint_pause_init(const char *region) {
-    const char *spec = getenv("CARBON_FAILPOINT_PAUSE"), *hooks = getenv("CARBON_TEST_HOOKS");
-    failpoint_paused[0] = '\0';
-    failpoint_pause_ms = 0;
-    if (spec == NULL || hooks == NULL || strcmp(hooks, "1") != 0) return;
+/* Arms one "REGION:NAME:MS" entry of length len if it is region's and well formed. */
+static void failpoint_pause_entry(const char *e, size_t len, const char *region) {
     size_t rlen = strlen(region);
-    if (strncmp(spec, region, rlen) != 0 || spec[rlen] != ':') return;
-    const char *name = spec + rlen + 1, *colon = strrchr(name, ':');
-    if (colon == NULL || colon == name || (size_t)(colon - name) >= sizeof failpoint_paused) return;
+    char entry[160];
+    if (len >= sizeof entry || failpoint_pauses_n >= FAILPOINT_PAUSES_MAX) return;
+    memcpy(entry, e, len);
+    entry[len] = '\0';
+    if (strncmp(entry, region, rlen) != 0 || entry[rlen] != ':') return;
+    const char *name = entry + rlen + 1, *colon = strrchr(name, ':');
+    if (colon == NULL || colon == name || (size_t)(colon - name) >= sizeof failpoint_pauses[0].name)
+        return;
     char *end = NULL;
     long ms = strtol(colon + 1, &end, 10);
     if (*end != '\0' || ms < 1 || ms > FAILPOINT_PAUSE_MS_MAX) return;
-    memcpy(failpoint_paused, name, (size_t)(colon - name));
-    failpoint_paused[colon - name] = '\0';
-    failpoint_pause_ms = ms;
+    memcpy(failpoint_pauses[failpoint_pauses_n].name, name, (size_t)(colon - name));
+    failpoint_pauses[failpoint_pauses_n].name[colon - name] = '\0';
+    failpoint_pauses[failpoint_pauses_n++].ms = ms;
+}
+
+/* Arms the pause points of CARBON_FAILPOINT_PAUSE ("REGION:NAME:MS[,...]") for region. */
+static void failpoint_pause_init(const char *region) {
+    const char *spec = getenv("CARBON_FAILPOINT_PAUSE"), *hooks = getenv("CARBON_TEST_HOOKS");
+    failpoint_pauses_n = 0;
+    if (spec == NULL || hooks == NULL || strcmp(hooks, "1") != 0) return;
+    for (const char *e = spec; *e != '\0';) {
+        const char *comma = strchr(e, ',');
+        size_t len = comma != NULL ? (size_t)(comma - e) : strlen(e);
+        failpoint_pause_entry(e, len, region);
+        e += len + (comma != NULL);
+    }
 }
 
 void failpoint_pause(const char *name) {
-    if (failpoint_paused[0] == '\0' || strcmp(failpoint_paused, name) != 0) return;
-    fprintf(stderr, "{\"level\":\"warn\",\"event\":\"failpoint_pause\",\"name\":\"%s\",\"ms\":%ld}\n", name,
-            failpoint_pause_ms);
-    struct timespec ts = {failpoint_pause_ms / 1000, (failpoint_pause_ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0) {
+    CARBON_ASSERT(failpoint_pauses_n <= FAILPOINT_PAUSES_MAX);
+    for (size_t i = 0; i < failpoint_pauses_n; i++) {
+        if (strcmp(failpoint_pauses[i].name, name) != 0) continue;
+        long ms = failpoint_pauses[i].ms;
+        fprintf(stderr, "{\"level\":\"warn\",\"event\":\"failpoint_pause\",\"name\":\"%s\",\"ms\":%ld}\n",
+                name, ms);
+        struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+        while (nanosleep(&ts, &ts) != 0) {
+        }
+        return;
     }
 }
 

@@ -590,3 +590,52 @@ Test(group_commit, a_decide_of_own_serials_reads_no_leg_at_the_destination, .tim
     expect_settled();
     stop_federation();
 }
+
+/* A recovery pass that scanned a leg HELD and past its expiry, and whose
+ * presumed abort then found the leg decided by its batch meanwhile, took
+ * the leg for one it had just aborted itself (decided_ms 0) and re-sent
+ * the batch's decision at once, beside the batch's own Decide. Staged with
+ * pauses (CARBON_FAILPOINT_PAUSE): CN-TJ's batch waits 2.5 s before its
+ * commit point, so the leg (expiry 1.5 s) is past its expiry there; CN-TJ's
+ * recovery (every 300 ms) scans it then and waits 2 s before its presumed
+ * abort, while the batch commits; CN-BJ's recovery waits 8 s before it
+ * asks CN-TJ about its expired prepared leg (the question would make CN-TJ
+ * presume the abort first). The abort answers COMMITTED with the batch's
+ * decided_ms: the leg is left to the batch's Decide. */
+Test(group_commit, recovery_leaves_a_decision_its_batch_made_during_the_pass, .timeout = 180) {
+    federation_options_t o = {.regions_n = 2, .leg_expiry_ms = 1500, .recovery_interval_ms = 300,
+                              .peer_timeout_ms = 6000};
+    grpc_channel *tj, *bj;
+    setenv("CARBON_TEST_HOOKS", "1", 1);
+    setenv("CARBON_FAILPOINT_PAUSE",
+           "CN-TJ:source.before_commit:2500,CN-TJ:recovery.before_presumed_abort:2000,"
+           "CN-BJ:recovery.before_ask:8000", 1);
+    start_federation(&o, &tj, &bj);
+    unsetenv("CARBON_FAILPOINT_PAUSE");
+    unsetenv("CARBON_TEST_HOOKS");
+    open_and_issue(tj, bj);
+    call_t c = {.ch = tj, .from = "tj-a", .units = 1};
+    rc_new_id(c.tid);
+    call_main(&c); /* answered at the leg's expiry, before its commit point: PENDING */
+    cr_assert_eq(c.code, GRPC_STATUS_OK, "transfer: status %d %s", c.code, c.reason);
+    cr_assert(c.outcome == CARBON__V1__TRANSFER_OUTCOME__TRANSFER_OUTCOME_PENDING ||
+                  c.outcome == CARBON__V1__TRANSFER_OUTCOME__TRANSFER_OUTCOME_COMMITTED,
+              "outcome %d", c.outcome);
+    redisContext *bj_rc = redis_connect(federation_redis(fed, BJ));
+    cr_assert_not_null(bj_rc);
+    wait_dest_committed(bj_rc, c.tid); /* the batch committed it, past its expiry */
+    redisFree(bj_rc);
+    long long until = proc_now_ms() + SETTLE_TIMEOUT_MS; /* the paused pass ends after the commit */
+    while (federation_log_count(fed, TJ, "\"recovery_presumed_abort\"") < 1) {
+        cr_assert(proc_now_ms() < until, "no recovery pass met the leg HELD past its expiry");
+        sleep_ms(50);
+    }
+    sleep_ms(1000); /* three more passes */
+    expect_settled();
+    cr_assert_eq(federation_log_count(fed, TJ, "recovery.before_presumed_abort"), 1,
+                 "the race was not staged: recovery paused %d times",
+                 federation_log_count(fed, TJ, "recovery.before_presumed_abort"));
+    cr_assert_eq(federation_log_count(fed, TJ, "\"recovery_decision_resent\""), 0,
+                 "recovery re-sent the batch's decision beside its Decide");
+    stop_federation();
+}
