@@ -1226,13 +1226,19 @@ static void engine_recovery_count_in_doubt(engine_t *e, size_t src_n, size_t dst
     atomic_store(&e->legs_in_doubt, (uint64_t)in_doubt);
 }
 
-/* Records the k presumed aborts r->aborts[off..off+k) just decided in the
- * scan's source legs (their new state), reports them and answers their
- * waiters. */
+/* Records the k presumed aborts r->aborts[off..off+k), just run at now_ms,
+ * in the scan's source legs (their new state), reports them and answers
+ * their waiters. A leg the call found decided already (by its batch since
+ * the scan, as source_decide answers with the recorded decided_ms) keeps
+ * that decided_ms, so that engine_recover_resend leaves it to the Decide
+ * on its way; one this call aborted (decided_ms == now_ms) keeps 0 and is
+ * sent at once. A leg decided by another in the same millisecond is taken
+ * for this call's own: sent at once too, a harmless duplicate. */
 static void engine_recovery_note_aborts(engine_t *e, store_t *st, size_t src_n, size_t off,
                                         size_t k, uint64_t now_ms) {
     engine_recovery_t *r = &e->recovery;
     CARBON_ASSERT(src_n <= ENGINE_RECOVERY_SCAN_MAX && off + k <= src_n);
+    CARBON_ASSERT(now_ms > 0);
     CARBON_ASSERT(k <= LEDGER_BATCH_LEGS_MAX);
     char err[256];
     for (size_t i = 0; i < k; i++) {
@@ -1240,9 +1246,7 @@ static void engine_recovery_note_aborts(engine_t *e, store_t *st, size_t src_n, 
         for (size_t j = 0; j < src_n; j++)
             if (strcmp(r->src[j].tid, d->tid) == 0) {
                 r->src[j].state = d->state;
-                /* decided before this call (by its batch, since the scan):
-                 * its Decide may be on its way (engine_recover_resend) */
-                if (d->decided_ms != now_ms) r->src[j].decided_ms = d->decided_ms;
+                r->src[j].decided_ms = d->decided_ms == now_ms ? 0 : d->decided_ms;
                 engine_event(e, ENGINE_EVENT_PRESUMED_ABORT, r->src[j].tid, r->src[j].peer,
                              d->state, d->final_reason);
             }
@@ -1290,9 +1294,11 @@ static int engine_recover_expired_holds(engine_t *e, store_t *st, size_t src_n, 
  * recovery leaves it to a later pass instead of sending it twice. A Decide
  * held up longer (behind the previous batch's, or the origins') may still
  * go twice; the peer applies it once. A leg this pass presumed aborted has
- * decided_ms 0 (it was HELD when scanned): sent at once. So is a leg whose
+ * decided_ms 0 (it was HELD when scanned): sent at once. A leg scanned HELD
+ * that its batch decided before the pass's abort has the batch's decided_ms
+ * (engine_recovery_note_aborts): left to that Decide. A leg whose
  * decided_ms is ahead of now_ms (another gateway of the region with its
- * clock ahead): skew never holds a re-send back. */
+ * clock ahead) is sent at once: skew never holds a re-send back. */
 static int engine_decide_may_be_in_flight(const engine_t *e, const ledger_pending_leg_t *p,
                                           uint64_t now_ms) {
     CARBON_ASSERT(e != NULL && p != NULL);
@@ -1538,7 +1544,8 @@ int engine_recover_once(engine_t *e, store_t *st) {
         engine_recovery_count_in_doubt(e, src_n, dst_n, now);
         settled += engine_recover_expired_holds(e, st, src_n, now);
         /* the clock read again: the presumed aborts may have taken a while,
-         * and a decision made meanwhile is not ahead of this clock */
+         * and a decision this gateway's batch made meanwhile is not ahead
+         * of this clock */
         settled += engine_recover_resend(e, st, src_n, ledger_now_ms());
         settled += engine_recover_ask(e, st, dst_n);
     }

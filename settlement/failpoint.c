@@ -45,20 +45,35 @@ static struct {
 } failpoint_pauses[FAILPOINT_PAUSES_MAX];
 static size_t failpoint_pauses_n;
 
-/* Arms one "REGION:NAME:MS" entry of length len if it is region's and well formed. */
+/* Arms one "REGION:NAME:MS" entry of length len if it is region's; one of
+ * region's that is malformed, or past FAILPOINT_PAUSES_MAX, is logged
+ * (failpoint_pause_ignored) and left out. Another region's is skipped. */
 static void failpoint_pause_entry(const char *e, size_t len, const char *region) {
+    CARBON_ASSERT(e != NULL && region != NULL);
     size_t rlen = strlen(region);
+    if (len <= rlen || strncmp(e, region, rlen) != 0 || e[rlen] != ':') return;
     char entry[160];
-    if (len >= sizeof entry || failpoint_pauses_n >= FAILPOINT_PAUSES_MAX) return;
-    memcpy(entry, e, len);
-    entry[len] = '\0';
-    if (strncmp(entry, region, rlen) != 0 || entry[rlen] != ':') return;
-    const char *name = entry + rlen + 1, *colon = strrchr(name, ':');
-    if (colon == NULL || colon == name || (size_t)(colon - name) >= sizeof failpoint_pauses[0].name)
+    const char *why = NULL;
+    if (len >= sizeof entry) why = "too long";
+    else if (failpoint_pauses_n >= FAILPOINT_PAUSES_MAX) why = "too many pause points";
+    const char *name = NULL, *colon = NULL;
+    long ms = 0;
+    if (why == NULL) {
+        memcpy(entry, e, len);
+        entry[len] = '\0';
+        name = entry + rlen + 1;
+        colon = strrchr(name, ':');
+        char *end = NULL;
+        if (colon == NULL || colon == name || (size_t)(colon - name) >= sizeof failpoint_pauses[0].name)
+            why = "not REGION:NAME:MS";
+        else if ((ms = strtol(colon + 1, &end, 10)) < 1 || ms > FAILPOINT_PAUSE_MS_MAX || *end != '\0')
+            why = "MS is not 1..60000";
+    }
+    if (why != NULL) {
+        fprintf(stderr, "{\"level\":\"warn\",\"event\":\"failpoint_pause_ignored\",\"entry\":\"%.*s\",\"why\":\"%s\"}\n",
+                (int)(len < 120 ? len : 120), e, why);
         return;
-    char *end = NULL;
-    long ms = strtol(colon + 1, &end, 10);
-    if (*end != '\0' || ms < 1 || ms > FAILPOINT_PAUSE_MS_MAX) return;
+    }
     memcpy(failpoint_pauses[failpoint_pauses_n].name, name, (size_t)(colon - name));
     failpoint_pauses[failpoint_pauses_n].name[colon - name] = '\0';
     failpoint_pauses[failpoint_pauses_n++].ms = ms;

@@ -20,11 +20,13 @@ void failpoint_hit(const char *name);
 /* A pause point for the tests (a thread of a gateway paused at an exact
  * step, e.g. a lease holder that stalls past its lease):
  * CARBON_FAILPOINT_PAUSE is "REGION:NAME:MS" (MS 1..FAILPOINT_PAUSE_MS_MAX),
- * or up to FAILPOINT_PAUSES_MAX of them separated by commas, honoured only
- * with CARBON_TEST_HOOKS=1, read by failpoint_init; a thread that reaches
- * failpoint_pause(NAME) in that region's gateway sleeps MS milliseconds
- * there, each time (logged "failpoint_pause" with the name). A malformed
- * entry is ignored. Unset: nothing. */
+ * or several separated by commas (no spaces), at most FAILPOINT_PAUSES_MAX
+ * per region, honoured only with CARBON_TEST_HOOKS=1, read by
+ * failpoint_init; a thread that reaches failpoint_pause(NAME) in that
+ * region's gateway sleeps MS milliseconds there, each time (logged
+ * "failpoint_pause" with the name). An entry of the region that is
+ * malformed, or one too many, is logged "failpoint_pause_ignored" and left
+ * out. Unset: nothing. */
 #define FAILPOINT_PAUSE_MS_MAX 60000
 #define FAILPOINT_PAUSES_MAX 4
 void failpoint_pause(const char *name);

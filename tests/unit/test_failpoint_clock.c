@@ -5,6 +5,8 @@
 
 #include <criterion/criterion.h>
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
 static void clear(void) {
     unsetenv("CARBON_TEST_HOOKS");
@@ -58,4 +60,51 @@ Test(failpoint_clock, malformed_or_too_large_is_refused) {
     setenv("CARBON_TEST_CLOCK_OFFSET_MS", "CN-TJ:60000", 1);
     char err[256] = "";
     cr_assert_eq(failpoint_clock_init("CN-TJ", err, sizeof err), 0, "%s", err);
+}
+
+/* ---- pause points (CARBON_FAILPOINT_PAUSE) ---------------------------------- */
+
+static long long mono_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* How long failpoint_pause(name) kept this thread, in ms. */
+static long long paused_ms(const char *name) {
+    long long t0 = mono_ms();
+    failpoint_pause(name);
+    return mono_ms() - t0;
+}
+
+static void clear_pauses(void) {
+    clear();
+    unsetenv("CARBON_FAILPOINT_PAUSE");
+    unsetenv("CARBON_FAILPOINT");
+}
+
+TestSuite(failpoint_pause, .init = clear_pauses, .fini = clear_pauses);
+
+Test(failpoint_pause, a_list_arms_this_regions_points_each_time) {
+    setenv("CARBON_TEST_HOOKS", "1", 1);
+    setenv("CARBON_FAILPOINT_PAUSE", "CN-BJ:a:5000,CN-TJ:p1:30,,CN-TJ:bad,CN-TJ:p2:40,CN-TJ:p3:0,", 1);
+    failpoint_init("CN-TJ");
+    cr_assert_geq(paused_ms("p1"), 30);
+    cr_assert_geq(paused_ms("p1"), 30, "a pause point pauses each time");
+    cr_assert_geq(paused_ms("p2"), 40);
+    cr_assert_lt(paused_ms("a"), 2500, "another region's point paused this one");
+    cr_assert_lt(paused_ms("bad"), 2500);
+    cr_assert_lt(paused_ms("p3"), 2500, "MS 0 is out of range: ignored");
+}
+
+Test(failpoint_pause, at_most_four_per_region_and_only_with_the_test_switch) {
+    setenv("CARBON_FAILPOINT_PAUSE", "CN-TJ:p1:30", 1);
+    failpoint_init("CN-TJ");
+    cr_assert_lt(paused_ms("p1"), 25, "paused without CARBON_TEST_HOOKS=1");
+    setenv("CARBON_TEST_HOOKS", "1", 1);
+    setenv("CARBON_FAILPOINT_PAUSE",
+           "CN-TJ:p1:1,CN-TJ:p2:1,CN-TJ:p3:1,CN-TJ:p4:1,CN-TJ:p5:3000", 1);
+    failpoint_init("CN-TJ");
+    cr_assert_lt(paused_ms("p5"), 2500, "a fifth point of the region was armed");
+    cr_assert_geq(paused_ms("p4"), 1);
 }
