@@ -84,11 +84,10 @@ static void failpoint_pause_init(const char *region) {
     const char *spec = getenv("CARBON_FAILPOINT_PAUSE"), *hooks = getenv("CARBON_TEST_HOOKS");
     failpoint_pauses_n = 0;
     if (spec == NULL || hooks == NULL || strcmp(hooks, "1") != 0) return;
-    for (const char *e = spec; *e != '\0';) {
-        const char *comma = strchr(e, ',');
-        size_t len = comma != NULL ? (size_t)(comma - e) : strlen(e);
+    for (const char *e = spec; *e != '\0';) { /* as failpoint_clock_init walks its list */
+        size_t len = strcspn(e, ",");
         failpoint_pause_entry(e, len, region);
-        e += len + (comma != NULL);
+        e += len + (e[len] == ',');
     }
 }
 

@@ -92,17 +92,24 @@ static void start_federation(const federation_options_t *o, grpc_channel **tj, g
     cr_assert_not_null(*bj);
 }
 
-/* start_federation with CN-TJ's Decide held back (test hook
- * CARBON_FAILPOINT_PAUSE at source.before_decide) for pause_ms each time. */
-static void start_decide_paused(int pause_ms, const federation_options_t *o, grpc_channel **tj,
-                                grpc_channel **bj) {
-    char spec[64];
-    snprintf(spec, sizeof spec, "CN-TJ:source.before_decide:%d", pause_ms);
+/* start_federation with the pause points of spec armed (test hook
+ * CARBON_FAILPOINT_PAUSE, "REGION:NAME:MS[,...]"). */
+static void start_paused(const char *spec, const federation_options_t *o, grpc_channel **tj,
+                         grpc_channel **bj) {
     setenv("CARBON_TEST_HOOKS", "1", 1);
     setenv("CARBON_FAILPOINT_PAUSE", spec, 1);
     start_federation(o, tj, bj);
     unsetenv("CARBON_FAILPOINT_PAUSE");
     unsetenv("CARBON_TEST_HOOKS");
+}
+
+/* start_federation with CN-TJ's Decide held back (source.before_decide)
+ * for pause_ms each time. */
+static void start_decide_paused(int pause_ms, const federation_options_t *o, grpc_channel **tj,
+                                grpc_channel **bj) {
+    char spec[64];
+    snprintf(spec, sizeof spec, "CN-TJ:source.before_decide:%d", pause_ms);
+    start_paused(spec, o, tj, bj);
 }
 
 /* Waits until every leg settled and the checker finds nothing wrong. */
@@ -490,15 +497,21 @@ Test(group_commit, recovery_leaves_a_decide_in_flight_to_its_batch, .timeout = 1
 /* HGETALL calls of a leg's record (STORE_KEY_LEG_PREFIX). */
 static size_t leg_reads(redisContext *rc) { return slowlog_count(rc, "hgetall", STORE_KEY_LEG_PREFIX); }
 
+/* The state of leg tid in the store of rc, into state ("" if none). */
+static void leg_state(redisContext *rc, const char *tid, char state[32]) {
+    redisReply *r = redisCommand(rc, "HGET " STORE_KEY_LEG_PREFIX "%s" STORE_KEY_LEG_SUFFIX " state", tid);
+    cr_assert_not_null(r);
+    snprintf(state, 32, "%s", r->type == REDIS_REPLY_STRING ? r->str : "");
+    freeReplyObject(r);
+}
+
 /* Waits until CN-BJ holds leg tid COMMITTED (its Decide applied). */
 static void wait_dest_committed(redisContext *bj, const char *tid) {
     long long until = proc_now_ms() + SETTLE_TIMEOUT_MS;
     for (;;) {
-        redisReply *r = redisCommand(bj, "HGET " STORE_KEY_LEG_PREFIX "%s" STORE_KEY_LEG_SUFFIX " state", tid);
-        cr_assert_not_null(r);
-        int done = r->type == REDIS_REPLY_STRING && strcmp(r->str, "COMMITTED") == 0;
-        freeReplyObject(r);
-        if (done) return;
+        char state[32];
+        leg_state(bj, tid, state);
+        if (strcmp(state, "COMMITTED") == 0) return;
         cr_assert(proc_now_ms() < until, "CN-BJ never applied the COMMIT of %s", tid);
         sleep_ms(20);
     }
@@ -608,13 +621,9 @@ Test(group_commit, recovery_leaves_a_decision_its_batch_made_during_the_pass, .t
     federation_options_t o = {.regions_n = 2, .leg_expiry_ms = 1500, .recovery_interval_ms = 300,
                               .peer_timeout_ms = 6000};
     grpc_channel *tj, *bj;
-    setenv("CARBON_TEST_HOOKS", "1", 1);
-    setenv("CARBON_FAILPOINT_PAUSE",
-           "CN-TJ:source.before_commit:3000,CN-TJ:recovery.before_presumed_abort:4000,"
-           "CN-BJ:recovery.before_ask:5000", 1);
-    start_federation(&o, &tj, &bj);
-    unsetenv("CARBON_FAILPOINT_PAUSE");
-    unsetenv("CARBON_TEST_HOOKS");
+    start_paused("CN-TJ:source.before_commit:3000,CN-TJ:recovery.before_presumed_abort:4000,"
+                 "CN-BJ:recovery.before_ask:5000",
+                 &o, &tj, &bj);
     open_and_issue(tj, bj);
     call_t c = {.ch = tj, .from = "tj-a", .units = 1};
     rc_new_id(c.tid);
@@ -630,11 +639,11 @@ Test(group_commit, recovery_leaves_a_decision_its_batch_made_during_the_pass, .t
     }
     redisContext *tj_rc = redis_connect(federation_redis(fed, TJ));
     cr_assert_not_null(tj_rc);
-    redisReply *r = redisCommand(tj_rc, "HGET " STORE_KEY_LEG_PREFIX "%s" STORE_KEY_LEG_SUFFIX " state", c.tid);
-    cr_assert(r != NULL && r->type == REDIS_REPLY_STRING && strcmp(r->str, "COMMITTED") == 0,
-              "race not staged: the leg is %s at CN-TJ (recovery decided before the commit point)",
-              r != NULL && r->type == REDIS_REPLY_STRING ? r->str : "unreadable");
-    freeReplyObject(r);
+    char state[32];
+    leg_state(tj_rc, c.tid, state);
+    cr_assert_str_eq(state, "COMMITTED",
+                     "race not staged: the leg is '%s' at CN-TJ (recovery decided before the commit point)",
+                     state);
     redisFree(tj_rc);
     cr_assert_eq(federation_log_count(fed, TJ, "recovery.before_presumed_abort"), 1,
                  "the race was not staged: recovery paused %d times",
