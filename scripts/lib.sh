@@ -115,13 +115,19 @@ jjj_free_port() {
 
 # True if the TCP socket listening on port $1 (any local address) is one of
 # process $2's open files: the server we started listens, not a stranger.
+# The fds are matched by find's output, not by `ls -l | grep -q`'s status:
+# under pipefail an fd that closed while ls listed the folder made ls exit
+# 1, and the check false although the socket was there (2 in 3,000 calls on
+# an idle gateway; it failed CI once).
 jjj_port_owned_by() {
     local port_hex inode
     port_hex="$(printf '%04X' "$1")"
     # /proc/net/tcp: local_address is ADDR:PORT in hex, st 0A is LISTEN, field 10 the inode.
     for inode in $(awk -v p=":$port_hex" '$2 ~ p"$" && $4 == "0A" { print $10 }' \
             /proc/net/tcp /proc/net/tcp6 2>/dev/null); do
-        ls -l "/proc/$2/fd" 2>/dev/null | grep -q "socket:\[$inode\]" && return 0
+        # -lname is a glob: ? stands for each bracket of "socket:[INODE]".
+        [ -n "$(find "/proc/$2/fd" -lname "socket:?$inode?" -print -quit 2>/dev/null)" ] \
+            && return 0
     done
     return 1
 }
