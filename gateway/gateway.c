@@ -104,8 +104,9 @@ static int gateway_store_config(struct gateway *gw, char *err, size_t errlen) {
 /* The engine's decisions and recovery actions: one info line per batch at
  * its commit point (batch_decided: peer, committed, aborted) with a debug
  * line per leg (transfer_committed / transfer_aborted), and one info line
- * per leg for recovery_presumed_abort, recovery_decision_resent,
- * recovery_decision_learned (engine.h); heuristic_settled (warn), and the
+ * per leg for recovery_presumed_abort, recovery_found_decided,
+ * recovery_decision_resent, recovery_decision_learned (engine.h);
+ * heuristic_settled (warn), and the
  * alarms heuristic_mixed and decision_conflict (error). */
 static void gateway_engine_event(void *ctx, const engine_event_t *ev) {
     (void)ctx;
@@ -118,6 +119,7 @@ static void gateway_engine_event(void *ctx, const engine_event_t *ev) {
         [ENGINE_EVENT_HEURISTIC_MIXED] = "heuristic_mixed",
         [ENGINE_EVENT_DECISION_CONFLICT] = "decision_conflict",
         [ENGINE_EVENT_BATCH_DECIDED] = "batch_decided",
+        [ENGINE_EVENT_FOUND_DECIDED] = "recovery_found_decided",
     };
     CARBON_ASSERT((size_t)ev->kind < sizeof names / sizeof names[0]);
     const char *event = names[ev->kind];

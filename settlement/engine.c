@@ -1226,29 +1226,32 @@ static void engine_recovery_count_in_doubt(engine_t *e, size_t src_n, size_t dst
     atomic_store(&e->legs_in_doubt, (uint64_t)in_doubt);
 }
 
-/* Records the k presumed aborts r->aborts[off..off+k), just run at now_ms,
- * in the scan's source legs (their new state), reports them and answers
- * their waiters. A leg the call found decided already (by its batch since
- * the scan, as source_decide answers with the recorded decided_ms) keeps
- * that decided_ms, so that engine_recover_resend leaves it to the Decide
- * on its way; one this call aborted (decided_ms == now_ms) keeps 0 and is
- * sent at once. A leg decided by another in the same millisecond is taken
- * for this call's own: sent at once too, a harmless duplicate. */
+/* Records the k presumed aborts r->aborts[off..off+k), just run, in the
+ * scan's source legs (their new state), reports them and answers their
+ * waiters. A leg this call aborted (decided_here) keeps decided_ms 0 and is
+ * sent at once, reported recovery_presumed_abort. A leg the call found
+ * decided already (by its batch since the scan, by a QueryDecision's
+ * presumed abort, or by another gateway of the region) keeps the recorded
+ * decided_ms, so that engine_recover_resend leaves it to the Decide on its
+ * way, and is reported recovery_found_decided. A leg left HELD (not past
+ * its expiry after all) or gone is not reported. */
 static void engine_recovery_note_aborts(engine_t *e, store_t *st, size_t src_n, size_t off,
-                                        size_t k, uint64_t now_ms) {
+                                        size_t k) {
     engine_recovery_t *r = &e->recovery;
     CARBON_ASSERT(src_n <= ENGINE_RECOVERY_SCAN_MAX && off + k <= src_n);
-    CARBON_ASSERT(now_ms > 0);
     CARBON_ASSERT(k <= LEDGER_BATCH_LEGS_MAX);
     char err[256];
     for (size_t i = 0; i < k; i++) {
         const ledger_source_decision_t *d = &r->aborts[off + i];
+        CARBON_ASSERT(!d->decided_here || d->state == TRANSFER_STATE_ABORTED);
         for (size_t j = 0; j < src_n; j++)
             if (strcmp(r->src[j].tid, d->tid) == 0) {
                 r->src[j].state = d->state;
-                r->src[j].decided_ms = d->decided_ms == now_ms ? 0 : d->decided_ms;
-                engine_event(e, ENGINE_EVENT_PRESUMED_ABORT, r->src[j].tid, r->src[j].peer,
-                             d->state, d->final_reason);
+                r->src[j].decided_ms = d->decided_here ? 0 : d->decided_ms;
+                if (transfer_state_decided(d->state))
+                    engine_event(e, d->decided_here ? ENGINE_EVENT_PRESUMED_ABORT
+                                                    : ENGINE_EVENT_FOUND_DECIDED,
+                                 r->src[j].tid, r->src[j].peer, d->state, d->final_reason);
             }
         ledger_leg_t leg;
         if (ledger_leg_get(st, d->tid, &leg, err, sizeof err) == LEDGER_OK) {
@@ -1282,7 +1285,7 @@ static int engine_recover_expired_holds(engine_t *e, store_t *st, size_t src_n, 
         size_t k = nd - off < LEDGER_BATCH_LEGS_MAX ? nd - off : LEDGER_BATCH_LEGS_MAX;
         if (ledger_source_decide(st, r->aborts + off, k, now_ms, err, sizeof err) != LEDGER_OK)
             break;
-        engine_recovery_note_aborts(e, st, src_n, off, k, now_ms);
+        engine_recovery_note_aborts(e, st, src_n, off, k);
         settled += (int)k;
     }
     return settled;

@@ -42,7 +42,7 @@ extern const uint64_t engine_batch_bounds_legs[ENGINE_BATCH_BUCKETS];
  * one call per leg, after the store recorded it. */
 typedef enum {
     ENGINE_EVENT_DECIDED,          /* a batch's commit point: state COMMITTED or ABORTED */
-    ENGINE_EVENT_PRESUMED_ABORT,   /* recovery aborted an expired hold (state as recorded) */
+    ENGINE_EVENT_PRESUMED_ABORT,   /* recovery aborted an expired hold (state ABORTED) */
     ENGINE_EVENT_DECISION_RESENT,  /* recovery re-sent a decision; the peer applied it */
     ENGINE_EVENT_DECISION_LEARNED, /* recovery decided a prepared destination leg
                                       from its coordinator's answer */
@@ -54,6 +54,9 @@ typedef enum {
                                        without recording it HEURISTIC_MIXED */
     ENGINE_EVENT_BATCH_DECIDED,     /* once per batch after its legs' DECIDED events: tid "",
                                        committed_n and aborted_n of the batch to peer */
+    ENGINE_EVENT_FOUND_DECIDED,     /* recovery meant to abort an expired hold and found it
+                                       decided meanwhile (state as recorded): its batch's
+                                       Decide, or another's, is on its way */
 } engine_event_kind_t;
 
 typedef struct {

@@ -443,18 +443,21 @@ int ledger_source_decide(store_t *st, ledger_source_decision_t *d, size_t n, uin
     redisReply *r;
     int rc = ledger_run(st, "source_decide", &a, &r, err, errlen);
     if (rc != LEDGER_OK) return rc;
-    if (r->elements != 4 * n) {
+    enum { REPLY_PER_LEG = 5 }; /* state, reason, decided_ms, detail, decided here */
+    if (r->elements != REPLY_PER_LEG * n) {
         snprintf(err, errlen, "source_decide: %zu results for %zu legs", r->elements, n);
         freeReplyObject(r);
         return LEDGER_ESTORE;
     }
     for (size_t i = 0; i < n; i++) {
-        d[i].state = transfer_state_from_text(script_reply_str(r, 4 * i));
-        ledger_copy(d[i].final_reason, sizeof d[i].final_reason, script_reply_str(r, 4 * i + 1));
-        ledger_copy(d[i].final_detail, sizeof d[i].final_detail, script_reply_str(r, 4 * i + 3));
-        const char *ms = script_reply_str(r, 4 * i + 2);
+        size_t at = REPLY_PER_LEG * i;
+        d[i].state = transfer_state_from_text(script_reply_str(r, at));
+        ledger_copy(d[i].final_reason, sizeof d[i].final_reason, script_reply_str(r, at + 1));
+        ledger_copy(d[i].final_detail, sizeof d[i].final_detail, script_reply_str(r, at + 3));
+        const char *ms = script_reply_str(r, at + 2);
         d[i].decided_ms = 0;
         ledger_parse_u64(ms, strlen(ms), &d[i].decided_ms);
+        d[i].decided_here = strcmp(script_reply_str(r, at + 4), "1") == 0;
     }
     freeReplyObject(r);
     return LEDGER_OK;

@@ -175,6 +175,7 @@ typedef struct {
     char final_reason[LEDGER_REASON_MAX + 1];
     char final_detail[LEDGER_DETAIL_MAX + 1]; /* the recorded reason_detail */
     uint64_t decided_ms; /* when the recorded decision was made; 0 while undecided */
+    int decided_here;    /* 1 if this call made it, 0 if it was recorded before (or none) */
 } ledger_source_decision_t;
 
 /* The commit point for a batch (one script). n <= LEDGER_BATCH_LEGS_MAX. */

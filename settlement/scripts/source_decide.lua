@@ -13,9 +13,20 @@
 -- detail ("" or, for an abort, the refusal's detail: kept as reason_detail)
 -- Returns, per leg in order: "COMMITTED", "ABORTED", "HELD" (not expired, left
 -- alone) or "UNKNOWN" (no such leg), followed by the recorded reason and the
--- recorded decided_ms ("0" while undecided), then the recorded reason_detail.
+-- recorded decided_ms ("0" while undecided), then the recorded reason_detail,
+-- then "1" if this call made the decision or "0" if it found it made before
+-- (by the leg's batch, a presumed abort, or another gateway of the region):
+-- recovery tells its own presumed aborts from decisions on their way.
 local now_ms, n = num(ARGV[1]), num(ARGV[2])
 local out = {}
+local function answer(state, reason, decided_ms, detail, here)
+  local k = #out
+  out[k + 1] = state
+  out[k + 2] = reason
+  out[k + 3] = decided_ms
+  out[k + 4] = detail
+  out[k + 5] = here
+end
 
 -- The origins of a leg's blocks that are neither this region nor the
 -- destination dest: each took part in the leg (origin_prepare.lua) and gets
@@ -45,20 +56,11 @@ local function decide_one(i)
                          'debited_g', 'decided_ms', 'peer', 'reason_detail', 'credited_g')
   local state = leg[2]
   if leg[1] ~= 'source' then
-    out[#out + 1] = 'UNKNOWN'
-    out[#out + 1] = ''
-    out[#out + 1] = '0'
-    out[#out + 1] = ''
+    answer('UNKNOWN', '', '0', '', '0')
   elseif state ~= 'HELD' then
-    out[#out + 1] = state
-    out[#out + 1] = leg[3] or ''
-    out[#out + 1] = leg[8] or '0'
-    out[#out + 1] = leg[10] or ''
+    answer(state, leg[3] or '', leg[8] or '0', leg[10] or '', '0')
   elseif only_expired == '1' and num(leg[4]) > now_ms then
-    out[#out + 1] = 'HELD'
-    out[#out + 1] = ''
-    out[#out + 1] = '0'
-    out[#out + 1] = ''
+    answer('HELD', '', '0', '', '0')
   else
     local blocks = blocks_parse(leg[6])
     hincr(acct_info_key(leg[5]), 'held_g', -num(leg[7]))
@@ -74,10 +76,7 @@ local function decide_one(i)
       audit(now_ms, 'commit', { tid, leg[5] }, blocks, {})
       -- this region's own serials go abroad in its map (DESIGN §6 provenance)
       own_export_record(tid, blocks, tonumber(leg[11]), leg[9], now_ms)
-      out[#out + 1] = 'COMMITTED'
-      out[#out + 1] = ''
-      out[#out + 1] = fmt_int(now_ms)
-      out[#out + 1] = ''
+      answer('COMMITTED', '', fmt_int(now_ms), '', '1')
     else
       for k = 1, #blocks do
         local b = blocks[k]
@@ -86,10 +85,7 @@ local function decide_one(i)
       redis.call('HSET', key, 'state', 'ABORTED', 'reason', reason, 'decided_ms', fmt_int(now_ms))
       if detail ~= '' then redis.call('HSET', key, 'reason_detail', detail) end
       audit(now_ms, 'abort', { tid, leg[5] }, blocks, { reason })
-      out[#out + 1] = 'ABORTED'
-      out[#out + 1] = reason
-      out[#out + 1] = fmt_int(now_ms)
-      out[#out + 1] = detail
+      answer('ABORTED', reason, fmt_int(now_ms), detail, '1')
     end
   end
 end

@@ -614,8 +614,10 @@ Test(group_commit, a_decide_of_own_serials_reads_no_leg_at_the_destination, .tim
  * abort, while the batch commits; CN-BJ's recovery waits 5 s before it
  * asks CN-TJ about its expired prepared leg (the question would make CN-TJ
  * presume the abort first). The abort answers COMMITTED with the batch's
- * decided_ms: the leg is left to the batch's Decide. Timed for a gatewayd
- * of its own: skipped under GATEWAY_WRAPPER (valgrind). */
+ * decided_ms, made before this call: the leg is left to the batch's
+ * Decide, and logged recovery_found_decided, not recovery_presumed_abort
+ * (which it was before source_decide said who decided). Timed for a
+ * gatewayd of its own: skipped under GATEWAY_WRAPPER (valgrind). */
 Test(group_commit, recovery_leaves_a_decision_its_batch_made_during_the_pass, .timeout = 180) {
     if (getenv("GATEWAY_WRAPPER") != NULL) cr_skip_test("timed for a gatewayd without a wrapper");
     federation_options_t o = {.regions_n = 2, .leg_expiry_ms = 1500, .recovery_interval_ms = 300,
@@ -633,8 +635,10 @@ Test(group_commit, recovery_leaves_a_decision_its_batch_made_during_the_pass, .t
                   c.outcome == CARBON__V1__TRANSFER_OUTCOME__TRANSFER_OUTCOME_COMMITTED,
               "outcome %d", c.outcome);
     long long until = proc_now_ms() + SETTLE_TIMEOUT_MS; /* the paused pass ends after the commit */
-    while (federation_log_count(fed, TJ, "\"recovery_presumed_abort\"") < 1) {
-        cr_assert(proc_now_ms() < until, "no recovery pass met the leg HELD past its expiry");
+    while (federation_log_count(fed, TJ, "\"recovery_found_decided\"") < 1) {
+        cr_assert(proc_now_ms() < until,
+                  "no recovery pass reported the leg found decided (presumed aborts logged: %d)",
+                  federation_log_count(fed, TJ, "\"recovery_presumed_abort\""));
         sleep_ms(50);
     }
     redisContext *tj_rc = redis_connect(federation_redis(fed, TJ));
@@ -656,5 +660,7 @@ Test(group_commit, recovery_leaves_a_decision_its_batch_made_during_the_pass, .t
     expect_settled();
     cr_assert_eq(federation_log_count(fed, TJ, "\"recovery_decision_resent\""), 0,
                  "recovery re-sent the batch's decision beside its Decide");
+    cr_assert_eq(federation_log_count(fed, TJ, "\"recovery_presumed_abort\""), 0,
+                 "a leg its batch committed was logged as recovery's presumed abort");
     stop_federation();
 }
