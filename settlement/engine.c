@@ -1263,7 +1263,8 @@ static void engine_recovery_note_aborts(engine_t *e, store_t *st, size_t src_n, 
 
 /* Source: presumed abort of the expired holds among the scan's src_n source
  * legs (the script leaves a hold alone unless its expiry passed), in chunks
- * of a batch script. Returns the number of legs it settled. */
+ * of a batch script. Returns the number of legs it aborted itself (not
+ * those it found decided). */
 static int engine_recover_expired_holds(engine_t *e, store_t *st, size_t src_n, uint64_t now_ms) {
     engine_recovery_t *r = &e->recovery;
     CARBON_ASSERT(st != NULL && src_n <= ENGINE_RECOVERY_SCAN_MAX);
@@ -1286,7 +1287,7 @@ static int engine_recover_expired_holds(engine_t *e, store_t *st, size_t src_n, 
         if (ledger_source_decide(st, r->aborts + off, k, now_ms, err, sizeof err) != LEDGER_OK)
             break;
         engine_recovery_note_aborts(e, st, src_n, off, k);
-        settled += (int)k;
+        for (size_t i = 0; i < k; i++) settled += r->aborts[off + i].decided_here;
     }
     return settled;
 }

@@ -55,8 +55,8 @@ typedef enum {
     ENGINE_EVENT_BATCH_DECIDED,     /* once per batch after its legs' DECIDED events: tid "",
                                        committed_n and aborted_n of the batch to peer */
     ENGINE_EVENT_FOUND_DECIDED,     /* recovery meant to abort an expired hold and found it
-                                       decided meanwhile (state as recorded): its batch's
-                                       Decide, or another's, is on its way */
+                                       decided before (state as recorded): by its batch, a
+                                       QueryDecision's presumed abort or another gateway */
 } engine_event_kind_t;
 
 typedef struct {

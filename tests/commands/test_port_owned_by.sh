@@ -7,7 +7,8 @@
 # close connections without pause (redis-benchmark -k 0), then asks 100
 # times whether the port is that redis-server's. Every answer must be yes;
 # the old `ls -l | grep -q` check said no to about half of them here. Then
-# the check must say no for a port that is not the process's.
+# the check must say no for a free port, for another process (a client of
+# the port) and for a pid no process has.
 #
 #   tests/commands/test_port_owned_by.sh SOURCE_DIR
 set -euo pipefail
@@ -20,10 +21,10 @@ CHECKS=100
 work="$(mktemp -d /tmp/port-owned.XXXXXX)"
 redis_pid=""
 churn_pid=""
-cleanup() { # stop what this test started, by PID
-    [ -n "$churn_pid" ] && kill "$churn_pid" 2>/dev/null
-    [ -n "$redis_pid" ] && kill "$redis_pid" 2>/dev/null
-    wait 2>/dev/null
+cleanup() { # stop what this test started, by PID (each step whatever the last did)
+    [ -z "$churn_pid" ] || kill "$churn_pid" 2>/dev/null || true
+    [ -z "$redis_pid" ] || kill "$redis_pid" 2>/dev/null || true
+    wait 2>/dev/null || true
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -51,4 +52,6 @@ done
 other="$(jjj_free_port $((port + 1)))"
 jjj_port_owned_by "$other" "$redis_pid" && fail "a free port $other was taken for the redis-server's"
 jjj_port_owned_by "$port" "$churn_pid" && fail "the redis-server's port was taken for redis-benchmark's"
+gone_pid=$(( $(cat /proc/sys/kernel/pid_max) + 1 )) # no process has it
+jjj_port_owned_by "$port" "$gone_pid" && fail "the redis-server's port was taken for a pid that does not exist"
 echo "PASS: $CHECKS of $CHECKS checks true while the server churned fds"
