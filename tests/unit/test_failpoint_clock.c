@@ -2,11 +2,10 @@
  * honoured only with CARBON_TEST_HOOKS=1, only for this region's entry, bounded. */
 #include "settlement/failpoint.h"
 #include "settlement/ledger.h"
+#include "tests/support/proc.h"
 
 #include <criterion/criterion.h>
 #include <stdlib.h>
-#include <string.h>
-#include <time.h>
 
 static void clear(void) {
     unsetenv("CARBON_TEST_HOOKS");
@@ -64,17 +63,11 @@ Test(failpoint_clock, malformed_or_too_large_is_refused) {
 
 /* ---- pause points (CARBON_FAILPOINT_PAUSE) ---------------------------------- */
 
-static long long mono_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* How long failpoint_pause(name) kept this thread, in ms. */
 static long long paused_ms(const char *name) {
-    long long t0 = mono_ms();
+    long long t0 = proc_now_ms();
     failpoint_pause(name);
-    return mono_ms() - t0;
+    return proc_now_ms() - t0;
 }
 
 static void clear_pauses(void) {
