@@ -695,6 +695,54 @@ local function use_report_drop(id, blocks)
   end
 end
 
+-- The map side of an export of blocks to dest (own_export_record): of each
+-- block of this region's own serials, the part among the first credited_g
+-- grams of the leg goes to dest live ('at'), the rest 'cancelled'. What
+-- origin_follow does for each part, with one lookup and one ZADD per block
+-- instead of one of each per part (issue 16: an export with a discount is
+-- split into two parts, and these were 2 of the 10 commands a commit made).
+-- The parts of a block lie within it, so no entry overlaps them if none
+-- overlaps the block; where one does (only a hand edit makes one), each
+-- part is moved on its own by origin_map_move, as origin_follow does, and
+-- logged if it cannot be. Returns the cancelled parts moved, in block order.
+local function own_export_map(blocks, credited_g, dest)
+  local home, cancelled, left = home_region(), {}, credited_g
+  for k = 1, #blocks do
+    local b = blocks[k]
+    local head_g = math.min(block_grams(b), left)
+    left = left - head_g
+    local parts = {}
+    if head_g > 0 then parts[1] = { b.first, b.first + head_g - 1, 'at' } end
+    if b.first + head_g <= b.last then parts[#parts + 1] = { b.first + head_g, b.last, 'cancelled' } end
+    if b.origin ~= home then -- not this region's: not in its map
+    elseif dest ~= home and origin_map_overlap(b.first, b.last) == nil then
+      local args = {}
+      for i = 1, #parts do
+        local p = parts[i]
+        args[#args + 1] = fmt_int(p[1])
+        args[#args + 1] = fmt_int(p[1]) .. ':' .. fmt_int(p[2]) .. ':' .. dest .. ':' .. p[3]
+      end
+      redis.call('ZADD', KEY_ORIGIN_MAP, unpack(args))
+      if #parts == 2 or parts[1][3] == 'cancelled' then
+        local p = parts[#parts]
+        cancelled[#cancelled + 1] = { origin = b.origin, meth = b.meth, vintage = b.vintage,
+                                      first = p[1], last = p[2] }
+      end
+    else
+      for i = 1, #parts do
+        local p = parts[i]
+        local part = { origin = b.origin, meth = b.meth, vintage = b.vintage, first = p[1], last = p[2] }
+        if origin_map_move(p[1], p[2], home, dest, p[3]) then
+          if p[3] == 'cancelled' then cancelled[#cancelled + 1] = part end
+        else
+          redis.log(redis.LOG_WARNING, 'origin map: ' .. block_text(part) .. ' is not at ' .. home)
+        end
+      end
+    end
+  end
+  return cancelled
+end
+
 -- An export of blocks to dest committed (source_decide's commit, or
 -- heuristic_compensate converging on it): this region's own serials among
 -- them go to dest in its map (DESIGN §6 provenance), live ('at'), except
@@ -717,9 +765,7 @@ local function own_export_record(tid, blocks, credited_g, dest, now_ms)
     redis.log(redis.LOG_WARNING, 'leg ' .. tid .. ': credited_g missing or outside its blocks')
     credited_g = total_g
   end
-  local head, tail = blocks_split(blocks, credited_g)
-  origin_follow(head, home, dest, 'at')
-  local cancelled = origin_follow(tail, home, dest, 'cancelled')
+  local cancelled = own_export_map(blocks, credited_g, dest)
   if #cancelled == 0 then return end
   later('HSET', KEY_REPORTS_IN_PREFIX .. dest, tid, 'cancelled||' .. blocks_text(cancelled))
   audit(now_ms, 'use-reported', { tid, dest }, cancelled, { 'cancelled', '' })

@@ -51,7 +51,12 @@ local function ack_one(i)
     local acks_ms, recorded_ms = now_ms, leg[7] and num(leg[7]) -- false: no earlier answer
     if recorded_ms and recorded_ms > now_ms then acks_ms = recorded_ms end
     if changed and dest_acked and #pending == 0 then
-      redis.call('HSET', key, 'acked', '1', 'dest_acked', '1', 'origins_unacked', '')
+      -- (origins_unacked only on a leg that has it: absent reads as '')
+      if leg[5] then
+        redis.call('HSET', key, 'acked', '1', 'dest_acked', '1', 'origins_unacked', '')
+      else
+        redis.call('HSET', key, 'acked', '1', 'dest_acked', '1')
+      end
       later('ZREM', KEY_LEGS_OPEN, tid)
       -- a destination that answered HEURISTIC_MIXED (source_mixed.lua) holds
       -- the other outcome: its 'heuristic' entry stands for its answer, and

@@ -89,18 +89,6 @@ static long long blocks_n(redisContext *c) {
     return n;
 }
 
-/* INFO commandstats: the calls of cmd (lowercase), 0 if never called. */
-static long long calls_of(redisContext *c, const char *cmd) {
-    redisReply *r = redisCommand(c, "INFO commandstats");
-    cr_assert(r != NULL && r->type == REDIS_REPLY_STRING);
-    char needle[64];
-    snprintf(needle, sizeof needle, "cmdstat_%s:calls=", cmd);
-    const char *p = strstr(r->str, needle);
-    long long n = p != NULL ? atoll(p + strlen(needle)) : 0;
-    freeReplyObject(r);
-    return n;
-}
-
 typedef struct {
     int commands;      /* commands on the account's blocks keys */
     long long limit_n; /* members asked for by ZRANGEBYLEX ... LIMIT, summed */
@@ -136,7 +124,7 @@ static block_reads_t block_reads(redisContext *c) {
 
 static void check_reads(redisContext *c, long long zrangebylex_before, const char *what, int take_blocks) {
     block_reads_t b = block_reads(c);
-    long long pages = calls_of(c, "zrangebylex") - zrangebylex_before;
+    long long pages = redis_command_calls(c, "zrangebylex") - zrangebylex_before;
     cr_assert_str_eq(b.other, "", "%s ran %s on the account's blocks (a ZRANGEBYLEX without a LIMIT reads all)",
                      what, b.other);
     cr_assert(b.commands > 0, "%s ran no command on the account's blocks", what);
@@ -178,7 +166,7 @@ Test(fragmented_account, a_take_reads_only_the_blocks_it_takes, .fini = stop_all
 
     /* A retirement of one point, any methodology. */
     slowlog_every_command(c);
-    long long before = calls_of(c, "zrangebylex");
+    long long before = redis_command_calls(c, "zrangebylex");
     char rid[33];
     rc_new_id(rid);
     client_status_t st;
@@ -195,7 +183,7 @@ Test(fragmented_account, a_take_reads_only_the_blocks_it_takes, .fini = stop_all
 
     /* A transfer (its hold, and its commit) of ten points of BJ-GT-01. */
     slowlog_every_command(c);
-    before = calls_of(c, "zrangebylex");
+    before = redis_command_calls(c, "zrangebylex");
     char tid[33];
     rc_new_id(tid);
     Carbon__V1__TransferResponse *tr = NULL;

@@ -14,7 +14,6 @@
 #include "settlement/store.h"
 #include "settlement/store_keys.h"
 #include "tests/support/redis_harness.h"
-#include "tests/support/test_scripts.h"
 
 #include <criterion/criterion.h>
 #include <stdio.h>
@@ -31,13 +30,8 @@ static void init(void) {
     cr_assert_not_null(g_redis, "%s", redis_last_error());
     g_conn = redis_connect(g_redis);
     cr_assert_not_null(g_conn);
-    store_config_t cfg;
-    store_config_defaults(&cfg);
-    test_scripts_use(&cfg); /* later_test.lua */
-    snprintf(cfg.host, sizeof cfg.host, "%s", g_redis->host);
-    cfg.port = g_redis->port;
     char err[256] = "";
-    g_store = store_open(&cfg, err, sizeof err);
+    g_store = redis_store_open_test_scripts(g_redis, err, sizeof err); /* later_test.lua */
     cr_assert_not_null(g_store, "%s", err);
     g_script = store_script_find(g_store, "later_test");
     cr_assert_geq(g_script, 0, "later_test.lua is not loaded");

@@ -17,6 +17,7 @@
 #include "settlement/audit_stored.h"
 #include "settlement/store.h"
 #include "settlement/store_keys.h"
+#include "tests/support/test_scripts.h"
 
 #define REDIS_ERR_MAX 4096
 #define REDIS_LOG_TAIL_BYTES 1500
@@ -315,14 +316,40 @@ int redis_stop(redis_harness_t *h) {
     return rc;
 }
 
-struct store *redis_store_open(const redis_harness_t *h, char *err, size_t errlen) {
+/* store_open on h's Redis with the defaults, and the tests' scripts too if with_test_scripts. */
+static struct store *redis_store_open_cfg(const redis_harness_t *h, int with_test_scripts, char *err,
+                                          size_t errlen) {
     assert(h != NULL && err != NULL && errlen >= 1);
     store_config_t cfg;
     store_config_defaults(&cfg);
+    if (with_test_scripts) test_scripts_use(&cfg);
     snprintf(cfg.host, sizeof cfg.host, "%s", h->host);
     cfg.port = h->port;
     snprintf(cfg.password, sizeof cfg.password, "%s", h->password);
     return store_open(&cfg, err, errlen);
+}
+
+struct store *redis_store_open(const redis_harness_t *h, char *err, size_t errlen) {
+    return redis_store_open_cfg(h, 0, err, errlen);
+}
+
+struct store *redis_store_open_test_scripts(const redis_harness_t *h, char *err, size_t errlen) {
+    return redis_store_open_cfg(h, 1, err, errlen);
+}
+
+long long redis_command_calls(redisContext *c, const char *cmd) {
+    assert(c != NULL && cmd != NULL && strlen(cmd) < 48);
+    redisReply *r = redisCommand(c, "INFO commandstats");
+    if (r == NULL || r->type != REDIS_REPLY_STRING) {
+        if (r != NULL) freeReplyObject(r);
+        return -1;
+    }
+    char needle[64];
+    snprintf(needle, sizeof needle, "cmdstat_%s:calls=", cmd);
+    const char *at = strstr(r->str, needle);
+    long long n = at != NULL ? atoll(at + strlen(needle)) : 0;
+    freeReplyObject(r);
+    return n;
 }
 
 redisContext *redis_connect(const redis_harness_t *h) {

@@ -94,6 +94,16 @@ redisContext *redis_connect(const redis_harness_t *h);
 struct store;
 struct store *redis_store_open(const redis_harness_t *h, char *err, size_t errlen);
 
+/* As redis_store_open, with the tests' own scripts loaded beside the
+ * settlement scripts (tests/support/test_scripts.h): find one with
+ * store_script_find. */
+struct store *redis_store_open_test_scripts(const redis_harness_t *h, char *err, size_t errlen);
+
+/* How many times the Redis of c ran cmd (lower case, as INFO commandstats
+ * names it) since it started or CONFIG RESETSTAT; 0 if never. -1 if c
+ * gave no INFO. */
+long long redis_command_calls(redisContext *c, const char *cmd);
+
 /* Why the last harness call failed ("" if none did). */
 const char *redis_last_error(void);
 

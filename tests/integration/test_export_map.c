@@ -1,0 +1,136 @@
+/* test_export_map.c - the map side of an export's commit in one lookup and
+ * one ZADD per block (own_export_map, settlement/scripts/_prelude.lua;
+ * issue 16). For each case it runs the former way (blocks_split, then
+ * origin_follow for the head and for the tail) and own_export_map on the
+ * same fresh store, and requires the same origin map and the same cancelled
+ * parts from both, including when a hand-edited entry overlaps a block (the
+ * parts are then moved one by one, as before). It also counts the commands:
+ * one ZREVRANGEBYSCORE and one ZADD per block of this region's serials.
+ *
+ * A real redis-server runs tests/support/scripts/export_map_test.lua, the
+ * settlement prelude and a few lines; the state is read back directly. */
+#include "common/carbon_assert.h"
+#include "settlement/store.h"
+#include "settlement/store_keys.h"
+#include "tests/support/redis_harness.h"
+
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAP_TEXT_MAX 1024
+
+static redis_harness_t *g_redis;
+static redisContext *g_conn;
+static store_t *g_store;
+static int g_script;
+
+static void init(void) {
+    g_redis = redis_start(NULL);
+    cr_assert_not_null(g_redis, "%s", redis_last_error());
+    g_conn = redis_connect(g_redis);
+    cr_assert_not_null(g_conn);
+    char err[256] = "";
+    g_store = redis_store_open_test_scripts(g_redis, err, sizeof err); /* export_map_test.lua */
+    cr_assert_not_null(g_store, "%s", err);
+    g_script = store_script_find(g_store, "export_map_test");
+    cr_assert_geq(g_script, 0, "export_map_test.lua is not loaded");
+}
+
+static void fini(void) {
+    if (g_store != NULL) store_close(g_store);
+    if (g_conn != NULL) redisFree(g_conn);
+    if (g_redis != NULL) redis_stop(g_redis);
+}
+
+TestSuite(export_map, .init = init, .fini = fini, .timeout = 60);
+
+static void redis_ok(const char *fmt, const char *a, const char *b) {
+    redisReply *r = redisCommand(g_conn, fmt, a, b);
+    cr_assert(r != NULL && r->type != REDIS_REPLY_ERROR, "%s: %s", fmt, r != NULL ? r->str : "no reply");
+    freeReplyObject(r);
+}
+
+/* A fresh store of CN-TJ whose map holds the entries in preset ("FIRST:LAST:REGION:STATE",
+ * comma-separated, "" for none), with the command counters reset. */
+static void fresh_store(const char *preset) {
+    redis_ok("FLUSHALL", NULL, NULL);
+    redis_ok("SET %s %s", STORE_KEY_META_REGION, "CN-TJ");
+    char copy[MAP_TEXT_MAX];
+    snprintf(copy, sizeof copy, "%s", preset);
+    for (char *save = NULL, *e = strtok_r(copy, ",", &save); e != NULL; e = strtok_r(NULL, ",", &save)) {
+        char score[24];
+        snprintf(score, sizeof score, "%lld", atoll(e));
+        redisReply *r = redisCommand(g_conn, "ZADD %s %s %s", STORE_KEY_ORIGIN_MAP, score, e);
+        cr_assert(r != NULL && r->type == REDIS_REPLY_INTEGER);
+        freeReplyObject(r);
+    }
+    redis_ok("CONFIG RESETSTAT", NULL, NULL);
+}
+
+/* Runs the script in mode; *cancelled gets its answer, *map the map's entries in order. */
+static void run_export(const char *mode, const char *credited_g, const char *blocks, char *cancelled, char *map) {
+    const char *argv[] = {mode, credited_g, "CN-BJ", blocks};
+    redisReply *r = NULL;
+    char err[256] = "";
+    cr_assert_eq(store_eval(g_store, g_script, 0, 4, argv, NULL, &r, err, sizeof err), STORE_OK, "%s", err);
+    cr_assert(r != NULL && r->type == REDIS_REPLY_STRING);
+    snprintf(cancelled, MAP_TEXT_MAX, "%s", r->str);
+    freeReplyObject(r);
+    r = redisCommand(g_conn, "ZRANGE %s 0 -1", STORE_KEY_ORIGIN_MAP);
+    cr_assert(r != NULL && r->type == REDIS_REPLY_ARRAY);
+    size_t used = 0;
+    map[0] = '\0';
+    for (size_t i = 0; i < r->elements; i++)
+        used += (size_t)snprintf(map + used, MAP_TEXT_MAX - used, "%s%s", i ? "," : "", r->element[i]->str);
+    cr_assert_lt(used, (size_t)MAP_TEXT_MAX);
+    freeReplyObject(r);
+}
+
+/* Both ways on the same store: the same map and the same cancelled parts;
+ * own_export_map with `lookups` ZREVRANGEBYSCORE and `adds` ZADD. Returns
+ * nothing; *map gets the map both left. */
+static void expect_same(const char *preset, const char *credited_g, const char *blocks, long long lookups,
+                        long long adds, char *map) {
+    char want_cancelled[MAP_TEXT_MAX], want_map[MAP_TEXT_MAX], got_cancelled[MAP_TEXT_MAX];
+    fresh_store(preset);
+    run_export("per_part", credited_g, blocks, want_cancelled, want_map);
+    fresh_store(preset);
+    run_export("merged", credited_g, blocks, got_cancelled, map);
+    cr_expect_str_eq(map, want_map, "the map after %s g of %s", credited_g, blocks);
+    cr_expect_str_eq(got_cancelled, want_cancelled, "the cancelled parts of %s g of %s", credited_g, blocks);
+    cr_expect_eq(redis_command_calls(g_conn, "zrevrangebyscore"), lookups, "lookups for %s", blocks);
+    cr_expect_eq(redis_command_calls(g_conn, "zadd"), adds, "ZADDs for %s", blocks);
+}
+
+Test(export_map, a_block_split_by_its_discount_is_one_lookup_and_one_add) {
+    char map[MAP_TEXT_MAX];
+    expect_same("", "7", "CN-TJ|M|2024|1|10", 1, 1, map);
+    cr_expect_str_eq(map, "1:7:CN-BJ:at,8:10:CN-BJ:cancelled");
+}
+
+Test(export_map, a_leg_without_discount_or_without_credit_is_one_part) {
+    char map[MAP_TEXT_MAX];
+    expect_same("", "10", "CN-TJ|M|2024|1|10", 1, 1, map);
+    cr_expect_str_eq(map, "1:10:CN-BJ:at");
+    expect_same("", "0", "CN-TJ|M|2024|1|10", 1, 1, map);
+    cr_expect_str_eq(map, "1:10:CN-BJ:cancelled");
+}
+
+Test(export_map, blocks_of_another_origin_are_not_in_the_map) {
+    char map[MAP_TEXT_MAX];
+    expect_same("", "12", "CN-TJ|M|2024|1|5,CN-HE|M|2024|100|109,CN-TJ|M|2024|20|29", 2, 2, map);
+    cr_expect_str_eq(map, "1:5:CN-BJ:at,20:29:CN-BJ:cancelled");
+}
+
+Test(export_map, an_entry_overlapping_a_block_moves_its_parts_one_by_one_as_before) {
+    char map[MAP_TEXT_MAX];
+    /* the entry overlaps the tail only: the head still goes, the tail stays */
+    expect_same("9:9:CN-HE:at", "7", "CN-TJ|M|2024|1|10", 3, 1, map);
+    cr_expect_str_eq(map, "1:7:CN-BJ:at,9:9:CN-HE:at");
+    /* the entry overlaps the second block of three */
+    expect_same("25:26:CN-BJ:at", "12", "CN-TJ|M|2024|1|5,CN-HE|M|2024|100|109,CN-TJ|M|2024|20|29", 3, 1,
+                map);
+    cr_expect_str_eq(map, "1:5:CN-BJ:at,25:26:CN-BJ:at");
+}
