@@ -697,47 +697,51 @@ end
 
 -- The map side of an export of blocks to dest (own_export_record): of each
 -- block of this region's own serials, the part among the first credited_g
--- grams of the leg goes to dest live ('at'), the rest 'cancelled'. What
--- origin_follow does for each part, with one lookup and one ZADD per block
--- instead of one of each per part (issue 16: an export with a discount is
--- split into two parts, and these were 2 of the 10 commands a commit made).
--- The parts of a block lie within it, so no entry overlaps them if none
--- overlaps the block; where one does (only a hand edit makes one), each
+-- grams of the leg goes to dest live ('at'), the rest 'cancelled' (the
+-- parts blocks_split makes, branch for branch). What origin_follow does for
+-- each part, with one lookup and one ZADD per block instead of one of each
+-- per part (issue 16: an export with a discount is split in two, and these
+-- were 4 of the 10 commands a commit made). The parts lie within their
+-- block, so no entry overlaps them if none overlaps the block; where one
+-- does (only a hand edit makes one), or where dest is this region, each
 -- part is moved on its own by origin_map_move, as origin_follow does, and
 -- logged if it cannot be. Returns the cancelled parts moved, in block order.
 local function own_export_map(blocks, credited_g, dest)
-  local home, cancelled, left = home_region(), {}, credited_g
+  local home, cancelled, left_g = home_region(), {}, credited_g
   for k = 1, #blocks do
     local b = blocks[k]
-    local head_g = math.min(block_grams(b), left)
-    left = left - head_g
-    local parts = {}
-    if head_g > 0 then parts[1] = { b.first, b.first + head_g - 1, 'at' } end
-    if b.first + head_g <= b.last then parts[#parts + 1] = { b.first + head_g, b.last, 'cancelled' } end
-    if b.origin ~= home then -- not this region's: not in its map
-    elseif dest ~= home and origin_map_overlap(b.first, b.last) == nil then
+    local g = block_grams(b)
+    local parts -- {first, last, state}, never empty
+    if left_g >= g then
+      parts, left_g = { { b.first, b.last, 'at' } }, left_g - g
+    elseif left_g > 0 then
+      parts = { { b.first, b.first + left_g - 1, 'at' }, { b.first + left_g, b.last, 'cancelled' } }
+      left_g = 0
+    else
+      parts = { { b.first, b.last, 'cancelled' } }
+    end
+    if b.origin == home then -- another region's serials are not in this map
+      local at_once = dest ~= home and origin_map_overlap(b.first, b.last) == nil
       local args = {}
       for i = 1, #parts do
         local p = parts[i]
-        args[#args + 1] = fmt_int(p[1])
-        args[#args + 1] = fmt_int(p[1]) .. ':' .. fmt_int(p[2]) .. ':' .. dest .. ':' .. p[3]
-      end
-      redis.call('ZADD', KEY_ORIGIN_MAP, unpack(args))
-      if #parts == 2 or parts[1][3] == 'cancelled' then
-        local p = parts[#parts]
-        cancelled[#cancelled + 1] = { origin = b.origin, meth = b.meth, vintage = b.vintage,
-                                      first = p[1], last = p[2] }
-      end
-    else
-      for i = 1, #parts do
-        local p = parts[i]
-        local part = { origin = b.origin, meth = b.meth, vintage = b.vintage, first = p[1], last = p[2] }
-        if origin_map_move(p[1], p[2], home, dest, p[3]) then
-          if p[3] == 'cancelled' then cancelled[#cancelled + 1] = part end
+        local moved = at_once
+        if at_once then
+          args[#args + 1] = fmt_int(p[1])
+          args[#args + 1] = fmt_int(p[1]) .. ':' .. fmt_int(p[2]) .. ':' .. dest .. ':' .. p[3]
         else
-          redis.log(redis.LOG_WARNING, 'origin map: ' .. block_text(part) .. ' is not at ' .. home)
+          moved = origin_map_move(p[1], p[2], home, dest, p[3])
+        end
+        if not moved or p[3] == 'cancelled' then
+          local part = { origin = b.origin, meth = b.meth, vintage = b.vintage, first = p[1], last = p[2] }
+          if not moved then
+            redis.log(redis.LOG_WARNING, 'origin map: ' .. block_text(part) .. ' is not at ' .. home)
+          else
+            cancelled[#cancelled + 1] = part
+          end
         end
       end
+      if at_once then redis.call('ZADD', KEY_ORIGIN_MAP, unpack(args)) end
     end
   end
   return cancelled

@@ -3,9 +3,10 @@
 -- it (blocks_split, then origin_follow for the head and for the tail), for
 -- tests/integration/test_export_map.c; the gateway never calls it.
 -- ARGV: mode ("merged": own_export_map; "per_part": the former way),
---   credited_g, dest, the leg's blocks as text (blocks_text).
+--   credited_g (as tonumber reads it: "nan" too), dest, the leg's blocks as
+--   text (blocks_text).
 -- Returns the cancelled parts moved, as blocks text.
-local mode, credited_g, dest = ARGV[1], num(ARGV[2]), ARGV[3]
+local mode, credited_g, dest = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 local blocks = blocks_parse(ARGV[4])
 local cancelled
 if mode == 'merged' then
