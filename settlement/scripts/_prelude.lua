@@ -89,6 +89,11 @@ end
 
 local function block_grams(b) return b.last - b.first + 1 end
 
+-- The serials first..last of block b's origin, methodology and vintage, as a block.
+local function block_piece(b, first, last)
+  return { origin = b.origin, meth = b.meth, vintage = b.vintage, first = first, last = last }
+end
+
 -- The serial index (store_keys.h serials:ORIGIN): the ranges of each origin's
 -- serials this region holds anywhere (accounts, holds, pending credits,
 -- retired, cancelled), disjoint, member "FIRST:LAST" scored FIRST. Every
@@ -403,8 +408,7 @@ local function account_take(id, meth, vintage, want_g, max_blocks, check)
     t.whole = nil
     account_remove_block(id, b)
     if t.last < b.last then
-      account_add_block(id, { origin = b.origin, meth = b.meth, vintage = b.vintage,
-                              first = t.last + 1, last = b.last })
+      account_add_block(id, block_piece(b, t.last + 1, b.last))
     end
   end
   return taken, have
@@ -421,10 +425,8 @@ local function blocks_split(blocks, grams)
       head[#head + 1] = b
       left = left - g
     elseif left > 0 then
-      head[#head + 1] = { origin = b.origin, meth = b.meth, vintage = b.vintage,
-                          first = b.first, last = b.first + left - 1 }
-      tail[#tail + 1] = { origin = b.origin, meth = b.meth, vintage = b.vintage,
-                          first = b.first + left, last = b.last }
+      head[#head + 1] = block_piece(b, b.first, b.first + left - 1)
+      tail[#tail + 1] = block_piece(b, b.first + left, b.last)
       left = 0
     else
       tail[#tail + 1] = b
@@ -704,8 +706,8 @@ end
 -- were 4 of the 10 commands a commit made). The parts lie within their
 -- block, so no entry overlaps them if none overlaps the block; where one
 -- does (only a hand edit makes one), or where dest is this region, each
--- part is moved on its own by origin_map_move, as origin_follow does, and
--- logged if it cannot be. Returns the cancelled parts moved, in block order.
+-- part is moved by origin_follow itself (logged if it cannot be). Returns
+-- the cancelled parts moved, in block order.
 local function own_export_map(blocks, credited_g, dest)
   local home, cancelled, left_g = home_region(), {}, credited_g
   for k = 1, #blocks do
@@ -725,21 +727,15 @@ local function own_export_map(blocks, credited_g, dest)
       local args = {}
       for i = 1, #parts do
         local p = parts[i]
-        local moved = at_once
+        local part = nil -- the part as a block, made only where it is needed
         if at_once then
           args[#args + 1] = fmt_int(p[1])
           args[#args + 1] = fmt_int(p[1]) .. ':' .. fmt_int(p[2]) .. ':' .. dest .. ':' .. p[3]
+          if p[3] == 'cancelled' then part = block_piece(b, p[1], p[2]) end
         else
-          moved = origin_map_move(p[1], p[2], home, dest, p[3])
+          part = origin_follow({ block_piece(b, p[1], p[2]) }, home, dest, p[3])[1]
         end
-        if not moved or p[3] == 'cancelled' then
-          local part = { origin = b.origin, meth = b.meth, vintage = b.vintage, first = p[1], last = p[2] }
-          if not moved then
-            redis.log(redis.LOG_WARNING, 'origin map: ' .. block_text(part) .. ' is not at ' .. home)
-          else
-            cancelled[#cancelled + 1] = part
-          end
-        end
+        if part ~= nil and p[3] == 'cancelled' then cancelled[#cancelled + 1] = part end
       end
       if at_once then redis.call('ZADD', KEY_ORIGIN_MAP, unpack(args)) end
     end

@@ -51,8 +51,8 @@ local function ack_one(i)
     local acks_ms, recorded_ms = now_ms, leg[7] and num(leg[7]) -- false: no earlier answer
     if recorded_ms and recorded_ms > now_ms then acks_ms = recorded_ms end
     if changed and dest_acked and #pending == 0 then
-      -- (origins_unacked only on a leg that has it: absent reads as '')
-      if leg[5] then
+      -- (origins_unacked only where it is not '' already: absent reads as '')
+      if (leg[5] or '') ~= '' then
         redis.call('HSET', key, 'acked', '1', 'dest_acked', '1', 'origins_unacked', '')
       else
         redis.call('HSET', key, 'acked', '1', 'dest_acked', '1')

@@ -40,31 +40,17 @@
 #define ORIGIN "CN-HE"
 #define ENTRIES_MAX 16
 
-static redis_harness_t *g_redis;
-static redisContext *g_conn;
-static store_t *g_store;
+static redis_fixture_t g_fx;
 
-static void init(void) {
-    g_redis = redis_start(NULL);
-    cr_assert_not_null(g_redis, "%s", redis_last_error());
-    g_conn = redis_connect(g_redis);
-    cr_assert_not_null(g_conn);
-    char err[256] = "";
-    g_store = redis_store_open(g_redis, err, sizeof err);
-    cr_assert_not_null(g_store, "%s", err);
-}
+static void init(void) { cr_assert_eq(redis_fixture_start(&g_fx, 0), 0, "%s", redis_last_error()); }
 
-static void fini(void) {
-    if (g_store != NULL) store_close(g_store);
-    if (g_conn != NULL) redisFree(g_conn);
-    if (g_redis != NULL) redis_stop(g_redis);
-}
+static void fini(void) { redis_fixture_stop(&g_fx); }
 
 /* Runs the command (hiredis's format) and checks it did not fail. */
 static void redis_ok(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    redisReply *r = redisvCommand(g_conn, fmt, ap);
+    redisReply *r = redisvCommand(g_fx.conn, fmt, ap);
     va_end(ap);
     cr_assert(r != NULL && r->type != REDIS_REPLY_ERROR, "%s: %s", fmt, r != NULL ? r->str : "no reply");
     freeReplyObject(r);
@@ -87,7 +73,7 @@ static void committed_leg(const char *tid, int with_origin) {
  * at now_ms. */
 static void ack_legs(const char *participant, const char *const *tids, size_t n, uint64_t now_ms) {
     char err[256] = "";
-    cr_assert_eq(ledger_source_ack(g_store, participant, tids, n, now_ms, err, sizeof err), LEDGER_OK, "%s", err);
+    cr_assert_eq(ledger_source_ack(g_fx.store, participant, tids, n, now_ms, err, sizeof err), LEDGER_OK, "%s", err);
 }
 
 static void ack(const char *participant, uint64_t now_ms) {
@@ -97,7 +83,7 @@ static void ack(const char *participant, uint64_t now_ms) {
 
 /* Whether tid is listed in the sorted set key. */
 static int listed(const char *key, const char *tid) {
-    redisReply *r = redisCommand(g_conn, "ZSCORE %s %s", key, tid);
+    redisReply *r = redisCommand(g_fx.conn, "ZSCORE %s %s", key, tid);
     cr_assert(r != NULL && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_NIL));
     int present = r->type == REDIS_REPLY_STRING;
     freeReplyObject(r);
@@ -110,7 +96,7 @@ static void expect_log(const char *const *want, size_t n) {
     audit_entry_t *entries = NULL;
     size_t got = 0;
     char err[256] = "";
-    cr_assert_eq(audit_read(g_store, 1, ENTRIES_MAX, &entries, &got, err, sizeof err), LEDGER_OK, "%s", err);
+    cr_assert_eq(audit_read(g_fx.store, 1, ENTRIES_MAX, &entries, &got, err, sizeof err), LEDGER_OK, "%s", err);
     cr_expect_eq(got, n, "%zu entries, not %zu", got, n);
     for (size_t i = 0; i < got; i++) {
         char have[160];
@@ -204,7 +190,7 @@ Test(entry_times, a_leg_its_destination_answered_mixed_is_done_without_an_acked_
     const char *tids[] = {TID};
     size_t marked = 0;
     char err[256] = "";
-    cr_assert_eq(heuristic_source_mixed(g_store, tids, 1, 1200, &marked, err, sizeof err), LEDGER_OK, "%s", err);
+    cr_assert_eq(heuristic_source_mixed(g_fx.store, tids, 1, 1200, &marked, err, sizeof err), LEDGER_OK, "%s", err);
     cr_assert_eq(marked, 1);
     cr_expect(listed(STORE_KEY_LEGS_OPEN, TID), "the origin is still owed the decision");
     ack(ORIGIN, 1500);
@@ -225,7 +211,7 @@ Test(entry_times, a_heuristic_settlement_is_not_earlier_than_the_forced_decision
     redis_ok("ZADD " STORE_KEY_LEGS_HEURISTIC " 3000 %s", TID);
     ledger_dest_decision_t d = {.tid = TID, .decision = 'C', .resolved_by = "", .origin_confirm = 'U'};
     char err[256] = "";
-    cr_assert_eq(ledger_dest_decide(g_store, DEST, &d, 1, 2000, err, sizeof err), LEDGER_OK, "%s", err);
+    cr_assert_eq(ledger_dest_decide(g_fx.store, DEST, &d, 1, 2000, err, sizeof err), LEDGER_OK, "%s", err);
     cr_expect_eq(d.applied, 'C');
     cr_expect_str_eq(d.heuristic_outcome, "AGREED");
     const char *want[] = {"heuristic@3000:" TID ",acct"};

@@ -22,33 +22,21 @@
 
 #define MAP_TEXT_MAX 1024
 
-static redis_harness_t *g_redis;
-static redisContext *g_conn;
-static store_t *g_store;
+static redis_fixture_t g_fx;
 static int g_script;
 
 static void init(void) {
-    g_redis = redis_start(NULL);
-    cr_assert_not_null(g_redis, "%s", redis_last_error());
-    g_conn = redis_connect(g_redis);
-    cr_assert_not_null(g_conn);
-    char err[256] = "";
-    g_store = redis_store_open_test_scripts(g_redis, err, sizeof err); /* export_map_test.lua */
-    cr_assert_not_null(g_store, "%s", err);
-    g_script = store_script_find(g_store, "export_map_test");
+    cr_assert_eq(redis_fixture_start(&g_fx, 1), 0, "%s", redis_last_error());
+    g_script = store_script_find(g_fx.store, "export_map_test");
     cr_assert_geq(g_script, 0, "export_map_test.lua is not loaded");
 }
 
-static void fini(void) {
-    if (g_store != NULL) store_close(g_store);
-    if (g_conn != NULL) redisFree(g_conn);
-    if (g_redis != NULL) redis_stop(g_redis);
-}
+static void fini(void) { redis_fixture_stop(&g_fx); }
 
 TestSuite(export_map, .init = init, .fini = fini, .timeout = 60);
 
 static void redis_ok(const char *fmt, const char *a, const char *b) {
-    redisReply *r = redisCommand(g_conn, fmt, a, b);
+    redisReply *r = redisCommand(g_fx.conn, fmt, a, b);
     cr_assert(r != NULL && r->type != REDIS_REPLY_ERROR, "%s: %s", fmt, r != NULL ? r->str : "no reply");
     freeReplyObject(r);
 }
@@ -63,7 +51,7 @@ static void fresh_store(const char *preset) {
     for (char *save = NULL, *e = strtok_r(copy, ",", &save); e != NULL; e = strtok_r(NULL, ",", &save)) {
         char score[24];
         snprintf(score, sizeof score, "%lld", atoll(e));
-        redisReply *r = redisCommand(g_conn, "ZADD %s %s %s", STORE_KEY_ORIGIN_MAP, score, e);
+        redisReply *r = redisCommand(g_fx.conn, "ZADD %s %s %s", STORE_KEY_ORIGIN_MAP, score, e);
         cr_assert(r != NULL && r->type == REDIS_REPLY_INTEGER);
         freeReplyObject(r);
     }
@@ -77,12 +65,12 @@ static void run_export(const char *mode, const char *credited_g, const char *des
     const char *argv[] = {mode, credited_g, dest, blocks};
     redisReply *r = NULL;
     char err[256] = "";
-    cr_assert_eq(store_eval(g_store, g_script, 0, 4, argv, NULL, &r, err, sizeof err), STORE_OK, "%s", err);
+    cr_assert_eq(store_eval(g_fx.store, g_script, 0, 4, argv, NULL, &r, err, sizeof err), STORE_OK, "%s", err);
     cr_assert(r != NULL && r->type == REDIS_REPLY_STRING);
     cr_assert_lt(strlen(r->str), (size_t)MAP_TEXT_MAX);
     snprintf(cancelled, MAP_TEXT_MAX, "%s", r->str);
     freeReplyObject(r);
-    r = redisCommand(g_conn, "ZRANGE %s 0 -1", STORE_KEY_ORIGIN_MAP);
+    r = redisCommand(g_fx.conn, "ZRANGE %s 0 -1", STORE_KEY_ORIGIN_MAP);
     cr_assert(r != NULL && r->type == REDIS_REPLY_ARRAY);
     size_t used = 0;
     map[0] = '\0';
@@ -106,8 +94,8 @@ static void expect_same_to(const char *dest, const char *preset, const char *cre
     run_export("merged", credited_g, dest, blocks, got_cancelled, map);
     cr_expect_str_eq(map, want_map, "the map after %s g of %s", credited_g, blocks);
     cr_expect_str_eq(got_cancelled, want_cancelled, "the cancelled parts of %s g of %s", credited_g, blocks);
-    cr_expect_eq(redis_command_calls(g_conn, "zrevrangebyscore"), lookups, "lookups for %s", blocks);
-    cr_expect_eq(redis_command_calls(g_conn, "zadd"), adds, "ZADDs for %s", blocks);
+    cr_expect_eq(redis_command_calls(g_fx.conn, "zrevrangebyscore"), lookups, "lookups for %s", blocks);
+    cr_expect_eq(redis_command_calls(g_fx.conn, "zadd"), adds, "ZADDs for %s", blocks);
 }
 
 /* expect_same_to an export to CN-BJ. */

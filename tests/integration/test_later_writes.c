@@ -20,39 +20,27 @@
 #include <stdlib.h>
 #include <string.h>
 
-static redis_harness_t *g_redis;
-static redisContext *g_conn;
-static store_t *g_store;
+static redis_fixture_t g_fx;
 static int g_script;
 
 static void init(void) {
-    g_redis = redis_start(NULL);
-    cr_assert_not_null(g_redis, "%s", redis_last_error());
-    g_conn = redis_connect(g_redis);
-    cr_assert_not_null(g_conn);
-    char err[256] = "";
-    g_store = redis_store_open_test_scripts(g_redis, err, sizeof err); /* later_test.lua */
-    cr_assert_not_null(g_store, "%s", err);
-    g_script = store_script_find(g_store, "later_test");
+    cr_assert_eq(redis_fixture_start(&g_fx, 1), 0, "%s", redis_last_error());
+    g_script = store_script_find(g_fx.store, "later_test");
     cr_assert_geq(g_script, 0, "later_test.lua is not loaded");
 }
 
-static void fini(void) {
-    if (g_store != NULL) store_close(g_store);
-    if (g_conn != NULL) redisFree(g_conn);
-    if (g_redis != NULL) redis_stop(g_redis);
-}
+static void fini(void) { redis_fixture_stop(&g_fx); }
 
 /* Runs later_test.lua with mode, legs and fail_after; STORE_OK or the
  * store's error (its message in err). */
 static int later_run(const char *mode, const char *legs, const char *fail_after, redisReply **r, char *err,
                      size_t errlen) {
     const char *argv[] = {"t:set", "t:list", "t:hash", mode, legs, fail_after};
-    return store_eval(g_store, g_script, 3, 6, argv, NULL, r, err, errlen);
+    return store_eval(g_fx.store, g_script, 3, 6, argv, NULL, r, err, errlen);
 }
 
 static long long redis_int(const char *fmt, const char *key) {
-    redisReply *r = redisCommand(g_conn, fmt, key);
+    redisReply *r = redisCommand(g_fx.conn, fmt, key);
     cr_assert(r != NULL && (r->type == REDIS_REPLY_INTEGER || r->type == REDIS_REPLY_STRING ||
                             r->type == REDIS_REPLY_NIL));
     long long v = r->type == REDIS_REPLY_INTEGER ? r->integer : r->type == REDIS_REPLY_STRING ? atoll(r->str) : -1;
@@ -63,7 +51,7 @@ static long long redis_int(const char *fmt, const char *key) {
 /* The members of the set (in score order) or the list, joined by ','. */
 static void redis_members(const char *cmd, const char *key, char *out, size_t size) {
     CARBON_ASSERT(size >= 1);
-    redisReply *r = redisCommand(g_conn, "%s %s 0 -1", cmd, key);
+    redisReply *r = redisCommand(g_fx.conn, "%s %s 0 -1", cmd, key);
     cr_assert(r != NULL && r->type == REDIS_REPLY_ARRAY);
     size_t used = 0;
     out[0] = '\0';
@@ -94,7 +82,7 @@ static void expect_log_of_legs(long long n) {
     audit_entry_t *entries = NULL;
     size_t got = 0;
     char err[256] = "";
-    cr_assert_eq(audit_read(g_store, 1, (size_t)n + 1, &entries, &got, err, sizeof err), LEDGER_OK, "%s", err);
+    cr_assert_eq(audit_read(g_fx.store, 1, (size_t)n + 1, &entries, &got, err, sizeof err), LEDGER_OK, "%s", err);
     cr_assert_eq(got, (size_t)n);
     for (size_t k = 0; k < got; k++) {
         char want[24];
@@ -111,7 +99,7 @@ static void expect_log_of_legs(long long n) {
 TestSuite(later_writes, .init = init, .fini = fini, .timeout = 60);
 
 Test(later_writes, a_batch_leaves_what_writes_one_by_one_leave) {
-    redisReply *cnt = redisCommand(g_conn, "HSET t:hash f 3");
+    redisReply *cnt = redisCommand(g_fx.conn, "HSET t:hash f 3");
     freeReplyObject(cnt);
     redisReply *r = NULL;
     char err[256] = "";
@@ -160,7 +148,7 @@ Test(later_writes, nesting_is_refused) {
 }
 
 Test(later_writes, a_command_refused_mid_leg_keeps_what_was_written_before_it) {
-    redisReply *cnt = redisCommand(g_conn, "HSET t:hash f 9");
+    redisReply *cnt = redisCommand(g_fx.conn, "HSET t:hash f 9");
     freeReplyObject(cnt);
     redisReply *r = NULL;
     char err[256] = "";
@@ -188,7 +176,7 @@ Test(later_writes, a_batch_longer_than_one_command_is_written_whole) {
     cr_expect_eq(redis_int("ZCARD %s", "t:set"), 700);
     cr_expect_eq(redis_int("LLEN %s", "t:list"), 700);
     cr_expect_eq(redis_int("ZCARD %s", STORE_KEY_FEED), 700);
-    redisReply *first = redisCommand(g_conn, "LINDEX t:list 0"), *last = redisCommand(g_conn, "LINDEX t:list -1");
+    redisReply *first = redisCommand(g_fx.conn, "LINDEX t:list 0"), *last = redisCommand(g_fx.conn, "LINDEX t:list -1");
     cr_expect(first != NULL && last != NULL && strcmp(first->str, "1") == 0 && strcmp(last->str, "700") == 0,
               "the list keeps the legs' order");
     freeReplyObject(first);
@@ -198,14 +186,14 @@ Test(later_writes, a_batch_longer_than_one_command_is_written_whole) {
 }
 
 Test(later_writes, a_log_size_that_is_not_a_counter_numbers_no_entry) {
-    redisReply *set = redisCommand(g_conn, "SET %s 1e3", STORE_KEY_LOG_SIZE);
+    redisReply *set = redisCommand(g_fx.conn, "SET %s 1e3", STORE_KEY_LOG_SIZE);
     freeReplyObject(set);
     redisReply *r = NULL;
     char err[256] = "";
     cr_assert_eq(later_run("legs", "3", "0", &r, err, sizeof err), STORE_ESCRIPT);
     cr_expect(strstr(err, "is not a counter") != NULL, "%s", err);
     cr_expect_eq(redis_int("HLEN %s", STORE_KEY_LOG_PACKED), 0, "no entry numbered from a guess");
-    redisReply *size = redisCommand(g_conn, "GET %s", STORE_KEY_LOG_SIZE);
+    redisReply *size = redisCommand(g_fx.conn, "GET %s", STORE_KEY_LOG_SIZE);
     cr_expect(size != NULL && size->type == REDIS_REPLY_STRING && strcmp(size->str, "1e3") == 0);
     freeReplyObject(size);
 }

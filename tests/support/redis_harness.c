@@ -337,6 +337,28 @@ struct store *redis_store_open_test_scripts(const redis_harness_t *h, char *err,
     return redis_store_open_cfg(h, 1, err, errlen);
 }
 
+int redis_fixture_start(redis_fixture_t *f, int with_test_scripts) {
+    assert(f != NULL);
+    memset(f, 0, sizeof *f);
+    f->redis = redis_start(NULL);
+    if (f->redis == NULL) return -1;
+    f->conn = redis_connect(f->redis);
+    char err[256] = "";
+    if (f->conn != NULL) f->store = redis_store_open_cfg(f->redis, with_test_scripts, err, sizeof err);
+    if (f->conn != NULL && f->store == NULL) redis_errf("redis_fixture_start: store_open: %s", err);
+    if (f->store != NULL) return 0;
+    redis_fixture_stop(f);
+    return -1;
+}
+
+void redis_fixture_stop(redis_fixture_t *f) {
+    assert(f != NULL);
+    if (f->store != NULL) store_close(f->store);
+    if (f->conn != NULL) redisFree(f->conn);
+    if (f->redis != NULL) redis_stop(f->redis);
+    memset(f, 0, sizeof *f);
+}
+
 long long redis_command_calls(redisContext *c, const char *cmd) {
     assert(c != NULL && cmd != NULL && strlen(cmd) < 48);
     redisReply *r = redisCommand(c, "INFO commandstats");

@@ -99,6 +99,22 @@ struct store *redis_store_open(const redis_harness_t *h, char *err, size_t errle
  * store_script_find. */
 struct store *redis_store_open_test_scripts(const redis_harness_t *h, char *err, size_t errlen);
 
+/* A Redis of a test's own, a connection to it and the region's store on
+ * it: what a test of the store's scripts starts in its init. */
+typedef struct {
+    redis_harness_t *redis;
+    redisContext *conn;
+    struct store *store;
+} redis_fixture_t;
+
+/* Starts f: redis_start(NULL), redis_connect, and redis_store_open (or
+ * redis_store_open_test_scripts if with_test_scripts). 0, or -1 with
+ * redis_last_error() saying why, and what it started stopped again. */
+int redis_fixture_start(redis_fixture_t *f, int with_test_scripts);
+
+/* Stops what redis_fixture_start started (each part only if there). */
+void redis_fixture_stop(redis_fixture_t *f);
+
 /* How many times the Redis of c ran cmd (lower case, as INFO commandstats
  * names it) since it started or CONFIG RESETSTAT; 0 if never. -1 if c
  * gave no INFO. */
