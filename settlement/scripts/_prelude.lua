@@ -45,9 +45,23 @@ local function fmt_int(n)
   return text
 end
 
+-- The number a text holds, 0 if none. tonumber reads the text through
+-- strtod, about 1,300 instructions in Redis's Lua, and a batch's legs carry
+-- the same few texts over and over (now_ms, expiry_ms, max_blocks, a
+-- vintage, an amount): so each distinct text is read once per script call
+-- and looked up after that, as fmt_int does (at most NUM_TEXTS_MAX texts).
+local NUM_TEXTS_MAX = 1024
+local num_texts, num_texts_n = {}, 0
 local function num(s)
-  local n = tonumber(s)
-  if n == nil then return 0 end
+  local n = num_texts[s]
+  if n == nil then
+    n = tonumber(s)
+    if n == nil then n = 0 end
+    if s ~= nil and s == s then -- nil and NaN cannot index a table
+      if num_texts_n >= NUM_TEXTS_MAX then num_texts, num_texts_n = {}, 0 end
+      num_texts[s], num_texts_n = n, num_texts_n + 1
+    end
+  end
   return n
 end
 
@@ -348,18 +362,21 @@ local function account_blocks(id, meth, vintage)
 end
 
 -- Reads blocks in spending order from the range (key, lo, hi, skip) into
--- blocks until they hold want_g grams or there are more than max_blocks of
--- them, in pages of 4, 8, 16, ... (at most as many blocks again as it
--- keeps). Returns the grams in blocks, and the lex bound after the last
--- member read, or nil if the range was read to its end.
-local function block_pages(key, lo, hi, skip, want_g, max_blocks, blocks)
+-- blocks, and their members in the account's first set into members,
+-- until they hold want_g grams or there are more than max_blocks of them,
+-- in pages of 4, 8, 16, ... (at most as many blocks again as it keeps).
+-- Returns the grams in blocks, and the lex bound after the last member
+-- read, or nil if the range was read to its end.
+local function block_pages(key, lo, hi, skip, want_g, max_blocks, blocks, members)
   local have, page_n = 0, 4
   while true do
     local page = redis.call('ZRANGEBYLEX', key, lo, hi, 'LIMIT', '0', fmt_int(page_n))
     for k = 1, #page do
       local m = page[k]
-      local b = block_from_member(string.sub(m, skip + 1))
+      local member = string.sub(m, skip + 1)
+      local b = block_from_member(member)
       blocks[#blocks + 1] = b
+      members[#blocks] = member
       have = have + block_grams(b)
       if have >= want_g or #blocks > max_blocks then return have, '(' .. m end
     end
@@ -377,8 +394,8 @@ end
 -- max_blocks blocks reads the rest of the range to tell the two apart.
 local function account_take(id, meth, vintage, want_g, max_blocks, check)
   local key, lo, hi, skip = account_range(id, meth, vintage)
-  local blocks = {}
-  local have, after = block_pages(key, lo, hi, skip, want_g, max_blocks, blocks)
+  local blocks, members = {}, {}
+  local have, after = block_pages(key, lo, hi, skip, want_g, max_blocks, blocks, members)
   if have < want_g and after then
     for _, m in ipairs(redis.call('ZRANGEBYLEX', key, after, hi)) do
       have = have + block_grams(block_from_member(string.sub(m, skip + 1)))
@@ -406,7 +423,9 @@ local function account_take(id, meth, vintage, want_g, max_blocks, check)
     local t = taken[k]
     local b = t.whole
     t.whole = nil
-    account_remove_block(id, b)
+    -- account_remove_block, with the member as read rather than formatted again
+    redis.call('ZREM', acct_blocks_key(id), members[k])
+    redis.call('ZREM', acct_by_meth_key(id), b.meth .. '|' .. members[k])
     if t.last < b.last then
       account_add_block(id, block_piece(b, t.last + 1, b.last))
     end
@@ -606,36 +625,46 @@ end
 -- (settlement/log_tree.h).
 local AUDIT_STORED_VERSION = 3
 
+-- The checks below run for every entry, so they make no call into C (issue
+-- 16: type() and ipairs' iterator were a third of a leg's calls into C):
+--   * a text: `s .. ''` is s itself only for a text; a number becomes a
+--     text, which differs from it, and nil, a table or a boolean cannot be
+--     joined (Lua raises that error instead);
+--   * an integer (cmsgpack packs any other number as a double, which no
+--     reader takes): `n + 0` is n itself only for a number (a text of
+--     digits becomes a number, which differs from it; other values cannot
+--     be added, Lua's error), and `n % 1` is 0 only for an integer (NaN
+--     and the infinities give NaN).
+
 -- The texts of list up to its first hole, as a new array (what cmsgpack
 -- packs as an array; the entry's ids and details). Every one must be a text.
 local function audit_texts(list)
-  local out = {}
-  for i, s in ipairs(list) do
-    if type(s) ~= 'string' then error('audit: ids and details must be texts') end
+  local out, i, s = {}, 1, list[1]
+  while s ~= nil do
+    if s .. '' ~= s then error('audit: ids and details must be texts') end
     out[i] = s
+    i = i + 1
+    s = list[i]
   end
   return out
 end
 
--- n, which must be an integer (cmsgpack packs any other number as a
--- double, which no reader takes).
-local function audit_int(n)
-  if type(n) ~= 'number' or n % 1 ~= 0 then error('audit: numbers must be integers') end
-  return n
-end
-
 local function audit(now_ms, event, ids, blocks, details)
   if type(details) ~= 'table' then error('audit details must be a list of texts') end
-  if type(event) ~= 'string' then error('audit: the event must be a text') end
-  audit_int(now_ms)
+  if event == nil or event .. '' ~= event then error('audit: the event must be a text') end
+  if now_ms + 0 ~= now_ms or now_ms % 1 ~= 0 then error('audit: numbers must be integers') end
   local packed_blocks = {} -- every check before the INCR: no seq without its entry
   for i = 1, #blocks do
     local b = blocks[i]
-    if type(b.origin) ~= 'string' or type(b.meth) ~= 'string' then
+    local origin, meth, vintage, first, last = b.origin, b.meth, b.vintage, b.first, b.last
+    if origin == nil or meth == nil or origin .. '' ~= origin or meth .. '' ~= meth then
       error('audit: a block without its origin or methodology')
     end
-    packed_blocks[i] = { b.origin, b.meth, audit_int(b.vintage), audit_int(b.first),
-                         audit_int(b.last) }
+    if vintage + 0 ~= vintage or vintage % 1 ~= 0 or first + 0 ~= first or first % 1 ~= 0 or
+       last + 0 ~= last or last % 1 ~= 0 then
+      error('audit: numbers must be integers')
+    end
+    packed_blocks[i] = { origin, meth, vintage, first, last }
   end
   local packed_ids, packed_details = audit_texts(ids), audit_texts(details)
   local seq = later_count(KEY_LOG_SIZE)
