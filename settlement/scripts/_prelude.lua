@@ -300,8 +300,14 @@ end
 --            ZADD or ZREM per block, O(log n) each).
 -- The last serial is in the member, so a block is read from its member
 -- alone and account_holds checks an exact block in one ZSCORE.
-local function block_member(b)
+-- Raises unless block b fits the member format (a vintage of 4 digits, a
+-- last serial of 16; NaN fits neither).
+local function block_member_check(b)
   if not (b.vintage >= 0 and b.vintage <= 9999 and b.last < 1e16) then error('block out of the member format') end
+end
+
+local function block_member(b)
+  block_member_check(b)
   return string.format('%04d %s %016d %016d %s', b.vintage, b.origin, b.first, b.last, b.meth)
 end
 
@@ -408,6 +414,9 @@ local function account_take(id, meth, vintage, want_g, max_blocks, check)
   for k = 1, #blocks do -- what would be taken, before any write
     local b = blocks[k]
     if need == 0 then break end
+    -- a member a hand edit put out of the format is refused here, before
+    -- the writes below remove it by its own text
+    block_member_check(b)
     local g = math.min(block_grams(b), need)
     taken[#taken + 1] = { origin = b.origin, meth = b.meth, vintage = b.vintage,
                           first = b.first, last = b.first + g - 1, whole = b }
@@ -423,7 +432,9 @@ local function account_take(id, meth, vintage, want_g, max_blocks, check)
     local t = taken[k]
     local b = t.whole
     t.whole = nil
-    -- account_remove_block, with the member as read rather than formatted again
+    -- account_remove_block, with the member as read rather than formatted
+    -- again (a member a hand edit wrote in another form that still parses
+    -- leaves the account too, where block_member's text would miss it)
     redis.call('ZREM', acct_blocks_key(id), members[k])
     redis.call('ZREM', acct_by_meth_key(id), b.meth .. '|' .. members[k])
     if t.last < b.last then
@@ -650,6 +661,7 @@ local function audit_texts(list)
 end
 
 local function audit(now_ms, event, ids, blocks, details)
+  if type(ids) ~= 'table' then error('audit: ids must be a list of texts') end
   if type(details) ~= 'table' then error('audit details must be a list of texts') end
   if event == nil or event .. '' ~= event then error('audit: the event must be a text') end
   if now_ms + 0 ~= now_ms or now_ms % 1 ~= 0 then error('audit: numbers must be integers') end

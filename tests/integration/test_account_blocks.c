@@ -160,6 +160,44 @@ Test(account_blocks, more_blocks_than_a_leg_carries_is_too_fragmented_less_than_
     cr_assert_eq(card(STORE_KEY_ACCOUNT_BY_METH_SUFFIX, "frag"), 6);
 }
 
+/* Adds member m (in the blocks set's format) to both of acct's sets, as a hand edit would. */
+static void zadd_both(const char *acct, const char *meth, const char *m) {
+    redisContext *c = redis_connect(g_redis);
+    cr_assert_not_null(c);
+    redisReply *r = redisCommand(c, "ZADD " STORE_KEY_ACCOUNT_PREFIX "%s" STORE_KEY_ACCOUNT_BLOCKS_SUFFIX " 0 %s",
+                                 acct, m);
+    cr_assert(r != NULL && r->type == REDIS_REPLY_INTEGER);
+    freeReplyObject(r);
+    r = redisCommand(c, "ZADD " STORE_KEY_ACCOUNT_PREFIX "%s" STORE_KEY_ACCOUNT_BY_METH_SUFFIX " 0 %s|%s", acct, meth, m);
+    cr_assert(r != NULL && r->type == REDIS_REPLY_INTEGER);
+    freeReplyObject(r);
+    redisFree(c);
+}
+
+/* A block a hand edit wrote outside the member format, in texts that still
+ * parse (a vintage below 0, a last serial of 1e20, a vintage of NaN), is
+ * refused before anything is taken, whole or in part: the account keeps it
+ * in both sets. (A take removes a block by the member it read; until it
+ * checked the format first, a whole take of such a block was held, and a
+ * part of one lost its grams.) */
+Test(account_blocks, a_block_out_of_the_member_format_is_refused_before_anything_is_taken) {
+    start();
+    const char *bad[] = {"-001 CN-TJ 0000000000000001 0000000000000010 M-A",
+                         "2026 CN-TJ 0000000000000001 1e20             M-A",
+                         "nan  CN-TJ 0000000000000001 0000000000000010 M-A"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char acct[16], got[256];
+        uint64_t have = 0;
+        snprintf(acct, sizeof acct, "bad%zu", i);
+        open_account(acct);
+        zadd_both(acct, "M-A", bad[i]);
+        cr_expect_neq(retire(acct, "", 0, 10, got, sizeof got, &have), LEDGER_OK, "%s taken whole", bad[i]);
+        cr_expect_neq(retire(acct, "M-A", 0, 5, got, sizeof got, &have), LEDGER_OK, "%s taken in part", bad[i]);
+        cr_expect_eq(card(STORE_KEY_ACCOUNT_BLOCKS_SUFFIX, acct), 1, "%s left the account", bad[i]);
+        cr_expect_eq(card(STORE_KEY_ACCOUNT_BY_METH_SUFFIX, acct), 1, "%s left the second set", bad[i]);
+    }
+}
+
 static void hset(const char *acct, const char *field, const char *last) {
     redisContext *c = redis_connect(g_redis);
     cr_assert_not_null(c);

@@ -107,6 +107,8 @@ Test(audit_contract, ids_and_details_must_be_texts) {
     expect_refused("1, 'hold', { 't1', {} }, {}, {}", "");
     expect_refused("1, 'hold', { 't1' }, {}, { true }", "");
     expect_refused("1, 'hold', { 't1' }, {}, 'x'", "details must be a list");
+    /* a text indexes as a list of nothing (its metatable): refused, not logged with no ids */
+    expect_refused("1, 'hold', 't1', {}, {}", "ids must be a list");
 }
 
 Test(audit_contract, the_event_must_be_a_text) {
