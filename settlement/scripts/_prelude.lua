@@ -329,11 +329,16 @@ local function account_add_block(id, b)
   redis.call('ZADD', acct_by_meth_key(id), '0', b.meth .. '|' .. m)
 end
 
+-- Removes from an account the block of methodology meth whose member (in
+-- the first set's format) is m.
+local function account_remove_member(id, meth, m)
+  redis.call('ZREM', acct_blocks_key(id), m)
+  redis.call('ZREM', acct_by_meth_key(id), meth .. '|' .. m)
+end
+
 -- Removes a block (exactly as held) from an account.
 local function account_remove_block(id, b)
-  local m = block_member(b)
-  redis.call('ZREM', acct_blocks_key(id), m)
-  redis.call('ZREM', acct_by_meth_key(id), b.meth .. '|' .. m)
+  account_remove_member(id, b.meth, block_member(b))
 end
 
 -- 1 if the account holds exactly block b (same first and last), else 0.
@@ -432,11 +437,10 @@ local function account_take(id, meth, vintage, want_g, max_blocks, check)
     local t = taken[k]
     local b = t.whole
     t.whole = nil
-    -- account_remove_block, with the member as read rather than formatted
-    -- again (a member a hand edit wrote in another form that still parses
-    -- leaves the account too, where block_member's text would miss it)
-    redis.call('ZREM', acct_blocks_key(id), members[k])
-    redis.call('ZREM', acct_by_meth_key(id), b.meth .. '|' .. members[k])
+    -- by the member as read rather than formatted again (a member a hand
+    -- edit wrote in another form that still parses leaves the account too,
+    -- where block_member's text would miss it)
+    account_remove_member(id, b.meth, members[k])
     if t.last < b.last then
       account_add_block(id, block_piece(b, t.last + 1, b.last))
     end

@@ -15,6 +15,8 @@
 #include "tests/support/redis_harness.h"
 
 #include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static redis_fixture_t g_fx;
