@@ -1287,7 +1287,7 @@ static forced_t *forced_find(const char *tid) {
     return NULL;
 }
 
-/* The legs prepared at the other regions from c and not decided when c froze. */
+/* The destination legs prepared at the other regions from c and not decided when c froze. */
 #define PEND_MAX 256
 static struct {
     char tid[33];
@@ -1307,10 +1307,21 @@ static int pend_left(void) {
     return left;
 }
 
-/* Reads into pend[] the legs the other regions' stores hold prepared from c
- * (voted yes, no decision yet); with prune, instead marks done those of
- * pend[] no longer there (a Decide c sent just before it froze arrived).
- * -1 if a store did not answer. */
+/* 1 if the store of rc holds leg tid as a destination leg. A leg held
+ * there only as the origin of its serials waits in legs:prepared:SOURCE
+ * too, but no operator may force it (the coordinator alone decides it,
+ * DESIGN §6): it is not one the episode waits for. */
+static int pend_is_destination(redisContext *rc, const char *tid) {
+    redisReply *rep = redisCommand(rc, "HGET %s%s%s role", STORE_KEY_LEG_PREFIX, tid, STORE_KEY_LEG_SUFFIX);
+    int yes = rep != NULL && rep->type == REDIS_REPLY_STRING && strcmp(rep->str, "destination") == 0;
+    if (rep != NULL) freeReplyObject(rep);
+    return yes;
+}
+
+/* Reads into pend[] the destination legs the other regions' stores hold
+ * prepared from c (voted yes, no decision yet); with prune, instead marks
+ * done those of pend[] no longer there (a Decide c sent just before it
+ * froze arrived). -1 if a store did not answer. */
 static int pend_read(int c, int prune) {
     int before = pend_n;
     if (prune)
@@ -1328,7 +1339,7 @@ static int pend_read(int c, int prune) {
             } else if (prune) {
                 for (int p = 0; p < before; p++)
                     if (strcmp(pend[p].tid, rep->element[k]->str) == 0) pend[p].seen = 1;
-            } else if (pend_n < PEND_MAX) {
+            } else if (pend_n < PEND_MAX && pend_is_destination(rc, rep->element[k]->str)) {
                 snprintf(pend[pend_n].tid, sizeof pend[pend_n].tid, "%s", rep->element[k]->str);
                 pend[pend_n++].done = 0;
             }
