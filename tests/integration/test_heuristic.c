@@ -429,11 +429,15 @@ Test(heuristic, a_mixed_leg_is_compensated_at_the_destination_when_the_source_sp
     free(err);
     /* bj-b holds less than the leg credited (part was retired): refused,
      * nothing changes; with Beijing's own credits too, the grams are there */
-    char *snap = federation_store_snapshot(fed, BJ);
+    /* BJ's report of the retirement to TJ (mixed_leg) is refused by TJ,
+     * whose abort took the serials home, and retried on its own timer
+     * (1, 3, 7, 15 s...): its outbox entry changes whenever it falls due */
+    const char *const retried[] = {STORE_KEY_REPORTS_OUT_PREFIX, STORE_KEY_REPORT_OUT_PREFIX, NULL};
+    char *snap = federation_store_snapshot_except(fed, BJ, retried);
     cr_assert_eq(resolve(BJ, tid, "--compensate", &err), 4, "compensated beyond the account");
     cr_assert(strstr(err, "INSUFFICIENT_BALANCE") != NULL, "%s", err);
     free(err);
-    char *snap2 = federation_store_snapshot(fed, BJ);
+    char *snap2 = federation_store_snapshot_except(fed, BJ, retried);
     cr_assert(snap != NULL && snap2 != NULL && strcmp(snap, snap2) == 0, "a refused compensation changed the store");
     free(snap);
     free(snap2);

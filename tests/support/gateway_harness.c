@@ -956,7 +956,16 @@ static void h_wait_activities_settled(redisContext *c) {
     }
 }
 
-char *federation_store_snapshot(const federation_t *f, int i) {
+/* 1 if key starts with one of the NULL-terminated prefixes (none: 0). */
+static int h_key_has_prefix(const char *key, const char *const *prefixes) {
+    for (size_t k = 0; prefixes != NULL && prefixes[k] != NULL && k < 16; k++)
+        if (strncmp(key, prefixes[k], strlen(prefixes[k])) == 0) return 1;
+    return 0;
+}
+
+char *federation_store_snapshot(const federation_t *f, int i) { return federation_store_snapshot_except(f, i, NULL); }
+
+char *federation_store_snapshot_except(const federation_t *f, int i, const char *const *prefixes) {
     redis_harness_t *rh = federation_redis(f, i);
     if (rh == NULL) return NULL;
     redisContext *c = redis_connect(rh);
@@ -984,7 +993,8 @@ char *federation_store_snapshot(const federation_t *f, int i) {
             if (strcmp(key, STORE_KEY_LOG_TREE) != 0 &&
                 strncmp(key, STORE_KEY_LOG_TILE_PREFIX, strlen(STORE_KEY_LOG_TILE_PREFIX)) != 0 &&
                 strncmp(key, STORE_KEY_LEASE_PREFIX, strlen(STORE_KEY_LEASE_PREFIX)) != 0 &&
-                strncmp(key, STORE_KEY_CHECKPOINT_PREFIX, strlen(STORE_KEY_CHECKPOINT_PREFIX)) != 0)
+                strncmp(key, STORE_KEY_CHECKPOINT_PREFIX, strlen(STORE_KEY_CHECKPOINT_PREFIX)) != 0 &&
+                !h_key_has_prefix(key, prefixes))
                 names[kept++] = keys->element[k]->str;
         }
         qsort(names, kept, sizeof *names, h_str_cmp);
