@@ -152,7 +152,9 @@ Test(log_tree, only_the_lease_holder_advances_the_tree, .init = init, .fini = fi
     append_entries(5);
     char err[256] = "";
     int held = 0;
-    cr_assert_eq(log_tree_lease(g_store, "gw-a", 300, &held, err, sizeof err), LEDGER_OK);
+    /* 3 s: long enough that gw-a still holds it through the next three
+     * calls on a slow machine */
+    cr_assert_eq(log_tree_lease(g_store, "gw-a", 3000, &held, err, sizeof err), LEDGER_OK);
     cr_assert(held);
     cr_assert_eq(log_tree_lease(g_store, "gw-b", 300, &held, err, sizeof err), LEDGER_OK);
     cr_assert(!held, "two holders");
@@ -162,7 +164,7 @@ Test(log_tree, only_the_lease_holder_advances_the_tree, .init = init, .fini = fi
     log_tree_head_t head;
     cr_assert_eq(log_tree_head(g_store, &head, err, sizeof err), LEDGER_OK);
     cr_assert_eq(head.size, 0);
-    proc_sleep_ms(400); /* gw-a's lease expires; gw-b takes over */
+    proc_sleep_ms(3100); /* gw-a's lease expires; gw-b takes over */
     cr_assert_eq(integrate_all("gw-b"), 5);
     check_tree(5, NULL, 0);
 }
