@@ -1307,13 +1307,15 @@ static int pend_left(void) {
     return left;
 }
 
-/* 1 if the store of rc holds leg tid as a destination leg. A leg held
- * there only as the origin of its serials waits in legs:prepared:SOURCE
- * too, but no operator may force it (the coordinator alone decides it,
- * DESIGN §6): it is not one the episode waits for. */
+/* 1 if the store of rc holds leg tid as a destination leg, 0 if not, -1
+ * if the store did not answer. A leg held there only as the origin of its
+ * serials waits in legs:prepared:SOURCE too, but no operator may force it
+ * (the coordinator alone decides it, DESIGN §6): it is not one the
+ * episode waits for. */
 static int pend_is_destination(redisContext *rc, const char *tid) {
     redisReply *rep = redisCommand(rc, "HGET %s%s%s role", STORE_KEY_LEG_PREFIX, tid, STORE_KEY_LEG_SUFFIX);
-    int yes = rep != NULL && rep->type == REDIS_REPLY_STRING && strcmp(rep->str, "destination") == 0;
+    int yes = rep == NULL || rep->type == REDIS_REPLY_ERROR ? -1
+              : rep->type == REDIS_REPLY_STRING && strcmp(rep->str, "destination") == 0;
     if (rep != NULL) freeReplyObject(rep);
     return yes;
 }
@@ -1323,7 +1325,7 @@ static int pend_is_destination(redisContext *rc, const char *tid) {
  * done those of pend[] no longer there (a Decide c sent just before it
  * froze arrived). -1 if a store did not answer. */
 static int pend_read(int c, int prune) {
-    int before = pend_n;
+    int before = pend_n, unanswered = 0;
     if (prune)
         for (int k = 0; k < pend_n; k++) pend[k].seen = 0;
     else
@@ -1339,11 +1341,14 @@ static int pend_read(int c, int prune) {
             } else if (prune) {
                 for (int p = 0; p < before; p++)
                     if (strcmp(pend[p].tid, rep->element[k]->str) == 0) pend[p].seen = 1;
-            } else if (pend_n < PEND_MAX && pend_is_destination(rc, rep->element[k]->str)) {
+            } else if (pend_n < PEND_MAX) {
+                int dest = pend_is_destination(rc, rep->element[k]->str);
+                if (dest < 0) unanswered = 1;
+                if (dest <= 0) continue;
                 snprintf(pend[pend_n].tid, sizeof pend[pend_n].tid, "%s", rep->element[k]->str);
                 pend[pend_n++].done = 0;
             }
-        int ok = rep != NULL;
+        int ok = rep != NULL && !unanswered;
         if (rep != NULL) freeReplyObject(rep);
         redisFree(rc);
         if (!ok) return -1;

@@ -414,6 +414,34 @@ Test(heuristic, forced_abort_is_reapplied_when_the_coordinator_committed, .timeo
     stop_all();
 }
 
+/* BJ's use reports to TJ still to send, without what their retries
+ * change (due time, tries, last reason): "id kind|purpose|blocks|created_ms"
+ * per line, by id (the outbox's order is the due time, which retries
+ * change). malloc'd. */
+static char *bj_reports_to_tj(void) {
+    redisContext *c = redis_of(BJ);
+    redisReply *ids = redisCommand(c, "SORT %sCN-TJ ALPHA", STORE_KEY_REPORTS_OUT_PREFIX);
+    cr_assert(ids != NULL && ids->type == REDIS_REPLY_ARRAY);
+    char *out = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&out, &len);
+    cr_assert_not_null(m);
+    for (size_t k = 0; k < ids->elements && k < 1000; k++) {
+        redisReply *r = redisCommand(c, "HMGET %sCN-TJ:%s%s kind purpose blocks created_ms", STORE_KEY_REPORT_OUT_PREFIX,
+                                     ids->element[k]->str, STORE_KEY_REPORT_OUT_SUFFIX);
+        cr_assert(r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 4);
+        fprintf(m, "%s", ids->element[k]->str);
+        for (size_t f = 0; f < 4; f++)
+            fprintf(m, "%c%s", f == 0 ? ' ' : '|', r->element[f]->type == REDIS_REPLY_STRING ? r->element[f]->str : "");
+        fputc('\n', m);
+        freeReplyObject(r);
+    }
+    fclose(m);
+    freeReplyObject(ids);
+    redisFree(c);
+    return out;
+}
+
 /* When the coordinator no longer holds the serials its abort gave back, it
  * cannot compensate; the destination does, by cancelling the leg's grams. */
 Test(heuristic, a_mixed_leg_is_compensated_at_the_destination_when_the_source_spent_its_copy, .timeout = 240) {
@@ -433,7 +461,7 @@ Test(heuristic, a_mixed_leg_is_compensated_at_the_destination_when_the_source_sp
      * whose abort took the serials home, and retried on its own timer
      * (1, 3, 7, 15 s...): its outbox entry changes whenever it falls due */
     const char *const retried[] = {STORE_KEY_REPORTS_OUT_PREFIX, STORE_KEY_REPORT_OUT_PREFIX, NULL};
-    char *snap = federation_store_snapshot_except(fed, BJ, retried);
+    char *snap = federation_store_snapshot_except(fed, BJ, retried), *reports = bj_reports_to_tj();
     cr_assert_eq(resolve(BJ, tid, "--compensate", &err), 4, "compensated beyond the account");
     cr_assert(strstr(err, "INSUFFICIENT_BALANCE") != NULL, "%s", err);
     free(err);
@@ -441,6 +469,10 @@ Test(heuristic, a_mixed_leg_is_compensated_at_the_destination_when_the_source_sp
     cr_assert(snap != NULL && snap2 != NULL && strcmp(snap, snap2) == 0, "a refused compensation changed the store");
     free(snap);
     free(snap2);
+    char *reports2 = bj_reports_to_tj();
+    cr_assert_str_eq(reports2, reports, "a refused compensation changed BJ's reports to TJ");
+    free(reports);
+    free(reports2);
     char iid[33];
     rc_new_id(iid);
     cr_assert_eq(rc_issue(reg(BJ), iid, "bj-b", "BJ-EL-01", 35500, "fp-bj-own", NULL, &st), GRPC_STATUS_OK, "%s",

@@ -154,13 +154,15 @@ static char *tj_lasting_state(void) {
      * two states a test compares (at most 5 s; a leg left open stays so) */
     redisContext *w = redis_connect(federation_redis(fed, TJ));
     cr_assert_not_null(w);
-    for (long long until = proc_now_ms() + 5000; proc_now_ms() < until; proc_sleep_ms(50)) {
+    long long open_n = -1;
+    for (long long until = proc_now_ms() + 5000; open_n != 0 && proc_now_ms() < until;) {
         redisReply *open = redisCommand(w, "ZCARD %s", STORE_KEY_LEGS_OPEN);
-        int done = open != NULL && open->type == REDIS_REPLY_INTEGER && open->integer == 0;
+        open_n = open != NULL && open->type == REDIS_REPLY_INTEGER ? open->integer : -1;
         if (open != NULL) freeReplyObject(open);
-        if (done) break;
+        if (open_n != 0) proc_sleep_ms(50);
     }
     redisFree(w);
+    if (open_n != 0) fprintf(stderr, "tj_lasting_state: %lld of TJ's legs still open after 5 s\n", open_n);
     char *snap = federation_store_snapshot(fed, TJ);
     cr_assert_not_null(snap, "%s", federation_last_error());
     redisContext *c = redis_connect(federation_redis(fed, TJ));

@@ -556,7 +556,6 @@ static uint64_t own_checkpoint(int i, const char *const *witnesses, size_t n, si
     return size;
 }
 
-/* The number of entries of instance i's log (ReadLog's head_seq). */
 /* Waits until instance i's log holds needle at least n times (at most timeout_ms). */
 static void wait_log(int i, const char *needle, int n, int timeout_ms) {
     long long until = proc_now_ms() + timeout_ms;
@@ -567,6 +566,7 @@ static void wait_log(int i, const char *needle, int n, int timeout_ms) {
     }
 }
 
+/* The number of entries of instance i's log (ReadLog's head_seq). */
 static uint64_t log_size(int i) {
     char cert[32];
     snprintf(cert, sizeof cert, "%s-auditor", federation_region(fed, i));
@@ -884,7 +884,6 @@ Test(witness, a_late_checkpoint_of_a_sibling_gateway_is_stale_not_a_fork) {
     freeReplyObject(r);
     redisFree(c);
 }
-
 
 /* The real race, with two gateways of CN-BJ on its store: the first (A)
  * holds the checkpointer lease, signs its checkpoint and stalls just before

@@ -956,11 +956,20 @@ static void h_wait_activities_settled(redisContext *c) {
     }
 }
 
-/* 1 if key starts with one of the NULL-terminated prefixes (none: 0). */
-static int h_key_has_prefix(const char *key, const char *const *prefixes) {
-    for (size_t k = 0; prefixes != NULL && prefixes[k] != NULL && k < 16; k++)
-        if (strncmp(key, prefixes[k], strlen(prefixes[k])) == 0) return 1;
-    return 0;
+/* 1 if a snapshot describes key: not the log's tree, a lease or a
+ * checkpoint (gateways write them on their own timers), nor a key that
+ * starts with one of the NULL-terminated prefixes (at most 16). */
+static int h_snapshot_keeps(const char *key, const char *const *prefixes) {
+    if (strcmp(key, STORE_KEY_LOG_TREE) == 0 ||
+        strncmp(key, STORE_KEY_LOG_TILE_PREFIX, strlen(STORE_KEY_LOG_TILE_PREFIX)) == 0 ||
+        strncmp(key, STORE_KEY_LEASE_PREFIX, strlen(STORE_KEY_LEASE_PREFIX)) == 0 ||
+        strncmp(key, STORE_KEY_CHECKPOINT_PREFIX, strlen(STORE_KEY_CHECKPOINT_PREFIX)) == 0)
+        return 0;
+    for (size_t k = 0; prefixes != NULL && prefixes[k] != NULL; k++) {
+        if (k >= 16) abort(); /* the contract: at most 16 */
+        if (strncmp(key, prefixes[k], strlen(prefixes[k])) == 0) return 0;
+    }
+    return 1;
 }
 
 char *federation_store_snapshot(const federation_t *f, int i) { return federation_store_snapshot_except(f, i, NULL); }
@@ -988,14 +997,8 @@ char *federation_store_snapshot_except(const federation_t *f, int i, const char 
         if (names == NULL) abort();
         size_t kept = 0;
         for (size_t k = 0; k < n; k++) {
-            const char *key = keys->element[k]->str;
             /* the tree is derived from the log's entries, by the integrator, at any time */
-            if (strcmp(key, STORE_KEY_LOG_TREE) != 0 &&
-                strncmp(key, STORE_KEY_LOG_TILE_PREFIX, strlen(STORE_KEY_LOG_TILE_PREFIX)) != 0 &&
-                strncmp(key, STORE_KEY_LEASE_PREFIX, strlen(STORE_KEY_LEASE_PREFIX)) != 0 &&
-                strncmp(key, STORE_KEY_CHECKPOINT_PREFIX, strlen(STORE_KEY_CHECKPOINT_PREFIX)) != 0 &&
-                !h_key_has_prefix(key, prefixes))
-                names[kept++] = keys->element[k]->str;
+            if (h_snapshot_keeps(keys->element[k]->str, prefixes)) names[kept++] = keys->element[k]->str;
         }
         qsort(names, kept, sizeof *names, h_str_cmp);
         /* Counted from the one KEYS reply: a lease key may come or go between
