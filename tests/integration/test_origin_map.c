@@ -145,6 +145,28 @@ static void tj_map(char *out) {
     }
 }
 
+/* The integer reply of "cmd key" at region (ZCARD, HLEN...). */
+static long long redis_count(int region, const char *cmd, const char *key) {
+    redisContext *c = redis_connect(federation_redis(fed, region));
+    cr_assert_not_null(c);
+    redisReply *r = redisCommand(c, "%s %s", cmd, key);
+    cr_assert(r != NULL && r->type == REDIS_REPLY_INTEGER, "%s %s", cmd, key);
+    long long v = r->integer;
+    freeReplyObject(r);
+    redisFree(c);
+    return v;
+}
+
+/* Waits at most ms for key's ZCARD at region to reach 0; the last count. */
+static long long wait_zcard_zero(int region, const char *key, long long ms) {
+    long long left = redis_count(region, "ZCARD", key);
+    for (long long until = proc_now_ms() + ms; left > 0 && proc_now_ms() < until;) {
+        proc_sleep_ms(50);
+        left = redis_count(region, "ZCARD", key);
+    }
+    return left;
+}
+
 /* TJ's store without the keys that expire (refusal records) and without the
  * keys gateways write on their own timers (federation_store_snapshot): what
  * a peer's messages could change for good. malloc'd. */
@@ -152,16 +174,7 @@ static char *tj_lasting_state(void) {
     /* TJ acknowledges its own transfers once BJ has answered their Decide,
      * after BJ credited them: waited for, so that no ack lands between
      * two states a test compares (at most 5 s; a leg left open stays so) */
-    redisContext *w = redis_connect(federation_redis(fed, TJ));
-    cr_assert_not_null(w);
-    long long open_n = -1;
-    for (long long until = proc_now_ms() + 5000; open_n != 0 && proc_now_ms() < until;) {
-        redisReply *open = redisCommand(w, "ZCARD %s", STORE_KEY_LEGS_OPEN);
-        open_n = open != NULL && open->type == REDIS_REPLY_INTEGER ? open->integer : -1;
-        if (open != NULL) freeReplyObject(open);
-        if (open_n != 0) proc_sleep_ms(50);
-    }
-    redisFree(w);
+    long long open_n = wait_zcard_zero(TJ, STORE_KEY_LEGS_OPEN, 5000);
     if (open_n != 0) fprintf(stderr, "tj_lasting_state: %lld of TJ's legs still open after 5 s\n", open_n);
     char *snap = federation_store_snapshot(fed, TJ);
     cr_assert_not_null(snap, "%s", federation_last_error());
@@ -523,27 +536,6 @@ static grpc_status_code report_use(const char *reporter, const char *id, const c
     }
     if (resp != NULL) protobuf_c_message_free_unpacked(resp, NULL);
     return st->code;
-}
-
-static long long redis_count(int region, const char *cmd, const char *key) {
-    redisContext *c = redis_connect(federation_redis(fed, region));
-    cr_assert_not_null(c);
-    redisReply *r = redisCommand(c, "%s %s", cmd, key);
-    cr_assert(r != NULL && r->type == REDIS_REPLY_INTEGER, "%s %s", cmd, key);
-    long long v = r->integer;
-    freeReplyObject(r);
-    redisFree(c);
-    return v;
-}
-
-/* Waits at most ms for key's ZCARD at region to reach 0; the last count. */
-static long long wait_zcard_zero(int region, const char *key, long long ms) {
-    long long left = redis_count(region, "ZCARD", key);
-    for (long long until = proc_now_ms() + ms; left > 0 && proc_now_ms() < until;) {
-        proc_sleep_ms(50);
-        left = redis_count(region, "ZCARD", key);
-    }
-    return left;
 }
 
 /* BJ retires TJ serials it received: BJ reports the use, TJ's map says
