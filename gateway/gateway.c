@@ -446,8 +446,8 @@ static int gateway_claim_store(gateway_t *gw, char *err, size_t errlen) {
         log_info("audit_tiles_converted", "{s:i}", "tiles", tiles > INT32_MAX ? INT32_MAX : (int)tiles);
     if (rc == 0 && format_rc == LEDGER_OK &&
         ledger_account_blocks_migrate(st, &converted, &left, why, sizeof why) == LEDGER_OK && converted + left > 0)
-        log_info("account_blocks_sorted", "{s:i, s:i}", "accounts", converted > INT32_MAX ? INT32_MAX : (int)converted,
-                 "left_malformed", left > INT32_MAX ? INT32_MAX : (int)left);
+        log_info("account_blocks_converted", "{s:i, s:i}", "accounts", converted > INT32_MAX ? INT32_MAX : (int)converted,
+                 "left_as_they_were", left > INT32_MAX ? INT32_MAX : (int)left);
     if (rc == 0 && format_rc == LEDGER_OK && ledger_serial_index_build(st, &ranges, why, sizeof why) == LEDGER_OK &&
         ranges > 0)
         log_info("serial_index_built", "{s:i}", "ranges", ranges > INT32_MAX ? INT32_MAX : (int)ranges);

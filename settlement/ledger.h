@@ -385,11 +385,12 @@ int ledger_recovery_scan(store_t *st, uint64_t now_ms, size_t limit, ledger_pend
                          size_t *src_n, ledger_pending_leg_t *dst, size_t *dst_n, char *err,
                          size_t errlen);
 
-/* Converts the account blocks of a store written when they were a hash into
- * their sorted sets (once; a converted store is left alone; run before
- * ledger_serial_index_build): account_blocks_migrate.lua. *converted and
- * *left (may be NULL) get the accounts converted and those left as they
- * were, a field of their hash not being a block. LEDGER_OK or LEDGER_ESTORE. */
+/* Converts the account blocks of a store written in an earlier format (a
+ * hash, or two sorted sets) into the one sorted set per account (once; a
+ * converted store is left alone; run before ledger_serial_index_build):
+ * account_blocks_migrate.lua. *converted and *left (may be NULL) get the
+ * accounts converted and those left as they were (a field or member not
+ * being a block, or two sets that differ). LEDGER_OK or LEDGER_ESTORE. */
 int ledger_account_blocks_migrate(store_t *st, uint64_t *converted, uint64_t *left, char *err,
                                   size_t errlen);
 

@@ -16,11 +16,14 @@
  * The keys (one region's store):
  *   {a:ID}:info      hash   account: kind, created_ms, held_g, pending_g
  *   {a:ID}:blocks    zset   the account's blocks, every score 0, member
- *                           "VVVV ORIGIN FIRST LAST METH" (vintage 4 digits, serials
- *                           16 digits, inclusive): lex order = spending order
- *                           (_prelude.lua account_add_block)
- *   {a:ID}:by-meth   zset   the same blocks, member "METH|" + the blocks member
- *                           (a take filtered by methodology: one lex range)
+ *                           "METH|VVVV ORIGIN FIRST LAST METH" (vintage 4 digits,
+ *                           serials 16 digits, inclusive): within a methodology,
+ *                           lex order = spending order; a take of any methodology
+ *                           merges them (_prelude.lua account_add_block)
+ *   {a:ID}:by-meth   zset   only in a store written before 2026-12-02, when
+ *                           {a:ID}:blocks held the block members without "METH|"
+ *                           and this set the members above
+ *                           (account_blocks_migrate.lua folds it in)
  *   {t:TID}          hash   a transfer leg (role source or destination)
  *   {i:IID}          hash   an issuance
  *   fingerprints     hash   activity fingerprint (and "k:" + its keyed fingerprint,
@@ -78,9 +81,10 @@
  *                           (use_report_apply.lua: a re-send is ALREADY)
  *   meta:serial-index string "1" once the serial index covers the store
  *                           (serial_index_build.lua, for stores written before it)
- *   meta:blocks-sorted string "1" once every account's blocks are the sorted sets
- *                           above (account_blocks_migrate.lua, for stores
- *                           written when they were a hash)
+ *   meta:blocks-one-set string "1" once every account's blocks are the one sorted
+ *                           set above (account_blocks_migrate.lua, for stores
+ *                           written with a hash or two sets; such a store may
+ *                           also hold meta:blocks-sorted, no longer read)
  *   peer:inflight    hash   SRC -> destination legs PREPARED for SRC (dest_prepare)
  *   peer:refused:SRC:MINUTE string  refusal records kept for SRC in that minute
  *                           (since the epoch; expires after two minutes)
@@ -176,7 +180,7 @@
 #define STORE_KEY_ACTIVITIES_PENDING "cj:activities:pending"
 #define STORE_KEY_ACTIVITIES_SEQ "cj:activities:seq"
 #define STORE_KEY_ACTIVITIES_ABANDONED_PREFIX "cj:activities:abandoned:"
-#define STORE_KEY_BLOCKS_SORTED "cj:meta:blocks-sorted"
+#define STORE_KEY_BLOCKS_ONE_SET "cj:meta:blocks-one-set"
 #define STORE_KEY_REPORTS_OUT_PREFIX "cj:reports:out:"
 #define STORE_KEY_REPORT_OUT_PREFIX "cj:{u:"
 #define STORE_KEY_REPORT_OUT_SUFFIX "}"

@@ -80,6 +80,18 @@ local function split(s, sep)
   end
 end
 
+-- Calls fn(key) for every key matching pattern, by SCAN (a store's
+-- conversions at a gateway's start). SCAN may name a key twice, or one fn
+-- has just removed: fn must change nothing then.
+local function each_key(pattern, fn)
+  local cursor = '0'
+  repeat
+    local r = redis.call('SCAN', cursor, 'MATCH', pattern, 'COUNT', 1000)
+    cursor = r[1]
+    for _, key in ipairs(r[2]) do fn(key) end
+  until cursor == '0'
+end
+
 local function acct_info_key(id) return KEY_ACCOUNT_PREFIX .. id .. KEY_ACCOUNT_INFO_SUFFIX end
 local function acct_blocks_key(id) return KEY_ACCOUNT_PREFIX .. id .. KEY_ACCOUNT_BLOCKS_SUFFIX end
 local function leg_key(tid) return KEY_LEG_PREFIX .. tid .. KEY_LEG_SUFFIX end
@@ -275,29 +287,33 @@ local function origin_check(first, last, source)
   return ''
 end
 
--- An account's blocks: two sorted sets (store_keys.h {a:ID}:blocks and
--- {a:ID}:by-meth), every score 0, so that Redis orders them by member bytes
--- and ZRANGEBYLEX ... LIMIT reads the next k blocks in O(log n + k). A hold,
--- a retirement or a take-back reads only the blocks it takes (and at most
--- as many again, block_pages), never the whole account.
---   blocks   member "VVVV ORIGIN FFFFFFFFFFFFFFFF LLLLLLLLLLLLLLLL METH":
---            vintage in 4 digits (validate.h: 2000..2100), the origin (a
---            region code, [A-Z0-9-]), first and last serial in 16 digits
---            (LEDGER_SERIAL_MAX < 10^16), then the methodology (any bytes but
---            '|' and ','), each after one space. The space sorts below every
---            byte of a region code, so the byte order of the members is the
---            spending order: oldest vintage, then origin, then first serial,
---            exactly the order account_blocks sorted in before (first is
---            unique within an origin, so what follows it never decides).
---   by-meth  member "METH|" .. the blocks member, the same blocks again: a
---            take filtered by methodology (and vintage) is then one
---            contiguous range of members sharing the prefix "METH|" (plus
---            "VVVV "), in the same order. Putting the methodology first in
---            the one set instead would change the unfiltered order
---            (vintage, methodology, origin), and scanning the one set
---            skipping other methodologies would read what is not taken: so
---            one secondary set per account, written beside the first (two
---            ZADD or ZREM per block, O(log n) each).
+-- An account's blocks: one sorted set (store_keys.h {a:ID}:blocks), every
+-- score 0, so that Redis orders them by member bytes and ZRANGEBYLEX ...
+-- LIMIT reads the next k blocks in O(log n + k). A hold, a retirement or a
+-- take-back reads only the blocks it takes (and at most as many again, plus
+-- a page per methodology for a take of any methodology: block_cursor),
+-- never the whole account.
+--   member "METH|VVVV ORIGIN FFFFFFFFFFFFFFFF LLLLLLLLLLLLLLLL METH": the
+--            methodology (any bytes but '|' and ','), then the block's
+--            member (block_member): vintage in 4 digits (validate.h:
+--            2000..2100), the origin (a region code, [A-Z0-9-]), first and
+--            last serial in 16 digits (LEDGER_SERIAL_MAX < 10^16), then the
+--            methodology again, each after one space. The space sorts below
+--            every byte of a region code, so within one methodology the byte
+--            order of the members is the spending order: oldest vintage,
+--            then origin, then first serial (first is unique within an
+--            origin, so what follows it never decides).
+--   A take of one methodology (every transfer) is one contiguous range of
+--   members sharing the prefix "METH|" (plus "VVVV "). A take of any
+--   methodology (a retirement that names none, a take-back) merges the
+--   account's methodologies' ranges by the block member, which is the order
+--   of a single set of block members.
+-- Until 2026-12-02 an account had two sets: {a:ID}:blocks of the block
+-- members alone, and {a:ID}:by-meth of the members above. The second one
+-- cost a ZADD or ZREM more per block and write: 2.1% of the source's and
+-- 2.2% of the destination's Redis instructions per transfer by the replay
+-- (docs/performance.md);
+-- account_blocks_migrate.lua folds a store written so into the one set.
 -- The last serial is in the member, so a block is read from its member
 -- alone and account_holds checks an exact block in one ZSCORE.
 -- Raises unless block b fits the member format (a vintage of 4 digits, a
@@ -320,20 +336,23 @@ local function block_from_member(m)
            meth = string.sub(m, sp + 35) }
 end
 
-local function acct_by_meth_key(id) return KEY_ACCOUNT_PREFIX .. id .. KEY_ACCOUNT_BY_METH_SUFFIX end
+-- The block member of an account's set member ("METH|" cut off), or the
+-- member itself if it has no '|' (only a hand edit makes one).
+local function account_member_block(m)
+  local bar = string.find(m, '|', 1, true)
+  if bar == nil then return m end
+  return string.sub(m, bar + 1)
+end
 
 -- Adds a block to an account.
 local function account_add_block(id, b)
-  local m = block_member(b)
-  redis.call('ZADD', acct_blocks_key(id), '0', m)
-  redis.call('ZADD', acct_by_meth_key(id), '0', b.meth .. '|' .. m)
+  redis.call('ZADD', acct_blocks_key(id), '0', b.meth .. '|' .. block_member(b))
 end
 
--- Removes from an account the block of methodology meth whose member (in
--- the first set's format) is m.
+-- Removes from an account the block of methodology meth whose block member
+-- is m.
 local function account_remove_member(id, meth, m)
-  redis.call('ZREM', acct_blocks_key(id), m)
-  redis.call('ZREM', acct_by_meth_key(id), meth .. '|' .. m)
+  redis.call('ZREM', acct_blocks_key(id), meth .. '|' .. m)
 end
 
 -- Removes a block (exactly as held) from an account.
@@ -343,74 +362,134 @@ end
 
 -- 1 if the account holds exactly block b (same first and last), else 0.
 local function account_holds(id, b)
-  if redis.call('ZSCORE', acct_blocks_key(id), block_member(b)) then return 1 end
+  if redis.call('ZSCORE', acct_blocks_key(id), b.meth .. '|' .. block_member(b)) then return 1 end
   return 0
 end
 
--- The set and lex range of the account's blocks matching meth ('' = any)
--- and vintage (0 = any), and the length of the prefix a member of that set
--- has before its blocks member.
-local function account_range(id, meth, vintage)
-  local key, prefix, skip = acct_blocks_key(id), '', 0
-  if meth ~= '' then
-    key, prefix = acct_by_meth_key(id), meth .. '|'
-    skip = #prefix
+-- The methodologies of an account's blocks, in the set's order: one
+-- ZRANGEBYLEX ... LIMIT 0 1 per methodology, each hop past the range of
+-- the one before ("METH|" then digits, all below "METH|\255"). nil if there
+-- are more than ACCOUNT_METHS_MAX.
+local ACCOUNT_METHS_MAX = 256
+local function account_meths(key)
+  local out, lo = {}, '-'
+  while true do
+    local r = redis.call('ZRANGEBYLEX', key, lo, '+', 'LIMIT', '0', '1')
+    if #r == 0 then return out end
+    if #out == ACCOUNT_METHS_MAX then return nil end
+    local bar = string.find(r[1], '|', 1, true)
+    if bar == nil then error('account: a member without its methodology') end
+    local meth = string.sub(r[1], 1, bar - 1)
+    out[#out + 1] = meth
+    lo = '(' .. meth .. '|\255'
   end
-  if vintage ~= 0 then prefix = prefix .. string.format('%04d ', vintage) end
-  if prefix == '' then return key, '-', '+', 0 end
-  return key, '[' .. prefix, '(' .. prefix .. '\255', skip
 end
 
--- The account's blocks matching meth and vintage, in spending order, all
--- of them (account_get; a take reads with account_take instead).
+-- The lex range of an account's members of methodology meth and vintage
+-- (0 = any).
+local function meth_range(meth, vintage)
+  local prefix = meth .. '|'
+  if vintage ~= 0 then prefix = prefix .. string.format('%04d ', vintage) end
+  return '[' .. prefix, '(' .. prefix .. '\255'
+end
+
+-- A cursor over the account members in key of methodology meth and vintage
+-- (meth_range; skip: the length of "METH|"), read in pages of 4, 8, 16, ...
+-- up to page_max members.
+local function block_cursor(key, meth, vintage, page_max)
+  local lo, hi = meth_range(meth, vintage)
+  return { key = key, lo = lo, hi = hi, skip = #meth + 1, page = {}, at = 1, n = 4, page_max = page_max,
+           done = false }
+end
+
+-- The cursor's next member, without moving past it; nil at its range's end.
+local function cursor_peek(c)
+  if c.at > #c.page then
+    if c.done then return nil end
+    local page = redis.call('ZRANGEBYLEX', c.key, c.lo, c.hi, 'LIMIT', '0', fmt_int(c.n))
+    c.done = #page < c.n
+    if #page == 0 then return nil end
+    c.page, c.at, c.lo = page, 1, '(' .. page[#page]
+    c.n = math.min(c.n * 2, c.page_max)
+  end
+  return c.page[c.at]
+end
+
+-- The grams of the cursor's members not yet read past.
+local function cursor_rest_g(c)
+  local g = 0
+  for k = c.at, #c.page do g = g + block_grams(block_from_member(string.sub(c.page[k], c.skip + 1))) end
+  if not c.done then
+    for _, m in ipairs(redis.call('ZRANGEBYLEX', c.key, c.lo, c.hi)) do
+      g = g + block_grams(block_from_member(string.sub(m, c.skip + 1)))
+    end
+  end
+  return g
+end
+
+-- Reads blocks in spending order from the cursors (merged by block member)
+-- into blocks, and their block members into members, until they hold
+-- want_g grams or there are more than max_blocks of them. Returns the grams
+-- in blocks.
+local function cursors_take(cursors, want_g, max_blocks, blocks, members)
+  local have = 0
+  while have < want_g and #blocks <= max_blocks do
+    local best, best_m = nil, nil
+    for i = 1, #cursors do
+      local m = cursor_peek(cursors[i])
+      if m ~= nil then
+        m = string.sub(m, cursors[i].skip + 1)
+        if best_m == nil or m < best_m then best, best_m = cursors[i], m end
+      end
+    end
+    if best == nil then return have end
+    best.at = best.at + 1
+    local b = block_from_member(best_m)
+    blocks[#blocks + 1] = b
+    members[#blocks] = best_m
+    have = have + block_grams(b)
+  end
+  return have
+end
+
+-- The account's blocks matching meth ('' = any) and vintage (0 = any), in
+-- spending order, all of them (account_get; a take reads with account_take
+-- instead).
 local function account_blocks(id, meth, vintage)
-  local key, lo, hi, skip = account_range(id, meth, vintage)
+  local key, tails = acct_blocks_key(id), {}
+  local lo, hi = '-', '+'
+  if meth ~= '' then lo, hi = meth_range(meth, vintage) end
+  for _, m in ipairs(redis.call('ZRANGEBYLEX', key, lo, hi)) do tails[#tails + 1] = account_member_block(m) end
+  if meth == '' then table.sort(tails) end
   local out = {}
-  for _, m in ipairs(redis.call('ZRANGEBYLEX', key, lo, hi)) do
-    out[#out + 1] = block_from_member(string.sub(m, skip + 1))
+  for _, m in ipairs(tails) do
+    local b = block_from_member(m)
+    if meth ~= '' or vintage == 0 or (b and b.vintage == vintage) then out[#out + 1] = b end
   end
   return out
-end
-
--- Reads blocks in spending order from the range (key, lo, hi, skip) into
--- blocks, and their members in the account's first set into members,
--- until they hold want_g grams or there are more than max_blocks of them,
--- in pages of 4, 8, 16, ... (at most as many blocks again as it keeps).
--- Returns the grams in blocks, and the lex bound after the last member
--- read, or nil if the range was read to its end.
-local function block_pages(key, lo, hi, skip, want_g, max_blocks, blocks, members)
-  local have, page_n = 0, 4
-  while true do
-    local page = redis.call('ZRANGEBYLEX', key, lo, hi, 'LIMIT', '0', fmt_int(page_n))
-    for k = 1, #page do
-      local m = page[k]
-      local member = string.sub(m, skip + 1)
-      local b = block_from_member(member)
-      blocks[#blocks + 1] = b
-      members[#blocks] = member
-      have = have + block_grams(b)
-      if have >= want_g or #blocks > max_blocks then return have, '(' .. m end
-    end
-    if #page < page_n then return have, nil end
-    lo = '(' .. page[#page]
-    page_n = math.min(page_n * 2, max_blocks + 1 - #blocks)
-  end
 end
 
 -- Takes want_g grams out of an account (blocks matching meth/vintage, oldest
 -- first), splitting the last block. Returns the list of taken blocks; or nil
 -- and the grams available if the account holds less than want_g; or nil, -1
--- if it would take more than max_blocks blocks (a limit on message size).
--- Reads only the blocks it takes (block_pages); a refusal for want_g beyond
+-- if it would take more than max_blocks blocks (a limit on message size),
+-- or of any methodology the account holds blocks of more than
+-- ACCOUNT_METHS_MAX methodologies.
+-- Reads only the blocks it takes (cursors_take); a refusal for want_g beyond
 -- max_blocks blocks reads the rest of the range to tell the two apart.
 local function account_take(id, meth, vintage, want_g, max_blocks, check)
-  local key, lo, hi, skip = account_range(id, meth, vintage)
+  local key, cursors = acct_blocks_key(id), {}
+  if meth ~= '' then
+    cursors[1] = block_cursor(key, meth, vintage, max_blocks + 1)
+  else
+    local meths = account_meths(key)
+    if meths == nil then return nil, -1 end
+    for k = 1, #meths do cursors[k] = block_cursor(key, meths[k], vintage, max_blocks + 1) end
+  end
   local blocks, members = {}, {}
-  local have, after = block_pages(key, lo, hi, skip, want_g, max_blocks, blocks, members)
-  if have < want_g and after then
-    for _, m in ipairs(redis.call('ZRANGEBYLEX', key, after, hi)) do
-      have = have + block_grams(block_from_member(string.sub(m, skip + 1)))
-    end
+  local have = cursors_take(cursors, want_g, max_blocks, blocks, members)
+  if have < want_g then
+    for k = 1, #cursors do have = have + cursor_rest_g(cursors[k]) end
   end
   if have < want_g then return nil, have end
   if #blocks > max_blocks then return nil, -1 end

@@ -1,14 +1,22 @@
--- account_blocks_migrate: converts the account blocks of a store written
--- before they were sorted sets (store_keys.h {a:ID}:blocks, then a hash
--- "origin|meth|vintage|first" -> last) into the two sorted sets
--- (_prelude.lua account_add_block), once. A store converted
--- (meta:blocks-sorted) is left alone, so this is one EXISTS on every later
--- call. An account with a field that is not a block keeps its hash (nothing
--- of it is lost; the checker names it). One script: nothing changes the
--- store meanwhile (a large store is blocked for as long as it takes). Run by
--- a gateway at start, before serial_index_build, which reads the sets.
+-- account_blocks_migrate: folds the account blocks of a store written in an
+-- earlier format into the one sorted set per account ({a:ID}:blocks,
+-- members "METH|" + block member, _prelude.lua account_add_block), once:
+--   * two sorted sets (until 2026-12-02): {a:ID}:blocks of the block
+--     members alone, each written again with its methodology in front, and
+--     {a:ID}:by-meth, which held the same blocks so, emptied (and so gone);
+--   * a hash (before the sorted sets) "origin|meth|vintage|first" -> last:
+--     each field becomes a member;
+--   * a set of block members alone without a second set: the same.
+-- A store converted (meta:blocks-one-set) is left alone, so this is one
+-- EXISTS on every later call. An account with a field or member that is not
+-- a block keeps it as it was (nothing of it is lost; the checker names it).
+-- One script: nothing changes the store meanwhile (a large store is blocked
+-- for as long as it takes). Run by a gateway at start, before
+-- serial_index_build, which reads the set. Stop every gateway of the region
+-- before starting the first that runs this: an older one writes the old
+-- format beside it.
 -- ARGV: none. Returns {accounts converted, accounts left as they were}.
-if redis.call('EXISTS', KEY_BLOCKS_SORTED) == 1 then return { 0, 0 } end
+if redis.call('EXISTS', KEY_BLOCKS_ONE_SET) == 1 then return { 0, 0 } end
 local converted, left = 0, 0
 
 -- The blocks of a hash's fields, or nil if one is not a block.
@@ -28,25 +36,51 @@ local function hash_blocks(flat)
   return out
 end
 
-local cursor = '0'
-repeat
-  local r = redis.call('SCAN', cursor, 'MATCH', KEY_ACCOUNT_PREFIX .. '*' .. KEY_ACCOUNT_BLOCKS_SUFFIX,
-                       'COUNT', 1000)
-  cursor = r[1]
-  for _, key in ipairs(r[2]) do
-    local flat = redis.pcall('HGETALL', key) -- an error: a sorted set already
-    if flat.err == nil then
-      local blocks = hash_blocks(flat)
-      if blocks == nil then
-        left = left + 1
+-- A hash of blocks, or a set of block members without "METH|".
+local function convert(key)
+  local id = string.sub(key, #KEY_ACCOUNT_PREFIX + 1, #key - #KEY_ACCOUNT_BLOCKS_SUFFIX)
+  if redis.call('EXISTS', KEY_ACCOUNT_PREFIX .. id .. KEY_ACCOUNT_BY_METH_SUFFIX) == 1 then return end -- left above
+  local flat = redis.pcall('HGETALL', key) -- an error: a sorted set
+  if flat.err == nil then
+    local blocks = hash_blocks(flat)
+    if blocks == nil then left = left + 1 return end
+    for i = 1, #flat, 2 do redis.call('HDEL', key, flat[i]) end
+    for _, b in ipairs(blocks) do account_add_block(id, b) end
+    converted = converted + 1
+    return
+  end
+  local first = redis.call('ZRANGE', key, 0, 0)[1]
+  if first == nil or string.find(first, '|', 1, true) then return end -- the one set already
+  local kept = false
+  for _, m in ipairs(redis.call('ZRANGE', key, 0, -1)) do
+    if string.find(m, '|', 1, true) == nil then
+      local b = block_from_member(m)
+      if b then
+        redis.call('ZREM', key, m)
+        account_add_block(id, b)
       else
-        for i = 1, #flat, 2 do redis.call('HDEL', key, flat[i]) end
-        local id = string.sub(key, #KEY_ACCOUNT_PREFIX + 1, #key - #KEY_ACCOUNT_BLOCKS_SUFFIX)
-        for _, b in ipairs(blocks) do account_add_block(id, b) end
-        converted = converted + 1
+        kept = true
       end
     end
   end
-until cursor == '0'
-redis.call('SET', KEY_BLOCKS_SORTED, '1')
+  if kept then left = left + 1 else converted = converted + 1 end
+end
+
+-- Two sets: the second one's members are what the first one's become
+-- (convert, below); it goes when the two hold as many blocks.
+each_key(KEY_ACCOUNT_PREFIX .. '*' .. KEY_ACCOUNT_BY_METH_SUFFIX, function(key)
+  local id = string.sub(key, #KEY_ACCOUNT_PREFIX + 1, #key - #KEY_ACCOUNT_BY_METH_SUFFIX)
+  local n = redis.call('ZCARD', key)
+  if n == 0 then return end -- emptied already (SCAN named it twice)
+  if n ~= redis.call('ZCARD', acct_blocks_key(id)) then
+    left = left + 1 -- the two sets differ (a hand edit): both kept, the checker names them
+    return
+  end
+  local members = redis.call('ZRANGE', key, 0, -1)
+  for i = 1, #members, 1000 do -- (arguments per command: the Lua C stack)
+    redis.call('ZREM', key, unpack(members, i, math.min(i + 999, #members)))
+  end
+end)
+each_key(KEY_ACCOUNT_PREFIX .. '*' .. KEY_ACCOUNT_BLOCKS_SUFFIX, convert)
+redis.call('SET', KEY_BLOCKS_ONE_SET, '1')
 return { converted, left }

@@ -12,17 +12,9 @@ local function add(origin, first, last)
   serial_index_add(origin, first, last)
   n = n + 1
 end
-local function each_key(pattern, fn)
-  local cursor = '0'
-  repeat
-    local r = redis.call('SCAN', cursor, 'MATCH', pattern, 'COUNT', 1000)
-    cursor = r[1]
-    for _, key in ipairs(r[2]) do fn(key) end
-  until cursor == '0'
-end
 each_key(KEY_ACCOUNT_PREFIX .. '*' .. KEY_ACCOUNT_BLOCKS_SUFFIX, function(key)
   for _, m in ipairs(redis.call('ZRANGE', key, 0, -1)) do
-    local b = block_from_member(m)
+    local b = block_from_member(account_member_block(m))
     if b then add(b.origin, b.first, b.last) end
   end
 end)

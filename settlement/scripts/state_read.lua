@@ -50,8 +50,10 @@ local function account_record(key)
   end
   if redis.call('ZCARD', acct_blocks_key(id)) > account_max then return false, id end
   local info = redis.call('HMGET', acct_info_key(id), 'kind', 'held_g', 'pending_g')
-  local t = {}
-  for i, m in ipairs(redis.call('ZRANGE', acct_blocks_key(id), 0, -1)) do
+  local members, t = {}, {}
+  for i, m in ipairs(redis.call('ZRANGE', acct_blocks_key(id), 0, -1)) do members[i] = account_member_block(m) end
+  table.sort(members) -- the spending order of all methodologies, as the record always had
+  for i, m in ipairs(members) do
     local b = block_from_member(m)
     if b then t[i] = block_text(b) else t[i] = m end -- malformed: named by the reader
   end

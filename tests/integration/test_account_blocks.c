@@ -1,4 +1,4 @@
-/* test_account_blocks.c - an account's blocks in their sorted sets (real
+/* test_account_blocks.c - an account's blocks in their sorted set (real
  * redis-server, the scripts through settlement/ledger.h, no gateway): a take
  * spends in exactly the order the scripts always used, oldest vintage, then
  * origin, then first serial, with or without a methodology or vintage
@@ -150,25 +150,43 @@ Test(account_blocks, more_blocks_than_a_leg_carries_is_too_fragmented_less_than_
     cr_assert_eq(retire("frag", "M-B", 0, 1, got, sizeof got, &have), LEDGER_INSUFFICIENT);
     cr_assert_eq(have, 0);
     cr_assert_eq(card(STORE_KEY_ACCOUNT_BLOCKS_SUFFIX, "frag"), LEDGER_LEG_BLOCKS_MAX + 6, "a refusal took blocks");
-    cr_assert_eq(card(STORE_KEY_ACCOUNT_BY_METH_SUFFIX, "frag"), LEDGER_LEG_BLOCKS_MAX + 6);
     char *all = malloc(64 * 1024);
     cr_assert_not_null(all);
     cr_assert_eq(retire("frag", "M-A", 2026, LEDGER_LEG_BLOCKS_MAX, all, 64 * 1024, &have), LEDGER_OK);
     cr_assert(strncmp(all, "CN-TJ/M-A/2026/1-1 CN-TJ/M-A/2026/2-2 ", 38) == 0, "%.80s", all);
     free(all);
     cr_assert_eq(card(STORE_KEY_ACCOUNT_BLOCKS_SUFFIX, "frag"), 6);
-    cr_assert_eq(card(STORE_KEY_ACCOUNT_BY_METH_SUFFIX, "frag"), 6);
+    cr_assert_eq(card(STORE_KEY_ACCOUNT_BY_METH_SUFFIX, "frag"), 0, "a second set written");
 }
 
-/* Adds member m (in the blocks set's format) to both of acct's sets, as a hand edit would. */
-static void zadd_both(const char *acct, const char *meth, const char *m) {
+/* A take of any methodology merges one range per methodology the account
+ * holds: past 256 of them it is refused as TOO_FRAGMENTED (a limit on what
+ * one take reads), and changes nothing; one of a named methodology reads
+ * only its range and is served. */
+Test(account_blocks, a_take_of_any_methodology_reads_at_most_256_methodologies) {
+    start();
+    open_account("many");
+    for (int i = 0; i < 257; i++) {
+        char meth[16];
+        snprintf(meth, sizeof meth, "M-%03d", i);
+        issue("many", "CN-TJ", meth, 2026, 1);
+    }
+    char got[256];
+    uint64_t have = 0;
+    cr_assert_eq(retire("many", "", 0, 1, got, sizeof got, &have), LEDGER_TOO_FRAGMENTED);
+    cr_assert_eq(card(STORE_KEY_ACCOUNT_BLOCKS_SUFFIX, "many"), 257, "a refusal took blocks");
+    cr_assert_eq(retire("many", "M-200", 0, 1, got, sizeof got, &have), LEDGER_OK);
+    cr_assert_str_eq(got, "CN-TJ/M-200/2026/201-201");
+    cr_assert_eq(retire("many", "", 0, 2, got, sizeof got, &have), LEDGER_OK, "256 methodologies left");
+    cr_assert_str_eq(got, "CN-TJ/M-000/2026/1-1 CN-TJ/M-001/2026/2-2");
+}
+
+/* Adds block member m of methodology meth to acct's set, as a hand edit would. */
+static void zadd_member(const char *acct, const char *meth, const char *m) {
     redisContext *c = redis_connect(g_redis);
     cr_assert_not_null(c);
-    redisReply *r = redisCommand(c, "ZADD " STORE_KEY_ACCOUNT_PREFIX "%s" STORE_KEY_ACCOUNT_BLOCKS_SUFFIX " 0 %s",
-                                 acct, m);
-    cr_assert(r != NULL && r->type == REDIS_REPLY_INTEGER);
-    freeReplyObject(r);
-    r = redisCommand(c, "ZADD " STORE_KEY_ACCOUNT_PREFIX "%s" STORE_KEY_ACCOUNT_BY_METH_SUFFIX " 0 %s|%s", acct, meth, m);
+    redisReply *r = redisCommand(c, "ZADD " STORE_KEY_ACCOUNT_PREFIX "%s" STORE_KEY_ACCOUNT_BLOCKS_SUFFIX " 0 %s|%s",
+                                 acct, meth, m);
     cr_assert(r != NULL && r->type == REDIS_REPLY_INTEGER);
     freeReplyObject(r);
     redisFree(c);
@@ -176,8 +194,8 @@ static void zadd_both(const char *acct, const char *meth, const char *m) {
 
 /* A block a hand edit wrote outside the member format, in texts that still
  * parse (a vintage below 0, a last serial of 1e20, a vintage of NaN), is
- * refused before anything is taken, whole or in part: the account keeps it
- * in both sets. (A take removes a block by the member it read; until it
+ * refused before anything is taken, whole or in part: the account keeps it.
+ * (A take removes a block by the member it read; until it
  * checked the format first, a whole take of such a block was held, and a
  * part of one lost its grams.) */
 Test(account_blocks, a_block_out_of_the_member_format_is_refused_before_anything_is_taken) {
@@ -190,11 +208,10 @@ Test(account_blocks, a_block_out_of_the_member_format_is_refused_before_anything
         uint64_t have = 0;
         snprintf(acct, sizeof acct, "bad%zu", i);
         open_account(acct);
-        zadd_both(acct, "M-A", bad[i]);
+        zadd_member(acct, "M-A", bad[i]);
         cr_expect_neq(retire(acct, "", 0, 10, got, sizeof got, &have), LEDGER_OK, "%s taken whole", bad[i]);
         cr_expect_neq(retire(acct, "M-A", 0, 5, got, sizeof got, &have), LEDGER_OK, "%s taken in part", bad[i]);
         cr_expect_eq(card(STORE_KEY_ACCOUNT_BLOCKS_SUFFIX, acct), 1, "%s left the account", bad[i]);
-        cr_expect_eq(card(STORE_KEY_ACCOUNT_BY_METH_SUFFIX, acct), 1, "%s left the second set", bad[i]);
     }
 }
 
@@ -226,10 +243,58 @@ Test(account_blocks, a_store_with_blocks_in_a_hash_is_converted_once) {
     cr_assert_eq(converted, 1);
     cr_assert_eq(left, 1);
     cr_assert_eq(card(STORE_KEY_ACCOUNT_BLOCKS_SUFFIX, "old"), 3);
-    cr_assert_eq(card(STORE_KEY_ACCOUNT_BY_METH_SUFFIX, "old"), 3);
+    cr_assert_eq(card(STORE_KEY_ACCOUNT_BY_METH_SUFFIX, "old"), 0);
     uint64_t have = 0;
     cr_assert_eq(retire("old", "M-A", 0, 15, got, sizeof got, &have), LEDGER_OK);
     cr_assert_str_eq(got, "CN-TJ/M-A/2026/41-50 CN-TJ/M-A/2027/1-5");
+    cr_assert_eq(ledger_account_blocks_migrate(g_store, &converted, &left, err, sizeof err), LEDGER_OK, "%s", err);
+    cr_assert_eq(converted + left, 0, "converted twice");
+}
+
+/* Runs a command with one text argument list, as a hand edit would. */
+static void raw(const char *fmt, const char *a, const char *b) {
+    redisContext *c = redis_connect(g_redis);
+    cr_assert_not_null(c);
+    redisReply *r = redisCommand(c, fmt, a, b);
+    cr_assert(r != NULL && r->type != REDIS_REPLY_ERROR, "%s", r ? r->str : "no reply");
+    freeReplyObject(r);
+    redisFree(c);
+}
+
+#define OLD_BLOCKS(acct) STORE_KEY_ACCOUNT_PREFIX acct STORE_KEY_ACCOUNT_BLOCKS_SUFFIX
+#define OLD_BY_METH(acct) STORE_KEY_ACCOUNT_PREFIX acct STORE_KEY_ACCOUNT_BY_METH_SUFFIX
+
+/* A store written with two sets per account (until 2026-12-02: the block
+ * members alone, and again behind "METH|"): folded into the one set once,
+ * spent in the same order as before; an account whose two sets differ (a
+ * hand edit) keeps both as they were, for the checker to name. */
+Test(account_blocks, a_store_with_two_sets_per_account_is_folded_into_one_once) {
+    start();
+    open_account("two");
+    const char *members[] = {"2027 CN-TJ 0000000000000001 0000000000000010 M-A",
+                             "2026 CN-TJ 0000000000000041 0000000000000050 M-A",
+                             "2026 CN-HE 0000000000000011 0000000000000020 M-B"};
+    const char *meths[] = {"M-A", "M-A", "M-B"};
+    for (int i = 0; i < 3; i++) {
+        raw("ZADD " OLD_BLOCKS("two") " 0 %s%s", "", members[i]);
+        raw("ZADD " OLD_BY_METH("two") " 0 %s|%s", meths[i], members[i]);
+    }
+    open_account("odd");
+    raw("ZADD " OLD_BLOCKS("odd") " 0 %s%s", "", members[0]);
+    raw("ZADD " OLD_BLOCKS("odd") " 0 %s%s", "", members[1]);
+    raw("ZADD " OLD_BY_METH("odd") " 0 %s|%s", meths[0], members[0]);
+    uint64_t converted = 0, left = 0;
+    char err[256], got[256];
+    cr_assert_eq(ledger_account_blocks_migrate(g_store, &converted, &left, err, sizeof err), LEDGER_OK, "%s", err);
+    cr_assert_eq(converted, 1);
+    cr_assert_eq(left, 1);
+    cr_assert_eq(card(STORE_KEY_ACCOUNT_BLOCKS_SUFFIX, "two"), 3);
+    cr_assert_eq(card(STORE_KEY_ACCOUNT_BY_METH_SUFFIX, "two"), 0, "the second set stayed");
+    cr_assert_eq(card(STORE_KEY_ACCOUNT_BY_METH_SUFFIX, "odd"), 1, "a set that differs was dropped");
+    cr_assert_eq(card(STORE_KEY_ACCOUNT_BLOCKS_SUFFIX, "odd"), 2, "a set that differs was changed");
+    uint64_t have = 0;
+    cr_assert_eq(retire("two", "", 0, 25, got, sizeof got, &have), LEDGER_OK);
+    cr_assert_str_eq(got, "CN-HE/M-B/2026/11-20 CN-TJ/M-A/2026/41-50 CN-TJ/M-A/2027/1-5");
     cr_assert_eq(ledger_account_blocks_migrate(g_store, &converted, &left, err, sizeof err), LEDGER_OK, "%s", err);
     cr_assert_eq(converted + left, 0, "converted twice");
 }

@@ -47,18 +47,15 @@ static void cmd(const char *text) {
 }
 
 /* Puts block CN-TJ|TJ-GT-01|2026|first|last into account acct as a script
- * would (both sorted sets, store_keys.h). */
+ * would (its sorted set, store_keys.h). */
 static void block_add_on(redis_harness_t *redis, const char *acct, unsigned first, unsigned last) {
     redisContext *c = redis_connect(redis);
     cr_assert_not_null(c);
     char member[96];
     snprintf(member, sizeof member, "2026 CN-TJ %016u %016u TJ-GT-01", first, last);
-    redisReply *r = redisCommand(c, "ZADD " STORE_KEY_ACCOUNT_PREFIX "%s" STORE_KEY_ACCOUNT_BLOCKS_SUFFIX " 0 %s",
+    redisReply *r = redisCommand(c, "ZADD " STORE_KEY_ACCOUNT_PREFIX "%s" STORE_KEY_ACCOUNT_BLOCKS_SUFFIX
+                                    " 0 TJ-GT-01|%s",
                                  acct, member);
-    cr_assert(r != NULL && r->type == REDIS_REPLY_INTEGER);
-    freeReplyObject(r);
-    r = redisCommand(c, "ZADD " STORE_KEY_ACCOUNT_PREFIX "%s" STORE_KEY_ACCOUNT_BY_METH_SUFFIX " 0 TJ-GT-01|%s",
-                     acct, member);
     cr_assert(r != NULL && r->type == REDIS_REPLY_INTEGER);
     freeReplyObject(r);
     redisFree(c);
@@ -136,9 +133,21 @@ Test(checker, a_serial_index_that_differs_from_the_holdings_is_a_violation) {
     free(rep);
 }
 
-/* The by-methodology set (what a filtered take reads) must mirror the
- * account's blocks: a member only there is a violation. */
-Test(checker, blocks_by_methodology_that_differ_from_the_blocks_are_a_violation) {
+/* ZADD key 0 member, as a hand edit would. */
+static void zadd_member(const char *key, const char *member) {
+    redisContext *c = redis_connect(g_redis);
+    cr_assert_not_null(c);
+    redisReply *r = redisCommand(c, "ZADD %s 0 %s", key, member);
+    cr_assert(r != NULL && r->type == REDIS_REPLY_INTEGER);
+    freeReplyObject(r);
+    redisFree(c);
+}
+
+/* Each member of an account's set is its block behind the block's own
+ * methodology (what a take of that methodology reads): a member under
+ * another methodology, or without one, is a violation; so is a second set
+ * of the format before 2026-12-02 that the conversion left. */
+Test(checker, a_block_under_another_methodology_or_a_second_set_is_a_violation) {
     start();
     cmd("SET " STORE_KEY_SERIAL_LAST " 100");
     cmd("ZADD " STORE_KEY_SERIALS_PREFIX "CN-TJ 1 1:100");
@@ -148,11 +157,17 @@ Test(checker, blocks_by_methodology_that_differ_from_the_blocks_are_a_violation)
     dump(rep);
     cr_expect_eq(rep->violations_n, 0);
     free(rep);
-    cmd("ZADD " STORE_KEY_ACCOUNT_PREFIX "x" STORE_KEY_ACCOUNT_BY_METH_SUFFIX
-        " 0 TJ-GT-01|2026|CN-TJ|0000000000000101");
+    zadd_member(STORE_KEY_ACCOUNT_PREFIX "y" STORE_KEY_ACCOUNT_BLOCKS_SUFFIX,
+                "TJ-GT-02|2026 CN-TJ 0000000000000101 0000000000000101 TJ-GT-01");
+    zadd_member(STORE_KEY_ACCOUNT_PREFIX "z" STORE_KEY_ACCOUNT_BLOCKS_SUFFIX,
+                "2026 CN-TJ 0000000000000102 0000000000000102 TJ-GT-01");
+    zadd_member(STORE_KEY_ACCOUNT_PREFIX "x" STORE_KEY_ACCOUNT_BY_METH_SUFFIX,
+                "TJ-GT-01|2026 CN-TJ 0000000000000001 0000000000000050 TJ-GT-01");
     rep = check(0);
     dump(rep);
-    cr_expect(has_violation(rep, "account x's blocks by methodology are not its blocks"));
+    cr_expect(has_violation(rep, "account y has a malformed block 'TJ-GT-02|2026 CN-TJ"));
+    cr_expect(has_violation(rep, "account z has a malformed block '2026 CN-TJ"));
+    cr_expect(has_violation(rep, "an account's second set of blocks, not folded into its one set"));
     free(rep);
 }
 

@@ -3,12 +3,13 @@
  * 2). One account at CN-BJ holds 10,000 one-gram blocks, made by 10,000
  * Issue calls through its gateway (25 thousandths of a km by bus at 41 g/km:
  * one gram each). A retirement of one point (10 g: ten blocks; any
- * methodology: the account's blocks set) and a transfer to CN-HE of ten
- * points (100 g, a credit of Hebei; one methodology: the by-methodology
- * set) each run through the gateway with Redis logging every command in its
- * slow log, the commands the scripts run included. Every command on the
- * account's blocks must then be a ZRANGEBYLEX with a LIMIT (reading at most
- * 2 x n + 4 members in all to take n blocks), a ZREM or a ZADD: nothing
+ * methodology: the ranges of the account's methodologies merged, here one)
+ * and a transfer to CN-HE of ten points (100 g, a credit of Hebei; one
+ * methodology: its range of the account's set) each run through the gateway
+ * with Redis logging every command in its slow log, the commands the scripts
+ * run included. Every command on the account's blocks must then be a
+ * ZRANGEBYLEX with a LIMIT (reading at most 2 x n + 4 members in all to
+ * take n blocks), a ZREM or a ZADD: nothing
  * reads the whole account (before the sorted sets: HGETALL and a sort of
  * all 10,000 blocks on every take). The blocks taken are the oldest. */
 #include "gateway/rpc/grpc_lifetime.h"
@@ -32,7 +33,6 @@
 #define FRAG_THREADS 8
 #define FRAG_ACCOUNT "bj-frag"
 #define FRAG_BLOCKS_KEY STORE_KEY_ACCOUNT_PREFIX FRAG_ACCOUNT STORE_KEY_ACCOUNT_BLOCKS_SUFFIX
-#define FRAG_BY_METH_KEY STORE_KEY_ACCOUNT_PREFIX FRAG_ACCOUNT STORE_KEY_ACCOUNT_BY_METH_SUFFIX
 
 static federation_t *fed;
 
@@ -97,16 +97,14 @@ typedef struct {
 } block_reads_t;
 
 /* Reads the slow log (every command logged) for the commands on the
- * account's two blocks keys. */
+ * account's blocks key. */
 static block_reads_t block_reads(redisContext *c) {
     block_reads_t out = {0};
     redisReply *log = redisCommand(c, "SLOWLOG GET 100000");
     cr_assert(log != NULL && log->type == REDIS_REPLY_ARRAY);
     for (size_t i = 0; i < log->elements; i++) {
         redisReply *args = log->element[i]->element[3];
-        if (args->elements < 2 || (strcmp(args->element[1]->str, FRAG_BLOCKS_KEY) != 0 &&
-                                   strcmp(args->element[1]->str, FRAG_BY_METH_KEY) != 0))
-            continue;
+        if (args->elements < 2 || strcmp(args->element[1]->str, FRAG_BLOCKS_KEY) != 0) continue;
         const char *cmd = args->element[0]->str;
         out.commands++;
         if (!strcasecmp(cmd, "ZRANGEBYLEX") && args->elements == 7 &&
@@ -133,8 +131,8 @@ static void check_reads(redisContext *c, long long zrangebylex_before, const cha
     cr_assert(pages >= 1 && pages <= 8, "%s: %lld ZRANGEBYLEX calls", what, pages);
     cr_assert(b.limit_n >= take_blocks && b.limit_n <= 2 * take_blocks + 4,
               "%s read %lld members of ZRANGEBYLEX to take %d blocks", what, b.limit_n, take_blocks);
-    /* each block taken leaves both sets */
-    cr_assert_eq(b.removed, 2 * take_blocks, "%s: %d ZREM", what, b.removed);
+    /* each block taken leaves the account's one set */
+    cr_assert_eq(b.removed, take_blocks, "%s: %d ZREM", what, b.removed);
 }
 
 static void stop_all(void) {
