@@ -444,8 +444,12 @@ static int gateway_claim_store(gateway_t *gw, char *err, size_t errlen) {
         log_warn("audit_tiles_not_converted", "{s:s}", "reason", why);
     else if (tiles > 0)
         log_info("audit_tiles_converted", "{s:i}", "tiles", tiles > INT32_MAX ? INT32_MAX : (int)tiles);
-    if (rc == 0 && format_rc == LEDGER_OK &&
-        ledger_account_blocks_migrate(st, &converted, &left, why, sizeof why) == LEDGER_OK && converted + left > 0)
+    int blocks_rc = rc == 0 && format_rc == LEDGER_OK
+                        ? ledger_account_blocks_migrate(st, &converted, &left, why, sizeof why)
+                        : LEDGER_OK;
+    if (blocks_rc != LEDGER_OK) /* the next start tries again; the checker names what is left */
+        log_warn("account_blocks_not_converted", "{s:s}", "reason", why);
+    else if (converted + left > 0)
         log_info("account_blocks_converted", "{s:i, s:i}", "accounts", converted > INT32_MAX ? INT32_MAX : (int)converted,
                  "left_as_they_were", left > INT32_MAX ? INT32_MAX : (int)left);
     if (rc == 0 && format_rc == LEDGER_OK && ledger_serial_index_build(st, &ranges, why, sizeof why) == LEDGER_OK &&

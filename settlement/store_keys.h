@@ -23,7 +23,8 @@
  *   {a:ID}:by-meth   zset   only in a store written before 2026-12-02, when
  *                           {a:ID}:blocks held the block members without "METH|"
  *                           and this set the members above
- *                           (account_blocks_migrate.lua folds it in)
+ *                           (account_blocks_migrate.lua converts the first
+ *                           set and empties this one)
  *   {t:TID}          hash   a transfer leg (role source or destination)
  *   {i:IID}          hash   an issuance
  *   fingerprints     hash   activity fingerprint (and "k:" + its keyed fingerprint,

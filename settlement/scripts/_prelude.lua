@@ -310,8 +310,8 @@ end
 --   of a single set of block members.
 -- Until 2026-12-02 an account had two sets: {a:ID}:blocks of the block
 -- members alone, and {a:ID}:by-meth of the members above. The second one
--- cost a ZADD or ZREM more per block and write: 2.1% of the source's and
--- 2.2% of the destination's Redis instructions per transfer by the replay
+-- cost a ZADD or ZREM more per block and write: 2.2% of the source's and
+-- 2.3% of the destination's Redis instructions per transfer by the replay
 -- (docs/performance.md);
 -- account_blocks_migrate.lua folds a store written so into the one set.
 -- The last serial is in the member, so a block is read from its member
@@ -349,21 +349,36 @@ local function account_add_block(id, b)
   redis.call('ZADD', acct_blocks_key(id), '0', b.meth .. '|' .. block_member(b))
 end
 
--- Removes from an account the block of methodology meth whose block member
--- is m.
-local function account_remove_member(id, meth, m)
-  redis.call('ZREM', acct_blocks_key(id), meth .. '|' .. m)
-end
-
 -- Removes a block (exactly as held) from an account.
 local function account_remove_block(id, b)
-  account_remove_member(id, b.meth, block_member(b))
+  redis.call('ZREM', acct_blocks_key(id), b.meth .. '|' .. block_member(b))
 end
 
 -- 1 if the account holds exactly block b (same first and last), else 0.
 local function account_holds(id, b)
   if redis.call('ZSCORE', acct_blocks_key(id), b.meth .. '|' .. block_member(b)) then return 1 end
   return 0
+end
+
+-- Whether text a comes before text b in byte order (Redis's order of
+-- members). Lua's < compares texts by the C library's strcoll, and Redis
+-- sets its collation from the environment (setlocale at start): under a
+-- locale such as en_US.UTF-8 '-' and ' ' may not count.
+local function text_before(a, b)
+  for i = 1, math.min(#a, #b) do
+    local x, y = string.byte(a, i), string.byte(b, i)
+    if x ~= y then return x < y end
+  end
+  return #a < #b
+end
+
+-- Whether block a is spent before block b: oldest vintage, then origin (in
+-- byte order), then first serial; the byte order of their block members
+-- (first is unique within an origin, so what follows it never decides).
+local function block_before(a, b)
+  if a.vintage ~= b.vintage then return a.vintage < b.vintage end
+  if a.origin ~= b.origin then return text_before(a.origin, b.origin) end
+  return a.first < b.first
 end
 
 -- The methodologies of an account's blocks, in the set's order: one
@@ -398,8 +413,8 @@ end
 -- up to page_max members.
 local function block_cursor(key, meth, vintage, page_max)
   local lo, hi = meth_range(meth, vintage)
-  return { key = key, lo = lo, hi = hi, skip = #meth + 1, page = {}, at = 1, n = 4, page_max = page_max,
-           done = false }
+  return { key = key, meth = meth, lo = lo, hi = hi, skip = #meth + 1, page = {}, at = 1, n = 4,
+           page_max = page_max, done = false }
 end
 
 -- The cursor's next member, without moving past it; nil at its range's end.
@@ -427,27 +442,39 @@ local function cursor_rest_g(c)
   return g
 end
 
--- Reads blocks in spending order from the cursors (merged by block member)
--- into blocks, and their block members into members, until they hold
--- want_g grams or there are more than max_blocks of them. Returns the grams
--- in blocks.
+-- The block at the head of cursor c (m: its member), parsed once. A member
+-- under another methodology than its block's own (only a hand edit makes
+-- one) raises: taken, it would move a block of one methodology as another.
+local function cursor_head_block(c, m)
+  if c.head_m ~= m then
+    local b = block_from_member(string.sub(m, c.skip + 1))
+    if b == nil or b.meth ~= c.meth then error('account: a member that is not a block of its methodology') end
+    c.head_m, c.head_b = m, b
+  end
+  return c.head_b
+end
+
+-- Reads blocks in spending order from the cursors (merged by block_before)
+-- into blocks, and their set members into members, until they hold want_g
+-- grams or there are more than max_blocks of them. Returns the grams in
+-- blocks.
 local function cursors_take(cursors, want_g, max_blocks, blocks, members)
   local have = 0
   while have < want_g and #blocks <= max_blocks do
-    local best, best_m = nil, nil
+    local best, best_m, best_b = nil, nil, nil
     for i = 1, #cursors do
-      local m = cursor_peek(cursors[i])
+      local c = cursors[i]
+      local m = cursor_peek(c)
       if m ~= nil then
-        m = string.sub(m, cursors[i].skip + 1)
-        if best_m == nil or m < best_m then best, best_m = cursors[i], m end
+        local b = cursor_head_block(c, m)
+        if best_b == nil or block_before(b, best_b) then best, best_m, best_b = c, m, b end
       end
     end
     if best == nil then return have end
     best.at = best.at + 1
-    local b = block_from_member(best_m)
-    blocks[#blocks + 1] = b
+    blocks[#blocks + 1] = best_b
     members[#blocks] = best_m
-    have = have + block_grams(b)
+    have = have + block_grams(best_b)
   end
   return have
 end
@@ -456,16 +483,15 @@ end
 -- spending order, all of them (account_get; a take reads with account_take
 -- instead).
 local function account_blocks(id, meth, vintage)
-  local key, tails = acct_blocks_key(id), {}
+  local key = acct_blocks_key(id)
   local lo, hi = '-', '+'
   if meth ~= '' then lo, hi = meth_range(meth, vintage) end
-  for _, m in ipairs(redis.call('ZRANGEBYLEX', key, lo, hi)) do tails[#tails + 1] = account_member_block(m) end
-  if meth == '' then table.sort(tails) end
   local out = {}
-  for _, m in ipairs(tails) do
-    local b = block_from_member(m)
-    if meth ~= '' or vintage == 0 or (b and b.vintage == vintage) then out[#out + 1] = b end
+  for _, m in ipairs(redis.call('ZRANGEBYLEX', key, lo, hi)) do
+    local b = block_from_member(account_member_block(m))
+    if b and (meth ~= '' or vintage == 0 or b.vintage == vintage) then out[#out + 1] = b end
   end
+  if meth == '' then table.sort(out, block_before) end
   return out
 end
 
@@ -519,7 +545,7 @@ local function account_take(id, meth, vintage, want_g, max_blocks, check)
     -- by the member as read rather than formatted again (a member a hand
     -- edit wrote in another form that still parses leaves the account too,
     -- where block_member's text would miss it)
-    account_remove_member(id, b.meth, members[k])
+    redis.call('ZREM', key, members[k])
     if t.last < b.last then
       account_add_block(id, block_piece(b, t.last + 1, b.last))
     end

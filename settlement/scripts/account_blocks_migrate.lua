@@ -49,34 +49,47 @@ local function convert(key)
     converted = converted + 1
     return
   end
-  local first = redis.call('ZRANGE', key, 0, 0)[1]
-  if first == nil or string.find(first, '|', 1, true) then return end -- the one set already
-  local kept = false
+  local kept, any = false, false
   for _, m in ipairs(redis.call('ZRANGE', key, 0, -1)) do
     if string.find(m, '|', 1, true) == nil then
       local b = block_from_member(m)
       if b then
         redis.call('ZREM', key, m)
         account_add_block(id, b)
+        any = true
       else
         kept = true
       end
     end
   end
-  if kept then left = left + 1 else converted = converted + 1 end
+  if kept then left = left + 1 elseif any then converted = converted + 1 end
+end
+
+-- Whether the second set (members by-meth) holds exactly the first one's
+-- members (bare), each behind its own block's methodology.
+local function sets_agree(bare, by_meth)
+  if #bare ~= #by_meth then return false end
+  local want = {}
+  for _, m in ipairs(bare) do want[m] = true end
+  for _, m in ipairs(by_meth) do
+    local tail = account_member_block(m)
+    local b = block_from_member(tail)
+    if not want[tail] or b == nil or b.meth .. '|' .. tail ~= m then return false end
+    want[tail] = nil
+  end
+  return true
 end
 
 -- Two sets: the second one's members are what the first one's become
--- (convert, below); it goes when the two hold as many blocks.
+-- (convert, below); it goes when the two hold the same blocks.
 each_key(KEY_ACCOUNT_PREFIX .. '*' .. KEY_ACCOUNT_BY_METH_SUFFIX, function(key)
   local id = string.sub(key, #KEY_ACCOUNT_PREFIX + 1, #key - #KEY_ACCOUNT_BY_METH_SUFFIX)
-  local n = redis.call('ZCARD', key)
-  if n == 0 then return end -- emptied already (SCAN named it twice)
-  if n ~= redis.call('ZCARD', acct_blocks_key(id)) then
+  local members = redis.call('ZRANGE', key, 0, -1)
+  if #members == 0 then return end -- emptied already (SCAN named it twice)
+  if not sets_agree(redis.call('ZRANGE', acct_blocks_key(id), 0, -1), members) then
     left = left + 1 -- the two sets differ (a hand edit): both kept, the checker names them
     return
   end
-  local members = redis.call('ZRANGE', key, 0, -1)
   for i = 1, #members, 1000 do -- (arguments per command: the Lua C stack)
     redis.call('ZREM', key, unpack(members, i, math.min(i + 999, #members)))
   end

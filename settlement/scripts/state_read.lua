@@ -50,13 +50,17 @@ local function account_record(key)
   end
   if redis.call('ZCARD', acct_blocks_key(id)) > account_max then return false, id end
   local info = redis.call('HMGET', acct_info_key(id), 'kind', 'held_g', 'pending_g')
-  local members, t = {}, {}
-  for i, m in ipairs(redis.call('ZRANGE', acct_blocks_key(id), 0, -1)) do members[i] = account_member_block(m) end
-  table.sort(members) -- the spending order of all methodologies, as the record always had
-  for i, m in ipairs(members) do
-    local b = block_from_member(m)
-    if b then t[i] = block_text(b) else t[i] = m end -- malformed: named by the reader
+  -- the blocks in the spending order of all methodologies, as the record
+  -- always had them, then any member that is not a block (named by the
+  -- reader)
+  local blocks, bad, t = {}, {}, {}
+  for _, m in ipairs(redis.call('ZRANGE', acct_blocks_key(id), 0, -1)) do
+    local b = block_from_member(account_member_block(m))
+    if b then blocks[#blocks + 1] = b else bad[#bad + 1] = m end
   end
+  table.sort(blocks, block_before)
+  for i, b in ipairs(blocks) do t[i] = block_text(b) end
+  for _, m in ipairs(bad) do t[#t + 1] = account_member_block(m) end
   record('account', id, table.concat(t, ','), #t, { info[1] or '', info[2] or '0', info[3] or '0' })
   return true
 end

@@ -298,3 +298,61 @@ Test(account_blocks, a_store_with_two_sets_per_account_is_folded_into_one_once) 
     cr_assert_eq(ledger_account_blocks_migrate(g_store, &converted, &left, err, sizeof err), LEDGER_OK, "%s", err);
     cr_assert_eq(converted + left, 0, "converted twice");
 }
+
+/* Blocks spread over two methodologies: a take of any methodology counts
+ * every gram of both when it is refused as INSUFFICIENT (each range read
+ * past its first page), is TOO_FRAGMENTED past 1,024 blocks in all, and
+ * merges them in spending order when served; a methodology whose id
+ * begins with another's ("M-A" and "M-A0") is a range of its own. */
+Test(account_blocks, a_take_of_any_methodology_merges_the_ranges_of_each) {
+    start();
+    open_account("two-meths");
+    for (int i = 0; i < 520; i++) {
+        issue("two-meths", "CN-TJ", "M-A", 2026, 1);  /* serials 1, 3, 5, ... */
+        issue("two-meths", "CN-TJ", "M-A0", 2026, 1); /* serials 2, 4, 6, ... */
+    }
+    char got[256];
+    uint64_t have = 0;
+    cr_assert_eq(retire("two-meths", "", 0, 5000, got, sizeof got, &have), LEDGER_INSUFFICIENT);
+    cr_assert_eq(have, 1040);
+    cr_assert_eq(retire("two-meths", "", 0, LEDGER_LEG_BLOCKS_MAX + 1, got, sizeof got, &have),
+                 LEDGER_TOO_FRAGMENTED);
+    cr_assert_eq(retire("two-meths", "M-A", 0, 521, got, sizeof got, &have), LEDGER_INSUFFICIENT);
+    cr_assert_eq(have, 520, "M-A0's blocks counted as M-A's");
+    cr_assert_eq(card(STORE_KEY_ACCOUNT_BLOCKS_SUFFIX, "two-meths"), 1040, "a refusal took blocks");
+    cr_assert_eq(retire("two-meths", "", 0, 4, got, sizeof got, &have), LEDGER_OK);
+    cr_assert_str_eq(got, "CN-TJ/M-A/2026/1-1 CN-TJ/M-A0/2026/2-2 CN-TJ/M-A/2026/3-3 CN-TJ/M-A0/2026/4-4");
+    cr_assert_eq(retire("two-meths", "M-A0", 0, 2, got, sizeof got, &have), LEDGER_OK);
+    cr_assert_str_eq(got, "CN-TJ/M-A0/2026/6-6 CN-TJ/M-A0/2026/8-8");
+}
+
+/* A block a hand edit put under another methodology than its own is
+ * refused by a take of either, which changes nothing: taken, it would leave
+ * as the other methodology's (converted at its rate), or stay behind. */
+Test(account_blocks, a_block_under_another_methodology_is_refused) {
+    start();
+    open_account("moved");
+    zadd_member("moved", "M-B", "2026 CN-TJ 0000000000000001 0000000000000010 M-A");
+    char got[256];
+    uint64_t have = 0;
+    cr_expect_neq(retire("moved", "M-B", 0, 5, got, sizeof got, &have), LEDGER_OK, "taken as M-B");
+    cr_expect_neq(retire("moved", "", 0, 5, got, sizeof got, &have), LEDGER_OK, "taken as any");
+    cr_expect_eq(retire("moved", "M-A", 0, 5, got, sizeof got, &have), LEDGER_INSUFFICIENT);
+    cr_expect_eq(card(STORE_KEY_ACCOUNT_BLOCKS_SUFFIX, "moved"), 1, "the block left the account");
+}
+
+/* Two sets of the same size that hold other blocks (a hand edit) are kept
+ * as they were: the conversion compares what they hold, not how many. */
+Test(account_blocks, two_sets_of_the_same_size_that_differ_are_kept) {
+    start();
+    open_account("same-n");
+    raw("ZADD " OLD_BLOCKS("same-n") " 0 %s%s", "", "2026 CN-TJ 0000000000000001 0000000000000010 M-A");
+    raw("ZADD " OLD_BY_METH("same-n") " 0 %s|%s", "M-A", "2026 CN-TJ 0000000000000011 0000000000000020 M-A");
+    uint64_t converted = 0, left = 0;
+    char err[256];
+    cr_assert_eq(ledger_account_blocks_migrate(g_store, &converted, &left, err, sizeof err), LEDGER_OK, "%s", err);
+    cr_assert_eq(converted, 0);
+    cr_assert_eq(left, 1);
+    cr_assert_eq(card(STORE_KEY_ACCOUNT_BY_METH_SUFFIX, "same-n"), 1, "the second set was dropped");
+    cr_assert_eq(card(STORE_KEY_ACCOUNT_BLOCKS_SUFFIX, "same-n"), 1);
+}
