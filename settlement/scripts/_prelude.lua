@@ -430,27 +430,29 @@ local function cursor_peek(c)
   return c.page[c.at]
 end
 
+-- The block of member m of cursor c. A member that is not a block of the
+-- cursor's methodology (only a hand edit makes one) raises: taken, it
+-- would move a block of one methodology as another.
+local function cursor_block(c, m)
+  local b = block_from_member(string.sub(m, c.skip + 1))
+  if b == nil or b.meth ~= c.meth then error('account: a member that is not a block of its methodology') end
+  return b
+end
+
 -- The grams of the cursor's members not yet read past.
 local function cursor_rest_g(c)
   local g = 0
-  for k = c.at, #c.page do g = g + block_grams(block_from_member(string.sub(c.page[k], c.skip + 1))) end
+  for k = c.at, #c.page do g = g + block_grams(cursor_block(c, c.page[k])) end
   if not c.done then
-    for _, m in ipairs(redis.call('ZRANGEBYLEX', c.key, c.lo, c.hi)) do
-      g = g + block_grams(block_from_member(string.sub(m, c.skip + 1)))
-    end
+    for _, m in ipairs(redis.call('ZRANGEBYLEX', c.key, c.lo, c.hi)) do g = g + block_grams(cursor_block(c, m)) end
   end
   return g
 end
 
--- The block at the head of cursor c (m: its member), parsed once. A member
--- under another methodology than its block's own (only a hand edit makes
--- one) raises: taken, it would move a block of one methodology as another.
+-- The block at the head of cursor c (m: its member), parsed once
+-- (cursor_block).
 local function cursor_head_block(c, m)
-  if c.head_m ~= m then
-    local b = block_from_member(string.sub(m, c.skip + 1))
-    if b == nil or b.meth ~= c.meth then error('account: a member that is not a block of its methodology') end
-    c.head_m, c.head_b = m, b
-  end
+  if c.head_m ~= m then c.head_m, c.head_b = m, cursor_block(c, m) end
   return c.head_b
 end
 

@@ -356,3 +356,32 @@ Test(account_blocks, two_sets_of_the_same_size_that_differ_are_kept) {
     cr_assert_eq(card(STORE_KEY_ACCOUNT_BY_METH_SUFFIX, "same-n"), 1, "the second set was dropped");
     cr_assert_eq(card(STORE_KEY_ACCOUNT_BLOCKS_SUFFIX, "same-n"), 1);
 }
+
+/* A member or a hash field a hand edit left out of the member format, in a
+ * text that still parses (a last serial of 1e20, a vintage of NaN), is
+ * kept as it was by the conversion, and nothing beside it is lost: the
+ * conversion makes a block's new member before it removes the old one. */
+Test(account_blocks, the_conversion_keeps_what_is_out_of_the_member_format) {
+    start();
+    open_account("bad-set");
+    raw("ZADD " OLD_BLOCKS("bad-set") " 0 %s%s", "", "2026 CN-TJ 0000000000000001 0000000000000010 M-A");
+    raw("ZADD " OLD_BLOCKS("bad-set") " 0 %s%s", "", "2026 CN-TJ 0000000000000011 1e20             M-A");
+    open_account("bad-hash");
+    hset("bad-hash", "CN-TJ|M-A|2026|21", "30");
+    hset("bad-hash", "CN-TJ|M-A|nan|31", "40");
+    uint64_t converted = 0, left = 0;
+    char err[256], got[256];
+    cr_assert_eq(ledger_account_blocks_migrate(g_store, &converted, &left, err, sizeof err), LEDGER_OK, "%s", err);
+    cr_assert_eq(converted, 0);
+    cr_assert_eq(left, 2);
+    cr_assert_eq(card(STORE_KEY_ACCOUNT_BLOCKS_SUFFIX, "bad-set"), 2, "a member was lost");
+    redisContext *c = redis_connect(g_redis);
+    cr_assert_not_null(c);
+    redisReply *r = redisCommand(c, "HLEN " OLD_BLOCKS("bad-hash"));
+    cr_assert(r != NULL && r->type == REDIS_REPLY_INTEGER && r->integer == 2, "the hash was changed");
+    freeReplyObject(r);
+    redisFree(c);
+    uint64_t have = 0;
+    cr_assert_eq(retire("bad-set", "M-A", 0, 10, got, sizeof got, &have), LEDGER_OK, "the good block");
+    cr_assert_str_eq(got, "CN-TJ/M-A/2026/1-10");
+}
