@@ -310,8 +310,8 @@ end
 --   of a single set of block members.
 -- Until 2026-12-02 an account had two sets: {a:ID}:blocks of the block
 -- members alone, and {a:ID}:by-meth of the members above. The second one
--- cost a ZADD or ZREM more per block and write: 2.2% of the source's and
--- 2.3% of the destination's Redis instructions per transfer by the replay
+-- cost a ZADD or ZREM more per block and write: 2.0% of the source's and
+-- 2.2% of the destination's Redis instructions per transfer by the replay
 -- (docs/performance.md);
 -- account_blocks_migrate.lua folds a store written so into the one set.
 -- The last serial is in the member, so a block is read from its member
