@@ -344,19 +344,23 @@ local function account_member_block(m)
   return string.sub(m, bar + 1)
 end
 
+-- Block b's member in an account's set: "METH|" and its block member.
+-- Raises as block_member does.
+local function account_member(b) return b.meth .. '|' .. block_member(b) end
+
 -- Adds a block to an account.
 local function account_add_block(id, b)
-  redis.call('ZADD', acct_blocks_key(id), '0', b.meth .. '|' .. block_member(b))
+  redis.call('ZADD', acct_blocks_key(id), '0', account_member(b))
 end
 
 -- Removes a block (exactly as held) from an account.
 local function account_remove_block(id, b)
-  redis.call('ZREM', acct_blocks_key(id), b.meth .. '|' .. block_member(b))
+  redis.call('ZREM', acct_blocks_key(id), account_member(b))
 end
 
 -- 1 if the account holds exactly block b (same first and last), else 0.
 local function account_holds(id, b)
-  if redis.call('ZSCORE', acct_blocks_key(id), b.meth .. '|' .. block_member(b)) then return 1 end
+  if redis.call('ZSCORE', acct_blocks_key(id), account_member(b)) then return 1 end
   return 0
 end
 

@@ -28,8 +28,8 @@ local function hash_blocks(flat)
                 last = tonumber(flat[i + 1]) }
     if #p ~= 4 or b.vintage == nil or b.first == nil or b.last == nil or b.vintage < 0 or
        b.vintage > 9999 or b.first < 1 or b.last < b.first or b.last >= 1e16 or
-       string.find(b.origin, '^[A-Z0-9-]+$') == nil or b.meth == '' or not pcall(block_member, b) then
-      return nil -- (block_member refuses what those comparisons let through: NaN)
+       string.find(b.origin, '^[A-Z0-9-]+$') == nil or b.meth == '' or not pcall(block_member_check, b) then
+      return nil -- (block_member_check refuses what those comparisons let through: NaN)
     end
     out[#out + 1] = b
   end
@@ -52,14 +52,12 @@ local function convert(key)
   local kept, any = false, false
   for _, m in ipairs(redis.call('ZRANGE', key, 0, -1)) do
     if string.find(m, '|', 1, true) == nil then
-      -- the new member made before the old one goes: one out of the member
-      -- format (a hand edit that still parses) stays as it was
+      -- the block checked against the member format before its old member
+      -- goes: one out of it (a hand edit that still parses) stays as it was
       local b = block_from_member(m)
-      local ok, bare = false, nil
-      if b then ok, bare = pcall(block_member, b) end
-      if ok then
+      if b and pcall(block_member_check, b) then
         redis.call('ZREM', key, m)
-        redis.call('ZADD', key, '0', b.meth .. '|' .. bare)
+        account_add_block(id, b)
         any = true
       else
         kept = true
