@@ -235,10 +235,11 @@ static redisReply *as_hmget(store_t *st, const char *key, uint64_t from_seq, siz
     return r;
 }
 
-int audit_stored_read(store_t *st, uint64_t from_seq, size_t n, char **out, size_t *lens,
-                      int *damaged, char *err, size_t errlen) {
-    CARBON_ASSERT(st != NULL && out != NULL && lens != NULL && err != NULL);
-    CARBON_ASSERT(from_seq >= 1 && n >= 1 && n <= AUDIT_READ_MAX);
+/* Reads [from_seq, from_seq + n) (n <= AUDIT_STORED_STEP_MAX) into out,
+ * lens and damaged (NULL or n flags), as audit_stored_read. */
+static int as_read_step(store_t *st, uint64_t from_seq, size_t n, char **out, size_t *lens,
+                        int *damaged, char *err, size_t errlen) {
+    CARBON_ASSERT(n >= 1 && n <= AUDIT_STORED_STEP_MAX);
     redisReply *canonical = as_hmget(st, STORE_KEY_LOG_ENTRIES, from_seq, n, err, errlen);
     if (canonical == NULL) return LEDGER_ESTORE;
     redisReply *packed = as_hmget(st, STORE_KEY_LOG_PACKED, from_seq, n, err, errlen);
@@ -249,9 +250,6 @@ int audit_stored_read(store_t *st, uint64_t from_seq, size_t n, char **out, size
     for (size_t i = 0; i < n; i++) {
         const redisReply *el = canonical->element[i];
         if (el->type != REDIS_REPLY_STRING) el = packed->element[i];
-        out[i] = NULL;
-        lens[i] = 0;
-        if (damaged != NULL) damaged[i] = 0;
         if (el->type != REDIS_REPLY_STRING) continue;
         char why[160];
         int bad = audit_stored_canonical(el->str, el->len, &out[i], &lens[i], why, sizeof why);
@@ -259,5 +257,28 @@ int audit_stored_read(store_t *st, uint64_t from_seq, size_t n, char **out, size
     }
     freeReplyObject(canonical);
     freeReplyObject(packed);
+    return LEDGER_OK;
+}
+
+int audit_stored_read(store_t *st, uint64_t from_seq, size_t n, char **out, size_t *lens,
+                      int *damaged, char *err, size_t errlen) {
+    CARBON_ASSERT(st != NULL && out != NULL && lens != NULL && err != NULL);
+    CARBON_ASSERT(from_seq >= 1 && n >= 1 && n <= AUDIT_READ_MAX);
+    memset(out, 0, n * sizeof *out);
+    memset(lens, 0, n * sizeof *lens);
+    if (damaged != NULL) memset(damaged, 0, n * sizeof *damaged);
+    for (size_t done = 0; done < n; done += AUDIT_STORED_STEP_MAX) {
+        size_t step = n - done < AUDIT_STORED_STEP_MAX ? n - done : AUDIT_STORED_STEP_MAX;
+        if (as_read_step(st, from_seq + done, step, out + done, lens + done,
+                         damaged != NULL ? damaged + done : NULL, err, errlen) == LEDGER_OK)
+            continue;
+        for (size_t i = 0; i < done; i++) { /* nothing stays allocated on error */
+            free(out[i]);
+            out[i] = NULL;
+            lens[i] = 0;
+            if (damaged != NULL) damaged[i] = 0;
+        }
+        return LEDGER_ESTORE;
+    }
     return LEDGER_OK;
 }

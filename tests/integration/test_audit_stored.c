@@ -8,6 +8,9 @@
  * must turn the first into the second, byte for byte. */
 #include "settlement/audit.h"
 #include "settlement/audit_stored.h"
+#include "settlement/ledger.h"
+#include "settlement/store.h"
+#include "settlement/store_keys.h"
 #include "tests/support/redis_harness.h"
 
 #include <criterion/criterion.h>
@@ -150,4 +153,79 @@ Test(audit_stored, an_older_gateways_canonical_entry_is_taken_as_it_is, .init = 
     cr_assert_str_eq(e.event, "hold");
     audit_entry_free(&e);
     free(text);
+}
+
+/* The most arguments of any HMGET in the slow log of c (threshold 0): a
+ * logged command shows 31 arguments and then "... (N more arguments)". */
+static long most_hmget_arguments(redisContext *c) {
+    redisReply *r = redisCommand(c, "SLOWLOG GET -1");
+    cr_assert(r != NULL && r->type == REDIS_REPLY_ARRAY);
+    long most = 0;
+    for (size_t i = 0; i < r->elements; i++) {
+        const redisReply *args = r->element[i]->element[3];
+        if (strcasecmp(args->element[0]->str, "HMGET") != 0) continue;
+        long argc = (long)args->elements;
+        const char *last = args->element[args->elements - 1]->str;
+        long more = 0;
+        if (sscanf(last, "... (%ld more arguments)", &more) == 1) argc = 31 + more;
+        if (argc > most) most = argc;
+    }
+    freeReplyObject(r);
+    return most;
+}
+
+/* A long read is made of short commands: one HMGET of thousands of entries
+ * held the region's every settlement step behind it for up to 35 ms (issue
+ * 16). Entries across the steps' edges come back as they are stored: packed,
+ * an older gateway's canonical one, a damaged one, a missing one. */
+Test(audit_stored, a_long_read_is_made_of_short_commands, .init = init, .fini = fini) {
+    enum { N = 3 * AUDIT_STORED_STEP_MAX + 5, MISSING = AUDIT_STORED_STEP_MAX + 1,
+           DAMAGED = 2 * AUDIT_STORED_STEP_MAX, OLDER = 2 * AUDIT_STORED_STEP_MAX + 1 };
+    char script[512];
+    snprintf(script, sizeof script,
+             "for i = 1, tonumber(ARGV[1]) do if i ~= tonumber(ARGV[2]) then "
+             "local v = 3 if tonumber(ARGV[3]) == i then v = 4 end "
+             "redis.call('HSET', '%s', i, cmsgpack.pack({v, i, 1000 + i, 'hold', {'t' .. i}, {}, {}})) "
+             "end end return 1", STORE_KEY_LOG_PACKED);
+    redisReply *r = redisCommand(g_conn, "EVAL %s 0 %d %d %d", script, N, MISSING, DAMAGED);
+    cr_assert(r != NULL && r->type == REDIS_REPLY_INTEGER, "%s", r != NULL && r->str ? r->str : "");
+    freeReplyObject(r);
+    const char *older = "14:carbon-audit/3,3:513,1:5,4:hold,4:1:t,,0:,0:,";
+    r = redisCommand(g_conn, "HSET %s %d %s", STORE_KEY_LOG_ENTRIES, OLDER, older);
+    freeReplyObject(r);
+    char err[256] = "";
+    store_t *st = redis_store_open(g_redis, err, sizeof err);
+    cr_assert_not_null(st, "%s", err);
+    freeReplyObject(redisCommand(g_conn, "CONFIG SET slowlog-max-len 100000"));
+    freeReplyObject(redisCommand(g_conn, "SLOWLOG RESET"));
+    freeReplyObject(redisCommand(g_conn, "CONFIG SET slowlog-log-slower-than 0"));
+    char *out[N];
+    size_t lens[N];
+    int damaged[N];
+    cr_assert_eq(audit_stored_read(st, 1, N, out, lens, damaged, err, sizeof err), LEDGER_OK, "%s", err);
+    freeReplyObject(redisCommand(g_conn, "CONFIG SET slowlog-log-slower-than 10000"));
+    long most = most_hmget_arguments(g_conn);
+    cr_expect_eq(most, 2 + AUDIT_STORED_STEP_MAX, "an HMGET of %ld arguments (HMGET, the key and %d entries "
+                 "at most)", most, AUDIT_STORED_STEP_MAX);
+    for (int i = 0; i < N; i++) {
+        int seq = i + 1;
+        if (seq == MISSING) {
+            cr_expect_null(out[i], "entry %d is not stored", seq);
+            continue;
+        }
+        cr_assert_not_null(out[i], "entry %d", seq);
+        cr_expect_eq(damaged[i], seq == DAMAGED, "entry %d damaged %d", seq, damaged[i]);
+        if (seq == OLDER) {
+            cr_expect_str_eq(out[i], older);
+        } else if (seq != DAMAGED) {
+            audit_entry_t e;
+            char why[160];
+            cr_assert_eq(audit_entry_parse((uint64_t)seq, out[i], lens[i], &e, why, sizeof why), 0,
+                         "entry %d: %s", seq, why);
+            cr_expect_eq(e.time_ms, 1000u + (uint64_t)seq, "entry %d", seq);
+            audit_entry_free(&e);
+        }
+        free(out[i]);
+    }
+    store_close(st);
 }
