@@ -198,6 +198,11 @@ static int ledger_refusal(const redisReply *r, const char *script, uint64_t *hav
         return LEDGER_DOUBLE_ISSUANCE;
     }
     if (strcmp(status, REASON(RESERVATION_LOST)) == 0) return LEDGER_RESERVATION_LOST;
+    if (strcmp(status, REASON(ACCOUNT_DAMAGED)) == 0) {
+        snprintf(err, errlen, "the account's blocks in the store are out of its format (%s); nothing was "
+                 "taken", script_reply_str(r, 1));
+        return LEDGER_DAMAGED;
+    }
     if (strcmp(status, REASON(TOO_FRAGMENTED)) == 0) {
         snprintf(err, errlen, "the amount spans more than %d blocks; move it in smaller parts",
                  LEDGER_LEG_BLOCKS_MAX);

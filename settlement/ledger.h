@@ -57,6 +57,7 @@ typedef enum {
     LEDGER_RESERVATION_LOST = -11,   /* the activity's reservation was abandoned (activity.h) */
     LEDGER_PURPOSE_NOT_ALLOWED = -12, /* a block's origin, methodology or vintage (rules on use) */
     LEDGER_QUOTA_EXCEEDED = -13,     /* past a share of the obligation (rules on use) */
+    LEDGER_DAMAGED = -14,            /* the account's stored blocks are out of format (a hand edit) */
 } ledger_rc_t;
 
 typedef struct {

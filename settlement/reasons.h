@@ -66,6 +66,7 @@ typedef enum { REASON_RETRY_NO, REASON_RETRY_YES, REASON_RETRY_LATER } reason_re
     X(SERIALS_EXHAUSTED, RESOURCE_EXHAUSTED, CALL, NO, "The region's serial space (2^50 grams) is used up.", "Contact the operators; nothing more can be issued.") \
     X(OUT_OF_RANGE, INVALID_ARGUMENT, CALL, NO, "A value is outside the range the store accepts.", "Send values within the documented limits.") \
     X(TOO_FRAGMENTED, RESOURCE_EXHAUSTED, CALL, NO, "The amount spans more blocks of serials than one leg may carry.", "Move or retire the amount in smaller parts.") \
+    X(ACCOUNT_DAMAGED, DATA_LOSS, CALL, LATER, "The account's blocks in the region's store are not in the store's format (only an edit of the store outside the gateway makes them): nothing was taken from the account; other accounts are not affected.", "The region's operator repairs the account in the store (gwctl check names what is wrong); then send again with the same id.") \
     X(BAD_HOLDER_KIND, INVALID_ARGUMENT, CALL, NO, "holder_kind is not personal, household, firm or public.", "Send one of the holder kinds.") \
     X(BAD_VINTAGE, INVALID_ARGUMENT, CALL, NO, "vintage_year is outside the accepted years (0 means any where allowed).", "Send a vintage in the documented range.") \
     X(BAD_FINGERPRINT, INVALID_ARGUMENT, CALL, NO, "activity_fingerprint is empty, too long or holds characters not allowed.", "Send a fingerprint within the documented length and characters.") \

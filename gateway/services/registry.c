@@ -81,6 +81,10 @@ static void registry_reply_ledger(server_call_t *call, int rc, const char *err) 
     case LEDGER_TOO_FRAGMENTED:
         server_reply_error(call, GRPC_STATUS_RESOURCE_EXHAUSTED, REASON(TOO_FRAGMENTED), "%s", err);
         return;
+    case LEDGER_DAMAGED:
+        log_error("account_damaged", "{s:s, s:s}", "method", server_call_path(call), "error", err);
+        server_reply_error(call, GRPC_STATUS_DATA_LOSS, REASON(ACCOUNT_DAMAGED), "%s", err);
+        return;
     default:
         log_warn("store_error", "{s:s, s:s}", "method", server_call_path(call), "error", err);
         server_reply_error(call, GRPC_STATUS_UNAVAILABLE, REASON(STORE_UNAVAILABLE),

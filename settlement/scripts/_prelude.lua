@@ -501,15 +501,17 @@ local function account_blocks(id, meth, vintage)
   return out
 end
 
--- Takes want_g grams out of an account (blocks matching meth/vintage, oldest
--- first), splitting the last block. Returns the list of taken blocks; or nil
+-- What taking want_g grams out of an account (blocks matching meth/vintage,
+-- oldest first, the last block split) would take, read and checked before
+-- any write: a plan for account_take_apply, and the grams available; or nil
 -- and the grams available if the account holds less than want_g; or nil, -1
 -- if it would take more than max_blocks blocks (a limit on message size),
 -- or of any methodology the account holds blocks of more than
--- ACCOUNT_METHS_MAX methodologies.
+-- ACCOUNT_METHS_MAX methodologies. Raises, having written nothing, on a
+-- member a hand edit left out of the format or under another methodology.
 -- Reads only the blocks it takes (cursors_take); a refusal for want_g beyond
 -- max_blocks blocks reads the rest of the range to tell the two apart.
-local function account_take(id, meth, vintage, want_g, max_blocks, check)
+local function account_take_plan(id, meth, vintage, want_g, max_blocks)
   local key, cursors = acct_blocks_key(id), {}
   if meth ~= '' then
     cursors[1] = block_cursor(key, meth, vintage, max_blocks + 1)
@@ -527,23 +529,24 @@ local function account_take(id, meth, vintage, want_g, max_blocks, check)
   if #blocks > max_blocks then return nil, -1 end
   local taken = {}
   local need = want_g
-  for k = 1, #blocks do -- what would be taken, before any write
+  for k = 1, #blocks do
     local b = blocks[k]
     if need == 0 then break end
     -- a member a hand edit put out of the format is refused here, before
-    -- the writes below remove it by its own text
+    -- account_take_apply removes it by its own text
     block_member_check(b)
     local g = math.min(block_grams(b), need)
     taken[#taken + 1] = { origin = b.origin, meth = b.meth, vintage = b.vintage,
                           first = b.first, last = b.first + g - 1, whole = b }
     need = need - g
   end
-  -- check (optional): a refusal of the blocks about to be taken, or nil; the
-  -- account is then left as it was (rules on use, retire.lua)
-  if check then
-    local refusal = check(taken)
-    if refusal then return nil, nil, refusal end
-  end
+  return { key = key, taken = taken, members = members }, have
+end
+
+-- Takes what plan (account_take_plan) holds out of account id. Returns the
+-- list of taken blocks.
+local function account_take_apply(id, plan)
+  local taken, members = plan.taken, plan.members
   for k = 1, #taken do
     local t = taken[k]
     local b = t.whole
@@ -551,12 +554,39 @@ local function account_take(id, meth, vintage, want_g, max_blocks, check)
     -- by the member as read rather than formatted again (a member a hand
     -- edit wrote in another form that still parses leaves the account too,
     -- where block_member's text would miss it)
-    redis.call('ZREM', key, members[k])
+    redis.call('ZREM', plan.key, members[k])
     if t.last < b.last then
       account_add_block(id, block_piece(b, t.last + 1, b.last))
     end
   end
-  return taken, have
+  return taken
+end
+
+-- account_take_plan, then account_take_apply: the taken blocks and the
+-- grams available, or nil and what account_take_plan says. check
+-- (optional): a refusal of the blocks about to be taken, or nil; on a
+-- refusal (returned third) the account is left as it was (rules on use,
+-- retire.lua).
+local function account_take(id, meth, vintage, want_g, max_blocks, check)
+  local plan, have = account_take_plan(id, meth, vintage, want_g, max_blocks)
+  if plan == nil then return nil, have end
+  if check then
+    local refusal = check(plan.taken)
+    if refusal then return nil, nil, refusal end
+  end
+  return account_take_apply(id, plan), have
+end
+
+-- account_take_plan in protected mode: ok (false if it raised: only a hand
+-- edit of the account's blocks makes it), then its results, or the reason
+-- as a text of at most 200 bytes. A refusal ACCOUNT_DAMAGED for one call
+-- instead of an error for the whole batch of holds around it.
+local function account_take_plan_checked(id, meth, vintage, want_g, max_blocks)
+  local ok, plan, have = pcall(account_take_plan, id, meth, vintage, want_g, max_blocks)
+  if ok then return true, plan, have end
+  local why = plan
+  if type(why) == 'table' then why = why.err end
+  return false, string.sub(tostring(why), 1, 200)
 end
 
 -- Splits a list of blocks after the first grams: returns head, tail.

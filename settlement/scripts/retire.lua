@@ -17,6 +17,7 @@
 --       | {"INSUFFICIENT_BALANCE", have_g} | {"TOO_FRAGMENTED"}
 --       | {"PURPOSE_NOT_ALLOWED", what ('origin'|'methodology'|'vintage'), block}
 --       | {"QUOTA_EXCEEDED", which ('obligation'|'share'|'share_outside'), room_g, cap_g, used_g}
+--       | {"ACCOUNT_DAMAGED", why} (transfer_hold.lua)
 local rid, fp, acct = ARGV[1], ARGV[2], ARGV[3]
 local key = KEY_RETIREMENT_PREFIX .. rid .. KEY_RETIREMENT_SUFFIX
 local rec = redis.call('HMGET', key, 'request_fp', 'blocks')
@@ -67,11 +68,13 @@ local function check(taken)
       or nil
 end
 
-local taken, have, refusal = account_take(acct, ARGV[4], num(ARGV[5]), amount_g, num(ARGV[10]),
-                                          ARGV[11] == '1' and check or nil)
+local ok, plan, have = account_take_plan_checked(acct, ARGV[4], num(ARGV[5]), amount_g, num(ARGV[10]))
+if not ok then return { 'ACCOUNT_DAMAGED', plan } end
+if plan == nil and have == -1 then return { 'TOO_FRAGMENTED' } end
+if plan == nil then return { 'INSUFFICIENT_BALANCE', fmt_int(have) } end
+local refusal = ARGV[11] == '1' and check(plan.taken) or nil
 if refusal then return refusal end
-if taken == nil and have == -1 then return { 'TOO_FRAGMENTED' } end
-if taken == nil then return { 'INSUFFICIENT_BALANCE', fmt_int(have) } end
+local taken = account_take_apply(acct, plan)
 if ARGV[11] == '1' and num(ARGV[17]) > 0 then
   hincr(KEY_RULES_OFFSET, field, amount_g)
   if outside_g > 0 then hincr(KEY_RULES_OFFSET_OUTSIDE, field, outside_g) end

@@ -24,6 +24,8 @@
 --       hold or {"DUP", state, reason, blocks} for a replay with the same
 --       content | {"ID_REUSED"} | {"UNKNOWN_ACCOUNT"}
 --       | {"INSUFFICIENT_BALANCE", have_g} | {"TOO_FRAGMENTED"}
+--       | {"ACCOUNT_DAMAGED", why}: the account's blocks are out of the
+--       store's format (a hand edit; account_take_plan_checked), nothing taken
 local HOLD_ARGS = 20
 
 local function hold_one(base)
@@ -43,15 +45,18 @@ local function hold_one(base)
     return { 'ID_REUSED' }
   end
   local debited_g = num(debited_text)
-  local taken, have = account_take(from_id, meth, num(vintage), debited_g, num(max_blocks))
+  -- an account a hand edit damaged refuses its own hold, not the batch's
+  local ok, plan, have = account_take_plan_checked(from_id, meth, num(vintage), debited_g, num(max_blocks))
+  if not ok then return { 'ACCOUNT_DAMAGED', plan } end
   -- An account whose blocks a take found exists: whether it does is asked
   -- only when the take found none (gatewayd never holds 0 g; a direct call
   -- that does is refused for an unknown account as before).
-  if taken == nil or #taken == 0 then
+  if plan == nil or #plan.taken == 0 then
     if redis.call('EXISTS', acct_info_key(from_id)) == 0 then return { 'UNKNOWN_ACCOUNT' } end
   end
-  if taken == nil and have == -1 then return { 'TOO_FRAGMENTED' } end
-  if taken == nil then return { 'INSUFFICIENT_BALANCE', fmt_int(have) } end
+  if plan == nil and have == -1 then return { 'TOO_FRAGMENTED' } end
+  if plan == nil then return { 'INSUFFICIENT_BALANCE', fmt_int(have) } end
+  local taken = account_take_apply(from_id, plan)
   local now_ms, expiry_ms = num(now_text), num(expiry_text)
   local text = blocks_text(taken)
   local cursor = feed_add('D', tid)
