@@ -586,7 +586,9 @@ local function account_take_plan_checked(id, meth, vintage, want_g, max_blocks)
   if ok then return true, plan, have end
   local why = plan
   if type(why) == 'table' then why = why.err end
-  return false, string.sub(tostring(why), 1, 200)
+  -- without the "user_script:LINE: " that Lua puts before an error's text
+  why = string.gsub(tostring(why), '^user_script:%d+: ', '')
+  return false, string.sub(why, 1, 200)
 end
 
 -- Splits a list of blocks after the first grams: returns head, tail.
