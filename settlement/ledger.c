@@ -199,8 +199,8 @@ static int ledger_refusal(const redisReply *r, const char *script, uint64_t *hav
     }
     if (strcmp(status, REASON(RESERVATION_LOST)) == 0) return LEDGER_RESERVATION_LOST;
     if (strcmp(status, REASON(ACCOUNT_DAMAGED)) == 0) {
-        snprintf(err, errlen, "the account's blocks in the store are out of its format (%s); nothing was "
-                 "taken", script_reply_str(r, 1));
+        snprintf(err, errlen, "nothing taken: the account's blocks in the store are out of format (%s)",
+                 script_reply_str(r, 1));
         return LEDGER_DAMAGED;
     }
     if (strcmp(status, REASON(TOO_FRAGMENTED)) == 0) {

@@ -33,7 +33,10 @@ static int report_read_log(server_call_t *call, store_t *st, year_report_t *r) {
         }
         audit_entry_t *es = NULL;
         size_t n = 0;
-        if (audit_read(st, from, REPORT_READ_CHUNK, &es, &n, err, sizeof err) != 0) {
+        /* no further than size: entries appended while the read goes on
+         * (in steps, audit_stored.h) would come after a gap */
+        size_t chunk = size - from + 1 < REPORT_READ_CHUNK ? (size_t)(size - from + 1) : REPORT_READ_CHUNK;
+        if (audit_read(st, from, chunk, &es, &n, err, sizeof err) != 0) {
             server_refuse(call, REASON_STORE_UNAVAILABLE, "%s", err);
             return 1;
         }

@@ -316,10 +316,19 @@ end
 -- account_blocks_migrate.lua folds a store written so into the one set.
 -- The last serial is in the member, so a block is read from its member
 -- alone and account_holds checks an exact block in one ZSCORE.
--- Raises unless block b fits the member format (a vintage of 4 digits, a
--- last serial of 16; NaN fits neither).
+-- Raises unless block b fits the member format and is a block: a whole
+-- vintage of 4 digits, whole serials 1 <= first <= last < 10^16 (NaN fits
+-- none), an origin and a methodology that are not empty and hold no '|' or
+-- ',' (the separators of a blocks text, blocks_text). Only a hand edit of
+-- the store makes a member that fails: taken, it would be held or retired
+-- as blocks that gatewayd cannot read back (a last below its first counts
+-- negative grams, and more is taken from the next blocks).
 local function block_member_check(b)
-  if not (b.vintage >= 0 and b.vintage <= 9999 and b.last < 1e16) then error('block out of the member format') end
+  local v, f, l = b.vintage, b.first, b.last
+  if not (v >= 0 and v <= 9999 and v % 1 == 0 and f >= 1 and f % 1 == 0 and l >= f and l < 1e16 and l % 1 == 0)
+     or b.origin == '' or b.meth == '' or string.find(b.origin .. b.meth, '[|,]') then
+    error('block out of the member format')
+  end
 end
 
 local function block_member(b)
@@ -436,10 +445,12 @@ end
 
 -- The block of member m of cursor c. A member that is not a block of the
 -- cursor's methodology (only a hand edit makes one) raises: taken, it
--- would move a block of one methodology as another.
+-- would move a block of one methodology as another; so does one out of the
+-- member format (block_member_check), before a take or a count uses it.
 local function cursor_block(c, m)
   local b = block_from_member(string.sub(m, c.skip + 1))
   if b == nil or b.meth ~= c.meth then error('account: a member that is not a block of its methodology') end
+  block_member_check(b)
   return b
 end
 
@@ -532,9 +543,8 @@ local function account_take_plan(id, meth, vintage, want_g, max_blocks)
   for k = 1, #blocks do
     local b = blocks[k]
     if need == 0 then break end
-    -- a member a hand edit put out of the format is refused here, before
-    -- account_take_apply removes it by its own text
-    block_member_check(b)
+    -- (every block read was checked against the member format by
+    -- cursor_block, before account_take_apply removes it by its own text)
     local g = math.min(block_grams(b), need)
     taken[#taken + 1] = { origin = b.origin, meth = b.meth, vintage = b.vintage,
                           first = b.first, last = b.first + g - 1, whole = b }

@@ -193,8 +193,11 @@ static void zadd_member(const char *acct, const char *meth, const char *m) {
 }
 
 /* A block a hand edit wrote outside the member format, in texts that still
- * parse (a vintage below 0, a last serial of 1e20, a vintage of NaN), is
- * refused before anything is taken, whole or in part: the account keeps it.
+ * parse (a vintage below 0, a last serial of 1e20, a vintage of NaN, a last
+ * below its first, a serial that is no number, below 1 or not whole, an
+ * origin holding ','), is refused before anything is taken, whole or in
+ * part: the account keeps it. (Until 2026-12-03 the last four were taken:
+ * held or retired as blocks gatewayd then could not read back.)
  * (A take removes a block by the member it read; until it
  * checked the format first, a whole take of such a block was held, and a
  * part of one lost its grams.) */
@@ -202,7 +205,14 @@ Test(account_blocks, a_block_out_of_the_member_format_is_refused_before_anything
     start();
     const char *bad[] = {"-001 CN-TJ 0000000000000001 0000000000000010 M-A",
                          "2026 CN-TJ 0000000000000001 1e20             M-A",
-                         "nan  CN-TJ 0000000000000001 0000000000000010 M-A"};
+                         "nan  CN-TJ 0000000000000001 0000000000000010 M-A",
+                         /* a last below its first: -4 g, and more taken from the next block */
+                         "2026 CN-TJ 0000000000000010 0000000000000005 M-A",
+                         "2026 CN-TJ 00000000000000xx 0000000000000010 M-A",
+                         "2026 CN-TJ -000000000000001 0000000000000010 M-A",
+                         "2026 CN-TJ 0000000000000001 00000000000009.5 M-A",
+                         /* separators of a blocks text in the origin */
+                         "2026 CN,TJ 0000000000000001 0000000000000010 M-A"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char acct[16], got[256];
         uint64_t have = 0;
