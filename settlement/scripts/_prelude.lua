@@ -573,17 +573,12 @@ local function account_take_apply(id, plan)
 end
 
 -- account_take_plan, then account_take_apply: the taken blocks and the
--- grams available, or nil and what account_take_plan says. check
--- (optional): a refusal of the blocks about to be taken, or nil; on a
--- refusal (returned third) the account is left as it was (rules on use,
--- retire.lua).
-local function account_take(id, meth, vintage, want_g, max_blocks, check)
+-- grams available, or nil and what account_take_plan says (a heuristic
+-- take-back; a hold and a retirement run the two steps themselves, the
+-- plan protected: account_take_plan_checked).
+local function account_take(id, meth, vintage, want_g, max_blocks)
   local plan, have = account_take_plan(id, meth, vintage, want_g, max_blocks)
   if plan == nil then return nil, have end
-  if check then
-    local refusal = check(plan.taken)
-    if refusal then return nil, nil, refusal end
-  end
   return account_take_apply(id, plan), have
 end
 
