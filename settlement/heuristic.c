@@ -124,20 +124,18 @@ int heuristic_compensate(store_t *st, const char *tid, char decision, const char
     redisReply *r;
     if (heuristic_run(st, "heuristic_compensate", &a, &r, err, errlen) != LEDGER_OK) return LEDGER_ESTORE;
     const char *status = r->elements >= 1 && r->element[0]->type == REDIS_REPLY_STRING ? r->element[0]->str : "";
-    int rc = LEDGER_ESTORE;
+    int rc;
     if (strcmp(status, "OK") == 0) rc = LEDGER_OK;
     else if (strcmp(status, REASON(NOT_MIXED)) == 0) rc = LEDGER_NOT_FOUND;
     else if (strcmp(status, REASON(BAD_DECISION)) == 0 && r->elements == 2 &&
              r->element[1]->type == REDIS_REPLY_STRING && r->element[1]->len == 1) {
         rc = LEDGER_CONFLICT;
         *needed = r->element[1]->str[0];
-    }
-    else if (strcmp(status, REASON(INSUFFICIENT_BALANCE)) == 0 && r->elements == 2) {
-        const redisReply *g = r->element[1];
-        rc = g->type == REDIS_REPLY_STRING && g->str[0] == '-' ? LEDGER_TOO_FRAGMENTED : LEDGER_INSUFFICIENT;
-        if (rc == LEDGER_INSUFFICIENT) *have_g = heuristic_u64(g);
-    } else
+    } else if (status[0] == '\0' || strcmp(status, "DUP") == 0) {
         snprintf(err, errlen, "heuristic_compensate: unexpected status '%s'", status);
+        rc = LEDGER_ESTORE;
+    } else /* INSUFFICIENT_BALANCE, TOO_FRAGMENTED, ACCOUNT_DAMAGED: as a hold's */
+        rc = ledger_refusal(r, "heuristic_compensate", have_g, NULL, err, errlen);
     freeReplyObject(r);
     return rc;
 }

@@ -57,8 +57,10 @@ int heuristic_source_mixed(store_t *st, const char *const *tids, size_t n, uint6
  * neither here; LEDGER_CONFLICT if decision is not the one the leg needs
  * (*needed gets it); LEDGER_INSUFFICIENT (*have_g: the grams the
  * destination account holds; 0 at the source: its account no longer holds
- * every block of the leg); LEDGER_TOO_FRAGMENTED; LEDGER_ESTORE. A refusal
- * changes nothing. */
+ * every block of the leg); LEDGER_TOO_FRAGMENTED (the grams span more than
+ * LEDGER_LEG_BLOCKS_MAX of the account's blocks); LEDGER_DAMAGED (the
+ * destination account's blocks are out of the store's format; why in err);
+ * LEDGER_ESTORE. A refusal changes nothing. */
 int heuristic_compensate(store_t *st, const char *tid, char decision, const char *operator_id,
                          const char *reason, uint64_t now_ms, uint64_t *have_g, char *needed, char *err,
                          size_t errlen);

@@ -177,12 +177,8 @@ static void ledger_copy(char *dst, size_t dstlen, const char *src) {
     snprintf(dst, dstlen, "%s", src);
 }
 
-/* Maps a script's refusal status (element 0 of r) to its ledger_rc_t; the
- * second element is the grams held (INSUFFICIENT_BALANCE) or the earlier id
- * (DOUBLE_ISSUANCE, into other_id when not NULL). An unknown status is
- * LEDGER_ESTORE with the script's name in err. */
-static int ledger_refusal(const redisReply *r, const char *script, uint64_t *have_g,
-                          char *other_id, char *err, size_t errlen) {
+int ledger_refusal(const redisReply *r, const char *script, uint64_t *have_g, char *other_id, char *err,
+                   size_t errlen) {
     CARBON_ASSERT(r != NULL && r->type == REDIS_REPLY_ARRAY && script != NULL);
     const char *status = script_reply_str(r, 0);
     CARBON_ASSERT(strcmp(status, "OK") != 0 && strcmp(status, "DUP") != 0); /* not a refusal */

@@ -110,6 +110,16 @@ typedef struct {
 
 void ledger_leg_free(ledger_leg_t *leg);
 
+/* Maps a settlement script's refusal (r: an array, element 0 its status,
+ * neither "OK" nor "DUP") to its ledger_rc_t, with the reason's text in err
+ * where it has one; the second element is the grams held
+ * (INSUFFICIENT_BALANCE, into *have_g when not NULL), the earlier id
+ * (DOUBLE_ISSUANCE, into other_id when not NULL) or why the account is
+ * damaged (ACCOUNT_DAMAGED). An unknown status is LEDGER_ESTORE with the
+ * script's name in err. */
+int ledger_refusal(const redisReply *r, const char *script, uint64_t *have_g, char *other_id, char *err,
+                   size_t errlen);
+
 /* Opens account id with holder kind. *created is 1 if new. LEDGER_EXISTS if
  * it exists with another kind. */
 int ledger_open_account(store_t *st, const char *id, const char *kind, uint64_t now_ms,

@@ -673,8 +673,12 @@ static void ops_compensate(server_call_t *call, store_t *st, const Carbon__V1__R
                            "the account holds %" PRIu64 " g, or (at the source) no longer every block of the "
                            "leg: compensate at the other region", have_g);
     else if (rc == LEDGER_TOO_FRAGMENTED)
-        server_reply_error(call, GRPC_STATUS_RESOURCE_EXHAUSTED, REASON(TOO_FRAGMENTED), "%s", err);
-    else if (rc != LEDGER_OK)
+        server_reply_error(call, GRPC_STATUS_RESOURCE_EXHAUSTED, REASON(TOO_FRAGMENTED),
+                           "the leg's grams span more than %d of the account's blocks", LEDGER_LEG_BLOCKS_MAX);
+    else if (rc == LEDGER_DAMAGED) {
+        log_error("account_damaged", "{s:s, s:s}", "method", server_call_path(call), "error", err);
+        server_reply_error(call, GRPC_STATUS_DATA_LOSS, REASON(ACCOUNT_DAMAGED), "%s", err);
+    } else if (rc != LEDGER_OK)
         server_reply_error(call, GRPC_STATUS_UNAVAILABLE, REASON(STORE_UNAVAILABLE), "%s", err);
     if (rc != LEDGER_OK) return;
     log_warn(commit ? "heuristic_compensated" : "origin_denied_closed", "{s:s, s:s, s:s}", "transfer_id",

@@ -497,7 +497,7 @@ local function cursors_take(cursors, want_g, max_blocks, blocks, members)
 end
 
 -- The account's blocks matching meth ('' = any) and vintage (0 = any), in
--- spending order, all of them (account_get; a take reads with account_take
+-- spending order, all of them (account_get; a take reads with account_take_plan
 -- instead).
 local function account_blocks(id, meth, vintage)
   local key = acct_blocks_key(id)
@@ -572,20 +572,11 @@ local function account_take_apply(id, plan)
   return taken
 end
 
--- account_take_plan, then account_take_apply: the taken blocks and the
--- grams available, or nil and what account_take_plan says (a heuristic
--- take-back; a hold and a retirement run the two steps themselves, the
--- plan protected: account_take_plan_checked).
-local function account_take(id, meth, vintage, want_g, max_blocks)
-  local plan, have = account_take_plan(id, meth, vintage, want_g, max_blocks)
-  if plan == nil then return nil, have end
-  return account_take_apply(id, plan), have
-end
-
 -- account_take_plan in protected mode: ok (false if it raised: only a hand
 -- edit of the account's blocks makes it), then its results, or the reason
 -- as a text of at most 200 bytes. A refusal ACCOUNT_DAMAGED for one call
--- instead of an error for the whole batch of holds around it.
+-- instead of an error for the whole batch of holds around it (a hold, a
+-- retirement, an operator's heuristic take-back).
 local function account_take_plan_checked(id, meth, vintage, want_g, max_blocks)
   local ok, plan, have = pcall(account_take_plan, id, meth, vintage, want_g, max_blocks)
   if ok then return true, plan, have end

@@ -32,8 +32,9 @@
 -- CLOSED the pending blocks dropped; details: peer, "COMPENSATED" or
 -- "CLOSED", the decision the leg now holds, "0", operator, reason).
 -- Returns {"OK"}, {"NOT_MIXED"}, {"BAD_DECISION", the decision needed},
--- or {"INSUFFICIENT_BALANCE", grams available} (or -1: TOO_FRAGMENTED) and
--- changes nothing then.
+-- {"INSUFFICIENT_BALANCE", grams available}, {"TOO_FRAGMENTED"} (more than
+-- 1,024 blocks) or {"ACCOUNT_DAMAGED", why} (the destination account's
+-- blocks out of the store's format), and changes nothing then.
 local now_ms, tid, operator, why, decision = num(ARGV[1]), ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local key = leg_key(tid)
 local leg = redis.call('HMGET', key, 'role', 'state', 'heuristic_outcome', 'from', 'to', 'peer',
@@ -75,8 +76,13 @@ if leg[1] == 'source' then
   redis.call('ZADD', KEY_LEGS_UNACKED_PREFIX .. leg[6], now_ms, tid)
   ids = { tid, leg[4], leg[5] }
 else
-  local taken, have = account_take(leg[5], '', 0, num(leg[8]), 1024)
-  if taken == nil then return { 'INSUFFICIENT_BALANCE', fmt_int(have) } end
+  -- an account a hand edit damaged refuses the take-back, as it refuses a
+  -- hold (account_take_plan_checked): nothing is written before the refusal
+  local ok, plan, have = account_take_plan_checked(leg[5], '', 0, num(leg[8]), 1024)
+  if not ok then return { 'ACCOUNT_DAMAGED', plan } end
+  if plan == nil and have == -1 then return { 'TOO_FRAGMENTED' } end
+  if plan == nil then return { 'INSUFFICIENT_BALANCE', fmt_int(have) } end
+  local taken = account_take_apply(leg[5], plan)
   for _, b in ipairs(taken) do redis.call('RPUSH', KEY_CANCELLED, tid .. '|' .. block_text(b)) end
   moved = taken
   ids = { tid, leg[5] }

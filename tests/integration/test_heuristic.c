@@ -442,6 +442,43 @@ static char *bj_reports_to_tj(void) {
     return out;
 }
 
+/* A block of vintage 2000 (first in bj-b's spending order) whose last serial
+ * a hand edit wrote as 1e20: it parses, but is no block. */
+#define BJ_B_BLOCKS_KEY STORE_KEY_ACCOUNT_PREFIX "bj-b" STORE_KEY_ACCOUNT_BLOCKS_SUFFIX
+#define BJ_B_BAD_MEMBER "BJ-EL-01|2000 CN-BJ 0000000000000001 1e20             BJ-EL-01"
+
+/* Adds (add 1) or removes the damaged member in bj-b's blocks. */
+static void bj_b_damage(int add) {
+    redisContext *c = redis_of(BJ);
+    redisReply *r = redisCommand(c, add ? "ZADD " BJ_B_BLOCKS_KEY " 0 %s" : "ZREM " BJ_B_BLOCKS_KEY " %s",
+                                 BJ_B_BAD_MEMBER);
+    cr_assert(r != NULL && r->type == REDIS_REPLY_INTEGER && r->integer == 1, "%s the damaged member",
+              add ? "adding" : "removing");
+    freeReplyObject(r);
+    redisFree(c);
+}
+
+/* An operator's take-back at the destination (the MIXED leg tid) from an
+ * account a hand edit damaged is refused ACCOUNT_DAMAGED (gwctl exits 1, as
+ * for other data found damaged) and changes nothing; the account repaired,
+ * it goes on. */
+static void damaged_take_back_refused(const char *tid) {
+    bj_b_damage(1);
+    const char *const retried[] = {STORE_KEY_REPORTS_OUT_PREFIX, STORE_KEY_REPORT_OUT_PREFIX, NULL};
+    char *snap = federation_store_snapshot_except(fed, BJ, retried), *err = NULL;
+    cr_assert_eq(resolve(BJ, tid, "--compensate", &err), 1, "compensated from a damaged account: %s", err);
+    cr_assert(strstr(err, "ACCOUNT_DAMAGED") != NULL && strstr(err, "nothing taken") != NULL, "%s", err);
+    free(err);
+    char *snap2 = federation_store_snapshot_except(fed, BJ, retried);
+    cr_assert(snap != NULL && snap2 != NULL && strcmp(snap, snap2) == 0, "a refused take-back changed the store");
+    free(snap);
+    free(snap2);
+    char v[32];
+    leg_field(BJ, tid, "heuristic_outcome", v, sizeof v);
+    cr_assert_str_eq(v, "MIXED");
+    bj_b_damage(0);
+}
+
 /* When the coordinator no longer holds the serials its abort gave back, it
  * cannot compensate; the destination does, by cancelling the leg's grams. */
 Test(heuristic, a_mixed_leg_is_compensated_at_the_destination_when_the_source_spent_its_copy, .timeout = 240) {
@@ -479,6 +516,7 @@ Test(heuristic, a_mixed_leg_is_compensated_at_the_destination_when_the_source_sp
                  st.details);
     uint64_t before = rc_total_g(reg(BJ), "bj-b");
     cr_assert_gt(before, credited);
+    damaged_take_back_refused(tid);
     cr_assert_eq(resolve(BJ, tid, "--compensate", &err), 0, "%s", err);
     free(err);
     cr_assert_eq(rc_total_g(reg(BJ), "bj-b"), before - credited);
