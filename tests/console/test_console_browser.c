@@ -28,10 +28,7 @@
 
 static federation_t *fed;
 
-static grpc_channel *reg(int i) {
-    static const char *const certs[] = {"CN-TJ-registry", "CN-BJ-registry", "CN-HE-registry"};
-    return federation_channel(fed, i, certs[i]);
-}
+static grpc_channel *reg(int i) { return rc_registry(fed, i); }
 
 static void open_issue(int region, const char *acct, const char *meth, uint64_t milli) {
     client_status_t st;
@@ -45,30 +42,7 @@ static void open_issue(int region, const char *acct, const char *meth, uint64_t 
 /* The Prepare of TJ's pending transfer rec, sent to BJ in TJ's name, its
  * leg expiring in 1 s. */
 static void prepare_at_bj(const char *tid, const Carbon__V1__TransferRecord *rec) {
-    Carbon__V1__Leg leg = CARBON__V1__LEG__INIT;
-    leg.transfer_id = (char *)tid;
-    leg.from_account = "CN-TJ/tj-a";
-    leg.to_account = "CN-BJ/bj-b";
-    leg.n_blocks = rec->n_blocks;
-    leg.blocks = rec->blocks;
-    leg.credited_g = rec->quote->credited_g;
-    leg.discount_g = rec->quote->discount_g;
-    leg.destination_methodology_id = rec->quote->destination_methodology_id;
-    leg.source_catalog_digest = rec->quote->source_catalog_digest;
-    leg.destination_catalog_digest = rec->quote->destination_catalog_digest;
-    leg.expiry_unix_ms = ledger_now_ms() + 1000;
-    Carbon__V1__Leg *legs[1] = {&leg};
-    Carbon__V1__PrepareRequest prep = CARBON__V1__PREPARE_REQUEST__INIT;
-    prep.source_region = "CN-TJ";
-    prep.n_legs = 1;
-    prep.legs = legs;
-    ProtobufCMessage *resp = NULL;
-    client_status_t st;
-    cr_assert_eq(client_call(federation_channel(fed, BJ, "CN-TJ-gateway"), "/carbon.v1.Federation/Prepare",
-                             &prep.base, &carbon__v1__prepare_response__descriptor, &resp, 10000, &st),
-                 GRPC_STATUS_OK, "%s", st.details);
-    cr_assert_eq(((Carbon__V1__PrepareResponse *)resp)->votes[0]->vote, CARBON__V1__VOTE__VOTE_YES);
-    protobuf_c_message_free_unpacked(resp, NULL);
+    rc_prepare_record(fed, BJ, "CN-TJ", tid, "CN-TJ/tj-a", "CN-BJ/bj-b", rec, 1000);
 }
 
 /* Waits until witness w has cosigned a checkpoint of TJ's log (so that TJ's

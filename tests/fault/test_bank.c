@@ -775,11 +775,7 @@ static void *verify_main(void *arg) {
 
 /* ---- setup helpers (main thread) ------------------------------------------------------------ */
 
-static grpc_channel *reg(int i) {
-    grpc_channel *ch = federation_channel(fed, i, REG_CERT[i]);
-    cr_assert_not_null(ch, "%s", federation_last_error());
-    return ch;
-}
+static grpc_channel *reg(int i) { return rc_registry(fed, i); }
 
 static void open_ok(int region, const char *id) {
     client_status_t st;

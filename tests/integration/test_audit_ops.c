@@ -36,10 +36,7 @@ static void stop_all(void) {
     grpc_lifetime_end(GRPC_LIFETIME_END_WAIT_MS);
 }
 
-static grpc_channel *reg(int i) {
-    static const char *const certs[] = {"CN-TJ-registry", "CN-BJ-registry", "CN-HE-registry"};
-    return federation_channel(fed, i, certs[i]);
-}
+static grpc_channel *reg(int i) { return rc_registry(fed, i); }
 
 /* Runs gwctl with the given arguments as role of region i (targets all
  * regions for trace/audit). Returns the exit status; *out (malloc'd) is its
@@ -354,30 +351,7 @@ Test(audit_ops, resolve_in_doubt_only_when_the_coordinator_cannot_answer, .timeo
     cr_assert_eq(g->transfer->outcome, CARBON__V1__TRANSFER_OUTCOME__TRANSFER_OUTCOME_PENDING);
     Carbon__V1__TransferRecord *rec = g->transfer;
     /* Its Prepare reaches BJ (sent here in its name): prepared, expiring at once. */
-    Carbon__V1__Leg leg = CARBON__V1__LEG__INIT;
-    leg.transfer_id = tid;
-    leg.from_account = "CN-TJ/tj-a";
-    leg.to_account = "CN-BJ/bj-b";
-    leg.n_blocks = rec->n_blocks;
-    leg.blocks = rec->blocks;
-    leg.credited_g = rec->quote->credited_g;
-    leg.discount_g = rec->quote->discount_g;
-    leg.destination_methodology_id = rec->quote->destination_methodology_id;
-    leg.source_catalog_digest = rec->quote->source_catalog_digest;
-    leg.destination_catalog_digest = rec->quote->destination_catalog_digest;
-    leg.expiry_unix_ms = ledger_now_ms() + 1000;
-    Carbon__V1__Leg *legs[1] = {&leg};
-    Carbon__V1__PrepareRequest prep = CARBON__V1__PREPARE_REQUEST__INIT;
-    prep.source_region = "CN-TJ";
-    prep.n_legs = 1;
-    prep.legs = legs;
-    ProtobufCMessage *resp = NULL;
-    cr_assert_eq(client_call(federation_channel(fed, BJ, "CN-TJ-gateway"), "/carbon.v1.Federation/Prepare",
-                             &prep.base, &carbon__v1__prepare_response__descriptor, &resp, 10000, &st),
-                 GRPC_STATUS_OK, "%s", st.details);
-    cr_assert_eq(((Carbon__V1__PrepareResponse *)resp)->votes[0]->vote, CARBON__V1__VOTE__VOTE_YES,
-                 "voted no: %s", ((Carbon__V1__PrepareResponse *)resp)->votes[0]->reason);
-    protobuf_c_message_free_unpacked(resp, NULL);
+    rc_prepare_record(fed, BJ, "CN-TJ", tid, "CN-TJ/tj-a", "CN-BJ/bj-b", rec, 1000);
     protobuf_c_message_free_unpacked(&g->base, NULL);
     proc_sleep_ms(1200);
     Carbon__V1__GetAccountResponse *a = NULL;
@@ -429,6 +403,7 @@ Test(audit_ops, resolve_in_doubt_only_when_the_coordinator_cannot_answer, .timeo
     Carbon__V1__TraceRequest treq = CARBON__V1__TRACE_REQUEST__INIT;
     treq.subject_case = CARBON__V1__TRACE_REQUEST__SUBJECT_TRANSFER_ID;
     treq.transfer_id = tid;
+    ProtobufCMessage *resp = NULL;
     cr_assert_eq(client_call(federation_channel(fed, BJ, "CN-BJ-auditor"), "/carbon.v1.Audit/Trace", &treq.base,
                              &carbon__v1__trace_response__descriptor, &resp, 10000, &st),
                  GRPC_STATUS_OK, "%s", st.details);

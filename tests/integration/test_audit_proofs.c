@@ -46,10 +46,7 @@ static void stop_all(void) {
     grpc_lifetime_end(GRPC_LIFETIME_END_WAIT_MS);
 }
 
-static grpc_channel *reg(int i) {
-    static const char *const certs[] = {"CN-TJ-registry", "CN-BJ-registry", "CN-HE-registry"};
-    return federation_channel(fed, i, certs[i]);
-}
+static grpc_channel *reg(int i) { return rc_registry(fed, i); }
 
 static grpc_channel *auditor(int i) {
     static const char *const certs[] = {"CN-TJ-auditor", "CN-BJ-auditor", "CN-HE-auditor"};

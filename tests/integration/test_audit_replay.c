@@ -24,10 +24,7 @@
 
 static federation_t *fed;
 
-static grpc_channel *reg(int i) {
-    static const char *const certs[] = {"CN-TJ-registry", "CN-BJ-registry", "CN-HE-registry"};
-    return federation_channel(fed, i, certs[i]);
-}
+static grpc_channel *reg(int i) { return rc_registry(fed, i); }
 
 /* gwctl audit verify --region REGION [--json] as CN-BJ's auditor; exit status,
  * *out its stdout (malloc'd). */

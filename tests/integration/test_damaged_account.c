@@ -35,12 +35,7 @@ static void stop_all(void) {
     grpc_lifetime_end(GRPC_LIFETIME_END_WAIT_MS);
 }
 
-static grpc_channel *reg(int i) {
-    static const char *const certs[] = {"CN-TJ-registry", "CN-BJ-registry"};
-    grpc_channel *ch = federation_channel(fed, i, certs[i]);
-    cr_assert_not_null(ch);
-    return ch;
-}
+static grpc_channel *reg(int i) { return rc_registry(fed, i); }
 
 /* Opens acct at region and issues it 100 units of TJ-GT-01 (4,750 g; region TJ). */
 static void open_and_issue(int region, const char *acct) {

@@ -36,12 +36,7 @@
 
 static federation_t *fed;
 
-static grpc_channel *reg(int i) {
-    static const char *const certs[] = {"CN-TJ-registry", "CN-BJ-registry", "CN-HE-registry"};
-    grpc_channel *ch = federation_channel(fed, i, certs[i]);
-    cr_assert_not_null(ch);
-    return ch;
-}
+static grpc_channel *reg(int i) { return rc_registry(fed, i); }
 
 static void open_ok(int region, const char *id) {
     client_status_t st;

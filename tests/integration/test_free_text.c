@@ -303,31 +303,13 @@ static void prepare_orphan_leg(const char *tid) {
     block.serial_start = 100000;
     block.serial_end = 100000 + q->quote->debited_g - 1;
     Carbon__V1__CreditBlock *blocks[1] = {&block};
-    Carbon__V1__Leg leg = CARBON__V1__LEG__INIT;
-    leg.transfer_id = (char *)tid;
-    leg.from_account = "CN-TJ/tj-a";
-    leg.to_account = "CN-BJ/bj-b";
-    leg.n_blocks = 1;
-    leg.blocks = blocks;
-    leg.credited_g = q->quote->credited_g;
-    leg.discount_g = q->quote->discount_g;
-    leg.destination_methodology_id = q->quote->destination_methodology_id;
-    leg.source_catalog_digest = q->quote->source_catalog_digest;
-    leg.destination_catalog_digest = q->quote->destination_catalog_digest;
-    leg.expiry_unix_ms = ledger_now_ms() + 1000;
-    Carbon__V1__Leg *legs[1] = {&leg};
-    Carbon__V1__PrepareRequest prep = CARBON__V1__PREPARE_REQUEST__INIT;
-    prep.source_region = "CN-TJ";
-    prep.n_legs = 1;
-    prep.legs = legs;
-    ProtobufCMessage *resp = NULL;
-    cr_assert_eq(client_call(federation_channel(fed, BJ, "CN-TJ-gateway"),
-                             "/carbon.v1.Federation/Prepare", &prep.base,
-                             &carbon__v1__prepare_response__descriptor, &resp, CALL_TIMEOUT_MS, &st),
+    Carbon__V1__Leg leg;
+    rc_leg_init(&leg, tid, "CN-TJ/tj-a", "CN-BJ/bj-b", blocks, 1, q->quote, ledger_now_ms() + 1000);
+    Carbon__V1__Vote vote;
+    char why[128];
+    cr_assert_eq(rc_prepare(federation_channel(fed, BJ, "CN-TJ-gateway"), "CN-TJ", &leg, &vote, why, sizeof why, &st),
                  GRPC_STATUS_OK, "%s", st.details);
-    const Carbon__V1__PrepareResponse *p = (const Carbon__V1__PrepareResponse *)resp;
-    cr_assert_eq(p->votes[0]->vote, CARBON__V1__VOTE__VOTE_YES, "voted no: %s", p->votes[0]->reason);
-    protobuf_c_message_free_unpacked(resp, NULL);
+    cr_assert_eq(vote, CARBON__V1__VOTE__VOTE_YES, "voted no: %s", why);
     protobuf_c_message_free_unpacked(&q->base, NULL);
     proc_sleep_ms(1200); /* past its expiry */
 }

@@ -107,12 +107,7 @@ static int wait_log(int i, const char *needle, int n, int timeout_ms) {
     return got;
 }
 
-static grpc_channel *reg(int i) {
-    static const char *const certs[] = {"CN-TJ-registry", "CN-BJ-registry"};
-    grpc_channel *ch = federation_channel(g_fed, i, certs[i]);
-    cr_assert_not_null(ch, "%s", federation_last_error());
-    return ch;
-}
+static grpc_channel *reg(int i) { return rc_registry(g_fed, i); }
 
 static void open_ok(int i, const char *id) {
     client_status_t st;

@@ -50,10 +50,7 @@ static void stop_all(void) {
     grpc_lifetime_end(GRPC_LIFETIME_END_WAIT_MS);
 }
 
-static grpc_channel *reg(int i) {
-    static const char *const certs[] = {"CN-TJ-registry", "CN-BJ-registry"};
-    return federation_channel(fed, i, certs[i]);
-}
+static grpc_channel *reg(int i) { return rc_registry(fed, i); }
 
 /* Runs gwctl a0.. (NULL-terminated, at most 8) as role of region i; returns
  * its exit status, *out its stdout and *err its stderr (malloc'd; may be NULL). */
@@ -145,29 +142,7 @@ static void prepared_leg_with_coordinator_paused(char tid[33]) {
     Carbon__V1__GetTransferResponse *g = NULL;
     cr_assert_eq(rc_get_transfer(reg(TJ), tid, &g, &st), GRPC_STATUS_OK, "%s", st.details);
     Carbon__V1__TransferRecord *rec = g->transfer;
-    Carbon__V1__Leg leg = CARBON__V1__LEG__INIT;
-    leg.transfer_id = tid;
-    leg.from_account = "CN-TJ/tj-a";
-    leg.to_account = "CN-BJ/bj-b";
-    leg.n_blocks = rec->n_blocks;
-    leg.blocks = rec->blocks;
-    leg.credited_g = rec->quote->credited_g;
-    leg.discount_g = rec->quote->discount_g;
-    leg.destination_methodology_id = rec->quote->destination_methodology_id;
-    leg.source_catalog_digest = rec->quote->source_catalog_digest;
-    leg.destination_catalog_digest = rec->quote->destination_catalog_digest;
-    leg.expiry_unix_ms = ledger_now_ms() + 1000;
-    Carbon__V1__Leg *legs[1] = {&leg};
-    Carbon__V1__PrepareRequest prep = CARBON__V1__PREPARE_REQUEST__INIT;
-    prep.source_region = "CN-TJ";
-    prep.n_legs = 1;
-    prep.legs = legs;
-    ProtobufCMessage *resp = NULL;
-    cr_assert_eq(client_call(federation_channel(fed, BJ, "CN-TJ-gateway"), "/carbon.v1.Federation/Prepare",
-                             &prep.base, &carbon__v1__prepare_response__descriptor, &resp, 10000, &st),
-                 GRPC_STATUS_OK, "%s", st.details);
-    cr_assert_eq(((Carbon__V1__PrepareResponse *)resp)->votes[0]->vote, CARBON__V1__VOTE__VOTE_YES);
-    protobuf_c_message_free_unpacked(resp, NULL);
+    rc_prepare_record(fed, BJ, "CN-TJ", tid, "CN-TJ/tj-a", "CN-BJ/bj-b", rec, 1000);
     protobuf_c_message_free_unpacked(&g->base, NULL);
     cr_assert_eq(federation_sigstop(fed, TJ), 0, "%s", federation_last_error());
     proc_sleep_ms(1200); /* past the leg's expiry */

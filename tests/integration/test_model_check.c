@@ -29,10 +29,7 @@
 
 static federation_t *fed;
 
-static grpc_channel *reg(int i) {
-    static const char *const certs[] = {"CN-TJ-registry", "CN-BJ-registry", "CN-HE-registry"};
-    return federation_channel(fed, i, certs[i]);
-}
+static grpc_channel *reg(int i) { return rc_registry(fed, i); }
 
 /* Runs gwctl audit model-check as CN-HE's auditor against targets (NULL: every
  * region) with the NULL-terminated extra arguments. Returns the exit status;

@@ -60,12 +60,7 @@ static void stop_all(void) {
 
 TestSuite(origin_map, .fini = stop_all, .timeout = 300);
 
-static grpc_channel *reg(int i) {
-    static const char *const certs[] = {"CN-TJ-registry", "CN-BJ-registry", "CN-HE-registry"};
-    grpc_channel *ch = federation_channel(fed, i, certs[i]);
-    cr_assert_not_null(ch);
-    return ch;
-}
+static grpc_channel *reg(int i) { return rc_registry(fed, i); }
 
 /* A peer's gateway certificate talking Federation to region `to`. */
 static grpc_channel *peer_to(int to, const char *region) {

@@ -40,12 +40,7 @@ static void stop_all(void) {
 
 TestSuite(peer_backlog, .fini = stop_all, .timeout = 600);
 
-static grpc_channel *reg(int i) {
-    static const char *const certs[] = {"CN-TJ-registry", "CN-BJ-registry", "CN-HE-registry"};
-    grpc_channel *ch = federation_channel(fed, i, certs[i]);
-    cr_assert_not_null(ch);
-    return ch;
-}
+static grpc_channel *reg(int i) { return rc_registry(fed, i); }
 
 typedef struct {
     int aborted, other;

@@ -32,12 +32,7 @@ static void stop_all(void) {
 
 TestSuite(peer_rate_kept, .fini = stop_all, .timeout = 300);
 
-static grpc_channel *reg(int i) {
-    static const char *const certs[] = {"CN-TJ-registry", "CN-BJ-registry"};
-    grpc_channel *ch = federation_channel(fed, i, certs[i]);
-    cr_assert_not_null(ch);
-    return ch;
-}
+static grpc_channel *reg(int i) { return rc_registry(fed, i); }
 
 Test(peer_rate_kept, no_federation_call_is_refused_at_one_in_flight) {
     grpc_lifetime_begin();

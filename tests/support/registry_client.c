@@ -1,7 +1,9 @@
 /* registry_client.c - test-side Registry calls and checker (registry_client.h). */
 #include "tests/support/registry_client.h"
 
+#include "settlement/ledger.h"
 #include "tests/support/proc.h"
+#include <criterion/criterion.h>
 
 #include <stdatomic.h>
 #include <stdio.h>
@@ -95,6 +97,70 @@ grpc_status_code rc_get_transfer(grpc_channel *ch, const char *tid,
     if (out) *out = tmp;
     else if (tmp) protobuf_c_message_free_unpacked(&tmp->base, NULL);
     return c;
+}
+
+grpc_channel *rc_registry(federation_t *f, int i) {
+    char cert[64];
+    snprintf(cert, sizeof cert, "%s-registry", federation_region(f, i));
+    grpc_channel *ch = federation_channel(f, i, cert);
+    cr_assert_not_null(ch, "registry channel %d: %s", i, federation_last_error());
+    return ch;
+}
+
+void rc_leg_init(Carbon__V1__Leg *leg, const char *tid, const char *from_account, const char *to_account,
+                 Carbon__V1__CreditBlock **blocks, size_t n_blocks, const Carbon__V1__TransferQuote *quote,
+                 uint64_t expiry_ms) {
+    cr_assert(leg != NULL && tid != NULL && from_account != NULL && to_account != NULL && quote != NULL);
+    carbon__v1__leg__init(leg);
+    leg->transfer_id = (char *)tid;
+    leg->from_account = (char *)from_account;
+    leg->to_account = (char *)to_account;
+    leg->n_blocks = n_blocks;
+    leg->blocks = blocks;
+    leg->credited_g = quote->credited_g;
+    leg->discount_g = quote->discount_g;
+    leg->destination_methodology_id = quote->destination_methodology_id;
+    leg->source_catalog_digest = quote->source_catalog_digest;
+    leg->destination_catalog_digest = quote->destination_catalog_digest;
+    leg->expiry_unix_ms = expiry_ms;
+}
+
+grpc_status_code rc_prepare(grpc_channel *ch, const char *source_region, Carbon__V1__Leg *leg,
+                            Carbon__V1__Vote *vote, char *reason, size_t reasonlen, client_status_t *st) {
+    cr_assert(ch != NULL && source_region != NULL && leg != NULL && vote != NULL && st != NULL);
+    Carbon__V1__Leg *legs[1] = {leg};
+    Carbon__V1__PrepareRequest prep = CARBON__V1__PREPARE_REQUEST__INIT;
+    prep.source_region = (char *)source_region;
+    prep.n_legs = 1;
+    prep.legs = legs;
+    ProtobufCMessage *resp = NULL;
+    grpc_status_code c = client_call(ch, "/carbon.v1.Federation/Prepare", &prep.base,
+                                     &carbon__v1__prepare_response__descriptor, &resp, RC_TIMEOUT_MS, st);
+    if (c != GRPC_STATUS_OK) return c;
+    const Carbon__V1__PrepareResponse *p = (const Carbon__V1__PrepareResponse *)resp;
+    cr_assert_eq(p->n_votes, 1, "%zu votes for one leg", p->n_votes);
+    *vote = p->votes[0]->vote;
+    if (reasonlen > 0) snprintf(reason, reasonlen, "%s", p->votes[0]->reason != NULL ? p->votes[0]->reason : "");
+    protobuf_c_message_free_unpacked(resp, NULL);
+    return c;
+}
+
+void rc_prepare_record(federation_t *f, int dest, const char *source_region, const char *tid,
+                       const char *from_account, const char *to_account, const Carbon__V1__TransferRecord *rec,
+                       uint64_t expiry_in_ms) {
+    cr_assert(f != NULL && rec != NULL && rec->quote != NULL);
+    Carbon__V1__Leg leg;
+    rc_leg_init(&leg, tid, from_account, to_account, rec->blocks, rec->n_blocks, rec->quote,
+                ledger_now_ms() + expiry_in_ms);
+    char cert[64], why[128];
+    snprintf(cert, sizeof cert, "%s-gateway", source_region);
+    grpc_channel *ch = federation_channel(f, dest, cert);
+    cr_assert_not_null(ch, "%s", federation_last_error());
+    Carbon__V1__Vote vote;
+    client_status_t st;
+    cr_assert_eq(rc_prepare(ch, source_region, &leg, &vote, why, sizeof why, &st), GRPC_STATUS_OK, "%s",
+                 st.details);
+    cr_assert_eq(vote, CARBON__V1__VOTE__VOTE_YES, "voted no: %s", why);
 }
 
 grpc_status_code rc_account(grpc_channel *ch, const char *id, Carbon__V1__GetAccountResponse **out,

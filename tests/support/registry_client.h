@@ -36,6 +36,32 @@ grpc_status_code rc_retire(grpc_channel *ch, const char *rid, const char *acct, 
                            uint64_t amount_units, Carbon__V1__RetireResponse **out,
                            client_status_t *st);
 
+/* The registry channel of instance i: federation_channel with the
+ * certificate "<region of i>-registry". Asserts (criterion) that it opens. */
+grpc_channel *rc_registry(federation_t *f, int i);
+
+/* Fills leg (a Carbon__V1__Leg) for a Prepare sent by hand: transfer tid
+ * from from_account to to_account ("REGION/ID"), blocks[0..n_blocks) at
+ * quote's terms, expiring at expiry_ms. Every pointer is borrowed. */
+void rc_leg_init(Carbon__V1__Leg *leg, const char *tid, const char *from_account, const char *to_account,
+                 Carbon__V1__CreditBlock **blocks, size_t n_blocks, const Carbon__V1__TransferQuote *quote,
+                 uint64_t expiry_ms);
+
+/* Sends the Prepare of one leg to the gateway behind ch in the name of
+ * source_region (ch presents that region's gateway certificate). Returns
+ * the call's status; on OK, *vote gets the leg's vote and reason (reasonlen
+ * bytes, NUL-terminated) its reason. */
+grpc_status_code rc_prepare(grpc_channel *ch, const char *source_region, Carbon__V1__Leg *leg,
+                            Carbon__V1__Vote *vote, char *reason, size_t reasonlen, client_status_t *st);
+
+/* The Prepare of source_region's pending transfer rec (tid, from_account to
+ * to_account, "REGION/ID"), sent by hand to instance dest in
+ * source_region's name (its gateway certificate), the leg expiring
+ * expiry_in_ms from now. Asserts (criterion) that dest votes YES. */
+void rc_prepare_record(federation_t *f, int dest, const char *source_region, const char *tid,
+                       const char *from_account, const char *to_account, const Carbon__V1__TransferRecord *rec,
+                       uint64_t expiry_in_ms);
+
 /* Waits until the destination (channel ch) shows transfer tid as an arrival
  * that is COMMITTED: a Transfer answers once the decision is durable at the
  * source, and the destination applies it a moment later. 0, or -1 on timeout. */
