@@ -503,6 +503,10 @@ static const struct {
     {"REAPPLIED", TC_HA, 'C', TC_COMMITTED}, {"REVERSED", TC_HC, 'A', TC_ABORTED},
     {"MIXED", TC_HC, 'A', TC_MIXED},        {"AGREED", TC_MIXED, 'C', TC_COMMITTED},
     {"COMPENSATED", TC_MIXED, 'C', TC_COMPENSATED},
+    /* a forced ABORT the coordinator committed, whose serials the region
+     * holds again (a coordinator that sent them twice): not re-applied
+     * (dest_decide.lua reapply_conflict; outside the model) */
+    {"MIXED", TC_HA, 'C', TC_MIXED},
     /* an operator closes an ORIGIN_DENIED leg: nothing was credited, the
      * pending credit is dropped (heuristic_compensate.lua; outside the model) */
     {"CLOSED", TC_PREPARED, 'A', TC_COMPENSATED},

@@ -137,8 +137,26 @@ local function heuristic_take_back(tid, account, head, tail)
   return 1
 end
 
+-- Whether re-applying blocks (an operator's forced ABORT that the
+-- coordinator committed) would hold a serial twice: one this region holds
+-- again (its serial index: a later leg brought it, which only a
+-- coordinator that sent the same serials twice can make), or one of its own
+-- serials that its map no longer places at the source, or that another leg
+-- has locked. Returns the first such block, or nil.
+local function reapply_conflict(blocks)
+  local home = home_region()
+  for _, b in ipairs(blocks) do
+    if serial_overlap(b.origin, b.first, b.last) then return b end
+    if b.origin == home and origin_check(b.first, b.last, source) ~= '' then return b end
+  end
+  return nil
+end
+
 -- The coordinator's decision for a leg an operator decided (leg: the HMGET
--- below). Returns the answer letter.
+-- below). Returns the answer letter. A forced ABORT the coordinator
+-- committed is re-applied (REAPPLIED) unless that would hold a serial twice
+-- (reapply_conflict): the leg then stays ABORTED and is MIXED, listed for
+-- the operators, and nothing is credited.
 local function heuristic_settle(tid, key, leg, decision, confirm)
   local forced, account = leg[7], leg[3]
   if decision == 'C' and forced == 'A' then -- re-applying needs the origin's word too
@@ -151,7 +169,13 @@ local function heuristic_settle(tid, key, leg, decision, confirm)
   for _, b in ipairs(head) do both[#both + 1] = b end
   for _, b in ipairs(tail) do both[#both + 1] = b end
   local outcome, moved = 'AGREED', {}
-  if decision ~= forced and forced == 'A' then
+  local conflict = decision ~= forced and forced == 'A' and reapply_conflict(both)
+  if conflict then
+    redis.log(redis.LOG_WARNING, 'heuristic: ' .. tid .. ' not re-applied: ' .. block_text(conflict) ..
+              ' is held here again or not at ' .. source .. ' (a coordinator that sent it twice)')
+    outcome = 'MIXED'
+    redis.call('ZADD', KEY_LEGS_MIXED, now_ms, tid)
+  elseif decision ~= forced and forced == 'A' then
     for _, b in ipairs(head) do account_add_block(account, b) end
     for _, b in ipairs(tail) do later('RPUSH', KEY_CANCELLED, tid .. '|' .. block_text(b)) end
     use_report_add(tid, 'cancelled', tail, '', now_ms, coordinator_of(leg)) -- other regions' serials: to their origin

@@ -9,6 +9,10 @@
 --     the destination's outcome (state COMMITTED, not acknowledged, back in
 --     legs:open), so recovery sends Decide COMMIT, which closes the
 --     destination's leg (it now agrees). Serials exact, nothing duplicated.
+--   destination leg ABORTED (an operator's forced ABORT that the
+--     coordinator committed, not re-applied because this region holds the
+--     serials again: dest_decide.lua reapply_conflict): it credited
+--     nothing; the leg is closed, nothing taken.
 --   destination leg (COMMITTED): the serials cannot be taken back, so the
 --     leg's credited_g grams are taken from the account (any blocks, oldest
 --     first) and cancelled under the transfer: the region's grams in
@@ -75,6 +79,11 @@ if leg[1] == 'source' then
   -- the leg out of its legs:unacked set)
   redis.call('ZADD', KEY_LEGS_UNACKED_PREFIX .. leg[6], now_ms, tid)
   ids = { tid, leg[4], leg[5] }
+elseif leg[2] == 'ABORTED' then
+  -- a forced ABORT the coordinator committed, not re-applied because this
+  -- region holds its serials again (dest_decide.lua reapply_conflict): the
+  -- leg credited nothing, so nothing is taken; the leg is closed
+  ids = { tid, leg[5] }
 else
   -- an account a hand edit damaged refuses the take-back, as it refuses a
   -- hold (account_take_plan_checked): nothing is written before the refusal

@@ -389,6 +389,85 @@ Test(heuristic, forced_abort_is_reapplied_when_the_coordinator_committed, .timeo
     stop_all();
 }
 
+/* A coordinator that sends the serials of a leg BJ's operator aborted by
+ * force in a second leg, and then commits the first: BJ does not credit
+ * them twice. The first leg stays ABORTED and is HEURISTIC_MIXED on both
+ * sides; closed at BJ, it takes nothing. Before, BJ re-applied the first
+ * leg over the second: the same serials twice in bj-b. */
+Test(heuristic, a_forced_abort_is_not_reapplied_over_serials_a_coordinator_sent_twice, .timeout = 240) {
+    setenv("CARBON_FAILPOINT", "CN-TJ:source.after_decide", 1);
+    start2(2000);
+    client_status_t st;
+    cr_assert_eq(rc_open(reg(TJ), "tj-a", &st), GRPC_STATUS_OK, "%s", st.details);
+    char iid[33], tid[33], tid2[33];
+    rc_new_id(iid);
+    cr_assert_eq(rc_issue(reg(TJ), iid, "tj-a", "TJ-GT-01", 100000, "fp-heuristic-twice", NULL, &st),
+                 GRPC_STATUS_OK, "%s", st.details);
+    cr_assert_eq(rc_open(reg(BJ), "bj-b", &st), GRPC_STATUS_OK);
+    Carbon__V1__QuoteResponse *q = NULL;
+    cr_assert_eq(rc_quote(reg(TJ), "tj-a", "CN-BJ", "TJ-GT-01", 2, &q, &st), GRPC_STATUS_OK, "%s", st.details);
+    rc_new_id(tid);
+    rc_transfer(reg(TJ), tid, "tj-a", "CN-BJ", "bj-b", "TJ-GT-01", 2, NULL, &st); /* TJ stops after its commit */
+    for (int i = 0; i < 100 && proc_alive(federation_pid(fed, TJ)); i++) proc_sleep_ms(50);
+    cr_assert(!proc_alive(federation_pid(fed, TJ)), "CN-TJ did not stop at its failpoint");
+    unsetenv("CARBON_FAILPOINT");
+    char text[512];
+    leg_field(TJ, tid, "blocks", text, sizeof text);
+    ledger_block_t *lb = NULL;
+    size_t n = 0;
+    cr_assert_eq(ledger_blocks_parse(text, 8, &lb, &n), 0, "blocks '%s'", text);
+    cr_assert(n >= 1);
+    Carbon__V1__CreditBlock cb[8], *cbp[8];
+    for (size_t i = 0; i < n; i++) {
+        carbon__v1__credit_block__init(&cb[i]);
+        cb[i].origin_region = lb[i].origin;
+        cb[i].methodology_id = lb[i].meth;
+        cb[i].vintage_year = lb[i].vintage;
+        cb[i].serial_start = lb[i].first;
+        cb[i].serial_end = lb[i].last;
+        cbp[i] = &cb[i];
+    }
+    proc_sleep_ms(2200); /* past the leg's expiry */
+    force_when_allowed(tid, 0);
+
+    /* The same serials again, in a second leg TJ's certificate sends by hand. */
+    grpc_channel *as_tj = federation_channel(fed, BJ, "CN-TJ-gateway");
+    rc_new_id(tid2);
+    Carbon__V1__Leg leg;
+    rc_leg_init(&leg, tid2, "CN-TJ/tj-a", "CN-BJ/bj-b", cbp, n, q->quote, ledger_now_ms() + 60000);
+    Carbon__V1__Vote vote;
+    char why[128];
+    cr_assert_eq(rc_prepare(as_tj, "CN-TJ", &leg, &vote, why, sizeof why, &st), GRPC_STATUS_OK, "%s", st.details);
+    cr_assert_eq(vote, CARBON__V1__VOTE__VOTE_YES, "voted no: %s", why);
+    Carbon__V1__Decision applied;
+    cr_assert_eq(rc_decide(as_tj, "CN-TJ", tid2, 1, &applied, &st), GRPC_STATUS_OK, "%s", st.details);
+    cr_assert_eq(applied, CARBON__V1__DECISION__DECISION_COMMIT);
+    uint64_t once = rc_total_g(reg(BJ), "bj-b");
+    cr_assert_eq(once, q->quote->credited_g);
+
+    /* TJ comes back and sends its COMMIT of the first leg. */
+    cr_assert_eq(federation_restart(fed, TJ), 0, "%s", federation_last_error());
+    wait_leg_field(BJ, tid, "heuristic_outcome", "MIXED", 20000);
+    cr_assert_eq(rc_total_g(reg(BJ), "bj-b"), once, "the serials credited twice");
+    char v[32];
+    leg_field(BJ, tid, "state", v, sizeof v);
+    cr_assert_str_eq(v, "ABORTED");
+    wait_leg_field(TJ, tid, "heuristic_outcome", "MIXED", 20000);
+    char *err = NULL;
+    cr_assert_eq(resolve(BJ, tid, "--compensate", &err), 0, "%s", err);
+    free(err);
+    leg_field(BJ, tid, "heuristic_outcome", v, sizeof v);
+    cr_assert_str_eq(v, "COMPENSATED");
+    cr_assert_eq(rc_total_g(reg(BJ), "bj-b"), once, "closing the leg took credits");
+    const char *verify[] = {"audit", "verify", "--region", "CN-BJ", NULL};
+    char *out = NULL;
+    cr_assert_eq(gwctl(BJ, "auditor", &out, NULL, verify), 0, "%s", out);
+    free(out);
+    free(lb);
+    protobuf_c_message_free_unpacked(&q->base, NULL);
+    stop_all();
+}
+
 /* BJ's use reports to TJ still to send, without what their retries
  * change (due time, tries, last reason): "id kind|purpose|blocks|created_ms"
  * per line, by id (the outbox's order is the due time, which retries

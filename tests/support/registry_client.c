@@ -145,6 +145,29 @@ grpc_status_code rc_prepare(grpc_channel *ch, const char *source_region, Carbon_
     return c;
 }
 
+grpc_status_code rc_decide(grpc_channel *ch, const char *source_region, const char *tid, int commit,
+                           Carbon__V1__Decision *applied, client_status_t *st) {
+    cr_assert(ch != NULL && source_region != NULL && tid != NULL && applied != NULL && st != NULL);
+    Carbon__V1__LegDecision d = CARBON__V1__LEG_DECISION__INIT;
+    d.transfer_id = (char *)tid;
+    d.decision = commit ? CARBON__V1__DECISION__DECISION_COMMIT : CARBON__V1__DECISION__DECISION_ABORT;
+    Carbon__V1__LegDecision *dp[1] = {&d};
+    Carbon__V1__DecideRequest m = CARBON__V1__DECIDE_REQUEST__INIT;
+    m.source_region = (char *)source_region;
+    m.batch_seq = 1;
+    m.n_decisions = 1;
+    m.decisions = dp;
+    ProtobufCMessage *resp = NULL;
+    grpc_status_code c = client_call(ch, "/carbon.v1.Federation/Decide", &m.base,
+                                     &carbon__v1__decide_response__descriptor, &resp, RC_TIMEOUT_MS, st);
+    if (c != GRPC_STATUS_OK) return c;
+    const Carbon__V1__DecideResponse *r = (const Carbon__V1__DecideResponse *)resp;
+    cr_assert_eq(r->n_acks, 1, "%zu acknowledgements for one decision", r->n_acks);
+    *applied = r->acks[0]->applied;
+    protobuf_c_message_free_unpacked(resp, NULL);
+    return c;
+}
+
 void rc_prepare_record(federation_t *f, int dest, const char *source_region, const char *tid,
                        const char *from_account, const char *to_account, const Carbon__V1__TransferRecord *rec,
                        uint64_t expiry_in_ms) {

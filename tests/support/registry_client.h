@@ -54,6 +54,12 @@ void rc_leg_init(Carbon__V1__Leg *leg, const char *tid, const char *from_account
 grpc_status_code rc_prepare(grpc_channel *ch, const char *source_region, Carbon__V1__Leg *leg,
                             Carbon__V1__Vote *vote, char *reason, size_t reasonlen, client_status_t *st);
 
+/* Sends the Decide of one leg (commit 1: COMMIT, 0: ABORT) to the gateway
+ * behind ch in the name of source_region. Returns the call's status; on OK
+ * *applied gets what the destination acknowledged it holds. */
+grpc_status_code rc_decide(grpc_channel *ch, const char *source_region, const char *tid, int commit,
+                           Carbon__V1__Decision *applied, client_status_t *st);
+
 /* The Prepare of source_region's pending transfer rec (tid, from_account to
  * to_account, "REGION/ID"), sent by hand to instance dest in
  * source_region's name (its gateway certificate), the leg expiring
