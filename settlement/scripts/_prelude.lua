@@ -454,14 +454,28 @@ local function cursor_block(c, m)
   return b
 end
 
--- The grams of the cursor's members not yet read past.
-local function cursor_rest_g(c)
-  local g = 0
-  for k = c.at, #c.page do g = g + block_grams(cursor_block(c, c.page[k])) end
-  if not c.done then
-    for _, m in ipairs(redis.call('ZRANGEBYLEX', c.key, c.lo, c.hi)) do g = g + block_grams(cursor_block(c, m)) end
+-- How many members a refused take reads past its blocks, in all its
+-- cursors, to tell a balance too small from one too fragmented.
+local ACCOUNT_REST_READ_MAX = 4096
+
+-- Reads on past the blocks a take read (cursors_take), at most
+-- ACCOUNT_REST_READ_MAX members in all, until have_g reaches want_g.
+-- Returns have_g with the grams read, and whether every cursor was read to
+-- its end (have_g is then every gram the take could reach).
+local function cursors_rest_g(cursors, have_g, want_g)
+  local budget = ACCOUNT_REST_READ_MAX
+  for k = 1, #cursors do
+    local c = cursors[k]
+    while have_g < want_g and budget > 0 do
+      local m = cursor_peek(c)
+      if m == nil then break end
+      have_g = have_g + block_grams(cursor_block(c, m))
+      c.at = c.at + 1
+      budget = budget - 1
+    end
+    if have_g >= want_g or budget == 0 then return have_g, false end
   end
-  return g
+  return have_g, true
 end
 
 -- The block at the head of cursor c (m: its member), parsed once
@@ -521,7 +535,10 @@ end
 -- ACCOUNT_METHS_MAX methodologies. Raises, having written nothing, on a
 -- member a hand edit left out of the format or under another methodology.
 -- Reads only the blocks it takes (cursors_take); a refusal for want_g beyond
--- max_blocks blocks reads the rest of the range to tell the two apart.
+-- max_blocks blocks reads on to tell the two apart, at most
+-- ACCOUNT_REST_READ_MAX members (cursors_rest_g): past them it is nil, -1
+-- too (the amount spans more than max_blocks blocks, if the account holds
+-- it at all).
 local function account_take_plan(id, meth, vintage, want_g, max_blocks)
   local key, cursors = acct_blocks_key(id), {}
   if meth ~= '' then
@@ -534,9 +551,11 @@ local function account_take_plan(id, meth, vintage, want_g, max_blocks)
   local blocks, members = {}, {}
   local have = cursors_take(cursors, want_g, max_blocks, blocks, members)
   if have < want_g then
-    for k = 1, #cursors do have = have + cursor_rest_g(cursors[k]) end
+    local all
+    have, all = cursors_rest_g(cursors, have, want_g)
+    if all and have < want_g then return nil, have end
+    return nil, -1 -- the grams are there past max_blocks blocks, or too far to tell
   end
-  if have < want_g then return nil, have end
   if #blocks > max_blocks then return nil, -1 end
   local taken = {}
   local need = want_g

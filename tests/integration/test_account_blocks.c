@@ -192,6 +192,41 @@ static void zadd_member(const char *acct, const char *meth, const char *m) {
     redisFree(c);
 }
 
+/* A take refused for more grams than it may carry in LEDGER_LEG_BLOCKS_MAX
+ * blocks reads on only so far (4,096 members) to tell a balance too small
+ * from one too fragmented: a damaged member 5,500 blocks on is never read,
+ * and the refusal is TOO_FRAGMENTED. Before, the whole rest of the account
+ * was read in one command, in the script (Redis held for all of it), and
+ * the damaged member made it ACCOUNT_DAMAGED. Nothing is taken. */
+Test(account_blocks, a_refused_take_reads_a_bounded_part_of_a_fragmented_account) {
+    start();
+    open_account("deep");
+    redisContext *c = redis_connect(g_redis);
+    cr_assert_not_null(c);
+    enum { DEEP_BLOCKS = 5500 };
+    for (int i = 1; i <= DEEP_BLOCKS; i++) {
+        char m[80];
+        snprintf(m, sizeof m, "M-A|2026 CN-TJ %016d %016d M-A", i, i);
+        redisAppendCommand(c, "ZADD " STORE_KEY_ACCOUNT_PREFIX "deep" STORE_KEY_ACCOUNT_BLOCKS_SUFFIX " 0 %s", m);
+    }
+    for (int i = 1; i <= DEEP_BLOCKS; i++) {
+        redisReply *r = NULL;
+        cr_assert_eq(redisGetReply(c, (void **)&r), REDIS_OK);
+        cr_assert(r != NULL && r->type == REDIS_REPLY_INTEGER && r->integer == 1);
+        freeReplyObject(r);
+    }
+    redisFree(c);
+    zadd_member("deep", "M-A", "2099 CN-TJ 0000000000000001 1e20             M-A"); /* last in spending order */
+    char got[64];
+    uint64_t have = 0;
+    cr_assert_eq(retire("deep", "M-A", 0, 100000, got, sizeof got, &have), LEDGER_TOO_FRAGMENTED);
+    cr_assert_eq(retire("deep", "", 0, 100000, got, sizeof got, &have), LEDGER_TOO_FRAGMENTED);
+    cr_assert_eq(card(STORE_KEY_ACCOUNT_BLOCKS_SUFFIX, "deep"), DEEP_BLOCKS + 1, "a refusal took blocks");
+    /* within the first 1,024 blocks, the take goes on as before */
+    cr_assert_eq(retire("deep", "M-A", 0, 10, got, sizeof got, &have), LEDGER_OK);
+    cr_assert_eq(card(STORE_KEY_ACCOUNT_BLOCKS_SUFFIX, "deep"), DEEP_BLOCKS + 1 - 10);
+}
+
 /* A block a hand edit wrote outside the member format, in texts that still
  * parse (a vintage below 0, a last serial of 1e20, a vintage of NaN, a last
  * below its first, a serial that is no number, below 1 or not whole, an
