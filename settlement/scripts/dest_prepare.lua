@@ -23,7 +23,7 @@
 --   dest_meth, src_digest|dst_digest, expiry_ms, precheck (empty, or the
 --   reason the C side already refuses it for); then the batch's
 --   "count|sum_g|digest" as this side computed it (recorded once per
---   batch_seq, and only if a leg is voted yes); then inflight_max; then
+--   batch_seq, and only if a leg is newly prepared); then inflight_max; then
 --   inflow_max_g: the rules on use's daily inflow limit from source (grams
 --   credited per UTC day, counted in rules:inflow:SOURCE when a leg is voted
 --   yes; 0: none), past which a leg is voted no (QUOTA_EXCEEDED); then
@@ -47,6 +47,7 @@ local inflow_day = fmt_int(math.floor(now_ms / 86400000))
 local inflow = inflow_max > 0 and num(redis.call('HGET', inflow_key, inflow_day)) or 0
 local own_recorded = ARGV[8 + n * 11] == '1' and '1' or '0'
 local out = {}
+local any_new = false -- a leg prepared by this call (not a replay)
 
 -- Indexes the blocks one by one (so that they may not overlap each other
 -- either); on a refusal takes back what it added. Returns the reason or ''.
@@ -135,6 +136,7 @@ local function prepare_one(i)
       later('ZADD', KEY_LEGS_PREPARED_PREFIX .. source, fmt_int(expiry_ms), tid)
       audit(now_ms, 'prepare', { tid, to_id, from }, blocks,
             { source, batch_seq, credited_g })
+      any_new = true
       vote(true, '')
     else
       local minute = KEY_PEER_REFUSED_PREFIX .. source .. ':' .. fmt_int(math.floor(now_ms / 60000))
@@ -158,12 +160,11 @@ end
 with_later(function()
   for i = 0, n - 1 do prepare_one(i) end
 end)
--- The batch is recorded (for Reconcile) once, and only if a leg of it was
--- voted yes: a batch refused whole leaves nothing.
-local any_yes = false
-for i = 1, #out, 3 do if out[i] == 'Y' then any_yes = true end end
+-- The batch is recorded (for Reconcile) once, and only if this call
+-- prepared a leg of it: a batch refused whole, or one of legs prepared
+-- before (a replay, under whatever batch number), leaves nothing.
 local seq = num(batch_seq)
-if seq > 0 and any_yes then
+if seq > 0 and any_new then
   local all = {}
   for i = 0, n - 1 do all[#all + 1] = ARGV[5 + i * 11] end
   local key = KEY_BATCH_IN_PREFIX .. source

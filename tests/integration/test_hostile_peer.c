@@ -390,6 +390,33 @@ Test(hostile_peer, reused_id_aborts) {
     checker_clean();
 }
 
+/* A leg prepared once and then replayed in Prepares of ever new batch
+ * numbers gets its yes again, and no batch record: before, each replay
+ * left one more (cj:batch:in:CN-HE), without bound. */
+Test(hostile_peer, a_replayed_prepare_records_no_new_batch) {
+    start(NULL);
+    setup_accounts();
+    leg_buf_t l;
+    char tid[33], votes[1][32];
+    rc_new_id(tid);
+    blk_t fresh[] = {{"CN-HE", "HE-GT-01", HE_FRESH_SERIAL, HE_FRESH_SERIAL + 9999}};
+    leg_make(&l, tid, "tj-a", fresh, 1);
+    client_status_t st;
+    cr_assert_eq(prepare(&l, 1, votes, &st), GRPC_STATUS_OK, "prepare: %s", st.details);
+    cr_assert_str_eq(votes[0], "Y");
+    long long batches = redis_int(TJ, "HLEN %s", STORE_KEY_BATCH_IN_PREFIX "CN-HE");
+    cr_assert_eq(batches, 1);
+    long long log_size = tj_log_size();
+    for (int i = 0; i < 20; i++) {
+        cr_assert_eq(prepare(&l, 1, votes, &st), GRPC_STATUS_OK, "replay %d: %s", i, st.details);
+        cr_assert_str_eq(votes[0], "Y", "replay %d", i);
+    }
+    cr_expect_eq(redis_int(TJ, "HLEN %s", STORE_KEY_BATCH_IN_PREFIX "CN-HE"), batches, "replays recorded batches");
+    cr_expect_eq(tj_log_size(), log_size, "replays were audited");
+    decide_one(tid, 0);
+    checker_clean();
+}
+
 /* ---- floods ------------------------------------------------------------------ */
 
 static long long now_ms(void) { return proc_now_ms(); }
