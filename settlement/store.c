@@ -294,13 +294,18 @@ int store_script_index(const char *name) {
 }
 
 /* The scripts after which the store WAITs for replicas (store.h): commit
- * points and every script whose result an answer reports. Read-only scripts
- * and the background ones (audit log integration, witness records, the
- * serial index) are not listed: what they write is rebuilt or re-sent. */
+ * points and every script whose result an answer reports, and
+ * recovery_scan: recovery sends the decisions it reads to peers, and one
+ * may be a decision whose own WAIT failed (on another connection). Redis
+ * sets a connection's WAIT offset to the replication offset after each of
+ * its commands, so a WAIT after a read covers every write before it, other
+ * connections' too. Other read-only scripts and the background ones (audit
+ * log integration, witness records, the serial index) are not listed: what
+ * they write is rebuilt or re-sent. */
 static const char *const store_wait_scripts[] = {
     "account_open", "batch_open",  "dest_decide",   "dest_doubt",    "dest_prepare",
     "heuristic_compensate", "issue", "retire", "source_ack", "source_decide",
-    "source_mixed", "transfer_hold", "obligation_register",
+    "source_mixed", "transfer_hold", "obligation_register", "recovery_scan",
     /* answers to peers that they rely on: an origin's vote, a use applied to
      * its map, an activity reserved, settled or declared never issued, a
      * cosignature (a witness never goes back on one) and a fork's evidence */

@@ -392,7 +392,7 @@ Test(hostile_peer, reused_id_aborts) {
 
 /* A leg prepared once and then replayed in Prepares of ever new batch
  * numbers gets its yes again, and no batch record: before, each replay
- * left one more (cj:batch:in:CN-HE), without bound. */
+ * left one more (STORE_KEY_BATCH_IN_PREFIX CN-HE), without bound. */
 Test(hostile_peer, a_replayed_prepare_records_no_new_batch) {
     start(NULL);
     setup_accounts();

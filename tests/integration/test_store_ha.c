@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "settlement/ledger.h"
 #include "settlement/sentinel_watch.h"
 #include "settlement/store.h"
 #include "tests/support/ha_harness.h"
@@ -183,6 +184,51 @@ Test(store_ha, wait_without_replica_is_unavailable, .fini = fini, .timeout = TES
     cr_assert_not_null(g_store, "%s", err);
     cr_assert_eq(open_account(g_store, "w-1", &created, err, sizeof err), STORE_OK, "%s", err);
     cr_assert_eq(created, 0);
+}
+
+/* What one connection wrote and could not get onto the replica (its WAIT
+ * failed) is not handed on as durable by another: recovery's scan, whose
+ * decided legs recovery sends to peers, WAITs too, and fails while the
+ * replica is behind; before, it did not WAIT at all (a reviewer's finding:
+ * a COMMIT could reach the destination and then be lost by a failover to
+ * the replica, where the leg was still held). A replay that finds the
+ * account and writes nothing fails alike: Redis sets a connection's WAIT
+ * offset after each of its commands, so its WAIT covers the other
+ * connection's write (this part passed before too). */
+Test(store_ha, a_write_not_on_the_replica_is_not_read_as_durable, .fini = fini, .timeout = TEST_TIMEOUT_S) {
+    start_ha("mymaster-barrier", NULL);
+    store_config_t cfg;
+    cfg_for_sentinels(&cfg, "CN-TJ", 1);
+    char err[ERR_MAX] = "";
+    g_store = store_open(&cfg, err, sizeof err);
+    cr_assert_not_null(g_store, "%s", err);
+    int created = 0;
+    cr_assert_eq(open_account(g_store, "b-1", &created, err, sizeof err), STORE_OK, "%s", err);
+    store_t *other = store_open(&cfg, err, sizeof err); /* a gateway's other connection, open before */
+    cr_assert_not_null(other, "%s", err);
+    /* its last write, on the replica (WAIT passed) */
+    cr_assert_eq(open_account(other, "b-0", &created, err, sizeof err), STORE_OK, "%s", err);
+    cr_assert_eq(created, 1);
+    cr_assert_eq(kill(g_ha->redis[1]->pid, SIGSTOP), 0);
+    int rc = open_account(g_store, "b-2", &created, err, sizeof err);
+    cr_assert_eq(rc, STORE_EUNAVAILABLE, "%s: %s", store_rc_name(rc), err);
+    rc = open_account(other, "b-2", &created, err, sizeof err);
+    cr_expect_eq(rc, STORE_EUNAVAILABLE, "a replay read b-2 as durable: %s %s", store_rc_name(rc), err);
+    ledger_pending_leg_t src[4], dst[4];
+    size_t src_n = 0, dst_n = 0;
+    cr_expect_eq(ledger_recovery_scan(other, 1767225600000ull, 4, src, &src_n, dst, &dst_n, err, sizeof err),
+                 LEDGER_ESTORE, "recovery read the store as durable");
+    cr_assert_eq(kill(g_ha->redis[1]->pid, SIGCONT), 0);
+    int ok = STORE_EUNAVAILABLE;
+    for (int i = 0; i < 50 && ok != STORE_OK; i++) {
+        ok = open_account(other, "b-2", &created, err, sizeof err);
+        if (ok != STORE_OK) proc_sleep_ms(100);
+    }
+    cr_assert_eq(ok, STORE_OK, "the replica caught up, still: %s", err);
+    cr_assert_eq(created, 0);
+    cr_assert_eq(ledger_recovery_scan(other, 1767225600000ull, 4, src, &src_n, dst, &dst_n, err, sizeof err),
+                 LEDGER_OK, "%s", err);
+    store_close(other);
 }
 
 /* kill -9 of the primary under load (min_replicas 0: the window of failed
