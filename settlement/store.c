@@ -296,10 +296,9 @@ int store_script_index(const char *name) {
 /* The scripts after which the store WAITs for replicas (store.h): commit
  * points and every script whose result an answer reports, and
  * recovery_scan: recovery sends the decisions it reads to peers, and one
- * may be a decision whose own WAIT failed (on another connection). Redis
- * sets a connection's WAIT offset to the replication offset after each of
- * its commands, so a WAIT after a read covers every write before it, other
- * connections' too. Other read-only scripts and the background ones (audit
+ * may be a decision whose own WAIT failed (on another connection); the
+ * write before each WAIT (store_wait_replicas) makes it cover that. Other
+ * read-only scripts and the background ones (audit
  * log integration, witness records, the serial index) are not listed: what
  * they write is rebuilt or re-sent. */
 static const char *const store_wait_scripts[] = {
@@ -1120,12 +1119,33 @@ static bool store_batch_waits(const store_t *s, size_t n, const store_call_t *ca
 }
 
 /* WAIT min_replicas wait_timeout_ms on the connection that just ran n
- * calls: STORE_OK when enough replicas have every write of this connection,
- * else STORE_EUNAVAILABLE (the calls ran; whether a failover keeps them is
- * uncertain) with the count in err. */
+ * calls: STORE_OK when enough replicas have every write made so far, else
+ * STORE_EUNAVAILABLE (the calls ran; whether a failover keeps them is
+ * uncertain) with the count in err. WAIT covers the writes up to the
+ * offset Redis keeps for the connection: Debian's 7.0 sets it after each
+ * command, reads included, later versions only after a command that wrote.
+ * A call that only read (recovery_scan), or found its work done (a replay
+ * answering what another connection wrote, maybe after that connection's
+ * WAIT failed), may have written nothing; so one write comes first (INCR
+ * STORE_KEY_META_WAIT_BARRIER): replication is one stream, and covering it
+ * covers everything written before it, on any version. */
 static int store_wait_replicas(store_t *s, size_t n, char *err, size_t errlen) {
     CARBON_ASSERT(s != NULL && s->ctx != NULL && s->cfg.min_replicas > 0);
     CARBON_ASSERT(n >= 1 && n <= STORE_PIPELINE_MAX);
+    const char *barrier[2] = {"INCR", STORE_KEY_META_WAIT_BARRIER};
+    size_t barrier_len[2] = {4, sizeof STORE_KEY_META_WAIT_BARRIER - 1};
+    redisReply *b = NULL;
+    int brc = store_round_trip(s, 2, barrier, barrier_len, "INCR", &b, err, errlen);
+    if (brc != STORE_OK) return brc == STORE_EPROTO ? brc : STORE_EUNAVAILABLE;
+    if (b->type != REDIS_REPLY_INTEGER) {
+        store_errf(err, errlen, "redis %s:%d: the write before WAIT: %.*s; the %zu call%s ran but may be "
+                   "lost by a failover (outcome uncertain: read the state again)", s->addr_host, s->addr_port,
+                   b->type == REDIS_REPLY_ERROR ? store_len_int(b->len) : 17,
+                   b->type == REDIS_REPLY_ERROR ? b->str : "not an integer", n, n == 1 ? "" : "s");
+        freeReplyObject(b);
+        return STORE_EUNAVAILABLE;
+    }
+    freeReplyObject(b);
     char want[16], timeout[16];
     int want_len = snprintf(want, sizeof want, "%d", s->cfg.min_replicas);
     int timeout_len = snprintf(timeout, sizeof timeout, "%d", s->cfg.wait_timeout_ms);

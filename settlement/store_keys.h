@@ -109,6 +109,10 @@
  * and, written by the C side only (no script):
  *   meta:region      string the region this store belongs to, set at its first
  *                           use by a gateway (settlement/store.h STORE_REGION_KEY)
+ *   meta:wait-barrier  string counted up before each WAIT (store.c
+ *                           store_wait_replicas): a write of the waiting
+ *                           connection, so that WAIT covers every write
+ *                           before it, other connections' too
  *   lease:recovery   string the engine holding the recovery lease (PX expiry)
  *   lease:integrator string the gateway integrating the audit log (PX expiry)
  *   lease:checkpointer string the gateway signing and sending the region's
@@ -199,6 +203,7 @@
 #define STORE_KEY_BATCH_IN_PREFIX "cj:batch:in:"
 #define STORE_KEY_BATCH_SEQ_SUFFIX ":seq"
 #define STORE_KEY_META_REGION "cj:meta:region"
+#define STORE_KEY_META_WAIT_BARRIER "cj:meta:wait-barrier"
 #define STORE_KEY_LEASE_PREFIX "cj:lease:"
 #define STORE_KEY_LEASE_RECOVERY "cj:lease:recovery"
 #define STORE_KEY_LEASE_INTEGRATOR "cj:lease:integrator"
