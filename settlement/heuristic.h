@@ -60,9 +60,12 @@ int heuristic_source_mixed(store_t *st, const char *const *tids, size_t n, uint6
  * every block of the leg); LEDGER_TOO_FRAGMENTED (the grams span more than
  * LEDGER_LEG_BLOCKS_MAX of the account's blocks); LEDGER_DAMAGED (the
  * destination account's blocks are out of the store's format; why in err);
- * LEDGER_ESTORE. A refusal changes nothing. */
+ * LEDGER_ESTORE. A refusal changes nothing. On LEDGER_OK *holds gets the
+ * decision the leg now holds: TRANSFER_DECISION_ABORT for a closed
+ * ORIGIN_DENIED leg and for a destination's forced ABORT that was not
+ * re-applied (dest_decide.lua reapply_conflict), else COMMIT. */
 int heuristic_compensate(store_t *st, const char *tid, char decision, const char *operator_id,
-                         const char *reason, uint64_t now_ms, uint64_t *have_g, char *needed, char *err,
-                         size_t errlen);
+                         const char *reason, uint64_t now_ms, uint64_t *have_g, char *needed, char *holds,
+                         char *err, size_t errlen);
 
 #endif

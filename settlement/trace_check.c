@@ -477,6 +477,14 @@ static void tc_heuristic_source(tc_at_t *at, tc_leg_t *leg, char d) {
         leg->ack_open = 0;
         leg->mixed_seq = e->seq;
         leg->mixed_ms = e->time_ms;
+    } else if (tc_detail_is(e, 1, "COMPENSATED") && e->ids_n == 2 && e->blocks_n == 0) {
+        /* a COMMITTED MIXED leg whose destination did not re-apply a forced
+         * ABORT (dest_decide.lua reapply_conflict), closed: nothing moves */
+        if (leg->state != TC_COMMITTED || !leg->mixed || leg->compensated || d != 'C') {
+            TC_AT_FINDING_RULE(at, leg, TC_RULE_COMPENSATE, "only a COMMITTED MIXED leg is closed without blocks");
+            return;
+        }
+        leg->compensated = 1;
     } else if (tc_detail_is(e, 1, "COMPENSATED") && e->ids_n == 3) {
         if (leg->state != TC_ABORTED || !leg->mixed || leg->compensated || d != 'C') {
             TC_AT_FINDING_RULE(at, leg, TC_RULE_COMPENSATE, "only an ABORTED MIXED leg is compensated, to C");
@@ -507,6 +515,8 @@ static const struct {
      * holds again (a coordinator that sent them twice): not re-applied
      * (dest_decide.lua reapply_conflict; outside the model) */
     {"MIXED", TC_HA, 'C', TC_MIXED},
+    /* and closed by an operator: it credited nothing, it holds ABORT */
+    {"COMPENSATED", TC_MIXED, 'A', TC_COMPENSATED},
     /* an operator closes an ORIGIN_DENIED leg: nothing was credited, the
      * pending credit is dropped (heuristic_compensate.lua; outside the model) */
     {"CLOSED", TC_PREPARED, 'A', TC_COMPENSATED},

@@ -655,9 +655,9 @@ static void ops_compensate(server_call_t *call, store_t *st, const Carbon__V1__R
     const identity_t *op = server_call_caller(call);
     const char *who = op != NULL ? op->spiffe_id : "operator";
     uint64_t have_g = 0;
-    char err[256] = "", needed = 0;
+    char err[256] = "", needed = 0, holds = 0;
     int rc = heuristic_compensate(st, req->transfer_id, commit ? TRANSFER_DECISION_COMMIT : TRANSFER_DECISION_ABORT,
-                                  who, req->reason, ledger_now_ms(), &have_g, &needed, err, sizeof err);
+                                  who, req->reason, ledger_now_ms(), &have_g, &needed, &holds, err, sizeof err);
     if (rc == LEDGER_NOT_FOUND)
         server_reply_error(call, GRPC_STATUS_FAILED_PRECONDITION, REASON(NOT_MIXED),
                            "transfer %s is neither HEURISTIC_MIXED nor ORIGIN_DENIED here", req->transfer_id);
@@ -674,7 +674,8 @@ static void ops_compensate(server_call_t *call, store_t *st, const Carbon__V1__R
                            "leg: compensate at the other region", have_g);
     else if (rc == LEDGER_TOO_FRAGMENTED)
         server_reply_error(call, GRPC_STATUS_RESOURCE_EXHAUSTED, REASON(TOO_FRAGMENTED),
-                           "the leg's grams span more than %d of the account's blocks", LEDGER_LEG_BLOCKS_MAX);
+                           "the leg's grams span more than %d of the account's blocks (or the account "
+                           "holds blocks of more than 256 methodologies)", LEDGER_LEG_BLOCKS_MAX);
     else if (rc == LEDGER_DAMAGED) {
         log_error("account_damaged", "{s:s, s:s}", "method", server_call_path(call), "error", err);
         server_reply_error(call, GRPC_STATUS_DATA_LOSS, REASON(ACCOUNT_DAMAGED), "%s", err);
@@ -685,7 +686,8 @@ static void ops_compensate(server_call_t *call, store_t *st, const Carbon__V1__R
              req->transfer_id, "operator", who, "reason", req->reason);
     Carbon__V1__LegAck ack = CARBON__V1__LEG_ACK__INIT;
     ack.transfer_id = (char *)req->transfer_id;
-    ack.applied = commit ? CARBON__V1__DECISION__DECISION_COMMIT : CARBON__V1__DECISION__DECISION_ABORT;
+    ack.applied = holds == TRANSFER_DECISION_ABORT ? CARBON__V1__DECISION__DECISION_ABORT
+                                                   : CARBON__V1__DECISION__DECISION_COMMIT;
     Carbon__V1__ResolveInDoubtResponse resp = CARBON__V1__RESOLVE_IN_DOUBT_RESPONSE__INIT;
     resp.applied = &ack;
     server_reply_ok(call, &resp.base);

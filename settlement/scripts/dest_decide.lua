@@ -47,7 +47,11 @@
 --              the leg stays COMMITTED, heuristic_outcome MIXED, in
 --              legs:mixed until an operator compensates (heuristic_compensate);
 --              a later COMMIT from the coordinator (its operator compensated
---              there) closes it as AGREED.
+--              there) closes it as AGREED; or
+--              forced ABORT, coordinator COMMIT, and re-applying would hold
+--              a serial twice (reapply_conflict: the region holds it again,
+--              or its own serial is no longer at the source in its map): the
+--              leg stays ABORTED, MIXED, in legs:mixed; nothing is credited.
 -- Returns per leg what the destination now holds: "C", "A" or "U" (unknown),
 -- or "M": it holds the other outcome than the decision sent, HEURISTIC_MIXED
 -- (the decision is recorded; sending it again changes nothing); followed by

@@ -9,6 +9,9 @@
 --     the destination's outcome (state COMMITTED, not acknowledged, back in
 --     legs:open), so recovery sends Decide COMMIT, which closes the
 --     destination's leg (it now agrees). Serials exact, nothing duplicated.
+--   source leg COMMITTED (the same case seen from the coordinator: its
+--     destination answered HEURISTIC_MIXED): the serials left at the
+--     commit; nothing moves, the leg is closed.
 --   destination leg ABORTED (an operator's forced ABORT that the
 --     coordinator committed, not re-applied because this region holds the
 --     serials again: dest_decide.lua reapply_conflict): it credited
@@ -35,7 +38,8 @@
 -- source the destination account "REGION/ID"; blocks: those moved, or for
 -- CLOSED the pending blocks dropped; details: peer, "COMPENSATED" or
 -- "CLOSED", the decision the leg now holds, "0", operator, reason).
--- Returns {"OK"}, {"NOT_MIXED"}, {"BAD_DECISION", the decision needed},
+-- Returns {"OK", the decision the leg now holds ("C" or "A")}, {"NOT_MIXED"},
+-- {"BAD_DECISION", the decision needed},
 -- {"INSUFFICIENT_BALANCE", grams available}, {"TOO_FRAGMENTED"} (more than
 -- 1,024 blocks) or {"ACCOUNT_DAMAGED", why} (the destination account's
 -- blocks out of the store's format), and changes nothing then.
@@ -58,12 +62,18 @@ if leg[3] == 'ORIGIN_DENIED' and leg[1] == 'destination' and leg[2] == 'PREPARED
              'compensated_ms', fmt_int(now_ms))
   redis.call('ZREM', KEY_LEGS_MIXED, tid)
   audit(now_ms, 'heuristic', { tid, leg[5] }, blocks, { leg[6], 'CLOSED', 'A', '0', operator, why })
-  return { 'OK' }
+  return { 'OK', 'A' }
 end
 if leg[3] ~= 'MIXED' then return { 'NOT_MIXED' } end
 if decision ~= 'C' then return { 'BAD_DECISION', 'C' } end
 local moved, ids, holds = {}, { tid }, 'C'
-if leg[1] == 'source' then
+if leg[1] == 'source' and leg[2] == 'COMMITTED' then
+  -- the coordinator's side of a forced ABORT its destination did not
+  -- re-apply (dest_decide.lua reapply_conflict): the serials left here at
+  -- the commit, and the destination holds them through another leg;
+  -- nothing moves, the leg is closed
+  ids = { tid, leg[4] }
+elseif leg[1] == 'source' then
   moved = blocks_parse(leg[7])
   for _, b in ipairs(moved) do
     if account_holds(leg[4], b) == 0 then return { 'INSUFFICIENT_BALANCE', '0' } end
@@ -82,8 +92,9 @@ if leg[1] == 'source' then
 elseif leg[2] == 'ABORTED' then
   -- a forced ABORT the coordinator committed, not re-applied because this
   -- region holds its serials again (dest_decide.lua reapply_conflict): the
-  -- leg credited nothing, so nothing is taken; the leg is closed
-  ids = { tid, leg[5] }
+  -- leg credited nothing, so nothing is taken; the leg is closed, and
+  -- holds ABORT
+  ids, holds = { tid, leg[5] }, 'A'
 else
   -- an account a hand edit damaged refuses the take-back, as it refuses a
   -- hold (account_take_plan_checked): nothing is written before the refusal
@@ -100,4 +111,4 @@ redis.call('HSET', key, 'heuristic_outcome', 'COMPENSATED', 'compensated_by', op
            'compensate_reason', why, 'compensated_ms', fmt_int(now_ms))
 redis.call('ZREM', KEY_LEGS_MIXED, tid)
 audit(now_ms, 'heuristic', ids, moved, { leg[6], 'COMPENSATED', holds, '0', operator, why })
-return { 'OK' }
+return { 'OK', holds }

@@ -392,8 +392,9 @@ Test(heuristic, forced_abort_is_reapplied_when_the_coordinator_committed, .timeo
 /* A coordinator that sends the serials of a leg BJ's operator aborted by
  * force in a second leg, and then commits the first: BJ does not credit
  * them twice. The first leg stays ABORTED and is HEURISTIC_MIXED on both
- * sides; closed at BJ, it takes nothing. Before, BJ re-applied the first
- * leg over the second: the same serials twice in bj-b. */
+ * sides; closed at each side, nothing moves, and neither lists it any
+ * more. Before, BJ re-applied the first leg over the second: the same
+ * serials twice in bj-b. */
 Test(heuristic, a_forced_abort_is_not_reapplied_over_serials_a_coordinator_sent_twice, .timeout = 240) {
     setenv("CARBON_FAILPOINT", "CN-TJ:source.after_decide", 1);
     start2(2000);
@@ -458,10 +459,29 @@ Test(heuristic, a_forced_abort_is_not_reapplied_over_serials_a_coordinator_sent_
     free(err);
     leg_field(BJ, tid, "heuristic_outcome", v, sizeof v);
     cr_assert_str_eq(v, "COMPENSATED");
+    leg_field(BJ, tid, "state", v, sizeof v);
+    cr_assert_str_eq(v, "ABORTED");
     cr_assert_eq(rc_total_g(reg(BJ), "bj-b"), once, "closing the leg took credits");
-    const char *verify[] = {"audit", "verify", "--region", "CN-BJ", NULL};
+    /* TJ's side, COMMITTED and MIXED, closes too, and nothing moves */
+    uint64_t tj_total = rc_total_g(reg(TJ), "tj-a");
+    cr_assert_eq(resolve(TJ, tid, "--compensate", &err), 0, "%s", err);
+    free(err);
+    leg_field(TJ, tid, "heuristic_outcome", v, sizeof v);
+    cr_assert_str_eq(v, "COMPENSATED");
+    leg_field(TJ, tid, "state", v, sizeof v);
+    cr_assert_str_eq(v, "COMMITTED");
+    cr_assert_eq(rc_total_g(reg(TJ), "tj-a"), tj_total, "closing the coordinator's leg moved credits");
+    const char *indoubt[] = {"indoubt", NULL};
     char *out = NULL;
-    cr_assert_eq(gwctl(BJ, "auditor", &out, NULL, verify), 0, "%s", out);
+    for (int i = TJ; i <= BJ; i++) {
+        cr_assert_eq(gwctl(i, "operator", &out, NULL, indoubt), 0, "still listed: %s", out);
+        free(out);
+    }
+    const char *verify_bj[] = {"audit", "verify", "--region", "CN-BJ", NULL};
+    cr_assert_eq(gwctl(BJ, "auditor", &out, NULL, verify_bj), 0, "%s", out);
+    free(out);
+    const char *verify_tj[] = {"audit", "verify", "--region", "CN-TJ", NULL};
+    cr_assert_eq(gwctl(TJ, "auditor", &out, NULL, verify_tj), 0, "%s", out);
     free(out);
     free(lb);
     protobuf_c_message_free_unpacked(&q->base, NULL);
