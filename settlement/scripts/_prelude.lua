@@ -466,14 +466,15 @@ local function cursors_rest_g(cursors, have_g, want_g)
   local budget = ACCOUNT_REST_READ_MAX
   for k = 1, #cursors do
     local c = cursors[k]
-    while have_g < want_g and budget > 0 do
+    while have_g < want_g do
       local m = cursor_peek(c)
       if m == nil then break end
+      if budget == 0 then return have_g, false end -- a member left unread
       have_g = have_g + block_grams(cursor_block(c, m))
       c.at = c.at + 1
       budget = budget - 1
     end
-    if have_g >= want_g or budget == 0 then return have_g, false end
+    if have_g >= want_g then return have_g, false end
   end
   return have_g, true
 end

@@ -192,31 +192,46 @@ static void zadd_member(const char *acct, const char *meth, const char *m) {
     redisFree(c);
 }
 
-/* A take refused for more grams than it may carry in LEDGER_LEG_BLOCKS_MAX
- * blocks reads on only so far (4,096 members) to tell a balance too small
- * from one too fragmented: a damaged member 5,500 blocks on is never read,
- * and the refusal is TOO_FRAGMENTED. Before, the whole rest of the account
- * was read in one command, in the script (Redis held for all of it), and
- * the damaged member made it ACCOUNT_DAMAGED. Nothing is taken. */
-Test(account_blocks, a_refused_take_reads_a_bounded_part_of_a_fragmented_account) {
-    start();
-    open_account("deep");
+/* Adds n one-gram blocks of M-A (serials 1..n) to acct, in one pipeline. */
+static void one_gram_blocks(const char *acct, int n) {
     redisContext *c = redis_connect(g_redis);
     cr_assert_not_null(c);
-    enum { DEEP_BLOCKS = 5500 };
-    for (int i = 1; i <= DEEP_BLOCKS; i++) {
+    for (int i = 1; i <= n; i++) {
         char m[80];
         snprintf(m, sizeof m, "M-A|2026 CN-TJ %016d %016d M-A", i, i);
-        redisAppendCommand(c, "ZADD " STORE_KEY_ACCOUNT_PREFIX "deep" STORE_KEY_ACCOUNT_BLOCKS_SUFFIX " 0 %s", m);
+        redisAppendCommand(c, "ZADD " STORE_KEY_ACCOUNT_PREFIX "%s" STORE_KEY_ACCOUNT_BLOCKS_SUFFIX " 0 %s", acct,
+                           m);
     }
-    for (int i = 1; i <= DEEP_BLOCKS; i++) {
+    for (int i = 1; i <= n; i++) {
         redisReply *r = NULL;
         cr_assert_eq(redisGetReply(c, (void **)&r), REDIS_OK);
         cr_assert(r != NULL && r->type == REDIS_REPLY_INTEGER && r->integer == 1);
         freeReplyObject(r);
     }
     redisFree(c);
+}
+
+/* A take refused for more grams than it may carry in LEDGER_LEG_BLOCKS_MAX
+ * blocks reads on only so far (4,096 members) to tell a balance too small
+ * from one too fragmented: a damaged member 5,500 blocks on is never read,
+ * and the refusal is TOO_FRAGMENTED. Before, the whole rest of the account
+ * was read in one command, in the script (Redis held for all of it), and
+ * the damaged member made it ACCOUNT_DAMAGED. Nothing is taken. An
+ * account read to its last member exactly within that bound is still
+ * INSUFFICIENT_BALANCE with every gram it holds. */
+Test(account_blocks, a_refused_take_reads_a_bounded_part_of_a_fragmented_account) {
+    start();
+    open_account("deep");
+    enum { DEEP_BLOCKS = 5500, EDGE_BLOCKS = LEDGER_LEG_BLOCKS_MAX + 1 + 4096 };
+    one_gram_blocks("deep", DEEP_BLOCKS);
     zadd_member("deep", "M-A", "2099 CN-TJ 0000000000000001 1e20             M-A"); /* last in spending order */
+    /* read to its last member exactly: still every gram it holds */
+    open_account("edge");
+    one_gram_blocks("edge", EDGE_BLOCKS);
+    char edge[64];
+    uint64_t edge_have = 0;
+    cr_assert_eq(retire("edge", "M-A", 0, 100000, edge, sizeof edge, &edge_have), LEDGER_INSUFFICIENT);
+    cr_assert_eq(edge_have, EDGE_BLOCKS);
     char got[64];
     uint64_t have = 0;
     cr_assert_eq(retire("deep", "M-A", 0, 100000, got, sizeof got, &have), LEDGER_TOO_FRAGMENTED);
