@@ -1118,6 +1118,27 @@ static bool store_batch_waits(const store_t *s, size_t n, const store_call_t *ca
     return false;
 }
 
+/* Why store_wait_replicas failed, from its replies got[0] (the write) and
+ * got[1] (WAIT), into err. */
+static void store_wait_error(const store_t *s, size_t n, redisReply *const got[2], char *err, size_t errlen) {
+    CARBON_ASSERT(s != NULL && got[0] != NULL && got[1] != NULL);
+    const redisReply *b = got[0], *r = got[1];
+    if (b->type != REDIS_REPLY_INTEGER)
+        store_errf(err, errlen, "redis %s:%d: the write before WAIT: %.*s; the %zu call%s ran but may be "
+                   "lost by a failover (outcome uncertain: read the state again)", s->addr_host, s->addr_port,
+                   b->type == REDIS_REPLY_ERROR ? store_len_int(b->len) : 17,
+                   b->type == REDIS_REPLY_ERROR ? b->str : "not an integer", n, n == 1 ? "" : "s");
+    else if (r->type == REDIS_REPLY_INTEGER)
+        store_errf(err, errlen, "redis %s:%d: WAIT: %lld of min_replicas %d replicas confirmed "
+                   "within %d ms; the %zu call%s ran but may be lost by a failover (outcome "
+                   "uncertain: read the state again)", s->addr_host, s->addr_port, r->integer,
+                   s->cfg.min_replicas, s->cfg.wait_timeout_ms, n, n == 1 ? "" : "s");
+    else
+        store_errf(err, errlen, "redis %s:%d: WAIT: %.*s; the calls may have run", s->addr_host,
+                   s->addr_port, r->type == REDIS_REPLY_ERROR ? store_len_int(r->len) : 17,
+                   r->type == REDIS_REPLY_ERROR ? r->str : "not an integer");
+}
+
 /* WAIT min_replicas wait_timeout_ms on the connection that just ran n
  * calls: STORE_OK when enough replicas have every write made so far, else
  * STORE_EUNAVAILABLE (the calls ran; whether a failover keeps them is
@@ -1134,41 +1155,28 @@ static int store_wait_replicas(store_t *s, size_t n, char *err, size_t errlen) {
     CARBON_ASSERT(n >= 1 && n <= STORE_PIPELINE_MAX);
     const char *barrier[2] = {"INCR", STORE_KEY_META_WAIT_BARRIER};
     size_t barrier_len[2] = {4, sizeof STORE_KEY_META_WAIT_BARRIER - 1};
-    redisReply *b = NULL;
-    int brc = store_round_trip(s, 2, barrier, barrier_len, "INCR", &b, err, errlen);
-    if (brc != STORE_OK) return brc == STORE_EPROTO ? brc : STORE_EUNAVAILABLE;
-    if (b->type != REDIS_REPLY_INTEGER) {
-        store_errf(err, errlen, "redis %s:%d: the write before WAIT: %.*s; the %zu call%s ran but may be "
-                   "lost by a failover (outcome uncertain: read the state again)", s->addr_host, s->addr_port,
-                   b->type == REDIS_REPLY_ERROR ? store_len_int(b->len) : 17,
-                   b->type == REDIS_REPLY_ERROR ? b->str : "not an integer", n, n == 1 ? "" : "s");
-        freeReplyObject(b);
-        return STORE_EUNAVAILABLE;
-    }
-    freeReplyObject(b);
     char want[16], timeout[16];
     int want_len = snprintf(want, sizeof want, "%d", s->cfg.min_replicas);
     int timeout_len = snprintf(timeout, sizeof timeout, "%d", s->cfg.wait_timeout_ms);
-    const char *argv[3] = {"WAIT", want, timeout};
-    size_t argvlen[3] = {4, (size_t)want_len, (size_t)timeout_len};
-    redisReply *r = NULL;
-    int rc = store_round_trip(s, 3, argv, argvlen, "WAIT", &r, err, errlen);
-    if (rc != STORE_OK) return rc == STORE_EPROTO ? rc : STORE_EUNAVAILABLE;
-    if (r->type == REDIS_REPLY_INTEGER && r->integer >= s->cfg.min_replicas) {
-        freeReplyObject(r);
-        return STORE_OK;
+    const char *wait[3] = {"WAIT", want, timeout};
+    size_t wait_len[3] = {4, (size_t)want_len, (size_t)timeout_len};
+    /* the write and the WAIT in one round trip */
+    if (redisAppendCommandArgv(s->ctx, 2, barrier, barrier_len) != REDIS_OK ||
+        redisAppendCommandArgv(s->ctx, 3, wait, wait_len) != REDIS_OK) {
+        store_errf(err, errlen, "WAIT: out of memory");
+        store_disconnect(s);
+        return STORE_EPROTO;
     }
-    if (r->type == REDIS_REPLY_INTEGER)
-        store_errf(err, errlen, "redis %s:%d: WAIT: %lld of min_replicas %d replicas confirmed "
-                   "within %d ms; the %zu call%s ran but may be lost by a failover (outcome "
-                   "uncertain: read the state again)", s->addr_host, s->addr_port, r->integer,
-                   s->cfg.min_replicas, s->cfg.wait_timeout_ms, n, n == 1 ? "" : "s");
-    else
-        store_errf(err, errlen, "redis %s:%d: WAIT: %.*s; the calls may have run", s->addr_host,
-                   s->addr_port, r->type == REDIS_REPLY_ERROR ? store_len_int(r->len) : 17,
-                   r->type == REDIS_REPLY_ERROR ? r->str : "not an integer");
-    freeReplyObject(r);
-    return STORE_EUNAVAILABLE;
+    redisReply *got[2] = {NULL, NULL};
+    bool sent_any = false;
+    int rc = store_exchange(s, 2, got, &sent_any, err, errlen);
+    if (rc != STORE_OK) return rc == STORE_EPROTO ? rc : STORE_EUNAVAILABLE;
+    bool ok = got[0]->type == REDIS_REPLY_INTEGER && got[1]->type == REDIS_REPLY_INTEGER &&
+              got[1]->integer >= s->cfg.min_replicas;
+    if (!ok) store_wait_error(s, n, got, err, errlen);
+    freeReplyObject(got[0]);
+    freeReplyObject(got[1]);
+    return ok ? STORE_OK : STORE_EUNAVAILABLE;
 }
 
 /* Runs n calls (EVALSHA or raw) with the retry rule of store.h. On STORE_OK
