@@ -529,8 +529,9 @@ static void rp_heuristic_block(replay_t *r, const char *outcome, rp_rec_t *acct,
  * the rest to cancelled TID; REVERSED: the same taken back), or an operator
  * compensated a HEURISTIC_MIXED leg (COMPENSATED: every block leaves account
  * ACCT, to exported TID from ACCT to the third id at the source, else to
- * cancelled TID; none when the leg credited nothing), or closed an ORIGIN_DENIED one (CLOSED: its pending credit
- * is dropped, as by drop). details: peer, outcome, decision, k, ... */
+ * cancelled TID; none when the leg moved nothing), or closed an
+ * ORIGIN_DENIED one (CLOSED: its pending credit is dropped, as by drop).
+ * details: peer, outcome, decision, k, ... */
 static void rp_ev_heuristic(replay_t *r, const audit_entry_t *e) {
     char ids[3][REPLAY_TEXT_MAX + 1], outcome[16], kt[24];
     uint64_t k = 0;
@@ -553,7 +554,7 @@ static void rp_ev_heuristic(replay_t *r, const audit_entry_t *e) {
         return;
     }
     /* a forced ABORT that was not re-applied (dest_decide.lua
-     * reapply_conflict), closed: it credited nothing, nothing moves */
+     * reapply_conflict), closed at either side: nothing moves */
     if (!strcmp(outcome, "COMPENSATED") && e->blocks_n == 0) return;
     if (rp_account(r, ids[1], "heuristic for") == NULL) return;
     int exported = !strcmp(outcome, "COMPENSATED") && rp_id(e, 2, ids[2]) == 0;

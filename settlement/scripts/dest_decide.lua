@@ -150,8 +150,11 @@ end
 local function reapply_conflict(blocks)
   local home = home_region()
   for _, b in ipairs(blocks) do
-    if serial_overlap(b.origin, b.first, b.last) then return b end
-    if b.origin == home and origin_check(b.first, b.last, source) ~= '' then return b end
+    if b.origin == home then
+      if origin_check(b.first, b.last, source) ~= '' then return b end -- the map, the locks, the index
+    elseif serial_overlap(b.origin, b.first, b.last) then
+      return b
+    end
   end
   return nil
 end
@@ -173,13 +176,14 @@ local function heuristic_settle(tid, key, leg, decision, confirm)
   for _, b in ipairs(head) do both[#both + 1] = b end
   for _, b in ipairs(tail) do both[#both + 1] = b end
   local outcome, moved = 'AGREED', {}
-  local conflict = decision ~= forced and forced == 'A' and reapply_conflict(both)
+  local reapply = decision ~= forced and forced == 'A'
+  local conflict = reapply and reapply_conflict(both)
   if conflict then
     redis.log(redis.LOG_WARNING, 'heuristic: ' .. tid .. ' not re-applied: ' .. block_text(conflict) ..
               ' is held here again or not at ' .. source .. ' (a coordinator that sent it twice)')
     outcome = 'MIXED'
     redis.call('ZADD', KEY_LEGS_MIXED, now_ms, tid)
-  elseif decision ~= forced and forced == 'A' then
+  elseif reapply then
     for _, b in ipairs(head) do account_add_block(account, b) end
     for _, b in ipairs(tail) do later('RPUSH', KEY_CANCELLED, tid .. '|' .. block_text(b)) end
     use_report_add(tid, 'cancelled', tail, '', now_ms, coordinator_of(leg)) -- other regions' serials: to their origin
