@@ -437,7 +437,7 @@ static int gateway_claim_store(gateway_t *gw, char *err, size_t errlen) {
     char owner[STORE_REGION_SIZE + 32];
     int rc = store_region_claim(st, gw->cfg.region, owner, sizeof owner, why, sizeof why);
     int format_rc = rc == 0 ? log_tree_check_format(st, err, errlen) : LEDGER_OK;
-    uint64_t ranges = 0, converted = 0, left = 0, tiles = 0;
+    uint64_t ranges = 0, labelled = 0, converted = 0, left = 0, tiles = 0;
     int tiles_rc = rc == 0 && format_rc == LEDGER_OK ? log_tree_migrate_tiles(st, &tiles, why, sizeof why)
                                                       : LEDGER_OK;
     if (tiles_rc != LEDGER_OK) /* the integrator refuses to write and says so until it is done */
@@ -452,9 +452,11 @@ static int gateway_claim_store(gateway_t *gw, char *err, size_t errlen) {
     else if (converted + left > 0)
         log_info("account_blocks_converted", "{s:i, s:i}", "accounts", converted > INT32_MAX ? INT32_MAX : (int)converted,
                  "left_as_they_were", left > INT32_MAX ? INT32_MAX : (int)left);
-    if (rc == 0 && format_rc == LEDGER_OK && ledger_serial_index_build(st, &ranges, why, sizeof why) == LEDGER_OK &&
-        ranges > 0)
-        log_info("serial_index_built", "{s:i}", "ranges", ranges > INT32_MAX ? INT32_MAX : (int)ranges);
+    if (rc == 0 && format_rc == LEDGER_OK &&
+        ledger_serial_index_build(st, &ranges, &labelled, why, sizeof why) == LEDGER_OK &&
+        ranges + labelled > 0)
+        log_info("serial_index_built", "{s:i, s:i}", "ranges", ranges > INT32_MAX ? INT32_MAX : (int)ranges,
+                 "issuances_labelled", labelled > INT32_MAX ? INT32_MAX : (int)labelled);
     store_close(st);
     if (format_rc == LEDGER_EINVAL) {
         log_error("store_log_format", "{s:s}", "reason", err);

@@ -1537,7 +1537,7 @@ int engine_recover_once(engine_t *e, store_t *st) {
     char err[256];
     int settled = 0;
     uint64_t now = ledger_now_ms();
-    ledger_serial_index_build(st, NULL, err, sizeof err); /* a store from before the index */
+    ledger_serial_index_build(st, NULL, NULL, err, sizeof err); /* a store from before the index */
     const char *peers[ENGINE_PEERS_MAX];
     CARBON_ASSERT(e->cfg.peers_n <= ENGINE_PEERS_MAX && ENGINE_PEERS_MAX <= LEDGER_SCAN_PEERS_MAX);
     for (size_t i = 0; i < e->cfg.peers_n; i++) peers[i] = e->peers[i].region;

@@ -1022,16 +1022,17 @@ int ledger_account_blocks_migrate(store_t *st, uint64_t *converted, uint64_t *le
     return LEDGER_OK;
 }
 
-int ledger_serial_index_build(store_t *st, uint64_t *ranges, char *err, size_t errlen) {
+int ledger_serial_index_build(store_t *st, uint64_t *ranges, uint64_t *labelled, char *err,
+                              size_t errlen) {
     CARBON_ASSERT(st != NULL);
     script_args_t a = {0};
     redisReply *r;
     int rc = ledger_run(st, "serial_index_build", &a, &r, err, errlen);
     if (rc != LEDGER_OK) return rc;
-    if (ranges != NULL)
-        *ranges = r->elements == 1 && r->element[0]->type == REDIS_REPLY_INTEGER
-                      ? (uint64_t)r->element[0]->integer
-                      : 0;
+    int ok = r->elements == 2 && r->element[0]->type == REDIS_REPLY_INTEGER &&
+             r->element[1]->type == REDIS_REPLY_INTEGER;
+    if (ranges != NULL) *ranges = ok ? (uint64_t)r->element[0]->integer : 0;
+    if (labelled != NULL) *labelled = ok ? (uint64_t)r->element[1]->integer : 0;
     freeReplyObject(r);
     return LEDGER_OK;
 }

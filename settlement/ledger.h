@@ -405,10 +405,13 @@ int ledger_recovery_scan(store_t *st, uint64_t now_ms, size_t limit, ledger_pend
 int ledger_account_blocks_migrate(store_t *st, uint64_t *converted, uint64_t *left, char *err,
                                   size_t errlen);
 
-/* Builds the serial index of a store written before it existed (once; a
- * store that has it is left alone): serial_index_build.lua. *ranges (may be
- * NULL) gets the number of ranges added. LEDGER_OK or LEDGER_ESTORE. */
-int ledger_serial_index_build(store_t *st, uint64_t *ranges, char *err, size_t errlen);
+/* Builds the serial index and the labels of the region's own serials
+ * (serial:labels) of a store written before them (once each; a store that
+ * has one is left alone): serial_index_build.lua. *ranges and *labelled
+ * (may be NULL) get the ranges indexed and the issuances labelled.
+ * LEDGER_OK or LEDGER_ESTORE. */
+int ledger_serial_index_build(store_t *st, uint64_t *ranges, uint64_t *labelled, char *err,
+                              size_t errlen);
 
 /* The same, with a share of limit for each of the peers (peers_n of them,
  * at most LEDGER_SCAN_PEERS_MAX) and each state (expired holds, decisions

@@ -80,6 +80,15 @@
  *   reports:in:REPORTER hash report id -> "KIND|PURPOSE|BLOCKS" of the use reports
  *                           REPORTER made here and this region applied in its map
  *                           (use_report_apply.lua: a re-send is ALREADY)
+ *   serial:labels    zset   the methodology and vintage this region issued each of its
+ *                           own serials under (DESIGN §6 provenance): disjoint ranges,
+ *                           member "FIRST:LAST:VINTAGE:METHODOLOGY", score FIRST,
+ *                           adjacent issuances of the same labels in one range;
+ *                           written by issue.lua, read where this region's serials
+ *                           come back or are reported used (_prelude.lua
+ *                           serial_labels_*)
+ *   meta:serial-labels string "1" once serial:labels covers every issuance
+ *                           (serial_index_build.lua, for stores written before it)
  *   meta:serial-index string "1" once the serial index covers the store
  *                           (serial_index_build.lua, for stores written before it)
  *   meta:blocks-one-set string "1" once every account's blocks are the one sorted
@@ -178,6 +187,8 @@
 #define STORE_KEY_CANCELLED "cj:cancelled"
 #define STORE_KEY_SERIALS_PREFIX "cj:serials:"
 #define STORE_KEY_SERIALS_BUILT "cj:meta:serial-index"
+#define STORE_KEY_SERIAL_LABELS "cj:serial:labels"
+#define STORE_KEY_SERIAL_LABELS_BUILT "cj:meta:serial-labels"
 #define STORE_KEY_ORIGIN_MAP "cj:origin:map"
 #define STORE_KEY_ORIGIN_LOCKS "cj:origin:locks"
 #define STORE_KEY_ACTIVITIES "cj:activities"

@@ -275,15 +275,58 @@ local function origin_unlock(first, last, source, tid)
   redis.call('ZREM', KEY_ORIGIN_LOCKS, origin_lock_member(first, last, source, tid))
 end
 
--- May `source` send first..last of this region's own serials (a homecoming
--- or a third region's transfer)? '' if the map places them all live at
--- source and no other leg prepared here locks them or brings them home;
--- else the reason.
-local function origin_check(first, last, source)
-  local region, state = origin_map_where(first, last)
+-- The labels this region issued its own serials under (store_keys.h
+-- serial:labels): disjoint ranges "FIRST:LAST:VINTAGE:METHODOLOGY" scored
+-- FIRST (the methodology last: it may hold ':'). A serial's methodology and
+-- vintage never change, wherever it goes; the map says where it is, this
+-- says what it is, so that a peer cannot send serials home (or through a
+-- third region) under other labels.
+local function serial_label_parse(member)
+  local first, last, vintage, meth = string.match(member, '^(%d+):(%d+):(%d+):(.*)$')
+  if first == nil then return nil end
+  return { first = num(first), last = num(last), vintage = num(vintage), meth = meth,
+           member = member }
+end
+
+local function serial_label_member(first, last, vintage, meth)
+  return fmt_int(first) .. ':' .. fmt_int(last) .. ':' .. fmt_int(vintage) .. ':' .. meth
+end
+
+-- Records the labels of block b, newly issued here after every serial the
+-- labels hold (serials are issued in order): joined to the last range when
+-- that ends just before b with the same labels.
+local function serial_labels_add(b)
+  local r = redis.call('ZRANGE', KEY_SERIAL_LABELS, '-1', '-1')
+  local e = r[1] and serial_label_parse(r[1])
+  local first = b.first
+  if e and e.last + 1 == b.first and e.vintage == b.vintage and e.meth == b.meth then
+    redis.call('ZREM', KEY_SERIAL_LABELS, e.member)
+    first = e.first
+  end
+  redis.call('ZADD', KEY_SERIAL_LABELS, fmt_int(first),
+             serial_label_member(first, b.last, b.vintage, b.meth))
+end
+
+-- Whether block b of this region's own serials carries the labels they
+-- were issued under: one range covers it all with its methodology and
+-- vintage (blocks split, never join, so an honest block lies within one).
+local function serial_labels_match(b)
+  local r = redis.call('ZREVRANGEBYSCORE', KEY_SERIAL_LABELS, fmt_int(b.first), '-inf',
+                       'LIMIT', '0', '1')
+  local e = r[1] and serial_label_parse(r[1])
+  return e ~= nil and e.last >= b.last and e.vintage == b.vintage and e.meth == b.meth
+end
+
+-- May `source` send block b of this region's own serials (a homecoming or
+-- a third region's transfer)? '' if the map places them all live at source,
+-- no other leg prepared here locks them or brings them home, and they carry
+-- the labels they were issued under; else the reason.
+local function origin_check(b, source)
+  local region, state = origin_map_where(b.first, b.last)
   if region ~= source or state ~= 'at' then return 'SERIALS_NOT_AT_SOURCE' end
-  if origin_locked(first, last) then return 'SERIALS_LOCKED' end
-  if serial_overlap(home_region(), first, last) then return 'SERIALS_LOCKED' end
+  if origin_locked(b.first, b.last) then return 'SERIALS_LOCKED' end
+  if serial_overlap(home_region(), b.first, b.last) then return 'SERIALS_LOCKED' end
+  if not serial_labels_match(b) then return 'SERIALS_MISLABELLED' end
   return ''
 end
 

@@ -151,7 +151,7 @@ local function reapply_conflict(blocks)
   local home = home_region()
   for _, b in ipairs(blocks) do
     if b.origin == home then
-      if origin_check(b.first, b.last, source) ~= '' then return b end -- the map, the locks, the index
+      if origin_check(b, source) ~= '' then return b end -- the map, the locks, the index, the labels
     elseif serial_overlap(b.origin, b.first, b.last) then
       return b
     end

@@ -15,8 +15,9 @@
 -- A leg's blocks must not overlap any serials the region holds (the serial
 -- index, _prelude.lua), nor each other (SERIALS_OVERLAP); blocks of this
 -- region's own serials must have been issued (SERIALS_NOT_ISSUED), and the
--- origin's map must place them at the source, in no other leg prepared here
--- (SERIALS_NOT_AT_SOURCE, SERIALS_LOCKED: _prelude.lua origin_check); a source
+-- origin's map must place them at the source, in no other leg prepared here,
+-- under the labels they were issued with (SERIALS_NOT_AT_SOURCE,
+-- SERIALS_LOCKED, SERIALS_MISLABELLED: _prelude.lua origin_check); a source
 -- may have at most inflight_max legs PREPARED here (PEER_LEGS_LIMIT).
 -- ARGV: now_ms, source_region, batch_seq, n, then n times (11 fields):
 --   tid, from_account, to_id, blocks, debited_g, credited_g, discount_g,
@@ -59,7 +60,7 @@ local function blocks_claim(blocks)
     if b.origin == home and b.last > serial_last then reason = 'SERIALS_NOT_ISSUED' break end
     if serial_overlap(b.origin, b.first, b.last) then reason = 'SERIALS_OVERLAP' break end
     if b.origin == home then
-      reason = origin_check(b.first, b.last, source) -- coming home: the map must place them at source
+      reason = origin_check(b, source) -- coming home: the map must place them at source
       if reason ~= '' then break end
     end
     serial_index_add(b.origin, b.first, b.last)

@@ -35,6 +35,7 @@ local b = { origin = origin, meth = meth, vintage = vintage, first = last_before
 redis.call('SET', KEY_SERIAL_LAST, fmt_int(b.last))
 account_add_block(acct, b)
 serial_index_add(origin, b.first, b.last)
+if origin == home_region() then serial_labels_add(b) end -- what these serials are, for good
 local text = block_text(b)
 redis.call('HSET', key, 'request_fp', fp, 'block', text, 'account', acct, 'activity', activity,
            'created_ms', fmt_int(now_ms), 'activity_key', akey, 'reservation', rsv)

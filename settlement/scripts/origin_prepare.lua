@@ -2,8 +2,9 @@
 -- is a third region (DESIGN §6 provenance: neither the source nor the
 -- destination), one call per Prepare of origin_only legs. The origin is a
 -- second participant beside the destination: it votes yes only if its map
--- places every block live at the source and no other leg prepared here
--- locks it or brings it home (_prelude.lua origin_check), and then locks the
+-- places every block live at the source, no other leg prepared here locks
+-- it or brings it home, and it carries the methodology and vintage it was
+-- issued under (_prelude.lua origin_check), and then locks the
 -- blocks (origin:locks) until the decision (dest_decide.lua, role origin).
 -- A leg is recorded role "origin", keyed by (source, tid) like a destination
 -- leg: the same id from another source, or with other content, or an id this
@@ -43,7 +44,7 @@ local function blocks_lock(blocks, tid)
   local reason = ''
   for _, b in ipairs(blocks) do
     if b.origin ~= home then reason = 'MALFORMED_LEG' break end
-    reason = origin_check(b.first, b.last, source)
+    reason = origin_check(b, source)
     if reason ~= '' then break end
     origin_lock(b.first, b.last, source, tid)
     locked[#locked + 1] = b

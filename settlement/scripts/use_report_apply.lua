@@ -1,7 +1,8 @@
 -- use_report_apply: at the origin, use reports from REPORTER (DESIGN §6
 -- provenance; Federation.ReportUse): each report's serials, all of this
 -- region's issue, must be live at REPORTER in the origin's map and in no leg
--- prepared here (origin:locks, or a homecoming's pending credit); then they move to 'retired'/'cancelled' at
+-- prepared here (origin:locks, or a homecoming's pending credit), under the
+-- labels they were issued with; then they move to 'retired'/'cancelled' at
 -- REPORTER, with one 'use-reported' audit entry (ids: the report id, the
 -- reporter; details: kind, purpose). A report is all or nothing. Idempotent
 -- by (REPORTER, id): the same report again is ALREADY; the same id with
@@ -20,6 +21,7 @@ local function report_check(blocks)
     if origin_locked(b.first, b.last) then return 'SERIALS_LOCKED' end
     -- a homecoming prepared here holds them as a pending credit (serial index)
     if serial_overlap(home_region(), b.first, b.last) then return 'SERIALS_LOCKED' end
+    if not serial_labels_match(b) then return 'SERIALS_MISLABELLED' end
   end
   return ''
 end

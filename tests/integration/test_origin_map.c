@@ -486,6 +486,9 @@ Test(origin_map, partial_homecoming) {
 
 /* ---- use reports ---------------------------------------------------------------- */
 
+/* The vintage report_use gives its blocks (the serials' own: 2026). */
+static uint32_t report_vintage = 2026;
+
 /* A ReportUse of one report from `reporter` to CN-TJ of TJ serials r (kind,
  * purpose); returns the status, and the outcome ('P' applied, 'D' already,
  * 'R' refused) with the reason in why. */
@@ -499,7 +502,7 @@ static grpc_status_code report_use(const char *reporter, const char *id, const c
         carbon__v1__credit_block__init(&b[i]);
         b[i].origin_region = (char *)origin;
         b[i].methodology_id = strcmp(origin, "CN-TJ") == 0 ? "TJ-GT-01" : "HE-GT-01";
-        b[i].vintage_year = 2026;
+        b[i].vintage_year = report_vintage;
         b[i].serial_start = r[i].first;
         b[i].serial_end = r[i].last;
         bp[i] = &b[i];
@@ -745,6 +748,15 @@ Test(origin_map, hostile_reports_refused) {
     free(before);
     free(after);
     decide("CN-BJ", home.tid, 0);
+    /* unlocked now: live at BJ, but reported under another vintage */
+    report_vintage = 2025;
+    rc_new_id(id);
+    cr_expect_eq(report_use("CN-BJ", id, "retired", "voluntary_neutrality", "CN-TJ", &head, 1, &outcome,
+                            why, &st),
+                 GRPC_STATUS_OK, "relabelled report: %s", st.details);
+    report_vintage = 2026;
+    cr_expect(outcome == 'R' && strcmp(why, "SERIALS_MISLABELLED") == 0, "relabelled report: %c %s",
+              outcome, why);
     map_expect(want);
     checker_clean();
 }

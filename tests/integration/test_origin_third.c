@@ -22,7 +22,11 @@
  *                          it did), lists the leg ORIGIN_DENIED
  *   destination_waits_...  BJ applies the COMMIT only once TJ has its own
  *   forced_commit_...      an operator at BJ cannot force a COMMIT of TJ
- *                          serials that TJ has not committed (before: credited) */
+ *                          serials that TJ has not committed (before: credited)
+ *   relabelled_serials_... CN-HE's certificate sends TJ serials under another
+ *                          methodology or vintage, to BJ or home: TJ votes no
+ *                          (SERIALS_MISLABELLED; before: yes, and credited)
+ *   labels_built_...       a store from before serial:labels gets them at start */
 #include "gateway/rpc/grpc_lifetime.h"
 #include "tests/support/gateway_harness.h"
 #include "tests/support/proc.h"
@@ -548,6 +552,96 @@ Test(origin_third, hostile_origin_prepare) {
     free(map4);
     cr_expect_eq(audit_count(TJ, "origin-commit", ids[4]), 1);
     free(map0);
+}
+
+/* What TJ's store says of its serials and of tj-b: the map, the locks, the
+ * serial index of its own serials, the labels and tj-b's grams. malloc'd. */
+static char *tj_serials_state(void) {
+    char *map = tj_map(), *locks = tj_locks();
+    char *index = redis_text(TJ, "ZRANGE %s 0 -1", STORE_KEY_SERIALS_PREFIX "CN-TJ", NULL);
+    char *labels = redis_text(TJ, "ZRANGE %s 0 -1", STORE_KEY_SERIAL_LABELS, NULL);
+    size_t cap = strlen(map) + strlen(locks) + strlen(index) + strlen(labels) + 128;
+    char *out = malloc(cap);
+    cr_assert_not_null(out);
+    snprintf(out, cap, "map %s\nlocks %s\nindex %s\nlabels %s\ntj-b %" PRIu64 " g", map, locks, index,
+             labels, rc_total_g(reg(TJ), "tj-b"));
+    free(map);
+    free(locks);
+    free(index);
+    free(labels);
+    return out;
+}
+
+/* Legs of TJ serials f..f+999 (issued TJ-GT-01, 2026, held at HE) under
+ * other labels: to BJ (TJ asked as their origin) and home to TJ. */
+static void relabelled_refused(uint64_t f) {
+    static const struct {
+        const char *meth;
+        uint32_t vintage;
+    } other[] = {{"TJ-GT-01", 2025}, {"TJ-GT-02", 2026}, {"TJ-EL-01", 2027}};
+    leg_buf_t l;
+    char tid[33];
+    for (size_t i = 0; i < sizeof other / sizeof other[0]; i++) {
+        for (int home = 0; home < 2; home++) {
+            rc_new_id(tid);
+            leg_make(&l, tid, home ? "CN-TJ/tj-b" : "CN-BJ/bj-b", f, f + 999);
+            if (home) {
+                l.leg.origin_only = 0;
+                l.leg.credited_g = 1000;
+                l.leg.discount_g = 0;
+                l.leg.destination_methodology_id = (char *)other[i].meth; /* home: itself */
+                l.leg.destination_catalog_digest = cat.tj_digest;
+            }
+            l.b.methodology_id = (char *)other[i].meth;
+            l.b.vintage_year = other[i].vintage;
+            vote_is(&l, "SERIALS_MISLABELLED");
+            vote_is(&l, "SERIALS_MISLABELLED"); /* replayed */
+            cr_expect_eq(decide(tid, 1), 'A', "a COMMIT of the relabelled leg %s", tid);
+        }
+    }
+}
+
+/* Hostile: CN-HE's certificate sends TJ serials under another methodology
+ * or vintage, to BJ (TJ as their origin) and home to TJ. TJ votes no
+ * (SERIALS_MISLABELLED), a COMMIT sent anyway changes nothing, and the same
+ * serials under their true labels are still accepted. Before serial:labels
+ * TJ voted yes to both and credited tj-b with serials relabelled. */
+Test(origin_third, relabelled_serials_refused) {
+    start(20000);
+    uint64_t f = setup();
+    read_digests();
+    char *before = tj_serials_state();
+    relabelled_refused(f);
+    char *after = tj_serials_state();
+    cr_expect_str_eq(after, before, "TJ's serials changed:\nbefore\n%s\nafter\n%s", before, after);
+    free(before);
+    free(after);
+    leg_buf_t l;
+    char tid[33];
+    rc_new_id(tid);
+    leg_make(&l, tid, "CN-BJ/bj-b", f, f + 999);
+    vote_is(&l, "Y"); /* the true labels */
+    cr_expect_eq(decide(tid, 0), 'A');
+}
+
+/* A store written before serial:labels (its keys deleted here): TJ builds
+ * them at start from its issuance records, and relabelled serials are
+ * refused as before. */
+Test(origin_third, labels_built_for_an_old_store) {
+    start(20000);
+    uint64_t f = setup();
+    read_digests();
+    char *labels0 = redis_text(TJ, "ZRANGE %s 0 -1", STORE_KEY_SERIAL_LABELS, NULL);
+    cr_expect_str_eq(labels0, "1:19950:2026:TJ-GT-01", "TJ's one issuance: '%s'", labels0);
+    char *del = redis_text(TJ, "DEL %s %s", STORE_KEY_SERIAL_LABELS, STORE_KEY_SERIAL_LABELS_BUILT);
+    cr_assert_str_eq(del, "2", "the labels and their mark were there");
+    free(del);
+    cr_assert_eq(federation_restart(fed, TJ), 0, "%s", federation_last_error());
+    char *labels1 = redis_text(TJ, "ZRANGE %s 0 -1", STORE_KEY_SERIAL_LABELS, NULL);
+    cr_expect_str_eq(labels1, labels0, "rebuilt '%s', issued '%s'", labels1, labels0);
+    free(labels0);
+    free(labels1);
+    relabelled_refused(f);
 }
 
 /* The origin votes no (a hostile lock holds the range): the leg aborts at
