@@ -19,6 +19,8 @@
 typedef struct {
     char origin[CARBON_REGION_SIZE];
     uint64_t first, last;
+    char meth[LEDGER_METH_MAX + 1]; /* "" for a span of an index, a lock or a map */
+    uint32_t vintage;
     char place[96];
 } checker_span_t;
 
@@ -34,6 +36,12 @@ typedef struct {
 } checker_map_entry_t;
 
 typedef struct {
+    uint64_t first, last;
+    uint32_t vintage;
+    char meth[LEDGER_METH_MAX + 1];
+} checker_label_t; /* serial:labels: what a range of the region's serials was issued as */
+
+typedef struct {
     char region[CARBON_REGION_SIZE];
     ledger_leg_t *legs;
     size_t legs_n, legs_cap;
@@ -42,6 +50,9 @@ typedef struct {
     size_t map_n;
     checker_spans_t own;   /* serials:REGION of this store: its own serials it holds */
     checker_spans_t locks; /* origin:locks: its serials in legs prepared at it */
+    checker_label_t *labels; /* serial:labels, sorted by first (malformed entries left out) */
+    size_t labels_n;
+    int labels_built; /* meta:serial-labels: else its labels are not checked */
 } checker_store_t;
 
 static void checker_violation(checker_report_t *r, const char *fmt, ...)
@@ -70,6 +81,8 @@ static void checker_add_span(checker_spans_t *s, const ledger_block_t *b, const 
     snprintf(sp->origin, sizeof sp->origin, "%s", b->origin);
     sp->first = b->first;
     sp->last = b->last;
+    snprintf(sp->meth, sizeof sp->meth, "%s", b->meth);
+    sp->vintage = b->vintage;
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(sp->place, sizeof sp->place, fmt, ap);
@@ -910,6 +923,83 @@ static void checker_map_home(checker_pass_t *p, const checker_store_t *o) {
     free(home.v);
 }
 
+/* ---- the labels of each origin's serials (DESIGN §6 provenance) ------------------- */
+
+static int checker_label_cmp(const void *a, const void *b) {
+    const checker_label_t *x = a, *y = b;
+    return x->first < y->first ? -1 : x->first > y->first;
+}
+
+/* Parses one serial:labels member "FIRST:LAST:VINTAGE:METHODOLOGY" (serials
+ * issued up to serial_last). 0, or -1 if malformed. */
+static int checker_label_parse(const char *m, uint64_t serial_last, checker_label_t *e) {
+    int meth_at = 0;
+    if (sscanf(m, "%" SCNu64 ":%" SCNu64 ":%" SCNu32 ":%n", &e->first, &e->last, &e->vintage, &meth_at) != 3 ||
+        meth_at == 0)
+        return -1;
+    const char *meth = m + meth_at;
+    if (meth[0] == '\0' || strlen(meth) > LEDGER_METH_MAX) return -1;
+    snprintf(e->meth, sizeof e->meth, "%s", meth);
+    return e->first >= 1 && e->first <= e->last && e->last <= serial_last ? 0 : -1;
+}
+
+/* Reads the store's labels of its own serials, if built (malformed or
+ * overlapping entries are violations). 0 or -1. */
+static int checker_read_labels(store_t *st, checker_ctx_t *c) {
+    checker_store_t *s = c->store;
+    redisReply *r = checker_cmd(st, c->err, c->errlen, "GET", STORE_KEY_SERIAL_LABELS_BUILT, (const char *)NULL);
+    if (r == NULL) return -1;
+    s->labels_built = r->type == REDIS_REPLY_STRING && strcmp(r->str, "1") == 0;
+    freeReplyObject(r);
+    if (!s->labels_built) return 0;
+    if ((r = checker_zrange(st, c, STORE_KEY_SERIAL_LABELS)) == NULL) return -1;
+    s->labels = calloc(r->elements + 1, sizeof *s->labels);
+    if (s->labels == NULL) abort();
+    for (size_t i = 0; i < r->elements; i++) {
+        if (checker_label_parse(r->element[i]->str, s->serial_last, &s->labels[s->labels_n]) == 0)
+            s->labels_n++;
+        else
+            checker_violation(c->report, "%s: malformed serial label '%s'", s->region, r->element[i]->str);
+    }
+    freeReplyObject(r);
+    qsort(s->labels, s->labels_n, sizeof *s->labels, checker_label_cmp);
+    for (size_t k = 1; k < s->labels_n; k++)
+        if (s->labels[k].first <= s->labels[k - 1].last)
+            checker_violation(c->report, "%s: its labels name serial %" PRIu64 " twice", s->region,
+                              s->labels[k].first);
+    return 0;
+}
+
+/* Every held block of a given origin's serials (accounts, holds, pending
+ * credits, retired, cancelled, at any given region) carries the methodology
+ * and vintage its origin issued those serials under: a region cannot say
+ * what another region's credits are. */
+static void checker_labels(checker_pass_t *p) {
+    for (size_t i = 0; i < p->spans->n; i++) {
+        const checker_span_t *sp = &p->spans->v[i];
+        int oi = sp->meth[0] != '\0' ? checker_store_index(p, sp->origin) : -1;
+        if (oi < 0 || !p->stores[oi].labels_built) continue;
+        const checker_store_t *o = &p->stores[oi];
+        size_t lo = 0, hi = o->labels_n; /* the first label whose last >= sp->first */
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (o->labels[mid].last < sp->first) lo = mid + 1;
+            else hi = mid;
+        }
+        const checker_label_t *e = lo < o->labels_n ? &o->labels[lo] : NULL;
+        if (e != NULL && e->first <= sp->first && e->last >= sp->last && e->vintage == sp->vintage &&
+            strcmp(e->meth, sp->meth) == 0)
+            continue;
+        char issued[LEDGER_METH_MAX + 48];
+        if (e == NULL || e->first > sp->first || e->last < sp->last)
+            snprintf(issued, sizeof issued, "not in one issuance");
+        else
+            snprintf(issued, sizeof issued, "issued as %s %" PRIu32, e->meth, e->vintage);
+        checker_violation(p->rep, "%s serials %" PRIu64 "-%" PRIu64 " (%s) are labelled %s %" PRIu32 ", but %s has them %s",
+                          sp->origin, sp->first, sp->last, sp->place, sp->meth, sp->vintage, o->region, issued);
+    }
+}
+
 /* Each given origin's map against the holdings of every given region. */
 static void checker_origin_maps(checker_pass_t *p) {
     for (size_t i = 0; i < p->n; i++) {
@@ -964,6 +1054,7 @@ int checker_run(const checker_region_t *regions, size_t n, int settled_required,
         if (checker_list(st, &c, STORE_KEY_CANCELLED, "cancelled", &rep->grams_cancelled) != 0) goto out;
         if (checker_index(st, &c, spans_from) != 0) goto out;
         if (checker_read_map(st, &c) != 0) goto out;
+        if (checker_read_labels(st, &c) != 0) goto out;
         if (checker_audit(st, &c) != 0) goto out;
     }
 
@@ -971,6 +1062,7 @@ int checker_run(const checker_region_t *regions, size_t n, int settled_required,
     checker_pass_t pass = {stores, n, settled_required, rep, &spans, &abroad};
     for (size_t i = 0; i < n; i++)
         for (size_t k = 0; k < stores[i].legs_n; k++) checker_leg(&pass, stores[i].region, &stores[i].legs[k]);
+    checker_labels(&pass);
     checker_conservation(&pass);
     checker_origin_maps(&pass);
     rc = 0;
@@ -981,6 +1073,7 @@ out:
         free(stores[i].map);
         free(stores[i].own.v);
         free(stores[i].locks.v);
+        free(stores[i].labels);
     }
     free(spans.v);
     free(abroad.v);

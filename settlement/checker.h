@@ -17,7 +17,10 @@
  *      (settled) the origin's index of its own serials is exactly what the
  *      map leaves at home; not settled, a use not yet reported and a range
  *      locked by a leg prepared at its origin are moves in flight; pending
- *      credits are left to the legs' check (2);
+ *      credits are left to the legs' check (2); and every block of a given
+ *      origin's serials, wherever held, carries the methodology and vintage
+ *      the origin issued them under (serial:labels; an origin whose store
+ *      predates them is not checked so);
  *   5. every audit chain verifies (each entry's SHA-256 over prev_hash and
  *      its canonical text, and the chain head).
  *

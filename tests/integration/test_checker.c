@@ -210,7 +210,7 @@ static checker_report_t *check_two(int settled_required) {
  * and 2501-3000 cancelled there (reported). Consistent: no finding. Then
  * each corruption of TJ's map in Redis is found, with the range and what
  * each side says. */
-Test(checker, the_origin_map_is_checked_against_every_region) {
+static void two_regions_consistent(void) {
     start();
     start_bj();
     cmd("SET " STORE_KEY_SERIAL_LAST " 3000");
@@ -221,6 +221,10 @@ Test(checker, the_origin_map_is_checked_against_every_region) {
     cmd_bj("RPUSH " STORE_KEY_RETIRED " 0123456789abcdef0123456789abcdef|CN-TJ|TJ-GT-01|2026|2001|2500");
     cmd_bj("RPUSH " STORE_KEY_CANCELLED " fedcba9876543210fedcba9876543210|CN-TJ|TJ-GT-01|2026|2501|3000");
     cmd_bj("ZADD " STORE_KEY_SERIALS_PREFIX "CN-TJ 1001 1001:3000");
+}
+
+Test(checker, the_origin_map_is_checked_against_every_region) {
+    two_regions_consistent();
     checker_report_t *rep = check_two(1);
     dump(rep);
     cr_assert_eq(rep->violations_n, 0, "a consistent federation has findings");
@@ -278,5 +282,43 @@ Test(checker, the_origin_map_is_checked_against_every_region) {
     cr_expect(has_violation(rep, "CN-TJ: malformed origin map entry '999999:1000000:CN-BJ:at'"));
     cr_expect(has_violation(rep, "CN-TJ: malformed origin map entry '2600:2700:CN-HE:lost'"));
     cr_expect_eq(rep->violations_n, 2);
+    free(rep);
+}
+
+/* The same federation, TJ's serials issued as TJ-GT-01 2026 (serial:labels):
+ * no finding. A block BJ holds under another vintage, or across two
+ * issuances, is a finding; an origin without labels (a store from before
+ * them) is not checked so. */
+Test(checker, blocks_must_carry_their_origins_labels) {
+    two_regions_consistent();
+    cmd("ZADD " STORE_KEY_SERIAL_LABELS " 1 1:3000:2026:TJ-GT-01");
+    cmd("SET " STORE_KEY_SERIAL_LABELS_BUILT " 1");
+    checker_report_t *rep = check_two(1);
+    dump(rep);
+    cr_assert_eq(rep->violations_n, 0, "honest labels have findings");
+    free(rep);
+
+    cmd_bj("LSET " STORE_KEY_RETIRED " 0 0123456789abcdef0123456789abcdef|CN-TJ|TJ-GT-01|2025|2001|2500");
+    rep = check_two(1);
+    dump(rep);
+    cr_expect(has_violation(rep, "CN-TJ serials 2001-2500 (CN-BJ retired by 0123456789abcdef0123456789abcdef) are "
+                                 "labelled TJ-GT-01 2025, but CN-TJ has them issued as TJ-GT-01 2026"));
+    cr_expect_eq(rep->violations_n, 1);
+    free(rep);
+
+    cmd("ZREM " STORE_KEY_SERIAL_LABELS " 1:3000:2026:TJ-GT-01");
+    cmd("ZADD " STORE_KEY_SERIAL_LABELS " 1 1:1500:2026:TJ-GT-01 1501 1501:3000:2025:TJ-GT-01");
+    rep = check_two(1);
+    dump(rep);
+    cr_expect(has_violation(rep, "CN-TJ serials 1001-2000 (CN-BJ account y) are labelled TJ-GT-01 2026, but "
+                                 "CN-TJ has them not in one issuance"));
+    cr_expect(has_violation(rep, "CN-TJ serials 2501-3000 (CN-BJ cancelled by fedcba9876543210fedcba9876543210) are "
+                                 "labelled TJ-GT-01 2026, but CN-TJ has them issued as TJ-GT-01 2025"));
+    cr_expect_eq(rep->violations_n, 2);
+    free(rep);
+
+    cmd("DEL " STORE_KEY_SERIAL_LABELS_BUILT);
+    rep = check_two(1);
+    cr_expect_eq(rep->violations_n, 0, "labels checked without their mark");
     free(rep);
 }
