@@ -88,27 +88,23 @@ void batch_record_free(batch_record_t *b) {
 }
 
 int batch_open(store_t *st, const char *peer, const batch_totals_t *t, const char *const *tids,
-               size_t n, const batch_acks_t *acks, uint64_t now_ms, uint64_t *seq, char *err,
-               size_t errlen) {
-    size_t k = acks != NULL ? acks->n : 0;
-    CARBON_ASSERT(n >= 1 && n <= BATCH_RECORD_LEGS_MAX && k <= LEDGER_BATCH_LEGS_MAX);
-    size_t argc = 6 + k + n;
+               size_t n, uint64_t now_ms, uint64_t *seq, char *err, size_t errlen) {
+    CARBON_ASSERT(n >= 1 && n <= BATCH_RECORD_LEGS_MAX);
+    size_t argc = 6 + n;
     const char **argv = calloc(argc, sizeof *argv);
     size_t *argvlen = calloc(argc, sizeof *argvlen);
     if (argv == NULL || argvlen == NULL) abort();
-    char count[16], sum[24], now[24], acks_n[24];
+    char count[16], sum[24], now[24];
     snprintf(count, sizeof count, "%" PRIu32, t->count);
     snprintf(sum, sizeof sum, "%" PRIu64, t->sum_g);
     snprintf(now, sizeof now, "%" PRIu64, now_ms);
-    snprintf(acks_n, sizeof acks_n, "%zu", k);
     argv[0] = peer;
     argv[1] = now;
     argv[2] = count;
     argv[3] = sum;
     argv[4] = t->digest;
-    argv[5] = acks_n;
-    for (size_t i = 0; i < k; i++) argv[6 + i] = acks->tids[i];
-    for (size_t i = 0; i < n; i++) argv[6 + k + i] = tids[i];
+    argv[5] = "";
+    for (size_t i = 0; i < n; i++) argv[6 + i] = tids[i];
     for (size_t i = 0; i < argc; i++) argvlen[i] = strlen(argv[i]);
     redisReply *r = NULL;
     int idx = store_script_index("batch_open");

@@ -48,22 +48,11 @@ typedef struct {
 
 void batch_record_free(batch_record_t *b);
 
-/* Legs of earlier batches to a peer that it has acknowledged: marked done
- * by the next batch_open (acks_n of them, 0 for none). */
-typedef struct {
-    const char *const *tids;
-    size_t n;
-} batch_acks_t;
-
 /* Records an outgoing batch to peer before it is sent: allocates its
  * sequence number (into *seq) and stores totals and transfer ids, with an
- * audit entry, in one script; in the same script marks acks' legs
- * acknowledged by peer, as ledger_source_ack does (acks may be NULL).
- * n <= BATCH_RECORD_LEGS_MAX, acks->n <= LEDGER_BATCH_LEGS_MAX.
- * LEDGER_OK or LEDGER_ESTORE (then neither was written). */
+ * audit entry, in one script. LEDGER_OK or LEDGER_ESTORE. */
 int batch_open(store_t *st, const char *peer, const batch_totals_t *t, const char *const *tids,
-               size_t n, const batch_acks_t *acks, uint64_t now_ms, uint64_t *seq, char *err,
-               size_t errlen);
+               size_t n, uint64_t now_ms, uint64_t *seq, char *err, size_t errlen);
 
 /* Reads batches [from_seq, to_seq] (to_seq 0: up to the latest) of the
  * pair: outgoing (this region sent to peer) or incoming (peer sent here).

@@ -23,8 +23,6 @@
 #define ENGINE_WAITER_TICK_MS 50
 #define ENGINE_PEER_BYTES_MIN 1024 /* a peer's max_message_bytes below this is ignored */
 #define ENGINE_PIPELINE_DEPTH 2     /* a batch in phase one, the one before in phase two */
-#define ENGINE_GATHER_ACKS SIZE_MAX /* engine_batch_gather: write the waiting acknowledgements first */
-#define ENGINE_ACKS_IDLE_MS 20      /* how long acknowledgements wait for a batch to carry them */
 
 typedef struct engine_item {
     ledger_leg_t leg;
@@ -49,15 +47,6 @@ typedef struct {
     char *applied;
     const char **acked;
 } engine_ack_buf_t;
-
-/* Legs a peer acknowledged, waiting to be marked done with the next
- * batch_open (issue 16: the acknowledgements travel with the next batch),
- * LEDGER_BATCH_LEGS_MAX at most. */
-typedef struct {
-    char (*tids)[LEDGER_TID_LEN + 1];
-    const char **ptrs; /* into tids, for batch_open */
-    size_t n;
-} engine_acks_t;
 
 /* A batch's working arrays, cap (= cfg.batch_legs_max) entries each,
  * allocated once by engine_create. Each peer has ENGINE_PIPELINE_DEPTH of
@@ -116,10 +105,6 @@ typedef struct {
     pthread_cond_t phase_two_wake; /* a batch handed over, or taken back free */
     pthread_t decider;
     int decider_started;
-    /* acknowledgements, under engine->lock: the decider adds to waiting, the
-     * batcher swaps it with its empty `opening` and writes that with its
-     * batch_open (engine_acks_*) */
-    engine_acks_t acks_waiting, acks_opening;
     /* what the peer accepts (engine_set_peer_limits); 0: not known yet */
     _Atomic uint32_t legs_max, bytes_max;
 } engine_peer_t;
@@ -451,68 +436,13 @@ static void engine_note_conflicts(engine_t *e, store_t *st, const char *peer,
                              transfer_state_of_decision(decisions[j]), "HEURISTIC_MIXED");
 }
 
-/* ---- acknowledgements with the next batch (issue 16) ----------------------------- */
-
-/* Marks k legs that destination p acknowledged done: with the batcher's
- * next batch_open (added to p->acks_waiting; an idle batcher writes them
- * alone after ENGINE_ACKS_IDLE_MS), or now (ledger_source_ack) when the
- * batcher is gone or they do not fit. A mark lost (the script failed, the
- * gateway stopped) leaves the legs in legs:unacked:P, and recovery sends
- * their decisions again. */
-static void engine_acks_defer(engine_t *e, engine_peer_t *p, store_t *st, const char *const *tids,
-                              size_t k) {
-    CARBON_ASSERT(e != NULL && p != NULL && st != NULL && tids != NULL);
-    CARBON_ASSERT(k >= 1 && k <= LEDGER_BATCH_LEGS_MAX);
-    engine_lock(e);
-    engine_acks_t *w = &p->acks_waiting;
-    int later = !p->exited && !e->stopping && w->n + k <= LEDGER_BATCH_LEGS_MAX;
-    for (size_t i = 0; later && i < k; i++) {
-        size_t len = strlen(tids[i]);
-        CARBON_ASSERT(len <= LEDGER_TID_LEN);
-        memcpy(w->tids[w->n], tids[i], len + 1);
-        w->n++;
-    }
-    if (later) pthread_cond_signal(&p->wake); /* an idle batcher starts their clock */
-    engine_unlock(e);
-    if (later) return;
-    char err[256];
-    ledger_source_ack(st, p->region, tids, k, ledger_now_ms(), err, sizeof err);
-}
-
-/* The batcher takes the waiting acknowledgements (e->lock held): they move
- * to p->acks_opening, which it empties once written. NULL when none wait. */
-static engine_acks_t *engine_acks_take(engine_peer_t *p) {
-    CARBON_ASSERT(p != NULL && p->acks_opening.n == 0);
-    CARBON_ASSERT(p->acks_waiting.n <= LEDGER_BATCH_LEGS_MAX);
-    if (p->acks_waiting.n == 0) return NULL;
-    engine_acks_t taken = p->acks_waiting;
-    p->acks_waiting = p->acks_opening;
-    p->acks_opening = taken;
-    return &p->acks_opening;
-}
-
-/* Writes the waiting acknowledgements now, with no batch to carry them
- * (the batcher is going idle or away, or the decider ends). */
-static void engine_acks_flush(engine_t *e, engine_peer_t *p, store_t *st) {
-    CARBON_ASSERT(e != NULL && p != NULL && st != NULL);
-    engine_lock(e);
-    engine_acks_t *a = engine_acks_take(p);
-    engine_unlock(e);
-    if (a == NULL) return;
-    char err[256];
-    ledger_source_ack(st, p->region, a->ptrs, a->n, ledger_now_ms(), err, sizeof err);
-    a->n = 0;
-}
-
 /* Sends decisions for decided legs to peer and marks the acknowledged ones
- * (reported as ENGINE_EVENT_DECISION_RESENT when recovery sends them): now,
- * or, with ack_later (peer's own engine_peer_t), with its next batch
- * (engine_acks_defer). tids/decisions are parallel arrays of n, 1 <= n <=
- * ack->cap; ack is the caller's room for the answers. Returns 0 if the peer
- * answered. */
+ * (reported as ENGINE_EVENT_DECISION_RESENT when recovery sends them).
+ * tids/decisions are parallel arrays of n, 1 <= n <= ack->cap; ack is the
+ * caller's room for the answers. Returns 0 if the peer answered. */
 static int engine_send_decisions(engine_t *e, store_t *st, const char *peer, uint64_t batch_seq,
                                  const char *const *tids, const char *decisions, size_t n,
-                                 int recovery, engine_peer_t *ack_later, engine_ack_buf_t *ack) {
+                                 int recovery, engine_ack_buf_t *ack) {
     CARBON_ASSERT(e != NULL && st != NULL && peer != NULL && tids != NULL && decisions != NULL);
     CARBON_ASSERT(ack != NULL && n >= 1 && n <= ack->cap && n <= LEDGER_BATCH_LEGS_MAX);
     memset(ack->applied, 0, n);
@@ -526,9 +456,7 @@ static int engine_send_decisions(engine_t *e, store_t *st, const char *peer, uin
     size_t k = 0;
     for (size_t i = 0; i < n; i++)
         if (ack->applied[i] == decisions[i]) ack->acked[k++] = tids[i];
-    CARBON_ASSERT(ack_later == NULL || strcmp(ack_later->region, peer) == 0);
-    if (k > 0 && ack_later != NULL) engine_acks_defer(e, ack_later, st, ack->acked, k);
-    else if (k > 0) ledger_source_ack(st, peer, ack->acked, k, ledger_now_ms(), err, sizeof err);
+    if (k > 0) ledger_source_ack(st, peer, ack->acked, k, ledger_now_ms(), err, sizeof err);
     engine_note_conflicts(e, st, peer, tids, decisions, n, ack);
     for (size_t i = 0; recovery && i < n; i++)
         if (ack->applied[i] == decisions[i])
@@ -538,11 +466,9 @@ static int engine_send_decisions(engine_t *e, store_t *st, const char *peer, uin
 }
 
 /* Fills the batch's legs and tids from its n items, numbers and records the
- * batch (batch_open, with the acknowledgements waiting: engine_acks_take)
- * and returns its number: 0 when the store was unreachable (the peer still
- * votes, the legs settle, the batch is not numbered; the acknowledgements
- * are lost, and recovery sends their decisions again). *min_expiry_ms gets
- * the earliest expiry of the legs. */
+ * batch (batch_open) and returns its number: 0 when the store was
+ * unreachable (the peer still votes, the legs settle, the batch is not
+ * numbered). *min_expiry_ms gets the earliest expiry of the legs. */
 static uint64_t engine_batch_open(engine_t *e, engine_peer_t *p, store_t *st, size_t n,
                                   uint64_t *min_expiry_ms) {
     engine_batch_t *b = p->batch;
@@ -557,16 +483,11 @@ static uint64_t engine_batch_open(engine_t *e, engine_peer_t *p, store_t *st, si
     *min_expiry_ms = min_expiry;
     batch_totals_t totals;
     batch_totals_source(e->cfg.region, b->legs, n, &totals);
-    engine_lock(e);
-    engine_acks_t *acks = engine_acks_take(p); /* they travel with this batch */
-    engine_unlock(e);
-    batch_acks_t with = {acks != NULL ? acks->ptrs : NULL, acks != NULL ? acks->n : 0};
     uint64_t batch_seq = 0;
     char err[256];
-    if (batch_open(st, p->region, &totals, b->open_tids, n, &with, ledger_now_ms(), &batch_seq, err,
+    if (batch_open(st, p->region, &totals, b->open_tids, n, ledger_now_ms(), &batch_seq, err,
                    sizeof err) != LEDGER_OK)
         batch_seq = 0;
-    if (acks != NULL) acks->n = 0;
     return batch_seq;
 }
 
@@ -849,7 +770,7 @@ static void engine_batch_decide_origins(engine_t *e, engine_batch_t *b, store_t 
         size_t chunk = xp != NULL ? engine_legs_max(e, xp) : 0;
         for (size_t off = 0; xp != NULL && off < k; off += chunk) {
             size_t m = k - off < chunk ? k - off : chunk;
-            if (engine_send_decisions(e, st, x, 0, o.tids + off, o.verdicts + off, m, 0, NULL, &b->ack) != 0)
+            if (engine_send_decisions(e, st, x, 0, o.tids + off, o.verdicts + off, m, 0, &b->ack) != 0)
                 break; /* unreachable: recovery re-sends */
         }
     }
@@ -1052,7 +973,7 @@ static void engine_batch_phase_two(engine_t *e, engine_peer_t *p, engine_batch_t
         engine_batch_decide_origins(e, b, st);
         if (b->decided > 0)
             engine_send_decisions(e, st, p->region, b->seq, b->decided_tids, b->verdicts,
-                                  b->decided, 0, p, &b->ack);
+                                  b->decided, 0, &b->ack);
         engine_phase_end(e, ENGINE_PHASE_DECIDE, &since_us);
     }
     for (size_t i = 0; i < b->n; i++) {
@@ -1118,7 +1039,6 @@ static void *engine_decider_main(void *arg) {
         pthread_cond_signal(&p->wake); /* a batcher waiting for this (engine_batch_gather) */
         engine_unlock(e);
     }
-    if (st != NULL) engine_acks_flush(e, p, st); /* any the batcher left: it has exited */
     if (st != NULL) store_close(st);
     return NULL;
 }
@@ -1128,23 +1048,13 @@ static void *engine_decider_main(void *arg) {
  * that phase's end; its end if it aborted a leg), then up to the batch's
  * room or batch_window_ms after the first. Returns the
  * number of legs it moved from the queue into p->batch->items, 0 when the
- * engine stops with an empty queue (the batcher then exits), or
- * ENGINE_GATHER_ACKS when acknowledgements have waited ENGINE_ACKS_IDLE_MS
- * and no leg has come to carry them (the batcher writes them alone,
- * engine_acks_flush, and gathers again). */
+ * engine stops with an empty queue (the batcher then exits). */
 static size_t engine_batch_gather(engine_t *e, engine_peer_t *p) {
     CARBON_ASSERT(engine_locked(e));
     CARBON_ASSERT(p->batch->cap == e->cfg.batch_legs_max && p->batch->n == 0);
     size_t max = engine_legs_max(e, p);
     CARBON_ASSERT(max <= p->batch->cap);
-    uint64_t acks_until_ms = 0; /* idle with acknowledgements: written alone then */
-    while (p->queued == 0 && !e->stopping) {
-        uint64_t now = engine_mono_ms();
-        if (p->acks_waiting.n > 0 && acks_until_ms == 0) acks_until_ms = now + ENGINE_ACKS_IDLE_MS;
-        if (p->acks_waiting.n > 0 && now >= acks_until_ms) return ENGINE_GATHER_ACKS;
-        struct timespec ts = engine_abstime(p->acks_waiting.n > 0 ? acks_until_ms - now : 0);
-        engine_cond_wait(e, &p->wake, p->acks_waiting.n > 0 ? &ts : NULL);
-    }
+    while (p->queued == 0 && !e->stopping) engine_cond_wait(e, &p->wake, NULL);
     p->gather_from_us = engine_mono_us(); /* ENGINE_PHASE_WAIT counts from here: not idle time */
     /* While the previous batch is in phase two, wait for it to end or for
      * as many legs as the last batch had: under load the batches keep their
@@ -1154,7 +1064,6 @@ static size_t engine_batch_gather(engine_t *e, engine_peer_t *p) {
     while (p->phase_two != NULL && (p->queued < want || p->phase_two->ordered) && !e->stopping)
         engine_cond_wait(e, &p->wake, NULL);
     if (p->queued == 0 && e->stopping) {
-        if (p->acks_waiting.n > 0) return ENGINE_GATHER_ACKS;
         p->exited = 1; /* later submissions are answered by engine_submit itself */
         return 0;
     }
@@ -1212,10 +1121,6 @@ static void *engine_batcher_main(void *arg) {
         engine_lock(e);
         size_t n = engine_batch_gather(e, p);
         engine_unlock(e);
-        if (n == ENGINE_GATHER_ACKS) {
-            engine_acks_flush(e, p, st);
-            continue;
-        }
         if (n == 0) break;
         uint64_t since_us = p->gather_from_us;
         engine_phase_end(e, ENGINE_PHASE_WAIT, &since_us);
@@ -1430,7 +1335,7 @@ static int engine_recover_resend(engine_t *e, store_t *st, size_t src_n, uint64_
         for (size_t off = 0; off < k; off += chunk) {
             size_t m = k - off < chunk ? k - off : chunk;
             if (engine_send_decisions(e, st, peer, 0, r->tids + off, r->verdicts + off, m, 1,
-                                      NULL, &r->ack) != 0)
+                                      &r->ack) != 0)
                 break; /* unreachable: the next pass tries again, the other peers now */
             settled += (int)m;
         }
@@ -1724,24 +1629,6 @@ static int engine_batch_alloc(engine_batch_t *b, size_t cap) {
                : -1;
 }
 
-/* Allocates room for LEDGER_BATCH_LEGS_MAX acknowledgements. 0, or -1 when
- * out of memory (engine_acks_free frees what was allocated). */
-static int engine_acks_alloc(engine_acks_t *a) {
-    CARBON_ASSERT(a != NULL && a->tids == NULL && a->n == 0);
-    a->tids = calloc(LEDGER_BATCH_LEGS_MAX, sizeof *a->tids);
-    a->ptrs = calloc(LEDGER_BATCH_LEGS_MAX, sizeof *a->ptrs);
-    if (a->tids == NULL || a->ptrs == NULL) return -1;
-    for (size_t i = 0; i < LEDGER_BATCH_LEGS_MAX; i++) a->ptrs[i] = a->tids[i];
-    return 0;
-}
-
-static void engine_acks_free(engine_acks_t *a) {
-    CARBON_ASSERT(a != NULL && a->n <= LEDGER_BATCH_LEGS_MAX);
-    free(a->tids);
-    free(a->ptrs);
-    memset(a, 0, sizeof *a);
-}
-
 static void engine_batch_free(engine_batch_t *b) {
     CARBON_ASSERT(b != NULL);
     CARBON_ASSERT(b->cap <= LEDGER_BATCH_LEGS_MAX && b->ack.cap == b->cap);
@@ -1802,8 +1689,6 @@ static void engine_free(engine_t *e) {
         CARBON_ASSERT(!e->peers[i].started);
         CARBON_ASSERT(!e->peers[i].decider_started);
         for (size_t k = 0; k < ENGINE_PIPELINE_DEPTH; k++) engine_batch_free(&e->peers[i].slots[k]);
-        engine_acks_free(&e->peers[i].acks_waiting);
-        engine_acks_free(&e->peers[i].acks_opening);
         pthread_cond_destroy(&e->peers[i].wake);
         pthread_cond_destroy(&e->peers[i].phase_two_wake);
     }
@@ -1841,8 +1726,6 @@ engine_t *engine_create(const engine_config_t *cfg, const engine_transport_t *tr
         e->peers[i].batch = &e->peers[i].slots[0];
         for (size_t k = 0; k < ENGINE_PIPELINE_DEPTH; k++)
             if (engine_batch_alloc(&e->peers[i].slots[k], cfg->batch_legs_max) != 0) alloc_rc = -1;
-        if (engine_acks_alloc(&e->peers[i].acks_waiting) != 0 || engine_acks_alloc(&e->peers[i].acks_opening) != 0)
-            alloc_rc = -1;
     }
     if (alloc_rc != 0) {
         engine_free(e);

@@ -6,9 +6,7 @@
  * INSUFFICIENT_BALANCE. A real federation (a redis-server and a gatewayd
  * per region, over mutual TLS); CN-TJ's Redis is paused (SIGSTOP) while the
  * calls arrive, so that they wait for the store together. The script calls
- * are counted in the Redis slow log (threshold 0) by transfer_hold's SHA1;
- * the acknowledgements travel with the next batch_open, not in source_ack
- * calls of their own.
+ * are counted in the Redis slow log (threshold 0) by transfer_hold's SHA1.
  * Issue and Retire: while the store is paused, their calls wait without
  * holding a server worker (a Health/Check is answered at once), and each
  * gets its own outcome. A Decide of legs of the source's own serials is
@@ -128,12 +126,12 @@ static void stop_federation(void) {
     grpc_lifetime_end(GRPC_LIFETIME_END_WAIT_MS);
 }
 
-/* The SHA1 gatewayd runs script `name` under (store_script_sha). */
-static void script_sha(const redis_harness_t *h, const char *name, char out[41]) {
+/* The SHA1 gatewayd runs transfer_hold under (store_script_sha). */
+static void hold_sha(const redis_harness_t *h, char out[41]) {
     char err[256];
     store_t *s = redis_store_open(h, err, sizeof err);
     cr_assert_not_null(s, "store_open: %s", err);
-    snprintf(out, 41, "%s", store_script_sha(s, store_script_index(name)));
+    snprintf(out, 41, "%s", store_script_sha(s, store_script_index("transfer_hold")));
     store_close(s);
 }
 
@@ -236,7 +234,7 @@ Test(group_commit, concurrent_transfers_share_hold_script_calls_with_own_outcome
     open_and_issue(tj, bj);
     redis_harness_t *rh = federation_redis(fed, TJ);
     char sha[41];
-    script_sha(rh, "transfer_hold", sha);
+    hold_sha(rh, sha);
     redisContext *rc = redis_connect(rh);
     cr_assert_not_null(rc);
     slowlog_every_command(rc);
@@ -666,71 +664,5 @@ Test(group_commit, recovery_leaves_a_decision_its_batch_made_during_the_pass, .t
                  "a leg its batch committed was logged as recovery's presumed abort");
     cr_assert_geq(federation_log_count(fed, TJ, "\"recovery_found_decided\""), 1,
                   "the leg found committed was not logged recovery_found_decided");
-    stop_federation();
-}
-
-#define ACK_LOAD_THREADS 4
-#define ACK_LOAD_TRANSFERS 8 /* each, of 1 kg: 16 kg from each of tj-a and tj-b */
-
-/* One caller of the load: ACK_LOAD_TRANSFERS transfers one after another. */
-static void *ack_load_main(void *arg) {
-    call_t *c = arg;
-    for (int i = 0; i < ACK_LOAD_TRANSFERS; i++) {
-        rc_new_id(c->tid);
-        call_main(c);
-        if (c->code != GRPC_STATUS_OK ||
-            c->outcome != CARBON__V1__TRANSFER_OUTCOME__TRANSFER_OUTCOME_COMMITTED)
-            return NULL; /* c says why */
-    }
-    return NULL;
-}
-
-/* Acknowledgements travel with the next batch (issue 16): under a steady
- * load, the legs CN-BJ acknowledged are marked done by CN-TJ's next
- * batch_open script, not each batch's by a source_ack script of its own
- * (before: one source_ack per batch). None is left behind when the load
- * stops: with recovery idle (one pass in ten minutes), every leg leaves
- * legs:open and the checker finds the federation settled. */
-Test(group_commit, acknowledgements_travel_with_the_next_batch, .timeout = 180) {
-    federation_options_t o = {.regions_n = 2, .leg_expiry_ms = 20000, .recovery_interval_ms = 600000};
-    grpc_channel *tj, *bj;
-    start_federation(&o, &tj, &bj);
-    open_and_issue(tj, bj);
-    redis_harness_t *rh = federation_redis(fed, TJ);
-    char open_sha[41], ack_sha[41];
-    script_sha(rh, "batch_open", open_sha);
-    script_sha(rh, "source_ack", ack_sha);
-    redisContext *rc = redis_connect(rh);
-    cr_assert_not_null(rc);
-    slowlog_every_command(rc);
-    call_t calls[ACK_LOAD_THREADS];
-    pthread_t th[ACK_LOAD_THREADS];
-    memset(calls, 0, sizeof calls);
-    for (int i = 0; i < ACK_LOAD_THREADS; i++) {
-        calls[i] = (call_t){.ch = tj, .from = i % 2 ? "tj-b" : "tj-a", .units = 1};
-        cr_assert_eq(pthread_create(&th[i], NULL, ack_load_main, &calls[i]), 0);
-    }
-    for (int i = 0; i < ACK_LOAD_THREADS; i++) pthread_join(th[i], NULL);
-    for (int i = 0; i < ACK_LOAD_THREADS; i++)
-        cr_assert(calls[i].code == GRPC_STATUS_OK &&
-                      calls[i].outcome == CARBON__V1__TRANSFER_OUTCOME__TRANSFER_OUTCOME_COMMITTED,
-                  "caller %d: status %d %s", i, calls[i].code, calls[i].reason);
-    long long until = proc_now_ms() + 5000, open_n = -1;
-    for (; proc_now_ms() < until; sleep_ms(50)) {
-        redisReply *r = redisCommand(rc, "ZCARD %s", STORE_KEY_LEGS_OPEN);
-        cr_assert(r != NULL && r->type == REDIS_REPLY_INTEGER);
-        open_n = r->integer;
-        freeReplyObject(r);
-        if (open_n == 0) break;
-    }
-    size_t opens = slowlog_count(rc, "evalsha", open_sha), acks = slowlog_count(rc, "evalsha", ack_sha);
-    fprintf(stderr, "test_group_commit: %d transfers, %zu batch_open calls, %zu source_ack calls\n",
-            ACK_LOAD_THREADS * ACK_LOAD_TRANSFERS, opens, acks);
-    redis_cmd_ok(rc, "CONFIG SET slowlog-log-slower-than 10000");
-    redisFree(rc);
-    cr_expect_eq(open_n, 0, "%lld legs still open 5 s after the load, recovery idle", open_n);
-    cr_expect(opens >= 4, "%zu batches: too few to tell", opens);
-    cr_expect(acks * 2 <= opens, "%zu batches, %zu source_ack calls of their own", opens, acks);
-    expect_settled();
     stop_federation();
 }
