@@ -526,13 +526,31 @@ static rec_t *client_new_rec(client_t *c) {
     return r;
 }
 
+/* Accounts whose credits the end's compensation needs: a coordinator's
+ * account once a forced COMMIT of its leg was spent at the destination
+ * (episode_spend). The coordinator's presumed abort gives the leg's blocks
+ * back to it, and the operator compensates there; a fresh transfer from it
+ * could move some on, and then neither side holds what a compensation
+ * takes (seen in CI once: both refused INSUFFICIENT_BALANCE). */
+static _Atomic int kept_acct[NREG][ACCOUNTS_MAX];
+
+/* The first account of region src from a on that is not kept (a if every
+ * one is). */
+static uint8_t acct_not_kept(int src, uint8_t a) {
+    for (long k = 0; k < cfg.accounts; k++) {
+        uint8_t x = (uint8_t)((a + k) % cfg.accounts);
+        if (!atomic_load(&kept_acct[src][x])) return x;
+    }
+    return a;
+}
+
 static void client_fresh(client_t *c) {
     /* Pick everything before growing recs (the array may move). */
     uint8_t src = (uint8_t)rng_below(&c->rng, NREG);
     int only = atomic_load(&episode_src);
     if (only >= 0) src = (uint8_t)only;
     uint8_t dst = (uint8_t)((src + 1 + rng_below(&c->rng, NREG - 1)) % NREG);
-    uint8_t src_acct = (uint8_t)rng_below(&c->rng, (uint64_t)cfg.accounts);
+    uint8_t src_acct = acct_not_kept(src, (uint8_t)rng_below(&c->rng, (uint64_t)cfg.accounts));
     uint8_t dst_acct = rng_below(&c->rng, 100) < 2 ? NOBODY
                                                    : (uint8_t)rng_below(&c->rng, (uint64_t)cfg.accounts);
     /* Serials of the third region (a credit of origin X moving from S to D,
@@ -1187,7 +1205,7 @@ static void episode_burst(uint64_t *rng, int src, int dst, long n, int call_ms) 
         int s = src >= 0 ? src : (dst + 1 + (int)(k % 2)) % NREG;
         rec_t *r = client_new_rec(&episode_client);
         r->src = (uint8_t)s, r->dst = (uint8_t)dst, r->meth = (uint8_t)s;
-        r->src_acct = (uint8_t)rng_below(rng, (uint64_t)cfg.accounts);
+        r->src_acct = acct_not_kept(s, (uint8_t)rng_below(rng, (uint64_t)cfg.accounts));
         r->dst_acct = (uint8_t)rng_below(rng, (uint64_t)cfg.accounts);
         r->amount = 2000 / UNIT_G[s];
         atomic_fetch_add(&n_attempts, 1);
@@ -1382,10 +1400,27 @@ static int index_of(const char *const *names, int n, const char *name) {
     return -1;
 }
 
+/* Keeps (kept_acct) coordinator c's account of leg tid, read from its
+ * destination d. */
+static void keep_coordinator_account(int c, int d, const char *tid) {
+    Carbon__V1__GetTransferResponse *t = NULL;
+    client_status_t st;
+    if (rc_get_transfer(reg(d), tid, &t, &st) == GRPC_STATUS_OK && t->transfer != NULL) {
+        const char *slash = strchr(t->transfer->from_account, '/');
+        for (long k = 0; slash != NULL && k < cfg.accounts; k++)
+            if (strcmp(slash + 1, acct_name[c][k]) == 0) atomic_store(&kept_acct[c][k], 1);
+    } else {
+        problem("GetTransfer %s at %s: %s", tid, REGION[d], st.details);
+    }
+    if (t != NULL) protobuf_c_message_free_unpacked(&t->base, NULL);
+}
+
 /* After a forced COMMIT at d: the account's whole balance of the leg's
  * methodology moves on to the third region (the credits are "spent"), so
- * that the coordinator's ABORT finds them gone: HEURISTIC_MIXED. */
+ * that the coordinator's ABORT finds them gone: HEURISTIC_MIXED. The
+ * coordinator's account is kept for the compensation. */
 static void episode_spend(int c, int d, const bank_indoubt_t *l) {
+    keep_coordinator_account(c, d, l->tid);
     const char *accts[ACCOUNTS_MAX];
     for (int k = 0; k < cfg.accounts; k++) accts[k] = acct_name[d][k];
     int a = index_of(accts, (int)cfg.accounts, l->account), m = index_of(METH, NREG, l->methodology);
