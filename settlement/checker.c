@@ -930,9 +930,10 @@ static int checker_label_cmp(const void *a, const void *b) {
     return x->first < y->first ? -1 : x->first > y->first;
 }
 
-/* Parses one serial:labels member "FIRST:LAST:VINTAGE:METHODOLOGY" (serials
- * issued up to serial_last). 0, or -1 if malformed. */
-static int checker_label_parse(const char *m, uint64_t serial_last, checker_label_t *e) {
+/* Parses one serial:labels member "FIRST:LAST:VINTAGE:METHODOLOGY". 0, or
+ * -1 if malformed. (Its last may pass serial:last as read before: an
+ * issuance since may have joined its range.) */
+static int checker_label_parse(const char *m, checker_label_t *e) {
     int meth_at = 0;
     if (sscanf(m, "%" SCNu64 ":%" SCNu64 ":%" SCNu32 ":%n", &e->first, &e->last, &e->vintage, &meth_at) != 3 ||
         meth_at == 0)
@@ -940,7 +941,7 @@ static int checker_label_parse(const char *m, uint64_t serial_last, checker_labe
     const char *meth = m + meth_at;
     if (meth[0] == '\0' || strlen(meth) > LEDGER_METH_MAX) return -1;
     snprintf(e->meth, sizeof e->meth, "%s", meth);
-    return e->first >= 1 && e->first <= e->last && e->last <= serial_last ? 0 : -1;
+    return e->first >= 1 && e->first <= e->last ? 0 : -1;
 }
 
 /* Reads the store's labels of its own serials, if built (malformed or
@@ -956,7 +957,7 @@ static int checker_read_labels(store_t *st, checker_ctx_t *c) {
     s->labels = calloc(r->elements + 1, sizeof *s->labels);
     if (s->labels == NULL) abort();
     for (size_t i = 0; i < r->elements; i++) {
-        if (checker_label_parse(r->element[i]->str, s->serial_last, &s->labels[s->labels_n]) == 0)
+        if (checker_label_parse(r->element[i]->str, &s->labels[s->labels_n]) == 0)
             s->labels_n++;
         else
             checker_violation(c->report, "%s: malformed serial label '%s'", s->region, r->element[i]->str);
@@ -973,7 +974,8 @@ static int checker_read_labels(store_t *st, checker_ctx_t *c) {
 /* Every held block of a given origin's serials (accounts, holds, pending
  * credits, retired, cancelled, at any given region) carries the methodology
  * and vintage its origin issued those serials under: a region cannot say
- * what another region's credits are. */
+ * what another region's credits are. A block no label touches is not
+ * judged, as the scripts do not (serial_labels_match). */
 static void checker_labels(checker_pass_t *p) {
     for (size_t i = 0; i < p->spans->n; i++) {
         const checker_span_t *sp = &p->spans->v[i];
@@ -987,11 +989,12 @@ static void checker_labels(checker_pass_t *p) {
             else hi = mid;
         }
         const checker_label_t *e = lo < o->labels_n ? &o->labels[lo] : NULL;
-        if (e != NULL && e->first <= sp->first && e->last >= sp->last && e->vintage == sp->vintage &&
+        if (e == NULL || e->first > sp->last) continue; /* unlabelled (serial_labels_match) */
+        if (e->first <= sp->first && e->last >= sp->last && e->vintage == sp->vintage &&
             strcmp(e->meth, sp->meth) == 0)
             continue;
         char issued[LEDGER_METH_MAX + 48];
-        if (e == NULL || e->first > sp->first || e->last < sp->last)
+        if (e->first > sp->first || e->last < sp->last)
             snprintf(issued, sizeof issued, "not in one issuance");
         else
             snprintf(issued, sizeof issued, "issued as %s %" PRIu32, e->meth, e->vintage);

@@ -308,19 +308,24 @@ local function serial_labels_add(b)
 end
 
 -- Whether block b of this region's own serials carries the labels they
--- were issued under: one range covers it all with its methodology and
--- vintage (blocks split, never join, so an honest block lies within one).
+-- were issued under: false if a range overlaps it and does not cover it
+-- all with its methodology and vintage (blocks split, never join, so an
+-- honest block lies within one range). A block no range touches is not
+-- judged (true): serials issued by an older gateway sharing the store,
+-- which writes no labels, or before the labels were built.
 local function serial_labels_match(b)
-  local r = redis.call('ZREVRANGEBYSCORE', KEY_SERIAL_LABELS, fmt_int(b.first), '-inf',
+  local r = redis.call('ZREVRANGEBYSCORE', KEY_SERIAL_LABELS, fmt_int(b.last), '-inf',
                        'LIMIT', '0', '1')
   local e = r[1] and serial_label_parse(r[1])
-  return e ~= nil and e.last >= b.last and e.vintage == b.vintage and e.meth == b.meth
+  if not e or e.last < b.first then return true end -- unlabelled
+  return e.first <= b.first and e.last >= b.last and e.vintage == b.vintage and e.meth == b.meth
 end
 
 -- May `source` send block b of this region's own serials (a homecoming or
 -- a third region's transfer)? '' if the map places them all live at source,
 -- no other leg prepared here locks them or brings them home, and they carry
--- the labels they were issued under; else the reason.
+-- the labels they were issued under (where the labels know them); else the
+-- reason.
 local function origin_check(b, source)
   local region, state = origin_map_where(b.first, b.last)
   if region ~= source or state ~= 'at' then return 'SERIALS_NOT_AT_SOURCE' end

@@ -43,8 +43,10 @@ local function build_index()
 end
 
 local function build_labels()
-  local home, blocks = home_region(), {}
+  local home, blocks, seen = home_region(), {}, {}
   each_key(KEY_ISSUANCE_PREFIX .. '*' .. KEY_ISSUANCE_SUFFIX, function(key)
+    if seen[key] then return end -- SCAN may name a key twice
+    seen[key] = true
     local text = redis.call('HGET', key, 'block')
     local b = text and block_parse(text)
     if b and b.origin == home and b.first >= 1 and b.last >= b.first then blocks[#blocks + 1] = b end

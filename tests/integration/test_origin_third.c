@@ -26,7 +26,8 @@
  *   relabelled_serials_... CN-HE's certificate sends TJ serials under another
  *                          methodology or vintage, to BJ or home: TJ votes no
  *                          (SERIALS_MISLABELLED; before: yes, and credited)
- *   labels_built_...       a store from before serial:labels gets them at start */
+ *   labels_built_...       a store from before serial:labels gets them at start;
+ *                          serials no label knows are not judged */
 #include "gateway/rpc/grpc_lifetime.h"
 #include "tests/support/gateway_harness.h"
 #include "tests/support/proc.h"
@@ -642,6 +643,18 @@ Test(origin_third, labels_built_for_an_old_store) {
     free(labels0);
     free(labels1);
     relabelled_refused(f);
+    /* serials no label range knows (issued by an older gateway sharing the
+     * store, which writes none): not judged, so an honest leg still goes
+     * (before: refused SERIALS_MISLABELLED) */
+    char *del2 = redis_text(TJ, "ZREMRANGEBYRANK %s 0 -1", STORE_KEY_SERIAL_LABELS, NULL);
+    cr_assert_str_eq(del2, "1");
+    free(del2);
+    leg_buf_t l;
+    char tid[33];
+    rc_new_id(tid);
+    leg_make(&l, tid, "CN-BJ/bj-b", f, f + 999);
+    vote_is(&l, "Y");
+    cr_expect_eq(decide(tid, 0), 'A');
 }
 
 /* The origin votes no (a hostile lock holds the range): the leg aborts at
