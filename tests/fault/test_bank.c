@@ -535,7 +535,7 @@ static rec_t *client_new_rec(client_t *c) {
 static _Atomic int kept_acct[NREG][ACCOUNTS_MAX];
 
 /* The first account of region src from a on that is not kept (a if every
- * one is). */
+ * one is: then no fresh transfer leaves src, client_fresh). */
 static uint8_t acct_not_kept(int src, uint8_t a) {
     for (long k = 0; k < cfg.accounts; k++) {
         uint8_t x = (uint8_t)((a + k) % cfg.accounts);
@@ -551,6 +551,10 @@ static void client_fresh(client_t *c) {
     if (only >= 0) src = (uint8_t)only;
     uint8_t dst = (uint8_t)((src + 1 + rng_below(&c->rng, NREG - 1)) % NREG);
     uint8_t src_acct = acct_not_kept(src, (uint8_t)rng_below(&c->rng, (uint64_t)cfg.accounts));
+    if (atomic_load(&kept_acct[src][src_acct])) { /* every account of src is kept */
+        proc_sleep_ms(5);
+        return;
+    }
     uint8_t dst_acct = rng_below(&c->rng, 100) < 2 ? NOBODY
                                                    : (uint8_t)rng_below(&c->rng, (uint64_t)cfg.accounts);
     /* Serials of the third region (a credit of origin X moving from S to D,
