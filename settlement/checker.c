@@ -944,8 +944,25 @@ static int checker_label_parse(const char *m, checker_label_t *e) {
     return e->first >= 1 && e->first <= e->last ? 0 : -1;
 }
 
+/* Serials issued (up to serial_last, read before the labels: an issuance
+ * writes both in one script) that no label range covers: the scripts do
+ * not judge their labels (serial_labels_match), so they are a finding. */
+static void checker_labels_gaps(const checker_store_t *s, checker_report_t *rep) {
+    uint64_t cur = 1; /* the first serial not yet seen labelled */
+    for (size_t k = 0; k <= s->labels_n && cur <= s->serial_last; k++) {
+        uint64_t upto = k < s->labels_n ? s->labels[k].first - 1 : s->serial_last;
+        if (upto > s->serial_last) upto = s->serial_last;
+        if (upto >= cur)
+            checker_violation(rep, "%s: serials %" PRIu64 "-%" PRIu64 " were issued but have no labels "
+                              "(serial:labels): their methodology and vintage are not checked",
+                              s->region, cur, upto);
+        if (k < s->labels_n && s->labels[k].last + 1 > cur) cur = s->labels[k].last + 1;
+    }
+}
+
 /* Reads the store's labels of its own serials, if built (malformed or
- * overlapping entries are violations). 0 or -1. */
+ * overlapping entries, and issued serials without labels, are violations).
+ * 0 or -1. */
 static int checker_read_labels(store_t *st, checker_ctx_t *c) {
     checker_store_t *s = c->store;
     redisReply *r = checker_cmd(st, c->err, c->errlen, "GET", STORE_KEY_SERIAL_LABELS_BUILT, (const char *)NULL);
@@ -968,6 +985,7 @@ static int checker_read_labels(store_t *st, checker_ctx_t *c) {
         if (s->labels[k].first <= s->labels[k - 1].last)
             checker_violation(c->report, "%s: its labels name serial %" PRIu64 " twice", s->region,
                               s->labels[k].first);
+    checker_labels_gaps(s, c->report);
     return 0;
 }
 

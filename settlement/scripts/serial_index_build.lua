@@ -43,15 +43,18 @@ local function build_index()
 end
 
 local function build_labels()
-  local home, blocks, seen = home_region(), {}, {}
+  local home, blocks = home_region(), {}
   each_key(KEY_ISSUANCE_PREFIX .. '*' .. KEY_ISSUANCE_SUFFIX, function(key)
-    if seen[key] then return end -- SCAN may name a key twice
-    seen[key] = true
     local text = redis.call('HGET', key, 'block')
     local b = text and block_parse(text)
     if b and b.origin == home and b.first >= 1 and b.last >= b.first then blocks[#blocks + 1] = b end
   end)
   table.sort(blocks, function(x, y) return x.first < y.first end)
+  local once = {} -- SCAN may name a key twice: one issuance per first serial
+  for _, b in ipairs(blocks) do
+    if #once == 0 or once[#once].first ~= b.first then once[#once + 1] = b end
+  end
+  blocks = once
   local old = redis.call('ZRANGE', KEY_SERIAL_LABELS, 0, -1) -- issue.lua's since the last start
   for i = 1, #old, 1000 do
     redis.call('ZREM', KEY_SERIAL_LABELS, unpack(old, i, math.min(i + 999, #old)))

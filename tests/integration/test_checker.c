@@ -288,7 +288,8 @@ Test(checker, the_origin_map_is_checked_against_every_region) {
 /* The same federation, TJ's serials issued as TJ-GT-01 2026 (serial:labels):
  * no finding. A block BJ holds under another vintage, or across two
  * issuances, is a finding; an origin without labels (a store from before
- * them) is not checked so. */
+ * them) is not checked so; issued serials no label covers are a finding,
+ * and blocks of them are not judged. */
 Test(checker, blocks_must_carry_their_origins_labels) {
     two_regions_consistent();
     cmd("ZADD " STORE_KEY_SERIAL_LABELS " 1 1:3000:2026:TJ-GT-01");
@@ -317,18 +318,23 @@ Test(checker, blocks_must_carry_their_origins_labels) {
     cr_expect_eq(rep->violations_n, 2);
     free(rep);
 
+    /* the same findings without the labels' mark: none */
+    cmd("DEL " STORE_KEY_SERIAL_LABELS_BUILT);
+    rep = check_two(1);
+    cr_expect_eq(rep->violations_n, 0, "labels checked without their mark");
+    free(rep);
+    cmd("SET " STORE_KEY_SERIAL_LABELS_BUILT " 1");
+
     /* labels that know only 1-1000 (the rest issued by an older gateway,
-     * which writes none): the blocks no label touches are not judged, even
-     * BJ's retirement under 2025 */
+     * which writes none): the blocks no label touches are not judged, not
+     * even BJ's retirement under 2025, but the serials without labels are
+     * a finding of their own */
     cmd("ZREM " STORE_KEY_SERIAL_LABELS " 1:1500:2026:TJ-GT-01 1501:3000:2025:TJ-GT-01");
     cmd("ZADD " STORE_KEY_SERIAL_LABELS " 1 1:1000:2026:TJ-GT-01");
     rep = check_two(1);
     dump(rep);
-    cr_expect_eq(rep->violations_n, 0, "unlabelled serials judged");
-    free(rep);
-
-    cmd("DEL " STORE_KEY_SERIAL_LABELS_BUILT);
-    rep = check_two(1);
-    cr_expect_eq(rep->violations_n, 0, "labels checked without their mark");
+    cr_expect(has_violation(rep, "CN-TJ: serials 1001-3000 were issued but have no labels (serial:labels): "
+                                 "their methodology and vintage are not checked"));
+    cr_expect_eq(rep->violations_n, 1, "unlabelled serials judged");
     free(rep);
 }

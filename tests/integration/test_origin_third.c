@@ -655,6 +655,18 @@ Test(origin_third, labels_built_for_an_old_store) {
     leg_make(&l, tid, "CN-BJ/bj-b", f, f + 999);
     vote_is(&l, "Y");
     cr_expect_eq(decide(tid, 0), 'A');
+    /* labels that cut the block in two (by hand): it lies in no one range */
+    char mid[32], first_part[64], second_part[64];
+    snprintf(mid, sizeof mid, "%" PRIu64, f + 500);
+    snprintf(first_part, sizeof first_part, "1:%" PRIu64 ":2026:TJ-GT-01", f + 499);
+    snprintf(second_part, sizeof second_part, "%" PRIu64 ":19950:2026:TJ-GT-01", f + 500);
+    char *add = redis_text(TJ, "ZADD %s 1 %s", STORE_KEY_SERIAL_LABELS, first_part);
+    free(add);
+    add = redis_text(TJ, "ZADD " STORE_KEY_SERIAL_LABELS " %s %s", mid, second_part);
+    free(add);
+    rc_new_id(tid);
+    leg_make(&l, tid, "CN-BJ/bj-b", f, f + 999);
+    vote_is(&l, "SERIALS_MISLABELLED");
 }
 
 /* The origin votes no (a hostile lock holds the range): the leg aborts at
