@@ -11,6 +11,7 @@
 #include <hiredis/hiredis.h>
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -817,15 +818,28 @@ static void checker_map_piece(checker_pass_t *p, const checker_store_t *o, const
                       sp->place);
 }
 
-/* Index of the first entry of o's map whose last is >= n (map_n if none). */
-static size_t checker_map_find(const checker_store_t *o, uint64_t n) {
-    size_t lo = 0, hi = o->map_n;
+/* Index of the first of n ranges sorted by first and disjoint (elements of
+ * `size` bytes from base, each with its uint64_t last at last_at) whose last
+ * is >= x; n if none. The map's entries, spans and labels alike. */
+static size_t checker_first_ending_from(const void *base, size_t n, size_t size, size_t last_at,
+                                        uint64_t x) {
+    CARBON_ASSERT(base != NULL || n == 0);
+    CARBON_ASSERT(size >= last_at + sizeof(uint64_t));
+    const unsigned char *v = base;
+    size_t lo = 0, hi = n;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if (o->map[mid].last < n) lo = mid + 1;
+        uint64_t last;
+        memcpy(&last, v + mid * size + last_at, sizeof last);
+        if (last < x) lo = mid + 1;
         else hi = mid;
     }
     return lo;
+}
+
+/* Index of the first entry of o's map whose last is >= n (map_n if none). */
+static size_t checker_map_find(const checker_store_t *o, uint64_t n) {
+    return checker_first_ending_from(o->map, o->map_n, sizeof *o->map, offsetof(checker_map_entry_t, last), n);
 }
 
 /* Every place holding o's serials agrees with o's map (pending credits of
@@ -870,12 +884,8 @@ static void checker_map_backward(checker_pass_t *p, const checker_store_t *o, co
             continue;
         }
         const checker_spans_t *h = &held[r];
-        size_t lo = 0, hi = h->n; /* the first span of h whose last >= e->first */
-        while (lo < hi) {
-            size_t mid = lo + (hi - lo) / 2;
-            if (h->v[mid].last < e->first) lo = mid + 1;
-            else hi = mid;
-        }
+        size_t lo = checker_first_ending_from(h->v, h->n, sizeof *h->v, offsetof(checker_span_t, last),
+                                              e->first);
         uint64_t cur = e->first;
         for (size_t j = lo; j < h->n && h->v[j].first <= e->last && cur <= e->last; j++) {
             if (h->v[j].first > cur)
@@ -1000,12 +1010,8 @@ static void checker_labels(checker_pass_t *p) {
         int oi = sp->meth[0] != '\0' ? checker_store_index(p, sp->origin) : -1;
         if (oi < 0 || !p->stores[oi].labels_built) continue;
         const checker_store_t *o = &p->stores[oi];
-        size_t lo = 0, hi = o->labels_n; /* the first label whose last >= sp->first */
-        while (lo < hi) {
-            size_t mid = lo + (hi - lo) / 2;
-            if (o->labels[mid].last < sp->first) lo = mid + 1;
-            else hi = mid;
-        }
+        size_t lo = checker_first_ending_from(o->labels, o->labels_n, sizeof *o->labels,
+                                              offsetof(checker_label_t, last), sp->first);
         const checker_label_t *e = lo < o->labels_n ? &o->labels[lo] : NULL;
         if (e == NULL || e->first > sp->last) continue; /* unlabelled (serial_labels_match) */
         if (e->first <= sp->first && e->last >= sp->last && e->vintage == sp->vintage &&

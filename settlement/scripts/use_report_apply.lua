@@ -13,15 +13,14 @@
 local now_ms, reporter, n = num(ARGV[1]), ARGV[2], num(ARGV[3])
 local in_key = KEY_REPORTS_IN_PREFIX .. reporter
 
--- '' if every block is live at the reporter and unlocked, else the reason.
+-- '' if every block is live at the reporter, unlocked and under its
+-- labels, else the reason: what origin_check asks of a block the reporter
+-- sends (a homecoming prepared here holds it as a pending credit: locked).
 local function report_check(blocks)
   for _, b in ipairs(blocks) do
-    local region, state = origin_map_where(b.first, b.last)
-    if region ~= reporter or state ~= 'at' then return 'USE_NOT_AT_REPORTER' end
-    if origin_locked(b.first, b.last) then return 'SERIALS_LOCKED' end
-    -- a homecoming prepared here holds them as a pending credit (serial index)
-    if serial_overlap(home_region(), b.first, b.last) then return 'SERIALS_LOCKED' end
-    if not serial_labels_match(b) then return 'SERIALS_MISLABELLED' end
+    local reason = origin_check(b, reporter)
+    if reason == 'SERIALS_NOT_AT_SOURCE' then return 'USE_NOT_AT_REPORTER' end
+    if reason ~= '' then return reason end
   end
   return ''
 end
