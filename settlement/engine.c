@@ -521,17 +521,22 @@ static int engine_batch_prepare(engine_t *e, engine_peer_t *p, uint64_t batch_se
 }
 
 /* The commit point: decides the batch's n legs from the votes (commit a yes
- * of a peer that answered, abort the rest) in one script, retried up to
+ * of a peer that answered, abort the rest; the legs from sent on were not
+ * sent, being past their expiry, and abort EXPIRED) in one script, retried up to
  * ENGINE_STORE_RETRIES_MAX times. Returns the last ledger_rc_t; on
  * LEDGER_OK b->decisions hold what the store recorded. */
-static int engine_batch_commit(engine_peer_t *p, store_t *st, size_t n, int answered) {
+static int engine_batch_commit(engine_peer_t *p, store_t *st, size_t n, size_t sent, int answered) {
     engine_batch_t *b = p->batch;
-    CARBON_ASSERT(st != NULL && n >= 1 && n <= b->cap);
-    CARBON_ASSERT(answered == 0 || answered == 1);
+    CARBON_ASSERT(st != NULL && n >= 1 && n <= b->cap && sent <= n);
+    CARBON_ASSERT(answered == 0 || (answered == 1 && sent >= 1));
     for (size_t i = 0; i < n; i++) {
         ledger_source_decision_t *d = &b->decisions[i];
         d->tid = b->items[i]->leg.tid;
-        if (answered && b->votes[i].yes) {
+        if (i >= sent) { /* past its expiry before it could be sent */
+            d->decision = TRANSFER_DECISION_ABORT;
+            d->reason = REASON(EXPIRED);
+            d->detail = "";
+        } else if (answered && b->votes[i].yes) {
             d->decision = TRANSFER_DECISION_COMMIT;
             d->reason = "";
         } else {
@@ -917,6 +922,31 @@ int engine_dest_decide(engine_t *e, store_t *st, const char *source, ledger_dest
     return LEDGER_OK;
 }
 
+/* Moves the batch's legs already past their expiry at now_ms behind the
+ * others, each group in its order, and returns how many are left in front.
+ * Only those are numbered and sent: a Prepare's deadline is the earliest
+ * expiry of its legs, so one stale leg among them (one that waited in the
+ * queue behind a slow batch) would abort them all unasked. */
+static size_t engine_batch_live_first(engine_batch_t *b, size_t n, uint64_t now_ms) {
+    CARBON_ASSERT(b != NULL && n >= 1 && n <= b->cap);
+    size_t live = 0;
+    for (size_t i = 0; i < n; i++) live += b->items[i]->leg.expiry_ms > now_ms;
+    if (live == n) return n;
+    engine_item_t **stale = calloc(n - live, sizeof *stale);
+    if (stale == NULL) abort();
+    size_t front = 0, back = 0;
+    for (size_t i = 0; i < n; i++) {
+        engine_item_t *it = b->items[i];
+        if (it->leg.expiry_ms > now_ms) b->items[front++] = it;
+        else stale[back++] = it;
+    }
+    CARBON_ASSERT(front == live && back == n - live);
+    memcpy(b->items + live, stale, back * sizeof *stale);
+    free(stale);
+    for (size_t i = live; i < n; i++) b->votes[i].yes = 0; /* not asked */
+    return live;
+}
+
 /* Phase one of a batch of the n legs in p->batch->items (taken from the
  * queue): numbers it, asks the peer (and the origins of third-region
  * serials) for votes, runs the commit point and answers the callers. Leaves
@@ -930,18 +960,19 @@ static void engine_batch_phase_one(engine_t *e, engine_peer_t *p, store_t *st, s
                    ENGINE_BATCH_BUCKETS, n);
     failpoint_hit("source.before_prepare");
     uint64_t min_expiry_ms = 0, since_us = engine_mono_us();
-    uint64_t batch_seq = engine_batch_open(e, p, st, n, &min_expiry_ms);
+    size_t sent = engine_batch_live_first(b, n, ledger_now_ms());
+    uint64_t batch_seq = sent > 0 ? engine_batch_open(e, p, st, sent, &min_expiry_ms) : 0;
     engine_phase_end(e, ENGINE_PHASE_OPEN, &since_us);
 
     /* Phase one: ask the peer, until it answers or the earliest leg expires. */
-    int answered = engine_batch_prepare(e, p, batch_seq, n, min_expiry_ms);
+    int answered = sent > 0 && engine_batch_prepare(e, p, batch_seq, sent, min_expiry_ms);
     if (answered) engine_batch_prepare_origins(e, p, n); /* third-region serials */
     if (answered) failpoint_hit("source.after_prepare");
     engine_phase_end(e, ENGINE_PHASE_PREPARE, &since_us);
 
     /* The commit point: one script for the whole batch. */
     failpoint_pause("source.before_commit"); /* tests: a commit point late, its legs expired */
-    int rc = engine_batch_commit(p, st, n, answered);
+    int rc = engine_batch_commit(p, st, n, sent, answered);
     engine_phase_end(e, ENGINE_PHASE_COMMIT, &since_us);
     b->decided = engine_batch_complete(e, p, n, rc);
     engine_phase_end(e, ENGINE_PHASE_ANSWER, &since_us);

@@ -666,3 +666,85 @@ Test(group_commit, recovery_leaves_a_decision_its_batch_made_during_the_pass, .t
                   "the leg found committed was not logged recovery_found_decided");
     stop_federation();
 }
+
+/* The leg record field of tid in the store of rc, into out ("" if none). */
+static void leg_field(redisContext *rc, const char *tid, const char *field, char out[64]) {
+    redisReply *r = redisCommand(rc, "HGET " STORE_KEY_LEG_PREFIX "%s" STORE_KEY_LEG_SUFFIX " %s",
+                                 tid, field);
+    cr_assert_not_null(r);
+    snprintf(out, 64, "%s", r->type == REDIS_REPLY_STRING ? r->str : "");
+    freeReplyObject(r);
+}
+
+/* The record of CN-TJ's outgoing batch seq to CN-BJ, into out ("" if none). */
+static void batch_out_record(redisContext *rc, int seq, char *out, size_t outlen) {
+    redisReply *r = redisCommand(rc, "HGET " STORE_KEY_BATCH_OUT_PREFIX "CN-BJ %d", seq);
+    cr_assert_not_null(r);
+    snprintf(out, outlen, "%s", r->type == REDIS_REPLY_STRING ? r->str : "");
+    freeReplyObject(r);
+}
+
+/* A leg that waited in the queue past its expiry aborted its whole batch
+ * with PEER_UNAVAILABLE, without asking the peer: the Prepare's deadline
+ * was the batch's earliest expiry, already past. Staged with CN-TJ's
+ * Decide held back 5 s (source.before_decide) behind a batch that aborted a
+ * leg (a transfer to an account CN-BJ does not have), so that the next
+ * batch waits for that Decide: leg B (expiry 3 s) is queued at once, leg C
+ * 3.8 s later. When the batch {B, C} forms, B is past its expiry and C has
+ * about 1.8 s left. B is aborted EXPIRED without being sent (CN-BJ never
+ * prepares it, the batch record lists C alone); C is asked for and
+ * commits. Recovery is kept out of the way (a pass a minute). */
+Test(group_commit, a_stale_leg_does_not_abort_its_batch, .timeout = 180) {
+    if (getenv("GATEWAY_WRAPPER") != NULL) cr_skip_test("timed for a gatewayd without a wrapper");
+    federation_options_t o = {.regions_n = 2, .leg_expiry_ms = 3000, .recovery_interval_ms = 60000,
+                              .peer_timeout_ms = 4000};
+    grpc_channel *tj, *bj;
+    start_decide_paused(5000, &o, &tj, &bj);
+    open_and_issue(tj, bj);
+    char refused_tid[33];
+    rc_new_id(refused_tid);
+    Carbon__V1__TransferResponse *r = NULL;
+    client_status_t st;
+    cr_assert_eq(rc_transfer(tj, refused_tid, "tj-a", "CN-BJ", "bj-nobody", "TJ-GT-01", 1, &r, &st),
+                 GRPC_STATUS_OK, "%s", st.details);
+    cr_assert_eq(r->transfer->outcome, CARBON__V1__TRANSFER_OUTCOME__TRANSFER_OUTCOME_ABORTED);
+    protobuf_c_message_free_unpacked(&r->base, NULL);
+    long long until = proc_now_ms() + 5000; /* its Decide is held back now */
+    while (federation_log_count(fed, TJ, "\"failpoint_pause\"") < 1) {
+        cr_assert(proc_now_ms() < until, "CN-TJ's Decide never reached the pause point");
+        sleep_ms(20);
+    }
+    call_t b = {.ch = tj, .from = "tj-a", .units = 1}, c = {.ch = tj, .from = "tj-a", .units = 2};
+    rc_new_id(b.tid);
+    rc_new_id(c.tid);
+    pthread_t tb, tc;
+    cr_assert_eq(pthread_create(&tb, NULL, call_main, &b), 0);
+    sleep_ms(3800);
+    cr_assert_eq(pthread_create(&tc, NULL, call_main, &c), 0);
+    pthread_join(tb, NULL);
+    pthread_join(tc, NULL);
+    cr_assert_eq(c.code, GRPC_STATUS_OK, "C: status %d %s", c.code, c.reason);
+    cr_assert_eq(c.outcome, CARBON__V1__TRANSFER_OUTCOME__TRANSFER_OUTCOME_COMMITTED,
+                 "C, with time left, was not committed: outcome %d", c.outcome);
+    redisContext *tj_rc = redis_connect(federation_redis(fed, TJ));
+    redisContext *bj_rc = redis_connect(federation_redis(fed, BJ));
+    cr_assert(tj_rc != NULL && bj_rc != NULL);
+    char state[64], reason[64], record[512];
+    leg_field(tj_rc, b.tid, "state", state);
+    leg_field(tj_rc, b.tid, "reason", reason);
+    cr_assert(strcmp(state, "ABORTED") == 0 && strcmp(reason, "EXPIRED") == 0,
+              "B (past its expiry) is %s %s at CN-TJ", state, reason);
+    batch_out_record(tj_rc, 2, record, sizeof record);
+    cr_assert(strstr(record, c.tid) != NULL && strstr(record, b.tid) == NULL,
+              "CN-TJ's second batch record is '%s'", record);
+    cr_assert_eq(strncmp(record, "1|2000|", 7), 0, "the second batch's totals: '%s'", record);
+    wait_dest_committed(bj_rc, c.tid);
+    leg_field(bj_rc, b.tid, "state", state);
+    cr_assert(strcmp(state, "PREPARED") != 0 && strcmp(state, "COMMITTED") != 0,
+              "CN-BJ holds B %s: it was sent", state);
+    redisFree(tj_rc);
+    redisFree(bj_rc);
+    expect_settled();
+    cr_assert_eq(rc_balance_g(tj, "tj-a", "TJ-GT-01"), 19950 - 2000);
+    stop_federation();
+}
