@@ -107,7 +107,7 @@ static int gateway_store_config(struct gateway *gw, char *err, size_t errlen) {
  * per leg for recovery_presumed_abort, recovery_found_decided,
  * recovery_decision_resent, recovery_decision_learned (engine.h);
  * heuristic_settled (warn), and the
- * alarms heuristic_mixed and decision_conflict (error). */
+ * alarms heuristic_mixed, decision_conflict and leg_damaged (error). */
 static void gateway_engine_event(void *ctx, const engine_event_t *ev) {
     (void)ctx;
     static const char *const names[] = {
@@ -120,6 +120,7 @@ static void gateway_engine_event(void *ctx, const engine_event_t *ev) {
         [ENGINE_EVENT_DECISION_CONFLICT] = "decision_conflict",
         [ENGINE_EVENT_BATCH_DECIDED] = "batch_decided",
         [ENGINE_EVENT_FOUND_DECIDED] = "recovery_found_decided",
+        [ENGINE_EVENT_LEG_DAMAGED] = "leg_damaged",
     };
     CARBON_ASSERT((size_t)ev->kind < sizeof names / sizeof names[0]);
     const char *event = names[ev->kind];
@@ -128,6 +129,12 @@ static void gateway_engine_event(void *ctx, const engine_event_t *ev) {
         log_error(event, "{s:s, s:s, s:s, s:s}", "transfer_id", ev->tid, "peer", ev->peer,
                   "decision", transfer_state_name(ev->state), "action",
                   "an operator must compensate: gwctl indoubt lists the leg");
+        return;
+    }
+    if (ev->kind == ENGINE_EVENT_LEG_DAMAGED) {
+        log_error(event, "{s:s, s:s, s:s, s:s}", "transfer_id", ev->tid, "peer", ev->peer, "what",
+                  ev->reason, "action",
+                  "repair the leg's record in the store: it stays HELD until then");
         return;
     }
     if (ev->kind == ENGINE_EVENT_HEURISTIC_SETTLED) {

@@ -558,6 +558,16 @@ static int engine_batch_commit(engine_peer_t *p, store_t *st, size_t n, size_t s
     return rc;
 }
 
+/* Reports a leg that source_decide left HELD for a record out of the
+ * store's format (reason LEG_DAMAGED, detail what is wrong): nobody else
+ * would, since it stays HELD and undecided until an operator repairs it. */
+static void engine_note_damaged(const engine_t *e, const ledger_source_decision_t *d,
+                                const char *peer) {
+    CARBON_ASSERT(e != NULL && d != NULL && peer != NULL);
+    if (d->state == TRANSFER_STATE_HELD && strcmp(d->final_reason, REASON(LEG_DAMAGED)) == 0)
+        engine_event(e, ENGINE_EVENT_LEG_DAMAGED, d->tid, peer, d->state, d->final_detail);
+}
+
 /* Records a decided leg i of the batch (durable since decided_us) for the
  * Decide (b->decided_tids/verdicts at *decided), the counters, the latency
  * histogram and the event log. */
@@ -599,6 +609,7 @@ static size_t engine_batch_complete(engine_t *e, engine_peer_t *p, size_t n, int
             leg->decided_ms = d->decided_ms;
             if (transfer_state_decided(d->state))
                 engine_batch_count_decided(e, p, i, decided_us, &decided);
+            engine_note_damaged(e, d, p->region);
         }
         b->items[i]->done(b->items[i]->arg, leg);
         engine_notify(e, leg);
@@ -1277,6 +1288,7 @@ static void engine_recovery_note_aborts(engine_t *e, store_t *st, size_t src_n, 
         CARBON_ASSERT(!d->decided_here || d->state == TRANSFER_STATE_ABORTED);
         for (size_t j = 0; j < src_n; j++)
             if (strcmp(r->src[j].tid, d->tid) == 0) {
+                engine_note_damaged(e, d, r->src[j].peer);
                 r->src[j].state = d->state;
                 r->src[j].decided_ms = d->decided_here ? 0 : d->decided_ms;
                 if (transfer_state_decided(d->state))

@@ -57,6 +57,8 @@ typedef enum {
     ENGINE_EVENT_FOUND_DECIDED,     /* recovery meant to abort an expired hold and found it
                                        decided before (state as recorded): by its batch, a
                                        QueryDecision's presumed abort or another gateway */
+    ENGINE_EVENT_LEG_DAMAGED,       /* the commit point or recovery left a HELD leg as it is:
+                                       its record is out of the store's format (reason: what) */
 } engine_event_kind_t;
 
 typedef struct {

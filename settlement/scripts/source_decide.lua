@@ -12,7 +12,8 @@
 -- ARGV: now_ms, n, then n times: tid, decision ("C" or "A"), reason, only_if_expired ("1"/"0"),
 -- detail ("" or, for an abort, the refusal's detail: kept as reason_detail)
 -- Returns, per leg in order: "COMMITTED", "ABORTED", "HELD" (not expired, left
--- alone) or "UNKNOWN" (no such leg), followed by the recorded reason and the
+-- alone; or, with the reason LEG_DAMAGED and why, a record out of the
+-- store's format, left alone too: held_leg_blocks) or "UNKNOWN" (no such leg), followed by the recorded reason and the
 -- recorded decided_ms ("0" while undecided), then the recorded reason_detail,
 -- then "1" if this call made the decision or "0" if it found it made before
 -- (by the leg's batch, a presumed abort, or another gateway of the region):
@@ -47,6 +48,27 @@ local function origins_record(key, tid, blocks, dest)
   redis.call('HSET', key, 'origins', text, 'origins_unacked', text)
   for _, x in ipairs(list) do later('ZADD', KEY_LEGS_UNACKED_PREFIX .. x, fmt_int(now_ms), tid) end
 end
+-- The blocks of a HELD leg's record, checked with the rest of what a
+-- decision writes from it before any write; nil and why if the record is
+-- out of the store's format (only an edit of the store outside the gateway
+-- makes one). Such a leg is left as it is (HELD, answered with the reason
+-- LEG_DAMAGED): written half, its held_g would be taken once per try.
+local function held_leg_blocks(leg)
+  if (leg[5] or '') == '' or (leg[9] or '') == '' then return nil, 'no account or no peer' end
+  local debited_g = tonumber(leg[7])
+  if debited_g == nil or debited_g < 0 or debited_g % 1 ~= 0 then
+    return nil, 'debited_g is not a count of grams'
+  end
+  local blocks = blocks_parse(leg[6])
+  if #blocks == 0 then return nil, 'no blocks' end
+  for k = 1, #blocks do
+    if not pcall(block_member_check, blocks[k]) then
+      return nil, 'block ' .. k .. ' is out of the block format'
+    end
+  end
+  return blocks
+end
+
 local function decide_one(i)
   local tid, decision, reason, only_expired = ARGV[3 + i * 5], ARGV[4 + i * 5], ARGV[5 + i * 5],
                                                ARGV[6 + i * 5]
@@ -62,7 +84,11 @@ local function decide_one(i)
   elseif only_expired == '1' and num(leg[4]) > now_ms then
     answer('HELD', '', '0', '', '0')
   else
-    local blocks = blocks_parse(leg[6])
+    local blocks, why = held_leg_blocks(leg)
+    if blocks == nil then
+      answer('HELD', 'LEG_DAMAGED', '0', why, '0')
+      return
+    end
     hincr(acct_info_key(leg[5]), 'held_g', -num(leg[7]))
     later('ZREM', KEY_LEGS_HELD_PREFIX .. leg[9], tid)
     later('ZADD', KEY_LEGS_UNACKED_PREFIX .. leg[9], fmt_int(now_ms), tid)

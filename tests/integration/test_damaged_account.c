@@ -2,22 +2,30 @@
  * outside the gateway left out of the store's format refuses its own
  * Transfer and Retire with DATA_LOSS and the reason ACCOUNT_DAMAGED, through
  * real gateways over mutual TLS, and nothing changes in either region's
- * store; the other accounts of the region transfer as before.
+ * store; the other accounts of the region transfer as before. A held leg
+ * whose record such an edit damaged is left HELD by the commit point
+ * (LEG_DAMAGED), unwritten, and the legs decided with it are decided.
  *
  * Until 2026-12-03 the take raised inside the batch's one hold script: the
  * caller got UNAVAILABLE / STORE_UNAVAILABLE ("retry"), and so did every
  * other transfer batched with it, on every retry. */
 #include "tests/support/gateway_harness.h"
+#include "tests/support/proc.h"
 #include "tests/support/registry_client.h"
 
 #include "gateway/rpc/grpc_lifetime.h"
+#include "settlement/ledger.h"
+#include "settlement/store.h"
 #include "settlement/store_keys.h"
+#include "tests/support/redis_harness.h"
 
 #include <criterion/criterion.h>
 #include <hiredis/hiredis.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define TJ 0
 #define BJ 1
@@ -104,4 +112,184 @@ Test(damaged_account, refuses_its_own_transfer_and_retire_and_changes_nothing, .
     cr_expect_eq(tr->transfer->outcome, CARBON__V1__TRANSFER_OUTCOME__TRANSFER_OUTCOME_COMMITTED, "reason %s",
                  tr->transfer->reason);
     protobuf_c_message_free_unpacked(&tr->base, NULL);
+}
+
+/* ---- a damaged leg at the commit point (a store of its own) ---------------------------- */
+
+static redis_fixture_t g_fx;
+
+static void stop_fixture(void) { redis_fixture_stop(&g_fx); }
+
+static uint64_t now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Holds grams of acct's TJ-GT-01 for CN-BJ under tid, expiring in an hour. */
+static void hold(const char *acct, const char *tid, uint64_t grams) {
+    ledger_leg_t leg = {.requested_g = grams, .credited_g = grams, .debited_g = grams,
+                        .ratio_num = 1, .ratio_den = 1};
+    snprintf(leg.tid, sizeof leg.tid, "%s", tid);
+    snprintf(leg.from, sizeof leg.from, "%s", acct);
+    snprintf(leg.to, sizeof leg.to, "CN-BJ/bj-to");
+    snprintf(leg.peer, sizeof leg.peer, "CN-BJ");
+    snprintf(leg.meth, sizeof leg.meth, "TJ-GT-01");
+    snprintf(leg.dest_meth, sizeof leg.dest_meth, "BJ-GT-02");
+    memset(leg.src_digest, '0', LEDGER_DIGEST_HEX);
+    memset(leg.dst_digest, '0', LEDGER_DIGEST_HEX);
+    uint64_t now = now_ms(), have = 0;
+    leg.expiry_ms = now + 3600000u;
+    char fp[LEDGER_DIGEST_HEX + 1], err[256];
+    memset(fp, 'a', LEDGER_DIGEST_HEX);
+    fp[LEDGER_DIGEST_HEX] = '\0';
+    fp[0] = tid[0];
+    cr_assert_eq(ledger_hold(g_fx.store, &leg, fp, now, &have, err, sizeof err), LEDGER_OK, "hold %s: %s", tid,
+                 err);
+    ledger_leg_free(&leg);
+}
+
+/* The reply to cmd (one key argument) as text: HGETALL's fields joined. */
+static void reply_text(const char *cmd, const char *key, char *out, size_t outlen) {
+    redisReply *r = redisCommand(g_fx.conn, "%s %s", cmd, key);
+    cr_assert_not_null(r);
+    size_t used = 0;
+    out[0] = '\0';
+    if (r->type == REDIS_REPLY_STRING) used = (size_t)snprintf(out, outlen, "%s", r->str);
+    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++)
+        used += (size_t)snprintf(out + used, outlen - used, "%s;",
+                                 r->element[i]->str != NULL ? r->element[i]->str : "");
+    cr_assert_lt(used, outlen);
+    freeReplyObject(r);
+}
+
+/* Legs a, b and c are held from one account and committed in one batch;
+ * b's record lost its blocks to an edit. Before, source_decide raised at b:
+ * the batch failed (every caller STORE_UNAVAILABLE), c stayed HELD, and b
+ * was half written (held_g taken, state COMMITTED, no audit entry), again
+ * at every retry. */
+Test(damaged_account, damaged_leg_is_left_held_and_the_others_are_decided, .fini = stop_fixture, .timeout = 60) {
+    cr_assert_eq(redis_fixture_start(&g_fx, 0), 0, "%s", redis_last_error());
+    char err[256] = "";
+    int created = 0;
+    cr_assert_eq(ledger_open_account(g_fx.store, "tj-a", "personal", now_ms(), &created, err, sizeof err),
+                 LEDGER_OK, "%s", err);
+    ledger_issue_t in = {.vintage = 2026, .amount_g = 100};
+    snprintf(in.issuance_id, sizeof in.issuance_id, "%032d", 1);
+    memset(in.request_fp, 'f', LEDGER_DIGEST_HEX);
+    snprintf(in.account, sizeof in.account, "tj-a");
+    snprintf(in.meth, sizeof in.meth, "TJ-GT-01");
+    snprintf(in.fingerprint, sizeof in.fingerprint, "damaged-leg");
+    snprintf(in.origin, sizeof in.origin, "CN-TJ");
+    ledger_block_t block;
+    char other[LEDGER_TID_LEN + 1];
+    cr_assert_eq(ledger_issue(g_fx.store, &in, now_ms(), &block, other, err, sizeof err), LEDGER_OK, "%s", err);
+    const char *tids[3] = {"a0000000000000000000000000000001", "b0000000000000000000000000000002",
+                           "c0000000000000000000000000000003"};
+    for (int i = 0; i < 3; i++) hold("tj-a", tids[i], 10);
+    char leg_b[128], before[2048], after[2048], held[64], log_size[64];
+    snprintf(leg_b, sizeof leg_b, STORE_KEY_LEG_PREFIX "%s" STORE_KEY_LEG_SUFFIX, tids[1]);
+    redisReply *r = redisCommand(g_fx.conn, "HSET %s blocks garbage", leg_b);
+    cr_assert(r != NULL && r->type == REDIS_REPLY_INTEGER);
+    freeReplyObject(r);
+    reply_text("HGETALL", leg_b, before, sizeof before);
+    reply_text("GET", STORE_KEY_LOG_SIZE, log_size, sizeof log_size);
+    long long entries_before = atoll(log_size);
+    for (int attempt = 0; attempt < 2; attempt++) { /* the second: as a retry, or recovery */
+        ledger_source_decision_t d[3];
+        memset(d, 0, sizeof d);
+        for (int i = 0; i < 3; i++) {
+            d[i].tid = tids[i];
+            d[i].decision = TRANSFER_DECISION_COMMIT;
+            d[i].reason = "";
+        }
+        cr_assert_eq(ledger_source_decide(g_fx.store, d, 3, now_ms(), err, sizeof err), LEDGER_OK,
+                     "attempt %d: the commit point failed: %s", attempt, err);
+        cr_assert_eq(d[0].state, TRANSFER_STATE_COMMITTED, "attempt %d: a", attempt);
+        cr_assert_eq(d[2].state, TRANSFER_STATE_COMMITTED, "attempt %d: c", attempt);
+        cr_assert_eq(d[1].state, TRANSFER_STATE_HELD, "attempt %d: b", attempt);
+        cr_assert_str_eq(d[1].final_reason, "LEG_DAMAGED");
+        cr_assert_str_eq(d[1].final_detail, "block 1 is out of the block format");
+        reply_text("HGETALL", leg_b, after, sizeof after);
+        cr_assert_str_eq(after, before, "attempt %d: b's record changed", attempt);
+        r = redisCommand(g_fx.conn, "HGET " STORE_KEY_ACCOUNT_PREFIX "tj-a" STORE_KEY_ACCOUNT_INFO_SUFFIX
+                                    " held_g");
+        cr_assert(r != NULL && r->type == REDIS_REPLY_STRING);
+        snprintf(held, sizeof held, "%s", r->str);
+        freeReplyObject(r);
+        cr_assert_str_eq(held, "10", "attempt %d: held_g is %s, b's 10 g alone are held", attempt, held);
+        reply_text("GET", STORE_KEY_LOG_SIZE, log_size, sizeof log_size);
+        cr_assert_eq(atoll(log_size), entries_before + 2, "attempt %d: %s audit entries, two commits expected",
+                     attempt, log_size);
+    }
+}
+
+typedef struct {
+    const char *tid;
+    grpc_status_code code;
+    int outcome;
+    char reason[64];
+} transfer_call_t;
+
+static void *transfer_main(void *arg) {
+    transfer_call_t *c = arg;
+    Carbon__V1__TransferResponse *tr = NULL;
+    client_status_t st;
+    c->code = rc_transfer(reg(TJ), c->tid, "tj-ok", "CN-BJ", "bj-to", "TJ-GT-01", 1, &tr, &st);
+    if (c->code == GRPC_STATUS_OK) {
+        c->outcome = tr->transfer->outcome;
+        snprintf(c->reason, sizeof c->reason, "%s", tr->transfer->reason);
+        protobuf_c_message_free_unpacked(&tr->base, NULL);
+    }
+    return NULL;
+}
+
+/* Through the gateways: a leg damaged while its batch waits before the
+ * commit point (CARBON_FAILPOINT_PAUSE at source.before_commit, 2 s) is
+ * answered PENDING with the reason LEG_DAMAGED, stays HELD, and CN-TJ logs
+ * the alarm leg_damaged; the account's next transfer commits. */
+Test(damaged_account, damaged_leg_is_reported_and_blocks_no_other_transfer, .fini = stop_all, .timeout = 300) {
+    grpc_lifetime_begin();
+    setenv("CARBON_TEST_HOOKS", "1", 1);
+    setenv("CARBON_FAILPOINT_PAUSE", "CN-TJ:source.before_commit:2000", 1);
+    federation_options_t o = {.regions_n = 2, .leg_expiry_ms = 60000};
+    fed = federation_start(&o);
+    unsetenv("CARBON_FAILPOINT_PAUSE");
+    unsetenv("CARBON_TEST_HOOKS");
+    cr_assert_not_null(fed, "federation: %s", federation_last_error());
+    open_and_issue(TJ, "tj-ok");
+    open_and_issue(BJ, "bj-to");
+    char tid[33];
+    rc_new_id(tid);
+    transfer_call_t c = {.tid = tid};
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, transfer_main, &c), 0);
+    long long until = proc_now_ms() + 20000;
+    while (federation_log_count(fed, TJ, "\"failpoint_pause\"") < 1) {
+        cr_assert(proc_now_ms() < until, "the batch never reached its commit point");
+        struct timespec ts = {0, 20 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    redisContext *c_tj = redis_connect(federation_redis(fed, TJ));
+    cr_assert_not_null(c_tj);
+    redisReply *r = redisCommand(c_tj, "HSET " STORE_KEY_LEG_PREFIX "%s" STORE_KEY_LEG_SUFFIX " blocks garbage", tid);
+    cr_assert(r != NULL && r->type == REDIS_REPLY_INTEGER);
+    freeReplyObject(r);
+    pthread_join(t, NULL);
+    cr_assert_eq(c.code, GRPC_STATUS_OK, "status %d", c.code);
+    cr_expect_eq(c.outcome, CARBON__V1__TRANSFER_OUTCOME__TRANSFER_OUTCOME_PENDING, "outcome %d", c.outcome);
+    cr_expect_str_eq(c.reason, "LEG_DAMAGED");
+    r = redisCommand(c_tj, "HGET " STORE_KEY_LEG_PREFIX "%s" STORE_KEY_LEG_SUFFIX " state", tid);
+    cr_assert(r != NULL && r->type == REDIS_REPLY_STRING);
+    cr_expect_str_eq(r->str, "HELD");
+    freeReplyObject(r);
+    redisFree(c_tj);
+    cr_expect_geq(federation_log_count(fed, TJ, "\"leg_damaged\""), 1, "no alarm leg_damaged at CN-TJ");
+
+    rc_new_id(tid); /* the account's next transfer */
+    transfer_call_t next = {.tid = tid};
+    transfer_main(&next);
+    cr_assert_eq(next.code, GRPC_STATUS_OK);
+    cr_expect_eq(next.outcome, CARBON__V1__TRANSFER_OUTCOME__TRANSFER_OUTCOME_COMMITTED, "outcome %d %s",
+                 next.outcome, next.reason);
 }
