@@ -23,6 +23,7 @@
 #define ENGINE_WAITER_TICK_MS 50
 #define ENGINE_PEER_BYTES_MIN 1024 /* a peer's max_message_bytes below this is ignored */
 #define ENGINE_PIPELINE_DEPTH 2     /* a batch in phase one, the one before in phase two */
+#define ENGINE_SEND_LEFT_MIN_MS 50  /* a leg with less time left than this is not sent */
 
 typedef struct engine_item {
     ledger_leg_t leg;
@@ -532,7 +533,7 @@ static int engine_batch_commit(engine_peer_t *p, store_t *st, size_t n, size_t s
     for (size_t i = 0; i < n; i++) {
         ledger_source_decision_t *d = &b->decisions[i];
         d->tid = b->items[i]->leg.tid;
-        if (i >= sent) { /* past its expiry before it could be sent */
+        if (i >= sent) { /* at or near its expiry before it could be sent */
             d->decision = TRANSFER_DECISION_ABORT;
             d->reason = REASON(EXPIRED);
             d->detail = "";
@@ -933,22 +934,24 @@ int engine_dest_decide(engine_t *e, store_t *st, const char *source, ledger_dest
     return LEDGER_OK;
 }
 
-/* Moves the batch's legs already past their expiry at now_ms behind the
- * others, each group in its order, and returns how many are left in front.
- * Only those are numbered and sent: a Prepare's deadline is the earliest
- * expiry of its legs, so one stale leg among them (one that waited in the
- * queue behind a slow batch) would abort them all unasked. */
+/* Moves the batch's legs past their expiry at now_ms, or within
+ * ENGINE_SEND_LEFT_MIN_MS of it, behind the others, each group in its
+ * order, and returns how many are left in front. Only those are numbered
+ * and sent: a Prepare's deadline is the earliest expiry of its legs, so one
+ * stale leg among them (one that waited in the queue behind a slow batch)
+ * would abort them all, unasked or after a Prepare cut short. */
 static size_t engine_batch_live_first(engine_batch_t *b, size_t n, uint64_t now_ms) {
     CARBON_ASSERT(b != NULL && n >= 1 && n <= b->cap);
+    uint64_t live_after_ms = now_ms + ENGINE_SEND_LEFT_MIN_MS;
     size_t live = 0;
-    for (size_t i = 0; i < n; i++) live += b->items[i]->leg.expiry_ms > now_ms;
+    for (size_t i = 0; i < n; i++) live += b->items[i]->leg.expiry_ms > live_after_ms;
     if (live == n) return n;
     engine_item_t **stale = calloc(n - live, sizeof *stale);
     if (stale == NULL) abort();
     size_t front = 0, back = 0;
     for (size_t i = 0; i < n; i++) {
         engine_item_t *it = b->items[i];
-        if (it->leg.expiry_ms > now_ms) b->items[front++] = it;
+        if (it->leg.expiry_ms > live_after_ms) b->items[front++] = it;
         else stale[back++] = it;
     }
     CARBON_ASSERT(front == live && back == n - live);
@@ -994,9 +997,9 @@ static void engine_batch_phase_one(engine_t *e, engine_peer_t *p, store_t *st, s
      * its Decide arrives; a client's retry of it in the next batch must not
      * reach them first (it would be refused SERIALS_OVERLAP or
      * SERIALS_LOCKED), so the next batch waits for this phase two. */
-    b->ordered = rc != LEDGER_OK || b->decided < n;
-    for (size_t i = 0; i < b->decided && !b->ordered; i++)
-        b->ordered = b->verdicts[i] != TRANSFER_DECISION_COMMIT;
+    b->ordered = rc != LEDGER_OK;
+    for (size_t i = 0; i < sent && !b->ordered; i++) /* the rest reached neither */
+        b->ordered = b->decisions[i].state != TRANSFER_STATE_COMMITTED;
     if (rc == LEDGER_OK) failpoint_hit("source.after_decide");
 }
 

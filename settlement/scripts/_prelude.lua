@@ -364,17 +364,24 @@ end
 -- account_blocks_migrate.lua folds a store written so into the one set.
 -- The last serial is in the member, so a block is read from its member
 -- alone and account_holds checks an exact block in one ZSCORE.
--- Raises unless block b fits the member format and is a block: a whole
+-- block_member_check raises unless block b fits the member format and is a block: a whole
 -- vintage of 4 digits, whole serials 1 <= first <= last < 10^16 (NaN fits
 -- none), an origin and a methodology that are not empty and hold no '|' or
 -- ',' (the separators of a blocks text, blocks_text). Only a hand edit of
 -- the store makes a member that fails: taken, it would be held or retired
 -- as blocks that gatewayd cannot read back (a last below its first counts
 -- negative grams, and more is taken from the next blocks).
+-- block_fields_ok is that check without the one for separators, which a
+-- block of blocks_parse passes by construction (its fields are split at
+-- them); it does not raise (a missing origin or methodology fails it).
+local function block_fields_ok(b)
+  local v, f, l, origin, meth = b.vintage, b.first, b.last, b.origin, b.meth
+  return v >= 0 and v <= 9999 and v % 1 == 0 and f >= 1 and f % 1 == 0 and l >= f and l < 1e16 and
+         l % 1 == 0 and origin ~= nil and origin ~= '' and meth ~= nil and meth ~= ''
+end
+
 local function block_member_check(b)
-  local v, f, l = b.vintage, b.first, b.last
-  if not (v >= 0 and v <= 9999 and v % 1 == 0 and f >= 1 and f % 1 == 0 and l >= f and l < 1e16 and l % 1 == 0)
-     or b.origin == '' or b.meth == '' or string.find(b.origin .. b.meth, '[|,]') then
+  if not block_fields_ok(b) or string.find(b.origin .. b.meth, '[|,]') then
     error('block out of the member format')
   end
 end

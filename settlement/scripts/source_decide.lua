@@ -59,10 +59,14 @@ local function held_leg_blocks(leg)
   if debited_g == nil or debited_g < 0 or debited_g % 1 ~= 0 then
     return nil, 'debited_g is not a count of grams'
   end
+  local credited_g = leg[11] and tonumber(leg[11]) -- absent: own_export_record's warning
+  if leg[11] and (credited_g == nil or credited_g % 1 ~= 0) then
+    return nil, 'credited_g is not a count of grams'
+  end
   local blocks = blocks_parse(leg[6])
   if #blocks == 0 then return nil, 'no blocks' end
   for k = 1, #blocks do
-    if not pcall(block_member_check, blocks[k]) then
+    if not block_fields_ok(blocks[k]) then
       return nil, 'block ' .. k .. ' is out of the block format'
     end
   end

@@ -693,7 +693,9 @@ static void batch_out_record(redisContext *rc, int seq, char *out, size_t outlen
  * 3.8 s later. When the batch {B, C} forms, B is past its expiry and C has
  * about 1.8 s left. B is aborted EXPIRED without being sent (CN-BJ never
  * prepares it, the batch record lists C alone); C is asked for and
- * commits. Recovery is kept out of the way (a pass a minute). */
+ * commits. B does not make the next batch wait for this batch's Decide
+ * (held back 5 s): D and E, sent next, commit within their 3 s. Recovery is kept
+ * out of the way (a pass a minute). */
 Test(group_commit, a_stale_leg_does_not_abort_its_batch, .timeout = 180) {
     if (getenv("GATEWAY_WRAPPER") != NULL) cr_skip_test("timed for a gatewayd without a wrapper");
     federation_options_t o = {.regions_n = 2, .leg_expiry_ms = 3000, .recovery_interval_ms = 60000,
@@ -726,6 +728,24 @@ Test(group_commit, a_stale_leg_does_not_abort_its_batch, .timeout = 180) {
     cr_assert_eq(c.code, GRPC_STATUS_OK, "C: status %d %s", c.code, c.reason);
     cr_assert_eq(c.outcome, CARBON__V1__TRANSFER_OUTCOME__TRANSFER_OUTCOME_COMMITTED,
                  "C, with time left, was not committed: outcome %d", c.outcome);
+    /* B, never sent, does not hold the next batch behind this one's Decide
+     * (held back 5 s, past a new leg's expiry): D and E, two legs as the
+     * last batch had, go at once */
+    call_t de[2] = {{.ch = tj, .from = "tj-a", .units = 1}, {.ch = tj, .from = "tj-a", .units = 1}};
+    pthread_t tde[2];
+    long long de_from_ms = proc_now_ms();
+    for (int i = 0; i < 2; i++) {
+        rc_new_id(de[i].tid);
+        cr_assert_eq(pthread_create(&tde[i], NULL, call_main, &de[i]), 0);
+    }
+    for (int i = 0; i < 2; i++) pthread_join(tde[i], NULL);
+    long long de_ms = proc_now_ms() - de_from_ms;
+    for (int i = 0; i < 2; i++) {
+        cr_assert_eq(de[i].code, GRPC_STATUS_OK, "%c: status %d %s", 'D' + i, de[i].code, de[i].reason);
+        cr_assert_eq(de[i].outcome, CARBON__V1__TRANSFER_OUTCOME__TRANSFER_OUTCOME_COMMITTED,
+                     "%c waited for the Decide of a batch whose only abort was never sent: outcome %d after "
+                     "%lld ms", 'D' + i, de[i].outcome, de_ms);
+    }
     redisContext *tj_rc = redis_connect(federation_redis(fed, TJ));
     redisContext *bj_rc = redis_connect(federation_redis(fed, BJ));
     cr_assert(tj_rc != NULL && bj_rc != NULL);
@@ -745,6 +765,6 @@ Test(group_commit, a_stale_leg_does_not_abort_its_batch, .timeout = 180) {
     redisFree(tj_rc);
     redisFree(bj_rc);
     expect_settled();
-    cr_assert_eq(rc_balance_g(tj, "tj-a", "TJ-GT-01"), 19950 - 2000);
+    cr_assert_eq(rc_balance_g(tj, "tj-a", "TJ-GT-01"), 19950 - 2000 - 2000);
     stop_federation();
 }
