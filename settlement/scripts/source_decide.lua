@@ -48,19 +48,20 @@ local function origins_record(key, tid, blocks, dest)
   redis.call('HSET', key, 'origins', text, 'origins_unacked', text)
   for _, x in ipairs(list) do later('ZADD', KEY_LEGS_UNACKED_PREFIX .. x, fmt_int(now_ms), tid) end
 end
--- The blocks of a HELD leg's record, checked with the rest of what a
--- decision writes from it before any write; nil and why if the record is
+-- The blocks of a HELD leg's record, checked with the rest of what the
+-- decision ('C' or 'A') writes from it before any write; nil and why if the record is
 -- out of the store's format (only an edit of the store outside the gateway
 -- makes one). Such a leg is left as it is (HELD, answered with the reason
 -- LEG_DAMAGED): written half, its held_g would be taken once per try.
-local function held_leg_blocks(leg)
+local function held_leg_blocks(leg, decision)
   if (leg[5] or '') == '' or (leg[9] or '') == '' then return nil, 'no account or no peer' end
   local debited_g = tonumber(leg[7])
   if debited_g == nil or debited_g < 0 or debited_g % 1 ~= 0 then
     return nil, 'debited_g is not a count of grams'
   end
-  local credited_g = leg[11] and tonumber(leg[11]) -- absent: own_export_record's warning
-  if leg[11] and (credited_g == nil or credited_g % 1 ~= 0) then
+  -- a commit's own_export_record reads credited_g (absent: its warning)
+  local credited_g = decision == 'C' and leg[11] and tonumber(leg[11])
+  if decision == 'C' and leg[11] and (credited_g == nil or credited_g % 1 ~= 0) then
     return nil, 'credited_g is not a count of grams'
   end
   local blocks = blocks_parse(leg[6])
@@ -88,7 +89,7 @@ local function decide_one(i)
   elseif only_expired == '1' and num(leg[4]) > now_ms then
     answer('HELD', '', '0', '', '0')
   else
-    local blocks, why = held_leg_blocks(leg)
+    local blocks, why = held_leg_blocks(leg, decision)
     if blocks == nil then
       answer('HELD', 'LEG_DAMAGED', '0', why, '0')
       return

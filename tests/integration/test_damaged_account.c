@@ -164,8 +164,9 @@ static void reply_text(const char *cmd, const char *key, char *out, size_t outle
 }
 
 /* Legs a, b, c and d are held from one account and committed in one
- * batch; b's record lost its blocks to an edit, d's credited_g reads 0.5
- * (which would leave fractional serials in the origin's map). Before, source_decide raised at b:
+ * batch, e aborted; b's record lost its blocks to an edit, d's and e's
+ * credited_g read 0.5 (which a commit would write as fractional serials
+ * into the origin's map; an abort does not read it). Before, source_decide raised at b:
  * the batch failed (every caller STORE_UNAVAILABLE), c stayed HELD, and b
  * was half written (held_g taken, state COMMITTED, no audit entry), again
  * at every retry. */
@@ -185,32 +186,38 @@ Test(damaged_account, damaged_leg_is_left_held_and_the_others_are_decided, .fini
     ledger_block_t block;
     char other[LEDGER_TID_LEN + 1];
     cr_assert_eq(ledger_issue(g_fx.store, &in, now_ms(), &block, other, err, sizeof err), LEDGER_OK, "%s", err);
-    const char *tids[4] = {"a0000000000000000000000000000001", "b0000000000000000000000000000002",
-                           "c0000000000000000000000000000003", "d0000000000000000000000000000004"};
-    for (int i = 0; i < 4; i++) hold("tj-a", tids[i], 10);
+    const char *tids[5] = {"a0000000000000000000000000000001", "b0000000000000000000000000000002",
+                           "c0000000000000000000000000000003", "d0000000000000000000000000000004",
+                           "e0000000000000000000000000000005"};
+    for (int i = 0; i < 5; i++) hold("tj-a", tids[i], 10);
     char leg_b[128], before[2048], after[2048], held[64], log_size[64];
     snprintf(leg_b, sizeof leg_b, STORE_KEY_LEG_PREFIX "%s" STORE_KEY_LEG_SUFFIX, tids[1]);
     redisReply *r = redisCommand(g_fx.conn, "HSET %s blocks garbage", leg_b);
     cr_assert(r != NULL && r->type == REDIS_REPLY_INTEGER);
     freeReplyObject(r);
-    r = redisCommand(g_fx.conn, "HSET " STORE_KEY_LEG_PREFIX "%s" STORE_KEY_LEG_SUFFIX " credited_g 0.5", tids[3]);
-    cr_assert(r != NULL && r->type == REDIS_REPLY_INTEGER);
-    freeReplyObject(r);
+    for (int i = 3; i < 5; i++) {
+        r = redisCommand(g_fx.conn, "HSET " STORE_KEY_LEG_PREFIX "%s" STORE_KEY_LEG_SUFFIX " credited_g 0.5",
+                         tids[i]);
+        cr_assert(r != NULL && r->type == REDIS_REPLY_INTEGER);
+        freeReplyObject(r);
+    }
     reply_text("HGETALL", leg_b, before, sizeof before);
     reply_text("GET", STORE_KEY_LOG_SIZE, log_size, sizeof log_size);
     long long entries_before = atoll(log_size);
     for (int attempt = 0; attempt < 2; attempt++) { /* the second: as a retry, or recovery */
-        ledger_source_decision_t d[4];
+        ledger_source_decision_t d[5];
         memset(d, 0, sizeof d);
-        for (int i = 0; i < 4; i++) {
+        for (int i = 0; i < 5; i++) {
             d[i].tid = tids[i];
-            d[i].decision = TRANSFER_DECISION_COMMIT;
-            d[i].reason = "";
+            d[i].decision = i < 4 ? TRANSFER_DECISION_COMMIT : TRANSFER_DECISION_ABORT;
+            d[i].reason = i < 4 ? "" : "PEER_UNAVAILABLE";
         }
-        cr_assert_eq(ledger_source_decide(g_fx.store, d, 4, now_ms(), err, sizeof err), LEDGER_OK,
+        cr_assert_eq(ledger_source_decide(g_fx.store, d, 5, now_ms(), err, sizeof err), LEDGER_OK,
                      "attempt %d: the commit point failed: %s", attempt, err);
         cr_assert_eq(d[0].state, TRANSFER_STATE_COMMITTED, "attempt %d: a", attempt);
         cr_assert_eq(d[2].state, TRANSFER_STATE_COMMITTED, "attempt %d: c", attempt);
+        cr_assert_eq(d[4].state, TRANSFER_STATE_ABORTED, "attempt %d: e, aborted, was %s", attempt,
+                     d[4].final_reason);
         cr_assert_eq(d[1].state, TRANSFER_STATE_HELD, "attempt %d: b", attempt);
         cr_assert_str_eq(d[1].final_reason, "LEG_DAMAGED");
         cr_assert_str_eq(d[1].final_detail, "block 1 is out of the block format");
@@ -226,7 +233,7 @@ Test(damaged_account, damaged_leg_is_left_held_and_the_others_are_decided, .fini
         freeReplyObject(r);
         cr_assert_str_eq(held, "20", "attempt %d: held_g is %s, b's and d's 20 g alone are held", attempt, held);
         reply_text("GET", STORE_KEY_LOG_SIZE, log_size, sizeof log_size);
-        cr_assert_eq(atoll(log_size), entries_before + 2, "attempt %d: %s audit entries, two commits expected",
+        cr_assert_eq(atoll(log_size), entries_before + 3, "attempt %d: %s audit entries, two commits and an abort expected",
                      attempt, log_size);
     }
 }
