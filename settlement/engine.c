@@ -523,8 +523,8 @@ static int engine_batch_prepare(engine_t *e, engine_peer_t *p, uint64_t batch_se
 
 /* The commit point: decides the batch's n legs from the votes (commit a yes
  * of a peer that answered, abort the rest; the legs from sent on were not
- * sent, being at or near their expiry, and abort EXPIRED) in one script, retried up to
- * ENGINE_STORE_RETRIES_MAX times. Returns the last ledger_rc_t; on
+ * sent, being at or near their expiry, and abort EXPIRED) in one script,
+ * retried up to ENGINE_STORE_RETRIES_MAX times. Returns the last ledger_rc_t; on
  * LEDGER_OK b->decisions hold what the store recorded. */
 static int engine_batch_commit(engine_peer_t *p, store_t *st, size_t n, size_t sent, int answered) {
     engine_batch_t *b = p->batch;
@@ -1091,9 +1091,8 @@ static void *engine_decider_main(void *arg) {
 /* Waits (e->lock held) for a batch to gather: at least one leg queued (and,
  * while the previous batch is in phase two, as many as the last batch or
  * that phase's end; its end if it did not commit a leg it sent: ordered),
- * then up to the batch's
- * room or batch_window_ms after the first. Returns the
- * number of legs it moved from the queue into p->batch->items, 0 when the
+ * then up to the batch's room or batch_window_ms after the first. Returns
+ * the number of legs it moved from the queue into p->batch->items, 0 when the
  * engine stops with an empty queue (the batcher then exits). */
 static size_t engine_batch_gather(engine_t *e, engine_peer_t *p) {
     CARBON_ASSERT(engine_locked(e));

@@ -364,9 +364,9 @@ end
 -- account_blocks_migrate.lua folds a store written so into the one set.
 -- The last serial is in the member, so a block is read from its member
 -- alone and account_holds checks an exact block in one ZSCORE.
--- block_member_check raises unless block b fits the member format and is a block: a whole
--- vintage of 4 digits, whole serials 1 <= first <= last < 10^16 (NaN fits
--- none), an origin and a methodology that are not empty and hold no '|' or
+-- block_member_check raises unless block b fits the member format and is a
+-- block: a whole vintage of 4 digits, whole serials 1 <= first <= last <
+-- 10^16 (NaN fits none), an origin and a methodology that are not empty and hold no '|' or
 -- ',' (the separators of a blocks text, blocks_text). Only a hand edit of
 -- the store makes a member that fails: taken, it would be held or retired
 -- as blocks that gatewayd cannot read back (a last below its first counts

@@ -13,9 +13,10 @@
 -- detail ("" or, for an abort, the refusal's detail: kept as reason_detail)
 -- Returns, per leg in order: "COMMITTED", "ABORTED", "HELD" (not expired, left
 -- alone; or, with the reason LEG_DAMAGED and why, a record out of the
--- store's format, left alone too: held_leg_blocks) or "UNKNOWN" (no such leg), followed by the recorded reason and the
--- recorded decided_ms ("0" while undecided), then the recorded reason_detail,
--- then "1" if this call made the decision or "0" if it found it made before
+-- store's format, left alone too: held_leg_blocks) or "UNKNOWN" (no such
+-- leg), followed by the recorded reason and the recorded decided_ms ("0"
+-- while undecided), then the recorded reason_detail, then "1" if this
+-- call made the decision or "0" if it found it made before
 -- (by the leg's batch, a presumed abort, or another gateway of the region):
 -- recovery tells its own presumed aborts from decisions on their way.
 local now_ms, n = num(ARGV[1]), num(ARGV[2])
@@ -49,20 +50,20 @@ local function origins_record(key, tid, blocks, dest)
   for _, x in ipairs(list) do later('ZADD', KEY_LEGS_UNACKED_PREFIX .. x, fmt_int(now_ms), tid) end
 end
 -- The blocks of a HELD leg's record, checked with the rest of what the
--- decision ('C' or 'A') writes from it before any write; nil and why if the record is
--- out of the store's format (only an edit of the store outside the gateway
--- makes one). Such a leg is left as it is (HELD, answered with the reason
--- LEG_DAMAGED): written half, its held_g would be taken once per try.
+-- decision ('C' or 'A') writes from it before any write; nil and why if
+-- the record is out of the store's format (only an edit of the store
+-- outside the gateway makes one). Such a leg is left as it is (HELD,
+-- answered with the reason LEG_DAMAGED): written half, its held_g would be
+-- taken once per try.
 local function held_leg_blocks(leg, decision)
   if (leg[5] or '') == '' or (leg[9] or '') == '' then return nil, 'no account or no peer' end
   local debited_g = tonumber(leg[7])
   if debited_g == nil or debited_g < 0 or debited_g % 1 ~= 0 then
     return nil, 'debited_g is not a count of grams'
   end
-  -- a commit's own_export_record reads credited_g (absent: its warning)
-  local credited_g = decision == 'C' and leg[11] and tonumber(leg[11])
-  if decision == 'C' and leg[11] and (credited_g == nil or credited_g % 1 ~= 0) then
-    return nil, 'credited_g is not a count of grams'
+  if decision == 'C' and leg[11] then -- own_export_record reads it (absent: its warning)
+    local credited_g = tonumber(leg[11])
+    if credited_g == nil or credited_g % 1 ~= 0 then return nil, 'credited_g is not a count of grams' end
   end
   local blocks = blocks_parse(leg[6])
   if #blocks == 0 then return nil, 'no blocks' end
