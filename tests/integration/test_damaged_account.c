@@ -163,6 +163,27 @@ static void reply_text(const char *cmd, const char *key, char *out, size_t outle
     freeReplyObject(r);
 }
 
+/* Opens acct in the fixture's store and issues it 100 g of TJ-GT-01 (issuance
+ * n), in one block: stored in *block unless block is NULL. */
+static void open_issued(const char *acct, int n, ledger_block_t *block) {
+    char err[256] = "";
+    int created = 0;
+    cr_assert_eq(ledger_open_account(g_fx.store, acct, "personal", now_ms(), &created, err, sizeof err),
+                 LEDGER_OK, "%s", err);
+    ledger_issue_t in = {.vintage = 2026, .amount_g = 100};
+    snprintf(in.issuance_id, sizeof in.issuance_id, "%032d", n);
+    memset(in.request_fp, 'f', LEDGER_DIGEST_HEX);
+    in.request_fp[0] = (char)('0' + n % 10);
+    snprintf(in.account, sizeof in.account, "%s", acct);
+    snprintf(in.meth, sizeof in.meth, "TJ-GT-01");
+    snprintf(in.fingerprint, sizeof in.fingerprint, "damaged-leg-%d", n);
+    snprintf(in.origin, sizeof in.origin, "CN-TJ");
+    ledger_block_t issued;
+    char other[LEDGER_TID_LEN + 1];
+    cr_assert_eq(ledger_issue(g_fx.store, &in, now_ms(), &issued, other, err, sizeof err), LEDGER_OK, "%s", err);
+    if (block != NULL) *block = issued;
+}
+
 /* Legs a, b, c and d are held from one account and committed in one
  * batch, e aborted; b's record lost its blocks to an edit, d's and e's
  * credited_g read 0.5 (which a commit would write as fractional serials
@@ -173,19 +194,7 @@ static void reply_text(const char *cmd, const char *key, char *out, size_t outle
 Test(damaged_account, damaged_leg_is_left_held_and_the_others_are_decided, .fini = stop_fixture, .timeout = 60) {
     cr_assert_eq(redis_fixture_start(&g_fx, 0), 0, "%s", redis_last_error());
     char err[256] = "";
-    int created = 0;
-    cr_assert_eq(ledger_open_account(g_fx.store, "tj-a", "personal", now_ms(), &created, err, sizeof err),
-                 LEDGER_OK, "%s", err);
-    ledger_issue_t in = {.vintage = 2026, .amount_g = 100};
-    snprintf(in.issuance_id, sizeof in.issuance_id, "%032d", 1);
-    memset(in.request_fp, 'f', LEDGER_DIGEST_HEX);
-    snprintf(in.account, sizeof in.account, "tj-a");
-    snprintf(in.meth, sizeof in.meth, "TJ-GT-01");
-    snprintf(in.fingerprint, sizeof in.fingerprint, "damaged-leg");
-    snprintf(in.origin, sizeof in.origin, "CN-TJ");
-    ledger_block_t block;
-    char other[LEDGER_TID_LEN + 1];
-    cr_assert_eq(ledger_issue(g_fx.store, &in, now_ms(), &block, other, err, sizeof err), LEDGER_OK, "%s", err);
+    open_issued("tj-a", 1, NULL);
     const char *tids[5] = {"a0000000000000000000000000000001", "b0000000000000000000000000000002",
                            "c0000000000000000000000000000003", "d0000000000000000000000000000004",
                            "e0000000000000000000000000000005"};
@@ -234,6 +243,145 @@ Test(damaged_account, damaged_leg_is_left_held_and_the_others_are_decided, .fini
         cr_assert_str_eq(held, "20", "attempt %d: held_g is %s, b's and d's 20 g alone are held", attempt, held);
         reply_text("GET", STORE_KEY_LOG_SIZE, log_size, sizeof log_size);
         cr_assert_eq(atoll(log_size), entries_before + 3, "attempt %d: %s audit entries, two commits and an abort expected",
+                     attempt, log_size);
+    }
+}
+
+/* cmd key [a1 [a2]] by the test's own connection (the fixture's user may
+ * do what the gateway's may not: an edit of the store outside it). */
+static void store_edit(const char *cmd, const char *key, const char *a1, const char *a2) {
+    const char *argv[4] = {cmd, key, a1, a2};
+    int argc = a1 == NULL ? 2 : a2 == NULL ? 3 : 4;
+    redisReply *r = redisCommandArgv(g_fx.conn, argc, argv, NULL);
+    cr_assert(r != NULL && r->type != REDIS_REPLY_ERROR, "%s %s: %s", cmd, key, r != NULL ? r->str : "no reply");
+    freeReplyObject(r);
+}
+
+/* The members of sorted set key, each followed by ';'. */
+static void zrange_text(const char *key, char *out, size_t outlen) {
+    redisReply *r = redisCommand(g_fx.conn, "ZRANGE %s 0 -1", key);
+    cr_assert(r != NULL && r->type == REDIS_REPLY_ARRAY);
+    size_t used = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < r->elements; i++) used += (size_t)snprintf(out + used, outlen - used, "%s;", r->element[i]->str);
+    cr_assert_lt(used, outlen);
+    freeReplyObject(r);
+}
+
+#define INFO_KEY(acct) STORE_KEY_ACCOUNT_PREFIX acct STORE_KEY_ACCOUNT_INFO_SUFFIX
+#define BLOCKS_KEY(acct) STORE_KEY_ACCOUNT_PREFIX acct STORE_KEY_ACCOUNT_BLOCKS_SUFFIX
+#define TJ_SERIALS_KEY STORE_KEY_SERIALS_PREFIX "CN-TJ"
+
+/* Decides legs, each expected HELD LEG_DAMAGED with a detail starting with
+ * its want (NULL: the decision asked), as a first try and as a retry. */
+static void decide_expecting(ledger_source_decision_t *d, size_t n, const char *const *want) {
+    char err[256] = "";
+    cr_assert_eq(ledger_source_decide(g_fx.store, d, n, now_ms(), err, sizeof err), LEDGER_OK,
+                 "the commit point failed: %s", err);
+    for (size_t i = 0; i < n; i++) {
+        transfer_state_t asked = d[i].decision == TRANSFER_DECISION_COMMIT ? TRANSFER_STATE_COMMITTED
+                                                                           : TRANSFER_STATE_ABORTED;
+        if (want[i] == NULL) {
+            cr_assert_eq(d[i].state, asked, "leg %zu: %d %s %s", i, d[i].state, d[i].final_reason, d[i].final_detail);
+            continue;
+        }
+        cr_assert(d[i].state == TRANSFER_STATE_HELD && strcmp(d[i].final_reason, "LEG_DAMAGED") == 0 &&
+                      strncmp(d[i].final_detail, want[i], strlen(want[i])) == 0,
+                  "leg %zu: %d %s '%s', HELD LEG_DAMAGED '%s...' expected", i, d[i].state, d[i].final_reason,
+                  d[i].final_detail, want[i]);
+    }
+}
+
+/* A leg whose record is sound but whose decision's writes the store would
+ * refuse: its account's held_g not an integer (f, a commit), its account's
+ * blocks no sorted set (g, an abort), the serial index entry of its
+ * serials no FIRST:LAST (h, a commit). Each is left HELD LEG_DAMAGED with
+ * nothing written; m, whose two blocks lie in one range of the serial
+ * index, commits with it, and the index loses exactly m's serials. Before,
+ * source_decide raised at f, g or h: the batch failed, and g and h had had
+ * their account's held_g taken, again at every try. */
+Test(damaged_account, damaged_account_or_index_leaves_the_leg_held_and_unwritten, .fini = stop_fixture,
+     .timeout = 60) {
+    cr_assert_eq(redis_fixture_start(&g_fx, 0), 0, "%s", redis_last_error());
+    ledger_block_t h_block, m_block;
+    open_issued("tj-f", 1, NULL);
+    open_issued("tj-g", 2, NULL);
+    open_issued("tj-h", 3, &h_block);
+    open_issued("tj-m", 4, &m_block);
+    const char *tids[4] = {"f0000000000000000000000000000001", "a0000000000000000000000000000002",
+                           "b0000000000000000000000000000003", "c0000000000000000000000000000004"};
+    hold("tj-f", tids[0], 10);
+    hold("tj-g", tids[1], 10);
+    hold("tj-h", tids[2], 10);
+    /* tj-m: 10 g held and given back (an abort), so its account has two
+     * blocks in one range of the index, both of which m then takes */
+    hold("tj-m", "d0000000000000000000000000000005", 10);
+    ledger_source_decision_t back = {.tid = "d0000000000000000000000000000005", .decision = TRANSFER_DECISION_ABORT,
+                                     .reason = "PEER_UNAVAILABLE"};
+    const char *none[1] = {NULL};
+    decide_expecting(&back, 1, none);
+    hold("tj-m", tids[3], 20);
+    store_edit("HSET", INFO_KEY("tj-f"), "held_g", "garbage");
+    store_edit("DEL", BLOCKS_KEY("tj-g"), NULL, NULL);
+    store_edit("SET", BLOCKS_KEY("tj-g"), "garbage", NULL);
+    char h_member[64], h_score[32];
+    snprintf(h_member, sizeof h_member, "%llu:%llu", (unsigned long long)h_block.first,
+             (unsigned long long)h_block.last);
+    snprintf(h_score, sizeof h_score, "%llu", (unsigned long long)h_block.first);
+    store_edit("ZREM", TJ_SERIALS_KEY, h_member, NULL);
+    store_edit("ZADD", TJ_SERIALS_KEY, h_score, "garbage");
+    char before[4][2048], after[2048], index_before[4096], index_after[4096], log_size[64];
+    for (int i = 0; i < 3; i++) {
+        char key[128];
+        snprintf(key, sizeof key, STORE_KEY_LEG_PREFIX "%s" STORE_KEY_LEG_SUFFIX, tids[i]);
+        reply_text("HGETALL", key, before[i], sizeof before[i]);
+    }
+    zrange_text(TJ_SERIALS_KEY, index_before, sizeof index_before);
+    reply_text("GET", STORE_KEY_LOG_SIZE, log_size, sizeof log_size);
+    long long entries_before = atoll(log_size);
+    const char *want[4] = {"the account's held_g: ", "the account's blocks: ",
+                           "serial index entry garbage of CN-TJ is not FIRST:LAST", NULL};
+    for (int attempt = 0; attempt < 2; attempt++) { /* the second: as a retry, or recovery */
+        ledger_source_decision_t d[4];
+        memset(d, 0, sizeof d);
+        for (int i = 0; i < 4; i++) {
+            d[i].tid = tids[i];
+            d[i].decision = i == 1 ? TRANSFER_DECISION_ABORT : TRANSFER_DECISION_COMMIT;
+            d[i].reason = i == 1 ? "PEER_UNAVAILABLE" : "";
+        }
+        decide_expecting(d, 4, want);
+        for (int i = 0; i < 3; i++) {
+            char key[128];
+            snprintf(key, sizeof key, STORE_KEY_LEG_PREFIX "%s" STORE_KEY_LEG_SUFFIX, tids[i]);
+            reply_text("HGETALL", key, after, sizeof after);
+            cr_assert_str_eq(after, before[i], "attempt %d: leg %d's record changed", attempt, i);
+        }
+        const char *accts[3] = {INFO_KEY("tj-f"), INFO_KEY("tj-g"), INFO_KEY("tj-h")};
+        const char *held_want[3] = {"garbage", "10", "10"};
+        for (int i = 0; i < 3; i++) {
+            redisReply *r = redisCommand(g_fx.conn, "HGET %s held_g", accts[i]);
+            cr_assert(r != NULL && r->type == REDIS_REPLY_STRING);
+            cr_assert_str_eq(r->str, held_want[i], "attempt %d: %s's held_g", attempt, accts[i]);
+            freeReplyObject(r);
+        }
+        redisReply *type = redisCommand(g_fx.conn, "TYPE " BLOCKS_KEY("tj-g"));
+        cr_assert(type != NULL && type->type == REDIS_REPLY_STATUS);
+        cr_assert_str_eq(type->str, "string", "attempt %d: tj-g's blocks key", attempt);
+        freeReplyObject(type);
+        zrange_text(TJ_SERIALS_KEY, index_after, sizeof index_after);
+        char m_was[64], m_left[64];
+        snprintf(m_was, sizeof m_was, "%llu:%llu;", (unsigned long long)m_block.first,
+                 (unsigned long long)m_block.last);
+        snprintf(m_left, sizeof m_left, "%llu:%llu;", (unsigned long long)m_block.first + 20,
+                 (unsigned long long)m_block.last);
+        char *at = strstr(index_before, m_was);
+        cr_assert_not_null(at, "m's range %s is not in the index %s", m_was, index_before);
+        char index_want[4096];
+        snprintf(index_want, sizeof index_want, "%.*s%s%s", (int)(at - index_before), index_before, m_left,
+                 at + strlen(m_was));
+        cr_assert_str_eq(index_after, index_want, "attempt %d: the serial index", attempt);
+        reply_text("GET", STORE_KEY_LOG_SIZE, log_size, sizeof log_size);
+        cr_assert_eq(atoll(log_size), entries_before + 1, "attempt %d: %s audit entries, m's commit alone expected",
                      attempt, log_size);
     }
 }
