@@ -886,13 +886,26 @@ static int engine_may_wait_for_origin(const ledger_dest_decision_t *d) {
     return d->decision == TRANSFER_DECISION_COMMIT && d->origin_confirm == 0 && d->origin_wait;
 }
 
+/* Reports each of the n legs the store left PREPARED because it could not
+ * decide them (dest_decide.lua: d->damaged says why) as leg_damaged. */
+static void engine_report_damaged(engine_t *e, const char *source, const ledger_dest_decision_t *d, size_t n) {
+    CARBON_ASSERT(e != NULL && source != NULL && d != NULL);
+    for (size_t i = 0; i < n; i++)
+        if (d[i].damaged[0] != '\0')
+            engine_event(e, ENGINE_EVENT_LEG_DAMAGED, d[i].tid, source, TRANSFER_STATE_PREPARED, d[i].damaged);
+}
+
 int engine_dest_decide(engine_t *e, store_t *st, const char *source, ledger_dest_decision_t *d,
                        size_t n, int64_t timeout_ms, char *err, size_t errlen) {
     CARBON_ASSERT(e != NULL && st != NULL && source != NULL && d != NULL && err != NULL);
     CARBON_ASSERT(n >= 1 && n <= LEDGER_BATCH_LEGS_MAX && timeout_ms >= 0);
     for (size_t i = 0; i < n; i++) d[i].origin_confirm = 0; /* not asked: the gate holds */
     int rc = ledger_dest_decide(st, source, d, n, ledger_now_ms(), err, errlen);
-    if (rc != LEDGER_OK || e->transport.confirm == NULL) return rc;
+    if (rc != LEDGER_OK) return rc;
+    if (e->transport.confirm == NULL) {
+        engine_report_damaged(e, source, d, n);
+        return LEDGER_OK;
+    }
     ledger_dest_decision_t *again = calloc(n, sizeof *again);
     size_t *index = calloc(n, sizeof *index);
     if (again == NULL || index == NULL) abort();
@@ -922,6 +935,7 @@ int engine_dest_decide(engine_t *e, store_t *st, const char *source, ledger_dest
             o->applied = again[j].applied;
             o->origin_wait = again[j].origin_wait;
             memcpy(o->heuristic_outcome, again[j].heuristic_outcome, sizeof o->heuristic_outcome);
+            memcpy(o->damaged, again[j].damaged, sizeof o->damaged);
         }
     } else {
         /* the second script failed (err says why): those legs are answered
@@ -931,6 +945,7 @@ int engine_dest_decide(engine_t *e, store_t *st, const char *source, ledger_dest
     }
     free(again);
     free(index);
+    engine_report_damaged(e, source, d, n);
     return LEDGER_OK;
 }
 

@@ -57,8 +57,10 @@ typedef enum {
     ENGINE_EVENT_FOUND_DECIDED,     /* recovery meant to abort an expired hold and found it
                                        decided before (state as recorded): by its batch, a
                                        QueryDecision's presumed abort or another gateway */
-    ENGINE_EVENT_LEG_DAMAGED,       /* the commit point or recovery left a HELD leg as it is:
-                                       its record is out of the store's format (reason: what) */
+    ENGINE_EVENT_LEG_DAMAGED,       /* the commit point or recovery left a HELD leg as it is,
+                                       or a destination's decision a PREPARED one (state): its
+                                       record, or what its decision writes first, is out of
+                                       the store's format (reason: what) */
 } engine_event_kind_t;
 
 typedef struct {
@@ -200,8 +202,10 @@ void engine_confirm_origins(engine_t *e, store_t *st, const char *source, ledger
  * first script's store error (nothing applied by this call then). Should
  * the second script fail, its legs are answered 'U' (not asked: 0), the
  * call is LEDGER_OK with err set (the caller logs it; "" otherwise), and
- * the source sends those decisions again. Thread-safe; st is the caller's
- * connection. */
+ * the source sends those decisions again. A leg the store left PREPARED
+ * because its record or account is out of the store's format (d[i].damaged)
+ * is answered 'U' and reported as ENGINE_EVENT_LEG_DAMAGED. Thread-safe; st
+ * is the caller's connection. */
 int engine_dest_decide(engine_t *e, store_t *st, const char *source, ledger_dest_decision_t *d,
                        size_t n, int64_t timeout_ms, char *err, size_t errlen);
 

@@ -601,7 +601,10 @@ int ledger_dest_decide(store_t *st, const char *source_region, ledger_dest_decis
         d[i].applied = a[0];
         const char *outcome = a[0] != '\0' && a[1] == '|' ? a + 2 : "";
         d[i].origin_wait = strcmp(outcome, "ORIGIN") == 0;
-        ledger_copy(d[i].heuristic_outcome, sizeof d[i].heuristic_outcome, d[i].origin_wait ? "" : outcome);
+        int damaged = strncmp(outcome, "DAMAGED|", 8) == 0;
+        ledger_copy(d[i].damaged, sizeof d[i].damaged, damaged ? outcome + 8 : "");
+        ledger_copy(d[i].heuristic_outcome, sizeof d[i].heuristic_outcome,
+                    d[i].origin_wait || damaged ? "" : outcome);
     }
     freeReplyObject(r);
     return LEDGER_OK;

@@ -257,6 +257,10 @@ typedef struct {
                                    decided: AGREED, REAPPLIED, REVERSED, MIXED */
     int origin_wait;         /* 1: a COMMIT held back for want of its origin's word
                                 (answered 'U', or 'M' if the origin denied it before) */
+    /* "" or, for a prepared leg left as it is (answered 'U'), what is wrong:
+     * its record is out of the store's format or the store refused its
+     * decision's first writes (only an edit of the store outside the gateway) */
+    char damaged[LEDGER_DETAIL_MAX + 1];
 } ledger_dest_decision_t;
 
 /* Phase two at the destination for a batch (one script). A COMMIT of a

@@ -710,7 +710,7 @@ static int ops_refuse_origin_leg(server_call_t *call, ledger_leg_t *leg) {
 /* Records the operator's forced decision d of a leg of coordinator: a
  * COMMIT of third-region serials only once their origin confirms it
  * committed the same leg (engine_confirm_origins). 1, or 0 after refusing
- * the call (STORE_UNAVAILABLE, ORIGIN_NOT_CONFIRMED). */
+ * the call (STORE_UNAVAILABLE, LEG_DAMAGED, ORIGIN_NOT_CONFIRMED). */
 static int ops_resolve_decide(server_call_t *call, store_t *st, const char *coordinator,
                               ledger_dest_decision_t *d) {
     CARBON_ASSERT(call != NULL && st != NULL && coordinator != NULL && d != NULL);
@@ -720,6 +720,14 @@ static int ops_resolve_decide(server_call_t *call, store_t *st, const char *coor
         engine_confirm_origins(gw->engine, st, coordinator, d, 1, gw->cfg.peer_timeout_ms);
     if (ledger_dest_decide(st, coordinator, d, 1, ledger_now_ms(), err, sizeof err) != LEDGER_OK) {
         server_reply_error(call, GRPC_STATUS_UNAVAILABLE, REASON(STORE_UNAVAILABLE), "%s", err);
+        return 0;
+    }
+    if (d->damaged[0] != '\0') { /* left as it was (dest_decide.lua) */
+        log_error("leg_damaged", "{s:s, s:s, s:s, s:s, s:s}", "transfer_id", d->tid, "peer", coordinator, "state",
+                  "PREPARED", "what", d->damaged, "action", "repair what is named in the store, then decide again");
+        server_reply_error(call, GRPC_STATUS_DATA_LOSS, REASON(LEG_DAMAGED),
+                           "the store cannot take this decision of transfer %s: %s; repair it in the store first",
+                           d->tid, d->damaged);
         return 0;
     }
     if (d->origin_confirm != 0 && d->origin_confirm != TRANSFER_DECISION_COMMIT) {

@@ -1029,3 +1029,155 @@ local function own_export_record(tid, blocks, credited_g, dest, now_ms)
   later('HSET', KEY_REPORTS_IN_PREFIX .. dest, tid, 'cancelled||' .. blocks_text(cancelled))
   audit(now_ms, 'use-reported', { tid, dest }, cancelled, { 'cancelled', '' })
 end
+
+-- ---- Writes that a store damaged outside the gateway could refuse -------
+-- A decision's first writes: planned or tried before the
+-- others, so that a damaged store leaves the leg as it was (LEG_DAMAGED)
+-- instead of half written and written again at every try. Only an edit of
+-- the store outside the gateway makes any of these fail. Made by a call
+-- (`local checked = checked_functions()`) in the scripts that use them:
+-- made here, their closures would cost every script call (five a settled
+-- transfer at the source) about 2,000 Redis instructions; and one table,
+-- not a local each, since a script's main function has at most 200 locals
+-- and dest_prepare with the prelude is near that.
+local function checked_functions()
+local checked = {}
+
+-- The blocks of a leg's blocks text, each in the block format
+-- (block_fields_ok); nil and why if there are none or one is not.
+function checked.blocks(text)
+  local blocks = blocks_parse(text)
+  if #blocks == 0 then return nil, 'no blocks' end
+  for k = 1, #blocks do
+    if not block_fields_ok(blocks[k]) then return nil, 'block ' .. k .. ' is out of the block format' end
+  end
+  return blocks
+end
+
+-- ZADD key of args (score, member pairs), LATER_ARGS_MAX arguments a
+-- command. Returns nil, or the error of the first command (then nothing was
+-- written: the ones after it write the same key, which it found a set).
+function checked.zadd_pairs(key, args)
+  local n = #args
+  for from = 1, n, LATER_ARGS_MAX do
+    local upto = math.min(from + LATER_ARGS_MAX - 1, n)
+    if from == 1 then
+      local r = redis.pcall('ZADD', key, unpack(args, from, upto))
+      if type(r) == 'table' and r.err then return r.err end
+    else
+      redis.call('ZADD', key, unpack(args, from, upto))
+    end
+  end
+  return nil
+end
+
+-- Adds blocks to an account (account_add_block for each), or nothing and
+-- the error if its set of blocks cannot take them.
+function checked.account_add_blocks(id, blocks)
+  if #blocks == 1 then -- most legs: no table
+    local r = redis.pcall('ZADD', acct_blocks_key(id), '0', account_member(blocks[1]))
+    if type(r) == 'table' and r.err then return r.err end
+    return nil
+  end
+  local args = {}
+  for k = 1, #blocks do
+    args[#args + 1] = '0'
+    args[#args + 1] = account_member(blocks[k])
+  end
+  return checked.zadd_pairs(acct_blocks_key(id), args)
+end
+
+-- The bounds of a serial index member "FIRST:LAST", or nil if it is none.
+function checked.serial_entry_bounds(member)
+  local colon = string.find(member, ':', 1, true)
+  if colon == nil then return nil end
+  local f, l = num(string.sub(member, 1, colon - 1)), num(string.sub(member, colon + 1))
+  if f < 1 or l < f or f % 1 ~= 0 or l % 1 ~= 0 then return nil end
+  return f, l
+end
+
+-- No cuts to make (a plan of serial_cuts_plan): one table a script call.
+checked.NO_CUTS = {}
+
+-- The cuts of the serial index that taking blocks out of the region makes
+-- (what serial_index_remove of each block in turn makes), planned by reads
+-- alone: the plan, or nil and why if an entry read is out of the store's
+-- format (the index of another type, a member not FIRST:LAST). The plan is
+-- one flat list, six values a block: the index's key, the entry read (the
+-- last starting at or before the block), the entry's first and last, the
+-- block's first and last. One table a leg: a plan of a table per entry and
+-- per piece cost CN-TJ's Redis 2.7% more instructions per transfer, most of
+-- it in allocating and collecting them (replay, docs/performance.md).
+function checked.serial_cuts_plan(blocks)
+  local plan = checked.NO_CUTS
+  for k = 1, #blocks do
+    local b = blocks[k]
+    local key = serial_index_key(b.origin)
+    local r = redis.pcall('ZREVRANGEBYSCORE', key, fmt_int(b.first), '-inf', 'LIMIT', '0', '1')
+    if r.err then return nil, 'the serial index of ' .. b.origin .. ': ' .. r.err end
+    local m = r[1]
+    if m ~= nil then
+      local f, l = checked.serial_entry_bounds(m)
+      if f == nil then return nil, 'serial index entry ' .. m .. ' of ' .. b.origin .. ' is not FIRST:LAST' end
+      if plan == checked.NO_CUTS then
+        plan = { key, m, f, l, b.first, b.last }
+      else
+        local n = #plan
+        plan[n + 1], plan[n + 2], plan[n + 3], plan[n + 4], plan[n + 5], plan[n + 6] = key, m, f, l, b.first, b.last
+      end
+    end
+  end
+  return plan
+end
+
+-- Cuts first..last out of the entry m (its bounds f..l) of the index at key
+-- if m holds all of it (else nothing): m goes, the pieces left of it come.
+function checked.serial_entry_cut(key, m, f, l, first, last)
+  if f > first or l < last then return end
+  redis.call('ZREM', key, m)
+  if f < first and l > last then
+    redis.call('ZADD', key, fmt_int(f), fmt_int(f) .. ':' .. fmt_int(first - 1),
+               fmt_int(last + 1), fmt_int(last + 1) .. ':' .. fmt_int(l))
+  elseif f < first then
+    redis.call('ZADD', key, fmt_int(f), fmt_int(f) .. ':' .. fmt_int(first - 1))
+  elseif l > last then
+    redis.call('ZADD', key, fmt_int(last + 1), fmt_int(last + 1) .. ':' .. fmt_int(l))
+  end
+end
+
+-- Makes the cuts of serial_cuts_plan, block after block. A block whose entry
+-- an earlier block of the plan cut reads the index again (it finds a piece
+-- of that entry, which the cut wrote; an entry out of format, which no cut
+-- writes, is left as not holding the block, as serial_index_remove leaves a
+-- block no entry holds).
+function checked.serial_cuts_apply(plan)
+  local seen = nil -- with one block, as most legs have, no table
+  for i = 1, #plan, 6 do
+    local key, m, first, last = plan[i], plan[i + 1], plan[i + 4], plan[i + 5]
+    if #plan > 6 then
+      seen = seen or {}
+      local id = key .. ' ' .. m
+      if seen[id] then m = nil end
+      seen[id] = true
+    end
+    if m ~= nil then
+      checked.serial_entry_cut(key, m, plan[i + 2], plan[i + 3], first, last)
+    else
+      local r = redis.call('ZREVRANGEBYSCORE', key, fmt_int(first), '-inf', 'LIMIT', '0', '1')
+      local f, l = nil, nil
+      if r[1] ~= nil then f, l = checked.serial_entry_bounds(r[1]) end
+      if f ~= nil then checked.serial_entry_cut(key, r[1], f, l, first, last) end
+    end
+  end
+end
+
+-- HINCRBY key field delta, or nothing and the error if the field is not an
+-- integer or the key not a hash.
+function checked.hincr(key, field, delta)
+  local r = redis.pcall('HINCRBY', key, field, fmt_int(delta))
+  if type(r) == 'table' and r.err then return r.err end
+  return nil
+end
+
+return checked
+end

@@ -56,8 +56,13 @@
 -- or "M": it holds the other outcome than the decision sent, HEURISTIC_MIXED
 -- (the decision is recorded; sending it again changes nothing); followed by
 -- "|OUTCOME" when this call settled a forced leg ("C|AGREED", "M|MIXED"),
--- or by "|ORIGIN" when a COMMIT waits for its origin's word (origin_gate).
+-- or by "|ORIGIN" when a COMMIT waits for its origin's word (origin_gate),
+-- or "U|DAMAGED|why" for a prepared leg left as it is because its record is
+-- out of the store's format or the store refuses its decision's first
+-- writes (prepared_first_writes: only an edit of the store outside the
+-- gateway makes either).
 local now_ms, source, n = num(ARGV[1]), ARGV[2], num(ARGV[3])
+local checked = checked_functions() -- _prelude.lua
 
 -- The region whose serials a COMMIT of leg (the HMGET below) reports no
 -- use of: the source, when its Prepare said it records the discount of its
@@ -76,6 +81,20 @@ local function leg_blocks(leg)
   local blocks = leg.parsed_blocks
   if blocks == nil then
     blocks = blocks_parse(leg[4])
+    leg.parsed_blocks = blocks
+  end
+  return blocks
+end
+
+-- leg_blocks, checked (checked.blocks): nil and why if the text is out of
+-- the store's format (only an edit of the store makes one). Kept as
+-- leg_blocks keeps them once they pass.
+local function leg_blocks_checked(leg)
+  local blocks = leg.parsed_blocks
+  if blocks == nil then
+    local why
+    blocks, why = checked.blocks(leg[4])
+    if blocks == nil then return nil, why end
     leg.parsed_blocks = blocks
   end
   return blocks
@@ -119,7 +138,9 @@ end
 -- carries "|ORIGIN", so that the caller asks the origin about these legs
 -- alone (engine_dest_decide), not about every leg answered "U".
 local function origin_gate(tid, key, leg, confirm)
-  local x = third_origin(leg_blocks(leg))
+  local blocks = leg_blocks_checked(leg)
+  if blocks == nil then return nil end -- out of format: prepared_first_writes says so
+  local x = third_origin(blocks)
   if x == nil or confirm == 'C' then return nil end
   if confirm == 'A' then return origin_deny(tid, key, leg, x) end
   if leg[8] == 'ORIGIN_DENIED' then return 'M|ORIGIN' end
@@ -253,7 +274,44 @@ local resolutions = {}
 -- A leg PREPARED here from source (leg: the HMGET below) that may be
 -- decided now: COMMIT credits the account (and cancels the discount), ABORT
 -- drops the pending credit. Returns the answer letter.
+-- The writes of a prepared leg's decision that a damaged store could refuse
+-- (checked, _prelude.lua), made first, after the checks of its record: the
+-- account's pending_g, and for a COMMIT the credit into the account's
+-- blocks, for an ABORT the serial index's cuts (planned). nil and why if
+-- one is refused or the record is out of the store's format, and then
+-- nothing was written; else the blocks, credited_g, the cuts to make, and
+-- for a COMMIT the blocks credited (head, now in the account) and the
+-- discount (tail) as blocks_split cuts them.
+local function prepared_first_writes(leg, decision)
+  local account, credited_g = leg[3] or '', num(leg[5])
+  if account == '' then return nil, 'no account' end
+  if credited_g < 0 or credited_g % 1 ~= 0 or (credited_g == 0 and leg[5] ~= '0') then
+    return nil, 'credited_g is not a count of grams'
+  end
+  local blocks, why = leg_blocks_checked(leg)
+  if blocks == nil then return nil, why end
+  local cuts = checked.NO_CUTS
+  if decision ~= 'C' then
+    cuts, why = checked.serial_cuts_plan(blocks)
+    if cuts == nil then return nil, why end
+  end
+  local err = checked.hincr(acct_info_key(account), 'pending_g', -credited_g)
+  if err then return nil, "the account's pending_g: " .. err end
+  local head, tail = nil, nil
+  if decision == 'C' then
+    head, tail = blocks_split(blocks, credited_g)
+    err = checked.account_add_blocks(account, head)
+    if err then
+      hincr(acct_info_key(account), 'pending_g', credited_g) -- given back: an integer a moment ago
+      return nil, "the account's blocks: " .. err
+    end
+  end
+  return blocks, credited_g, cuts, head, tail
+end
+
 local function prepared_decide(tid, key, leg, decision, resolved, why)
+  local blocks, credited_g, cuts, head, tail = prepared_first_writes(leg, decision)
+  if blocks == nil then return 'U|DAMAGED|' .. credited_g end -- left PREPARED: the source sends it again
   if leg[8] == 'ORIGIN_DENIED' then -- the source and the origin agree now
     redis.call('ZREM', KEY_LEGS_MIXED, tid)
     redis.call('HDEL', key, 'heuristic_outcome')
@@ -263,19 +321,11 @@ local function prepared_decide(tid, key, leg, decision, resolved, why)
     redis.call('HSET', key, 'heuristic', decision, 'heuristic_ms', fmt_int(now_ms))
     redis.call('ZADD', KEY_LEGS_HEURISTIC, now_ms, tid)
   end
-  local credited_g = num(leg[5])
-  hincr(acct_info_key(leg[3]), 'pending_g', -credited_g)
   later('ZREM', KEY_LEGS_PREPARED, tid)
   later('ZREM', KEY_LEGS_PREPARED_PREFIX .. source, tid)
   later_hincr_floor(KEY_PEER_INFLIGHT, source, -1)
   if decision == 'C' then
-    local blocks = leg_blocks(leg)
     origin_follow(blocks, source, home_region(), 'at')
-    local head, tail = blocks_split(blocks, credited_g)
-    for k = 1, #head do
-      local b = head[k]
-      account_add_block(leg[3], b)
-    end
     for k = 1, #tail do
       local b = tail[k]
       later('RPUSH', KEY_CANCELLED, tid .. '|' .. block_text(b))
@@ -288,7 +338,7 @@ local function prepared_decide(tid, key, leg, decision, resolved, why)
                'cursor', fmt_int(cursor), 'resolved_by', resolved, 'resolve_reason', why)
     return 'C'
   else
-    for _, b in ipairs(leg_blocks(leg)) do serial_index_remove(b.origin, b.first, b.last) end
+    checked.serial_cuts_apply(cuts)
     redis.call('HSET', key, 'state', 'ABORTED', 'reason', 'ABORTED_BY_SOURCE',
                'decided_ms', fmt_int(now_ms), 'resolved_by', resolved, 'resolve_reason', why)
     dropped_ids[#dropped_ids + 1] = tid

@@ -22,6 +22,7 @@
 -- (by the leg's batch, a presumed abort, or another gateway of the region):
 -- recovery tells its own presumed aborts from decisions on their way.
 local now_ms, n = num(ARGV[1]), num(ARGV[2])
+local checked = checked_functions() -- _prelude.lua
 local out = {}
 local function answer(state, reason, decided_ms, detail, here)
   local k = #out
@@ -51,120 +52,6 @@ local function origins_record(key, tid, blocks, dest)
   redis.call('HSET', key, 'origins', text, 'origins_unacked', text)
   for _, x in ipairs(list) do later('ZADD', KEY_LEGS_UNACKED_PREFIX .. x, fmt_int(now_ms), tid) end
 end
--- ---- Writes that a store damaged outside the gateway could refuse -------
--- A decision's first writes: planned or tried before the
--- others, so that a damaged store leaves the leg as it was (LEG_DAMAGED)
--- instead of half written and written again at every try. Only an edit of
--- the store outside the gateway makes any of these fail.
-
--- ZADD key of args (score, member pairs), LATER_ARGS_MAX arguments a
--- command. Returns nil, or the error of the first command (then nothing was
--- written: the ones after it write the same key, which it found a set).
-local function zadd_pairs_checked(key, args)
-  local n = #args
-  for from = 1, n, LATER_ARGS_MAX do
-    local upto = math.min(from + LATER_ARGS_MAX - 1, n)
-    if from == 1 then
-      local r = redis.pcall('ZADD', key, unpack(args, from, upto))
-      if type(r) == 'table' and r.err then return r.err end
-    else
-      redis.call('ZADD', key, unpack(args, from, upto))
-    end
-  end
-  return nil
-end
-
--- Adds blocks to an account (account_add_block for each), or nothing and
--- the error if its set of blocks cannot take them.
-local function account_add_blocks_checked(id, blocks)
-  local args = {}
-  for k = 1, #blocks do
-    args[#args + 1] = '0'
-    args[#args + 1] = account_member(blocks[k])
-  end
-  return zadd_pairs_checked(acct_blocks_key(id), args)
-end
-
--- The bounds of a serial index member "FIRST:LAST", or nil if it is none.
-local function serial_entry_bounds(member)
-  local colon = string.find(member, ':', 1, true)
-  if colon == nil then return nil end
-  local f, l = num(string.sub(member, 1, colon - 1)), num(string.sub(member, colon + 1))
-  if f < 1 or l < f or f % 1 ~= 0 or l % 1 ~= 0 then return nil end
-  return f, l
-end
-
--- Cuts first..last out of the one piece of pieces ({first, last} each) that
--- holds all of it; false (and no change) if none does.
-local function pieces_cut(pieces, first, last)
-  for i = 1, #pieces do
-    local p = pieces[i]
-    if p[1] <= first and p[2] >= last then
-      table.remove(pieces, i)
-      if p[1] < first then pieces[#pieces + 1] = { p[1], first - 1 } end
-      if p[2] > last then pieces[#pieces + 1] = { last + 1, p[2] } end
-      return true
-    end
-  end
-  return false
-end
-
--- The cuts of the serial index that taking blocks out of the region makes
--- (what serial_index_remove of each block in turn makes), planned by reads
--- alone: the plan, or nil and why if an entry read is out of the store's
--- format (the index of another type, a member not FIRST:LAST). A block that
--- no one range holds is left out, as serial_index_remove leaves it. Each
--- range cut is one entry of the plan: {key, member, the pieces left}.
-local function serial_cuts_plan(blocks)
-  local plan, by_entry = {}, {}
-  for k = 1, #blocks do
-    local b = blocks[k]
-    local key = serial_index_key(b.origin)
-    local r = redis.pcall('ZREVRANGEBYSCORE', key, fmt_int(b.first), '-inf', 'LIMIT', '0', '1')
-    if r.err then return nil, 'the serial index of ' .. b.origin .. ': ' .. r.err end
-    if #r > 0 then
-      local id = key .. ' ' .. r[1]
-      local cut = by_entry[id]
-      if cut == nil then
-        local f, l = serial_entry_bounds(r[1])
-        if f == nil then return nil, 'serial index entry ' .. r[1] .. ' of ' .. b.origin .. ' is not FIRST:LAST' end
-        cut = { key = key, member = r[1], pieces = { { f, l } }, cut = false }
-        by_entry[id] = cut
-      end
-      if pieces_cut(cut.pieces, b.first, b.last) and not cut.cut then
-        cut.cut = true
-        plan[#plan + 1] = cut
-      end
-    end
-  end
-  return plan
-end
-
--- Makes the cuts of serial_cuts_plan: each range it cut is replaced by the
--- pieces left of it.
-local function serial_cuts_apply(plan)
-  for k = 1, #plan do
-    local cut = plan[k]
-    redis.call('ZREM', cut.key, cut.member)
-    local args = {}
-    for i = 1, #cut.pieces do
-      local p = cut.pieces[i]
-      args[#args + 1] = fmt_int(p[1])
-      args[#args + 1] = fmt_int(p[1]) .. ':' .. fmt_int(p[2])
-    end
-    local err = #args > 0 and zadd_pairs_checked(cut.key, args)
-    if err then error(err) end -- not a set: it was one a moment ago
-  end
-end
-
--- HINCRBY key field delta, or nothing and the error if the field is not an
--- integer or the key not a hash.
-local function hincr_checked(key, field, delta)
-  local r = redis.pcall('HINCRBY', key, field, fmt_int(delta))
-  if type(r) == 'table' and r.err then return r.err end
-  return nil
-end
-
 -- The blocks of a HELD leg's record, checked with the rest of what the
 -- decision ('C' or 'A') writes from it before any write; nil and why if
 -- the record is out of the store's format (only an edit of the store
@@ -181,14 +68,7 @@ local function held_leg_blocks(leg, decision)
     local credited_g = tonumber(leg[11])
     if credited_g == nil or credited_g % 1 ~= 0 then return nil, 'credited_g is not a count of grams' end
   end
-  local blocks = blocks_parse(leg[6])
-  if #blocks == 0 then return nil, 'no blocks' end
-  for k = 1, #blocks do
-    if not block_fields_ok(blocks[k]) then
-      return nil, 'block ' .. k .. ' is out of the block format'
-    end
-  end
-  return blocks
+  return checked.blocks(leg[6])
 end
 
 -- The decision's writes that a damaged store could refuse (the account's
@@ -196,15 +76,15 @@ end
 -- for an abort), made first: nil and why if one is refused, and then
 -- nothing was written. Returns the serial index's cuts to make (a commit).
 local function held_leg_first_writes(leg, decision, blocks)
-  local cuts, why = {}, nil
+  local cuts, why = checked.NO_CUTS, nil
   if decision == 'C' then
-    cuts, why = serial_cuts_plan(blocks)
+    cuts, why = checked.serial_cuts_plan(blocks)
     if cuts == nil then return nil, why end
   end
-  local err = hincr_checked(acct_info_key(leg[5]), 'held_g', -num(leg[7]))
+  local err = checked.hincr(acct_info_key(leg[5]), 'held_g', -num(leg[7]))
   if err then return nil, "the account's held_g: " .. err end
   if decision ~= 'C' then
-    err = account_add_blocks_checked(leg[5], blocks)
+    err = checked.account_add_blocks(leg[5], blocks)
     if err then
       hincr(acct_info_key(leg[5]), 'held_g', num(leg[7])) -- taken back: an integer a moment ago
       return nil, "the account's blocks: " .. err
@@ -225,7 +105,7 @@ local function decide_held(tid, key, leg, decision, reason, detail)
   later('ZADD', KEY_LEGS_UNACKED_PREFIX .. leg[9], fmt_int(now_ms), tid)
   origins_record(key, tid, blocks, leg[9])
   if decision == 'C' then
-    serial_cuts_apply(cuts)
+    checked.serial_cuts_apply(cuts)
     redis.call('HSET', key, 'state', 'COMMITTED', 'decided_ms', fmt_int(now_ms))
     audit(now_ms, 'commit', { tid, leg[5] }, blocks, {})
     -- this region's own serials go abroad in its map (DESIGN §6 provenance)

@@ -354,7 +354,8 @@ Test(damaged_account, damaged_account_or_index_leaves_the_leg_held_and_unwritten
             char key[128];
             snprintf(key, sizeof key, STORE_KEY_LEG_PREFIX "%s" STORE_KEY_LEG_SUFFIX, tids[i]);
             reply_text("HGETALL", key, after, sizeof after);
-            cr_assert_str_eq(after, before[i], "attempt %d: leg %d's record changed", attempt, i);
+            cr_assert_str_eq(after, before[i], "attempt %d: leg %d's record changed: %s -> %s", attempt, i, before[i],
+                             after);
         }
         const char *accts[3] = {INFO_KEY("tj-f"), INFO_KEY("tj-g"), INFO_KEY("tj-h")};
         const char *held_want[3] = {"garbage", "10", "10"};
@@ -386,6 +387,135 @@ Test(damaged_account, damaged_account_or_index_leaves_the_leg_held_and_unwritten
     }
 }
 
+/* The fields of hash key as "field=value;" sorted: the same text for the
+ * same content whatever order the hash keeps (a rehash changes it). */
+static int text_cmp(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+static void hash_text(const char *key, char *out, size_t outlen) {
+    redisReply *r = redisCommand(g_fx.conn, "HGETALL %s", key);
+    cr_assert(r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements % 2 == 0 && r->elements <= 128);
+    char *pairs[64];
+    size_t n = r->elements / 2, used = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strlen(r->element[2 * i]->str) + strlen(r->element[2 * i + 1]->str) + 2;
+        pairs[i] = malloc(len);
+        cr_assert_not_null(pairs[i]);
+        snprintf(pairs[i], len, "%s=%s", r->element[2 * i]->str, r->element[2 * i + 1]->str);
+    }
+    qsort(pairs, n, sizeof pairs[0], text_cmp);
+    out[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        used += (size_t)snprintf(out + used, used < outlen ? outlen - used : 0, "%s;", pairs[i]);
+        free(pairs[i]);
+    }
+    cr_assert_lt(used, outlen);
+    freeReplyObject(r);
+}
+
+/* Prepares, in the fixture's store, a leg tid from CN-BJ of grams of
+ * CN-BJ's serials first.. into account acct here (the destination). */
+static void prepare_from_bj(const char *acct, const char *tid, uint64_t first, uint64_t grams) {
+    ledger_block_t block = {.vintage = 2026, .first = first, .last = first + grams - 1};
+    snprintf(block.origin, sizeof block.origin, "CN-BJ");
+    snprintf(block.meth, sizeof block.meth, "BJ-GT-02");
+    ledger_leg_t leg = {.requested_g = grams, .credited_g = grams, .debited_g = grams, .ratio_num = 1,
+                        .ratio_den = 1, .blocks_n = 1, .blocks = &block};
+    snprintf(leg.tid, sizeof leg.tid, "%s", tid);
+    snprintf(leg.from, sizeof leg.from, "CN-BJ/bj-from");
+    snprintf(leg.to, sizeof leg.to, "%s", acct);
+    snprintf(leg.dest_meth, sizeof leg.dest_meth, "TJ-GT-01");
+    memset(leg.src_digest, '0', LEDGER_DIGEST_HEX);
+    memset(leg.dst_digest, '0', LEDGER_DIGEST_HEX);
+    leg.expiry_ms = now_ms() + 3600000u;
+    ledger_prepare_t p = {.leg = &leg, .precheck = ""};
+    char err[256] = "";
+    cr_assert_eq(ledger_dest_prepare(g_fx.store, "CN-BJ", 0, "", &p, 1, 100, 0, 0, now_ms(), err, sizeof err),
+                 LEDGER_OK, "prepare %s: %s", tid, err);
+    cr_assert(p.vote_yes, "prepare %s: voted no, %s %s", tid, p.reason, p.detail);
+}
+
+/* A destination leg PREPARED here whose decision's first writes the store
+ * would refuse: its account's pending_g not an integer (p, a COMMIT), its
+ * account's blocks no sorted set (q, a COMMIT), the serial index entry of
+ * its serials no FIRST:LAST (r, an ABORT), its record's blocks garbage (t,
+ * a COMMIT). Each is answered 'U' with what is wrong and left as it was;
+ * s, beside them, is credited. Before, dest_decide raised at the first:
+ * the whole Decide failed (STORE_UNAVAILABLE), and q's pending_g was taken
+ * again at every try. */
+Test(damaged_account, damaged_destination_leg_is_left_prepared_and_unwritten, .fini = stop_fixture,
+     .timeout = 60) {
+    cr_assert_eq(redis_fixture_start(&g_fx, 0), 0, "%s", redis_last_error());
+    const char *accts[5] = {"tj-p", "tj-q", "tj-r", "tj-t", "tj-s"};
+    const char *tids[5] = {"10000000000000000000000000000001", "20000000000000000000000000000002",
+                           "30000000000000000000000000000003", "40000000000000000000000000000004",
+                           "50000000000000000000000000000005"};
+    for (int i = 0; i < 5; i++) {
+        char err[256] = "";
+        int created = 0;
+        cr_assert_eq(ledger_open_account(g_fx.store, accts[i], "personal", now_ms(), &created, err, sizeof err),
+                     LEDGER_OK, "%s", err);
+        prepare_from_bj(accts[i], tids[i], 1 + 100 * (uint64_t)i, 10);
+    }
+    store_edit("HSET", INFO_KEY("tj-p"), "pending_g", "garbage");
+    store_edit("SET", BLOCKS_KEY("tj-q"), "garbage", NULL);
+    store_edit("ZREM", STORE_KEY_SERIALS_PREFIX "CN-BJ", "201:210", NULL);
+    store_edit("ZADD", STORE_KEY_SERIALS_PREFIX "CN-BJ", "201", "garbage");
+    char leg_t[128];
+    snprintf(leg_t, sizeof leg_t, STORE_KEY_LEG_PREFIX "%s" STORE_KEY_LEG_SUFFIX, tids[3]);
+    store_edit("HSET", leg_t, "blocks", "garbage");
+    char before[4][2048], after[2048], index_before[4096], index_after[4096], log_size[64];
+    for (int i = 0; i < 4; i++) {
+        char key[128];
+        snprintf(key, sizeof key, STORE_KEY_LEG_PREFIX "%s" STORE_KEY_LEG_SUFFIX, tids[i]);
+        hash_text(key, before[i], sizeof before[i]);
+    }
+    zrange_text(STORE_KEY_SERIALS_PREFIX "CN-BJ", index_before, sizeof index_before);
+    reply_text("GET", STORE_KEY_LOG_SIZE, log_size, sizeof log_size);
+    long long entries_before = atoll(log_size);
+    const char *want[5] = {"the account's pending_g: ", "the account's blocks: ",
+                           "serial index entry garbage of CN-BJ is not FIRST:LAST", "block 1 is out of", ""};
+    for (int attempt = 0; attempt < 2; attempt++) { /* the second: the source sending it again */
+        ledger_dest_decision_t d[5];
+        memset(d, 0, sizeof d);
+        for (int i = 0; i < 5; i++) {
+            d[i].tid = tids[i];
+            d[i].decision = i == 2 ? TRANSFER_DECISION_ABORT : TRANSFER_DECISION_COMMIT;
+            d[i].origin_confirm = 'U';
+        }
+        char err[256] = "";
+        cr_assert_eq(ledger_dest_decide(g_fx.store, "CN-BJ", d, 5, now_ms(), err, sizeof err), LEDGER_OK,
+                     "attempt %d: the Decide failed: %s", attempt, err);
+        for (int i = 0; i < 5; i++) {
+            char expect = i < 4 ? TRANSFER_DECISION_UNKNOWN : TRANSFER_DECISION_COMMIT;
+            cr_assert(d[i].applied == expect && strncmp(d[i].damaged, want[i], strlen(want[i])) == 0 &&
+                          (i < 4) == (d[i].damaged[0] != '\0') && d[i].heuristic_outcome[0] == '\0',
+                      "attempt %d: leg %d: applied %c, damaged '%s', outcome '%s'", attempt, i, d[i].applied,
+                      d[i].damaged, d[i].heuristic_outcome);
+        }
+        for (int i = 0; i < 4; i++) {
+            char key[128];
+            snprintf(key, sizeof key, STORE_KEY_LEG_PREFIX "%s" STORE_KEY_LEG_SUFFIX, tids[i]);
+            hash_text(key, after, sizeof after);
+            cr_assert_str_eq(after, before[i], "attempt %d: leg %d's record changed: %s -> %s", attempt, i, before[i],
+                             after);
+        }
+        const char *info[5] = {INFO_KEY("tj-p"), INFO_KEY("tj-q"), INFO_KEY("tj-r"), INFO_KEY("tj-t"),
+                               INFO_KEY("tj-s")};
+        const char *pending_want[5] = {"garbage", "10", "10", "10", "0"};
+        for (int i = 0; i < 5; i++) {
+            redisReply *r = redisCommand(g_fx.conn, "HGET %s pending_g", info[i]);
+            cr_assert(r != NULL && r->type == REDIS_REPLY_STRING);
+            cr_assert_str_eq(r->str, pending_want[i], "attempt %d: %s's pending_g", attempt, info[i]);
+            freeReplyObject(r);
+        }
+        zrange_text(STORE_KEY_SERIALS_PREFIX "CN-BJ", index_after, sizeof index_after);
+        cr_assert_str_eq(index_after, index_before, "attempt %d: the serial index changed", attempt);
+        reply_text("GET", STORE_KEY_LOG_SIZE, log_size, sizeof log_size);
+        cr_assert_eq(atoll(log_size), entries_before + 1, "attempt %d: %s audit entries, s's apply alone expected",
+                     attempt, log_size);
+    }
+}
+
 typedef struct {
     const char *tid;
     grpc_status_code code;
@@ -406,32 +536,43 @@ static void *transfer_main(void *arg) {
     return NULL;
 }
 
-/* Through the gateways: a leg damaged while its batch waits before the
- * commit point (CARBON_FAILPOINT_PAUSE at source.before_commit, 2 s) is
- * answered PENDING with the reason LEG_DAMAGED, stays HELD, and CN-TJ logs
- * the alarm leg_damaged; the account's next transfer commits. */
-Test(damaged_account, damaged_leg_is_reported_and_blocks_no_other_transfer, .fini = stop_all, .timeout = 300) {
+/* Starts CN-TJ and CN-BJ (legs expiring in 60 s; recovery every
+ * recovery_interval_ms, 0 for the harness's default) with CN-TJ's commit
+ * point paused 2 s (CARBON_FAILPOINT_PAUSE), credits tj-ok, and starts c, a
+ * transfer of 1 unit from tj-ok to CN-BJ/bj-to under a new id in c->tid, on
+ * thread *t (tid: the new id, c->tid); returns once its batch waits at the
+ * commit point. */
+static void transfer_paused_before_commit(int recovery_interval_ms, char tid[33], transfer_call_t *c, pthread_t *t) {
     grpc_lifetime_begin();
     setenv("CARBON_TEST_HOOKS", "1", 1);
     setenv("CARBON_FAILPOINT_PAUSE", "CN-TJ:source.before_commit:2000", 1);
-    federation_options_t o = {.regions_n = 2, .leg_expiry_ms = 60000};
+    federation_options_t o = {.regions_n = 2, .leg_expiry_ms = 60000, .recovery_interval_ms = recovery_interval_ms};
     fed = federation_start(&o);
     unsetenv("CARBON_FAILPOINT_PAUSE");
     unsetenv("CARBON_TEST_HOOKS");
     cr_assert_not_null(fed, "federation: %s", federation_last_error());
     open_and_issue(TJ, "tj-ok");
     open_and_issue(BJ, "bj-to");
-    char tid[33];
     rc_new_id(tid);
-    transfer_call_t c = {.tid = tid};
-    pthread_t t;
-    cr_assert_eq(pthread_create(&t, NULL, transfer_main, &c), 0);
+    c->tid = tid;
+    cr_assert_eq(pthread_create(t, NULL, transfer_main, c), 0);
     long long until = proc_now_ms() + 20000;
     while (federation_log_count(fed, TJ, "\"failpoint_pause\"") < 1) {
         cr_assert(proc_now_ms() < until, "the batch never reached its commit point");
         struct timespec ts = {0, 20 * 1000000L};
         nanosleep(&ts, NULL);
     }
+}
+
+/* Through the gateways: a leg damaged while its batch waits before the
+ * commit point (CARBON_FAILPOINT_PAUSE at source.before_commit, 2 s) is
+ * answered PENDING with the reason LEG_DAMAGED, stays HELD, and CN-TJ logs
+ * the alarm leg_damaged; the account's next transfer commits. */
+Test(damaged_account, damaged_leg_is_reported_and_blocks_no_other_transfer, .fini = stop_all, .timeout = 300) {
+    char tid[33];
+    transfer_call_t c = {0};
+    pthread_t t;
+    transfer_paused_before_commit(0, tid, &c, &t);
     redisContext *c_tj = redis_connect(federation_redis(fed, TJ));
     cr_assert_not_null(c_tj);
     redisReply *r = redisCommand(c_tj, "HSET " STORE_KEY_LEG_PREFIX "%s" STORE_KEY_LEG_SUFFIX " blocks garbage", tid);
@@ -454,4 +595,69 @@ Test(damaged_account, damaged_leg_is_reported_and_blocks_no_other_transfer, .fin
     cr_assert_eq(next.code, GRPC_STATUS_OK);
     cr_expect_eq(next.outcome, CARBON__V1__TRANSFER_OUTCOME__TRANSFER_OUTCOME_COMMITTED, "outcome %d %s",
                  next.outcome, next.reason);
+}
+
+/* The value of field of hash key in region i's store ("" if none). */
+static void region_hget(int i, const char *key, const char *field, char *out, size_t outlen) {
+    redisContext *c = redis_connect(federation_redis(fed, i));
+    cr_assert_not_null(c);
+    redisReply *r = redisCommand(c, "HGET %s %s", key, field);
+    cr_assert(r != NULL && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_NIL));
+    snprintf(out, outlen, "%s", r->type == REDIS_REPLY_STRING ? r->str : "");
+    freeReplyObject(r);
+    redisFree(c);
+}
+
+static void region_hset(int i, const char *key, const char *field, const char *value) {
+    redisContext *c = redis_connect(federation_redis(fed, i));
+    cr_assert_not_null(c);
+    redisReply *r = redisCommand(c, "HSET %s %s %s", key, field, value);
+    cr_assert(r != NULL && r->type == REDIS_REPLY_INTEGER);
+    freeReplyObject(r);
+    redisFree(c);
+}
+
+/* Through the gateways: the destination's account is damaged (pending_g
+ * not an integer) while the leg's batch waits before the source's commit
+ * point. The source commits; CN-BJ leaves the leg PREPARED, answers its
+ * Decide UNKNOWN and logs leg_damaged; once the operator repairs pending_g,
+ * the source's recovery sends the decision again and CN-BJ applies it. */
+Test(damaged_account, damaged_destination_account_is_reported_and_applied_once_repaired, .fini = stop_all,
+     .timeout = 300) {
+    char tid[33];
+    transfer_call_t c = {0};
+    pthread_t t;
+    transfer_paused_before_commit(300, tid, &c, &t);
+    const char *info = STORE_KEY_ACCOUNT_PREFIX "bj-to" STORE_KEY_ACCOUNT_INFO_SUFFIX;
+    char leg_key[128], pending[64], state[32];
+    snprintf(leg_key, sizeof leg_key, STORE_KEY_LEG_PREFIX "%s" STORE_KEY_LEG_SUFFIX, tid);
+    region_hget(BJ, info, "pending_g", pending, sizeof pending);
+    cr_assert(atoll(pending) > 0, "nothing pending at CN-BJ: '%s'", pending);
+    region_hset(BJ, info, "pending_g", "garbage");
+    pthread_join(t, NULL);
+    cr_assert_eq(c.code, GRPC_STATUS_OK, "status %d", c.code);
+    cr_expect_eq(c.outcome, CARBON__V1__TRANSFER_OUTCOME__TRANSFER_OUTCOME_COMMITTED, "outcome %d %s", c.outcome,
+                 c.reason);
+    long long until = proc_now_ms() + 20000;
+    while (federation_log_count(fed, BJ, "\"leg_damaged\"") < 1) {
+        cr_assert(proc_now_ms() < until, "no alarm leg_damaged at CN-BJ");
+        struct timespec ts = {0, 50 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    cr_expect_geq(federation_log_count(fed, BJ, "the account's pending_g"), 1, "the alarm does not say what");
+    region_hget(BJ, leg_key, "state", state, sizeof state);
+    cr_assert_str_eq(state, "PREPARED", "CN-BJ's leg");
+    region_hget(BJ, info, "pending_g", state, sizeof state);
+    cr_assert_str_eq(state, "garbage", "CN-BJ's pending_g was written");
+
+    region_hset(BJ, info, "pending_g", pending); /* the operator's repair */
+    until = proc_now_ms() + 30000;
+    do {
+        cr_assert(proc_now_ms() < until, "CN-BJ's leg is still %s after the repair", state);
+        struct timespec ts = {0, 100 * 1000000L};
+        nanosleep(&ts, NULL);
+        region_hget(BJ, leg_key, "state", state, sizeof state);
+    } while (strcmp(state, "COMMITTED") != 0);
+    region_hget(BJ, info, "pending_g", pending, sizeof pending);
+    cr_expect_str_eq(pending, "0", "CN-BJ's pending_g after the credit");
 }

@@ -606,3 +606,59 @@ Test(heuristic, a_mixed_leg_is_compensated_at_the_destination_when_the_source_sp
     free(out);
     stop_all();
 }
+
+/* A forced decision that the store cannot take (the account's pending_g
+ * is not an integer: an edit of the store outside the gateway) is refused
+ * DATA_LOSS with the reason LEG_DAMAGED and what is wrong, logged
+ * leg_damaged, and changes nothing; once the operator repairs the account,
+ * the same decision is accepted. Before, dest_decide raised: the operator
+ * got STORE_UNAVAILABLE ("retry"), and each try wrote part of the leg
+ * (the heuristic fields, then the failing pending_g). */
+Test(heuristic, a_forced_decision_the_store_cannot_take_is_refused_and_changes_nothing, .timeout = 240) {
+    char tid[33];
+    prepared_leg_with_coordinator_paused(tid);
+    const char *info = STORE_KEY_ACCOUNT_PREFIX "bj-b" STORE_KEY_ACCOUNT_INFO_SUFFIX;
+    redisContext *c = redis_of(BJ);
+    redisReply *r = redisCommand(c, "HGET %s pending_g", info);
+    cr_assert(r != NULL && r->type == REDIS_REPLY_STRING && atoll(r->str) > 0);
+    char pending[32];
+    snprintf(pending, sizeof pending, "%s", r->str);
+    freeReplyObject(r);
+    r = redisCommand(c, "HSET %s pending_g garbage", info);
+    cr_assert(r != NULL && r->type == REDIS_REPLY_INTEGER);
+    freeReplyObject(r);
+    char *err = NULL;
+    int rc;
+    long long until = proc_now_ms() + 30000;
+    while ((rc = resolve(BJ, tid, "--commit", &err)) != 0 && strstr(err, "HEURISTIC_TOO_EARLY") != NULL) {
+        cr_assert(proc_now_ms() < until, "still too early: %s", err);
+        free(err);
+        proc_sleep_ms(400);
+    }
+    cr_assert(rc != 0 && strstr(err, "LEG_DAMAGED") != NULL && strstr(err, "pending_g") != NULL, "exit %d: %s", rc,
+              err);
+    free(err);
+    char v[32];
+    leg_field(BJ, tid, "state", v, sizeof v);
+    cr_assert_str_eq(v, "PREPARED");
+    leg_field(BJ, tid, "heuristic", v, sizeof v);
+    cr_assert_str_eq(v, "", "the refused decision was recorded as heuristic");
+    r = redisCommand(c, "HGET %s pending_g", info);
+    cr_assert(r != NULL && r->type == REDIS_REPLY_STRING);
+    cr_assert_str_eq(r->str, "garbage");
+    freeReplyObject(r);
+    cr_assert_eq(rc_total_g(reg(BJ), "bj-b"), 0, "a refused resolve credited the account");
+    cr_assert_geq(federation_log_count(fed, BJ, "\"leg_damaged\""), 1, "no alarm leg_damaged at CN-BJ");
+
+    r = redisCommand(c, "HSET %s pending_g %s", info, pending); /* the operator's repair */
+    cr_assert(r != NULL && r->type == REDIS_REPLY_INTEGER);
+    freeReplyObject(r);
+    redisFree(c);
+    cr_assert_eq(resolve(BJ, tid, "--commit", &err), 0, "after the repair: %s", err);
+    free(err);
+    leg_field(BJ, tid, "heuristic", v, sizeof v);
+    cr_assert_str_eq(v, "C");
+    cr_assert_gt(rc_total_g(reg(BJ), "bj-b"), 0, "the forced COMMIT credited nothing");
+    cr_assert_eq(federation_sigcont(fed, TJ), 0);
+    stop_all();
+}
