@@ -134,8 +134,8 @@ static void gateway_engine_event(void *ctx, const engine_event_t *ev) {
     if (ev->kind == ENGINE_EVENT_LEG_DAMAGED) {
         const char *action = ev->state == TRANSFER_STATE_HELD
                                  ? "repair what is named in the store: the leg stays HELD until then"
-                                 : "repair what is named in the store: the leg stays PREPARED, and the source "
-                                   "sends its decision again, until then";
+                                 : "repair what is named in the store: the leg stays as it is here, and the "
+                                   "source sends its decision again, until then";
         log_error(event, "{s:s, s:s, s:s, s:s, s:s}", "transfer_id", ev->tid, "peer", ev->peer, "state",
                   transfer_state_name(ev->state), "what", ev->reason, "action", action);
         return;

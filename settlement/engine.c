@@ -892,7 +892,7 @@ static void engine_report_damaged(engine_t *e, const char *source, const ledger_
     CARBON_ASSERT(e != NULL && source != NULL && d != NULL);
     for (size_t i = 0; i < n; i++)
         if (d[i].damaged[0] != '\0')
-            engine_event(e, ENGINE_EVENT_LEG_DAMAGED, d[i].tid, source, TRANSFER_STATE_PREPARED, d[i].damaged);
+            engine_event(e, ENGINE_EVENT_LEG_DAMAGED, d[i].tid, source, d[i].damaged_state, d[i].damaged);
 }
 
 int engine_dest_decide(engine_t *e, store_t *st, const char *source, ledger_dest_decision_t *d,
@@ -936,6 +936,7 @@ int engine_dest_decide(engine_t *e, store_t *st, const char *source, ledger_dest
             o->origin_wait = again[j].origin_wait;
             memcpy(o->heuristic_outcome, again[j].heuristic_outcome, sizeof o->heuristic_outcome);
             memcpy(o->damaged, again[j].damaged, sizeof o->damaged);
+            o->damaged_state = again[j].damaged_state;
         }
     } else {
         /* the second script failed (err says why): those legs are answered

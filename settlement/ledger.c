@@ -570,6 +570,22 @@ int ledger_origin_prepare(store_t *st, const char *source_region, ledger_prepare
     return ledger_votes_read(r, "origin_prepare", p, n, err, errlen);
 }
 
+/* Reads dest_decide's "DAMAGED|STATE|why" after a leg's answer letter into
+ * d->damaged (why) and d->damaged_state (NONE if STATE names none); 1 if
+ * outcome is one, else 0 with d->damaged "". */
+static int ledger_damage_read(const char *outcome, ledger_dest_decision_t *d) {
+    CARBON_ASSERT(outcome != NULL && d != NULL);
+    d->damaged[0] = '\0';
+    d->damaged_state = TRANSFER_STATE_NONE;
+    if (strncmp(outcome, "DAMAGED|", 8) != 0) return 0;
+    const char *state = outcome + 8, *bar = strchr(state, '|');
+    const char *why = state;
+    if (bar != NULL && transfer_state_parse(state, (size_t)(bar - state), &d->damaged_state) == 0) why = bar + 1;
+    else d->damaged_state = TRANSFER_STATE_NONE;
+    ledger_copy(d->damaged, sizeof d->damaged, why[0] != '\0' ? why : "(no reason given)");
+    return 1;
+}
+
 int ledger_dest_decide(store_t *st, const char *source_region, ledger_dest_decision_t *d,
                        size_t n, uint64_t now_ms, char *err, size_t errlen) {
     CARBON_ASSERT(st != NULL && source_region != NULL && d != NULL);
@@ -601,8 +617,7 @@ int ledger_dest_decide(store_t *st, const char *source_region, ledger_dest_decis
         d[i].applied = a[0];
         const char *outcome = a[0] != '\0' && a[1] == '|' ? a + 2 : "";
         d[i].origin_wait = strcmp(outcome, "ORIGIN") == 0;
-        int damaged = strncmp(outcome, "DAMAGED|", 8) == 0;
-        ledger_copy(d[i].damaged, sizeof d[i].damaged, damaged ? outcome + 8 : "");
+        int damaged = ledger_damage_read(outcome, &d[i]);
         ledger_copy(d[i].heuristic_outcome, sizeof d[i].heuristic_outcome,
                     d[i].origin_wait || damaged ? "" : outcome);
     }

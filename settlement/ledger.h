@@ -261,6 +261,7 @@ typedef struct {
      * its record is out of the store's format or the store refused its
      * decision's first writes (only an edit of the store outside the gateway) */
     char damaged[LEDGER_DETAIL_MAX + 1];
+    transfer_state_t damaged_state; /* with damaged: the state the leg was left in */
 } ledger_dest_decision_t;
 
 /* Phase two at the destination for a batch (one script). A COMMIT of a

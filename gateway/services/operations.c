@@ -724,7 +724,8 @@ static int ops_resolve_decide(server_call_t *call, store_t *st, const char *coor
     }
     if (d->damaged[0] != '\0') { /* left as it was (dest_decide.lua) */
         log_error("leg_damaged", "{s:s, s:s, s:s, s:s, s:s}", "transfer_id", d->tid, "peer", coordinator, "state",
-                  "PREPARED", "what", d->damaged, "action", "repair what is named in the store, then decide again");
+                  transfer_state_name(d->damaged_state), "what", d->damaged, "action",
+                  "repair what is named in the store, then decide again");
         server_reply_error(call, GRPC_STATUS_DATA_LOSS, REASON(LEG_DAMAGED),
                            "the store cannot take this decision of transfer %s: %s; repair it in the store first",
                            d->tid, d->damaged);

@@ -1046,6 +1046,7 @@ local checked = {}
 -- The blocks of a leg's blocks text, each in the block format
 -- (block_fields_ok); nil and why if there are none or one is not.
 function checked.blocks(text)
+  if not text or text == '' then return nil, 'no blocks' end -- HMGET: false for a field deleted
   local blocks = blocks_parse(text)
   if #blocks == 0 then return nil, 'no blocks' end
   for k = 1, #blocks do
@@ -1054,16 +1055,38 @@ function checked.blocks(text)
   return blocks
 end
 
+-- text as printable ASCII ('?' for any other byte), at most 120 bytes: a
+-- damage's description, which may quote the store, goes into a transfer's
+-- reason_detail (printable ASCII, ledger.h) and into the logs.
+function checked.printable(text)
+  return (string.gsub(string.sub(text, 1, 120), '[^\32-\126]', '?'))
+end
+
+-- The error of r, a reply of redis.pcall, if it is one only a damaged store
+-- gives (a key of another type, a field that is not an integer or would
+-- overflow); nil if r is no error. Any other error (a replica turned
+-- read-only, too few replicas, out of memory) is raised as redis.call
+-- would raise it: the gateway retries those as every store error.
+function checked.refusal(r)
+  if type(r) ~= 'table' or not r.err then return nil end
+  local e = r.err
+  if string.find(e, '^WRONGTYPE') or string.find(e, 'not an integer', 1, true) or
+     string.find(e, 'overflow', 1, true) then
+    return e
+  end
+  error(r)
+end
+
 -- ZADD key of args (score, member pairs), LATER_ARGS_MAX arguments a
--- command. Returns nil, or the error of the first command (then nothing was
--- written: the ones after it write the same key, which it found a set).
+-- command. Returns nil, or the refusal of the first command (then nothing
+-- was written: the ones after it write the same key, which it found a set).
 function checked.zadd_pairs(key, args)
   local n = #args
   for from = 1, n, LATER_ARGS_MAX do
     local upto = math.min(from + LATER_ARGS_MAX - 1, n)
     if from == 1 then
-      local r = redis.pcall('ZADD', key, unpack(args, from, upto))
-      if type(r) == 'table' and r.err then return r.err end
+      local err = checked.refusal(redis.pcall('ZADD', key, unpack(args, from, upto)))
+      if err then return err end
     else
       redis.call('ZADD', key, unpack(args, from, upto))
     end
@@ -1072,12 +1095,10 @@ function checked.zadd_pairs(key, args)
 end
 
 -- Adds blocks to an account (account_add_block for each), or nothing and
--- the error if its set of blocks cannot take them.
+-- the refusal (checked.refusal) if its set of blocks cannot take them.
 function checked.account_add_blocks(id, blocks)
   if #blocks == 1 then -- most legs: no table
-    local r = redis.pcall('ZADD', acct_blocks_key(id), '0', account_member(blocks[1]))
-    if type(r) == 'table' and r.err then return r.err end
-    return nil
+    return checked.refusal(redis.pcall('ZADD', acct_blocks_key(id), '0', account_member(blocks[1])))
   end
   local args = {}
   for k = 1, #blocks do
@@ -1114,7 +1135,8 @@ function checked.serial_cuts_plan(blocks)
     local b = blocks[k]
     local key = serial_index_key(b.origin)
     local r = redis.pcall('ZREVRANGEBYSCORE', key, fmt_int(b.first), '-inf', 'LIMIT', '0', '1')
-    if r.err then return nil, 'the serial index of ' .. b.origin .. ': ' .. r.err end
+    local err = checked.refusal(r)
+    if err then return nil, 'the serial index of ' .. b.origin .. ': ' .. err end
     local m = r[1]
     if m ~= nil then
       local f, l = checked.serial_entry_bounds(m)
@@ -1132,8 +1154,9 @@ end
 
 -- Cuts first..last out of the entry m (its bounds f..l) of the index at key
 -- if m holds all of it (else nothing): m goes, the pieces left of it come.
+-- Returns whether it cut.
 function checked.serial_entry_cut(key, m, f, l, first, last)
-  if f > first or l < last then return end
+  if f > first or l < last then return false end
   redis.call('ZREM', key, m)
   if f < first and l > last then
     redis.call('ZADD', key, fmt_int(f), fmt_int(f) .. ':' .. fmt_int(first - 1),
@@ -1143,40 +1166,36 @@ function checked.serial_entry_cut(key, m, f, l, first, last)
   elseif l > last then
     redis.call('ZADD', key, fmt_int(last + 1), fmt_int(last + 1) .. ':' .. fmt_int(l))
   end
+  return true
 end
 
--- Makes the cuts of serial_cuts_plan, block after block. A block whose entry
--- an earlier block of the plan cut reads the index again (it finds a piece
--- of that entry, which the cut wrote; an entry out of format, which no cut
--- writes, is left as not holding the block, as serial_index_remove leaves a
--- block no entry holds).
+-- Makes the cuts of serial_cuts_plan, block after block, as
+-- serial_index_remove of each block in turn would. A block of an index that
+-- an earlier block of the plan cut reads it again (the cut changed what the
+-- lookup finds; an entry out of format found then, which the plan did not
+-- read, is left as not holding the block, as serial_index_remove leaves a
+-- block no entry holds); the others take the entry the plan read, which no
+-- write changed since.
 function checked.serial_cuts_apply(plan)
-  local seen = nil -- with one block, as most legs have, no table
+  local cut_keys = nil -- the indexes cut so far (with one block, as most legs have, no table)
   for i = 1, #plan, 6 do
-    local key, m, first, last = plan[i], plan[i + 1], plan[i + 4], plan[i + 5]
-    if #plan > 6 then
-      seen = seen or {}
-      local id = key .. ' ' .. m
-      if seen[id] then m = nil end
-      seen[id] = true
+    local key, m, f, l, first, last = plan[i], plan[i + 1], plan[i + 2], plan[i + 3], plan[i + 4], plan[i + 5]
+    if cut_keys ~= nil and cut_keys[key] then
+      m = redis.call('ZREVRANGEBYSCORE', key, fmt_int(first), '-inf', 'LIMIT', '0', '1')[1]
+      f, l = nil, nil
+      if m ~= nil then f, l = checked.serial_entry_bounds(m) end
     end
-    if m ~= nil then
-      checked.serial_entry_cut(key, m, plan[i + 2], plan[i + 3], first, last)
-    else
-      local r = redis.call('ZREVRANGEBYSCORE', key, fmt_int(first), '-inf', 'LIMIT', '0', '1')
-      local f, l = nil, nil
-      if r[1] ~= nil then f, l = checked.serial_entry_bounds(r[1]) end
-      if f ~= nil then checked.serial_entry_cut(key, r[1], f, l, first, last) end
+    if f ~= nil and checked.serial_entry_cut(key, m, f, l, first, last) and #plan > 6 then
+      cut_keys = cut_keys or {}
+      cut_keys[key] = true
     end
   end
 end
 
--- HINCRBY key field delta, or nothing and the error if the field is not an
--- integer or the key not a hash.
+-- HINCRBY key field delta, or nothing and the refusal (checked.refusal) if
+-- the field is not an integer or the key not a hash.
 function checked.hincr(key, field, delta)
-  local r = redis.pcall('HINCRBY', key, field, fmt_int(delta))
-  if type(r) == 'table' and r.err then return r.err end
-  return nil
+  return checked.refusal(redis.pcall('HINCRBY', key, field, fmt_int(delta)))
 end
 
 return checked

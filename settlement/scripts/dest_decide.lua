@@ -57,10 +57,10 @@
 -- (the decision is recorded; sending it again changes nothing); followed by
 -- "|OUTCOME" when this call settled a forced leg ("C|AGREED", "M|MIXED"),
 -- or by "|ORIGIN" when a COMMIT waits for its origin's word (origin_gate),
--- or "U|DAMAGED|why" for a prepared leg left as it is because its record is
--- out of the store's format or the store refuses its decision's first
--- writes (prepared_first_writes: only an edit of the store outside the
--- gateway makes either).
+-- or "U|DAMAGED|STATE|why" for a leg left as it is (in STATE) because its
+-- record is out of the store's format or the store refuses its decision's
+-- first writes (prepared_first_writes, heuristic_settle: only an edit of the
+-- store outside the gateway makes either).
 local now_ms, source, n = num(ARGV[1]), ARGV[2], num(ARGV[3])
 local checked = checked_functions() -- _prelude.lua
 
@@ -187,6 +187,8 @@ end
 -- the operators, and nothing is credited.
 local function heuristic_settle(tid, key, leg, decision, confirm)
   local forced, account = leg[7], leg[3]
+  local sound, damage = leg_blocks_checked(leg) -- out of format: left as it is, as prepared_decide leaves it
+  if sound == nil then return 'U|DAMAGED|' .. (leg[2] or '') .. '|' .. checked.printable(damage) end
   if decision == 'C' and forced == 'A' then -- re-applying needs the origin's word too
     local gate = origin_gate(tid, key, leg, confirm)
     if gate ~= nil then return gate end
@@ -311,7 +313,7 @@ end
 
 local function prepared_decide(tid, key, leg, decision, resolved, why)
   local blocks, credited_g, cuts, head, tail = prepared_first_writes(leg, decision)
-  if blocks == nil then return 'U|DAMAGED|' .. credited_g end -- left PREPARED: the source sends it again
+  if blocks == nil then return 'U|DAMAGED|PREPARED|' .. checked.printable(credited_g) end -- sent again
   if leg[8] == 'ORIGIN_DENIED' then -- the source and the origin agree now
     redis.call('ZREM', KEY_LEGS_MIXED, tid)
     redis.call('HDEL', key, 'heuristic_outcome')

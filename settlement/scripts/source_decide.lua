@@ -98,7 +98,7 @@ local function decide_held(tid, key, leg, decision, reason, detail)
   local cuts = nil
   if blocks ~= nil then cuts, why = held_leg_first_writes(leg, decision, blocks) end
   if cuts == nil then
-    answer('HELD', 'LEG_DAMAGED', '0', why, '0')
+    answer('HELD', 'LEG_DAMAGED', '0', checked.printable(why), '0')
     return
   end
   later('ZREM', KEY_LEGS_HELD_PREFIX .. leg[9], tid)

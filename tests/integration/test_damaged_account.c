@@ -329,7 +329,7 @@ Test(damaged_account, damaged_account_or_index_leaves_the_leg_held_and_unwritten
              (unsigned long long)h_block.last);
     snprintf(h_score, sizeof h_score, "%llu", (unsigned long long)h_block.first);
     store_edit("ZREM", TJ_SERIALS_KEY, h_member, NULL);
-    store_edit("ZADD", TJ_SERIALS_KEY, h_score, "garbage");
+    store_edit("ZADD", TJ_SERIALS_KEY, h_score, "garb\001age"); /* answered as printable ASCII */
     char before[4][2048], after[2048], index_before[4096], index_after[4096], log_size[64];
     for (int i = 0; i < 3; i++) {
         char key[128];
@@ -340,7 +340,7 @@ Test(damaged_account, damaged_account_or_index_leaves_the_leg_held_and_unwritten
     reply_text("GET", STORE_KEY_LOG_SIZE, log_size, sizeof log_size);
     long long entries_before = atoll(log_size);
     const char *want[4] = {"the account's held_g: ", "the account's blocks: ",
-                           "serial index entry garbage of CN-TJ is not FIRST:LAST", NULL};
+                           "serial index entry garb?age of CN-TJ is not FIRST:LAST", NULL};
     for (int attempt = 0; attempt < 2; attempt++) { /* the second: as a retry, or recovery */
         ledger_source_decision_t d[4];
         memset(d, 0, sizeof d);
@@ -437,7 +437,7 @@ static void prepare_from_bj(const char *acct, const char *tid, uint64_t first, u
 /* A destination leg PREPARED here whose decision's first writes the store
  * would refuse: its account's pending_g not an integer (p, a COMMIT), its
  * account's blocks no sorted set (q, a COMMIT), the serial index entry of
- * its serials no FIRST:LAST (r, an ABORT), its record's blocks garbage (t,
+ * its serials no FIRST:LAST (r, an ABORT), its record's blocks deleted (t,
  * a COMMIT). Each is answered 'U' with what is wrong and left as it was;
  * s, beside them, is credited. Before, dest_decide raised at the first:
  * the whole Decide failed (STORE_UNAVAILABLE), and q's pending_g was taken
@@ -462,7 +462,7 @@ Test(damaged_account, damaged_destination_leg_is_left_prepared_and_unwritten, .f
     store_edit("ZADD", STORE_KEY_SERIALS_PREFIX "CN-BJ", "201", "garbage");
     char leg_t[128];
     snprintf(leg_t, sizeof leg_t, STORE_KEY_LEG_PREFIX "%s" STORE_KEY_LEG_SUFFIX, tids[3]);
-    store_edit("HSET", leg_t, "blocks", "garbage");
+    store_edit("HDEL", leg_t, "blocks", NULL);
     char before[4][2048], after[2048], index_before[4096], index_after[4096], log_size[64];
     for (int i = 0; i < 4; i++) {
         char key[128];
@@ -473,7 +473,7 @@ Test(damaged_account, damaged_destination_leg_is_left_prepared_and_unwritten, .f
     reply_text("GET", STORE_KEY_LOG_SIZE, log_size, sizeof log_size);
     long long entries_before = atoll(log_size);
     const char *want[5] = {"the account's pending_g: ", "the account's blocks: ",
-                           "serial index entry garbage of CN-BJ is not FIRST:LAST", "block 1 is out of", ""};
+                           "serial index entry garbage of CN-BJ is not FIRST:LAST", "no blocks", ""};
     for (int attempt = 0; attempt < 2; attempt++) { /* the second: the source sending it again */
         ledger_dest_decision_t d[5];
         memset(d, 0, sizeof d);
@@ -488,9 +488,10 @@ Test(damaged_account, damaged_destination_leg_is_left_prepared_and_unwritten, .f
         for (int i = 0; i < 5; i++) {
             char expect = i < 4 ? TRANSFER_DECISION_UNKNOWN : TRANSFER_DECISION_COMMIT;
             cr_assert(d[i].applied == expect && strncmp(d[i].damaged, want[i], strlen(want[i])) == 0 &&
-                          (i < 4) == (d[i].damaged[0] != '\0') && d[i].heuristic_outcome[0] == '\0',
-                      "attempt %d: leg %d: applied %c, damaged '%s', outcome '%s'", attempt, i, d[i].applied,
-                      d[i].damaged, d[i].heuristic_outcome);
+                          (i < 4) == (d[i].damaged[0] != '\0') && d[i].heuristic_outcome[0] == '\0' &&
+                          d[i].damaged_state == (i < 4 ? TRANSFER_STATE_PREPARED : TRANSFER_STATE_NONE),
+                      "attempt %d: leg %d: applied %c, damaged '%s' (%d), outcome '%s'", attempt, i, d[i].applied,
+                      d[i].damaged, d[i].damaged_state, d[i].heuristic_outcome);
         }
         for (int i = 0; i < 4; i++) {
             char key[128];
@@ -513,6 +514,57 @@ Test(damaged_account, damaged_destination_leg_is_left_prepared_and_unwritten, .f
         reply_text("GET", STORE_KEY_LOG_SIZE, log_size, sizeof log_size);
         cr_assert_eq(atoll(log_size), entries_before + 1, "attempt %d: %s audit entries, s's apply alone expected",
                      attempt, log_size);
+    }
+}
+
+/* A store that refuses writes for a reason of its own (here too few
+ * replicas: min-replicas-to-write; a replica turned read-only or out of
+ * memory alike) is a store error, not damage: the commit point and the
+ * destination's Decide fail as a whole (the gateway retries them), leave
+ * every leg as it was, and decide them once the store writes again.
+ * Before the review of 499e125, redis.pcall took NOREPLICAS for damage:
+ * every leg of the batch was answered LEG_DAMAGED. */
+Test(damaged_account, a_store_refusing_writes_is_a_store_error_not_damage, .fini = stop_fixture, .timeout = 60) {
+    cr_assert_eq(redis_fixture_start(&g_fx, 0), 0, "%s", redis_last_error());
+    open_issued("tj-w", 1, NULL);
+    const char *src = "a1000000000000000000000000000001", *dst = "b2000000000000000000000000000002";
+    hold("tj-w", src, 10);
+    char err[256] = "";
+    int created = 0;
+    cr_assert_eq(ledger_open_account(g_fx.store, "tj-x", "personal", now_ms(), &created, err, sizeof err),
+                 LEDGER_OK, "%s", err);
+    prepare_from_bj("tj-x", dst, 1, 10);
+    store_edit("CONFIG", "SET", "min-replicas-to-write", "1");
+    for (int writes = 0; writes < 2; writes++) {
+        if (writes) store_edit("CONFIG", "SET", "min-replicas-to-write", "0");
+        ledger_source_decision_t sd = {.tid = src, .decision = TRANSFER_DECISION_COMMIT, .reason = ""};
+        int rc = ledger_source_decide(g_fx.store, &sd, 1, now_ms(), err, sizeof err);
+        ledger_dest_decision_t dd = {.tid = dst, .decision = TRANSFER_DECISION_COMMIT, .origin_confirm = 'U'};
+        char err2[256] = "";
+        int rc2 = ledger_dest_decide(g_fx.store, "CN-BJ", &dd, 1, now_ms(), err2, sizeof err2);
+        char state[2][64];
+        const char *tids[2] = {src, dst};
+        for (int i = 0; i < 2; i++) {
+            redisReply *r =
+                redisCommand(g_fx.conn, "HGET " STORE_KEY_LEG_PREFIX "%s" STORE_KEY_LEG_SUFFIX " state", tids[i]);
+            cr_assert(r != NULL && r->type == REDIS_REPLY_STRING);
+            snprintf(state[i], sizeof state[i], "%s", r->str);
+            freeReplyObject(r);
+        }
+        if (!writes) {
+            cr_assert(rc != LEDGER_OK && strstr(err, "NOREPLICAS") != NULL, "the commit point: %d %s (%d %s)", rc, err,
+                      sd.state, sd.final_reason);
+            cr_assert(rc2 != LEDGER_OK && strstr(err2, "NOREPLICAS") != NULL, "the Decide: %d %s (%c %s)", rc2, err2,
+                      dd.applied, dd.damaged);
+            cr_assert_str_eq(state[0], "HELD");
+            cr_assert_str_eq(state[1], "PREPARED");
+        } else {
+            cr_assert(rc == LEDGER_OK && sd.state == TRANSFER_STATE_COMMITTED, "the commit point: %d %s", rc, err);
+            cr_assert(rc2 == LEDGER_OK && dd.applied == TRANSFER_DECISION_COMMIT, "the Decide: %d %s %c", rc2, err2,
+                      dd.applied);
+            cr_assert_str_eq(state[0], "COMMITTED");
+            cr_assert_str_eq(state[1], "COMMITTED");
+        }
     }
 }
 
