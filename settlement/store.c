@@ -941,7 +941,9 @@ static store_reply_kind_t store_reply_kind(const redisReply *r) {
     if (r->type != REDIS_REPLY_ERROR) return STORE_REPLY_FINAL;
     if (store_prefix(r, "NOSCRIPT")) return STORE_REPLY_NOSCRIPT;
     /* NOREPLICAS (min-replicas-to-write): the script's first write was refused,
-       so it changed nothing (no script catches errors with pcall) */
+       so it changed nothing (Redis refuses only before a script's first write;
+       the scripts that catch errors, with_later and checked.refusal in
+       _prelude.lua, raise these again unchanged) */
     if (store_prefix(r, "LOADING") || store_prefix(r, "BUSY ") || store_prefix(r, "MASTERDOWN") ||
         store_prefix(r, "NOREPLICAS"))
         return STORE_REPLY_TRANSIENT;

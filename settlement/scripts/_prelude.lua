@@ -828,10 +828,15 @@ end
 
 -- Runs f (a batch's legs) with the writes it defers made at its end, also
 -- when f raises an error (raised again after them). Returns what f returns.
+-- xpcall, not pcall: Redis 7's pcall hands back only the text of a Redis
+-- error, which raised again became "ERR NOREPLICAS ...", and the gateway
+-- then took a refusal it retries (NOREPLICAS, READONLY: store.c) for a
+-- final answer; xpcall keeps the error as Redis raised it.
+local function pass_error(e) return e end
 local function with_later(f)
   assert(not later_on, 'with_later does not nest')
   later_on = true
-  local ok, result = pcall(f)
+  local ok, result = xpcall(f, pass_error)
   later_on = false
   if ok then
     later_flush()
@@ -1066,26 +1071,32 @@ end
 -- gives (a key of another type, a field that is not an integer or would
 -- overflow); nil if r is no error. Any other error (a replica turned
 -- read-only, too few replicas, out of memory) is raised as redis.call
--- would raise it: the gateway retries those as every store error.
-function checked.refusal(r)
+-- would raise it, after undoing HINCRBY undo_key undo_field -undo_delta if
+-- undo_key is given (what the leg wrote before it; no closure a leg, which
+-- the collector would pay for): the gateway retries those as every store
+-- error.
+function checked.refusal(r, undo_key, undo_field, undo_delta)
   if type(r) ~= 'table' or not r.err then return nil end
   local e = r.err
   if string.find(e, '^WRONGTYPE') or string.find(e, 'not an integer', 1, true) or
      string.find(e, 'overflow', 1, true) then
     return e
   end
+  if undo_key then hincr(undo_key, undo_field, -undo_delta) end
   error(r)
 end
 
 -- ZADD key of args (score, member pairs), LATER_ARGS_MAX arguments a
 -- command. Returns nil, or the refusal of the first command (then nothing
--- was written: the ones after it write the same key, which it found a set).
-function checked.zadd_pairs(key, args)
+-- was written: the ones after it write the same key, which it found a set);
+-- undo_* as checked.refusal's.
+function checked.zadd_pairs(key, args, undo_key, undo_field, undo_delta)
   local n = #args
   for from = 1, n, LATER_ARGS_MAX do
     local upto = math.min(from + LATER_ARGS_MAX - 1, n)
     if from == 1 then
-      local err = checked.refusal(redis.pcall('ZADD', key, unpack(args, from, upto)))
+      local err = checked.refusal(redis.pcall('ZADD', key, unpack(args, from, upto)), undo_key, undo_field,
+                                  undo_delta)
       if err then return err end
     else
       redis.call('ZADD', key, unpack(args, from, upto))
@@ -1095,17 +1106,19 @@ function checked.zadd_pairs(key, args)
 end
 
 -- Adds blocks to an account (account_add_block for each), or nothing and
--- the refusal (checked.refusal) if its set of blocks cannot take them.
-function checked.account_add_blocks(id, blocks)
+-- the refusal (checked.refusal, with undo_*) if its set of blocks cannot
+-- take them.
+function checked.account_add_blocks(id, blocks, undo_key, undo_field, undo_delta)
   if #blocks == 1 then -- most legs: no table
-    return checked.refusal(redis.pcall('ZADD', acct_blocks_key(id), '0', account_member(blocks[1])))
+    return checked.refusal(redis.pcall('ZADD', acct_blocks_key(id), '0', account_member(blocks[1])), undo_key,
+                           undo_field, undo_delta)
   end
   local args = {}
   for k = 1, #blocks do
     args[#args + 1] = '0'
     args[#args + 1] = account_member(blocks[k])
   end
-  return checked.zadd_pairs(acct_blocks_key(id), args)
+  return checked.zadd_pairs(acct_blocks_key(id), args, undo_key, undo_field, undo_delta)
 end
 
 -- The bounds of a serial index member "FIRST:LAST", or nil if it is none.
@@ -1170,7 +1183,9 @@ function checked.serial_entry_cut(key, m, f, l, first, last)
 end
 
 -- Makes the cuts of serial_cuts_plan, block after block, as
--- serial_index_remove of each block in turn would. A block of an index that
+-- serial_index_remove of each block in turn would (exactly, wherever every
+-- entry is scored by its FIRST, as the scripts write them; an entry scored
+-- otherwise, which only an edit makes, may be left uncut). A block of an index that
 -- an earlier block of the plan cut reads it again (the cut changed what the
 -- lookup finds; an entry out of format found then, which the plan did not
 -- read, is left as not holding the block, as serial_index_remove leaves a

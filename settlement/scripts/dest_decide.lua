@@ -188,7 +188,7 @@ end
 local function heuristic_settle(tid, key, leg, decision, confirm)
   local forced, account = leg[7], leg[3]
   local sound, damage = leg_blocks_checked(leg) -- out of format: left as it is, as prepared_decide leaves it
-  if sound == nil then return 'U|DAMAGED|' .. (leg[2] or '') .. '|' .. checked.printable(damage) end
+  if sound == nil then return 'U|DAMAGED|' .. checked.printable(leg[2] or '') .. '|' .. checked.printable(damage) end
   if decision == 'C' and forced == 'A' then -- re-applying needs the origin's word too
     local gate = origin_gate(tid, key, leg, confirm)
     if gate ~= nil then return gate end
@@ -302,9 +302,10 @@ local function prepared_first_writes(leg, decision)
   local head, tail = nil, nil
   if decision == 'C' then
     head, tail = blocks_split(blocks, credited_g)
-    err = checked.account_add_blocks(account, head)
+    local info = acct_info_key(account)
+    err = checked.account_add_blocks(account, head, info, 'pending_g', -credited_g)
     if err then
-      hincr(acct_info_key(account), 'pending_g', credited_g) -- given back: an integer a moment ago
+      hincr(info, 'pending_g', credited_g) -- given back: an integer a moment ago
       return nil, "the account's blocks: " .. err
     end
   end

@@ -84,9 +84,10 @@ local function held_leg_first_writes(leg, decision, blocks)
   local err = checked.hincr(acct_info_key(leg[5]), 'held_g', -num(leg[7]))
   if err then return nil, "the account's held_g: " .. err end
   if decision ~= 'C' then
-    err = checked.account_add_blocks(leg[5], blocks)
+    local info, taken_g = acct_info_key(leg[5]), -num(leg[7])
+    err = checked.account_add_blocks(leg[5], blocks, info, 'held_g', taken_g)
     if err then
-      hincr(acct_info_key(leg[5]), 'held_g', num(leg[7])) -- taken back: an integer a moment ago
+      hincr(info, 'held_g', -taken_g) -- given back: an integer a moment ago
       return nil, "the account's blocks: " .. err
     end
   end

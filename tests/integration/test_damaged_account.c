@@ -523,7 +523,9 @@ Test(damaged_account, damaged_destination_leg_is_left_prepared_and_unwritten, .f
  * destination's Decide fail as a whole (the gateway retries them), leave
  * every leg as it was, and decide them once the store writes again.
  * Before the review of 499e125, redis.pcall took NOREPLICAS for damage:
- * every leg of the batch was answered LEG_DAMAGED. */
+ * every leg of the batch was answered LEG_DAMAGED; and a batch script's
+ * with_later turned NOREPLICAS into "ERR NOREPLICAS", which the store did
+ * not retry. */
 Test(damaged_account, a_store_refusing_writes_is_a_store_error_not_damage, .fini = stop_fixture, .timeout = 60) {
     cr_assert_eq(redis_fixture_start(&g_fx, 0), 0, "%s", redis_last_error());
     open_issued("tj-w", 1, NULL);
@@ -535,6 +537,7 @@ Test(damaged_account, a_store_refusing_writes_is_a_store_error_not_damage, .fini
                  LEDGER_OK, "%s", err);
     prepare_from_bj("tj-x", dst, 1, 10);
     store_edit("CONFIG", "SET", "min-replicas-to-write", "1");
+    store_edit("CONFIG", "RESETSTAT", NULL, NULL);
     for (int writes = 0; writes < 2; writes++) {
         if (writes) store_edit("CONFIG", "SET", "min-replicas-to-write", "0");
         ledger_source_decision_t sd = {.tid = src, .decision = TRANSFER_DECISION_COMMIT, .reason = ""};
@@ -558,6 +561,17 @@ Test(damaged_account, a_store_refusing_writes_is_a_store_error_not_damage, .fini
                       dd.applied, dd.damaged);
             cr_assert_str_eq(state[0], "HELD");
             cr_assert_str_eq(state[1], "PREPARED");
+            /* the store took NOREPLICAS for what it is, a refusal that passes,
+             * and sent each script again (once each: "ERR NOREPLICAS", final) */
+            long long runs = redis_command_calls(g_fx.conn, "evalsha");
+            cr_assert_gt(runs, 2, "the scripts ran %lld times: not retried", runs);
+            const char *fields[2][2] = {{INFO_KEY("tj-w"), "held_g"}, {INFO_KEY("tj-x"), "pending_g"}};
+            for (int i = 0; i < 2; i++) {
+                redisReply *r = redisCommand(g_fx.conn, "HGET %s %s", fields[i][0], fields[i][1]);
+                cr_assert(r != NULL && r->type == REDIS_REPLY_STRING);
+                cr_assert_str_eq(r->str, "10", "%s %s", fields[i][0], fields[i][1]);
+                freeReplyObject(r);
+            }
         } else {
             cr_assert(rc == LEDGER_OK && sd.state == TRANSFER_STATE_COMMITTED, "the commit point: %d %s", rc, err);
             cr_assert(rc2 == LEDGER_OK && dd.applied == TRANSFER_DECISION_COMMIT, "the Decide: %d %s %c", rc2, err2,
