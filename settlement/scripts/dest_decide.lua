@@ -187,8 +187,10 @@ end
 -- the operators, and nothing is credited.
 local function heuristic_settle(tid, key, leg, decision, confirm)
   local forced, account = leg[7], leg[3]
-  local sound, damage = leg_blocks_checked(leg) -- out of format: left as it is, as prepared_decide leaves it
-  if sound == nil then return 'U|DAMAGED|' .. checked.printable(leg[2] or '') .. '|' .. checked.printable(damage) end
+  if decision ~= forced then -- blocks move (below): out of format, the leg is left as it is
+    local sound, damage = leg_blocks_checked(leg)
+    if sound == nil then return 'U|DAMAGED|' .. checked.printable(leg[2] or '') .. '|' .. checked.printable(damage) end
+  end
   if decision == 'C' and forced == 'A' then -- re-applying needs the origin's word too
     local gate = origin_gate(tid, key, leg, confirm)
     if gate ~= nil then return gate end
