@@ -275,9 +275,6 @@ end
 local out = {}
 local dropped_ids = {}
 local resolutions = {}
--- A leg PREPARED here from source (leg: the HMGET below) that may be
--- decided now: COMMIT credits the account (and cancels the discount), ABORT
--- drops the pending credit. Returns the answer letter.
 -- The writes of a prepared leg's decision that a damaged store could refuse
 -- (checked, _prelude.lua), made first, after the checks of its record: the
 -- account's pending_g, and for a COMMIT the credit into the account's
@@ -314,6 +311,9 @@ local function prepared_first_writes(leg, decision)
   return blocks, credited_g, cuts, head, tail
 end
 
+-- A leg PREPARED here from source (leg: the HMGET below) that may be
+-- decided now: COMMIT credits the account (and cancels the discount), ABORT
+-- drops the pending credit. Returns the answer letter.
 local function prepared_decide(tid, key, leg, decision, resolved, why)
   local blocks, credited_g, cuts, head, tail = prepared_first_writes(leg, decision)
   if blocks == nil then return 'U|DAMAGED|PREPARED|' .. checked.printable(credited_g) end -- sent again
