@@ -20,6 +20,10 @@
 #include <string.h>
 #include <time.h>
 
+/* How long after a peer's Hello a call to it waits for its channel to
+ * connect rather than fail with the error of the connection before. */
+#define PEERS_CAME_BACK_WAIT_MS 2000
+
 struct peers {
     char region[CARBON_REGION_SIZE];
     size_t n;
@@ -28,6 +32,8 @@ struct peers {
     /* 1 from a failed call to the next call that succeeds (peer_down/peer_up) */
     atomic_int down[CONFIG_PEERS_MAX];
     _Atomic int64_t down_since_ms[CONFIG_PEERS_MAX];
+    /* when the peer's last Hello came (0: none), peers_reconnect_now */
+    _Atomic int64_t came_back_ms[CONFIG_PEERS_MAX];
     peer_pace_t *pace[CONFIG_PEERS_MAX]; /* each peer's announced requests_per_s (peer_pace.h) */
     Carbon__V1__PeerLimits limits; /* this gateway's, sent in Hello */
     const char *regions[REGION_SET_MAX]; /* region and names, sorted: sent in Hello (region_set.h) */
@@ -91,10 +97,18 @@ grpc_channel *peers_channel_of(peers_t *p, const char *region) {
     return i < 0 ? NULL : p->channels[i];
 }
 
+static int64_t peers_now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 void peers_reconnect_now(peers_t *p, const char *region) {
     CARBON_ASSERT(p != NULL && region != NULL);
     int i = peers_index(p, region);
-    if (i >= 0) grpc_channel_reset_connect_backoff(p->channels[i]);
+    if (i < 0) return;
+    atomic_store(&p->came_back_ms[i], peers_now_ms());
+    grpc_channel_reset_connect_backoff(p->channels[i]);
 }
 
 void peers_note_limits(peers_t *p, const char *region, const Carbon__V1__PeerLimits *limits) {
@@ -124,11 +138,6 @@ static void peers_pace(peers_t *p, int i, int64_t *timeout_ms) {
     if (*timeout_ms < 0) *timeout_ms = 0;
 }
 
-static int64_t peers_now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Logs a peer's state when it changes: "peer_down" (warn, with the call's
  * status) at the first call that finds it unreachable (UNAVAILABLE,
@@ -162,6 +171,21 @@ void peers_observe(peers_t *p, const char *region, const char *path, const clien
 }
 
 /* Makes one call; 0 if OK, else -1 with the reason in err (peers.h). */
+/* A peer that said Hello within PEERS_CAME_BACK_WAIT_MS is up: if its
+ * channel is still reconnecting (a call would fail at once with the
+ * connection error from before), waits for the connection, at most
+ * PEERS_CAME_BACK_WAIT_MS of *timeout_ms, which loses what was waited. */
+static void peers_await_came_back(peers_t *p, int i, int64_t *timeout_ms) {
+    CARBON_ASSERT(p != NULL && i >= 0 && (size_t)i < p->n && *timeout_ms >= 0);
+    int64_t now_ms = peers_now_ms(), came_back_ms = atomic_load(&p->came_back_ms[i]);
+    if (came_back_ms == 0 || now_ms - came_back_ms > PEERS_CAME_BACK_WAIT_MS) return;
+    if (grpc_channel_check_connectivity_state(p->channels[i], 0) == GRPC_CHANNEL_READY) return;
+    int64_t wait_ms = *timeout_ms < PEERS_CAME_BACK_WAIT_MS ? *timeout_ms : PEERS_CAME_BACK_WAIT_MS;
+    client_wait_ready(p->channels[i], wait_ms);
+    int64_t waited_ms = peers_now_ms() - now_ms;
+    *timeout_ms = waited_ms >= *timeout_ms ? 0 : *timeout_ms - waited_ms;
+}
+
 int peers_call(peers_t *p, const char *peer, const char *path, const ProtobufCMessage *req,
                       const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp,
                       int64_t timeout_ms, char *err, size_t errlen) {
@@ -173,6 +197,7 @@ int peers_call(peers_t *p, const char *peer, const char *path, const ProtobufCMe
         return -1;
     }
     peers_pace(p, i, &timeout_ms);
+    peers_await_came_back(p, i, &timeout_ms);
     client_status_t st;
     if (client_call(p->channels[i], path, req, resp_desc, resp, timeout_ms, &st) !=
         GRPC_STATUS_OK) {

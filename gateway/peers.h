@@ -22,9 +22,10 @@ void peers_destroy(peers_t *p);
 grpc_channel *peers_channel_of(peers_t *p, const char *region);
 
 /* Region has just reached this gateway (its Hello): the channel to it stops
- * waiting out its reconnect backoff and connects now, so calls to a peer that
- * came back do not fail fast for up to CLIENT_RECONNECT_BACKOFF_MS_MAX. No-op
- * for a region that is not a peer. */
+ * waiting out its reconnect backoff and connects now, and calls to it in the
+ * next seconds wait (within their deadline) for that connection instead of
+ * failing at once with the error of the one before, so a peer that came back
+ * is reached at once. No-op for a region that is not a peer. */
 void peers_reconnect_now(peers_t *p, const char *region);
 
 /* Records the outcome of a call made to region on its channel outside the

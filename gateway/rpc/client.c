@@ -8,6 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* State changes client_wait_ready follows before it gives up (a channel
+ * going IDLE, CONNECTING, TRANSIENT_FAILURE, CONNECTING ... within its
+ * wait). */
+#define CLIENT_WAIT_READY_CHANGES_MAX 16
+
 grpc_channel *client_channel(const char *target, grpc_channel_credentials *creds,
                              uint32_t max_message_bytes) {
     grpc_arg args[4];
@@ -27,6 +32,25 @@ grpc_channel *client_channel(const char *target, grpc_channel_credentials *creds
     args[3].value.integer = CLIENT_RECONNECT_BACKOFF_MS_INITIAL;
     grpc_channel_args cargs = {4, args};
     return grpc_channel_create(target, creds, &cargs);
+}
+
+int client_wait_ready(grpc_channel *ch, int64_t max_ms) {
+    CARBON_ASSERT(ch != NULL && max_ms >= 0);
+    gpr_timespec deadline = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_millis(max_ms, GPR_TIMESPAN));
+    grpc_completion_queue *cq = grpc_completion_queue_create_for_pluck(NULL);
+    int ready = 0, tag = 0;
+    for (int changes = 0; changes < CLIENT_WAIT_READY_CHANGES_MAX; changes++) {
+        grpc_connectivity_state state = grpc_channel_check_connectivity_state(ch, 1);
+        ready = state == GRPC_CHANNEL_READY;
+        if (ready || state == GRPC_CHANNEL_SHUTDOWN) break;
+        grpc_channel_watch_connectivity_state(ch, state, deadline, cq, &tag);
+        grpc_event ev = grpc_completion_queue_pluck(cq, &tag, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+        CARBON_ASSERT(ev.type == GRPC_OP_COMPLETE);
+        if (!ev.success) break; /* the deadline came before the state changed */
+    }
+    grpc_completion_queue_shutdown(cq); /* every watch was plucked: nothing is pending */
+    grpc_completion_queue_destroy(cq);
+    return ready;
 }
 
 static const char *const status_names[] = {

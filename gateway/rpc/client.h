@@ -41,6 +41,13 @@ grpc_status_code client_call_raw(grpc_channel *ch, const char *path, const uint8
                                  ProtobufCMessage **response, int64_t timeout_ms,
                                  client_status_t *st);
 
+/* Waits at most max_ms (>= 0) for ch to be connected, asking it to connect
+ * now if it is idle. 1 once it is READY, 0 if it is not within max_ms (or
+ * is shut down). A call made on a channel that is reconnecting fails at once
+ * with the last connection error; this lets a caller that knows the server
+ * is up wait for the connection instead. */
+int client_wait_ready(grpc_channel *ch, int64_t max_ms);
+
 /* "OK", "INVALID_ARGUMENT", ... */
 const char *client_status_name(grpc_status_code code);
 
