@@ -6,6 +6,10 @@
 #
 #   scripts/run-tests.sh            everything
 #   scripts/run-tests.sh REGEX      only the tests whose name matches (ctest -R)
+#
+# Two tests run at a time (TEST_JOBS, default 2): most of a test's time is
+# spent waiting on the servers it started, so on this 2-core machine the
+# suite takes about 13 minutes of tests instead of 20 one at a time.
 set -euo pipefail
 
 JJJ_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -22,8 +26,8 @@ export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 cd "$JJJ_ROOT/build-asan"
 start=$(date +%s)
 if [ $# -gt 0 ]; then
-    ctest --output-on-failure --timeout 600 -R "$1"
+    ctest --output-on-failure --timeout 600 -j "${TEST_JOBS:-2}" -R "$1"
 else
-    ctest --output-on-failure --timeout 600
+    ctest --output-on-failure --timeout 600 -j "${TEST_JOBS:-2}"
 fi
 echo "test suite passed in $(( $(date +%s) - start )) s"
