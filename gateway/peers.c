@@ -138,7 +138,6 @@ static void peers_pace(peers_t *p, int i, int64_t *timeout_ms) {
     if (*timeout_ms < 0) *timeout_ms = 0;
 }
 
-
 /* Logs a peer's state when it changes: "peer_down" (warn, with the call's
  * status) at the first call that finds it unreachable (UNAVAILABLE,
  * DEADLINE_EXCEEDED), "peer_up" (info, with how long it was down) at the
@@ -170,22 +169,22 @@ void peers_observe(peers_t *p, const char *region, const char *path, const clien
     if (i >= 0) peers_note(p, i, path, st);
 }
 
-/* Makes one call; 0 if OK, else -1 with the reason in err (peers.h). */
-/* A peer that said Hello within PEERS_CAME_BACK_WAIT_MS is up: if its
- * channel is still reconnecting (a call would fail at once with the
- * connection error from before), waits for the connection, at most
- * PEERS_CAME_BACK_WAIT_MS of *timeout_ms, which loses what was waited. */
+/* A peer that said Hello within the last PEERS_CAME_BACK_WAIT_MS is up: if
+ * its channel is still reconnecting (a call would fail at once with the
+ * connection error from before), waits for the connection until that
+ * window ends, within *timeout_ms, which loses what was waited. */
 static void peers_await_came_back(peers_t *p, int i, int64_t *timeout_ms) {
     CARBON_ASSERT(p != NULL && i >= 0 && (size_t)i < p->n && *timeout_ms >= 0);
     int64_t now_ms = peers_now_ms(), came_back_ms = atomic_load(&p->came_back_ms[i]);
-    if (came_back_ms == 0 || now_ms - came_back_ms > PEERS_CAME_BACK_WAIT_MS) return;
+    int64_t window_left_ms = came_back_ms + PEERS_CAME_BACK_WAIT_MS - now_ms;
+    if (came_back_ms == 0 || window_left_ms <= 0) return;
     if (grpc_channel_check_connectivity_state(p->channels[i], 0) == GRPC_CHANNEL_READY) return;
-    int64_t wait_ms = *timeout_ms < PEERS_CAME_BACK_WAIT_MS ? *timeout_ms : PEERS_CAME_BACK_WAIT_MS;
-    client_wait_ready(p->channels[i], wait_ms);
+    client_wait_ready(p->channels[i], *timeout_ms < window_left_ms ? *timeout_ms : window_left_ms);
     int64_t waited_ms = peers_now_ms() - now_ms;
     *timeout_ms = waited_ms >= *timeout_ms ? 0 : *timeout_ms - waited_ms;
 }
 
+/* Makes one call; 0 if OK, else -1 with the reason in err (peers.h). */
 int peers_call(peers_t *p, const char *peer, const char *path, const ProtobufCMessage *req,
                       const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp,
                       int64_t timeout_ms, char *err, size_t errlen) {
@@ -196,8 +195,9 @@ int peers_call(peers_t *p, const char *peer, const char *path, const ProtobufCMe
         snprintf(err, errlen, "%s is not a peer", peer);
         return -1;
     }
-    peers_pace(p, i, &timeout_ms);
+    /* the connection first: paced calls held back by it would leave at once */
     peers_await_came_back(p, i, &timeout_ms);
+    peers_pace(p, i, &timeout_ms);
     client_status_t st;
     if (client_call(p->channels[i], path, req, resp_desc, resp, timeout_ms, &st) !=
         GRPC_STATUS_OK) {

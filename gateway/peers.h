@@ -22,10 +22,11 @@ void peers_destroy(peers_t *p);
 grpc_channel *peers_channel_of(peers_t *p, const char *region);
 
 /* Region has just reached this gateway (its Hello): the channel to it stops
- * waiting out its reconnect backoff and connects now, and calls to it in the
- * next seconds wait (within their deadline) for that connection instead of
- * failing at once with the error of the one before, so a peer that came back
- * is reached at once. No-op for a region that is not a peer. */
+ * waiting out its reconnect backoff and connects now, and peers_call's (and
+ * the transport's) calls to it in the next 2 s wait (within their deadline)
+ * for that connection instead of failing at once with the error of the one
+ * before, so a peer that came back is reached at once. No-op for a region
+ * that is not a peer. */
 void peers_reconnect_now(peers_t *p, const char *region);
 
 /* Records the outcome of a call made to region on its channel outside the
@@ -43,11 +44,12 @@ void peers_observe(peers_t *p, const char *region, const char *path, const clien
  * rate changes. Thread-safe. */
 void peers_note_limits(peers_t *p, const char *region, const Carbon__V1__PeerLimits *limits);
 
-/* Calls path on peer's channel with req, waiting at most timeout_ms (first
- * for the call's slot within the peer's rate, peers_note_limits); the
- * outcome is recorded as by peers_observe. 0 with *resp (free with
- * protobuf_c_message_free_unpacked), or -1 with the reason in err (not a
- * peer, or the call failed). */
+/* Calls path on peer's channel with req, waiting at most timeout_ms (first,
+ * within 2 s of the peer's Hello, for its channel to connect,
+ * peers_reconnect_now; then for the call's slot within the peer's rate,
+ * peers_note_limits); the outcome is recorded as by peers_observe. 0 with
+ * *resp (free with protobuf_c_message_free_unpacked), or -1 with the reason
+ * in err (not a peer, or the call failed). */
 int peers_call(peers_t *p, const char *peer, const char *path, const ProtobufCMessage *req,
                const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp, int64_t timeout_ms,
                char *err, size_t errlen);
