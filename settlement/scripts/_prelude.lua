@@ -1105,20 +1105,31 @@ function checked.zadd_pairs(key, args, undo_key, undo_field, undo_delta)
   return nil
 end
 
--- Adds blocks to an account (account_add_block for each), or nothing and
--- the refusal (checked.refusal, with undo_*) if its set of blocks cannot
--- take them.
-function checked.account_add_blocks(id, blocks, undo_key, undo_field, undo_delta)
+-- Takes amount_g from account id's field (held_g or pending_g: what a
+-- decided leg no longer holds there) and, if blocks is not nil, adds
+-- blocks to its set of blocks (account_add_block for each). nil, or the
+-- refusal (checked.refusal) and then neither was written: a field taken
+-- before a refused set is given back; a refusal that is no damage is
+-- raised, the field given back first.
+function checked.take_and_add(id, field, amount_g, blocks)
+  local info = acct_info_key(id)
+  local err = checked.hincr(info, field, -amount_g)
+  if err then return "the account's " .. field .. ': ' .. err end
+  if blocks == nil then return nil end
   if #blocks == 1 then -- most legs: no table
-    return checked.refusal(redis.pcall('ZADD', acct_blocks_key(id), '0', account_member(blocks[1])), undo_key,
-                           undo_field, undo_delta)
+    err = checked.refusal(redis.pcall('ZADD', acct_blocks_key(id), '0', account_member(blocks[1])), info, field,
+                          -amount_g)
+  else
+    local args = {}
+    for k = 1, #blocks do
+      args[#args + 1] = '0'
+      args[#args + 1] = account_member(blocks[k])
+    end
+    err = checked.zadd_pairs(acct_blocks_key(id), args, info, field, -amount_g)
   end
-  local args = {}
-  for k = 1, #blocks do
-    args[#args + 1] = '0'
-    args[#args + 1] = account_member(blocks[k])
-  end
-  return checked.zadd_pairs(acct_blocks_key(id), args, undo_key, undo_field, undo_delta)
+  if err == nil then return nil end
+  hincr(info, field, amount_g) -- given back: an integer a moment ago
+  return "the account's blocks: " .. err
 end
 
 -- The bounds of a serial index member "FIRST:LAST", or nil if it is none.

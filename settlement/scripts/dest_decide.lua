@@ -296,18 +296,10 @@ local function prepared_first_writes(leg, decision)
     cuts, why = checked.serial_cuts_plan(blocks)
     if cuts == nil then return nil, why end
   end
-  local err = checked.hincr(acct_info_key(account), 'pending_g', -credited_g)
-  if err then return nil, "the account's pending_g: " .. err end
-  local head, tail = nil, nil
-  if decision == 'C' then
-    head, tail = blocks_split(blocks, credited_g)
-    local info = acct_info_key(account)
-    err = checked.account_add_blocks(account, head, info, 'pending_g', -credited_g)
-    if err then
-      hincr(info, 'pending_g', credited_g) -- given back: an integer a moment ago
-      return nil, "the account's blocks: " .. err
-    end
-  end
+  local head, tail = nil, nil -- a commit credits head to the account
+  if decision == 'C' then head, tail = blocks_split(blocks, credited_g) end
+  local err = checked.take_and_add(account, 'pending_g', credited_g, head)
+  if err then return nil, err end
   return blocks, credited_g, cuts, head, tail
 end
 

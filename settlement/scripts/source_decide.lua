@@ -81,16 +81,10 @@ local function held_leg_first_writes(leg, decision, blocks)
     cuts, why = checked.serial_cuts_plan(blocks)
     if cuts == nil then return nil, why end
   end
-  local err = checked.hincr(acct_info_key(leg[5]), 'held_g', -num(leg[7]))
-  if err then return nil, "the account's held_g: " .. err end
-  if decision ~= 'C' then
-    local info, taken_g = acct_info_key(leg[5]), -num(leg[7])
-    err = checked.account_add_blocks(leg[5], blocks, info, 'held_g', taken_g)
-    if err then
-      hincr(info, 'held_g', -taken_g) -- given back: an integer a moment ago
-      return nil, "the account's blocks: " .. err
-    end
-  end
+  local back = nil -- an abort gives the blocks back to the account
+  if decision ~= 'C' then back = blocks end
+  local err = checked.take_and_add(leg[5], 'held_g', num(leg[7]), back)
+  if err then return nil, err end
   return cuts
 end
 
