@@ -351,9 +351,11 @@ Test(activities, gateways_that_count_other_regions_issue_no_keyed_activity, .tim
 }
 
 /* A home that comes back is reached at once: its Hello resets the issuer's
- * reconnect backoff to it, so the first issuance after the home serves again
- * is answered, not refused ACTIVITY_HOME_UNREACHABLE for up to 2 s while the
- * channel waits out a backoff grown while the home was down. */
+ * reconnect backoff to it, and a call in the next 2 s waits for the new
+ * connection (peers_reconnect_now), so the first issuance after the home
+ * serves again is answered, not refused ACTIVITY_HOME_UNREACHABLE while the
+ * channel waits out a backoff grown while the home was down or is still
+ * connecting. */
 Test(activities, a_home_that_came_back_is_reached_at_once, .timeout = 120) {
     start3(5000);
     client_status_t st;
