@@ -106,15 +106,24 @@ int heuristic_source_mixed(store_t *st, const char *const *tids, size_t n, uint6
     return LEDGER_OK;
 }
 
+/* Whether heuristic_compensate's reply r (status: its first element) is
+ * {"OK", the decision held ("C" or "A"), "COMPENSATED" or "CLOSED"}. */
+static bool heuristic_compensated_ok(const redisReply *r, const char *status) {
+    CARBON_ASSERT(r != NULL && status != NULL);
+    if (strcmp(status, "OK") != 0 || r->elements != 3) return false;
+    const redisReply *holds = r->element[1], *outcome = r->element[2];
+    if (holds->type != REDIS_REPLY_STRING || holds->len != 1 || outcome->type != REDIS_REPLY_STRING) return false;
+    if (holds->str[0] != TRANSFER_DECISION_COMMIT && holds->str[0] != TRANSFER_DECISION_ABORT) return false;
+    return strcmp(outcome->str, "COMPENSATED") == 0 || strcmp(outcome->str, "CLOSED") == 0;
+}
+
 int heuristic_compensate(store_t *st, const char *tid, char decision, const char *operator_id,
-                         const char *reason, uint64_t now_ms, uint64_t *have_g, char *needed, char *holds,
-                         char *err, size_t errlen) {
+                         const char *reason, uint64_t now_ms, heuristic_compensation_t *out, char *err,
+                         size_t errlen) {
     CARBON_ASSERT(st != NULL && tid != NULL && operator_id != NULL && reason != NULL);
-    CARBON_ASSERT(have_g != NULL && needed != NULL && holds != NULL && strlen(tid) <= LEDGER_TID_LEN);
+    CARBON_ASSERT(out != NULL && strlen(tid) <= LEDGER_TID_LEN);
     CARBON_ASSERT(decision == TRANSFER_DECISION_COMMIT || decision == TRANSFER_DECISION_ABORT);
-    *have_g = 0;
-    *needed = 0;
-    *holds = 0;
+    *out = (heuristic_compensation_t){0};
     const char d[2] = {decision, '\0'};
     script_args_t a = {0};
     script_args_u64(&a, now_ms);
@@ -126,22 +135,21 @@ int heuristic_compensate(store_t *st, const char *tid, char decision, const char
     if (heuristic_run(st, "heuristic_compensate", &a, &r, err, errlen) != LEDGER_OK) return LEDGER_ESTORE;
     const char *status = r->elements >= 1 && r->element[0]->type == REDIS_REPLY_STRING ? r->element[0]->str : "";
     int rc;
-    if (strcmp(status, "OK") == 0 && r->elements == 2 && r->element[1]->type == REDIS_REPLY_STRING &&
-        r->element[1]->len == 1 &&
-        (r->element[1]->str[0] == TRANSFER_DECISION_COMMIT || r->element[1]->str[0] == TRANSFER_DECISION_ABORT)) {
+    if (heuristic_compensated_ok(r, status)) {
         rc = LEDGER_OK;
-        *holds = r->element[1]->str[0];
+        out->holds = r->element[1]->str[0];
+        out->closed_denied = strcmp(r->element[2]->str, "CLOSED") == 0;
     } else if (strcmp(status, REASON(NOT_MIXED)) == 0)
         rc = LEDGER_NOT_FOUND;
     else if (strcmp(status, REASON(BAD_DECISION)) == 0 && r->elements == 2 &&
              r->element[1]->type == REDIS_REPLY_STRING && r->element[1]->len == 1) {
         rc = LEDGER_CONFLICT;
-        *needed = r->element[1]->str[0];
+        out->needed = r->element[1]->str[0];
     } else if (status[0] == '\0' || strcmp(status, "DUP") == 0 || strcmp(status, "OK") == 0) {
         snprintf(err, errlen, "heuristic_compensate: unexpected status '%s'", status);
         rc = LEDGER_ESTORE;
     } else /* INSUFFICIENT_BALANCE, TOO_FRAGMENTED, ACCOUNT_DAMAGED: as a hold's */
-        rc = ledger_refusal(r, "heuristic_compensate", have_g, NULL, err, errlen);
+        rc = ledger_refusal(r, "heuristic_compensate", &out->have_g, NULL, err, errlen);
     freeReplyObject(r);
     return rc;
 }

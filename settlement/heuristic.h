@@ -14,6 +14,7 @@
 #include "settlement/ledger.h"
 #include "settlement/store.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -49,23 +50,35 @@ int heuristic_scan(store_t *st, size_t limit, ledger_pending_leg_t *legs, size_t
 int heuristic_source_mixed(store_t *st, const char *const *tids, size_t n, uint64_t now_ms,
                            size_t *marked, char *err, size_t errlen);
 
+/* What heuristic_compensate found or did (see there). */
+typedef struct {
+    uint64_t have_g;    /* LEDGER_INSUFFICIENT: the grams the destination account holds (0 at the source) */
+    char needed;        /* LEDGER_CONFLICT: the decision the leg needs */
+    char holds;         /* LEDGER_OK: the decision the leg now holds */
+    bool closed_denied; /* LEDGER_OK: an ORIGIN_DENIED leg was closed (else a HEURISTIC_MIXED one) */
+} heuristic_compensation_t;
+
 /* Closes the HEURISTIC_MIXED leg tid with the operator's compensating
  * action (heuristic_compensate.lua says which, per role), decision
- * TRANSFER_DECISION_COMMIT; or closes the ORIGIN_DENIED destination leg tid
- * as ABORTED (its pending credit dropped), decision TRANSFER_DECISION_ABORT;
- * audited with operator and reason. LEDGER_OK; LEDGER_NOT_FOUND if tid is
- * neither here; LEDGER_CONFLICT if decision is not the one the leg needs
- * (*needed gets it); LEDGER_INSUFFICIENT (*have_g: the grams the
+ * TRANSFER_DECISION_COMMIT, or at the source, decision
+ * TRANSFER_DECISION_ABORT, closes its ABORTED MIXED leg as it is (its
+ * destination compensated); or closes the ORIGIN_DENIED destination leg tid
+ * as ABORTED (its pending credit dropped, unless a forced ABORT dropped it
+ * before), decision TRANSFER_DECISION_ABORT; audited with operator and
+ * reason. LEDGER_OK; LEDGER_NOT_FOUND if tid is neither here;
+ * LEDGER_CONFLICT if decision is not one the leg takes (out->needed gets
+ * the one it needs); LEDGER_INSUFFICIENT (out->have_g: the grams the
  * destination account holds; 0 at the source: its account no longer holds
  * every block of the leg); LEDGER_TOO_FRAGMENTED (the grams span more than
  * LEDGER_LEG_BLOCKS_MAX of the account's blocks); LEDGER_DAMAGED (the
  * destination account's blocks are out of the store's format; why in err);
- * LEDGER_ESTORE. A refusal changes nothing. On LEDGER_OK *holds gets the
- * decision the leg now holds: TRANSFER_DECISION_ABORT for a closed
- * ORIGIN_DENIED leg and for a destination's forced ABORT that was not
- * re-applied (dest_decide.lua reapply_conflict), else COMMIT. */
+ * LEDGER_ESTORE. A refusal changes nothing. On LEDGER_OK out->holds gets
+ * the decision the leg now holds: TRANSFER_DECISION_ABORT for a closed
+ * ORIGIN_DENIED leg (out->closed_denied), for a destination's forced ABORT
+ * that was not re-applied (dest_decide.lua reapply_conflict) and for a
+ * source's ABORTED leg closed as it is, else COMMIT. */
 int heuristic_compensate(store_t *st, const char *tid, char decision, const char *operator_id,
-                         const char *reason, uint64_t now_ms, uint64_t *have_g, char *needed, char *holds,
-                         char *err, size_t errlen);
+                         const char *reason, uint64_t now_ms, heuristic_compensation_t *out, char *err,
+                         size_t errlen);
 
 #endif

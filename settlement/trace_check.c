@@ -478,10 +478,14 @@ static void tc_heuristic_source(tc_at_t *at, tc_leg_t *leg, char d) {
         leg->mixed_seq = e->seq;
         leg->mixed_ms = e->time_ms;
     } else if (tc_detail_is(e, 1, "COMPENSATED") && e->ids_n == 2 && e->blocks_n == 0) {
-        /* a COMMITTED MIXED leg whose destination did not re-apply a forced
-         * ABORT (dest_decide.lua reapply_conflict), closed: nothing moves */
-        if (leg->state != TC_COMMITTED || !leg->mixed || leg->compensated || d != 'C') {
-            TC_AT_FINDING_RULE(at, leg, TC_RULE_COMPENSATE, "only a COMMITTED MIXED leg is closed without blocks");
+        /* a MIXED leg closed as it is, nothing moves: COMMITTED, its
+         * destination did not re-apply a forced ABORT (dest_decide.lua
+         * reapply_conflict); or ABORTED, its destination compensated */
+        char holds = leg->state == TC_COMMITTED ? 'C' : 'A';
+        if ((leg->state != TC_COMMITTED && leg->state != TC_ABORTED) || !leg->mixed || leg->compensated ||
+            d != holds) {
+            TC_AT_FINDING_RULE(at, leg, TC_RULE_COMPENSATE, "only a MIXED leg is closed without blocks, "
+                                                            "holding its decision");
             return;
         }
         leg->compensated = 1;
@@ -520,6 +524,9 @@ static const struct {
     /* an operator closes an ORIGIN_DENIED leg: nothing was credited, the
      * pending credit is dropped (heuristic_compensate.lua; outside the model) */
     {"CLOSED", TC_PREPARED, 'A', TC_COMPENSATED},
+    /* or one it had forced to ABORT before the origin denied the COMMIT:
+     * nothing is pending any more */
+    {"CLOSED", TC_HA, 'A', TC_COMPENSATED},
 };
 
 static void tc_heuristic_dest(tc_at_t *at, tc_leg_t *leg, char d) {
@@ -555,7 +562,8 @@ static void tc_heuristic_dest(tc_at_t *at, tc_leg_t *leg, char d) {
     leg->outcome_ms = e->time_ms;
 }
 
-/* origin-denied: the leg stays prepared, closable by an operator (CLOSED). */
+/* origin-denied: the leg stays as it is (prepared, or ABORTED by an
+ * operator's forced ABORT, HA), closable by an operator (CLOSED). */
 static void tc_then_origin_denied(tc_at_t *at, tc_leg_t *leg) {
     (void)at;
     if (leg != NULL) leg->denied = 1;
@@ -610,7 +618,7 @@ static const struct tc_step_row {
     /* the destination asked the origin before crediting its serials and was
      * denied (the model's L_DENIED: the pending credit stays): checked as
      * still prepared, marked denied, which an operator may then close */
-    {{"origin-denied", TC_DEST, TC_IDS_FIRST, B(TC_PREPARED), TC_SAME,
+    {{"origin-denied", TC_DEST, TC_IDS_FIRST, B(TC_PREPARED) | B(TC_HA), TC_SAME,
       "dest_decide commit held back: the origin did not confirm (ConfirmOrigin)", tc_then_origin_denied}, 0},
     /* either role: settled by the leg's role */
     {{"heuristic", TC_OTHER, TC_IDS_FIRST, 0, TC_SAME, TC_RULE_SETTLE, tc_then_heuristic}, 0},

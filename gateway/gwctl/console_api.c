@@ -340,7 +340,8 @@ console_reply_t console_api_get(console_t *c, const char *path, const char *(*ge
 }
 
 /* POST /api/resolve {"region", "transfer_id", "action": "commit"|"abort"|
- * "compensate"|"close-denied", "reason", "confirm"}: confirm must repeat
+ * "compensate"|"close" (or its older name "close-denied"), "reason",
+ * "confirm"}: confirm must repeat
  * transfer_id; the gateway applies gwctl resolve's rules
  * (Operations.ResolveInDoubt). */
 static console_reply_t console_resolve(console_t *c, const json_t *body) {
@@ -357,13 +358,13 @@ static console_reply_t console_resolve(console_t *c, const json_t *body) {
     if (confirm == NULL || strcmp(confirm, tid) != 0)
         return console_error(400, "NOT_CONFIRMED", "", "type the transfer id again to confirm");
     int commit = !strcmp(action, "commit"), abort_ = !strcmp(action, "abort"), comp = !strcmp(action, "compensate");
-    int close_denied = !strcmp(action, "close-denied");
-    if (commit + abort_ + comp + close_denied != 1)
-        return console_error(400, "BAD_ACTION", "", "action is commit, abort, compensate or close-denied");
+    int close_ = !strcmp(action, "close") || !strcmp(action, "close-denied");
+    if (commit + abort_ + comp + close_ != 1)
+        return console_error(400, "BAD_ACTION", "", "action is commit, abort, compensate or close");
     Carbon__V1__ResolveInDoubtRequest req = CARBON__V1__RESOLVE_IN_DOUBT_REQUEST__INIT;
     req.transfer_id = (char *)tid;
     req.decision = commit || comp ? CARBON__V1__DECISION__DECISION_COMMIT : CARBON__V1__DECISION__DECISION_ABORT;
-    req.compensate = comp || close_denied;
+    req.compensate = comp || close_;
     req.reason = (char *)reason;
     ProtobufCMessage *resp;
     json_t *e = console_call(c, (size_t)i, "/carbon.v1.Operations/ResolveInDoubt", &req.base,

@@ -163,7 +163,8 @@ static const char indoubt_usage[] =
     "not acknowledged yet; with their age and what is known. Also the legs an\n"
     "operator decided here (FORCED COMMIT/ABORT) whose coordinator has not answered\n"
     "yet, and every HEURISTIC_MIXED leg (the two regions hold different outcomes;\n"
-    "alarmed until an operator compensates: gwctl resolve --compensate).\n"
+    "alarmed until an operator compensates or closes it: gwctl resolve --compensate\n"
+    "or --close).\n"
     "\n" GWCTL_CONN_HELP GWCTL_OPERATOR_NOTE
     "indoubt: 0 nothing in doubt, 1 legs in doubt.\n";
 
@@ -211,7 +212,7 @@ int gwctl_indoubt(int argc, char **argv) {
 }
 
 static const char resolve_usage[] =
-    "usage: gwctl resolve --transfer HEX32 --commit|--abort|--compensate|--close-denied\n"
+    "usage: gwctl resolve --transfer HEX32 --commit|--abort|--compensate|--close\n"
     "                     --reason TEXT [connection options]\n"
     "\n"
     "Forces the decision of a prepared leg at this (destination) gateway when its\n"
@@ -229,11 +230,16 @@ static const char resolve_usage[] =
     "  --compensate      close a HEURISTIC_MIXED leg instead: at the source, its\n"
     "                    serials (back in the account) leave again and the source\n"
     "                    converges on COMMIT; at the destination, the leg's\n"
-    "                    credited grams are cancelled from the account\n"
-    "  --close-denied    close an ORIGIN_DENIED leg instead (the source sent COMMIT,\n"
-    "                    the serials' origin did not commit it): nothing was\n"
-    "                    credited, so its pending credit is dropped and the leg\n"
-    "                    ends ABORTED (reason ORIGIN_DENIED), no longer listed\n"
+    "                    credited grams are cancelled from the account.\n"
+    "                    Compensate at one side only\n"
+    "  --close           close a leg where nothing is left to move here:\n"
+    "                    an ORIGIN_DENIED leg (the source sent COMMIT, the serials'\n"
+    "                    origin did not commit it): nothing was credited, so its\n"
+    "                    pending credit is dropped (if a forced ABORT has not\n"
+    "                    dropped it) and the leg ends ABORTED, no longer listed;\n"
+    "                    or, at the source, an ABORTED HEURISTIC_MIXED leg whose\n"
+    "                    destination compensated: nothing moves, it holds ABORT\n"
+    "                    (--close-denied is the older name of --close)\n"
     "  --reason TEXT     why (10..512 bytes), e.g. an incident number\n" GWCTL_CONN_HELP
     GWCTL_OPERATOR_NOTE;
 
@@ -247,23 +253,24 @@ static int print_resolve(const ProtobufCMessage *m) {
 int gwctl_resolve(int argc, char **argv) {
     CARBON_ASSERT(argc >= 1 && argv != NULL && argv[0] != NULL);
     const char *tid = NULL, *reason = NULL;
-    int commit = 0, abort_ = 0, compensate = 0, close_denied = 0;
+    int commit = 0, abort_ = 0, compensate = 0, close_ = 0;
     gwctl_conn_t conn;
     const gwctl_opt_t opts[] = {{"transfer", 1, &tid, NULL},     {"reason", 1, &reason, NULL},
                                 {"commit", 0, NULL, &commit},    {"abort", 0, NULL, &abort_},
                                 {"compensate", 0, NULL, &compensate},
-                                {"close-denied", 0, NULL, &close_denied}, {0}};
+                                {"close", 0, NULL, &close_},
+                                {"close-denied", 0, NULL, &close_}, {0}};
     int rc = gwctl_parse(argc, argv, opts, &conn, resolve_usage);
     if (rc != 0) return rc > 0 ? GWCTL_EXIT_OK : GWCTL_EXIT_USAGE;
-    if (tid == NULL || reason == NULL || commit + abort_ + compensate + close_denied != 1) {
+    if (tid == NULL || reason == NULL || commit + abort_ + compensate + close_ != 1) {
         fprintf(stderr, "gwctl resolve: --transfer, --reason and one of --commit, --abort, --compensate, "
-                        "--close-denied are required\n");
+                        "--close are required\n");
         return GWCTL_EXIT_USAGE;
     }
     Carbon__V1__ResolveInDoubtRequest req = CARBON__V1__RESOLVE_IN_DOUBT_REQUEST__INIT;
     req.transfer_id = (char *)tid;
     req.decision = commit || compensate ? CARBON__V1__DECISION__DECISION_COMMIT : CARBON__V1__DECISION__DECISION_ABORT;
-    req.compensate = compensate != 0 || close_denied != 0;
+    req.compensate = compensate != 0 || close_ != 0;
     req.reason = (char *)reason;
     const gwctl_reply_t reply = {.print = print_resolve};
     return gwctl_service_call(&conn, "Operations", "ResolveInDoubt", &req.base,

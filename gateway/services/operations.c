@@ -475,10 +475,15 @@ static Carbon__V1__InDoubtLeg *ops_heuristic_leg(arena_t *a, struct gateway *gw,
         d->known = arena_printf(a, "%s sent COMMIT, but the serials' origin does not confirm that it "
                                    "committed this leg (ORIGIN_DENIED): the credit stays pending, not "
                                    "spendable; investigate %s and the origin, then close the leg "
-                                   "(gwctl resolve --close-denied)", leg->peer, leg->peer);
+                                   "(gwctl resolve --close)", leg->peer, leg->peer);
     else if (mixed && dest)
         d->known = arena_printf(a, "forced %s here; %s decided the other: the credits are no longer all "
                                    "in the account; compensate (gwctl resolve --compensate)", forced, leg->peer);
+    else if (mixed && leg->state == TRANSFER_STATE_ABORTED)
+        d->known = arena_printf(a, "decided ABORT; %s holds COMMIT (an operator's heuristic decision, "
+                                   "HEURISTIC_MIXED): once %s compensated, close here (gwctl resolve "
+                                   "--close); while the account still holds the serials, compensate here "
+                                   "instead (gwctl resolve --compensate)", leg->peer, leg->peer);
     else if (mixed)
         d->known = arena_printf(a, "decided %s; %s holds the other outcome after an operator's heuristic "
                                    "decision there (HEURISTIC_MIXED): it compensates; close here with "
@@ -646,32 +651,35 @@ static int ops_unreachable_long_enough(server_call_t *call, const ledger_leg_t *
 }
 
 /* ResolveInDoubt with compensate: closes a HEURISTIC_MIXED leg here
- * (decision COMMIT), or an ORIGIN_DENIED destination leg as ABORTED
- * (decision ABORT; nothing was credited): heuristic_compensate, audited
- * with the operator and reason. */
+ * (decision COMMIT; at the source, ABORT closes its ABORTED leg as it is,
+ * once its destination compensated), or an ORIGIN_DENIED destination leg
+ * as ABORTED (decision ABORT; nothing was credited): heuristic_compensate,
+ * audited with the operator and reason. */
 static void ops_compensate(server_call_t *call, store_t *st, const Carbon__V1__ResolveInDoubtRequest *req) {
     CARBON_ASSERT(call != NULL && st != NULL && req != NULL);
     int commit = req->decision == CARBON__V1__DECISION__DECISION_COMMIT;
     const identity_t *op = server_call_caller(call);
     const char *who = op != NULL ? op->spiffe_id : "operator";
-    uint64_t have_g = 0;
-    char err[256] = "", needed = 0, holds = 0;
+    heuristic_compensation_t out;
+    char err[256] = "";
     int rc = heuristic_compensate(st, req->transfer_id, commit ? TRANSFER_DECISION_COMMIT : TRANSFER_DECISION_ABORT,
-                                  who, req->reason, ledger_now_ms(), &have_g, &needed, &holds, err, sizeof err);
+                                  who, req->reason, ledger_now_ms(), &out, err, sizeof err);
     if (rc == LEDGER_NOT_FOUND)
         server_reply_error(call, GRPC_STATUS_FAILED_PRECONDITION, REASON(NOT_MIXED),
                            "transfer %s is neither HEURISTIC_MIXED nor ORIGIN_DENIED here", req->transfer_id);
     else if (rc == LEDGER_CONFLICT)
         server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, REASON(BAD_DECISION),
-                           "%s", needed == TRANSFER_DECISION_ABORT
+                           "%s", out.needed == TRANSFER_DECISION_ABORT
                                      ? "an ORIGIN_DENIED leg is closed ABORTED (nothing was credited): send ABORT "
-                                       "(gwctl resolve --close-denied)"
+                                       "(gwctl resolve --close)"
                                      : "a compensation leaves the HEURISTIC_MIXED leg COMMITTED on both sides: "
-                                       "send COMMIT (gwctl resolve --compensate)");
+                                       "send COMMIT (gwctl resolve --compensate); only a source's ABORTED leg "
+                                       "closes as it is (gwctl resolve --close)");
     else if (rc == LEDGER_INSUFFICIENT)
         server_reply_error(call, GRPC_STATUS_FAILED_PRECONDITION, REASON(INSUFFICIENT_BALANCE),
                            "the account holds %" PRIu64 " g, or (at the source) no longer every block of the "
-                           "leg: compensate at the other region", have_g);
+                           "leg: compensate at the other region (then, at the source, gwctl resolve --close)",
+                           out.have_g);
     else if (rc == LEDGER_TOO_FRAGMENTED)
         server_reply_error(call, GRPC_STATUS_RESOURCE_EXHAUSTED, REASON(TOO_FRAGMENTED),
                            "the leg's grams span more than %d of the account's blocks (or the account "
@@ -682,12 +690,12 @@ static void ops_compensate(server_call_t *call, store_t *st, const Carbon__V1__R
     } else if (rc != LEDGER_OK)
         server_reply_error(call, GRPC_STATUS_UNAVAILABLE, REASON(STORE_UNAVAILABLE), "%s", err);
     if (rc != LEDGER_OK) return;
-    log_warn(commit ? "heuristic_compensated" : "origin_denied_closed", "{s:s, s:s, s:s}", "transfer_id",
-             req->transfer_id, "operator", who, "reason", req->reason);
+    log_warn(out.closed_denied ? "origin_denied_closed" : commit ? "heuristic_compensated" : "heuristic_closed",
+             "{s:s, s:s, s:s}", "transfer_id", req->transfer_id, "operator", who, "reason", req->reason);
     Carbon__V1__LegAck ack = CARBON__V1__LEG_ACK__INIT;
     ack.transfer_id = (char *)req->transfer_id;
-    ack.applied = holds == TRANSFER_DECISION_ABORT ? CARBON__V1__DECISION__DECISION_ABORT
-                                                   : CARBON__V1__DECISION__DECISION_COMMIT;
+    ack.applied = out.holds == TRANSFER_DECISION_ABORT ? CARBON__V1__DECISION__DECISION_ABORT
+                                                       : CARBON__V1__DECISION__DECISION_COMMIT;
     Carbon__V1__ResolveInDoubtResponse resp = CARBON__V1__RESOLVE_IN_DOUBT_RESPONSE__INIT;
     resp.applied = &ack;
     server_reply_ok(call, &resp.base);

@@ -30,15 +30,24 @@
 -- reason ORIGIN_DENIED, heuristic_outcome CLOSED: final, no longer listed.
 -- X's map never placed the serials here (it did not commit), so the map
 -- and the holdings agree; a later Decide from the source is answered with
--- what the leg holds (ABORT; HEURISTIC_MIXED to a COMMIT).
+-- what the leg holds (ABORT; HEURISTIC_MIXED to a COMMIT). A denied leg
+-- an operator had forced to ABORT before (ABORTED: its pending credit was
+-- dropped then) is closed the same way, and drops nothing again.
+-- Closed with decision "A", a source leg ABORTED and HEURISTIC_MIXED
+-- (its destination compensated there: it cancelled the leg's grams) moves
+-- nothing: it holds ABORT, and is no longer listed. Its serials came back
+-- at the abort; whether they are still in the account or spent, the
+-- destination's cancellation already made the grams in circulation what
+-- the ABORT leaves, and a give-back here ("C") would cancel them twice.
 -- ARGV: now_ms, tid, operator SPIFFE ID, reason (free text, byte for byte),
 --   decision the leg is to hold ("C" for a MIXED leg, "A" for an
---   ORIGIN_DENIED one)
+--   ORIGIN_DENIED one or to close a source's ABORTED MIXED leg as it is)
 -- Audit: one 'heuristic' entry (ids: the transfer, the account, and at the
 -- source the destination account "REGION/ID"; blocks: those moved, or for
 -- CLOSED the pending blocks dropped; details: peer, "COMPENSATED" or
 -- "CLOSED", the decision the leg now holds, "0", operator, reason).
--- Returns {"OK", the decision the leg now holds ("C" or "A")}, {"NOT_MIXED"},
+-- Returns {"OK", the decision the leg now holds ("C" or "A"), the outcome
+-- recorded ("COMPENSATED" or "CLOSED": an ORIGIN_DENIED leg)}, {"NOT_MIXED"},
 -- {"BAD_DECISION", the decision needed},
 -- {"INSUFFICIENT_BALANCE", grams available}, {"TOO_FRAGMENTED"} (more than
 -- 1,024 blocks) or {"ACCOUNT_DAMAGED", why} (the destination account's
@@ -47,6 +56,19 @@ local now_ms, tid, operator, why, decision = num(ARGV[1]), ARGV[2], ARGV[3], ARG
 local key = leg_key(tid)
 local leg = redis.call('HMGET', key, 'role', 'state', 'heuristic_outcome', 'from', 'to', 'peer',
                        'blocks', 'credited_g', 'expiry_ms')
+local function closed_as_it_is(outcome, ids)
+  redis.call('HSET', key, 'heuristic_outcome', outcome, 'compensated_by', operator, 'compensate_reason', why,
+             'compensated_ms', fmt_int(now_ms))
+  redis.call('ZREM', KEY_LEGS_MIXED, tid)
+  audit(now_ms, 'heuristic', ids, {}, { leg[6], outcome, 'A', '0', operator, why })
+  return { 'OK', 'A', outcome }
+end
+if leg[3] == 'ORIGIN_DENIED' and leg[1] == 'destination' and leg[2] == 'ABORTED' then
+  -- forced ABORT here before the origin denied the source's COMMIT: the
+  -- abort dropped the pending credit, nothing is left to drop
+  if decision ~= 'A' then return { 'BAD_DECISION', 'A' } end
+  return closed_as_it_is('CLOSED', { tid, leg[5] })
+end
 if leg[3] == 'ORIGIN_DENIED' and leg[1] == 'destination' and leg[2] == 'PREPARED' then
   if decision ~= 'A' then return { 'BAD_DECISION', 'A' } end
   local blocks = blocks_parse(leg[7])
@@ -62,9 +84,12 @@ if leg[3] == 'ORIGIN_DENIED' and leg[1] == 'destination' and leg[2] == 'PREPARED
              'compensated_ms', fmt_int(now_ms))
   redis.call('ZREM', KEY_LEGS_MIXED, tid)
   audit(now_ms, 'heuristic', { tid, leg[5] }, blocks, { leg[6], 'CLOSED', 'A', '0', operator, why })
-  return { 'OK', 'A' }
+  return { 'OK', 'A', 'CLOSED' }
 end
 if leg[3] ~= 'MIXED' then return { 'NOT_MIXED' } end
+if decision == 'A' and leg[1] == 'source' and leg[2] == 'ABORTED' then
+  return closed_as_it_is('COMPENSATED', { tid, leg[4] }) -- its destination compensated
+end
 if decision ~= 'C' then return { 'BAD_DECISION', 'C' } end
 local moved, ids, holds = {}, { tid }, 'C'
 if leg[1] == 'source' and leg[2] == 'COMMITTED' then
@@ -111,4 +136,4 @@ redis.call('HSET', key, 'heuristic_outcome', 'COMPENSATED', 'compensated_by', op
            'compensate_reason', why, 'compensated_ms', fmt_int(now_ms))
 redis.call('ZREM', KEY_LEGS_MIXED, tid)
 audit(now_ms, 'heuristic', ids, moved, { leg[6], 'COMPENSATED', holds, '0', operator, why })
-return { 'OK', holds }
+return { 'OK', holds, 'COMPENSATED' }

@@ -389,12 +389,13 @@ Test(heuristic, forced_abort_is_reapplied_when_the_coordinator_committed, .timeo
     stop_all();
 }
 
-/* Closes the MIXED leg tid at instance i (gwctl resolve --compensate): it
- * is COMPENSATED, still in state, and acct's grams did not move. */
-static void close_moves_nothing(int i, const char *tid, const char *acct, const char *state) {
+/* Closes the MIXED leg tid at instance i (gwctl resolve HOW: --compensate
+ * or --close): it is COMPENSATED, still in state, and acct's grams did not
+ * move. */
+static void close_moves_nothing(int i, const char *tid, const char *how, const char *acct, const char *state) {
     uint64_t before = rc_total_g(reg(i), acct);
     char *err = NULL;
-    cr_assert_eq(resolve(i, tid, "--compensate", &err), 0, "%s", err);
+    cr_assert_eq(resolve(i, tid, how, &err), 0, "%s", err);
     free(err);
     char v[32];
     leg_field(i, tid, "heuristic_outcome", v, sizeof v);
@@ -470,10 +471,10 @@ Test(heuristic, a_forced_abort_is_not_reapplied_over_serials_a_coordinator_sent_
     leg_field(BJ, tid, "state", v, sizeof v);
     cr_assert_str_eq(v, "ABORTED");
     wait_leg_field(TJ, tid, "heuristic_outcome", "MIXED", 20000);
-    close_moves_nothing(BJ, tid, "bj-b", "ABORTED");
+    close_moves_nothing(BJ, tid, "--compensate", "bj-b", "ABORTED");
     cr_assert_eq(rc_total_g(reg(BJ), "bj-b"), once, "closing the leg took credits");
     /* TJ's side, COMMITTED and MIXED, closes too, and nothing moves */
-    close_moves_nothing(TJ, tid, "tj-a", "COMMITTED");
+    close_moves_nothing(TJ, tid, "--compensate", "tj-a", "COMMITTED");
     const char *indoubt[] = {"indoubt", NULL};
     char *out = NULL;
     for (int i = TJ; i <= BJ; i++) {
@@ -553,6 +554,38 @@ static void damaged_take_back_refused(const char *tid) {
     bj_b_damage(0);
 }
 
+/* The coordinator's side of a MIXED leg whose destination compensated:
+ * CN-TJ still lists it, naming --close, until its operator closes it as it
+ * is (`gwctl resolve --close`: it holds ABORT, nothing moves, tj-a as
+ * before); then nothing is listed on either side nor counted at TJ, a
+ * second close is refused, and TJ's log verifies. (Before: no action
+ * closed it; --compensate there is refused INSUFFICIENT_BALANCE, and would
+ * cancel the grams a second time where it is not.) */
+static void coordinator_closes_as_it_is(const char *tid) {
+    const char *indoubt[] = {"indoubt", NULL};
+    char *out = NULL, *err = NULL;
+    cr_assert_eq(gwctl(TJ, "operator", &out, NULL, indoubt), 1, "%s", out);
+    cr_assert(strstr(out, tid) != NULL && strstr(out, "--close") != NULL, "%s", out);
+    free(out);
+    close_moves_nothing(TJ, tid, "--close", "tj-a", "ABORTED");
+    cr_assert_eq(resolve(TJ, tid, "--close", &err), 4, "closed twice");
+    cr_assert(strstr(err, "NOT_MIXED") != NULL, "%s", err);
+    free(err);
+    long long until = proc_now_ms() + 10000;
+    while (metric(TJ, "carbon_legs_heuristic_mixed") != 0 && proc_now_ms() < until) proc_sleep_ms(200);
+    cr_assert_eq(metric(TJ, "carbon_legs_heuristic_mixed"), 0);
+    for (int i = TJ; i <= BJ; i++) {
+        cr_assert_eq(gwctl(i, "operator", &out, NULL, indoubt), 0, "%s", out);
+        free(out);
+    }
+    const char *verify[] = {"audit", "verify", "--region", "CN-TJ", NULL};
+    cr_assert_eq(gwctl(TJ, "auditor", &out, NULL, verify), 0, "%s", out);
+    free(out);
+    const char *model[] = {"audit", "model-check", "--max-skew-ms", "0", NULL};
+    cr_assert_eq(gwctl(TJ, "auditor", &out, NULL, model), 0, "%s", out);
+    free(out);
+}
+
 /* When the coordinator no longer holds the serials its abort gave back, it
  * cannot compensate; the destination does, by cancelling the leg's grams. */
 Test(heuristic, a_mixed_leg_is_compensated_at_the_destination_when_the_source_spent_its_copy, .timeout = 240) {
@@ -604,6 +637,7 @@ Test(heuristic, a_mixed_leg_is_compensated_at_the_destination_when_the_source_sp
     const char *verify[] = {"audit", "verify", "--region", "CN-BJ", NULL};
     cr_assert_eq(gwctl(BJ, "auditor", &out, NULL, verify), 0, "%s", out);
     free(out);
+    coordinator_closes_as_it_is(tid);
     stop_all();
 }
 

@@ -959,18 +959,49 @@ Test(origin_third, destination_waits_for_the_origin) {
     cr_expect_eq(audit_count(BJ, "origin-denied", tid), 0);
 }
 
-/* A forced COMMIT at BJ (ResolveInDoubt as CN-BJ's operator); the status into st. */
-static void force_commit(const char *tid, client_status_t *st) {
+/* A forced decision at BJ (ResolveInDoubt as CN-BJ's operator): COMMIT if
+ * commit, else ABORT; the status into st. */
+static void force_decision(const char *tid, int commit, client_status_t *st) {
     grpc_channel *op = federation_channel(fed, BJ, "CN-BJ-operator");
     cr_assert_not_null(op);
     Carbon__V1__ResolveInDoubtRequest rr = CARBON__V1__RESOLVE_IN_DOUBT_REQUEST__INIT;
     rr.transfer_id = (char *)tid;
-    rr.decision = CARBON__V1__DECISION__DECISION_COMMIT;
+    rr.decision = commit ? CARBON__V1__DECISION__DECISION_COMMIT : CARBON__V1__DECISION__DECISION_ABORT;
     rr.reason = "test: the coordinator never answers";
     ProtobufCMessage *resp = NULL;
     client_call(op, "/carbon.v1.Operations/ResolveInDoubt", &rr.base,
                 &carbon__v1__resolve_in_doubt_response__descriptor, &resp, CALL_TIMEOUT_MS, st);
     if (resp != NULL) protobuf_c_message_free_unpacked(resp, NULL);
+}
+
+/* Forces leg tid at BJ (commit or abort) once the guards allow it (first
+ * NOT_EXPIRED, then HEURISTIC_TOO_EARLY), within 20 s; the last status
+ * into st. */
+static void force_when_allowed(const char *tid, int commit, client_status_t *st) {
+    for (int waited = 0; waited < 20000; waited += 250) {
+        force_decision(tid, commit, st);
+        if (st->code != GRPC_STATUS_FAILED_PRECONDITION || strstr(st->details, "ORIGIN_NOT_CONFIRMED") != NULL)
+            break;
+        proc_sleep_ms(250);
+    }
+}
+
+/* A federation whose operators may force a leg 1 s after its coordinator
+ * stopped answering; a source (CN-HE's certificate) prepares TJ serials at
+ * TJ (which votes yes) and at BJ under tid, expiring in 2 s, and never
+ * decides. Returns bj-b's grams before. */
+static uint64_t prepared_unanswered(char tid[33]) {
+    start_ini(20000, "[limits]\nheuristic_after_ms = 1000\n");
+    uint64_t f = setup();
+    read_digests();
+    uint64_t bj0 = rc_total_g(reg(BJ), "bj-b");
+    leg_buf_t l;
+    rc_new_id(tid);
+    leg_make(&l, tid, "CN-BJ/bj-b", f, f + 999);
+    l.leg.expiry_unix_ms = (uint64_t)time(NULL) * 1000 + 2000;
+    vote_is(&l, "Y");
+    prepare_at_bj(&l);
+    return bj0;
 }
 
 /* A source (CN-HE's certificate) prepares TJ serials at TJ and at BJ and
@@ -979,24 +1010,10 @@ static void force_commit(const char *tid, client_status_t *st) {
  * force the leg, but not to COMMIT while TJ has not committed it:
  * ORIGIN_NOT_CONFIRMED, nothing credited, the leg still prepared. */
 Test(origin_third, forced_commit_needs_the_origin) {
-    start_ini(20000, "[limits]\nheuristic_after_ms = 1000\n");
-    uint64_t f = setup();
-    read_digests();
-    uint64_t bj0 = rc_total_g(reg(BJ), "bj-b");
-    leg_buf_t l;
     char tid[33];
-    rc_new_id(tid);
-    leg_make(&l, tid, "CN-BJ/bj-b", f, f + 999);
-    l.leg.expiry_unix_ms = (uint64_t)time(NULL) * 1000 + 2000;
-    vote_is(&l, "Y");
-    prepare_at_bj(&l);
+    uint64_t bj0 = prepared_unanswered(tid);
     client_status_t st = {0};
-    for (int waited = 0; waited < 20000; waited += 250) { /* NOT_EXPIRED, HEURISTIC_TOO_EARLY first */
-        force_commit(tid, &st);
-        if (st.code != GRPC_STATUS_FAILED_PRECONDITION || strstr(st.details, "ORIGIN_NOT_CONFIRMED") != NULL)
-            break;
-        proc_sleep_ms(250);
-    }
+    force_when_allowed(tid, 1, &st);
     cr_expect_eq(st.code, GRPC_STATUS_FAILED_PRECONDITION, "forced COMMIT: %d %s", st.code, st.details);
     cr_expect(strstr(st.details, "ORIGIN_NOT_CONFIRMED") != NULL, "%s", st.details);
     cr_expect_eq(rc_total_g(reg(BJ), "bj-b"), bj0, "a forced COMMIT credited TJ serials TJ did not let go");
@@ -1113,6 +1130,68 @@ Test(origin_third, an_operator_closes_an_origin_denied_leg) {
     cr_expect_eq(model_check_text(&mc), 1, "gwctl audit model-check");
     cr_expect(mc != NULL && strstr(mc, "FOUND 3 STEPS") != NULL && strstr(mc, "(heuristic)") == NULL &&
                   strstr(mc, "(origin-denied)") == NULL, "model-check: %s", mc);
+    free(mc);
+}
+
+/* The same denial after an operator at BJ forced the leg to ABORT while its
+ * source (CN-HE's certificate) did not answer: the forced ABORT drops the
+ * pending credit; the source then sends ABORT to TJ and COMMIT to BJ, and
+ * TJ denies it, so BJ's leg is ABORTED and ORIGIN_DENIED, listed. `gwctl
+ * resolve --close` closes it: outcome CLOSED, no longer listed nor in
+ * legs:mixed, nothing dropped a second time (bj-b's info and CN-HE's legs
+ * in flight as before), one more 'heuristic' entry; a second close is
+ * refused. `gwctl audit verify` and `model-check` accept it. (Before: the
+ * close was refused NOT_MIXED, and nothing else closed the leg: it stayed
+ * listed and counted for ever.) */
+Test(origin_third, an_operator_closes_a_forced_abort_the_origin_denied) {
+    char tid[33];
+    uint64_t bj0 = prepared_unanswered(tid);
+    client_status_t st = {0};
+    force_when_allowed(tid, 0, &st);
+    cr_assert_eq(st.code, GRPC_STATUS_OK, "forced ABORT: %d %s", st.code, st.details);
+    wait_leg_field(BJ, tid, "state", "ABORTED", 1000);
+    cr_expect_eq(decide(tid, 0), 'A');
+    int m = 0;
+    cr_expect_eq(decide_at(BJ, tid, 1, &m), 'A');
+    cr_expect(m, "the denied COMMIT is not answered heuristic_mixed");
+    wait_leg_field(BJ, tid, "heuristic_outcome", "ORIGIN_DENIED", 1000);
+    char state[32];
+    in_doubt_state(BJ, tid, state);
+    cr_assert_str_eq(state, "HEURISTIC_MIXED", "BJ lists %s as '%s'", tid, state);
+    char *info0 = redis_text(BJ, "HGETALL %s", STORE_KEY_ACCOUNT_PREFIX "bj-b" STORE_KEY_ACCOUNT_INFO_SUFFIX, NULL);
+    char *inflight0 = redis_text(BJ, "HGET %s %s", STORE_KEY_PEER_INFLIGHT, "CN-HE");
+    int heuristic0 = audit_count(BJ, "heuristic", tid);
+    char *err = NULL;
+    cr_assert_eq(resolve_bj("operator", tid, "--close", "INC-8: origin denied a forced abort", &err), 0, "%s", err);
+    free(err);
+    wait_leg_field(BJ, tid, "state", "ABORTED", 1000);
+    wait_leg_field(BJ, tid, "heuristic_outcome", "CLOSED", 1000);
+    wait_leg_field(BJ, tid, "compensate_reason", "INC-8: origin denied a forced abort", 1000);
+    in_doubt_state(BJ, tid, state);
+    cr_expect_str_eq(state, "", "a closed leg is still listed as '%s'", state);
+    char *mixed = redis_text(BJ, "ZRANGE %s 0 -1", STORE_KEY_LEGS_MIXED, NULL);
+    cr_expect_str_eq(mixed, "", "legs:mixed: '%s'", mixed);
+    free(mixed);
+    char *info1 = redis_text(BJ, "HGETALL %s", STORE_KEY_ACCOUNT_PREFIX "bj-b" STORE_KEY_ACCOUNT_INFO_SUFFIX, NULL);
+    char *inflight1 = redis_text(BJ, "HGET %s %s", STORE_KEY_PEER_INFLIGHT, "CN-HE");
+    cr_expect_str_eq(info1, info0, "the close changed bj-b's pending grams again");
+    cr_expect_str_eq(inflight1, inflight0, "the close changed CN-HE's legs in flight again");
+    free(info0), free(info1), free(inflight0), free(inflight1);
+    cr_expect_eq(rc_total_g(reg(BJ), "bj-b"), bj0, "the close credited something");
+    cr_expect_eq(audit_count(BJ, "heuristic", tid), heuristic0 + 1);
+    cr_expect_eq(resolve_bj("operator", tid, "--close", "INC-8: origin denied a forced abort", &err), 4,
+                 "closed twice: %s", err);
+    free(err);
+    cr_expect_eq(decide_at(BJ, tid, 1, &m), 'A');
+    cr_expect(m, "the source's COMMIT after the close is not answered HEURISTIC_MIXED");
+    cr_expect_eq(audit_verify("CN-BJ"), 0, "gwctl audit verify CN-BJ");
+    char *mc = NULL;
+    /* the hostile source's 3 findings (as above), nothing of BJ's forced
+     * ABORT, its origin-denied or the operator's close */
+    cr_expect_eq(model_check_text(&mc), 1, "gwctl audit model-check");
+    cr_expect(mc != NULL && strstr(mc, "FOUND 3 STEPS") != NULL && strstr(mc, "(heuristic)") == NULL &&
+                  strstr(mc, "(origin-denied)") == NULL && strstr(mc, "(resolve)") == NULL,
+              "model-check: %s", mc);
     free(mc);
 }
 

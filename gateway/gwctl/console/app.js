@@ -119,8 +119,8 @@ function resolveForm(region, leg) {
   const tid = leg.leg ? leg.leg.transfer_id : '';
   const action = el('select', { name: 'action' }, el('option', { value: 'commit', text: 'commit' }),
     el('option', { value: 'abort', text: 'abort' }), el('option', { value: 'compensate', text: 'compensate' }),
-    el('option', { value: 'close-denied', text: 'close-denied' }));
-  if (leg.state === 'HEURISTIC_MIXED') action.value = leg.heuristic_outcome === 'ORIGIN_DENIED' ? 'close-denied' : 'compensate';
+    el('option', { value: 'close', text: 'close' }));
+  if (leg.state === 'HEURISTIC_MIXED') action.value = leg.heuristic_outcome === 'ORIGIN_DENIED' ? 'close' : 'compensate';
   const reason = el('input', { name: 'reason', placeholder: 'reason (10..512 bytes)', size: '24' });
   const confirm = el('input', { name: 'confirm', placeholder: 'type the transfer id to confirm', size: '34', cls: 'mono' });
   const out = el('span', { cls: 'result' });
