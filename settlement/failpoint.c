@@ -105,6 +105,25 @@ void failpoint_pause(const char *name) {
     }
 }
 
+bool failpoint_trip(const char *name) {
+    CARBON_ASSERT(failpoint_pauses_n <= FAILPOINT_PAUSES_MAX);
+    for (size_t i = 0; i < failpoint_pauses_n; i++) {
+        if (strcmp(failpoint_pauses[i].name, name) != 0) continue;
+        long left = __atomic_load_n(&failpoint_pauses[i].ms, __ATOMIC_ACQUIRE);
+        /* bounded: each failed exchange saw another thread take one */
+        while (left > 0) {
+            if (__atomic_compare_exchange_n(&failpoint_pauses[i].ms, &left, left - 1, false, __ATOMIC_ACQ_REL,
+                                            __ATOMIC_ACQUIRE)) {
+                fprintf(stderr, "{\"level\":\"warn\",\"event\":\"failpoint_trip\",\"name\":\"%s\",\"left\":%ld}\n",
+                        name, left - 1);
+                return true;
+            }
+        }
+        return false;
+    }
+    return false;
+}
+
 static long long failpoint_clock_offset;
 
 /* Parses one "REGION:MS" entry of length len; 1 if it is region's (*ms set),

@@ -9,6 +9,7 @@
 #ifndef SETTLEMENT_FAILPOINT_H
 #define SETTLEMENT_FAILPOINT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* Reads CARBON_FAILPOINT once; region is this process's region. */
@@ -30,6 +31,12 @@ void failpoint_hit(const char *name);
 #define FAILPOINT_PAUSE_MS_MAX 60000
 #define FAILPOINT_PAUSES_MAX 4
 void failpoint_pause(const char *name);
+/* A trip point for the tests, armed through the same list: an entry
+ * "REGION:NAME:N" of CARBON_FAILPOINT_PAUSE (with CARBON_TEST_HOOKS=1)
+ * makes failpoint_trip(NAME) answer true the first N times it is reached
+ * (logged "failpoint_trip"), then false; a name is either a pause point or
+ * a trip point. Unset: false. Thread-safe. */
+bool failpoint_trip(const char *name);
 
 /* A skewed wall clock for the fault tests (clocks that disagree between
  * regions). CARBON_TEST_CLOCK_OFFSET_MS is "REGION:MS[,REGION:MS]..." with MS

@@ -109,6 +109,21 @@ static void group_commit_fail_all(group_commit_t *gc, size_t n, const char *why)
     }
 }
 
+/* Holds the n items in one store call. A call that failed after Redis may
+ * have run it (its reply lost, timed out, or its WAIT short) runs again, at
+ * most GROUP_COMMIT_HOLD_RERUNS times: the holds it made come back as this
+ * attempt's own (ledger_hold_item_t's hold_token), LEDGER_OK, and go on to
+ * their batch, and the others are made now. Without it a hold whose reply
+ * was lost stayed HELD, in no batch, until recovery aborted it at its
+ * expiry, and a retry with the same id only waited for that. */
+static void group_commit_holds(store_t *st, ledger_hold_item_t *const *holds, size_t n) {
+    char err[256] = "";
+    bool may_have_run = false;
+    int rc = ledger_hold_batch(st, holds, n, &may_have_run, err, sizeof err);
+    for (int rerun = 0; rc != LEDGER_OK && may_have_run && rerun < GROUP_COMMIT_HOLD_RERUNS; rerun++)
+        rc = ledger_hold_batch(st, holds, n, &may_have_run, err, sizeof err);
+}
+
 /* Runs gc->entries[0..n): one store call per kind present. */
 static void group_commit_store(group_commit_t *gc, store_t *st, size_t n) {
     size_t nh = 0, ni = 0, nr = 0;
@@ -120,7 +135,7 @@ static void group_commit_store(group_commit_t *gc, store_t *st, size_t n) {
     }
     CARBON_ASSERT(nh + ni + nr == n);
     char err[256] = "";
-    if (nh > 0) (void)ledger_hold_batch(st, gc->holds, nh, err, sizeof err);
+    if (nh > 0) group_commit_holds(st, gc->holds, nh);
     if (ni > 0) (void)ledger_issue_many(st, gc->issues, ni, err, sizeof err);
     if (nr > 0) (void)ledger_retire_many(st, gc->retires, nr, err, sizeof err);
 }

@@ -22,6 +22,10 @@
 
 CARBON_STATIC_ASSERT(LEDGER_HOLD_BATCH_MAX <= LEDGER_GROUP_MAX, "a batch fits every kind's call");
 
+/* Times a batch of holds whose store call may have run is run again (each
+ * run waits for the store as any call does: its reconnect budget). */
+#define GROUP_COMMIT_HOLD_RERUNS 2
+
 typedef struct group_commit group_commit_t;
 typedef struct group_commit_entry group_commit_entry_t;
 

@@ -4,8 +4,10 @@
 #include "common/carbon_assert.h"
 #include "settlement/failpoint.h"
 #include "settlement/reasons.h"
+#include "common/hex.h"
 
 #include <hiredis/hiredis.h>
+#include <openssl/rand.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -292,12 +294,12 @@ int ledger_issue(store_t *st, const ledger_issue_t *in, uint64_t now_ms, ledger_
 /* ---- transfers: source ------------------------------------------------------ */
 
 /* The arguments of one hold, at transfer_hold.lua's stride (HOLD_ARGS). */
-#define LEDGER_HOLD_ARGS 20
+#define LEDGER_HOLD_ARGS 21
 CARBON_STATIC_ASSERT(1 + LEDGER_HOLD_ARGS * LEDGER_HOLD_BATCH_MAX <= STORE_ARGS_MAX,
                      "a batch of holds fits one store call");
 
 static void ledger_hold_args(script_args_t *a, const ledger_leg_t *leg, const char *request_fp,
-                             uint64_t now_ms) {
+                             uint64_t now_ms, const char *hold_token) {
     size_t before = a->n;
     script_args_str(a, leg->tid);
     script_args_str(a, request_fp);
@@ -319,6 +321,7 @@ static void ledger_hold_args(script_args_t *a, const ledger_leg_t *leg, const ch
     script_args_u64(a, now_ms);
     script_args_u64(a, leg->expiry_ms);
     script_args_u64(a, LEDGER_LEG_BLOCKS_MAX);
+    script_args_str(a, hold_token);
     CARBON_ASSERT(a->n - before == LEDGER_HOLD_ARGS);
     (void)before;
 }
@@ -346,6 +349,16 @@ static void ledger_hold_result(const redisReply *r, ledger_hold_item_t *it) {
     leg->created_ms = it->now_ms;
 }
 
+/* Draws it->hold_token if it has none: 16 random hex digits (none if the
+ * random source fails: a replay of this attempt is then LEDGER_REPLAY). */
+static void ledger_hold_token(ledger_hold_item_t *it) {
+    if (it->hold_token[0] != '\0') return;
+    unsigned char raw[LEDGER_HOLD_TOKEN_HEX / 2];
+    if (RAND_bytes(raw, (int)sizeof raw) != 1) return;
+    hex_encode(raw, sizeof raw, it->hold_token, sizeof it->hold_token);
+    CARBON_ASSERT(strlen(it->hold_token) == LEDGER_HOLD_TOKEN_HEX);
+}
+
 /* Checks one item before anything is sent: 0, or LEDGER_EINVAL in it. */
 static int ledger_hold_check(ledger_hold_item_t *it) {
     const ledger_leg_t *leg = it->leg;
@@ -354,6 +367,7 @@ static int ledger_hold_check(ledger_hold_item_t *it) {
     it->rc = LEDGER_OK;
     it->have_g = 0;
     it->err[0] = '\0';
+    ledger_hold_token(it);
     if (leg->debited_g == 0 || leg->debited_g >= LEDGER_AMOUNT_G_MAX ||
         leg->requested_g >= LEDGER_AMOUNT_G_MAX) {
         snprintf(it->err, sizeof it->err, "amount outside 1..2^50 g");
@@ -362,9 +376,10 @@ static int ledger_hold_check(ledger_hold_item_t *it) {
     return it->rc;
 }
 
-int ledger_hold_batch(store_t *st, ledger_hold_item_t *const *items, size_t n, char *err,
-                      size_t errlen) {
+int ledger_hold_batch(store_t *st, ledger_hold_item_t *const *items, size_t n, bool *may_have_run,
+                      char *err, size_t errlen) {
     CARBON_ASSERT(st != NULL && items != NULL && n >= 1 && n <= LEDGER_HOLD_BATCH_MAX);
+    if (may_have_run != NULL) *may_have_run = false;
     size_t sent = 0;
     for (size_t i = 0; i < n; i++) sent += ledger_hold_check(items[i]) == LEDGER_OK;
     if (sent == 0) return LEDGER_OK;
@@ -372,14 +387,22 @@ int ledger_hold_batch(store_t *st, ledger_hold_item_t *const *items, size_t n, c
     script_args_u64(&a, sent);
     for (size_t i = 0; i < n; i++)
         if (items[i]->rc == LEDGER_OK)
-            ledger_hold_args(&a, items[i]->leg, items[i]->request_fp, items[i]->now_ms);
+            ledger_hold_args(&a, items[i]->leg, items[i]->request_fp, items[i]->now_ms, items[i]->hold_token);
     redisReply *r;
     int rc = ledger_run(st, "transfer_hold", &a, &r, err, errlen);
+    bool ran = rc != LEDGER_OK && store_last_call_may_have_run(st);
     if (rc == LEDGER_OK && r->elements != sent) {
         snprintf(err, errlen, "transfer_hold: %zu replies for %zu holds", r->elements, sent);
         freeReplyObject(r);
         rc = LEDGER_ESTORE;
+    } else if (rc == LEDGER_OK && failpoint_trip("hold.reply_lost")) {
+        snprintf(err, errlen, "transfer_hold: the reply was lost (test hook hold.reply_lost); the command may "
+                              "have run");
+        freeReplyObject(r);
+        rc = LEDGER_ESTORE;
+        ran = true;
     }
+    if (may_have_run != NULL) *may_have_run = ran;
     for (size_t i = 0, k = 0; i < n; i++) {
         if (items[i]->rc == LEDGER_EINVAL) continue;
         if (rc != LEDGER_OK) {
@@ -403,7 +426,7 @@ int ledger_hold(store_t *st, ledger_leg_t *leg, const char *request_fp, uint64_t
     ledger_hold_item_t it = {.leg = leg, .request_fp = request_fp, .now_ms = now_ms};
     ledger_hold_item_t *one = &it;
     char batch_err[256] = "";
-    (void)ledger_hold_batch(st, &one, 1, batch_err, sizeof batch_err);
+    (void)ledger_hold_batch(st, &one, 1, NULL, batch_err, sizeof batch_err);
     if (have_g != NULL) *have_g = it.have_g;
     snprintf(err, errlen, "%s", it.err);
     return it.rc;

@@ -18,6 +18,7 @@
 #include "common/region.h"
 #include "settlement/transfer_state.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -151,10 +152,15 @@ int ledger_hold(store_t *st, ledger_leg_t *leg, const char *request_fp, uint64_t
                 uint64_t *have_g, char *err, size_t errlen);
 
 /* One hold of a group-committed batch (ledger_hold_batch). */
+#define LEDGER_HOLD_TOKEN_HEX 16
 typedef struct {
     ledger_leg_t *leg;      /* in: the leg to hold (as for ledger_hold); out as there */
     const char *request_fp; /* LEDGER_DIGEST_HEX hex */
     uint64_t now_ms;
+    /* this hold's attempt ("": ledger_hold_batch draws one at random and
+     * keeps it here, so that the same items run again after a call that may
+     * have run find their own holds: LEDGER_OK, not LEDGER_REPLAY) */
+    char hold_token[LEDGER_HOLD_TOKEN_HEX + 1];
     /* out */
     int rc;                 /* as ledger_hold's */
     uint64_t have_g;        /* on LEDGER_INSUFFICIENT */
@@ -169,10 +175,14 @@ typedef struct {
  * Returns LEDGER_OK when the store answered for every item; otherwise
  * LEDGER_ESTORE with the reason in err, every item's rc set to LEDGER_ESTORE:
  * nothing is known of any of them (some may be held; a retry with the same
- * ids answers their recorded outcome). 1 <= n <= LEDGER_HOLD_BATCH_MAX. */
+ * ids answers their recorded outcome, and the same items run again answer
+ * LEDGER_OK for the holds they made: their hold_token). *may_have_run
+ * (may be NULL) tells a failure whose call Redis may have run (reply lost,
+ * timed out, WAIT short) from one that sent nothing.
+ * 1 <= n <= LEDGER_HOLD_BATCH_MAX. */
 #define LEDGER_HOLD_BATCH_MAX 256
-int ledger_hold_batch(store_t *st, ledger_hold_item_t *const *items, size_t n, char *err,
-                      size_t errlen);
+int ledger_hold_batch(store_t *st, ledger_hold_item_t *const *items, size_t n, bool *may_have_run,
+                      char *err, size_t errlen);
 
 /* Decision for one source leg: TRANSFER_DECISION_COMMIT ('C') or _ABORT ('A'). */
 typedef struct {

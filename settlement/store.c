@@ -45,6 +45,7 @@ struct store {
     redisReply **got;       /* [STORE_PIPELINE_MAX] replies of one exchange */
     uint64_t calls;
     uint64_t errors;
+    bool may_have_run; /* store_last_call_may_have_run */
     uint64_t reconnects;
     uint64_t primary_epoch; /* store_primary_epoch_n when this connection was made */
 };
@@ -856,6 +857,7 @@ void store_close(store_t *s) {
 uint64_t store_calls(const store_t *s) { CARBON_ASSERT(s != NULL); return s->calls; }
 uint64_t store_errors(const store_t *s) { CARBON_ASSERT(s != NULL); return s->errors; }
 uint64_t store_reconnects(const store_t *s) { CARBON_ASSERT(s != NULL); return s->reconnects; }
+bool store_last_call_may_have_run(const store_t *s) { CARBON_ASSERT(s != NULL); return s->may_have_run; }
 uint64_t store_process_calls(void) { return atomic_load(&store_process_calls_n); }
 uint64_t store_process_errors(void) { return atomic_load(&store_process_errors_n); }
 void store_primary_switched(void) { atomic_fetch_add(&store_primary_epoch_n, 1); }
@@ -1074,6 +1076,7 @@ static int store_run_rounds(store_t *s, size_t n, const store_call_t *calls, red
         rc = store_exchange(s, npending, s->got, &sent_any, err, errlen);
         if (rc != STORE_OK) {
             if (rc == STORE_EUNAVAILABLE && !sent_any && budget > 0) continue; /* not run */
+            s->may_have_run = rc == STORE_EUNAVAILABLE && sent_any;
             return rc;
         }
         store_round_t round;
@@ -1191,6 +1194,7 @@ static int store_run(store_t *s, size_t n, const store_call_t *calls, redisReply
     CARBON_ASSERT(n >= 1 && n <= STORE_PIPELINE_MAX);
     if (err != NULL && errlen > 0) err[0] = '\0';
     for (size_t i = 0; i < n; i++) replies[i] = NULL;
+    s->may_have_run = false;
     s->calls += n;
     atomic_fetch_add(&store_process_calls_n, n);
 
@@ -1203,7 +1207,10 @@ static int store_run(store_t *s, size_t n, const store_call_t *calls, redisReply
         }
     }
     int rc = store_run_rounds(s, n, calls, replies, err, errlen);
-    if (rc == STORE_OK && store_batch_waits(s, n, calls)) rc = store_wait_replicas(s, n, err, errlen);
+    if (rc == STORE_OK && store_batch_waits(s, n, calls)) {
+        rc = store_wait_replicas(s, n, err, errlen);
+        s->may_have_run = rc == STORE_EUNAVAILABLE; /* the calls ran; not confirmed durable */
+    }
     if (rc == STORE_OK) return store_run_result(s, n, replies, index_in_err, err, errlen);
     for (size_t i = 0; i < n; i++) {
         if (replies[i] != NULL) freeReplyObject(replies[i]);

@@ -5,11 +5,11 @@
 -- the leg HELD with its expiry. The holds run in order, each seeing the ones
 -- before it: the same id twice in one batch is a replay (DUP) or ID_REUSED,
 -- and a hold that finds the balance taken by an earlier one is refused.
--- ARGV: n, then n times these 20 (HOLD_ARGS):
+-- ARGV: n, then n times these 21 (HOLD_ARGS):
 --       tid, request_fp, from_id, to_account, peer_region, meth, vintage,
 --       requested_g, credited_g, debited_g, discount_g, remainder_g,
 --       ratio_num, ratio_den, dest_meth, src_digest, dst_digest, now_ms, expiry_ms,
---       max_blocks
+--       max_blocks, hold_token (this attempt's, kept on the leg; "" none)
 -- The leg record: the fields the later steps read, each on its own, and the
 -- terms of the transfer that only gatewayd reads back (ledger_leg_get), in
 -- one field "terms": meth|vintage|requested_g|discount_g|remainder_g|
@@ -21,12 +21,14 @@
 -- transfer at the source (docs/performance.md). reason, decided_ms and acked
 -- are written when they change (absent = '', 0, not acked).
 -- Returns n replies, in order, each {"OK", state, reason, blocks} for a new
---       hold or {"DUP", state, reason, blocks} for a replay with the same
+--       hold (or for this attempt's own hold, still HELD: the same
+--       hold_token, the gateway running the batch again after its reply was
+--       lost) or {"DUP", state, reason, blocks} for a replay with the same
 --       content | {"ID_REUSED"} | {"UNKNOWN_ACCOUNT"}
 --       | {"INSUFFICIENT_BALANCE", have_g} | {"TOO_FRAGMENTED"}
 --       | {"ACCOUNT_DAMAGED", why}: the account's blocks are out of the
 --       store's format (a hand edit; account_take_plan_checked), nothing taken
-local HOLD_ARGS = 20
+local HOLD_ARGS = 21
 
 local function hold_one(base)
   -- the leg's arguments as locals: a call per argument cost more (issue 16)
@@ -38,11 +40,13 @@ local function hold_one(base)
                                                                    A[base + 13], A[base + 14], A[base + 15]
   local src_digest, dst_digest, now_text, expiry_text, max_blocks = A[base + 16], A[base + 17],
                                                                    A[base + 18], A[base + 19], A[base + 20]
+  local token = A[base + 21]
   local key = leg_key(tid)
-  local rec = redis.call('HMGET', key, 'request_fp', 'state', 'reason', 'blocks', 'role')
+  local rec = redis.call('HMGET', key, 'request_fp', 'state', 'reason', 'blocks', 'role', 'hold_token')
   if rec[1] or rec[5] then
-    if rec[1] == fp then return { 'DUP', rec[2], rec[3] or '', rec[4] or '' } end
-    return { 'ID_REUSED' }
+    if rec[1] ~= fp then return { 'ID_REUSED' } end
+    local mine = token ~= '' and rec[6] == token and rec[2] == 'HELD'
+    return { mine and 'OK' or 'DUP', rec[2], rec[3] or '', rec[4] or '' }
   end
   local debited_g = num(debited_text)
   -- an account a hand edit damaged refuses its own hold, not the batch's
@@ -67,7 +71,7 @@ local function hold_one(base)
              'request_fp', fp, 'to', to_id, 'credited_g', credited_g, 'cursor', fmt_int(cursor),
              'terms', meth .. '|' .. vintage .. '|' .. requested_g .. '|' .. discount_g .. '|' .. remainder_g ..
                '|' .. ratio_num .. '|' .. ratio_den .. '|' .. dest_meth .. '|' .. fmt_int(now_ms),
-             'src_digest', src_digest, 'dst_digest', dst_digest)
+             'src_digest', src_digest, 'dst_digest', dst_digest, 'hold_token', token)
   hincr(acct_info_key(from_id), 'held_g', debited_g)
   later('ZADD', KEY_LEGS_OPEN, fmt_int(expiry_ms), tid)
   later('ZADD', KEY_LEGS_HELD_PREFIX .. peer, fmt_int(expiry_ms), tid)

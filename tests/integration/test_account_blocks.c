@@ -488,7 +488,7 @@ Test(account_blocks, a_damaged_account_refuses_its_own_hold_not_the_batchs) {
         ptrs[i] = &items[i];
     }
     char err[256] = "";
-    cr_assert_eq(ledger_hold_batch(g_store, ptrs, 3, err, sizeof err), LEDGER_OK, "%s", err);
+    cr_assert_eq(ledger_hold_batch(g_store, ptrs, 3, NULL, err, sizeof err), LEDGER_OK, "%s", err);
     cr_expect_eq(items[0].rc, LEDGER_OK, "ok-1: %d %s", items[0].rc, items[0].err);
     cr_expect_eq(items[2].rc, LEDGER_OK, "ok-2: %d %s", items[2].rc, items[2].err);
     cr_expect_eq(items[1].rc, LEDGER_DAMAGED, "damaged: %d %s", items[1].rc, items[1].err);

@@ -389,6 +389,46 @@ static void check_writes(const write_t *w) {
     cr_assert(retired == 1 && short_ == 1, "two 12 kg retirements: %d done, %d short", retired, short_);
 }
 
+/* A batch of holds whose reply is lost after Redis ran it (the test hook
+ * hold.reply_lost drops the first transfer_hold reply, as a connection that
+ * breaks after the script ran would: "the command may have run") is run
+ * again by the batcher: the holds it made come back as its own, so every
+ * call settles COMMITTED at once (well within the 10 s leg expiry), each
+ * moves its grams once, and the same calls again answer the same outcome.
+ * Before, each call got UNAVAILABLE, and its leg stayed HELD in no batch
+ * until recovery aborted it at its expiry; a retry only waited for that. */
+Test(group_commit, a_hold_whose_reply_was_lost_settles_at_once, .timeout = 180) {
+    federation_options_t o = {.regions_n = 2, .leg_expiry_ms = 10000, .workers = 2};
+    grpc_channel *tj, *bj;
+    start_paused("CN-TJ:hold.reply_lost:1", &o, &tj, &bj);
+    open_and_issue(tj, bj);
+    call_t calls[3];
+    memset(calls, 0, sizeof calls);
+    pthread_t th[3];
+    for (int round = 0; round < 2; round++) { /* the second round: the same ids again */
+        long long t0 = proc_now_ms();
+        for (int i = 0; i < 3; i++) {
+            calls[i].ch = tj;
+            calls[i].from = "tj-a";
+            calls[i].units = 2;
+            if (round == 0) rc_new_id(calls[i].tid);
+            cr_assert_eq(pthread_create(&th[i], NULL, call_main, &calls[i]), 0);
+        }
+        for (int i = 0; i < 3; i++) pthread_join(th[i], NULL);
+        long long took_ms = proc_now_ms() - t0;
+        for (int i = 0; i < 3; i++)
+            cr_assert(calls[i].code == GRPC_STATUS_OK &&
+                          calls[i].outcome == CARBON__V1__TRANSFER_OUTCOME__TRANSFER_OUTCOME_COMMITTED,
+                      "round %d, call %d: status %d %s, outcome %d", round, i, calls[i].code, calls[i].reason,
+                      calls[i].outcome);
+        cr_assert_lt(took_ms, 5000, "round %d took %lld ms: the legs waited for their expiry", round, took_ms);
+    }
+    cr_assert_eq(federation_log_count(fed, TJ, "\"failpoint_trip\""), 1, "the reply was not dropped");
+    cr_assert_eq(rc_balance_g(tj, "tj-a", "TJ-GT-01"), 19950 - 3 * 2000, "each transfer's grams moved once");
+    expect_settled();
+    stop_federation();
+}
+
 /* One region: no peer's call (recovery, witnessing) can take a worker to
  * the paused store, so a worker is busy only if a Registry call holds it. */
 Test(group_commit, issue_and_retire_wait_for_the_store_without_holding_a_worker, .timeout = 180) {
