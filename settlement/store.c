@@ -1076,7 +1076,7 @@ static int store_run_rounds(store_t *s, size_t n, const store_call_t *calls, red
         rc = store_exchange(s, npending, s->got, &sent_any, err, errlen);
         if (rc != STORE_OK) {
             if (rc == STORE_EUNAVAILABLE && !sent_any && budget > 0) continue; /* not run */
-            s->may_have_run = rc == STORE_EUNAVAILABLE && sent_any;
+            s->may_have_run = sent_any; /* its reply lost, timed out or unreadable */
             return rc;
         }
         store_round_t round;
@@ -1209,7 +1209,7 @@ static int store_run(store_t *s, size_t n, const store_call_t *calls, redisReply
     int rc = store_run_rounds(s, n, calls, replies, err, errlen);
     if (rc == STORE_OK && store_batch_waits(s, n, calls)) {
         rc = store_wait_replicas(s, n, err, errlen);
-        s->may_have_run = rc == STORE_EUNAVAILABLE; /* the calls ran; not confirmed durable */
+        s->may_have_run = rc != STORE_OK; /* the calls ran; not confirmed durable */
     }
     if (rc == STORE_OK) return store_run_result(s, n, replies, index_in_err, err, errlen);
     for (size_t i = 0; i < n; i++) {

@@ -234,8 +234,8 @@ const char *store_script_sha(const store_t *s, int script_index);
 uint64_t store_calls(const store_t *s);
 uint64_t store_errors(const store_t *s);
 uint64_t store_reconnects(const store_t *s);
-/* Whether s's last call failed STORE_EUNAVAILABLE after sending something
- * (its reply lost, timed out, or its WAIT short): Redis may have run it.
+/* Whether s's last call failed after sending something (its reply lost,
+ * timed out or unreadable, or its WAIT short): Redis may have run it.
  * False after a call that succeeded, was refused, or sent nothing. */
 bool store_last_call_may_have_run(const store_t *s);
 /* The same calls and errors summed over every store_t of the process, open

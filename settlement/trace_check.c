@@ -38,7 +38,8 @@ typedef struct {
     uint8_t prepared;    /* destination: voted yes (a prepare entry) */
     uint8_t ack_open;    /* source: decided, not acknowledged yet */
     uint8_t mixed;       /* source: heuristic MIXED; destination: became MIXED */
-    uint8_t compensated; /* source: compensated to COMMITTED */
+    uint8_t compensated; /* source: compensated to COMMITTED (or its COMMITTED MIXED leg closed) */
+    uint8_t closed;      /* source: its ABORTED MIXED leg closed as it is (its destination compensated) */
     char ack_decision;   /* source: the decision its last acked acknowledged */
     char settled;        /* destination: the coordinator's decision that settled a forced leg */
     uint8_t settled_from; /* destination: HC or HA, before that settlement */
@@ -48,7 +49,7 @@ typedef struct {
     uint16_t origins_acked; /* source: bit i: origin i acknowledged (origin-acked) */
     uint64_t first_seq, first_ms;     /* hold / prepare */
     uint64_t decided_seq, decided_ms; /* commit, abort / apply, drop */
-    uint64_t acked_seq, acked_ms, mixed_seq, mixed_ms, settled_seq, agreed_seq;
+    uint64_t acked_seq, acked_ms, mixed_seq, mixed_ms, settled_seq, agreed_seq, closed_seq;
     uint64_t outcome_ms; /* destination: when what it holds last changed */
 } tc_leg_t;
 _Static_assert(sizeof(tc_leg_t) <= 160, "trace_check.h's memory figure");
@@ -333,6 +334,7 @@ static void tc_then_refuse(tc_at_t *at, tc_leg_t *leg) {
 /* apply, drop of a prepared leg: the participant's decision. */
 static void tc_then_dest_decide(tc_at_t *at, tc_leg_t *leg) {
     tc_same_peer(at, leg, 0);
+    leg->denied = 0; /* a decision applied or dropped it: no longer denied */
     leg->decision = strcmp(at->e->event, "apply") == 0 ? 'C' : 'A';
     leg->decided_seq = at->e->seq;
     leg->decided_ms = leg->outcome_ms = at->e->time_ms;
@@ -483,14 +485,19 @@ static void tc_heuristic_source(tc_at_t *at, tc_leg_t *leg, char d) {
          * reapply_conflict); or ABORTED, its destination compensated */
         char holds = leg->state == TC_COMMITTED ? 'C' : 'A';
         if ((leg->state != TC_COMMITTED && leg->state != TC_ABORTED) || !leg->mixed || leg->compensated ||
-            d != holds) {
+            leg->closed || d != holds) {
             TC_AT_FINDING_RULE(at, leg, TC_RULE_COMPENSATE, "only a MIXED leg is closed without blocks, "
                                                             "holding its decision");
             return;
         }
-        leg->compensated = 1;
+        if (holds == 'C') {
+            leg->compensated = 1;
+        } else { /* it holds ABORT: not a COMMIT the destination may settle on */
+            leg->closed = 1;
+            leg->closed_seq = e->seq;
+        }
     } else if (tc_detail_is(e, 1, "COMPENSATED") && e->ids_n == 3) {
-        if (leg->state != TC_ABORTED || !leg->mixed || leg->compensated || d != 'C') {
+        if (leg->state != TC_ABORTED || !leg->mixed || leg->compensated || leg->closed || d != 'C') {
             TC_AT_FINDING_RULE(at, leg, TC_RULE_COMPENSATE, "only an ABORTED MIXED leg is compensated, to C");
             return;
         }
@@ -540,6 +547,16 @@ static void tc_heuristic_dest(tc_at_t *at, tc_leg_t *leg, char d) {
     if (k < n && closed && !leg->denied) {
         TC_AT_FINDING_RULE(at, leg, TC_RULE_COMPENSATE, "a prepared leg closed, but its origin never denied it "
                                                         "(no origin-denied entry)");
+        return;
+    }
+    if (k < n && closed && leg->state == TC_HA && e->blocks_n != 0) {
+        TC_AT_FINDING_RULE(at, leg, TC_RULE_COMPENSATE, "a forced ABORT left nothing pending: its close drops "
+                                                        "no blocks");
+        return;
+    }
+    if (k < n && !closed && leg->denied) { /* dest_decide answers such a leg and writes nothing */
+        TC_AT_FINDING_RULE(at, leg, TC_RULE_SETTLE, "a leg its origin denied is settled only by an operator's "
+                                                    "close");
         return;
     }
     if (k == n) {
@@ -881,6 +898,10 @@ static void tc_cross_source(trace_check_t *tc, const tc_leg_t *s) {
     if (s->mixed_seq != 0 && tc_visible(tc, s->peer, s->mixed_ms) && (d == NULL || !d->mixed))
         TC_LEG_FINDING(tc, s, s->mixed_seq, "heuristic", tc_decision_name(s->decision), TC_RULE_SOURCE_MIXED,
                        "%s never recorded the leg HEURISTIC_MIXED", peer);
+    if (s->closed && (d == NULL || d->state != TC_COMPENSATED))
+        TC_LEG_FINDING(tc, s, s->closed_seq, "heuristic", "ABORTED", TC_RULE_COMPENSATE,
+                       "closed as it is (its destination compensates), but %s has not compensated the leg: "
+                       "the grams the heuristic COMMIT credited there are still in circulation", peer);
 }
 
 /* A destination's decision of a prepared leg against its coordinator's:

@@ -473,17 +473,19 @@ static Carbon__V1__InDoubtLeg *ops_heuristic_leg(arena_t *a, struct gateway *gw,
     d->heuristic_outcome = arena_strdup(a, leg->heuristic_outcome);
     if (denied)
         d->known = arena_printf(a, "%s sent COMMIT, but the serials' origin does not confirm that it "
-                                   "committed this leg (ORIGIN_DENIED): the credit stays pending, not "
-                                   "spendable; investigate %s and the origin, then close the leg "
-                                   "(gwctl resolve --close)", leg->peer, leg->peer);
+                                   "committed this leg (ORIGIN_DENIED): %s; investigate %s and the origin, "
+                                   "then close the leg (gwctl resolve --close)", leg->peer,
+                                leg->state == TRANSFER_STATE_PREPARED ? "the credit stays pending, not spendable"
+                                                                      : "forced ABORT here: nothing is pending",
+                                leg->peer);
     else if (mixed && dest)
         d->known = arena_printf(a, "forced %s here; %s decided the other: the credits are no longer all "
                                    "in the account; compensate (gwctl resolve --compensate)", forced, leg->peer);
     else if (mixed && leg->state == TRANSFER_STATE_ABORTED)
         d->known = arena_printf(a, "decided ABORT; %s holds COMMIT (an operator's heuristic decision, "
-                                   "HEURISTIC_MIXED): once %s compensated, close here (gwctl resolve "
-                                   "--close); while the account still holds the serials, compensate here "
-                                   "instead (gwctl resolve --compensate)", leg->peer, leg->peer);
+                                   "HEURISTIC_MIXED): compensate at one side, never both: if %s compensated, "
+                                   "close here (gwctl resolve --close); else compensate here while the "
+                                   "account holds the serials (gwctl resolve --compensate)", leg->peer, leg->peer);
     else if (mixed)
         d->known = arena_printf(a, "decided %s; %s holds the other outcome after an operator's heuristic "
                                    "decision there (HEURISTIC_MIXED): it compensates; close here with "

@@ -568,6 +568,7 @@ static void coordinator_closes_as_it_is(const char *tid) {
     cr_assert(strstr(out, tid) != NULL && strstr(out, "--close") != NULL, "%s", out);
     free(out);
     close_moves_nothing(TJ, tid, "--close", "tj-a", "ABORTED");
+    cr_assert_eq(federation_log_count(fed, TJ, "\"heuristic_closed\""), 1);
     cr_assert_eq(resolve(TJ, tid, "--close", &err), 4, "closed twice");
     cr_assert(strstr(err, "NOT_MIXED") != NULL, "%s", err);
     free(err);

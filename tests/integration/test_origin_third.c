@@ -1162,6 +1162,10 @@ Test(origin_third, an_operator_closes_a_forced_abort_the_origin_denied) {
     char *inflight0 = redis_text(BJ, "HGET %s %s", STORE_KEY_PEER_INFLIGHT, "CN-HE");
     int heuristic0 = audit_count(BJ, "heuristic", tid);
     char *err = NULL;
+    cr_expect_eq(resolve_bj("operator", tid, "--compensate", "INC-8: origin denied a forced abort", &err), 4,
+                 "--compensate of a denied leg: %s", err);
+    cr_expect(err != NULL && strstr(err, "BAD_DECISION") != NULL, "%s", err);
+    free(err);
     cr_assert_eq(resolve_bj("operator", tid, "--close", "INC-8: origin denied a forced abort", &err), 0, "%s", err);
     free(err);
     wait_leg_field(BJ, tid, "state", "ABORTED", 1000);
@@ -1181,7 +1185,9 @@ Test(origin_third, an_operator_closes_a_forced_abort_the_origin_denied) {
     cr_expect_eq(audit_count(BJ, "heuristic", tid), heuristic0 + 1);
     cr_expect_eq(resolve_bj("operator", tid, "--close", "INC-8: origin denied a forced abort", &err), 4,
                  "closed twice: %s", err);
+    cr_expect(err != NULL && strstr(err, "NOT_MIXED") != NULL, "%s", err);
     free(err);
+    cr_expect_eq(federation_log_count(fed, BJ, "\"origin_denied_closed\""), 1);
     cr_expect_eq(decide_at(BJ, tid, 1, &m), 'A');
     cr_expect(m, "the source's COMMIT after the close is not answered HEURISTIC_MIXED");
     cr_expect_eq(audit_verify("CN-BJ"), 0, "gwctl audit verify CN-BJ");

@@ -614,3 +614,71 @@ Test(trace_check, closing_an_origin_denied_leg_is_a_step_only_after_the_denial) 
     cr_assert(strstr(all(&x), "its origin never denied it") != NULL, "%s", all(&x));
     trace_check_free(x.tc);
 }
+
+/* The coordinator's MIXED leg (it aborted a leg an operator forced to
+ * COMMIT at CN-BJ) that it closes as it is, holding ABORT: a step once
+ * CN-BJ compensated (it cancelled the grams it credited). Closed while
+ * CN-BJ did not compensate, it is named; and the close is no COMMIT of the
+ * coordinator, on which CN-BJ could settle its leg AGREED. */
+static void mixed_abort_closed_at_the_source(run_t *x, int dest_compensates) {
+    run_start(x, 0);
+    hold_batch(x, 1000, T1, T1 ",tj-0,CN-BJ/bj-0", "CN-BJ");
+    put(x, BJ, 1010, "prepare", T1 ",bj-0,CN-TJ/tj-0", BLK, "CN-TJ", "1", "500", NULL);
+    put(x, BJ, 9000, "apply", T1 ",bj-0", BLK, "CN-TJ", NULL);
+    put(x, BJ, 9000, "resolve", T1, "", "C", "spiffe://jjj.carbon/CN-BJ/operator/op1", "coordinator down", NULL);
+    put(x, TJ, 9500, "abort", T1 ",tj-0", BLK, "EXPIRED", NULL);
+    put(x, BJ, 9600, "heuristic", T1 ",bj-0", "", "CN-TJ", "MIXED", "A", "1", NULL);
+    put(x, TJ, 9700, "heuristic", T1 ",tj-0", "", "CN-BJ", "MIXED", "A", "0", NULL);
+    if (dest_compensates)
+        put(x, BJ, 9800, "heuristic", T1 ",bj-0", BLK, "CN-TJ", "COMPENSATED", "C", "0", "op", "why", NULL);
+    put(x, TJ, 9900, "heuristic", T1 ",tj-0", "", "CN-BJ", "COMPENSATED", "A", "0", "op", "bj compensated", NULL);
+}
+
+Test(trace_check, a_coordinators_close_holding_abort_needs_the_destinations_compensation) {
+    run_t x;
+    mixed_abort_closed_at_the_source(&x, 1);
+    cr_assert_eq(finish(&x), 0, "%s", all(&x));
+    trace_check_free(x.tc);
+
+    mixed_abort_closed_at_the_source(&x, 0);
+    finish(&x);
+    cr_assert_geq(x.n, 1, "a close without the destination's compensation passed");
+    cr_assert(strstr(all(&x), "has not compensated the leg") != NULL, "%s", all(&x));
+    trace_check_free(x.tc);
+
+    mixed_abort_closed_at_the_source(&x, 0);
+    put(&x, BJ, 9950, "heuristic", T1 ",bj-0", "", "CN-TJ", "AGREED", "C", "0", NULL);
+    finish(&x);
+    cr_assert(strstr(all(&x), "never recorded a COMMIT") != NULL, "%s", all(&x));
+    trace_check_free(x.tc);
+}
+
+/* A destination leg forced to ABORT and then denied by its origin is
+ * closed without blocks (nothing is pending); a close that names blocks,
+ * or a settlement by the coordinator's COMMIT, is named. */
+Test(trace_check, a_forced_abort_the_origin_denied_is_closed_without_blocks) {
+    run_t x;
+    for (int variant = 0; variant < 3; variant++) {
+        run_start(&x, 0);
+        three_party_prepared(&x, 1000, T1);
+        put(&x, BJ, 9000, "drop", T1, "", "CN-TJ", NULL);
+        put(&x, BJ, 9000, "resolve", T1, "", "A", "spiffe://jjj.carbon/CN-BJ/operator/op1", "coordinator down",
+            NULL);
+        put(&x, BJ, 9100, "origin-denied", T1 ",bj-0", HBLK, "CN-TJ", "CN-HE", NULL);
+        if (variant == 0)
+            put(&x, BJ, 9200, "heuristic", T1 ",bj-0", "", "CN-TJ", "CLOSED", "A", "0", "op", "denied", NULL);
+        else if (variant == 1)
+            put(&x, BJ, 9200, "heuristic", T1 ",bj-0", HBLK, "CN-TJ", "CLOSED", "A", "0", "op", "denied", NULL);
+        else
+            put(&x, BJ, 9200, "heuristic", T1 ",bj-0", HBLK, "CN-TJ", "REAPPLIED", "C", "1", NULL);
+        size_t found = finish(&x);
+        const char *needle = variant == 1 ? "its close drops no blocks" : "settled only by an operator's close";
+        /* the source (CN-TJ) never decided: its own findings come with every variant */
+        if (variant == 0) {
+            for (size_t i = 0; i < found; i++)
+                cr_assert(strcmp(x.f[i].region, "CN-BJ") != 0, "CN-BJ's steps: %s", all(&x));
+        } else
+            cr_assert(strstr(all(&x), needle) != NULL, "variant %d: %s", variant, all(&x));
+        trace_check_free(x.tc);
+    }
+}
