@@ -343,6 +343,7 @@ gateway_t *gateway_create(const gateway_config_t *cfg, char *err, size_t errlen)
     gw->server = server_create(&opts, services_descriptors, services_kinds, SERVICES_N, err, errlen);
     if (gw->server == NULL) goto fail;
     metrics_attach(gw->metrics, gw->engine, gw->server);
+    metrics_attach_group_commit(gw->metrics, gw->group);
     metrics_attach_use_reports(gw->metrics, gw->use_reports);
     for (size_t i = 0; i < sizeof gateway_handlers / sizeof gateway_handlers[0]; i++) {
         int rc = server_handle(gw->server, gateway_handlers[i].path, gateway_handlers[i].fn);

@@ -42,6 +42,7 @@ struct metrics {
     struct MHD_Daemon *daemon;
     engine_transport_t inner;
     engine_t *engine;
+    group_commit_t *group;
     server_t *server;
     metrics_peer_t peers[CONFIG_PEERS_MAX];
     size_t peers_n;
@@ -114,6 +115,11 @@ void metrics_attach(metrics_t *m, engine_t *engine, server_t *server) {
     CARBON_ASSERT(m->daemon == NULL);
     m->engine = engine;
     m->server = server;
+}
+
+void metrics_attach_group_commit(metrics_t *m, group_commit_t *gc) {
+    CARBON_ASSERT(m != NULL);
+    m->group = gc;
 }
 
 void metrics_attach_use_reports(metrics_t *m, const use_reports_t *u) {
@@ -269,6 +275,13 @@ static void mo_header(metrics_out_t *o, const char *name, const char *type, cons
     mo_printf(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* A family of one unlabelled series: its header and its value. */
+static void mo_scalar(metrics_out_t *o, const char *name, const char *type, const char *help,
+                      uint64_t value) {
+    mo_header(o, name, type, help);
+    mo_printf(o, "%s %" PRIu64 "\n", name, value);
+}
+
 /* A label value with \, " and newline escaped (text format 0.0.4). */
 static void metrics_escape(char *dst, size_t dstlen, const char *src) {
     size_t k = 0;
@@ -329,23 +342,23 @@ static void mo_histogram(metrics_out_t *o, const char *name, const char *help,
 static void metrics_render_log(metrics_out_t *o, const struct integrator *it) {
     integrator_stats_t is;
     integrator_get_stats(it, &is);
-    mo_header(o, "carbon_audit_log_unintegrated_entries", "gauge",
-              "Audit log entries sequenced and not yet integrated into the Merkle tree.");
-    mo_printf(o, "carbon_audit_log_unintegrated_entries %" PRIu64 "\n", is.unintegrated);
-    mo_header(o, "carbon_audit_log_unintegrated_age_ms", "gauge",
-              "Age of the oldest audit log entry not yet integrated (0: none).");
-    mo_printf(o, "carbon_audit_log_unintegrated_age_ms %" PRIu64 "\n", is.unintegrated_age_ms);
-    mo_header(o, "carbon_audit_log_integration_lag_max_ms", "gauge",
-              "Since start: the longest an entry this gateway integrated waited for it.");
-    mo_printf(o, "carbon_audit_log_integration_lag_max_ms %" PRIu64 "\n", is.lag_max_ms);
-    mo_header(o, "carbon_audit_log_tree_size", "gauge", "Entries in the audit log's Merkle tree.");
-    mo_printf(o, "carbon_audit_log_tree_size %" PRIu64 "\n", is.tree_size);
+    mo_scalar(o, "carbon_audit_log_unintegrated_entries", "gauge",
+              "Audit log entries sequenced and not yet integrated into the Merkle tree.",
+              is.unintegrated);
+    mo_scalar(o, "carbon_audit_log_unintegrated_age_ms", "gauge",
+              "Age of the oldest audit log entry not yet integrated (0: none).",
+              is.unintegrated_age_ms);
+    mo_scalar(o, "carbon_audit_log_integration_lag_max_ms", "gauge",
+              "Since start: the longest an entry this gateway integrated waited for it.",
+              is.lag_max_ms);
+    mo_scalar(o, "carbon_audit_log_tree_size", "gauge", "Entries in the audit log's Merkle tree.",
+              is.tree_size);
     mo_header(o, "carbon_audit_log_integrator", "gauge",
               "1 if this gateway holds the region's integrator lease.");
     mo_printf(o, "carbon_audit_log_integrator %d\n", is.lease_held);
-    mo_header(o, "carbon_audit_log_integration_errors_total", "counter",
-              "Integration passes of this gateway that failed (store, lease lost, a hole).");
-    mo_printf(o, "carbon_audit_log_integration_errors_total %" PRIu64 "\n", is.errors_total);
+    mo_scalar(o, "carbon_audit_log_integration_errors_total", "counter",
+              "Integration passes of this gateway that failed (store, lease lost, a hole).",
+              is.errors_total);
 }
 
 /* carbon_audit_forks_unacknowledged{region}, one series per peer. */
@@ -384,28 +397,49 @@ static void metrics_batch_phases(metrics_out_t *o, const engine_stats_t *es) {
 /* The heuristic decisions' alarm and conflict counter (DESIGN §6). */
 static void metrics_heuristic(metrics_out_t *o, const engine_stats_t *es) {
     CARBON_ASSERT(o != NULL && es != NULL);
-    mo_header(o, "carbon_legs_heuristic_mixed", "gauge",
+    mo_scalar(o, "carbon_legs_heuristic_mixed", "gauge",
               "Legs HEURISTIC_MIXED in this region's store (either role): an operator's heuristic "
               "decision that the coordinator contradicted after the credits moved on; alarmed "
-              "until an operator compensates (from the last recovery pass).");
-    mo_printf(o, "carbon_legs_heuristic_mixed %" PRIu64 "\n", es->legs_heuristic_mixed);
-    mo_header(o, "carbon_decision_conflicts_total", "counter",
-              "Decide answers in which a peer held the other outcome than this region decided.");
-    mo_printf(o, "carbon_decision_conflicts_total %" PRIu64 "\n", es->decision_conflicts);
+              "until an operator compensates (from the last recovery pass).",
+              es->legs_heuristic_mixed);
+    mo_scalar(o, "carbon_decision_conflicts_total", "counter",
+              "Decide answers in which a peer held the other outcome than this region decided.",
+              es->decision_conflicts);
+}
+
+/* The Registry's group commit (settlement/group_commit.h). */
+static void mo_group_commit(metrics_out_t *o, const metrics_t *m) {
+    CARBON_ASSERT(o != NULL && m != NULL);
+    group_commit_stats_t gs;
+    memset(&gs, 0, sizeof gs);
+    if (m->group != NULL) group_commit_get_stats(m->group, &gs);
+    mo_scalar(o, "carbon_group_commit_batches_total", "counter",
+              "Batches of Registry writes (holds, issuances, retirements) run by the group commit.",
+              gs.batches);
+    mo_scalar(o, "carbon_group_commit_entries_total", "counter",
+              "Registry writes the group commit ran and answered.", gs.entries);
+    mo_scalar(o, "carbon_group_commit_hold_reruns_total", "counter",
+              "Batches of holds run again because the store may have run the call before (its "
+              "reply lost, timed out, or its WAIT short).",
+              gs.hold_reruns);
+    mo_scalar(o, "carbon_group_commit_holds_unknown_total", "counter",
+              "Holds answered unavailable whose store call may have run after every rerun: "
+              "recovery aborts any of them held at its expiry.",
+              gs.holds_unknown);
 }
 
 /* The store's counters, over every connection of the process. */
 static void mo_store(metrics_out_t *o) {
     CARBON_ASSERT(o != NULL);
-    mo_header(o, "carbon_store_calls_total", "counter",
-              "Store (Redis) commands and scripts asked for, over every connection.");
-    mo_printf(o, "carbon_store_calls_total %" PRIu64 "\n", store_process_calls());
-    mo_header(o, "carbon_store_errors_total", "counter",
-              "Store calls that ended without an ordinary reply, over every connection.");
-    mo_printf(o, "carbon_store_errors_total %" PRIu64 "\n", store_process_errors());
-    mo_header(o, "carbon_store_primary_switches_total", "counter",
-              "Failovers of the store announced by Sentinel (+switch-master) and followed.");
-    mo_printf(o, "carbon_store_primary_switches_total %" PRIu64 "\n", store_primary_switches());
+    mo_scalar(o, "carbon_store_calls_total", "counter",
+              "Store (Redis) commands and scripts asked for, over every connection.",
+              store_process_calls());
+    mo_scalar(o, "carbon_store_errors_total", "counter",
+              "Store calls that ended without an ordinary reply, over every connection.",
+              store_process_errors());
+    mo_scalar(o, "carbon_store_primary_switches_total", "counter",
+              "Failovers of the store announced by Sentinel (+switch-master) and followed.",
+              store_primary_switches());
 }
 
 int metrics_render(metrics_t *m, char *buf, size_t buflen) {
@@ -434,16 +468,17 @@ int metrics_render(metrics_t *m, char *buf, size_t buflen) {
                  engine_batch_bounds_legs, es.batch_legs_buckets, ENGINE_BATCH_BUCKETS,
                  es.batch_legs_sum, 0);
     metrics_batch_phases(&o, &es);
-    mo_header(&o, "carbon_legs_in_doubt", "gauge",
+    mo_scalar(&o, "carbon_legs_in_doubt", "gauge",
               "Legs the last recovery scan found unresolved: destination legs prepared past "
-              "their expiry plus source legs decided but not acknowledged by then.");
-    mo_printf(&o, "carbon_legs_in_doubt %" PRIu64 "\n", es.legs_in_doubt);
+              "their expiry plus source legs decided but not acknowledged by then.",
+              es.legs_in_doubt);
     metrics_heuristic(&o, &es);
-    mo_header(&o, "carbon_recovery_settled_total", "counter",
-              "Legs the recovery passes settled or re-sent.");
-    mo_printf(&o, "carbon_recovery_settled_total %" PRIu64 "\n", es.recovered);
+    mo_scalar(&o, "carbon_recovery_settled_total", "counter",
+              "Legs the recovery passes settled or re-sent.",
+              es.recovered);
 
     mo_store(&o);
+    mo_group_commit(&o, m);
 
     mo_header(&o, "carbon_peer_rpcs_total", "counter", "Federation RPCs sent to peers.");
     for (size_t i = 0; i < m->peers_n; i++)
@@ -464,11 +499,10 @@ int metrics_render(metrics_t *m, char *buf, size_t buflen) {
 
     server_stats_t ss = {0, 0};
     if (m->server != NULL) server_get_stats(m->server, &ss);
-    mo_header(&o, "carbon_grpc_calls_total", "counter", "gRPC calls served.");
-    mo_printf(&o, "carbon_grpc_calls_total %" PRIu64 "\n", ss.calls_total);
-    mo_header(&o, "carbon_grpc_calls_failed_total", "counter",
-              "gRPC calls served with a status other than OK.");
-    mo_printf(&o, "carbon_grpc_calls_failed_total %" PRIu64 "\n", ss.calls_failed);
+    mo_scalar(&o, "carbon_grpc_calls_total", "counter", "gRPC calls served.", ss.calls_total);
+    mo_scalar(&o, "carbon_grpc_calls_failed_total", "counter",
+              "gRPC calls served with a status other than OK.",
+              ss.calls_failed);
     metrics_render_log(&o, m->integrator);
     return o.overflow ? -1 : (int)o.len;
 }

@@ -10,6 +10,10 @@
  *   carbon_legs_in_doubt                       gauge, from the engine's last recovery scan
  *   carbon_recovery_settled_total              legs recovery settled or re-sent
  *   carbon_store_calls_total, carbon_store_errors_total   every store connection of the process
+ *   carbon_group_commit_batches_total, carbon_group_commit_entries_total
+ *                                              the Registry's writes, batched (group_commit.h)
+ *   carbon_group_commit_hold_reruns_total      hold batches run again after a lost reply
+ *   carbon_group_commit_holds_unknown_total    holds whose outcome stayed unknown after reruns
  *   carbon_peer_rpcs_total{peer,method}, carbon_peer_rpc_failures_total{peer,method}
  *                                              Federation Prepare, Decide, QueryDecision sent
  *   carbon_grpc_calls_total, carbon_grpc_calls_failed_total   calls served (any status but OK)
@@ -34,6 +38,7 @@
 #include "gateway/config.h"
 #include "gateway/server.h"
 #include "settlement/engine.h"
+#include "settlement/group_commit.h"
 
 #include <stddef.h>
 
@@ -57,6 +62,10 @@ engine_transport_t metrics_transport(metrics_t *m, const engine_transport_t *inn
 /* The sources read on each scrape (either may be NULL); borrowed, and must
  * stay valid until metrics_stop(). */
 void metrics_attach(metrics_t *m, engine_t *engine, server_t *server);
+
+/* Makes m read the group commit's counters (settlement/group_commit.h; may
+ * be NULL); before metrics_start. */
+void metrics_attach_group_commit(metrics_t *m, group_commit_t *gc);
 
 /* Makes m read the use reports pending per peer (settlement/use_reports.h);
  * before metrics_start. */

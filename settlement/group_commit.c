@@ -116,12 +116,19 @@ static void group_commit_fail_all(group_commit_t *gc, size_t n, const char *why)
  * their batch, and the others are made now. Without it a hold whose reply
  * was lost stayed HELD, in no batch, until recovery aborted it at its
  * expiry, and a retry with the same id only waited for that. */
-static void group_commit_holds(store_t *st, ledger_hold_item_t *const *holds, size_t n) {
+static void group_commit_holds(group_commit_t *gc, store_t *st, ledger_hold_item_t *const *holds,
+                               size_t n) {
     char err[256] = "";
     bool may_have_run = false;
     int rc = ledger_hold_batch(st, holds, n, &may_have_run, err, sizeof err);
-    for (int rerun = 0; rc != LEDGER_OK && may_have_run && rerun < GROUP_COMMIT_HOLD_RERUNS; rerun++)
+    int rerun = 0;
+    for (; rc != LEDGER_OK && may_have_run && rerun < GROUP_COMMIT_HOLD_RERUNS; rerun++)
         rc = ledger_hold_batch(st, holds, n, &may_have_run, err, sizeof err);
+    if (rerun == 0 && !(rc != LEDGER_OK && may_have_run)) return;
+    pthread_mutex_lock(&gc->lock);
+    gc->stats.hold_reruns += (uint64_t)rerun;
+    if (rc != LEDGER_OK && may_have_run) gc->stats.holds_unknown += n;
+    pthread_mutex_unlock(&gc->lock);
 }
 
 /* Runs gc->entries[0..n): one store call per kind present. */
@@ -135,7 +142,7 @@ static void group_commit_store(group_commit_t *gc, store_t *st, size_t n) {
     }
     CARBON_ASSERT(nh + ni + nr == n);
     char err[256] = "";
-    if (nh > 0) group_commit_holds(st, gc->holds, nh);
+    if (nh > 0) group_commit_holds(gc, st, gc->holds, nh);
     if (ni > 0) (void)ledger_issue_many(st, gc->issues, ni, err, sizeof err);
     if (nr > 0) (void)ledger_retire_many(st, gc->retires, nr, err, sizeof err);
 }

@@ -53,6 +53,9 @@ typedef struct {
     uint64_t batches;   /* batches run */
     uint64_t entries;   /* entries answered */
     uint64_t batch_max; /* most entries in one batch */
+    uint64_t hold_reruns;   /* hold calls run again because the one before may have run */
+    uint64_t holds_unknown; /* holds answered unavailable after a call that may have run and
+                               every rerun: HELD or not, recovery settles them at expiry */
 } group_commit_stats_t;
 
 /* Creates the batcher (no thread yet) with its store settings and queue
@@ -73,6 +76,7 @@ void group_commit_stop(group_commit_t *gc);
 /* Stops (group_commit_stop) and frees. NULL is allowed. */
 void group_commit_destroy(group_commit_t *gc);
 
+/* Copies the batcher's counters (since create) into out. Thread-safe. */
 void group_commit_get_stats(group_commit_t *gc, group_commit_stats_t *out);
 
 #endif

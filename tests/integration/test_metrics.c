@@ -192,7 +192,10 @@ Test(metrics, endpoint_serves_the_exposition_and_counts_calls, .timeout = 120) {
         "carbon_legs_in_doubt gauge", "carbon_store_calls_total counter",
         "carbon_store_errors_total counter", "carbon_peer_rpcs_total counter",
         "carbon_peer_rpc_failures_total counter", "carbon_grpc_calls_total counter",
-        "carbon_grpc_calls_failed_total counter", "carbon_batch_phase_microseconds_total counter"};
+        "carbon_grpc_calls_failed_total counter", "carbon_batch_phase_microseconds_total counter",
+        "carbon_group_commit_batches_total counter", "carbon_group_commit_entries_total counter",
+        "carbon_group_commit_hold_reruns_total counter",
+        "carbon_group_commit_holds_unknown_total counter"};
     for (size_t i = 0; i < sizeof families / sizeof families[0]; i++) {
         char want[128];
         snprintf(want, sizeof want, "# TYPE %s\n", families[i]);
@@ -469,5 +472,64 @@ Test(metrics, use_reports_pending_until_the_origin_answers, .timeout = 120) {
     cr_expect(retired, "TJ's map has no range retired at BJ");
     freeReplyObject(r);
     redisFree(c);
+    stop_all();
+}
+
+/* ---- the group commit's counters ----------------------------------------------- */
+
+/* Tianjin's hold replies are lost three times (the test hook hold.reply_lost):
+ * the first transfer's batch is run again twice, then answered unavailable
+ * with its outcome unknown (carbon_group_commit_holds_unknown_total 1): the
+ * hold it made stays HELD until recovery aborts it at its expiry, and a retry
+ * with the same id gets that outcome; nothing moved. The next transfer's
+ * reply comes back: committed, no rerun. */
+Test(metrics, holds_run_again_and_holds_left_unknown_are_counted, .timeout = 120) {
+    setenv("CARBON_TEST_HOOKS", "1", 1);
+    setenv("CARBON_FAILPOINT_PAUSE", "CN-TJ:hold.reply_lost:3", 1);
+    start(2, "[metrics]\nlisten = 127.0.0.1:0\n", 2000);
+    unsetenv("CARBON_FAILPOINT_PAUSE");
+    unsetenv("CARBON_TEST_HOOKS");
+    int tj = logged_metrics_port(TJ);
+    open_ok(TJ, "tj-a");
+    open_ok(BJ, "bj-b");
+    issue_ok(TJ, "tj-a", "TJ-GT-01", 100000); /* 4750 g */
+    uint64_t before_g = rc_balance_g(reg(TJ), "tj-a", "TJ-GT-01");
+    char *b = scrape(tj);
+    cr_assert_eq(value(b, "carbon_group_commit_hold_reruns_total"), 0);
+    cr_assert_eq(value(b, "carbon_group_commit_holds_unknown_total"), 0);
+    unsigned long long batches0 = value(b, "carbon_group_commit_batches_total");
+    unsigned long long entries0 = value(b, "carbon_group_commit_entries_total");
+    cr_assert_geq(entries0, 1, "the issuance went through the group commit");
+    free(b);
+
+    char tid[33];
+    rc_new_id(tid);
+    client_status_t st;
+    cr_assert_eq(rc_transfer(reg(TJ), tid, "tj-a", "CN-BJ", "bj-b", "TJ-GT-01", 1, NULL, &st),
+                 GRPC_STATUS_UNAVAILABLE, "%s", st.details);
+    b = scrape(tj);
+    cr_assert_eq(value(b, "carbon_group_commit_hold_reruns_total"), 2);
+    cr_assert_eq(value(b, "carbon_group_commit_holds_unknown_total"), 1);
+    cr_assert_eq(value(b, "carbon_group_commit_batches_total"), batches0 + 1);
+    cr_assert_eq(value(b, "carbon_group_commit_entries_total"), entries0 + 1);
+    free(b);
+    /* the retry waits for the hold's outcome: recovery's abort at its expiry */
+    Carbon__V1__TransferResponse *r = NULL;
+    cr_assert_eq(rc_transfer(reg(TJ), tid, "tj-a", "CN-BJ", "bj-b", "TJ-GT-01", 1, &r, &st),
+                 GRPC_STATUS_OK, "%s", st.details);
+    cr_assert_eq(r->transfer->outcome, CARBON__V1__TRANSFER_OUTCOME__TRANSFER_OUTCOME_ABORTED);
+    protobuf_c_message_free_unpacked(&r->base, NULL);
+    cr_assert_eq(rc_balance_g(reg(TJ), "tj-a", "TJ-GT-01"), before_g, "the unknown hold moved grams");
+
+    cr_assert_eq(transfer("bj-b", &st), CARBON__V1__TRANSFER_OUTCOME__TRANSFER_OUTCOME_COMMITTED,
+                 "%s", st.details);
+    b = scrape(tj);
+    cr_assert_eq(value(b, "carbon_group_commit_hold_reruns_total"), 2);
+    cr_assert_eq(value(b, "carbon_group_commit_holds_unknown_total"), 1);
+    free(b);
+    checker_report_t *rep = rc_wait_settled(fed, 30000);
+    cr_assert_not_null(rep);
+    cr_assert_eq(rep->violations_n, 0, "checker: %s", rep->violations[0]);
+    free(rep);
     stop_all();
 }
