@@ -484,13 +484,23 @@ Test(origin_third, hostile_origin_prepare) {
     read_digests();
     char *map0 = tj_map();
     leg_buf_t l;
-    char ids[8][33];
-    for (int i = 0; i < 8; i++) rc_new_id(ids[i]);
+    char ids[9][33];
+    for (int i = 0; i < 9; i++) rc_new_id(ids[i]);
 
     /* serials TJ's map places at BJ, not at HE */
     leg_make(&l, ids[0], "CN-BJ/bj-b", g, g + 999);
     vote_is(&l, "SERIALS_NOT_AT_SOURCE");
     vote_is(&l, "SERIALS_NOT_AT_SOURCE"); /* replayed */
+    /* serials that never left TJ (tj-a holds f+10000.. less BJ's five kg) */
+    leg_make(&l, ids[6], "CN-BJ/bj-b", f + 19000, f + 19949);
+    vote_is(&l, "SERIALS_NOT_AT_SOURCE");
+    /* a range half at HE, half at home */
+    leg_make(&l, ids[7], "CN-BJ/bj-b", f + 9500, f + 10499);
+    vote_is(&l, "SERIALS_NOT_AT_SOURCE");
+    /* serials TJ never issued */
+    leg_make(&l, ids[8], "CN-BJ/bj-b", f + 1000000, f + 1000999);
+    vote_is(&l, "SERIALS_NOT_AT_SOURCE");
+    for (int i = 6; i < 9; i++) cr_expect_eq(decide(ids[i], 1), 'A', "a COMMIT of refused leg %d", i);
     /* the destination is the origin itself, or the source */
     leg_make(&l, ids[1], "CN-TJ/tj-b", f, f + 999);
     refused_malformed(&l);
