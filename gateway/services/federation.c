@@ -50,16 +50,21 @@ static uint64_t federation_mono_ms(void) {
 /* Checks that the region named in the message is the caller's, and that the
  * caller is within its peer_requests_per_s (else RESOURCE_EXHAUSTED,
  * PEER_RATE_LIMITED). (federation.h) */
+int federation_rate_ok(server_call_t *call) {
+    CARBON_ASSERT(call != NULL);
+    const identity_t *caller = server_call_caller(call);
+    CARBON_ASSERT(caller != NULL); /* Federation callers are authenticated peer gateways */
+    struct gateway *gw = server_call_app(call);
+    if (peer_rate_take(gw->peer_rate, caller->region, federation_mono_ms())) return 1;
+    server_refuse(call, REASON_PEER_RATE_LIMITED, "more than %u Federation requests per second",
+                  gw->cfg.peer_requests_per_s);
+    return 0;
+}
+
 int federation_region_ok(server_call_t *call, const char *region) {
     CARBON_ASSERT(call != NULL && region != NULL);
     const identity_t *caller = server_call_caller(call);
-    if (caller != NULL && strcmp(caller->region, region) == 0) {
-        struct gateway *gw = server_call_app(call);
-        if (peer_rate_take(gw->peer_rate, caller->region, federation_mono_ms())) return 1;
-        server_refuse(call, REASON_PEER_RATE_LIMITED, "more than %u Federation requests per second",
-                      gw->cfg.peer_requests_per_s);
-        return 0;
-    }
+    if (caller != NULL && strcmp(caller->region, region) == 0) return federation_rate_ok(call);
     server_reply_error(call, GRPC_STATUS_PERMISSION_DENIED, REASON(REGION_MISMATCH),
                        "the message names region '%.16s' but the caller is %s", region,
                        caller != NULL ? caller->region : "unknown");
@@ -634,6 +639,7 @@ void federation_fetch_batches(server_call_t *call, const ProtobufCMessage *reque
                            "a gateway may fetch only the batches it sent");
         return;
     }
+    if (!federation_rate_ok(call)) return;
     if (!ops_batch_range_ok(call, req->from_seq, req->to_seq)) return;
     arena_t a = {0};
     Carbon__V1__FetchBatchesResponse resp = CARBON__V1__FETCH_BATCHES_RESPONSE__INIT;

@@ -10,6 +10,12 @@
  * RESOURCE_EXHAUSTED PEER_RATE_LIMITED). */
 int federation_region_ok(server_call_t *call, const char *region);
 
+/* 1 if the caller (an authenticated peer gateway) is within its
+ * peer_requests_per_s, taking one request from it; else 0 after answering
+ * the call RESOURCE_EXHAUSTED PEER_RATE_LIMITED. For Federation calls whose
+ * message names no region (AddCheckpoint) or checks it itself. */
+int federation_rate_ok(server_call_t *call);
+
 void federation_hello(server_call_t *call, const ProtobufCMessage *request);
 void federation_prepare(server_call_t *call, const ProtobufCMessage *request);
 void federation_decide(server_call_t *call, const ProtobufCMessage *request);

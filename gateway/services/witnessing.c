@@ -1,6 +1,7 @@
 /* witnessing.c - this gateway as its peers' witness, and the fork alarm
  * (witnessing.h; settlement/witness.h keeps the state). */
 #include "gateway/services/witnessing.h"
+#include "gateway/services/federation.h"
 
 #include "carbon/v1/carbon.pb-c.h"
 #include "common/carbon_assert.h"
@@ -285,6 +286,7 @@ void federation_add_checkpoint(server_call_t *call, const ProtobufCMessage *requ
     const Carbon__V1__AddCheckpointRequest *req = (const Carbon__V1__AddCheckpointRequest *)request;
     witnessing_offer_t o;
     memset(&o, 0, sizeof o);
+    if (!federation_rate_ok(call)) return;
     if (!witnessing_offer_in(call, req, &o)) return;
     store_t *st = gateway_call_store(call);
     if (st == NULL) return;

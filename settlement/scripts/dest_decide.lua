@@ -117,7 +117,6 @@ end
 -- cannot pile up denied legs beyond its limit), marked ORIGIN_DENIED and
 -- listed in legs:mixed, no longer waiting for its source. Returns "M".
 local function origin_deny(tid, key, leg, x)
-  if leg[8] == 'ORIGIN_DENIED' then return 'M' end
   if leg[2] == 'PREPARED' then
     later('ZREM', KEY_LEGS_PREPARED, tid)
     later('ZREM', KEY_LEGS_PREPARED_PREFIX .. source, tid)
@@ -136,14 +135,20 @@ end
 -- letter ("U" waiting, "M" denied) after origin_deny. Held back for want
 -- of the origin's word (confirm "U": not asked, or no answer), the letter
 -- carries "|ORIGIN", so that the caller asks the origin about these legs
--- alone (engine_dest_decide), not about every leg answered "U".
+-- alone (engine_dest_decide), not about every leg answered "U". A denial
+-- is final: the origin denies only a leg it aborted, refused, holds with
+-- other content or never prepared, and an honest source commits only
+-- after its origin's yes. So a COMMIT sent again for a denied leg is
+-- answered "M" without asking the origin again (a source re-sending it
+-- would otherwise make this region ask the origin once per Decide).
 local function origin_gate(tid, key, leg, confirm)
   local blocks = leg_blocks_checked(leg)
   if blocks == nil then return nil end -- out of format: prepared_first_writes says so
   local x = third_origin(blocks)
-  if x == nil or confirm == 'C' then return nil end
+  if x == nil then return nil end
+  if leg[8] == 'ORIGIN_DENIED' then return 'M' end
+  if confirm == 'C' then return nil end
   if confirm == 'A' then return origin_deny(tid, key, leg, x) end
-  if leg[8] == 'ORIGIN_DENIED' then return 'M|ORIGIN' end
   return 'U|ORIGIN'
 end
 

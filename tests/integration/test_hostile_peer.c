@@ -99,9 +99,9 @@ static long long redis_int(int region, const char *fmt, const char *arg) {
 static long long tj_keys(void) { return redis_int(TJ, "DBSIZE", NULL); }
 static long long tj_log_size(void) { return redis_int(TJ, "GET %s", STORE_KEY_LOG_SIZE); }
 
-/* The number after "field" in CN-TJ's INFO section, or -1 if absent. */
-static long long tj_info(const char *section, const char *field) {
-    redisContext *c = redis_connect(federation_redis(fed, TJ));
+/* The number after "field" in region's INFO section, or -1 if absent. */
+static long long region_info(int region, const char *section, const char *field) {
+    redisContext *c = redis_connect(federation_redis(fed, region));
     cr_assert_not_null(c);
     redisReply *r = redisCommand(c, "INFO %s", section);
     cr_assert_not_null(r);
@@ -110,6 +110,10 @@ static long long tj_info(const char *section, const char *field) {
     freeReplyObject(r);
     redisFree(c);
     return v;
+}
+
+static long long tj_info(const char *section, const char *field) {
+    return region_info(TJ, section, field);
 }
 
 /* used_memory of CN-TJ's Redis, in bytes. */
@@ -178,7 +182,7 @@ typedef struct {
 static void leg_make(leg_buf_t *l, const char *tid, const char *to, const blk_t *blocks, size_t n) {
     cr_assert(n >= 1 && n <= 4);
     carbon__v1__leg__init(&l->leg);
-    snprintf(l->tid, sizeof l->tid, "%s", tid);
+    snprintf(l->tid, sizeof l->tid, "%.32s", tid);
     snprintf(l->to, sizeof l->to, "CN-TJ/%s", to);
     uint64_t g = 0;
     for (size_t i = 0; i < n; i++) {
@@ -257,7 +261,7 @@ static grpc_status_code decide(char (*tids)[33], size_t n, int commit, client_st
 
 static void decide_one(const char *tid, int commit) {
     char t[1][33];
-    snprintf(t[0], sizeof t[0], "%s", tid);
+    snprintf(t[0], sizeof t[0], "%.32s", tid);
     client_status_t st;
     cr_assert_eq(decide(t, 1, commit, &st), GRPC_STATUS_OK, "decide: %s", st.details);
 }
@@ -520,15 +524,17 @@ Test(hostile_peer, unknown_decisions_leave_nothing) {
 }
 
 /* The state of CN-TJ's record of transfer tid, "" if none (at most 31 chars). */
-static void tj_leg_state(const char *tid, char out[32]) {
+static void tj_leg_field(const char *tid, const char *field, char out[32]) {
     redisContext *c = redis_connect(federation_redis(fed, TJ));
     cr_assert_not_null(c);
-    redisReply *r = redisCommand(c, "HGET " STORE_KEY_LEG_PREFIX "%s" STORE_KEY_LEG_SUFFIX " state", tid);
+    redisReply *r = redisCommand(c, "HGET " STORE_KEY_LEG_PREFIX "%s" STORE_KEY_LEG_SUFFIX " %s", tid, field);
     cr_assert_not_null(r);
     snprintf(out, 32, "%s", r->type == REDIS_REPLY_STRING ? r->str : "");
     freeReplyObject(r);
     redisFree(c);
 }
+
+static void tj_leg_state(const char *tid, char out[32]) { tj_leg_field(tid, "state", out); }
 
 /* A Decide naming one transfer twice is refused whole, as a Prepare that
  * does (INVALID_ARGUMENT, MALFORMED_DECISION), and changes nothing: the
@@ -562,6 +568,101 @@ Test(hostile_peer, a_decide_naming_a_transfer_twice_is_refused) {
     checker_clean();
 }
 
+/* HE prepares at TJ legs of BJ serials BJ never saw and sends COMMIT: TJ
+ * asks BJ, their origin, which denies them (ORIGIN_DENIED). HE then sends
+ * the same COMMITs again and again: each is answered from TJ's record,
+ * without asking BJ again (before, every Decide made TJ send BJ a
+ * ConfirmOrigin of them all, on a server worker, and BJ read each leg). */
+Test(hostile_peer, a_commit_its_origin_denied_is_not_asked_about_again) {
+    start(NULL);
+    setup_accounts();
+    enum { N = 20, RESENT = 5 };
+    static leg_buf_t l[N];
+    char ids[N][33], votes[N][32];
+    for (int i = 0; i < N; i++) {
+        rc_new_id(ids[i]);
+        uint64_t first = HE_FRESH_SERIAL + (uint64_t)i * 1000;
+        blk_t b[] = {{"CN-BJ", "BJ-GT-01", first, first + 999}};
+        leg_make(&l[i], ids[i], "tj-b", b, 1);
+        l[i].leg.credited_g = 1000;
+        l[i].leg.discount_g = 0;
+    }
+    client_status_t st;
+    cr_assert_eq(prepare(l, N, votes, &st), GRPC_STATUS_OK, "prepare: %s", st.details);
+    for (int i = 0; i < N; i++) cr_assert_str_eq(votes[i], "Y", "leg %d", i);
+    long long asked0 = region_info(BJ, "commandstats", "cmdstat_hgetall:calls=");
+    cr_assert_eq(decide(ids, N, 1, &st), GRPC_STATUS_OK, "%s", st.details);
+    long long asked1 = region_info(BJ, "commandstats", "cmdstat_hgetall:calls=");
+    cr_assert_geq(asked1 - (asked0 < 0 ? 0 : asked0), N, "BJ was not asked about the legs");
+    for (int i = 0; i < N; i++) {
+        char state[32];
+        tj_leg_state(ids[i], state);
+        cr_assert_str_eq(state, "PREPARED", "leg %d", i);
+        tj_leg_field(ids[i], "heuristic_outcome", state);
+        cr_assert_str_eq(state, "ORIGIN_DENIED", "leg %d", i);
+    }
+    long long log1 = tj_log_size();
+    for (int k = 0; k < RESENT; k++)
+        cr_assert_eq(decide(ids, N, 1, &st), GRPC_STATUS_OK, "%s", st.details);
+    long long asked2 = region_info(BJ, "commandstats", "cmdstat_hgetall:calls=");
+    cr_assert_eq(asked2, asked1, "%d re-sent Decides made BJ read %lld legs", RESENT, asked2 - asked1);
+    cr_assert_eq(tj_log_size(), log1, "the re-sent Decides wrote audit entries");
+}
+
+/* One call of method (Hello, FetchBatches or AddCheckpoint) from HE to TJ,
+ * well formed enough to reach its handler; st gets its status. */
+static void federation_call_once(const char *method, client_status_t *st) {
+    Carbon__V1__HelloRequest h = CARBON__V1__HELLO_REQUEST__INIT;
+    Carbon__V1__FetchBatchesRequest f = CARBON__V1__FETCH_BATCHES_REQUEST__INIT;
+    Carbon__V1__AddCheckpointRequest c = CARBON__V1__ADD_CHECKPOINT_REQUEST__INIT;
+    const ProtobufCMessage *msg = &h.base;
+    const ProtobufCMessageDescriptor *out = &carbon__v1__hello_response__descriptor;
+    h.protocol_version = 1;
+    h.region = "CN-HE";
+    f.region = "CN-HE";
+    f.from_seq = 1;
+    f.to_seq = 1;
+    if (strcmp(method, "FetchBatches") == 0) {
+        msg = &f.base;
+        out = &carbon__v1__fetch_batches_response__descriptor;
+    } else if (strcmp(method, "AddCheckpoint") == 0) {
+        msg = &c.base; /* no checkpoint: MALFORMED_CHECKPOINT, once past the limit */
+        out = &carbon__v1__add_checkpoint_response__descriptor;
+    }
+    char path[64];
+    snprintf(path, sizeof path, "/carbon.v1.Federation/%s", method);
+    ProtobufCMessage *resp = NULL;
+    client_call(hostile(), path, msg, out, &resp, CALL_TIMEOUT_MS, st);
+    if (resp != NULL) protobuf_c_message_free_unpacked(resp, NULL);
+}
+
+/* 200 calls of method from HE at once, with peer_requests_per_s = 50: no
+ * more are answered than a burst of 50 and 50 a second allow, the rest
+ * are PEER_RATE_LIMITED. */
+static void flood_is_limited(const char *method) {
+    int answered = 0, limited = 0;
+    client_status_t st;
+    long long flood_start_ms = proc_now_ms();
+    for (int i = 0; i < 200; i++) {
+        federation_call_once(method, &st);
+        if (st.code == GRPC_STATUS_RESOURCE_EXHAUSTED && strcmp(st.reason, "PEER_RATE_LIMITED") == 0)
+            limited++;
+        else
+            answered++;
+    }
+    long long flood_ms = proc_now_ms() - flood_start_ms;
+    fprintf(stderr, "peer_limits: 200 %s in %lld ms: %d answered, %d PEER_RATE_LIMITED\n", method, flood_ms,
+            answered, limited);
+    /* a burst of 50, then 50 a second: what the limit lets through in the
+     * time the calls took (a slow machine sends fewer a second) */
+    long long allowed = 50 + 50 * flood_ms / 1000 + 1;
+    cr_expect_leq(answered, allowed, "%s: %d of 200 calls answered in %lld ms, at most %lld allowed", method,
+                  answered, flood_ms, allowed);
+    cr_expect(limited > 0 || flood_ms >= 3000, "%s: none of 200 calls in %lld ms was limited", method, flood_ms);
+    if (flood_ms >= 3000)
+        fprintf(stderr, "peer_limits: the calls took %lld ms: too slow to show that any is limited\n", flood_ms);
+}
+
 /* Per-peer limits: legs in flight (PEER_LEGS_LIMIT votes) and requests per
  * second (RESOURCE_EXHAUSTED, PEER_RATE_LIMITED); another peer is not
  * affected. */
@@ -589,32 +690,13 @@ Test(hostile_peer, peer_limits) {
     cr_assert_eq(prepare(l, 1, votes, &st), GRPC_STATUS_OK, "prepare: %s", st.details);
     cr_expect_str_eq(votes[0], "Y");
     cr_assert_eq(decide(ids, 1, 0, &st), GRPC_STATUS_OK, "decide: %s", st.details);
-    /* requests per second */
-    int ok = 0, limited = 0;
-    long long flood_start_ms = proc_now_ms();
-    for (int i = 0; i < 200; i++) {
-        Carbon__V1__HelloRequest h = CARBON__V1__HELLO_REQUEST__INIT;
-        h.protocol_version = 1;
-        h.region = "CN-HE";
-        ProtobufCMessage *resp = NULL;
-        client_call(hostile(), "/carbon.v1.Federation/Hello", &h.base,
-                    &carbon__v1__hello_response__descriptor, &resp, CALL_TIMEOUT_MS, &st);
-        if (resp != NULL) protobuf_c_message_free_unpacked(resp, NULL);
-        if (st.code == GRPC_STATUS_OK) ok++;
-        if (st.code == GRPC_STATUS_RESOURCE_EXHAUSTED && strcmp(st.reason, "PEER_RATE_LIMITED") == 0)
-            limited++;
+    /* requests per second, of every kind of Federation call (the bucket is
+     * shared: each flood starts after it filled up again) */
+    static const char *const methods[] = {"Hello", "FetchBatches", "AddCheckpoint"};
+    for (size_t m = 0; m < sizeof methods / sizeof methods[0]; m++) {
+        proc_sleep_ms(1100);
+        flood_is_limited(methods[m]);
     }
-    long long flood_ms = proc_now_ms() - flood_start_ms;
-    fprintf(stderr, "peer_limits: 200 Hellos in %lld ms: %d answered, %d PEER_RATE_LIMITED\n", flood_ms, ok,
-            limited);
-    /* a burst of 50, then 50 a second: what the limit lets through in the
-     * time the calls took (a slow machine sends fewer a second) */
-    long long allowed = 50 + 50 * flood_ms / 1000 + 1;
-    cr_expect_leq(ok, allowed, "%d of 200 calls answered in %lld ms, at most %lld allowed", ok, flood_ms, allowed);
-    cr_expect(limited > 0 || flood_ms >= 3000, "none of 200 calls in %lld ms was limited", flood_ms);
-    if (flood_ms >= 3000)
-        fprintf(stderr, "peer_limits: the calls took %lld ms: too slow to show that any is limited\n", flood_ms);
-    cr_expect_eq(ok + limited, 200);
     honest_transfers_ms(2); /* BJ is not limited by HE's flood */
     checker_clean();
 }
