@@ -256,13 +256,31 @@ static int console_region_arg(console_t *c, const char *region, console_reply_t 
     return i;
 }
 
-static console_reply_t console_batches(console_t *c, const char *region, const char *peer, const char *incoming) {
+/* The batch number of ?from= (absent: 0, from the first), or -1 after
+ * filling *bad: 1..19 decimal digits. */
+static int console_from_arg(const char *from, uint64_t *seq, console_reply_t *bad) {
+    *seq = 0;
+    if (from == NULL) return 0;
+    size_t n = strlen(from);
+    if (n >= 1 && n <= 18 && strspn(from, "0123456789") == n) {
+        *seq = strtoull(from, NULL, 10);
+        return 0;
+    }
+    *bad = console_error(400, "BAD_FROM", "", "from= must be a batch number of 1..18 digits");
+    return -1;
+}
+
+static console_reply_t console_batches(console_t *c, const char *region, const char *peer, const char *incoming,
+                                       const char *from) {
     console_reply_t bad;
     int i = console_region_arg(c, region, &bad);
     if (i < 0) return bad;
     if (peer == NULL || !region_code_valid(peer))
         return console_error(400, "BAD_PEER", "", "peer= must be a region code");
+    if (incoming != NULL && strcmp(incoming, "0") != 0 && strcmp(incoming, "1") != 0)
+        return console_error(400, "BAD_DIRECTION", "", "incoming= must be 0 or 1");
     Carbon__V1__ListBatchesRequest req = CARBON__V1__LIST_BATCHES_REQUEST__INIT;
+    if (console_from_arg(from, &req.from_seq, &bad) != 0) return bad;
     req.peer_region = (char *)peer;
     req.outgoing = !(incoming != NULL && strcmp(incoming, "1") == 0);
     ProtobufCMessage *resp;
@@ -271,13 +289,14 @@ static console_reply_t console_batches(console_t *c, const char *region, const c
     return console_answer(e, resp);
 }
 
-static console_reply_t console_reconcile(console_t *c, const char *region, const char *peer) {
+static console_reply_t console_reconcile(console_t *c, const char *region, const char *peer, const char *from) {
     console_reply_t bad;
     int i = console_region_arg(c, region, &bad);
     if (i < 0) return bad;
     if (peer == NULL || !region_code_valid(peer))
         return console_error(400, "BAD_PEER", "", "peer= must be a region code");
     Carbon__V1__ReconcileRequest req = CARBON__V1__RECONCILE_REQUEST__INIT;
+    if (console_from_arg(from, &req.from_seq, &bad) != 0) return bad;
     req.peer_region = (char *)peer;
     ProtobufCMessage *resp;
     json_t *e = console_call(c, (size_t)i, "/carbon.v1.Operations/Reconcile", &req.base,
@@ -330,8 +349,9 @@ console_reply_t console_api_get(console_t *c, const char *path, const char *(*ge
     if (!strcmp(path, "/api/federation")) return console_federation(c);
     if (!strcmp(path, "/api/indoubt")) return console_indoubt(c);
     if (!strcmp(path, "/api/batches"))
-        return console_batches(c, get(cls, "region"), get(cls, "peer"), get(cls, "incoming"));
-    if (!strcmp(path, "/api/reconcile")) return console_reconcile(c, get(cls, "region"), get(cls, "peer"));
+        return console_batches(c, get(cls, "region"), get(cls, "peer"), get(cls, "incoming"), get(cls, "from"));
+    if (!strcmp(path, "/api/reconcile"))
+        return console_reconcile(c, get(cls, "region"), get(cls, "peer"), get(cls, "from"));
     if (!strcmp(path, "/api/trace")) return console_trace(c, get(cls, "subject"));
     if (!strcmp(path, "/api/metrics")) return console_metrics(c, get(cls, "region"));
     if (!strcmp(path, "/api/resolve"))

@@ -7,6 +7,7 @@
 #include "gateway/rpc/grpc_lifetime.h"
 #include "tests/support/console_harness.h"
 #include "tests/support/gateway_harness.h"
+#include "tests/support/registry_client.h"
 
 #include <criterion/criterion.h>
 #include <stdio.h>
@@ -153,4 +154,42 @@ Test(console, bad_usage_exits_2_and_bad_credentials_exit_5, .init = start3, .fin
         cr_assert_eq(harness_run(cases[i], 20000, &status, NULL, NULL), 0);
         cr_expect_eq(status, 2, "case %zu exited %d", i, status);
     }
+}
+
+/* Batches and Reconcile go a page of at most 1000 batches at a time: from=
+ * picks the page (the page itself loops over them), and a bad from= or
+ * incoming= is refused. Two transfers one after the other make two batches
+ * from CN-TJ to CN-BJ. */
+Test(console, batches_and_reconcile_page_from_a_batch_number, .init = start3, .fini = stop_all,
+     .timeout = 120) {
+    client_status_t st;
+    cr_assert_eq(rc_open(rc_registry(fed, 0), "tj-a", &st), GRPC_STATUS_OK, "%s", st.details);
+    cr_assert_eq(rc_open(rc_registry(fed, 1), "bj-b", &st), GRPC_STATUS_OK, "%s", st.details);
+    char id[33];
+    rc_new_id(id);
+    cr_assert_eq(rc_issue(rc_registry(fed, 0), id, "tj-a", "TJ-GT-01", 100000, "console-paging", NULL, &st),
+                 GRPC_STATUS_OK, "%s", st.details);
+    for (int i = 0; i < 2; i++) {
+        rc_new_id(id);
+        cr_assert_eq(rc_transfer(rc_registry(fed, 0), id, "tj-a", "CN-BJ", "bj-b", "TJ-GT-01", 1, NULL, &st),
+                     GRPC_STATUS_OK, "%s", st.details);
+    }
+    console_run_t op = {0};
+    start_console(&op, "CN-TJ-operator");
+    char *body;
+    cr_assert_eq(console_get(&op, "/api/batches?region=CN-TJ&peer=CN-BJ&incoming=0&from=2", &body), 200, "%s", body);
+    cr_expect(strstr(body, "\"batch_seq\":\"2\"") != NULL && strstr(body, "\"batch_seq\":\"1\"") == NULL, "%s", body);
+    free(body);
+    cr_assert_eq(console_get(&op, "/api/batches?region=CN-TJ&peer=CN-BJ&incoming=0", &body), 200, "%s", body);
+    cr_expect(strstr(body, "\"batch_seq\":\"1\"") != NULL && strstr(body, "\"batch_seq\":\"2\"") != NULL, "%s", body);
+    free(body);
+    cr_assert_eq(console_get(&op, "/api/reconcile?region=CN-TJ&peer=CN-BJ&from=2", &body), 200, "%s", body);
+    cr_expect(strstr(body, "\"batches_compared\":\"1\"") != NULL, "%s", body);
+    free(body);
+    expect_refused(console_get(&op, "/api/batches?region=CN-TJ&peer=CN-BJ&from=x1", &body), 400, &body, "BAD_FROM");
+    expect_refused(console_get(&op, "/api/reconcile?region=CN-TJ&peer=CN-BJ&from=-1", &body), 400, &body,
+                   "BAD_FROM");
+    expect_refused(console_get(&op, "/api/batches?region=CN-TJ&peer=CN-BJ&incoming=yes", &body), 400, &body,
+                   "BAD_DIRECTION");
+    cr_expect_eq(console_stop(&op), 0);
 }

@@ -157,21 +157,36 @@ async function showBatches(arg) {
   const dir = sel('direction', ['outgoing', 'incoming']);
   const out = el('div', { id: 'batch-result' });
   const list = el('button', { type: 'button', text: 'List batches' }), rec = el('button', { type: 'button', text: 'Reconcile' });
-  list.addEventListener('click', async () => {
-    const b = await api('/api/batches?region=' + region.value + '&peer=' + peer.value + '&incoming=' + (dir.value === 'incoming' ? 1 : 0));
+  // one page of at most 1000 batches from batch number `from` (1: the first)
+  const listFrom = async from => {
+    const b = await api('/api/batches?region=' + region.value + '&peer=' + peer.value + '&incoming=' + (dir.value === 'incoming' ? 1 : 0) + '&from=' + from);
     if (b.error) { out.replaceChildren(errBox(b.error)); return; }
     const bs = b.batches || [];
-    out.replaceChildren(el('div', { text: bs.length + ' batches' }), table(['seq', 'from', 'to', 'legs', 'sum (g)', 'digest'],
+    const nav = el('div', { text: bs.length ? 'batches ' + bs[0].batch_seq + ' to ' + bs[bs.length - 1].batch_seq + ' ' : 'no batch from ' + from });
+    if (from > 1) { const prev = el('button', { type: 'button', text: 'previous 1000' }); prev.addEventListener('click', () => listFrom(Math.max(1, from - 1000))); nav.append(prev); }
+    if (bs.length === 1000) { const next = el('button', { type: 'button', text: 'next 1000' }); next.addEventListener('click', () => listFrom(Number(bs[bs.length - 1].batch_seq) + 1)); nav.append(next); }
+    out.replaceChildren(nav, table(['seq', 'from', 'to', 'legs', 'sum (g)', 'digest'],
       bs.map(x => row([x.batch_seq, x.source_region, x.destination_region, x.leg_count, x.sum_g, el('span', { cls: 'mono', text: x.digest })]))));
-  });
+  };
+  list.addEventListener('click', () => listFrom(1));
+  // every batch, a page of 1000 at a time (as gwctl reconcile), at most 1000 pages
   rec.addEventListener('click', async () => {
-    const r = await api('/api/reconcile?region=' + region.value + '&peer=' + peer.value);
-    if (r.error) { out.replaceChildren(errBox(r.error)); return; }
-    const ds = r.discrepancies || [];
-    out.replaceChildren(el('div', { cls: ds.length ? 'alarm bad' : 'calm', text: 'batches compared ' + (r.batches_compared || 0) +
-      ', legs compared ' + (r.legs_compared || 0) + ', discrepancies ' + ds.length }),
+    let from = 1, pages = 0, batches = 0, legs = 0, undelivered = 0, next = 0;
+    const ds = [];
+    do {
+      out.replaceChildren(el('div', { text: 'reconciling from batch ' + from + '...' }));
+      const r = await api('/api/reconcile?region=' + region.value + '&peer=' + peer.value + '&from=' + from);
+      if (r.error) { out.replaceChildren(errBox(r.error)); return; }
+      batches += Number(r.batches_compared || 0); legs += Number(r.legs_compared || 0); undelivered += Number(r.batches_undelivered || 0);
+      ds.push(...(r.discrepancies || []));
+      next = Number(r.next_from_seq || 0);
+      from = next;
+    } while (next !== 0 && ++pages < 1000);
+    const cut = next !== 0 ? ' (stopped after 1000 pages: more remain from batch ' + next + ')' : '';
+    out.replaceChildren(el('div', { cls: ds.length || cut ? 'alarm bad' : 'calm', text: 'batches compared ' + batches +
+      ', legs compared ' + legs + ', discrepancies ' + ds.length + (undelivered ? ', undelivered (all aborted) ' + undelivered : '') + cut }),
       table(['stage', 'batch', 'transfer', 'field', 'here', 'peer'],
-        ds.map(x => row([x.stage, x.batch_seq, x.transfer_id || '-', x.field, x.local_value, x.peer_value], 'bad'))));
+        ds.slice(0, 1000).map(x => row([x.stage, x.batch_seq, x.transfer_id || '-', x.field, x.local_value, x.peer_value], 'bad'))));
   });
   page('Settlement batches', el('form', { cls: 'inline' }, 'region', region, 'peer', peer, dir, list, rec), out);
   // #batches=REGION,PEER[,incoming|reconcile] selects them (reconcile is read-only)
@@ -216,15 +231,23 @@ async function showTrace(subject) {
   page('Trace ' + subject, form, el('p', { text: 'Tracing across every region...' }));
   const t = await api('/api/trace?subject=' + encodeURIComponent(subject));
   if (t.error) { page('Trace ' + subject, form, errBox(t.error)); return; }
-  const verdict = t.failures > 0 ? el('div', { cls: 'alarm bad', text: t.failures + ' verification failures' })
-    : el('div', { cls: 'calm', text: t.hops.length + ' hops, every proof verified' + (t.pending ? ' (' + t.pending + ' pending)' : '') });
+  page('Trace ' + subject, form, traceVerdict(t), ...traceDetails(t));
+}
+// The trace's verdict from gwctl trace's exit code: only 0 is "verified".
+function traceVerdict(t) {
+  if (t.failures > 0) return el('div', { cls: 'alarm bad', text: t.failures + ' verification failures' });
+  if (t.exit_code === 1 && t.hops.length === 0) return el('div', { cls: 'alarm bad', text: 'nothing found for this subject in the regions read' });
+  if (t.exit_code !== 0) return el('div', { cls: 'alarm bad', text: t.hops.length + ' hops found, NOT verified: not every region could be read (gwctl trace exit ' + t.exit_code + ')' });
+  return el('div', { cls: 'calm', text: t.hops.length + ' hops, every proof verified' + (t.pending ? ' (' + t.pending + ' pending)' : '') });
+}
+function traceDetails(t) {
   const cps = table(['region', 'checkpoint', 'size', 'cosigned by', 'required'], t.checkpoints.map(c =>
     row([c.region, c.verified ? 'verified' : 'DOES NOT VERIFY', c.size, c.cosigners.join(', ') || 'no peer', c.cosigners_required], c.verified ? '' : 'bad')));
   const hops = table(['time (UTC)', 'region', 'seq', 'event', 'amount', 'verified', 'ids'], t.hops.map(h =>
     row([new Date(Number(h.time_ms)).toISOString(), h.region, h.seq, h.event, h.grams === '0' ? '-' : h.units + ' ' + h.unit + ' (' + h.grams + ' g)', h.verified, el('span', { cls: 'mono', text: h.ids.join(', ') })],
       traceColor(h.verified) === '#b3261e' ? 'bad' : '')));
   const unread = t.unreachable_regions.length ? el('div', { cls: 'alarm', text: 'not read: ' + t.unreachable_regions.join(', ') }) : null;
-  page('Trace ' + subject, form, verdict, unread, drawTrace(t), el('h2', { text: 'Checkpoints' }), cps, el('h2', { text: 'Hops' }), hops);
+  return [unread, drawTrace(t), el('h2', { text: 'Checkpoints' }), cps, el('h2', { text: 'Hops' }), hops];
 }
 
 // ---- Metrics -----------------------------------------------------------------
