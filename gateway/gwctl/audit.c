@@ -25,7 +25,8 @@
 
 static const char audit_usage[] =
     "usage: gwctl audit verify --region REGION --targets REGION=HOST:PORT,... --cert FILE\n"
-    "                          --key FILE --ca FILE [--audit-keys DIR] [--json]\n"
+    "                          --key FILE --ca FILE [--audit-keys DIR] [--timeout-ms N]\n"
+    "                          [--json]   (--timeout-ms: each call's deadline, default 30000)\n"
     "       gwctl audit model-check --targets REGION=HOST:PORT,... --cert FILE --key FILE\n"
     "                          --ca FILE [--max-skew-ms N] [--json]   (see its --help: every\n"
     "                          region's log checked against the protocol model)\n"

@@ -106,6 +106,10 @@ static int forks_list(int argc, char **argv) {
 }
 
 static int forks_ack(int argc, char **argv) {
+    if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        fputs(forks_usage, stdout); /* as gwctl_parse answers --help after the ID */
+        return GWCTL_EXIT_OK;
+    }
     if (argc < 2 || argv[1][0] == '-') {
         fprintf(stderr, "gwctl forks ack: the fork ID comes first (gwctl forks ack ID --reason TEXT)\n");
         return GWCTL_EXIT_USAGE;

@@ -49,7 +49,7 @@ static int gwctl_hop_cmp(const void *a, const void *b) {
 static const char trace_usage[] =
     "usage: gwctl trace SERIAL|TRANSFER-ID --targets REGION=HOST:PORT,... --cert FILE\n"
     "                   --key FILE --ca FILE [--audit-keys DIR] [--cosigners N]\n"
-    "                   [--catalog-dir DIR] [--json | --dot]\n"
+    "                   [--catalog-dir DIR] [--timeout-ms N] [--json | --dot]\n"
     "\n"
     "Follows one serial (REGION:NUMBER, e.g. CN-TJ:1042) or one transfer id across\n"
     "every region's audit log and merges the hops into one timeline. Each hop is\n"
@@ -72,7 +72,8 @@ static const char trace_usage[] =
     "\n"
     "A region that cannot be read is named on stderr (and in --json as\n"
     "\"unreachable_regions\"); the hops of the other regions are still printed.\n"
-    "--json: one document, seq/time/grams/sizes as strings.\n"
+    "--json: one document, seq/time/grams/sizes as strings. --timeout-ms N: each\n"
+    "call's deadline (default 10000).\n"
     "\n"
     "Exit codes: 0 traced and verified, 1 a proof, an entry, a checkpoint or its\n"
     "cosignatures do not verify, fewer than N peers cosigned, or nothing was\n"

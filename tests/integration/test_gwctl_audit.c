@@ -425,7 +425,7 @@ Test(gwctl_audit, yearly_reports_of_three_regions_tie_out_to_the_gram, .timeout 
     free(rep);
 
     run_t auditor = {.region = TJ, .role = "auditor", .targets = 1};
-    char year[8], *out = NULL;
+    char year[16], *out = NULL;
     snprintf(year, sizeof year, "%d", year_now_cst());
     cr_assert_eq(gwctl(&auditor, &out, NULL, "report", "--year", year, "--json", NULL), 0, "%s", out);
     json_error_t jerr;
