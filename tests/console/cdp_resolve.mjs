@@ -1,10 +1,11 @@
 // cdp_resolve.mjs - resolves one in-doubt leg by hand in gwctl console's In
-// doubt page, in headless chromium driven over the DevTools protocol (Node's
-// WebSocket: run with node --experimental-websocket), as a person would:
-// first a wrong typed confirmation (the page must show NOT_CONFIRMED), then
-// the right one. Prints the page's answer; exit 0 when the page says the
+// doubt page, in headless chromium driven over the DevTools protocol (on
+// --remote-debugging-pipe: file descriptors 3 and 4, each message ended by a
+// NUL byte; no WebSocket, so Debian 12's Node.js 18 runs it), as a person
+// would: first a wrong typed confirmation (the page must show NOT_CONFIRMED),
+// then the right one. Prints the page's answer; exit 0 when the page says the
 // decision was applied, 1 otherwise.
-//   node --experimental-websocket cdp_resolve.mjs URL TRANSFER_ID REASON SCREENSHOT.png
+//   node cdp_resolve.mjs URL TRANSFER_ID REASON SCREENSHOT.png
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -14,22 +15,36 @@ const [url, tid, reason, shot] = process.argv.slice(2);
 const sleep = ms => new Promise(r => setTimeout(r, ms));
 const say = text => fs.writeSync(1, text + '\n'); // synchronous: nothing lost at exit
 const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'console-cdp-'));
-const chrome = spawn('/usr/bin/chromium', ['--headless', '--disable-gpu', '--no-sandbox', '--remote-debugging-port=0',
-  '--user-data-dir=' + profile, '--window-size=1280,1000', 'about:blank'], { stdio: 'ignore' });
-let rc = 1;
-let ws = null;
-try {
-  let port = '';
-  for (let i = 0; i < 300 && !port; i++) {
-    try { port = fs.readFileSync(path.join(profile, 'DevToolsActivePort'), 'utf8').split('\n')[0]; } catch { await sleep(100); }
+const chrome = spawn('/usr/bin/chromium', ['--headless', '--disable-gpu', '--no-sandbox', '--remote-debugging-pipe',
+  '--user-data-dir=' + profile, '--window-size=1280,1000', 'about:blank'], { stdio: ['ignore', 'ignore', 'ignore', 'pipe', 'pipe'] });
+const toChrome = chrome.stdio[3], fromChrome = chrome.stdio[4];
+let next = 0, pending = Buffer.alloc(0);
+const waiting = new Map();
+fromChrome.on('data', chunk => { // answers to our calls; events are not used
+  pending = Buffer.concat([pending, chunk]);
+  for (let z = pending.indexOf(0); z >= 0; z = pending.indexOf(0)) {
+    const m = JSON.parse(pending.subarray(0, z).toString('utf8'));
+    pending = pending.subarray(z + 1);
+    if (waiting.has(m.id)) { waiting.get(m.id)(m); waiting.delete(m.id); }
   }
-  const pages = await (await fetch('http://127.0.0.1:' + port + '/json/list')).json();
-  ws = new WebSocket(pages.find(p => p.type === 'page').webSocketDebuggerUrl);
-  await new Promise((ok, no) => { ws.onopen = ok; ws.onerror = no; });
-  let next = 0;
-  const waiting = new Map();
-  ws.onmessage = ev => { const m = JSON.parse(ev.data); if (waiting.has(m.id)) { waiting.get(m.id)(m); waiting.delete(m.id); } };
-  const send = (method, params = {}) => new Promise(r => { const id = ++next; waiting.set(id, r); ws.send(JSON.stringify({ id, method, params })); });
+});
+const call = (method, params, sessionId) => new Promise(r => {
+  const id = ++next;
+  waiting.set(id, r);
+  toChrome.write(JSON.stringify(sessionId ? { id, method, params, sessionId } : { id, method, params }) + '\0');
+});
+let rc = 1;
+try {
+  let page = null;
+  for (let i = 0; i < 300 && !page; i++) {
+    const t = await call('Target.getTargets', {});
+    page = (t.result ? t.result.targetInfos : []).find(p => p.type === 'page');
+    if (!page) await sleep(100);
+  }
+  if (!page) throw new Error('chromium shows no page');
+  const attached = await call('Target.attachToTarget', { targetId: page.targetId, flatten: true });
+  const session = attached.result.sessionId;
+  const send = (method, params = {}) => call(method, params, session);
   const js = async expr => (await send('Runtime.evaluate', { expression: expr, awaitPromise: true, returnByValue: true })).result.result.value;
   const until = async (expr, ms) => { for (const end = Date.now() + ms; Date.now() < end; await sleep(100)) { const v = await js(expr); if (v) return v; } return null; };
   const form = 'document.querySelector(\'form.resolve[data-transfer="' + tid + '"]\')';
@@ -52,7 +67,7 @@ try {
 } catch (e) {
   say('error: ' + e.message);
 } finally {
-  if (ws) ws.close();
+  toChrome.end();
   const ended = new Promise(r => chrome.once('exit', r));
   chrome.kill('SIGKILL');
   await ended;

@@ -220,7 +220,7 @@ static void operator_pages(const console_run_t *op, const char *doubt_tid) {
     char url[256], out_shot[256];
     snprintf(url, sizeof url, "http://127.0.0.1:%d/?token=%s#indoubt", op->port, op->token);
     snprintf(out_shot, sizeof out_shot, SCREENS "/indoubt-resolved.png");
-    const char *argv[] = {"/usr/bin/node", "--experimental-websocket", SOURCE_DIR "/tests/console/cdp_resolve.mjs",
+    const char *argv[] = {"/usr/bin/node", SOURCE_DIR "/tests/console/cdp_resolve.mjs",
                           url, doubt_tid, "incident 42: coordinator lost its store", out_shot, NULL};
     int status = -1;
     char *out = NULL, *err = NULL;
