@@ -235,9 +235,10 @@ void metrics_set_forks_unacknowledged(metrics_t *m, const char *region, uint64_t
 
 /* ConfirmOrigin passes through (not one of the counted RPCs). */
 static int metrics_confirm(void *ctx, const char *origin, const ledger_leg_t *const *legs, size_t n,
-                           int64_t timeout_ms, char *answers, char *err, size_t errlen) {
+                           int at_prepare, int64_t timeout_ms, char *answers, char (*why)[LEDGER_REASON_MAX + 1],
+                           char *err, size_t errlen) {
     metrics_t *m = ctx;
-    return m->inner.confirm(m->inner.ctx, origin, legs, n, timeout_ms, answers, err, errlen);
+    return m->inner.confirm(m->inner.ctx, origin, legs, n, at_prepare, timeout_ms, answers, why, err, errlen);
 }
 
 engine_transport_t metrics_transport(metrics_t *m, const engine_transport_t *inner) {

@@ -337,13 +337,15 @@ static int peers_query(void *ctx, const char *peer, const char *const *tids, siz
 /* ConfirmOrigin (engine.h contract): the destination legs (their source in
  * peer, the account here in to) with their blocks; the origin's answers. */
 static int peers_confirm(void *ctx, const char *origin, const ledger_leg_t *const *legs, size_t n,
-                         int64_t timeout_ms, char *answers, char *err, size_t errlen) {
+                         int at_prepare, int64_t timeout_ms, char *answers, char (*why)[LEDGER_REASON_MAX + 1],
+                         char *err, size_t errlen) {
     peers_t *p = ctx;
     CARBON_ASSERT(p != NULL && origin != NULL && legs != NULL && answers != NULL);
     CARBON_ASSERT(n >= 1 && n <= LEDGER_BATCH_LEGS_MAX);
     arena_t a = {0};
     Carbon__V1__ConfirmOriginRequest req = CARBON__V1__CONFIRM_ORIGIN_REQUEST__INIT;
     req.region = p->region;
+    req.at_prepare = at_prepare != 0;
     req.legs = arena_alloc(&a, n * sizeof *req.legs);
     for (size_t i = 0; i < n; i++) {
         Carbon__V1__OriginQuery *q = arena_alloc(&a, sizeof *q);
@@ -366,10 +368,12 @@ static int peers_confirm(void *ctx, const char *origin, const ledger_leg_t *cons
         snprintf(err, errlen, "%s answered %zu confirmations for %zu legs", origin, r->n_decisions, n);
         rc = -1;
     }
-    for (size_t i = 0; rc == 0 && i < n; i++)
+    for (size_t i = 0; rc == 0 && i < n; i++) {
         answers[i] = strcmp(r->decisions[i]->transfer_id, legs[i]->tid) == 0
                          ? pbconv_decision_in(r->decisions[i]->decision)
                          : TRANSFER_DECISION_UNKNOWN;
+        if (why != NULL) snprintf(why[i], sizeof why[i], "%.63s", r->decisions[i]->reason);
+    }
     protobuf_c_message_free_unpacked(resp, NULL);
     return rc;
 }

@@ -797,19 +797,42 @@ static void engine_batch_decide_origins(engine_t *e, engine_batch_t *b, store_t 
 
 /* ---- the destination's check with a third origin (DESIGN §6 provenance) -------- */
 
-/* Asks origin x (a peer) about the k legs ask[] (their decisions d[index[j]])
- * in messages within x's limits; a message x answers sets origin_confirm of
- * its legs, one it does not leaves them 'U'. */
-static void engine_confirm_ask(engine_t *e, const char *x, const ledger_leg_t **ask,
-                               const size_t *index, size_t k, ledger_dest_decision_t *d,
-                               int64_t timeout_ms) {
-    CARBON_ASSERT(e != NULL && x != NULL && ask != NULL && index != NULL && d != NULL);
+/* The reason to vote no to a leg its origin could not vote yes to, from
+ * the origin's own (a peer's text: only one of these is taken as it is). */
+static const char *engine_origin_no(const char *origin_reason) {
+    static const reason_t known[] = {REASON_SERIALS_NOT_AT_SOURCE, REASON_SERIALS_LOCKED,
+                                     REASON_SERIALS_MISLABELLED};
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+        if (strcmp(origin_reason, reason_name(known[i])) == 0) return reason_name(known[i]);
+    return REASON(SERIALS_NOT_AT_SOURCE);
+}
+
+/* The legs from i on (of n) whose origin[] is origin[i] (not NULL): their
+ * indexes into index[], in order. Returns how many (at least 1). */
+static size_t engine_same_origin(const char *const *origin, size_t i, size_t n, size_t *index) {
+    CARBON_ASSERT(origin != NULL && index != NULL && i < n && origin[i] != NULL);
+    size_t k = 0;
+    for (size_t j = i; j < n; j++)
+        if (origin[j] != NULL && strcmp(origin[j], origin[i]) == 0) index[k++] = j;
+    CARBON_ASSERT(k >= 1 && k <= n);
+    return k;
+}
+
+/* Asks origin x (a peer) about the k legs ask[] (at_prepare: before this
+ * region votes on them) in messages within x's limits; answers[j] gets 'C',
+ * 'A' or 'U' from a message x answers, 0 from one it does not; why[j] (why
+ * may be NULL) x's reason for an 'A' at prepare. */
+static void engine_origin_ask(engine_t *e, const char *x, const ledger_leg_t *const *ask, size_t k,
+                              int at_prepare, int64_t timeout_ms, char *answers,
+                              char (*why)[LEDGER_REASON_MAX + 1]) {
+    CARBON_ASSERT(e != NULL && x != NULL && ask != NULL && answers != NULL && e->transport.confirm != NULL);
     CARBON_ASSERT(k >= 1 && k <= LEDGER_BATCH_LEGS_MAX);
+    memset(answers, 0, k);
     engine_peer_t *xp = engine_peer(e, x);
-    if (xp == NULL) return; /* not a peer: nobody confirms, the legs wait (listed) */
+    if (xp == NULL) return; /* not a peer: nobody answers */
     size_t chunk = engine_legs_max(e, xp);
     uint64_t budget = engine_bytes_budget(e, xp);
-    char answers[LEDGER_BATCH_LEGS_MAX], err[256];
+    char err[256];
     for (size_t off = 0; off < k;) {
         size_t m = 0;
         uint64_t bytes = 0;
@@ -819,13 +842,51 @@ static void engine_confirm_ask(engine_t *e, const char *x, const ledger_leg_t **
             m++;
         }
         CARBON_ASSERT(m >= 1 && off + m <= k);
-        memset(answers, 0, m);
-        if (e->transport.confirm(e->transport.ctx, x, ask + off, m, timeout_ms, answers, err,
-                                 sizeof err) == 0)
-            for (size_t j = 0; j < m; j++)
-                if (answers[j] == TRANSFER_DECISION_COMMIT || answers[j] == TRANSFER_DECISION_ABORT)
-                    d[index[off + j]].origin_confirm = answers[j];
+        if (e->transport.confirm(e->transport.ctx, x, ask + off, m, at_prepare, timeout_ms, answers + off,
+                                 why != NULL ? why + off : NULL, err, sizeof err) != 0)
+            memset(answers + off, 0, m);
         off += m;
+    }
+}
+
+/* Asks origin x (a peer) about the k legs ask[] (their decisions d[index[j]]);
+ * an answer C or A sets origin_confirm of its leg, none leaves it 'U'. */
+static void engine_confirm_ask(engine_t *e, const char *x, const ledger_leg_t **ask,
+                               const size_t *index, size_t k, ledger_dest_decision_t *d,
+                               int64_t timeout_ms) {
+    CARBON_ASSERT(e != NULL && x != NULL && ask != NULL && index != NULL && d != NULL);
+    char answers[LEDGER_BATCH_LEGS_MAX];
+    engine_origin_ask(e, x, ask, k, 0, timeout_ms, answers, NULL);
+    for (size_t j = 0; j < k; j++)
+        if (answers[j] == TRANSFER_DECISION_COMMIT || answers[j] == TRANSFER_DECISION_ABORT)
+            d[index[j]].origin_confirm = answers[j];
+}
+
+void engine_vouch_origins(engine_t *e, const char *source, ledger_prepare_t *p, size_t n, int64_t timeout_ms) {
+    CARBON_ASSERT(e != NULL && source != NULL && p != NULL);
+    CARBON_ASSERT(n >= 1 && n <= LEDGER_BATCH_LEGS_MAX && timeout_ms >= 0);
+    const char *origin[LEDGER_BATCH_LEGS_MAX];
+    const ledger_leg_t *ask[LEDGER_BATCH_LEGS_MAX];
+    size_t index[LEDGER_BATCH_LEGS_MAX];
+    char answers[LEDGER_BATCH_LEGS_MAX], why[LEDGER_BATCH_LEGS_MAX][LEDGER_REASON_MAX + 1];
+    for (size_t i = 0; i < n; i++) {
+        CARBON_ASSERT(p[i].leg != NULL && p[i].precheck != NULL);
+        CARBON_ASSERT(strcmp(p[i].leg->peer, source) == 0);
+        origin[i] = p[i].precheck[0] == '\0' ? engine_leg_origin(e, p[i].leg) : NULL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (origin[i] == NULL) continue;
+        const char *x = origin[i];
+        size_t k = engine_same_origin(origin, i, n, index);
+        for (size_t j = 0; j < k; j++) ask[j] = p[index[j]].leg;
+        memset(why, 0, k * sizeof why[0]);
+        if (e->transport.confirm != NULL) engine_origin_ask(e, x, ask, k, 1, timeout_ms, answers, why);
+        else memset(answers, 0, k);
+        for (size_t j = 0; j < k; j++) {
+            origin[index[j]] = NULL;
+            if (answers[j] == TRANSFER_DECISION_ABORT) p[index[j]].precheck = engine_origin_no(why[j]);
+            else if (answers[j] == 0) p[index[j]].precheck = REASON(PEER_UNAVAILABLE);
+        }
     }
 }
 
@@ -864,12 +925,8 @@ void engine_confirm_origins(engine_t *e, store_t *st, const char *source, ledger
     for (size_t i = 0; i < n; i++) {
         if (origin[i] == NULL) continue;
         const char *x = origin[i];
-        size_t k = 0;
-        for (size_t j = i; j < n; j++) {
-            if (origin[j] == NULL || strcmp(origin[j], x) != 0) continue;
-            ask[k] = &legs[j];
-            index[k++] = j;
-        }
+        size_t k = engine_same_origin(origin, i, n, index);
+        for (size_t j = 0; j < k; j++) ask[j] = &legs[index[j]];
         engine_confirm_ask(e, x, ask, index, k, d, timeout_ms);
         for (size_t j = 0; j < k; j++) origin[index[j]] = NULL;
     }

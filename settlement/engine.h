@@ -125,9 +125,13 @@ typedef struct {
      * each of the n destination legs (legs[i]->peer their source, ->to the
      * account here, every block of origin's issue): answers[i] gets 'C'
      * (committed the same leg), 'A' (aborted, refused, never prepared, other
-     * content) or 'U' (prepared, undecided). */
+     * content) or 'U' (prepared, undecided). at_prepare: asked before this
+     * region votes on them; a leg the origin has no record of is then 'U'
+     * if the origin could still vote yes to it, 'A' if not, and why[i] (why
+     * may be NULL) gets the origin's reason for an 'A' ("" if it gave none). */
     int (*confirm)(void *ctx, const char *origin, const ledger_leg_t *const *legs, size_t n,
-                   int64_t timeout_ms, char *answers, char *err, size_t errlen);
+                   int at_prepare, int64_t timeout_ms, char *answers, char (*why)[LEDGER_REASON_MAX + 1],
+                   char *err, size_t errlen);
 } engine_transport_t;
 
 /* Called once per submitted or awaited leg, from an engine thread, with the
@@ -188,6 +192,20 @@ void engine_set_peer_limits(engine_t *e, const char *peer, uint32_t legs_max, ui
  * then keeps it waiting). Thread-safe; st is the caller's connection. */
 void engine_confirm_origins(engine_t *e, store_t *st, const char *source, ledger_dest_decision_t *d,
                             size_t n, int64_t timeout_ms);
+
+/* Destination (DESIGN §6 provenance), before it votes on a Prepare from
+ * source: asks the origin X of each leg p[i] whose serials are a third
+ * region's (X neither source nor this region; precheck still "") whether X
+ * could still vote yes to it (ConfirmOrigin at_prepare: X's map places the
+ * serials live at source, unlocked, under their labels; or X prepared or
+ * committed the same leg). One call per X per chunk of X's limits, each
+ * waiting at most timeout_ms. A leg X answers ABORT gets precheck
+ * SERIALS_NOT_AT_SOURCE, one X does not answer PEER_UNAVAILABLE: voted no,
+ * it claims nothing here. So a source cannot make this region claim, in its
+ * serial index, a third region's serials the source does not hold (which
+ * would refuse every honest transfer of them here, SERIALS_OVERLAP, until
+ * that leg was resolved). Thread-safe. */
+void engine_vouch_origins(engine_t *e, const char *source, ledger_prepare_t *p, size_t n, int64_t timeout_ms);
 
 /* Destination: applies the n decisions d from source (ledger_dest_decide),
  * asking the serials' origin only where the store needs its word. The

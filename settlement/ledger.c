@@ -593,6 +593,36 @@ int ledger_origin_prepare(store_t *st, const char *source_region, ledger_prepare
     return ledger_votes_read(r, "origin_prepare", p, n, err, errlen);
 }
 
+int ledger_origin_placeable(store_t *st, const char *const *sources, ledger_block_t *const *blocks,
+                            const size_t *blocks_n, size_t n, char (*why)[LEDGER_REASON_MAX + 1], char *err,
+                            size_t errlen) {
+    CARBON_ASSERT(st != NULL && sources != NULL && blocks != NULL && blocks_n != NULL && why != NULL);
+    CARBON_ASSERT(n >= 1 && n <= LEDGER_BATCH_LEGS_MAX);
+    script_args_t a = {0};
+    script_args_u64(&a, n);
+    for (size_t i = 0; i < n; i++) {
+        CARBON_ASSERT(sources[i] != NULL && blocks[i] != NULL);
+        CARBON_ASSERT(blocks_n[i] >= 1 && blocks_n[i] <= LEDGER_LEG_BLOCKS_MAX);
+        script_args_str(&a, sources[i]);
+        char *text = ledger_blocks_text(blocks[i], blocks_n[i]);
+        script_args_str(&a, text);
+        free(text);
+    }
+    redisReply *r;
+    int rc = ledger_run(st, "origin_placeable", &a, &r, err, errlen);
+    if (rc != LEDGER_OK) return rc;
+    size_t strings = 0;
+    for (size_t i = 0; i < r->elements; i++) strings += r->element[i]->type == REDIS_REPLY_STRING;
+    if (r->elements != n || strings != n) {
+        snprintf(err, errlen, "origin_placeable: %zu answers (%zu texts) for %zu legs", r->elements, strings, n);
+        freeReplyObject(r);
+        return LEDGER_ESTORE;
+    }
+    for (size_t i = 0; i < n; i++) ledger_copy(why[i], sizeof why[i], r->element[i]->str);
+    freeReplyObject(r);
+    return LEDGER_OK;
+}
+
 /* Reads dest_decide's "DAMAGED|STATE|why" after a leg's answer letter into
  * d->damaged (why) and d->damaged_state (NONE if STATE names none); 1 if
  * outcome is one, else 0 with d->damaged "". */

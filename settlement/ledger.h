@@ -250,6 +250,16 @@ int ledger_dest_prepare(store_t *st, const char *source_region, uint64_t batch_s
 int ledger_origin_prepare(store_t *st, const char *source_region, ledger_prepare_t *p, size_t n,
                           uint32_t inflight_max, uint64_t now_ms, char *err, size_t errlen);
 
+/* Read-only: whether this region, as the origin of the serials of n legs it
+ * has no record of, could still vote yes to each (ledger_origin_prepare's
+ * checks without the lock; origin_placeable.lua). Leg i comes from
+ * sources[i] with blocks[i] (blocks_n[i], 1..LEDGER_LEG_BLOCKS_MAX). Sets
+ * why[i] to "" (it could) or the reason it would vote no. LEDGER_OK, or
+ * LEDGER_ESTORE with the reason in err. */
+int ledger_origin_placeable(store_t *st, const char *const *sources, ledger_block_t *const *blocks,
+                            const size_t *blocks_n, size_t n, char (*why)[LEDGER_REASON_MAX + 1], char *err,
+                            size_t errlen);
+
 typedef struct {
     const char *tid;
     char decision;           /* 'C' or 'A' */

@@ -40,6 +40,7 @@
  * recovery asks the source, and its expiry would not survive the store's
  * numbers (doubles, exact to 2^53). */
 #define FEDERATION_EXPIRY_HORIZON_MS ((uint64_t)CONFIG_LEG_EXPIRY_MS_MAX + 60000u)
+#define FEDERATION_ANSWER_MARGIN_MS 200 /* kept of a call's deadline to answer it */
 
 static uint64_t federation_mono_ms(void) {
     struct timespec ts;
@@ -294,6 +295,14 @@ static int federation_leg_has_origin(const ledger_leg_t *leg, const char *region
     return 0;
 }
 
+/* How long a handler may wait for a serials' origin: at most want_ms, and
+ * within the call's own deadline (less a margin for the answer). */
+static int64_t federation_origin_wait_ms(server_call_t *call, int64_t want_ms) {
+    int64_t left = server_call_deadline_left_ms(call);
+    if (left != INT64_MAX) left = left > FEDERATION_ANSWER_MARGIN_MS ? left - FEDERATION_ANSWER_MARGIN_MS : 0;
+    return left < want_ms ? left : want_ms;
+}
+
 void federation_prepare(server_call_t *call, const ProtobufCMessage *request) {
     CARBON_ASSERT(call != NULL && request != NULL);
     const Carbon__V1__PrepareRequest *req = (const Carbon__V1__PrepareRequest *)request;
@@ -316,6 +325,11 @@ void federation_prepare(server_call_t *call, const ProtobufCMessage *request) {
         server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, REASON(MALFORMED_LEG), "%s", err);
         goto out;
     }
+    /* a third region's serials: only those their origin vouches for may be
+     * claimed here (at most half the source's usual deadline for it) */
+    if (gw->engine != NULL)
+        engine_vouch_origins(gw->engine, req->source_region, p, n,
+                             federation_origin_wait_ms(call, gw->cfg.peer_timeout_ms / 2));
     store_t *st = gateway_call_store(call);
     if (st == NULL) goto out;
     federation_batch_text(gw->cfg.region, legs, n, batch_text, sizeof batch_text);
@@ -446,7 +460,7 @@ void federation_decide(server_call_t *call, const ProtobufCMessage *request) {
 /* Replies a QueryDecisionResponse: for each of the n ids its answer[i],
  * 'C' (COMMIT), 'A' (ABORT) or 'U' (UNKNOWN). */
 static void federation_reply_decisions(server_call_t *call, char *const *ids, const char *answer,
-                                       size_t n) {
+                                       char (*why)[LEDGER_REASON_MAX + 1], size_t n) {
     CARBON_ASSERT(call != NULL && ids != NULL && answer != NULL);
     CARBON_ASSERT(n >= 1 && n <= CONFIG_BATCH_LEGS_MAX);
     arena_t a = {0};
@@ -457,6 +471,7 @@ static void federation_reply_decisions(server_call_t *call, char *const *ids, co
         carbon__v1__leg_decision__init(ld);
         ld->transfer_id = arena_strdup(&a, ids[i]);
         ld->decision = pbconv_decision(answer[i]);
+        if (why != NULL && why[i][0] != '\0') ld->reason = arena_strdup(&a, why[i]);
         resp.decisions[resp.n_decisions++] = ld;
     }
     CARBON_ASSERT(resp.n_decisions == n);
@@ -517,7 +532,7 @@ void federation_query_decision(server_call_t *call, const ProtobufCMessage *requ
     } else {
         for (size_t k = 0; k < nd; k++)
             answer[index[k]] = transfer_decision_of(d[k].state);
-        federation_reply_decisions(call, req->transfer_ids, answer, n);
+        federation_reply_decisions(call, req->transfer_ids, answer, NULL, n);
     }
     free(answer);
     free(d);
@@ -572,9 +587,9 @@ static int federation_origin_query_in(struct gateway *gw, const char *dest,
 }
 
 /* The answer for a well-formed query: 'C' this region committed the same
- * leg as its origin, 'U' it is prepared and undecided, 'A' anything else
- * (aborted, refused, never prepared here, other content); 0 when the store
- * did not answer. */
+ * leg as its origin, 'U' it is prepared and undecided, 'N' it has no record
+ * of the id, 'A' anything else (aborted, refused, other content, the id in
+ * another role); 0 when the store did not answer. */
 static char federation_confirm_answer(store_t *st, const Carbon__V1__OriginQuery *q,
                                       const ledger_block_t *blocks, size_t blocks_n) {
     CARBON_ASSERT(st != NULL && q != NULL);
@@ -582,6 +597,7 @@ static char federation_confirm_answer(store_t *st, const Carbon__V1__OriginQuery
     char err[256];
     int rc = ledger_leg_get(st, q->transfer_id, &leg, err, sizeof err);
     if (rc == LEDGER_ESTORE) return 0;
+    if (rc == LEDGER_NOT_FOUND) return 'N';
     if (rc != LEDGER_OK) return TRANSFER_DECISION_ABORT;
     char answer = TRANSFER_DECISION_ABORT;
     if (federation_same_leg(&leg, q, blocks, blocks_n) && leg.state == TRANSFER_STATE_COMMITTED)
@@ -590,6 +606,44 @@ static char federation_confirm_answer(store_t *st, const Carbon__V1__OriginQuery
         answer = TRANSFER_DECISION_UNKNOWN;
     ledger_leg_free(&leg);
     return answer;
+}
+
+/* Answers the queries of req with no record here ('N' in answer[]): at
+ * prepare, 'U' for those this region could still vote yes to as their
+ * origin (ledger_origin_placeable), else 'A' with the reason in why[]
+ * (n entries, "" for the others); after it, 'A' (never prepared). 0, or -1
+ * when the store did not answer. */
+static int federation_unrecorded_answers(store_t *st, const Carbon__V1__ConfirmOriginRequest *req,
+                                         ledger_block_t *const *blocks, char *answer,
+                                         char (*why)[LEDGER_REASON_MAX + 1]) {
+    CARBON_ASSERT(st != NULL && req != NULL && blocks != NULL && answer != NULL && why != NULL);
+    size_t n = req->n_legs, k = 0;
+    CARBON_ASSERT(n >= 1 && n <= LEDGER_BATCH_LEGS_MAX);
+    const char *sources[LEDGER_BATCH_LEGS_MAX];
+    ledger_block_t *asked[LEDGER_BATCH_LEGS_MAX];
+    size_t blocks_n[LEDGER_BATCH_LEGS_MAX], index[LEDGER_BATCH_LEGS_MAX];
+    char placeable[LEDGER_BATCH_LEGS_MAX][LEDGER_REASON_MAX + 1];
+    for (size_t i = 0; i < n; i++) {
+        why[i][0] = '\0';
+        if (answer[i] != 'N') continue;
+        answer[i] = TRANSFER_DECISION_ABORT;
+        if (!req->at_prepare) continue;
+        sources[k] = req->legs[i]->source_region;
+        asked[k] = blocks[i];
+        blocks_n[k] = req->legs[i]->n_blocks;
+        index[k++] = i;
+    }
+    if (k == 0) return 0;
+    char err[256];
+    if (ledger_origin_placeable(st, sources, asked, blocks_n, k, placeable, err, sizeof err) != LEDGER_OK) {
+        log_warn("store_error", "{s:s, s:s}", "method", "ConfirmOrigin (at prepare)", "error", err);
+        return -1;
+    }
+    for (size_t j = 0; j < k; j++) {
+        answer[index[j]] = placeable[j][0] == '\0' ? TRANSFER_DECISION_UNKNOWN : TRANSFER_DECISION_ABORT;
+        memcpy(why[index[j]], placeable[j], sizeof why[0]);
+    }
+    return 0;
 }
 
 void federation_confirm_origin(server_call_t *call, const ProtobufCMessage *request) {
@@ -603,7 +657,8 @@ void federation_confirm_origin(server_call_t *call, const ProtobufCMessage *requ
     ledger_block_t **blocks = calloc(n, sizeof *blocks);
     char *answer = calloc(n, 1);
     char **ids = calloc(n, sizeof *ids);
-    if (blocks == NULL || answer == NULL || ids == NULL) abort();
+    char (*why)[LEDGER_REASON_MAX + 1] = calloc(n, sizeof *why);
+    if (blocks == NULL || answer == NULL || ids == NULL || why == NULL) abort();
     char err[256] = "";
     size_t parsed = 0;
     while (parsed < n && federation_origin_query_in(gw, req->region, req->legs[parsed], parsed,
@@ -615,17 +670,19 @@ void federation_confirm_origin(server_call_t *call, const ProtobufCMessage *requ
         answer[i] = federation_confirm_answer(st, req->legs[i], blocks[i], req->legs[i]->n_blocks);
         if (answer[i] == 0) st = NULL;
     }
+    if (st != NULL && federation_unrecorded_answers(st, req, blocks, answer, why) != 0) st = NULL;
     if (parsed < n)
         server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, REASON(MALFORMED_LEG), "%s", err);
     else if (st == NULL)
         server_reply_error(call, GRPC_STATUS_UNAVAILABLE, REASON(STORE_UNAVAILABLE),
                            "the store did not answer; ask again");
     else
-        federation_reply_decisions(call, ids, answer, n);
+        federation_reply_decisions(call, ids, answer, why, n);
     for (size_t i = 0; i < parsed; i++) free(blocks[i]);
     free(blocks);
     free(answer);
     free(ids);
+    free(why);
 }
 
 /* ---- the peers' batch records ----------------------------------------------------- */

@@ -568,45 +568,46 @@ Test(hostile_peer, a_decide_naming_a_transfer_twice_is_refused) {
     checker_clean();
 }
 
-/* HE prepares at TJ legs of BJ serials BJ never saw and sends COMMIT: TJ
- * asks BJ, their origin, which denies them (ORIGIN_DENIED). HE then sends
- * the same COMMITs again and again: each is answered from TJ's record,
- * without asking BJ again (before, every Decide made TJ send BJ a
- * ConfirmOrigin of them all, on a server worker, and BJ read each leg). */
-Test(hostile_peer, a_commit_its_origin_denied_is_not_asked_about_again) {
+/* HE prepares at TJ a leg of BJ serials HE does not hold, covering every
+ * serial BJ issued: TJ asks BJ, their origin, before it votes, and votes
+ * no (SERIALS_NOT_AT_SOURCE) without claiming them in its serial index; a
+ * leg of serials BJ never issued likewise. BJ's own transfer of its serials
+ * to TJ then settles. (Before, TJ voted yes and claimed the range, and
+ * refused every honest transfer of those serials, SERIALS_OVERLAP, until
+ * an operator stepped in: one Prepare of a hostile peer blocked a third
+ * region's credits.) */
+Test(hostile_peer, a_third_regions_serials_the_source_does_not_hold_are_not_claimed) {
     start(NULL);
     setup_accounts();
-    enum { N = 20, RESENT = 5 };
-    static leg_buf_t l[N];
-    char ids[N][33], votes[N][32];
-    for (int i = 0; i < N; i++) {
-        rc_new_id(ids[i]);
-        uint64_t first = HE_FRESH_SERIAL + (uint64_t)i * 1000;
-        blk_t b[] = {{"CN-BJ", "BJ-GT-01", first, first + 999}};
-        leg_make(&l[i], ids[i], "tj-b", b, 1);
-        l[i].leg.credited_g = 1000;
-        l[i].leg.discount_g = 0;
-    }
-    client_status_t st;
-    cr_assert_eq(prepare(l, N, votes, &st), GRPC_STATUS_OK, "prepare: %s", st.details);
-    for (int i = 0; i < N; i++) cr_assert_str_eq(votes[i], "Y", "leg %d", i);
-    long long asked0 = region_info(BJ, "commandstats", "cmdstat_hgetall:calls=");
-    cr_assert_eq(decide(ids, N, 1, &st), GRPC_STATUS_OK, "%s", st.details);
-    long long asked1 = region_info(BJ, "commandstats", "cmdstat_hgetall:calls=");
-    cr_assert_geq(asked1 - (asked0 < 0 ? 0 : asked0), N, "BJ was not asked about the legs");
-    for (int i = 0; i < N; i++) {
+    const char *index_key = STORE_KEY_SERIALS_PREFIX "CN-BJ";
+    long long index0 = redis_int(TJ, "ZCARD %s", index_key);
+    static const uint64_t ranges[][2] = {{1, 1000000000ull}, {HE_FRESH_SERIAL, HE_FRESH_SERIAL + 999}};
+    for (size_t i = 0; i < 2; i++) {
+        leg_buf_t l[1];
+        char tid[33], votes[1][32];
+        rc_new_id(tid);
+        blk_t b[] = {{"CN-BJ", "BJ-GT-01", ranges[i][0], ranges[i][1]}};
+        leg_make(&l[0], tid, "tj-b", b, 1);
+        l[0].leg.credited_g = ranges[i][1] - ranges[i][0] + 1;
+        l[0].leg.discount_g = 0;
+        client_status_t st;
+        cr_assert_eq(prepare(l, 1, votes, &st), GRPC_STATUS_OK, "prepare: %s", st.details);
+        cr_assert_str_eq(votes[0], "SERIALS_NOT_AT_SOURCE", "range %zu", i);
+        cr_assert_eq(redis_int(TJ, "ZCARD %s", index_key), index0, "TJ claimed BJ serials for HE");
         char state[32];
-        tj_leg_state(ids[i], state);
-        cr_assert_str_eq(state, "PREPARED", "leg %d", i);
-        tj_leg_field(ids[i], "heuristic_outcome", state);
-        cr_assert_str_eq(state, "ORIGIN_DENIED", "leg %d", i);
+        tj_leg_state(tid, state);
+        cr_assert_str_neq(state, "PREPARED", "TJ recorded the refused leg as prepared");
     }
-    long long log1 = tj_log_size();
-    for (int k = 0; k < RESENT; k++)
-        cr_assert_eq(decide(ids, N, 1, &st), GRPC_STATUS_OK, "%s", st.details);
-    long long asked2 = region_info(BJ, "commandstats", "cmdstat_hgetall:calls=");
-    cr_assert_eq(asked2, asked1, "%d re-sent Decides made BJ read %lld legs", RESENT, asked2 - asked1);
-    cr_assert_eq(tj_log_size(), log1, "the re-sent Decides wrote audit entries");
+    char tid[33];
+    rc_new_id(tid);
+    client_status_t st;
+    Carbon__V1__TransferResponse *r = NULL;
+    cr_assert_eq(rc_transfer(reg(BJ), tid, "bj-b", "CN-TJ", "tj-b", "BJ-GT-01", 500, &r, &st), GRPC_STATUS_OK,
+                 "%s", st.details);
+    cr_assert_eq(r->transfer->outcome, CARBON__V1__TRANSFER_OUTCOME__TRANSFER_OUTCOME_COMMITTED, "%s %s",
+                 r->transfer->reason, st.details);
+    protobuf_c_message_free_unpacked(&r->base, NULL);
+    checker_clean();
 }
 
 /* One call of method (Hello, FetchBatches or AddCheckpoint) from HE to TJ,
