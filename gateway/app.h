@@ -29,6 +29,10 @@ struct gateway {
     struct use_reports *use_reports; /* settlement/use_reports.h: reports of use abroad */
     struct group_commit *group; /* settlement/group_commit.h: Transfer holds, Issue, Retire */
     struct peer_rate *peer_rate; /* gateway/peer_rate.h: Federation calls per peer per second */
+    /* calls to a serials' origin that one source's Prepares and Decides may
+     * make this region send, per second (a quarter of peer_requests_per_s):
+     * a source must not spend this region's budget at that origin */
+    struct peer_rate *origin_asks;
     struct metrics *metrics; /* gateway/metrics.h */
     int started;
     /* audit checkpoints and witnessing (settlement/witness.h, services/checkpointer.c) */

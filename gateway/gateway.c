@@ -257,7 +257,8 @@ static gateway_t *gateway_load(const gateway_config_t *cfg, char *err, size_t er
     gw->peers = peers_create(cfg, gw->tls, err, errlen);
     if (gw->peers == NULL) goto fail;
     gw->peer_rate = peer_rate_create(cfg->peer_requests_per_s);
-    if (gw->peer_rate == NULL) {
+    gw->origin_asks = peer_rate_create(cfg->peer_requests_per_s / 4 > 0 ? cfg->peer_requests_per_s / 4 : 1);
+    if (gw->peer_rate == NULL || gw->origin_asks == NULL) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
@@ -324,6 +325,7 @@ gateway_t *gateway_create(const gateway_config_t *cfg, char *err, size_t errlen)
     engine_transport_t transport = metrics_transport(gw->metrics, &peer_transport);
     gw->engine = engine_create(&ecfg, &transport, err, errlen);
     if (gw->engine == NULL) goto fail;
+    engine_set_origin_ask_gate(gw->engine, federation_origin_ask_ok, gw);
     gw->group = group_commit_create(&gw->store_cfg, GATEWAY_GROUP_QUEUE, err, errlen);
     if (gw->group == NULL) goto fail;
 
@@ -570,6 +572,7 @@ void gateway_destroy(gateway_t *gw) {
     checkpointer_fini(gw);
     peers_destroy(gw->peers);
     peer_rate_destroy(gw->peer_rate);
+    peer_rate_destroy(gw->origin_asks);
     tls_server_destroy(gw->tls); /* and the credentials gw->creds */
     if (gw->catalogs != NULL) catalog_set_free(gw->catalogs);
     free(gw);

@@ -364,6 +364,10 @@ static int peers_confirm(void *ctx, const char *origin, const ledger_leg_t *cons
     arena_free(&a);
     if (rc != 0) return -1;
     const Carbon__V1__ConfirmOriginResponse *r = (const Carbon__V1__ConfirmOriginResponse *)resp;
+    if (at_prepare && !r->at_prepare) { /* a gatewayd older than at_prepare: its ABORTs mean nothing yet */
+        protobuf_c_message_free_unpacked(resp, NULL);
+        return 1;
+    }
     if (r->n_decisions != n) {
         snprintf(err, errlen, "%s answered %zu confirmations for %zu legs", origin, r->n_decisions, n);
         rc = -1;

@@ -124,6 +124,8 @@ struct engine {
     char lease_owner[48];
     engine_recovery_t recovery;
     atomic_int recovering; /* a recovery pass is using engine_t.recovery */
+    int (*origin_ask_ok)(void *arg, const char *source); /* engine_set_origin_ask_gate; NULL: none */
+    void *origin_ask_arg;
     _Atomic uint64_t batches, committed, aborted, prepare_failures, decide_failures, recovered;
     /* metrics (engine_stats_t) */
     _Atomic uint64_t latency_us_n[ENGINE_LATENCY_BUCKETS + 1], latency_us_sum;
@@ -797,6 +799,19 @@ static void engine_batch_decide_origins(engine_t *e, engine_batch_t *b, store_t 
 
 /* ---- the destination's check with a third origin (DESIGN §6 provenance) -------- */
 
+void engine_set_origin_ask_gate(engine_t *e, int (*ok)(void *arg, const char *source), void *arg) {
+    CARBON_ASSERT(e != NULL);
+    e->origin_ask_ok = ok;
+    e->origin_ask_arg = arg;
+}
+
+/* Whether a round of calls to a serials' origin may be made on source's
+ * behalf now (the gate of engine_set_origin_ask_gate). */
+static int engine_origin_ask_allowed(engine_t *e, const char *source) {
+    CARBON_ASSERT(e != NULL && source != NULL);
+    return e->origin_ask_ok == NULL || e->origin_ask_ok(e->origin_ask_arg, source);
+}
+
 /* The reason to vote no to a leg its origin could not vote yes to, from
  * the origin's own (a peer's text: only one of these is taken as it is). */
 static const char *engine_origin_no(const char *origin_reason) {
@@ -819,7 +834,8 @@ static size_t engine_same_origin(const char *const *origin, size_t i, size_t n, 
 }
 
 /* Asks origin x (a peer) about the k legs ask[] (at_prepare: before this
- * region votes on them) in messages within x's limits; answers[j] gets 'C',
+ * region votes on them) in messages within x's limits, all of them within
+ * timeout_ms; answers[j] gets 'C',
  * 'A' or 'U' from a message x answers, 0 from one it does not; why[j] (why
  * may be NULL) x's reason for an 'A' at prepare. */
 static void engine_origin_ask(engine_t *e, const char *x, const ledger_leg_t *const *ask, size_t k,
@@ -831,19 +847,23 @@ static void engine_origin_ask(engine_t *e, const char *x, const ledger_leg_t *co
     engine_peer_t *xp = engine_peer(e, x);
     if (xp == NULL) return; /* not a peer: nobody answers */
     size_t chunk = engine_legs_max(e, xp);
-    uint64_t budget = engine_bytes_budget(e, xp);
+    uint64_t budget = engine_bytes_budget(e, xp), end_ms = ledger_now_ms() + (uint64_t)timeout_ms;
     char err[256];
     for (size_t off = 0; off < k;) {
         size_t m = 0;
-        uint64_t bytes = 0;
+        uint64_t bytes = 0, now_ms = ledger_now_ms();
         while (off + m < k && m < chunk) {
             bytes += engine_leg_bytes(ask[off + m]);
             if (m > 0 && budget > 0 && bytes > budget) break;
             m++;
         }
         CARBON_ASSERT(m >= 1 && off + m <= k);
-        if (e->transport.confirm(e->transport.ctx, x, ask + off, m, at_prepare, timeout_ms, answers + off,
-                                 why != NULL ? why + off : NULL, err, sizeof err) != 0)
+        if (now_ms >= end_ms) break; /* the rest unanswered: timeout_ms is for every message */
+        int rc = e->transport.confirm(e->transport.ctx, x, ask + off, m, at_prepare, (int64_t)(end_ms - now_ms),
+                                      answers + off, why != NULL ? why + off : NULL, err, sizeof err);
+        if (rc == 1) /* an origin older than at_prepare: the legs are voted on the source's word, as before it */
+            memset(answers + off, TRANSFER_DECISION_UNKNOWN, m);
+        else if (rc != 0)
             memset(answers + off, 0, m);
         off += m;
     }
@@ -869,18 +889,23 @@ void engine_vouch_origins(engine_t *e, const char *source, ledger_prepare_t *p, 
     const ledger_leg_t *ask[LEDGER_BATCH_LEGS_MAX];
     size_t index[LEDGER_BATCH_LEGS_MAX];
     char answers[LEDGER_BATCH_LEGS_MAX], why[LEDGER_BATCH_LEGS_MAX][LEDGER_REASON_MAX + 1];
+    size_t asking = 0;
     for (size_t i = 0; i < n; i++) {
         CARBON_ASSERT(p[i].leg != NULL && p[i].precheck != NULL);
         CARBON_ASSERT(strcmp(p[i].leg->peer, source) == 0);
         origin[i] = p[i].precheck[0] == '\0' ? engine_leg_origin(e, p[i].leg) : NULL;
+        asking += origin[i] != NULL;
     }
+    int allowed = asking > 0 && e->transport.confirm != NULL && engine_origin_ask_allowed(e, source);
+    uint64_t end_ms = ledger_now_ms() + (uint64_t)timeout_ms;
     for (size_t i = 0; i < n; i++) {
         if (origin[i] == NULL) continue;
         const char *x = origin[i];
         size_t k = engine_same_origin(origin, i, n, index);
         for (size_t j = 0; j < k; j++) ask[j] = p[index[j]].leg;
         memset(why, 0, k * sizeof why[0]);
-        if (e->transport.confirm != NULL) engine_origin_ask(e, x, ask, k, 1, timeout_ms, answers, why);
+        uint64_t now_ms = ledger_now_ms();
+        if (allowed && now_ms < end_ms) engine_origin_ask(e, x, ask, k, 1, (int64_t)(end_ms - now_ms), answers, why);
         else memset(answers, 0, k);
         for (size_t j = 0; j < k; j++) {
             origin[index[j]] = NULL;
@@ -972,7 +997,7 @@ int engine_dest_decide(engine_t *e, store_t *st, const char *source, ledger_dest
             again[k] = d[i];
             index[k++] = i;
         }
-    if (k > 0) engine_confirm_origins(e, st, source, again, k, timeout_ms);
+    if (k > 0 && engine_origin_ask_allowed(e, source)) engine_confirm_origins(e, st, source, again, k, timeout_ms);
     size_t m = 0; /* those whose origin answered: decided again with its word */
     for (size_t j = 0; j < k; j++) {
         if (again[j].origin_confirm != TRANSFER_DECISION_COMMIT &&

@@ -128,7 +128,9 @@ typedef struct {
      * content) or 'U' (prepared, undecided). at_prepare: asked before this
      * region votes on them; a leg the origin has no record of is then 'U'
      * if the origin could still vote yes to it, 'A' if not, and why[i] (why
-     * may be NULL) gets the origin's reason for an 'A' ("" if it gave none). */
+     * may be NULL) gets the origin's reason for an 'A' ("" if it gave none).
+     * Returns 0 (answers filled), 1 (at_prepare asked of an origin too old to
+     * honour it: no answers) or -1 (no answer; err says why). */
     int (*confirm)(void *ctx, const char *origin, const ledger_leg_t *const *legs, size_t n,
                    int at_prepare, int64_t timeout_ms, char *answers, char (*why)[LEDGER_REASON_MAX + 1],
                    char *err, size_t errlen);
@@ -198,14 +200,26 @@ void engine_confirm_origins(engine_t *e, store_t *st, const char *source, ledger
  * region's (X neither source nor this region; precheck still "") whether X
  * could still vote yes to it (ConfirmOrigin at_prepare: X's map places the
  * serials live at source, unlocked, under their labels; or X prepared or
- * committed the same leg). One call per X per chunk of X's limits, each
- * waiting at most timeout_ms. A leg X answers ABORT gets precheck
- * SERIALS_NOT_AT_SOURCE, one X does not answer PEER_UNAVAILABLE: voted no,
- * it claims nothing here. So a source cannot make this region claim, in its
- * serial index, a third region's serials the source does not hold (which
- * would refuse every honest transfer of them here, SERIALS_OVERLAP, until
- * that leg was resolved). Thread-safe. */
+ * committed the same leg). One call per X per chunk of X's limits, all
+ * within timeout_ms, and only if the origin-ask gate lets source
+ * (engine_set_origin_ask_gate). A leg X answers ABORT gets precheck X's
+ * reason (SERIALS_NOT_AT_SOURCE, SERIALS_LOCKED or SERIALS_MISLABELLED;
+ * another text: SERIALS_NOT_AT_SOURCE), one X does not answer (or the gate
+ * stops) PEER_UNAVAILABLE: voted no, it claims nothing here. An X too old
+ * to honour at_prepare leaves the legs as they were. So a source cannot
+ * make this region claim, in its serial index, a third region's serials
+ * the source does not hold at that moment (which refused every honest
+ * transfer of them here, SERIALS_OVERLAP, until that leg was resolved).
+ * X locks nothing for it: a source that holds them may still have them
+ * claimed here and then move them on (see README). Thread-safe. */
 void engine_vouch_origins(engine_t *e, const char *source, ledger_prepare_t *p, size_t n, int64_t timeout_ms);
+
+/* Sets the gate on the calls to a serials' origin made on a source's behalf
+ * (engine_vouch_origins, engine_dest_decide, recovery's): ok(arg, source)
+ * is asked once before each round of them; 0 skips the round (its legs are
+ * left as unanswered: voted no PEER_UNAVAILABLE at prepare, left undecided
+ * at a decision). ok NULL: no gate. Call before the engine serves. */
+void engine_set_origin_ask_gate(engine_t *e, int (*ok)(void *arg, const char *source), void *arg);
 
 /* Destination: applies the n decisions d from source (ledger_dest_decide),
  * asking the serials' origin only where the store needs its word. The

@@ -295,9 +295,20 @@ static int federation_leg_has_origin(const ledger_leg_t *leg, const char *region
     return 0;
 }
 
-/* How long a handler may wait for a serials' origin: at most want_ms, and
- * within the call's own deadline (less a margin for the answer). */
-static int64_t federation_origin_wait_ms(server_call_t *call, int64_t want_ms) {
+int federation_origin_ask_ok(void *app, const char *source) {
+    struct gateway *gw = app;
+    CARBON_ASSERT(gw != NULL && source != NULL);
+    if (peer_rate_take(gw->origin_asks, source, federation_mono_ms())) return 1;
+    log_warn("origin_asks_limited", "{s:s, s:s}", "source", source, "action",
+             "its legs of a third region's serials wait (a Decide) or are voted no (a Prepare)");
+    return 0;
+}
+
+/* How long a handler of a call may wait for a serials' origin in all: half
+ * of peer_timeout_ms, within the call's own deadline (less a margin for the
+ * answer). */
+static int64_t federation_origin_wait_ms(server_call_t *call, struct gateway *gw) {
+    int64_t want_ms = gw->cfg.peer_timeout_ms / 2;
     int64_t left = server_call_deadline_left_ms(call);
     if (left != INT64_MAX) left = left > FEDERATION_ANSWER_MARGIN_MS ? left - FEDERATION_ANSWER_MARGIN_MS : 0;
     return left < want_ms ? left : want_ms;
@@ -328,8 +339,7 @@ void federation_prepare(server_call_t *call, const ProtobufCMessage *request) {
     /* a third region's serials: only those their origin vouches for may be
      * claimed here (at most half the source's usual deadline for it) */
     if (gw->engine != NULL)
-        engine_vouch_origins(gw->engine, req->source_region, p, n,
-                             federation_origin_wait_ms(call, gw->cfg.peer_timeout_ms / 2));
+        engine_vouch_origins(gw->engine, req->source_region, p, n, federation_origin_wait_ms(call, gw));
     store_t *st = gateway_call_store(call);
     if (st == NULL) goto out;
     federation_batch_text(gw->cfg.region, legs, n, batch_text, sizeof batch_text);
@@ -418,7 +428,7 @@ void federation_decide(server_call_t *call, const ProtobufCMessage *request) {
     char err[256] = "";
     int rc = gw->engine != NULL
                  ? engine_dest_decide(gw->engine, st, req->source_region, d, n,
-                                      gw->cfg.peer_timeout_ms / 2, err, sizeof err)
+                                      federation_origin_wait_ms(call, gw), err, sizeof err)
                  : ledger_dest_decide(st, req->source_region, d, n, ledger_now_ms(), err, sizeof err);
     if (rc == LEDGER_OK && err[0] != '\0') /* the legs held back for an origin: answered UNKNOWN */
         log_warn("store_error", "{s:s, s:s}", "method", "Decide (legs of third-region serials)", "error", err);
@@ -457,14 +467,18 @@ void federation_decide(server_call_t *call, const ProtobufCMessage *request) {
     free(d);
 }
 
-/* Replies a QueryDecisionResponse: for each of the n ids its answer[i],
- * 'C' (COMMIT), 'A' (ABORT) or 'U' (UNKNOWN). */
+/* Replies for each of the n ids its answer[i], 'C' (COMMIT), 'A' (ABORT) or
+ * 'U' (UNKNOWN). why NULL: a QueryDecisionResponse; else a
+ * ConfirmOriginResponse with each ABORT's reason and at_prepare set (this
+ * gateway honours it). The two share field 1, so the bytes of the first are
+ * those of the second with field 2 unset. */
 static void federation_reply_decisions(server_call_t *call, char *const *ids, const char *answer,
                                        char (*why)[LEDGER_REASON_MAX + 1], size_t n) {
     CARBON_ASSERT(call != NULL && ids != NULL && answer != NULL);
     CARBON_ASSERT(n >= 1 && n <= CONFIG_BATCH_LEGS_MAX);
     arena_t a = {0};
-    Carbon__V1__QueryDecisionResponse resp = CARBON__V1__QUERY_DECISION_RESPONSE__INIT;
+    Carbon__V1__ConfirmOriginResponse resp = CARBON__V1__CONFIRM_ORIGIN_RESPONSE__INIT;
+    resp.at_prepare = why != NULL;
     resp.decisions = arena_alloc(&a, n * sizeof *resp.decisions);
     for (size_t i = 0; i < n; i++) {
         Carbon__V1__LegDecision *ld = arena_alloc(&a, sizeof *ld);

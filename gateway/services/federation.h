@@ -16,6 +16,14 @@ int federation_region_ok(server_call_t *call, const char *region);
  * message names no region (AddCheckpoint) or checks it itself. */
 int federation_rate_ok(server_call_t *call);
 
+/* The engine's gate on calls to a serials' origin made on source's behalf
+ * (engine_set_origin_ask_gate; app is the gateway): 1 while source's
+ * Prepares and Decides have made this region ask origins at most a quarter
+ * of peer_requests_per_s times a second, else 0 (logged
+ * origin_asks_limited), so that a source cannot spend this region's own
+ * budget at that origin. Thread-safe. */
+int federation_origin_ask_ok(void *app, const char *source);
+
 void federation_hello(server_call_t *call, const ProtobufCMessage *request);
 void federation_prepare(server_call_t *call, const ProtobufCMessage *request);
 void federation_decide(server_call_t *call, const ProtobufCMessage *request);

@@ -610,6 +610,44 @@ Test(hostile_peer, a_third_regions_serials_the_source_does_not_hold_are_not_clai
     checker_clean();
 }
 
+/* HE sends TJ Prepares of BJ serials as fast as its own rate allows: TJ
+ * asks BJ, their origin, on HE's behalf at most a quarter of
+ * peer_requests_per_s times a second (10 here); the legs beyond are voted
+ * no without asking (PEER_UNAVAILABLE), so HE cannot spend TJ's budget at
+ * BJ (or tie up TJ's workers on calls to BJ). Nothing is claimed. */
+Test(hostile_peer, origin_asks_on_a_sources_behalf_are_limited) {
+    start("[limits]\npeer_requests_per_s = 40\n");
+    setup_accounts();
+    proc_sleep_ms(1100); /* HE's buckets full again */
+    const char *index_key = STORE_KEY_SERIALS_PREFIX "CN-BJ";
+    long long index0 = redis_int(TJ, "ZCARD %s", index_key);
+    int asked = 0, unasked = 0, other = 0;
+    long long t0 = proc_now_ms();
+    for (int i = 0; i < 30; i++) {
+        leg_buf_t l[1];
+        char tid[33], votes[1][32];
+        rc_new_id(tid);
+        blk_t b[] = {{"CN-BJ", "BJ-GT-01", HE_FRESH_SERIAL + (uint64_t)i * 1000, HE_FRESH_SERIAL + (uint64_t)i * 1000 + 999}};
+        leg_make(&l[0], tid, "tj-b", b, 1);
+        l[0].leg.credited_g = 1000;
+        l[0].leg.discount_g = 0;
+        client_status_t st;
+        cr_assert_eq(prepare(l, 1, votes, &st), GRPC_STATUS_OK, "prepare %d: %s", i, st.details);
+        if (strcmp(votes[0], "SERIALS_NOT_AT_SOURCE") == 0) asked++;
+        else if (strcmp(votes[0], "PEER_UNAVAILABLE") == 0) unasked++;
+        else other++;
+    }
+    long long took_ms = proc_now_ms() - t0;
+    fprintf(stderr, "origin asks: 30 Prepares in %lld ms: %d asked BJ, %d voted no unasked, %d other\n", took_ms,
+            asked, unasked, other);
+    cr_assert_eq(other, 0);
+    long long allowed = 10 + 10 * took_ms / 1000 + 1;
+    cr_expect_leq(asked, allowed, "%d asks of BJ in %lld ms, at most %lld allowed", asked, took_ms, allowed);
+    cr_expect(unasked > 0 || took_ms >= 1500, "all 30 asked BJ in %lld ms", took_ms);
+    cr_assert_eq(redis_int(TJ, "ZCARD %s", index_key), index0, "TJ claimed BJ serials for HE");
+    cr_expect_geq(federation_log_count(fed, TJ, "\"origin_asks_limited\""), 1);
+}
+
 /* One call of method (Hello, FetchBatches or AddCheckpoint) from HE to TJ,
  * well formed enough to reach its handler; st gets its status. */
 static void federation_call_once(const char *method, client_status_t *st) {
