@@ -835,9 +835,9 @@ static size_t engine_same_origin(const char *const *origin, size_t i, size_t n, 
 
 /* Asks origin x (a peer) about the k legs ask[] (at_prepare: before this
  * region votes on them) in messages within x's limits, all of them within
- * timeout_ms; answers[j] gets 'C',
- * 'A' or 'U' from a message x answers, 0 from one it does not; why[j] (why
- * may be NULL) x's reason for an 'A' at prepare. */
+ * timeout_ms; answers[j] gets 'C', 'A' or 'U' from a message x answers, 0
+ * from one it does not; why[j] (why may be NULL) x's reason for an 'A' at
+ * prepare. */
 static void engine_origin_ask(engine_t *e, const char *x, const ledger_leg_t *const *ask, size_t k,
                               int at_prepare, int64_t timeout_ms, char *answers,
                               char (*why)[LEDGER_REASON_MAX + 1]) {

@@ -124,10 +124,11 @@ static void group_commit_holds(group_commit_t *gc, store_t *st, ledger_hold_item
     int rerun = 0;
     for (; rc != LEDGER_OK && may_have_run && rerun < GROUP_COMMIT_HOLD_RERUNS; rerun++)
         rc = ledger_hold_batch(st, holds, n, &may_have_run, err, sizeof err);
-    if (rerun == 0 && !(rc != LEDGER_OK && may_have_run)) return;
+    bool unknown = rc != LEDGER_OK && may_have_run; /* still, after every rerun */
+    if (rerun == 0 && !unknown) return;
     pthread_mutex_lock(&gc->lock);
     gc->stats.hold_reruns += (uint64_t)rerun;
-    if (rc != LEDGER_OK && may_have_run) gc->stats.holds_unknown += n;
+    if (unknown) gc->stats.holds_unknown += n;
     pthread_mutex_unlock(&gc->lock);
 }
 

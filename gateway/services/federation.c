@@ -41,6 +41,8 @@
  * numbers (doubles, exact to 2^53). */
 #define FEDERATION_EXPIRY_HORIZON_MS ((uint64_t)CONFIG_LEG_EXPIRY_MS_MAX + 60000u)
 #define FEDERATION_ANSWER_MARGIN_MS 200 /* kept of a call's deadline to answer it */
+/* ConfirmOrigin, internally: no record of the id here (never on the wire) */
+#define FEDERATION_ANSWER_NO_RECORD 'N'
 
 static uint64_t federation_mono_ms(void) {
     struct timespec ts;
@@ -48,9 +50,8 @@ static uint64_t federation_mono_ms(void) {
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-/* Checks that the region named in the message is the caller's, and that the
- * caller is within its peer_requests_per_s (else RESOURCE_EXHAUSTED,
- * PEER_RATE_LIMITED). (federation.h) */
+/* Takes one request from the caller's peer_requests_per_s (else
+ * RESOURCE_EXHAUSTED, PEER_RATE_LIMITED). (federation.h) */
 int federation_rate_ok(server_call_t *call) {
     CARBON_ASSERT(call != NULL);
     const identity_t *caller = server_call_caller(call);
@@ -62,6 +63,8 @@ int federation_rate_ok(server_call_t *call) {
     return 0;
 }
 
+/* Checks that the region named in the message is the caller's, then the
+ * caller's rate (federation_rate_ok). (federation.h) */
 int federation_region_ok(server_call_t *call, const char *region) {
     CARBON_ASSERT(call != NULL && region != NULL);
     const identity_t *caller = server_call_caller(call);
@@ -611,7 +614,7 @@ static char federation_confirm_answer(store_t *st, const Carbon__V1__OriginQuery
     char err[256];
     int rc = ledger_leg_get(st, q->transfer_id, &leg, err, sizeof err);
     if (rc == LEDGER_ESTORE) return 0;
-    if (rc == LEDGER_NOT_FOUND) return 'N';
+    if (rc == LEDGER_NOT_FOUND) return FEDERATION_ANSWER_NO_RECORD;
     if (rc != LEDGER_OK) return TRANSFER_DECISION_ABORT;
     char answer = TRANSFER_DECISION_ABORT;
     if (federation_same_leg(&leg, q, blocks, blocks_n) && leg.state == TRANSFER_STATE_COMMITTED)
@@ -622,7 +625,8 @@ static char federation_confirm_answer(store_t *st, const Carbon__V1__OriginQuery
     return answer;
 }
 
-/* Answers the queries of req with no record here ('N' in answer[]): at
+/* Answers the queries of req with no record here (answer[i]
+ * FEDERATION_ANSWER_NO_RECORD): at
  * prepare, 'U' for those this region could still vote yes to as their
  * origin (ledger_origin_placeable), else 'A' with the reason in why[]
  * (n entries, "" for the others); after it, 'A' (never prepared). 0, or -1
@@ -636,10 +640,10 @@ static int federation_unrecorded_answers(store_t *st, const Carbon__V1__ConfirmO
     const char *sources[LEDGER_BATCH_LEGS_MAX];
     ledger_block_t *asked[LEDGER_BATCH_LEGS_MAX];
     size_t blocks_n[LEDGER_BATCH_LEGS_MAX], index[LEDGER_BATCH_LEGS_MAX];
-    char placeable[LEDGER_BATCH_LEGS_MAX][LEDGER_REASON_MAX + 1];
+    char refusal[LEDGER_BATCH_LEGS_MAX][LEDGER_REASON_MAX + 1]; /* "": it could vote yes */
     for (size_t i = 0; i < n; i++) {
         why[i][0] = '\0';
-        if (answer[i] != 'N') continue;
+        if (answer[i] != FEDERATION_ANSWER_NO_RECORD) continue;
         answer[i] = TRANSFER_DECISION_ABORT;
         if (!req->at_prepare) continue;
         sources[k] = req->legs[i]->source_region;
@@ -649,13 +653,13 @@ static int federation_unrecorded_answers(store_t *st, const Carbon__V1__ConfirmO
     }
     if (k == 0) return 0;
     char err[256];
-    if (ledger_origin_placeable(st, sources, asked, blocks_n, k, placeable, err, sizeof err) != LEDGER_OK) {
+    if (ledger_origin_placeable(st, sources, asked, blocks_n, k, refusal, err, sizeof err) != LEDGER_OK) {
         log_warn("store_error", "{s:s, s:s}", "method", "ConfirmOrigin (at prepare)", "error", err);
         return -1;
     }
     for (size_t j = 0; j < k; j++) {
-        answer[index[j]] = placeable[j][0] == '\0' ? TRANSFER_DECISION_UNKNOWN : TRANSFER_DECISION_ABORT;
-        memcpy(why[index[j]], placeable[j], sizeof why[0]);
+        answer[index[j]] = refusal[j][0] == '\0' ? TRANSFER_DECISION_UNKNOWN : TRANSFER_DECISION_ABORT;
+        memcpy(why[index[j]], refusal[j], sizeof why[0]);
     }
     return 0;
 }
