@@ -44,7 +44,8 @@ static const char console_usage[] =
     "                      a free port (default 127.0.0.1:0)\n"
     "  --targets LIST      every gateway (or $GWCTL_TARGETS)\n"
     "  --metrics LIST      REGION=HOST:PORT of each gateway's loopback metrics\n"
-    "                      endpoint (or $GWCTL_METRICS; plain HTTP, loopback only)\n"
+    "                      endpoint (or $GWCTL_METRICS; plain HTTP; HOST an IPv4\n"
+    "                      loopback address (127.0.0.0/8) or localhost)\n"
     "  --cert, --key FILE  the user's certificate and key, PEM (or $GWCTL_CERT, $GWCTL_KEY)\n"
     "  --ca FILE           the CA of the gateways' certificates (or $GWCTL_CA)\n"
     "  --audit-keys DIR    pinned audit keys (default: the folder of --ca), as gwctl trace\n"
@@ -117,7 +118,9 @@ static int console_bind(console_t *c, const struct sockaddr_in *sa, char *why, s
 }
 
 /* --metrics LIST into the targets' metrics addresses: each region must be a
- * target and each address a loopback IPv4 one. 0 or -1 after saying why. */
+ * target and each address a loopback IPv4 one or localhost (kept as
+ * 127.0.0.1, where the gateway's [metrics] listen takes it). 0 or -1 after
+ * saying why. */
 static int console_metrics_parse(console_t *c, const char *list) {
     region_address_t m[GWCTL_TARGETS_MAX];
     size_t n = 0;
@@ -128,13 +131,16 @@ static int console_metrics_parse(console_t *c, const char *list) {
     }
     for (size_t k = 0; k < n; k++) {
         int i = console_target_of(c, m[k].region);
+        const char *host = strcmp(m[k].host, "localhost") == 0 ? "127.0.0.1" : m[k].host;
         struct in_addr a;
-        if (i < 0 || inet_pton(AF_INET, m[k].host, &a) != 1 || (ntohl(a.s_addr) >> 24) != 127) {
+        if (i < 0 || inet_pton(AF_INET, host, &a) != 1 || (ntohl(a.s_addr) >> 24) != 127) {
             fprintf(stderr, "gwctl console: --metrics %s=%s: the region must be a target and the "
                             "address an IPv4 loopback one\n", m[k].region, m[k].address);
             return -1;
         }
-        snprintf(c->targets[i].metrics, sizeof c->targets[i].metrics, "%s", m[k].address);
+        int w = snprintf(c->targets[i].metrics, sizeof c->targets[i].metrics, "%s:%u", host,
+                         (unsigned)m[k].port);
+        CARBON_ASSERT(w > 0 && (size_t)w < sizeof c->targets[i].metrics); /* an IPv4 address and a port */
     }
     return 0;
 }

@@ -246,8 +246,8 @@ Test(console_browser, pages_show_the_federation_a_trace_batches_metrics_and_reso
     cr_assert_eq(rc_wait_arrival(reg(BJ), tid, 10000), 0, "never arrived");
     proc_sleep_ms(2000); /* checkpoints, cosigned, cover it; TJ's new log is a fork to its witnesses */
     console_run_t aud = {0}, op = {0};
-    cr_assert_eq(console_start(fed, &aud, "CN-HE-auditor", "127.0.0.1:0", 1), 0);
-    cr_assert_eq(console_start(fed, &op, "CN-BJ-operator", "127.0.0.1:0", 1), 0);
+    cr_assert_eq(console_start(fed, &aud, "CN-HE-auditor", "127.0.0.1:0", CONSOLE_METRICS_LOOPBACK), 0);
+    cr_assert_eq(console_start(fed, &op, "CN-BJ-operator", "127.0.0.1:0", CONSOLE_METRICS_LOOPBACK), 0);
     char *body = NULL;
     long long until = proc_now_ms() + 30000;
     for (; console_get(&aud, "/api/federation", &body) == 200 &&

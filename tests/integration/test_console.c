@@ -23,6 +23,14 @@ static void start3(void) {
     cr_assert_not_null(fed, "federation: %s", federation_last_error());
 }
 
+/* Two regions whose gateways serve /metrics on a loopback port of their own. */
+static void start2_metrics(void) {
+    grpc_lifetime_begin();
+    federation_options_t o = {.regions_n = 2, .extra_ini = "[metrics]\nlisten = 127.0.0.1:0\n"};
+    fed = federation_start(&o);
+    cr_assert_not_null(fed, "federation: %s", federation_last_error());
+}
+
 static void stop_all(void) {
     federation_free(fed);
     fed = NULL;
@@ -135,6 +143,18 @@ Test(console, listens_on_loopback_only, .init = start3, .fini = stop_all, .timeo
     }
 }
 
+/* --metrics takes localhost as --listen does: the console starts and reads
+ * the gateway's /metrics there (it was refused, exit 2, before). */
+Test(console, metrics_addresses_may_say_localhost, .init = start2_metrics, .fini = stop_all, .timeout = 60) {
+    console_run_t c = {0};
+    cr_assert_eq(console_start(fed, &c, "CN-TJ-auditor", "127.0.0.1:0", CONSOLE_METRICS_LOCALHOST), 0,
+                 "gwctl console refused --metrics REGION=localhost:PORT");
+    char *body = NULL;
+    cr_expect_eq(console_get(&c, "/api/metrics?region=CN-BJ", &body), 200, "%s", body);
+    cr_expect(body != NULL && strstr(body, "carbon_") != NULL, "no metrics read: %s", body);
+    free(body);
+    cr_expect_eq(console_stop(&c), 0);
+}
 
 Test(console, bad_usage_exits_2_and_bad_credentials_exit_5, .init = start3, .fini = stop_all, .timeout = 60) {
     console_run_t c = {0};
@@ -146,6 +166,8 @@ Test(console, bad_usage_exits_2_and_bad_credentials_exit_5, .init = start3, .fin
         {BINARY_DIR "/gwctl", "console", "--targets", targets, NULL}, /* no credentials */
         {BINARY_DIR "/gwctl", "console", "--targets", targets, "--cert", "a", "--key", "b", "--ca", "c",
          "--metrics", "CN-BJ=127.0.0.1:9"}, /* metrics of a region that is not a target */
+        {BINARY_DIR "/gwctl", "console", "--targets", targets, "--cert", "a", "--key", "b", "--ca", "c",
+         "--metrics", "CN-TJ=192.168.1.10:9"}, /* metrics off loopback */
         {BINARY_DIR "/gwctl", "console", "--targets", targets, "--cert", "a", "--key", "b", "--ca", "c",
          "--timeout-ms", "0"},
     };

@@ -56,7 +56,8 @@ int console_start(federation_t *f, console_run_t *c, const char *cert_base, cons
         snprintf(targets + t, sizeof targets - t, "%s%s=127.0.0.1:%d", i ? "," : "", federation_region(f, i),
                  federation_port(f, i));
         if (with_metrics)
-            snprintf(metrics + m, sizeof metrics - m, "%s%s=127.0.0.1:%d", i ? "," : "", federation_region(f, i),
+            snprintf(metrics + m, sizeof metrics - m, "%s%s=%s:%d", i ? "," : "", federation_region(f, i),
+                     with_metrics == CONSOLE_METRICS_LOCALHOST ? "localhost" : "127.0.0.1",
                      console_metrics_port(f, i));
     }
     snprintf(cert, sizeof cert, "%s/%s.crt", harness_pki_dir(), cert_base);

@@ -16,10 +16,15 @@ typedef struct {
     char log[512]; /* its stdout and stderr */
 } console_run_t;
 
+#define CONSOLE_METRICS_NONE 0      /* console_start: no --metrics */
+#define CONSOLE_METRICS_LOOPBACK 1  /* --metrics REGION=127.0.0.1:PORT,... */
+#define CONSOLE_METRICS_LOCALHOST 2 /* --metrics REGION=localhost:PORT,... */
+
 /* Starts BINARY_DIR/gwctl console as cert_base (e.g. "CN-TJ-auditor", from
  * harness_pki_dir()) on listen, with every region of f as --targets, their
- * logged metrics ports as --metrics when f's gateways have a [metrics]
- * listen (with_metrics), and the source tree's catalogs; waits for the URL
+ * logged metrics ports as --metrics (with_metrics: a CONSOLE_METRICS_ value;
+ * f's gateways have a [metrics] listen), and the source tree's catalogs;
+ * waits for the URL
  * it prints. Returns 0 (c filled, running), the exit code of a console that
  * ended at once (c->pid 0), or -1 with the reason on stderr. */
 int console_start(federation_t *f, console_run_t *c, const char *cert_base, const char *listen,
