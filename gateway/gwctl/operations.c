@@ -22,15 +22,28 @@ static const char batches_usage[] =
     "Lists the settlement batches exchanged with a peer: outgoing (this region\n"
     "coordinated; the default) or incoming, with their per-pair sequence number,\n"
     "leg count, sum of grams and digest (SHA-256 over the legs in order, as the\n"
-    "legs are recorded now).\n"
+    "legs are recorded now). A gateway answers at most 1000 batches, and fewer\n"
+    "when their records outgrow one message; gwctl asks again from where it\n"
+    "stopped until it has them all. --json: the first answer only (64-bit\n"
+    "counters as strings); a next_from_seq other than \"0\" says to ask again\n"
+    "with --from it.\n"
     "\n" GWCTL_CONN_HELP GWCTL_OPERATOR_NOTE;
+
+#define GWCTL_BATCHES_PAGES_MAX 1000 /* answers gwctl batches asks for */
+
+/* Over the pages of one gwctl batches: the batches printed, and where the
+ * last answer said the next starts (0: none). */
+static size_t batches_printed;
+static uint64_t batches_next_from;
 
 static int print_batches(const ProtobufCMessage *m) {
     const Carbon__V1__ListBatchesResponse *r = (const Carbon__V1__ListBatchesResponse *)m;
     static const gwctl_column_t cols[] = {{"SEQ", 6, 0, 0},  {"FROM", 6, 0, 0},   {"TO", 6, 0, 0},
                                           {"LEGS", 5, 0, 1}, {"SUM_G", 12, 0, 1}, {"DIGEST", 0, 16, 0}};
     const gwctl_table_t table = {cols, sizeof cols / sizeof cols[0], NULL};
-    gwctl_table_head(stdout, &table);
+    if (batches_printed == 0) gwctl_table_head(stdout, &table);
+    batches_next_from = r->next_from_seq;
+    batches_printed += r->n_batches;
     for (size_t i = 0; i < r->n_batches; i++) {
         const Carbon__V1__BatchRecord *b = r->batches[i];
         char seq[GWCTL_U64_TEXT], legs[GWCTL_U64_TEXT], sum[GWCTL_U64_TEXT];
@@ -38,7 +51,11 @@ static int print_batches(const ProtobufCMessage *m) {
                                gwctl_u64_text(legs, b->leg_count), gwctl_u64_text(sum, b->sum_g), b->digest};
         gwctl_table_row(stdout, &table, cells);
     }
-    printf("%zu batches\n", r->n_batches);
+    return GWCTL_EXIT_OK;
+}
+
+static int verdict_batches(const ProtobufCMessage *m) {
+    batches_next_from = ((const Carbon__V1__ListBatchesResponse *)m)->next_from_seq;
     return GWCTL_EXIT_OK;
 }
 
@@ -61,9 +78,22 @@ int gwctl_batches(int argc, char **argv) {
     req.outgoing = !incoming;
     req.from_seq = f;
     req.to_seq = t;
-    const gwctl_reply_t reply = {.print = print_batches};
-    return gwctl_service_call(&conn, "Operations", "ListBatches", &req.base,
-                              &carbon__v1__list_batches_response__descriptor, &reply, NULL);
+    const gwctl_reply_t reply = {.print = print_batches, .verdict = verdict_batches};
+    for (int page = 0; page < GWCTL_BATCHES_PAGES_MAX; page++) {
+        batches_next_from = 0;
+        rc = gwctl_service_call(&conn, "Operations", "ListBatches", &req.base,
+                                &carbon__v1__list_batches_response__descriptor, &reply, NULL);
+        if (rc != GWCTL_EXIT_OK || conn.json) return rc;
+        if (batches_next_from <= req.from_seq) { /* 0: the last answer; else after from */
+            printf("%zu batches\n", batches_printed);
+            return GWCTL_EXIT_OK;
+        }
+        req.from_seq = batches_next_from;
+    }
+    printf("%zu batches\n", batches_printed);
+    fprintf(stderr, "gwctl batches: stopped after %d answers; go on with --from %" PRIu64 "\n",
+            GWCTL_BATCHES_PAGES_MAX, req.from_seq);
+    return GWCTL_EXIT_OK;
 }
 
 /* ---- reconcile ---------------------------------------------------------------------- */

@@ -720,7 +720,7 @@ void federation_fetch_batches(server_call_t *call, const ProtobufCMessage *reque
     Carbon__V1__FetchBatchesResponse resp = CARBON__V1__FETCH_BATCHES_RESPONSE__INIT;
     /* The caller sent these batches: here they are incoming. */
     if (ops_batch_records(call, &a, req->region, 0, req->from_seq, req->to_seq, req->with_legs,
-                          &resp.batches, &resp.n_batches) == 0) {
+                          &resp.batches, &resp.n_batches, &resp.next_from_seq) == 0) {
         CARBON_ASSERT(resp.n_batches <= BATCH_LIST_MAX);
         server_reply_ok(call, &resp.base);
     }

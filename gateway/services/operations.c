@@ -25,6 +25,8 @@
 #define OPS_REASON_MIN 10
 #define OPS_REASON_MAX 512
 #define OPS_DISCREPANCIES_MAX 10000
+#define OPS_VARINT_BYTES_MAX 5     /* a record's length prefix: records are under 4 GiB */
+#define OPS_ANSWER_OTHER_BYTES 64  /* a batch list answer besides its records (next_from_seq) */
 
 static int ops_peer_ok(server_call_t *call, const char *peer) {
     CARBON_ASSERT(call != NULL && peer != NULL);
@@ -117,10 +119,17 @@ int ops_batch_range_ok(server_call_t *call, uint64_t from_seq, uint64_t to_seq) 
     return 0;
 }
 
+/* The bytes a record adds to a repeated field of an answer: the record, its
+ * field tag and its length. */
+static size_t ops_record_bytes(const Carbon__V1__BatchRecord *m) {
+    return protobuf_c_message_get_packed_size(&m->base) + 1 + OPS_VARINT_BYTES_MAX;
+}
+
 int ops_batch_records(server_call_t *call, arena_t *a, const char *peer, int outgoing,
                       uint64_t from, uint64_t to, int with_legs, Carbon__V1__BatchRecord ***out,
-                      size_t *out_n) {
+                      size_t *out_n, uint64_t *next_seq) {
     CARBON_ASSERT(call != NULL && a != NULL && peer != NULL && out != NULL && out_n != NULL);
+    CARBON_ASSERT(next_seq != NULL);
     struct gateway *gw = server_call_app(call);
     store_t *st = gateway_call_store(call);
     if (st == NULL) return -1;
@@ -134,6 +143,9 @@ int ops_batch_records(server_call_t *call, arena_t *a, const char *peer, int out
     CARBON_ASSERT(n <= BATCH_LIST_MAX); /* before filling *out */
     *out = arena_alloc(a, n * sizeof **out);
     *out_n = 0;
+    *next_seq = 0;
+    /* room for the records: the answer's limit less its other fields */
+    size_t room = gw->cfg.max_message_bytes - OPS_ANSWER_OTHER_BYTES, used = 0;
     int failed = 0;
     for (size_t i = 0; i < n && !failed; i++) {
         ledger_leg_t *legs = NULL;
@@ -141,9 +153,15 @@ int ops_batch_records(server_call_t *call, arena_t *a, const char *peer, int out
             failed = 1;
             break;
         }
-        (*out)[(*out_n)++] = ops_pb_batch(a, gw, peer, outgoing, &recs[i], legs, with_legs);
+        Carbon__V1__BatchRecord *m = ops_pb_batch(a, gw, peer, outgoing, &recs[i], legs, with_legs);
         for (size_t j = 0; j < recs[i].tids_n; j++) ledger_leg_free(&legs[j]);
         free(legs);
+        used += ops_record_bytes(m);
+        if (i > 0 && used > room) { /* the first always goes: it fitted a Prepare */
+            *next_seq = recs[i].seq;
+            break;
+        }
+        (*out)[(*out_n)++] = m;
     }
     for (size_t i = 0; i < n; i++) batch_record_free(&recs[i]);
     free(recs);
@@ -151,7 +169,7 @@ int ops_batch_records(server_call_t *call, arena_t *a, const char *peer, int out
         server_reply_error(call, GRPC_STATUS_UNAVAILABLE, REASON(STORE_UNAVAILABLE), "%s", err);
         return -1;
     }
-    CARBON_ASSERT(*out_n == n);
+    CARBON_ASSERT(*out_n == n || (*next_seq != 0 && *out_n >= 1 && *out_n < n));
     return 0;
 }
 
@@ -163,7 +181,7 @@ void ops_list_batches(server_call_t *call, const ProtobufCMessage *request) {
     arena_t a = {0};
     Carbon__V1__ListBatchesResponse resp = CARBON__V1__LIST_BATCHES_RESPONSE__INIT;
     if (ops_batch_records(call, &a, req->peer_region, req->outgoing, req->from_seq, req->to_seq, 1,
-                          &resp.batches, &resp.n_batches) == 0) {
+                          &resp.batches, &resp.n_batches, &resp.next_from_seq) == 0) {
         CARBON_ASSERT(resp.n_batches <= BATCH_LIST_MAX);
         server_reply_ok(call, &resp.base);
     }
@@ -372,6 +390,23 @@ static uint64_t ops_reconcile_page(const batch_record_t *recs, size_t n, uint64_
     return cap + 1;
 }
 
+/* Where the peer's FetchBatches answer stopped short of *to (its
+ * next_from_seq: the next record would have outgrown a message), the page
+ * ends before it: *to and *next move back to it and *n drops the local
+ * records past it (recs sorted by seq). -1 when that number is not after
+ * from and at most *to: an answer this page cannot be cut to. */
+static int ops_reconcile_cut(const Carbon__V1__FetchBatchesResponse *peer, uint64_t from, uint64_t *to,
+                             uint64_t *next, const batch_record_t *recs, size_t *n) {
+    CARBON_ASSERT(peer != NULL && to != NULL && next != NULL && n != NULL && *n <= BATCH_LIST_MAX);
+    uint64_t stop = peer->next_from_seq;
+    if (stop == 0) return 0;
+    if (stop <= from || stop > *to) return -1;
+    *to = stop - 1;
+    *next = stop;
+    while (*n > 0 && recs[*n - 1].seq > *to) (*n)--;
+    return 0;
+}
+
 void ops_reconcile(server_call_t *call, const ProtobufCMessage *request) {
     CARBON_ASSERT(call != NULL && request != NULL);
     const Carbon__V1__ReconcileRequest *req = (const Carbon__V1__ReconcileRequest *)request;
@@ -404,6 +439,16 @@ void ops_reconcile(server_call_t *call, const ProtobufCMessage *request) {
         return;
     }
     const Carbon__V1__FetchBatchesResponse *peer = (const Carbon__V1__FetchBatchesResponse *)presp;
+    size_t n_all = n;
+    if (ops_reconcile_cut(peer, from, &to, &next, recs, &n) != 0) {
+        for (size_t i = 0; i < n_all; i++) batch_record_free(&recs[i]);
+        free(recs);
+        server_reply_error(call, GRPC_STATUS_UNAVAILABLE, REASON(PEER_UNAVAILABLE),
+                           "%s answered FetchBatches %" PRIu64 "..%" PRIu64 " with next_from_seq %" PRIu64
+                           ", not within the range", req->peer_region, from, to, peer->next_from_seq);
+        protobuf_c_message_free_unpacked(presp, NULL);
+        return;
+    }
     arena_t a = {0};
     ops_found_t found = {&a, arena_alloc(&a, OPS_DISCREPANCIES_MAX * sizeof *found.v), 0};
     Carbon__V1__ReconcileResponse resp = CARBON__V1__RECONCILE_RESPONSE__INIT;
@@ -411,7 +456,7 @@ void ops_reconcile(server_call_t *call, const ProtobufCMessage *request) {
     for (size_t i = 0; i < n && !failed; i++)
         failed = ops_compare_batch(&found, gw, st, &recs[i], peer, &resp, err, sizeof err) != 0;
     ops_peer_only_batches(&found, recs, n, peer);
-    for (size_t i = 0; i < n; i++) batch_record_free(&recs[i]);
+    for (size_t i = 0; i < n_all; i++) batch_record_free(&recs[i]);
     free(recs);
     protobuf_c_message_free_unpacked(presp, NULL);
     if (failed) {

@@ -23,10 +23,13 @@ int ops_batch_range_ok(server_call_t *call, uint64_t from_seq, uint64_t to_seq);
 
 /* The batches this region exchanged with peer (outgoing: those it sent) in
  * from..to, as BatchRecords allocated in a (totals recomputed from the legs
- * as recorded now; with_legs adds each leg and its decision). 0 with *out and
- * *out_n, or -1 after replying UNAVAILABLE (the store did not answer). */
+ * as recorded now; with_legs adds each leg and its decision), as many as fit
+ * one answer of this gateway's max_message_bytes (at least one): *next_seq
+ * gets the number of the first record left out, 0 when none was. 0 with
+ * *out and *out_n, or -1 after replying UNAVAILABLE (the store did not
+ * answer). */
 int ops_batch_records(server_call_t *call, arena_t *a, const char *peer, int outgoing,
                       uint64_t from, uint64_t to, int with_legs, Carbon__V1__BatchRecord ***out,
-                      size_t *out_n);
+                      size_t *out_n, uint64_t *next_seq);
 
 #endif

@@ -197,6 +197,46 @@ Test(audit_ops, reconcile_pages_through_more_than_1000_batches, .timeout = 240) 
     stop_all();
 }
 
+/* Batches whose records with their legs outgrow one message: a
+ * reconciliation and a listing page by what fits, not by 1000 batch numbers
+ * alone. With max_message_bytes = 16384, 60 one-leg batches are more than
+ * one FetchBatches or ListBatches answer can carry; they failed
+ * (RESOURCE_EXHAUSTED from the peer, then PEER_UNAVAILABLE) before. */
+Test(audit_ops, reconcile_and_batches_page_by_what_fits_a_message, .timeout = 180) {
+    grpc_lifetime_begin();
+    federation_options_t o = {.regions_n = 3, .max_message_bytes = 16384};
+    fed = federation_start(&o);
+    cr_assert_not_null(fed, "federation: %s", federation_last_error());
+    open_issue(TJ, "tj-a", "TJ-GT-01", 3000000); /* 3,000 km: 142,500 g */
+    client_status_t st;
+    cr_assert_eq(rc_open(reg(BJ), "bj-b", &st), GRPC_STATUS_OK, "%s", st.details);
+    char tid[33];
+    for (int i = 0; i < 60; i++) { /* one after another: one leg, one batch each */
+        rc_new_id(tid);
+        cr_assert_eq(rc_transfer(reg(TJ), tid, "tj-a", "CN-BJ", "bj-b", "TJ-GT-01", 1, NULL, &st), GRPC_STATUS_OK,
+                     "transfer %d: %s", i, st.details);
+    }
+    cr_assert_eq(rc_wait_arrival(reg(BJ), tid, 10000), 0, "never arrived");
+    char *out = NULL;
+    cr_assert_eq(gwctl(TJ, "operator", &out, "reconcile", "--peer", "CN-BJ", NULL, NULL, NULL), 0, "%s", out);
+    int pages = 0, batches = 0, legs = 0, discrepancies = 0;
+    for (const char *p = strstr(out, "batches compared "); p != NULL; p = strstr(p + 1, "batches compared ")) {
+        int b = 0, l = 0, d = 0;
+        cr_assert_eq(sscanf(p, "batches compared %d, legs compared %d, discrepancies %d", &b, &l, &d), 3, "%s", p);
+        pages++, batches += b, legs += l, discrepancies += d;
+    }
+    cr_expect(pages >= 2, "60 batches in one page of 16 KiB: %s", out);
+    cr_expect_eq(batches, 60, "%s", out);
+    cr_expect_eq(legs, 60, "%s", out);
+    cr_expect_eq(discrepancies, 0, "%s", out);
+    free(out);
+    out = NULL;
+    cr_assert_eq(gwctl(TJ, "operator", &out, "batches", "--peer", "CN-BJ", NULL, NULL, NULL), 0, "%s", out);
+    cr_expect(strstr(out, "\n60 batches") != NULL, "%s", out);
+    free(out);
+    stop_all();
+}
+
 static redisContext *redis_of(int i) {
     redisContext *c = redis_connect(federation_redis(fed, i));
     cr_assert_not_null(c);

@@ -157,14 +157,16 @@ async function showBatches(arg) {
   const dir = sel('direction', ['outgoing', 'incoming']);
   const out = el('div', { id: 'batch-result' });
   const list = el('button', { type: 'button', text: 'List batches' }), rec = el('button', { type: 'button', text: 'Reconcile' });
-  // one page of at most 1000 batches from batch number `from` (1: the first)
+  // one page of at most 1000 batches (fewer where they outgrow a message) from batch number `from` (1: the first)
   const listFrom = async from => {
     const b = await api('/api/batches?region=' + region.value + '&peer=' + peer.value + '&incoming=' + (dir.value === 'incoming' ? 1 : 0) + '&from=' + from);
     if (b.error) { out.replaceChildren(errBox(b.error)); return; }
     const bs = b.batches || [];
     const nav = el('div', { text: bs.length ? 'batches ' + bs[0].batch_seq + ' to ' + bs[bs.length - 1].batch_seq + ' ' : 'no batch from ' + from });
     if (from > 1) { const prev = el('button', { type: 'button', text: 'previous 1000' }); prev.addEventListener('click', () => listFrom(Math.max(1, from - 1000))); nav.append(prev); }
-    if (bs.length === 1000) { const next = el('button', { type: 'button', text: 'next 1000' }); next.addEventListener('click', () => listFrom(Number(bs[bs.length - 1].batch_seq) + 1)); nav.append(next); }
+    // the gateway stops early where the records outgrow one message (next_from_seq)
+    const stop = Number(b.next_from_seq || 0);
+    if (stop || bs.length === 1000) { const next = el('button', { type: 'button', text: 'next 1000' }); next.addEventListener('click', () => listFrom(stop || Number(bs[bs.length - 1].batch_seq) + 1)); nav.append(next); }
     out.replaceChildren(nav, table(['seq', 'from', 'to', 'legs', 'sum (g)', 'digest'],
       bs.map(x => row([x.batch_seq, x.source_region, x.destination_region, x.leg_count, x.sum_g, el('span', { cls: 'mono', text: x.digest })]))));
   };
