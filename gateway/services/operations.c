@@ -145,9 +145,14 @@ int ops_batch_records(server_call_t *call, arena_t *a, const char *peer, int out
     *out_n = 0;
     *next_seq = 0;
     /* room for the records: the answer's limit less its other fields */
-    size_t room = gw->cfg.max_message_bytes - OPS_ANSWER_OTHER_BYTES, used = 0;
+    size_t room = gw->cfg.max_message_bytes - OPS_ANSWER_OTHER_BYTES, used = 0, legs_read = 0;
     int failed = 0;
     for (size_t i = 0; i < n && !failed; i++) {
+        legs_read += recs[i].tids_n;
+        if (i > 0 && legs_read > OPS_RECORDS_LEGS_MAX) { /* even without legs: each is read */
+            *next_seq = recs[i].seq;
+            break;
+        }
         ledger_leg_t *legs = NULL;
         if (ops_batch_legs(st, &recs[i], &legs, err, sizeof err) != 0) {
             failed = 1;

@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#define OPS_RECORDS_LEGS_MAX 16384 /* legs read for one batch list answer (each a store call) */
+
 void ops_list_batches(server_call_t *call, const ProtobufCMessage *request);
 void ops_reconcile(server_call_t *call, const ProtobufCMessage *request);
 void ops_list_in_doubt(server_call_t *call, const ProtobufCMessage *request);
@@ -24,7 +26,8 @@ int ops_batch_range_ok(server_call_t *call, uint64_t from_seq, uint64_t to_seq);
 /* The batches this region exchanged with peer (outgoing: those it sent) in
  * from..to, as BatchRecords allocated in a (totals recomputed from the legs
  * as recorded now; with_legs adds each leg and its decision), as many as fit
- * one answer of this gateway's max_message_bytes (at least one): *next_seq
+ * one answer of this gateway's max_message_bytes and as many as have
+ * OPS_RECORDS_LEGS_MAX legs in all (at least one): *next_seq
  * gets the number of the first record left out, 0 when none was. 0 with
  * *out and *out_n, or -1 after replying UNAVAILABLE (the store did not
  * answer). */
