@@ -546,9 +546,10 @@ static Carbon__V1__InDoubtLeg *ops_heuristic_leg(arena_t *a, struct gateway *gw,
     return d;
 }
 
-/* Appends to resp (room for limit legs) the legs decided heuristically
- * here and not settled by their coordinator yet, then the HEURISTIC_MIXED
- * legs. -1 when the store did not answer. */
+/* Appends to resp (room for limit legs) the HEURISTIC_MIXED legs, then the
+ * legs decided heuristically here and not settled by their coordinator yet:
+ * the alarms first, so that no number of legs merely waiting crowds them out
+ * of a list (ops_list_in_doubt). -1 when the store did not answer. */
 static int ops_list_heuristic(store_t *st, arena_t *a, struct gateway *gw,
                               Carbon__V1__ListInDoubtResponse *resp, size_t limit, uint64_t now) {
     CARBON_ASSERT(st != NULL && a != NULL && resp != NULL && limit <= OPS_INDOUBT_LIMIT_MAX);
@@ -559,8 +560,8 @@ static int ops_list_heuristic(store_t *st, arena_t *a, struct gateway *gw,
     char err[256];
     int rc = heuristic_scan(st, limit, forced, &forced_n, &mixed_total, mixed, &mixed_n, err, sizeof err);
     for (size_t pass = 0; rc == LEDGER_OK && pass < 2; pass++) {
-        const ledger_pending_leg_t *list = pass == 0 ? forced : mixed;
-        size_t count = pass == 0 ? forced_n : mixed_n;
+        const ledger_pending_leg_t *list = pass == 0 ? mixed : forced;
+        size_t count = pass == 0 ? mixed_n : forced_n;
         for (size_t i = 0; i < count && resp->n_legs < limit; i++) {
             ledger_leg_t leg;
             if (ledger_leg_get(st, list[i].tid, &leg, err, sizeof err) != LEDGER_OK) continue;
@@ -571,6 +572,38 @@ static int ops_list_heuristic(store_t *st, arena_t *a, struct gateway *gw,
     free(forced);
     free(mixed);
     return rc == LEDGER_OK ? 0 : -1;
+}
+
+/* Appends to resp (room for limit legs) the legs recovery's scan found in
+ * doubt: src (source legs) and dst (destination and origin legs). */
+static void ops_list_pending(store_t *st, arena_t *a, struct gateway *gw, Carbon__V1__ListInDoubtResponse *resp,
+                             size_t limit, uint64_t now, const ledger_pending_leg_t *src, size_t src_n,
+                             const ledger_pending_leg_t *dst, size_t dst_n) {
+    CARBON_ASSERT(st != NULL && a != NULL && gw != NULL && resp != NULL && limit <= OPS_INDOUBT_LIMIT_MAX);
+    char err[256];
+    for (size_t pass = 0; pass < 2; pass++) {
+        const ledger_pending_leg_t *list = pass == 0 ? src : dst;
+        size_t count = pass == 0 ? src_n : dst_n;
+        for (size_t i = 0; i < count && resp->n_legs < limit; i++) {
+            ledger_leg_t leg;
+            if (ledger_leg_get(st, list[i].tid, &leg, err, sizeof err) != LEDGER_OK) continue;
+            Carbon__V1__InDoubtLeg *d = arena_alloc(a, sizeof *d);
+            carbon__v1__in_doubt_leg__init(d);
+            d->leg = pbconv_leg(a, &leg, gw->cfg.region);
+            int origin = strcmp(leg.role, "origin") == 0; /* its to is already "REGION/ID" */
+            if (pass == 1) {
+                d->leg->from_account = arena_strdup(a, leg.from);
+                d->leg->to_account = origin ? arena_strdup(a, leg.to)
+                                            : arena_printf(a, "%s/%s", gw->cfg.region, leg.to);
+            }
+            d->role = arena_strdup(a, pass == 0 ? "source" : origin ? "origin" : "destination");
+            d->state = arena_strdup(a, transfer_state_name(leg.state));
+            d->age_ms = now > leg.created_ms ? now - leg.created_ms : 0;
+            ops_in_doubt_known(a, gw, d, &leg, pass == 0);
+            resp->legs[resp->n_legs++] = d;
+            ledger_leg_free(&leg);
+        }
+    }
 }
 
 void ops_list_in_doubt(server_call_t *call, const ProtobufCMessage *request) {
@@ -591,51 +624,26 @@ void ops_list_in_doubt(server_call_t *call, const ProtobufCMessage *request) {
     size_t src_n = 0, dst_n = 0;
     char err[256] = "";
     uint64_t now = ledger_now_ms();
-    if (ledger_recovery_scan(st, now, limit, src, &src_n, dst, &dst_n, err, sizeof err) != LEDGER_OK) {
-        free(src);
-        free(dst);
-        server_reply_error(call, GRPC_STATUS_UNAVAILABLE, REASON(STORE_UNAVAILABLE), "%s", err);
-        return;
-    }
-    CARBON_ASSERT(src_n <= limit && dst_n <= limit); /* before reading src[], dst[] */
     arena_t a = {0};
     Carbon__V1__ListInDoubtResponse resp = CARBON__V1__LIST_IN_DOUBT_RESPONSE__INIT;
     resp.legs = arena_alloc(&a, limit * sizeof *resp.legs);
-    for (size_t pass = 0; pass < 2; pass++) {
-        ledger_pending_leg_t *list = pass == 0 ? src : dst;
-        size_t count = pass == 0 ? src_n : dst_n;
-        for (size_t i = 0; i < count && resp.n_legs < limit; i++) {
-            ledger_leg_t leg;
-            if (ledger_leg_get(st, list[i].tid, &leg, err, sizeof err) != LEDGER_OK) continue;
-            Carbon__V1__InDoubtLeg *d = arena_alloc(&a, sizeof *d);
-            carbon__v1__in_doubt_leg__init(d);
-            d->leg = pbconv_leg(&a, &leg, gw->cfg.region);
-            int origin = strcmp(leg.role, "origin") == 0; /* its to is already "REGION/ID" */
-            if (pass == 1) {
-                d->leg->from_account = arena_strdup(&a, leg.from);
-                d->leg->to_account = origin ? arena_strdup(&a, leg.to)
-                                            : arena_printf(&a, "%s/%s", gw->cfg.region, leg.to);
-            }
-            d->role = arena_strdup(&a, pass == 0 ? "source" : origin ? "origin" : "destination");
-            d->state = arena_strdup(&a, transfer_state_name(leg.state));
-            d->age_ms = now > leg.created_ms ? now - leg.created_ms : 0;
-            ops_in_doubt_known(&a, gw, d, &leg, pass == 0);
-            resp.legs[resp.n_legs++] = d;
-            ledger_leg_free(&leg);
-        }
+    /* the alarms first: HEURISTIC_MIXED and forced legs, then those waiting */
+    int failed = ops_list_heuristic(st, &a, gw, &resp, limit, now) != 0;
+    if (!failed && resp.n_legs < limit) {
+        failed = ledger_recovery_scan(st, now, limit, src, &src_n, dst, &dst_n, err, sizeof err) != LEDGER_OK;
+        CARBON_ASSERT(src_n <= limit && dst_n <= limit); /* before reading src[], dst[] */
+        if (!failed) ops_list_pending(st, &a, gw, &resp, limit, now, src, src_n, dst, dst_n);
     }
-    if (ops_list_heuristic(st, &a, gw, &resp, limit, now) != 0) {
+    free(src);
+    free(dst);
+    if (failed) {
         arena_free(&a);
-        free(src);
-        free(dst);
         server_reply_error(call, GRPC_STATUS_UNAVAILABLE, REASON(STORE_UNAVAILABLE), "the store did not answer");
         return;
     }
     CARBON_ASSERT(resp.n_legs <= limit);
     server_reply_ok(call, &resp.base);
     arena_free(&a);
-    free(src);
-    free(dst);
 }
 
 /* Checks a ResolveInDoubt's transfer id, decision and reason; 1, or 0

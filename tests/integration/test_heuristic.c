@@ -343,6 +343,40 @@ Test(heuristic, forced_commit_spent_is_heuristic_mixed_until_compensated, .timeo
     stop_all();
 }
 
+/* A HEURISTIC_MIXED leg heads gwctl indoubt however many legs merely wait:
+ * with --limit 1 and a decision CN-BJ has not acknowledged (CN-BJ paused, a
+ * settled leg put back among CN-TJ's unacknowledged ones), CN-TJ lists the
+ * MIXED leg. It listed the waiting leg alone before: past the limit's worth
+ * of ordinary legs in doubt (500 for the console), the alarm was hidden. */
+Test(heuristic, a_mixed_leg_heads_the_in_doubt_list_before_legs_merely_waiting, .timeout = 240) {
+    char tid[33], t2[33];
+    (void)mixed_leg(tid);
+    client_status_t st;
+    rc_new_id(t2);
+    cr_assert_eq(rc_transfer(reg(TJ), t2, "tj-a", "CN-BJ", "bj-b", "TJ-GT-01", 1, NULL, &st), GRPC_STATUS_OK,
+                 "%s", st.details);
+    cr_assert_eq(federation_sigstop(fed, BJ), 0, "%s", federation_last_error());
+    redisContext *c = redis_of(TJ);
+    redisReply *r = redisCommand(c, "ZADD " STORE_KEY_LEGS_UNACKED_PREFIX "CN-BJ 1 %s", t2);
+    cr_assert(r != NULL && r->type == REDIS_REPLY_INTEGER);
+    freeReplyObject(r);
+    redisFree(c);
+    const char *one[] = {"indoubt", "--limit", "1", NULL};
+    char *out = NULL;
+    int rc = gwctl(TJ, "operator", &out, NULL, one);
+    cr_assert_eq(federation_sigcont(fed, BJ), 0, "%s", federation_last_error());
+    cr_assert_eq(rc, 1, "%s", out);
+    cr_expect(strstr(out, tid) != NULL && strstr(out, "HEURISTIC_MIXED") != NULL,
+              "the MIXED leg is not listed: %s", out);
+    free(out);
+    const char *all[] = {"indoubt", NULL};
+    out = NULL;
+    cr_assert_eq(gwctl(TJ, "operator", &out, NULL, all), 1);
+    cr_expect(strstr(out, tid) != NULL, "%s", out);
+    free(out);
+    stop_all();
+}
+
 /* A forced ABORT against a coordinator that committed (issue 15, reproduction
  * 2, second half): CN-TJ dies right after its commit point, before its
  * Decide; CN-BJ's prepared leg expires and CN-TJ fails recovery's questions.
