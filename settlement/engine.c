@@ -212,14 +212,20 @@ static size_t engine_legs_max(const engine_t *e, engine_peer_t *p) {
     return n;
 }
 
+/* The lower of the engine's message_bytes_max and p's announced one (when
+ * at least ENGINE_PEER_BYTES_MIN); 0: neither says. */
+static uint32_t engine_bytes_lower(const engine_t *e, engine_peer_t *p) {
+    CARBON_ASSERT(e != NULL && p != NULL);
+    uint32_t theirs = atomic_load(&p->bytes_max), n = e->cfg.message_bytes_max;
+    if (theirs >= ENGINE_PEER_BYTES_MIN && (n == 0 || theirs < n)) n = theirs;
+    return n;
+}
+
 /* Bytes a Prepare to p may fill: three quarters of the lower of the engine's
  * message_bytes_max and the peer's (room for the encoding's overhead, which
  * engine_leg_bytes does not count exactly); 0: no limit. */
 static uint64_t engine_bytes_budget(const engine_t *e, engine_peer_t *p) {
-    uint32_t theirs = atomic_load(&p->bytes_max);
-    uint64_t n = e->cfg.message_bytes_max;
-    if (theirs >= ENGINE_PEER_BYTES_MIN && (n == 0 || theirs < n)) n = theirs;
-    return n / 4 * 3;
+    return engine_bytes_lower(e, p) / 4 * 3;
 }
 
 /* An upper bound of a leg's bytes in a Prepare (protobuf): its strings with
@@ -232,6 +238,12 @@ static uint64_t engine_leg_bytes(const ledger_leg_t *leg) {
     for (size_t i = 0; i < leg->blocks_n; i++)
         n += 8 + strlen(leg->blocks[i].origin) + strlen(leg->blocks[i].meth) + 3 * 11;
     return n;
+}
+
+uint32_t engine_peer_message_bytes_max(engine_t *e, const char *peer) {
+    CARBON_ASSERT(e != NULL && peer != NULL);
+    engine_peer_t *p = engine_peer(e, peer);
+    return p == NULL ? e->cfg.message_bytes_max : engine_bytes_lower(e, p);
 }
 
 void engine_set_peer_limits(engine_t *e, const char *peer, uint32_t legs_max, uint32_t bytes_max) {

@@ -184,6 +184,12 @@ int engine_recover_once(engine_t *e, store_t *st);
  * message_bytes_max. Unknown peers are ignored. Thread-safe. */
 void engine_set_peer_limits(engine_t *e, const char *peer, uint32_t legs_max, uint32_t bytes_max);
 
+/* The bytes a message to peer may have: the lower of the engine's
+ * message_bytes_max and what peer announced in its Hello (an announcement
+ * below 1 KiB is ignored, as for Prepares); 0 when neither says (no limit).
+ * Unknown peers: the engine's own. Thread-safe. */
+uint32_t engine_peer_message_bytes_max(engine_t *e, const char *peer);
+
 /* Destination (DESIGN §6 provenance): before the n decisions d from source
  * are applied (ledger_dest_decide), asks the origin X of each COMMIT whose
  * leg here holds a third region's serials (X neither source nor this

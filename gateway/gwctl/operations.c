@@ -110,9 +110,12 @@ static const char reconcile_usage[] =
     "record of whose legs were all aborted here (its Prepare was lost in a peer\n"
     "outage) moved nothing: it is counted as never delivered, not a discrepancy,\n"
     "so after recovery settles a reconcile ends with 0 discrepancies (exit 0).\n"
-    "A gateway compares at most 1000 batches per call; gwctl calls again from\n"
-    "where it stopped until it reaches --to (0: the latest batch), printing each\n"
-    "page. --json: one ReconcileResponse, the first page only (64-bit counters as\n"
+    "A gateway compares at most 1000 batches per call, and fewer where their\n"
+    "discrepancies would outgrow one answer (its max_message_bytes); gwctl calls\n"
+    "again from where it stopped until it reaches --to (0: the latest batch),\n"
+    "printing each page. Discrepancies a page found and could not carry (more\n"
+    "than 10,000, or more than one answer holds in one batch) are counted as\n"
+    "left out. --json: one ReconcileResponse, the first page only (64-bit counters as\n"
     "strings); a next_from_seq other than \"0\" says to call again with --from it.\n"
     "\n" GWCTL_CONN_HELP GWCTL_OPERATOR_NOTE
     "reconcile: 0 no discrepancy, 1 discrepancies.\n";
@@ -123,8 +126,8 @@ static uint64_t reconcile_next_from;
 /* Any discrepancy fails the command, with or without --json. */
 static int verdict_reconcile(const ProtobufCMessage *m) {
     reconcile_next_from = ((const Carbon__V1__ReconcileResponse *)m)->next_from_seq;
-    return ((const Carbon__V1__ReconcileResponse *)m)->n_discrepancies == 0 ? GWCTL_EXIT_OK
-                                                                             : GWCTL_EXIT_FINDING;
+    const Carbon__V1__ReconcileResponse *r = (const Carbon__V1__ReconcileResponse *)m;
+    return r->n_discrepancies == 0 && r->discrepancies_left_out == 0 ? GWCTL_EXIT_OK : GWCTL_EXIT_FINDING;
 }
 
 #define GWCTL_RECONCILE_PAGES_MAX 100000 /* of 1000 batches each */
@@ -136,6 +139,9 @@ static int print_reconcile(const ProtobufCMessage *m) {
     if (r->batches_undelivered > 0)
         printf("%" PRIu64 " of the batches never reached the peer and all their legs were aborted "
                "here (nothing moved; not a discrepancy)\n", r->batches_undelivered);
+    if (r->discrepancies_left_out > 0)
+        printf("%" PRIu64 " more discrepancies were found and left out: more than one answer holds\n",
+               r->discrepancies_left_out);
     static const gwctl_column_t cols[] = {{"STAGE", 7, 0, 0}, {"BATCH", 6, 0, 0},  {"TRANSFER", 32, 0, 0},
                                           {"FIELD", 13, 0, 0}, {"HERE", 24, 64, 0}, {"PEER", 0, 64, 0}};
     const gwctl_table_t table = {cols, sizeof cols / sizeof cols[0], NULL};

@@ -718,8 +718,12 @@ void federation_fetch_batches(server_call_t *call, const ProtobufCMessage *reque
     if (!ops_batch_range_ok(call, req->from_seq, req->to_seq)) return;
     arena_t a = {0};
     Carbon__V1__FetchBatchesResponse resp = CARBON__V1__FETCH_BATCHES_RESPONSE__INIT;
-    /* The caller sent these batches: here they are incoming. */
-    if (ops_batch_records(call, &a, req->region, 0, req->from_seq, req->to_seq, req->with_legs,
+    /* The caller sent these batches: here they are incoming. The answer
+     * fits what the caller accepts too (its Hello), when it accepts less. */
+    struct gateway *gw = server_call_app(call);
+    uint32_t bytes_max = gw->engine != NULL ? engine_peer_message_bytes_max(gw->engine, req->region) : 0;
+    if (bytes_max == 0 || bytes_max > gw->cfg.max_message_bytes) bytes_max = gw->cfg.max_message_bytes;
+    if (ops_batch_records(call, &a, req->region, 0, bytes_max, req->from_seq, req->to_seq, req->with_legs,
                           &resp.batches, &resp.n_batches, &resp.next_from_seq) == 0) {
         CARBON_ASSERT(resp.n_batches <= BATCH_LIST_MAX);
         server_reply_ok(call, &resp.base);

@@ -26,7 +26,6 @@
 #define OPS_REASON_MAX 512
 #define OPS_DISCREPANCIES_MAX 10000
 #define OPS_VARINT_BYTES_MAX 5     /* a record's length prefix: records are under 4 GiB */
-#define OPS_ANSWER_OTHER_BYTES 64  /* a batch list answer besides its records (next_from_seq) */
 
 static int ops_peer_ok(server_call_t *call, const char *peer) {
     CARBON_ASSERT(call != NULL && peer != NULL);
@@ -125,11 +124,11 @@ static size_t ops_record_bytes(const Carbon__V1__BatchRecord *m) {
     return protobuf_c_message_get_packed_size(&m->base) + 1 + OPS_VARINT_BYTES_MAX;
 }
 
-int ops_batch_records(server_call_t *call, arena_t *a, const char *peer, int outgoing,
+int ops_batch_records(server_call_t *call, arena_t *a, const char *peer, int outgoing, size_t answer_bytes_max,
                       uint64_t from, uint64_t to, int with_legs, Carbon__V1__BatchRecord ***out,
                       size_t *out_n, uint64_t *next_seq) {
     CARBON_ASSERT(call != NULL && a != NULL && peer != NULL && out != NULL && out_n != NULL);
-    CARBON_ASSERT(next_seq != NULL);
+    CARBON_ASSERT(next_seq != NULL && answer_bytes_max > OPS_ANSWER_OTHER_BYTES);
     struct gateway *gw = server_call_app(call);
     store_t *st = gateway_call_store(call);
     if (st == NULL) return -1;
@@ -145,7 +144,7 @@ int ops_batch_records(server_call_t *call, arena_t *a, const char *peer, int out
     *out_n = 0;
     *next_seq = 0;
     /* room for the records: the answer's limit less its other fields */
-    size_t room = gw->cfg.max_message_bytes - OPS_ANSWER_OTHER_BYTES, used = 0, legs_read = 0;
+    size_t room = answer_bytes_max - OPS_ANSWER_OTHER_BYTES, used = 0, legs_read = 0;
     int failed = 0;
     for (size_t i = 0; i < n && !failed; i++) {
         legs_read += recs[i].tids_n;
@@ -185,7 +184,9 @@ void ops_list_batches(server_call_t *call, const ProtobufCMessage *request) {
     if (!ops_batch_range_ok(call, req->from_seq, req->to_seq)) return;
     arena_t a = {0};
     Carbon__V1__ListBatchesResponse resp = CARBON__V1__LIST_BATCHES_RESPONSE__INIT;
-    if (ops_batch_records(call, &a, req->peer_region, req->outgoing, req->from_seq, req->to_seq, 1,
+    struct gateway *gw = server_call_app(call);
+    if (ops_batch_records(call, &a, req->peer_region, req->outgoing, gw->cfg.max_message_bytes, req->from_seq,
+                          req->to_seq, 1,
                           &resp.batches, &resp.n_batches, &resp.next_from_seq) == 0) {
         CARBON_ASSERT(resp.n_batches <= BATCH_LIST_MAX);
         server_reply_ok(call, &resp.base);
@@ -199,13 +200,24 @@ typedef struct {
     arena_t *a;
     Carbon__V1__Discrepancy **v;
     size_t n;
+    size_t bytes, bytes_max; /* v's bytes in an answer, and what one answer may hold */
+    uint64_t left_out;       /* found and not kept: past OPS_DISCREPANCIES_MAX or bytes_max */
 } ops_found_t;
 
 static void ops_discrepancy(ops_found_t *f, const char *stage, uint64_t seq, const char *tid,
                             const char *field, const char *local, const char *peer) {
     CARBON_ASSERT(f != NULL && f->v != NULL && stage != NULL && tid != NULL);
-    if (f->n >= OPS_DISCREPANCIES_MAX) return;
+    CARBON_ASSERT(field != NULL && local != NULL && peer != NULL);
+    Carbon__V1__Discrepancy probe = CARBON__V1__DISCREPANCY__INIT;
+    probe.stage = (char *)stage, probe.batch_seq = seq, probe.transfer_id = (char *)tid;
+    probe.field = (char *)field, probe.local_value = (char *)local, probe.peer_value = (char *)peer;
+    size_t size = protobuf_c_message_get_packed_size(&probe.base) + 1 + OPS_VARINT_BYTES_MAX;
+    if (f->n >= OPS_DISCREPANCIES_MAX || f->bytes + size > f->bytes_max) {
+        f->left_out++;
+        return;
+    }
     CARBON_ASSERT(f->n < OPS_DISCREPANCIES_MAX); /* f->v holds OPS_DISCREPANCIES_MAX */
+    f->bytes += size;
     Carbon__V1__Discrepancy *d = arena_alloc(f->a, sizeof *d);
     carbon__v1__discrepancy__init(d);
     d->stage = arena_strdup(f->a, stage);
@@ -366,12 +378,14 @@ static int ops_compare_batch(ops_found_t *found, struct gateway *gw, store_t *st
     return 0;
 }
 
-/* The batches the peer records and this region does not (stage one). */
+/* The batches up to `to` the peer records and this region does not (stage
+ * one). */
 static void ops_peer_only_batches(ops_found_t *found, const batch_record_t *recs, size_t n,
-                                  const Carbon__V1__FetchBatchesResponse *peer) {
+                                  const Carbon__V1__FetchBatchesResponse *peer, uint64_t to) {
     CARBON_ASSERT(found != NULL && (recs != NULL || n == 0));
     CARBON_ASSERT(n <= BATCH_LIST_MAX);
     for (size_t i = 0; peer != NULL && i < peer->n_batches; i++) {
+        if (peer->batches[i]->batch_seq > to) continue; /* a later page's */
         int known = 0;
         for (size_t k = 0; k < n && !known; k++) known = recs[k].seq == peer->batches[i]->batch_seq;
         if (!known)
@@ -409,6 +423,31 @@ static int ops_reconcile_cut(const Carbon__V1__FetchBatchesResponse *peer, uint6
     *to = stop - 1;
     *next = stop;
     while (*n > 0 && recs[*n - 1].seq > *to) (*n)--;
+    return 0;
+}
+
+/* Compares the page's batches recs[0..*n) with the peer's records, into
+ * found and resp. Where a batch's discrepancies outgrow what one answer
+ * holds (found->bytes_max), the page ends before that batch (not the
+ * first: its overflow is counted in found->left_out): *n, *to and *next
+ * move back to it. 0, or -1 with err when the store did not answer. */
+static int ops_compare_page(ops_found_t *found, struct gateway *gw, store_t *st, const batch_record_t *recs,
+                            size_t *n, const Carbon__V1__FetchBatchesResponse *peer, uint64_t *to, uint64_t *next,
+                            Carbon__V1__ReconcileResponse *resp, char *err, size_t errlen) {
+    CARBON_ASSERT(found != NULL && n != NULL && *n <= BATCH_LIST_MAX && to != NULL && next != NULL);
+    for (size_t i = 0; i < *n; i++) {
+        ops_found_t before = *found;
+        Carbon__V1__ReconcileResponse resp_before = *resp;
+        if (ops_compare_batch(found, gw, st, &recs[i], peer, resp, err, errlen) != 0) return -1;
+        if (i > 0 && found->left_out > before.left_out) { /* the next page starts at batch i */
+            *found = before;
+            *resp = resp_before;
+            *to = recs[i].seq - 1;
+            *next = recs[i].seq;
+            *n = i;
+        }
+    }
+    ops_peer_only_batches(found, recs, *n, peer, *to);
     return 0;
 }
 
@@ -455,12 +494,10 @@ void ops_reconcile(server_call_t *call, const ProtobufCMessage *request) {
         return;
     }
     arena_t a = {0};
-    ops_found_t found = {&a, arena_alloc(&a, OPS_DISCREPANCIES_MAX * sizeof *found.v), 0};
+    ops_found_t found = {&a, arena_alloc(&a, OPS_DISCREPANCIES_MAX * sizeof *found.v), 0, 0,
+                         gw->cfg.max_message_bytes - OPS_ANSWER_OTHER_BYTES, 0};
     Carbon__V1__ReconcileResponse resp = CARBON__V1__RECONCILE_RESPONSE__INIT;
-    int failed = 0;
-    for (size_t i = 0; i < n && !failed; i++)
-        failed = ops_compare_batch(&found, gw, st, &recs[i], peer, &resp, err, sizeof err) != 0;
-    ops_peer_only_batches(&found, recs, n, peer);
+    int failed = ops_compare_page(&found, gw, st, recs, &n, peer, &to, &next, &resp, err, sizeof err) != 0;
     for (size_t i = 0; i < n_all; i++) batch_record_free(&recs[i]);
     free(recs);
     protobuf_c_message_free_unpacked(presp, NULL);
@@ -471,6 +508,7 @@ void ops_reconcile(server_call_t *call, const ProtobufCMessage *request) {
     }
     CARBON_ASSERT(found.n <= OPS_DISCREPANCIES_MAX);
     resp.next_from_seq = next;
+    resp.discrepancies_left_out = found.left_out;
     resp.n_discrepancies = found.n;
     resp.discrepancies = found.v;
     server_reply_ok(call, &resp.base);

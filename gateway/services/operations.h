@@ -23,15 +23,18 @@ void ops_resolve_in_doubt(server_call_t *call, const ProtobufCMessage *request);
  * returns 0. */
 int ops_batch_range_ok(server_call_t *call, uint64_t from_seq, uint64_t to_seq);
 
+#define OPS_ANSWER_OTHER_BYTES 64  /* a batch list or Reconcile answer besides its repeated field */
+
 /* The batches this region exchanged with peer (outgoing: those it sent) in
  * from..to, as BatchRecords allocated in a (totals recomputed from the legs
  * as recorded now; with_legs adds each leg and its decision), as many as fit
- * one answer of this gateway's max_message_bytes and as many as have
+ * one answer of answer_bytes_max bytes (> OPS_ANSWER_OTHER_BYTES: the lower
+ * of what this gateway and the caller accept) and as many as have
  * OPS_RECORDS_LEGS_MAX legs in all (at least one): *next_seq
  * gets the number of the first record left out, 0 when none was. 0 with
  * *out and *out_n, or -1 after replying UNAVAILABLE (the store did not
  * answer). */
-int ops_batch_records(server_call_t *call, arena_t *a, const char *peer, int outgoing,
+int ops_batch_records(server_call_t *call, arena_t *a, const char *peer, int outgoing, size_t answer_bytes_max,
                       uint64_t from, uint64_t to, int with_legs, Carbon__V1__BatchRecord ***out,
                       size_t *out_n, uint64_t *next_seq);
 

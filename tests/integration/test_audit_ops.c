@@ -197,43 +197,105 @@ Test(audit_ops, reconcile_pages_through_more_than_1000_batches, .timeout = 240) 
     stop_all();
 }
 
+/* Starts the federation o and settles n transfers of 1 g from CN-TJ to
+ * CN-BJ one after another: one leg, one batch each. */
+static void start_one_leg_batches(const federation_options_t *o, int n) {
+    grpc_lifetime_begin();
+    fed = federation_start(o);
+    cr_assert_not_null(fed, "federation: %s", federation_last_error());
+    open_issue(TJ, "tj-a", "TJ-GT-01", 3000000); /* 3,000 km: 142,500 g */
+    client_status_t st;
+    cr_assert_eq(rc_open(reg(BJ), "bj-b", &st), GRPC_STATUS_OK, "%s", st.details);
+    char tid[33];
+    for (int i = 0; i < n; i++) {
+        rc_new_id(tid);
+        cr_assert_eq(rc_transfer(reg(TJ), tid, "tj-a", "CN-BJ", "bj-b", "TJ-GT-01", 1, NULL, &st), GRPC_STATUS_OK,
+                     "transfer %d: %s", i, st.details);
+    }
+    cr_assert_eq(rc_wait_arrival(reg(BJ), tid, 10000), 0, "never arrived");
+}
+
+typedef struct {
+    int pages, batches, legs, discrepancies;
+} reconcile_sum_t;
+
+/* Runs gwctl reconcile at CN-TJ with CN-BJ, requires exit code want_exit,
+ * and adds up its pages' summary lines. */
+static reconcile_sum_t reconcile_tj_bj(int want_exit) {
+    char *out = NULL;
+    cr_assert_eq(gwctl(TJ, "operator", &out, "reconcile", "--peer", "CN-BJ", NULL, NULL, NULL), want_exit, "%s", out);
+    reconcile_sum_t sum = {0};
+    for (const char *p = strstr(out, "batches compared "); p != NULL; p = strstr(p + 1, "batches compared ")) {
+        int b = 0, l = 0, d = 0;
+        cr_assert_eq(sscanf(p, "batches compared %d, legs compared %d, discrepancies %d", &b, &l, &d), 3, "%s", p);
+        sum.pages++, sum.batches += b, sum.legs += l, sum.discrepancies += d;
+    }
+    cr_expect(strstr(out, "left out") == NULL, "%s", out);
+    free(out);
+    return sum;
+}
+
 /* Batches whose records with their legs outgrow one message: a
  * reconciliation and a listing page by what fits, not by 1000 batch numbers
  * alone. With max_message_bytes = 16384, 60 one-leg batches are more than
  * one FetchBatches or ListBatches answer can carry; they failed
  * (RESOURCE_EXHAUSTED from the peer, then PEER_UNAVAILABLE) before. */
 Test(audit_ops, reconcile_and_batches_page_by_what_fits_a_message, .timeout = 180) {
-    grpc_lifetime_begin();
     federation_options_t o = {.regions_n = 3, .max_message_bytes = 16384};
-    fed = federation_start(&o);
-    cr_assert_not_null(fed, "federation: %s", federation_last_error());
-    open_issue(TJ, "tj-a", "TJ-GT-01", 3000000); /* 3,000 km: 142,500 g */
-    client_status_t st;
-    cr_assert_eq(rc_open(reg(BJ), "bj-b", &st), GRPC_STATUS_OK, "%s", st.details);
-    char tid[33];
-    for (int i = 0; i < 60; i++) { /* one after another: one leg, one batch each */
-        rc_new_id(tid);
-        cr_assert_eq(rc_transfer(reg(TJ), tid, "tj-a", "CN-BJ", "bj-b", "TJ-GT-01", 1, NULL, &st), GRPC_STATUS_OK,
-                     "transfer %d: %s", i, st.details);
-    }
-    cr_assert_eq(rc_wait_arrival(reg(BJ), tid, 10000), 0, "never arrived");
+    start_one_leg_batches(&o, 60);
+    reconcile_sum_t sum = reconcile_tj_bj(0);
+    cr_expect(sum.pages >= 2, "60 batches in one page of 16 KiB");
+    cr_expect(sum.batches == 60 && sum.legs == 60 && sum.discrepancies == 0, "%d batches, %d legs, %d discrepancies",
+              sum.batches, sum.legs, sum.discrepancies);
     char *out = NULL;
-    cr_assert_eq(gwctl(TJ, "operator", &out, "reconcile", "--peer", "CN-BJ", NULL, NULL, NULL), 0, "%s", out);
-    int pages = 0, batches = 0, legs = 0, discrepancies = 0;
-    for (const char *p = strstr(out, "batches compared "); p != NULL; p = strstr(p + 1, "batches compared ")) {
-        int b = 0, l = 0, d = 0;
-        cr_assert_eq(sscanf(p, "batches compared %d, legs compared %d, discrepancies %d", &b, &l, &d), 3, "%s", p);
-        pages++, batches += b, legs += l, discrepancies += d;
-    }
-    cr_expect(pages >= 2, "60 batches in one page of 16 KiB: %s", out);
-    cr_expect_eq(batches, 60, "%s", out);
-    cr_expect_eq(legs, 60, "%s", out);
-    cr_expect_eq(discrepancies, 0, "%s", out);
-    free(out);
-    out = NULL;
     cr_assert_eq(gwctl(TJ, "operator", &out, "batches", "--peer", "CN-BJ", NULL, NULL, NULL), 0, "%s", out);
     cr_expect(strstr(out, "\n60 batches") != NULL, "%s", out);
     free(out);
+    stop_all();
+}
+
+/* Regions that accept different message sizes: each answers a
+ * FetchBatches within what the caller announced in its Hello, not only
+ * within its own limit. CN-TJ accepts 16 KiB, CN-BJ 1 MiB; CN-TJ's
+ * reconciliation failed before (CN-BJ answered 22 KiB: "Received message
+ * larger than max", then PEER_UNAVAILABLE). */
+Test(audit_ops, a_peer_answers_within_what_the_caller_accepts, .timeout = 180) {
+    federation_options_t o = {.regions_n = 2, .region_max_message_bytes = {[TJ] = 16384}};
+    start_one_leg_batches(&o, 60);
+    reconcile_sum_t sum = reconcile_tj_bj(0);
+    cr_expect(sum.pages >= 2, "60 batches in one page that CN-TJ accepts");
+    cr_expect(sum.batches == 60 && sum.legs == 60 && sum.discrepancies == 0, "%d batches, %d legs, %d discrepancies",
+              sum.batches, sum.legs, sum.discrepancies);
+    stop_all();
+}
+
+/* Discrepancies that outgrow one Reconcile answer: the page ends before
+ * the batch that would not fit, and the next page goes on from it. With
+ * max_message_bytes = 16384, 100 batches each with two discrepancies (the
+ * local record's digest no longer matching its legs, and the batch missing
+ * at the peer) are about 20 KiB; the answer failed before
+ * (RESOURCE_EXHAUSTED: "Sent message larger than max"). */
+Test(audit_ops, discrepancies_page_by_what_fits_an_answer, .timeout = 180) {
+    federation_options_t o = {.regions_n = 2, .max_message_bytes = 16384};
+    start_one_leg_batches(&o, 100);
+    redisContext *tj = redis_connect(federation_redis(fed, TJ)), *bj = redis_connect(federation_redis(fed, BJ));
+    cr_assert(tj != NULL && bj != NULL);
+    redisReply *r = redisCommand(tj, "EVAL %s 1 %s", /* each record's digest (its third field) changed */
+                                 "local all = redis.call('HGETALL', KEYS[1]) "
+                                 "for i = 1, #all, 2 do "
+                                 "  local a, b, _, rest = all[i + 1]:match('^([^|]*)|([^|]*)|([^|]*)|(.*)$') "
+                                 "  redis.call('HSET', KEYS[1], all[i], a .. '|' .. b .. '|' .. string.rep('f', 64) .. '|' .. rest) "
+                                 "end return #all / 2",
+                                 STORE_KEY_BATCH_OUT_PREFIX "CN-BJ");
+    cr_assert(r != NULL && r->type == REDIS_REPLY_INTEGER && r->integer == 100, "%s", r && r->str ? r->str : "?");
+    freeReplyObject(r);
+    freeReplyObject(redisCommand(bj, "DEL " STORE_KEY_BATCH_IN_PREFIX "CN-TJ"));
+    redisFree(tj);
+    redisFree(bj);
+    reconcile_sum_t sum = reconcile_tj_bj(1);
+    cr_expect(sum.pages >= 2, "200 discrepancies in one answer of 16 KiB");
+    cr_expect(sum.batches == 100 && sum.discrepancies == 200, "%d batches, %d discrepancies", sum.batches,
+              sum.discrepancies);
     stop_all();
 }
 

@@ -330,7 +330,9 @@ static int h_write_config(const federation_t *f, const h_instance_t *in) {
             "leg_expiry_ms = %d\n"
             "peer_timeout_ms = %d\n"
             "recovery_interval_ms = %d\n",
-            f->opts.max_message_bytes, f->opts.batch_window_ms, f->opts.leg_expiry_ms,
+            f->opts.region_max_message_bytes[in->region] > 0 ? f->opts.region_max_message_bytes[in->region]
+                                                              : f->opts.max_message_bytes,
+            f->opts.batch_window_ms, f->opts.leg_expiry_ms,
             f->opts.peer_timeout_ms, f->opts.recovery_interval_ms);
     /* Audit checkpoints: each region signs with its own key; peers' keys pinned. */
     fprintf(c, "\n[audit]\nsigning_key = %s/%s-audit-signing.key\ncheckpoint_interval_ms = %d\n",

@@ -54,6 +54,7 @@ typedef struct {
     int peer_timeout_ms;           /* [2000] */
     int workers;                   /* [2] */
     int max_message_bytes;         /* [1 MiB] */
+    int region_max_message_bytes[FEDERATION_REGIONS_MAX]; /* one region's, instead [max_message_bytes] */
     const char *extra_ini;         /* appended to every gatewayd config; may
                                       open sections, e.g. "[limits]\nbatch_legs_max = 8\n" */
     /* A replicated store per region, run by the caller (ha_harness.h): for a

@@ -173,20 +173,22 @@ async function showBatches(arg) {
   list.addEventListener('click', () => listFrom(1));
   // every batch, a page of 1000 at a time (as gwctl reconcile), at most 1000 pages
   rec.addEventListener('click', async () => {
-    let from = 1, pages = 0, batches = 0, legs = 0, undelivered = 0, next = 0;
+    let from = 1, pages = 0, batches = 0, legs = 0, undelivered = 0, leftOut = 0, next = 0;
     const ds = [];
     do {
       out.replaceChildren(el('div', { text: 'reconciling from batch ' + from + '...' }));
       const r = await api('/api/reconcile?region=' + region.value + '&peer=' + peer.value + '&from=' + from);
       if (r.error) { out.replaceChildren(errBox(r.error)); return; }
       batches += Number(r.batches_compared || 0); legs += Number(r.legs_compared || 0); undelivered += Number(r.batches_undelivered || 0);
+      leftOut += Number(r.discrepancies_left_out || 0);
       ds.push(...(r.discrepancies || []));
       next = Number(r.next_from_seq || 0);
       from = next;
     } while (next !== 0 && ++pages < 1000);
     const cut = next !== 0 ? ' (stopped after 1000 pages: more remain from batch ' + next + ')' : '';
-    out.replaceChildren(el('div', { cls: ds.length || cut ? 'alarm bad' : 'calm', text: 'batches compared ' + batches +
-      ', legs compared ' + legs + ', discrepancies ' + ds.length + (undelivered ? ', undelivered (all aborted) ' + undelivered : '') + cut }),
+    out.replaceChildren(el('div', { cls: ds.length || leftOut || cut ? 'alarm bad' : 'calm', text: 'batches compared ' + batches +
+      ', legs compared ' + legs + ', discrepancies ' + ds.length +
+      (leftOut ? ', and ' + leftOut + ' more left out (more than an answer holds)' : '') + (undelivered ? ', undelivered (all aborted) ' + undelivered : '') + cut }),
       table(['stage', 'batch', 'transfer', 'field', 'here', 'peer'],
         ds.slice(0, 1000).map(x => row([x.stage, x.batch_seq, x.transfer_id || '-', x.field, x.local_value, x.peer_value], 'bad'))));
   });
