@@ -951,7 +951,13 @@ Test(witness, a_log_that_went_back_and_stays_smaller_raises_the_alarm, .timeout 
         proc_sleep_ms(50);
     }
     fprintf(stderr, "a_log_that_went_back: alarm at CN-BJ %lld ms after the store was lost\n", proc_now_ms() - lost_ms);
-    cr_expect_geq(federation_log_count(fed, BJ, "\"checkpoint_stale\""), 1, "the first was not answered as late");
+    /* The new log's first checkpoint is answered as late, unless CN-BJ
+     * cosigned an old one of the very same size: then its other root is a
+     * fork at once (witnessing_smaller), which raced this test before. */
+    int stale = federation_log_count(fed, BJ, "\"checkpoint_stale\""),
+        same_size = federation_log_count(fed, BJ, "is not the checkpoint of that size cosigned (another root)");
+    fprintf(stderr, "a_log_that_went_back: %d answered as late, %d forks at a cosigned size\n", stale, same_size);
+    cr_expect(stale >= 1 || same_size >= 1, "the first was neither answered as late nor a fork at a cosigned size");
     Carbon__V1__ListForksResponse *l = list_forks(BJ, 0);
     cr_assert_eq(l->n_forks, 1, "ListForks: %zu records", l->n_forks);
     cr_expect_str_eq(l->forks[0]->region, "CN-TJ");
