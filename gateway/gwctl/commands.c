@@ -15,7 +15,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#define GWCTL_MESSAGE_BYTES_MAX (16u << 20)
 #define GWCTL_PROBE_TIMEOUT_MS 2000 /* TCP connect after a failed handshake */
 
 const gwctl_command_t gwctl_commands[] = {
@@ -155,7 +154,7 @@ grpc_channel *gwctl_connect_err(const gwctl_conn_t *conn, char *err, size_t errl
     grpc_channel_credentials *creds =
         tls_channel_credentials(conn->cert, conn->key, conn->ca, err, errlen);
     if (creds == NULL) return NULL;
-    grpc_channel *ch = client_channel(conn->target, creds, GWCTL_MESSAGE_BYTES_MAX);
+    grpc_channel *ch = client_channel(conn->target, creds, CLIENT_OPERATOR_ANSWER_BYTES_MAX);
     grpc_channel_credentials_release(creds);
     return ch;
 }

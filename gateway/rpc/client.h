@@ -19,6 +19,11 @@ typedef struct {
     char reason[64];                  /* trailing "carbon-reason", or empty */
 } client_status_t;
 
+/* What gwctl and its console accept in one answer; a gateway's answers to
+ * operators that grow with the data (ListBatches, Reconcile) stay within
+ * it whatever their max_message_bytes. */
+#define CLIENT_OPERATOR_ANSWER_BYTES_MAX (16u << 20)
+
 /* Opens a channel to target ("HOST:PORT") with creds (borrowed).
  * max_message_bytes bounds what the channel receives. Never NULL. */
 grpc_channel *client_channel(const char *target, grpc_channel_credentials *creds,

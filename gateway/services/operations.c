@@ -124,6 +124,14 @@ static size_t ops_record_bytes(const Carbon__V1__BatchRecord *m) {
     return protobuf_c_message_get_packed_size(&m->base) + 1 + OPS_VARINT_BYTES_MAX;
 }
 
+/* The bytes an answer to an operator may have: this gateway's
+ * max_message_bytes, and no more than gwctl and its console accept. */
+static size_t ops_operator_answer_bytes(const struct gateway *gw) {
+    CARBON_ASSERT(gw != NULL);
+    uint32_t n = gw->cfg.max_message_bytes;
+    return n < CLIENT_OPERATOR_ANSWER_BYTES_MAX ? n : CLIENT_OPERATOR_ANSWER_BYTES_MAX;
+}
+
 int ops_batch_records(server_call_t *call, arena_t *a, const char *peer, int outgoing, size_t answer_bytes_max,
                       uint64_t from, uint64_t to, int with_legs, Carbon__V1__BatchRecord ***out,
                       size_t *out_n, uint64_t *next_seq) {
@@ -167,6 +175,10 @@ int ops_batch_records(server_call_t *call, arena_t *a, const char *peer, int out
         }
         (*out)[(*out_n)++] = m;
     }
+    /* to 0 (the latest) read one window of BATCH_LIST_MAX numbers
+     * (batch_list): one read to its end says to go on after it */
+    uint64_t window_end = (from == 0 ? 1 : from) + BATCH_LIST_MAX - 1;
+    if (!failed && *next_seq == 0 && to == 0 && n > 0 && recs[n - 1].seq == window_end) *next_seq = window_end + 1;
     for (size_t i = 0; i < n; i++) batch_record_free(&recs[i]);
     free(recs);
     if (failed) {
@@ -174,6 +186,7 @@ int ops_batch_records(server_call_t *call, arena_t *a, const char *peer, int out
         return -1;
     }
     CARBON_ASSERT(*out_n == n || (*next_seq != 0 && *out_n >= 1 && *out_n < n));
+    CARBON_ASSERT(*next_seq == 0 || *next_seq > from);
     return 0;
 }
 
@@ -185,7 +198,7 @@ void ops_list_batches(server_call_t *call, const ProtobufCMessage *request) {
     arena_t a = {0};
     Carbon__V1__ListBatchesResponse resp = CARBON__V1__LIST_BATCHES_RESPONSE__INIT;
     struct gateway *gw = server_call_app(call);
-    if (ops_batch_records(call, &a, req->peer_region, req->outgoing, gw->cfg.max_message_bytes, req->from_seq,
+    if (ops_batch_records(call, &a, req->peer_region, req->outgoing, ops_operator_answer_bytes(gw), req->from_seq,
                           req->to_seq, 1,
                           &resp.batches, &resp.n_batches, &resp.next_from_seq) == 0) {
         CARBON_ASSERT(resp.n_batches <= BATCH_LIST_MAX);
@@ -378,19 +391,33 @@ static int ops_compare_batch(ops_found_t *found, struct gateway *gw, store_t *st
     return 0;
 }
 
-/* The batches up to `to` the peer records and this region does not (stage
- * one). */
-static void ops_peer_only_batches(ops_found_t *found, const batch_record_t *recs, size_t n,
-                                  const Carbon__V1__FetchBatchesResponse *peer, uint64_t to) {
-    CARBON_ASSERT(found != NULL && (recs != NULL || n == 0));
-    CARBON_ASSERT(n <= BATCH_LIST_MAX);
-    for (size_t i = 0; peer != NULL && i < peer->n_batches; i++) {
-        if (peer->batches[i]->batch_seq > to) continue; /* a later page's */
-        int known = 0;
-        for (size_t k = 0; k < n && !known; k++) known = recs[k].seq == peer->batches[i]->batch_seq;
-        if (!known)
-            ops_discrepancy(found, "totals", peer->batches[i]->batch_seq, "", "missing", "absent", "present");
+static int ops_u64_cmp(const void *x, const void *y) {
+    uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+    return a < b ? -1 : a > b;
+}
+
+static int ops_seq_cmp(const void *key, const void *rec) {
+    uint64_t a = *(const uint64_t *)key, b = ((const batch_record_t *)rec)->seq;
+    return a < b ? -1 : a > b;
+}
+
+/* The numbers in from..to of the batches the peer records and this region
+ * does not (recs[0..n), sorted by seq), sorted and each once, into seqs
+ * (room for the peer's count of records, whatever it sent); their count. */
+static size_t ops_peer_only_seqs(const batch_record_t *recs, size_t n, const Carbon__V1__FetchBatchesResponse *peer,
+                                 uint64_t from, uint64_t to, uint64_t *seqs) {
+    CARBON_ASSERT((recs != NULL || n == 0) && n <= BATCH_LIST_MAX && peer != NULL && seqs != NULL);
+    size_t m = 0;
+    for (size_t i = 0; i < peer->n_batches; i++) {
+        uint64_t seq = peer->batches[i]->batch_seq;
+        if (seq < from || seq > to) continue; /* another page's, or not asked for */
+        if (n == 0 || bsearch(&seq, recs, n, sizeof *recs, ops_seq_cmp) == NULL) seqs[m++] = seq;
     }
+    qsort(seqs, m, sizeof *seqs, ops_u64_cmp);
+    size_t k = 0;
+    for (size_t i = 0; i < m; i++)
+        if (k == 0 || seqs[i] != seqs[k - 1]) seqs[k++] = seqs[i];
+    return k;
 }
 
 /* The page of a reconciliation: batch_list read recs[0..n) (sorted by seq)
@@ -426,28 +453,42 @@ static int ops_reconcile_cut(const Carbon__V1__FetchBatchesResponse *peer, uint6
     return 0;
 }
 
-/* Compares the page's batches recs[0..*n) with the peer's records, into
- * found and resp. Where a batch's discrepancies outgrow what one answer
- * holds (found->bytes_max), the page ends before that batch (not the
- * first: its overflow is counted in found->left_out): *n, *to and *next
- * move back to it. 0, or -1 with err when the store did not answer. */
+/* Compares the page's batches from..*to, ours recs[0..*n) (sorted by seq)
+ * and those only the peer records (only[0..m), sorted), in the order of
+ * their numbers, into found and resp. Where a batch's discrepancies
+ * outgrow what one answer holds (found->bytes_max), the page ends before
+ * it (not the first: its overflow is counted in found->left_out): *n, *to
+ * and *next move back to it. 0, or -1 with err when the store did not
+ * answer. */
 static int ops_compare_page(ops_found_t *found, struct gateway *gw, store_t *st, const batch_record_t *recs,
-                            size_t *n, const Carbon__V1__FetchBatchesResponse *peer, uint64_t *to, uint64_t *next,
+                            size_t *n, const uint64_t *only, size_t m,
+                            const Carbon__V1__FetchBatchesResponse *peer, uint64_t *to, uint64_t *next,
                             Carbon__V1__ReconcileResponse *resp, char *err, size_t errlen) {
     CARBON_ASSERT(found != NULL && n != NULL && *n <= BATCH_LIST_MAX && to != NULL && next != NULL);
-    for (size_t i = 0; i < *n; i++) {
+    CARBON_ASSERT(only != NULL || m == 0);
+    uint64_t last_seq = 0;
+    for (size_t i = 0, k = 0; i < *n || k < m;) {
+        int ours = k >= m || (i < *n && recs[i].seq < only[k]);
+        uint64_t seq = ours ? recs[i].seq : only[k];
         ops_found_t before = *found;
         Carbon__V1__ReconcileResponse resp_before = *resp;
-        if (ops_compare_batch(found, gw, st, &recs[i], peer, resp, err, errlen) != 0) return -1;
-        if (i > 0 && found->left_out > before.left_out) { /* the next page starts at batch i */
+        if (!ours)
+            ops_discrepancy(found, "totals", seq, "", "missing", "absent", "present");
+        else if (ops_compare_batch(found, gw, st, &recs[i], peer, resp, err, errlen) != 0)
+            return -1;
+        if (i + k > 0 && found->left_out > before.left_out) { /* the next page starts at seq */
+            CARBON_ASSERT(seq > last_seq); /* both lists rise, and share no number */
             *found = before;
             *resp = resp_before;
-            *to = recs[i].seq - 1;
-            *next = recs[i].seq;
+            *to = seq - 1;
+            *next = seq;
             *n = i;
+            return 0;
         }
+        last_seq = seq;
+        if (ours) i++;
+        else k++;
     }
-    ops_peer_only_batches(found, recs, *n, peer, *to);
     return 0;
 }
 
@@ -495,9 +536,13 @@ void ops_reconcile(server_call_t *call, const ProtobufCMessage *request) {
     }
     arena_t a = {0};
     ops_found_t found = {&a, arena_alloc(&a, OPS_DISCREPANCIES_MAX * sizeof *found.v), 0, 0,
-                         gw->cfg.max_message_bytes - OPS_ANSWER_OTHER_BYTES, 0};
+                         ops_operator_answer_bytes(gw) - OPS_ANSWER_OTHER_BYTES, 0};
     Carbon__V1__ReconcileResponse resp = CARBON__V1__RECONCILE_RESPONSE__INIT;
-    int failed = ops_compare_page(&found, gw, st, recs, &n, peer, &to, &next, &resp, err, sizeof err) != 0;
+    uint64_t *only = calloc(peer->n_batches ? peer->n_batches : 1, sizeof *only);
+    if (only == NULL) abort();
+    size_t m = ops_peer_only_seqs(recs, n, peer, from, to, only);
+    int failed = ops_compare_page(&found, gw, st, recs, &n, only, m, peer, &to, &next, &resp, err, sizeof err) != 0;
+    free(only);
     for (size_t i = 0; i < n_all; i++) batch_record_free(&recs[i]);
     free(recs);
     protobuf_c_message_free_unpacked(presp, NULL);

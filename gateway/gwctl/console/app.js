@@ -163,15 +163,15 @@ async function showBatches(arg) {
     if (b.error) { out.replaceChildren(errBox(b.error)); return; }
     const bs = b.batches || [];
     const nav = el('div', { text: bs.length ? 'batches ' + bs[0].batch_seq + ' to ' + bs[bs.length - 1].batch_seq + ' ' : 'no batch from ' + from });
-    if (from > 1) { const prev = el('button', { type: 'button', text: 'previous 1000' }); prev.addEventListener('click', () => listFrom(Math.max(1, from - 1000))); nav.append(prev); }
-    // the gateway stops early where the records outgrow one message (next_from_seq)
+    if (from > 1) { const prev = el('button', { type: 'button', text: 'previous 1000 numbers' }); prev.addEventListener('click', () => listFrom(Math.max(1, from - 1000))); nav.append(prev); }
+    // the gateway says where the next page starts (next_from_seq): where the records outgrew one message, or after 1000 numbers
     const stop = Number(b.next_from_seq || 0);
-    if (stop || bs.length === 1000) { const next = el('button', { type: 'button', text: 'next 1000' }); next.addEventListener('click', () => listFrom(stop || Number(bs[bs.length - 1].batch_seq) + 1)); nav.append(next); }
+    if (stop || bs.length === 1000) { const next = el('button', { type: 'button', text: 'next page' }); next.addEventListener('click', () => listFrom(stop || Number(bs[bs.length - 1].batch_seq) + 1)); nav.append(next); }
     out.replaceChildren(nav, table(['seq', 'from', 'to', 'legs', 'sum (g)', 'digest'],
       bs.map(x => row([x.batch_seq, x.source_region, x.destination_region, x.leg_count, x.sum_g, el('span', { cls: 'mono', text: x.digest })]))));
   };
   list.addEventListener('click', () => listFrom(1));
-  // every batch, a page of 1000 at a time (as gwctl reconcile), at most 1000 pages
+  // every batch, a page at a time (at most 1000 batches each, as gwctl reconcile), at most 1000 pages
   rec.addEventListener('click', async () => {
     let from = 1, pages = 0, batches = 0, legs = 0, undelivered = 0, leftOut = 0, next = 0;
     const ds = [];
