@@ -54,11 +54,6 @@ static int print_batches(const ProtobufCMessage *m) {
     return GWCTL_EXIT_OK;
 }
 
-static int verdict_batches(const ProtobufCMessage *m) {
-    batches_next_from = ((const Carbon__V1__ListBatchesResponse *)m)->next_from_seq;
-    return GWCTL_EXIT_OK;
-}
-
 int gwctl_batches(int argc, char **argv) {
     CARBON_ASSERT(argc >= 1 && argv != NULL && argv[0] != NULL);
     const char *peer = NULL, *from = "0", *to = "0";
@@ -78,7 +73,7 @@ int gwctl_batches(int argc, char **argv) {
     req.outgoing = !incoming;
     req.from_seq = f;
     req.to_seq = t;
-    const gwctl_reply_t reply = {.print = print_batches, .verdict = verdict_batches};
+    const gwctl_reply_t reply = {.print = print_batches}; /* --json: the first answer only, exit 0 */
     for (int page = 0; page < GWCTL_BATCHES_PAGES_MAX; page++) {
         batches_next_from = 0;
         rc = gwctl_service_call(&conn, "Operations", "ListBatches", &req.base,

@@ -118,10 +118,11 @@ int ops_batch_range_ok(server_call_t *call, uint64_t from_seq, uint64_t to_seq) 
     return 0;
 }
 
-/* The bytes a record adds to a repeated field of an answer: the record, its
- * field tag and its length. */
-static size_t ops_record_bytes(const Carbon__V1__BatchRecord *m) {
-    return protobuf_c_message_get_packed_size(&m->base) + 1 + OPS_VARINT_BYTES_MAX;
+/* The bytes a message adds to a repeated field of an answer (a batch
+ * record, a discrepancy): the message, its field tag and its length. */
+static size_t ops_repeated_bytes(const ProtobufCMessage *m) {
+    CARBON_ASSERT(m != NULL);
+    return protobuf_c_message_get_packed_size(m) + 1 + OPS_VARINT_BYTES_MAX;
 }
 
 /* The bytes an answer to an operator may have: this gateway's
@@ -168,7 +169,7 @@ int ops_batch_records(server_call_t *call, arena_t *a, const char *peer, int out
         Carbon__V1__BatchRecord *m = ops_pb_batch(a, gw, peer, outgoing, &recs[i], legs, with_legs);
         for (size_t j = 0; j < recs[i].tids_n; j++) ledger_leg_free(&legs[j]);
         free(legs);
-        used += ops_record_bytes(m);
+        used += ops_repeated_bytes(&m->base);
         if (i > 0 && used > room) { /* the first always goes: it fitted a Prepare */
             *next_seq = recs[i].seq;
             break;
@@ -224,7 +225,7 @@ static void ops_discrepancy(ops_found_t *f, const char *stage, uint64_t seq, con
     Carbon__V1__Discrepancy probe = CARBON__V1__DISCREPANCY__INIT;
     probe.stage = (char *)stage, probe.batch_seq = seq, probe.transfer_id = (char *)tid;
     probe.field = (char *)field, probe.local_value = (char *)local, probe.peer_value = (char *)peer;
-    size_t size = protobuf_c_message_get_packed_size(&probe.base) + 1 + OPS_VARINT_BYTES_MAX;
+    size_t size = ops_repeated_bytes(&probe.base);
     if (f->n >= OPS_DISCREPANCIES_MAX || f->bytes + size > f->bytes_max) {
         f->left_out++;
         return;
