@@ -93,7 +93,9 @@
  *     other region; every gateway exits 0 on SIGTERM (no sanitizer report).
  *
  * Environment (all optional):
- *   FAULT_SECONDS      duration of the fault phase (60)
+ *   FAULT_SECONDS      duration of the fault phase (60); it goes on, for at
+ *                      most as long again, until FAULT_MIN_FAULTS faults were
+ *                      injected (the episodes take much of a short run)
  *   FAULT_SEED         the seed (default: time and pid; always printed)
  *   FAULT_MIN_FAULTS   fail if fewer faults were injected (5)
  *   FAULT_MAX_FAULTS   stop injecting after this many (100000)
@@ -296,6 +298,13 @@ static const char *const FAULT_NAME[F_KINDS] = {"gateway kill -9", "gateway SIGS
                                                 "redis restart", "redis kill -9",
                                                 "primary kill -9", "primary SIGSTOP"};
 static unsigned long faults[F_KINDS];
+
+/* The faults injected so far, of every kind. */
+static unsigned long faults_injected(void) {
+    unsigned long n = 0;
+    for (int k = 0; k < F_KINDS; k++) n += faults[k];
+    return n;
+}
 static unsigned long unexpected_deaths;
 
 /* FAULT_HA=1: each region's replicated store, and what its faults showed. */
@@ -1744,13 +1753,16 @@ static checker_report_t *wait_settled(int *expected) {
 }
 
 static void nemesis(uint64_t *rng) {
-    long long t0 = proc_now_ms(), end = t0 + cfg.seconds * 1000LL;
+    /* past end only while fewer than min_faults faults were injected, and
+     * never past end_max (the episodes may take most of a short run) */
+    long long t0 = proc_now_ms(), end = t0 + cfg.seconds * 1000LL, end_max = end + cfg.seconds * 1000LL;
     long long next_fault = t0 + 500 + (long long)rng_below(rng, 1500);
     long long next_progress = t0 + 10000;
     long episodes = cfg.backlogs + cfg.forced, done = 0, backlogs_left = cfg.backlogs,
          forced_left = cfg.forced;
     unsigned long total = 0;
-    while (proc_now_ms() < end) {
+    for (long long t = proc_now_ms(); t < end || (faults_injected() < (unsigned long)cfg.min_faults && t < end_max);
+         t = proc_now_ms()) {
         nemesis_tick();
         long long now = proc_now_ms();
         /* The episodes, evenly spread over the run, alternating. */
@@ -2092,8 +2104,7 @@ Test(fault, bank, .fini = fini) {
             problem("gateway %s exited with status %d on SIGTERM", INAME(i),
                     federation_exit_status(fed, i));
 
-    unsigned long faults_total = 0;
-    for (int k = 0; k < F_KINDS; k++) faults_total += faults[k];
+    unsigned long faults_total = faults_injected();
     fprintf(stderr,
             "test_bank: ==== summary (FAULT_SEED=%" PRIu64 ") ====\n"
             "  run time                  %.1f s (faults %.1f s, settle %.1f s, verify %.1f s)\n"
