@@ -375,6 +375,14 @@ static void gateway_hello_rules(gateway_t *gw, const Carbon__V1__HelloResponse *
                  theirs->digest_hex, "rules_digests_there", (int)r->n_rules_digests);
 }
 
+/* A peer's Hello answer's regions (peers_regions_fn), noted against this
+ * gateway's own (region_set_note). */
+static void gateway_peer_regions(void *app, const char *peer, char *const *theirs, size_t n) {
+    gateway_t *gw = app;
+    CARBON_ASSERT(gw != NULL && peer != NULL);
+    region_set_note(gw, peer, region_set_same(gw, theirs, n), theirs, n);
+}
+
 /* Hello to every peer: protocol version and catalog digests. A peer that
  * lacks this region's current catalog would vote no on every leg quoted with
  * it, so that is logged as an error; a peer not up yet only as a warning. */
@@ -428,9 +436,7 @@ static void gateway_hello_peers(gateway_t *gw) {
             log_error("peer_lacks_catalog", "{s:s, s:s}", "peer", r->region, "catalog_digest",
                       own->digest_hex);
         gateway_hello_rules(gw, r);
-        region_set_note(gw, gw->cfg.peers[p].region,
-                        region_set_same(gw, r->federation_regions, r->n_federation_regions),
-                        r->federation_regions, r->n_federation_regions);
+        gateway_peer_regions(gw, gw->cfg.peers[p].region, r->federation_regions, r->n_federation_regions);
         protobuf_c_message_free_unpacked(resp, NULL);
     }
 }
@@ -508,6 +514,7 @@ int gateway_start(gateway_t *gw, char *err, size_t errlen) {
         gw->sentinel_watch = sentinel_watch_start(&gw->store_cfg, gateway_primary_switched, gw, err, errlen);
         if (gw->sentinel_watch == NULL) return -1;
     }
+    peers_on_regions(gw->peers, gateway_peer_regions, gw); /* the engine's Hellos too */
     if (engine_start(gw->engine, err, errlen) != 0) return -1;
     if (group_commit_start(gw->group, err, errlen) != 0) return -1;
     if (server_start(gw->server, err, errlen) != 0) return -1;

@@ -38,7 +38,15 @@ struct peers {
     Carbon__V1__PeerLimits limits; /* this gateway's, sent in Hello */
     const char *regions[REGION_SET_MAX]; /* region and names, sorted: sent in Hello (region_set.h) */
     size_t regions_n;
+    peers_regions_fn *on_regions; /* peers_on_regions */
+    void *on_regions_app;
 };
+
+void peers_on_regions(peers_t *p, peers_regions_fn *fn, void *app) {
+    CARBON_ASSERT(p != NULL);
+    p->on_regions = fn;
+    p->on_regions_app = app;
+}
 
 void peers_limits_of(const gateway_config_t *cfg, Carbon__V1__PeerLimits *out) {
     CARBON_ASSERT(cfg != NULL && out != NULL);
@@ -400,6 +408,7 @@ static int peers_hello(void *ctx, const char *peer, int64_t timeout_ms, uint32_t
         return -1;
     const Carbon__V1__HelloResponse *r = (const Carbon__V1__HelloResponse *)resp;
     peers_note_limits(p, peer, r->limits);
+    if (p->on_regions != NULL) p->on_regions(p->on_regions_app, peer, r->federation_regions, r->n_federation_regions);
     *legs_max = r->limits != NULL ? r->limits->batch_legs_max : 0;
     *bytes_max = r->limits != NULL ? r->limits->max_message_bytes : 0;
     protobuf_c_message_free_unpacked(resp, NULL);

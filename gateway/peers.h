@@ -18,6 +18,16 @@ peers_t *peers_create(const gateway_config_t *cfg, const tls_server_t *tls, char
                       size_t errlen);
 void peers_destroy(peers_t *p);
 
+/* What a peer's Hello answer said of the regions it counts (theirs[0..n)),
+ * told to the gateway (region_set.h) whichever Hello asked: the gateway's
+ * own at start, or the engine's later one to a peer that did not answer
+ * that. */
+typedef void peers_regions_fn(void *app, const char *peer, char *const *theirs, size_t n);
+
+/* Sets the function given each Hello answer's regions (NULL: none), before
+ * the engine starts. */
+void peers_on_regions(peers_t *p, peers_regions_fn *fn, void *app);
+
 /* The channel to region, or NULL if it is not a peer. Borrowed. */
 grpc_channel *peers_channel_of(peers_t *p, const char *region);
 

@@ -295,6 +295,26 @@ static int log_shows(int i, const char *needle) {
     return 0;
 }
 
+/* A gateway whose Hello at start found its peer frozen learns the peer's
+ * regions from the engine's later Hello: CN-HE, restarted without CN-BJ
+ * while CN-TJ was stopped, saw the difference only from CN-TJ's side
+ * before (the later Hello's answer was read for its limits alone), and
+ * went on issuing keyed activities homed among two regions. */
+Test(activities, a_peer_frozen_at_start_still_shows_other_regions, .timeout = 120) {
+    start3(5000);
+    cr_assert_eq(federation_config_edit(fed, HE, "", "CN-BJ = 127.0.0.1", ";CN-BJ = 127.0.0.1"), 1, "%s",
+                 federation_last_error());
+    cr_assert_eq(federation_config_edit(fed, HE, "", "CN-BJ = /", ";CN-BJ = /"), 1, "%s", federation_last_error());
+    cr_assert_eq(federation_sigstop(fed, TJ), 0, "%s", federation_last_error());
+    cr_assert_eq(federation_restart(fed, HE), 0, "%s", federation_last_error());
+    proc_sleep_ms(1500); /* past its Hellos at start (500 ms each), which may follow SERVING */
+    cr_assert_eq(federation_sigcont(fed, TJ), 0, "%s", federation_last_error());
+    cr_assert_geq(federation_log_count(fed, HE, "\"peer_hello_failed\""), 1, "CN-HE's Hello at start reached CN-TJ (%s)",
+                  federation_log_path(fed, HE));
+    cr_assert(log_shows(HE, "peer_regions_differ"), "CN-HE did not see CN-TJ's other regions");
+    stop_all();
+}
+
 /* Every gateway must count the same regions. CN-HE configured without CN-BJ
  * homes activities among two regions where the others home them among
  * three: a ride homed at CN-HE there and at CN-TJ or CN-BJ here would be
