@@ -185,7 +185,10 @@ int ledger_refusal(const redisReply *r, const char *script, uint64_t *have_g, ch
     const char *status = script_reply_str(r, 0);
     CARBON_ASSERT(strcmp(status, "OK") != 0 && strcmp(status, "DUP") != 0); /* not a refusal */
     if (strcmp(status, REASON(ID_REUSED)) == 0) return LEDGER_CONFLICT;
-    if (strcmp(status, REASON(UNKNOWN_ACCOUNT)) == 0) return LEDGER_NO_ACCOUNT;
+    if (strcmp(status, REASON(UNKNOWN_ACCOUNT)) == 0) {
+        if (script_reply_str(r, 1)[0] != '\0') snprintf(err, errlen, "%s", script_reply_str(r, 1));
+        return LEDGER_NO_ACCOUNT;
+    }
     if (strcmp(status, REASON(SERIALS_EXHAUSTED)) == 0) return LEDGER_SERIALS_EXHAUSTED;
     if (strcmp(status, REASON(INSUFFICIENT_BALANCE)) == 0) {
         if (have_g != NULL) *have_g = script_reply_u64(r, 1);
@@ -257,6 +260,7 @@ static int ledger_issue_args(script_args_t *a, const ledger_issue_t *in, uint64_
     script_args_u64(a, LEDGER_SERIAL_MAX);
     script_args_str(a, in->activity_key);
     script_args_u64(a, in->reservation);
+    script_args_str(a, in->answer_only ? "1" : "0");
     return LEDGER_OK;
 }
 
@@ -987,6 +991,7 @@ static const char *ledger_leg_field(ledger_leg_t *out, const char *f, const char
     else if (!strcmp(f, "peer")) ledger_copy(out->peer, sizeof out->peer, v);
     else if (!strcmp(f, "meth")) ledger_copy(out->meth, sizeof out->meth, v);
     else if (!strcmp(f, "dest_meth")) ledger_copy(out->dest_meth, sizeof out->dest_meth, v);
+    else if (!strcmp(f, "request_fp")) ledger_copy(out->request_fp, sizeof out->request_fp, v);
     else if (!strcmp(f, "src_digest")) ledger_copy(out->src_digest, sizeof out->src_digest, v);
     else if (!strcmp(f, "dst_digest")) ledger_copy(out->dst_digest, sizeof out->dst_digest, v);
     else if (!strcmp(f, "digests")) {
@@ -1054,11 +1059,12 @@ int ledger_leg_get(store_t *st, const char *tid, ledger_leg_t *out, char *err, s
     return rc;
 }
 
-int ledger_feed_list(store_t *st, uint64_t after, size_t limit, char kind,
-                     ledger_feed_entry_t *out, size_t *n, char *err, size_t errlen) {
-    CARBON_ASSERT(st != NULL && out != NULL && n != NULL && limit >= 1);
+int ledger_feed_list(store_t *st, uint64_t after, size_t limit, char kind, ledger_feed_entry_t *out,
+                     size_t *n, uint64_t *read_to, char *err, size_t errlen) {
+    CARBON_ASSERT(st != NULL && out != NULL && n != NULL && read_to != NULL && limit >= 1);
     CARBON_ASSERT(kind == 0 || kind == 'A' || kind == 'D');
     *n = 0;
+    *read_to = after;
     script_args_t a = {0};
     script_args_u64(&a, after);
     script_args_u64(&a, limit);
@@ -1066,13 +1072,20 @@ int ledger_feed_list(store_t *st, uint64_t after, size_t limit, char kind,
     redisReply *r;
     int rc = ledger_run(st, "feed_list", &a, &r, err, errlen);
     if (rc != LEDGER_OK) return rc;
-    for (size_t i = 0; i + 2 < r->elements && *n < limit; i += 3) {
+    const char *last = script_reply_str(r, 0);
+    if (r->elements < 1 || ledger_parse_u64(last, strlen(last), read_to) != 0 || *read_to < after) {
+        snprintf(err, errlen, "feed_list: malformed answer from the store");
+        freeReplyObject(r);
+        return LEDGER_ESTORE;
+    }
+    for (size_t i = 1; i + 2 < r->elements && *n < limit; i += 3) {
         ledger_feed_entry_t *e = &out[(*n)++];
         const char *cursor = script_reply_str(r, i);
         e->cursor = 0;
         ledger_parse_u64(cursor, strlen(cursor), &e->cursor);
         ledger_copy(e->tid, sizeof e->tid, script_reply_str(r, i + 1));
         e->kind = script_reply_str(r, i + 2)[0];
+        CARBON_ASSERT(*read_to >= e->cursor || e->cursor == 0);
     }
     freeReplyObject(r);
     return LEDGER_OK;

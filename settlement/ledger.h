@@ -92,6 +92,7 @@ typedef struct {
     char meth[LEDGER_METH_MAX + 1];
     uint32_t vintage;
     char dest_meth[LEDGER_METH_MAX + 1];
+    char request_fp[LEDGER_DIGEST_HEX + 1]; /* a source leg: its Transfer request's hash ("" if none) */
     uint64_t requested_g, credited_g, debited_g, discount_g, remainder_g;
     uint64_t ratio_num, ratio_den;
     char src_digest[LEDGER_DIGEST_HEX + 1];
@@ -137,6 +138,9 @@ typedef struct {
     char origin[LEDGER_REGION_MAX + 1];
     char activity_key[64 + 1];              /* keyed fingerprint (activity_key.h), or "" */
     uint64_t reservation;                   /* its reservation at its home region, or 0 */
+    int answer_only;                        /* 1: keyed, and activity_precheck.lua found nothing to
+                                               reserve (a replay or a refusal): issue.lua answers it
+                                               and never issues, should the store have changed since */
 } ledger_issue_t;
 
 /* Issues fresh serials. On OK/REPLAY *block is the issued block. On
@@ -403,9 +407,12 @@ typedef struct {
     char kind; /* 'A' arrival, 'D' departure */
 } ledger_feed_entry_t;
 
-/* Lists feed entries after a cursor; kind 0 both, 'A' or 'D'. out has room for limit. */
-int ledger_feed_list(store_t *st, uint64_t after, size_t limit, char kind,
-                     ledger_feed_entry_t *out, size_t *n, char *err, size_t errlen);
+/* Lists feed entries after a cursor; kind 0 both, 'A' or 'D'. out has room
+ * for limit. One call reads at most 10,000 entries of the feed (feed_list.lua),
+ * matching or not; *read_to gets the cursor of the last one read (after if
+ * none): go on after it, past entries that did not match. */
+int ledger_feed_list(store_t *st, uint64_t after, size_t limit, char kind, ledger_feed_entry_t *out,
+                     size_t *n, uint64_t *read_to, char *err, size_t errlen);
 
 typedef struct {
     char tid[LEDGER_TID_LEN + 1];

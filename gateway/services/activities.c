@@ -10,6 +10,7 @@
 #include "gateway/log.h"
 #include "gateway/peers.h"
 #include "gateway/services/federation.h"
+#include "settlement/failpoint.h"
 
 #include <openssl/crypto.h>
 #include <pthread.h>
@@ -318,6 +319,7 @@ static void act_claim_prepare(struct gateway *gw, store_t *st, act_claim_t *c) {
     int go = activity_issue_precheck(st, c->in.issuance_id, c->in.request_fp, c->in.account, c->in.fingerprint,
                                      err, sizeof err);
     if (go < 0) return act_claim_refuse(c, REASON_STORE_UNAVAILABLE, "%s", err);
+    failpoint_pause("issue.after_precheck"); /* the tests' window: an account opened meanwhile */
     if (go == 0) return; /* issue.lua answers it (replay or refusal): nothing to reserve */
     const char *differs = region_set_differing_peer(gw);
     if (differs != NULL)

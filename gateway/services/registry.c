@@ -263,6 +263,8 @@ static void registry_issue_claimed(void *ctx, const activity_claim_t *claim, int
     } else {
         snprintf(c->in.activity_key, sizeof c->in.activity_key, "%s", claim->key);
         c->in.reservation = claim->rsv;
+        /* no key: the precheck found nothing to reserve (activities.c) */
+        c->in.answer_only = claim->key[0] == '\0';
         if (claim->rsv > 0) failpoint_hit("issue.after_reserve");
         registry_write_submit(c->call, GROUP_COMMIT_ISSUE, &c->in, NULL, c->cat, registry_issue_done);
     }
@@ -319,33 +321,35 @@ void registry_issue(server_call_t *call, const ProtobufCMessage *request) {
 
 /* ---- Quote and Transfer ----------------------------------------------------------- */
 
-/* Computes the quote or answers the refusal (then returns -1). */
-static int registry_quote(server_call_t *call, const char *to_region, const char *meth,
-                          uint64_t amount_units, quote_t *q) {
-    struct gateway *gw = server_call_app(call);
-    if (strcmp(to_region, gw->cfg.region) == 0 ||
-        config_peer_address(&gw->cfg, to_region) == NULL) {
-        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, REASON(UNKNOWN_REGION),
-                           "'%.16s' is not another region of the federation", to_region);
+/* Why a request is refused: its reason and message (server_refuse). */
+typedef struct {
+    reason_t reason;
+    char why[256];
+} registry_refusal_t;
+
+/* Computes the quote; or returns -1 with the refusal in *no (nothing answered). */
+static int registry_quote(struct gateway *gw, const char *to_region, const char *meth, uint64_t amount_units,
+                          quote_t *q, registry_refusal_t *no) {
+    CARBON_ASSERT(gw != NULL && to_region != NULL && meth != NULL && q != NULL && no != NULL);
+    if (strcmp(to_region, gw->cfg.region) == 0 || config_peer_address(&gw->cfg, to_region) == NULL) {
+        no->reason = REASON_UNKNOWN_REGION;
+        snprintf(no->why, sizeof no->why, "'%.16s' is not another region of the federation", to_region);
         return -1;
     }
     if (amount_units == 0) {
-        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, REASON(BAD_AMOUNT),
-                           "amount_units must be at least 1");
+        no->reason = REASON_BAD_AMOUNT;
+        snprintf(no->why, sizeof no->why, "amount_units must be at least 1");
         return -1;
     }
-    char err[256];
-    int rc = quote_compute(gw->catalogs, gw->cfg.region, to_region, meth, amount_units, q, err,
-                           sizeof err);
+    int rc = quote_compute(gw->catalogs, gw->cfg.region, to_region, meth, amount_units, q, no->why,
+                           sizeof no->why);
     if (rc == QUOTE_OK && q->q.debited_g >= LEDGER_AMOUNT_G_MAX) {
         rc = QUOTE_OVERFLOW;
-        snprintf(err, sizeof err, "more than 2^50 grams in one transfer");
+        snprintf(no->why, sizeof no->why, "more than 2^50 grams in one transfer");
     }
-    if (rc != QUOTE_OK) {
-        server_refuse(call, quote_rc_reason(rc), "%s", err);
-        return -1;
-    }
-    return 0;
+    if (rc == QUOTE_OK) return 0;
+    no->reason = quote_rc_reason(rc);
+    return -1;
 }
 
 static Carbon__V1__TransferQuote *registry_pb_quote(arena_t *a, const ledger_leg_t *leg,
@@ -411,8 +415,11 @@ void registry_quote_handler(server_call_t *call, const ProtobufCMessage *request
     struct gateway *gw = server_call_app(call);
     if (!gateway_require_account_id(call, req->from_account_id, "from_account_id")) return;
     quote_t q;
-    if (registry_quote(call, req->to_region, req->methodology_id, req->amount_units, &q) != 0)
+    registry_refusal_t no;
+    if (registry_quote(gw, req->to_region, req->methodology_id, req->amount_units, &q, &no) != 0) {
+        server_refuse(call, no.reason, "%s", no.why);
         return;
+    }
     ledger_leg_t leg = {0};
     int filled = quote_fill_leg(&q, &leg);
     CARBON_ASSERT(filled == 0);
@@ -551,18 +558,52 @@ static void registry_transfer_held(group_commit_entry_t *e, store_t *st) {
     free(h);
 }
 
+/* A Transfer the current catalogs refuse (no quote, or not the credit it
+ * expects) whose id already holds this same request (fp): the retry of a
+ * transfer answered before the catalogs were reloaded. Answers its recorded
+ * outcome, as a replay, rather than a refusal that would say it never
+ * happened; 1 when the call is answered (or the store cannot be read: then
+ * UNAVAILABLE, retry), 0 for the refusal. */
+static int registry_transfer_recorded(server_call_t *call, const Carbon__V1__TransferRequest *req,
+                                      const char *fp) {
+    store_t *st = gateway_call_store(call);
+    if (st == NULL) return 1;
+    ledger_leg_t rec;
+    char err[256] = "";
+    int rc = ledger_leg_get(st, req->transfer_id, &rec, err, sizeof err);
+    if (rc == LEDGER_NOT_FOUND) return 0;
+    if (rc != LEDGER_OK) {
+        registry_reply_ledger(call, LEDGER_ESTORE, err);
+        return 1;
+    }
+    int same = strcmp(rec.role, "source") == 0 && strcmp(rec.request_fp, fp) == 0;
+    ledger_leg_free(&rec);
+    if (!same) return 0;
+    quote_t unused = {0}; /* read only for INSUFFICIENT_BALANCE */
+    registry_transfer_not_held(call, st, req, &unused, LEDGER_REPLAY, 0, err, sizeof err);
+    return 1;
+}
+
 void registry_transfer(server_call_t *call, const ProtobufCMessage *request) {
     CARBON_ASSERT(call != NULL && request != NULL);
     const Carbon__V1__TransferRequest *req = (const Carbon__V1__TransferRequest *)request;
     struct gateway *gw = server_call_app(call);
     if (!registry_transfer_fields_ok(call, req)) return;
+    char fp[LEDGER_DIGEST_HEX + 1];
+    registry_request_fp(fp, "transfer|%s|%s|%s|%s|%u|%" PRIu64 "|%" PRIu64, req->from_account_id, req->to_region,
+                        req->to_account_id, req->methodology_id, req->vintage_year, req->amount_units,
+                        req->expected_credited_g);
     quote_t q;
-    if (registry_quote(call, req->to_region, req->methodology_id, req->amount_units, &q) != 0)
-        return;
-    if (req->expected_credited_g != 0 && req->expected_credited_g != q.q.credited_g) {
-        server_reply_error(call, GRPC_STATUS_FAILED_PRECONDITION, REASON(QUOTE_CHANGED),
-                           "the quote now credits %" PRIu64 " g, not %" PRIu64 " g (catalog %s)",
-                           q.q.credited_g, req->expected_credited_g, q.dst->digest_hex);
+    registry_refusal_t no;
+    int refused = registry_quote(gw, req->to_region, req->methodology_id, req->amount_units, &q, &no) != 0;
+    if (!refused && req->expected_credited_g != 0 && req->expected_credited_g != q.q.credited_g) {
+        no.reason = REASON_QUOTE_CHANGED;
+        snprintf(no.why, sizeof no.why, "the quote now credits %" PRIu64 " g, not %" PRIu64 " g (catalog %s)",
+                 q.q.credited_g, req->expected_credited_g, q.dst->digest_hex);
+        refused = 1;
+    }
+    if (refused) {
+        if (!registry_transfer_recorded(call, req, fp)) server_refuse(call, no.reason, "%s", no.why);
         return;
     }
     if (engine_reserve(gw->engine, req->to_region) != 0) {
@@ -577,10 +618,7 @@ void registry_transfer(server_call_t *call, const ProtobufCMessage *request) {
     h->q = q;
     uint64_t now = ledger_now_ms();
     registry_transfer_leg(gw, req, &q, now, &h->leg);
-    registry_request_fp(h->fp, "transfer|%s|%s|%s|%s|%u|%" PRIu64 "|%" PRIu64,
-                        req->from_account_id, req->to_region, req->to_account_id,
-                        req->methodology_id, req->vintage_year, req->amount_units,
-                        req->expected_credited_g);
+    snprintf(h->fp, sizeof h->fp, "%s", fp);
     h->entry.kind = GROUP_COMMIT_HOLD;
     h->entry.hold.leg = &h->leg;
     h->entry.hold.request_fp = h->fp;
@@ -649,7 +687,8 @@ void registry_list_transfers(server_call_t *call, const ProtobufCMessage *reques
     size_t n = 0;
     char err[256] = "";
     char kind = req->arrivals_only ? 'A' : req->departures_only ? 'D' : 0;
-    int rc = ledger_feed_list(st, req->after_cursor, limit, kind, entries, &n, err, sizeof err);
+    uint64_t read_to = 0;
+    int rc = ledger_feed_list(st, req->after_cursor, limit, kind, entries, &n, &read_to, err, sizeof err);
     if (rc != LEDGER_OK) {
         free(entries);
         registry_reply_ledger(call, rc, err);
@@ -670,9 +709,10 @@ void registry_list_transfers(server_call_t *call, const ProtobufCMessage *reques
         Carbon__V1__TransferRecord *r = registry_pb_record(&a, gw, &leg);
         r->cursor = entries[i].cursor; /* position of this entry in the feed */
         resp.transfers[resp.n_transfers++] = r;
-        resp.next_cursor = entries[i].cursor;
         ledger_leg_free(&leg);
     }
+    /* past the entries read that did not match the filter too */
+    resp.next_cursor = read_to;
     server_reply_ok(call, &resp.base);
     arena_free(&a);
     free(entries);

@@ -5,7 +5,11 @@
 --       activity_fingerprint, origin_region, now_ms, serial_max, activity_key,
 --       reservation (the activity's reservation at its home region,
 --       activity_reserve.lua; recorded with the issuance so that the home's
---       question, activity_query.lua, has an answer)
+--       question, activity_query.lua, has an answer), answer_only ("1": the
+--       issuance is keyed and activity_precheck.lua found nothing to reserve,
+--       since this script would answer it without issuing; should the store
+--       have changed since, e.g. the account opened meanwhile, it is refused
+--       as the precheck saw it, never issued without its reservation)
 -- Returns {"OK", block} | {"DUP", block} (same id, same content: recorded result)
 --       | {"ID_REUSED"} (same id, other content) | {"UNKNOWN_ACCOUNT"}
 --       | {"DOUBLE_ISSUANCE", other_issuance_id} | {"SERIALS_EXHAUSTED"}
@@ -28,6 +32,12 @@ if other then return { 'DOUBLE_ISSUANCE', other } end
 -- keyed, without a reservation: the home said another issuance of this
 -- region holds the activity, not recorded yet (in flight): refused too
 if akey ~= '' and rsv == '0' then return { 'DOUBLE_ISSUANCE', '' } end
+-- the precheck saw no account (the only one of its reasons the store can
+-- undo): the account opened since; the client retries and reserves then
+if ARGV[13] == '1' then
+  return { 'UNKNOWN_ACCOUNT', 'account ' .. acct .. ' did not exist when this issuance was checked; ' ..
+           'it exists now: send the issuance again' }
+end
 local last_before = num(redis.call('GET', KEY_SERIAL_LAST))
 if last_before + amount_g > serial_max then return { 'SERIALS_EXHAUSTED' } end
 local b = { origin = origin, meth = meth, vintage = vintage, first = last_before + 1,

@@ -6,7 +6,9 @@
  * not accepted for a credit's origin or vintage refused PURPOSE_NOT_ALLOWED;
  * obligations registered by operators, idempotently. Real Redis, real
  * gateways over mutual TLS, the shipped (ILLUSTRATIVE) rules: CN-BJ offsets
- * at most 5/100 of the obligation, 25/1000 with serials of other regions. */
+ * at most 5/100 of the obligation, 25/1000 with serials of other regions.
+ * Also: a transfer retried after its region's catalogs changed gets its
+ * recorded outcome, not a refusal by the new catalogs. */
 #include "gateway/rpc/grpc_lifetime.h"
 #include "tests/support/gateway_harness.h"
 #include "settlement/store_keys.h"
@@ -281,6 +283,20 @@ static void copy_catalog_file(const char *dir, const char *name, const char *fro
     fclose(f);
 }
 
+/* A copy of the shipped catalogs and rules in federation_dir/sub (its path
+ * into dir), the file `changed` with its first `from` replaced by `to`. */
+static void catalogs_copy(const char *sub, const char *changed, const char *from, const char *to, char *dir,
+                          size_t dir_size) {
+    snprintf(dir, dir_size, "%s/%s", federation_dir(fed), sub);
+    cr_assert_eq(mkdir(dir, 0700), 0);
+    static const char *const names[] = {"CN-TJ.catalog", "CN-BJ.catalog", "CN-HE.catalog",
+                                        "CN-TJ.rules",   "CN-BJ.rules",   "CN-HE.rules"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        int is_changed = strcmp(names[i], changed) == 0;
+        copy_catalog_file(dir, names[i], is_changed ? from : NULL, is_changed ? to : NULL);
+    }
+}
+
 /* The reason_detail of the last transfer_to_bj. */
 static char last_detail[256];
 
@@ -301,22 +317,73 @@ static void transfer_to_bj(uint64_t kg, int *outcome, char reason[64]) {
         cr_assert_eq(rc_wait_arrival(as(BJ, "registry"), id, 10000), 0);
 }
 
+/* Transfer q at CN-TJ; its status, and on OK the recorded outcome and the grams credited. */
+static grpc_status_code transfer_as_asked(Carbon__V1__TransferRequest *q, int *outcome, uint64_t *credited_g,
+                                          client_status_t *st) {
+    ProtobufCMessage *m = NULL;
+    grpc_status_code c = client_call(as(TJ, "registry"), "/carbon.v1.Registry/Transfer", &q->base,
+                                     &carbon__v1__transfer_response__descriptor, &m, RC_TIMEOUT_MS, st);
+    if (c != GRPC_STATUS_OK) return c;
+    Carbon__V1__TransferResponse *r = (Carbon__V1__TransferResponse *)m;
+    *outcome = r->transfer->outcome;
+    *credited_g = r->transfer->quote != NULL ? r->transfer->quote->credited_g : 0;
+    protobuf_c_message_free_unpacked(m, NULL);
+    return c;
+}
+
+/* A transfer answered, the answer lost, then CN-TJ restarted with other
+ * catalogs (CN-BJ recognises TJ-GT-01 at 1/2, not 9/10): the client's retry
+ * with the same id and the same expected credit gets the recorded outcome,
+ * COMMITTED with 9000 g. Before, it was refused QUOTE_CHANGED, which says
+ * the transfer never happened and invites a second one under a new id. A
+ * new transfer expecting the old credit is still refused QUOTE_CHANGED. */
+Test(rules_on_use, a_retry_after_the_catalogs_changed_gets_the_recorded_outcome, .timeout = 120) {
+    start();
+    client_status_t st;
+    char id[33], tid[33];
+    cr_assert_eq(rc_open(as(BJ, "registry"), "bj-a", &st), GRPC_STATUS_OK, "%s", st.details);
+    cr_assert_eq(rc_open(as(TJ, "registry"), "tj-a", &st), GRPC_STATUS_OK, "%s", st.details);
+    rc_new_id(id);
+    cr_assert_eq(rc_issue(as(TJ, "registry"), id, "tj-a", "TJ-GT-01", 420000, id, NULL, &st), GRPC_STATUS_OK,
+                 "%s", st.details);
+    rc_new_id(tid);
+    Carbon__V1__TransferRequest q = CARBON__V1__TRANSFER_REQUEST__INIT;
+    q.transfer_id = tid, q.from_account_id = "tj-a", q.to_region = "CN-BJ", q.to_account_id = "bj-a";
+    q.methodology_id = "TJ-GT-01", q.amount_units = 10, q.expected_credited_g = 9000;
+    int outcome = 0;
+    uint64_t credited = 0;
+    cr_assert_eq(transfer_as_asked(&q, &outcome, &credited, &st), GRPC_STATUS_OK, "%s", st.details);
+    cr_assert_eq(outcome, CARBON__V1__TRANSFER_OUTCOME__TRANSFER_OUTCOME_COMMITTED);
+    cr_assert_eq(rc_wait_arrival(as(BJ, "registry"), tid, 10000), 0);
+    char dir[1024];
+    catalogs_copy("other-catalogs", "CN-BJ.catalog", "[recognize CN-TJ:TJ-GT-01]\nlocal = BJ-GT-02\nratio = 9/10",
+                  "[recognize CN-TJ:TJ-GT-01]\nlocal = BJ-GT-02\nratio = 1/2", dir, sizeof dir);
+    cr_assert_eq(federation_config_edit(fed, TJ, "catalog_dir", SOURCE_DIR "/adapters/catalogs", dir), 1, "%s",
+                 federation_last_error());
+    cr_assert_eq(federation_restart(fed, TJ), 0, "%s", federation_last_error());
+    cr_assert_eq(transfer_as_asked(&q, &outcome, &credited, &st), GRPC_STATUS_OK, "the retry: %s", st.details);
+    cr_assert_eq(outcome, CARBON__V1__TRANSFER_OUTCOME__TRANSFER_OUTCOME_COMMITTED);
+    cr_assert_eq(credited, 9000);
+    rc_new_id(tid);
+    q.transfer_id = tid;
+    cr_assert_eq(transfer_as_asked(&q, &outcome, &credited, &st), GRPC_STATUS_FAILED_PRECONDITION, "%s",
+                 st.details);
+    cr_assert_str_eq(st.reason, "QUOTE_CHANGED");
+    cr_assert_eq(rc_total_g(as(BJ, "registry"), "bj-a"), 9000, "one transfer credited, once");
+    stop_all();
+}
+
 /* With CN-BJ rules of its own (a copy of the catalogs, SIGHUP-free: a restart):
  * a daily inflow limit from CN-TJ, and no rights redemption. */
 Test(rules_on_use, daily_inflow_limit_aborts_the_transfer, .timeout = 120) {
     start();
     /* CN-BJ's rules with an inflow of at most 10000 g a day from CN-TJ */
     char dir[1024];
-    snprintf(dir, sizeof dir, "%s/rules-catalogs", federation_dir(fed));
-    cr_assert_eq(mkdir(dir, 0700), 0);
-    static const char *const names[] = {"CN-TJ.catalog", "CN-BJ.catalog", "CN-HE.catalog", "CN-TJ.rules",
-                                        "CN-HE.rules"};
-    for (size_t i = 0; i < 5; i++) copy_catalog_file(dir, names[i], NULL, NULL);
     /* ...and without rights redemption */
-    copy_catalog_file(dir, "CN-BJ.rules",
+    catalogs_copy("rules-catalogs", "CN-BJ.rules",
                       "[purpose rights_redemption]\norigins       = CN-BJ\nmethodologies = *\nvintages      = *\n\n"
                       "[inflow CN-TJ]\ndaily_g = 1000000000000",
-                      "[inflow CN-TJ]\ndaily_g = 10000");
+                      "[inflow CN-TJ]\ndaily_g = 10000", dir, sizeof dir);
     cr_assert_eq(federation_config_edit(fed, BJ, "catalog_dir", SOURCE_DIR "/adapters/catalogs", dir), 1,
                  "%s", federation_last_error());
     cr_assert_eq(federation_restart(fed, BJ), 0, "%s", federation_last_error());

@@ -300,6 +300,68 @@ Test(settlement, replayed_transfer_applies_once, .timeout = 120) {
     stop_all();
 }
 
+/* ListTransfers at BJ, arrivals only, after cursor: the answer (caller frees). */
+static Carbon__V1__ListTransfersResponse *bj_arrivals_after(uint64_t cursor) {
+    Carbon__V1__ListTransfersRequest q = CARBON__V1__LIST_TRANSFERS_REQUEST__INIT;
+    q.after_cursor = cursor;
+    q.limit = 100;
+    q.arrivals_only = 1;
+    ProtobufCMessage *resp = NULL;
+    client_status_t st;
+    cr_assert_eq(client_call(reg(BJ), "/carbon.v1.Registry/ListTransfers", &q.base,
+                             &carbon__v1__list_transfers_response__descriptor, &resp, RC_TIMEOUT_MS, &st),
+                 GRPC_STATUS_OK, "ListTransfers: %s", st.details);
+    return (Carbon__V1__ListTransfersResponse *)resp;
+}
+
+/* A registry polling arrivals behind 25,000 departures: before, one call
+ * read the whole feed in one script (Redis held for all of it, again at
+ * every poll while nothing matched). Now a call reads at most 10,000
+ * entries and its cursor moves past those that did not match. */
+Test(settlement, polling_arrivals_reads_a_bounded_part_of_the_feed, .timeout = 120) {
+    start3(10000);
+    open_ok(TJ, "tj-a");
+    open_ok(BJ, "bj-b");
+    issue_ok(TJ, "tj-a", "TJ-GT-01", 100000);
+    redisContext *c = redis_connect(federation_redis(fed, BJ));
+    cr_assert_not_null(c);
+    for (int i = 1; i <= 25000; i++)
+        redisAppendCommand(c, "ZADD " STORE_KEY_FEED " %d D:departure-%05d", i, i);
+    redisAppendCommand(c, "SET " STORE_KEY_FEED_SEQ " 25000");
+    for (int i = 0; i <= 25000; i++) {
+        redisReply *r = NULL;
+        cr_assert_eq(redisGetReply(c, (void **)&r), REDIS_OK);
+        cr_assert(r->type != REDIS_REPLY_ERROR, "%s", r->str);
+        freeReplyObject(r);
+    }
+    redisFree(c);
+    char tid[33];
+    rc_new_id(tid);
+    Carbon__V1__TransferResponse *t = transfer_ok(TJ, tid, "tj-a", "CN-BJ", "bj-b", "TJ-GT-01", 2);
+    protobuf_c_message_free_unpacked(&t->base, NULL);
+    cr_assert_eq(rc_wait_arrival(reg(BJ), tid, SETTLE_TIMEOUT_MS), 0);
+    uint64_t cursor = 0, expect_next[] = {10000, 20000};
+    for (int page = 0; page < 2; page++) {
+        Carbon__V1__ListTransfersResponse *r = bj_arrivals_after(cursor);
+        cr_assert_eq(r->n_transfers, 0, "page %d listed a departure or read past 10,000 entries", page);
+        cr_assert_eq(r->next_cursor, expect_next[page], "page %d: next cursor %" PRIu64, page, r->next_cursor);
+        cursor = r->next_cursor;
+        protobuf_c_message_free_unpacked(&r->base, NULL);
+    }
+    Carbon__V1__ListTransfersResponse *r = bj_arrivals_after(cursor);
+    cr_assert_eq(r->n_transfers, 1);
+    cr_assert_str_eq(r->transfers[0]->transfer_id, tid);
+    cr_assert_gt(r->transfers[0]->cursor, 25000);
+    cursor = r->next_cursor;
+    cr_assert_eq(cursor, r->transfers[0]->cursor);
+    protobuf_c_message_free_unpacked(&r->base, NULL);
+    r = bj_arrivals_after(cursor);
+    cr_assert_eq(r->n_transfers, 0);
+    cr_assert_eq(r->next_cursor, cursor, "the end: the cursor stays");
+    protobuf_c_message_free_unpacked(&r->base, NULL);
+    stop_all();
+}
+
 /* A command on CN-TJ's Redis, its reply freed; the integer it answers (0 if
  * none), and its text into text[0..textlen) when text is not NULL ("" if none). */
 static long long tj_redis_into(char *text, size_t textlen, const char *fmt, const char *a1,

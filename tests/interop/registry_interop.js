@@ -228,7 +228,7 @@ async function main() {
           assert.equal(t.arrival, true, 'arrivals_only lists arrivals only');
           if (t.transfer_id === transferId) found = t;
         }
-        if (r.transfers.length === 0 || r.next_cursor === cursor) break;
+        if (r.next_cursor === cursor) break; // nothing more yet
         cursor = r.next_cursor;
       }
       if (found && found.outcome === 'TRANSFER_OUTCOME_COMMITTED') break;
