@@ -91,6 +91,15 @@ witness_verdict_t witness_judge(const witness_head_t *held, uint64_t old_size,
     CARBON_ASSERT(held != NULL && cp != NULL && why != NULL && why_size > 0);
     CARBON_ASSERT(cp->size <= MERKLE_LEAVES_MAX && held->size <= MERKLE_LEAVES_MAX);
     CARBON_ASSERT(proof_n <= MERKLE_PROOF_MAX && (proof != NULL || proof_n == 0));
+    uint8_t empty_root[SHA256_BYTES]; /* MTH({}) = SHA-256(""), RFC 9162 2.1.1 */
+    int hashed = sha256_digest("", 0, empty_root);
+    CARBON_ASSERT(hashed == 0);
+    if (cp->size == 0 && memcmp(cp->root_hash, empty_root, SHA256_BYTES) != 0) {
+        /* else any number of roots would be cosigned at size 0 (held size 0
+         * reads as nothing held) */
+        snprintf(why, why_size, "a checkpoint of size 0 has the empty tree's root, SHA-256 of nothing");
+        return WITNESS_BAD_PROOF;
+    }
     if (cp->size < held->size && old_size == held->size && proof_n > 0)
         return witness_judge_prefix(held, cp, proof, proof_n, why, why_size);
     if (cp->size < held->size) {

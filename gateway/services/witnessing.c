@@ -76,6 +76,14 @@ static int witnessing_offer_in(server_call_t *call, const Carbon__V1__AddCheckpo
                       why);
         return 0;
     }
+    if (o->opened.sig_lines != 1) {
+        /* the note is kept and served as it came (audit.c `witnessed`): a line
+         * this witness did not check would reach the auditors under its name */
+        server_refuse(call, REASON_MALFORMED_CHECKPOINT,
+                      "a checkpoint offered to a witness carries its log's signature only, not %zu lines",
+                      o->opened.sig_lines);
+        return 0;
+    }
     if (checkpoint_parse(o->opened.text, o->opened.text_len, &o->cp, why, sizeof why) != NOTE_OK) {
         server_refuse(call, REASON_MALFORMED_CHECKPOINT, "%s", why);
         return 0;

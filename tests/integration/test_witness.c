@@ -139,6 +139,21 @@ static char *bj_note(const fake_log_t *l, uint64_t size, size_t *len) {
     return signed_note("jjj.carbon/CN-BJ/audit", size, &root, "jjj.carbon/CN-BJ/audit", bj, len);
 }
 
+/* note (malloc'd, NOTE_BYTES_MAX + 1 bytes) with one more signature line, of
+ * its text by key as name: a line a witness cannot check. Returns note. */
+static char *with_line_of(char *note, const char *name, EVP_PKEY *key) {
+    const char *blank = strstr(note, "\n\n");
+    cr_assert_not_null(blank);
+    char line[NOTE_OWN_SIG_LINE_SIZE], why[256];
+    size_t line_len = 0;
+    cr_assert_eq(note_sign_line(note, (size_t)(blank - note) + 1, name, key, line, sizeof line, &line_len, why,
+                                sizeof why),
+                 NOTE_OK, "%s", why);
+    cr_assert_lt(strlen(note) + line_len, NOTE_BYTES_MAX);
+    strcat(note, line);
+    return note;
+}
+
 /* ---- calls ----------------------------------------------------------------------- */
 
 /* AddCheckpoint to instance at as CN-BJ's gateway. Returns the status; *resp
@@ -358,6 +373,8 @@ static void refuse_bad_ones(const fake_log_t *log) {
         {"old one replayed, old_size 8", bj_note(log, 4, &len), 8, GRPC_STATUS_FAILED_PRECONDITION,
          "CHECKPOINT_REPLAYED"},
         {"no proof from 8 to 10", bj_note(log, 10, &len), 8, GRPC_STATUS_INVALID_ARGUMENT, "BAD_PROOF"},
+        {"a second signature line", with_line_of(bj_note(log, 9, &len), "jjj.carbon/CN-BJ/other", self), 8,
+         GRPC_STATUS_INVALID_ARGUMENT, "MALFORMED_CHECKPOINT"},
     };
     for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
         grpc_status_code c = add(TJ, bad[k].old_size, bad[k].note, strlen(bad[k].note), NULL, 0, NULL, &st);

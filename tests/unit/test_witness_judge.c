@@ -85,6 +85,19 @@ Test(witness_judge, verdicts) {
     cr_expect_eq(witness_judge(&held, 6, &g11, proof, n, why, sizeof why), WITNESS_COSIGN_NEW, "%s", why);
 }
 
+/* Size 0 held reads as nothing held: a checkpoint of size 0 must carry the
+ * empty tree's root, or a witness would cosign a new root for size 0 each
+ * time (before: any root, cosigned again and again). */
+Test(witness_judge, size_zero_has_the_empty_tree_root) {
+    char why[256];
+    witness_head_t none = {0};
+    checkpoint_t c0 = cp_of(0), other = cp_of(0);
+    other.root_hash[0] ^= 1;
+    cr_expect_eq(witness_judge(&none, 0, &c0, NULL, 0, why, sizeof why), WITNESS_COSIGN_NEW, "%s", why);
+    cr_expect_eq(witness_judge(&none, 0, &other, NULL, 0, why, sizeof why), WITNESS_BAD_PROOF, "%s", why);
+    cr_expect(strstr(why, "empty tree") != NULL, "%s", why);
+}
+
 Test(witness_judge, names) {
     char name[WITNESS_NAME_SIZE];
     witness_log_name("CN-TJ", name);
