@@ -2,9 +2,11 @@
 #include "settlement/heuristic.h"
 #include "settlement/script_args.h"
 #include "common/carbon_assert.h"
+#include "common/hex.h"
 #include "settlement/reasons.h"
 
 #include <hiredis/hiredis.h>
+#include <openssl/rand.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -125,12 +127,20 @@ int heuristic_compensate(store_t *st, const char *tid, char decision, const char
     CARBON_ASSERT(decision == TRANSFER_DECISION_COMMIT || decision == TRANSFER_DECISION_ABORT);
     *out = (heuristic_compensation_t){0};
     const char d[2] = {decision, '\0'};
+    unsigned char raw[16];
+    char report_id[33];
+    if (RAND_bytes(raw, (int)sizeof raw) != 1) {
+        snprintf(err, errlen, "no random id for the use report (RAND_bytes failed)");
+        return LEDGER_ESTORE;
+    }
+    hex_encode(raw, sizeof raw, report_id, sizeof report_id);
     script_args_t a = {0};
     script_args_u64(&a, now_ms);
     script_args_str(&a, tid);
     script_args_str(&a, operator_id);
     script_args_str(&a, reason);
     script_args_str(&a, d);
+    script_args_str(&a, report_id); /* a cancellation's report to other regions' origins */
     redisReply *r;
     if (heuristic_run(st, "heuristic_compensate", &a, &r, err, errlen) != LEDGER_OK) return LEDGER_ESTORE;
     const char *status = r->elements >= 1 && r->element[0]->type == REDIS_REPLY_STRING ? r->element[0]->str : "";

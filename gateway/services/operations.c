@@ -859,6 +859,28 @@ static int ops_refuse_origin_leg(server_call_t *call, ledger_leg_t *leg) {
     return 1;
 }
 
+/* Before a forced ABORT of a leg holding a third region's serials: that
+ * origin is a participant too (DESIGN 6), and if it committed the leg, the
+ * coordinator decided COMMIT and the origin's map places the serials here;
+ * an ABORT would drop them where no map has them. 1 after refusing the call
+ * (COORDINATOR_ANSWERS) then; 0 when the origin has not committed it, or
+ * cannot be asked (the ABORT goes ahead as before). */
+static int ops_origin_committed(server_call_t *call, store_t *st, const char *coordinator,
+                                const ledger_dest_decision_t *d) {
+    struct gateway *gw = server_call_app(call);
+    CARBON_ASSERT(d->decision == TRANSFER_DECISION_ABORT);
+    if (gw->engine == NULL) return 0;
+    ledger_dest_decision_t probe = *d;
+    probe.decision = TRANSFER_DECISION_COMMIT; /* what engine_confirm_origins asks about */
+    engine_confirm_origins(gw->engine, st, coordinator, &probe, 1, gw->cfg.peer_timeout_ms);
+    if (probe.origin_confirm != TRANSFER_DECISION_COMMIT) return 0;
+    server_reply_error(call, GRPC_STATUS_FAILED_PRECONDITION, REASON(COORDINATOR_ANSWERS),
+                       "the origin of the leg's serials committed transfer %s, so %s decided COMMIT: "
+                       "force COMMIT instead, or let recovery apply it; nothing was changed",
+                       d->tid, coordinator);
+    return 1;
+}
+
 /* Records the operator's forced decision d of a leg of coordinator: a
  * COMMIT of third-region serials only once their origin confirms it
  * committed the same leg (engine_confirm_origins). 1, or 0 after refusing
@@ -868,8 +890,18 @@ static int ops_resolve_decide(server_call_t *call, store_t *st, const char *coor
     CARBON_ASSERT(call != NULL && st != NULL && coordinator != NULL && d != NULL);
     struct gateway *gw = server_call_app(call);
     char err[256] = "";
+    if (d->decision == TRANSFER_DECISION_ABORT && ops_origin_committed(call, st, coordinator, d)) return 0;
     if (gw->engine != NULL)
         engine_confirm_origins(gw->engine, st, coordinator, d, 1, gw->cfg.peer_timeout_ms);
+    /* refused before the store sees it: given the origin's ABORT, the store
+     * would mark the leg ORIGIN_DENIED, as if the coordinator had sent the
+     * COMMIT (dest_decide.lua origin_gate), and a refused call changes nothing */
+    if (d->origin_confirm != 0 && d->origin_confirm != TRANSFER_DECISION_COMMIT) {
+        server_reply_error(call, GRPC_STATUS_FAILED_PRECONDITION, REASON(ORIGIN_NOT_CONFIRMED),
+                           "the origin of the leg's serials %s that it committed this leg; nothing was changed",
+                           d->origin_confirm == TRANSFER_DECISION_ABORT ? "denies" : "has not confirmed");
+        return 0;
+    }
     if (ledger_dest_decide(st, coordinator, d, 1, ledger_now_ms(), err, sizeof err) != LEDGER_OK) {
         server_reply_error(call, GRPC_STATUS_UNAVAILABLE, REASON(STORE_UNAVAILABLE), "%s", err);
         return 0;
@@ -881,12 +913,6 @@ static int ops_resolve_decide(server_call_t *call, store_t *st, const char *coor
         server_reply_error(call, GRPC_STATUS_DATA_LOSS, REASON(LEG_DAMAGED),
                            "the store cannot take this decision of transfer %s: %s; repair it in the store first",
                            d->tid, d->damaged);
-        return 0;
-    }
-    if (d->origin_confirm != 0 && d->origin_confirm != TRANSFER_DECISION_COMMIT) {
-        server_reply_error(call, GRPC_STATUS_FAILED_PRECONDITION, REASON(ORIGIN_NOT_CONFIRMED),
-                           "the origin of the leg's serials %s that it committed this leg",
-                           d->origin_confirm == TRANSFER_DECISION_ABORT ? "denies" : "has not confirmed");
         return 0;
     }
     return 1;

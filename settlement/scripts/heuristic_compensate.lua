@@ -41,7 +41,9 @@
 -- the ABORT leaves, and a give-back here ("C") would cancel them twice.
 -- ARGV: now_ms, tid, operator SPIFFE ID, reason (free text, byte for byte),
 --   decision the leg is to hold ("C" for a MIXED leg, "A" for an
---   ORIGIN_DENIED one or to close a source's ABORTED MIXED leg as it is)
+--   ORIGIN_DENIED one or to close a source's ABORTED MIXED leg as it is),
+--   report_id (32 hex digits, fresh: the use report of a destination's
+--   cancellation to the origins of other regions' serials it took)
 -- Audit: one 'heuristic' entry (ids: the transfer, the account, and at the
 -- source the destination account "REGION/ID"; blocks: those moved, or for
 -- CLOSED the pending blocks dropped; details: peer, "COMPENSATED" or
@@ -53,6 +55,30 @@
 -- 1,024 blocks) or {"ACCOUNT_DAMAGED", why} (the destination account's
 -- blocks out of the store's format), and changes nothing then.
 local now_ms, tid, operator, why, decision = num(ARGV[1]), ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local report_id = ARGV[6]
+assert(#report_id == 32, 'heuristic_compensate: a report id of 32 hex digits')
+
+-- The parts of blocks outside every block of `of` (the same origin and
+-- overlapping serials): at most #blocks + #of pieces (each block of `of`
+-- cuts at most one piece in two; bounded by the 1,024 blocks of a take and
+-- of a leg).
+local function blocks_outside(blocks, of)
+  local parts = {}
+  for _, b in ipairs(blocks) do parts[#parts + 1] = b end
+  for _, o in ipairs(of) do
+    local kept = {}
+    for _, p in ipairs(parts) do
+      if p.origin ~= o.origin or p.last < o.first or p.first > o.last then
+        kept[#kept + 1] = p
+      else
+        if p.first < o.first then kept[#kept + 1] = block_piece(p, p.first, o.first - 1) end
+        if p.last > o.last then kept[#kept + 1] = block_piece(p, o.last + 1, p.last) end
+      end
+    end
+    parts = kept
+  end
+  return parts
+end
 local key = leg_key(tid)
 local leg = redis.call('HMGET', key, 'role', 'state', 'heuristic_outcome', 'from', 'to', 'peer',
                        'blocks', 'credited_g', 'expiry_ms')
@@ -129,6 +155,11 @@ else
   if plan == nil then return { 'INSUFFICIENT_BALANCE', fmt_int(have) } end
   local taken = account_take_apply(leg[5], plan)
   for _, b in ipairs(taken) do redis.call('RPUSH', KEY_CANCELLED, tid .. '|' .. block_text(b)) end
+  -- other regions' serials among them are reported to their origin under
+  -- report_id, as a retirement's are (their maps place them here); not the
+  -- leg's own, which their origin's map holds where the coordinator's ABORT
+  -- put them (the two places the checker keeps reporting)
+  use_report_add(report_id, 'cancelled', blocks_outside(taken, blocks_parse(leg[7])), '', now_ms)
   moved = taken
   ids = { tid, leg[5] }
 end

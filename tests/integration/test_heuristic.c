@@ -19,6 +19,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <hiredis/hiredis.h>
+#include <inttypes.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,14 +29,16 @@
 
 #define TJ 0
 #define BJ 1
+#define HE 2
 #define HEURISTIC_AFTER_MS 3000
 #define REASON_TEXT "incident 77: CN-TJ unreachable since the storm"
 
 static federation_t *fed;
+static int regions_started = 2; /* start2's federation: CN-TJ, CN-BJ (and CN-HE at 3) */
 
 static void start2(int leg_expiry_ms) {
     grpc_lifetime_begin();
-    federation_options_t o = {.regions_n = 2, .leg_expiry_ms = leg_expiry_ms, .recovery_interval_ms = 300,
+    federation_options_t o = {.regions_n = regions_started, .leg_expiry_ms = leg_expiry_ms, .recovery_interval_ms = 300,
                               .peer_timeout_ms = 500,
                               .extra_ini = "[limits]\nheuristic_after_ms = 3000\n"
                                            "[metrics]\nlisten = 127.0.0.1:0\n"};
@@ -673,6 +676,67 @@ Test(heuristic, a_mixed_leg_is_compensated_at_the_destination_when_the_source_sp
     cr_assert_eq(gwctl(BJ, "auditor", &out, NULL, verify), 0, "%s", out);
     free(out);
     coordinator_closes_as_it_is(tid);
+    stop_all();
+}
+
+/* How many of CN-HE's serials its map places cancelled at CN-BJ
+ * (members "FIRST:LAST:CN-BJ:cancelled"). */
+static uint64_t he_serials_cancelled_at_bj(void) {
+    redisContext *c = redis_of(HE);
+    redisReply *r = redisCommand(c, "ZRANGE %s 0 -1", STORE_KEY_ORIGIN_MAP);
+    cr_assert(r != NULL && r->type == REDIS_REPLY_ARRAY);
+    uint64_t n = 0;
+    for (size_t k = 0; k < r->elements; k++) {
+        unsigned long long first = 0, last = 0;
+        char where[32] = "";
+        if (sscanf(r->element[k]->str, "%llu:%llu:%31s", &first, &last, where) == 3 &&
+            strcmp(where, "CN-BJ:cancelled") == 0 && last >= first)
+            n += last - first + 1;
+    }
+    freeReplyObject(r);
+    redisFree(c);
+    return n;
+}
+
+/* A compensation at the destination takes the leg's grams from bj-b's
+ * oldest blocks, here CN-HE's serials that arrived before ("CN-HE" sorts
+ * before "CN-TJ"): it cancels them and reports that to CN-HE, as a
+ * retirement is reported, so CN-HE's map places them cancelled at CN-BJ.
+ * Before, nothing was reported, and CN-HE's map kept them live at CN-BJ
+ * for good. */
+Test(heuristic, a_compensation_reports_the_other_regions_serials_it_cancels, .timeout = 240) {
+    regions_started = 3;
+    char tid[33];
+    (void)mixed_leg(tid);
+    client_status_t st;
+    cr_assert_eq(rc_open(reg(HE), "he-c", &st), GRPC_STATUS_OK, "%s", st.details);
+    char iid[33], t2[33];
+    rc_new_id(iid);
+    cr_assert_eq(rc_issue(reg(HE), iid, "he-c", "HE-GT-01", 100000, "fp-he-ride", NULL, &st), GRPC_STATUS_OK,
+                 "%s", st.details);
+    rc_new_id(t2);
+    cr_assert_eq(rc_transfer(reg(HE), t2, "he-c", "CN-BJ", "bj-b", "HE-GT-01", 40, NULL, &st), GRPC_STATUS_OK,
+                 "%s", st.details);
+    cr_assert_eq(rc_wait_arrival(reg(BJ), t2, 30000), 0);
+    uint64_t before_g = rc_total_g(reg(BJ), "bj-b"), cancelled = 0;
+    for (int tries = 0; tries < 50; tries++) { /* the transfer's discount, reported at its commit */
+        proc_sleep_ms(200);
+        uint64_t now = he_serials_cancelled_at_bj();
+        if (tries > 5 && now == cancelled) break;
+        cancelled = now;
+    }
+    char *err = NULL;
+    cr_assert_eq(resolve(BJ, tid, "--compensate", &err), 0, "%s", err);
+    free(err);
+    uint64_t taken_g = before_g - rc_total_g(reg(BJ), "bj-b"), after = cancelled;
+    cr_assert_gt(taken_g, 0);
+    for (int tries = 0; tries < 150 && after < cancelled + taken_g; tries++) {
+        proc_sleep_ms(200);
+        after = he_serials_cancelled_at_bj();
+    }
+    cr_assert_eq(after, cancelled + taken_g,
+                 "CN-HE's map places %" PRIu64 " of its serials cancelled at CN-BJ, want %" PRIu64 " + %" PRIu64,
+                 after, cancelled, taken_g);
     stop_all();
 }
 

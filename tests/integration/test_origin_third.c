@@ -1003,7 +1003,8 @@ static void force_decision(const char *tid, int commit, client_status_t *st) {
 static void force_when_allowed(const char *tid, int commit, client_status_t *st) {
     for (int waited = 0; waited < 20000; waited += 250) {
         force_decision(tid, commit, st);
-        if (st->code != GRPC_STATUS_FAILED_PRECONDITION || strstr(st->details, "ORIGIN_NOT_CONFIRMED") != NULL)
+        if (st->code != GRPC_STATUS_FAILED_PRECONDITION || strstr(st->details, "ORIGIN_NOT_CONFIRMED") != NULL ||
+            strstr(st->details, "COORDINATOR_ANSWERS") != NULL)
             break;
         proc_sleep_ms(250);
     }
@@ -1043,6 +1044,98 @@ Test(origin_third, forced_commit_needs_the_origin) {
     wait_leg_field(BJ, tid, "state", "PREPARED", 1000);
     wait_leg_field(BJ, tid, "heuristic", "", 1000);
     wait_leg_field(TJ, tid, "state", "PREPARED", 1000); /* TJ never decides alone */
+}
+
+/* A leg as prepared_unanswered; the source tells TJ (the origin) alone
+ * its decision (origin_commits), then an operator at BJ forces the other
+ * (forced_commit) once the guards allow it, and is refused: the status
+ * into st; the leg still PREPARED, nothing credited. Returns bj-b's grams. */
+static uint64_t origin_decided_then_forced(char tid[33], int origin_commits, int forced_commit,
+                                           client_status_t *st) {
+    uint64_t bj0 = prepared_unanswered(tid);
+    cr_assert_eq(decide(tid, origin_commits), origin_commits ? 'C' : 'A'); /* to TJ only */
+    wait_leg_field(TJ, tid, "state", origin_commits ? "COMMITTED" : "ABORTED", 1000);
+    force_when_allowed(tid, forced_commit, st);
+    cr_expect_eq(st->code, GRPC_STATUS_FAILED_PRECONDITION, "forced: %d %s", st->code, st->details);
+    wait_leg_field(BJ, tid, "state", "PREPARED", 1000);
+    cr_expect_eq(rc_total_g(reg(BJ), "bj-b"), bj0);
+    return bj0;
+}
+
+/* TJ (the origin) got the source's ABORT: a forced COMMIT at BJ is refused
+ * ORIGIN_NOT_CONFIRMED and changes nothing. Before, the store marked the
+ * leg ORIGIN_DENIED, listed it HEURISTIC_MIXED, took it out of the legs
+ * waiting for their source and wrote an 'origin-denied' entry saying the
+ * source sent COMMIT, though only the refused call had. */
+Test(origin_third, a_forced_commit_the_origin_denies_changes_nothing) {
+    char tid[33];
+    client_status_t st = {0};
+    origin_decided_then_forced(tid, 0, 1, &st);
+    cr_expect(strstr(st.details, "ORIGIN_NOT_CONFIRMED") != NULL, "%s", st.details);
+    cr_expect(strstr(st.details, "denies") != NULL, "%s", st.details);
+    wait_leg_field(BJ, tid, "heuristic_outcome", "", 1000);
+    cr_expect_eq(audit_count(BJ, "origin-denied", tid), 0, "a refused call wrote an origin-denied entry");
+    char *mixed = redis_text(BJ, "ZSCORE %s %s", STORE_KEY_LEGS_MIXED, tid);
+    cr_expect_str_eq(mixed, "", "a refused call listed the leg HEURISTIC_MIXED");
+    free(mixed);
+    /* what the operator may do instead: force the ABORT the origin holds */
+    force_decision(tid, 0, &st);
+    cr_expect_eq(st.code, GRPC_STATUS_OK, "forced ABORT: %s", st.details);
+    wait_leg_field(BJ, tid, "state", "ABORTED", 1000);
+}
+
+/* TJ (the origin) got the source's COMMIT, and its map places the serials
+ * at BJ: a forced ABORT at BJ is refused COORDINATOR_ANSWERS and changes
+ * nothing, and a forced COMMIT, which TJ confirms, credits bj-b. Before,
+ * the ABORT went through: BJ dropped the pending credit while TJ's map
+ * placed the serials at BJ, and no region held them. */
+Test(origin_third, a_forced_abort_the_origin_committed_is_refused) {
+    char tid[33];
+    client_status_t st = {0};
+    uint64_t bj0 = origin_decided_then_forced(tid, 1, 0, &st);
+    cr_expect(strstr(st.details, "COORDINATOR_ANSWERS") != NULL, "%s", st.details);
+    wait_leg_field(BJ, tid, "heuristic", "", 1000);
+    force_decision(tid, 1, &st);
+    cr_expect_eq(st.code, GRPC_STATUS_OK, "forced COMMIT, the origin confirming: %s", st.details);
+    wait_leg_field(BJ, tid, "state", "COMMITTED", 1000);
+    cr_expect_gt(rc_total_g(reg(BJ), "bj-b"), bj0);
+}
+
+/* Field f of leg tid at BJ, as a number (0 if absent). */
+static uint64_t bj_leg_u64(const char *tid, const char *f) {
+    char key[80];
+    snprintf(key, sizeof key, "%s%s%s", STORE_KEY_LEG_PREFIX, tid, STORE_KEY_LEG_SUFFIX);
+    char *v = redis_text(BJ, "HGET %s %s", key, f);
+    uint64_t n = strtoull(v, NULL, 10);
+    free(v);
+    return n;
+}
+
+/* The coordinator fails recovery's questions for more than
+ * heuristic_after_ms (1 s), then answers COMMIT, which waits for TJ (the
+ * origin has not decided). An operator's forced ABORT right after is
+ * refused HEURISTIC_TOO_EARLY: the failures before the answer no longer
+ * count. Before, they did, and the ABORT was forced against the COMMIT
+ * just heard. */
+Test(origin_third, an_answer_from_the_coordinator_restarts_the_doubt_window) {
+    char tid[33];
+    prepared_unanswered(tid);
+    uint64_t expiry_ms = bj_leg_u64(tid, "expiry_ms");
+    for (int waited = 0; waited < 20000; waited += 100) {
+        uint64_t first = bj_leg_u64(tid, "doubt_first_ms"), last = bj_leg_u64(tid, "doubt_last_ms");
+        if (first > 0 && last >= first + 1500 && (uint64_t)time(NULL) * 1000 > expiry_ms + 500) break;
+        proc_sleep_ms(100);
+    }
+    cr_assert_geq(bj_leg_u64(tid, "doubt_last_ms"), bj_leg_u64(tid, "doubt_first_ms") + 1500,
+                  "recovery recorded no 1.5 s of failed questions");
+    int mixed = 1;
+    cr_assert_eq(decide_at(BJ, tid, 1, &mixed), 'U', "the COMMIT must wait for TJ");
+    client_status_t st = {0};
+    force_decision(tid, 0, &st);
+    cr_expect_eq(st.code, GRPC_STATUS_FAILED_PRECONDITION, "forced ABORT: %d %s", st.code, st.details);
+    cr_expect(strstr(st.details, "HEURISTIC_TOO_EARLY") != NULL, "%s", st.details);
+    wait_leg_field(BJ, tid, "state", "PREPARED", 1000);
+    wait_leg_field(BJ, tid, "heuristic", "", 1000);
 }
 
 /* ---- closing an ORIGIN_DENIED leg; ABORT to D and COMMIT to X ----------------- */
