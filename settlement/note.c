@@ -551,6 +551,10 @@ static note_status_t open_line(const char *line, size_t line_len, const note_ver
     s = verify_known(&verifiers[index], &sl, out->text, out->text_len, &timestamp_s, why, why_size);
     if (s != NOTE_OK) return s;
     record_verified(out, index, timestamp_s);
+    if (out->first_verified == NULL) {
+        out->first_verified = line;
+        out->first_verified_len = line_len;
+    }
     return NOTE_OK;
 }
 

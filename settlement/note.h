@@ -160,6 +160,8 @@ typedef struct {
     size_t sig_lines; /* signature lines in the note */
     size_t verified_n;
     note_verified_t verified[NOTE_SIGS_MAX]; /* one per verifier, in line order */
+    const char *first_verified;  /* the first line that verified, inside the note, without its newline */
+    size_t first_verified_len;
 } note_opened_t;
 
 /* Parses the signed note note[0..len) and verifies it against the n known

@@ -28,8 +28,9 @@ CARBON_STATIC_ASSERT(WITNESSING_REASON_MAX < WITNESS_REASON_SIZE, "a reason fits
 /* A checkpoint offered by a peer, parsed and authenticated. */
 typedef struct {
     const char *region; /* the caller's region (its certificate) */
-    const char *note;   /* the signed note as received */
+    const char *note;   /* the signed note as kept: its text and the log's verified line (kept) */
     size_t note_len;
+    char kept[NOTE_BYTES_MAX + 1];
     note_opened_t opened;
     checkpoint_t cp;
     merkle_hash_t proof[MERKLE_PROOF_MAX];
@@ -43,6 +44,24 @@ static const note_verifier_t *witnessing_pinned(const struct gateway *gw, const 
         if (strcmp(gw->cfg.peers[i].region, region) == 0 && gw->peer_log_vkeys[i].name[0] != '\0')
             return &gw->peer_log_vkeys[i];
     return NULL;
+}
+
+/* Makes o's note the one kept and served (audit.c `witnessed`): its text
+ * and the log's line this witness checked, no other. A line it did not
+ * check (a peer's old cosignature, junk under other names) would reach the
+ * auditors beside its own cosignature and break their check of the log.
+ * o->opened must be a note that opened with at least one verified line. */
+static void witnessing_keep_checked(witnessing_offer_t *o) {
+    CARBON_ASSERT(o->opened.first_verified != NULL &&
+                  o->opened.text_len + o->opened.first_verified_len + 2 <= o->note_len);
+    memcpy(o->kept, o->opened.text, o->opened.text_len);
+    o->kept[o->opened.text_len] = '\n';
+    memcpy(o->kept + o->opened.text_len + 1, o->opened.first_verified, o->opened.first_verified_len);
+    o->note_len = o->opened.text_len + 1 + o->opened.first_verified_len + 1;
+    o->kept[o->note_len - 1] = '\n';
+    o->kept[o->note_len] = '\0';
+    o->note = o->kept;
+    o->opened.text = o->kept; /* the same bytes, in the copy kept */
 }
 
 /* The signature, the body, the origin and the sizes of an AddCheckpoint:
@@ -76,14 +95,7 @@ static int witnessing_offer_in(server_call_t *call, const Carbon__V1__AddCheckpo
                       why);
         return 0;
     }
-    if (o->opened.sig_lines != 1) {
-        /* the note is kept and served as it came (audit.c `witnessed`): a line
-         * this witness did not check would reach the auditors under its name */
-        server_refuse(call, REASON_MALFORMED_CHECKPOINT,
-                      "a checkpoint offered to a witness carries its log's signature only, not %zu lines",
-                      o->opened.sig_lines);
-        return 0;
-    }
+    witnessing_keep_checked(o);
     if (checkpoint_parse(o->opened.text, o->opened.text_len, &o->cp, why, sizeof why) != NOTE_OK) {
         server_refuse(call, REASON_MALFORMED_CHECKPOINT, "%s", why);
         return 0;
