@@ -295,6 +295,28 @@ int ledger_issue(store_t *st, const ledger_issue_t *in, uint64_t now_ms, ledger_
     return rc;
 }
 
+int ledger_issuance_get(store_t *st, const char *issuance_id, char *fp, ledger_block_t *block, char *err,
+                        size_t errlen) {
+    CARBON_ASSERT(st != NULL && issuance_id != NULL && fp != NULL && block != NULL);
+    CARBON_ASSERT(strlen(issuance_id) <= LEDGER_TID_LEN);
+    char key[LEDGER_TID_LEN + 16];
+    snprintf(key, sizeof key, STORE_KEY_ISSUANCE_PREFIX "%s" STORE_KEY_ISSUANCE_SUFFIX, issuance_id);
+    const char *argv[4] = {"HMGET", key, "request_fp", "block"};
+    size_t argvlen[4] = {5, strlen(key), 10, 5};
+    redisReply *r;
+    if (store_command(st, 4, argv, argvlen, &r, err, errlen) != STORE_OK) return LEDGER_ESTORE;
+    int rc = LEDGER_NOT_FOUND;
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 && r->element[0]->type == REDIS_REPLY_STRING) {
+        ledger_copy(fp, LEDGER_DIGEST_HEX + 1, r->element[0]->str);
+        const redisReply *b = r->element[1];
+        rc = b->type == REDIS_REPLY_STRING && ledger_block_parse(b->str, b->len, block) == 0 ? LEDGER_OK
+                                                                                                : LEDGER_ESTORE;
+        if (rc != LEDGER_OK) snprintf(err, errlen, "issuance %s: its block in the store is out of format", issuance_id);
+    }
+    freeReplyObject(r);
+    return rc;
+}
+
 /* ---- transfers: source ------------------------------------------------------ */
 
 /* The arguments of one hold, at transfer_hold.lua's stride (HOLD_ARGS). */
@@ -1016,6 +1038,7 @@ static const char *ledger_leg_field(ledger_leg_t *out, const char *f, const char
     else if (!strcmp(f, "acked")) out->acked = u == 1;
     else if (!strcmp(f, "heuristic")) out->heuristic = v[0];
     else if (!strcmp(f, "coordinator_decision")) out->coordinator_decision = v[0];
+    else if (!strcmp(f, "coordinator_heard")) out->coordinator_heard = v[0];
     else if (!strcmp(f, "heuristic_outcome")) ledger_copy(out->heuristic_outcome, sizeof out->heuristic_outcome, v);
     else if (!strcmp(f, "doubt_first_ms")) out->doubt_first_ms = u;
     else if (!strcmp(f, "doubt_last_ms")) out->doubt_last_ms = u;

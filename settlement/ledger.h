@@ -105,6 +105,8 @@ typedef struct {
                                       REVERSED, MIXED, COMPENSATED (a source leg: MIXED);
                                       ORIGIN_DENIED (dest_decide.lua) */
     char coordinator_decision;     /* 0, or the coordinator's decision that settled it */
+    char coordinator_heard;        /* 0, or 'C': a prepared destination leg's coordinator answered
+                                      COMMIT, held back for its serials' origin (dest_decide.lua) */
     uint64_t doubt_first_ms, doubt_last_ms, doubt_attempts; /* failed QueryDecision attempts */
     size_t blocks_n;
     ledger_block_t *blocks; /* malloc'd; ledger_leg_free */
@@ -142,6 +144,13 @@ typedef struct {
                                                reserve (a replay or a refusal): issue.lua answers it
                                                and never issues, should the store have changed since */
 } ledger_issue_t;
+
+/* The issuance recorded under issuance_id (issue.lua): its request's hash
+ * into fp (LEDGER_DIGEST_HEX + 1 bytes) and its block. LEDGER_OK,
+ * LEDGER_NOT_FOUND (none), or LEDGER_ESTORE with err (unreachable, or a
+ * block out of format). */
+int ledger_issuance_get(store_t *st, const char *issuance_id, char *fp, ledger_block_t *block, char *err,
+                        size_t errlen);
 
 /* Issues fresh serials. On OK/REPLAY *block is the issued block. On
  * DOUBLE_ISSUANCE other_id (33 bytes) names the earlier issuance. */

@@ -343,6 +343,10 @@ void federation_prepare(server_call_t *call, const ProtobufCMessage *request) {
      * claimed here (at most half the source's usual deadline for it) */
     if (gw->engine != NULL)
         engine_vouch_origins(gw->engine, req->source_region, p, n, federation_origin_wait_ms(call, gw));
+    failpoint_pause("dest.before_prepare"); /* the tests' stand-in for an origin answering late */
+    /* the clock again: a leg that expired during that wait is refused
+     * EXPIRED (dest_prepare.lua), as its source may have aborted it since */
+    now_ms = ledger_now_ms();
     store_t *st = gateway_call_store(call);
     if (st == NULL) goto out;
     federation_batch_text(gw->cfg.region, legs, n, batch_text, sizeof batch_text);
