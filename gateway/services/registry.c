@@ -214,6 +214,18 @@ static void registry_write_submit(server_call_t *call, group_commit_kind_t kind,
                            "the gateway is stopping; retry with the same id");
 }
 
+/* Answers an issuance with its block, in cat's unit. */
+static void registry_issue_reply(server_call_t *call, const ledger_block_t *block, const catalog_t *cat) {
+    CARBON_ASSERT(call != NULL && block != NULL && cat != NULL && block->last >= block->first);
+    arena_t a = {0};
+    Carbon__V1__IssueResponse resp = CARBON__V1__ISSUE_RESPONSE__INIT;
+    resp.block = pbconv_block(&a, block);
+    resp.amount = pbconv_amount(&a, block->last - block->first + 1, cat);
+    resp.catalog_digest = arena_strdup(&a, cat->digest_hex);
+    server_reply_ok(call, &resp.base);
+    arena_free(&a);
+}
+
 /* Answers an Issue from its durable outcome (the batcher's thread). */
 static void registry_issue_done(group_commit_entry_t *e, store_t *st) {
     registry_write_t *w = (registry_write_t *)e;
@@ -236,13 +248,7 @@ static void registry_issue_done(group_commit_entry_t *e, store_t *st) {
     } else if (it->rc != LEDGER_OK && it->rc != LEDGER_REPLAY) {
         registry_reply_ledger(w->call, it->rc, it->err);
     } else {
-        arena_t a = {0};
-        Carbon__V1__IssueResponse resp = CARBON__V1__ISSUE_RESPONSE__INIT;
-        resp.block = pbconv_block(&a, &it->block);
-        resp.amount = pbconv_amount(&a, it->block.last - it->block.first + 1, w->cat);
-        resp.catalog_digest = arena_strdup(&a, w->cat->digest_hex);
-        server_reply_ok(w->call, &resp.base);
-        arena_free(&a);
+        registry_issue_reply(w->call, &it->block, w->cat);
     }
     free(w);
 }
@@ -271,6 +277,32 @@ static void registry_issue_claimed(void *ctx, const activity_claim_t *claim, int
     free(c);
 }
 
+/* The hash of an Issue's content (the methodology by the id it names). */
+static void registry_issue_fp(char out[LEDGER_DIGEST_HEX + 1], const Carbon__V1__IssueRequest *req) {
+    registry_request_fp(out, "issue|%s|%s|%u|%" PRIu64 "|%s", req->account_id, req->methodology_id,
+                        req->vintage_year, req->quantity_milli, req->activity_fingerprint);
+}
+
+/* An Issue the current catalog refuses (its methodology gone, or another
+ * catalog than the one it names) whose id already holds this same request:
+ * the retry of an issuance answered before the catalog was reloaded.
+ * Answers the recorded block, as a replay is answered, rather than a
+ * refusal that would say nothing was issued; 1 when the call is answered
+ * (or the store cannot be read: UNAVAILABLE, retry), 0 for the refusal. */
+static int registry_issue_recorded(server_call_t *call, const catalog_t *cat, const Carbon__V1__IssueRequest *req) {
+    if (cat == NULL) return 0;
+    char fp[LEDGER_DIGEST_HEX + 1], had[LEDGER_DIGEST_HEX + 1] = "", err[256] = "";
+    registry_issue_fp(fp, req);
+    store_t *st = gateway_call_store(call);
+    if (st == NULL) return 1;
+    ledger_block_t block;
+    int rc = ledger_issuance_get(st, req->issuance_id, had, &block, err, sizeof err);
+    if (rc == LEDGER_NOT_FOUND || (rc == LEDGER_OK && strcmp(had, fp) != 0)) return 0;
+    if (rc != LEDGER_OK) registry_reply_ledger(call, LEDGER_ESTORE, err);
+    else registry_issue_reply(call, &block, cat);
+    return 1;
+}
+
 void registry_issue(server_call_t *call, const ProtobufCMessage *request) {
     CARBON_ASSERT(call != NULL && request != NULL);
     const Carbon__V1__IssueRequest *req = (const Carbon__V1__IssueRequest *)request;
@@ -279,14 +311,15 @@ void registry_issue(server_call_t *call, const ProtobufCMessage *request) {
     const catalog_t *cat = catalog_set_current(gw->catalogs, gw->cfg.region);
     const catalog_methodology_t *m = cat ? catalog_find_methodology(cat, req->methodology_id) : NULL;
     if (m == NULL) {
-        server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, REASON(UNKNOWN_METHODOLOGY),
-                           "%s's catalog has no methodology '%.40s'", gw->cfg.region,
-                           req->methodology_id);
+        if (!registry_issue_recorded(call, cat, req))
+            server_reply_error(call, GRPC_STATUS_INVALID_ARGUMENT, REASON(UNKNOWN_METHODOLOGY),
+                               "%s's catalog has no methodology '%.40s'", gw->cfg.region, req->methodology_id);
         return;
     }
     if (req->catalog_digest[0] != '\0' && strcmp(req->catalog_digest, cat->digest_hex) != 0) {
-        server_reply_error(call, GRPC_STATUS_FAILED_PRECONDITION, REASON(CATALOG_CHANGED),
-                           "the catalog is now %s", cat->digest_hex);
+        if (!registry_issue_recorded(call, cat, req))
+            server_reply_error(call, GRPC_STATUS_FAILED_PRECONDITION, REASON(CATALOG_CHANGED),
+                               "the catalog is now %s", cat->digest_hex);
         return;
     }
     uint64_t amount_g = 0;
@@ -299,8 +332,7 @@ void registry_issue(server_call_t *call, const ProtobufCMessage *request) {
     snprintf(in.origin, sizeof in.origin, "%s", gw->cfg.region);
     in.vintage = req->vintage_year;
     in.amount_g = amount_g;
-    registry_request_fp(in.request_fp, "issue|%s|%s|%u|%" PRIu64 "|%s", req->account_id, m->id,
-                        req->vintage_year, req->quantity_milli, req->activity_fingerprint);
+    registry_issue_fp(in.request_fp, req);
     /* one activity, one issuance in the federation (services/activities.h):
      * reserved at its home before the issuance is recorded, by the
      * activities' thread (no worker waits for the home), settled after it
@@ -669,6 +701,38 @@ void registry_get_transfer(server_call_t *call, const ProtobufCMessage *request)
     ledger_leg_free(&leg);
 }
 
+/* Bytes of a ListTransfers answer besides its records (next_cursor), and
+ * the most a record's tag and length add. */
+#define REGISTRY_ANSWER_OTHER_BYTES 64
+#define REGISTRY_RECORD_FRAME_BYTES 11
+
+/* Fills resp (room for n) with the records of entries[0..n) that fit in
+ * bytes_max (the first always: a leg's record is far below any limit) and
+ * its next cursor: read_to when all fit (past entries read that did not
+ * match a filter too), else the cursor of the last record it holds. 0, or
+ * -1 with err (a leg the feed names could not be read). */
+static int registry_feed_page(store_t *st, struct gateway *gw, arena_t *a, const ledger_feed_entry_t *entries,
+                              size_t n, uint64_t read_to, size_t bytes_max,
+                              Carbon__V1__ListTransfersResponse *resp, char *err, size_t errlen) {
+    CARBON_ASSERT(st != NULL && gw != NULL && a != NULL && resp != NULL && resp->n_transfers == 0);
+    size_t used = 0;
+    resp->next_cursor = read_to;
+    for (size_t i = 0; i < n; i++) {
+        ledger_leg_t leg;
+        if (ledger_leg_get(st, entries[i].tid, &leg, err, errlen) != LEDGER_OK) return -1;
+        Carbon__V1__TransferRecord *r = registry_pb_record(a, gw, &leg);
+        ledger_leg_free(&leg);
+        r->cursor = entries[i].cursor; /* position of this entry in the feed */
+        used += protobuf_c_message_get_packed_size(&r->base) + REGISTRY_RECORD_FRAME_BYTES;
+        if (i > 0 && used > bytes_max) {
+            resp->next_cursor = entries[i - 1].cursor;
+            break;
+        }
+        resp->transfers[resp->n_transfers++] = r;
+    }
+    return 0;
+}
+
 void registry_list_transfers(server_call_t *call, const ProtobufCMessage *request) {
     CARBON_ASSERT(call != NULL && request != NULL);
     const Carbon__V1__ListTransfersRequest *req = (const Carbon__V1__ListTransfersRequest *)request;
@@ -697,23 +761,12 @@ void registry_list_transfers(server_call_t *call, const ProtobufCMessage *reques
     arena_t a = {0};
     Carbon__V1__ListTransfersResponse resp = CARBON__V1__LIST_TRANSFERS_RESPONSE__INIT;
     resp.transfers = arena_alloc(&a, n * sizeof *resp.transfers);
-    resp.next_cursor = req->after_cursor;
-    for (size_t i = 0; i < n; i++) {
-        ledger_leg_t leg;
-        if (ledger_leg_get(st, entries[i].tid, &leg, err, sizeof err) != LEDGER_OK) {
-            free(entries);
-            arena_free(&a);
-            registry_reply_ledger(call, LEDGER_ESTORE, err);
-            return;
-        }
-        Carbon__V1__TransferRecord *r = registry_pb_record(&a, gw, &leg);
-        r->cursor = entries[i].cursor; /* position of this entry in the feed */
-        resp.transfers[resp.n_transfers++] = r;
-        ledger_leg_free(&leg);
-    }
-    /* past the entries read that did not match the filter too */
-    resp.next_cursor = read_to;
-    server_reply_ok(call, &resp.base);
+    CARBON_ASSERT(gw->cfg.max_message_bytes > REGISTRY_ANSWER_OTHER_BYTES);
+    if (registry_feed_page(st, gw, &a, entries, n, read_to, gw->cfg.max_message_bytes - REGISTRY_ANSWER_OTHER_BYTES,
+                           &resp, err, sizeof err) == 0)
+        server_reply_ok(call, &resp.base);
+    else
+        registry_reply_ledger(call, LEDGER_ESTORE, err);
     arena_free(&a);
     free(entries);
 }

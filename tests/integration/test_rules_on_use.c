@@ -331,12 +331,25 @@ static grpc_status_code transfer_as_asked(Carbon__V1__TransferRequest *q, int *o
     return c;
 }
 
+/* Issue ir at CN-TJ; its status, and on OK the block's first serial. */
+static grpc_status_code issue_as_asked(Carbon__V1__IssueRequest *ir, uint64_t *first, client_status_t *st) {
+    ProtobufCMessage *m = NULL;
+    grpc_status_code c = client_call(as(TJ, "registry"), "/carbon.v1.Registry/Issue", &ir->base,
+                                     &carbon__v1__issue_response__descriptor, &m, RC_TIMEOUT_MS, st);
+    if (c != GRPC_STATUS_OK) return c;
+    *first = ((Carbon__V1__IssueResponse *)m)->block->serial_start;
+    protobuf_c_message_free_unpacked(m, NULL);
+    return c;
+}
+
 /* A transfer answered, the answer lost, then CN-TJ restarted with other
  * catalogs (CN-BJ recognises TJ-GT-01 at 1/2, not 9/10): the client's retry
  * with the same id and the same expected credit gets the recorded outcome,
  * COMMITTED with 9000 g. Before, it was refused QUOTE_CHANGED, which says
  * the transfer never happened and invites a second one under a new id. A
- * new transfer expecting the old credit is still refused QUOTE_CHANGED. */
+ * new transfer expecting the old credit is still refused QUOTE_CHANGED.
+ * The same for an issuance that named CN-TJ's catalog (changed too): its
+ * retry gets its block, not CATALOG_CHANGED. */
 Test(rules_on_use, a_retry_after_the_catalogs_changed_gets_the_recorded_outcome, .timeout = 120) {
     start();
     client_status_t st;
@@ -344,8 +357,18 @@ Test(rules_on_use, a_retry_after_the_catalogs_changed_gets_the_recorded_outcome,
     cr_assert_eq(rc_open(as(BJ, "registry"), "bj-a", &st), GRPC_STATUS_OK, "%s", st.details);
     cr_assert_eq(rc_open(as(TJ, "registry"), "tj-a", &st), GRPC_STATUS_OK, "%s", st.details);
     rc_new_id(id);
-    cr_assert_eq(rc_issue(as(TJ, "registry"), id, "tj-a", "TJ-GT-01", 420000, id, NULL, &st), GRPC_STATUS_OK,
+    Carbon__V1__IssueResponse *issued = NULL;
+    cr_assert_eq(rc_issue(as(TJ, "registry"), id, "tj-a", "TJ-GT-01", 420000, id, &issued, &st), GRPC_STATUS_OK,
                  "%s", st.details);
+    Carbon__V1__IssueRequest ir = CARBON__V1__ISSUE_REQUEST__INIT;
+    char iid[33], digest[65];
+    rc_new_id(iid);
+    snprintf(digest, sizeof digest, "%s", issued->catalog_digest);
+    protobuf_c_message_free_unpacked(&issued->base, NULL);
+    ir.issuance_id = iid, ir.account_id = "tj-a", ir.methodology_id = "TJ-GT-01", ir.vintage_year = 2026;
+    ir.quantity_milli = 20000, ir.activity_fingerprint = iid, ir.catalog_digest = digest;
+    uint64_t first = 0, again = 0;
+    cr_assert_eq(issue_as_asked(&ir, &first, &st), GRPC_STATUS_OK, "%s", st.details);
     rc_new_id(tid);
     Carbon__V1__TransferRequest q = CARBON__V1__TRANSFER_REQUEST__INIT;
     q.transfer_id = tid, q.from_account_id = "tj-a", q.to_region = "CN-BJ", q.to_account_id = "bj-a";
@@ -358,6 +381,8 @@ Test(rules_on_use, a_retry_after_the_catalogs_changed_gets_the_recorded_outcome,
     char dir[1024];
     catalogs_copy("other-catalogs", "CN-BJ.catalog", "[recognize CN-TJ:TJ-GT-01]\nlocal = BJ-GT-02\nratio = 9/10",
                   "[recognize CN-TJ:TJ-GT-01]\nlocal = BJ-GT-02\nratio = 1/2", dir, sizeof dir);
+    copy_catalog_file(dir, "CN-TJ.catalog", "[recognize CN-BJ:BJ-GT-02]\nlocal = TJ-GT-01\nratio = 1/1",
+                      "[recognize CN-BJ:BJ-GT-02]\nlocal = TJ-GT-01\nratio = 1/2");
     cr_assert_eq(federation_config_edit(fed, TJ, "catalog_dir", SOURCE_DIR "/adapters/catalogs", dir), 1, "%s",
                  federation_last_error());
     cr_assert_eq(federation_restart(fed, TJ), 0, "%s", federation_last_error());
@@ -370,6 +395,13 @@ Test(rules_on_use, a_retry_after_the_catalogs_changed_gets_the_recorded_outcome,
                  st.details);
     cr_assert_str_eq(st.reason, "QUOTE_CHANGED");
     cr_assert_eq(rc_total_g(as(BJ, "registry"), "bj-a"), 9000, "one transfer credited, once");
+    uint64_t tj_g = rc_total_g(as(TJ, "registry"), "tj-a");
+    cr_assert_eq(issue_as_asked(&ir, &again, &st), GRPC_STATUS_OK, "the issuance's retry: %s", st.details);
+    cr_assert_eq(again, first, "the retry answers the block issued");
+    cr_assert_eq(rc_total_g(as(TJ, "registry"), "tj-a"), tj_g, "issued twice");
+    rc_new_id(iid);
+    cr_assert_eq(issue_as_asked(&ir, &again, &st), GRPC_STATUS_FAILED_PRECONDITION, "%s", st.details);
+    cr_assert_str_eq(st.reason, "CATALOG_CHANGED");
     stop_all();
 }
 

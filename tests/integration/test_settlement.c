@@ -362,6 +362,48 @@ Test(settlement, polling_arrivals_reads_a_bounded_part_of_the_feed, .timeout = 1
     stop_all();
 }
 
+/* ListTransfers at CN-BJ whose records outgrow its max_message_bytes (16 KiB
+ * here, 80 arrivals of about 400 bytes): each answer holds the records that
+ * fit, and its next_cursor follows the last of them, so the pages together
+ * list every arrival once. Before, the call failed whole with gRPC's bare
+ * RESOURCE_EXHAUSTED (no reason, no cursor to go on from). */
+Test(settlement, arrivals_page_by_what_fits_a_message, .timeout = 120) {
+    grpc_lifetime_begin();
+    federation_options_t o = {.regions_n = 2, .leg_expiry_ms = 10000, .recovery_interval_ms = 300};
+    o.region_max_message_bytes[BJ] = 16384;
+    fed = federation_start(&o);
+    cr_assert_not_null(fed, "federation: %s", federation_last_error());
+    open_ok(TJ, "tj-a");
+    open_ok(BJ, "bj-b");
+    issue_ok(TJ, "tj-a", "TJ-GT-01", 2000000); /* 95,000 g */
+    enum { TRANSFERS = 80 };
+    char tids[TRANSFERS][33];
+    for (int i = 0; i < TRANSFERS; i++) {
+        rc_new_id(tids[i]);
+        Carbon__V1__TransferResponse *t = transfer_ok(TJ, tids[i], "tj-a", "CN-BJ", "bj-b", "TJ-GT-01", 1);
+        protobuf_c_message_free_unpacked(&t->base, NULL);
+    }
+    cr_assert_eq(rc_wait_arrival(reg(BJ), tids[TRANSFERS - 1], SETTLE_TIMEOUT_MS), 0);
+    int seen = 0, pages = 0;
+    uint64_t cursor = 0;
+    for (; pages < TRANSFERS; pages++) {
+        Carbon__V1__ListTransfersResponse *r = bj_arrivals_after(cursor);
+        cr_assert(r->n_transfers < TRANSFERS, "a page of %zu records within 16 KiB", r->n_transfers);
+        for (size_t k = 0; k < r->n_transfers; k++) {
+            cr_assert_str_eq(r->transfers[k]->transfer_id, tids[seen], "page %d, record %zu", pages, k);
+            seen++;
+        }
+        int end = r->next_cursor == cursor;
+        if (r->n_transfers > 0) cr_assert_eq(r->next_cursor, r->transfers[r->n_transfers - 1]->cursor);
+        cursor = r->next_cursor;
+        protobuf_c_message_free_unpacked(&r->base, NULL);
+        if (end) break;
+    }
+    cr_assert_eq(seen, TRANSFERS);
+    cr_assert_geq(pages, 2, "80 records of about 400 bytes in %d pages of 16 KiB", pages);
+    stop_all();
+}
+
 /* A command on CN-TJ's Redis, its reply freed; the integer it answers (0 if
  * none), and its text into text[0..textlen) when text is not NULL ("" if none). */
 static long long tj_redis_into(char *text, size_t textlen, const char *fmt, const char *a1,
