@@ -277,10 +277,14 @@ static void registry_issue_claimed(void *ctx, const activity_claim_t *claim, int
     free(c);
 }
 
-/* The hash of an Issue's content (the methodology by the id it names). */
-static void registry_issue_fp(char out[LEDGER_DIGEST_HEX + 1], const Carbon__V1__IssueRequest *req) {
+/* The hash of an Issue's content (the methodology by the id it names;
+ * its other fields checked by registry_issue_fields_ok). 0, or -1 when the
+ * methodology id is longer than any catalog's: no issuance has it. */
+static int registry_issue_fp(char out[LEDGER_DIGEST_HEX + 1], const Carbon__V1__IssueRequest *req) {
+    if (strlen(req->methodology_id) > LEDGER_METH_MAX) return -1; /* the fp's text has room for one */
     registry_request_fp(out, "issue|%s|%s|%u|%" PRIu64 "|%s", req->account_id, req->methodology_id,
                         req->vintage_year, req->quantity_milli, req->activity_fingerprint);
+    return 0;
 }
 
 /* An Issue the current catalog refuses (its methodology gone, or another
@@ -290,9 +294,8 @@ static void registry_issue_fp(char out[LEDGER_DIGEST_HEX + 1], const Carbon__V1_
  * refusal that would say nothing was issued; 1 when the call is answered
  * (or the store cannot be read: UNAVAILABLE, retry), 0 for the refusal. */
 static int registry_issue_recorded(server_call_t *call, const catalog_t *cat, const Carbon__V1__IssueRequest *req) {
-    if (cat == NULL) return 0;
     char fp[LEDGER_DIGEST_HEX + 1], had[LEDGER_DIGEST_HEX + 1] = "", err[256] = "";
-    registry_issue_fp(fp, req);
+    if (cat == NULL || registry_issue_fp(fp, req) != 0) return 0;
     store_t *st = gateway_call_store(call);
     if (st == NULL) return 1;
     ledger_block_t block;
@@ -332,7 +335,9 @@ void registry_issue(server_call_t *call, const ProtobufCMessage *request) {
     snprintf(in.origin, sizeof in.origin, "%s", gw->cfg.region);
     in.vintage = req->vintage_year;
     in.amount_g = amount_g;
-    registry_issue_fp(in.request_fp, req);
+    int fp_ok = registry_issue_fp(in.request_fp, req) == 0;
+    CARBON_ASSERT(fp_ok); /* the id of a methodology the catalog has */
+    (void)fp_ok;
     /* one activity, one issuance in the federation (services/activities.h):
      * reserved at its home before the issuance is recorded, by the
      * activities' thread (no worker waits for the home), settled after it
@@ -590,6 +595,17 @@ static void registry_transfer_held(group_commit_entry_t *e, store_t *st) {
     free(h);
 }
 
+/* The hash of a Transfer's content (its accounts checked by
+ * registry_transfer_fields_ok). 0, or -1 when its region or methodology id
+ * is longer than any the federation has: no transfer has them. */
+static int registry_transfer_fp(char out[LEDGER_DIGEST_HEX + 1], const Carbon__V1__TransferRequest *req) {
+    if (strlen(req->to_region) > CARBON_REGION_MAX || strlen(req->methodology_id) > LEDGER_METH_MAX) return -1;
+    registry_request_fp(out, "transfer|%s|%s|%s|%s|%u|%" PRIu64 "|%" PRIu64, req->from_account_id, req->to_region,
+                        req->to_account_id, req->methodology_id, req->vintage_year, req->amount_units,
+                        req->expected_credited_g);
+    return 0;
+}
+
 /* A Transfer the current catalogs refuse (no quote, or not the credit it
  * expects) whose id already holds this same request (fp): the retry of a
  * transfer answered before the catalogs were reloaded. Answers its recorded
@@ -621,10 +637,8 @@ void registry_transfer(server_call_t *call, const ProtobufCMessage *request) {
     const Carbon__V1__TransferRequest *req = (const Carbon__V1__TransferRequest *)request;
     struct gateway *gw = server_call_app(call);
     if (!registry_transfer_fields_ok(call, req)) return;
-    char fp[LEDGER_DIGEST_HEX + 1];
-    registry_request_fp(fp, "transfer|%s|%s|%s|%s|%u|%" PRIu64 "|%" PRIu64, req->from_account_id, req->to_region,
-                        req->to_account_id, req->methodology_id, req->vintage_year, req->amount_units,
-                        req->expected_credited_g);
+    char fp[LEDGER_DIGEST_HEX + 1] = "";
+    int fp_ok = registry_transfer_fp(fp, req) == 0;
     quote_t q;
     registry_refusal_t no;
     int refused = registry_quote(gw, req->to_region, req->methodology_id, req->amount_units, &q, &no) != 0;
@@ -635,9 +649,10 @@ void registry_transfer(server_call_t *call, const ProtobufCMessage *request) {
         refused = 1;
     }
     if (refused) {
-        if (!registry_transfer_recorded(call, req, fp)) server_refuse(call, no.reason, "%s", no.why);
+        if (!fp_ok || !registry_transfer_recorded(call, req, fp)) server_refuse(call, no.reason, "%s", no.why);
         return;
     }
+    CARBON_ASSERT(fp_ok); /* the quote found the region and the methodology */
     if (engine_reserve(gw->engine, req->to_region) != 0) {
         server_reply_error(call, GRPC_STATUS_RESOURCE_EXHAUSTED, REASON(QUEUE_FULL),
                            "too many transfers to %s in flight; retry", req->to_region);

@@ -681,11 +681,13 @@ static const row_t registry_rows[] = {
     {"Transfer", "to_region", "", INVALID, "UNKNOWN_REGION", TJ},
     {"Transfer", "to_region", "CN-TJ", INVALID, "UNKNOWN_REGION", TJ},
     {"Transfer", "to_region", "CN-XX", INVALID, "UNKNOWN_REGION", TJ},
+    {"Transfer", "to_region", "*1000*X", INVALID, "UNKNOWN_REGION", TJ},
     {"Transfer", "amount_units", "0", INVALID, "BAD_AMOUNT", TJ},
     {"Transfer", "amount_units", U64_MAX, INVALID, "BAD_AMOUNT", TJ},
     {"Transfer", "amount_units", "1125899906843", INVALID, "BAD_AMOUNT", TJ},
     {"Transfer", "amount_units", "5", PRECOND, "INSUFFICIENT_BALANCE", TJ}, /* holds 4.75 kg */
     {"Transfer", "methodology_id", "XX-NOPE-01", INVALID, "UNKNOWN_METHODOLOGY", TJ},
+    {"Transfer", "methodology_id", "*1000*T", INVALID, "UNKNOWN_METHODOLOGY", TJ},
     {"Transfer", "methodology_id", "HE-WA-01", PRECOND, "UNRECOGNIZED_METHODOLOGY", TJ},
     {"Transfer", "methodology_id", "BJ-EL-01", PRECOND, "INSUFFICIENT_BALANCE", TJ},
     {"Transfer", "expected_credited_g", "1", PRECOND, "QUOTE_CHANGED", TJ},
