@@ -1038,7 +1038,6 @@ static const char *ledger_leg_field(ledger_leg_t *out, const char *f, const char
     else if (!strcmp(f, "acked")) out->acked = u == 1;
     else if (!strcmp(f, "heuristic")) out->heuristic = v[0];
     else if (!strcmp(f, "coordinator_decision")) out->coordinator_decision = v[0];
-    else if (!strcmp(f, "coordinator_heard")) out->coordinator_heard = v[0];
     else if (!strcmp(f, "heuristic_outcome")) ledger_copy(out->heuristic_outcome, sizeof out->heuristic_outcome, v);
     else if (!strcmp(f, "doubt_first_ms")) out->doubt_first_ms = u;
     else if (!strcmp(f, "doubt_last_ms")) out->doubt_last_ms = u;

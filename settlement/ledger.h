@@ -105,8 +105,6 @@ typedef struct {
                                       REVERSED, MIXED, COMPENSATED (a source leg: MIXED);
                                       ORIGIN_DENIED (dest_decide.lua) */
     char coordinator_decision;     /* 0, or the coordinator's decision that settled it */
-    char coordinator_heard;        /* 0, or 'C': a prepared destination leg's coordinator answered
-                                      COMMIT, held back for its serials' origin (dest_decide.lua) */
     uint64_t doubt_first_ms, doubt_last_ms, doubt_attempts; /* failed QueryDecision attempts */
     size_t blocks_n;
     ledger_block_t *blocks; /* malloc'd; ledger_leg_free */

@@ -774,21 +774,6 @@ static int ops_coordinator_answers(server_call_t *call, const char *coordinator,
     return 0;
 }
 
-/* 1 after refusing a forced ABORT (COORDINATOR_ANSWERS) of a leg whose
- * coordinator answered COMMIT here, held back for the origin of its serials
- * (dest_decide.lua: coordinator_heard): the decision is known and waits for
- * the origin, not for an operator. Else 0. */
-static int ops_commit_heard(server_call_t *call, const ledger_leg_t *leg, Carbon__V1__Decision decision) {
-    CARBON_ASSERT(call != NULL && leg != NULL);
-    if (decision != CARBON__V1__DECISION__DECISION_ABORT || leg->coordinator_heard != TRANSFER_DECISION_COMMIT)
-        return 0;
-    server_reply_error(call, GRPC_STATUS_FAILED_PRECONDITION, REASON(COORDINATOR_ANSWERS),
-                       "%s answered COMMIT for transfer %s, which waits for the origin of its serials: force "
-                       "COMMIT once the origin confirms it, or let recovery apply it; nothing was changed",
-                       leg->peer, leg->tid);
-    return 1;
-}
-
 /* 1 when the coordinator has failed recovery's recorded QueryDecision
  * attempts on leg for at least heuristic_after_ms (from the first failed
  * attempt to the latest); else 0 after refusing the call
@@ -971,7 +956,7 @@ void ops_resolve_in_doubt(server_call_t *call, const ProtobufCMessage *request) 
     }
     /* Refused while the coordinator can answer for the leg now, and unless
      * it has failed for heuristic_after_ms of recorded attempts. */
-    if (ops_coordinator_answers(call, coordinator, req->transfer_id) || ops_commit_heard(call, &leg, req->decision) ||
+    if (ops_coordinator_answers(call, coordinator, req->transfer_id) ||
         !ops_unreachable_long_enough(call, &leg)) {
         ledger_leg_free(&leg);
         return;

@@ -358,13 +358,12 @@ local function decide_one(i)
   if leg[1] == 'destination' and leg[6] == source and leg[2] == 'PREPARED' and decision == 'C' then
     gate = origin_gate(tid, key, leg, confirm)
     if gate ~= nil and gate ~= 'M' and resolved == '' then
-      -- the coordinator answered; its COMMIT waits for the origin: it is
-      -- recorded (an operator may not force ABORT against it: operations.c
-      -- ops_commit_heard), and the failures recorded before (dest_doubt.lua)
-      -- no longer count towards a forced decision, which needs
-      -- heuristic_after_ms of them from now on
+      -- the coordinator answered; its COMMIT waits for the origin: the
+      -- failures recorded before (dest_doubt.lua) no longer count towards
+      -- an operator's forced decision, which needs heuristic_after_ms of
+      -- them from now on (a forced ABORT after that is heuristic: the
+      -- coordinator's COMMIT, sent again, re-applies it)
       redis.call('HDEL', key, 'doubt_first_ms', 'doubt_last_ms', 'doubt_attempts')
-      redis.call('HSET', key, 'coordinator_heard', 'C')
     end
   end
   if not leg[1] then
