@@ -524,6 +524,25 @@ static void registry_transfer_leg(struct gateway *gw, const Carbon__V1__Transfer
     leg->expiry_ms = now_ms + gw->cfg.leg_expiry_ms;
 }
 
+/* Answers the same transfer again from its record rec: its outcome, or
+ * once decided, waiting (at most twice leg_expiry_ms, within the call's
+ * deadline) while it is in flight. */
+static void registry_transfer_replay(server_call_t *call, const ledger_leg_t *rec) {
+    struct gateway *gw = server_call_app(call);
+    CARBON_ASSERT(gw != NULL && rec != NULL);
+    if (rec->state != TRANSFER_STATE_HELD) {
+        registry_transfer_reply(call, rec);
+        return;
+    }
+    int64_t left = server_call_deadline_left_ms(call);
+    uint64_t wait_ms = left == INT64_MAX || left > (int64_t)(gw->cfg.leg_expiry_ms * 2)
+                           ? gw->cfg.leg_expiry_ms * 2
+                           : (uint64_t)(left > REGISTRY_WAIT_MARGIN_MS ? left - REGISTRY_WAIT_MARGIN_MS : 0);
+    if (engine_wait(gw->engine, rec->tid, ledger_now_ms() + wait_ms, registry_transfer_done, call) != 0)
+        server_reply_error(call, GRPC_STATUS_RESOURCE_EXHAUSTED, REASON(TOO_MANY_WAITERS),
+                           "too many callers wait on transfers; ask GetTransfer later");
+}
+
 /* Answers a Transfer whose hold returned rc (not LEDGER_OK): too little
  * balance, a replay (its recorded outcome, waiting for it while in flight),
  * or the ledger's refusal. */
@@ -540,24 +559,12 @@ static void registry_transfer_not_held(server_call_t *call, store_t *st,
                            req->methodology_id, req->vintage_year ? " of that vintage" : "",
                            amount_format_catalog(need, sizeof need, q->q.debited_g, q->src));
     } else if (rc == LEDGER_REPLAY) {
-        /* Same transfer again: answer its recorded outcome, waiting if it is in flight. */
         ledger_leg_t rec;
         if (ledger_leg_get(st, req->transfer_id, &rec, err, errlen) != LEDGER_OK) {
             registry_reply_ledger(call, LEDGER_ESTORE, err);
-        } else if (rec.state == TRANSFER_STATE_HELD) {
-            int64_t left = server_call_deadline_left_ms(call);
-            uint64_t wait_ms = left == INT64_MAX || left > (int64_t)(gw->cfg.leg_expiry_ms * 2)
-                                   ? gw->cfg.leg_expiry_ms * 2
-                                   : (uint64_t)(left > REGISTRY_WAIT_MARGIN_MS
-                                                    ? left - REGISTRY_WAIT_MARGIN_MS
-                                                    : 0);
-            if (engine_wait(gw->engine, req->transfer_id, ledger_now_ms() + wait_ms,
-                            registry_transfer_done, call) != 0)
-                server_reply_error(call, GRPC_STATUS_RESOURCE_EXHAUSTED, REASON(TOO_MANY_WAITERS),
-                                   "too many callers wait on transfers; ask GetTransfer later");
-        } else {
-            registry_transfer_reply(call, &rec);
+            return;
         }
+        registry_transfer_replay(call, &rec);
         ledger_leg_free(&rec);
     } else {
         registry_reply_ledger(call, rc, err);
@@ -625,11 +632,9 @@ static int registry_transfer_recorded(server_call_t *call, const Carbon__V1__Tra
         return 1;
     }
     int same = strcmp(rec.role, "source") == 0 && strcmp(rec.request_fp, fp) == 0;
+    if (same) registry_transfer_replay(call, &rec);
     ledger_leg_free(&rec);
-    if (!same) return 0;
-    quote_t unused = {0}; /* read only for INSUFFICIENT_BALANCE */
-    registry_transfer_not_held(call, st, req, &unused, LEDGER_REPLAY, 0, err, sizeof err);
-    return 1;
+    return same;
 }
 
 void registry_transfer(server_call_t *call, const ProtobufCMessage *request) {
