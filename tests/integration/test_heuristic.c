@@ -125,26 +125,39 @@ static void wait_leg_field(int i, const char *tid, const char *field, const char
     }
 }
 
-/* A transfer tj-a -> bj-b held at CN-TJ, which was killed before its
- * Prepare and restarted: its record (caller frees the answer *g), the
- * transfer id in tid. */
-static Carbon__V1__TransferRecord *held_transfer(char tid[33], Carbon__V1__GetTransferResponse **g) {
-    setenv("CARBON_FAILPOINT", "CN-TJ:source.before_prepare", 1);
-    start2(60000);
+/* A federation (legs expiring after leg_expiry_ms) where tj-a, issued
+ * 4750 g under activity fp, transfers 2 kg to bj-b as tid while CN-TJ is
+ * armed to die at failpoint ("CN-TJ:NAME"); returns once CN-TJ is dead,
+ * with the Transfer's status. */
+static grpc_status_code transfer_as_tj_dies(const char *failpoint, int leg_expiry_ms, const char *fp, char tid[33]) {
+    setenv("CARBON_FAILPOINT", failpoint, 1);
+    start2(leg_expiry_ms);
     client_status_t st;
     cr_assert_eq(rc_open(reg(TJ), "tj-a", &st), GRPC_STATUS_OK, "%s", st.details);
     char iid[33];
     rc_new_id(iid);
-    cr_assert_eq(rc_issue(reg(TJ), iid, "tj-a", "TJ-GT-01", 100000, "fp-heuristic", NULL, &st), GRPC_STATUS_OK,
-                 "%s", st.details); /* 4750 g */
+    cr_assert_eq(rc_issue(reg(TJ), iid, "tj-a", "TJ-GT-01", 100000, fp, NULL, &st), GRPC_STATUS_OK, "%s",
+                 st.details); /* 4750 g */
     cr_assert_eq(rc_open(reg(BJ), "bj-b", &st), GRPC_STATUS_OK);
     rc_new_id(tid);
     grpc_status_code trc = rc_transfer(reg(TJ), tid, "tj-a", "CN-BJ", "bj-b", "TJ-GT-01", 2, NULL, &st);
-    cr_assert(trc == GRPC_STATUS_UNAVAILABLE || trc == GRPC_STATUS_DEADLINE_EXCEEDED || trc == GRPC_STATUS_UNKNOWN || trc == GRPC_STATUS_CANCELLED || trc == GRPC_STATUS_INTERNAL, "transfer: %d %s", trc, st.details);
     for (int i = 0; i < 100 && proc_alive(federation_pid(fed, TJ)); i++) proc_sleep_ms(50);
+    cr_assert(!proc_alive(federation_pid(fed, TJ)), "CN-TJ did not stop at its failpoint");
     unsetenv("CARBON_FAILPOINT");
+    return trc;
+}
+
+/* A transfer tj-a -> bj-b held at CN-TJ, which was killed before its
+ * Prepare and restarted: its record (caller frees the answer *g), the
+ * transfer id in tid. */
+static Carbon__V1__TransferRecord *held_transfer(char tid[33], Carbon__V1__GetTransferResponse **g) {
+    grpc_status_code trc = transfer_as_tj_dies("CN-TJ:source.before_prepare", 60000, "fp-heuristic", tid);
+    cr_assert(trc == GRPC_STATUS_UNAVAILABLE || trc == GRPC_STATUS_DEADLINE_EXCEEDED || trc == GRPC_STATUS_UNKNOWN ||
+                  trc == GRPC_STATUS_CANCELLED || trc == GRPC_STATUS_INTERNAL,
+              "transfer: %d", trc);
     cr_assert_eq(federation_restart(fed, TJ), 0, "%s", federation_last_error());
     *g = NULL;
+    client_status_t st;
     cr_assert_eq(rc_get_transfer(reg(TJ), tid, g, &st), GRPC_STATUS_OK, "%s", st.details);
     return (*g)->transfer;
 }
@@ -428,20 +441,8 @@ Test(heuristic, a_mixed_leg_heads_the_in_doubt_list_before_legs_merely_waiting, 
  * The forced ABORT drops the pending credit; when CN-TJ comes back, its
  * Decide COMMIT re-applies it: no credits lost. */
 Test(heuristic, forced_abort_is_reapplied_when_the_coordinator_committed, .timeout = 240) {
-    setenv("CARBON_FAILPOINT", "CN-TJ:source.after_decide", 1);
-    start2(2000);
-    client_status_t st;
-    cr_assert_eq(rc_open(reg(TJ), "tj-a", &st), GRPC_STATUS_OK, "%s", st.details);
-    char iid[33], tid[33];
-    rc_new_id(iid);
-    cr_assert_eq(rc_issue(reg(TJ), iid, "tj-a", "TJ-GT-01", 100000, "fp-heuristic-a", NULL, &st), GRPC_STATUS_OK,
-                 "%s", st.details);
-    cr_assert_eq(rc_open(reg(BJ), "bj-b", &st), GRPC_STATUS_OK);
-    rc_new_id(tid);
-    rc_transfer(reg(TJ), tid, "tj-a", "CN-BJ", "bj-b", "TJ-GT-01", 2, NULL, &st);
-    for (int i = 0; i < 100 && proc_alive(federation_pid(fed, TJ)); i++) proc_sleep_ms(50);
-    cr_assert(!proc_alive(federation_pid(fed, TJ)), "CN-TJ did not stop at its failpoint");
-    unsetenv("CARBON_FAILPOINT");
+    char tid[33];
+    (void)transfer_as_tj_dies("CN-TJ:source.after_decide", 2000, "fp-heuristic-a", tid);
     char v[32];
     leg_field(TJ, tid, "state", v, sizeof v);
     cr_assert_str_eq(v, "COMMITTED");
